@@ -1,0 +1,25 @@
+"""Text normalisation, applied once at ingest and never again.
+
+Offsets index the normalised text, so this must stay small and exact: NFC,
+``\\r\\n`` and lone ``\\r`` to ``\\n``, and the byte-order mark and invisible
+bidi controls removed. Nothing else is changed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+#: U+FEFF (BOM), U+200E/U+200F (LRM/RLM), U+202A–U+202E (embeddings and
+#: overrides), U+2066–U+2069 (isolates).
+INVISIBLE_CONTROLS = "\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+_INVISIBLE = re.compile(f"[{INVISIBLE_CONTROLS}]")
+_LINE_BREAK = re.compile(r"\r\n?")
+
+
+def normalize_text(text: str) -> str:
+    """Return ``text`` in the form every offset in Khabar refers to."""
+    text = _INVISIBLE.sub("", text)
+    text = _LINE_BREAK.sub("\n", text)
+    return unicodedata.normalize("NFC", text)

@@ -1,0 +1,60 @@
+"""The ``khabar`` command.
+
+Each subcommand lives in the module that does its job; that module exposes
+``configure(parser)`` and ``run(args) -> int`` and keeps heavy imports inside
+``run`` so that ``khabar --help`` stays fast. A :class:`KhabarError` becomes a
+one-line message and its exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
+
+#: subcommand → (module, one-line help). A module of None is not built yet.
+COMMANDS: dict[str, tuple[str | None, str]] = {
+    "ingest": ("annotation.ingest", "normalise raw pages and write the corpus records"),
+    "studio": (None, "run Label Studio locally: up, down, status, sync, pull, push"),
+    "validate": (None, "check exports (or a built dataset) against every rule"),
+    "build": (None, "build the Hugging Face dataset folder under dist/"),
+    "publish": (None, "upload a build to the Hugging Face Hub and tag it"),
+    "diff": (None, "compare two builds"),
+    "stats": (None, "label counts and surface forms per layer"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="khabar", description="Arabic news span annotations → a Hugging Face dataset.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if module_name is None:
+            sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            sub.set_defaults(module=None)
+            continue
+        module = importlib.import_module(module_name)
+        module.configure(sub)
+        sub.set_defaults(module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.module is None:
+        print(f"khabar {args.command}: not built yet", file=sys.stderr)
+        return EXIT_UNUSABLE_INPUT
+    try:
+        return int(args.module.run(args))
+    except KhabarError as exc:
+        print(f"khabar {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print(f"khabar {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
