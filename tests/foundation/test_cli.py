@@ -1,0 +1,34 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from dataset.cli import COMMANDS
+
+SUBCOMMANDS = ["ingest", "studio", "validate", "build", "publish", "diff", "stats"]
+
+
+def khabar(*args: str) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("khabar")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_every_subcommand():
+    result = khabar("--help")
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert f"    {name} " in result.stdout
+    assert list(COMMANDS) == SUBCOMMANDS
+
+
+def test_unknown_subcommand_is_a_usage_error():
+    result = khabar("frobnicate")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_commands_not_built_yet_say_so():
+    for name, (module, _) in COMMANDS.items():
+        if module is None:
+            result = khabar(name)
+            assert result.returncode == 2
+            assert "not built yet" in result.stderr

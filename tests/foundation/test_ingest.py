@@ -1,0 +1,152 @@
+"""khabar ingest: the seed pages, id stability, the no-overwrite rule and bad input."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from annotation.errors import KhabarError
+from annotation.ingest import doc_id_for, ingest, load_records
+from annotation.normalize import normalize_text
+from annotation.paths import CORPUS_DIR
+from dataset.cli import main
+
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A copy of the committed corpus without its records, and an empty exports folder."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS_DIR, corpus, ignore=shutil.ignore_patterns("documents.jsonl"))
+    (tmp_path / "exports").mkdir()
+    return corpus
+
+
+def run_ingest(corpus: Path) -> int:
+    return main(["ingest", "--corpus", str(corpus), "--exports", str(corpus.parent / "exports")])
+
+
+def test_five_seed_pages_become_five_documents(corpus):
+    assert run_ingest(corpus) == 0
+    records = load_records(corpus / "documents.jsonl")
+    assert len(records) == 5
+    for record in records:
+        seed = (SEEDS / record.file) if SEEDS.exists() else (corpus / "pages" / record.file)
+        assert record.text == normalize_text(seed.read_text(encoding="utf-8"))
+        assert record.doc_id == doc_id_for(record.text)
+        assert record.language == "ar"
+    assert {r.story for r in records} == {"us-coalition-iraq-2024"}
+
+
+def test_metadata_comes_from_the_evidence(corpus):
+    run_ingest(corpus)
+    by_file = {r.file: r for r in load_records(corpus / "documents.jsonl")}
+    assert by_file["000_158dcc2fb926e4d5.txt"].published == "2024-03-24"
+    assert by_file["002_a4f69e2f7e4ae359.txt"].published == "2024-09-24"
+    assert by_file["003_847c99fe3f1cdf92.txt"].published == "2024-09-01"
+    for undated in ("001_ddbb9326de54cf8b.txt", "004_7ffaebf57031e60d.txt"):
+        assert by_file[undated].published is None
+        assert by_file[undated].published_evidence
+    assert [by_file[f].source for f in sorted(by_file)] == ["asharq-al-awsat", "rt-arabic", "alhurra", "al-arab", "shafaq-news"]
+
+
+def test_committed_records_are_up_to_date():
+    """The committed documents.jsonl is what ingest makes of the committed pages."""
+    committed = (CORPUS_DIR / "documents.jsonl").read_bytes()
+    report = ingest(CORPUS_DIR)
+    assert (CORPUS_DIR / "documents.jsonl").read_bytes() == committed
+    assert len(report.unchanged) == 5 and not report.added
+
+
+def test_reingest_is_a_no_op(corpus):
+    run_ingest(corpus)
+    first = (corpus / "documents.jsonl").read_bytes()
+    report = ingest(corpus, corpus.parent / "exports")
+    assert len(report.unchanged) == 5 and not (report.added or report.replaced or report.superseded)
+    assert (corpus / "documents.jsonl").read_bytes() == first
+
+
+def test_doc_id_is_content_bound_and_stable():
+    assert doc_id_for("نص") == doc_id_for("نص")
+    assert doc_id_for("نص") != doc_id_for("نص.")
+    assert len(doc_id_for("نص")) == 16 and int(doc_id_for("نص"), 16) >= 0
+    # a BOM or CRLF in the raw page does not change the id: normalisation comes first
+    assert doc_id_for(normalize_text("\ufeffسطر\r\n")) == doc_id_for("سطر\n")
+
+
+def _change_page(corpus: Path, name: str) -> None:
+    page = corpus / "pages" / name
+    page.write_text(page.read_text(encoding="utf-8") + "\nسطر مضاف", encoding="utf-8")
+
+
+def test_changed_text_of_an_unannotated_document_replaces_it(corpus):
+    run_ingest(corpus)
+    old = {r.file: r.doc_id for r in load_records(corpus / "documents.jsonl")}
+    _change_page(corpus, "004_7ffaebf57031e60d.txt")
+    report = ingest(corpus, corpus.parent / "exports")
+    records = load_records(corpus / "documents.jsonl")
+    assert len(records) == 5
+    assert report.replaced and report.replaced[0][0] == old["004_7ffaebf57031e60d.txt"]
+
+
+def test_changed_text_never_overwrites_an_annotated_document(corpus):
+    run_ingest(corpus)
+    old = next(r for r in load_records(corpus / "documents.jsonl") if r.file.startswith("004"))
+    export = [{"id": 1, "data": {"text": old.text, "doc_id": old.doc_id}, "annotations": [{"id": 7, "result": []}]}]
+    (corpus.parent / "exports" / "project.json").write_text(json.dumps(export), encoding="utf-8")
+    _change_page(corpus, old.file)
+    report = ingest(corpus, corpus.parent / "exports")
+    records = load_records(corpus / "documents.jsonl")
+    assert len(records) == 6
+    kept = next(r for r in records if r.doc_id == old.doc_id)
+    assert kept.text == old.text and kept.superseded_by == report.superseded[0][1]
+    new = next(r for r in records if r.doc_id == kept.superseded_by)
+    assert new.text.endswith("سطر مضاف") and new.superseded_by is None
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"", "empty page"),
+        (b" \n\t\n", "empty page"),
+        (b"\xff\xfe\x00\x00binary", "binary file"),
+        ("نص عربي".encode("cp1256"), "not UTF-8"),
+    ],
+)
+def test_bad_pages_are_refused_naming_the_file(corpus, capsys, content, problem):
+    (corpus / "pages" / "004_7ffaebf57031e60d.txt").write_bytes(content)
+    assert run_ingest(corpus) == 2
+    err = capsys.readouterr().err
+    assert problem in err and "004_7ffaebf57031e60d.txt" in err
+    assert "Traceback" not in err
+
+
+def test_page_without_metadata_is_refused(corpus, capsys):
+    (corpus / "pages" / "005_new.txt").write_text("خبر جديد", encoding="utf-8")
+    assert run_ingest(corpus) == 2
+    err = capsys.readouterr().err
+    assert "005_new.txt" in err and "missing metadata" in err
+
+
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda rows: rows.replace(",asharq-al-awsat,", ",nowhere,", 1), "unknown source 'nowhere'"),
+        (lambda rows: rows.replace(",us-coalition-iraq-2024", ",", 1), "'story' is empty"),
+        (lambda rows: rows.replace("file,source,", "file,outlet,", 1), "missing column(s) source"),
+    ],
+)
+def test_bad_metadata_is_refused(corpus, capsys, edit, problem):
+    pages = corpus / "pages.csv"
+    pages.write_text(edit(pages.read_text(encoding="utf-8")), encoding="utf-8")
+    assert run_ingest(corpus) == 2
+    err = capsys.readouterr().err
+    assert problem in err and "pages.csv" in err
+
+
+def test_metadata_for_a_missing_page_is_refused(corpus, capsys):
+    (corpus / "pages" / "003_847c99fe3f1cdf92.txt").unlink()
+    assert run_ingest(corpus) == 2
+    assert "003_847c99fe3f1cdf92.txt" in capsys.readouterr().err

@@ -1,0 +1,21 @@
+"""CI runs exactly the README's test command."""
+
+import re
+
+from annotation.paths import REPO_ROOT
+
+
+def readme_commands() -> list[str]:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```bash\n(.+?)\n```", readme, flags=re.DOTALL)
+
+
+def test_ci_runs_the_readme_test_command():
+    test_command = next(c for c in readme_commands() if "pytest" in c)
+    ci_lines = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci_lines[-1] == test_command
+
+
+def test_build_command_needs_no_studio_extra():
+    build_command = next(c for c in readme_commands() if "khabar build" in c)
+    assert "[studio" not in build_command and "label-studio" not in build_command
