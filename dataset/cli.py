@@ -17,12 +17,12 @@ from annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
 #: subcommand → (module, one-line help). A module of None is not built yet.
 COMMANDS: dict[str, tuple[str | None, str]] = {
     "ingest": ("annotation.ingest", "normalise raw pages and write the corpus records"),
-    "studio": (None, "run Label Studio locally: up, down, status, sync, pull, push"),
+    "studio": ("annotation.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
     "validate": (None, "check exports (or a built dataset) against every rule"),
-    "build": (None, "build the Hugging Face dataset folder under dist/"),
-    "publish": (None, "upload a build to the Hugging Face Hub and tag it"),
-    "diff": (None, "compare two builds"),
-    "stats": (None, "label counts and surface forms per layer"),
+    "build": ("dataset.build", "build the Hugging Face dataset folder under dist/"),
+    "publish": ("dataset.publish", "upload a build to the Hugging Face Hub and tag it"),
+    "diff": ("dataset.diff", "compare two builds"),
+    "stats": ("dataset.stats", "label counts and surface forms per layer"),
 }
 
 

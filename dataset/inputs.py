@@ -1,0 +1,95 @@
+"""What the builder reads: the validated tables of the exports, or the corpus alone.
+
+With committed exports, the validation stage (``validation.api``) reads and
+checks them and the builder refuses to go on when it finds errors. With no
+exports at all, the documents of the corpus are built with empty annotations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from annotation.errors import EXIT_FAILED_CHECKS, KhabarError
+from annotation.ingest import load_records
+from annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
+
+#: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
+PREDICTION_SPANS = pl.Schema(
+    {"doc_id": pl.String, "model_version": pl.String, "layer": pl.String, "label": pl.String, "start": pl.Int64, "end": pl.Int64}
+)
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    documents: pl.DataFrame
+    annotations: pl.DataFrame
+    spans: pl.DataFrame
+    relations: pl.DataFrame
+    predictions_spans: pl.DataFrame
+    #: file name → sha256 of every export read
+    export_hashes: tuple[tuple[str, str], ...] = ()
+    documents_sha256: str = ""
+
+    @property
+    def annotated(self) -> bool:
+        return self.annotations.height > 0
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def documents_table(documents_file: Path) -> pl.DataFrame:
+    """The current (not superseded) corpus records as a DOCUMENTS table."""
+    rows = [
+        {name: getattr(record, name) for name in DOCUMENTS.names()}
+        for record in load_records(documents_file)
+        if record.superseded_by is None
+    ]
+    return pl.DataFrame(rows, schema=DOCUMENTS)
+
+
+def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
+    """Adopt a ``Tables``-shaped object (validation's, or one built in a test)."""
+    predictions = getattr(tables, "predictions_spans", None)
+    if predictions is None or predictions.height == 0:
+        predictions = empty(PREDICTION_SPANS)
+    return BuildInputs(
+        documents=tables.documents.select(DOCUMENTS.names()),
+        annotations=tables.annotations.select(ANNOTATIONS.names()),
+        spans=tables.spans.select(SPANS.names()),
+        relations=tables.relations.select(RELATIONS.names()),
+        predictions_spans=predictions,
+        export_hashes=export_hashes,
+        documents_sha256=documents_sha256,
+    )
+
+
+def load_inputs(exports: list[Path], documents_file: Path) -> BuildInputs:
+    """Validated tables of ``exports`` (or only the corpus when there are none)."""
+    documents_sha256 = sha256_file(documents_file)
+    if not exports:
+        return BuildInputs(
+            documents=documents_table(documents_file),
+            annotations=empty(ANNOTATIONS),
+            spans=empty(SPANS),
+            relations=empty(RELATIONS),
+            predictions_spans=empty(PREDICTION_SPANS),
+            documents_sha256=documents_sha256,
+        )
+    try:
+        from validation.api import validate_exports
+    except ImportError:
+        raise KhabarError("the validation stage (validation.api) is not installed; cannot read exports") from None
+    result = validate_exports(list(exports), documents_file)
+    if result.errors > 0:
+        raise KhabarError(
+            f"validation found {result.errors} error(s) in {len(exports)} export(s); run `khabar validate` and fix them first",
+            exit_status=EXIT_FAILED_CHECKS,
+        )
+    hashes = tuple(sorted((path.name, sha256_file(path)) for path in exports))
+    return from_tables(result.tables, export_hashes=hashes, documents_sha256=documents_sha256)

@@ -1,0 +1,83 @@
+"""The release config: ``dataset/release.toml`` plus the version in ``dataset/VERSION``."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from annotation.errors import KhabarError
+
+RELEASE_FILE = Path(__file__).with_name("release.toml")
+VERSION_FILE = Path(__file__).with_name("VERSION")
+#: The split that takes every document when the corpus is too small to split.
+SINGLE_SPLIT = "test"
+
+
+@dataclass(frozen=True)
+class NearDuplicates:
+    threshold: float
+    shingle_words: int
+    num_perm: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    pretty_name: str
+    license: str
+    license_name: str
+    version: str
+    splits: tuple[tuple[str, float], ...]  # (name, ratio), in the config's order
+    near_duplicates: NearDuplicates
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.name}-{self.version}"
+
+    @property
+    def tag(self) -> str:
+        return f"v{self.version}"
+
+
+def read_version(path: Path = VERSION_FILE) -> str:
+    version = path.read_text(encoding="utf-8").strip()
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise KhabarError(f"version {version!r} is not MAJOR.MINOR.PATCH", file=str(path))
+    return version
+
+
+def load_release(path: Path = RELEASE_FILE, version_file: Path = VERSION_FILE) -> Release:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise KhabarError(f"cannot read the release config: {exc}", file=str(path)) from None
+    try:
+        splits = tuple((str(name), float(ratio)) for name, ratio in raw["splits"].items())
+        near = raw["near_duplicates"]
+        release = Release(
+            name=str(raw["name"]),
+            pretty_name=str(raw["pretty_name"]),
+            license=str(raw["license"]),
+            license_name=str(raw.get("license_name", "")),
+            version=read_version(version_file),
+            splits=splits,
+            near_duplicates=NearDuplicates(
+                threshold=float(near["threshold"]),
+                shingle_words=int(near["shingle_words"]),
+                num_perm=int(near["num_perm"]),
+                seed=int(near["seed"]),
+            ),
+        )
+    except KeyError as exc:
+        raise KhabarError(f"missing key {exc.args[0]!r} in the release config", file=str(path)) from None
+    if SINGLE_SPLIT not in dict(splits):
+        raise KhabarError(f"the splits must include {SINGLE_SPLIT!r}; found {', '.join(dict(splits))}", file=str(path))
+    if any(ratio <= 0 for _, ratio in splits) or not math.isclose(sum(r for _, r in splits), 1.0):
+        raise KhabarError(f"split ratios must be positive and sum to 1, got {dict(splits)}", file=str(path))
+    if not 0 < release.near_duplicates.threshold <= 1:
+        raise KhabarError(f"near_duplicates.threshold must be in (0, 1], got {release.near_duplicates.threshold}", file=str(path))
+    return release
