@@ -18,7 +18,7 @@ from annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
 COMMANDS: dict[str, tuple[str | None, str]] = {
     "ingest": ("annotation.ingest", "normalise raw pages and write the corpus records"),
     "studio": ("annotation.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
-    "validate": (None, "check exports (or a built dataset) against every rule"),
+    "validate": ("validation.cli", "check exports (or a built dataset) against every rule"),
     "build": ("dataset.build", "build the Hugging Face dataset folder under dist/"),
     "publish": ("dataset.publish", "upload a build to the Hugging Face Hub and tag it"),
     "diff": ("dataset.diff", "compare two builds"),

@@ -1,0 +1,70 @@
+"""``khabar validate``: check exports against every rule and report.
+
+    khabar validate [PATHS...] [--format text|markdown|json|github] [--strict] [--repair] [--documents FILE]
+
+PATHS are export files or folders of them (default: ``annotation/exports/*.json``).
+With no export at all the command says "no exports to validate", prints zero
+counts and exits 0: an empty repository is valid, and CI runs before the first
+pull. Exit status: 0 clean (warnings allowed unless --strict), 1 failed checks,
+2 unusable input (not JSON, another project's export, missing corpus…).
+The report goes to stdout; progress and repairs go to stderr, so
+``--format json`` output stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from annotation.errors import KhabarError
+from annotation.paths import DOCUMENTS_FILE, EXPORTS_DIR
+
+FORMATS = ("text", "markdown", "json", "github")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATHS",
+        help=f"export files or folders of *.json (default: {EXPORTS_DIR.relative_to(EXPORTS_DIR.parents[1])}/*.json)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text, grouped by document)")
+    parser.add_argument("--strict", action="store_true", help="count warnings (guideline hygiene) as errors")
+    parser.add_argument("--repair", action="store_true", help="fix drifted offsets, editor \\n text and white space in place, then validate")
+    parser.add_argument("--documents", type=Path, default=DOCUMENTS_FILE, metavar="FILE", help="corpus records (default: annotation/corpus/documents.jsonl)")
+
+
+def export_paths(given: list[Path]) -> list[Path]:
+    """The export files named (folders give their *.json), or the committed ones."""
+    if not given:
+        return sorted(EXPORTS_DIR.glob("*.json"))
+    paths: list[Path] = []
+    for path in given:
+        if path.is_dir():
+            paths.extend(sorted(path.glob("*.json")))
+        elif path.exists():
+            paths.append(path)
+        else:
+            raise KhabarError("no such export file or folder", file=str(path))
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    from validation.api import validate_exports
+    from validation.repair import repair_exports
+    from validation.report import render
+
+    paths = export_paths(args.paths)
+    if not args.documents.exists():
+        raise KhabarError("corpus records not found (run khabar ingest)", file=str(args.documents))
+    if paths:
+        print(f"khabar validate: checking {len(paths)} export file(s)…", file=sys.stderr)
+    if args.repair and paths:
+        changes = repair_exports(paths, args.documents)
+        for change in changes:
+            print(change.line(), file=sys.stderr)
+        applied = sum(change.applied for change in changes)
+        print(f"khabar validate: {applied} repair(s) applied, {len(changes) - applied} left for a person", file=sys.stderr)
+    result = validate_exports(paths, args.documents, strict=args.strict)
+    sys.stdout.write(render(result, args.format))
+    return result.exit_status
