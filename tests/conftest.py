@@ -1,0 +1,66 @@
+"""Session-wide fixtures shared by every test folder.
+
+``studio_server`` starts ONE real Label Studio for the whole pytest session
+with the same code as ``khabar studio up`` (:func:`annotation.studio.server.start_server`):
+a temporary studio folder, 127.0.0.1, a free port, legacy token enabled and
+sign-up closed. It is started the first time a test asks for it and stopped
+with SIGTERM at the end. Tests that use it are marked ``studio``; each test
+works in its own project (:func:`studio_project_title`) so the order of tests
+does not matter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pytest
+
+from annotation.studio.server import Credentials, StudioPaths, free_port, read_credentials, start_server, stop_server
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
+
+
+@dataclass(frozen=True)
+class StudioServer:
+    paths: StudioPaths
+    url: str
+    credentials: Credentials = field(repr=False)
+    #: what start_server printed while starting, and how long it took
+    startup_output: tuple[str, ...]
+    startup_seconds: float
+
+    def client(self) -> LabelStudio:
+        from annotation.studio.connection import Target, connect
+
+        return connect(Target(url=self.url, api_key=self.credentials.token))
+
+
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioServer]:
+    paths = StudioPaths(tmp_path_factory.mktemp("studio"))
+    output: list[str] = []
+    started = time.monotonic()
+    running = start_server(paths, free_port(), progress=output.append)
+    elapsed = time.monotonic() - started
+    credentials = read_credentials(paths)
+    assert credentials is not None
+    try:
+        yield StudioServer(
+            paths=paths, url=running.url, credentials=credentials, startup_output=tuple(output), startup_seconds=elapsed
+        )
+    finally:
+        stop_server(paths, progress=lambda _line: None)
+
+
+_project_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def studio_project_title(request: pytest.FixtureRequest) -> str:
+    """A project title no other test uses in this session."""
+    return f"{request.node.name[:40]}-{next(_project_numbers)}"

@@ -1,0 +1,144 @@
+"""Pseudonyms and the stable export format, on export-shaped data (no server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from annotation.errors import KhabarError
+from annotation.gazetteer import gazetteer_from_tasks, load_gazetteer
+from annotation.studio.export import (
+    assign_pseudonyms,
+    load_pseudonym_book,
+    read_export,
+    render_export,
+    stable_export,
+    write_atomically,
+)
+
+
+def user(uid: int, email: str) -> dict:
+    return {"id": uid, "email": email, "first_name": "Salma", "last_name": "Haddad"}
+
+
+def raw_task(task_id: int, annotations: list[dict], drafts: list[dict] | None = None) -> dict:
+    return {
+        "id": task_id,
+        "data": {"text": "قال", "doc_id": f"doc{task_id}", "source": "s", "title": "t"},
+        "annotations": annotations,
+        "drafts": drafts or [],
+        "predictions": [{"id": 9, "created_ago": "3 minutes", "model_version": "m", "result": []}],
+        "updated_at": "2026-01-01T00:00:00Z",
+        "updated_by": 3,
+        "comment_authors": [{"id": 3, "email": "x@example.org"}],
+        "inner_id": task_id,
+    }
+
+
+def raw_annotation(aid: int, who: dict, unique_id: str) -> dict:
+    return {
+        "id": aid,
+        "completed_by": who,
+        "unique_id": unique_id,
+        "result": [],
+        "created_ago": "1 minute",
+        "created_username": f"{who['first_name']} {who['email']}, {who['id']}",
+        "updated_by": who["id"],
+        "last_created_by": who["id"],
+        "lead_time": 1.5,
+    }
+
+
+SALMA = user(3, "salma@example.org")
+OMAR = user(4, "omar@example.org")
+
+
+def test_new_users_get_annotator_numbers_in_order_of_first_annotation():
+    tasks = [raw_task(2, [raw_annotation(7, OMAR, "u7")]), raw_task(1, [raw_annotation(5, SALMA, "u5")])]
+    assert assign_pseudonyms(tasks, [], {}) == {"salma@example.org": "annotator-1", "omar@example.org": "annotator-2"}
+
+
+def test_previous_file_keeps_pseudonyms_by_annotation_unique_id_on_a_new_machine():
+    previous = [{"id": 1, "annotations": [{"unique_id": "u5", "completed_by": {"pseudonym": "annotator-7"}}]}]
+    tasks = [raw_task(1, [raw_annotation(5, SALMA, "u5"), raw_annotation(6, OMAR, "u6")])]
+    assert assign_pseudonyms(tasks, previous, {}) == {"salma@example.org": "annotator-7", "omar@example.org": "annotator-8"}
+
+
+def test_local_book_and_placeholder_users_win():
+    from annotation.studio.export import _user_key
+
+    tasks = [raw_task(1, [raw_annotation(5, SALMA, "u5"), raw_annotation(6, user(9, "annotator-4@khabar.invalid"), "u6")])]
+    book = {_user_key("salma@example.org"): "annotator-2"}
+    assert assign_pseudonyms(tasks, [], book) == {"salma@example.org": "annotator-2", "annotator-4@khabar.invalid": "annotator-4"}
+
+
+def test_stable_export_drops_identities_and_volatile_fields_and_sorts():
+    draft = {"id": 2, "user": "omar@example.org", "created_username": "Omar omar@example.org, 4", "created_ago": "now", "result": []}
+    tasks = [raw_task(2, []), raw_task(1, [raw_annotation(6, OMAR, "u6"), raw_annotation(5, SALMA, "u5")], [draft])]
+    pseudonyms = assign_pseudonyms(tasks, [], {})
+    stable = stable_export(tasks, pseudonyms)
+    text = render_export(stable)
+    assert [t["id"] for t in stable] == [1, 2]
+    assert [a["id"] for a in stable[0]["annotations"]] == [5, 6]
+    assert stable[0]["annotations"][0]["completed_by"] == {"pseudonym": "annotator-1"}
+    assert stable[0]["drafts"][0]["completed_by"] == {"pseudonym": "annotator-2"}
+    for gone in ("@", "Salma", "Haddad", "created_ago", "created_username", "updated_by", "last_created_by", "comment_authors"):
+        assert gone not in text
+    assert '"updated_at"' not in text, "the task's updated_at moves without anyone's work changing"
+    assert text.endswith("]\n") and text == json.dumps(json.loads(text), ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    assert "قال" in text, "UTF-8, not \\u escapes"
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "khabar.json"
+    target.write_text("old\n", encoding="utf-8")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        write_atomically(target, "new\n")
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["khabar.json"], "no temp file left behind"
+
+
+def test_pseudonym_book_is_read_and_bad_input_is_named(tmp_path):
+    book = tmp_path / "pseudonyms.json"
+    assert load_pseudonym_book(book) == {}
+    book.write_text("{not json", encoding="utf-8")
+    with pytest.raises(KhabarError, match="pseudonyms.json"):
+        load_pseudonym_book(book)
+
+
+def test_read_export_refuses_what_is_not_a_task_list(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"id": 1}', encoding="utf-8")
+    with pytest.raises(KhabarError, match="list of task objects"):
+        read_export(path)
+
+
+def test_gazetteer_learns_submitted_entities_with_majority_label(tmp_path):
+    def entity(text: str, label: str) -> dict:
+        return {"from_name": "entity", "type": "labels", "value": {"start": 0, "end": len(text), "text": text, "labels": [label]}}
+
+    tasks = [
+        {"annotations": [{"was_cancelled": False, "result": [entity("بغداد", "GPE"), entity("السفارة\\nالأميركية", "ORG")]}]},
+        {"annotations": [{"was_cancelled": False, "result": [entity("بغداد", "GPE"), entity("بغداد", "LOC")]}]},
+        {"annotations": [{"was_cancelled": True, "result": [entity("داعش", "ORG")]}]},
+    ]
+    assert dict(gazetteer_from_tasks(tasks).entries) == {"بغداد": "GPE"}
+    (tmp_path / "gold.json").write_text(json.dumps(tasks), encoding="utf-8")
+    assert dict(load_gazetteer(tmp_path).entries) == {"بغداد": "GPE"}
+    assert len(load_gazetteer(tmp_path / "none")) == 0
+
+
+def test_private_json_is_owner_only(tmp_path):
+    from annotation.studio.server import write_private_json
+
+    path = tmp_path / "sub" / "credentials.json"
+    write_private_json(path, {"token": "x"})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
