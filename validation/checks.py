@@ -30,6 +30,8 @@ ARTICLE = "ال"
 #: leading/trailing white space or punctuation; the percent signs belong to PERCENT spans
 UNCLEAN_EDGE = r"^[\s\p{P}--[%٪‰]]|[\s\p{P}--[%٪‰]]$"
 WORD_CHARS = r"\p{L}\p{M}"
+#: shortest first word that counts as "a separate word in the document" for entity_proclitic
+MIN_WORD = 3
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ _rule(
 _rule(
     "span_document_exists", ERROR, "spans", "every span's document is in the corpus",
     "the annotation's task is not a corpus document (see annotation_document_known)",
-    lambda: pl.col("doc_text").is_not_null(),
+    lambda: pl.col("doc_found"),
     lambda row: f"document {row['doc_id']} of this span is not in the corpus with the task's text",
 )
 _rule(
@@ -381,14 +383,16 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
                 .otherwise(pl.col("quote_count") == 0)
             ).fill_null(False),
             edge_ok=~pl.col("expected").str.contains(UNCLEAN_EDGE).fill_null(False),
+            doc_found=pl.col("doc_text").is_not_null(),
         )
+        .drop("doc_text")  # one copy of the text per span would dominate memory
     )
     spans = _with_duplicates(spans)
     spans = _with_pairs(spans, "entity", "crosses", crossing=True)
     spans = _with_pairs(spans, "zone", "overlaps", crossing=False)
     spans = _with_links(spans, relations, source_rule.label, cue_rule.label)
     spans = _with_other_labels(spans)
-    return _with_proclitics(spans)
+    return _with_proclitics(spans, raw.documents)
 
 
 def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:
@@ -399,22 +403,37 @@ def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: width of the position buckets that keep the overlap self-join linear: two
+#: overlapping spans share at least one bucket, so only spans of one bucket are paired
+PAIR_BUCKET = 64
+
+
 def _with_pairs(spans: pl.DataFrame, layer: str, name: str, *, crossing: bool) -> pl.DataFrame:
     """Flag both regions of every crossing (entity) or overlapping (zone) pair."""
-    ends = spans.filter((pl.col("layer") == layer) & pl.col("offsets_ok")).select("row", "key", "start", "end", "region_id")
-    pairs = ends.join(ends, on="key", suffix="_b")
+    ends = (
+        spans.filter((pl.col("layer") == layer) & pl.col("offsets_ok"))
+        .select("row", "key", "start", "end", "region_id")
+        .with_columns(bucket=pl.int_ranges(pl.col("start") // PAIR_BUCKET, (pl.col("end") - 1) // PAIR_BUCKET + 1))
+        .explode("bucket")
+    )
+    pairs = ends.join(ends, on=["key", "bucket"], suffix="_b")
     a_first = (pl.col("start") < pl.col("start_b")) | ((pl.col("start") == pl.col("start_b")) & (pl.col("row") < pl.col("row_b")))
     if crossing:
         condition = (pl.col("start") < pl.col("start_b")) & (pl.col("start_b") < pl.col("end")) & (pl.col("end") < pl.col("end_b"))
     else:
         condition = a_first & (pl.col("start_b") < pl.col("end"))
-    pairs = pairs.filter(condition)
-    both = pl.concat(
-        [
-            pairs.select("row", partner=pl.col("region_id_b"), partner_span=pl.format("{}-{}", "start_b", "end_b")),
-            pairs.select(row=pl.col("row_b"), partner=pl.col("region_id"), partner_span=pl.format("{}-{}", "start", "end")),
-        ]
-    ).group_by("row").agg(pl.col("partner").first().alias(f"{name}_region"), pl.col("partner_span").first().alias(f"{name}_span"))
+    pairs = pairs.filter(condition).unique(["row", "row_b"])
+    both = (
+        pl.concat(
+            [
+                pairs.select("row", partner=pl.col("region_id_b"), partner_span=pl.format("{}-{}", "start_b", "end_b")),
+                pairs.select(row=pl.col("row_b"), partner=pl.col("region_id"), partner_span=pl.format("{}-{}", "start", "end")),
+            ]
+        )
+        .sort("row", "partner_span")
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("partner").first().alias(f"{name}_region"), pl.col("partner_span").first().alias(f"{name}_span"))
+    )
     return spans.join(both, on="row", how="left", maintain_order="left")
 
 
@@ -437,37 +456,52 @@ def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
     ).drop("all_labels")
 
 
-def _with_proclitics(spans: pl.DataFrame) -> pl.DataFrame:
+def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:
     """Flag entities that start with a one-letter proclitic (و ف ب ل ك) kept inside by mistake.
 
     Many names begin with these letters (واشنطن، بغداد، لبنان، كردستان), so the
     first letter alone proves nothing. An entity is flagged only when the rest
     of it (after that letter) is itself a plausible word, by one of:
 
-    - the rest starts with the article ال (بالعراق → العراق, والأمم is not flagged);
-    - the rest is the text of another entity in the same annotation (وبغداد when بغداد is annotated elsewhere);
-    - the rest's first word appears as a separate word elsewhere in the document.
+    - the rest starts with the article ال and has at least two letters after it
+      (بالعراق → العراق);
+    - the rest is the text of another entity in the same annotation (وبغداد when
+      بغداد is annotated elsewhere);
+    - the rest's first word (of at least :data:`MIN_WORD` letters) appears as a
+      separate word elsewhere in the same document (وبغداد when the page also
+      says «في بغداد»).
+
+    So واشنطن، بغداد، لبنان، كردستان are not flagged unless, say, اشنطن or
+    ردستان stood alone in the page.
     """
     rest = pl.col("expected").str.slice(1)
-    first_word = rest.str.extract(f"^([{WORD_CHARS}]+)", 1)
     candidates = spans.filter(
         (pl.col("layer") == "entity")
         & pl.col("expected").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
         & (rest.str.len_chars() >= 2)
-    ).select("row", "key", "doc_text", rest=rest, first_word=first_word)
-    entity_texts = spans.filter((pl.col("layer") == "entity") & pl.col("expected").is_not_null()).select(
-        "key", rest=pl.col("expected"), annotated=pl.lit(True)
-    ).unique()
-    boundary = f"(?:^|[^{WORD_CHARS}])"
+    ).select("row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1))
+    entity_texts = (
+        spans.filter((pl.col("layer") == "entity") & pl.col("expected").is_not_null())
+        .select("key", rest=pl.col("expected"), annotated=pl.lit(True))
+        .unique()
+    )
+    # words of the candidates' documents, kept only when they are some candidate's first word
+    wanted = candidates.filter(pl.col("first_word").str.len_chars() >= MIN_WORD)["first_word"].unique().implode()
+    words = (
+        documents.join(candidates.select("doc_id").unique(), on="doc_id", how="semi")
+        .select("doc_id", first_word=pl.col("text").str.extract_all(f"[{WORD_CHARS}]+"))
+        .explode("first_word")
+        .filter(pl.col("first_word").is_in(wanted))
+        .unique()
+        .with_columns(as_word=pl.lit(True))
+    )
     found = (
         candidates.join(entity_texts, on=["key", "rest"], how="left", maintain_order="left")
+        .join(words, on=["doc_id", "first_word"], how="left", maintain_order="left")
         .with_columns(
             with_article=pl.col("rest").str.starts_with(ARTICLE) & (pl.col("rest").str.len_chars() >= len(ARTICLE) + 2),
             annotated=pl.col("annotated").fill_null(False),
-        )
-        .with_columns(
-            as_word=~pl.col("with_article") & ~pl.col("annotated") & pl.col("first_word").is_not_null()
-            & pl.col("doc_text").str.contains(pl.lit(boundary) + pl.col("first_word").str.escape_regex() + pl.lit(f"(?:$|[^{WORD_CHARS}])")).fill_null(False)
+            as_word=pl.col("as_word").fill_null(False),
         )
         .filter(pl.col("with_article") | pl.col("annotated") | pl.col("as_word"))
         .select(

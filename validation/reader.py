@@ -352,6 +352,8 @@ class _Reader:
             self.read_result(file, task_id, key, result_pos, item)
 
     def read_result(self, file: str, task_id: int, key: int, result_pos: int, item: Any) -> None:
+        if self._read_plain_span(key, result_pos, item):
+            return
         base = {"key": key, "result_pos": result_pos}
         if not isinstance(item, dict):
             self.regions.add(**base, problem=f"result is a JSON {type(item).__name__}, not an object", raw=_json(item))
@@ -405,6 +407,27 @@ class _Reader:
             label=labels[0] if label_ok else None, start=_int(start), end=_int(end),
             text=text if isinstance(text, str) else None, raw=raw, problem="; ".join(problems) or None,
         )
+
+    def _read_plain_span(self, key: int, result_pos: int, item: Any) -> bool:
+        """Fast path for the common, well-formed span result (most of a large export)."""
+        if type(item) is not dict or item.get("type") != "labels" or item.get("to_name") != self.scheme.text_name:
+            return False
+        layer, value, region_id = item.get("from_name"), item.get("value"), item.get("id")
+        if layer not in self.layers or type(value) is not dict or type(region_id) is not str or not region_id:
+            return False
+        start, end, text, labels = value.get("start"), value.get("end"), value.get("text"), value.get("labels")
+        if type(start) is not int or type(end) is not int or type(text) is not str or type(labels) is not list or len(labels) != 1:
+            return False
+        label = labels[0]
+        if type(label) is not str:
+            return False
+        columns = self.regions.data
+        for name, cell in (
+            ("key", key), ("result_pos", result_pos), ("region_id", region_id), ("layer", layer), ("label", label),
+            ("start", start), ("end", end), ("text", text), ("raw", None), ("problem", None),
+        ):
+            columns[name].append(cell)
+        return True
 
     def read_relation(self, base: dict[str, Any], item: dict[str, Any]) -> None:
         labels = item.get("labels")

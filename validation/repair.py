@@ -85,9 +85,11 @@ def _plan(row: dict[str, Any]) -> tuple[int, int, str, list[str], str | None]:
 def _candidates(paths: list[Path], documents_file: Path) -> pl.DataFrame:
     scheme = load_scheme()
     raw = read_raw(paths, read_documents(documents_file), scheme)
-    spans = prepare(raw, scheme).spans
+    spans = prepare(raw, scheme).spans.join(
+        raw.documents.select("doc_id", doc_text="text"), on="doc_id", how="left", maintain_order="left"
+    )
     positions = raw.owners.select("key", "task_pos", "owner_pos")
-    fixable = pl.col("start").is_not_null() & pl.col("end").is_not_null() & pl.col("text").is_not_null() & pl.col("doc_text").is_not_null()
+    fixable = pl.col("start").is_not_null() & pl.col("end").is_not_null() & pl.col("text").is_not_null() & pl.col("doc_found")
     needs = (
         ~pl.col("text_ok") | ~pl.col("offsets_ok")
         | (pl.col("text_ok") & (pl.col("text") != pl.col("expected")))

@@ -47,6 +47,8 @@ def _where(f: Failure) -> str:
 def _texts(f: Failure) -> str:
     if f.found is None and f.expected is None:
         return ""
+    if f.found == f.expected:
+        return f" · text {_snippet(f.found)}"
     return f" · found {_snippet(f.found)} expected {_snippet(f.expected)}"
 
 

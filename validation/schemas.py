@@ -71,7 +71,7 @@ class SpanFrame(pa.DataFrameModel):
     start: Optional[int] = pa.Field(nullable=True)
     end: Optional[int] = pa.Field(nullable=True)
     text: Optional[str] = pa.Field(nullable=True)
-    doc_text: Optional[str] = pa.Field(nullable=True)
+    doc_found: bool
     problem: Optional[str] = pa.Field(nullable=True)
 
     well_formed = _check("spans", "well_formed")

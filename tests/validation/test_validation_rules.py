@@ -1,0 +1,260 @@
+"""One test per rule, each with the smallest export that trips it.
+
+Every test runs ``khabar validate`` through the real entry point and asserts the
+rule's name and the offending region (or annotation) on one line of the report,
+the exit status, and that the reconciliation adds up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from validation_exports import (
+    DOC, TEXT, annotation, quote_type, relation, span, task, valid_export, valid_result, write_export,
+)
+
+from validation.api import validate_exports
+
+
+def checked(tmp_path: Path, khabar, tasks, *, status: int = 1, strict: bool = False):
+    path = write_export(tmp_path, tasks)
+    run = khabar("validate", path, *(["--strict"] if strict else []))
+    assert run.status == status, run.out + run.err
+    result = validate_exports([path], strict=strict)
+    assert result.accounting.reconciles, result.accounting.lines()
+    assert result.exit_status == status
+    return run, result
+
+
+def one(run, check: str, *needles: str) -> str:
+    """The single report line of ``check`` that names every needle."""
+    lines = [line for line in run.lines_of(check) if all(needle in line for needle in needles)]
+    assert len(lines) == 1, f"{check} {needles} in:\n{run.out}"
+    return lines[0]
+
+
+def test_valid_export_is_clean(tmp_path, khabar):
+    run, result = checked(tmp_path, khabar, valid_export(), status=0, strict=True)
+    assert "clean: every rule passed" in run.out
+    assert result.failures == []
+    assert result.accounting.count("regions").used == 9
+    assert result.accounting.count("relations").used == 2
+
+
+def test_offsets_in_range(tmp_path, khabar):
+    bad = span("بغداد", "GPE", region_id="past-end")
+    bad["value"].update(start=len(TEXT) - 2, end=len(TEXT) + 5)
+    run, result = checked(tmp_path, khabar, [task([annotation([bad])])])
+    assert "past the end of the text" in one(run, "offsets_in_range", "region past-end")
+    assert result.accounting.count("regions").excluded == {"failed check": 1}
+
+
+def test_offsets_start_not_before_end(tmp_path, khabar):
+    bad = span("بغداد", "GPE", region_id="backwards")
+    bad["value"].update(start=30, end=27)
+    run, _ = checked(tmp_path, khabar, [task([annotation([bad])])])
+    assert "not before end" in one(run, "offsets_in_range", "region backwards")
+
+
+def test_span_text_matches(tmp_path, khabar):
+    bad = span("بغداد", "GPE", region_id="moved")
+    bad["value"]["text"] = "واشنطن"
+    run, _ = checked(tmp_path, khabar, [task([annotation([bad])])])
+    line = one(run, "span_text_matches", "region moved")
+    assert "found «واشنطن» expected «بغداد»" in line
+
+
+def test_label_in_layer(tmp_path, khabar):
+    bad = span("بغداد", "CONTENT", "entity", region_id="wrong-layer")
+    run, _ = checked(tmp_path, khabar, [task([annotation([bad])])])
+    assert "'CONTENT' is not in layer 'entity'" in one(run, "label_in_layer", "region wrong-layer")
+
+
+def test_relation_ends_wrong_labels(tmp_path, khabar):
+    content = span("يقدر كلانا أن تنظيم داعش لا يزال يمثل تهديدا هنا", "CONTENT", "attribution", region_id="c1")
+    person = span("رومانوفسكي", "PERS", region_id="p1", context="وقالت رومانوفسكي")
+    run, result = checked(tmp_path, khabar, [task([annotation([content, quote_type(content), person, relation(content, person, "source")])])])
+    assert "found CONTENT → PERS" in one(run, "relation_ends", "region c1")
+    assert result.accounting.count("relations").excluded == {"failed check": 1}
+
+
+def test_relation_ends_missing_region(tmp_path, khabar):
+    content = span("يقدر كلانا أن تنظيم داعش لا يزال يمثل تهديدا هنا", "CONTENT", "attribution", region_id="c1")
+    dangling = relation(content, {"id": "nowhere"}, "source")
+    run, _ = checked(tmp_path, khabar, [task([annotation([content, quote_type(content), dangling])])])
+    assert "nowhere is not a region of this annotation" in one(run, "relation_ends", "region c1")
+
+
+def test_quote_type_missing_on_content(tmp_path, khabar):
+    content = span("يقدر كلانا أن تنظيم داعش لا يزال يمثل تهديدا هنا", "CONTENT", "attribution", region_id="bare")
+    run, _ = checked(tmp_path, khabar, [task([annotation([content])])])
+    assert "CONTENT has no quote_type" in one(run, "quote_type_on_content", "region bare")
+
+
+def test_quote_type_on_other_label(tmp_path, khabar):
+    source = span("رومانوفسكي", "SOURCE", "attribution", region_id="s1", context="وقالت رومانوفسكي")
+    run, _ = checked(tmp_path, khabar, [task([annotation([source, quote_type(source, "indirect")])])])
+    assert "on a SOURCE region" in one(run, "quote_type_on_content", "region s1")
+
+
+def test_quote_type_for_missing_region(tmp_path, khabar):
+    ghost = span("بغداد", "GPE", region_id="ghost")
+    run, result = checked(tmp_path, khabar, [task([annotation([quote_type(ghost)])])])
+    assert "does not have" in one(run, "quote_type_on_content", "region ghost")
+    assert result.accounting.count("quote_type choices").excluded == {"failed check": 1}
+
+
+def test_entity_no_crossing(tmp_path, khabar):
+    left = span("الأمريكية لدى", "NORP", region_id="left")
+    right = span("لدى بغداد", "GPE", region_id="right")
+    run, result = checked(tmp_path, khabar, [task([annotation([left, right])])])
+    assert "crosses entity right" in one(run, "entity_no_crossing", "region left")
+    assert "crosses entity left" in one(run, "entity_no_crossing", "region right")
+    assert result.tables.spans.height == 0
+
+
+def test_nested_entities_are_fine(tmp_path, khabar):
+    outer = span("السفيرة الأمريكية لدى بغداد", "OCC", region_id="outer")
+    inner = span("بغداد", "GPE", region_id="inner")
+    run, _ = checked(tmp_path, khabar, [task([annotation([outer, inner])])], status=0)
+    assert run.lines_of("entity_no_crossing") == []
+
+
+def test_zone_no_overlap(tmp_path, khabar):
+    first = span("إقرأ المزيد بغداد", "RELATED", "zone", region_id="z1")
+    second = span("بغداد: نحتاج", "META", "zone", region_id="z2", context="إقرأ المزيد بغداد: نحتاج")
+    run, _ = checked(tmp_path, khabar, [task([annotation([first, second])])])
+    assert "overlaps zone z2" in one(run, "zone_no_overlap", "region z1")
+
+
+def test_no_duplicate_region(tmp_path, khabar):
+    first = span("بغداد", "GPE", region_id="first")
+    second = span("بغداد", "GPE", region_id="second")
+    run, result = checked(tmp_path, khabar, [task([annotation([first, second])])])
+    assert "as region first" in one(run, "no_duplicate_region", "region second")
+    assert run.lines_of("no_duplicate_region") == [one(run, "no_duplicate_region", "region second")]
+    assert result.tables.spans["region_id"].to_list() == ["first"]
+
+
+def test_no_duplicate_relation(tmp_path, khabar):
+    result_list = valid_result()
+    result_list.append(dict(result_list[-3]))  # the source relation again
+    run, _ = checked(tmp_path, khabar, [task([annotation(result_list)])])
+    assert "given twice" in one(run, "no_duplicate_region", "region cnt1")
+
+
+def test_unique_region_ids(tmp_path, khabar):
+    first = span("بغداد", "GPE", region_id="same")
+    second = span("ألينا رومانوفسكي", "PERS", region_id="same")
+    run, _ = checked(tmp_path, khabar, [task([annotation([first, second])])])
+    assert len(run.lines_of("unique_ids")) == 2
+    assert "used by 2 span results" in one(run, "unique_ids", "region same GPE")
+
+
+def test_unique_annotation_ids(tmp_path, khabar):
+    tasks = [task([annotation(valid_result(), annotation_id=5)], task_id=1), task([annotation(valid_result(), annotation_id=5)], task_id=2)]
+    run, result = checked(tmp_path, khabar, tasks)
+    assert "annotation id 5 appears more than once" in one(run, "unique_ids", "task 1")
+    assert result.accounting.count("annotations").excluded == {"failed check": 2}
+    assert result.accounting.count("regions").excluded == {"its annotation failed a check": 18}
+
+
+def test_unique_task_ids(tmp_path, khabar):
+    tasks = [task([annotation(valid_result(), annotation_id=5)], task_id=1), task([annotation(valid_result(), annotation_id=6)], task_id=1)]
+    run, _ = checked(tmp_path, khabar, tasks)
+    assert "task 1 appears more than once" in one(run, "unique_ids", "annotation 6")
+
+
+def test_annotation_document_known_and_span_document_exists(tmp_path, khabar):
+    stranger = task([annotation([span("بغداد", "GPE", region_id="orphan")])])
+    stranger["data"]["doc_id"] = "0123456789abcdef"
+    run, result = checked(tmp_path, khabar, [stranger])
+    assert "0123456789abcdef is not in the corpus" in one(run, "annotation_document_known", "annotation 11")
+    one(run, "span_document_exists", "region orphan")
+    assert result.accounting.count("annotations").excluded == {"unknown document": 1}
+    assert result.accounting.count("regions").excluded == {"unknown document": 1}
+
+
+def test_task_text_differs_from_corpus(tmp_path, khabar):
+    edited = task([annotation([span("بغداد", "GPE", region_id="g")])])
+    edited["data"]["text"] = TEXT + " تحديث"
+    run, _ = checked(tmp_path, khabar, [edited])
+    assert "differs from the corpus text" in one(run, "annotation_document_known", "annotation 11")
+
+
+def test_well_formed(tmp_path, khabar):
+    broken = span("بغداد", "GPE", region_id="no-value")
+    broken["value"] = "بغداد"
+    run, result = checked(tmp_path, khabar, [task([annotation([broken, "not a result"])])])
+    assert "value is" in one(run, "well_formed", "region no-value")
+    assert len(run.lines_of("well_formed")) == 2
+    assert run.lines_of("label_in_layer") == []  # one cause, one failure
+    assert result.accounting.count("regions").excluded == {"failed check": 2}
+
+
+@pytest.mark.parametrize(
+    ("surface", "context"),
+    [("بغداد ", None), ("، إن", "رومانوفسكي، إن")],
+)
+def test_span_boundary_clean(tmp_path, khabar, surface, context):
+    edge = span(surface, "GPE", region_id="edgy", context=context)
+    run, result = checked(tmp_path, khabar, [task([annotation([edge])])], status=0)
+    assert one(run, "span_boundary_clean", "region edgy").lstrip().startswith("warning")
+    assert result.tables.spans["region_id"].to_list() == ["edgy"]  # a warning excludes nothing…
+    run, result = checked(tmp_path, khabar, [task([annotation([edge])])], status=1, strict=True)
+    assert one(run, "span_boundary_clean", "region edgy").lstrip().startswith("error")
+    assert result.tables.spans.height == 0  # …unless --strict
+
+
+@pytest.mark.parametrize(
+    ("surface", "context", "reason"),
+    [
+        ("وبغداد", None, "«بغداد» is a separate word"),
+        ("وسوريا", None, "«سوريا» is a separate word"),
+        ("بالقول", None, "article ال"),
+    ],
+)
+def test_entity_proclitic(tmp_path, khabar, surface, context, reason):
+    entity = span(surface, "GPE", region_id="procl", context=context)
+    run, _ = checked(tmp_path, khabar, [task([annotation([entity])])], status=0)
+    assert reason in one(run, "entity_proclitic", "region procl")
+
+
+def test_entity_proclitic_annotated_elsewhere(tmp_path, khabar):
+    other = DOCUMENTS_WITH("ببغداد")
+    entities = [span("ببغداد", "GPE", region_id="with", text=other["text"]), span("بغداد", "GPE", region_id="bare", text=other["text"])]
+    run, _ = checked(tmp_path, khabar, [task([annotation(entities)], doc=other)], status=0)
+    assert one(run, "entity_proclitic", "region with")
+
+
+@pytest.mark.parametrize("name", ["بغداد", "واشنطن", "كردستان", "ألينا رومانوفسكي"])
+def test_names_starting_with_proclitic_letters_are_not_flagged(tmp_path, khabar, name):
+    run, _ = checked(tmp_path, khabar, [task([annotation([span(name, "GPE", region_id="name")])])], status=0)
+    assert run.lines_of("entity_proclitic") == []
+
+
+def test_content_has_source(tmp_path, khabar):
+    content = span("يقدر كلانا أن تنظيم داعش لا يزال يمثل تهديدا هنا", "CONTENT", "attribution", region_id="lonely")
+    run, _ = checked(tmp_path, khabar, [task([annotation([content, quote_type(content)])])], status=0)
+    one(run, "content_has_source", "region lonely")
+
+
+def test_cue_linked(tmp_path, khabar):
+    cue = span("قالت", "CUE", "attribution", region_id="cue-alone", context="وقالت رومانوفسكي")
+    run, _ = checked(tmp_path, khabar, [task([annotation([cue])])], status=0)
+    one(run, "cue_linked", "region cue-alone")
+
+
+def test_consistent_label(tmp_path, khabar):
+    first = span("داعش", "ORG", region_id="as-org")
+    second = span("داعش", "PERS", region_id="as-pers", context="هزيمة داعش")
+    run, _ = checked(tmp_path, khabar, [task([annotation([first, second])])], status=0)
+    assert "also labelled PERS" in one(run, "consistent_label", "region as-org")
+    assert "also labelled ORG" in one(run, "consistent_label", "region as-pers")
+
+
+def DOCUMENTS_WITH(needle: str) -> dict:
+    from validation_exports import DOCUMENTS
+
+    return next(doc for doc in DOCUMENTS if needle in doc["text"] and doc is not DOC)
