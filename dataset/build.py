@@ -17,17 +17,18 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import polars as pl
+from typing import TYPE_CHECKING
 
 from annotation.errors import EXIT_FAILED_CHECKS, KhabarError
 from annotation.paths import DIST_DIR, DOCUMENTS_FILE, EXPORTS_DIR, GUIDELINES_FILE, REPO_ROOT
 from annotation.scheme import CONFIG_PATH, Scheme, load_scheme
-from dataset.adjudicate import POLICY, Gold, adjudicate, annotator_versions
-from dataset.agreement import agreement, prediction_quality
-from dataset.inputs import BuildInputs, load_inputs, sha256_file
 from dataset.release import RELEASE_FILE, Release, load_release
-from dataset.splits import SplitPlan, leakage, plan_splits
-from dataset.stats import label_counts
+
+if TYPE_CHECKING:  # the pipeline's modules load polars and datasketch: imported where used, so `khabar --help` stays fast
+    from dataset.adjudicate import Gold
+    from dataset.datasheet import Figures
+    from dataset.inputs import BuildInputs
+    from dataset.splits import SplitPlan
 
 DATASHEET_FILE = REPO_ROOT / "DATASHEET.md"
 REPORT_NAME = "build_report.json"
@@ -41,6 +42,8 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def inputs_from_args(args: argparse.Namespace) -> BuildInputs:
+    from dataset.inputs import load_inputs
+
     exports = sorted(EXPORTS_DIR.glob("*.json")) if args.exports is None else list(args.exports)
     return load_inputs(exports, args.documents)
 
@@ -55,7 +58,7 @@ class Built:
     gold: Gold
     plan: SplitPlan
     rows: dict[str, dict[str, list[dict]]]  # config → split → rows
-    figures: "Figures"
+    figures: Figures
     report: dict
 
 
@@ -69,8 +72,14 @@ def _by_split(rows: list[dict], doc_key: str, split_of: dict[str, str], splits: 
 
 
 def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annotator: bool = False, log=print) -> Built:
+    import polars as pl
+
+    from dataset.adjudicate import POLICY, adjudicate, annotator_versions
+    from dataset.agreement import agreement, prediction_quality
     from dataset.configs import document_row, document_rows, quote_rows, token_rows
     from dataset.datasheet import Figures, SourceFigures
+    from dataset.splits import plan_splits
+    from dataset.stats import label_counts
 
     docs = inputs.documents.sort("doc_id")
     log(f"read {docs.height} documents, {inputs.annotations.height} annotations, {inputs.spans.height} spans, {inputs.relations.height} relations")
@@ -204,7 +213,9 @@ def written_split_of(folder: Path) -> dict[str, str]:
 def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotator: bool = False, log=print) -> None:
     from dataset import card, charts
     from dataset.features import all_features
+    from dataset.inputs import sha256_file
     from dataset.manifest import write_manifest
+    from dataset.splits import leakage
 
     release, scheme = built.release, built.scheme
     features = all_features(scheme, per_annotator=per_annotator)
@@ -264,8 +275,10 @@ def build(inputs: BuildInputs, out: Path, *, datasheet: Path = DATASHEET_FILE, r
     from dataset.datasheet import refresh, render
 
     release = release or load_release()
+    current = _read(datasheet)
+    refresh(current, "", source=str(datasheet))  # refuse a datasheet without a figures block before any work
     built = compute(inputs, release, load_scheme(), per_annotator=per_annotator, log=log)
-    datasheet_text = refresh(_read(datasheet), render(built.figures), source=str(datasheet))
+    datasheet_text = refresh(current, render(built.figures), source=str(datasheet))
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.building-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -275,7 +288,7 @@ def build(inputs: BuildInputs, out: Path, *, datasheet: Path = DATASHEET_FILE, r
         swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    if _read(datasheet) != datasheet_text:
+    if current != datasheet_text:
         datasheet.write_text(datasheet_text, encoding="utf-8")
         log(f"refreshed the figures of {datasheet}")
     return built

@@ -56,8 +56,7 @@ def documents_table(documents_file: Path) -> pl.DataFrame:
 def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
     """Adopt a ``Tables``-shaped object (validation's, or one built in a test)."""
     predictions = getattr(tables, "predictions_spans", None)
-    if predictions is None or predictions.height == 0:
-        predictions = empty(PREDICTION_SPANS)
+    predictions = empty(PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(PREDICTION_SPANS.names())
     return BuildInputs(
         documents=tables.documents.select(DOCUMENTS.names()),
         annotations=tables.annotations.select(ANNOTATIONS.names()),

@@ -10,10 +10,12 @@ import argparse
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
-from annotation.scheme import Scheme
+    from annotation.scheme import Scheme
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,219 @@
+"""The built folder: loads with ``datasets`` offline, keeps label names and offsets, is byte-identical."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+import yaml
+
+import khabar_fixtures as fx
+from annotation.paths import REPO_ROOT
+from annotation.scheme import load_scheme
+from dataset import build as build_module
+from dataset.build import build
+from dataset.datasheet import BEGIN, END
+from dataset.features import column_of
+from dataset.inputs import from_tables
+from dataset.iob import Span, decode_nested
+
+KHABAR = str(Path(sys.executable).with_name("khabar"))
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def load(folder: Path, config: str, cache: Path):
+    return datasets.load_dataset(str(folder), config, cache_dir=str(cache))
+
+
+def test_all_three_configs_load_with_label_names_and_true_offsets(built_v1, tmp_path):
+    scheme = load_scheme()
+    documents = load(built_v1, "documents", tmp_path)["test"]
+    assert documents.num_rows == 4
+    entity_label = documents.features["entities"].feature["label"]
+    assert entity_label.names == list(scheme.labels("entity"))
+    assert documents.features["zones"].feature["label"].names == list(scheme.labels("zone"))
+    assert documents.features["relations"].feature["label"].names == list(scheme.relation_labels)
+    spans = 0
+    for row in documents:
+        for layer in scheme.layer_names:
+            for span in row[column_of(layer)]:
+                assert span["text"] == row["text"][span["start"] : span["end"]]
+                spans += 1
+    assert spans == 9 + 3 + 3  # majority on Asharq, ground truth on RT, single on Alhurra
+
+    tokens = load(built_v1, "tokens", tmp_path)["test"]
+    tags = tokens.features["ner_tags"].feature
+    assert tags.names[:3] == ["O", "B-PERS", "I-PERS"]
+    texts = {row["id"]: row["text"] for row in documents}
+    gold = {
+        row["id"]: sorted(Span(e["start"], e["end"], entity_label.int2str(e["label"])) for e in row["entities"]) for row in documents
+    }
+    decoded: dict[str, list[Span]] = {doc_id: [] for doc_id in texts}
+    for row in tokens:
+        offsets = [(s, s + len(t)) for s, t in zip(row["token_starts"], row["tokens"])]
+        assert all(texts[row["doc_id"]][s:e] == t for (s, e), t in zip(offsets, row["tokens"]))
+        nested = [[tags.int2str(t) for t in column] for column in row["nested_ner_tags"]]
+        assert [column[0] for column in row["nested_ner_tags"]] == row["ner_tags"]
+        decoded[row["doc_id"]] += decode_nested(offsets, nested)
+    assert {d: sorted(s) for d, s in decoded.items()} == gold
+
+    quotes = load(built_v1, "quotes", tmp_path)["test"]
+    assert quotes.num_rows == 1
+    quote = quotes[0]
+    assert quote["text"] == fx.QUOTE and quote["quote_type"] == "direct"
+    assert [s["text"] for s in quote["sources"]] == [fx.SPEAKER] and [c["text"] for c in quote["cues"]] == ["قالت"]
+    assert quote["sources"][0]["entity_label"] == "OCC"
+
+
+def test_card_yaml_carries_what_the_hub_needs(built_v1):
+    text = (built_v1 / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(text.split("---\n")[1])
+    for key in ("configs", "dataset_info", "license", "task_categories", "task_ids", "annotations_creators", "pretty_name", "size_categories", "source_datasets"):
+        assert meta[key], key
+    assert meta["language"] == ["ar"]
+    assert [c["config_name"] for c in meta["configs"]] == ["documents", "tokens", "quotes"]
+    assert meta["configs"][0]["default"] is True
+    assert {i["config_name"]: i["splits"][0]["num_examples"] for i in meta["dataset_info"]}["documents"] == 4
+    body = text.split("---\n", 2)[2]
+    assert "images/labels_per_layer.png" in body and "images/spans_per_source.png" in body
+    assert BEGIN in body and END in body and "Krippendorff" in body
+    for chart in ("labels_per_layer.png", "spans_per_source.png"):
+        assert (built_v1 / "images" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    manifest = json.loads((built_v1 / "MANIFEST.json").read_text())
+    listed = {f["path"]: f for f in manifest["files"]}
+    assert listed["data/tokens/test-00000-of-00001.parquet"]["rows"] > 100
+    assert all(listed[p]["sha256"] == h for p, h in hashes(built_v1).items() if p != "MANIFEST.json")
+    assert manifest["inputs"]["scheme_sha256"] == load_scheme().sha256
+    assert manifest["libraries"]["pyarrow"] == "24.0.0"
+
+
+def test_build_report_lists_review_and_agreement(built_v1):
+    report = json.loads((built_v1 / "build_report.json").read_text())
+    review = [d["doc_id"] for d in report["adjudication"]["decisions"] if d["review"]]
+    assert review == [fx.ASHARQ]
+    assert report["agreement"]["documents"] == 2
+    exact = {(f["layer"], f["label"]): f for f in report["agreement"]["span_f1"] if f["match"] == "exact"}
+    assert exact["attribution", "*"]["f1"] == 1.0
+    assert exact["entity", "NORP"]["f1"] == 0.0
+    entity = report["pre_annotator"][0]
+    assert (entity["predicted"], entity["gold"], entity["correct"]) == (4, 5, 3)
+
+
+FIXTURE_BUILD = """
+import sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+import khabar_fixtures
+from dataset.build import build
+from dataset.inputs import from_tables
+build(from_tables(khabar_fixtures.tables("v1")), Path(sys.argv[1]), datasheet=Path(sys.argv[2]))
+"""
+
+
+def test_builds_in_separate_processes_are_byte_identical(tmp_path, datasheet_copy):
+    """The README's command twice, and a build of annotated fixtures twice, each in its own process."""
+    script = FIXTURE_BUILD.format(tests=str(Path(__file__).parent))
+    commands = []
+    for name in ("a", "b"):
+        for kind in ("main", "fixture"):
+            sheet = tmp_path / f"sheet-{kind}-{name}.md"
+            sheet.write_bytes(datasheet_copy.read_bytes())
+            out = str(tmp_path / kind / name)
+            commands.append(
+                [KHABAR, "build", "--out", out, "--datasheet", str(sheet)] if kind == "main" else [sys.executable, "-c", script, out, str(sheet)]
+            )
+    for pair in (commands[:2], commands[2:]):  # two processes at a time
+        running = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path) for c in pair]
+        for process in running:
+            assert process.wait() == 0, process.stderr.read().decode()
+    for kind in ("main", "fixture"):
+        first, second = hashes(tmp_path / kind / "a"), hashes(tmp_path / kind / "b")
+        assert first == second
+        assert any(p.endswith(".parquet") for p in first) and "images/labels_per_layer.png" in first
+
+
+def test_main_command_without_exports_builds_every_document_and_loads_offline(tmp_path, datasheet_copy, hf_offline):
+    sheet = tmp_path / "DATASHEET.md"
+    sheet.write_bytes(datasheet_copy.read_bytes())
+    out = tmp_path / "khabar"
+    result = subprocess.run([KHABAR, "build", "--exports", "--out", str(out), "--datasheet", str(sheet)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no annotations" in result.stdout and "built" in result.stdout
+    assert "No annotations yet" in (out / "README.md").read_text(encoding="utf-8")
+    check = """
+import sys, datasets
+docs = datasets.load_dataset(sys.argv[1], "documents")["test"]
+tokens = datasets.load_dataset(sys.argv[1], "tokens")["test"]
+assert docs.num_rows == 5 and all(r["entities"] == [] and r["relations"] == [] for r in docs), docs
+assert tokens.num_rows > 100 and all(set(t) == {0} for t in tokens["ner_tags"])
+print("ok", docs.num_rows, tokens.num_rows)
+"""
+    loaded = subprocess.run([sys.executable, "-c", check, str(out)], capture_output=True, text=True, env=os.environ | hf_offline, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.startswith("ok 5")
+
+
+def test_interrupted_build_leaves_the_previous_build_intact(tmp_path, datasheet_copy, monkeypatch):
+    out = tmp_path / "dist" / "khabar"
+    inputs = from_tables(fx.tables("v1"))
+    build(inputs, out, datasheet=datasheet_copy, log=lambda m: None)
+    before = hashes(out)
+    calls = []
+
+    def interrupted(rows, features, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(rows, features, path)
+
+    real = build_module.write_parquet
+    monkeypatch.setattr(build_module, "write_parquet", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build(inputs, out, datasheet=datasheet_copy, log=lambda m: None)
+    assert len(calls) == 2
+    assert hashes(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["khabar"]  # no staging folder left behind
+
+
+def test_per_annotator_build_keeps_every_annotators_version(tmp_path, datasheet_copy):
+    out = tmp_path / "khabar-annotators"
+    build(from_tables(fx.tables("v1")), out, datasheet=datasheet_copy, per_annotator=True, log=lambda m: None)
+    documents = load(out, "documents", tmp_path / "cache")["test"]
+    pairs = sorted(zip(documents["id"], documents["annotator"]))
+    # the latest annotation of each annotator on each document
+    assert pairs == sorted([(fx.ASHARQ, "annotator-1"), (fx.ASHARQ, "annotator-2"), (fx.RT, "annotator-1"), (fx.RT, "annotator-2"), (fx.ALHURRA, "annotator-2")])
+    norp = [r for r in documents if r["id"] == fx.ASHARQ and any(e["label"] == 1 for e in r["entities"])]
+    assert [r["annotator"] for r in norp] == ["annotator-1"]  # only annotator 1 drew the NORP
+
+
+def test_check_fails_on_a_stale_datasheet_and_passes_after_a_build(tmp_path, datasheet_copy):
+    sheet = tmp_path / "DATASHEET.md"
+    text = datasheet_copy.read_text(encoding="utf-8")
+    sheet.write_text(text.replace("Figures of release", "Figures of the release"), encoding="utf-8")
+    args = ["--exports", "--datasheet", str(sheet)]
+    stale = subprocess.run([KHABAR, "build", "--check", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert stale.returncode == 1 and "stale" in stale.stderr and "Traceback" not in stale.stderr
+    assert not (tmp_path / "dist").exists()
+    subprocess.run([KHABAR, "build", "--out", str(tmp_path / "out"), *args], check=True, capture_output=True, cwd=tmp_path)
+    fresh = subprocess.run([KHABAR, "build", "--check", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    prose = text.split(BEGIN)[0]
+    assert sheet.read_text(encoding="utf-8").startswith(prose)  # the hand-written prose is kept
+
+
+def test_datasheet_without_markers_is_refused_with_one_line(tmp_path):
+    sheet = tmp_path / "DATASHEET.md"
+    sheet.write_text("# A datasheet with no figures block\n", encoding="utf-8")
+    result = subprocess.run([KHABAR, "build", "--exports", "--out", str(tmp_path / "o"), "--datasheet", str(sheet)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no figures block" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
