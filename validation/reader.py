@@ -279,7 +279,9 @@ class _Reader:
             raise KhabarError(f"not a Label Studio task: a JSON {type(task).__name__}, expected an object", **where)
         task_id = _int(task.get("id"))
         if task_id is None:
-            raise KhabarError(f"task has no integer id (found {_json(task.get('id'))})", **where)
+            if "id" not in task:
+                raise KhabarError("task has no id: a file of tasks to import, not an export of a project", **where)
+            raise KhabarError(f"task id is {_json(task.get('id'))}, not an integer", **where)
         where["task"] = task_id
         data = task.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("text"), str):

@@ -1,0 +1,182 @@
+"""Reading the shapes Label Studio really writes, and refusing what is not ours."""
+
+from __future__ import annotations
+
+import pytest
+from validation_exports import (
+    DOC, TEXT, annotation, quote_type, relation, span, task, ui_style, valid_export, valid_result, write_export,
+)
+
+from annotation.errors import KhabarError
+from validation.api import validate_exports
+from validation.reader import read_exports
+
+
+def test_ui_export_matches_documents_by_text_and_hides_user_ids(tmp_path, khabar):
+    tasks = ui_style(valid_export())
+    tasks[0]["annotations"][0]["completed_by"] = {"id": 4242, "email": "rana@example.org", "first_name": "Rana", "last_name": "X"}
+    tasks[0]["annotations"].append({**annotation(valid_result(), annotation_id=12), "completed_by": 4242})
+    path = write_export(tmp_path, tasks)
+    result = validate_exports([path])
+    assert result.errors == 0 and result.accounting.reconciles
+    assert result.tables.annotations["doc_id"].to_list() == [DOC["doc_id"]] * 2
+    annotators = result.tables.annotations["annotator"].to_list()
+    assert annotators[0] == "ls-user-1" and annotators[1] == "ls-user-2"
+    for fmt in ("text", "markdown", "json", "github"):
+        run = khabar("validate", path, "--format", fmt, "--strict")
+        assert "rana@example.org" not in run.out and "4242" not in run.out and "Rana" not in run.out
+
+
+def test_pulled_pseudonym_is_kept(tmp_path):
+    tasks = valid_export()
+    tasks[0]["annotations"][0]["completed_by"] = {"pseudonym": "annotator-7"}
+    result = validate_exports([write_export(tmp_path, tasks)])
+    assert result.tables.annotations["annotator"].to_list() == ["annotator-7"]
+
+
+def test_editor_newlines_are_accepted_and_the_table_holds_the_real_text(tmp_path):
+    surface = "بشكل كامل لم ينته بعد.\n\nإقرأ المزيد"
+    zone = span(surface, "META", "zone", region_id="nl")
+    zone["value"]["text"] = surface.replace("\n", "\\n")
+    result = validate_exports([write_export(tmp_path, [task([annotation([zone])])])])
+    assert result.failures == [] or all(f.check == "span_boundary_clean" for f in result.failures)
+    assert result.tables.spans["text"].to_list() == [surface]
+
+
+def test_cancelled_drafts_and_predictions_are_counted_apart(tmp_path, khabar):
+    prediction = {"id": 3, "model_version": "rules-1", "result": valid_result(), "score": 0.5}
+    draft = {"id": 8, "completed_by": {"pseudonym": "annotator-2"}, "lead_time": 3.0, "result": [span("بغداد", "GPE")]}
+    cancelled = annotation([], annotation_id=12, was_cancelled=True)
+    tasks = [task([annotation(valid_result()), cancelled], drafts=[draft], predictions=[prediction])]
+    path = write_export(tmp_path, tasks)
+    result = validate_exports([path])
+    assert result.errors == 0, result.failures
+    assert result.accounting.count("annotations").excluded == {"cancelled": 1, "draft": 1}
+    assert result.accounting.count("regions").excluded == {"draft": 1}
+    assert result.accounting.count("predictions").used == 1
+    assert result.accounting.count("prediction regions").used == 9
+    assert result.tables.annotations["annotation_id"].to_list() == [11]
+    assert result.tables.predictions_spans["model_version"].unique().to_list() == ["rules-1"]
+    assert result.tables.predictions_relations.height == 2
+    run = khabar("validate", path)
+    assert "annotations            read 3 = used 1 + excluded 2 (cancelled 1, draft 1)" in run.out
+
+
+def test_broken_prediction_is_a_warning_and_excluded(tmp_path):
+    broken = span("بغداد", "GPE", region_id="pred-bad")
+    broken["value"]["end"] += 3
+    prediction = {"id": 3, "model_version": "rules-1", "result": [broken, span("بغداد", "GPE", region_id="pred-ok", context="لدى بغداد")]}
+    result = validate_exports([write_export(tmp_path, [task([], predictions=[prediction])])])
+    assert [(f.check, f.severity, f.region_id, f.kind) for f in result.failures] == [("span_text_matches", "warning", "pred-bad", "prediction")]
+    assert result.exit_status == 0
+    assert result.tables.predictions_spans["region_id"].to_list() == ["pred-ok"]
+    assert result.accounting.count("prediction regions").excluded == {"failed check": 1}
+
+
+def test_relation_drawn_leftwards_is_read_as_its_arrow(tmp_path):
+    results = valid_result()
+    for item in results:
+        if item.get("type") == "relation":
+            item["from_id"], item["to_id"], item["direction"] = item["to_id"], item["from_id"], "left"
+    result = validate_exports([write_export(tmp_path, [task([annotation(results)])])])
+    assert result.errors == 0, result.failures
+    assert set(result.tables.relations["from_region"].to_list()) == {"cnt1"}
+
+
+def test_quote_type_reaches_the_spans_table(tmp_path):
+    result = validate_exports([write_export(tmp_path, valid_export())])
+    contents = result.tables.spans.filter(result.tables.spans["label"] == "CONTENT")
+    assert contents["quote_type"].to_list() == ["direct"]
+    assert result.tables.spans.filter(result.tables.spans["label"] != "CONTENT")["quote_type"].null_count() == 8
+
+
+def test_read_exports_gives_every_annotation_without_checking(tmp_path):
+    cancelled = annotation([], annotation_id=12, was_cancelled=True)
+    tables = read_exports([write_export(tmp_path, [task([annotation(valid_result()), cancelled])])], DOCUMENTS_FILE())
+    assert tables.annotations["was_cancelled"].to_list() == [False, True]
+    assert tables.spans.height == 9 and tables.relations.height == 2
+
+
+def test_read_exports_refuses_malformed_results(tmp_path):
+    with pytest.raises(KhabarError, match="malformed region"):
+        read_exports([write_export(tmp_path, [task([annotation(["oops"])])])], DOCUMENTS_FILE())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "not JSON"),
+        ('{"tasks": []}', "top level is a JSON dict"),
+        ("[1, 2]", "not a Label Studio task"),
+        ('[{"id": 1, "data": {"image": "x.png"}}]', "has no data.text"),
+        ('[{"id": "one", "data": {"text": "x"}}]', "not an integer"),
+        ('[{"data": {"text": "x"}}]', "a file of tasks to import"),
+    ],
+)
+def test_not_a_label_studio_export(tmp_path, khabar, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    run = khabar("validate", path)
+    assert run.status == 2
+    assert message in run.err and str(path) in run.err
+    assert len(run.err.strip().splitlines()) == 2  # progress + the one error line
+
+
+def test_another_projects_config_is_refused(tmp_path, khabar):
+    foreign = span("بغداد", "GPE")
+    foreign["from_name"] = "ner"
+    run = khabar("validate", write_export(tmp_path, [task([annotation([foreign])])]))
+    assert run.status == 2
+    assert "'ner'" in run.err and "another project" in run.err and "task 1" in run.err
+
+
+def test_other_object_name_is_refused(tmp_path, khabar):
+    foreign = span("بغداد", "GPE")
+    foreign["to_name"] = "dialogue"
+    run = khabar("validate", write_export(tmp_path, [task([annotation([foreign])])]))
+    assert run.status == 2 and "'dialogue'" in run.err
+
+
+def test_no_exports_is_clean_and_says_so(tmp_path, khabar):
+    run = khabar("validate", tmp_path)
+    assert run.status == 0
+    assert "no exports to validate" in run.out
+    assert "annotations            read 0 = used 0 + excluded 0" in run.out
+
+
+def test_missing_export_file(tmp_path, khabar):
+    run = khabar("validate", tmp_path / "nope.json")
+    assert run.status == 2 and "no such export file" in run.err
+
+
+def test_empty_export_list(tmp_path, khabar):
+    run = khabar("validate", write_export(tmp_path, []))
+    assert run.status == 0 and "0 task(s)" in run.out
+
+
+def test_unannotated_task(tmp_path):
+    result = validate_exports([write_export(tmp_path, [task([])])])
+    assert result.exit_status == 0 and result.accounting.tasks == 1 and result.tables.annotations.height == 0
+
+
+def test_integer_region_ids_are_read_as_strings(tmp_path):
+    # ints as region ids (an import by hand) are read as strings everywhere
+    results = valid_result()
+    for item in results:
+        for key in ("id", "from_id", "to_id"):
+            if item.get(key) == "cnt1":
+                item[key] = 501
+    result = validate_exports([write_export(tmp_path, [task([annotation(results)])])])
+    assert result.errors == 0, result.failures
+    assert "501" in result.tables.relations["from_region"].to_list()
+
+
+def DOCUMENTS_FILE():
+    from annotation.paths import DOCUMENTS_FILE as path
+
+    return path
+
+
+def test_documents_file_must_exist(tmp_path, khabar):
+    run = khabar("validate", write_export(tmp_path, valid_export()), "--documents", tmp_path / "none.jsonl")
+    assert run.status == 2 and "corpus records not found" in run.err
