@@ -1,0 +1,66 @@
+"""``khabar diff`` between builds of two fixture versions, and ``khabar stats``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+
+import khabar_fixtures as fx
+from annotation.scheme import load_scheme
+from dataset.build import build
+from dataset.diff import diff_builds, read_build
+from dataset.inputs import from_tables
+from dataset.release import load_release
+from dataset.stats import label_counts, surface_conflicts
+
+KHABAR = str(Path(sys.executable).with_name("khabar"))
+
+
+def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy):
+    tables = fx.tables("v2")
+    # v2: every document its own story, and ratios that let five documents fill three splits
+    tables = replace(tables, documents=tables.documents.with_columns(story=pl.col("doc_id")))
+    release = replace(load_release(), version="0.2.0", splits=(("train", 0.6), ("validation", 0.2), ("test", 0.2)))
+    sheet = tmp_path / "DATASHEET.md"
+    sheet.write_bytes(datasheet_copy.read_bytes())
+    v2 = tmp_path / "khabar-v2"
+    build(from_tables(tables), v2, datasheet=sheet, release=release, log=lambda m: None)
+
+    result = diff_builds(read_build(built_v1), read_build(v2))
+    assert (result.old_version, result.new_version) == ("0.1.0", "0.2.0")
+    assert result.documents_added == [fx.SHAFAQ] and result.documents_removed == []
+    assert result.spans_relabeled == {"entity/ORG→NORP": 1}
+    assert result.spans_removed == {"entity/GPE": 1}
+    assert result.spans_added == {"entity/GPE": 1}
+    new_splits = read_build(v2).split_of
+    moved = [(doc, "test", split) for doc, split in sorted(new_splits.items()) if split != "test" and doc != fx.SHAFAQ]
+    assert moved and result.splits_changed == moved
+
+    cli = subprocess.run([KHABAR, "diff", str(built_v1), str(v2), "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(cli.stdout)["spans_relabeled"] == {"entity/ORG→NORP": 1}
+    same = subprocess.run([KHABAR, "diff", str(built_v1), str(built_v1)], capture_output=True, text=True, check=True)
+    assert same.stdout.splitlines()[-1] == "no differences"
+
+
+def test_diff_of_a_folder_that_is_not_a_build_is_one_line(tmp_path):
+    result = subprocess.run([KHABAR, "diff", str(tmp_path), str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2 and "not a khabar build" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_stats_counts_and_surface_forms_with_two_labels():
+    tables = fx.tables("v1")
+    counts = label_counts(tables.spans, load_scheme())
+    assert len(counts) == sum(len(layer.labels) for layer in load_scheme().layers)
+    by = {(c.layer, c.label): c.spans for c in counts}
+    assert by["entity", "GPE"] == tables.spans.filter((pl.col("layer") == "entity") & (pl.col("label") == "GPE")).height
+    assert by["entity", "CURR"] == 0
+    conflicts = {(c.layer, c.text): dict(c.labels) for c in surface_conflicts(tables.spans)}
+    # بغداد is GPE for most annotations and LOC in one; العراق is GPE and LOC
+    assert conflicts["entity", "بغداد"]["LOC"] == 1 and conflicts["entity", "بغداد"]["GPE"] >= 3
+    assert set(conflicts["entity", "العراق"]) == {"GPE", "LOC"}
+    assert all(len(labels) > 1 for labels in conflicts.values())

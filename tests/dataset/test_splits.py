@@ -1,0 +1,57 @@
+"""Leakage-free splits: stories and near-duplicates stay together; small corpora go to `test`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dataset.release import load_release
+from dataset.splits import group_documents, leakage, near_duplicate_pairs, plan_splits
+
+WORDS = "قالت السفيرة الأميركية في بغداد إن التحالف ضد داعش لم ينته عمله في العراق وإن التنظيم لا يزال يمثل تهديدا".split()
+
+
+def article(seed: int, length: int = 120) -> str:
+    return " ".join(WORDS[(i * seed + i // 3) % len(WORDS)] + str((i * seed) % 97) for i in range(length))
+
+
+def test_reprinted_text_is_a_near_duplicate_and_distinct_texts_are_not():
+    original = article(7)
+    reprint = "المصدر: وكالة. " + original.replace(WORDS[0] + "0", "أكدت", 1)
+    texts = {"a": original, "b": reprint, "c": article(11), "d": article(13)}
+    pairs = near_duplicate_pairs(texts, load_release().near_duplicates)
+    assert [(a, b) for a, b, _ in pairs] == [("a", "b")]
+    assert pairs[0][2] >= 0.5
+
+
+def test_small_corpus_goes_to_a_single_test_split_with_a_reason():
+    release = load_release()
+    texts = {f"d{i}": article(i + 3) for i in range(5)}
+    plan = plan_splits(texts, {d: "one-story" for d in texts}, release)
+    assert set(plan.split_of.values()) == {"test"}
+    assert "1 group" in plan.reason and "single split 'test'" in plan.reason
+
+
+def test_groups_never_cross_splits():
+    release = replace(load_release(), splits=(("train", 0.6), ("validation", 0.2), ("test", 0.2)))
+    texts = {f"d{i}": article(i + 3) for i in range(10)}
+    texts["d9"] = texts["d0"] + " " + WORDS[1]  # a reprint of d0 under another story
+    stories = {d: f"story-{i // 2}" for i, d in enumerate(sorted(texts))}
+    plan = plan_splits(texts, stories, release)
+    assert plan.reason == ""
+    assert set(plan.split_of.values()) == {"train", "validation", "test"}
+    assert ("d0", "d9") in {(a, b) for a, b, _ in plan.near_duplicates}
+    assert leakage(plan.split_of, stories, plan.near_duplicates) == []
+    assert plan.split_of["d0"] == plan.split_of["d1"] == plan.split_of["d9"] == plan.split_of["d8"]
+    assert plan == plan_splits(texts, stories, release)  # deterministic
+
+
+def test_leakage_check_reports_what_crosses():
+    stories = {"a": "s1", "b": "s1", "c": "s2", "d": "s3"}
+    split_of = {"a": "train", "b": "test", "c": "train", "d": "test"}
+    problems = leakage(split_of, stories, [("c", "d", 0.9)])
+    assert problems == ["story 's1' is in splits test, train", "near-duplicates c and d (Jaccard ≈ 0.9) are in train and test"]
+
+
+def test_union_of_stories_and_pairs():
+    groups = group_documents({"a": "s1", "b": "s2", "c": "s2", "d": "s3"}, [("a", "d", 0.7)])
+    assert groups == [("a", "d"), ("b", "c")]
