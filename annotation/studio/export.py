@@ -74,6 +74,7 @@ class PushReport:
     tasks_imported: int
     annotations_created: int
     annotations_present: int
+    annotations_renamed: int
     predictions_created: int
 
 
@@ -315,9 +316,13 @@ def push_export(
     export's data). Each pseudonym becomes a placeholder user
     ``annotator-N@khabar.invalid`` so annotations keep distinct ``completed_by``
     and a pull gives them their pseudonyms back. An annotation whose ``unique_id``
-    the project already holds is skipped, so pushing twice adds nothing. Drafts
-    are not pushed.
+    the project already holds, or whose user already made the same result on
+    that task, is skipped, so pushing twice adds nothing. ``unique_id`` is unique
+    per server, so pushing into a second project of the same server gives those
+    annotations new ids (reported). Drafts are not pushed.
     """
+    from label_studio_sdk.core.api_error import ApiError
+
     tasks = list(tasks)
     present = doc_id_tasks(client, project_id)
     missing: dict[str, dict[str, str]] = {}
@@ -333,40 +338,54 @@ def push_export(
         import_task_data(client, project_id, missing.values())
         present = doc_id_tasks(client, project_id)
 
-    existing = client.projects.exports.download_sync(project_id, export_type="JSON", download_all_tasks=True)
-    current = json.loads(b"".join(existing))
+    current = snapshot_export(client, project_id)
+    users = {u.email.lower(): u.id for u in client.users.list() if u.email}
     unique_ids = {str(a.get("unique_id")) for t in current for a in t.get("annotations") or []}
+    same_work = {
+        (t["id"], (a.get("completed_by") or {}).get("id"), _canonical(a.get("result")))
+        for t in current
+        for a in t.get("annotations") or []
+    }
     predictions_there = {
-        (t["id"], p.get("model_version"), json.dumps(p.get("result"), sort_keys=True))
+        (t["id"], p.get("model_version"), _canonical(p.get("result")))
         for t in current
         for p in t.get("predictions") or []
         if isinstance(p, dict)
     }
-    users = {u.email.lower(): u.id for u in client.users.list() if u.email}
 
-    created = skipped = predicted = 0
+    created = skipped = renamed = predicted = 0
     for task in tasks:
         task_id = present[task["data"]["doc_id"]]
         for annotation in task.get("annotations") or []:
-            if str(annotation.get("unique_id")) in unique_ids:
-                skipped += 1
-                continue
             pseudonym = (annotation.get("completed_by") or {}).get("pseudonym")
             if _pseudonym_number(pseudonym) is None:
                 raise KhabarError(
                     f"annotation {annotation.get('id')} has no pseudonymised completed_by; push reads pulled exports",
                     task=task.get("id"),
                 )
-            fields = {key: annotation[key] for key in ("lead_time", "was_cancelled", "ground_truth", "unique_id") if annotation.get(key) is not None}
-            client.annotations.create(
-                id=task_id,
-                result=annotation.get("result") or [],
-                completed_by=ensure_user(client, placeholder_email(pseudonym), username=pseudonym, known=users),
-                **fields,
-            )
+            user_id = ensure_user(client, placeholder_email(pseudonym), username=pseudonym, known=users)
+            result = annotation.get("result") or []
+            if str(annotation.get("unique_id")) in unique_ids or (task_id, user_id, _canonical(result)) in same_work:
+                skipped += 1
+                continue
+            fields = {
+                key: annotation[key]
+                for key in ("lead_time", "was_cancelled", "ground_truth", "unique_id")
+                if annotation.get(key) is not None
+            }
+            try:
+                client.annotations.create(id=task_id, result=result, completed_by=user_id, **fields)
+            except ApiError as exc:
+                if exc.status_code != 409 or "unique_id" not in fields:
+                    raise
+                # unique_id is unique per server: another project here already holds this annotation.
+                del fields["unique_id"]
+                client.annotations.create(id=task_id, result=result, completed_by=user_id, **fields)
+                renamed += 1
+            same_work.add((task_id, user_id, _canonical(result)))
             created += 1
         for prediction in task.get("predictions") or []:
-            key = (task_id, prediction.get("model_version"), json.dumps(prediction.get("result"), sort_keys=True))
+            key = (task_id, prediction.get("model_version"), _canonical(prediction.get("result")))
             if key in predictions_there:
                 continue
             client.predictions.create(
@@ -377,7 +396,19 @@ def push_export(
             )
             predictions_there.add(key)
             predicted += 1
+    if renamed:
+        progress(
+            f"{renamed} annotation(s) got a new unique_id: this server already holds their ids in another project"
+        )
     progress(f"pushed {created} annotation(s) and {predicted} prediction(s); {skipped} annotation(s) were already there")
     return PushReport(
-        tasks_imported=len(missing), annotations_created=created, annotations_present=skipped, predictions_created=predicted
+        tasks_imported=len(missing),
+        annotations_created=created,
+        annotations_present=skipped,
+        annotations_renamed=renamed,
+        predictions_created=predicted,
     )
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,207 @@
+"""Annotations as the editor sends them → pull → push → pull, against a real Label Studio."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+
+import pytest
+
+from annotation.ingest import load_records
+from annotation.paths import DOCUMENTS_FILE
+from annotation.scheme import CONFIG_PATH
+from annotation.studio import cli
+from annotation.studio.export import ANNOTATION_CONTENT, ensure_user, pull, push_export, read_export
+from annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
+from annotation.gazetteer import Gazetteer
+
+pytestmark = pytest.mark.studio
+
+CONFIG = CONFIG_PATH.read_text(encoding="utf-8")
+RECORDS = [r for r in load_records(DOCUMENTS_FILE) if r.superseded_by is None]
+SECOND_ANNOTATOR = "salma.haddad@example.org"
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def region(region_id: str, layer: str, label: str, text: str, start: int, end: int) -> dict:
+    """A span result the way the editor submits it: a newline in value.text is the two characters \\n."""
+    return {
+        "id": region_id,
+        "from_name": layer,
+        "to_name": "text",
+        "type": "labels",
+        "origin": "manual",
+        "value": {"start": start, "end": end, "text": text[start:end].replace("\n", "\\n"), "labels": [label]},
+    }
+
+
+def editor_result(text: str) -> list[dict]:
+    """Entities, a quote with its cue, source, quote_type and relations, and a two-line caption zone."""
+    sentence = "قالت السفيرة الأميركية في بغداد ألينا رومانوفسكي إن «تنظيم (داعش) لا يزال يشكل تهديدا في العراق»"
+    at = text.index(sentence)
+    content_start = at + sentence.index("تنظيم")
+    content_end = at + len(sentence) - 1
+    source_start = at + sentence.index("ألينا")
+    caption = "الرئيس العراقي عبد اللطيف رشيد يستقبل (الأحد) السفيرة الأميركية في بغداد ألينا رومانوفسكي (إكس)"
+    caption_start = text.index(caption + "\n" + caption)
+    content = region("Qc81hZ2kLm", "attribution", "CONTENT", text, content_start, content_end)
+    return [
+        region("Ab12Cd34Ef", "entity", "GPE", text, at + sentence.index("بغداد"), at + sentence.index("بغداد") + 5),
+        region("Gh56Ij78Kl", "entity", "PERS", text, source_start, source_start + len("ألينا رومانوفسكي")),
+        content,
+        {**content, "type": "choices", "from_name": "quote_type", "value": {**{k: content["value"][k] for k in ("start", "end", "text")}, "choices": ["direct"]}},
+        region("Sr0uRc3eXy", "attribution", "SOURCE", text, source_start, source_start + len("ألينا رومانوفسكي")),
+        region("Cu3Vb9Nm1Q", "attribution", "CUE", text, at, at + 4),
+        {"from_id": "Qc81hZ2kLm", "to_id": "Sr0uRc3eXy", "type": "relation", "direction": "right", "labels": ["source"]},
+        {"from_id": "Qc81hZ2kLm", "to_id": "Cu3Vb9Nm1Q", "type": "relation", "direction": "right", "labels": ["cue"]},
+        region("Zn7Tq4Wp2R", "zone", "CAPTION", text, caption_start, caption_start + 2 * len(caption) + 1),
+    ]
+
+
+@pytest.fixture(scope="module")
+def annotated(studio_server, tmp_path_factory):
+    """A project with pre-annotations and annotations by two users, pulled once."""
+    client = studio_server.client()
+    report = sync_project(client, "pull-push-source", CONFIG, RECORDS, progress=quiet)
+    import_preannotations(client, report.project_id, Gazetteer(), progress=quiet)
+    tasks = doc_id_tasks(client, report.project_id)
+    first = next(r for r in RECORDS if r.doc_id == "81ec20757aeac4d6")
+    second_user = ensure_user(client, SECOND_ANNOTATOR, username="salma")
+    result = editor_result(first.text)
+    client.annotations.create(id=tasks[first.doc_id], project=report.project_id, result=result, lead_time=61.25)
+    client.annotations.create(
+        id=tasks[first.doc_id], project=report.project_id, result=result[:2], lead_time=12.5, completed_by=second_user
+    )
+    client.annotations.create(
+        id=tasks[RECORDS[-1].doc_id], project=report.project_id, result=[], was_cancelled=True, lead_time=4.0,
+        completed_by=second_user,
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("exports")
+    out = folder / "pull-push-source.json"
+    book = folder / "studio" / "pseudonyms.json"
+    started = time.monotonic()
+    pull_report = pull(client, report.project_id, out, book, progress=quiet)
+    print(f"pull of {pull_report.tasks} tasks took {time.monotonic() - started:.2f} s")
+    return {"client": client, "project_id": report.project_id, "out": out, "book": book, "result": result, "report": pull_report}
+
+
+def test_annotations_arrive_as_the_editor_sent_them(annotated):
+    tasks = read_export(annotated["out"])
+    first = next(t for t in tasks if t["data"]["doc_id"] == "81ec20757aeac4d6")
+    full = next(a for a in first["annotations"] if len(a["result"]) > 2)
+    assert full["result"] == annotated["result"]
+    caption = next(r for r in full["result"] if r.get("from_name") == "zone")
+    text = first["data"]["text"]
+    assert "\\n" in caption["value"]["text"]
+    assert caption["value"]["text"] == text[caption["value"]["start"] : caption["value"]["end"]].replace("\n", "\\n")
+    choice = next(r for r in full["result"] if r["type"] == "choices")
+    assert choice["from_name"] == "quote_type" and choice["value"]["choices"] == ["direct"]
+    assert {r["labels"][0] for r in full["result"] if r["type"] == "relation"} == {"source", "cue"}
+    assert full["lead_time"] == 61.25 and full["was_cancelled"] is False
+
+
+def test_pulled_file_shape(annotated):
+    tasks = read_export(annotated["out"])
+    assert [t["id"] for t in tasks] == sorted(t["id"] for t in tasks)
+    assert len(tasks) == len(RECORDS)
+    for task in tasks:
+        assert set(task["data"]) == {"text", "doc_id", "source", "title"}
+        assert [p["model_version"] for p in task["predictions"]] == ["khabar-rules-1"]
+        assert isinstance(task["predictions"][0]["result"], list), "predictions in full, not ids"
+    annotations = [a for t in tasks for a in t["annotations"]]
+    assert len(annotations) == 3 and annotated["report"].annotations == 3
+    assert {a["completed_by"]["pseudonym"] for a in annotations} == {"annotator-1", "annotator-2"}
+    assert all(set(a["completed_by"]) == {"pseudonym"} for a in annotations)
+    assert any(a["was_cancelled"] for a in annotations)
+
+
+def test_pull_twice_gives_identical_bytes(annotated):
+    before = annotated["out"].read_bytes()
+    again = pull(annotated["client"], annotated["project_id"], annotated["out"], annotated["book"], progress=quiet)
+    assert not again.changed
+    assert annotated["out"].read_bytes() == before
+    assert before.endswith(b"\n") and before.decode("utf-8") == json.dumps(
+        json.loads(before), ensure_ascii=False, sort_keys=True, indent=2
+    ) + "\n"
+
+
+def test_pseudonyms_survive_a_lost_book(annotated, tmp_path):
+    """A new machine has no .studio/: the committed file's unique_ids give the same pseudonyms."""
+    before = annotated["out"].read_bytes()
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(before)
+    pull(annotated["client"], annotated["project_id"], copy, tmp_path / "fresh" / "pseudonyms.json", progress=quiet)
+    assert copy.read_bytes() == before
+
+
+def test_no_email_name_or_user_id_in_any_written_file(annotated, studio_server):
+    for path in (annotated["out"], annotated["book"]):
+        text = path.read_text(encoding="utf-8")
+        assert not EMAIL.search(text), (path, EMAIL.search(text))
+        for leak in (SECOND_ANNOTATOR, "salma", "admin", "email", "first_name", "last_name", "created_username", "updated_by", "last_created_by"):
+            assert leak not in text, (path, leak)
+    users = {u.id for u in studio_server.client().users.list()}
+    tasks = read_export(annotated["out"])
+    for annotation in (a for t in tasks for a in t["annotations"]):
+        assert not any(key in annotation for key in ("updated_by", "last_created_by")), users
+
+
+def test_cli_never_prints_the_token(studio_server, annotated, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    root = str(studio_server.paths.root)
+    for argv in (
+        ["status", "--studio-dir", root],
+        ["sync", "--studio-dir", root, "--project", "cli-project"],
+        ["preannotate", "--studio-dir", root, "--project", "cli-project", "--exports", str(tmp_path)],
+        ["pull", "--studio-dir", root, "--project", "cli-project", "--out", str(tmp_path / "cli.json")],
+        ["push", "--studio-dir", root, "--project", "cli-project", "--file", str(annotated["out"])],
+    ):
+        assert cli.run(parser.parse_args(argv)) == 0
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err + "\n".join(studio_server.startup_output)
+    assert re.search(r"pulled \d+ task\(s\)", printed) and "imported" in printed
+    assert "3 annotation(s) got a new unique_id" in printed, "same server, second project: ids are server-wide"
+    secrets = (studio_server.credentials.token, studio_server.credentials.password)
+    log = studio_server.paths.log_file.read_text(encoding="utf-8", errors="replace")
+    for secret in secrets:
+        assert secret not in printed
+        assert secret not in log
+        assert secret not in (tmp_path / "cli.json").read_text(encoding="utf-8")
+
+
+def test_push_into_a_fresh_project_reproduces_the_annotations(annotated, tmp_path):
+    """Runs last: it deletes the source project, as a fresh Label Studio would not hold it."""
+    client = annotated["client"]
+    committed = read_export(annotated["out"])
+    client.projects.delete(id=annotated["project_id"])  # frees the annotations' server-wide unique_ids
+    target = sync_project(client, "pull-push-target", CONFIG, [], progress=quiet)
+    report = push_export(client, target.project_id, committed, progress=quiet)
+    assert report.tasks_imported == len(RECORDS) and report.annotations_created == 3
+    assert report.predictions_created == len(RECORDS) and report.annotations_renamed == 0
+    again = push_export(client, target.project_id, committed, progress=quiet)
+    assert again.annotations_created == 0 and again.annotations_present == 3 and again.predictions_created == 0
+
+    out = tmp_path / "pull-push-target.json"
+    pull(client, target.project_id, out, tmp_path / "book.json", progress=quiet)
+    pulled = read_export(out)
+
+    def content(tasks: list[dict]) -> dict[str, list[dict]]:
+        return {
+            t["data"]["doc_id"]: sorted(
+                ({key: a.get(key) for key in ANNOTATION_CONTENT} for a in t["annotations"]), key=lambda a: a["unique_id"]
+            )
+            for t in tasks
+        }
+
+    assert content(pulled) == content(committed)
+    assert {t["data"]["doc_id"]: t["data"] for t in pulled} == {t["data"]["doc_id"]: t["data"] for t in committed}
+    assert {t["data"]["doc_id"]: [p["result"] for p in t["predictions"]] for t in pulled} == {
+        t["data"]["doc_id"]: [p["result"] for p in t["predictions"]] for t in committed
+    }
