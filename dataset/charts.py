@@ -22,9 +22,13 @@ STYLE = {"font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False,
 
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.15)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _spans(n: int) -> str:
+    return f"{n} span" + ("" if n == 1 else "s")
 
 
 def _empty_note(axis, total: int) -> None:
@@ -37,7 +41,7 @@ def labels_per_layer(counts: Sequence[LabelCount], title: str) -> bytes:
     sizes = [sum(1 for c in counts if c.layer == layer) for layer in layers]
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(
-            1, len(layers), figsize=(10, 5.2), gridspec_kw={"width_ratios": [max(s, 3) for s in sizes]}, squeeze=False
+            1, len(layers), figsize=(10, 5.2), gridspec_kw={"width_ratios": [max(s, 5) for s in sizes]}, squeeze=False
         )
         for axis, layer, color in zip(axes[0], layers, LAYER_COLORS):
             rows = [c for c in counts if c.layer == layer]
@@ -45,7 +49,7 @@ def labels_per_layer(counts: Sequence[LabelCount], title: str) -> bytes:
             bars = axis.bar(range(len(rows)), values, color=color, width=0.7)
             axis.bar_label(bars, labels=[str(v) if v else "" for v in values], fontsize=7, padding=2)
             axis.set_xticks(range(len(rows)), [c.label for c in rows], rotation=90)
-            axis.set_title(f"{layer} ({sum(values)} spans)")
+            axis.set_title(f"{layer}\n{_spans(sum(values))}")
             axis.set_ylim(0, max(values + [1]) * 1.15)
             axis.yaxis.get_major_locator().set_params(integer=True)
             _empty_note(axis, sum(values))
@@ -71,7 +75,7 @@ def spans_per_source(per_source: Sequence[tuple[str, dict[str, int]]], layers: S
         axis.set_xlim(0, max(left + [1]) * 1.12)
         axis.set_xlabel("spans")
         axis.set_title(title, fontsize=11)
-        axis.legend(loc="lower right", frameon=False, ncols=len(layers))
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.6 / len(per_source)), frameon=False, ncols=len(layers))
         _empty_note(axis, sum(left))
         figure.tight_layout()
         return _png(figure)

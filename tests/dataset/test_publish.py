@@ -1,0 +1,87 @@
+"""``khabar publish`` against a FAKE Hub (tests/dataset/fake_hub.py: a local HTTP server standing in
+for huggingface.co, which cannot be reached from here), through huggingface_hub's real HfApi client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi
+
+from annotation.errors import KhabarError
+from dataset.publish import publish, read_release
+from fake_hub import FakeHub
+
+KHABAR = str(Path(sys.executable).with_name("khabar"))
+
+
+def test_publish_creates_commits_once_then_tags(built_v1):
+    release = read_release(built_v1)
+    with FakeHub() as hub:
+        api = HfApi(endpoint=hub.endpoint, token="hf_fake")
+        oid = publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        assert hub.calls == ["create_repo", "refs", "tree", "validate_yaml", "preupload", "commit", "tag"]
+        repo = hub.repos["khabar-org/khabar"]
+        assert repo.tags == {"v0.1.0": oid}
+        assert set(repo.files) == set(release.files) | {".gitattributes"}
+        assert repo.files["data/documents/test-00000-of-00001.parquet"] == (built_v1 / "data/documents/test-00000-of-00001.parquet").read_bytes()
+        assert len(hub.commit_payloads) == 1
+
+
+def test_publish_refuses_to_move_an_existing_tag(built_v1):
+    release = read_release(built_v1)
+    with FakeHub() as hub:
+        api = HfApi(endpoint=hub.endpoint, token="hf_fake")
+        publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        before = list(hub.requests)
+        with pytest.raises(KhabarError, match="tag v0.1.0 already exists"):
+            publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        assert [name for name in hub.calls[len(before):]] == ["create_repo", "refs"]  # no commit, no tag
+        assert len(hub.commit_payloads) == 1
+
+
+def test_a_new_version_deletes_stale_files_in_the_same_commit(built_v1, tmp_path):
+    release = read_release(built_v1)
+    with FakeHub() as hub:
+        api = HfApi(endpoint=hub.endpoint, token="hf_fake")
+        publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        hub.repos["khabar-org/khabar"].files["data/tokens/train-00000-of-00001.parquet"] = b"old"
+        hub.repos["khabar-org/khabar"].commits.append("1" * 40)
+        hub.repos["khabar-org/khabar"].tags["v0.0.9"] = "1" * 40
+        newer = tmp_path / "build"
+        shutil.copytree(built_v1, newer)
+        manifest = (newer / "MANIFEST.json").read_text().replace('"version": "0.1.0"', '"version": "0.2.0"')
+        (newer / "MANIFEST.json").write_text(manifest)
+        publish(read_release(newer), "khabar-org/khabar", api, log=lambda m: None)
+        last = hub.commit_payloads[-1]
+        assert last[0]["value"]["parentCommit"] == "1" * 40
+        assert [line["value"]["path"] for line in last if line["key"] == "deletedFile"] == ["data/tokens/train-00000-of-00001.parquet"]
+        assert set(hub.repos["khabar-org/khabar"].tags) == {"v0.0.9", "v0.1.0", "v0.2.0"}
+
+
+def test_publish_refuses_a_build_that_differs_from_its_manifest(built_v1, tmp_path):
+    broken = tmp_path / "build"
+    shutil.copytree(built_v1, broken)
+    (broken / "images" / "labels_per_layer.png").write_bytes(b"changed")
+    with pytest.raises(KhabarError, match="changed since the build"):
+        read_release(broken)
+
+
+def test_cli_reads_the_token_from_hf_token_only_and_honours_hf_endpoint(built_v1, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")} | {"HF_HOME": str(tmp_path)}
+    args = [KHABAR, "publish", "--repo-id", "khabar-org/khabar", "--build", str(built_v1)]
+    missing = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert missing.returncode == 2 and "HF_TOKEN is not set" in missing.stderr
+    dry = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env)
+    assert dry.returncode == 0 and "would tag the commit v0.1.0" in dry.stdout and "MANIFEST.json" in dry.stdout
+    with FakeHub() as hub:
+        done = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint})
+        assert done.returncode == 0, done.stderr
+        assert "hf_fake" not in done.stdout + done.stderr
+        assert hub.calls[-1] == "tag" and "v0.1.0" in hub.repos["khabar-org/khabar"].tags
+        again = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint})
+        assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
