@@ -25,6 +25,8 @@ records go to a documents file with the fields of ``annotation.ingest.DocumentRe
 from __future__ import annotations
 
 import argparse
+import bisect
+import itertools
 import json
 import random
 import re
@@ -32,6 +34,7 @@ import string
 import sys
 import time
 import unicodedata
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -204,7 +207,10 @@ class Generator:
         while i < len(ws):
             if rng.random() < 0.3:
                 length = min(rng.choice((1, 1, 2, 2, 3, 4)), len(ws) - i)
-                outer = Region(len(regions), "entity", self._entity_label(), offset + ws[i][0], offset + ws[i + length - 1][1])
+                sentence = self.sentences[sid]
+                outer = Region(
+                    len(regions), "entity", self._entity_label(sentence[ws[i][0] : ws[i + length - 1][1]]), offset + ws[i][0], offset + ws[i + length - 1][1]
+                )
                 regions.append(outer)
                 if length >= 2 and rng.random() < NEST_RATE:
                     inner_len = rng.randint(1, length - 1)
@@ -213,7 +219,7 @@ class Generator:
                         Region(
                             len(regions),
                             "entity",
-                            self._entity_label(),
+                            self._entity_label(sentence[ws[first][0] : ws[first + inner_len - 1][1]]),
                             offset + ws[first][0],
                             offset + ws[first + inner_len - 1][1],
                             parent=outer.key,
@@ -233,8 +239,12 @@ class Generator:
             for rule, where in zip(self.relation_rules, (source, cue)):
                 regions.append(Region(len(regions), layer, rule.to_label, *where))
 
-    def _entity_label(self) -> str:
-        return self.rng.choices(self.entity_labels, weights=self.entity_weights)[0]
+    def _entity_label(self, surface: str | None = None) -> str:
+        """A label drawn by weight; for gold entities, fixed by the surface text, as people label one name one way."""
+        if surface is None:
+            return self.rng.choices(self.entity_labels, weights=self.entity_weights)[0]
+        point = zlib.crc32(surface.encode("utf-8")) / 2**32 * sum(self.entity_weights)
+        return self.entity_labels[bisect.bisect(list(itertools.accumulate(self.entity_weights)), point)]
 
     # -- results ---------------------------------------------------------------------
 

@@ -1,0 +1,64 @@
+"""The benchmark runs end to end at a tiny size (no timing is asserted: speed lives in benchmarks/README.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from annotation.paths import REPO_ROOT
+
+BENCH = REPO_ROOT / "benchmarks" / "bench_pipeline.py"
+SYNTH = REPO_ROOT / "benchmarks" / "synth.py"
+
+
+def test_generator_is_deterministic_and_shaped_like_a_pull(tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        done = subprocess.run([sys.executable, str(SYNTH), "--spans", "1500", "--seed", "7", "--out", str(out)], capture_output=True, text=True, check=True)
+        runs.append((json.loads(done.stdout), (out / "export.json").read_bytes(), (out / "documents.jsonl").read_bytes()))
+    assert runs[0] == runs[1]
+    counts, export, documents = runs[0]
+    tasks = json.loads(export)
+    assert export.decode("utf-8") == json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    records = [json.loads(line) for line in documents.decode("utf-8").splitlines()]
+    assert [r["doc_id"] for r in records] == [t["data"]["doc_id"] for t in tasks]
+    assert {r["text"] for r in records} == {t["data"]["text"] for t in tasks}
+    spans = [r for t in tasks for a in t["annotations"] for r in a["result"] if r["type"] == "labels"]
+    assert len(spans) == counts["span_results"] >= 1500
+    assert {s["from_name"] for s in spans} == {"entity", "attribution", "zone"}
+    assert 0.15 <= counts["nested_entities"] / counts["entities"] <= 0.25
+    assert {len(t["annotations"]) for t in tasks} == {1, 2, 3}
+    assert counts["cancelled"] > 0 and counts["drafts"] > 0 and counts["prediction_span_results"] > 0
+    assert all(set(a["completed_by"]) == {"pseudonym"} for t in tasks for a in t["annotations"])
+    for task in tasks:
+        text = task["data"]["text"]
+        for annotation in task["annotations"]:
+            for result in annotation["result"]:
+                if result["type"] != "relation":
+                    value = result["value"]
+                    assert text[value["start"] : value["end"]] == value["text"]
+
+
+def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--sizes", "600,1200", "--work", str(tmp_path), "--json", str(tmp_path / "bench.json")],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "outputs reconcile" in done.stderr
+    assert "| span results | tasks | export MB | stage | wall s | peak MB |" in done.stdout
+    for stage in ("floor", "khabar validate", "khabar build", "khabar validate + build", "converter (CoNLL 2003)"):
+        assert f"{stage}" in done.stdout
+    assert "khabar/floor time" in done.stdout and "converter/khabar time" in done.stdout
+    assert "targets at" in done.stdout
+    measures = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert [m["counts"]["span_results"] >= m["target"] for m in measures] == [True, True]
+    for measure in measures:
+        for stage in ("floor", "validate", "build", "converter"):
+            assert measure[stage]["seconds"] > 0 and measure[stage]["peak_mb"] > 0
+    assert not (REPO_ROOT / "dist" / "bench").exists()

@@ -1,0 +1,54 @@
+"""Wojood (nested Arabic NER, SinaLab, MIT) imported, validated, built and read back.
+
+The sample lives outside the repository (``../shared/external/wojood-sample``, or
+``$KHABAR_WOJOOD_DIR``); its ``SOURCE.md`` records where it comes from.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from annotation.conll_import import ConllImport, Comparison, compare_tokens, import_conll, write_documents, write_export
+from annotation.paths import REPO_ROOT
+
+WOJOOD_DIR = Path(os.environ.get("KHABAR_WOJOOD_DIR", REPO_ROOT.parent / "shared" / "external" / "wojood-sample"))
+SPLITS = ("train", "val", "test")
+
+
+def wojood_file(split: str) -> Path:
+    path = WOJOOD_DIR / f"{split}.txt"
+    if not path.exists():
+        pytest.fail(f"the Wojood sample is missing: {path} (set KHABAR_WOJOOD_DIR)")
+    return path
+
+
+def write_inputs(imported: ConllImport, folder: Path) -> tuple[Path, Path]:
+    """documents.jsonl and export.json of an import, in ``folder``."""
+    documents, export = folder / "documents.jsonl", folder / "export.json"
+    write_documents(documents, (d.record for d in imported.documents))
+    write_export(export, imported.tasks)
+    return documents, export
+
+
+def build_and_compare(imported: ConllImport, export: Path, documents: Path, folder: Path) -> Comparison:
+    """``khabar build`` the export, read the ``tokens`` config back with ``datasets``, compare token by token."""
+    from datasets import load_dataset
+
+    from dataset.cli import main
+
+    datasheet = folder / "DATASHEET.md"
+    shutil.copyfile(REPO_ROOT / "DATASHEET.md", datasheet)
+    out = folder / "build"
+    status = main(["build", "--exports", str(export), "--documents", str(documents), "--out", str(out), "--datasheet", str(datasheet)])
+    assert status == 0, "khabar build failed"
+    tokens = load_dataset(str(out), "tokens")
+    rows = []
+    for split in tokens.values():
+        names = split.features["nested_ner_tags"].feature.feature
+        for row in split:
+            rows.append({**row, "nested_ner_tags": [[names.int2str(t) for t in tags] for tags in row["nested_ner_tags"]]})
+    return compare_tokens(imported, rows)
