@@ -1,0 +1,109 @@
+"""The consumer side for real: a git repository of the build (committed and tagged) served by
+olah, a self-hostable Hub mirror, in offline mode with mirrors-path; ``datasets.load_dataset``
+pins ``revision="v1.0.0"`` through HF_ENDPOINT (read at import time, hence a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import khabar_fixtures as fx
+from dataset.build import build
+from dataset.inputs import from_tables
+
+OLAH = str(Path(sys.executable).with_name("olah-cli"))
+REPO = "khabar-org/khabar"
+GIT = ["git", "-c", "user.name=khabar", "-c", "user.email=khabar@example.invalid", "-c", "commit.gpgsign=false"]
+
+
+def commit_build(repo: Path, build_folder: Path, message: str) -> None:
+    for item in repo.iterdir():
+        if item.name != ".git":
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    shutil.copytree(build_folder, repo, dirs_exist_ok=True)
+    env = os.environ | {"GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+    subprocess.run([*GIT, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", message], cwd=repo, check=True, env=env)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def olah_server(tmp_path, built_v1, datasheet_copy):
+    mirror = tmp_path / "mirrors" / "datasets" / REPO
+    mirror.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=mirror, check=True)
+    commit_build(mirror, built_v1, "Release 1.0.0")
+    subprocess.run([*GIT, "tag", "v1.0.0"], cwd=mirror, check=True)
+    # a later commit on main, so that the pinned revision is what decides what is loaded
+    sheet = tmp_path / "DATASHEET.md"
+    sheet.write_bytes(datasheet_copy.read_bytes())
+    later = tmp_path / "later"
+    build(from_tables(fx.tables("v2")), later, datasheet=sheet, log=lambda m: None)
+    commit_build(mirror, later, "Later work")
+
+    port = free_port()
+    config = tmp_path / "olah.toml"
+    config.write_text(
+        f'[basic]\nhost = "127.0.0.1"\nport = {port}\nrepos-path = "{tmp_path / "repos"}"\n'
+        f'mirrors-path = ["{tmp_path / "mirrors"}"]\n[accessibility]\noffline = true\n'
+    )
+    log = open(tmp_path / "olah.log", "wb")
+    server = subprocess.Popen([OLAH, "-c", str(config)], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{endpoint}/api/datasets/{REPO}/refs", timeout=1).read()
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "olah.log").read_text()
+                time.sleep(0.2)
+        else:
+            pytest.fail("olah did not start: " + (tmp_path / "olah.log").read_text()[-2000:])
+        yield endpoint
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # olah-cli and the children it started
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+CONSUMER = """
+import datasets
+documents = datasets.load_dataset({repo!r}, "documents", revision="v1.0.0")["test"]
+tokens = datasets.load_dataset({repo!r}, "tokens", revision="v1.0.0")["test"]
+quotes = datasets.load_dataset({repo!r}, "quotes", revision="v1.0.0")["test"]
+latest = datasets.load_dataset({repo!r}, "documents")["test"]
+label = documents.features["entities"].feature["label"]
+assert label.names[:3] == ["PERS", "NORP", "OCC"], label
+for row in documents:
+    for entity in row["entities"]:
+        assert row["text"][entity["start"]:entity["end"]] == entity["text"]
+print(documents.num_rows, tokens.num_rows, quotes.num_rows, latest.num_rows, tokens.features["ner_tags"].feature.names[1])
+"""
+
+
+def test_load_dataset_pins_a_tagged_revision_served_by_olah(olah_server, tmp_path):
+    env = os.environ | {"HF_ENDPOINT": olah_server, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    result = subprocess.run([sys.executable, "-c", CONSUMER.format(repo=REPO)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    documents, sentences, quotes, latest, tag = result.stdout.split()
+    assert (documents, quotes, latest, tag) == ("4", "1", "5", "B-PERS")  # v1.0.0 has 4 documents, main has 5
+    assert int(sentences) > 100
