@@ -329,7 +329,8 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
     layer_labels = pl.DataFrame(
         {"layer": [layer.name for layer in scheme.layers], "layer_labels": [", ".join(layer.labels) for layer in scheme.layers]}
     )
-    quotes = choices.group_by("key", "region_id").agg(
+    # a malformed choice (reported by well_formed) gives its region no quote_type
+    quotes = choices.filter(pl.col("problem").is_null()).group_by("key", "region_id").agg(
         quote_count=pl.len(),
         quote_single=pl.col("choice").first(),
         quote_values=pl.coalesce("choice", "raw").fill_null("?").str.join(", "),

@@ -382,6 +382,7 @@ class _Reader:
         problems = []
         if not isinstance(from_name, str):
             problems.append(f"from_name is {_json(from_name)}")
+            from_name = None
         if not isinstance(to_name, str):
             problems.append(f"to_name is {_json(to_name)}")
         if not isinstance(value, dict):
@@ -397,7 +398,7 @@ class _Reader:
                 raw=None if ok else _json(choices), problem="; ".join(problems) or None,
             )
             return
-        if isinstance(from_name, str) and kind != "labels":
+        if from_name is not None and kind != "labels":
             problems.append(f"type is {_json(kind)}, expected 'labels' for layer {from_name!r}")
         labels = value.get("labels")
         start, end, text = value.get("start"), value.get("end"), value.get("text")
@@ -405,7 +406,7 @@ class _Reader:
         fields_ok = label_ok and _int(start) is not None and _int(end) is not None and isinstance(text, str)
         raw = None if fields_ok else _json({"id": item.get("id"), "labels": labels, "start": start, "end": end, "text": text})
         self.regions.add(
-            **base, region_id=region_id, layer=from_name if isinstance(from_name, str) else None,
+            **base, region_id=region_id, layer=from_name,
             label=labels[0] if label_ok else None, start=_int(start), end=_int(end),
             text=text if isinstance(text, str) else None, raw=raw, problem="; ".join(problems) or None,
         )
@@ -415,7 +416,7 @@ class _Reader:
         if type(item) is not dict or item.get("type") != "labels" or item.get("to_name") != self.scheme.text_name:
             return False
         layer, value, region_id = item.get("from_name"), item.get("value"), item.get("id")
-        if layer not in self.layers or type(value) is not dict or type(region_id) is not str or not region_id:
+        if type(layer) is not str or layer not in self.layers or type(value) is not dict or type(region_id) is not str or not region_id:
             return False
         start, end, text, labels = value.get("start"), value.get("end"), value.get("text"), value.get("labels")
         if type(start) is not int or type(end) is not int or type(text) is not str or type(labels) is not list or len(labels) != 1:

@@ -1,0 +1,73 @@
+"""The four report formats carry every field a person (or a tool) needs."""
+
+from __future__ import annotations
+
+import json
+
+from validation_exports import DOC, annotation, span, task, valid_result, write_export
+
+FIELDS = ("check", "severity", "message", "hint", "file", "task_id", "doc_id", "kind", "annotation_id", "annotator",
+          "region_id", "label", "start", "end", "found", "expected")
+
+
+def broken_export(tmp_path):
+    moved = span("بغداد", "GPE", region_id="moved")
+    moved["value"]["text"] = "بغدا|د"
+    cue = span("قالت", "CUE", "attribution", region_id="cue-alone", context="وقالت رومانوفسكي")
+    return write_export(tmp_path, [task([annotation([moved, cue], pseudonym="annotator-3")])])
+
+
+def test_text_is_grouped_by_document_with_one_line_per_failure(tmp_path, khabar):
+    run = khabar("validate", broken_export(tmp_path))
+    assert run.status == 1
+    lines = run.out.splitlines()
+    assert lines[0].endswith("1 error(s), 1 warning(s)")
+    assert f"document {DOC['doc_id']}: 1 error(s), 1 warning(s)" in lines
+    line = run.lines_of("span_text_matches")[0]
+    for part in ("error", "project.json task 1", "annotation 11 by annotator-3", "region moved GPE [27:32]",
+                 "found «بغدا|د» expected «بغداد»", "hint:"):
+        assert part in line
+    assert run.lines_of("cue_linked")[0].lstrip().startswith("warning")
+    assert "regions                read 2 = used 1 + excluded 1 (failed check 1)" in run.out
+
+
+def test_json_has_every_field_and_the_reconciliation(tmp_path, khabar):
+    report = khabar("validate", broken_export(tmp_path), "--format", "json").json()
+    assert report["errors"] == 1 and report["warnings"] == 1 and report["exit_status"] == 1
+    failure = next(f for f in report["failures"] if f["check"] == "span_text_matches")
+    assert set(failure) == set(FIELDS)
+    assert (failure["region_id"], failure["start"], failure["end"], failure["expected"]) == ("moved", 27, 32, "بغداد")
+    regions = next(c for c in report["accounting"]["counts"] if c["unit"] == "regions")
+    assert regions == {"unit": "regions", "read": 2, "used": 1, "excluded": {"failed check": 1}}
+    assert report["accounting"]["reconciles"] is True
+
+
+def test_markdown_is_a_table_with_escaped_cells(tmp_path, khabar):
+    run = khabar("validate", broken_export(tmp_path), "--format", "markdown")
+    assert run.out.startswith("## Khabar validation\n")
+    row = next(line for line in run.out.splitlines() if "`span_text_matches`" in line)
+    assert row.startswith("| error |") and "«بغدا\\|د»" in row and "annotator-3" in row
+    assert "| regions | 2 | 1 | 1 | failed check: 1 |" in run.out
+
+
+def test_github_annotations(tmp_path, khabar):
+    path = broken_export(tmp_path)
+    run = khabar("validate", path, "--format", "github")
+    lines = run.out.splitlines()
+    error = next(line for line in lines if line.startswith("::error "))
+    assert error.startswith(f"::error file={str(path).replace(':', '%3A')},title=khabar span_text_matches::")
+    assert "region moved" in error
+    assert any(line.startswith("::warning ") and "cue_linked" in line for line in lines)
+    assert lines[-1].startswith("::notice title=khabar validate::")
+
+
+def test_github_escapes_newlines(tmp_path, khabar):
+    zone = span("بشكل كامل لم ينته بعد.\n\nإقرأ المزيد", "META", "zone", region_id="nl")
+    zone["value"]["end"] -= 1
+    run = khabar("validate", write_export(tmp_path, [task([annotation([zone])])]), "--format", "github")
+    assert all(line.startswith("::") for line in run.out.splitlines())
+
+
+def test_clean_markdown(tmp_path, khabar):
+    run = khabar("validate", write_export(tmp_path, [task([annotation(valid_result())])]), "--format", "markdown")
+    assert run.status == 0 and "✅ 1 export file(s): 0 error(s), 0 warning(s)" in run.out
