@@ -5,9 +5,9 @@
 rules need, computed column-wise with polars (self-joins for overlaps, group
 counts for ids). A rule is then a boolean expression over its frame (true =
 passes); ``validation/schemas.py`` turns the rules into pandera checks and
-``validation/api.py`` maps pandera's failure cases back to rows. A rule never
-fails because of a problem another rule reports (a span with offsets out of
-range is not also reported for its text), so each failure has one cause.
+``validation/api.py`` maps pandera's failure cases back to rows. A rule lets
+pass what another rule already reports (a span with offsets out of range is not
+also reported for its text; a malformed result only by ``well_formed``).
 
 Only annotations that are not cancelled, and predictions, are checked; drafts
 and cancelled annotations are counted as excluded, not checked.
@@ -15,6 +15,7 @@ and cancelled annotations are counted as excluded, not checked.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,9 +50,17 @@ def _quote(text: Any) -> str:
     return "«" + str(text) + "»" if text is not None else "nothing"
 
 
+def _found_value(raw: str | None, name: str) -> str:
+    try:
+        return json.dumps(json.loads(raw or "{}").get(name, "missing"), ensure_ascii=False)
+    except json.JSONDecodeError:
+        return "unreadable"
+
+
 def _explain_offsets(row: dict[str, Any]) -> str:
     if row["start"] is None or row["end"] is None:
-        return f"start/end missing or not integers: {row['raw']}"
+        wrong = [f"{name} is {_found_value(row['raw'], name)}" for name in ("start", "end") if row[name] is None]
+        return f"{' and '.join(wrong)}, not an integer"
     if row["start"] < 0:
         return f"start {row['start']} is negative"
     if row["start"] >= row["end"]:
@@ -255,17 +264,23 @@ _rule(
 )
 
 
-def rules_for(frame: str) -> list[Rule]:
-    """The rules checked on one frame, in report order."""
-    return [rule for rule in RULES if rule.frame == frame]
-
-
 def rule(frame: str, name: str) -> Rule:
     return next(r for r in RULES if r.frame == frame and r.name == name)
 
 
 #: check name → severity (one severity per name)
 SEVERITY: dict[str, str] = {r.name: r.severity for r in RULES}
+
+
+def check_table() -> list[str]:
+    """One line per check: name, severity, what it requires (``khabar validate --list-checks``)."""
+    lines, seen = [], set()
+    for r in RULES:
+        summaries = dict.fromkeys(other.summary for other in RULES if other.name == r.name)
+        if r.name not in seen:
+            seen.add(r.name)
+            lines.append(f"{r.name:<26} {r.severity:<8} {'; '.join(summaries)}")
+    return lines
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """``khabar validate``: check exports against every rule and report.
 
     khabar validate [PATHS...] [--format text|markdown|json|github] [--strict] [--repair] [--documents FILE]
+    khabar validate --list-checks
 
 PATHS are export files or folders of them (default: ``annotation/exports/*.json``).
 With no export at all the command says "no exports to validate", prints zero
@@ -31,6 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text, grouped by document)")
     parser.add_argument("--strict", action="store_true", help="count warnings (guideline hygiene) as errors")
     parser.add_argument("--repair", action="store_true", help="fix drifted offsets, editor \\n text and white space in place, then validate")
+    parser.add_argument("--list-checks", action="store_true", help="print every check with its severity and exit")
     parser.add_argument("--documents", type=Path, default=DOCUMENTS_FILE, metavar="FILE", help="corpus records (default: annotation/corpus/documents.jsonl)")
 
 
@@ -51,9 +53,13 @@ def export_paths(given: list[Path]) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from validation.api import validate_exports
+    from validation.checks import check_table
     from validation.repair import repair_exports
     from validation.report import render
 
+    if args.list_checks:
+        print("\n".join(check_table()))
+        return 0
     paths = export_paths(args.paths)
     if not args.documents.exists():
         raise KhabarError("corpus records not found (run khabar ingest)", file=str(args.documents))

@@ -177,6 +177,8 @@ def _load_json(path: Path) -> list[Any]:
         raise KhabarError("export file not found", file=str(path)) from None
     except OSError as exc:
         raise KhabarError(f"cannot read export: {exc.strerror}", file=str(path)) from None
+    if not raw.strip():
+        raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(path))
     try:
         tasks = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -32,6 +32,10 @@ def _owner(f: Failure) -> str:
     return f"annotation {f.annotation_id} by {f.annotator or 'unknown annotator'}"
 
 
+def _offset(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
 def _where(f: Failure) -> str:
     parts = [f"{f.file} task {f.task_id}", _owner(f)]
     if f.region_id is not None or f.label is not None:
@@ -39,7 +43,7 @@ def _where(f: Failure) -> str:
         if f.label:
             region += f" {f.label}"
         if f.start is not None or f.end is not None:
-            region += f" [{f.start}:{f.end}]"
+            region += f" [{_offset(f.start)}:{_offset(f.end)}]"
         parts.append(region)
     return " · ".join(parts)
 
@@ -49,6 +53,10 @@ def _texts(f: Failure) -> str:
         return ""
     if f.found == f.expected:
         return f" · text {_snippet(f.found)}"
+    if f.expected is None:
+        return f" · found {_snippet(f.found)}"
+    if f.found is None:
+        return f" · expected {_snippet(f.expected)}"
     return f" · found {_snippet(f.found)} expected {_snippet(f.expected)}"
 
 

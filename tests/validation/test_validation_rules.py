@@ -15,6 +15,7 @@ from validation_exports import (
 )
 
 from validation.api import validate_exports
+from validation.checks import RULES
 
 
 def checked(tmp_path: Path, khabar, tasks, *, status: int = 1, strict: bool = False):
@@ -258,3 +259,12 @@ def DOCUMENTS_WITH(needle: str) -> dict:
     from validation_exports import DOCUMENTS
 
     return next(doc for doc in DOCUMENTS if needle in doc["text"] and doc is not DOC)
+
+
+def test_every_check_has_its_test_and_is_listed(khabar):
+    source = Path(__file__).read_text(encoding="utf-8")
+    run = khabar("validate", "--list-checks")
+    listed = [line.split()[0] for line in run.out.splitlines()]
+    assert listed == list(dict.fromkeys(r.name for r in RULES))
+    for name in listed:
+        assert f'one(run, "{name}"' in source, f"no test trips {name}"
