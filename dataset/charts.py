@@ -31,9 +31,9 @@ def _spans(n: int) -> str:
     return f"{n} span" + ("" if n == 1 else "s")
 
 
-def _empty_note(axis, total: int) -> None:
+def _empty_note(axis, total: int, note: str) -> None:
     if total == 0:
-        axis.text(0.5, 0.5, "no annotated spans yet", transform=axis.transAxes, ha="center", va="center", color="#888888", fontsize=11)
+        axis.text(0.5, 0.5, note, transform=axis.transAxes, ha="center", va="center", color="#888888", fontsize=10)
 
 
 def labels_per_layer(counts: Sequence[LabelCount], title: str) -> bytes:
@@ -52,9 +52,9 @@ def labels_per_layer(counts: Sequence[LabelCount], title: str) -> bytes:
             axis.set_title(f"{layer}\n{_spans(sum(values))}")
             axis.set_ylim(0, max(values + [1]) * 1.15)
             axis.yaxis.get_major_locator().set_params(integer=True)
-            _empty_note(axis, sum(values))
+            _empty_note(axis, sum(values), "none yet")
         axes[0][0].set_ylabel("spans")
-        figure.suptitle(title, fontsize=11)
+        figure.suptitle(title + ("" if any(c.spans for c in counts) else " (no annotations yet)"), fontsize=11)
         figure.tight_layout()
         return _png(figure)
 
@@ -76,6 +76,7 @@ def spans_per_source(per_source: Sequence[tuple[str, dict[str, int]]], layers: S
         axis.set_xlabel("spans")
         axis.set_title(title, fontsize=11)
         axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.6 / len(per_source)), frameon=False, ncols=len(layers))
-        _empty_note(axis, sum(left))
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        _empty_note(axis, sum(left), "no annotated spans yet")
         figure.tight_layout()
         return _png(figure)
