@@ -116,10 +116,15 @@ def body(release: Release, splits: Mapping[str, Sequence[tuple[str, int, int, in
             "The labeling config (`labeling_config.xml`) and `MANIFEST.json` (every file's SHA-256 and rows, "
             "the inputs' hashes and the library versions) are part of this repository. The datasheet follows.",
             "",
-            datasheet.strip(),
+            demote_headings(datasheet.strip()),
             "",
         ]
     )
+
+
+def demote_headings(markdown: str) -> str:
+    """One level down, so the datasheet sits under the card's title."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
 
 
 def render(meta: dict, text: str) -> str:
