@@ -237,6 +237,17 @@ def _target(name: str, met: bool, detail: str) -> str:
     return f"  {'met   ' if met else 'MISSED'}  {name}: {detail}"
 
 
+def environment() -> str:
+    """What the figures depend on: code version, machine, and how busy it was."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "validation", "dataset", "annotation"], capture_output=True, text=True, cwd=REPO_ROOT).stdout
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"commit {commit}{' (with uncommitted changes)' if dirty.strip() else ''}; Python {sys.version.split()[0]}; "
+        f"{os.cpu_count()} CPUs; load average {load} when the run ended"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES), help="comma-separated span-result counts (default: %(default)s)")
@@ -255,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if temporary is not None:
             temporary.cleanup()
+    print(environment())
+    print()
     print(table(results))
     print()
     print("\n".join(verdict(results)))
