@@ -104,3 +104,23 @@ def test_predictions_are_imported_once_and_visible(studio_server, studio_project
         prediction = task.predictions[0]
         assert prediction.model_version == MODEL_VERSION
         assert prediction.result == preannotate(task.data["text"], Gazetteer())
+
+
+def test_sync_against_an_existing_server_by_url_with_the_key_from_the_environment(studio_server, monkeypatch, capsys):
+    import argparse
+
+    from annotation.studio import cli
+
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", studio_server.credentials.token)
+    argv = ["sync", "--url", studio_server.url, "--project", "team-server", "--studio-dir", "/nonexistent"]
+    assert cli.run(parser.parse_args(argv)) == 0
+    assert cli.run(parser.parse_args(argv)) == 0
+    out = capsys.readouterr().out
+    assert f"{len(CURRENT)} document(s) imported, 0 already there" in out
+    assert f"0 document(s) imported, {len(CURRENT)} already there" in out
+    assert studio_server.credentials.token not in out
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-key")
+    with pytest.raises(KhabarError, match="refused the API key"):
+        cli.run(parser.parse_args(argv))
