@@ -21,6 +21,7 @@ CONFIG_ROWS = {
     "tokens": "one sentence: tokens, IOB2 `ner_tags` (outermost entities) and `nested_ner_tags` (every level)",
     "quotes": "one quoted CONTENT with its quote type, sources (and the entity type under each) and cues",
 }
+VARIABLE = {"tokens": "sentences"}  # the name a load in the card example is bound to
 LABELS_CHART = "images/labels_per_layer.png"
 SOURCES_CHART = "images/spans_per_source.png"
 
@@ -100,10 +101,17 @@ def body(release: Release, splits: Mapping[str, Sequence[tuple[str, int, int, in
             "```python",
             "from datasets import load_dataset",
             "",
-            f'documents = load_dataset("REPO_ID", "documents", revision="{release.tag}")  # or a local build folder',
-            f'sentences = load_dataset("REPO_ID", "tokens", revision="{release.tag}")',
-            f'quotes = load_dataset("REPO_ID", "quotes", revision="{release.tag}")',
-            'labels = sentences["test"].features["ner_tags"].feature.names',
+            "# REPO_ID: this repository's id (a local build folder works too, without revision=)",
+            *(
+                f'{VARIABLE.get(config, config)} = load_dataset("REPO_ID", "{config}", revision="{release.tag}")'
+                for config, parts in splits.items()
+                if parts
+            ),
+            *(
+                f'labels = documents["{parts[0][0]}"].features["entities"].feature["label"].names'
+                for config, parts in splits.items()
+                if config == "documents" and parts
+            ),
             "```",
             "",
             "Offsets are Python string indices (code points) into `text`: "

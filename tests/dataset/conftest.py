@@ -41,3 +41,22 @@ def hf_offline(tmp_path_factory) -> dict[str, str]:
     """Environment for loading builds with no network and a private cache."""
     cache = tmp_path_factory.mktemp("hf-cache")
     return {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(cache), "HF_DATASETS_CACHE": str(cache / "datasets")}
+
+
+class CliRun:
+    def __init__(self, status: int, out: str, err: str) -> None:
+        self.returncode, self.stdout, self.stderr = status, out, err
+
+
+@pytest.fixture
+def khabar(capsys):
+    """``khabar ARGS`` through the real entry point, in this process (no interpreter start-up)."""
+    from dataset.cli import main
+
+    def run(*args) -> CliRun:
+        capsys.readouterr()
+        status = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliRun(status, captured.out, captured.err)
+
+    return run

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 import khabar_fixtures as fx
-from annotation.paths import REPO_ROOT
 from annotation.scheme import load_scheme
 from dataset import build as build_module
 from dataset.build import build
@@ -195,25 +194,26 @@ def test_per_annotator_build_keeps_every_annotators_version(tmp_path, datasheet_
     assert [r["annotator"] for r in norp] == ["annotator-1"]  # only annotator 1 drew the NORP
 
 
-def test_check_fails_on_a_stale_datasheet_and_passes_after_a_build(tmp_path, datasheet_copy):
+def test_check_fails_on_a_stale_datasheet_and_passes_after_a_build(tmp_path, datasheet_copy, khabar, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     sheet = tmp_path / "DATASHEET.md"
     text = datasheet_copy.read_text(encoding="utf-8")
     sheet.write_text(text.replace("Figures of release", "Figures of the release"), encoding="utf-8")
     args = ["--exports", "--datasheet", str(sheet)]
-    stale = subprocess.run([KHABAR, "build", "--check", *args], capture_output=True, text=True, cwd=tmp_path)
+    stale = khabar("build", "--check", *args)
     assert stale.returncode == 1 and "stale" in stale.stderr and "Traceback" not in stale.stderr
     assert not (tmp_path / "dist").exists()
-    subprocess.run([KHABAR, "build", "--out", str(tmp_path / "out"), *args], check=True, capture_output=True, cwd=tmp_path)
-    fresh = subprocess.run([KHABAR, "build", "--check", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert khabar("build", "--out", tmp_path / "out", *args).returncode == 0
+    fresh = khabar("build", "--check", *args)
     assert fresh.returncode == 0, fresh.stderr
     prose = text.split(BEGIN)[0]
     assert sheet.read_text(encoding="utf-8").startswith(prose)  # the hand-written prose is kept
 
 
-def test_datasheet_without_markers_is_refused_with_one_line(tmp_path):
+def test_datasheet_without_markers_is_refused_with_one_line(tmp_path, khabar):
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_text("# A datasheet with no figures block\n", encoding="utf-8")
-    result = subprocess.run([KHABAR, "build", "--exports", "--out", str(tmp_path / "o"), "--datasheet", str(sheet)], capture_output=True, text=True, cwd=tmp_path)
+    result = khabar("build", "--exports", "--out", tmp_path / "o", "--datasheet", sheet)
     assert result.returncode == 2
     assert "no figures block" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()

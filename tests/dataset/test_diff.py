@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import polars as pl
 
@@ -18,10 +15,8 @@ from dataset.inputs import from_tables
 from dataset.release import load_release
 from dataset.stats import label_counts, surface_conflicts
 
-KHABAR = str(Path(sys.executable).with_name("khabar"))
 
-
-def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy):
+def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy, khabar):
     tables = fx.tables("v2")
     # v2: every document its own story, and ratios that let five documents fill three splits
     tables = replace(tables, documents=tables.documents.with_columns(story=pl.col("doc_id")))
@@ -41,14 +36,15 @@ def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy
     moved = [(doc, "test", split) for doc, split in sorted(new_splits.items()) if split != "test" and doc != fx.SHAFAQ]
     assert moved and result.splits_changed == moved
 
-    cli = subprocess.run([KHABAR, "diff", str(built_v1), str(v2), "--json"], capture_output=True, text=True, check=True)
+    cli = khabar("diff", built_v1, v2, "--json")
+    assert cli.returncode == 0
     assert json.loads(cli.stdout)["spans_relabeled"] == {"entity/ORG→NORP": 1}
-    same = subprocess.run([KHABAR, "diff", str(built_v1), str(built_v1)], capture_output=True, text=True, check=True)
+    same = khabar("diff", built_v1, built_v1)
     assert same.stdout.splitlines()[-1] == "no differences"
 
 
-def test_diff_of_a_folder_that_is_not_a_build_is_one_line(tmp_path):
-    result = subprocess.run([KHABAR, "diff", str(tmp_path), str(tmp_path)], capture_output=True, text=True)
+def test_diff_of_a_folder_that_is_not_a_build_is_one_line(tmp_path, khabar):
+    result = khabar("diff", tmp_path, tmp_path)
     assert result.returncode == 2 and "not a khabar build" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import datasets
@@ -13,7 +11,6 @@ import khabar_fixtures as fx
 from annotation.paths import DOCUMENTS_FILE
 from dataset.inputs import documents_table
 
-KHABAR = str(Path(sys.executable).with_name("khabar"))
 DOCS = {row["doc_id"]: row for row in documents_table(DOCUMENTS_FILE).iter_rows(named=True)}
 RT = DOCS[fx.RT]
 CONTEXT = "وقالت رومانوفسكي"
@@ -59,12 +56,12 @@ def write(path: Path, tasks: list[dict]) -> Path:
     return path
 
 
-def test_build_from_an_export_through_validation(tmp_path, datasheet_copy):
+def test_build_from_an_export_through_validation(tmp_path, datasheet_copy, khabar):
     exported = write(tmp_path / "khabar.json", export())
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
     out = tmp_path / "build"
-    result = subprocess.run([KHABAR, "build", "--exports", str(exported), "--out", str(out), "--datasheet", str(sheet)], capture_output=True, text=True)
+    result = khabar("build", "--exports", exported, "--out", out, "--datasheet", sheet)
     assert result.returncode == 0, result.stderr
     documents = datasets.load_dataset(str(out), "documents", cache_dir=str(tmp_path / "cache"))["test"]
     assert documents.num_rows == 5
@@ -84,10 +81,10 @@ def test_build_from_an_export_through_validation(tmp_path, datasheet_copy):
     assert "Model version(s): gazetteer-1" in sheet.read_text(encoding="utf-8")
 
 
-def test_an_export_with_errors_is_refused_and_nothing_is_written(tmp_path, datasheet_copy):
+def test_an_export_with_errors_is_refused_and_nothing_is_written(tmp_path, datasheet_copy, khabar):
     exported = write(tmp_path / "khabar.json", export(offset_shift=3))  # CONTENT offsets no longer match its text
     out = tmp_path / "build"
-    result = subprocess.run([KHABAR, "build", "--exports", str(exported), "--out", str(out), "--datasheet", str(datasheet_copy)], capture_output=True, text=True)
+    result = khabar("build", "--exports", exported, "--out", out, "--datasheet", datasheet_copy)
     assert result.returncode == 1
     assert "validation found" in result.stderr and "khabar validate" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()

@@ -71,13 +71,20 @@ def test_publish_refuses_a_build_that_differs_from_its_manifest(built_v1, tmp_pa
         read_release(broken)
 
 
-def test_cli_reads_the_token_from_hf_token_only_and_honours_hf_endpoint(built_v1, tmp_path):
+def test_cli_needs_hf_token_and_dry_run_contacts_nobody(built_v1, khabar, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    args = ["publish", "--repo-id", "khabar-org/khabar", "--build", built_v1]
+    missing = khabar(*args)
+    assert missing.returncode == 2 and "HF_TOKEN is not set" in missing.stderr
+    dry = khabar(*args, "--dry-run")
+    assert dry.returncode == 0 and "would tag the commit v0.1.0" in dry.stdout and "MANIFEST.json" in dry.stdout
+    assert khabar("publish", "--repo-id", "no-slash", "--build", built_v1, "--dry-run").returncode == 2
+
+
+def test_cli_publishes_through_hf_endpoint_with_the_token_from_hf_token(built_v1, tmp_path):
+    """A subprocess, because huggingface_hub reads HF_ENDPOINT when it is imported."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")} | {"HF_HOME": str(tmp_path)}
     args = [KHABAR, "publish", "--repo-id", "khabar-org/khabar", "--build", str(built_v1)]
-    missing = subprocess.run(args, capture_output=True, text=True, env=env)
-    assert missing.returncode == 2 and "HF_TOKEN is not set" in missing.stderr
-    dry = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env)
-    assert dry.returncode == 0 and "would tag the commit v0.1.0" in dry.stdout and "MANIFEST.json" in dry.stdout
     with FakeHub() as hub:
         done = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint})
         assert done.returncode == 0, done.stderr
