@@ -49,6 +49,7 @@ SERIALIZATION_OPTIONS = {
     "drafts": {"only_id": False},
 }
 SNAPSHOT_TIMEOUT = 3600.0
+PUSH_PROGRESS_EVERY = 200
 
 # Who did it (replaced by a pseudonym or dropped) and what changes on its own.
 _DROP_TASK = {"updated_at", "updated_by", "comment_authors", "comment_count", "unresolved_comment_count", "last_comment_updated_at"}
@@ -384,6 +385,8 @@ def push_export(
                 renamed += 1
             same_work.add((task_id, user_id, _canonical(result)))
             created += 1
+            if created % PUSH_PROGRESS_EVERY == 0:
+                progress(f"  {created} annotation(s) pushed")
         for prediction in task.get("predictions") or []:
             key = (task_id, prediction.get("model_version"), _canonical(prediction.get("result")))
             if key in predictions_there:
