@@ -350,7 +350,7 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
         quote_single=pl.col("choice").first(),
         quote_values=pl.coalesce("choice", "raw").fill_null("?").str.join(", "),
     )
-    documents = raw.documents.select("doc_id", pl.col("text").alias("doc_text"))
+    documents = raw.documents.select("doc_id", doc_text="text", doc_len=pl.col("text").str.len_chars().cast(pl.Int64))
     spans = (
         raw.regions.join(owners.select("key"), on="key", how="semi", maintain_order="left")
         .pipe(_owner_columns, owners)
@@ -367,7 +367,7 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
             is_cue=(pl.col("layer") == cue_rule.layer) & (pl.col("label") == cue_rule.to_label),
             region_count=pl.len().over("key", "region_id"),
         )
-        .with_columns(doc_len=pl.col("doc_text").str.len_chars().cast(pl.Int64))
+        .with_columns(doc_len=pl.when(pl.col("doc_known")).then(pl.col("doc_len")))
         .with_columns(
             offsets_ok=(
                 pl.col("start").is_not_null() & pl.col("end").is_not_null() & (pl.col("start") >= 0)
@@ -412,10 +412,18 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
 
 
 def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:
+    """Every copy after the first of a (layer, label, start, end) in one annotation names the first."""
     group = ["key", "layer", "label", "start", "end"]
     complete = pl.all_horizontal(pl.col(c).is_not_null() for c in group)
-    return spans.with_columns(
-        duplicate_of=pl.when(complete & (pl.int_range(pl.len()).over(group) > 0)).then(pl.col("region_id").first().over(group))
+    spans = spans.with_columns(is_copy=complete & ~pl.struct(group).is_first_distinct())
+    if not spans["is_copy"].any():
+        return spans.with_columns(duplicate_of=pl.lit(None, pl.String)).drop("is_copy")
+    copies = spans.filter("is_copy").select(group)
+    firsts = spans.filter(~pl.col("is_copy")).join(copies.unique(), on=group, how="semi").select(*group, duplicate_of="region_id")
+    return (
+        spans.join(firsts, on=group, how="left", maintain_order="left", nulls_equal=False)
+        .with_columns(duplicate_of=pl.when("is_copy").then("duplicate_of"))
+        .drop("is_copy")
     )
 
 
@@ -465,8 +473,9 @@ def _with_links(spans: pl.DataFrame, relations: pl.DataFrame, source: str, cue: 
 
 def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
     group = ["key", "layer", "expected"]
-    labelled = spans.filter(pl.col("expected").is_not_null() & pl.col("label").is_not_null())
-    labels = labelled.group_by(group).agg(all_labels=pl.col("label").unique().sort()).filter(pl.col("all_labels").list.len() > 1)
+    labelled = spans.filter(pl.col("expected").is_not_null() & pl.col("label").is_not_null()).select(*group, "label")
+    mixed = labelled.group_by(group).agg(pl.col("label").n_unique().alias("labels")).filter(pl.col("labels") > 1).drop("labels")
+    labels = labelled.join(mixed, on=group, how="semi").group_by(group).agg(all_labels=pl.col("label").unique().sort())
     return spans.join(labels, on=group, how="left", maintain_order="left").with_columns(
         other_labels=pl.col("all_labels").list.set_difference(pl.concat_list("label")).list.sort().list.join(", ")
     ).drop("all_labels")
@@ -497,14 +506,19 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFra
         & (rest.str.len_chars() >= 2)
     ).select("row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1))
     entity_texts = (
-        spans.filter((pl.col("layer") == "entity") & pl.col("expected").is_not_null())
+        spans.filter((pl.col("layer") == "entity") & pl.col("expected").is_in(candidates["rest"].unique().implode()))
         .select("key", rest=pl.col("expected"), annotated=pl.lit(True))
         .unique()
     )
-    # words of the candidates' documents, kept only when they are some candidate's first word
-    wanted = candidates.filter(pl.col("first_word").str.len_chars() >= MIN_WORD)["first_word"].unique().implode()
+    candidates = candidates.join(entity_texts, on=["key", "rest"], how="left", maintain_order="left").with_columns(
+        with_article=pl.col("rest").str.starts_with(ARTICLE) & (pl.col("rest").str.len_chars() >= len(ARTICLE) + 2),
+        annotated=pl.col("annotated").fill_null(False),
+    )
+    # words of the documents of candidates not settled yet, kept only when they are some candidate's first word
+    open_ = candidates.filter(~pl.col("with_article") & ~pl.col("annotated") & (pl.col("first_word").str.len_chars() >= MIN_WORD))
+    wanted = open_["first_word"].unique().implode()
     words = (
-        documents.join(candidates.select("doc_id").unique(), on="doc_id", how="semi")
+        documents.join(open_.select("doc_id").unique(), on="doc_id", how="semi")
         .select("doc_id", first_word=pl.col("text").str.extract_all(f"[{WORD_CHARS}]+"))
         .explode("first_word")
         .filter(pl.col("first_word").is_in(wanted))
@@ -512,13 +526,8 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFra
         .with_columns(as_word=pl.lit(True))
     )
     found = (
-        candidates.join(entity_texts, on=["key", "rest"], how="left", maintain_order="left")
-        .join(words, on=["doc_id", "first_word"], how="left", maintain_order="left")
-        .with_columns(
-            with_article=pl.col("rest").str.starts_with(ARTICLE) & (pl.col("rest").str.len_chars() >= len(ARTICLE) + 2),
-            annotated=pl.col("annotated").fill_null(False),
-            as_word=pl.col("as_word").fill_null(False),
-        )
+        candidates.join(words, on=["doc_id", "first_word"], how="left", maintain_order="left")
+        .with_columns(as_word=pl.col("as_word").fill_null(False))
         .filter(pl.col("with_article") | pl.col("annotated") | pl.col("as_word"))
         .select(
             "row",
@@ -540,7 +549,12 @@ def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFram
             "rule_to": [r.to_label for r in scheme.relations],
         }
     )
-    ends = spans.group_by("key", "region_id").agg(count=pl.len(), layer=pl.col("layer").first(), label_of=pl.col("label").first())
+    named = pl.concat([relations.select("key", region_id="from_region"), relations.select("key", region_id="to_region")]).unique()
+    ends = (
+        spans.join(named, on=["key", "region_id"], how="semi")
+        .group_by("key", "region_id")
+        .agg(count=pl.len(), layer=pl.col("layer").first(), label_of=pl.col("label").first())
+    )
     frame = _numbered(_owner_columns(relations, owners))
     for end in ("from", "to"):
         renamed = ends.rename({"region_id": f"{end}_region", "count": f"{end}_count", "layer": f"{end}_layer", "label_of": f"{end}_label"})
@@ -565,7 +579,11 @@ def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFram
 
 
 def _choices(owners: pl.DataFrame, choices: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
-    regions = spans.select("key", "region_id", region_exists=pl.lit(True)).unique()
+    regions = (
+        spans.join(choices.select("key", "region_id").unique(), on=["key", "region_id"], how="semi")
+        .select("key", "region_id", region_exists=pl.lit(True))
+        .unique()
+    )
     return (
         _owner_columns(choices, owners)
         .join(regions, on=["key", "region_id"], how="left", maintain_order="left")

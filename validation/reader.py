@@ -172,21 +172,22 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
 
 def _load_json(path: Path) -> list[Any]:
     try:
-        raw = path.read_bytes()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise KhabarError("export file not found", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
     except OSError as exc:
         raise KhabarError(f"cannot read export: {exc.strerror}", file=str(path)) from None
-    if not raw.strip():
+    if not text.strip():
         raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(path))
     try:
-        tasks = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise KhabarError(f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
+        tasks = json.loads(text)
     except json.JSONDecodeError as exc:
         raise KhabarError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=str(path)) from None
     except RecursionError:
         raise KhabarError("not a Label Studio export: JSON nested too deeply", file=str(path)) from None
+    del text
     if not isinstance(tasks, list):
         raise KhabarError(
             f"not a Label Studio JSON export: the top level is a JSON {type(tasks).__name__}, "

@@ -119,7 +119,7 @@ def test_the_base_export_is_valid():
     assert result.tables.spans.height == 18 and result.tables.predictions_spans.height == 9
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(mutants())
 def test_mutated_exports_never_crash_and_never_pass_bad_rows(text: str):
     with tempfile.TemporaryDirectory() as folder:
