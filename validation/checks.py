@@ -398,10 +398,12 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
                 .then((pl.col("quote_count") == 1) & pl.col("quote_type").is_in(list(anchor.choices)).fill_null(False))
                 .otherwise(pl.col("quote_count") == 0)
             ).fill_null(False),
-            edge_ok=~pl.col("expected").str.contains(UNCLEAN_EDGE).fill_null(False),
             doc_found=pl.col("doc_text").is_not_null(),
         )
         .drop("doc_text")  # one copy of the text per span would dominate memory
+        # where the span really is: the hygiene and overlap rules look only at spans whose text checks out
+        .with_columns(placed_text=pl.when(pl.col("text_ok")).then(pl.col("expected")))
+        .with_columns(edge_ok=~pl.col("placed_text").str.contains(UNCLEAN_EDGE).fill_null(False))
     )
     spans = _with_duplicates(spans)
     spans = _with_pairs(spans, "entity", "crosses", crossing=True)
@@ -435,7 +437,7 @@ PAIR_BUCKET = 64
 def _with_pairs(spans: pl.DataFrame, layer: str, name: str, *, crossing: bool) -> pl.DataFrame:
     """Flag both regions of every crossing (entity) or overlapping (zone) pair."""
     ends = (
-        spans.filter((pl.col("layer") == layer) & pl.col("offsets_ok"))
+        spans.filter((pl.col("layer") == layer) & pl.col("placed_text").is_not_null())
         .select("row", "key", "start", "end", "region_id")
         .with_columns(bucket=pl.int_ranges(pl.col("start") // PAIR_BUCKET, (pl.col("end") - 1) // PAIR_BUCKET + 1))
         .explode("bucket")
@@ -472,8 +474,8 @@ def _with_links(spans: pl.DataFrame, relations: pl.DataFrame, source: str, cue: 
 
 
 def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
-    group = ["key", "layer", "expected"]
-    labelled = spans.filter(pl.col("expected").is_not_null() & pl.col("label").is_not_null()).select(*group, "label")
+    group = ["key", "layer", "placed_text"]
+    labelled = spans.filter(pl.col("placed_text").is_not_null() & pl.col("label").is_not_null()).select(*group, "label")
     mixed = labelled.group_by(group).agg(pl.col("label").n_unique().alias("labels")).filter(pl.col("labels") > 1).drop("labels")
     labels = labelled.join(mixed, on=group, how="semi").group_by(group).agg(all_labels=pl.col("label").unique().sort())
     return spans.join(labels, on=group, how="left", maintain_order="left").with_columns(
@@ -499,15 +501,15 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFra
     So واشنطن، بغداد، لبنان، كردستان are not flagged unless, say, اشنطن or
     ردستان stood alone in the page.
     """
-    rest = pl.col("expected").str.slice(1)
+    rest = pl.col("placed_text").str.slice(1)
     candidates = spans.filter(
         (pl.col("layer") == "entity")
-        & pl.col("expected").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
+        & pl.col("placed_text").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
         & (rest.str.len_chars() >= 2)
     ).select("row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1))
     entity_texts = (
-        spans.filter((pl.col("layer") == "entity") & pl.col("expected").is_in(candidates["rest"].unique().implode()))
-        .select("key", rest=pl.col("expected"), annotated=pl.lit(True))
+        spans.filter((pl.col("layer") == "entity") & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
+        .select("key", rest=pl.col("placed_text"), annotated=pl.lit(True))
         .unique()
     )
     candidates = candidates.join(entity_texts, on=["key", "rest"], how="left", maintain_order="left").with_columns(

@@ -48,7 +48,10 @@ def export_paths(given: list[Path]) -> list[Path]:
             paths.append(path)
         else:
             raise KhabarError("no such export file or folder", file=str(path))
-    return paths
+    unique: dict[Path, Path] = {}
+    for path in paths:  # the same file named twice is read once
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,8 +64,6 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(check_table()))
         return 0
     paths = export_paths(args.paths)
-    if not args.documents.exists():
-        raise KhabarError("corpus records not found (run khabar ingest)", file=str(args.documents))
     if paths:
         print(f"khabar validate: checking {len(paths)} export file(s)…", file=sys.stderr)
     if args.repair and paths:

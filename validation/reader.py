@@ -164,7 +164,9 @@ class RawExport:
 
 
 def read_documents(documents_file: Path) -> pl.DataFrame:
-    """The corpus records as the ``documents`` table."""
+    """The corpus records (superseded ones included) as the ``documents`` table."""
+    if not documents_file.is_file():
+        raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
     records = load_records(documents_file)
     columns = {name: [getattr(record, name) for record in records] for name in DOCUMENTS.names()}
     return pl.DataFrame(columns, schema=DOCUMENTS)
@@ -523,12 +525,16 @@ def read_exports(paths: list[Path], documents: pl.DataFrame | Path) -> Tables:
     to get every problem reported and the usable rows.
     """
     raw = read_raw(paths, documents)
+    where = raw.owners.select("key", "file", "task_id")
     for name, frame in (("owner", raw.owners), ("region", raw.regions), ("choice", raw.choices), ("relation", raw.relations)):
-        broken = frame.filter(pl.col("problem").is_not_null() | (pl.col("raw").is_not_null() if "raw" in frame.columns else False))
+        bad = pl.col("problem").is_not_null() | (pl.col("raw").is_not_null() if "raw" in frame.columns else pl.lit(False))
+        broken = frame.filter(bad)
         if broken.height:
-            first = broken.row(0, named=True)
+            first = broken.join(where, on="key", how="left", suffix="_owner").row(0, named=True)
             raise KhabarError(
-                f"{broken.height} malformed {name}(s), first: {first['problem'] or first.get('raw')}; run khabar validate for all of them"
+                f"{broken.height} malformed {name}(s), the first: {first['problem'] or first['raw']}; "
+                "khabar validate reports all of them",
+                file=first["file"], task=first["task_id"], region=first.get("region_id"),
             )
     owners = raw.owners.filter(pl.col("kind") != DRAFT)
     regions = attach_quote_types(raw.regions, raw.choices)
