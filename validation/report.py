@@ -9,6 +9,7 @@ Annotators appear only as pseudonyms (the reader never keeps an email or id).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from itertools import groupby
 
@@ -141,12 +142,50 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+_LIST = re.compile(r'^ {4}"(annotations|drafts|predictions)": \[')
+_OWNER_ID = re.compile(r"^ {8}\"id\": (-?\d+),?$")
+_REGION_ID = re.compile(r'^ {12}"id": ("(?:[^"\\]|\\.)*"|-?\d+),?$')
+_LISTS = {"annotation": "annotations", "prediction": "predictions"}
+
+
+def export_lines(path: str) -> dict[tuple[str, int, str | None], int]:
+    """(list, owner id, region id or None) → line number, for files in the layout of ``studio pull``.
+
+    Other layouts (one long line from the Label Studio UI) give no lines; the
+    annotation then points at the file.
+    """
+    found: dict[tuple[str, int, str | None], int] = {}
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError:
+        return found
+    current_list, owner = "", None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if match := _LIST.match(line):
+                current_list, owner = match.group(1), None
+            elif match := _OWNER_ID.match(line):
+                owner = int(match.group(1))
+                found.setdefault((current_list, owner, None), number)
+            elif owner is not None and (match := _REGION_ID.match(line)):
+                region = json.loads(match.group(1))
+                found.setdefault((current_list, owner, str(region)), number)
+    return found
+
+
 def render_github(result: ValidationResult) -> str:
-    """GitHub Actions workflow commands: one annotation per failure, shown on the export file."""
+    """GitHub Actions workflow commands: one annotation per failure, on the line of its region."""
     lines = []
+    located = {file: export_lines(file) for file in {f.file for f in result.failures if f.file}}
     for f in result.failures:
         command = "error" if f.severity == "error" else "warning"
-        properties = f"file={_escape_property(f.file or '')},title={_escape_property('khabar ' + f.check)}"
+        properties = f"file={_escape_property(f.file or '')}"
+        places = located.get(f.file or "", {})
+        owner = (_LISTS.get(f.kind, ""), f.annotation_id)
+        line = places.get((*owner, f.region_id)) or places.get((*owner, None))
+        if line:
+            properties += f",line={line}"
+        properties += f",title={_escape_property('khabar ' + f.check)}"
         message = f"{_where(f)}{_texts(f)} · {f.message} (hint: {f.hint})"
         lines.append(f"::{command} {properties}::{_escape_data(message)}")
     lines.append(f"::notice title=khabar validate::{_escape_data(_heading(result))}")

@@ -55,7 +55,8 @@ def test_github_annotations(tmp_path, khabar):
     run = khabar("validate", path, "--format", "github")
     lines = run.out.splitlines()
     error = next(line for line in lines if line.startswith("::error "))
-    assert error.startswith(f"::error file={str(path).replace(':', '%3A')},title=khabar span_text_matches::")
+    line = next(n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if '"id": "moved"' in text)
+    assert error.startswith(f"::error file={str(path).replace(':', '%3A')},line={line},title=khabar span_text_matches::")
     assert "region moved" in error
     assert any(line.startswith("::warning ") and "cue_linked" in line for line in lines)
     assert lines[-1].startswith("::notice title=khabar validate::")
@@ -71,3 +72,12 @@ def test_github_escapes_newlines(tmp_path, khabar):
 def test_clean_markdown(tmp_path, khabar):
     run = khabar("validate", write_export(tmp_path, [task([annotation(valid_result())])]), "--format", "markdown")
     assert run.status == 0 and "✅ 1 export file(s): 0 error(s), 0 warning(s)" in run.out
+
+
+def test_github_without_the_stable_layout_points_at_the_file(tmp_path, khabar):
+    path = tmp_path / "ui.json"
+    moved = span("بغداد", "GPE", region_id="moved")
+    moved["value"]["start"] = 500
+    path.write_text(json.dumps([task([annotation([moved])])], ensure_ascii=False), encoding="utf-8")
+    error = next(line for line in khabar("validate", path, "--format", "github").out.splitlines() if line.startswith("::error"))
+    assert ",line=" not in error and "region moved" in error
