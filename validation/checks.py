@@ -28,8 +28,11 @@ from validation.reader import ANNOTATION, PREDICTION, RawExport
 ERROR, WARNING = "error", "warning"
 PROCLITICS = "وفبلك"
 ARTICLE = "ال"
-#: leading/trailing white space or punctuation; the percent signs belong to PERCENT spans
-UNCLEAN_EDGE = r"^[\s\p{P}--[%٪‰]]|[\s\p{P}--[%٪‰]]$"
+#: punctuation at a span's edge; the percent signs belong to PERCENT spans
+EDGE_PUNCTUATION = r"[\p{P}--[%٪‰]]"
+#: brackets and quotation marks a span may end (or start) with when it holds their partner
+#: inside, as in «… (إكس)»; the corpus also closes quotes with “ (“…“)
+PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("«", "»"), ("“", "”"), ("“", "“"), ('"', '"'))
 WORD_CHARS = r"\p{L}\p{M}"
 #: shortest first word that counts as "a separate word in the document" for entity_proclitic
 MIN_WORD = 3
@@ -403,7 +406,7 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
         .drop("doc_text")  # one copy of the text per span would dominate memory
         # where the span really is: the hygiene and overlap rules look only at spans whose text checks out
         .with_columns(placed_text=pl.when(pl.col("text_ok")).then(pl.col("expected")))
-        .with_columns(edge_ok=~pl.col("placed_text").str.contains(UNCLEAN_EDGE).fill_null(False))
+        .with_columns(edge_ok=clean_edges(pl.col("placed_text")).fill_null(True))
     )
     spans = _with_duplicates(spans)
     spans = _with_pairs(spans, "entity", "crosses", crossing=True)
@@ -411,6 +414,27 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
     spans = _with_links(spans, relations, source_rule.label, cue_rule.label)
     spans = _with_other_labels(spans)
     return _with_proclitics(spans, raw.documents)
+
+
+def _holds(text: pl.Expr, mark: str, times: int) -> pl.Expr:
+    return text.str.count_matches(mark, literal=True) >= times
+
+
+def clean_edges(text: pl.Expr) -> pl.Expr:
+    """No white space at either edge, and no punctuation unless it is a bracket or quote whose partner is inside.
+
+    «تنظيم (داعش)» may end with ")" because "(" is inside; «(داعش)» may not, the
+    brackets wrap the whole span and belong outside it.
+    """
+    opened = pl.lit(False)
+    closed = pl.lit(False)
+    for opener, closer in PAIRS:
+        twice = 2 if opener == closer else 1
+        opened = opened | (text.str.starts_with(opener) & ~text.str.ends_with(closer) & _holds(text, closer, twice))
+        closed = closed | (text.str.ends_with(closer) & ~text.str.starts_with(opener) & _holds(text, opener, twice))
+    bad_start = text.str.contains(r"^\s") | (text.str.contains(f"^{EDGE_PUNCTUATION}") & ~opened)
+    bad_end = text.str.contains(r"\s$") | (text.str.contains(f"{EDGE_PUNCTUATION}$") & ~closed)
+    return ~(bad_start | bad_end)
 
 
 def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:

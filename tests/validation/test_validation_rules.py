@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from validation_exports import (
     DOC, TEXT, annotation, quote_type, relation, span, task, valid_export, valid_result, write_export,
 )
 
 from validation.api import validate_exports
-from validation.checks import RULES
+from validation.checks import RULES, clean_edges
 
 
 def checked(tmp_path: Path, khabar, tasks, *, status: int = 1, strict: bool = False):
@@ -196,7 +197,7 @@ def test_well_formed(tmp_path, khabar):
 
 @pytest.mark.parametrize(
     ("surface", "context"),
-    [("بغداد ", None), ("، إن", "رومانوفسكي، إن")],
+    [("بغداد ", None), ("، إن", "رومانوفسكي، إن"), ('"داعش"', None)],
 )
 def test_span_boundary_clean(tmp_path, khabar, surface, context):
     edge = span(surface, "GPE", region_id="edgy", context=context)
@@ -206,6 +207,18 @@ def test_span_boundary_clean(tmp_path, khabar, surface, context):
     run, result = checked(tmp_path, khabar, [task([annotation([edge])])], status=1, strict=True)
     assert one(run, "span_boundary_clean", "region edgy").lstrip().startswith("error")
     assert result.tables.spans.height == 0  # …unless --strict
+
+
+@pytest.mark.parametrize("surface", ['إن "داعش"', 'بـ"قوات سوريا الديمقراطية"'])
+def test_span_boundary_allows_a_closing_mark_whose_partner_is_inside(tmp_path, khabar, surface):
+    run, _ = checked(tmp_path, khabar, [task([annotation([span(surface, "ORG", region_id="ok-edge")])])], status=0)
+    assert run.lines_of("span_boundary_clean") == []
+
+
+def test_span_boundary_rule_on_texts_the_corpus_lacks():
+    texts = ["20%", "٪15", "(إكس)", "الرئيس (إكس)", "«داعش»", "داعش»", "“داعش“", "قال:"]
+    clean = pl.DataFrame({"text": texts}).select(clean_edges(pl.col("text")))["text"].to_list()
+    assert clean == [True, True, False, True, False, False, False, False]
 
 
 @pytest.mark.parametrize(
