@@ -51,7 +51,7 @@ def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "outputs reconcile" in done.stderr
-    assert "| span results | tasks | export MB | stage | wall s | peak MB |" in done.stdout
+    assert "| span results | tasks | export MB | stage | wall s | CPU s | peak MB |" in done.stdout
     for stage in ("floor", "khabar validate", "khabar build", "khabar validate + build", "converter (CoNLL 2003)"):
         assert f"{stage}" in done.stdout
     assert "khabar/floor time" in done.stdout and "converter/khabar time" in done.stdout
@@ -60,5 +60,5 @@ def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> Non
     assert [m["counts"]["span_results"] >= m["target"] for m in measures] == [True, True]
     for measure in measures:
         for stage in ("floor", "validate", "build", "converter"):
-            assert measure[stage]["seconds"] > 0 and measure[stage]["peak_mb"] > 0
+            assert measure[stage]["seconds"] > 0 and measure[stage]["cpu_seconds"] > 0 and measure[stage]["peak_mb"] > 0
     assert not (REPO_ROOT / "dist" / "bench").exists()
