@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         assert credentials is not None
         print(f"open {running.url}/ and log in as {credentials.username}")
         print(f"the password is the \"password\" field of {paths.credentials_file} (readable only by you)")
+        print(f"sign-up is closed: invite annotators from {running.url}/organization/ (Add People → invite link)")
         print("next: khabar studio sync && khabar studio preannotate; when done: khabar studio pull; stop: khabar studio down")
         return 0
     if args.action == "down":
