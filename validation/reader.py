@@ -226,9 +226,10 @@ class _Pseudonyms:
 
     def __call__(self, completed_by: Any) -> str | None:
         if isinstance(completed_by, dict):
-            if isinstance(completed_by.get("pseudonym"), str):
-                return completed_by["pseudonym"]
-            identity = completed_by.get("email") or completed_by.get("id")
+            pseudonym = completed_by.get("pseudonym")
+            if isinstance(pseudonym, str) and "@" not in pseudonym:  # never let an email through
+                return pseudonym
+            identity = completed_by.get("email") or completed_by.get("id") or completed_by.get("pseudonym")
         else:
             identity = completed_by
         if identity is None or isinstance(identity, (dict, list, bool)):
@@ -269,6 +270,7 @@ class _Reader:
         self.tasks = _Columns(TASKS)
         self.owners = _Columns(OWNERS)
         self.regions = _Columns(REGIONS)
+        self.region_appends = tuple(self.regions.data[name].append for name in REGIONS.names())
         self.choices = _Columns(CHOICES)
         self.relations = _Columns(RAW_RELATIONS)
         self.next_key = 0
@@ -429,12 +431,17 @@ class _Reader:
         label = labels[0]
         if type(label) is not str:
             return False
-        columns = self.regions.data
-        for name, cell in (
-            ("key", key), ("result_pos", result_pos), ("region_id", region_id), ("layer", layer), ("label", label),
-            ("start", start), ("end", end), ("text", text), ("raw", None), ("problem", None),
-        ):
-            columns[name].append(cell)
+        keys, positions, region_ids, layers, labels_, starts, ends, texts, raws, problems = self.region_appends
+        keys(key)
+        positions(result_pos)
+        region_ids(region_id)
+        layers(layer)
+        labels_(label)
+        starts(start)
+        ends(end)
+        texts(text)
+        raws(None)
+        problems(None)
         return True
 
     def read_relation(self, base: dict[str, Any], item: dict[str, Any]) -> None:

@@ -27,6 +27,13 @@ def test_ui_export_matches_documents_by_text_and_hides_user_ids(tmp_path, khabar
         assert "rana@example.org" not in run.out and "4242" not in run.out and "Rana" not in run.out
 
 
+def test_an_email_in_the_pseudonym_field_is_replaced(tmp_path):
+    tasks = valid_export()
+    tasks[0]["annotations"][0]["completed_by"] = {"pseudonym": "rana@example.org"}
+    result = validate_exports([write_export(tmp_path, tasks)])
+    assert result.tables.annotations["annotator"].to_list() == ["ls-user-1"]
+
+
 def test_pulled_pseudonym_is_kept(tmp_path):
     tasks = valid_export()
     tasks[0]["annotations"][0]["completed_by"] = {"pseudonym": "annotator-7"}
