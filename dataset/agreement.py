@@ -66,13 +66,16 @@ class PredictionQuality:
 def krippendorff_alpha_nominal(units: Sequence[Sequence[object | None]]) -> float | None:
     """Nominal alpha; each unit lists one value per coder (None = missing). None when undefined."""
     coincidences: Counter = Counter()
-    for unit in units:
-        values = [v for v in unit if v is not None]
-        if len(values) < 2:
+    for unit, repeats in Counter(map(tuple, units)).items():  # units with the same values count alike
+        pattern = Counter(v for v in unit if v is not None).items()
+        pairable = sum(n for _, n in pattern)
+        if pairable < 2:
             continue
-        weight = 1 / (len(values) - 1)
-        for i, j in ((i, j) for i in range(len(values)) for j in range(len(values)) if i != j):
-            coincidences[values[i], values[j]] += weight
+        for c, n_c in pattern:
+            for k, n_k in pattern:
+                pairs = n_c * (n_c - 1) if c == k else n_c * n_k
+                if pairs:
+                    coincidences[c, k] += repeats * pairs / (pairable - 1)
     totals: Counter = Counter()
     for (c, _), count in coincidences.items():
         totals[c] += count
@@ -96,13 +99,14 @@ def _overlap_matches(left: list[Span], right: list[Span]) -> int:
     return matched
 
 
-def _outermost_labels(tokens: list[tuple[int, int]], spans: list[Span]) -> list[str]:
-    labels = ["O"] * len(tokens)
-    for start, end, label in sorted(spans, key=lambda s: (s[1] - s[0], s[0], s[2])):  # longest written last
-        for i, (s, e) in enumerate(tokens):
-            if start <= s and e <= end:
-                labels[i] = label
-    return labels
+def _outermost_labels(text_length: int, tokens: list[tuple[int, int]], spans: list[Span]) -> list[str]:
+    """Each token's label in one annotator's version: the outermost span covering it, or O."""
+    labels = ["O"]
+    painted = [0] * (text_length + 1)  # index into labels, per character
+    for start, end, label in sorted(spans, key=lambda s: (s[1] - s[0], s[0], s[2])):  # longest painted last
+        labels.append(label)
+        painted[start:end] = [len(labels) - 1] * (end - start)
+    return [labels[painted[start]] for start, _ in tokens]
 
 
 def agreement(inputs: BuildInputs, layers: Sequence[str]) -> Agreement:
@@ -133,7 +137,7 @@ def agreement(inputs: BuildInputs, layers: Sequence[str]) -> Agreement:
                             counts[k][2] += len(right_l)
             versions = [spans.get((a, layer), []) for a in annotation_ids]
             tokens = tokenize(texts[doc_id], {b for version in versions for s in version for b in s[:2]})
-            columns = [_outermost_labels(tokens, version) for version in versions]
+            columns = [_outermost_labels(len(texts[doc_id]), tokens, version) for version in versions]
             units[layer] += [list(values) for values in zip(*columns)]
     f1 = tuple(F1(layer, label, match, *values) for (layer, label, match), values in sorted(counts.items()))
     alpha = tuple((layer, krippendorff_alpha_nominal(units[layer]) if units[layer] else None) for layer in layers)

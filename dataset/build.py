@@ -191,7 +191,10 @@ def write_parquet(rows: list[dict], features, path: Path) -> tuple[int, int]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist([features.encode_example(row) for row in rows], schema=features.arrow_schema)
+    from dataset.features import encoder
+
+    encode = encoder(features)
+    table = pa.Table.from_pylist([encode(row) for row in rows], schema=features.arrow_schema)
     path.parent.mkdir(parents=True, exist_ok=True)
     with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
         if table.num_rows:  # an empty split gets no row group: datasets cannot read an empty one

@@ -9,11 +9,14 @@ where the break would fall inside a span.
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from functools import cache
 
-#: Punctuation split off as single-character tokens.
+#: Punctuation split off as single-character tokens, besides every character of Unicode category P (BMP).
 PUNCTUATION = frozenset(string.punctuation) | frozenset("،؛؟«»“”„‘’‚…–—٪٫٬۔")
 #: Tokens after which a sentence ends.
 SENTENCE_END = frozenset(".!?؟…۔")
@@ -21,33 +24,42 @@ SENTENCE_END = frozenset(".!?؟…۔")
 Offsets = tuple[int, int]
 
 
-def is_punctuation(char: str) -> bool:
-    return char in PUNCTUATION or unicodedata.category(char).startswith("P")
+@cache
+def _token_pattern() -> re.Pattern[str]:
+    """A punctuation mark alone, or a run of anything but white space and punctuation.
+
+    The marks are written as ranges of the Basic Multilingual Plane, which keeps the
+    pattern fast; punctuation of the supplementary planes (historic scripts) is not split off.
+    """
+    marks = PUNCTUATION | {chr(i) for i in range(0x10000) if unicodedata.category(chr(i)).startswith("P")}
+    ranges: list[list[int]] = []
+    for code in sorted(map(ord, marks)):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    marks_class = "".join(re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b))) for a, b in ranges)
+    return re.compile(f"[{marks_class}]|[^\\s{marks_class}]+")
 
 
 def tokenize(text: str, boundaries: Iterable[int] = ()) -> list[Offsets]:
     """Token offsets ``(start, end)`` into ``text``, cut at every offset of ``boundaries``."""
-    cuts = set(boundaries)
-    tokens: list[Offsets] = []
-    start: int | None = None
-    for index, char in enumerate(text):
-        if start is not None and index in cuts:
-            tokens.append((start, index))
-            start = None
-        if char.isspace():
-            if start is not None:
-                tokens.append((start, index))
-                start = None
-        elif is_punctuation(char):
-            if start is not None:
-                tokens.append((start, index))
-            tokens.append((index, index + 1))
-            start = None
-        elif start is None:
-            start = index
-    if start is not None:
-        tokens.append((start, len(text)))
-    return tokens
+    tokens = [match.span() for match in _token_pattern().finditer(text)]
+    starts = [start for start, _ in tokens]
+    cuts_in: dict[int, list[int]] = {}
+    for cut in sorted(set(boundaries)):
+        i = bisect_right(starts, cut) - 1
+        if i >= 0 and tokens[i][0] < cut < tokens[i][1]:
+            cuts_in.setdefault(i, []).append(cut)
+    if not cuts_in:
+        return tokens
+    result: list[Offsets] = []
+    for i, (start, end) in enumerate(tokens):
+        for cut in cuts_in.get(i, ()):
+            result.append((start, cut))
+            start = cut
+        result.append((start, end))
+    return result
 
 
 def sentences(text: str, tokens: Sequence[Offsets], spans: Iterable[Offsets] = ()) -> list[range]:

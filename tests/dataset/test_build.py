@@ -217,3 +217,16 @@ def test_datasheet_without_markers_is_refused_with_one_line(tmp_path, khabar):
     assert result.returncode == 2
     assert "no figures block" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_fast_encoder_agrees_with_datasets_encode_example():
+    from annotation.scheme import load_scheme
+    from dataset.build import compute
+    from dataset.features import all_features, encoder
+    from dataset.release import load_release
+
+    built = compute(from_tables(fx.tables("v1")), load_release(), load_scheme(), log=lambda m: None)
+    for config, features in all_features(load_scheme()).items():
+        rows = [row for split in built.rows[config].values() for row in split]
+        assert rows
+        assert [encoder(features)(row) for row in rows] == [features.encode_example(row) for row in rows]
