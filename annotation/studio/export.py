@@ -176,13 +176,22 @@ def _without(record: dict[str, Any], drop: set[str]) -> dict[str, Any]:
     return {key: value for key, value in record.items() if key not in drop}
 
 
+def _stable_annotation(annotation: dict[str, Any], pseudonym: str) -> dict[str, Any]:
+    out = {**_without(annotation, _DROP_ANNOTATION), "completed_by": {"pseudonym": pseudonym}}
+    # Label Studio embeds the whole prediction an annotation started from, with its own
+    # ``created_ago``; the task lists the prediction already, so keep only its id.
+    if isinstance(out.get("prediction"), dict):
+        out["prediction"] = out["prediction"].get("id")
+    return out
+
+
 def stable_export(tasks: list[dict[str, Any]], pseudonyms: dict[str, str]) -> list[dict[str, Any]]:
     """The reviewable form of a raw full export (pseudonymised, volatile fields dropped, sorted)."""
     stable = []
     for task in sorted(tasks, key=lambda t: t["id"]):
         out = _without(task, _DROP_TASK)
         out["annotations"] = [
-            {**_without(a, _DROP_ANNOTATION), "completed_by": {"pseudonym": pseudonyms[_annotation_user(a)]}}
+            _stable_annotation(a, pseudonyms[_annotation_user(a)])
             for a in sorted(task.get("annotations") or [], key=lambda a: a["id"])
         ]
         out["drafts"] = [

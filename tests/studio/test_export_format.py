@@ -92,6 +92,15 @@ def test_stable_export_drops_identities_and_volatile_fields_and_sorts():
     assert "قال" in text, "UTF-8, not \\u escapes"
 
 
+def test_embedded_prediction_becomes_its_id():
+    """Label Studio embeds the prediction an annotation started from, with its own created_ago."""
+    annotation = raw_annotation(5, SALMA, "u5")
+    annotation["prediction"] = {"id": 9, "created_ago": "3 minutes", "model_version": "m", "result": []}
+    stable = stable_export([raw_task(1, [annotation])], assign_pseudonyms([raw_task(1, [annotation])], [], {}))
+    assert stable[0]["annotations"][0]["prediction"] == 9
+    assert "created_ago" not in render_export(stable)
+
+
 def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
     target = tmp_path / "khabar.json"
     target.write_text("old\n", encoding="utf-8")
