@@ -187,3 +187,13 @@ def DOCUMENTS_FILE():
 def test_documents_file_must_exist(tmp_path, khabar):
     run = khabar("validate", write_export(tmp_path, valid_export()), "--documents", tmp_path / "none.jsonl")
     assert run.status == 2 and "corpus records not found" in run.err
+
+
+def test_broken_corpus_records_are_unusable_input(tmp_path, khabar):
+    from annotation.paths import DOCUMENTS_FILE as corpus
+
+    line = corpus.read_text(encoding="utf-8").splitlines()[0]
+    twice = tmp_path / "documents.jsonl"
+    twice.write_text(line + "\n" + line + "\n", encoding="utf-8")
+    run = khabar("validate", write_export(tmp_path, valid_export()), "--documents", twice)
+    assert run.status == 2 and "corpus records are broken" in run.err and "doc_id" in run.err
