@@ -76,7 +76,11 @@ def _api_call(action, *args, **kwargs):
             raise KhabarError("Label Studio refused the API key (401); check $LABEL_STUDIO_API_KEY or .studio/credentials.json") from None
         raise KhabarError(f"Label Studio answered {exc.status_code}: {detail}") from None
     except httpx.HTTPError as exc:
-        raise KhabarError(f"cannot reach Label Studio: {exc}") from None
+        try:
+            where = f" at {exc.request.url.scheme}://{exc.request.url.host}:{exc.request.url.port}"
+        except RuntimeError:  # httpx raises when the error carries no request
+            where = ""
+        raise KhabarError(f"cannot reach Label Studio{where}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
