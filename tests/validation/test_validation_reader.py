@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from validation_exports import (
     DOC, TEXT, annotation, quote_type, relation, span, task, ui_style, valid_export, valid_result, write_export,
@@ -197,3 +199,21 @@ def test_broken_corpus_records_are_unusable_input(tmp_path, khabar):
     twice.write_text(line + "\n" + line + "\n", encoding="utf-8")
     run = khabar("validate", write_export(tmp_path, valid_export()), "--documents", twice)
     assert run.status == 2 and "corpus records are broken" in run.err and "doc_id" in run.err
+
+
+def test_offsets_are_code_points_past_emoji_and_combining_marks(tmp_path, khabar):
+    from annotation.ingest import doc_id_for
+
+    text = "😀🇮🇶 قالَ السفيرُ في\n بغداد 𝔸 اليوم"
+    doc = {**DOC, "doc_id": doc_id_for(text), "text": text, "file": "emoji.txt"}
+    documents = tmp_path / "documents.jsonl"
+    documents.write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
+    regions = [span("بغداد", "GPE", region_id="g", text=text), span("اليوم", "DATE", region_id="d", text=text)]
+    path = write_export(tmp_path, [task([annotation(regions)], doc=doc)])
+    run = khabar("validate", path, "--documents", documents, "--strict")
+    assert run.status == 0, run.out
+    shifted = [dict(r, value={**r["value"], "start": r["value"]["start"] + 1, "end": r["value"]["end"] + 1}) for r in regions]
+    run = khabar("validate", write_export(tmp_path, [task([annotation(shifted)], doc=doc)]), "--documents", documents)
+    assert run.status == 1
+    assert [" region g " in line for line in run.lines_of("span_text_matches")] == [True]
+    assert [" region d " in line for line in run.lines_of("offsets_in_range")] == [True]  # "اليوم" ends the text
