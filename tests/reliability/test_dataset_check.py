@@ -1,0 +1,157 @@
+"""``validation.dataset_check``: a consumer re-checks a built folder (``khabar validate --dataset``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from annotation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
+from conftest import rehash, relabel_card
+from validation.dataset_check import check_dataset
+
+DOCUMENTS = "data/documents/test-00000-of-00001.parquet"
+TOKENS = "data/tokens/test-00000-of-00001.parquet"
+
+
+def rewrite_rows(folder: Path, relative: str, change) -> None:
+    """Rewrite a parquet file with ``change(rows)`` applied, keeping its schema and metadata."""
+    path = folder / relative
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    change(rows)
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+
+
+def messages(folder: Path) -> list[str]:
+    return [problem.line(folder) for problem in check_dataset(folder).problems]
+
+
+def test_a_fresh_build_is_clean_and_every_span_and_token_is_checked(good_build):
+    report = check_dataset(good_build)
+    assert report.problems == []
+    assert report.exit_status == 0
+    assert report.files == len(json.loads((good_build / "MANIFEST.json").read_text())["files"])
+    assert report.spans >= 9 and report.tokens > 20  # the good export's entities, attributions and quote
+
+
+def test_a_changed_byte_is_named_with_its_file(build_copy):
+    path = build_copy / "build_report.json"
+    path.write_bytes(path.read_bytes().replace(b'"version"', b'"versioN"'))
+    [line] = messages(build_copy)
+    assert "build_report.json: sha256" in line and "MANIFEST.json says" in line
+
+
+def test_added_and_missing_files(build_copy):
+    (build_copy / "data" / "documents" / "extra.txt").write_text("x")
+    (build_copy / "images" / "labels_per_layer.png").unlink()
+    found = "\n".join(messages(build_copy))
+    assert "data/documents/extra.txt: not listed in MANIFEST.json" in found
+    assert "images/labels_per_layer.png: listed in MANIFEST.json but missing" in found
+
+
+def test_row_count_against_the_manifest(build_copy):
+    manifest_path = build_copy / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text())
+    for entry in manifest["files"]:
+        if entry["path"] == TOKENS:
+            entry["rows"] += 1
+    manifest_path.write_text(json.dumps(manifest))
+    [line] = messages(build_copy)
+    assert f"{TOKENS}: " in line and "rows, MANIFEST.json says" in line
+
+
+def test_label_names_reordered_in_the_card_are_caught_even_with_a_matching_manifest(build_copy):
+    relabel_card(build_copy)
+    found = "\n".join(messages(build_copy))
+    assert f"{DOCUMENTS}: label names of entities[].label are" in found
+    assert "sha256" not in found  # the tamperer fixed the manifest; the features still tell
+
+
+def test_span_text_that_is_not_the_document_text_names_the_region(build_copy):
+    def change(rows):
+        rows[0]["entities"][0]["text"] = "بغداد!"
+
+    rewrite_rows(build_copy, DOCUMENTS, change)
+    rehash(build_copy, DOCUMENTS)
+    [line] = messages(build_copy)
+    assert DOCUMENTS in line and "row 0" in line and "entities[0] (region " in line and "'بغداد!' is not the document's text" in line
+
+
+def test_offsets_past_the_text_and_moved_tokens(build_copy):
+    def spans(rows):
+        for row in rows:
+            if row["attributions"]:
+                row["attributions"][0]["end"] = len(row["text"]) + 3
+                return
+
+    def tokens(rows):
+        rows[0]["token_starts"][1] += 1
+
+    rewrite_rows(build_copy, DOCUMENTS, spans)
+    rewrite_rows(build_copy, TOKENS, tokens)
+    rehash(build_copy, DOCUMENTS)
+    rehash(build_copy, TOKENS)
+    found = "\n".join(messages(build_copy))
+    assert "attributions[0]" in found and "outside the text" in found
+    assert f"{TOKENS}: row 0" in found and "token 1" in found
+
+
+def test_a_class_label_value_out_of_range(build_copy):
+    def change(rows):
+        rows[0]["entities"][0]["label"] = 99
+
+    rewrite_rows(build_copy, DOCUMENTS, change)
+    rehash(build_copy, DOCUMENTS)
+    [line] = messages(build_copy)
+    assert "entities[].label is 99, outside 0..20" in line
+
+
+def test_split_size_against_the_card(build_copy):
+    card = build_copy / "README.md"
+    text = card.read_text(encoding="utf-8")
+    card.write_text(text.replace("num_examples: 2\n", "num_examples: 3\n", 1), encoding="utf-8")
+    rehash(build_copy, "README.md")
+    [line] = messages(build_copy)
+    assert "data/documents: split 'test' has 2 rows, the card says 3" in line
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / "MANIFEST.json").unlink(), "not a khabar build: no MANIFEST.json"),
+        (lambda f: (f / "MANIFEST.json").write_text('{"files": [{'), "unreadable manifest"),
+        (lambda f: (f / "MANIFEST.json").write_text('{"files": {}}'), "'files' must be a list"),
+        (lambda f: (f / "README.md").unlink(), "no dataset card"),
+        (lambda f: (f / "README.md").write_text("no metadata\n"), "no YAML metadata block"),
+        (lambda f: (f / "README.md").write_text("---\nlicense: [\n---\n"), "the card's YAML is broken"),
+    ],
+    ids=["no-manifest", "manifest-not-json", "manifest-files-not-a-list", "no-card", "card-without-yaml", "card-yaml-broken"],
+)
+def test_unusable_folders_are_exit_2(build_copy, damage, message):
+    damage(build_copy)
+    with pytest.raises(KhabarError, match=message) as raised:
+        check_dataset(build_copy)
+    assert raised.value.exit_status == EXIT_UNUSABLE_INPUT
+
+
+def test_no_such_folder(tmp_path):
+    with pytest.raises(KhabarError, match="no such dataset folder") as raised:
+        check_dataset(tmp_path / "nowhere")
+    assert raised.value.exit_status == EXIT_UNUSABLE_INPUT
+
+
+@pytest.mark.xfail(strict=True, reason="validation/cli.py has no --dataset yet: waits for the validation helper's marker (finding V1)")
+def test_cli_validate_dataset(good_build, build_copy, khabar):
+    clean = khabar("validate", "--dataset", good_build)
+    assert clean.status == 0, clean.output
+    assert "clean" in clean.out and "Traceback" not in clean.output
+    relabel_card(build_copy)
+    failed = khabar("validate", "--dataset", build_copy)
+    assert failed.status == EXIT_FAILED_CHECKS and "label names" in failed.out
+    (build_copy / "MANIFEST.json").unlink()
+    unusable = khabar("validate", "--dataset", build_copy)
+    assert unusable.status == EXIT_UNUSABLE_INPUT and "no MANIFEST.json" in unusable.err
