@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from validation_exports import (
-    DOC, TEXT, annotation, quote_type, relation, span, task, ui_style, valid_export, valid_result, write_export,
-)
+from validation_exports import DOC, annotation, span, task, ui_style, valid_export, valid_result, write_export
 
 from annotation.errors import KhabarError
+from annotation.paths import DOCUMENTS_FILE
 from validation.api import validate_exports
 from validation.reader import read_exports
 
@@ -101,14 +100,14 @@ def test_quote_type_reaches_the_spans_table(tmp_path):
 
 def test_read_exports_gives_every_annotation_without_checking(tmp_path):
     cancelled = annotation([], annotation_id=12, was_cancelled=True)
-    tables = read_exports([write_export(tmp_path, [task([annotation(valid_result()), cancelled])])], DOCUMENTS_FILE())
+    tables = read_exports([write_export(tmp_path, [task([annotation(valid_result()), cancelled])])], DOCUMENTS_FILE)
     assert tables.annotations["was_cancelled"].to_list() == [False, True]
     assert tables.spans.height == 9 and tables.relations.height == 2
 
 
 def test_read_exports_refuses_malformed_results(tmp_path):
     with pytest.raises(KhabarError, match="malformed region"):
-        read_exports([write_export(tmp_path, [task([annotation(["oops"])])])], DOCUMENTS_FILE())
+        read_exports([write_export(tmp_path, [task([annotation(["oops"])])])], DOCUMENTS_FILE)
 
 
 @pytest.mark.parametrize(
@@ -180,21 +179,13 @@ def test_integer_region_ids_are_read_as_strings(tmp_path):
     assert "501" in result.tables.relations["from_region"].to_list()
 
 
-def DOCUMENTS_FILE():
-    from annotation.paths import DOCUMENTS_FILE as path
-
-    return path
-
-
 def test_documents_file_must_exist(tmp_path, khabar):
     run = khabar("validate", write_export(tmp_path, valid_export()), "--documents", tmp_path / "none.jsonl")
     assert run.status == 2 and "corpus records not found" in run.err
 
 
 def test_broken_corpus_records_are_unusable_input(tmp_path, khabar):
-    from annotation.paths import DOCUMENTS_FILE as corpus
-
-    line = corpus.read_text(encoding="utf-8").splitlines()[0]
+    line = DOCUMENTS_FILE.read_text(encoding="utf-8").splitlines()[0]
     twice = tmp_path / "documents.jsonl"
     twice.write_text(line + "\n" + line + "\n", encoding="utf-8")
     run = khabar("validate", write_export(tmp_path, valid_export()), "--documents", twice)
