@@ -37,9 +37,8 @@ def outermost_first(spans: Sequence[Span], labels: Sequence[str] = ()) -> list[S
     return sorted(spans, key=lambda s: (s.start, -s.end, rank.get(s.label, len(rank)), s.label))
 
 
-def check_nesting(spans: Sequence[Span]) -> None:
-    """Raise on empty, repeated or crossing spans."""
-    ordered = outermost_first(spans)
+def check_nesting(ordered: Sequence[Span]) -> None:
+    """Raise on empty, repeated or crossing spans (given in :func:`outermost_first` order)."""
     open_spans: list[Span] = []
     previous: Span | None = None
     for span in ordered:
@@ -57,11 +56,12 @@ def check_nesting(spans: Sequence[Span]) -> None:
 
 def nested_tags(tokens: Sequence[tuple[int, int]], spans: Sequence[Span], labels: Sequence[str] = ()) -> list[list[str]]:
     """Per token, the IOB2 tags of every span covering it, outermost first."""
-    check_nesting(spans)
+    ordered = outermost_first(spans, labels)
+    check_nesting(ordered)
     starts = {start: i for i, (start, _) in enumerate(tokens)}
     ends = {end: i for i, (_, end) in enumerate(tokens)}
     columns: list[list[str]] = [[] for _ in tokens]
-    for span in outermost_first(spans, labels):
+    for span in ordered:
         first, last = starts.get(span.start), ends.get(span.end)
         if first is None or last is None or last < first:
             raise AlignmentError(f"span {span} does not start and end on token boundaries")

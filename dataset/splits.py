@@ -40,8 +40,9 @@ def shingles(text: str, size: int) -> set[str]:
 def near_duplicate_pairs(texts: Mapping[str, str], config: NearDuplicates) -> list[tuple[str, str, float]]:
     hashes: dict[str, MinHash] = {}
     lsh = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
+    template = MinHash(num_perm=config.num_perm, seed=config.seed)  # its permutations are made once, not per document
     for doc_id in sorted(texts):
-        minhash = MinHash(num_perm=config.num_perm, seed=config.seed)
+        minhash = MinHash(num_perm=config.num_perm, seed=config.seed, permutations=template.permutations, scheme=template.scheme)
         minhash.update_batch([s.encode("utf-8") for s in sorted(shingles(texts[doc_id], config.shingle_words))])
         hashes[doc_id] = minhash
         lsh.insert(doc_id, minhash)
