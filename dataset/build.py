@@ -250,6 +250,8 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     meta = card.metadata(release, present, {c: split_info[c] for c in present}, built.figures.documents)
     (folder / "README.md").write_text(card.render(meta, card.body(release, split_info, datasheet_text)), encoding="utf-8")
     shutil.copyfile(CONFIG_PATH, folder / "labeling_config.xml")
+    if release.license_text:
+        (folder / card.LICENSE_FILE).write_text(release.license_text, encoding="utf-8")
     if GUIDELINES_FILE.exists():
         shutil.copyfile(GUIDELINES_FILE, folder / "GUIDELINES.md")
     (folder / REPORT_NAME).write_text(json.dumps(built.report, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")

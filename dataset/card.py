@@ -22,6 +22,7 @@ CONFIG_ROWS = {
     "quotes": "one quoted CONTENT with its quote type, sources (and the entity type under each) and cues",
 }
 VARIABLE = {"tokens": "sentences"}  # the name a load in the card example is bound to
+LICENSE_FILE = "LICENSE.md"
 LABELS_CHART = "images/labels_per_layer.png"
 SOURCES_CHART = "images/spans_per_source.png"
 
@@ -59,6 +60,8 @@ def metadata(
     }
     if release.license_name:
         meta["license_name"] = release.license_name
+    if release.license_text:
+        meta["license_link"] = LICENSE_FILE
     meta |= {
         "language": ["ar"],
         "multilinguality": ["monolingual"],

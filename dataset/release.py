@@ -29,6 +29,7 @@ class Release:
     pretty_name: str
     license: str
     license_name: str
+    license_text: str
     version: str
     splits: tuple[tuple[str, float], ...]  # (name, ratio), in the config's order
     near_duplicates: NearDuplicates
@@ -63,6 +64,7 @@ def load_release(path: Path = RELEASE_FILE, version_file: Path = VERSION_FILE) -
             pretty_name=str(raw["pretty_name"]),
             license=str(raw["license"]),
             license_name=str(raw.get("license_name", "")),
+            license_text=str(raw.get("license_text", "")).lstrip("\n"),
             version=read_version(version_file),
             splits=splits,
             near_duplicates=NearDuplicates(

@@ -79,6 +79,7 @@ def test_card_yaml_carries_what_the_hub_needs(built_v1):
     for key in ("configs", "dataset_info", "license", "task_categories", "task_ids", "annotations_creators", "pretty_name", "size_categories", "source_datasets"):
         assert meta[key], key
     assert meta["language"] == ["ar"]
+    assert meta["license"] == "other" and (built_v1 / meta["license_link"]).read_text().startswith("# Licence")
     assert [c["config_name"] for c in meta["configs"]] == ["documents", "tokens", "quotes"]
     assert meta["configs"][0]["default"] is True
     assert {i["config_name"]: i["splits"][0]["num_examples"] for i in meta["dataset_info"]}["documents"] == 4
