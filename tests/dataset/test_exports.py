@@ -88,3 +88,15 @@ def test_an_export_with_errors_is_refused_and_nothing_is_written(tmp_path, datas
     assert result.returncode == 1
     assert "validation found" in result.stderr and "khabar validate" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_stats_of_an_export(tmp_path, khabar):
+    exported = write(tmp_path / "khabar.json", export())
+    result = khabar("stats", "--exports", exported, "--json")
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout)
+    counts = {(c["layer"], c["label"]): c["spans"] for c in stats["labels"]}
+    assert counts["entity", "ORG"] == 2 and counts["attribution", "CONTENT"] == 1 and counts["zone", "TITLE"] == 0
+    assert stats["surface_conflicts"] == []
+    table = khabar("stats", "--exports", exported)
+    assert "gold spans: 7 in 1 document(s)" in table.stdout and "ORG 2" in table.stdout
