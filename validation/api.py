@@ -154,7 +154,8 @@ def check_raw(raw: RawExport, scheme: Scheme | None = None, *, strict: bool = Fa
     unknown_document: set[int] = set()
     for (frame_name, name), rows in failing.items():
         frame = frames.get(frame_name)
-        for row in frame.filter(pl.col("row").is_in(rows)).iter_rows(named=True):
+        # pandera's index is the row's position in the validated frame
+        for row in frame[rows].iter_rows(named=True):
             severity = _effective_severity(name, row["kind"], strict)
             if severity is None:
                 continue
