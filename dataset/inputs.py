@@ -40,7 +40,10 @@ class BuildInputs:
 
 
 def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
 
 
 def documents_table(documents_file: Path) -> pl.DataFrame:

@@ -231,3 +231,11 @@ def test_fast_encoder_agrees_with_datasets_encode_example():
         rows = [row for split in built.rows[config].values() for row in split]
         assert rows
         assert [encoder(features)(row) for row in rows] == [features.encode_example(row) for row in rows]
+
+
+def test_unreadable_inputs_are_one_line_errors(tmp_path, khabar, datasheet_copy):
+    missing = khabar("build", "--exports", "--documents", tmp_path / "none.jsonl", "--out", tmp_path / "o", "--datasheet", datasheet_copy)
+    assert missing.returncode == 2 and "none.jsonl: cannot read" in missing.stderr
+    no_export = khabar("build", "--exports", tmp_path / "none.json", "--out", tmp_path / "o", "--datasheet", datasheet_copy)
+    assert no_export.returncode == 2 and "none.json" in no_export.stderr
+    assert not (tmp_path / "o").exists()
