@@ -1,0 +1,211 @@
+"""Faults with real processes and real signals: a Label Studio killed mid-pull, a crashed
+``studio up``, a build killed mid-write.
+
+The Label Studio tests run their own server (SIGKILL would take the session's
+down) on a copy of the session server's data dir: an existing data dir starts
+in seconds instead of a minute. The server is a child of this process, so a
+SIGKILLed one is a zombie until reaped, exactly what ``studio up`` must treat
+as "not running".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from annotation.paths import REPO_ROOT
+from annotation.studio.server import StudioPaths, free_port, running_server, stop_server
+from conftest import SHARED
+
+KHABAR = Path(sys.executable).with_name("khabar")
+PROJECT = "reliability-faults"
+BULK_TASKS = 400
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def copy_studio(source: StudioPaths, root: Path) -> StudioPaths:
+    """A stopped copy of a studio folder; the database through SQLite's backup API, so it is consistent."""
+    paths = StudioPaths(root)
+    root.mkdir(mode=0o700, parents=True)
+    shutil.copytree(source.data_dir, paths.data_dir, ignore=shutil.ignore_patterns("label_studio.sqlite3*"))
+    with sqlite3.connect(source.database) as src, sqlite3.connect(paths.database) as dst:
+        src.backup(dst)
+    shutil.copy2(source.credentials_file, paths.credentials_file)
+    return paths
+
+
+def kill_server(paths: StudioPaths) -> int:
+    server = running_server(paths)
+    assert server is not None
+    os.kill(server.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while running_server(paths) is not None:  # a zombie counts as gone
+        assert time.monotonic() < deadline, "SIGKILL did not stop the server"
+        time.sleep(0.05)
+    return server.pid
+
+
+def client_of(paths: StudioPaths):
+    from annotation.studio.connection import connect, local_target
+
+    return connect(local_target(paths))
+
+
+def bulk_tasks() -> list[dict]:
+    """Tasks with three annotations each, so that a snapshot export takes a moment."""
+    good = json.loads((SHARED / "good_export.json").read_text(encoding="utf-8"))[0]
+    result = [r for r in good["annotations"][0]["result"]]
+    return [
+        {"data": {**good["data"], "doc_id": f"bulk-{n:05d}"}, "annotations": [{"result": result} for _ in range(3)]}
+        for n in range(BULK_TASKS)
+    ]
+
+
+@pytest.fixture(scope="module")
+def own_studio(studio_server, tmp_path_factory) -> StudioPaths:
+    paths = copy_studio(studio_server.paths, tmp_path_factory.mktemp("own-studio") / "studio")
+    yield paths
+    stop_server(paths, progress=lambda _line: None)
+
+
+def export_rows(paths: StudioPaths) -> int:
+    with sqlite3.connect(f"file:{paths.database}?mode=ro", uri=True, timeout=5) as db:
+        return db.execute("select count(*) from data_export_export").fetchone()[0]
+
+
+@pytest.mark.studio
+def test_server_killed_in_the_middle_of_pull_leaves_the_previous_export_and_the_next_pull_succeeds(own_studio, khabar, tmp_path):
+    studio = str(own_studio.root)
+    port = free_port()
+    assert khabar("studio", "up", "--studio-dir", studio, "--port", port).status == 0
+    sync = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
+    assert sync.status == 0, sync.output
+    client = client_of(own_studio)
+    from annotation.studio.project import require_project
+
+    project_id = require_project(client, PROJECT)
+    client.projects.import_tasks(id=project_id, request=bulk_tasks())
+    out = tmp_path / "exports" / f"{PROJECT}.json"
+    first = khabar("studio", "pull", "--studio-dir", studio, "--project", PROJECT, "--out", out)
+    assert first.status == 0, first.output
+    previous = out.read_bytes()
+    previous_annotations = sum(len(t["annotations"]) for t in json.loads(previous))
+    task_id = json.loads(previous)[0]["id"]
+    client.annotations.create(id=task_id, result=[], lead_time=1.0)  # the next pull has something new
+
+    exports_before = export_rows(own_studio)
+    pull = subprocess.Popen(
+        [KHABAR, "studio", "pull", "--studio-dir", studio, "--project", PROJECT, "--out", out],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while export_rows(own_studio) == exports_before:  # the snapshot export has begun on the server
+        assert pull.poll() is None, f"pull ended before the server made its snapshot: {pull.communicate()}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    kill_server(own_studio)
+    stdout, stderr = pull.communicate(timeout=120)
+
+    assert pull.returncode == 2, (stdout, stderr)
+    assert "Traceback" not in stdout + stderr
+    assert "cannot reach Label Studio" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert out.read_bytes() == previous, "the previous export changed"
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name], "a temporary file was left beside the export"
+
+    status = khabar("studio", "status", "--studio-dir", studio)
+    assert status.status == 1 and "not running" in status.out  # the stale server.json is recognised
+    assert khabar("studio", "up", "--studio-dir", studio, "--port", port).status == 0
+    again = khabar("studio", "pull", "--studio-dir", studio, "--project", PROJECT, "--out", out)
+    assert again.status == 0, again.output
+    pulled = json.loads(out.read_text(encoding="utf-8"))
+    assert sum(len(t["annotations"]) for t in pulled) == previous_annotations + 1
+
+
+@pytest.mark.studio
+def test_up_after_a_crash_recovers_from_a_stale_pid_and_a_taken_port_and_never_duplicates_tasks(own_studio, khabar):
+    studio = str(own_studio.root)
+    if running_server(own_studio) is None:
+        assert khabar("studio", "up", "--studio-dir", studio, "--port", free_port()).status == 0
+    sync = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
+    assert sync.status == 0, sync.output
+    from annotation.studio.project import project_tasks, require_project
+
+    tasks_before = sorted(t.id for t in project_tasks(client_of(own_studio), require_project(client_of(own_studio), PROJECT)))
+    old_port = running_server(own_studio).port
+    crashed_pid = kill_server(own_studio)
+
+    with socket.socket() as squatter:  # someone else took the port while the server was down
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the killed server's connections linger in TIME_WAIT
+        squatter.bind(("127.0.0.1", old_port))
+        squatter.listen()
+        taken = khabar("studio", "up", "--studio-dir", studio, "--port", old_port)
+        assert taken.status == 2 and f"port {old_port}" in taken.err and "--port" in taken.err, taken.output
+        assert "Traceback" not in taken.output
+    new_port = free_port()
+    up = khabar("studio", "up", "--studio-dir", studio, "--port", new_port)
+    assert up.status == 0, up.output
+    server = running_server(own_studio)
+    assert server.pid != crashed_pid and server.port == new_port
+    assert json.loads(own_studio.credentials_file.read_text())["port"] == new_port
+
+    twice = khabar("studio", "up", "--studio-dir", studio, "--port", new_port)
+    assert twice.status == 0 and "already running" in twice.out and running_server(own_studio).pid == server.pid
+    for _ in range(2):
+        again = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
+        assert again.status == 0 and "0 document(s) imported, 2 already there" in again.out, again.output
+    client = client_of(own_studio)
+    assert sorted(t.id for t in project_tasks(client, require_project(client, PROJECT))) == tasks_before
+
+
+def run_build(out: Path, export: Path, datasheet: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [KHABAR, "build", "--documents", SHARED / "documents.jsonl", "--exports", export, "--out", out, "--datasheet", datasheet],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT,
+    )
+
+
+def test_build_killed_half_way_leaves_the_last_good_build_intact(good_build, datasheet_template, tmp_path):
+    from validation.dataset_check import check_dataset
+
+    dist = tmp_path / "dist"
+    out = dist / good_build.name
+    shutil.copytree(good_build, out)
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(good_build.parent.parent / "DATASHEET.md", datasheet)
+    before, datasheet_before = tree_digest(out), datasheet.read_bytes()
+    export = json.loads((SHARED / "good_export.json").read_text(encoding="utf-8"))
+    export[1]["annotations"][0]["result"] = []  # a different build: one entity fewer
+    changed = tmp_path / "export.json"
+    changed.write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
+
+    build = run_build(out, changed, datasheet)
+    for line in build.stdout:  # killed right after its first data file is written, with the rest still to write
+        if line.startswith("khabar build: wrote data/"):
+            build.send_signal(signal.SIGKILL)
+            break
+    build.wait(timeout=60)
+    assert build.returncode == -signal.SIGKILL, "the build finished before it could be killed"
+    staging = [p.name for p in dist.iterdir() if p.name != out.name]
+    assert staging, "the kill did not land while the build was writing"
+    assert tree_digest(out) == before, "the last good build changed"
+    assert check_dataset(out).problems == []
+    assert datasheet.read_bytes() == datasheet_before
+
+    rebuild = run_build(out, changed, datasheet)
+    output = rebuild.communicate(timeout=300)[0]
+    assert rebuild.returncode == 0, output
+    assert tree_digest(out) != before and check_dataset(out).problems == []
