@@ -26,6 +26,7 @@ from dataset.release import RELEASE_FILE, Release, load_release
 
 if TYPE_CHECKING:  # the pipeline's modules load polars and datasketch: imported where used, so `khabar --help` stays fast
     from dataset.adjudicate import Gold
+    from dataset.agreement import Agreement, PredictionQuality
     from dataset.datasheet import Figures
     from dataset.inputs import BuildInputs
     from dataset.splits import SplitPlan
@@ -72,14 +73,10 @@ def _by_split(rows: list[dict], doc_key: str, split_of: dict[str, str], splits: 
 
 
 def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annotator: bool = False, log=print) -> Built:
-    import polars as pl
-
-    from dataset.adjudicate import POLICY, adjudicate, annotator_versions
+    from dataset.adjudicate import adjudicate, annotator_versions
     from dataset.agreement import agreement, prediction_quality
     from dataset.configs import document_row, document_rows, quote_rows, token_rows
-    from dataset.datasheet import Figures, SourceFigures
     from dataset.splits import plan_splits
-    from dataset.stats import label_counts
 
     docs = inputs.documents.sort("doc_id")
     log(f"read {docs.height} documents, {inputs.annotations.height} annotations, {inputs.spans.height} spans, {inputs.relations.height} relations")
@@ -113,6 +110,22 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     agree = agreement(inputs, scheme.layer_names)
     annotated = [d.doc_id for d in gold.decisions if d.policy != "not_annotated"]
     quality = prediction_quality(inputs.predictions_spans, gold.spans, annotated, scheme.layer_names)
+    figures = _figures(release, scheme, inputs, gold, plan, splits, tokens, agree, quality)
+    report = _report(release, inputs, gold, plan, agree, quality, rows, per_annotator=per_annotator)
+    return Built(release, scheme, inputs, gold, plan, rows, figures, report)
+
+
+def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, plan: SplitPlan, splits: list[str],
+             tokens: list[dict], agree: Agreement, quality: tuple[PredictionQuality, ...]) -> Figures:
+    """The numbers of the datasheet's generated block."""
+    import polars as pl
+
+    from dataset.datasheet import Figures, SourceFigures
+    from dataset.stats import label_counts
+
+    docs = inputs.documents
+    split_of = plan.split_of
+    policies = Counter(d.policy for d in gold.decisions)
     counts = label_counts(gold.spans, scheme)
     tokens_per_doc = Counter()
     for row in tokens:
@@ -133,10 +146,10 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     contents = gold.spans.filter((pl.col("layer") == choices.layer) & (pl.col("label") == choices.label))
     quote_counts = Counter(contents[choices.name].fill_null("unset").to_list())
     relation_counts = Counter(gold.relations["label"].to_list())
-    figures = Figures(
+    return Figures(
         version=release.version,
         documents=docs.height,
-        annotated_documents=len(annotated),
+        annotated_documents=sum(1 for d in gold.decisions if d.policy != "not_annotated"),
         annotations=inputs.annotations.height,
         annotators=inputs.annotations["annotator"].n_unique(),
         sentences=len(tokens),
@@ -153,14 +166,21 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
         review=tuple(d.doc_id for d in gold.review),
         agreement=agree,
         prediction=quality,
-        model_versions=tuple(sorted(set(inputs.predictions_spans["model_version"].drop_nulls().to_list()))) if "model_version" in inputs.predictions_spans.columns else (),
+        model_versions=tuple(sorted(set(inputs.predictions_spans["model_version"].drop_nulls().to_list()))),
     )
-    report = {
+
+
+def _report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitPlan, agree: Agreement,
+            quality: tuple[PredictionQuality, ...], rows: dict, *, per_annotator: bool) -> dict:
+    """``build_report.json``: what was read, decided and measured."""
+    from dataset.adjudicate import POLICY
+
+    return {
         "name": release.name,
         "version": release.version,
         "per_annotator": per_annotator,
         "inputs": {
-            "documents": docs.height,
+            "documents": inputs.documents.height,
             "annotations": inputs.annotations.height,
             "spans": inputs.spans.height,
             "relations": inputs.relations.height,
@@ -183,7 +203,6 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
         "pre_annotator": [asdict(p) | {"precision": p.precision, "recall": p.recall} for p in quality],
         "rows": {config: {split: len(r) for split, r in parts.items()} for config, parts in rows.items()},
     }
-    return Built(release, scheme, inputs, gold, plan, rows, figures, report)
 
 
 def write_parquet(rows: list[dict], features, path: Path) -> tuple[int, int]:
