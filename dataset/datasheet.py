@@ -107,7 +107,8 @@ def render(fig: Figures) -> str:
         out += _table(["layer", "span F1 (exact)", "span F1 (overlap)", "Krippendorff's α (tokens)"], layer_rows)
         out += ["", "Per label (exact / overlap F1):", ""]
         for layer in layers:
-            labels = sorted({f.label for f in agreement.f1 if f.layer == layer and f.label != "*"})
+            drawn = {f.label for f in agreement.f1 if f.layer == layer}
+            labels = [c.label for c in fig.labels if c.layer == layer and c.label in drawn]
             cells = []
             for label in labels:
                 exact = next(f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, label, "exact"))
@@ -122,8 +123,11 @@ def render(fig: Figures) -> str:
         out.append("")
         out += _table(
             ["layer", "predicted", "gold", "correct", "precision", "recall"],
-            [(p.layer, p.predicted, p.gold, p.correct, _number(p.precision), _number(p.recall)) for p in fig.prediction],
+            [(p.layer, p.predicted, p.gold, p.correct, _number(p.precision), _number(p.recall)) for p in fig.prediction if p.predicted],
         )
+        unpredicted = [p.layer for p in fig.prediction if not p.predicted]
+        if unpredicted:
+            out += ["", "Layers it does not pre-annotate: " + ", ".join(unpredicted) + "."]
     out += ["", END]
     return "\n".join(out)
 
