@@ -22,7 +22,7 @@ HUB_MANAGED = frozenset({".gitattributes"})
 
 
 @dataclass(frozen=True)
-class Release:
+class BuiltRelease:
     folder: Path
     version: str
     files: tuple[str, ...]  # paths in the repository, sorted
@@ -32,7 +32,7 @@ class Release:
         return f"v{self.version}"
 
 
-def read_release(folder: Path) -> Release:
+def read_release(folder: Path) -> BuiltRelease:
     """The build in ``folder``, checked file by file against its MANIFEST.json."""
     from dataset.manifest import MANIFEST_NAME, read_manifest
 
@@ -47,10 +47,10 @@ def read_release(folder: Path) -> Release:
     for path, digest in listed.items():
         if hashlib.sha256((folder / path).read_bytes()).hexdigest() != digest:
             raise KhabarError(f"{path} changed since the build (sha256 differs from MANIFEST.json)", file=str(folder), exit_status=EXIT_FAILED_CHECKS)
-    return Release(folder, manifest["version"], tuple(sorted(present | {MANIFEST_NAME})))
+    return BuiltRelease(folder, manifest["version"], tuple(sorted(present | {MANIFEST_NAME})))
 
 
-def publish(release: Release, repo_id: str, api, *, log=print) -> str:
+def publish(release: BuiltRelease, repo_id: str, api, *, log=print) -> str:
     """Publish ``release`` to ``repo_id`` through ``api`` (an ``HfApi``); returns the tagged commit."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.errors import HfHubHTTPError
