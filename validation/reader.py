@@ -331,7 +331,7 @@ class _Reader:
         problems: list[str] = []
         if not isinstance(owner, dict):
             what = "only an id (export with full predictions)" if kind == PREDICTION and type(owner) is int else f"a JSON {type(owner).__name__}"
-            self.owners.add(**row, problem=f"{kind} is {what}, not an object", was_cancelled=False, ground_truth=False)
+            self.owners.add(**row, owner_id=_int(owner), problem=f"{kind} is {what}, not an object", was_cancelled=False, ground_truth=False)
             return
         row["owner_id"] = _int(owner.get("id"))
         if kind == PREDICTION:
