@@ -118,7 +118,7 @@ def agreement(inputs: BuildInputs, layers: Sequence[str]) -> Agreement:
     texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
 
     counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    units: dict[str, list[list[str]]] = defaultdict(list)
+    units: dict[str, list[tuple[str, ...]]] = defaultdict(list)  # per layer, one tuple of labels per token
     pairs = 0
     for doc_id, annotation_ids in multi.iter_rows():
         pairs += len(annotation_ids) * (len(annotation_ids) - 1) // 2
@@ -138,7 +138,7 @@ def agreement(inputs: BuildInputs, layers: Sequence[str]) -> Agreement:
             versions = [spans.get((a, layer), []) for a in annotation_ids]
             tokens = tokenize(texts[doc_id], {b for version in versions for s in version for b in s[:2]})
             columns = [_outermost_labels(len(texts[doc_id]), tokens, version) for version in versions]
-            units[layer] += [list(values) for values in zip(*columns)]
+            units[layer].extend(zip(*columns))
     f1 = tuple(F1(layer, label, match, *values) for (layer, label, match), values in sorted(counts.items()))
     alpha = tuple((layer, krippendorff_alpha_nominal(units[layer]) if units[layer] else None) for layer in layers)
     return Agreement(documents=multi.height, pairs=pairs, f1=f1, alpha=alpha)
