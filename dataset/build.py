@@ -38,7 +38,7 @@ ROW_GROUP_SIZE = 10_000
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exports", nargs="*", type=Path, metavar="JSON", help=f"Label Studio exports (default: every *.json in {EXPORTS_DIR.relative_to(REPO_ROOT)}/)")
+    parser.add_argument("--exports", nargs="*", type=Path, metavar="JSON", help=f"Label Studio exports (default: every *.json in {EXPORTS_DIR.relative_to(REPO_ROOT)}/; the flag alone: none, the corpus only)")
     parser.add_argument("--documents", type=Path, default=DOCUMENTS_FILE, help="corpus records (default: %(default)s)")
 
 
