@@ -26,6 +26,8 @@ from annotation.scheme import Scheme
 from validation.reader import ANNOTATION, PREDICTION, RawExport
 
 ERROR, WARNING = "error", "warning"
+#: the layers whose own rules the issue names: entities nest but never cross; zones never overlap
+ENTITY_LAYER, ZONE_LAYER = "entity", "zone"
 PROCLITICS = "وفبلك"
 ARTICLE = "ال"
 #: punctuation at a span's edge; the percent signs belong to PERCENT spans
@@ -409,8 +411,8 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
         .with_columns(edge_ok=clean_edges(pl.col("placed_text")).fill_null(True))
     )
     spans = _with_duplicates(spans)
-    spans = _with_pairs(spans, "entity", "crosses", crossing=True)
-    spans = _with_pairs(spans, "zone", "overlaps", crossing=False)
+    spans = _with_pairs(spans, scheme.layer(ENTITY_LAYER).name, "crosses", crossing=True)
+    spans = _with_pairs(spans, scheme.layer(ZONE_LAYER).name, "overlaps", crossing=False)
     spans = _with_links(spans, relations, source_rule.label, cue_rule.label)
     spans = _with_other_labels(spans)
     return _with_proclitics(spans, raw.documents)
@@ -527,12 +529,12 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFra
     """
     rest = pl.col("placed_text").str.slice(1)
     candidates = spans.filter(
-        (pl.col("layer") == "entity")
+        (pl.col("layer") == ENTITY_LAYER)
         & pl.col("placed_text").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
         & (rest.str.len_chars() >= 2)
     ).select("row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1))
     entity_texts = (
-        spans.filter((pl.col("layer") == "entity") & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
+        spans.filter((pl.col("layer") == ENTITY_LAYER) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
         .select("key", rest=pl.col("placed_text"), annotated=pl.lit(True))
         .unique()
     )
