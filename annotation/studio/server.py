@@ -46,6 +46,8 @@ STOP_TIMEOUT = 30.0
 
 # Names Label Studio's settings read bare, or with a LABEL_STUDIO_/HEARTEX_ prefix.
 _CLASHING_NAMES = ("HOST", "PORT", "USERNAME", "PASSWORD", "USER_TOKEN", "DEBUG", "DATABASE_NAME", "BASE_DATA_DIR", "API_KEY")
+# Secrets of other services the server has no use for.
+_UNNEEDED_SECRETS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 _SERVER_ADDRESS = re.compile(r"Starting development server at http://[^:/\s]+:(\d+)/")
 
 
@@ -139,6 +141,7 @@ def server_environment(credentials: Credentials, paths: StudioPaths, port: int) 
         key: value
         for key, value in os.environ.items()
         if not any(key in (name, f"LABEL_STUDIO_{name}", f"HEARTEX_{name}") for name in _CLASHING_NAMES)
+        and key not in _UNNEEDED_SECRETS
     }
     env.update(
         LABEL_STUDIO_BASE_DATA_DIR=str(paths.data_dir.resolve()),

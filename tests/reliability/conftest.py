@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from annotation.paths import REPO_ROOT
+from annotation.studio.server import StudioPaths, stop_server
 
 HERE = Path(__file__).resolve().parent
 BAD_INPUTS = HERE / "bad_inputs"
@@ -107,3 +109,26 @@ def pull_project(studio_server) -> str:
 
     sync_project(studio_server.client(), PULL_PROJECT, CONFIG_PATH.read_text(encoding="utf-8"), load_records(SHARED / "documents.jsonl"))
     return PULL_PROJECT
+
+
+def copy_studio(source: StudioPaths, root: Path) -> StudioPaths:
+    """A stopped copy of a studio folder; the database through SQLite's backup API, so it is consistent."""
+    paths = StudioPaths(root)
+    root.mkdir(mode=0o700, parents=True)
+    shutil.copytree(source.data_dir, paths.data_dir, ignore=shutil.ignore_patterns("label_studio.sqlite3*"))
+    with sqlite3.connect(source.database) as src, sqlite3.connect(paths.database) as dst:
+        src.backup(dst)
+    shutil.copy2(source.credentials_file, paths.credentials_file)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def own_studio(studio_server, tmp_path_factory: pytest.TempPathFactory) -> StudioPaths:
+    """A studio folder of our own (not started) for tests that kill or restart Label Studio.
+
+    A copy of the session server's: an existing data dir starts in seconds, a
+    fresh one takes about a minute. Stopped at the end of the session.
+    """
+    paths = copy_studio(studio_server.paths, tmp_path_factory.mktemp("own-studio") / "studio")
+    yield paths
+    stop_server(paths, progress=lambda _line: None)

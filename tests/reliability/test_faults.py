@@ -1,9 +1,8 @@
 """Faults with real processes and real signals: a Label Studio killed mid-pull, a crashed
 ``studio up``, a build killed mid-write.
 
-The Label Studio tests run their own server (SIGKILL would take the session's
-down) on a copy of the session server's data dir: an existing data dir starts
-in seconds instead of a minute. The server is a child of this process, so a
+The Label Studio tests run their own server (``own_studio``: SIGKILL would take
+the session's down) on a copy of the session server's data dir. The server is a child of this process, so a
 SIGKILLed one is a zombie until reaped, exactly what ``studio up`` must treat
 as "not running".
 """
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from annotation.paths import REPO_ROOT
-from annotation.studio.server import StudioPaths, free_port, running_server, stop_server
+from annotation.studio.server import StudioPaths, free_port, running_server
 from conftest import SHARED
 
 KHABAR = Path(sys.executable).with_name("khabar")
@@ -37,17 +36,6 @@ def tree_digest(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def copy_studio(source: StudioPaths, root: Path) -> StudioPaths:
-    """A stopped copy of a studio folder; the database through SQLite's backup API, so it is consistent."""
-    paths = StudioPaths(root)
-    root.mkdir(mode=0o700, parents=True)
-    shutil.copytree(source.data_dir, paths.data_dir, ignore=shutil.ignore_patterns("label_studio.sqlite3*"))
-    with sqlite3.connect(source.database) as src, sqlite3.connect(paths.database) as dst:
-        src.backup(dst)
-    shutil.copy2(source.credentials_file, paths.credentials_file)
-    return paths
-
-
 def kill_server(paths: StudioPaths) -> int:
     server = running_server(paths)
     assert server is not None
@@ -57,6 +45,12 @@ def kill_server(paths: StudioPaths) -> int:
         assert time.monotonic() < deadline, "SIGKILL did not stop the server"
         time.sleep(0.05)
     return server.pid
+
+
+def ensure_up(paths: StudioPaths, khabar) -> None:
+    if running_server(paths) is None:
+        up = khabar("studio", "up", "--studio-dir", paths.root, "--port", free_port())
+        assert up.status == 0, up.output
 
 
 def client_of(paths: StudioPaths):
@@ -75,13 +69,6 @@ def bulk_tasks() -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="module")
-def own_studio(studio_server, tmp_path_factory) -> StudioPaths:
-    paths = copy_studio(studio_server.paths, tmp_path_factory.mktemp("own-studio") / "studio")
-    yield paths
-    stop_server(paths, progress=lambda _line: None)
-
-
 def export_rows(paths: StudioPaths) -> int:
     with sqlite3.connect(f"file:{paths.database}?mode=ro", uri=True, timeout=5) as db:
         return db.execute("select count(*) from data_export_export").fetchone()[0]
@@ -90,8 +77,8 @@ def export_rows(paths: StudioPaths) -> int:
 @pytest.mark.studio
 def test_server_killed_in_the_middle_of_pull_leaves_the_previous_export_and_the_next_pull_succeeds(own_studio, khabar, tmp_path):
     studio = str(own_studio.root)
-    port = free_port()
-    assert khabar("studio", "up", "--studio-dir", studio, "--port", port).status == 0
+    ensure_up(own_studio, khabar)
+    port = running_server(own_studio).port
     sync = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
     assert sync.status == 0, sync.output
     client = client_of(own_studio)
@@ -138,8 +125,7 @@ def test_server_killed_in_the_middle_of_pull_leaves_the_previous_export_and_the_
 @pytest.mark.studio
 def test_up_after_a_crash_recovers_from_a_stale_pid_and_a_taken_port_and_never_duplicates_tasks(own_studio, khabar):
     studio = str(own_studio.root)
-    if running_server(own_studio) is None:
-        assert khabar("studio", "up", "--studio-dir", studio, "--port", free_port()).status == 0
+    ensure_up(own_studio, khabar)
     sync = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
     assert sync.status == 0, sync.output
     from annotation.studio.project import project_tasks, require_project
