@@ -10,7 +10,7 @@ session Label Studio and a project synced from the shared corpus), the documente
 (substrings the output must hold: file, task, region, problem), and optional
 ``env``, ``studio`` (needs the session Label Studio), ``build`` (run against a
 copy of a good build, with ``overlay/`` copied over it and ``remove`` deleted),
-``untouched`` (files that must be byte-identical afterwards) and ``xfail``
+``hub_endpoint`` (the Hub URL huggingface_hub uses), ``untouched`` (files that must be byte-identical afterwards) and ``xfail``
 (a known bug, see /work/scratch/reliability_findings.md).
 """
 
@@ -309,6 +309,9 @@ def main() -> None:
          exit=2, expect=["--repo-id", "ORG/NAME", "'khabar'"], build=True)
     case("publish-no-token", "no HF_TOKEN in the environment", {}, argv=["publish", "--repo-id", "khabar-test/khabar", "--build", "{build}"],
          exit=2, expect=["HF_TOKEN"], build=True, env={"HF_TOKEN": ""})
+    case("publish-hub-unreachable", "HF_ENDPOINT where nothing listens", {}, argv=["publish", "--repo-id", "khabar-test/khabar", "--build", "{build}"],
+         exit=2, expect=["127.0.0.1:9"], build=True, env={"HF_TOKEN": "hf_test"}, hub_endpoint="http://127.0.0.1:9",
+         xfail="dataset/publish.py catches HfHubHTTPError only: a connection error escapes as httpx2.ConnectError (finding P3)")
     case("publish-relabelled-card", "the card's label names reordered and MANIFEST.json re-hashed to match", {}, argv=publish_argv,
          exit=1, expect=["README.md", "label names"], build=True, tamper="relabel-card",
          xfail="publish checks hashes only; the dataset_check guard waits for the dataset helper's marker (finding P1)")

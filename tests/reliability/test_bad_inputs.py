@@ -95,6 +95,10 @@ def test_bad_input(name: str, spec: dict, tmp_path: Path, request: pytest.Fixtur
             monkeypatch.setenv(key, value.format(**values))
         else:
             monkeypatch.delenv(key, raising=False)
+    if "hub_endpoint" in spec:
+        import huggingface_hub.constants
+
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", spec["hub_endpoint"])
     before = {relative: (work / relative).read_bytes() for relative in spec.get("untouched", [])}
 
     run = khabar(*[arg.format(**values) for arg in spec["argv"]])
