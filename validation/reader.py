@@ -140,7 +140,11 @@ RAW_RELATIONS = pl.Schema(
 
 @dataclass
 class Tables:
-    """The tables of DESIGN.md §3, plus the predictions kept apart."""
+    """The tables of DESIGN.md §3, plus the predictions kept apart.
+
+    ``documents`` holds every corpus record with one column more than
+    ``annotation.tables.DOCUMENTS``: ``superseded_by`` (null for current texts).
+    """
 
     documents: pl.DataFrame
     annotations: pl.DataFrame
@@ -164,12 +168,17 @@ class RawExport:
 
 
 def read_documents(documents_file: Path) -> pl.DataFrame:
-    """The corpus records (superseded ones included) as the ``documents`` table."""
+    """The corpus records as the ``documents`` table, plus ``superseded_by``.
+
+    Superseded records stay (annotations made on the old text keep valid
+    offsets); ``superseded_by`` names the newer document, null for current ones.
+    """
     if not documents_file.is_file():
         raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
     records = load_records(documents_file)
-    columns = {name: [getattr(record, name) for record in records] for name in DOCUMENTS.names()}
-    return pl.DataFrame(columns, schema=DOCUMENTS)
+    schema = pl.Schema({**DOCUMENTS, "superseded_by": pl.String})
+    columns = {name: [getattr(record, name) for record in records] for name in schema.names()}
+    return pl.DataFrame(columns, schema=schema)
 
 
 def _load_json(path: Path) -> list[Any]:

@@ -145,6 +145,7 @@ class DocumentsTable(pa.DataFrameModel):
     title: Optional[str] = pa.Field(nullable=True)
     story: str
     language: str
+    superseded_by: Optional[str] = pa.Field(nullable=True)
 
     class Config:
         strict = True
