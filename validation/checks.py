@@ -29,6 +29,7 @@ ERROR, WARNING = "error", "warning"
 #: the layers whose own rules the issue names: entities nest but never cross; zones never overlap
 ENTITY_LAYER, ZONE_LAYER = "entity", "zone"
 PROCLITICS = "وفبلك"
+LAM = "ل"
 ARTICLE = "ال"
 #: punctuation at a span's edge; the percent signs belong to PERCENT spans
 EDGE_PUNCTUATION = r"[\p{P}--[%٪‰]]"
@@ -526,13 +527,26 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFra
 
     So واشنطن، بغداد، لبنان، كردستان are not flagged unless, say, اشنطن or
     ردستان stood alone in the page.
+
+    A span that starts with ل right after a ل (للعراق → لعراق) is never flagged:
+    there the first ل is the proclitic, already outside, and the second is the
+    article's, whose alef is dropped (guidelines rule B4).
     """
     rest = pl.col("placed_text").str.slice(1)
     candidates = spans.filter(
         (pl.col("layer") == ENTITY_LAYER)
         & pl.col("placed_text").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
         & (rest.str.len_chars() >= 2)
-    ).select("row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1))
+    )
+    after_lam = (
+        candidates.filter(pl.col("placed_text").str.starts_with(LAM) & (pl.col("start") > 0))
+        .join(documents.select("doc_id", doc_text="text"), on="doc_id", how="inner", maintain_order="left")
+        .filter(pl.col("doc_text").str.slice(pl.col("start") - 1, 1) == LAM)
+        .select("row")
+    )
+    candidates = candidates.join(after_lam, on="row", how="anti", maintain_order="left").select(
+        "row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1)
+    )
     entity_texts = (
         spans.filter((pl.col("layer") == ENTITY_LAYER) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
         .select("key", rest=pl.col("placed_text"), annotated=pl.lit(True))

@@ -248,6 +248,13 @@ def test_names_starting_with_proclitic_letters_are_not_flagged(tmp_path, khabar,
     assert run.lines_of("entity_proclitic") == []
 
 
+def test_article_lam_after_the_proclitic_is_not_flagged(tmp_path, khabar):
+    """Rule B4: in «للتحالف» the span «لتحالف» keeps the article's ل; the proclitic ل is already outside."""
+    entities = [span("لتحالف", "ORG", region_id="b4", context="للتحالف"), span("التحالف", "ORG", region_id="full")]
+    run, _ = checked(tmp_path, khabar, [task([annotation(entities)])], status=0)
+    assert run.lines_of("entity_proclitic") == []
+
+
 def test_content_has_source(tmp_path, khabar):
     content = span("يقدر كلانا أن تنظيم داعش لا يزال يمثل تهديدا هنا", "CONTENT", "attribution", region_id="lonely")
     run, _ = checked(tmp_path, khabar, [task([annotation([content, quote_type(content)])])], status=0)
