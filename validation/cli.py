@@ -2,12 +2,16 @@
 
     khabar validate [PATHS...] [--format text|markdown|json|github] [--strict] [--repair] [--documents FILE]
     khabar validate --list-checks
+    khabar validate --dataset dist/<name>-<version>
 
 PATHS are export files or folders of them (default: ``annotation/exports/*.json``).
 With no export at all the command says "no exports to validate", prints zero
 counts and exits 0: an empty repository is valid, and CI runs before the first
 pull. Exit status: 0 clean (warnings allowed unless --strict), 1 failed checks,
 2 unusable input (not JSON, another project's export, missing corpus…).
+With ``--dataset`` it re-checks a built (or downloaded) dataset folder instead
+(:mod:`validation.dataset_check`: hashes and row counts against MANIFEST.json,
+features against the card, span and token offsets against the text).
 The report goes to stdout; progress and repairs go to stderr, so
 ``--format json`` output stays machine-readable.
 """
@@ -33,6 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="count warnings (guideline hygiene) as errors")
     parser.add_argument("--repair", action="store_true", help="fix drifted offsets, editor \\n text and white space in place, then validate")
     parser.add_argument("--list-checks", action="store_true", help="print every check with its severity and exit")
+    parser.add_argument("--dataset", type=Path, metavar="FOLDER", help="re-check a built dataset folder (hashes, rows, features, offsets) instead of exports")
     parser.add_argument("--documents", type=Path, default=DOCUMENTS_FILE, metavar="FILE", help="corpus records (default: annotation/corpus/documents.jsonl)")
 
 
@@ -55,6 +60,12 @@ def export_paths(given: list[Path]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dataset is not None:
+        from validation.dataset_check import run_dataset_check
+
+        if args.paths:
+            raise KhabarError("give export PATHS or --dataset FOLDER, not both")
+        return run_dataset_check(args.dataset)
     from validation.api import validate_exports
     from validation.checks import check_table
     from validation.repair import repair_exports

@@ -144,7 +144,6 @@ def test_no_such_folder(tmp_path):
     assert raised.value.exit_status == EXIT_UNUSABLE_INPUT
 
 
-@pytest.mark.xfail(strict=True, reason="validation/cli.py has no --dataset yet: waits for the validation helper's marker (finding V1)")
 def test_cli_validate_dataset(good_build, build_copy, khabar):
     clean = khabar("validate", "--dataset", good_build)
     assert clean.status == 0, clean.output
