@@ -12,7 +12,7 @@ What a consumer can verify without the exports or the corpus:
   token is where ``token_starts`` says, against the ``documents`` config's text.
 
 Exit status: 0 clean, 1 failed checks, 2 unusable (no folder, no or unreadable
-MANIFEST.json or card).
+MANIFEST.json, or a card that cannot be read although MANIFEST.json vouches for it).
 """
 
 from __future__ import annotations
@@ -311,9 +311,15 @@ def check_offsets(folder: Path, rows_by_config: dict[str, dict[Path, list[dict[s
 def check_dataset(folder: Path) -> DatasetCheck:
     """Every check of the module docstring; raises KhabarError (exit 2) for an unusable folder."""
     entries = read_manifest(folder)
-    meta = read_card(folder)
     report = DatasetCheck(folder)
     check_files(folder, entries, report)
+    try:
+        meta = read_card(folder)
+    except KhabarError as exc:
+        if not report.problems:
+            raise  # the card was built like that: nothing here can be checked
+        report.problems.append(Problem(CARD_NAME, exc.message))  # a file changed after the build, the card among them
+        return report
     rows_by_config = {config.name: check_features(folder, config, report) for config in card_configs(folder, meta)}
     if DOCUMENTS_CONFIG not in rows_by_config:
         report.problems.append(Problem(CARD_NAME, f"the card has no {DOCUMENTS_CONFIG!r} config, so offsets cannot be checked"))

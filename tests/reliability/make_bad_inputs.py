@@ -313,7 +313,7 @@ def main() -> None:
          exit=2, expect=["127.0.0.1:9"], build=True, env={"HF_TOKEN": "hf_test"}, hub_endpoint="http://127.0.0.1:9",
          xfail="dataset/publish.py catches HfHubHTTPError only: a connection error escapes as httpx2.ConnectError (finding P3)")
     case("publish-relabelled-card", "the card's label names reordered and MANIFEST.json re-hashed to match", {}, argv=publish_argv,
-         exit=1, expect=["README.md", "label names"], build=True, tamper="relabel-card",
+         exit=1, expect=["label names", "the card says"], build=True, tamper="relabel-card",
          xfail="publish checks hashes only; the dataset_check guard waits for the dataset helper's marker (finding P1)")
 
     # ---- studio pull ----

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BAD_INPUTS, SHARED, relabel_card
+from reliability_support import BAD_INPUTS, SHARED, relabel_card
 
 RECONCILIATION = re.compile(r"read (\d+) = used (\d+) \+ excluded (\d+)")
 ENTRY_POINTS = ("ingest", "validate", "build", "publish", "pull")

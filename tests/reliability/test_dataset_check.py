@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from annotation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
-from conftest import rehash, relabel_card
+from reliability_support import rehash, relabel_card
 from validation.dataset_check import check_dataset
 
 DOCUMENTS = "data/documents/test-00000-of-00001.parquet"
@@ -125,17 +125,34 @@ def test_split_size_against_the_card(build_copy):
         (lambda f: (f / "MANIFEST.json").unlink(), "not a khabar build: no MANIFEST.json"),
         (lambda f: (f / "MANIFEST.json").write_text('{"files": [{'), "unreadable manifest"),
         (lambda f: (f / "MANIFEST.json").write_text('{"files": {}}'), "'files' must be a list"),
-        (lambda f: (f / "README.md").unlink(), "no dataset card"),
-        (lambda f: (f / "README.md").write_text("no metadata\n"), "no YAML metadata block"),
-        (lambda f: (f / "README.md").write_text("---\nlicense: [\n---\n"), "the card's YAML is broken"),
+        (lambda f: ((f / "README.md").write_text("no metadata\n"), rehash(f, "README.md")), "no YAML metadata block"),
+        (lambda f: ((f / "README.md").write_text("---\nlicense: [\n---\n"), rehash(f, "README.md")), "the card's YAML is broken"),
+        (lambda f: ((f / "README.md").write_text("---\nlicense: mit\n---\n"), rehash(f, "README.md")), "no dataset_info"),
     ],
-    ids=["no-manifest", "manifest-not-json", "manifest-files-not-a-list", "no-card", "card-without-yaml", "card-yaml-broken"],
+    ids=["no-manifest", "manifest-not-json", "manifest-files-not-a-list", "card-without-yaml", "card-yaml-broken", "card-without-dataset-info"],
 )
 def test_unusable_folders_are_exit_2(build_copy, damage, message):
     damage(build_copy)
     with pytest.raises(KhabarError, match=message) as raised:
         check_dataset(build_copy)
     assert raised.value.exit_status == EXIT_UNUSABLE_INPUT
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / "README.md").unlink(), "README.md: listed in MANIFEST.json but missing"),
+        (lambda f: (f / "README.md").write_text("---\nlicense: mit\n---\nedited\n"), "README.md: sha256"),
+    ],
+    ids=["card-deleted", "card-replaced"],
+)
+def test_a_card_damaged_after_the_build_is_a_failed_check(build_copy, damage, message):
+    damage(build_copy)
+    report = check_dataset(build_copy)
+    lines = [problem.line(build_copy) for problem in report.problems]
+    assert report.exit_status == EXIT_FAILED_CHECKS
+    assert any(message in line for line in lines), lines
+    assert lines[-1].endswith("README.md: no dataset card") or "no dataset_info" in lines[-1], lines
 
 
 def test_no_such_folder(tmp_path):

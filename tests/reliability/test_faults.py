@@ -25,7 +25,7 @@ import pytest
 
 from annotation.paths import REPO_ROOT
 from annotation.studio.server import StudioPaths, free_port, running_server
-from conftest import SHARED
+from reliability_support import SHARED
 
 KHABAR = Path(sys.executable).with_name("khabar")
 PROJECT = "reliability-faults"

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SHARED
+from reliability_support import SHARED
 
 pytestmark = pytest.mark.studio
 

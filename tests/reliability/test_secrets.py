@@ -22,7 +22,7 @@ import pytest
 
 from annotation.paths import CORPUS_DIR, REPO_ROOT
 from annotation.studio.server import free_port, new_credentials, read_credentials, running_server
-from conftest import SHARED
+from reliability_support import SHARED
 
 FAKE_LS_KEY = "lsk-FAKE-SECRET-7f3a9c2e51d04b8e"
 FAKE_HF_TOKEN = "hf_FAKESECRETdoNotLeak0123456789abcdef"
