@@ -235,7 +235,6 @@ def written_split_of(folder: Path) -> dict[str, str]:
 def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotator: bool = False, log=print) -> None:
     from dataset import card, charts
     from dataset.features import all_features
-    from dataset.inputs import sha256_file
     from dataset.manifest import write_manifest
     from dataset.splits import leakage
 
@@ -278,7 +277,7 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
         "exports": [{"file": name, "sha256": digest} for name, digest in built.inputs.export_hashes],
         "documents_sha256": built.inputs.documents_sha256,
         "scheme_sha256": scheme.sha256,
-        "release_config_sha256": sha256_file(RELEASE_FILE),
+        "release_config_sha256": release.config_sha256,
     }
     write_manifest(folder, name=release.name, version_=release.version, inputs=inputs)
 
@@ -293,6 +292,34 @@ def swap_in(staging: Path, target: Path) -> None:
         shutil.rmtree(previous)
 
 
+def _alive(pid_text: str) -> bool:
+    """Whether the process that named a folder still runs (signal 0 only asks)."""
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(out: Path, log=print) -> None:
+    """Clean up after a build that was killed: drop its staging folder, and put back a previous
+    build that was moved aside but not yet replaced."""
+    for staging in sorted(out.parent.glob(f".{out.name}.building-*")):
+        if not _alive(staging.name.rsplit("-", 1)[1]):
+            shutil.rmtree(staging, ignore_errors=True)
+            log(f"removed {staging.name}, left by an interrupted build")
+    for previous in sorted(out.parent.glob(f".{out.name}.previous-*")):
+        if _alive(previous.name.rsplit("-", 1)[1]):
+            continue
+        if out.exists():
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            previous.rename(out)
+            log(f"restored {out.name} from {previous.name}, left by an interrupted build")
+
+
 def build(inputs: BuildInputs, out: Path, *, datasheet: Path = DATASHEET_FILE, release: Release | None = None,
           per_annotator: bool = False, log=print) -> Built:
     """Build the dataset folder ``out`` and refresh the figures block of ``datasheet``."""
@@ -304,6 +331,7 @@ def build(inputs: BuildInputs, out: Path, *, datasheet: Path = DATASHEET_FILE, r
     built = compute(inputs, release, load_scheme(), per_annotator=per_annotator, log=log)
     datasheet_text = refresh(current, render(built.figures), source=str(datasheet))
     out.parent.mkdir(parents=True, exist_ok=True)
+    recover(out, log)
     staging = out.with_name(f".{out.name}.building-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -318,11 +346,11 @@ def build(inputs: BuildInputs, out: Path, *, datasheet: Path = DATASHEET_FILE, r
     return built
 
 
-def check_datasheet(inputs: BuildInputs, *, datasheet: Path = DATASHEET_FILE, log=print) -> bool:
+def check_datasheet(inputs: BuildInputs, release: Release, *, datasheet: Path = DATASHEET_FILE, log=print) -> bool:
     """True when the figures block of ``datasheet`` is what a build would write."""
     from dataset.datasheet import refresh, render
 
-    built = compute(inputs, load_release(), load_scheme(), log=log)
+    built = compute(inputs, release, load_scheme(), log=log)
     current = _read(datasheet)
     return refresh(current, render(built.figures), source=str(datasheet)) == current
 
@@ -338,6 +366,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_input_arguments(parser)
     parser.add_argument("--out", type=Path, help="output folder (default: dist/<name>-<version>, or dist/<name>-<version>-annotators)")
     parser.add_argument("--datasheet", type=Path, default=DATASHEET_FILE, help="datasheet whose figures block the build refreshes (default: %(default)s)")
+    parser.add_argument("--release", type=Path, default=RELEASE_FILE, help="release config: name, licence, splits (default: %(default)s)")
     parser.add_argument("--per-annotator", action="store_true", help="documents config with one row per document and annotator (`annotator` column) instead of gold")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the datasheet's figures are stale")
 
@@ -348,16 +377,16 @@ def run(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(f"khabar build: {message}", flush=True)
 
+    release = load_release(args.release)
     inputs = inputs_from_args(args)
     if not inputs.annotated:
         log("no annotations in the inputs: building the documents with empty annotation lists")
     if args.check:
-        if check_datasheet(inputs, datasheet=args.datasheet, log=log):
+        if check_datasheet(inputs, release, datasheet=args.datasheet, log=log):
             log(f"{args.datasheet} is up to date")
             return 0
         print(f"khabar build: {args.datasheet} is stale: its figures differ from the build; run `khabar build` and commit it", file=sys.stderr)
         return EXIT_FAILED_CHECKS
-    release = load_release()
     out = args.out or DIST_DIR / (release.dirname + ("-annotators" if args.per_annotator else ""))
     build(inputs, out, datasheet=args.datasheet, release=release, per_annotator=args.per_annotator, log=log)
     log(f"built {out} in {time.perf_counter() - started:.1f} s")

@@ -85,12 +85,16 @@ def load_inputs(exports: list[Path], documents_file: Path) -> BuildInputs:
         )
     try:
         from validation.api import validate_exports
+        from validation.checks import ERROR
     except ImportError:
         raise KhabarError("the validation stage (validation.api) is not installed; cannot read exports") from None
     result = validate_exports(list(exports), documents_file)
     if result.errors > 0:
+        errors = [f for f in result.failures if f.severity == ERROR]
+        first = "; ".join(f"{f.file}: task {f.task_id}: region {f.region_id}: {f.message}" for f in errors[:3])
         raise KhabarError(
-            f"validation found {result.errors} error(s) in {len(exports)} export(s); run `khabar validate` and fix them first",
+            f"validation found {result.errors} error(s) in {len(exports)} export(s), first: {first}; "
+            "run `khabar validate` for all of them and fix them first",
             exit_status=EXIT_FAILED_CHECKS,
         )
     hashes = tuple(sorted((path.name, sha256_file(path)) for path in exports))

@@ -36,4 +36,15 @@ def write_manifest(root: Path, *, name: str, version_: str, inputs: dict) -> dic
 
 
 def read_manifest(root: Path) -> dict:
-    return json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
+    from annotation.errors import KhabarError
+
+    path = root / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KhabarError(f"not a JSON manifest ({exc}); build again", file=str(path)) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("version"), str) or not isinstance(manifest.get("files"), list):
+        raise KhabarError("not a khabar manifest (no version or files); build again", file=str(path))
+    return manifest

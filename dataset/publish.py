@@ -10,7 +10,6 @@ repository the build no longer has → tag that commit. The token comes from
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,25 +32,25 @@ class BuiltRelease:
 
 
 def read_release(folder: Path) -> BuiltRelease:
-    """The build in ``folder``, checked file by file against its MANIFEST.json."""
+    """The build in ``folder``, refused unless it passes every check of ``khabar validate --dataset``."""
     from dataset.manifest import MANIFEST_NAME, read_manifest
+    from validation.dataset_check import check_dataset
 
     if not (folder / MANIFEST_NAME).is_file():
         raise KhabarError("not a khabar build: no MANIFEST.json (run `khabar build`)", file=str(folder))
     manifest = read_manifest(folder)
-    listed = {entry["path"]: entry["sha256"] for entry in manifest["files"]}
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST_NAME}
-    if present != set(listed):
-        extra, missing = sorted(present - set(listed)), sorted(set(listed) - present)
-        raise KhabarError(f"the build does not match its manifest (extra: {extra}, missing: {missing})", file=str(folder), exit_status=EXIT_FAILED_CHECKS)
-    for path, digest in listed.items():
-        if hashlib.sha256((folder / path).read_bytes()).hexdigest() != digest:
-            raise KhabarError(f"{path} changed since the build (sha256 differs from MANIFEST.json)", file=str(folder), exit_status=EXIT_FAILED_CHECKS)
-    return BuiltRelease(folder, manifest["version"], tuple(sorted(present | {MANIFEST_NAME})))
+    report = check_dataset(folder)  # files against the manifest, features against the card, offsets against the text
+    if report.problems:
+        shown = "; ".join(f"{p.path}: {p.message}" for p in report.problems[:5])
+        more = f" (and {len(report.problems) - 5} more)" if len(report.problems) > 5 else ""
+        raise KhabarError(f"the build fails its checks, not publishing: {shown}{more}", file=str(folder), exit_status=EXIT_FAILED_CHECKS)
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    return BuiltRelease(folder, manifest["version"], tuple(sorted(files)))
 
 
 def publish(release: BuiltRelease, repo_id: str, api, *, log=print) -> str:
     """Publish ``release`` to ``repo_id`` through ``api`` (an ``HfApi``); returns the tagged commit."""
+    import httpx2  # huggingface_hub's HTTP client: its transport errors are not HfHubHTTPError
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -82,6 +81,8 @@ def publish(release: BuiltRelease, repo_id: str, api, *, log=print) -> str:
         api.create_tag(repo_id, tag=release.tag, revision=commit.oid, repo_type="dataset", tag_message=f"Khabar {release.version}")
     except HfHubHTTPError as exc:
         raise KhabarError(f"the Hub refused: {exc}".splitlines()[0], task=repo_id) from None
+    except httpx2.HTTPError as exc:
+        raise KhabarError(f"cannot reach the Hub at {api.endpoint}: {exc.__class__.__name__}: {exc}".splitlines()[0], task=repo_id) from None
     log(f"tagged {release.tag} at {commit.oid}")
     return commit.oid
 

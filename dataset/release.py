@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import tomllib
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ RELEASE_FILE = Path(__file__).with_name("release.toml")
 VERSION_FILE = Path(__file__).with_name("VERSION")
 #: The split that takes every document when the corpus is too small to split.
 SINGLE_SPLIT = "test"
+#: The split names loaders and the Hub know (datasets.Split).
+SPLIT_NAMES = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Release:
     version: str
     splits: tuple[tuple[str, float], ...]  # (name, ratio), in the config's order
     near_duplicates: NearDuplicates
+    config_sha256: str = ""  # of the release config file, for the manifest
 
     @property
     def dirname(self) -> str:
@@ -53,9 +57,12 @@ def read_version(path: Path = VERSION_FILE) -> str:
 
 def load_release(path: Path = RELEASE_FILE, version_file: Path = VERSION_FILE) -> Release:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise KhabarError(f"cannot read the release config: {exc}", file=str(path)) from None
+        data = path.read_bytes()
+        raw = tomllib.loads(data.decode("utf-8"))
+    except OSError as exc:
+        raise KhabarError(f"cannot read the release config: {exc.strerror}", file=str(path)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise KhabarError(f"not a TOML release config: {exc}", file=str(path)) from None
     try:
         splits = tuple((str(name), float(ratio)) for name, ratio in raw["splits"].items())
         near = raw["near_duplicates"]
@@ -73,9 +80,15 @@ def load_release(path: Path = RELEASE_FILE, version_file: Path = VERSION_FILE) -
                 num_perm=int(near["num_perm"]),
                 seed=int(near["seed"]),
             ),
+            config_sha256=hashlib.sha256(data).hexdigest(),
         )
     except KeyError as exc:
         raise KhabarError(f"missing key {exc.args[0]!r} in the release config", file=str(path)) from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise KhabarError(f"bad value in the release config: {exc}", file=str(path)) from None
+    unknown = [name for name, _ in splits if name not in SPLIT_NAMES]
+    if unknown:
+        raise KhabarError(f"unknown split {unknown[0]!r}: split names must be among {', '.join(SPLIT_NAMES)}", file=str(path))
     if SINGLE_SPLIT not in dict(splits):
         raise KhabarError(f"the splits must include {SINGLE_SPLIT!r}; found {', '.join(dict(splits))}", file=str(path))
     if any(ratio <= 0 for _, ratio in splits) or not math.isclose(sum(r for _, r in splits), 1.0):

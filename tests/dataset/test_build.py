@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import datasets
+import polars as pl
 import pytest
 import yaml
 
@@ -239,3 +240,59 @@ def test_unreadable_inputs_are_one_line_errors(tmp_path, khabar, datasheet_copy)
     no_export = khabar("build", "--exports", tmp_path / "none.json", "--out", tmp_path / "o", "--datasheet", datasheet_copy)
     assert no_export.returncode == 2 and "none.json" in no_export.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_release_config_with_an_unknown_split_is_refused(tmp_path, khabar, datasheet_copy):
+    from dataset.release import RELEASE_FILE
+
+    release = tmp_path / "release.toml"
+    release.write_text(RELEASE_FILE.read_text(encoding="utf-8").replace("validation = 0.1", "dev = 0.1"), encoding="utf-8")
+    result = khabar("build", "--exports", "--release", release, "--out", tmp_path / "o", "--datasheet", datasheet_copy)
+    assert result.returncode == 2 and "release.toml" in result.stderr and "'dev'" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_release_option_is_used_and_hashed_in_the_manifest(tmp_path, khabar, datasheet_copy):
+    from dataset.release import RELEASE_FILE
+
+    release = tmp_path / "release.toml"
+    release.write_text(RELEASE_FILE.read_text(encoding="utf-8").replace('name = "khabar"', 'name = "khabar-test"'), encoding="utf-8")
+    sheet = tmp_path / "DATASHEET.md"
+    sheet.write_bytes(datasheet_copy.read_bytes())
+    assert khabar("build", "--exports", "--release", release, "--out", tmp_path / "o", "--datasheet", sheet).returncode == 0
+    manifest = json.loads((tmp_path / "o" / "MANIFEST.json").read_text())
+    assert manifest["name"] == "khabar-test"
+    assert manifest["inputs"]["release_config_sha256"] == hashlib.sha256(release.read_bytes()).hexdigest()
+
+
+def test_a_killed_build_is_cleaned_up_by_the_next_one(tmp_path, datasheet_copy):
+    """A build killed mid-write leaves its staging folder; one killed between the two renames leaves
+    only the previous build moved aside. The next build removes the first and restores the second."""
+    out = tmp_path / "dist" / "khabar"
+    inputs = from_tables(fx.tables("v1"))
+    build(inputs, out, datasheet=datasheet_copy, log=lambda m: None)
+    before = hashes(out)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (out.parent / f".khabar.building-{dead}").mkdir()
+    out.rename(out.parent / f".khabar.previous-{dead}")
+    from dataset.build import recover
+
+    recover(out, log=lambda m: None)
+    assert hashes(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["khabar"]
+
+
+def test_an_export_with_errors_names_file_task_and_region(tmp_path, khabar, datasheet_copy):
+    tables_export = tmp_path / "export.json"
+    doc = fx.tables("v1").documents.filter(pl.col("doc_id") == fx.RT).row(0, named=True)
+    result = [{"from_name": "entity", "id": "e4", "to_name": "text", "type": "labels",
+               "value": {"start": len(doc["text"]) - 2, "end": len(doc["text"]) + 5, "labels": ["GPE"], "text": "xx"}}]
+    tables_export.write_text(json.dumps([{
+        "annotations": [{"completed_by": {"pseudonym": "annotator-1"}, "created_at": "2026-01-05T10:00:00Z", "ground_truth": False,
+                         "id": 11, "lead_time": 1.0, "result": result, "updated_at": "2026-01-05T10:00:00Z", "was_cancelled": False}],
+        "data": {"doc_id": doc["doc_id"], "source": doc["source"], "text": doc["text"], "title": doc["title"]},
+        "drafts": [], "id": 1, "predictions": [],
+    }], ensure_ascii=False), encoding="utf-8")
+    run = khabar("build", "--exports", tables_export, "--out", tmp_path / "o", "--datasheet", datasheet_copy)
+    assert run.returncode == 1
+    assert "export.json" in run.stderr and "task 1" in run.stderr and "region e4" in run.stderr

@@ -3,8 +3,10 @@ for huggingface.co, which cannot be reached from here), through huggingface_hub'
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -67,8 +69,42 @@ def test_publish_refuses_a_build_that_differs_from_its_manifest(built_v1, tmp_pa
     broken = tmp_path / "build"
     shutil.copytree(built_v1, broken)
     (broken / "images" / "labels_per_layer.png").write_bytes(b"changed")
-    with pytest.raises(KhabarError, match="changed since the build"):
+    with pytest.raises(KhabarError, match="fails its checks.*labels_per_layer.png: .*MANIFEST.json says") as refused:
         read_release(broken)
+    assert refused.value.exit_status == 1
+
+
+def test_publish_refuses_a_card_whose_label_names_were_changed(built_v1, tmp_path):
+    """A renamed label in the card would win silently in load_dataset: publish runs the dataset check first."""
+    from dataset.manifest import MANIFEST_NAME, write_manifest
+
+    broken = tmp_path / "build"
+    shutil.copytree(built_v1, broken)
+    card = broken / "README.md"
+    card.write_text(card.read_text(encoding="utf-8").replace("'0': PERS", "'0': PERSON", 1), encoding="utf-8")
+    manifest = json.loads((broken / MANIFEST_NAME).read_text())
+    write_manifest(broken, name=manifest["name"], version_=manifest["version"], inputs=manifest["inputs"])  # re-hashed to match
+    with pytest.raises(KhabarError, match="label names .* the card says") as refused:
+        read_release(broken)
+    assert refused.value.exit_status == 1
+
+
+def test_a_truncated_manifest_is_a_one_line_error(built_v1, tmp_path, khabar):
+    broken = tmp_path / "build"
+    shutil.copytree(built_v1, broken)
+    (broken / "MANIFEST.json").write_text('{"files": [', encoding="utf-8")
+    result = khabar("publish", "--repo-id", "khabar-org/khabar", "--build", broken, "--dry-run")
+    assert result.returncode == 2 and "MANIFEST.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unreachable_hub_is_a_one_line_error(built_v1):
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()  # nothing listens there now
+    api = HfApi(endpoint=f"http://127.0.0.1:{port}", token="hf_fake")
+    with pytest.raises(KhabarError, match=f"cannot reach the Hub at http://127.0.0.1:{port}"):
+        publish(read_release(built_v1), "khabar-org/khabar", api, log=lambda m: None)
 
 
 def test_cli_needs_hf_token_and_dry_run_contacts_nobody(built_v1, khabar, monkeypatch):
