@@ -3,6 +3,8 @@
 - Pairwise span F1 per layer and label, over every pair of annotators of every
   document two or more annotators labeled: exact match (same start, end and
   label) and overlap match (same label, overlapping; matched one to one).
+  An annotation marked ``ground_truth`` is an adjudication made after seeing the
+  others, not an independent pass, so it takes no part in agreement.
 - Krippendorff's alpha (nominal) over tokens per layer: each token's value is
   the label of the outermost span covering it, or O.
 - Precision and recall of the stored predictions against gold, exact match.
@@ -110,7 +112,7 @@ def _outermost_labels(text_length: int, tokens: list[tuple[int, int]], spans: li
 
 
 def agreement(inputs: BuildInputs, layers: Sequence[str]) -> Agreement:
-    latest = latest_per_annotator(inputs.annotations)
+    latest = latest_per_annotator(inputs.annotations.filter(~pl.col("ground_truth")))
     multi = latest.group_by("doc_id").agg(pl.col("annotation_id").sort()).filter(pl.col("annotation_id").list.len() >= 2).sort("doc_id")
     spans: dict[tuple[int, str], list[Span]] = defaultdict(list)
     for row in inputs.spans.iter_rows(named=True):

@@ -66,7 +66,7 @@ def metadata(
         "language": ["ar"],
         "multilinguality": ["monolingual"],
         "language_creators": ["found"],
-        "annotations_creators": ["expert-generated"],
+        "annotations_creators": list(release.annotations_creators),
         "source_datasets": ["original"],
         "size_categories": [size_category(documents)],
         "task_categories": ["token-classification", "text-classification"],

@@ -33,6 +33,7 @@ class Release:
     license: str
     license_name: str
     license_text: str
+    annotations_creators: tuple[str, ...]
     version: str
     splits: tuple[tuple[str, float], ...]  # (name, ratio), in the config's order
     near_duplicates: NearDuplicates
@@ -72,6 +73,7 @@ def load_release(path: Path = RELEASE_FILE, version_file: Path = VERSION_FILE) -
             license=str(raw["license"]),
             license_name=str(raw.get("license_name", "")),
             license_text=str(raw.get("license_text", "")).lstrip("\n"),
+            annotations_creators=tuple(str(c) for c in raw["annotations_creators"]),
             version=read_version(version_file),
             splits=splits,
             near_duplicates=NearDuplicates(
