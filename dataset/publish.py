@@ -1,6 +1,7 @@
 """``khabar publish --repo-id ORG/NAME``: one Hub commit of a build, then the tag ``v<version>``.
 
-Order: check the build against its manifest → create the dataset repository if
+Order: check the build (``validation.dataset_check``: files against MANIFEST.json,
+features against the card, offsets against the text) → create the dataset repository if
 needed → refuse when the tag already exists (a published tag is never moved) →
 one commit that uploads every file of the build and deletes the files of the
 repository the build no longer has → tag that commit. The token comes from
