@@ -2,9 +2,10 @@
 ``studio up``, a build killed mid-write.
 
 The Label Studio tests run their own server (``own_studio``: SIGKILL would take
-the session's down) on a copy of the session server's data dir. The server is a child of this process, so a
-SIGKILLed one is a zombie until reaped, exactly what ``studio up`` must treat
-as "not running".
+the session's down) on a copy of the session server's data dir. The server is
+a child of this process, so a SIGKILLed one is reaped here, as init reaps it
+once ``khabar studio up`` has exited; its ``server.json`` stays behind, naming
+a dead pid.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from annotation.paths import REPO_ROOT
@@ -37,13 +39,16 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 
 def kill_server(paths: StudioPaths) -> int:
+    """SIGKILL the recorded server and wait until it is gone; its server.json stays behind, stale."""
     server = running_server(paths)
     assert server is not None
     os.kill(server.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while running_server(paths) is not None:  # a zombie counts as gone
-        assert time.monotonic() < deadline, "SIGKILL did not stop the server"
-        time.sleep(0.05)
+    try:
+        os.waitpid(server.pid, 0)  # our child: reaped, as init reaps it once `khabar studio up` has exited
+    except ChildProcessError:
+        while psutil.pid_exists(server.pid):
+            time.sleep(0.05)
+    assert paths.server_file.exists()
     return server.pid
 
 
@@ -106,6 +111,7 @@ def test_server_killed_in_the_middle_of_pull_leaves_the_previous_export_and_the_
         time.sleep(0.02)
     kill_server(own_studio)
     stdout, stderr = pull.communicate(timeout=120)
+    assert json.loads(own_studio.server_file.read_text())["port"] == port  # the crash left its record
 
     assert pull.returncode == 2, (stdout, stderr)
     assert "Traceback" not in stdout + stderr
@@ -131,16 +137,16 @@ def test_up_after_a_crash_recovers_from_a_stale_pid_and_a_taken_port_and_never_d
     from annotation.studio.project import project_tasks, require_project
 
     tasks_before = sorted(t.id for t in project_tasks(client_of(own_studio), require_project(client_of(own_studio), PROJECT)))
-    old_port = running_server(own_studio).port
     crashed_pid = kill_server(own_studio)
 
-    with socket.socket() as squatter:  # someone else took the port while the server was down
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the killed server's connections linger in TIME_WAIT
-        squatter.bind(("127.0.0.1", old_port))
+    with socket.socket() as squatter:  # another program holds the port `studio up` is asked for
+        squatter.bind(("127.0.0.1", 0))
         squatter.listen()
-        taken = khabar("studio", "up", "--studio-dir", studio, "--port", old_port)
-        assert taken.status == 2 and f"port {old_port}" in taken.err and "--port" in taken.err, taken.output
+        taken_port = squatter.getsockname()[1]
+        taken = khabar("studio", "up", "--studio-dir", studio, "--port", taken_port)
+        assert taken.status == 2 and f"port {taken_port}" in taken.err and "--port" in taken.err, taken.output
         assert "Traceback" not in taken.output
+        assert running_server(own_studio) is None and not own_studio.server_file.exists()
     new_port = free_port()
     up = khabar("studio", "up", "--studio-dir", studio, "--port", new_port)
     assert up.status == 0, up.output
