@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
@@ -47,13 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"khabar {args.command}: not built yet", file=sys.stderr)
         return EXIT_UNUSABLE_INPUT
     try:
-        return int(args.module.run(args))
+        status = int(args.module.run(args))
+        sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit
+        return status
     except KhabarError as exc:
         print(f"khabar {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print(f"khabar {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`khabar stats | head`): stop quietly, as a Unix filter does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

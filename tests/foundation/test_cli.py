@@ -32,3 +32,13 @@ def test_commands_not_built_yet_say_so():
             result = khabar(name)
             assert result.returncode == 2
             assert "not built yet" in result.stderr
+
+
+def test_a_closed_pipe_is_no_traceback():
+    """`khabar validate --list-checks | head -1`: the reader goes away early."""
+    script = Path(sys.executable).with_name("khabar")
+    process = subprocess.Popen([str(script), "validate", "--list-checks"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err
+    assert process.returncode in (0, 141)
