@@ -3,15 +3,22 @@
     .venv/bin/python tests/reliability/make_bad_inputs.py
 
 Each case is a folder ``bad_inputs/<entry>-<name>/`` holding its input files and
-``case.toml``: ``argv`` (``{case}`` is the case folder, ``{shared}`` the shared
-corpus ``bad_inputs/_shared``, ``{datasheet}`` a copy of DATASHEET.md, ``{build}``
-a copy of a good build, ``{studio_url}``/``{studio_token}``/``{project}`` the
-session Label Studio and a project synced from the shared corpus), the documented ``exit`` status, ``expect``
-(substrings the output must hold: file, task, region, problem), and optional
-``env``, ``studio`` (needs the session Label Studio), ``build`` (run against a
-copy of a good build, with ``overlay/`` copied over it and ``remove`` deleted),
-``hub_endpoint`` (the Hub URL huggingface_hub uses), ``untouched`` (files that must be byte-identical afterwards) and ``xfail``
-(a known bug, see /work/scratch/reliability_findings.md).
+``case.toml``:
+
+- ``argv``: the khabar command line; ``{case}`` is the case folder, ``{shared}``
+  the shared corpus ``bad_inputs/_shared``, ``{datasheet}`` a copy of DATASHEET.md,
+  ``{build}`` a copy of a good build, ``{studio_url}``/``{studio_token}``/``{project}``
+  the session Label Studio and a project synced from the shared corpus;
+- ``exit``: the documented exit status; ``expect``: substrings the output must
+  hold (file, task, region, problem);
+- optional: ``env``; ``studio`` (needs the session Label Studio); ``build`` (a
+  copy of a good build, with ``overlay/`` copied over it, ``remove`` deleted and
+  ``tamper`` applied); ``hub_endpoint`` (the Hub URL huggingface_hub uses);
+  ``derive`` (a file made at test time from a repository file with ``replace`` =
+  [old, new], so it follows that file); ``generate`` (an export written at test
+  time: ``huge``); ``untouched`` (files that must be byte-identical afterwards);
+  ``absent_path`` (must not be written); ``absent`` (strings a written file must
+  not hold).
 """
 
 from __future__ import annotations
@@ -276,21 +283,18 @@ def main() -> None:
     # ---- build ----
     build_argv = ["build", "--documents", "{shared}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}"]
     case("build-export-with-errors", "an export with a span past the end of its text", {"export.json": dumps(mutated("e4", end=len(TEXT_1) + 5))},
-         argv=[*build_argv, "--exports", "{case}/export.json"], exit=1, expect=["export.json", "task 1", "region e4"], absent_path="dist/khabar",
-         xfail="build names only the number of errors, not the file, task and region of the first (finding B1)")
+         argv=[*build_argv, "--exports", "{case}/export.json"], exit=1, expect=["export.json", "task 1", "region e4"], absent_path="dist/khabar",)
     case("build-export-not-json", "a truncated export", {"export.json": good[:100]},
          argv=[*build_argv, "--exports", "{case}/export.json"], exit=2, expect=["export.json", "not JSON"], absent_path="dist/khabar")
     case("build-missing-documents", "a documents file that does not exist", {},
          argv=["build", "--documents", "{case}/nowhere.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports"],
-         exit=2, expect=["nowhere.jsonl"], absent_path="dist/khabar",
-         xfail="a missing --documents file escapes as FileNotFoundError from dataset/inputs.py sha256_file (finding B3)")
+         exit=2, expect=["nowhere.jsonl"], absent_path="dist/khabar",)
     case("build-truncated-documents", "a documents.jsonl cut off mid-record", {"documents.jsonl": json.dumps(DOCS[1], ensure_ascii=False)[:80]},
          argv=["build", "--documents", "{case}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports"],
          exit=2, expect=["documents.jsonl", "line 1"], absent_path="dist/khabar")
-    release = (HERE.parents[1] / "dataset" / "release.toml").read_text(encoding="utf-8").replace("validation = 0.1", "dev = 0.1")
-    case("build-release-unknown-split", "a release config with a split 'dev' the card and loaders do not know", {"release.toml": release},
+    case("build-release-unknown-split", "a release config with a split 'dev' the card and loaders do not know", {},
          argv=[*build_argv, "--exports", "--release", "{case}/release.toml"], exit=2, expect=["release.toml", "'dev'"], absent_path="dist/khabar",
-         xfail="build has no --release option and release.toml accepts any split name (finding B2)")
+         derive={"path": "release.toml", "from": "dataset/release.toml", "replace": ["validation = 0.1", "dev = 0.1"]})
 
     # ---- publish (against a copy of a good build) ----
     publish_argv = ["publish", "--repo-id", "khabar-test/khabar", "--build", "{build}", "--dry-run"]
@@ -303,18 +307,15 @@ def main() -> None:
     case("publish-missing-file", "a parquet file deleted after the build", {}, argv=publish_argv, exit=1, expect=["missing", "data/tokens/test-00000-of-00001.parquet"],
          build=True, remove=["data/tokens/test-00000-of-00001.parquet"])
     case("publish-manifest-not-json", "a truncated MANIFEST.json", {"overlay/MANIFEST.json": '{"files": [{"path": "README.md",'}, argv=publish_argv,
-         exit=2, expect=["MANIFEST.json"], build=True,
-         xfail="dataset/manifest.py read_manifest lets JSONDecodeError escape (finding P2)")
+         exit=2, expect=["MANIFEST.json"], build=True,)
     case("publish-bad-repo-id", "a repository id without an organisation", {}, argv=["publish", "--repo-id", "khabar", "--build", "{build}", "--dry-run"],
          exit=2, expect=["--repo-id", "ORG/NAME", "'khabar'"], build=True)
     case("publish-no-token", "no HF_TOKEN in the environment", {}, argv=["publish", "--repo-id", "khabar-test/khabar", "--build", "{build}"],
          exit=2, expect=["HF_TOKEN"], build=True, env={"HF_TOKEN": ""})
     case("publish-hub-unreachable", "HF_ENDPOINT where nothing listens", {}, argv=["publish", "--repo-id", "khabar-test/khabar", "--build", "{build}"],
-         exit=2, expect=["127.0.0.1:9"], build=True, env={"HF_TOKEN": "hf_test"}, hub_endpoint="http://127.0.0.1:9",
-         xfail="dataset/publish.py catches HfHubHTTPError only: a connection error escapes as httpx2.ConnectError (finding P3)")
+         exit=2, expect=["127.0.0.1:9"], build=True, env={"HF_TOKEN": "hf_test"}, hub_endpoint="http://127.0.0.1:9",)
     case("publish-relabelled-card", "the card's label names reordered and MANIFEST.json re-hashed to match", {}, argv=publish_argv,
-         exit=1, expect=["label names", "the card says"], build=True, tamper="relabel-card",
-         xfail="publish checks hashes only; the dataset_check guard waits for the dataset helper's marker (finding P1)")
+         exit=1, expect=["label names", "the card says"], build=True, tamper="relabel-card",)
 
     # ---- studio pull ----
     pull = ["studio", "pull", "--studio-dir", "{case}/studio", "--out", "{case}/out.json"]

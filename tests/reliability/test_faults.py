@@ -200,4 +200,6 @@ def test_build_killed_half_way_leaves_the_last_good_build_intact(good_build, dat
     rebuild = run_build(out, changed, datasheet)
     output = rebuild.communicate(timeout=300)[0]
     assert rebuild.returncode == 0, output
+    assert "left by an interrupted build" in output
+    assert [p.name for p in dist.iterdir()] == [out.name], "the next build cleans up after the killed one"
     assert tree_digest(out) != before and check_dataset(out).problems == []
