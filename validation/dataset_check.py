@@ -163,7 +163,17 @@ def card_configs(folder: Path, meta: dict[str, Any]) -> list[ConfigFiles]:
         splits = {s.name: s.num_examples for s in (info.splits or {}).values()}
         files = {}
         for entry in data_files.get(name, []):
-            files[entry["split"]] = sorted(folder.glob(entry["path"]))
+            split = entry.get("split") if isinstance(entry, dict) else None
+            patterns = entry.get("path") if isinstance(entry, dict) else None
+            patterns = [patterns] if isinstance(patterns, str) else patterns
+            if not isinstance(split, str) or not isinstance(patterns, list) or not all(
+                isinstance(p, str) and p and not Path(p).is_absolute() and ".." not in Path(p).parts for p in patterns
+            ):
+                raise KhabarError(
+                    f"the card's data_files entry {entry!r} of config {name!r} is not a split with paths inside the folder",
+                    file=str(folder / CARD_NAME),
+                )
+            files[split] = sorted({path for pattern in patterns for path in folder.glob(pattern)})
         configs.append(ConfigFiles(name=name, features=info.features, splits=splits, files=files))
     return configs
 

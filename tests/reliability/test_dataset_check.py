@@ -26,6 +26,13 @@ def rewrite_rows(folder: Path, relative: str, change) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
 
 
+def _card_replace(folder: Path, old: str, new: str) -> None:
+    card = folder / "README.md"
+    text = card.read_text(encoding="utf-8")
+    assert old in text
+    card.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
 def messages(folder: Path) -> list[str]:
     return [problem.line(folder) for problem in check_dataset(folder).problems]
 
@@ -128,8 +135,10 @@ def test_split_size_against_the_card(build_copy):
         (lambda f: ((f / "README.md").write_text("no metadata\n"), rehash(f, "README.md")), "no YAML metadata block"),
         (lambda f: ((f / "README.md").write_text("---\nlicense: [\n---\n"), rehash(f, "README.md")), "the card's YAML is broken"),
         (lambda f: ((f / "README.md").write_text("---\nlicense: mit\n---\n"), rehash(f, "README.md")), "no dataset_info"),
+        (lambda f: (_card_replace(f, "path: data/documents/", "path: ../../"), rehash(f, "README.md")), "paths inside the folder"),
     ],
-    ids=["no-manifest", "manifest-not-json", "manifest-files-not-a-list", "card-without-yaml", "card-yaml-broken", "card-without-dataset-info"],
+    ids=["no-manifest", "manifest-not-json", "manifest-files-not-a-list", "card-without-yaml", "card-yaml-broken", "card-without-dataset-info",
+         "card-data-files-outside-the-folder"],
 )
 def test_unusable_folders_are_exit_2(build_copy, damage, message):
     damage(build_copy)
