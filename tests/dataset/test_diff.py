@@ -20,14 +20,16 @@ def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy
     tables = fx.tables("v2")
     # v2: every document its own story, and ratios that let five documents fill three splits
     tables = replace(tables, documents=tables.documents.with_columns(story=pl.col("doc_id")))
-    release = replace(load_release(), version="0.2.0", splits=(("train", 0.6), ("validation", 0.2), ("test", 0.2)))
+    v1 = load_release().version
+    major, minor, _ = map(int, v1.split("."))
+    release = replace(load_release(), version=f"{major}.{minor + 1}.0", splits=(("train", 0.6), ("validation", 0.2), ("test", 0.2)))
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
     v2 = tmp_path / "khabar-v2"
     build(from_tables(tables), v2, datasheet=sheet, release=release, log=lambda m: None)
 
     result = diff_builds(read_build(built_v1), read_build(v2))
-    assert (result.old_version, result.new_version) == ("0.1.0", "0.2.0")
+    assert (result.old_version, result.new_version) == (v1, release.version)
     assert result.documents_added == [fx.SHAFAQ] and result.documents_removed == []
     assert result.spans_relabeled == {"entity/ORG→NORP": 1}
     assert result.spans_removed == {"entity/GPE": 1}

@@ -16,9 +16,13 @@ from huggingface_hub import HfApi
 
 from annotation.errors import KhabarError
 from dataset.publish import publish, read_release
+from dataset.release import load_release
 from fake_hub import FakeHub
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
+V1 = load_release().version  # the version built_v1 carries
+MAJOR, MINOR, _ = map(int, V1.split("."))
+NEXT = f"{MAJOR}.{MINOR + 1}.0"
 
 
 def test_publish_creates_commits_once_then_tags(built_v1):
@@ -28,7 +32,7 @@ def test_publish_creates_commits_once_then_tags(built_v1):
         oid = publish(release, "khabar-org/khabar", api, log=lambda m: None)
         assert hub.calls == ["create_repo", "refs", "tree", "validate_yaml", "preupload", "commit", "tag"]
         repo = hub.repos["khabar-org/khabar"]
-        assert repo.tags == {"v0.1.0": oid}
+        assert repo.tags == {f"v{V1}": oid}
         assert set(repo.files) == set(release.files) | {".gitattributes"}
         assert repo.files["data/documents/test-00000-of-00001.parquet"] == (built_v1 / "data/documents/test-00000-of-00001.parquet").read_bytes()
         assert len(hub.commit_payloads) == 1
@@ -40,7 +44,7 @@ def test_publish_refuses_to_move_an_existing_tag(built_v1):
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
         publish(release, "khabar-org/khabar", api, log=lambda m: None)
         before = list(hub.requests)
-        with pytest.raises(KhabarError, match="tag v0.1.0 already exists"):
+        with pytest.raises(KhabarError, match=f"tag v{V1} already exists"):
             publish(release, "khabar-org/khabar", api, log=lambda m: None)
         assert [name for name in hub.calls[len(before):]] == ["create_repo", "refs"]  # no commit, no tag
         assert len(hub.commit_payloads) == 1
@@ -56,13 +60,13 @@ def test_a_new_version_deletes_stale_files_in_the_same_commit(built_v1, tmp_path
         hub.repos["khabar-org/khabar"].tags["v0.0.9"] = "1" * 40
         newer = tmp_path / "build"
         shutil.copytree(built_v1, newer)
-        manifest = (newer / "MANIFEST.json").read_text().replace('"version": "0.1.0"', '"version": "0.2.0"')
+        manifest = (newer / "MANIFEST.json").read_text().replace(f'"version": "{V1}"', f'"version": "{NEXT}"')
         (newer / "MANIFEST.json").write_text(manifest)
         publish(read_release(newer), "khabar-org/khabar", api, log=lambda m: None)
         last = hub.commit_payloads[-1]
         assert last[0]["value"]["parentCommit"] == "1" * 40
         assert [line["value"]["path"] for line in last if line["key"] == "deletedFile"] == ["data/tokens/train-00000-of-00001.parquet"]
-        assert set(hub.repos["khabar-org/khabar"].tags) == {"v0.0.9", "v0.1.0", "v0.2.0"}
+        assert set(hub.repos["khabar-org/khabar"].tags) == {"v0.0.9", f"v{V1}", f"v{NEXT}"}
 
 
 def test_publish_refuses_a_build_that_differs_from_its_manifest(built_v1, tmp_path):
@@ -113,7 +117,7 @@ def test_cli_needs_hf_token_and_dry_run_contacts_nobody(built_v1, khabar, monkey
     missing = khabar(*args)
     assert missing.returncode == 2 and "HF_TOKEN is not set" in missing.stderr
     dry = khabar(*args, "--dry-run")
-    assert dry.returncode == 0 and "would tag the commit v0.1.0" in dry.stdout and "MANIFEST.json" in dry.stdout
+    assert dry.returncode == 0 and f"would tag the commit v{V1}" in dry.stdout and "MANIFEST.json" in dry.stdout
     assert khabar("publish", "--repo-id", "no-slash", "--build", built_v1, "--dry-run").returncode == 2
 
 
@@ -125,6 +129,6 @@ def test_cli_publishes_through_hf_endpoint_with_the_token_from_hf_token(built_v1
         done = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint})
         assert done.returncode == 0, done.stderr
         assert "hf_fake" not in done.stdout + done.stderr
-        assert hub.calls[-1] == "tag" and "v0.1.0" in hub.repos["khabar-org/khabar"].tags
+        assert hub.calls[-1] == "tag" and f"v{V1}" in hub.repos["khabar-org/khabar"].tags
         again = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint})
         assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
