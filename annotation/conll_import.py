@@ -209,10 +209,13 @@ def import_conll(
                 parts.append(token.text)
                 sentence_offsets.append((cursor, cursor + len(token.text)))
                 cursor += len(token.text)
-            for a, b, label, column in sentence_entities(kept, path.name, result.repairs):
+            # Entities are decoded over the whole sentence, so dropping a token never joins two entities;
+            # a dropped token is O at every level, so no entity holds one.
+            offset_of = {id(token): offset for token, offset in zip(kept, sentence_offsets)}
+            for a, b, label, column in sentence_entities(sentence, path.name, result.repairs):
                 if label not in labels:
-                    raise KhabarError(f"line {kept[a].line}: entity type {label!r} is not in the scheme's {ENTITY_LAYER} layer", file=file)
-                spans.append((sentence_offsets[a][0], sentence_offsets[b - 1][1], label, column, kept[a].line))
+                    raise KhabarError(f"line {sentence[a].line}: entity type {label!r} is not in the scheme's {ENTITY_LAYER} layer", file=file)
+                spans.append((offset_of[id(sentence[a])][0], offset_of[id(sentence[b - 1])][1], label, column, sentence[a].line))
             offsets += sentence_offsets
             tags += [t.tags for t in kept]
             lines += [t.line for t in kept]

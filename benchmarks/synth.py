@@ -157,7 +157,7 @@ class Generator:
 
     # -- documents -----------------------------------------------------------------
 
-    def document(self, index: int) -> tuple[str, list[Region]]:
+    def document(self) -> tuple[str, list[Region]]:
         """A document text and its gold regions."""
         rng = self.rng
         while True:
@@ -419,7 +419,7 @@ def generate(
         export.write("[")
         index = 0
         while generator.counts.span_results < span_results:
-            text, regions = generator.document(index)
+            text, regions = generator.document()
             record = generator.record(index, text)
             task = generator.task(index, text, regions, record)
             export.write(("\n" if index == 0 else ",\n") + indented(task))

@@ -106,3 +106,15 @@ def test_tags_the_source_cannot_carry_are_refused(tmp_path: Path) -> None:
     bad.write_text("بغداد  B-GPE\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"line 1: expected 'TOKEN TAG"):
         read_conll(bad)
+
+
+def test_a_dropped_token_never_joins_two_entities(tmp_path: Path) -> None:
+    source = tmp_path / "joined.txt"
+    source.write_text("بغداد B-GPE\n#ERROR! O\nدمشق I-GPE\n$#$ O\n", encoding="utf-8")
+    imported = import_conll(source)
+    document = imported.documents[0]
+    assert document.record.text == "بغداد دمشق"
+    values = [r["value"] for r in imported.tasks[0]["annotations"][0]["result"]]
+    assert [(v["text"], v["labels"]) for v in values] == [("بغداد", ["GPE"]), ("دمشق", ["GPE"])]
+    assert [(r.line, r.written, r.read_as) for r in imported.repairs] == [(3, "I-GPE", "B-GPE")]
+    assert imported.dropped == {"#ERROR!": 1, "$#$": 1}
