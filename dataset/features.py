@@ -40,7 +40,7 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
         columns["annotator"] = Value("string")
     columns |= {name: Value("string") for name in ("text", "source", "published", "title", "url", "story")}
     for layer in scheme.layers:
-        extra = {c.name: Value("string") for c in scheme.region_choices if c.layer == layer.name}
+        extra = {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices if c.layer == layer.name}
         columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
     columns["relations"] = List({"from_id": Value("string"), "to_id": Value("string"), "label": ClassLabel(names=list(scheme.relation_labels))})
     return Features(columns)
@@ -64,9 +64,10 @@ def tokens_features(scheme: Scheme) -> Features:
 
 def quotes_features(scheme: Scheme) -> Features:
     """One row per quoted CONTENT; a list per relation (sources, cues) of the spans it points at."""
-    part = {"id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string"), "entity_label": Value("string")}
+    entity_label = ClassLabel(names=list(scheme.labels(NER_LAYER)))  # null when no entity has the span's extent
+    part = {"id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string"), "entity_label": entity_label}
     columns = {"id": Value("string"), "doc_id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string")}
-    columns |= {c.name: Value("string") for c in scheme.region_choices}
+    columns |= {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices}
     columns |= {column_of(rule.label): List(part) for rule in scheme.relations}
     return Features(columns)
 

@@ -69,9 +69,10 @@ def test_all_three_configs_load_with_label_names_and_true_offsets(built_v1, tmp_
     quotes = load(built_v1, "quotes", tmp_path)["test"]
     assert quotes.num_rows == 1
     quote = quotes[0]
-    assert quote["text"] == fx.QUOTE and quote["quote_type"] == "direct"
+    assert quotes.features["quote_type"].names == ["direct", "indirect", "mixed"]
+    assert quote["text"] == fx.QUOTE and quotes.features["quote_type"].int2str(quote["quote_type"]) == "direct"
     assert [s["text"] for s in quote["sources"]] == [fx.SPEAKER] and [c["text"] for c in quote["cues"]] == ["قالت"]
-    assert quote["sources"][0]["entity_label"] == "OCC"
+    assert quotes.features["sources"].feature["entity_label"].int2str(quote["sources"][0]["entity_label"]) == "OCC"
 
 
 def test_card_yaml_carries_what_the_hub_needs(built_v1):

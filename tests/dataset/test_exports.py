@@ -71,7 +71,7 @@ def test_build_from_an_export_through_validation(tmp_path, datasheet_copy, khaba
         [("PERS", "ألينا رومانوفسكي"), ("GPE", "بغداد"), ("ORG", "تنظيم داعش"), ("ORG", "داعش")]
     )
     quotes = datasets.load_dataset(str(out), "quotes", cache_dir=str(tmp_path / "cache"))["test"]
-    assert quotes[0]["text"] == QUOTE and quotes[0]["quote_type"] == "direct"
+    assert quotes[0]["text"] == QUOTE and quotes.features["quote_type"].int2str(quotes[0]["quote_type"]) == "direct"
     assert quotes[0]["sources"][0]["text"] == "رومانوفسكي" and quotes[0]["cues"][0]["text"] == "قالت"
     manifest = json.loads((out / "MANIFEST.json").read_text())
     assert [e["file"] for e in manifest["inputs"]["exports"]] == ["khabar.json"]
