@@ -17,8 +17,8 @@ Each case is a folder ``bad_inputs/<entry>-<name>/`` holding its input files and
   ``derive`` (a file made at test time from a repository file with ``replace`` =
   [old, new], so it follows that file); ``generate`` (an export written at test
   time: ``huge``); ``untouched`` (files that must be byte-identical afterwards);
-  ``absent_path`` (must not be written); ``absent`` (strings a written file must
-  not hold).
+  ``absent_path`` (must not be written); ``absent_text`` (characters no
+  ``text`` of a written JSON-lines file may hold).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import copy
 import json
 import shutil
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +132,8 @@ def toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):  # invisible and control characters as escapes, the rest (Arabic) as is
+        return json.dumps(value, ensure_ascii=any(unicodedata.category(c) in ("Cc", "Cf") for c in value))
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -278,17 +279,17 @@ def main() -> None:
            extra_files={"corpus/documents.jsonl": json.dumps(DOCS[1], ensure_ascii=False)[:80]}, untouched=["corpus/documents.jsonl"])
     ingest("mixed-crlf-and-bidi", "a page with mixed \\r\\n and \\n and bidi controls: ingested normalised",
            {"a.txt": "\ufeffبغداد:\r\nقالت \u200fالسفيرة\n\u202bإن العمل\u202c لم ينته.\r\n"}, exit=0, expect=["added", "1 page(s) ingested"],
-           absent={"file": "corpus/documents.jsonl", "strings": ["\\r", "\u200f", "\u202b", "\ufeff"]})
+           absent_text={"file": "corpus/documents.jsonl", "strings": ["\r", "\u200f", "\u202b", "\ufeff"]})
 
     # ---- build ----
     build_argv = ["build", "--documents", "{shared}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}"]
     case("build-export-with-errors", "an export with a span past the end of its text", {"export.json": dumps(mutated("e4", end=len(TEXT_1) + 5))},
-         argv=[*build_argv, "--exports", "{case}/export.json"], exit=1, expect=["export.json", "task 1", "region e4"], absent_path="dist/khabar",)
+         argv=[*build_argv, "--exports", "{case}/export.json"], exit=1, expect=["export.json", "task 1", "region e4"], absent_path="dist/khabar")
     case("build-export-not-json", "a truncated export", {"export.json": good[:100]},
          argv=[*build_argv, "--exports", "{case}/export.json"], exit=2, expect=["export.json", "not JSON"], absent_path="dist/khabar")
     case("build-missing-documents", "a documents file that does not exist", {},
          argv=["build", "--documents", "{case}/nowhere.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports"],
-         exit=2, expect=["nowhere.jsonl"], absent_path="dist/khabar",)
+         exit=2, expect=["nowhere.jsonl"], absent_path="dist/khabar")
     case("build-truncated-documents", "a documents.jsonl cut off mid-record", {"documents.jsonl": json.dumps(DOCS[1], ensure_ascii=False)[:80]},
          argv=["build", "--documents", "{case}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports"],
          exit=2, expect=["documents.jsonl", "line 1"], absent_path="dist/khabar")
@@ -307,15 +308,15 @@ def main() -> None:
     case("publish-missing-file", "a parquet file deleted after the build", {}, argv=publish_argv, exit=1, expect=["missing", "data/tokens/test-00000-of-00001.parquet"],
          build=True, remove=["data/tokens/test-00000-of-00001.parquet"])
     case("publish-manifest-not-json", "a truncated MANIFEST.json", {"overlay/MANIFEST.json": '{"files": [{"path": "README.md",'}, argv=publish_argv,
-         exit=2, expect=["MANIFEST.json"], build=True,)
+         exit=2, expect=["MANIFEST.json"], build=True)
     case("publish-bad-repo-id", "a repository id without an organisation", {}, argv=["publish", "--repo-id", "khabar", "--build", "{build}", "--dry-run"],
          exit=2, expect=["--repo-id", "ORG/NAME", "'khabar'"], build=True)
     case("publish-no-token", "no HF_TOKEN in the environment", {}, argv=["publish", "--repo-id", "khabar-test/khabar", "--build", "{build}"],
          exit=2, expect=["HF_TOKEN"], build=True, env={"HF_TOKEN": ""})
     case("publish-hub-unreachable", "HF_ENDPOINT where nothing listens", {}, argv=["publish", "--repo-id", "khabar-test/khabar", "--build", "{build}"],
-         exit=2, expect=["127.0.0.1:9"], build=True, env={"HF_TOKEN": "hf_test"}, hub_endpoint="http://127.0.0.1:9",)
+         exit=2, expect=["127.0.0.1:9"], build=True, env={"HF_TOKEN": "hf_test"}, hub_endpoint="http://127.0.0.1:9")
     case("publish-relabelled-card", "the card's label names reordered and MANIFEST.json re-hashed to match", {}, argv=publish_argv,
-         exit=1, expect=["label names", "the card says"], build=True, tamper="relabel-card",)
+         exit=1, expect=["label names", "the card says"], build=True, tamper="relabel-card")
 
     # ---- studio pull ----
     pull = ["studio", "pull", "--studio-dir", "{case}/studio", "--out", "{case}/out.json"]
