@@ -9,25 +9,15 @@ annotation, stored pre-annotations, and two documents nobody labeled;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import polars as pl
 
 from annotation.paths import DOCUMENTS_FILE
 from annotation.tables import ANNOTATIONS, RELATIONS, SPANS
 from dataset.inputs import PREDICTION_SPANS, documents_table
+from validation.reader import Tables
 
 ASHARQ, RT, ALHURRA, ALARAB, SHAFAQ = "81ec20757aeac4d6", "c59ea302dcd9b174", "bdd1f7aa27f45812", "e652f16ef741cb5b", "c6d8bd2b5d138340"
-
-
-@dataclass(frozen=True)
-class Tables:
-    documents: pl.DataFrame
-    annotations: pl.DataFrame
-    spans: pl.DataFrame
-    relations: pl.DataFrame
-    predictions_spans: pl.DataFrame
-    predictions_relations: pl.DataFrame
 
 
 def find(text: str, phrase: str, after: str = "", nth: int = 0) -> tuple[int, int]:
