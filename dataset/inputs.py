@@ -16,10 +16,11 @@ import polars as pl
 from annotation.errors import EXIT_FAILED_CHECKS, KhabarError
 from annotation.ingest import load_records
 from annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
+from validation import reader
 
 #: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
 PREDICTION_SPANS = pl.Schema(
-    {"doc_id": pl.String, "model_version": pl.String, "layer": pl.String, "label": pl.String, "start": pl.Int64, "end": pl.Int64}
+    {name: reader.PREDICTION_SPANS[name] for name in ("doc_id", "model_version", "layer", "label", "start", "end")}
 )
 
 
@@ -83,11 +84,8 @@ def load_inputs(exports: list[Path], documents_file: Path) -> BuildInputs:
             predictions_spans=empty(PREDICTION_SPANS),
             documents_sha256=documents_sha256,
         )
-    try:
-        from validation.api import validate_exports
-        from validation.checks import ERROR
-    except ImportError:
-        raise KhabarError("the validation stage (validation.api) is not installed; cannot read exports") from None
+    from validation.api import validate_exports  # pandera: imported only when there are exports
+    from validation.checks import ERROR
     result = validate_exports(list(exports), documents_file)
     if result.errors > 0:
         errors = [f for f in result.failures if f.severity == ERROR]

@@ -39,31 +39,15 @@ ANNOTATION, DRAFT, PREDICTION = "annotation", "draft", "prediction"
 #: Where each kind of owner lives in a task.
 OWNER_LISTS = {ANNOTATION: "annotations", DRAFT: "drafts", PREDICTION: "predictions"}
 
+#: A prediction's spans and relations: the columns of SPANS and RELATIONS, owned by a
+#: prediction (and its model version) instead of an annotation.
 PREDICTION_SPANS = pl.Schema(
-    {
-        "prediction_id": pl.Int64,
-        "task_id": pl.Int64,
-        "doc_id": pl.String,
-        "model_version": pl.String,
-        "region_id": pl.String,
-        "layer": pl.String,
-        "label": pl.String,
-        "start": pl.Int64,
-        "end": pl.Int64,
-        "text": pl.String,
-        "quote_type": pl.String,
-    }
+    {"prediction_id": pl.Int64, "task_id": pl.Int64, "doc_id": pl.String, "model_version": pl.String}
+    | {name: dtype for name, dtype in SPANS.items() if name not in ("annotation_id", "doc_id")}
 )
-
 PREDICTION_RELATIONS = pl.Schema(
-    {
-        "prediction_id": pl.Int64,
-        "doc_id": pl.String,
-        "model_version": pl.String,
-        "from_region": pl.String,
-        "to_region": pl.String,
-        "label": pl.String,
-    }
+    {"prediction_id": pl.Int64, "doc_id": pl.String, "model_version": pl.String}
+    | {name: dtype for name, dtype in RELATIONS.items() if name not in ("annotation_id", "doc_id")}
 )
 
 TASKS = pl.Schema(
