@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from annotation.errors import KhabarError
@@ -203,7 +203,7 @@ def ingest(corpus_dir: Path = CORPUS_DIR, exports_dir: Path = EXPORTS_DIR) -> In
             if annotated is None:
                 annotated = annotated_doc_ids(exports_dir)
             if old.doc_id in annotated:
-                kept.append(DocumentRecord(**{**asdict(old), "superseded_by": record.doc_id}))
+                kept.append(replace(old, superseded_by=record.doc_id))
                 report.superseded.append((old.doc_id, record.doc_id))
             else:
                 report.replaced.append((old.doc_id, record.doc_id))
