@@ -1,13 +1,16 @@
 """What the builder reads: the validated tables of the exports, or the corpus alone.
 
-With committed exports, the validation stage (``validation.api``) reads and
-checks them and the builder refuses to go on when it finds errors. With no
-exports at all, the documents of the corpus are built with empty annotations.
+With committed exports, the builder takes the tables that the last clean
+``khabar validate`` kept for exactly these inputs (:mod:`validation.store`);
+failing that, the validation stage (``validation.api``) reads and checks them
+here, and the builder refuses to go on when it finds errors. With no exports
+at all, the documents of the corpus are built with empty annotations.
 """
 
 from __future__ import annotations
 
-import hashlib
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +19,8 @@ import polars as pl
 from annotation.errors import EXIT_FAILED_CHECKS, KhabarError
 from annotation.ingest import load_records
 from annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
-from validation import reader
+from validation import reader, store
+from validation.store import sha256_file
 
 #: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
 PREDICTION_SPANS = pl.Schema(
@@ -38,13 +42,6 @@ class BuildInputs:
     @property
     def annotated(self) -> bool:
         return self.annotations.height > 0
-
-
-def sha256_file(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
 
 
 def documents_table(documents_file: Path) -> pl.DataFrame:
@@ -72,8 +69,12 @@ def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = 
     )
 
 
-def load_inputs(exports: list[Path], documents_file: Path) -> BuildInputs:
-    """Validated tables of ``exports`` (or only the corpus when there are none)."""
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str], None] = _to_stderr) -> BuildInputs:
+    """Validated tables of ``exports`` (or only the corpus when there are none); progress goes to ``log``."""
     documents_sha256 = sha256_file(documents_file)
     if not exports:
         return BuildInputs(
@@ -84,6 +85,13 @@ def load_inputs(exports: list[Path], documents_file: Path) -> BuildInputs:
             predictions_spans=empty(PREDICTION_SPANS),
             documents_sha256=documents_sha256,
         )
+    export_sha256s = [sha256_file(path) for path in exports]
+    hashes = tuple(sorted((path.name, sha256) for path, sha256 in zip(exports, export_sha256s)))
+    kept = store.load(store.tables_key(export_sha256s, documents_sha256))
+    if kept is not None:
+        log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
+        return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
+    log(f"validating {len(exports)} export(s)…")
     from validation.api import validate_exports  # pandera: imported only when there are exports
     from validation.checks import ERROR
     result = validate_exports(list(exports), documents_file)
@@ -95,5 +103,4 @@ def load_inputs(exports: list[Path], documents_file: Path) -> BuildInputs:
             "run `khabar validate` for all of them and fix them first",
             exit_status=EXIT_FAILED_CHECKS,
         )
-    hashes = tuple(sorted((path.name, sha256_file(path)) for path in exports))
     return from_tables(result.tables, export_hashes=hashes, documents_sha256=documents_sha256)

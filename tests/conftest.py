@@ -15,6 +15,7 @@ import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -55,6 +56,17 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioSe
         )
     finally:
         stop_server(paths, progress=lambda _line: None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def khabar_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where ``khabar validate`` keeps its tables for the build (:mod:`validation.store`):
+    a folder of this session, never the user's own cache. Subprocesses inherit it."""
+    folder = tmp_path_factory.mktemp("khabar-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KHABAR_CACHE_DIR", str(folder))
+    yield folder
+    patch.undo()
 
 
 _project_numbers = itertools.count(1)

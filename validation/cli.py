@@ -13,7 +13,8 @@ With ``--dataset`` it re-checks a built (or downloaded) dataset folder instead
 (:mod:`validation.dataset_check`: hashes and row counts against MANIFEST.json,
 features against the card, span and token offsets against the text).
 The report goes to stdout; progress and repairs go to stderr, so
-``--format json`` output stays machine-readable.
+``--format json`` output stays machine-readable. A clean run (no error, not
+``--strict``) keeps its tables for ``khabar build`` (:mod:`validation.store`).
 """
 
 from __future__ import annotations
@@ -84,5 +85,19 @@ def run(args: argparse.Namespace) -> int:
         applied = sum(change.applied for change in changes)
         print(f"khabar validate: {applied} repair(s) applied, {len(changes) - applied} left for a person", file=sys.stderr)
     result = validate_exports(paths, args.documents, strict=args.strict)
+    if paths and not args.strict and result.errors == 0:
+        _keep_for_build(result, paths, args.documents)
     sys.stdout.write(render(result, args.format))
     return result.exit_status
+
+
+def _keep_for_build(result, paths: list[Path], documents: Path) -> None:
+    from validation import store
+
+    key = store.tables_key([store.sha256_file(path) for path in paths], store.sha256_file(documents))
+    try:
+        folder = store.save(result.tables, key)
+    except OSError as exc:  # a read-only home must not fail a clean validation
+        print(f"khabar validate: could not keep the tables for khabar build ({exc.strerror}); it will validate again", file=sys.stderr)
+        return
+    print(f"khabar validate: tables kept for khabar build in {folder}", file=sys.stderr)

@@ -23,7 +23,10 @@ are read as their own kinds, never as annotations; a task without
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,14 +170,14 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
 
 def _load_json(path: Path) -> list[Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")  # one decode of the whole file: faster than a text-mode read
     except FileNotFoundError:
         raise KhabarError("export file not found", file=str(path)) from None
     except UnicodeDecodeError as exc:
         raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
     except OSError as exc:
         raise KhabarError(f"cannot read export: {exc.strerror}", file=str(path)) from None
-    if not text.strip():
+    if not text or text.isspace():  # not strip(): that copies a 600 MB export to find its first character
         raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(path))
     try:
         tasks = json.loads(text)
@@ -455,13 +458,32 @@ class _Reader:
         )
 
 
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a whole export is parsed and read.
+
+    Parsed JSON holds no reference cycles, so every collection triggered by its
+    millions of new dicts and lists searches for nothing; on a 600 MB export
+    those searches took 60% of ``json.loads``. Memory is still freed as usual
+    (reference counting), and the collector runs again afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_raw(paths: list[Path], documents: pl.DataFrame | Path, scheme: Scheme | None = None) -> RawExport:
     """Read exports into frames that keep every row (see module docstring)."""
     if isinstance(documents, Path):
         documents = read_documents(documents)
     reader = _Reader(scheme or load_scheme(), documents)
-    for path in paths:
-        reader.read_file(path)
+    with _cycle_collector_paused():
+        for path in paths:
+            reader.read_file(path)
     return RawExport(
         files=list(paths),
         documents=documents,

@@ -1,0 +1,111 @@
+"""``khabar validate`` keeps its tables for ``khabar build`` (validation.store), and the build is the same either way."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from annotation.paths import DOCUMENTS_FILE, EXPORTS_DIR, REPO_ROOT
+from validation import api, store
+from validation_exports import region, valid_export, write_export
+
+
+@pytest.fixture(autouse=True)
+def own_store(monkeypatch, tmp_path):
+    """Each test starts with an empty store of its own."""
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _key(export: Path, documents: Path = DOCUMENTS_FILE) -> str:
+    return store.tables_key([store.sha256_file(export)], store.sha256_file(documents))
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_build_takes_the_kept_tables_and_writes_the_same_bytes(khabar, tmp_path, monkeypatch):
+    exports = sorted(EXPORTS_DIR.glob("*.json"))
+    assert exports, "the committed exports are the test's input"
+    validated = khabar("validate")
+    assert validated.status == 0 and "tables kept for khabar build" in validated.err
+
+    validations = []
+    real_validate = api.validate_exports
+    monkeypatch.setattr(api, "validate_exports", lambda *a, **k: validations.append(a) or real_validate(*a, **k))
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copy(REPO_ROOT / "DATASHEET.md", datasheet)
+
+    from_store = khabar("build", "--out", tmp_path / "from-store", "--datasheet", datasheet)
+    assert from_store.status == 0, from_store.err
+    assert "not checked again" in from_store.out + from_store.err
+    assert validations == []
+
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "empty-cache"))
+    fresh = khabar("build", "--out", tmp_path / "fresh", "--datasheet", datasheet)
+    assert fresh.status == 0, fresh.err
+    assert len(validations) == 1
+    assert _files(tmp_path / "from-store") == _files(tmp_path / "fresh")
+
+
+def test_kept_tables_are_the_validated_tables(khabar, tmp_path):
+    export = write_export(tmp_path, valid_export())
+    assert khabar("validate", export).status == 0
+    kept = store.load(_key(export))
+    assert kept is not None
+    validated = api.validate_exports([export]).tables
+    for name in store.TABLE_NAMES:
+        assert getattr(kept, name).equals(getattr(validated, name)), name
+
+
+def test_any_change_to_the_inputs_is_a_miss(khabar, tmp_path):
+    export = write_export(tmp_path, valid_export())
+    assert khabar("validate", export).status == 0
+    assert store.load(_key(export)) is not None
+
+    changed = write_export(tmp_path, valid_export(), name="changed.json")
+    changed.write_text(changed.read_text(encoding="utf-8") + " ", encoding="utf-8")  # same tasks, other bytes
+    assert store.load(_key(changed)) is None
+    other_corpus = tmp_path / "documents.jsonl"
+    other_corpus.write_text(DOCUMENTS_FILE.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert store.load(_key(export, other_corpus)) is None
+    assert store.load(store.tables_key([store.sha256_file(export)] * 2, store.sha256_file(DOCUMENTS_FILE))) is None
+
+
+def test_only_a_clean_run_that_is_not_strict_is_kept(khabar, tmp_path):
+    tasks = valid_export()
+    region(tasks, "per1")["value"]["labels"] = ["NOT_A_LABEL"]
+    broken = write_export(tmp_path, tasks, name="broken.json")
+    result = khabar("validate", broken)
+    assert result.status == 1 and "tables kept" not in result.err
+    assert store.load(_key(broken)) is None
+
+    clean = write_export(tmp_path, valid_export(), name="clean.json")
+    strict = khabar("validate", "--strict", clean)
+    assert "tables kept" not in strict.err
+    assert store.load(_key(clean)) is None
+
+
+def test_a_damaged_store_means_validating_again(khabar, tmp_path):
+    export = write_export(tmp_path, valid_export())
+    assert khabar("validate", export).status == 0
+    (store.store_dir() / "spans.parquet").write_bytes(b"not parquet")
+    assert store.load(_key(export)) is None
+    (store.store_dir() / store.KEY_FILE).unlink()
+    assert store.load(_key(export)) is None
+
+
+def test_the_store_lives_where_the_environment_says(monkeypatch, tmp_path):
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "here"))
+    assert store.store_dir() == tmp_path / "here" / "validated"
+    monkeypatch.delenv("KHABAR_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert store.store_dir() == tmp_path / "xdg" / "khabar" / "validated"
+    kept = store.save(api.validate_exports([write_export(tmp_path, valid_export())]).tables, "k")
+    assert json.loads((kept / store.KEY_FILE).read_text(encoding="utf-8")) == {"key": "k"}
+    assert pl.read_parquet(kept / "spans.parquet").height > 0
+
