@@ -4,8 +4,10 @@ For each size (span results in the export's annotations) it generates a seeded
 synthetic export (``benchmarks/synth.py``), then runs, each in its own process:
 
 - floor:     parse the export with ``json``, write its spans to one parquet (``benchmarks/floor.py``);
-- validate:  ``khabar validate`` on the export;
-- build:     ``khabar build`` on the export (into the work folder, never ``dist/``);
+- validate:  ``khabar validate`` on the export, which keeps its tables for the build;
+- build:     ``khabar build`` on the export (into the work folder, never ``dist/``), which
+             takes the tables validate kept instead of checking the export again (the run
+             fails if it does not);
 - converter: ``label_studio_sdk.converter`` to CoNLL 2003 (``benchmarks/peer.py``).
 
 Wall time is measured around each process and peak memory is the process's
@@ -45,6 +47,8 @@ DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 #: Targets of issue 7 for validate + build at the largest size.
 TIME_TARGET = 3.0  # × the floor's wall time
 MEMORY_TARGET = 1.5  # × the floor's peak RSS
+#: What ``khabar build`` logs when it takes the tables ``khabar validate`` kept (validation.store).
+KEPT_TABLES_USED = "not checked again"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Measure:
     cpu_seconds: float  # user + system: less sensitive than wall time to other work on the machine
     peak_mb: float
     stdout: str
+    stderr: str
 
 
 class StageFailed(RuntimeError):
@@ -68,9 +73,10 @@ def khabar_command() -> list[str]:
 def measure(stage: str, command: list[str], work: Path) -> Measure:
     """Run ``command`` in its own process; wall seconds and its peak RSS."""
     out_path, err_path = work / f"{stage}.stdout", work / f"{stage}.stderr"
+    env = {**os.environ, "KHABAR_CACHE_DIR": str(work / "cache")}  # validate keeps its tables here for build
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=REPO_ROOT)
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=REPO_ROOT, env=env)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -79,7 +85,7 @@ def measure(stage: str, command: list[str], work: Path) -> Measure:
         raise StageFailed(f"{stage} exited with {process.returncode}: {' '.join(command)}\n{tail}")
     # ru_maxrss is in KiB on Linux.
     cpu = usage.ru_utime + usage.ru_stime
-    return Measure(stage, seconds, cpu, usage.ru_maxrss / 1024, out_path.read_text(encoding="utf-8"))
+    return Measure(stage, seconds, cpu, usage.ru_maxrss / 1024, out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8"))
 
 
 def last_json(stdout: str) -> dict:
@@ -133,6 +139,8 @@ def reconcile(result: SizeResult, build_dir: Path) -> list[str]:
     built = re.search(r"read (\d+) documents, (\d+) annotations, (\d+) spans", result.build.stdout)
     if built is None or (int(built[2]), int(built[3])) != (usable_annotations, counts.span_results):
         problems.append(f"build read {built[0] if built else 'nothing'}; the export holds {usable_annotations} usable annotations, {counts.span_results} spans")
+    if KEPT_TABLES_USED not in result.build.stdout + result.build.stderr:
+        problems.append("build validated the export again instead of taking the tables khabar validate kept")
     documents_rows = sum(pq.read_metadata(path).num_rows for path in (build_dir / "data" / "documents").glob("*.parquet"))
     if documents_rows != counts.tasks:
         problems.append(f"build wrote {documents_rows} documents, the export holds {counts.tasks} tasks")
@@ -157,6 +165,7 @@ def run_size(target: int, seed: int, work: Path) -> SizeResult:
     build_dir = work / "build"
     shutil.rmtree(build_dir, ignore_errors=True)
     shutil.rmtree(work / "conll", ignore_errors=True)
+    shutil.rmtree(work / "cache", ignore_errors=True)
     python, khabar = sys.executable, khabar_command()
     stages = {
         "floor": [python, str(BENCH_DIR / "floor.py"), str(export), str(work / "floor.parquet")],
