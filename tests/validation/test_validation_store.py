@@ -62,7 +62,7 @@ def test_kept_tables_are_the_validated_tables(khabar, tmp_path):
         assert getattr(kept, name).equals(getattr(validated, name)), name
 
 
-def test_any_change_to_the_inputs_is_a_miss(khabar, tmp_path):
+def test_any_change_to_the_inputs_is_a_miss(khabar, tmp_path, monkeypatch):
     export = write_export(tmp_path, valid_export())
     assert khabar("validate", export).status == 0
     assert store.load(_key(export)) is not None
@@ -74,6 +74,11 @@ def test_any_change_to_the_inputs_is_a_miss(khabar, tmp_path):
     other_corpus.write_text(DOCUMENTS_FILE.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     assert store.load(_key(export, other_corpus)) is None
     assert store.load(store.tables_key([store.sha256_file(export)] * 2, store.sha256_file(DOCUMENTS_FILE))) is None
+
+    other_config = tmp_path / "labeling_config.xml"
+    other_config.write_text(store.CONFIG_PATH.read_text(encoding="utf-8") + "<!-- -->\n", encoding="utf-8")
+    monkeypatch.setattr(store, "CONFIG_PATH", other_config)
+    assert store.load(_key(export)) is None
 
 
 def test_only_a_clean_run_that_is_not_strict_is_kept(khabar, tmp_path):
