@@ -5,6 +5,11 @@ shingles; the same quote is reprinted by several outlets), groups are ordered by
 a hash of their members and dealt to the splits of the release config by
 document share. A corpus with fewer groups than splits (or one that leaves a
 split empty) goes whole to the single split ``test``, and the plan says why.
+
+The MinHash signatures are those of datasketch's ``MinHash`` updated with each
+shingle's UTF-8 bytes, computed for all documents at once (each distinct shingle
+hashed once), and the candidate pairs are those that a ``MinHashLSH`` of the same
+threshold would return.
 """
 
 from __future__ import annotations
@@ -13,9 +18,18 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import polars as pl
+import pyarrow as pa
 from datasketch import MinHash, MinHashLSH
+from datasketch.hashfunc import sha1_hash32
+from datasketch.minhash import _fmix
+from numpy.lib.stride_tricks import sliding_window_view
 
 from dataset.release import SINGLE_SPLIT, NearDuplicates, Release
+
+#: A word is a run of what ``str.split()`` does not split on: Unicode whitespace and the separators \x1c-\x1f.
+WORD = r"[^\s\x1C-\x1F]+"
 
 
 @dataclass(frozen=True)
@@ -30,30 +44,86 @@ class SplitPlan:
         return dict(self.assignment)
 
 
-def shingles(text: str, size: int) -> set[str]:
-    words = text.split()
-    if len(words) <= size:
-        return {" ".join(words)}
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+def _word_ids(texts: Sequence[str]) -> tuple[np.ndarray, pl.Series, np.ndarray]:
+    """Every word of the texts as an id (text after text), the words the ids stand for, and each text's word count."""
+    words = pl.Series(texts, dtype=pl.String).str.extract_all(WORD)
+    encoded = words.explode(empty_as_null=False).to_arrow().dictionary_encode()
+    return encoded.indices.to_numpy(), pl.Series(encoded.dictionary), words.list.len().to_numpy().astype(np.int64)
+
+
+def _windows(word_ids: np.ndarray, lengths: np.ndarray, size: int, padding: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shingles of every text as rows of ``size`` word ids, and each text's shingle count.
+
+    A text of at most ``size`` words is one shingle, padded with ``padding`` after its words.
+    """
+    counts = np.maximum(lengths - size + 1, 1)
+    starts = np.cumsum(counts) - counts  # each text's first row
+    first_words = np.repeat(np.cumsum(lengths) - lengths - starts, counts) + np.arange(counts.sum())
+    rows = sliding_window_view(np.append(word_ids, np.full(size, padding)).astype(np.int32), size)[first_words]
+    short = np.flatnonzero(lengths < size)  # their one row ran on into the next text's words
+    rows[starts[short]] = np.where(np.arange(size) < lengths[short, None], rows[starts[short]], padding)
+    return rows, counts
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a C-contiguous int32 matrix, and the index into them of every row."""
+    width = rows.shape[1]
+    as_values = pa.FixedSizeBinaryArray.from_buffers(pa.binary(rows.itemsize * width), len(rows), [None, pa.py_buffer(rows)])
+    encoded = as_values.dictionary_encode()
+    distinct = np.frombuffer(encoded.dictionary.buffers()[1], dtype=np.int32, count=len(encoded.dictionary) * width)
+    return distinct.reshape(-1, width), encoded.indices.to_numpy()
+
+
+def minhash_signatures(texts: Sequence[str], config: NearDuplicates) -> np.ndarray:
+    """Each text's MinHash hash values, one row per text.
+
+    A row equals the ``hashvalues`` of ``MinHash(num_perm, seed, scheme="affine32")`` updated with the
+    UTF-8 bytes of the text's shingles (``size`` consecutive words joined by a space; a text of at most
+    ``size`` words is one shingle), but each distinct shingle is hashed once for the whole corpus.
+    """
+    size = config.shingle_words
+    word_ids, vocabulary, lengths = _word_ids(texts)
+    rows, counts = _windows(word_ids, lengths, size, padding=len(vocabulary))
+    distinct, index = _distinct_rows(rows)
+    vocabulary = vocabulary.append(pl.Series([None], dtype=pl.String))  # the padding id stands for no word
+    shingles = pl.DataFrame([vocabulary.gather(distinct[:, j]).alias(str(j)) for j in range(size)]).select(
+        pl.concat_str(pl.all(), separator=" ", ignore_nulls=True).cast(pl.Binary)
+    )
+    hashes = np.fromiter(map(sha1_hash32, shingles.to_series().to_list()), dtype=np.uint32, count=len(distinct))
+    a, b = MinHash(num_perm=config.num_perm, seed=config.seed, scheme="affine32").permutations
+    mixed = _fmix(hashes, 32)[index]  # affine32 mixes each hash once, then permutes it as a * h + b mod 2**32
+    starts = np.cumsum(counts) - counts  # each text's first shingle (every text has one, as reduceat needs)
+    signatures = np.empty((config.num_perm, len(texts)), dtype=np.uint32)
+    for permutation, (a_k, b_k) in enumerate(zip(a, b)):
+        signatures[permutation] = np.minimum.reduceat(a_k * mixed + b_k, starts)
+    return signatures.T
+
+
+def _candidate_pairs(signatures: np.ndarray, bands: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs (a < b) whose signatures are equal on every value of at least one band, as ``MinHashLSH.query`` finds them."""
+    bands_of_rows = (pl.DataFrame(signatures[:, start:stop], orient="row").with_row_index("row") for start, stop in bands)
+    buckets = (
+        pl.concat(band.group_by(pl.exclude("row")).agg("row").select("row") for band in bands_of_rows)
+        .filter(pl.col("row").list.len() > 1)
+        .with_row_index("bucket")
+        .explode("row")
+    )
+    pairs = buckets.join(buckets, on="bucket").filter(pl.col("row") < pl.col("row_right")).select("row", "row_right").unique()
+    return pairs["row"].to_numpy(), pairs["row_right"].to_numpy()
 
 
 def near_duplicate_pairs(texts: Mapping[str, str], config: NearDuplicates) -> list[tuple[str, str, float]]:
-    hashes: dict[str, MinHash] = {}
-    lsh = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
-    template = MinHash(num_perm=config.num_perm, seed=config.seed)  # its permutations are made once, not per document
-    for doc_id in sorted(texts):
-        minhash = MinHash(num_perm=config.num_perm, seed=config.seed, permutations=template.permutations, scheme=template.scheme)
-        minhash.update_batch([s.encode("utf-8") for s in sorted(shingles(texts[doc_id], config.shingle_words))])
-        hashes[doc_id] = minhash
-        lsh.insert(doc_id, minhash)
-    pairs = []
-    for doc_id in sorted(hashes):
-        for other in sorted(lsh.query(hashes[doc_id])):
-            if other > doc_id:
-                similarity = hashes[doc_id].jaccard(hashes[other])
-                if similarity >= config.threshold:
-                    pairs.append((doc_id, other, round(similarity, 4)))
-    return pairs
+    """Document pairs (a < b) that LSH finds and whose estimated Jaccard similarity reaches the threshold."""
+    doc_ids = sorted(texts)
+    signatures = minhash_signatures([texts[doc_id] for doc_id in doc_ids], config)
+    lsh = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)  # for its choice of bands
+    a, b = _candidate_pairs(signatures, lsh.hashranges)
+    similarities = np.count_nonzero(signatures[a] == signatures[b], axis=1) / config.num_perm  # MinHash.jaccard
+    return sorted(
+        (doc_ids[i], doc_ids[j], round(similarity, 4))
+        for i, j, similarity in zip(a.tolist(), b.tolist(), similarities.tolist())
+        if similarity >= config.threshold
+    )
 
 
 def group_documents(stories: Mapping[str, str], pairs: Sequence[tuple[str, str, float]]) -> list[tuple[str, ...]]:

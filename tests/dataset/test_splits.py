@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from datasketch import MinHash, MinHashLSH
+
 from dataset.release import load_release
-from dataset.splits import group_documents, leakage, near_duplicate_pairs, plan_splits
+from dataset.splits import group_documents, leakage, minhash_signatures, near_duplicate_pairs, plan_splits
 
 WORDS = "قالت السفيرة الأميركية في بغداد إن التحالف ضد داعش لم ينته عمله في العراق وإن التنظيم لا يزال يمثل تهديدا".split()
 
@@ -55,3 +57,53 @@ def test_leakage_check_reports_what_crosses():
 def test_union_of_stories_and_pairs():
     groups = group_documents({"a": "s1", "b": "s2", "c": "s2", "d": "s3"}, [("a", "d", 0.7)])
     assert groups == [("a", "d"), ("b", "c")]
+
+
+def datasketch_minhash(text: str, config) -> MinHash:
+    """The MinHash of a text's word shingles, made one text at a time by datasketch itself."""
+    words = text.split()
+    size = config.shingle_words
+    shingles = {" ".join(words)} if len(words) <= size else {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+    minhash = MinHash(num_perm=config.num_perm, seed=config.seed)
+    minhash.update_batch([s.encode("utf-8") for s in shingles])
+    return minhash
+
+
+def test_signatures_are_datasketchs_for_any_whitespace_and_length():
+    config = load_release().near_duplicates
+    texts = [
+        article(7),
+        article(7) + " " + article(7),  # every shingle twice
+        " \t" + article(11, 9).replace(" ", "\n\u00a0", 3) + "\u2028",  # Unicode whitespace, leading and trailing
+        "كلمة\x1cكلمة\u3000أخرى",  # \x1c splits words too
+        "ثلاث كلمات فقط",  # fewer words than a shingle
+        " ".join(WORDS[:5]),  # exactly one shingle
+        "",
+        "   ",
+    ]
+    signatures = minhash_signatures(texts, config)
+    assert signatures.shape == (len(texts), config.num_perm)
+    for text, signature in zip(texts, signatures):
+        assert signature.tolist() == datasketch_minhash(text, config).hashvalues.tolist()
+
+
+def test_pairs_are_those_minhash_lsh_finds():
+    config = load_release().near_duplicates
+    texts = {f"a{seed:02}": article(seed) for seed in range(3, 23)}
+    for seed, step in zip(range(3, 23, 2), (6, 8, 10, 12, 14, 16, 20, 30, 60, 120)):  # reprints, every step-th word changed
+        words = texts[f"a{seed:02}"].split()
+        words[::step] = ["تعديل"] * len(words[::step])
+        texts[f"b{seed:02}"] = " ".join(words)
+    minhashes = {doc_id: datasketch_minhash(text, config) for doc_id, text in texts.items()}
+    lsh = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
+    for doc_id, minhash in minhashes.items():
+        lsh.insert(doc_id, minhash)
+    expected = sorted(
+        (a, b, round(minhashes[a].jaccard(minhashes[b]), 4))
+        for a in minhashes
+        for b in lsh.query(minhashes[a])
+        if a < b and minhashes[a].jaccard(minhashes[b]) >= config.threshold
+    )
+    candidates = {(a, b) for a in minhashes for b in lsh.query(minhashes[a]) if a < b}
+    assert len(candidates) > len(expected) > 3  # LSH found pairs below the threshold too
+    assert near_duplicate_pairs(texts, config) == expected
