@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+from itertools import combinations
+
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import khabar_fixtures as fx
 from annotation.tables import ANNOTATIONS, SPANS
-from dataset.adjudicate import adjudicate
+from dataset.adjudicate import adjudicate, latest_per_annotator
 from dataset.agreement import agreement, krippendorff_alpha_nominal, prediction_quality
-from dataset.inputs import from_tables
+from dataset.inputs import BuildInputs, from_tables
+from dataset.segment import tokenize
+
+LAYERS = ("entity", "attribution", "zone")
 
 
 def test_alpha_matches_krippendorffs_textbook_example():
@@ -43,6 +51,75 @@ def test_span_f1_exact_and_overlap_on_the_two_annotators():
     alpha = dict(result.alpha)
     assert alpha["attribution"] == 1.0
     assert 0 < alpha["entity"] < 1
+
+
+@st.composite
+def annotated_documents(draw) -> BuildInputs:
+    """A few short texts, each labeled by up to five annotators (some twice, some as ground truth), with
+    spans that may nest, cross, repeat or lie in a layer outside ``LAYERS``."""
+    pieces = st.sampled_from(["قال", "داعش", "abc", "12", "،", ".", "«", "»", " ", "  ", "\n", "؟"])
+    labels = {"entity": ["PERS", "ORG"], "attribution": ["CUE", "SOURCE", "CONTENT"], "zone": ["TITLE"], "other": ["X"]}
+    documents, annotations, spans = [], [], []
+    for d in range(draw(st.integers(1, 4))):
+        text = "".join(draw(st.lists(pieces, max_size=25)))
+        documents.append({"doc_id": f"d{d}", "text": text})
+        for annotator in range(draw(st.integers(0, 5))):
+            for day in range(draw(st.integers(1, 2))):
+                aid = len(annotations) + 1
+                annotations.append({"annotation_id": aid, "task_id": d, "doc_id": f"d{d}", "annotator": f"a{annotator}", "created_at": "",
+                                    "updated_at": f"2026-01-0{day + 1}", "lead_time": 1.0, "was_cancelled": False, "ground_truth": draw(st.booleans()) and day == 0})
+                for _ in range(draw(st.integers(0, 10)) if text else 0):
+                    layer = draw(st.sampled_from(list(labels)))
+                    start = draw(st.integers(0, len(text) - 1))
+                    end = min(len(text), start + draw(st.sampled_from([1, 2, 3, 5, 8, 30])))
+                    span = {"annotation_id": aid, "doc_id": f"d{d}", "region_id": f"r{len(spans)}", "layer": layer,
+                            "label": draw(st.sampled_from(labels[layer])), "start": start, "end": end, "text": text[start:end], "quote_type": None}
+                    spans += [span] * draw(st.sampled_from([1, 1, 1, 2]))
+    return BuildInputs(pl.DataFrame(documents), pl.DataFrame(annotations, schema=ANNOTATIONS), pl.DataFrame(spans, schema=SPANS), pl.DataFrame(), pl.DataFrame())
+
+
+def _outermost_label(spans: list[tuple[int, int, str]], token: tuple[int, int]) -> str:
+    """The label of the longest span covering the token (between equally long ones, the later start, then the greater label), or O."""
+    covering = [s for s in spans if s[0] <= token[0] < s[1]]
+    return max(covering, key=lambda s: (s[1] - s[0], s[0], s[2]))[2] if covering else "O"
+
+
+def plain_agreement(inputs: BuildInputs, layers: tuple[str, ...]) -> tuple:
+    """The module docstring's definitions computed the plain way: pair by pair, token by token."""
+    latest = latest_per_annotator(inputs.annotations.filter(~pl.col("ground_truth")))
+    versions = {doc_id: sorted(ids) for doc_id, ids in latest.group_by("doc_id").agg("annotation_id").iter_rows() if len(ids) >= 2}
+    texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
+    spans = inputs.spans.select("annotation_id", "layer", "start", "end", "label").rows()
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    units: dict[str, list[tuple[str, ...]]] = {layer: [] for layer in layers}
+    for doc_id in sorted(versions):
+        for layer in layers:
+            drawn = {a: [s[2:] for s in spans if s[:2] == (a, layer)] for a in versions[doc_id]}
+            for a, b in combinations(versions[doc_id], 2):
+                for label in {s[2] for s in drawn[a] + drawn[b]}:
+                    left, right = sorted(s for s in drawn[a] if s[2] == label), sorted(s for s in drawn[b] if s[2] == label)
+                    free = list(right)
+                    overlap = 0
+                    for start, end, _ in left:
+                        match = next((r for r in free if r[0] < end and start < r[1]), None)
+                        if match:
+                            free.remove(match)
+                            overlap += 1
+                    for key in ((layer, label), (layer, "*")):
+                        for match, matched in (("exact", len(set(left) & set(right))), ("overlap", overlap)):
+                            total = counts.setdefault((*key, match), [0, 0, 0])
+                            total[0], total[1], total[2] = total[0] + matched, total[1] + len(left), total[2] + len(right)
+            tokens = tokenize(texts[doc_id], {b for version in drawn.values() for s in version for b in s[:2]})
+            units[layer] += [tuple(_outermost_label(drawn[a], token) for a in versions[doc_id]) for token in tokens]
+    f1 = sorted((*key, *values) for key, values in counts.items())
+    return len(versions), sum(len(v) * (len(v) - 1) // 2 for v in versions.values()), f1, [(layer, krippendorff_alpha_nominal(units[layer])) for layer in layers]
+
+
+@settings(max_examples=150, deadline=None)
+@given(annotated_documents())
+def test_agreement_equals_the_plain_computation(inputs):
+    result = agreement(inputs, LAYERS)
+    assert (result.documents, result.pairs, [astuple(f) for f in result.f1], list(result.alpha)) == plain_agreement(inputs, LAYERS)
 
 
 def test_prediction_quality_counts_exact_matches_on_documents_with_both():
