@@ -25,6 +25,8 @@ from annotation.scheme import CONFIG_PATH, Scheme, load_scheme
 from dataset.release import RELEASE_FILE, Release, load_release
 
 if TYPE_CHECKING:  # the pipeline's modules load polars and datasketch: imported where used, so `khabar --help` stays fast
+    import pyarrow as pa
+
     from dataset.adjudicate import Gold
     from dataset.agreement import Agreement, PredictionQuality
     from dataset.datasheet import Figures
@@ -58,7 +60,7 @@ class Built:
     inputs: BuildInputs
     gold: Gold
     plan: SplitPlan
-    rows: dict[str, dict[str, list[dict]]]  # config → split → rows
+    tables: dict[str, dict[str, pa.Table]]  # config → split → rows, as written
     figures: Figures
     report: dict
 
@@ -68,14 +70,21 @@ def _ordered_splits(release: Release, plan: SplitPlan) -> list[str]:
     return [name for name, _ in release.splits if name in present]
 
 
-def _by_split(rows: list[dict], doc_key: str, split_of: dict[str, str], splits: list[str]) -> dict[str, list[dict]]:
-    return {name: [row for row in rows if split_of[row[doc_key]] == name] for name in splits}
+def _by_split(table: pa.Table, doc_key: str, split_of: dict[str, str], splits: list[str]) -> dict[str, pa.Table]:
+    """The rows of each split, in table order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def documents_of(split: str) -> pa.Array:
+        return pa.array([doc_id for doc_id, name in split_of.items() if name == split], pa.string())
+
+    return {name: table.filter(pc.is_in(table[doc_key], value_set=documents_of(name))) for name in splits}
 
 
 def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annotator: bool = False, log=print) -> Built:
-    from dataset.adjudicate import adjudicate, annotator_versions
+    from dataset.adjudicate import adjudicate
     from dataset.agreement import agreement, prediction_quality
-    from dataset.configs import document_row, document_rows, quote_rows, token_rows
+    from dataset.configs import annotator_document_table, document_table, quote_table, token_table
     from dataset.splits import plan_splits
 
     docs = inputs.documents.sort("doc_id")
@@ -91,34 +100,31 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     log("splits: " + ", ".join(f"{s} {sum(1 for v in split_of.values() if v == s)}" for s in splits) + (f" ({plan.reason})" if plan.reason else ""))
 
     if per_annotator:
-        documents = []
-        by_doc = {d["doc_id"]: d for d in docs.iter_rows(named=True)}
-        for doc_id, annotator, _, spans, relations in annotator_versions(inputs):
-            row = document_row(by_doc[doc_id], spans.to_dicts(), relations.to_dicts(), scheme)
-            documents.append({"id": row.pop("id"), "annotator": annotator} | row)
+        documents = annotator_document_table(docs, inputs.annotations, inputs.spans, inputs.relations, scheme)
     else:
-        documents = document_rows(docs, gold.spans, gold.relations, scheme)
-    tokens = token_rows(docs, gold.spans, scheme)
-    quotes = quote_rows(gold.spans, gold.relations, scheme)
-    rows = {
+        documents = document_table(docs, gold.spans, gold.relations, scheme)
+    tokens = token_table(docs, gold.spans, scheme)
+    quotes = quote_table(gold.spans, gold.relations, scheme)
+    tables = {
         "documents": _by_split(documents, "id", split_of, splits),
         "tokens": _by_split(tokens, "doc_id", split_of, splits),
         "quotes": _by_split(quotes, "doc_id", split_of, splits),
     }
-    log(f"configs: documents {len(documents)}, tokens {len(tokens)} sentences, quotes {len(quotes)}")
+    log(f"configs: documents {documents.num_rows}, tokens {tokens.num_rows} sentences, quotes {quotes.num_rows}")
 
     agree = agreement(inputs, scheme.layer_names)
     annotated = [d.doc_id for d in gold.decisions if d.policy != "not_annotated"]
     quality = prediction_quality(inputs.predictions_spans, gold.spans, annotated, scheme.layer_names)
     figures = _figures(release, scheme, inputs, gold, plan, splits, tokens, agree, quality)
-    report = _report(release, inputs, gold, plan, agree, quality, rows, per_annotator=per_annotator)
-    return Built(release, scheme, inputs, gold, plan, rows, figures, report)
+    report = _report(release, inputs, gold, plan, agree, quality, tables, per_annotator=per_annotator)
+    return Built(release, scheme, inputs, gold, plan, tables, figures, report)
 
 
 def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, plan: SplitPlan, splits: list[str],
-             tokens: list[dict], agree: Agreement, quality: tuple[PredictionQuality, ...]) -> Figures:
+             tokens: pa.Table, agree: Agreement, quality: tuple[PredictionQuality, ...]) -> Figures:
     """The numbers of the datasheet's generated block."""
     import polars as pl
+    import pyarrow.compute as pc
 
     from dataset.datasheet import Figures, SourceFigures
     from dataset.stats import label_counts
@@ -128,8 +134,8 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
     policies = Counter(d.policy for d in gold.decisions)
     counts = label_counts(gold.spans, scheme)
     tokens_per_doc = Counter()
-    for row in tokens:
-        tokens_per_doc[row["doc_id"]] += len(row["tokens"])
+    for doc_id, length in zip(tokens["doc_id"].to_pylist(), pc.list_value_length(tokens["tokens"]).to_pylist()):
+        tokens_per_doc[doc_id] += length
     spans_per = Counter(zip(gold.spans["doc_id"].to_list(), gold.spans["layer"].to_list()))
     per_source = []
     for source in sorted(set(docs["source"].to_list())):
@@ -152,7 +158,7 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
         annotated_documents=sum(1 for d in gold.decisions if d.policy != "not_annotated"),
         annotations=inputs.annotations.height,
         annotators=inputs.annotations["annotator"].n_unique(),
-        sentences=len(tokens),
+        sentences=tokens.num_rows,
         tokens=sum(tokens_per_doc.values()),
         per_source=tuple(per_source),
         labels=counts,
@@ -171,7 +177,7 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
 
 
 def _report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitPlan, agree: Agreement,
-            quality: tuple[PredictionQuality, ...], rows: dict, *, per_annotator: bool) -> dict:
+            quality: tuple[PredictionQuality, ...], tables: dict, *, per_annotator: bool) -> dict:
     """``build_report.json``: what was read, decided and measured."""
     from dataset.adjudicate import POLICY
 
@@ -201,19 +207,18 @@ def _report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitPlan, 
             "krippendorff_alpha_tokens": dict(agree.alpha),
         },
         "pre_annotator": [asdict(p) | {"precision": p.precision, "recall": p.recall} for p in quality],
-        "rows": {config: {split: len(r) for split, r in parts.items()} for config, parts in rows.items()},
+        "rows": {config: {split: table.num_rows for split, table in parts.items()} for config, parts in tables.items()},
     }
 
 
-def write_parquet(rows: list[dict], features, path: Path) -> tuple[int, int]:
+def write_parquet(table: pa.Table, path: Path) -> tuple[int, int]:
     """Write one shard; returns (arrow bytes, file bytes)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from dataset.features import encoder
-
-    encode = encoder(features)
-    table = pa.Table.from_pylist([encode(row) for row in rows], schema=features.arrow_schema)
+    # each column concatenated afresh into one array, which leaves out the validity bitmaps that
+    # joins and filters add to arrays without nulls: the arrow bytes then depend on the rows alone
+    table = pa.table([column.combine_chunks() for column in table.columns], schema=table.schema)
     path.parent.mkdir(parents=True, exist_ok=True)
     with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
         if table.num_rows:  # an empty split gets no row group: datasets cannot read an empty one
@@ -241,16 +246,16 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     release, scheme = built.release, built.scheme
     features = all_features(scheme, per_annotator=per_annotator)
     split_info: dict[str, list[tuple[str, int, int, int]]] = {}
-    for config, parts in built.rows.items():
+    for config, parts in built.tables.items():
         split_info[config] = []
-        for split, rows in parts.items():
-            if not rows:  # datasets cannot load an empty split: the card leaves it out and says so
+        for split, table in parts.items():
+            if not table.num_rows:  # datasets cannot load an empty split: the card leaves it out and says so
                 log(f"no rows for {config}/{split}: left out")
                 continue
             relative = Path("data") / config / f"{split}-00000-of-00001.parquet"
-            nbytes, size = write_parquet(rows, features[config], folder / relative)
-            split_info[config].append((split, len(rows), nbytes, size))
-            log(f"wrote {relative.as_posix()} ({len(rows)} rows)")
+            nbytes, size = write_parquet(table, folder / relative)
+            split_info[config].append((split, table.num_rows, nbytes, size))
+            log(f"wrote {relative.as_posix()} ({table.num_rows} rows)")
 
     problems = leakage(written_split_of(folder), dict(built.inputs.documents.select("doc_id", "story").iter_rows()), built.plan.near_duplicates)
     if problems:

@@ -1,4 +1,5 @@
-"""The ``datasets`` Features of the three configs, with ClassLabel names from the scheme.
+"""The ``datasets`` Features of the three configs, with ClassLabel names from the scheme,
+and :func:`label_ids`, which turns label names into the ids those ClassLabels store.
 
 Lists of structs are ``List({...})``, never ``Sequence(dict)`` (which comes
 back as a dict of lists).
@@ -6,8 +7,9 @@ back as a dict of lists).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
+import polars as pl
 from datasets import ClassLabel, Features, List, Value
 
 from annotation.errors import KhabarError
@@ -81,35 +83,10 @@ def all_features(scheme: Scheme, *, per_annotator: bool = False) -> dict[str, Fe
     }
 
 
-def _same(value):
-    return value
-
-
-def encoder(feature) -> Callable[[object], object]:
-    """A function that turns label names into ClassLabel ids inside a row of ``feature``.
-
-    What ``Features.encode_example`` does for these configs, compiled once per
-    feature instead of walked again for every value.
-    """
-    if isinstance(feature, ClassLabel):
-        index = {name: i for i, name in enumerate(feature.names)}
-
-        def label(value):
-            if value is None:
-                return None
-            try:
-                return index[value]
-            except KeyError:
-                raise KhabarError(f"label {value!r} is not one of {', '.join(feature.names)}") from None
-
-        return label
-    if isinstance(feature, List):
-        inner = encoder(feature.feature)
-        return _same if inner is _same else (lambda value: None if value is None else [inner(v) for v in value])
-    if isinstance(feature, dict):
-        parts = {name: encoder(sub) for name, sub in feature.items()}
-        active = {name: part for name, part in parts.items() if part is not _same}
-        if not active:
-            return _same
-        return lambda row: None if row is None else {k: (active[k](v) if k in active else v) for k, v in row.items()}
-    return _same
+def label_ids(labels: pl.Series, names: Sequence[str]) -> pl.Series:
+    """The ClassLabel ids of label names (their positions in ``names``); null stays null."""
+    ids = labels.replace_strict(names, list(range(len(names))), default=None, return_dtype=pl.Int64)
+    unknown = labels.filter(ids.is_null() & labels.is_not_null())
+    if unknown.len():
+        raise KhabarError(f"label {unknown[0]!r} is not one of {', '.join(names)}")
+    return ids

@@ -8,6 +8,7 @@ or that crosses another, raises :class:`AlignmentError` instead of being tagged 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -55,15 +56,15 @@ def check_nesting(ordered: Sequence[Span]) -> None:
 
 
 def nested_tags(tokens: Sequence[tuple[int, int]], spans: Sequence[Span], labels: Sequence[str] = ()) -> list[list[str]]:
-    """Per token, the IOB2 tags of every span covering it, outermost first."""
+    """Per token, the IOB2 tags of every span covering it, outermost first (``tokens`` in text order)."""
     ordered = outermost_first(spans, labels)
     check_nesting(ordered)
-    starts = {start: i for i, (start, _) in enumerate(tokens)}
-    ends = {end: i for i, (_, end) in enumerate(tokens)}
+    starts = [start for start, _ in tokens]
+    ends = [end for _, end in tokens]
     columns: list[list[str]] = [[] for _ in tokens]
     for span in ordered:
-        first, last = starts.get(span.start), ends.get(span.end)
-        if first is None or last is None or last < first:
+        first, last = bisect_left(starts, span.start), bisect_left(ends, span.end)
+        if not (first <= last < len(tokens) and starts[first] == span.start and ends[last] == span.end):
             raise AlignmentError(f"span {span} does not start and end on token boundaries")
         depth = len(columns[first])
         for i in range(first, last + 1):

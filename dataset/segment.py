@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from functools import cache
 
@@ -42,6 +42,12 @@ def _token_pattern() -> re.Pattern[str]:
     return re.compile(f"[{marks_class}]|[^\\s{marks_class}]+")
 
 
+@cache
+def _sentence_break() -> re.Pattern[str]:
+    """A sentence-ending mark or a line break."""
+    return re.compile("[" + re.escape("".join(sorted(SENTENCE_END))) + "\n]")
+
+
 def tokenize(text: str, boundaries: Iterable[int] = ()) -> list[Offsets]:
     """Token offsets ``(start, end)`` into ``text``, cut at every offset of ``boundaries``."""
     tokens = [match.span() for match in _token_pattern().finditer(text)]
@@ -51,30 +57,24 @@ def tokenize(text: str, boundaries: Iterable[int] = ()) -> list[Offsets]:
         i = bisect_right(starts, cut) - 1
         if i >= 0 and tokens[i][0] < cut < tokens[i][1]:
             cuts_in.setdefault(i, []).append(cut)
-    if not cuts_in:
-        return tokens
-    result: list[Offsets] = []
-    for i, (start, end) in enumerate(tokens):
-        for cut in cuts_in.get(i, ()):
-            result.append((start, cut))
-            start = cut
-        result.append((start, end))
-    return result
+    for i in sorted(cuts_in, reverse=True):  # from the end, so that the indices still to cut stay valid
+        points = [tokens[i][0], *cuts_in[i], tokens[i][1]]
+        tokens[i : i + 1] = zip(points, points[1:])
+    return tokens
 
 
 def sentences(text: str, tokens: Sequence[Offsets], spans: Iterable[Offsets] = ()) -> list[range]:
-    """Group token indices into sentences; no sentence boundary falls strictly inside a span."""
+    """Group token indices into sentences (``tokens`` as :func:`tokenize` gives them); no sentence
+    boundary falls strictly inside a span."""
+    if not tokens:
+        return []
     inside = bytearray(len(text) + 1)
     for start, end in spans:
         inside[start + 1 : end] = b"\x01" * max(0, end - start - 1)
-    result: list[range] = []
-    first = 0
-    for i in range(len(tokens) - 1):
-        end, next_start = tokens[i][1], tokens[i + 1][0]
-        ends_sentence = text[tokens[i][0] : end] in SENTENCE_END or "\n" in text[end:next_start]
-        if ends_sentence and not inside[next_start]:
-            result.append(range(first, i + 1))
-            first = i + 1
-    if tokens:
-        result.append(range(first, len(tokens)))
-    return result
+    starts = [start for start, _ in tokens]
+    # every mark of SENTENCE_END is a token of its own, and every line break lies between two
+    # tokens: a sentence begins at the first token after either
+    firsts = {bisect_left(starts, mark.end()) for mark in _sentence_break().finditer(text)}
+    cuts = sorted(i for i in firsts if 0 < i < len(tokens) and not inside[starts[i]])
+    bounds = [0, *cuts, len(tokens)]
+    return [range(first, end) for first, end in zip(bounds, bounds[1:])]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import datasets
 import polars as pl
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -171,11 +172,11 @@ def test_interrupted_build_leaves_the_previous_build_intact(tmp_path, datasheet_
     before = hashes(out)
     calls = []
 
-    def interrupted(rows, features, path):
+    def interrupted(table, path):
         calls.append(path)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(rows, features, path)
+        return real(table, path)
 
     real = build_module.write_parquet
     monkeypatch.setattr(build_module, "write_parquet", interrupted)
@@ -222,17 +223,56 @@ def test_datasheet_without_markers_is_refused_with_one_line(tmp_path, khabar):
     assert not (tmp_path / "o").exists()
 
 
-def test_fast_encoder_agrees_with_datasets_encode_example():
-    from annotation.scheme import load_scheme
+def test_labels_are_written_as_the_ids_of_the_features_class_labels():
     from dataset.build import compute
-    from dataset.features import all_features, encoder
+    from dataset.features import documents_features
     from dataset.release import load_release
 
-    built = compute(from_tables(fx.tables("v1")), load_release(), load_scheme(), log=lambda m: None)
-    for config, features in all_features(load_scheme()).items():
-        rows = [row for split in built.rows[config].values() for row in split]
-        assert rows
-        assert [encoder(features)(row) for row in rows] == [features.encode_example(row) for row in rows]
+    scheme = load_scheme()
+    built = compute(from_tables(fx.tables("v1")), load_release(), scheme, log=lambda m: None)
+    rows = pa.concat_tables(built.tables["documents"].values()).to_pylist()
+    features = documents_features(scheme)
+    for layer in scheme.layer_names:
+        names = features[column_of(layer)].feature["label"].names
+        written = sorted((row["id"], s["start"], s["end"], names[s["label"]]) for row in rows for s in row[column_of(layer)])
+        gold = built.gold.spans.filter(pl.col("layer") == layer).select("doc_id", "start", "end", "label")
+        assert written == sorted(gold.rows())
+    assert sum(len(row[column_of(layer)]) for row in rows for layer in scheme.layer_names) == built.gold.spans.height
+
+
+def test_a_label_outside_the_scheme_is_refused_by_name():
+    from annotation.errors import KhabarError
+    from dataset.adjudicate import adjudicate
+    from dataset.configs import document_table, quote_table, token_table
+    from dataset.features import label_ids
+
+    assert label_ids(pl.Series(["NORP", None, "PERS"]), ["PERS", "NORP"]).to_list() == [1, None, 0]
+    with pytest.raises(KhabarError, match="label 'CITY' is not one of PERS, NORP"):
+        label_ids(pl.Series(["PERS", "CITY"]), ["PERS", "NORP"])
+    inputs = from_tables(fx.tables("v1"))
+    gold = adjudicate(inputs)
+    spans = gold.spans.with_columns(label=pl.when(pl.col("label") == "OCC").then(pl.lit("CITY")).otherwise("label"))
+    scheme = load_scheme()
+    with pytest.raises(KhabarError, match="label 'CITY' is not one of PERS, NORP"):
+        document_table(inputs.documents, spans, gold.relations, scheme)
+    with pytest.raises(KhabarError, match="label 'B-CITY' is not one of O, B-PERS"):
+        token_table(inputs.documents, spans, scheme)
+    with pytest.raises(KhabarError, match="label 'CITY' is not one of PERS, NORP"):
+        quote_table(spans, gold.relations, scheme)
+
+
+def test_entities_that_cannot_be_tagged_name_their_document_and_sentence():
+    from annotation.errors import KhabarError
+    from dataset.configs import sentence_rows
+
+    text = "قال أحمد. ثم ذهب علي إلى بغداد"
+    ali, baghdad = text.index("علي"), text.index("بغداد")
+    ahmad = Span(text.index("أحمد"), text.index("."), "PERS")
+    crossing = [Span(ali, baghdad + 2, "PERS"), Span(baghdad, len(text), "GPE")]
+    rows = list(sentence_rows("d1", text, [ahmad, crossing[1]], ["PERS", "GPE"]))
+    assert [(r.index, r.nested_tags) for r in rows] == [(0, [["O"], ["B-PERS"], ["O"]]), (1, [["O"]] * 4 + [["B-GPE"]])]
+    with pytest.raises(KhabarError, match=r"document d1: cannot tag the entities of sentence 1: span Span\(.*\) crosses"):
+        list(sentence_rows("d1", text, [ahmad, *crossing], ["PERS", "GPE"]))
 
 
 def test_unreadable_inputs_are_one_line_errors(tmp_path, khabar, datasheet_copy):

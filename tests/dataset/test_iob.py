@@ -68,6 +68,14 @@ def test_sentences_never_cut_a_span():
     assert len(sentences(text, tokens)) == 3  # without the span the abbreviation ends a sentence
 
 
+def test_sentences_end_after_a_mark_or_at_a_line_break():
+    text = "جاء؟ نعم\nذهب. ثم «عاد»\n\nانتهى…"
+    tokens = tokenize(text)
+    groups = sentences(text, tokens)
+    assert [text[tokens[g[0]][0] : tokens[g[-1]][1]] for g in groups] == ["جاء؟", "نعم", "ذهب.", "ثم «عاد»", "انتهى…"]
+    assert sentences("", []) == []
+
+
 ALPHABET = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي٠١٢0123456789 \n،؛؟.,«»\"-"
 
 
