@@ -164,14 +164,3 @@ def adjudicate(inputs: BuildInputs) -> Gold:
         relations=gold_relations.sort(["doc_id", "from_region", "to_region", "label"]),
         decisions=tuple(decisions),
     )
-
-
-def annotator_versions(inputs: BuildInputs) -> list[tuple[str, str, int, pl.DataFrame, pl.DataFrame]]:
-    """Every annotator's own version of each document: (doc_id, annotator, annotation_id, spans, relations)."""
-    versions = []
-    for row in latest_per_annotator(inputs.annotations).sort(["doc_id", "annotator"]).to_dicts():
-        aid = row["annotation_id"]
-        spans = inputs.spans.filter(pl.col("annotation_id") == aid).select(GOLD_SPANS.names())
-        relations = inputs.relations.filter(pl.col("annotation_id") == aid).select(GOLD_RELATIONS.names())
-        versions.append((row["doc_id"], row["annotator"], aid, spans.sort(["layer", "start", "end", "label"]), relations))
-    return versions

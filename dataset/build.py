@@ -44,11 +44,12 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--documents", type=Path, default=DOCUMENTS_FILE, help="corpus records (default: %(default)s)")
 
 
-def inputs_from_args(args: argparse.Namespace) -> BuildInputs:
+def inputs_from_args(args: argparse.Namespace, **options) -> BuildInputs:
+    """The inputs the ``--exports`` and ``--documents`` arguments name (``options``: of ``load_inputs``)."""
     from dataset.inputs import load_inputs
 
     exports = sorted(EXPORTS_DIR.glob("*.json")) if args.exports is None else list(args.exports)
-    return load_inputs(exports, args.documents)
+    return load_inputs(exports, args.documents, **options)
 
 
 @dataclass(frozen=True)
@@ -383,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"khabar build: {message}", flush=True)
 
     release = load_release(args.release)
-    inputs = inputs_from_args(args)
+    inputs = inputs_from_args(args, log=log)
     if not inputs.annotated:
         log("no annotations in the inputs: building the documents with empty annotation lists")
     if args.check:

@@ -96,12 +96,17 @@ def _entities_by_doc(spans: pl.DataFrame) -> dict[str, list[Span]]:
 
 
 def _inside_each(bounds: Sequence[Offsets], entities: Iterable[Span]) -> list[list[Span]]:
-    """Per sentence ``(start, end)`` of ``bounds`` (in text order), the entities inside it; an entity inside none is left out."""
+    """Per sentence ``(start, end)`` of ``bounds`` (in text order), the entities inside it.
+
+    An entity inside no sentence (one that begins or ends on the white space between two) raises
+    :class:`AlignmentError`: it would otherwise be missing from the tags without a word.
+    """
     inside: list[list[Span]] = [[] for _ in bounds]
     for span in entities:
         i = bisect_left(bounds, span.end, key=itemgetter(1))  # the first sentence that ends at or after the entity
-        if i < len(bounds) and bounds[i][0] <= span.start:
-            inside[i].append(span)
+        if i == len(bounds) or span.start < bounds[i][0]:
+            raise AlignmentError(f"span {span} lies in no sentence: it begins or ends outside the text's tokens")
+        inside[i].append(span)
     return inside
 
 
@@ -110,7 +115,11 @@ def sentence_rows(doc_id: str, text: str, entities: Sequence[Span], labels: Sequ
     tokens = tokenize(text, {b for s in entities for b in (s.start, s.end)})
     groups = sentences(text, tokens, [(s.start, s.end) for s in entities])
     bounds = [(tokens[group[0]][0], tokens[group[-1]][1]) for group in groups]
-    for index, (group, inside) in enumerate(zip(groups, _inside_each(bounds, entities))):
+    try:
+        inside_each = _inside_each(bounds, entities)
+    except AlignmentError as exc:
+        raise KhabarError(f"cannot tag the entities: {exc.message}", task=f"document {doc_id}") from None
+    for index, (group, inside) in enumerate(zip(groups, inside_each)):
         offsets = tokens[group.start : group.stop]
         try:
             nested = nested_tags(offsets, inside, labels)

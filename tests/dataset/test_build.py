@@ -274,6 +274,10 @@ def test_entities_that_cannot_be_tagged_name_their_document_and_sentence():
     with pytest.raises(KhabarError, match=r"document d1: cannot tag the entities of sentence 1: span Span\(.*\) crosses"):
         list(sentence_rows("d1", text, [ahmad, *crossing], ["PERS", "GPE"]))
 
+    ending_on_white_space = Span(text.index("بغداد"), len(text) + 1, "GPE")  # past the last token
+    with pytest.raises(KhabarError, match=r"document d1: cannot tag the entities: span Span\(.*\) lies in no sentence"):
+        list(sentence_rows("d1", text + " ", [ahmad, ending_on_white_space], ["PERS", "GPE"]))
+
 
 def test_unreadable_inputs_are_one_line_errors(tmp_path, khabar, datasheet_copy):
     missing = khabar("build", "--exports", "--documents", tmp_path / "none.jsonl", "--out", tmp_path / "o", "--datasheet", datasheet_copy)
