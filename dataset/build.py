@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from annotation.errors import EXIT_FAILED_CHECKS, KhabarError
+from annotation.memory import cycle_collector_paused
 from annotation.paths import DIST_DIR, DOCUMENTS_FILE, EXPORTS_DIR, GUIDELINES_FILE, REPO_ROOT
 from annotation.scheme import CONFIG_PATH, Scheme, load_scheme
 from dataset.release import RELEASE_FILE, Release, load_release
@@ -82,6 +83,7 @@ def _by_split(table: pa.Table, doc_key: str, split_of: dict[str, str], splits: l
     return {name: table.filter(pc.is_in(table[doc_key], value_set=documents_of(name))) for name in splits}
 
 
+@cycle_collector_paused()
 def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annotator: bool = False, log=print) -> Built:
     from dataset.adjudicate import adjudicate
     from dataset.agreement import agreement, prediction_quality

@@ -23,10 +23,7 @@ are read as their own kinds, never as annotations; a task without
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,7 @@ import polars as pl
 
 from annotation.errors import KhabarError
 from annotation.ingest import load_records
+from annotation.memory import cycle_collector_paused
 from annotation.scheme import Scheme, load_scheme
 from annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
 
@@ -458,30 +456,12 @@ class _Reader:
         )
 
 
-@contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a whole export is parsed and read.
-
-    Parsed JSON holds no reference cycles, so every collection triggered by its
-    millions of new dicts and lists searches for nothing; on a 600 MB export
-    those searches took 60% of ``json.loads``. Memory is still freed as usual
-    (reference counting), and the collector runs again afterwards.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def read_raw(paths: list[Path], documents: pl.DataFrame | Path, scheme: Scheme | None = None) -> RawExport:
     """Read exports into frames that keep every row (see module docstring)."""
     if isinstance(documents, Path):
         documents = read_documents(documents)
     reader = _Reader(scheme or load_scheme(), documents)
-    with _cycle_collector_paused():
+    with cycle_collector_paused():
         for path in paths:
             reader.read_file(path)
     return RawExport(
