@@ -65,6 +65,7 @@ class ValidationResult:
     failures: list[Failure]
     accounting: acc.Accounting
     files: list[Path]
+    sha256s: list[str]  # of each file's bytes, as validated
     strict: bool = False
 
     @property
@@ -242,4 +243,4 @@ def _account(
     AnnotationsTable.validate(tables.annotations)
     SpansTable.validate(tables.spans)
     RelationsTable.validate(tables.relations)
-    return ValidationResult(tables=tables, failures=failures, accounting=accounting, files=list(raw.files), strict=strict)
+    return ValidationResult(tables=tables, failures=failures, accounting=accounting, files=list(raw.files), sha256s=list(raw.sha256s), strict=strict)

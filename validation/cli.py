@@ -23,8 +23,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from annotation.errors import KhabarError
 from annotation.paths import DOCUMENTS_FILE, EXPORTS_DIR
+
+if TYPE_CHECKING:
+    from validation.api import ValidationResult
 
 FORMATS = ("text", "markdown", "json", "github")
 
@@ -86,15 +91,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"khabar validate: {applied} repair(s) applied, {len(changes) - applied} left for a person", file=sys.stderr)
     result = validate_exports(paths, args.documents, strict=args.strict)
     if paths and not args.strict and result.errors == 0:
-        _keep_for_build(result, paths, args.documents)
+        _keep_for_build(result, args.documents)
     sys.stdout.write(render(result, args.format))
     return result.exit_status
 
 
-def _keep_for_build(result, paths: list[Path], documents: Path) -> None:
+def _keep_for_build(result: ValidationResult, documents: Path) -> None:
     from validation import store
 
-    key = store.tables_key([store.sha256_file(path) for path in paths], store.sha256_file(documents))
+    key = store.tables_key(result.sha256s, store.sha256_file(documents))
     try:
         folder = store.save(result.tables, key)
     except OSError as exc:  # a read-only home must not fail a clean validation

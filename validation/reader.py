@@ -23,6 +23,7 @@ are read as their own kinds, never as annotations; a task without
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,7 @@ class RawExport:
     """Everything read from some exports, nothing dropped, nothing checked."""
 
     files: list[Path]
+    sha256s: list[str]  # of each file's bytes, as read
     documents: pl.DataFrame
     tasks: pl.DataFrame
     owners: pl.DataFrame
@@ -166,9 +168,13 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
     return pl.DataFrame(columns, schema=schema)
 
 
-def _load_json(path: Path) -> list[Any]:
+def _load_json(path: Path) -> tuple[list[Any], str]:
+    """The tasks of an export, and the sha256 of the bytes they were parsed from."""
     try:
-        text = path.read_bytes().decode("utf-8")  # one decode of the whole file: faster than a text-mode read
+        data = path.read_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        text = data.decode("utf-8")  # one decode of the whole file: faster than a text-mode read
+        del data
     except FileNotFoundError:
         raise KhabarError("export file not found", file=str(path)) from None
     except UnicodeDecodeError as exc:
@@ -190,7 +196,7 @@ def _load_json(path: Path) -> list[Any]:
             "a full export is a list of tasks",
             file=str(path),
         )
-    return tasks
+    return tasks, sha256
 
 
 def _json(value: Any) -> str:
@@ -268,10 +274,13 @@ class _Reader:
         self.choices = _Columns(CHOICES)
         self.relations = _Columns(RAW_RELATIONS)
         self.next_key = 0
+        self.sha256s: list[str] = []
 
     def read_file(self, path: Path) -> None:
         file = str(path)
-        for task_pos, task in enumerate(_load_json(path)):
+        tasks, sha256 = _load_json(path)
+        self.sha256s.append(sha256)
+        for task_pos, task in enumerate(tasks):
             self.read_task(file, task_pos, task)
 
     def read_task(self, file: str, task_pos: int, task: Any) -> None:
@@ -466,6 +475,7 @@ def read_raw(paths: list[Path], documents: pl.DataFrame | Path, scheme: Scheme |
             reader.read_file(path)
     return RawExport(
         files=list(paths),
+        sha256s=reader.sha256s,
         documents=documents,
         tasks=reader.tasks.frame(),
         owners=reader.owners.frame(),
