@@ -409,7 +409,7 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
         .drop("doc_text")  # one copy of the text per span would dominate memory
         # where the span really is: the hygiene and overlap rules look only at spans whose text checks out
         .with_columns(placed_text=pl.when(pl.col("text_ok")).then(pl.col("expected")))
-        .with_columns(edge_ok=clean_edges(pl.col("placed_text")).fill_null(True))
+        .pipe(_with_edges)
     )
     spans = _with_duplicates(spans)
     spans = _with_pairs(spans, scheme.layer(ENTITY_LAYER).name, "crosses", crossing=True)
@@ -438,6 +438,19 @@ def clean_edges(text: pl.Expr) -> pl.Expr:
     bad_start = text.str.contains(r"^\s") | (text.str.contains(f"^{EDGE_PUNCTUATION}") & ~opened)
     bad_end = text.str.contains(r"\s$") | (text.str.contains(f"{EDGE_PUNCTUATION}$") & ~closed)
     return ~(bad_start | bad_end)
+
+
+def _with_edges(spans: pl.DataFrame) -> pl.DataFrame:
+    """``edge_ok`` per span: :func:`clean_edges`, true where there is no placed text.
+
+    Only spans with white space or punctuation at an edge can fail it, so only they are
+    checked: its bracket counting over every span took a fifth of the checks' time.
+    """
+    text = pl.col("placed_text")
+    edges = pl.concat_str(text.str.head(1), text.str.tail(1))
+    suspects = spans.filter(edges.str.contains(rf"\s|{EDGE_PUNCTUATION}").fill_null(False))
+    checked = suspects.select("row", edge_ok=clean_edges(text))
+    return spans.join(checked, on="row", how="left", maintain_order="left").with_columns(pl.col("edge_ok").fill_null(True))
 
 
 def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:
