@@ -64,3 +64,16 @@ def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> Non
             assert measure[stage]["seconds"] > 0 and measure[stage]["cpu_seconds"] > 0 and measure[stage]["peak_mb"] > 0
     # the build ran on a copy of the datasheet: the repository's is untouched
     assert (REPO_ROOT / "DATASHEET.md").read_bytes() == datasheet
+
+
+def test_phases_times_every_phase_it_names(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(SYNTH), "--spans", "800", "--out", str(tmp_path)], capture_output=True, check=True)
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "phases.py"), str(tmp_path / "export.json"), str(tmp_path / "documents.jsonl"), "--work", str(tmp_path / "work")],
+        capture_output=True, text=True, cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seconds = {name.strip(): value for name, value in (line.rsplit(None, 1) for line in done.stdout.splitlines()[1:])}
+    for phase in ("validation.reader.read_raw", "validation.api.check_raw", "dataset.build.compute", "dataset.configs.token_table"):
+        assert float(seconds[phase]) > 0, phase  # the wrapper was called: the phase still exists under that name
+    assert (tmp_path / "work" / "build" / "MANIFEST.json").is_file()

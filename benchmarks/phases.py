@@ -1,0 +1,128 @@
+"""Where the time of ``khabar validate`` and ``khabar build`` goes: wall seconds per phase, on one export.
+
+    python benchmarks/phases.py EXPORT.json DOCUMENTS.jsonl [--work DIR]
+
+Runs validation as ``khabar validate`` does (read, check, render the JSON report,
+keep the tables), then ``khabar build`` on the kept tables, each phase timed by
+wrapping the function that does it. Phases nest (``compute`` holds ``token_table``),
+so the figures do not add up to the total. A profiler answers finer questions:
+``py-spy record -f raw -o OUT.raw -- khabar build ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import io
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+VALIDATE_PHASES = (
+    ("validation.reader", "read_documents"),
+    ("validation.reader", "read_raw"),
+    ("validation.reader", "_load_json"),
+    ("validation.api", "check_raw"),
+    ("validation.checks", "prepare"),
+    ("validation.api", "_failing_rows"),
+    ("validation.api", "_account"),
+    ("validation.report", "render"),
+    ("validation.store", "save"),
+)
+BUILD_PHASES = (
+    ("dataset.inputs", "load_inputs"),
+    ("dataset.build", "compute"),
+    ("dataset.adjudicate", "adjudicate"),
+    ("dataset.splits", "plan_splits"),
+    ("dataset.configs", "document_table"),
+    ("dataset.configs", "token_table"),
+    ("dataset.configs", "quote_table"),
+    ("dataset.agreement", "agreement"),
+    ("dataset.agreement", "prediction_quality"),
+    ("dataset.build", "_figures"),
+    ("dataset.build", "write_build"),
+    ("dataset.build", "write_parquet"),
+    ("dataset.charts", "labels_per_layer"),
+    ("dataset.charts", "spans_per_source"),
+)
+
+
+def timing(phases: tuple[tuple[str, str], ...], seconds: dict[str, float]) -> None:
+    """Wrap each ``module.function`` so that its calls add their wall seconds to ``seconds``.
+
+    Every loaded Khabar module that imported the function by name gets the wrapper too.
+    """
+    for module_name in {"dataset.cli", *(module_name for module_name, _ in phases)}:
+        importlib.import_module(module_name)
+    khabar_modules = [m for n, m in sys.modules.items() if n.split(".")[0] in ("annotation", "validation", "dataset")]
+    for module_name, name in phases:
+        function = getattr(sys.modules[module_name], name)
+
+        def timed(*args, _function: Callable = function, _key: str = f"{module_name}.{name}", **kwargs):
+            started = time.perf_counter()
+            try:
+                return _function(*args, **kwargs)
+            finally:
+                seconds[_key] += time.perf_counter() - started
+
+        wrapper = functools.wraps(function)(timed)
+        for module in khabar_modules:
+            if getattr(module, name, None) is function:
+                setattr(module, name, wrapper)
+
+
+def run_command(argv: list[str]) -> float:
+    """``khabar ARGV`` in this process, its output swallowed; its wall seconds."""
+    from dataset.cli import main
+
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        status = main(argv)
+    if status not in (0, None):
+        raise SystemExit(f"phases: khabar {argv[0]} exited with {status}")
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("export", type=Path)
+    parser.add_argument("documents", type=Path)
+    parser.add_argument("--work", type=Path, help="folder for the kept tables and the build (default: a temporary one)")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="khabar-phases-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["KHABAR_CACHE_DIR"] = str(work / "cache")
+    shutil.rmtree(work / "cache", ignore_errors=True)
+    datasheet = work / "DATASHEET.md"
+    shutil.copyfile(REPO_ROOT / "DATASHEET.md", datasheet)
+
+    started = time.perf_counter()
+    sys.path.insert(0, str(REPO_ROOT))
+    seconds: dict[str, float] = defaultdict(float)
+    timing(VALIDATE_PHASES + BUILD_PHASES, seconds)
+    imports = time.perf_counter() - started
+    validate = run_command(["validate", str(args.export), "--documents", str(args.documents), "--format", "json"])
+    build = run_command(["build", "--exports", str(args.export), "--documents", str(args.documents), "--out", str(work / "build"), "--datasheet", str(datasheet)])
+
+    print(f"{'phase':<40} {'wall s':>7}")
+    print(f"{'imports of both commands (before they run)':<40} {imports:7.2f}")
+    for title, total, phases in (("khabar validate", validate, VALIDATE_PHASES), ("khabar build", build, BUILD_PHASES)):
+        print(f"{title:<40} {total:7.2f}")
+        for module_name, name in phases:
+            print(f"  {module_name + '.' + name:<38} {seconds[f'{module_name}.{name}']:7.2f}")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
