@@ -33,7 +33,7 @@ import polars as pl
 import annotation
 import validation
 from annotation.errors import KhabarError
-from annotation.scheme import CONFIG_PATH
+from annotation.scheme import load_scheme
 from validation.reader import Tables
 
 KEY_FILE = "key.json"
@@ -69,7 +69,7 @@ def tables_key(export_sha256s: Iterable[str], documents_sha256: str) -> str:
     parts = {
         "exports": list(export_sha256s),
         "documents": documents_sha256,
-        "labeling_config": hashlib.sha256(CONFIG_PATH.read_bytes()).hexdigest(),
+        "labeling_config": load_scheme().sha256,
         "code": _code_sha256(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

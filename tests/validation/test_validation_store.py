@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from annotation.paths import DOCUMENTS_FILE, EXPORTS_DIR, REPO_ROOT
+from annotation.scheme import CONFIG_PATH, load_scheme
 from validation import api, store
 from validation_exports import region, valid_export, write_export
 
@@ -76,8 +77,8 @@ def test_any_change_to_the_inputs_is_a_miss(khabar, tmp_path, monkeypatch):
     assert store.load(store.tables_key([store.sha256_file(export)] * 2, store.sha256_file(DOCUMENTS_FILE))) is None
 
     other_config = tmp_path / "labeling_config.xml"
-    other_config.write_text(store.CONFIG_PATH.read_text(encoding="utf-8") + "<!-- -->\n", encoding="utf-8")
-    monkeypatch.setattr(store, "CONFIG_PATH", other_config)
+    other_config.write_text(CONFIG_PATH.read_text(encoding="utf-8") + "<!-- -->\n", encoding="utf-8")
+    monkeypatch.setattr(store, "load_scheme", lambda: load_scheme(other_config))
     assert store.load(_key(export)) is None
 
 
