@@ -47,7 +47,7 @@ DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 #: Targets of issue 7 for validate + build at the largest size.
 TIME_TARGET = 3.0  # × the floor's wall time
 MEMORY_TARGET = 1.5  # × the floor's peak RSS
-#: What ``khabar build`` logs when it takes the tables ``khabar validate`` kept (validation.store).
+#: What ``khabar build`` logs when it takes the tables ``khabar validate`` kept (khabar.validation.store).
 KEPT_TABLES_USED = "not checked again"
 
 
@@ -67,7 +67,7 @@ class StageFailed(RuntimeError):
 
 def khabar_command() -> list[str]:
     script = Path(sys.executable).with_name("khabar")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "dataset.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "khabar.cli"]
 
 
 def measure(stage: str, command: list[str], work: Path) -> Measure:
@@ -256,7 +256,7 @@ def _target(name: str, met: bool, detail: str) -> str:
 def environment() -> str:
     """What the figures depend on: code version, machine, and how busy it was."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "validation", "dataset", "annotation"], capture_output=True, text=True, cwd=REPO_ROOT).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "khabar", "annotation", "dataset"], capture_output=True, text=True, cwd=REPO_ROOT).stdout
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"commit {commit}{' (with uncommitted changes)' if dirty.strip() else ''}; Python {sys.version.split()[0]}; "

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 
 def export_spans(export_file: Path) -> pa.Table:
-    gc.disable()  # as validation.reader does: parsed JSON has no cycles to collect
+    gc.disable()  # as khabar.validation.reader does: parsed JSON has no cycles to collect
     tasks = json.loads(export_file.read_bytes().decode("utf-8"))
     columns: dict[str, list] = {name: [] for name in ("annotation_id", "doc_id", "region_id", "layer", "label", "start", "end", "text")}
     for task in tasks:

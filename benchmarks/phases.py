@@ -28,31 +28,31 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 VALIDATE_PHASES = (
-    ("validation.reader", "read_documents"),
-    ("validation.reader", "read_raw"),
-    ("validation.reader", "_load_json"),
-    ("validation.api", "check_raw"),
-    ("validation.checks", "prepare"),
-    ("validation.api", "_failing_rows"),
-    ("validation.api", "_account"),
-    ("validation.report", "render"),
-    ("validation.store", "save"),
+    ("khabar.validation.reader", "read_documents"),
+    ("khabar.validation.reader", "read_raw"),
+    ("khabar.validation.reader", "_load_json"),
+    ("khabar.validation.api", "check_raw"),
+    ("khabar.validation.checks", "prepare"),
+    ("khabar.validation.api", "_failing_rows"),
+    ("khabar.validation.api", "_account"),
+    ("khabar.validation.report", "render"),
+    ("khabar.validation.store", "save"),
 )
 BUILD_PHASES = (
-    ("dataset.inputs", "load_inputs"),
-    ("dataset.build", "compute"),
-    ("dataset.adjudicate", "adjudicate"),
-    ("dataset.splits", "plan_splits"),
-    ("dataset.configs", "document_table"),
-    ("dataset.configs", "token_table"),
-    ("dataset.configs", "quote_table"),
-    ("dataset.agreement", "agreement"),
-    ("dataset.agreement", "prediction_quality"),
-    ("dataset.build", "_figures"),
-    ("dataset.build", "write_build"),
-    ("dataset.build", "write_parquet"),
-    ("dataset.charts", "labels_per_layer"),
-    ("dataset.charts", "spans_per_source"),
+    ("khabar.dataset.inputs", "load_inputs"),
+    ("khabar.dataset.build", "compute"),
+    ("khabar.dataset.adjudicate", "adjudicate"),
+    ("khabar.dataset.splits", "plan_splits"),
+    ("khabar.dataset.configs", "document_table"),
+    ("khabar.dataset.configs", "token_table"),
+    ("khabar.dataset.configs", "quote_table"),
+    ("khabar.dataset.agreement", "agreement"),
+    ("khabar.dataset.agreement", "prediction_quality"),
+    ("khabar.dataset.build", "_figures"),
+    ("khabar.dataset.build", "write_build"),
+    ("khabar.dataset.build", "write_parquet"),
+    ("khabar.dataset.charts", "labels_per_layer"),
+    ("khabar.dataset.charts", "spans_per_source"),
 )
 
 
@@ -61,9 +61,9 @@ def timing(phases: tuple[tuple[str, str], ...], seconds: dict[str, float]) -> No
 
     Every loaded Khabar module that imported the function by name gets the wrapper too.
     """
-    for module_name in {"dataset.cli", *(module_name for module_name, _ in phases)}:
+    for module_name in {"khabar.cli", *(module_name for module_name, _ in phases)}:
         importlib.import_module(module_name)
-    khabar_modules = [m for n, m in sys.modules.items() if n.split(".")[0] in ("annotation", "validation", "dataset")]
+    khabar_modules = [m for n, m in sys.modules.items() if n == "khabar" or n.startswith("khabar.")]
     for module_name, name in phases:
         function = getattr(sys.modules[module_name], name)
 
@@ -82,7 +82,7 @@ def timing(phases: tuple[tuple[str, str], ...], seconds: dict[str, float]) -> No
 
 def run_command(argv: list[str]) -> float:
     """``khabar ARGV`` in this process, its output swallowed; its wall seconds."""
-    from dataset.cli import main
+    from khabar.cli import main
 
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -106,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile(REPO_ROOT / "DATASHEET.md", datasheet)
 
     started = time.perf_counter()
-    sys.path.insert(0, str(REPO_ROOT))
     seconds: dict[str, float] = defaultdict(float)
     timing(VALIDATE_PHASES + BUILD_PHASES, seconds)
     imports = time.perf_counter() - started

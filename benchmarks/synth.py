@@ -17,7 +17,7 @@ quote type. Some annotations are cancelled (empty result), some tasks hold a
 draft, most carry a prediction. The export is written task by task, in the
 layout ``khabar studio pull`` writes (sorted keys, indent 2, UTF-8), so a
 million span results never sit in memory at once. The matching corpus
-records go to a documents file with the fields of ``annotation.ingest.DocumentRecord``.
+records go to a documents file with the fields of ``khabar.annotation.ingest.DocumentRecord``.
 
     python benchmarks/synth.py --spans 100000 --out /tmp/khabar-synth
 """
@@ -38,13 +38,9 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from annotation.ingest import DocumentRecord, doc_id_for, load_records  # noqa: E402
-from annotation.paths import DOCUMENTS_FILE  # noqa: E402
-from annotation.scheme import Scheme, load_scheme  # noqa: E402
+from khabar.annotation.ingest import DocumentRecord, doc_id_for, load_records
+from khabar.annotation.paths import repo
+from khabar.annotation.scheme import Scheme, load_scheme
 
 MODEL_VERSION = "synthetic-ner-0.1"
 EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -405,10 +401,11 @@ def generate(
     span_results: int,
     *,
     seed: int = 0,
-    corpus_file: Path = DOCUMENTS_FILE,
+    corpus_file: Path | None = None,
     progress: bool = True,
 ) -> Counts:
     """Write tasks until the export holds at least ``span_results`` span results in annotations."""
+    corpus_file = corpus_file or repo().documents_file
     corpus = [r for r in load_records(corpus_file) if r.superseded_by is None]
     generator = Generator(load_scheme(), corpus_sentences(corpus_file), sorted({r.source for r in corpus}), seed)
     export_file.parent.mkdir(parents=True, exist_ok=True)

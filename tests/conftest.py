@@ -1,7 +1,7 @@
 """Session-wide fixtures shared by every test folder.
 
 ``studio_server`` starts ONE real Label Studio for the whole pytest session
-with the same code as ``khabar studio up`` (:func:`annotation.studio.server.start_server`):
+with the same code as ``khabar studio up`` (:func:`khabar.annotation.studio.server.start_server`):
 a temporary studio folder, 127.0.0.1, a free port, legacy token enabled and
 sign-up closed. It is started the first time a test asks for it and stopped
 with SIGTERM at the end. Tests that use it are marked ``studio``; each test
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from annotation.studio.server import Credentials, StudioPaths, free_port, read_credentials, start_server, stop_server
+from khabar.annotation.studio.server import Credentials, StudioPaths, free_port, read_credentials, start_server, stop_server
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -36,7 +36,7 @@ class StudioServer:
     startup_seconds: float
 
     def client(self) -> LabelStudio:
-        from annotation.studio.connection import Target, connect
+        from khabar.annotation.studio.connection import Target, connect
 
         return connect(Target(url=self.url, api_key=self.credentials.token))
 
@@ -60,7 +60,7 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioSe
 
 @pytest.fixture(scope="session", autouse=True)
 def khabar_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Where ``khabar validate`` keeps its tables for the build (:mod:`validation.store`):
+    """Where ``khabar validate`` keeps its tables for the build (:mod:`khabar.validation.store`):
     a folder of this session, never the user's own cache. Subprocesses inherit it."""
     folder = tmp_path_factory.mktemp("khabar-cache")
     patch = pytest.MonkeyPatch()

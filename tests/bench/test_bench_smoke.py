@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from annotation.paths import REPO_ROOT
+from khabar.annotation.paths import repo
 
-BENCH = REPO_ROOT / "benchmarks" / "bench_pipeline.py"
-SYNTH = REPO_ROOT / "benchmarks" / "synth.py"
+BENCH = repo().root / "benchmarks" / "bench_pipeline.py"
+SYNTH = repo().root / "benchmarks" / "synth.py"
 
 
 def test_generator_is_deterministic_and_shaped_like_a_pull(tmp_path: Path) -> None:
@@ -43,12 +43,12 @@ def test_generator_is_deterministic_and_shaped_like_a_pull(tmp_path: Path) -> No
 
 
 def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> None:
-    datasheet = (REPO_ROOT / "DATASHEET.md").read_bytes()
+    datasheet = (repo().root / "DATASHEET.md").read_bytes()
     done = subprocess.run(
         [sys.executable, str(BENCH), "--sizes", "600,1200", "--work", str(tmp_path), "--json", str(tmp_path / "bench.json")],
         capture_output=True,
         text=True,
-        cwd=REPO_ROOT,
+        cwd=repo().root,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "outputs reconcile" in done.stderr
@@ -63,17 +63,17 @@ def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> Non
         for stage in ("floor", "validate", "build", "converter"):
             assert measure[stage]["seconds"] > 0 and measure[stage]["cpu_seconds"] > 0 and measure[stage]["peak_mb"] > 0
     # the build ran on a copy of the datasheet: the repository's is untouched
-    assert (REPO_ROOT / "DATASHEET.md").read_bytes() == datasheet
+    assert (repo().root / "DATASHEET.md").read_bytes() == datasheet
 
 
 def test_phases_times_every_phase_it_names(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(SYNTH), "--spans", "800", "--out", str(tmp_path)], capture_output=True, check=True)
     done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "phases.py"), str(tmp_path / "export.json"), str(tmp_path / "documents.jsonl"), "--work", str(tmp_path / "work")],
-        capture_output=True, text=True, cwd=REPO_ROOT,
+        [sys.executable, str(repo().root / "benchmarks" / "phases.py"), str(tmp_path / "export.json"), str(tmp_path / "documents.jsonl"), "--work", str(tmp_path / "work")],
+        capture_output=True, text=True, cwd=repo().root,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     seconds = {name.strip(): value for name, value in (line.rsplit(None, 1) for line in done.stdout.splitlines()[1:])}
-    for phase in ("validation.reader.read_raw", "validation.api.check_raw", "dataset.build.compute", "dataset.configs.token_table"):
+    for phase in ("khabar.validation.reader.read_raw", "khabar.validation.api.check_raw", "khabar.dataset.build.compute", "khabar.dataset.configs.token_table"):
         assert float(seconds[phase]) > 0, phase  # the wrapper was called: the phase still exists under that name
     assert (tmp_path / "work" / "build" / "MANIFEST.json").is_file()

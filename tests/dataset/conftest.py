@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import khabar_fixtures  # noqa: E402
 
-from annotation.paths import REPO_ROOT  # noqa: E402
-from dataset.build import build  # noqa: E402
-from dataset.inputs import from_tables  # noqa: E402
+from khabar.annotation.paths import repo
+from khabar.dataset.build import build  # noqa: E402
+from khabar.dataset.inputs import from_tables  # noqa: E402
 
 
 def quiet(message: str) -> None:
@@ -25,7 +25,7 @@ def quiet(message: str) -> None:
 def datasheet_copy(tmp_path_factory) -> Path:
     """A copy of the committed DATASHEET.md, so builds of fixtures never touch the repository's."""
     path = tmp_path_factory.mktemp("datasheet") / "DATASHEET.md"
-    shutil.copyfile(REPO_ROOT / "DATASHEET.md", path)
+    shutil.copyfile(repo().root / "DATASHEET.md", path)
     return path
 
 
@@ -51,7 +51,7 @@ class CliRun:
 @pytest.fixture
 def khabar(capsys):
     """``khabar ARGS`` through the real entry point, in this process (no interpreter start-up)."""
-    from dataset.cli import main
+    from khabar.cli import main
 
     def run(*args) -> CliRun:
         capsys.readouterr()

@@ -66,7 +66,7 @@ class FakeHub:
     def calls(self) -> list[str]:
         """The requests as route names, in order."""
         names = []
-        for method, path in self.requests:
+        for _method, path in self.requests:
             parts = path.split("/")
             names.append("create_repo" if path == "/api/repos/create" else "validate_yaml" if path == "/api/validate-yaml" else parts[5] if len(parts) > 5 else path)
         return names

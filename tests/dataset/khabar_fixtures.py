@@ -9,13 +9,12 @@ annotation, stored pre-annotations, and two documents nobody labeled;
 
 from __future__ import annotations
 
-
 import polars as pl
 
-from annotation.paths import DOCUMENTS_FILE
-from annotation.tables import ANNOTATIONS, RELATIONS, SPANS
-from dataset.inputs import PREDICTION_SPANS, documents_table
-from validation.reader import Tables
+from khabar.annotation.paths import repo
+from khabar.annotation.tables import ANNOTATIONS, RELATIONS, SPANS
+from khabar.dataset.inputs import PREDICTION_SPANS, documents_table
+from khabar.validation.reader import Tables
 
 ASHARQ, RT, ALHURRA, ALARAB, SHAFAQ = "81ec20757aeac4d6", "c59ea302dcd9b174", "bdd1f7aa27f45812", "e652f16ef741cb5b", "c6d8bd2b5d138340"
 
@@ -97,7 +96,7 @@ def asharq_version(b: Builder, aid: int, annotator: str, *, variant: int) -> Non
 
 
 def tables(version: str = "v1") -> Tables:
-    documents = documents_table(DOCUMENTS_FILE)
+    documents = documents_table(repo().documents_file)
     if version == "v1":
         documents = documents.filter(pl.col("doc_id") != SHAFAQ)
     b = Builder(documents)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import khabar_fixtures as fx
 import polars as pl
 
-import khabar_fixtures as fx
-from dataset.adjudicate import adjudicate
-from dataset.inputs import from_tables
+from khabar.dataset.adjudicate import adjudicate
+from khabar.dataset.inputs import from_tables
 
 SOURCE = "وزارة الخارجية العراقية"
 CONTENT = "نائب رئيس الوزراء"

@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import astuple
 from itertools import combinations
 
+import khabar_fixtures as fx
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import khabar_fixtures as fx
-from annotation.tables import ANNOTATIONS, SPANS
-from dataset.adjudicate import adjudicate, latest_per_annotator
-from dataset.agreement import agreement, krippendorff_alpha_nominal, prediction_quality
-from dataset.inputs import BuildInputs, from_tables
-from dataset.segment import tokenize
+from khabar.annotation.tables import ANNOTATIONS, SPANS
+from khabar.dataset.adjudicate import adjudicate, latest_per_annotator
+from khabar.dataset.agreement import agreement, krippendorff_alpha_nominal, prediction_quality
+from khabar.dataset.inputs import BuildInputs, from_tables
+from khabar.dataset.segment import tokenize
 
 LAYERS = ("entity", "attribution", "zone")
 

@@ -10,21 +10,23 @@ import sys
 from pathlib import Path
 
 import datasets
+import khabar_fixtures as fx
 import polars as pl
 import pyarrow as pa
 import pytest
 import yaml
 
-import khabar_fixtures as fx
-from annotation.scheme import load_scheme
-from dataset import build as build_module
-from dataset.build import build
-from dataset.datasheet import BEGIN, END
-from dataset.features import column_of
-from dataset.inputs import from_tables
-from dataset.iob import Span, decode_nested
+from khabar.annotation.paths import repo
+from khabar.annotation.scheme import load_scheme
+from khabar.dataset import build as build_module
+from khabar.dataset.build import build
+from khabar.dataset.datasheet import BEGIN, END
+from khabar.dataset.features import column_of
+from khabar.dataset.inputs import from_tables
+from khabar.dataset.iob import Span, decode_nested
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
+ROOT = repo().root
 
 
 def hashes(folder: Path) -> dict[str, str]:
@@ -116,8 +118,8 @@ import sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 import khabar_fixtures
-from dataset.build import build
-from dataset.inputs import from_tables
+from khabar.dataset.build import build
+from khabar.dataset.inputs import from_tables
 build(from_tables(khabar_fixtures.tables("v1")), Path(sys.argv[1]), datasheet=Path(sys.argv[2]))
 """
 
@@ -132,10 +134,10 @@ def test_builds_in_separate_processes_are_byte_identical(tmp_path, datasheet_cop
             sheet.write_bytes(datasheet_copy.read_bytes())
             out = str(tmp_path / kind / name)
             commands.append(
-                [KHABAR, "build", "--out", out, "--datasheet", str(sheet)] if kind == "main" else [sys.executable, "-c", script, out, str(sheet)]
+                [KHABAR, "--root", str(ROOT), "build", "--out", out, "--datasheet", str(sheet)] if kind == "main" else [sys.executable, "-c", script, out, str(sheet)]
             )
     for pair in (commands[:2], commands[2:]):  # two processes at a time
-        running = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path) for c in pair]
+        running = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path, env={**os.environ, "KHABAR_ROOT": str(ROOT)}) for c in pair]
         for process in running:
             assert process.wait() == 0, process.stderr.read().decode()
     for kind in ("main", "fixture"):
@@ -148,7 +150,7 @@ def test_main_command_without_exports_builds_every_document_and_loads_offline(tm
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
     out = tmp_path / "khabar"
-    result = subprocess.run([KHABAR, "build", "--exports", "--out", str(out), "--datasheet", str(sheet)], capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run([KHABAR, "--root", str(ROOT), "build", "--exports", "--out", str(out), "--datasheet", str(sheet)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "no annotations" in result.stdout and "built" in result.stdout
     assert "No annotations yet" in (out / "README.md").read_text(encoding="utf-8")
@@ -204,11 +206,11 @@ def test_check_fails_on_a_stale_datasheet_and_passes_after_a_build(tmp_path, dat
     text = datasheet_copy.read_text(encoding="utf-8")
     sheet.write_text(text.replace("Figures of release", "Figures of the release"), encoding="utf-8")
     args = ["--exports", "--datasheet", str(sheet)]
-    stale = khabar("build", "--check", *args)
+    stale = khabar("--root", ROOT, "build", "--check", *args)
     assert stale.returncode == 1 and "stale" in stale.stderr and "Traceback" not in stale.stderr
     assert not (tmp_path / "dist").exists()
-    assert khabar("build", "--out", tmp_path / "out", *args).returncode == 0
-    fresh = khabar("build", "--check", *args)
+    assert khabar("--root", ROOT, "build", "--out", tmp_path / "out", *args).returncode == 0
+    fresh = khabar("--root", ROOT, "build", "--check", *args)
     assert fresh.returncode == 0, fresh.stderr
     prose = text.split(BEGIN)[0]
     assert sheet.read_text(encoding="utf-8").startswith(prose)  # the hand-written prose is kept
@@ -224,9 +226,9 @@ def test_datasheet_without_markers_is_refused_with_one_line(tmp_path, khabar):
 
 
 def test_labels_are_written_as_the_ids_of_the_features_class_labels():
-    from dataset.build import compute
-    from dataset.features import documents_features
-    from dataset.release import load_release
+    from khabar.dataset.build import compute
+    from khabar.dataset.features import documents_features
+    from khabar.dataset.release import load_release
 
     scheme = load_scheme()
     built = compute(from_tables(fx.tables("v1")), load_release(), scheme, log=lambda m: None)
@@ -241,10 +243,10 @@ def test_labels_are_written_as_the_ids_of_the_features_class_labels():
 
 
 def test_a_label_outside_the_scheme_is_refused_by_name():
-    from annotation.errors import KhabarError
-    from dataset.adjudicate import adjudicate
-    from dataset.configs import document_table, quote_table, token_table
-    from dataset.features import label_ids
+    from khabar.annotation.errors import KhabarError
+    from khabar.dataset.adjudicate import adjudicate
+    from khabar.dataset.configs import document_table, quote_table, token_table
+    from khabar.dataset.features import label_ids
 
     assert label_ids(pl.Series(["NORP", None, "PERS"]), ["PERS", "NORP"]).to_list() == [1, None, 0]
     with pytest.raises(KhabarError, match="label 'CITY' is not one of PERS, NORP"):
@@ -262,8 +264,8 @@ def test_a_label_outside_the_scheme_is_refused_by_name():
 
 
 def test_entities_that_cannot_be_tagged_name_their_document_and_sentence():
-    from annotation.errors import KhabarError
-    from dataset.configs import sentence_rows
+    from khabar.annotation.errors import KhabarError
+    from khabar.dataset.configs import sentence_rows
 
     text = "قال أحمد. ثم ذهب علي إلى بغداد"
     ali, baghdad = text.index("علي"), text.index("بغداد")
@@ -288,20 +290,18 @@ def test_unreadable_inputs_are_one_line_errors(tmp_path, khabar, datasheet_copy)
 
 
 def test_release_config_with_an_unknown_split_is_refused(tmp_path, khabar, datasheet_copy):
-    from dataset.release import RELEASE_FILE
 
     release = tmp_path / "release.toml"
-    release.write_text(RELEASE_FILE.read_text(encoding="utf-8").replace("validation = 0.1", "dev = 0.1"), encoding="utf-8")
+    release.write_text(repo().release_file.read_text(encoding="utf-8").replace("validation = 0.1", "dev = 0.1"), encoding="utf-8")
     result = khabar("build", "--exports", "--release", release, "--out", tmp_path / "o", "--datasheet", datasheet_copy)
     assert result.returncode == 2 and "release.toml" in result.stderr and "'dev'" in result.stderr
     assert not (tmp_path / "o").exists()
 
 
 def test_release_option_is_used_and_hashed_in_the_manifest(tmp_path, khabar, datasheet_copy):
-    from dataset.release import RELEASE_FILE
 
     release = tmp_path / "release.toml"
-    release.write_text(RELEASE_FILE.read_text(encoding="utf-8").replace('name = "khabar"', 'name = "khabar-test"'), encoding="utf-8")
+    release.write_text(repo().release_file.read_text(encoding="utf-8").replace('name = "khabar"', 'name = "khabar-test"'), encoding="utf-8")
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
     assert khabar("build", "--exports", "--release", release, "--out", tmp_path / "o", "--datasheet", sheet).returncode == 0
@@ -320,7 +320,7 @@ def test_a_killed_build_is_cleaned_up_by_the_next_one(tmp_path, datasheet_copy):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
     (out.parent / f".khabar.building-{dead}").mkdir()
     out.rename(out.parent / f".khabar.previous-{dead}")
-    from dataset.build import recover
+    from khabar.dataset.build import recover
 
     recover(out, log=lambda m: None)
     assert hashes(out) == before

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import khabar_fixtures as fx
 import polars as pl
 
-import khabar_fixtures as fx
-from annotation.scheme import load_scheme
-from dataset.build import build
-from dataset.diff import diff_builds, read_build
-from dataset.inputs import from_tables
-from dataset.release import load_release
-from dataset.stats import label_counts, surface_conflicts
+from khabar.annotation.scheme import load_scheme
+from khabar.dataset.build import build
+from khabar.dataset.diff import diff_builds, read_build
+from khabar.dataset.inputs import from_tables
+from khabar.dataset.release import load_release
+from khabar.dataset.stats import label_counts, surface_conflicts
 
 
 def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy, khabar):

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import datasets
-
 import khabar_fixtures as fx
-from annotation.paths import DOCUMENTS_FILE
-from dataset.inputs import documents_table
 
-DOCS = {row["doc_id"]: row for row in documents_table(DOCUMENTS_FILE).iter_rows(named=True)}
+from khabar.annotation.paths import repo
+from khabar.dataset.inputs import documents_table
+
+DOCS = {row["doc_id"]: row for row in documents_table(repo().documents_file).iter_rows(named=True)}
 RT = DOCS[fx.RT]
 CONTEXT = "وقالت رومانوفسكي"
 QUOTE = "يقدر كلانا أن تنظيم داعش لا يزال يمثل تهديدا هنا"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataset.iob import AlignmentError, Span, decode_flat, decode_nested, nested_tags, outermost_first, outermost_tags
-from dataset.segment import sentences, tokenize
+from khabar.dataset.iob import AlignmentError, Span, decode_flat, decode_nested, nested_tags, outermost_first, outermost_tags
+from khabar.dataset.segment import sentences, tokenize
 
 LABELS = ["PERS", "ORG", "GPE", "OCC"]
 

@@ -14,11 +14,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import khabar_fixtures as fx
 import pytest
 
-import khabar_fixtures as fx
-from dataset.build import build
-from dataset.inputs import from_tables
+from khabar.dataset.build import build
+from khabar.dataset.inputs import from_tables
 
 OLAH = str(Path(sys.executable).with_name("olah-cli"))
 REPO = "khabar-org/khabar"

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from datasketch import MinHash, MinHashLSH
 
-from dataset.release import load_release
-from dataset.splits import group_documents, leakage, minhash_signatures, near_duplicate_pairs, plan_splits
+from khabar.dataset.release import load_release
+from khabar.dataset.splits import group_documents, leakage, minhash_signatures, near_duplicate_pairs, plan_splits
 
 WORDS = "قالت السفيرة الأميركية في بغداد إن التحالف ضد داعش لم ينته عمله في العراق وإن التنظيم لا يزال يمثل تهديدا".split()
 

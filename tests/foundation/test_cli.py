@@ -2,7 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dataset.cli import COMMANDS
+from khabar.cli import COMMANDS
 
 SUBCOMMANDS = ["ingest", "studio", "validate", "build", "publish", "diff", "stats"]
 

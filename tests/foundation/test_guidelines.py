@@ -2,12 +2,12 @@
 
 import re
 
-from annotation.paths import GUIDELINES_FILE
-from annotation.scheme import load_scheme
+from khabar.annotation.paths import repo
+from khabar.annotation.scheme import load_scheme
 
 
 def entries() -> list[str]:
-    text = GUIDELINES_FILE.read_text(encoding="utf-8")
+    text = repo().guidelines_file.read_text(encoding="utf-8")
     return re.findall(r"^### (\S+)\s*$", text, flags=re.MULTILINE)
 
 

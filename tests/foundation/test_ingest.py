@@ -6,20 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from annotation.errors import KhabarError
-from annotation.ingest import doc_id_for, ingest, load_records
-from annotation.normalize import normalize_text
-from annotation.paths import CORPUS_DIR
-from dataset.cli import main
-
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+from khabar.annotation.ingest import doc_id_for, ingest, load_records
+from khabar.annotation.normalize import normalize_text
+from khabar.annotation.paths import repo
+from khabar.cli import main
 
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     """A copy of the committed corpus without its records, and an empty exports folder."""
     corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS_DIR, corpus, ignore=shutil.ignore_patterns("documents.jsonl"))
+    shutil.copytree(repo().corpus_dir, corpus, ignore=shutil.ignore_patterns("documents.jsonl"))
     (tmp_path / "exports").mkdir()
     return corpus
 
@@ -33,7 +30,7 @@ def test_five_seed_pages_become_five_documents(corpus):
     records = load_records(corpus / "documents.jsonl")
     assert len(records) == 5
     for record in records:
-        seed = (SEEDS / record.file) if SEEDS.exists() else (corpus / "pages" / record.file)
+        seed = corpus / "pages" / record.file
         assert record.text == normalize_text(seed.read_text(encoding="utf-8"))
         assert record.doc_id == doc_id_for(record.text)
         assert record.language == "ar"
@@ -54,9 +51,9 @@ def test_metadata_comes_from_the_evidence(corpus):
 
 def test_committed_records_are_up_to_date():
     """The committed documents.jsonl is what ingest makes of the committed pages."""
-    committed = (CORPUS_DIR / "documents.jsonl").read_bytes()
-    report = ingest(CORPUS_DIR)
-    assert (CORPUS_DIR / "documents.jsonl").read_bytes() == committed
+    committed = (repo().corpus_dir / "documents.jsonl").read_bytes()
+    report = ingest(repo().corpus_dir, repo().exports_dir)
+    assert (repo().corpus_dir / "documents.jsonl").read_bytes() == committed
     assert len(report.unchanged) == 5 and not report.added
 
 

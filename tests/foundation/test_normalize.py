@@ -2,7 +2,7 @@ import unicodedata
 
 import pytest
 
-from annotation.normalize import INVISIBLE_CONTROLS, normalize_text
+from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 
 
 @pytest.mark.parametrize("control", list(INVISIBLE_CONTROLS))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from annotation.paths import REPO_ROOT
-from annotation.studio.server import StudioPaths, stop_server
+from khabar.annotation.paths import repo
+from khabar.annotation.studio.server import StudioPaths, stop_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -31,12 +31,12 @@ class CliRun:
 
 @pytest.fixture
 def khabar(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
-    """``khabar ARGS`` through the real entry point (``dataset.cli.main``), in this process.
+    """``khabar ARGS`` through the real entry point (``khabar.cli.main``), in this process.
 
     An exception escaping ``main`` is what a user would see as a traceback, so
     it fails the test with that traceback; argparse's own exit is its status.
     """
-    from dataset.cli import main
+    from khabar.cli import main
 
     def run(*args: str | Path) -> CliRun:
         capsys.readouterr()
@@ -53,15 +53,15 @@ def khabar(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
 @pytest.fixture(scope="session")
 def datasheet_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("datasheet") / "DATASHEET.md"
-    shutil.copyfile(REPO_ROOT / "DATASHEET.md", path)
+    shutil.copyfile(repo().root / "DATASHEET.md", path)
     return path
 
 
 @pytest.fixture(scope="session")
 def good_build(tmp_path_factory: pytest.TempPathFactory, datasheet_template: Path) -> Path:
     """A build of the shared bad-input corpus's good export (entities, attributions, relations)."""
-    from dataset.build import build
-    from dataset.inputs import load_inputs
+    from khabar.dataset.build import build
+    from khabar.dataset.inputs import load_inputs
 
     root = tmp_path_factory.mktemp("good-build")
     datasheet = root / "DATASHEET.md"
@@ -81,11 +81,10 @@ def build_copy(good_build: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def pull_project(studio_server) -> str:
     """A project on the session Label Studio with the shared corpus's two documents."""
-    from annotation.ingest import load_records
-    from annotation.scheme import CONFIG_PATH
-    from annotation.studio.project import sync_project
+    from khabar.annotation.ingest import load_records
+    from khabar.annotation.studio.project import sync_project
 
-    sync_project(studio_server.client(), PULL_PROJECT, CONFIG_PATH.read_text(encoding="utf-8"), load_records(SHARED / "documents.jsonl"))
+    sync_project(studio_server.client(), PULL_PROJECT, repo().labeling_config.read_text(encoding="utf-8"), load_records(SHARED / "documents.jsonl"))
     return PULL_PROJECT
 
 

@@ -26,16 +26,14 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
+from khabar.annotation.ingest import doc_id_for
+from khabar.annotation.normalize import normalize_text
 
-from annotation.ingest import doc_id_for  # noqa: E402
-from annotation.normalize import normalize_text  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 ROOT = HERE / "bad_inputs"
 SHARED = ROOT / "_shared"

@@ -15,10 +15,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-from annotation.paths import REPO_ROOT
-
 from reliability_support import BAD_INPUTS, SHARED, relabel_card
+
+from khabar.annotation.paths import repo
 
 RECONCILIATION = re.compile(r"read (\d+) = used (\d+) \+ excluded (\d+)")
 ENTRY_POINTS = ("ingest", "validate", "build", "publish", "pull")
@@ -90,7 +89,7 @@ def test_bad_input(name: str, spec: dict, tmp_path: Path, request: pytest.Fixtur
         values |= {"studio_url": server.url, "studio_token": server.credentials.token, "project": request.getfixturevalue("pull_project")}
     if "derive" in spec:
         derive = spec["derive"]
-        text = (REPO_ROOT / derive["from"]).read_text(encoding="utf-8")
+        text = (repo().root / derive["from"]).read_text(encoding="utf-8")
         old, new = derive["replace"]
         assert old in text, f"{derive['from']} no longer holds {old!r}"
         (work / derive["path"]).write_text(text.replace(old, new), encoding="utf-8")

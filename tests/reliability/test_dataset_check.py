@@ -1,4 +1,4 @@
-"""``validation.dataset_check``: a consumer re-checks a built folder (``khabar validate --dataset``)."""
+"""``khabar.validation.dataset_check``: a consumer re-checks a built folder (``khabar validate --dataset``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from annotation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
 from reliability_support import rehash, relabel_card
-from validation.dataset_check import check_dataset
+
+from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.validation.dataset_check import check_dataset
 
 DOCUMENTS = "data/documents/test-00000-of-00001.parquet"
 TOKENS = "data/tokens/test-00000-of-00001.parquet"

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-from annotation.paths import REPO_ROOT
-from annotation.studio.server import StudioPaths, free_port, running_server
 from reliability_support import SHARED
+
+from khabar.annotation.paths import repo
+from khabar.annotation.studio.server import StudioPaths, free_port, running_server
 
 KHABAR = Path(sys.executable).with_name("khabar")
 PROJECT = "reliability-faults"
@@ -59,7 +59,7 @@ def ensure_up(paths: StudioPaths, khabar) -> None:
 
 
 def client_of(paths: StudioPaths):
-    from annotation.studio.connection import connect, local_target
+    from khabar.annotation.studio.connection import connect, local_target
 
     return connect(local_target(paths))
 
@@ -87,7 +87,7 @@ def test_server_killed_in_the_middle_of_pull_leaves_the_previous_export_and_the_
     sync = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
     assert sync.status == 0, sync.output
     client = client_of(own_studio)
-    from annotation.studio.project import require_project
+    from khabar.annotation.studio.project import require_project
 
     project_id = require_project(client, PROJECT)
     client.projects.import_tasks(id=project_id, request=bulk_tasks())
@@ -134,7 +134,7 @@ def test_up_after_a_crash_recovers_from_a_stale_pid_and_a_taken_port_and_never_d
     ensure_up(own_studio, khabar)
     sync = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
     assert sync.status == 0, sync.output
-    from annotation.studio.project import project_tasks, require_project
+    from khabar.annotation.studio.project import project_tasks, require_project
 
     tasks_before = sorted(t.id for t in project_tasks(client_of(own_studio), require_project(client_of(own_studio), PROJECT)))
     crashed_pid = kill_server(own_studio)
@@ -166,12 +166,12 @@ def test_up_after_a_crash_recovers_from_a_stale_pid_and_a_taken_port_and_never_d
 def run_build(out: Path, export: Path, datasheet: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [KHABAR, "build", "--documents", SHARED / "documents.jsonl", "--exports", export, "--out", out, "--datasheet", datasheet],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=repo().root,
     )
 
 
 def test_build_killed_half_way_leaves_the_last_good_build_intact(good_build, datasheet_template, tmp_path):
-    from validation.dataset_check import check_dataset
+    from khabar.validation.dataset_check import check_dataset
 
     dist = tmp_path / "dist"
     out = dist / good_build.name

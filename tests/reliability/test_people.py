@@ -17,8 +17,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-
 from reliability_support import SHARED
+
+from khabar.annotation.paths import repo
 
 pytestmark = pytest.mark.studio
 
@@ -76,13 +77,12 @@ def pseudonyms_by_unique_id(path: Path) -> dict[str, str]:
 
 
 def test_no_email_name_or_user_id_reaches_exports_build_or_card_and_pseudonyms_are_stable(studio_server, khabar, tmp_path, monkeypatch, datasheet_template):
-    from annotation.ingest import load_records
-    from annotation.scheme import CONFIG_PATH
-    from annotation.studio.project import doc_id_tasks, sync_project
+    from khabar.annotation.ingest import load_records
+    from khabar.annotation.studio.project import doc_id_tasks, sync_project
 
     client = studio_server.client()
     records = load_records(SHARED / "documents.jsonl")
-    project = sync_project(client, "reliability-people", CONFIG_PATH.read_text(encoding="utf-8"), records, progress=lambda _m: None).project_id
+    project = sync_project(client, "reliability-people", repo().labeling_config.read_text(encoding="utf-8"), records, progress=lambda _m: None).project_id
     tasks = doc_id_tasks(client, project)
     good = json.loads((SHARED / "good_export.json").read_text(encoding="utf-8"))
     known = {u.email: u.id for u in client.users.list() if u.email}

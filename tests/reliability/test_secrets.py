@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-
-from annotation.paths import CORPUS_DIR, REPO_ROOT
-from annotation.studio.server import free_port, new_credentials, read_credentials, running_server
 from reliability_support import SHARED
+
+from khabar.annotation.paths import repo
+from khabar.annotation.studio.server import free_port, new_credentials, read_credentials, running_server
 
 FAKE_LS_KEY = "lsk-FAKE-SECRET-7f3a9c2e51d04b8e"
 FAKE_HF_TOKEN = "hf_FAKESECRETdoNotLeak0123456789abcdef"
@@ -34,7 +34,7 @@ def fake_hub_class():
     """tests/dataset/fake_hub.py's FakeHub: a local stand-in for the Hub (which cannot be reached here)."""
     name = "reliability_fake_hub"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tests" / "dataset" / "fake_hub.py")
+        spec = importlib.util.spec_from_file_location(name, repo().root / "tests" / "dataset" / "fake_hub.py")
         sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sys.modules[name])
     module = sys.modules[name]
@@ -58,7 +58,7 @@ def test_every_command_with_fake_secrets_in_the_environment_leaks_none(own_studi
     exports = tmp_path / "exports"
     exports.mkdir()
     corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS_DIR, corpus)
+    shutil.copytree(repo().corpus_dir, corpus)
     datasheet = tmp_path / "DATASHEET.md"
     shutil.copyfile(datasheet_template, datasheet)
     export = exports / "secrets.json"
@@ -137,6 +137,6 @@ def test_local_label_studio_is_private_to_this_machine_and_this_user(own_studio,
         assert answer.status_code in (403, 404), answer.status_code
         api = anonymous.post("/api/users/", json={"email": email, "username": "intruder"})
         assert api.status_code in (401, 403), api.status_code
-    from annotation.studio.connection import connect, local_target
+    from khabar.annotation.studio.connection import connect, local_target
 
     assert email not in [u.email for u in connect(local_target(own_studio)).users.list()]

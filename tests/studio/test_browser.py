@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from annotation.gazetteer import Gazetteer
-from annotation.ingest import load_records
-from annotation.paths import DOCUMENTS_FILE, REPO_ROOT
-from annotation.scheme import CONFIG_PATH
-from annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
+from khabar.annotation.gazetteer import Gazetteer
+from khabar.annotation.ingest import load_records
+from khabar.annotation.paths import repo
+from khabar.annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
 
 pytestmark = [pytest.mark.studio, pytest.mark.browser]
 
@@ -34,7 +33,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOT = REPO_ROOT / "annotation" / "labeling-screen.png"
+SCREENSHOT = repo().root / "annotation" / "labeling-screen.png"
 DOC_ID = "81ec20757aeac4d6"
 EDITOR = ".lsf-main-view .lsf-htx-richtext"
 
@@ -56,8 +55,8 @@ def test_labeling_screen_renders_arabic_right_to_left(studio_server, chromium, t
     from playwright.sync_api import sync_playwright
 
     client = studio_server.client()
-    record = next(r for r in load_records(DOCUMENTS_FILE) if r.doc_id == DOC_ID)
-    project = sync_project(client, "labeling-screen", CONFIG_PATH.read_text(encoding="utf-8"), [record], progress=lambda _: None)
+    record = next(r for r in load_records(repo().documents_file) if r.doc_id == DOC_ID)
+    project = sync_project(client, "labeling-screen", repo().labeling_config.read_text(encoding="utf-8"), [record], progress=lambda _: None)
     import_preannotations(client, project.project_id, Gazetteer(), progress=lambda _: None)
     task_id = doc_id_tasks(client, project.project_id)[DOC_ID]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.gazetteer import Gazetteer
-from annotation.ingest import load_records
-from annotation.paths import DOCUMENTS_FILE
-from annotation.preannotate import MODEL_VERSION, preannotate
-from annotation.scheme import load_scheme
+from khabar.annotation.gazetteer import Gazetteer
+from khabar.annotation.ingest import load_records
+from khabar.annotation.paths import repo
+from khabar.annotation.preannotate import MODEL_VERSION, preannotate
+from khabar.annotation.scheme import load_scheme
 
-RECORDS = [r for r in load_records(DOCUMENTS_FILE) if r.superseded_by is None]
+RECORDS = [r for r in load_records(repo().documents_file) if r.superseded_by is None]
 
 
 def corpus_line(fragment: str) -> str:

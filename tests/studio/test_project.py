@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.errors import KhabarError
-from annotation.gazetteer import Gazetteer
-from annotation.ingest import load_records
-from annotation.paths import DOCUMENTS_FILE
-from annotation.preannotate import MODEL_VERSION, preannotate
-from annotation.scheme import CONFIG_PATH, load_scheme
-from annotation.studio.project import find_project, import_preannotations, project_tasks, sync_project
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.gazetteer import Gazetteer
+from khabar.annotation.ingest import load_records
+from khabar.annotation.paths import repo
+from khabar.annotation.preannotate import MODEL_VERSION, preannotate
+from khabar.annotation.scheme import load_scheme
+from khabar.annotation.studio.project import find_project, import_preannotations, project_tasks, sync_project
 
 pytestmark = pytest.mark.studio
 
-CONFIG = CONFIG_PATH.read_text(encoding="utf-8")
-RECORDS = load_records(DOCUMENTS_FILE)
+CONFIG = repo().labeling_config.read_text(encoding="utf-8")
+RECORDS = load_records(repo().documents_file)
 CURRENT = [r for r in RECORDS if r.superseded_by is None]
 
 
@@ -109,7 +109,7 @@ def test_predictions_are_imported_once_and_visible(studio_server, studio_project
 def test_sync_against_an_existing_server_by_url_with_the_key_from_the_environment(studio_server, monkeypatch, capsys):
     import argparse
 
-    from annotation.studio import cli
+    from khabar.annotation.studio import cli
 
     parser = argparse.ArgumentParser()
     cli.configure(parser)

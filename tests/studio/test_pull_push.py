@@ -9,18 +9,17 @@ import time
 
 import pytest
 
-from annotation.ingest import load_records
-from annotation.paths import DOCUMENTS_FILE
-from annotation.scheme import CONFIG_PATH
-from annotation.studio import cli
-from annotation.studio.export import ANNOTATION_CONTENT, ensure_user, pull, push_export, read_export
-from annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
-from annotation.gazetteer import Gazetteer
+from khabar.annotation.gazetteer import Gazetteer
+from khabar.annotation.ingest import load_records
+from khabar.annotation.paths import repo
+from khabar.annotation.studio import cli
+from khabar.annotation.studio.export import ANNOTATION_CONTENT, ensure_user, pull, push_export, read_export
+from khabar.annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
 
 pytestmark = pytest.mark.studio
 
-CONFIG = CONFIG_PATH.read_text(encoding="utf-8")
-RECORDS = [r for r in load_records(DOCUMENTS_FILE) if r.superseded_by is None]
+CONFIG = repo().labeling_config.read_text(encoding="utf-8")
+RECORDS = [r for r in load_records(repo().documents_file) if r.superseded_by is None]
 SECOND_ANNOTATOR = "salma.haddad@example.org"
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 

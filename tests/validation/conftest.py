@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dataset.cli import main  # noqa: E402
+from khabar.cli import main  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def khabar(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
 @pytest.fixture(autouse=True)
 def every_result_reconciles(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every validation run in these tests (API or CLI) must account for all it read."""
-    from validation import api
+    from khabar.validation import api
 
     check_raw = api.check_raw
 

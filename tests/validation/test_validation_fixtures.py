@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from annotation.paths import REPO_ROOT
-
-FIXTURES = REPO_ROOT.parent / "shared" / "external" / "labelstudio-fixtures"
-FILES = sorted(path for path in FIXTURES.rglob("*") if path.is_file() and path.suffix in (".json", ".xml")) if FIXTURES.is_dir() else []
+#: Real Label Studio files (Apache-2.0), copied into the repository with their SOURCE.md and licence.
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "labelstudio-fixtures"
+FILES = sorted(path for path in FIXTURES.rglob("*") if path.is_file() and path.suffix in (".json", ".xml"))
 
 #: The phrase of the error each fixture must give (all of them are other projects' files).
 IMPORT_FILE = "a file of tasks to import, not an export"

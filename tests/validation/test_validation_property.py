@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from validation_exports import DOCUMENTS, annotation, task, valid_result
 
-from annotation.errors import KhabarError
-from annotation.scheme import load_scheme
-from dataset.cli import main
-from validation.api import ValidationResult, validate_exports
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.scheme import load_scheme
+from khabar.cli import main
+from khabar.validation.api import ValidationResult, validate_exports
 
 SCHEME = load_scheme()
 TEXTS = {doc["doc_id"]: doc["text"] for doc in DOCUMENTS}

@@ -7,10 +7,10 @@ import json
 import pytest
 from validation_exports import DOC, annotation, span, task, ui_style, valid_export, valid_result, write_export
 
-from annotation.errors import KhabarError
-from annotation.paths import DOCUMENTS_FILE
-from validation.api import validate_exports
-from validation.reader import read_exports
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.paths import repo
+from khabar.validation.api import validate_exports
+from khabar.validation.reader import read_exports
 
 
 def test_ui_export_matches_documents_by_text_and_hides_user_ids(tmp_path, khabar):
@@ -100,14 +100,14 @@ def test_quote_type_reaches_the_spans_table(tmp_path):
 
 def test_read_exports_gives_every_annotation_without_checking(tmp_path):
     cancelled = annotation([], annotation_id=12, was_cancelled=True)
-    tables = read_exports([write_export(tmp_path, [task([annotation(valid_result()), cancelled])])], DOCUMENTS_FILE)
+    tables = read_exports([write_export(tmp_path, [task([annotation(valid_result()), cancelled])])], repo().documents_file)
     assert tables.annotations["was_cancelled"].to_list() == [False, True]
     assert tables.spans.height == 9 and tables.relations.height == 2
 
 
 def test_read_exports_refuses_malformed_results(tmp_path):
     with pytest.raises(KhabarError, match="malformed region"):
-        read_exports([write_export(tmp_path, [task([annotation(["oops"])])])], DOCUMENTS_FILE)
+        read_exports([write_export(tmp_path, [task([annotation(["oops"])])])], repo().documents_file)
 
 
 @pytest.mark.parametrize(
@@ -185,7 +185,7 @@ def test_documents_file_must_exist(tmp_path, khabar):
 
 
 def test_broken_corpus_records_are_unusable_input(tmp_path, khabar):
-    line = DOCUMENTS_FILE.read_text(encoding="utf-8").splitlines()[0]
+    line = repo().documents_file.read_text(encoding="utf-8").splitlines()[0]
     twice = tmp_path / "documents.jsonl"
     twice.write_text(line + "\n" + line + "\n", encoding="utf-8")
     run = khabar("validate", write_export(tmp_path, valid_export()), "--documents", twice)
@@ -193,7 +193,7 @@ def test_broken_corpus_records_are_unusable_input(tmp_path, khabar):
 
 
 def test_offsets_are_code_points_past_emoji_and_combining_marks(tmp_path, khabar):
-    from annotation.ingest import doc_id_for
+    from khabar.annotation.ingest import doc_id_for
 
     text = "😀🇮🇶 قالَ السفيرُ في\n بغداد 𝔸 اليوم"
     doc = {**DOC, "doc_id": doc_id_for(text), "text": text, "file": "emoji.txt"}

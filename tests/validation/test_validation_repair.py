@@ -6,7 +6,7 @@ import json
 
 from validation_exports import TEXT, annotation, span, task, valid_result, write_export
 
-from validation.api import validate_exports
+from khabar.validation.api import validate_exports
 
 
 def stable(tasks) -> str:
@@ -44,7 +44,7 @@ def test_two_candidates_are_never_guessed(tmp_path, khabar):
     run = khabar("validate", "--repair", path)
     assert run.status == 1
     assert "not repaired:" in run.err and "region amb" in run.err
-    assert f"occurs 2 time(s) within 200 characters" in run.err and f"(at {first}, {second})" in run.err
+    assert "occurs 2 time(s) within 200 characters" in run.err and f"(at {first}, {second})" in run.err
     assert path.read_bytes() == before
 
 

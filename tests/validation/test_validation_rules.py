@@ -12,11 +12,20 @@ from pathlib import Path
 import polars as pl
 import pytest
 from validation_exports import (
-    DOCUMENTS, TEXT, annotation, quote_type, relation, span, task, valid_export, valid_result, write_export,
+    DOCUMENTS,
+    TEXT,
+    annotation,
+    quote_type,
+    relation,
+    span,
+    task,
+    valid_export,
+    valid_result,
+    write_export,
 )
 
-from validation.api import validate_exports
-from validation.checks import RULES, clean_edges
+from khabar.validation.api import validate_exports
+from khabar.validation.checks import RULES, clean_edges
 
 
 def checked(tmp_path: Path, khabar, tasks, *, status: int = 1, strict: bool = False):

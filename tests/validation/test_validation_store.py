@@ -1,4 +1,4 @@
-"""``khabar validate`` keeps its tables for ``khabar build`` (validation.store), and the build is the same either way."""
+"""``khabar validate`` keeps its tables for ``khabar build`` (khabar.validation.store), and the build is the same either way."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from annotation.paths import DOCUMENTS_FILE, EXPORTS_DIR, REPO_ROOT
-from annotation.scheme import CONFIG_PATH, load_scheme
-from validation import api, store
 from validation_exports import region, valid_export, write_export
+
+from khabar.annotation.paths import repo
+from khabar.annotation.scheme import load_scheme
+from khabar.validation import api, store
 
 
 @pytest.fixture(autouse=True)
@@ -21,8 +21,8 @@ def own_store(monkeypatch, tmp_path):
     monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def _key(export: Path, documents: Path = DOCUMENTS_FILE) -> str:
-    return store.tables_key([store.sha256_file(export)], store.sha256_file(documents))
+def _key(export: Path, documents: Path | None = None) -> str:
+    return store.tables_key([store.sha256_file(export)], store.sha256_file(documents or repo().documents_file))
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -30,7 +30,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_build_takes_the_kept_tables_and_writes_the_same_bytes(khabar, tmp_path, monkeypatch):
-    exports = sorted(EXPORTS_DIR.glob("*.json"))
+    exports = sorted(repo().exports_dir.glob("*.json"))
     assert exports, "the committed exports are the test's input"
     validated = khabar("validate")
     assert validated.status == 0 and "tables kept for khabar build" in validated.err
@@ -39,7 +39,7 @@ def test_build_takes_the_kept_tables_and_writes_the_same_bytes(khabar, tmp_path,
     real_validate = api.validate_exports
     monkeypatch.setattr(api, "validate_exports", lambda *a, **k: validations.append(a) or real_validate(*a, **k))
     datasheet = tmp_path / "DATASHEET.md"
-    shutil.copy(REPO_ROOT / "DATASHEET.md", datasheet)
+    shutil.copy(repo().root / "DATASHEET.md", datasheet)
 
     from_store = khabar("build", "--out", tmp_path / "from-store", "--datasheet", datasheet)
     assert from_store.status == 0, from_store.err
@@ -72,12 +72,12 @@ def test_any_change_to_the_inputs_is_a_miss(khabar, tmp_path, monkeypatch):
     changed.write_text(changed.read_text(encoding="utf-8") + " ", encoding="utf-8")  # same tasks, other bytes
     assert store.load(_key(changed)) is None
     other_corpus = tmp_path / "documents.jsonl"
-    other_corpus.write_text(DOCUMENTS_FILE.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    other_corpus.write_text(repo().documents_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     assert store.load(_key(export, other_corpus)) is None
-    assert store.load(store.tables_key([store.sha256_file(export)] * 2, store.sha256_file(DOCUMENTS_FILE))) is None
+    assert store.load(store.tables_key([store.sha256_file(export)] * 2, store.sha256_file(repo().documents_file))) is None
 
     other_config = tmp_path / "labeling_config.xml"
-    other_config.write_text(CONFIG_PATH.read_text(encoding="utf-8") + "<!-- -->\n", encoding="utf-8")
+    other_config.write_text(repo().labeling_config.read_text(encoding="utf-8") + "<!-- -->\n", encoding="utf-8")
     monkeypatch.setattr(store, "load_scheme", lambda: load_scheme(other_config))
     assert store.load(_key(export)) is None
 

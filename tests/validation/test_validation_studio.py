@@ -14,17 +14,16 @@ import json
 import pytest
 from validation_exports import DOC, relation, valid_result
 
-from annotation.gazetteer import Gazetteer
-from annotation.ingest import load_records
-from annotation.paths import DOCUMENTS_FILE
-from annotation.scheme import CONFIG_PATH
-from annotation.studio.export import pull
-from annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
-from validation.api import validate_exports
+from khabar.annotation.gazetteer import Gazetteer
+from khabar.annotation.ingest import load_records
+from khabar.annotation.paths import repo
+from khabar.annotation.studio.export import pull
+from khabar.annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
+from khabar.validation.api import validate_exports
 
 pytestmark = pytest.mark.studio
 
-RECORDS = [r for r in load_records(DOCUMENTS_FILE) if r.superseded_by is None]
+RECORDS = [r for r in load_records(repo().documents_file) if r.superseded_by is None]
 
 
 def quiet(_line: str) -> None:
@@ -44,7 +43,7 @@ def broken_result() -> list[dict]:
 @pytest.fixture(scope="module")
 def project(studio_server, tmp_path_factory):
     client = studio_server.client()
-    report = sync_project(client, "validation-source", CONFIG_PATH.read_text(encoding="utf-8"), RECORDS, progress=quiet)
+    report = sync_project(client, "validation-source", repo().labeling_config.read_text(encoding="utf-8"), RECORDS, progress=quiet)
     import_preannotations(client, report.project_id, Gazetteer(), progress=quiet)
     tasks = doc_id_tasks(client, report.project_id)
     task_id = tasks[DOC["doc_id"]]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from annotation.paths import EXPORTS_DIR, REPO_ROOT
+from khabar.annotation.paths import repo
 
-WORKFLOW = REPO_ROOT / ".github" / "workflows" / "validate.yml"
+WORKFLOW = repo().root / ".github" / "workflows" / "validate.yml"
 
 
 def load() -> dict:
@@ -30,8 +30,8 @@ def test_validation_step_writes_the_summary(tmp_path):
     step = next(step for step in load()["jobs"]["validate"]["steps"] if step.get("name") == "Validate the exports")
     summary = tmp_path / "summary.md"
     env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    committed = sorted(EXPORTS_DIR.glob("*.json"))
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo().root, env=env, capture_output=True, text=True, timeout=300)
+    committed = sorted(repo().exports_dir.glob("*.json"))
     assert done.returncode == 0, done.stdout + done.stderr  # the committed exports validate clean
     assert summary.read_text(encoding="utf-8").startswith("## Khabar validation\n")
     assert done.stdout.splitlines()[-1].startswith("::notice title=khabar validate::")

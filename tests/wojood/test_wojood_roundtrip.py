@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from annotation.conll_import import import_conll, read_conll
 from wojood_support import SPLITS, build_and_compare, wojood_file, write_inputs
-from validation.api import validate_exports
+
+from khabar.annotation.conll_import import import_conll, read_conll
+from khabar.annotation.paths import repo
+from khabar.validation.api import validate_exports
 
 #: Facts of the sample (SOURCE.md): tokens, entities (B- tags), `$#$` sentinels, `#ERROR!` values.
 EXPECTED = {
@@ -67,14 +68,13 @@ def test_full_sample_round_trip(tmp_path: Path) -> None:
 @pytest.mark.studio
 def test_val_through_label_studio(tmp_path: Path, studio_server, studio_project_title: str) -> None:
     """val.txt pushed into a real Label Studio and pulled back comes out of the build unchanged."""
-    from annotation.scheme import CONFIG_PATH
-    from annotation.studio.export import pull, push_export, read_export
-    from annotation.studio.project import sync_project
+    from khabar.annotation.studio.export import pull, push_export, read_export
+    from khabar.annotation.studio.project import sync_project
 
     imported = import_conll(wojood_file("val"))
     documents, export = write_inputs(imported, tmp_path)
     client = studio_server.client()
-    sync = sync_project(client, studio_project_title, CONFIG_PATH.read_text(encoding="utf-8"), [d.record for d in imported.documents], progress=lambda _: None)
+    sync = sync_project(client, studio_project_title, repo().labeling_config.read_text(encoding="utf-8"), [d.record for d in imported.documents], progress=lambda _: None)
     assert len(sync.imported) == len(imported.documents)
     pushed = push_export(client, sync.project_id, imported.tasks, progress=lambda _: None)
     assert pushed.annotations_created == len(imported.tasks)

@@ -6,23 +6,23 @@ The sample lives outside the repository (``../shared/external/wojood-sample``, o
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from annotation.conll_import import ConllImport, Comparison, compare_tokens, import_conll, write_documents, write_export
-from annotation.paths import REPO_ROOT
+from khabar.annotation.conll_import import Comparison, ConllImport, compare_tokens, write_documents, write_export
+from khabar.annotation.paths import repo
 
-WOJOOD_DIR = Path(os.environ.get("KHABAR_WOJOOD_DIR", REPO_ROOT.parent / "shared" / "external" / "wojood-sample"))
+#: The Wojood sample (MIT), copied into the repository with its SOURCE.md and LICENSE.
+WOJOOD_DIR = Path(__file__).resolve().parents[1] / "data" / "wojood-sample"
 SPLITS = ("train", "val", "test")
 
 
 def wojood_file(split: str) -> Path:
     path = WOJOOD_DIR / f"{split}.txt"
     if not path.exists():
-        pytest.fail(f"the Wojood sample is missing: {path} (set KHABAR_WOJOOD_DIR)")
+        pytest.fail(f"the Wojood sample is missing: {path}")
     return path
 
 
@@ -38,10 +38,10 @@ def build_and_compare(imported: ConllImport, export: Path, documents: Path, fold
     """``khabar build`` the export, read the ``tokens`` config back with ``datasets``, compare token by token."""
     from datasets import load_dataset
 
-    from dataset.cli import main
+    from khabar.cli import main
 
     datasheet = folder / "DATASHEET.md"
-    shutil.copyfile(REPO_ROOT / "DATASHEET.md", datasheet)
+    shutil.copyfile(repo().root / "DATASHEET.md", datasheet)
     out = folder / "build"
     status = main(["build", "--exports", str(export), "--documents", str(documents), "--out", str(out), "--datasheet", str(datasheet)])
     assert status == 0, "khabar build failed"

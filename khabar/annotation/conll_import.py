@@ -1,0 +1,358 @@
+"""Nested NER in CoNLL columns (Wojood's format) → corpus records + a Label Studio export.
+
+Input: one token per line, ``TOKEN TAG [TAG ...]`` separated by single spaces,
+IOB2 tags, one extra column per nesting level (outermost first), a blank line
+between sentences. Output: corpus records (the fields of
+:class:`khabar.annotation.ingest.DocumentRecord`) and a Label Studio full-JSON export
+with one annotation per document whose results are the entities, as
+``khabar studio pull`` writes them. Both then go through ``khabar validate``
+and ``khabar build`` like any annotation work.
+
+How text is made, so that every kept token comes back as exactly one token of
+the builder's ``tokens`` config:
+
+- a document is ``sentences_per_document`` consecutive sentences, one line
+  each, tokens joined by single spaces (the builder splits at spaces, at
+  punctuation and at entity boundaries; Wojood's tokens are already split that
+  way);
+- :data:`ARTIFACT_TOKENS` are dropped from the text: ``$#$`` is Wojood's
+  segment sentinel and ``#ERROR!`` a spreadsheet error value that replaced a
+  lost token; neither is text (and the builder would cut each into three
+  punctuation/letter tokens). A dropped token must be tagged ``O``; the
+  dropped ones are counted in :attr:`ConllImport.dropped`.
+
+Two things in the source cannot come back unchanged, and both are reported
+rather than hidden:
+
+- an ``I-X`` with no open ``X`` at its level is not IOB2; it is read as
+  ``B-X`` and listed in :attr:`ConllImport.repairs`;
+- two entities over the same tokens: character spans cannot say which one the
+  source put in the outer column; they are listed in :attr:`ConllImport.ties`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from khabar.annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.annotation.ingest import DocumentRecord, doc_id_for
+from khabar.annotation.scheme import load_scheme
+
+ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
+OUTSIDE = "O"
+ENTITY_LAYER = "entity"
+IMPORTED_AT = "2022-06-03T00:00:00.000000Z"  # the Wojood sample's commit date: a stable timestamp
+
+
+@dataclass(frozen=True)
+class ConllToken:
+    text: str
+    tags: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A tag read differently from how it is written, and why."""
+
+    file: str  # the file's name, as in the records' ``file``
+    line: int
+    token: str
+    depth: int
+    written: str
+    read_as: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tie:
+    """Entities over exactly the same tokens, in the source's column order."""
+
+    file: str
+    line: int
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImportedDocument:
+    record: DocumentRecord
+    #: per kept token: (start, end) into the text, the source's tags, its line in the source file
+    offsets: tuple[tuple[int, int], ...]
+    tags: tuple[tuple[str, ...], ...]
+    lines: tuple[int, ...]
+    #: token index where each source sentence begins
+    sentence_starts: tuple[int, ...]
+    entities: int
+    #: token indices under two or more entities of the same extent
+    tie_tokens: frozenset[int] = frozenset()
+
+
+@dataclass
+class ConllImport:
+    documents: list[ImportedDocument] = field(default_factory=list)
+    tasks: list[dict] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    repairs: list[Repair] = field(default_factory=list)
+    ties: list[Tie] = field(default_factory=list)
+    tokens_read: int = 0
+    sentences_read: int = 0
+
+    @property
+    def tokens_kept(self) -> int:
+        return sum(len(d.offsets) for d in self.documents)
+
+    @property
+    def entities(self) -> int:
+        return sum(d.entities for d in self.documents)
+
+
+def read_conll(path: Path) -> list[list[ConllToken]]:
+    """Sentences of tokens with their tag columns; bad lines raise :class:`KhabarError`."""
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KhabarError(f"cannot read CoNLL file: {exc}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
+    sentences: list[list[ConllToken]] = []
+    current: list[ConllToken] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            if current:
+                sentences.append(current)
+                current = []
+            continue
+        token, *tags = line.split(" ")
+        if not token or not tags or "" in tags:
+            raise KhabarError(f"line {number}: expected 'TOKEN TAG [TAG ...]' separated by single spaces, got {line!r}", file=str(path))
+        for tag in tags:
+            if tag != OUTSIDE and (tag[:2] not in ("B-", "I-") or len(tag) < 3):
+                raise KhabarError(f"line {number}: {tag!r} is not an IOB2 tag", file=str(path))
+        current.append(ConllToken(token, tuple(tags), number))
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def sentence_entities(
+    tokens: Sequence[ConllToken], file: str, repairs: list[Repair]
+) -> list[tuple[int, int, str, int]]:
+    """Entities ``(first token, last token + 1, label, column)`` of one sentence, column by column."""
+    found = []
+    depth = max(len(t.tags) for t in tokens)
+    for column in range(depth):
+        open_at: tuple[int, str] | None = None
+        for i, token in enumerate(tokens):
+            tag = token.tags[column] if column < len(token.tags) else OUTSIDE
+            prefix, label = tag[:2], tag[2:]
+            if prefix == "I-" and (open_at is None or open_at[1] != label):
+                repairs.append(Repair(file, token.line, token.text, column, tag, f"B-{label}", f"I-{label} continues no open {label} at this level"))
+                prefix = "B-"
+            if open_at is not None and (prefix != "I-"):
+                found.append((open_at[0], i, open_at[1], column))
+                open_at = None
+            if prefix == "B-":
+                open_at = (i, label)
+        if open_at is not None:
+            found.append((open_at[0], len(tokens), open_at[1], column))
+    return found
+
+
+def region_id(doc_id: str, number: int) -> str:
+    return hashlib.sha256(f"{doc_id}:{number}".encode()).hexdigest()[:10]
+
+
+def import_conll(
+    path: Path,
+    *,
+    source: str = "wojood",
+    sentences_per_document: int = 10,
+    annotator: str = "annotator-1",
+    first_task_id: int = 1,
+) -> ConllImport:
+    """Read one CoNLL file into documents and one task per document."""
+    labels = set(load_scheme().labels(ENTITY_LAYER))
+    sentences = read_conll(path)
+    result = ConllImport(sentences_read=len(sentences), tokens_read=sum(len(s) for s in sentences))
+    file = str(path)
+    for first in range(0, len(sentences), sentences_per_document):
+        chunk = sentences[first : first + sentences_per_document]
+        parts: list[str] = []
+        offsets: list[tuple[int, int]] = []
+        tags: list[tuple[str, ...]] = []
+        lines: list[int] = []
+        starts: list[int] = []
+        spans: list[tuple[int, int, str, int, int]] = []  # start, end, label, column, line
+        cursor = 0
+        for sentence in chunk:
+            kept = []
+            for token in sentence:
+                if token.text in ARTIFACT_TOKENS:
+                    if token.tags != (OUTSIDE,):
+                        raise KhabarError(f"line {token.line}: {token.text!r} is not text but is tagged {' '.join(token.tags)}", file=file)
+                    result.dropped[token.text] = result.dropped.get(token.text, 0) + 1
+                    continue
+                kept.append(token)
+            if not kept:
+                continue
+            if parts:
+                parts.append("\n")
+                cursor += 1
+            starts.append(len(offsets))
+            sentence_offsets = []
+            for n, token in enumerate(kept):
+                if n:
+                    parts.append(" ")
+                    cursor += 1
+                parts.append(token.text)
+                sentence_offsets.append((cursor, cursor + len(token.text)))
+                cursor += len(token.text)
+            # Entities are decoded over the whole sentence, so dropping a token never joins two entities;
+            # a dropped token is O at every level, so no entity holds one.
+            offset_of = {id(token): offset for token, offset in zip(kept, sentence_offsets)}
+            for a, b, label, column in sentence_entities(sentence, path.name, result.repairs):
+                if label not in labels:
+                    raise KhabarError(f"line {sentence[a].line}: entity type {label!r} is not in the scheme's {ENTITY_LAYER} layer", file=file)
+                spans.append((offset_of[id(sentence[a])][0], offset_of[id(sentence[b - 1])][1], label, column, sentence[a].line))
+            offsets += sentence_offsets
+            tags += [t.tags for t in kept]
+            lines += [t.line for t in kept]
+        if not offsets:
+            continue
+        text = "".join(parts)
+        doc_id = doc_id_for(text)
+        number = len(result.documents)
+        record = DocumentRecord(
+            doc_id=doc_id,
+            file=f"{path.name}:{chunk[0][0].line}",
+            text=text,
+            source=source,
+            title=f"{path.stem} {number + 1}",
+            published=None,
+            published_evidence=f"imported from {path.name}, which gives no dates",
+            url=None,
+            story=f"{source}-{path.stem}-{number + 1:04d}",
+        )
+        # Outermost first: by start, then the source's column (same-extent entities keep the source's order).
+        spans.sort(key=lambda s: (s[0], -s[1], s[3]))
+        by_extent: dict[tuple[int, int], list[tuple[int, str, int]]] = {}
+        for start, end, label, column, line in spans:
+            by_extent.setdefault((start, end), []).append((column, label, line))
+        tied = {extent: group for extent, group in by_extent.items() if len(group) > 1}
+        result.ties += [Tie(path.name, group[0][2], tuple(label for _, label, _ in group)) for group in tied.values()]
+        tie_tokens = frozenset(i for i, (a, b) in enumerate(offsets) for start, end in tied if start <= a and b <= end)
+        results = [
+            {
+                "from_name": ENTITY_LAYER,
+                "id": region_id(doc_id, n),
+                "to_name": "text",
+                "type": "labels",
+                "value": {"end": end, "labels": [label], "start": start, "text": text[start:end]},
+            }
+            for n, (start, end, label, _, _) in enumerate(spans)
+        ]
+        task_id = first_task_id + number
+        result.tasks.append(
+            {
+                "annotations": [
+                    {
+                        "completed_by": {"pseudonym": annotator},
+                        "created_at": IMPORTED_AT,
+                        "ground_truth": False,
+                        "id": task_id,
+                        "lead_time": 0.0,
+                        "result": results,
+                        "updated_at": IMPORTED_AT,
+                        "was_cancelled": False,
+                    }
+                ],
+                "data": {"doc_id": doc_id, "source": source, "text": text, "title": record.title},
+                "drafts": [],
+                "id": task_id,
+                "predictions": [],
+            }
+        )
+        result.documents.append(ImportedDocument(record, tuple(offsets), tuple(tags), tuple(lines), tuple(starts), len(spans), tie_tokens))
+    return result
+
+
+def write_documents(path: Path, records: Iterable[DocumentRecord]) -> None:
+    """Corpus records, one JSON per line, as ``khabar ingest`` writes them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(asdict(record), ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def write_export(path: Path, tasks: list[dict]) -> None:
+    """A Label Studio export in the pull's layout: sorted keys, indent 2, UTF-8, trailing newline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+@dataclass
+class Comparison:
+    """Built ``tokens`` rows against the source, token by token, every nesting level."""
+
+    tokens_compared: int = 0
+    matched: int = 0
+    repaired: int = 0  # equal to the repaired tags
+    reordered: int = 0  # equal up to the order of same-extent entities
+    mismatches: list[str] = field(default_factory=list)
+    sentence_cuts: list[str] = field(default_factory=list)  # source sentences that begin inside a built sentence
+
+    @property
+    def exact(self) -> bool:
+        return not self.mismatches and not self.sentence_cuts
+
+
+def compare_tokens(imported: ConllImport, rows: Iterable[dict]) -> Comparison:
+    """Compare rows of the ``tokens`` config with what was imported.
+
+    ``rows`` carry ``doc_id``, ``start``, ``tokens``, ``token_starts`` and
+    ``nested_ner_tags`` (tag names), in any order. Each source token must come
+    back as exactly one built token at the same offset with the same text and
+    the same tags at every level, outermost first, and each source sentence
+    must begin a built sentence. The only differences accepted are those
+    :func:`import_conll` reported: a repaired tag comes back repaired, and
+    same-extent entities may come back in another order.
+    """
+    built: dict[str, dict[int, tuple[str, list[str]]]] = {}
+    sentence_starts: dict[str, set[int]] = {}
+    for row in rows:
+        tokens = built.setdefault(row["doc_id"], {})
+        sentence_starts.setdefault(row["doc_id"], set()).add(row["start"])
+        for start, token, tags in zip(row["token_starts"], row["tokens"], row["nested_ner_tags"], strict=True):
+            tokens[start] = (token, list(tags))
+    repaired = {(r.file, r.line, r.depth): r.read_as for r in imported.repairs}
+    comparison = Comparison()
+    for document in imported.documents:
+        doc_id, text = document.record.doc_id, document.record.text
+        file = document.record.file.rsplit(":", 1)[0]
+        tokens = built.pop(doc_id, {})
+        if len(tokens) != len(document.offsets):
+            comparison.mismatches.append(f"{doc_id}: {len(document.offsets)} source tokens came back as {len(tokens)} tokens")
+        for start in document.sentence_starts:
+            if document.offsets[start][0] not in sentence_starts.get(doc_id, set()):
+                comparison.sentence_cuts.append(f"{file}:{document.lines[start]}: the sentence begins inside a built sentence")
+        for i, ((start, end), source_tags, line) in enumerate(zip(document.offsets, document.tags, document.lines)):
+            comparison.tokens_compared += 1
+            where = f"{file}:{line}"
+            token, got = tokens.get(start, (None, []))
+            if token != text[start:end]:
+                comparison.mismatches.append(f"{where}: token {text[start:end]!r} came back as {token!r}")
+                continue
+            want = list(source_tags)
+            fixed = [repaired.get((file, line, depth), tag) for depth, tag in enumerate(want)]
+            if got == want:
+                comparison.matched += 1
+            elif got == fixed and fixed != want:
+                comparison.repaired += 1
+            elif i in document.tie_tokens and sorted(got) == sorted(fixed):
+                comparison.reordered += 1
+            else:
+                comparison.mismatches.append(f"{where}: {token!r} tagged {' '.join(want)} came back {' '.join(got)}")
+    comparison.mismatches += [f"{doc_id}: built but not imported" for doc_id in built]
+    return comparison

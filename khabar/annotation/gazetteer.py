@@ -1,0 +1,66 @@
+"""Entity surface forms learnt from the gold annotations already committed.
+
+Every entity span of a submitted (not cancelled) annotation in
+``annotation/exports/*.json`` adds its text → label. A surface form seen with
+several labels keeps the most frequent one (ties: alphabetical), so the
+gazetteer is a pure function of the committed files. With no committed gold it
+is empty and the pre-annotator proposes no entities.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.scheme import load_scheme
+
+ENTITY_LAYER = "entity"
+MIN_SURFACE_LENGTH = 2
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    entries: Mapping[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def gazetteer_from_tasks(tasks: Iterable[dict]) -> Gazetteer:
+    labels = set(load_scheme().labels(ENTITY_LAYER))
+    seen: dict[str, Counter[str]] = defaultdict(Counter)
+    for task in tasks:
+        for annotation in task.get("annotations") or []:
+            if annotation.get("was_cancelled"):
+                continue
+            for result in annotation.get("result") or []:
+                value = result.get("value") or {}
+                surface = value.get("text")
+                if result.get("from_name") != ENTITY_LAYER or not isinstance(surface, str):
+                    continue
+                # The editor writes a newline inside a span as the two characters "\n".
+                if "\n" in surface or "\\n" in surface or surface != surface.strip() or len(surface) < MIN_SURFACE_LENGTH:
+                    continue
+                for label in value.get("labels") or []:
+                    if label in labels:
+                        seen[surface][label] += 1
+    entries = {
+        surface: sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0] for surface, counts in seen.items()
+    }
+    return Gazetteer(entries=dict(sorted(entries.items())))
+
+
+def load_gazetteer(exports_dir: Path) -> Gazetteer:
+    tasks: list[dict] = []
+    for path in sorted(exports_dir.glob("*.json")):
+        try:
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise KhabarError(f"cannot build the gazetteer: not JSON ({exc})", file=str(path)) from None
+        if isinstance(content, list):
+            tasks.extend(task for task in content if isinstance(task, dict))
+    return gazetteer_from_tasks(tasks)

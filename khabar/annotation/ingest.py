@@ -1,0 +1,229 @@
+"""``khabar ingest``: raw pages + metadata → corpus records.
+
+Each page in ``corpus/pages/`` is read as UTF-8, normalised once
+(:mod:`khabar.annotation.normalize`) and given a content-bound ``doc_id`` (the first
+16 hex digits of the SHA-256 of the normalised text). The records go to
+``corpus/documents.jsonl``, one JSON object per line, sorted by page file.
+
+Re-ingesting an unchanged page is a no-op. A page whose text changed becomes a
+new document; the old record is kept (marked ``superseded_by``) when an export
+in ``annotation/exports/`` holds annotations for it, so its offsets stay valid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.normalize import normalize_text
+from khabar.annotation.paths import repo
+
+LANGUAGE = "ar"
+PAGE_FIELDS = ("file", "source", "title", "published", "published_evidence", "url", "story")
+SOURCE_FIELDS = ("id", "name_ar", "name_en", "site", "country")
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    doc_id: str
+    file: str
+    text: str
+    source: str
+    title: str
+    published: str | None
+    published_evidence: str
+    url: str | None
+    story: str
+    language: str = LANGUAGE
+    superseded_by: str | None = None
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    replaced: list[tuple[str, str]] = field(default_factory=list)
+    superseded: list[tuple[str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"added      {doc}" for doc in self.added]
+        out += [f"unchanged  {doc}" for doc in self.unchanged]
+        out += [f"replaced   {old} → {new} (no annotations referred to the old text)" for old, new in self.replaced]
+        out += [
+            f"new text   {new}; {old} is kept because annotations refer to it (superseded_by={new})"
+            for old, new in self.superseded
+        ]
+        return out
+
+
+def doc_id_for(text: str) -> str:
+    """The content-bound id of a normalised text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def read_page(path: Path) -> str:
+    """Read and normalise one raw page, refusing what is not a text page."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise KhabarError(f"cannot read page: {exc.strerror}", file=str(path)) from None
+    if b"\x00" in raw:
+        raise KhabarError("binary file (NUL bytes), not a text page", file=str(path))
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise KhabarError(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", file=str(path)) from None
+    text = normalize_text(decoded)
+    if not text.strip():
+        raise KhabarError("empty page", file=str(path))
+    return text
+
+
+def _read_csv(path: Path, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [name for name in fields if name not in (reader.fieldnames or [])]
+            if missing:
+                raise KhabarError(f"missing column(s) {', '.join(missing)}", file=str(path))
+            return list(reader)
+    except FileNotFoundError:
+        raise KhabarError("metadata file not found", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise KhabarError("not UTF-8", file=str(path)) from None
+
+
+def read_metadata(corpus_dir: Path) -> dict[str, dict[str, str]]:
+    """Per-page metadata from ``pages.csv``, checked against ``sources.csv``."""
+    sources_file = corpus_dir / "sources.csv"
+    pages_file = corpus_dir / "pages.csv"
+    source_ids = {row["id"] for row in _read_csv(sources_file, SOURCE_FIELDS)}
+    metadata: dict[str, dict[str, str]] = {}
+    for line, row in enumerate(_read_csv(pages_file, PAGE_FIELDS), start=2):
+        where = f"{pages_file}:{line}"
+        if row["file"] in metadata:
+            raise KhabarError(f"page {row['file']!r} is listed twice", file=where)
+        for required in ("file", "source", "story"):
+            if not (row.get(required) or "").strip():
+                raise KhabarError(f"missing metadata: {required!r} is empty", file=where)
+        if row["source"] not in source_ids:
+            raise KhabarError(f"unknown source {row['source']!r}; sources.csv has {', '.join(sorted(source_ids))}", file=where)
+        if not row["published"] and not row["published_evidence"].strip():
+            raise KhabarError("an empty 'published' needs its evidence in 'published_evidence'", file=where)
+        metadata[row["file"]] = row
+    return metadata
+
+
+def load_records(documents_file: Path) -> list[DocumentRecord]:
+    if not documents_file.exists():
+        return []
+    records = []
+    for line_no, line in enumerate(documents_file.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            records.append(DocumentRecord(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise KhabarError(f"line {line_no}: not a corpus record ({exc})", file=str(documents_file)) from None
+    return records
+
+
+def annotated_doc_ids(exports_dir: Path) -> set[str]:
+    """doc_ids that have at least one annotation in a committed export."""
+    found: set[str] = set()
+    for path in sorted(exports_dir.glob("*.json")):
+        try:
+            tasks = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise KhabarError(f"cannot tell which documents are annotated: not JSON ({exc})", file=str(path)) from None
+        for task in tasks if isinstance(tasks, list) else []:
+            if isinstance(task, dict) and task.get("annotations"):
+                doc_id = (task.get("data") or {}).get("doc_id")
+                if isinstance(doc_id, str):
+                    found.add(doc_id)
+    return found
+
+
+def write_records(documents_file: Path, records: list[DocumentRecord]) -> None:
+    """Write the records atomically, in a stable order and format."""
+    ordered = sorted(records, key=lambda r: (r.file, r.superseded_by is None, r.doc_id))
+    body = "".join(json.dumps(asdict(r), ensure_ascii=False, sort_keys=True) + "\n" for r in ordered)
+    documents_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=documents_file.parent, prefix=".documents-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(body)
+    os.replace(tmp, documents_file)
+
+
+def ingest(corpus_dir: Path, exports_dir: Path) -> IngestReport:
+    """Bring ``corpus_dir/documents.jsonl`` up to date with its pages."""
+    pages_dir = corpus_dir / "pages"
+    documents_file = corpus_dir / "documents.jsonl"
+    metadata = read_metadata(corpus_dir)
+    page_files = sorted(p.name for p in pages_dir.glob("*") if p.is_file() and not p.name.startswith("."))
+    for name in page_files:
+        if name not in metadata:
+            raise KhabarError("missing metadata: the page has no row in pages.csv", file=str(pages_dir / name))
+    for name in metadata:
+        if name not in page_files:
+            raise KhabarError(f"pages.csv lists {name!r} but {pages_dir} has no such file", file=str(corpus_dir / "pages.csv"))
+
+    previous = load_records(documents_file)
+    current = {r.file: r for r in previous if r.superseded_by is None}
+    kept = [r for r in previous if r.superseded_by is not None]
+    annotated: set[str] | None = None
+    report = IngestReport()
+    records: list[DocumentRecord] = []
+
+    for name in page_files:
+        row = metadata[name]
+        text = read_page(pages_dir / name)
+        record = DocumentRecord(
+            doc_id=doc_id_for(text),
+            file=name,
+            text=text,
+            source=row["source"],
+            title=row["title"],
+            published=row["published"] or None,
+            published_evidence=row["published_evidence"],
+            url=row["url"] or None,
+            story=row["story"],
+        )
+        old = current.get(name)
+        if old is None:
+            report.added.append(record.doc_id)
+        elif old.doc_id == record.doc_id:
+            report.unchanged.append(record.doc_id)
+        else:
+            if annotated is None:
+                annotated = annotated_doc_ids(exports_dir)
+            if old.doc_id in annotated:
+                kept.append(replace(old, superseded_by=record.doc_id))
+                report.superseded.append((old.doc_id, record.doc_id))
+            else:
+                report.replaced.append((old.doc_id, record.doc_id))
+        records.append(record)
+
+    all_records = records + kept
+    if all_records != previous:
+        write_records(documents_file, all_records)
+    return report
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", type=Path, help="corpus folder (pages/, pages.csv, sources.csv; default: annotation/corpus)")
+    parser.add_argument("--exports", type=Path, help="exports that protect annotated documents (default: annotation/exports)")
+
+
+def run(args: argparse.Namespace) -> int:
+    corpus = args.corpus or repo().corpus_dir
+    report = ingest(corpus, args.exports or repo().exports_dir)
+    for line in report.lines():
+        print(line)
+    print(f"{len(report.added) + len(report.unchanged) + len(report.replaced) + len(report.superseded)} page(s) ingested into {corpus / 'documents.jsonl'}")
+    return 0

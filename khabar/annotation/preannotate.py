@@ -1,0 +1,350 @@
+"""A rule-based pre-annotator: document text → Label Studio prediction results.
+
+:func:`preannotate` is pure (text + gazetteer in, results out) so the builder
+can score it against gold. Offsets are Python ``str`` indices into the text and
+every ``value.text`` is exactly ``text[start:end]``.
+
+Rules:
+
+- **direct quotes**: text between «…», "…" or “…“/“…” on one line, of at
+  least :data:`MIN_QUOTE_WORDS` words, with a reporting cue on the same line
+  before it (nearest first) or just after it → ``CONTENT`` (quote_type direct),
+  its ``CUE`` and the relations ``cue`` and ``source``;
+- **indirect speech**: a cue followed closely by إن/أن/بأن and a clause without
+  quotation marks → ``CONTENT`` (quote_type indirect) up to the sentence end;
+- **sources**: the words right after the cue (Arabic is mostly verb–subject)
+  up to punctuation, a preposition or إن/أن; a cue with no subject after it
+  (وأضافت «…») links to the nearest ``SOURCE`` before it;
+- **entities**: gazetteer surface forms, longest first, at word boundaries,
+  with the proclitics و ف ب ل ك allowed before the span but kept outside it;
+  nested matches are kept, crossing ones dropped;
+- **zones**: a short first line without a full stop → ``TITLE``; a line
+  repeated right after itself → ``CAPTION`` (each copy); "المصدر:", "تاريخ
+  النشر:", "كلمات دلالية" lines → ``META``; "إقرأ المزيد …" teaser lines →
+  ``RELATED``; a "مقالات ذات صلة", "مقالات مشابهة" or "إقرأ أيضاً" heading
+  starts a ``RELATED`` zone that runs to the end (other zones inside it go).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.gazetteer import ENTITY_LAYER, Gazetteer
+from khabar.annotation.scheme import Scheme, load_scheme
+
+RULES_VERSION = "1"
+MODEL_VERSION = f"khabar-rules-{RULES_VERSION}"
+
+MIN_QUOTE_WORDS = 3
+CUE_BEFORE_WINDOW = 160  # characters before the opening mark searched for a cue
+CUE_AFTER_WINDOW = 40  # characters after the closing mark
+INDIRECT_GAP = 60  # characters allowed between a cue and إن/أن
+SOURCE_MAX_WORDS = 6
+PREVIOUS_SOURCE_WINDOW = 800
+TITLE_MAX_CHARS = 140
+
+# Labels the rules produce; checked against the scheme when the module loads.
+ZONE_LAYER = "zone"
+ATTRIBUTION_LABELS = ("CONTENT", "SOURCE", "CUE")
+ZONE_LABELS = ("TITLE", "CAPTION", "META", "RELATED")
+ENTITY_SOURCE_LABELS = frozenset({"PERS", "ORG", "NORP", "GPE", "OCC"})
+
+_ARABIC_MARKS = "\u064b-\u065f\u0670"
+_WORD_CHAR = rf"[\w{_ARABIC_MARKS}]"
+_NOT_AFTER_WORD = rf"(?<![\w{_ARABIC_MARKS}])"
+_NOT_BEFORE_WORD = rf"(?![\w{_ARABIC_MARKS}])"
+
+_CUE_VERBS = """
+قال قالت قالوا يقول تقول
+أضاف أضافت أضافوا يضيف تضيف مضيفا مضيفاً مضيفة
+أكد أكدت أكدوا يؤكد تؤكد مؤكدا مؤكداً مؤكدة
+أوضح أوضحت أوضحوا يوضح توضح موضحا موضحاً موضحة
+أشار أشارت أشاروا يشير تشير مشيرا مشيراً مشيرة
+تابع تابعت
+ذكر ذكرت ذكروا يذكر تذكر
+أفاد أفادت أفادوا يفيد تفيد
+اعتبر اعتبرت اعتبروا يعتبر تعتبر معتبرا معتبراً
+شدد شددت شددوا يشدد تشدد مشددا مشدداً مشددة
+نقل نقلت نقلوا
+صرح صرحت صرحوا يصرح
+أعلن أعلنت أعلنوا
+لفت لفتت
+نوه نوهت
+زاد
+بحسب حسب وفق وفقا وفقاً
+""".split()
+
+
+def _cue_forms() -> list[str]:
+    forms = set(_CUE_VERBS)
+    forms |= {form.replace("أ", "ا") for form in _CUE_VERBS if "أ" in form}  # written without hamza
+    return sorted(forms, key=lambda form: (-len(form), form))
+
+
+# A cue word, optionally after the conjunctions و / ف, which stay outside the span.
+_CUE = re.compile(rf"{_NOT_AFTER_WORD}(?:[وف])?({'|'.join(map(re.escape, _cue_forms()))}){_NOT_BEFORE_WORD}")
+_QUOTES = (
+    re.compile(r"«([^«»\n]+)»"),
+    re.compile(r'"([^"\n]+)"'),
+    re.compile(r"“([^“”\n]+)[“”]"),
+)
+_INDIRECT = re.compile(rf"{_NOT_AFTER_WORD}(?:إن|أن|بأن|إنه|أنه|بأنه|ان|انه){_NOT_BEFORE_WORD}")
+_SENTENCE_END = re.compile(r"[.!؟?\n]")
+_SOURCE_STOP_WORDS = frozenset(
+    "في من إلى الى على عن مع بعد قبل خلال لدى حول عبر أمام أثناء إن أن بأن إنه أنه بأنه ان انه "
+    "بالقول قائلا قائلاً قائلة أيضا أيضاً اليوم أمس مراراً مرارا".split()
+)
+_SOURCE_STOP_CHARS = "،,:؛;.«»\"“”()\n!؟?"
+_EDGE_PUNCTUATION = ".,،؛;:!؟?-–—«»\"“”()'"
+_PAIRS = {"(": ")", "«": "»", "“": "”"}
+_CLOSERS = {")": "(", "»": "«", "”": "“"}
+
+_META_LINE = re.compile(r"^(?:المصدر\s*:|تاريخ النشر\s*:|كلمات دلالية)")
+_RELATED_TEASER = re.compile(r"^[إا]قرأ المزيد\s+\S")
+_RELATED_HEADING = re.compile(r"^(?:مقالات ذات صلة|مقالات مشابهة|[إا]قرأ أيضا[ًً]?)\s*:?\s*$")
+_PROCLITICS = "وفبلك"
+
+
+@dataclass(frozen=True)
+class Span:
+    layer: str
+    label: str
+    start: int
+    end: int
+
+    @property
+    def region_id(self) -> str:
+        key = f"{self.layer}/{self.label}/{self.start}/{self.end}"
+        return "k" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:9]
+
+
+def _check_scheme(scheme: Scheme) -> None:
+    wanted = [(scheme.region_choices[0].layer, label) for label in ATTRIBUTION_LABELS]
+    wanted += [(ZONE_LAYER, label) for label in ZONE_LABELS]
+    for layer, label in wanted:
+        if label not in scheme.labels(layer):
+            raise KhabarError(f"the pre-annotator needs label {label!r} in layer {layer!r} of the labeling config")
+
+
+@cache
+def _scheme() -> Scheme:
+    """The repository's scheme, checked once for the labels the rules emit."""
+    scheme = load_scheme()
+    _check_scheme(scheme)
+    return scheme
+
+
+def _relation_to(label: str) -> str:
+    return next(rule.label for rule in _scheme().relations if rule.to_label == label)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink ``[start, end)`` past white space and punctuation, keeping balanced brackets and quotes."""
+    while start < end:
+        char = text[start]
+        if char in _PAIRS and _PAIRS[char] in text[start + 1 : end]:
+            break
+        if not (char in _EDGE_PUNCTUATION or char.isspace()):
+            break
+        start += 1
+    while end > start:
+        char = text[end - 1]
+        if char in _CLOSERS and _CLOSERS[char] in text[start : end - 1]:
+            break
+        if not (char in _EDGE_PUNCTUATION or char.isspace()):
+            break
+        end -= 1
+    return start, end
+
+
+def _line_bounds(text: str, position: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, position) + 1
+    end = text.find("\n", position)
+    return start, len(text) if end == -1 else end
+
+
+def _source_after(text: str, cue_end: int) -> tuple[int, int] | None:
+    """The subject right after a cue: words up to punctuation or a stop word."""
+    position = cue_end
+    words: list[tuple[int, int]] = []
+    for match in re.finditer(r"\S+", text[cue_end : cue_end + 200]):
+        word_start, word_end = cue_end + match.start(), cue_end + match.end()
+        if "\n" in text[position:word_start]:
+            break
+        word = text[word_start:word_end]
+        cut = next((i for i, char in enumerate(word) if char in _SOURCE_STOP_CHARS), None)
+        core = word if cut is None else word[:cut]
+        if not core or core in _SOURCE_STOP_WORDS or _CUE.fullmatch(core):
+            break
+        words.append((word_start, word_start + len(core)))
+        if cut is not None or len(words) == SOURCE_MAX_WORDS:
+            break
+        position = word_end
+    if not words:
+        return None
+    start, end = _trim(text, words[0][0], words[-1][1])
+    return (start, end) if end > start else None
+
+
+def _cue_for_quote(text: str, open_at: int, close_at: int) -> re.Match[str] | None:
+    line_start, line_end = _line_bounds(text, open_at)
+    before = [m for m in _CUE.finditer(text, max(line_start, open_at - CUE_BEFORE_WINDOW), open_at)]
+    if before:
+        return before[-1]
+    return _CUE.search(text, close_at, min(line_end, close_at + CUE_AFTER_WINDOW))
+
+
+def _overlaps(span: Span, others: list[Span]) -> bool:
+    return any(span.start < other.end and other.start < span.end for other in others)
+
+
+def _attributions(text: str) -> tuple[list[Span], list[tuple[Span, Span, str]], dict[Span, str]]:
+    contents: list[tuple[Span, str, re.Match[str]]] = []
+    for pattern in _QUOTES:
+        for quote in pattern.finditer(text):
+            start, end = _trim(text, quote.start(1), quote.end(1))
+            if len(text[start:end].split()) < MIN_QUOTE_WORDS:
+                continue
+            cue = _cue_for_quote(text, quote.start(), quote.end())
+            if cue is None:
+                continue
+            span = Span(_scheme().region_choices[0].layer, "CONTENT", start, end)
+            if not _overlaps(span, [c for c, _, _ in contents]):
+                contents.append((span, "direct", cue))
+    for cue in _CUE.finditer(text):
+        particle = _INDIRECT.search(text, cue.end(), cue.end() + INDIRECT_GAP)
+        if particle is None or _SENTENCE_END.search(text, cue.end(), particle.start()):
+            continue
+        end_mark = _SENTENCE_END.search(text, particle.end())
+        start, end = _trim(text, particle.end(), end_mark.start() if end_mark else len(text))
+        clause = text[start:end]
+        if len(clause.split()) < MIN_QUOTE_WORDS or any(mark in clause for mark in "«»\"“”"):
+            continue
+        span = Span(_scheme().region_choices[0].layer, "CONTENT", start, end)
+        if not _overlaps(span, [c for c, _, _ in contents]):
+            contents.append((span, "indirect", cue))
+
+    spans: list[Span] = []
+    relations: list[tuple[Span, Span, str]] = []
+    quote_types: dict[Span, str] = {}
+    sources: list[Span] = []
+    for content, quote_type, cue in sorted(contents, key=lambda item: item[0].start):
+        cue_span = Span(_scheme().region_choices[0].layer, "CUE", cue.start(1), cue.end(1))
+        if _overlaps(cue_span, [c for c, _, _ in contents]):
+            continue
+        spans += [content] if cue_span in spans else [content, cue_span]
+        quote_types[content] = quote_type
+        relations.append((content, cue_span, _relation_to("CUE")))
+        found = _source_after(text, cue.end())
+        source: Span | None = None
+        if found is not None:
+            source = Span(_scheme().region_choices[0].layer, "SOURCE", *found)
+            if _overlaps(source, [c for c, _, _ in contents]):
+                source = None
+        if source is None:
+            earlier = [s for s in sources if s.end <= cue.start() and cue.start() - s.end <= PREVIOUS_SOURCE_WINDOW]
+            source = earlier[-1] if earlier else None
+        elif source not in sources:
+            sources.append(source)
+            spans.append(source)
+        if source is not None:
+            relations.append((content, source, _relation_to("SOURCE")))
+        sources.sort(key=lambda s: s.start)
+    return spans, relations, quote_types
+
+
+def _proclitic_start(text: str, start: int) -> bool:
+    """A match may start at a word start, or after up to two proclitics that begin the word."""
+    word_start = start
+    while word_start > 0 and re.match(_WORD_CHAR, text[word_start - 1]):
+        word_start -= 1
+    prefix = text[word_start:start]
+    return len(prefix) <= 2 and all(char in _PROCLITICS for char in prefix)
+
+
+def _entities(text: str, gazetteer: Gazetteer) -> list[Span]:
+    if not gazetteer.entries:
+        return []
+    forms = sorted(gazetteer.entries, key=lambda form: (-len(form), form))
+    candidates: list[Span] = []
+    for form in forms:
+        for match in re.finditer(re.escape(form) + _NOT_BEFORE_WORD, text):
+            if _proclitic_start(text, match.start()):
+                candidates.append(Span(ENTITY_LAYER, gazetteer.entries[form], match.start(), match.end()))
+    accepted: list[Span] = []
+    for span in sorted(candidates, key=lambda s: (-(s.end - s.start), s.start)):
+        crossing = any(
+            span.start < other.end and other.start < span.end and not (other.start <= span.start and span.end <= other.end)
+            for other in accepted
+        )
+        if not crossing and all((other.start, other.end) != (span.start, span.end) for other in accepted):
+            accepted.append(span)
+    return accepted
+
+
+def _zones(text: str) -> list[Span]:
+    lines: list[tuple[int, int]] = []
+    position = 0
+    for line in text.split("\n"):
+        lines.append((position, position + len(line)))
+        position += len(line) + 1
+    zones: list[Span] = []
+    related_from: int | None = None
+    non_empty = [(s, e) for s, e in lines if text[s:e].strip()]
+    if non_empty:
+        s, e = non_empty[0]
+        first = text[s:e].strip()
+        if len(first) <= TITLE_MAX_CHARS and not first.endswith((".", "。")) and not _CUE.match(first):
+            zones.append(Span(ZONE_LAYER, "TITLE", *_trim(text, s, e)))
+    for index, (s, e) in enumerate(lines):
+        line = text[s:e].strip()
+        if not line:
+            continue
+        if _RELATED_HEADING.match(line):
+            related_from = s
+            break
+        if _META_LINE.match(line):
+            zones.append(Span(ZONE_LAYER, "META", *_trim(text, s, e)))
+        elif _RELATED_TEASER.match(line):
+            zones.append(Span(ZONE_LAYER, "RELATED", *_trim(text, s, e)))
+        elif any(text[s2:e2].strip() == line for s2, e2 in lines[max(0, index - 1) : index] + lines[index + 1 : index + 2]):
+            zones.append(Span(ZONE_LAYER, "CAPTION", *_trim(text, s, e)))
+    if related_from is not None:
+        zones.append(Span(ZONE_LAYER, "RELATED", *_trim(text, related_from, len(text))))
+    kept: list[Span] = []
+    for zone in sorted(zones, key=lambda z: (z.start, -(z.end - z.start))):
+        if zone.end > zone.start and not _overlaps(zone, kept):
+            kept.append(zone)
+    return kept
+
+
+def _labels_result(text: str, span: Span) -> dict:
+    return {
+        "id": span.region_id,
+        "from_name": span.layer,
+        "to_name": _scheme().text_name,
+        "type": "labels",
+        "value": {"start": span.start, "end": span.end, "text": text[span.start : span.end], "labels": [span.label]},
+    }
+
+
+def preannotate(text: str, gazetteer: Gazetteer) -> list[dict]:
+    """Label Studio prediction results for one document text."""
+    attribution_spans, relations, quote_types = _attributions(text)
+    spans = _entities(text, gazetteer) + attribution_spans + _zones(text)
+    results = [_labels_result(text, span) for span in sorted(spans, key=lambda s: (s.start, s.end, s.layer, s.label))]
+    for content, quote_type in sorted(quote_types.items(), key=lambda item: item[0].start):
+        result = _labels_result(text, content)
+        del result["value"]["labels"]
+        result.update(from_name=_scheme().region_choices[0].name, type="choices")
+        result["value"]["choices"] = [quote_type]
+        results.append(result)
+    for content, target, label in relations:
+        results.append(
+            {"from_id": content.region_id, "to_id": target.region_id, "type": "relation", "direction": "right", "labels": [label]}
+        )
+    return results

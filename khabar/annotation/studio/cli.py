@@ -1,0 +1,159 @@
+"""``khabar studio``: up, down, status, sync, preannotate, pull, push."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.paths import repo
+
+LS_VERSION_HINT = "Label Studio 1.23.2"
+
+
+def _add_studio_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--studio-dir", type=Path, help="local state: data, credentials, log (default: .studio in the repository)"
+    )
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    _add_studio_dir(parser)
+    parser.add_argument(
+        "--url", help="a team's Label Studio instead of the local one (API key from $LABEL_STUDIO_API_KEY)"
+    )
+    parser.add_argument("--project", default="khabar", help="project title (default khabar); the export is <project>.json")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    up = actions.add_parser("up", help=f"start the local {LS_VERSION_HINT} and wait until it answers")
+    _add_studio_dir(up)
+    up.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+
+    down = actions.add_parser("down", help="stop the local Label Studio")
+    _add_studio_dir(down)
+
+    status = actions.add_parser("status", help="say whether the local Label Studio runs and where")
+    _add_studio_dir(status)
+
+    sync = actions.add_parser("sync", help="create/update the project and import the corpus documents it lacks")
+    _add_target(sync)
+    sync.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
+
+    pre = actions.add_parser("preannotate", help="add the rule-based pre-annotations as predictions")
+    _add_target(pre)
+    pre.add_argument("--exports", type=Path, help="committed exports the gazetteer learns from (default: annotation/exports)")
+
+    pull = actions.add_parser("pull", help="export the project to annotation/exports/<project>.json")
+    _add_target(pull)
+    pull.add_argument("--out", type=Path, help="output file (default annotation/exports/<project>.json)")
+
+    push = actions.add_parser("push", help="load a pulled export's annotations into the project")
+    _add_target(push)
+    push.add_argument("--file", type=Path, help="export to push (default annotation/exports/<project>.json)")
+
+
+def _client(args: argparse.Namespace):
+    from khabar.annotation.studio.connection import connect, local_target, remote_target
+    from khabar.annotation.studio.server import StudioPaths
+
+    target = remote_target(args.url) if args.url else local_target(StudioPaths(args.studio_dir))
+    return connect(target)
+
+
+def _api_call(action, *args, **kwargs):
+    """Run an SDK action, turning server and connection failures into one-line errors."""
+    import httpx
+    from label_studio_sdk.core.api_error import ApiError
+
+    try:
+        return action(*args, **kwargs)
+    except ApiError as exc:
+        detail = exc.body.get("detail") if isinstance(exc.body, dict) else exc.body
+        if exc.status_code == 401:
+            raise KhabarError("Label Studio refused the API key (401); check $LABEL_STUDIO_API_KEY or .studio/credentials.json") from None
+        raise KhabarError(f"Label Studio answered {exc.status_code}: {detail}") from None
+    except httpx.HTTPError as exc:
+        try:
+            where = f" at {exc.request.url.scheme}://{exc.request.url.host}:{exc.request.url.port}"
+        except RuntimeError:  # httpx raises when the error carries no request
+            where = ""
+        raise KhabarError(f"cannot reach Label Studio{where}: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from khabar.annotation.studio import server
+
+    if args.studio_dir is None:
+        args.studio_dir = repo().studio_dir
+    paths = server.StudioPaths(args.studio_dir)
+    if args.action == "up":
+        running = server.start_server(paths, args.port)
+        credentials = server.read_credentials(paths)
+        assert credentials is not None
+        print(f"open {running.url}/ and log in as {credentials.username}")
+        print(f"the password is the \"password\" field of {paths.credentials_file} (readable only by you)")
+        print(f"sign-up is closed: invite annotators from {running.url}/organization/ (Add People → invite link)")
+        print("next: khabar studio sync && khabar studio preannotate; when done: khabar studio pull; stop: khabar studio down")
+        return 0
+    if args.action == "down":
+        stopped = server.stop_server(paths)
+        print("Label Studio stopped" if stopped else "Label Studio was not running")
+        return 0
+    if args.action == "status":
+        running = server.running_server(paths)
+        if running is None:
+            print("Label Studio is not running (start it with: khabar studio up)")
+            return 1
+        print(f"Label Studio is running at {running.url} (pid {running.pid}, data in {paths.data_dir})")
+        return 0
+
+    client = _client(args)
+    if args.action == "sync":
+        from khabar.annotation.ingest import load_records
+        from khabar.annotation.studio.project import sync_project
+
+        documents = args.documents or repo().documents_file
+        records = load_records(documents)
+        if not records:
+            raise KhabarError("no corpus records; run: khabar ingest", file=str(documents))
+        config = repo().labeling_config.read_text(encoding="utf-8")
+        report = _api_call(sync_project, client, args.project, config, records)
+        print(
+            f"project {args.project!r} (id {report.project_id}): {len(report.imported)} document(s) imported, "
+            f"{report.already_present} already there"
+        )
+        return 0
+
+    from khabar.annotation.studio.project import require_project
+
+    project_id = _api_call(require_project, client, args.project)
+    if args.action == "preannotate":
+        from khabar.annotation.gazetteer import load_gazetteer
+        from khabar.annotation.preannotate import MODEL_VERSION
+        from khabar.annotation.studio.project import import_preannotations
+
+        exports = args.exports or repo().exports_dir
+        gazetteer = load_gazetteer(exports)
+        print(f"gazetteer: {len(gazetteer)} surface form(s) from {exports}")
+        report = _api_call(import_preannotations, client, project_id, gazetteer)
+        print(
+            f"{MODEL_VERSION}: {report.added} task(s) pre-annotated ({report.results} result(s)), "
+            f"{report.already_present} already had them"
+        )
+        return 0
+    if args.action == "pull":
+        from khabar.annotation.studio.export import pull
+
+        out = args.out or repo().exports_dir / f"{args.project}.json"
+        _api_call(pull, client, project_id, out, paths.pseudonyms_file)
+        return 0
+    if args.action == "push":
+        from khabar.annotation.studio.export import push_export, read_export
+
+        source = args.file or repo().exports_dir / f"{args.project}.json"
+        _api_call(push_export, client, project_id, read_export(source))
+        return 0
+    raise KhabarError(f"unknown action {args.action!r}")

@@ -1,0 +1,385 @@
+"""The local Label Studio: start, stop, find, and its credentials.
+
+Everything lives under one studio folder (``.studio/`` in a checkout, git-ignored):
+
+- ``data/``             Label Studio's data dir (SQLite database, media, its ``.env``);
+- ``credentials.json``  admin username, password, API token and last port (mode 0600);
+- ``server.json``       pid and port of the running server;
+- ``label-studio.log``  the server's output.
+
+The password and token are passed to Label Studio through its environment
+(``LABEL_STUDIO_USERNAME``/``_PASSWORD``/``_USER_TOKEN``), not its command line:
+``/proc/<pid>/cmdline`` is readable by every user (``ps``), ``/proc/<pid>/environ``
+only by the owner. The bare names Label Studio also reads (``HOST``, ``PORT``,
+``USERNAME``, ``PASSWORD``, ``DEBUG``, ``DATABASE_NAME``, ...) are removed from the
+child's environment so that a shell's own ``USERNAME`` or ``HOST`` cannot leak in.
+
+User, token and the legacy-token switch only apply when the database is created,
+so they are fixed by the first start; later starts reuse ``credentials.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from khabar.annotation.errors import KhabarError
+
+ADMIN_USERNAME = "admin@khabar.local"
+LOCAL_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+START_TIMEOUT = 300.0
+STOP_TIMEOUT = 30.0
+
+# Names Label Studio's settings read bare, or with a LABEL_STUDIO_/HEARTEX_ prefix.
+_CLASHING_NAMES = ("HOST", "PORT", "USERNAME", "PASSWORD", "USER_TOKEN", "DEBUG", "DATABASE_NAME", "BASE_DATA_DIR", "API_KEY")
+# Secrets of other services the server has no use for.
+_UNNEEDED_SECRETS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+_SERVER_ADDRESS = re.compile(r"Starting development server at http://[^:/\s]+:(\d+)/")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+    token: str
+    port: int
+
+
+@dataclass(frozen=True)
+class StudioPaths:
+    """Where one local Label Studio keeps its state."""
+
+    root: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "label_studio.sqlite3"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.root / "credentials.json"
+
+    @property
+    def server_file(self) -> Path:
+        return self.root / "server.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "label-studio.log"
+
+    @property
+    def pseudonyms_file(self) -> Path:
+        return self.root / "pseudonyms.json"
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    pid: int
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOCAL_HOST}:{self.port}"
+
+
+def write_private_json(path: Path, payload: object) -> None:
+    """Write JSON readable by the owner only (0600), atomically."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_credentials(paths: StudioPaths) -> Credentials | None:
+    try:
+        raw = json.loads(paths.credentials_file.read_text(encoding="utf-8"))
+        return Credentials(username=raw["username"], password=raw["password"], token=raw["token"], port=int(raw["port"]))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise KhabarError(f"unreadable credentials ({exc.__class__.__name__}: {exc})", file=str(paths.credentials_file)) from None
+
+
+def new_credentials(port: int) -> Credentials:
+    return Credentials(username=ADMIN_USERNAME, password=secrets.token_urlsafe(18), token=secrets.token_hex(20), port=port)
+
+
+def label_studio_executable() -> Path:
+    """The ``label-studio`` script of the environment khabar runs in."""
+    executable = Path(sys.executable).parent / "label-studio"
+    if not executable.exists():
+        raise KhabarError(f"Label Studio is not installed next to {sys.executable}; install it with: pip install -e '.[studio]'")
+    return executable
+
+
+def server_environment(credentials: Credentials, paths: StudioPaths, port: int) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not any(key in (name, f"LABEL_STUDIO_{name}", f"HEARTEX_{name}") for name in _CLASHING_NAMES)
+        and key not in _UNNEEDED_SECRETS
+    }
+    env.update(
+        LABEL_STUDIO_BASE_DATA_DIR=str(paths.data_dir.resolve()),
+        LABEL_STUDIO_HOST=f"http://{LOCAL_HOST}:{port}",
+        LABEL_STUDIO_USERNAME=credentials.username,
+        LABEL_STUDIO_PASSWORD=credentials.password,
+        LABEL_STUDIO_USER_TOKEN=credentials.token,
+        LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
+        LABEL_STUDIO_LATEST_VERSION_CHECK="false",
+        LABEL_STUDIO_COLLECT_ANALYTICS="false",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def server_command(paths: StudioPaths, port: int) -> list[str]:
+    return [
+        str(label_studio_executable()),
+        "start",
+        "--no-browser",
+        "--internal-host", LOCAL_HOST,
+        "--port", str(port),
+        "--host", f"http://{LOCAL_HOST}:{port}",
+        "--data-dir", str(paths.data_dir.resolve()),
+        "--enable-legacy-api-token",
+    ]  # fmt: skip
+
+
+def _pid_is_label_studio(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process reusing the pid
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        if "label-studio" not in cmdline.read_bytes().decode("utf-8", "replace"):
+            return False
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass  # no /proc here: the signal test has to do
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        # A zombie (our own exited child, not yet reaped) is not a server.
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def running_server(paths: StudioPaths) -> RunningServer | None:
+    """The server recorded in ``server.json`` if it still runs; a stale record is removed."""
+    try:
+        raw = json.loads(paths.server_file.read_text(encoding="utf-8"))
+        server = RunningServer(pid=int(raw["pid"]), port=int(raw["port"]))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        paths.server_file.unlink(missing_ok=True)
+        return None
+    if _pid_is_label_studio(server.pid):
+        return server
+    paths.server_file.unlink(missing_ok=True)
+    return None
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex((LOCAL_HOST, port)) == 0:
+            return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOCAL_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port the system considers free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOCAL_HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def token_accepted(url: str, token: str, *, timeout: float = 10.0) -> bool:
+    request = urllib.request.Request(f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _api_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/version", timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _log_tail(paths: StudioPaths, lines: int = 12) -> str:
+    try:
+        text = paths.log_file.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def start_server(
+    paths: StudioPaths,
+    port: int = DEFAULT_PORT,
+    *,
+    progress: Callable[[str], None] = print,
+    timeout: float = START_TIMEOUT,
+) -> RunningServer:
+    """Start Label Studio on 127.0.0.1:``port`` and wait until its API answers.
+
+    Returns the already running server when there is one. Raises
+    :class:`KhabarError` when the port is busy, the server dies, does not answer
+    in ``timeout`` seconds, or moved to another port.
+    """
+    current = running_server(paths)
+    if current is not None:
+        progress(f"Label Studio is already running at {current.url} (pid {current.pid})")
+        return current
+
+    credentials = read_credentials(paths)
+    first_start = not paths.database.exists()
+    if credentials is None and not first_start:
+        raise KhabarError(
+            f"{paths.data_dir} holds a Label Studio database but {paths.credentials_file.name} is missing, so its admin "
+            f"token is unknown; remove {paths.data_dir} to start afresh (pull your work first)",
+            file=str(paths.credentials_file),
+        )
+    if not port_is_free(port):
+        raise KhabarError(f"port {port} on {LOCAL_HOST} is in use; choose another with --port (e.g. --port {port + 10})")
+    credentials = Credentials(**{**asdict(credentials or new_credentials(port)), "port": port})
+    paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.data_dir.mkdir(mode=0o700, exist_ok=True)
+    write_private_json(paths.credentials_file, asdict(credentials))
+
+    url = f"http://{LOCAL_HOST}:{port}"
+    # The log is appended to across starts; only this start's lines count.
+    log_offset = paths.log_file.stat().st_size if paths.log_file.exists() else 0
+    if first_start:
+        progress(f"starting Label Studio at {url} (first start: setting up its database takes about a minute)")
+    else:
+        progress(f"starting Label Studio at {url}")
+    started = time.monotonic()
+    with paths.log_file.open("ab") as log:
+        os.chmod(paths.log_file, 0o600)
+        process = subprocess.Popen(
+            server_command(paths, port),
+            env=server_environment(credentials, paths, port),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=paths.root,
+            start_new_session=True,  # survives the shell that ran `khabar studio up`
+        )
+    server = RunningServer(pid=process.pid, port=port)
+    write_private_json(paths.server_file, asdict(server))
+
+    next_report = started + 10
+    while True:
+        if process.poll() is not None:
+            paths.server_file.unlink(missing_ok=True)
+            raise KhabarError(
+                f"Label Studio exited with status {process.returncode} while starting; last lines of {paths.log_file}:\n"
+                + _log_tail(paths)
+            )
+        announced = _announced_port_after(paths, log_offset)
+        if announced is not None and announced != port:
+            stop_server(paths, progress=lambda _line: None)
+            raise KhabarError(
+                f"port {port} became busy while Label Studio started and it moved to port {announced}; "
+                f"run again with a free port (--port)"
+            )
+        if _api_answers(url):
+            break
+        now = time.monotonic()
+        if now - started > timeout:
+            stop_server(paths, progress=lambda _line: None)
+            raise KhabarError(f"Label Studio did not answer at {url} within {timeout:.0f} s; see {paths.log_file}")
+        if now >= next_report:
+            progress(f"  still waiting for Label Studio ({now - started:.0f} s)")
+            next_report = now + 10
+        time.sleep(0.5)
+
+    if not token_accepted(url, credentials.token):
+        stop_server(paths, progress=lambda _line: None)
+        raise KhabarError(
+            f"Label Studio at {url} refuses the API token of {paths.credentials_file}; the data dir was probably "
+            f"created with other credentials; remove {paths.data_dir} to start afresh (pull your work first)"
+        )
+    progress(f"Label Studio is up at {url} ({time.monotonic() - started:.0f} s)")
+    return server
+
+
+def _announced_port_after(paths: StudioPaths, offset: int) -> int | None:
+    try:
+        with paths.log_file.open("rb") as log:
+            log.seek(offset)
+            match = _SERVER_ADDRESS.search(log.read().decode("utf-8", "replace"))
+    except FileNotFoundError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def stop_server(
+    paths: StudioPaths, *, progress: Callable[[str], None] = print, timeout: float = STOP_TIMEOUT
+) -> RunningServer | None:
+    """Stop the recorded server with SIGTERM (SIGKILL after ``timeout``); None if none ran."""
+    server = running_server(paths)
+    if server is None:
+        return None
+    progress(f"stopping Label Studio (pid {server.pid})")
+    os.kill(server.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_is_label_studio(server.pid):
+        if time.monotonic() > deadline:
+            progress(f"  no exit after {timeout:.0f} s of SIGTERM; sending SIGKILL")
+            os.kill(server.pid, signal.SIGKILL)
+            break
+        time.sleep(0.2)
+    _reap(server.pid)
+    paths.server_file.unlink(missing_ok=True)
+    return server
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the server is our own child (tests start and stop in one process)."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass

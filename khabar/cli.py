@@ -1,0 +1,70 @@
+"""The ``khabar`` command.
+
+Each subcommand lives in the module that does its job; that module exposes
+``configure(parser)`` and ``run(args) -> int`` and keeps heavy imports inside
+``run`` so that ``khabar --help`` stays fast. A :class:`KhabarError` becomes a
+one-line message and its exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from khabar import __version__
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.paths import ROOT_ENV, use_root
+
+#: subcommand → (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ingest": ("khabar.annotation.ingest", "normalise raw pages and write the corpus records"),
+    "studio": ("khabar.annotation.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
+    "validate": ("khabar.validation.cli", "check exports (or a built dataset) against every rule"),
+    "build": ("khabar.dataset.build", "build the Hugging Face dataset folder under dist/"),
+    "publish": ("khabar.dataset.publish", "upload a build to the Hugging Face Hub and tag it"),
+    "diff": ("khabar.dataset.diff", "compare two builds"),
+    "stats": ("khabar.dataset.stats", "label counts and surface forms per layer"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="khabar", description="Arabic news span annotations → a Hugging Face dataset.")
+    parser.add_argument("--version", action="version", version=f"khabar {__version__}")
+    parser.add_argument(
+        "--root", type=Path, metavar="DIR",
+        help=f"the dataset repository to act on (default: ${ROOT_ENV}, else the nearest folder at or above the current one "
+        "holding annotation/labeling_config.xml and dataset/release.toml)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.configure(sub)
+        sub.set_defaults(module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    use_root(args.root)
+    try:
+        status = int(args.module.run(args))
+        sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit
+        return status
+    except KhabarError as exc:
+        print(f"khabar {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print(f"khabar {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`khabar stats | head`): stop quietly, as a Unix filter does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())

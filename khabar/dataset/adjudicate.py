@@ -1,0 +1,166 @@
+"""One gold annotation per document, by a declared policy.
+
+1. An annotation marked ``ground_truth`` wins (the most recently updated one
+   when several are; the document is then listed for review).
+2. Otherwise a document's single annotation is gold.
+3. Otherwise (one latest annotation per annotator) the spans that a majority of
+   annotators drew identically (layer, label, start, end, quote_type) are kept,
+   with the relations a majority drew between kept spans; the document is
+   listed for review.
+
+Documents without annotations get no spans and are reported as not annotated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import polars as pl
+
+from khabar.annotation.tables import RELATIONS, SPANS
+from khabar.dataset.inputs import BuildInputs
+
+POLICY = (
+    "an annotation marked ground_truth wins; otherwise a single annotation is gold; otherwise the spans and "
+    "relations that a majority of annotators drew identically are kept and the document is listed for review"
+)
+GOLD_SPANS = pl.Schema({name: dtype for name, dtype in SPANS.items() if name != "annotation_id"})
+GOLD_RELATIONS = pl.Schema({name: dtype for name, dtype in RELATIONS.items() if name != "annotation_id"})
+
+#: The columns of the annotations that the policy looks at.
+DECIDED_ON = ["doc_id", "annotation_id", "annotator", "updated_at", "ground_truth"]
+#: What spans drawn identically by several annotators share.
+SPAN_KEY = ["layer", "label", "start", "end", "quote_type"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    doc_id: str
+    policy: str  # ground_truth | single | majority | not_annotated
+    annotation_ids: tuple[int, ...]
+    annotators: tuple[str, ...]
+    review: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Gold:
+    spans: pl.DataFrame  # GOLD_SPANS, sorted by doc_id, layer, start, end, label
+    relations: pl.DataFrame  # GOLD_RELATIONS
+    decisions: tuple[Decision, ...]
+
+    @property
+    def review(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.review)
+
+
+def latest_per_annotator(annotations: pl.DataFrame) -> pl.DataFrame:
+    """Each annotator's most recently updated annotation of each document."""
+    return (
+        annotations.sort(["doc_id", "annotator", "updated_at", "annotation_id"])
+        .group_by(["doc_id", "annotator"], maintain_order=True)
+        .last()
+        .sort(["doc_id", "annotation_id"])
+    )
+
+
+def _decide(doc_id: str, annotations: list[dict], latest: list[dict]) -> Decision:
+    """The policy for one document, given its annotations and each annotator's latest one (both by annotation id).
+
+    A majority decision's note (what was kept) is left to :func:`adjudicate`.
+    """
+    if not annotations:
+        return Decision(doc_id, "not_annotated", (), (), review=False)
+    truth = sorted((a for a in annotations if a["ground_truth"]), key=lambda a: (a["updated_at"] or "", a["annotation_id"]))
+    if truth or len(annotations) == 1:
+        winner = (truth or annotations)[-1]
+        note = f"{len(truth)} annotations are marked ground_truth; the latest wins" if len(truth) > 1 else ""
+        policy = "ground_truth" if truth else "single"
+        return Decision(doc_id, policy, (winner["annotation_id"],), (winner["annotator"],), review=len(truth) > 1, note=note)
+    if len(latest) == 1:  # one annotator, several annotations: the latest is theirs
+        only = latest[0]
+        note = "latest of one annotator's annotations"
+        return Decision(doc_id, "single", (only["annotation_id"],), (only["annotator"],), review=False, note=note)
+    return Decision(doc_id, "majority", tuple(a["annotation_id"] for a in latest), tuple(a["annotator"] for a in latest), review=True)
+
+
+def _majority(chosen: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The spans and relations that at least ``needed`` of each document's chosen annotations drew identically.
+
+    ``chosen`` holds annotation_id and needed; ``spans`` are numbered (``row``). Spans drawn identically are
+    known by the row of the lowest annotation id's one, which is the one kept and lends its region id.
+    Relations are drawn identically when they have the same label between spans drawn identically.
+    Validation lets no annotation draw two spans of the same layer, label and offsets, so a count of
+    spans drawn identically is a count of annotators.
+    """
+    drawn = spans.join(chosen, on="annotation_id").sort("annotation_id")
+    keys = drawn.group_by("doc_id", *SPAN_KEY).agg(
+        pl.len().alias("drawn_by"), pl.col("needed").first(), pl.col("row").first().alias("key_row")
+    )
+    kept = spans.join(keys.filter(pl.col("drawn_by") >= pl.col("needed")).select(row="key_row"), on="row", how="semi")
+
+    drawn_relations = relations.join(chosen, on="annotation_id")
+    ends = pl.concat(drawn_relations.select("annotation_id", region_id=end) for end in ("from_region", "to_region"))
+    key_of_region = (  # a region with several labels stands for its last span, as a lookup by region id would
+        drawn.join(ends, on=["annotation_id", "region_id"], how="semi")
+        .sort("annotation_id", "start", "end", "layer", "label")
+        .unique(["annotation_id", "region_id"], keep="last", maintain_order=True)
+        .join(keys, on=["doc_id", *SPAN_KEY], nulls_equal=True)
+        .select("annotation_id", "region_id", "key_row")
+    )
+    region_of_key = kept.select("region_id", key_row="row")
+    kept_relations = (
+        drawn_relations.join(key_of_region.rename({"region_id": "from_region", "key_row": "from"}), on=["annotation_id", "from_region"])
+        .join(key_of_region.rename({"region_id": "to_region", "key_row": "to"}), on=["annotation_id", "to_region"])
+        .unique(["annotation_id", "label", "from", "to"])
+        .group_by("doc_id", "label", "from", "to", "needed")
+        .len()
+        .filter(pl.col("len") >= pl.col("needed"))
+        .join(region_of_key.rename({"key_row": "from", "region_id": "from_region"}), on="from")
+        .join(region_of_key.rename({"key_row": "to", "region_id": "to_region"}), on="to")
+    )
+    return kept, kept_relations.select(GOLD_RELATIONS.names())
+
+
+def _rows_by_doc(frame: pl.DataFrame) -> dict[str, list[dict]]:
+    """The rows of ``frame`` per doc_id, in order."""
+    by_doc: dict[str, list[dict]] = {}
+    for row in frame.to_dicts():
+        by_doc.setdefault(row["doc_id"], []).append(row)
+    return by_doc
+
+
+def _majority_note(decision: Decision, spans: int, relations: int) -> str:
+    chosen = len(decision.annotation_ids)
+    return f"kept {spans} spans and {relations} relations agreed by at least {chosen // 2 + 1} of {chosen} annotators"
+
+
+def adjudicate(inputs: BuildInputs) -> Gold:
+    annotations = _rows_by_doc(inputs.annotations.sort(["doc_id", "annotation_id"]).select(DECIDED_ON))
+    latest = _rows_by_doc(latest_per_annotator(inputs.annotations).select(DECIDED_ON))
+    doc_ids = sorted(inputs.documents["doc_id"].to_list())
+    decisions = [_decide(doc_id, annotations.get(doc_id, []), latest.get(doc_id, [])) for doc_id in doc_ids]
+
+    whole = [d.annotation_ids[0] for d in decisions if d.policy in ("ground_truth", "single")]
+    chosen = pl.DataFrame(
+        [(aid, len(d.annotation_ids) // 2 + 1) for d in decisions if d.policy == "majority" for aid in d.annotation_ids],
+        schema={"annotation_id": pl.Int64, "needed": pl.Int64},
+        orient="row",
+    )
+    spans = inputs.spans.with_row_index("row")
+    majority_spans, majority_relations = _majority(chosen, spans, inputs.relations)
+    gold_spans = pl.concat([spans.filter(pl.col("annotation_id").is_in(whole)), majority_spans])
+    whole_relations = inputs.relations.filter(pl.col("annotation_id").is_in(whole)).select(GOLD_RELATIONS.names())
+    gold_relations = pl.concat([whole_relations, majority_relations])
+
+    kept_spans = dict(majority_spans.group_by("doc_id").len().iter_rows())
+    kept_relations = dict(majority_relations.group_by("doc_id").len().iter_rows())
+    decisions = [
+        replace(d, note=_majority_note(d, kept_spans.get(d.doc_id, 0), kept_relations.get(d.doc_id, 0))) if d.policy == "majority" else d
+        for d in decisions
+    ]
+    return Gold(
+        spans=gold_spans.select(GOLD_SPANS.names()).sort(["doc_id", "layer", "start", "end", "label", "region_id"]),
+        relations=gold_relations.sort(["doc_id", "from_region", "to_region", "label"]),
+        decisions=tuple(decisions),
+    )

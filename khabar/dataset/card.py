@@ -1,0 +1,142 @@
+"""The dataset card: ``README.md`` of the build, YAML metadata + the datasheet.
+
+The YAML carries ``configs`` (data files per split) and ``dataset_info`` (so
+``load_dataset`` keeps the ClassLabel names without reading parquet metadata);
+nothing in it depends on the time of the build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import yaml
+from datasets import Features
+from datasets.info import DatasetInfo
+from datasets.splits import SplitDict, SplitInfo
+
+from khabar.dataset.release import Release
+
+CONFIG_ROWS = {
+    "documents": "one document with its entities, attributions, zones and relations (character offsets)",
+    "tokens": "one sentence: tokens, IOB2 `ner_tags` (outermost entities) and `nested_ner_tags` (every level)",
+    "quotes": "one quoted CONTENT with its quote type, sources (and the entity type under each) and cues",
+}
+VARIABLE = {"tokens": "sentences"}  # the name a load in the card example is bound to
+LICENSE_FILE = "LICENSE.md"
+LABELS_CHART = "images/labels_per_layer.png"
+SOURCES_CHART = "images/spans_per_source.png"
+
+
+def size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return name
+    return "1M<n<10M"
+
+
+def metadata(
+    release: Release,
+    features: Mapping[str, Features],
+    splits: Mapping[str, Sequence[tuple[str, int, int, int]]],
+    documents: int,
+) -> dict:
+    """``splits``: config → [(split, rows, arrow bytes, file bytes)] in split order."""
+    infos = []
+    for config, feats in features.items():
+        split_dict = SplitDict()
+        for name, rows, nbytes, _ in splits[config]:
+            split_dict.add(SplitInfo(name=name, num_bytes=nbytes, num_examples=rows))
+        info = DatasetInfo(
+            features=feats,
+            splits=split_dict,
+            config_name=config,
+            download_size=sum(size for *_, size in splits[config]),
+            dataset_size=sum(nbytes for _, _, nbytes, _ in splits[config]),
+        )
+        infos.append(info._to_yaml_dict())
+    meta: dict = {
+        "pretty_name": release.pretty_name,
+        "license": release.license,
+    }
+    if release.license_name:
+        meta["license_name"] = release.license_name
+    if release.license_text:
+        meta["license_link"] = LICENSE_FILE
+    meta |= {
+        "language": ["ar"],
+        "multilinguality": ["monolingual"],
+        "language_creators": ["found"],
+        "annotations_creators": list(release.annotations_creators),
+        "source_datasets": ["original"],
+        "size_categories": [size_category(documents)],
+        "task_categories": ["token-classification", "text-classification"],
+        "task_ids": ["named-entity-recognition"],
+        "tags": ["arabic", "news", "nested-ner", "attribution", "quotation", "wojood", "label-studio"],
+        "configs": [
+            {
+                "config_name": config,
+                **({"default": True} if i == 0 else {}),
+                "data_files": [{"split": name, "path": f"data/{config}/{name}-*.parquet"} for name, *_ in splits[config]],
+            }
+            for i, config in enumerate(features)
+        ],
+        "dataset_info": infos,
+    }
+    return meta
+
+
+def body(release: Release, splits: Mapping[str, Sequence[tuple[str, int, int, int]]], datasheet: str) -> str:
+    rows = [
+        f"| `{config}` | {', '.join(f'{name} {n}' for name, n, *_ in parts) or 'none yet: left out of this release'} | {CONFIG_ROWS.get(config, '')} |"
+        for config, parts in splits.items()
+    ]
+    return "\n".join(
+        [
+            f"# {release.pretty_name}",
+            "",
+            f"Release **{release.version}** (tag `{release.tag}`). Arabic news pages annotated with nested named entities "
+            "(the 21 Wojood types), attributed speech (CONTENT, SOURCE, CUE with `source` and `cue` relations) and page zones.",
+            "",
+            "| config | rows per split | a row is |",
+            "|---|---|---|",
+            *rows,
+            "",
+            "```python",
+            "from datasets import load_dataset",
+            "",
+            "# REPO_ID: this repository's id (a local build folder works too, without revision=)",
+            *(
+                f'{VARIABLE.get(config, config)} = load_dataset("REPO_ID", "{config}", revision="{release.tag}")'
+                for config, parts in splits.items()
+                if parts
+            ),
+            *(
+                f'labels = documents["{parts[0][0]}"].features["entities"].feature["label"].names'
+                for config, parts in splits.items()
+                if config == "documents" and parts
+            ),
+            "```",
+            "",
+            "Offsets are Python string indices (code points) into `text`: "
+            "`text[entity[\"start\"]:entity[\"end\"]] == entity[\"text\"]` holds for every span.",
+            "",
+            f"![Spans per label in each layer]({LABELS_CHART})",
+            "",
+            f"![Spans per source]({SOURCES_CHART})",
+            "",
+            "The labeling config (`labeling_config.xml`) and `MANIFEST.json` (every file's SHA-256 and rows, "
+            "the inputs' hashes and the library versions) are part of this repository. The datasheet follows.",
+            "",
+            demote_headings(datasheet.strip()),
+            "",
+        ]
+    )
+
+
+def demote_headings(markdown: str) -> str:
+    """One level down, so the datasheet sits under the card's title."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
+
+
+def render(meta: dict, text: str) -> str:
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000) + "---\n\n" + text

@@ -1,0 +1,82 @@
+"""The two PNG charts of the card: labels per layer, spans per source.
+
+Rendered with matplotlib's Agg backend at a fixed size, font and DPI, with the
+PNG's ``Software`` text chunk dropped, so the same counts give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from khabar.dataset.stats import LabelCount  # noqa: E402
+
+LAYER_COLORS = ("#4363d8", "#d62728", "#7f7f7f", "#2ca02c", "#f58231")
+STYLE = {"font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.15)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _spans(n: int) -> str:
+    return f"{n} span" + ("" if n == 1 else "s")
+
+
+def _empty_note(axis, total: int, note: str) -> None:
+    if total == 0:
+        axis.text(0.5, 0.5, note, transform=axis.transAxes, ha="center", va="center", color="#888888", fontsize=10)
+
+
+def labels_per_layer(counts: Sequence[LabelCount], title: str) -> bytes:
+    layers = list(dict.fromkeys(c.layer for c in counts))
+    sizes = [sum(1 for c in counts if c.layer == layer) for layer in layers]
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(
+            1, len(layers), figsize=(10, 5.2), gridspec_kw={"width_ratios": [max(s, 5) for s in sizes]}, squeeze=False
+        )
+        for axis, layer, color in zip(axes[0], layers, LAYER_COLORS):
+            rows = [c for c in counts if c.layer == layer]
+            values = [c.spans for c in rows]
+            bars = axis.bar(range(len(rows)), values, color=color, width=0.7)
+            axis.bar_label(bars, labels=[str(v) if v else "" for v in values], fontsize=7, padding=2)
+            axis.set_xticks(range(len(rows)), [c.label for c in rows], rotation=90)
+            axis.set_title(f"{layer}\n{_spans(sum(values))}")
+            axis.set_ylim(0, max(values + [1]) * 1.15)
+            axis.yaxis.get_major_locator().set_params(integer=True)
+            _empty_note(axis, sum(values), "none yet")
+        axes[0][0].set_ylabel("spans")
+        figure.suptitle(title + ("" if any(c.spans for c in counts) else " (no annotations yet)"), fontsize=11)
+        figure.tight_layout()
+        return _png(figure)
+
+
+def spans_per_source(per_source: Sequence[tuple[str, dict[str, int]]], layers: Sequence[str], title: str) -> bytes:
+    """``per_source``: (source, {layer: spans}) in display order."""
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(8, 0.5 * len(per_source) + 1.6))
+        names = [source for source, _ in per_source]
+        left = [0] * len(per_source)
+        for layer, color in zip(layers, LAYER_COLORS):
+            values = [counts.get(layer, 0) for _, counts in per_source]
+            axis.barh(names, values, left=left, color=color, label=layer, height=0.6)
+            left = [a + b for a, b in zip(left, values)]
+        for y, total in enumerate(left):
+            axis.text(total, y, f" {total}", va="center", fontsize=8)
+        axis.invert_yaxis()
+        axis.set_xlim(0, max(left + [1]) * 1.12)
+        axis.set_xlabel("spans")
+        axis.set_title(title, fontsize=11)
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.6 / len(per_source)), frameon=False, ncols=len(layers))
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        _empty_note(axis, sum(left), "no annotated spans yet")
+        figure.tight_layout()
+        return _png(figure)

@@ -1,0 +1,207 @@
+"""The three configs (DESIGN.md §5) as arrow tables in their Features' schema, labels as ClassLabel ids.
+
+``documents``: one row per document (or per document and annotator); ``tokens``:
+one row per sentence with IOB2 tags; ``quotes``: one row per quoted CONTENT with
+the spans its relations point at. Row order is fixed: documents by id, then
+sentences, then quotes by position.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import accumulate, chain
+from operator import itemgetter
+from typing import NamedTuple
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.scheme import Scheme
+from khabar.dataset.adjudicate import latest_per_annotator
+from khabar.dataset.features import NER_LAYER, column_of, documents_features, label_ids, quotes_features, tokens_features
+from khabar.dataset.iob import AlignmentError, Span, nested_tags, tag_names
+from khabar.dataset.segment import Offsets, sentences, tokenize
+
+#: The order of the spans within a document, in every config.
+SPAN_ORDER = ("start", "end", "layer", "label", "region_id")
+
+
+def _arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    """The columns of ``schema`` from ``frame``, as an arrow table of that schema (one chunk per column)."""
+    return frame.select(schema.names).rechunk().to_arrow().cast(schema)
+
+
+def _with_lists(table: pl.DataFrame, items: pl.DataFrame, keys: list[str], column: str, fields: list[str | pl.Expr]) -> pl.DataFrame:
+    """``table`` with a list ``column``: per row, the ``items`` with the same ``keys``, in their order, as structs of ``fields``."""
+    lists = items.group_by(keys, maintain_order=True).agg(pl.struct(*fields).alias(column))
+    return table.join(lists, on=keys, how="left", maintain_order="left").with_columns(pl.col(column).fill_null([]))
+
+
+def _documents(rows: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, keys: list[str], schema: pa.Schema) -> pa.Table:
+    """One row per row of ``rows`` (documents, with ``keys``): a list per layer of the spans with the same ``keys``
+    (in span order), and a list of their relations (in the order given)."""
+    table = rows.sort(keys)
+    spans = spans.sort(*keys, *SPAN_ORDER, maintain_order=True)
+    for layer in scheme.layers:
+        choices = [c for c in scheme.region_choices if c.layer == layer.name]
+        of_layer = spans.filter(pl.col("layer") == layer.name)
+        of_layer = of_layer.with_columns(label_ids(of_layer["label"], layer.labels), *(label_ids(of_layer[c.name], c.choices) for c in choices))
+        fields = [pl.col("region_id").alias("id"), "start", "end", "label", "text", *(c.name for c in choices)]
+        table = _with_lists(table, of_layer, keys, column_of(layer.name), fields)
+    relations = relations.with_columns(label_ids(relations["label"], scheme.relation_labels))
+    fields = [pl.col("from_region").alias("from_id"), pl.col("to_region").alias("to_id"), "label"]
+    return _arrow(_with_lists(table, relations, keys, "relations", fields).rename({"doc_id": "id"}), schema)
+
+
+def document_table(documents: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme) -> pa.Table:
+    """The ``documents`` config: every document with its gold spans per layer and its gold relations."""
+    relations = relations.sort("doc_id", "from_region", "to_region", "label", maintain_order=True)
+    return _documents(documents, spans, relations, scheme, ["doc_id"], documents_features(scheme).arrow_schema)
+
+
+def annotator_document_table(documents: pl.DataFrame, annotations: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame,
+                             scheme: Scheme) -> pa.Table:
+    """The ``documents`` config with a row per document and annotator: the annotator's latest annotation
+    of it, its relations in the order they were drawn."""
+    latest = latest_per_annotator(annotations).select("annotation_id", "doc_id", "annotator")
+    annotator_of = latest.select("annotation_id", "annotator")
+    return _documents(
+        documents.join(latest.drop("annotation_id"), on="doc_id"),
+        spans.join(annotator_of, on="annotation_id"),
+        relations.join(annotator_of, on="annotation_id", maintain_order="left"),
+        scheme,
+        ["doc_id", "annotator"],
+        documents_features(scheme, per_annotator=True).arrow_schema,
+    )
+
+
+class Sentence(NamedTuple):
+    """One row of the ``tokens`` config, tags by name."""
+
+    doc_id: str
+    index: int
+    offsets: list[Offsets]
+    tokens: list[str]
+    nested_tags: list[list[str]]
+
+
+def _entities_by_doc(spans: pl.DataFrame) -> dict[str, list[Span]]:
+    """doc_id → the document's entities, in span order."""
+    entities = spans.filter(pl.col("layer") == NER_LAYER).sort("doc_id", *SPAN_ORDER, maintain_order=True)
+    grouped = entities.group_by("doc_id", maintain_order=True).agg("start", "end", "label")
+    return {doc_id: list(map(Span, starts, ends, labels)) for doc_id, starts, ends, labels in grouped.iter_rows()}
+
+
+def _inside_each(bounds: Sequence[Offsets], entities: Iterable[Span]) -> list[list[Span]]:
+    """Per sentence ``(start, end)`` of ``bounds`` (in text order), the entities inside it.
+
+    An entity inside no sentence (one that begins or ends on the white space between two) raises
+    :class:`AlignmentError`: it would otherwise be missing from the tags without a word.
+    """
+    inside: list[list[Span]] = [[] for _ in bounds]
+    for span in entities:
+        i = bisect_left(bounds, span.end, key=itemgetter(1))  # the first sentence that ends at or after the entity
+        if i == len(bounds) or span.start < bounds[i][0]:
+            raise AlignmentError(f"span {span} lies in no sentence: it begins or ends outside the text's tokens")
+        inside[i].append(span)
+    return inside
+
+
+def sentence_rows(doc_id: str, text: str, entities: Sequence[Span], labels: Sequence[str]) -> Iterator[Sentence]:
+    """The ``tokens`` rows of one document."""
+    tokens = tokenize(text, {b for s in entities for b in (s.start, s.end)})
+    groups = sentences(text, tokens, [(s.start, s.end) for s in entities])
+    bounds = [(tokens[group[0]][0], tokens[group[-1]][1]) for group in groups]
+    try:
+        inside_each = _inside_each(bounds, entities)
+    except AlignmentError as exc:
+        raise KhabarError(f"cannot tag the entities: {exc.message}", task=f"document {doc_id}") from None
+    for index, (group, inside) in enumerate(zip(groups, inside_each)):
+        offsets = tokens[group.start : group.stop]
+        try:
+            nested = nested_tags(offsets, inside, labels)
+        except AlignmentError as exc:
+            raise KhabarError(f"cannot tag the entities of sentence {index}: {exc.message}", task=f"document {doc_id}") from None
+        yield Sentence(doc_id, index, offsets, [text[s:e] for s, e in offsets], nested)
+
+
+def _lists(lengths: list[int], values: pa.Array) -> pa.ListArray:
+    """``values`` cut into consecutive lists of ``lengths``."""
+    return pa.ListArray.from_arrays(pa.array(list(accumulate(lengths, initial=0)), pa.int32()), values)
+
+
+def _sentence_table(rows: Iterable[Sentence], tags: Sequence[str], schema: pa.Schema) -> pa.Table:
+    """The rows as arrow columns; each list column is one flat array of every row's items, cut by length."""
+    doc_ids, indices, starts, ends, lengths = [], [], [], [], []  # per sentence
+    words, word_starts, depths = [], [], []  # per token
+    flat_tags: list[str] = []  # per tag, token after token
+    for row in rows:
+        doc_ids.append(row.doc_id)
+        indices.append(row.index)
+        starts.append(row.offsets[0][0])
+        ends.append(row.offsets[-1][1])
+        lengths.append(len(row.tokens))
+        words += row.tokens
+        word_starts += map(itemgetter(0), row.offsets)
+        depths += map(len, row.nested_tags)
+        flat_tags += chain.from_iterable(row.nested_tags)
+    per_token = _lists(depths, label_ids(pl.Series(flat_tags, dtype=pl.String), tags).to_arrow())
+    columns = {
+        "doc_id": doc_ids,
+        "sentence": indices,
+        "start": starts,
+        "end": ends,
+        "tokens": _lists(lengths, pa.array(words, pa.string())),
+        "token_starts": _lists(lengths, pa.array(word_starts, pa.int64())),
+        "ner_tags": _lists(lengths, pc.list_element(per_token, 0)),
+        "nested_ner_tags": _lists(lengths, per_token),
+    }
+    return pa.table(columns).cast(schema)
+
+
+def token_table(documents: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> pa.Table:
+    """The ``tokens`` config: every sentence of every document, with the IOB2 tags of its gold entities."""
+    labels = scheme.labels(NER_LAYER)
+    entities = _entities_by_doc(spans)
+    rows = (
+        row
+        for doc_id, text in documents.sort("doc_id").select("doc_id", "text").iter_rows()
+        for row in sentence_rows(doc_id, text, entities.get(doc_id, []), labels)
+    )
+    return _sentence_table(rows, tag_names(labels), tokens_features(scheme).arrow_schema)
+
+
+def _with_entity_label(parts: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
+    """``parts`` with the label of the entity of the same extent, else of the longest entity inside
+    the part (the earliest of equal ones); null when no entity is inside."""
+    entities = spans.filter(pl.col("layer") == NER_LAYER).select("doc_id", "start", "end", "label", "region_id")
+    numbered = parts.with_row_index("part")
+    under = (
+        numbered.select("part", "doc_id", "start", "end")
+        .join(entities, on="doc_id", suffix="_entity")
+        .filter((pl.col("start") <= pl.col("start_entity")) & (pl.col("end_entity") <= pl.col("end")))
+        .sort("part", pl.col("start_entity") - pl.col("end_entity"), "start_entity", "label", "region_id")
+        .group_by("part", maintain_order=True)
+        .agg(entity_label=pl.col("label").first())
+    )
+    return numbered.join(under, on="part", how="left", maintain_order="left").drop("part")
+
+
+def quote_table(spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme) -> pa.Table:
+    """The ``quotes`` config: every CONTENT with its choice and, per relation rule, the spans it points at."""
+    choices = scheme.region_choices[0]
+    spans = spans.sort("doc_id", *SPAN_ORDER, maintain_order=True)
+    contents = spans.filter((pl.col("layer") == choices.layer) & (pl.col("label") == choices.label))
+    table = contents.with_columns(label_ids(contents[choices.name], choices.choices))
+    # a majority vote can lend one region id to two spans of a document: the id then names the last
+    regions = spans.unique(["doc_id", "region_id"], keep="last", maintain_order=True).select("doc_id", "region_id", "start", "end", "text")
+    targets = relations.join(regions, left_on=["doc_id", "to_region"], right_on=["doc_id", "region_id"])
+    targets = _with_entity_label(targets, spans).sort("doc_id", "from_region", "start", "end", "to_region")
+    targets = targets.with_columns(label_ids(targets["entity_label"], scheme.labels(NER_LAYER))).rename({"from_region": "region_id"})
+    fields = [pl.col("to_region").alias("id"), "start", "end", "text", "entity_label"]
+    for rule in scheme.relations:
+        table = _with_lists(table, targets.filter(pl.col("label") == rule.label), ["doc_id", "region_id"], column_of(rule.label), fields)
+    return _arrow(table.rename({"region_id": "id"}), quotes_features(scheme).arrow_schema)

@@ -1,0 +1,140 @@
+"""The generated figures block of DATASHEET.md.
+
+The datasheet's prose is written by hand; the figures between the two markers
+are written by ``khabar build`` from the build itself, and ``khabar build
+--check`` fails when the committed block differs from what the build gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from khabar.annotation.errors import KhabarError
+from khabar.dataset.agreement import Agreement, PredictionQuality
+from khabar.dataset.stats import LabelCount
+
+BEGIN = "<!-- khabar:figures:begin (written by `khabar build`; edit the prose around it, not this block) -->"
+END = "<!-- khabar:figures:end -->"
+
+
+@dataclass(frozen=True)
+class SourceFigures:
+    source: str
+    documents: int
+    tokens: int
+    spans: tuple[tuple[str, int], ...]  # (layer, spans)
+
+
+@dataclass(frozen=True)
+class Figures:
+    version: str
+    documents: int
+    annotated_documents: int
+    annotations: int
+    annotators: int
+    sentences: int
+    tokens: int
+    per_source: tuple[SourceFigures, ...]
+    labels: tuple[LabelCount, ...]
+    relations: tuple[tuple[str, int], ...]
+    quotes: tuple[tuple[str, int], ...]  # (quote_type, CONTENT spans)
+    splits: tuple[tuple[str, int], ...]  # (split, documents)
+    split_reason: str
+    groups: int
+    near_duplicate_pairs: int
+    policies: tuple[tuple[str, int], ...]
+    review: tuple[str, ...]
+    agreement: Agreement
+    prediction: tuple[PredictionQuality, ...]
+    model_versions: tuple[str, ...]
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def render(fig: Figures) -> str:
+    layers = list(dict.fromkeys(c.layer for c in fig.labels))
+    spans_total = sum(c.spans for c in fig.labels)
+    out = [BEGIN, "", f"Figures of release {fig.version}.", ""]
+    out += [
+        f"- Documents: {fig.documents} ({fig.annotated_documents} annotated), {fig.sentences} sentences, {fig.tokens} tokens.",
+        f"- Annotations used: {fig.annotations} by {fig.annotators} annotator(s); gold spans: {spans_total}; "
+        f"relations: {sum(n for _, n in fig.relations)}.",
+        "- Splits: " + ", ".join(f"{name} {n} document(s)" for name, n in fig.splits) + f" ({fig.groups} leakage group(s), "
+        f"{fig.near_duplicate_pairs} near-duplicate pair(s)).",
+    ]
+    if fig.split_reason:
+        out.append(f"- Single split: {fig.split_reason}.")
+    if fig.annotated_documents == 0:
+        out.append("- No annotations yet: every document is released with empty span and relation lists.")
+    out += ["", "#### Per source", ""]
+    out += _table(
+        ["source", "documents", "tokens", *(f"{layer} spans" for layer in layers)],
+        [(s.source, s.documents, s.tokens, *(dict(s.spans).get(layer, 0) for layer in layers)) for s in fig.per_source],
+    )
+    out += ["", "#### Spans per layer and label", ""]
+    for layer in layers:
+        counts = [c for c in fig.labels if c.layer == layer]
+        used = [f"{c.label} {c.spans}" for c in counts if c.spans]
+        unused = [c.label for c in counts if not c.spans]
+        line = f"- **{layer}** ({sum(c.spans for c in counts)}): " + (", ".join(used) if used else "none")
+        out.append(line + (f"; no spans yet: {', '.join(unused)}" if unused and used else ""))
+    out.append("- **relations**: " + ", ".join(f"{label} {n}" for label, n in fig.relations))
+    out.append("- **quote types** of CONTENT: " + (", ".join(f"{label} {n}" for label, n in fig.quotes) or "none"))
+    out += ["", "#### Adjudication", ""]
+    out.append("- Gold by policy: " + ", ".join(f"{policy} {n}" for policy, n in fig.policies) + ".")
+    out.append("- Listed for review: " + (", ".join(fig.review) if fig.review else "none") + ".")
+    out += ["", "#### Agreement", ""]
+    agreement = fig.agreement
+    if agreement.documents == 0:
+        out.append("No document has been labeled by two or more annotators yet, so there is no agreement to report.")
+    else:
+        out.append(f"{agreement.documents} document(s) with two or more annotators, {agreement.pairs} annotator pair(s).")
+        out.append("")
+        layer_rows = []
+        for layer in layers:
+            exact = next((f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, "*", "exact")), None)
+            overlap = next((f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, "*", "overlap")), None)
+            alpha = dict(agreement.alpha).get(layer)
+            layer_rows.append((layer, _number(exact.f1 if exact else None), _number(overlap.f1 if overlap else None), _number(alpha)))
+        out += _table(["layer", "span F1 (exact)", "span F1 (overlap)", "Krippendorff's α (tokens)"], layer_rows)
+        out += ["", "Per label (exact / overlap F1):", ""]
+        for layer in layers:
+            drawn = {f.label for f in agreement.f1 if f.layer == layer}
+            labels = [c.label for c in fig.labels if c.layer == layer and c.label in drawn]
+            cells = []
+            for label in labels:
+                exact = next(f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, label, "exact"))
+                overlap = next(f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, label, "overlap"))
+                cells.append(f"{label} {_number(exact.f1)} / {_number(overlap.f1)}")
+            out.append(f"- {layer}: " + (", ".join(cells) or "no spans"))
+    out += ["", "#### Pre-annotator", ""]
+    if not any(p.predicted for p in fig.prediction):
+        out.append("No stored pre-annotations on annotated documents yet.")
+    else:
+        out.append("Model version(s): " + ", ".join(fig.model_versions) + ". Exact match against gold, on documents with both:")
+        out.append("")
+        out += _table(
+            ["layer", "predicted", "gold", "correct", "precision", "recall"],
+            [(p.layer, p.predicted, p.gold, p.correct, _number(p.precision), _number(p.recall)) for p in fig.prediction if p.predicted],
+        )
+        unpredicted = [p.layer for p in fig.prediction if not p.predicted]
+        if unpredicted:
+            out += ["", "Layers it does not pre-annotate: " + ", ".join(unpredicted) + "."]
+    out += ["", END]
+    return "\n".join(out)
+
+
+def refresh(text: str, block: str, *, source: str = "DATASHEET.md") -> str:
+    """``text`` with its figures block replaced by ``block``."""
+    begin, end = text.find(BEGIN), text.find(END)
+    if begin < 0 or end < begin:
+        raise KhabarError(f"no figures block: the file must hold the line {BEGIN!r} and, after it, {END!r}", file=source)
+    return text[:begin] + block + text[end + len(END) :]

@@ -1,0 +1,119 @@
+"""``khabar diff OLD NEW``: what changed between two builds.
+
+Documents added and removed, spans added, removed and relabeled per layer and
+label (a span is its document, layer, start and end), and documents whose split
+changed. Both builds are read from their ``documents`` parquet files; the label
+names come from the files' own feature metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from khabar.annotation.errors import KhabarError
+
+SpanKey = tuple[str, str, int, int]  # doc_id, layer, start, end
+
+
+@dataclass(frozen=True)
+class BuildContents:
+    version: str
+    split_of: dict[str, str]
+    spans: dict[SpanKey, tuple[str, ...]]  # labels at that place (one unless two labels share a span)
+
+
+@dataclass
+class BuildDiff:
+    old_version: str
+    new_version: str
+    documents_added: list[str] = field(default_factory=list)
+    documents_removed: list[str] = field(default_factory=list)
+    spans_added: dict[str, int] = field(default_factory=dict)  # "layer/label" → count
+    spans_removed: dict[str, int] = field(default_factory=dict)
+    spans_relabeled: dict[str, int] = field(default_factory=dict)  # "layer/OLD→NEW" → count
+    splits_changed: list[tuple[str, str, str]] = field(default_factory=list)  # doc_id, old, new
+
+    @property
+    def empty(self) -> bool:
+        return not any((self.documents_added, self.documents_removed, self.spans_added, self.spans_removed, self.spans_relabeled, self.splits_changed))
+
+    def lines(self) -> list[str]:
+        out = [f"{self.old_version} → {self.new_version}"]
+        out += [f"document added    {d}" for d in self.documents_added]
+        out += [f"document removed  {d}" for d in self.documents_removed]
+        out += [f"spans added       {key}: {n}" for key, n in self.spans_added.items()]
+        out += [f"spans removed     {key}: {n}" for key, n in self.spans_removed.items()]
+        out += [f"spans relabeled   {key}: {n}" for key, n in self.spans_relabeled.items()]
+        out += [f"split changed     {doc}: {old} → {new}" for doc, old, new in self.splits_changed]
+        if self.empty:
+            out.append("no differences")
+        return out
+
+
+def read_build(folder: Path) -> BuildContents:
+    import pyarrow.parquet as pq
+    from datasets import Features
+
+    from khabar.annotation.scheme import load_scheme
+    from khabar.dataset.features import column_of
+    from khabar.dataset.manifest import read_manifest
+
+    layer_of = {column_of(layer): layer for layer in load_scheme().layer_names}
+
+    files = sorted((folder / "data" / "documents").glob("*.parquet"))
+    if not (folder / "MANIFEST.json").is_file() or not files:
+        raise KhabarError("not a khabar build (no MANIFEST.json or no data/documents/*.parquet)", file=str(folder))
+    split_of: dict[str, str] = {}
+    spans: dict[SpanKey, list[str]] = {}
+    for path in files:
+        table = pq.read_table(path)
+        features = Features.from_arrow_schema(table.schema)
+        layers = [column for column in features if column in layer_of]
+        for row in table.to_pylist():
+            split_of[row["id"]] = path.name.split("-")[0]
+            for column in layers:
+                names = features[column].feature["label"].names
+                for span in row[column]:
+                    spans.setdefault((row["id"], layer_of[column], span["start"], span["end"]), []).append(names[span["label"]])
+    return BuildContents(read_manifest(folder)["version"], split_of, {k: tuple(sorted(v)) for k, v in spans.items()})
+
+
+def diff_builds(old: BuildContents, new: BuildContents) -> BuildDiff:
+    result = BuildDiff(old.version, new.version)
+    result.documents_added = sorted(set(new.split_of) - set(old.split_of))
+    result.documents_removed = sorted(set(old.split_of) - set(new.split_of))
+    added, removed, relabeled = Counter(), Counter(), Counter()
+    for key in sorted(set(old.spans) | set(new.spans)):
+        before, after = Counter(old.spans.get(key, ())), Counter(new.spans.get(key, ()))
+        gone, came = sorted((before - after).elements()), sorted((after - before).elements())
+        layer = key[1]
+        for old_label, new_label in zip(gone, came):
+            relabeled[f"{layer}/{old_label}→{new_label}"] += 1
+        for label in gone[len(came):]:
+            removed[f"{layer}/{label}"] += 1
+        for label in came[len(gone):]:
+            added[f"{layer}/{label}"] += 1
+    result.spans_added, result.spans_removed, result.spans_relabeled = dict(sorted(added.items())), dict(sorted(removed.items())), dict(sorted(relabeled.items()))
+    result.splits_changed = [
+        (doc, old.split_of[doc], new.split_of[doc]) for doc in sorted(set(old.split_of) & set(new.split_of)) if old.split_of[doc] != new.split_of[doc]
+    ]
+    return result
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("old", type=Path, help="the earlier build folder")
+    parser.add_argument("new", type=Path, help="the later build folder")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = diff_builds(read_build(args.old), read_build(args.new))
+    if args.json:
+        print(json.dumps(asdict(result), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(result.lines()))
+    return 0

@@ -1,0 +1,92 @@
+"""The ``datasets`` Features of the three configs, with ClassLabel names from the scheme,
+and :func:`label_ids`, which turns label names into the ids those ClassLabels store.
+
+Lists of structs are ``List({...})``, never ``Sequence(dict)`` (which comes
+back as a dict of lists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+from datasets import ClassLabel, Features, List, Value
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.scheme import Scheme
+from khabar.dataset.iob import tag_names
+
+NER_LAYER = "entity"
+ATTRIBUTION_LAYER = "attribution"
+
+
+def column_of(layer: str) -> str:
+    """The documents column that holds a layer's spans (entity → entities)."""
+    return layer[:-1] + "ies" if layer.endswith("y") else layer + "s"
+
+
+def _span(labels: tuple[str, ...], **extra) -> dict:
+    return {
+        "id": Value("string"),
+        "start": Value("int64"),
+        "end": Value("int64"),
+        "label": ClassLabel(names=list(labels)),
+        "text": Value("string"),
+        **extra,
+    }
+
+
+def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Features:
+    columns: dict = {"id": Value("string")}
+    if per_annotator:
+        columns["annotator"] = Value("string")
+    columns |= {name: Value("string") for name in ("text", "source", "published", "title", "url", "story")}
+    for layer in scheme.layers:
+        extra = {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices if c.layer == layer.name}
+        columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
+    columns["relations"] = List({"from_id": Value("string"), "to_id": Value("string"), "label": ClassLabel(names=list(scheme.relation_labels))})
+    return Features(columns)
+
+
+def tokens_features(scheme: Scheme) -> Features:
+    tags = ClassLabel(names=tag_names(scheme.labels(NER_LAYER)))
+    return Features(
+        {
+            "doc_id": Value("string"),
+            "sentence": Value("int32"),
+            "start": Value("int64"),
+            "end": Value("int64"),
+            "tokens": List(Value("string")),
+            "token_starts": List(Value("int64")),
+            "ner_tags": List(tags),
+            "nested_ner_tags": List(List(tags)),
+        }
+    )
+
+
+def quotes_features(scheme: Scheme) -> Features:
+    """One row per quoted CONTENT; a list per relation (sources, cues) of the spans it points at."""
+    entity_label = ClassLabel(names=list(scheme.labels(NER_LAYER)))  # null when no entity has the span's extent
+    part = {"id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string"), "entity_label": entity_label}
+    columns = {"id": Value("string"), "doc_id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string")}
+    columns |= {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices}
+    columns |= {column_of(rule.label): List(part) for rule in scheme.relations}
+    return Features(columns)
+
+
+def all_features(scheme: Scheme, *, per_annotator: bool = False) -> dict[str, Features]:
+    """Config name → Features, the default config first."""
+    return {
+        "documents": documents_features(scheme, per_annotator=per_annotator),
+        "tokens": tokens_features(scheme),
+        "quotes": quotes_features(scheme),
+    }
+
+
+def label_ids(labels: pl.Series, names: Sequence[str]) -> pl.Series:
+    """The ClassLabel ids of label names (their positions in ``names``); null stays null."""
+    ids = labels.replace_strict(names, list(range(len(names))), default=None, return_dtype=pl.Int64)
+    unknown = labels.filter(ids.is_null() & labels.is_not_null())
+    if unknown.len():
+        raise KhabarError(f"label {unknown[0]!r} is not one of {', '.join(names)}")
+    return ids

@@ -1,0 +1,106 @@
+"""What the builder reads: the validated tables of the exports, or the corpus alone.
+
+With committed exports, the builder takes the tables that the last clean
+``khabar validate`` kept for exactly these inputs (:mod:`khabar.validation.store`);
+failing that, the validation stage (``khabar.validation.api``) reads and checks them
+here, and the builder refuses to go on when it finds errors. With no exports
+at all, the documents of the corpus are built with empty annotations.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.annotation.ingest import load_records
+from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
+from khabar.validation import reader, store
+from khabar.validation.store import sha256_file
+
+#: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
+PREDICTION_SPANS = pl.Schema(
+    {name: reader.PREDICTION_SPANS[name] for name in ("doc_id", "model_version", "layer", "label", "start", "end")}
+)
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    documents: pl.DataFrame
+    annotations: pl.DataFrame
+    spans: pl.DataFrame
+    relations: pl.DataFrame
+    predictions_spans: pl.DataFrame
+    #: file name → sha256 of every export read
+    export_hashes: tuple[tuple[str, str], ...] = ()
+    documents_sha256: str = ""
+
+    @property
+    def annotated(self) -> bool:
+        return self.annotations.height > 0
+
+
+def documents_table(documents_file: Path) -> pl.DataFrame:
+    """The current (not superseded) corpus records as a DOCUMENTS table."""
+    rows = [
+        {name: getattr(record, name) for name in DOCUMENTS.names()}
+        for record in load_records(documents_file)
+        if record.superseded_by is None
+    ]
+    return pl.DataFrame(rows, schema=DOCUMENTS)
+
+
+def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
+    """Adopt a ``Tables``-shaped object (validation's, or one built in a test)."""
+    predictions = getattr(tables, "predictions_spans", None)
+    predictions = empty(PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(PREDICTION_SPANS.names())
+    return BuildInputs(
+        documents=tables.documents.select(DOCUMENTS.names()),
+        annotations=tables.annotations.select(ANNOTATIONS.names()),
+        spans=tables.spans.select(SPANS.names()),
+        relations=tables.relations.select(RELATIONS.names()),
+        predictions_spans=predictions,
+        export_hashes=export_hashes,
+        documents_sha256=documents_sha256,
+    )
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str], None] = _to_stderr) -> BuildInputs:
+    """Validated tables of ``exports`` (or only the corpus when there are none); progress goes to ``log``."""
+    documents_sha256 = sha256_file(documents_file)
+    if not exports:
+        return BuildInputs(
+            documents=documents_table(documents_file),
+            annotations=empty(ANNOTATIONS),
+            spans=empty(SPANS),
+            relations=empty(RELATIONS),
+            predictions_spans=empty(PREDICTION_SPANS),
+            documents_sha256=documents_sha256,
+        )
+    export_sha256s = [sha256_file(path) for path in exports]
+    hashes = tuple(sorted((path.name, sha256) for path, sha256 in zip(exports, export_sha256s)))
+    kept = store.load(store.tables_key(export_sha256s, documents_sha256))
+    if kept is not None:
+        log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
+        return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
+    log(f"validating {len(exports)} export(s)…")
+    from khabar.validation.api import validate_exports  # pandera: imported only when there are exports
+    from khabar.validation.checks import ERROR
+    result = validate_exports(list(exports), documents_file)
+    if result.errors > 0:
+        errors = [f for f in result.failures if f.severity == ERROR]
+        first = "; ".join(f"{f.file}: task {f.task_id}: region {f.region_id}: {f.message}" for f in errors[:3])
+        raise KhabarError(
+            f"validation found {result.errors} error(s) in {len(exports)} export(s), first: {first}; "
+            "run `khabar validate` for all of them and fix them first",
+            exit_status=EXIT_FAILED_CHECKS,
+        )
+    return from_tables(result.tables, export_hashes=hashes, documents_sha256=documents_sha256)

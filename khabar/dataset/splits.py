@@ -1,0 +1,199 @@
+"""Leakage-free splits: a story, or a set of near-duplicate texts, stays in one split.
+
+Documents are grouped by their ``story`` and by MinHash near-duplicates (word
+shingles; the same quote is reprinted by several outlets), groups are ordered by
+a hash of their members and dealt to the splits of the release config by
+document share. A corpus with fewer groups than splits (or one that leaves a
+split empty) goes whole to the single split ``test``, and the plan says why.
+
+The MinHash signatures are those of datasketch's ``MinHash`` updated with each
+shingle's UTF-8 bytes, computed for all documents at once (each distinct shingle
+hashed once), and the candidate pairs are those that a ``MinHashLSH`` of the same
+threshold would return.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from datasketch import MinHash, MinHashLSH
+from datasketch.hashfunc import sha1_hash32
+from datasketch.minhash import _fmix
+from numpy.lib.stride_tricks import sliding_window_view
+
+from khabar.dataset.release import SINGLE_SPLIT, NearDuplicates, Release
+
+#: A word is a run of what ``str.split()`` does not split on: Unicode whitespace and the separators \x1c-\x1f.
+WORD = r"[^\s\x1C-\x1F]+"
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    assignment: tuple[tuple[str, str], ...]  # (doc_id, split), sorted by doc_id
+    groups: tuple[tuple[str, ...], ...]
+    near_duplicates: tuple[tuple[str, str, float], ...]  # (doc_a, doc_b, estimated Jaccard)
+    reason: str  # why the corpus is in a single split; "" when it is split
+
+    @property
+    def split_of(self) -> dict[str, str]:
+        return dict(self.assignment)
+
+
+def _word_ids(texts: Sequence[str]) -> tuple[np.ndarray, pl.Series, np.ndarray]:
+    """Every word of the texts as an id (text after text), the words the ids stand for, and each text's word count."""
+    words = pl.Series(texts, dtype=pl.String).str.extract_all(WORD)
+    encoded = words.explode(empty_as_null=False).to_arrow().dictionary_encode()
+    return encoded.indices.to_numpy(), pl.Series(encoded.dictionary), words.list.len().to_numpy().astype(np.int64)
+
+
+def _windows(word_ids: np.ndarray, lengths: np.ndarray, size: int, padding: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shingles of every text as rows of ``size`` word ids, and each text's shingle count.
+
+    A text of at most ``size`` words is one shingle, padded with ``padding`` after its words.
+    """
+    counts = np.maximum(lengths - size + 1, 1)
+    starts = np.cumsum(counts) - counts  # each text's first row
+    first_words = np.repeat(np.cumsum(lengths) - lengths - starts, counts) + np.arange(counts.sum())
+    rows = sliding_window_view(np.append(word_ids, np.full(size, padding)).astype(np.int32), size)[first_words]
+    short = np.flatnonzero(lengths < size)  # their one row ran on into the next text's words
+    rows[starts[short]] = np.where(np.arange(size) < lengths[short, None], rows[starts[short]], padding)
+    return rows, counts
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a C-contiguous int32 matrix, and the index into them of every row."""
+    width = rows.shape[1]
+    as_values = pa.FixedSizeBinaryArray.from_buffers(pa.binary(rows.itemsize * width), len(rows), [None, pa.py_buffer(rows)])
+    encoded = as_values.dictionary_encode()
+    distinct = np.frombuffer(encoded.dictionary.buffers()[1], dtype=np.int32, count=len(encoded.dictionary) * width)
+    return distinct.reshape(-1, width), encoded.indices.to_numpy()
+
+
+def minhash_signatures(texts: Sequence[str], config: NearDuplicates) -> np.ndarray:
+    """Each text's MinHash hash values, one row per text.
+
+    A row equals the ``hashvalues`` of ``MinHash(num_perm, seed, scheme="affine32")`` updated with the
+    UTF-8 bytes of the text's shingles (``size`` consecutive words joined by a space; a text of at most
+    ``size`` words is one shingle), but each distinct shingle is hashed once for the whole corpus.
+    """
+    size = config.shingle_words
+    word_ids, vocabulary, lengths = _word_ids(texts)
+    rows, counts = _windows(word_ids, lengths, size, padding=len(vocabulary))
+    distinct, index = _distinct_rows(rows)
+    vocabulary = vocabulary.append(pl.Series([None], dtype=pl.String))  # the padding id stands for no word
+    shingles = pl.DataFrame([vocabulary.gather(distinct[:, j]).alias(str(j)) for j in range(size)]).select(
+        pl.concat_str(pl.all(), separator=" ", ignore_nulls=True).cast(pl.Binary)
+    )
+    hashes = np.fromiter(map(sha1_hash32, shingles.to_series().to_list()), dtype=np.uint32, count=len(distinct))
+    a, b = MinHash(num_perm=config.num_perm, seed=config.seed, scheme="affine32").permutations
+    mixed = _fmix(hashes, 32)[index]  # affine32 mixes each hash once, then permutes it as a * h + b mod 2**32
+    starts = np.cumsum(counts) - counts  # each text's first shingle (every text has one, as reduceat needs)
+    signatures = np.empty((config.num_perm, len(texts)), dtype=np.uint32)
+    for permutation, (a_k, b_k) in enumerate(zip(a, b)):
+        signatures[permutation] = np.minimum.reduceat(a_k * mixed + b_k, starts)
+    return signatures.T
+
+
+def _candidate_pairs(signatures: np.ndarray, bands: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs (a < b) whose signatures are equal on every value of at least one band, as ``MinHashLSH.query`` finds them."""
+    bands_of_rows = (pl.DataFrame(signatures[:, start:stop], orient="row").with_row_index("row") for start, stop in bands)
+    buckets = (
+        pl.concat(band.group_by(pl.exclude("row")).agg("row").select("row") for band in bands_of_rows)
+        .filter(pl.col("row").list.len() > 1)
+        .with_row_index("bucket")
+        .explode("row")
+    )
+    pairs = buckets.join(buckets, on="bucket").filter(pl.col("row") < pl.col("row_right")).select("row", "row_right").unique()
+    return pairs["row"].to_numpy(), pairs["row_right"].to_numpy()
+
+
+def near_duplicate_pairs(texts: Mapping[str, str], config: NearDuplicates) -> list[tuple[str, str, float]]:
+    """Document pairs (a < b) that LSH finds and whose estimated Jaccard similarity reaches the threshold."""
+    doc_ids = sorted(texts)
+    signatures = minhash_signatures([texts[doc_id] for doc_id in doc_ids], config)
+    lsh = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)  # for its choice of bands
+    a, b = _candidate_pairs(signatures, lsh.hashranges)
+    similarities = np.count_nonzero(signatures[a] == signatures[b], axis=1) / config.num_perm  # MinHash.jaccard
+    return sorted(
+        (doc_ids[i], doc_ids[j], round(similarity, 4))
+        for i, j, similarity in zip(a.tolist(), b.tolist(), similarities.tolist())
+        if similarity >= config.threshold
+    )
+
+
+def group_documents(stories: Mapping[str, str], pairs: Sequence[tuple[str, str, float]]) -> list[tuple[str, ...]]:
+    """Connected components of "same story" and "near-duplicate" (union-find)."""
+    parent = {doc_id: doc_id for doc_id in stories}
+
+    def root(doc_id: str) -> str:
+        while parent[doc_id] != doc_id:
+            parent[doc_id] = parent[parent[doc_id]]
+            doc_id = parent[doc_id]
+        return doc_id
+
+    def union(a: str, b: str) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    first_of_story: dict[str, str] = {}
+    for doc_id in sorted(stories):
+        union(doc_id, first_of_story.setdefault(stories[doc_id], doc_id))
+    for a, b, _ in pairs:
+        union(a, b)
+    groups: dict[str, list[str]] = {}
+    for doc_id in sorted(stories):
+        groups.setdefault(root(doc_id), []).append(doc_id)
+    return sorted(tuple(g) for g in groups.values())
+
+
+def plan_splits(texts: Mapping[str, str], stories: Mapping[str, str], release: Release) -> SplitPlan:
+    pairs = near_duplicate_pairs(texts, release.near_duplicates)
+    groups = group_documents(stories, pairs)
+    names = [name for name, _ in release.splits]
+    total = sum(len(g) for g in groups)
+
+    def single(reason: str) -> SplitPlan:
+        return SplitPlan(tuple((d, SINGLE_SPLIT) for d in sorted(stories)), tuple(groups), tuple(pairs), reason)
+
+    if len(groups) < len(names):
+        return single(
+            f"the {total} documents form {len(groups)} group(s) of one story or near-duplicate texts, "
+            f"fewer than the {len(names)} splits ({', '.join(names)}) of the release config, so every document is in "
+            f"the single split '{SINGLE_SPLIT}'"
+        )
+    assigned = {name: 0 for name in names}
+    assignment: dict[str, str] = {}
+    for group in sorted(groups, key=lambda g: hashlib.sha256("\n".join(g).encode()).hexdigest()):
+        deficits = [(ratio * total - assigned[name], -i, name) for i, (name, ratio) in enumerate(release.splits)]
+        name = max(deficits)[2]
+        assigned[name] += len(group)
+        assignment.update({doc_id: name for doc_id in group})
+    empty = [name for name, count in assigned.items() if count == 0]
+    if empty:
+        return single(
+            f"dealing the {len(groups)} groups of {total} documents by the ratios {dict(release.splits)} leaves "
+            f"{', '.join(empty)} empty, so every document is in the single split '{SINGLE_SPLIT}'"
+        )
+    return SplitPlan(tuple(sorted(assignment.items())), tuple(groups), tuple(pairs), "")
+
+
+def leakage(split_of: Mapping[str, str], stories: Mapping[str, str], pairs: Sequence[tuple[str, str, float]]) -> list[str]:
+    """Every story and near-duplicate pair that crosses splits (empty when there is no leakage)."""
+    problems = []
+    by_story: dict[str, set[str]] = {}
+    for doc_id, story in stories.items():
+        if doc_id in split_of:
+            by_story.setdefault(story, set()).add(split_of[doc_id])
+    problems += [f"story {story!r} is in splits {', '.join(sorted(s))}" for story, s in sorted(by_story.items()) if len(s) > 1]
+    problems += [
+        f"near-duplicates {a} and {b} (Jaccard ≈ {sim}) are in {split_of[a]} and {split_of[b]}"
+        for a, b, sim in pairs
+        if a in split_of and b in split_of and split_of[a] != split_of[b]
+    ]
+    return problems

@@ -1,0 +1,249 @@
+"""``validate_exports``: exports → checked tables, failures and a reconciliation.
+
+This is what the builder calls; it refuses to build when ``result.errors > 0``.
+
+Severity: each rule has one (:data:`khabar.validation.checks.SEVERITY`). With
+``strict=True`` warnings count as errors. Predictions (pre-annotations) are
+checked by the error rules only, and their failures are reported as warnings:
+a broken pre-annotation is excluded from ``predictions_*`` but does not block
+a release unless ``strict``.
+
+A row is excluded from the tables when it fails a rule that counts as an error
+(for predictions: an error rule); its annotation is excluded when the
+annotation itself fails (unknown document, bad ids, malformed), and then so is
+everything in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
+from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.validation import accounting as acc
+from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frames, prepare, rule
+from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Tables, attach_quote_types, project_tables, read_documents, read_raw
+from khabar.validation.schemas import FRAME_MODELS, AnnotationsTable, DocumentsTable, RelationsTable, SpansTable
+
+RULE_NAMES = {r.name for r in RULES}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One rule failing on one row, with everything a person needs to find and fix it."""
+
+    check: str
+    severity: str
+    message: str
+    hint: str
+    file: str | None
+    task_id: int | None
+    doc_id: str | None
+    kind: str  # annotation | prediction
+    annotation_id: int | None  # the prediction's id for predictions
+    annotator: str | None  # pseudonym; model_version for predictions
+    region_id: str | None
+    label: str | None
+    start: int | None
+    end: int | None
+    found: str | None
+    expected: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))  # its fields are all flat values: no need for asdict's deep copy
+
+
+@dataclass
+class ValidationResult:
+    tables: Tables
+    failures: list[Failure]
+    accounting: acc.Accounting
+    files: list[Path]
+    sha256s: list[str]  # of each file's bytes, as validated
+    strict: bool = False
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.failures if f.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.failures if f.severity == WARNING)
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_FAILED_CHECKS if self.errors else EXIT_OK
+
+
+def validate_exports(paths: list[Path], documents_file: Path | None = None, *, strict: bool = False) -> ValidationResult:
+    """Read, check and account for Label Studio exports against the corpus (by default the repository's)."""
+    if documents_file is None:
+        from khabar.annotation.paths import repo
+
+        documents_file = repo().documents_file
+    documents = read_documents(documents_file)
+    try:
+        DocumentsTable.validate(documents, lazy=True)
+    except SchemaErrors as exc:
+        first = exc.failure_cases.row(0, named=True)
+        raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None
+    scheme = load_scheme()
+    return check_raw(read_raw(paths, documents, scheme), scheme, strict=strict)
+
+
+def _failing_rows(frames: Frames) -> dict[tuple[str, str], list[int]]:
+    """(frame, rule name) → rows of that frame that fail it, from pandera's failure cases."""
+    failing: dict[tuple[str, str], list[int]] = {}
+    for name, model in FRAME_MODELS.items():
+        try:
+            model.validate(frames.get(name), lazy=True)
+        except SchemaErrors as exc:
+            cases = exc.failure_cases
+            unknown = cases.filter(~pl.col("check").is_in(list(RULE_NAMES)))
+            if unknown.height:
+                raise RuntimeError(f"{name} frame does not match its schema (a bug): {unknown.head(3)}") from None
+            for (check,), group in cases.group_by("check"):
+                failing[(name, str(check))] = sorted(group["index"].cast(pl.Int64).to_list())
+    return failing
+
+
+def _effective_severity(name: str, kind: str, strict: bool) -> str | None:
+    """The severity a failure is reported with, or None when the rule does not apply."""
+    severity = SEVERITY[name]
+    if kind == PREDICTION:
+        if severity == WARNING:
+            return None  # guideline hygiene is for people, not for pre-annotations
+        severity = WARNING
+    if strict and severity == WARNING:
+        return ERROR
+    return severity
+
+
+def _excludes(name: str, kind: str, strict: bool) -> bool:
+    return SEVERITY[name] == ERROR or (strict and kind != PREDICTION)
+
+
+def _failure(frame: str, name: str, severity: str, row: dict[str, Any]) -> Failure:
+    check = rule(frame, name)
+    if frame == "relations":
+        region, label, start, end, found, expected = row["from_region"], row["label"], None, None, None, None
+    elif frame == "choices":
+        region, label, start, end, found, expected = row["region_id"], row["choice"], None, None, None, None
+    elif frame == "spans":
+        region, label, start, end = row["region_id"], row["label"], row["start"], row["end"]
+        found, expected = row["text"], row["expected"]
+    else:
+        region = label = start = end = found = expected = None
+    return Failure(
+        check=name, severity=severity, message=check.explain(row), hint=check.hint,
+        file=row["file"], task_id=row["task_id"], doc_id=row["doc_id"], kind=row["kind"],
+        annotation_id=row["owner_id"], annotator=row["annotator"],
+        region_id=region, label=label, start=start, end=end, found=found, expected=expected,
+    )
+
+
+def check_raw(raw: RawExport, scheme: Scheme | None = None, *, strict: bool = False) -> ValidationResult:
+    """Check what :func:`khabar.validation.reader.read_raw` read; see the module docstring."""
+    scheme = scheme or load_scheme()
+    frames = prepare(raw, scheme)
+    failing = _failing_rows(frames)
+
+    failures: list[Failure] = []
+    excluded_rows: dict[str, set[int]] = {name: set() for name in FRAME_MODELS}
+    unknown_document: set[int] = set()
+    for (frame_name, name), rows in failing.items():
+        frame = frames.get(frame_name)
+        # pandera's index is the row's position in the validated frame
+        for row in frame[rows].iter_rows(named=True):
+            severity = _effective_severity(name, row["kind"], strict)
+            if severity is None:
+                continue
+            failures.append(_failure(frame_name, name, severity, row))
+            if _excludes(name, row["kind"], strict):
+                excluded_rows[frame_name].add(row["row"])
+                if name == "annotation_document_known":
+                    unknown_document.add(row["key"])
+    order = {r.name: i for i, r in enumerate(RULES)}
+    failures.sort(key=lambda f: (f.file or "", f.doc_id or "", f.task_id or 0, f.annotation_id or 0, f.start or 0, order[f.check], f.region_id or ""))
+
+    return _account(raw, frames, excluded_rows, unknown_document, failures, strict)
+
+
+def _account(
+    raw: RawExport, frames: Frames, excluded_rows: dict[str, set[int]], unknown_document: set[int],
+    failures: list[Failure], strict: bool,
+) -> ValidationResult:
+    failed_keys = frames.owners.filter(pl.col("row").is_in(list(excluded_rows["owners"])))["key"].to_list()
+    owners = raw.owners.with_columns(
+        reason=pl.when(pl.col("kind") == DRAFT).then(pl.lit(acc.DRAFT))
+        .when(pl.col("was_cancelled") & (pl.col("kind") != PREDICTION)).then(pl.lit(acc.CANCELLED))
+        .when(pl.col("key").is_in(list(unknown_document))).then(pl.lit(acc.UNKNOWN_DOCUMENT))
+        .when(pl.col("key").is_in(failed_keys)).then(pl.lit(acc.FAILED_CHECK))
+    )
+    owner_reason = owners.select(
+        "key", "kind",
+        owner_reason=pl.when(pl.col("reason") == acc.FAILED_CHECK)
+        .then(pl.when(pl.col("kind") == PREDICTION).then(pl.lit(acc.PREDICTION_FAILED)).otherwise(pl.lit(acc.OWNER_FAILED)))
+        .otherwise(pl.col("reason")),
+    )
+
+    def failed_positions(frame_name: str) -> pl.DataFrame:
+        rows = list(excluded_rows[frame_name])
+        return frames.get(frame_name).filter(pl.col("row").is_in(rows)).select("key", "result_pos", failed=pl.lit(True))
+
+    def reasons(frame: pl.DataFrame, frame_name: str) -> pl.DataFrame:
+        return (
+            frame.join(owner_reason, on="key", how="left", maintain_order="left")
+            .join(failed_positions(frame_name), on=["key", "result_pos"], how="left", maintain_order="left")
+            .with_columns(reason=pl.coalesce("owner_reason", pl.when(pl.col("failed")).then(pl.lit(acc.FAILED_CHECK))))
+            .drop("owner_reason", "failed")
+        )
+
+    regions = reasons(raw.regions, "spans")
+    used_regions = regions.filter(pl.col("reason").is_null()).select("key", "region_id").unique()
+    relations = reasons(raw.relations, "relations")
+    for end in ("from", "to"):
+        flag = f"{end}_used"
+        ends = used_regions.select("key", pl.col("region_id").alias(f"{end}_region"), pl.lit(True).alias(flag))
+        relations = relations.join(ends, on=["key", f"{end}_region"], how="left", maintain_order="left")
+    relations = relations.with_columns(
+        reason=pl.coalesce(
+            "reason", pl.when(pl.col("from_used").is_null() | pl.col("to_used").is_null()).then(pl.lit(acc.END_EXCLUDED))
+        )
+    ).drop("from_used", "to_used")
+    choices = reasons(raw.choices, "choices").join(
+        used_regions.with_columns(region_used=pl.lit(True)), on=["key", "region_id"], how="left", maintain_order="left"
+    ).with_columns(
+        reason=pl.coalesce("reason", pl.when(pl.col("region_used").is_null()).then(pl.lit(acc.REGION_EXCLUDED)))
+    ).drop("region_used")
+
+    is_prediction = pl.col("kind") == PREDICTION
+    counts = (
+        acc.count("annotations", owners.filter(~is_prediction)),
+        acc.count("regions", regions.filter(~is_prediction)),
+        acc.count("relations", relations.filter(~is_prediction)),
+        acc.count("quote_type choices", choices.filter(~is_prediction)),
+        acc.count("predictions", owners.filter(is_prediction)),
+        acc.count("prediction regions", regions.filter(is_prediction)),
+        acc.count("prediction relations", relations.filter(is_prediction)),
+        acc.count("prediction quote_types", choices.filter(is_prediction)),
+    )
+    accounting = acc.Accounting(files=len(raw.files), tasks=raw.tasks.height, counts=counts)
+
+    used = pl.col("reason").is_null()
+    used_choices = choices.filter(used)
+    tables = project_tables(
+        raw,
+        owners.filter(used).drop("reason"),
+        attach_quote_types(regions.filter(used).drop("reason", "kind"), used_choices),
+        relations.filter(used).drop("reason", "kind"),
+    )
+    AnnotationsTable.validate(tables.annotations)
+    SpansTable.validate(tables.spans)
+    RelationsTable.validate(tables.relations)
+    return ValidationResult(tables=tables, failures=failures, accounting=accounting, files=list(raw.files), sha256s=list(raw.sha256s), strict=strict)

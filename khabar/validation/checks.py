@@ -1,0 +1,647 @@
+"""Every rule, named, with its severity, and the frames it is checked on.
+
+:func:`prepare` turns a :class:`~khabar.validation.reader.RawExport` into four frames
+(owners, spans, relations, choices), each row carrying the helper columns its
+rules need, computed column-wise with polars (self-joins for overlaps, group
+counts for ids). A rule is then a boolean expression over its frame (true =
+passes); ``validation/schemas.py`` turns the rules into pandera checks and
+``validation/api.py`` maps pandera's failure cases back to rows. A rule lets
+pass what another rule already reports (a span with offsets out of range is not
+also reported for its text; a malformed result only by ``well_formed``).
+
+Only annotations that are not cancelled, and predictions, are checked; drafts
+and cancelled annotations are counted as excluded, not checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from khabar.annotation.scheme import Scheme
+from khabar.validation.reader import ANNOTATION, PREDICTION, RawExport
+
+ERROR, WARNING = "error", "warning"
+#: the layers whose own rules the issue names: entities nest but never cross; zones never overlap
+ENTITY_LAYER, ZONE_LAYER = "entity", "zone"
+PROCLITICS = "وفبلك"
+LAM = "ل"
+ARTICLE = "ال"
+#: punctuation at a span's edge; the percent signs belong to PERCENT spans
+EDGE_PUNCTUATION = r"[\p{P}--[%٪‰]]"
+#: brackets and quotation marks a span may end (or start) with when it holds their partner
+#: inside, as in «… (إكس)»; the corpus also closes quotes with “ (“…“)
+PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("«", "»"), ("“", "”"), ("“", "“"), ('"', '"'))
+WORD_CHARS = r"\p{L}\p{M}"
+#: shortest first word that counts as "a separate word in the document" for entity_proclitic
+MIN_WORD = 3
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    severity: str
+    frame: str  # owners | spans | relations | choices
+    summary: str
+    hint: str
+    passes: Callable[[], pl.Expr]
+    explain: Callable[[dict[str, Any]], str]
+
+
+def _quote(text: Any) -> str:
+    return "«" + str(text) + "»" if text is not None else "nothing"
+
+
+def _found_value(raw: str | None, name: str) -> str:
+    try:
+        return json.dumps(json.loads(raw or "{}").get(name, "missing"), ensure_ascii=False)
+    except json.JSONDecodeError:
+        return "unreadable"
+
+
+def _explain_offsets(row: dict[str, Any]) -> str:
+    if row["start"] is None or row["end"] is None:
+        wrong = [f"{name} is {_found_value(row['raw'], name)}" for name in ("start", "end") if row[name] is None]
+        return f"{' and '.join(wrong)}, not an integer"
+    if row["start"] < 0:
+        return f"start {row['start']} is negative"
+    if row["start"] >= row["end"]:
+        return f"start {row['start']} is not before end {row['end']}"
+    return f"end {row['end']} is past the end of the text ({row['doc_len']} characters)"
+
+
+def _explain_label(row: dict[str, Any]) -> str:
+    if row["label"] is None:
+        return f"expected exactly one label, found {row['raw']}"
+    return f"label {row['label']!r} is not in layer {row['layer']!r} ({row['layer_labels'] or 'no such layer'})"
+
+
+def _explain_quote(row: dict[str, Any]) -> str:
+    if not row["is_content"]:
+        return f"quote_type {row['quote_values']} on a {row['label']} region; only CONTENT carries it"
+    if row["quote_count"] == 0:
+        return "CONTENT has no quote_type"
+    if row["quote_count"] > 1:
+        return f"CONTENT has {row['quote_count']} quote_type results ({row['quote_values']})"
+    return f"quote_type {row['quote_values']} is not one of {row['quote_choices']}"
+
+
+def _explain_ids(row: dict[str, Any]) -> str:
+    if row["region_id"] is None:
+        return "region has no id"
+    return f"region id {row['region_id']} is used by {row['region_count']} span results in this annotation"
+
+
+def _explain_owner_ids(row: dict[str, Any]) -> str:
+    if row["owner_id"] is None:
+        return f"{row['kind']} has no integer id"
+    if row["id_dup"]:
+        return f"{row['kind']} id {row['owner_id']} appears more than once"
+    return f"task {row['task_id']} appears more than once in {row['file']}"
+
+
+def _explain_relation(row: dict[str, Any]) -> str:
+    if row["label"] is None or row["from_region"] is None or row["to_region"] is None:
+        return f"a relation needs one label and both ends, found {row['raw']}"
+    if row["rule_from"] is None:
+        return f"relation label {row['label']!r} is not one of {row['relation_labels']}"
+    for end in ("from", "to"):
+        count = row[f"{end}_count"]
+        if count == 0:
+            return f"the {end} end {row[f'{end}_region']} is not a region of this annotation"
+        if count > 1:
+            return f"the {end} end {row[f'{end}_region']} is ambiguous: {count} regions have that id"
+    return (
+        f"{row['label']} must link {row['rule_from']} → {row['rule_to']}, "
+        f"found {row['from_label']} → {row['to_label']}"
+    )
+
+
+def _explain_crossing(row: dict[str, Any]) -> str:
+    return f"crosses entity {row['crosses_region']} ({row['crosses_span']}); entities may nest but not cross"
+
+
+def _explain_overlap(row: dict[str, Any]) -> str:
+    return f"overlaps zone {row['overlaps_region']} ({row['overlaps_span']}); zones never overlap"
+
+
+def _explain_duplicate(row: dict[str, Any]) -> str:
+    return f"same {row['layer']}/{row['label']} at {row['start']}-{row['end']} as region {row['duplicate_of']}"
+
+
+#: Every rule, in report order. A name can cover several frames (e.g. unique_ids).
+RULES: list[Rule] = []
+
+
+def _rule(name: str, severity: str, frame: str, summary: str, hint: str, passes: Callable[[], pl.Expr], explain: Callable[[dict[str, Any]], str]) -> None:
+    RULES.append(Rule(name, severity, frame, summary, hint, passes, explain))
+
+
+# Structure: fields of the wrong JSON type that no other rule covers.
+for _frame in ("owners", "spans", "relations", "choices"):
+    _rule(
+        "well_formed", ERROR, _frame, "results, annotations and predictions have the fields Label Studio writes",
+        "re-export from Label Studio, or fix the field named in the message",
+        lambda: pl.col("problem").is_null(),
+        lambda row: str(row["problem"]),
+    )
+
+_rule(
+    "unique_ids", ERROR, "owners", "annotation, prediction and task ids are unique",
+    "each task and annotation must appear once: was the same project exported twice?",
+    lambda: pl.col("owner_id").is_not_null() & ~pl.col("id_dup") & ~pl.col("task_dup"),
+    _explain_owner_ids,
+)
+_rule(
+    "annotation_document_known", ERROR, "owners", "the task of every annotation is a corpus document with the same text",
+    "run khabar ingest for the page, or import the task from annotation/corpus/documents.jsonl",
+    lambda: pl.col("doc_known"),
+    lambda row: str(row["doc_problem"]),
+)
+_rule(
+    "unique_ids", ERROR, "spans", "region ids are unique inside an annotation",
+    "give each region its own id (Label Studio does this itself; was the result edited by hand?)",
+    lambda: pl.col("region_id").is_not_null() & (pl.col("region_count") == 1),
+    _explain_ids,
+)
+_rule(
+    "span_document_exists", ERROR, "spans", "every span's document is in the corpus",
+    "the annotation's task is not a corpus document (see annotation_document_known)",
+    lambda: pl.col("doc_found"),
+    lambda row: f"document {row['doc_id']} of this span is not in the corpus with the task's text",
+)
+_rule(
+    "offsets_in_range", ERROR, "spans", "0 <= start < end <= length of the document text",
+    "offsets are code points into documents.text; run khabar validate --repair if the text moved",
+    lambda: pl.col("offsets_ok"),
+    _explain_offsets,
+)
+_rule(
+    "span_text_matches", ERROR, "spans", "value.text equals documents.text[start:end]",
+    "the offsets drifted or the text was edited: khabar validate --repair moves a span whose text occurs once nearby",
+    lambda: pl.col("text_ok"),
+    lambda row: "value.text is missing" if row["text"] is None else "value.text differs from the document text at these offsets",
+)
+_rule(
+    "label_in_layer", ERROR, "spans", "each region has one label, and it belongs to its layer",
+    "pick a label of the layer from annotation/labeling_config.xml",
+    lambda: pl.col("label_ok"),
+    _explain_label,
+)
+_rule(
+    "quote_type_on_content", ERROR, "spans", "quote_type is on every CONTENT, exactly once, and on nothing else",
+    "select the CONTENT region and choose direct, indirect or mixed; remove quote_type from other regions",
+    lambda: pl.col("quote_ok"),
+    _explain_quote,
+)
+_rule(
+    "quote_type_on_content", ERROR, "choices", "a quote_type belongs to an existing region",
+    "this quote_type names a region the annotation does not have: delete it or redraw the CONTENT",
+    lambda: pl.col("region_exists"),
+    lambda row: f"quote_type {row['choice'] or row['raw']} is attached to region {row['region_id']}, which this annotation does not have",
+)
+_rule(
+    "entity_no_crossing", ERROR, "spans", "entities nest or stay apart; they never cross",
+    "make one entity contain the other, or separate them",
+    lambda: pl.col("crosses_region").is_null(),
+    _explain_crossing,
+)
+_rule(
+    "zone_no_overlap", ERROR, "spans", "zones never overlap",
+    "shrink one of the zones; page text belongs to at most one zone",
+    lambda: pl.col("overlaps_region").is_null(),
+    _explain_overlap,
+)
+_rule(
+    "no_duplicate_region", ERROR, "spans", "no two regions with the same layer, label and offsets",
+    "delete the second copy",
+    lambda: pl.col("duplicate_of").is_null(),
+    _explain_duplicate,
+)
+_rule(
+    "no_duplicate_region", ERROR, "relations", "no relation given twice",
+    "delete the second copy of the relation",
+    lambda: pl.col("duplicate_rank") == 0,
+    lambda row: f"relation {row['from_region']} → {row['to_region']} ({row['label']}) is given twice",
+)
+_rule(
+    "relation_ends", ERROR, "relations", "relation ends exist in the same annotation and carry the labels the relation needs",
+    "source links CONTENT → SOURCE and cue links CONTENT → CUE, drawn from the CONTENT",
+    lambda: pl.col("ends_ok"),
+    _explain_relation,
+)
+_rule(
+    "span_boundary_clean", WARNING, "spans", "no white space or punctuation at either edge of a span",
+    "trim the span (khabar validate --repair trims white space; punctuation you move by hand)",
+    lambda: pl.col("edge_ok"),
+    lambda row: f"the span starts or ends with white space or punctuation: {_quote(row['expected'])}",
+)
+_rule(
+    "entity_proclitic", WARNING, "spans",
+    "an entity does not start with a proclitic (و ف ب ل ك)",
+    "leave the proclitic outside the entity (ببغداد → بغداد); if the letter belongs to the name, ignore this warning",
+    lambda: pl.col("proclitic_rest").is_null(),
+    lambda row: (
+        f"{_quote(row['expected'])} starts with the proclitic {row['expected'][0]} and "
+        f"{_quote(row['proclitic_rest'])} looks like the entity ({row['proclitic_reason']})"
+    ),
+)
+_rule(
+    "content_has_source", WARNING, "spans", "every CONTENT has a source relation",
+    "draw a source relation from the CONTENT to its SOURCE (mark the SOURCE if it is missing)",
+    lambda: ~pl.col("is_content") | pl.col("has_source"),
+    lambda row: "CONTENT without a source relation",
+)
+_rule(
+    "cue_linked", WARNING, "spans", "every CUE is linked from a CONTENT",
+    "draw a cue relation from the CONTENT to this CUE, or remove the CUE",
+    lambda: ~pl.col("is_cue") | pl.col("has_cue_link"),
+    lambda row: "CUE that no CONTENT links to",
+)
+_rule(
+    "consistent_label", WARNING, "spans", "a text has one label per layer within an annotation",
+    "the same text is labelled differently elsewhere in this annotation: check both places",
+    lambda: pl.col("other_labels").is_null(),
+    lambda row: f"{_quote(row['expected'])} is also labelled {row['other_labels']} in this annotation",
+)
+
+
+def rule(frame: str, name: str) -> Rule:
+    return next(r for r in RULES if r.frame == frame and r.name == name)
+
+
+#: check name → severity (one severity per name)
+SEVERITY: dict[str, str] = {r.name: r.severity for r in RULES}
+
+
+def check_table() -> list[str]:
+    """One line per check: name, severity, what it requires (``khabar validate --list-checks``)."""
+    lines, seen = [], set()
+    for r in RULES:
+        summaries = dict.fromkeys(other.summary for other in RULES if other.name == r.name)
+        if r.name not in seen:
+            seen.add(r.name)
+            lines.append(f"{r.name:<26} {r.severity:<8} {'; '.join(summaries)}")
+    return lines
+
+
+@dataclass
+class Frames:
+    """The frames the rules are checked on; ``row`` is each frame's row number."""
+
+    owners: pl.DataFrame
+    spans: pl.DataFrame
+    relations: pl.DataFrame
+    choices: pl.DataFrame
+
+    def get(self, name: str) -> pl.DataFrame:
+        return getattr(self, name)
+
+
+def prepare(raw: RawExport, scheme: Scheme) -> Frames:
+    """Join and derive everything the rules read, for checked owners only."""
+    owners = _owners(raw)
+    checked = _numbered(owners.filter(pl.col("checked")).drop("checked"))
+    relations = raw.relations.join(checked.select("key"), on="key", how="semi", maintain_order="left")
+    choices = raw.choices.join(checked.select("key"), on="key", how="semi", maintain_order="left")
+    spans = _spans(raw, checked, relations, choices, scheme)
+    return Frames(
+        owners=checked,
+        spans=spans,
+        relations=_relations(checked, relations, spans, scheme),
+        choices=_choices(checked, choices, spans),
+    )
+
+
+def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+
+
+def checked_owner() -> pl.Expr:
+    """Owners whose content is checked and can be used: live annotations and predictions."""
+    return ((pl.col("kind") == ANNOTATION) & ~pl.col("was_cancelled")) | (pl.col("kind") == PREDICTION)
+
+
+def _owners(raw: RawExport) -> pl.DataFrame:
+    tasks = raw.tasks.with_columns(task_dup=pl.len().over("file", "task_id") > 1)
+    return raw.owners.join(
+        tasks.select("file", "task_pos", "doc_id", "doc_known", "doc_problem", "task_dup"),
+        on=["file", "task_pos"], how="left", maintain_order="left",
+    ).with_columns(
+        id_dup=pl.col("owner_id").is_not_null() & (pl.len().over("kind", "owner_id") > 1),
+        checked=checked_owner(),
+    )
+
+
+def _owner_columns(frame: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
+    """Where each row comes from, for the report."""
+    context = owners.select("key", "kind", "file", "task_id", "owner_id", "annotator", "doc_id", "doc_known")
+    return frame.join(context, on="key", how="left", maintain_order="left")
+
+
+def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choices: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
+    anchor = scheme.region_choices[0]
+    source_rule, cue_rule = scheme.relation("source"), scheme.relation("cue")
+    layer_pairs = [f"{layer.name}\x1f{label}" for layer in scheme.layers for label in layer.labels]
+    layer_labels = pl.DataFrame(
+        {"layer": [layer.name for layer in scheme.layers], "layer_labels": [", ".join(layer.labels) for layer in scheme.layers]}
+    )
+    # a malformed choice (reported by well_formed) gives its region no quote_type
+    quotes = choices.filter(pl.col("problem").is_null()).group_by("key", "region_id").agg(
+        quote_count=pl.len(),
+        quote_single=pl.col("choice").first(),
+        quote_values=pl.coalesce("choice", "raw").fill_null("?").str.join(", "),
+    )
+    documents = raw.documents.select("doc_id", doc_text="text", doc_len=pl.col("text").str.len_chars().cast(pl.Int64))
+    spans = (
+        raw.regions.join(owners.select("key"), on="key", how="semi", maintain_order="left")
+        .pipe(_owner_columns, owners)
+        .join(documents, on="doc_id", how="left", maintain_order="left")
+        .join(quotes, on=["key", "region_id"], how="left", maintain_order="left")
+        .join(layer_labels, on="layer", how="left", maintain_order="left")
+        .pipe(_numbered)
+        .with_columns(
+            doc_text=pl.when(pl.col("doc_known")).then(pl.col("doc_text")),
+            quote_count=pl.col("quote_count").fill_null(0).cast(pl.Int64),
+            quote_type=pl.when(pl.col("quote_count") == 1).then(pl.col("quote_single")),
+            quote_choices=pl.lit(", ".join(anchor.choices)),
+            is_content=(pl.col("layer") == anchor.layer) & (pl.col("label") == anchor.label),
+            is_cue=(pl.col("layer") == cue_rule.layer) & (pl.col("label") == cue_rule.to_label),
+            region_count=pl.len().over("key", "region_id"),
+        )
+        .with_columns(doc_len=pl.when(pl.col("doc_known")).then(pl.col("doc_len")))
+        .with_columns(
+            offsets_ok=(
+                pl.col("start").is_not_null() & pl.col("end").is_not_null() & (pl.col("start") >= 0)
+                & (pl.col("start") < pl.col("end")) & (pl.col("doc_len").is_null() | (pl.col("end") <= pl.col("doc_len")))
+            ).fill_null(False),
+        )
+        .with_columns(
+            expected=pl.when(pl.col("offsets_ok") & pl.col("doc_text").is_not_null()).then(
+                pl.col("doc_text").str.slice(pl.col("start"), pl.col("end") - pl.col("start"))
+            ),
+        )
+        .with_columns(
+            text_ok=(
+                pl.col("expected").is_null()
+                | (
+                    pl.col("text").is_not_null()
+                    & (
+                        (pl.col("text") == pl.col("expected"))
+                        # the editor writes each newline of value.text as the two characters \n
+                        | (pl.col("text") == pl.col("expected").str.replace_all("\n", "\\n", literal=True))
+                    )
+                )
+            ).fill_null(False),
+            label_ok=pl.concat_str("layer", "label", separator="\x1f").is_in(layer_pairs).fill_null(False),
+            quote_ok=(
+                pl.col("label").is_null()
+                | pl.when(pl.col("is_content"))
+                .then((pl.col("quote_count") == 1) & pl.col("quote_type").is_in(list(anchor.choices)).fill_null(False))
+                .otherwise(pl.col("quote_count") == 0)
+            ).fill_null(False),
+            doc_found=pl.col("doc_text").is_not_null(),
+        )
+        .drop("doc_text")  # one copy of the text per span would dominate memory
+        # where the span really is: the hygiene and overlap rules look only at spans whose text checks out
+        .with_columns(placed_text=pl.when(pl.col("text_ok")).then(pl.col("expected")))
+        .pipe(_with_edges)
+    )
+    spans = _with_duplicates(spans)
+    spans = _with_pairs(spans, scheme.layer(ENTITY_LAYER).name, "crosses", crossing=True)
+    spans = _with_pairs(spans, scheme.layer(ZONE_LAYER).name, "overlaps", crossing=False)
+    spans = _with_links(spans, relations, source_rule.label, cue_rule.label)
+    spans = _with_other_labels(spans)
+    return _with_proclitics(spans, raw.documents)
+
+
+def _holds(text: pl.Expr, mark: str, times: int) -> pl.Expr:
+    return text.str.count_matches(mark, literal=True) >= times
+
+
+def clean_edges(text: pl.Expr) -> pl.Expr:
+    """No white space at either edge, and no punctuation unless it is a bracket or quote whose partner is inside.
+
+    «تنظيم (داعش)» may end with ")" because "(" is inside; «(داعش)» may not, the
+    brackets wrap the whole span and belong outside it.
+    """
+    opened = pl.lit(False)
+    closed = pl.lit(False)
+    for opener, closer in PAIRS:
+        twice = 2 if opener == closer else 1
+        opened = opened | (text.str.starts_with(opener) & ~text.str.ends_with(closer) & _holds(text, closer, twice))
+        closed = closed | (text.str.ends_with(closer) & ~text.str.starts_with(opener) & _holds(text, opener, twice))
+    bad_start = text.str.contains(r"^\s") | (text.str.contains(f"^{EDGE_PUNCTUATION}") & ~opened)
+    bad_end = text.str.contains(r"\s$") | (text.str.contains(f"{EDGE_PUNCTUATION}$") & ~closed)
+    return ~(bad_start | bad_end)
+
+
+def _with_edges(spans: pl.DataFrame) -> pl.DataFrame:
+    """``edge_ok`` per span: :func:`clean_edges`, true where there is no placed text.
+
+    Only spans with white space or punctuation at an edge can fail it, so only they are
+    checked: its bracket counting over every span took a fifth of the checks' time.
+    """
+    text = pl.col("placed_text")
+    edges = pl.concat_str(text.str.head(1), text.str.tail(1))
+    suspects = spans.filter(edges.str.contains(rf"\s|{EDGE_PUNCTUATION}").fill_null(False))
+    checked = suspects.select("row", edge_ok=clean_edges(text))
+    return spans.join(checked, on="row", how="left", maintain_order="left").with_columns(pl.col("edge_ok").fill_null(True))
+
+
+def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:
+    """Every copy after the first of a (layer, label, start, end) in one annotation names the first."""
+    group = ["key", "layer", "label", "start", "end"]
+    complete = pl.all_horizontal(pl.col(c).is_not_null() for c in group)
+    spans = spans.with_columns(is_copy=complete & ~pl.struct(group).is_first_distinct())
+    if not spans["is_copy"].any():
+        return spans.with_columns(duplicate_of=pl.lit(None, pl.String)).drop("is_copy")
+    copies = spans.filter("is_copy").select(group)
+    firsts = spans.filter(~pl.col("is_copy")).join(copies.unique(), on=group, how="semi").select(*group, duplicate_of="region_id")
+    return (
+        spans.join(firsts, on=group, how="left", maintain_order="left", nulls_equal=False)
+        .with_columns(duplicate_of=pl.when("is_copy").then("duplicate_of"))
+        .drop("is_copy")
+    )
+
+
+#: width of the position buckets that keep the overlap self-join linear: two
+#: overlapping spans share at least one bucket, so only spans of one bucket are paired
+PAIR_BUCKET = 64
+
+
+def _with_pairs(spans: pl.DataFrame, layer: str, name: str, *, crossing: bool) -> pl.DataFrame:
+    """Flag both regions of every crossing (entity) or overlapping (zone) pair."""
+    ends = (
+        spans.filter((pl.col("layer") == layer) & pl.col("placed_text").is_not_null())
+        .select("row", "key", "start", "end", "region_id")
+        .with_columns(bucket=pl.int_ranges(pl.col("start") // PAIR_BUCKET, (pl.col("end") - 1) // PAIR_BUCKET + 1))
+        .explode("bucket")
+    )
+    pairs = ends.join(ends, on=["key", "bucket"], suffix="_b")
+    a_first = (pl.col("start") < pl.col("start_b")) | ((pl.col("start") == pl.col("start_b")) & (pl.col("row") < pl.col("row_b")))
+    if crossing:
+        condition = (pl.col("start") < pl.col("start_b")) & (pl.col("start_b") < pl.col("end")) & (pl.col("end") < pl.col("end_b"))
+    else:
+        condition = a_first & (pl.col("start_b") < pl.col("end"))
+    pairs = pairs.filter(condition).unique(["row", "row_b"])
+    both = (
+        pl.concat(
+            [
+                pairs.select("row", partner=pl.col("region_id_b"), partner_span=pl.format("{}-{}", "start_b", "end_b")),
+                pairs.select(row=pl.col("row_b"), partner=pl.col("region_id"), partner_span=pl.format("{}-{}", "start", "end")),
+            ]
+        )
+        .sort("row", "partner_span")
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("partner").first().alias(f"{name}_region"), pl.col("partner_span").first().alias(f"{name}_span"))
+    )
+    return spans.join(both, on="row", how="left", maintain_order="left")
+
+
+def _with_links(spans: pl.DataFrame, relations: pl.DataFrame, source: str, cue: str) -> pl.DataFrame:
+    sourced = relations.filter(pl.col("label") == source).select("key", region_id="from_region").unique().with_columns(has_source=pl.lit(True))
+    cued = relations.filter(pl.col("label") == cue).select("key", region_id="to_region").unique().with_columns(has_cue_link=pl.lit(True))
+    return (
+        spans.join(sourced, on=["key", "region_id"], how="left", maintain_order="left")
+        .join(cued, on=["key", "region_id"], how="left", maintain_order="left")
+        .with_columns(pl.col("has_source").fill_null(False), pl.col("has_cue_link").fill_null(False))
+    )
+
+
+def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
+    group = ["key", "layer", "placed_text"]
+    labelled = spans.filter(pl.col("placed_text").is_not_null() & pl.col("label").is_not_null()).select(*group, "label")
+    mixed = labelled.group_by(group).agg(pl.col("label").n_unique().alias("labels")).filter(pl.col("labels") > 1).drop("labels")
+    labels = labelled.join(mixed, on=group, how="semi").group_by(group).agg(all_labels=pl.col("label").unique().sort())
+    return spans.join(labels, on=group, how="left", maintain_order="left").with_columns(
+        other_labels=pl.col("all_labels").list.set_difference(pl.concat_list("label")).list.sort().list.join(", ")
+    ).drop("all_labels")
+
+
+def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:
+    """Flag entities that start with a one-letter proclitic (و ف ب ل ك) kept inside by mistake.
+
+    Many names begin with these letters (واشنطن، بغداد، لبنان، كردستان), so the
+    first letter alone proves nothing. An entity is flagged only when the rest
+    of it (after that letter) is itself a plausible word, by one of:
+
+    - the rest starts with the article ال and has at least two letters after it
+      (بالعراق → العراق);
+    - the rest is the text of another entity in the same annotation (وبغداد when
+      بغداد is annotated elsewhere);
+    - the rest's first word (of at least :data:`MIN_WORD` letters) appears as a
+      separate word elsewhere in the same document (وبغداد when the page also
+      says «في بغداد»).
+
+    So واشنطن، بغداد، لبنان، كردستان are not flagged unless, say, اشنطن or
+    ردستان stood alone in the page.
+
+    A span that starts with ل right after a ل (للعراق → لعراق) is never flagged:
+    there the first ل is the proclitic, already outside, and the second is the
+    article's, whose alef is dropped (guidelines rule B4).
+    """
+    rest = pl.col("placed_text").str.slice(1)
+    candidates = spans.filter(
+        (pl.col("layer") == ENTITY_LAYER)
+        & pl.col("placed_text").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
+        & (rest.str.len_chars() >= 2)
+    )
+    after_lam = (
+        candidates.filter(pl.col("placed_text").str.starts_with(LAM) & (pl.col("start") > 0))
+        .join(documents.select("doc_id", doc_text="text"), on="doc_id", how="inner", maintain_order="left")
+        .filter(pl.col("doc_text").str.slice(pl.col("start") - 1, 1) == LAM)
+        .select("row")
+    )
+    candidates = candidates.join(after_lam, on="row", how="anti", maintain_order="left").select(
+        "row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1)
+    )
+    entity_texts = (
+        spans.filter((pl.col("layer") == ENTITY_LAYER) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
+        .select("key", rest=pl.col("placed_text"), annotated=pl.lit(True))
+        .unique()
+    )
+    candidates = candidates.join(entity_texts, on=["key", "rest"], how="left", maintain_order="left").with_columns(
+        with_article=pl.col("rest").str.starts_with(ARTICLE) & (pl.col("rest").str.len_chars() >= len(ARTICLE) + 2),
+        annotated=pl.col("annotated").fill_null(False),
+    )
+    # words of the documents of candidates not settled yet, kept only when they are some candidate's first word
+    open_ = candidates.filter(~pl.col("with_article") & ~pl.col("annotated") & (pl.col("first_word").str.len_chars() >= MIN_WORD))
+    wanted = open_["first_word"].unique().implode()
+    words = (
+        documents.join(open_.select("doc_id").unique(), on="doc_id", how="semi")
+        .select("doc_id", first_word=pl.col("text").str.extract_all(f"[{WORD_CHARS}]+"))
+        .explode("first_word")
+        .filter(pl.col("first_word").is_in(wanted))
+        .unique()
+        .with_columns(as_word=pl.lit(True))
+    )
+    found = (
+        candidates.join(words, on=["doc_id", "first_word"], how="left", maintain_order="left")
+        .with_columns(as_word=pl.col("as_word").fill_null(False))
+        .filter(pl.col("with_article") | pl.col("annotated") | pl.col("as_word"))
+        .select(
+            "row",
+            proclitic_rest=pl.col("rest"),
+            proclitic_reason=pl.when("with_article").then(pl.lit("it starts with the article ال"))
+            .when("annotated").then(pl.lit("it is annotated as an entity elsewhere"))
+            .otherwise(pl.format("«{}» is a separate word in the document", "first_word")),
+        )
+    )
+    return spans.join(found, on="row", how="left", maintain_order="left")
+
+
+def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
+    rules = pl.DataFrame(
+        {
+            "label": [r.label for r in scheme.relations],
+            "rule_layer": [r.layer for r in scheme.relations],
+            "rule_from": [r.from_label for r in scheme.relations],
+            "rule_to": [r.to_label for r in scheme.relations],
+        }
+    )
+    named = pl.concat([relations.select("key", region_id="from_region"), relations.select("key", region_id="to_region")]).unique()
+    ends = (
+        spans.join(named, on=["key", "region_id"], how="semi")
+        .group_by("key", "region_id")
+        .agg(count=pl.len(), layer=pl.col("layer").first(), label_of=pl.col("label").first())
+    )
+    frame = _numbered(_owner_columns(relations, owners))
+    for end in ("from", "to"):
+        renamed = ends.rename({"region_id": f"{end}_region", "count": f"{end}_count", "layer": f"{end}_layer", "label_of": f"{end}_label"})
+        frame = frame.join(renamed, on=["key", f"{end}_region"], how="left", maintain_order="left")
+    dup_group = ["key", "from_region", "to_region", "label"]
+    return (
+        frame.join(rules, on="label", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("from_count").fill_null(0).cast(pl.Int64),
+            pl.col("to_count").fill_null(0).cast(pl.Int64),
+            relation_labels=pl.lit(", ".join(scheme.relation_labels)),
+            duplicate_rank=pl.int_range(pl.len()).over(dup_group),
+        )
+        .with_columns(
+            ends_ok=(
+                pl.col("rule_from").is_not_null() & (pl.col("from_count") == 1) & (pl.col("to_count") == 1)
+                & (pl.col("from_layer") == pl.col("rule_layer")) & (pl.col("to_layer") == pl.col("rule_layer"))
+                & (pl.col("from_label") == pl.col("rule_from")) & (pl.col("to_label") == pl.col("rule_to"))
+            ).fill_null(False)
+        )
+    )
+
+
+def _choices(owners: pl.DataFrame, choices: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
+    regions = (
+        spans.join(choices.select("key", "region_id").unique(), on=["key", "region_id"], how="semi")
+        .select("key", "region_id", region_exists=pl.lit(True))
+        .unique()
+    )
+    return (
+        _owner_columns(choices, owners)
+        .join(regions, on=["key", "region_id"], how="left", maintain_order="left")
+        .with_columns(pl.col("region_exists").fill_null(False))
+        .pipe(_numbered)
+    )

@@ -1,0 +1,109 @@
+"""``khabar validate``: check exports against every rule and report.
+
+    khabar validate [PATHS...] [--format text|markdown|json|github] [--strict] [--repair] [--documents FILE]
+    khabar validate --list-checks
+    khabar validate --dataset dist/<name>-<version>
+
+PATHS are export files or folders of them (default: ``annotation/exports/*.json``).
+With no export at all the command says "no exports to validate", prints zero
+counts and exits 0: an empty repository is valid, and CI runs before the first
+pull. Exit status: 0 clean (warnings allowed unless --strict), 1 failed checks,
+2 unusable input (not JSON, another project's export, missing corpus…).
+With ``--dataset`` it re-checks a built (or downloaded) dataset folder instead
+(:mod:`khabar.validation.dataset_check`: hashes and row counts against MANIFEST.json,
+features against the card, span and token offsets against the text).
+The report goes to stdout; progress and repairs go to stderr, so
+``--format json`` output stays machine-readable. A clean run (no error, not
+``--strict``) keeps its tables for ``khabar build`` (:mod:`khabar.validation.store`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.paths import repo
+
+if TYPE_CHECKING:
+    from khabar.validation.api import ValidationResult
+
+FORMATS = ("text", "markdown", "json", "github")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATHS",
+        help="export files or folders of *.json (default: annotation/exports/*.json)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text, grouped by document)")
+    parser.add_argument("--strict", action="store_true", help="count warnings (guideline hygiene) as errors")
+    parser.add_argument("--repair", action="store_true", help="fix drifted offsets, editor \\n text and white space in place, then validate")
+    parser.add_argument("--list-checks", action="store_true", help="print every check with its severity and exit")
+    parser.add_argument("--dataset", type=Path, metavar="FOLDER", help="re-check a built dataset folder (hashes, rows, features, offsets) instead of exports")
+    parser.add_argument("--documents", type=Path, metavar="FILE", help="corpus records (default: annotation/corpus/documents.jsonl)")
+
+
+def export_paths(given: list[Path]) -> list[Path]:
+    """The export files named (folders give their *.json), or the committed ones."""
+    if not given:
+        return sorted(repo().exports_dir.glob("*.json"))
+    paths: list[Path] = []
+    for path in given:
+        if path.is_dir():
+            paths.extend(sorted(path.glob("*.json")))
+        elif path.exists():
+            paths.append(path)
+        else:
+            raise KhabarError("no such export file or folder", file=str(path))
+    unique: dict[Path, Path] = {}
+    for path in paths:  # the same file named twice is read once
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dataset is not None:
+        from khabar.validation.dataset_check import run_dataset_check
+
+        if args.paths:
+            raise KhabarError("give export PATHS or --dataset FOLDER, not both")
+        return run_dataset_check(args.dataset)
+    from khabar.validation.api import validate_exports
+    from khabar.validation.checks import check_table
+    from khabar.validation.repair import repair_exports
+    from khabar.validation.report import render
+
+    if args.list_checks:
+        print("\n".join(check_table()))
+        return 0
+    paths = export_paths(args.paths)
+    if args.documents is None:
+        args.documents = repo().documents_file
+    if paths:
+        print(f"khabar validate: checking {len(paths)} export file(s)…", file=sys.stderr)
+    if args.repair and paths:
+        changes = repair_exports(paths, args.documents)
+        for change in changes:
+            print(change.line(), file=sys.stderr)
+        applied = sum(change.applied for change in changes)
+        print(f"khabar validate: {applied} repair(s) applied, {len(changes) - applied} left for a person", file=sys.stderr)
+    result = validate_exports(paths, args.documents, strict=args.strict)
+    if paths and not args.strict and result.errors == 0:
+        _keep_for_build(result, args.documents)
+    sys.stdout.write(render(result, args.format))
+    return result.exit_status
+
+
+def _keep_for_build(result: ValidationResult, documents: Path) -> None:
+    from khabar.validation import store
+
+    key = store.tables_key(result.sha256s, store.sha256_file(documents))
+    try:
+        folder = store.save(result.tables, key)
+    except OSError as exc:  # a read-only home must not fail a clean validation
+        print(f"khabar validate: could not keep the tables for khabar build ({exc.strerror}); it will validate again", file=sys.stderr)
+        return
+    print(f"khabar validate: tables kept for khabar build in {folder}", file=sys.stderr)

@@ -1,0 +1,553 @@
+"""Label Studio JSON exports → polars frames.
+
+Two levels:
+
+- :func:`read_raw` reads every task, annotation, draft, prediction and result
+  into frames that keep each row's place in the export (file, task, list,
+  position) and a ``problem`` column for what is structurally wrong. It never
+  drops a row: a malformed result becomes a row with nulls and a problem, which
+  the checks then report. It raises :class:`KhabarError` only for input that is
+  not a Khabar export at all (not JSON, not a list of tasks, a task without
+  text, a result from another labeling config).
+- :func:`read_exports` projects that onto the tables of DESIGN.md §3 without
+  checking anything; it refuses (KhabarError) an export with structural problems
+  rather than leaving rows out.
+
+Label Studio shapes handled: per-region choices reuse their region's id;
+relations have no id of their own (``from_id``/``to_id``; ``direction: left``
+is read as the reverse arrow); ``completed_by`` is an int, an object, or the
+``{"pseudonym": ...}`` that ``khabar studio pull`` writes; drafts and predictions
+are read as their own kinds, never as annotations; a task without
+``data.doc_id`` is matched to a corpus document by its exact text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.ingest import load_records
+from khabar.annotation.memory import cycle_collector_paused
+from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
+
+ANNOTATION, DRAFT, PREDICTION = "annotation", "draft", "prediction"
+#: Where each kind of owner lives in a task.
+OWNER_LISTS = {ANNOTATION: "annotations", DRAFT: "drafts", PREDICTION: "predictions"}
+
+#: A prediction's spans and relations: the columns of SPANS and RELATIONS, owned by a
+#: prediction (and its model version) instead of an annotation.
+PREDICTION_SPANS = pl.Schema(
+    {"prediction_id": pl.Int64, "task_id": pl.Int64, "doc_id": pl.String, "model_version": pl.String}
+    | {name: dtype for name, dtype in SPANS.items() if name not in ("annotation_id", "doc_id")}
+)
+PREDICTION_RELATIONS = pl.Schema(
+    {"prediction_id": pl.Int64, "doc_id": pl.String, "model_version": pl.String}
+    | {name: dtype for name, dtype in RELATIONS.items() if name not in ("annotation_id", "doc_id")}
+)
+
+TASKS = pl.Schema(
+    {
+        "file": pl.String,
+        "task_pos": pl.Int64,
+        "task_id": pl.Int64,
+        "doc_id": pl.String,
+        "doc_known": pl.Boolean,
+        "doc_problem": pl.String,
+    }
+)
+
+#: One row per annotation, draft or prediction ("owner" of results).
+OWNERS = pl.Schema(
+    {
+        "key": pl.Int64,
+        "kind": pl.String,
+        "file": pl.String,
+        "task_pos": pl.Int64,
+        "owner_pos": pl.Int64,
+        "task_id": pl.Int64,
+        "owner_id": pl.Int64,
+        "annotator": pl.String,  # pseudonym; model_version for predictions
+        "created_at": pl.String,
+        "updated_at": pl.String,
+        "lead_time": pl.Float64,
+        "was_cancelled": pl.Boolean,
+        "ground_truth": pl.Boolean,
+        "problem": pl.String,
+    }
+)
+
+REGIONS = pl.Schema(
+    {
+        "key": pl.Int64,
+        "result_pos": pl.Int64,
+        "region_id": pl.String,
+        "layer": pl.String,
+        "label": pl.String,
+        "start": pl.Int64,
+        "end": pl.Int64,
+        "text": pl.String,
+        "raw": pl.String,  # JSON of what was found where a field is missing or mistyped
+        "problem": pl.String,
+    }
+)
+
+CHOICES = pl.Schema(
+    {
+        "key": pl.Int64,
+        "result_pos": pl.Int64,
+        "region_id": pl.String,
+        "control": pl.String,
+        "choice": pl.String,
+        "raw": pl.String,
+        "problem": pl.String,
+    }
+)
+
+RAW_RELATIONS = pl.Schema(
+    {
+        "key": pl.Int64,
+        "result_pos": pl.Int64,
+        "from_region": pl.String,
+        "to_region": pl.String,
+        "label": pl.String,
+        "direction": pl.String,
+        "raw": pl.String,
+        "problem": pl.String,
+    }
+)
+
+
+@dataclass
+class Tables:
+    """The tables of DESIGN.md §3, plus the predictions kept apart.
+
+    ``documents`` holds every corpus record with one column more than
+    ``khabar.annotation.tables.DOCUMENTS``: ``superseded_by`` (null for current texts).
+    """
+
+    documents: pl.DataFrame
+    annotations: pl.DataFrame
+    spans: pl.DataFrame
+    relations: pl.DataFrame
+    predictions_spans: pl.DataFrame
+    predictions_relations: pl.DataFrame
+
+
+@dataclass
+class RawExport:
+    """Everything read from some exports, nothing dropped, nothing checked."""
+
+    files: list[Path]
+    sha256s: list[str]  # of each file's bytes, as read
+    documents: pl.DataFrame
+    tasks: pl.DataFrame
+    owners: pl.DataFrame
+    regions: pl.DataFrame
+    choices: pl.DataFrame
+    relations: pl.DataFrame
+
+
+def read_documents(documents_file: Path) -> pl.DataFrame:
+    """The corpus records as the ``documents`` table, plus ``superseded_by``.
+
+    Superseded records stay (annotations made on the old text keep valid
+    offsets); ``superseded_by`` names the newer document, null for current ones.
+    """
+    if not documents_file.is_file():
+        raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
+    records = load_records(documents_file)
+    schema = pl.Schema({**DOCUMENTS, "superseded_by": pl.String})
+    columns = {name: [getattr(record, name) for record in records] for name in schema.names()}
+    return pl.DataFrame(columns, schema=schema)
+
+
+def _load_json(path: Path) -> tuple[list[Any], str]:
+    """The tasks of an export, and the sha256 of the bytes they were parsed from."""
+    try:
+        data = path.read_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        text = data.decode("utf-8")  # one decode of the whole file: faster than a text-mode read
+        del data
+    except FileNotFoundError:
+        raise KhabarError("export file not found", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
+    except OSError as exc:
+        raise KhabarError(f"cannot read export: {exc.strerror}", file=str(path)) from None
+    if not text or text.isspace():  # not strip(): that copies a 600 MB export to find its first character
+        raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(path))
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KhabarError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=str(path)) from None
+    except RecursionError:
+        raise KhabarError("not a Label Studio export: JSON nested too deeply", file=str(path)) from None
+    del text
+    if not isinstance(tasks, list):
+        raise KhabarError(
+            f"not a Label Studio JSON export: the top level is a JSON {type(tasks).__name__}, "
+            "a full export is a list of tasks",
+            file=str(path),
+        )
+    return tasks, sha256
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)[:200]
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _region_id(value: Any) -> str | None:
+    if type(value) is int:
+        return str(value)
+    return value if isinstance(value, str) and value else None
+
+
+class _Pseudonyms:
+    """Annotator names that reveal neither email nor user id.
+
+    The ``{"pseudonym": ...}`` of ``studio pull`` is kept; any other identity
+    (an int id, an object with id/email, a draft's user) becomes ``ls-user-N``
+    in order of first appearance in this read.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, completed_by: Any) -> str | None:
+        if isinstance(completed_by, dict):
+            pseudonym = completed_by.get("pseudonym")
+            if isinstance(pseudonym, str) and "@" not in pseudonym:  # never let an email through
+                return pseudonym
+            identity = completed_by.get("email") or completed_by.get("id") or completed_by.get("pseudonym")
+        else:
+            identity = completed_by
+        if identity is None or isinstance(identity, (dict, list, bool)):
+            return None
+        token = f"{type(identity).__name__}:{identity}"
+        if token not in self._seen:
+            self._seen[token] = f"ls-user-{len(self._seen) + 1}"
+        return self._seen[token]
+
+
+@dataclass
+class _Columns:
+    """Column-wise accumulator for one frame."""
+
+    schema: pl.Schema
+    data: dict[str, list[Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data = {name: [] for name in self.schema.names()}
+
+    def add(self, **row: Any) -> None:
+        for name, values in self.data.items():
+            values.append(row.get(name))
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.data, schema=self.schema)
+
+
+class _Reader:
+    def __init__(self, scheme: Scheme, documents: pl.DataFrame) -> None:
+        self.scheme = scheme
+        self.layers = set(scheme.layer_names)
+        self.choice_controls = {c.name for c in scheme.region_choices}
+        self.relation_labels = set(scheme.relation_labels)
+        self.doc_text = dict(zip(documents["doc_id"].to_list(), documents["text"].to_list()))
+        self.doc_by_text = {text: doc_id for doc_id, text in self.doc_text.items()}
+        self.pseudonym = _Pseudonyms()
+        self.tasks = _Columns(TASKS)
+        self.owners = _Columns(OWNERS)
+        self.regions = _Columns(REGIONS)
+        self.region_appends = tuple(self.regions.data[name].append for name in REGIONS.names())
+        self.choices = _Columns(CHOICES)
+        self.relations = _Columns(RAW_RELATIONS)
+        self.next_key = 0
+        self.sha256s: list[str] = []
+
+    def read_file(self, path: Path) -> None:
+        file = str(path)
+        tasks, sha256 = _load_json(path)
+        self.sha256s.append(sha256)
+        for task_pos, task in enumerate(tasks):
+            self.read_task(file, task_pos, task)
+
+    def read_task(self, file: str, task_pos: int, task: Any) -> None:
+        where = {"file": file, "task": f"#{task_pos}"}
+        if not isinstance(task, dict):
+            raise KhabarError(f"not a Label Studio task: a JSON {type(task).__name__}, expected an object", **where)
+        task_id = _int(task.get("id"))
+        if task_id is None:
+            if "id" not in task:
+                raise KhabarError("task has no id: a file of tasks to import, not an export of a project", **where)
+            raise KhabarError(f"task id is {_json(task.get('id'))}, not an integer", **where)
+        where["task"] = task_id
+        data = task.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            raise KhabarError(
+                "task has no data.text: not a text task of Khabar's labeling config (an image, HTML or other project?)",
+                **where,
+            )
+        doc_id, doc_known, doc_problem = self.resolve_document(data)
+        self.tasks.add(file=file, task_pos=task_pos, task_id=task_id, doc_id=doc_id, doc_known=doc_known, doc_problem=doc_problem)
+        for kind, list_name in OWNER_LISTS.items():
+            owners = task.get(list_name)
+            if owners is None:
+                continue
+            if not isinstance(owners, list):
+                raise KhabarError(f"task {list_name!r} is a JSON {type(owners).__name__}, expected a list", **where)
+            for owner_pos, owner in enumerate(owners):
+                self.read_owner(file, task_pos, task_id, kind, owner_pos, owner)
+
+    def resolve_document(self, data: dict[str, Any]) -> tuple[str | None, bool, str | None]:
+        text = data["text"]
+        doc_id = data.get("doc_id")
+        if doc_id is None:
+            matched = self.doc_by_text.get(text)
+            if matched is None:
+                return None, False, "the task has no data.doc_id and its text matches no corpus document"
+            return matched, True, None
+        if not isinstance(doc_id, str):
+            return None, False, f"data.doc_id is {_json(doc_id)}, not a string"
+        corpus_text = self.doc_text.get(doc_id)
+        if corpus_text is None:
+            return doc_id, False, f"doc_id {doc_id} is not in the corpus (documents.jsonl)"
+        if corpus_text != text:
+            return doc_id, False, f"the task's text differs from the corpus text of {doc_id}, so its offsets cannot be trusted"
+        return doc_id, True, None
+
+    def read_owner(self, file: str, task_pos: int, task_id: int, kind: str, owner_pos: int, owner: Any) -> None:
+        key = self.next_key
+        self.next_key += 1
+        row: dict[str, Any] = {"key": key, "kind": kind, "file": file, "task_pos": task_pos, "owner_pos": owner_pos, "task_id": task_id}
+        problems: list[str] = []
+        if not isinstance(owner, dict):
+            what = "only an id (export with full predictions)" if kind == PREDICTION and type(owner) is int else f"a JSON {type(owner).__name__}"
+            self.owners.add(**row, owner_id=_int(owner), problem=f"{kind} is {what}, not an object", was_cancelled=False, ground_truth=False)
+            return
+        row["owner_id"] = _int(owner.get("id"))
+        if kind == PREDICTION:
+            version = owner.get("model_version")
+            row["annotator"] = version if isinstance(version, str) else None
+        else:
+            row["annotator"] = self.pseudonym(owner.get("completed_by", owner.get("user")))
+        for stamp in ("created_at", "updated_at"):
+            value = owner.get(stamp)
+            row[stamp] = value if isinstance(value, str) else None
+        lead_time = owner.get("lead_time")
+        row["lead_time"] = float(lead_time) if type(lead_time) in (int, float) else None
+        for flag in ("was_cancelled", "ground_truth"):
+            value = owner.get(flag, False)
+            if value is None:
+                value = False
+            if not isinstance(value, bool):
+                problems.append(f"{flag} is {_json(value)}, not true or false")
+                value = False
+            row[flag] = value
+        result = owner.get("result")
+        if not isinstance(result, list):
+            problems.append(f"result is {_json(result)}, not a list")
+            result = []
+        self.owners.add(**row, problem="; ".join(problems) or None)
+        for result_pos, item in enumerate(result):
+            self.read_result(file, task_id, key, result_pos, item)
+
+    def read_result(self, file: str, task_id: int, key: int, result_pos: int, item: Any) -> None:
+        if self._read_plain_span(key, result_pos, item):
+            return
+        base = {"key": key, "result_pos": result_pos}
+        if not isinstance(item, dict):
+            self.regions.add(**base, problem=f"result is a JSON {type(item).__name__}, not an object", raw=_json(item))
+            return
+        region_id = _region_id(item.get("id"))
+        kind = item.get("type")
+        if kind == "relation":
+            self.read_relation(base, item)
+            return
+        from_name, to_name = item.get("from_name"), item.get("to_name")
+        if isinstance(from_name, str) and from_name not in self.layers and from_name not in self.choice_controls:
+            raise KhabarError(
+                f"result from control {from_name!r} (type {kind!r}), which Khabar's labeling config does not have "
+                f"({', '.join(self.scheme.control_names)}): an export of another project?",
+                file=file, task=task_id, region=region_id,
+            )
+        if isinstance(to_name, str) and to_name != self.scheme.text_name:
+            raise KhabarError(
+                f"result points at object {to_name!r}; Khabar's labeling config has only {self.scheme.text_name!r}: "
+                "an export of another project?",
+                file=file, task=task_id, region=region_id,
+            )
+        value = item.get("value")
+        problems = []
+        if not isinstance(from_name, str):
+            problems.append(f"from_name is {_json(from_name)}")
+            from_name = None
+        if not isinstance(to_name, str):
+            problems.append(f"to_name is {_json(to_name)}")
+        if not isinstance(value, dict):
+            problems.append(f"value is {_json(value)}, not an object")
+            value = {}
+        if from_name in self.choice_controls:
+            if kind != "choices":
+                problems.append(f"type is {_json(kind)}, expected 'choices' for control {from_name!r}")
+            choices = value.get("choices")
+            ok = isinstance(choices, list) and len(choices) == 1 and isinstance(choices[0], str)
+            self.choices.add(
+                **base, region_id=region_id, control=from_name, choice=choices[0] if ok else None,
+                raw=None if ok else _json(choices), problem="; ".join(problems) or None,
+            )
+            return
+        if from_name is not None and kind != "labels":
+            problems.append(f"type is {_json(kind)}, expected 'labels' for layer {from_name!r}")
+        labels = value.get("labels")
+        start, end, text = value.get("start"), value.get("end"), value.get("text")
+        label_ok = isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str)
+        fields_ok = label_ok and _int(start) is not None and _int(end) is not None and isinstance(text, str)
+        raw = None if fields_ok else _json({"id": item.get("id"), "labels": labels, "start": start, "end": end, "text": text})
+        self.regions.add(
+            **base, region_id=region_id, layer=from_name,
+            label=labels[0] if label_ok else None, start=_int(start), end=_int(end),
+            text=text if isinstance(text, str) else None, raw=raw, problem="; ".join(problems) or None,
+        )
+
+    def _read_plain_span(self, key: int, result_pos: int, item: Any) -> bool:
+        """Fast path for the common, well-formed span result (most of a large export)."""
+        if type(item) is not dict or item.get("type") != "labels" or item.get("to_name") != self.scheme.text_name:
+            return False
+        layer, value, region_id = item.get("from_name"), item.get("value"), item.get("id")
+        if type(layer) is not str or layer not in self.layers or type(value) is not dict or type(region_id) is not str or not region_id:
+            return False
+        start, end, text, labels = value.get("start"), value.get("end"), value.get("text"), value.get("labels")
+        if type(start) is not int or type(end) is not int or type(text) is not str or type(labels) is not list or len(labels) != 1:
+            return False
+        label = labels[0]
+        if type(label) is not str:
+            return False
+        keys, positions, region_ids, layers, labels_, starts, ends, texts, raws, problems = self.region_appends
+        keys(key)
+        positions(result_pos)
+        region_ids(region_id)
+        layers(layer)
+        labels_(label)
+        starts(start)
+        ends(end)
+        texts(text)
+        raws(None)
+        problems(None)
+        return True
+
+    def read_relation(self, base: dict[str, Any], item: dict[str, Any]) -> None:
+        labels = item.get("labels")
+        direction = item.get("direction", "right")
+        from_region, to_region = _region_id(item.get("from_id")), _region_id(item.get("to_id"))
+        if direction == "left":
+            from_region, to_region = to_region, from_region
+        problems = []
+        if direction not in ("left", "right"):
+            problems.append(f"direction is {_json(direction)}; a relation needs 'right' (or 'left')")
+        label_ok = isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str)
+        ends_ok = from_region is not None and to_region is not None
+        raw = None if label_ok and ends_ok else _json({"from_id": item.get("from_id"), "to_id": item.get("to_id"), "labels": labels})
+        self.relations.add(
+            **base, from_region=from_region, to_region=to_region, label=labels[0] if label_ok else None,
+            direction=direction if isinstance(direction, str) else None, raw=raw, problem="; ".join(problems) or None,
+        )
+
+
+def read_raw(paths: list[Path], documents: pl.DataFrame | Path, scheme: Scheme | None = None) -> RawExport:
+    """Read exports into frames that keep every row (see module docstring)."""
+    if isinstance(documents, Path):
+        documents = read_documents(documents)
+    reader = _Reader(scheme or load_scheme(), documents)
+    with cycle_collector_paused():
+        for path in paths:
+            reader.read_file(path)
+    return RawExport(
+        files=list(paths),
+        sha256s=reader.sha256s,
+        documents=documents,
+        tasks=reader.tasks.frame(),
+        owners=reader.owners.frame(),
+        regions=reader.regions.frame(),
+        choices=reader.choices.frame(),
+        relations=reader.relations.frame(),
+    )
+
+
+def attach_quote_types(regions: pl.DataFrame, choices: pl.DataFrame) -> pl.DataFrame:
+    """Regions with the ``quote_type`` of their (single) per-region choice."""
+    single = (
+        choices.filter(pl.col("choice").is_not_null())
+        .group_by("key", "region_id")
+        .agg(pl.col("choice").first().alias("quote_type"), pl.len().alias("quote_count"))
+        .filter(pl.col("quote_count") == 1)
+        .drop("quote_count")
+    )
+    return regions.join(single, on=["key", "region_id"], how="left", maintain_order="left")
+
+
+def project_tables(raw: RawExport, owners: pl.DataFrame, regions: pl.DataFrame, relations: pl.DataFrame) -> Tables:
+    """The public tables for the given (already selected) owners, regions and relations."""
+    docs = raw.tasks.select("file", "task_pos", "doc_id")
+    owners = owners.join(docs, on=["file", "task_pos"], how="left", maintain_order="left")
+    annotations = owners.filter(pl.col("kind") == ANNOTATION).rename({"owner_id": "annotation_id"})
+    predictions = owners.filter(pl.col("kind") == PREDICTION).rename({"owner_id": "prediction_id", "annotator": "model_version"})
+    doc_text = raw.documents.select("doc_id", pl.col("text").alias("doc_text"))
+
+    def spans_of(owner_frame: pl.DataFrame, id_name: str, extra: list[str]) -> pl.DataFrame:
+        frame = (
+            regions.join(owner_frame.select("key", id_name, "doc_id", *extra), on="key", how="inner", maintain_order="left")
+            .join(doc_text, on="doc_id", how="left", maintain_order="left")
+            # the corpus text, not value.text: the editor writes newlines as the two characters "\n"
+            .with_columns(pl.col("doc_text").str.slice(pl.col("start"), pl.col("end") - pl.col("start")).alias("text"))
+        )
+        return frame
+
+    def relations_of(owner_frame: pl.DataFrame, id_name: str, extra: list[str]) -> pl.DataFrame:
+        return relations.join(owner_frame.select("key", id_name, "doc_id", *extra), on="key", how="inner", maintain_order="left")
+
+    return Tables(
+        documents=raw.documents,
+        annotations=annotations.select(ANNOTATIONS.names()),
+        spans=spans_of(annotations, "annotation_id", []).select(SPANS.names()),
+        relations=relations_of(annotations, "annotation_id", []).select(RELATIONS.names()),
+        predictions_spans=spans_of(predictions, "prediction_id", ["task_id", "model_version"]).select(PREDICTION_SPANS.names()),
+        predictions_relations=relations_of(predictions, "prediction_id", ["model_version"]).select(PREDICTION_RELATIONS.names()),
+    )
+
+
+def read_exports(paths: list[Path], documents: pl.DataFrame | Path) -> Tables:
+    """Read exports into the tables without checking their content.
+
+    Every annotation is kept (``was_cancelled`` says which were cancelled);
+    drafts are not annotations and are left out. A structurally broken export
+    (a result that is not an object, offsets that are not integers…) is
+    refused with a :class:`KhabarError`: use :func:`khabar.validation.api.validate_exports`
+    to get every problem reported and the usable rows.
+    """
+    raw = read_raw(paths, documents)
+    where = raw.owners.select("key", "file", "task_id")
+    for name, frame in (("owner", raw.owners), ("region", raw.regions), ("choice", raw.choices), ("relation", raw.relations)):
+        bad = pl.col("problem").is_not_null() | (pl.col("raw").is_not_null() if "raw" in frame.columns else pl.lit(False))
+        broken = frame.filter(bad)
+        if broken.height:
+            first = broken.join(where, on="key", how="left", suffix="_owner").row(0, named=True)
+            raise KhabarError(
+                f"{broken.height} malformed {name}(s), the first: {first['problem'] or first['raw']}; "
+                "khabar validate reports all of them",
+                file=first["file"], task=first["task_id"], region=first.get("region_id"),
+            )
+    owners = raw.owners.filter(pl.col("kind") != DRAFT)
+    regions = attach_quote_types(raw.regions, raw.choices)
+    return project_tables(raw, owners, regions, raw.relations)

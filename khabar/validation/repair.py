@@ -1,0 +1,149 @@
+"""``khabar validate --repair``: fix what is mechanically fixable, and say so.
+
+Three repairs, applied to span results of live annotations and predictions:
+
+- editor text: ``value.text`` holding each newline as the two characters ``\\n``
+  (as the Label Studio editor writes it) gets the real text;
+- drifted offsets: when ``value.text`` is not at ``[start:end]`` but occurs
+  exactly once within :data:`DRIFT_WINDOW` characters of it, the offsets move
+  there. Zero or several occurrences: nothing changes, the reason is printed;
+- white space at either edge of a span is trimmed (punctuation is left to a person).
+
+The per-region ``quote_type`` of a moved region moves with it. A file with
+changes is rewritten atomically in the stable format of ``khabar studio pull``
+(sorted keys, indent 2, UTF-8, trailing newline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from khabar.annotation.scheme import load_scheme
+from khabar.validation.checks import prepare
+from khabar.validation.reader import OWNER_LISTS, read_documents, read_raw
+
+DRIFT_WINDOW = 200
+
+
+@dataclass(frozen=True)
+class Change:
+    file: str
+    task_id: int
+    owner: str  # "annotation 12" / "prediction 3"
+    region_id: str | None
+    description: str
+    applied: bool
+
+    def line(self) -> str:
+        verb = "repaired" if self.applied else "not repaired"
+        return f"{verb}: {self.file} task {self.task_id} {self.owner} region {self.region_id}: {self.description}"
+
+
+def _occurrences(haystack: str, needle: str) -> list[int]:
+    found, at = [], haystack.find(needle)
+    while at != -1:
+        found.append(at)
+        at = haystack.find(needle, at + 1)
+    return found
+
+
+def _plan(row: dict[str, Any]) -> tuple[int, int, str, list[str], str | None]:
+    """New (start, end, text), what changed, and why it was not repaired (if so)."""
+    start, end, text, doc = row["start"], row["end"], row["text"], row["doc_text"]
+    notes: list[str] = []
+    if row["offsets_ok"] and row["expected"] is not None and row["text_ok"]:
+        if text != row["expected"]:
+            notes.append("editor newlines (\\n) replaced by the real text")
+        text = row["expected"]
+    else:
+        wanted = text.replace("\\n", "\n")
+        low, high = max(0, start - DRIFT_WINDOW), min(len(doc), max(end, start) + DRIFT_WINDOW)
+        hits = [low + at for at in _occurrences(doc[low:high], wanted)]
+        if len(hits) != 1:
+            where = f"at {', '.join(map(str, hits[:5]))}" if hits else "nowhere"
+            return start, end, text, notes, (
+                f"value.text {wanted[:40]!r} occurs {len(hits)} time(s) within {DRIFT_WINDOW} characters of {start}-{end} ({where}); not guessing"
+            )
+        notes.append(f"offsets {start}-{end} → {hits[0]}-{hits[0] + len(wanted)} (the text occurs once nearby)")
+        start, end, text = hits[0], hits[0] + len(wanted), wanted
+    stripped = text.strip()
+    if stripped and stripped != text:
+        lead = len(text) - len(text.lstrip())
+        new_start, new_end = start + lead, start + lead + len(stripped)
+        notes.append(f"white space trimmed: {start}-{end} → {new_start}-{new_end}")
+        start, end, text = new_start, new_end, stripped
+    return start, end, text, notes, None
+
+
+def _candidates(paths: list[Path], documents_file: Path) -> pl.DataFrame:
+    scheme = load_scheme()
+    raw = read_raw(paths, read_documents(documents_file), scheme)
+    spans = prepare(raw, scheme).spans.join(
+        raw.documents.select("doc_id", doc_text="text"), on="doc_id", how="left", maintain_order="left"
+    )
+    positions = raw.owners.select("key", "task_pos", "owner_pos")
+    fixable = pl.col("start").is_not_null() & pl.col("end").is_not_null() & pl.col("text").is_not_null() & pl.col("doc_found")
+    needs = (
+        ~pl.col("text_ok") | ~pl.col("offsets_ok")
+        | (pl.col("text_ok") & (pl.col("text") != pl.col("expected")))
+        | pl.col("expected").str.contains(r"^\s|\s$")
+    ).fill_null(False)
+    return (
+        spans.filter(fixable & needs & pl.col("problem").is_null())
+        .join(positions, on="key", how="left", maintain_order="left")
+        .select("file", "task_id", "task_pos", "kind", "owner_pos", "owner_id", "result_pos", "region_id",
+                "start", "end", "text", "doc_text", "expected", "offsets_ok", "text_ok")
+    )
+
+
+def _write_stable(path: Path, tasks: Any) -> None:
+    body = json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def repair_exports(paths: list[Path], documents_file: Path) -> list[Change]:
+    """Repair the exports in place; every change (and every refusal) is returned."""
+    changes: list[Change] = []
+    candidates = _candidates(paths, documents_file)
+    for (file,), rows in candidates.group_by("file", maintain_order=True):
+        path = Path(str(file))
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+        changed = False
+        for row in rows.iter_rows(named=True):
+            owner = tasks[row["task_pos"]][OWNER_LISTS[row["kind"]]][row["owner_pos"]]
+            who = f"{row['kind']} {row['owner_id']}"
+            start, end, text, notes, refusal = _plan(row)
+            if refusal is not None:
+                changes.append(Change(str(file), row["task_id"], who, row["region_id"], refusal, applied=False))
+                continue
+            if not notes:
+                continue
+            region = owner["result"][row["result_pos"]]
+            old_start, old_end = region["value"]["start"], region["value"]["end"]
+            for result in owner["result"]:
+                # the region itself and its per-region choices (same id, same old offsets)
+                value = result.get("value") if isinstance(result, dict) else None
+                if result is region or (
+                    isinstance(value, dict) and result.get("id") == row["region_id"] and result.get("type") == "choices"
+                    and value.get("start") == old_start and value.get("end") == old_end
+                ):
+                    value.update(start=start, end=end, text=text)
+            changed = True
+            changes.append(Change(str(file), row["task_id"], who, row["region_id"], "; ".join(notes), applied=True))
+        if changed:
+            _write_stable(path, tasks)
+    return changes

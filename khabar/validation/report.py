@@ -1,0 +1,204 @@
+"""A :class:`~khabar.validation.api.ValidationResult` as text, markdown, JSON or GitHub annotations.
+
+Every format carries, per failure: check, severity, export file, task, doc_id,
+annotator pseudonym, region, label, offsets, the text found and expected, the
+message and a hint; and, at the end, the reconciliation of what was read.
+Annotators appear only as pseudonyms (the reader never keeps an email or id).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from itertools import groupby
+
+from khabar.validation.api import Failure, ValidationResult
+
+#: a pull-request comment or job summary has a size limit; the JSON format is never cut
+MARKDOWN_MAX_ROWS = 500
+SNIPPET = 60
+
+
+def _snippet(text: str | None) -> str:
+    if text is None:
+        return "—"
+    shown = text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
+    return "«" + shown.replace("\n", "\\n") + "»"
+
+
+def _owner(f: Failure) -> str:
+    if f.kind == "prediction":
+        return f"prediction {f.annotation_id} (model {f.annotator or '?'})"
+    return f"annotation {f.annotation_id} by {f.annotator or 'unknown annotator'}"
+
+
+def _offset(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _where(f: Failure) -> str:
+    parts = [f"{f.file} task {f.task_id}", _owner(f)]
+    if f.region_id is not None or f.label is not None:
+        region = f"region {f.region_id or '?'}"
+        if f.label:
+            region += f" {f.label}"
+        if f.start is not None or f.end is not None:
+            region += f" [{_offset(f.start)}:{_offset(f.end)}]"
+        parts.append(region)
+    return " · ".join(parts)
+
+
+def _texts(f: Failure) -> str:
+    if f.found is None and f.expected is None:
+        return ""
+    if f.found == f.expected:
+        return f" · text {_snippet(f.found)}"
+    if f.expected is None:
+        return f" · found {_snippet(f.found)}"
+    if f.found is None:
+        return f" · expected {_snippet(f.expected)}"
+    return f" · found {_snippet(f.found)} expected {_snippet(f.expected)}"
+
+
+def _totals(result: ValidationResult) -> str:
+    strict = " (strict: warnings count as errors)" if result.strict else ""
+    return f"{result.errors} error(s), {result.warnings} warning(s){strict}"
+
+
+def _heading(result: ValidationResult) -> str:
+    if not result.files:
+        return "no exports to validate"
+    return f"{len(result.files)} export file(s): {_totals(result)}"
+
+
+def render_text(result: ValidationResult) -> str:
+    """Human text, grouped by document."""
+    lines = [f"khabar validate: {_heading(result)}"]
+    for doc_id, group in groupby(sorted(result.failures, key=lambda f: f.doc_id or ""), key=lambda f: f.doc_id):
+        failures = list(group)
+        errors = sum(f.severity == "error" for f in failures)
+        lines += ["", f"document {doc_id or '(unknown)'}: {errors} error(s), {len(failures) - errors} warning(s)"]
+        for f in failures:
+            lines.append(f"  {f.severity:<7} {f.check}: {_where(f)}{_texts(f)} · {f.message} (hint: {f.hint})")
+    lines += ["", "reconciliation:"] + [f"  {line}" for line in result.accounting.lines()]
+    if result.files and not result.failures:
+        lines += ["", "clean: every rule passed"]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ") if value is not None else ""
+
+
+def render_markdown(result: ValidationResult) -> str:
+    """A pull-request comment or job summary."""
+    mark = "❌" if result.errors else ("⚠️" if result.warnings else "✅")
+    lines = ["## Khabar validation", "", f"{mark} {_heading(result)}", ""]
+    if result.failures:
+        lines += [
+            "| severity | check | file | task | document | annotator | region | label | offsets | found | expected | problem | hint |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for f in result.failures[:MARKDOWN_MAX_ROWS]:
+            offsets = f"{f.start}–{f.end}" if f.start is not None or f.end is not None else ""
+            owner = f.annotator if f.kind != "prediction" else f"prediction ({f.annotator})"
+            cells = [
+                f.severity, f"`{f.check}`", f.file, f.task_id, f.doc_id, owner, f.region_id, f.label, offsets,
+                _snippet(f.found) if f.found is not None else "", _snippet(f.expected) if f.expected is not None else "",
+                f.message, f.hint,
+            ]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        if len(result.failures) > MARKDOWN_MAX_ROWS:
+            lines += ["", f"… and {len(result.failures) - MARKDOWN_MAX_ROWS} more (run `khabar validate --format json` for all)."]
+        lines.append("")
+    lines += ["### Reconciliation", "", "| unit | read | used | excluded | reasons |", "|---|---|---|---|---|"]
+    for count in result.accounting.counts:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(count.excluded.items()))
+        lines.append(f"| {count.unit} | {count.read} | {count.used} | {sum(count.excluded.values())} | {_cell(reasons)} |")
+    lines.append("")
+    lines.append(f"{result.accounting.files} export file(s), {result.accounting.tasks} task(s).")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(result: ValidationResult) -> str:
+    body = {
+        "files": [str(path) for path in result.files],
+        "strict": result.strict,
+        "errors": result.errors,
+        "warnings": result.warnings,
+        "exit_status": result.exit_status,
+        "failures": [f.to_dict() for f in result.failures],
+        "accounting": result.accounting.to_dict(),
+    }
+    return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+_LIST = re.compile(r'^ {4}"(annotations|drafts|predictions)": \[')
+_OWNER_ID = re.compile(r"^ {8}\"id\": (-?\d+),?$")
+_REGION_ID = re.compile(r'^ {12}"id": ("(?:[^"\\]|\\.)*"|-?\d+),?$')
+_LISTS = {"annotation": "annotations", "prediction": "predictions"}
+
+
+def export_lines(path: str) -> dict[tuple[str, int, str | None], int]:
+    """(list, owner id, region id or None) → line number, for files in the layout of ``studio pull``.
+
+    Other layouts (one long line from the Label Studio UI) give no lines; the
+    annotation then points at the file.
+    """
+    found: dict[tuple[str, int, str | None], int] = {}
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError:
+        return found
+    current_list, owner = "", None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if match := _LIST.match(line):
+                current_list, owner = match.group(1), None
+            elif match := _OWNER_ID.match(line):
+                owner = int(match.group(1))
+                found.setdefault((current_list, owner, None), number)
+            elif owner is not None and (match := _REGION_ID.match(line)):
+                region = json.loads(match.group(1))
+                found.setdefault((current_list, owner, str(region)), number)
+    return found
+
+
+def render_github(result: ValidationResult) -> str:
+    """GitHub Actions workflow commands: one annotation per failure, on the line of its region."""
+    lines = []
+    located = {file: export_lines(file) for file in {f.file for f in result.failures if f.file}}
+    for f in result.failures:
+        command = "error" if f.severity == "error" else "warning"
+        properties = f"file={_escape_property(f.file or '')}"
+        places = located.get(f.file or "", {})
+        owner = (_LISTS.get(f.kind, ""), f.annotation_id)
+        line = places.get((*owner, f.region_id)) or places.get((*owner, None))
+        if line:
+            properties += f",line={line}"
+        properties += f",title={_escape_property('khabar ' + f.check)}"
+        message = f"{_where(f)}{_texts(f)} · {f.message} (hint: {f.hint})"
+        lines.append(f"::{command} {properties}::{_escape_data(message)}")
+    lines.append(f"::notice title=khabar validate::{_escape_data(_heading(result))}")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[ValidationResult], str]] = {
+    "text": render_text,
+    "markdown": render_markdown,
+    "json": render_json,
+    "github": render_github,
+}
+
+
+def render(result: ValidationResult, fmt: str) -> str:
+    return RENDERERS[fmt](result)

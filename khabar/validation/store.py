@@ -1,0 +1,105 @@
+"""The tables of the last clean ``khabar validate``, kept for ``khabar build``.
+
+Reading and checking a large export is most of the work of both commands, and
+CI runs one after the other on the same files. So when ``khabar validate``
+finds no error (and is not ``--strict``), it saves its tables as parquet in the
+store; ``khabar build`` loads them instead of validating again when, and only
+when, its own inputs have the same key.
+
+The key is a sha256 over everything the tables are made from: the bytes of
+every export in reading order, the corpus records, the labeling config, and the
+source of the ``annotation`` and ``validation`` packages that read and check
+them. Any change to one of them is a miss, and the build validates itself.
+The store is a single slot: a new save replaces the previous one, written in a
+temporary folder and swapped in by rename.
+
+Where: ``$KHABAR_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/khabar`` (by
+default ``~/.cache/khabar``); the tables live in its ``validated/`` folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import fields
+from pathlib import Path
+
+import polars as pl
+
+import khabar.annotation as annotation
+import khabar.validation as validation
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.scheme import load_scheme
+from khabar.validation.reader import Tables
+
+KEY_FILE = "key.json"
+TABLE_NAMES = tuple(f.name for f in fields(Tables))
+
+
+def store_dir() -> Path:
+    explicit = os.environ.get("KHABAR_CACHE_DIR")
+    if explicit:
+        return Path(explicit) / "validated"
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "khabar" / "validated"
+
+
+def sha256_file(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def _code_sha256() -> str:
+    digest = hashlib.sha256()
+    for package in (annotation, validation):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root.parent).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def tables_key(export_sha256s: Iterable[str], documents_sha256: str) -> str:
+    """The key of the tables made from these inputs by this code."""
+    parts = {
+        "exports": list(export_sha256s),
+        "documents": documents_sha256,
+        "labeling_config": load_scheme().sha256,
+        "code": _code_sha256(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def save(tables: Tables, key: str) -> Path:
+    """Keep ``tables`` under ``key``, replacing whatever the store held."""
+    target = store_dir()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".validated-", dir=target.parent))
+    for name in TABLE_NAMES:
+        getattr(tables, name).write_parquet(staging / f"{name}.parquet", compression="lz4", statistics=False)
+    (staging / KEY_FILE).write_text(json.dumps({"key": key}) + "\n", encoding="utf-8")
+    if target.exists():
+        old = target.with_name(f".validated-old-{os.getpid()}")
+        target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(target)
+    return target
+
+
+def load(key: str) -> Tables | None:
+    """The stored tables if they were saved under ``key``, else None."""
+    folder = store_dir()
+    try:
+        stored = json.loads((folder / KEY_FILE).read_text(encoding="utf-8")).get("key")
+        if stored != key:
+            return None
+        return Tables(**{name: pl.read_parquet(folder / f"{name}.parquet") for name in TABLE_NAMES})
+    except (OSError, ValueError, pl.exceptions.PolarsError):
+        return None  # missing, half-deleted or unreadable: validate again
