@@ -38,7 +38,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from khabar.annotation import jsonl
 from khabar.annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.annotation.files import write_atomic
 from khabar.annotation.ingest import DocumentRecord, doc_id_for
 from khabar.annotation.scheme import load_scheme
 
@@ -280,16 +282,12 @@ def import_conll(
 
 def write_documents(path: Path, records: Iterable[DocumentRecord]) -> None:
     """Corpus records, one JSON per line, as ``khabar ingest`` writes them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(asdict(record), ensure_ascii=False, sort_keys=True) + "\n")
+    jsonl.write(path, (asdict(record) for record in records))
 
 
 def write_export(path: Path, tasks: list[dict]) -> None:
     """A Label Studio export in the pull's layout: sorted keys, indent 2, UTF-8, trailing newline."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
 
 
 @dataclass

@@ -16,11 +16,10 @@ import argparse
 import csv
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from khabar.annotation import jsonl
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.normalize import normalize_text
 from khabar.annotation.paths import repo
@@ -125,7 +124,7 @@ def load_records(documents_file: Path) -> list[DocumentRecord]:
     if not documents_file.exists():
         return []
     records = []
-    for line_no, line in enumerate(documents_file.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in jsonl.lines(documents_file):
         try:
             records.append(DocumentRecord(**json.loads(line)))
         except (json.JSONDecodeError, TypeError) as exc:
@@ -152,12 +151,7 @@ def annotated_doc_ids(exports_dir: Path) -> set[str]:
 def write_records(documents_file: Path, records: list[DocumentRecord]) -> None:
     """Write the records atomically, in a stable order and format."""
     ordered = sorted(records, key=lambda r: (r.file, r.superseded_by is None, r.doc_id))
-    body = "".join(json.dumps(asdict(r), ensure_ascii=False, sort_keys=True) + "\n" for r in ordered)
-    documents_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=documents_file.parent, prefix=".documents-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(body)
-    os.replace(tmp, documents_file)
+    jsonl.write(documents_file, (asdict(r) for r in ordered))
 
 
 def ingest(corpus_dir: Path, exports_dir: Path) -> IngestReport:

@@ -1,8 +1,15 @@
 """``khabar build``: validated annotations → a Hub-layout dataset folder under ``dist/``.
 
 adjudicate → split → configs → parquet + charts + card + manifest, written in a
-temporary folder beside the target and swapped in by rename, so an interrupted
-build leaves the previous one intact. The same inputs give the same bytes.
+temporary folder beside the target, with the refreshed datasheet written beside
+the datasheet; both are swapped in together by rename at the very end, so an
+interrupted or failed build (a full disk) leaves the previous build and the
+datasheet as they were. The same inputs give the same bytes.
+
+A build replaces only what a build made: the output folder must be absent,
+empty, or a Khabar build exactly as its ``MANIFEST.json`` describes it
+(:func:`khabar.dataset.manifest.not_a_build`), and never the repository root or
+the current directory or a folder holding them.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.annotation.files import FolderSwap, StagedFile, stage_file, staging_folder, sync_tree
 from khabar.annotation.memory import cycle_collector_paused
 from khabar.annotation.paths import repo
 from khabar.annotation.scheme import Scheme, load_scheme
@@ -288,16 +296,6 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     write_manifest(folder, name=release.name, version_=release.version, inputs=inputs)
 
 
-def swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` by ``staging`` with two renames; the old build goes only once the new one is in place."""
-    previous = target.with_name(f".{target.name}.previous-{os.getpid()}")
-    if target.exists():
-        target.rename(previous)
-    staging.rename(target)
-    if previous.exists():
-        shutil.rmtree(previous)
-
-
 def _alive(pid_text: str) -> bool:
     """Whether the process that named a folder still runs (signal 0 only asks)."""
     try:
@@ -311,7 +309,9 @@ def _alive(pid_text: str) -> bool:
 
 def recover(out: Path, log=print) -> None:
     """Clean up after a build that was killed: drop its staging folder, and put back a previous
-    build that was moved aside but not yet replaced."""
+    build that was moved aside but not yet replaced (a folder that is not a build is left alone)."""
+    from khabar.dataset.manifest import not_a_build
+
     for staging in sorted(out.parent.glob(f".{out.name}.building-*")):
         if not _alive(staging.name.rsplit("-", 1)[1]):
             shutil.rmtree(staging, ignore_errors=True)
@@ -319,38 +319,85 @@ def recover(out: Path, log=print) -> None:
     for previous in sorted(out.parent.glob(f".{out.name}.previous-*")):
         if _alive(previous.name.rsplit("-", 1)[1]):
             continue
-        if out.exists():
-            shutil.rmtree(previous, ignore_errors=True)
-        else:
+        if not out.exists():
             previous.rename(out)
             log(f"restored {out.name} from {previous.name}, left by an interrupted build")
+        elif not_a_build(previous) is None:
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            log(f"left {previous.name} alone: it looks like an interrupted build's, but it is not a build")
+
+
+def check_out(out: Path) -> None:
+    """Refuse (exit 2) an output folder the build may not replace; see the module docstring."""
+    from khabar.dataset.manifest import not_a_build
+
+    resolved = out.resolve()
+    for protected, what in ((repo().root, "the dataset repository"), (Path.cwd().resolve(), "the current directory")):
+        if resolved == protected or resolved in protected.parents:
+            held = "is" if resolved == protected else "holds"
+            raise KhabarError(f"refusing to build here: the output folder {held} {what} ({protected}); name a folder of its own, e.g. dist/NAME", file=str(out))
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        return
+    problem = not_a_build(out)
+    if problem is not None:
+        raise KhabarError(
+            f"refusing to replace it: it {problem}, and a build only replaces an earlier build's folder; name another --out or move it away",
+            file=str(out),
+        )
 
 
 def build(inputs: BuildInputs, out: Path, *, datasheet: Path | None = None, release: Release | None = None,
           per_annotator: bool = False, log=print) -> Built:
-    """Build the dataset folder ``out`` and refresh the figures block of ``datasheet``."""
+    """Build the dataset folder ``out`` and refresh the figures block of ``datasheet``.
+
+    Any ``OSError`` (a full disk, a read-only folder) is a :class:`KhabarError` (exit 2), with nothing changed.
+    """
     from khabar.dataset.datasheet import refresh, render
 
     release = release or load_release()
     datasheet = datasheet or repo().datasheet_file
     current = _read(datasheet)
     refresh(current, "", source=str(datasheet))  # refuse a datasheet without a figures block before any work
+    check_out(out)
     built = compute(inputs, release, load_scheme(), per_annotator=per_annotator, log=log)
     datasheet_text = refresh(current, render(built.figures), source=str(datasheet))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    recover(out, log)
-    staging = out.with_name(f".{out.name}.building-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     try:
-        write_build(built, datasheet_text, staging, per_annotator=per_annotator, log=log)
-        swap_in(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _write_and_swap(built, datasheet_text, datasheet if current != datasheet_text else None, out, per_annotator=per_annotator, log=log)
+    except OSError as exc:
+        reason = exc.strerror or (str(exc).splitlines() or [exc.__class__.__name__])[0]
+        raise KhabarError(f"build failed: {reason}; the previous build and {datasheet.name} are unchanged", file=str(out)) from None
     if current != datasheet_text:
-        datasheet.write_text(datasheet_text, encoding="utf-8")
         log(f"refreshed the figures of {datasheet}")
     return built
+
+
+def _write_and_swap(built: Built, datasheet_text: str, datasheet: Path | None, out: Path, *, per_annotator: bool, log) -> None:
+    """Write the build (and ``datasheet``, when it changes) aside, then put both in place; on any failure, neither."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    recover(out, log)
+    staged: StagedFile | None = None
+    with staging_folder(out) as staging:
+        try:
+            write_build(built, datasheet_text, staging, per_annotator=per_annotator, log=log)
+            sync_tree(staging)
+            if datasheet is not None:
+                staged = stage_file(datasheet, datasheet_text)
+            check_out(out)  # again: the folder may have been changed while the build ran
+            swap = FolderSwap(staging, out)
+            swap.swap()
+            if staged is not None:
+                try:
+                    staged.commit()
+                except BaseException:
+                    swap.undo()
+                    raise
+            swap.finish()
+        finally:
+            if staged is not None:
+                staged.discard()
 
 
 def check_datasheet(inputs: BuildInputs, release: Release, *, datasheet: Path, log=print) -> bool:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from importlib.metadata import version
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow.parquet as pq
+
+from khabar.annotation.files import write_atomic
 
 #: Libraries whose versions shape the bytes of a build.
 LIBRARIES = ("datasets", "datasketch", "huggingface-hub", "matplotlib", "polars", "pyarrow", "PyYAML")
 MANIFEST_NAME = "MANIFEST.json"
+#: The keys of the manifest :func:`write_manifest` writes, and only those.
+MANIFEST_KEYS = frozenset({"name", "version", "files", "inputs", "libraries"})
 
 
 def file_entry(root: Path, path: Path) -> dict:
@@ -31,7 +36,7 @@ def write_manifest(root: Path, *, name: str, version_: str, inputs: dict) -> dic
         "inputs": inputs,
         "libraries": {lib: version(lib) for lib in LIBRARIES},
     }
-    (root / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    write_atomic(root / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     return manifest
 
 
@@ -48,3 +53,88 @@ def read_manifest(root: Path) -> dict:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("version"), str) or not isinstance(manifest.get("files"), list):
         raise KhabarError("not a khabar manifest (no version or files); build again", file=str(path))
     return manifest
+
+
+def unsafe_entry(root: Path, relative: str) -> str | None:
+    """Why the manifest path ``relative`` does not name a file inside ``root`` (None when it does).
+
+    Checked before anything is read or hashed: a manifest is input, and one that
+    names ``../`` or an absolute path must not make a command read outside the folder.
+    """
+    pure = PurePosixPath(relative)
+    if not relative or "\\" in relative or "\0" in relative:
+        return "is not a relative path with / separators"
+    if pure.is_absolute() or Path(relative).is_absolute():
+        return "is an absolute path"
+    if ".." in pure.parts:
+        return "climbs out of the folder (..)"
+    inside = root.resolve()
+    resolved = (root / relative).resolve()
+    if resolved != inside and inside not in resolved.parents:
+        return "resolves outside the folder (a symbolic link?)"
+    return None
+
+
+def _walk(root: Path) -> tuple[dict[str, Path], list[str]]:
+    """Regular files under ``root`` by relative path, and what else is there (links, devices), without following links."""
+    files, others = {}, []
+    for folder, dirs, names in os.walk(root):
+        for name in dirs:
+            if (Path(folder) / name).is_symlink():
+                others.append((Path(folder) / name).relative_to(root).as_posix())
+        for name in names:
+            path = Path(folder) / name
+            relative = path.relative_to(root).as_posix()
+            if path.is_symlink() or not path.is_file():
+                others.append(relative)
+            else:
+                files[relative] = path
+    return files, others
+
+
+def not_a_build(folder: Path) -> str | None:
+    """Why ``folder`` is not, byte for byte, a folder a Khabar build wrote (None when it is).
+
+    A build replaces its output folder, so it must know it deletes nothing but
+    its own earlier output: a folder whose ``MANIFEST.json`` has the keys this
+    module writes, and that holds exactly the files the manifest lists, with
+    their sizes and sha256. A file added or edited since makes it someone's work.
+    """
+    if folder.is_symlink():
+        return "is a symbolic link"
+    if not folder.is_dir():
+        return "is not a folder"
+    manifest_path = folder / MANIFEST_NAME
+    if manifest_path.is_symlink() or not manifest_path.is_file():
+        return f"has no {MANIFEST_NAME}"
+    try:
+        manifest = json.loads(manifest_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        return f"has a {MANIFEST_NAME} that cannot be read ({exc.__class__.__name__})"
+    entries = manifest.get("files") if isinstance(manifest, dict) else None
+    if set(manifest if isinstance(manifest, dict) else ()) != MANIFEST_KEYS or not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("sha256"), str) and isinstance(e.get("bytes"), int)
+        for e in entries
+    ):
+        return f"has a {MANIFEST_NAME} that is not a Khabar build manifest"
+    for entry in entries:
+        if problem := unsafe_entry(folder, entry["path"]):
+            return f"has a {MANIFEST_NAME} whose entry {entry['path']!r} {problem}"
+    files, others = _walk(folder)
+    if others:
+        return f"holds {others[0]!r}, which is not a regular file"
+    listed = {entry["path"]: entry for entry in entries}
+    for relative in sorted(files):
+        if relative != MANIFEST_NAME and relative not in listed:
+            return f"holds {relative!r}, which the build did not write"
+    for relative, entry in listed.items():
+        path = files.get(relative)
+        if path is None:
+            return f"lacks {relative!r}, which its {MANIFEST_NAME} lists"
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return f"holds {relative!r}, which cannot be read ({exc.strerror})"
+        if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            return f"holds {relative!r}, changed since the build"
+    return None

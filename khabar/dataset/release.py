@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,9 @@ from khabar.annotation.errors import KhabarError
 SINGLE_SPLIT = "test"
 #: The split names loaders and the Hub know (datasets.Split).
 SPLIT_NAMES = ("train", "validation", "test")
+#: A release name becomes a folder name under dist/ and a Hub repository name: the Hub's
+#: characters, starting with a letter or digit, so never a separator, a hidden name or "..".
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,11 @@ def load_release(path: Path | None = None, version_file: Path | None = None) -> 
         raise KhabarError(f"missing key {exc.args[0]!r} in the release config", file=str(path)) from None
     except (TypeError, ValueError, AttributeError) as exc:
         raise KhabarError(f"bad value in the release config: {exc}", file=str(path)) from None
+    if not NAME_PATTERN.fullmatch(release.name) or ".." in release.name:
+        raise KhabarError(
+            f"name {release.name!r} is not a folder name: letters, digits, '.', '_' and '-', starting with a letter or digit, no '..'",
+            file=str(path),
+        )
     unknown = [name for name, _ in splits if name not in SPLIT_NAMES]
     if unknown:
         raise KhabarError(f"unknown split {unknown[0]!r}: split names must be among {', '.join(SPLIT_NAMES)}", file=str(path))

@@ -12,7 +12,8 @@ What a consumer can verify without the exports or the corpus:
   token is where ``token_starts`` says, against the ``documents`` config's text.
 
 Exit status: 0 clean, 1 failed checks, 2 unusable (no folder, no or unreadable
-MANIFEST.json, or a card that cannot be read although MANIFEST.json vouches for it).
+MANIFEST.json, a MANIFEST.json naming a file outside the folder, or a card that
+cannot be read although MANIFEST.json vouches for it).
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def read_manifest(folder: Path) -> list[dict[str, Any]]:
         isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("sha256"), str) for e in files
     ):
         raise KhabarError("unreadable manifest: 'files' must be a list of {path, sha256, bytes[, rows]}", file=str(path))
+    from khabar.dataset.manifest import unsafe_entry
+
+    for entry in files:  # before anything is read or hashed
+        if problem := unsafe_entry(folder, entry["path"]):
+            raise KhabarError(f"refusing the manifest: its entry {entry['path']!r} {problem}", file=str(path))
     return files
 
 
@@ -151,6 +157,8 @@ class ConfigFiles:
 def card_configs(folder: Path, meta: dict[str, Any]) -> list[ConfigFiles]:
     from datasets.info import DatasetInfo
 
+    from khabar.dataset.manifest import unsafe_entry
+
     infos = meta["dataset_info"] if isinstance(meta["dataset_info"], list) else [meta["dataset_info"]]
     data_files = {c.get("config_name"): c.get("data_files") or [] for c in meta.get("configs") or [] if isinstance(c, dict)}
     configs = []
@@ -173,7 +181,8 @@ def card_configs(folder: Path, meta: dict[str, Any]) -> list[ConfigFiles]:
                     f"the card's data_files entry {entry!r} of config {name!r} is not a split with paths inside the folder",
                     file=str(folder / CARD_NAME),
                 )
-            files[split] = sorted({path for pattern in patterns for path in folder.glob(pattern)})
+            matched = {path for pattern in patterns for path in folder.glob(pattern)}
+            files[split] = sorted(path for path in matched if unsafe_entry(folder, path.relative_to(folder).as_posix()) is None)
         configs.append(ConfigFiles(name=name, features=info.features, splits=splits, files=files))
     return configs
 

@@ -11,20 +11,24 @@ Three repairs, applied to span results of live annotations and predictions:
 
 The per-region ``quote_type`` of a moved region moves with it. A file with
 changes is rewritten atomically in the stable format of ``khabar studio pull``
-(sorted keys, indent 2, UTF-8, trailing newline).
+(sorted keys, indent 2, UTF-8, trailing newline), keeping its mode; a symbolic
+link keeps pointing at the repaired file. Fixes are applied by position, so they
+are applied only to the very bytes that were checked: the file's sha256 when
+checked, when read for repair and right before the rename must all be the same,
+else the file is left as it is and the command stops.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.files import sha256_bytes, write_atomic
 from khabar.annotation.scheme import load_scheme
 from khabar.validation.checks import prepare
 from khabar.validation.reader import OWNER_LISTS, read_documents, read_raw
@@ -82,9 +86,11 @@ def _plan(row: dict[str, Any]) -> tuple[int, int, str, list[str], str | None]:
     return start, end, text, notes, None
 
 
-def _candidates(paths: list[Path], documents_file: Path) -> pl.DataFrame:
+def _candidates(paths: list[Path], documents_file: Path) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The spans to look at, and the sha256 of each file as it was checked."""
     scheme = load_scheme()
     raw = read_raw(paths, read_documents(documents_file), scheme)
+    checked = {str(path): sha256 for path, sha256 in zip(raw.files, raw.sha256s)}
     spans = prepare(raw, scheme).spans.join(
         raw.documents.select("doc_id", doc_text="text"), on="doc_id", how="left", maintain_order="left"
     )
@@ -95,33 +101,37 @@ def _candidates(paths: list[Path], documents_file: Path) -> pl.DataFrame:
         | (pl.col("text_ok") & (pl.col("text") != pl.col("expected")))
         | pl.col("expected").str.contains(r"^\s|\s$")
     ).fill_null(False)
-    return (
+    frame = (
         spans.filter(fixable & needs & pl.col("problem").is_null())
         .join(positions, on="key", how="left", maintain_order="left")
         .select("file", "task_id", "task_pos", "kind", "owner_pos", "owner_id", "result_pos", "region_id",
                 "start", "end", "text", "doc_text", "expected", "offsets_ok", "text_ok")
     )
+    return frame, checked
 
 
-def _write_stable(path: Path, tasks: Any) -> None:
-    body = json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+def _read_checked(path: Path, checked_sha256: str) -> Any:
+    """The tasks of ``path``, from bytes that are the ones that were checked."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(body)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KhabarError(f"cannot read for repair: {exc.strerror}", file=str(path)) from None
+    if sha256_bytes(data) != checked_sha256:
+        raise KhabarError("changed on disk while it was being checked; not repaired (run the command again)", file=str(path))
+    return json.loads(data)
+
+
+def _write_stable(path: Path, tasks: Any, read_sha256: str) -> None:
+    write_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n", expected_sha256=read_sha256)
 
 
 def repair_exports(paths: list[Path], documents_file: Path) -> list[Change]:
     """Repair the exports in place; every change (and every refusal) is returned."""
     changes: list[Change] = []
-    candidates = _candidates(paths, documents_file)
+    candidates, checked = _candidates(paths, documents_file)
     for (file,), rows in candidates.group_by("file", maintain_order=True):
         path = Path(str(file))
-        tasks = json.loads(path.read_text(encoding="utf-8"))
+        tasks = _read_checked(path, checked[str(file)])
         changed = False
         for row in rows.iter_rows(named=True):
             owner = tasks[row["task_pos"]][OWNER_LISTS[row["kind"]]][row["owner_pos"]]
@@ -145,5 +155,5 @@ def repair_exports(paths: list[Path], documents_file: Path) -> list[Change]:
             changed = True
             changes.append(Change(str(file), row["task_id"], who, row["region_id"], "; ".join(notes), applied=True))
         if changed:
-            _write_stable(path, tasks)
+            _write_stable(path, tasks, checked[str(file)])
     return changes

@@ -13,6 +13,11 @@ them. Any change to one of them is a miss, and the build validates itself.
 The store is a single slot: a new save replaces the previous one, written in a
 temporary folder and swapped in by rename.
 
+The store is a cache outside the repository, which anything may have changed
+since: ``key.json`` also records the sha256 of each table file, and a file whose
+bytes do not have it (or a key.json that is not the store's) is a miss, never
+used. The bytes hashed are the bytes parsed.
+
 Where: ``$KHABAR_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/khabar`` (by
 default ``~/.cache/khabar``); the tables live in its ``validated/`` folder.
 """
@@ -20,10 +25,9 @@ default ``~/.cache/khabar``); the tables live in its ``validated/`` folder.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
@@ -33,6 +37,7 @@ import polars as pl
 import khabar.annotation as annotation
 import khabar.validation as validation
 from khabar.annotation.errors import KhabarError
+from khabar.annotation.files import replace_folder, sha256_bytes, staging_folder, sync_tree
 from khabar.annotation.scheme import load_scheme
 from khabar.validation.reader import Tables
 
@@ -78,28 +83,33 @@ def tables_key(export_sha256s: Iterable[str], documents_sha256: str) -> str:
 def save(tables: Tables, key: str) -> Path:
     """Keep ``tables`` under ``key``, replacing whatever the store held."""
     target = store_dir()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".validated-", dir=target.parent))
-    for name in TABLE_NAMES:
-        getattr(tables, name).write_parquet(staging / f"{name}.parquet", compression="lz4", statistics=False)
-    (staging / KEY_FILE).write_text(json.dumps({"key": key}) + "\n", encoding="utf-8")
-    if target.exists():
-        old = target.with_name(f".validated-old-{os.getpid()}")
-        target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(target)
+    with staging_folder(target) as staging:
+        hashes = {}
+        for name in TABLE_NAMES:
+            buffer = io.BytesIO()
+            getattr(tables, name).write_parquet(buffer, compression="lz4", statistics=False)
+            data = buffer.getvalue()
+            (staging / f"{name}.parquet").write_bytes(data)
+            hashes[name] = sha256_bytes(data)
+        (staging / KEY_FILE).write_text(json.dumps({"key": key, "sha256": hashes}, sort_keys=True) + "\n", encoding="utf-8")
+        sync_tree(staging)
+        replace_folder(staging, target)
     return target
 
 
 def load(key: str) -> Tables | None:
-    """The stored tables if they were saved under ``key``, else None."""
+    """The stored tables if they were saved under ``key`` and are byte for byte what was saved, else None."""
     folder = store_dir()
     try:
-        stored = json.loads((folder / KEY_FILE).read_text(encoding="utf-8")).get("key")
-        if stored != key:
+        stored = json.loads((folder / KEY_FILE).read_text(encoding="utf-8"))
+        if not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("sha256"), dict):
             return None
-        return Tables(**{name: pl.read_parquet(folder / f"{name}.parquet") for name in TABLE_NAMES})
+        frames = {}
+        for name in TABLE_NAMES:
+            data = (folder / f"{name}.parquet").read_bytes()
+            if sha256_bytes(data) != stored["sha256"].get(name):
+                return None  # changed since it was saved: validate again
+            frames[name] = pl.read_parquet(io.BytesIO(data))
+        return Tables(**frames)
     except (OSError, ValueError, pl.exceptions.PolarsError):
         return None  # missing, half-deleted or unreadable: validate again

@@ -1,0 +1,199 @@
+"""The one place that writes files and swaps folders.
+
+A file is written beside its destination under a temporary name, flushed to
+disk, given the mode of the file it replaces (0644 for a new one) and renamed
+over the destination; the folder is then synced so the rename itself survives
+a crash. A symbolic link is followed: its target is replaced and the link stays
+a link. Until the rename, the destination is untouched, so a failure (a full
+disk, a kill) leaves the old bytes and no temporary file.
+
+A folder is replaced the same way: built under a temporary name beside it, then
+two renames (the old one aside, the new one in) and the old one removed.
+
+Every ``OSError`` becomes a :class:`KhabarError` naming the file (exit 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from khabar.annotation.errors import KhabarError
+
+NEW_FILE_MODE = 0o644
+
+
+def write_error(exc: OSError, path: Path) -> KhabarError:
+    """A one-line error for an ``OSError`` met while writing ``path`` (a full disk, a read-only folder)."""
+    reason = exc.strerror or (str(exc).splitlines() or [exc.__class__.__name__])[0]
+    return KhabarError(f"cannot write: {reason}; nothing was changed", file=str(exc.filename or path))
+
+
+def destination(path: Path) -> Path:
+    """Where a write to ``path`` lands: the final target of a symbolic link, else ``path`` itself."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class StagedFile:
+    """New bytes for ``target``, written and synced under ``temporary`` beside it, not yet in place."""
+
+    target: Path
+    temporary: Path
+    expected_sha256: str | None = None
+
+    def commit(self) -> None:
+        """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read."""
+        try:
+            if self.expected_sha256 is not None:
+                try:
+                    current = sha256_bytes(self.target.read_bytes())
+                except FileNotFoundError:
+                    current = None
+                if current != self.expected_sha256:
+                    self.discard()
+                    raise KhabarError("changed on disk since it was read; not written (run the command again)", file=str(self.target))
+            os.replace(self.temporary, self.target)
+            _sync_folder(self.target.parent)
+        except OSError as exc:
+            self.discard()
+            raise write_error(exc, self.target) from None
+
+    def discard(self) -> None:
+        self.temporary.unlink(missing_ok=True)
+
+
+def stage_file(path: Path, data: bytes | str, *, expected_sha256: str | None = None) -> StagedFile:
+    """Write ``data`` beside ``path`` (the target of a link) and sync it; :meth:`StagedFile.commit` puts it in place.
+
+    ``expected_sha256``: the hash of the bytes the caller read; the commit is refused if the file no longer has it.
+    """
+    target = destination(path)
+    body = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = target.stat().st_mode & 0o7777 if target.exists() else NEW_FILE_MODE
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise write_error(exc, target) from None
+    staged = StagedFile(target, Path(name), expected_sha256)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        staged.discard()
+        raise write_error(exc, target) from None
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def write_atomic(path: Path, data: bytes | str, *, expected_sha256: str | None = None) -> None:
+    """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename."""
+    stage_file(path, data, expected_sha256=expected_sha256).commit()
+
+
+def sync_tree(folder: Path) -> None:
+    """Flush every file and folder under ``folder`` to disk, so a folder about to be swapped in is whole after a crash."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file() and not path.is_symlink():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        elif path.is_dir() and not path.is_symlink():
+            _sync_folder(path)
+    _sync_folder(folder)
+
+
+def aside_name(target: Path, role: str) -> Path:
+    """The temporary sibling of ``target`` for ``role`` ("building", "previous"), named after this process.
+
+    The pid in the name lets a later run tell a folder left by a killed process from one still being written.
+    """
+    return target.with_name(f".{target.name}.{role}-{os.getpid()}")
+
+
+@dataclass
+class FolderSwap:
+    """``staging`` renamed into ``target``, with the previous ``target`` kept aside until :meth:`finish`."""
+
+    staging: Path
+    target: Path
+    previous: Path | None = None
+    swapped: bool = False
+
+    def swap(self) -> None:
+        try:
+            if self.target.exists():
+                previous = aside_name(self.target, "previous")
+                self.target.rename(previous)
+                self.previous = previous
+            self.staging.rename(self.target)
+            self.swapped = True
+            _sync_folder(self.target.parent)
+        except OSError as exc:
+            self.undo()
+            raise write_error(exc, self.target) from None
+
+    def undo(self) -> None:
+        """Put the previous folder back (and the new one back to its staging name)."""
+        if self.swapped:
+            self.target.rename(self.staging)
+            self.swapped = False
+        if self.previous is not None:
+            self.previous.rename(self.target)
+            self.previous = None
+
+    def finish(self) -> None:
+        """Remove the previous folder: the new one is in place for good."""
+        if self.previous is not None:
+            shutil.rmtree(self.previous, ignore_errors=True)
+            self.previous = None
+
+
+@contextmanager
+def staging_folder(target: Path) -> Iterator[Path]:
+    """A fresh empty folder beside ``target``, removed on the way out whatever happens (unless renamed away)."""
+    staging = aside_name(target, "building")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if staging.exists():  # a folder of a dead process that had this pid
+            shutil.rmtree(staging)
+        staging.mkdir()
+    except OSError as exc:
+        raise write_error(exc, staging) from None
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Swap ``staging`` in as ``target`` and remove the previous ``target``."""
+    swap = FolderSwap(staging, target)
+    swap.swap()
+    swap.finish()

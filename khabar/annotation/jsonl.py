@@ -1,0 +1,57 @@
+"""JSON Lines, the one way the project writes and reads them.
+
+A JSON Lines file is split on ``"\\n"`` and nothing else. ``json.dumps`` with
+``ensure_ascii=False`` escapes the ASCII control characters but leaves U+0085,
+U+2028 and U+2029 raw, and ``str.splitlines()`` (and editors, and some
+readers) break a line there: a page holding one was written fine and then
+read back as two broken records. So every line separator ``str.splitlines()``
+knows is written escaped (``\\u2028``) and the reader splits on ``"\\n"`` only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.files import write_atomic
+
+#: The characters ``str.splitlines()`` splits on that ``json.dumps`` leaves raw (the others are control characters it escapes).
+RAW_LINE_SEPARATORS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_ESCAPES = str.maketrans(RAW_LINE_SEPARATORS)
+
+
+def dumps_line(value: Any) -> str:
+    """One JSON value on one line (sorted keys, UTF-8 text), with its newline."""
+    # outside strings JSON has no such characters, so escaping them everywhere only touches string contents
+    return json.dumps(value, ensure_ascii=False, sort_keys=True).translate(_ESCAPES) + "\n"
+
+
+def dumps(values: Iterable[Any]) -> str:
+    return "".join(dumps_line(value) for value in values)
+
+
+def write(path: Path, values: Iterable[Any]) -> None:
+    """Write ``values`` as JSON Lines, atomically (see :mod:`khabar.annotation.files`)."""
+    write_atomic(path, dumps(values))
+
+
+def split(text: str) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line) of a JSON Lines text, split on ``"\\n"`` only; the final newline ends the last line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    yield from enumerate(lines, start=1)
+
+
+def lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a JSON Lines file; a file that cannot be read or is not UTF-8 is a :class:`KhabarError`."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
+    return split(text)
