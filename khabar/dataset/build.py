@@ -433,6 +433,9 @@ def run(args: argparse.Namespace) -> int:
 
     release = load_release(args.release)
     args.datasheet = args.datasheet or repo().datasheet_file
+    out = args.out or repo().dist_dir / (release.dirname + ("-annotators" if args.per_annotator else ""))
+    if not args.check:
+        check_out(out)  # before the inputs are read: a refusal should not wait for validation
     inputs = inputs_from_args(args, log=log)
     if not inputs.annotated:
         log("no annotations in the inputs: building the documents with empty annotation lists")
@@ -442,7 +445,6 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(f"khabar build: {args.datasheet} is stale: its figures differ from the build; run `khabar build` and commit it", file=sys.stderr)
         return EXIT_FAILED_CHECKS
-    out = args.out or repo().dist_dir / (release.dirname + ("-annotators" if args.per_annotator else ""))
     build(inputs, out, datasheet=args.datasheet, release=release, per_annotator=args.per_annotator, log=log)
     log(f"built {out} in {time.perf_counter() - started:.1f} s")
     return 0

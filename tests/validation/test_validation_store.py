@@ -112,6 +112,32 @@ def test_the_store_lives_where_the_environment_says(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert store.store_dir() == tmp_path / "xdg" / "khabar" / "validated"
     kept = store.save(api.validate_exports([write_export(tmp_path, valid_export())]).tables, "k")
-    assert json.loads((kept / store.KEY_FILE).read_text(encoding="utf-8")) == {"key": "k"}
+    recorded = json.loads((kept / store.KEY_FILE).read_text(encoding="utf-8"))
+    assert recorded["key"] == "k" and set(recorded["sha256"]) == set(store.TABLE_NAMES)
     assert pl.read_parquet(kept / "spans.parquet").height > 0
 
+
+
+def test_a_tampered_store_is_a_miss_and_the_build_validates_again(khabar, tmp_path, monkeypatch):
+    """Valid parquet with other rows, put in the store by someone else, is never used: the store checks its own hashes."""
+    export = write_export(tmp_path, valid_export())
+    assert khabar("validate", export).status == 0
+    key = _key(export)
+    kept = store.load(key)
+    assert kept is not None and kept.spans.height > 1
+    kept.spans.head(1).write_parquet(store.store_dir() / "spans.parquet")  # a readable table, one span instead of all
+    assert store.load(key) is None
+
+    validations = []
+    real_validate = api.validate_exports
+    monkeypatch.setattr(api, "validate_exports", lambda *a, **k: validations.append(a) or real_validate(*a, **k))
+    run = khabar("build", "--exports", export, "--out", tmp_path / "out", "--datasheet", _datasheet_copy(tmp_path))
+    assert run.status == 0, run.err
+    assert validations, "the build trusted a tampered store"
+    assert "validating 1 export(s)" in run.out
+
+
+def _datasheet_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "DATASHEET.md"
+    shutil.copyfile(repo().datasheet_file, copy)
+    return copy

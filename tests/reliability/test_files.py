@@ -1,0 +1,373 @@
+"""Files, folders and builds: nothing deleted that a build did not make, nothing half-written.
+
+A full disk is a real one: a small tmpfs mounted for the test (root only, as in
+CI) and filled up, so the ``ENOSPC`` comes from the kernel while pyarrow writes
+parquet or while the datasheet is written.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from make_bad_inputs import DOCS, dumps, good_export, mutated
+from reliability_support import SHARED
+
+from khabar.annotation import jsonl
+from khabar.annotation.files import write_atomic
+from khabar.annotation.ingest import DocumentRecord, load_records
+from khabar.annotation.paths import repo
+
+LINE_SEPARATORS = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every entry under ``folder`` (files by sha256 and mode, links by target, folders by name)."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            found[relative] = f"-> {os.readlink(path)}"
+        elif path.is_file():
+            found[relative] = f"{hashlib.sha256(path.read_bytes()).hexdigest()} {oct(path.stat().st_mode)}"
+        else:
+            found[relative] = "folder"
+    return found
+
+
+def one_line_error(run, *expected: str) -> None:
+    assert "Traceback" not in run.output
+    assert run.status == 2, run.output
+    lines = [line for line in run.err.splitlines() if ": error: " in line]  # validate says what it checks first
+    assert len(lines) == 1, run.err
+    for text in expected:
+        assert text in lines[0], f"{text!r} not in {lines[0]!r}"
+
+
+def changed_export(tmp_path: Path) -> Path:
+    """The shared good export with one entity fewer: a build whose figures differ from the good build's."""
+    export = good_export()
+    export[1]["annotations"][0]["result"] = []
+    path = tmp_path / "export.json"
+    path.write_text(dumps(export), encoding="utf-8")
+    return path
+
+
+def build_args(out: Path, datasheet: Path, export: Path = SHARED / "good_export.json") -> list[str | Path]:
+    return ["build", "--documents", SHARED / "documents.jsonl", "--exports", export, "--out", out, "--datasheet", datasheet]
+
+
+# ---- a build never deletes what it did not make ----
+
+
+def test_a_build_never_deletes_what_it_did_not_make(tmp_path, khabar, good_build, datasheet_template):
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    victims = tmp_path / "victims"
+    repository = victims / "repository"  # a git repository with someone's data
+    repository.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", repository], check=True)
+    (repository / "important.csv").write_text("id,value\n1,2\n", encoding="utf-8")
+    added = victims / "build-with-notes"  # a build someone added a file to
+    shutil.copytree(good_build, added)
+    (added / "notes.txt").write_text("my notes\n", encoding="utf-8")
+    edited = victims / "build-edited"  # a build whose card someone edited
+    shutil.copytree(good_build, edited)
+    (edited / "README.md").write_text("edited\n", encoding="utf-8")
+    forged = victims / "forged-manifest"  # a MANIFEST.json alone does not make a build
+    forged.mkdir()
+    (forged / "MANIFEST.json").write_text('{"version": "1.0.0", "files": []}\n', encoding="utf-8")
+    (forged / "thesis.tex").write_text("\\chapter{}\n", encoding="utf-8")
+    linked = victims / "link-to-build"
+    linked.symlink_to(good_build, target_is_directory=True)
+    a_file = victims / "a-file"
+    a_file.write_text("not a folder\n", encoding="utf-8")
+    before, build_before, datasheet_before = tree(victims), tree(good_build), datasheet.read_bytes()
+
+    cases = [
+        (repository, ["repository", "no MANIFEST.json", "only replaces an earlier build"]),
+        (added, ["build-with-notes", "'notes.txt'", "did not write"]),
+        (edited, ["build-edited", "'README.md'", "changed since the build"]),
+        (forged, ["forged-manifest", "not a Khabar build manifest"]),
+        (linked, ["link-to-build", "symbolic link"]),
+        (a_file, ["a-file", "not a folder"]),
+    ]
+    for out, expected in cases:
+        one_line_error(khabar(*build_args(out, datasheet)), *expected)
+    assert tree(victims) == before
+    assert tree(good_build) == build_before
+    assert datasheet.read_bytes() == datasheet_before
+
+
+def copy_of_repository(root: Path) -> Path:
+    """A dataset repository of its own (the files a build reads), so no test can ever aim a build at the real one."""
+    for relative in ("annotation/labeling_config.xml", "annotation/GUIDELINES.md", "dataset/release.toml", "dataset/VERSION"):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(repo().root / relative, root / relative)
+    return root
+
+
+def test_a_build_refuses_the_repository_root_the_current_directory_and_their_parents(tmp_path, khabar, datasheet_template, monkeypatch):
+    from khabar.annotation.errors import KhabarError
+    from khabar.dataset.build import check_out
+
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    root = copy_of_repository(tmp_path / "above" / "repository")
+    work = tmp_path / "work" / "here"
+    work.mkdir(parents=True)
+    (work / "keep.txt").write_text("keep\n", encoding="utf-8")
+    before = tree(tmp_path)
+    monkeypatch.chdir(work)
+    for out, what in ((Path("."), "is the current directory"), (tmp_path / "work", "holds the current directory"),
+                      (root, "is the dataset repository"), (root.parent, "holds the dataset repository")):
+        one_line_error(khabar("--root", root, *build_args(out, datasheet)), "refusing to build here", what)
+    assert tree(tmp_path) == before
+    with pytest.raises(KhabarError, match="holds the dataset repository"):
+        check_out(Path("/"))  # asked directly: a regression here must not get to delete anything
+
+
+def test_a_release_name_is_a_plain_folder_name(tmp_path, khabar, good_build, datasheet_template, monkeypatch):
+    """``name = "../../victim"`` once built outside dist/ and deleted ``victim-1.0.0``."""
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    root = copy_of_repository(tmp_path / "repo")
+    version = (root / "dataset" / "VERSION").read_text(encoding="utf-8").strip()
+    victim = tmp_path / f"victim-{version}"
+    shutil.copytree(good_build, victim)  # even a real build outside dist/ is out of reach
+    before = tree(tmp_path)
+    config = (root / "dataset" / "release.toml").read_text(encoding="utf-8")
+    assert 'name = "khabar"' in config
+    for name in ("../../victim", "a/b", "..", ".hidden", "a\\\\b", "", "x" * 200):
+        release = tmp_path / "release.toml"
+        release.write_text(config.replace('name = "khabar"', f'name = "{name}"'), encoding="utf-8")
+        before = tree(tmp_path)
+        run = khabar("--root", root, "build", "--documents", SHARED / "documents.jsonl", "--exports", "--release", release, "--datasheet", datasheet)
+        one_line_error(run, "release.toml", "is not a folder name")
+        assert tree(tmp_path) == before
+        assert not (root / "dist").exists()
+
+
+def test_a_build_replaces_its_own_previous_build(tmp_path, khabar, good_build, datasheet_template):
+    from khabar.validation.dataset_check import check_dataset
+
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    out = tmp_path / "dist" / "khabar"
+    shutil.copytree(good_build, out)
+    before = tree(out)
+    run = khabar(*build_args(out, datasheet, changed_export(tmp_path)))
+    assert run.status == 0, run.output
+    assert tree(out) != before and check_dataset(out).problems == []
+    assert sorted(os.listdir(out.parent)) == ["khabar"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert khabar(*build_args(empty, datasheet)).status == 0 and (empty / "MANIFEST.json").is_file()
+
+
+# ---- a full disk ----
+
+
+@contextmanager
+def small_filesystem(folder: Path, size: str = "3m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``folder`` for the block (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs the tests as root)")
+    folder.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def fill(folder: Path) -> Path:
+    """Fill the file system of ``folder`` to the last byte with one file; returns it."""
+    filler = folder / "filler.bin"
+    with filler.open("wb", buffering=0) as handle:
+        for block in (1 << 16, 4096, 1):
+            while True:
+                try:
+                    handle.write(b"\0" * block)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC
+                    break
+    assert os.statvfs(folder).f_bavail == 0
+    return filler
+
+
+def test_a_full_disk_while_writing_parquet_changes_nothing(tmp_path, khabar, good_build, datasheet_template):
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    with small_filesystem(tmp_path / "disk") as disk:
+        out = disk / "dist" / "khabar"
+        shutil.copytree(good_build, out)
+        fill(disk)
+        before, datasheet_before = tree(disk), datasheet.read_bytes()
+        run = khabar(*build_args(out, datasheet, changed_export(tmp_path)))
+        one_line_error(run, str(out), "No space left on device", "unchanged")
+        assert "wrote data/" not in run.out, "the disk was full before the first parquet file"
+        assert "configs:" in run.out  # it failed in the build's writing, not before
+        assert tree(disk) == before, "the previous build changed or something was left behind"
+        assert datasheet.read_bytes() == datasheet_before
+
+
+def test_a_full_disk_while_writing_the_datasheet_changes_nothing(tmp_path, khabar, good_build, datasheet_template):
+    dist = tmp_path / "dist"
+    out = dist / "khabar"
+    shutil.copytree(good_build, out)
+    build_before = tree(dist)
+    with small_filesystem(tmp_path / "disk", size="1m") as disk:
+        datasheet = disk / "DATASHEET.md"
+        shutil.copyfile(datasheet_template, datasheet)
+        fill(disk)
+        before = tree(disk)
+        run = khabar(*build_args(out, datasheet, changed_export(tmp_path)))
+        one_line_error(run, "DATASHEET.md", "No space left on device")
+        assert "wrote data/" in run.out, "the build folder was written before the datasheet"
+        assert tree(disk) == before, "the datasheet changed or a temporary file was left"
+        assert tree(dist) == build_before, "the new build went in although the datasheet could not"
+    # with room, the same build goes through and both change together
+    shutil.copyfile(datasheet_template, tmp_path / "DATASHEET.md")
+    assert khabar(*build_args(out, tmp_path / "DATASHEET.md", changed_export(tmp_path))).status == 0
+    assert tree(dist) != build_before and (tmp_path / "DATASHEET.md").read_bytes() != datasheet_template.read_bytes()
+
+
+# ---- JSON Lines and every line separator ----
+
+
+@pytest.mark.parametrize("separator", LINE_SEPARATORS, ids=[f"U+{ord(c):04X}" for c in LINE_SEPARATORS])
+def test_every_line_separator_round_trips_through_json_lines(separator, tmp_path):
+    values = [{"text": f"قال{separator}الوزير", "n": 1}, {"text": separator * 3}]
+    path = tmp_path / "x.jsonl"
+    jsonl.write(path, values)
+    written = path.read_text(encoding="utf-8")
+    assert written.count("\n") == 2 and len(written.splitlines()) == 2
+    assert [json.loads(line) for _, line in jsonl.lines(path)] == values
+
+
+def test_a_page_with_line_separators_is_ingested_read_back_validated_and_built(tmp_path, khabar, datasheet_template):
+    """U+2028 once made a corpus that the next ingest, validate and build refused."""
+    corpus = tmp_path / "corpus"
+    (corpus / "pages").mkdir(parents=True)
+    page = "قال الوزير\u2028إن بغداد آمنة.\u2029وأضاف\u0085أن الوضع مستقر.\n"
+    (corpus / "pages" / "a.txt").write_text(page, encoding="utf-8")
+    (corpus / "pages.csv").write_text("file,source,title,published,published_evidence,url,story\na.txt,asharq-al-awsat,عنوان,2024-03-24,,,story-1\n", encoding="utf-8")
+    (corpus / "sources.csv").write_text("id,name_ar,name_en,site,country\nasharq-al-awsat,الشرق الأوسط,Asharq Al-Awsat,aawsat.com,GB\n", encoding="utf-8")
+    first = khabar("ingest", "--corpus", corpus, "--exports", tmp_path / "exports")
+    assert first.status == 0, first.output
+    documents = corpus / "documents.jsonl"
+    written = documents.read_bytes()
+    again = khabar("ingest", "--corpus", corpus, "--exports", tmp_path / "exports")
+    assert again.status == 0 and "unchanged" in again.out, again.output
+    assert documents.read_bytes() == written
+    [record] = load_records(documents)
+    assert all(c in record.text for c in "\u2028\u2029\u0085")
+    assert len(written.decode("utf-8").splitlines()) == 1
+    data = {"doc_id": record.doc_id, "source": record.source, "text": record.text, "title": record.title}
+    export = [{"annotations": [], "data": data, "drafts": [], "id": 1, "predictions": []}]
+    (tmp_path / "export.json").write_text(dumps(export), encoding="utf-8")
+    validated = khabar("validate", tmp_path / "export.json", "--documents", documents)
+    assert validated.status == 0, validated.output
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    built = khabar("build", "--documents", documents, "--exports", "--out", tmp_path / "out", "--datasheet", datasheet)
+    assert built.status == 0, built.output
+
+
+def test_the_conll_importer_writes_corpus_records_that_read_back(tmp_path):
+    from khabar.annotation.conll_import import write_documents
+
+    text = "بغداد\u2028قال\u2029الوزير\u0085أمس\x1c\x1d\x1e\x0b\x0c"
+    record = DocumentRecord(**{**DOCS[1], "text": text, "doc_id": "0123456789abcdef"})
+    write_documents(tmp_path / "documents.jsonl", [record, record])
+    assert load_records(tmp_path / "documents.jsonl") == [record, record]
+
+
+# ---- validate --repair: the file it checked, its mode, its link ----
+
+
+def drifted_export() -> str:
+    """The good export with entity e3's offsets two characters off: --repair moves them back."""
+    tasks = mutated("e3")
+    value = next(r for r in tasks[0]["annotations"][0]["result"] if r.get("id") == "e3")["value"]
+    value["start"] += 2
+    value["end"] += 2
+    return dumps(tasks)
+
+
+def test_repair_keeps_the_mode_and_replaces_the_target_of_a_link(tmp_path, khabar):
+    real = tmp_path / "store" / "export.json"
+    real.parent.mkdir()
+    real.write_text(drifted_export(), encoding="utf-8")
+    real.chmod(0o640)
+    link = tmp_path / "export.json"
+    link.symlink_to(real)
+    run = khabar("validate", "--repair", link, "--documents", SHARED / "documents.jsonl")
+    assert run.status == 0, run.output
+    assert "repaired:" in run.err and "region e3" in run.err
+    assert link.is_symlink() and link.resolve() == real
+    assert oct(real.stat().st_mode & 0o777) == oct(0o640)
+    assert json.loads(real.read_text(encoding="utf-8")) == json.loads(dumps(good_export()))
+    assert sorted(os.listdir(real.parent)) == ["export.json"] and sorted(os.listdir(tmp_path)) == ["export.json", "store"]
+
+
+def test_repair_refuses_a_file_that_changed_while_it_was_checked(tmp_path, khabar, monkeypatch):
+    from khabar.validation import repair
+
+    path = tmp_path / "export.json"
+    path.write_text(drifted_export(), encoding="utf-8")
+    edited = drifted_export().replace('"lead_time": 42.5', '"lead_time": 43.5')
+    real_candidates = repair._candidates
+
+    def edited_meanwhile(*args):  # an editor saves the file after the check, before the repair reads it
+        found = real_candidates(*args)
+        path.write_text(edited, encoding="utf-8")
+        return found
+
+    monkeypatch.setattr(repair, "_candidates", edited_meanwhile)
+    run = khabar("validate", "--repair", path, "--documents", SHARED / "documents.jsonl")
+    one_line_error(run, "export.json", "changed on disk", "not repaired")
+    assert path.read_text(encoding="utf-8") == edited
+    assert sorted(os.listdir(tmp_path)) == ["export.json"]
+
+
+def test_an_atomic_write_refuses_a_file_changed_since_it_was_read(tmp_path):
+    from khabar.annotation.errors import KhabarError
+
+    path = tmp_path / "x.json"
+    path.write_bytes(b"old\n")
+    read = hashlib.sha256(b"old\n").hexdigest()
+    path.write_bytes(b"someone else's\n")
+    with pytest.raises(KhabarError, match="changed on disk since it was read"):
+        write_atomic(path, "mine\n", expected_sha256=read)
+    assert path.read_bytes() == b"someone else's\n" and os.listdir(tmp_path) == ["x.json"]
+    new = tmp_path / "new.json"
+    write_atomic(new, "new\n")
+    assert oct(new.stat().st_mode & 0o777) == oct(0o644)
+
+
+# ---- validate --dataset: MANIFEST.json names only files inside the folder ----
+
+
+@pytest.mark.parametrize("entry", ["../outside.txt", "data/../../outside.txt", "/etc/hostname", "data/link.txt"])
+def test_validate_dataset_refuses_manifest_entries_outside_the_folder(entry, build_copy, tmp_path, khabar):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the dataset's\n", encoding="utf-8")
+    (build_copy / "data" / "link.txt").symlink_to(outside)
+    manifest_path = build_copy / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["files"].append({"path": entry, "bytes": 18, "sha256": hashlib.sha256(outside.read_bytes()).hexdigest()})
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    before = tree(build_copy)
+    run = khabar("validate", "--dataset", build_copy)
+    one_line_error(run, "MANIFEST.json", repr(entry), "refusing the manifest")
+    assert tree(build_copy) == before
