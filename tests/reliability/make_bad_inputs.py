@@ -30,6 +30,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from khabar.annotation import jsonl
 from khabar.annotation.ingest import doc_id_for
 from khabar.annotation.normalize import normalize_text
 
@@ -334,6 +335,37 @@ def main() -> None:
     case("pull-broken-pseudonym-book", "the local pseudonym book is broken", {"studio/pseudonyms.json": "{not json"},
          argv=[*pull, "--url", "{studio_url}", "--project", "{project}"], exit=2, expect=["pseudonyms.json", "unreadable pseudonym book"],
          env={"LABEL_STUDIO_API_KEY": "{studio_token}"}, studio=True, absent_path="out.json")
+
+    # files, folders and builds (13a)
+    build_into = ["build", "--documents", "{shared}/documents.jsonl", "--exports", "--datasheet", "{datasheet}", "--out"]
+    someone = {"victim/important.csv": "id,value\n1,2\n", "victim/notes/plan.md": "# not a build\n"}
+    case("build-out-not-a-build", "--out names a folder of someone's files (no MANIFEST.json): once deleted", someone,
+         argv=[*build_into, "{case}/victim"], exit=2, expect=["victim", "no MANIFEST.json", "refusing to replace"], untouched=list(someone))
+    case("build-out-a-file", "--out names a file", {"out.txt": "a file\n"}, argv=[*build_into, "{case}/out.txt"], exit=2,
+         expect=["out.txt", "is not a folder"], untouched=["out.txt"])
+    case("build-out-holds-the-repository", "--out names a folder holding the dataset repository (as `--out .` at its root would)",
+         {"repo/annotation/labeling_config.xml": "<View/>\n", "repo/dataset/VERSION": "1.0.0\n"},
+         argv=["--root", "{case}/repo", *build_into, "{case}"], exit=2, expect=["refusing to build here", "holds the dataset repository"],
+         untouched=["repo/annotation/labeling_config.xml", "repo/dataset/VERSION", "repo/dataset/release.toml"],
+         derive={"path": "repo/dataset/release.toml", "from": "dataset/release.toml", "replace": ['name = "khabar"', 'name = "khabar"']})
+    case("build-out-edited-build", "--out names a build someone added a file to", {"overlay/notes.txt": "my notes\n"},
+         argv=[*build_into, "{build}"], exit=2, expect=["'notes.txt'", "did not write"], build=True)
+    for name, bad in (("traversal", "../../victim"), ("separator", "dist/x"), ("dot-dot", "..")):
+        case(f"build-release-name-{name}", f"a release name {bad!r} would build outside dist/", {},
+             argv=[*build_argv, "--exports", "--release", "{case}/release.toml"], exit=2, expect=["release.toml", repr(bad), "not a folder name"],
+             absent_path="dist/khabar", derive={"path": "release.toml", "from": "dataset/release.toml", "replace": ['name = "khabar"', f'name = "{bad}"']})
+    separators = "قال الوزير\u2028إن بغداد آمنة.\u2029وأضاف\u0085أن الوضع مستقر.\n"
+    ingest("unicode-line-separators", "a page holding U+2028, U+2029 and U+0085: its record is one line (read back with splitlines here)",
+           {"a.txt": separators}, exit=0, expect=["added", "1 page(s) ingested"], absent_text={"file": "corpus/documents.jsonl", "strings": ["\r"]})
+    separated = record(normalize_text(separators), "a.txt", "عنوان") | {"story": "story-1", "title": "عنوان"}
+    ingest("corpus-with-line-separators", "a corpus whose record holds U+2028, U+2029 and U+0085 is read back unchanged",
+           {"a.txt": separators}, exit=0, expect=["unchanged", "1 page(s) ingested"],
+           extra_files={"corpus/documents.jsonl": jsonl.dumps([separated])}, untouched=["corpus/documents.jsonl"])
+    separated_task = task([], 1, separated)
+    case("validate-documents-with-line-separators", "corpus records holding U+2028, U+2029 and U+0085, and a task on one",
+         {"export.json": dumps([separated_task]), "documents.jsonl": jsonl.dumps([separated])},
+         argv=["validate", "{case}/export.json", "--documents", "{case}/documents.jsonl"], exit=0, expect=["0 error(s)"],
+         untouched=["export.json", "documents.jsonl"])
 
 
 if __name__ == "__main__":
