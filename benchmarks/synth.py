@@ -38,6 +38,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from khabar.annotation import jsonl
 from khabar.annotation.ingest import DocumentRecord, doc_id_for, load_records
 from khabar.annotation.paths import repo
 from khabar.annotation.scheme import Scheme, load_scheme
@@ -420,7 +421,7 @@ def generate(
             record = generator.record(index, text)
             task = generator.task(index, text, regions, record)
             export.write(("\n" if index == 0 else ",\n") + indented(task))
-            documents.write(json.dumps(asdict(record), ensure_ascii=False, sort_keys=True) + "\n")
+            documents.write(jsonl.dumps_line(asdict(record)))
             index += 1
             if progress and generator.counts.span_results >= next_report:
                 print(

@@ -81,16 +81,18 @@ class StagedFile:
         self.temporary.unlink(missing_ok=True)
 
 
-def stage_file(path: Path, data: bytes | str, *, expected_sha256: str | None = None) -> StagedFile:
+def stage_file(path: Path, data: bytes | str, *, expected_sha256: str | None = None, mode: int | None = None) -> StagedFile:
     """Write ``data`` beside ``path`` (the target of a link) and sync it; :meth:`StagedFile.commit` puts it in place.
 
     ``expected_sha256``: the hash of the bytes the caller read; the commit is refused if the file no longer has it.
+    ``mode``: for a file that must have it whatever it replaces (0600 for a secret).
     """
     target = destination(path)
     body = data.encode("utf-8") if isinstance(data, str) else data
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        mode = target.stat().st_mode & 0o7777 if target.exists() else NEW_FILE_MODE
+        if mode is None:
+            mode = target.stat().st_mode & 0o7777 if target.exists() else NEW_FILE_MODE
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
         raise write_error(exc, target) from None
@@ -110,9 +112,9 @@ def stage_file(path: Path, data: bytes | str, *, expected_sha256: str | None = N
     return staged
 
 
-def write_atomic(path: Path, data: bytes | str, *, expected_sha256: str | None = None) -> None:
+def write_atomic(path: Path, data: bytes | str, *, expected_sha256: str | None = None, mode: int | None = None) -> None:
     """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename."""
-    stage_file(path, data, expected_sha256=expected_sha256).commit()
+    stage_file(path, data, expected_sha256=expected_sha256, mode=mode).commit()
 
 
 def sync_tree(folder: Path) -> None:

@@ -361,7 +361,6 @@ def build(inputs: BuildInputs, out: Path, *, datasheet: Path | None = None, rele
     datasheet = datasheet or repo().datasheet_file
     current = _read(datasheet)
     refresh(current, "", source=str(datasheet))  # refuse a datasheet without a figures block before any work
-    check_out(out)
     built = compute(inputs, release, load_scheme(), per_annotator=per_annotator, log=log)
     datasheet_text = refresh(current, render(built.figures), source=str(datasheet))
     try:

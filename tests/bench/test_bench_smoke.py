@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from khabar.annotation import jsonl
 from khabar.annotation.paths import repo
 
 BENCH = repo().root / "benchmarks" / "bench_pipeline.py"
@@ -23,7 +24,7 @@ def test_generator_is_deterministic_and_shaped_like_a_pull(tmp_path: Path) -> No
     counts, export, documents = runs[0]
     tasks = json.loads(export)
     assert export.decode("utf-8") == json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    records = [json.loads(line) for line in documents.decode("utf-8").splitlines()]
+    records = [json.loads(line) for _, line in jsonl.split(documents.decode("utf-8"))]
     assert [r["doc_id"] for r in records] == [t["data"]["doc_id"] for t in tasks]
     assert {r["text"] for r in records} == {t["data"]["text"] for t in tasks}
     spans = [r for t in tasks for a in t["annotations"] for r in a["result"] if r["type"] == "labels"]

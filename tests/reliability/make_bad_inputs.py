@@ -181,7 +181,7 @@ def main() -> None:
     if ROOT.exists():
         shutil.rmtree(ROOT)
     SHARED.mkdir(parents=True)
-    (SHARED / "documents.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n" for d in DOCS), encoding="utf-8")
+    (SHARED / "documents.jsonl").write_text(jsonl.dumps(DOCS), encoding="utf-8")
     (SHARED / "good_export.json").write_text(dumps(good_export()), encoding="utf-8")
 
     # ---- validate: not an export at all (exit 2) ----

@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from khabar.annotation import jsonl
 from khabar.annotation.paths import repo
 
-DOCUMENTS = [json.loads(line) for line in repo().documents_file.read_text(encoding="utf-8").splitlines()]
+DOCUMENTS = [json.loads(line) for _, line in jsonl.lines(repo().documents_file)]
 DOC = DOCUMENTS[1]  # c59ea302dcd9b174, RT Arabic: a short page full of quotes
 TEXT = DOC["text"]
 _ids = itertools.count(1)
