@@ -330,13 +330,16 @@ def recover(out: Path, log=print) -> None:
 
 def check_out(out: Path) -> None:
     """Refuse (exit 2) an output folder the build may not replace; see the module docstring."""
-    from khabar.dataset.manifest import not_a_build
+    from khabar.dataset.manifest import MANIFEST_NAME, not_a_build
 
     resolved = out.resolve()
     for protected, what in ((repo().root, "the dataset repository"), (Path.cwd().resolve(), "the current directory")):
         if resolved == protected or resolved in protected.parents:
             held = "is" if resolved == protected else "holds"
             raise KhabarError(f"refusing to build here: the output folder {held} {what} ({protected}); name a folder of its own, e.g. dist/NAME", file=str(out))
+    for parent in resolved.parents:
+        if (parent / MANIFEST_NAME).is_file() and not_a_build(parent) is None:
+            raise KhabarError(f"refusing to build inside another build ({parent}): it would no longer match its {MANIFEST_NAME}", file=str(out))
     if not out.exists() and not out.is_symlink():
         return
     if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):

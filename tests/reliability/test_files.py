@@ -99,6 +99,7 @@ def test_a_build_never_deletes_what_it_did_not_make(tmp_path, khabar, good_build
         (forged, ["forged-manifest", "not a Khabar build manifest"]),
         (linked, ["link-to-build", "symbolic link"]),
         (a_file, ["a-file", "not a folder"]),
+        (good_build / "data" / "new", ["inside another build"]),
     ]
     for out, expected in cases:
         one_line_error(khabar(*build_args(out, datasheet)), *expected)
