@@ -342,8 +342,11 @@ def check_out(out: Path) -> None:
             raise KhabarError(f"refusing to build inside another build ({parent}): it would no longer match its {MANIFEST_NAME}", file=str(out))
     if not out.exists() and not out.is_symlink():
         return
-    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
-        return
+    try:
+        if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+            return
+    except OSError as exc:
+        raise KhabarError(f"cannot look into the output folder: {exc.strerror}", file=str(out)) from None
     problem = not_a_build(out)
     if problem is not None:
         raise KhabarError(
