@@ -139,12 +139,30 @@ def aside_name(target: Path, role: str) -> Path:
     return target.with_name(f".{target.name}.{role}-{os.getpid()}")
 
 
+def remove_folder(folder: Path, *, last: str | None = None) -> None:
+    """Remove ``folder``; the file ``last`` (the one that says what the folder is) goes after everything else,
+    so a removal cut short leaves a folder that can still be recognised, and finished, later."""
+    if last is not None:
+        for child in folder.iterdir():
+            if child.name == last:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @dataclass
 class FolderSwap:
-    """``staging`` renamed into ``target``, with the previous ``target`` kept aside until :meth:`finish`."""
+    """``staging`` renamed into ``target``, with the previous ``target`` kept aside until :meth:`finish`.
+
+    ``last``: the file removed last from the previous folder (see :func:`remove_folder`).
+    """
 
     staging: Path
     target: Path
+    last: str | None = None
     previous: Path | None = None
     swapped: bool = False
 
@@ -173,7 +191,7 @@ class FolderSwap:
     def finish(self) -> None:
         """Remove the previous folder: the new one is in place for good."""
         if self.previous is not None:
-            shutil.rmtree(self.previous, ignore_errors=True)
+            remove_folder(self.previous, last=self.last)
             self.previous = None
 
 
@@ -194,8 +212,8 @@ def staging_folder(target: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def replace_folder(staging: Path, target: Path) -> None:
-    """Swap ``staging`` in as ``target`` and remove the previous ``target``."""
-    swap = FolderSwap(staging, target)
+def replace_folder(staging: Path, target: Path, *, last: str | None = None) -> None:
+    """Swap ``staging`` in as ``target`` and remove the previous ``target`` (``last``: see :func:`remove_folder`)."""
+    swap = FolderSwap(staging, target, last)
     swap.swap()
     swap.finish()

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.annotation.files import FolderSwap, StagedFile, stage_file, staging_folder, sync_tree
+from khabar.annotation.files import FolderSwap, StagedFile, remove_folder, stage_file, staging_folder, sync_tree
 from khabar.annotation.memory import cycle_collector_paused
 from khabar.annotation.paths import repo
 from khabar.annotation.scheme import Scheme, load_scheme
@@ -310,7 +310,8 @@ def _alive(pid_text: str) -> bool:
 def recover(out: Path, log=print) -> None:
     """Clean up after a build that was killed: drop its staging folder, and put back a previous
     build that was moved aside but not yet replaced (a folder that is not a build is left alone)."""
-    from khabar.dataset.manifest import not_a_build
+    from khabar.dataset.manifest import MANIFEST_NAME, not_a_build
+
 
     for staging in sorted(out.parent.glob(f".{out.name}.building-*")):
         if not _alive(staging.name.rsplit("-", 1)[1]):
@@ -322,8 +323,8 @@ def recover(out: Path, log=print) -> None:
         if not out.exists():
             previous.rename(out)
             log(f"restored {out.name} from {previous.name}, left by an interrupted build")
-        elif not_a_build(previous) is None:
-            shutil.rmtree(previous, ignore_errors=True)
+        elif not_a_build(previous, partly_removed=True) is None:
+            remove_folder(previous, last=MANIFEST_NAME)
         else:
             log(f"left {previous.name} alone: it looks like an interrupted build's, but it is not a build")
 
@@ -381,6 +382,8 @@ def build(inputs: BuildInputs, out: Path, *, datasheet: Path | None = None, rele
 
 def _write_and_swap(built: Built, datasheet_text: str, datasheet: Path | None, out: Path, *, per_annotator: bool, log) -> None:
     """Write the build (and ``datasheet``, when it changes) aside, then put both in place; on any failure, neither."""
+    from khabar.dataset.manifest import MANIFEST_NAME
+
     out.parent.mkdir(parents=True, exist_ok=True)
     recover(out, log)
     staged: StagedFile | None = None
@@ -391,7 +394,7 @@ def _write_and_swap(built: Built, datasheet_text: str, datasheet: Path | None, o
             if datasheet is not None:
                 staged = stage_file(datasheet, datasheet_text)
             check_out(out)  # again: the folder may have been changed while the build ran
-            swap = FolderSwap(staging, out)
+            swap = FolderSwap(staging, out, last=MANIFEST_NAME)
             swap.swap()
             if staged is not None:
                 try:

@@ -92,13 +92,15 @@ def _walk(root: Path) -> tuple[dict[str, Path], list[str]]:
     return files, others
 
 
-def not_a_build(folder: Path) -> str | None:
+def not_a_build(folder: Path, *, partly_removed: bool = False) -> str | None:
     """Why ``folder`` is not, byte for byte, a folder a Khabar build wrote (None when it is).
 
     A build replaces its output folder, so it must know it deletes nothing but
     its own earlier output: a folder whose ``MANIFEST.json`` has the keys this
     module writes, and that holds exactly the files the manifest lists, with
     their sizes and sha256. A file added or edited since makes it someone's work.
+    ``partly_removed``: listed files may be missing (a previous build whose
+    removal was interrupted); what is there must still be listed and unchanged.
     """
     if folder.is_symlink():
         return "is a symbolic link"
@@ -130,6 +132,8 @@ def not_a_build(folder: Path) -> str | None:
     for relative, entry in listed.items():
         path = files.get(relative)
         if path is None:
+            if partly_removed:
+                continue
             return f"lacks {relative!r}, which its {MANIFEST_NAME} lists"
         try:
             data = path.read_bytes()

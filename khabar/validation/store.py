@@ -93,7 +93,7 @@ def save(tables: Tables, key: str) -> Path:
             hashes[name] = sha256_bytes(data)
         (staging / KEY_FILE).write_text(json.dumps({"key": key, "sha256": hashes}, sort_keys=True) + "\n", encoding="utf-8")
         sync_tree(staging)
-        replace_folder(staging, target)
+        replace_folder(staging, target, last=KEY_FILE)
     return target
 
 

@@ -174,6 +174,29 @@ def test_a_build_replaces_its_own_previous_build(tmp_path, khabar, good_build, d
     assert khabar(*build_args(empty, datasheet)).status == 0 and (empty / "MANIFEST.json").is_file()
 
 
+def test_after_a_kill_only_a_previous_build_is_removed(tmp_path, khabar, good_build, datasheet_template):
+    """A build killed while removing its previous build leaves a hidden, partly removed build: the next build
+    finishes removing it, but a hidden folder of the same name that is not a build is left alone."""
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    dist = tmp_path / "dist"
+    out = dist / "khabar"
+    shutil.copytree(good_build, out)
+    dead = 4_194_305  # above Linux's largest pid: no process has it
+    partly = dist / f".khabar.previous-{dead}"
+    shutil.copytree(good_build, partly)
+    shutil.rmtree(partly / "data")  # removed before the kill; MANIFEST.json goes last, so it is still there
+    impostor = dist / f".khabar.previous-{dead + 1}"
+    shutil.copytree(good_build, impostor)
+    (impostor / "mine.txt").write_text("not a build's\n", encoding="utf-8")
+    impostor_before = tree(impostor)
+    run = khabar(*build_args(out, datasheet, changed_export(tmp_path)))
+    assert run.status == 0, run.output
+    assert not partly.exists()
+    assert tree(impostor) == impostor_before and f"left {impostor.name} alone" in run.out
+    assert sorted(os.listdir(dist)) == sorted([out.name, impostor.name])
+
+
 # ---- a full disk ----
 
 
