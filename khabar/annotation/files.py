@@ -37,7 +37,12 @@ def write_error(exc: OSError, path: Path) -> KhabarError:
 
 def destination(path: Path) -> Path:
     """Where a write to ``path`` lands: the final target of a symbolic link, else ``path`` itself."""
-    return path.resolve() if path.is_symlink() else path
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a loop of links: RuntimeError before Python 3.13, OSError after
+        raise KhabarError("cannot write: a loop of symbolic links", file=str(path)) from None
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from make_bad_inputs import DOCS, dumps, good_export, mutated
+from make_bad_inputs import DOCS, PAGES_HEADER, SOURCES, dumps, good_export, mutated
 from reliability_support import SHARED
 
 from khabar.annotation import jsonl
@@ -266,6 +266,24 @@ def test_a_full_disk_while_writing_the_datasheet_changes_nothing(tmp_path, khaba
     assert tree(dist) != build_before and (tmp_path / "DATASHEET.md").read_bytes() != datasheet_template.read_bytes()
 
 
+def test_a_full_disk_while_ingesting_changes_nothing(tmp_path, khabar):
+    with small_filesystem(tmp_path / "disk", size="1m") as disk:
+        corpus = disk / "corpus"
+        (corpus / "pages").mkdir(parents=True)
+        (corpus / "pages" / "a.txt").write_text("قال الوزير إن بغداد آمنة.\n", encoding="utf-8")
+        (corpus / "pages.csv").write_text(PAGES_HEADER + "a.txt,asharq-al-awsat,عنوان,2024-03-24,,,story-1\n", encoding="utf-8")
+        (corpus / "sources.csv").write_text(SOURCES, encoding="utf-8")
+        assert khabar("ingest", "--corpus", corpus, "--exports", tmp_path / "exports").status == 0
+        (corpus / "pages" / "b.txt").write_text("أكد رئيس الوزراء أن الحكومة قادرة.\n", encoding="utf-8")
+        with (corpus / "pages.csv").open("a", encoding="utf-8") as pages:
+            pages.write("b.txt,asharq-al-awsat,عنوان,2024-03-24,,,story-2\n")
+        fill(disk)
+        before = tree(disk)
+        run = khabar("ingest", "--corpus", corpus, "--exports", tmp_path / "exports")
+        one_line_error(run, "documents.jsonl", "No space left on device")
+        assert tree(disk) == before
+
+
 # ---- JSON Lines and every line separator ----
 
 
@@ -378,6 +396,10 @@ def test_an_atomic_write_refuses_a_file_changed_since_it_was_read(tmp_path):
     new = tmp_path / "new.json"
     write_atomic(new, "new\n")
     assert oct(new.stat().st_mode & 0o777) == oct(0o644)
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    with pytest.raises(KhabarError, match="loop of symbolic links"):
+        write_atomic(tmp_path / "loop-a", "x\n")
 
 
 # ---- validate --dataset: MANIFEST.json names only files inside the folder ----
