@@ -77,10 +77,13 @@ class StagedFile:
                     self.discard()
                     raise KhabarError("changed on disk since it was read; not written (run the command again)", file=str(self.target))
             os.replace(self.temporary, self.target)
-            _sync_folder(self.target.parent)
         except OSError as exc:
             self.discard()
             raise write_error(exc, self.target) from None
+        try:
+            _sync_folder(self.target.parent)
+        except OSError as exc:
+            raise KhabarError(f"written, but the folder could not be flushed to disk: {exc.strerror}", file=str(self.target)) from None
 
     def discard(self) -> None:
         self.temporary.unlink(missing_ok=True)
