@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from make_bad_inputs import DOCS, PAGES_HEADER, SOURCES, dumps, good_export, mutated
 from reliability_support import SHARED
 
@@ -295,6 +297,14 @@ def test_every_line_separator_round_trips_through_json_lines(separator, tmp_path
     written = path.read_text(encoding="utf-8")
     assert written.count("\n") == 2 and len(written.splitlines()) == 2
     assert [json.loads(line) for _, line in jsonl.lines(path)] == values
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.text(), st.one_of(st.text(), st.integers(), st.none(), st.lists(st.text(), max_size=3)), max_size=4), max_size=5))
+def test_any_unicode_round_trips_through_json_lines_one_value_per_line(values):
+    text = jsonl.dumps(values)
+    assert text.count("\n") == len(values) and len(text.splitlines()) == len(values)
+    assert [json.loads(line) for _, line in jsonl.split(text)] == values
 
 
 def test_a_page_with_line_separators_is_ingested_read_back_validated_and_built(tmp_path, khabar, datasheet_template):
