@@ -35,8 +35,8 @@ from khabar.dataset.features import (
     tokens_features,
     zone_names,
 )
-from khabar.dataset.links import CLUSTERS_SCHEMA, LINKS_SCHEMA, released_entity_ids
 from khabar.dataset.iob import Aligned, Alignment, AlignmentError, Span, align, nested_tags, tag_names
+from khabar.dataset.links import CLUSTERS_SCHEMA, LINKS_SCHEMA, released_entity_ids
 from khabar.dataset.segment import Offsets, sentences, tokenize
 
 #: The order of the spans within a document, in every config.
