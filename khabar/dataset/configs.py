@@ -80,7 +80,7 @@ def with_entity_ids(spans: pl.DataFrame, links: pl.DataFrame | None) -> pl.DataF
 
 def _blank_as_null(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
     """Empty strings of ``columns`` as null: a missing value is null everywhere."""
-    return frame.with_columns(pl.col(c).replace("", None) for c in columns)
+    return frame.with_columns(pl.col(c).cast(pl.String).replace("", None) for c in columns)
 
 
 def _documents(rows: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, keys: list[str], schema: pa.Schema,
