@@ -16,7 +16,7 @@ from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.configs import document_table, quote_table
 from khabar.dataset.features import BODY, NER_LAYER, column_of, zone_names
-from khabar.dataset.iob import ALIGNMENTS, Span, decode_nested
+from khabar.dataset.iob import ALIGNMENTS, decode_nested
 from khabar.dataset.links import NOT_IN_BASE, read_clusters, read_entities, read_links
 
 TOKEN_COLUMNS = ("doc_id", "sentence", "start", "end", "tokens", "token_starts")
