@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("khabar.dataset.build", "build the Hugging Face dataset folder under dist/"),
     "publish": ("khabar.dataset.publish", "upload a build to the Hugging Face Hub and tag it"),
     "diff": ("khabar.dataset.diff", "compare two builds"),
+    "export": ("khabar.dataset.export", "write a build as CoNLL (nested columns), a spaCy DocBin or BRAT standoff"),
     "stats": ("khabar.dataset.stats", "label counts and surface forms per layer"),
 }
 
