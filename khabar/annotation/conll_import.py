@@ -190,10 +190,17 @@ def read_tag_map(path: Path, scheme_labels: Iterable[str]) -> dict[str, str | No
 
 def _map_types(sentences: list[list[ConllToken]], labels: set[str], tag_map: Mapping[str, str | None], file: str) -> dict[str, str | None]:
     """The scheme type (or None: drop) of every entity type of the file; every unmapped one is reported at once."""
-    types = Counter(tag[2:] for sentence in sentences for token in sentence for tag in token.tags if tag != OUTSIDE)
+    types: Counter[str] = Counter()
+    first_line: dict[str, int] = {}
+    for sentence in sentences:
+        for token in sentence:
+            for tag in token.tags:
+                if tag != OUTSIDE:
+                    types[tag[2:]] += 1
+                    first_line.setdefault(tag[2:], token.line)
     unmapped = sorted(t for t in types if t not in tag_map and t not in labels)
     if unmapped:
-        listing = ", ".join(f"{t!r} ({types[t]} tag(s))" for t in unmapped)
+        listing = ", ".join(f"{t!r} ({types[t]} tag(s), first on line {first_line[t]})" for t in unmapped)
         raise KhabarError(f"entity type(s) not in the scheme's {ENTITY_LAYER} layer and not in the tag map: {listing}", file=file)
     return {t: tag_map[t] if t in tag_map else t for t in types}
 
