@@ -194,7 +194,26 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
         prediction=quality,
         model_versions=tuple(sorted(set(inputs.predictions_spans["model_version"].drop_nulls().to_list()))),
         alignment=tuple((label, tuple(counts.items())) for label, counts in _alignment_report(alignment, scheme).items()),
+        zones=_zone_counts(gold.spans, scheme),
     )
+
+
+def _zone_counts(spans, scheme: Scheme) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    """Per layer but the zones, and for CONTENT alone, the gold spans in each zone (BODY first)."""
+    import polars as pl
+
+    from khabar.dataset.configs import with_zones
+    from khabar.dataset.features import ZONE_LAYER, zone_names
+
+    zoned = with_zones(spans)
+    choices = scheme.region_choices[0]
+    groups = [(layer, pl.col("layer") == layer) for layer in scheme.layer_names if layer != ZONE_LAYER]
+    groups.append((choices.label, (pl.col("layer") == choices.layer) & (pl.col("label") == choices.label)))
+    counted = []
+    for name, where in groups:
+        per_zone = Counter(zoned.filter(where)["zone"].to_list())
+        counted.append((name, tuple((zone, per_zone[zone]) for zone in zone_names(scheme) if per_zone[zone])))
+    return tuple(counted)
 
 
 def _report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitPlan, agree: Agreement,

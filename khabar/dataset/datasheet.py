@@ -49,6 +49,7 @@ class Figures:
     prediction: tuple[PredictionQuality, ...]
     model_versions: tuple[str, ...]
     alignment: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()  # (label, ((how, entities), ...))
+    zones: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()  # (layer or CONTENT, ((zone, spans), ...))
 
 
 def _number(value: float | None) -> str:
@@ -89,6 +90,9 @@ def render(fig: Figures) -> str:
         out.append(line + (f"; no spans yet: {', '.join(unused)}" if unused and used else ""))
     out.append("- **relations**: " + ", ".join(f"{label} {n}" for label, n in fig.relations))
     out.append("- **quote types** of CONTENT: " + (", ".join(f"{label} {n}" for label, n in fig.quotes) or "none"))
+    if fig.zones:
+        out += ["", "#### Spans per zone", ""]
+        out += [f"- **{name}**: " + (", ".join(f"{zone} {n}" for zone, n in counts) or "none") for name, counts in fig.zones]
     out += ["", "#### Entities on tokens", ""]
     out += _alignment_lines(fig.alignment)
     out += ["", "#### Adjudication", ""]
