@@ -161,3 +161,35 @@ def test_the_knowledge_base_is_released_beside_the_ids_and_listed_in_the_manifes
         assert (committed / "kb" / "entities.csv").read_bytes() == kb.read_bytes() and "kb/entities.csv" in listed
     else:
         assert not (committed / "kb").exists() and "kb/entities.csv" not in listed
+
+
+def test_what_the_card_and_datasheet_say_about_how_the_data_was_made_is_true(committed):
+    from datetime import datetime
+
+    tasks = json.loads((repo().exports_dir / "khabar.json").read_text(encoding="utf-8"))
+    annotations = [a for task in tasks for a in task["annotations"]]
+    created = sorted(datetime.fromisoformat(a["created_at"]) for a in annotations)
+    assert len(annotations) == 13 and (created[-1] - created[0]).total_seconds() < 6  # one bulk load
+    assert all(a.get("lead_time") is None for a in annotations)  # no lead time recorded
+
+    # CONTENT spans that share a passage of 20 characters or more with the guidelines (white space and
+    # quotation marks aside), and those quoted there whole
+    def plain(text: str) -> str:
+        return " ".join(text.replace("«", " ").replace("»", " ").replace('"', " ").split())
+
+    guidelines = plain((repo().root / "annotation" / "GUIDELINES.md").read_text(encoding="utf-8"))
+    contents = [plain(q["text"]) for q in load_rows(committed, "quotes")]
+    shared = sum(1 for t in contents if any(t[i : i + 20] in guidelines for i in range(max(1, len(t) - 19))))
+    whole = sum(1 for t in contents if t in guidelines)
+    sheet = " ".join((repo().root / "DATASHEET.md").read_text(encoding="utf-8").split())
+    assert f"{shared} of the {len(contents)} gold CONTENT spans share a passage" in sheet and f"({whole} are quoted there whole)" in sheet
+    assert "all fall within 6 seconds" in sheet and "Spans are drawn in Label Studio" not in sheet
+    assert "all three layers, all on one story" not in sheet and "Their article bodies are all on one story" in sheet
+    card = (committed / "README.md").read_text(encoding="utf-8")
+    assert "**Before evaluating on this data**" in card and "filter on `zone`" in card
+
+
+def load_rows(build: Path, config: str) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return [row for path in sorted((build / "data" / config).glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
