@@ -151,13 +151,13 @@ def diff_builds(old: BuildContents, new: BuildContents) -> BuildDiff:
         (doc, old.split_of[doc], new.split_of[doc]) for doc in sorted(set(old.split_of) & set(new.split_of)) if old.split_of[doc] != new.split_of[doc]
     ]
     for config in sorted(set(old.configs) | set(new.configs)):
-        before, after = old.configs.get(config, ConfigContents(0, ())), new.configs.get(config, ConfigContents(0, ()))
-        if before.rows != after.rows:
-            result.config_rows[config] = (before.rows, after.rows)
-        if added := [p for p in after.fields if p not in before.fields]:
-            result.fields_added[config] = added
-        if removed := [p for p in before.fields if p not in after.fields]:
-            result.fields_removed[config] = removed
+        was, now = old.configs.get(config, ConfigContents(0, ())), new.configs.get(config, ConfigContents(0, ()))
+        if was.rows != now.rows:
+            result.config_rows[config] = (was.rows, now.rows)
+        if new_fields := [p for p in now.fields if p not in was.fields]:
+            result.fields_added[config] = new_fields
+        if old_fields := [p for p in was.fields if p not in now.fields]:
+            result.fields_removed[config] = old_fields
     result.tokens = (sum(map(len, old.tokens.values())), sum(map(len, new.tokens.values())))
     result.tokens_changed = sorted(doc for doc in set(old.tokens) & set(new.tokens) if old.tokens[doc] != new.tokens[doc])
     return result

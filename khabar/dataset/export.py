@@ -96,6 +96,14 @@ def _words(text: str, offsets: Sequence[tuple[int, int]]) -> tuple[list[str], li
     return words, spaces, index
 
 
+def _char_span(doc, start: int, end: int, label: str):
+    """The span of ``doc`` over the whole tokens holding ``[start, end)`` (the ``tokens`` config's widening)."""
+    span = doc.char_span(start, end, label=label, alignment_mode="expand")
+    if span is None:
+        raise KhabarError(f"span [{start}:{end}] {label} covers no token of document {doc.user_data.get('doc_id')!r}")
+    return span
+
+
 def write_spacy(build: Path, out: Path) -> list[str]:
     try:
         import spacy
@@ -119,19 +127,19 @@ def write_spacy(build: Path, out: Path) -> list[str]:
             rows = sentences.get(document["id"], [])
             offsets = [(s, s + len(t)) for row in rows for s, t in zip(row["token_starts"], row["tokens"])]
             words, spaces, index = _words(document["text"], offsets)
-            sent_starts = [False] * len(words)
+            word_of = {start: index[i] for i, (start, _) in enumerate(offsets)}
+            sent_starts: list[bool | int | None] = [None] * len(words)
             for row in rows:
                 if row["tokens"]:
-                    sent_starts[index[offsets.index((row["token_starts"][0], row["token_starts"][0] + len(row["tokens"][0])))]] = True
-            doc = Doc(vocab, words=words, spaces=spaces, sent_starts=[True if s else None for s in sent_starts] if words else None)
+                    sent_starts[word_of[row["token_starts"][0]]] = True
+            doc = Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts if words else None)
             outer = [span for row in rows for span in decode_flat(
                 [(s, s + len(t)) for s, t in zip(row["token_starts"], row["tokens"])], [tags[column[0]] for column in row["nested_ner_tags"]]
             )]
-            doc.ents = [doc.char_span(s.start, s.end, label=s.label) for s in outer]
+            doc.ents = [_char_span(doc, s.start, s.end, s.label) for s in outer]
             for layer in scheme.layers:
-                labels = layer.labels
                 doc.spans[layer.name] = [
-                    doc.char_span(span["start"], span["end"], label=labels[span["label"]], alignment_mode="expand") for span in document[column_of(layer.name)]
+                    _char_span(doc, span["start"], span["end"], layer.labels[span["label"]]) for span in document[column_of(layer.name)]
                 ]
             doc.user_data["doc_id"] = document["id"]
             docbin.add(doc)

@@ -118,19 +118,18 @@ def align(tokens: Sequence[tuple[int, int]], sentence_of: Sequence[int], entitie
     kept: list[Span] = []
     open_spans: list[Span] = []
     for i in order:
-        span = placed[i].span
-        if span is None:
+        if (widened := placed[i].span) is None:
             continue
-        if kept and span == kept[-1]:
+        if kept and widened == kept[-1]:
             placed[i] = Aligned(placed[i].entity, None, "merged")
             continue
-        while open_spans and open_spans[-1].end <= span.start:
+        while open_spans and open_spans[-1].end <= widened.start:
             open_spans.pop()
-        if open_spans and span.end > open_spans[-1].end:
+        if open_spans and widened.end > open_spans[-1].end:
             placed[i] = Aligned(placed[i].entity, None, "crossing")
             continue
-        open_spans.append(span)
-        kept.append(span)
+        open_spans.append(widened)
+        kept.append(widened)
     return placed
 
 

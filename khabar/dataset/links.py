@@ -10,6 +10,7 @@ that is there but unreadable or lacks a column is a :class:`KhabarError`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
@@ -23,16 +24,16 @@ ENTITIES_FILE = "entities.csv"
 LINKS_FILE = "links.csv"
 CLUSTERS_FILE = "quote_clusters.csv"
 
-ENTITIES_SCHEMA = {"entity_id": pl.String, "type": pl.String, "canonical_name": pl.String, "aliases": pl.String, "wikidata": pl.String}
-LINKS_SCHEMA = {"doc_id": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String, "entity_id": pl.String}
-CLUSTERS_SCHEMA = {"doc_id": pl.String, "start": pl.Int64, "end": pl.Int64, "cluster_id": pl.String}
+ENTITIES_SCHEMA: dict[str, type[pl.DataType]] = {"entity_id": pl.String, "type": pl.String, "canonical_name": pl.String, "aliases": pl.String, "wikidata": pl.String}
+LINKS_SCHEMA: dict[str, type[pl.DataType]] = {"doc_id": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String, "entity_id": pl.String}
+CLUSTERS_SCHEMA: dict[str, type[pl.DataType]] = {"doc_id": pl.String, "start": pl.Int64, "end": pl.Int64, "cluster_id": pl.String}
 
 
 def kb_dir() -> Path:
     return repo().root / "annotation" / "kb"
 
 
-def _read(path: Path, schema: dict[str, type[pl.DataType] | pl.DataType]) -> pl.DataFrame:
+def _read(path: Path, schema: Mapping[str, type[pl.DataType]]) -> pl.DataFrame:
     if not path.exists():
         return pl.DataFrame(schema=schema)
     try:
