@@ -460,6 +460,8 @@ def run(args: argparse.Namespace) -> int:
     if args.sentences_per_document < 1:
         raise KhabarError(f"--sentences-per-document must be at least 1, got {args.sentences_per_document}")
     documents, export = args.out / DOCUMENTS_NAME, args.out / EXPORT_NAME
+    if (args.out.exists() or args.out.is_symlink()) and not args.out.is_dir():
+        raise KhabarError("--out names something that is not a folder", file=str(args.out))
     present = [str(p) for p in (documents, export) if p.exists() or p.is_symlink()]
     if present:
         raise KhabarError(f"refusing to overwrite {', '.join(present)}: choose a new --out folder", file=str(args.out))
@@ -467,11 +469,14 @@ def run(args: argparse.Namespace) -> int:
     imported = import_conll(args.file, source=args.source, sentences_per_document=args.sentences_per_document, tag_map=tag_map)
     if not imported.documents:
         raise KhabarError("no tokens: nothing to import", file=str(args.file))
+    written: list[Path] = []
     try:
         write_export(export, imported.tasks)
+        written.append(export)
         write_documents(documents, (d.record for d in imported.documents))
     except OSError as exc:
-        export.unlink(missing_ok=True)  # ours: made a moment ago, after checking nothing was there
+        for path in written:  # ours: made a moment ago, after checking nothing was there
+            path.unlink(missing_ok=True)
         raise KhabarError(f"cannot write: {exc.strerror}", file=str(exc.filename or args.out)) from None
     say = lambda message: print(f"khabar import-conll: {message}")  # noqa: E731
     cleaning = imported.cleaning

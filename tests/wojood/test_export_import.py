@@ -90,6 +90,8 @@ def test_import_conll_never_overwrites(tmp_path, capsys):
     before = digest(tmp_path / "in")
     status, _, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in")
     assert status == 2 and "refusing to overwrite" in err and digest(tmp_path / "in") == before
+    status, _, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in" / "export.json")
+    assert status == 2 and "not a folder" in err and "Traceback" not in err and digest(tmp_path / "in") == before
 
 
 @pytest.fixture(scope="module")
