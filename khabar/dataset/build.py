@@ -107,7 +107,7 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     else:
         documents = document_table(docs, gold.spans, gold.relations, scheme, links)
     tokens, alignment = token_table(docs, gold.spans, scheme)
-    log("entities on tokens: " + (", ".join(f"{how} {n}" for how, n in _alignment_totals(alignment)) or "none"))
+    log("entities on tokens: " + (", ".join(f"{how} {n}{_per_label(alignment, how)}" for how, n in _alignment_totals(alignment)) or "none"))
     quotes = quote_table(gold.spans, gold.relations, scheme, links, clusters)
     tables = {
         "documents": _by_split(documents, "id", split_of, splits),
@@ -130,6 +130,14 @@ def _alignment_totals(alignment: Counter) -> list[tuple[str, int]]:
     from khabar.dataset.iob import ALIGNMENTS
 
     return [(how, n) for how in ALIGNMENTS if (n := sum(c for (_, h), c in alignment.items() if h == how))]
+
+
+def _per_label(alignment: Counter, how: str) -> str:
+    """`` (GPE 47, ORG 19)``: the labels of the entities aligned ``how``, most first; nothing for exact ones."""
+    if how == "exact":
+        return ""
+    counts = Counter({label: n for (label, h), n in alignment.items() if h == how})
+    return " (" + ", ".join(f"{label} {n}" for label, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))) + ")"
 
 
 def _alignment_report(alignment: Counter, scheme: Scheme) -> dict:
