@@ -187,3 +187,17 @@ def test_export_refuses_an_existing_folder_and_a_folder_that_is_no_build(committ
     assert status == 2 and "existing path" in err and (tmp_path / "taken" / "keep.txt").read_text(encoding="utf-8") == "mine\n"
     status, _, err = khabar(capsys, "export", tmp_path / "taken", "--format", "brat", "--out", tmp_path / "new")
     assert status == 2 and "not a khabar build folder" in err and not (tmp_path / "new").exists()
+
+
+def test_the_importers_corpus_records_survive_any_line_splitter(tmp_path):
+    from dataclasses import replace
+
+    from khabar.annotation.conll_import import write_documents
+    from khabar.annotation.ingest import load_records
+
+    source = tmp_path / "news.conll"
+    source.write_text("بغداد B-GPE\n", encoding="utf-8")
+    [document] = import_conll(source).documents
+    record = replace(document.record, title="قال\u2028الوزير\u2029اليوم\u0085")  # Unicode line separators, which splitlines() cuts at
+    write_documents(tmp_path / "documents.jsonl", [record])
+    assert load_records(tmp_path / "documents.jsonl") == [record]
