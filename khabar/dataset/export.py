@@ -15,7 +15,10 @@
   ``annotation.conf``.
 
 The label names come from the build's own ``labeling_config.xml``. The output
-folder must not exist; it is written aside and renamed into place.
+folder must not exist; it is written aside and renamed into place. With
+``--revision``, BUILD is a Hub dataset repository (``ORG/khabar``) and that
+revision (a tag such as ``v2.0.0``) is downloaded first, from ``HF_ENDPOINT``
+when set.
 """
 
 from __future__ import annotations
@@ -207,6 +210,24 @@ def write_brat(build: Path, out: Path) -> list[str]:
 WRITERS = {"conll": write_conll, "spacy": write_spacy, "brat": write_brat}
 
 
+def _without_userinfo(message: str) -> str:
+    """A message with the user:password of any URL in it (an ``HF_ENDPOINT`` may carry one) taken out."""
+    import re
+
+    return re.sub(r"(?<=://)[^/@\s]+@", "", message)
+
+
+def download(repo_id: str, revision: str, into: Path) -> Path:
+    """The files of one revision of a Hub dataset repository, in ``into``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=into))
+    except (RepositoryNotFoundError, RevisionNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        raise KhabarError(f"cannot download revision {revision!r}: {_without_userinfo(str(exc).splitlines()[0])}", file=repo_id) from None
+
+
 def export(build: Path, out: Path, fmt: Format) -> list[str]:
     """Write ``build`` as ``fmt`` into the new folder ``out``; returns what was written."""
     if out.exists() or out.is_symlink():
@@ -224,12 +245,20 @@ def export(build: Path, out: Path, fmt: Format) -> list[str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("build", type=Path, metavar="BUILD", help="a build folder (as `khabar build` writes it)")
+    parser.add_argument("build", metavar="BUILD", help="a build folder (as `khabar build` writes it), or with --revision a Hub dataset repository id")
+    parser.add_argument("--revision", metavar="REV", help="download this revision (e.g. v2.0.0) of the Hub repository BUILD first")
     parser.add_argument("--format", required=True, choices=FORMATS, help="conll (Wojood's nested columns), spacy (DocBin), brat (standoff)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new folder for the files")
 
 
 def run(args: argparse.Namespace) -> int:
-    written = export(args.build, args.out, args.format)
-    print(f"khabar export: wrote {args.format} to {args.out}: {', '.join(written)}")
+    import tempfile
+
+    if args.revision is None:
+        written = export(Path(args.build), args.out, args.format)
+    else:
+        with tempfile.TemporaryDirectory(prefix="khabar-export-") as folder:
+            written = export(download(args.build, args.revision, Path(folder)), args.out, args.format)
+    source = f"{args.build}@{args.revision}" if args.revision else args.build
+    print(f"khabar export: wrote {args.format} of {source} to {args.out}: {', '.join(written)}")
     return 0
