@@ -74,8 +74,7 @@ def with_entity_ids(spans: pl.DataFrame, links: pl.DataFrame | None) -> pl.DataF
     """``spans`` with an ``entity_id`` column: the knowledge-base entry the link of an entity span (same
     document, extent and label) names; null for other layers, unlinked spans and links to nothing."""
     ids = released_entity_ids(links if links is not None else pl.DataFrame(schema=LINKS_SCHEMA))
-    linked = spans.join(ids.with_columns(layer=pl.lit(NER_LAYER)), on=["doc_id", "start", "end", "label", "layer"], how="left", maintain_order="left")
-    return linked
+    return spans.join(ids.with_columns(layer=pl.lit(NER_LAYER)), on=["doc_id", "start", "end", "label", "layer"], how="left", maintain_order="left")
 
 
 def _blank_as_null(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
