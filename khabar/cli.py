@@ -22,10 +22,12 @@ from khabar.annotation.paths import ROOT_ENV, use_root
 COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("khabar.annotation.ingest", "normalise raw pages and write the corpus records"),
     "studio": ("khabar.annotation.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
+    "import-conll": ("khabar.annotation.conll_import", "CoNLL nested NER columns → corpus records + a Label Studio export"),
     "validate": ("khabar.validation.cli", "check exports (or a built dataset) against every rule"),
     "build": ("khabar.dataset.build", "build the Hugging Face dataset folder under dist/"),
     "publish": ("khabar.dataset.publish", "upload a build to the Hugging Face Hub and tag it"),
     "diff": ("khabar.dataset.diff", "compare two builds"),
+    "export": ("khabar.dataset.export", "write a build as CoNLL (nested columns), a spaCy DocBin or BRAT standoff"),
     "stats": ("khabar.dataset.stats", "label counts and surface forms per layer"),
 }
 

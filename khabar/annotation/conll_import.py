@@ -1,8 +1,13 @@
 """Nested NER in CoNLL columns (Wojood's format) → corpus records + a Label Studio export.
 
-Input: one token per line, ``TOKEN TAG [TAG ...]`` separated by single spaces,
+Input: one token per line, ``TOKEN TAG [TAG ...]`` separated by spaces or tabs,
 IOB2 tags, one extra column per nesting level (outermost first), a blank line
-between sentences. Output: corpus records (the fields of
+between sentences; a byte-order mark, CRLF line ends and invisible bidi controls
+are accepted, taken out of the text by the same normaliser as ``khabar ingest``
+(:func:`khabar.annotation.normalize.normalize_text`) and counted. A tag map
+(JSON: the file's entity type → the scheme's, or null to drop the type) renames
+types; every type that is neither mapped nor in the scheme is reported at once.
+Output: corpus records (the fields of
 :class:`khabar.annotation.ingest.DocumentRecord`) and a Label Studio full-JSON export
 with one annotation per document whose results are the entities, as
 ``khabar studio pull`` writes them. Both then go through ``khabar validate``
@@ -12,9 +17,8 @@ How text is made, so that every kept token comes back as exactly one token of
 the builder's ``tokens`` config:
 
 - a document is ``sentences_per_document`` consecutive sentences, one line
-  each, tokens joined by single spaces (the builder splits at spaces, at
-  punctuation and at entity boundaries; Wojood's tokens are already split that
-  way);
+  each, tokens joined by single spaces (the builder splits at spaces and at
+  punctuation; Wojood's tokens are already split that way);
 - :data:`ARTIFACT_TOKENS` are dropped from the text: ``$#$`` is Wojood's
   segment sentinel and ``#ERROR!`` a spreadsheet error value that replaced a
   lost token; neither is text (and the builder would cut each into three
@@ -32,9 +36,12 @@ rather than hidden:
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,9 +49,11 @@ from khabar.annotation import jsonl
 from khabar.annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.annotation.files import write_atomic
 from khabar.annotation.ingest import DocumentRecord, doc_id_for
+from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 from khabar.annotation.scheme import load_scheme
 
 ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
+COLUMNS = re.compile(r"[ \t]+")
 OUTSIDE = "O"
 ENTITY_LAYER = "entity"
 IMPORTED_AT = "2022-06-03T00:00:00.000000Z"  # the Wojood sample's commit date: a stable timestamp
@@ -94,6 +103,15 @@ class ImportedDocument:
 
 
 @dataclass
+class Cleaning:
+    """What the reader took out of the file before reading tokens (all of it outside the text)."""
+
+    byte_order_mark: bool = False
+    crlf_lines: int = 0
+    bidi_marks: int = 0  # invisible controls removed from tokens by the ingest normaliser
+
+
+@dataclass
 class ConllImport:
     documents: list[ImportedDocument] = field(default_factory=list)
     tasks: list[dict] = field(default_factory=list)
@@ -102,6 +120,11 @@ class ConllImport:
     ties: list[Tie] = field(default_factory=list)
     tokens_read: int = 0
     sentences_read: int = 0
+    cleaning: Cleaning = field(default_factory=Cleaning)
+    #: entities of a type the tag map sends to null, per source type
+    dropped_entities: dict[str, int] = field(default_factory=dict)
+    #: entities renamed by the tag map, per (source type, scheme type)
+    mapped_entities: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def tokens_kept(self) -> int:
@@ -112,12 +135,20 @@ class ConllImport:
         return sum(d.entities for d in self.documents)
 
 
-def read_conll(path: Path) -> list[list[ConllToken]]:
-    """Sentences of tokens with their tag columns; bad lines raise :class:`KhabarError`."""
+def read_conll(path: Path, cleaning: Cleaning | None = None) -> list[list[ConllToken]]:
+    """Sentences of tokens with their tag columns; bad lines raise :class:`KhabarError`.
+
+    ``cleaning``, when given, counts the byte-order mark, CRLF line ends and bidi marks taken out.
+    """
+    cleaning = cleaning if cleaning is not None else Cleaning()
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        raw = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise KhabarError(f"cannot read CoNLL file: {exc}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
+    cleaning.byte_order_mark = raw.startswith("\ufeff")
+    cleaning.crlf_lines = raw.count("\r\n")
+    lines = raw.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
+    invisible = set(INVISIBLE_CONTROLS)
     sentences: list[list[ConllToken]] = []
     current: list[ConllToken] = []
     for number, line in enumerate(lines, start=1):
@@ -126,16 +157,52 @@ def read_conll(path: Path) -> list[list[ConllToken]]:
                 sentences.append(current)
                 current = []
             continue
-        token, *tags = line.split(" ")
-        if not token or not tags or "" in tags:
-            raise KhabarError(f"line {number}: expected 'TOKEN TAG [TAG ...]' separated by single spaces, got {line!r}", file=str(path))
+        token, *tags = COLUMNS.split(line.strip(" \t"))
+        if not token or not tags:
+            raise KhabarError(f"line {number}: expected 'TOKEN TAG [TAG ...]' separated by spaces or tabs, got {line!r}", file=str(path))
         for tag in tags:
             if tag != OUTSIDE and (tag[:2] not in ("B-", "I-") or len(tag) < 3):
                 raise KhabarError(f"line {number}: {tag!r} is not an IOB2 tag", file=str(path))
-        current.append(ConllToken(token, tuple(tags), number))
+        cleaning.bidi_marks += sum(1 for c in token if c in invisible)
+        text = normalize_text(token)
+        if not text or any(c.isspace() for c in text):
+            raise KhabarError(f"line {number}: token {token!r} is no text once normalised (white space or invisible controls only)", file=str(path))
+        current.append(ConllToken(text, tuple(tags), number))
     if current:
         sentences.append(current)
     return sentences
+
+
+def read_tag_map(path: Path, scheme_labels: Iterable[str]) -> dict[str, str | None]:
+    """A tag map file: a JSON object from the file's entity types to the scheme's, or to null (drop)."""
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KhabarError(f"cannot read the tag map: {exc}", file=str(path)) from None
+    if not isinstance(mapping, dict) or not all(isinstance(v, str | None) for v in mapping.values()):
+        raise KhabarError("a tag map is a JSON object from entity types to a scheme type or null", file=str(path))
+    known = set(scheme_labels)
+    wrong = sorted(f"{k!r} → {v!r}" for k, v in mapping.items() if v is not None and v not in known)
+    if wrong:
+        raise KhabarError(f"the tag map names types outside the scheme: {', '.join(wrong)}", file=str(path))
+    return mapping
+
+
+def _map_types(sentences: list[list[ConllToken]], labels: set[str], tag_map: Mapping[str, str | None], file: str) -> dict[str, str | None]:
+    """The scheme type (or None: drop) of every entity type of the file; every unmapped one is reported at once."""
+    types: Counter[str] = Counter()
+    first_line: dict[str, int] = {}
+    for sentence in sentences:
+        for token in sentence:
+            for tag in token.tags:
+                if tag != OUTSIDE:
+                    types[tag[2:]] += 1
+                    first_line.setdefault(tag[2:], token.line)
+    unmapped = sorted(t for t in types if t not in tag_map and t not in labels)
+    if unmapped:
+        listing = ", ".join(f"{t!r} ({types[t]} tag(s), first on line {first_line[t]})" for t in unmapped)
+        raise KhabarError(f"entity type(s) not in the scheme's {ENTITY_LAYER} layer and not in the tag map: {listing}", file=file)
+    return {t: tag_map[t] if t in tag_map else t for t in types}
 
 
 def sentence_entities(
@@ -173,12 +240,15 @@ def import_conll(
     sentences_per_document: int = 10,
     annotator: str = "annotator-1",
     first_task_id: int = 1,
+    tag_map: Mapping[str, str | None] | None = None,
 ) -> ConllImport:
     """Read one CoNLL file into documents and one task per document."""
     labels = set(load_scheme().labels(ENTITY_LAYER))
-    sentences = read_conll(path)
-    result = ConllImport(sentences_read=len(sentences), tokens_read=sum(len(s) for s in sentences))
+    cleaning = Cleaning()
+    sentences = read_conll(path, cleaning)
     file = str(path)
+    scheme_type = _map_types(sentences, labels, tag_map or {}, file)
+    result = ConllImport(sentences_read=len(sentences), tokens_read=sum(len(s) for s in sentences), cleaning=cleaning)
     for first in range(0, len(sentences), sentences_per_document):
         chunk = sentences[first : first + sentences_per_document]
         parts: list[str] = []
@@ -214,9 +284,13 @@ def import_conll(
             # Entities are decoded over the whole sentence, so dropping a token never joins two entities;
             # a dropped token is O at every level, so no entity holds one.
             offset_of = {id(token): offset for token, offset in zip(kept, sentence_offsets)}
-            for a, b, label, column in sentence_entities(sentence, path.name, result.repairs):
-                if label not in labels:
-                    raise KhabarError(f"line {sentence[a].line}: entity type {label!r} is not in the scheme's {ENTITY_LAYER} layer", file=file)
+            for a, b, written, column in sentence_entities(sentence, path.name, result.repairs):
+                label = scheme_type[written]
+                if label is None:
+                    result.dropped_entities[written] = result.dropped_entities.get(written, 0) + 1
+                    continue
+                if label != written:
+                    result.mapped_entities[written, label] = result.mapped_entities.get((written, label), 0) + 1
                 spans.append((offset_of[id(sentence[a])][0], offset_of[id(sentence[b - 1])][1], label, column, sentence[a].line))
             offsets += sentence_offsets
             tags += [t.tags for t in kept]
@@ -224,6 +298,8 @@ def import_conll(
         if not offsets:
             continue
         text = "".join(parts)
+        if normalize_text(text) != text:  # tokens are normalised one by one: their join must be normal as well
+            raise KhabarError(f"line {chunk[0][0].line}: the document's text changes under the ingest normaliser once its tokens are joined", file=file)
         doc_id = doc_id_for(text)
         number = len(result.documents)
         record = DocumentRecord(
@@ -354,3 +430,56 @@ def compare_tokens(imported: ConllImport, rows: Iterable[dict]) -> Comparison:
                 comparison.mismatches.append(f"{where}: {token!r} tagged {' '.join(want)} came back {' '.join(got)}")
     comparison.mismatches += [f"{doc_id}: built but not imported" for doc_id in built]
     return comparison
+
+
+DOCUMENTS_NAME = "documents.jsonl"
+EXPORT_NAME = "export.json"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, metavar="FILE", help="CoNLL file: TOKEN TAG [TAG ...] per line (nested IOB2 columns, outermost first)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help=f"folder for {DOCUMENTS_NAME} and {EXPORT_NAME} (refused if either exists)")
+    parser.add_argument("--tag-map", type=Path, metavar="MAP.json", help="JSON object: the file's entity type → the scheme's type, or null to drop it")
+    parser.add_argument("--source", default="conll", help="the records' source name (default: conll)")
+    parser.add_argument("--sentences-per-document", type=int, default=10, metavar="N", help="sentences per document (default: 10)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.sentences_per_document < 1:
+        raise KhabarError(f"--sentences-per-document must be at least 1, got {args.sentences_per_document}")
+    documents, export = args.out / DOCUMENTS_NAME, args.out / EXPORT_NAME
+    if (args.out.exists() or args.out.is_symlink()) and not args.out.is_dir():
+        raise KhabarError("--out names something that is not a folder", file=str(args.out))
+    present = [str(p) for p in (documents, export) if p.exists() or p.is_symlink()]
+    if present:
+        raise KhabarError(f"refusing to overwrite {', '.join(present)}: choose a new --out folder", file=str(args.out))
+    tag_map = read_tag_map(args.tag_map, load_scheme().labels(ENTITY_LAYER)) if args.tag_map else None
+    imported = import_conll(args.file, source=args.source, sentences_per_document=args.sentences_per_document, tag_map=tag_map)
+    if not imported.documents:
+        raise KhabarError("no tokens: nothing to import", file=str(args.file))
+    written: list[Path] = []
+    try:
+        write_export(export, imported.tasks)
+        written.append(export)
+        write_documents(documents, (d.record for d in imported.documents))
+    except OSError as exc:
+        for path in written:  # ours: made a moment ago, after checking nothing was there
+            path.unlink(missing_ok=True)
+        raise KhabarError(f"cannot write: {exc.strerror}", file=str(exc.filename or args.out)) from None
+    say = lambda message: print(f"khabar import-conll: {message}")  # noqa: E731
+    cleaning = imported.cleaning
+    say(f"read {imported.tokens_read} tokens in {imported.sentences_read} sentences; kept {imported.tokens_kept} tokens, "
+        f"{imported.entities} entities in {len(imported.documents)} documents")
+    say(f"cleaned: byte-order mark {'1' if cleaning.byte_order_mark else '0'}, CRLF line ends {cleaning.crlf_lines}, bidi marks {cleaning.bidi_marks}")
+    if imported.dropped:
+        say("dropped tokens (not text): " + ", ".join(f"{t} {n}" for t, n in sorted(imported.dropped.items())))
+    if imported.mapped_entities:
+        say("entity types mapped: " + ", ".join(f"{a} → {b} {n}" for (a, b), n in sorted(imported.mapped_entities.items())))
+    if imported.dropped_entities:
+        say("entities dropped by the tag map: " + ", ".join(f"{t} {n}" for t, n in sorted(imported.dropped_entities.items())))
+    for repair in imported.repairs:
+        say(f"{repair.file}:{repair.line}: {repair.written} read as {repair.read_as} ({repair.reason})")
+    for tie in imported.ties:
+        say(f"{tie.file}:{tie.line}: entities over the same tokens: {', '.join(tie.labels)} (their column order is not kept)")
+    say(f"wrote {documents} and {export}")
+    return 0

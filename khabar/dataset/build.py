@@ -94,6 +94,7 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     from khabar.dataset.adjudicate import adjudicate
     from khabar.dataset.agreement import agreement, prediction_quality
     from khabar.dataset.configs import annotator_document_table, document_table, quote_table, token_table
+    from khabar.dataset.links import read_clusters, read_links
     from khabar.dataset.splits import plan_splits
 
     docs = inputs.documents.sort("doc_id")
@@ -108,12 +109,14 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     split_of = plan.split_of
     log("splits: " + ", ".join(f"{s} {sum(1 for v in split_of.values() if v == s)}" for s in splits) + (f" ({plan.reason})" if plan.reason else ""))
 
+    links, clusters = read_links(), read_clusters()
     if per_annotator:
-        documents = annotator_document_table(docs, inputs.annotations, inputs.spans, inputs.relations, scheme)
+        documents = annotator_document_table(docs, inputs.annotations, inputs.spans, inputs.relations, scheme, links)
     else:
-        documents = document_table(docs, gold.spans, gold.relations, scheme)
-    tokens = token_table(docs, gold.spans, scheme)
-    quotes = quote_table(gold.spans, gold.relations, scheme)
+        documents = document_table(docs, gold.spans, gold.relations, scheme, links)
+    tokens, alignment = token_table(docs, gold.spans, scheme)
+    log("entities on tokens: " + (", ".join(f"{how} {n}{_per_label(alignment, how)}" for how, n in _alignment_totals(alignment)) or "none"))
+    quotes = quote_table(gold.spans, gold.relations, scheme, links, clusters)
     tables = {
         "documents": _by_split(documents, "id", split_of, splits),
         "tokens": _by_split(tokens, "doc_id", split_of, splits),
@@ -124,13 +127,37 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     agree = agreement(inputs, scheme.layer_names)
     annotated = [d.doc_id for d in gold.decisions if d.policy != "not_annotated"]
     quality = prediction_quality(inputs.predictions_spans, gold.spans, annotated, scheme.layer_names)
-    figures = _figures(release, scheme, inputs, gold, plan, splits, tokens, agree, quality)
+    figures = _figures(release, scheme, inputs, gold, plan, splits, tokens, agree, quality, alignment)
     report = _report(release, inputs, gold, plan, agree, quality, tables, per_annotator=per_annotator)
+    report["tokens_alignment"] = _alignment_report(alignment, scheme)
     return Built(release, scheme, inputs, gold, plan, tables, figures, report)
 
 
+def _alignment_totals(alignment: Counter) -> list[tuple[str, int]]:
+    """(how, entities) over all labels, in :data:`~khabar.dataset.iob.ALIGNMENTS` order, zeros left out."""
+    from khabar.dataset.iob import ALIGNMENTS
+
+    return [(how, n) for how in ALIGNMENTS if (n := sum(c for (_, h), c in alignment.items() if h == how))]
+
+
+def _per_label(alignment: Counter, how: str) -> str:
+    """`` (GPE 47, ORG 19)``: the labels of the entities aligned ``how``, most first; nothing for exact ones."""
+    if how == "exact":
+        return ""
+    counts = Counter({label: n for (label, h), n in alignment.items() if h == how})
+    return " (" + ", ".join(f"{label} {n}" for label, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))) + ")"
+
+
+def _alignment_report(alignment: Counter, scheme: Scheme) -> dict:
+    """Per label (the scheme's order), how its gold entities came onto the tokens."""
+    from khabar.dataset.features import NER_LAYER
+    from khabar.dataset.iob import ALIGNMENTS
+
+    return {label: {how: alignment[label, how] for how in ALIGNMENTS} for label in scheme.labels(NER_LAYER) if any(alignment[label, h] for h in ALIGNMENTS)}
+
+
 def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, plan: SplitPlan, splits: list[str],
-             tokens: pa.Table, agree: Agreement, quality: tuple[PredictionQuality, ...]) -> Figures:
+             tokens: pa.Table, agree: Agreement, quality: tuple[PredictionQuality, ...], alignment: Counter) -> Figures:
     """The numbers of the datasheet's generated block."""
     import polars as pl
     import pyarrow.compute as pc
@@ -182,7 +209,27 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
         agreement=agree,
         prediction=quality,
         model_versions=tuple(sorted(set(inputs.predictions_spans["model_version"].drop_nulls().to_list()))),
+        alignment=tuple((label, tuple(counts.items())) for label, counts in _alignment_report(alignment, scheme).items()),
+        zones=_zone_counts(gold.spans, scheme),
     )
+
+
+def _zone_counts(spans, scheme: Scheme) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    """Per layer but the zones, and for CONTENT alone, the gold spans in each zone (BODY first)."""
+    import polars as pl
+
+    from khabar.dataset.configs import with_zones
+    from khabar.dataset.features import ZONE_LAYER, zone_names
+
+    zoned = with_zones(spans)
+    choices = scheme.region_choices[0]
+    groups = [(layer, pl.col("layer") == layer) for layer in scheme.layer_names if layer != ZONE_LAYER]
+    groups.append((choices.label, (pl.col("layer") == choices.layer) & (pl.col("label") == choices.label)))
+    counted = []
+    for name, where in groups:
+        per_zone = Counter(zoned.filter(where)["zone"].to_list())
+        counted.append((name, tuple((zone, per_zone[zone]) for zone in zone_names(scheme) if per_zone[zone])))
+    return tuple(counted)
 
 
 def _report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitPlan, agree: Agreement,
@@ -249,6 +296,7 @@ def written_split_of(folder: Path) -> dict[str, str]:
 def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotator: bool = False, log=print) -> None:
     from khabar.dataset import card, charts
     from khabar.dataset.features import all_features
+    from khabar.dataset.links import ENTITIES_FILE, kb_dir
     from khabar.dataset.manifest import write_manifest
     from khabar.dataset.splits import leakage
 
@@ -286,6 +334,9 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
         (folder / card.LICENSE_FILE).write_text(release.license_text, encoding="utf-8")
     if repo().guidelines_file.exists():
         shutil.copyfile(repo().guidelines_file, folder / "GUIDELINES.md")
+    if (kb := kb_dir() / ENTITIES_FILE).exists():  # the base the entity_ids name, released beside them
+        (folder / "kb").mkdir()
+        shutil.copyfile(kb, folder / "kb" / ENTITIES_FILE)
     (folder / REPORT_NAME).write_text(json.dumps(built.report, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
     inputs = {
         "exports": [{"file": name, "sha256": digest} for name, digest in built.inputs.export_hashes],

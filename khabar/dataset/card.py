@@ -17,9 +17,9 @@ from datasets.splits import SplitDict, SplitInfo
 from khabar.dataset.release import Release
 
 CONFIG_ROWS = {
-    "documents": "one document with its entities, attributions, zones and relations (character offsets)",
-    "tokens": "one sentence: tokens, IOB2 `ner_tags` (outermost entities) and `nested_ner_tags` (every level)",
-    "quotes": "one quoted CONTENT with its quote type, sources (and the entity type under each) and cues",
+    "documents": "one document with its entities (with `entity_id`), attributions, zones and relations (character offsets; every span with its `zone`)",
+    "tokens": "one sentence, cut from the text alone: tokens, IOB2 `ner_tags` (outermost entities) and `nested_ner_tags` (every level)",
+    "quotes": "one quoted CONTENT with its quote type, `zone` and `cluster_id`, its sources (with the entity each names) and cues",
 }
 VARIABLE = {"tokens": "sentences"}  # the name a load in the card example is bound to
 LICENSE_FILE = "LICENSE.md"
@@ -120,6 +120,7 @@ def body(release: Release, splits: Mapping[str, Sequence[tuple[str, int, int, in
             "Offsets are Python string indices (code points) into `text`: "
             "`text[entity[\"start\"]:entity[\"end\"]] == entity[\"text\"]` holds for every span.",
             "",
+            *_provenance(release),
             f"![Spans per label in each layer]({LABELS_CHART})",
             "",
             f"![Spans per source]({SOURCES_CHART})",
@@ -131,6 +132,21 @@ def body(release: Release, splits: Mapping[str, Sequence[tuple[str, int, int, in
             "",
         ]
     )
+
+
+def _provenance(release: Release) -> list[str]:
+    """What anyone evaluating on machine-made annotations must know first (the datasheet gives the detail)."""
+    if "machine-generated" not in release.annotations_creators:
+        return []
+    return [
+        "**Before evaluating on this data**: the annotations were written by automated annotator sessions and "
+        "loaded into Label Studio in one bulk load (every annotation created within seconds, no lead time recorded), "
+        "and the annotation guidelines were written on these same pages, many of their examples quoted from them. "
+        "Scores on this release measure how well a system follows rules fitted to these texts: treat it as "
+        "development data, not as an independent test set. Many spans lie in RELATED zones (teasers of other "
+        "stories): filter on `zone` to keep the article bodies. The datasheet below says more.",
+        "",
+    ]
 
 
 def demote_headings(markdown: str) -> str:

@@ -1,14 +1,17 @@
-"""The three configs (DESIGN.md §5) as arrow tables in their Features' schema, labels as ClassLabel ids.
+"""The three configs as arrow tables in their Features' schema, labels as ClassLabel ids.
 
 ``documents``: one row per document (or per document and annotator); ``tokens``:
 one row per sentence with IOB2 tags; ``quotes``: one row per quoted CONTENT with
 the spans its relations point at. Row order is fixed: documents by id, then
-sentences, then quotes by position.
+sentences, then quotes by position. Every span but a zone carries the zone it lies
+in (:func:`with_zones`); entities carry the knowledge base's ids and CONTENTs their
+quote cluster (:mod:`khabar.dataset.links`). A missing value is null, never ``''``.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate, chain
 from operator import itemgetter
@@ -21,8 +24,19 @@ import pyarrow.compute as pc
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.adjudicate import latest_per_annotator
-from khabar.dataset.features import NER_LAYER, column_of, documents_features, label_ids, quotes_features, tokens_features
-from khabar.dataset.iob import AlignmentError, Span, nested_tags, tag_names
+from khabar.dataset.features import (
+    BODY,
+    NER_LAYER,
+    ZONE_LAYER,
+    column_of,
+    documents_features,
+    label_ids,
+    quotes_features,
+    tokens_features,
+    zone_names,
+)
+from khabar.dataset.iob import Aligned, Alignment, AlignmentError, Span, align, nested_tags, tag_names
+from khabar.dataset.links import CLUSTERS_SCHEMA, LINKS_SCHEMA, released_entity_ids
 from khabar.dataset.segment import Offsets, sentences, tokenize
 
 #: The order of the spans within a document, in every config.
@@ -40,30 +54,63 @@ def _with_lists(table: pl.DataFrame, items: pl.DataFrame, keys: list[str], colum
     return table.join(lists, on=keys, how="left", maintain_order="left").with_columns(pl.col(column).fill_null([]))
 
 
-def _documents(rows: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, keys: list[str], schema: pa.Schema) -> pa.Table:
+def with_zones(spans: pl.DataFrame, keys: Sequence[str] = ("doc_id",)) -> pl.DataFrame:
+    """``spans`` with a ``zone`` column: the label of the zone span (same ``keys``) that holds the span's
+    first character, the shortest if zones nest; :data:`BODY` when none does."""
+    zones = spans.filter(pl.col("layer") == ZONE_LAYER).select(*keys, zone_start="start", zone_end="end", zone="label")
+    numbered = spans.with_row_index("row")
+    found = (
+        numbered.select("row", *keys, "start")
+        .join(zones, on=list(keys))
+        .filter((pl.col("zone_start") <= pl.col("start")) & (pl.col("start") < pl.col("zone_end")))
+        .sort("row", pl.col("zone_end") - pl.col("zone_start"), "zone_start", "zone")
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("zone").first())
+    )
+    return numbered.join(found, on="row", how="left", maintain_order="left").drop("row").with_columns(pl.col("zone").fill_null(BODY))
+
+
+def with_entity_ids(spans: pl.DataFrame, links: pl.DataFrame | None) -> pl.DataFrame:
+    """``spans`` with an ``entity_id`` column: the knowledge-base entry the link of an entity span (same
+    document, extent and label) names; null for other layers, unlinked spans and links to nothing."""
+    ids = released_entity_ids(links if links is not None else pl.DataFrame(schema=LINKS_SCHEMA))
+    return spans.join(ids.with_columns(layer=pl.lit(NER_LAYER)), on=["doc_id", "start", "end", "label", "layer"], how="left", maintain_order="left")
+
+
+def _blank_as_null(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Empty strings of ``columns`` as null: a missing value is null everywhere."""
+    return frame.with_columns(pl.col(c).cast(pl.String).replace("", None) for c in columns)
+
+
+def _documents(rows: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, keys: list[str], schema: pa.Schema,
+               links: pl.DataFrame | None) -> pa.Table:
     """One row per row of ``rows`` (documents, with ``keys``): a list per layer of the spans with the same ``keys``
     (in span order), and a list of their relations (in the order given)."""
-    table = rows.sort(keys)
-    spans = spans.sort(*keys, *SPAN_ORDER, maintain_order=True)
+    table = _blank_as_null(rows.sort(keys), ["source", "published", "title", "url", "story"])
+    spans = with_entity_ids(with_zones(spans, keys), links).sort(*keys, *SPAN_ORDER, maintain_order=True)
+    spans = spans.with_columns(label_ids(spans["zone"], zone_names(scheme)))
     for layer in scheme.layers:
         choices = [c for c in scheme.region_choices if c.layer == layer.name]
         of_layer = spans.filter(pl.col("layer") == layer.name)
         of_layer = of_layer.with_columns(label_ids(of_layer["label"], layer.labels), *(label_ids(of_layer[c.name], c.choices) for c in choices))
         fields = [pl.col("region_id").alias("id"), "start", "end", "label", "text", *(c.name for c in choices)]
+        fields += [] if layer.name == ZONE_LAYER else ["zone"]
+        fields += ["entity_id"] if layer.name == NER_LAYER else []
         table = _with_lists(table, of_layer, keys, column_of(layer.name), fields)
     relations = relations.with_columns(label_ids(relations["label"], scheme.relation_labels))
     fields = [pl.col("from_region").alias("from_id"), pl.col("to_region").alias("to_id"), "label"]
     return _arrow(_with_lists(table, relations, keys, "relations", fields).rename({"doc_id": "id"}), schema)
 
 
-def document_table(documents: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme) -> pa.Table:
+def document_table(documents: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme,
+                   links: pl.DataFrame | None = None) -> pa.Table:
     """The ``documents`` config: every document with its gold spans per layer and its gold relations."""
     relations = relations.sort("doc_id", "from_region", "to_region", "label", maintain_order=True)
-    return _documents(documents, spans, relations, scheme, ["doc_id"], documents_features(scheme).arrow_schema)
+    return _documents(documents, spans, relations, scheme, ["doc_id"], documents_features(scheme).arrow_schema, links)
 
 
 def annotator_document_table(documents: pl.DataFrame, annotations: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame,
-                             scheme: Scheme) -> pa.Table:
+                             scheme: Scheme, links: pl.DataFrame | None = None) -> pa.Table:
     """The ``documents`` config with a row per document and annotator: the annotator's latest annotation
     of it, its relations in the order they were drawn."""
     latest = latest_per_annotator(annotations).select("annotation_id", "doc_id", "annotator")
@@ -75,6 +122,7 @@ def annotator_document_table(documents: pl.DataFrame, annotations: pl.DataFrame,
         scheme,
         ["doc_id", "annotator"],
         documents_features(scheme, per_annotator=True).arrow_schema,
+        links,
     )
 
 
@@ -95,37 +143,31 @@ def _entities_by_doc(spans: pl.DataFrame) -> dict[str, list[Span]]:
     return {doc_id: list(map(Span, starts, ends, labels)) for doc_id, starts, ends, labels in grouped.iter_rows()}
 
 
-def _inside_each(bounds: Sequence[Offsets], entities: Iterable[Span]) -> list[list[Span]]:
-    """Per sentence ``(start, end)`` of ``bounds`` (in text order), the entities inside it.
+def sentence_rows(doc_id: str, text: str, entities: Sequence[Span], labels: Sequence[str]) -> tuple[list[Sentence], list[Aligned]]:
+    """The ``tokens`` rows of one document, and how each entity came onto its tokens.
 
-    An entity inside no sentence (one that begins or ends on the white space between two) raises
-    :class:`AlignmentError`: it would otherwise be missing from the tags without a word.
+    Tokens and sentences come from the text alone; each entity is then mapped onto them (:func:`align`).
     """
-    inside: list[list[Span]] = [[] for _ in bounds]
-    for span in entities:
-        i = bisect_left(bounds, span.end, key=itemgetter(1))  # the first sentence that ends at or after the entity
-        if i == len(bounds) or span.start < bounds[i][0]:
-            raise AlignmentError(f"span {span} lies in no sentence: it begins or ends outside the text's tokens")
-        inside[i].append(span)
-    return inside
-
-
-def sentence_rows(doc_id: str, text: str, entities: Sequence[Span], labels: Sequence[str]) -> Iterator[Sentence]:
-    """The ``tokens`` rows of one document."""
-    tokens = tokenize(text, {b for s in entities for b in (s.start, s.end)})
-    groups = sentences(text, tokens, [(s.start, s.end) for s in entities])
-    bounds = [(tokens[group[0]][0], tokens[group[-1]][1]) for group in groups]
+    tokens = tokenize(text)
+    groups = sentences(text, tokens)
+    sentence_of = [index for index, group in enumerate(groups) for _ in group]
     try:
-        inside_each = _inside_each(bounds, entities)
+        aligned = align(tokens, sentence_of, entities, labels)
     except AlignmentError as exc:
         raise KhabarError(f"cannot tag the entities: {exc.message}", task=f"document {doc_id}") from None
-    for index, (group, inside) in enumerate(zip(groups, inside_each)):
+    inside: list[list[Span]] = [[] for _ in groups]
+    for placed in aligned:
+        if placed.span is not None:
+            inside[sentence_of[bisect_left(tokens, placed.span.start, key=itemgetter(0))]].append(placed.span)
+    rows = []
+    for index, group in enumerate(groups):
         offsets = tokens[group.start : group.stop]
         try:
-            nested = nested_tags(offsets, inside, labels)
+            nested = nested_tags(offsets, inside[index], labels)
         except AlignmentError as exc:
             raise KhabarError(f"cannot tag the entities of sentence {index}: {exc.message}", task=f"document {doc_id}") from None
-        yield Sentence(doc_id, index, offsets, [text[s:e] for s, e in offsets], nested)
+        rows.append(Sentence(doc_id, index, offsets, [text[s:e] for s, e in offsets], nested))
+    return rows, aligned
 
 
 def _lists(lengths: list[int], values: pa.Array) -> pa.ListArray:
@@ -162,46 +204,64 @@ def _sentence_table(rows: Iterable[Sentence], tags: Sequence[str], schema: pa.Sc
     return pa.table(columns).cast(schema)
 
 
-def token_table(documents: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> pa.Table:
+class TokenTable(NamedTuple):
+    """The ``tokens`` config and, per (label, how), the entities mapped onto its tokens that way."""
+
+    table: pa.Table
+    alignment: Counter[tuple[str, Alignment]]
+
+
+def token_table(documents: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> TokenTable:
     """The ``tokens`` config: every sentence of every document, with the IOB2 tags of its gold entities."""
     labels = scheme.labels(NER_LAYER)
     entities = _entities_by_doc(spans)
-    rows = (
-        row
-        for doc_id, text in documents.sort("doc_id").select("doc_id", "text").iter_rows()
-        for row in sentence_rows(doc_id, text, entities.get(doc_id, []), labels)
-    )
-    return _sentence_table(rows, tag_names(labels), tokens_features(scheme).arrow_schema)
+    alignment: Counter[tuple[str, Alignment]] = Counter()
+
+    def rows() -> Iterator[Sentence]:
+        for doc_id, text in documents.sort("doc_id").select("doc_id", "text").iter_rows():
+            sentence_list, aligned = sentence_rows(doc_id, text, entities.get(doc_id, []), labels)
+            alignment.update((a.entity.label, a.how) for a in aligned)
+            yield from sentence_list
+
+    table = _sentence_table(rows(), tag_names(labels), tokens_features(scheme).arrow_schema)
+    return TokenTable(table, alignment)
 
 
-def _with_entity_label(parts: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
-    """``parts`` with the label of the entity of the same extent, else of the longest entity inside
-    the part (the earliest of equal ones); null when no entity is inside."""
-    entities = spans.filter(pl.col("layer") == NER_LAYER).select("doc_id", "start", "end", "label", "region_id")
+def head_entities(parts: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
+    """``parts`` (doc_id, start, end) with the ``entity_label`` and ``entity_id`` of the entity each names:
+    the entity with exactly the part's extent; else the longest entity that starts where the part
+    starts, since an Arabic noun phrase puts its head first (``مسؤولون عراقيون كبار``); else null, so
+    ``فرع «داعش» في أفغانستان`` names no entity rather than the GPE inside it. Entities of equal
+    extent: the first by label name, then region id."""
+    entities = spans.filter(pl.col("layer") == NER_LAYER).select("doc_id", "start", "end", "label", "region_id", "entity_id")
     numbered = parts.with_row_index("part")
-    under = (
+    head = (
         numbered.select("part", "doc_id", "start", "end")
-        .join(entities, on="doc_id", suffix="_entity")
-        .filter((pl.col("start") <= pl.col("start_entity")) & (pl.col("end_entity") <= pl.col("end")))
-        .sort("part", pl.col("start_entity") - pl.col("end_entity"), "start_entity", "label", "region_id")
+        .join(entities, on=["doc_id", "start"], suffix="_entity")
+        .filter(pl.col("end_entity") <= pl.col("end"))
+        .sort("part", pl.col("end_entity") != pl.col("end"), -pl.col("end_entity"), "label", "region_id")
         .group_by("part", maintain_order=True)
-        .agg(entity_label=pl.col("label").first())
+        .agg(entity_label=pl.col("label").first(), entity_id=pl.col("entity_id").first())
     )
-    return numbered.join(under, on="part", how="left", maintain_order="left").drop("part")
+    return numbered.join(head, on="part", how="left", maintain_order="left").drop("part")
 
 
-def quote_table(spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme) -> pa.Table:
-    """The ``quotes`` config: every CONTENT with its choice and, per relation rule, the spans it points at."""
+def quote_table(spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, links: pl.DataFrame | None = None,
+                clusters: pl.DataFrame | None = None) -> pa.Table:
+    """The ``quotes`` config: every CONTENT with its choice, zone and cluster and, per relation rule, the spans it points at."""
     choices = scheme.region_choices[0]
-    spans = spans.sort("doc_id", *SPAN_ORDER, maintain_order=True)
+    spans = with_entity_ids(with_zones(spans), links).sort("doc_id", *SPAN_ORDER, maintain_order=True)
+    spans = spans.with_columns(label_ids(spans["zone"], zone_names(scheme)))
+    clusters = (clusters if clusters is not None else pl.DataFrame(schema=CLUSTERS_SCHEMA)).unique(["doc_id", "start", "end"], keep="first", maintain_order=True)
     contents = spans.filter((pl.col("layer") == choices.layer) & (pl.col("label") == choices.label))
+    contents = contents.join(clusters, on=["doc_id", "start", "end"], how="left", maintain_order="left")
     table = contents.with_columns(label_ids(contents[choices.name], choices.choices))
     # a majority vote can lend one region id to two spans of a document: the id then names the last
-    regions = spans.unique(["doc_id", "region_id"], keep="last", maintain_order=True).select("doc_id", "region_id", "start", "end", "text")
+    regions = spans.unique(["doc_id", "region_id"], keep="last", maintain_order=True).select("doc_id", "region_id", "start", "end", "text", "zone")
     targets = relations.join(regions, left_on=["doc_id", "to_region"], right_on=["doc_id", "region_id"])
-    targets = _with_entity_label(targets, spans).sort("doc_id", "from_region", "start", "end", "to_region")
+    targets = head_entities(targets, spans).sort("doc_id", "from_region", "start", "end", "to_region")
     targets = targets.with_columns(label_ids(targets["entity_label"], scheme.labels(NER_LAYER))).rename({"from_region": "region_id"})
-    fields = [pl.col("to_region").alias("id"), "start", "end", "text", "entity_label"]
+    fields = [pl.col("to_region").alias("id"), "start", "end", "text", "zone", "entity_label", "entity_id"]
     for rule in scheme.relations:
         table = _with_lists(table, targets.filter(pl.col("label") == rule.label), ["doc_id", "region_id"], column_of(rule.label), fields)
     return _arrow(table.rename({"region_id": "id"}), quotes_features(scheme).arrow_schema)

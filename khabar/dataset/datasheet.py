@@ -48,6 +48,8 @@ class Figures:
     agreement: Agreement
     prediction: tuple[PredictionQuality, ...]
     model_versions: tuple[str, ...]
+    alignment: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()  # (label, ((how, entities), ...))
+    zones: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()  # (layer or CONTENT, ((zone, spans), ...))
 
 
 def _number(value: float | None) -> str:
@@ -88,6 +90,11 @@ def render(fig: Figures) -> str:
         out.append(line + (f"; no spans yet: {', '.join(unused)}" if unused and used else ""))
     out.append("- **relations**: " + ", ".join(f"{label} {n}" for label, n in fig.relations))
     out.append("- **quote types** of CONTENT: " + (", ".join(f"{label} {n}" for label, n in fig.quotes) or "none"))
+    if fig.zones:
+        out += ["", "#### Spans per zone", ""]
+        out += [f"- **{name}**: " + (", ".join(f"{zone} {n}" for zone, n in counts) or "none") for name, counts in fig.zones]
+    out += ["", "#### Entities on tokens", ""]
+    out += _alignment_lines(fig.alignment)
     out += ["", "#### Adjudication", ""]
     out.append("- Gold by policy: " + ", ".join(f"{policy} {n}" for policy, n in fig.policies) + ".")
     out.append("- Listed for review: " + (", ".join(fig.review) if fig.review else "none") + ".")
@@ -130,6 +137,22 @@ def render(fig: Figures) -> str:
             out += ["", "Layers it does not pre-annotate: " + ", ".join(unpredicted) + "."]
     out += ["", END]
     return "\n".join(out)
+
+
+def _alignment_lines(alignment: Sequence[tuple[str, Sequence[tuple[str, int]]]]) -> list[str]:
+    """How the gold entities came onto the ``tokens`` config's tokens, per label."""
+    if not alignment:
+        return ["No gold entities."]
+    hows = [how for how, _ in alignment[0][1]]
+    lines = [
+        "Tokens and sentences are cut from the text alone; an entity that starts or ends inside a token "
+        "tags the whole token (`widened`). Entities left out of the tags: `across_sentences` (over a sentence "
+        "break), `merged` (same label and tokens as another), `crossing` (crosses another once widened).",
+        "",
+    ]
+    rows = [(label, *(dict(counts)[how] for how in hows)) for label, counts in alignment]
+    totals = ("all", *(sum(dict(counts)[how] for _, counts in alignment) for how in hows))
+    return lines + _table(["label", *hows], [*rows, totals])
 
 
 def refresh(text: str, block: str, *, source: str = "DATASHEET.md") -> str:

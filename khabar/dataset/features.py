@@ -18,6 +18,14 @@ from khabar.dataset.iob import tag_names
 
 NER_LAYER = "entity"
 ATTRIBUTION_LAYER = "attribution"
+ZONE_LAYER = "zone"
+#: The zone of text that no zone span covers: the article's body (the scheme: "unmarked text is article body").
+BODY = "BODY"
+
+
+def zone_names(scheme: Scheme) -> list[str]:
+    """The names of the ``zone`` ClassLabel every span carries: BODY, then the zone layer's labels."""
+    return [BODY, *scheme.labels(ZONE_LAYER)]
 
 
 def column_of(layer: str) -> str:
@@ -37,12 +45,19 @@ def _span(labels: tuple[str, ...], **extra) -> dict:
 
 
 def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Features:
+    """Spans of every layer but the zones carry the ``zone`` they lie in; entities carry the
+    knowledge base's ``entity_id`` (null when unlinked or linked to nothing in the base)."""
     columns: dict = {"id": Value("string")}
     if per_annotator:
         columns["annotator"] = Value("string")
     columns |= {name: Value("string") for name in ("text", "source", "published", "title", "url", "story")}
+    zone = ClassLabel(names=zone_names(scheme))
     for layer in scheme.layers:
         extra = {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices if c.layer == layer.name}
+        if layer.name != ZONE_LAYER:
+            extra["zone"] = zone
+        if layer.name == NER_LAYER:
+            extra["entity_id"] = Value("string")
         columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
     columns["relations"] = List({"from_id": Value("string"), "to_id": Value("string"), "label": ClassLabel(names=list(scheme.relation_labels))})
     return Features(columns)
@@ -65,11 +80,24 @@ def tokens_features(scheme: Scheme) -> Features:
 
 
 def quotes_features(scheme: Scheme) -> Features:
-    """One row per quoted CONTENT; a list per relation (sources, cues) of the spans it points at."""
-    entity_label = ClassLabel(names=list(scheme.labels(NER_LAYER)))  # null when no entity has the span's extent
-    part = {"id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string"), "entity_label": entity_label}
+    """One row per quoted CONTENT (its zone, its statement's ``cluster_id``); a list per relation
+    (sources, cues) of the spans it points at, each with its zone and the entity it names:
+    ``entity_label``/``entity_id`` are those of the entity with exactly the span's extent, else of
+    the longest entity that starts where the span starts (an Arabic noun phrase puts its head
+    first), else null (see :func:`khabar.dataset.configs.head_entities`)."""
+    zone = ClassLabel(names=zone_names(scheme))
+    part = {
+        "id": Value("string"),
+        "start": Value("int64"),
+        "end": Value("int64"),
+        "text": Value("string"),
+        "zone": zone,
+        "entity_label": ClassLabel(names=list(scheme.labels(NER_LAYER))),
+        "entity_id": Value("string"),
+    }
     columns = {"id": Value("string"), "doc_id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string")}
     columns |= {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices}
+    columns |= {"zone": zone, "cluster_id": Value("string")}
     columns |= {column_of(rule.label): List(part) for rule in scheme.relations}
     return Features(columns)
 

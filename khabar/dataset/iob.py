@@ -3,14 +3,16 @@
 ``nested_tags`` gives each token the tags of every entity covering it, outermost
 first (``["O"]`` when none); ``[tags[0] for tags in nested]`` is plain IOB2 over
 the outermost entities. A span that does not start and end on token boundaries,
-or that crosses another, raises :class:`AlignmentError` instead of being tagged O.
+or that crosses another, raises :class:`AlignmentError` instead of being tagged O:
+:func:`align` first maps character spans onto the tokens, and says how.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 from khabar.annotation.errors import KhabarError
 
@@ -72,6 +74,68 @@ def nested_tags(tokens: Sequence[tuple[int, int]], spans: Sequence[Span], labels
                 raise AlignmentError(f"span {span} is not nested consistently over its tokens")
             columns[i].append(("B-" if i == first else "I-") + span.label)
     return [tags or [OUTSIDE] for tags in columns]
+
+
+#: How an entity came onto the tokens: ``exact`` on token boundaries; ``widened`` to the whole tokens
+#: it starts or ends inside (a proclitic before a name, as Wojood and ANERcorp tag it); left out of
+#: the tags when it ``crosses`` a sentence break, ``merges`` into an entity of the same label and
+#: tokens, or ``crosses`` another entity once widened.
+Alignment = Literal["exact", "widened", "across_sentences", "merged", "crossing"]
+ALIGNMENTS: tuple[Alignment, ...] = ("exact", "widened", "across_sentences", "merged", "crossing")
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """One entity mapped onto tokens: ``span`` is on token boundaries (None when left out)."""
+
+    entity: Span
+    span: Span | None
+    how: Alignment
+
+
+def align(tokens: Sequence[tuple[int, int]], sentence_of: Sequence[int], entities: Sequence[Span], labels: Sequence[str] = ()) -> list[Aligned]:
+    """Map character spans onto ``tokens`` (text order; ``sentence_of``: each token's sentence).
+
+    A span that starts or ends inside a token takes the whole token; a span over no token at
+    all (white space only) raises :class:`AlignmentError`, since validation never lets one through.
+    """
+    starts = [start for start, _ in tokens]
+    ends = [end for _, end in tokens]
+    placed: list[Aligned] = []
+    for entity in entities:
+        first = bisect_right(ends, entity.start)  # the first token that ends after the span's start
+        last = bisect_left(starts, entity.end) - 1  # the last token that starts before its end
+        if entity.end <= entity.start or first > last:
+            raise AlignmentError(f"span {entity} covers no token")
+        if sentence_of[first] != sentence_of[last]:
+            placed.append(Aligned(entity, None, "across_sentences"))
+            continue
+        span = Span(starts[first], ends[last], entity.label)
+        placed.append(Aligned(entity, span, "exact" if span == entity else "widened"))
+    # widened spans can coincide or cross: the first in outermost order stays
+    rank = {label: i for i, label in enumerate(labels)}
+    order = sorted(range(len(placed)), key=lambda i: _order_key(placed[i], rank))
+    kept: list[Span] = []
+    open_spans: list[Span] = []
+    for i in order:
+        if (widened := placed[i].span) is None:
+            continue
+        if kept and widened == kept[-1]:
+            placed[i] = Aligned(placed[i].entity, None, "merged")
+            continue
+        while open_spans and open_spans[-1].end <= widened.start:
+            open_spans.pop()
+        if open_spans and widened.end > open_spans[-1].end:
+            placed[i] = Aligned(placed[i].entity, None, "crossing")
+            continue
+        open_spans.append(widened)
+        kept.append(widened)
+    return placed
+
+
+def _order_key(aligned: Aligned, rank: dict[str, int]) -> tuple:
+    span = aligned.span or aligned.entity
+    return (span.start, -span.end, rank.get(span.label, len(rank)), span.label, aligned.how != "exact")
 
 
 def outermost_tags(nested: Sequence[Sequence[str]]) -> list[str]:

@@ -2,9 +2,12 @@
 
 Tokens are runs of letters and digits; every punctuation mark (Arabic ، ؛ ؟,
 Latin punctuation, quotation marks of every convention in the corpus) is a token
-of its own, and a token is cut at every given span boundary, so no span is
-ever cut or widened. Sentences end after . ! ? ؟ … or at a line break, except
-where the break would fall inside a span.
+of its own. Sentences end after . ! ? ؟ … or at a line break. Neither looks at
+any annotation: the same text always gives the same tokens and sentences, so the
+``tokens`` config does not tell a model where entities begin (a proclitic is cut
+off nowhere, not only before an entity). Entities are mapped onto these tokens
+afterwards (:func:`khabar.dataset.iob.align`). ``boundaries`` exists for agreement,
+which compares annotations on the finest common cut, never for a released config.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from functools import cache
 
 #: Punctuation split off as single-character tokens, besides every character of Unicode category P (BMP).
 PUNCTUATION = frozenset(string.punctuation) | frozenset("،؛؟«»“”„‘’‚…–—٪٫٬۔")
+#: Separators that stay inside a number when a digit stands on both sides.
+NUMBER_SEPARATORS = "[.,٫٬]"
 #: Tokens after which a sentence ends.
 SENTENCE_END = frozenset(".!?؟…۔")
 
@@ -26,9 +31,10 @@ Offsets = tuple[int, int]
 
 @cache
 def _token_pattern() -> re.Pattern[str]:
-    """A punctuation mark alone, or a run of anything but white space and punctuation.
+    """A run of anything but white space and punctuation, or a punctuation mark alone.
 
-    The marks are written as ranges of the Basic Multilingual Plane, which keeps the
+    A decimal or thousands separator between two digits (3.8, 1,000, ٣٫٥) stays inside its run, so that
+    a number is one token and its point ends no sentence. The marks are written as ranges of the Basic Multilingual Plane, which keeps the
     pattern fast; punctuation of the supplementary planes (historic scripts) is not split off.
     """
     marks = PUNCTUATION | {chr(i) for i in range(0x10000) if unicodedata.category(chr(i)).startswith("P")}
@@ -39,13 +45,27 @@ def _token_pattern() -> re.Pattern[str]:
         else:
             ranges.append([code, code])
     marks_class = "".join(re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b))) for a, b in ranges)
-    return re.compile(f"[{marks_class}]|[^\\s{marks_class}]+")
+    return re.compile(f"(?:[^\\s{marks_class}]|(?<=\\d){NUMBER_SEPARATORS}(?=\\d))+|[{marks_class}]")
 
 
 @cache
 def _sentence_break() -> re.Pattern[str]:
-    """A sentence-ending mark or a line break."""
-    return re.compile("[" + re.escape("".join(sorted(SENTENCE_END))) + "\n]")
+    """A sentence-ending mark or a line break; not a point inside a number (see :func:`_token_pattern`)."""
+    inside_numbers = {mark for mark in SENTENCE_END if re.fullmatch(NUMBER_SEPARATORS, mark)}
+    ends = "[" + re.escape("".join(sorted(SENTENCE_END - inside_numbers))) + "\n]"
+    points = "".join(f"|(?<!\\d){re.escape(mark)}|{re.escape(mark)}(?!\\d)" for mark in sorted(inside_numbers))
+    return re.compile(ends + points)
+
+
+def _continues(text: str, before: Offsets | None, mark: str, after: Offsets) -> bool:
+    """Whether the text runs on past a sentence-ending mark: the next token begins with a digit or a
+    Latin small letter (a web address ``bit . ly / 3lj``, a number written ``13 . 2``, a reference
+    ``? id``), or a full stop follows a single letter (an initial or abbreviation: ``د.``, ``ج . لوكاس``).
+    Of the Wojood sample's 4,223 entities, these rules keep 12 from being cut by a sentence break."""
+    first = text[after[0]]
+    if first.isdigit() or "a" <= first <= "z":
+        return True
+    return mark == "." and before is not None and before[1] - before[0] == 1 and text[before[0]].isalpha()
 
 
 def tokenize(text: str, boundaries: Iterable[int] = ()) -> list[Offsets]:
@@ -63,18 +83,19 @@ def tokenize(text: str, boundaries: Iterable[int] = ()) -> list[Offsets]:
     return tokens
 
 
-def sentences(text: str, tokens: Sequence[Offsets], spans: Iterable[Offsets] = ()) -> list[range]:
-    """Group token indices into sentences (``tokens`` as :func:`tokenize` gives them); no sentence
-    boundary falls strictly inside a span."""
+def sentences(text: str, tokens: Sequence[Offsets]) -> list[range]:
+    """Group token indices into sentences (``tokens`` as :func:`tokenize` gives them, without boundaries)."""
     if not tokens:
         return []
-    inside = bytearray(len(text) + 1)
-    for start, end in spans:
-        inside[start + 1 : end] = b"\x01" * max(0, end - start - 1)
     starts = [start for start, _ in tokens]
-    # every mark of SENTENCE_END is a token of its own, and every line break lies between two
-    # tokens: a sentence begins at the first token after either
-    firsts = {bisect_left(starts, mark.end()) for mark in _sentence_break().finditer(text)}
-    cuts = sorted(i for i in firsts if 0 < i < len(tokens) and not inside[starts[i]])
+    # every sentence-ending mark outside a number is a token of its own, and every line break lies between two
+    # tokens: a sentence begins at the first token after either, unless the mark ends no sentence
+    firsts = {
+        i
+        for mark in _sentence_break().finditer(text)
+        if 0 < (i := bisect_left(starts, mark.end())) < len(tokens)
+        and (mark.group() == "\n" or not _continues(text, tokens[i - 2] if i > 1 else None, mark.group(), tokens[i]))
+    }
+    cuts = sorted(firsts)
     bounds = [0, *cuts, len(tokens)]
     return [range(first, end) for first, end in zip(bounds, bounds[1:])]

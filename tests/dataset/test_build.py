@@ -263,22 +263,22 @@ def test_a_label_outside_the_scheme_is_refused_by_name():
         quote_table(spans, gold.relations, scheme)
 
 
-def test_entities_that_cannot_be_tagged_name_their_document_and_sentence():
+def test_entities_that_cannot_be_tagged_are_counted_or_name_their_document():
     from khabar.annotation.errors import KhabarError
     from khabar.dataset.configs import sentence_rows
 
     text = "قال أحمد. ثم ذهب علي إلى بغداد"
     ali, baghdad = text.index("علي"), text.index("بغداد")
     ahmad = Span(text.index("أحمد"), text.index("."), "PERS")
-    crossing = [Span(ali, baghdad + 2, "PERS"), Span(baghdad, len(text), "GPE")]
-    rows = list(sentence_rows("d1", text, [ahmad, crossing[1]], ["PERS", "GPE"]))
-    assert [(r.index, r.nested_tags) for r in rows] == [(0, [["O"], ["B-PERS"], ["O"]]), (1, [["O"]] * 4 + [["B-GPE"]])]
-    with pytest.raises(KhabarError, match=r"document d1: cannot tag the entities of sentence 1: span Span\(.*\) crosses"):
-        list(sentence_rows("d1", text, [ahmad, *crossing], ["PERS", "GPE"]))
+    # the PERS, widened to the whole of بغداد, still crosses the GPE: the first in text order stays
+    crossing = [Span(ali, baghdad + 2, "PERS"), Span(text.index("ذهب"), ali + 3, "GPE")]
+    rows, aligned = sentence_rows("d1", text, [ahmad, *crossing], ["PERS", "GPE"])
+    assert [(r.index, r.nested_tags) for r in rows] == [(0, [["O"], ["B-PERS"], ["O"]]), (1, [["O"], ["B-GPE"], ["I-GPE"], ["O"], ["O"]])]
+    assert [a.how for a in aligned] == ["exact", "crossing", "exact"]
 
-    ending_on_white_space = Span(text.index("بغداد"), len(text) + 1, "GPE")  # past the last token
-    with pytest.raises(KhabarError, match=r"document d1: cannot tag the entities: span Span\(.*\) lies in no sentence"):
-        list(sentence_rows("d1", text + " ", [ahmad, ending_on_white_space], ["PERS", "GPE"]))
+    on_white_space = Span(len(text), len(text) + 1, "GPE")  # past the last token
+    with pytest.raises(KhabarError, match=r"document d1: cannot tag the entities: span Span\(.*\) covers no token"):
+        sentence_rows("d1", text + " ", [ahmad, on_white_space], ["PERS", "GPE"])
 
 
 def test_unreadable_inputs_are_one_line_errors(tmp_path, khabar, datasheet_copy):

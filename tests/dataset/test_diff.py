@@ -62,3 +62,28 @@ def test_stats_counts_and_surface_forms_with_two_labels():
     assert conflicts["entity", "بغداد"]["LOC"] == 1 and conflicts["entity", "بغداد"]["GPE"] >= 3
     assert set(conflicts["entity", "العراق"]) == {"GPE", "LOC"}
     assert all(len(labels) > 1 for labels in conflicts.values())
+
+
+def test_diff_shows_new_fields_and_changed_tokens_though_no_span_changed(built_v1, tmp_path, khabar):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    changed = tmp_path / "retokenised"
+    shutil.copytree(built_v1, changed)
+    [path] = (changed / "data" / "tokens").glob("*.parquet")
+    rows = pq.read_table(path).to_pylist()
+    first = rows[0]
+    rows[0] = first | {"tokens": first["tokens"][1:], "token_starts": first["token_starts"][1:], "ner_tags": first["ner_tags"][1:],
+                       "nested_ner_tags": first["nested_ner_tags"][1:]}
+    table = pa.Table.from_pylist(rows, schema=pq.read_schema(path))
+    pq.write_table(table.append_column("script", pa.array(["arab"] * table.num_rows)), path)
+
+    result = diff_builds(read_build(built_v1), read_build(changed))
+    assert not (result.spans_added or result.spans_removed or result.spans_relabeled or result.config_rows)
+    assert result.fields_added == {"tokens": ["script"]} and result.fields_removed == {}
+    assert result.tokens_changed == [first["doc_id"]] and result.tokens[0] - result.tokens[1] == 1
+    lines = khabar("diff", built_v1, changed).stdout.splitlines()
+    assert "fields added      tokens: script" in lines and "no differences" not in lines
+    assert any(line.startswith("tokens changed    1 document(s)") for line in lines)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from khabar.dataset.iob import AlignmentError, Span, decode_flat, decode_nested, nested_tags, outermost_first, outermost_tags
+from khabar.dataset.iob import ALIGNMENTS, AlignmentError, Span, align, decode_flat, decode_nested, nested_tags, outermost_first, outermost_tags
 from khabar.dataset.segment import sentences, tokenize
 
 LABELS = ["PERS", "ORG", "GPE", "OCC"]
@@ -59,13 +59,59 @@ def test_bad_tag_sequences_raise():
         decode_nested(tokens, [["B-ORG", "B-GPE"], ["B-ORG", "I-GPE"]])
 
 
-def test_sentences_never_cut_a_span():
-    text = "قال د. أحمد إن الأمر انتهى. ثم غادر"
-    span = Span(text.index("د."), text.index(" إن"), "PERS")  # "د. أحمد" holds a full stop
-    tokens = tokenize(text, {span.start, span.end})
-    groups = sentences(text, tokens, [(span.start, span.end)])
-    assert [text[tokens[g[0]][0] : tokens[g[-1]][1]] for g in groups] == ["قال د. أحمد إن الأمر انتهى.", "ثم غادر"]
-    assert len(sentences(text, tokens)) == 3  # without the span the abbreviation ends a sentence
+def sentence_of(groups: list[range]) -> list[int]:
+    return [index for index, group in enumerate(groups) for _ in group]
+
+
+def test_sentences_ignore_spans_and_an_entity_over_a_break_is_left_out():
+    text = "قال د. أحمد إن الأمر انتهى. ثم غادر إلى bit.ly هنا"
+    tokens = tokenize(text)
+    groups = sentences(text, tokens)
+    # a full stop after a single letter (an abbreviation) or before a Latin small letter ends no sentence
+    assert [text[tokens[g[0]][0] : tokens[g[-1]][1]] for g in groups] == ["قال د. أحمد إن الأمر انتهى.", "ثم غادر إلى bit.ly هنا"]
+    across = Span(text.index("الأمر"), text.index(" غادر"), "EVENT")
+    [placed] = align(tokens, sentence_of(groups), [across], LABELS)
+    assert (placed.span, placed.how) == (None, "across_sentences")
+
+
+def test_a_proclitic_is_not_cut_off_and_the_whole_token_is_tagged():
+    text = "حاجة لتحالف ومنهم ببغداد"
+    coalition = Span(text.index("تحالف"), text.index(" ومنهم"), "ORG")  # the guidelines keep ل outside
+    baghdad = Span(text.index("بغداد"), len(text), "GPE")
+    tokens = tokenize(text)
+    assert [text[s:e] for s, e in tokens] == ["حاجة", "لتحالف", "ومنهم", "ببغداد"]
+    groups = sentences(text, tokens)
+    placed = align(tokens, sentence_of(groups), [coalition, baghdad], LABELS)
+    assert [(p.span, p.how) for p in placed] == [
+        (Span(text.index("لتحالف"), coalition.end, "ORG"), "widened"),
+        (Span(text.index("ببغداد"), len(text), "GPE"), "widened"),
+    ]
+    assert nested_tags(tokens, [p.span for p in placed], LABELS) == [["O"], ["B-ORG"], ["O"], ["B-GPE"]]
+
+
+def test_a_number_is_one_token_and_its_point_ends_no_sentence():
+    text = "بـ3.8 مليار دولار. و1,000 جندي"
+    tokens = tokenize(text)
+    assert [text[s:e] for s, e in tokens] == ["بـ3.8", "مليار", "دولار", ".", "و1,000", "جندي"]
+    assert len(sentences(text, tokens)) == 2
+
+
+def test_widened_spans_that_coincide_or_cross_are_left_out_and_said_so():
+    text = "أبوظبي الحديثة"
+    tokens = tokenize(text)
+    groups = sentences(text, tokens)
+    first, second = Span(0, 3, "GPE"), Span(3, 6, "GPE")  # two entities in one token
+    holding = Span(4, 14, "ORG")  # from inside the first token to the end: holds the widened GPE
+    placed = align(tokens, sentence_of(groups), [first, second], LABELS)
+    assert [p.how for p in placed] == ["widened", "merged"]
+    placed = align(tokens, sentence_of(groups), [first, holding], LABELS)
+    assert [(p.span, p.how) for p in placed] == [(Span(0, 6, "GPE"), "widened"), (Span(0, 14, "ORG"), "widened")]
+    text = "الف بابا جيم"
+    tokens = tokenize(text)
+    groups = sentences(text, tokens)
+    # side by side in the text, but both inside the token بابا: widened, they would cross there
+    placed = align(tokens, sentence_of(groups), [Span(0, 6, "GPE"), Span(6, 12, "ORG")], LABELS)
+    assert [(p.span, p.how) for p in placed] == [(Span(0, 8, "GPE"), "widened"), (None, "crossing")]
 
 
 def test_sentences_end_after_a_mark_or_at_a_line_break():
@@ -105,16 +151,41 @@ def text_and_spans(draw):
 
 @settings(max_examples=300, deadline=None)
 @given(text_and_spans())
-def test_round_trip_of_random_nested_spans(case):
+def test_round_trip_of_random_nested_spans_on_tokens_cut_at_their_boundaries(case):
     text, spans = case
     tokens = tokenize(text, {b for s in spans for b in (s.start, s.end)})
-    decoded: list[Span] = []
-    for sentence in sentences(text, tokens, [(s.start, s.end) for s in spans]):
-        sent_tokens = [tokens[i] for i in sentence]
-        inside = [s for s in spans if sent_tokens[0][0] <= s.start and s.end <= sent_tokens[-1][1]]
-        nested = nested_tags(sent_tokens, inside, LABELS)
-        decoded += decode_nested(sent_tokens, nested)
-        # The outermost column alone gives back exactly the outermost spans.
-        outer = [s for s in inside if not any(o != s and o.start <= s.start and s.end <= o.end and outermost_first([o, s], LABELS)[0] == o for o in inside)]
-        assert sorted(decode_flat(sent_tokens, outermost_tags(nested))) == sorted(outer)
-    assert sorted(decoded) == sorted(spans)
+    if not tokens:
+        return
+    nested = nested_tags(tokens, spans, LABELS)
+    assert sorted(decode_nested(tokens, nested)) == sorted(spans)
+    # The outermost column alone gives back exactly the outermost spans.
+    outer = [s for s in spans if not any(o != s and o.start <= s.start and s.end <= o.end and outermost_first([o, s], LABELS)[0] == o for o in spans)]
+    assert sorted(decode_flat(tokens, outermost_tags(nested))) == sorted(outer)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text_and_spans())
+def test_random_spans_map_onto_the_texts_own_tokens(case):
+    text, spans = case
+    tokens = tokenize(text)
+    assert tokens == tokenize(text)  # nothing but the text decides the tokens
+    groups = sentences(text, tokens)
+    spans = [s for s in spans if any(a < s.end and s.start < b for a, b in tokens)]  # validation lets no span over white space alone through
+    placed = align(tokens, sentence_of(groups), spans, LABELS)
+    assert [p.entity for p in placed] == spans and all(p.how in ALIGNMENTS for p in placed)
+    kept = []
+    for p in placed:
+        if p.how in ("exact", "widened"):
+            # the smallest run of whole tokens that holds the entity
+            assert p.span.start <= p.entity.start < p.span.end and p.span.start < p.entity.end <= p.span.end
+            assert (p.how == "exact") == (p.span == p.entity)
+            assert (p.span.start, p.span.end) in {(a, b) for a, _ in tokens for _, b in tokens}
+            kept.append(p.span)
+        else:
+            assert p.span is None
+    decoded = []
+    for group in groups:
+        sent_tokens = [tokens[i] for i in group]
+        inside = [s for s in kept if sent_tokens[0][0] <= s.start and s.end <= sent_tokens[-1][1]]
+        decoded += decode_nested(sent_tokens, nested_tags(sent_tokens, inside, LABELS))
+    assert sorted(decoded) == sorted(set(kept))

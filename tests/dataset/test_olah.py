@@ -107,3 +107,19 @@ def test_load_dataset_pins_a_tagged_revision_served_by_olah(olah_server, tmp_pat
     documents, sentences, quotes, latest, tag = result.stdout.split()
     assert (documents, quotes, latest, tag) == ("4", "1", "5", "B-PERS")  # v1.0.0 has 4 documents, main has 5
     assert int(sentences) > 100
+
+
+def test_export_takes_a_tagged_revision_from_the_hub(olah_server, tmp_path, built_v1):
+    """`khabar export ORG/khabar --revision v1.0.0` writes the files of that revision, not of main."""
+    khabar = str(Path(sys.executable).with_name("khabar"))
+    env = os.environ | {"HF_ENDPOINT": olah_server, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    result = subprocess.run([khabar, "export", REPO, "--revision", "v1.0.0", "--format", "conll", "--out", str(tmp_path / "hub")],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    local = subprocess.run([khabar, "export", str(built_v1), "--format", "conll", "--out", str(tmp_path / "local")], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    assert (tmp_path / "hub" / "test.txt").read_bytes() == (tmp_path / "local" / "test.txt").read_bytes()
+    missing = subprocess.run([khabar, "export", REPO, "--revision", "v9.9.9", "--format", "conll", "--out", str(tmp_path / "none")],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert missing.returncode == 2 and "cannot download revision 'v9.9.9'" in missing.stderr and "Traceback" not in missing.stderr
+    assert not (tmp_path / "none").exists()

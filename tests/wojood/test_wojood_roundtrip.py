@@ -101,10 +101,13 @@ def test_tags_the_source_cannot_carry_are_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"line 1: '\$#\$' is not text but is tagged B-ORG"):
         import_conll(bad)
     bad.write_text("بغداد B-CITY\n", encoding="utf-8")
-    with pytest.raises(Exception, match=r"line 1: entity type 'CITY' is not in the scheme"):
+    with pytest.raises(Exception, match=r"not in the scheme's entity layer and not in the tag map: 'CITY' \(1 tag\(s\), first on line 1\)"):
         import_conll(bad)
-    bad.write_text("بغداد  B-GPE\n", encoding="utf-8")
+    bad.write_text("بغداد\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"line 1: expected 'TOKEN TAG"):
+        read_conll(bad)
+    bad.write_text("\u200e B-GPE\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"line 1: token '\\u200e' is no text once normalised"):
         read_conll(bad)
 
 

@@ -1,0 +1,264 @@
+"""``khabar export``: a build folder in the formats NER and attribution tools read.
+
+- ``conll``: per split, ``<split>.txt`` in Wojood's layout: one token per line,
+  ``TOKEN TAG [TAG ...]`` with one IOB2 column per nesting level covering the
+  token (outermost first), a blank line between sentences; exactly the
+  ``tokens`` config, so ``khabar import-conll`` reads it back.
+- ``spacy``: per split, ``<split>.spacy``, a ``DocBin`` of one ``Doc`` per
+  document on the ``tokens`` config's tokens (white space between them kept, so
+  ``doc.text`` is the document's text); ``doc.ents`` holds the outermost
+  entities, the span group ``entity`` every entity (nested), and the groups
+  ``attribution`` and ``zone`` the other layers; sentence starts are set.
+- ``brat``: per split and document, ``<doc_id>.txt`` and ``<doc_id>.ann``
+  (standoff: every span of every layer, the relations, the quote type as an
+  attribute, the knowledge base's id as a normalisation), and one
+  ``annotation.conf``.
+
+The label names come from the build's own ``labeling_config.xml``. The output
+folder must not exist; it is written aside and renamed into place. With
+``--revision``, BUILD is a Hub dataset repository (``ORG/khabar``) and that
+revision (a tag such as ``v2.0.0``) is downloaded first, from ``HF_ENDPOINT``
+when set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+from khabar.annotation.errors import KhabarError
+
+Format = Literal["conll", "spacy", "brat"]
+FORMATS: tuple[Format, ...] = ("conll", "spacy", "brat")
+
+
+def _scheme(build: Path):
+    from khabar.annotation.scheme import load_scheme
+
+    config = build / "labeling_config.xml"
+    if not config.is_file() or not (build / "data").is_dir():
+        raise KhabarError("not a khabar build folder (no labeling_config.xml or data/)", file=str(build))
+    return load_scheme(config)
+
+
+def _splits(build: Path, config: str) -> Iterator[tuple[str, list[dict]]]:
+    """(split, rows) of one config, splits in file-name order."""
+    import pyarrow.parquet as pq
+
+    for path in sorted((build / "data" / config).glob("*.parquet")):
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (OSError, ValueError) as exc:
+            raise KhabarError(f"cannot read parquet: {exc}", file=str(path)) from None
+        yield path.name.split("-")[0], rows
+
+
+def conll_lines(sentences: Sequence[dict], tags: Sequence[str]) -> Iterator[str]:
+    """Wojood's layout, one line per token, a blank line after each sentence."""
+    for sentence in sentences:
+        for token, column in zip(sentence["tokens"], sentence["nested_ner_tags"], strict=True):
+            yield " ".join([token, *(tags[t] for t in column)])
+        yield ""
+
+
+def write_conll(build: Path, out: Path) -> list[str]:
+    from khabar.dataset.features import NER_LAYER
+    from khabar.dataset.iob import tag_names
+
+    tags = tag_names(_scheme(build).labels(NER_LAYER))
+    written = []
+    for split, rows in _splits(build, "tokens"):
+        (out / f"{split}.txt").write_text("".join(line + "\n" for line in conll_lines(rows, tags)), encoding="utf-8")
+        written.append(f"{split}.txt")
+    return written
+
+
+def _words(text: str, offsets: Sequence[tuple[int, int]]) -> tuple[list[str], list[bool], list[int]]:
+    """spaCy words and spaces over ``text``: the given tokens, and the white space between them as tokens
+    of their own where it is more than one space; returns also the index of each given token among the words."""
+    words: list[str] = []
+    spaces: list[bool] = []
+    index: list[int] = []
+    cursor = 0
+    for start, end in [*offsets, (len(text), len(text))]:
+        gap = text[cursor:start]
+        if gap.startswith(" ") and words:
+            spaces[-1], gap = True, gap[1:]
+        if gap:
+            words.append(gap)
+            spaces.append(False)
+        if start < end:
+            index.append(len(words))
+            words.append(text[start:end])
+            spaces.append(False)
+        cursor = end
+    return words, spaces, index
+
+
+def _char_span(doc, start: int, end: int, label: str):
+    """The span of ``doc`` over the whole tokens holding ``[start, end)`` (the ``tokens`` config's widening)."""
+    span = doc.char_span(start, end, label=label, alignment_mode="expand")
+    if span is None:
+        raise KhabarError(f"span [{start}:{end}] {label} covers no token of document {doc.user_data.get('doc_id')!r}")
+    return span
+
+
+def write_spacy(build: Path, out: Path) -> list[str]:
+    try:
+        import spacy
+        from spacy.tokens import Doc, DocBin
+    except ImportError:
+        raise KhabarError("--format spacy needs spaCy: pip install 'khabar[export]'") from None
+    from khabar.dataset.features import NER_LAYER, column_of
+    from khabar.dataset.iob import decode_flat, tag_names
+
+    scheme = _scheme(build)
+    tags = tag_names(scheme.labels(NER_LAYER))
+    vocab = spacy.blank("xx").vocab  # spaCy's multi-language vocab: the tokens are given, no tokenizer runs
+    tokens = dict(_splits(build, "tokens"))
+    written = []
+    for split, documents in _splits(build, "documents"):
+        sentences: dict[str, list[dict]] = {}
+        for sentence in tokens.get(split, []):
+            sentences.setdefault(sentence["doc_id"], []).append(sentence)
+        docbin = DocBin(attrs=["ORTH", "SENT_START", "ENT_IOB", "ENT_TYPE"], store_user_data=True)
+        for document in documents:
+            rows = sentences.get(document["id"], [])
+            offsets = [(s, s + len(t)) for row in rows for s, t in zip(row["token_starts"], row["tokens"])]
+            words, spaces, index = _words(document["text"], offsets)
+            word_of = {start: index[i] for i, (start, _) in enumerate(offsets)}
+            sent_starts: list[bool | int | None] = [None] * len(words)
+            for row in rows:
+                if row["tokens"]:
+                    sent_starts[word_of[row["token_starts"][0]]] = True
+            doc = Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts if words else None)
+            outer = [span for row in rows for span in decode_flat(
+                [(s, s + len(t)) for s, t in zip(row["token_starts"], row["tokens"])], [tags[column[0]] for column in row["nested_ner_tags"]]
+            )]
+            doc.ents = [_char_span(doc, s.start, s.end, s.label) for s in outer]
+            for layer in scheme.layers:
+                doc.spans[layer.name] = [
+                    _char_span(doc, span["start"], span["end"], layer.labels[span["label"]]) for span in document[column_of(layer.name)]
+                ]
+            doc.user_data["doc_id"] = document["id"]
+            docbin.add(doc)
+        docbin.to_disk(out / f"{split}.spacy")
+        written.append(f"{split}.spacy")
+    return written
+
+
+def brat_annotations(document: dict, scheme) -> list[str]:
+    """The ``.ann`` lines of one document: T (spans, fragments split at line breaks), R (relations),
+    A (quote types), N (knowledge-base ids)."""
+    from khabar.dataset.features import column_of
+
+    text = document["text"]
+    lines: list[str] = []
+    t_of: dict[str, str] = {}
+    attributes = normalisations = 0
+    for layer in scheme.layers:
+        choices = [c for c in scheme.region_choices if c.layer == layer.name]
+        for span in document[column_of(layer.name)]:
+            number = f"T{len(t_of) + 1}"
+            t_of.setdefault(span["id"], number)  # a relation names the first span of a region id
+            start, end = span["start"], span["end"]
+            fragments, cursor = [], start
+            for part in text[start:end].split("\n"):
+                if part:
+                    fragments.append(f"{cursor} {cursor + len(part)}")
+                cursor += len(part) + 1
+            surface = " ".join(p for p in text[start:end].split("\n") if p)
+            lines.append(f"{number}\t{layer.labels[span['label']]} {';'.join(fragments)}\t{surface}")
+            for choice in choices:
+                if span.get(choice.name) is not None:
+                    attributes += 1
+                    lines.append(f"A{attributes}\t{choice.name} {number} {choice.choices[span[choice.name]]}")
+            if span.get("entity_id"):
+                normalisations += 1
+                lines.append(f"N{normalisations}\tReference {number} khabar_kb:{span['entity_id']}\t{span['text']}")
+    for n, relation in enumerate(document["relations"], start=1):
+        if relation["from_id"] in t_of and relation["to_id"] in t_of:
+            lines.append(f"R{n}\t{scheme.relation_labels[relation['label']]} Arg1:{t_of[relation['from_id']]} Arg2:{t_of[relation['to_id']]}")
+    return lines
+
+
+def brat_conf(scheme) -> str:
+    lines = ["[entities]", *(label for layer in scheme.layers for label in layer.labels), "", "[relations]"]
+    lines += [f"{rule.label}\tArg1:{rule.from_label}, Arg2:{rule.to_label}" for rule in scheme.relations]
+    lines += ["", "[events]", "", "[attributes]"]
+    lines += [f"{c.name}\tArg:{c.label}, Value:{'|'.join(c.choices)}" for c in scheme.region_choices]
+    return "\n".join(lines) + "\n"
+
+
+def write_brat(build: Path, out: Path) -> list[str]:
+    scheme = _scheme(build)
+    (out / "annotation.conf").write_text(brat_conf(scheme), encoding="utf-8")
+    written = ["annotation.conf"]
+    for split, documents in _splits(build, "documents"):
+        (out / split).mkdir()
+        for document in documents:
+            (out / split / f"{document['id']}.txt").write_text(document["text"], encoding="utf-8")
+            (out / split / f"{document['id']}.ann").write_text("".join(line + "\n" for line in brat_annotations(document, scheme)), encoding="utf-8")
+        written.append(f"{split}/ ({len(documents)} documents)")
+    return written
+
+
+WRITERS = {"conll": write_conll, "spacy": write_spacy, "brat": write_brat}
+
+
+def _without_userinfo(message: str) -> str:
+    """A message with the user:password of any URL in it (an ``HF_ENDPOINT`` may carry one) taken out."""
+    import re
+
+    return re.sub(r"(?<=://)[^/@\s]+@", "", message)
+
+
+def download(repo_id: str, revision: str, into: Path) -> Path:
+    """The files of one revision of a Hub dataset repository, in ``into``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=into))
+    except (RepositoryNotFoundError, RevisionNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        raise KhabarError(f"cannot download revision {revision!r}: {_without_userinfo(str(exc).splitlines()[0])}", file=repo_id) from None
+
+
+def export(build: Path, out: Path, fmt: Format) -> list[str]:
+    """Write ``build`` as ``fmt`` into the new folder ``out``; returns what was written."""
+    if out.exists() or out.is_symlink():
+        raise KhabarError("refusing to write into an existing path: choose a new --out folder", file=str(out))
+    staging = out.with_name(f".{out.name}.exporting-{os.getpid()}")
+    try:
+        staging.mkdir(parents=True)
+        written = WRITERS[fmt](build, staging)
+        staging.rename(out)
+    except OSError as exc:
+        raise KhabarError(f"cannot write: {exc.strerror}", file=str(exc.filename or out)) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("build", metavar="BUILD", help="a build folder (as `khabar build` writes it), or with --revision a Hub dataset repository id")
+    parser.add_argument("--revision", metavar="REV", help="download this revision (e.g. v2.0.0) of the Hub repository BUILD first")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="conll (Wojood's nested columns), spacy (DocBin), brat (standoff)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new folder for the files")
+
+
+def run(args: argparse.Namespace) -> int:
+    import tempfile
+
+    if args.revision is None:
+        written = export(Path(args.build), args.out, args.format)
+    else:
+        with tempfile.TemporaryDirectory(prefix="khabar-export-") as folder:
+            written = export(download(args.build, args.revision, Path(folder)), args.out, args.format)
+    source = f"{args.build}@{args.revision}" if args.revision else args.build
+    print(f"khabar export: wrote {args.format} of {source} to {args.out}: {', '.join(written)}")
+    return 0

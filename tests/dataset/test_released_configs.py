@@ -1,0 +1,195 @@
+"""What the released configs tell a researcher: tokens that do not leak the gold, the zone of every
+span, sources named truthfully, the knowledge base's ids and the quote clusters."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import datasets
+import polars as pl
+import pytest
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.paths import repo
+from khabar.annotation.scheme import load_scheme
+from khabar.dataset.configs import document_table, quote_table
+from khabar.dataset.features import BODY, NER_LAYER, column_of, zone_names
+from khabar.dataset.iob import ALIGNMENTS, decode_nested
+from khabar.dataset.links import NOT_IN_BASE, read_clusters, read_entities, read_links
+
+TOKEN_COLUMNS = ("doc_id", "sentence", "start", "end", "tokens", "token_starts")
+
+
+def load(folder: Path, config: str, cache: Path) -> datasets.Dataset:
+    return datasets.load_dataset(str(folder), config, cache_dir=str(cache))["test"]
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory, datasheet_copy) -> Path:
+    """The committed release built from the repository's own inputs, through the real command."""
+    from khabar.cli import main
+
+    out = tmp_path_factory.mktemp("committed") / "khabar"
+    assert main(["build", "--out", str(out), "--datasheet", str(datasheet_copy)]) == 0
+    return out
+
+
+def test_tokens_of_the_committed_release_are_those_of_the_corpus_with_no_annotations(committed, tmp_path, datasheet_copy, khabar):
+    bare = tmp_path / "bare"
+    result = khabar("build", "--exports", "--out", bare, "--datasheet", datasheet_copy)  # the flag alone: no exports
+    assert result.returncode == 0, result.stderr
+    annotated, unannotated = load(committed, "tokens", tmp_path / "c1"), load(bare, "tokens", tmp_path / "c2")
+    assert any(any(tags) for tags in annotated["ner_tags"]) and not any(any(tags) for tags in unannotated["ner_tags"])
+    for column in TOKEN_COLUMNS:
+        assert annotated[column] == unannotated[column], column
+
+
+def test_every_gold_entity_is_on_whole_tokens_or_counted_as_left_out(committed, tmp_path):
+    documents, tokens = load(committed, "documents", tmp_path), load(committed, "tokens", tmp_path)
+    names = documents.features["entities"].feature["label"]
+    tags = tokens.features["ner_tags"].feature
+    report = json.loads((committed / "build_report.json").read_text(encoding="utf-8"))["tokens_alignment"]
+    gold = Counter(names.int2str(e["label"]) for row in documents for e in row["entities"])
+    assert {label: sum(counts.values()) for label, counts in report.items()} == gold  # every entity counted once
+    decoded: Counter[str] = Counter()
+    widened = 0
+    entities = {(row["id"], e["start"], e["end"], names.int2str(e["label"])) for row in documents for e in row["entities"]}
+    for row in tokens:
+        offsets = [(s, s + len(t)) for s, t in zip(row["token_starts"], row["tokens"])]
+        for span in decode_nested(offsets, [[tags.int2str(t) for t in column] for column in row["nested_ner_tags"]]):
+            decoded[span.label] += 1
+            widened += (row["doc_id"], *span) not in entities
+    assert decoded == +Counter({label: counts["exact"] + counts["widened"] for label, counts in report.items()})
+    assert widened == sum(counts["widened"] for counts in report.values()) > 0  # the proclitics before names
+    assert set(next(iter(report.values()))) == set(ALIGNMENTS)
+
+
+def test_every_span_carries_the_zone_it_lies_in(committed, tmp_path):
+    scheme = load_scheme()
+    documents, quotes = load(committed, "documents", tmp_path), load(committed, "quotes", tmp_path)
+    zone = documents.features["entities"].feature["zone"]
+    assert zone.names == zone_names(scheme) == [BODY, *scheme.labels("zone")]
+    assert quotes.features["zone"].names == zone.names and quotes.features["sources"].feature["zone"].names == zone.names
+    zone_label = documents.features["zones"].feature["label"]
+    seen: Counter[str] = Counter()
+    quote_zone = {}
+    for row in documents:
+        zones = [(z["start"], z["end"], zone_label.int2str(z["label"])) for z in row["zones"]]
+        for layer in scheme.layer_names:
+            if layer == "zone":
+                assert "zone" not in row["zones"][0]
+                continue
+            for span in row[column_of(layer)]:
+                holding = sorted((end - start, name) for start, end, name in zones if start <= span["start"] < end)
+                assert zone.int2str(span["zone"]) == (holding[0][1] if holding else BODY)
+                seen[zone.int2str(span["zone"])] += 1
+                quote_zone[row["id"], span["start"], span["end"]] = span["zone"]
+    assert seen[BODY] and seen["RELATED"]  # the teasers of other stories are there, and now say so
+    for quote in quotes:
+        assert quote["zone"] == quote_zone[quote["doc_id"], quote["start"], quote["end"]]
+        for part in quote["sources"] + quote["cues"]:
+            assert part["zone"] == quote_zone[quote["doc_id"], part["start"], part["end"]]
+
+
+def tables(text: str, spans: list[tuple[str, str, str, str]], relations: list[tuple[str, str, str]]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One document; ``spans``: (region, layer, label, phrase), each phrase at its first place in ``text``."""
+    rows = []
+    for region, layer, label, phrase in spans:
+        start = text.index(phrase)
+        rows.append({"doc_id": "d1", "region_id": region, "layer": layer, "label": label, "start": start, "end": start + len(phrase),
+                     "text": phrase, "quote_type": "direct" if label == "CONTENT" else None})
+    documents = pl.DataFrame({"doc_id": ["d1"], "text": [text], "source": ["x"], "url": [None], "published": [""], "title": [""], "story": ["s"],
+                              "language": ["ar"]})
+    relation_rows = [{"doc_id": "d1", "from_region": a, "to_region": b, "label": label} for a, b, label in relations]
+    return documents, pl.DataFrame(rows), pl.DataFrame(relation_rows, schema={"doc_id": pl.String, "from_region": pl.String, "to_region": pl.String, "label": pl.String})
+
+
+def test_sources_name_the_entity_of_their_extent_or_their_head_else_none():
+    scheme = load_scheme()
+    text = "قال فرع «داعش» في أفغانستان إن الهجوم نجح. وقال مسؤولون عراقيون كبار إن الوضع هادئ. وأكدت الحكومة العراقية ذلك."
+    documents, spans, relations = tables(text, [
+        ("c1", "attribution", "CONTENT", "الهجوم نجح"), ("s1", "attribution", "SOURCE", "فرع «داعش» في أفغانستان"), ("v1", "attribution", "CUE", "قال"),
+        ("e1", NER_LAYER, "ORG", "داعش"), ("e2", NER_LAYER, "GPE", "أفغانستان"),
+        ("c2", "attribution", "CONTENT", "الوضع هادئ"), ("s2", "attribution", "SOURCE", "مسؤولون عراقيون كبار"),
+        ("e3", NER_LAYER, "OCC", "مسؤولون عراقيون"), ("e4", NER_LAYER, "NORP", "عراقيون"),
+        ("c3", "attribution", "CONTENT", "ذلك"), ("s3", "attribution", "SOURCE", "الحكومة العراقية"),
+        ("e5", NER_LAYER, "ORG", "الحكومة العراقية"), ("e6", NER_LAYER, "GPE", "العراقية"),
+    ], [("c1", "s1", "source"), ("c1", "v1", "cue"), ("c2", "s2", "source"), ("c3", "s3", "source")])
+    links = pl.DataFrame({"doc_id": ["d1", "d1"], "start": [text.index("الحكومة"), text.index("عراقيون")], "end": [text.index(" ذلك"), text.index(" كبار")],
+                          "label": ["ORG", "NORP"], "entity_id": ["iraqi-government", NOT_IN_BASE]})
+    clusters = pl.DataFrame({"doc_id": ["d1"], "start": [text.index("الوضع")], "end": [text.index(". وأكدت")], "cluster_id": ["qc-1"]})
+    quotes = quote_table(spans, relations, scheme, links, clusters).to_pylist()
+    labels = scheme.labels(NER_LAYER)
+    named = {q["text"]: [(labels[s["entity_label"]] if s["entity_label"] is not None else None, s["entity_id"]) for s in q["sources"]] for q in quotes}
+    assert named == {
+        "الهجوم نجح": [(None, None)],  # a branch of an organisation, in a country: neither the ORG nor the GPE inside
+        "الوضع هادئ": [("OCC", None)],  # no entity has the extent: the longest that starts where the source starts
+        "ذلك": [("ORG", "iraqi-government")],  # the entity of exactly the source's extent, and its link
+    }
+    assert [c["entity_label"] for c in quotes[0]["cues"]] == [None]
+    assert [q["cluster_id"] for q in quotes] == [None, "qc-1", None]
+
+    document = document_table(documents, spans, relations, scheme, links).to_pylist()[0]
+    assert document["title"] is None and document["published"] is None  # missing values: null, never ''
+    assert {e["text"]: e["entity_id"] for e in document["entities"]}["عراقيون"] is None  # "-": explicitly in no entry
+    assert {e["text"]: e["entity_id"] for e in document["entities"]}["الحكومة العراقية"] == "iraqi-government"
+
+
+def test_the_knowledge_base_tables_read_as_frames_and_a_missing_file_is_empty(tmp_path):
+    assert read_links(tmp_path).height == 0 and read_entities(tmp_path).height == 0 and read_clusters(tmp_path).height == 0
+    (tmp_path / "entities.csv").write_text("entity_id,type,canonical_name,aliases,wikidata\nbaghdad,GPE,بغداد,بغداد|بغدادي,\n", encoding="utf-8")
+    (tmp_path / "links.csv").write_text("doc_id,start,end,label,entity_id\nd1,0,5,GPE,baghdad\n", encoding="utf-8")
+    entities = read_entities(tmp_path)
+    assert entities.row(0) == ("baghdad", "GPE", "بغداد", "بغداد|بغدادي", None)
+    assert read_links(tmp_path).schema["start"] == pl.Int64
+    (tmp_path / "quote_clusters.csv").write_text("doc_id,begin,end,cluster_id\n", encoding="utf-8")
+    with pytest.raises(KhabarError, match="missing column.*start") as raised:
+        read_clusters(tmp_path)
+    assert "quote_clusters.csv" in str(raised.value) and raised.value.exit_status == 2
+    (tmp_path / "links.csv").write_text("doc_id,start,end,label,entity_id\nd1,zero,5,GPE,baghdad\n", encoding="utf-8")
+    with pytest.raises(KhabarError, match="links.csv: cannot read the table: could not parse `zero`"):
+        read_links(tmp_path)
+
+
+def test_the_knowledge_base_is_released_beside_the_ids_and_listed_in_the_manifest(committed):
+    kb = repo().root / "annotation" / "kb" / "entities.csv"
+    manifest = json.loads((committed / "MANIFEST.json").read_text(encoding="utf-8"))
+    listed = {f["path"] for f in manifest["files"]}
+    if kb.exists():
+        assert (committed / "kb" / "entities.csv").read_bytes() == kb.read_bytes() and "kb/entities.csv" in listed
+    else:
+        assert not (committed / "kb").exists() and "kb/entities.csv" not in listed
+
+
+def test_what_the_card_and_datasheet_say_about_how_the_data_was_made_is_true(committed):
+    from datetime import datetime
+
+    tasks = json.loads((repo().exports_dir / "khabar.json").read_text(encoding="utf-8"))
+    annotations = [a for task in tasks for a in task["annotations"]]
+    created = sorted(datetime.fromisoformat(a["created_at"]) for a in annotations)
+    assert len(annotations) == 13 and (created[-1] - created[0]).total_seconds() < 6  # one bulk load
+    assert all(a.get("lead_time") is None for a in annotations)  # no lead time recorded
+
+    # CONTENT spans that share a passage of 20 characters or more with the guidelines (white space and
+    # quotation marks aside), and those quoted there whole
+    def plain(text: str) -> str:
+        return " ".join(text.replace("«", " ").replace("»", " ").replace('"', " ").split())
+
+    guidelines = plain((repo().root / "annotation" / "GUIDELINES.md").read_text(encoding="utf-8"))
+    contents = [plain(q["text"]) for q in load_rows(committed, "quotes")]
+    shared = sum(1 for t in contents if any(t[i : i + 20] in guidelines for i in range(max(1, len(t) - 19))))
+    whole = sum(1 for t in contents if t in guidelines)
+    sheet = " ".join((repo().root / "DATASHEET.md").read_text(encoding="utf-8").split())
+    assert f"{shared} of the {len(contents)} gold CONTENT spans share a passage" in sheet and f"({whole} are quoted there whole)" in sheet
+    assert "all fall within 6 seconds" in sheet and "Spans are drawn in Label Studio" not in sheet
+    assert "all three layers, all on one story" not in sheet and "Their article bodies are all on one story" in sheet
+    card = (committed / "README.md").read_text(encoding="utf-8")
+    assert "**Before evaluating on this data**" in card and "filter on `zone`" in card
+
+
+def load_rows(build: Path, config: str) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return [row for path in sorted((build / "data" / config).glob("*.parquet")) for row in pq.read_table(path).to_pylist()]

@@ -1,0 +1,203 @@
+"""`khabar import-conll` and `khabar export`, through the real command: a CoNLL file with a BOM, CRLF,
+bidi marks and mixed separators comes out token for token in the built `tokens` config; an export in
+each format loads in its own tool, and a CoNLL export re-imports to the same spans."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from khabar.annotation.conll_import import import_conll
+from khabar.annotation.paths import repo
+from khabar.annotation.scheme import load_scheme
+from khabar.cli import main
+from khabar.dataset.iob import decode_nested, tag_names
+
+LRM = "\u200e"
+#: Hostile on purpose: a BOM, CRLF line ends, a left-to-right mark inside a token, tab and space
+#: separators, a type to rename (PER) and one to drop (LOCATION).
+SOURCE = (
+    "\ufeffقال\tO\r\nالسفير\tB-OCC\r\n" + LRM + "ألينا B-PER\tO\r\nرومانوفسكي I-PER  O\r\nفي O\r\n"
+    "بغداد B-LOCATION\r\n. O\r\n\r\nوقال O\r\nزيد B-PER\r\nبن I-PER\r\nعلي I-PER B-PER\r\n"
+)
+SOURCE_TOKENS = ["قال", "السفير", "ألينا", "رومانوفسكي", "في", "بغداد", ".", "وقال", "زيد", "بن", "علي"]
+
+
+def khabar(capsys, *args) -> tuple[int, str, str]:
+    capsys.readouterr()
+    status = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def datasheet(tmp_path) -> Path:
+    path = tmp_path / "DATASHEET.md"
+    shutil.copyfile(repo().root / "DATASHEET.md", path)
+    return path
+
+
+def test_import_conll_cleans_and_counts_and_every_token_comes_out_in_order(tmp_path, capsys, datasheet):
+    source = tmp_path / "news.conll"
+    source.write_bytes(SOURCE.encode("utf-8"))
+    (tmp_path / "map.json").write_text(json.dumps({"PER": "PERS", "LOCATION": None}), encoding="utf-8")
+    status, out, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in", "--tag-map", tmp_path / "map.json")
+    assert status == 0, err
+    assert "byte-order mark 1, CRLF line ends 12, bidi marks 1" in out
+    assert "PER → PERS 3" in out and "entities dropped by the tag map: LOCATION 1" in out
+    [record] = [json.loads(line) for line in (tmp_path / "in" / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert not {"\ufeff", LRM, "\r"} & set(record["text"])
+
+    documents, export = tmp_path / "in" / "documents.jsonl", tmp_path / "in" / "export.json"
+    assert khabar(capsys, "validate", export, "--documents", documents)[0] == 0
+    status, out, err = khabar(capsys, "build", "--exports", export, "--documents", documents, "--out", tmp_path / "build", "--datasheet", datasheet)
+    assert status == 0, err
+    import datasets
+
+    tokens = datasets.load_dataset(str(tmp_path / "build"), "tokens", cache_dir=str(tmp_path / "cache"))["test"]
+    names = tokens.features["nested_ner_tags"].feature.feature
+    assert [t for row in tokens for t in row["tokens"]] == SOURCE_TOKENS
+    assert [[names.int2str(t) for t in tags] for row in tokens for tags in row["nested_ner_tags"]] == [
+        ["O"], ["B-OCC"], ["B-PERS"], ["I-PERS"], ["O"], ["O"], ["O"], ["O"], ["B-PERS"], ["I-PERS"], ["I-PERS", "B-PERS"],
+    ]
+
+
+def test_every_unmapped_type_is_reported_at_once_and_nothing_is_written(tmp_path, capsys):
+    source = tmp_path / "news.conll"
+    source.write_bytes(SOURCE.encode("utf-8"))
+    status, out, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in")
+    assert status == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "'LOCATION' (1 tag(s), first on line 6), 'PER' (6 tag(s), first on line 3)" in err and str(source) in err
+    assert not (tmp_path / "in").exists()
+    (tmp_path / "map.json").write_text(json.dumps({"PER": "PERSON"}), encoding="utf-8")
+    status, _, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in", "--tag-map", tmp_path / "map.json")
+    assert status == 2 and "outside the scheme: 'PER' → 'PERSON'" in err
+
+
+def test_import_conll_never_overwrites(tmp_path, capsys):
+    source = tmp_path / "news.conll"
+    source.write_text("بغداد B-GPE\n", encoding="utf-8")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "export.json").write_text("mine\n", encoding="utf-8")
+    before = digest(tmp_path / "in")
+    status, _, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in")
+    assert status == 2 and "refusing to overwrite" in err and digest(tmp_path / "in") == before
+    status, _, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in" / "export.json")
+    assert status == 2 and "not a folder" in err and "Traceback" not in err and digest(tmp_path / "in") == before
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory) -> Path:
+    """The committed release, built through the real command."""
+    folder = tmp_path_factory.mktemp("committed")
+    shutil.copyfile(repo().root / "DATASHEET.md", folder / "DATASHEET.md")
+    assert main(["build", "--out", str(folder / "khabar"), "--datasheet", str(folder / "DATASHEET.md")]) == 0
+    return folder / "khabar"
+
+
+def built_rows(build: Path, config: str) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return [row for path in sorted((build / "data" / config).glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
+
+
+def test_a_conll_export_reimports_to_the_same_spans(committed, tmp_path, capsys):
+    status, out, err = khabar(capsys, "export", committed, "--format", "conll", "--out", tmp_path / "conll")
+    assert status == 0, err
+    tags = tag_names(load_scheme().labels("entity"))
+    # per sentence, the spans as (first token, last token + 1, label): what the release's tokens config holds
+    released = []
+    for row in built_rows(committed, "tokens"):
+        offsets = [(s, s + len(t)) for s, t in zip(row["token_starts"], row["tokens"])]
+        firsts = {start: i for i, (start, _) in enumerate(offsets)}
+        lasts = {end: i + 1 for i, (_, end) in enumerate(offsets)}
+        spans = decode_nested(offsets, [[tags[t] for t in column] for column in row["nested_ner_tags"]])
+        released.append(sorted((firsts[s.start], lasts[s.end], s.label) for s in spans))
+    imported = import_conll(tmp_path / "conll" / "test.txt", sentences_per_document=1)
+    assert imported.tokens_read == sum(len(r["tokens"]) for r in built_rows(committed, "tokens")) and not imported.repairs
+    again = []
+    for document, task in zip(imported.documents, imported.tasks, strict=True):
+        firsts = {start: i for i, (start, _) in enumerate(document.offsets)}
+        lasts = {end: i + 1 for i, (_, end) in enumerate(document.offsets)}
+        values = [r["value"] for r in task["annotations"][0]["result"]]
+        again.append(sorted((firsts[v["start"]], lasts[v["end"]], v["labels"][0]) for v in values))
+    assert again == released and sum(map(len, released)) > 800
+
+
+def test_spacy_reads_the_docbin_back(committed, tmp_path, capsys):
+    spacy = pytest.importorskip("spacy", reason="spaCy is pinned in the test extra")
+    from spacy.tokens import DocBin
+
+    assert khabar(capsys, "export", committed, "--format", "spacy", "--out", tmp_path / "spacy")[0] == 0
+    docs = list(DocBin().from_disk(tmp_path / "spacy" / "test.spacy").get_docs(spacy.blank("xx").vocab))
+    documents = {row["id"]: row for row in built_rows(committed, "documents")}
+    sentences = built_rows(committed, "tokens")
+    tags = tag_names(load_scheme().labels("entity"))
+    assert sorted(doc.user_data["doc_id"] for doc in docs) == sorted(documents)
+    for doc in docs:
+        document = documents[doc.user_data["doc_id"]]
+        rows = [r for r in sentences if r["doc_id"] == doc.user_data["doc_id"]]
+        assert doc.text == document["text"]
+        assert [s.start_char for s in doc.sents] == [r["start"] for r in rows]
+        assert [t.text for t in doc if not t.is_space] == [t for r in rows for t in r["tokens"]]
+        outer = sorted(
+            (span.start, span.end, span.label)
+            for r in rows
+            for span in decode_nested([(s, s + len(t)) for s, t in zip(r["token_starts"], r["tokens"])], [[tags[c[0]]] for c in r["nested_ner_tags"]])
+        )
+        assert sorted((e.start_char, e.end_char, e.label_) for e in doc.ents) == outer
+        assert len(doc.spans["entity"]) == len(document["entities"]) and len(doc.spans["attribution"]) == len(document["attributions"])
+        nested = sorted((s.start_char, s.end_char, s.label_) for s in doc.spans["entity"])
+        assert all(any(a <= e.start_char and e.end_char <= b for a, b, _ in nested) for e in doc.ents)
+
+
+def test_brat_standoff_holds_every_span_and_relation(committed, tmp_path, capsys):
+    assert khabar(capsys, "export", committed, "--format", "brat", "--out", tmp_path / "brat")[0] == 0
+    conf = (tmp_path / "brat" / "annotation.conf").read_text(encoding="utf-8")
+    assert "source\tArg1:CONTENT, Arg2:SOURCE" in conf
+    for document in built_rows(committed, "documents"):
+        text = (tmp_path / "brat" / "test" / f"{document['id']}.txt").read_text(encoding="utf-8")
+        assert text == document["text"]
+        lines = (tmp_path / "brat" / "test" / f"{document['id']}.ann").read_text(encoding="utf-8").splitlines()
+        spans = {}
+        for line in (x for x in lines if x.startswith("T")):
+            number, kind, surface = line.split("\t")
+            fragments = [tuple(map(int, f.split())) for f in kind.split(" ", 1)[1].split(";")]
+            assert " ".join(text[a:b] for a, b in fragments) == surface
+            spans[number] = kind.split(" ", 1)[0]
+        assert len(spans) == sum(len(document[c]) for c in ("entities", "attributions", "zones"))
+        relations = [x.split("\t")[1].split() for x in lines if x.startswith("R")]
+        assert len(relations) == len(document["relations"])
+        assert all(spans[a.removeprefix("Arg1:")] == "CONTENT" and spans[b.removeprefix("Arg2:")] in ("SOURCE", "CUE") for _, a, b in relations)
+        assert sum(x.startswith("A") for x in lines) == sum(1 for s in document["attributions"] if s["quote_type"] is not None)
+
+
+def test_export_refuses_an_existing_folder_and_a_folder_that_is_no_build(committed, tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine\n", encoding="utf-8")
+    status, _, err = khabar(capsys, "export", committed, "--format", "conll", "--out", tmp_path / "taken")
+    assert status == 2 and "existing path" in err and (tmp_path / "taken" / "keep.txt").read_text(encoding="utf-8") == "mine\n"
+    status, _, err = khabar(capsys, "export", tmp_path / "taken", "--format", "brat", "--out", tmp_path / "new")
+    assert status == 2 and "not a khabar build folder" in err and not (tmp_path / "new").exists()
+
+
+def test_the_importers_corpus_records_survive_any_line_splitter(tmp_path):
+    from dataclasses import replace
+
+    from khabar.annotation.conll_import import write_documents
+    from khabar.annotation.ingest import load_records
+
+    source = tmp_path / "news.conll"
+    source.write_text("بغداد B-GPE\n", encoding="utf-8")
+    [document] = import_conll(source).documents
+    record = replace(document.record, title="قال\u2028الوزير\u2029اليوم\u0085")  # Unicode line separators, which splitlines() cuts at
+    write_documents(tmp_path / "documents.jsonl", [record])
+    assert load_records(tmp_path / "documents.jsonl") == [record]
