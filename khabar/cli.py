@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("khabar.dataset.publish", "upload a build to the Hugging Face Hub and tag it"),
     "diff": ("khabar.dataset.diff", "compare two builds"),
     "stats": ("khabar.dataset.stats", "label counts and surface forms per layer"),
+    "link": ("khabar.kb.cli", "propose entity links and quote clusters for review (annotation/kb/)"),
 }
 
 
