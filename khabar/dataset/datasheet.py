@@ -59,6 +59,30 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
+def _beyond_spans(agreement: Agreement) -> list[str]:
+    """Relations, quote types and nesting between the passes; each pass against the gold; the adjudication log."""
+    out = ["", "Relations (exact: same label, both ends identical), quote types and entity nesting levels:", ""]
+    out.append("- relation F1: " + (", ".join(f"{f.label} {_number(f.f1)}" for f in agreement.relations) or "no relations"))
+    quotes = agreement.quote_types
+    out.append(f"- quote type on the {quotes.shared} CONTENT span(s) both sides drew identically: {quotes.agreed} agree "
+               f"({_number(quotes.agreement)}), α {_number(quotes.alpha)}")
+    out.append("- entity F1 by nesting level (exact): " + (", ".join(f"{f.label} {_number(f.f1)} ({f.left}/{f.right})" for f in agreement.nesting if f.label != "*") or "no entities"))
+    if agreement.passes:
+        out += ["", "Each independent pass against the gold (exact span F1, on documents whose gold is another annotation):", ""]
+        out += _table(["document", "annotator", "layer", "matched", "pass", "gold", "F1"],
+                      [(p.doc_id, p.annotator, p.layer, p.matched, p.drawn, p.gold, _number(p.f1)) for p in agreement.passes])
+    out += ["", "#### Adjudication log", ""]
+    if not agreement.log:
+        out.append("No gold decision departs from what the independent passes agreed on.")
+        return out
+    out.append(f"{len(agreement.log)} gold decision(s) depart from what all independent passes of a document agreed on:")
+    out.append("")
+    out += _table(["document", "change", "layer", "label", "offsets", "text", "guideline"],
+                  [(o.doc_id, o.change + (f" {o.passes} → {o.gold}" if o.change == "quote_type" else ""), o.layer, o.label, f"{o.start}–{o.end}",
+                    o.text.replace("|", "\\|").replace("\n", " "), (o.guideline or "(none recorded)").replace("|", "\\|")) for o in agreement.log])
+    return out
+
+
 def render(fig: Figures) -> str:
     layers = list(dict.fromkeys(c.layer for c in fig.labels))
     spans_total = sum(c.spans for c in fig.labels)
@@ -115,6 +139,7 @@ def render(fig: Figures) -> str:
                 overlap = next(f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, label, "overlap"))
                 cells.append(f"{label} {_number(exact.f1)} / {_number(overlap.f1)}")
             out.append(f"- {layer}: " + (", ".join(cells) or "no spans"))
+        out += _beyond_spans(agreement)
     out += ["", "#### Pre-annotator", ""]
     if not any(p.predicted for p in fig.prediction):
         out.append("No stored pre-annotations on annotated documents yet.")

@@ -93,7 +93,11 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
         first = exc.failure_cases.row(0, named=True)
         raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None
     scheme = load_scheme()
-    return check_raw(read_raw(paths, documents, scheme), scheme, strict=strict)
+    result = check_raw(read_raw(paths, documents, scheme), scheme, strict=strict)
+    if result.errors == 0:  # the knowledge base is checked against the gold, which only clean tables give
+        from khabar.validation.links import check_knowledge_base
+        result.failures += check_knowledge_base(result.tables, paths, documents_file)
+    return result
 
 
 def _failing_rows(frames: Frames) -> dict[tuple[str, str], list[int]]:
