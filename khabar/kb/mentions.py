@@ -85,13 +85,19 @@ def contents(gold: Gold, roles: Roles) -> pl.DataFrame:
 
 def committed_gold() -> tuple[BuildInputs, Gold]:
     """The corpus and the adjudicated gold of the repository's committed exports (validated first)."""
+    from khabar.annotation.errors import EXIT_FAILED_CHECKS
     from khabar.annotation.paths import repo
-    from khabar.dataset.inputs import load_inputs
+    from khabar.dataset.inputs import from_tables
+    from khabar.validation.api import validate_exports
 
     exports = sorted(repo().exports_dir.glob("*.json"))
     if not exports:
         raise KhabarError("no committed export to link", file=str(repo().exports_dir))
-    inputs = load_inputs(exports, repo().documents_file, log=lambda _: None)
+    result = validate_exports(exports, repo().documents_file, knowledge_base=False)  # the base is what is being made
+    if result.errors:
+        raise KhabarError(f"the exports have {result.errors} validation error(s); run `khabar validate` and fix them first",
+                          file=str(repo().exports_dir), exit_status=EXIT_FAILED_CHECKS)
+    inputs = from_tables(result.tables)
     return inputs, adjudicate(inputs)
 
 
