@@ -7,6 +7,7 @@ are written by ``khabar build`` from the build itself, and ``khabar build
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from khabar.dataset.stats import LabelCount
 
 BEGIN = "<!-- khabar:figures:begin (written by `khabar build`; edit the prose around it, not this block) -->"
 END = "<!-- khabar:figures:end -->"
+#: the adjudication log is listed decision by decision up to this many; beyond, counted
+LOG_ROWS = 40
 
 
 @dataclass(frozen=True)
@@ -68,19 +71,29 @@ def _beyond_spans(agreement: Agreement) -> list[str]:
                f"({_number(quotes.agreement)}), α {_number(quotes.alpha)}")
     out.append("- entity F1 by nesting level (exact): " + (", ".join(f"{f.label} {_number(f.f1)} ({f.left}/{f.right})" for f in agreement.nesting if f.label != "*") or "no entities"))
     if agreement.passes:
-        out += ["", "Each independent pass against the gold (exact span F1, on documents whose gold is another annotation):", ""]
-        out += _table(["document", "annotator", "layer", "matched", "pass", "gold", "F1"],
-                      [(p.doc_id, p.annotator, p.layer, p.matched, p.drawn, p.gold, _number(p.f1)) for p in agreement.passes])
+        out += ["", "Each annotator's independent passes against the gold (exact span F1, summed over the documents whose gold is "
+                "another annotation; per document in `build_report.json`):", ""]
+        totals: dict[tuple[str, str], list[int]] = {}
+        for p in agreement.passes:
+            row = totals.setdefault((p.annotator, p.layer), [0, 0, 0, 0])
+            row[0], row[1], row[2], row[3] = row[0] + 1, row[1] + p.matched, row[2] + p.drawn, row[3] + p.gold
+        out += _table(["annotator", "layer", "documents", "matched", "pass", "gold", "F1"],
+                      [(annotator, layer, n, matched, drawn, gold, _number(2 * matched / (drawn + gold) if drawn + gold else None))
+                       for (annotator, layer), (n, matched, drawn, gold) in sorted(totals.items())])
     out += ["", "#### Adjudication log", ""]
     if not agreement.log:
         out.append("No gold decision departs from what the independent passes agreed on.")
         return out
-    out.append(f"{len(agreement.log)} gold decision(s) depart from what all independent passes of a document agreed on:")
+    out.append(f"{len(agreement.log)} gold decision(s) depart from what all independent passes of a document agreed on"
+               + (":" if len(agreement.log) <= LOG_ROWS else "; by change and label (each one, with its guideline, in `build_report.json`):"))
     out.append("")
-    out += _table(["document", "change", "layer", "label", "offsets", "text", "guideline"],
-                  [(o.doc_id, o.change + (f" {o.passes} → {o.gold}" if o.change == "quote_type" else ""), o.layer, o.label, f"{o.start}–{o.end}",
-                    o.text.replace("|", "\\|").replace("\n", " "), (o.guideline or "(none recorded)").replace("|", "\\|")) for o in agreement.log])
-    return out
+    if len(agreement.log) > LOG_ROWS:
+        counts = Counter((o.change, o.layer, o.label, bool(o.guideline)) for o in agreement.log)
+        return out + _table(["change", "layer", "label", "guideline recorded", "decisions"],
+                            [(change, layer, label, "yes" if recorded else "no", n) for (change, layer, label, recorded), n in sorted(counts.items())])
+    return out + _table(["document", "change", "layer", "label", "offsets", "text", "guideline"],
+                        [(o.doc_id, o.change + (f" {o.passes} → {o.gold}" if o.change == "quote_type" else ""), o.layer, o.label, f"{o.start}–{o.end}",
+                          o.text.replace("|", "\\|").replace("\n", " "), (o.guideline or "(none recorded)").replace("|", "\\|")) for o in agreement.log])
 
 
 def render(fig: Figures) -> str:

@@ -305,3 +305,17 @@ def test_the_committed_adjudication_log_has_a_guideline_for_every_departure():
     # the six spans both passes agreed on that the adjudicator overrode, and the NORP the audit correction removed (D44)
     assert sum(o.change == "removed" for o in log) == 7
     assert log and all(o.guideline for o in log)
+
+
+def test_the_datasheet_lists_a_short_log_and_counts_a_long_one():
+    from khabar.dataset.agreement import Agreement, Override
+    from khabar.dataset.datasheet import LOG_ROWS, _beyond_spans
+
+    def log(n: int) -> tuple[Override, ...]:
+        return tuple(Override("d", "entity", "ORG", i, i + 3, "a|b", "removed", "", "", "D27" if i % 2 else "") for i in range(n))
+
+    short = "\n".join(_beyond_spans(Agreement(1, 1, (), (), log=log(3))))
+    assert "| d | removed | entity | ORG | 1–4 | a\\|b | D27 |" in short and "(none recorded)" in short
+    long = _beyond_spans(Agreement(1, 1, (), (), log=log(LOG_ROWS + 1)))
+    assert "| removed | entity | ORG | no | 21 |" in long and "| removed | entity | ORG | yes | 20 |" in long
+    assert not any("(none recorded)" in line for line in long)
