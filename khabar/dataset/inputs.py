@@ -90,6 +90,7 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
     kept = store.load(store.tables_key(export_sha256s, documents_sha256))
     if kept is not None:
         log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
+        _refuse_knowledge_base_failures(kept, exports, documents_file)  # the base may have changed since
         return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
     log(f"validating {len(exports)} export(s)…")
     from khabar.validation.api import validate_exports  # pandera: imported only when there are exports
@@ -97,10 +98,31 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
     result = validate_exports(list(exports), documents_file)
     if result.errors > 0:
         errors = [f for f in result.failures if f.severity == ERROR]
-        first = "; ".join(f"{f.file}: task {f.task_id}: region {f.region_id}: {f.message}" for f in errors[:3])
+        first = "; ".join(_where(f) + f.message for f in errors[:3])
         raise KhabarError(
             f"validation found {result.errors} error(s) in {len(exports)} export(s), first: {first}; "
             "run `khabar validate` for all of them and fix them first",
             exit_status=EXIT_FAILED_CHECKS,
         )
     return from_tables(result.tables, export_hashes=hashes, documents_sha256=documents_sha256)
+
+
+def _where(failure: object) -> str:
+    """file: task: region: of a validation failure, or file: document [start:end] label: for one of the knowledge base."""
+    f = failure
+    if getattr(f, "task_id", None) is None and getattr(f, "doc_id", None) is not None:
+        return f"{f.file}: document {f.doc_id} [{f.start}:{f.end}] {f.label or ''}: "
+    return f"{f.file}: task {f.task_id}: region {f.region_id}: "
+
+
+def _refuse_knowledge_base_failures(tables: object, exports: list[Path], documents_file: Path) -> None:
+    from khabar.validation.links import check_knowledge_base
+
+    failures = check_knowledge_base(tables, exports, documents_file)
+    if failures:
+        first = "; ".join(_where(f) + f.message for f in failures[:3])
+        raise KhabarError(
+            f"the knowledge base has {len(failures)} error(s) against the gold, first: {first}; "
+            "run `khabar validate` for all of them and fix annotation/kb/ first",
+            exit_status=EXIT_FAILED_CHECKS,
+        )

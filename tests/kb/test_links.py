@@ -145,3 +145,16 @@ def test_link_clusters_lists_a_content_without_cluster(repo_copy: Path, khabar):
     run = khabar("--root", repo_copy, "link", "clusters", "--write")
     assert run.status == 0
     assert (kb / "quote_clusters.csv").read_text(encoding="utf-8").splitlines(keepends=True) == lines
+
+
+def test_build_refuses_a_base_broken_after_validation_kept_the_tables(repo_copy: Path, khabar, tmp_path: Path):
+    assert khabar("--root", repo_copy, "validate").status == 0  # keeps the tables for the build
+    links = repo_copy / "annotation" / "kb" / "links.csv"
+    lines = links.read_text(encoding="utf-8").splitlines(keepends=True)
+    links.write_text("".join(lines[:3] + lines[4:]), encoding="utf-8")
+    out = tmp_path / "build"
+    run = khabar("--root", repo_copy, "build", "--out", out)
+    assert run.status == 1, run.out + run.err
+    assert "not checked again" in run.out + run.err and "knowledge base has 1 error(s)" in run.err
+    assert lines[3].split(",")[0] in run.err and "has no link" in run.err
+    assert not out.exists()
