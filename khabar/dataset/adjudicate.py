@@ -72,7 +72,7 @@ def read_reasons(path: Path) -> tuple[Reason, ...]:
         if list(row) != names or not row["guideline"].strip():
             raise KhabarError(f"line {number}: expected the columns {', '.join(names)} and a guideline", file=str(path))
         try:
-            reasons.append(Reason(**{**row, "start": int(row["start"]), "end": int(row["end"])}))
+            reasons.append(Reason(row["doc_id"], row["layer"], row["label"], int(row["start"]), int(row["end"]), row["change"], row["guideline"]))
         except ValueError:
             raise KhabarError(f"line {number}: start and end must be whole numbers", file=str(path)) from None
     return tuple(reasons)

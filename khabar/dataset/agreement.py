@@ -339,7 +339,7 @@ def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequen
         .filter(pl.col("passes").is_not_null(), pl.col("passes") != pl.col("gold_type"))
     )
     why = {(r.doc_id, r.layer, r.label, r.start, r.end, r.change): r.guideline for r in reasons}
-    entries = [
+    entries: list[tuple[Change, tuple, str, str]] = [
         *(("removed", row, "", "") for row in removed.rows()),
         *(("added", row, "", "") for row in added.rows()),
         *(("quote_type", row[:6], row[6], row[7] or "") for row in retyped.select("doc_id", *SPAN_KEY, "text", "passes", "gold_type").rows()),

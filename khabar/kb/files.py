@@ -26,7 +26,7 @@ from khabar.annotation.studio.export import write_atomically
 NOT_IN_BASE = "-"
 ALIAS_SEPARATOR = "|"
 ENTITY_ID = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
-CLUSTER_ID = re.compile(r"qc-\d{3}")
+CLUSTER_ID = re.compile(r"qc-\d{3,}")
 WIKIDATA_ID = re.compile(r"Q[1-9]\d*")
 
 
@@ -88,7 +88,8 @@ def read(kind: type[Row], folder: Path | None = None) -> list[Row]:
             if len(values) != len(head):
                 raise KhabarError(f"line {number} has {len(values)} fields, expected {len(head)}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT)
             try:
-                rows.append(kind(*(int(v) if f.type == "int" else v for f, v in zip(fields(kind), values))))
+                typed = [int(v) if f.type == "int" else v for f, v in zip(fields(kind), values)]
+                rows.append(kind(*typed))  # type: ignore[arg-type]  # the columns' types follow the dataclass's fields
             except ValueError as exc:
                 raise KhabarError(f"line {number}: {exc}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
         return rows

@@ -61,16 +61,18 @@ def check_links(mentions: list[tuple[str, int, int, str, str]], links: list[Link
                 "link_duplicate", f"this gold mention has {n} link rows")
             failures.append(_failure(check, path, message, doc_id=doc_id, label=label, start=start, end=end, found=text))
     for link in links:
-        where = {"doc_id": link.doc_id, "label": link.label, "start": link.start, "end": link.end}
+        def failure(check: str, message: str, found: str, expected: str | None = None, link: Link = link) -> Failure:
+            return _failure(check, path, message, doc_id=link.doc_id, label=link.label, start=link.start, end=link.end, found=found, expected=expected)
+
         if (link.doc_id, link.start, link.end, link.label) not in gold:
-            failures.append(_failure("link_stale", path, "no linkable gold mention has these offsets and label", **where, found=link.entity_id))
+            failures.append(failure("link_stale", "no linkable gold mention has these offsets and label", link.entity_id))
         elif link.entity_id == NOT_IN_BASE:
             continue
         elif link.entity_id not in types:
-            failures.append(_failure("link_unknown_entity", path, f"links to {link.entity_id!r}, which is not in entities.csv", **where, found=link.entity_id))
+            failures.append(failure("link_unknown_entity", f"links to {link.entity_id!r}, which is not in entities.csv", link.entity_id))
         elif types[link.entity_id] != link.label:
-            failures.append(_failure("link_type", path, f"a {link.label} mention links to {link.entity_id!r}, a {types[link.entity_id]}",
-                                     **where, found=types[link.entity_id], expected=link.label))
+            failures.append(failure("link_type", f"a {link.label} mention links to {link.entity_id!r}, a {types[link.entity_id]}",
+                                    types[link.entity_id], link.label))
     return failures
 
 
@@ -84,11 +86,11 @@ def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: lis
             failures.append(_failure("cluster_missing" if n == 0 else "cluster_duplicate", path, message, doc_id=doc_id, start=start, end=end, found=text))
     spans = {(doc_id, start, end) for doc_id, start, end, _ in gold_contents}
     for c in clusters:
-        where = {"doc_id": c.doc_id, "start": c.start, "end": c.end, "found": c.cluster_id}
         if (c.doc_id, c.start, c.end) not in spans:
-            failures.append(_failure("cluster_stale", path, "no gold CONTENT has these offsets", **where))
+            failures.append(_failure("cluster_stale", path, "no gold CONTENT has these offsets", doc_id=c.doc_id, start=c.start, end=c.end, found=c.cluster_id))
         if not CLUSTER_ID.fullmatch(c.cluster_id):
-            failures.append(_failure("cluster_id", path, f"cluster id {c.cluster_id!r} is not qc- and three or more digits", **where, expected="qc-001"))
+            failures.append(_failure("cluster_id", path, f"cluster id {c.cluster_id!r} is not qc- and three or more digits", doc_id=c.doc_id,
+                                     start=c.start, end=c.end, found=c.cluster_id, expected="qc-001"))
     return failures
 
 
