@@ -158,3 +158,17 @@ def test_build_refuses_a_base_broken_after_validation_kept_the_tables(repo_copy:
     assert "not checked again" in run.out + run.err and "knowledge base has 1 error(s)" in run.err
     assert lines[3].split(",")[0] in run.err and "has no link" in run.err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [("doc,start,end,label,entity\n", "header is"), ("doc_id,start,end,label,entity_id\nx,1,2,GPE\n", "line 2 has 4 fields"),
+     ("doc_id,start,end,label,entity_id\nx,one,2,GPE,iraq\n", "line 2: invalid literal")],
+)
+def test_a_malformed_links_file_is_unusable_input_named_by_file_and_line(repo_copy: Path, khabar, content: str, problem: str):
+    links = repo_copy / "annotation" / "kb" / "links.csv"
+    links.write_text(content, encoding="utf-8")
+    for command in (("validate",), ("link", "propose")):
+        run = khabar("--root", repo_copy, *command)
+        assert run.status == 2 and str(links) in run.err and problem in run.err, run.err
+    assert links.read_text(encoding="utf-8") == content
