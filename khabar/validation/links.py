@@ -35,7 +35,7 @@ def check_entities(entities: list[Entity], path: Path) -> list[Failure]:
     failures = []
     repeated = {entity_id for entity_id, n in Counter(e.entity_id for e in entities).items() if n > 1}
     for e in entities:
-        problems = []
+        problems: list[str] = []
         if not ENTITY_ID.fullmatch(e.entity_id) or e.entity_id in repeated:
             problems.append("its id is not lowercase words joined by '-'" if e.entity_id not in repeated else "its id is used by another entry")
         if e.type not in LINKABLE:
@@ -76,21 +76,22 @@ def check_links(mentions: list[tuple[str, int, int, str, str]], links: list[Link
     return failures
 
 
-def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: list[Cluster], path: Path) -> list[Failure]:
+def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: list[Cluster], path: Path, label: str = "CONTENT") -> list[Failure]:
+    """``label`` is the scheme's CONTENT label: it names the spans in the failures (with their offsets)."""
     rows = Counter((c.doc_id, c.start, c.end) for c in clusters)
     failures = []
     for doc_id, start, end, text in gold_contents:
         n = rows[doc_id, start, end]
         if n != 1:
             message = "this gold CONTENT has no quote cluster" if n == 0 else f"this gold CONTENT has {n} quote clusters"
-            failures.append(_failure("cluster_missing" if n == 0 else "cluster_duplicate", path, message, doc_id=doc_id, start=start, end=end, found=text))
+            failures.append(_failure("cluster_missing" if n == 0 else "cluster_duplicate", path, message, doc_id=doc_id, label=label, start=start, end=end, found=text))
     spans = {(doc_id, start, end) for doc_id, start, end, _ in gold_contents}
     for c in clusters:
         if (c.doc_id, c.start, c.end) not in spans:
-            failures.append(_failure("cluster_stale", path, "no gold CONTENT has these offsets", doc_id=c.doc_id, start=c.start, end=c.end, found=c.cluster_id))
+            failures.append(_failure("cluster_stale", path, "no gold CONTENT has these offsets", doc_id=c.doc_id, label=label, start=c.start, end=c.end, found=c.cluster_id))
         if not CLUSTER_ID.fullmatch(c.cluster_id):
             failures.append(_failure("cluster_id", path, f"cluster id {c.cluster_id!r} is not qc- and three or more digits", doc_id=c.doc_id,
-                                     start=c.start, end=c.end, found=c.cluster_id, expected="qc-001"))
+                                     label=label, start=c.start, end=c.end, found=c.cluster_id, expected="qc-001"))
     return failures
 
 
@@ -105,9 +106,10 @@ def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path
 
     gold = adjudicate(from_tables(tables))
     entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)
-    gold_contents = contents(gold, Roles.of(load_scheme())).select("doc_id", "start", "end", "text").rows()
+    roles = Roles.of(load_scheme())
+    gold_contents = contents(gold, roles).select("doc_id", "start", "end", "text").rows()
     return [
         *check_entities(entities, folder / files.FILES[Entity]),
         *check_links(linkable_mentions(gold).rows(), links, entities, folder / files.FILES[Link]),
-        *check_clusters(gold_contents, clusters, folder / files.FILES[Cluster]),
+        *check_clusters(gold_contents, clusters, folder / files.FILES[Cluster], roles.content),
     ]

@@ -139,6 +139,9 @@ def test_link_clusters_lists_a_content_without_cluster(repo_copy: Path, khabar):
     lines = (kb / "quote_clusters.csv").read_text(encoding="utf-8").splitlines(keepends=True)
     dropped = next(line for line in lines if line.startswith(f"{RT},250,418,"))
     (kb / "quote_clusters.csv").write_text("".join(line for line in lines if line != dropped), encoding="utf-8")
+    validated = khabar("--root", repo_copy, "validate")
+    missing = [line for line in validated.out.splitlines() if "cluster_missing" in line]
+    assert validated.status == 1 and len(missing) == 1 and "CONTENT [250:418]" in missing[0], validated.out
     run = khabar("--root", repo_copy, "link", "clusters")
     listed = [line for line in run.out.splitlines() if f"{RT} [250:418] with" in line]
     assert run.status == 1 and len(listed) == 1 and f"{ASHARQ} [1544:1706]" in listed[0], run.out
