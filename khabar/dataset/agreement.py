@@ -12,7 +12,9 @@
 - Quote types: on the CONTENT spans both sides of a pair drew identically, how
   many got the same quote type, and nominal alpha over them.
 - Entity span F1 per nesting level (0: inside no other entity; 1: inside one; 2: deeper),
-  exact match with the same level on both sides.
+  exact match with the same level on both sides; and token alpha per level, each
+  token's value being the label of the coder's span at that level over it, or O
+  (the layer's alpha above sees only the outermost span).
 - Each independent pass against the gold, per layer, exact match, on documents
   whose gold is another annotation (a ground truth, or a majority).
 - The adjudication log: on documents with a ground truth and two or more
@@ -112,6 +114,7 @@ class Agreement:
     relations: tuple[F1, ...] = ()  # layer "relation", label the relation label or "*", match "exact"
     quote_types: QuoteTypes = QuoteTypes(0, 0, None)
     nesting: tuple[F1, ...] = ()  # layer "entity", label "level 0" / "level 1" / "level 2+", match "exact"
+    nesting_alpha: tuple[tuple[str, float | None], ...] = ()  # level → token alpha of the entity spans at that level
     passes: tuple[PassScore, ...] = ()
     log: tuple[Override, ...] = ()
 
@@ -128,6 +131,7 @@ class Agreement:
             "relation_f1": scores(self.relations),
             "quote_type": asdict(self.quote_types) | {"agreement": self.quote_types.agreement},
             "entity_f1_by_nesting_level": scores(self.nesting),
+            "krippendorff_alpha_tokens_by_nesting_level": dict(self.nesting_alpha),
             "passes_against_gold": scores(self.passes),
             "adjudication_log": [asdict(o) for o in self.log],
         }
@@ -198,6 +202,7 @@ def agreement(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = No
     )
     texts = inputs.documents.join(versions, on="doc_id", how="semi").select("doc_id", "text")
     relations = inputs.relations if inputs.relations.width else empty(RELATIONS)
+    leveled = _leveled(spans.filter(pl.col("layer") == NESTED_LAYER))
     return Agreement(
         documents=versions["doc_id"].n_unique(),
         pairs=pairs.height,
@@ -205,7 +210,8 @@ def agreement(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = No
         alpha=_token_alpha(versions, spans, texts, layers),
         relations=_relation_f1(pairs, _relation_keys(inputs.spans, relations, versions)),
         quote_types=_quote_types(pairs, inputs.spans.join(versions, on="annotation_id")),
-        nesting=_nesting_f1(pairs, spans.filter(pl.col("layer") == NESTED_LAYER)) if NESTED_LAYER in layers else (),
+        nesting=_nesting_f1(pairs, leveled) if NESTED_LAYER in layers else (),
+        nesting_alpha=_nesting_alpha(versions, leveled, texts) if NESTED_LAYER in layers else (),
         passes=_passes(inputs, gold, layers) if gold is not None else (),
         log=_log(inputs, gold, layers, reasons) if gold is not None else (),
     )
@@ -282,15 +288,30 @@ def nesting_levels(extents: Sequence[tuple[int, int]]) -> list[int]:
     return levels
 
 
-def _nesting_f1(pairs: pl.DataFrame, spans: pl.DataFrame) -> tuple[F1, ...]:
-    """Exact F1 of the spans per nesting level (the same level on both sides)."""
+def _leveled(spans: pl.DataFrame) -> pl.DataFrame:
+    """The spans (of the nested layer), one per annotation, label and extent, with their ``level`` (one of LEVELS)."""
     spans = spans.unique(["annotation_id", "label", "start", "end"]).sort("annotation_id", "start", "end", "label")
+    ids = spans["annotation_id"].to_list()
+    extents = list(zip(spans["start"].to_list(), spans["end"].to_list()))
     levels: list[int] = []
-    for _, group in spans.group_by("annotation_id", maintain_order=True):
-        levels += nesting_levels(group.select("start", "end").rows())
-    named = [LEVELS[min(level, len(LEVELS) - 1)] for level in levels]
-    items = spans.select("annotation_id", "label", "start", "end", group=pl.Series(named, dtype=pl.String))
-    return _exact_f1(pairs, items, NESTED_LAYER, ["label", "start", "end"])
+    first = 0
+    for i in range(1, len(ids) + 1):  # one run of rows per annotation (they are sorted by it)
+        if i == len(ids) or ids[i] != ids[first]:
+            levels += nesting_levels(extents[first:i])
+            first = i
+    return spans.with_columns(level=pl.Series([LEVELS[min(level, len(LEVELS) - 1)] for level in levels], dtype=pl.String))
+
+
+def _nesting_f1(pairs: pl.DataFrame, leveled: pl.DataFrame) -> tuple[F1, ...]:
+    """Exact F1 of the spans per nesting level (the same level on both sides)."""
+    return _exact_f1(pairs, leveled.select("annotation_id", "label", "start", "end", group="level"), NESTED_LAYER, ["label", "start", "end"])
+
+
+def _nesting_alpha(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame) -> tuple[tuple[str, float | None], ...]:
+    """Token alpha per nesting level: a token's value is the label of the coder's span at that level over it, or O
+    (for the last level, the outermost of its spans)."""
+    # each level is a track of its own, so that each document is tokenized once for all of them
+    return _token_alpha(versions, leveled.with_columns(layer="level"), texts, LEVELS)
 
 
 def _compared_passes(inputs: BuildInputs, gold: Gold) -> pl.DataFrame:

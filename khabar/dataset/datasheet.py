@@ -70,6 +70,7 @@ def _beyond_spans(agreement: Agreement) -> list[str]:
     out.append(f"- quote type on the {quotes.shared} CONTENT span(s) both sides drew identically: {quotes.agreed} agree "
                f"({_number(quotes.agreement)}), α {_number(quotes.alpha)}")
     out.append("- entity F1 by nesting level (exact): " + (", ".join(f"{f.label} {_number(f.f1)} ({f.left}/{f.right})" for f in agreement.nesting if f.label != "*") or "no entities"))
+    out.append("- entity Krippendorff's α (tokens) by nesting level: " + (", ".join(f"{level} {_number(alpha)}" for level, alpha in agreement.nesting_alpha) or "n/a"))
     if agreement.passes:
         out += ["", "Each annotator's independent passes against the gold (exact span F1, summed over the documents whose gold is "
                 "another annotation; per document in `build_report.json`):", ""]

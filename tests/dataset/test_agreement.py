@@ -199,32 +199,49 @@ def test_alpha_equals_the_krippendorff_package(units):
     assert ours == pytest.approx(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal", value_domain=[0.0, 1.0, 2.0]), abs=1e-9)
 
 
-def test_token_alpha_of_the_committed_export_equals_the_krippendorff_package():
-    """The polars computation (stretches between span boundaries) against the package on plain per-token units."""
+def _package_alpha(versions: dict[str, list[int]], texts: dict[str, str], drawn_of) -> float:
+    """The `krippendorff` package's nominal alpha over plain per-token units; ``drawn_of(annotation_id)`` gives
+    that version's (start, end, label) spans, and tokens are cut at their boundaries."""
     import krippendorff
     import numpy as np
 
+    labels: dict[str, float] = {}
+    columns = []  # one column per token, one row per coder slot (documents have 2 or 3 independent passes)
+    for doc_id in sorted(versions):
+        drawn = {a: drawn_of(a) for a in versions[doc_id]}
+        for token in tokenize(texts[doc_id], {b for version in drawn.values() for s in version for b in s[:2]}):
+            column = [labels.setdefault(_outermost_label(drawn[a], token), float(len(labels))) for a in versions[doc_id]]
+            columns.append(column + [np.nan] * (3 - len(column)))
+    return krippendorff.alpha(reliability_data=np.array(columns).T, level_of_measurement="nominal")
+
+
+def test_token_alpha_of_the_committed_export_equals_the_krippendorff_package():
+    """The polars computation (stretches between span boundaries) against the package on plain per-token units,
+    per layer and, for entities, per nesting level."""
     from khabar.annotation.scheme import load_scheme
+    from khabar.dataset.agreement import LEVELS
     from khabar.kb.mentions import committed_gold
 
     inputs, _ = committed_gold()
     layers = load_scheme().layer_names
-    result = dict(agreement(inputs, layers).alpha)
+    result = agreement(inputs, layers)
     latest = latest_per_annotator(inputs.annotations.filter(~pl.col("ground_truth")))
     versions = {d: sorted(ids) for d, ids in latest.group_by("doc_id").agg("annotation_id").iter_rows() if len(ids) >= 2}
     texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
     spans = inputs.spans.select("annotation_id", "layer", "start", "end", "label").rows()
     for layer in layers:
-        labels: dict[str, float] = {}
-        columns = []  # one column per token, one row per coder slot (documents have 2 or 3 independent passes)
-        for doc_id in sorted(versions):
-            drawn = {a: [s[2:] for s in spans if s[:2] == (a, layer)] for a in versions[doc_id]}
-            for token in tokenize(texts[doc_id], {b for version in drawn.values() for s in version for b in s[:2]}):
-                column = [labels.setdefault(_outermost_label(drawn[a], token), float(len(labels))) for a in versions[doc_id]]
-                columns.append(column + [np.nan] * (3 - len(column)))
-        package = krippendorff.alpha(reliability_data=np.array(columns).T, level_of_measurement="nominal")
-        assert result[layer] == pytest.approx(package, abs=1e-9), layer
-    assert 0.8 < result["entity"] < 1
+        package = _package_alpha(versions, texts, lambda a, layer=layer: [s[2:] for s in spans if s[:2] == (a, layer)])
+        assert dict(result.alpha)[layer] == pytest.approx(package, abs=1e-9), layer
+    assert 0.8 < dict(result.alpha)["entity"] < 1
+
+    def at_level(a: int, level: int) -> list[tuple[int, int, str]]:
+        drawn = sorted({s[2:] for s in spans if s[:2] == (a, "entity")})
+        depth = nesting_levels([(start, end) for start, end, _ in drawn])
+        return [s for s, d in zip(drawn, depth) if min(d, len(LEVELS) - 1) == level]
+
+    for level, name in enumerate(LEVELS):
+        package = _package_alpha(versions, texts, lambda a, level=level: at_level(a, level))
+        assert dict(result.nesting_alpha)[name] == pytest.approx(package, abs=1e-9), name
 
 
 def test_nesting_levels_count_the_extents_that_strictly_contain():
