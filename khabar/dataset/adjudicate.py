@@ -56,8 +56,12 @@ class Reason:
     label: str
     start: int
     end: int
-    change: str  # removed | added | quote_type
+    change: str  # one of CHANGES
     guideline: str
+
+
+#: how a gold decision can depart from what the passes agreed on (see :mod:`khabar.dataset.agreement`)
+CHANGES = ("removed", "added", "quote_type")
 
 
 def read_reasons(path: Path) -> tuple[Reason, ...]:
@@ -71,6 +75,8 @@ def read_reasons(path: Path) -> tuple[Reason, ...]:
     for number, row in enumerate(rows, start=2):
         if list(row) != names or not row["guideline"].strip():
             raise KhabarError(f"line {number}: expected the columns {', '.join(names)} and a guideline", file=str(path))
+        if row["change"] not in CHANGES:
+            raise KhabarError(f"line {number}: change {row['change']!r} is not one of {', '.join(CHANGES)}", file=str(path))
         try:
             reasons.append(Reason(row["doc_id"], row["layer"], row["label"], int(row["start"]), int(row["end"]), row["change"], row["guideline"]))
         except ValueError:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -21,6 +22,9 @@ from khabar.annotation.ingest import load_records
 from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
 from khabar.validation import reader, store
 from khabar.validation.store import sha256_file
+
+if TYPE_CHECKING:
+    from khabar.validation.api import Failure
 
 #: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
 PREDICTION_SPANS = pl.Schema(
@@ -107,10 +111,9 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
     return from_tables(result.tables, export_hashes=hashes, documents_sha256=documents_sha256)
 
 
-def _where(failure: object) -> str:
-    """file: task: region: of a validation failure, or file: document [start:end] label: for one of the knowledge base."""
-    f = failure
-    if getattr(f, "task_id", None) is None and getattr(f, "doc_id", None) is not None:
+def _where(f: Failure) -> str:
+    """file: task: region: of a failure in an export, or file: document [start:end] label: of one in the knowledge base."""
+    if f.task_id is None and f.doc_id is not None:
         return f"{f.file}: document {f.doc_id} [{f.start}:{f.end}] {f.label or ''}: "
     return f"{f.file}: task {f.task_id}: region {f.region_id}: "
 

@@ -336,3 +336,20 @@ def test_the_datasheet_lists_a_short_log_and_counts_a_long_one():
     long = _beyond_spans(Agreement(1, 1, (), (), log=log(LOG_ROWS + 1)))
     assert "| removed | entity | ORG | no | 21 |" in long and "| removed | entity | ORG | yes | 20 |" in long
     assert not any("(none recorded)" in line for line in long)
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [("d,entity,ORG,1,4,dropped,D27", "change 'dropped' is not one of"), ("d,entity,ORG,1,4,removed,", "and a guideline"),
+     ("d,entity,ORG,one,4,removed,D27", "whole numbers")],
+)
+def test_a_malformed_reasons_file_is_refused_by_file_and_line(tmp_path, row: str, problem: str):
+    from khabar.annotation.errors import KhabarError
+    from khabar.dataset.adjudicate import read_reasons
+
+    path = tmp_path / "khabar.adjudication.csv"
+    path.write_text("doc_id,layer,label,start,end,change,guideline\n" + row + "\n", encoding="utf-8")
+    with pytest.raises(KhabarError, match=problem) as raised:
+        read_reasons(path)
+    assert str(path) in str(raised.value) and "line 2" in str(raised.value)
+    assert read_reasons(tmp_path / "absent.csv") == ()
