@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     existing = files.read(Cluster)
     items = statements(contents(gold, Roles.of(load_scheme())), links)
     proposed = propose_clusters(items, existing)
-    new = [row for row in proposed if row not in set(existing)]
+    reviewed = set(existing)
+    new = [row for row in proposed if row not in reviewed]
     shared = {c.cluster_id for c in proposed}
     print(f"khabar link: {len(items)} CONTENT span(s), {len(existing)} clustered, {len(new)} new row(s); {len(shared)} cluster(s) in all")
     members: dict[str, list[Cluster]] = {}

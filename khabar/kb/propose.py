@@ -20,7 +20,7 @@ from enum import Enum
 
 import polars as pl
 
-from khabar.kb.files import NOT_IN_BASE, Cluster, Entity, Link
+from khabar.kb.files import CLUSTER_ID, NOT_IN_BASE, Cluster, Entity, Link
 from khabar.kb.normalise import alias_key, standalone_form
 
 #: share of the smaller CONTENT's word pairs found in the other: the same statement whatever its source.
@@ -147,7 +147,7 @@ def propose_clusters(items: Sequence[Statement], existing: Sequence[Cluster]) ->
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(items)):
         groups[find(i)].append(i)
-    used = [int(c.cluster_id.removeprefix("qc-")) for c in existing]
+    used = [int(c.cluster_id.removeprefix("qc-")) for c in existing if CLUSTER_ID.fullmatch(c.cluster_id)]  # validation reports the others
     next_number = max(used, default=0) + 1
     rows = list(existing)
     for members in sorted(groups.values()):
