@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("khabar.dataset.diff", "compare two builds"),
     "export": ("khabar.dataset.export", "write a build as CoNLL (nested columns), a spaCy DocBin or BRAT standoff"),
     "stats": ("khabar.dataset.stats", "label counts and surface forms per layer"),
+    "link": ("khabar.kb.cli", "propose entity links and quote clusters for review (annotation/kb/)"),
 }
 
 

@@ -13,10 +13,13 @@ Documents without annotations get no spans and are reported as not annotated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import csv
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import polars as pl
 
+from khabar.annotation.errors import KhabarError
 from khabar.annotation.tables import RELATIONS, SPANS
 from khabar.dataset.inputs import BuildInputs
 
@@ -41,6 +44,55 @@ class Decision:
     annotators: tuple[str, ...]
     review: bool
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """The guideline behind one gold decision that departs from what the independent passes agreed on
+    (one row of ``annotation/exports/<export>.adjudication.csv``)."""
+
+    doc_id: str
+    layer: str
+    label: str
+    start: int
+    end: int
+    change: str  # one of CHANGES
+    guideline: str
+
+
+#: how a gold decision can depart from what the passes agreed on (see :mod:`khabar.dataset.agreement`)
+CHANGES = ("removed", "added", "quote_type")
+
+
+def read_reasons(path: Path) -> tuple[Reason, ...]:
+    """The adjudicator's recorded reasons; none when the file does not exist."""
+    if not path.exists():
+        return ()
+    names = [f.name for f in fields(Reason)]
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    reasons = []
+    for number, row in enumerate(rows, start=2):
+        if list(row) != names or not row["guideline"].strip():
+            raise KhabarError(f"line {number}: expected the columns {', '.join(names)} and a guideline", file=str(path))
+        if row["change"] not in CHANGES:
+            raise KhabarError(f"line {number}: change {row['change']!r} is not one of {', '.join(CHANGES)}", file=str(path))
+        try:
+            reasons.append(Reason(row["doc_id"], row["layer"], row["label"], int(row["start"]), int(row["end"]), row["change"], row["guideline"]))
+        except ValueError:
+            raise KhabarError(f"line {number}: start and end must be whole numbers", file=str(path)) from None
+    return tuple(reasons)
+
+
+#: where the adjudicator records the reasons, next to the exports they are about
+REASONS_GLOB = "*.adjudication.csv"
+
+
+def committed_reasons() -> tuple[Reason, ...]:
+    """The reasons recorded next to the repository's committed exports."""
+    from khabar.annotation.paths import repo
+
+    return tuple(reason for path in sorted(repo().exports_dir.glob(REASONS_GLOB)) for reason in read_reasons(path))
 
 
 @dataclass(frozen=True)

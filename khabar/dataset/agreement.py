@@ -7,6 +7,20 @@
   others, not an independent pass, so it takes no part in agreement.
 - Krippendorff's alpha (nominal) over tokens per layer: each token's value is
   the label of the outermost span covering it, or O.
+- Relation F1 per relation label: a relation matches when its label and both its
+  ends (layer, label, start, end) match.
+- Quote types: on the CONTENT spans both sides of a pair drew identically, how
+  many got the same quote type, and nominal alpha over them.
+- Entity span F1 per nesting level (0: inside no other entity; 1: inside one; 2: deeper),
+  exact match with the same level on both sides; and token alpha per level, each
+  token's value being the label of the coder's span at that level over it, or O
+  (the layer's alpha above sees only the outermost span).
+- Each independent pass against the gold, per layer, exact match, on documents
+  whose gold is another annotation (a ground truth, or a majority).
+- The adjudication log: on documents with a ground truth and two or more
+  independent passes, every span all passes drew identically that the gold
+  dropped, every gold span no pass drew, and every quote type all passes agreed
+  on that the gold changed; each with the guideline the adjudicator recorded.
 - Precision and recall of the stored predictions against gold, exact match.
 """
 
@@ -15,11 +29,13 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 import polars as pl
 
-from khabar.dataset.adjudicate import latest_per_annotator
+from khabar.annotation.tables import RELATIONS, empty
+from khabar.dataset.adjudicate import Gold, Reason, latest_per_annotator
 from khabar.dataset.inputs import BuildInputs
 from khabar.dataset.segment import tokenize
 
@@ -43,11 +59,82 @@ class F1:
 
 
 @dataclass(frozen=True)
+class QuoteTypes:
+    shared: int  # CONTENT spans both sides of a pair drew identically, summed over the pairs
+    agreed: int  # of which both sides gave the same quote type
+    alpha: float | None
+
+    @property
+    def agreement(self) -> float | None:
+        return self.agreed / self.shared if self.shared else None
+
+
+@dataclass(frozen=True)
+class PassScore:
+    """One independent pass (an annotator's latest annotation of a document) against the gold, one layer."""
+
+    doc_id: str
+    annotator: str
+    layer: str
+    matched: int
+    drawn: int
+    gold: int
+
+    @property
+    def f1(self) -> float | None:
+        total = self.drawn + self.gold
+        return 2 * self.matched / total if total else None
+
+
+Change = Literal["removed", "added", "quote_type"]
+
+
+@dataclass(frozen=True)
+class Override:
+    """A gold decision that differs from what the independent passes agreed on."""
+
+    doc_id: str
+    layer: str
+    label: str
+    start: int
+    end: int
+    text: str
+    change: Change  # removed: all passes drew it, the gold does not; added: no pass drew it; quote_type: changed
+    passes: str  # the quote type the passes agreed on (quote_type changes), else ""
+    gold: str  # the gold's quote type (quote_type changes), else ""
+    guideline: str  # as recorded by the adjudicator; "" when none is recorded
+
+
+@dataclass(frozen=True)
 class Agreement:
     documents: int  # documents with two or more annotators
     pairs: int
     f1: tuple[F1, ...]
     alpha: tuple[tuple[str, float | None], ...]  # layer → alpha (None when undefined)
+    relations: tuple[F1, ...] = ()  # layer "relation", label the relation label or "*", match "exact"
+    quote_types: QuoteTypes = QuoteTypes(0, 0, None)
+    nesting: tuple[F1, ...] = ()  # layer "entity", label "level 0" / "level 1" / "level 2+", match "exact"
+    nesting_alpha: tuple[tuple[str, float | None], ...] = ()  # level → token alpha of the entity spans at that level
+    passes: tuple[PassScore, ...] = ()
+    log: tuple[Override, ...] = ()
+
+    def report(self) -> dict:
+        """The ``agreement`` object of ``build_report.json``."""
+        def scores(rows: tuple[F1, ...] | tuple[PassScore, ...]) -> list[dict]:
+            return [asdict(row) | {"f1": row.f1} for row in rows]
+
+        return {
+            "documents": self.documents,
+            "pairs": self.pairs,
+            "span_f1": scores(self.f1),
+            "krippendorff_alpha_tokens": dict(self.alpha),
+            "relation_f1": scores(self.relations),
+            "quote_type": asdict(self.quote_types) | {"agreement": self.quote_types.agreement},
+            "entity_f1_by_nesting_level": scores(self.nesting),
+            "krippendorff_alpha_tokens_by_nesting_level": dict(self.nesting_alpha),
+            "passes_against_gold": scores(self.passes),
+            "adjudication_log": [asdict(o) for o in self.log],
+        }
 
 
 @dataclass(frozen=True)
@@ -98,8 +185,9 @@ def _alpha(patterns: Mapping[tuple[object | None, ...], int]) -> float | None:
     return 1 - (n - 1) * observed / expected
 
 
-def agreement(inputs: BuildInputs, layers: Sequence[str]) -> Agreement:
-    """Span F1 and token alpha of the independent annotations of ``layers`` (see the module docstring)."""
+def agreement(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = None, reasons: Sequence[Reason] = ()) -> Agreement:
+    """The measures of the module docstring over ``layers``; the passes against the gold and the
+    adjudication log only when ``gold`` is given, the log's guidelines from ``reasons``."""
     versions = _independent_versions(inputs.annotations)
     spans = (
         inputs.spans.filter(pl.col("layer").is_in(layers))
@@ -113,12 +201,175 @@ def agreement(inputs: BuildInputs, layers: Sequence[str]) -> Agreement:
         .with_row_index("pair")
     )
     texts = inputs.documents.join(versions, on="doc_id", how="semi").select("doc_id", "text")
+    relations = inputs.relations if inputs.relations.width else empty(RELATIONS)
+    leveled = _leveled(spans.filter(pl.col("layer") == NESTED_LAYER))
     return Agreement(
         documents=versions["doc_id"].n_unique(),
         pairs=pairs.height,
         f1=_span_f1(pairs, spans),
         alpha=_token_alpha(versions, spans, texts, layers),
+        relations=_relation_f1(pairs, _relation_keys(inputs.spans, relations, versions)),
+        quote_types=_quote_types(pairs, inputs.spans.join(versions, on="annotation_id")),
+        nesting=_nesting_f1(pairs, leveled) if NESTED_LAYER in layers else (),
+        nesting_alpha=_nesting_alpha(versions, leveled, texts) if NESTED_LAYER in layers else (),
+        passes=_passes(inputs, gold, layers) if gold is not None else (),
+        log=_log(inputs, gold, layers, reasons) if gold is not None else (),
     )
+
+
+#: the layer whose spans nest (rule B7) and get F1 per nesting level
+NESTED_LAYER = "entity"
+#: the levels reported: 0 inside no other span, 1 inside one, the last one and deeper
+LEVELS = ("level 0", "level 1", "level 2+")
+
+
+def _exact_f1(pairs: pl.DataFrame, items: pl.DataFrame, layer: str, key: Sequence[str]) -> tuple[F1, ...]:
+    """Exact F1 per ``group`` of ``items`` (annotation_id, group, *key), summed over the pairs, and "*" over all groups."""
+    items = items.unique()
+    left = pairs.join(items, left_on="left", right_on="annotation_id").select("pair", "group", *key)
+    right = pairs.join(items, left_on="right", right_on="annotation_id").select("pair", "group", *key)
+    counts = (
+        left.group_by("group").agg(left=pl.len())
+        .join(right.group_by("group").agg(right=pl.len()), on="group", how="full", coalesce=True)
+        .join(left.join(right, on=["pair", "group", *key], nulls_equal=True).group_by("group").agg(matched=pl.len()), on="group", how="left")
+        .fill_null(0)
+    )
+    rows = {group: (matched, n_left, n_right) for group, n_left, n_right, matched in counts.select("group", "left", "right", "matched").iter_rows()}
+    if rows:
+        rows["*"] = tuple(sum(values) for values in zip(*rows.values()))  # type: ignore[assignment]
+    return tuple(F1(layer, group, "exact", *rows[group]) for group in sorted(rows))
+
+
+def _relation_keys(spans: pl.DataFrame, relations: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
+    """annotation_id, group (the relation label) and both ends' layer, label, start and end, of the versions' relations.
+
+    A region with several labels stands for its last span, as in adjudication.
+    """
+    ends = (
+        spans.join(versions.select("annotation_id"), on="annotation_id")
+        .sort("annotation_id", "start", "end", "layer", "label")
+        .unique(["annotation_id", "region_id"], keep="last", maintain_order=True)
+        .select("annotation_id", "region_id", *SPAN_KEY)
+    )
+    return (
+        relations.join(versions.select("annotation_id"), on="annotation_id")
+        .join(ends.rename({c: f"from_{c}" for c in SPAN_KEY}), left_on=["annotation_id", "from_region"], right_on=["annotation_id", "region_id"])
+        .join(ends.rename({c: f"to_{c}" for c in SPAN_KEY}), left_on=["annotation_id", "to_region"], right_on=["annotation_id", "region_id"])
+        .select("annotation_id", pl.col("label").alias("group"), *(f"{side}_{c}" for side in ("from", "to") for c in SPAN_KEY))
+    )
+
+
+def _relation_f1(pairs: pl.DataFrame, keyed: pl.DataFrame) -> tuple[F1, ...]:
+    return _exact_f1(pairs, keyed, "relation", [c for c in keyed.columns if c not in ("annotation_id", "group")])
+
+
+def _quote_types(pairs: pl.DataFrame, spans: pl.DataFrame) -> QuoteTypes:
+    """Quote types of the spans (with one) that both sides of a pair drew identically."""
+    typed = spans.filter(pl.col("quote_type").is_not_null()).select("annotation_id", *SPAN_KEY, "quote_type").unique(["annotation_id", *SPAN_KEY], keep="first", maintain_order=True)
+    left = pairs.join(typed, left_on="left", right_on="annotation_id").select("pair", *SPAN_KEY, "quote_type")
+    right = pairs.join(typed, left_on="right", right_on="annotation_id").select("pair", *SPAN_KEY, "quote_type")
+    shared = left.join(right, on=["pair", *SPAN_KEY], suffix="_right")
+    units = shared.select("quote_type", "quote_type_right").rows()
+    agreed = sum(a == b for a, b in units)
+    return QuoteTypes(len(units), agreed, krippendorff_alpha_nominal(units) if units else None)
+
+
+def nesting_levels(extents: Sequence[tuple[int, int]]) -> list[int]:
+    """For each extent (start, end) of one annotation's layer, how many other extents strictly contain it."""
+    order = sorted(range(len(extents)), key=lambda i: (extents[i][0], -extents[i][1]))
+    levels = [0] * len(extents)
+    stack: list[tuple[int, int]] = []
+    for i in order:
+        start, end = extents[i]
+        while stack and stack[-1][1] <= start:
+            stack.pop()  # ended before this one starts: contains nothing from here on
+        levels[i] = len({extent for extent in stack if extent[1] >= end and extent != (start, end)})
+        stack.append((start, end))
+    return levels
+
+
+def _leveled(spans: pl.DataFrame) -> pl.DataFrame:
+    """The spans (of the nested layer), one per annotation, label and extent, with their ``level`` (one of LEVELS)."""
+    spans = spans.unique(["annotation_id", "label", "start", "end"]).sort("annotation_id", "start", "end", "label")
+    ids = spans["annotation_id"].to_list()
+    extents = list(zip(spans["start"].to_list(), spans["end"].to_list()))
+    levels: list[int] = []
+    first = 0
+    for i in range(1, len(ids) + 1):  # one run of rows per annotation (they are sorted by it)
+        if i == len(ids) or ids[i] != ids[first]:
+            levels += nesting_levels(extents[first:i])
+            first = i
+    return spans.with_columns(level=pl.Series([LEVELS[min(level, len(LEVELS) - 1)] for level in levels], dtype=pl.String))
+
+
+def _nesting_f1(pairs: pl.DataFrame, leveled: pl.DataFrame) -> tuple[F1, ...]:
+    """Exact F1 of the spans per nesting level (the same level on both sides)."""
+    return _exact_f1(pairs, leveled.select("annotation_id", "label", "start", "end", group="level"), NESTED_LAYER, ["label", "start", "end"])
+
+
+def _nesting_alpha(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame) -> tuple[tuple[str, float | None], ...]:
+    """Token alpha per nesting level: a token's value is the label of the coder's span at that level over it, or O
+    (for the last level, the outermost of its spans)."""
+    # each level is a track of its own, so that each document is tokenized once for all of them
+    return _token_alpha(versions, leveled.with_columns(layer="level"), texts, LEVELS)
+
+
+def _compared_passes(inputs: BuildInputs, gold: Gold) -> pl.DataFrame:
+    """doc_id, annotation_id, annotator: the independent passes that are not themselves the gold."""
+    whole = [aid for d in gold.decisions if d.policy in ("ground_truth", "single") for aid in d.annotation_ids]
+    latest = latest_per_annotator(inputs.annotations.filter(~pl.col("ground_truth")))
+    return latest.filter(~pl.col("annotation_id").is_in(whole)).select("doc_id", "annotation_id", "annotator")
+
+
+def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str]) -> tuple[PassScore, ...]:
+    passes = _compared_passes(inputs, gold)
+    drawn = inputs.spans.filter(pl.col("layer").is_in(layers)).join(passes, on=["doc_id", "annotation_id"]).select("doc_id", "annotation_id", "annotator", *SPAN_KEY).unique()
+    gold_spans = gold.spans.filter(pl.col("layer").is_in(layers)).select("doc_id", *SPAN_KEY).unique()
+    grid = passes.join(pl.DataFrame({"layer": list(layers)}), how="cross")
+    table = (
+        grid.join(drawn.group_by("annotation_id", "layer").agg(drawn=pl.len()), on=["annotation_id", "layer"], how="left")
+        .join(drawn.join(gold_spans, on=["doc_id", *SPAN_KEY]).group_by("annotation_id", "layer").agg(matched=pl.len()), on=["annotation_id", "layer"], how="left")
+        .join(gold_spans.group_by("doc_id", "layer").agg(gold=pl.len()), on=["doc_id", "layer"], how="left")
+        .fill_null(0)
+        .sort("doc_id", "annotator", "layer")
+    )
+    return tuple(PassScore(*row) for row in table.select("doc_id", "annotator", "layer", "matched", "drawn", "gold").iter_rows())
+
+
+def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequence[Reason]) -> tuple[Override, ...]:
+    """Where a ground truth departs from what all independent passes of its document agreed on."""
+    adjudicated = [d.doc_id for d in gold.decisions if d.policy == "ground_truth"]
+    versions = _independent_versions(inputs.annotations).filter(pl.col("doc_id").is_in(adjudicated))
+    n_passes = versions.group_by("doc_id").agg(n=pl.len())
+    drawn = (
+        inputs.spans.filter(pl.col("layer").is_in(layers)).join(versions, on=["doc_id", "annotation_id"])
+        .unique(["annotation_id", *SPAN_KEY], keep="first", maintain_order=True)
+        .group_by("doc_id", *SPAN_KEY)
+        .agg(pl.len().alias("by"), pl.col("text").first(), pl.col("quote_type").unique().alias("types"))
+        .join(n_passes, on="doc_id")
+    )
+    agreed = drawn.filter(pl.col("by") == pl.col("n"))
+    golden = gold.spans.filter(pl.col("layer").is_in(layers), pl.col("doc_id").is_in(versions["doc_id"].unique().to_list()))
+    gold_keys = golden.select("doc_id", *SPAN_KEY, "text", gold_type="quote_type").unique(["doc_id", *SPAN_KEY])
+    removed = agreed.join(gold_keys, on=["doc_id", *SPAN_KEY], how="anti").select("doc_id", *SPAN_KEY, "text")
+    added = gold_keys.join(drawn, on=["doc_id", *SPAN_KEY], how="anti").select("doc_id", *SPAN_KEY, "text")
+    retyped = (
+        agreed.filter(pl.col("types").list.len() == 1)
+        .with_columns(passes=pl.col("types").list.first())
+        .join(gold_keys.drop("text"), on=["doc_id", *SPAN_KEY])
+        .filter(pl.col("passes").is_not_null(), pl.col("passes") != pl.col("gold_type"))
+    )
+    why = {(r.doc_id, r.layer, r.label, r.start, r.end, r.change): r.guideline for r in reasons}
+    entries: list[tuple[Change, tuple, str, str]] = [
+        *(("removed", row, "", "") for row in removed.rows()),
+        *(("added", row, "", "") for row in added.rows()),
+        *(("quote_type", row[:6], row[6], row[7] or "") for row in retyped.select("doc_id", *SPAN_KEY, "text", "passes", "gold_type").rows()),
+    ]
+    log = [
+        Override(doc_id, layer, label, start, end, text, change, passes, gold_type, why.get((doc_id, layer, label, start, end, change), ""))
+        for change, (doc_id, layer, label, start, end, text), passes, gold_type in entries
+    ]
+    return tuple(sorted(log, key=lambda o: (o.doc_id, o.start, o.end, o.layer, o.label, o.change)))
 
 
 def _independent_versions(annotations: pl.DataFrame) -> pl.DataFrame:

@@ -91,7 +91,7 @@ def _by_split(table: pa.Table, doc_key: str, split_of: dict[str, str], splits: l
 
 @cycle_collector_paused()
 def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annotator: bool = False, log=print) -> Built:
-    from khabar.dataset.adjudicate import adjudicate
+    from khabar.dataset.adjudicate import adjudicate, committed_reasons
     from khabar.dataset.agreement import agreement, prediction_quality
     from khabar.dataset.configs import annotator_document_table, document_table, quote_table, token_table
     from khabar.dataset.links import read_clusters, read_links
@@ -124,7 +124,7 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     }
     log(f"configs: documents {documents.num_rows}, tokens {tokens.num_rows} sentences, quotes {quotes.num_rows}")
 
-    agree = agreement(inputs, scheme.layer_names)
+    agree = agreement(inputs, scheme.layer_names, gold=gold, reasons=committed_reasons())
     annotated = [d.doc_id for d in gold.decisions if d.policy != "not_annotated"]
     quality = prediction_quality(inputs.predictions_spans, gold.spans, annotated, scheme.layer_names)
     figures = _figures(release, scheme, inputs, gold, plan, splits, tokens, agree, quality, alignment)
@@ -256,12 +256,7 @@ def _report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitPlan, 
             "near_duplicates": [list(p) for p in plan.near_duplicates],
             "reason": plan.reason,
         },
-        "agreement": {
-            "documents": agree.documents,
-            "pairs": agree.pairs,
-            "span_f1": [asdict(f) | {"f1": f.f1} for f in agree.f1],
-            "krippendorff_alpha_tokens": dict(agree.alpha),
-        },
+        "agreement": agree.report(),
         "pre_annotator": [asdict(p) | {"precision": p.precision, "recall": p.recall} for p in quality],
         "rows": {config: {split: table.num_rows for split, table in parts.items()} for config, parts in tables.items()},
     }

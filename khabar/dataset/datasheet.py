@@ -7,6 +7,7 @@ are written by ``khabar build`` from the build itself, and ``khabar build
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from khabar.dataset.stats import LabelCount
 
 BEGIN = "<!-- khabar:figures:begin (written by `khabar build`; edit the prose around it, not this block) -->"
 END = "<!-- khabar:figures:end -->"
+#: the adjudication log is listed decision by decision up to this many; beyond, counted
+LOG_ROWS = 40
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,41 @@ def _number(value: float | None) -> str:
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def _beyond_spans(agreement: Agreement) -> list[str]:
+    """Relations, quote types and nesting between the passes; each pass against the gold; the adjudication log."""
+    out = ["", "Relations (exact: same label, both ends identical), quote types and entity nesting levels:", ""]
+    out.append("- relation F1: " + (", ".join(f"{f.label} {_number(f.f1)}" for f in agreement.relations) or "no relations"))
+    quotes = agreement.quote_types
+    out.append(f"- quote type on the {quotes.shared} CONTENT span(s) both sides drew identically: {quotes.agreed} agree "
+               f"({_number(quotes.agreement)}), α {_number(quotes.alpha)}")
+    out.append("- entity F1 by nesting level (exact): " + (", ".join(f"{f.label} {_number(f.f1)} ({f.left}/{f.right})" for f in agreement.nesting if f.label != "*") or "no entities"))
+    out.append("- entity Krippendorff's α (tokens) by nesting level: " + (", ".join(f"{level} {_number(alpha)}" for level, alpha in agreement.nesting_alpha) or "n/a"))
+    if agreement.passes:
+        out += ["", "Each annotator's independent passes against the gold (exact span F1, summed over the documents whose gold is "
+                "another annotation; per document in `build_report.json`):", ""]
+        totals: dict[tuple[str, str], list[int]] = {}
+        for p in agreement.passes:
+            row = totals.setdefault((p.annotator, p.layer), [0, 0, 0, 0])
+            row[0], row[1], row[2], row[3] = row[0] + 1, row[1] + p.matched, row[2] + p.drawn, row[3] + p.gold
+        out += _table(["annotator", "layer", "documents", "matched", "pass", "gold", "F1"],
+                      [(annotator, layer, n, matched, drawn, gold, _number(2 * matched / (drawn + gold) if drawn + gold else None))
+                       for (annotator, layer), (n, matched, drawn, gold) in sorted(totals.items())])
+    out += ["", "#### Adjudication log", ""]
+    if not agreement.log:
+        out.append("No gold decision departs from what the independent passes agreed on.")
+        return out
+    out.append(f"{len(agreement.log)} gold decision(s) depart from what all independent passes of a document agreed on"
+               + (":" if len(agreement.log) <= LOG_ROWS else "; by change and label (each one, with its guideline, in `build_report.json`):"))
+    out.append("")
+    if len(agreement.log) > LOG_ROWS:
+        counts = Counter((o.change, o.layer, o.label, bool(o.guideline)) for o in agreement.log)
+        return out + _table(["change", "layer", "label", "guideline recorded", "decisions"],
+                            [(change, layer, label, "yes" if recorded else "no", n) for (change, layer, label, recorded), n in sorted(counts.items())])
+    return out + _table(["document", "change", "layer", "label", "offsets", "text", "guideline"],
+                        [(o.doc_id, o.change + (f" {o.passes} → {o.gold}" if o.change == "quote_type" else ""), o.layer, o.label, f"{o.start}–{o.end}",
+                          o.text.replace("|", "\\|").replace("\n", " "), (o.guideline or "(none recorded)").replace("|", "\\|")) for o in agreement.log])
 
 
 def render(fig: Figures) -> str:
@@ -122,6 +160,7 @@ def render(fig: Figures) -> str:
                 overlap = next(f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, label, "overlap"))
                 cells.append(f"{label} {_number(exact.f1)} / {_number(overlap.f1)}")
             out.append(f"- {layer}: " + (", ".join(cells) or "no spans"))
+        out += _beyond_spans(agreement)
     out += ["", "#### Pre-annotator", ""]
     if not any(p.predicted for p in fig.prediction):
         out.append("No stored pre-annotations on annotated documents yet.")

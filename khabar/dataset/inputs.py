@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -21,6 +22,9 @@ from khabar.annotation.ingest import load_records
 from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
 from khabar.validation import reader, store
 from khabar.validation.store import sha256_file
+
+if TYPE_CHECKING:
+    from khabar.validation.api import Failure
 
 #: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
 PREDICTION_SPANS = pl.Schema(
@@ -90,6 +94,7 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
     kept = store.load(store.tables_key(export_sha256s, documents_sha256))
     if kept is not None:
         log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
+        _refuse_knowledge_base_failures(kept, exports, documents_file)  # the base may have changed since
         return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
     log(f"validating {len(exports)} export(s)…")
     from khabar.validation.api import validate_exports  # pandera: imported only when there are exports
@@ -97,10 +102,30 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
     result = validate_exports(list(exports), documents_file)
     if result.errors > 0:
         errors = [f for f in result.failures if f.severity == ERROR]
-        first = "; ".join(f"{f.file}: task {f.task_id}: region {f.region_id}: {f.message}" for f in errors[:3])
+        first = "; ".join(_where(f) + f.message for f in errors[:3])
         raise KhabarError(
             f"validation found {result.errors} error(s) in {len(exports)} export(s), first: {first}; "
             "run `khabar validate` for all of them and fix them first",
             exit_status=EXIT_FAILED_CHECKS,
         )
     return from_tables(result.tables, export_hashes=hashes, documents_sha256=documents_sha256)
+
+
+def _where(f: Failure) -> str:
+    """file: task: region: of a failure in an export, or file: document [start:end] label: of one in the knowledge base."""
+    if f.task_id is None and f.doc_id is not None:
+        return f"{f.file}: document {f.doc_id} [{f.start}:{f.end}] {f.label or ''}: "
+    return f"{f.file}: task {f.task_id}: region {f.region_id}: "
+
+
+def _refuse_knowledge_base_failures(tables: object, exports: list[Path], documents_file: Path) -> None:
+    from khabar.validation.links import check_knowledge_base
+
+    failures = check_knowledge_base(tables, exports, documents_file)
+    if failures:
+        first = "; ".join(_where(f) + f.message for f in failures[:3])
+        raise KhabarError(
+            f"the knowledge base has {len(failures)} error(s) against the gold, first: {first}; "
+            "run `khabar validate` for all of them and fix annotation/kb/ first",
+            exit_status=EXIT_FAILED_CHECKS,
+        )

@@ -80,8 +80,9 @@ class ValidationResult:
         return EXIT_FAILED_CHECKS if self.errors else EXIT_OK
 
 
-def validate_exports(paths: list[Path], documents_file: Path | None = None, *, strict: bool = False) -> ValidationResult:
-    """Read, check and account for Label Studio exports against the corpus (by default the repository's)."""
+def validate_exports(paths: list[Path], documents_file: Path | None = None, *, strict: bool = False, knowledge_base: bool = True) -> ValidationResult:
+    """Read, check and account for Label Studio exports against the corpus (by default the repository's),
+    and the knowledge base against their gold unless ``knowledge_base`` is false (``khabar link`` makes it)."""
     if documents_file is None:
         from khabar.annotation.paths import repo
 
@@ -93,7 +94,11 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
         first = exc.failure_cases.row(0, named=True)
         raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None
     scheme = load_scheme()
-    return check_raw(read_raw(paths, documents, scheme), scheme, strict=strict)
+    result = check_raw(read_raw(paths, documents, scheme), scheme, strict=strict)
+    if knowledge_base and result.errors == 0:  # the knowledge base is checked against the gold, which only clean tables give
+        from khabar.validation.links import check_knowledge_base
+        result.failures += check_knowledge_base(result.tables, paths, documents_file)
+    return result
 
 
 def _failing_rows(frames: Frames) -> dict[tuple[str, str], list[int]]:

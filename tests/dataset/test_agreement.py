@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from khabar.annotation.tables import ANNOTATIONS, SPANS
-from khabar.dataset.adjudicate import adjudicate, latest_per_annotator
-from khabar.dataset.agreement import agreement, krippendorff_alpha_nominal, prediction_quality
+from khabar.annotation.tables import ANNOTATIONS, RELATIONS, SPANS
+from khabar.dataset.adjudicate import Reason, adjudicate, committed_reasons, latest_per_annotator
+from khabar.dataset.agreement import agreement, krippendorff_alpha_nominal, nesting_levels, prediction_quality
 from khabar.dataset.inputs import BuildInputs, from_tables
 from khabar.dataset.segment import tokenize
 
@@ -177,3 +177,179 @@ def test_majority_of_three_keeps_what_two_agree_on():
     gold = adjudicate(inputs)
     kept = gold.spans.filter(pl.col("doc_id") == fx.ALARAB)
     assert kept.select("label", "region_id").rows() == [("GPE", "r1")]
+
+
+# --- relations, quote types, nesting, passes against the gold, the adjudication log; alpha against `krippendorff`
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "c", None]), min_size=2, max_size=4), min_size=1, max_size=30))
+def test_alpha_equals_the_krippendorff_package(units):
+    import krippendorff
+    import numpy as np
+
+    ours = krippendorff_alpha_nominal(units)
+    width = max(len(u) for u in units)
+    codes = {"a": 0.0, "b": 1.0, "c": 2.0}
+    matrix = np.array([[codes[u[c]] if c < len(u) and u[c] is not None else np.nan for u in units] for c in range(width)])
+    pairable = [u for u in units if sum(v is not None for v in u) >= 2]
+    values = {v for u in pairable for v in u if v is not None}
+    if len(values) < 2:
+        assert ours is None  # no variation: alpha is undefined, and the package refuses such data
+        return
+    assert ours == pytest.approx(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal", value_domain=[0.0, 1.0, 2.0]), abs=1e-9)
+
+
+def _package_alpha(versions: dict[str, list[int]], texts: dict[str, str], drawn_of) -> float:
+    """The `krippendorff` package's nominal alpha over plain per-token units; ``drawn_of(annotation_id)`` gives
+    that version's (start, end, label) spans, and tokens are cut at their boundaries."""
+    import krippendorff
+    import numpy as np
+
+    labels: dict[str, float] = {}
+    columns = []  # one column per token, one row per coder slot (documents have 2 or 3 independent passes)
+    for doc_id in sorted(versions):
+        drawn = {a: drawn_of(a) for a in versions[doc_id]}
+        for token in tokenize(texts[doc_id], {b for version in drawn.values() for s in version for b in s[:2]}):
+            column = [labels.setdefault(_outermost_label(drawn[a], token), float(len(labels))) for a in versions[doc_id]]
+            columns.append(column + [np.nan] * (3 - len(column)))
+    return krippendorff.alpha(reliability_data=np.array(columns).T, level_of_measurement="nominal")
+
+
+def test_token_alpha_of_the_committed_export_equals_the_krippendorff_package():
+    """The polars computation (stretches between span boundaries) against the package on plain per-token units,
+    per layer and, for entities, per nesting level."""
+    from khabar.annotation.scheme import load_scheme
+    from khabar.dataset.agreement import LEVELS
+    from khabar.kb.mentions import committed_gold
+
+    inputs, _ = committed_gold()
+    layers = load_scheme().layer_names
+    result = agreement(inputs, layers)
+    latest = latest_per_annotator(inputs.annotations.filter(~pl.col("ground_truth")))
+    versions = {d: sorted(ids) for d, ids in latest.group_by("doc_id").agg("annotation_id").iter_rows() if len(ids) >= 2}
+    texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
+    spans = inputs.spans.select("annotation_id", "layer", "start", "end", "label").rows()
+    for layer in layers:
+        package = _package_alpha(versions, texts, lambda a, layer=layer: [s[2:] for s in spans if s[:2] == (a, layer)])
+        assert dict(result.alpha)[layer] == pytest.approx(package, abs=1e-9), layer
+    assert 0.8 < dict(result.alpha)["entity"] < 1
+
+    def at_level(a: int, level: int) -> list[tuple[int, int, str]]:
+        drawn = sorted({s[2:] for s in spans if s[:2] == (a, "entity")})
+        depth = nesting_levels([(start, end) for start, end, _ in drawn])
+        return [s for s, d in zip(drawn, depth) if min(d, len(LEVELS) - 1) == level]
+
+    for level, name in enumerate(LEVELS):
+        package = _package_alpha(versions, texts, lambda a, level=level: at_level(a, level))
+        assert dict(result.nesting_alpha)[name] == pytest.approx(package, abs=1e-9), name
+
+
+def test_nesting_levels_count_the_extents_that_strictly_contain():
+    extents = [(0, 10), (0, 5), (2, 4), (6, 8), (0, 10), (12, 13), (2, 4)]
+    assert nesting_levels(extents) == [0, 1, 2, 1, 0, 0, 2]
+
+
+def _inputs(passes: dict[int, list[tuple]], relations: list[tuple], ground_truth: int | None = None) -> BuildInputs:
+    """One document, ``passes``: annotation_id → spans (region, layer, label, start, end, quote_type)."""
+    text = "قالت السفيرة ألينا رومانوفسكي إن داعش لا يزال يشكل تهديدا في العراق"
+    annotations = [
+        {"annotation_id": aid, "task_id": 1, "doc_id": "d", "annotator": f"annotator-{aid}", "created_at": "", "updated_at": f"2026-01-0{aid}",
+         "lead_time": 1.0, "was_cancelled": False, "ground_truth": aid == ground_truth}
+        for aid in passes
+    ]
+    spans = [
+        {"annotation_id": aid, "doc_id": "d", "region_id": region, "layer": layer, "label": label, "start": start, "end": end,
+         "text": text[start:end], "quote_type": quote_type}
+        for aid, rows in passes.items() for region, layer, label, start, end, quote_type in rows
+    ]
+    rels = [{"annotation_id": aid, "doc_id": "d", "from_region": a, "to_region": b, "label": label} for aid, a, b, label in relations]
+    return BuildInputs(pl.DataFrame([{"doc_id": "d", "text": text}]), pl.DataFrame(annotations, schema=ANNOTATIONS),
+                       pl.DataFrame(spans, schema=SPANS), pl.DataFrame(rels, schema=RELATIONS), pl.DataFrame())
+
+
+CONTENT, SOURCE, CUE = ("c", "attribution", "CONTENT", 33, 67), ("s", "attribution", "SOURCE", 5, 29), ("q", "attribution", "CUE", 0, 4)
+OCC, PERS, ORG, GPE = ("o", "entity", "OCC", 5, 29), ("p", "entity", "PERS", 13, 29), ("i", "entity", "ORG", 33, 37), ("g", "entity", "GPE", 61, 67)
+
+
+def test_relations_quote_types_and_nesting_levels_between_two_passes():
+    inputs = _inputs(
+        {
+            1: [(*CONTENT, "indirect"), (*SOURCE, None), (*CUE, None), (*OCC, None), (*PERS, None), (*ORG, None), (*GPE, None)],
+            2: [(*CONTENT, "direct"), ("s", "attribution", "SOURCE", 13, 29, None), (*CUE, None), (*PERS, None), (*ORG, None), (*GPE, None)],
+        },
+        [(1, "c", "s", "source"), (1, "c", "q", "cue"), (2, "c", "s", "source"), (2, "c", "q", "cue")],
+    )
+    result = agreement(inputs, LAYERS)
+    relations = {f.label: astuple(f)[3:] for f in result.relations}
+    # the cue relation has identical ends; the source relation's SOURCE differs (the OCC's extent against the name's)
+    assert relations == {"cue": (1, 1, 1), "source": (0, 1, 1), "*": (1, 2, 2)}
+    assert (result.quote_types.shared, result.quote_types.agreed, result.quote_types.agreement) == (1, 0, 0.0)
+    nesting = {f.label: astuple(f)[3:] for f in result.nesting}
+    # pass 1 nests PERS inside OCC (level 1); pass 2 has no OCC, so its PERS is at level 0 and matches nothing
+    assert nesting == {"level 0": (2, 3, 3), "level 1": (0, 1, 0), "*": (2, 4, 3)}
+
+
+def test_passes_against_gold_and_the_adjudication_log():
+    agreed = [(*CONTENT, "indirect"), (*SOURCE, None), (*CUE, None), (*OCC, None), (*ORG, None)]
+    inputs = _inputs(
+        {
+            1: [*agreed, (*PERS, None)],
+            2: agreed,
+            3: [(*CONTENT, "direct"), (*SOURCE, None), (*CUE, None), (*OCC, None), (*PERS, None), (*GPE, None)],  # the adjudication
+        },
+        [],
+        ground_truth=3,
+    )
+    gold = adjudicate(inputs)
+    reasons = [Reason("d", "entity", "ORG", 33, 37, "removed", "D27"), Reason("d", "entity", "GPE", 61, 67, "added", "GPE rule")]
+    result = agreement(inputs, LAYERS, gold=gold, reasons=reasons)
+    scores = {(p.annotator, p.layer): (p.matched, p.drawn, p.gold) for p in result.passes}
+    assert scores["annotator-1", "entity"] == (2, 3, 3) and scores["annotator-2", "entity"] == (1, 2, 3)
+    assert scores["annotator-1", "attribution"] == (3, 3, 3)
+    assert "annotator-3" not in {p.annotator for p in result.passes}  # the gold is not scored against itself
+    log = {(o.change, o.label): (o.passes, o.gold, o.guideline) for o in result.log}
+    # the ORG both passes drew was dropped, the GPE no pass drew was added, the agreed quote type was changed;
+    # the PERS only one pass drew is no departure from an agreement
+    assert log == {("removed", "ORG"): ("", "", "D27"), ("added", "GPE"): ("", "", "GPE rule"), ("quote_type", "CONTENT"): ("indirect", "direct", "")}
+
+
+def test_the_committed_adjudication_log_has_a_guideline_for_every_departure():
+    from khabar.annotation.scheme import load_scheme
+    from khabar.kb.mentions import committed_gold
+
+    inputs, gold = committed_gold()
+    log = agreement(inputs, load_scheme().layer_names, gold=gold, reasons=committed_reasons()).log
+    # the six spans both passes agreed on that the adjudicator overrode, and the NORP the audit correction removed (D44)
+    assert sum(o.change == "removed" for o in log) == 7
+    assert log and all(o.guideline for o in log)
+
+
+def test_the_datasheet_lists_a_short_log_and_counts_a_long_one():
+    from khabar.dataset.agreement import Agreement, Override
+    from khabar.dataset.datasheet import LOG_ROWS, _beyond_spans
+
+    def log(n: int) -> tuple[Override, ...]:
+        return tuple(Override("d", "entity", "ORG", i, i + 3, "a|b", "removed", "", "", "D27" if i % 2 else "") for i in range(n))
+
+    short = "\n".join(_beyond_spans(Agreement(1, 1, (), (), log=log(3))))
+    assert "| d | removed | entity | ORG | 1–4 | a\\|b | D27 |" in short and "(none recorded)" in short
+    long = _beyond_spans(Agreement(1, 1, (), (), log=log(LOG_ROWS + 1)))
+    assert "| removed | entity | ORG | no | 21 |" in long and "| removed | entity | ORG | yes | 20 |" in long
+    assert not any("(none recorded)" in line for line in long)
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [("d,entity,ORG,1,4,dropped,D27", "change 'dropped' is not one of"), ("d,entity,ORG,1,4,removed,", "and a guideline"),
+     ("d,entity,ORG,one,4,removed,D27", "whole numbers")],
+)
+def test_a_malformed_reasons_file_is_refused_by_file_and_line(tmp_path, row: str, problem: str):
+    from khabar.annotation.errors import KhabarError
+    from khabar.dataset.adjudicate import read_reasons
+
+    path = tmp_path / "khabar.adjudication.csv"
+    path.write_text("doc_id,layer,label,start,end,change,guideline\n" + row + "\n", encoding="utf-8")
+    with pytest.raises(KhabarError, match=problem) as raised:
+        read_reasons(path)
+    assert str(path) in str(raised.value) and "line 2" in str(raised.value)
+    assert read_reasons(tmp_path / "absent.csv") == ()

@@ -1,0 +1,78 @@
+"""``khabar link``: propose entity links and quote clusters for review.
+
+    khabar link propose [--write]    links of the gold's linkable mentions to annotation/kb/entities.csv
+    khabar link clusters [--write]   quote clusters of the gold's CONTENT spans
+
+Without ``--write`` nothing is written: the command prints what it would propose and
+lists the ambiguous and unlinked mentions with their context. With ``--write`` it adds
+the unambiguous proposals (links) or the new clusters to the CSV; rows already there
+are never changed or removed, and a row that no longer matches a gold span is only
+reported. Exit status: 0 when nothing is left for a person, 1 when something is.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_OK
+
+CONTEXT = 40
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=("propose", "clusters"), help="propose: entity links; clusters: quote clusters")
+    parser.add_argument("--write", action="store_true", help="add the proposals to annotation/kb/ (existing rows are kept)")
+
+
+def _context(text: str, start: int, end: int) -> str:
+    before = text[max(0, start - CONTEXT):start].replace("\n", " ")
+    after = text[end:end + CONTEXT].replace("\n", " ")
+    return f"…{before}[{text[start:end]}]{after}…"
+
+
+def run(args: argparse.Namespace) -> int:
+    from khabar.annotation.scheme import load_scheme
+    from khabar.kb import files
+    from khabar.kb.files import Cluster, Entity, Link
+    from khabar.kb.mentions import Roles, committed_gold, contents, linkable_mentions
+    from khabar.kb.propose import Status, propose_clusters, propose_links, statements
+
+    inputs, gold = committed_gold()
+    texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
+    entities, links = files.read(Entity), files.read(Link)
+    if args.what == "propose":
+        mentions = linkable_mentions(gold)
+        proposals = propose_links(mentions, texts, entities, links)
+        counts = {status: sum(p.status is status for p in proposals) for status in Status}
+        print(f"khabar link: {len(proposals)} linkable mention(s): " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
+        for p in proposals:
+            if p.status in (Status.AMBIGUOUS, Status.UNLINKED):
+                candidates = " or ".join(p.candidates) if p.candidates else "no entry"
+                print(f"  {p.status.value:<9} {p.doc_id} [{p.start}:{p.end}] {p.label} {candidates}: {_context(texts[p.doc_id], p.start, p.end)}")
+        keys = {(p.doc_id, p.start, p.end, p.label) for p in proposals}
+        for link in links:
+            if (link.doc_id, link.start, link.end, link.label) not in keys:
+                print(f"  stale     {link.doc_id} [{link.start}:{link.end}] {link.label} → {link.entity_id}: no such gold mention (left in the file)")
+        if args.write and counts[Status.PROPOSED]:
+            path = files.write(Link, [*links, *(p.link() for p in proposals if p.status is Status.PROPOSED)])
+            print(f"khabar link: {counts[Status.PROPOSED]} proposal(s) added to {path}")
+        left = counts[Status.AMBIGUOUS] + counts[Status.UNLINKED] + (0 if args.write else counts[Status.PROPOSED])
+        return EXIT_FAILED_CHECKS if left else EXIT_OK
+    existing = files.read(Cluster)
+    items = statements(contents(gold, Roles.of(load_scheme())), links)
+    proposed = propose_clusters(items, existing)
+    reviewed = set(existing)
+    new = [row for row in proposed if row not in reviewed]
+    shared = {c.cluster_id for c in proposed}
+    print(f"khabar link: {len(items)} CONTENT span(s), {len(existing)} clustered, {len(new)} new row(s); {len(shared)} cluster(s) in all")
+    members: dict[str, list[Cluster]] = {}
+    for row in proposed:
+        members.setdefault(row.cluster_id, []).append(row)
+    for row in new:
+        others = [m for m in members[row.cluster_id] if m != row]
+        joined = f" with {', '.join(f'{m.doc_id} [{m.start}:{m.end}]' for m in others)}" if others else " alone"
+        print(f"  {row.cluster_id} {row.doc_id} [{row.start}:{row.end}]{joined}: {_context(texts[row.doc_id], row.start, row.end)}")
+    if args.write and new:
+        path = files.write(Cluster, proposed)
+        print(f"khabar link: {len(new)} row(s) added to {path}")
+    return EXIT_FAILED_CHECKS if new and not args.write else EXIT_OK

@@ -1,0 +1,109 @@
+"""What the knowledge base must cover: the gold's linkable mentions and its CONTENT spans.
+
+The gold is the adjudicated gold of the committed export (:mod:`khabar.dataset.adjudicate`).
+A linkable mention is an entity span of a linkable type that does not lie inside a zone
+excluded from linking (the teasers of other stories). Every CONTENT, wherever it lies,
+gets a quote cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.scheme import Scheme
+from khabar.dataset.adjudicate import Gold, adjudicate
+from khabar.dataset.inputs import BuildInputs
+
+#: the entity types that name one real-world thing (people, groups, organisations, places, buildings)
+LINKABLE = ("PERS", "NORP", "ORG", "GPE", "FAC")
+#: the zone whose spans belong to other stories: their entities are not linked
+EXCLUDED_ZONE = "RELATED"
+#: the relation from a CONTENT to who said it
+SOURCE_RELATION = "source"
+ENTITY_LAYER, ZONE_LAYER = "entity", "zone"
+MENTIONS = pl.Schema({"doc_id": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String, "text": pl.String})
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The scheme's names this module relies on, checked against the scheme once."""
+
+    content: str
+    source: str
+    attribution: str
+
+    @classmethod
+    def of(cls, scheme: Scheme) -> Roles:
+        missing = [label for label in LINKABLE if label not in scheme.labels(ENTITY_LAYER)]
+        if EXCLUDED_ZONE not in scheme.labels(ZONE_LAYER):
+            missing.append(EXCLUDED_ZONE)
+        if missing:
+            raise KhabarError(f"the scheme lacks {', '.join(missing)}, which the knowledge base links by")
+        rule = scheme.relation(SOURCE_RELATION)
+        return cls(content=rule.from_label, source=rule.to_label, attribution=rule.layer)
+
+
+def _outside_excluded_zones(spans: pl.DataFrame, gold_spans: pl.DataFrame) -> pl.DataFrame:
+    zones = gold_spans.filter(pl.col("layer") == ZONE_LAYER, pl.col("label") == EXCLUDED_ZONE).select("doc_id", zone_start="start", zone_end="end")
+    inside = (
+        spans.with_row_index("row")
+        .join(zones, on="doc_id")
+        .filter(pl.col("start") >= pl.col("zone_start"), pl.col("end") <= pl.col("zone_end"))
+        .select("row")
+    )
+    return spans.with_row_index("row").join(inside, on="row", how="anti").drop("row")
+
+
+def linkable_mentions(gold: Gold) -> pl.DataFrame:
+    """doc_id, start, end, label, text of every gold mention that needs a link, sorted."""
+    entities = gold.spans.filter(pl.col("layer") == ENTITY_LAYER, pl.col("label").is_in(LINKABLE))
+    return _outside_excluded_zones(entities, gold.spans).select(MENTIONS.names()).unique().sort(["doc_id", "start", "end", "label"])
+
+
+def contents(gold: Gold, roles: Roles) -> pl.DataFrame:
+    """doc_id, start, end, text of every gold CONTENT, with source_start/source_end of its sources (lists), sorted."""
+    attribution = gold.spans.filter(pl.col("layer") == roles.attribution)
+    content = attribution.filter(pl.col("label") == roles.content).select("doc_id", "region_id", "start", "end", "text")
+    sources = (
+        gold.relations.filter(pl.col("label") == SOURCE_RELATION)
+        .join(attribution.filter(pl.col("label") == roles.source).select("doc_id", to_region="region_id", source_start="start", source_end="end"),
+              on=["doc_id", "to_region"])
+        .group_by("doc_id", region_id="from_region")
+        .agg("source_start", "source_end")
+    )
+    return (
+        content.join(sources, on=["doc_id", "region_id"], how="left")
+        .drop("region_id")
+        .unique(["doc_id", "start", "end"], keep="first", maintain_order=True)
+        .sort(["doc_id", "start", "end"])
+    )
+
+
+def committed_gold() -> tuple[BuildInputs, Gold]:
+    """The corpus and the adjudicated gold of the repository's committed exports (validated first)."""
+    from khabar.annotation.errors import EXIT_FAILED_CHECKS
+    from khabar.annotation.paths import repo
+    from khabar.dataset.inputs import from_tables
+    from khabar.validation.api import validate_exports
+
+    exports = sorted(repo().exports_dir.glob("*.json"))
+    if not exports:
+        raise KhabarError("no committed export to link", file=str(repo().exports_dir))
+    result = validate_exports(exports, repo().documents_file, knowledge_base=False)  # the base is what is being made
+    if result.errors:
+        raise KhabarError(f"the exports have {result.errors} validation error(s); run `khabar validate` and fix them first",
+                          file=str(repo().exports_dir), exit_status=EXIT_FAILED_CHECKS)
+    inputs = from_tables(result.tables)
+    return inputs, adjudicate(inputs)
+
+
+def export_paths_are_committed(paths: list[Path], documents_file: Path) -> bool:
+    """Whether a validation reads the repository's own corpus and only its committed exports: the knowledge base describes those."""
+    from khabar.annotation.paths import repo
+
+    exports = repo().exports_dir.resolve()
+    return bool(paths) and documents_file.resolve() == repo().documents_file.resolve() and all(p.resolve().parent == exports for p in paths)

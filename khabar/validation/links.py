@@ -1,0 +1,115 @@
+"""Checks of the knowledge base (``annotation/kb/``) against the gold of the committed exports.
+
+Every linkable gold mention (:func:`khabar.kb.mentions.linkable_mentions`) has exactly one
+row in ``links.csv``, pointing to an entry of its own type or to ``-``; every gold CONTENT
+has exactly one well-formed quote cluster; no row points at a span the gold does not have;
+every entry has a well-formed id, a linkable type, a name and at most a well-formed Wikidata id.
+They run only when the repository has ``annotation/kb/`` and the validation reads the
+committed exports with the repository's corpus: the base describes that gold and no other.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from khabar.kb import files
+from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, Cluster, Entity, Link
+from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
+from khabar.validation.api import Failure
+from khabar.validation.checks import ERROR
+
+HINT = "run `khabar link propose` (or `khabar link clusters`), review, and fix annotation/kb/"
+
+
+def _failure(check: str, path: Path, message: str, *, doc_id: str | None = None, label: str | None = None,
+             start: int | None = None, end: int | None = None, found: str | None = None, expected: str | None = None) -> Failure:
+    return Failure(
+        check=check, severity=ERROR, message=message, hint=HINT, file=str(path), task_id=None, doc_id=doc_id,
+        kind="annotation", annotation_id=None, annotator=None, region_id=None, label=label, start=start, end=end,
+        found=found, expected=expected,
+    )
+
+
+def check_entities(entities: list[Entity], path: Path) -> list[Failure]:
+    failures = []
+    repeated = {entity_id for entity_id, n in Counter(e.entity_id for e in entities).items() if n > 1}
+    for e in entities:
+        problems: list[str] = []
+        if not ENTITY_ID.fullmatch(e.entity_id) or e.entity_id in repeated:
+            problems.append("its id is not lowercase words joined by '-'" if e.entity_id not in repeated else "its id is used by another entry")
+        if e.type not in LINKABLE:
+            problems.append(f"its type {e.type!r} is not one of {', '.join(LINKABLE)}")
+        if not e.canonical_name.strip():
+            problems.append("it has no canonical name")
+        if e.wikidata and not WIKIDATA_ID.fullmatch(e.wikidata):
+            problems.append(f"its wikidata {e.wikidata!r} is not a Q-id")
+        failures += [_failure("kb_entity", path, f"entry {e.entity_id!r}: {problem}", found=e.entity_id) for problem in problems]
+    return failures
+
+
+def check_links(mentions: list[tuple[str, int, int, str, str]], links: list[Link], entities: list[Entity], path: Path) -> list[Failure]:
+    types = {e.entity_id: e.type for e in entities}
+    rows = Counter((k.doc_id, k.start, k.end, k.label) for k in links)
+    failures = []
+    gold = set()
+    for doc_id, start, end, label, text in mentions:
+        gold.add((doc_id, start, end, label))
+        n = rows[doc_id, start, end, label]
+        if n != 1:
+            check, message = ("link_missing", "this gold mention has no link (an entry id, or '-' for not in the base)") if n == 0 else (
+                "link_duplicate", f"this gold mention has {n} link rows")
+            failures.append(_failure(check, path, message, doc_id=doc_id, label=label, start=start, end=end, found=text))
+    for link in links:
+        def failure(check: str, message: str, found: str, expected: str | None = None, link: Link = link) -> Failure:
+            return _failure(check, path, message, doc_id=link.doc_id, label=link.label, start=link.start, end=link.end, found=found, expected=expected)
+
+        if (link.doc_id, link.start, link.end, link.label) not in gold:
+            failures.append(failure("link_stale", "no linkable gold mention has these offsets and label", link.entity_id))
+        elif link.entity_id == NOT_IN_BASE:
+            continue
+        elif link.entity_id not in types:
+            failures.append(failure("link_unknown_entity", f"links to {link.entity_id!r}, which is not in entities.csv", link.entity_id))
+        elif types[link.entity_id] != link.label:
+            failures.append(failure("link_type", f"a {link.label} mention links to {link.entity_id!r}, a {types[link.entity_id]}",
+                                    types[link.entity_id], link.label))
+    return failures
+
+
+def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: list[Cluster], path: Path, label: str = "CONTENT") -> list[Failure]:
+    """``label`` is the scheme's CONTENT label: it names the spans in the failures (with their offsets)."""
+    rows = Counter((c.doc_id, c.start, c.end) for c in clusters)
+    failures = []
+    for doc_id, start, end, text in gold_contents:
+        n = rows[doc_id, start, end]
+        if n != 1:
+            message = "this gold CONTENT has no quote cluster" if n == 0 else f"this gold CONTENT has {n} quote clusters"
+            failures.append(_failure("cluster_missing" if n == 0 else "cluster_duplicate", path, message, doc_id=doc_id, label=label, start=start, end=end, found=text))
+    spans = {(doc_id, start, end) for doc_id, start, end, _ in gold_contents}
+    for c in clusters:
+        if (c.doc_id, c.start, c.end) not in spans:
+            failures.append(_failure("cluster_stale", path, "no gold CONTENT has these offsets", doc_id=c.doc_id, label=label, start=c.start, end=c.end, found=c.cluster_id))
+        if not CLUSTER_ID.fullmatch(c.cluster_id):
+            failures.append(_failure("cluster_id", path, f"cluster id {c.cluster_id!r} is not qc- and three or more digits", doc_id=c.doc_id,
+                                     label=label, start=c.start, end=c.end, found=c.cluster_id, expected="qc-001"))
+    return failures
+
+
+def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path) -> list[Failure]:
+    """The base's failures against the gold of ``tables``; none when the base does not describe these inputs."""
+    folder = files.kb_dir()
+    if not folder.is_dir() or not export_paths_are_committed(paths, documents_file):
+        return []
+    from khabar.annotation.scheme import load_scheme
+    from khabar.dataset.adjudicate import adjudicate
+    from khabar.dataset.inputs import from_tables
+
+    gold = adjudicate(from_tables(tables))
+    entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)
+    roles = Roles.of(load_scheme())
+    gold_contents = contents(gold, roles).select("doc_id", "start", "end", "text").rows()
+    return [
+        *check_entities(entities, folder / files.FILES[Entity]),
+        *check_links(linkable_mentions(gold).rows(), links, entities, folder / files.FILES[Link]),
+        *check_clusters(gold_contents, clusters, folder / files.FILES[Cluster], roles.content),
+    ]

@@ -1,0 +1,53 @@
+"""Fixtures of the knowledge-base tests: a copy of the dataset repository, the real CLI."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from khabar.annotation.paths import repo, use_root
+from khabar.cli import main
+
+#: what a dataset repository needs for link, validate and build
+REPOSITORY_PARTS = ("annotation", "dataset", "DATASHEET.md")
+
+
+@dataclass(frozen=True)
+class CliRun:
+    status: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Iterator[Path]:
+    """A copy of this repository's dataset files, to change without touching the committed ones."""
+    source = repo().root
+    copy = tmp_path / "repo"
+    for part in REPOSITORY_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, copy / part)
+        else:
+            copy.mkdir(exist_ok=True)
+            shutil.copyfile(source / part, copy / part)
+    yield copy
+    use_root(None)  # main() chose the copy for this process; later tests act on the repository again
+
+
+@pytest.fixture
+def khabar(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
+    """Run ``khabar ARGS`` through the real entry point and capture what it prints."""
+
+    def run(*args: str | Path) -> CliRun:
+        capsys.readouterr()
+        status = main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.out + captured.err
+        return CliRun(status, captured.out, captured.err)
+
+    yield run
+    use_root(None)

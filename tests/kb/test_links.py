@@ -1,0 +1,177 @@
+"""The knowledge base against the committed gold: its checks, the proposals, and the CLI on a copy of the repository."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from khabar.annotation.scheme import load_scheme
+from khabar.kb import files
+from khabar.kb.files import Cluster, Entity, Link
+from khabar.kb.mentions import LINKABLE, Roles, committed_gold, contents, linkable_mentions
+from khabar.kb.propose import Status, propose_clusters, propose_links, statements
+from khabar.validation.links import check_clusters, check_entities, check_links
+
+#: the audit's pages (file prefix → doc_id)
+ASHARQ, RT, ALHURRA, ALARAB = "81ec20757aeac4d6", "c59ea302dcd9b174", "bdd1f7aa27f45812", "e652f16ef741cb5b"
+
+
+@pytest.fixture(scope="module")
+def committed():
+    inputs, gold = committed_gold()
+    return inputs, gold, files.read(Entity), files.read(Link), files.read(Cluster)
+
+
+def test_every_linkable_gold_mention_outside_related_zones_has_one_valid_link(committed):
+    _, gold, entities, links, _ = committed
+    mentions = linkable_mentions(gold)
+    assert mentions.height == len(links) > 400
+    assert check_entities(entities, Path("entities.csv")) == []
+    assert check_links(mentions.rows(), links, entities, Path("links.csv")) == []
+    assert set(mentions["label"]) == set(LINKABLE)
+
+
+def test_the_audits_people_are_one_entity_each(committed):
+    _, gold, _, links, _ = committed
+    by_text = {}
+    texts = {(m[0], m[1], m[2]): m[4] for m in linkable_mentions(gold).rows()}
+    for link in links:
+        by_text.setdefault(link.entity_id, set()).add(texts[link.doc_id, link.start, link.end])
+    assert {"ألينا رومانوفسكي", "آلينا رومانسكي", "رومانوفسكي"} <= by_text["alina-romanowski"]
+    assert {"عبد اللطيف رشيد", "عبد اللطيف جمال رشيد", "رشيد"} <= by_text["abdul-latif-rashid"]
+    assert {"التحالف", "لتحالف", "التحالف الدولي"} <= by_text["global-coalition-against-isis"]
+
+
+def test_every_gold_content_has_one_cluster_and_the_audits_reprint_shares_it(committed):
+    _, gold, _, _, clusters = committed
+    gold_contents = contents(gold, Roles.of(load_scheme()))
+    assert check_clusters(gold_contents.select("doc_id", "start", "end", "text").rows(), clusters, Path("c.csv")) == []
+    cluster_of = {(c.doc_id, c.start, c.end): c.cluster_id for c in clusters}
+    assert cluster_of[ASHARQ, 1544, 1706] == cluster_of[RT, 250, 418]
+    # "still a threat" and "no longer a threat" share many words but are not one statement
+    assert cluster_of[RT, 55, 90] != cluster_of[RT, 930, 992]
+
+
+def test_proposals_reproduce_the_reviewed_links_from_aliases_alone(committed):
+    inputs, gold, entities, links, _ = committed
+    texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
+    proposals = propose_links(linkable_mentions(gold), texts, entities, [])
+    proposed = {p.link() for p in proposals if p.status is Status.PROPOSED}
+    assert proposed == set(links)  # the review confirmed every proposal and found no mention the aliases miss
+
+
+def test_an_alias_of_two_entries_is_ambiguous_and_an_unknown_name_unlinked(committed):
+    inputs, gold, entities, _, _ = committed
+    texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
+    other = Entity("another-coalition", "ORG", "التحالف الداعم للشرعية", "التحالف", "")
+    without_iraq = [e for e in entities if e.entity_id != "iraq"] + [other]
+    proposals = propose_links(linkable_mentions(gold), texts, without_iraq, [])
+    status = {(p.text, p.status) for p in proposals}
+    assert ("التحالف", Status.AMBIGUOUS) in status and ("العراق", Status.UNLINKED) in status
+    ambiguous = next(p for p in proposals if p.text == "التحالف")
+    assert ambiguous.candidates == ("another-coalition", "global-coalition-against-isis")
+
+
+def test_link_checks_name_each_problem(committed):
+    _, gold, entities, links, _ = committed
+    mentions = linkable_mentions(gold).rows()
+    first, second, third, fourth = links[:4]
+    broken = [
+        Link(second.doc_id, second.start, second.end, second.label, "no-such-entity"),
+        Link(third.doc_id, third.start, third.end, third.label, "iraq" if third.label != "GPE" else "isis"),
+        Link(fourth.doc_id, fourth.start, fourth.end, fourth.label, files.NOT_IN_BASE),
+        Link(first.doc_id, 999_999, 1_000_000, "GPE", "iraq"),
+        *links[4:],
+    ]  # the first mention lost its row
+    failures = {(f.check, f.start) for f in check_links(mentions, broken, entities, Path("links.csv"))}
+    assert failures == {("link_missing", first.start), ("link_unknown_entity", second.start), ("link_type", third.start), ("link_stale", 999_999)}
+
+
+def test_entity_and_cluster_checks_name_each_problem():
+    entities = [Entity("Bad Id", "GPE", "x", "", ""), Entity("ok", "DATE", "x", "", "Q0"), Entity("dup", "GPE", "x", "", ""), Entity("dup", "ORG", "", "", "")]
+    problems = [f.message for f in check_entities(entities, Path("entities.csv"))]
+    assert len(problems) == 6, problems
+    contents_ = [("d", 0, 5, "قال"), ("d", 10, 20, "قالت"), ("d", 30, 40, "قالوا")]
+    clusters = [Cluster("d", 0, 5, "qc-001"), Cluster("d", 0, 5, "qc-002"), Cluster("d", 10, 20, "cluster 7"), Cluster("d", 50, 60, "qc-003")]
+    checks = sorted((f.check, f.start) for f in check_clusters(contents_, clusters, Path("c.csv")))
+    assert checks == [("cluster_duplicate", 0), ("cluster_id", 10), ("cluster_missing", 30), ("cluster_stale", 50)]
+
+
+def test_cluster_proposals_keep_reviewed_rows_and_join_new_reprints(committed):
+    _, gold, _, links, clusters = committed
+    items = statements(contents(gold, Roles.of(load_scheme())), links)
+    fresh = propose_clusters(items, [])
+    cluster_of = {(c.doc_id, c.start, c.end): c.cluster_id for c in fresh}
+    assert cluster_of[ASHARQ, 1544, 1706] == cluster_of[RT, 250, 418]
+    assert len(fresh) == len(items) and all(files.CLUSTER_ID.fullmatch(c.cluster_id) for c in fresh)
+    # the reprint's partner is gone from the file: it comes back into the reviewed cluster, nothing else changes
+    kept = [c for c in clusters if (c.doc_id, c.start) != (RT, 250)]
+    again = propose_clusters(items, kept)
+    assert set(kept) <= set(again) and len(again) == len(clusters)
+    assert {(c.doc_id, c.start): c.cluster_id for c in again}[RT, 250] == {(c.doc_id, c.start): c.cluster_id for c in clusters}[ASHARQ, 1544]
+
+
+def test_link_propose_writes_the_reviewed_file_again_and_validate_catches_a_missing_link(repo_copy: Path, khabar):
+    kb = repo_copy / "annotation" / "kb"
+    committed_links = (kb / "links.csv").read_bytes()
+    (kb / "links.csv").unlink()
+    run = khabar("--root", repo_copy, "link", "propose")
+    assert run.status == 1 and "proposed" in run.out and not (kb / "links.csv").exists()
+    run = khabar("--root", repo_copy, "link", "propose", "--write")
+    assert run.status == 0, run.out
+    assert (kb / "links.csv").read_bytes() == committed_links
+
+    rows = list(csv.reader((kb / "links.csv").open(encoding="utf-8")))
+    dropped = rows.pop(7)
+    (kb / "links.csv").write_text("".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    before = (kb / "links.csv").read_bytes()
+    run = khabar("--root", repo_copy, "validate")
+    assert run.status == 1
+    missing = [line for line in run.out.splitlines() if "link_missing" in line]
+    assert len(missing) == 1 and dropped[1] in missing[0] and dropped[2] in missing[0], run.out
+    assert (kb / "links.csv").read_bytes() == before  # validation writes nothing
+
+
+def test_link_clusters_lists_a_content_without_cluster(repo_copy: Path, khabar):
+    kb = repo_copy / "annotation" / "kb"
+    lines = (kb / "quote_clusters.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    dropped = next(line for line in lines if line.startswith(f"{RT},250,418,"))
+    (kb / "quote_clusters.csv").write_text("".join(line for line in lines if line != dropped), encoding="utf-8")
+    validated = khabar("--root", repo_copy, "validate")
+    missing = [line for line in validated.out.splitlines() if "cluster_missing" in line]
+    assert validated.status == 1 and len(missing) == 1 and "CONTENT [250:418]" in missing[0], validated.out
+    run = khabar("--root", repo_copy, "link", "clusters")
+    listed = [line for line in run.out.splitlines() if f"{RT} [250:418] with" in line]
+    assert run.status == 1 and len(listed) == 1 and f"{ASHARQ} [1544:1706]" in listed[0], run.out
+    run = khabar("--root", repo_copy, "link", "clusters", "--write")
+    assert run.status == 0
+    assert (kb / "quote_clusters.csv").read_text(encoding="utf-8").splitlines(keepends=True) == lines
+
+
+def test_build_refuses_a_base_broken_after_validation_kept_the_tables(repo_copy: Path, khabar, tmp_path: Path):
+    assert khabar("--root", repo_copy, "validate").status == 0  # keeps the tables for the build
+    links = repo_copy / "annotation" / "kb" / "links.csv"
+    lines = links.read_text(encoding="utf-8").splitlines(keepends=True)
+    links.write_text("".join(lines[:3] + lines[4:]), encoding="utf-8")
+    out = tmp_path / "build"
+    run = khabar("--root", repo_copy, "build", "--out", out)
+    assert run.status == 1, run.out + run.err
+    assert "not checked again" in run.out + run.err and "knowledge base has 1 error(s)" in run.err
+    assert lines[3].split(",")[0] in run.err and "has no link" in run.err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [("doc,start,end,label,entity\n", "header is"), ("doc_id,start,end,label,entity_id\nx,1,2,GPE\n", "line 2 has 4 fields"),
+     ("doc_id,start,end,label,entity_id\nx,one,2,GPE,iraq\n", "line 2: invalid literal")],
+)
+def test_a_malformed_links_file_is_unusable_input_named_by_file_and_line(repo_copy: Path, khabar, content: str, problem: str):
+    links = repo_copy / "annotation" / "kb" / "links.csv"
+    links.write_text(content, encoding="utf-8")
+    for command in (("validate",), ("link", "propose")):
+        run = khabar("--root", repo_copy, *command)
+        assert run.status == 2 and str(links) in run.err and problem in run.err, run.err
+    assert links.read_text(encoding="utf-8") == content
