@@ -1,10 +1,11 @@
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from khabar.cli import COMMANDS
 
-SUBCOMMANDS = ["ingest", "studio", "validate", "build", "publish", "diff", "stats", "link"]
+SUBCOMMANDS = ["ingest", "studio", "import-conll", "validate", "build", "publish", "diff", "export", "stats", "link"]
 
 
 def khabar(*args: str) -> subprocess.CompletedProcess:
@@ -16,7 +17,7 @@ def test_help_lists_every_subcommand():
     result = khabar("--help")
     assert result.returncode == 0
     for name in SUBCOMMANDS:
-        assert f"    {name} " in result.stdout
+        assert re.search(rf"^    {name}\s", result.stdout, re.M), name
     assert list(COMMANDS) == SUBCOMMANDS
 
 
