@@ -7,7 +7,9 @@ Three repairs, applied to span results of live annotations and predictions:
 - drifted offsets: when ``value.text`` is not at ``[start:end]`` but occurs
   exactly once within :data:`DRIFT_WINDOW` characters of it, the offsets move
   there. Zero or several occurrences: nothing changes, the reason is printed;
-- white space at either edge of a span is trimmed (punctuation is left to a person).
+- white space at either edge of a span is trimmed (punctuation is left to a person);
+- a span that starts on a combining mark or ends before one is widened to the
+  whole letter with its marks (:func:`widen_to_clusters`).
 
 The per-region ``quote_type`` of a moved region moves with it. A file with
 changes is rewritten atomically in the stable format of ``khabar studio pull``
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,8 @@ from khabar.validation.checks import prepare
 from khabar.validation.reader import OWNER_LISTS, read_documents, read_raw
 
 DRIFT_WINDOW = 200
+#: what, besides the M* marks, belongs to the letter before it (as checks.CLUSTER_EXTEND): ZWNJ, ZWJ, skin tones
+EXTEND_OTHER = re.compile("[\u200c\u200d\U0001F3FB-\U0001F3FF]")
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,13 @@ def _plan(row: dict[str, Any]) -> tuple[int, int, str, list[str], str | None]:
             )
         notes.append(f"offsets {start}-{end} → {hits[0]}-{hits[0] + len(wanted)} (the text occurs once nearby)")
         start, end, text = hits[0], hits[0] + len(wanted), wanted
+    widened = widen_to_clusters(start, end, doc)
+    if widened is None:
+        return start, end, text, notes, "the span starts on a combining mark with no letter before it to widen to; not guessing"
+    if widened != (start, end):
+        notes.append(f"widened to whole letters with their marks: {start}-{end} → {widened[0]}-{widened[1]}")
+        start, end = widened
+        text = doc[start:end]
     stripped = text.strip()
     if stripped and stripped != text:
         lead = len(text) - len(text.lstrip())
@@ -80,6 +93,24 @@ def _plan(row: dict[str, Any]) -> tuple[int, int, str, list[str], str | None]:
         notes.append(f"white space trimmed: {start}-{end} → {new_start}-{new_end}")
         start, end, text = new_start, new_end, stripped
     return start, end, text, notes, None
+
+
+def _extends_cluster(char: str) -> bool:
+    return unicodedata.category(char).startswith("M") or EXTEND_OTHER.fullmatch(char) is not None
+
+
+def widen_to_clusters(start: int, end: int, doc: str) -> tuple[int, int] | None:
+    """``start``/``end`` moved out of any grapheme cluster they cut (the marks of rule span_whole_graphemes).
+
+    None when the start cannot move: only marks (or a line break) before it.
+    """
+    while 0 < start < len(doc) and _extends_cluster(doc[start]):
+        start -= 1
+        if doc[start] == "\n":
+            return None
+    while end < len(doc) and _extends_cluster(doc[end]):
+        end += 1
+    return start, end
 
 
 def _candidates(paths: list[Path], documents_file: Path) -> pl.DataFrame:
@@ -94,6 +125,7 @@ def _candidates(paths: list[Path], documents_file: Path) -> pl.DataFrame:
         ~pl.col("text_ok") | ~pl.col("offsets_ok")
         | (pl.col("text_ok") & (pl.col("text") != pl.col("expected")))
         | pl.col("expected").str.contains(r"^\s|\s$")
+        | pl.col("cuts_start") | pl.col("cuts_end")
     ).fill_null(False)
     return (
         spans.filter(fixable & needs & pl.col("problem").is_null())
