@@ -34,20 +34,23 @@ def _kind(mode: int) -> str:
 
 def _unreadable(path: Path, exc: OSError) -> KhabarError:
     if exc.errno == errno.ELOOP:
-        return KhabarError("a symlink loop, not an export file", file=str(path))
+        return KhabarError("a symlink loop, not a regular file", file=str(path))
     if exc.errno == errno.ENOENT and path.is_symlink():
-        return KhabarError("a dangling symlink, not an export file", file=str(path))
+        return KhabarError("a dangling symlink, not a regular file", file=str(path))
     return KhabarError(f"cannot read: {exc.strerror}", file=str(path))
 
 
 def check_regular(path: Path) -> None:
-    """Refuse (exit 2) anything at ``path`` that is not a regular file, following symlinks."""
+    """Refuse (exit 2) anything at ``path`` that is not a regular file, following symlinks.
+
+    For corpus records too: a FIFO named documents.jsonl would hang ingest and build.
+    """
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
         raise _unreadable(path, exc) from None
     if not stat.S_ISREG(mode):
-        raise KhabarError(f"{_kind(mode)}, not an export file", file=str(path))
+        raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
 
 
 def read_regular(path: Path) -> bytes:
@@ -63,7 +66,7 @@ def read_regular(path: Path) -> bytes:
     with os.fdopen(fd, "rb") as handle:
         mode = os.fstat(handle.fileno()).st_mode
         if not stat.S_ISREG(mode):
-            raise KhabarError(f"{_kind(mode)}, not an export file", file=str(path))
+            raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
         return handle.read()
 
 

@@ -47,7 +47,9 @@ def inputs_from_args(args: argparse.Namespace, **options) -> BuildInputs:
     """The inputs the ``--exports`` and ``--documents`` arguments name (``options``: of ``load_inputs``)."""
     from khabar.dataset.inputs import load_inputs
 
-    exports = sorted(repo().exports_dir.glob("*.json")) if args.exports is None else list(args.exports)
+    from khabar.validation.cli import export_paths
+
+    exports = export_paths([]) if args.exports is None else export_paths(list(args.exports)) if args.exports else []
     return load_inputs(exports, args.documents or repo().documents_file, **options)
 
 

@@ -433,7 +433,7 @@ def validation_and_ingest_13b() -> None:
     case("validate-fifo-in-folder", "a FIFO named x.json in a folder of exports", {"exports/good.json": dumps(good_export())},
          argv=named_folder, exit=2, expect=["x.json", "FIFO"], fifos=["exports/x.json"])
     case("validate-folder-named-json", "a folder named y.json in a folder of exports", {"exports/good.json": dumps(good_export()), "exports/y.json/z.txt": "x\n"},
-         argv=named_folder, exit=2, expect=["y.json", "a folder, not an export file"])
+         argv=named_folder, exit=2, expect=["y.json", "a folder, not a regular file"])
     case("validate-folder-without-exports", "a folder named as exports that holds none", {"exports/notes.txt": "exports go here\n", "exports/old.json.bak": "[]\n"},
          argv=named_folder, exit=2, expect=["exports", "holds no *.json", "'notes.txt'", "'old.json.bak'"])
     case("validate-upper-case-suffix", "an export named X.JSON in a folder: found and checked", {"exports/X.JSON": dumps(mutated("e4", end=len(TEXT_1) + 5))},
@@ -441,6 +441,18 @@ def validation_and_ingest_13b() -> None:
     ingest("exports-fifo", "the exports folder that protects annotated documents holds a FIFO", {"a.txt": PAGE}, exit=2,
            expect=["x.json", "FIFO"], fifos=["exports/x.json"],
            extra_files={"corpus/documents.jsonl": json.dumps(dict(DOCS[1], file="a.txt"), ensure_ascii=False) + "\n"}, untouched=["corpus/documents.jsonl"])
+
+    case("build-exports-fifo", "build --exports naming a FIFO (it must not hang while hashing it)", {},
+         argv=["build", "--documents", "{shared}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports", "{case}/x.json"],
+         exit=2, expect=["x.json", "FIFO"], fifos=["x.json"], absent_path="dist/khabar")
+    case("build-documents-fifo", "build --documents naming a FIFO", {},
+         argv=["build", "--documents", "{case}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports"],
+         exit=2, expect=["documents.jsonl", "FIFO"], fifos=["documents.jsonl"], absent_path="dist/khabar")
+    case("build-empty-corpus", "a build of an empty documents.jsonl", {"documents.jsonl": ""},
+         argv=["build", "--documents", "{case}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports"],
+         exit=2, expect=["documents.jsonl", "no current document"], absent_path="dist/khabar", untouched=["documents.jsonl"])
+    ingest("documents-fifo", "the corpus's documents.jsonl is a FIFO", {"a.txt": PAGE}, exit=2, expect=["documents.jsonl", "FIFO"],
+           fifos=["corpus/documents.jsonl"])
 
     # another project's export: one refusal, not a failure per row
     other = json.loads((LS_FIXTURES / "lsf-examples/named_entity/annotations/1.json").read_text(encoding="utf-8"))
