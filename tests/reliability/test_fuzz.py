@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from make_bad_inputs import DOCS, PAGE, PAGES_HEADER, SOURCES, annotation, good_export, record, span, task
 
@@ -184,6 +184,7 @@ def khabar(*args: str | Path) -> Run:
 def assert_clean_exit(run: Run) -> None:
     output = run.out + run.err
     assert run.status in (0, 1, 2), output
+    event(f"exit {run.status}")  # --hypothesis-show-statistics: how the examples spread over the statuses
     assert "Traceback" not in output
     if run.status == 2:
         assert run.err.startswith("khabar ") and "error:" in run.err, output
