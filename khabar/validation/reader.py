@@ -329,6 +329,7 @@ class _Reader:
         self.layers = set(scheme.layer_names)
         self.choice_controls = {c.name for c in scheme.region_choices}
         self.relation_labels = set(scheme.relation_labels)
+        self.known_labels = {label for layer in scheme.layers for label in layer.labels}
         self.doc_text = dict(zip(documents["doc_id"].to_list(), documents["text"].to_list()))
         self.doc_by_text = {text: doc_id for doc_id, text in self.doc_text.items()}
         self.pseudonym = _Pseudonyms()
@@ -351,24 +352,26 @@ class _Reader:
         self.refuse_foreign_labels(file, first_region)
 
     def refuse_foreign_labels(self, file: str, first_region: int) -> None:
-        """Refuse a file none of whose labelled spans fits the scheme: another project's export, not N broken rows.
+        """Refuse a file none of whose span labels is a Khabar label: another project's export, not N broken rows.
 
-        The scan stops at the first span that fits, so a Khabar export costs one lookup.
+        A Khabar label in the wrong layer (CONTENT on entity) is a mistake in a Khabar
+        export, reported per row by label_in_layer. The scan stops at the first known
+        label, so a Khabar export costs one lookup.
         """
-        layers = self.regions.data["layer"][first_region:]
         labels = self.regions.data["label"][first_region:]
+        layers = self.regions.data["layer"][first_region:]
         found: dict[str, None] = {}
         for layer, label in zip(layers, labels):
             if label is None:
                 continue
-            if layer in self.layers and label in self.scheme.layer(layer).labels:
+            if label in self.known_labels:
                 return
             found.setdefault(f"{layer}/{label}", None)
         if found:
             shown = ", ".join(list(found)[:6]) + (", …" if len(found) > 6 else "")
             raise KhabarError(
                 f"another project's labeling config: none of this file's span labels ({shown}) is a label of "
-                f"Khabar's labeling config ({', '.join(self.scheme.layer_names)} layers)",
+                f"Khabar's labeling config (layers {', '.join(self.scheme.layer_names)})",
                 file=file,
             )
 
