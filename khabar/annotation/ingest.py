@@ -89,6 +89,8 @@ def read_page(path: Path) -> str:
 
 
 def _read_csv(path: Path, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    if path.exists() or path.is_symlink():
+        export_files.check_regular(path)  # a FIFO would block the read
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)

@@ -170,6 +170,8 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
     Superseded records stay (annotations made on the old text keep valid
     offsets); ``superseded_by`` names the newer document, null for current ones.
     """
+    if documents_file.exists():
+        export_files.check_regular(documents_file)  # a FIFO would block the read
     if not documents_file.is_file():
         raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
     records = load_records(documents_file)

@@ -454,6 +454,12 @@ def validation_and_ingest_13b() -> None:
     ingest("documents-fifo", "the corpus's documents.jsonl is a FIFO", {"a.txt": PAGE}, exit=2, expect=["documents.jsonl", "FIFO"],
            fifos=["corpus/documents.jsonl"])
 
+    case("validate-documents-fifo", "validate --documents naming a FIFO", {"export.json": dumps(good_export())},
+         argv=["validate", "{case}/export.json", "--documents", "{case}/documents.jsonl"], exit=2, expect=["documents.jsonl", "FIFO"],
+         fifos=["documents.jsonl"], untouched=["export.json"])
+    case("ingest-pages-csv-fifo", "pages.csv is a FIFO", {"corpus/pages/a.txt": PAGE, "corpus/sources.csv": SOURCES},
+         argv=["ingest", "--corpus", "{case}/corpus", "--exports", "{case}/exports"], exit=2, expect=["pages.csv", "FIFO"], fifos=["corpus/pages.csv"])
+
     # another project's export: one refusal, not a failure per row
     other = json.loads((LS_FIXTURES / "lsf-examples/named_entity/annotations/1.json").read_text(encoding="utf-8"))
     other["id"] = 1
