@@ -445,7 +445,8 @@ class _Reader:
             row[stamp] = value if isinstance(value, str) else None
         lead_time = owner.get("lead_time")
         row["lead_time"] = None
-        if type(lead_time) is float or (type(lead_time) is int and abs(lead_time) < 2**63):  # float() of a larger int overflows
+        # an integer is held to the 64-bit range, as ids and offsets are (float() of one past 1.8e308 would overflow)
+        if type(lead_time) is float or (type(lead_time) is int and INT64_MIN <= lead_time <= INT64_MAX):
             row["lead_time"] = float(lead_time)
         elif type(lead_time) is int:
             problems.append(f"lead_time is {_not_int(lead_time)}")
