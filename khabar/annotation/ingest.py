@@ -178,8 +178,12 @@ def load_records(documents_file: Path) -> list[DocumentRecord]:
     if not documents_file.exists():
         return []
     export_files.check_regular(documents_file)
+    try:
+        text = documents_file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(documents_file)) from None
     records = []
-    for line_no, line in enumerate(documents_file.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(text.splitlines(), start=1):
         records.append(parse_record(line, line_no, documents_file))
     return records
 
