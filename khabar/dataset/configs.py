@@ -118,13 +118,13 @@ def sentence_rows(doc_id: str, text: str, entities: Sequence[Span], labels: Sequ
     try:
         inside_each = _inside_each(bounds, entities)
     except AlignmentError as exc:
-        raise KhabarError(f"cannot tag the entities: {exc.message}", document=doc_id) from None
+        raise KhabarError(f"cannot tag the entities: {exc.message}", task=f"document {doc_id}") from None
     for index, (group, inside) in enumerate(zip(groups, inside_each)):
         offsets = tokens[group.start : group.stop]
         try:
             nested = nested_tags(offsets, inside, labels)
         except AlignmentError as exc:
-            raise KhabarError(f"cannot tag the entities of sentence {index}: {exc.message}", document=doc_id) from None
+            raise KhabarError(f"cannot tag the entities of sentence {index}: {exc.message}", task=f"document {doc_id}") from None
         yield Sentence(doc_id, index, offsets, [text[s:e] for s, e in offsets], nested)
 
 

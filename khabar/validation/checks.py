@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from khabar.annotation.scheme import Scheme
+from khabar.validation.clusters import CLUSTER_EXTEND
 from khabar.validation.reader import ANNOTATION, PREDICTION, RawExport
 
 ERROR, WARNING = "error", "warning"
@@ -39,10 +40,6 @@ EDGE_PUNCTUATION = r"[\p{P}--[%٪‰]]"
 #: inside, as in «… (إكس)»; the corpus also closes quotes with “ (“…“)
 PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("«", "»"), ("“", "”"), ("“", "“"), ('"', '"'))
 WORD_CHARS = r"\p{L}\p{M}"
-#: characters that belong to the letter before them (Unicode's grapheme cluster Extend/ZWJ):
-#: every combining mark (M*: harakat, shadda, tanween, superscript alef, variation selectors),
-#: ZWNJ and ZWJ (both kept by the normaliser) and the emoji skin-tone modifiers
-CLUSTER_EXTEND = r"[\p{M}\x{200C}\x{200D}\x{1F3FB}-\x{1F3FF}]"
 #: a JSON integer as _found_value prints it: one the reader could not hold is out of range, not mistyped
 INTEGER = re.compile(r"-?[0-9]+")
 #: shortest first word that counts as "a separate word in the document" for entity_proclitic

@@ -1,6 +1,6 @@
 """``khabar validate --repair``: fix what is mechanically fixable, and say so.
 
-Three repairs, applied to span results of live annotations and predictions:
+Four repairs, applied to span results of live annotations and predictions:
 
 - editor text: ``value.text`` holding each newline as the two characters ``\\n``
   (as the Label Studio editor writes it) gets the real text;
@@ -9,7 +9,7 @@ Three repairs, applied to span results of live annotations and predictions:
   there. Zero or several occurrences: nothing changes, the reason is printed;
 - white space at either edge of a span is trimmed (punctuation is left to a person);
 - a span that starts on a combining mark or ends before one is widened to the
-  whole letter with its marks (:func:`widen_to_clusters`).
+  whole letter with its marks (:func:`khabar.validation.clusters.widen_to_clusters`).
 
 The per-region ``quote_type`` of a moved region moves with it. A file with
 changes is rewritten atomically in the stable format of ``khabar studio pull``
@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +29,10 @@ import polars as pl
 
 from khabar.annotation.scheme import load_scheme
 from khabar.validation.checks import prepare
+from khabar.validation.clusters import widen_to_clusters
 from khabar.validation.reader import OWNER_LISTS, read_documents, read_raw
 
 DRIFT_WINDOW = 200
-#: what, besides the M* marks, belongs to the letter before it (as checks.CLUSTER_EXTEND): ZWNJ, ZWJ, skin tones
-EXTEND_OTHER = re.compile("[\u200c\u200d\U0001F3FB-\U0001F3FF]")
 
 
 @dataclass(frozen=True)
@@ -93,24 +90,6 @@ def _plan(row: dict[str, Any]) -> tuple[int, int, str, list[str], str | None]:
         notes.append(f"white space trimmed: {start}-{end} → {new_start}-{new_end}")
         start, end, text = new_start, new_end, stripped
     return start, end, text, notes, None
-
-
-def _extends_cluster(char: str) -> bool:
-    return unicodedata.category(char).startswith("M") or EXTEND_OTHER.fullmatch(char) is not None
-
-
-def widen_to_clusters(start: int, end: int, doc: str) -> tuple[int, int] | None:
-    """``start``/``end`` moved out of any grapheme cluster they cut (the marks of rule span_whole_graphemes).
-
-    None when the start cannot move: only marks (or a line break) before it.
-    """
-    while 0 < start < len(doc) and _extends_cluster(doc[start]):
-        start -= 1
-        if doc[start] == "\n":
-            return None
-    while end < len(doc) and _extends_cluster(doc[end]):
-        end += 1
-    return start, end
 
 
 def _candidates(paths: list[Path], documents_file: Path) -> pl.DataFrame:

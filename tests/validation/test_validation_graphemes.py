@@ -14,7 +14,7 @@ import pytest
 
 from khabar.annotation.normalize import normalize_text
 from khabar.validation.api import validate_exports
-from khabar.validation.repair import widen_to_clusters
+from khabar.validation.clusters import extends_cluster, widen_to_clusters
 
 SHADDA, DAMMATAN, SUPERSCRIPT_ALEF, VS16, ZWJ, ZWNJ = "\u0651", "\u064c", "\u0670", "\ufe0f", "\u200d", "\u200c"
 TEXT = normalize_text("قال محمّدٌ إن هٰذا الأمرَ جرى في بغدادَ ❤️ أمس.")
@@ -102,6 +102,16 @@ def test_repair_widens_to_whole_letters_and_the_result_is_clean(files, khabar):
     assert f"region cut: widened to whole letters with their marks: {name + 3}-{name + 5} → {name + 2}-{name + 6}" in run.err
     value = json.loads(path.read_text(encoding="utf-8"))[0]["annotations"][0]["result"][0]["value"]
     assert (value["start"], value["end"], value["text"]) == (name + 2, name + 6, "مّدٌ")
+
+
+def test_the_python_and_polars_sets_agree():
+    import polars as pl
+
+    from khabar.validation.clusters import CLUSTER_EXTEND
+
+    samples = [SHADDA, DAMMATAN, SUPERSCRIPT_ALEF, VS16, ZWJ, ZWNJ, "\U0001f3fd", "\u0300", "ب", "ـ", "\u200f", " ", "\U0001f1ee"]
+    by_polars = pl.Series(samples).str.contains(f"^{CLUSTER_EXTEND}$").to_list()
+    assert by_polars == [extends_cluster(c) for c in samples] == [True] * 7 + [False] * 6
 
 
 def test_widening_stops_at_a_line_break():
