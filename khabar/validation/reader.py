@@ -481,14 +481,14 @@ class _Reader:
         from_name, to_name = item.get("from_name"), item.get("to_name")
         if isinstance(from_name, str) and from_name not in self.layers and from_name not in self.choice_controls:
             raise KhabarError(
-                f"result from control {from_name!r} (type {kind!r}), which Khabar's labeling config does not have "
-                f"({', '.join(self.scheme.control_names)}): an export of another project?",
+                f"another project's labeling config: a result from control {from_name!r} (type {kind!r}), which "
+                f"Khabar's labeling config does not have ({', '.join(self.scheme.control_names)})",
                 file=file, task=task_id, region=region_id,
             )
         if isinstance(to_name, str) and to_name != self.scheme.text_name:
             raise KhabarError(
-                f"result points at object {to_name!r}; Khabar's labeling config has only {self.scheme.text_name!r}: "
-                "an export of another project?",
+                f"another project's labeling config: a result points at object {to_name!r}; Khabar's labeling config "
+                f"has only {self.scheme.text_name!r}",
                 file=file, task=task_id, region=region_id,
             )
         value = item.get("value")
