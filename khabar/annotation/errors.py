@@ -15,7 +15,8 @@ EXIT_UNUSABLE_INPUT = 2
 class KhabarError(Exception):
     """Bad input, described well enough for a person to fix it.
 
-    ``file``, ``task`` and ``region`` say where; the message says what.
+    ``file``, ``task`` (a Label Studio task id, or ``#N`` for its position),
+    ``document`` (a corpus doc_id) and ``region`` say where; the message says what.
     """
 
     def __init__(
@@ -24,6 +25,7 @@ class KhabarError(Exception):
         *,
         file: str | None = None,
         task: int | str | None = None,
+        document: str | None = None,
         region: str | None = None,
         exit_status: int = EXIT_UNUSABLE_INPUT,
     ) -> None:
@@ -31,6 +33,7 @@ class KhabarError(Exception):
         self.message = message
         self.file = file
         self.task = task
+        self.document = document
         self.region = region
         self.exit_status = exit_status
 
@@ -40,6 +43,8 @@ class KhabarError(Exception):
             where.append(str(self.file))
         if self.task is not None:
             where.append(f"task {self.task}")
+        if self.document is not None:
+            where.append(f"document {self.document}")
         if self.region is not None:
             where.append(f"region {self.region}")
         return f"{': '.join(where)}: {self.message}" if where else self.message

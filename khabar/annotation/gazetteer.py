@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from khabar.annotation import export_files
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import load_scheme
 
@@ -56,11 +57,11 @@ def gazetteer_from_tasks(tasks: Iterable[dict]) -> Gazetteer:
 
 def load_gazetteer(exports_dir: Path) -> Gazetteer:
     tasks: list[dict] = []
-    for path in sorted(exports_dir.glob("*.json")):
+    for path in export_files.in_folder(exports_dir) if exports_dir.is_dir() else []:
         try:
-            content = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise KhabarError(f"cannot build the gazetteer: not JSON ({exc})", file=str(path)) from None
+            content = json.loads(export_files.read_regular(path).decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise KhabarError(f"cannot build the gazetteer: not JSON ({str(exc).split(';')[0] or 'nested too deeply'})", file=str(path)) from None
         if isinstance(content, list):
             tasks.extend(task for task in content if isinstance(task, dict))
     return gazetteer_from_tasks(tasks)

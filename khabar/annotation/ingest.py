@@ -16,10 +16,11 @@ import argparse
 import csv
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+import re
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from khabar.annotation import jsonl
+from khabar.annotation import export_files, jsonl
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.normalize import normalize_text
 from khabar.annotation.paths import repo
@@ -86,6 +87,8 @@ def read_page(path: Path) -> str:
 
 
 def _read_csv(path: Path, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    if path.exists() or path.is_symlink():
+        export_files.check_regular(path)  # a FIFO would block the read
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
@@ -120,29 +123,80 @@ def read_metadata(corpus_dir: Path) -> dict[str, dict[str, str]]:
     return metadata
 
 
+#: the record fields that may be null; every field is a string otherwise
+NULLABLE_FIELDS = frozenset(f.name for f in fields(DocumentRecord) if "None" in str(f.type))
+RECORD_FIELDS = tuple(f.name for f in fields(DocumentRecord))
+REQUIRED_FIELDS = tuple(f.name for f in fields(DocumentRecord) if f.default is MISSING)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "list", dict: "object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def parse_record(line: str, line_no: int, documents_file: Path) -> DocumentRecord:
+    """One corpus record, with the type of every field checked: ingest, validate and build all read through here."""
+    def refuse(problem: str) -> KhabarError:
+        return KhabarError(f"line {line_no}: not a corpus record ({problem})", file=str(documents_file))
+
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise refuse(f"{exc.msg} at column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of more than 4,300 digits; nesting too deep
+        raise refuse(str(exc).split(";")[0] or "JSON nested too deeply") from None
+    if not isinstance(data, dict):
+        raise refuse(f"a JSON {_json_type(data)}, expected an object")
+    unknown = sorted(set(data) - set(RECORD_FIELDS))
+    missing = [name for name in REQUIRED_FIELDS if name not in data]
+    if unknown or missing:
+        named = [f"unknown field(s) {', '.join(map(repr, unknown))}" if unknown else "", f"missing {', '.join(map(repr, missing))}" if missing else ""]
+        raise refuse("; ".join(part for part in named if part).encode("utf-8", "backslashreplace").decode("utf-8"))
+    doc = data.get("doc_id") if isinstance(data.get("doc_id"), str) and not _SURROGATE.search(data["doc_id"]) else None
+    for name in RECORD_FIELDS:
+        value = data.get(name)
+        if value is None and name in NULLABLE_FIELDS:
+            continue
+        if not isinstance(value, str):
+            wanted = "a string or null" if name in NULLABLE_FIELDS else "a string"
+            raise KhabarError(
+                f"line {line_no}: field {name!r} is a JSON {_json_type(value)}, expected {wanted}",
+                file=str(documents_file), document=doc,
+            )
+        if _SURROGATE.search(value):
+            raise KhabarError(
+                f"line {line_no}: field {name!r} holds a lone surrogate (a \\uD800-\\uDFFF escape without its pair): not Unicode text",
+                file=str(documents_file), document=doc,
+            )
+    return DocumentRecord(**data)
+
+
 def load_records(documents_file: Path) -> list[DocumentRecord]:
     if not documents_file.exists():
         return []
+    export_files.check_regular(documents_file)
     records = []
     for line_no, line in jsonl.lines(documents_file):
-        try:
-            records.append(DocumentRecord(**json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise KhabarError(f"line {line_no}: not a corpus record ({exc})", file=str(documents_file)) from None
+        records.append(parse_record(line, line_no, documents_file))
     return records
 
 
 def annotated_doc_ids(exports_dir: Path) -> set[str]:
     """doc_ids that have at least one annotation in a committed export."""
     found: set[str] = set()
-    for path in sorted(exports_dir.glob("*.json")):
+    if not exports_dir.is_dir():
+        return found
+    for path in export_files.in_folder(exports_dir):
         try:
-            tasks = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise KhabarError(f"cannot tell which documents are annotated: not JSON ({exc})", file=str(path)) from None
+            tasks = json.loads(export_files.read_regular(path).decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            problem = str(exc).split(";")[0] if not isinstance(exc, RecursionError) else "nested too deeply"
+            raise KhabarError(f"cannot tell which documents are annotated: not JSON ({problem})", file=str(path)) from None
         for task in tasks if isinstance(tasks, list) else []:
             if isinstance(task, dict) and task.get("annotations"):
-                doc_id = (task.get("data") or {}).get("doc_id")
+                data = task.get("data")
+                doc_id = data.get("doc_id") if isinstance(data, dict) else None
                 if isinstance(doc_id, str):
                     found.add(doc_id)
     return found

@@ -54,8 +54,10 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
 def inputs_from_args(args: argparse.Namespace, **options) -> BuildInputs:
     """The inputs the ``--exports`` and ``--documents`` arguments name (``options``: of ``load_inputs``)."""
     from khabar.dataset.inputs import load_inputs
+    from khabar.validation.cli import export_paths
 
-    exports = sorted(repo().exports_dir.glob("*.json")) if args.exports is None else list(args.exports)
+    # named exports are found as validate finds them: folders expanded, non-regular files refused
+    exports = export_paths(list(args.exports or [])) if args.exports != [] else []
     return load_inputs(exports, args.documents or repo().documents_file, **options)
 
 

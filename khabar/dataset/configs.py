@@ -154,7 +154,7 @@ def sentence_rows(doc_id: str, text: str, entities: Sequence[Span], labels: Sequ
     try:
         aligned = align(tokens, sentence_of, entities, labels)
     except AlignmentError as exc:
-        raise KhabarError(f"cannot tag the entities: {exc.message}", task=f"document {doc_id}") from None
+        raise KhabarError(f"cannot tag the entities: {exc.message}", document=doc_id) from None
     inside: list[list[Span]] = [[] for _ in groups]
     for placed in aligned:
         if placed.span is not None:
@@ -165,7 +165,7 @@ def sentence_rows(doc_id: str, text: str, entities: Sequence[Span], labels: Sequ
         try:
             nested = nested_tags(offsets, inside[index], labels)
         except AlignmentError as exc:
-            raise KhabarError(f"cannot tag the entities of sentence {index}: {exc.message}", task=f"document {doc_id}") from None
+            raise KhabarError(f"cannot tag the entities of sentence {index}: {exc.message}", document=doc_id) from None
         rows.append(Sentence(doc_id, index, offsets, [text[s:e] for s, e in offsets], nested))
     return rows, aligned
 

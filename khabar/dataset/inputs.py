@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.annotation.export_files import check_regular
 from khabar.annotation.ingest import load_records
 from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
 from khabar.validation import reader, store
@@ -79,10 +80,15 @@ def _to_stderr(message: str) -> None:
 
 def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str], None] = _to_stderr) -> BuildInputs:
     """Validated tables of ``exports`` (or only the corpus when there are none); progress goes to ``log``."""
+    if documents_file.exists():
+        check_regular(documents_file)  # before hashing it: a FIFO would block the read
     documents_sha256 = sha256_file(documents_file)
     if not exports:
+        documents = documents_table(documents_file)
+        if documents.height == 0:
+            raise KhabarError("the corpus records hold no current document: nothing to build (run khabar ingest)", file=str(documents_file))
         return BuildInputs(
-            documents=documents_table(documents_file),
+            documents=documents,
             annotations=empty(ANNOTATIONS),
             spans=empty(SPANS),
             relations=empty(RELATIONS),

@@ -16,6 +16,8 @@ and cancelled annotations are counted as excluded, not checked.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from khabar.annotation.scheme import Scheme
+from khabar.validation.clusters import CLUSTER_EXTEND
 from khabar.validation.reader import ANNOTATION, PREDICTION, RawExport
 
 ERROR, WARNING = "error", "warning"
@@ -37,6 +40,8 @@ EDGE_PUNCTUATION = r"[\p{P}--[%٪‰]]"
 #: inside, as in «… (إكس)»; the corpus also closes quotes with “ (“…“)
 PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("«", "»"), ("“", "”"), ("“", "“"), ('"', '"'))
 WORD_CHARS = r"\p{L}\p{M}"
+#: a JSON integer as _found_value prints it: one the reader could not hold is out of range, not mistyped
+INTEGER = re.compile(r"-?[0-9]+")
 #: shortest first word that counts as "a separate word in the document" for entity_proclitic
 MIN_WORD = 3
 
@@ -65,13 +70,29 @@ def _found_value(raw: str | None, name: str) -> str:
 
 def _explain_offsets(row: dict[str, Any]) -> str:
     if row["start"] is None or row["end"] is None:
-        wrong = [f"{name} is {_found_value(row['raw'], name)}" for name in ("start", "end") if row[name] is None]
-        return f"{' and '.join(wrong)}, not an integer"
+        found = {name: _found_value(row["raw"], name) for name in ("start", "end") if row[name] is None}
+        return " and ".join(
+            f"{name} is {value[:30]}, " + ("out of the 64-bit integer range" if INTEGER.fullmatch(value) else "not an integer")
+            for name, value in found.items()
+        )
     if row["start"] < 0:
         return f"start {row['start']} is negative"
     if row["start"] >= row["end"]:
         return f"start {row['start']} is not before end {row['end']}"
     return f"end {row['end']} is past the end of the text ({row['doc_len']} characters)"
+
+
+def _character(char: str) -> str:
+    return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
+
+
+def _explain_cluster(row: dict[str, Any]) -> str:
+    cuts = []
+    if row["cuts_start"]:
+        cuts.append(f"starts on {_character(row['expected'][0])}, cut from the letter before it")
+    if row["cuts_end"]:
+        cuts.append(f"ends before {_character(row['next_char'][0])}, which belongs to its last letter")
+    return "the span " + " and ".join(cuts)
 
 
 def _explain_label(row: dict[str, Any]) -> str:
@@ -185,6 +206,13 @@ _rule(
     "the offsets drifted or the text was edited: khabar validate --repair moves a span whose text occurs once nearby",
     lambda: pl.col("text_ok"),
     lambda row: "value.text is missing" if row["text"] is None else "value.text differs from the document text at these offsets",
+)
+_rule(
+    "span_whole_graphemes", ERROR, "spans",
+    "a span neither starts on nor ends before a combining mark: it never cuts a letter from its diacritics",
+    "khabar validate --repair widens the span to the whole letter with its marks",
+    lambda: ~pl.col("cuts_start") & ~pl.col("cuts_end"),
+    _explain_cluster,
 )
 _rule(
     "label_in_layer", ERROR, "spans", "each region has one label, and it belongs to its layer",
@@ -381,10 +409,16 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
             ).fill_null(False),
         )
         .with_columns(
-            expected=pl.when(pl.col("offsets_ok") & pl.col("doc_text").is_not_null()).then(
-                pl.col("doc_text").str.slice(pl.col("start"), pl.col("end") - pl.col("start"))
+            # the span and the character after it ("" at the end of the text), from one walk into the text
+            window=pl.when(pl.col("offsets_ok") & pl.col("doc_text").is_not_null()).then(
+                pl.col("doc_text").str.slice(pl.col("start"), pl.col("end") - pl.col("start") + 1)
             ),
         )
+        .with_columns(
+            expected=pl.col("window").str.head(pl.col("end") - pl.col("start")),
+            next_char=pl.col("window").str.slice(pl.col("end") - pl.col("start")),
+        )
+        .drop("window")
         .with_columns(
             text_ok=(
                 pl.col("expected").is_null()
@@ -409,6 +443,11 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
         .drop("doc_text")  # one copy of the text per span would dominate memory
         # where the span really is: the hygiene and overlap rules look only at spans whose text checks out
         .with_columns(placed_text=pl.when(pl.col("text_ok")).then(pl.col("expected")))
+        .with_columns(
+            # a text may itself begin with a mark: offset 0 is always a boundary
+            cuts_start=(pl.col("placed_text").str.contains(f"^{CLUSTER_EXTEND}") & (pl.col("start") > 0)).fill_null(False),
+            cuts_end=(pl.col("placed_text").is_not_null() & pl.col("next_char").str.contains(f"^{CLUSTER_EXTEND}")).fill_null(False),
+        )
         .pipe(_with_edges)
     )
     spans = _with_duplicates(spans)

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from khabar.annotation import export_files
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.paths import repo
 
@@ -36,7 +37,7 @@ FORMATS = ("text", "markdown", "json", "github")
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="*", type=Path, metavar="PATHS",
-        help="export files or folders of *.json (default: annotation/exports/*.json)",
+        help="export files or folders of *.json, any case (default: annotation/exports/*.json)",
     )
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text, grouped by document)")
     parser.add_argument("--strict", action="store_true", help="count warnings (guideline hygiene) as errors")
@@ -47,21 +48,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def export_paths(given: list[Path]) -> list[Path]:
-    """The export files named (folders give their *.json), or the committed ones."""
+    """The export files named (folders give their *.json, any case), or the committed ones.
+
+    See :mod:`khabar.annotation.export_files`: anything that is not a regular
+    file is refused, and so is a named folder without an export.
+    """
     if not given:
-        return sorted(repo().exports_dir.glob("*.json"))
-    paths: list[Path] = []
-    for path in given:
-        if path.is_dir():
-            paths.extend(sorted(path.glob("*.json")))
-        elif path.exists():
-            paths.append(path)
-        else:
-            raise KhabarError("no such export file or folder", file=str(path))
-    unique: dict[Path, Path] = {}
-    for path in paths:  # the same file named twice is read once
-        unique.setdefault(path.resolve(), path)
-    return list(unique.values())
+        folder = repo().exports_dir
+        return export_files.in_folder(folder) if folder.is_dir() else []
+    return export_files.named(given)
 
 
 def run(args: argparse.Namespace) -> int:

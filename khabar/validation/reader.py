@@ -25,19 +25,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from khabar.annotation import export_files
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.ingest import load_records
 from khabar.annotation.memory import cycle_collector_paused
 from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.annotation.studio.export import PSEUDONYM_PATTERN
 from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
 
 ANNOTATION, DRAFT, PREDICTION = "annotation", "draft", "prediction"
+#: the range of the Int64 columns ids and offsets are read into; JSON allows any integer
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: a ``\\uD800``–``\\uDFFF`` escape that is not half of a pair: JSON accepts it, UTF-8 cannot hold it
+LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+SURROGATE = re.compile("[\ud800-\udfff]")
 #: Where each kind of owner lives in a task.
 OWNER_LISTS = {ANNOTATION: "annotations", DRAFT: "drafts", PREDICTION: "predictions"}
 
@@ -160,6 +170,8 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
     Superseded records stay (annotations made on the old text keep valid
     offsets); ``superseded_by`` names the newer document, null for current ones.
     """
+    if documents_file.exists():
+        export_files.check_regular(documents_file)  # a FIFO would block the read
     if not documents_file.is_file():
         raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
     records = load_records(documents_file)
@@ -171,7 +183,7 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
 def _load_json(path: Path) -> tuple[list[Any], str]:
     """The tasks of an export, and the sha256 of the bytes they were parsed from."""
     try:
-        data = path.read_bytes()
+        data = export_files.read_regular(path)
         sha256 = hashlib.sha256(data).hexdigest()
         text = data.decode("utf-8")  # one decode of the whole file: faster than a text-mode read
         del data
@@ -189,7 +201,12 @@ def _load_json(path: Path) -> tuple[list[Any], str]:
         raise KhabarError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=str(path)) from None
     except RecursionError:
         raise KhabarError("not a Label Studio export: JSON nested too deeply", file=str(path)) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise KhabarError(f"not a Label Studio export: {str(exc).split(';')[0]}", file=str(path)) from None
+    suspect = "\\u" in text and LONE_SURROGATE_ESCAPE.search(text) is not None  # the search only where an escape is
     del text
+    if suspect and isinstance(tasks, list):
+        _refuse_surrogates(path, tasks)
     if not isinstance(tasks, list):
         raise KhabarError(
             f"not a Label Studio JSON export: the top level is a JSON {type(tasks).__name__}, "
@@ -199,12 +216,57 @@ def _load_json(path: Path) -> tuple[list[Any], str]:
     return tasks, sha256
 
 
+def _surrogate_field(value: Any) -> list[str | int] | None:
+    """The path (keys and list positions) to the first string holding a lone surrogate, if any."""
+    stack: list[tuple[list[str | int], Any]] = [([], value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                if SURROGATE.search(key):
+                    return [*where, "(a key)"]
+                stack.append(([*where, key], child))
+        elif isinstance(item, list):
+            stack.extend(([*where, pos], child) for pos, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _refuse_surrogates(path: Path, tasks: list[Any]) -> None:
+    """Name the task, region and field of the first lone surrogate in an export."""
+    for task_pos, task in enumerate(tasks):
+        where = _surrogate_field(task)
+        if where is None:
+            continue
+        task_id = task.get("id") if isinstance(task, dict) else None
+        region = None
+        if len(where) > 3 and where[0] in OWNER_LISTS.values() and where[2] == "result":
+            result = task[where[0]][where[1]]["result"][where[3]]
+            region = _region_id(result.get("id")) if isinstance(result, dict) else None
+            if region is not None and SURROGATE.search(region):
+                region = None  # the id itself is the bad field: named in the message instead
+        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
+        raise KhabarError(
+            f"{field or 'the task'} holds a lone surrogate (a \\uD800-\\uDFFF escape without its pair): not Unicode text",
+            file=str(path), task=task_id if type(task_id) is int else f"#{task_pos}", region=region,
+        )
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)[:200]
 
 
 def _int(value: Any) -> int | None:
-    return value if type(value) is int else None
+    """An integer that fits the Int64 columns; None for anything else (reported by the caller)."""
+    return value if type(value) is int and INT64_MIN <= value <= INT64_MAX else None
+
+
+def _not_int(value: Any) -> str:
+    if type(value) is int:
+        return f"{_json(value)[:30]}, out of the 64-bit integer range"
+    return f"{_json(value)}, not an integer"
 
 
 def _region_id(value: Any) -> str | None:
@@ -216,7 +278,9 @@ def _region_id(value: Any) -> str | None:
 class _Pseudonyms:
     """Annotator names that reveal neither email nor user id.
 
-    The ``{"pseudonym": ...}`` of ``studio pull`` is kept; any other identity
+    The ``{"pseudonym": "annotator-N"}`` of ``studio pull`` is kept; a
+    ``pseudonym`` of any other form (a real name, an address, an email) is a
+    problem of its annotation and is never kept, nor shown. Any other identity
     (an int id, an object with id/email, a draft's user) becomes ``ls-user-N``
     in order of first appearance in this read.
     """
@@ -224,20 +288,23 @@ class _Pseudonyms:
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
 
-    def __call__(self, completed_by: Any) -> str | None:
+    def __call__(self, completed_by: Any) -> tuple[str | None, str | None]:
+        """The name to keep, and the problem when the given pseudonym is refused."""
+        if isinstance(completed_by, dict) and "pseudonym" in completed_by:
+            pseudonym = completed_by["pseudonym"]
+            if isinstance(pseudonym, str) and PSEUDONYM_PATTERN.fullmatch(pseudonym):
+                return pseudonym, None
+            return None, "completed_by.pseudonym is not of the form annotator-N (not shown: it may identify a person)"
         if isinstance(completed_by, dict):
-            pseudonym = completed_by.get("pseudonym")
-            if isinstance(pseudonym, str) and "@" not in pseudonym:  # never let an email through
-                return pseudonym
-            identity = completed_by.get("email") or completed_by.get("id") or completed_by.get("pseudonym")
+            identity = completed_by.get("email") or completed_by.get("id")
         else:
             identity = completed_by
         if identity is None or isinstance(identity, (dict, list, bool)):
-            return None
+            return None, None
         token = f"{type(identity).__name__}:{identity}"
         if token not in self._seen:
             self._seen[token] = f"ls-user-{len(self._seen) + 1}"
-        return self._seen[token]
+        return self._seen[token], None
 
 
 @dataclass
@@ -264,6 +331,7 @@ class _Reader:
         self.layers = set(scheme.layer_names)
         self.choice_controls = {c.name for c in scheme.region_choices}
         self.relation_labels = set(scheme.relation_labels)
+        self.known_labels = {label for layer in scheme.layers for label in layer.labels}
         self.doc_text = dict(zip(documents["doc_id"].to_list(), documents["text"].to_list()))
         self.doc_by_text = {text: doc_id for doc_id, text in self.doc_text.items()}
         self.pseudonym = _Pseudonyms()
@@ -280,8 +348,34 @@ class _Reader:
         file = str(path)
         tasks, sha256 = _load_json(path)
         self.sha256s.append(sha256)
+        first_region = len(self.regions.data["label"])
         for task_pos, task in enumerate(tasks):
             self.read_task(file, task_pos, task)
+        self.refuse_foreign_labels(file, first_region)
+
+    def refuse_foreign_labels(self, file: str, first_region: int) -> None:
+        """Refuse a file none of whose span labels is a Khabar label: another project's export, not N broken rows.
+
+        A Khabar label in the wrong layer (CONTENT on entity) is a mistake in a Khabar
+        export, reported per row by label_in_layer. The scan stops at the first known
+        label, so a Khabar export costs one lookup.
+        """
+        labels = self.regions.data["label"][first_region:]
+        layers = self.regions.data["layer"][first_region:]
+        found: dict[str, None] = {}
+        for layer, label in zip(layers, labels):
+            if label is None:
+                continue
+            if label in self.known_labels:
+                return
+            found.setdefault(f"{layer}/{label}", None)
+        if found:
+            shown = ", ".join(list(found)[:6]) + (", …" if len(found) > 6 else "")
+            raise KhabarError(
+                f"another project's labeling config: none of this file's span labels ({shown}) is a label of "
+                f"Khabar's labeling config (layers {', '.join(self.scheme.layer_names)})",
+                file=file,
+            )
 
     def read_task(self, file: str, task_pos: int, task: Any) -> None:
         where = {"file": file, "task": f"#{task_pos}"}
@@ -291,7 +385,7 @@ class _Reader:
         if task_id is None:
             if "id" not in task:
                 raise KhabarError("task has no id: a file of tasks to import, not an export of a project", **where)
-            raise KhabarError(f"task id is {_json(task.get('id'))}, not an integer", **where)
+            raise KhabarError(f"task id is {_not_int(task.get('id'))}", **where)
         where["task"] = task_id
         data = task.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("text"), str):
@@ -337,16 +431,25 @@ class _Reader:
             self.owners.add(**row, owner_id=_int(owner), problem=f"{kind} is {what}, not an object", was_cancelled=False, ground_truth=False)
             return
         row["owner_id"] = _int(owner.get("id"))
+        if row["owner_id"] is None and type(owner.get("id")) is int:
+            problems.append(f"{kind} id is {_not_int(owner['id'])}")
         if kind == PREDICTION:
             version = owner.get("model_version")
             row["annotator"] = version if isinstance(version, str) else None
         else:
-            row["annotator"] = self.pseudonym(owner.get("completed_by", owner.get("user")))
+            row["annotator"], refused = self.pseudonym(owner.get("completed_by", owner.get("user")))
+            if refused is not None:
+                problems.append(refused)
         for stamp in ("created_at", "updated_at"):
             value = owner.get(stamp)
             row[stamp] = value if isinstance(value, str) else None
         lead_time = owner.get("lead_time")
-        row["lead_time"] = float(lead_time) if type(lead_time) in (int, float) else None
+        row["lead_time"] = None
+        # an integer is held to the 64-bit range, as ids and offsets are (float() of one past 1.8e308 would overflow)
+        if type(lead_time) is float or (type(lead_time) is int and INT64_MIN <= lead_time <= INT64_MAX):
+            row["lead_time"] = float(lead_time)
+        elif type(lead_time) is int:
+            problems.append(f"lead_time is {_not_int(lead_time)}")
         for flag in ("was_cancelled", "ground_truth"):
             value = owner.get(flag, False)
             if value is None:
@@ -378,14 +481,14 @@ class _Reader:
         from_name, to_name = item.get("from_name"), item.get("to_name")
         if isinstance(from_name, str) and from_name not in self.layers and from_name not in self.choice_controls:
             raise KhabarError(
-                f"result from control {from_name!r} (type {kind!r}), which Khabar's labeling config does not have "
-                f"({', '.join(self.scheme.control_names)}): an export of another project?",
+                f"another project's labeling config: a result from control {from_name!r} (type {kind!r}), which "
+                f"Khabar's labeling config does not have ({', '.join(self.scheme.control_names)})",
                 file=file, task=task_id, region=region_id,
             )
         if isinstance(to_name, str) and to_name != self.scheme.text_name:
             raise KhabarError(
-                f"result points at object {to_name!r}; Khabar's labeling config has only {self.scheme.text_name!r}: "
-                "an export of another project?",
+                f"another project's labeling config: a result points at object {to_name!r}; Khabar's labeling config "
+                f"has only {self.scheme.text_name!r}",
                 file=file, task=task_id, region=region_id,
             )
         value = item.get("value")
@@ -430,6 +533,8 @@ class _Reader:
             return False
         start, end, text, labels = value.get("start"), value.get("end"), value.get("text"), value.get("labels")
         if type(start) is not int or type(end) is not int or type(text) is not str or type(labels) is not list or len(labels) != 1:
+            return False
+        if not (0 <= start <= INT64_MAX and 0 <= end <= INT64_MAX):
             return False
         label = labels[0]
         if type(label) is not str:

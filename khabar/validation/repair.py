@@ -1,13 +1,15 @@
 """``khabar validate --repair``: fix what is mechanically fixable, and say so.
 
-Three repairs, applied to span results of live annotations and predictions:
+Four repairs, applied to span results of live annotations and predictions:
 
 - editor text: ``value.text`` holding each newline as the two characters ``\\n``
   (as the Label Studio editor writes it) gets the real text;
 - drifted offsets: when ``value.text`` is not at ``[start:end]`` but occurs
   exactly once within :data:`DRIFT_WINDOW` characters of it, the offsets move
   there. Zero or several occurrences: nothing changes, the reason is printed;
-- white space at either edge of a span is trimmed (punctuation is left to a person).
+- white space at either edge of a span is trimmed (punctuation is left to a person);
+- a span that starts on a combining mark or ends before one is widened to the
+  whole letter with its marks (:func:`khabar.validation.clusters.widen_to_clusters`).
 
 The per-region ``quote_type`` of a moved region moves with it. A file with
 changes is rewritten atomically in the stable format of ``khabar studio pull``
@@ -31,6 +33,7 @@ from khabar.annotation.errors import KhabarError
 from khabar.annotation.files import sha256_bytes, write_atomic
 from khabar.annotation.scheme import load_scheme
 from khabar.validation.checks import prepare
+from khabar.validation.clusters import widen_to_clusters
 from khabar.validation.reader import OWNER_LISTS, read_documents, read_raw
 
 DRIFT_WINDOW = 200
@@ -77,6 +80,13 @@ def _plan(row: dict[str, Any]) -> tuple[int, int, str, list[str], str | None]:
             )
         notes.append(f"offsets {start}-{end} → {hits[0]}-{hits[0] + len(wanted)} (the text occurs once nearby)")
         start, end, text = hits[0], hits[0] + len(wanted), wanted
+    widened = widen_to_clusters(start, end, doc)
+    if widened is None:
+        return start, end, text, notes, "the span starts on a combining mark with no letter before it to widen to; not guessing"
+    if widened != (start, end):
+        notes.append(f"widened to whole letters with their marks: {start}-{end} → {widened[0]}-{widened[1]}")
+        start, end = widened
+        text = doc[start:end]
     stripped = text.strip()
     if stripped and stripped != text:
         lead = len(text) - len(text.lstrip())
@@ -100,6 +110,7 @@ def _candidates(paths: list[Path], documents_file: Path) -> tuple[pl.DataFrame, 
         ~pl.col("text_ok") | ~pl.col("offsets_ok")
         | (pl.col("text_ok") & (pl.col("text") != pl.col("expected")))
         | pl.col("expected").str.contains(r"^\s|\s$")
+        | pl.col("cuts_start") | pl.col("cuts_end")
     ).fill_null(False)
     frame = (
         spans.filter(fixable & needs & pl.col("problem").is_null())

@@ -77,6 +77,7 @@ class SpanFrame(pa.DataFrameModel):
     span_document_exists = _check("spans", "span_document_exists")
     offsets_in_range = _check("spans", "offsets_in_range")
     span_text_matches = _check("spans", "span_text_matches")
+    span_whole_graphemes = _check("spans", "span_whole_graphemes")
     label_in_layer = _check("spans", "label_in_layer")
     quote_type_on_content = _check("spans", "quote_type_on_content")
     entity_no_crossing = _check("spans", "entity_no_crossing")

@@ -18,7 +18,9 @@ Each case is a folder ``bad_inputs/<entry>-<name>/`` holding its input files and
   [old, new], so it follows that file); ``generate`` (an export written at test
   time: ``huge``); ``untouched`` (files that must be byte-identical afterwards);
   ``absent_path`` (must not be written); ``absent_text`` (characters no
-  ``text`` of a written JSON-lines file may hold).
+  ``text`` of a written JSON-lines file may hold); ``fifos`` (FIFOs made at test
+  time) and ``symlinks`` ([link, target] pairs made at test time: git and copytree
+  cannot carry a loop); ``absent_output`` (strings the output must not hold).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 
 ROOT = HERE / "bad_inputs"
 SHARED = ROOT / "_shared"
+LS_FIXTURES = HERE.parent / "data" / "labelstudio-fixtures"
 
 # 🇮🇶 is two code points outside the Basic Multilingual Plane (4 UTF-16 units).
 TEXT_1 = normalize_text(
@@ -200,7 +203,7 @@ def main() -> None:
     validate("empty-file", "a zero-byte file", "", exit=2, expect=["empty file"])
     validate("not-utf8", "an export saved in Windows-1256", good.encode("cp1256", errors="replace"), exit=2, expect=["not UTF-8", "byte"])
     validate("deep-nesting", "200,000 nested brackets (a hostile file)", "[" * 100_000 + "]" * 100_000 + "\n", exit=2, expect=["nested too deeply"])
-    other = json.loads((Path("/work/shared/external/labelstudio-fixtures/lsf-examples/named_entity/annotations/1.json")).read_text(encoding="utf-8"))
+    other = json.loads((LS_FIXTURES / "lsf-examples/named_entity/annotations/1.json").read_text(encoding="utf-8"))
     other["id"] = 1
     validate("other-project", "Label Studio's own NER template export (control 'ner', Apache-2.0, label-studio-frontend examples/named_entity)", dumps([other]),
              exit=2, expect=["task 1", "region beFiQTT1cU", "'ner'", "another project"])
@@ -366,6 +369,162 @@ def main() -> None:
          {"export.json": dumps([separated_task]), "documents.jsonl": jsonl.dumps([separated])},
          argv=["validate", "{case}/export.json", "--documents", "{case}/documents.jsonl"], exit=0, expect=["0 error(s)"],
          untouched=["export.json", "documents.jsonl"])
+    # validation and ingest input (13b)
+    validation_and_ingest_13b()
+
+
+def ascii_dumps(value: Any) -> str:
+    """JSON with every non-ASCII character escaped: the only way a file can carry a lone surrogate."""
+    return json.dumps(value, ensure_ascii=True, indent=2, sort_keys=True) + "\n"
+
+
+def owner_field(name: str, value: Any) -> list[dict[str, Any]]:
+    tasks = good_export()
+    tasks[0]["annotations"][0][name] = value
+    return tasks
+
+
+def own_documents(name: str, description: str, records: list[dict[str, Any]] | str, export: list[dict[str, Any]], **spec: Any) -> None:
+    """A validate case with its own corpus records instead of the shared ones."""
+    body = records if isinstance(records, str) else "".join(json.dumps(r, ensure_ascii=True, sort_keys=True) + "\n" for r in records)
+    files = {"export.json": dumps(export), "documents.jsonl": body}
+    case(f"validate-{name}", description, files, argv=["validate", "{case}/export.json", "--documents", "{case}/documents.jsonl"],
+         untouched=["export.json", "documents.jsonl"], **spec)
+
+
+def validation_and_ingest_13b() -> None:
+    # lone surrogates: JSON accepts "\ud800", UTF-8 cannot hold it
+    surrogate = "\ud800"
+    with_text = mutated("e1", text="بغد" + surrogate)
+    validate("surrogate-in-span-text", "a lone surrogate in a span's value.text", ascii_dumps(with_text), exit=2,
+             expect=["task 1", "region e1", "value.text", "lone surrogate"])
+    region_id = good_export()
+    region_id[0]["annotations"][0]["result"][0]["id"] = "e" + surrogate
+    validate("surrogate-in-region-id", "a lone surrogate in a region id", ascii_dumps(region_id), exit=2,
+             expect=["task 1", "result[0].id", "lone surrogate"])
+    label = mutated("e2", labels=["OCC" + surrogate])
+    validate("surrogate-in-label", "a lone surrogate in a label", ascii_dumps(label), exit=2,
+             expect=["task 1", "region e2", "labels[0]", "lone surrogate"])
+    validate("surrogate-in-pseudonym", "a lone surrogate in completed_by.pseudonym",
+             ascii_dumps(owner_field("completed_by", {"pseudonym": "annotator-" + surrogate})), exit=2,
+             expect=["task 1", "completed_by.pseudonym", "lone surrogate"])
+    validate("surrogate-in-created-at", "a low surrogate alone in created_at", ascii_dumps(owner_field("created_at", "2026-01-05\udc00")), exit=2,
+             expect=["task 1", "created_at", "lone surrogate"])
+    validate("surrogate-pairs-escaped", "an ASCII-escaped export whose flag emoji is written as \\ud83c\\uddee… pairs: valid",
+             ascii_dumps(good_export()), exit=0,
+             expect=["0 error(s)"])
+
+    # integers beyond the 64-bit columns
+    big_task = good_export()
+    big_task[0]["id"] = 2**63
+    validate("task-id-2-63", "a task id of 2^63", dumps(big_task), exit=2, expect=["task #0", "9223372036854775808", "64-bit"])
+    validate("annotation-id-2-64", "an annotation id of 2^64", dumps(owner_field("id", 2**64)), exit=1,
+             expect=["task 1", "18446744073709551616", "64-bit"])
+    validate("offset-2-63", "a span start of 2^63", dumps(mutated("e1", start=2**63)), exit=1,
+             expect=["task 1", "region e1", "9223372036854775808", "64-bit"])
+    validate("offset-below-minus-2-63", "a span end of -2^63 - 1", dumps(mutated("e2", end=-(2**63) - 1)), exit=1,
+             expect=["task 1", "region e2", "-9223372036854775809", "64-bit"])
+    validate("lead-time-10-400", "a lead_time no float can hold", dumps(owner_field("lead_time", 10**400)), exit=1,
+             expect=["task 1", "annotation 11", "lead_time"])
+    validate("integer-5000-digits", "an id of 5,000 digits (Python refuses to parse it)", dumps(good_export()).replace('"id": 11', '"id": ' + "9" * 5000, 1),
+             exit=2, expect=["4300 digits"])
+
+    # corpus records of the wrong type, read by validate, ingest and build alike
+    good = good_export()
+    for name, field_name, value, wanted in (
+        ("documents-text-int", "text", 5, "a JSON number, expected a string"),
+        ("documents-text-list", "text", ["بغداد"], "a JSON list, expected a string"),
+        ("documents-published-int", "published", 2024, "a JSON number, expected a string or null"),
+        ("documents-doc-id-null", "doc_id", None, "a JSON null, expected a string"),
+        ("documents-text-surrogate", "text", "بغداد" + surrogate, "lone surrogate"),
+    ):
+        bad = dict(DOCS[1], **{field_name: value})
+        own_documents(name, f"documents.jsonl with {field_name} = {value!r}", [DOCS[0], bad], good, exit=2,
+                      expect=["documents.jsonl", "line 2", repr(field_name), wanted])
+    own_documents("documents-unknown-field", "a corpus record with a field it does not have", [DOCS[0], dict(DOCS[1], author="x")], good,
+                  exit=2, expect=["documents.jsonl", "line 2", "unknown field(s) 'author'"])
+    own_documents("documents-record-is-list", "a corpus record that is a JSON list", json.dumps(DOCS[0], sort_keys=True) + "\n[1, 2]\n", good,
+                  exit=2, expect=["documents.jsonl", "line 2", "a JSON list, expected an object"])
+    ingest("documents-text-int", "documents.jsonl whose text is a number", {"a.txt": PAGE}, exit=2,
+           expect=["documents.jsonl", "line 1", "'text'", "a JSON number"],
+           extra_files={"corpus/documents.jsonl": json.dumps(dict(DOCS[1], text=5), ensure_ascii=False) + "\n"}, untouched=["corpus/documents.jsonl"])
+    case("build-documents-published-int", "documents.jsonl whose published is a number",
+         {"documents.jsonl": json.dumps(dict(DOCS[1], published=2024), ensure_ascii=False) + "\n"},
+         argv=["build", "--documents", "{case}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports"],
+         exit=2, expect=["documents.jsonl", "line 1", "'published'", "a JSON number"], absent_path="dist/khabar")
+
+    # what a folder of exports may hold
+    named_folder = ["validate", "{case}/exports", "--documents", "{shared}/documents.jsonl"]
+    case("validate-symlink-loop", "a folder of exports holding a.json -> b.json -> a.json", {"exports/good.json": dumps(good_export())},
+         argv=named_folder, exit=2, expect=["a.json", "symlink loop"], symlinks=[["exports/a.json", "b.json"], ["exports/b.json", "a.json"]])
+    case("validate-dangling-symlink", "a folder of exports holding a symlink to nothing", {"exports/good.json": dumps(good_export())},
+         argv=named_folder, exit=2, expect=["gone.json", "dangling symlink"], symlinks=[["exports/gone.json", "nowhere.json"]])
+    case("validate-fifo-named", "a FIFO named x.json given as the export (it must not hang)", {},
+         argv=["validate", "{case}/x.json", "--documents", "{shared}/documents.jsonl"], exit=2, expect=["x.json", "FIFO"], fifos=["x.json"])
+    case("validate-fifo-in-folder", "a FIFO named x.json in a folder of exports", {"exports/good.json": dumps(good_export())},
+         argv=named_folder, exit=2, expect=["x.json", "FIFO"], fifos=["exports/x.json"])
+    case("validate-folder-named-json", "a folder named y.json in a folder of exports", {"exports/good.json": dumps(good_export()), "exports/y.json/z.txt": "x\n"},
+         argv=named_folder, exit=2, expect=["y.json", "a folder, not a regular file"])
+    case("validate-folder-without-exports", "a folder named as exports that holds none", {"exports/notes.txt": "exports go here\n", "exports/old.json.bak": "[]\n"},
+         argv=named_folder, exit=2, expect=["exports", "holds no *.json", "'notes.txt'", "'old.json.bak'"])
+    case("validate-upper-case-suffix", "an export named X.JSON in a folder: found and checked", {"exports/X.JSON": dumps(mutated("e4", end=len(TEXT_1) + 5))},
+         argv=named_folder, exit=1, expect=["X.JSON", "task 1", "region e4"], untouched=["exports/X.JSON"])
+    ingest("exports-fifo", "the exports folder that protects annotated documents holds a FIFO", {"a.txt": PAGE}, exit=2,
+           expect=["x.json", "FIFO"], fifos=["exports/x.json"],
+           extra_files={"corpus/documents.jsonl": json.dumps(dict(DOCS[1], file="a.txt"), ensure_ascii=False) + "\n"}, untouched=["corpus/documents.jsonl"])
+
+    case("build-exports-fifo", "build --exports naming a FIFO (it must not hang while hashing it)", {},
+         argv=["build", "--documents", "{shared}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports", "{case}/x.json"],
+         exit=2, expect=["x.json", "FIFO"], fifos=["x.json"], absent_path="dist/khabar")
+    case("build-documents-fifo", "build --documents naming a FIFO", {},
+         argv=["build", "--documents", "{case}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports"],
+         exit=2, expect=["documents.jsonl", "FIFO"], fifos=["documents.jsonl"], absent_path="dist/khabar")
+    case("build-empty-corpus", "a build of an empty documents.jsonl", {"documents.jsonl": ""},
+         argv=["build", "--documents", "{case}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports"],
+         exit=2, expect=["documents.jsonl", "no current document"], absent_path="dist/khabar", untouched=["documents.jsonl"])
+    ingest("documents-fifo", "the corpus's documents.jsonl is a FIFO", {"a.txt": PAGE}, exit=2, expect=["documents.jsonl", "FIFO"],
+           fifos=["corpus/documents.jsonl"])
+
+    case("validate-documents-fifo", "validate --documents naming a FIFO", {"export.json": dumps(good_export())},
+         argv=["validate", "{case}/export.json", "--documents", "{case}/documents.jsonl"], exit=2, expect=["documents.jsonl", "FIFO"],
+         fifos=["documents.jsonl"], untouched=["export.json"])
+    case("ingest-pages-csv-fifo", "pages.csv is a FIFO", {"corpus/pages/a.txt": PAGE, "corpus/sources.csv": SOURCES},
+         argv=["ingest", "--corpus", "{case}/corpus", "--exports", "{case}/exports"], exit=2, expect=["pages.csv", "FIFO"], fifos=["corpus/pages.csv"])
+
+    # another project's export: one refusal, not a failure per row
+    other = json.loads((LS_FIXTURES / "lsf-examples/named_entity/annotations/1.json").read_text(encoding="utf-8"))
+    other["id"] = 1
+    for item in other["annotations"][0]["result"]:
+        item["from_name"] = "entity"  # the control happens to be named like Khabar's layer; its labels are not
+    validate("other-project-labels", "Label Studio's NER template export with its control renamed 'entity' (labels Person, Date…)", dumps([other]),
+             exit=2, expect=["another project's labeling config", "entity/Date"])
+    per_quote = good_export()
+    for item in per_quote[0]["annotations"][0]["result"] + per_quote[1]["annotations"][0]["result"]:
+        if item["type"] == "labels":
+            item["value"]["labels"] = ["PER" if item["from_name"] == "entity" else "QUOTE"]
+    validate("other-project-per-quote", "an export whose every span is PER or QUOTE", dumps(per_quote), exit=2,
+             expect=["another project's labeling config", "entity/PER", "attribution/QUOTE"])
+
+    # pseudonyms are annotator-N, nothing else
+    real_name = owner_field("completed_by", {"pseudonym": "Huda Karim, 14 Rashid Street, Baghdad"})
+    validate("pseudonym-real-name", "a pseudonym holding a real name and address", dumps(real_name), exit=1,
+             expect=["task 1", "annotation 11", "annotator-N"], absent_output=["Huda", "Rashid"])
+    case("build-pseudonym-real-name", "a build of an export whose pseudonym is a real name", {"export.json": dumps(real_name)},
+         argv=["build", "--documents", "{shared}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports", "{case}/export.json"],
+         exit=1, expect=["task 1", "annotator-N"], absent_path="dist/khabar", absent_output=["Huda", "Rashid"])
+
+    # a span boundary inside a letter and its marks
+    text = normalize_text("قال محمّدٌ إن الوضع آمنٌ.")
+    doc = record(text, "002_marks.txt", "محمد")
+    name_at = text.index("محمّدٌ")
+    for name, description, start, end, wanted in (
+        ("span-starts-on-shadda", "a span starting on the shadda of محمّدٌ", name_at + 3, name_at + 6, "U+0651 ARABIC SHADDA"),
+        ("span-ends-before-tanween", "a span ending before the tanween of محمّدٌ", name_at, name_at + 5, "U+064C ARABIC DAMMATAN"),
+    ):
+        result = [span("x1", "entity", "PERS", text[start:end], text)]
+        result[0]["value"].update(start=start, end=end)
+        own_documents(name, description, [doc], [task([annotation(result)], 1, doc)], exit=1,
+                      expect=["export.json", "task 1", "region x1", "span_whole_graphemes", wanted])
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ them, and must leave the files it was given untouched.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tomllib
@@ -104,6 +105,12 @@ def test_bad_input(name: str, spec: dict, tmp_path: Path, request: pytest.Fixtur
         import huggingface_hub.constants
 
         monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", spec["hub_endpoint"])
+    for relative in spec.get("fifos", []):
+        (work / relative).parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(work / relative)
+    for link, target in spec.get("symlinks", []):
+        (work / link).parent.mkdir(parents=True, exist_ok=True)
+        (work / link).symlink_to(target)
     before = {relative: (work / relative).read_bytes() for relative in spec.get("untouched", [])}
 
     run = khabar(*[arg.format(**values) for arg in spec["argv"]])
@@ -115,6 +122,8 @@ def test_bad_input(name: str, spec: dict, tmp_path: Path, request: pytest.Fixtur
         assert expected in output, f"{spec['description']}: {expected!r} not in\n{output}"
     if spec["exit"] == 2:
         assert run.err.strip(), "an unusable input is explained on stderr"
+    for hidden in spec.get("absent_output", []):
+        assert hidden not in output, f"{spec['description']}: {hidden!r} was printed"
     counts = RECONCILIATION.findall(output)
     if name.startswith("validate-") and spec["exit"] != 2:
         assert counts, f"validate prints its reconciliation\n{output}"

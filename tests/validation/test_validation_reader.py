@@ -28,11 +28,18 @@ def test_ui_export_matches_documents_by_text_and_hides_user_ids(tmp_path, khabar
         assert "rana@example.org" not in run.out and "4242" not in run.out and "Rana" not in run.out
 
 
-def test_an_email_in_the_pseudonym_field_is_replaced(tmp_path):
+@pytest.mark.parametrize("given", ["rana@example.org", "Rana Haddad, 3 Karrada St", "annotator-01", "annotator-7 "])
+def test_a_pseudonym_not_of_the_form_annotator_n_is_an_error_and_never_shown(tmp_path, khabar, given):
     tasks = valid_export()
-    tasks[0]["annotations"][0]["completed_by"] = {"pseudonym": "rana@example.org"}
-    result = validate_exports([write_export(tmp_path, tasks)])
-    assert result.tables.annotations["annotator"].to_list() == ["ls-user-1"]
+    tasks[0]["annotations"][0]["completed_by"] = {"pseudonym": given}
+    path = write_export(tmp_path, tasks)
+    result = validate_exports([path])
+    assert [(f.check, f.annotator) for f in result.failures] == [("well_formed", None)]
+    assert "annotator-N" in result.failures[0].message
+    assert result.tables.annotations.height == 0
+    for fmt in ("text", "markdown", "json", "github"):
+        run = khabar("validate", path, "--format", fmt)
+        assert run.status == 1 and str(given).strip() not in run.out + run.err
 
 
 def test_pulled_pseudonym_is_kept(tmp_path):
@@ -146,10 +153,23 @@ def test_other_object_name_is_refused(tmp_path, khabar):
 
 
 def test_no_exports_is_clean_and_says_so(tmp_path, khabar):
-    run = khabar("validate", tmp_path)
-    assert run.status == 0
+    """A repository without exports yet is valid; CI runs before the first pull."""
+    root = tmp_path / "repo"
+    for relative in ("annotation/labeling_config.xml", "dataset/release.toml", "annotation/corpus/documents.jsonl"):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes((repo().root / relative).read_bytes())
+    (root / "annotation" / "exports").mkdir()
+    run = khabar("--root", root, "validate")
+    assert run.status == 0, run.out + run.err
     assert "no exports to validate" in run.out
     assert "annotations            read 0 = used 0 + excluded 0" in run.out
+
+
+def test_a_named_folder_without_exports_is_refused(tmp_path, khabar):
+    (tmp_path / "notes.txt").write_text("x\n", encoding="utf-8")
+    run = khabar("validate", tmp_path)
+    assert run.status == 2
+    assert f"{tmp_path}: folder named as exports holds no *.json file: it holds 1 other entry ('notes.txt')" in run.err
 
 
 def test_missing_export_file(tmp_path, khabar):

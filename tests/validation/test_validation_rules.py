@@ -291,3 +291,13 @@ def test_every_check_has_its_test_and_is_listed(khabar):
     assert listed == list(dict.fromkeys(r.name for r in RULES))
     for name in listed:
         assert f'one(run, "{name}"' in source, f"no test trips {name}"
+
+
+def test_span_whole_graphemes(tmp_path, khabar):
+    # «أيضاً» ends with a tanween; «تُجريها» has a damma on its first letter
+    before_tanween = span("أيضا", "OCC", region_id="cut-end", context="أيضاً")
+    on_damma = span("ُجريها", "OCC", region_id="cut-start", context="تُجريها")
+    run, result = checked(tmp_path, khabar, [task([annotation([before_tanween, on_damma])])])
+    assert "ends before U+064B ARABIC FATHATAN" in one(run, "span_whole_graphemes", "region cut-end")
+    assert "starts on U+064F ARABIC DAMMA" in one(run, "span_whole_graphemes", "region cut-start")
+    assert result.accounting.count("regions").excluded == {"failed check": 2}

@@ -1,0 +1,119 @@
+"""Which files are Label Studio exports, and reading one without hanging on it.
+
+Every command that reads exports (validate, build, ingest's check of annotated
+documents) finds them here: a folder gives its ``*.json`` files, the suffix in
+any case (``X.JSON`` too); a named folder that holds none is refused, with what
+it does hold. Anything that is not a regular file (a FIFO, a socket, a device,
+a folder named ``x.json``, a dangling symlink or a symlink loop) is refused
+rather than skipped or opened: opening a FIFO would block until a writer came.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from khabar.annotation.errors import KhabarError
+
+SUFFIX = ".json"
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
+def _unreadable(path: Path, exc: OSError) -> KhabarError:
+    if exc.errno == errno.ELOOP:
+        return KhabarError("a symlink loop, not a regular file", file=str(path))
+    if exc.errno == errno.ENOENT and path.is_symlink():
+        return KhabarError("a dangling symlink, not a regular file", file=str(path))
+    return KhabarError(f"cannot read: {exc.strerror}", file=str(path))
+
+
+def check_regular(path: Path) -> None:
+    """Refuse (exit 2) anything at ``path`` that is not a regular file, following symlinks.
+
+    For corpus records too: a FIFO named documents.jsonl would hang ingest and build.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if not stat.S_ISREG(mode):
+        raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file; anything else is refused without blocking.
+
+    Opened non-blocking and checked on the open descriptor, so a file swapped
+    for a FIFO after a check still cannot hang the read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
+        return handle.read()
+
+
+def is_export_name(path: Path) -> bool:
+    return path.suffix.lower() == SUFFIX
+
+
+def in_folder(folder: Path) -> list[Path]:
+    """The export files of one folder, sorted by name; each checked to be a regular file."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise KhabarError(f"cannot list the folder: {exc.strerror}", file=str(folder)) from None
+    found = [path for path in entries if is_export_name(path)]
+    for path in found:
+        check_regular(path)
+    return found
+
+
+def _describe(entries: list[Path]) -> str:
+    if not entries:
+        return "it is empty"
+    shown = ", ".join(repr(p.name) for p in entries[:5])
+    more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+    return f"it holds {len(entries)} other entr{'y' if len(entries) == 1 else 'ies'} ({shown}{more})"
+
+
+def named(given: list[Path]) -> list[Path]:
+    """The export files that the paths a person named give, each file once.
+
+    A folder gives its ``*.json``; a named folder without one, or a named path
+    that is not a regular file, is refused (exit 2): a named input that yields
+    nothing is a mistake, not an empty dataset.
+    """
+    paths: list[Path] = []
+    for path in given:
+        if path.is_dir():
+            found = in_folder(path)
+            if not found:
+                raise KhabarError(f"folder named as exports holds no *{SUFFIX} file: {_describe(sorted(path.iterdir()))}", file=str(path))
+            paths.extend(found)
+        elif path.exists() or path.is_symlink():
+            check_regular(path)
+            paths.append(path)
+        else:
+            raise KhabarError("no such export file or folder", file=str(path))
+    unique: dict[Path, Path] = {}
+    for path in paths:  # the same file named twice is read once
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
