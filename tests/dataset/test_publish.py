@@ -176,3 +176,28 @@ def test_cli_publishes_through_hf_endpoint_with_the_token_from_hf_token(built_v1
         assert hub.calls[-1] == "tag" and f"v{V1}" in hub.repos["khabar-org/khabar"].tags
         again = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint})
         assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_a_password_in_hf_endpoint_is_never_printed(built_v1, tmp_path):
+    """``HF_ENDPOINT=http://user:password@host`` (a proxy that wants basic auth): the plan and the
+    errors show ``http://***@host``; an error names the repository, not a task."""
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()  # nothing listens there now
+    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"} | NO_XET | {"HF_HOME": str(tmp_path), "HF_ENDPOINT": f"http://hub-user:s3cret-pw@127.0.0.1:{port}"}
+    args = [KHABAR, "publish", "--repo-id", "khabar-org/khabar", "--build", str(built_v1)]
+    plan = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env)
+    assert plan.returncode == 0 and f"at http://***@127.0.0.1:{port} " in plan.stdout
+    failed = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake"})
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert f"error: dataset repository khabar-org/khabar: cannot reach the Hub at http://***@127.0.0.1:{port}" in failed.stderr
+    for output in (plan.stdout + plan.stderr, failed.stdout + failed.stderr):
+        assert "s3cret-pw" not in output and "hub-user" not in output and "task" not in output
+
+
+def test_the_repo_id_defaults_to_the_release_config_and_is_checked(built_v1, khabar):
+    dry = khabar("publish", "--build", built_v1, "--dry-run")
+    assert dry.returncode == 0 and f"would create the dataset repository {load_release().repo_id} at " in dry.stdout
+    bad = khabar("publish", "--repo-id", "org/na me", "--build", built_v1, "--dry-run")
+    assert bad.returncode == 2 and "repository id 'org/na me' is not ORG/NAME" in bad.stderr

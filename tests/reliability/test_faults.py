@@ -155,7 +155,7 @@ def test_up_after_a_crash_recovers_from_a_stale_pid_and_a_taken_port_and_never_d
     assert json.loads(own_studio.credentials_file.read_text())["port"] == new_port
 
     twice = khabar("studio", "up", "--studio-dir", studio, "--port", new_port)
-    assert twice.status == 0 and "already running" in twice.out and running_server(own_studio).pid == server.pid
+    assert twice.status == 0 and "already running" in twice.output and running_server(own_studio).pid == server.pid
     for _ in range(2):
         again = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
         assert again.status == 0 and "0 document(s) imported, 2 already there" in again.out, again.output
