@@ -113,7 +113,13 @@ def run(args: argparse.Namespace) -> int:
     from khabar.dataset.release import check_repo_id, load_release
 
     log = LOG.info
-    repo_id = check_repo_id(args.repo_id) if args.repo_id is not None else load_release().repo_id
+    if args.repo_id is None:
+        repo_id = load_release().repo_id
+    else:
+        try:
+            repo_id = check_repo_id(args.repo_id)
+        except KhabarError as exc:
+            raise KhabarError(f"--repo-id: {exc}") from None
     release = read_release(args.build or repo().dist_dir / load_release().dirname)
     endpoint = redact(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     if args.dry_run:  # the plan is this command's result: stdout
