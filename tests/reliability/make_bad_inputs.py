@@ -199,7 +199,7 @@ def main() -> None:
     validate("empty-file", "a zero-byte file", "", exit=2, expect=["empty file"])
     validate("not-utf8", "an export saved in Windows-1256", good.encode("cp1256", errors="replace"), exit=2, expect=["not UTF-8", "byte"])
     validate("deep-nesting", "200,000 nested brackets (a hostile file)", "[" * 100_000 + "]" * 100_000 + "\n", exit=2, expect=["nested too deeply"])
-    other = json.loads((Path("/work/shared/external/labelstudio-fixtures/lsf-examples/named_entity/annotations/1.json")).read_text(encoding="utf-8"))
+    other = json.loads((HERE.parent / "data" / "labelstudio-fixtures" / "lsf-examples" / "named_entity" / "annotations" / "1.json").read_text(encoding="utf-8"))
     other["id"] = 1
     validate("other-project", "Label Studio's own NER template export (control 'ner', Apache-2.0, label-studio-frontend examples/named_entity)", dumps([other]),
              exit=2, expect=["task 1", "region beFiQTT1cU", "'ner'", "another project"])
