@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit
         return status
     except KhabarError as exc:
-        handler.close()
+        handler.close()  # the status line goes before the error is printed
         print(f"khabar {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
