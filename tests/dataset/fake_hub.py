@@ -35,6 +35,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -114,8 +115,10 @@ class FakeRepo:
 
 
 class FakeHub:
-    def __init__(self, storage: Path) -> None:
-        self.storage = storage
+    def __init__(self, storage: Path | None = None) -> None:
+        """``storage``: where the repositories' git folders go (default: a temporary folder removed on exit)."""
+        self.temporary = tempfile.TemporaryDirectory(prefix="fake-hub-") if storage is None else None
+        self.storage = Path(self.temporary.name) if self.temporary else storage
         self.repos: dict[str, FakeRepo] = {}
         self.objects: dict[str, bytes] = {}  # sha256 → bytes, uploaded through LFS and verified
         self.requests: list[tuple[str, str]] = []  # (method, path)
@@ -179,6 +182,8 @@ class FakeHub:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self.temporary is not None:
+            self.temporary.cleanup()
 
     @property
     def calls(self) -> list[str]:
