@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import re
@@ -40,6 +41,8 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from synth import Counts, generate  # noqa: E402
+
+from khabar.cli import configure_logging  # noqa: E402
 
 LABELING_CONFIG = REPO_ROOT / "annotation" / "labeling_config.xml"
 DATASHEET = REPO_ROOT / "DATASHEET.md"
@@ -151,8 +154,8 @@ def reconcile(result: SizeResult, build_dir: Path) -> list[str]:
 
 
 def run_size(target: int, seed: int, work: Path) -> SizeResult:
-    def progress(message: str) -> None:
-        print(f"[{target:,}] {message}", file=sys.stderr, flush=True)
+    def progress(message: str) -> None:  # stderr: plain lines, or a status line on a terminal (khabar.cli)
+        logging.getLogger("khabar.bench").info(f"[{target:,}] {message}")
 
     work.mkdir(parents=True, exist_ok=True)
     export, documents = work / "export.json", work / "documents.jsonl"
@@ -274,12 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(size.replace("_", "")) for size in args.sizes.split(",") if size.strip()]
     temporary = None if args.work else tempfile.TemporaryDirectory(prefix="khabar-bench-")
     work = args.work or Path(temporary.name)
+    handler = configure_logging("bench")
     try:
         results = [run_size(size, args.seed, work / f"size-{size}") for size in sizes]
     except StageFailed as exc:
+        handler.close()
         print(f"bench_pipeline: {exc}", file=sys.stderr)
         return 1
     finally:
+        handler.close()
         if temporary is not None:
             temporary.cleanup()
     print(environment())
