@@ -139,7 +139,7 @@ def reconcile(result: SizeResult, build_dir: Path) -> list[str]:
         problems.append(f"validate read/used {units['regions']['read']}/{units['regions']['used']} regions, the export holds {counts.span_results} (+{counts.draft_span_results} in drafts)")
     if units["annotations"]["used"] != usable_annotations:
         problems.append(f"validate used {units['annotations']['used']} annotations, the export holds {usable_annotations} usable ones")
-    built = re.search(r"read (\d+) documents, (\d+) annotations, (\d+) spans", result.build.stdout)
+    built = re.search(r"read (\d+) documents, (\d+) annotations, (\d+) spans", result.build.stderr)  # the build logs on stderr
     if built is None or (int(built[2]), int(built[3])) != (usable_annotations, counts.span_results):
         problems.append(f"build read {built[0] if built else 'nothing'}; the export holds {usable_annotations} usable annotations, {counts.span_results} spans")
     if KEPT_TABLES_USED not in result.build.stdout + result.build.stderr:
