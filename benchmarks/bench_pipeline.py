@@ -42,7 +42,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from synth import Counts, generate  # noqa: E402
 
-from khabar.cli import configure_logging  # noqa: E402
+from khabar.progress import configure_logging  # noqa: E402
 
 LABELING_CONFIG = REPO_ROOT / "annotation" / "labeling_config.xml"
 DATASHEET = REPO_ROOT / "DATASHEET.md"

@@ -6,24 +6,22 @@ Each subcommand lives in the module that does its job; that module exposes
 one-line message and its exit status, never a traceback.
 
 Results go to stdout; progress, logs and errors to stderr. Modules log through
-``logging.getLogger(__name__)``; :func:`configure_logging` sets the ``khabar``
-logger up once per command: plain ``khabar COMMAND: message`` lines, and on a
-terminal a tqdm status line below them with the steps done and the time spent.
+``logging.getLogger(__name__)``; :func:`khabar.progress.configure_logging` sets the
+``khabar`` logger up once per command.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
-import threading
 from pathlib import Path
 
 from khabar import __version__
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.paths import ROOT_ENV, use_root
+from khabar.progress import configure_logging
 
 #: subcommand → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -52,57 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
         module.configure(sub)
         sub.set_defaults(module=module)
     return parser
-
-
-class TerminalProgress(logging.Handler):
-    """Each record as a line above a tqdm status line (steps done, time spent, the last step),
-    refreshed twice a second so that a long step still shows its time moving."""
-
-    def __init__(self, command: str) -> None:
-        super().__init__()
-        self.bar = None
-        self.command = command
-        self.stopped = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
-        line = self.format(record)
-        if self.bar is None:
-            self.bar = tqdm(desc=f"khabar {self.command}", unit=" step", file=sys.stderr, leave=False, bar_format="{desc}: {n} step(s), {elapsed} {postfix}")
-            threading.Thread(target=self._tick, daemon=True).start()
-        self.bar.write(line, file=sys.stderr)
-        self.bar.set_postfix_str(record.getMessage()[:60], refresh=False)
-        self.bar.update(1)
-
-    def _tick(self) -> None:
-        while not self.stopped.wait(0.5):
-            self.acquire()
-            try:
-                if self.bar is not None:
-                    self.bar.refresh()
-            finally:
-                self.release()
-
-    def close(self) -> None:
-        self.stopped.set()
-        if self.bar is not None:
-            self.bar.close()
-        super().close()
-
-
-def configure_logging(command: str) -> logging.Handler:
-    """The ``khabar`` logger for this command: INFO and above to stderr, as described above."""
-    handler: logging.Handler = TerminalProgress(command) if sys.stderr.isatty() else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"khabar {command}: %(message)s"))
-    logger = logging.getLogger("khabar")
-    for old in list(logger.handlers):
-        logger.removeHandler(old)
-        old.close()
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # a host application's root handlers do not print these twice
-    return handler
 
 
 def main(argv: list[str] | None = None) -> int:
