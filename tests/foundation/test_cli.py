@@ -156,3 +156,25 @@ def test_the_version_is_the_release_version():
 
     result = khabar("--version")
     assert result.returncode == 0 and result.stdout == f"khabar {read_version(Path(__file__).parents[2] / 'dataset' / 'VERSION')}\n"
+
+
+@pytest.mark.studio
+def test_studio_commands_print_results_on_stdout_and_progress_on_stderr(studio_server, studio_project_title, clone, tmp_path):
+    """sync, preannotate, pull and push against a real Label Studio (a team's server: --url and
+    LABEL_STUDIO_API_KEY): the summaries a person reads are on stdout, the steps on stderr."""
+    env = ENV | {"LABEL_STUDIO_API_KEY": studio_server.credentials.token}
+    target = ["--url", studio_server.url, "--project", studio_project_title, "--studio-dir", str(tmp_path / "studio")]
+    out = tmp_path / "pulled.json"
+    steps = [
+        (["sync", "--documents", str(clone / "annotation" / "corpus" / "documents.jsonl")], "5 document(s) imported", "khabar studio: importing 5 document(s)"),
+        (["preannotate", "--exports", str(clone / "annotation" / "exports")], "task(s) pre-annotated", "khabar studio: gazetteer: "),
+        (["pull", "--out", str(out)], str(out), "khabar studio: asking Label Studio for an export snapshot"),
+        (["push", "--file", str(out)], None, "khabar studio: pushed "),  # push's account is its log: stdout stays empty
+    ]
+    for args, result, logged in steps:
+        done = subprocess.run([str(Path(sys.executable).with_name("khabar")), "studio", args[0], *target, *args[1:]], capture_output=True, text=True, cwd=clone, env=env, timeout=600)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+        assert done.stdout == "" if result is None else result in done.stdout, (args, done.stdout)
+        assert not any(line.startswith("khabar studio: ") for line in done.stdout.splitlines()), (args, done.stdout)
+        assert logged in done.stderr and all(line.startswith("khabar studio: ") for line in done.stderr.splitlines()), (args, done.stderr)
+    assert out.is_file()
