@@ -83,7 +83,7 @@ def publish(release: BuiltRelease, repo_id: str, api, *, log=LOG.info) -> str:
         main = next((ref.target_commit for ref in refs.branches if ref.name == "main"), None)
         remote = set(api.list_repo_files(repo_id, repo_type="dataset")) if main else set()
         stale = sorted(remote - set(release.files) - HUB_MANAGED)
-        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(release.folder / path)) for path in release.files]
+        operations: list[CommitOperationAdd | CommitOperationDelete] = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(release.folder / path)) for path in release.files]
         operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
         log(f"committing {len(release.files)} file(s), deleting {len(stale)} stale file(s)")
         commit = api.create_commit(
