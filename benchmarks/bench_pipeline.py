@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import re
@@ -40,6 +41,8 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from synth import Counts, generate  # noqa: E402
+
+from khabar.progress import configure_logging  # noqa: E402
 
 LABELING_CONFIG = REPO_ROOT / "annotation" / "labeling_config.xml"
 DATASHEET = REPO_ROOT / "DATASHEET.md"
@@ -136,7 +139,7 @@ def reconcile(result: SizeResult, build_dir: Path) -> list[str]:
         problems.append(f"validate read/used {units['regions']['read']}/{units['regions']['used']} regions, the export holds {counts.span_results} (+{counts.draft_span_results} in drafts)")
     if units["annotations"]["used"] != usable_annotations:
         problems.append(f"validate used {units['annotations']['used']} annotations, the export holds {usable_annotations} usable ones")
-    built = re.search(r"read (\d+) documents, (\d+) annotations, (\d+) spans", result.build.stdout)
+    built = re.search(r"read (\d+) documents, (\d+) annotations, (\d+) spans", result.build.stderr)  # the build logs on stderr
     if built is None or (int(built[2]), int(built[3])) != (usable_annotations, counts.span_results):
         problems.append(f"build read {built[0] if built else 'nothing'}; the export holds {usable_annotations} usable annotations, {counts.span_results} spans")
     if KEPT_TABLES_USED not in result.build.stdout + result.build.stderr:
@@ -151,8 +154,8 @@ def reconcile(result: SizeResult, build_dir: Path) -> list[str]:
 
 
 def run_size(target: int, seed: int, work: Path) -> SizeResult:
-    def progress(message: str) -> None:
-        print(f"[{target:,}] {message}", file=sys.stderr, flush=True)
+    def progress(message: str) -> None:  # stderr: plain lines, or a status line on a terminal (khabar.cli)
+        logging.getLogger("khabar.bench").info(f"[{target:,}] {message}")
 
     work.mkdir(parents=True, exist_ok=True)
     export, documents = work / "export.json", work / "documents.jsonl"
@@ -274,12 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(size.replace("_", "")) for size in args.sizes.split(",") if size.strip()]
     temporary = None if args.work else tempfile.TemporaryDirectory(prefix="khabar-bench-")
     work = args.work or Path(temporary.name)
+    handler = configure_logging("bench")
     try:
         results = [run_size(size, args.seed, work / f"size-{size}") for size in sizes]
     except StageFailed as exc:
+        handler.close()
         print(f"bench_pipeline: {exc}", file=sys.stderr)
         return 1
     finally:
+        handler.close()
         if temporary is not None:
             temporary.cleanup()
     print(environment())

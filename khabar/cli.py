@@ -4,6 +4,10 @@ Each subcommand lives in the module that does its job; that module exposes
 ``configure(parser)`` and ``run(args) -> int`` and keeps heavy imports inside
 ``run`` so that ``khabar --help`` stays fast. A :class:`KhabarError` becomes a
 one-line message and its exit status, never a traceback.
+
+Results go to stdout; progress, logs and errors to stderr. Modules log through
+``logging.getLogger(__name__)``; :func:`khabar.progress.configure_logging` sets the
+``khabar`` logger up once per command.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from khabar import __version__
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.paths import ROOT_ENV, use_root
+from khabar.progress import configure_logging
 
 #: subcommand → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,20 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     use_root(args.root)
+    handler = configure_logging(args.command)
     try:
         status = int(args.module.run(args))
         sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit
         return status
     except KhabarError as exc:
+        handler.close()  # the status line goes before the error is printed
         print(f"khabar {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
+        handler.close()
         print(f"khabar {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader went away (`khabar stats | head`): stop quietly, as a Unix filter does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    finally:
+        handler.close()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -483,9 +484,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-
-    def log(message: str) -> None:
-        print(f"khabar build: {message}", flush=True)
+    log = logging.getLogger(__name__).info  # stderr: stdout takes only the result, the build's folder
 
     release = load_release(args.release)
     args.datasheet = args.datasheet or repo().datasheet_file
@@ -503,4 +502,5 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED_CHECKS
     build(inputs, out, datasheet=args.datasheet, release=release, per_annotator=args.per_annotator, log=log)
     log(f"built {out} in {time.perf_counter() - started:.1f} s")
+    print(out)
     return 0

@@ -104,9 +104,8 @@ def body(release: Release, splits: Mapping[str, Sequence[tuple[str, int, int, in
             "```python",
             "from datasets import load_dataset",
             "",
-            "# REPO_ID: this repository's id (a local build folder works too, without revision=)",
             *(
-                f'{VARIABLE.get(config, config)} = load_dataset("REPO_ID", "{config}", revision="{release.tag}")'
+                f'{VARIABLE.get(config, config)} = load_dataset("{release.repo_id}", "{config}", revision="{release.tag}")'
                 for config, parts in splits.items()
                 if parts
             ),
@@ -130,6 +129,28 @@ def body(release: Release, splits: Mapping[str, Sequence[tuple[str, int, int, in
             "",
             demote_headings(datasheet.strip()),
             "",
+            "## Citation",
+            "",
+            citation(release),
+            "",
+        ]
+    )
+
+
+def citation(release: Release) -> str:
+    """A BibTeX entry for this release, pointing at its tag on the Hub."""
+    key = f"{release.name}_{release.version.replace('.', '_')}".replace("-", "_")
+    return "\n".join(
+        [
+            "```bibtex",
+            f"@misc{{{key},",
+            f"  title        = {{{release.pretty_name}}},",
+            "  author       = {{The Khabar project}},",
+            f"  version      = {{{release.version}}},",
+            "  howpublished = {Hugging Face Hub},",
+            f"  url          = {{https://huggingface.co/datasets/{release.repo_id}/tree/{release.tag}}}",
+            "}",
+            "```",
         ]
     )
 

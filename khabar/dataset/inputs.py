@@ -9,7 +9,7 @@ at all, the documents of the corpus are built with empty annotations.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,11 +74,11 @@ def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = 
     )
 
 
-def _to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _log(message: str) -> None:
+    logging.getLogger(__name__).info(message)  # the command's log: stderr, configured by khabar.cli
 
 
-def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str], None] = _to_stderr) -> BuildInputs:
+def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str], None] = _log) -> BuildInputs:
     """Validated tables of ``exports`` (or only the corpus when there are none); progress goes to ``log``."""
     if documents_file.exists():
         check_regular(documents_file)  # before hashing it: a FIFO would block the read

@@ -1,17 +1,21 @@
-"""``khabar publish --repo-id ORG/NAME``: one Hub commit of a build, then the tag ``v<version>``.
+"""``khabar publish``: one Hub commit of a build, then the tag ``v<version>``, in the dataset
+repository ``repo_id`` of ``dataset/release.toml`` (or ``--repo-id ORG/NAME``).
 
 Order: check the build (``khabar.validation.dataset_check``: files against MANIFEST.json,
 features against the card, offsets against the text) → create the dataset repository if
 needed → refuse when the tag already exists (a published tag is never moved) →
 one commit that uploads every file of the build and deletes the files of the
 repository the build no longer has → tag that commit. The token comes from
-``HF_TOKEN`` only; ``--dry-run`` prints the plan and contacts nobody.
+``HF_TOKEN`` only; ``--dry-run`` prints the plan and contacts nobody. The Hub's address
+(``HF_ENDPOINT``) is printed without any user or password it carries.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +23,16 @@ from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
 
 #: Files the Hub manages itself; never deleted as stale.
 HUB_MANAGED = frozenset({".gitattributes"})
+#: The userinfo of a URL (``scheme://user:password@``), wherever it appears in a text.
+USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+
+LOG = logging.getLogger(__name__)
+
+
+def redact(text: str) -> str:
+    """``text`` with every URL's user and password replaced by ``***``."""
+    return USERINFO.sub(r"\g<scheme>***@", text)
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,7 @@ def read_release(folder: Path) -> BuiltRelease:
     return BuiltRelease(folder, manifest["version"], tuple(sorted(files)))
 
 
-def publish(release: BuiltRelease, repo_id: str, api, *, log=print) -> str:
+def publish(release: BuiltRelease, repo_id: str, api, *, log=LOG.info) -> str:
     """Publish ``release`` to ``repo_id`` through ``api`` (an ``HfApi``); returns the tagged commit."""
     import httpx2  # huggingface_hub's HTTP client: its transport errors are not HfHubHTTPError
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
@@ -69,7 +83,7 @@ def publish(release: BuiltRelease, repo_id: str, api, *, log=print) -> str:
         main = next((ref.target_commit for ref in refs.branches if ref.name == "main"), None)
         remote = set(api.list_repo_files(repo_id, repo_type="dataset")) if main else set()
         stale = sorted(remote - set(release.files) - HUB_MANAGED)
-        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(release.folder / path)) for path in release.files]
+        operations: list[CommitOperationAdd | CommitOperationDelete] = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(release.folder / path)) for path in release.files]
         operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
         log(f"committing {len(release.files)} file(s), deleting {len(stale)} stale file(s)")
         commit = api.create_commit(
@@ -81,41 +95,47 @@ def publish(release: BuiltRelease, repo_id: str, api, *, log=print) -> str:
         )
         api.create_tag(repo_id, tag=release.tag, revision=commit.oid, repo_type="dataset", tag_message=f"Khabar {release.version}")
     except HfHubHTTPError as exc:
-        raise KhabarError(f"the Hub refused: {exc}".splitlines()[0], task=repo_id) from None
+        raise KhabarError(redact(f"dataset repository {repo_id}: the Hub refused: {exc}".splitlines()[0])) from None
     except httpx2.HTTPError as exc:
-        raise KhabarError(f"cannot reach the Hub at {api.endpoint}: {exc.__class__.__name__}: {exc}".splitlines()[0], task=repo_id) from None
+        raise KhabarError(redact(f"dataset repository {repo_id}: cannot reach the Hub at {api.endpoint}: {exc.__class__.__name__}: {exc}".splitlines()[0])) from None
     log(f"tagged {release.tag} at {commit.oid}")
     return commit.oid
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo-id", required=True, help="Hub dataset repository, ORG/NAME")
+    parser.add_argument("--repo-id", help="Hub dataset repository, ORG/NAME (default: repo_id in dataset/release.toml)")
     parser.add_argument("--build", type=Path, help="build folder (default: dist/<name>-<version>)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be done; contact nobody")
 
 
 def run(args: argparse.Namespace) -> int:
     from khabar.annotation.paths import repo
-    from khabar.dataset.release import load_release
+    from khabar.dataset.release import check_repo_id, load_release
 
-    def log(message: str) -> None:
-        print(f"khabar publish: {message}", flush=True)
-
-    if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
-        raise KhabarError(f"--repo-id must be ORG/NAME, got {args.repo_id!r}")
+    log = LOG.info
+    if args.repo_id is None:
+        repo_id = load_release().repo_id
+    else:
+        try:
+            repo_id = check_repo_id(args.repo_id)
+        except KhabarError as exc:
+            raise KhabarError(f"--repo-id: {exc}") from None
     release = read_release(args.build or repo().dist_dir / load_release().dirname)
-    if args.dry_run:
-        log(f"would create the dataset repository {args.repo_id} if it does not exist")
-        log(f"would refuse if tag {release.tag} exists already")
-        log(f"would commit these {len(release.files)} file(s) in one commit, deleting files the build no longer has:")
+    endpoint = redact(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    if args.dry_run:  # the plan is this command's result: stdout
+        print(f"would create the dataset repository {repo_id} at {endpoint} if it does not exist")
+        print(f"would refuse if tag {release.tag} exists already")
+        print(f"would commit these {len(release.files)} file(s) in one commit, deleting files the build no longer has:")
         for path in release.files:
-            log(f"  {path}")
-        log(f"would tag the commit {release.tag}")
+            print(f"  {path}")
+        print(f"would tag the commit {release.tag}")
         return 0
     token = os.environ.get("HF_TOKEN")
     if not token:
         raise KhabarError("HF_TOKEN is not set; the token is read from the environment only")
     from huggingface_hub import HfApi
 
-    publish(release, args.repo_id, HfApi(token=token), log=log)
+    log(f"publishing {release.folder} to the dataset repository {repo_id} at {endpoint}")
+    commit = publish(release, repo_id, HfApi(token=token), log=log)
+    print(f"{repo_id} {release.tag} {commit}")
     return 0

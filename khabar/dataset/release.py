@@ -20,6 +20,20 @@ SPLIT_NAMES = ("train", "validation", "test")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
+def check_repo_id(repo_id: str) -> str:
+    """``repo_id`` if it is a Hub repository id with its namespace (ORG/NAME), else a KhabarError naming it."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise KhabarError(f"repository id {repo_id!r} is not ORG/NAME: {str(exc).splitlines()[0]}") from None
+    if repo_id.count("/") != 1:
+        raise KhabarError(f"repository id {repo_id!r} is not ORG/NAME: it needs its organisation or user")
+    return repo_id
+
+
 @dataclass(frozen=True)
 class NearDuplicates:
     threshold: float
@@ -31,6 +45,7 @@ class NearDuplicates:
 @dataclass(frozen=True)
 class Release:
     name: str
+    repo_id: str  # ORG/NAME on the Hugging Face Hub
     pretty_name: str
     license: str
     license_name: str
@@ -77,6 +92,7 @@ def load_release(path: Path | None = None, version_file: Path | None = None) -> 
         near = raw["near_duplicates"]
         release = Release(
             name=str(raw["name"]),
+            repo_id=str(raw["repo_id"]),
             pretty_name=str(raw["pretty_name"]),
             license=str(raw["license"]),
             license_name=str(raw.get("license_name", "")),
@@ -101,6 +117,10 @@ def load_release(path: Path | None = None, version_file: Path | None = None) -> 
             f"name {release.name!r} is not a folder name: letters, digits, '.', '_' and '-', starting with a letter or digit, no '..'",
             file=str(path),
         )
+    try:
+        check_repo_id(release.repo_id)
+    except KhabarError as exc:
+        raise KhabarError(f"repo_id: {exc}", file=str(path)) from None
     unknown = [name for name, _ in splits if name not in SPLIT_NAMES]
     if unknown:
         raise KhabarError(f"unknown split {unknown[0]!r}: split names must be among {', '.join(SPLIT_NAMES)}", file=str(path))

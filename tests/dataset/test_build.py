@@ -152,7 +152,7 @@ def test_main_command_without_exports_builds_every_document_and_loads_offline(tm
     out = tmp_path / "khabar"
     result = subprocess.run([KHABAR, "--root", str(ROOT), "build", "--exports", "--out", str(out), "--datasheet", str(sheet)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "no annotations" in result.stdout and "built" in result.stdout
+    assert "no annotations" in result.stderr and "built" in result.stderr and result.stdout == f"{out}\n"  # logs on stderr, the folder on stdout
     assert "No annotations yet" in (out / "README.md").read_text(encoding="utf-8")
     check = """
 import sys, datasets

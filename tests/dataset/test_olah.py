@@ -4,6 +4,8 @@ pins ``revision="v1.0.0"`` through HF_ENDPOINT (read at import time, hence a sub
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import khabar_fixtures as fx
@@ -21,6 +24,7 @@ from khabar.dataset.build import build
 from khabar.dataset.inputs import from_tables
 
 OLAH = str(Path(sys.executable).with_name("olah-cli"))
+KHABAR = str(Path(sys.executable).with_name("khabar"))
 REPO = "khabar-org/khabar"
 GIT = ["git", "-c", "user.name=khabar", "-c", "user.email=khabar@example.invalid", "-c", "commit.gpgsign=false"]
 
@@ -41,6 +45,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def olah(mirrors: Path, work: Path) -> Iterator[str]:
+    """olah serving the git repositories under ``mirrors`` (``datasets/ORG/NAME``), offline; yields its endpoint."""
+    port = free_port()
+    config = work / "olah.toml"
+    config.write_text(
+        f'[basic]\nhost = "127.0.0.1"\nport = {port}\nrepos-path = "{work / "repos"}"\n'
+        f'mirrors-path = ["{mirrors}"]\n[accessibility]\noffline = true\n'
+    )
+    log = open(work / "olah.log", "wb")
+    server = subprocess.Popen([OLAH, "-c", str(config)], cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{endpoint}/api/datasets/{REPO}/refs", timeout=1).read()
+                break
+            except OSError:
+                assert server.poll() is None, (work / "olah.log").read_text()
+                time.sleep(0.2)
+        else:
+            pytest.fail("olah did not start: " + (work / "olah.log").read_text()[-2000:])
+        yield endpoint
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # olah-cli and the children it started
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
 @pytest.fixture
 def olah_server(tmp_path, built_v1, datasheet_copy):
     mirror = tmp_path / "mirrors" / "datasets" / REPO
@@ -54,35 +91,8 @@ def olah_server(tmp_path, built_v1, datasheet_copy):
     later = tmp_path / "later"
     build(from_tables(fx.tables("v2")), later, datasheet=sheet, log=lambda m: None)
     commit_build(mirror, later, "Later work")
-
-    port = free_port()
-    config = tmp_path / "olah.toml"
-    config.write_text(
-        f'[basic]\nhost = "127.0.0.1"\nport = {port}\nrepos-path = "{tmp_path / "repos"}"\n'
-        f'mirrors-path = ["{tmp_path / "mirrors"}"]\n[accessibility]\noffline = true\n'
-    )
-    log = open(tmp_path / "olah.log", "wb")
-    server = subprocess.Popen([OLAH, "-c", str(config)], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{endpoint}/api/datasets/{REPO}/refs", timeout=1).read()
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "olah.log").read_text()
-                time.sleep(0.2)
-        else:
-            pytest.fail("olah did not start: " + (tmp_path / "olah.log").read_text()[-2000:])
+    with olah(tmp_path / "mirrors", tmp_path) as endpoint:
         yield endpoint
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # olah-cli and the children it started
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
 
 
 CONSUMER = """
@@ -123,3 +133,52 @@ def test_export_takes_a_tagged_revision_from_the_hub(olah_server, tmp_path, buil
                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert missing.returncode == 2 and "cannot download revision 'v9.9.9'" in missing.stderr and "Traceback" not in missing.stderr
     assert not (tmp_path / "none").exists()
+
+
+SAME_ROWS = """
+import datasets, json, sys
+published, local = {{}}, {{}}
+for config in ("documents", "tokens", "quotes"):
+    remote = datasets.load_dataset({repo!r}, config, revision="v1.0.0")
+    built = datasets.load_dataset({local!r}, config)
+    assert list(remote) == list(built), (config, list(remote), list(built))
+    published[config] = {{split: remote[split].to_list() for split in remote}}
+    local[config] = {{split: built[split].to_list() for split in built}}
+    assert remote["test"].features == built["test"].features, config
+latest = datasets.load_dataset({repo!r}, "documents")["test"].to_list()
+print(json.dumps({{"same": published == local, "rows": {{c: sum(map(len, s.values())) for c, s in published.items()}}, "latest": len(latest)}}))
+"""
+
+
+def test_what_publish_sent_loads_by_tag_through_olah(built_v1, datasheet_copy, tmp_path):
+    """``khabar publish`` → the Hub → a mirror → ``load_dataset(repo, config, revision="v1.0.0")``.
+
+    Stand-ins, because nothing outside this machine can be reached: the Hub is tests/dataset/fake_hub.py
+    (the real huggingface_hub client uploads to it through Git LFS; Xet is switched off because the
+    fake has no Xet store), and the download side is olah, a real Hub mirror, serving the fake's
+    storage (each Hub commit a git commit, each tag a git tag) in offline mode. Then a later release
+    moves main, so only the tag can give back the first release's rows.
+    """
+    from fake_hub import FakeHub
+
+    sheet = tmp_path / "DATASHEET.md"
+    sheet.write_bytes(datasheet_copy.read_bytes())
+    later = tmp_path / "later"
+    build(from_tables(fx.tables("v2")), later, datasheet=sheet, log=lambda m: None)
+    manifest = (later / "MANIFEST.json").read_text().replace('"version": "1.0.0"', '"version": "1.1.0"')
+    (later / "MANIFEST.json").write_text(manifest)
+    env = os.environ | {"HF_TOKEN": "hf_fake", "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-publish")}
+    with FakeHub(tmp_path / "hub") as hub:
+        for folder in (built_v1, later):
+            done = subprocess.run([KHABAR, "publish", "--repo-id", REPO, "--build", str(folder)], capture_output=True, text=True, env=env | {"HF_ENDPOINT": hub.endpoint}, timeout=300)
+            assert done.returncode == 0, done.stderr[-3000:]
+        assert set(hub.repos[REPO].tags) == {"v1.0.0", "v1.1.0"}
+        assert "lfs_upload" in hub.calls and all(line["key"] == "lfsFile" for line in hub.commit_payloads[0][1:] if line["value"]["path"].endswith(".parquet"))
+    consumer = {"HF_HOME": str(tmp_path / "hf-load"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    with olah(hub.storage, tmp_path) as endpoint:
+        script = SAME_ROWS.format(repo=REPO, local=str(built_v1))
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ | consumer | {"HF_ENDPOINT": endpoint}, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert answer["same"] is True
+    assert answer["rows"]["documents"] == 4 and answer["rows"]["tokens"] > 100 and answer["latest"] == 5  # v1.0.0 has 4 documents, main 5

@@ -1,14 +1,19 @@
 """``khabar publish`` against a FAKE Hub (tests/dataset/fake_hub.py: a local HTTP server standing in
-for huggingface.co, which cannot be reached from here), through huggingface_hub's real HfApi client."""
+for huggingface.co, which cannot be reached from here), through huggingface_hub's real HfApi client.
+Parquet and PNG go through Git LFS as on the Hub; Xet is switched off (HF_HUB_DISABLE_XET), because
+the fake does not implement Xet's storage server (see fake_hub.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,24 +28,64 @@ KHABAR = str(Path(sys.executable).with_name("khabar"))
 V1 = load_release().version  # the version built_v1 carries
 MAJOR, MINOR, _ = map(int, V1.split("."))
 NEXT = f"{MAJOR}.{MINOR + 1}.0"
+#: huggingface_hub reads HF_HUB_DISABLE_XET when it is imported: subprocesses get it in their environment
+NO_XET = {"HF_HUB_DISABLE_XET": "1"}
 
 
-def test_publish_creates_commits_once_then_tags(built_v1):
+@pytest.fixture(autouse=True)
+def lfs_not_xet(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+
+
+def bumped(build: Path, folder: Path, version: str) -> Path:
+    """A copy of ``build`` whose manifest says ``version``: a later release of the same files."""
+    shutil.copytree(build, folder)
+    manifest = (folder / "MANIFEST.json").read_text().replace(f'"version": "{V1}"', f'"version": "{version}"')
+    (folder / "MANIFEST.json").write_text(manifest)
+    return folder
+
+
+def test_publish_creates_commits_once_then_tags(built_v1, tmp_path):
+    """Parquet and PNG travel as the Hub takes them: LFS batch, upload checked against its sha256,
+    verify, then an lfsFile entry in the one commit; text files go inline."""
     release = read_release(built_v1)
-    with FakeHub() as hub:
+    binary = sorted(p for p in release.files if p.endswith((".parquet", ".png")))
+    with FakeHub(tmp_path / "hub") as hub:
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
         oid = publish(release, "khabar-org/khabar", api, log=lambda m: None)
-        assert hub.calls == ["create_repo", "refs", "tree", "validate_yaml", "preupload", "commit", "tag"]
+        head, uploads, tail = hub.calls[:6], hub.calls[6:-2], hub.calls[-2:]  # uploads run in parallel threads
+        assert head == ["create_repo", "refs", "tree", "validate_yaml", "preupload", "lfs_batch"] and tail == ["commit", "tag"]
+        assert sorted(uploads) == ["lfs_upload"] * len(binary) + ["lfs_verify"] * len(binary)
+        assert all(token == "Bearer hf_fake" for token, call in zip(hub.tokens, hub.calls) if call != "lfs_upload")
         repo = hub.repos["khabar-org/khabar"]
-        assert repo.tags == {f"v{V1}": oid}
-        assert set(repo.files) == set(release.files) | {".gitattributes"}
-        assert repo.files["data/documents/test-00000-of-00001.parquet"] == (built_v1 / "data/documents/test-00000-of-00001.parquet").read_bytes()
-        assert len(hub.commit_payloads) == 1
+        assert repo.tags == {f"v{V1}": oid} and repo.head == oid
+        assert repo.files == {path: (built_v1 / path).read_bytes() for path in release.files} | {".gitattributes": repo.files[".gitattributes"]}
+        [payload] = hub.commit_payloads
+        by_key = {key: sorted(line["value"]["path"] for line in payload if line["key"] == key) for key in ("file", "lfsFile")}
+        assert by_key == {"lfsFile": binary, "file": sorted(set(release.files) - set(binary))}
+        assert len(binary) >= 4
+        for line in payload:
+            if line["key"] == "lfsFile":
+                data = (built_v1 / line["value"]["path"]).read_bytes()
+                assert line["value"] == {"path": line["value"]["path"], "algo": "sha256", "oid": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def test_publish_refuses_to_move_an_existing_tag(built_v1):
+def test_the_fake_hub_refuses_bytes_that_do_not_match_their_sha256(tmp_path):
+    """The stand-in holds the client to the Hub's rule: an LFS upload is stored only under its own sha256."""
+    with FakeHub(tmp_path / "hub") as hub:
+        oid = hashlib.sha256(b"parquet bytes").hexdigest()
+        put = lambda data: urllib.request.Request(f"{hub.endpoint}/lfs-upload/{oid}/13", data=data, method="PUT")  # noqa: E731
+        with pytest.raises(urllib.error.HTTPError, match="400"):
+            urllib.request.urlopen(put(b"other bytes!!"))
+        assert urllib.request.urlopen(put(b"parquet bytes")).status == 200
+        assert hub.objects == {oid: b"parquet bytes"}
+
+
+def test_publish_refuses_to_move_an_existing_tag(built_v1, tmp_path):
     release = read_release(built_v1)
-    with FakeHub() as hub:
+    with FakeHub(tmp_path / "hub") as hub:
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
         publish(release, "khabar-org/khabar", api, log=lambda m: None)
         before = list(hub.requests)
@@ -52,21 +97,20 @@ def test_publish_refuses_to_move_an_existing_tag(built_v1):
 
 def test_a_new_version_deletes_stale_files_in_the_same_commit(built_v1, tmp_path):
     release = read_release(built_v1)
-    with FakeHub() as hub:
+    with FakeHub(tmp_path / "hub") as hub:
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
         publish(release, "khabar-org/khabar", api, log=lambda m: None)
-        hub.repos["khabar-org/khabar"].files["data/tokens/train-00000-of-00001.parquet"] = b"old"
-        hub.repos["khabar-org/khabar"].commits.append("1" * 40)
-        hub.repos["khabar-org/khabar"].tags["v0.0.9"] = "1" * 40
-        newer = tmp_path / "build"
-        shutil.copytree(built_v1, newer)
-        manifest = (newer / "MANIFEST.json").read_text().replace(f'"version": "{V1}"', f'"version": "{NEXT}"')
-        (newer / "MANIFEST.json").write_text(manifest)
-        publish(read_release(newer), "khabar-org/khabar", api, log=lambda m: None)
+        repo = hub.repos["khabar-org/khabar"]
+        other = repo.commit({"data/tokens/train-00000-of-00001.parquet": b"old"}, [], "someone else's commit")
+        repo.git("tag", "v0.0.9", other)
+        publish(read_release(bumped(built_v1, tmp_path / "build", NEXT)), "khabar-org/khabar", api, log=lambda m: None)
         last = hub.commit_payloads[-1]
-        assert last[0]["value"]["parentCommit"] == "1" * 40
+        assert last[0]["value"]["parentCommit"] == other
         assert [line["value"]["path"] for line in last if line["key"] == "deletedFile"] == ["data/tokens/train-00000-of-00001.parquet"]
-        assert set(hub.repos["khabar-org/khabar"].tags) == {"v0.0.9", f"v{V1}", f"v{NEXT}"}
+        assert set(repo.tags) == {"v0.0.9", f"v{V1}", f"v{NEXT}"}
+        assert "data/tokens/train-00000-of-00001.parquet" not in repo.files
+        # the unchanged parquet and PNG files were already held: the LFS batch asked for no upload
+        assert hub.calls.count("lfs_upload") == sum(p.endswith((".parquet", ".png")) for p in release.files)
 
 
 def test_publish_refuses_a_build_that_differs_from_its_manifest(built_v1, tmp_path):
@@ -123,12 +167,37 @@ def test_cli_needs_hf_token_and_dry_run_contacts_nobody(built_v1, khabar, monkey
 
 def test_cli_publishes_through_hf_endpoint_with_the_token_from_hf_token(built_v1, tmp_path):
     """A subprocess, because huggingface_hub reads HF_ENDPOINT when it is imported."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")} | {"HF_HOME": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")} | {"HF_HOME": str(tmp_path)} | NO_XET
     args = [KHABAR, "publish", "--repo-id", "khabar-org/khabar", "--build", str(built_v1)]
-    with FakeHub() as hub:
+    with FakeHub(tmp_path / "hub") as hub:
         done = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint})
         assert done.returncode == 0, done.stderr
         assert "hf_fake" not in done.stdout + done.stderr
         assert hub.calls[-1] == "tag" and f"v{V1}" in hub.repos["khabar-org/khabar"].tags
         again = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint})
         assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_a_password_in_hf_endpoint_is_never_printed(built_v1, tmp_path):
+    """``HF_ENDPOINT=http://user:password@host`` (a proxy that wants basic auth): the plan and the
+    errors show ``http://***@host``; an error names the repository, not a task."""
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()  # nothing listens there now
+    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"} | NO_XET | {"HF_HOME": str(tmp_path), "HF_ENDPOINT": f"http://hub-user:s3cret-pw@127.0.0.1:{port}"}
+    args = [KHABAR, "publish", "--repo-id", "khabar-org/khabar", "--build", str(built_v1)]
+    plan = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env)
+    assert plan.returncode == 0 and f"at http://***@127.0.0.1:{port} " in plan.stdout
+    failed = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake"})
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert f"error: dataset repository khabar-org/khabar: cannot reach the Hub at http://***@127.0.0.1:{port}" in failed.stderr
+    for output in (plan.stdout + plan.stderr, failed.stdout + failed.stderr):
+        assert "s3cret-pw" not in output and "hub-user" not in output and "task" not in output
+
+
+def test_the_repo_id_defaults_to_the_release_config_and_is_checked(built_v1, khabar):
+    dry = khabar("publish", "--build", built_v1, "--dry-run")
+    assert dry.returncode == 0 and f"would create the dataset repository {load_release().repo_id} at " in dry.stdout
+    bad = khabar("publish", "--repo-id", "org/na me", "--build", built_v1, "--dry-run")
+    assert bad.returncode == 2 and "repository id 'org/na me' is not ORG/NAME" in bad.stderr

@@ -1,7 +1,10 @@
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from khabar.cli import COMMANDS
 
@@ -43,3 +46,135 @@ def test_a_closed_pipe_is_no_traceback():
     _, err = process.communicate(timeout=120)
     assert b"Traceback" not in err and b"BrokenPipeError" not in err
     assert process.returncode in (0, 141)
+
+
+# ---- results on stdout, progress and logs on stderr ------------------------------------------
+
+#: (arguments, exit status, a result stdout must hold, a log stderr must hold or None when the command logs nothing)
+STREAMS = [
+    (["ingest"], 0, "page(s) ingested into", None),
+    (["validate"], 0, "reconciliation:", "khabar validate: checking 1 export file(s)"),
+    (["build"], 0, "dist/khabar-1.0.0", "khabar build: read 5 documents"),
+    (["build", "--check"], 0, "", "is up to date"),
+    (["stats"], 0, "gold spans:", "khabar stats: tables:"),
+    (["diff", "dist/khabar-1.0.0", "dist/khabar-1.0.0"], 0, "no differences", None),
+    (["publish", "--dry-run"], 0, "would tag the commit v1.0.0", None),
+    (["studio", "status", "--studio-dir", ".studio-none"], 1, "Label Studio is not running", None),
+    (["studio", "down", "--studio-dir", ".studio-none"], 0, "Label Studio was not running", None),
+    (["--version"], 0, "khabar 1.0.0", None),
+]
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    from test_install import clone_of_the_working_tree
+
+    return clone_of_the_working_tree(tmp_path_factory.mktemp("clone"))
+
+
+ENV = {k: v for k, v in os.environ.items() if k not in ("KHABAR_ROOT", "HF_ENDPOINT", "HF_TOKEN")}
+
+
+def run_in(clone: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).with_name("khabar")), *args], capture_output=True, text=True, cwd=clone, env=ENV, timeout=600)
+
+
+def test_every_command_prints_results_on_stdout_and_logs_on_stderr(clone):
+    """Run in order in a copy of the repository (build before diff and publish). A log line is
+    ``khabar COMMAND: …`` on stderr; stdout holds only the command's result, so it can be piped."""
+    for args, status, result, logged in STREAMS:
+        done = run_in(clone, *args)
+        assert done.returncode == status, (args, done.stderr[-2000:])
+        assert result in done.stdout, (args, done.stdout[-2000:])
+        command = args[0].lstrip("-")
+        stdout_logs = [line for line in done.stdout.splitlines() if line.startswith(f"khabar {command}: ") and "export file(s):" not in line]
+        assert stdout_logs == [], (args, stdout_logs)  # validate's report opens with its own summary line
+        assert all(line.startswith(f"khabar {command}: ") for line in done.stderr.splitlines()), (args, done.stderr[-2000:])
+        if logged is None:
+            assert done.stderr == "", (args, done.stderr)
+        else:
+            assert logged in done.stderr, (args, done.stderr[-2000:])
+    build = run_in(clone, "build")
+    assert build.stdout == f"{clone / 'dist' / 'khabar-1.0.0'}\n"  # `out=$(khabar build)` takes the folder
+
+
+def test_publish_prints_the_tagged_commit_on_stdout_and_its_progress_on_stderr(clone, tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "dataset"))
+    from fake_hub import FakeHub
+
+    assert run_in(clone, "build").returncode == 0
+    with FakeHub(tmp_path / "hub") as hub:
+        env = os.environ | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf")}
+        done = subprocess.run([str(Path(sys.executable).with_name("khabar")), "publish"], capture_output=True, text=True, cwd=clone, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        tagged = hub.repos["khabar-project/khabar"].tags["v1.0.0"]  # the repo_id of dataset/release.toml
+    assert done.stdout == f"khabar-project/khabar v1.0.0 {tagged}\n"
+    assert f"khabar publish: publishing {clone / 'dist' / 'khabar-1.0.0'} to the dataset repository khabar-project/khabar at {hub.endpoint}" in done.stderr
+    assert f"khabar publish: tagged v1.0.0 at {tagged}" in done.stderr
+
+
+def test_on_a_terminal_long_commands_show_a_progress_line(clone):
+    """stderr on a pseudo-terminal: the log lines and a tqdm status line (steps, time); stdout, a
+    pipe, still holds only the result."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 24 rows, 120 columns: tqdm draws nothing in 0
+    seen: list[bytes] = []
+
+    def drain() -> None:  # read while the build writes, so the terminal's buffer never fills
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal side is closed and drained
+                return
+            if not chunk:
+                return
+            seen.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        process = subprocess.Popen([str(Path(sys.executable).with_name("khabar")), "build"], stdout=subprocess.PIPE, stderr=terminal, cwd=clone, env=ENV)
+        os.close(terminal)
+        stdout, _ = process.communicate(timeout=600)
+        reader.join(timeout=60)
+    finally:
+        os.close(controller)
+    text = b"".join(seen).decode("utf-8", "replace")
+    assert process.returncode == 0 and stdout.decode() == f"{clone / 'dist' / 'khabar-1.0.0'}\n"
+    assert "khabar build: read 5 documents" in text
+    assert re.search(r"khabar build: \d+ step\(s\), \d\d:\d\d", text), text[-2000:]
+
+
+def test_the_version_is_the_release_version():
+    from khabar.dataset.release import read_version
+
+    result = khabar("--version")
+    assert result.returncode == 0 and result.stdout == f"khabar {read_version(Path(__file__).parents[2] / 'dataset' / 'VERSION')}\n"
+
+
+@pytest.mark.studio
+def test_studio_commands_print_results_on_stdout_and_progress_on_stderr(studio_server, studio_project_title, clone, tmp_path):
+    """sync, preannotate, pull and push against a real Label Studio (a team's server: --url and
+    LABEL_STUDIO_API_KEY): the summaries a person reads are on stdout, the steps on stderr."""
+    env = ENV | {"LABEL_STUDIO_API_KEY": studio_server.credentials.token}
+    target = ["--url", studio_server.url, "--project", studio_project_title, "--studio-dir", str(tmp_path / "studio")]
+    out = tmp_path / "pulled.json"
+    steps = [
+        (["sync", "--documents", str(clone / "annotation" / "corpus" / "documents.jsonl")], "5 document(s) imported", "khabar studio: importing 5 document(s)"),
+        (["preannotate", "--exports", str(clone / "annotation" / "exports")], "task(s) pre-annotated", "khabar studio: gazetteer: "),
+        (["pull", "--out", str(out)], str(out), "khabar studio: asking Label Studio for an export snapshot"),
+        (["push", "--file", str(out)], None, "khabar studio: pushed "),  # push's account is its log: stdout stays empty
+    ]
+    for args, result, logged in steps:
+        done = subprocess.run([str(Path(sys.executable).with_name("khabar")), "studio", args[0], *target, *args[1:]], capture_output=True, text=True, cwd=clone, env=env, timeout=600)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+        assert done.stdout == "" if result is None else result in done.stdout, (args, done.stdout)
+        assert not any(line.startswith("khabar studio: ") for line in done.stdout.splitlines()), (args, done.stdout)
+        assert logged in done.stderr and all(line.startswith("khabar studio: ") for line in done.stderr.splitlines()), (args, done.stderr)
+    assert out.is_file()

@@ -1,6 +1,6 @@
 """Real Label Studio files from HumanSignal's repositories: a clear error, never a traceback.
 
-Each file of ../shared/external/labelstudio-fixtures/ (other labeling configs,
+Each file of tests/data/labelstudio-fixtures/ (other labeling configs,
 HTML and image tasks, cancelled annotations, single tasks, label configs) goes
 through the real ``khabar validate`` entry point. None of them is an export of
 Khabar's labeling config, so each must be refused with exit status 2 and one

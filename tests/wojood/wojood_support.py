@@ -1,7 +1,7 @@
 """Wojood (nested Arabic NER, SinaLab, MIT) imported, validated, built and read back.
 
-The sample lives outside the repository (``../shared/external/wojood-sample``, or
-``$KHABAR_WOJOOD_DIR``); its ``SOURCE.md`` records where it comes from.
+The sample is part of the repository (``tests/data/wojood-sample``); its ``SOURCE.md`` records
+where it comes from and its ``LICENSE`` the terms.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from khabar.annotation.errors import KhabarError
@@ -86,11 +87,12 @@ def _api_call(action, *args, **kwargs):
 def run(args: argparse.Namespace) -> int:
     from khabar.annotation.studio import server
 
+    log = logging.getLogger(__name__).info  # progress on stderr; what to do next, status and summaries on stdout
     if args.studio_dir is None:
         args.studio_dir = repo().studio_dir
     paths = server.StudioPaths(args.studio_dir)
     if args.action == "up":
-        running = server.start_server(paths, args.port)
+        running = server.start_server(paths, args.port, progress=log)
         credentials = server.read_credentials(paths)
         assert credentials is not None
         print(f"open {running.url}/ and log in as {credentials.username}")
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         print("next: khabar studio sync && khabar studio preannotate; when done: khabar studio pull; stop: khabar studio down")
         return 0
     if args.action == "down":
-        stopped = server.stop_server(paths)
+        stopped = server.stop_server(paths, progress=log)
         print("Label Studio stopped" if stopped else "Label Studio was not running")
         return 0
     if args.action == "status":
@@ -120,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         if not records:
             raise KhabarError("no corpus records; run: khabar ingest", file=str(documents))
         config = repo().labeling_config.read_text(encoding="utf-8")
-        report = _api_call(sync_project, client, args.project, config, records)
+        report = _api_call(sync_project, client, args.project, config, records, progress=log)
         print(
             f"project {args.project!r} (id {report.project_id}): {len(report.imported)} document(s) imported, "
             f"{report.already_present} already there"
@@ -137,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
 
         exports = args.exports or repo().exports_dir
         gazetteer = load_gazetteer(exports)
-        print(f"gazetteer: {len(gazetteer)} surface form(s) from {exports}")
-        report = _api_call(import_preannotations, client, project_id, gazetteer)
+        log(f"gazetteer: {len(gazetteer)} surface form(s) from {exports}")
+        report = _api_call(import_preannotations, client, project_id, gazetteer, progress=log)
         print(
             f"{MODEL_VERSION}: {report.added} task(s) pre-annotated ({report.results} result(s)), "
             f"{report.already_present} already had them"
@@ -148,12 +150,13 @@ def run(args: argparse.Namespace) -> int:
         from khabar.annotation.studio.export import pull
 
         out = args.out or repo().exports_dir / f"{args.project}.json"
-        _api_call(pull, client, project_id, out, paths.pseudonyms_file)
+        _api_call(pull, client, project_id, out, paths.pseudonyms_file, progress=log)
+        print(out)
         return 0
     if args.action == "push":
         from khabar.annotation.studio.export import push_export, read_export
 
         source = args.file or repo().exports_dir / f"{args.project}.json"
-        _api_call(push_export, client, project_id, read_export(source))
+        _api_call(push_export, client, project_id, read_export(source), progress=log)
         return 0
     raise KhabarError(f"unknown action {args.action!r}")

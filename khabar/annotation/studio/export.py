@@ -271,7 +271,9 @@ def pull(
 ) -> PullReport:
     """Export the project into ``path`` in its stable, pseudonymised form."""
     started = time.monotonic()
+    progress(f"asking Label Studio for an export snapshot of project {project_id} (the long step)")
     raw = snapshot_export(client, project_id)
+    progress(f"pseudonymising and writing {len(raw)} task(s)")
     previous_text = path.read_text(encoding="utf-8") if path.exists() else None
     previous = read_export(path) if previous_text is not None else []
     book = load_pseudonym_book(book_file)
