@@ -22,6 +22,7 @@ import pytest
 
 from khabar.dataset.build import build
 from khabar.dataset.inputs import from_tables
+from khabar.dataset.release import load_release
 
 OLAH = str(Path(sys.executable).with_name("olah-cli"))
 KHABAR = str(Path(sys.executable).with_name("khabar"))
@@ -139,7 +140,7 @@ SAME_ROWS = """
 import datasets, json, sys
 published, local = {{}}, {{}}
 for config in ("documents", "tokens", "quotes"):
-    remote = datasets.load_dataset({repo!r}, config, revision="v1.0.0")
+    remote = datasets.load_dataset({repo!r}, config, revision={tag!r})
     built = datasets.load_dataset({local!r}, config)
     assert list(remote) == list(built), (config, list(remote), list(built))
     published[config] = {{split: remote[split].to_list() for split in remote}}
@@ -151,7 +152,7 @@ print(json.dumps({{"same": published == local, "rows": {{c: sum(map(len, s.value
 
 
 def test_what_publish_sent_loads_by_tag_through_olah(built_v1, datasheet_copy, tmp_path):
-    """``khabar publish`` → the Hub → a mirror → ``load_dataset(repo, config, revision="v1.0.0")``.
+    """``khabar publish`` → the Hub → a mirror → ``load_dataset(repo, config, revision="v<version>")``.
 
     Stand-ins, because nothing outside this machine can be reached: the Hub is tests/dataset/fake_hub.py
     (the real huggingface_hub client uploads to it through Git LFS; Xet is switched off because the
@@ -165,20 +166,23 @@ def test_what_publish_sent_loads_by_tag_through_olah(built_v1, datasheet_copy, t
     sheet.write_bytes(datasheet_copy.read_bytes())
     later = tmp_path / "later"
     build(from_tables(fx.tables("v2")), later, datasheet=sheet, log=lambda m: None)
-    manifest = (later / "MANIFEST.json").read_text().replace('"version": "1.0.0"', '"version": "1.1.0"')
+    version = load_release().version
+    major, minor, _ = version.split(".")
+    later_version = f"{major}.{int(minor) + 1}.0"
+    manifest = (later / "MANIFEST.json").read_text().replace(f'"version": "{version}"', f'"version": "{later_version}"')
     (later / "MANIFEST.json").write_text(manifest)
     env = os.environ | {"HF_TOKEN": "hf_fake", "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-publish")}
     with FakeHub(tmp_path / "hub") as hub:
         for folder in (built_v1, later):
             done = subprocess.run([KHABAR, "publish", "--repo-id", REPO, "--build", str(folder)], capture_output=True, text=True, env=env | {"HF_ENDPOINT": hub.endpoint}, timeout=300)
             assert done.returncode == 0, done.stderr[-3000:]
-        assert set(hub.repos[REPO].tags) == {"v1.0.0", "v1.1.0"}
+        assert set(hub.repos[REPO].tags) == {f"v{version}", f"v{later_version}"}
         assert "lfs_upload" in hub.calls and all(line["key"] == "lfsFile" for line in hub.commit_payloads[0][1:] if line["value"]["path"].endswith(".parquet"))
     consumer = {"HF_HOME": str(tmp_path / "hf-load"), "HF_HUB_DISABLE_TELEMETRY": "1"}
     with olah(hub.storage, tmp_path) as endpoint:
-        script = SAME_ROWS.format(repo=REPO, local=str(built_v1))
+        script = SAME_ROWS.format(repo=REPO, local=str(built_v1), tag=f"v{version}")
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ | consumer | {"HF_ENDPOINT": endpoint}, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.splitlines()[-1])
     assert answer["same"] is True
-    assert answer["rows"]["documents"] == 4 and answer["rows"]["tokens"] > 100 and answer["latest"] == 5  # v1.0.0 has 4 documents, main 5
+    assert answer["rows"]["documents"] == 4 and answer["rows"]["tokens"] > 100 and answer["latest"] == 5  # the first release has 4 documents, main 5

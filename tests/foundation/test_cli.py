@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from khabar.annotation.paths import repo
 from khabar.cli import COMMANDS
+
+#: the release version, from the one place it is written
+VERSION = repo().version_file.read_text(encoding="utf-8").strip()
 
 SUBCOMMANDS = ["ingest", "studio", "import-conll", "validate", "build", "publish", "diff", "export", "stats", "link"]
 
@@ -54,14 +58,14 @@ def test_a_closed_pipe_is_no_traceback():
 STREAMS = [
     (["ingest"], 0, "page(s) ingested into", None),
     (["validate"], 0, "reconciliation:", "khabar validate: checking 1 export file(s)"),
-    (["build"], 0, "dist/khabar-1.0.0", "khabar build: read 5 documents"),
+    (["build"], 0, f"dist/khabar-{VERSION}", "khabar build: read 5 documents"),
     (["build", "--check"], 0, "", "is up to date"),
     (["stats"], 0, "gold spans:", "khabar stats: tables:"),
-    (["diff", "dist/khabar-1.0.0", "dist/khabar-1.0.0"], 0, "no differences", None),
-    (["publish", "--dry-run"], 0, "would tag the commit v1.0.0", None),
+    (["diff", f"dist/khabar-{VERSION}", f"dist/khabar-{VERSION}"], 0, "no differences", None),
+    (["publish", "--dry-run"], 0, f"would tag the commit v{VERSION}", None),
     (["studio", "status", "--studio-dir", ".studio-none"], 1, "Label Studio is not running", None),
     (["studio", "down", "--studio-dir", ".studio-none"], 0, "Label Studio was not running", None),
-    (["--version"], 0, "khabar 1.0.0", None),
+    (["--version"], 0, f"khabar {VERSION}", None),
 ]
 
 
@@ -95,7 +99,7 @@ def test_every_command_prints_results_on_stdout_and_logs_on_stderr(clone):
         else:
             assert logged in done.stderr, (args, done.stderr[-2000:])
     build = run_in(clone, "build")
-    assert build.stdout == f"{clone / 'dist' / 'khabar-1.0.0'}\n"  # `out=$(khabar build)` takes the folder
+    assert build.stdout == f"{clone / 'dist' / f'khabar-{VERSION}'}\n"  # `out=$(khabar build)` takes the folder
 
 
 def test_publish_prints_the_tagged_commit_on_stdout_and_its_progress_on_stderr(clone, tmp_path):
@@ -107,10 +111,10 @@ def test_publish_prints_the_tagged_commit_on_stdout_and_its_progress_on_stderr(c
         env = os.environ | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf")}
         done = subprocess.run([str(Path(sys.executable).with_name("khabar")), "publish"], capture_output=True, text=True, cwd=clone, env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
-        tagged = hub.repos["khabar-project/khabar"].tags["v1.0.0"]  # the repo_id of dataset/release.toml
-    assert done.stdout == f"khabar-project/khabar v1.0.0 {tagged}\n"
-    assert f"khabar publish: publishing {clone / 'dist' / 'khabar-1.0.0'} to the dataset repository khabar-project/khabar at {hub.endpoint}" in done.stderr
-    assert f"khabar publish: tagged v1.0.0 at {tagged}" in done.stderr
+        tagged = hub.repos["khabar-project/khabar"].tags[f"v{VERSION}"]  # the repo_id of dataset/release.toml
+    assert done.stdout == f"khabar-project/khabar v{VERSION} {tagged}\n"
+    assert f"khabar publish: publishing {clone / 'dist' / f'khabar-{VERSION}'} to the dataset repository khabar-project/khabar at {hub.endpoint}" in done.stderr
+    assert f"khabar publish: tagged v{VERSION} at {tagged}" in done.stderr
 
 
 def test_on_a_terminal_long_commands_show_a_progress_line(clone):
@@ -146,7 +150,7 @@ def test_on_a_terminal_long_commands_show_a_progress_line(clone):
     finally:
         os.close(controller)
     text = b"".join(seen).decode("utf-8", "replace")
-    assert process.returncode == 0 and stdout.decode() == f"{clone / 'dist' / 'khabar-1.0.0'}\n"
+    assert process.returncode == 0 and stdout.decode() == f"{clone / 'dist' / f'khabar-{VERSION}'}\n"
     assert "khabar build: read 5 documents" in text
     assert re.search(r"khabar build: \d+ step\(s\), \d\d:\d\d", text), text[-2000:]
 

@@ -195,7 +195,7 @@ def test_after_a_kill_only_a_previous_build_is_removed(tmp_path, khabar, good_bu
     run = khabar(*build_args(out, datasheet, changed_export(tmp_path)))
     assert run.status == 0, run.output
     assert not partly.exists()
-    assert tree(impostor) == impostor_before and f"left {impostor.name} alone" in run.out
+    assert tree(impostor) == impostor_before and f"left {impostor.name} alone" in run.err
     assert sorted(os.listdir(dist)) == sorted([out.name, impostor.name])
 
 
@@ -241,8 +241,8 @@ def test_a_full_disk_while_writing_parquet_changes_nothing(tmp_path, khabar, goo
         before, datasheet_before = tree(disk), datasheet.read_bytes()
         run = khabar(*build_args(out, datasheet, changed_export(tmp_path)))
         one_line_error(run, str(out), "No space left on device", "unchanged")
-        assert "wrote data/" not in run.out, "the disk was full before the first parquet file"
-        assert "configs:" in run.out  # it failed in the build's writing, not before
+        assert "wrote data/" not in run.err, "the disk was full before the first parquet file"
+        assert "configs:" in run.err  # it failed in the build's writing, not before
         assert tree(disk) == before, "the previous build changed or something was left behind"
         assert datasheet.read_bytes() == datasheet_before
 
@@ -259,7 +259,7 @@ def test_a_full_disk_while_writing_the_datasheet_changes_nothing(tmp_path, khaba
         before = tree(disk)
         run = khabar(*build_args(out, datasheet, changed_export(tmp_path)))
         one_line_error(run, "DATASHEET.md", "No space left on device")
-        assert "wrote data/" in run.out, "the build folder was written before the datasheet"
+        assert "wrote data/" in run.err, "the build folder was written before the datasheet"
         assert tree(disk) == before, "the datasheet changed or a temporary file was left"
         assert tree(dist) == build_before, "the new build went in although the datasheet could not"
     # with room, the same build goes through and both change together

@@ -134,7 +134,7 @@ def test_a_tampered_store_is_a_miss_and_the_build_validates_again(khabar, tmp_pa
     run = khabar("build", "--exports", export, "--out", tmp_path / "out", "--datasheet", _datasheet_copy(tmp_path))
     assert run.status == 0, run.err
     assert validations, "the build trusted a tampered store"
-    assert "validating 1 export(s)" in run.out
+    assert "validating 1 export(s)" in run.err
 
 
 def _datasheet_copy(tmp_path: Path) -> Path:
