@@ -335,6 +335,23 @@ def main() -> None:
          argv=[*pull, "--url", "{studio_url}", "--project", "{project}"], exit=2, expect=["pseudonyms.json", "unreadable pseudonym book"],
          env={"LABEL_STUDIO_API_KEY": "{studio_token}"}, studio=True, absent_path="out.json")
 
+    # studio (12)
+    team = {"env": {"LABEL_STUDIO_API_KEY": "{studio_token}"}, "studio": True}
+    case("pull-out-is-a-directory", "pull --out naming an existing folder", {"outdir/keep.txt": "not an export\n"},
+         argv=["studio", "pull", "--studio-dir", "{case}/studio", "--out", "{case}/outdir", "--url", "{studio_url}", "--project", "{project}"],
+         exit=2, expect=["outdir", "is a directory"], untouched=["outdir/keep.txt"], **team)
+    push = ["studio", "push", "--studio-dir", "{case}/studio", "--file", "{case}/export.json", "--url", "{studio_url}", "--project", "{project}"]
+    user_id = good_export()
+    user_id[0]["annotations"][0]["completed_by"] = 3
+    case("push-completed-by-int", "push of another project's export whose completed_by is a Label Studio user id",
+         {"export.json": dumps(user_id)}, argv=push, exit=2, expect=["export.json", "task 1", "completed_by 3", "not a pseudonym"],
+         untouched=["export.json"], absent_path="export.sync", **team)
+    surrogate = good_export()
+    surrogate[1]["annotations"][0]["result"][0]["value"]["text"] = "\ud800"
+    case("push-lone-surrogate", "push of an export whose result holds a lone surrogate (as a \\ud800 escape)",
+         {"export.json": json.dumps(surrogate, indent=2) + "\n"}, argv=push, exit=2,
+         expect=["export.json", "task 2", "not valid Unicode", "surrogates not allowed"], untouched=["export.json"], absent_path="export.sync", **team)
+
 
 if __name__ == "__main__":
     main()
