@@ -14,8 +14,8 @@ from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
 from khabar.annotation.paths import repo
 from khabar.annotation.studio import cli
-from khabar.annotation.studio.export import ensure_user, pull, read_export
-from khabar.annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
+from khabar.annotation.studio.export import ensure_user, pull, read_export, snapshot_export
+from khabar.annotation.studio.project import doc_id_tasks, find_project, import_preannotations, sync_project
 from khabar.annotation.studio.push import push_export
 
 pytestmark = pytest.mark.studio
@@ -173,7 +173,8 @@ def test_cli_never_prints_the_token(studio_server, annotated, tmp_path, capsys):
     captured = capsys.readouterr()
     printed = captured.out + captured.err + "\n".join(studio_server.startup_output)
     assert re.search(r"pulled \d+ task\(s\)", printed) and "imported" in printed
-    assert "the project is as it was before the push" in printed
+    cli_project = find_project(studio_server.client(), "cli-project")
+    assert not any(t["annotations"] for t in snapshot_export(studio_server.client(), cli_project)), "the refused push wrote nothing"
     secrets = (studio_server.credentials.token, studio_server.credentials.password)
     log = studio_server.paths.log_file.read_text(encoding="utf-8", errors="replace")
     for secret in secrets:

@@ -1,6 +1,7 @@
-"""Pull a project into ``annotation/exports/<project>.json`` and push such a file back.
+"""Pull a project into ``annotation/exports/<project>.json``, merged into what the file holds.
 
-The pulled file is made for review in git:
+What a pull writes and refuses is :mod:`khabar.annotation.studio.merge`'s; pushing is
+:mod:`khabar.annotation.studio.push`'s. The pulled file is made for review in git:
 
 - a snapshot export with full serialisation (annotations with their users,
   predictions and drafts in full);
@@ -9,13 +10,15 @@ The pulled file is made for review in git:
   ``last_created_by``, ``created_username``, ``comment_authors`` go);
 - fields that change without anyone's work changing (``created_ago``, the task's
   ``updated_at``, comment bookkeeping) are dropped;
-- tasks, annotations, drafts and predictions sorted by id, keys sorted, indent 2,
-  UTF-8, trailing newline, written atomically (temp file + ``os.replace``).
+- a first pull sorts tasks, annotations, drafts and predictions by id; later pulls
+  keep the file's order and records and append what is new;
+- keys sorted, indent 2, UTF-8, trailing newline, written atomically (temp file +
+  ``os.replace``), and only when the content changed.
 
 Pseudonyms are stable across pulls and machines without a mapping in the repo.
 A user keeps, in order of preference: the pseudonym the local book gives them
 (``.studio/pseudonyms.json``, keyed by a hash of the email, mode 0600); the
-pseudonym of a placeholder user made by :func:`push_export`
+pseudonym of a placeholder user made by :func:`khabar.annotation.studio.push.push_export`
 (``annotator-N@khabar.invalid``); the pseudonym the previous file gives to their
 annotations' ``unique_id``; otherwise the next free ``annotator-N``.
 """

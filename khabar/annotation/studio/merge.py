@@ -12,6 +12,7 @@ that do not collide with the file's). Predictions are one set per task and
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +69,7 @@ def refusals(differences: list[Difference], *, accept_deletions: bool) -> list[D
     return refused
 
 
-def refuse(refused: list[Difference], *, command: str, file: str, progress) -> None:
+def refuse(refused: list[Difference], *, command: str, file: str, progress: Callable[[str], None]) -> None:
     """Print each refused annotation with both versions, then stop with exit 1."""
     conflicts = sum(1 for d in refused if d.change is Change.CONFLICT)
     for difference in refused:
@@ -85,8 +86,8 @@ def refuse(refused: list[Difference], *, command: str, file: str, progress) -> N
     )
 
 
-def _free_ids(used: set[int]):
-    next_id = max(used, default=0) + 1
+def _free_ids(used: set[object]) -> Iterator[int]:
+    next_id = max((i for i in used if isinstance(i, int)), default=0) + 1
     while True:
         yield next_id
         next_id += 1
@@ -109,9 +110,9 @@ def merge_pull(
     merged_tasks = json.loads(json.dumps(file_tasks))  # the file's records, copied so the caller's stay as read
     report = PullMerge(merged_tasks)
     server_by_doc = {t["data"]["doc_id"]: t for t in server_tasks}
-    used_annotation_ids = {a.get("id") for t in file_tasks for a in t.get("annotations") or [] if isinstance(a.get("id"), int)}
+    used_annotation_ids: set[object] = {a.get("id") for t in file_tasks for a in t.get("annotations") or []}
     annotation_ids = _free_ids(used_annotation_ids)
-    task_ids = _free_ids({t.get("id") for t in file_tasks if isinstance(t.get("id"), int)})
+    task_ids = _free_ids({t.get("id") for t in file_tasks})
 
     def new_annotation(annotation: dict[str, Any], task: dict[str, Any], server_task: dict[str, Any]) -> dict[str, Any]:
         record = dict(annotation)

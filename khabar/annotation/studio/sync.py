@@ -201,9 +201,10 @@ def compare(file_tasks: list[dict[str, Any]], server_tasks: list[dict[str, Any]]
     out = []
     for uid in [*mine, *(u for u in theirs if u not in mine)]:
         here, there = mine.get(uid), theirs.get(uid)
-        change = classify(here and here.annotation, there and there.annotation, state.annotations.get(uid))
-        doc_id = (here or there).doc_id  # type: ignore[union-attr]
-        out.append(Difference(uid, doc_id, change, here and here.annotation, there and there.annotation))
+        in_file = here.annotation if here is not None else None
+        on_server = there.annotation if there is not None else None
+        doc_id = here.doc_id if here is not None else there.doc_id  # type: ignore[union-attr]
+        out.append(Difference(uid, doc_id, classify(in_file, on_server, state.annotations.get(uid)), in_file, on_server))
     return out
 
 
