@@ -122,7 +122,7 @@ def entity_regions(annotation: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in annotation["result"] if i.get("from_name") == "entity" and i.get("id") not in referred]
 
 
-def test_fresh_server_flow_loads_the_record_and_keeps_it_byte_identical(khabar, root, team, studio_project_title):
+def test_fresh_server_flow_loads_the_record_and_keeps_it_byte_identical(khabar, root, team, studio_project_title, capsys):
     """sync → preannotate → pull on a project without the committed work: the export is intact;
     one span drawn in the editor is ≤ 30 changed lines; pull → push → pull is byte-identical."""
     client, title = team["client"], studio_project_title
@@ -160,7 +160,8 @@ def test_fresh_server_flow_loads_the_record_and_keeps_it_byte_identical(khabar, 
         assert cli(khabar, root, team, "pull", title).status == 0
         after = export.read_text(encoding="utf-8")
         lines = changed_lines(committed, after)
-        print(f"one span drawn → {lines} changed lines in the export")
+        with capsys.disabled():
+            print(f"\none span drawn in the editor → {lines} changed lines in the export")
         assert 0 < lines <= 30
         merged = json.loads(after)
         assert merged[1]["annotations"][0]["result"][-1] == drawn
@@ -236,6 +237,39 @@ def test_local_relabel_and_deletion_survive_push_and_pull(khabar, root, team, pu
     assert export.read_bytes() == edited_bytes, "the local edits came back from the server unchanged"
     pulled = json.loads(export.read_text(encoding="utf-8"))
     assert deleted["unique_id"] not in {a["unique_id"] for t in pulled for a in t["annotations"]}
+
+
+def test_a_pull_that_would_shrink_an_annotation_is_refused_until_accepted(khabar, root, team, pushed):
+    client, export = team["client"], pushed["export"]
+    before = export.read_bytes()
+    task = json.loads(before)[4]
+    annotation = task["annotations"][0]
+    server = server_annotation(client, pushed["project_id"], annotation["unique_id"])
+    gone = entity_regions(server)[0]
+    client.annotations.update(id=server["id"], result=[r for r in server["result"] if r is not gone])
+    refused = cli(khabar, root, team, "pull", pushed["title"])
+    assert refused.status == 1, refused.output
+    assert f"SHRUNK on the server: task {task['data']['doc_id']} annotation {annotation['unique_id']}" in refused.output
+    assert f"only in the file:    entity {gone['id']}" in refused.output and "--accept-deletions" in refused.output
+    assert export.read_bytes() == before
+    accepted = cli(khabar, root, team, "pull", pushed["title"], "--accept-deletions")
+    assert accepted.status == 0, accepted.output
+    assert gone not in json.loads(export.read_text(encoding="utf-8"))[4]["annotations"][0]["result"]
+
+
+def test_preannotate_before_push_never_duplicates_predictions(khabar, root, team, studio_project_title):
+    client, title = team["client"], studio_project_title
+    project_id = sync_project(client, title, CONFIG, RECORDS, progress=quiet).project_id  # a project made before: no push yet
+    assert cli(khabar, root, team, "preannotate", title, "--exports", root / "annotation" / "exports").status == 0
+    export = root / "annotation" / "exports" / f"{title}.json"
+    write_export(export, with_new_unique_ids(json.loads(COMMITTED.read_text(encoding="utf-8"))))
+    pushed = cli(khabar, root, team, "push", title)
+    assert pushed.status == 0 and "0 prediction(s) created" in pushed.output, pushed.output
+    counts = project_counts(client, project_id)
+    assert counts["annotations"] == 13
+    assert counts["prediction_versions"] == sorted({(r.doc_id, "khabar-rules-1") for r in RECORDS}), "one set per task and model_version"
+    assert cli(khabar, root, team, "pull", title).status == 0
+    assert all(len(t["predictions"]) == 1 for t in json.loads(export.read_text(encoding="utf-8")))
 
 
 def test_conflicting_edits_are_reported_and_neither_is_lost(khabar, root, team, pushed):
