@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.paths import repo
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
+
+    from khabar.annotation.studio.server import StudioPaths
 
 LS_VERSION_HINT = "Label Studio 1.23.2"
 
@@ -38,7 +44,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     status = actions.add_parser("status", help="say whether the local Label Studio runs and where")
     _add_studio_dir(status)
 
-    sync = actions.add_parser("sync", help="create/update the project and import the corpus documents it lacks")
+    sync = actions.add_parser(
+        "sync", help="create/update the project, import the corpus documents it lacks, load the committed export into it"
+    )
     _add_target(sync)
     sync.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
 
@@ -96,7 +104,7 @@ def _api_call(action, *args, **kwargs):
         raise KhabarError(f"cannot reach Label Studio{where}: {exc}") from None
 
 
-def _check_config(client, project_id: int) -> None:
+def _check_config(client: LabelStudio, project_id: int) -> None:
     """Pull and push stop (exit 2) when the project's labeling config is not the repository's."""
     from khabar.annotation.studio.drift import check_config
 
@@ -104,7 +112,7 @@ def _check_config(client, project_id: int) -> None:
     _api_call(check_config, client, project_id, config.read_text(encoding="utf-8"), source=str(config))
 
 
-def _load_the_record(client, args: argparse.Namespace, project_id: int, paths) -> None:
+def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: int, paths: StudioPaths, documents: Path) -> None:
     """Sync ends by pushing the committed export, so nobody starts labelling a project that lacks it."""
     from khabar.annotation.studio.push import push_file
 
@@ -113,7 +121,7 @@ def _load_the_record(client, args: argparse.Namespace, project_id: int, paths) -
         print(f"no committed export {committed}: the project starts from the corpus alone")
         return
     print(f"loading the committed export {committed} into the project")
-    _api_call(push_file, client, project_id, committed, paths.pseudonyms_file)
+    _api_call(push_file, client, project_id, committed, paths.pseudonyms_file, documents_file=documents)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
             f"project {args.project!r} (id {report.project_id}): {len(report.imported)} document(s) imported, "
             f"{report.already_present} already there"
         )
-        _load_the_record(client, args, report.project_id, paths)
+        _load_the_record(client, args, report.project_id, paths, documents)
         return 0
 
     from khabar.annotation.studio.project import require_project
