@@ -190,7 +190,8 @@ def push_export(
         unique_id(t["data"]["doc_id"], a): (t["id"], a) for t in raw for a in t.get("annotations") or []
     }
     users = {u.email.lower(): u.id for u in client.users.list() if u.email}
-    for pseudonym in sorted({pseudonym_of(a) for t in tasks for a in t.get("annotations") or []}, key=str):
+    writes = (Change.FILE_ONLY_NEW, Change.DELETED_ON_SERVER, Change.FILE)
+    for pseudonym in sorted({str(pseudonym_of(d.file)) for d in differences if d.change in writes and d.file is not None}):
         ensure_user(client, placeholder_email(str(pseudonym)), username=str(pseudonym), known=users)
 
     def user_id(annotation: dict[str, Any]) -> int:
