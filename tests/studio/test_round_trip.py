@@ -300,6 +300,20 @@ def test_conflicting_edits_are_reported_and_neither_is_lost(khabar, root, team, 
     merged = json.loads(export.read_text(encoding="utf-8"))
     assert merged[3]["annotations"][0]["result"] == theirs
 
+    # the other way: a second conflict settled by keeping the file's version
+    other = merged[4]["annotations"][0]
+    entity_regions(other)[0]["value"]["labels"] = ["LOC"]
+    write_export(export, merged)
+    server = server_annotation(client, pushed["project_id"], other["unique_id"])
+    client.annotations.update(id=server["id"], result=server["result"][1:])
+    assert cli(khabar, root, team, "push", pushed["title"]).status == 1
+    pushed_file = cli(khabar, root, team, "push", pushed["title"], "--keep", "file")
+    assert pushed_file.status == 0 and "1 updated" in pushed_file.output, pushed_file.output
+    assert server_annotation(client, pushed["project_id"], other["unique_id"])["result"] == other["result"]
+    settled = export.read_bytes()
+    assert cli(khabar, root, team, "pull", pushed["title"]).status == 0
+    assert export.read_bytes() == settled
+
 
 def test_a_push_that_fails_part_way_leaves_the_project_as_it_was(root, team, pushed, tmp_path):
     """Tasks imported, predictions, creations, updates and deletions are all undone when a write fails."""
