@@ -62,6 +62,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     push = actions.add_parser("push", help="send the export's annotations to the project (all or nothing)")
     _add_target(push)
     push.add_argument("--file", type=Path, help="export to push (default annotation/exports/<project>.json)")
+    push.add_argument("--documents", type=Path, help="corpus records it is checked against (default: annotation/corpus/documents.jsonl)")
     _add_sync_choices(push, deleted_on="the file")
 
 
@@ -200,6 +201,9 @@ def run(args: argparse.Namespace) -> int:
 
         source = args.file or repo().exports_dir / f"{args.project}.json"
         _check_config(client, project_id)
-        _api_call(push_file, client, project_id, source, paths.pseudonyms_file, accept_deletions=args.accept_deletions, keep=args.keep)
+        _api_call(
+            push_file, client, project_id, source, paths.pseudonyms_file,
+            documents_file=args.documents, accept_deletions=args.accept_deletions, keep=args.keep,
+        )  # fmt: skip
         return 0
     raise KhabarError(f"unknown action {args.action!r}")
