@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from khabar.annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.annotation.files import write_atomic
 from khabar.annotation.paths import repo
-from khabar.annotation.studio.export import write_atomically
 
 #: the entry a mention is linked to when it names something that is deliberately not in the base
 NOT_IN_BASE = "-"
@@ -108,5 +108,5 @@ def write(kind: type[Row], rows: Sequence[Row], folder: Path | None = None) -> P
     folder = folder or kb_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILES[kind]
-    write_atomically(path, render(kind, rows))
+    write_atomic(path, render(kind, rows))
     return path

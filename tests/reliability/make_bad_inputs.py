@@ -369,6 +369,22 @@ def main() -> None:
          {"export.json": dumps([separated_task]), "documents.jsonl": jsonl.dumps([separated])},
          argv=["validate", "{case}/export.json", "--documents", "{case}/documents.jsonl"], exit=0, expect=["0 error(s)"],
          untouched=["export.json", "documents.jsonl"])
+    # studio (12)
+    team = {"env": {"LABEL_STUDIO_API_KEY": "{studio_token}"}, "studio": True}
+    case("pull-out-is-a-directory", "pull --out naming an existing folder", {"outdir/keep.txt": "not an export\n"},
+         argv=["studio", "pull", "--studio-dir", "{case}/studio", "--out", "{case}/outdir", "--url", "{studio_url}", "--project", "{project}"],
+         exit=2, expect=["outdir", "is a directory"], untouched=["outdir/keep.txt"], **team)
+    push = ["studio", "push", "--studio-dir", "{case}/studio", "--file", "{case}/export.json", "--url", "{studio_url}", "--project", "{project}"]
+    user_id = good_export()
+    user_id[0]["annotations"][0]["completed_by"] = 3
+    case("push-completed-by-int", "push of another project's export whose completed_by is a Label Studio user id",
+         {"export.json": dumps(user_id)}, argv=push, exit=2, expect=["export.json", "task 1", "completed_by 3", "not a pseudonym"],
+         untouched=["export.json"], absent_path="export.sync", **team)
+    surrogate = good_export()
+    surrogate[1]["annotations"][0]["result"][0]["value"]["text"] = "\ud800"
+    case("push-lone-surrogate", "push of an export whose result holds a lone surrogate (as a \\ud800 escape)",
+         {"export.json": json.dumps(surrogate, indent=2) + "\n"}, argv=push, exit=2,
+         expect=["export.json", "task 2", "not valid Unicode", "surrogates not allowed"], untouched=["export.json"], absent_path="export.sync", **team)
     # validation and ingest input (13b)
     validation_and_ingest_13b()
 
@@ -525,7 +541,5 @@ def validation_and_ingest_13b() -> None:
         result[0]["value"].update(start=start, end=end)
         own_documents(name, description, [doc], [task([annotation(result)], 1, doc)], exit=1,
                       expect=["export.json", "task 1", "region x1", "span_whole_graphemes", wanted])
-
-
 if __name__ == "__main__":
     main()

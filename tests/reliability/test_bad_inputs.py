@@ -21,7 +21,7 @@ from reliability_support import BAD_INPUTS, SHARED, relabel_card
 from khabar.annotation.paths import repo
 
 RECONCILIATION = re.compile(r"read (\d+) = used (\d+) \+ excluded (\d+)")
-ENTRY_POINTS = ("ingest", "validate", "build", "publish", "pull")
+ENTRY_POINTS = ("ingest", "validate", "build", "publish", "pull", "push")
 
 
 def load_cases() -> list[tuple[str, dict]]:

@@ -95,6 +95,7 @@ def test_server_killed_in_the_middle_of_pull_leaves_the_previous_export_and_the_
     first = khabar("studio", "pull", "--studio-dir", studio, "--project", PROJECT, "--out", out)
     assert first.status == 0, first.output
     previous = out.read_bytes()
+    state = out.with_suffix(".sync").read_bytes()  # the sync state beside the export
     previous_annotations = sum(len(t["annotations"]) for t in json.loads(previous))
     task_id = json.loads(previous)[0]["id"]
     client.annotations.create(id=task_id, result=[], lead_time=1.0)  # the next pull has something new
@@ -118,7 +119,8 @@ def test_server_killed_in_the_middle_of_pull_leaves_the_previous_export_and_the_
     errors = [line for line in stderr.strip().splitlines() if "error" in line]  # the other lines are pull's progress
     assert len(errors) == 1 and "cannot reach Label Studio" in errors[0], stderr
     assert out.read_bytes() == previous, "the previous export changed"
-    assert sorted(p.name for p in out.parent.iterdir()) == [out.name], "a temporary file was left beside the export"
+    assert out.with_suffix(".sync").read_bytes() == state, "the sync state changed"
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name, out.with_suffix(".sync").name], "a temporary file was left beside the export"
 
     status = khabar("studio", "status", "--studio-dir", studio)
     assert status.status == 1 and "not running" in status.out  # the stale server.json is recognised

@@ -80,7 +80,7 @@ def test_every_command_with_fake_secrets_in_the_environment_leaks_none(own_studi
     run("studio", "sync", "--studio-dir", studio, "--project", "secrets", "--documents", documents)
     run("studio", "preannotate", "--studio-dir", studio, "--project", "secrets", "--exports", exports)
     run("studio", "pull", "--studio-dir", studio, "--project", "secrets", "--out", export)
-    run("studio", "push", "--studio-dir", studio, "--project", "secrets", "--file", export)
+    run("studio", "push", "--studio-dir", studio, "--project", "secrets", "--file", export, "--documents", documents)
     server = running_server(own_studio)
     # --url takes the key from LABEL_STUDIO_API_KEY: the fake one is refused, and not echoed
     assert "401" in run("studio", "pull", "--url", server.url, "--project", "secrets", "--studio-dir", tmp_path / "remote", "--out", tmp_path / "remote.json", status=2)

@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from khabar.annotation.errors import KhabarError
+from khabar.annotation.files import write_atomic
 from khabar.annotation.gazetteer import gazetteer_from_tasks, load_gazetteer
 from khabar.annotation.studio.export import (
     assign_pseudonyms,
@@ -16,7 +17,6 @@ from khabar.annotation.studio.export import (
     read_export,
     render_export,
     stable_export,
-    write_atomically,
 )
 
 
@@ -109,8 +109,8 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
-        write_atomically(target, "new\n")
+    with pytest.raises(KhabarError, match="disk full"):
+        write_atomic(target, "new\n")
     assert target.read_text(encoding="utf-8") == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["khabar.json"], "no temp file left behind"
 

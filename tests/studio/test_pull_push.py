@@ -9,18 +9,22 @@ import time
 
 import pytest
 
+from khabar.annotation.errors import KhabarError
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
 from khabar.annotation.paths import repo
 from khabar.annotation.studio import cli
-from khabar.annotation.studio.export import ANNOTATION_CONTENT, ensure_user, pull, push_export, read_export
-from khabar.annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
+from khabar.annotation.studio.export import ensure_user, pull, read_export, snapshot_export
+from khabar.annotation.studio.project import doc_id_tasks, find_project, import_preannotations, sync_project
+from khabar.annotation.studio.push import push_export
 
 pytestmark = pytest.mark.studio
 
 CONFIG = repo().labeling_config.read_text(encoding="utf-8")
 RECORDS = [r for r in load_records(repo().documents_file) if r.superseded_by is None]
 SECOND_ANNOTATOR = "salma.haddad@example.org"
+# What an annotation is, for comparing a push→pull round trip.
+ANNOTATION_CONTENT = ("completed_by", "ground_truth", "lead_time", "result", "unique_id", "was_cancelled")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
@@ -160,13 +164,17 @@ def test_cli_never_prints_the_token(studio_server, annotated, tmp_path, capsys):
         ["sync", "--studio-dir", root, "--project", "cli-project"],
         ["preannotate", "--studio-dir", root, "--project", "cli-project", "--exports", str(tmp_path)],
         ["pull", "--studio-dir", root, "--project", "cli-project", "--out", str(tmp_path / "cli.json")],
-        ["push", "--studio-dir", root, "--project", "cli-project", "--file", str(annotated["out"])],
+        ["push", "--studio-dir", root, "--project", "cli-project", "--file", str(tmp_path / "cli.json")],
     ):
         assert cli.run(parser.parse_args(argv)) == 0
+    # same server, second project: unique_ids are server-wide, so the source project's annotations are refused
+    with pytest.raises(KhabarError, match="already held by another project of this server"):
+        cli.run(parser.parse_args(["push", "--studio-dir", root, "--project", "cli-project", "--file", str(annotated["out"])]))
     captured = capsys.readouterr()
     printed = captured.out + captured.err + "\n".join(studio_server.startup_output)
     assert re.search(r"pulled \d+ task\(s\)", printed) and "imported" in printed
-    assert "3 annotation(s) got a new unique_id" in printed, "same server, second project: ids are server-wide"
+    cli_project = find_project(studio_server.client(), "cli-project")
+    assert not any(t["annotations"] for t in snapshot_export(studio_server.client(), cli_project)), "the refused push wrote nothing"
     secrets = (studio_server.credentials.token, studio_server.credentials.password)
     log = studio_server.paths.log_file.read_text(encoding="utf-8", errors="replace")
     for secret in secrets:
@@ -183,7 +191,7 @@ def test_push_into_a_fresh_project_reproduces_the_annotations(annotated, tmp_pat
     target = sync_project(client, "pull-push-target", CONFIG, [], progress=quiet)
     report = push_export(client, target.project_id, committed, progress=quiet)
     assert report.tasks_imported == len(RECORDS) and report.annotations_created == 3
-    assert report.predictions_created == len(RECORDS) and report.annotations_renamed == 0
+    assert report.predictions_created == len(RECORDS)
     again = push_export(client, target.project_id, committed, progress=quiet)
     assert again.annotations_created == 0 and again.annotations_present == 3 and again.predictions_created == 0
 

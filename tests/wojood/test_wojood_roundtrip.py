@@ -68,8 +68,9 @@ def test_full_sample_round_trip(tmp_path: Path) -> None:
 @pytest.mark.studio
 def test_val_through_label_studio(tmp_path: Path, studio_server, studio_project_title: str) -> None:
     """val.txt pushed into a real Label Studio and pulled back comes out of the build unchanged."""
-    from khabar.annotation.studio.export import pull, push_export, read_export
+    from khabar.annotation.studio.export import pull, read_export
     from khabar.annotation.studio.project import sync_project
+    from khabar.annotation.studio.push import push_export
 
     imported = import_conll(wojood_file("val"))
     documents, export = write_inputs(imported, tmp_path)

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.paths import repo
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
+
+    from khabar.annotation.studio.server import StudioPaths
 
 LS_VERSION_HINT = "Label Studio 1.23.2"
 
@@ -39,7 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     status = actions.add_parser("status", help="say whether the local Label Studio runs and where")
     _add_studio_dir(status)
 
-    sync = actions.add_parser("sync", help="create/update the project and import the corpus documents it lacks")
+    sync = actions.add_parser(
+        "sync", help="create/update the project, import the corpus documents it lacks, load the committed export into it"
+    )
     _add_target(sync)
     sync.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
 
@@ -47,13 +55,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _add_target(pre)
     pre.add_argument("--exports", type=Path, help="committed exports the gazetteer learns from (default: annotation/exports)")
 
-    pull = actions.add_parser("pull", help="export the project to annotation/exports/<project>.json")
+    pull = actions.add_parser("pull", help="merge the project's work into annotation/exports/<project>.json")
     _add_target(pull)
-    pull.add_argument("--out", type=Path, help="output file (default annotation/exports/<project>.json)")
+    pull.add_argument("--out", type=Path, help="the export file to merge into (default annotation/exports/<project>.json)")
+    _add_sync_choices(pull, deleted_on="the server")
 
-    push = actions.add_parser("push", help="load a pulled export's annotations into the project")
+    push = actions.add_parser("push", help="send the export's annotations to the project (all or nothing)")
     _add_target(push)
     push.add_argument("--file", type=Path, help="export to push (default annotation/exports/<project>.json)")
+    push.add_argument("--documents", type=Path, help="corpus records it is checked against (default: annotation/corpus/documents.jsonl)")
+    _add_sync_choices(push, deleted_on="the file")
+
+
+def _add_sync_choices(parser: argparse.ArgumentParser, *, deleted_on: str) -> None:
+    parser.add_argument(
+        "--accept-deletions", action="store_true",
+        help=f"apply annotations (or regions) deleted in {deleted_on} since the last sync instead of refusing",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep", choices=("file", "server"),
+        help="settle conflicts (an annotation changed on both sides) by keeping this side's version",
+    )  # fmt: skip
 
 
 def _client(args: argparse.Namespace):
@@ -82,6 +104,26 @@ def _api_call(action, *args, **kwargs):
         except RuntimeError:  # httpx raises when the error carries no request
             where = ""
         raise KhabarError(f"cannot reach Label Studio{where}: {exc}") from None
+
+
+def _check_config(client: LabelStudio, project_id: int) -> None:
+    """Pull and push stop (exit 2) when the project's labeling config is not the repository's."""
+    from khabar.annotation.studio.drift import check_config
+
+    config = repo().labeling_config
+    _api_call(check_config, client, project_id, config.read_text(encoding="utf-8"), source=str(config))
+
+
+def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: int, paths: StudioPaths, documents: Path) -> None:
+    """Sync ends by pushing the committed export, so nobody starts labelling a project that lacks it."""
+    from khabar.annotation.studio.push import push_file
+
+    committed = repo().exports_dir / f"{args.project}.json"
+    if not committed.is_file():
+        print(f"no committed export {committed}: the project starts from the corpus alone")
+        return
+    print(f"loading the committed export {committed} into the project")
+    _api_call(push_file, client, project_id, committed, paths.pseudonyms_file, documents_file=documents)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
             f"project {args.project!r} (id {report.project_id}): {len(report.imported)} document(s) imported, "
             f"{report.already_present} already there"
         )
+        _load_the_record(client, args, report.project_id, paths, documents)
         return 0
 
     from khabar.annotation.studio.project import require_project
@@ -150,13 +193,20 @@ def run(args: argparse.Namespace) -> int:
         from khabar.annotation.studio.export import pull
 
         out = args.out or repo().exports_dir / f"{args.project}.json"
-        _api_call(pull, client, project_id, out, paths.pseudonyms_file, progress=log)
+        if out.is_dir():
+            raise KhabarError("is a directory; --out takes the export file to write (e.g. annotation/exports/khabar.json)", file=str(out))
+        _check_config(client, project_id)
+        _api_call(pull, client, project_id, out, paths.pseudonyms_file, accept_deletions=args.accept_deletions, keep=args.keep, progress=log)
         print(out)
         return 0
     if args.action == "push":
-        from khabar.annotation.studio.export import push_export, read_export
+        from khabar.annotation.studio.push import push_file
 
         source = args.file or repo().exports_dir / f"{args.project}.json"
-        _api_call(push_export, client, project_id, read_export(source), progress=log)
+        _check_config(client, project_id)
+        _api_call(
+            push_file, client, project_id, source, paths.pseudonyms_file,
+            documents_file=args.documents, accept_deletions=args.accept_deletions, keep=args.keep, progress=log,
+        )  # fmt: skip
         return 0
     raise KhabarError(f"unknown action {args.action!r}")

@@ -1,6 +1,7 @@
-"""Pull a project into ``annotation/exports/<project>.json`` and push such a file back.
+"""Pull a project into ``annotation/exports/<project>.json``, merged into what the file holds.
 
-The pulled file is made for review in git:
+What a pull writes and refuses is :mod:`khabar.annotation.studio.merge`'s; pushing is
+:mod:`khabar.annotation.studio.push`'s. The pulled file is made for review in git:
 
 - a snapshot export with full serialisation (annotations with their users,
   predictions and drafts in full);
@@ -9,13 +10,15 @@ The pulled file is made for review in git:
   ``last_created_by``, ``created_username``, ``comment_authors`` go);
 - fields that change without anyone's work changing (``created_ago``, the task's
   ``updated_at``, comment bookkeeping) are dropped;
-- tasks, annotations, drafts and predictions sorted by id, keys sorted, indent 2,
-  UTF-8, trailing newline, written atomically (temp file + ``os.replace``).
+- a first pull sorts tasks, annotations, drafts and predictions by id; later pulls
+  keep the file's order and records and append what is new;
+- keys sorted, indent 2, UTF-8, trailing newline, written atomically (temp file +
+  ``os.replace``), and only when the content changed.
 
 Pseudonyms are stable across pulls and machines without a mapping in the repo.
 A user keeps, in order of preference: the pseudonym the local book gives them
 (``.studio/pseudonyms.json``, keyed by a hash of the email, mode 0600); the
-pseudonym of a placeholder user made by :func:`push_export`
+pseudonym of a placeholder user made by :func:`khabar.annotation.studio.push.push_export`
 (``annotator-N@khabar.invalid``); the pseudonym the previous file gives to their
 annotations' ``unique_id``; otherwise the next free ``annotator-N``.
 """
@@ -24,19 +27,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from khabar.annotation.errors import KhabarError
-from khabar.annotation.studio.project import TASK_DATA_KEYS, doc_id_tasks, import_task_data
+from khabar.annotation.files import write_atomic
+from khabar.annotation.studio.merge import merge_pull, refusals, refuse
 from khabar.annotation.studio.server import write_private_json
+from khabar.annotation.studio.sync import Change, Side, SyncState, compare, resolve
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -49,15 +52,12 @@ SERIALIZATION_OPTIONS = {
     "drafts": {"only_id": False},
 }
 SNAPSHOT_TIMEOUT = 3600.0
-PUSH_PROGRESS_EVERY = 200
 
 # Who did it (replaced by a pseudonym or dropped) and what changes on its own.
 _DROP_TASK = {"updated_at", "updated_by", "comment_authors", "comment_count", "unresolved_comment_count", "last_comment_updated_at"}
 _DROP_ANNOTATION = {"completed_by", "updated_by", "last_created_by", "created_username", "created_ago"}
 _DROP_DRAFT = {"user", "created_username", "created_ago"}
 _DROP_PREDICTION = {"created_ago"}
-# What an annotation is, for push and for comparing a push→pull round trip.
-ANNOTATION_CONTENT = ("completed_by", "ground_truth", "lead_time", "result", "unique_id", "was_cancelled")
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,6 @@ class PullReport:
     predictions: int
     annotators: int
     changed: bool
-
-
-@dataclass(frozen=True)
-class PushReport:
-    tasks_imported: int
-    annotations_created: int
-    annotations_present: int
-    annotations_renamed: int
-    predictions_created: int
 
 
 def placeholder_email(pseudonym: str) -> str:
@@ -209,22 +200,6 @@ def render_export(tasks: list[dict[str, Any]]) -> str:
     return json.dumps(tasks, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``; an interrupted write leaves the old file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_export(path: Path) -> list[dict[str, Any]]:
     try:
         tasks = json.loads(path.read_text(encoding="utf-8"))
@@ -261,31 +236,72 @@ def snapshot_export(client: LabelStudio, project_id: int, *, timeout: float = SN
     return tasks
 
 
+def khabar_tasks(tasks: list[dict[str, Any]], progress: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The tasks keyed by a doc_id; others (imported by hand in Label Studio) are not khabar's and are left out."""
+    ours = [t for t in tasks if isinstance((t.get("data") or {}).get("doc_id"), str)]
+    if len(ours) < len(tasks):
+        progress(f"{len(tasks) - len(ours)} task(s) without data.doc_id on the server are not khabar's: left out")
+    return ours
+
+
+def server_view(
+    client: LabelStudio, project_id: int, previous: list[dict[str, Any]], book: dict[str, str], progress: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    """The raw snapshot, its stable pseudonymised form (khabar tasks only) and the pseudonyms used."""
+    progress(f"asking Label Studio for an export snapshot of project {project_id} (the long step)")
+    raw = khabar_tasks(snapshot_export(client, project_id), progress)
+    progress(f"pseudonymising and merging {len(raw)} task(s)")
+    pseudonyms = assign_pseudonyms(raw, previous, book)
+    return raw, stable_export(raw, pseudonyms), pseudonyms
+
+
 def pull(
     client: LabelStudio,
     project_id: int,
     path: Path,
     book_file: Path,
     *,
+    accept_deletions: bool = False,
+    keep: Side | None = None,
     progress: Callable[[str], None] = print,
 ) -> PullReport:
-    """Export the project into ``path`` in its stable, pseudonymised form."""
+    """Merge the project into ``path`` (see :mod:`khabar.annotation.studio.merge`); refuse what would lose work.
+
+    Conflicts, and annotations deleted or shrunk on the server since the last
+    sync, are printed and refused (exit 1, nothing written) unless ``keep`` or
+    ``accept_deletions`` says what to do.
+    """
     started = time.monotonic()
-    progress(f"asking Label Studio for an export snapshot of project {project_id} (the long step)")
-    raw = snapshot_export(client, project_id)
-    progress(f"pseudonymising and writing {len(raw)} task(s)")
+    if path.is_dir():
+        raise KhabarError("is a directory; --out takes the export file to write (e.g. annotation/exports/khabar.json)", file=str(path))
     previous_text = path.read_text(encoding="utf-8") if path.exists() else None
     previous = read_export(path) if previous_text is not None else []
+    # Without the file its old sync state means nothing: everything on the server is new to it.
+    state = SyncState.load(path) if previous_text is not None else SyncState(SyncState.path_for(path))
+    state_text = state.render() if state.path.exists() else None
     book = load_pseudonym_book(book_file)
-    pseudonyms = assign_pseudonyms(raw, previous, book)
-    tasks = stable_export(raw, pseudonyms)
-    text = render_export(tasks)
-    changed = text != previous_text
+    _raw, server_tasks, pseudonyms = server_view(client, project_id, previous, book, progress)
+    differences = resolve(compare(previous, server_tasks, state, file=str(path)), state, keep)
+    refused = refusals(differences, accept_deletions=accept_deletions)
+    if refused:
+        refuse(refused, command="pull", file=str(path), progress=progress)
+    merged = merge_pull(previous, server_tasks, differences, state, accept_deletions=accept_deletions)
+    tasks = merged.tasks
+    changed = previous_text is None or tasks != previous
     if changed:
-        write_atomically(path, text)
+        write_atomic(path, render_export(tasks))
+    if state.render() != state_text:
+        write_atomic(state.path, state.render())
     updated_book = {**book, **{_user_key(user): pseudonym for user, pseudonym in pseudonyms.items()}}
     if updated_book != book:
         write_private_json(book_file, updated_book)
+    pending = [d for d in differences if d.change in (Change.FILE_ONLY_NEW, Change.DELETED_IN_FILE)]
+    if pending or merged.kept_local:
+        progress(
+            f"{len(merged.kept_local) + len(pending)} change(s) in the file the server lacks "
+            f"({len(merged.kept_local)} edited, {sum(d.change is Change.FILE_ONLY_NEW for d in pending)} added, "
+            f"{sum(d.change is Change.DELETED_IN_FILE for d in pending)} deleted): send them with khabar studio push"
+        )
     report = PullReport(
         path=path,
         tasks=len(tasks),
@@ -297,7 +313,7 @@ def pull(
     progress(
         f"pulled {report.tasks} task(s), {report.annotations} annotation(s) by {report.annotators} annotator(s), "
         f"{report.predictions} prediction(s) in {time.monotonic() - started:.1f} s → {path}"
-        + ("" if changed else " (unchanged)")
+        + ("" if changed else " (unchanged)") + f"; {merged.summary()}"
     )
     return report
 
@@ -313,116 +329,3 @@ def ensure_user(client: LabelStudio, email: str, *, username: str, known: dict[s
     if email.lower() not in users:
         users[email.lower()] = client.users.create(username=username, email=email).id
     return users[email.lower()]
-
-
-def push_export(
-    client: LabelStudio,
-    project_id: int,
-    tasks: Iterable[dict[str, Any]],
-    *,
-    progress: Callable[[str], None] = print,
-) -> PushReport:
-    """Load the annotations and predictions of an export into project ``project_id``.
-
-    Tasks are matched by ``data.doc_id`` (missing ones are imported from the
-    export's data). Each pseudonym becomes a placeholder user
-    ``annotator-N@khabar.invalid`` so annotations keep distinct ``completed_by``
-    and a pull gives them their pseudonyms back. An annotation whose ``unique_id``
-    the project already holds, or whose user already made the same result on
-    that task, is skipped, so pushing twice adds nothing. ``unique_id`` is unique
-    per server, so pushing into a second project of the same server gives those
-    annotations new ids (reported). Drafts are not pushed.
-    """
-    from label_studio_sdk.core.api_error import ApiError
-
-    tasks = list(tasks)
-    present = doc_id_tasks(client, project_id)
-    missing: dict[str, dict[str, str]] = {}
-    for task in tasks:
-        data = task.get("data") or {}
-        doc_id = data.get("doc_id")
-        if not isinstance(doc_id, str):
-            raise KhabarError("task has no data.doc_id; push needs tasks of a khabar export", task=task.get("id"))
-        if doc_id not in present and doc_id not in missing:
-            missing[doc_id] = {key: data[key] for key in TASK_DATA_KEYS if key in data}
-    if missing:
-        progress(f"importing {len(missing)} task(s) the project lacks")
-        import_task_data(client, project_id, missing.values())
-        present = doc_id_tasks(client, project_id)
-
-    current = snapshot_export(client, project_id)
-    users = {u.email.lower(): u.id for u in client.users.list() if u.email}
-    unique_ids = {str(a.get("unique_id")) for t in current for a in t.get("annotations") or []}
-    same_work = {
-        (t["id"], (a.get("completed_by") or {}).get("id"), _canonical(a.get("result")))
-        for t in current
-        for a in t.get("annotations") or []
-    }
-    predictions_there = {
-        (t["id"], p.get("model_version"), _canonical(p.get("result")))
-        for t in current
-        for p in t.get("predictions") or []
-        if isinstance(p, dict)
-    }
-
-    created = skipped = renamed = predicted = 0
-    for task in tasks:
-        task_id = present[task["data"]["doc_id"]]
-        for annotation in task.get("annotations") or []:
-            pseudonym = (annotation.get("completed_by") or {}).get("pseudonym")
-            if _pseudonym_number(pseudonym) is None:
-                raise KhabarError(
-                    f"annotation {annotation.get('id')} has no pseudonymised completed_by; push reads pulled exports",
-                    task=task.get("id"),
-                )
-            user_id = ensure_user(client, placeholder_email(pseudonym), username=pseudonym, known=users)
-            result = annotation.get("result") or []
-            if str(annotation.get("unique_id")) in unique_ids or (task_id, user_id, _canonical(result)) in same_work:
-                skipped += 1
-                continue
-            fields = {
-                key: annotation[key]
-                for key in ("lead_time", "was_cancelled", "ground_truth", "unique_id")
-                if annotation.get(key) is not None
-            }
-            try:
-                client.annotations.create(id=task_id, result=result, completed_by=user_id, **fields)
-            except ApiError as exc:
-                if exc.status_code != 409 or "unique_id" not in fields:
-                    raise
-                # unique_id is unique per server: another project here already holds this annotation.
-                del fields["unique_id"]
-                client.annotations.create(id=task_id, result=result, completed_by=user_id, **fields)
-                renamed += 1
-            same_work.add((task_id, user_id, _canonical(result)))
-            created += 1
-            if created % PUSH_PROGRESS_EVERY == 0:
-                progress(f"  {created} annotation(s) pushed")
-        for prediction in task.get("predictions") or []:
-            key = (task_id, prediction.get("model_version"), _canonical(prediction.get("result")))
-            if key in predictions_there:
-                continue
-            client.predictions.create(
-                task=task_id,
-                result=prediction.get("result") or [],
-                model_version=prediction.get("model_version") or "",
-                score=prediction.get("score") or 0.0,
-            )
-            predictions_there.add(key)
-            predicted += 1
-    if renamed:
-        progress(
-            f"{renamed} annotation(s) got a new unique_id: this server already holds their ids in another project"
-        )
-    progress(f"pushed {created} annotation(s) and {predicted} prediction(s); {skipped} annotation(s) were already there")
-    return PushReport(
-        tasks_imported=len(missing),
-        annotations_created=created,
-        annotations_present=skipped,
-        annotations_renamed=renamed,
-        predictions_created=predicted,
-    )
-
-
-def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)

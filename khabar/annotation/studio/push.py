@@ -1,0 +1,317 @@
+"""Push an export file into a project: all of it, or nothing.
+
+1. Before the server is touched: every task has a doc_id, every annotation a
+   pseudonym, every string encodes as UTF-8, and ``khabar validate``'s checks
+   pass against the scheme (the caller checks that the project's config is that
+   scheme, :mod:`khabar.annotation.studio.drift`).
+2. The file is compared with a snapshot of the project and the sync state
+   (:mod:`khabar.annotation.studio.sync`): an annotation edited in the file is
+   updated on the server, one added is created, one deleted is deleted only with
+   ``accept_deletions``; a conflict stops the push with both versions shown.
+3. The writes are journalled. If one fails (the server refuses, the network
+   drops, Ctrl-C), what was written is undone in reverse order, so the project
+   holds the same tasks, annotations and predictions as before, and the error is
+   reported.
+
+Tasks are matched by ``data.doc_id`` (missing ones are imported from the file).
+Predictions are one set per task and ``model_version``: a version the task
+already has on the server is never sent again. Each pseudonym becomes a
+placeholder user ``annotator-N@khabar.invalid`` (created when missing and kept:
+users are not project content) so a pull gives the annotations their pseudonyms
+back. Drafts are not pushed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.files import write_atomic
+from khabar.annotation.studio.export import (
+    _pseudonym_number,
+    ensure_user,
+    load_pseudonym_book,
+    placeholder_email,
+    read_export,
+    render_export,
+    server_view,
+)
+from khabar.annotation.studio.merge import refuse
+from khabar.annotation.studio.project import TASK_DATA_KEYS, doc_id_tasks, import_task_data
+from khabar.annotation.studio.sync import (
+    CONTENT_FIELDS,
+    Change,
+    Difference,
+    Side,
+    SyncState,
+    compare,
+    content_hash,
+    pseudonym_of,
+    resolve,
+    unique_id,
+)
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
+
+PROGRESS_EVERY = 200
+
+
+@dataclass(frozen=True)
+class PushReport:
+    tasks_imported: int
+    annotations_created: int
+    annotations_updated: int
+    annotations_deleted: int
+    annotations_present: int
+    predictions_created: int
+    server_newer: int
+
+
+@dataclass
+class Journal:
+    """What a push wrote, to undo it if a later write fails."""
+
+    tasks: list[int] = field(default_factory=list)
+    predictions: list[int] = field(default_factory=list)
+    created: list[int] = field(default_factory=list)
+    updated: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # server id, fields before
+    deleted: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # task id, fields to recreate
+
+    def undo(self, client: LabelStudio) -> None:
+        for task_id, fields in reversed(self.deleted):
+            client.annotations.create(id=task_id, **fields)
+        for annotation_id, fields in reversed(self.updated):
+            client.annotations.update(id=annotation_id, **fields)
+        for annotation_id in reversed(self.created):
+            client.annotations.delete(id=annotation_id)
+        for prediction_id in reversed(self.predictions):
+            client.predictions.delete(id=prediction_id)
+        for task_id in reversed(self.tasks):
+            client.tasks.delete(id=str(task_id))
+
+
+def precheck(tasks: list[dict[str, Any]], *, file: str) -> None:
+    """What a push needs of each task and annotation, checked before anything is sent."""
+    for task in tasks:
+        data = task.get("data")
+        doc_id = data.get("doc_id") if isinstance(data, dict) else None
+        if not isinstance(doc_id, str):
+            raise KhabarError("task has no data.doc_id; push reads exports of khabar tasks", file=file, task=task.get("id"))
+        for annotation in task.get("annotations") or []:
+            if not isinstance(annotation, dict) or _pseudonym_number(pseudonym_of(annotation)) is None:
+                who = annotation.get("completed_by") if isinstance(annotation, dict) else annotation
+                raise KhabarError(
+                    f"annotation {annotation.get('id') if isinstance(annotation, dict) else '?'} has completed_by {who!r}, "
+                    "not a pseudonym {\"pseudonym\": \"annotator-N\"}; push reads exports made by khabar studio pull",
+                    file=file, task=task.get("id"),
+                )  # fmt: skip
+        try:
+            render_export([task]).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise KhabarError(
+                f"holds a string that is not valid Unicode ({exc.reason} at character {exc.start}: "
+                f"{exc.object[max(0, exc.start - 20):exc.end + 20]!r}); Label Studio cannot store it",
+                file=file, task=task.get("id"),
+            ) from None  # fmt: skip
+
+
+def validate_file(path: Path, documents_file: Path | None) -> None:
+    """``khabar validate``'s checks on the whole file; any error refuses the push (exit 2)."""
+    from khabar.validation.api import validate_exports
+
+    result = validate_exports([path], documents_file)
+    errors = [f for f in result.failures if f.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise KhabarError(
+            f"{len(errors)} error(s) against the scheme, nothing pushed; the first: {first.message}"
+            f"{f' (region {first.region_id})' if first.region_id else ''}; see all with: khabar validate {path}",
+            file=str(path), task=first.task_id,
+        )  # fmt: skip
+
+
+def _annotation_fields(annotation: dict[str, Any]) -> dict[str, Any]:
+    return {key: annotation[key] for key in CONTENT_FIELDS if annotation.get(key) is not None}
+
+
+def push_file(
+    client: LabelStudio,
+    project_id: int,
+    path: Path,
+    book_file: Path,
+    *,
+    documents_file: Path | None = None,
+    accept_deletions: bool = False,
+    keep: Side | None = None,
+    progress: Callable[[str], None] = print,
+) -> PushReport:
+    """Check ``path`` whole, push it with :func:`push_export` and record the new sync state beside it."""
+    tasks = read_export(path)
+    precheck(tasks, file=str(path))
+    validate_file(path, documents_file)
+    state = SyncState.load(path)
+    before = state.render() if state.path.exists() else None
+    report = push_export(
+        client, project_id, tasks, state=state, book=load_pseudonym_book(book_file), accept_deletions=accept_deletions,
+        keep=keep, file=str(path), progress=progress,
+    )  # fmt: skip
+    if state.render() != before:
+        write_atomic(state.path, state.render())
+    return report
+
+
+def push_export(
+    client: LabelStudio,
+    project_id: int,
+    tasks: list[dict[str, Any]],
+    *,
+    state: SyncState | None = None,
+    book: dict[str, str] | None = None,
+    accept_deletions: bool = False,
+    keep: Side | None = None,
+    file: str = "the export",
+    progress: Callable[[str], None] = print,
+) -> PushReport:
+    """Make the project hold the file's work (see the module doc); ``state`` is updated in place."""
+    state = state if state is not None else SyncState(Path(file).with_suffix(".sync"))
+    precheck(tasks, file=file)
+    raw, server_tasks, _pseudonyms = server_view(client, project_id, tasks, book or {}, progress)
+    differences = resolve(compare(tasks, server_tasks, state, file=file), state, keep)
+    refused = [d for d in differences if d.change is Change.CONFLICT or (d.change is Change.DELETED_IN_FILE and not accept_deletions)]
+    if refused:
+        refuse(refused, command="push", file=file, progress=progress)
+
+    server_ids = {
+        unique_id(t["data"]["doc_id"], a): (t["id"], a) for t in raw for a in t.get("annotations") or []
+    }
+    users = {u.email.lower(): u.id for u in client.users.list() if u.email}
+    writes = (Change.FILE_ONLY_NEW, Change.DELETED_ON_SERVER, Change.FILE)
+    for pseudonym in sorted({str(pseudonym_of(d.file)) for d in differences if d.change in writes and d.file is not None}):
+        ensure_user(client, placeholder_email(str(pseudonym)), username=str(pseudonym), known=users)
+
+    def user_id(annotation: dict[str, Any]) -> int:
+        return users[placeholder_email(str(pseudonym_of(annotation))).lower()]
+
+    journal = Journal()
+    counts = dict.fromkeys(("created", "updated", "deleted", "present", "newer"), 0)
+    try:
+        present = doc_id_tasks(client, project_id)
+        missing = {}
+        for task in tasks:
+            data = task["data"]
+            if data["doc_id"] not in present and data["doc_id"] not in missing:
+                missing[data["doc_id"]] = {key: data[key] for key in TASK_DATA_KEYS if key in data}
+        if missing:
+            progress(f"importing {len(missing)} task(s) the project lacks")
+            import_task_data(client, project_id, missing.values())
+            after = doc_id_tasks(client, project_id)
+            journal.tasks.extend(after[doc_id] for doc_id in missing)
+            present = after
+
+        versions = {(t["data"]["doc_id"], p.get("model_version")) for t in raw for p in t.get("predictions") or [] if isinstance(p, dict)}
+        for task in tasks:
+            for prediction in task.get("predictions") or []:
+                if (task["data"]["doc_id"], prediction.get("model_version")) in versions:
+                    continue
+                made = client.predictions.create(
+                    task=present[task["data"]["doc_id"]], result=prediction.get("result") or [],
+                    model_version=prediction.get("model_version") or "", score=prediction.get("score") or 0.0,
+                )  # fmt: skip
+                journal.predictions.append(made.id)
+            versions |= {(task["data"]["doc_id"], p.get("model_version")) for p in task.get("predictions") or []}
+
+        for difference in differences:
+            _apply(client, difference, present, server_ids, user_id, journal, counts)
+            if (counts["created"] + counts["updated"]) and (counts["created"] + counts["updated"]) % PROGRESS_EVERY == 0:
+                progress(f"  {counts['created'] + counts['updated']} annotation(s) sent")
+    except BaseException as exc:
+        _roll_back(client, journal, exc, progress)
+        raise
+    for difference in differences:
+        if difference.change is Change.DELETED_IN_FILE:
+            state.annotations.pop(difference.unique_id, None)
+        elif difference.file is not None:  # the server now holds the file's version
+            state.annotations[difference.unique_id] = content_hash(difference.file)
+    newer = [d for d in differences if d.change in (Change.SERVER, Change.SERVER_ONLY_NEW)]
+    if newer:
+        progress(f"{len(newer)} annotation(s) changed or added on the server are not in the file: get them with khabar studio pull")
+    progress(
+        f"pushed: {len(journal.tasks)} task(s) imported, {counts['created']} annotation(s) created, {counts['updated']} updated, "
+        f"{counts['deleted']} deleted, {counts['present']} already the same, {len(journal.predictions)} prediction(s) created"
+    )
+    return PushReport(
+        tasks_imported=len(journal.tasks),
+        annotations_created=counts["created"],
+        annotations_updated=counts["updated"],
+        annotations_deleted=counts["deleted"],
+        annotations_present=counts["present"],
+        predictions_created=len(journal.predictions),
+        server_newer=len(newer),
+    )
+
+
+def _apply(
+    client: LabelStudio,
+    difference: Difference,
+    tasks: dict[str, int],
+    server_ids: dict[str | None, tuple[int, dict[str, Any]]],
+    user_id: Callable[[dict[str, Any]], int],
+    journal: Journal,
+    counts: dict[str, int],
+) -> None:
+    """One annotation's write, journalled."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    change, mine = difference.change, difference.file
+    if change is Change.UNCHANGED:
+        counts["present"] += 1
+    elif change is Change.FILE_ONLY_NEW or change is Change.DELETED_ON_SERVER:
+        assert mine is not None
+        try:
+            made = client.annotations.create(
+                id=tasks[difference.doc_id], completed_by=user_id(mine), unique_id=difference.unique_id, **_annotation_fields(mine)
+            )
+        except ApiError as exc:
+            if exc.status_code == 409:
+                raise KhabarError(
+                    f"annotation {difference.unique_id} of task {difference.doc_id} is already held by another project of "
+                    "this server (unique_id is unique per server); push into that project, or into a project of another server",
+                ) from None
+            raise
+        journal.created.append(made.id)
+        counts["created"] += 1
+    elif change is Change.FILE:
+        assert mine is not None
+        server_id, theirs = server_ids[difference.unique_id][1]["id"], server_ids[difference.unique_id][1]
+        previous = {key: theirs.get(key) for key in CONTENT_FIELDS}
+        fields = _annotation_fields(mine)
+        if pseudonym_of(mine) != pseudonym_of(difference.server or {}):
+            previous["completed_by"] = (theirs.get("completed_by") or {}).get("id")
+            fields["completed_by"] = user_id(mine)
+        client.annotations.update(id=server_id, **fields)
+        journal.updated.append((server_id, {k: v for k, v in previous.items() if v is not None}))
+        counts["updated"] += 1
+    elif change is Change.DELETED_IN_FILE:
+        task_id, theirs = server_ids[difference.unique_id]
+        client.annotations.delete(id=theirs["id"])
+        recreate = {key: theirs[key] for key in CONTENT_FIELDS if theirs.get(key) is not None}
+        journal.deleted.append((task_id, {**recreate, "unique_id": difference.unique_id, "completed_by": (theirs.get("completed_by") or {}).get("id")}))
+        counts["deleted"] += 1
+
+
+def _roll_back(client: LabelStudio, journal: Journal, cause: BaseException, progress: Callable[[str], None]) -> None:
+    written = len(journal.tasks) + len(journal.predictions) + len(journal.created) + len(journal.updated) + len(journal.deleted)
+    if not written:
+        return
+    progress(f"push failed ({cause.__class__.__name__}: {cause}); undoing its {written} write(s)")
+    try:
+        journal.undo(client)
+    except Exception as exc:  # the server went away: say exactly what is left to clean up
+        left = json.dumps({"tasks": journal.tasks, "predictions": journal.predictions, "annotations": journal.created})
+        raise KhabarError(f"push failed and undoing it failed too ({exc}); the project still holds these new ids: {left}") from cause
+    progress("the project is as it was before the push")
