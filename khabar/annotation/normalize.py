@@ -23,3 +23,16 @@ def normalize_text(text: str) -> str:
     text = _INVISIBLE.sub("", text)
     text = _LINE_BREAK.sub("\n", text)
     return unicodedata.normalize("NFC", text)
+
+
+def departure(text: str) -> str | None:
+    """What first keeps ``text`` from the form :func:`normalize_text` gives, with its position; None when it is in it."""
+    if match := _INVISIBLE.search(text):
+        return f"U+{ord(match.group()):04X} (a byte-order mark or bidi control) at {match.start()}"
+    if (position := text.find("\r")) >= 0:
+        return f"a carriage return (CR) at {position}"
+    if not unicodedata.is_normalized("NFC", text):
+        nfc = unicodedata.normalize("NFC", text)
+        position = next((i for i, (a, b) in enumerate(zip(text, nfc)) if a != b), min(len(text), len(nfc)))
+        return f"characters not in Unicode NFC at {position}"
+    return None

@@ -193,3 +193,21 @@ def load_rows(build: Path, config: str) -> list[dict]:
     import pyarrow.parquet as pq
 
     return [row for path in sorted((build / "data" / config).glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
+
+
+def test_entities_carry_their_standalone_form_beside_the_offsets(committed, tmp_path):
+    """Rule B4 spans (``لتحالف`` inside ``للتحالف``) keep their offsets and carry the word they stand for."""
+    documents = load(committed, "documents", tmp_path)
+    names = documents.features["entities"].feature["label"]
+    restored = {}
+    for row in documents:
+        for e in row["entities"]:
+            assert e["text"] == row["text"][e["start"] : e["end"]]  # the offsets are untouched
+            if e["normalized"] != e["text"]:
+                assert row["text"][e["start"] - 1] == "ل" and e["normalized"] == "ا" + e["text"]
+                restored[e["text"]] = (e["normalized"], names.int2str(e["label"]))
+            else:
+                assert e["normalized"] is not None
+    assert restored["لتحالف"] == ("التحالف", "ORG")
+    assert restored["لعراق"][0] == "العراق"
+    assert all(not text.startswith("لل") for text in restored)
