@@ -211,3 +211,13 @@ def test_entities_carry_their_standalone_form_beside_the_offsets(committed, tmp_
     assert restored["لتحالف"] == ("التحالف", "ORG")
     assert restored["لعراق"][0] == "العراق"
     assert all(not text.startswith("لل") for text in restored)
+
+
+def test_quotes_flag_exactly_the_reviewed_ambiguous_source_links(committed, tmp_path):
+    from khabar.kb.files import AmbiguousSource, read
+
+    quotes = load(committed, "quotes", tmp_path)
+    flagged = {(q["doc_id"], q["start"], q["end"]) for q in quotes if q["source_ambiguous"]}
+    assert flagged == {(r.doc_id, r.start, r.end) for r in read(AmbiguousSource)} and len(flagged) == 2
+    assert all(q["source_ambiguous"] is False for q in quotes if (q["doc_id"], q["start"], q["end"]) not in flagged)
+    assert all(q["sources"] for q in quotes if q["source_ambiguous"])  # a flag always has a source it is about

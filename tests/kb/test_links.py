@@ -175,3 +175,45 @@ def test_a_malformed_links_file_is_unusable_input_named_by_file_and_line(repo_co
         run = khabar("--root", repo_copy, *command)
         assert run.status == 2 and str(links) in run.err and problem in run.err, run.err
     assert links.read_text(encoding="utf-8") == content
+
+
+def test_the_two_ambiguous_source_links_of_the_audit_are_flagged_and_checked(committed, repo_copy: Path, khabar):
+    _, gold, _, _, _ = committed
+    rows = files.read(files.AmbiguousSource)
+    assert {(r.doc_id, r.start, r.end) for r in rows} == {(ALHURRA, 3782, 3930), (ALHURRA, 1624, 1711)}  # GUIDELINES D50
+    assert all(len(r.reading_list) == 2 for r in rows)
+    roles = Roles.of(load_scheme())
+    frame = contents(gold, roles)
+    from khabar.validation.links import check_ambiguous_sources
+
+    with_source = {(d, s, e) for d, s, e, starts in frame.select("doc_id", "start", "end", "source_start").rows() if starts}
+    assert check_ambiguous_sources(frame.select("doc_id", "start", "end", "text").rows(), with_source, rows, Path("a.csv")) == []
+
+    kb = repo_copy / "annotation" / "kb"
+    path = kb / "ambiguous_sources.csv"
+    path.write_text(path.read_text(encoding="utf-8") + f"{ALHURRA},3782,3931,الوكالة|التقرير\n{ASHARQ},0,5,الوكالة\n", encoding="utf-8")
+    before = path.read_bytes()
+    run = khabar("--root", repo_copy, "validate")
+    flagged = [line for line in run.out.splitlines() if " ambiguous_source: " in line]
+    assert run.status == 1 and len(flagged) == 2, run.out
+    stale = next(line for line in flagged if "[3782:3931]" in line)
+    assert str(path) in stale and f"document {ALHURRA}" in stale and "CONTENT" in stale and "no gold CONTENT" in stale
+    assert all("task None" not in line and "unknown annotator" not in line for line in flagged)
+    assert path.read_bytes() == before
+
+
+def test_knowledge_base_checks_are_listed_and_their_failures_name_file_document_span_and_text(repo_copy: Path, khabar):
+    listed = khabar("validate", "--list-checks")
+    from khabar.validation.links import CHECKS
+
+    names = {line.split()[0] for line in listed.out.splitlines()}
+    assert set(CHECKS) <= names and {"link_missing", "cluster_missing", "ambiguous_source"} <= names
+    kb = repo_copy / "annotation" / "kb"
+    rows = list(csv.reader((kb / "links.csv").open(encoding="utf-8")))
+    dropped = rows.pop(3)
+    (kb / "links.csv").write_text("".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    run = khabar("--root", repo_copy, "validate")
+    line = next(line for line in run.out.splitlines() if " link_missing: " in line)
+    assert f"{kb / 'links.csv'} · document {dropped[0]} · span {dropped[3]} [{dropped[1]}:{dropped[2]}]" in line, line
+    assert "· text " in line or "· found " in line
+    assert "task None" not in line and "annotation None" not in line and "unknown annotator" not in line
