@@ -87,12 +87,14 @@ def test_link_checks_name_each_problem(committed):
     ]  # the first mention lost its row
     failures = {(f.check, f.start) for f in check_links(mentions, broken, entities, Path("links.csv"))}
     assert failures == {("link_missing", first.start), ("link_unknown_entity", second.start), ("link_type", third.start), ("link_stale", 999_999)}
+    doubled = [*links, Link(fourth.doc_id, fourth.start, fourth.end, fourth.label, files.NOT_IN_BASE)]
+    assert [(f.check, f.start) for f in check_links(mentions, doubled, entities, Path("links.csv"))] == [("link_duplicate", fourth.start)]
 
 
 def test_entity_and_cluster_checks_name_each_problem():
     entities = [Entity("Bad Id", "GPE", "x", "", ""), Entity("ok", "DATE", "x", "", "Q0"), Entity("dup", "GPE", "x", "", ""), Entity("dup", "ORG", "", "", "")]
-    problems = [f.message for f in check_entities(entities, Path("entities.csv"))]
-    assert len(problems) == 6, problems
+    failures = check_entities(entities, Path("entities.csv"))
+    assert len(failures) == 6 and {f.check for f in failures} == {"kb_entity"}, failures
     contents_ = [("d", 0, 5, "قال"), ("d", 10, 20, "قالت"), ("d", 30, 40, "قالوا")]
     clusters = [Cluster("d", 0, 5, "qc-001"), Cluster("d", 0, 5, "qc-002"), Cluster("d", 10, 20, "cluster 7"), Cluster("d", 50, 60, "qc-003")]
     checks = sorted((f.check, f.start) for f in check_clusters(contents_, clusters, Path("c.csv")))
