@@ -82,10 +82,9 @@ def with_standalone_forms(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.Da
     """``spans`` with a ``normalized`` column: the word each span stands for written on its own
     (:func:`khabar.kb.normalise.standalone_form`: the B4 span ``لتحالف`` after a ل is ``التحالف``),
     the span's own text when nothing is missing from it. Offsets and ``text`` are untouched."""
-    texts = documents.select("doc_id", document_text="text").unique("doc_id", keep="first")
-    joined = spans.join(texts, on="doc_id", how="left", maintain_order="left")
-    before = joined.select(pl.col("document_text").str.slice(pl.max_horizontal(pl.col("start") - 1, 0), pl.min_horizontal(pl.col("start"), 1)))
-    forms = [standalone_form(text, previous or "") for text, previous in zip(joined["text"], before.to_series())]
+    # a lookup, not a join (a join copies each text once per span); 200k spans: ~0.25 s
+    texts = dict(documents.select("doc_id", "text").iter_rows())
+    forms = [standalone_form(text, texts.get(doc_id, "")[max(start - 1, 0) : start]) for doc_id, start, text in spans.select("doc_id", "start", "text").iter_rows()]
     return spans.with_columns(normalized=pl.Series(forms, dtype=pl.String))
 
 
