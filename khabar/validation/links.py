@@ -37,6 +37,7 @@ CHECKS: dict[str, str] = {
 }
 #: the ``Failure.kind`` of these checks: a row of a file of the base, not an annotation of a task
 KIND = "knowledge_base"
+AMBIGUOUS_HINT = "edit the row by hand: a gold CONTENT's doc_id,start,end and its readings, the linked one first, '|'-separated"
 HINT = "run `khabar link propose` (or `khabar link clusters`), review, and fix annotation/kb/"
 
 
@@ -46,9 +47,10 @@ def check_lines() -> list[str]:
 
 
 def _failure(check: str, path: Path, message: str, *, doc_id: str | None = None, label: str | None = None,
-             start: int | None = None, end: int | None = None, found: str | None = None, expected: str | None = None) -> Failure:
+             start: int | None = None, end: int | None = None, found: str | None = None, expected: str | None = None,
+             hint: str = HINT) -> Failure:
     return Failure(
-        check=check, severity=ERROR, message=message, hint=HINT, file=str(path), task_id=None, doc_id=doc_id,
+        check=check, severity=ERROR, message=message, hint=hint, file=str(path), task_id=None, doc_id=doc_id,
         kind=KIND, annotation_id=None, annotator=None, region_id=None, label=label, start=start, end=end,
         found=found, expected=expected,
     )
@@ -134,7 +136,8 @@ def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with
             else None
         )
         if problem:
-            failures.append(_failure("ambiguous_source", path, problem, doc_id=r.doc_id, label=label, start=r.start, end=r.end, found=r.readings))
+            failures.append(_failure("ambiguous_source", path, problem, doc_id=r.doc_id, label=label, start=r.start, end=r.end, found=r.readings,
+                                     hint=AMBIGUOUS_HINT))
     return failures
 
 

@@ -200,6 +200,7 @@ def test_the_two_ambiguous_source_links_of_the_audit_are_flagged_and_checked(com
     assert run.status == 1 and len(flagged) == 2, run.out
     stale = next(line for line in flagged if "[3782:3931]" in line)
     assert str(path) in stale and f"document {ALHURRA}" in stale and "CONTENT" in stale and "no gold CONTENT" in stale
+    assert "edit the row by hand" in stale and "khabar link propose" not in stale  # no command writes this file
     assert all("task None" not in line and "unknown annotator" not in line for line in flagged)
     assert path.read_bytes() == before
 
