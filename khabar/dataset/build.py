@@ -97,7 +97,7 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     from khabar.dataset.adjudicate import adjudicate, committed_reasons
     from khabar.dataset.agreement import agreement, prediction_quality
     from khabar.dataset.configs import annotator_document_table, document_table, quote_table, token_table
-    from khabar.dataset.links import read_clusters, read_links
+    from khabar.dataset.links import read_ambiguous_sources, read_clusters, read_links
     from khabar.dataset.splits import plan_splits
 
     docs = inputs.documents.sort("doc_id")
@@ -119,7 +119,7 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
         documents = document_table(docs, gold.spans, gold.relations, scheme, links)
     tokens, alignment = token_table(docs, gold.spans, scheme)
     log("entities on tokens: " + (", ".join(f"{how} {n}{_per_label(alignment, how)}" for how, n in _alignment_totals(alignment)) or "none"))
-    quotes = quote_table(gold.spans, gold.relations, scheme, links, clusters)
+    quotes = quote_table(gold.spans, gold.relations, scheme, links, clusters, read_ambiguous_sources())
     tables = {
         "documents": _by_split(documents, "id", split_of, splits),
         "tokens": _by_split(tokens, "doc_id", split_of, splits),

@@ -17,9 +17,9 @@ from datasets.splits import SplitDict, SplitInfo
 from khabar.dataset.release import Release
 
 CONFIG_ROWS = {
-    "documents": "one document with its entities (with `entity_id`), attributions, zones and relations (character offsets; every span with its `zone`)",
+    "documents": "one document with its entities (with `normalized` form and `entity_id`), attributions, zones and relations (character offsets; every span with its `zone`)",
     "tokens": "one sentence, cut from the text alone: tokens, IOB2 `ner_tags` (outermost entities) and `nested_ner_tags` (every level)",
-    "quotes": "one quoted CONTENT with its quote type, `zone` and `cluster_id`, its sources (with the entity each names) and cues",
+    "quotes": "one quoted CONTENT with its quote type, `zone`, `cluster_id` and `source_ambiguous`, its sources (with the entity each names) and cues",
 }
 VARIABLE = {"tokens": "sentences"}  # the name a load in the card example is bound to
 LICENSE_FILE = "LICENSE.md"

@@ -4,6 +4,10 @@
   ``TOKEN TAG [TAG ...]`` with one IOB2 column per nesting level covering the
   token (outermost first), a blank line between sentences; exactly the
   ``tokens`` config, so ``khabar import-conll`` reads it back.
+- ``conll-wojood``: the same layout and tokens, with the entities mapped to
+  Wojood's conventions where a mechanical rule can (:mod:`khabar.dataset.wojood`:
+  forces named by their country become ORG, NORP inside ORG/OCC is dropped),
+  and ``wojood_changes.tsv`` listing every entity added or dropped, with why.
 - ``spacy``: per split, ``<split>.spacy``, a ``DocBin`` of one ``Doc`` per
   document on the ``tokens`` config's tokens (white space between them kept, so
   ``doc.text`` is the document's text); ``doc.ents`` holds the outermost
@@ -32,8 +36,8 @@ from typing import Literal
 
 from khabar.annotation.errors import KhabarError
 
-Format = Literal["conll", "spacy", "brat"]
-FORMATS: tuple[Format, ...] = ("conll", "spacy", "brat")
+Format = Literal["conll", "conll-wojood", "spacy", "brat"]
+FORMATS: tuple[Format, ...] = ("conll", "conll-wojood", "spacy", "brat")
 
 
 def _scheme(build: Path):
@@ -74,6 +78,32 @@ def write_conll(build: Path, out: Path) -> list[str]:
     for split, rows in _splits(build, "tokens"):
         (out / f"{split}.txt").write_text("".join(line + "\n" for line in conll_lines(rows, tags)), encoding="utf-8")
         written.append(f"{split}.txt")
+    return written
+
+
+def write_conll_wojood(build: Path, out: Path) -> list[str]:
+    from khabar.dataset.configs import sentence_rows
+    from khabar.dataset.features import NER_LAYER
+    from khabar.dataset.iob import Span
+    from khabar.dataset.wojood import HEADER, check_labels, wojood_spans
+
+    labels = _scheme(build).labels(NER_LAYER)
+    check_labels(labels)
+    written, changes = [], []
+    for split, documents in _splits(build, "documents"):
+        lines: list[str] = []
+        for document in documents:
+            entities = [Span(e["start"], e["end"], labels[e["label"]]) for e in document["entities"]]
+            spans, changed = wojood_spans(document["id"], document["text"], entities)
+            changes += changed
+            rows, _ = sentence_rows(document["id"], document["text"], spans, labels)
+            for row in rows:
+                lines += [" ".join([token, *tags]) for token, tags in zip(row.tokens, row.nested_tags, strict=True)] + [""]
+        (out / f"{split}.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        written.append(f"{split}.txt")
+    (out / "wojood_changes.tsv").write_text("".join(line + "\n" for line in [HEADER, *(c.row() for c in changes)]), encoding="utf-8")
+    added = sum(c.change == "added ORG" for c in changes)
+    written.append(f"wojood_changes.tsv ({added} ORG added, {len(changes) - added} NORP dropped)")
     return written
 
 
@@ -207,7 +237,7 @@ def write_brat(build: Path, out: Path) -> list[str]:
     return written
 
 
-WRITERS = {"conll": write_conll, "spacy": write_spacy, "brat": write_brat}
+WRITERS = {"conll": write_conll, "conll-wojood": write_conll_wojood, "spacy": write_spacy, "brat": write_brat}
 
 
 def _without_userinfo(message: str) -> str:
@@ -247,7 +277,7 @@ def export(build: Path, out: Path, fmt: Format) -> list[str]:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("build", metavar="BUILD", help="a build folder (as `khabar build` writes it), or with --revision a Hub dataset repository id")
     parser.add_argument("--revision", metavar="REV", help="download this revision (e.g. v2.0.0) of the Hub repository BUILD first")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="conll (Wojood's nested columns), spacy (DocBin), brat (standoff)")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="conll (Wojood's nested columns), conll-wojood (the same, mapped to Wojood's conventions), spacy (DocBin), brat (standoff)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new folder for the files")
 
 

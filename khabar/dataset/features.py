@@ -45,8 +45,10 @@ def _span(labels: tuple[str, ...], **extra) -> dict:
 
 
 def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Features:
-    """Spans of every layer but the zones carry the ``zone`` they lie in; entities carry the
-    knowledge base's ``entity_id`` (null when unlinked or linked to nothing in the base)."""
+    """Spans of every layer but the zones carry the ``zone`` they lie in; entities carry their
+    ``normalized`` form (the word written on its own: ``لتحالف`` → ``التحالف`` under rule B4; the
+    ``text`` itself otherwise, never null) and the knowledge base's ``entity_id`` (null when
+    unlinked or linked to nothing in the base)."""
     columns: dict = {"id": Value("string")}
     if per_annotator:
         columns["annotator"] = Value("string")
@@ -57,7 +59,7 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
         if layer.name != ZONE_LAYER:
             extra["zone"] = zone
         if layer.name == NER_LAYER:
-            extra["entity_id"] = Value("string")
+            extra |= {"normalized": Value("string"), "entity_id": Value("string")}
         columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
     columns["relations"] = List({"from_id": Value("string"), "to_id": Value("string"), "label": ClassLabel(names=list(scheme.relation_labels))})
     return Features(columns)
@@ -80,7 +82,8 @@ def tokens_features(scheme: Scheme) -> Features:
 
 
 def quotes_features(scheme: Scheme) -> Features:
-    """One row per quoted CONTENT (its zone, its statement's ``cluster_id``); a list per relation
+    """One row per quoted CONTENT (its zone, its statement's ``cluster_id``, ``source_ambiguous``: true
+    when a reviewer found two plausible readings of its source link, ``annotation/kb/ambiguous_sources.csv``); a list per relation
     (sources, cues) of the spans it points at, each with its zone and the entity it names:
     ``entity_label``/``entity_id`` are those of the entity with exactly the span's extent, else of
     the longest entity that starts where the span starts (an Arabic noun phrase puts its head
@@ -97,7 +100,7 @@ def quotes_features(scheme: Scheme) -> Features:
     }
     columns = {"id": Value("string"), "doc_id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string")}
     columns |= {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices}
-    columns |= {"zone": zone, "cluster_id": Value("string")}
+    columns |= {"zone": zone, "cluster_id": Value("string"), "source_ambiguous": Value("bool")}
     columns |= {column_of(rule.label): List(part) for rule in scheme.relations}
     return Features(columns)
 

@@ -20,6 +20,7 @@ import polars as pl
 from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.annotation.export_files import check_regular
 from khabar.annotation.ingest import load_records
+from khabar.annotation.normalize import refuse_unnormalised
 from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
 from khabar.validation import reader, store
 from khabar.validation.store import sha256_file
@@ -56,6 +57,7 @@ def documents_table(documents_file: Path) -> pl.DataFrame:
         for record in load_records(documents_file)
         if record.superseded_by is None
     ]
+    refuse_unnormalised(((row["doc_id"], row["text"]) for row in rows), documents_file)
     return pl.DataFrame(rows, schema=DOCUMENTS)
 
 

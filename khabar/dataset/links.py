@@ -66,6 +66,18 @@ def read_clusters(folder: Path | None = None) -> pl.DataFrame:
     return _read((folder or kb_dir()) / CLUSTERS_FILE, CLUSTERS_SCHEMA)
 
 
+AMBIGUOUS_SCHEMA: dict[str, type[pl.DataType]] = {"doc_id": pl.String, "start": pl.Int64, "end": pl.Int64}
+
+
+def read_ambiguous_sources(folder: Path | None = None) -> pl.DataFrame:
+    """The CONTENT spans (doc_id, start, end) whose source link has two plausible readings, read by the base's
+    one reader (:func:`khabar.kb.files.read`); no file, no flag."""
+    from khabar.kb.files import AmbiguousSource, read
+
+    rows = read(AmbiguousSource, folder)
+    return pl.DataFrame([(r.doc_id, r.start, r.end) for r in rows], schema=AMBIGUOUS_SCHEMA, orient="row")
+
+
 def released_entity_ids(links: pl.DataFrame) -> pl.DataFrame:
     """``links`` as the configs carry them: doc_id, start, end, label, entity_id, with
     :data:`NOT_IN_BASE` as null (a released id always names an entry of the base)."""

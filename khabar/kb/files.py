@@ -2,7 +2,9 @@
 
 - ``entities.csv``: entity_id, type, canonical_name, aliases (``|``-separated), wikidata (empty unless verified);
 - ``links.csv``: doc_id, start, end, label, entity_id (``-``: explicitly not in the base);
-- ``quote_clusters.csv``: doc_id, start, end, cluster_id.
+- ``quote_clusters.csv``: doc_id, start, end, cluster_id;
+- ``ambiguous_sources.csv``: doc_id, start, end (a CONTENT whose source link has two plausible
+  readings), readings (``|``-separated: the source that is linked first, then the other reading(s)).
 
 Rows are sorted by their key, the files are UTF-8 with LF line ends, and every write
 replaces the file atomically, so a reviewed file only changes by whole rows.
@@ -61,8 +63,20 @@ class Cluster:
     cluster_id: str
 
 
-Row = TypeVar("Row", Entity, Link, Cluster)
-FILES: dict[type, str] = {Entity: "entities.csv", Link: "links.csv", Cluster: "quote_clusters.csv"}
+@dataclass(frozen=True, order=True)
+class AmbiguousSource:
+    doc_id: str
+    start: int
+    end: int
+    readings: str  # ALIAS_SEPARATOR-joined: the linked source first
+
+    @property
+    def reading_list(self) -> tuple[str, ...]:
+        return tuple(r for r in self.readings.split(ALIAS_SEPARATOR) if r.strip())
+
+
+Row = TypeVar("Row", Entity, Link, Cluster, AmbiguousSource)
+FILES: dict[type, str] = {Entity: "entities.csv", Link: "links.csv", Cluster: "quote_clusters.csv", AmbiguousSource: "ambiguous_sources.csv"}
 
 
 def kb_dir() -> Path:

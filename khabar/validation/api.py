@@ -24,6 +24,7 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
+from khabar.annotation.normalize import refuse_unnormalised
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frames, prepare, rule
@@ -93,6 +94,7 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
     except SchemaErrors as exc:
         first = exc.failure_cases.row(0, named=True)
         raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None
+    refuse_unnormalised(documents.select("doc_id", "text").iter_rows(), documents_file)
     scheme = load_scheme()
     result = check_raw(read_raw(paths, documents, scheme), scheme, strict=strict)
     if knowledge_base and result.errors == 0:  # the knowledge base is checked against the gold, which only clean tables give

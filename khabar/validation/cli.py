@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     from khabar.validation.report import render
 
     if args.list_checks:
-        print("\n".join(check_table()))
+        from khabar.validation.links import check_lines
+
+        print("\n".join([*check_table(), *check_lines()]))
         return 0
     paths = export_paths(args.paths)
     if args.documents is None:

@@ -9,7 +9,9 @@ What a consumer can verify without the exports or the corpus:
   the same order, and every ClassLabel value is in range; each split has the
   card's ``num_examples``;
 - offsets: every span's ``text`` is ``document.text[start:end]`` and every
-  token is where ``token_starts`` says, against the ``documents`` config's text.
+  token is where ``token_starts`` says, against the ``documents`` config's text;
+- text: every document's text is in the normal form of ingest (no byte-order
+  mark or bidi control, no CR, NFC), the form every offset refers to.
 
 Exit status: 0 clean, 1 failed checks, 2 unusable (no folder, no or unreadable
 MANIFEST.json, a MANIFEST.json naming a file outside the folder, or a card that
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
+from khabar.annotation.normalize import departure
 
 MANIFEST_NAME = "MANIFEST.json"
 CARD_NAME = "README.md"
@@ -286,10 +289,13 @@ def _span_problem(text: str, item: dict[str, Any]) -> str | None:
 
 def check_offsets(folder: Path, rows_by_config: dict[str, dict[Path, list[dict[str, Any]]]], report: DatasetCheck) -> None:
     texts: dict[str, str] = {}
-    for rows in rows_by_config.get(DOCUMENTS_CONFIG, {}).values():
-        for row in rows:
+    for path, rows in rows_by_config.get(DOCUMENTS_CONFIG, {}).items():
+        for index, row in enumerate(rows):
             if isinstance(row.get("id"), str) and isinstance(row.get("text"), str):
                 texts[row["id"]] = row["text"]
+                if problem := departure(row["text"]):
+                    report.problems.append(Problem(path.relative_to(folder).as_posix(),
+                                                   f"row {index} (document {row['id']}): text is not in the normal form of ingest: {problem}"))
     for config, files in rows_by_config.items():
         for path, rows in files.items():
             relative = path.relative_to(folder).as_posix()

@@ -13,20 +13,45 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import polars as pl
+
 from khabar.kb import files
-from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, Cluster, Entity, Link
+from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
 from khabar.validation.api import Failure
 from khabar.validation.checks import ERROR
 
+#: check name → what it requires, for ``khabar validate --list-checks`` (all are errors)
+CHECKS: dict[str, str] = {
+    "kb_entity": "an entry of entities.csv has a unique lowercase id, a linkable type, a name and at most a Wikidata Q-id",
+    "link_missing": "every linkable gold mention outside RELATED zones has a row in links.csv",
+    "link_duplicate": "a gold mention has at most one row in links.csv",
+    "link_stale": "a row of links.csv names a linkable gold mention (offsets and label)",
+    "link_unknown_entity": "a link names an entry of entities.csv or '-'",
+    "link_type": "a link names an entry of the mention's own type",
+    "cluster_missing": "every gold CONTENT has a row in quote_clusters.csv",
+    "cluster_duplicate": "a gold CONTENT has at most one row in quote_clusters.csv",
+    "cluster_stale": "a row of quote_clusters.csv names a gold CONTENT",
+    "cluster_id": "a cluster id is qc- and three or more digits",
+    "ambiguous_source": "a row of ambiguous_sources.csv names a gold CONTENT with a source, once, and two or more readings",
+}
+#: the ``Failure.kind`` of these checks: a row of a file of the base, not an annotation of a task
+KIND = "knowledge_base"
+AMBIGUOUS_HINT = "edit the row by hand: a gold CONTENT's doc_id,start,end and its readings, the linked one first, '|'-separated"
 HINT = "run `khabar link propose` (or `khabar link clusters`), review, and fix annotation/kb/"
 
 
+def check_lines() -> list[str]:
+    """The lines of these checks in ``khabar validate --list-checks``."""
+    return [f"{name:<26} {ERROR:<8} {summary} (annotation/kb/)" for name, summary in CHECKS.items()]
+
+
 def _failure(check: str, path: Path, message: str, *, doc_id: str | None = None, label: str | None = None,
-             start: int | None = None, end: int | None = None, found: str | None = None, expected: str | None = None) -> Failure:
+             start: int | None = None, end: int | None = None, found: str | None = None, expected: str | None = None,
+             hint: str = HINT) -> Failure:
     return Failure(
-        check=check, severity=ERROR, message=message, hint=HINT, file=str(path), task_id=None, doc_id=doc_id,
-        kind="annotation", annotation_id=None, annotator=None, region_id=None, label=label, start=start, end=end,
+        check=check, severity=ERROR, message=message, hint=hint, file=str(path), task_id=None, doc_id=doc_id,
+        kind=KIND, annotation_id=None, annotator=None, region_id=None, label=label, start=start, end=end,
         found=found, expected=expected,
     )
 
@@ -95,6 +120,27 @@ def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: lis
     return failures
 
 
+def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with_source: set[tuple[str, int, int]],
+                            rows: list[AmbiguousSource], path: Path, label: str = "CONTENT") -> list[Failure]:
+    """Each row flags a gold CONTENT that has a source, once, and lists at least two readings."""
+    spans = {(doc_id, start, end) for doc_id, start, end, _ in gold_contents}
+    seen = Counter((r.doc_id, r.start, r.end) for r in rows)
+    failures = []
+    for r in rows:
+        key = (r.doc_id, r.start, r.end)
+        problem = (
+            "no gold CONTENT has these offsets" if key not in spans
+            else "this CONTENT has no source to be ambiguous" if key not in with_source
+            else f"this CONTENT is flagged {seen[key]} times" if seen[key] > 1
+            else f"it lists {len(r.reading_list)} reading(s); an ambiguous source has two or more, '|'-separated" if len(r.reading_list) < 2
+            else None
+        )
+        if problem:
+            failures.append(_failure("ambiguous_source", path, problem, doc_id=r.doc_id, label=label, start=r.start, end=r.end, found=r.readings,
+                                     hint=AMBIGUOUS_HINT))
+    return failures
+
+
 def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path) -> list[Failure]:
     """The base's failures against the gold of ``tables``; none when the base does not describe these inputs."""
     folder = files.kb_dir()
@@ -107,9 +153,12 @@ def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path
     gold = adjudicate(from_tables(tables))
     entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)
     roles = Roles.of(load_scheme())
-    gold_contents = contents(gold, roles).select("doc_id", "start", "end", "text").rows()
+    gold_frame = contents(gold, roles)
+    gold_contents = gold_frame.select("doc_id", "start", "end", "text").rows()
+    with_source = set(gold_frame.filter(pl.col("source_start").list.len() > 0).select("doc_id", "start", "end").rows())
     return [
         *check_entities(entities, folder / files.FILES[Entity]),
         *check_links(linkable_mentions(gold).rows(), links, entities, folder / files.FILES[Link]),
         *check_clusters(gold_contents, clusters, folder / files.FILES[Cluster], roles.content),
+        *check_ambiguous_sources(gold_contents, with_source, files.read(AmbiguousSource), folder / files.FILES[AmbiguousSource], roles.content),
     ]

@@ -38,9 +38,12 @@ def _offset(value: int | None) -> str:
 
 
 def _where(f: Failure) -> str:
-    parts = [f"{f.file} task {f.task_id}", _owner(f)]
+    if f.kind == "knowledge_base":  # a row of annotation/kb/: no task, annotation or region, but a document and a span
+        parts = [str(f.file), *([f"document {f.doc_id}"] if f.doc_id else [])]
+    else:
+        parts = [f"{f.file} task {f.task_id}", _owner(f)]
     if f.region_id is not None or f.label is not None:
-        region = f"region {f.region_id or '?'}"
+        region = f"region {f.region_id or '?'}" if f.kind != "knowledge_base" else "span"
         if f.label:
             region += f" {f.label}"
         if f.start is not None or f.end is not None:

@@ -193,3 +193,31 @@ def load_rows(build: Path, config: str) -> list[dict]:
     import pyarrow.parquet as pq
 
     return [row for path in sorted((build / "data" / config).glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
+
+
+def test_entities_carry_their_standalone_form_beside_the_offsets(committed, tmp_path):
+    """Rule B4 spans (``لتحالف`` inside ``للتحالف``) keep their offsets and carry the word they stand for."""
+    documents = load(committed, "documents", tmp_path)
+    names = documents.features["entities"].feature["label"]
+    restored = {}
+    for row in documents:
+        for e in row["entities"]:
+            assert e["text"] == row["text"][e["start"] : e["end"]]  # the offsets are untouched
+            if e["normalized"] != e["text"]:
+                assert row["text"][e["start"] - 1] == "ل" and e["normalized"] == "ا" + e["text"]
+                restored[e["text"]] = (e["normalized"], names.int2str(e["label"]))
+            else:
+                assert e["normalized"] is not None
+    assert restored["لتحالف"] == ("التحالف", "ORG")
+    assert restored["لعراق"][0] == "العراق"
+    assert all(not text.startswith("لل") for text in restored)
+
+
+def test_quotes_flag_exactly_the_reviewed_ambiguous_source_links(committed, tmp_path):
+    from khabar.kb.files import AmbiguousSource, read
+
+    quotes = load(committed, "quotes", tmp_path)
+    flagged = {(q["doc_id"], q["start"], q["end"]) for q in quotes if q["source_ambiguous"]}
+    assert flagged == {(r.doc_id, r.start, r.end) for r in read(AmbiguousSource)} and len(flagged) == 2
+    assert all(q["source_ambiguous"] is False for q in quotes if (q["doc_id"], q["start"], q["end"]) not in flagged)
+    assert all(q["sources"] for q in quotes if q["source_ambiguous"])  # a flag always has a source it is about

@@ -87,12 +87,14 @@ def test_link_checks_name_each_problem(committed):
     ]  # the first mention lost its row
     failures = {(f.check, f.start) for f in check_links(mentions, broken, entities, Path("links.csv"))}
     assert failures == {("link_missing", first.start), ("link_unknown_entity", second.start), ("link_type", third.start), ("link_stale", 999_999)}
+    doubled = [*links, Link(fourth.doc_id, fourth.start, fourth.end, fourth.label, files.NOT_IN_BASE)]
+    assert [(f.check, f.start) for f in check_links(mentions, doubled, entities, Path("links.csv"))] == [("link_duplicate", fourth.start)]
 
 
 def test_entity_and_cluster_checks_name_each_problem():
     entities = [Entity("Bad Id", "GPE", "x", "", ""), Entity("ok", "DATE", "x", "", "Q0"), Entity("dup", "GPE", "x", "", ""), Entity("dup", "ORG", "", "", "")]
-    problems = [f.message for f in check_entities(entities, Path("entities.csv"))]
-    assert len(problems) == 6, problems
+    failures = check_entities(entities, Path("entities.csv"))
+    assert len(failures) == 6 and {f.check for f in failures} == {"kb_entity"}, failures
     contents_ = [("d", 0, 5, "قال"), ("d", 10, 20, "قالت"), ("d", 30, 40, "قالوا")]
     clusters = [Cluster("d", 0, 5, "qc-001"), Cluster("d", 0, 5, "qc-002"), Cluster("d", 10, 20, "cluster 7"), Cluster("d", 50, 60, "qc-003")]
     checks = sorted((f.check, f.start) for f in check_clusters(contents_, clusters, Path("c.csv")))
@@ -175,3 +177,46 @@ def test_a_malformed_links_file_is_unusable_input_named_by_file_and_line(repo_co
         run = khabar("--root", repo_copy, *command)
         assert run.status == 2 and str(links) in run.err and problem in run.err, run.err
     assert links.read_text(encoding="utf-8") == content
+
+
+def test_the_two_ambiguous_source_links_of_the_audit_are_flagged_and_checked(committed, repo_copy: Path, khabar):
+    _, gold, _, _, _ = committed
+    rows = files.read(files.AmbiguousSource)
+    assert {(r.doc_id, r.start, r.end) for r in rows} == {(ALHURRA, 3782, 3930), (ALHURRA, 1624, 1711)}  # GUIDELINES D50
+    assert all(len(r.reading_list) == 2 for r in rows)
+    roles = Roles.of(load_scheme())
+    frame = contents(gold, roles)
+    from khabar.validation.links import check_ambiguous_sources
+
+    with_source = {(d, s, e) for d, s, e, starts in frame.select("doc_id", "start", "end", "source_start").rows() if starts}
+    assert check_ambiguous_sources(frame.select("doc_id", "start", "end", "text").rows(), with_source, rows, Path("a.csv")) == []
+
+    kb = repo_copy / "annotation" / "kb"
+    path = kb / "ambiguous_sources.csv"
+    path.write_text(path.read_text(encoding="utf-8") + f"{ALHURRA},3782,3931,الوكالة|التقرير\n{ASHARQ},0,5,الوكالة\n", encoding="utf-8")
+    before = path.read_bytes()
+    run = khabar("--root", repo_copy, "validate")
+    flagged = [line for line in run.out.splitlines() if " ambiguous_source: " in line]
+    assert run.status == 1 and len(flagged) == 2, run.out
+    stale = next(line for line in flagged if "[3782:3931]" in line)
+    assert str(path) in stale and f"document {ALHURRA}" in stale and "CONTENT" in stale and "no gold CONTENT" in stale
+    assert "edit the row by hand" in stale and "khabar link propose" not in stale  # no command writes this file
+    assert all("task None" not in line and "unknown annotator" not in line for line in flagged)
+    assert path.read_bytes() == before
+
+
+def test_knowledge_base_checks_are_listed_and_their_failures_name_file_document_span_and_text(repo_copy: Path, khabar):
+    listed = khabar("validate", "--list-checks")
+    from khabar.validation.links import CHECKS
+
+    names = {line.split()[0] for line in listed.out.splitlines()}
+    assert set(CHECKS) <= names and {"link_missing", "cluster_missing", "ambiguous_source"} <= names
+    kb = repo_copy / "annotation" / "kb"
+    rows = list(csv.reader((kb / "links.csv").open(encoding="utf-8")))
+    dropped = rows.pop(3)
+    (kb / "links.csv").write_text("".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    run = khabar("--root", repo_copy, "validate")
+    line = next(line for line in run.out.splitlines() if " link_missing: " in line)
+    assert f"{kb / 'links.csv'} · document {dropped[0]} · span {dropped[3]} [{dropped[1]}:{dropped[2]}]" in line, line
+    assert "· text " in line or "· found " in line
+    assert "task None" not in line and "annotation None" not in line and "unknown annotator" not in line
