@@ -294,9 +294,9 @@ def written_split_of(folder: Path) -> dict[str, str]:
 def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotator: bool = False, log=print) -> None:
     from khabar.dataset import card, charts
     from khabar.dataset.features import all_features
-    from khabar.dataset.links import ENTITIES_FILE, kb_dir
     from khabar.dataset.manifest import write_manifest
     from khabar.dataset.splits import leakage
+    from khabar.kb.files import FILES, Entity, kb_dir
 
     release, scheme = built.release, built.scheme
     features = all_features(scheme, per_annotator=per_annotator)
@@ -332,9 +332,9 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
         (folder / card.LICENSE_FILE).write_text(release.license_text, encoding="utf-8")
     if repo().guidelines_file.exists():
         shutil.copyfile(repo().guidelines_file, folder / "GUIDELINES.md")
-    if (kb := kb_dir() / ENTITIES_FILE).exists():  # the base the entity_ids name, released beside them
+    if (kb := kb_dir() / FILES[Entity]).exists():  # the base the entity_ids name, released beside them
         (folder / "kb").mkdir()
-        shutil.copyfile(kb, folder / "kb" / ENTITIES_FILE)
+        shutil.copyfile(kb, folder / "kb" / FILES[Entity])
     (folder / REPORT_NAME).write_text(json.dumps(built.report, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
     inputs = {
         "exports": [{"file": name, "sha256": digest} for name, digest in built.inputs.export_hashes],
