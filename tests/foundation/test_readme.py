@@ -18,7 +18,7 @@ from khabar.annotation.paths import repo
 
 README = repo().root / "README.md"
 #: Sections whose fenced ``bash`` and ``python`` blocks the fresh-clone test runs, in README order.
-RUN = ("Set-up: two commands", "Loading the dataset", "Validating annotations", "Releasing", "The corpus")
+RUN = ("Set-up: two commands", "Loading the dataset", "Other formats", "Validating annotations", "Linking entities and statements across outlets", "Releasing", "The corpus")
 #: Sections with commands the test does not run, and why.
 NOT_RUN = {
     "Annotators: labeling in Label Studio": "needs a Label Studio up and a person at the browser; tests/studio runs each command against a real one",
