@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("khabar.dataset.publish", "upload a build to the Hugging Face Hub and tag it"),
     "diff": ("khabar.dataset.diff", "compare two builds"),
     "stats": ("khabar.dataset.stats", "label counts and surface forms per layer"),
+    "train": ("khabar.model.train", "train the entity model (a CRF per nesting level) on the Wojood sample and the gold"),
+    "predict": ("khabar.model.predict", "write a Label Studio import file with the model's predictions for corpus records"),
+    "evaluate": ("khabar.model.evaluate", "precision, recall and F1 of the pre-annotator on held-out text"),
 }
 
 
