@@ -15,7 +15,6 @@ predicted spans that overlap a gold one, recall the gold spans that overlap a pr
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections import defaultdict
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from khabar.annotation.gazetteer import ENTITY_LAYER
 from khabar.model.corpus import Document, gold_documents, wojood_documents
-from khabar.model.train import TrainConfig, training_data, train_model, wojood_files
+from khabar.model.train import TrainConfig, train_model, training_data, wojood_files
 
 SETTINGS = ("wojood", "loo")
 ALL = "(all)"
