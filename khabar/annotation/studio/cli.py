@@ -31,6 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     up = actions.add_parser("up", help=f"start the local {LS_VERSION_HINT} and wait until it answers")
     _add_studio_dir(up)
     up.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    up.add_argument("--ml-port", type=int, default=9090, help="port of the ML backend on 127.0.0.1 (default 9090)")
 
     down = actions.add_parser("down", help="stop the local Label Studio")
     _add_studio_dir(down)
@@ -96,9 +97,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"open {running.url}/ and log in as {credentials.username}")
         print(f"the password is the \"password\" field of {paths.credentials_file} (readable only by you)")
         print(f"sign-up is closed: invite annotators from {running.url}/organization/ (Add People → invite link)")
+        from khabar.model import service
+
+        print(service.up(repo().root, paths.root, args.ml_port))
         print("next: khabar studio sync && khabar studio preannotate; when done: khabar studio pull; stop: khabar studio down")
         return 0
     if args.action == "down":
+        from khabar.model.service import stop_backend
+
+        if stop_backend(paths.root) is not None:
+            print("ML backend stopped")
         stopped = server.stop_server(paths)
         print("Label Studio stopped" if stopped else "Label Studio was not running")
         return 0
@@ -125,6 +133,11 @@ def run(args: argparse.Namespace) -> int:
             f"project {args.project!r} (id {report.project_id}): {len(report.imported)} document(s) imported, "
             f"{report.already_present} already there"
         )
+        from khabar.model.service import connect_if_running
+
+        connected = None if args.url else _api_call(connect_if_running, client, report.project_id, paths.root)
+        if connected:
+            print(connected)
         return 0
 
     from khabar.annotation.studio.project import require_project
