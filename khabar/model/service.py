@@ -143,9 +143,8 @@ def connect_project(client: LabelStudio, project_id: int, url: str) -> str:
     ml = client.ml.get(id=ml.id)
     if ml.state not in ("CO", "CONNECTED") or not ml.model_version:
         raise KhabarError(f"Label Studio cannot reach the ML backend at {url} (state {ml.state}: {ml.error_message})")
-    client.projects.update(
-        id=project_id, model_version=ml.model_version, show_collab_predictions=True, evaluate_predictions_automatically=True
-    )
+    # A project's model_version names a live backend by its title (Label Studio refuses a version it has no predictions of).
+    client.projects.update(id=project_id, model_version=ml.title, show_collab_predictions=True, evaluate_predictions_automatically=True)
     return ml.model_version
 
 
@@ -165,3 +164,23 @@ def connect_if_running(client: LabelStudio, project_id: int, studio_dir: Path) -
         return None
     version = connect_project(client, project_id, backend.url)
     return f"ML backend {backend.url} connected: tasks opened without predictions get {version}"
+
+
+# Label Studio 1.23.2's SSRF guard (core/utils/io.py, validate_ip) bans these networks, loopback among them, for
+# ML backend URLs and webhooks alike, so it would refuse the backend on 127.0.0.1. The local server gets the same
+# list without the IPv4 loopback network: only a backend on this machine becomes reachable, nothing else does.
+_BANNED_BUT_LOOPBACK = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24",
+    "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4",
+    "233.252.0.0/24", "240.0.0.0/4", "255.255.255.255/32", "::/128", "::1/128", "::ffff:0:0/96", "::ffff:0:0:0/96",
+    "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001:0000::/32", "2001:20::/28", "2001:db8::/32", "2002::/16",
+    "fc00::/7", "fe80::/10", "ff00::/8",
+)  # fmt: skip
+
+
+def label_studio_environment() -> dict[str, str]:
+    """What the local Label Studio needs in its environment to call the backend (and its webhook) on 127.0.0.1."""
+    return {
+        "LABEL_STUDIO_USE_DEFAULT_BANNED_SUBNETS": "false",
+        "LABEL_STUDIO_USER_ADDITIONAL_BANNED_SUBNETS": ",".join(_BANNED_BUT_LOOPBACK),
+    }
