@@ -154,7 +154,10 @@ def up(root: Path, studio_dir: Path, port: int) -> str:
 
     if not current_file(root).exists():
         return "no entity model yet, so no ML backend: run khabar train, then khabar studio up again"
-    backend = start_backend(root, studio_dir, port)
+    try:
+        backend = start_backend(root, studio_dir, port)
+    except KhabarError as exc:  # Label Studio is up and usable without it: say why, do not fail
+        return f"ML backend not started: {exc}"
     return f"ML backend at {backend.url} (log {log_file(studio_dir)}); khabar studio sync connects it to the project"
 
 
@@ -184,3 +187,26 @@ def label_studio_environment() -> dict[str, str]:
         "LABEL_STUDIO_USE_DEFAULT_BANNED_SUBNETS": "false",
         "LABEL_STUDIO_USER_ADDITIONAL_BANNED_SUBNETS": ",".join(_BANNED_BUT_LOOPBACK),
     }
+
+
+def import_model_predictions(client: LabelStudio, project_id: int, model_dir: Path, *, progress=print) -> tuple[str, int, int]:
+    """Add the model's predictions (entities, and the rules' scored attribution and zones) to every task lacking them.
+
+    Returns the model version, the tasks given predictions and the tasks that had them already.
+    """
+    from khabar.annotation.studio.project import project_tasks
+    from khabar.model.predict import EntityModel, prediction
+
+    model = EntityModel(model_dir)
+    requests, present = [], 0
+    for task in project_tasks(client, project_id, fields="all"):
+        text = (task.data or {}).get("text")
+        if model.version in {p.model_version for p in task.predictions or []} or not isinstance(text, str):
+            present += 1
+            continue
+        requests.append({"task": task.id, **prediction(text, model)})
+    if requests:
+        progress(f"importing {model.version} predictions for {len(requests)} task(s)")
+        client.projects.import_predictions(id=project_id, request=requests)
+    client.projects.update(id=project_id, model_version=model.version, show_collab_predictions=True)
+    return model.version, len(requests), present

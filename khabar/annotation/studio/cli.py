@@ -43,7 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _add_target(sync)
     sync.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
 
-    pre = actions.add_parser("preannotate", help="add the rule-based pre-annotations as predictions")
+    pre = actions.add_parser(
+        "preannotate", help="add predictions to every task: the trained entity model's (khabar train), else the rules' with the gazetteer"
+    )
     _add_target(pre)
     pre.add_argument("--exports", type=Path, help="committed exports the gazetteer learns from (default: annotation/exports)")
 
@@ -144,6 +146,14 @@ def run(args: argparse.Namespace) -> int:
 
     project_id = _api_call(require_project, client, args.project)
     if args.action == "preannotate":
+        from khabar.model.train import current_file, current_model_dir
+
+        if current_file(repo().root).exists():  # the trained model replaces the gazetteer, which knows only the gold's pages
+            from khabar.model.service import import_model_predictions
+
+            version, added, present = _api_call(import_model_predictions, client, project_id, current_model_dir(repo().root))
+            print(f"{version}: {added} task(s) pre-annotated, {present} already had them")
+            return 0
         from khabar.annotation.gazetteer import load_gazetteer
         from khabar.annotation.preannotate import MODEL_VERSION
         from khabar.annotation.studio.project import import_preannotations
