@@ -95,15 +95,28 @@ def _model_entities(model, text: str) -> list[Labelled]:
     return [Labelled(ENTITY_LAYER, p.label, p.start, p.end) for p in model.predict(text)]
 
 
+def by_level(spans: list[Labelled]) -> list[Labelled]:
+    """Entities moved to a layer of their nesting level (``entity level 0`` outermost, ``entity level 1+`` inside another)."""
+    outer_first = sorted(set(spans), key=lambda s: (s.start, -s.end, s.label))
+    found = []
+    for i, span in enumerate(outer_first):
+        inside = any(o.start <= span.start and span.end <= o.end for o in outer_first[:i])
+        found.append(Labelled(f"{ENTITY_LAYER} level {'1+' if inside else '0'}", span.label, span.start, span.end))
+    return found
+
+
 def evaluate_wojood(root: Path, config: TrainConfig, work: Path, progress: Callable[[str], None]) -> Scores:
     from khabar.model.predict import EntityModel
 
     data = training_data(config, wojood=wojood_files(root, ("train",)))
     info = train_model(data, config, work, progress=progress)
     model = EntityModel(work / info.version)
-    scores = Scores()
+    scores, levels = Scores(), Scores()
     for document in wojood_documents(wojood_files(root, ("test",))[0]):
-        scores.add_document(_model_entities(model, document.text), _entities(document))
+        predicted, gold = _model_entities(model, document.text), _entities(document)
+        scores.add_document(predicted, gold)
+        levels.add_document(by_level(predicted), by_level(gold))
+    scores.tallies.update({key: tally for key, tally in levels.tallies.items() if key[1] == ALL})
     return scores
 
 
@@ -111,7 +124,7 @@ def evaluate_loo(root: Path, gold: list[Document], gold_spans: dict[str, list[La
     from khabar.annotation.preannotate import scored_rule_results
     from khabar.model.predict import EntityModel
 
-    scores = Scores()
+    scores, levels = Scores(), Scores()
     for held_out in gold:
         others = [d for d in gold if d.doc_id != held_out.doc_id]
         data = training_data(config, wojood=wojood_files(root), documents=[("gold", others)])
@@ -123,7 +136,11 @@ def evaluate_loo(root: Path, gold: list[Document], gold_spans: dict[str, list[La
             for r in scored_rule_results(held_out.text)
             if r.get("type") == "labels"
         ]
-        scores.add_document(_model_entities(model, held_out.text) + rules, gold_spans[held_out.doc_id])
+        predicted = _model_entities(model, held_out.text)
+        gold = gold_spans[held_out.doc_id]
+        scores.add_document(predicted + rules, gold)
+        levels.add_document(by_level(predicted), by_level([s for s in gold if s.layer == ENTITY_LAYER]))
+    scores.tallies.update({key: tally for key, tally in levels.tallies.items() if key[1] == ALL})
     return scores
 
 

@@ -113,3 +113,15 @@ def test_evaluate_rejects_an_unknown_setting(bad, capsys):
     with pytest.raises(SystemExit) as exit_info:
         khabar(*["evaluate", "--setting", bad])
     assert exit_info.value.code == 2
+
+
+def test_levels_are_scored_apart():
+    from khabar.model.evaluate import by_level
+
+    gold = [Labelled("entity", "OCC", 0, 10), Labelled("entity", "GPE", 5, 10)]
+    predicted = [Labelled("entity", "OCC", 0, 10), Labelled("entity", "ORG", 5, 10)]
+    scores = Scores()
+    scores.add_document(by_level(predicted), by_level(gold))
+    rows = {(r["layer"], r["label"]): r for r in scores.rows()}
+    assert rows[("entity level 0", "(all)")]["f1"] == 1.0
+    assert rows[("entity level 1+", "(all)")]["f1"] == 0.0 and rows[("entity level 1+", "(all)")]["f1_overlap"] == 0.0
