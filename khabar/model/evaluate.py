@@ -137,9 +137,9 @@ def evaluate_loo(root: Path, gold: list[Document], gold_spans: dict[str, list[La
             if r.get("type") == "labels"
         ]
         predicted = _model_entities(model, held_out.text)
-        gold = gold_spans[held_out.doc_id]
-        scores.add_document(predicted + rules, gold)
-        levels.add_document(by_level(predicted), by_level([s for s in gold if s.layer == ENTITY_LAYER]))
+        truth = gold_spans[held_out.doc_id]
+        scores.add_document(predicted + rules, truth)
+        levels.add_document(by_level(predicted), by_level([s for s in truth if s.layer == ENTITY_LAYER]))
     scores.tallies.update({key: tally for key, tally in levels.tallies.items() if key[1] == ALL})
     return scores
 
