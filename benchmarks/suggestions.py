@@ -61,12 +61,14 @@ def main() -> None:
                     config = repo().labeling_config.read_text(encoding="utf-8")
                     project_id = sync_project(client, "bench", config, records, progress=lambda _line: None).project_id
                     connect_project(client, project_id, backend.url)
-                    opened = []
+                    opened, regions = [], []
                     for task in project_tasks(client, project_id):
                         started = time.perf_counter()
-                        client.tasks.get(id=task.id)
+                        predictions = client.tasks.get(id=task.id).predictions or []
                         opened.append(time.perf_counter() - started)
-                    print(f"task opened with suggestions (GET /api/tasks/<id>): median {statistics.median(opened):.2f} s, max {max(opened):.2f} s")
+                        regions.append(sum(len(p["result"] if isinstance(p, dict) else p.result) for p in predictions))
+                    print(f"task opened with suggestions (GET /api/tasks/<id>): median {statistics.median(opened):.2f} s, max {max(opened):.2f} s; "
+                          f"suggested regions per task: {regions}")
                 finally:
                     stop_server(paths, progress=lambda _line: None)
         finally:

@@ -199,6 +199,8 @@ def create_app(root: Path) -> Starlette:
     async def webhook(request: Request) -> JSONResponse:
         body = await _json(request)
         action = body.get("action")
+        if action in SUBMISSION_ACTIONS and isinstance(body.get("annotation"), dict) and body["annotation"].get("was_cancelled"):
+            return JSONResponse({"status": "ignored", "action": action, "reason": "the annotation was skipped"})
         if action in SUBMISSION_ACTIONS:
             service.add_submission(submitted_document(body.get("task"), body.get("annotation")))
             return JSONResponse({"status": "ok", "added": 1, "training": service.start_training()})

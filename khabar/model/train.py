@@ -20,9 +20,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from khabar.annotation.errors import KhabarError
 from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, document_sentences, wojood_dir, wojood_sentences
@@ -49,7 +50,7 @@ class TrainingData:
     alignment: Alignment = field(default_factory=Alignment)
     #: source → sentences read from it, for model.json
     sources: dict[str, int] = field(default_factory=dict)
-    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    digest: Any = field(default_factory=hashlib.sha256)
 
     def add(self, name: str, sentences: list[Sentence]) -> None:
         self.sentences += sentences
@@ -59,10 +60,7 @@ class TrainingData:
 
 
 def training_data(
-    config: TrainConfig,
-    *,
-    wojood: list[Path] = (),  # type: ignore[assignment]
-    documents: list[tuple[str, list[Document]]] = (),  # type: ignore[assignment]
+    config: TrainConfig, *, wojood: Sequence[Path] = (), documents: Sequence[tuple[str, list[Document]]] = ()
 ) -> TrainingData:
     data = TrainingData()
     for path in wojood:
@@ -222,7 +220,6 @@ def repository_data(root: Path, config: TrainConfig, exports: list[Path], docume
     newer = {document.doc_id for document in submitted}
     groups = [("gold", [d for d in gold if d.doc_id not in newer]), ("submitted", submitted)]
     data = training_data(config, wojood=wojood_files(root), documents=groups)
-    data.sources.setdefault("gold", 0)
     data.sources["gold pages"] = len(gold_ids - newer)
     data.sources["submitted pages"] = len(submitted)
     return data
