@@ -4,7 +4,7 @@ from pathlib import Path
 
 from khabar.cli import COMMANDS
 
-SUBCOMMANDS = ["ingest", "studio", "validate", "build", "publish", "diff", "stats"]
+SUBCOMMANDS = ["ingest", "studio", "validate", "build", "publish", "diff", "stats", "train", "predict", "evaluate"]
 
 
 def khabar(*args: str) -> subprocess.CompletedProcess:
