@@ -125,3 +125,18 @@ def test_levels_are_scored_apart():
     rows = {(r["layer"], r["label"]): r for r in scores.rows()}
     assert rows[("entity level 0", "(all)")]["f1"] == 1.0
     assert rows[("entity level 1+", "(all)")]["f1"] == 0.0 and rows[("entity level 1+", "(all)")]["f1_overlap"] == 0.0
+
+
+def test_a_failed_training_leaves_the_served_model_and_no_half_written_one(trained_repo, tmp_path, capsys):
+    root = tmp_path / "repo"
+    shutil.copytree(trained_repo, root)
+    served = (root / ".khabar" / "models" / "current.json").read_bytes()
+    before = sorted(p.name for p in (root / ".khabar" / "models").iterdir())
+    for split in ("train", "val", "test"):  # the same tokens, every tag O: nothing to learn
+        path = wojood_dir(root) / f"{split}.txt"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        path.write_text("\n".join(f"{line.split(' ')[0]} O" if line.strip() else "" for line in lines) + "\n", encoding="utf-8")
+    assert khabar("--root", str(root), "train") == 2
+    assert "no entities to learn from" in capsys.readouterr().err
+    assert (root / ".khabar" / "models" / "current.json").read_bytes() == served
+    assert sorted(p.name for p in (root / ".khabar" / "models").iterdir()) == before
