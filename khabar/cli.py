@@ -35,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("khabar.dataset.export", "write a build as CoNLL (nested columns), a spaCy DocBin or BRAT standoff"),
     "stats": ("khabar.dataset.stats", "label counts and surface forms per layer"),
     "link": ("khabar.kb.cli", "propose entity links and quote clusters for review (annotation/kb/)"),
+    "train": ("khabar.model.train", "train the entity model (a CRF per nesting level) on the Wojood sample and the gold"),
+    "predict": ("khabar.model.predict", "write a Label Studio import file with the model's predictions for corpus records"),
+    "evaluate": ("khabar.model.evaluate", "precision, recall and F1 of the pre-annotator on held-out text"),
 }
 
 

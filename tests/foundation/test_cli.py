@@ -12,7 +12,7 @@ from khabar.cli import COMMANDS
 #: the release version, from the one place it is written
 VERSION = repo().version_file.read_text(encoding="utf-8").strip()
 
-SUBCOMMANDS = ["ingest", "studio", "import-conll", "validate", "build", "publish", "diff", "export", "stats", "link"]
+SUBCOMMANDS = ["ingest", "studio", "import-conll", "validate", "build", "publish", "diff", "export", "stats", "link", "train", "predict", "evaluate"]
 
 
 def khabar(*args: str) -> subprocess.CompletedProcess:

@@ -1,7 +1,7 @@
 """Wojood (nested Arabic NER, SinaLab, MIT) imported, validated, built and read back.
 
-The sample is part of the repository (``tests/data/wojood-sample``); its ``SOURCE.md`` records
-where it comes from and its ``LICENSE`` the terms.
+The sample is part of the dataset repository (``annotation/external/wojood-sample``,
+where ``khabar train`` reads it too); its ``SOURCE.md`` records where it comes from.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import pytest
 
 from khabar.annotation.conll_import import Comparison, ConllImport, compare_tokens, write_documents, write_export
 from khabar.annotation.paths import repo
+from khabar.model.corpus import wojood_dir
 
-#: The Wojood sample (MIT), copied into the repository with its SOURCE.md and LICENSE.
-WOJOOD_DIR = Path(__file__).resolve().parents[1] / "data" / "wojood-sample"
+#: The Wojood sample (MIT), in the repository with its SOURCE.md and LICENSE: the one copy tests and the model use.
+WOJOOD_DIR = wojood_dir(repo().root)
 SPLITS = ("train", "val", "test")
 
 

@@ -38,6 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     up = actions.add_parser("up", help=f"start the local {LS_VERSION_HINT} and wait until it answers")
     _add_studio_dir(up)
     up.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    up.add_argument("--ml-port", type=int, default=9090, help="port of the ML backend on 127.0.0.1 (default 9090)")
 
     down = actions.add_parser("down", help="stop the local Label Studio")
     _add_studio_dir(down)
@@ -51,7 +52,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _add_target(sync)
     sync.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
 
-    pre = actions.add_parser("preannotate", help="add the rule-based pre-annotations as predictions")
+    pre = actions.add_parser(
+        "preannotate", help="add predictions to every task: the trained entity model's (khabar train), else the rules' with the gazetteer"
+    )
     _add_target(pre)
     pre.add_argument("--exports", type=Path, help="committed exports the gazetteer learns from (default: annotation/exports)")
 
@@ -140,9 +143,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"open {running.url}/ and log in as {credentials.username}")
         print(f"the password is the \"password\" field of {paths.credentials_file} (readable only by you)")
         print(f"sign-up is closed: invite annotators from {running.url}/organization/ (Add People → invite link)")
+        from khabar.model import service
+
+        print(service.up(repo().root, paths.root, args.ml_port))
         print("next: khabar studio sync && khabar studio preannotate; when done: khabar studio pull; stop: khabar studio down")
         return 0
     if args.action == "down":
+        from khabar.model.service import stop_backend
+
+        if stop_backend(paths.root) is not None:
+            print("ML backend stopped")
         stopped = server.stop_server(paths, progress=log)
         print("Label Studio stopped" if stopped else "Label Studio was not running")
         return 0
@@ -170,12 +180,25 @@ def run(args: argparse.Namespace) -> int:
             f"{report.already_present} already there"
         )
         _load_the_record(client, args, report.project_id, paths, documents)
+        from khabar.model.service import connect_if_running
+
+        connected = None if args.url else _api_call(connect_if_running, client, report.project_id, paths.root)
+        if connected:
+            print(connected)
         return 0
 
     from khabar.annotation.studio.project import require_project
 
     project_id = _api_call(require_project, client, args.project)
     if args.action == "preannotate":
+        from khabar.model.train import current_file, current_model_dir
+
+        if current_file(repo().root).exists():  # the trained model replaces the gazetteer, which knows only the gold's pages
+            from khabar.model.service import import_model_predictions
+
+            version, added, present = _api_call(import_model_predictions, client, project_id, current_model_dir(repo().root))
+            print(f"{version}: {added} task(s) pre-annotated, {present} already had them")
+            return 0
         from khabar.annotation.gazetteer import load_gazetteer
         from khabar.annotation.preannotate import MODEL_VERSION
         from khabar.annotation.studio.project import import_preannotations

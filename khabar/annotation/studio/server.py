@@ -146,6 +146,9 @@ def server_environment(credentials: Credentials, paths: StudioPaths, port: int) 
         LABEL_STUDIO_COLLECT_ANALYTICS="false",
         PYTHONUNBUFFERED="1",
     )
+    from khabar.model.service import label_studio_environment  # the ML backend on 127.0.0.1 must be reachable
+
+    env.update(label_studio_environment())
     return env
 
 

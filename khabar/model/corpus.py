@@ -1,0 +1,202 @@
+"""Training and test sentences: the Wojood sample, the committed gold, what annotators submitted.
+
+Each source becomes :class:`Sentence` rows: the tokens of :mod:`khabar.model.tokens`
+and the entities as token ranges, one nesting level each. The gold is what the
+build calls gold: the committed exports, validated (``khabar.dataset.inputs``) and
+adjudicated (``khabar.dataset.adjudicate``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from khabar.annotation.conll_import import ARTIFACT_TOKENS, read_conll, sentence_entities
+from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.model.tokens import PROCLITIC_TOKEN, Token, sentences, tokenize
+
+WOJOOD_SPLITS = ("train", "val", "test")
+
+
+def wojood_dir(root: Path) -> Path:
+    """Where a dataset repository keeps the Wojood sample (MIT, with its SOURCE.md and LICENSE)."""
+    return root / "annotation" / "external" / "wojood-sample"
+
+
+@dataclass(frozen=True)
+class CharEntity:
+    start: int
+    end: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A text and its entities as character offsets (empty for a document to predict)."""
+
+    doc_id: str
+    text: str
+    entities: tuple[CharEntity, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sentence:
+    tokens: tuple[Token, ...]
+    #: per nesting level (0 = outermost), the IOB2 tag of every token
+    tags: tuple[tuple[str, ...], ...]
+
+
+@dataclass
+class Alignment:
+    """What converting character entities to token tags kept and lost."""
+
+    entities: int = 0
+    kept: int = 0
+    off_token_edges: int = 0  # an edge inside a token
+    across_sentences: int = 0
+    crossing: int = 0  # crosses an entity of its own level
+    dropped_examples: list[str] = field(default_factory=list)
+
+    def lost(self, reason: str, where: str) -> None:
+        setattr(self, reason, getattr(self, reason) + 1)
+        if len(self.dropped_examples) < 5:
+            self.dropped_examples.append(f"{where}: {reason.replace('_', ' ')}")
+
+
+def nesting_levels(entities: Iterable[tuple[int, int, str]]) -> tuple[list[list[tuple[int, int, str]]], int]:
+    """Entities ``(first, last + 1, label)`` by level: the number of entities around one is its level.
+
+    Outermost first; of two entities with the same extent the first listed is outer.
+    Returns the levels and the count of entities dropped because they cross one of their level.
+    """
+    levels: list[list[tuple[int, int, str]]] = []
+    crossing = 0
+    placed: list[tuple[int, int, str]] = []
+    for entity in sorted(entities, key=lambda e: (e[0], -e[1])):
+        start, end, _ = entity
+        depth = sum(1 for s, e, _ in placed if s <= start and end <= e)
+        while len(levels) <= depth:
+            levels.append([])
+        if any(s < end and start < e for s, e, _ in levels[depth]):
+            crossing += 1
+            continue
+        levels[depth].append(entity)
+        placed.append(entity)
+    return levels, crossing
+
+
+def level_tags(length: int, entities: Sequence[tuple[int, int, str]]) -> tuple[str, ...]:
+    tags = ["O"] * length
+    for start, end, label in entities:
+        tags[start] = f"B-{label}"
+        for i in range(start + 1, end):
+            tags[i] = f"I-{label}"
+    return tuple(tags)
+
+
+def align(document: Document, groups: list[list[Token]], alignment: Alignment, *, split_proclitics: bool) -> list[Sentence]:
+    """The document's sentences with its entities as tags; an entity that fits no token range is counted and dropped."""
+    where_token: dict[int, tuple[int, int]] = {}  # char start → (sentence, token)
+    where_end: dict[int, tuple[int, int]] = {}
+    for s, group in enumerate(groups):
+        for t, token in enumerate(group):
+            where_token[token.start] = (s, t)
+            where_end[token.end] = (s, t)
+    per_sentence: list[list[tuple[int, int, str]]] = [[] for _ in groups]
+    for entity in document.entities:
+        alignment.entities += 1
+        first, last = where_token.get(entity.start), where_end.get(entity.end)
+        if first is not None and split_proclitics and groups[first[0]][first[1]].end < entity.end and _is_clitic(groups[first[0]], first[1]):
+            first = (first[0], first[1] + 1)  # the proclitic stays outside, as the guidelines say
+        where = f"{document.doc_id}:{entity.start}-{entity.end}"
+        if first is None or last is None:
+            alignment.lost("off_token_edges", where)
+        elif first[0] != last[0]:
+            alignment.lost("across_sentences", where)
+        else:
+            per_sentence[first[0]].append((first[1], last[1] + 1, entity.label))
+    found = []
+    for group, entities in zip(groups, per_sentence):
+        levels, crossing = nesting_levels(entities)
+        alignment.crossing += crossing
+        alignment.kept += sum(len(level) for level in levels)
+        found.append(Sentence(tuple(group), tuple(level_tags(len(group), level) for level in levels)))
+    return found
+
+
+def _is_clitic(group: list[Token], index: int) -> bool:
+    return index + 1 < len(group) and group[index].end == group[index + 1].start and PROCLITIC_TOKEN.fullmatch(group[index].text) is not None
+
+
+def document_sentences(document: Document, alignment: Alignment, *, split_proclitics: bool) -> list[Sentence]:
+    return align(document, sentences(document.text, split_proclitics=split_proclitics), alignment, split_proclitics=split_proclitics)
+
+
+def wojood_documents(path: Path) -> list[Document]:
+    """One document per sentence of a Wojood CoNLL file: its tokens joined by spaces, its entities at every level."""
+    documents = []
+    for sentence in read_conll(path):
+        kept = [token for token in sentence if token.text not in ARTIFACT_TOKENS]
+        starts, cursor = {}, 0
+        for token in kept:
+            starts[id(token)] = cursor
+            cursor += len(token.text) + 1
+        text = " ".join(token.text for token in kept)
+        entities = tuple(
+            CharEntity(starts[id(sentence[a])], starts[id(sentence[b - 1])] + len(sentence[b - 1].text), label)
+            for a, b, label, _ in sentence_entities(sentence, path.name, [])
+        )
+        if kept:
+            documents.append(Document(f"{path.name}:{sentence[0].line}", text, entities))
+    return documents
+
+
+def wojood_sentences(path: Path, alignment: Alignment, *, split_proclitics: bool) -> list[Sentence]:
+    """Wojood's own sentences (not cut again at full stops)."""
+    found = []
+    for document in wojood_documents(path):
+        group = tokenize(document.text, split_proclitics=split_proclitics)
+        found += align(document, [group], alignment, split_proclitics=split_proclitics)
+    return found
+
+
+def gold_documents(exports: list[Path], documents_file: Path) -> list[Document]:
+    """The adjudicated gold entities of the committed exports, one document per annotated doc_id."""
+    from khabar.dataset.adjudicate import adjudicate
+    from khabar.dataset.inputs import load_inputs
+
+    inputs = load_inputs(exports, documents_file, log=lambda _line: None)
+    gold = adjudicate(inputs)
+    annotated = {d.doc_id for d in gold.decisions if d.policy != "not_annotated"}
+    texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
+    entities: dict[str, list[CharEntity]] = {doc_id: [] for doc_id in annotated}
+    for row in gold.spans.filter(gold.spans["layer"] == ENTITY_LAYER).iter_rows(named=True):
+        entities[row["doc_id"]].append(CharEntity(row["start"], row["end"], row["label"]))
+    return [Document(doc_id, texts[doc_id], tuple(entities[doc_id])) for doc_id in sorted(annotated)]
+
+
+def read_documents(path: Path) -> list[Document]:
+    """Documents in a JSON-lines file of ``{"doc_id", "text", "entities": [[start, end, label], ...]}``."""
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            raw = json.loads(line)
+            found.append(Document(raw["doc_id"], raw["text"], tuple(CharEntity(*e) for e in raw.get("entities", []))))
+    return found
+
+
+def submitted_file(root: Path) -> Path:
+    """Entities annotators submitted through the ML backend, latest per page (git-ignored, no identities)."""
+    return root / ".khabar" / "training" / "submitted.jsonl"
+
+
+def read_submitted(path: Path) -> list[Document]:
+    """The latest submission of each page in ``path`` (JSON lines: doc_id, text, entities); none when it is missing."""
+    if not path.exists():
+        return []
+    latest: dict[str, Document] = {}
+    for document in read_documents(path):
+        latest[document.doc_id] = document
+    return [latest[doc_id] for doc_id in sorted(latest)]

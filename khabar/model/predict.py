@@ -1,0 +1,152 @@
+"""Entities of a text from a trained model, and Label Studio predictions for documents.
+
+Each level's CRF tags the sentences where the level around it found an
+entity. An entity's score is the mean of the CRF's marginal probabilities of
+its tags (B-X, I-X, ...): the model's own confidence, between 0 and 1.
+Attribution and zones come from the rules (:mod:`khabar.annotation.preannotate`),
+each result scored with its rule's precision measured on the gold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.model.features import sentence_features
+from khabar.model.tokens import Token, sentences
+from khabar.model.train import ModelInfo, read_info
+
+
+@dataclass(frozen=True)
+class Predicted:
+    start: int
+    end: int
+    label: str
+    level: int
+    score: float
+
+
+def _spans(tags: list[str]) -> list[tuple[int, int, str]]:
+    found = []
+    open_at: tuple[int, str] | None = None
+    for i, tag in enumerate([*tags, "O"]):
+        if open_at is not None and not (tag.startswith("I-") and tag[2:] == open_at[1]):
+            found.append((open_at[0], i, open_at[1]))
+            open_at = None
+        if tag.startswith("B-") or (tag.startswith("I-") and open_at is None):
+            open_at = (i, tag[2:])
+    return found
+
+
+class EntityModel:
+    """A trained model folder, its taggers opened once."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import pycrfsuite
+
+        self.info: ModelInfo = read_info(model_dir)
+        self.taggers = []
+        for level in range(self.info.levels):
+            tagger = pycrfsuite.Tagger()
+            try:
+                tagger.open(str(model_dir / f"level-{level}.crfsuite"))
+            except (OSError, ValueError) as exc:
+                raise KhabarError(f"cannot open the model ({exc})", file=str(model_dir / f"level-{level}.crfsuite")) from None
+            self.taggers.append(tagger)
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    def tag_sentence(self, tokens: list[Token]) -> list[Predicted]:
+        found: list[Predicted] = []
+        outer: list[str] | None = None
+        for level, tagger in enumerate(self.taggers):
+            if outer is not None and all(tag == "O" for tag in outer):
+                break
+            tagger.set(sentence_features(tokens, outer))
+            tags = tagger.tag()
+            for start, end, label in _spans(tags):
+                score = sum(tagger.marginal(tags[i], i) for i in range(start, end)) / (end - start)
+                found.append(Predicted(tokens[start].start, tokens[end - 1].end, label, level, round(score, 4)))
+            outer = tags
+        return found
+
+    def predict(self, text: str) -> list[Predicted]:
+        found: list[Predicted] = []
+        for group in sentences(text, split_proclitics=self.info.config.split_proclitics):
+            found += self.tag_sentence(group)
+        # the same extent and label found at two levels is one entity
+        unique = {(p.start, p.end, p.label): p for p in sorted(found, key=lambda p: (p.start, -p.end, -p.level))}
+        return sorted(unique.values(), key=lambda p: (p.start, -p.end, p.level))
+
+
+def entity_results(text: str, predicted: list[Predicted], text_name: str) -> list[dict]:
+    from khabar.annotation.preannotate import Span
+
+    return [
+        {
+            "id": Span(ENTITY_LAYER, p.label, p.start, p.end).region_id,
+            "from_name": ENTITY_LAYER,
+            "to_name": text_name,
+            "type": "labels",
+            "value": {"start": p.start, "end": p.end, "text": text[p.start : p.end], "labels": [p.label]},
+            "score": p.score,
+        }
+        for p in predicted
+    ]
+
+
+def prediction(text: str, model: EntityModel) -> dict:
+    """One Label Studio prediction for a text: the model's entities and the rules' attribution and zones."""
+    from khabar.annotation.preannotate import scored_rule_results
+    from khabar.annotation.scheme import load_scheme
+
+    results = entity_results(text, model.predict(text), load_scheme().text_name) + scored_rule_results(text)
+    scores = [r["score"] for r in results if "score" in r]
+    return {"model_version": model.version, "score": round(sum(scores) / len(scores), 4) if scores else 0.0, "result": results}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--documents", type=Path, required=True, help="corpus records (JSON lines, as khabar ingest writes them)")
+    parser.add_argument("--out", type=Path, required=True, help="the Label Studio import file to write (JSON)")
+    parser.add_argument("--model", type=Path, help="a model folder (default: the current one in .khabar/models)")
+
+
+def write_json_atomic(path: Path, payload: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, ensure_ascii=False, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from khabar.annotation.ingest import load_records
+    from khabar.annotation.paths import repo
+    from khabar.annotation.studio.project import task_data
+    from khabar.model.train import current_model_dir
+
+    records = [record for record in load_records(args.documents) if record.superseded_by is None]
+    if not records:
+        raise KhabarError("no current corpus records to predict", file=str(args.documents))
+    if args.out.resolve() == args.documents.resolve():
+        raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
+    model = EntityModel(args.model or current_model_dir(repo().root))
+    tasks = [{"data": task_data(record), "predictions": [prediction(record.text, model)]} for record in records]
+    write_json_atomic(args.out, tasks)
+    results = sum(len(task["predictions"][0]["result"]) for task in tasks)
+    print(f"{model.version}: {len(tasks)} task(s), {results} result(s) → {args.out}")
+    return 0

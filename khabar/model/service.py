@@ -1,0 +1,212 @@
+"""The ML backend beside the local Label Studio: start, stop, and connect it to a project.
+
+State lives in the studio folder next to Label Studio's: ``ml-backend.json`` (pid and port)
+and ``ml-backend.log``. The server listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from khabar.annotation.errors import KhabarError
+from khabar.annotation.studio.server import LOCAL_HOST, port_is_free, write_private_json
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
+
+DEFAULT_PORT = 9090
+BACKEND_TITLE = "khabar"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Backend:
+    pid: int
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOCAL_HOST}:{self.port}"
+
+
+def state_file(studio_dir: Path) -> Path:
+    return studio_dir / "ml-backend.json"
+
+
+def log_file(studio_dir: Path) -> Path:
+    return studio_dir / "ml-backend.log"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, PermissionError, FileNotFoundError):
+        return False
+    return "khabar.model.backend" in cmdline and state != "Z"
+
+
+def running_backend(studio_dir: Path) -> Backend | None:
+    try:
+        raw = json.loads(state_file(studio_dir).read_text(encoding="utf-8"))
+        backend = Backend(pid=int(raw["pid"]), port=int(raw["port"]))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        state_file(studio_dir).unlink(missing_ok=True)
+        return None
+    if _alive(backend.pid):
+        return backend
+    state_file(studio_dir).unlink(missing_ok=True)
+    return None
+
+
+def health(url: str, timeout: float = 5.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, json.JSONDecodeError):
+        return None
+
+
+def start_backend(root: Path, studio_dir: Path, port: int = DEFAULT_PORT, *, timeout: float = START_TIMEOUT) -> Backend:
+    """Start the ML backend for the repository at ``root`` and wait until /health answers."""
+    current = running_backend(studio_dir)
+    if current is not None:
+        return current
+    if not port_is_free(port):
+        raise KhabarError(f"port {port} on {LOCAL_HOST} is in use; choose another with --ml-port")
+    studio_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with log_file(studio_dir).open("ab") as log:
+        os.chmod(log_file(studio_dir), 0o600)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "khabar.model.backend", "--root", str(root.resolve()), "--port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    backend = Backend(pid=process.pid, port=port)
+    write_private_json(state_file(studio_dir), asdict(backend))
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            state_file(studio_dir).unlink(missing_ok=True)
+            raise KhabarError(f"the ML backend exited with status {process.returncode} while starting; see {log_file(studio_dir)}")
+        answer = health(backend.url)
+        if answer is not None and answer.get("status") == "UP":
+            return backend
+        if time.monotonic() > deadline:
+            stop_backend(studio_dir)
+            raise KhabarError(f"the ML backend did not answer at {backend.url} within {timeout:.0f} s; see {log_file(studio_dir)}")
+        time.sleep(0.3)
+
+
+def stop_backend(studio_dir: Path, *, timeout: float = STOP_TIMEOUT) -> Backend | None:
+    backend = running_backend(studio_dir)
+    if backend is None:
+        return None
+    os.kill(backend.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(backend.pid):
+        if time.monotonic() > deadline:
+            os.kill(backend.pid, signal.SIGKILL)
+            break
+        time.sleep(0.2)
+    try:
+        os.waitpid(backend.pid, 0)
+    except ChildProcessError:
+        pass
+    state_file(studio_dir).unlink(missing_ok=True)
+    return backend
+
+
+def connect_project(client: LabelStudio, project_id: int, url: str) -> str:
+    """Register the backend on the project (once) and have Label Studio ask it when a task without predictions opens.
+
+    Returns the model version Label Studio got from the backend's /setup.
+    """
+    existing = [ml for ml in client.ml.list(project=project_id) if ml.url.rstrip("/") == url.rstrip("/")]
+    if existing:
+        ml = client.ml.update(id=existing[0].id, url=url, project=project_id, is_interactive=True, auto_update=True)
+    else:
+        ml = client.ml.create(url=url, project=project_id, title=BACKEND_TITLE, is_interactive=True, auto_update=True)
+    ml = client.ml.get(id=ml.id)
+    if ml.state not in ("CO", "CONNECTED") or not ml.model_version:
+        raise KhabarError(f"Label Studio cannot reach the ML backend at {url} (state {ml.state}: {ml.error_message})")
+    # A project's model_version names a live backend by its title (Label Studio refuses a version it has no predictions of).
+    client.projects.update(id=project_id, model_version=ml.title, show_collab_predictions=True, evaluate_predictions_automatically=True)
+    return ml.model_version
+
+
+def up(root: Path, studio_dir: Path, port: int) -> str:
+    """Start the backend beside Label Studio when a model is trained; the line to print either way."""
+    from khabar.model.train import current_file
+
+    if not current_file(root).exists():
+        return "no entity model yet, so no ML backend: run khabar train, then khabar studio up again"
+    try:
+        backend = start_backend(root, studio_dir, port)
+    except KhabarError as exc:  # Label Studio is up and usable without it: say why, do not fail
+        return f"ML backend not started: {exc}"
+    return f"ML backend at {backend.url} (log {log_file(studio_dir)}); khabar studio sync connects it to the project"
+
+
+def connect_if_running(client: LabelStudio, project_id: int, studio_dir: Path) -> str | None:
+    backend = running_backend(studio_dir)
+    if backend is None:
+        return None
+    version = connect_project(client, project_id, backend.url)
+    return f"ML backend {backend.url} connected: tasks opened without predictions get {version}"
+
+
+# Label Studio 1.23.2's SSRF guard (core/utils/io.py, validate_ip) bans these networks, loopback among them, for
+# ML backend URLs and webhooks alike, so it would refuse the backend on 127.0.0.1. The local server gets the same
+# list without the IPv4 loopback network: only a backend on this machine becomes reachable, nothing else does.
+_BANNED_BUT_LOOPBACK = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24",
+    "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4",
+    "233.252.0.0/24", "240.0.0.0/4", "255.255.255.255/32", "::/128", "::1/128", "::ffff:0:0/96", "::ffff:0:0:0/96",
+    "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001:0000::/32", "2001:20::/28", "2001:db8::/32", "2002::/16",
+    "fc00::/7", "fe80::/10", "ff00::/8",
+)  # fmt: skip
+
+
+def label_studio_environment() -> dict[str, str]:
+    """What the local Label Studio needs in its environment to call the backend (and its webhook) on 127.0.0.1."""
+    return {
+        "LABEL_STUDIO_USE_DEFAULT_BANNED_SUBNETS": "false",
+        "LABEL_STUDIO_USER_ADDITIONAL_BANNED_SUBNETS": ",".join(_BANNED_BUT_LOOPBACK),
+    }
+
+
+def import_model_predictions(client: LabelStudio, project_id: int, model_dir: Path, *, progress=print) -> tuple[str, int, int]:
+    """Add the model's predictions (entities, and the rules' scored attribution and zones) to every task lacking them.
+
+    Returns the model version, the tasks given predictions and the tasks that had them already.
+    """
+    from khabar.annotation.studio.project import project_tasks
+    from khabar.model.predict import EntityModel, prediction
+
+    model = EntityModel(model_dir)
+    requests, present = [], 0
+    for task in project_tasks(client, project_id, fields="all"):
+        text = (task.data or {}).get("text")
+        if model.version in {p.model_version for p in task.predictions or []} or not isinstance(text, str):
+            present += 1
+            continue
+        requests.append({"task": task.id, **prediction(text, model)})
+    if requests:
+        progress(f"importing {model.version} predictions for {len(requests)} task(s)")
+        client.projects.import_predictions(id=project_id, request=requests)
+    client.projects.update(id=project_id, model_version=model.version, show_collab_predictions=True)
+    return model.version, len(requests), present

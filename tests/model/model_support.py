@@ -1,0 +1,54 @@
+"""A small dataset repository for model tests: the real scheme and corpus, a slice of the Wojood sample, no gold.
+
+Training the real model takes minutes; these slices train in seconds and still hold nested entities.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from khabar.annotation.paths import repo, use_root
+from khabar.cli import main
+from khabar.model.corpus import wojood_dir
+
+#: the checkout's own repository, fixed before any test points khabar elsewhere
+SOURCE = repo().root
+
+#: sentences of Wojood's val split per slice (val has 158): enough for two nesting levels
+SLICES = {"train": (0, 120), "val": (120, 140), "test": (140, 158)}
+
+
+def _sentences(path: Path) -> list[str]:
+    """The sentences of a CoNLL file as text blocks (a sentence ends at a blank or white-space-only line)."""
+    blocks, current = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            current.append(line)
+        elif current:
+            blocks.append("\n".join(current))
+            current = []
+    return blocks + (["\n".join(current)] if current else [])
+
+
+def small_repo(folder: Path) -> Path:
+    """A dataset repository in ``folder`` whose Wojood sample is three slices of the real val split."""
+    source = SOURCE
+    for relative in ("annotation/labeling_config.xml", "dataset/release.toml", "dataset/VERSION", "annotation/corpus/documents.jsonl"):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / relative, folder / relative)
+    (folder / "annotation" / "exports").mkdir(parents=True, exist_ok=True)
+    sentences = _sentences(wojood_dir(source) / "val.txt")
+    target = wojood_dir(folder)
+    target.mkdir(parents=True)
+    for split, (first, last) in SLICES.items():
+        (target / f"{split}.txt").write_text("\n\n".join(sentences[first:last]) + "\n", encoding="utf-8")
+    return folder
+
+
+def khabar(*args: str) -> int:
+    """Run the real ``khabar`` command in this process, leaving the process's repository choice as it was."""
+    try:
+        return main(list(args))
+    finally:
+        use_root(None)

@@ -1,0 +1,142 @@
+"""The entity model: deterministic training, nested scored predictions, khabar predict, the scores of evaluate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from model_support import khabar, small_repo
+
+from khabar.annotation.ingest import load_records
+from khabar.annotation.scheme import load_scheme
+from khabar.annotation.studio.project import TASK_DATA_KEYS
+from khabar.model.corpus import wojood_dir, wojood_documents
+from khabar.model.evaluate import Labelled, Scores
+from khabar.model.predict import EntityModel
+from khabar.model.train import current_model_dir, read_info
+
+
+def test_training_twice_gives_the_same_model_and_predictions(trained_repo, tmp_path):
+    again = small_repo(tmp_path / "again")
+    assert khabar(*["--root", str(again), "train"]) == 0
+    first, second = current_model_dir(trained_repo), current_model_dir(again)
+    assert first.name == second.name  # the version is a hash of the inputs
+    for level in range(read_info(first).levels):
+        assert (first / f"level-{level}.crfsuite").read_bytes() == (second / f"level-{level}.crfsuite").read_bytes()
+    text = wojood_documents(wojood_dir(trained_repo) / "test.txt")[0].text
+    assert EntityModel(first).predict(text) == EntityModel(second).predict(text)
+
+
+def test_predictions_are_nested_and_scored(trained_repo):
+    model = EntityModel(current_model_dir(trained_repo))
+    assert model.info.levels >= 2
+    documents = wojood_documents(wojood_dir(trained_repo) / "train.txt")
+    predicted = [p for d in documents for p in model.predict(d.text)]
+    labels = set(load_scheme().labels("entity"))
+    assert predicted and all(p.label in labels and 0.0 < p.score <= 1.0 for p in predicted)
+    inner = [p for p in predicted if p.level == 1]
+    assert inner, "no entity predicted inside another"
+    by_text = {d.text: model.predict(d.text) for d in documents}
+    assert any(
+        o.start <= i.start and i.end <= o.end and (o.start, o.end) != (i.start, i.end)
+        for found in by_text.values() for i in found if i.level == 1 for o in found if o.level == 0
+    )
+
+
+def test_a_new_model_version_when_the_training_data_changes(trained_repo, tmp_path):
+    changed = small_repo(tmp_path / "changed")
+    sample = wojood_dir(changed) / "train.txt"
+    first_blank = sample.read_text(encoding="utf-8").index("\n\n")
+    sample.write_text(sample.read_text(encoding="utf-8")[first_blank + 2 :], encoding="utf-8")  # one sentence fewer
+    assert khabar(*["--root", str(changed), "train"]) == 0
+    assert current_model_dir(changed).name != current_model_dir(trained_repo).name
+
+
+def test_khabar_predict_writes_tasks_as_sync_makes_them_with_scored_predictions(trained_repo, tmp_path, capsys):
+    out = tmp_path / "predictions.json"
+    documents = trained_repo / "annotation" / "corpus" / "documents.jsonl"
+    assert khabar(*["--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out)]) == 0
+    tasks = json.loads(out.read_text(encoding="utf-8"))
+    records = [r for r in load_records(documents) if r.superseded_by is None]
+    assert [t["data"]["doc_id"] for t in tasks] == [r.doc_id for r in records]
+    version = current_model_dir(trained_repo).name
+    for task, record in zip(tasks, records):
+        assert set(task["data"]) == set(TASK_DATA_KEYS) and task["data"]["text"] == record.text
+        [prediction] = task["predictions"]
+        assert prediction["model_version"] == version and 0.0 < prediction["score"] <= 1.0
+        regions = [r for r in prediction["result"] if r["type"] == "labels"]
+        assert any(r["from_name"] == "entity" for r in regions)
+        for region in regions:
+            value = region["value"]
+            assert record.text[value["start"] : value["end"]] == value["text"]
+            assert 0.0 < region["score"] <= 1.0
+
+
+def test_khabar_predict_on_a_missing_file_is_a_one_line_error(trained_repo, tmp_path, capsys):
+    status = khabar(*["--root", str(trained_repo), "predict", "--documents", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o.json")])
+    err = capsys.readouterr().err
+    assert status == 2 and "none.jsonl" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_khabar_predict_without_a_trained_model_says_how_to_train(tmp_path, capsys):
+    root = small_repo(tmp_path / "untrained")
+    status = khabar(*["--root", str(root), "predict", "--documents", str(root / "annotation/corpus/documents.jsonl"), "--out", str(tmp_path / "o.json")])
+    assert status == 2 and "khabar train" in capsys.readouterr().err
+
+
+def test_a_broken_model_file_is_a_one_line_error(trained_repo, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(current_model_dir(trained_repo), broken)
+    (broken / "level-0.crfsuite").write_bytes(b"not a model")
+    documents = trained_repo / "annotation" / "corpus" / "documents.jsonl"
+    status = khabar(*["--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(tmp_path / "o.json"), "--model", str(broken)])
+    err = capsys.readouterr().err
+    assert status == 2 and "level-0.crfsuite" in err and len(err.strip().splitlines()) == 1
+
+
+def test_scores_count_exact_and_overlapping_spans():
+    scores = Scores()
+    gold = [Labelled("entity", "GPE", 0, 6), Labelled("entity", "GPE", 10, 16), Labelled("entity", "ORG", 20, 30)]
+    predicted = [Labelled("entity", "GPE", 0, 6), Labelled("entity", "GPE", 10, 14), Labelled("entity", "PERS", 20, 30)]
+    scores.add_document(predicted, gold)
+    rows = {(r["layer"], r["label"]): r for r in scores.rows()}
+    gpe, every = rows[("entity", "GPE")], rows[("entity", "(all)")]
+    assert (gpe["p"], gpe["r"], gpe["p_overlap"], gpe["r_overlap"]) == (0.5, 0.5, 1.0, 1.0)
+    assert (every["predicted"], every["gold"], every["p"], every["r"]) == (3, 3, 0.333, 0.333)
+    assert rows[("entity", "PERS")]["p_overlap"] == 0.0  # another label never overlaps
+
+
+@pytest.mark.parametrize("bad", ["--setting", "nonsense"])
+def test_evaluate_rejects_an_unknown_setting(bad, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        khabar(*["evaluate", "--setting", bad])
+    assert exit_info.value.code == 2
+
+
+def test_levels_are_scored_apart():
+    from khabar.model.evaluate import by_level
+
+    gold = [Labelled("entity", "OCC", 0, 10), Labelled("entity", "GPE", 5, 10)]
+    predicted = [Labelled("entity", "OCC", 0, 10), Labelled("entity", "ORG", 5, 10)]
+    scores = Scores()
+    scores.add_document(by_level(predicted), by_level(gold))
+    rows = {(r["layer"], r["label"]): r for r in scores.rows()}
+    assert rows[("entity level 0", "(all)")]["f1"] == 1.0
+    assert rows[("entity level 1+", "(all)")]["f1"] == 0.0 and rows[("entity level 1+", "(all)")]["f1_overlap"] == 0.0
+
+
+def test_a_failed_training_leaves_the_served_model_and_no_half_written_one(trained_repo, tmp_path, capsys):
+    root = tmp_path / "repo"
+    shutil.copytree(trained_repo, root)
+    served = (root / ".khabar" / "models" / "current.json").read_bytes()
+    before = sorted(p.name for p in (root / ".khabar" / "models").iterdir())
+    for split in ("train", "val", "test"):  # the same tokens, every tag O: nothing to learn
+        path = wojood_dir(root) / f"{split}.txt"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        path.write_text("\n".join(f"{line.split(' ')[0]} O" if line.strip() else "" for line in lines) + "\n", encoding="utf-8")
+    assert khabar("--root", str(root), "train") == 2
+    assert "no entities to learn from" in capsys.readouterr().err
+    assert (root / ".khabar" / "models" / "current.json").read_bytes() == served
+    assert sorted(p.name for p in (root / ".khabar" / "models").iterdir()) == before

@@ -1,0 +1,83 @@
+"""Attribution and zone rules: their scores are their measured precision on the gold; the zone rules the gold taught."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from model_support import SOURCE
+
+from khabar.annotation.preannotate import RULE_COUNTS, rule_score, scored_rule_results
+from khabar.model.corpus import gold_documents
+from khabar.model.evaluate import Labelled, gold_layers
+
+EXPORTS = sorted((SOURCE / "annotation" / "exports").glob("*.json"))
+DOCUMENTS = SOURCE / "annotation" / "corpus" / "documents.jsonl"
+
+
+def _regions(text: str) -> list[Labelled]:
+    return [
+        Labelled(r["from_name"], r["value"]["labels"][0], r["value"]["start"], r["value"]["end"])
+        for r in scored_rule_results(text)
+        if r["type"] == "labels"
+    ]
+
+
+def test_rule_scores_are_the_rules_precision_measured_on_the_gold_again():
+    gold = gold_layers(EXPORTS, DOCUMENTS)
+    exact: Counter[str] = Counter()
+    predicted: Counter[str] = Counter()
+    for document in gold_documents(EXPORTS, DOCUMENTS):
+        truth = set(gold[document.doc_id])
+        for region in set(_regions(document.text)):
+            predicted[region.label] += 1
+            exact[region.label] += region in truth
+    assert {label: (exact[label], predicted[label]) for label in predicted} == RULE_COUNTS
+
+
+def test_every_rule_region_carries_its_rule_score_and_no_entity_comes_from_rules():
+    text = "قال الوزير أحمد إن «الحكومة ستواصل العمل على الإصلاح» في بغداد.\n"
+    results = scored_rule_results(text)
+    regions = [r for r in results if r["type"] == "labels"]
+    assert regions and not any(r["from_name"] == "entity" for r in regions)
+    for region in regions:
+        assert region["score"] == rule_score(*RULE_COUNTS[region["value"]["labels"][0]])
+        assert 0.0 < region["score"] < 1.0
+
+
+def test_rule_score_is_smoothed():
+    assert rule_score(9, 9) == 0.909 and rule_score(0, 0) == 0.5
+
+
+def _zones(text: str) -> list[tuple[str, str]]:
+    return [(z.label, text[z.start : z.end]) for z in _regions(text) if z.layer == "zone"]
+
+
+BODY = "يعتزم العراق المشاركة في مؤتمر التحالف الدولي ضد تنظيم داعش المقرر عقده في العاصمة الأميركية خلال الشهر المقبل."
+
+
+def test_furniture_lines_headline_subheadline_and_repetitions():
+    text = f"الحرة:\n2025-03-29@01:10:57 GMT\n\nعنوان الخبر الرئيسي هنا\nعنوان فرعي قصير\n\nتقارير\n{BODY}\n\nعنوان الخبر الرئيسي هنا\n{BODY}"
+    assert _zones(text) == [
+        ("META", "الحرة"),
+        ("META", "2025-03-29@01:10:57 GMT"),
+        ("TITLE", "عنوان الخبر الرئيسي هنا"),
+        ("TITLE", "عنوان فرعي قصير"),
+        ("META", "تقارير"),
+        ("TITLE", "عنوان الخبر الرئيسي هنا"),
+    ]
+
+
+def test_caption_copies_lose_the_final_parenthesis_and_a_dateline_place_is_meta():
+    caption = "الرئيس يستقبل السفيرة في بغداد (إكس)"
+    text = f"عنوان الخبر\n\n{caption}\n{caption}\n\nبغداد - {BODY}"
+    assert _zones(text) == [
+        ("TITLE", "عنوان الخبر"),
+        ("CAPTION", "الرئيس يستقبل السفيرة في بغداد (إكس"),
+        ("CAPTION", "الرئيس يستقبل السفيرة في بغداد (إكس"),
+        ("META", "بغداد"),
+    ]
+
+
+def test_a_crosshead_between_paragraphs_is_a_title():
+    text = f"عنوان الخبر\n{BODY}\nالعراق يرد على تغريدة السفارة\n{BODY}"
+    assert ("TITLE", "العراق يرد على تغريدة السفارة") in _zones(text)
