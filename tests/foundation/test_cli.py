@@ -173,7 +173,7 @@ def test_studio_commands_print_results_on_stdout_and_progress_on_stderr(studio_s
         (["sync", "--documents", str(clone / "annotation" / "corpus" / "documents.jsonl")], "5 document(s) imported", "khabar studio: importing 5 document(s)"),
         (["preannotate", "--exports", str(clone / "annotation" / "exports")], "task(s) pre-annotated", "khabar studio: gazetteer: "),
         (["pull", "--out", str(out)], str(out), "khabar studio: asking Label Studio for an export snapshot"),
-        (["push", "--file", str(out)], None, "khabar studio: pushed "),  # push's account is its log: stdout stays empty
+        (["push", "--file", str(out)], None, "khabar studio: pushed: "),  # push's account is its log: stdout stays empty
     ]
     for args, result, logged in steps:
         done = subprocess.run([str(Path(sys.executable).with_name("khabar")), "studio", args[0], *target, *args[1:]], capture_output=True, text=True, cwd=clone, env=env, timeout=600)
