@@ -13,9 +13,11 @@ repository the build no longer has → tag that commit. The token comes from
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,27 @@ def read_release(folder: Path) -> BuiltRelease:
     return BuiltRelease(folder, manifest["version"], tuple(sorted(files)))
 
 
+@contextlib.contextmanager
+def lfs_uploads() -> Iterator[None]:
+    """Upload parquet and PNG through Git LFS, not Xet, while inside.
+
+    With ``hf_xet`` installed (a dependency of huggingface_hub 2.4) the client sends
+    binary files through Xet; it keeps Git LFS, which the Hub serves too, as its other
+    path. Khabar takes the LFS path on purpose: it is the one its tests check byte for
+    byte against a stand-in Hub (tests/dataset/fake_hub.py), so released data never
+    travels a path nothing here has exercised. ``HF_HUB_DISABLE_XET`` is the switch
+    huggingface_hub documents for this; it is read at each upload, and restored after.
+    """
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_DISABLE_XET
+    constants.HF_HUB_DISABLE_XET = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_DISABLE_XET = before
+
+
 def publish(release: BuiltRelease, repo_id: str, api, *, log=LOG.info) -> str:
     """Publish ``release`` to ``repo_id`` through ``api`` (an ``HfApi``); returns the tagged commit."""
     import httpx2  # huggingface_hub's HTTP client: its transport errors are not HfHubHTTPError
@@ -86,13 +109,14 @@ def publish(release: BuiltRelease, repo_id: str, api, *, log=LOG.info) -> str:
         operations: list[CommitOperationAdd | CommitOperationDelete] = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(release.folder / path)) for path in release.files]
         operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
         log(f"committing {len(release.files)} file(s), deleting {len(stale)} stale file(s)")
-        commit = api.create_commit(
-            repo_id,
-            operations,
-            commit_message=f"Release {release.version}",
-            repo_type="dataset",
-            parent_commit=main,
-        )
+        with lfs_uploads():
+            commit = api.create_commit(
+                repo_id,
+                operations,
+                commit_message=f"Release {release.version}",
+                repo_type="dataset",
+                parent_commit=main,
+            )
         api.create_tag(repo_id, tag=release.tag, revision=commit.oid, repo_type="dataset", tag_message=f"Khabar {release.version}")
     except HfHubHTTPError as exc:
         raise KhabarError(redact(f"dataset repository {repo_id}: the Hub refused: {exc}".splitlines()[0])) from None

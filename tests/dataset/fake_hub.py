@@ -18,8 +18,9 @@ huggingface_hub's real ``HfApi`` over its real HTTP stack. What it implements, r
 
 Not implemented: Xet. huggingface_hub 2.4.0 sends LFS-mode files through Xet whenever ``hf_xet`` is
 installed (the real Hub accepts both); Xet's content-addressed store (chunked, compressed xorbs and
-shards) is a server of its own, so the fake answers the Xet token request with 501 and tests set
-``HF_HUB_DISABLE_XET=1`` to take the LFS protocol, which the Hub also serves.
+shards) is a server of its own. ``khabar publish`` takes the LFS protocol on purpose
+(``khabar.dataset.publish.lfs_uploads``), so the fake answers the Xet token request with 501: a
+publish that strayed onto Xet fails here instead of passing untested.
 
 Every repository is a real git repository under ``storage/datasets/ORG/NAME`` (files as plain
 blobs, each Hub commit a git commit, each tag a git tag), so a Hub mirror such as olah can serve
@@ -245,7 +246,7 @@ class FakeHub:
         if route == "preupload" and method == "POST":
             return 200, {"files": [self.preupload(repo, f) for f in json.loads(body)["files"]]}
         if route == "xet-write-token":
-            raise Refused(501, "this fake Hub does not speak Xet: set HF_HUB_DISABLE_XET=1 to upload through Git LFS")
+            raise Refused(501, "this fake Hub does not speak Xet: khabar publish uploads through Git LFS")
         if route == "commit" and method == "POST":
             return self.commit(match["org"], match["name"], repo, rest, body)
         if route == "tag" and method == "POST":

@@ -155,8 +155,8 @@ def test_what_publish_sent_loads_by_tag_through_olah(built_v1, datasheet_copy, t
     """``khabar publish`` → the Hub → a mirror → ``load_dataset(repo, config, revision="v<version>")``.
 
     Stand-ins, because nothing outside this machine can be reached: the Hub is tests/dataset/fake_hub.py
-    (the real huggingface_hub client uploads to it through Git LFS; Xet is switched off because the
-    fake has no Xet store), and the download side is olah, a real Hub mirror, serving the fake's
+    (the real huggingface_hub client uploads to it through Git LFS, the path ``khabar publish`` takes on
+    purpose; the fake has no Xet store), and the download side is olah, a real Hub mirror, serving the fake's
     storage (each Hub commit a git commit, each tag a git tag) in offline mode. Then a later release
     moves main, so only the tag can give back the first release's rows.
     """
@@ -171,7 +171,7 @@ def test_what_publish_sent_loads_by_tag_through_olah(built_v1, datasheet_copy, t
     later_version = f"{major}.{int(minor) + 1}.0"
     manifest = (later / "MANIFEST.json").read_text().replace(f'"version": "{version}"', f'"version": "{later_version}"')
     (later / "MANIFEST.json").write_text(manifest)
-    env = os.environ | {"HF_TOKEN": "hf_fake", "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-publish")}
+    env = os.environ | {"HF_TOKEN": "hf_fake", "HF_HOME": str(tmp_path / "hf-publish")}
     with FakeHub(tmp_path / "hub") as hub:
         for folder in (built_v1, later):
             done = subprocess.run([KHABAR, "publish", "--repo-id", REPO, "--build", str(folder)], capture_output=True, text=True, env=env | {"HF_ENDPOINT": hub.endpoint}, timeout=300)

@@ -1,7 +1,7 @@
 """``khabar publish`` against a FAKE Hub (tests/dataset/fake_hub.py: a local HTTP server standing in
 for huggingface.co, which cannot be reached from here), through huggingface_hub's real HfApi client.
-Parquet and PNG go through Git LFS as on the Hub; Xet is switched off (HF_HUB_DISABLE_XET), because
-the fake does not implement Xet's storage server (see fake_hub.py)."""
+Parquet and PNG go through Git LFS as on the Hub: ``khabar publish`` takes that path itself (Xet, which
+huggingface_hub would otherwise take, has no stand-in here; see fake_hub.py)."""
 
 from __future__ import annotations
 
@@ -28,15 +28,6 @@ KHABAR = str(Path(sys.executable).with_name("khabar"))
 V1 = load_release().version  # the version built_v1 carries
 MAJOR, MINOR, _ = map(int, V1.split("."))
 NEXT = f"{MAJOR}.{MINOR + 1}.0"
-#: huggingface_hub reads HF_HUB_DISABLE_XET when it is imported: subprocesses get it in their environment
-NO_XET = {"HF_HUB_DISABLE_XET": "1"}
-
-
-@pytest.fixture(autouse=True)
-def lfs_not_xet(monkeypatch):
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
 
 
 def bumped(build: Path, folder: Path, version: str) -> Path:
@@ -167,7 +158,7 @@ def test_cli_needs_hf_token_and_dry_run_contacts_nobody(built_v1, khabar, monkey
 
 def test_cli_publishes_through_hf_endpoint_with_the_token_from_hf_token(built_v1, tmp_path):
     """A subprocess, because huggingface_hub reads HF_ENDPOINT when it is imported."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")} | {"HF_HOME": str(tmp_path)} | NO_XET
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")} | {"HF_HOME": str(tmp_path)}
     args = [KHABAR, "publish", "--repo-id", "khabar-org/khabar", "--build", str(built_v1)]
     with FakeHub(tmp_path / "hub") as hub:
         done = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint})
@@ -185,7 +176,7 @@ def test_a_password_in_hf_endpoint_is_never_printed(built_v1, tmp_path):
     free.bind(("127.0.0.1", 0))
     port = free.getsockname()[1]
     free.close()  # nothing listens there now
-    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"} | NO_XET | {"HF_HOME": str(tmp_path), "HF_ENDPOINT": f"http://hub-user:s3cret-pw@127.0.0.1:{port}"}
+    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"} | {"HF_HOME": str(tmp_path), "HF_ENDPOINT": f"http://hub-user:s3cret-pw@127.0.0.1:{port}"}
     args = [KHABAR, "publish", "--repo-id", "khabar-org/khabar", "--build", str(built_v1)]
     plan = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env)
     assert plan.returncode == 0 and f"at http://***@127.0.0.1:{port} " in plan.stdout

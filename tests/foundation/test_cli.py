@@ -108,7 +108,7 @@ def test_publish_prints_the_tagged_commit_on_stdout_and_its_progress_on_stderr(c
 
     assert run_in(clone, "build").returncode == 0
     with FakeHub(tmp_path / "hub") as hub:
-        env = os.environ | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf")}
+        env = os.environ | {"HF_TOKEN": "hf_fake", "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf")}
         done = subprocess.run([str(Path(sys.executable).with_name("khabar")), "publish"], capture_output=True, text=True, cwd=clone, env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         tagged = hub.repos["khabar-project/khabar"].tags[f"v{VERSION}"]  # the repo_id of dataset/release.toml

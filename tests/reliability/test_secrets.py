@@ -91,7 +91,7 @@ def test_every_command_with_fake_secrets_in_the_environment_leaks_none(own_studi
     run("diff", out, out)
     run("publish", "--repo-id", "khabar-test/khabar", "--build", out, "--dry-run")
     with fake_hub_class()() as hub:  # a real publish needs HF_ENDPOINT, read when huggingface_hub is imported
-        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_XET": "1"}  # the fake Hub takes LFS, not Xet
+        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf")}
         published = subprocess.run([KHABAR, "publish", "--repo-id", "khabar-test/khabar", "--build", out], capture_output=True, text=True, env=env)
     outputs.append(published.stdout + published.stderr)
     assert published.returncode == 0, published.stderr
