@@ -46,22 +46,24 @@ def test_generator_is_deterministic_and_shaped_like_a_pull(tmp_path: Path) -> No
 def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> None:
     datasheet = (repo().root / "DATASHEET.md").read_bytes()
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--sizes", "600,1200", "--work", str(tmp_path), "--json", str(tmp_path / "bench.json")],
+        [sys.executable, str(BENCH), "--sizes", "600,1200", "--team", "3", "--team-spans", "600", "--work", str(tmp_path), "--json", str(tmp_path / "bench.json")],
         capture_output=True,
         text=True,
         cwd=repo().root,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "outputs reconcile" in done.stderr
-    assert "| span results | tasks | export MB | stage | wall s | CPU s | peak MB |" in done.stdout
-    for stage in ("floor", "khabar validate", "khabar build", "khabar validate + build", "converter (CoNLL 2003)"):
-        assert f"{stage}" in done.stdout
-    assert "khabar/floor time" in done.stdout and "converter/khabar time" in done.stdout
-    assert "targets at" in done.stdout
+    assert "| shape | span results | tasks | export MB | stage | wall s | CPU s | peak MB |" in done.stdout
+    for stage in ("floor (msgspec, streamed)", "floor (json)", "khabar validate", "khabar build", "**khabar validate + build**", "converter (CoNLL 2003)"):
+        assert f"| {stage} |" in done.stdout
+    assert "khabar/fastest floor CPU (wall)" in done.stdout and "converter/khabar CPU (wall)" in done.stdout
+    assert "targets at 1,2" in done.stdout and "(team-3):" in done.stdout and "news: CPU time growth" in done.stdout
     measures = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
-    assert [m["counts"]["span_results"] >= m["target"] for m in measures] == [True, True]
+    assert [(m["shape"], m["counts"]["span_results"] >= m["target"]) for m in measures] == [("news", True), ("news", True), ("team-3", True)]
+    # the team shape: the same number of annotations on every task
+    assert measures[2]["counts"]["annotations"] == 3 * measures[2]["counts"]["tasks"]
     for measure in measures:
-        for stage in ("floor", "validate", "build", "converter"):
+        for stage in ("stream_floor", "floor", "validate", "build", "converter"):
             assert measure[stage]["seconds"] > 0 and measure[stage]["cpu_seconds"] > 0 and measure[stage]["peak_mb"] > 0
     # the build ran on a copy of the datasheet: the repository's is untouched
     assert (repo().root / "DATASHEET.md").read_bytes() == datasheet
