@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +82,20 @@ def test_phases_times_every_phase_it_names(tmp_path: Path) -> None:
     for phase in ("khabar.validation.reader.read_raw", "khabar.validation.api.check_raw", "khabar.dataset.build.compute", "khabar.dataset.configs.token_table"):
         assert float(seconds[phase]) > 0, phase  # the wrapper was called: the phase still exists under that name
     assert (tmp_path / "work" / "build" / "MANIFEST.json").is_file()
+
+
+def test_compression_levels_rewrite_a_build_as_the_build_writes_it(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(SYNTH), "--spans", "800", "--out", str(tmp_path)], capture_output=True, check=True)
+    build = tmp_path / "build"
+    shutil.copyfile(repo().root / "DATASHEET.md", tmp_path / "DATASHEET.md")  # the build refreshes a copy, never the repository's
+    subprocess.run(
+        [str(Path(sys.executable).with_name("khabar")), "build", "--exports", str(tmp_path / "export.json"), "--documents", str(tmp_path / "documents.jsonl"),
+         "--out", str(build), "--datasheet", str(tmp_path / "DATASHEET.md")],
+        capture_output=True, check=True, cwd=repo().root, env={**os.environ, "KHABAR_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    done = subprocess.run([sys.executable, str(repo().root / "benchmarks" / "compression.py"), str(build), "--levels", "3,9", "--repeat", "1"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    built = int(done.stdout.split(" bytes as built")[0].rsplit(", ", 1)[1].replace(",", ""))
+    sizes = {int(row.split("|")[1]): int(row.split("|")[2].replace(",", "")) for row in done.stdout.splitlines() if row.startswith("| ") and row.split("|")[1].strip().isdigit()}
+    # at the build's own level the rewrite is byte for byte the size the build wrote: it measures the build's writer
+    assert sizes[9] == built and sizes[3] > 0
