@@ -27,6 +27,7 @@ CASES = {
     "a 5,000-digit integer": b'[{"id": ' + b"9" * 5000 + b"}]",
     "nested too deeply": b"[" * 3000 + b"]" * 3000,
     "not UTF-8": '[{"id": 1, "data": {"text": "قال"}}]'.encode() + b"\xff]",
+    "a lead byte before ASCII": '[{"id": 1, "data": {"text": "قال'.encode() + b'\xd8"}}]',
     "cut inside a character": '[{"id": 1, "data": {"text": "قال"}}'.encode()[:-5],
     "cut at the end of a character": '[{"id": 1, "data": {"text": "قال'.encode()[:-1],
     "white space only": " \n\u3000\u00a0 ".encode(),
