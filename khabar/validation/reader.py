@@ -13,6 +13,10 @@ Two levels:
   checking anything; it refuses (KhabarError) an export with structural problems
   rather than leaving rows out.
 
+An export is read task by task: its top-level list is split into raw per-task
+slices of the file's bytes and each task is parsed only when it is read, so the
+parsed export is never in memory as a whole (see ``_load_json``).
+
 Label Studio shapes handled: per-region choices reuse their region's id;
 relations have no id of their own (``from_id``/``to_id``; ``direction: left``
 is read as the reverse arrow); ``completed_by`` is an int, an object, or the
