@@ -23,6 +23,7 @@ CASES = {
     "lone surrogate escape": b'[{"id": 1, "data": {"text": "a\\ud800b"}}]',
     # neither accepts these: the same message as before
     "trailing comma": b'[{"id": 1},]',
+    "a byte order mark": b'\xef\xbb\xbf[{"id": 1}]',
     "top level object": b'{"id": 1}',
     "a 5,000-digit integer": b'[{"id": ' + b"9" * 5000 + b"}]",
     "nested too deeply": b"[" * 3000 + b"]" * 3000,
