@@ -243,7 +243,9 @@ def _pair_counts(ranked: pl.DataFrame, items: pl.DataFrame, by: Sequence[str], k
     """*by, left, right, exact: summed over every pair of versions, the ``items`` (annotation_id, *by, *key) of its left
     side, of its right side, and the distinct keys both sides hold (items with an equal key, nulls included, match).
 
-    A key held by c versions of a document is held by both sides of c·(c−1)/2 pairs.
+    A key held by c versions of a document is held by both sides of c·(c−1)/2 pairs. (For spans, the join
+    this replaced counted a match only where the two overlap: the same for every span validation lets through,
+    none being empty.)
     """
     items = items.join(ranked, on="annotation_id")
     sides = items.group_by(by).agg(left=pl.col("later").sum(), right=pl.col("earlier").sum())
