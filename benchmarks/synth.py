@@ -11,9 +11,10 @@ sentences, sometimes a dateline and a "related" list. Every task carries a
   reuses the CONTENT region's id;
 - ``zone``: TITLE, META and RELATED lines.
 
-One to three annotators annotate each task and disagree the way people do:
-they miss regions, pick another label, stop one word short, choose another
-quote type. Some annotations are cancelled (empty result), some tasks hold a
+One to three annotators annotate each task (in a team's shape, ``--team N``:
+the same N on every task, over shorter documents of about 25 span results)
+and disagree the way people do: they miss regions, pick another label, stop
+one word short, choose another quote type. Some annotations are cancelled (empty result), some tasks hold a
 draft, most carry a prediction. The export is written task by task, in the
 layout ``khabar studio pull`` writes (sorted keys, indent 2, UTF-8), so a
 million span results never sit in memory at once. The matching corpus
@@ -73,6 +74,30 @@ class Region:
     parent: int | None = None  # key of the entity this one is nested in
 
 
+@dataclass(frozen=True)
+class Shape:
+    """Who annotates a task and how long its document is."""
+
+    annotators: int | None = None  # the same number on every task; None: one to three (5:3:2)
+    paragraphs: tuple[int, int] = (2, 5)  # body paragraphs per document, inclusive range
+
+    def __post_init__(self) -> None:
+        if self.annotators is not None and self.annotators < 1:
+            raise ValueError(f"annotators per task must be at least 1, got {self.annotators}")
+        low, high = self.paragraphs
+        if not 1 <= low <= high:
+            raise ValueError(f"paragraphs must be a range LOW,HIGH with 1 <= LOW <= HIGH, got {low},{high}")
+
+
+#: Khabar's own shape: one to three annotators per task, documents of about 77 span results.
+NEWS = Shape()
+
+
+#: A team's shape: every task annotated by the same number of people, documents of about 25 span results each.
+def team(annotators: int) -> Shape:
+    return Shape(annotators=annotators, paragraphs=(1, 2))
+
+
 @dataclass
 class Counts:
     tasks: int = 0
@@ -127,8 +152,9 @@ def corpus_sentences(documents_file: Path) -> list[str]:
 class Generator:
     """Deterministic tasks and corpus records for one seed."""
 
-    def __init__(self, scheme: Scheme, sentences: list[str], sources: list[str], seed: int) -> None:
+    def __init__(self, scheme: Scheme, sentences: list[str], sources: list[str], seed: int, shape: Shape = NEWS) -> None:
         self.scheme = scheme
+        self.shape = shape
         self.rng = random.Random(seed)
         self.sentences = sentences
         self.sentence_words = [words(s) for s in sentences]
@@ -186,7 +212,7 @@ class Generator:
                 parts.append(dateline + "\n")
                 regions.append(Region(len(regions), "zone", self.zone_meta, cursor, cursor + len(dateline)))
                 cursor += len(dateline) + 1
-            for _ in range(rng.randint(2, 5)):
+            for _ in range(rng.randint(*self.shape.paragraphs)):
                 add_line([rng.randrange(len(self.sentences)) for _ in range(rng.randint(1, 3))], None)
             if rng.random() < 0.3:
                 add_line([rng.randrange(len(self.sentences)) for _ in range(rng.randint(1, 2))], self.zone_related)
@@ -294,7 +320,11 @@ class Generator:
     def task(self, index: int, text: str, regions: list[Region], record: DocumentRecord) -> dict:
         rng = self.rng
         counts = self.counts
-        annotators = rng.sample(range(1, 31), rng.choices((1, 2, 3), weights=(5, 3, 2))[0])
+        fixed = self.shape.annotators
+        if fixed is None:
+            annotators = rng.sample(range(1, 31), rng.choices((1, 2, 3), weights=(5, 3, 2))[0])
+        else:
+            annotators = rng.sample(range(1, max(31, fixed + 1)), fixed)
         moment = index * 3600.0
         annotations = []
         for annotator in annotators:
@@ -404,11 +434,12 @@ def generate(
     seed: int = 0,
     corpus_file: Path | None = None,
     progress: bool = True,
+    shape: Shape = NEWS,
 ) -> Counts:
     """Write tasks until the export holds at least ``span_results`` span results in annotations."""
     corpus_file = corpus_file or repo().documents_file
     corpus = [r for r in load_records(corpus_file) if r.superseded_by is None]
-    generator = Generator(load_scheme(), corpus_sentences(corpus_file), sorted({r.source for r in corpus}), seed)
+    generator = Generator(load_scheme(), corpus_sentences(corpus_file), sorted({r.source for r in corpus}), seed, shape)
     export_file.parent.mkdir(parents=True, exist_ok=True)
     documents_file.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -439,8 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spans", type=int, default=10_000, help="span results to generate (at least)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="folder for export.json and documents.jsonl")
+    parser.add_argument("--team", type=int, metavar="N", help="a team's shape: N annotators on every task, documents of about 25 span results")
     args = parser.parse_args(argv)
-    counts = generate(args.out / "export.json", args.out / "documents.jsonl", args.spans, seed=args.seed)
+    shape = NEWS if args.team is None else team(args.team)
+    counts = generate(args.out / "export.json", args.out / "documents.jsonl", args.spans, seed=args.seed, shape=shape)
     print(json.dumps(asdict(counts), indent=2))
     return 0
 

@@ -194,23 +194,18 @@ def agreement(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = No
         .select("annotation_id", *SPAN_KEY)
         .join(versions, on="annotation_id")
     )
-    pairs = (
-        versions.join(versions, on="doc_id", suffix="_right")
-        .filter(pl.col("annotation_id") < pl.col("annotation_id_right"))
-        .select(left="annotation_id", right="annotation_id_right")
-        .with_row_index("pair")
-    )
+    ranked = _ranked(versions)
     texts = inputs.documents.join(versions, on="doc_id", how="semi").select("doc_id", "text")
     relations = inputs.relations if inputs.relations.width else empty(RELATIONS)
     leveled = _leveled(spans.filter(pl.col("layer") == NESTED_LAYER))
     return Agreement(
         documents=versions["doc_id"].n_unique(),
-        pairs=pairs.height,
-        f1=_span_f1(pairs, spans),
+        pairs=int(ranked["later"].sum()),
+        f1=_span_f1(ranked, spans),
         alpha=_token_alpha(versions, spans, texts, layers),
-        relations=_relation_f1(pairs, _relation_keys(inputs.spans, relations, versions)),
-        quote_types=_quote_types(pairs, inputs.spans.join(versions, on="annotation_id")),
-        nesting=_nesting_f1(pairs, leveled) if NESTED_LAYER in layers else (),
+        relations=_relation_f1(ranked, _relation_keys(inputs.spans, relations, versions)),
+        quote_types=_quote_types(_pairs(versions), inputs.spans.join(versions, on="annotation_id")),
+        nesting=_nesting_f1(ranked, leveled) if NESTED_LAYER in layers else (),
         nesting_alpha=_nesting_alpha(versions, leveled, texts) if NESTED_LAYER in layers else (),
         passes=_passes(inputs, gold, layers) if gold is not None else (),
         log=_log(inputs, gold, layers, reasons) if gold is not None else (),
@@ -223,18 +218,46 @@ NESTED_LAYER = "entity"
 LEVELS = ("level 0", "level 1", "level 2+")
 
 
-def _exact_f1(pairs: pl.DataFrame, items: pl.DataFrame, layer: str, key: Sequence[str]) -> tuple[F1, ...]:
-    """Exact F1 per ``group`` of ``items`` (annotation_id, group, *key), summed over the pairs, and "*" over all groups."""
-    items = items.unique()
-    left = pairs.join(items, left_on="left", right_on="annotation_id").select("pair", "group", *key)
-    right = pairs.join(items, left_on="right", right_on="annotation_id").select("pair", "group", *key)
-    counts = (
-        left.group_by("group").agg(left=pl.len())
-        .join(right.group_by("group").agg(right=pl.len()), on="group", how="full", coalesce=True)
-        .join(left.join(right, on=["pair", "group", *key], nulls_equal=True).group_by("group").agg(matched=pl.len()), on="group", how="left")
-        .fill_null(0)
+def _pairs(versions: pl.DataFrame) -> pl.DataFrame:
+    """pair, left, right: every two versions of a document, the smaller annotation id on the left."""
+    return (
+        versions.join(versions, on="doc_id", suffix="_right")
+        .filter(pl.col("annotation_id") < pl.col("annotation_id_right"))
+        .select(left="annotation_id", right="annotation_id_right")
+        .with_row_index("pair")
     )
-    rows = {group: (matched, n_left, n_right) for group, n_left, n_right, matched in counts.select("group", "left", "right", "matched").iter_rows()}
+
+
+def _ranked(versions: pl.DataFrame) -> pl.DataFrame:
+    """doc_id, annotation_id, later, earlier: of how many pairs each version is the left side (the other versions of
+    its document with a greater id) and the right side (with a smaller id).
+
+    Counting a span once per pair it takes part in, by these numbers, gives the sums over all pairs
+    without making the pairs: a join of pairs with spans grows with the square of the annotators per document.
+    """
+    rank = pl.col("annotation_id").rank("ordinal").over("doc_id").cast(pl.Int64)
+    return versions.select("doc_id", "annotation_id", later=pl.len().over("doc_id").cast(pl.Int64) - rank, earlier=rank - 1)
+
+
+def _pair_counts(ranked: pl.DataFrame, items: pl.DataFrame, by: Sequence[str], key: Sequence[str]) -> pl.DataFrame:
+    """*by, left, right, exact: summed over every pair of versions, the ``items`` (annotation_id, *by, *key) of its left
+    side, of its right side, and the distinct keys both sides hold (items with an equal key, nulls included, match).
+
+    A key held by c versions of a document is held by both sides of c·(c−1)/2 pairs. (For spans, the join
+    this replaced counted a match only where the two overlap: the same for every span validation lets through,
+    none being empty.)
+    """
+    items = items.join(ranked, on="annotation_id")
+    sides = items.group_by(by).agg(left=pl.col("later").sum(), right=pl.col("earlier").sum())
+    holders = items.unique(["annotation_id", *by, *key]).group_by("doc_id", *by, *key).agg(c=pl.len().cast(pl.Int64))
+    exact = holders.group_by(by).agg(exact=(pl.col("c") * (pl.col("c") - 1) // 2).sum())
+    return sides.join(exact, on=by, how="left").fill_null(0)
+
+
+def _exact_f1(ranked: pl.DataFrame, items: pl.DataFrame, layer: str, key: Sequence[str]) -> tuple[F1, ...]:
+    """Exact F1 per ``group`` of ``items`` (annotation_id, group, *key), summed over the pairs, and "*" over all groups."""
+    counts = _pair_counts(ranked, items.unique(), ["group"], key)
+    rows = {group: (matched, n_left, n_right) for group, n_left, n_right, matched in counts.select("group", "left", "right", "exact").iter_rows()}
     if rows:
         rows["*"] = tuple(sum(values) for values in zip(*rows.values()))  # type: ignore[assignment]
     return tuple(F1(layer, group, "exact", *rows[group]) for group in sorted(rows))
@@ -259,8 +282,8 @@ def _relation_keys(spans: pl.DataFrame, relations: pl.DataFrame, versions: pl.Da
     )
 
 
-def _relation_f1(pairs: pl.DataFrame, keyed: pl.DataFrame) -> tuple[F1, ...]:
-    return _exact_f1(pairs, keyed, "relation", [c for c in keyed.columns if c not in ("annotation_id", "group")])
+def _relation_f1(ranked: pl.DataFrame, keyed: pl.DataFrame) -> tuple[F1, ...]:
+    return _exact_f1(ranked, keyed, "relation", [c for c in keyed.columns if c not in ("annotation_id", "group")])
 
 
 def _quote_types(pairs: pl.DataFrame, spans: pl.DataFrame) -> QuoteTypes:
@@ -302,9 +325,9 @@ def _leveled(spans: pl.DataFrame) -> pl.DataFrame:
     return spans.with_columns(level=pl.Series([LEVELS[min(level, len(LEVELS) - 1)] for level in levels], dtype=pl.String))
 
 
-def _nesting_f1(pairs: pl.DataFrame, leveled: pl.DataFrame) -> tuple[F1, ...]:
+def _nesting_f1(ranked: pl.DataFrame, leveled: pl.DataFrame) -> tuple[F1, ...]:
     """Exact F1 of the spans per nesting level (the same level on both sides)."""
-    return _exact_f1(pairs, leveled.select("annotation_id", "label", "start", "end", group="level"), NESTED_LAYER, ["label", "start", "end"])
+    return _exact_f1(ranked, leveled.select("annotation_id", "label", "start", "end", group="level"), NESTED_LAYER, ["label", "start", "end"])
 
 
 def _nesting_alpha(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame) -> tuple[tuple[str, float | None], ...]:
@@ -378,31 +401,17 @@ def _independent_versions(annotations: pl.DataFrame) -> pl.DataFrame:
     return latest.filter(pl.len().over("doc_id") >= 2).select("doc_id", "annotation_id")
 
 
-def _span_f1(pairs: pl.DataFrame, spans: pl.DataFrame) -> tuple[F1, ...]:
+#: Rows of the pairwise overlap join (a span once per pair it takes part in) per batch of documents: bounds the
+#: memory of the overlap matching whatever the number of annotators per document.
+OVERLAP_BATCH_ROWS = 1_000_000
+
+
+def _span_f1(ranked: pl.DataFrame, spans: pl.DataFrame) -> tuple[F1, ...]:
     """Matched spans and the spans of either side per layer and label ("*": all labels), summed over the pairs."""
-    # one row per span of each side of each pair; its index names it in the one-to-one matching
-    left = pairs.join(spans, left_on="left", right_on="annotation_id").select("pair", *SPAN_KEY).with_row_index("mention")
-    right = pairs.join(spans, left_on="right", right_on="annotation_id").select("pair", *SPAN_KEY).with_row_index("mention")
     by_label = ["layer", "label"]
-    # lazy, so that polars tests the overlap as it joins instead of first making every same-label pair
-    overlapping = (
-        left.lazy()
-        .join(right.lazy(), on=["pair", *by_label], suffix="_right")
-        .filter((pl.col("start") < pl.col("end_right")) & (pl.col("start_right") < pl.col("end")))
-        .collect()
-    )
-    # spans are never empty (validation), so spans that match exactly overlap too
-    exact = (
-        overlapping.filter((pl.col("start") == pl.col("start_right")) & (pl.col("end") == pl.col("end_right")))
-        .unique(["pair", *SPAN_KEY])
-        .group_by(by_label)
-        .agg(exact=pl.len())
-    )
     counts = (
-        left.group_by(by_label).agg(left=pl.len())
-        .join(right.group_by(by_label).agg(right=pl.len()), on=by_label, how="full", coalesce=True)
-        .join(exact, on=by_label, how="left")
-        .join(_one_to_one(overlapping).group_by(by_label).agg(overlap=pl.len()), on=by_label, how="left")
+        _pair_counts(ranked, spans.select("annotation_id", *SPAN_KEY), by_label, ["start", "end"])
+        .join(_overlap_matches(ranked, spans), on=by_label, how="left")
         .fill_null(0)
     )
     counts = pl.concat([counts, counts.group_by("layer").agg(pl.lit("*").alias("label"), pl.exclude("label").sum())], how="diagonal")
@@ -412,6 +421,33 @@ def _span_f1(pairs: pl.DataFrame, spans: pl.DataFrame) -> tuple[F1, ...]:
         for match, matched in (("exact", n_exact), ("overlap", n_overlap))
     )
     return tuple(sorted(f1, key=lambda f: (f.layer, f.label, f.match)))
+
+
+def _overlap_matches(ranked: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
+    """layer, label, overlap: the one-to-one overlap matches of every pair, made per batch of whole documents."""
+    # a document's rows in the join: each of its spans once per other version
+    cost = spans.join(ranked, on="annotation_id").group_by("doc_id").agg(rows=(pl.col("later") + pl.col("earlier")).sum()).sort("doc_id")
+    batches = cost.select("doc_id", batch=pl.col("rows").cum_sum() // OVERLAP_BATCH_ROWS)
+    made = []
+    for (_,), docs in batches.group_by("batch", maintain_order=True):
+        versions = ranked.join(docs, on="doc_id", how="semi").select("doc_id", "annotation_id")
+        made.append(_overlaps_made(_pairs(versions), spans.join(versions, on="annotation_id", how="semi")))
+    return pl.concat(made).group_by("layer", "label").agg(overlap=pl.len()) if made else pl.DataFrame(schema={"layer": pl.String, "label": pl.String, "overlap": pl.UInt32})
+
+
+def _overlaps_made(pairs: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
+    """The overlap matches made between the sides of ``pairs``, one row each (layer, label among its columns)."""
+    # one row per span of each side of each pair; its index names it in the one-to-one matching
+    left = pairs.join(spans, left_on="left", right_on="annotation_id").select("pair", *SPAN_KEY).with_row_index("mention")
+    right = pairs.join(spans, left_on="right", right_on="annotation_id").select("pair", *SPAN_KEY).with_row_index("mention")
+    # lazy, so that polars tests the overlap as it joins instead of first making every same-label pair
+    overlapping = (
+        left.lazy()
+        .join(right.lazy(), on=["pair", "layer", "label"], suffix="_right")
+        .filter((pl.col("start") < pl.col("end_right")) & (pl.col("start_right") < pl.col("end")))
+        .collect()
+    )
+    return _one_to_one(overlapping)
 
 
 def _one_to_one(overlapping: pl.DataFrame) -> pl.DataFrame:

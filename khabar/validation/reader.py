@@ -13,6 +13,10 @@ Two levels:
   checking anything; it refuses (KhabarError) an export with structural problems
   rather than leaving rows out.
 
+An export is read task by task: its top-level list is split into raw per-task
+slices of the file's bytes and each task is parsed only when it is read, so the
+parsed export is never in memory as a whole (see ``_load_json``).
+
 Label Studio shapes handled: per-region choices reuse their region's id;
 relations have no id of their own (``from_id``/``to_id``; ``direction: left``
 is read as the reverse arrow); ``completed_by`` is an int, an object, or the
@@ -23,13 +27,16 @@ are read as their own kinds, never as annotations; a task without
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import polars as pl
 
 from khabar.annotation import export_files
@@ -47,7 +54,10 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 LONE_SURROGATE_ESCAPE = re.compile(
     r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 )
+LONE_SURROGATE_ESCAPE_BYTES = re.compile(LONE_SURROGATE_ESCAPE.pattern.encode("ascii"))  # ASCII: the same matches in UTF-8 bytes
 SURROGATE = re.compile("[\ud800-\udfff]")
+#: Bytes of an export decoded at a time to check that it is UTF-8.
+UTF8_CHUNK = 1 << 24
 #: Where each kind of owner lives in a task.
 OWNER_LISTS = {ANNOTATION: "annotations", DRAFT: "drafts", PREDICTION: "predictions"}
 
@@ -180,21 +190,66 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
     return pl.DataFrame(columns, schema=schema)
 
 
-def _load_json(path: Path) -> tuple[list[Any], str]:
-    """The tasks of an export, and the sha256 of the bytes they were parsed from."""
+def _load_json(path: Path) -> tuple[Iterator[Any], str]:
+    """The tasks of an export, one at a time, and the sha256 of the bytes they are parsed from.
+
+    The top-level list is split into raw per-task slices of the file's bytes (msgspec checks the
+    whole file's syntax doing so) and each task is parsed only when the reader reaches it: the parsed
+    export, several times the file's size, is never in memory at once. msgspec rejects all that
+    ``json`` rejects, and a few things ``json`` accepts (NaN, 1e400, lone surrogate escapes): any
+    file it refuses is parsed whole by ``json``, as before, so every problem is reported as before.
+    """
     try:
         data = export_files.read_regular(path)
-        sha256 = hashlib.sha256(data).hexdigest()
-        text = data.decode("utf-8")  # one decode of the whole file: faster than a text-mode read
-        del data
     except FileNotFoundError:
         raise KhabarError("export file not found", file=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
     except OSError as exc:
         raise KhabarError(f"cannot read export: {exc.strerror}", file=str(path)) from None
-    if not text or text.isspace():  # not strip(): that copies a 600 MB export to find its first character
+    sha256 = hashlib.sha256(data).hexdigest()
+    _refuse_non_text(path, data)
+    if b"\\u" not in data or LONE_SURROGATE_ESCAPE_BYTES.search(data) is None:  # the search only where an escape is
+        try:
+            slices = msgspec.json.decode(data, type=list[msgspec.Raw])
+        except (msgspec.MsgspecError, RecursionError):
+            pass
+        else:
+            return _tasks_of(path, data, slices), sha256
+    return iter(_parsed(path, data)), sha256
+
+
+def _refuse_non_text(path: Path, data: bytes) -> None:
+    """Refuse bytes that are not UTF-8, or only white space, decoding them a chunk at a time
+    (the whole file as one str would take as much memory again as the file)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    blank = True
+    for offset in range(0, len(data), UTF8_CHUNK):
+        pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
+        try:
+            text = decoder.decode(view[offset : offset + UTF8_CHUNK], final=offset + UTF8_CHUNK >= len(data))
+        except UnicodeDecodeError as exc:
+            at = offset - pending + exc.start
+            raise KhabarError(f"not UTF-8 (byte 0x{data[at]:02x} at offset {at})", file=str(path)) from None
+        blank = blank and (not text or text.isspace())
+    if blank:
         raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(path))
+
+
+def _tasks_of(path: Path, data: bytes, slices: list[msgspec.Raw]) -> Iterator[Any]:
+    for raw in slices:
+        try:
+            yield msgspec.json.decode(raw)
+        except (msgspec.MsgspecError, RecursionError):  # not seen: the split checked the syntax; json decides, as before
+            try:
+                yield json.loads(bytes(raw))
+            except (ValueError, RecursionError):
+                yield from _parsed(path, data)  # raises the whole file's error, as before
+                return
+
+
+def _parsed(path: Path, data: bytes) -> list[Any]:
+    """The whole export parsed by ``json``; its errors, a lone surrogate and a top level other than a list refused."""
+    text = data.decode("utf-8")
     try:
         tasks = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -213,7 +268,7 @@ def _load_json(path: Path) -> tuple[list[Any], str]:
             "a full export is a list of tasks",
             file=str(path),
         )
-    return tasks, sha256
+    return tasks
 
 
 def _surrogate_field(value: Any) -> list[str | int] | None:

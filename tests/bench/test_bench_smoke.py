@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,22 +48,24 @@ def test_generator_is_deterministic_and_shaped_like_a_pull(tmp_path: Path) -> No
 def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> None:
     datasheet = (repo().root / "DATASHEET.md").read_bytes()
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--sizes", "600,1200", "--work", str(tmp_path), "--json", str(tmp_path / "bench.json")],
+        [sys.executable, str(BENCH), "--sizes", "600,1200", "--team", "3", "--team-spans", "600", "--work", str(tmp_path), "--json", str(tmp_path / "bench.json")],
         capture_output=True,
         text=True,
         cwd=repo().root,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "outputs reconcile" in done.stderr
-    assert "| span results | tasks | export MB | stage | wall s | CPU s | peak MB |" in done.stdout
-    for stage in ("floor", "khabar validate", "khabar build", "khabar validate + build", "converter (CoNLL 2003)"):
-        assert f"{stage}" in done.stdout
-    assert "khabar/floor time" in done.stdout and "converter/khabar time" in done.stdout
-    assert "targets at" in done.stdout
+    assert "| shape | span results | tasks | export MB | stage | wall s | CPU s | peak MB |" in done.stdout
+    for stage in ("floor (msgspec, streamed)", "floor (json)", "khabar validate", "khabar build", "**khabar validate + build**", "converter (CoNLL 2003)"):
+        assert f"| {stage} |" in done.stdout
+    assert "khabar/fastest floor CPU (wall)" in done.stdout and "converter/khabar CPU (wall)" in done.stdout
+    assert "targets at 1,2" in done.stdout and "(team-3):" in done.stdout and "news: CPU time growth" in done.stdout
     measures = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
-    assert [m["counts"]["span_results"] >= m["target"] for m in measures] == [True, True]
+    assert [(m["shape"], m["counts"]["span_results"] >= m["target"]) for m in measures] == [("news", True), ("news", True), ("team-3", True)]
+    # the team shape: the same number of annotations on every task
+    assert measures[2]["counts"]["annotations"] == 3 * measures[2]["counts"]["tasks"]
     for measure in measures:
-        for stage in ("floor", "validate", "build", "converter"):
+        for stage in ("stream_floor", "floor", "validate", "build", "converter"):
             assert measure[stage]["seconds"] > 0 and measure[stage]["cpu_seconds"] > 0 and measure[stage]["peak_mb"] > 0
     # the build ran on a copy of the datasheet: the repository's is untouched
     assert (repo().root / "DATASHEET.md").read_bytes() == datasheet
@@ -78,3 +82,20 @@ def test_phases_times_every_phase_it_names(tmp_path: Path) -> None:
     for phase in ("khabar.validation.reader.read_raw", "khabar.validation.api.check_raw", "khabar.dataset.build.compute", "khabar.dataset.configs.token_table"):
         assert float(seconds[phase]) > 0, phase  # the wrapper was called: the phase still exists under that name
     assert (tmp_path / "work" / "build" / "MANIFEST.json").is_file()
+
+
+def test_compression_levels_rewrite_a_build_as_the_build_writes_it(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(SYNTH), "--spans", "800", "--out", str(tmp_path)], capture_output=True, check=True)
+    build = tmp_path / "build"
+    shutil.copyfile(repo().root / "DATASHEET.md", tmp_path / "DATASHEET.md")  # the build refreshes a copy, never the repository's
+    subprocess.run(
+        [str(Path(sys.executable).with_name("khabar")), "build", "--exports", str(tmp_path / "export.json"), "--documents", str(tmp_path / "documents.jsonl"),
+         "--out", str(build), "--datasheet", str(tmp_path / "DATASHEET.md")],
+        capture_output=True, check=True, cwd=repo().root, env={**os.environ, "KHABAR_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    done = subprocess.run([sys.executable, str(repo().root / "benchmarks" / "compression.py"), str(build), "--levels", "3,9", "--repeat", "1"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    built = int(done.stdout.split(" bytes as built")[0].rsplit(", ", 1)[1].replace(",", ""))
+    sizes = {int(row.split("|")[1]): int(row.split("|")[2].replace(",", "")) for row in done.stdout.splitlines() if row.startswith("| ") and row.split("|")[1].strip().isdigit()}
+    # at the build's own level the rewrite is byte for byte the size the build wrote: it measures the build's writer
+    assert sizes[9] == built and sizes[3] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import astuple
 from itertools import combinations
+from unittest.mock import patch
 
 import khabar_fixtures as fx
 import polars as pl
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from khabar.annotation.tables import ANNOTATIONS, RELATIONS, SPANS
+from khabar.dataset import agreement as agreement_module
 from khabar.dataset.adjudicate import Reason, adjudicate, committed_reasons, latest_per_annotator
 from khabar.dataset.agreement import agreement, krippendorff_alpha_nominal, nesting_levels, prediction_quality
 from khabar.dataset.inputs import BuildInputs, from_tables
@@ -115,10 +117,12 @@ def plain_agreement(inputs: BuildInputs, layers: tuple[str, ...]) -> tuple:
     return len(versions), sum(len(v) * (len(v) - 1) // 2 for v in versions.values()), f1, [(layer, krippendorff_alpha_nominal(units[layer])) for layer in layers]
 
 
+@pytest.mark.parametrize("batch_rows", [agreement_module.OVERLAP_BATCH_ROWS, 1], ids=["one batch", "a batch per document"])
 @settings(max_examples=150, deadline=None)
 @given(annotated_documents())
-def test_agreement_equals_the_plain_computation(inputs):
-    result = agreement(inputs, LAYERS)
+def test_agreement_equals_the_plain_computation(batch_rows, inputs):
+    with patch.object(agreement_module, "OVERLAP_BATCH_ROWS", batch_rows):  # the overlap matching, batched by documents
+        result = agreement(inputs, LAYERS)
     assert (result.documents, result.pairs, [astuple(f) for f in result.f1], list(result.alpha)) == plain_agreement(inputs, LAYERS)
 
 
