@@ -1,4 +1,4 @@
-"""The four tables every stage speaks (DESIGN.md §3), as polars schemas.
+"""The four tables every stage speaks (documents, annotations, spans, relations), as polars schemas.
 
 Readers produce them, pandera validates them (``validation/schemas.py``) and
 the builder consumes them. Offsets are Python ``str`` indices (code points)

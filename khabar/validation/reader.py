@@ -9,7 +9,7 @@ Two levels:
   the checks then report. It raises :class:`KhabarError` only for input that is
   not a Khabar export at all (not JSON, not a list of tasks, a task without
   text, a result from another labeling config).
-- :func:`read_exports` projects that onto the tables of DESIGN.md §3 without
+- :func:`read_exports` projects that onto the tables of :mod:`khabar.annotation.tables` without
   checking anything; it refuses (KhabarError) an export with structural problems
   rather than leaving rows out.
 
@@ -146,7 +146,7 @@ RAW_RELATIONS = pl.Schema(
 
 @dataclass
 class Tables:
-    """The tables of DESIGN.md §3, plus the predictions kept apart.
+    """The tables of :mod:`khabar.annotation.tables`, plus the predictions kept apart.
 
     ``documents`` holds every corpus record with one column more than
     ``khabar.annotation.tables.DOCUMENTS``: ``superseded_by`` (null for current texts).

@@ -4,8 +4,8 @@ from khabar.annotation.errors import KhabarError
 from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme, parse_scheme
 
-# DESIGN.md §2, written out once here on purpose: this test is the check that the
-# config (the single source of truth) says what the design says.
+# The scheme the project promises (Wojood's 21 entity types, the attribution and zone layers), written out once
+# here on purpose: this test is the check that the config (the single source of truth) says what was promised.
 WOJOOD = "PERS NORP OCC ORG GPE LOC FAC EVENT DATE TIME LANGUAGE WEBSITE LAW PRODUCT CARDINAL ORDINAL PERCENT QUANTITY UNIT MONEY CURR".split()
 
 
