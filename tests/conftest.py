@@ -1,5 +1,8 @@
 """Session-wide fixtures shared by every test folder.
 
+``khabar`` runs the real command in this process (:func:`khabar.cli.main`) and
+returns a :class:`CliRun`; it is the one such fixture of the suite.
+
 ``studio_server`` starts ONE real Label Studio for the whole pytest session
 with the same code as ``khabar studio up`` (:func:`khabar.annotation.studio.server.start_server`):
 a temporary studio folder, 127.0.0.1, a free port, legacy token enabled and
@@ -12,14 +15,16 @@ does not matter.
 from __future__ import annotations
 
 import itertools
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from khabar.annotation.paths import use_root
 from khabar.annotation.studio.server import Credentials, StudioPaths, free_port, read_credentials, start_server, stop_server
 
 if TYPE_CHECKING:
@@ -76,3 +81,47 @@ _project_numbers = itertools.count(1)
 def studio_project_title(request: pytest.FixtureRequest) -> str:
     """A project title no other test uses in this session."""
     return f"{request.node.name[:40]}-{next(_project_numbers)}"
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What one ``khabar`` command returned and printed."""
+
+    status: int
+    out: str
+    err: str
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.out)
+
+    def lines_of(self, check: str) -> list[str]:
+        return [line for line in self.out.splitlines() if f" {check}:" in line]
+
+
+@pytest.fixture
+def khabar(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., CliRun]]:
+    """``khabar ARGS`` through the real entry point (``khabar.cli.main``), in this process.
+
+    An exception escaping ``main`` is what a user would see as a traceback, so it
+    fails the test with that traceback, and so does a traceback printed; argparse's
+    own exit is its status. ``--root`` is process-wide: later tests find the
+    repository again.
+    """
+    from khabar.cli import main
+
+    def run(*args: str | Path) -> CliRun:
+        capsys.readouterr()
+        try:
+            status = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse: usage errors exit 2
+            status = exc.code if isinstance(exc.code, int) else 2
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.out + captured.err
+        return CliRun(status, captured.out, captured.err)
+
+    yield run
+    use_root(None)

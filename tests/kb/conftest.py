@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from khabar.annotation.paths import repo, use_root
-from khabar.cli import main
 
 #: what a dataset repository needs for link, validate and build
 REPOSITORY_PARTS = ("annotation", "dataset", "DATASHEET.md")
-
-
-@dataclass(frozen=True)
-class CliRun:
-    status: int
-    out: str
-    err: str
 
 
 @pytest.fixture
@@ -37,17 +28,3 @@ def repo_copy(tmp_path: Path) -> Iterator[Path]:
     yield copy
     use_root(None)  # main() chose the copy for this process; later tests act on the repository again
 
-
-@pytest.fixture
-def khabar(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
-    """Run ``khabar ARGS`` through the real entry point and capture what it prints."""
-
-    def run(*args: str | Path) -> CliRun:
-        capsys.readouterr()
-        status = main([str(arg) for arg in args])
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.out + captured.err
-        return CliRun(status, captured.out, captured.err)
-
-    yield run
-    use_root(None)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,38 +14,6 @@ from khabar.annotation.studio.server import StudioPaths, stop_server
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reliability_support import PULL_PROJECT, SHARED, copy_studio  # noqa: E402
-
-
-@dataclass(frozen=True)
-class CliRun:
-    status: int
-    out: str
-    err: str
-
-    @property
-    def output(self) -> str:
-        return self.out + self.err
-
-
-@pytest.fixture
-def khabar(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
-    """``khabar ARGS`` through the real entry point (``khabar.cli.main``), in this process.
-
-    An exception escaping ``main`` is what a user would see as a traceback, so
-    it fails the test with that traceback; argparse's own exit is its status.
-    """
-    from khabar.cli import main
-
-    def run(*args: str | Path) -> CliRun:
-        capsys.readouterr()
-        try:
-            status = main([str(a) for a in args])
-        except SystemExit as exc:  # argparse: usage errors exit 2
-            status = exc.code if isinstance(exc.code, int) else 2
-        captured = capsys.readouterr()
-        return CliRun(status, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,34 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from khabar.cli import main  # noqa: E402
 
-
-@dataclass(frozen=True)
-class CliRun:
-    status: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.out)
-
-    def lines_of(self, check: str) -> list[str]:
-        return [line for line in self.out.splitlines() if f" {check}:" in line]
-
-
-@pytest.fixture
-def khabar(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
-    """Run ``khabar ARGS`` through the real entry point and capture what it prints."""
-
-    def run(*args: str | Path) -> CliRun:
-        capsys.readouterr()
-        status = main([str(arg) for arg in args])
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.out + captured.err
-        return CliRun(status, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture(autouse=True)
