@@ -56,6 +56,16 @@ class Repo:
         return self.root / "annotation" / "GUIDELINES.md"
 
     @property
+    def kb_dir(self) -> Path:
+        """The knowledge base, entity links and quote clusters (read by :mod:`khabar.kb.files`)."""
+        return self.root / "annotation" / "kb"
+
+    @property
+    def wojood_dir(self) -> Path:
+        """The Wojood sample (MIT, with its SOURCE.md and LICENSE) that ``khabar train`` learns from."""
+        return self.root / "annotation" / "external" / "wojood-sample"
+
+    @property
     def datasheet_file(self) -> Path:
         return self.root / "DATASHEET.md"
 

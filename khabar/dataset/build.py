@@ -296,7 +296,7 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     from khabar.dataset.features import all_features
     from khabar.dataset.manifest import write_manifest
     from khabar.dataset.splits import leakage
-    from khabar.kb.files import FILES, Entity, kb_dir
+    from khabar.kb.files import FILES, Entity
 
     release, scheme = built.release, built.scheme
     features = all_features(scheme, per_annotator=per_annotator)
@@ -332,7 +332,7 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
         (folder / card.LICENSE_FILE).write_text(release.license_text, encoding="utf-8")
     if repo().guidelines_file.exists():
         shutil.copyfile(repo().guidelines_file, folder / "GUIDELINES.md")
-    if (kb := kb_dir() / FILES[Entity]).exists():  # the base the entity_ids name, released beside them
+    if (kb := repo().kb_dir / FILES[Entity]).exists():  # the base the entity_ids name, released beside them
         (folder / "kb").mkdir()
         shutil.copyfile(kb, folder / "kb" / FILES[Entity])
     (folder / REPORT_NAME).write_text(json.dumps(built.report, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")

@@ -79,17 +79,13 @@ Row = TypeVar("Row", Entity, Link, Cluster, AmbiguousSource)
 FILES: dict[type, str] = {Entity: "entities.csv", Link: "links.csv", Cluster: "quote_clusters.csv", AmbiguousSource: "ambiguous_sources.csv"}
 
 
-def kb_dir() -> Path:
-    return repo().root / "annotation" / "kb"
-
-
 def header(kind: type[Row]) -> list[str]:
     return [f.name for f in fields(kind)]
 
 
 def read(kind: type[Row], folder: Path | None = None) -> list[Row]:
     """The rows of one file; a missing file has none. A malformed row stops with its file and line."""
-    path = (folder or kb_dir()) / FILES[kind]
+    path = (folder or repo().kb_dir) / FILES[kind]
     if not path.exists():
         return []
     with path.open(encoding="utf-8", newline="") as handle:
@@ -119,7 +115,7 @@ def render(kind: type[Row], rows: Iterable[Row]) -> str:
 
 def write(kind: type[Row], rows: Sequence[Row], folder: Path | None = None) -> Path:
     """Write one file, sorted, atomically; the folder is made if needed."""
-    folder = folder or kb_dir()
+    folder = folder or repo().kb_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILES[kind]
     write_atomic(path, render(kind, rows))

@@ -15,14 +15,15 @@ from pathlib import Path
 
 from khabar.annotation.conll_import import ARTIFACT_TOKENS, read_conll, sentence_entities
 from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.annotation.paths import Repo
 from khabar.model.tokens import PROCLITIC_TOKEN, Token, sentences, tokenize
 
 WOJOOD_SPLITS = ("train", "val", "test")
 
 
 def wojood_dir(root: Path) -> Path:
-    """Where a dataset repository keeps the Wojood sample (MIT, with its SOURCE.md and LICENSE)."""
-    return root / "annotation" / "external" / "wojood-sample"
+    """Where the dataset repository at ``root`` keeps the Wojood sample."""
+    return Repo(root).wojood_dir
 
 
 @dataclass(frozen=True)

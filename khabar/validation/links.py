@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from khabar.annotation.paths import repo
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
@@ -143,7 +144,7 @@ def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with
 
 def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path) -> list[Failure]:
     """The base's failures against the gold of ``tables``; none when the base does not describe these inputs."""
-    folder = files.kb_dir()
+    folder = repo().kb_dir
     if not folder.is_dir() or not export_paths_are_committed(paths, documents_file):
         return []
     from khabar.annotation.scheme import load_scheme
