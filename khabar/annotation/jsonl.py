@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from khabar.annotation.errors import KhabarError
+from khabar.annotation.export_files import read_regular
 from khabar.annotation.files import write_atomic
 
 #: The characters ``str.splitlines()`` splits on that ``json.dumps`` leaves raw (the others are control characters it escapes).
@@ -47,11 +48,9 @@ def split(text: str) -> Iterator[tuple[int, str]]:
 
 
 def lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line) of a JSON Lines file; a file that cannot be read or is not UTF-8 is a :class:`KhabarError`."""
+    """(line number, line) of a JSON Lines file; a file that cannot be read, is not a regular file or is not UTF-8 is a :class:`KhabarError`."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
+        text = read_regular(path).decode("utf-8")  # a FIFO named *.jsonl is refused, never read
     except UnicodeDecodeError as exc:
         raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
     return split(text)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from khabar.annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.annotation.export_files import read_regular
 from khabar.annotation.files import write_atomic
 from khabar.annotation.paths import repo
 
@@ -88,21 +89,24 @@ def read(kind: type[Row], folder: Path | None = None) -> list[Row]:
     path = (folder or repo().kb_dir) / FILES[kind]
     if not path.exists():
         return []
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        head = next(reader, None)
-        if head != header(kind):
-            raise KhabarError(f"header is {head}, expected {header(kind)}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT)
-        rows = []
-        for number, values in enumerate(reader, start=2):
-            if len(values) != len(head):
-                raise KhabarError(f"line {number} has {len(values)} fields, expected {len(head)}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT)
-            try:
-                typed = [int(v) if f.type == "int" else v for f, v in zip(fields(kind), values)]
-                rows.append(kind(*typed))  # type: ignore[arg-type]  # the columns' types follow the dataclass's fields
-            except ValueError as exc:
-                raise KhabarError(f"line {number}: {exc}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
-        return rows
+    try:
+        text = read_regular(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    head = next(reader, None)
+    if head != header(kind):
+        raise KhabarError(f"header is {head}, expected {header(kind)}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT)
+    rows = []
+    for number, values in enumerate(reader, start=2):
+        if len(values) != len(head):
+            raise KhabarError(f"line {number} has {len(values)} fields, expected {len(head)}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT)
+        try:
+            typed = [int(v) if f.type == "int" else v for f, v in zip(fields(kind), values)]
+            rows.append(kind(*typed))  # type: ignore[arg-type]  # the columns' types follow the dataclass's fields
+        except ValueError as exc:
+            raise KhabarError(f"line {number}: {exc}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
+    return rows
 
 
 def render(kind: type[Row], rows: Iterable[Row]) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
 
+from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import load_scheme
 from khabar.kb import files
 from khabar.kb.files import Cluster, Entity, Link
@@ -220,3 +222,15 @@ def test_knowledge_base_checks_are_listed_and_their_failures_name_file_document_
     assert f"{kb / 'links.csv'} · document {dropped[0]} · span {dropped[3]} [{dropped[1]}:{dropped[2]}]" in line, line
     assert "· text " in line or "· found " in line
     assert "task None" not in line and "annotation None" not in line and "unknown annotator" not in line
+
+
+def test_a_base_file_not_utf8_or_not_a_regular_file_is_a_one_line_error(tmp_path):
+    """The one reader of annotation/kb/ refuses what it cannot read as a table, naming the file; a FIFO never blocks it."""
+
+    (tmp_path / files.FILES[Link]).write_bytes("doc_id,start,end,label,entity_id\nd1,0,5,GPE,بغداد\n".encode("cp1256"))
+    with pytest.raises(KhabarError, match=r"links\.csv: not UTF-8 \(byte 0x") as not_utf8:
+        files.read(Link, tmp_path)
+    assert not_utf8.value.exit_status == 2
+    os.mkfifo(tmp_path / files.FILES[Cluster])
+    with pytest.raises(KhabarError, match=r"quote_clusters\.csv: a FIFO \(named pipe\), not a regular file"):
+        files.read(Cluster, tmp_path)
