@@ -19,14 +19,14 @@ import sys
 from pathlib import Path
 
 from khabar import __version__
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.paths import ROOT_ENV, use_root
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
 
 #: subcommand → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("khabar.annotation.ingest", "normalise raw pages and write the corpus records"),
-    "studio": ("khabar.annotation.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
+    "studio": ("khabar.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
     "import-conll": ("khabar.annotation.conll_import", "CoNLL nested NER columns → corpus records + a Label Studio export"),
     "validate": ("khabar.validation.cli", "check exports (or a built dataset) against every rule"),
     "build": ("khabar.dataset.build", "build the Hugging Face dataset folder under dist/"),

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 Format = Literal["conll", "conll-wojood", "spacy", "brat"]
 FORMATS: tuple[Format, ...] = ("conll", "conll-wojood", "spacy", "brat")

@@ -11,70 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import polars as pl
-
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.annotation.export_files import check_regular
-from khabar.annotation.ingest import load_records
-from khabar.annotation.normalize import refuse_unnormalised
-from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
-from khabar.validation import reader, store
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.foundation.export_files import check_regular
+from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
+from khabar.gold.inputs import PREDICTION_SPANS, BuildInputs, documents_table, from_tables
+from khabar.validation import store
 from khabar.validation.store import sha256_file
 
 if TYPE_CHECKING:
     from khabar.validation.api import Failure
-
-#: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
-PREDICTION_SPANS = pl.Schema(
-    {name: reader.PREDICTION_SPANS[name] for name in ("doc_id", "model_version", "layer", "label", "start", "end")}
-)
-
-
-@dataclass(frozen=True)
-class BuildInputs:
-    documents: pl.DataFrame
-    annotations: pl.DataFrame
-    spans: pl.DataFrame
-    relations: pl.DataFrame
-    predictions_spans: pl.DataFrame
-    #: file name → sha256 of every export read
-    export_hashes: tuple[tuple[str, str], ...] = ()
-    documents_sha256: str = ""
-
-    @property
-    def annotated(self) -> bool:
-        return self.annotations.height > 0
-
-
-def documents_table(documents_file: Path) -> pl.DataFrame:
-    """The current (not superseded) corpus records as a DOCUMENTS table."""
-    rows = [
-        {name: getattr(record, name) for name in DOCUMENTS.names()}
-        for record in load_records(documents_file)
-        if record.superseded_by is None
-    ]
-    refuse_unnormalised(((row["doc_id"], row["text"]) for row in rows), documents_file)
-    return pl.DataFrame(rows, schema=DOCUMENTS)
-
-
-def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
-    """Adopt a ``Tables``-shaped object (validation's, or one built in a test)."""
-    predictions = getattr(tables, "predictions_spans", None)
-    predictions = empty(PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(PREDICTION_SPANS.names())
-    return BuildInputs(
-        documents=tables.documents.select(DOCUMENTS.names()),
-        annotations=tables.annotations.select(ANNOTATIONS.names()),
-        spans=tables.spans.select(SPANS.names()),
-        relations=tables.relations.select(RELATIONS.names()),
-        predictions_spans=predictions,
-        export_hashes=export_hashes,
-        documents_sha256=documents_sha256,
-    )
-
 
 def _log(message: str) -> None:
     logging.getLogger(__name__).info(message)  # the command's log: stderr, configured by khabar.cli
@@ -105,9 +53,9 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
         _refuse_knowledge_base_failures(kept, exports, documents_file)  # the base may have changed since
         return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
     log(f"validating {len(exports)} export(s)…")
-    from khabar.validation.api import validate_exports  # pandera: imported only when there are exports
+    from khabar.kb.check import validate_with_knowledge_base  # pandera: imported only when there are exports
     from khabar.validation.checks import ERROR
-    result = validate_exports(list(exports), documents_file)
+    result = validate_with_knowledge_base(list(exports), documents_file)
     if result.errors > 0:
         errors = [f for f in result.failures if f.severity == ERROR]
         first = "; ".join(_where(f) + f.message for f in errors[:3])
@@ -127,7 +75,7 @@ def _where(f: Failure) -> str:
 
 
 def _refuse_knowledge_base_failures(tables: object, exports: list[Path], documents_file: Path) -> None:
-    from khabar.validation.links import check_knowledge_base
+    from khabar.kb.check import check_knowledge_base
 
     failures = check_knowledge_base(tables, exports, documents_file)
     if failures:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 
 #: Files the Hub manages itself; never deleted as stale.
 HUB_MANAGED = frozenset({".gitattributes"})
@@ -50,7 +50,7 @@ class BuiltRelease:
 
 def read_release(folder: Path) -> BuiltRelease:
     """The build in ``folder``, refused unless it passes every check of ``khabar validate --dataset``."""
-    from khabar.dataset.manifest import MANIFEST_NAME, read_manifest
+    from khabar.foundation.manifest import MANIFEST_NAME, read_manifest
     from khabar.validation.dataset_check import check_dataset
 
     if not (folder / MANIFEST_NAME).is_file():
@@ -133,8 +133,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from khabar.annotation.paths import repo
     from khabar.dataset.release import check_repo_id, load_release
+    from khabar.foundation.paths import repo
 
     log = LOG.info
     if args.repo_id is None:

@@ -59,8 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from khabar.annotation.scheme import load_scheme
-    from khabar.dataset.adjudicate import adjudicate
     from khabar.dataset.build import inputs_from_args
+    from khabar.gold.adjudicate import adjudicate
 
     scheme = load_scheme()
     gold = adjudicate(inputs_from_args(args))

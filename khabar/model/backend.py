@@ -36,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.foundation.errors import KhabarError
 from khabar.model.corpus import CharEntity, Document, submitted_file
 from khabar.model.predict import EntityModel, prediction
 from khabar.model.train import current_file, current_model_dir

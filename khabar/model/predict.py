@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.foundation.errors import KhabarError
 from khabar.model.features import sentence_features
 from khabar.model.tokens import Token, sentences
 from khabar.model.train import ModelInfo, read_info
@@ -135,8 +135,8 @@ def write_json_atomic(path: Path, payload: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from khabar.annotation.ingest import load_records
-    from khabar.annotation.paths import repo
-    from khabar.annotation.studio.project import task_data
+    from khabar.annotation.tasks import task_data
+    from khabar.foundation.paths import repo
     from khabar.model.train import current_model_dir
 
     records = [record for record in load_records(args.documents) if record.superseded_by is None]

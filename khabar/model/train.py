@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, document_sentences, wojood_dir, wojood_sentences
 from khabar.model.features import sentence_features
 
@@ -232,7 +232,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from khabar.annotation.paths import repo
+    from khabar.foundation.paths import repo
 
     root = repo().root
     exports = args.exports if args.exports is not None else sorted(repo().exports_dir.glob("*.json"))

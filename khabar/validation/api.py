@@ -23,9 +23,9 @@ from typing import Any
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
 from khabar.annotation.normalize import refuse_unnormalised
 from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
 from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frames, prepare, rule
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Tables, attach_quote_types, project_tables, read_documents, read_raw
@@ -81,11 +81,13 @@ class ValidationResult:
         return EXIT_FAILED_CHECKS if self.errors else EXIT_OK
 
 
-def validate_exports(paths: list[Path], documents_file: Path | None = None, *, strict: bool = False, knowledge_base: bool = True) -> ValidationResult:
-    """Read, check and account for Label Studio exports against the corpus (by default the repository's),
-    and the knowledge base against their gold unless ``knowledge_base`` is false (``khabar link`` makes it)."""
+def validate_exports(paths: list[Path], documents_file: Path | None = None, *, strict: bool = False) -> ValidationResult:
+    """Read, check and account for Label Studio exports against the corpus (by default the repository's).
+
+    The knowledge base is checked against their gold by :func:`khabar.kb.check.validate_with_knowledge_base`,
+    which calls this first: the base sits above the validation and the gold it describes."""
     if documents_file is None:
-        from khabar.annotation.paths import repo
+        from khabar.foundation.paths import repo
 
         documents_file = repo().documents_file
     documents = read_documents(documents_file)
@@ -96,11 +98,7 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
         raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None
     refuse_unnormalised(documents.select("doc_id", "text").iter_rows(), documents_file)
     scheme = load_scheme()
-    result = check_raw(read_raw(paths, documents, scheme), scheme, strict=strict)
-    if knowledge_base and result.errors == 0:  # the knowledge base is checked against the gold, which only clean tables give
-        from khabar.validation.links import check_knowledge_base
-        result.failures += check_knowledge_base(result.tables, paths, documents_file)
-    return result
+    return check_raw(read_raw(paths, documents, scheme), scheme, strict=strict)
 
 
 def _failing_rows(frames: Frames) -> dict[tuple[str, str], list[int]]:

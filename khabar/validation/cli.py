@@ -24,9 +24,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from khabar.annotation import export_files
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.paths import repo
+from khabar.foundation import export_files
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
 
 if TYPE_CHECKING:
     from khabar.validation.api import ValidationResult
@@ -50,7 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def export_paths(given: list[Path]) -> list[Path]:
     """The export files named (folders give their *.json, any case), or the committed ones.
 
-    See :mod:`khabar.annotation.export_files`: anything that is not a regular
+    See :mod:`khabar.foundation.export_files`: anything that is not a regular
     file is refused, and so is a named folder without an export.
     """
     if not given:
@@ -66,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
         if args.paths:
             raise KhabarError("give export PATHS or --dataset FOLDER, not both")
         return run_dataset_check(args.dataset)
-    from khabar.validation.api import validate_exports
+    from khabar.kb.check import validate_with_knowledge_base
     from khabar.validation.checks import check_table
     from khabar.validation.repair import repair_exports
     from khabar.validation.report import render
 
     if args.list_checks:
-        from khabar.validation.links import check_lines
+        from khabar.kb.check import check_lines
 
         print("\n".join([*check_table(), *check_lines()]))
         return 0
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             print(change.line(), file=sys.stderr)
         applied = sum(change.applied for change in changes)
         print(f"khabar validate: {applied} repair(s) applied, {len(changes) - applied} left for a person", file=sys.stderr)
-    result = validate_exports(paths, args.documents, strict=args.strict)
+    result = validate_with_knowledge_base(paths, args.documents, strict=args.strict)
     if paths and not args.strict and result.errors == 0:
         _keep_for_build(result, args.documents)
     sys.stdout.write(render(result, args.format))

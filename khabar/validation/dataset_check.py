@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
 from khabar.annotation.normalize import departure
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
 
 MANIFEST_NAME = "MANIFEST.json"
 CARD_NAME = "README.md"
@@ -89,7 +89,7 @@ def read_manifest(folder: Path) -> list[dict[str, Any]]:
         isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("sha256"), str) for e in files
     ):
         raise KhabarError("unreadable manifest: 'files' must be a list of {path, sha256, bytes[, rows]}", file=str(path))
-    from khabar.dataset.manifest import unsafe_entry
+    from khabar.foundation.manifest import unsafe_entry
 
     for entry in files:  # before anything is read or hashed
         if problem := unsafe_entry(folder, entry["path"]):
@@ -160,7 +160,7 @@ class ConfigFiles:
 def card_configs(folder: Path, meta: dict[str, Any]) -> list[ConfigFiles]:
     from datasets.info import DatasetInfo
 
-    from khabar.dataset.manifest import unsafe_entry
+    from khabar.foundation.manifest import unsafe_entry
 
     infos = meta["dataset_info"] if isinstance(meta["dataset_info"], list) else [meta["dataset_info"]]
     data_files = {c.get("config_name"): c.get("data_files") or [] for c in meta.get("configs") or [] if isinstance(c, dict)}

@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import khabar_fixtures  # noqa: E402
 
-from khabar.annotation.paths import repo
 from khabar.dataset.build import build  # noqa: E402
-from khabar.dataset.inputs import from_tables  # noqa: E402
+from khabar.foundation.paths import repo
+from khabar.gold.inputs import from_tables  # noqa: E402
 
 
 def quiet(message: str) -> None:

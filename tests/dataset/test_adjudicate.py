@@ -5,8 +5,8 @@ from __future__ import annotations
 import khabar_fixtures as fx
 import polars as pl
 
-from khabar.dataset.adjudicate import adjudicate
-from khabar.dataset.inputs import from_tables
+from khabar.gold.adjudicate import adjudicate
+from khabar.gold.inputs import from_tables
 
 SOURCE = "وزارة الخارجية العراقية"
 CONTENT = "نائب رئيس الوزراء"

@@ -21,8 +21,8 @@ import khabar_fixtures as fx
 import pytest
 
 from khabar.dataset.build import build
-from khabar.dataset.inputs import from_tables
 from khabar.dataset.release import load_release
+from khabar.gold.inputs import from_tables
 
 OLAH = str(Path(sys.executable).with_name("olah-cli"))
 KHABAR = str(Path(sys.executable).with_name("khabar"))

@@ -8,8 +8,8 @@ import pytest
 
 from khabar.annotation.ingest import doc_id_for, ingest, load_records
 from khabar.annotation.normalize import normalize_text
-from khabar.annotation.paths import repo
 from khabar.cli import main
+from khabar.foundation.paths import repo
 
 
 @pytest.fixture

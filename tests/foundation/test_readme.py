@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_install import clone_of_the_working_tree
 
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 
 README = repo().root / "README.md"
 #: Sections whose fenced ``bash`` and ``python`` blocks the fresh-clone test runs, in README order.

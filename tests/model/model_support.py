@@ -8,8 +8,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from khabar.annotation.paths import repo, use_root
 from khabar.cli import main
+from khabar.foundation.paths import repo, use_root
 from khabar.model.corpus import wojood_dir
 
 #: the checkout's own repository, fixed before any test points khabar elsewhere

@@ -10,7 +10,7 @@ from model_support import khabar, small_repo
 
 from khabar.annotation.ingest import load_records
 from khabar.annotation.scheme import load_scheme
-from khabar.annotation.studio.project import TASK_DATA_KEYS
+from khabar.annotation.tasks import TASK_DATA_KEYS
 from khabar.model.corpus import wojood_dir, wojood_documents
 from khabar.model.evaluate import Labelled, Scores
 from khabar.model.predict import EntityModel

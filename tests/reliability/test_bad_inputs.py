@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from reliability_support import BAD_INPUTS, SHARED, relabel_card
 
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 
 RECONCILIATION = re.compile(r"read (\d+) = used (\d+) \+ excluded (\d+)")
 ENTRY_POINTS = ("ingest", "validate", "build", "publish", "pull", "push")

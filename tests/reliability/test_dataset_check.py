@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from reliability_support import rehash, relabel_card
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.validation.dataset_check import check_dataset
 
 DOCUMENTS = "data/documents/test-00000-of-00001.parquet"

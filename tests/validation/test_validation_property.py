@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from validation_exports import DOCUMENTS, annotation, task, valid_result
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import load_scheme
 from khabar.cli import main
+from khabar.foundation.errors import KhabarError
 from khabar.validation.api import ValidationResult, validate_exports
 
 SCHEME = load_scheme()

@@ -16,9 +16,9 @@ from validation_exports import DOC, relation, valid_result
 
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
-from khabar.annotation.paths import repo
-from khabar.annotation.studio.export import pull
-from khabar.annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
+from khabar.foundation.paths import repo
+from khabar.studio.export import pull
+from khabar.studio.project import doc_id_tasks, import_preannotations, sync_project
 from khabar.validation.api import validate_exports
 
 pytestmark = pytest.mark.studio

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from khabar.annotation.conll_import import import_conll
-from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme
 from khabar.cli import main
 from khabar.dataset.iob import decode_nested, tag_names
+from khabar.foundation.paths import repo
 
 LRM = "\u200e"
 #: Hostile on purpose: a BOM, CRLF line ends, a left-to-right mark inside a token, tab and space

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow.parquet as pq
 
-from khabar.annotation.files import write_atomic
+from khabar.foundation.files import write_atomic
 
 #: Libraries whose versions shape the bytes of a build.
 LIBRARIES = ("datasets", "datasketch", "huggingface-hub", "matplotlib", "polars", "pyarrow", "PyYAML")
@@ -41,7 +41,7 @@ def write_manifest(root: Path, *, name: str, version_: str, inputs: dict) -> dic
 
 
 def read_manifest(root: Path) -> dict:
-    from khabar.annotation.errors import KhabarError
+    from khabar.foundation.errors import KhabarError
 
     path = root / MANIFEST_NAME
     try:

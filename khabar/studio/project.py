@@ -12,17 +12,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import DocumentRecord
 from khabar.annotation.preannotate import MODEL_VERSION, preannotate
+from khabar.annotation.tasks import task_data
+from khabar.foundation.errors import KhabarError
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
 
 DEFAULT_PROJECT = "khabar"
 #: The task ``data`` keys; ``text`` is what the labeling config's <Text> shows.
-TASK_DATA_KEYS = ("text", "doc_id", "source", "title")
 IMPORT_BATCH = 200
 
 
@@ -66,10 +66,6 @@ def require_project(client: LabelStudio, title: str) -> int:
     if project_id is None:
         raise KhabarError(f"no project titled {title!r} on this Label Studio; create it with: khabar studio sync")
     return project_id
-
-
-def task_data(record: DocumentRecord) -> dict[str, str]:
-    return {"text": record.text, "doc_id": record.doc_id, "source": record.source, "title": record.title}
 
 
 def project_tasks(client: LabelStudio, project_id: int, *, fields: str = "task_only") -> list[Any]:

@@ -35,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import write_atomic
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import write_atomic
 
 ADMIN_USERNAME = "admin@khabar.local"
 LOCAL_HOST = "127.0.0.1"
@@ -128,6 +128,26 @@ def label_studio_executable() -> Path:
     return executable
 
 
+# Label Studio 1.23.2's SSRF guard (core/utils/io.py, validate_ip) bans these networks, loopback among them, for
+# ML backend URLs and webhooks alike, so it would refuse the backend on 127.0.0.1. The local server gets the same
+# list without the IPv4 loopback network: only a backend on this machine becomes reachable, nothing else does.
+_BANNED_BUT_LOOPBACK = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24",
+    "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4",
+    "233.252.0.0/24", "240.0.0.0/4", "255.255.255.255/32", "::/128", "::1/128", "::ffff:0:0/96", "::ffff:0:0:0/96",
+    "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001:0000::/32", "2001:20::/28", "2001:db8::/32", "2002::/16",
+    "fc00::/7", "fe80::/10", "ff00::/8",
+)  # fmt: skip
+
+
+def label_studio_environment() -> dict[str, str]:
+    """What the local Label Studio needs in its environment to call the backend (and its webhook) on 127.0.0.1."""
+    return {
+        "LABEL_STUDIO_USE_DEFAULT_BANNED_SUBNETS": "false",
+        "LABEL_STUDIO_USER_ADDITIONAL_BANNED_SUBNETS": ",".join(_BANNED_BUT_LOOPBACK),
+    }
+
+
 def server_environment(credentials: Credentials, paths: StudioPaths, port: int) -> dict[str, str]:
     env = {
         key: value
@@ -146,9 +166,7 @@ def server_environment(credentials: Credentials, paths: StudioPaths, port: int) 
         LABEL_STUDIO_COLLECT_ANALYTICS="false",
         PYTHONUNBUFFERED="1",
     )
-    from khabar.model.service import label_studio_environment  # the ML backend on 127.0.0.1 must be reachable
-
-    env.update(label_studio_environment())
+    env.update(label_studio_environment())  # the ML backend on 127.0.0.1 must be reachable
     return env
 
 

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.studio.server import LOCAL_HOST, port_is_free, write_private_json
+from khabar.foundation.errors import KhabarError
+from khabar.studio.server import LOCAL_HOST, port_is_free, write_private_json
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -169,33 +169,13 @@ def connect_if_running(client: LabelStudio, project_id: int, studio_dir: Path) -
     return f"ML backend {backend.url} connected: tasks opened without predictions get {version}"
 
 
-# Label Studio 1.23.2's SSRF guard (core/utils/io.py, validate_ip) bans these networks, loopback among them, for
-# ML backend URLs and webhooks alike, so it would refuse the backend on 127.0.0.1. The local server gets the same
-# list without the IPv4 loopback network: only a backend on this machine becomes reachable, nothing else does.
-_BANNED_BUT_LOOPBACK = (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24",
-    "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4",
-    "233.252.0.0/24", "240.0.0.0/4", "255.255.255.255/32", "::/128", "::1/128", "::ffff:0:0/96", "::ffff:0:0:0/96",
-    "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001:0000::/32", "2001:20::/28", "2001:db8::/32", "2002::/16",
-    "fc00::/7", "fe80::/10", "ff00::/8",
-)  # fmt: skip
-
-
-def label_studio_environment() -> dict[str, str]:
-    """What the local Label Studio needs in its environment to call the backend (and its webhook) on 127.0.0.1."""
-    return {
-        "LABEL_STUDIO_USE_DEFAULT_BANNED_SUBNETS": "false",
-        "LABEL_STUDIO_USER_ADDITIONAL_BANNED_SUBNETS": ",".join(_BANNED_BUT_LOOPBACK),
-    }
-
-
 def import_model_predictions(client: LabelStudio, project_id: int, model_dir: Path, *, progress=print) -> tuple[str, int, int]:
     """Add the model's predictions (entities, and the rules' scored attribution and zones) to every task lacking them.
 
     Returns the model version, the tasks given predictions and the tasks that had them already.
     """
-    from khabar.annotation.studio.project import project_tasks
     from khabar.model.predict import EntityModel, prediction
+    from khabar.studio.project import project_tasks
 
     model = EntityModel(model_dir)
     requests, present = [], 0

@@ -3,9 +3,9 @@
 1. Before the server is touched: every task has a doc_id, every annotation a
    pseudonym, every string encodes as UTF-8, and ``khabar validate``'s checks
    pass against the scheme (the caller checks that the project's config is that
-   scheme, :mod:`khabar.annotation.studio.drift`).
+   scheme, :mod:`khabar.studio.drift`).
 2. The file is compared with a snapshot of the project and the sync state
-   (:mod:`khabar.annotation.studio.sync`): an annotation edited in the file is
+   (:mod:`khabar.studio.sync`): an annotation edited in the file is
    updated on the server, one added is created, one deleted is deleted only with
    ``accept_deletions``; a conflict stops the push with both versions shown.
 3. The writes are journalled. If one fails (the server refuses, the network
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import write_atomic
-from khabar.annotation.studio.export import (
-    _pseudonym_number,
+from khabar.annotation.tasks import TASK_DATA_KEYS, pseudonym_number
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import write_atomic
+from khabar.studio.export import (
     ensure_user,
     load_pseudonym_book,
     placeholder_email,
@@ -40,9 +40,9 @@ from khabar.annotation.studio.export import (
     render_export,
     server_view,
 )
-from khabar.annotation.studio.merge import refuse
-from khabar.annotation.studio.project import TASK_DATA_KEYS, doc_id_tasks, import_task_data
-from khabar.annotation.studio.sync import (
+from khabar.studio.merge import refuse
+from khabar.studio.project import doc_id_tasks, import_task_data
+from khabar.studio.sync import (
     CONTENT_FIELDS,
     Change,
     Difference,
@@ -103,7 +103,7 @@ def precheck(tasks: list[dict[str, Any]], *, file: str) -> None:
         if not isinstance(doc_id, str):
             raise KhabarError("task has no data.doc_id; push reads exports of khabar tasks", file=file, task=task.get("id"))
         for annotation in task.get("annotations") or []:
-            if not isinstance(annotation, dict) or _pseudonym_number(pseudonym_of(annotation)) is None:
+            if not isinstance(annotation, dict) or pseudonym_number(pseudonym_of(annotation)) is None:
                 who = annotation.get("completed_by") if isinstance(annotation, dict) else annotation
                 raise KhabarError(
                     f"annotation {annotation.get('id') if isinstance(annotation, dict) else '?'} has completed_by {who!r}, "
@@ -122,9 +122,9 @@ def precheck(tasks: list[dict[str, Any]], *, file: str) -> None:
 
 def validate_file(path: Path, documents_file: Path | None) -> None:
     """``khabar validate``'s checks on the whole file; any error refuses the push (exit 2)."""
-    from khabar.validation.api import validate_exports
+    from khabar.kb.check import validate_with_knowledge_base
 
-    result = validate_exports([path], documents_file)
+    result = validate_with_knowledge_base([path], documents_file)
     errors = [f for f in result.failures if f.severity == "error"]
     if errors:
         first = errors[0]

@@ -15,11 +15,14 @@ from pathlib import Path
 
 import polars as pl
 
-from khabar.annotation.paths import repo
+from khabar.annotation.scheme import load_scheme
+from khabar.foundation.paths import repo
+from khabar.gold.adjudicate import adjudicate
+from khabar.gold.inputs import from_tables
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
-from khabar.validation.api import Failure
+from khabar.validation.api import Failure, ValidationResult, validate_exports
 from khabar.validation.checks import ERROR
 
 #: check name → what it requires, for ``khabar validate --list-checks`` (all are errors)
@@ -142,15 +145,20 @@ def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with
     return failures
 
 
+def validate_with_knowledge_base(paths: list[Path], documents_file: Path | None = None, *, strict: bool = False) -> ValidationResult:
+    """:func:`~khabar.validation.api.validate_exports`, then the knowledge base against the gold of the
+    exports when their tables are clean (only clean tables give a gold): what ``khabar validate`` reports."""
+    result = validate_exports(paths, documents_file, strict=strict)
+    if result.errors == 0:
+        result.failures += check_knowledge_base(result.tables, paths, documents_file or repo().documents_file)
+    return result
+
+
 def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path) -> list[Failure]:
     """The base's failures against the gold of ``tables``; none when the base does not describe these inputs."""
     folder = repo().kb_dir
     if not folder.is_dir() or not export_paths_are_committed(paths, documents_file):
         return []
-    from khabar.annotation.scheme import load_scheme
-    from khabar.dataset.adjudicate import adjudicate
-    from khabar.dataset.inputs import from_tables
-
     gold = adjudicate(from_tables(tables))
     entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)
     roles = Roles.of(load_scheme())

@@ -1,7 +1,7 @@
 """Pull a project into ``annotation/exports/<project>.json``, merged into what the file holds.
 
-What a pull writes and refuses is :mod:`khabar.annotation.studio.merge`'s; pushing is
-:mod:`khabar.annotation.studio.push`'s. The pulled file is made for review in git:
+What a pull writes and refuses is :mod:`khabar.studio.merge`'s; pushing is
+:mod:`khabar.studio.push`'s. The pulled file is made for review in git:
 
 - a snapshot export with full serialisation (annotations with their users,
   predictions and drafts in full);
@@ -18,7 +18,7 @@ What a pull writes and refuses is :mod:`khabar.annotation.studio.merge`'s; pushi
 Pseudonyms are stable across pulls and machines without a mapping in the repo.
 A user keeps, in order of preference: the pseudonym the local book gives them
 (``.studio/pseudonyms.json``, keyed by a hash of the email, mode 0600); the
-pseudonym of a placeholder user made by :func:`khabar.annotation.studio.push.push_export`
+pseudonym of a placeholder user made by :func:`khabar.studio.push.push_export`
 (``annotator-N@khabar.invalid``); the pseudonym the previous file gives to their
 annotations' ``unique_id``; otherwise the next free ``annotator-N``.
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,16 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import write_atomic
-from khabar.annotation.studio.merge import merge_pull, refusals, refuse
-from khabar.annotation.studio.server import write_private_json
-from khabar.annotation.studio.sync import Change, Side, SyncState, compare, resolve
+from khabar.annotation.tasks import pseudonym_number
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import write_atomic
+from khabar.studio.merge import merge_pull, refusals, refuse
+from khabar.studio.server import write_private_json
+from khabar.studio.sync import Change, Side, SyncState, compare, resolve
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
 
-PSEUDONYM_PATTERN = re.compile(r"annotator-([1-9][0-9]*)")
 PLACEHOLDER_DOMAIN = "khabar.invalid"
 SERIALIZATION_OPTIONS = {
     "annotations__completed_by": {"only_id": False},
@@ -78,11 +77,6 @@ def _user_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
 
 
-def _pseudonym_number(pseudonym: object) -> int | None:
-    match = PSEUDONYM_PATTERN.fullmatch(pseudonym) if isinstance(pseudonym, str) else None
-    return int(match.group(1)) if match else None
-
-
 def _annotation_user(annotation: dict[str, Any]) -> str:
     """The identity of an annotation's user in a raw export: the email, lower-cased."""
     user = annotation.get("completed_by")
@@ -104,7 +98,7 @@ def load_pseudonym_book(path: Path) -> dict[str, str]:
         return {}
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise KhabarError(f"unreadable pseudonym book ({exc}); delete it to rebuild it from the export", file=str(path)) from None
-    return {key: value for key, value in book.items() if _pseudonym_number(value) is not None}
+    return {key: value for key, value in book.items() if pseudonym_number(value) is not None}
 
 
 def previous_pseudonyms(previous: list[dict[str, Any]]) -> dict[str, str]:
@@ -113,7 +107,7 @@ def previous_pseudonyms(previous: list[dict[str, Any]]) -> dict[str, str]:
     for task in previous:
         for annotation in task.get("annotations") or []:
             user = annotation.get("completed_by")
-            if isinstance(user, dict) and annotation.get("unique_id") and _pseudonym_number(user.get("pseudonym")):
+            if isinstance(user, dict) and annotation.get("unique_id") and pseudonym_number(user.get("pseudonym")):
                 found[str(annotation["unique_id"])] = user["pseudonym"]
     return found
 
@@ -143,7 +137,7 @@ def assign_pseudonyms(
         if _user_key(user) in book:
             return book[_user_key(user)]
         local, _, domain = user.partition("@")
-        if domain == PLACEHOLDER_DOMAIN and _pseudonym_number(local):
+        if domain == PLACEHOLDER_DOMAIN and pseudonym_number(local):
             return local
         if earlier[user]:
             return sorted(earlier[user].items(), key=lambda item: (-item[1], item[0]))[0][0]
@@ -154,7 +148,7 @@ def assign_pseudonyms(
         wanted = candidate(user)
         if wanted is not None and wanted not in assigned.values():
             assigned[user] = wanted
-    numbers = [_pseudonym_number(p) or 0 for p in [*assigned.values(), *book.values(), *by_unique_id.values()]]
+    numbers = [pseudonym_number(p) or 0 for p in [*assigned.values(), *book.values(), *by_unique_id.values()]]
     next_number = max(numbers, default=0) + 1
     for user in users:
         if user not in assigned:
@@ -265,7 +259,7 @@ def pull(
     keep: Side | None = None,
     progress: Callable[[str], None] = print,
 ) -> PullReport:
-    """Merge the project into ``path`` (see :mod:`khabar.annotation.studio.merge`); refuse what would lose work.
+    """Merge the project into ``path`` (see :mod:`khabar.studio.merge`); refuse what would lose work.
 
     Conflicts, and annotations deleted or shrunk on the server since the last
     sync, are printed and refused (exit 1, nothing written) unless ``keep`` or

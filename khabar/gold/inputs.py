@@ -1,0 +1,65 @@
+"""The validated tables of the exports as the gold's input: documents, annotations, spans, relations
+and the pre-annotator's spans, with the hashes of what they were read from.
+
+Both the knowledge base (its checks and proposals) and the builder adjudicate from these; the loader
+that validates exports into them is :func:`khabar.dataset.inputs.load_inputs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from khabar.annotation.ingest import load_records
+from khabar.annotation.normalize import refuse_unnormalised
+from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
+from khabar.validation import reader
+
+#: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
+PREDICTION_SPANS = pl.Schema(
+    {name: reader.PREDICTION_SPANS[name] for name in ("doc_id", "model_version", "layer", "label", "start", "end")}
+)
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    documents: pl.DataFrame
+    annotations: pl.DataFrame
+    spans: pl.DataFrame
+    relations: pl.DataFrame
+    predictions_spans: pl.DataFrame
+    #: file name → sha256 of every export read
+    export_hashes: tuple[tuple[str, str], ...] = ()
+    documents_sha256: str = ""
+
+    @property
+    def annotated(self) -> bool:
+        return self.annotations.height > 0
+
+
+def documents_table(documents_file: Path) -> pl.DataFrame:
+    """The current (not superseded) corpus records as a DOCUMENTS table."""
+    rows = [
+        {name: getattr(record, name) for name in DOCUMENTS.names()}
+        for record in load_records(documents_file)
+        if record.superseded_by is None
+    ]
+    refuse_unnormalised(((row["doc_id"], row["text"]) for row in rows), documents_file)
+    return pl.DataFrame(rows, schema=DOCUMENTS)
+
+
+def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
+    """Adopt a ``Tables``-shaped object (validation's, or one built in a test)."""
+    predictions = getattr(tables, "predictions_spans", None)
+    predictions = empty(PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(PREDICTION_SPANS.names())
+    return BuildInputs(
+        documents=tables.documents.select(DOCUMENTS.names()),
+        annotations=tables.annotations.select(ANNOTATIONS.names()),
+        spans=tables.spans.select(SPANS.names()),
+        relations=tables.relations.select(RELATIONS.names()),
+        predictions_spans=predictions,
+        export_hashes=export_hashes,
+        documents_sha256=documents_sha256,
+    )
