@@ -100,34 +100,15 @@ def _beyond_spans(agreement: Agreement) -> list[str]:
 
 
 def render(fig: Figures) -> str:
+    """The figures block of DATASHEET.md, section by section."""
     layers = list(dict.fromkeys(c.layer for c in fig.labels))
-    spans_total = sum(c.spans for c in fig.labels)
-    out = [BEGIN, "", f"Figures of release {fig.version}.", ""]
-    out += [
-        f"- Documents: {fig.documents} ({fig.annotated_documents} annotated), {fig.sentences} sentences, {fig.tokens} tokens.",
-        f"- Annotations used: {fig.annotations} by {fig.annotators} annotator(s); gold spans: {spans_total}; "
-        f"relations: {sum(n for _, n in fig.relations)}.",
-        "- Splits: " + ", ".join(f"{name} {n} document(s)" for name, n in fig.splits) + f" ({fig.groups} leakage group(s), "
-        f"{fig.near_duplicate_pairs} near-duplicate pair(s)).",
-    ]
-    if fig.split_reason:
-        out.append(f"- Single split: {fig.split_reason}.")
-    if fig.annotated_documents == 0:
-        out.append("- No annotations yet: every document is released with empty span and relation lists.")
+    out = [BEGIN, "", f"Figures of release {fig.version}.", "", *_overview(fig)]
     out += ["", "#### Per source", ""]
     out += _table(
         ["source", "documents", "tokens", *(f"{layer} spans" for layer in layers)],
         [(s.source, s.documents, s.tokens, *(dict(s.spans).get(layer, 0) for layer in layers)) for s in fig.per_source],
     )
-    out += ["", "#### Spans per layer and label", ""]
-    for layer in layers:
-        counts = [c for c in fig.labels if c.layer == layer]
-        used = [f"{c.label} {c.spans}" for c in counts if c.spans]
-        unused = [c.label for c in counts if not c.spans]
-        line = f"- **{layer}** ({sum(c.spans for c in counts)}): " + (", ".join(used) if used else "none")
-        out.append(line + (f"; no spans yet: {', '.join(unused)}" if unused and used else ""))
-    out.append("- **relations**: " + ", ".join(f"{label} {n}" for label, n in fig.relations))
-    out.append("- **quote types** of CONTENT: " + (", ".join(f"{label} {n}" for label, n in fig.quotes) or "none"))
+    out += ["", "#### Spans per layer and label", "", *_label_lines(fig, layers)]
     if fig.zones:
         out += ["", "#### Spans per zone", ""]
         out += [f"- **{name}**: " + (", ".join(f"{zone} {n}" for zone, n in counts) or "none") for name, counts in fig.zones]
@@ -136,46 +117,77 @@ def render(fig: Figures) -> str:
     out += ["", "#### Adjudication", ""]
     out.append("- Gold by policy: " + ", ".join(f"{policy} {n}" for policy, n in fig.policies) + ".")
     out.append("- Listed for review: " + (", ".join(fig.review) if fig.review else "none") + ".")
-    out += ["", "#### Agreement", ""]
-    agreement = fig.agreement
-    if agreement.documents == 0:
-        out.append("No document has been labeled by two or more annotators yet, so there is no agreement to report.")
-    else:
-        out.append(f"{agreement.documents} document(s) with two or more annotators, {agreement.pairs} annotator pair(s).")
-        out.append("")
-        layer_rows = []
-        for layer in layers:
-            exact = next((f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, "*", "exact")), None)
-            overlap = next((f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, "*", "overlap")), None)
-            alpha = dict(agreement.alpha).get(layer)
-            layer_rows.append((layer, _number(exact.f1 if exact else None), _number(overlap.f1 if overlap else None), _number(alpha)))
-        out += _table(["layer", "span F1 (exact)", "span F1 (overlap)", "Krippendorff's α (tokens)"], layer_rows)
-        out += ["", "Per label (exact / overlap F1):", ""]
-        for layer in layers:
-            drawn = {f.label for f in agreement.f1 if f.layer == layer}
-            labels = [c.label for c in fig.labels if c.layer == layer and c.label in drawn]
-            cells = []
-            for label in labels:
-                exact = next(f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, label, "exact"))
-                overlap = next(f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, label, "overlap"))
-                cells.append(f"{label} {_number(exact.f1)} / {_number(overlap.f1)}")
-            out.append(f"- {layer}: " + (", ".join(cells) or "no spans"))
-        out += _beyond_spans(agreement)
-    out += ["", "#### Pre-annotator", ""]
-    if not any(p.predicted for p in fig.prediction):
-        out.append("No stored pre-annotations on annotated documents yet.")
-    else:
-        out.append("Model version(s): " + ", ".join(fig.model_versions) + ". Exact match against gold, on documents with both:")
-        out.append("")
-        out += _table(
-            ["layer", "predicted", "gold", "correct", "precision", "recall"],
-            [(p.layer, p.predicted, p.gold, p.correct, _number(p.precision), _number(p.recall)) for p in fig.prediction if p.predicted],
-        )
-        unpredicted = [p.layer for p in fig.prediction if not p.predicted]
-        if unpredicted:
-            out += ["", "Layers it does not pre-annotate: " + ", ".join(unpredicted) + "."]
+    out += ["", "#### Agreement", "", *_agreement_lines(fig, layers)]
+    out += ["", "#### Pre-annotator", "", *_prediction_lines(fig)]
     out += ["", END]
     return "\n".join(out)
+
+
+def _overview(fig: Figures) -> list[str]:
+    out = [
+        f"- Documents: {fig.documents} ({fig.annotated_documents} annotated), {fig.sentences} sentences, {fig.tokens} tokens.",
+        f"- Annotations used: {fig.annotations} by {fig.annotators} annotator(s); gold spans: {sum(c.spans for c in fig.labels)}; "
+        f"relations: {sum(n for _, n in fig.relations)}.",
+        "- Splits: " + ", ".join(f"{name} {n} document(s)" for name, n in fig.splits) + f" ({fig.groups} leakage group(s), "
+        f"{fig.near_duplicate_pairs} near-duplicate pair(s)).",
+    ]
+    if fig.split_reason:
+        out.append(f"- Single split: {fig.split_reason}.")
+    if fig.annotated_documents == 0:
+        out.append("- No annotations yet: every document is released with empty span and relation lists.")
+    return out
+
+
+def _label_lines(fig: Figures, layers: list[str]) -> list[str]:
+    out = []
+    for layer in layers:
+        counts = [c for c in fig.labels if c.layer == layer]
+        used = [f"{c.label} {c.spans}" for c in counts if c.spans]
+        unused = [c.label for c in counts if not c.spans]
+        line = f"- **{layer}** ({sum(c.spans for c in counts)}): " + (", ".join(used) if used else "none")
+        out.append(line + (f"; no spans yet: {', '.join(unused)}" if unused and used else ""))
+    out.append("- **relations**: " + ", ".join(f"{label} {n}" for label, n in fig.relations))
+    out.append("- **quote types** of CONTENT: " + (", ".join(f"{label} {n}" for label, n in fig.quotes) or "none"))
+    return out
+
+
+def _agreement_lines(fig: Figures, layers: list[str]) -> list[str]:
+    agreement = fig.agreement
+    if agreement.documents == 0:
+        return ["No document has been labeled by two or more annotators yet, so there is no agreement to report."]
+    out = [f"{agreement.documents} document(s) with two or more annotators, {agreement.pairs} annotator pair(s).", ""]
+    layer_rows = []
+    for layer in layers:
+        exact = next((f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, "*", "exact")), None)
+        overlap = next((f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, "*", "overlap")), None)
+        alpha = dict(agreement.alpha).get(layer)
+        layer_rows.append((layer, _number(exact.f1 if exact else None), _number(overlap.f1 if overlap else None), _number(alpha)))
+    out += _table(["layer", "span F1 (exact)", "span F1 (overlap)", "Krippendorff's α (tokens)"], layer_rows)
+    out += ["", "Per label (exact / overlap F1):", ""]
+    for layer in layers:
+        drawn = {f.label for f in agreement.f1 if f.layer == layer}
+        labels = [c.label for c in fig.labels if c.layer == layer and c.label in drawn]
+        cells = []
+        for label in labels:
+            exact = next(f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, label, "exact"))
+            overlap = next(f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, label, "overlap"))
+            cells.append(f"{label} {_number(exact.f1)} / {_number(overlap.f1)}")
+        out.append(f"- {layer}: " + (", ".join(cells) or "no spans"))
+    return out + _beyond_spans(agreement)
+
+
+def _prediction_lines(fig: Figures) -> list[str]:
+    if not any(p.predicted for p in fig.prediction):
+        return ["No stored pre-annotations on annotated documents yet."]
+    out = ["Model version(s): " + ", ".join(fig.model_versions) + ". Exact match against gold, on documents with both:", ""]
+    out += _table(
+        ["layer", "predicted", "gold", "correct", "precision", "recall"],
+        [(p.layer, p.predicted, p.gold, p.correct, _number(p.precision), _number(p.recall)) for p in fig.prediction if p.predicted],
+    )
+    unpredicted = [p.layer for p in fig.prediction if not p.predicted]
+    if unpredicted:
+        out += ["", "Layers it does not pre-annotate: " + ", ".join(unpredicted) + "."]
+    return out
 
 
 def _alignment_lines(alignment: Sequence[tuple[str, Sequence[tuple[str, int]]]]) -> list[str]:

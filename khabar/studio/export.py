@@ -39,7 +39,7 @@ from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic
 from khabar.studio.merge import merge_pull, refusals, refuse
 from khabar.studio.server import write_private_json
-from khabar.studio.sync import Change, Side, SyncState, compare, resolve
+from khabar.studio.sync import Change, Difference, Side, SyncState, compare, resolve
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -289,13 +289,7 @@ def pull(
     updated_book = {**book, **{_user_key(user): pseudonym for user, pseudonym in pseudonyms.items()}}
     if updated_book != book:
         write_private_json(book_file, updated_book)
-    pending = [d for d in differences if d.change in (Change.FILE_ONLY_NEW, Change.DELETED_IN_FILE)]
-    if pending or merged.kept_local:
-        progress(
-            f"{len(merged.kept_local) + len(pending)} change(s) in the file the server lacks "
-            f"({len(merged.kept_local)} edited, {sum(d.change is Change.FILE_ONLY_NEW for d in pending)} added, "
-            f"{sum(d.change is Change.DELETED_IN_FILE for d in pending)} deleted): send them with khabar studio push"
-        )
+    _say_what_the_server_lacks(differences, merged.kept_local, progress)
     report = PullReport(
         path=path,
         tasks=len(tasks),
@@ -311,6 +305,16 @@ def pull(
     )
     return report
 
+
+def _say_what_the_server_lacks(differences: list[Difference], kept_local: list[Difference], progress: Callable[[str], None]) -> None:
+    """Tell the annotator which changes of the file a push would send (pull never sends them)."""
+    pending = [d for d in differences if d.change in (Change.FILE_ONLY_NEW, Change.DELETED_IN_FILE)]
+    if pending or kept_local:
+        progress(
+            f"{len(kept_local) + len(pending)} change(s) in the file the server lacks "
+            f"({len(kept_local)} edited, {sum(d.change is Change.FILE_ONLY_NEW for d in pending)} added, "
+            f"{sum(d.change is Change.DELETED_IN_FILE for d in pending)} deleted): send them with khabar studio push"
+        )
 
 def ensure_user(client: LabelStudio, email: str, *, username: str, known: dict[str, int] | None = None) -> int:
     """The id of the organisation member with ``email``, creating the user when missing.

@@ -106,84 +106,102 @@ def merge_pull(
     ``differences`` comes from :func:`khabar.studio.sync.compare` (after
     :func:`~khabar.studio.sync.resolve`) and must hold no refusal.
     """
-    by_uid = {d.unique_id: d for d in differences}
-    merged_tasks = json.loads(json.dumps(file_tasks))  # the file's records, copied so the caller's stay as read
-    report = PullMerge(merged_tasks)
+    merge = _Merge(file_tasks, differences, state)
     server_by_doc = {t["data"]["doc_id"]: t for t in server_tasks}
-    used_annotation_ids: set[object] = {a.get("id") for t in file_tasks for a in t.get("annotations") or []}
-    annotation_ids = _free_ids(used_annotation_ids)
-    task_ids = _free_ids({t.get("id") for t in file_tasks})
+    for task in merge.report.tasks:
+        before = json.dumps(task, sort_keys=True)
+        server_task = server_by_doc.get(task["data"]["doc_id"])
+        task["annotations"] = merge.file_annotations(task) + ([] if server_task is None else merge.server_additions(task, server_task))
+        if server_task is not None:
+            _take_server_extras(task, server_task)
+        if json.dumps(task, sort_keys=True) != before:
+            _recount(task)
+    known = {t["data"]["doc_id"] for t in merge.report.tasks}
+    for server_task in server_tasks:
+        if server_task["data"]["doc_id"] not in known:
+            merge.add_server_task(server_task)
+    return merge.report
 
-    def new_annotation(annotation: dict[str, Any], task: dict[str, Any], server_task: dict[str, Any]) -> dict[str, Any]:
+
+class _Merge:
+    """One pull's merge: the merged tasks and report, the sync state, and the ids already used in the file."""
+
+    def __init__(self, file_tasks: list[dict[str, Any]], differences: list[Difference], state: SyncState) -> None:
+        self.by_uid = {d.unique_id: d for d in differences}
+        self.state = state
+        self.report = PullMerge(json.loads(json.dumps(file_tasks)))  # the file's records, copied so the caller's stay as read
+        self.used_annotation_ids: set[object] = {a.get("id") for t in file_tasks for a in t.get("annotations") or []}
+        self.annotation_ids = _free_ids(self.used_annotation_ids)
+        self.task_ids = _free_ids({t.get("id") for t in file_tasks})
+
+    def difference(self, doc_id: str, annotation: dict[str, Any]) -> Difference:
+        return self.by_uid[unique_id(doc_id, annotation)]  # type: ignore[index]
+
+    def file_annotations(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+        """The file's annotations of ``task`` after the pull: the server's edits taken, its deletions applied."""
+        kept = []
+        for annotation in task.get("annotations") or []:
+            difference = self.difference(task["data"]["doc_id"], annotation)
+            if difference.change is Change.SERVER:
+                assert difference.server is not None
+                annotation.update({key: difference.server.get(key) for key in SERVER_FIELDS if key in difference.server})
+                self.report.taken.append(difference)
+            elif difference.change is Change.DELETED_ON_SERVER:
+                self.report.dropped.append(difference)
+                self.state.annotations.pop(difference.unique_id, None)
+                continue
+            elif difference.change is Change.FILE:
+                self.report.kept_local.append(difference)
+            if difference.change in (Change.SERVER, Change.UNCHANGED):
+                self.state.annotations[difference.unique_id] = content_hash(annotation)
+            kept.append(annotation)
+        return kept
+
+    def server_additions(self, task: dict[str, Any], server_task: dict[str, Any]) -> list[dict[str, Any]]:
+        """The annotations made on the server that the file lacks, as records of the file's ``task``."""
+        doc_id = task["data"]["doc_id"]
+        added = []
+        for annotation in server_task.get("annotations") or []:
+            difference = self.difference(doc_id, annotation)
+            if difference.change is Change.SERVER_ONLY_NEW and difference.doc_id == doc_id:
+                added.append(self.new_annotation(annotation, task, server_task))
+                self.state.annotations[difference.unique_id] = content_hash(annotation)
+                self.report.added.append(difference)
+        return added
+
+    def new_annotation(self, annotation: dict[str, Any], task: dict[str, Any], server_task: dict[str, Any]) -> dict[str, Any]:
+        """A server annotation re-homed in the file's task, with an annotation id the file does not use yet."""
         record = dict(annotation)
         for key, value in (("task", task.get("id")), ("project", task.get("project"))):
             if key in record:
                 record[key] = value
         if "prediction" in record:
             record["prediction"] = _file_prediction_id(record["prediction"], server_task, task)
-        if record.get("id") in used_annotation_ids:
-            record["id"] = next(annotation_ids)
-        used_annotation_ids.add(record.get("id"))
+        if record.get("id") in self.used_annotation_ids:
+            record["id"] = next(self.annotation_ids)
+        self.used_annotation_ids.add(record.get("id"))
         return record
 
-    for task in merged_tasks:
-        doc_id = task["data"]["doc_id"]
-        before = json.dumps(task, sort_keys=True)
-        kept = []
-        for annotation in task.get("annotations") or []:
-            difference = by_uid[unique_id(doc_id, annotation)]  # type: ignore[index]
-            if difference.change is Change.SERVER:
-                assert difference.server is not None
-                annotation.update({key: difference.server.get(key) for key in SERVER_FIELDS if key in difference.server})
-                report.taken.append(difference)
-            elif difference.change is Change.DELETED_ON_SERVER:
-                report.dropped.append(difference)
-                state.annotations.pop(difference.unique_id, None)
-                continue
-            elif difference.change is Change.FILE:
-                report.kept_local.append(difference)
-            if difference.change in (Change.SERVER, Change.UNCHANGED):
-                state.annotations[difference.unique_id] = content_hash(annotation)
-            kept.append(annotation)
-        server_task = server_by_doc.get(doc_id)
-        if server_task is not None:
-            for annotation in server_task.get("annotations") or []:
-                difference = by_uid[unique_id(doc_id, annotation)]  # type: ignore[index]
-                if difference.change is Change.SERVER_ONLY_NEW and difference.doc_id == doc_id:
-                    kept.append(new_annotation(annotation, task, server_task))
-                    state.annotations[difference.unique_id] = content_hash(annotation)
-                    report.added.append(difference)
-            versions = {p.get("model_version") for p in task.get("predictions") or []}
-            extra = [p for p in server_task.get("predictions") or [] if p.get("model_version") not in versions]
-            if extra:
-                task["predictions"] = [*(task.get("predictions") or []), *(_file_prediction(p, task) for p in extra)]
-            if _draft_content(server_task.get("drafts")) != _draft_content(task.get("drafts")):
-                task["drafts"] = server_task.get("drafts") or []
-        task["annotations"] = kept
-        if json.dumps(task, sort_keys=True) != before:
-            _recount(task)
-
-    known = {t["data"]["doc_id"] for t in merged_tasks}
-    for server_task in server_tasks:
-        if server_task["data"]["doc_id"] in known:
-            continue
+    def add_server_task(self, server_task: dict[str, Any]) -> None:
+        """A task only the server has, appended with its new annotations and predictions."""
         task = json.loads(json.dumps(server_task))
-        doc_id = task["data"]["doc_id"]
-        if task.get("id") in {t.get("id") for t in merged_tasks}:
-            task["id"] = next(task_ids)
-        annotations = []
-        for annotation in task.get("annotations") or []:
-            difference = by_uid[unique_id(doc_id, annotation)]  # type: ignore[index]
-            if difference.change is Change.SERVER_ONLY_NEW:
-                annotations.append(new_annotation(annotation, task, server_task))
-                state.annotations[difference.unique_id] = content_hash(annotation)
-                report.added.append(difference)
-        task["annotations"] = annotations
+        if task.get("id") in {t.get("id") for t in self.report.tasks}:
+            task["id"] = next(self.task_ids)
+        task["annotations"] = self.server_additions(task, server_task)
         task["predictions"] = [_file_prediction(p, task) for p in task.get("predictions") or []]
         _recount(task)
-        merged_tasks.append(task)
-        report.tasks_added += 1
-    return report
+        self.report.tasks.append(task)
+        self.report.tasks_added += 1
+
+
+def _take_server_extras(task: dict[str, Any], server_task: dict[str, Any]) -> None:
+    """Predictions of model versions the file lacks, and the server's drafts when they differ."""
+    versions = {p.get("model_version") for p in task.get("predictions") or []}
+    extra = [p for p in server_task.get("predictions") or [] if p.get("model_version") not in versions]
+    if extra:
+        task["predictions"] = [*(task.get("predictions") or []), *(_file_prediction(p, task) for p in extra)]
+    if _draft_content(server_task.get("drafts")) != _draft_content(task.get("drafts")):
+        task["drafts"] = server_task.get("drafts") or []
 
 
 def _file_prediction(prediction: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:

@@ -189,10 +189,7 @@ def push_export(
     server_ids = {
         unique_id(t["data"]["doc_id"], a): (t["id"], a) for t in raw for a in t.get("annotations") or []
     }
-    users = {u.email.lower(): u.id for u in client.users.list() if u.email}
-    writes = (Change.FILE_ONLY_NEW, Change.DELETED_ON_SERVER, Change.FILE)
-    for pseudonym in sorted({str(pseudonym_of(d.file)) for d in differences if d.change in writes and d.file is not None}):
-        ensure_user(client, placeholder_email(str(pseudonym)), username=str(pseudonym), known=users)
+    users = _placeholder_users(client, differences)
 
     def user_id(annotation: dict[str, Any]) -> int:
         return users[placeholder_email(str(pseudonym_of(annotation))).lower()]
@@ -200,31 +197,8 @@ def push_export(
     journal = Journal()
     counts = dict.fromkeys(("created", "updated", "deleted", "present", "newer"), 0)
     try:
-        present = doc_id_tasks(client, project_id)
-        missing = {}
-        for task in tasks:
-            data = task["data"]
-            if data["doc_id"] not in present and data["doc_id"] not in missing:
-                missing[data["doc_id"]] = {key: data[key] for key in TASK_DATA_KEYS if key in data}
-        if missing:
-            progress(f"importing {len(missing)} task(s) the project lacks")
-            import_task_data(client, project_id, missing.values())
-            after = doc_id_tasks(client, project_id)
-            journal.tasks.extend(after[doc_id] for doc_id in missing)
-            present = after
-
-        versions = {(t["data"]["doc_id"], p.get("model_version")) for t in raw for p in t.get("predictions") or [] if isinstance(p, dict)}
-        for task in tasks:
-            for prediction in task.get("predictions") or []:
-                if (task["data"]["doc_id"], prediction.get("model_version")) in versions:
-                    continue
-                made = client.predictions.create(
-                    task=present[task["data"]["doc_id"]], result=prediction.get("result") or [],
-                    model_version=prediction.get("model_version") or "", score=prediction.get("score") or 0.0,
-                )  # fmt: skip
-                journal.predictions.append(made.id)
-            versions |= {(task["data"]["doc_id"], p.get("model_version")) for p in task.get("predictions") or []}
-
+        present = _import_missing_tasks(client, project_id, tasks, journal, progress)
+        _create_predictions(client, raw, tasks, present, journal)
         for difference in differences:
             _apply(client, difference, present, server_ids, user_id, journal, counts)
             if (counts["created"] + counts["updated"]) and (counts["created"] + counts["updated"]) % PROGRESS_EVERY == 0:
@@ -232,11 +206,7 @@ def push_export(
     except BaseException as exc:
         _roll_back(client, journal, exc, progress)
         raise
-    for difference in differences:
-        if difference.change is Change.DELETED_IN_FILE:
-            state.annotations.pop(difference.unique_id, None)
-        elif difference.file is not None:  # the server now holds the file's version
-            state.annotations[difference.unique_id] = content_hash(difference.file)
+    _record_pushed(differences, state)
     newer = [d for d in differences if d.change in (Change.SERVER, Change.SERVER_ONLY_NEW)]
     if newer:
         progress(f"{len(newer)} annotation(s) changed or added on the server are not in the file: get them with khabar studio pull")
@@ -253,6 +223,55 @@ def push_export(
         predictions_created=len(journal.predictions),
         server_newer=len(newer),
     )
+
+
+def _placeholder_users(client: LabelStudio, differences: list[Difference]) -> dict[str, int]:
+    """email → user id on the server, after creating the placeholder user of every pseudonym the push writes as."""
+    users = {u.email.lower(): u.id for u in client.users.list() if u.email}
+    writes = (Change.FILE_ONLY_NEW, Change.DELETED_ON_SERVER, Change.FILE)
+    for pseudonym in sorted({str(pseudonym_of(d.file)) for d in differences if d.change in writes and d.file is not None}):
+        ensure_user(client, placeholder_email(pseudonym), username=pseudonym, known=users)
+    return users
+
+def _import_missing_tasks(client: LabelStudio, project_id: int, tasks: list[dict[str, Any]], journal: Journal, progress: Callable[[str], None]) -> dict[str, int]:
+    """Import the tasks of the file the project lacks (journaled); doc_id → task id of the project after."""
+    present = doc_id_tasks(client, project_id)
+    missing = {}
+    for task in tasks:
+        data = task["data"]
+        if data["doc_id"] not in present and data["doc_id"] not in missing:
+            missing[data["doc_id"]] = {key: data[key] for key in TASK_DATA_KEYS if key in data}
+    if not missing:
+        return present
+    progress(f"importing {len(missing)} task(s) the project lacks")
+    import_task_data(client, project_id, missing.values())
+    after = doc_id_tasks(client, project_id)
+    journal.tasks.extend(after[doc_id] for doc_id in missing)
+    return after
+
+
+def _create_predictions(client: LabelStudio, raw: list[dict[str, Any]], tasks: list[dict[str, Any]], present: dict[str, int], journal: Journal) -> None:
+    """Create the file's predictions whose (document, model version) the server does not hold (journaled)."""
+    versions = {(t["data"]["doc_id"], p.get("model_version")) for t in raw for p in t.get("predictions") or [] if isinstance(p, dict)}
+    for task in tasks:
+        for prediction in task.get("predictions") or []:
+            if (task["data"]["doc_id"], prediction.get("model_version")) in versions:
+                continue
+            made = client.predictions.create(
+                task=present[task["data"]["doc_id"]], result=prediction.get("result") or [],
+                model_version=prediction.get("model_version") or "", score=prediction.get("score") or 0.0,
+            )  # fmt: skip
+            journal.predictions.append(made.id)
+        versions |= {(task["data"]["doc_id"], p.get("model_version")) for p in task.get("predictions") or []}
+
+
+def _record_pushed(differences: list[Difference], state: SyncState) -> None:
+    """The sync state after a push: the server now holds the file's version of every annotation."""
+    for difference in differences:
+        if difference.change is Change.DELETED_IN_FILE:
+            state.annotations.pop(difference.unique_id, None)
+        elif difference.file is not None:
+            state.annotations[difference.unique_id] = content_hash(difference.file)
 
 
 def _apply(

@@ -285,22 +285,8 @@ def start_server(
     if current is not None:
         progress(f"Label Studio is already running at {current.url} (pid {current.pid})")
         return current
-
-    credentials = read_credentials(paths)
     first_start = not paths.database.exists()
-    if credentials is None and not first_start:
-        raise KhabarError(
-            f"{paths.data_dir} holds a Label Studio database but {paths.credentials_file.name} is missing, so its admin "
-            f"token is unknown; remove {paths.data_dir} to start afresh (pull your work first)",
-            file=str(paths.credentials_file),
-        )
-    if not port_is_free(port):
-        raise KhabarError(f"port {port} on {LOCAL_HOST} is in use; choose another with --port (e.g. --port {port + 10})")
-    credentials = Credentials(**{**asdict(credentials or new_credentials(port)), "port": port})
-    paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    paths.data_dir.mkdir(mode=0o700, exist_ok=True)
-    write_private_json(paths.credentials_file, asdict(credentials))
-
+    credentials = _credentials_for_start(paths, port, first_start=first_start)
     url = f"http://{LOCAL_HOST}:{port}"
     # The log is appended to across starts; only this start's lines count.
     log_offset = paths.log_file.stat().st_size if paths.log_file.exists() else 0
@@ -322,7 +308,40 @@ def start_server(
         )
     server = RunningServer(pid=process.pid, port=port)
     write_private_json(paths.server_file, asdict(server))
+    _wait_until_answering(process, paths, port, log_offset, started, timeout=timeout, progress=progress)
+    if not token_accepted(url, credentials.token):
+        stop_server(paths, progress=lambda _line: None)
+        raise KhabarError(
+            f"Label Studio at {url} refuses the API token of {paths.credentials_file}; the data dir was probably "
+            f"created with other credentials; remove {paths.data_dir} to start afresh (pull your work first)"
+        )
+    progress(f"Label Studio is up at {url} ({time.monotonic() - started:.0f} s)")
+    return server
 
+
+def _credentials_for_start(paths: StudioPaths, port: int, *, first_start: bool) -> Credentials:
+    """The admin credentials this start uses (kept, or new on a first start), written 0600 with the port."""
+    credentials = read_credentials(paths)
+    if credentials is None and not first_start:
+        raise KhabarError(
+            f"{paths.data_dir} holds a Label Studio database but {paths.credentials_file.name} is missing, so its admin "
+            f"token is unknown; remove {paths.data_dir} to start afresh (pull your work first)",
+            file=str(paths.credentials_file),
+        )
+    if not port_is_free(port):
+        raise KhabarError(f"port {port} on {LOCAL_HOST} is in use; choose another with --port (e.g. --port {port + 10})")
+    credentials = Credentials(**{**asdict(credentials or new_credentials(port)), "port": port})
+    paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.data_dir.mkdir(mode=0o700, exist_ok=True)
+    write_private_json(paths.credentials_file, asdict(credentials))
+    return credentials
+
+
+def _wait_until_answering(
+    process: subprocess.Popen, paths: StudioPaths, port: int, log_offset: int, started: float, *, timeout: float, progress: Callable[[str], None]
+) -> None:
+    """Poll until the API answers at ``port``; stop the server and raise when it dies, moves port or times out."""
+    url = f"http://{LOCAL_HOST}:{port}"
     next_report = started + 10
     while True:
         if process.poll() is not None:
@@ -339,7 +358,7 @@ def start_server(
                 f"run again with a free port (--port)"
             )
         if _api_answers(url):
-            break
+            return
         now = time.monotonic()
         if now - started > timeout:
             stop_server(paths, progress=lambda _line: None)
@@ -348,15 +367,6 @@ def start_server(
             progress(f"  still waiting for Label Studio ({now - started:.0f} s)")
             next_report = now + 10
         time.sleep(0.5)
-
-    if not token_accepted(url, credentials.token):
-        stop_server(paths, progress=lambda _line: None)
-        raise KhabarError(
-            f"Label Studio at {url} refuses the API token of {paths.credentials_file}; the data dir was probably "
-            f"created with other credentials; remove {paths.data_dir} to start afresh (pull your work first)"
-        )
-    progress(f"Label Studio is up at {url} ({time.monotonic() - started:.0f} s)")
-    return server
 
 
 def _announced_port_after(paths: StudioPaths, offset: int) -> int | None:
