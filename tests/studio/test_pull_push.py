@@ -13,6 +13,7 @@ from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
+from khabar.progress import configure_logging
 from khabar.studio import cli
 from khabar.studio.export import ensure_user, pull, read_export, snapshot_export
 from khabar.studio.project import doc_id_tasks, find_project, import_preannotations, sync_project
@@ -156,6 +157,7 @@ def test_no_email_name_or_user_id_in_any_written_file(annotated, studio_server):
 
 
 def test_cli_never_prints_the_token(studio_server, annotated, tmp_path, capsys):
+    configure_logging("studio")  # what khabar.cli does: progress on (this test's captured) stderr, whatever ran before
     parser = argparse.ArgumentParser()
     cli.configure(parser)
     root = str(studio_server.paths.root)
