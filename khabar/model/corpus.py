@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from khabar.annotation import jsonl
 from khabar.annotation.conll_import import ARTIFACT_TOKENS, read_conll, sentence_entities
 from khabar.annotation.gazetteer import ENTITY_LAYER
 from khabar.annotation.paths import Repo
@@ -181,7 +182,7 @@ def gold_documents(exports: list[Path], documents_file: Path) -> list[Document]:
 def read_documents(path: Path) -> list[Document]:
     """Documents in a JSON-lines file of ``{"doc_id", "text", "entities": [[start, end, label], ...]}``."""
     found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for _, line in jsonl.lines(path):  # split on "\n" only: a text may hold U+2028
         if line.strip():
             raw = json.loads(line)
             found.append(Document(raw["doc_id"], raw["text"], tuple(CharEntity(*e) for e in raw.get("entities", []))))

@@ -29,8 +29,9 @@ from typing import Any
 
 import polars as pl
 
+from khabar.annotation import jsonl
 from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import sha256_bytes, write_atomic
+from khabar.annotation.files import sha256_bytes
 from khabar.annotation.scheme import load_scheme
 from khabar.validation.checks import prepare
 from khabar.validation.clusters import widen_to_clusters
@@ -133,7 +134,7 @@ def _read_checked(path: Path, checked_sha256: str) -> Any:
 
 
 def _write_stable(path: Path, tasks: Any, read_sha256: str) -> None:
-    write_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n", expected_sha256=read_sha256)
+    jsonl.write_document(path, tasks, expected_sha256=read_sha256)
 
 
 def repair_exports(paths: list[Path], documents_file: Path) -> list[Change]:

@@ -45,7 +45,7 @@ def test_publish_creates_commits_once_then_tags(built_v1, tmp_path):
     binary = sorted(p for p in release.files if p.endswith((".parquet", ".png")))
     with FakeHub(tmp_path / "hub") as hub:
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
-        oid = publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        oid = publish(release, "khabar-org/khabar", api)
         head, uploads, tail = hub.calls[:6], hub.calls[6:-2], hub.calls[-2:]  # uploads run in parallel threads
         assert head == ["create_repo", "refs", "tree", "validate_yaml", "preupload", "lfs_batch"] and tail == ["commit", "tag"]
         assert sorted(uploads) == ["lfs_upload"] * len(binary) + ["lfs_verify"] * len(binary)
@@ -78,10 +78,10 @@ def test_publish_refuses_to_move_an_existing_tag(built_v1, tmp_path):
     release = read_release(built_v1)
     with FakeHub(tmp_path / "hub") as hub:
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
-        publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        publish(release, "khabar-org/khabar", api)
         before = list(hub.requests)
         with pytest.raises(KhabarError, match=f"tag v{V1} already exists"):
-            publish(release, "khabar-org/khabar", api, log=lambda m: None)
+            publish(release, "khabar-org/khabar", api)
         assert [name for name in hub.calls[len(before):]] == ["create_repo", "refs"]  # no commit, no tag
         assert len(hub.commit_payloads) == 1
 
@@ -90,11 +90,11 @@ def test_a_new_version_deletes_stale_files_in_the_same_commit(built_v1, tmp_path
     release = read_release(built_v1)
     with FakeHub(tmp_path / "hub") as hub:
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
-        publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        publish(release, "khabar-org/khabar", api)
         repo = hub.repos["khabar-org/khabar"]
         other = repo.commit({"data/tokens/train-00000-of-00001.parquet": b"old"}, [], "someone else's commit")
         repo.git("tag", "v0.0.9", other)
-        publish(read_release(bumped(built_v1, tmp_path / "build", NEXT)), "khabar-org/khabar", api, log=lambda m: None)
+        publish(read_release(bumped(built_v1, tmp_path / "build", NEXT)), "khabar-org/khabar", api)
         last = hub.commit_payloads[-1]
         assert last[0]["value"]["parentCommit"] == other
         assert [line["value"]["path"] for line in last if line["key"] == "deletedFile"] == ["data/tokens/train-00000-of-00001.parquet"]
@@ -143,7 +143,7 @@ def test_an_unreachable_hub_is_a_one_line_error(built_v1):
     free.close()  # nothing listens there now
     api = HfApi(endpoint=f"http://127.0.0.1:{port}", token="hf_fake")
     with pytest.raises(KhabarError, match=f"cannot reach the Hub at http://127.0.0.1:{port}"):
-        publish(read_release(built_v1), "khabar-org/khabar", api, log=lambda m: None)
+        publish(read_release(built_v1), "khabar-org/khabar", api)
 
 
 def test_cli_needs_hf_token_and_dry_run_contacts_nobody(built_v1, khabar, monkeypatch):

@@ -32,7 +32,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", default="khabar", help="project title (default khabar); the export is <project>.json")
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure_studio(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     up = actions.add_parser("up", help=f"start the local {LS_VERSION_HINT} and wait until it answers")
@@ -129,7 +129,7 @@ def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: 
     _api_call(push_file, client, project_id, committed, paths.pseudonyms_file, documents_file=documents)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_studio(args: argparse.Namespace) -> int:
     from khabar.annotation.studio import server
 
     log = logging.getLogger(__name__).info  # progress on stderr; what to do next, status and summaries on stdout
