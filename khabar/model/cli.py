@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from khabar.annotation.errors import KhabarError
 from khabar.model.evaluate import SETTINGS
@@ -54,7 +55,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.out.resolve() == args.documents.resolve():
         raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
     model = EntityModel(args.model or current_model_dir(repo().root))
-    tasks = [{"data": task_data(record), "predictions": [prediction(record.text, model)]} for record in records]
+    tasks: list[dict[str, Any]] = [{"data": task_data(record), "predictions": [prediction(record.text, model)]} for record in records]
     jsonl.write_document(args.out, tasks)
     results = sum(len(task["predictions"][0]["result"]) for task in tasks)
     print(f"{model.version}: {len(tasks)} task(s), {results} result(s) → {args.out}")

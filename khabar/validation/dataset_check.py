@@ -275,7 +275,7 @@ def check_offsets(folder: Path, rows_by_config: dict[str, dict[Path, list[dict[s
             relative = path.relative_to(folder).as_posix()
             for index, row in enumerate(rows):
                 doc_id = row["id"] if config == DOCUMENTS_CONFIG else row.get("doc_id")
-                text = texts.get(doc_id)
+                text = texts.get(doc_id) if isinstance(doc_id, str) else None
                 if text is None:
                     report.problems.append(Problem(relative, f"row {index}: document {doc_id} is not in the {DOCUMENTS_CONFIG} config"))
                     continue

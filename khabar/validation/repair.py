@@ -159,10 +159,10 @@ def repair_exports(paths: list[Path], documents_file: Path) -> list[Change]:
             for result in owner["result"]:
                 # the region itself and its per-region choices (same id, same old offsets)
                 value = result.get("value") if isinstance(result, dict) else None
-                if result is region or (
-                    isinstance(value, dict) and result.get("id") == row["region_id"] and result.get("type") == "choices"
+                if isinstance(value, dict) and (result is region or (
+                    result.get("id") == row["region_id"] and result.get("type") == "choices"
                     and value.get("start") == old_start and value.get("end") == old_end
-                ):
+                )):
                     value.update(start=start, end=end, text=text)
             changed = True
             changes.append(Change(str(file), row["task_id"], who, row["region_id"], "; ".join(notes), applied=True))

@@ -53,6 +53,7 @@ def test_ci_runs_the_readme_test_command():
     ci_lines = (repo().root / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     assert ci_lines[-1] == test_command
     assert "ruff check ." in test_command
+    assert ".venv/bin/mypy" in test_command  # the configuration, files included, is pyproject.toml's [tool.mypy]
 
 
 def test_ci_runs_in_a_fresh_clone_and_the_workflow_runs_ci_on_code_changes():

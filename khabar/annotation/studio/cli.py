@@ -157,11 +157,11 @@ def run_studio(args: argparse.Namespace) -> int:
         print("Label Studio stopped" if stopped else "Label Studio was not running")
         return 0
     if args.action == "status":
-        running = server.running_server(paths)
-        if running is None:
+        current = server.running_server(paths)
+        if current is None:
             print("Label Studio is not running (start it with: khabar studio up)")
             return 1
-        print(f"Label Studio is running at {running.url} (pid {running.pid}, data in {paths.data_dir})")
+        print(f"Label Studio is running at {current.url} (pid {current.pid}, data in {paths.data_dir})")
         return 0
 
     client = _client(args)
