@@ -6,7 +6,6 @@ from dataclasses import astuple
 from itertools import combinations
 from unittest.mock import patch
 
-import khabar_fixtures as fx
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -18,6 +17,7 @@ from khabar.dataset.adjudicate import Reason, adjudicate, committed_reasons, lat
 from khabar.dataset.agreement import agreement, krippendorff_alpha_nominal, nesting_levels, prediction_quality
 from khabar.dataset.inputs import BuildInputs, from_tables
 from khabar.dataset.segment import tokenize
+from tests.dataset import khabar_fixtures as fx
 
 LAYERS = ("entity", "attribution", "zone")
 

@@ -8,7 +8,6 @@ import json
 import re
 
 import jsonschema
-import khabar_fixtures as fx
 import pytest
 import yaml
 
@@ -17,6 +16,7 @@ from khabar.annotation.paths import repo
 from khabar.dataset.build import build
 from khabar.dataset.inputs import from_tables
 from khabar.dataset.release import load_release
+from tests.dataset import khabar_fixtures as fx
 
 
 def release_with(tmp_path, old: str, new: str):

@@ -17,12 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from fake_hub import FakeHub
 from huggingface_hub import HfApi
 
 from khabar.annotation.errors import KhabarError
 from khabar.dataset.publish import publish, read_release
 from khabar.dataset.release import load_release
+from tests.dataset.fake_hub import FakeHub
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
 V1 = load_release().version  # the version built_v1 carries
@@ -133,7 +133,7 @@ def test_a_truncated_manifest_is_a_one_line_error(built_v1, tmp_path, khabar):
     shutil.copytree(built_v1, broken)
     (broken / "MANIFEST.json").write_text('{"files": [', encoding="utf-8")
     result = khabar("publish", "--repo-id", "khabar-org/khabar", "--build", broken, "--dry-run")
-    assert result.returncode == 2 and "MANIFEST.json" in result.stderr and "Traceback" not in result.stderr
+    assert result.status == 2 and "MANIFEST.json" in result.err and "Traceback" not in result.err
 
 
 def test_an_unreachable_hub_is_a_one_line_error(built_v1):
@@ -150,10 +150,10 @@ def test_cli_needs_hf_token_and_dry_run_contacts_nobody(built_v1, khabar, monkey
     monkeypatch.delenv("HF_TOKEN", raising=False)
     args = ["publish", "--repo-id", "khabar-org/khabar", "--build", built_v1]
     missing = khabar(*args)
-    assert missing.returncode == 2 and "HF_TOKEN is not set" in missing.stderr
+    assert missing.status == 2 and "HF_TOKEN is not set" in missing.err
     dry = khabar(*args, "--dry-run")
-    assert dry.returncode == 0 and f"would tag the commit v{V1}" in dry.stdout and "MANIFEST.json" in dry.stdout
-    assert khabar("publish", "--repo-id", "no-slash", "--build", built_v1, "--dry-run").returncode == 2
+    assert dry.status == 0 and f"would tag the commit v{V1}" in dry.out and "MANIFEST.json" in dry.out
+    assert khabar("publish", "--repo-id", "no-slash", "--build", built_v1, "--dry-run").status == 2
 
 
 def test_cli_publishes_through_hf_endpoint_with_the_token_from_hf_token(built_v1, tmp_path):
@@ -189,6 +189,6 @@ def test_a_password_in_hf_endpoint_is_never_printed(built_v1, tmp_path):
 
 def test_the_repo_id_defaults_to_the_release_config_and_is_checked(built_v1, khabar):
     dry = khabar("publish", "--build", built_v1, "--dry-run")
-    assert dry.returncode == 0 and f"would create the dataset repository {load_release().repo_id} at " in dry.stdout
+    assert dry.status == 0 and f"would create the dataset repository {load_release().repo_id} at " in dry.out
     bad = khabar("publish", "--repo-id", "org/na me", "--build", built_v1, "--dry-run")
-    assert bad.returncode == 2 and "repository id 'org/na me' is not ORG/NAME" in bad.stderr
+    assert bad.status == 2 and "repository id 'org/na me' is not ORG/NAME" in bad.err

@@ -40,7 +40,7 @@ def committed(tmp_path_factory, datasheet_copy) -> Path:
 def test_tokens_of_the_committed_release_are_those_of_the_corpus_with_no_annotations(committed, tmp_path, datasheet_copy, khabar):
     bare = tmp_path / "bare"
     result = khabar("build", "--exports", "--out", bare, "--datasheet", datasheet_copy)  # the flag alone: no exports
-    assert result.returncode == 0, result.stderr
+    assert result.status == 0, result.err
     annotated, unannotated = load(committed, "tokens", tmp_path / "c1"), load(bare, "tokens", tmp_path / "c2")
     assert any(any(tags) for tags in annotated["ner_tags"]) and not any(any(tags) for tags in unannotated["ner_tags"])
     for column in TOKEN_COLUMNS:

@@ -62,7 +62,7 @@ def test_the_wojood_view_changes_only_what_it_lists(views, tmp_path, khabar):
     assert army and all(wojood[n][i][1][:1] == ["B-ORG"] and wojood[n][i + 1][1][:1] == ["I-ORG"] for n, i in army)
     assert all(plain[n][i][1] == ["O"] and plain[n][i + 1][1] == ["B-NORP"] for n, i in army)
     imported = khabar("import-conll", wojood_dir / "test.txt", "--out", tmp_path / "in")  # a valid CoNLL file for the tools
-    assert imported.returncode == 0, imported.stderr
+    assert imported.status == 0, imported.err
 
 
 def test_forces_become_org_only_when_a_rule_can_say_so():

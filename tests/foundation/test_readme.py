@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_install import clone_of_the_working_tree
 
 from khabar.annotation.paths import repo
+from tests.foundation.test_install import clone_of_the_working_tree
 
 README = repo().root / "README.md"
 #: Sections whose fenced ``bash`` and ``python`` blocks the fresh-clone test runs, in README order.

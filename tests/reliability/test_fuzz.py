@@ -33,10 +33,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from make_bad_inputs import DOCS, PAGE, PAGES_HEADER, SOURCES, annotation, good_export, record, span, task
 
 from khabar.annotation.normalize import normalize_text
 from khabar.cli import main
+from tests.reliability.make_bad_inputs import DOCS, PAGE, PAGES_HEADER, SOURCES, annotation, good_export, record, span, task
 
 MARKS_TEXT = normalize_text("قال محمّدٌ إن الوضعَ في بغدادَ آمنٌ.")
 MARKS_DOC = record(MARKS_TEXT, "002_marks.txt", "محمد")

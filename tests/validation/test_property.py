@@ -23,12 +23,12 @@ from typing import Any
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from validation_exports import DOCUMENTS, annotation, task, valid_result
 
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import load_scheme
 from khabar.cli import main
 from khabar.validation.api import ValidationResult, validate_exports
+from tests.validation.validation_exports import DOCUMENTS, annotation, task, valid_result
 
 SCHEME = load_scheme()
 TEXTS = {doc["doc_id"]: doc["text"] for doc in DOCUMENTS}

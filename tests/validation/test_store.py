@@ -8,11 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from validation_exports import region, valid_export, write_export
 
 from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme
 from khabar.validation import api, store
+from tests.validation.validation_exports import region, valid_export, write_export
 
 
 @pytest.fixture(autouse=True)
