@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,6 +23,7 @@ from typing import Any
 
 from khabar.annotation import jsonl
 from khabar.annotation.errors import KhabarError
+from khabar.annotation.files import staging_folder, sync_tree
 from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, document_sentences, wojood_dir, wojood_sentences
 from khabar.model.features import sentence_features
 
@@ -134,9 +132,7 @@ def train_model(data: TrainingData, config: TrainConfig, models_dir: Path, *, pr
     if (final / "model.json").exists():
         progress(f"{version} is already trained (same data, same settings)")
         return read_info(final)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".{version}-"))
-    try:
+    with staging_folder(final) as work:
         levels = 0
         for level in range(MAX_LEVELS):
             entities = sum(1 for s in data.sentences if level < len(s.tags) for tag in s.tags[level] if tag.startswith("B-"))
@@ -160,11 +156,8 @@ def train_model(data: TrainingData, config: TrainConfig, models_dir: Path, *, pr
             seconds=round(time.monotonic() - started, 1),
         )
         (work / "model.json").write_text(jsonl.dumps_document(asdict(info)), encoding="utf-8")
-        os.chmod(work, 0o755)
-        os.replace(work, final)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+        sync_tree(work)
+        work.rename(final)  # a reader sees no model or a whole one; the staging folder goes if anything fails
     return info
 
 

@@ -30,10 +30,10 @@ def load(folder: Path, config: str, cache: Path) -> datasets.Dataset:
 @pytest.fixture(scope="module")
 def committed(tmp_path_factory, datasheet_copy) -> Path:
     """The committed release built from the repository's own inputs, through the real command."""
-    from khabar.cli import main
+    from tests.cli_support import run_khabar
 
     out = tmp_path_factory.mktemp("committed") / "khabar"
-    assert main(["build", "--out", str(out), "--datasheet", str(datasheet_copy)]) == 0
+    assert run_khabar("build", "--out", str(out), "--datasheet", str(datasheet_copy)) == 0
     return out
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from khabar.dataset.iob import Span, decode_nested
 from khabar.dataset.wojood import wojood_spans
+from tests.cli_support import run_khabar
 
 Sentence = list[tuple[str, list[str]]]
 
@@ -33,12 +34,10 @@ def spans_of(sentence_list: list[Sentence]) -> set[tuple[int, Span]]:
 
 @pytest.fixture(scope="module")
 def views(tmp_path_factory, datasheet_copy) -> tuple[Path, Path]:
-    from khabar.cli import main
-
     root = tmp_path_factory.mktemp("wojood")
-    assert main(["build", "--out", str(root / "khabar"), "--datasheet", str(datasheet_copy)]) == 0
-    assert main(["export", str(root / "khabar"), "--format", "conll", "--out", str(root / "plain")]) == 0
-    assert main(["export", str(root / "khabar"), "--format", "conll-wojood", "--out", str(root / "wojood")]) == 0
+    assert run_khabar("build", "--out", str(root / "khabar"), "--datasheet", str(datasheet_copy)) == 0
+    assert run_khabar("export", str(root / "khabar"), "--format", "conll", "--out", str(root / "plain")) == 0
+    assert run_khabar("export", str(root / "khabar"), "--format", "conll-wojood", "--out", str(root / "wojood")) == 0
     return root / "plain", root / "wojood"
 
 

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import load_scheme
-from khabar.cli import main
 from khabar.validation.api import ValidationResult, validate_exports
+from tests.cli_support import run_khabar
 from tests.validation.validation_exports import DOCUMENTS, annotation, task, valid_result
 
 SCHEME = load_scheme()
@@ -135,7 +135,7 @@ def test_mutated_exports_never_crash_and_never_pass_bad_rows(text: str):
             status = result.exit_status
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            assert main(["validate", str(path), "--format", "json"]) == status
+            assert run_khabar("validate", str(path), "--format", "json") == status
         if status == 2:
             assert out.getvalue() == "" and "error:" in err.getvalue()
         else:
