@@ -41,7 +41,7 @@ VALIDATE_PHASES = (
 BUILD_PHASES = (
     ("khabar.dataset.inputs", "load_inputs"),
     ("khabar.dataset.build", "compute"),
-    ("khabar.dataset.adjudicate", "adjudicate"),
+    ("khabar.gold.adjudicate", "adjudicate"),
     ("khabar.dataset.splits", "plan_splits"),
     ("khabar.dataset.configs", "document_table"),
     ("khabar.dataset.configs", "token_table"),

@@ -21,9 +21,9 @@ import urllib.request
 from pathlib import Path
 
 from khabar.annotation.ingest import load_records
-from khabar.annotation.paths import repo
-from khabar.annotation.studio.server import StudioPaths, free_port, start_server, stop_server
-from khabar.model.service import connect_project, start_backend, stop_backend
+from khabar.foundation.paths import repo
+from khabar.studio.ml_backend import connect_project, start_backend, stop_backend
+from khabar.studio.server import StudioPaths, free_port, start_server, stop_server
 
 
 def _predict(url: str, text: str) -> float:
@@ -53,9 +53,9 @@ def main() -> None:
                 paths = StudioPaths(Path(work) / "ls")
                 server = start_server(paths, free_port(), progress=lambda _line: None)
                 try:
-                    from khabar.annotation.studio.connection import Target, connect
-                    from khabar.annotation.studio.project import project_tasks, sync_project
-                    from khabar.annotation.studio.server import read_credentials
+                    from khabar.studio.connection import Target, connect
+                    from khabar.studio.project import project_tasks, sync_project
+                    from khabar.studio.server import read_credentials
 
                     client = connect(Target(url=server.url, api_key=read_credentials(paths).token))
                     config = repo().labeling_config.read_text(encoding="utf-8")

@@ -39,10 +39,10 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from khabar.annotation import jsonl
 from khabar.annotation.ingest import DocumentRecord, doc_id_for, load_records
-from khabar.annotation.paths import repo
 from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.foundation import jsonl
+from khabar.foundation.paths import repo
 
 MODEL_VERSION = "synthetic-ner-0.1"
 EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z

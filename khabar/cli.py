@@ -1,7 +1,7 @@
 """The ``khabar`` command.
 
 Each stage owns its commands in a ``cli.py`` of its own (``khabar/annotation/cli.py``,
-``khabar/annotation/studio/cli.py``, ``khabar/validation/cli.py``, ``khabar/dataset/cli.py``,
+``khabar/studio/cli.py``, ``khabar/validation/cli.py``, ``khabar/dataset/cli.py``,
 ``khabar/kb/cli.py``, ``khabar/model/cli.py``); :data:`COMMANDS` below is the one
 place they are registered. For a command ``import-conll`` the stage module exposes
 ``configure_import_conll(parser)`` and ``run_import_conll(args) -> int``; no library
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from khabar import __version__
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.paths import ROOT_ENV, use_root
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
 
 
@@ -41,7 +41,7 @@ class Command:
 #: every subcommand, in the order ``khabar --help`` lists them
 COMMANDS: dict[str, Command] = {
     "ingest": Command("khabar.annotation.cli", "normalise raw pages and write the corpus records"),
-    "studio": Command("khabar.annotation.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
+    "studio": Command("khabar.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
     "import-conll": Command("khabar.annotation.cli", "CoNLL nested NER columns → corpus records + a Label Studio export"),
     "validate": Command("khabar.validation.cli", "check exports (or a built dataset) against every rule"),
     "build": Command("khabar.dataset.cli", "build the Hugging Face dataset folder under dist/"),

@@ -5,7 +5,7 @@ returns a :class:`tests.cli_support.CliRun`; it is the one such fixture of the s
 (a session fixture, which cannot take it, calls :func:`tests.cli_support.run_khabar`).
 
 ``studio_server`` starts ONE real Label Studio for the whole pytest session
-with the same code as ``khabar studio up`` (:func:`khabar.annotation.studio.server.start_server`):
+with the same code as ``khabar studio up`` (:func:`khabar.studio.server.start_server`):
 a temporary studio folder, 127.0.0.1, a free port, legacy token enabled and
 sign-up closed. It is started the first time a test asks for it and stopped
 with SIGTERM at the end. Tests that use it are marked ``studio``; each test
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from khabar.annotation.paths import use_root
-from khabar.annotation.studio.server import Credentials, StudioPaths, free_port, read_credentials, start_server, stop_server
+from khabar.foundation.paths import use_root
+from khabar.studio.server import Credentials, StudioPaths, free_port, read_credentials, start_server, stop_server
 from tests.cli_support import CliRun, run_khabar
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class StudioServer:
     startup_seconds: float
 
     def client(self) -> LabelStudio:
-        from khabar.annotation.studio.connection import Target, connect
+        from khabar.studio.connection import Target, connect
 
         return connect(Target(url=self.url, api_key=self.credentials.token))
 

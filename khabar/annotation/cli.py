@@ -1,6 +1,6 @@
 """The annotation stage's commands: ``khabar ingest`` and ``khabar import-conll``.
 
-``khabar studio`` has its own module (:mod:`khabar.annotation.studio.cli`).
+``khabar studio`` has its own module (:mod:`khabar.studio.cli`).
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.paths import repo
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
 
 #: the two files ``khabar import-conll`` writes into its --out folder
 CONLL_DOCUMENTS_NAME = "documents.jsonl"

@@ -44,11 +44,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from khabar.annotation import jsonl
-from khabar.annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.annotation.ingest import DocumentRecord, doc_id_for
 from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation import jsonl
+from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
 
 ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
 COLUMNS = re.compile(r"[ \t]+")

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from khabar.annotation import export_files
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation import export_files
+from khabar.foundation.errors import KhabarError
 
 ENTITY_LAYER = "entity"
 MIN_SURFACE_LENGTH = 2

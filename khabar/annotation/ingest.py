@@ -19,9 +19,9 @@ import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from khabar.annotation import export_files, jsonl
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.normalize import normalize_text
+from khabar.foundation import export_files, jsonl
+from khabar.foundation.errors import KhabarError
 
 LANGUAGE = "ar"
 PAGE_FIELDS = ("file", "source", "title", "published", "published_evidence", "url", "story")

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 #: U+FEFF (BOM), U+200E/U+200F (LRM/RLM), U+202A–U+202E (embeddings and
 #: overrides), U+2066–U+2069 (isolates).

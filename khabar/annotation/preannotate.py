@@ -40,9 +40,9 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.gazetteer import ENTITY_LAYER, Gazetteer
 from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.foundation.errors import KhabarError
 
 RULES_VERSION = "1"
 MODEL_VERSION = f"khabar-rules-{RULES_VERSION}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def parse_scheme(xml_text: str, *, source: str = "labeling_config.xml") -> Schem
 
 def load_scheme(path: Path | None = None) -> Scheme:
     """The scheme of a labeling config: by default the dataset repository's (cached)."""
-    from khabar.annotation.paths import repo
+    from khabar.foundation.paths import repo
 
     return _load_scheme(path or repo().labeling_config)
 

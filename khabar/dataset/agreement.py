@@ -34,10 +34,10 @@ from typing import Literal
 
 import polars as pl
 
-from khabar.annotation.tables import RELATIONS, empty
-from khabar.dataset.adjudicate import Gold, Reason, latest_per_annotator
-from khabar.dataset.inputs import BuildInputs
 from khabar.dataset.segment import tokenize
+from khabar.foundation.tables import RELATIONS, empty
+from khabar.gold.adjudicate import Gold, Reason, latest_per_annotator
+from khabar.gold.inputs import BuildInputs
 
 #: What makes two spans of one document the same span.
 SPAN_KEY = ["layer", "label", "start", "end"]

@@ -8,7 +8,7 @@ datasheet as they were. The same inputs give the same bytes.
 
 A build replaces only what a build made: the output folder must be absent,
 empty, or a Khabar build exactly as its ``MANIFEST.json`` describes it
-(:func:`khabar.dataset.manifest.not_a_build`), and never the repository root or
+(:func:`khabar.foundation.manifest.not_a_build`), and never the repository root or
 the current directory or a folder holding them.
 """
 
@@ -26,21 +26,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.annotation.files import FolderSwap, StagedFile, remove_folder, stage_file, staging_folder, sync_tree
-from khabar.annotation.memory import cycle_collector_paused
-from khabar.annotation.paths import repo
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.dataset.release import Release, load_release
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.foundation.files import FolderSwap, StagedFile, remove_folder, stage_file, staging_folder, sync_tree
+from khabar.foundation.memory import cycle_collector_paused
+from khabar.foundation.paths import repo
 
 if TYPE_CHECKING:  # the pipeline's modules load polars and datasketch: imported where used, so `khabar --help` stays fast
     import pyarrow as pa
 
-    from khabar.dataset.adjudicate import Gold
     from khabar.dataset.agreement import Agreement, PredictionQuality
     from khabar.dataset.datasheet import Figures
-    from khabar.dataset.inputs import BuildInputs
     from khabar.dataset.splits import SplitPlan
+    from khabar.gold.adjudicate import Gold
+    from khabar.gold.inputs import BuildInputs
 
 REPORT_NAME = "build_report.json"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 9, "write_statistics": True}
@@ -94,11 +94,11 @@ def _by_split(table: pa.Table, doc_key: str, split_of: dict[str, str], splits: l
 
 @cycle_collector_paused()
 def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annotator: bool = False, log=print) -> Built:
-    from khabar.dataset.adjudicate import adjudicate, committed_reasons
     from khabar.dataset.agreement import agreement, prediction_quality
     from khabar.dataset.configs import annotator_document_table, document_table, quote_table, token_table
     from khabar.dataset.links import read_ambiguous_sources, read_clusters, read_links
     from khabar.dataset.splits import plan_splits
+    from khabar.gold.adjudicate import adjudicate, committed_reasons
 
     docs = inputs.documents.sort("doc_id")
     log(f"read {docs.height} documents, {inputs.annotations.height} annotations, {inputs.spans.height} spans, {inputs.relations.height} relations")
@@ -238,7 +238,7 @@ def _zone_counts(spans, scheme: Scheme) -> tuple[tuple[str, tuple[tuple[str, int
 def _report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitPlan, agree: Agreement,
             quality: tuple[PredictionQuality, ...], tables: dict, *, per_annotator: bool) -> dict:
     """``build_report.json``: what was read, decided and measured."""
-    from khabar.dataset.adjudicate import POLICY
+    from khabar.gold.adjudicate import POLICY
 
     return {
         "name": release.name,
@@ -294,8 +294,8 @@ def written_split_of(folder: Path) -> dict[str, str]:
 def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotator: bool = False, log=print) -> None:
     from khabar.dataset import card, charts
     from khabar.dataset.features import all_features
-    from khabar.dataset.manifest import write_manifest
     from khabar.dataset.splits import leakage
+    from khabar.foundation.manifest import write_manifest
     from khabar.kb.files import FILES, Entity
 
     release, scheme = built.release, built.scheme
@@ -359,7 +359,7 @@ def _alive(pid_text: str) -> bool:
 def recover(out: Path, log=print) -> None:
     """Clean up after a build that was killed: drop its staging folder, and put back a previous
     build that was moved aside but not yet replaced (a folder that is not a build is left alone)."""
-    from khabar.dataset.manifest import MANIFEST_NAME, not_a_build
+    from khabar.foundation.manifest import MANIFEST_NAME, not_a_build
 
 
     for staging in sorted(out.parent.glob(f".{out.name}.building-*")):
@@ -380,7 +380,7 @@ def recover(out: Path, log=print) -> None:
 
 def check_out(out: Path) -> None:
     """Refuse (exit 2) an output folder the build may not replace; see the module docstring."""
-    from khabar.dataset.manifest import MANIFEST_NAME, not_a_build
+    from khabar.foundation.manifest import MANIFEST_NAME, not_a_build
 
     resolved = out.resolve()
     for protected, what in ((repo().root, "the dataset repository"), (Path.cwd().resolve(), "the current directory")):
@@ -431,7 +431,7 @@ def build(inputs: BuildInputs, out: Path, *, datasheet: Path | None = None, rele
 
 def _write_and_swap(built: Built, datasheet_text: str, datasheet: Path | None, out: Path, *, per_annotator: bool, log) -> None:
     """Write the build (and ``datasheet``, when it changes) aside, then put both in place; on any failure, neither."""
-    from khabar.dataset.manifest import MANIFEST_NAME
+    from khabar.foundation.manifest import MANIFEST_NAME
 
     out.parent.mkdir(parents=True, exist_ok=True)
     recover(out, log)

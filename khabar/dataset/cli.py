@@ -8,10 +8,10 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
 from khabar.dataset import build
 from khabar.dataset.build import add_input_arguments, inputs_from_args
 from khabar.dataset.export import FORMATS
+from khabar.foundation.errors import KhabarError
 
 LOG = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ def configure_publish(parser: argparse.ArgumentParser) -> None:
 def run_publish(args: argparse.Namespace) -> int:
     import os
 
-    from khabar.annotation.paths import repo
     from khabar.dataset.publish import publish, read_release, redact
     from khabar.dataset.release import check_repo_id, load_release
+    from khabar.foundation.paths import repo
 
     if args.repo_id is None:
         repo_id = load_release().repo_id
@@ -111,8 +111,8 @@ def configure_stats(parser: argparse.ArgumentParser) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     from khabar.annotation.scheme import load_scheme
-    from khabar.dataset.adjudicate import adjudicate
     from khabar.dataset.stats import label_counts, surface_conflicts
+    from khabar.gold.adjudicate import adjudicate
 
     scheme = load_scheme()
     gold = adjudicate(inputs_from_args(args))

@@ -21,9 +21,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import Scheme
-from khabar.dataset.adjudicate import latest_per_annotator
 from khabar.dataset.features import (
     BODY,
     NER_LAYER,
@@ -38,6 +36,8 @@ from khabar.dataset.features import (
 from khabar.dataset.iob import Aligned, Alignment, AlignmentError, Span, align, nested_tags, tag_names
 from khabar.dataset.links import AMBIGUOUS_SCHEMA, CLUSTERS_SCHEMA, LINKS_SCHEMA, released_entity_ids
 from khabar.dataset.segment import Offsets, sentences, tokenize
+from khabar.foundation.errors import KhabarError
+from khabar.gold.adjudicate import latest_per_annotator
 from khabar.kb.normalise import standalone_form
 
 #: The order of the spans within a document, in every config.

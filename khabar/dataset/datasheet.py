@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from khabar.annotation.errors import KhabarError
 from khabar.dataset.agreement import Agreement, PredictionQuality
 from khabar.dataset.stats import LabelCount
+from khabar.foundation.errors import KhabarError
 
 BEGIN = "<!-- khabar:figures:begin (written by `khabar build`; edit the prose around it, not this block) -->"
 END = "<!-- khabar:figures:end -->"

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 SpanKey = tuple[str, str, int, int]  # doc_id, layer, start, end
 
@@ -80,7 +80,7 @@ def read_build(folder: Path) -> BuildContents:
 
     from khabar.annotation.scheme import load_scheme
     from khabar.dataset.features import column_of
-    from khabar.dataset.manifest import read_manifest
+    from khabar.foundation.manifest import read_manifest
 
     layer_of = {column_of(layer): layer for layer in load_scheme().layer_names}
 

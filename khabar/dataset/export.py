@@ -31,8 +31,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import staging_folder, write_error
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import staging_folder, write_error
 
 Format = Literal["conll", "conll-wojood", "spacy", "brat"]
 FORMATS: tuple[Format, ...] = ("conll", "conll-wojood", "spacy", "brat")

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import polars as pl
 from datasets import ClassLabel, Features, List, Value
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.iob import tag_names
+from khabar.foundation.errors import KhabarError
 
 NER_LAYER = "entity"
 ATTRIBUTION_LAYER = "attribution"

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.annotation.export_files import check_regular
 from khabar.annotation.ingest import load_records
 from khabar.annotation.normalize import refuse_unnormalised
-from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.foundation.export_files import check_regular
+from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
 from khabar.validation import reader, store
 from khabar.validation.store import sha256_file
 
@@ -127,7 +127,7 @@ def _where(f: Failure) -> str:
 
 
 def _refuse_knowledge_base_failures(tables: object, exports: list[Path], documents_file: Path) -> None:
-    from khabar.validation.links import check_knowledge_base
+    from khabar.kb.check import check_knowledge_base
 
     failures = check_knowledge_base(tables, exports, documents_file)
     if failures:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 OUTSIDE = "O"
 

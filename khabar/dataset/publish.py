@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -52,7 +52,7 @@ class BuiltRelease:
 
 def read_release(folder: Path) -> BuiltRelease:
     """The build in ``folder``, refused unless it passes every check of ``khabar validate --dataset``."""
-    from khabar.dataset.manifest import read_manifest
+    from khabar.foundation.manifest import read_manifest
     from khabar.validation.dataset_check import check_dataset
 
     manifest = read_manifest(folder)

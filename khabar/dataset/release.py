@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 #: The split that takes every document when the corpus is too small to split.
 SINGLE_SPLIT = "test"
@@ -76,7 +76,7 @@ def read_version(path: Path) -> str:
 def load_release(path: Path | None = None, version_file: Path | None = None) -> Release:
     """The release config; by default the dataset repository's ``dataset/release.toml``.
     The version always comes from the repository's ``dataset/VERSION`` unless ``version_file`` is given."""
-    from khabar.annotation.paths import repo
+    from khabar.foundation.paths import repo
 
     path = path or repo().release_file
     version_file = version_file or repo().version_file

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from khabar.annotation.errors import KhabarError
 from khabar.dataset.iob import Span
+from khabar.foundation.errors import KhabarError
 
 NORP, ORG, OCC = "NORP", "ORG", "OCC"
 #: the Wojood types the view is written in terms of; a scheme without them cannot have this view

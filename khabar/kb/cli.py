@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_OK
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK
 
 CONTEXT = 40
 

@@ -20,10 +20,10 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
-from khabar.annotation.errors import EXIT_UNUSABLE_INPUT, KhabarError
-from khabar.annotation.export_files import read_regular
-from khabar.annotation.files import write_atomic
-from khabar.annotation.paths import repo
+from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.foundation.export_files import read_regular
+from khabar.foundation.files import write_atomic
+from khabar.foundation.paths import repo
 
 #: the entry a mention is linked to when it names something that is deliberately not in the base
 NOT_IN_BASE = "-"

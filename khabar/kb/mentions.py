@@ -1,6 +1,6 @@
 """What the knowledge base must cover: the gold's linkable mentions and its CONTENT spans.
 
-The gold is the adjudicated gold of the committed export (:mod:`khabar.dataset.adjudicate`).
+The gold is the adjudicated gold of the committed export (:mod:`khabar.gold.adjudicate`).
 A linkable mention is an entity span of a linkable type that does not lie inside a zone
 excluded from linking (the teasers of other stories). Every CONTENT, wherever it lies,
 gets a quote cluster.
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import polars as pl
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import Scheme
-from khabar.dataset.adjudicate import Gold, adjudicate
-from khabar.dataset.inputs import BuildInputs
+from khabar.foundation.errors import KhabarError
+from khabar.gold.adjudicate import Gold, adjudicate
+from khabar.gold.inputs import BuildInputs
 
 #: the entity types that name one real-world thing (people, groups, organisations, places, buildings)
 LINKABLE = ("PERS", "NORP", "ORG", "GPE", "FAC")
@@ -85,9 +85,9 @@ def contents(gold: Gold, roles: Roles) -> pl.DataFrame:
 
 def committed_gold() -> tuple[BuildInputs, Gold]:
     """The corpus and the adjudicated gold of the repository's committed exports (validated first)."""
-    from khabar.annotation.errors import EXIT_FAILED_CHECKS
-    from khabar.annotation.paths import repo
-    from khabar.dataset.inputs import from_tables
+    from khabar.foundation.errors import EXIT_FAILED_CHECKS
+    from khabar.foundation.paths import repo
+    from khabar.gold.inputs import from_tables
     from khabar.validation.api import validate_exports
 
     exports = sorted(repo().exports_dir.glob("*.json"))
@@ -103,7 +103,7 @@ def committed_gold() -> tuple[BuildInputs, Gold]:
 
 def export_paths_are_committed(paths: list[Path], documents_file: Path) -> bool:
     """Whether a validation reads the repository's own corpus and only its committed exports: the knowledge base describes those."""
-    from khabar.annotation.paths import repo
+    from khabar.foundation.paths import repo
 
     exports = repo().exports_dir.resolve()
     return bool(paths) and documents_file.resolve() == repo().documents_file.resolve() and all(p.resolve().parent == exports for p in paths)

@@ -34,10 +34,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from khabar.annotation import jsonl
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import write_atomic
 from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.foundation import jsonl
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import write_atomic
 from khabar.model.corpus import CharEntity, Document, submitted_file
 from khabar.model.predict import EntityModel, prediction
 from khabar.model.train import current_file, current_model_dir

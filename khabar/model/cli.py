@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 from khabar.model.evaluate import SETTINGS
 
 PROCLITIC_HELP = "keep و/ف/ب/ك/ل before ال in one token with the word"
@@ -19,7 +19,7 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from khabar.annotation.paths import repo
+    from khabar.foundation.paths import repo
     from khabar.model.train import TrainConfig, models_dir, repository_data, set_current, train_model
 
     root = repo().root
@@ -42,12 +42,12 @@ def configure_predict(parser: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from khabar.annotation import jsonl
     from khabar.annotation.ingest import load_records
-    from khabar.annotation.paths import repo
-    from khabar.annotation.studio.project import task_data
+    from khabar.foundation import jsonl
+    from khabar.foundation.paths import repo
     from khabar.model.predict import EntityModel, prediction
     from khabar.model.train import current_model_dir
+    from khabar.studio.project import task_data
 
     records = [record for record in load_records(args.documents) if record.superseded_by is None]
     if not records:
@@ -72,8 +72,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import tempfile
     import time
 
-    from khabar.annotation import jsonl
-    from khabar.annotation.paths import repo
+    from khabar.foundation import jsonl
+    from khabar.foundation.paths import repo
     from khabar.model.corpus import gold_documents
     from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows, gold_layers
     from khabar.model.train import TrainConfig

@@ -3,7 +3,7 @@
 Each source becomes :class:`Sentence` rows: the tokens of :mod:`khabar.model.tokens`
 and the entities as token ranges, one nesting level each. The gold is what the
 build calls gold: the committed exports, validated (``khabar.dataset.inputs``) and
-adjudicated (``khabar.dataset.adjudicate``).
+adjudicated (``khabar.gold.adjudicate``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from khabar.annotation import jsonl
 from khabar.annotation.conll_import import ARTIFACT_TOKENS, read_conll, sentence_entities
 from khabar.annotation.gazetteer import ENTITY_LAYER
-from khabar.annotation.paths import Repo
+from khabar.foundation import jsonl
+from khabar.foundation.paths import Repo
 from khabar.model.tokens import PROCLITIC_TOKEN, Token, sentences, tokenize
 
 WOJOOD_SPLITS = ("train", "val", "test")
@@ -166,8 +166,8 @@ def wojood_sentences(path: Path, alignment: Alignment, *, split_proclitics: bool
 
 def gold_documents(exports: list[Path], documents_file: Path) -> list[Document]:
     """The adjudicated gold entities of the committed exports, one document per annotated doc_id."""
-    from khabar.dataset.adjudicate import adjudicate
     from khabar.dataset.inputs import load_inputs
+    from khabar.gold.adjudicate import adjudicate
 
     inputs = load_inputs(exports, documents_file, log=lambda _line: None)
     gold = adjudicate(inputs)

@@ -143,8 +143,8 @@ def evaluate_loo(root: Path, gold: list[Document], gold_spans: dict[str, list[La
 
 def gold_layers(exports: list[Path], documents_file: Path) -> dict[str, list[Labelled]]:
     """Every gold span of the annotated pages, all layers."""
-    from khabar.dataset.adjudicate import adjudicate
     from khabar.dataset.inputs import load_inputs
+    from khabar.gold.adjudicate import adjudicate
 
     gold = adjudicate(load_inputs(exports, documents_file, log=lambda _line: None))
     found: dict[str, list[Labelled]] = defaultdict(list)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.foundation.errors import KhabarError
 from khabar.model.features import sentence_features
 from khabar.model.tokens import Token, sentences
 from khabar.model.train import ModelInfo, read_info

@@ -23,9 +23,9 @@ from typing import Any
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
 from khabar.annotation.normalize import refuse_unnormalised
 from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
 from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frames, prepare, rule
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Tables, attach_quote_types, project_tables, read_documents, read_raw
@@ -85,7 +85,7 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
     """Read, check and account for Label Studio exports against the corpus (by default the repository's),
     and the knowledge base against their gold unless ``knowledge_base`` is false (``khabar link`` makes it)."""
     if documents_file is None:
-        from khabar.annotation.paths import repo
+        from khabar.foundation.paths import repo
 
         documents_file = repo().documents_file
     documents = read_documents(documents_file)
@@ -98,7 +98,7 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
     scheme = load_scheme()
     result = check_raw(read_raw(paths, documents, scheme), scheme, strict=strict)
     if knowledge_base and result.errors == 0:  # the knowledge base is checked against the gold, which only clean tables give
-        from khabar.validation.links import check_knowledge_base
+        from khabar.kb.check import check_knowledge_base
         result.failures += check_knowledge_base(result.tables, paths, documents_file)
     return result
 

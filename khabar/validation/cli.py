@@ -24,9 +24,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from khabar.annotation import export_files
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.paths import repo
+from khabar.foundation import export_files
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
 
 if TYPE_CHECKING:
     from khabar.validation.api import ValidationResult
@@ -50,7 +50,7 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
 def export_paths(given: list[Path]) -> list[Path]:
     """The export files named (folders give their *.json, any case), or the committed ones.
 
-    See :mod:`khabar.annotation.export_files`: anything that is not a regular
+    See :mod:`khabar.foundation.export_files`: anything that is not a regular
     file is refused, and so is a named folder without an export.
     """
     if not given:
@@ -72,7 +72,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from khabar.validation.report import render
 
     if args.list_checks:
-        from khabar.validation.links import check_lines
+        from khabar.kb.check import check_lines
 
         print("\n".join([*check_table(), *check_lines()]))
         return 0

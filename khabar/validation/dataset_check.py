@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
 from khabar.annotation.normalize import departure
-from khabar.dataset.manifest import MANIFEST_NAME, read_manifest, unsafe_entry
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
+from khabar.foundation.manifest import MANIFEST_NAME, read_manifest, unsafe_entry
 
 CARD_NAME = "README.md"
 DOCUMENTS_CONFIG = "documents"

@@ -9,7 +9,7 @@ Two levels:
   the checks then report. It raises :class:`KhabarError` only for input that is
   not a Khabar export at all (not JSON, not a list of tasks, a task without
   text, a result from another labeling config).
-- :func:`read_exports` projects that onto the tables of :mod:`khabar.annotation.tables` without
+- :func:`read_exports` projects that onto the tables of :mod:`khabar.foundation.tables` without
   checking anything; it refuses (KhabarError) an export with structural problems
   rather than leaving rows out.
 
@@ -39,13 +39,13 @@ from typing import Any
 import msgspec
 import polars as pl
 
-from khabar.annotation import export_files
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.ingest import load_records
-from khabar.annotation.memory import cycle_collector_paused
 from khabar.annotation.scheme import Scheme, load_scheme
-from khabar.annotation.studio.export import PSEUDONYM_PATTERN
-from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
+from khabar.foundation import export_files
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.memory import cycle_collector_paused
+from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
+from khabar.studio.export import PSEUDONYM_PATTERN
 
 ANNOTATION, DRAFT, PREDICTION = "annotation", "draft", "prediction"
 #: the range of the Int64 columns ids and offsets are read into; JSON allows any integer
@@ -146,10 +146,10 @@ RAW_RELATIONS = pl.Schema(
 
 @dataclass
 class Tables:
-    """The tables of :mod:`khabar.annotation.tables`, plus the predictions kept apart.
+    """The tables of :mod:`khabar.foundation.tables`, plus the predictions kept apart.
 
     ``documents`` holds every corpus record with one column more than
-    ``khabar.annotation.tables.DOCUMENTS``: ``superseded_by`` (null for current texts).
+    ``khabar.foundation.tables.DOCUMENTS``: ``superseded_by`` (null for current texts).
     """
 
     documents: pl.DataFrame

@@ -29,10 +29,10 @@ from typing import Any
 
 import polars as pl
 
-from khabar.annotation import jsonl
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import sha256_bytes
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation import jsonl
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import sha256_bytes
 from khabar.validation.checks import prepare
 from khabar.validation.clusters import widen_to_clusters
 from khabar.validation.reader import OWNER_LISTS, read_documents, read_raw

@@ -36,9 +36,9 @@ import polars as pl
 
 import khabar.annotation as annotation
 import khabar.validation as validation
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import replace_folder, sha256_bytes, staging_folder, sync_tree
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import replace_folder, sha256_bytes, staging_folder, sync_tree
 from khabar.validation.reader import Tables
 
 KEY_FILE = "key.json"

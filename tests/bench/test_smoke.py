@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from khabar.annotation import jsonl
-from khabar.annotation.paths import repo
+from khabar.foundation import jsonl
+from khabar.foundation.paths import repo
 
 BENCH = repo().root / "benchmarks" / "bench_pipeline.py"
 SYNTH = repo().root / "benchmarks" / "synth.py"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from khabar.annotation.paths import repo
 from khabar.dataset.build import build
-from khabar.dataset.inputs import from_tables
+from khabar.foundation.paths import repo
+from khabar.gold.inputs import from_tables
 from tests.dataset import khabar_fixtures
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from khabar.annotation.paths import repo
-from khabar.annotation.tables import ANNOTATIONS, RELATIONS, SPANS
-from khabar.dataset.inputs import PREDICTION_SPANS, documents_table
+from khabar.foundation.paths import repo
+from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS
+from khabar.gold.inputs import PREDICTION_SPANS, documents_table
 from khabar.validation.reader import Tables
 
 ASHARQ, RT, ALHURRA, ALARAB, SHAFAQ = "81ec20757aeac4d6", "c59ea302dcd9b174", "bdd1f7aa27f45812", "e652f16ef741cb5b", "c6d8bd2b5d138340"

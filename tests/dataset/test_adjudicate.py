@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from khabar.dataset.adjudicate import adjudicate
-from khabar.dataset.inputs import from_tables
+from khabar.gold.adjudicate import adjudicate
+from khabar.gold.inputs import from_tables
 from tests.dataset import khabar_fixtures as fx
 
 SOURCE = "وزارة الخارجية العراقية"

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from khabar.annotation.tables import ANNOTATIONS, RELATIONS, SPANS
 from khabar.dataset import agreement as agreement_module
-from khabar.dataset.adjudicate import Reason, adjudicate, committed_reasons, latest_per_annotator
 from khabar.dataset.agreement import agreement, krippendorff_alpha_nominal, nesting_levels, prediction_quality
-from khabar.dataset.inputs import BuildInputs, from_tables
 from khabar.dataset.segment import tokenize
+from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS
+from khabar.gold.adjudicate import Reason, adjudicate, committed_reasons, latest_per_annotator
+from khabar.gold.inputs import BuildInputs, from_tables
 from tests.dataset import khabar_fixtures as fx
 
 LAYERS = ("entity", "attribution", "zone")
@@ -348,8 +348,8 @@ def test_the_datasheet_lists_a_short_log_and_counts_a_long_one():
      ("d,entity,ORG,one,4,removed,D27", "whole numbers")],
 )
 def test_a_malformed_reasons_file_is_refused_by_file_and_line(tmp_path, row: str, problem: str):
-    from khabar.annotation.errors import KhabarError
-    from khabar.dataset.adjudicate import read_reasons
+    from khabar.foundation.errors import KhabarError
+    from khabar.gold.adjudicate import read_reasons
 
     path = tmp_path / "khabar.adjudication.csv"
     path.write_text("doc_id,layer,label,start,end,change,guideline\n" + row + "\n", encoding="utf-8")

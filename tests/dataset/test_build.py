@@ -15,14 +15,14 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset import build as build_module
 from khabar.dataset.build import build
 from khabar.dataset.datasheet import BEGIN, END
 from khabar.dataset.features import column_of
-from khabar.dataset.inputs import from_tables
 from khabar.dataset.iob import Span, decode_nested
+from khabar.foundation.paths import repo
+from khabar.gold.inputs import from_tables
 from tests.dataset import khabar_fixtures as fx
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
@@ -119,7 +119,7 @@ import sys
 from pathlib import Path
 from tests.dataset import khabar_fixtures
 from khabar.dataset.build import build
-from khabar.dataset.inputs import from_tables
+from khabar.gold.inputs import from_tables
 build(from_tables(khabar_fixtures.tables("v1")), Path(sys.argv[1]), datasheet=Path(sys.argv[2]))
 """
 
@@ -242,10 +242,10 @@ def test_labels_are_written_as_the_ids_of_the_features_class_labels():
 
 
 def test_a_label_outside_the_scheme_is_refused_by_name():
-    from khabar.annotation.errors import KhabarError
-    from khabar.dataset.adjudicate import adjudicate
     from khabar.dataset.configs import document_table, quote_table, token_table
     from khabar.dataset.features import label_ids
+    from khabar.foundation.errors import KhabarError
+    from khabar.gold.adjudicate import adjudicate
 
     assert label_ids(pl.Series(["NORP", None, "PERS"]), ["PERS", "NORP"]).to_list() == [1, None, 0]
     with pytest.raises(KhabarError, match="label 'CITY' is not one of PERS, NORP"):
@@ -263,8 +263,8 @@ def test_a_label_outside_the_scheme_is_refused_by_name():
 
 
 def test_entities_that_cannot_be_tagged_are_counted_or_name_their_document():
-    from khabar.annotation.errors import KhabarError
     from khabar.dataset.configs import sentence_rows
+    from khabar.foundation.errors import KhabarError
 
     text = "قال أحمد. ثم ذهب علي إلى بغداد"
     ali, baghdad = text.index("علي"), text.index("بغداد")

@@ -11,11 +11,11 @@ import jsonschema
 import pytest
 import yaml
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.paths import repo
 from khabar.dataset.build import build
-from khabar.dataset.inputs import from_tables
 from khabar.dataset.release import load_release
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
+from khabar.gold.inputs import from_tables
 from tests.dataset import khabar_fixtures as fx
 
 

@@ -10,9 +10,9 @@ import polars as pl
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.build import build
 from khabar.dataset.diff import diff_builds, read_build
-from khabar.dataset.inputs import from_tables
 from khabar.dataset.release import load_release
 from khabar.dataset.stats import label_counts, surface_conflicts
+from khabar.gold.inputs import from_tables
 from tests.dataset import khabar_fixtures as fx
 
 

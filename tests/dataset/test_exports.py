@@ -7,8 +7,8 @@ from pathlib import Path
 
 import datasets
 
-from khabar.annotation.paths import repo
-from khabar.dataset.inputs import documents_table
+from khabar.foundation.paths import repo
+from khabar.gold.inputs import documents_table
 from tests.dataset import khabar_fixtures as fx
 
 DOCS = {row["doc_id"]: row for row in documents_table(repo().documents_file).iter_rows(named=True)}

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from khabar.annotation.normalize import departure, normalize_text
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 
 
 @pytest.mark.parametrize(

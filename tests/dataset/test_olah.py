@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from khabar.dataset.build import build
-from khabar.dataset.inputs import from_tables
 from khabar.dataset.release import load_release
+from khabar.gold.inputs import from_tables
 from tests.dataset import khabar_fixtures as fx
 
 OLAH = str(Path(sys.executable).with_name("olah-cli"))

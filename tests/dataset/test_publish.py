@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi
 
-from khabar.annotation.errors import KhabarError
 from khabar.dataset.publish import publish, read_release
 from khabar.dataset.release import load_release
+from khabar.foundation.errors import KhabarError
 from tests.dataset.fake_hub import FakeHub
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
@@ -115,7 +115,7 @@ def test_publish_refuses_a_build_that_differs_from_its_manifest(built_v1, tmp_pa
 
 def test_publish_refuses_a_card_whose_label_names_were_changed(built_v1, tmp_path):
     """A renamed label in the card would win silently in load_dataset: publish runs the dataset check first."""
-    from khabar.dataset.manifest import MANIFEST_NAME, write_manifest
+    from khabar.foundation.manifest import MANIFEST_NAME, write_manifest
 
     broken = tmp_path / "build"
     shutil.copytree(built_v1, broken)

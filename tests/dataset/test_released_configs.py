@@ -11,13 +11,13 @@ import datasets
 import polars as pl
 import pytest
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.configs import document_table, quote_table
 from khabar.dataset.features import BODY, NER_LAYER, column_of, zone_names
 from khabar.dataset.iob import ALIGNMENTS, decode_nested
 from khabar.dataset.links import read_clusters, read_entities, read_links
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
 from khabar.kb.files import NOT_IN_BASE
 
 TOKEN_COLUMNS = ("doc_id", "sentence", "start", "end", "tokens", "token_starts")

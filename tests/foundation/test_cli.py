@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from khabar.annotation.paths import repo
 from khabar.cli import COMMANDS, handlers
+from khabar.foundation.paths import repo
 
 #: the release version, from the one place it is written
 VERSION = repo().version_file.read_text(encoding="utf-8").strip()

@@ -2,8 +2,8 @@
 
 import re
 
-from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation.paths import repo
 
 
 def entries() -> list[str]:

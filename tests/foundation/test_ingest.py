@@ -8,7 +8,7 @@ import pytest
 
 from khabar.annotation.ingest import doc_id_for, ingest, load_records
 from khabar.annotation.normalize import normalize_text
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 from tests.cli_support import run_khabar
 
 

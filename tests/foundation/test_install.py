@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from khabar import __version__
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
 

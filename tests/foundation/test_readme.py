@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 from tests.foundation.test_install import clone_of_the_working_tree
 
 README = repo().root / "README.md"

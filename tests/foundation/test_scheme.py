@@ -1,8 +1,8 @@
 import pytest
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme, parse_scheme
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
 
 # The scheme the project promises (Wojood's 21 entity types, the attribution and zone layers), written out once
 # here on purpose: this test is the check that the config (the single source of truth) says what was promised.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from khabar.annotation.paths import repo, use_root
+from khabar.foundation.paths import repo, use_root
 
 #: what a dataset repository needs for link, validate and build
 REPOSITORY_PARTS = ("annotation", "dataset", "DATASHEET.md")

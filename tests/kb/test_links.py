@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation.errors import KhabarError
 from khabar.kb import files
+from khabar.kb.check import check_clusters, check_entities, check_links
 from khabar.kb.files import Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, committed_gold, contents, linkable_mentions
 from khabar.kb.propose import Status, propose_clusters, propose_links, statements
-from khabar.validation.links import check_clusters, check_entities, check_links
 
 #: the audit's pages (file prefix → doc_id)
 ASHARQ, RT, ALHURRA, ALARAB = "81ec20757aeac4d6", "c59ea302dcd9b174", "bdd1f7aa27f45812", "e652f16ef741cb5b"
@@ -188,7 +188,7 @@ def test_the_two_ambiguous_source_links_of_the_audit_are_flagged_and_checked(com
     assert all(len(r.reading_list) == 2 for r in rows)
     roles = Roles.of(load_scheme())
     frame = contents(gold, roles)
-    from khabar.validation.links import check_ambiguous_sources
+    from khabar.kb.check import check_ambiguous_sources
 
     with_source = {(d, s, e) for d, s, e, starts in frame.select("doc_id", "start", "end", "source_start").rows() if starts}
     assert check_ambiguous_sources(frame.select("doc_id", "start", "end", "text").rows(), with_source, rows, Path("a.csv")) == []
@@ -209,7 +209,7 @@ def test_the_two_ambiguous_source_links_of_the_audit_are_flagged_and_checked(com
 
 def test_knowledge_base_checks_are_listed_and_their_failures_name_file_document_span_and_text(repo_copy: Path, khabar):
     listed = khabar("validate", "--list-checks")
-    from khabar.validation.links import CHECKS
+    from khabar.kb.check import CHECKS
 
     names = {line.split()[0] for line in listed.out.splitlines()}
     assert set(CHECKS) <= names and {"link_missing", "cluster_missing", "ambiguous_source"} <= names

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from khabar.annotation.paths import use_root
+from khabar.foundation.paths import use_root
 from khabar.model.train import current_model_dir
 from tests.cli_support import run_khabar
 from tests.model.model_support import small_repo

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 from khabar.model.corpus import wojood_dir
 
 #: the checkout's own repository, fixed before any test points khabar elsewhere

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from khabar.annotation.ingest import load_records
-from khabar.annotation.studio.project import project_tasks, sync_project
-from khabar.annotation.studio.server import free_port
 from khabar.model.corpus import read_submitted, submitted_file
-from khabar.model.service import connect_project, health, start_backend, stop_backend
 from khabar.model.train import current_model_dir
+from khabar.studio.ml_backend import connect_project, health, start_backend, stop_backend
+from khabar.studio.project import project_tasks, sync_project
+from khabar.studio.server import free_port
 from tests.model.model_support import SOURCE
 
 pytestmark = pytest.mark.studio

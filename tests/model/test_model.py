@@ -9,11 +9,11 @@ import pytest
 
 from khabar.annotation.ingest import load_records
 from khabar.annotation.scheme import load_scheme
-from khabar.annotation.studio.project import TASK_DATA_KEYS
 from khabar.model.corpus import wojood_dir, wojood_documents
 from khabar.model.evaluate import Labelled, Scores
 from khabar.model.predict import EntityModel
 from khabar.model.train import current_model_dir, read_info
+from khabar.studio.project import TASK_DATA_KEYS
 from tests.model.model_support import small_repo
 
 

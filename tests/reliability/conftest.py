@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from khabar.annotation.paths import repo
-from khabar.annotation.studio.server import StudioPaths, stop_server
+from khabar.foundation.paths import repo
+from khabar.studio.server import StudioPaths, stop_server
 from tests.reliability.reliability_support import PULL_PROJECT, SHARED, copy_studio
 
 
@@ -44,7 +44,7 @@ def build_copy(good_build: Path, tmp_path: Path) -> Path:
 def pull_project(studio_server) -> str:
     """A project on the session Label Studio with the shared corpus's two documents."""
     from khabar.annotation.ingest import load_records
-    from khabar.annotation.studio.project import sync_project
+    from khabar.studio.project import sync_project
 
     sync_project(studio_server.client(), PULL_PROJECT, repo().labeling_config.read_text(encoding="utf-8"), load_records(SHARED / "documents.jsonl"))
     return PULL_PROJECT

@@ -32,9 +32,9 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from khabar.annotation import jsonl
 from khabar.annotation.ingest import doc_id_for
 from khabar.annotation.normalize import normalize_text
+from khabar.foundation import jsonl
 
 HERE = Path(__file__).resolve().parent
 

@@ -7,7 +7,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from khabar.annotation.studio.server import StudioPaths
+from khabar.studio.server import StudioPaths
 
 HERE = Path(__file__).resolve().parent
 BAD_INPUTS = HERE / "bad_inputs"
@@ -16,7 +16,7 @@ PULL_PROJECT = "reliability-pull"
 
 def rehash(folder: Path, relative: str) -> None:
     """Make MANIFEST.json agree with the current bytes of ``relative`` (a tamperer who covers their tracks)."""
-    from khabar.dataset.manifest import file_entry
+    from khabar.foundation.manifest import file_entry
 
     manifest_path = folder / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

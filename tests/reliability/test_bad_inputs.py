@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 from tests.reliability.reliability_support import BAD_INPUTS, SHARED, relabel_card
 
 RECONCILIATION = re.compile(r"read (\d+) = used (\d+) \+ excluded (\d+)")

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.validation.dataset_check import check_dataset
 from tests.reliability.reliability_support import rehash, relabel_card
 

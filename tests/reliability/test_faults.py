@@ -25,8 +25,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from khabar.annotation.paths import repo
-from khabar.annotation.studio.server import StudioPaths, free_port, running_server
+from khabar.foundation.paths import repo
+from khabar.studio.server import StudioPaths, free_port, running_server
 from tests.reliability.reliability_support import SHARED
 
 KHABAR = Path(sys.executable).with_name("khabar")
@@ -59,7 +59,7 @@ def ensure_up(paths: StudioPaths, khabar) -> None:
 
 
 def client_of(paths: StudioPaths):
-    from khabar.annotation.studio.connection import connect, local_target
+    from khabar.studio.connection import connect, local_target
 
     return connect(local_target(paths))
 
@@ -87,7 +87,7 @@ def test_server_killed_in_the_middle_of_pull_leaves_the_previous_export_and_the_
     sync = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
     assert sync.status == 0, sync.output
     client = client_of(own_studio)
-    from khabar.annotation.studio.project import require_project
+    from khabar.studio.project import require_project
 
     project_id = require_project(client, PROJECT)
     client.projects.import_tasks(id=project_id, request=bulk_tasks())
@@ -137,7 +137,7 @@ def test_up_after_a_crash_recovers_from_a_stale_pid_and_a_taken_port_and_never_d
     ensure_up(own_studio, khabar)
     sync = khabar("studio", "sync", "--studio-dir", studio, "--project", PROJECT, "--documents", SHARED / "documents.jsonl")
     assert sync.status == 0, sync.output
-    from khabar.annotation.studio.project import project_tasks, require_project
+    from khabar.studio.project import project_tasks, require_project
 
     tasks_before = sorted(t.id for t in project_tasks(client_of(own_studio), require_project(client_of(own_studio), PROJECT)))
     crashed_pid = kill_server(own_studio)

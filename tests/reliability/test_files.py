@@ -21,10 +21,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from khabar.annotation import jsonl
-from khabar.annotation.files import write_atomic
 from khabar.annotation.ingest import DocumentRecord, load_records
-from khabar.annotation.paths import repo
+from khabar.foundation import jsonl
+from khabar.foundation.files import write_atomic
+from khabar.foundation.paths import repo
 from tests.reliability.make_bad_inputs import DOCS, PAGES_HEADER, SOURCES, dumps, good_export, mutated
 from tests.reliability.reliability_support import SHARED
 
@@ -119,8 +119,8 @@ def copy_of_repository(root: Path) -> Path:
 
 
 def test_a_build_refuses_the_repository_root_the_current_directory_and_their_parents(tmp_path, khabar, datasheet_template, monkeypatch):
-    from khabar.annotation.errors import KhabarError
     from khabar.dataset.build import check_out
+    from khabar.foundation.errors import KhabarError
 
     datasheet = tmp_path / "DATASHEET.md"
     shutil.copyfile(datasheet_template, datasheet)
@@ -394,7 +394,7 @@ def test_repair_refuses_a_file_that_changed_while_it_was_checked(tmp_path, khaba
 
 
 def test_an_atomic_write_refuses_a_file_changed_since_it_was_read(tmp_path):
-    from khabar.annotation.errors import KhabarError
+    from khabar.foundation.errors import KhabarError
 
     path = tmp_path / "x.json"
     path.write_bytes(b"old\n")

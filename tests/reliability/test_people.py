@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 from tests.reliability.reliability_support import SHARED
 
 pytestmark = pytest.mark.studio
@@ -78,7 +78,7 @@ def pseudonyms_by_unique_id(path: Path) -> dict[str, str]:
 
 def test_no_email_name_or_user_id_reaches_exports_build_or_card_and_pseudonyms_are_stable(studio_server, khabar, tmp_path, monkeypatch, datasheet_template):
     from khabar.annotation.ingest import load_records
-    from khabar.annotation.studio.project import doc_id_tasks, sync_project
+    from khabar.studio.project import doc_id_tasks, sync_project
 
     client = studio_server.client()
     records = load_records(SHARED / "documents.jsonl")

@@ -20,8 +20,8 @@ import httpx
 import psutil
 import pytest
 
-from khabar.annotation.paths import repo
-from khabar.annotation.studio.server import free_port, new_credentials, read_credentials, running_server
+from khabar.foundation.paths import repo
+from khabar.studio.server import free_port, new_credentials, read_credentials, running_server
 from tests.reliability.reliability_support import SHARED
 
 FAKE_LS_KEY = "lsk-FAKE-SECRET-7f3a9c2e51d04b8e"
@@ -137,6 +137,6 @@ def test_local_label_studio_is_private_to_this_machine_and_this_user(own_studio,
         assert answer.status_code in (403, 404), answer.status_code
         api = anonymous.post("/api/users/", json={"email": email, "username": "intruder"})
         assert api.status_code in (401, 403), api.status_code
-    from khabar.annotation.studio.connection import connect, local_target
+    from khabar.studio.connection import connect, local_target
 
     assert email not in [u.email for u in connect(local_target(own_studio)).users.list()]

@@ -17,8 +17,8 @@ import pytest
 
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
-from khabar.annotation.paths import repo
-from khabar.annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
+from khabar.foundation.paths import repo
+from khabar.studio.project import doc_id_tasks, import_preannotations, sync_project
 
 pytestmark = [pytest.mark.studio, pytest.mark.browser]
 

@@ -8,11 +8,11 @@ import stat
 
 import pytest
 
-from khabar.annotation import jsonl
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import write_atomic
 from khabar.annotation.gazetteer import gazetteer_from_tasks, load_gazetteer
-from khabar.annotation.studio.export import (
+from khabar.foundation import jsonl
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import write_atomic
+from khabar.studio.export import (
     assign_pseudonyms,
     load_pseudonym_book,
     read_export,
@@ -68,7 +68,7 @@ def test_previous_file_keeps_pseudonyms_by_annotation_unique_id_on_a_new_machine
 
 
 def test_local_book_and_placeholder_users_win():
-    from khabar.annotation.studio.export import _user_key
+    from khabar.studio.export import _user_key
 
     tasks = [raw_task(1, [raw_annotation(5, SALMA, "u5"), raw_annotation(6, user(9, "annotator-4@khabar.invalid"), "u6")])]
     book = {_user_key("salma@example.org"): "annotator-2"}
@@ -146,7 +146,7 @@ def test_gazetteer_learns_submitted_entities_with_majority_label(tmp_path):
 
 
 def test_private_json_is_owner_only(tmp_path):
-    from khabar.annotation.studio.server import write_private_json
+    from khabar.studio.server import write_private_json
 
     path = tmp_path / "sub" / "credentials.json"
     write_private_json(path, {"token": "x"})

@@ -6,9 +6,9 @@ import pytest
 
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
-from khabar.annotation.paths import repo
 from khabar.annotation.preannotate import preannotate
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation.paths import repo
 
 RECORDS = [r for r in load_records(repo().documents_file) if r.superseded_by is None]
 

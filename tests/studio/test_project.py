@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
-from khabar.annotation.paths import repo
 from khabar.annotation.preannotate import MODEL_VERSION, preannotate
 from khabar.annotation.scheme import load_scheme
-from khabar.annotation.studio.project import find_project, import_preannotations, project_tasks, sync_project
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
+from khabar.studio.project import find_project, import_preannotations, project_tasks, sync_project
 
 pytestmark = pytest.mark.studio
 
@@ -109,7 +109,7 @@ def test_predictions_are_imported_once_and_visible(studio_server, studio_project
 def test_sync_against_an_existing_server_by_url_with_the_key_from_the_environment(studio_server, monkeypatch, capsys):
     import argparse
 
-    from khabar.annotation.studio import cli
+    from khabar.studio import cli
 
     parser = argparse.ArgumentParser()
     cli.configure_studio(parser)

@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
-from khabar.annotation.paths import repo
-from khabar.annotation.studio import cli
-from khabar.annotation.studio.export import ensure_user, pull, read_export, snapshot_export
-from khabar.annotation.studio.project import doc_id_tasks, find_project, import_preannotations, sync_project
-from khabar.annotation.studio.push import push_export
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
+from khabar.studio import cli
+from khabar.studio.export import ensure_user, pull, read_export, snapshot_export
+from khabar.studio.project import doc_id_tasks, find_project, import_preannotations, sync_project
+from khabar.studio.push import push_export
 
 pytestmark = pytest.mark.studio
 

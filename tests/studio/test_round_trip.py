@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from khabar.annotation.ingest import load_records
-from khabar.annotation.paths import repo
-from khabar.annotation.studio.export import snapshot_export
-from khabar.annotation.studio.project import doc_id_tasks, find_project, sync_project
-from khabar.annotation.studio.push import push_file
+from khabar.foundation.paths import repo
+from khabar.studio.export import snapshot_export
+from khabar.studio.project import doc_id_tasks, find_project, sync_project
+from khabar.studio.push import push_file
 
 pytestmark = pytest.mark.studio
 

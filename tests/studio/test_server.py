@@ -15,9 +15,9 @@ import httpx
 import psutil
 import pytest
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.studio import cli
-from khabar.annotation.studio.server import (
+from khabar.foundation.errors import KhabarError
+from khabar.studio import cli
+from khabar.studio.server import (
     StudioPaths,
     _announced_port_after,
     free_port,
@@ -155,7 +155,7 @@ def test_the_real_port_is_read_from_the_server_output(tmp_path):
 
 
 def test_remote_target_needs_the_api_key_in_the_environment(monkeypatch):
-    from khabar.annotation.studio.connection import remote_target
+    from khabar.studio.connection import remote_target
 
     monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
     with pytest.raises(KhabarError, match="LABEL_STUDIO_API_KEY"):

@@ -24,8 +24,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation.errors import KhabarError
 from khabar.validation.api import ValidationResult, validate_exports
 from tests.cli_support import run_khabar
 from tests.validation.validation_exports import DOCUMENTS, annotation, task, valid_result

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation.paths import repo
 from khabar.validation import api, store
 from tests.validation.validation_exports import region, valid_export, write_export
 

@@ -8,7 +8,7 @@ from unittest.mock import patch
 
 import pytest
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 from khabar.validation import reader
 
 TASK = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": []}]}

@@ -15,9 +15,9 @@ import pytest
 
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
-from khabar.annotation.paths import repo
-from khabar.annotation.studio.export import pull
-from khabar.annotation.studio.project import doc_id_tasks, import_preannotations, sync_project
+from khabar.foundation.paths import repo
+from khabar.studio.export import pull
+from khabar.studio.project import doc_id_tasks, import_preannotations, sync_project
 from khabar.validation.api import validate_exports
 from tests.validation.validation_exports import DOC, relation, valid_result
 

@@ -288,7 +288,7 @@ def test_every_check_has_its_test_and_is_listed(khabar):
     source = Path(__file__).read_text(encoding="utf-8")
     run = khabar("validate", "--list-checks")
     listed = [line.split()[0] for line in run.out.splitlines()]
-    from khabar.validation.links import CHECKS as KB_CHECKS  # the knowledge base's checks, tripped in tests/kb
+    from khabar.kb.check import CHECKS as KB_CHECKS  # the knowledge base's checks, tripped in tests/kb
 
     assert listed == [*dict.fromkeys(r.name for r in RULES), *KB_CHECKS]
     kb_source = (Path(__file__).parents[1] / "kb" / "test_links.py").read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 
 WORKFLOW = repo().root / ".github" / "workflows" / "validate.yml"
 

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from khabar.annotation import jsonl
-from khabar.annotation.paths import repo
+from khabar.foundation import jsonl
+from khabar.foundation.paths import repo
 
 DOCUMENTS = [json.loads(line) for _, line in jsonl.lines(repo().documents_file)]
 DOC = DOCUMENTS[1]  # c59ea302dcd9b174, RT Arabic: a short page full of quotes

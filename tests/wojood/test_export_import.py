@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from khabar.annotation.conll_import import import_conll
-from khabar.annotation.paths import repo
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.iob import decode_nested, tag_names
+from khabar.foundation.paths import repo
 from tests.cli_support import run_khabar
 
 LRM = "\u200e"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from khabar.annotation.conll_import import import_conll, read_conll
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 from khabar.validation.api import validate_exports
 from tests.wojood.wojood_support import SPLITS, build_and_compare, wojood_file, write_inputs
 
@@ -68,9 +68,9 @@ def test_full_sample_round_trip(tmp_path: Path) -> None:
 @pytest.mark.studio
 def test_val_through_label_studio(tmp_path: Path, studio_server, studio_project_title: str) -> None:
     """val.txt pushed into a real Label Studio and pulled back comes out of the build unchanged."""
-    from khabar.annotation.studio.export import pull, read_export
-    from khabar.annotation.studio.project import sync_project
-    from khabar.annotation.studio.push import push_export
+    from khabar.studio.export import pull, read_export
+    from khabar.studio.project import sync_project
+    from khabar.studio.push import push_export
 
     imported = import_conll(wojood_file("val"))
     documents, export = write_inputs(imported, tmp_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from khabar.annotation.conll_import import Comparison, ConllImport, compare_tokens, write_documents, write_export
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 from khabar.model.corpus import wojood_dir
 from tests.cli_support import run_khabar
 

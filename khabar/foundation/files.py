@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 NEW_FILE_MODE = 0o644
 

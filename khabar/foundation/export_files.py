@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 SUFFIX = ".json"
 

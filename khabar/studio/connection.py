@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.studio.server import StudioPaths, read_credentials, running_server
+from khabar.foundation.errors import KhabarError
+from khabar.studio.server import StudioPaths, read_credentials, running_server
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio

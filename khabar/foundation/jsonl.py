@@ -20,9 +20,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.export_files import read_regular
-from khabar.annotation.files import write_atomic
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.export_files import read_regular
+from khabar.foundation.files import write_atomic
 
 #: The characters ``str.splitlines()`` splits on that ``json.dumps`` leaves raw (the others are control characters it escapes).
 RAW_LINE_SEPARATORS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -36,7 +36,7 @@ def dumps_document(value: Any) -> str:
 
 def write_document(path: Path, value: Any, *, expected_sha256: str | None = None, mode: int | None = None) -> None:
     """Write ``value`` as :func:`dumps_document` renders it, atomically (``expected_sha256``, ``mode``: as
-    :func:`khabar.annotation.files.write_atomic` takes them)."""
+    :func:`khabar.foundation.files.write_atomic` takes them)."""
     write_atomic(path, dumps_document(value), expected_sha256=expected_sha256, mode=mode)
 
 
@@ -51,7 +51,7 @@ def dumps(values: Iterable[Any]) -> str:
 
 
 def write(path: Path, values: Iterable[Any]) -> None:
-    """Write ``values`` as JSON Lines, atomically (see :mod:`khabar.annotation.files`)."""
+    """Write ``values`` as JSON Lines, atomically (see :mod:`khabar.foundation.files`)."""
     write_atomic(path, dumps(values))
 
 

@@ -7,13 +7,13 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.paths import repo
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
 
-    from khabar.annotation.studio.server import StudioPaths
+    from khabar.studio.server import StudioPaths
 
 LS_VERSION_HINT = "Label Studio 1.23.2"
 
@@ -82,8 +82,8 @@ def _add_sync_choices(parser: argparse.ArgumentParser, *, deleted_on: str) -> No
 
 
 def _client(args: argparse.Namespace):
-    from khabar.annotation.studio.connection import connect, local_target, remote_target
-    from khabar.annotation.studio.server import StudioPaths
+    from khabar.studio.connection import connect, local_target, remote_target
+    from khabar.studio.server import StudioPaths
 
     target = remote_target(args.url) if args.url else local_target(StudioPaths(args.studio_dir))
     return connect(target)
@@ -111,7 +111,7 @@ def _api_call(action, *args, **kwargs):
 
 def _check_config(client: LabelStudio, project_id: int) -> None:
     """Pull and push stop (exit 2) when the project's labeling config is not the repository's."""
-    from khabar.annotation.studio.drift import check_config
+    from khabar.studio.drift import check_config
 
     config = repo().labeling_config
     _api_call(check_config, client, project_id, config.read_text(encoding="utf-8"), source=str(config))
@@ -119,7 +119,7 @@ def _check_config(client: LabelStudio, project_id: int) -> None:
 
 def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: int, paths: StudioPaths, documents: Path) -> None:
     """Sync ends by pushing the committed export, so nobody starts labelling a project that lacks it."""
-    from khabar.annotation.studio.push import push_file
+    from khabar.studio.push import push_file
 
     committed = repo().exports_dir / f"{args.project}.json"
     if not committed.is_file():
@@ -130,7 +130,7 @@ def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: 
 
 
 def run_studio(args: argparse.Namespace) -> int:
-    from khabar.annotation.studio import server
+    from khabar.studio import server
 
     log = logging.getLogger(__name__).info  # progress on stderr; what to do next, status and summaries on stdout
     if args.studio_dir is None:
@@ -149,7 +149,7 @@ def run_studio(args: argparse.Namespace) -> int:
         print("next: khabar studio sync && khabar studio preannotate; when done: khabar studio pull; stop: khabar studio down")
         return 0
     if args.action == "down":
-        from khabar.model.service import stop_backend
+        from khabar.studio.ml_backend import stop_backend
 
         if stop_backend(paths.root) is not None:
             print("ML backend stopped")
@@ -167,7 +167,7 @@ def run_studio(args: argparse.Namespace) -> int:
     client = _client(args)
     if args.action == "sync":
         from khabar.annotation.ingest import load_records
-        from khabar.annotation.studio.project import sync_project
+        from khabar.studio.project import sync_project
 
         documents = args.documents or repo().documents_file
         records = load_records(documents)
@@ -180,28 +180,28 @@ def run_studio(args: argparse.Namespace) -> int:
             f"{report.already_present} already there"
         )
         _load_the_record(client, args, report.project_id, paths, documents)
-        from khabar.model.service import connect_if_running
+        from khabar.studio.ml_backend import connect_if_running
 
         connected = None if args.url else _api_call(connect_if_running, client, report.project_id, paths.root)
         if connected:
             print(connected)
         return 0
 
-    from khabar.annotation.studio.project import require_project
+    from khabar.studio.project import require_project
 
     project_id = _api_call(require_project, client, args.project)
     if args.action == "preannotate":
         from khabar.model.train import current_file, current_model_dir
 
         if current_file(repo().root).exists():  # the trained model replaces the gazetteer, which knows only the gold's pages
-            from khabar.model.service import import_model_predictions
+            from khabar.studio.ml_backend import import_model_predictions
 
             version, added, present = _api_call(import_model_predictions, client, project_id, current_model_dir(repo().root))
             print(f"{version}: {added} task(s) pre-annotated, {present} already had them")
             return 0
         from khabar.annotation.gazetteer import load_gazetteer
         from khabar.annotation.preannotate import MODEL_VERSION
-        from khabar.annotation.studio.project import import_preannotations
+        from khabar.studio.project import import_preannotations
 
         exports = args.exports or repo().exports_dir
         gazetteer = load_gazetteer(exports)
@@ -213,7 +213,7 @@ def run_studio(args: argparse.Namespace) -> int:
         )
         return 0
     if args.action == "pull":
-        from khabar.annotation.studio.export import pull
+        from khabar.studio.export import pull
 
         out = args.out or repo().exports_dir / f"{args.project}.json"
         if out.is_dir():
@@ -223,7 +223,7 @@ def run_studio(args: argparse.Namespace) -> int:
         print(out)
         return 0
     if args.action == "push":
-        from khabar.annotation.studio.push import push_file
+        from khabar.studio.push import push_file
 
         source = args.file or repo().exports_dir / f"{args.project}.json"
         _check_config(client, project_id)

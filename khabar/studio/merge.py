@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.annotation.studio.sync import (
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.studio.sync import (
     SERVER_FIELDS,
     Change,
     Difference,
@@ -103,8 +103,8 @@ def merge_pull(
 ) -> PullMerge:
     """The merged tasks; ``state`` is updated to what the merged file and the server now agree on.
 
-    ``differences`` comes from :func:`khabar.annotation.studio.sync.compare` (after
-    :func:`~khabar.annotation.studio.sync.resolve`) and must hold no refusal.
+    ``differences`` comes from :func:`khabar.studio.sync.compare` (after
+    :func:`~khabar.studio.sync.resolve`) and must hold no refusal.
     """
     by_uid = {d.unique_id: d for d in differences}
     merged_tasks = json.loads(json.dumps(file_tasks))  # the file's records, copied so the caller's stay as read

@@ -35,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from khabar.annotation import jsonl
-from khabar.annotation.errors import KhabarError
+from khabar.foundation import jsonl
+from khabar.foundation.errors import KhabarError
 
 ADMIN_USERNAME = "admin@khabar.local"
 LOCAL_HOST = "127.0.0.1"
@@ -146,7 +146,7 @@ def server_environment(credentials: Credentials, paths: StudioPaths, port: int) 
         LABEL_STUDIO_COLLECT_ANALYTICS="false",
         PYTHONUNBUFFERED="1",
     )
-    from khabar.model.service import label_studio_environment  # the ML backend on 127.0.0.1 must be reachable
+    from khabar.studio.ml_backend import label_studio_environment  # the ML backend on 127.0.0.1 must be reachable
 
     env.update(label_studio_environment())
     return env

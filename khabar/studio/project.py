@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from khabar.annotation.errors import KhabarError
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import DocumentRecord
 from khabar.annotation.preannotate import MODEL_VERSION, preannotate
+from khabar.foundation.errors import KhabarError
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 #: Files whose presence makes a folder a dataset repository's root.
 MARKERS = (Path("annotation") / "labeling_config.xml", Path("dataset") / "release.toml")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio

@@ -1,7 +1,7 @@
 """Pull a project into ``annotation/exports/<project>.json``, merged into what the file holds.
 
-What a pull writes and refuses is :mod:`khabar.annotation.studio.merge`'s; pushing is
-:mod:`khabar.annotation.studio.push`'s. The pulled file is made for review in git:
+What a pull writes and refuses is :mod:`khabar.studio.merge`'s; pushing is
+:mod:`khabar.studio.push`'s. The pulled file is made for review in git:
 
 - a snapshot export with full serialisation (annotations with their users,
   predictions and drafts in full);
@@ -18,7 +18,7 @@ What a pull writes and refuses is :mod:`khabar.annotation.studio.merge`'s; pushi
 Pseudonyms are stable across pulls and machines without a mapping in the repo.
 A user keeps, in order of preference: the pseudonym the local book gives them
 (``.studio/pseudonyms.json``, keyed by a hash of the email, mode 0600); the
-pseudonym of a placeholder user made by :func:`khabar.annotation.studio.push.push_export`
+pseudonym of a placeholder user made by :func:`khabar.studio.push.push_export`
 (``annotator-N@khabar.invalid``); the pseudonym the previous file gives to their
 annotations' ``unique_id``; otherwise the next free ``annotator-N``.
 """
@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from khabar.annotation import jsonl
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import write_atomic
-from khabar.annotation.studio.merge import merge_pull, refusals, refuse
-from khabar.annotation.studio.server import write_private_json
-from khabar.annotation.studio.sync import Change, Side, SyncState, compare, resolve
+from khabar.foundation import jsonl
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import write_atomic
+from khabar.studio.merge import merge_pull, refusals, refuse
+from khabar.studio.server import write_private_json
+from khabar.studio.sync import Change, Side, SyncState, compare, resolve
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -262,7 +262,7 @@ def pull(
     keep: Side | None = None,
     progress: Callable[[str], None] = print,
 ) -> PullReport:
-    """Merge the project into ``path`` (see :mod:`khabar.annotation.studio.merge`); refuse what would lose work.
+    """Merge the project into ``path`` (see :mod:`khabar.studio.merge`); refuse what would lose work.
 
     Conflicts, and annotations deleted or shrunk on the server since the last
     sync, are printed and refused (exit 1, nothing written) unless ``keep`` or

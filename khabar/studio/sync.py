@@ -1,7 +1,7 @@
 """Three-way comparison of the export file, the server and the last sync, for pull and push.
 
 An annotation's identity is its ``unique_id``: Label Studio keeps it through
-create, update and export, and :func:`khabar.annotation.studio.export.push_export`
+create, update and export, and :func:`khabar.studio.export.push_export`
 sends it, so the same annotation has the same ``unique_id`` in the file and on
 any server it was pushed to (its ``id``, task id and timestamps differ per server).
 
@@ -42,7 +42,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from khabar.annotation.errors import KhabarError
+from khabar.foundation.errors import KhabarError
 
 STATE_FORMAT = 1
 #: What an annotator's work is; ids, timestamps and bookkeeping are not.

@@ -11,8 +11,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from khabar.annotation import jsonl
-from khabar.annotation.errors import KhabarError
+from khabar.foundation import jsonl
+from khabar.foundation.errors import KhabarError
 
 #: Libraries whose versions shape the bytes of a build.
 LIBRARIES = ("datasets", "datasketch", "huggingface-hub", "matplotlib", "polars", "pyarrow", "PyYAML")

@@ -3,9 +3,9 @@
 1. Before the server is touched: every task has a doc_id, every annotation a
    pseudonym, every string encodes as UTF-8, and ``khabar validate``'s checks
    pass against the scheme (the caller checks that the project's config is that
-   scheme, :mod:`khabar.annotation.studio.drift`).
+   scheme, :mod:`khabar.studio.drift`).
 2. The file is compared with a snapshot of the project and the sync state
-   (:mod:`khabar.annotation.studio.sync`): an annotation edited in the file is
+   (:mod:`khabar.studio.sync`): an annotation edited in the file is
    updated on the server, one added is created, one deleted is deleted only with
    ``accept_deletions``; a conflict stops the push with both versions shown.
 3. The writes are journalled. If one fails (the server refuses, the network
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from khabar.annotation import jsonl
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.files import write_atomic
-from khabar.annotation.studio.export import (
+from khabar.foundation import jsonl
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import write_atomic
+from khabar.studio.export import (
     _pseudonym_number,
     ensure_user,
     load_pseudonym_book,
@@ -40,9 +40,9 @@ from khabar.annotation.studio.export import (
     read_export,
     server_view,
 )
-from khabar.annotation.studio.merge import refuse
-from khabar.annotation.studio.project import TASK_DATA_KEYS, doc_id_tasks, import_task_data
-from khabar.annotation.studio.sync import (
+from khabar.studio.merge import refuse
+from khabar.studio.project import TASK_DATA_KEYS, doc_id_tasks, import_task_data
+from khabar.studio.sync import (
     CONTENT_FIELDS,
     Change,
     Difference,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import polars as pl
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.tables import RELATIONS, SPANS
-from khabar.dataset.inputs import BuildInputs
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.tables import RELATIONS, SPANS
+from khabar.gold.inputs import BuildInputs
 
 POLICY = (
     "an annotation marked ground_truth wins; otherwise a single annotation is gold; otherwise the spans and "
@@ -90,7 +90,7 @@ REASONS_GLOB = "*.adjudication.csv"
 
 def committed_reasons() -> tuple[Reason, ...]:
     """The reasons recorded next to the repository's committed exports."""
-    from khabar.annotation.paths import repo
+    from khabar.foundation.paths import repo
 
     return tuple(reason for path in sorted(repo().exports_dir.glob(REASONS_GLOB)) for reason in read_reasons(path))
 

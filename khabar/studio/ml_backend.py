@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from khabar.annotation.errors import KhabarError
-from khabar.annotation.studio.server import LOCAL_HOST, port_is_free, write_private_json
+from khabar.foundation.errors import KhabarError
+from khabar.studio.server import LOCAL_HOST, port_is_free, write_private_json
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio, PredictionRequest
@@ -194,8 +194,8 @@ def import_model_predictions(client: LabelStudio, project_id: int, model_dir: Pa
 
     Returns the model version, the tasks given predictions and the tasks that had them already.
     """
-    from khabar.annotation.studio.project import project_tasks
     from khabar.model.predict import EntityModel, prediction
+    from khabar.studio.project import project_tasks
 
     model = EntityModel(model_dir)
     requests, present = [], 0

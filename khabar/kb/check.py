@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from khabar.annotation.paths import repo
+from khabar.foundation.paths import repo
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
@@ -148,8 +148,8 @@ def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path
     if not folder.is_dir() or not export_paths_are_committed(paths, documents_file):
         return []
     from khabar.annotation.scheme import load_scheme
-    from khabar.dataset.adjudicate import adjudicate
-    from khabar.dataset.inputs import from_tables
+    from khabar.gold.adjudicate import adjudicate
+    from khabar.gold.inputs import from_tables
 
     gold = adjudicate(from_tables(tables))
     entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)
