@@ -1,9 +1,13 @@
 """The ``khabar`` command.
 
-Each subcommand lives in the module that does its job; that module exposes
-``configure(parser)`` and ``run(args) -> int`` and keeps heavy imports inside
-``run`` so that ``khabar --help`` stays fast. A :class:`KhabarError` becomes a
-one-line message and its exit status, never a traceback.
+Each stage owns its commands in a ``cli.py`` of its own (``khabar/annotation/cli.py``,
+``khabar/studio/cli.py``, ``khabar/validation/cli.py``, ``khabar/dataset/cli.py``,
+``khabar/kb/cli.py``, ``khabar/model/cli.py``); :data:`COMMANDS` below is the one
+place they are registered. For a command ``import-conll`` the stage module exposes
+``configure_import_conll(parser)`` and ``run_import_conll(args) -> int``; no library
+module holds a command. Heavy imports stay inside the ``run_`` functions so that
+``khabar --help`` stays fast. A :class:`KhabarError` becomes a one-line message and
+its exit status, never a traceback.
 
 Results go to stdout; progress, logs and errors to stderr. Modules log through
 ``logging.getLogger(__name__)``; :func:`khabar.progress.configure_logging` sets the
@@ -16,6 +20,8 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from khabar import __version__
@@ -23,22 +29,38 @@ from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
 
-#: subcommand → (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "ingest": ("khabar.annotation.ingest", "normalise raw pages and write the corpus records"),
-    "studio": ("khabar.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
-    "import-conll": ("khabar.annotation.conll_import", "CoNLL nested NER columns → corpus records + a Label Studio export"),
-    "validate": ("khabar.validation.cli", "check exports (or a built dataset) against every rule"),
-    "build": ("khabar.dataset.build", "build the Hugging Face dataset folder under dist/"),
-    "publish": ("khabar.dataset.publish", "upload a build to the Hugging Face Hub and tag it"),
-    "diff": ("khabar.dataset.diff", "compare two builds"),
-    "export": ("khabar.dataset.export", "write a build as CoNLL (nested columns), a spaCy DocBin or BRAT standoff"),
-    "stats": ("khabar.dataset.stats", "label counts and surface forms per layer"),
-    "link": ("khabar.kb.cli", "propose entity links and quote clusters for review (annotation/kb/)"),
-    "train": ("khabar.model.train", "train the entity model (a CRF per nesting level) on the Wojood sample and the gold"),
-    "predict": ("khabar.model.predict", "write a Label Studio import file with the model's predictions for corpus records"),
-    "evaluate": ("khabar.model.evaluate", "precision, recall and F1 of the pre-annotator on held-out text"),
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: the stage's CLI module that holds ``configure_<name>``/``run_<name>``, and its one-line help."""
+
+    module: str
+    help: str
+
+
+#: every subcommand, in the order ``khabar --help`` lists them
+COMMANDS: dict[str, Command] = {
+    "ingest": Command("khabar.annotation.cli", "normalise raw pages and write the corpus records"),
+    "studio": Command("khabar.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
+    "import-conll": Command("khabar.annotation.cli", "CoNLL nested NER columns → corpus records + a Label Studio export"),
+    "validate": Command("khabar.validation.cli", "check exports (or a built dataset) against every rule"),
+    "build": Command("khabar.dataset.cli", "build the Hugging Face dataset folder under dist/"),
+    "publish": Command("khabar.dataset.cli", "upload a build to the Hugging Face Hub and tag it"),
+    "diff": Command("khabar.dataset.cli", "compare two builds"),
+    "export": Command("khabar.dataset.cli", "write a build as CoNLL (nested columns), a spaCy DocBin or BRAT standoff"),
+    "stats": Command("khabar.dataset.cli", "label counts and surface forms per layer"),
+    "link": Command("khabar.kb.cli", "propose entity links and quote clusters for review (annotation/kb/)"),
+    "train": Command("khabar.model.cli", "train the entity model (a CRF per nesting level) on the Wojood sample and the gold"),
+    "predict": Command("khabar.model.cli", "write a Label Studio import file with the model's predictions for corpus records"),
+    "evaluate": Command("khabar.model.cli", "precision, recall and F1 of the pre-annotator on held-out text"),
 }
+
+
+def handlers(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    """``configure_<name>`` and ``run_<name>`` of the command ``name`` (a dash in the name is an underscore)."""
+    module = importlib.import_module(COMMANDS[name].module)
+    suffix = name.replace("-", "_")
+    return getattr(module, f"configure_{suffix}"), getattr(module, f"run_{suffix}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,11 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         "holding annotation/labeling_config.xml and dataset/release.toml)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in COMMANDS.items():
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        module = importlib.import_module(module_name)
-        module.configure(sub)
-        sub.set_defaults(module=module)
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        configure, run = handlers(name)
+        configure(sub)
+        sub.set_defaults(run=run)
     return parser
 
 
@@ -63,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     use_root(args.root)
     handler = configure_logging(args.command)
     try:
-        status = int(args.module.run(args))
+        status = int(args.run(args))
         sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit
         return status
     except KhabarError as exc:

@@ -1,7 +1,8 @@
 """Session-wide fixtures shared by every test folder.
 
 ``khabar`` runs the real command in this process (:func:`khabar.cli.main`) and
-returns a :class:`CliRun`; it is the one such fixture of the suite.
+returns a :class:`tests.cli_support.CliRun`; it is the one such fixture of the suite
+(a session fixture, which cannot take it, calls :func:`tests.cli_support.run_khabar`).
 
 ``studio_server`` starts ONE real Label Studio for the whole pytest session
 with the same code as ``khabar studio up`` (:func:`khabar.studio.server.start_server`):
@@ -15,17 +16,17 @@ does not matter.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from khabar.foundation.paths import use_root
 from khabar.studio.server import Credentials, StudioPaths, free_port, read_credentials, start_server, stop_server
+from tests.cli_support import CliRun, run_khabar
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -83,42 +84,18 @@ def studio_project_title(request: pytest.FixtureRequest) -> str:
     return f"{request.node.name[:40]}-{next(_project_numbers)}"
 
 
-@dataclass(frozen=True)
-class CliRun:
-    """What one ``khabar`` command returned and printed."""
-
-    status: int
-    out: str
-    err: str
-
-    @property
-    def output(self) -> str:
-        return self.out + self.err
-
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.out)
-
-    def lines_of(self, check: str) -> list[str]:
-        return [line for line in self.out.splitlines() if f" {check}:" in line]
-
-
 @pytest.fixture
 def khabar(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., CliRun]]:
-    """``khabar ARGS`` through the real entry point (``khabar.cli.main``), in this process.
+    """``khabar ARGS`` through the real entry point, in this process (:func:`tests.cli_support.run_khabar`).
 
     An exception escaping ``main`` is what a user would see as a traceback, so it
-    fails the test with that traceback, and so does a traceback printed; argparse's
-    own exit is its status. ``--root`` is process-wide: later tests find the
-    repository again.
+    fails the test with that traceback, and so does a traceback printed. ``--root``
+    is process-wide: it is reset after the test, so later tests find the repository again.
     """
-    from khabar.cli import main
 
     def run(*args: str | Path) -> CliRun:
         capsys.readouterr()
-        try:
-            status = main([str(a) for a in args])
-        except SystemExit as exc:  # argparse: usage errors exit 2
-            status = exc.code if isinstance(exc.code, int) else 2
+        status = run_khabar(*args)
         captured = capsys.readouterr()
         assert "Traceback" not in captured.out + captured.err
         return CliRun(status, captured.out, captured.err)

@@ -36,7 +36,6 @@ rather than hidden:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -50,7 +49,6 @@ from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
-from khabar.foundation.files import write_atomic
 
 ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
 COLUMNS = re.compile(r"[ \t]+")
@@ -362,8 +360,8 @@ def write_documents(path: Path, records: Iterable[DocumentRecord]) -> None:
 
 
 def write_export(path: Path, tasks: list[dict]) -> None:
-    """A Label Studio export in the pull's layout: sorted keys, indent 2, UTF-8, trailing newline."""
-    write_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    """A Label Studio export in the pull's layout."""
+    jsonl.write_document(path, tasks)
 
 
 @dataclass
@@ -431,55 +429,3 @@ def compare_tokens(imported: ConllImport, rows: Iterable[dict]) -> Comparison:
     comparison.mismatches += [f"{doc_id}: built but not imported" for doc_id in built]
     return comparison
 
-
-DOCUMENTS_NAME = "documents.jsonl"
-EXPORT_NAME = "export.json"
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, metavar="FILE", help="CoNLL file: TOKEN TAG [TAG ...] per line (nested IOB2 columns, outermost first)")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help=f"folder for {DOCUMENTS_NAME} and {EXPORT_NAME} (refused if either exists)")
-    parser.add_argument("--tag-map", type=Path, metavar="MAP.json", help="JSON object: the file's entity type → the scheme's type, or null to drop it")
-    parser.add_argument("--source", default="conll", help="the records' source name (default: conll)")
-    parser.add_argument("--sentences-per-document", type=int, default=10, metavar="N", help="sentences per document (default: 10)")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.sentences_per_document < 1:
-        raise KhabarError(f"--sentences-per-document must be at least 1, got {args.sentences_per_document}")
-    documents, export = args.out / DOCUMENTS_NAME, args.out / EXPORT_NAME
-    if (args.out.exists() or args.out.is_symlink()) and not args.out.is_dir():
-        raise KhabarError("--out names something that is not a folder", file=str(args.out))
-    present = [str(p) for p in (documents, export) if p.exists() or p.is_symlink()]
-    if present:
-        raise KhabarError(f"refusing to overwrite {', '.join(present)}: choose a new --out folder", file=str(args.out))
-    tag_map = read_tag_map(args.tag_map, load_scheme().labels(ENTITY_LAYER)) if args.tag_map else None
-    imported = import_conll(args.file, source=args.source, sentences_per_document=args.sentences_per_document, tag_map=tag_map)
-    if not imported.documents:
-        raise KhabarError("no tokens: nothing to import", file=str(args.file))
-    written: list[Path] = []
-    try:
-        write_export(export, imported.tasks)
-        written.append(export)
-        write_documents(documents, (d.record for d in imported.documents))
-    except OSError as exc:
-        for path in written:  # ours: made a moment ago, after checking nothing was there
-            path.unlink(missing_ok=True)
-        raise KhabarError(f"cannot write: {exc.strerror}", file=str(exc.filename or args.out)) from None
-    say = lambda message: print(f"khabar import-conll: {message}")  # noqa: E731
-    cleaning = imported.cleaning
-    say(f"read {imported.tokens_read} tokens in {imported.sentences_read} sentences; kept {imported.tokens_kept} tokens, "
-        f"{imported.entities} entities in {len(imported.documents)} documents")
-    say(f"cleaned: byte-order mark {'1' if cleaning.byte_order_mark else '0'}, CRLF line ends {cleaning.crlf_lines}, bidi marks {cleaning.bidi_marks}")
-    if imported.dropped:
-        say("dropped tokens (not text): " + ", ".join(f"{t} {n}" for t, n in sorted(imported.dropped.items())))
-    if imported.mapped_entities:
-        say("entity types mapped: " + ", ".join(f"{a} → {b} {n}" for (a, b), n in sorted(imported.mapped_entities.items())))
-    if imported.dropped_entities:
-        say("entities dropped by the tag map: " + ", ".join(f"{t} {n}" for t, n in sorted(imported.dropped_entities.items())))
-    for repair in imported.repairs:
-        say(f"{repair.file}:{repair.line}: {repair.written} read as {repair.read_as} ({repair.reason})")
-    for tie in imported.ties:
-        say(f"{tie.file}:{tie.line}: entities over the same tokens: {', '.join(tie.labels)} (their column order is not kept)")
-    say(f"wrote {documents} and {export}")
-    return 0

@@ -12,7 +12,6 @@ in ``annotation/exports/`` holds annotations for it, so its offsets stay valid.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -23,7 +22,6 @@ from pathlib import Path
 from khabar.annotation.normalize import normalize_text
 from khabar.foundation import export_files, jsonl
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.paths import repo
 
 LANGUAGE = "ar"
 PAGE_FIELDS = ("file", "source", "title", "published", "published_evidence", "url", "story")
@@ -260,17 +258,3 @@ def ingest(corpus_dir: Path, exports_dir: Path) -> IngestReport:
     if all_records != previous:
         write_records(documents_file, all_records)
     return report
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", type=Path, help="corpus folder (pages/, pages.csv, sources.csv; default: annotation/corpus)")
-    parser.add_argument("--exports", type=Path, help="exports that protect annotated documents (default: annotation/exports)")
-
-
-def run(args: argparse.Namespace) -> int:
-    corpus = args.corpus or repo().corpus_dir
-    report = ingest(corpus, args.exports or repo().exports_dir)
-    for line in report.lines():
-        print(line)
-    print(f"{len(report.added) + len(report.unchanged) + len(report.replaced) + len(report.superseded)} page(s) ingested into {corpus / 'documents.jsonl'}")
-    return 0

@@ -443,7 +443,7 @@ def rule_score(exact: int, predicted: int) -> float:
 
 #: Each label's rule score: its exact matches and predictions over the committed gold (5 pages), as printed by
 #: ``khabar evaluate --setting loo`` (the rules learn nothing from the gold, so every page is held out for them).
-#: tests/model/test_rule_scores.py measures them again and fails when the rules or the gold drift from them.
+#: tests/model/test_rules.py measures them again and fails when the rules or the gold drift from them.
 RULE_COUNTS: dict[str, tuple[int, int]] = {
     "CONTENT": (49, 59),
     "CUE": (54, 58),

@@ -11,10 +11,8 @@ changes no span, but it changes what a user loads.
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from khabar.foundation.errors import KhabarError
@@ -161,18 +159,3 @@ def diff_builds(old: BuildContents, new: BuildContents) -> BuildDiff:
     result.tokens = (sum(map(len, old.tokens.values())), sum(map(len, new.tokens.values())))
     result.tokens_changed = sorted(doc for doc in set(old.tokens) & set(new.tokens) if old.tokens[doc] != new.tokens[doc])
     return result
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("old", type=Path, help="the earlier build folder")
-    parser.add_argument("new", type=Path, help="the later build folder")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    result = diff_builds(read_build(args.old), read_build(args.new))
-    if args.json:
-        print(json.dumps(asdict(result), ensure_ascii=False, indent=2))
-    else:
-        print("\n".join(result.lines()))
-    return 0

@@ -27,14 +27,12 @@ when set.
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import staging_folder, write_error
 
 Format = Literal["conll", "conll-wojood", "spacy", "brat"]
 FORMATS: tuple[Format, ...] = ("conll", "conll-wojood", "spacy", "brat")
@@ -262,33 +260,10 @@ def export(build: Path, out: Path, fmt: Format) -> list[str]:
     """Write ``build`` as ``fmt`` into the new folder ``out``; returns what was written."""
     if out.exists() or out.is_symlink():
         raise KhabarError("refusing to write into an existing path: choose a new --out folder", file=str(out))
-    staging = out.with_name(f".{out.name}.exporting-{os.getpid()}")
-    try:
-        staging.mkdir(parents=True)
-        written = WRITERS[fmt](build, staging)
-        staging.rename(out)
-    except OSError as exc:
-        raise KhabarError(f"cannot write: {exc.strerror}", file=str(exc.filename or out)) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with staging_folder(out) as staging:
+        try:
+            written = WRITERS[fmt](build, staging)
+            staging.rename(out)  # not replace_folder: a folder that appeared meanwhile is not ours to move aside
+        except OSError as exc:
+            raise write_error(exc, out) from None
     return written
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("build", metavar="BUILD", help="a build folder (as `khabar build` writes it), or with --revision a Hub dataset repository id")
-    parser.add_argument("--revision", metavar="REV", help="download this revision (e.g. v2.0.0) of the Hub repository BUILD first")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="conll (Wojood's nested columns), conll-wojood (the same, mapped to Wojood's conventions), spacy (DocBin), brat (standoff)")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new folder for the files")
-
-
-def run(args: argparse.Namespace) -> int:
-    import tempfile
-
-    if args.revision is None:
-        written = export(Path(args.build), args.out, args.format)
-    else:
-        with tempfile.TemporaryDirectory(prefix="khabar-export-") as folder:
-            written = export(download(args.build, args.revision, Path(folder)), args.out, args.format)
-    source = f"{args.build}@{args.revision}" if args.revision else args.build
-    print(f"khabar export: wrote {args.format} of {source} to {args.out}: {', '.join(written)}")
-    return 0

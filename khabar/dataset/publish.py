@@ -12,16 +12,18 @@ repository the build no longer has → tag that commit. The token comes from
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 #: Files the Hub manages itself; never deleted as stale.
 HUB_MANAGED = frozenset({".gitattributes"})
@@ -50,11 +52,9 @@ class BuiltRelease:
 
 def read_release(folder: Path) -> BuiltRelease:
     """The build in ``folder``, refused unless it passes every check of ``khabar validate --dataset``."""
-    from khabar.foundation.manifest import MANIFEST_NAME, read_manifest
+    from khabar.foundation.manifest import read_manifest
     from khabar.validation.dataset_check import check_dataset
 
-    if not (folder / MANIFEST_NAME).is_file():
-        raise KhabarError("not a khabar build: no MANIFEST.json (run `khabar build`)", file=str(folder))
     manifest = read_manifest(folder)
     report = check_dataset(folder)  # files against the manifest, features against the card, offsets against the text
     if report.problems:
@@ -86,7 +86,7 @@ def lfs_uploads() -> Iterator[None]:
         constants.HF_HUB_DISABLE_XET = before
 
 
-def publish(release: BuiltRelease, repo_id: str, api, *, log=LOG.info) -> str:
+def publish(release: BuiltRelease, repo_id: str, api: HfApi) -> str:
     """Publish ``release`` to ``repo_id`` through ``api`` (an ``HfApi``); returns the tagged commit."""
     import httpx2  # huggingface_hub's HTTP client: its transport errors are not HfHubHTTPError
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
@@ -94,7 +94,7 @@ def publish(release: BuiltRelease, repo_id: str, api, *, log=LOG.info) -> str:
 
     try:
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
-        log(f"repository {repo_id} is ready")
+        LOG.info(f"repository {repo_id} is ready")
         refs = api.list_repo_refs(repo_id, repo_type="dataset")
         existing = {ref.name: ref.target_commit for ref in refs.tags}
         if release.tag in existing:
@@ -108,7 +108,7 @@ def publish(release: BuiltRelease, repo_id: str, api, *, log=LOG.info) -> str:
         stale = sorted(remote - set(release.files) - HUB_MANAGED)
         operations: list[CommitOperationAdd | CommitOperationDelete] = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(release.folder / path)) for path in release.files]
         operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
-        log(f"committing {len(release.files)} file(s), deleting {len(stale)} stale file(s)")
+        LOG.info(f"committing {len(release.files)} file(s), deleting {len(stale)} stale file(s)")
         with lfs_uploads():
             commit = api.create_commit(
                 repo_id,
@@ -122,44 +122,5 @@ def publish(release: BuiltRelease, repo_id: str, api, *, log=LOG.info) -> str:
         raise KhabarError(redact(f"dataset repository {repo_id}: the Hub refused: {exc}".splitlines()[0])) from None
     except httpx2.HTTPError as exc:
         raise KhabarError(redact(f"dataset repository {repo_id}: cannot reach the Hub at {api.endpoint}: {exc.__class__.__name__}: {exc}".splitlines()[0])) from None
-    log(f"tagged {release.tag} at {commit.oid}")
+    LOG.info(f"tagged {release.tag} at {commit.oid}")
     return commit.oid
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo-id", help="Hub dataset repository, ORG/NAME (default: repo_id in dataset/release.toml)")
-    parser.add_argument("--build", type=Path, help="build folder (default: dist/<name>-<version>)")
-    parser.add_argument("--dry-run", action="store_true", help="print what would be done; contact nobody")
-
-
-def run(args: argparse.Namespace) -> int:
-    from khabar.dataset.release import check_repo_id, load_release
-    from khabar.foundation.paths import repo
-
-    log = LOG.info
-    if args.repo_id is None:
-        repo_id = load_release().repo_id
-    else:
-        try:
-            repo_id = check_repo_id(args.repo_id)
-        except KhabarError as exc:
-            raise KhabarError(f"--repo-id: {exc}") from None
-    release = read_release(args.build or repo().dist_dir / load_release().dirname)
-    endpoint = redact(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    if args.dry_run:  # the plan is this command's result: stdout
-        print(f"would create the dataset repository {repo_id} at {endpoint} if it does not exist")
-        print(f"would refuse if tag {release.tag} exists already")
-        print(f"would commit these {len(release.files)} file(s) in one commit, deleting files the build no longer has:")
-        for path in release.files:
-            print(f"  {path}")
-        print(f"would tag the commit {release.tag}")
-        return 0
-    token = os.environ.get("HF_TOKEN")
-    if not token:
-        raise KhabarError("HF_TOKEN is not set; the token is read from the environment only")
-    from huggingface_hub import HfApi
-
-    log(f"publishing {release.folder} to the dataset repository {repo_id} at {endpoint}")
-    commit = publish(release, repo_id, HfApi(token=token), log=log)
-    print(f"{repo_id} {release.tag} {commit}")
-    return 0

@@ -6,10 +6,8 @@ in one layer are either an ambiguity the guidelines settle or a mistake.
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -48,31 +46,3 @@ def surface_conflicts(spans: pl.DataFrame) -> tuple[SurfaceConflict, ...]:
         for (layer, text), labels in sorted(by_form.items())
         if len(labels) > 1
     )
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    from khabar.dataset.build import add_input_arguments
-
-    add_input_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-
-
-def run(args: argparse.Namespace) -> int:
-    from khabar.annotation.scheme import load_scheme
-    from khabar.dataset.build import inputs_from_args
-    from khabar.gold.adjudicate import adjudicate
-
-    scheme = load_scheme()
-    gold = adjudicate(inputs_from_args(args))
-    counts, conflicts = label_counts(gold.spans, scheme), surface_conflicts(gold.spans)
-    if args.json:
-        print(json.dumps({"labels": [asdict(c) for c in counts], "surface_conflicts": [asdict(c) for c in conflicts]}, ensure_ascii=False, indent=2))
-        return 0
-    print(f"gold spans: {gold.spans.height} in {gold.spans['doc_id'].n_unique()} document(s)")
-    for layer in scheme.layers:
-        row = [f"{c.label} {c.spans}" for c in counts if c.layer == layer.name and c.spans]
-        print(f"{layer.name:<12} {sum(c.spans for c in counts if c.layer == layer.name):>6}  {', '.join(row) or '-'}")
-    print(f"surface forms with more than one label: {len(conflicts)}")
-    for conflict in conflicts:
-        print(f"  {conflict.layer:<12} {conflict.text}  " + ", ".join(f"{label}×{n}" for label, n in conflict.labels))
-    return 0

@@ -1,4 +1,9 @@
-"""JSON Lines, the one way the project writes and reads them.
+"""JSON and JSON Lines, the one way the project renders and writes them.
+
+A JSON file (an export, a model's description, a state file) is
+:func:`dumps_document`: keys sorted, indented by two, text as UTF-8 rather than
+``\\u`` escapes, a final newline, so that the same value is always the same bytes
+and a diff of two versions shows what changed.
 
 A JSON Lines file is split on ``"\\n"`` and nothing else. ``json.dumps`` with
 ``ensure_ascii=False`` escapes the ASCII control characters but leaves U+0085,
@@ -22,6 +27,17 @@ from khabar.foundation.files import write_atomic
 #: The characters ``str.splitlines()`` splits on that ``json.dumps`` leaves raw (the others are control characters it escapes).
 RAW_LINE_SEPARATORS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _ESCAPES = str.maketrans(RAW_LINE_SEPARATORS)
+
+
+def dumps_document(value: Any) -> str:
+    """``value`` as a whole JSON file: sorted keys, indent 2, UTF-8 text, a final newline."""
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def write_document(path: Path, value: Any, *, expected_sha256: str | None = None, mode: int | None = None) -> None:
+    """Write ``value`` as :func:`dumps_document` renders it, atomically (``expected_sha256``, ``mode``: as
+    :func:`khabar.foundation.files.write_atomic` takes them)."""
+    write_atomic(path, dumps_document(value), expected_sha256=expected_sha256, mode=mode)
 
 
 def dumps_line(value: Any) -> str:

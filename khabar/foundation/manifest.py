@@ -7,10 +7,12 @@ import json
 import os
 from importlib.metadata import version
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pyarrow.parquet as pq
 
-from khabar.foundation.files import write_atomic
+from khabar.foundation import jsonl
+from khabar.foundation.errors import KhabarError
 
 #: Libraries whose versions shape the bytes of a build.
 LIBRARIES = ("datasets", "datasketch", "huggingface-hub", "matplotlib", "polars", "pyarrow", "PyYAML")
@@ -36,22 +38,35 @@ def write_manifest(root: Path, *, name: str, version_: str, inputs: dict) -> dic
         "inputs": inputs,
         "libraries": {lib: version(lib) for lib in LIBRARIES},
     }
-    write_atomic(root / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    jsonl.write_document(root / MANIFEST_NAME, manifest)
     return manifest
 
 
-def read_manifest(root: Path) -> dict:
-    from khabar.foundation.errors import KhabarError
-
+def read_manifest(root: Path) -> dict[str, Any]:
+    """The manifest of the build in ``root``, checked before anything it names is read: a version and a list of
+    file entries ``{path, sha256, bytes[, rows]}``, each naming a file inside ``root``. KhabarError (exit 2) when
+    there is no usable one."""
+    if not root.is_dir():
+        raise KhabarError("no such dataset folder", file=str(root))
     path = root / MANIFEST_NAME
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KhabarError(f"not a khabar build: no {MANIFEST_NAME}", file=str(root)) from None
     except OSError as exc:
         raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KhabarError(f"not a JSON manifest ({exc}); build again", file=str(path)) from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("version"), str) or not isinstance(manifest.get("files"), list):
-        raise KhabarError("not a khabar manifest (no version or files); build again", file=str(path))
+        raise KhabarError(f"unreadable manifest ({exc}); build again", file=str(path)) from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("sha256"), str) for e in files
+    ):
+        raise KhabarError("unreadable manifest: 'files' must be a list of {path, sha256, bytes[, rows]}", file=str(path))
+    if not isinstance(manifest.get("version"), str):
+        raise KhabarError("unreadable manifest: no version; build again", file=str(path))
+    for entry in files:  # before anything is read or hashed
+        if problem := unsafe_entry(root, entry["path"]):
+            raise KhabarError(f"refusing the manifest: its entry {entry['path']!r} {problem}", file=str(path))
     return manifest
 
 

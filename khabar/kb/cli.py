@@ -19,7 +19,7 @@ from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK
 CONTEXT = 40
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure_link(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=("propose", "clusters"), help="propose: entity links; clusters: quote clusters")
     parser.add_argument("--write", action="store_true", help="add the proposals to annotation/kb/ (existing rows are kept)")
 
@@ -30,7 +30,7 @@ def _context(text: str, start: int, end: int) -> str:
     return f"…{before}[{text[start:end]}]{after}…"
 
 
-def run(args: argparse.Namespace) -> int:
+def run_link(args: argparse.Namespace) -> int:
     from khabar.annotation.scheme import load_scheme
     from khabar.kb import files
     from khabar.kb.files import Cluster, Entity, Link

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import contextvars
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import write_atomic
 from khabar.model.corpus import CharEntity, Document, submitted_file
 from khabar.model.predict import EntityModel, prediction
 from khabar.model.train import current_file, current_model_dir
@@ -78,21 +78,10 @@ class Service:
     def add_submission(self, document: Document) -> None:
         """Append one page's entities to the training data (the file is rewritten atomically)."""
         path = submitted_file(self.root)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(
-            {"doc_id": document.doc_id, "text": document.text, "entities": [[e.start, e.end, e.label] for e in document.entities]},
-            ensure_ascii=False,
-        )
+        line = jsonl.dumps_line({"doc_id": document.doc_id, "text": document.text, "entities": [[e.start, e.end, e.label] for e in document.entities]})
         with self.lock:
             previous = path.read_text(encoding="utf-8") if path.exists() else ""
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".submitted-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(previous + line + "\n")
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(path, previous + line)
 
     def start_training(self) -> str:
         """Start ``khabar train`` unless one runs (then one more run follows it); returns what happened."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from khabar.annotation.conll_import import ARTIFACT_TOKENS, read_conll, sentence_entities
 from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.foundation import jsonl
 from khabar.foundation.paths import Repo
 from khabar.model.tokens import PROCLITIC_TOKEN, Token, sentences, tokenize
 
@@ -181,7 +182,7 @@ def gold_documents(exports: list[Path], documents_file: Path) -> list[Document]:
 def read_documents(path: Path) -> list[Document]:
     """Documents in a JSON-lines file of ``{"doc_id", "text", "entities": [[start, end, label], ...]}``."""
     found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for _, line in jsonl.lines(path):  # split on "\n" only: a text may hold U+2028
         if line.strip():
             raw = json.loads(line)
             found.append(Document(raw["doc_id"], raw["text"], tuple(CharEntity(*e) for e in raw.get("entities", []))))

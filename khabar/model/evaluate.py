@@ -14,16 +14,13 @@ predicted spans that overlap a gold one, recall the gold spans that overlap a pr
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from khabar.annotation.gazetteer import ENTITY_LAYER
-from khabar.model.corpus import Document, gold_documents, wojood_documents
+from khabar.model.corpus import Document, wojood_documents
 from khabar.model.train import TrainConfig, train_model, training_data, wojood_files
 
 SETTINGS = ("wojood", "loo")
@@ -164,34 +161,3 @@ def format_rows(setting: str, rows: list[dict]) -> str:
             f"| {row['p_overlap']:.3f} | {row['r_overlap']:.3f} | {row['f1_overlap']:.3f} |"
         )
     return "\n".join(lines)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--setting", choices=SETTINGS, action="append", help="which held-out setting (default: both)")
-    parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
-    parser.add_argument("--no-proclitic-split", action="store_true", help="keep و/ف/ب/ك/ل before ال in one token with the word")
-
-
-def run(args: argparse.Namespace) -> int:
-    from khabar.foundation.paths import repo
-
-    root = repo().root
-    config = TrainConfig(split_proclitics=not args.no_proclitic_split)
-    report: dict[str, list[dict]] = {}
-    with tempfile.TemporaryDirectory(prefix="khabar-evaluate-") as work:
-        for setting in args.setting or SETTINGS:
-            started = time.monotonic()
-            if setting == "wojood":
-                scores = evaluate_wojood(root, config, Path(work), print)
-            else:
-                exports = sorted(repo().exports_dir.glob("*.json"))
-                gold = gold_documents(exports, repo().documents_file)
-                scores = evaluate_loo(root, gold, gold_layers(exports, repo().documents_file), config, Path(work), print)
-            report[setting] = scores.rows()
-            print(format_rows(setting, report[setting]))
-            print(f"({setting}: {time.monotonic() - started:.0f} s)\n")
-    if args.json:
-        from khabar.model.predict import write_json_atomic
-
-        write_json_atomic(args.json, report)
-    return 0

@@ -9,10 +9,6 @@ each result scored with its rule's precision measured on the gold.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,42 +107,3 @@ def prediction(text: str, model: EntityModel) -> dict:
     results = entity_results(text, model.predict(text), load_scheme().text_name) + scored_rule_results(text)
     scores = [r["score"] for r in results if "score" in r]
     return {"model_version": model.version, "score": round(sum(scores) / len(scores), 4) if scores else 0.0, "result": results}
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--documents", type=Path, required=True, help="corpus records (JSON lines, as khabar ingest writes them)")
-    parser.add_argument("--out", type=Path, required=True, help="the Label Studio import file to write (JSON)")
-    parser.add_argument("--model", type=Path, help="a model folder (default: the current one in .khabar/models)")
-
-
-def write_json_atomic(path: Path, payload: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, ensure_ascii=False, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def run(args: argparse.Namespace) -> int:
-    from khabar.annotation.ingest import load_records
-    from khabar.annotation.tasks import task_data
-    from khabar.foundation.paths import repo
-    from khabar.model.train import current_model_dir
-
-    records = [record for record in load_records(args.documents) if record.superseded_by is None]
-    if not records:
-        raise KhabarError("no current corpus records to predict", file=str(args.documents))
-    if args.out.resolve() == args.documents.resolve():
-        raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
-    model = EntityModel(args.model or current_model_dir(repo().root))
-    tasks = [{"data": task_data(record), "predictions": [prediction(record.text, model)]} for record in records]
-    write_json_atomic(args.out, tasks)
-    results = sum(len(task["predictions"][0]["result"]) for task in tasks)
-    print(f"{model.version}: {len(tasks)} task(s), {results} result(s) → {args.out}")
-    return 0

@@ -13,19 +13,17 @@ after it) names the version that is served, so a reader never sees half a model.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import staging_folder, sync_tree
 from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, document_sentences, wojood_dir, wojood_sentences
 from khabar.model.features import sentence_features
 
@@ -134,9 +132,7 @@ def train_model(data: TrainingData, config: TrainConfig, models_dir: Path, *, pr
     if (final / "model.json").exists():
         progress(f"{version} is already trained (same data, same settings)")
         return read_info(final)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".{version}-"))
-    try:
+    with staging_folder(final) as work:
         levels = 0
         for level in range(MAX_LEVELS):
             entities = sum(1 for s in data.sentences if level < len(s.tags) for tag in s.tags[level] if tag.startswith("B-"))
@@ -159,12 +155,9 @@ def train_model(data: TrainingData, config: TrainConfig, models_dir: Path, *, pr
             lost={"off_token_edges": alignment.off_token_edges, "across_sentences": alignment.across_sentences, "crossing": alignment.crossing},
             seconds=round(time.monotonic() - started, 1),
         )
-        (work / "model.json").write_text(json.dumps(asdict(info), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.chmod(work, 0o755)
-        os.replace(work, final)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+        (work / "model.json").write_text(jsonl.dumps_document(asdict(info)), encoding="utf-8")
+        sync_tree(work)
+        work.rename(final)  # a reader sees no model or a whole one; the staging folder goes if anything fails
     return info
 
 
@@ -187,16 +180,7 @@ def current_file(root: Path) -> Path:
 
 def set_current(root: Path, version: str) -> None:
     """Name ``version`` as the served model, atomically."""
-    target = current_file(root)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".current-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"version": version}, handle)
-            handle.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    jsonl.write_document(current_file(root), {"version": version})
 
 
 def current_model_dir(root: Path) -> Path:
@@ -223,25 +207,3 @@ def repository_data(root: Path, config: TrainConfig, exports: list[Path], docume
     data.sources["gold pages"] = len(gold_ids - newer)
     data.sources["submitted pages"] = len(submitted)
     return data
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exports", nargs="*", type=Path, metavar="JSON", help="gold exports (default: every *.json in annotation/exports/)")
-    parser.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
-    parser.add_argument("--no-proclitic-split", action="store_true", help="keep و/ف/ب/ك/ل before ال in one token with the word")
-
-
-def run(args: argparse.Namespace) -> int:
-    from khabar.foundation.paths import repo
-
-    root = repo().root
-    exports = args.exports if args.exports is not None else sorted(repo().exports_dir.glob("*.json"))
-    config = TrainConfig(split_proclitics=not args.no_proclitic_split)
-    data = repository_data(root, config, exports, args.documents or repo().documents_file)
-    print(f"training on {len(data.sentences)} sentences: " + ", ".join(f"{name} {count}" for name, count in data.sources.items()))
-    info = train_model(data, config, models_dir(root))
-    set_current(root, info.version)
-    lost = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in info.lost.items() if count)
-    print(f"{info.version}: {info.levels} level(s), {info.kept} of {info.entities} entities learnt from" + (f" (not usable: {lost})" if lost else ""))
-    print(f"model in {models_dir(root) / info.version}; served from now on (.khabar/models/current.json)")
-    return 0

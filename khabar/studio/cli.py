@@ -32,7 +32,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", default="khabar", help="project title (default khabar); the export is <project>.json")
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure_studio(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     up = actions.add_parser("up", help=f"start the local {LS_VERSION_HINT} and wait until it answers")
@@ -129,7 +129,7 @@ def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: 
     _api_call(push_file, client, project_id, committed, paths.pseudonyms_file, documents_file=documents)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_studio(args: argparse.Namespace) -> int:
     from khabar.studio import server
 
     log = logging.getLogger(__name__).info  # progress on stderr; what to do next, status and summaries on stdout
@@ -157,11 +157,11 @@ def run(args: argparse.Namespace) -> int:
         print("Label Studio stopped" if stopped else "Label Studio was not running")
         return 0
     if args.action == "status":
-        running = server.running_server(paths)
-        if running is None:
+        current = server.running_server(paths)
+        if current is None:
             print("Label Studio is not running (start it with: khabar studio up)")
             return 1
-        print(f"Label Studio is running at {running.url} (pid {running.pid}, data in {paths.data_dir})")
+        print(f"Label Studio is running at {current.url} (pid {current.pid}, data in {paths.data_dir})")
         return 0
 
     client = _client(args)

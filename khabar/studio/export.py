@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from khabar.annotation.tasks import pseudonym_number
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic
 from khabar.studio.merge import merge_pull, refusals, refuse
@@ -190,10 +191,6 @@ def stable_export(tasks: list[dict[str, Any]], pseudonyms: dict[str, str]) -> li
     return stable
 
 
-def render_export(tasks: list[dict[str, Any]]) -> str:
-    return json.dumps(tasks, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
-
-
 def read_export(path: Path) -> list[dict[str, Any]]:
     try:
         tasks = json.loads(path.read_text(encoding="utf-8"))
@@ -283,7 +280,7 @@ def pull(
     tasks = merged.tasks
     changed = previous_text is None or tasks != previous
     if changed:
-        write_atomic(path, render_export(tasks))
+        write_atomic(path, jsonl.dumps_document(tasks))
     if state.render() != state_text:
         write_atomic(state.path, state.render())
     updated_book = {**book, **{_user_key(user): pseudonym for user, pseudonym in pseudonyms.items()}}

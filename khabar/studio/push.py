@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from khabar.annotation.tasks import TASK_DATA_KEYS, pseudonym_number
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic
 from khabar.studio.export import (
@@ -37,7 +38,6 @@ from khabar.studio.export import (
     load_pseudonym_book,
     placeholder_email,
     read_export,
-    render_export,
     server_view,
 )
 from khabar.studio.merge import refuse
@@ -111,7 +111,7 @@ def precheck(tasks: list[dict[str, Any]], *, file: str) -> None:
                     file=file, task=task.get("id"),
                 )  # fmt: skip
         try:
-            render_export([task]).encode("utf-8")
+            jsonl.dumps_document([task]).encode("utf-8")
         except UnicodeEncodeError as exc:
             raise KhabarError(
                 f"holds a string that is not valid Unicode ({exc.reason} at character {exc.start}: "

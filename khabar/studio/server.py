@@ -35,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import write_atomic
 
 ADMIN_USERNAME = "admin@khabar.local"
 LOCAL_HOST = "127.0.0.1"
@@ -103,7 +103,7 @@ class RunningServer:
 def write_private_json(path: Path, payload: object) -> None:
     """Write JSON readable by the owner only (0600), atomically."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n", mode=0o600)
+    jsonl.write_document(path, payload, mode=0o600)
 
 
 def read_credentials(paths: StudioPaths) -> Credentials | None:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 FORMATS = ("text", "markdown", "json", "github")
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure_validate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="*", type=Path, metavar="PATHS",
         help="export files or folders of *.json, any case (default: annotation/exports/*.json)",
@@ -59,7 +59,7 @@ def export_paths(given: list[Path]) -> list[Path]:
     return export_files.named(given)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_validate(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         from khabar.validation.dataset_check import run_dataset_check
 

@@ -29,8 +29,8 @@ from typing import Any
 
 from khabar.annotation.normalize import departure
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
+from khabar.foundation.manifest import MANIFEST_NAME, read_manifest, unsafe_entry
 
-MANIFEST_NAME = "MANIFEST.json"
 CARD_NAME = "README.md"
 DOCUMENTS_CONFIG = "documents"
 
@@ -71,30 +71,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def read_manifest(folder: Path) -> list[dict[str, Any]]:
-    """The file entries of ``MANIFEST.json``; KhabarError (exit 2) when there is no usable one."""
-    if not folder.is_dir():
-        raise KhabarError("no such dataset folder", file=str(folder))
-    path = folder / MANIFEST_NAME
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KhabarError(f"not a khabar build: no {MANIFEST_NAME}", file=str(folder)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise KhabarError(f"unreadable manifest ({exc})", file=str(path)) from None
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(files, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("sha256"), str) for e in files
-    ):
-        raise KhabarError("unreadable manifest: 'files' must be a list of {path, sha256, bytes[, rows]}", file=str(path))
-    from khabar.foundation.manifest import unsafe_entry
-
-    for entry in files:  # before anything is read or hashed
-        if problem := unsafe_entry(folder, entry["path"]):
-            raise KhabarError(f"refusing the manifest: its entry {entry['path']!r} {problem}", file=str(path))
-    return files
 
 
 def read_card(folder: Path) -> dict[str, Any]:
@@ -159,8 +135,6 @@ class ConfigFiles:
 
 def card_configs(folder: Path, meta: dict[str, Any]) -> list[ConfigFiles]:
     from datasets.info import DatasetInfo
-
-    from khabar.foundation.manifest import unsafe_entry
 
     infos = meta["dataset_info"] if isinstance(meta["dataset_info"], list) else [meta["dataset_info"]]
     data_files = {c.get("config_name"): c.get("data_files") or [] for c in meta.get("configs") or [] if isinstance(c, dict)}
@@ -301,7 +275,7 @@ def check_offsets(folder: Path, rows_by_config: dict[str, dict[Path, list[dict[s
             relative = path.relative_to(folder).as_posix()
             for index, row in enumerate(rows):
                 doc_id = row["id"] if config == DOCUMENTS_CONFIG else row.get("doc_id")
-                text = texts.get(doc_id)
+                text = texts.get(doc_id) if isinstance(doc_id, str) else None
                 if text is None:
                     report.problems.append(Problem(relative, f"row {index}: document {doc_id} is not in the {DOCUMENTS_CONFIG} config"))
                     continue
@@ -335,7 +309,7 @@ def check_offsets(folder: Path, rows_by_config: dict[str, dict[Path, list[dict[s
 
 def check_dataset(folder: Path) -> DatasetCheck:
     """Every check of the module docstring; raises KhabarError (exit 2) for an unusable folder."""
-    entries = read_manifest(folder)
+    entries = read_manifest(folder)["files"]
     report = DatasetCheck(folder)
     check_files(folder, entries, report)
     try:

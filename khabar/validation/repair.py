@@ -30,8 +30,9 @@ from typing import Any
 import polars as pl
 
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import sha256_bytes, write_atomic
+from khabar.foundation.files import sha256_bytes
 from khabar.validation.checks import prepare
 from khabar.validation.clusters import widen_to_clusters
 from khabar.validation.reader import OWNER_LISTS, read_documents, read_raw
@@ -133,7 +134,7 @@ def _read_checked(path: Path, checked_sha256: str) -> Any:
 
 
 def _write_stable(path: Path, tasks: Any, read_sha256: str) -> None:
-    write_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n", expected_sha256=read_sha256)
+    jsonl.write_document(path, tasks, expected_sha256=read_sha256)
 
 
 def repair_exports(paths: list[Path], documents_file: Path) -> list[Change]:
@@ -158,10 +159,10 @@ def repair_exports(paths: list[Path], documents_file: Path) -> list[Change]:
             for result in owner["result"]:
                 # the region itself and its per-region choices (same id, same old offsets)
                 value = result.get("value") if isinstance(result, dict) else None
-                if result is region or (
-                    isinstance(value, dict) and result.get("id") == row["region_id"] and result.get("type") == "choices"
+                if isinstance(value, dict) and (result is region or (
+                    result.get("id") == row["region_id"] and result.get("type") == "choices"
                     and value.get("start") == old_start and value.get("end") == old_end
-                ):
+                )):
                     value.update(start=start, end=end, text=text)
             changed = True
             changes.append(Change(str(file), row["task_id"], who, row["region_id"], "; ".join(notes), applied=True))

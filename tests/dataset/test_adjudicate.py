@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import khabar_fixtures as fx
 import polars as pl
 
 from khabar.gold.adjudicate import adjudicate
 from khabar.gold.inputs import from_tables
+from tests.dataset import khabar_fixtures as fx
 
 SOURCE = "وزارة الخارجية العراقية"
 CONTENT = "نائب رئيس الوزراء"

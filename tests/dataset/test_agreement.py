@@ -6,7 +6,6 @@ from dataclasses import astuple
 from itertools import combinations
 from unittest.mock import patch
 
-import khabar_fixtures as fx
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -18,6 +17,7 @@ from khabar.dataset.segment import tokenize
 from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS
 from khabar.gold.adjudicate import Reason, adjudicate, committed_reasons, latest_per_annotator
 from khabar.gold.inputs import BuildInputs, from_tables
+from tests.dataset import khabar_fixtures as fx
 
 LAYERS = ("entity", "attribution", "zone")
 

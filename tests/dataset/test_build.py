@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import datasets
-import khabar_fixtures as fx
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -24,6 +23,7 @@ from khabar.dataset.features import column_of
 from khabar.dataset.iob import Span, decode_nested
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import from_tables
+from tests.dataset import khabar_fixtures as fx
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
 ROOT = repo().root
@@ -113,11 +113,11 @@ def test_build_report_lists_review_and_agreement(built_v1):
     assert (entity["predicted"], entity["gold"], entity["correct"]) == (4, 5, 3)
 
 
+#: run with the checkout on PYTHONPATH, so that ``tests`` is importable
 FIXTURE_BUILD = """
 import sys
-sys.path.insert(0, {tests!r})
 from pathlib import Path
-import khabar_fixtures
+from tests.dataset import khabar_fixtures
 from khabar.dataset.build import build
 from khabar.gold.inputs import from_tables
 build(from_tables(khabar_fixtures.tables("v1")), Path(sys.argv[1]), datasheet=Path(sys.argv[2]))
@@ -126,7 +126,6 @@ build(from_tables(khabar_fixtures.tables("v1")), Path(sys.argv[1]), datasheet=Pa
 
 def test_builds_in_separate_processes_are_byte_identical(tmp_path, datasheet_copy):
     """The README's command twice, and a build of annotated fixtures twice, each in its own process."""
-    script = FIXTURE_BUILD.format(tests=str(Path(__file__).parent))
     commands = []
     for name in ("a", "b"):
         for kind in ("main", "fixture"):
@@ -134,10 +133,10 @@ def test_builds_in_separate_processes_are_byte_identical(tmp_path, datasheet_cop
             sheet.write_bytes(datasheet_copy.read_bytes())
             out = str(tmp_path / kind / name)
             commands.append(
-                [KHABAR, "--root", str(ROOT), "build", "--out", out, "--datasheet", str(sheet)] if kind == "main" else [sys.executable, "-c", script, out, str(sheet)]
+                [KHABAR, "--root", str(ROOT), "build", "--out", out, "--datasheet", str(sheet)] if kind == "main" else [sys.executable, "-c", FIXTURE_BUILD, out, str(sheet)]
             )
     for pair in (commands[:2], commands[2:]):  # two processes at a time
-        running = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path, env={**os.environ, "KHABAR_ROOT": str(ROOT)}) for c in pair]
+        running = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path, env={**os.environ, "KHABAR_ROOT": str(ROOT), "PYTHONPATH": str(ROOT)}) for c in pair]
         for process in running:
             assert process.wait() == 0, process.stderr.read().decode()
     for kind in ("main", "fixture"):
@@ -207,11 +206,11 @@ def test_check_fails_on_a_stale_datasheet_and_passes_after_a_build(tmp_path, dat
     sheet.write_text(text.replace("Figures of release", "Figures of the release"), encoding="utf-8")
     args = ["--exports", "--datasheet", str(sheet)]
     stale = khabar("--root", ROOT, "build", "--check", *args)
-    assert stale.returncode == 1 and "stale" in stale.stderr and "Traceback" not in stale.stderr
+    assert stale.status == 1 and "stale" in stale.err and "Traceback" not in stale.err
     assert not (tmp_path / "dist").exists()
-    assert khabar("--root", ROOT, "build", "--out", tmp_path / "out", *args).returncode == 0
+    assert khabar("--root", ROOT, "build", "--out", tmp_path / "out", *args).status == 0
     fresh = khabar("--root", ROOT, "build", "--check", *args)
-    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.status == 0, fresh.err
     prose = text.split(BEGIN)[0]
     assert sheet.read_text(encoding="utf-8").startswith(prose)  # the hand-written prose is kept
 
@@ -220,8 +219,8 @@ def test_datasheet_without_markers_is_refused_with_one_line(tmp_path, khabar):
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_text("# A datasheet with no figures block\n", encoding="utf-8")
     result = khabar("build", "--exports", "--out", tmp_path / "o", "--datasheet", sheet)
-    assert result.returncode == 2
-    assert "no figures block" in result.stderr and "Traceback" not in result.stderr
+    assert result.status == 2
+    assert "no figures block" in result.err and "Traceback" not in result.err
     assert not (tmp_path / "o").exists()
 
 
@@ -283,9 +282,9 @@ def test_entities_that_cannot_be_tagged_are_counted_or_name_their_document():
 
 def test_unreadable_inputs_are_one_line_errors(tmp_path, khabar, datasheet_copy):
     missing = khabar("build", "--exports", "--documents", tmp_path / "none.jsonl", "--out", tmp_path / "o", "--datasheet", datasheet_copy)
-    assert missing.returncode == 2 and "none.jsonl: cannot read" in missing.stderr
+    assert missing.status == 2 and "none.jsonl: cannot read" in missing.err
     no_export = khabar("build", "--exports", tmp_path / "none.json", "--out", tmp_path / "o", "--datasheet", datasheet_copy)
-    assert no_export.returncode == 2 and "none.json" in no_export.stderr
+    assert no_export.status == 2 and "none.json" in no_export.err
     assert not (tmp_path / "o").exists()
 
 
@@ -294,7 +293,7 @@ def test_release_config_with_an_unknown_split_is_refused(tmp_path, khabar, datas
     release = tmp_path / "release.toml"
     release.write_text(repo().release_file.read_text(encoding="utf-8").replace("validation = 0.1", "dev = 0.1"), encoding="utf-8")
     result = khabar("build", "--exports", "--release", release, "--out", tmp_path / "o", "--datasheet", datasheet_copy)
-    assert result.returncode == 2 and "release.toml" in result.stderr and "'dev'" in result.stderr
+    assert result.status == 2 and "release.toml" in result.err and "'dev'" in result.err
     assert not (tmp_path / "o").exists()
 
 
@@ -304,7 +303,7 @@ def test_release_option_is_used_and_hashed_in_the_manifest(tmp_path, khabar, dat
     release.write_text(repo().release_file.read_text(encoding="utf-8").replace('name = "khabar"', 'name = "khabar-test"'), encoding="utf-8")
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
-    assert khabar("build", "--exports", "--release", release, "--out", tmp_path / "o", "--datasheet", sheet).returncode == 0
+    assert khabar("build", "--exports", "--release", release, "--out", tmp_path / "o", "--datasheet", sheet).status == 0
     manifest = json.loads((tmp_path / "o" / "MANIFEST.json").read_text())
     assert manifest["name"] == "khabar-test"
     assert manifest["inputs"]["release_config_sha256"] == hashlib.sha256(release.read_bytes()).hexdigest()
@@ -339,5 +338,5 @@ def test_an_export_with_errors_names_file_task_and_region(tmp_path, khabar, data
         "drafts": [], "id": 1, "predictions": [],
     }], ensure_ascii=False), encoding="utf-8")
     run = khabar("build", "--exports", tables_export, "--out", tmp_path / "o", "--datasheet", datasheet_copy)
-    assert run.returncode == 1
-    assert "export.json" in run.stderr and "task 1" in run.stderr and "region e4" in run.stderr
+    assert run.status == 1
+    assert "export.json" in run.err and "task 1" in run.err and "region e4" in run.err

@@ -8,7 +8,6 @@ import json
 import re
 
 import jsonschema
-import khabar_fixtures as fx
 import pytest
 import yaml
 
@@ -17,6 +16,7 @@ from khabar.dataset.release import load_release
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import from_tables
+from tests.dataset import khabar_fixtures as fx
 
 
 def release_with(tmp_path, old: str, new: str):

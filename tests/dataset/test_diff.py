@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-import khabar_fixtures as fx
 import polars as pl
 
 from khabar.annotation.scheme import load_scheme
@@ -14,6 +13,7 @@ from khabar.dataset.diff import diff_builds, read_build
 from khabar.dataset.release import load_release
 from khabar.dataset.stats import label_counts, surface_conflicts
 from khabar.gold.inputs import from_tables
+from tests.dataset import khabar_fixtures as fx
 
 
 def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy, khabar):
@@ -39,15 +39,15 @@ def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy
     assert moved and result.splits_changed == moved
 
     cli = khabar("diff", built_v1, v2, "--json")
-    assert cli.returncode == 0
-    assert json.loads(cli.stdout)["spans_relabeled"] == {"entity/ORG→NORP": 1}
+    assert cli.status == 0
+    assert json.loads(cli.out)["spans_relabeled"] == {"entity/ORG→NORP": 1}
     same = khabar("diff", built_v1, built_v1)
-    assert same.stdout.splitlines()[-1] == "no differences"
+    assert same.out.splitlines()[-1] == "no differences"
 
 
 def test_diff_of_a_folder_that_is_not_a_build_is_one_line(tmp_path, khabar):
     result = khabar("diff", tmp_path, tmp_path)
-    assert result.returncode == 2 and "not a khabar build" in result.stderr and "Traceback" not in result.stderr
+    assert result.status == 2 and "not a khabar build" in result.err and "Traceback" not in result.err
 
 
 def test_stats_counts_and_surface_forms_with_two_labels():
@@ -84,6 +84,6 @@ def test_diff_shows_new_fields_and_changed_tokens_though_no_span_changed(built_v
     assert not (result.spans_added or result.spans_removed or result.spans_relabeled or result.config_rows)
     assert result.fields_added == {"tokens": ["script"]} and result.fields_removed == {}
     assert result.tokens_changed == [first["doc_id"]] and result.tokens[0] - result.tokens[1] == 1
-    lines = khabar("diff", built_v1, changed).stdout.splitlines()
+    lines = khabar("diff", built_v1, changed).out.splitlines()
     assert "fields added      tokens: script" in lines and "no differences" not in lines
     assert any(line.startswith("tokens changed    1 document(s)") for line in lines)

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import datasets
-import khabar_fixtures as fx
 
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import documents_table
+from tests.dataset import khabar_fixtures as fx
 
 DOCS = {row["doc_id"]: row for row in documents_table(repo().documents_file).iter_rows(named=True)}
 RT = DOCS[fx.RT]
@@ -62,7 +62,7 @@ def test_build_from_an_export_through_validation(tmp_path, datasheet_copy, khaba
     sheet.write_bytes(datasheet_copy.read_bytes())
     out = tmp_path / "build"
     result = khabar("build", "--exports", exported, "--out", out, "--datasheet", sheet)
-    assert result.returncode == 0, result.stderr
+    assert result.status == 0, result.err
     documents = datasets.load_dataset(str(out), "documents", cache_dir=str(tmp_path / "cache"))["test"]
     assert documents.num_rows == 5
     rt = next(r for r in documents if r["id"] == fx.RT)
@@ -85,18 +85,18 @@ def test_an_export_with_errors_is_refused_and_nothing_is_written(tmp_path, datas
     exported = write(tmp_path / "khabar.json", export(offset_shift=3))  # CONTENT offsets no longer match its text
     out = tmp_path / "build"
     result = khabar("build", "--exports", exported, "--out", out, "--datasheet", datasheet_copy)
-    assert result.returncode == 1
-    assert "validation found" in result.stderr and "khabar validate" in result.stderr and "Traceback" not in result.stderr
+    assert result.status == 1
+    assert "validation found" in result.err and "khabar validate" in result.err and "Traceback" not in result.err
     assert not out.exists()
 
 
 def test_stats_of_an_export(tmp_path, khabar):
     exported = write(tmp_path / "khabar.json", export())
     result = khabar("stats", "--exports", exported, "--json")
-    assert result.returncode == 0, result.stderr
-    stats = json.loads(result.stdout)
+    assert result.status == 0, result.err
+    stats = json.loads(result.out)
     counts = {(c["layer"], c["label"]): c["spans"] for c in stats["labels"]}
     assert counts["entity", "ORG"] == 2 and counts["attribution", "CONTENT"] == 1 and counts["zone", "TITLE"] == 0
     assert stats["surface_conflicts"] == []
     table = khabar("stats", "--exports", exported)
-    assert "gold spans: 7 in 1 document(s)" in table.stdout and "ORG 2" in table.stdout
+    assert "gold spans: 7 in 1 document(s)" in table.out and "ORG 2" in table.out

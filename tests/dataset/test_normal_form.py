@@ -26,7 +26,7 @@ def test_departure_names_what_the_normaliser_would_change(text, found):
 def test_validate_dataset_flags_text_not_in_the_ingest_normal_form(built_v1, tmp_path, khabar):
     copy = tmp_path / "khabar"
     shutil.copytree(built_v1, copy)
-    assert khabar("validate", "--dataset", copy).returncode == 0
+    assert khabar("validate", "--dataset", copy).status == 0
     path = next((copy / "data" / "documents").glob("*.parquet"))
     table = pq.read_table(path)
     texts = table["text"].to_pylist()
@@ -34,9 +34,9 @@ def test_validate_dataset_flags_text_not_in_the_ingest_normal_form(built_v1, tmp
     column = table.schema.get_field_index("text")
     pq.write_table(table.set_column(column, table.schema.field("text"), pa.array(texts, pa.string())), path)
     run = khabar("validate", "--dataset", copy)
-    assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr
-    flagged = [line for line in run.stdout.splitlines() if "normal form of ingest" in line]
-    assert len(flagged) == 1 and "row 0 (document " in flagged[0] and "U+200F" in flagged[0] and "data/documents/" in flagged[0], run.stdout
+    assert run.status == 1 and "Traceback" not in run.out + run.err
+    flagged = [line for line in run.out.splitlines() if "normal form of ingest" in line]
+    assert len(flagged) == 1 and "row 0 (document " in flagged[0] and "U+200F" in flagged[0] and "data/documents/" in flagged[0], run.out
 
 
 def unnormalised_corpus(folder):
@@ -51,12 +51,12 @@ def unnormalised_corpus(folder):
 def test_validate_refuses_corpus_records_not_in_the_ingest_normal_form(tmp_path, khabar):
     export = tmp_path / "khabar.json"
     shutil.copyfile(repo().exports_dir / "khabar.json", export)
-    assert khabar("validate", export, "--documents", repo().documents_file).returncode == 0
+    assert khabar("validate", export, "--documents", repo().documents_file).status == 0
     corpus, records = unnormalised_corpus(tmp_path)
     before = corpus.read_bytes(), export.read_bytes()
     run = khabar("validate", export, "--documents", corpus)
-    assert run.returncode == 2 and "Traceback" not in run.stdout + run.stderr
-    assert str(corpus) in run.stderr and records[1]["doc_id"] in run.stderr and "carriage return" in run.stderr, run.stderr
+    assert run.status == 2 and "Traceback" not in run.out + run.err
+    assert str(corpus) in run.err and records[1]["doc_id"] in run.err and "carriage return" in run.err, run.err
     assert (corpus.read_bytes(), export.read_bytes()) == before
 
 
@@ -64,6 +64,6 @@ def test_build_without_exports_refuses_corpus_records_not_in_the_ingest_normal_f
     corpus, records = unnormalised_corpus(tmp_path)
     sheet = datasheet_copy.read_bytes()
     run = khabar("build", "--exports", "--documents", corpus, "--out", tmp_path / "out", "--datasheet", datasheet_copy)
-    assert run.returncode == 2 and "Traceback" not in run.stdout + run.stderr
-    assert records[1]["doc_id"] in run.stderr and "carriage return" in run.stderr, run.stderr
+    assert run.status == 2 and "Traceback" not in run.out + run.err
+    assert records[1]["doc_id"] in run.err and "carriage return" in run.err, run.err
     assert not (tmp_path / "out").exists() and datasheet_copy.read_bytes() == sheet

@@ -17,12 +17,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import khabar_fixtures as fx
 import pytest
 
 from khabar.dataset.build import build
 from khabar.dataset.release import load_release
 from khabar.gold.inputs import from_tables
+from tests.dataset import khabar_fixtures as fx
 
 OLAH = str(Path(sys.executable).with_name("olah-cli"))
 KHABAR = str(Path(sys.executable).with_name("khabar"))
@@ -160,7 +160,7 @@ def test_what_publish_sent_loads_by_tag_through_olah(built_v1, datasheet_copy, t
     storage (each Hub commit a git commit, each tag a git tag) in offline mode. Then a later release
     moves main, so only the tag can give back the first release's rows.
     """
-    from fake_hub import FakeHub
+    from tests.dataset.fake_hub import FakeHub
 
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())

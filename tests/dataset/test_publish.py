@@ -17,12 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from fake_hub import FakeHub
 from huggingface_hub import HfApi
 
 from khabar.dataset.publish import publish, read_release
 from khabar.dataset.release import load_release
 from khabar.foundation.errors import KhabarError
+from tests.dataset.fake_hub import FakeHub
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
 V1 = load_release().version  # the version built_v1 carries
@@ -45,7 +45,7 @@ def test_publish_creates_commits_once_then_tags(built_v1, tmp_path):
     binary = sorted(p for p in release.files if p.endswith((".parquet", ".png")))
     with FakeHub(tmp_path / "hub") as hub:
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
-        oid = publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        oid = publish(release, "khabar-org/khabar", api)
         head, uploads, tail = hub.calls[:6], hub.calls[6:-2], hub.calls[-2:]  # uploads run in parallel threads
         assert head == ["create_repo", "refs", "tree", "validate_yaml", "preupload", "lfs_batch"] and tail == ["commit", "tag"]
         assert sorted(uploads) == ["lfs_upload"] * len(binary) + ["lfs_verify"] * len(binary)
@@ -78,10 +78,10 @@ def test_publish_refuses_to_move_an_existing_tag(built_v1, tmp_path):
     release = read_release(built_v1)
     with FakeHub(tmp_path / "hub") as hub:
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
-        publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        publish(release, "khabar-org/khabar", api)
         before = list(hub.requests)
         with pytest.raises(KhabarError, match=f"tag v{V1} already exists"):
-            publish(release, "khabar-org/khabar", api, log=lambda m: None)
+            publish(release, "khabar-org/khabar", api)
         assert [name for name in hub.calls[len(before):]] == ["create_repo", "refs"]  # no commit, no tag
         assert len(hub.commit_payloads) == 1
 
@@ -90,11 +90,11 @@ def test_a_new_version_deletes_stale_files_in_the_same_commit(built_v1, tmp_path
     release = read_release(built_v1)
     with FakeHub(tmp_path / "hub") as hub:
         api = HfApi(endpoint=hub.endpoint, token="hf_fake")
-        publish(release, "khabar-org/khabar", api, log=lambda m: None)
+        publish(release, "khabar-org/khabar", api)
         repo = hub.repos["khabar-org/khabar"]
         other = repo.commit({"data/tokens/train-00000-of-00001.parquet": b"old"}, [], "someone else's commit")
         repo.git("tag", "v0.0.9", other)
-        publish(read_release(bumped(built_v1, tmp_path / "build", NEXT)), "khabar-org/khabar", api, log=lambda m: None)
+        publish(read_release(bumped(built_v1, tmp_path / "build", NEXT)), "khabar-org/khabar", api)
         last = hub.commit_payloads[-1]
         assert last[0]["value"]["parentCommit"] == other
         assert [line["value"]["path"] for line in last if line["key"] == "deletedFile"] == ["data/tokens/train-00000-of-00001.parquet"]
@@ -133,7 +133,7 @@ def test_a_truncated_manifest_is_a_one_line_error(built_v1, tmp_path, khabar):
     shutil.copytree(built_v1, broken)
     (broken / "MANIFEST.json").write_text('{"files": [', encoding="utf-8")
     result = khabar("publish", "--repo-id", "khabar-org/khabar", "--build", broken, "--dry-run")
-    assert result.returncode == 2 and "MANIFEST.json" in result.stderr and "Traceback" not in result.stderr
+    assert result.status == 2 and "MANIFEST.json" in result.err and "Traceback" not in result.err
 
 
 def test_an_unreachable_hub_is_a_one_line_error(built_v1):
@@ -143,17 +143,17 @@ def test_an_unreachable_hub_is_a_one_line_error(built_v1):
     free.close()  # nothing listens there now
     api = HfApi(endpoint=f"http://127.0.0.1:{port}", token="hf_fake")
     with pytest.raises(KhabarError, match=f"cannot reach the Hub at http://127.0.0.1:{port}"):
-        publish(read_release(built_v1), "khabar-org/khabar", api, log=lambda m: None)
+        publish(read_release(built_v1), "khabar-org/khabar", api)
 
 
 def test_cli_needs_hf_token_and_dry_run_contacts_nobody(built_v1, khabar, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     args = ["publish", "--repo-id", "khabar-org/khabar", "--build", built_v1]
     missing = khabar(*args)
-    assert missing.returncode == 2 and "HF_TOKEN is not set" in missing.stderr
+    assert missing.status == 2 and "HF_TOKEN is not set" in missing.err
     dry = khabar(*args, "--dry-run")
-    assert dry.returncode == 0 and f"would tag the commit v{V1}" in dry.stdout and "MANIFEST.json" in dry.stdout
-    assert khabar("publish", "--repo-id", "no-slash", "--build", built_v1, "--dry-run").returncode == 2
+    assert dry.status == 0 and f"would tag the commit v{V1}" in dry.out and "MANIFEST.json" in dry.out
+    assert khabar("publish", "--repo-id", "no-slash", "--build", built_v1, "--dry-run").status == 2
 
 
 def test_cli_publishes_through_hf_endpoint_with_the_token_from_hf_token(built_v1, tmp_path):
@@ -189,6 +189,6 @@ def test_a_password_in_hf_endpoint_is_never_printed(built_v1, tmp_path):
 
 def test_the_repo_id_defaults_to_the_release_config_and_is_checked(built_v1, khabar):
     dry = khabar("publish", "--build", built_v1, "--dry-run")
-    assert dry.returncode == 0 and f"would create the dataset repository {load_release().repo_id} at " in dry.stdout
+    assert dry.status == 0 and f"would create the dataset repository {load_release().repo_id} at " in dry.out
     bad = khabar("publish", "--repo-id", "org/na me", "--build", built_v1, "--dry-run")
-    assert bad.returncode == 2 and "repository id 'org/na me' is not ORG/NAME" in bad.stderr
+    assert bad.status == 2 and "repository id 'org/na me' is not ORG/NAME" in bad.err

@@ -11,6 +11,7 @@ import pytest
 
 from khabar.dataset.iob import Span, decode_nested
 from khabar.dataset.wojood import wojood_spans
+from tests.cli_support import run_khabar
 
 Sentence = list[tuple[str, list[str]]]
 
@@ -33,12 +34,10 @@ def spans_of(sentence_list: list[Sentence]) -> set[tuple[int, Span]]:
 
 @pytest.fixture(scope="module")
 def views(tmp_path_factory, datasheet_copy) -> tuple[Path, Path]:
-    from khabar.cli import main
-
     root = tmp_path_factory.mktemp("wojood")
-    assert main(["build", "--out", str(root / "khabar"), "--datasheet", str(datasheet_copy)]) == 0
-    assert main(["export", str(root / "khabar"), "--format", "conll", "--out", str(root / "plain")]) == 0
-    assert main(["export", str(root / "khabar"), "--format", "conll-wojood", "--out", str(root / "wojood")]) == 0
+    assert run_khabar("build", "--out", str(root / "khabar"), "--datasheet", str(datasheet_copy)) == 0
+    assert run_khabar("export", str(root / "khabar"), "--format", "conll", "--out", str(root / "plain")) == 0
+    assert run_khabar("export", str(root / "khabar"), "--format", "conll-wojood", "--out", str(root / "wojood")) == 0
     return root / "plain", root / "wojood"
 
 
@@ -62,7 +61,7 @@ def test_the_wojood_view_changes_only_what_it_lists(views, tmp_path, khabar):
     assert army and all(wojood[n][i][1][:1] == ["B-ORG"] and wojood[n][i + 1][1][:1] == ["I-ORG"] for n, i in army)
     assert all(plain[n][i][1] == ["O"] and plain[n][i + 1][1] == ["B-NORP"] for n, i in army)
     imported = khabar("import-conll", wojood_dir / "test.txt", "--out", tmp_path / "in")  # a valid CoNLL file for the tools
-    assert imported.returncode == 0, imported.stderr
+    assert imported.status == 0, imported.err
 
 
 def test_forces_become_org_only_when_a_rule_can_say_so():

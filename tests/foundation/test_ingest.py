@@ -8,8 +8,8 @@ import pytest
 
 from khabar.annotation.ingest import doc_id_for, ingest, load_records
 from khabar.annotation.normalize import normalize_text
-from khabar.cli import main
 from khabar.foundation.paths import repo
+from tests.cli_support import run_khabar
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def run_ingest(corpus: Path) -> int:
-    return main(["ingest", "--corpus", str(corpus), "--exports", str(corpus.parent / "exports")])
+    return run_khabar("ingest", "--corpus", str(corpus), "--exports", str(corpus.parent / "exports"))
 
 
 def test_five_seed_pages_become_five_documents(corpus):

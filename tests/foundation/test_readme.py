@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_install import clone_of_the_working_tree
 
 from khabar.foundation.paths import repo
+from tests.foundation.test_install import clone_of_the_working_tree
 
 README = repo().root / "README.md"
 #: Sections whose fenced ``bash`` and ``python`` blocks the fresh-clone test runs, in README order.
@@ -53,6 +53,7 @@ def test_ci_runs_the_readme_test_command():
     ci_lines = (repo().root / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     assert ci_lines[-1] == test_command
     assert "ruff check ." in test_command
+    assert ".venv/bin/mypy" in test_command  # the configuration, files included, is pyproject.toml's [tool.mypy]
 
 
 def test_ci_runs_in_a_fresh_clone_and_the_workflow_runs_ci_on_code_changes():

@@ -8,8 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from khabar.cli import main
-from khabar.foundation.paths import repo, use_root
+from khabar.foundation.paths import repo
 from khabar.model.corpus import wojood_dir
 
 #: the checkout's own repository, fixed before any test points khabar elsewhere
@@ -44,11 +43,3 @@ def small_repo(folder: Path) -> Path:
     for split, (first, last) in SLICES.items():
         (target / f"{split}.txt").write_text("\n\n".join(sentences[first:last]) + "\n", encoding="utf-8")
     return folder
-
-
-def khabar(*args: str) -> int:
-    """Run the real ``khabar`` command in this process, leaving the process's repository choice as it was."""
-    try:
-        return main(list(args))
-    finally:
-        use_root(None)

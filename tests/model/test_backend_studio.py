@@ -10,7 +10,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from model_support import SOURCE, khabar
 
 from khabar.annotation.ingest import load_records
 from khabar.model.corpus import read_submitted, submitted_file
@@ -18,6 +17,7 @@ from khabar.model.train import current_model_dir
 from khabar.studio.ml_backend import connect_project, health, start_backend, stop_backend
 from khabar.studio.project import project_tasks, sync_project
 from khabar.studio.server import free_port
+from tests.model.model_support import SOURCE
 
 pytestmark = pytest.mark.studio
 
@@ -106,11 +106,11 @@ def test_a_malformed_request_gets_a_clear_error_and_the_backend_goes_on(backend)
     assert status == 200 and answer["results"][0]["result"]
 
 
-def test_khabar_predict_output_imports_into_label_studio(studio_server, studio_project_title, trained_repo, tmp_path):
+def test_khabar_predict_output_imports_into_label_studio(studio_server, studio_project_title, trained_repo, tmp_path, khabar):
     documents = tmp_path / "documents.jsonl"
     documents.write_text("".join(json.dumps(r.__dict__, ensure_ascii=False) + "\n" for r in RECORDS), encoding="utf-8")
     out = tmp_path / "import.json"
-    assert khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out)) == 0
+    assert khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out)).status == 0
     tasks = json.loads(out.read_text(encoding="utf-8"))
     client = studio_server.client()
     project_id = client.projects.create(title=studio_project_title, label_config=CONFIG).id

@@ -6,7 +6,6 @@ import json
 import shutil
 
 import pytest
-from model_support import khabar, small_repo
 
 from khabar.annotation.ingest import load_records
 from khabar.annotation.scheme import load_scheme
@@ -15,11 +14,12 @@ from khabar.model.corpus import wojood_dir, wojood_documents
 from khabar.model.evaluate import Labelled, Scores
 from khabar.model.predict import EntityModel
 from khabar.model.train import current_model_dir, read_info
+from tests.model.model_support import small_repo
 
 
-def test_training_twice_gives_the_same_model_and_predictions(trained_repo, tmp_path):
+def test_training_twice_gives_the_same_model_and_predictions(trained_repo, tmp_path, khabar):
     again = small_repo(tmp_path / "again")
-    assert khabar(*["--root", str(again), "train"]) == 0
+    assert khabar("--root", str(again), "train").status == 0
     first, second = current_model_dir(trained_repo), current_model_dir(again)
     assert first.name == second.name  # the version is a hash of the inputs
     for level in range(read_info(first).levels):
@@ -44,19 +44,19 @@ def test_predictions_are_nested_and_scored(trained_repo):
     )
 
 
-def test_a_new_model_version_when_the_training_data_changes(trained_repo, tmp_path):
+def test_a_new_model_version_when_the_training_data_changes(trained_repo, tmp_path, khabar):
     changed = small_repo(tmp_path / "changed")
     sample = wojood_dir(changed) / "train.txt"
     first_blank = sample.read_text(encoding="utf-8").index("\n\n")
     sample.write_text(sample.read_text(encoding="utf-8")[first_blank + 2 :], encoding="utf-8")  # one sentence fewer
-    assert khabar(*["--root", str(changed), "train"]) == 0
+    assert khabar("--root", str(changed), "train").status == 0
     assert current_model_dir(changed).name != current_model_dir(trained_repo).name
 
 
-def test_khabar_predict_writes_tasks_as_sync_makes_them_with_scored_predictions(trained_repo, tmp_path, capsys):
+def test_khabar_predict_writes_tasks_as_sync_makes_them_with_scored_predictions(trained_repo, tmp_path, khabar):
     out = tmp_path / "predictions.json"
     documents = trained_repo / "annotation" / "corpus" / "documents.jsonl"
-    assert khabar(*["--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out)]) == 0
+    assert khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out)).status == 0
     tasks = json.loads(out.read_text(encoding="utf-8"))
     records = [r for r in load_records(documents) if r.superseded_by is None]
     assert [t["data"]["doc_id"] for t in tasks] == [r.doc_id for r in records]
@@ -73,26 +73,24 @@ def test_khabar_predict_writes_tasks_as_sync_makes_them_with_scored_predictions(
             assert 0.0 < region["score"] <= 1.0
 
 
-def test_khabar_predict_on_a_missing_file_is_a_one_line_error(trained_repo, tmp_path, capsys):
-    status = khabar(*["--root", str(trained_repo), "predict", "--documents", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o.json")])
-    err = capsys.readouterr().err
+def test_khabar_predict_on_a_missing_file_is_a_one_line_error(trained_repo, tmp_path, khabar):
+    status, _, err = khabar("--root", str(trained_repo), "predict", "--documents", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o.json"))
     assert status == 2 and "none.jsonl" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.json").exists()
 
 
-def test_khabar_predict_without_a_trained_model_says_how_to_train(tmp_path, capsys):
+def test_khabar_predict_without_a_trained_model_says_how_to_train(tmp_path, khabar):
     root = small_repo(tmp_path / "untrained")
-    status = khabar(*["--root", str(root), "predict", "--documents", str(root / "annotation/corpus/documents.jsonl"), "--out", str(tmp_path / "o.json")])
-    assert status == 2 and "khabar train" in capsys.readouterr().err
+    status, _, err = khabar("--root", str(root), "predict", "--documents", str(root / "annotation/corpus/documents.jsonl"), "--out", str(tmp_path / "o.json"))
+    assert status == 2 and "khabar train" in err
 
 
-def test_a_broken_model_file_is_a_one_line_error(trained_repo, tmp_path, capsys):
+def test_a_broken_model_file_is_a_one_line_error(trained_repo, tmp_path, khabar):
     broken = tmp_path / "broken"
     shutil.copytree(current_model_dir(trained_repo), broken)
     (broken / "level-0.crfsuite").write_bytes(b"not a model")
     documents = trained_repo / "annotation" / "corpus" / "documents.jsonl"
-    status = khabar(*["--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(tmp_path / "o.json"), "--model", str(broken)])
-    err = capsys.readouterr().err
+    status, _, err = khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(tmp_path / "o.json"), "--model", str(broken))
     assert status == 2 and "level-0.crfsuite" in err and len(err.strip().splitlines()) == 1
 
 
@@ -109,10 +107,9 @@ def test_scores_count_exact_and_overlapping_spans():
 
 
 @pytest.mark.parametrize("bad", ["--setting", "nonsense"])
-def test_evaluate_rejects_an_unknown_setting(bad, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        khabar(*["evaluate", "--setting", bad])
-    assert exit_info.value.code == 2
+def test_evaluate_rejects_an_unknown_setting(bad, khabar):
+    run = khabar("evaluate", "--setting", bad)
+    assert run.status == 2 and "--setting" in run.err
 
 
 def test_levels_are_scored_apart():
@@ -127,7 +124,7 @@ def test_levels_are_scored_apart():
     assert rows[("entity level 1+", "(all)")]["f1"] == 0.0 and rows[("entity level 1+", "(all)")]["f1_overlap"] == 0.0
 
 
-def test_a_failed_training_leaves_the_served_model_and_no_half_written_one(trained_repo, tmp_path, capsys):
+def test_a_failed_training_leaves_the_served_model_and_no_half_written_one(trained_repo, tmp_path, khabar):
     root = tmp_path / "repo"
     shutil.copytree(trained_repo, root)
     served = (root / ".khabar" / "models" / "current.json").read_bytes()
@@ -136,7 +133,7 @@ def test_a_failed_training_leaves_the_served_model_and_no_half_written_one(train
         path = wojood_dir(root) / f"{split}.txt"
         lines = path.read_text(encoding="utf-8").splitlines()
         path.write_text("\n".join(f"{line.split(' ')[0]} O" if line.strip() else "" for line in lines) + "\n", encoding="utf-8")
-    assert khabar("--root", str(root), "train") == 2
-    assert "no entities to learn from" in capsys.readouterr().err
+    failed = khabar("--root", str(root), "train")
+    assert failed.status == 2 and "no entities to learn from" in failed.err
     assert (root / ".khabar" / "models" / "current.json").read_bytes() == served
     assert sorted(p.name for p in (root / ".khabar" / "models").iterdir()) == before

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from model_support import SOURCE
-
 from khabar.annotation.preannotate import RULE_COUNTS, rule_score, scored_rule_results
 from khabar.model.corpus import gold_documents
 from khabar.model.evaluate import Labelled, gold_layers
+from tests.model.model_support import SOURCE
 
 EXPORTS = sorted((SOURCE / "annotation" / "exports").glob("*.json"))
 DOCUMENTS = SOURCE / "annotation" / "corpus" / "documents.jsonl"

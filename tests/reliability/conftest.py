@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from khabar.foundation.paths import repo
 from khabar.studio.server import StudioPaths, stop_server
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from reliability_support import PULL_PROJECT, SHARED, copy_studio  # noqa: E402
+from tests.reliability.reliability_support import PULL_PROJECT, SHARED, copy_studio
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from reliability_support import BAD_INPUTS, SHARED, relabel_card
 
 from khabar.foundation.paths import repo
+from tests.reliability.reliability_support import BAD_INPUTS, SHARED, relabel_card
 
 RECONCILIATION = re.compile(r"read (\d+) = used (\d+) \+ excluded (\d+)")
 ENTRY_POINTS = ("ingest", "validate", "build", "publish", "pull", "push")

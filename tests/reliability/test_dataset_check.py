@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from reliability_support import rehash, relabel_card
 
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.validation.dataset_check import check_dataset
+from tests.reliability.reliability_support import rehash, relabel_card
 
 DOCUMENTS = "data/documents/test-00000-of-00001.parquet"
 TOKENS = "data/tokens/test-00000-of-00001.parquet"

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from reliability_support import SHARED
 
 from khabar.foundation.paths import repo
 from khabar.studio.server import StudioPaths, free_port, running_server
+from tests.reliability.reliability_support import SHARED
 
 KHABAR = Path(sys.executable).with_name("khabar")
 PROJECT = "reliability-faults"

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from make_bad_inputs import DOCS, PAGES_HEADER, SOURCES, dumps, good_export, mutated
-from reliability_support import SHARED
 
 from khabar.annotation.ingest import DocumentRecord, load_records
 from khabar.foundation import jsonl
 from khabar.foundation.files import write_atomic
 from khabar.foundation.paths import repo
+from tests.reliability.make_bad_inputs import DOCS, PAGES_HEADER, SOURCES, dumps, good_export, mutated
+from tests.reliability.reliability_support import SHARED
 
 LINE_SEPARATORS = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
 

@@ -33,10 +33,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from make_bad_inputs import DOCS, PAGE, PAGES_HEADER, SOURCES, annotation, good_export, record, span, task
 
 from khabar.annotation.normalize import normalize_text
-from khabar.cli import main
+from tests.cli_support import run_khabar
+from tests.reliability.make_bad_inputs import DOCS, PAGE, PAGES_HEADER, SOURCES, annotation, good_export, record, span, task
 
 MARKS_TEXT = normalize_text("قال محمّدٌ إن الوضعَ في بغدادَ آمنٌ.")
 MARKS_DOC = record(MARKS_TEXT, "002_marks.txt", "محمد")
@@ -172,10 +172,7 @@ def khabar(*args: str | Path) -> Run:
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
     err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main([str(a) for a in args])
-        except SystemExit as exc:  # argparse
-            status = exc.code if isinstance(exc.code, int) else 2
+        status = run_khabar(*args)
         out.flush()
         err.flush()
     return Run(status, out.buffer.getvalue().decode("utf-8"), err.buffer.getvalue().decode("utf-8"))

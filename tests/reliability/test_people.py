@@ -17,9 +17,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from reliability_support import SHARED
 
 from khabar.foundation.paths import repo
+from tests.reliability.reliability_support import SHARED
 
 pytestmark = pytest.mark.studio
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from reliability_support import SHARED
 
 from khabar.foundation.paths import repo
 from khabar.studio.server import free_port, new_credentials, read_credentials, running_server
+from tests.reliability.reliability_support import SHARED
 
 FAKE_LS_KEY = "lsk-FAKE-SECRET-7f3a9c2e51d04b8e"
 FAKE_HF_TOKEN = "hf_FAKESECRETdoNotLeak0123456789abcdef"

@@ -9,13 +9,13 @@ import stat
 import pytest
 
 from khabar.annotation.gazetteer import gazetteer_from_tasks, load_gazetteer
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic
 from khabar.studio.export import (
     assign_pseudonyms,
     load_pseudonym_book,
     read_export,
-    render_export,
     stable_export,
 )
 
@@ -80,7 +80,7 @@ def test_stable_export_drops_identities_and_volatile_fields_and_sorts():
     tasks = [raw_task(2, []), raw_task(1, [raw_annotation(6, OMAR, "u6"), raw_annotation(5, SALMA, "u5")], [draft])]
     pseudonyms = assign_pseudonyms(tasks, [], {})
     stable = stable_export(tasks, pseudonyms)
-    text = render_export(stable)
+    text = jsonl.dumps_document(stable)
     assert [t["id"] for t in stable] == [1, 2]
     assert [a["id"] for a in stable[0]["annotations"]] == [5, 6]
     assert stable[0]["annotations"][0]["completed_by"] == {"pseudonym": "annotator-1"}
@@ -98,7 +98,7 @@ def test_embedded_prediction_becomes_its_id():
     annotation["prediction"] = {"id": 9, "created_ago": "3 minutes", "model_version": "m", "result": []}
     stable = stable_export([raw_task(1, [annotation])], assign_pseudonyms([raw_task(1, [annotation])], [], {}))
     assert stable[0]["annotations"][0]["prediction"] == 9
-    assert "created_ago" not in render_export(stable)
+    assert "created_ago" not in jsonl.dumps_document(stable)
 
 
 def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):

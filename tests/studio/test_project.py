@@ -112,15 +112,15 @@ def test_sync_against_an_existing_server_by_url_with_the_key_from_the_environmen
     from khabar.studio import cli
 
     parser = argparse.ArgumentParser()
-    cli.configure(parser)
+    cli.configure_studio(parser)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", studio_server.credentials.token)
     argv = ["sync", "--url", studio_server.url, "--project", "team-server", "--studio-dir", "/nonexistent"]
-    assert cli.run(parser.parse_args(argv)) == 0
-    assert cli.run(parser.parse_args(argv)) == 0
+    assert cli.run_studio(parser.parse_args(argv)) == 0
+    assert cli.run_studio(parser.parse_args(argv)) == 0
     out = capsys.readouterr().out
     assert f"{len(CURRENT)} document(s) imported, 0 already there" in out
     assert f"0 document(s) imported, {len(CURRENT)} already there" in out
     assert studio_server.credentials.token not in out
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-key")
     with pytest.raises(KhabarError, match="refused the API key"):
-        cli.run(parser.parse_args(argv))
+        cli.run_studio(parser.parse_args(argv))

@@ -159,7 +159,7 @@ def test_no_email_name_or_user_id_in_any_written_file(annotated, studio_server):
 def test_cli_never_prints_the_token(studio_server, annotated, tmp_path, capsys):
     configure_logging("studio")  # what khabar.cli does: progress on (this test's captured) stderr, whatever ran before
     parser = argparse.ArgumentParser()
-    cli.configure(parser)
+    cli.configure_studio(parser)
     root = str(studio_server.paths.root)
     for argv in (
         ["status", "--studio-dir", root],
@@ -168,10 +168,10 @@ def test_cli_never_prints_the_token(studio_server, annotated, tmp_path, capsys):
         ["pull", "--studio-dir", root, "--project", "cli-project", "--out", str(tmp_path / "cli.json")],
         ["push", "--studio-dir", root, "--project", "cli-project", "--file", str(tmp_path / "cli.json")],
     ):
-        assert cli.run(parser.parse_args(argv)) == 0
+        assert cli.run_studio(parser.parse_args(argv)) == 0
     # same server, second project: unique_ids are server-wide, so the source project's annotations are refused
     with pytest.raises(KhabarError, match="already held by another project of this server"):
-        cli.run(parser.parse_args(["push", "--studio-dir", root, "--project", "cli-project", "--file", str(annotated["out"])]))
+        cli.run_studio(parser.parse_args(["push", "--studio-dir", root, "--project", "cli-project", "--file", str(annotated["out"])]))
     captured = capsys.readouterr()
     printed = captured.out + captured.err + "\n".join(studio_server.startup_output)
     assert re.search(r"pulled \d+ task\(s\)", printed) and "imported" in printed

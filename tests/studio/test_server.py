@@ -30,8 +30,8 @@ from khabar.studio.server import (
 
 def run_cli(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    cli.configure(parser)
-    return cli.run(parser.parse_args(list(argv)))
+    cli.configure_studio(parser)
+    return cli.run_studio(parser.parse_args(list(argv)))
 
 
 @pytest.mark.studio

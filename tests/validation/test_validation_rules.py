@@ -11,7 +11,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from validation_exports import (
+
+from khabar.validation.api import validate_exports
+from khabar.validation.checks import RULES, clean_edges
+from tests.validation.validation_exports import (
     DOCUMENTS,
     TEXT,
     annotation,
@@ -23,9 +26,6 @@ from validation_exports import (
     valid_result,
     write_export,
 )
-
-from khabar.validation.api import validate_exports
-from khabar.validation.checks import RULES, clean_edges
 
 
 def checked(tmp_path: Path, khabar, tasks, *, status: int = 1, strict: bool = False):

@@ -13,9 +13,9 @@ import pytest
 
 from khabar.annotation.conll_import import import_conll
 from khabar.annotation.scheme import load_scheme
-from khabar.cli import main
 from khabar.dataset.iob import decode_nested, tag_names
 from khabar.foundation.paths import repo
+from tests.cli_support import run_khabar
 
 LRM = "\u200e"
 #: Hostile on purpose: a BOM, CRLF line ends, a left-to-right mark inside a token, tab and space
@@ -25,13 +25,6 @@ SOURCE = (
     "بغداد B-LOCATION\r\n. O\r\n\r\nوقال O\r\nزيد B-PER\r\nبن I-PER\r\nعلي I-PER B-PER\r\n"
 )
 SOURCE_TOKENS = ["قال", "السفير", "ألينا", "رومانوفسكي", "في", "بغداد", ".", "وقال", "زيد", "بن", "علي"]
-
-
-def khabar(capsys, *args) -> tuple[int, str, str]:
-    capsys.readouterr()
-    status = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -45,11 +38,11 @@ def datasheet(tmp_path) -> Path:
     return path
 
 
-def test_import_conll_cleans_and_counts_and_every_token_comes_out_in_order(tmp_path, capsys, datasheet):
+def test_import_conll_cleans_and_counts_and_every_token_comes_out_in_order(tmp_path, khabar, datasheet):
     source = tmp_path / "news.conll"
     source.write_bytes(SOURCE.encode("utf-8"))
     (tmp_path / "map.json").write_text(json.dumps({"PER": "PERS", "LOCATION": None}), encoding="utf-8")
-    status, out, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in", "--tag-map", tmp_path / "map.json")
+    status, out, err = khabar("import-conll", source, "--out", tmp_path / "in", "--tag-map", tmp_path / "map.json")
     assert status == 0, err
     assert "byte-order mark 1, CRLF line ends 12, bidi marks 1" in out
     assert "PER → PERS 3" in out and "entities dropped by the tag map: LOCATION 1" in out
@@ -57,8 +50,8 @@ def test_import_conll_cleans_and_counts_and_every_token_comes_out_in_order(tmp_p
     assert not {"\ufeff", LRM, "\r"} & set(record["text"])
 
     documents, export = tmp_path / "in" / "documents.jsonl", tmp_path / "in" / "export.json"
-    assert khabar(capsys, "validate", export, "--documents", documents)[0] == 0
-    status, out, err = khabar(capsys, "build", "--exports", export, "--documents", documents, "--out", tmp_path / "build", "--datasheet", datasheet)
+    assert khabar("validate", export, "--documents", documents)[0] == 0
+    status, out, err = khabar("build", "--exports", export, "--documents", documents, "--out", tmp_path / "build", "--datasheet", datasheet)
     assert status == 0, err
     import datasets
 
@@ -70,27 +63,27 @@ def test_import_conll_cleans_and_counts_and_every_token_comes_out_in_order(tmp_p
     ]
 
 
-def test_every_unmapped_type_is_reported_at_once_and_nothing_is_written(tmp_path, capsys):
+def test_every_unmapped_type_is_reported_at_once_and_nothing_is_written(tmp_path, khabar):
     source = tmp_path / "news.conll"
     source.write_bytes(SOURCE.encode("utf-8"))
-    status, out, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in")
+    status, out, err = khabar("import-conll", source, "--out", tmp_path / "in")
     assert status == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "'LOCATION' (1 tag(s), first on line 6), 'PER' (6 tag(s), first on line 3)" in err and str(source) in err
     assert not (tmp_path / "in").exists()
     (tmp_path / "map.json").write_text(json.dumps({"PER": "PERSON"}), encoding="utf-8")
-    status, _, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in", "--tag-map", tmp_path / "map.json")
+    status, _, err = khabar("import-conll", source, "--out", tmp_path / "in", "--tag-map", tmp_path / "map.json")
     assert status == 2 and "outside the scheme: 'PER' → 'PERSON'" in err
 
 
-def test_import_conll_never_overwrites(tmp_path, capsys):
+def test_import_conll_never_overwrites(tmp_path, khabar):
     source = tmp_path / "news.conll"
     source.write_text("بغداد B-GPE\n", encoding="utf-8")
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "export.json").write_text("mine\n", encoding="utf-8")
     before = digest(tmp_path / "in")
-    status, _, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in")
+    status, _, err = khabar("import-conll", source, "--out", tmp_path / "in")
     assert status == 2 and "refusing to overwrite" in err and digest(tmp_path / "in") == before
-    status, _, err = khabar(capsys, "import-conll", source, "--out", tmp_path / "in" / "export.json")
+    status, _, err = khabar("import-conll", source, "--out", tmp_path / "in" / "export.json")
     assert status == 2 and "not a folder" in err and "Traceback" not in err and digest(tmp_path / "in") == before
 
 
@@ -99,7 +92,7 @@ def committed(tmp_path_factory) -> Path:
     """The committed release, built through the real command."""
     folder = tmp_path_factory.mktemp("committed")
     shutil.copyfile(repo().root / "DATASHEET.md", folder / "DATASHEET.md")
-    assert main(["build", "--out", str(folder / "khabar"), "--datasheet", str(folder / "DATASHEET.md")]) == 0
+    assert run_khabar("build", "--out", folder / "khabar", "--datasheet", folder / "DATASHEET.md") == 0
     return folder / "khabar"
 
 
@@ -109,8 +102,8 @@ def built_rows(build: Path, config: str) -> list[dict]:
     return [row for path in sorted((build / "data" / config).glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
 
 
-def test_a_conll_export_reimports_to_the_same_spans(committed, tmp_path, capsys):
-    status, out, err = khabar(capsys, "export", committed, "--format", "conll", "--out", tmp_path / "conll")
+def test_a_conll_export_reimports_to_the_same_spans(committed, tmp_path, khabar):
+    status, out, err = khabar("export", committed, "--format", "conll", "--out", tmp_path / "conll")
     assert status == 0, err
     tags = tag_names(load_scheme().labels("entity"))
     # per sentence, the spans as (first token, last token + 1, label): what the release's tokens config holds
@@ -132,11 +125,11 @@ def test_a_conll_export_reimports_to_the_same_spans(committed, tmp_path, capsys)
     assert again == released and sum(map(len, released)) > 800
 
 
-def test_spacy_reads_the_docbin_back(committed, tmp_path, capsys):
+def test_spacy_reads_the_docbin_back(committed, tmp_path, khabar):
     spacy = pytest.importorskip("spacy", reason="spaCy is pinned in the test extra")
     from spacy.tokens import DocBin
 
-    assert khabar(capsys, "export", committed, "--format", "spacy", "--out", tmp_path / "spacy")[0] == 0
+    assert khabar("export", committed, "--format", "spacy", "--out", tmp_path / "spacy")[0] == 0
     docs = list(DocBin().from_disk(tmp_path / "spacy" / "test.spacy").get_docs(spacy.blank("xx").vocab))
     documents = {row["id"]: row for row in built_rows(committed, "documents")}
     sentences = built_rows(committed, "tokens")
@@ -159,8 +152,8 @@ def test_spacy_reads_the_docbin_back(committed, tmp_path, capsys):
         assert all(any(a <= e.start_char and e.end_char <= b for a, b, _ in nested) for e in doc.ents)
 
 
-def test_brat_standoff_holds_every_span_and_relation(committed, tmp_path, capsys):
-    assert khabar(capsys, "export", committed, "--format", "brat", "--out", tmp_path / "brat")[0] == 0
+def test_brat_standoff_holds_every_span_and_relation(committed, tmp_path, khabar):
+    assert khabar("export", committed, "--format", "brat", "--out", tmp_path / "brat")[0] == 0
     conf = (tmp_path / "brat" / "annotation.conf").read_text(encoding="utf-8")
     assert "source\tArg1:CONTENT, Arg2:SOURCE" in conf
     for document in built_rows(committed, "documents"):
@@ -180,12 +173,12 @@ def test_brat_standoff_holds_every_span_and_relation(committed, tmp_path, capsys
         assert sum(x.startswith("A") for x in lines) == sum(1 for s in document["attributions"] if s["quote_type"] is not None)
 
 
-def test_export_refuses_an_existing_folder_and_a_folder_that_is_no_build(committed, tmp_path, capsys):
+def test_export_refuses_an_existing_folder_and_a_folder_that_is_no_build(committed, tmp_path, khabar):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine\n", encoding="utf-8")
-    status, _, err = khabar(capsys, "export", committed, "--format", "conll", "--out", tmp_path / "taken")
+    status, _, err = khabar("export", committed, "--format", "conll", "--out", tmp_path / "taken")
     assert status == 2 and "existing path" in err and (tmp_path / "taken" / "keep.txt").read_text(encoding="utf-8") == "mine\n"
-    status, _, err = khabar(capsys, "export", tmp_path / "taken", "--format", "brat", "--out", tmp_path / "new")
+    status, _, err = khabar("export", tmp_path / "taken", "--format", "brat", "--out", tmp_path / "new")
     assert status == 2 and "not a khabar build folder" in err and not (tmp_path / "new").exists()
 
 

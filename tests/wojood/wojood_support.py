@@ -14,6 +14,7 @@ import pytest
 from khabar.annotation.conll_import import Comparison, ConllImport, compare_tokens, write_documents, write_export
 from khabar.foundation.paths import repo
 from khabar.model.corpus import wojood_dir
+from tests.cli_support import run_khabar
 
 #: The Wojood sample (MIT), in the repository with its SOURCE.md and LICENSE: the one copy tests and the model use.
 WOJOOD_DIR = wojood_dir(repo().root)
@@ -39,12 +40,10 @@ def build_and_compare(imported: ConllImport, export: Path, documents: Path, fold
     """``khabar build`` the export, read the ``tokens`` config back with ``datasets``, compare token by token."""
     from datasets import load_dataset
 
-    from khabar.cli import main
-
     datasheet = folder / "DATASHEET.md"
     shutil.copyfile(repo().root / "DATASHEET.md", datasheet)
     out = folder / "build"
-    status = main(["build", "--exports", str(export), "--documents", str(documents), "--out", str(out), "--datasheet", str(datasheet)])
+    status = run_khabar("build", "--exports", str(export), "--documents", str(documents), "--out", str(out), "--datasheet", str(datasheet))
     assert status == 0, "khabar build failed"
     tokens = load_dataset(str(out), "tokens")
     rows = []

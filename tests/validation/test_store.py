@@ -8,12 +8,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from validation_exports import region, valid_export, write_export
 
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
 from khabar.kb import check as kb_check
 from khabar.validation import api, store
+from tests.validation.validation_exports import region, valid_export, write_export
 
 
 @pytest.fixture(autouse=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from validation_exports import DOC, annotation, span, task, ui_style, valid_export, valid_result, write_export
 
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
 from khabar.validation.api import validate_exports
 from khabar.validation.reader import read_exports
+from tests.validation.validation_exports import DOC, annotation, span, task, ui_style, valid_export, valid_result, write_export
 
 
 def test_ui_export_matches_documents_by_text_and_hides_user_ids(tmp_path, khabar):

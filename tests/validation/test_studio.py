@@ -12,7 +12,6 @@ import copy
 import json
 
 import pytest
-from validation_exports import DOC, relation, valid_result
 
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
@@ -20,6 +19,7 @@ from khabar.foundation.paths import repo
 from khabar.studio.export import pull
 from khabar.studio.project import doc_id_tasks, import_preannotations, sync_project
 from khabar.validation.api import validate_exports
+from tests.validation.validation_exports import DOC, relation, valid_result
 
 pytestmark = pytest.mark.studio
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from wojood_support import SPLITS, build_and_compare, wojood_file, write_inputs
 
 from khabar.annotation.conll_import import import_conll, read_conll
 from khabar.foundation.paths import repo
 from khabar.validation.api import validate_exports
+from tests.wojood.wojood_support import SPLITS, build_and_compare, wojood_file, write_inputs
 
 #: Facts of the sample (SOURCE.md): tokens, entities (B- tags), `$#$` sentinels, `#ERROR!` values.
 EXPECTED = {

@@ -23,12 +23,12 @@ from typing import Any
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from validation_exports import DOCUMENTS, annotation, task, valid_result
 
 from khabar.annotation.scheme import load_scheme
-from khabar.cli import main
 from khabar.foundation.errors import KhabarError
 from khabar.validation.api import ValidationResult, validate_exports
+from tests.cli_support import run_khabar
+from tests.validation.validation_exports import DOCUMENTS, annotation, task, valid_result
 
 SCHEME = load_scheme()
 TEXTS = {doc["doc_id"]: doc["text"] for doc in DOCUMENTS}
@@ -135,7 +135,7 @@ def test_mutated_exports_never_crash_and_never_pass_bad_rows(text: str):
             status = result.exit_status
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            assert main(["validate", str(path), "--format", "json"]) == status
+            assert run_khabar("validate", str(path), "--format", "json") == status
         if status == 2:
             assert out.getvalue() == "" and "error:" in err.getvalue()
         else:

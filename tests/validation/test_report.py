@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from validation_exports import DOC, annotation, span, task, valid_result, write_export
+from tests.validation.validation_exports import DOC, annotation, span, task, valid_result, write_export
 
 FIELDS = ("check", "severity", "message", "hint", "file", "task_id", "doc_id", "kind", "annotation_id", "annotator",
           "region_id", "label", "start", "end", "found", "expected")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from validation_exports import TEXT, annotation, span, task, valid_result, write_export
-
 from khabar.validation.api import validate_exports
+from tests.validation.validation_exports import TEXT, annotation, span, task, valid_result, write_export
 
 
 def stable(tasks) -> str:

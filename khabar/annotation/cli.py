@@ -1,0 +1,87 @@
+"""The annotation stage's commands: ``khabar ingest`` and ``khabar import-conll``.
+
+``khabar studio`` has its own module (:mod:`khabar.studio.cli`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
+
+#: the two files ``khabar import-conll`` writes into its --out folder
+CONLL_DOCUMENTS_NAME = "documents.jsonl"
+CONLL_EXPORT_NAME = "export.json"
+
+
+def configure_ingest(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", type=Path, help="corpus folder (pages/, pages.csv, sources.csv; default: annotation/corpus)")
+    parser.add_argument("--exports", type=Path, help="exports that protect annotated documents (default: annotation/exports)")
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from khabar.annotation.ingest import ingest
+
+    corpus = args.corpus or repo().corpus_dir
+    report = ingest(corpus, args.exports or repo().exports_dir)
+    for line in report.lines():
+        print(line)
+    print(f"{len(report.added) + len(report.unchanged) + len(report.replaced) + len(report.superseded)} page(s) ingested into {corpus / 'documents.jsonl'}")
+    return 0
+
+
+def configure_import_conll(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, metavar="FILE", help="CoNLL file: TOKEN TAG [TAG ...] per line (nested IOB2 columns, outermost first)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help=f"folder for {CONLL_DOCUMENTS_NAME} and {CONLL_EXPORT_NAME} (refused if either exists)")
+    parser.add_argument("--tag-map", type=Path, metavar="MAP.json", help="JSON object: the file's entity type → the scheme's type, or null to drop it")
+    parser.add_argument("--source", default="conll", help="the records' source name (default: conll)")
+    parser.add_argument("--sentences-per-document", type=int, default=10, metavar="N", help="sentences per document (default: 10)")
+
+
+def run_import_conll(args: argparse.Namespace) -> int:
+    from khabar.annotation.conll_import import ENTITY_LAYER, import_conll, read_tag_map, write_documents, write_export
+    from khabar.annotation.scheme import load_scheme
+
+    if args.sentences_per_document < 1:
+        raise KhabarError(f"--sentences-per-document must be at least 1, got {args.sentences_per_document}")
+    documents, export = args.out / CONLL_DOCUMENTS_NAME, args.out / CONLL_EXPORT_NAME
+    if (args.out.exists() or args.out.is_symlink()) and not args.out.is_dir():
+        raise KhabarError("--out names something that is not a folder", file=str(args.out))
+    present = [str(p) for p in (documents, export) if p.exists() or p.is_symlink()]
+    if present:
+        raise KhabarError(f"refusing to overwrite {', '.join(present)}: choose a new --out folder", file=str(args.out))
+    tag_map = read_tag_map(args.tag_map, load_scheme().labels(ENTITY_LAYER)) if args.tag_map else None
+    imported = import_conll(args.file, source=args.source, sentences_per_document=args.sentences_per_document, tag_map=tag_map)
+    if not imported.documents:
+        raise KhabarError("no tokens: nothing to import", file=str(args.file))
+    written: list[Path] = []
+    try:
+        write_export(export, imported.tasks)
+        written.append(export)
+        write_documents(documents, (d.record for d in imported.documents))
+    except OSError as exc:
+        for path in written:  # ours: made a moment ago, after checking nothing was there
+            path.unlink(missing_ok=True)
+        raise KhabarError(f"cannot write: {exc.strerror}", file=str(exc.filename or args.out)) from None
+
+    def say(message: str) -> None:
+        print(f"khabar import-conll: {message}")
+
+    cleaning = imported.cleaning
+    say(f"read {imported.tokens_read} tokens in {imported.sentences_read} sentences; kept {imported.tokens_kept} tokens, "
+        f"{imported.entities} entities in {len(imported.documents)} documents")
+    say(f"cleaned: byte-order mark {'1' if cleaning.byte_order_mark else '0'}, CRLF line ends {cleaning.crlf_lines}, bidi marks {cleaning.bidi_marks}")
+    if imported.dropped:
+        say("dropped tokens (not text): " + ", ".join(f"{t} {n}" for t, n in sorted(imported.dropped.items())))
+    if imported.mapped_entities:
+        say("entity types mapped: " + ", ".join(f"{a} → {b} {n}" for (a, b), n in sorted(imported.mapped_entities.items())))
+    if imported.dropped_entities:
+        say("entities dropped by the tag map: " + ", ".join(f"{t} {n}" for t, n in sorted(imported.dropped_entities.items())))
+    for repair in imported.repairs:
+        say(f"{repair.file}:{repair.line}: {repair.written} read as {repair.read_as} ({repair.reason})")
+    for tie in imported.ties:
+        say(f"{tie.file}:{tie.line}: entities over the same tokens: {', '.join(tie.labels)} (their column order is not kept)")
+    say(f"wrote {documents} and {export}")
+    return 0

@@ -1,0 +1,130 @@
+"""The dataset stage's commands: ``khabar build``, ``publish``, ``diff``, ``export`` and ``stats``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from khabar.dataset import build
+from khabar.dataset.build import add_input_arguments, inputs_from_args
+from khabar.dataset.export import FORMATS
+from khabar.foundation.errors import KhabarError
+
+LOG = logging.getLogger(__name__)
+
+
+def configure_build(parser: argparse.ArgumentParser) -> None:
+    build.configure(parser)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    return build.run(args)
+
+
+def configure_publish(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo-id", help="Hub dataset repository, ORG/NAME (default: repo_id in dataset/release.toml)")
+    parser.add_argument("--build", type=Path, help="build folder (default: dist/<name>-<version>)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be done; contact nobody")
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    import os
+
+    from khabar.dataset.publish import publish, read_release, redact
+    from khabar.dataset.release import check_repo_id, load_release
+    from khabar.foundation.paths import repo
+
+    if args.repo_id is None:
+        repo_id = load_release().repo_id
+    else:
+        try:
+            repo_id = check_repo_id(args.repo_id)
+        except KhabarError as exc:
+            raise KhabarError(f"--repo-id: {exc}") from None
+    release = read_release(args.build or repo().dist_dir / load_release().dirname)
+    endpoint = redact(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    if args.dry_run:  # the plan is this command's result: stdout
+        print(f"would create the dataset repository {repo_id} at {endpoint} if it does not exist")
+        print(f"would refuse if tag {release.tag} exists already")
+        print(f"would commit these {len(release.files)} file(s) in one commit, deleting files the build no longer has:")
+        for path in release.files:
+            print(f"  {path}")
+        print(f"would tag the commit {release.tag}")
+        return 0
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        raise KhabarError("HF_TOKEN is not set; the token is read from the environment only")
+    from huggingface_hub import HfApi
+
+    LOG.info(f"publishing {release.folder} to the dataset repository {repo_id} at {endpoint}")
+    commit = publish(release, repo_id, HfApi(token=token))
+    print(f"{repo_id} {release.tag} {commit}")
+    return 0
+
+
+def configure_diff(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("old", type=Path, help="the earlier build folder")
+    parser.add_argument("new", type=Path, help="the later build folder")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    from khabar.dataset.diff import diff_builds, read_build
+
+    result = diff_builds(read_build(args.old), read_build(args.new))
+    if args.json:
+        print(json.dumps(asdict(result), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(result.lines()))
+    return 0
+
+
+def configure_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("build", metavar="BUILD", help="a build folder (as `khabar build` writes it), or with --revision a Hub dataset repository id")
+    parser.add_argument("--revision", metavar="REV", help="download this revision (e.g. v2.0.0) of the Hub repository BUILD first")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="conll (Wojood's nested columns), conll-wojood (the same, mapped to Wojood's conventions), spacy (DocBin), brat (standoff)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new folder for the files")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from khabar.dataset.export import download, export
+
+    if args.revision is None:
+        written = export(Path(args.build), args.out, args.format)
+    else:
+        with tempfile.TemporaryDirectory(prefix="khabar-export-") as folder:
+            written = export(download(args.build, args.revision, Path(folder)), args.out, args.format)
+    source = f"{args.build}@{args.revision}" if args.revision else args.build
+    print(f"khabar export: wrote {args.format} of {source} to {args.out}: {', '.join(written)}")
+    return 0
+
+
+def configure_stats(parser: argparse.ArgumentParser) -> None:
+    add_input_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from khabar.annotation.scheme import load_scheme
+    from khabar.dataset.stats import label_counts, surface_conflicts
+    from khabar.gold.adjudicate import adjudicate
+
+    scheme = load_scheme()
+    gold = adjudicate(inputs_from_args(args))
+    counts, conflicts = label_counts(gold.spans, scheme), surface_conflicts(gold.spans)
+    if args.json:
+        print(json.dumps({"labels": [asdict(c) for c in counts], "surface_conflicts": [asdict(c) for c in conflicts]}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"gold spans: {gold.spans.height} in {gold.spans['doc_id'].n_unique()} document(s)")
+    for layer in scheme.layers:
+        row = [f"{c.label} {c.spans}" for c in counts if c.layer == layer.name and c.spans]
+        print(f"{layer.name:<12} {sum(c.spans for c in counts if c.layer == layer.name):>6}  {', '.join(row) or '-'}")
+    print(f"surface forms with more than one label: {len(conflicts)}")
+    for conflict in conflicts:
+        print(f"  {conflict.layer:<12} {conflict.text}  " + ", ".join(f"{label}×{n}" for label, n in conflict.labels))
+    return 0

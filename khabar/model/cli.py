@@ -1,0 +1,98 @@
+"""The entity model's commands: ``khabar train``, ``predict`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from khabar.foundation.errors import KhabarError
+from khabar.model.evaluate import SETTINGS
+
+PROCLITIC_HELP = "keep و/ف/ب/ك/ل before ال in one token with the word"
+
+
+def configure_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--exports", nargs="*", type=Path, metavar="JSON", help="gold exports (default: every *.json in annotation/exports/)")
+    parser.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
+    parser.add_argument("--no-proclitic-split", action="store_true", help=PROCLITIC_HELP)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from khabar.foundation.paths import repo
+    from khabar.model.train import TrainConfig, models_dir, repository_data, set_current, train_model
+
+    root = repo().root
+    exports = args.exports if args.exports is not None else sorted(repo().exports_dir.glob("*.json"))
+    config = TrainConfig(split_proclitics=not args.no_proclitic_split)
+    data = repository_data(root, config, exports, args.documents or repo().documents_file)
+    print(f"training on {len(data.sentences)} sentences: " + ", ".join(f"{name} {count}" for name, count in data.sources.items()))
+    info = train_model(data, config, models_dir(root))
+    set_current(root, info.version)
+    lost = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in info.lost.items() if count)
+    print(f"{info.version}: {info.levels} level(s), {info.kept} of {info.entities} entities learnt from" + (f" (not usable: {lost})" if lost else ""))
+    print(f"model in {models_dir(root) / info.version}; served from now on (.khabar/models/current.json)")
+    return 0
+
+
+def configure_predict(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--documents", type=Path, required=True, help="corpus records (JSON lines, as khabar ingest writes them)")
+    parser.add_argument("--out", type=Path, required=True, help="the Label Studio import file to write (JSON)")
+    parser.add_argument("--model", type=Path, help="a model folder (default: the current one in .khabar/models)")
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from khabar.annotation.ingest import load_records
+    from khabar.foundation import jsonl
+    from khabar.foundation.paths import repo
+    from khabar.model.predict import EntityModel, prediction
+    from khabar.model.train import current_model_dir
+    from khabar.annotation.tasks import task_data
+
+    records = [record for record in load_records(args.documents) if record.superseded_by is None]
+    if not records:
+        raise KhabarError("no current corpus records to predict", file=str(args.documents))
+    if args.out.resolve() == args.documents.resolve():
+        raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
+    model = EntityModel(args.model or current_model_dir(repo().root))
+    tasks: list[dict[str, Any]] = [{"data": task_data(record), "predictions": [prediction(record.text, model)]} for record in records]
+    jsonl.write_document(args.out, tasks)
+    results = sum(len(task["predictions"][0]["result"]) for task in tasks)
+    print(f"{model.version}: {len(tasks)} task(s), {results} result(s) → {args.out}")
+    return 0
+
+
+def configure_evaluate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--setting", choices=SETTINGS, action="append", help="which held-out setting (default: both)")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
+    parser.add_argument("--no-proclitic-split", action="store_true", help=PROCLITIC_HELP)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import tempfile
+    import time
+
+    from khabar.foundation import jsonl
+    from khabar.foundation.paths import repo
+    from khabar.model.corpus import gold_documents
+    from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows, gold_layers
+    from khabar.model.train import TrainConfig
+
+    root = repo().root
+    config = TrainConfig(split_proclitics=not args.no_proclitic_split)
+    report: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="khabar-evaluate-") as work:
+        for setting in args.setting or SETTINGS:
+            started = time.monotonic()
+            if setting == "wojood":
+                scores = evaluate_wojood(root, config, Path(work), print)
+            else:
+                exports = sorted(repo().exports_dir.glob("*.json"))
+                gold = gold_documents(exports, repo().documents_file)
+                scores = evaluate_loo(root, gold, gold_layers(exports, repo().documents_file), config, Path(work), print)
+            report[setting] = scores.rows()
+            print(format_rows(setting, report[setting]))
+            print(f"({setting}: {time.monotonic() - started:.0f} s)\n")
+    if args.json:
+        jsonl.write_document(args.json, report)
+    return 0
