@@ -21,17 +21,15 @@ from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.annotation.export_files import check_regular
 from khabar.annotation.ingest import load_records
 from khabar.annotation.normalize import refuse_unnormalised
-from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
-from khabar.validation import reader, store
+from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, PREDICTION_SPANS, RELATIONS, SPANS, empty, pick
+from khabar.validation import store
 from khabar.validation.store import sha256_file
 
 if TYPE_CHECKING:
     from khabar.validation.api import Failure
 
 #: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
-PREDICTION_SPANS = pl.Schema(
-    {name: reader.PREDICTION_SPANS[name] for name in ("doc_id", "model_version", "layer", "label", "start", "end")}
-)
+BUILDER_PREDICTION_SPANS = pl.Schema(pick(PREDICTION_SPANS, "doc_id", "model_version", "layer", "label", "start", "end"))
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ def documents_table(documents_file: Path) -> pl.DataFrame:
 def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
     """Adopt a ``Tables``-shaped object (validation's, or one built in a test)."""
     predictions = getattr(tables, "predictions_spans", None)
-    predictions = empty(PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(PREDICTION_SPANS.names())
+    predictions = empty(BUILDER_PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(BUILDER_PREDICTION_SPANS.names())
     return BuildInputs(
         documents=tables.documents.select(DOCUMENTS.names()),
         annotations=tables.annotations.select(ANNOTATIONS.names()),
@@ -94,7 +92,7 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
             annotations=empty(ANNOTATIONS),
             spans=empty(SPANS),
             relations=empty(RELATIONS),
-            predictions_spans=empty(PREDICTION_SPANS),
+            predictions_spans=empty(BUILDER_PREDICTION_SPANS),
             documents_sha256=documents_sha256,
         )
     export_sha256s = [sha256_file(path) for path in exports]

@@ -1,4 +1,4 @@
-"""pandera.polars schemas: one per checked frame and one per output table.
+"""pandera.polars schemas of the frames the rules are checked on.
 
 The checked frames (owners, spans, relations, choices; built by
 :func:`khabar.validation.checks.prepare`) are each a model of the columns the
@@ -13,8 +13,8 @@ default.
 A row with a structural problem (``problem`` set) is reported by
 ``well_formed`` only; the other rules let it pass, so each failure has one cause.
 
-The table models (documents, annotations, spans, relations) are the contract
-of the tables :func:`khabar.validation.api.validate_exports` hands to the builder.
+The tables :func:`khabar.validation.api.validate_exports` hands to the builder
+are declared, with their pandera models, in :mod:`khabar.annotation.tables`.
 """
 
 from __future__ import annotations
@@ -101,65 +101,3 @@ def frame_schema(frame: Frame) -> pa.DataFrameSchema:
 
 #: frame → its schema, in the order of :class:`~khabar.validation.checks.Frame`
 FRAME_MODELS: dict[Frame, pa.DataFrameSchema] = {frame: frame_schema(frame) for frame in Frame}
-
-
-class DocumentsTable(pa.DataFrameModel):
-    doc_id: str = pa.Field(unique=True)
-    text: str = pa.Field(str_length={"min_value": 1})
-    source: str
-    url: str | None = pa.Field(nullable=True)
-    published: str | None = pa.Field(nullable=True)
-    title: str | None = pa.Field(nullable=True)
-    story: str
-    language: str
-    superseded_by: str | None = pa.Field(nullable=True)
-
-    class Config:
-        strict = True
-
-
-class AnnotationsTable(pa.DataFrameModel):
-    annotation_id: int = pa.Field(unique=True)
-    task_id: int
-    doc_id: str
-    annotator: str | None = pa.Field(nullable=True)
-    created_at: str | None = pa.Field(nullable=True)
-    updated_at: str | None = pa.Field(nullable=True)
-    lead_time: float | None = pa.Field(nullable=True)
-    was_cancelled: bool = pa.Field(isin=[False])
-    ground_truth: bool
-
-    class Config:
-        strict = True
-
-
-class SpansTable(pa.DataFrameModel):
-    annotation_id: int
-    doc_id: str
-    region_id: str
-    layer: str
-    label: str
-    start: int = pa.Field(ge=0)
-    end: int = pa.Field(gt=0)
-    text: str = pa.Field(str_length={"min_value": 1})
-    quote_type: str | None = pa.Field(nullable=True)
-
-    @pa.dataframe_check(name="start_before_end", ignore_na=False)
-    def start_before_end(cls, data: pa.PolarsData) -> pl.LazyFrame:  # noqa: ANN001
-        return data.lazyframe.select(pl.col("start") < pl.col("end"))
-
-    class Config:
-        strict = True
-        unique = ["annotation_id", "region_id"]
-
-
-class RelationsTable(pa.DataFrameModel):
-    annotation_id: int
-    doc_id: str
-    from_region: str
-    to_region: str
-    label: str
-
-    class Config:
-        strict = True
-        unique = ["annotation_id", "from_region", "to_region", "label"]
