@@ -104,11 +104,11 @@ RELATIONS = polars_schema(RelationsTable)
 #: A prediction's spans and relations: the columns of SPANS and RELATIONS, owned by a
 #: prediction (and its model version) instead of an annotation.
 PREDICTION_SPANS = pl.Schema(
-    {"prediction_id": pl.Int64, "task_id": pl.Int64, "doc_id": pl.String, "model_version": pl.String}
+    {"prediction_id": pl.Int64(), "task_id": pl.Int64(), "doc_id": pl.String(), "model_version": pl.String()}
     | pick(SPANS, "region_id", "layer", "label", "start", "end", "text", "quote_type")
 )
 PREDICTION_RELATIONS = pl.Schema(
-    {"prediction_id": pl.Int64, "doc_id": pl.String, "model_version": pl.String}
+    {"prediction_id": pl.Int64(), "doc_id": pl.String(), "model_version": pl.String()}
     | pick(RELATIONS, "from_region", "to_region", "label")
 )
 

@@ -94,11 +94,11 @@ OWNERS = pl.Schema(
 
 #: One row per span result as read: the columns of SPANS it carries, where it sits, what was wrong.
 REGIONS = pl.Schema(
-    {"key": pl.Int64, "result_pos": pl.Int64}
+    {"key": pl.Int64(), "result_pos": pl.Int64()}
     | pick(SPANS, "region_id", "layer", "label", "start", "end", "text")
     | {
-        "raw": pl.String,  # JSON of what was found where a field is missing or mistyped
-        "problem": pl.String,
+        "raw": pl.String(),  # JSON of what was found where a field is missing or mistyped
+        "problem": pl.String(),
     }
 )
 
