@@ -136,7 +136,6 @@ def write_json_atomic(path: Path, payload: object) -> None:
 def run(args: argparse.Namespace) -> int:
     from khabar.annotation.ingest import load_records
     from khabar.annotation.paths import repo
-    from khabar.annotation.studio.project import task_data
     from khabar.model.train import current_model_dir
 
     records = [record for record in load_records(args.documents) if record.superseded_by is None]
@@ -145,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out.resolve() == args.documents.resolve():
         raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
     model = EntityModel(args.model or current_model_dir(repo().root))
-    tasks = [{"data": task_data(record), "predictions": [prediction(record.text, model)]} for record in records]
+    tasks = [{"data": record.task_data(), "predictions": [prediction(record.text, model)]} for record in records]
     write_json_atomic(args.out, tasks)
     results = sum(len(task["predictions"][0]["result"]) for task in tasks)
     print(f"{model.version}: {len(tasks)} task(s), {results} result(s) → {args.out}")

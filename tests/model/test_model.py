@@ -8,9 +8,8 @@ import shutil
 import pytest
 from model_support import khabar, small_repo
 
-from khabar.annotation.ingest import load_records
+from khabar.annotation.ingest import TASK_DATA_KEYS, load_records
 from khabar.annotation.scheme import load_scheme
-from khabar.annotation.studio.project import TASK_DATA_KEYS
 from khabar.model.corpus import wojood_dir, wojood_documents
 from khabar.model.evaluate import Labelled, Scores
 from khabar.model.predict import EntityModel

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
 
 DEFAULT_PROJECT = "khabar"
-#: The task ``data`` keys; ``text`` is what the labeling config's <Text> shows.
-TASK_DATA_KEYS = ("text", "doc_id", "source", "title")
 IMPORT_BATCH = 200
 
 
@@ -66,10 +64,6 @@ def require_project(client: LabelStudio, title: str) -> int:
     if project_id is None:
         raise KhabarError(f"no project titled {title!r} on this Label Studio; create it with: khabar studio sync")
     return project_id
-
-
-def task_data(record: DocumentRecord) -> dict[str, str]:
-    return {"text": record.text, "doc_id": record.doc_id, "source": record.source, "title": record.title}
 
 
 def project_tasks(client: LabelStudio, project_id: int, *, fields: str = "task_only") -> list[Any]:
@@ -149,7 +143,7 @@ def sync_project(
     missing = [record for record in current if record.doc_id not in present]
     if missing:
         progress(f"importing {len(missing)} document(s)")
-        import_task_data(client, project_id, (task_data(record) for record in missing))
+        import_task_data(client, project_id, (record.task_data() for record in missing))
     return SyncReport(
         project_id=project_id,
         created=created,

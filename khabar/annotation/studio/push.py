@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.files import write_atomic
+from khabar.annotation.ingest import TASK_DATA_KEYS
 from khabar.annotation.studio.export import (
     _pseudonym_number,
     ensure_user,
@@ -41,7 +42,7 @@ from khabar.annotation.studio.export import (
     server_view,
 )
 from khabar.annotation.studio.merge import refuse
-from khabar.annotation.studio.project import TASK_DATA_KEYS, doc_id_tasks, import_task_data
+from khabar.annotation.studio.project import doc_id_tasks, import_task_data
 from khabar.annotation.studio.sync import (
     CONTENT_FIELDS,
     Change,
