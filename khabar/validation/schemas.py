@@ -23,6 +23,7 @@ import pandera.polars as pa
 import polars as pl
 
 from khabar.validation.checks import WELL_FORMED, Frame, Rule, rules_of
+from khabar.validation.reader import ANNOTATION, PREDICTION
 
 
 def rule_check(rule: Rule) -> pa.Check:
@@ -41,7 +42,7 @@ class OwnerFrame(pa.DataFrameModel):
 
     row: int = pa.Field(unique=True)
     key: int = pa.Field(unique=True)
-    kind: str = pa.Field(isin=["annotation", "prediction"])
+    kind: str = pa.Field(isin=[ANNOTATION, PREDICTION])
     file: str
     task_id: int
     owner_id: int | None = pa.Field(nullable=True)
