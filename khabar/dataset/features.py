@@ -19,7 +19,6 @@ from khabar.annotation.tables import DOCUMENTS, RELATIONS, SPANS
 from khabar.dataset.iob import tag_names
 
 NER_LAYER = "entity"
-ATTRIBUTION_LAYER = "attribution"
 ZONE_LAYER = "zone"
 #: the columns of the documents table each released document carries, in the released order
 DOCUMENT_COLUMNS = ("text", "source", "published", "title", "url", "story")
@@ -48,13 +47,18 @@ def value_of(dtype: pl.DataType) -> Value:
         raise KhabarError(f"no released value type for the polars type {dtype}") from None
 
 
+def _of_span(column: str) -> Value:
+    """The value type of a column of the spans table (a span's ``id`` is its ``region_id``)."""
+    return value_of(SPANS[column])
+
+
 def _span(labels: tuple[str, ...], **extra) -> dict:
     return {
-        "id": value_of(SPANS["region_id"]),
-        "start": value_of(SPANS["start"]),
-        "end": value_of(SPANS["end"]),
+        "id": _of_span("region_id"),
+        "start": _of_span("start"),
+        "end": _of_span("end"),
         "label": ClassLabel(names=list(labels)),
-        "text": value_of(SPANS["text"]),
+        "text": _of_span("text"),
         **extra,
     }
 
@@ -106,15 +110,17 @@ def quotes_features(scheme: Scheme) -> Features:
     first), else null (see :func:`khabar.dataset.configs.head_entities`)."""
     zone = ClassLabel(names=zone_names(scheme))
     part = {
-        "id": Value("string"),
-        "start": Value("int64"),
-        "end": Value("int64"),
-        "text": Value("string"),
+        "id": _of_span("region_id"),
+        "start": _of_span("start"),
+        "end": _of_span("end"),
+        "text": _of_span("text"),
         "zone": zone,
         "entity_label": ClassLabel(names=list(scheme.labels(NER_LAYER))),
         "entity_id": Value("string"),
     }
-    columns = {"id": Value("string"), "doc_id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string")}
+    columns = {
+        "id": _of_span("region_id"), "doc_id": _of_span("doc_id"), "start": _of_span("start"), "end": _of_span("end"), "text": _of_span("text"),
+    }
     columns |= {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices}
     columns |= {"zone": zone, "cluster_id": Value("string"), "source_ambiguous": Value("bool")}
     columns |= {column_of(rule.label): List(part) for rule in scheme.relations}
