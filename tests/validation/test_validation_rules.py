@@ -1,8 +1,10 @@
 """One test per rule, each with the smallest export that trips it.
 
-Every test runs ``khabar validate`` through the real entry point and asserts the
+Most tests run ``khabar validate`` through the real entry point and assert the
 rule's name and the offending region (or annotation) on one line of the report,
-the exit status, and that the reconciliation adds up.
+the exit status, and that the reconciliation adds up. ``BROKEN`` holds an export
+for every declared (frame, rule): each must fire there, with its declared hint and
+severity, so a new rule without an input that breaks it fails the suite.
 """
 
 from __future__ import annotations
