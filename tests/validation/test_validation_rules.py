@@ -420,3 +420,16 @@ def test_span_whole_graphemes(tmp_path, khabar):
     assert "ends before U+064B ARABIC FATHATAN" in one(run, "span_whole_graphemes", "region cut-end")
     assert "starts on U+064F ARABIC DAMMA" in one(run, "span_whole_graphemes", "region cut-start")
     assert result.accounting.count("regions").excluded == {"failed check": 2}
+
+
+def test_a_rule_declared_twice_or_with_two_severities_is_refused():
+    from dataclasses import replace
+
+    from khabar.validation.checks import _by_frame_and_name
+
+    first = RULES[0]
+    with pytest.raises(ValueError, match=f"rule '{first.name}' is declared twice on the {first.frame} frame"):
+        _by_frame_and_name((first, first))
+    elsewhere = replace(first, frame=next(f for f in Frame if f != first.frame), severity=Severity.WARNING)
+    with pytest.raises(ValueError, match=f"rule '{first.name}' is declared both error and warning"):
+        _by_frame_and_name((first, elsewhere))
