@@ -387,7 +387,7 @@ class Generator:
         counts.nested_entities += sum(r.parent is not None for r in regions)
         return {
             "annotations": annotations,
-            "data": {"doc_id": record.doc_id, "source": record.source, "text": text, "title": record.title},
+            "data": record.task_data(),
             "drafts": drafts,
             "id": index + 1,
             "predictions": predictions,

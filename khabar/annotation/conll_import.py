@@ -344,7 +344,7 @@ def import_conll(
                         "was_cancelled": False,
                     }
                 ],
-                "data": {"doc_id": doc_id, "source": source, "text": text, "title": record.title},
+                "data": record.task_data(),
                 "drafts": [],
                 "id": task_id,
                 "predictions": [],

@@ -26,6 +26,8 @@ from khabar.foundation.errors import KhabarError
 LANGUAGE = "ar"
 PAGE_FIELDS = ("file", "source", "title", "published", "published_evidence", "url", "story")
 SOURCE_FIELDS = ("id", "name_ar", "name_en", "site", "country")
+#: The ``data`` of a document's Label Studio task; ``text`` is what the labeling config's <Text> shows.
+TASK_DATA_KEYS = ("text", "doc_id", "source", "title")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class DocumentRecord:
     story: str
     language: str = LANGUAGE
     superseded_by: str | None = None
+
+    def task_data(self) -> dict[str, str]:
+        """The ``data`` of this document's Label Studio task (every task-building path uses it)."""
+        return {key: getattr(self, key) for key in TASK_DATA_KEYS}
 
 
 @dataclass

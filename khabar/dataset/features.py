@@ -2,7 +2,8 @@
 and :func:`label_ids`, which turns label names into the ids those ClassLabels store.
 
 Lists of structs are ``List({...})``, never ``Sequence(dict)`` (which comes
-back as a dict of lists).
+back as a dict of lists). A column that carries a column of the tables of
+:mod:`khabar.foundation.tables` takes its value type from there (:func:`value_of`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from datasets import ClassLabel, Features, List, Value
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.iob import tag_names
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.tables import DOCUMENTS, RELATIONS, SPANS
 
 NER_LAYER = "entity"
-ATTRIBUTION_LAYER = "attribution"
 ZONE_LAYER = "zone"
+#: the columns of the documents table each released document carries, in the released order
+DOCUMENT_COLUMNS = ("text", "source", "published", "title", "url", "story")
+#: polars type of a table column → the Arrow type name of its ``datasets.Value``. Named here, not
+#: taken from polars' Arrow export, which gives large_string for String: the release holds string.
+VALUE_TYPES: dict[pl.DataType, str] = {pl.String(): "string", pl.Int64(): "int64", pl.Int32(): "int32", pl.Float64(): "float64", pl.Boolean(): "bool"}
 #: The zone of text that no zone span covers: the article's body (the scheme: "unmarked text is article body").
 BODY = "BODY"
 
@@ -33,13 +39,26 @@ def column_of(layer: str) -> str:
     return layer[:-1] + "ies" if layer.endswith("y") else layer + "s"
 
 
+def value_of(dtype: pl.DataType) -> Value:
+    """The ``datasets.Value`` of a table column's polars type."""
+    try:
+        return Value(VALUE_TYPES[dtype])
+    except KeyError:
+        raise KhabarError(f"no released value type for the polars type {dtype}") from None
+
+
+def _of_span(column: str) -> Value:
+    """The value type of a column of the spans table (a span's ``id`` is its ``region_id``)."""
+    return value_of(SPANS[column])
+
+
 def _span(labels: tuple[str, ...], **extra) -> dict:
     return {
-        "id": Value("string"),
-        "start": Value("int64"),
-        "end": Value("int64"),
+        "id": _of_span("region_id"),
+        "start": _of_span("start"),
+        "end": _of_span("end"),
         "label": ClassLabel(names=list(labels)),
-        "text": Value("string"),
+        "text": _of_span("text"),
         **extra,
     }
 
@@ -49,10 +68,10 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
     ``normalized`` form (the word written on its own: ``لتحالف`` → ``التحالف`` under rule B4; the
     ``text`` itself otherwise, never null) and the knowledge base's ``entity_id`` (null when
     unlinked or linked to nothing in the base)."""
-    columns: dict = {"id": Value("string")}
+    columns: dict = {"id": value_of(DOCUMENTS["doc_id"])}
     if per_annotator:
         columns["annotator"] = Value("string")
-    columns |= {name: Value("string") for name in ("text", "source", "published", "title", "url", "story")}
+    columns |= {name: value_of(DOCUMENTS[name]) for name in DOCUMENT_COLUMNS}
     zone = ClassLabel(names=zone_names(scheme))
     for layer in scheme.layers:
         extra = {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices if c.layer == layer.name}
@@ -61,7 +80,8 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
         if layer.name == NER_LAYER:
             extra |= {"normalized": Value("string"), "entity_id": Value("string")}
         columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
-    columns["relations"] = List({"from_id": Value("string"), "to_id": Value("string"), "label": ClassLabel(names=list(scheme.relation_labels))})
+    ends = {"from_id": value_of(RELATIONS["from_region"]), "to_id": value_of(RELATIONS["to_region"])}
+    columns["relations"] = List(ends | {"label": ClassLabel(names=list(scheme.relation_labels))})
     return Features(columns)
 
 
@@ -90,15 +110,17 @@ def quotes_features(scheme: Scheme) -> Features:
     first), else null (see :func:`khabar.dataset.configs.head_entities`)."""
     zone = ClassLabel(names=zone_names(scheme))
     part = {
-        "id": Value("string"),
-        "start": Value("int64"),
-        "end": Value("int64"),
-        "text": Value("string"),
+        "id": _of_span("region_id"),
+        "start": _of_span("start"),
+        "end": _of_span("end"),
+        "text": _of_span("text"),
         "zone": zone,
         "entity_label": ClassLabel(names=list(scheme.labels(NER_LAYER))),
         "entity_id": Value("string"),
     }
-    columns = {"id": Value("string"), "doc_id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string")}
+    columns = {
+        "id": _of_span("region_id"), "doc_id": _of_span("doc_id"), "start": _of_span("start"), "end": _of_span("end"), "text": _of_span("text"),
+    }
     columns |= {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices}
     columns |= {"zone": zone, "cluster_id": Value("string"), "source_ambiguous": Value("bool")}
     columns |= {column_of(rule.label): List(part) for rule in scheme.relations}

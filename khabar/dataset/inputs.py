@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.export_files import check_regular
 from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
-from khabar.gold.inputs import PREDICTION_SPANS, BuildInputs, documents_table, from_tables
+from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, documents_table, from_tables
 from khabar.validation import store
 from khabar.validation.store import sha256_file
 
@@ -42,7 +42,7 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
             annotations=empty(ANNOTATIONS),
             spans=empty(SPANS),
             relations=empty(RELATIONS),
-            predictions_spans=empty(PREDICTION_SPANS),
+            predictions_spans=empty(BUILDER_PREDICTION_SPANS),
             documents_sha256=documents_sha256,
         )
     export_sha256s = [sha256_file(path) for path in exports]

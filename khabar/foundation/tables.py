@@ -1,63 +1,115 @@
-"""The four tables every stage speaks (documents, annotations, spans, relations), as polars schemas.
+"""The tables every stage speaks (documents, annotations, spans, relations), each declared once.
 
-Readers produce them, pandera validates them (``validation/schemas.py``) and
-the builder consumes them. Offsets are Python ``str`` indices (code points)
+A table is declared as a pandera model: its columns, their types and what each
+must hold. Everything else derives from the model: the polars schema readers
+produce (:func:`polars_schema`: ``DOCUMENTS``, ``SPANS``…), the validation of
+the tables :func:`khabar.validation.api.validate_exports` hands to the builder
+(``Model.validate``), and the value types of the released Hugging Face features
+(``khabar.dataset.features``). Offsets are Python ``str`` indices (code points)
 into ``documents.text``.
 """
 
 from __future__ import annotations
 
+import pandera.polars as pa
 import polars as pl
 
-DOCUMENTS = pl.Schema(
-    {
-        "doc_id": pl.String,
-        "text": pl.String,
-        "source": pl.String,
-        "url": pl.String,
-        "published": pl.String,  # ISO date, or null when the page does not say
-        "title": pl.String,
-        "story": pl.String,
-        "language": pl.String,
-    }
-)
 
-ANNOTATIONS = pl.Schema(
-    {
-        "annotation_id": pl.Int64,
-        "task_id": pl.Int64,
-        "doc_id": pl.String,
-        "annotator": pl.String,  # a pseudonym, never an email or a name
-        "created_at": pl.String,
-        "updated_at": pl.String,
-        "lead_time": pl.Float64,
-        "was_cancelled": pl.Boolean,
-        "ground_truth": pl.Boolean,
-    }
-)
+class DocumentsTable(pa.DataFrameModel):
+    """The current corpus documents, one row each (a :class:`~khabar.annotation.ingest.DocumentRecord`
+    without the fields only the corpus file keeps)."""
 
-SPANS = pl.Schema(
-    {
-        "annotation_id": pl.Int64,
-        "doc_id": pl.String,
-        "region_id": pl.String,
-        "layer": pl.String,
-        "label": pl.String,
-        "start": pl.Int64,
-        "end": pl.Int64,
-        "text": pl.String,
-        "quote_type": pl.String,  # CONTENT only
-    }
-)
+    doc_id: str = pa.Field(unique=True)
+    text: str = pa.Field(str_length={"min_value": 1})
+    source: str
+    url: str | None = pa.Field(nullable=True)
+    published: str | None = pa.Field(nullable=True)  # ISO date, or null when the page does not say
+    title: str | None = pa.Field(nullable=True)
+    story: str
+    language: str
 
-RELATIONS = pl.Schema(
-    {
-        "annotation_id": pl.Int64,
-        "doc_id": pl.String,
-        "from_region": pl.String,
-        "to_region": pl.String,
-        "label": pl.String,
-    }
+    class Config:
+        strict = True
+
+
+class CorpusTable(DocumentsTable):
+    """Every corpus record, superseded ones too: annotations made on an old text keep valid offsets."""
+
+    superseded_by: str | None = pa.Field(nullable=True)  # the newer document; null for current texts
+
+
+class AnnotationsTable(pa.DataFrameModel):
+    annotation_id: int = pa.Field(unique=True)
+    task_id: int
+    doc_id: str
+    annotator: str | None = pa.Field(nullable=True)  # a pseudonym, never an email or a name
+    created_at: str | None = pa.Field(nullable=True)
+    updated_at: str | None = pa.Field(nullable=True)
+    lead_time: float | None = pa.Field(nullable=True)
+    was_cancelled: bool = pa.Field(isin=[False])
+    ground_truth: bool
+
+    class Config:
+        strict = True
+
+
+class SpansTable(pa.DataFrameModel):
+    annotation_id: int
+    doc_id: str
+    region_id: str
+    layer: str
+    label: str
+    start: int = pa.Field(ge=0)
+    end: int = pa.Field(gt=0)
+    text: str = pa.Field(str_length={"min_value": 1})
+    quote_type: str | None = pa.Field(nullable=True)  # CONTENT only
+
+    @pa.dataframe_check(name="start_before_end", ignore_na=False)
+    def start_before_end(cls, data: pa.PolarsData) -> pl.LazyFrame:  # noqa: ANN001
+        return data.lazyframe.select(pl.col("start") < pl.col("end"))
+
+    class Config:
+        strict = True
+        unique = ["annotation_id", "region_id"]
+
+
+class RelationsTable(pa.DataFrameModel):
+    annotation_id: int
+    doc_id: str
+    from_region: str
+    to_region: str
+    label: str
+
+    class Config:
+        strict = True
+        unique = ["annotation_id", "from_region", "to_region", "label"]
+
+
+def polars_schema(model: type[pa.DataFrameModel]) -> pl.Schema:
+    """The columns of a model, in declaration order, with the polars type pandera checks them against."""
+    return pl.Schema({name: column.dtype.type for name, column in model.to_schema().columns.items()})
+
+
+def pick(schema: pl.Schema, *names: str) -> dict[str, pl.DataType]:
+    """Some columns of a schema, in the order given (a KeyError names a column the table lacks)."""
+    return {name: schema[name] for name in names}
+
+
+DOCUMENTS = polars_schema(DocumentsTable)
+CORPUS = polars_schema(CorpusTable)
+ANNOTATIONS = polars_schema(AnnotationsTable)
+SPANS = polars_schema(SpansTable)
+RELATIONS = polars_schema(RelationsTable)
+
+#: A prediction's spans and relations: the columns of SPANS and RELATIONS, owned by a
+#: prediction (and its model version) instead of an annotation.
+PREDICTION_SPANS = pl.Schema(
+    {"prediction_id": pl.Int64(), "task_id": pl.Int64(), "doc_id": pl.String(), "model_version": pl.String()}
+    | pick(SPANS, "region_id", "layer", "label", "start", "end", "text", "quote_type")
+)
+PREDICTION_RELATIONS = pl.Schema(
+    {"prediction_id": pl.Int64(), "doc_id": pl.String(), "model_version": pl.String()}
+    | pick(RELATIONS, "from_region", "to_region", "label")
 )
 
 

@@ -14,13 +14,10 @@ import polars as pl
 
 from khabar.annotation.ingest import load_records
 from khabar.annotation.normalize import refuse_unnormalised
-from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
-from khabar.validation import reader
+from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, PREDICTION_SPANS, RELATIONS, SPANS, empty, pick
 
 #: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
-PREDICTION_SPANS = pl.Schema(
-    {name: reader.PREDICTION_SPANS[name] for name in ("doc_id", "model_version", "layer", "label", "start", "end")}
-)
+BUILDER_PREDICTION_SPANS = pl.Schema(pick(PREDICTION_SPANS, "doc_id", "model_version", "layer", "label", "start", "end"))
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,7 @@ def documents_table(documents_file: Path) -> pl.DataFrame:
 def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
     """Adopt a ``Tables``-shaped object (validation's, or one built in a test)."""
     predictions = getattr(tables, "predictions_spans", None)
-    predictions = empty(PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(PREDICTION_SPANS.names())
+    predictions = empty(BUILDER_PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(BUILDER_PREDICTION_SPANS.names())
     return BuildInputs(
         documents=tables.documents.select(DOCUMENTS.names()),
         annotations=tables.annotations.select(ANNOTATIONS.names()),

@@ -23,7 +23,7 @@ from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
 from khabar.validation.api import Failure, ValidationResult, validate_exports
-from khabar.validation.checks import ERROR
+from khabar.validation.checks import ERROR, list_line
 
 #: check name → what it requires, for ``khabar validate --list-checks`` (all are errors)
 CHECKS: dict[str, str] = {
@@ -47,7 +47,7 @@ HINT = "run `khabar link propose` (or `khabar link clusters`), review, and fix a
 
 def check_lines() -> list[str]:
     """The lines of these checks in ``khabar validate --list-checks``."""
-    return [f"{name:<26} {ERROR:<8} {summary} (annotation/kb/)" for name, summary in CHECKS.items()]
+    return [list_line(name, ERROR, f"{summary} (annotation/kb/)") for name, summary in CHECKS.items()]
 
 
 def _failure(check: str, path: Path, message: str, *, doc_id: str | None = None, label: str | None = None,

@@ -47,7 +47,6 @@ def run_predict(args: argparse.Namespace) -> int:
     from khabar.foundation.paths import repo
     from khabar.model.predict import EntityModel, prediction
     from khabar.model.train import current_model_dir
-    from khabar.annotation.tasks import task_data
 
     records = [record for record in load_records(args.documents) if record.superseded_by is None]
     if not records:
@@ -55,7 +54,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.out.resolve() == args.documents.resolve():
         raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
     model = EntityModel(args.model or current_model_dir(repo().root))
-    tasks: list[dict[str, Any]] = [{"data": task_data(record), "predictions": [prediction(record.text, model)]} for record in records]
+    tasks: list[dict[str, Any]] = [{"data": record.task_data(), "predictions": [prediction(record.text, model)]} for record in records]
     jsonl.write_document(args.out, tasks)
     results = sum(len(task["predictions"][0]["result"]) for task in tasks)
     print(f"{model.version}: {len(tasks)} task(s), {results} result(s) → {args.out}")

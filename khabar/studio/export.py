@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from khabar.annotation.tasks import pseudonym_number
+from khabar.annotation.pseudonyms import pseudonym_number
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic

@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING, Any
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import DocumentRecord
 from khabar.annotation.preannotate import MODEL_VERSION, preannotate
-from khabar.annotation.tasks import task_data
 from khabar.foundation.errors import KhabarError
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
 
 DEFAULT_PROJECT = "khabar"
-#: The task ``data`` keys; ``text`` is what the labeling config's <Text> shows.
 IMPORT_BATCH = 200
 
 
@@ -145,7 +143,7 @@ def sync_project(
     missing = [record for record in current if record.doc_id not in present]
     if missing:
         progress(f"importing {len(missing)} document(s)")
-        import_task_data(client, project_id, (task_data(record) for record in missing))
+        import_task_data(client, project_id, (record.task_data() for record in missing))
     return SyncReport(
         project_id=project_id,
         created=created,

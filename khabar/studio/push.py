@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from khabar.annotation.tasks import TASK_DATA_KEYS, pseudonym_number
+from khabar.annotation.ingest import TASK_DATA_KEYS
+from khabar.annotation.pseudonyms import pseudonym_number
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic

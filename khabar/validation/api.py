@@ -26,10 +26,11 @@ from pandera.errors import SchemaErrors
 from khabar.annotation.normalize import refuse_unnormalised
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
+from khabar.foundation.tables import AnnotationsTable, CorpusTable, RelationsTable, SpansTable
 from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frames, prepare, rule
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Tables, attach_quote_types, project_tables, read_documents, read_raw
-from khabar.validation.schemas import FRAME_MODELS, AnnotationsTable, DocumentsTable, RelationsTable, SpansTable
+from khabar.validation.schemas import FRAME_MODELS
 
 RULE_NAMES = {r.name for r in RULES}
 
@@ -92,7 +93,7 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
         documents_file = repo().documents_file
     documents = read_documents(documents_file)
     try:
-        DocumentsTable.validate(documents, lazy=True)
+        CorpusTable.validate(documents, lazy=True)
     except SchemaErrors as exc:
         first = exc.failure_cases.row(0, named=True)
         raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None

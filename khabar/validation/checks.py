@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import polars as pl
@@ -28,7 +29,6 @@ from khabar.annotation.scheme import Scheme
 from khabar.validation.clusters import CLUSTER_EXTEND
 from khabar.validation.reader import ANNOTATION, PREDICTION, RawExport
 
-ERROR, WARNING = "error", "warning"
 #: the layers whose own rules the issue names: entities nest but never cross; zones never overlap
 ENTITY_LAYER, ZONE_LAYER = "entity", "zone"
 PROCLITICS = "وفبلك"
@@ -46,14 +46,35 @@ INTEGER = re.compile(r"-?[0-9]+")
 MIN_WORD = 3
 
 
-@dataclass(frozen=True)
+class Frame(StrEnum):
+    """The frames :func:`prepare` builds and the rules are checked on (the fields of :class:`Frames`)."""
+
+    OWNERS = "owners"
+    SPANS = "spans"
+    RELATIONS = "relations"
+    CHOICES = "choices"
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # blocks a build and excludes the row
+    WARNING = "warning"  # reported; excludes nothing unless --strict
+
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+#: the rule that reports a row's structural ``problem``; every other rule lets such a row pass
+WELL_FORMED = "well_formed"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Rule:
+    """One rule on one frame: ``passes`` is true on the rows that pass, ``explain`` words a failing row."""
+
     name: str
-    severity: str
-    frame: str  # owners | spans | relations | choices
-    summary: str
-    hint: str
-    passes: Callable[[], pl.Expr]
+    severity: Severity
+    frame: Frame
+    summary: str  # what the rule requires, for --list-checks
+    hint: str  # how to fix a failure, for the report
+    passes: pl.Expr
     explain: Callable[[dict[str, Any]], str]
 
 
@@ -154,167 +175,211 @@ def _explain_duplicate(row: dict[str, Any]) -> str:
     return f"same {row['layer']}/{row['label']} at {row['start']}-{row['end']} as region {row['duplicate_of']}"
 
 
-#: Every rule, in report order. A name can cover several frames (e.g. unique_ids).
-RULES: list[Rule] = []
-
-
-def _rule(name: str, severity: str, frame: str, summary: str, hint: str, passes: Callable[[], pl.Expr], explain: Callable[[dict[str, Any]], str]) -> None:
-    RULES.append(Rule(name, severity, frame, summary, hint, passes, explain))
-
-
-# Structure: fields of the wrong JSON type that no other rule covers.
-for _frame in ("owners", "spans", "relations", "choices"):
-    _rule(
-        "well_formed", ERROR, _frame, "results, annotations and predictions have the fields Label Studio writes",
-        "re-export from Label Studio, or fix the field named in the message",
-        lambda: pl.col("problem").is_null(),
-        lambda row: str(row["problem"]),
-    )
-
-_rule(
-    "unique_ids", ERROR, "owners", "annotation, prediction and task ids are unique",
-    "each task and annotation must appear once: was the same project exported twice?",
-    lambda: pl.col("owner_id").is_not_null() & ~pl.col("id_dup") & ~pl.col("task_dup"),
-    _explain_owner_ids,
-)
-_rule(
-    "annotation_document_known", ERROR, "owners", "the task of every annotation is a corpus document with the same text",
-    "run khabar ingest for the page, or import the task from annotation/corpus/documents.jsonl",
-    lambda: pl.col("doc_known"),
-    lambda row: str(row["doc_problem"]),
-)
-_rule(
-    "unique_ids", ERROR, "spans", "region ids are unique inside an annotation",
-    "give each region its own id (Label Studio does this itself; was the result edited by hand?)",
-    lambda: pl.col("region_id").is_not_null() & (pl.col("region_count") == 1),
-    _explain_ids,
-)
-_rule(
-    "span_document_exists", ERROR, "spans", "every span's document is in the corpus",
-    "the annotation's task is not a corpus document (see annotation_document_known)",
-    lambda: pl.col("doc_found"),
-    lambda row: f"document {row['doc_id']} of this span is not in the corpus with the task's text",
-)
-_rule(
-    "offsets_in_range", ERROR, "spans", "0 <= start < end <= length of the document text",
-    "offsets are code points into documents.text; run khabar validate --repair if the text moved",
-    lambda: pl.col("offsets_ok"),
-    _explain_offsets,
-)
-_rule(
-    "span_text_matches", ERROR, "spans", "value.text equals documents.text[start:end]",
-    "the offsets drifted or the text was edited: khabar validate --repair moves a span whose text occurs once nearby",
-    lambda: pl.col("text_ok"),
-    lambda row: "value.text is missing" if row["text"] is None else "value.text differs from the document text at these offsets",
-)
-_rule(
-    "span_whole_graphemes", ERROR, "spans",
-    "a span neither starts on nor ends before a combining mark: it never cuts a letter from its diacritics",
-    "khabar validate --repair widens the span to the whole letter with its marks",
-    lambda: ~pl.col("cuts_start") & ~pl.col("cuts_end"),
-    _explain_cluster,
-)
-_rule(
-    "label_in_layer", ERROR, "spans", "each region has one label, and it belongs to its layer",
-    "pick a label of the layer from annotation/labeling_config.xml",
-    lambda: pl.col("label_ok"),
-    _explain_label,
-)
-_rule(
-    "quote_type_on_content", ERROR, "spans", "quote_type is on every CONTENT, exactly once, and on nothing else",
-    "select the CONTENT region and choose direct, indirect or mixed; remove quote_type from other regions",
-    lambda: pl.col("quote_ok"),
-    _explain_quote,
-)
-_rule(
-    "quote_type_on_content", ERROR, "choices", "a quote_type belongs to an existing region",
-    "this quote_type names a region the annotation does not have: delete it or redraw the CONTENT",
-    lambda: pl.col("region_exists"),
-    lambda row: f"quote_type {row['choice'] or row['raw']} is attached to region {row['region_id']}, which this annotation does not have",
-)
-_rule(
-    "entity_no_crossing", ERROR, "spans", "entities nest or stay apart; they never cross",
-    "make one entity contain the other, or separate them",
-    lambda: pl.col("crosses_region").is_null(),
-    _explain_crossing,
-)
-_rule(
-    "zone_no_overlap", ERROR, "spans", "zones never overlap",
-    "shrink one of the zones; page text belongs to at most one zone",
-    lambda: pl.col("overlaps_region").is_null(),
-    _explain_overlap,
-)
-_rule(
-    "no_duplicate_region", ERROR, "spans", "no two regions with the same layer, label and offsets",
-    "delete the second copy",
-    lambda: pl.col("duplicate_of").is_null(),
-    _explain_duplicate,
-)
-_rule(
-    "no_duplicate_region", ERROR, "relations", "no relation given twice",
-    "delete the second copy of the relation",
-    lambda: pl.col("duplicate_rank") == 0,
-    lambda row: f"relation {row['from_region']} → {row['to_region']} ({row['label']}) is given twice",
-)
-_rule(
-    "relation_ends", ERROR, "relations", "relation ends exist in the same annotation and carry the labels the relation needs",
-    "source links CONTENT → SOURCE and cue links CONTENT → CUE, drawn from the CONTENT",
-    lambda: pl.col("ends_ok"),
-    _explain_relation,
-)
-_rule(
-    "span_boundary_clean", WARNING, "spans", "no white space or punctuation at either edge of a span",
-    "trim the span (khabar validate --repair trims white space; punctuation you move by hand)",
-    lambda: pl.col("edge_ok"),
-    lambda row: f"the span starts or ends with white space or punctuation: {_quote(row['expected'])}",
-)
-_rule(
-    "entity_proclitic", WARNING, "spans",
-    "an entity does not start with a proclitic (و ف ب ل ك)",
-    "leave the proclitic outside the entity (ببغداد → بغداد); if the letter belongs to the name, ignore this warning",
-    lambda: pl.col("proclitic_rest").is_null(),
-    lambda row: (
-        f"{_quote(row['expected'])} starts with the proclitic {row['expected'][0]} and "
-        f"{_quote(row['proclitic_rest'])} looks like the entity ({row['proclitic_reason']})"
+#: Every rule, in report order; a name can cover several frames (e.g. unique_ids), with one severity.
+#: ``validation/schemas.py`` builds its pandera checks from this tuple, ``khabar validate
+#: --list-checks`` lists it (:func:`check_table`) and the report orders failures by it.
+RULES: tuple[Rule, ...] = (
+    # Structure: fields of the wrong JSON type that no other rule covers.
+    *(
+        Rule(
+            name=WELL_FORMED, severity=Severity.ERROR, frame=frame,
+            summary="results, annotations and predictions have the fields Label Studio writes",
+            hint="re-export from Label Studio, or fix the field named in the message",
+            passes=pl.col("problem").is_null(),
+            explain=lambda row: str(row["problem"]),
+        )
+        for frame in Frame
+    ),
+    Rule(
+        name="unique_ids", severity=Severity.ERROR, frame=Frame.OWNERS,
+        summary="annotation, prediction and task ids are unique",
+        hint="each task and annotation must appear once: was the same project exported twice?",
+        passes=pl.col("owner_id").is_not_null() & ~pl.col("id_dup") & ~pl.col("task_dup"),
+        explain=_explain_owner_ids,
+    ),
+    Rule(
+        name="annotation_document_known", severity=Severity.ERROR, frame=Frame.OWNERS,
+        summary="the task of every annotation is a corpus document with the same text",
+        hint="run khabar ingest for the page, or import the task from annotation/corpus/documents.jsonl",
+        passes=pl.col("doc_known"),
+        explain=lambda row: str(row["doc_problem"]),
+    ),
+    Rule(
+        name="unique_ids", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="region ids are unique inside an annotation",
+        hint="give each region its own id (Label Studio does this itself; was the result edited by hand?)",
+        passes=pl.col("region_id").is_not_null() & (pl.col("region_count") == 1),
+        explain=_explain_ids,
+    ),
+    Rule(
+        name="span_document_exists", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="every span's document is in the corpus",
+        hint="the annotation's task is not a corpus document (see annotation_document_known)",
+        passes=pl.col("doc_found"),
+        explain=lambda row: f"document {row['doc_id']} of this span is not in the corpus with the task's text",
+    ),
+    Rule(
+        name="offsets_in_range", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="0 <= start < end <= length of the document text",
+        hint="offsets are code points into documents.text; run khabar validate --repair if the text moved",
+        passes=pl.col("offsets_ok"),
+        explain=_explain_offsets,
+    ),
+    Rule(
+        name="span_text_matches", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="value.text equals documents.text[start:end]",
+        hint="the offsets drifted or the text was edited: khabar validate --repair moves a span whose text occurs once nearby",
+        passes=pl.col("text_ok"),
+        explain=lambda row: "value.text is missing" if row["text"] is None else "value.text differs from the document text at these offsets",
+    ),
+    Rule(
+        name="span_whole_graphemes", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="a span neither starts on nor ends before a combining mark: it never cuts a letter from its diacritics",
+        hint="khabar validate --repair widens the span to the whole letter with its marks",
+        passes=~pl.col("cuts_start") & ~pl.col("cuts_end"),
+        explain=_explain_cluster,
+    ),
+    Rule(
+        name="label_in_layer", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="each region has one label, and it belongs to its layer",
+        hint="pick a label of the layer from annotation/labeling_config.xml",
+        passes=pl.col("label_ok"),
+        explain=_explain_label,
+    ),
+    Rule(
+        name="quote_type_on_content", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="quote_type is on every CONTENT, exactly once, and on nothing else",
+        hint="select the CONTENT region and choose direct, indirect or mixed; remove quote_type from other regions",
+        passes=pl.col("quote_ok"),
+        explain=_explain_quote,
+    ),
+    Rule(
+        name="quote_type_on_content", severity=Severity.ERROR, frame=Frame.CHOICES,
+        summary="a quote_type belongs to an existing region",
+        hint="this quote_type names a region the annotation does not have: delete it or redraw the CONTENT",
+        passes=pl.col("region_exists"),
+        explain=lambda row: (
+            f"quote_type {row['choice'] or row['raw']} is attached to region {row['region_id']}, which this annotation does not have"
+        ),
+    ),
+    Rule(
+        name="entity_no_crossing", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="entities nest or stay apart; they never cross",
+        hint="make one entity contain the other, or separate them",
+        passes=pl.col("crosses_region").is_null(),
+        explain=_explain_crossing,
+    ),
+    Rule(
+        name="zone_no_overlap", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="zones never overlap",
+        hint="shrink one of the zones; page text belongs to at most one zone",
+        passes=pl.col("overlaps_region").is_null(),
+        explain=_explain_overlap,
+    ),
+    Rule(
+        name="no_duplicate_region", severity=Severity.ERROR, frame=Frame.SPANS,
+        summary="no two regions with the same layer, label and offsets",
+        hint="delete the second copy",
+        passes=pl.col("duplicate_of").is_null(),
+        explain=_explain_duplicate,
+    ),
+    Rule(
+        name="no_duplicate_region", severity=Severity.ERROR, frame=Frame.RELATIONS,
+        summary="no relation given twice",
+        hint="delete the second copy of the relation",
+        passes=pl.col("duplicate_rank") == 0,
+        explain=lambda row: f"relation {row['from_region']} → {row['to_region']} ({row['label']}) is given twice",
+    ),
+    Rule(
+        name="relation_ends", severity=Severity.ERROR, frame=Frame.RELATIONS,
+        summary="relation ends exist in the same annotation and carry the labels the relation needs",
+        hint="source links CONTENT → SOURCE and cue links CONTENT → CUE, drawn from the CONTENT",
+        passes=pl.col("ends_ok"),
+        explain=_explain_relation,
+    ),
+    Rule(
+        name="span_boundary_clean", severity=Severity.WARNING, frame=Frame.SPANS,
+        summary="no white space or punctuation at either edge of a span",
+        hint="trim the span (khabar validate --repair trims white space; punctuation you move by hand)",
+        passes=pl.col("edge_ok"),
+        explain=lambda row: f"the span starts or ends with white space or punctuation: {_quote(row['expected'])}",
+    ),
+    Rule(
+        name="entity_proclitic", severity=Severity.WARNING, frame=Frame.SPANS,
+        summary="an entity does not start with a proclitic (و ف ب ل ك)",
+        hint="leave the proclitic outside the entity (ببغداد → بغداد); if the letter belongs to the name, ignore this warning",
+        passes=pl.col("proclitic_rest").is_null(),
+        explain=lambda row: (
+            f"{_quote(row['expected'])} starts with the proclitic {row['expected'][0]} and "
+            f"{_quote(row['proclitic_rest'])} looks like the entity ({row['proclitic_reason']})"
+        ),
+    ),
+    Rule(
+        name="content_has_source", severity=Severity.WARNING, frame=Frame.SPANS,
+        summary="every CONTENT has a source relation",
+        hint="draw a source relation from the CONTENT to its SOURCE (mark the SOURCE if it is missing)",
+        passes=~pl.col("is_content") | pl.col("has_source"),
+        explain=lambda row: "CONTENT without a source relation",
+    ),
+    Rule(
+        name="cue_linked", severity=Severity.WARNING, frame=Frame.SPANS,
+        summary="every CUE is linked from a CONTENT",
+        hint="draw a cue relation from the CONTENT to this CUE, or remove the CUE",
+        passes=~pl.col("is_cue") | pl.col("has_cue_link"),
+        explain=lambda row: "CUE that no CONTENT links to",
+    ),
+    Rule(
+        name="consistent_label", severity=Severity.WARNING, frame=Frame.SPANS,
+        summary="a text has one label per layer within an annotation",
+        hint="the same text is labelled differently elsewhere in this annotation: check both places",
+        passes=pl.col("other_labels").is_null(),
+        explain=lambda row: f"{_quote(row['expected'])} is also labelled {row['other_labels']} in this annotation",
     ),
 )
-_rule(
-    "content_has_source", WARNING, "spans", "every CONTENT has a source relation",
-    "draw a source relation from the CONTENT to its SOURCE (mark the SOURCE if it is missing)",
-    lambda: ~pl.col("is_content") | pl.col("has_source"),
-    lambda row: "CONTENT without a source relation",
-)
-_rule(
-    "cue_linked", WARNING, "spans", "every CUE is linked from a CONTENT",
-    "draw a cue relation from the CONTENT to this CUE, or remove the CUE",
-    lambda: ~pl.col("is_cue") | pl.col("has_cue_link"),
-    lambda row: "CUE that no CONTENT links to",
-)
-_rule(
-    "consistent_label", WARNING, "spans", "a text has one label per layer within an annotation",
-    "the same text is labelled differently elsewhere in this annotation: check both places",
-    lambda: pl.col("other_labels").is_null(),
-    lambda row: f"{_quote(row['expected'])} is also labelled {row['other_labels']} in this annotation",
-)
 
 
-def rule(frame: str, name: str) -> Rule:
-    return next(r for r in RULES if r.frame == frame and r.name == name)
+def _by_frame_and_name(rules: tuple[Rule, ...]) -> dict[tuple[Frame, str], Rule]:
+    """Each (frame, name) once, and each name with one severity: pandera names its failure cases by rule name alone."""
+    found: dict[tuple[Frame, str], Rule] = {}
+    severity: dict[str, Severity] = {}
+    for r in rules:
+        if (r.frame, r.name) in found:
+            raise ValueError(f"rule {r.name!r} is declared twice on the {r.frame} frame")
+        if severity.setdefault(r.name, r.severity) != r.severity:
+            raise ValueError(f"rule {r.name!r} is declared both {severity[r.name]} and {r.severity}")
+        found[(r.frame, r.name)] = r
+    return found
 
 
+_RULE_OF = _by_frame_and_name(RULES)
 #: check name → severity (one severity per name)
-SEVERITY: dict[str, str] = {r.name: r.severity for r in RULES}
+SEVERITY: dict[str, Severity] = {r.name: r.severity for r in RULES}
+
+
+def rule(frame: Frame | str, name: str) -> Rule:
+    """The rule ``name`` as declared on ``frame``."""
+    try:
+        return _RULE_OF[(Frame(frame), name)]
+    except (KeyError, ValueError):
+        raise KeyError(f"no rule {name!r} on a frame {frame!r}") from None
+
+
+def rules_of(frame: Frame) -> tuple[Rule, ...]:
+    """The rules checked on ``frame``, in report order."""
+    return tuple(r for r in RULES if r.frame == frame)
 
 
 def check_table() -> list[str]:
-    """One line per check: name, severity, what it requires (``khabar validate --list-checks``)."""
-    lines, seen = [], set()
+    """One line per rule name: name, severity, what it requires on each frame (``khabar validate --list-checks``)."""
+    summaries: dict[str, list[str]] = {}
     for r in RULES:
-        summaries = dict.fromkeys(other.summary for other in RULES if other.name == r.name)
-        if r.name not in seen:
-            seen.add(r.name)
-            lines.append(f"{r.name:<26} {r.severity:<8} {'; '.join(summaries)}")
-    return lines
+        summaries.setdefault(r.name, []).append(r.summary)
+    return [list_line(name, SEVERITY[name], "; ".join(dict.fromkeys(texts))) for name, texts in summaries.items()]
+
+
+def list_line(name: str, severity: Severity, summary: str) -> str:
+    """A check's line in ``khabar validate --list-checks``."""
+    return f"{name:<26} {severity:<8} {summary}"
 
 
 @dataclass

@@ -40,12 +40,12 @@ import msgspec
 import polars as pl
 
 from khabar.annotation.ingest import load_records
+from khabar.annotation.pseudonyms import PSEUDONYM_PATTERN
 from khabar.annotation.scheme import Scheme, load_scheme
-from khabar.annotation.tasks import PSEUDONYM_PATTERN
 from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.memory import cycle_collector_paused
-from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
+from khabar.foundation.tables import ANNOTATIONS, CORPUS, PREDICTION_RELATIONS, PREDICTION_SPANS, RELATIONS, SPANS, pick
 
 ANNOTATION, DRAFT, PREDICTION = "annotation", "draft", "prediction"
 #: the range of the Int64 columns ids and offsets are read into; JSON allows any integer
@@ -60,17 +60,6 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 UTF8_CHUNK = 1 << 24
 #: Where each kind of owner lives in a task.
 OWNER_LISTS = {ANNOTATION: "annotations", DRAFT: "drafts", PREDICTION: "predictions"}
-
-#: A prediction's spans and relations: the columns of SPANS and RELATIONS, owned by a
-#: prediction (and its model version) instead of an annotation.
-PREDICTION_SPANS = pl.Schema(
-    {"prediction_id": pl.Int64, "task_id": pl.Int64, "doc_id": pl.String, "model_version": pl.String}
-    | {name: dtype for name, dtype in SPANS.items() if name not in ("annotation_id", "doc_id")}
-)
-PREDICTION_RELATIONS = pl.Schema(
-    {"prediction_id": pl.Int64, "doc_id": pl.String, "model_version": pl.String}
-    | {name: dtype for name, dtype in RELATIONS.items() if name not in ("annotation_id", "doc_id")}
-)
 
 TASKS = pl.Schema(
     {
@@ -103,18 +92,13 @@ OWNERS = pl.Schema(
     }
 )
 
+#: One row per span result as read: the columns of SPANS it carries, where it sits, what was wrong.
 REGIONS = pl.Schema(
-    {
-        "key": pl.Int64,
-        "result_pos": pl.Int64,
-        "region_id": pl.String,
-        "layer": pl.String,
-        "label": pl.String,
-        "start": pl.Int64,
-        "end": pl.Int64,
-        "text": pl.String,
-        "raw": pl.String,  # JSON of what was found where a field is missing or mistyped
-        "problem": pl.String,
+    {"key": pl.Int64(), "result_pos": pl.Int64()}
+    | pick(SPANS, "region_id", "layer", "label", "start", "end", "text")
+    | {
+        "raw": pl.String(),  # JSON of what was found where a field is missing or mistyped
+        "problem": pl.String(),
     }
 )
 
@@ -185,9 +169,8 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
     if not documents_file.is_file():
         raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
     records = load_records(documents_file)
-    schema = pl.Schema({**DOCUMENTS, "superseded_by": pl.String})
-    columns = {name: [getattr(record, name) for record in records] for name in schema.names()}
-    return pl.DataFrame(columns, schema=schema)
+    columns = {name: [getattr(record, name) for record in records] for name in CORPUS.names()}
+    return pl.DataFrame(columns, schema=CORPUS)
 
 
 def _load_json(path: Path) -> tuple[Iterator[Any], str]:

@@ -1,18 +1,20 @@
-"""pandera.polars models: one per checked frame and one per output table.
+"""pandera.polars schemas of the frames the rules are checked on.
 
 The checked frames (owners, spans, relations, choices; built by
-:func:`khabar.validation.checks.prepare`) carry one pandera check per rule of
-:mod:`khabar.validation.checks`, named after the rule, so ``failure_cases`` says which
-rule failed on which row. Validate them with ``lazy=True`` to collect every
-failure in one run, and always on a ``DataFrame``: pandera skips data checks on
-a ``LazyFrame``. Custom checks use ``ignore_na=False`` so a null never passes
-by default.
+:func:`khabar.validation.checks.prepare`) are each a model of the columns the
+frame must carry, plus one pandera check per rule of
+:data:`khabar.validation.checks.RULES` on that frame, generated from the rule's
+polars expression and named after it, so ``failure_cases`` says which rule
+failed on which row. Validate them with ``lazy=True`` to collect every failure
+in one run, and always on a ``DataFrame``: pandera skips data checks on a
+``LazyFrame``. The checks use ``ignore_na=False`` so a null never passes by
+default.
 
 A row with a structural problem (``problem`` set) is reported by
 ``well_formed`` only; the other rules let it pass, so each failure has one cause.
 
-The table models (documents, annotations, spans, relations) are the contract
-of the tables :func:`khabar.validation.api.validate_exports` hands to the builder.
+The tables :func:`khabar.validation.api.validate_exports` hands to the builder
+are declared, with their pandera models, in :mod:`khabar.foundation.tables`.
 """
 
 from __future__ import annotations
@@ -20,22 +22,19 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from khabar.validation.checks import rule
+from khabar.validation.checks import WELL_FORMED, Frame, Rule, rules_of
+from khabar.validation.reader import ANNOTATION, PREDICTION
 
 
-def _passes(frame: str, name: str, data: pa.PolarsData) -> pl.LazyFrame:
-    expr = rule(frame, name).passes()
-    if name != "well_formed":
-        expr = expr | pl.col("problem").is_not_null()
-    return data.lazyframe.select(expr.fill_null(False))
+def rule_check(rule: Rule) -> pa.Check:
+    """The pandera check of one rule: a dataframe-wide check of its expression, true on the rows that pass."""
+    passes = rule.passes if rule.name == WELL_FORMED else rule.passes | pl.col("problem").is_not_null()
+    passes = passes.fill_null(False)
 
+    def check(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(passes)
 
-def _check(frame: str, name: str):  # noqa: ANN202 - pandera's decorator types are loose
-    def check(cls, data: pa.PolarsData) -> pl.LazyFrame:  # noqa: ANN001
-        return _passes(frame, name, data)
-
-    check.__name__ = f"check_{name}"
-    return pa.dataframe_check(check, name=name, ignore_na=False)
+    return pa.Check(check, name=rule.name, ignore_na=False)
 
 
 class OwnerFrame(pa.DataFrameModel):
@@ -43,19 +42,12 @@ class OwnerFrame(pa.DataFrameModel):
 
     row: int = pa.Field(unique=True)
     key: int = pa.Field(unique=True)
-    kind: str = pa.Field(isin=["annotation", "prediction"])
+    kind: str = pa.Field(isin=[ANNOTATION, PREDICTION])
     file: str
     task_id: int
     owner_id: int | None = pa.Field(nullable=True)
     doc_known: bool
     problem: str | None = pa.Field(nullable=True)
-
-    well_formed = _check("owners", "well_formed")
-    unique_ids = _check("owners", "unique_ids")
-    annotation_document_known = _check("owners", "annotation_document_known")
-
-    class Config:
-        strict = False
 
 
 class SpanFrame(pa.DataFrameModel):
@@ -72,26 +64,6 @@ class SpanFrame(pa.DataFrameModel):
     doc_found: bool
     problem: str | None = pa.Field(nullable=True)
 
-    well_formed = _check("spans", "well_formed")
-    unique_ids = _check("spans", "unique_ids")
-    span_document_exists = _check("spans", "span_document_exists")
-    offsets_in_range = _check("spans", "offsets_in_range")
-    span_text_matches = _check("spans", "span_text_matches")
-    span_whole_graphemes = _check("spans", "span_whole_graphemes")
-    label_in_layer = _check("spans", "label_in_layer")
-    quote_type_on_content = _check("spans", "quote_type_on_content")
-    entity_no_crossing = _check("spans", "entity_no_crossing")
-    zone_no_overlap = _check("spans", "zone_no_overlap")
-    no_duplicate_region = _check("spans", "no_duplicate_region")
-    span_boundary_clean = _check("spans", "span_boundary_clean")
-    entity_proclitic = _check("spans", "entity_proclitic")
-    content_has_source = _check("spans", "content_has_source")
-    cue_linked = _check("spans", "cue_linked")
-    consistent_label = _check("spans", "consistent_label")
-
-    class Config:
-        strict = False
-
 
 class RelationFrame(pa.DataFrameModel):
     """One row per relation result, with what its two ends resolve to."""
@@ -103,13 +75,6 @@ class RelationFrame(pa.DataFrameModel):
     label: str | None = pa.Field(nullable=True)
     problem: str | None = pa.Field(nullable=True)
 
-    well_formed = _check("relations", "well_formed")
-    relation_ends = _check("relations", "relation_ends")
-    no_duplicate_region = _check("relations", "no_duplicate_region")
-
-    class Config:
-        strict = False
-
 
 class ChoiceFrame(pa.DataFrameModel):
     """One row per per-region choice result (quote_type)."""
@@ -120,78 +85,20 @@ class ChoiceFrame(pa.DataFrameModel):
     choice: str | None = pa.Field(nullable=True)
     problem: str | None = pa.Field(nullable=True)
 
-    well_formed = _check("choices", "well_formed")
-    quote_type_on_content = _check("choices", "quote_type_on_content")
 
-    class Config:
-        strict = False
-
-
-FRAME_MODELS: dict[str, type[pa.DataFrameModel]] = {
-    "owners": OwnerFrame,
-    "spans": SpanFrame,
-    "relations": RelationFrame,
-    "choices": ChoiceFrame,
+_COLUMNS: dict[Frame, type[pa.DataFrameModel]] = {
+    Frame.OWNERS: OwnerFrame,
+    Frame.SPANS: SpanFrame,
+    Frame.RELATIONS: RelationFrame,
+    Frame.CHOICES: ChoiceFrame,
 }
 
 
-class DocumentsTable(pa.DataFrameModel):
-    doc_id: str = pa.Field(unique=True)
-    text: str = pa.Field(str_length={"min_value": 1})
-    source: str
-    url: str | None = pa.Field(nullable=True)
-    published: str | None = pa.Field(nullable=True)
-    title: str | None = pa.Field(nullable=True)
-    story: str
-    language: str
-    superseded_by: str | None = pa.Field(nullable=True)
-
-    class Config:
-        strict = True
+def frame_schema(frame: Frame) -> pa.DataFrameSchema:
+    """A frame's columns and its rules' checks; other columns (the helpers the rules read) are allowed."""
+    columns = _COLUMNS[frame].to_schema()
+    return pa.DataFrameSchema(columns.columns, checks=[rule_check(r) for r in rules_of(frame)], strict=False, name=columns.name)
 
 
-class AnnotationsTable(pa.DataFrameModel):
-    annotation_id: int = pa.Field(unique=True)
-    task_id: int
-    doc_id: str
-    annotator: str | None = pa.Field(nullable=True)
-    created_at: str | None = pa.Field(nullable=True)
-    updated_at: str | None = pa.Field(nullable=True)
-    lead_time: float | None = pa.Field(nullable=True)
-    was_cancelled: bool = pa.Field(isin=[False])
-    ground_truth: bool
-
-    class Config:
-        strict = True
-
-
-class SpansTable(pa.DataFrameModel):
-    annotation_id: int
-    doc_id: str
-    region_id: str
-    layer: str
-    label: str
-    start: int = pa.Field(ge=0)
-    end: int = pa.Field(gt=0)
-    text: str = pa.Field(str_length={"min_value": 1})
-    quote_type: str | None = pa.Field(nullable=True)
-
-    @pa.dataframe_check(name="start_before_end", ignore_na=False)
-    def start_before_end(cls, data: pa.PolarsData) -> pl.LazyFrame:  # noqa: ANN001
-        return data.lazyframe.select(pl.col("start") < pl.col("end"))
-
-    class Config:
-        strict = True
-        unique = ["annotation_id", "region_id"]
-
-
-class RelationsTable(pa.DataFrameModel):
-    annotation_id: int
-    doc_id: str
-    from_region: str
-    to_region: str
-    label: str
-
-    class Config:
-        strict = True
-        unique = ["annotation_id", "from_region", "to_region", "label"]
+#: frame → its schema, in the order of :class:`~khabar.validation.checks.Frame`
+FRAME_MODELS: dict[Frame, pa.DataFrameSchema] = {frame: frame_schema(frame) for frame in Frame}

@@ -13,7 +13,7 @@ import polars as pl
 
 from khabar.foundation.paths import repo
 from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS
-from khabar.gold.inputs import PREDICTION_SPANS, documents_table
+from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, documents_table
 from khabar.validation.reader import Tables
 
 ASHARQ, RT, ALHURRA, ALARAB, SHAFAQ = "81ec20757aeac4d6", "c59ea302dcd9b174", "bdd1f7aa27f45812", "e652f16ef741cb5b", "c6d8bd2b5d138340"
@@ -62,7 +62,7 @@ class Builder:
             annotations=pl.DataFrame(self.annotations, schema=ANNOTATIONS),
             spans=pl.DataFrame(self.spans, schema=SPANS),
             relations=pl.DataFrame(self.relations, schema=RELATIONS),
-            predictions_spans=pl.DataFrame(self.predictions, schema=PREDICTION_SPANS),
+            predictions_spans=pl.DataFrame(self.predictions, schema=BUILDER_PREDICTION_SPANS),
             predictions_relations=pl.DataFrame(schema={"doc_id": pl.String}),
         )
 

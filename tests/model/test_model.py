@@ -7,9 +7,8 @@ import shutil
 
 import pytest
 
-from khabar.annotation.ingest import load_records
+from khabar.annotation.ingest import TASK_DATA_KEYS, load_records
 from khabar.annotation.scheme import load_scheme
-from khabar.annotation.tasks import TASK_DATA_KEYS
 from khabar.model.corpus import wojood_dir, wojood_documents
 from khabar.model.evaluate import Labelled, Scores
 from khabar.model.predict import EntityModel

@@ -1,19 +1,23 @@
 """One test per rule, each with the smallest export that trips it.
 
-Every test runs ``khabar validate`` through the real entry point and asserts the
+Most tests run ``khabar validate`` through the real entry point and assert the
 rule's name and the offending region (or annotation) on one line of the report,
-the exit status, and that the reconciliation adds up.
+the exit status, and that the reconciliation adds up. ``BROKEN`` holds an export
+for every declared (frame, rule): each must fire there, with its declared hint and
+severity, so a new rule without an input that breaks it fails the suite.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from khabar.foundation.paths import repo
 from khabar.validation.api import validate_exports
-from khabar.validation.checks import RULES, clean_edges
+from khabar.validation.checks import RULES, Frame, Severity, clean_edges, rule
 from tests.validation.validation_exports import (
     DOCUMENTS,
     TEXT,
@@ -284,16 +288,128 @@ def test_consistent_label(tmp_path, khabar):
     assert "also labelled ORG" in one(run, "consistent_label", "region as-pers")
 
 
-def test_every_check_has_its_test_and_is_listed(khabar):
-    source = Path(__file__).read_text(encoding="utf-8")
-    run = khabar("validate", "--list-checks")
-    listed = [line.split()[0] for line in run.out.splitlines()]
+def _broken(results: list[dict], **extra) -> list[dict]:
+    return [task([annotation(results, **extra)])]
+
+
+def _unknown_document() -> list[dict]:
+    stranger = task([annotation([span("بغداد", "GPE", region_id="orphan")])])
+    stranger["data"]["doc_id"] = "0123456789abcdef"
+    return [stranger]
+
+
+def _past_end() -> list[dict]:
+    bad = span("بغداد", "GPE")
+    bad["value"].update(start=len(TEXT) - 2, end=len(TEXT) + 5)
+    return _broken([bad])
+
+
+def _moved() -> list[dict]:
+    bad = span("بغداد", "GPE")
+    bad["value"]["text"] = "واشنطن"
+    return _broken([bad])
+
+
+def _malformed(part: str) -> list[dict]:
+    """A valid annotation whose one ``part`` has a field of the wrong type."""
+    result = valid_result()
+    if part == "span":
+        result[0]["value"] = "بغداد"
+    elif part == "relation":
+        next(r for r in result if r["type"] == "relation")["direction"] = "up"
+    else:
+        next(r for r in result if r["type"] == "choices")["type"] = "labels"
+    return _broken(result)
+
+
+def _content(**extra) -> dict:
+    return span("يقدر كلانا أن تنظيم داعش لا يزال يمثل تهديدا هنا", "CONTENT", "attribution", **extra)
+
+
+def _duplicate_relation() -> list[dict]:
+    result = valid_result()
+    result.append(dict(result[-3]))  # the source relation again
+    return _broken(result)
+
+
+def _wrong_relation() -> list[dict]:
+    content, person = _content(), span("رومانوفسكي", "PERS", context="وقالت رومانوفسكي")
+    return _broken([content, quote_type(content), person, relation(content, person, "source")])
+
+
+#: (frame, rule) → an export built to break that rule, and words of the failure's message
+BROKEN: dict[tuple[Frame, str], tuple[Callable[[], list[dict]], str]] = {
+    (Frame.OWNERS, "well_formed"): (lambda: _broken(valid_result(), ground_truth="yes"), "ground_truth is \"yes\", not true or false"),
+    (Frame.SPANS, "well_formed"): (lambda: _malformed("span"), "value is"),
+    (Frame.RELATIONS, "well_formed"): (lambda: _malformed("relation"), "direction is"),
+    (Frame.CHOICES, "well_formed"): (lambda: _malformed("choice"), "expected 'choices'"),
+    (Frame.OWNERS, "unique_ids"): (
+        lambda: [task([annotation(valid_result(), annotation_id=5)], task_id=n) for n in (1, 2)], "appears more than once",
+    ),
+    (Frame.OWNERS, "annotation_document_known"): (_unknown_document, "is not in the corpus"),
+    (Frame.SPANS, "unique_ids"): (
+        lambda: _broken([span("بغداد", "GPE", region_id="same"), span("السفيرة", "OCC", region_id="same")]), "used by 2 span results",
+    ),
+    (Frame.SPANS, "span_document_exists"): (_unknown_document, "of this span is not in the corpus"),
+    (Frame.SPANS, "offsets_in_range"): (_past_end, "past the end of the text"),
+    (Frame.SPANS, "span_text_matches"): (_moved, "differs from the document text"),
+    (Frame.SPANS, "span_whole_graphemes"): (lambda: _broken([span("أيضا", "OCC", context="أيضاً")]), "ends before U+064B"),
+    (Frame.SPANS, "label_in_layer"): (lambda: _broken([span("بغداد", "CONTENT", "entity")]), "is not in layer 'entity'"),
+    (Frame.SPANS, "quote_type_on_content"): (lambda: _broken([_content()]), "CONTENT has no quote_type"),
+    (Frame.CHOICES, "quote_type_on_content"): (lambda: _broken([quote_type(span("بغداد", "GPE"))]), "which this annotation does not have"),
+    (Frame.SPANS, "entity_no_crossing"): (
+        lambda: _broken([span("الأمريكية لدى", "NORP"), span("لدى بغداد", "GPE")]), "entities may nest but not cross",
+    ),
+    (Frame.SPANS, "zone_no_overlap"): (
+        lambda: _broken([span("إقرأ المزيد بغداد", "RELATED", "zone"), span("بغداد: نحتاج", "META", "zone", context="إقرأ المزيد بغداد: نحتاج")]),
+        "zones never overlap",
+    ),
+    (Frame.SPANS, "no_duplicate_region"): (lambda: _broken([span("بغداد", "GPE"), span("بغداد", "GPE")]), "same entity/GPE"),
+    (Frame.RELATIONS, "no_duplicate_region"): (_duplicate_relation, "is given twice"),
+    (Frame.RELATIONS, "relation_ends"): (_wrong_relation, "found CONTENT → PERS"),
+    (Frame.SPANS, "span_boundary_clean"): (lambda: _broken([span("بغداد ", "GPE")]), "white space or punctuation"),
+    (Frame.SPANS, "entity_proclitic"): (lambda: _broken([span("وبغداد", "GPE")]), "starts with the proclitic"),
+    (Frame.SPANS, "content_has_source"): (lambda: _broken([(content := _content()), quote_type(content)]), "CONTENT without a source"),
+    (Frame.SPANS, "cue_linked"): (lambda: _broken([span("قالت", "CUE", "attribution", context="وقالت رومانوفسكي")]), "CUE that no CONTENT"),
+    (Frame.SPANS, "consistent_label"): (
+        lambda: _broken([span("داعش", "ORG"), span("داعش", "PERS", context="هزيمة داعش")]), "is also labelled",
+    ),
+}
+
+
+def test_every_declared_rule_has_an_input_that_breaks_it():
+    assert sorted(BROKEN) == sorted((r.frame, r.name) for r in RULES)
+
+
+@pytest.mark.parametrize(("frame", "name"), list(BROKEN), ids=[f"{frame}-{name}" for frame, name in BROKEN])
+def test_each_rule_fires_on_its_broken_input(tmp_path, frame, name):
+    build, words = BROKEN[(frame, name)]
+    declared = rule(frame, name)
+    failures = validate_exports([write_export(tmp_path, build())]).failures
+    fired = [f for f in failures if f.check == name and f.hint == declared.hint and words in f.message]
+    assert fired, f"{frame}/{name} did not fire: {[(f.check, f.message) for f in failures]}"
+    assert {f.severity for f in fired} == {declared.severity}
+
+
+def test_no_error_rule_fires_on_the_committed_exports():
+    committed = sorted(repo().exports_dir.glob("*.json"))
+    assert committed, "the committed exports are the test's input"
+    result = validate_exports(committed)
+    assert result.accounting.count("regions").used > 1000  # the rules really ran over the corpus
+    assert [f for f in result.failures if f.severity == Severity.ERROR] == []
+
+
+def test_list_checks_lists_exactly_the_declared_rules(khabar):
     from khabar.kb.check import CHECKS as KB_CHECKS  # the knowledge base's checks, tripped in tests/kb
 
-    assert listed == [*dict.fromkeys(r.name for r in RULES), *KB_CHECKS]
-    kb_source = (Path(__file__).parents[1] / "kb" / "test_links.py").read_text(encoding="utf-8")
-    for name in listed:
-        assert f'one(run, "{name}"' in source or f'"{name}"' in kb_source, f"no test trips {name}"
+    run = khabar("validate", "--list-checks")
+    assert run.status == 0
+    listed = {line.split()[0]: line for line in run.out.splitlines()}
+    assert list(listed) == [*dict.fromkeys(r.name for r in RULES), *KB_CHECKS]
+    for r in RULES:
+        name, severity, summaries = listed[r.name].split(maxsplit=2)
+        assert severity == r.severity
+        assert r.summary in summaries
 
 
 def test_span_whole_graphemes(tmp_path, khabar):
@@ -304,3 +420,16 @@ def test_span_whole_graphemes(tmp_path, khabar):
     assert "ends before U+064B ARABIC FATHATAN" in one(run, "span_whole_graphemes", "region cut-end")
     assert "starts on U+064F ARABIC DAMMA" in one(run, "span_whole_graphemes", "region cut-start")
     assert result.accounting.count("regions").excluded == {"failed check": 2}
+
+
+def test_a_rule_declared_twice_or_with_two_severities_is_refused():
+    from dataclasses import replace
+
+    from khabar.validation.checks import _by_frame_and_name
+
+    first = RULES[0]
+    with pytest.raises(ValueError, match=f"rule '{first.name}' is declared twice on the {first.frame} frame"):
+        _by_frame_and_name((first, first))
+    elsewhere = replace(first, frame=next(f for f in Frame if f != first.frame), severity=Severity.WARNING)
+    with pytest.raises(ValueError, match=f"rule '{first.name}' is declared both error and warning"):
+        _by_frame_and_name((first, elsewhere))
