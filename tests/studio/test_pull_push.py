@@ -17,6 +17,7 @@ from khabar.annotation.studio import cli
 from khabar.annotation.studio.export import ensure_user, pull, read_export, snapshot_export
 from khabar.annotation.studio.project import doc_id_tasks, find_project, import_preannotations, sync_project
 from khabar.annotation.studio.push import push_export
+from khabar.progress import configure_logging
 
 pytestmark = pytest.mark.studio
 
@@ -156,6 +157,7 @@ def test_no_email_name_or_user_id_in_any_written_file(annotated, studio_server):
 
 
 def test_cli_never_prints_the_token(studio_server, annotated, tmp_path, capsys):
+    configure_logging("studio")  # the progress lines go to stderr as under `khabar studio`, whatever ran before
     parser = argparse.ArgumentParser()
     cli.configure_studio(parser)
     root = str(studio_server.paths.root)
