@@ -153,10 +153,9 @@ def _per_label(alignment: Counter, how: str) -> str:
 
 def _alignment_report(alignment: Counter, scheme: Scheme) -> dict:
     """Per label (the scheme's order), how its gold entities came onto the tokens."""
-    from khabar.dataset.features import NER_LAYER
     from khabar.dataset.iob import ALIGNMENTS
 
-    return {label: {how: alignment[label, how] for how in ALIGNMENTS} for label in scheme.labels(NER_LAYER) if any(alignment[label, h] for h in ALIGNMENTS)}
+    return {label: {how: alignment[label, how] for how in ALIGNMENTS} for label in scheme.entity.labels if any(alignment[label, h] for h in ALIGNMENTS)}
 
 
 def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, plan: SplitPlan, splits: list[str],
@@ -187,7 +186,7 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
                 tuple((layer, sum(spans_per[i, layer] for i in ids)) for layer in scheme.layer_names),
             )
         )
-    choices = scheme.region_choices[0]
+    choices = scheme.attribution.quote_type
     contents = gold.spans.filter((pl.col("layer") == choices.layer) & (pl.col("label") == choices.label))
     quote_counts = Counter(contents[choices.name].fill_null("unset").to_list())
     relation_counts = Counter(gold.relations["label"].to_list())
@@ -222,11 +221,11 @@ def _zone_counts(spans, scheme: Scheme) -> tuple[tuple[str, tuple[tuple[str, int
     import polars as pl
 
     from khabar.dataset.configs import with_zones
-    from khabar.dataset.features import ZONE_LAYER, zone_names
+    from khabar.dataset.features import zone_names
 
-    zoned = with_zones(spans)
-    choices = scheme.region_choices[0]
-    groups = [(layer, pl.col("layer") == layer) for layer in scheme.layer_names if layer != ZONE_LAYER]
+    zoned = with_zones(spans, scheme)
+    choices = scheme.attribution.quote_type
+    groups = [(layer, pl.col("layer") == layer) for layer in scheme.layer_names if layer != scheme.zone.name]
     groups.append((choices.label, (pl.col("layer") == choices.layer) & (pl.col("label") == choices.label)))
     counted = []
     for name, where in groups:

@@ -70,10 +70,9 @@ def conll_lines(sentences: Sequence[dict], tags: Sequence[str]) -> Iterator[str]
 
 
 def write_conll(build: Path, out: Path) -> list[str]:
-    from khabar.dataset.features import NER_LAYER
     from khabar.dataset.iob import tag_names
 
-    tags = tag_names(_scheme(build).labels(NER_LAYER))
+    tags = tag_names(_scheme(build).entity.labels)
     written = []
     for split, rows in _splits(build, "tokens"):
         (out / f"{split}.txt").write_text("".join(line + "\n" for line in conll_lines(rows, tags)), encoding="utf-8")
@@ -83,11 +82,10 @@ def write_conll(build: Path, out: Path) -> list[str]:
 
 def write_conll_wojood(build: Path, out: Path) -> list[str]:
     from khabar.dataset.configs import sentence_rows
-    from khabar.dataset.features import NER_LAYER
     from khabar.dataset.iob import Span
     from khabar.dataset.wojood import HEADER, check_labels, wojood_spans
 
-    labels = _scheme(build).labels(NER_LAYER)
+    labels = _scheme(build).entity.labels
     check_labels(labels)
     written, changes = [], []
     for split, documents in _splits(build, "documents"):
@@ -143,11 +141,11 @@ def write_spacy(build: Path, out: Path) -> list[str]:
         from spacy.tokens import Doc, DocBin
     except ImportError:
         raise KhabarError("--format spacy needs spaCy: pip install 'khabar[export]'") from None
-    from khabar.dataset.features import NER_LAYER, column_of
+    from khabar.dataset.features import column_of
     from khabar.dataset.iob import decode_flat, tag_names
 
     scheme = _scheme(build)
-    tags = tag_names(scheme.labels(NER_LAYER))
+    tags = tag_names(scheme.entity.labels)
     vocab = spacy.blank("xx").vocab  # spaCy's multi-language vocab: the tokens are given, no tokenizer runs
     tokens = dict(_splits(build, "tokens"))
     written = []

@@ -16,16 +16,13 @@ from khabar.annotation.errors import KhabarError
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.iob import tag_names
 
-NER_LAYER = "entity"
-ATTRIBUTION_LAYER = "attribution"
-ZONE_LAYER = "zone"
 #: The zone of text that no zone span covers: the article's body (the scheme: "unmarked text is article body").
 BODY = "BODY"
 
 
 def zone_names(scheme: Scheme) -> list[str]:
     """The names of the ``zone`` ClassLabel every span carries: BODY, then the zone layer's labels."""
-    return [BODY, *scheme.labels(ZONE_LAYER)]
+    return [BODY, *scheme.zone.labels]
 
 
 def column_of(layer: str) -> str:
@@ -56,9 +53,9 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
     zone = ClassLabel(names=zone_names(scheme))
     for layer in scheme.layers:
         extra = {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices if c.layer == layer.name}
-        if layer.name != ZONE_LAYER:
+        if layer != scheme.zone:
             extra["zone"] = zone
-        if layer.name == NER_LAYER:
+        if layer == scheme.entity:
             extra |= {"normalized": Value("string"), "entity_id": Value("string")}
         columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
     columns["relations"] = List({"from_id": Value("string"), "to_id": Value("string"), "label": ClassLabel(names=list(scheme.relation_labels))})
@@ -66,7 +63,7 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
 
 
 def tokens_features(scheme: Scheme) -> Features:
-    tags = ClassLabel(names=tag_names(scheme.labels(NER_LAYER)))
+    tags = ClassLabel(names=tag_names(scheme.entity.labels))
     return Features(
         {
             "doc_id": Value("string"),
@@ -95,7 +92,7 @@ def quotes_features(scheme: Scheme) -> Features:
         "end": Value("int64"),
         "text": Value("string"),
         "zone": zone,
-        "entity_label": ClassLabel(names=list(scheme.labels(NER_LAYER))),
+        "entity_label": ClassLabel(names=list(scheme.entity.labels)),
         "entity_id": Value("string"),
     }
     columns = {"id": Value("string"), "doc_id": Value("string"), "start": Value("int64"), "end": Value("int64"), "text": Value("string")}

@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from khabar.annotation.errors import KhabarError
-from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.annotation.scheme import load_scheme
 from khabar.model.corpus import CharEntity, Document, submitted_file
 from khabar.model.predict import EntityModel, prediction
 from khabar.model.train import current_file, current_model_dir
@@ -137,7 +137,7 @@ def submitted_document(task: Any, annotation: Any) -> Document:
     entities = []
     for result in annotation["result"]:
         value = result.get("value") if isinstance(result, dict) else None
-        if not isinstance(value, dict) or result.get("from_name") != ENTITY_LAYER:
+        if not isinstance(value, dict) or result.get("from_name") != load_scheme().entity.name:
             continue
         start, end, labels = value.get("start"), value.get("end"), value.get("labels") or []
         if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from khabar.annotation.conll_import import ARTIFACT_TOKENS, read_conll, sentence_entities
-from khabar.annotation.gazetteer import ENTITY_LAYER
 from khabar.annotation.paths import Repo
+from khabar.annotation.scheme import load_scheme
 from khabar.model.tokens import PROCLITIC_TOKEN, Token, sentences, tokenize
 
 WOJOOD_SPLITS = ("train", "val", "test")
@@ -173,7 +173,7 @@ def gold_documents(exports: list[Path], documents_file: Path) -> list[Document]:
     annotated = {d.doc_id for d in gold.decisions if d.policy != "not_annotated"}
     texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
     entities: dict[str, list[CharEntity]] = {doc_id: [] for doc_id in annotated}
-    for row in gold.spans.filter(gold.spans["layer"] == ENTITY_LAYER).iter_rows(named=True):
+    for row in gold.spans.filter(gold.spans["layer"] == load_scheme().entity.name).iter_rows(named=True):
         entities[row["doc_id"]].append(CharEntity(row["start"], row["end"], row["label"]))
     return [Document(doc_id, texts[doc_id], tuple(entities[doc_id])) for doc_id in sorted(annotated)]
 

@@ -29,8 +29,6 @@ from khabar.validation.clusters import CLUSTER_EXTEND
 from khabar.validation.reader import ANNOTATION, PREDICTION, RawExport
 
 ERROR, WARNING = "error", "warning"
-#: the layers whose own rules the issue names: entities nest but never cross; zones never overlap
-ENTITY_LAYER, ZONE_LAYER = "entity", "zone"
 PROCLITICS = "وفبلك"
 LAM = "ل"
 ARTICLE = "ال"
@@ -372,8 +370,8 @@ def _owner_columns(frame: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
 
 
 def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choices: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
-    anchor = scheme.region_choices[0]
-    source_rule, cue_rule = scheme.relation("source"), scheme.relation("cue")
+    anchor = scheme.attribution.quote_type
+    source_rule, cue_rule = scheme.attribution.source_relation, scheme.attribution.cue_relation
     layer_pairs = [f"{layer.name}\x1f{label}" for layer in scheme.layers for label in layer.labels]
     layer_labels = pl.DataFrame(
         {"layer": [layer.name for layer in scheme.layers], "layer_labels": [", ".join(layer.labels) for layer in scheme.layers]}
@@ -451,11 +449,12 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
         .pipe(_with_edges)
     )
     spans = _with_duplicates(spans)
-    spans = _with_pairs(spans, scheme.layer(ENTITY_LAYER).name, "crosses", crossing=True)
-    spans = _with_pairs(spans, scheme.layer(ZONE_LAYER).name, "overlaps", crossing=False)
+    # entities nest but never cross; zones never overlap
+    spans = _with_pairs(spans, scheme.entity.name, "crosses", crossing=True)
+    spans = _with_pairs(spans, scheme.zone.name, "overlaps", crossing=False)
     spans = _with_links(spans, relations, source_rule.label, cue_rule.label)
     spans = _with_other_labels(spans)
-    return _with_proclitics(spans, raw.documents)
+    return _with_proclitics(spans, raw.documents, scheme.entity.name)
 
 
 def _holds(text: pl.Expr, mark: str, times: int) -> pl.Expr:
@@ -562,7 +561,7 @@ def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
     ).drop("all_labels")
 
 
-def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:
+def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
     """Flag entities that start with a one-letter proclitic (و ف ب ل ك) kept inside by mistake.
 
     Many names begin with these letters (واشنطن، بغداد، لبنان، كردستان), so the
@@ -586,7 +585,7 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFra
     """
     rest = pl.col("placed_text").str.slice(1)
     candidates = spans.filter(
-        (pl.col("layer") == ENTITY_LAYER)
+        (pl.col("layer") == entity_layer)
         & pl.col("placed_text").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
         & (rest.str.len_chars() >= 2)
     )
@@ -600,7 +599,7 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFra
         "row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1)
     )
     entity_texts = (
-        spans.filter((pl.col("layer") == ENTITY_LAYER) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
+        spans.filter((pl.col("layer") == entity_layer) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
         .select("key", rest=pl.col("placed_text"), annotated=pl.lit(True))
         .unique()
     )
