@@ -204,16 +204,16 @@ def parse_scheme(xml_text: str, *, source: str = "labeling_config.xml") -> Schem
         )
 
     relations = []
-    for relation in root.iter("Relation"):
-        label = relation.get("value", "")
-        ends = relation.get("from", ""), relation.get("to", "")
+    for element in root.iter("Relation"):
+        value = element.get("value", "")
+        ends = element.get("from", ""), element.get("to", "")
         unknown = [end for end in ends if end not in attribution_layer.labels]
         if unknown:
             raise KhabarError(
-                f"{source}: <Relation value={label!r}> needs from= and to= labels of layer {attribution_layer.name!r}, "
+                f"{source}: <Relation value={value!r}> needs from= and to= labels of layer {attribution_layer.name!r}, "
                 f"found {', '.join(repr(end) for end in unknown)}"
             )
-        relations.append(RelationRule(label=label, layer=attribution_layer.name, from_label=ends[0], to_label=ends[1]))
+        relations.append(RelationRule(label=value, layer=attribution_layer.name, from_label=ends[0], to_label=ends[1]))
 
     return Scheme(
         text_name=text_name,

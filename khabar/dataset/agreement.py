@@ -30,13 +30,12 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import polars as pl
 
 from khabar.annotation.scheme import load_scheme
 from khabar.annotation.tables import RELATIONS, empty
-from khabar.dataset.adjudicate import Gold, Reason, latest_per_annotator
+from khabar.dataset.adjudicate import Change, Gold, Policy, Reason, latest_per_annotator
 from khabar.dataset.inputs import BuildInputs
 from khabar.dataset.segment import tokenize
 
@@ -85,9 +84,6 @@ class PassScore:
     def f1(self) -> float | None:
         total = self.drawn + self.gold
         return 2 * self.matched / total if total else None
-
-
-Change = Literal["removed", "added", "quote_type"]
 
 
 @dataclass(frozen=True)
@@ -339,7 +335,7 @@ def _nesting_alpha(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.Data
 
 def _compared_passes(inputs: BuildInputs, gold: Gold) -> pl.DataFrame:
     """doc_id, annotation_id, annotator: the independent passes that are not themselves the gold."""
-    whole = [aid for d in gold.decisions if d.policy in ("ground_truth", "single") for aid in d.annotation_ids]
+    whole = [aid for d in gold.decisions if d.policy in (Policy.GROUND_TRUTH, Policy.SINGLE) for aid in d.annotation_ids]
     latest = latest_per_annotator(inputs.annotations.filter(~pl.col("ground_truth")))
     return latest.filter(~pl.col("annotation_id").is_in(whole)).select("doc_id", "annotation_id", "annotator")
 
@@ -361,7 +357,7 @@ def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str]) -> tuple[Pas
 
 def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequence[Reason]) -> tuple[Override, ...]:
     """Where a ground truth departs from what all independent passes of its document agreed on."""
-    adjudicated = [d.doc_id for d in gold.decisions if d.policy == "ground_truth"]
+    adjudicated = [d.doc_id for d in gold.decisions if d.policy is Policy.GROUND_TRUTH]
     versions = _independent_versions(inputs.annotations).filter(pl.col("doc_id").is_in(adjudicated))
     n_passes = versions.group_by("doc_id").agg(n=pl.len())
     drawn = (

@@ -31,6 +31,7 @@ from khabar.annotation.files import FolderSwap, StagedFile, remove_folder, stage
 from khabar.annotation.memory import cycle_collector_paused
 from khabar.annotation.paths import repo
 from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.dataset.layout import data_file, split_of_file
 from khabar.dataset.release import Release, load_release
 
 if TYPE_CHECKING:  # the pipeline's modules load polars and datasketch: imported where used, so `khabar --help` stays fast
@@ -94,7 +95,7 @@ def _by_split(table: pa.Table, doc_key: str, split_of: dict[str, str], splits: l
 
 @cycle_collector_paused()
 def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annotator: bool = False, log=print) -> Built:
-    from khabar.dataset.adjudicate import adjudicate, committed_reasons
+    from khabar.dataset.adjudicate import Policy, adjudicate, committed_reasons
     from khabar.dataset.agreement import agreement, prediction_quality
     from khabar.dataset.configs import annotator_document_table, document_table, quote_table, token_table
     from khabar.dataset.links import read_ambiguous_sources, read_clusters, read_links
@@ -128,7 +129,7 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     log(f"configs: documents {documents.num_rows}, tokens {tokens.num_rows} sentences, quotes {quotes.num_rows}")
 
     agree = agreement(inputs, scheme.layer_names, gold=gold, reasons=committed_reasons())
-    annotated = [d.doc_id for d in gold.decisions if d.policy != "not_annotated"]
+    annotated = [d.doc_id for d in gold.decisions if d.policy is not Policy.NOT_ANNOTATED]
     quality = prediction_quality(inputs.predictions_spans, gold.spans, annotated, scheme.layer_names)
     figures = _figures(release, scheme, inputs, gold, plan, splits, tokens, agree, quality, alignment)
     report = _report(release, inputs, gold, plan, agree, quality, tables, per_annotator=per_annotator)
@@ -164,6 +165,7 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
     import polars as pl
     import pyarrow.compute as pc
 
+    from khabar.dataset.adjudicate import Policy
     from khabar.dataset.datasheet import Figures, SourceFigures
     from khabar.dataset.stats import label_counts
 
@@ -193,7 +195,7 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
     return Figures(
         version=release.version,
         documents=docs.height,
-        annotated_documents=sum(1 for d in gold.decisions if d.policy != "not_annotated"),
+        annotated_documents=sum(1 for d in gold.decisions if d.policy is not Policy.NOT_ANNOTATED),
         annotations=inputs.annotations.height,
         annotators=inputs.annotations["annotator"].n_unique(),
         sentences=tokens.num_rows,
@@ -283,10 +285,10 @@ def written_split_of(folder: Path) -> dict[str, str]:
     """doc_id → split, read back from the written ``documents`` parquet files."""
     import pyarrow.parquet as pq
 
-    split_of = {}
+    split_of: dict[str, str] = {}
     for path in sorted((folder / "data" / "documents").glob("*.parquet")):
         for doc_id in pq.read_table(path, columns=["id"])["id"].to_pylist():
-            split_of[doc_id] = path.name.split("-")[0]
+            split_of[doc_id] = split_of_file(path)
     return split_of
 
 
@@ -306,7 +308,7 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
             if not table.num_rows:  # datasets cannot load an empty split: the card leaves it out and says so
                 log(f"no rows for {config}/{split}: left out")
                 continue
-            relative = Path("data") / config / f"{split}-00000-of-00001.parquet"
+            relative = data_file(config, split)
             nbytes, size = write_parquet(table, folder / relative)
             split_info[config].append((split, table.num_rows, nbytes, size))
             log(f"wrote {relative.as_posix()} ({table.num_rows} rows)")

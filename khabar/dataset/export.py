@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from khabar.annotation.errors import KhabarError
+from khabar.dataset.layout import Split, split_of_file
 
 Format = Literal["conll", "conll-wojood", "spacy", "brat"]
 FORMATS: tuple[Format, ...] = ("conll", "conll-wojood", "spacy", "brat")
@@ -49,7 +50,7 @@ def _scheme(build: Path):
     return load_scheme(config)
 
 
-def _splits(build: Path, config: str) -> Iterator[tuple[str, list[dict]]]:
+def _splits(build: Path, config: str) -> Iterator[tuple[Split, list[dict]]]:
     """(split, rows) of one config, splits in file-name order."""
     import pyarrow.parquet as pq
 
@@ -58,7 +59,7 @@ def _splits(build: Path, config: str) -> Iterator[tuple[str, list[dict]]]:
             rows = pq.read_table(path).to_pylist()
         except (OSError, ValueError) as exc:
             raise KhabarError(f"cannot read parquet: {exc}", file=str(path)) from None
-        yield path.name.split("-")[0], rows
+        yield split_of_file(path), rows
 
 
 def conll_lines(sentences: Sequence[dict], tags: Sequence[str]) -> Iterator[str]:

@@ -119,11 +119,6 @@ class Service:
                 self.train_again = False
                 self._spawn()
 
-    def training_running(self) -> bool:
-        with self.lock:
-            self._reap_training()
-            return self.training is not None
-
 
 def submitted_document(task: Any, annotation: Any) -> Document:
     """A task and one of its annotations as a training document (entities only, no identities)."""

@@ -165,12 +165,12 @@ def wojood_sentences(path: Path, alignment: Alignment, *, split_proclitics: bool
 
 def gold_documents(exports: list[Path], documents_file: Path) -> list[Document]:
     """The adjudicated gold entities of the committed exports, one document per annotated doc_id."""
-    from khabar.dataset.adjudicate import adjudicate
+    from khabar.dataset.adjudicate import Policy, adjudicate
     from khabar.dataset.inputs import load_inputs
 
     inputs = load_inputs(exports, documents_file, log=lambda _line: None)
     gold = adjudicate(inputs)
-    annotated = {d.doc_id for d in gold.decisions if d.policy != "not_annotated"}
+    annotated = {d.doc_id for d in gold.decisions if d.policy is not Policy.NOT_ANNOTATED}
     texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
     entities: dict[str, list[CharEntity]] = {doc_id: [] for doc_id in annotated}
     for row in gold.spans.filter(gold.spans["layer"] == load_scheme().entity.name).iter_rows(named=True):

@@ -101,12 +101,12 @@ def _explain_label(row: dict[str, Any]) -> str:
 
 def _explain_quote(row: dict[str, Any]) -> str:
     if not row["is_content"]:
-        return f"quote_type {row['quote_values']} on a {row['label']} region; only CONTENT carries it"
+        return f"{row['quote_name']} {row['quote_values']} on a {row['label']} region; only {row['content_label']} carries it"
     if row["quote_count"] == 0:
-        return "CONTENT has no quote_type"
+        return f"{row['content_label']} has no {row['quote_name']}"
     if row["quote_count"] > 1:
-        return f"CONTENT has {row['quote_count']} quote_type results ({row['quote_values']})"
-    return f"quote_type {row['quote_values']} is not one of {row['quote_choices']}"
+        return f"{row['content_label']} has {row['quote_count']} {row['quote_name']} results ({row['quote_values']})"
+    return f"{row['quote_name']} {row['quote_values']} is not one of {row['quote_choices']}"
 
 
 def _explain_ids(row: dict[str, Any]) -> str:
@@ -394,7 +394,7 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
             doc_text=pl.when(pl.col("doc_known")).then(pl.col("doc_text")),
             quote_count=pl.col("quote_count").fill_null(0).cast(pl.Int64),
             quote_type=pl.when(pl.col("quote_count") == 1).then(pl.col("quote_single")),
-            quote_choices=pl.lit(", ".join(anchor.choices)),
+            quote_choices=pl.lit(", ".join(anchor.choices)), quote_name=pl.lit(anchor.name), content_label=pl.lit(anchor.label),
             is_content=(pl.col("layer") == anchor.layer) & (pl.col("label") == anchor.label),
             is_cue=(pl.col("layer") == cue_rule.layer) & (pl.col("label") == cue_rule.to_label),
             region_count=pl.len().over("key", "region_id"),

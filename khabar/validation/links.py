@@ -19,7 +19,7 @@ from khabar.annotation.paths import repo
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
-from khabar.validation.api import Failure
+from khabar.validation.api import Failure, FailureKind
 from khabar.validation.checks import ERROR
 
 #: check name → what it requires, for ``khabar validate --list-checks`` (all are errors)
@@ -37,7 +37,7 @@ CHECKS: dict[str, str] = {
     "ambiguous_source": "a row of ambiguous_sources.csv names a gold CONTENT with a source, once, and two or more readings",
 }
 #: the ``Failure.kind`` of these checks: a row of a file of the base, not an annotation of a task
-KIND = "knowledge_base"
+KIND: FailureKind = "knowledge_base"
 AMBIGUOUS_HINT = "edit the row by hand: a gold CONTENT's doc_id,start,end and its readings, the linked one first, '|'-separated"
 HINT = "run `khabar link propose` (or `khabar link clusters`), review, and fix annotation/kb/"
 

@@ -20,7 +20,6 @@ from khabar.annotation.preannotate import MODEL_VERSION, preannotate
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
 
-DEFAULT_PROJECT = "khabar"
 #: The task ``data`` keys; ``text`` is what the labeling config's <Text> shows.
 TASK_DATA_KEYS = ("text", "doc_id", "source", "title")
 IMPORT_BATCH = 200
