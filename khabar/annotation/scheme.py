@@ -183,13 +183,13 @@ def parse_scheme(xml_text: str, *, source: str = "labeling_config.xml") -> Schem
 
     region_choices = []
     for view in root.iter("View"):
-        control = view.find("Choices")
-        if control is None or control.get("perRegion") != "true":
+        choices = view.find("Choices")
+        if choices is None or choices.get("perRegion") != "true":
             continue
         region_choices.append(
             RegionChoices(
-                name=control.get("name", ""),
-                choices=tuple(c.get("value", "") for c in control.findall("Choice")),
+                name=choices.get("name", ""),
+                choices=tuple(c.get("value", "") for c in choices.findall("Choice")),
                 layer=view.get("whenTagName", ""),
                 label=view.get("whenLabelValue", ""),
             )

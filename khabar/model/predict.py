@@ -142,8 +142,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out.resolve() == args.documents.resolve():
         raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
     model = EntityModel(args.model or current_model_dir(repo().root))
-    tasks = [{"data": task_data(record), "predictions": [prediction(record.text, model)]} for record in records]
+    predictions = [prediction(record.text, model) for record in records]
+    tasks = [{"data": task_data(record), "predictions": [predicted]} for record, predicted in zip(records, predictions, strict=True)]
     write_json_atomic(args.out, tasks)
-    results = sum(len(task["predictions"][0]["result"]) for task in tasks)
+    results = sum(len(predicted["result"]) for predicted in predictions)
     print(f"{model.version}: {len(tasks)} task(s), {results} result(s) → {args.out}")
     return 0
