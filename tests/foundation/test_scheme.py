@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from khabar.annotation.errors import KhabarError
@@ -27,6 +29,56 @@ def test_relations_and_choices():
     assert quote_type.choices == ("direct", "indirect", "mixed")
     assert (quote_type.layer, quote_type.label) == ("attribution", "CONTENT")
     assert scheme.control_names == ("entity", "attribution", "zone", "quote_type")
+
+
+def test_roles_name_the_layers_labels_and_relations():
+    scheme = load_scheme()
+    assert (scheme.entity.name, scheme.zone.name) == ("entity", "zone")
+    roles = scheme.attribution
+    assert (roles.layer.name, roles.content, roles.source, roles.cue) == ("attribution", "CONTENT", "SOURCE", "CUE")
+    assert roles.quote_type == scheme.choices("quote_type")
+    assert (roles.source_relation, roles.cue_relation) == (scheme.relation("source"), scheme.relation("cue"))
+
+
+def _renamed(**names: str) -> str:
+    """The repository's config with layers, labels and relations renamed (roles kept)."""
+    xml = repo().labeling_config.read_text(encoding="utf-8")
+    for old, new in names.items():
+        xml = re.sub(f'(?<!role=)"{old}"', f'"{new}"', xml)
+    return xml
+
+
+def test_roles_follow_the_config_not_the_names():
+    # every name the code used to spell out, renamed: the roles still find them
+    xml = _renamed(entity="ner", zone="region", attribution="speech", CONTENT="SAID", SOURCE="WHO", CUE="VERB",
+                   source="said_by", cue="said_with", quote_type="style")
+    scheme = parse_scheme(xml)
+    assert (scheme.entity.name, scheme.zone.name, scheme.attribution.layer.name) == ("ner", "region", "speech")
+    roles = scheme.attribution
+    assert (roles.content, roles.source, roles.cue, roles.quote_type.name) == ("SAID", "WHO", "VERB", "style")
+    assert (roles.source_relation.label, roles.source_relation.from_label, roles.source_relation.to_label) == ("said_by", "SAID", "WHO")
+    assert (roles.cue_relation.label, roles.cue_relation.to_label) == ("said_with", "VERB")
+
+
+@pytest.mark.parametrize(
+    "old, new, problem",
+    [
+        (' role="zone"', "", "no layer role='zone'"),
+        (' role="cue"', "", "no attribution label role='cue'"),
+        ('role="zone"', 'role="entity"', "role='entity' is given twice"),
+        ('role="zone"', 'role="zones"', "has role='zones'; the roles are entity, zone, attribution"),
+        ('from="CONTENT" to="SOURCE"', 'from="CONTENT"', "<Relation value='source'> needs from= and to= labels of layer 'attribution', found ''"),
+        ('to="CUE"', 'to="PERS"', "found 'PERS'"),
+        ('<Relation value="cue" from="CONTENT" to="CUE" background="#2ca02c"/>', "", "expected one <Relation from='CONTENT' to='CUE'>, found 0"),
+        ('whenLabelValue="CONTENT"', 'whenLabelValue="SOURCE"', "point at attribution/SOURCE, not at the content label attribution/CONTENT"),
+    ],
+)
+def test_a_missing_or_broken_role_is_refused_naming_the_config(old, new, problem):
+    xml = repo().labeling_config.read_text(encoding="utf-8")
+    assert xml.count(old) == 1
+    with pytest.raises(KhabarError, match=re.escape(problem)) as caught:
+        parse_scheme(xml.replace(old, new), source="my_config.xml")
+    assert str(caught.value).startswith("my_config.xml: ") and "\n" not in str(caught.value)
 
 
 def test_entity_colours_are_distinct_and_hotkeys_unique():
