@@ -102,8 +102,8 @@ def check_links(mentions: list[tuple[str, int, int, str, str]], links: list[Link
     return failures
 
 
-def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: list[Cluster], path: Path, label: str = "CONTENT") -> list[Failure]:
-    """``label`` is the scheme's CONTENT label: it names the spans in the failures (with their offsets)."""
+def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: list[Cluster], path: Path, label: str) -> list[Failure]:
+    """``label`` is the scheme's content label (its attribution role): it names the spans in the failures (with their offsets)."""
     rows = Counter((c.doc_id, c.start, c.end) for c in clusters)
     failures = []
     for doc_id, start, end, text in gold_contents:
@@ -122,7 +122,7 @@ def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: lis
 
 
 def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with_source: set[tuple[str, int, int]],
-                            rows: list[AmbiguousSource], path: Path, label: str = "CONTENT") -> list[Failure]:
+                            rows: list[AmbiguousSource], path: Path, label: str) -> list[Failure]:
     """Each row flags a gold CONTENT that has a source, once, and lists at least two readings."""
     spans = {(doc_id, start, end) for doc_id, start, end, _ in gold_contents}
     seen = Counter((r.doc_id, r.start, r.end) for r in rows)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from khabar.annotation.gazetteer import Gazetteer
@@ -183,3 +187,20 @@ def test_gazetteer_needs_a_word_boundary():
 def test_empty_gazetteer_gives_no_entities():
     for record in RECORDS:
         assert not [r for r in preannotate(record.text, Gazetteer()) if r.get("from_name") == "entity"]
+
+
+def test_the_rules_read_the_scheme_when_they_run_not_when_imported(tmp_path):
+    """Importing the pre-annotator (as ``khabar --help`` and the model do) needs no dataset repository."""
+    code = (
+        "import khabar.annotation.preannotate as p\n"
+        "from khabar.annotation.errors import KhabarError\n"
+        "from khabar.annotation.gazetteer import Gazetteer\n"
+        "print(p.MODEL_VERSION)\n"
+        "try:\n    p.preannotate('x', Gazetteer())\nexcept KhabarError as exc:\n    print('refused:', exc)\n"
+    )
+    env = {**os.environ, "KHABAR_ROOT": str(tmp_path)}  # a folder that is no dataset repository
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    version, refused = run.stdout.splitlines()
+    assert version == MODEL_VERSION
+    assert refused.startswith("refused: ") and "not a Khabar dataset repository" in refused  # the scheme is read on the first run
