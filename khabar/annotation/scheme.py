@@ -88,6 +88,10 @@ class Attribution:
     source_relation: RelationRule  # content → source
     cue_relation: RelationRule  # content → cue
 
+    def label(self, role: AttributionRole) -> str:
+        """The label that plays ``role``."""
+        return {AttributionRole.CONTENT: self.content, AttributionRole.SOURCE: self.source, AttributionRole.CUE: self.cue}[role]
+
 
 @dataclass(frozen=True)
 class Scheme:

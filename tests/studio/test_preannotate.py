@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -204,3 +206,29 @@ def test_the_rules_read_the_scheme_when_they_run_not_when_imported(tmp_path):
     version, refused = run.stdout.splitlines()
     assert version == MODEL_VERSION
     assert refused.startswith("refused: ") and "not a Khabar dataset repository" in refused  # the scheme is read on the first run
+
+
+def test_renamed_layers_and_labels_in_the_config_are_what_the_rules_emit(tmp_path):
+    """The rules find the attribution and zone layers, the content/source/cue labels and the relations
+    through the scheme's roles: renamed in the config, they come out renamed, each region still scored."""
+    renames = {"attribution": "speech", "zone": "region", "CONTENT": "SAID", "SOURCE": "WHO", "CUE": "VERB",
+               "source": "said_by", "cue": "said_with", "quote_type": "style"}
+    xml = repo().labeling_config.read_text(encoding="utf-8")
+    for old, new in renames.items():
+        xml = re.sub(f'(?<!role=)"{old}"', f'"{new}"', xml)
+    (tmp_path / "annotation").mkdir()
+    (tmp_path / "annotation" / "labeling_config.xml").write_text(xml, encoding="utf-8")
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "release.toml").write_bytes(repo().release_file.read_bytes())
+    line = corpus_line("قالت السفيرة الأميركية في بغداد ألينا رومانوفسكي إن «تنظيم (داعش)")
+    code = "import json, sys\nfrom khabar.annotation.preannotate import scored_rule_results\nprint(json.dumps(scored_rule_results(sys.argv[1])))\n"
+    env = {**os.environ, "KHABAR_ROOT": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code, line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout)
+    regions = {(r["from_name"], r["value"]["labels"][0]) for r in results if r["type"] == "labels"}
+    assert {("speech", "SAID"), ("speech", "WHO"), ("speech", "VERB")} <= regions
+    assert not {layer for layer, _ in regions} - {"speech", "region"}
+    assert all("score" in r for r in results if r["type"] == "labels")
+    assert {r["from_name"] for r in results if r["type"] == "choices"} == {"style"}
+    assert {r["labels"][0] for r in results if r["type"] == "relation"} == {"said_by", "said_with"}
