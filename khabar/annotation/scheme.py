@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -259,6 +259,43 @@ def _relation(relations: list[RelationRule], from_label: str, to_label: str, sou
     if len(matches) != 1:
         raise KhabarError(f"{source}: expected one <Relation from={from_label!r} to={to_label!r}>, found {len(matches)}")
     return matches[0]
+
+
+#: The layer names of the configs written before roles were marked (the releases up to 2.x): the one place
+#: they are still spelt out, to read the config a published build carries.
+UNMARKED_LAYER_ROLES = {"entity": LayerRole.ENTITY, "zone": LayerRole.ZONE}
+
+
+def parse_unmarked_scheme(xml_text: str, *, source: str) -> Scheme:
+    """A config written before roles were marked, read with the conventions it followed: the layers
+    ``entity`` and ``zone``; the attribution layer and its content label named by the per-region
+    choices' ``whenTagName``/``whenLabelValue``; relation ``x`` from the content label to label ``X``.
+    A config that marks any role is parsed as it is."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as exc:
+        raise KhabarError(f"{source}: not well-formed XML: {exc}") from None
+    if any(element.get("role") is not None for element in root.iter()):
+        return parse_scheme(xml_text, source=source)
+    views = [v for v in root.iter("View") if (c := v.find("Choices")) is not None and c.get("perRegion") == "true"]
+    anchor = (views[0].get("whenTagName"), views[0].get("whenLabelValue")) if len(views) == 1 else (None, None)
+    for control in root.iter("Labels"):
+        name = control.get("name", "")
+        role = LayerRole.ATTRIBUTION if name == anchor[0] else UNMARKED_LAYER_ROLES.get(name)
+        if role is not None:
+            control.set("role", role.value)
+        if role is LayerRole.ATTRIBUTION:
+            for relation in root.iter("Relation"):
+                relation.set("from", anchor[1] or "")
+                relation.set("to", relation.get("value", "").upper())
+            targets = {r.get("to"): r.get("value", "") for r in root.iter("Relation")}
+            for label in control.findall("Label"):
+                value = label.get("value")
+                label_role = AttributionRole.CONTENT.value if value == anchor[1] else targets.get(value)
+                if label_role is not None:
+                    label.set("role", label_role)
+    scheme = parse_scheme(ET.tostring(root, encoding="unicode"), source=source)
+    return replace(scheme, sha256=hashlib.sha256(xml_text.encode("utf-8")).hexdigest())
 
 
 def load_scheme(path: Path | None = None) -> Scheme:

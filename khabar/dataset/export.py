@@ -32,22 +32,30 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from khabar.annotation.errors import KhabarError
 from khabar.dataset.layout import Split, split_of_file
+
+if TYPE_CHECKING:
+    from khabar.annotation.scheme import Scheme
 
 Format = Literal["conll", "conll-wojood", "spacy", "brat"]
 FORMATS: tuple[Format, ...] = ("conll", "conll-wojood", "spacy", "brat")
 
 
-def _scheme(build: Path):
-    from khabar.annotation.scheme import load_scheme
+def _scheme(build: Path) -> Scheme:
+    """The scheme the build was made with; a build made before roles were marked in the config is read too."""
+    from khabar.annotation.scheme import parse_unmarked_scheme
 
     config = build / "labeling_config.xml"
     if not config.is_file() or not (build / "data").is_dir():
         raise KhabarError("not a khabar build folder (no labeling_config.xml or data/)", file=str(build))
-    return load_scheme(config)
+    try:
+        text = config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KhabarError(f"cannot read the labeling config: {exc}", file=str(config)) from None
+    return parse_unmarked_scheme(text, source=str(config))
 
 
 def _splits(build: Path, config: str) -> Iterator[tuple[Split, list[dict]]]:

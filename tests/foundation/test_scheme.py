@@ -1,10 +1,11 @@
+import hashlib
 import re
 
 import pytest
 
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.paths import repo
-from khabar.annotation.scheme import load_scheme, parse_scheme
+from khabar.annotation.scheme import load_scheme, parse_scheme, parse_unmarked_scheme
 
 # The scheme the project promises (Wojood's 21 entity types, the attribution and zone layers), written out once
 # here on purpose: this test is the check that the config (the single source of truth) says what was promised.
@@ -115,3 +116,16 @@ def test_scheme_hash_follows_the_file():
 def test_malformed_configs_are_refused_clearly(xml, problem):
     with pytest.raises(KhabarError, match=problem):
         parse_scheme(xml)
+
+
+def test_a_config_written_before_roles_is_read_with_its_conventions():
+    """Builds published before roles were marked carry such a config: ``khabar export`` still reads it."""
+    marked = repo().labeling_config.read_text(encoding="utf-8")
+    unmarked = re.sub(r' (?:role|from|to)="[^"]*"', "", marked)
+    assert "role=" not in unmarked and 'from="' not in unmarked
+    with pytest.raises(KhabarError, match="no layer role='entity'"):
+        parse_scheme(unmarked)
+    old, new = parse_unmarked_scheme(unmarked, source="old.xml"), load_scheme()
+    assert (old.entity, old.zone, old.attribution, old.relations) == (new.entity, new.zone, new.attribution, new.relations)
+    assert old.sha256 == hashlib.sha256(unmarked.encode("utf-8")).hexdigest()  # the hash of the file as it is
+    assert parse_unmarked_scheme(marked, source="new.xml") == new  # a config with roles is read as it is
