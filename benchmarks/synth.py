@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from khabar.annotation.ingest import DocumentRecord, doc_id_for, load_records
+from khabar.annotation.results import choices_result, labels_result, relation_result
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation import jsonl
 from khabar.foundation.paths import repo
@@ -159,17 +160,18 @@ class Generator:
         self.sentences = sentences
         self.sentence_words = [words(s) for s in sentences]
         self.sources = sources
-        entity_labels = scheme.labels("entity")
+        self.entity_layer, self.zone_layer = scheme.entity.name, scheme.zone.name
+        entity_labels = scheme.entity.labels
         # Frequent types first, as in Wojood: a Zipf-like weight over the scheme's order.
         self.entity_labels = entity_labels
         self.entity_weights = [1 / (rank + 1) for rank in range(len(entity_labels))]
-        anchor = scheme.region_choices[0]
-        self.quote_control = anchor.name
-        self.quote_types = anchor.choices
-        self.attribution_layer = anchor.layer
-        self.content_label = anchor.label
-        self.relation_rules = scheme.relations
-        zone_labels = scheme.labels("zone")
+        roles = scheme.attribution
+        self.quote_control = roles.quote_type.name
+        self.quote_types = roles.quote_type.choices
+        self.attribution_layer = roles.layer.name
+        self.content_label = roles.content
+        self.relation_rules = (roles.source_relation, roles.cue_relation)
+        zone_labels = scheme.zone.labels
         self.zone_title, self.zone_meta, self.zone_related = zone_labels[0], zone_labels[2], zone_labels[3]
         self.text_name = scheme.text_name
         self.doc_ids: set[str] = set()
@@ -202,7 +204,7 @@ class Generator:
                     # Zones, like every span, hold no leading or trailing punctuation.
                     line_words = words("".join(parts[first_part:]))
                     start, end = line_start + line_words[0][0], line_start + line_words[-1][1]
-                    regions.append(Region(len(regions), "zone", zone, start, end))
+                    regions.append(Region(len(regions), self.zone_layer, zone, start, end))
                 parts.append("\n")
                 cursor += 1
 
@@ -210,7 +212,7 @@ class Generator:
             if rng.random() < 0.5:
                 dateline = f"بغداد - {rng.randint(1, 28)}/{rng.randint(1, 12)}/{rng.choice((2024, 2025))}"
                 parts.append(dateline + "\n")
-                regions.append(Region(len(regions), "zone", self.zone_meta, cursor, cursor + len(dateline)))
+                regions.append(Region(len(regions), self.zone_layer, self.zone_meta, cursor, cursor + len(dateline)))
                 cursor += len(dateline) + 1
             for _ in range(rng.randint(*self.shape.paragraphs)):
                 add_line([rng.randrange(len(self.sentences)) for _ in range(rng.randint(1, 3))], None)
@@ -232,7 +234,7 @@ class Generator:
                 length = min(rng.choice((1, 1, 2, 2, 3, 4)), len(ws) - i)
                 sentence = self.sentences[sid]
                 outer = Region(
-                    len(regions), "entity", self._entity_label(sentence[ws[i][0] : ws[i + length - 1][1]]), offset + ws[i][0], offset + ws[i + length - 1][1]
+                    len(regions), self.entity_layer, self._entity_label(sentence[ws[i][0] : ws[i + length - 1][1]]), offset + ws[i][0], offset + ws[i + length - 1][1]
                 )
                 regions.append(outer)
                 if length >= 2 and rng.random() < NEST_RATE:
@@ -241,7 +243,7 @@ class Generator:
                     regions.append(
                         Region(
                             len(regions),
-                            "entity",
+                            self.entity_layer,
                             self._entity_label(sentence[ws[first][0] : ws[first + inner_len - 1][1]]),
                             offset + ws[first][0],
                             offset + ws[first + inner_len - 1][1],
@@ -258,7 +260,7 @@ class Generator:
             cue = (offset + ws[source_len][0], offset + ws[source_len][1])
             content = (offset + ws[source_len + 1][0], offset + ws[-1][1])
             regions.append(Region(len(regions), layer, self.content_label, *content, quote_type=rng.choice(self.quote_types)))
-            # The first relation of the scheme points at the speaker (sentence-initial words), the second at the verb.
+            # The source relation points at the speaker (sentence-initial words), the cue relation at the verb.
             for rule, where in zip(self.relation_rules, (source, cue)):
                 regions.append(Region(len(regions), layer, rule.to_label, *where))
 
@@ -284,7 +286,7 @@ class Generator:
             if disagree and rng.random() < MISS_RATE:
                 continue
             label, end, quote_type = region.label, region.end, region.quote_type
-            if disagree and region.layer == "entity":
+            if disagree and region.layer == self.entity_layer:
                 if rng.random() < RELABEL_RATE:
                     label = self._entity_label()
                 childless = not any(r.parent == region.key for r in regions)
@@ -297,11 +299,11 @@ class Generator:
             region_id = self._region_id()
             ids[region.key] = region_id
             kept[region.key] = region
-            value = {"start": region.start, "end": end, "text": text[region.start : end], "labels": [label]}
-            out.append({"from_name": region.layer, "id": region_id, "to_name": self.text_name, "type": "labels", "value": value})
+            out.append(labels_result(text, region_id=region_id, from_name=region.layer, to_name=self.text_name, start=region.start, end=end, label=label))
             if quote_type is not None:
-                choice = {"start": region.start, "end": end, "text": text[region.start : end], "choices": [quote_type]}
-                out.append({"from_name": self.quote_control, "id": region_id, "to_name": self.text_name, "type": "choices", "value": choice})
+                out.append(
+                    choices_result(text, region_id=region_id, from_name=self.quote_control, to_name=self.text_name, start=region.start, end=end, choice=quote_type)
+                )
         for region in regions:
             if region.quote_type is None or region.key not in ids:
                 continue
@@ -309,9 +311,7 @@ class Generator:
             targets = [r for r in regions[region.key + 1 : region.key + 1 + len(self.relation_rules)]]
             for rule, target in zip(self.relation_rules, targets):
                 if target.key in ids:
-                    out.append(
-                        {"direction": "right", "from_id": ids[region.key], "labels": [rule.label], "to_id": ids[target.key], "type": "relation"}
-                    )
+                    out.append(relation_result(ids[region.key], ids[target.key], rule.label))
         return out
 
     def _timestamp(self, seconds: float) -> str:
@@ -368,7 +368,7 @@ class Generator:
             self._count(result, "draft")
         predictions = []
         if rng.random() < PREDICTION_RATE:
-            result = self.results(text, [r for r in regions if r.layer == "entity"], disagree=True)
+            result = self.results(text, [r for r in regions if r.layer == self.entity_layer], disagree=True)
             for item in result:
                 item["score"] = round(rng.uniform(0.5, 1.0), 4)
             predictions.append(
@@ -383,7 +383,7 @@ class Generator:
             self.next_prediction += 1
             self._count(result, "prediction")
         counts.tasks += 1
-        counts.entities += sum(r.layer == "entity" for r in regions)
+        counts.entities += sum(r.layer == self.entity_layer for r in regions)
         counts.nested_entities += sum(r.parent is not None for r in regions)
         return {
             "annotations": annotations,

@@ -41,7 +41,7 @@ def configure_import_conll(parser: argparse.ArgumentParser) -> None:
 
 
 def run_import_conll(args: argparse.Namespace) -> int:
-    from khabar.annotation.conll_import import ENTITY_LAYER, import_conll, read_tag_map, write_documents, write_export
+    from khabar.annotation.conll_import import import_conll, read_tag_map, write_documents, write_export
     from khabar.annotation.scheme import load_scheme
 
     if args.sentences_per_document < 1:
@@ -52,7 +52,7 @@ def run_import_conll(args: argparse.Namespace) -> int:
     present = [str(p) for p in (documents, export) if p.exists() or p.is_symlink()]
     if present:
         raise KhabarError(f"refusing to overwrite {', '.join(present)}: choose a new --out folder", file=str(args.out))
-    tag_map = read_tag_map(args.tag_map, load_scheme().labels(ENTITY_LAYER)) if args.tag_map else None
+    tag_map = read_tag_map(args.tag_map, load_scheme().entity.labels) if args.tag_map else None
     imported = import_conll(args.file, source=args.source, sentences_per_document=args.sentences_per_document, tag_map=tag_map)
     if not imported.documents:
         raise KhabarError("no tokens: nothing to import", file=str(args.file))

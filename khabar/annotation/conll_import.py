@@ -46,14 +46,14 @@ from pathlib import Path
 
 from khabar.annotation.ingest import DocumentRecord, doc_id_for
 from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
-from khabar.annotation.scheme import load_scheme
+from khabar.annotation.results import labels_result
+from khabar.annotation.scheme import Layer, load_scheme
 from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
 
 ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
 COLUMNS = re.compile(r"[ \t]+")
 OUTSIDE = "O"
-ENTITY_LAYER = "entity"
 IMPORTED_AT = "2022-06-03T00:00:00.000000Z"  # the Wojood sample's commit date: a stable timestamp
 
 
@@ -186,7 +186,7 @@ def read_tag_map(path: Path, scheme_labels: Iterable[str]) -> dict[str, str | No
     return mapping
 
 
-def _map_types(sentences: list[list[ConllToken]], labels: set[str], tag_map: Mapping[str, str | None], file: str) -> dict[str, str | None]:
+def _map_types(sentences: list[list[ConllToken]], entity: Layer, tag_map: Mapping[str, str | None], file: str) -> dict[str, str | None]:
     """The scheme type (or None: drop) of every entity type of the file; every unmapped one is reported at once."""
     types: Counter[str] = Counter()
     first_line: dict[str, int] = {}
@@ -196,10 +196,10 @@ def _map_types(sentences: list[list[ConllToken]], labels: set[str], tag_map: Map
                 if tag != OUTSIDE:
                     types[tag[2:]] += 1
                     first_line.setdefault(tag[2:], token.line)
-    unmapped = sorted(t for t in types if t not in tag_map and t not in labels)
+    unmapped = sorted(t for t in types if t not in tag_map and t not in entity.labels)
     if unmapped:
         listing = ", ".join(f"{t!r} ({types[t]} tag(s), first on line {first_line[t]})" for t in unmapped)
-        raise KhabarError(f"entity type(s) not in the scheme's {ENTITY_LAYER} layer and not in the tag map: {listing}", file=file)
+        raise KhabarError(f"entity type(s) not in the scheme's {entity.name} layer and not in the tag map: {listing}", file=file)
     return {t: tag_map[t] if t in tag_map else t for t in types}
 
 
@@ -241,11 +241,11 @@ def import_conll(
     tag_map: Mapping[str, str | None] | None = None,
 ) -> ConllImport:
     """Read one CoNLL file into documents and one task per document."""
-    labels = set(load_scheme().labels(ENTITY_LAYER))
+    scheme = load_scheme()
     cleaning = Cleaning()
     sentences = read_conll(path, cleaning)
     file = str(path)
-    scheme_type = _map_types(sentences, labels, tag_map or {}, file)
+    scheme_type = _map_types(sentences, scheme.entity, tag_map or {}, file)
     result = ConllImport(sentences_read=len(sentences), tokens_read=sum(len(s) for s in sentences), cleaning=cleaning)
     for first in range(0, len(sentences), sentences_per_document):
         chunk = sentences[first : first + sentences_per_document]
@@ -320,13 +320,7 @@ def import_conll(
         result.ties += [Tie(path.name, group[0][2], tuple(label for _, label, _ in group)) for group in tied.values()]
         tie_tokens = frozenset(i for i, (a, b) in enumerate(offsets) for start, end in tied if start <= a and b <= end)
         results = [
-            {
-                "from_name": ENTITY_LAYER,
-                "id": region_id(doc_id, n),
-                "to_name": "text",
-                "type": "labels",
-                "value": {"end": end, "labels": [label], "start": start, "text": text[start:end]},
-            }
+            labels_result(text, region_id=region_id(doc_id, n), from_name=scheme.entity.name, to_name=scheme.text_name, start=start, end=end, label=label)
             for n, (start, end, label, _, _) in enumerate(spans)
         ]
         task_id = first_task_id + number

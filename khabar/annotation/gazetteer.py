@@ -19,7 +19,6 @@ from khabar.annotation.scheme import load_scheme
 from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
 
-ENTITY_LAYER = "entity"
 MIN_SURFACE_LENGTH = 2
 
 
@@ -32,7 +31,7 @@ class Gazetteer:
 
 
 def gazetteer_from_tasks(tasks: Iterable[dict]) -> Gazetteer:
-    labels = set(load_scheme().labels(ENTITY_LAYER))
+    entity = load_scheme().entity
     seen: dict[str, Counter[str]] = defaultdict(Counter)
     for task in tasks:
         for annotation in task.get("annotations") or []:
@@ -41,13 +40,13 @@ def gazetteer_from_tasks(tasks: Iterable[dict]) -> Gazetteer:
             for result in annotation.get("result") or []:
                 value = result.get("value") or {}
                 surface = value.get("text")
-                if result.get("from_name") != ENTITY_LAYER or not isinstance(surface, str):
+                if result.get("from_name") != entity.name or not isinstance(surface, str):
                     continue
                 # The editor writes a newline inside a span as the two characters "\n".
                 if "\n" in surface or "\\n" in surface or surface != surface.strip() or len(surface) < MIN_SURFACE_LENGTH:
                     continue
                 for label in value.get("labels") or []:
-                    if label in labels:
+                    if label in entity.labels:
                         seen[surface][label] += 1
     entries = {
         surface: sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0] for surface, counts in seen.items()

@@ -40,8 +40,9 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from khabar.annotation.gazetteer import ENTITY_LAYER, Gazetteer
-from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.annotation.gazetteer import Gazetteer
+from khabar.annotation.results import choices_result, labels_result, relation_result
+from khabar.annotation.scheme import AttributionRole, Scheme, load_scheme
 from khabar.foundation.errors import KhabarError
 
 RULES_VERSION = "1"
@@ -60,11 +61,8 @@ META_WORD_MAX_CHARS = 20  # a one-word line this short is a label (section, agen
 CROSSHEAD_WORDS = (3, 8)
 CROSSHEAD_PARAGRAPH_CHARS = 80  # the lines around a crosshead are paragraphs at least this long
 
-# Labels the rules produce; checked against the scheme when the module loads.
-ZONE_LAYER = "zone"
-ATTRIBUTION_LABELS = ("CONTENT", "SOURCE", "CUE")
+# The zone labels the rules produce; checked against the scheme's zone layer when the rules first run.
 ZONE_LABELS = ("TITLE", "CAPTION", "META", "RELATED")
-ENTITY_SOURCE_LABELS = frozenset({"PERS", "ORG", "NORP", "GPE", "OCC"})
 
 _ARABIC_MARKS = "\u064b-\u065f\u0670"
 _WORD_CHAR = rf"[\w{_ARABIC_MARKS}]"
@@ -144,11 +142,9 @@ class Span:
 
 
 def _check_scheme(scheme: Scheme) -> None:
-    wanted = [(scheme.region_choices[0].layer, label) for label in ATTRIBUTION_LABELS]
-    wanted += [(ZONE_LAYER, label) for label in ZONE_LABELS]
-    for layer, label in wanted:
-        if label not in scheme.labels(layer):
-            raise KhabarError(f"the pre-annotator needs label {label!r} in layer {layer!r} of the labeling config")
+    for label in ZONE_LABELS:
+        if label not in scheme.zone.labels:
+            raise KhabarError(f"the pre-annotator needs label {label!r} in layer {scheme.zone.name!r} of the labeling config")
 
 
 @cache
@@ -157,10 +153,6 @@ def _scheme() -> Scheme:
     scheme = load_scheme()
     _check_scheme(scheme)
     return scheme
-
-
-def _relation_to(label: str) -> str:
-    return next(rule.label for rule in _scheme().relations if rule.to_label == label)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -241,6 +233,7 @@ def _overlaps(span: Span, others: list[Span]) -> bool:
 
 
 def _attributions(text: str) -> tuple[list[Span], list[tuple[Span, Span, str]], dict[Span, str]]:
+    roles = _scheme().attribution
     contents: list[tuple[Span, str, re.Match[str]]] = []
     for pattern in _QUOTES:
         for quote in pattern.finditer(text):
@@ -250,7 +243,7 @@ def _attributions(text: str) -> tuple[list[Span], list[tuple[Span, Span, str]], 
             cue = _cue_for_quote(text, quote.start(), quote.end())
             if cue is None:
                 continue
-            span = Span(_scheme().region_choices[0].layer, "CONTENT", start, end)
+            span = Span(roles.layer.name, roles.content, start, end)
             if not _overlaps(span, [c for c, _, _ in contents]):
                 contents.append((span, "direct", cue))
     for cue in _CUE.finditer(text):
@@ -269,7 +262,7 @@ def _attributions(text: str) -> tuple[list[Span], list[tuple[Span, Span, str]], 
         clause = text[start:end]
         if len(clause.split()) < MIN_QUOTE_WORDS or any(mark in clause for mark in "«»\"“”"):
             continue
-        span = Span(_scheme().region_choices[0].layer, "CONTENT", start, end)
+        span = Span(roles.layer.name, roles.content, start, end)
         if not _overlaps(span, [c for c, _, _ in contents]):
             contents.append((span, "indirect", cue))
 
@@ -278,16 +271,16 @@ def _attributions(text: str) -> tuple[list[Span], list[tuple[Span, Span, str]], 
     quote_types: dict[Span, str] = {}
     sources: list[Span] = []
     for content, quote_type, cue in sorted(contents, key=lambda item: item[0].start):
-        cue_span = Span(_scheme().region_choices[0].layer, "CUE", cue.start(1), cue.end(1))
+        cue_span = Span(roles.layer.name, roles.cue, cue.start(1), cue.end(1))
         if _overlaps(cue_span, [c for c, _, _ in contents]):
             continue
         spans += [content] if cue_span in spans else [content, cue_span]
         quote_types[content] = quote_type
-        relations.append((content, cue_span, _relation_to("CUE")))
+        relations.append((content, cue_span, roles.cue_relation.label))
         found = _source_after(text, cue.end())
         source: Span | None = None
         if found is not None:
-            source = Span(_scheme().region_choices[0].layer, "SOURCE", *found)
+            source = Span(roles.layer.name, roles.source, *found)
             if _overlaps(source, [c for c, _, _ in contents]):
                 source = None
         if source is None:
@@ -297,7 +290,7 @@ def _attributions(text: str) -> tuple[list[Span], list[tuple[Span, Span, str]], 
             sources.append(source)
             spans.append(source)
         if source is not None:
-            relations.append((content, source, _relation_to("SOURCE")))
+            relations.append((content, source, roles.source_relation.label))
         sources.sort(key=lambda s: s.start)
     return spans, relations, quote_types
 
@@ -319,7 +312,7 @@ def _entities(text: str, gazetteer: Gazetteer) -> list[Span]:
     for form in forms:
         for match in re.finditer(re.escape(form) + _NOT_BEFORE_WORD, text):
             if _proclitic_start(text, match.start()):
-                candidates.append(Span(ENTITY_LAYER, gazetteer.entries[form], match.start(), match.end()))
+                candidates.append(Span(_scheme().entity.name, gazetteer.entries[form], match.start(), match.end()))
     accepted: list[Span] = []
     for span in sorted(candidates, key=lambda s: (-(s.end - s.start), s.start)):
         crossing = any(
@@ -362,6 +355,7 @@ def _is_crosshead(line: str, before: str, after: str) -> bool:
 
 
 def _zones(text: str) -> list[Span]:
+    layer = _scheme().zone.name
     lines: list[tuple[int, int]] = []
     position = 0
     for line in text.split("\n"):
@@ -389,18 +383,18 @@ def _zones(text: str) -> list[Span]:
         before = text[body[index - 1][0] : body[index - 1][1]].strip() if index else ""
         after = text[body[index + 1][0] : body[index + 1][1]].strip() if index + 1 < len(body) else ""
         if _RELATED_TEASER.match(line):
-            zones.append(Span(ZONE_LAYER, "RELATED", *_trim_zone(text, s, e)))
+            zones.append(Span(layer, "RELATED", *_trim_zone(text, s, e)))
         elif line in titles or _is_crosshead(line, before, after):
-            zones.append(Span(ZONE_LAYER, "TITLE", *_trim_zone(text, s, e)))
+            zones.append(Span(layer, "TITLE", *_trim_zone(text, s, e)))
         elif _is_meta(line):
-            zones.append(Span(ZONE_LAYER, "META", *_trim_zone(text, s, e)))
+            zones.append(Span(layer, "META", *_trim_zone(text, s, e)))
         elif line in (before, after):
-            zones.append(Span(ZONE_LAYER, "CAPTION", *_trim_zone(text, s, e)))
+            zones.append(Span(layer, "CAPTION", *_trim_zone(text, s, e)))
         elif (dateline := _DATELINE.match(line)) is not None:
             offset = s + len(text[s:e]) - len(text[s:e].lstrip())
-            zones.append(Span(ZONE_LAYER, "META", offset, offset + len(dateline.group(1))))
+            zones.append(Span(layer, "META", offset, offset + len(dateline.group(1))))
     if end_of_body < len(text):
-        zones.append(Span(ZONE_LAYER, "RELATED", *_trim_zone(text, end_of_body, len(text))))
+        zones.append(Span(layer, "RELATED", *_trim_zone(text, end_of_body, len(text))))
     kept: list[Span] = []
     for zone in sorted(zones, key=lambda z: (z.start, -(z.end - z.start))):
         if zone.end > zone.start and not _overlaps(zone, kept):
@@ -409,13 +403,9 @@ def _zones(text: str) -> list[Span]:
 
 
 def _labels_result(text: str, span: Span) -> dict:
-    return {
-        "id": span.region_id,
-        "from_name": span.layer,
-        "to_name": _scheme().text_name,
-        "type": "labels",
-        "value": {"start": span.start, "end": span.end, "text": text[span.start : span.end], "labels": [span.label]},
-    }
+    return labels_result(
+        text, region_id=span.region_id, from_name=span.layer, to_name=_scheme().text_name, start=span.start, end=span.end, label=span.label
+    )
 
 
 def preannotate(text: str, gazetteer: Gazetteer) -> list[dict]:
@@ -423,16 +413,15 @@ def preannotate(text: str, gazetteer: Gazetteer) -> list[dict]:
     attribution_spans, relations, quote_types = _attributions(text)
     spans = _entities(text, gazetteer) + attribution_spans + _zones(text)
     results = [_labels_result(text, span) for span in sorted(spans, key=lambda s: (s.start, s.end, s.layer, s.label))]
+    quote_control = _scheme().attribution.quote_type.name
     for content, quote_type in sorted(quote_types.items(), key=lambda item: item[0].start):
-        result = _labels_result(text, content)
-        del result["value"]["labels"]
-        result.update(from_name=_scheme().region_choices[0].name, type="choices")
-        result["value"]["choices"] = [quote_type]
-        results.append(result)
-    for content, target, label in relations:
         results.append(
-            {"from_id": content.region_id, "to_id": target.region_id, "type": "relation", "direction": "right", "labels": [label]}
+            choices_result(
+                text, region_id=content.region_id, from_name=quote_control, to_name=_scheme().text_name,
+                start=content.start, end=content.end, choice=quote_type,
+            )
         )
+    results += [relation_result(content.region_id, target.region_id, label) for content, target, label in relations]
     return results
 
 
@@ -441,13 +430,16 @@ def rule_score(exact: int, predicted: int) -> float:
     return round((exact + 1) / (predicted + 2), 3)
 
 
-#: Each label's rule score: its exact matches and predictions over the committed gold (5 pages), as printed by
-#: ``khabar evaluate --setting loo`` (the rules learn nothing from the gold, so every page is held out for them).
+#: Each rule's exact matches and predictions over the committed gold (5 pages), as printed by
+#: ``khabar evaluate --setting loo`` (the rules learn nothing from the gold, so every page is held out for them):
+#: the attribution rules by the role of the label they emit, the zone rules by their label.
 #: tests/model/test_rules.py measures them again and fails when the rules or the gold drift from them.
-RULE_COUNTS: dict[str, tuple[int, int]] = {
-    "CONTENT": (49, 59),
-    "CUE": (54, 58),
-    "SOURCE": (19, 29),
+ATTRIBUTION_RULE_COUNTS: dict[AttributionRole, tuple[int, int]] = {
+    AttributionRole.CONTENT: (49, 59),
+    AttributionRole.CUE: (54, 58),
+    AttributionRole.SOURCE: (19, 29),
+}
+ZONE_RULE_COUNTS: dict[str, tuple[int, int]] = {
     "CAPTION": (4, 4),
     "META": (12, 12),
     "RELATED": (4, 4),
@@ -455,10 +447,17 @@ RULE_COUNTS: dict[str, tuple[int, int]] = {
 }
 
 
+def rule_counts() -> dict[str, tuple[int, int]]:
+    """Label → (exact, predicted) of the rule that emits it, the attribution labels named by the scheme."""
+    roles = _scheme().attribution
+    return {roles.label(role): counts for role, counts in ATTRIBUTION_RULE_COUNTS.items()} | ZONE_RULE_COUNTS
+
+
 def scored_rule_results(text: str) -> list[dict]:
     """The rules' attribution and zone results (no entities), each region scored with its rule's precision."""
     results = preannotate(text, Gazetteer())
+    counts = rule_counts()
     for result in results:
         if result.get("type") == "labels":
-            result["score"] = rule_score(*RULE_COUNTS[result["value"]["labels"][0]])
+            result["score"] = rule_score(*counts[result["value"]["labels"][0]])
     return results

@@ -2,23 +2,48 @@
 
 The XML file is the single source of truth for labels. Every other stage asks
 :func:`load_scheme` for layers, labels, relation labels and per-region choices
-instead of listing them again.
+instead of listing them again, and reaches the layers it treats specially
+through the scheme's roles (:attr:`Scheme.entity`, :attr:`Scheme.zone`,
+:attr:`Scheme.attribution`), never through their names.
 
-Relation end points are read from the config by convention: a relation label
-``source`` links the region that carries the per-region choices (``CONTENT``,
-named by the choices' ``whenLabelValue``) to the label ``SOURCE`` of the same
-layer; ``cue`` links it to ``CUE``.
+Roles are attributes Label Studio ignores: ``role`` on a ``<Labels>`` names its
+:class:`LayerRole`, ``role`` on a label of the attribution layer its
+:class:`AttributionRole`, and every ``<Relation>`` names the labels at its two
+ends in ``from`` and ``to``. The attribution's quote type is the one per-region
+``<Choices>``, shown for the content label. A missing or repeated role is an
+error at parse time, naming the config.
 """
 
 from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from khabar.foundation.errors import KhabarError
+
+R = TypeVar("R", bound=StrEnum)
+T = TypeVar("T")
+
+
+class LayerRole(StrEnum):
+    """What a span layer is for: named entities, page zones, or reported speech."""
+
+    ENTITY = "entity"
+    ZONE = "zone"
+    ATTRIBUTION = "attribution"
+
+
+class AttributionRole(StrEnum):
+    """What a label of the attribution layer marks: what was said, who said it, the reporting verb."""
+
+    CONTENT = "content"
+    SOURCE = "source"
+    CUE = "cue"
 
 
 @dataclass(frozen=True)
@@ -52,12 +77,32 @@ class RegionChoices:
 
 
 @dataclass(frozen=True)
+class Attribution:
+    """The reported-speech layer: its three labels, the quote type of a content and the two relations from it."""
+
+    layer: Layer
+    content: str
+    source: str
+    cue: str
+    quote_type: RegionChoices
+    source_relation: RelationRule  # content → source
+    cue_relation: RelationRule  # content → cue
+
+    def label(self, role: AttributionRole) -> str:
+        """The label that plays ``role``."""
+        return {AttributionRole.CONTENT: self.content, AttributionRole.SOURCE: self.source, AttributionRole.CUE: self.cue}[role]
+
+
+@dataclass(frozen=True)
 class Scheme:
     text_name: str
     layers: tuple[Layer, ...]
     relations: tuple[RelationRule, ...]
     region_choices: tuple[RegionChoices, ...]
     sha256: str
+    entity: Layer
+    zone: Layer
+    attribution: Attribution
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -106,51 +151,73 @@ def parse_scheme(xml_text: str, *, source: str = "labeling_config.xml") -> Schem
         raise KhabarError(f"{source}: expected exactly one <Text>, found {len(texts)}")
     text_name = texts[0].get("name", "")
 
-    layers = []
+    layers: list[Layer] = []
+    layer_roles: dict[LayerRole, Layer] = {}
+    label_roles: dict[AttributionRole, str] = {}
     for control in root.iter("Labels"):
+        name = control.get("name", "")
         if control.get("toName") != text_name:
-            raise KhabarError(f"{source}: <Labels name={control.get('name')!r}> does not point at <Text name={text_name!r}>")
+            raise KhabarError(f"{source}: <Labels name={name!r}> does not point at <Text name={text_name!r}>")
         labels = control.findall("Label")
         values = tuple(label.get("value", "") for label in labels)
         if len(set(values)) != len(values) or "" in values:
-            raise KhabarError(f"{source}: layer {control.get('name')!r} has empty or repeated labels")
-        layers.append(
-            Layer(
-                name=control.get("name", ""),
-                labels=values,
-                colors=tuple(label.get("background", "") for label in labels),
-                hotkeys=tuple(label.get("hotkey") for label in labels),
-            )
+            raise KhabarError(f"{source}: layer {name!r} has empty or repeated labels")
+        layer = Layer(
+            name=name,
+            labels=values,
+            colors=tuple(label.get("background", "") for label in labels),
+            hotkeys=tuple(label.get("hotkey") for label in labels),
         )
+        layers.append(layer)
+        role = _role(LayerRole, control.get("role"), f"<Labels name={name!r}>", source)
+        if role is not None:
+            _assign(layer_roles, role, layer, source)
+            if role is LayerRole.ATTRIBUTION:
+                for label in labels:
+                    what = f"<Label value={label.get('value')!r}> of layer {name!r}"
+                    label_role = _role(AttributionRole, label.get("role"), what, source)
+                    if label_role is not None:
+                        _assign(label_roles, label_role, label.get("value", ""), source)
+    missing = [f"layer role={role.value!r}" for role in LayerRole if role not in layer_roles]
+    missing += [f"attribution label role={role.value!r}" for role in AttributionRole if role not in label_roles]
+    if missing:
+        raise KhabarError(f"{source}: no {', no '.join(missing)}")
+    attribution_layer = layer_roles[LayerRole.ATTRIBUTION]
+    content = label_roles[AttributionRole.CONTENT]
 
     region_choices = []
     for view in root.iter("View"):
-        control = view.find("Choices")
-        if control is None or control.get("perRegion") != "true":
+        choices = view.find("Choices")
+        if choices is None or choices.get("perRegion") != "true":
             continue
         region_choices.append(
             RegionChoices(
-                name=control.get("name", ""),
-                choices=tuple(c.get("value", "") for c in control.findall("Choice")),
+                name=choices.get("name", ""),
+                choices=tuple(c.get("value", "") for c in choices.findall("Choice")),
                 layer=view.get("whenTagName", ""),
                 label=view.get("whenLabelValue", ""),
             )
         )
     if len(region_choices) != 1:
         raise KhabarError(f"{source}: expected one per-region <Choices> inside a <View visibleWhen=...>")
-    anchor = region_choices[0]
-    anchor_layer = next((layer for layer in layers if layer.name == anchor.layer), None)
-    if anchor_layer is None or anchor.label not in anchor_layer.labels:
-        raise KhabarError(f"{source}: per-region choices point at unknown label {anchor.layer}/{anchor.label}")
+    quote_type = region_choices[0]
+    if (quote_type.layer, quote_type.label) != (attribution_layer.name, content):
+        raise KhabarError(
+            f"{source}: per-region choices {quote_type.name!r} point at {quote_type.layer}/{quote_type.label}, "
+            f"not at the content label {attribution_layer.name}/{content}"
+        )
 
     relations = []
-    for relation in root.iter("Relation"):
-        label = relation.get("value", "")
-        if label.upper() not in anchor_layer.labels:
+    for element in root.iter("Relation"):
+        value = element.get("value", "")
+        ends = element.get("from", ""), element.get("to", "")
+        unknown = [end for end in ends if end not in attribution_layer.labels]
+        if unknown:
             raise KhabarError(
-                f"{source}: relation {label!r} has no target label {label.upper()!r} in layer {anchor_layer.name!r}"
+                f"{source}: <Relation value={value!r}> needs from= and to= labels of layer {attribution_layer.name!r}, "
+                f"found {', '.join(repr(end) for end in unknown)}"
             )
-        relations.append(RelationRule(label=label, layer=anchor_layer.name, from_label=anchor.label, to_label=label.upper()))
+        relations.append(RelationRule(label=value, layer=attribution_layer.name, from_label=ends[0], to_label=ends[1]))
 
     return Scheme(
         text_name=text_name,
@@ -158,7 +225,77 @@ def parse_scheme(xml_text: str, *, source: str = "labeling_config.xml") -> Schem
         relations=tuple(relations),
         region_choices=tuple(region_choices),
         sha256=hashlib.sha256(xml_text.encode("utf-8")).hexdigest(),
+        entity=layer_roles[LayerRole.ENTITY],
+        zone=layer_roles[LayerRole.ZONE],
+        attribution=Attribution(
+            layer=attribution_layer,
+            content=content,
+            source=label_roles[AttributionRole.SOURCE],
+            cue=label_roles[AttributionRole.CUE],
+            quote_type=quote_type,
+            source_relation=_relation(relations, content, label_roles[AttributionRole.SOURCE], source),
+            cue_relation=_relation(relations, content, label_roles[AttributionRole.CUE], source),
+        ),
     )
+
+
+def _role(kind: type[R], value: str | None, element: str, source: str) -> R | None:
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise KhabarError(f"{source}: {element} has role={value!r}; the roles are {', '.join(r.value for r in kind)}") from None
+
+
+def _assign(found: dict[R, T], role: R, value: T, source: str) -> None:
+    if role in found:
+        raise KhabarError(f"{source}: role={role.value!r} is given twice")
+    found[role] = value
+
+
+def _relation(relations: list[RelationRule], from_label: str, to_label: str, source: str) -> RelationRule:
+    matches = [r for r in relations if (r.from_label, r.to_label) == (from_label, to_label)]
+    if len(matches) != 1:
+        raise KhabarError(f"{source}: expected one <Relation from={from_label!r} to={to_label!r}>, found {len(matches)}")
+    return matches[0]
+
+
+#: The layer names of the configs written before roles were marked (the releases up to 2.x): the one place
+#: they are still spelt out, to read the config a published build carries.
+UNMARKED_LAYER_ROLES = {"entity": LayerRole.ENTITY, "zone": LayerRole.ZONE}
+
+
+def parse_unmarked_scheme(xml_text: str, *, source: str) -> Scheme:
+    """A config written before roles were marked, read with the conventions it followed: the layers
+    ``entity`` and ``zone``; the attribution layer and its content label named by the per-region
+    choices' ``whenTagName``/``whenLabelValue``; relation ``x`` from the content label to label ``X``.
+    A config that marks any role is parsed as it is."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as exc:
+        raise KhabarError(f"{source}: not well-formed XML: {exc}") from None
+    if any(element.get("role") is not None for element in root.iter()):
+        return parse_scheme(xml_text, source=source)
+    views = [v for v in root.iter("View") if (c := v.find("Choices")) is not None and c.get("perRegion") == "true"]
+    anchor = (views[0].get("whenTagName"), views[0].get("whenLabelValue")) if len(views) == 1 else (None, None)
+    for control in root.iter("Labels"):
+        name = control.get("name", "")
+        role = LayerRole.ATTRIBUTION if name == anchor[0] else UNMARKED_LAYER_ROLES.get(name)
+        if role is not None:
+            control.set("role", role.value)
+        if role is LayerRole.ATTRIBUTION:
+            for relation in root.iter("Relation"):
+                relation.set("from", anchor[1] or "")
+                relation.set("to", relation.get("value", "").upper())
+            targets = {r.get("to"): r.get("value", "") for r in root.iter("Relation")}
+            for label in control.findall("Label"):
+                value = label.get("value")
+                label_role = AttributionRole.CONTENT.value if value == anchor[1] else targets.get(value)
+                if label_role is not None:
+                    label.set("role", label_role)
+    scheme = parse_scheme(ET.tostring(root, encoding="unicode"), source=source)
+    return replace(scheme, sha256=hashlib.sha256(xml_text.encode("utf-8")).hexdigest())
 
 
 def load_scheme(path: Path | None = None) -> Scheme:

@@ -30,13 +30,13 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import polars as pl
 
+from khabar.annotation.scheme import load_scheme
 from khabar.dataset.segment import tokenize
 from khabar.foundation.tables import RELATIONS, empty
-from khabar.gold.adjudicate import Gold, Reason, latest_per_annotator
+from khabar.gold.adjudicate import Change, Gold, Policy, Reason, latest_per_annotator
 from khabar.gold.inputs import BuildInputs
 
 #: What makes two spans of one document the same span.
@@ -84,9 +84,6 @@ class PassScore:
     def f1(self) -> float | None:
         total = self.drawn + self.gold
         return 2 * self.matched / total if total else None
-
-
-Change = Literal["removed", "added", "quote_type"]
 
 
 @dataclass(frozen=True)
@@ -197,7 +194,8 @@ def agreement(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = No
     ranked = _ranked(versions)
     texts = inputs.documents.join(versions, on="doc_id", how="semi").select("doc_id", "text")
     relations = inputs.relations if inputs.relations.width else empty(RELATIONS)
-    leveled = _leveled(spans.filter(pl.col("layer") == NESTED_LAYER))
+    nested = load_scheme().entity.name  # its spans nest (rule B7) and get F1 per nesting level
+    leveled = _leveled(spans.filter(pl.col("layer") == nested))
     return Agreement(
         documents=versions["doc_id"].n_unique(),
         pairs=int(ranked["later"].sum()),
@@ -205,15 +203,13 @@ def agreement(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = No
         alpha=_token_alpha(versions, spans, texts, layers),
         relations=_relation_f1(ranked, _relation_keys(inputs.spans, relations, versions)),
         quote_types=_quote_types(_pairs(versions), inputs.spans.join(versions, on="annotation_id")),
-        nesting=_nesting_f1(ranked, leveled) if NESTED_LAYER in layers else (),
-        nesting_alpha=_nesting_alpha(versions, leveled, texts) if NESTED_LAYER in layers else (),
+        nesting=_nesting_f1(ranked, leveled, nested) if nested in layers else (),
+        nesting_alpha=_nesting_alpha(versions, leveled, texts) if nested in layers else (),
         passes=_passes(inputs, gold, layers) if gold is not None else (),
         log=_log(inputs, gold, layers, reasons) if gold is not None else (),
     )
 
 
-#: the layer whose spans nest (rule B7) and get F1 per nesting level
-NESTED_LAYER = "entity"
 #: the levels reported: 0 inside no other span, 1 inside one, the last one and deeper
 LEVELS = ("level 0", "level 1", "level 2+")
 
@@ -325,9 +321,9 @@ def _leveled(spans: pl.DataFrame) -> pl.DataFrame:
     return spans.with_columns(level=pl.Series([LEVELS[min(level, len(LEVELS) - 1)] for level in levels], dtype=pl.String))
 
 
-def _nesting_f1(ranked: pl.DataFrame, leveled: pl.DataFrame) -> tuple[F1, ...]:
+def _nesting_f1(ranked: pl.DataFrame, leveled: pl.DataFrame, layer: str) -> tuple[F1, ...]:
     """Exact F1 of the spans per nesting level (the same level on both sides)."""
-    return _exact_f1(ranked, leveled.select("annotation_id", "label", "start", "end", group="level"), NESTED_LAYER, ["label", "start", "end"])
+    return _exact_f1(ranked, leveled.select("annotation_id", "label", "start", "end", group="level"), layer, ["label", "start", "end"])
 
 
 def _nesting_alpha(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame) -> tuple[tuple[str, float | None], ...]:
@@ -339,7 +335,7 @@ def _nesting_alpha(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.Data
 
 def _compared_passes(inputs: BuildInputs, gold: Gold) -> pl.DataFrame:
     """doc_id, annotation_id, annotator: the independent passes that are not themselves the gold."""
-    whole = [aid for d in gold.decisions if d.policy in ("ground_truth", "single") for aid in d.annotation_ids]
+    whole = [aid for d in gold.decisions if d.policy in (Policy.GROUND_TRUTH, Policy.SINGLE) for aid in d.annotation_ids]
     latest = latest_per_annotator(inputs.annotations.filter(~pl.col("ground_truth")))
     return latest.filter(~pl.col("annotation_id").is_in(whole)).select("doc_id", "annotation_id", "annotator")
 
@@ -361,7 +357,7 @@ def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str]) -> tuple[Pas
 
 def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequence[Reason]) -> tuple[Override, ...]:
     """Where a ground truth departs from what all independent passes of its document agreed on."""
-    adjudicated = [d.doc_id for d in gold.decisions if d.policy == "ground_truth"]
+    adjudicated = [d.doc_id for d in gold.decisions if d.policy is Policy.GROUND_TRUTH]
     versions = _independent_versions(inputs.annotations).filter(pl.col("doc_id").is_in(adjudicated))
     n_passes = versions.group_by("doc_id").agg(n=pl.len())
     drawn = (

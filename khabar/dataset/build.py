@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.dataset.layout import data_file, split_of_file
 from khabar.dataset.release import Release, load_release
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.files import FolderSwap, StagedFile, remove_folder, stage_file, staging_folder, sync_tree
@@ -98,7 +99,7 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     from khabar.dataset.configs import annotator_document_table, document_table, quote_table, token_table
     from khabar.dataset.links import read_ambiguous_sources, read_clusters, read_links
     from khabar.dataset.splits import plan_splits
-    from khabar.gold.adjudicate import adjudicate, committed_reasons
+    from khabar.gold.adjudicate import Policy, adjudicate, committed_reasons
 
     docs = inputs.documents.sort("doc_id")
     log(f"read {docs.height} documents, {inputs.annotations.height} annotations, {inputs.spans.height} spans, {inputs.relations.height} relations")
@@ -128,7 +129,7 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     log(f"configs: documents {documents.num_rows}, tokens {tokens.num_rows} sentences, quotes {quotes.num_rows}")
 
     agree = agreement(inputs, scheme.layer_names, gold=gold, reasons=committed_reasons())
-    annotated = [d.doc_id for d in gold.decisions if d.policy != "not_annotated"]
+    annotated = [d.doc_id for d in gold.decisions if d.policy is not Policy.NOT_ANNOTATED]
     quality = prediction_quality(inputs.predictions_spans, gold.spans, annotated, scheme.layer_names)
     figures = _figures(release, scheme, inputs, gold, plan, splits, tokens, agree, quality, alignment)
     report = _report(release, inputs, gold, plan, agree, quality, tables, per_annotator=per_annotator)
@@ -153,10 +154,9 @@ def _per_label(alignment: Counter, how: str) -> str:
 
 def _alignment_report(alignment: Counter, scheme: Scheme) -> dict:
     """Per label (the scheme's order), how its gold entities came onto the tokens."""
-    from khabar.dataset.features import NER_LAYER
     from khabar.dataset.iob import ALIGNMENTS
 
-    return {label: {how: alignment[label, how] for how in ALIGNMENTS} for label in scheme.labels(NER_LAYER) if any(alignment[label, h] for h in ALIGNMENTS)}
+    return {label: {how: alignment[label, how] for how in ALIGNMENTS} for label in scheme.entity.labels if any(alignment[label, h] for h in ALIGNMENTS)}
 
 
 def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, plan: SplitPlan, splits: list[str],
@@ -167,6 +167,7 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
 
     from khabar.dataset.datasheet import Figures, SourceFigures
     from khabar.dataset.stats import label_counts
+    from khabar.gold.adjudicate import Policy
 
     docs = inputs.documents
     split_of = plan.split_of
@@ -187,14 +188,14 @@ def _figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, 
                 tuple((layer, sum(spans_per[i, layer] for i in ids)) for layer in scheme.layer_names),
             )
         )
-    choices = scheme.region_choices[0]
+    choices = scheme.attribution.quote_type
     contents = gold.spans.filter((pl.col("layer") == choices.layer) & (pl.col("label") == choices.label))
     quote_counts = Counter(contents[choices.name].fill_null("unset").to_list())
     relation_counts = Counter(gold.relations["label"].to_list())
     return Figures(
         version=release.version,
         documents=docs.height,
-        annotated_documents=sum(1 for d in gold.decisions if d.policy != "not_annotated"),
+        annotated_documents=sum(1 for d in gold.decisions if d.policy is not Policy.NOT_ANNOTATED),
         annotations=inputs.annotations.height,
         annotators=inputs.annotations["annotator"].n_unique(),
         sentences=tokens.num_rows,
@@ -222,11 +223,11 @@ def _zone_counts(spans, scheme: Scheme) -> tuple[tuple[str, tuple[tuple[str, int
     import polars as pl
 
     from khabar.dataset.configs import with_zones
-    from khabar.dataset.features import ZONE_LAYER, zone_names
+    from khabar.dataset.features import zone_names
 
-    zoned = with_zones(spans)
-    choices = scheme.region_choices[0]
-    groups = [(layer, pl.col("layer") == layer) for layer in scheme.layer_names if layer != ZONE_LAYER]
+    zoned = with_zones(spans, scheme)
+    choices = scheme.attribution.quote_type
+    groups = [(layer, pl.col("layer") == layer) for layer in scheme.layer_names if layer != scheme.zone.name]
     groups.append((choices.label, (pl.col("layer") == choices.layer) & (pl.col("label") == choices.label)))
     counted = []
     for name, where in groups:
@@ -284,10 +285,10 @@ def written_split_of(folder: Path) -> dict[str, str]:
     """doc_id → split, read back from the written ``documents`` parquet files."""
     import pyarrow.parquet as pq
 
-    split_of = {}
+    split_of: dict[str, str] = {}
     for path in sorted((folder / "data" / "documents").glob("*.parquet")):
         for doc_id in pq.read_table(path, columns=["id"])["id"].to_pylist():
-            split_of[doc_id] = path.name.split("-")[0]
+            split_of[doc_id] = split_of_file(path)
     return split_of
 
 
@@ -307,7 +308,7 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
             if not table.num_rows:  # datasets cannot load an empty split: the card leaves it out and says so
                 log(f"no rows for {config}/{split}: left out")
                 continue
-            relative = Path("data") / config / f"{split}-00000-of-00001.parquet"
+            relative = data_file(config, split)
             nbytes, size = write_parquet(table, folder / relative)
             split_info[config].append((split, table.num_rows, nbytes, size))
             log(f"wrote {relative.as_posix()} ({table.num_rows} rows)")

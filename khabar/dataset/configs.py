@@ -24,8 +24,6 @@ import pyarrow.compute as pc
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.features import (
     BODY,
-    NER_LAYER,
-    ZONE_LAYER,
     column_of,
     documents_features,
     label_ids,
@@ -55,10 +53,10 @@ def _with_lists(table: pl.DataFrame, items: pl.DataFrame, keys: list[str], colum
     return table.join(lists, on=keys, how="left", maintain_order="left").with_columns(pl.col(column).fill_null([]))
 
 
-def with_zones(spans: pl.DataFrame, keys: Sequence[str] = ("doc_id",)) -> pl.DataFrame:
+def with_zones(spans: pl.DataFrame, scheme: Scheme, keys: Sequence[str] = ("doc_id",)) -> pl.DataFrame:
     """``spans`` with a ``zone`` column: the label of the zone span (same ``keys``) that holds the span's
     first character, the shortest if zones nest; :data:`BODY` when none does."""
-    zones = spans.filter(pl.col("layer") == ZONE_LAYER).select(*keys, zone_start="start", zone_end="end", zone="label")
+    zones = spans.filter(pl.col("layer") == scheme.zone.name).select(*keys, zone_start="start", zone_end="end", zone="label")
     numbered = spans.with_row_index("row")
     found = (
         numbered.select("row", *keys, "start")
@@ -71,11 +69,11 @@ def with_zones(spans: pl.DataFrame, keys: Sequence[str] = ("doc_id",)) -> pl.Dat
     return numbered.join(found, on="row", how="left", maintain_order="left").drop("row").with_columns(pl.col("zone").fill_null(BODY))
 
 
-def with_entity_ids(spans: pl.DataFrame, links: pl.DataFrame | None) -> pl.DataFrame:
+def with_entity_ids(spans: pl.DataFrame, links: pl.DataFrame | None, scheme: Scheme) -> pl.DataFrame:
     """``spans`` with an ``entity_id`` column: the knowledge-base entry the link of an entity span (same
     document, extent and label) names; null for other layers, unlinked spans and links to nothing."""
     ids = released_entity_ids(links if links is not None else pl.DataFrame(schema=LINKS_SCHEMA))
-    return spans.join(ids.with_columns(layer=pl.lit(NER_LAYER)), on=["doc_id", "start", "end", "label", "layer"], how="left", maintain_order="left")
+    return spans.join(ids.with_columns(layer=pl.lit(scheme.entity.name)), on=["doc_id", "start", "end", "label", "layer"], how="left", maintain_order="left")
 
 
 def with_standalone_forms(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:
@@ -98,15 +96,15 @@ def _documents(rows: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame,
     """One row per row of ``rows`` (documents, with ``keys``): a list per layer of the spans with the same ``keys``
     (in span order), and a list of their relations (in the order given)."""
     table = _blank_as_null(rows.sort(keys), ["source", "published", "title", "url", "story"])
-    spans = with_entity_ids(with_zones(spans, keys), links).sort(*keys, *SPAN_ORDER, maintain_order=True)
+    spans = with_entity_ids(with_zones(spans, scheme, keys), links, scheme).sort(*keys, *SPAN_ORDER, maintain_order=True)
     spans = with_standalone_forms(spans, rows).with_columns(label_ids(spans["zone"], zone_names(scheme)))
     for layer in scheme.layers:
         choices = [c for c in scheme.region_choices if c.layer == layer.name]
         of_layer = spans.filter(pl.col("layer") == layer.name)
         of_layer = of_layer.with_columns(label_ids(of_layer["label"], layer.labels), *(label_ids(of_layer[c.name], c.choices) for c in choices))
         fields = [pl.col("region_id").alias("id"), "start", "end", "label", "text", *(c.name for c in choices)]
-        fields += [] if layer.name == ZONE_LAYER else ["zone"]
-        fields += ["normalized", "entity_id"] if layer.name == NER_LAYER else []
+        fields += [] if layer == scheme.zone else ["zone"]
+        fields += ["normalized", "entity_id"] if layer == scheme.entity else []
         table = _with_lists(table, of_layer, keys, column_of(layer.name), fields)
     relations = relations.with_columns(label_ids(relations["label"], scheme.relation_labels))
     fields = [pl.col("from_region").alias("from_id"), pl.col("to_region").alias("to_id"), "label"]
@@ -147,9 +145,9 @@ class Sentence(NamedTuple):
     nested_tags: list[list[str]]
 
 
-def _entities_by_doc(spans: pl.DataFrame) -> dict[str, list[Span]]:
+def _entities_by_doc(spans: pl.DataFrame, scheme: Scheme) -> dict[str, list[Span]]:
     """doc_id → the document's entities, in span order."""
-    entities = spans.filter(pl.col("layer") == NER_LAYER).sort("doc_id", *SPAN_ORDER, maintain_order=True)
+    entities = spans.filter(pl.col("layer") == scheme.entity.name).sort("doc_id", *SPAN_ORDER, maintain_order=True)
     grouped = entities.group_by("doc_id", maintain_order=True).agg("start", "end", "label")
     return {doc_id: list(map(Span, starts, ends, labels)) for doc_id, starts, ends, labels in grouped.iter_rows()}
 
@@ -224,8 +222,8 @@ class TokenTable(NamedTuple):
 
 def token_table(documents: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> TokenTable:
     """The ``tokens`` config: every sentence of every document, with the IOB2 tags of its gold entities."""
-    labels = scheme.labels(NER_LAYER)
-    entities = _entities_by_doc(spans)
+    labels = scheme.entity.labels
+    entities = _entities_by_doc(spans, scheme)
     alignment: Counter[tuple[str, Alignment]] = Counter()
 
     def rows() -> Iterator[Sentence]:
@@ -238,13 +236,13 @@ def token_table(documents: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) ->
     return TokenTable(table, alignment)
 
 
-def head_entities(parts: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
+def head_entities(parts: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
     """``parts`` (doc_id, start, end) with the ``entity_label`` and ``entity_id`` of the entity each names:
     the entity with exactly the part's extent; else the longest entity that starts where the part
     starts, since an Arabic noun phrase puts its head first (``مسؤولون عراقيون كبار``); else null, so
     ``فرع «داعش» في أفغانستان`` names no entity rather than the GPE inside it. Entities of equal
     extent: the first by label name, then region id."""
-    entities = spans.filter(pl.col("layer") == NER_LAYER).select("doc_id", "start", "end", "label", "region_id", "entity_id")
+    entities = spans.filter(pl.col("layer") == scheme.entity.name).select("doc_id", "start", "end", "label", "region_id", "entity_id")
     numbered = parts.with_row_index("part")
     head = (
         numbered.select("part", "doc_id", "start", "end")
@@ -261,8 +259,8 @@ def quote_table(spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, li
                 clusters: pl.DataFrame | None = None, ambiguous: pl.DataFrame | None = None) -> pa.Table:
     """The ``quotes`` config: every CONTENT with its choice, zone and cluster, whether its source link is
     ambiguous (``ambiguous``: doc_id, start, end of the flagged CONTENTs) and, per relation rule, the spans it points at."""
-    choices = scheme.region_choices[0]
-    spans = with_entity_ids(with_zones(spans), links).sort("doc_id", *SPAN_ORDER, maintain_order=True)
+    choices = scheme.attribution.quote_type
+    spans = with_entity_ids(with_zones(spans, scheme), links, scheme).sort("doc_id", *SPAN_ORDER, maintain_order=True)
     spans = spans.with_columns(label_ids(spans["zone"], zone_names(scheme)))
     clusters = (clusters if clusters is not None else pl.DataFrame(schema=CLUSTERS_SCHEMA)).unique(["doc_id", "start", "end"], keep="first", maintain_order=True)
     contents = spans.filter((pl.col("layer") == choices.layer) & (pl.col("label") == choices.label))
@@ -273,8 +271,8 @@ def quote_table(spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, li
     # a majority vote can lend one region id to two spans of a document: the id then names the last
     regions = spans.unique(["doc_id", "region_id"], keep="last", maintain_order=True).select("doc_id", "region_id", "start", "end", "text", "zone")
     targets = relations.join(regions, left_on=["doc_id", "to_region"], right_on=["doc_id", "region_id"])
-    targets = head_entities(targets, spans).sort("doc_id", "from_region", "start", "end", "to_region")
-    targets = targets.with_columns(label_ids(targets["entity_label"], scheme.labels(NER_LAYER))).rename({"from_region": "region_id"})
+    targets = head_entities(targets, spans, scheme).sort("doc_id", "from_region", "start", "end", "to_region")
+    targets = targets.with_columns(label_ids(targets["entity_label"], scheme.entity.labels)).rename({"from_region": "region_id"})
     fields = [pl.col("to_region").alias("id"), "start", "end", "text", "zone", "entity_label", "entity_id"]
     for rule in scheme.relations:
         table = _with_lists(table, targets.filter(pl.col("label") == rule.label), ["doc_id", "region_id"], column_of(rule.label), fields)

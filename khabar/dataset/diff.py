@@ -80,6 +80,7 @@ def read_build(folder: Path) -> BuildContents:
 
     from khabar.annotation.scheme import load_scheme
     from khabar.dataset.features import column_of
+    from khabar.dataset.layout import split_of_file
     from khabar.foundation.manifest import read_manifest
 
     layer_of = {column_of(layer): layer for layer in load_scheme().layer_names}
@@ -94,7 +95,7 @@ def read_build(folder: Path) -> BuildContents:
         features = Features.from_arrow_schema(table.schema)
         layers = [column for column in features if column in layer_of]
         for row in table.to_pylist():
-            split_of[row["id"]] = path.name.split("-")[0]
+            split_of[row["id"]] = split_of_file(path)
             for column in layers:
                 names = features[column].feature["label"].names
                 for span in row[column]:

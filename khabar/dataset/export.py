@@ -29,25 +29,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from khabar.dataset.layout import Split, split_of_file
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import staging_folder, write_error
+
+if TYPE_CHECKING:
+    from khabar.annotation.scheme import Scheme
 
 Format = Literal["conll", "conll-wojood", "spacy", "brat"]
 FORMATS: tuple[Format, ...] = ("conll", "conll-wojood", "spacy", "brat")
 
 
-def _scheme(build: Path):
-    from khabar.annotation.scheme import load_scheme
+def _scheme(build: Path) -> Scheme:
+    """The scheme the build was made with; a build made before roles were marked in the config is read too."""
+    from khabar.annotation.scheme import parse_unmarked_scheme
 
     config = build / "labeling_config.xml"
     if not config.is_file() or not (build / "data").is_dir():
         raise KhabarError("not a khabar build folder (no labeling_config.xml or data/)", file=str(build))
-    return load_scheme(config)
+    try:
+        text = config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KhabarError(f"cannot read the labeling config: {exc}", file=str(config)) from None
+    return parse_unmarked_scheme(text, source=str(config))
 
 
-def _splits(build: Path, config: str) -> Iterator[tuple[str, list[dict]]]:
+def _splits(build: Path, config: str) -> Iterator[tuple[Split, list[dict]]]:
     """(split, rows) of one config, splits in file-name order."""
     import pyarrow.parquet as pq
 
@@ -56,7 +65,7 @@ def _splits(build: Path, config: str) -> Iterator[tuple[str, list[dict]]]:
             rows = pq.read_table(path).to_pylist()
         except (OSError, ValueError) as exc:
             raise KhabarError(f"cannot read parquet: {exc}", file=str(path)) from None
-        yield path.name.split("-")[0], rows
+        yield split_of_file(path), rows
 
 
 def conll_lines(sentences: Sequence[dict], tags: Sequence[str]) -> Iterator[str]:
@@ -68,10 +77,9 @@ def conll_lines(sentences: Sequence[dict], tags: Sequence[str]) -> Iterator[str]
 
 
 def write_conll(build: Path, out: Path) -> list[str]:
-    from khabar.dataset.features import NER_LAYER
     from khabar.dataset.iob import tag_names
 
-    tags = tag_names(_scheme(build).labels(NER_LAYER))
+    tags = tag_names(_scheme(build).entity.labels)
     written = []
     for split, rows in _splits(build, "tokens"):
         (out / f"{split}.txt").write_text("".join(line + "\n" for line in conll_lines(rows, tags)), encoding="utf-8")
@@ -81,11 +89,10 @@ def write_conll(build: Path, out: Path) -> list[str]:
 
 def write_conll_wojood(build: Path, out: Path) -> list[str]:
     from khabar.dataset.configs import sentence_rows
-    from khabar.dataset.features import NER_LAYER
     from khabar.dataset.iob import Span
     from khabar.dataset.wojood import HEADER, check_labels, wojood_spans
 
-    labels = _scheme(build).labels(NER_LAYER)
+    labels = _scheme(build).entity.labels
     check_labels(labels)
     written, changes = [], []
     for split, documents in _splits(build, "documents"):
@@ -141,11 +148,11 @@ def write_spacy(build: Path, out: Path) -> list[str]:
         from spacy.tokens import Doc, DocBin
     except ImportError:
         raise KhabarError("--format spacy needs spaCy: pip install 'khabar[export]'") from None
-    from khabar.dataset.features import NER_LAYER, column_of
+    from khabar.dataset.features import column_of
     from khabar.dataset.iob import decode_flat, tag_names
 
     scheme = _scheme(build)
-    tags = tag_names(scheme.labels(NER_LAYER))
+    tags = tag_names(scheme.entity.labels)
     vocab = spacy.blank("xx").vocab  # spaCy's multi-language vocab: the tokens are given, no tokenizer runs
     tokens = dict(_splits(build, "tokens"))
     written = []

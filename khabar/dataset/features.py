@@ -18,8 +18,6 @@ from khabar.dataset.iob import tag_names
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.tables import DOCUMENTS, RELATIONS, SPANS
 
-NER_LAYER = "entity"
-ZONE_LAYER = "zone"
 #: the columns of the documents table each released document carries, in the released order
 DOCUMENT_COLUMNS = ("text", "source", "published", "title", "url", "story")
 #: polars type of a table column → the Arrow type name of its ``datasets.Value``. Named here, not
@@ -31,7 +29,7 @@ BODY = "BODY"
 
 def zone_names(scheme: Scheme) -> list[str]:
     """The names of the ``zone`` ClassLabel every span carries: BODY, then the zone layer's labels."""
-    return [BODY, *scheme.labels(ZONE_LAYER)]
+    return [BODY, *scheme.zone.labels]
 
 
 def column_of(layer: str) -> str:
@@ -75,9 +73,9 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
     zone = ClassLabel(names=zone_names(scheme))
     for layer in scheme.layers:
         extra = {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices if c.layer == layer.name}
-        if layer.name != ZONE_LAYER:
+        if layer != scheme.zone:
             extra["zone"] = zone
-        if layer.name == NER_LAYER:
+        if layer == scheme.entity:
             extra |= {"normalized": Value("string"), "entity_id": Value("string")}
         columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
     ends = {"from_id": value_of(RELATIONS["from_region"]), "to_id": value_of(RELATIONS["to_region"])}
@@ -86,7 +84,7 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
 
 
 def tokens_features(scheme: Scheme) -> Features:
-    tags = ClassLabel(names=tag_names(scheme.labels(NER_LAYER)))
+    tags = ClassLabel(names=tag_names(scheme.entity.labels))
     return Features(
         {
             "doc_id": Value("string"),
@@ -115,7 +113,7 @@ def quotes_features(scheme: Scheme) -> Features:
         "end": _of_span("end"),
         "text": _of_span("text"),
         "zone": zone,
-        "entity_label": ClassLabel(names=list(scheme.labels(NER_LAYER))),
+        "entity_label": ClassLabel(names=list(scheme.entity.labels)),
         "entity_id": Value("string"),
     }
     columns = {

@@ -9,12 +9,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from khabar.dataset.layout import SINGLE_SPLIT, SPLIT_NAMES
 from khabar.foundation.errors import KhabarError
 
-#: The split that takes every document when the corpus is too small to split.
-SINGLE_SPLIT = "test"
-#: The split names loaders and the Hub know (datasets.Split).
-SPLIT_NAMES = ("train", "validation", "test")
 #: A release name becomes a folder name under dist/ and a Hub repository name: the Hub's
 #: characters, starting with a letter or digit, so never a separator, a hidden name or "..".
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")

@@ -26,7 +26,8 @@ from datasketch.hashfunc import sha1_hash32
 from datasketch.minhash import _fmix
 from numpy.lib.stride_tricks import sliding_window_view
 
-from khabar.dataset.release import SINGLE_SPLIT, NearDuplicates, Release
+from khabar.dataset.layout import SINGLE_SPLIT
+from khabar.dataset.release import NearDuplicates, Release
 
 #: A word is a run of what ``str.split()`` does not split on: Unicode whitespace and the separators \x1c-\x1f.
 WORD = r"[^\s\x1C-\x1F]+"

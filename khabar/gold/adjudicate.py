@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, fields, replace
+from enum import StrEnum
 from pathlib import Path
+from typing import Literal, cast, get_args
 
 import polars as pl
 
@@ -36,14 +38,28 @@ DECIDED_ON = ["doc_id", "annotation_id", "annotator", "updated_at", "ground_trut
 SPAN_KEY = ["layer", "label", "start", "end", "quote_type"]
 
 
+class Policy(StrEnum):
+    """How a document's gold was chosen (see :data:`POLICY`)."""
+
+    GROUND_TRUTH = "ground_truth"  # an annotation marked ground_truth, the latest if several
+    SINGLE = "single"  # the only annotation, or the latest of the only annotator
+    MAJORITY = "majority"  # what a majority of annotators drew identically; listed for review
+    NOT_ANNOTATED = "not_annotated"
+
+
 @dataclass(frozen=True)
 class Decision:
     doc_id: str
-    policy: str  # ground_truth | single | majority | not_annotated
+    policy: Policy
     annotation_ids: tuple[int, ...]
     annotators: tuple[str, ...]
     review: bool
     note: str = ""
+
+
+#: how a gold decision can depart from what the passes agreed on (see :mod:`khabar.dataset.agreement`)
+Change = Literal["removed", "added", "quote_type"]
+CHANGES: tuple[Change, ...] = get_args(Change)
 
 
 @dataclass(frozen=True)
@@ -56,12 +72,8 @@ class Reason:
     label: str
     start: int
     end: int
-    change: str  # one of CHANGES
+    change: Change
     guideline: str
-
-
-#: how a gold decision can depart from what the passes agreed on (see :mod:`khabar.dataset.agreement`)
-CHANGES = ("removed", "added", "quote_type")
 
 
 def read_reasons(path: Path) -> tuple[Reason, ...]:
@@ -78,7 +90,7 @@ def read_reasons(path: Path) -> tuple[Reason, ...]:
         if row["change"] not in CHANGES:
             raise KhabarError(f"line {number}: change {row['change']!r} is not one of {', '.join(CHANGES)}", file=str(path))
         try:
-            reasons.append(Reason(row["doc_id"], row["layer"], row["label"], int(row["start"]), int(row["end"]), row["change"], row["guideline"]))
+            reasons.append(Reason(row["doc_id"], row["layer"], row["label"], int(row["start"]), int(row["end"]), cast(Change, row["change"]), row["guideline"]))
         except ValueError:
             raise KhabarError(f"line {number}: start and end must be whole numbers", file=str(path)) from None
     return tuple(reasons)
@@ -122,18 +134,18 @@ def _decide(doc_id: str, annotations: list[dict], latest: list[dict]) -> Decisio
     A majority decision's note (what was kept) is left to :func:`adjudicate`.
     """
     if not annotations:
-        return Decision(doc_id, "not_annotated", (), (), review=False)
+        return Decision(doc_id, Policy.NOT_ANNOTATED, (), (), review=False)
     truth = sorted((a for a in annotations if a["ground_truth"]), key=lambda a: (a["updated_at"] or "", a["annotation_id"]))
     if truth or len(annotations) == 1:
         winner = (truth or annotations)[-1]
         note = f"{len(truth)} annotations are marked ground_truth; the latest wins" if len(truth) > 1 else ""
-        policy = "ground_truth" if truth else "single"
+        policy = Policy.GROUND_TRUTH if truth else Policy.SINGLE
         return Decision(doc_id, policy, (winner["annotation_id"],), (winner["annotator"],), review=len(truth) > 1, note=note)
     if len(latest) == 1:  # one annotator, several annotations: the latest is theirs
         only = latest[0]
         note = "latest of one annotator's annotations"
-        return Decision(doc_id, "single", (only["annotation_id"],), (only["annotator"],), review=False, note=note)
-    return Decision(doc_id, "majority", tuple(a["annotation_id"] for a in latest), tuple(a["annotator"] for a in latest), review=True)
+        return Decision(doc_id, Policy.SINGLE, (only["annotation_id"],), (only["annotator"],), review=False, note=note)
+    return Decision(doc_id, Policy.MAJORITY, tuple(a["annotation_id"] for a in latest), tuple(a["annotator"] for a in latest), review=True)
 
 
 def _majority(chosen: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -193,9 +205,9 @@ def adjudicate(inputs: BuildInputs) -> Gold:
     doc_ids = sorted(inputs.documents["doc_id"].to_list())
     decisions = [_decide(doc_id, annotations.get(doc_id, []), latest.get(doc_id, [])) for doc_id in doc_ids]
 
-    whole = [d.annotation_ids[0] for d in decisions if d.policy in ("ground_truth", "single")]
+    whole = [d.annotation_ids[0] for d in decisions if d.policy in (Policy.GROUND_TRUTH, Policy.SINGLE)]
     chosen = pl.DataFrame(
-        [(aid, len(d.annotation_ids) // 2 + 1) for d in decisions if d.policy == "majority" for aid in d.annotation_ids],
+        [(aid, len(d.annotation_ids) // 2 + 1) for d in decisions if d.policy is Policy.MAJORITY for aid in d.annotation_ids],
         schema={"annotation_id": pl.Int64, "needed": pl.Int64},
         orient="row",
     )
@@ -208,7 +220,7 @@ def adjudicate(inputs: BuildInputs) -> Gold:
     kept_spans = dict(majority_spans.group_by("doc_id").len().iter_rows())
     kept_relations = dict(majority_relations.group_by("doc_id").len().iter_rows())
     decisions = [
-        replace(d, note=_majority_note(d, kept_spans.get(d.doc_id, 0), kept_relations.get(d.doc_id, 0))) if d.policy == "majority" else d
+        replace(d, note=_majority_note(d, kept_spans.get(d.doc_id, 0), kept_relations.get(d.doc_id, 0))) if d.policy is Policy.MAJORITY else d
         for d in decisions
     ]
     return Gold(

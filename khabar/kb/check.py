@@ -22,7 +22,7 @@ from khabar.gold.inputs import from_tables
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
-from khabar.validation.api import Failure, ValidationResult, validate_exports
+from khabar.validation.api import Failure, FailureKind, ValidationResult, validate_exports
 from khabar.validation.checks import ERROR, list_line
 
 #: check name → what it requires, for ``khabar validate --list-checks`` (all are errors)
@@ -40,7 +40,7 @@ CHECKS: dict[str, str] = {
     "ambiguous_source": "a row of ambiguous_sources.csv names a gold CONTENT with a source, once, and two or more readings",
 }
 #: the ``Failure.kind`` of these checks: a row of a file of the base, not an annotation of a task
-KIND = "knowledge_base"
+KIND: FailureKind = "knowledge_base"
 AMBIGUOUS_HINT = "edit the row by hand: a gold CONTENT's doc_id,start,end and its readings, the linked one first, '|'-separated"
 HINT = "run `khabar link propose` (or `khabar link clusters`), review, and fix annotation/kb/"
 
@@ -105,8 +105,8 @@ def check_links(mentions: list[tuple[str, int, int, str, str]], links: list[Link
     return failures
 
 
-def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: list[Cluster], path: Path, label: str = "CONTENT") -> list[Failure]:
-    """``label`` is the scheme's CONTENT label: it names the spans in the failures (with their offsets)."""
+def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: list[Cluster], path: Path, label: str) -> list[Failure]:
+    """``label`` is the scheme's content label (its attribution role): it names the spans in the failures (with their offsets)."""
     rows = Counter((c.doc_id, c.start, c.end) for c in clusters)
     failures = []
     for doc_id, start, end, text in gold_contents:
@@ -125,7 +125,7 @@ def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: lis
 
 
 def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with_source: set[tuple[str, int, int]],
-                            rows: list[AmbiguousSource], path: Path, label: str = "CONTENT") -> list[Failure]:
+                            rows: list[AmbiguousSource], path: Path, label: str) -> list[Failure]:
     """Each row flags a gold CONTENT that has a source, once, and lists at least two readings."""
     spans = {(doc_id, start, end) for doc_id, start, end, _ in gold_contents}
     seen = Counter((r.doc_id, r.start, r.end) for r in rows)

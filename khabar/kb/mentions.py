@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from khabar.annotation.scheme import Scheme
+from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import KhabarError
 from khabar.gold.adjudicate import Gold, adjudicate
 from khabar.gold.inputs import BuildInputs
@@ -22,9 +22,6 @@ from khabar.gold.inputs import BuildInputs
 LINKABLE = ("PERS", "NORP", "ORG", "GPE", "FAC")
 #: the zone whose spans belong to other stories: their entities are not linked
 EXCLUDED_ZONE = "RELATED"
-#: the relation from a CONTENT to who said it
-SOURCE_RELATION = "source"
-ENTITY_LAYER, ZONE_LAYER = "entity", "zone"
 MENTIONS = pl.Schema({"doc_id": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String, "text": pl.String})
 
 
@@ -35,20 +32,26 @@ class Roles:
     content: str
     source: str
     attribution: str
+    source_relation: str  # from a content to who said it
+    entity: str
+    zone: str
 
     @classmethod
     def of(cls, scheme: Scheme) -> Roles:
-        missing = [label for label in LINKABLE if label not in scheme.labels(ENTITY_LAYER)]
-        if EXCLUDED_ZONE not in scheme.labels(ZONE_LAYER):
+        missing = [label for label in LINKABLE if label not in scheme.entity.labels]
+        if EXCLUDED_ZONE not in scheme.zone.labels:
             missing.append(EXCLUDED_ZONE)
         if missing:
             raise KhabarError(f"the scheme lacks {', '.join(missing)}, which the knowledge base links by")
-        rule = scheme.relation(SOURCE_RELATION)
-        return cls(content=rule.from_label, source=rule.to_label, attribution=rule.layer)
+        roles = scheme.attribution
+        return cls(
+            content=roles.content, source=roles.source, attribution=roles.layer.name, source_relation=roles.source_relation.label,
+            entity=scheme.entity.name, zone=scheme.zone.name,
+        )
 
 
-def _outside_excluded_zones(spans: pl.DataFrame, gold_spans: pl.DataFrame) -> pl.DataFrame:
-    zones = gold_spans.filter(pl.col("layer") == ZONE_LAYER, pl.col("label") == EXCLUDED_ZONE).select("doc_id", zone_start="start", zone_end="end")
+def _outside_excluded_zones(spans: pl.DataFrame, gold_spans: pl.DataFrame, zone_layer: str) -> pl.DataFrame:
+    zones = gold_spans.filter(pl.col("layer") == zone_layer, pl.col("label") == EXCLUDED_ZONE).select("doc_id", zone_start="start", zone_end="end")
     inside = (
         spans.with_row_index("row")
         .join(zones, on="doc_id")
@@ -60,8 +63,9 @@ def _outside_excluded_zones(spans: pl.DataFrame, gold_spans: pl.DataFrame) -> pl
 
 def linkable_mentions(gold: Gold) -> pl.DataFrame:
     """doc_id, start, end, label, text of every gold mention that needs a link, sorted."""
-    entities = gold.spans.filter(pl.col("layer") == ENTITY_LAYER, pl.col("label").is_in(LINKABLE))
-    return _outside_excluded_zones(entities, gold.spans).select(MENTIONS.names()).unique().sort(["doc_id", "start", "end", "label"])
+    roles = Roles.of(load_scheme())
+    entities = gold.spans.filter(pl.col("layer") == roles.entity, pl.col("label").is_in(LINKABLE))
+    return _outside_excluded_zones(entities, gold.spans, roles.zone).select(MENTIONS.names()).unique().sort(["doc_id", "start", "end", "label"])
 
 
 def contents(gold: Gold, roles: Roles) -> pl.DataFrame:
@@ -69,7 +73,7 @@ def contents(gold: Gold, roles: Roles) -> pl.DataFrame:
     attribution = gold.spans.filter(pl.col("layer") == roles.attribution)
     content = attribution.filter(pl.col("label") == roles.content).select("doc_id", "region_id", "start", "end", "text")
     sources = (
-        gold.relations.filter(pl.col("label") == SOURCE_RELATION)
+        gold.relations.filter(pl.col("label") == roles.source_relation)
         .join(attribution.filter(pl.col("label") == roles.source).select("doc_id", to_region="region_id", source_start="start", source_end="end"),
               on=["doc_id", "to_region"])
         .group_by("doc_id", region_id="from_region")

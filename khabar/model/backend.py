@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.annotation.scheme import load_scheme
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic
@@ -108,11 +108,6 @@ class Service:
                 self.train_again = False
                 self._spawn()
 
-    def training_running(self) -> bool:
-        with self.lock:
-            self._reap_training()
-            return self.training is not None
-
 
 def submitted_document(task: Any, annotation: Any) -> Document:
     """A task and one of its annotations as a training document (entities only, no identities)."""
@@ -126,7 +121,7 @@ def submitted_document(task: Any, annotation: Any) -> Document:
     entities = []
     for result in annotation["result"]:
         value = result.get("value") if isinstance(result, dict) else None
-        if not isinstance(value, dict) or result.get("from_name") != ENTITY_LAYER:
+        if not isinstance(value, dict) or result.get("from_name") != load_scheme().entity.name:
             continue
         start, end, labels = value.get("start"), value.get("end"), value.get("labels") or []
         if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):

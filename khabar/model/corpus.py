@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from khabar.annotation.conll_import import ARTIFACT_TOKENS, read_conll, sentence_entities
-from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.annotation.scheme import load_scheme
 from khabar.foundation import jsonl
 from khabar.foundation.paths import Repo
 from khabar.model.tokens import PROCLITIC_TOKEN, Token, sentences, tokenize
@@ -167,14 +167,14 @@ def wojood_sentences(path: Path, alignment: Alignment, *, split_proclitics: bool
 def gold_documents(exports: list[Path], documents_file: Path) -> list[Document]:
     """The adjudicated gold entities of the committed exports, one document per annotated doc_id."""
     from khabar.dataset.inputs import load_inputs
-    from khabar.gold.adjudicate import adjudicate
+    from khabar.gold.adjudicate import Policy, adjudicate
 
     inputs = load_inputs(exports, documents_file, log=lambda _line: None)
     gold = adjudicate(inputs)
-    annotated = {d.doc_id for d in gold.decisions if d.policy != "not_annotated"}
+    annotated = {d.doc_id for d in gold.decisions if d.policy is not Policy.NOT_ANNOTATED}
     texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
     entities: dict[str, list[CharEntity]] = {doc_id: [] for doc_id in annotated}
-    for row in gold.spans.filter(gold.spans["layer"] == ENTITY_LAYER).iter_rows(named=True):
+    for row in gold.spans.filter(gold.spans["layer"] == load_scheme().entity.name).iter_rows(named=True):
         entities[row["doc_id"]].append(CharEntity(row["start"], row["end"], row["label"]))
     return [Document(doc_id, texts[doc_id], tuple(entities[doc_id])) for doc_id in sorted(annotated)]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.annotation.scheme import load_scheme
 from khabar.model.corpus import Document, wojood_documents
 from khabar.model.train import TrainConfig, train_model, training_data, wojood_files
 
@@ -85,11 +85,11 @@ class Scores:
 
 
 def _entities(document: Document) -> list[Labelled]:
-    return [Labelled(ENTITY_LAYER, e.label, e.start, e.end) for e in document.entities]
+    return [Labelled(load_scheme().entity.name, e.label, e.start, e.end) for e in document.entities]
 
 
 def _model_entities(model, text: str) -> list[Labelled]:
-    return [Labelled(ENTITY_LAYER, p.label, p.start, p.end) for p in model.predict(text)]
+    return [Labelled(load_scheme().entity.name, p.label, p.start, p.end) for p in model.predict(text)]
 
 
 def by_level(spans: list[Labelled]) -> list[Labelled]:
@@ -98,7 +98,7 @@ def by_level(spans: list[Labelled]) -> list[Labelled]:
     found = []
     for i, span in enumerate(outer_first):
         inside = any(o.start <= span.start and span.end <= o.end for o in outer_first[:i])
-        found.append(Labelled(f"{ENTITY_LAYER} level {'1+' if inside else '0'}", span.label, span.start, span.end))
+        found.append(Labelled(f"{load_scheme().entity.name} level {'1+' if inside else '0'}", span.label, span.start, span.end))
     return found
 
 
@@ -136,7 +136,7 @@ def evaluate_loo(root: Path, gold: list[Document], gold_spans: dict[str, list[La
         predicted = _model_entities(model, held_out.text)
         truth = gold_spans[held_out.doc_id]
         scores.add_document(predicted + rules, truth)
-        levels.add_document(by_level(predicted), by_level([s for s in truth if s.layer == ENTITY_LAYER]))
+        levels.add_document(by_level(predicted), by_level([s for s in truth if s.layer == load_scheme().entity.name]))
     scores.tallies.update({key: tally for key, tally in levels.tallies.items() if key[1] == ALL})
     return scores
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from khabar.annotation.gazetteer import ENTITY_LAYER
+from khabar.annotation.results import labels_result
+from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import KhabarError
 from khabar.model.features import sentence_features
 from khabar.model.tokens import Token, sentences
@@ -83,18 +84,15 @@ class EntityModel:
         return sorted(unique.values(), key=lambda p: (p.start, -p.end, p.level))
 
 
-def entity_results(text: str, predicted: list[Predicted], text_name: str) -> list[dict]:
+def entity_results(text: str, predicted: list[Predicted], scheme: Scheme) -> list[dict]:
     from khabar.annotation.preannotate import Span
 
+    layer = scheme.entity.name
     return [
-        {
-            "id": Span(ENTITY_LAYER, p.label, p.start, p.end).region_id,
-            "from_name": ENTITY_LAYER,
-            "to_name": text_name,
-            "type": "labels",
-            "value": {"start": p.start, "end": p.end, "text": text[p.start : p.end], "labels": [p.label]},
-            "score": p.score,
-        }
+        labels_result(
+            text, region_id=Span(layer, p.label, p.start, p.end).region_id, from_name=layer, to_name=scheme.text_name,
+            start=p.start, end=p.end, label=p.label,
+        ) | {"score": p.score}
         for p in predicted
     ]
 
@@ -102,8 +100,7 @@ def entity_results(text: str, predicted: list[Predicted], text_name: str) -> lis
 def prediction(text: str, model: EntityModel) -> dict:
     """One Label Studio prediction for a text: the model's entities and the rules' attribution and zones."""
     from khabar.annotation.preannotate import scored_rule_results
-    from khabar.annotation.scheme import load_scheme
 
-    results = entity_results(text, model.predict(text), load_scheme().text_name) + scored_rule_results(text)
+    results = entity_results(text, model.predict(text), load_scheme()) + scored_rule_results(text)
     scores = [r["score"] for r in results if "score" in r]
     return {"model_version": model.version, "score": round(sum(scores) / len(scores), 4) if scores else 0.0, "result": results}

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from khabar.studio.server import StudioPaths
 
 LS_VERSION_HINT = "Label Studio 1.23.2"
+#: the project title when --project is not given; the export is then khabar.json
+DEFAULT_PROJECT = "khabar"
 
 
 def _add_studio_dir(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +31,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url", help="a team's Label Studio instead of the local one (API key from $LABEL_STUDIO_API_KEY)"
     )
-    parser.add_argument("--project", default="khabar", help="project title (default khabar); the export is <project>.json")
+    parser.add_argument("--project", default=DEFAULT_PROJECT, help=f"project title (default {DEFAULT_PROJECT}); the export is <project>.json")
 
 
 def configure_studio(parser: argparse.ArgumentParser) -> None:

@@ -46,11 +46,6 @@ if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
 
 PLACEHOLDER_DOMAIN = "khabar.invalid"
-SERIALIZATION_OPTIONS = {
-    "annotations__completed_by": {"only_id": False},
-    "predictions": {"only_id": False},
-    "drafts": {"only_id": False},
-}
 SNAPSHOT_TIMEOUT = 3600.0
 
 # Who did it (replaced by a pseudonym or dropped) and what changes on its own.
@@ -205,9 +200,13 @@ def read_export(path: Path) -> list[dict[str, Any]]:
 
 def snapshot_export(client: LabelStudio, project_id: int, *, timeout: float = SNAPSHOT_TIMEOUT) -> list[dict[str, Any]]:
     """Every task of the project through a snapshot export with full serialisation."""
-    snapshot = client.projects.exports.create(
-        project_id, title="khabar studio pull", serialization_options=SERIALIZATION_OPTIONS
-    )
+    from label_studio_sdk.types import SerializationOptionRequest, SerializationOptionsRequest
+
+    full = SerializationOptionRequest(only_id=False)  # whole objects, not their ids
+    options = SerializationOptionsRequest(annotations_completed_by=full, predictions=full, drafts=full)
+    snapshot = client.projects.exports.create(project_id, title="khabar studio pull", serialization_options=options)
+    if snapshot.id is None:
+        raise KhabarError(f"Label Studio answered the export of project {project_id} without a snapshot id")
     try:
         deadline = time.monotonic() + timeout
         status = snapshot.status

@@ -174,17 +174,20 @@ def import_model_predictions(client: LabelStudio, project_id: int, model_dir: Pa
 
     Returns the model version, the tasks given predictions and the tasks that had them already.
     """
+    from label_studio_sdk.types import PredictionRequest
+
     from khabar.model.predict import EntityModel, prediction
     from khabar.studio.project import project_tasks
 
     model = EntityModel(model_dir)
-    requests, present = [], 0
+    requests: list[PredictionRequest] = []
+    present = 0
     for task in project_tasks(client, project_id, fields="all"):
         text = (task.data or {}).get("text")
         if model.version in {p.model_version for p in task.predictions or []} or not isinstance(text, str):
             present += 1
             continue
-        requests.append({"task": task.id, **prediction(text, model)})
+        requests.append(PredictionRequest(task=task.id, **prediction(text, model)))
     if requests:
         progress(f"importing {model.version} predictions for {len(requests)} task(s)")
         # the SDK serialises plain dicts with PredictionRequest's fields as it does the model objects

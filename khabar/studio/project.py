@@ -19,6 +19,7 @@ from khabar.foundation.errors import KhabarError
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
+    from label_studio_sdk.types import AllRolesProjectList
 
 DEFAULT_PROJECT = "khabar"
 IMPORT_BATCH = 200
@@ -53,7 +54,8 @@ def _api_error_text(exc: Exception) -> str:
 
 
 def find_project(client: LabelStudio, title: str) -> int | None:
-    matches = [project.id for project in client.projects.list() if project.title == title]
+    projects: Iterable[AllRolesProjectList] = client.projects.list()  # the SDK's pager type loses its item type
+    matches = [project.id for project in projects if project.title == title]
     if len(matches) > 1:
         raise KhabarError(f"{len(matches)} projects are titled {title!r} (ids {matches}); rename all but one")
     return matches[0] if matches else None
@@ -81,10 +83,12 @@ def doc_id_tasks(client: LabelStudio, project_id: int) -> dict[str, int]:
 
 
 def import_task_data(client: LabelStudio, project_id: int, data: Iterable[dict[str, str]]) -> int:
-    batch: list[dict[str, Any]] = []
+    from label_studio_sdk.types import ImportApiRequest
+
+    batch: list[ImportApiRequest] = []
     count = 0
     for item in data:
-        batch.append({"data": item})
+        batch.append(ImportApiRequest(data=item))
         if len(batch) == IMPORT_BATCH:
             client.projects.import_tasks(id=project_id, request=batch)
             count += len(batch)
@@ -134,6 +138,8 @@ def sync_project(
             project_id = client.projects.create(title=title, label_config=config_xml).id
         except ApiError as exc:
             raise KhabarError(f"Label Studio refused the labeling config: {_api_error_text(exc)}") from None
+        if project_id is None:
+            raise KhabarError(f"Label Studio answered the creation of project {title!r} without an id")
         progress(f"created project {title!r} (id {project_id})")
     else:
         config_updated = update_config(client, project_id, config_xml)
@@ -157,7 +163,9 @@ def import_preannotations(
     client: LabelStudio, project_id: int, gazetteer: Gazetteer, *, progress: Callable[[str], None] = print
 ) -> PreannotationReport:
     """Add this pre-annotator version's predictions to every task that lacks them."""
-    requests = []
+    from label_studio_sdk.types import PredictionRequest
+
+    requests: list[PredictionRequest] = []
     present = 0
     results = 0
     for task in project_tasks(client, project_id, fields="all"):
@@ -168,7 +176,7 @@ def import_preannotations(
             continue
         result = preannotate(text, gazetteer)
         results += len(result)
-        requests.append({"task": task.id, "result": result, "model_version": MODEL_VERSION, "score": 0.0})
+        requests.append(PredictionRequest(task=task.id, result=result, model_version=MODEL_VERSION, score=0.0))
     if requests:
         progress(f"importing {MODEL_VERSION} predictions for {len(requests)} task(s)")
         client.projects.import_predictions(id=project_id, request=requests)

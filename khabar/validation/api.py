@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 from pandera.errors import SchemaErrors
@@ -35,6 +35,10 @@ from khabar.validation.schemas import FRAME_MODELS
 RULE_NAMES = {r.name for r in RULES}
 
 
+#: what a failure is about: an export's annotation or prediction (drafts are not checked), or a knowledge-base file
+FailureKind = Literal["annotation", "prediction", "knowledge_base"]
+
+
 @dataclass(frozen=True)
 class Failure:
     """One rule failing on one row, with everything a person needs to find and fix it."""
@@ -46,7 +50,7 @@ class Failure:
     file: str | None
     task_id: int | None
     doc_id: str | None
-    kind: str  # annotation | prediction
+    kind: FailureKind
     annotation_id: int | None  # the prediction's id for predictions
     annotator: str | None  # pseudonym; model_version for predictions
     region_id: str | None

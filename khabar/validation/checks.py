@@ -29,8 +29,6 @@ from khabar.annotation.scheme import Scheme
 from khabar.validation.clusters import CLUSTER_EXTEND
 from khabar.validation.reader import ANNOTATION, PREDICTION, RawExport
 
-#: the layers whose own rules the issue names: entities nest but never cross; zones never overlap
-ENTITY_LAYER, ZONE_LAYER = "entity", "zone"
 PROCLITICS = "وفبلك"
 LAM = "ل"
 ARTICLE = "ال"
@@ -124,12 +122,12 @@ def _explain_label(row: dict[str, Any]) -> str:
 
 def _explain_quote(row: dict[str, Any]) -> str:
     if not row["is_content"]:
-        return f"quote_type {row['quote_values']} on a {row['label']} region; only CONTENT carries it"
+        return f"{row['quote_name']} {row['quote_values']} on a {row['label']} region; only {row['content_label']} carries it"
     if row["quote_count"] == 0:
-        return "CONTENT has no quote_type"
+        return f"{row['content_label']} has no {row['quote_name']}"
     if row["quote_count"] > 1:
-        return f"CONTENT has {row['quote_count']} quote_type results ({row['quote_values']})"
-    return f"quote_type {row['quote_values']} is not one of {row['quote_choices']}"
+        return f"{row['content_label']} has {row['quote_count']} {row['quote_name']} results ({row['quote_values']})"
+    return f"{row['quote_name']} {row['quote_values']} is not one of {row['quote_choices']}"
 
 
 def _explain_ids(row: dict[str, Any]) -> str:
@@ -437,8 +435,8 @@ def _owner_columns(frame: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
 
 
 def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choices: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
-    anchor = scheme.region_choices[0]
-    source_rule, cue_rule = scheme.relation("source"), scheme.relation("cue")
+    anchor = scheme.attribution.quote_type
+    source_rule, cue_rule = scheme.attribution.source_relation, scheme.attribution.cue_relation
     layer_pairs = [f"{layer.name}\x1f{label}" for layer in scheme.layers for label in layer.labels]
     layer_labels = pl.DataFrame(
         {"layer": [layer.name for layer in scheme.layers], "layer_labels": [", ".join(layer.labels) for layer in scheme.layers]}
@@ -461,7 +459,7 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
             doc_text=pl.when(pl.col("doc_known")).then(pl.col("doc_text")),
             quote_count=pl.col("quote_count").fill_null(0).cast(pl.Int64),
             quote_type=pl.when(pl.col("quote_count") == 1).then(pl.col("quote_single")),
-            quote_choices=pl.lit(", ".join(anchor.choices)),
+            quote_choices=pl.lit(", ".join(anchor.choices)), quote_name=pl.lit(anchor.name), content_label=pl.lit(anchor.label),
             is_content=(pl.col("layer") == anchor.layer) & (pl.col("label") == anchor.label),
             is_cue=(pl.col("layer") == cue_rule.layer) & (pl.col("label") == cue_rule.to_label),
             region_count=pl.len().over("key", "region_id"),
@@ -516,11 +514,12 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
         .pipe(_with_edges)
     )
     spans = _with_duplicates(spans)
-    spans = _with_pairs(spans, scheme.layer(ENTITY_LAYER).name, "crosses", crossing=True)
-    spans = _with_pairs(spans, scheme.layer(ZONE_LAYER).name, "overlaps", crossing=False)
+    # entities nest but never cross; zones never overlap
+    spans = _with_pairs(spans, scheme.entity.name, "crosses", crossing=True)
+    spans = _with_pairs(spans, scheme.zone.name, "overlaps", crossing=False)
     spans = _with_links(spans, relations, source_rule.label, cue_rule.label)
     spans = _with_other_labels(spans)
-    return _with_proclitics(spans, raw.documents)
+    return _with_proclitics(spans, raw.documents, scheme.entity.name)
 
 
 def _holds(text: pl.Expr, mark: str, times: int) -> pl.Expr:
@@ -627,7 +626,7 @@ def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
     ).drop("all_labels")
 
 
-def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:
+def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
     """Flag entities that start with a one-letter proclitic (و ف ب ل ك) kept inside by mistake.
 
     Many names begin with these letters (واشنطن، بغداد، لبنان، كردستان), so the
@@ -651,7 +650,7 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFra
     """
     rest = pl.col("placed_text").str.slice(1)
     candidates = spans.filter(
-        (pl.col("layer") == ENTITY_LAYER)
+        (pl.col("layer") == entity_layer)
         & pl.col("placed_text").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
         & (rest.str.len_chars() >= 2)
     )
@@ -665,7 +664,7 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFra
         "row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1)
     )
     entity_texts = (
-        spans.filter((pl.col("layer") == ENTITY_LAYER) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
+        spans.filter((pl.col("layer") == entity_layer) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
         .select("key", rest=pl.col("placed_text"), annotated=pl.lit(True))
         .unique()
     )

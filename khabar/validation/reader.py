@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import msgspec
 import polars as pl
@@ -47,7 +47,11 @@ from khabar.foundation.errors import KhabarError
 from khabar.foundation.memory import cycle_collector_paused
 from khabar.foundation.tables import ANNOTATIONS, CORPUS, PREDICTION_RELATIONS, PREDICTION_SPANS, RELATIONS, SPANS, pick
 
-ANNOTATION, DRAFT, PREDICTION = "annotation", "draft", "prediction"
+#: what owns a list of results in a task
+OwnerKind = Literal["annotation", "draft", "prediction"]
+ANNOTATION: Final[OwnerKind] = "annotation"
+DRAFT: Final[OwnerKind] = "draft"
+PREDICTION: Final[OwnerKind] = "prediction"
 #: the range of the Int64 columns ids and offsets are read into; JSON allows any integer
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: a ``\\uD800``–``\\uDFFF`` escape that is not half of a pair: JSON accepts it, UTF-8 cannot hold it
@@ -59,7 +63,7 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 #: Bytes of an export decoded at a time to check that it is UTF-8.
 UTF8_CHUNK = 1 << 24
 #: Where each kind of owner lives in a task.
-OWNER_LISTS = {ANNOTATION: "annotations", DRAFT: "drafts", PREDICTION: "predictions"}
+OWNER_LISTS: dict[OwnerKind, str] = {ANNOTATION: "annotations", DRAFT: "drafts", PREDICTION: "predictions"}
 
 TASKS = pl.Schema(
     {
@@ -459,7 +463,7 @@ class _Reader:
             return doc_id, False, f"the task's text differs from the corpus text of {doc_id}, so its offsets cannot be trusted"
         return doc_id, True, None
 
-    def read_owner(self, file: str, task_pos: int, task_id: int, kind: str, owner_pos: int, owner: Any) -> None:
+    def read_owner(self, file: str, task_pos: int, task_id: int, kind: OwnerKind, owner_pos: int, owner: Any) -> None:
         key = self.next_key
         self.next_key += 1
         row: dict[str, Any] = {"key": key, "kind": kind, "file": file, "task_pos": task_pos, "owner_pos": owner_pos, "task_id": task_id}

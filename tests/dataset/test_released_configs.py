@@ -13,7 +13,7 @@ import pytest
 
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.configs import document_table, quote_table
-from khabar.dataset.features import BODY, NER_LAYER, column_of, zone_names
+from khabar.dataset.features import BODY, column_of, zone_names
 from khabar.dataset.iob import ALIGNMENTS, decode_nested
 from khabar.dataset.links import read_clusters, read_entities, read_links
 from khabar.foundation.errors import KhabarError
@@ -109,20 +109,21 @@ def tables(text: str, spans: list[tuple[str, str, str, str]], relations: list[tu
 
 def test_sources_name_the_entity_of_their_extent_or_their_head_else_none():
     scheme = load_scheme()
+    entity = scheme.entity.name
     text = "قال فرع «داعش» في أفغانستان إن الهجوم نجح. وقال مسؤولون عراقيون كبار إن الوضع هادئ. وأكدت الحكومة العراقية ذلك."
     documents, spans, relations = tables(text, [
         ("c1", "attribution", "CONTENT", "الهجوم نجح"), ("s1", "attribution", "SOURCE", "فرع «داعش» في أفغانستان"), ("v1", "attribution", "CUE", "قال"),
-        ("e1", NER_LAYER, "ORG", "داعش"), ("e2", NER_LAYER, "GPE", "أفغانستان"),
+        ("e1", entity, "ORG", "داعش"), ("e2", entity, "GPE", "أفغانستان"),
         ("c2", "attribution", "CONTENT", "الوضع هادئ"), ("s2", "attribution", "SOURCE", "مسؤولون عراقيون كبار"),
-        ("e3", NER_LAYER, "OCC", "مسؤولون عراقيون"), ("e4", NER_LAYER, "NORP", "عراقيون"),
+        ("e3", entity, "OCC", "مسؤولون عراقيون"), ("e4", entity, "NORP", "عراقيون"),
         ("c3", "attribution", "CONTENT", "ذلك"), ("s3", "attribution", "SOURCE", "الحكومة العراقية"),
-        ("e5", NER_LAYER, "ORG", "الحكومة العراقية"), ("e6", NER_LAYER, "GPE", "العراقية"),
+        ("e5", entity, "ORG", "الحكومة العراقية"), ("e6", entity, "GPE", "العراقية"),
     ], [("c1", "s1", "source"), ("c1", "v1", "cue"), ("c2", "s2", "source"), ("c3", "s3", "source")])
     links = pl.DataFrame({"doc_id": ["d1", "d1"], "start": [text.index("الحكومة"), text.index("عراقيون")], "end": [text.index(" ذلك"), text.index(" كبار")],
                           "label": ["ORG", "NORP"], "entity_id": ["iraqi-government", NOT_IN_BASE]})
     clusters = pl.DataFrame({"doc_id": ["d1"], "start": [text.index("الوضع")], "end": [text.index(". وأكدت")], "cluster_id": ["qc-1"]})
     quotes = quote_table(spans, relations, scheme, links, clusters).to_pylist()
-    labels = scheme.labels(NER_LAYER)
+    labels = scheme.entity.labels
     named = {q["text"]: [(labels[s["entity_label"]] if s["entity_label"] is not None else None, s["entity_id"]) for s in q["sources"]] for q in quotes}
     assert named == {
         "الهجوم نجح": [(None, None)],  # a branch of an organisation, in a country: neither the ORG nor the GPE inside

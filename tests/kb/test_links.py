@@ -49,7 +49,7 @@ def test_the_audits_people_are_one_entity_each(committed):
 def test_every_gold_content_has_one_cluster_and_the_audits_reprint_shares_it(committed):
     _, gold, _, _, clusters = committed
     gold_contents = contents(gold, Roles.of(load_scheme()))
-    assert check_clusters(gold_contents.select("doc_id", "start", "end", "text").rows(), clusters, Path("c.csv")) == []
+    assert check_clusters(gold_contents.select("doc_id", "start", "end", "text").rows(), clusters, Path("c.csv"), load_scheme().attribution.content) == []
     cluster_of = {(c.doc_id, c.start, c.end): c.cluster_id for c in clusters}
     assert cluster_of[ASHARQ, 1544, 1706] == cluster_of[RT, 250, 418]
     # "still a threat" and "no longer a threat" share many words but are not one statement
@@ -99,7 +99,7 @@ def test_entity_and_cluster_checks_name_each_problem():
     assert len(failures) == 6 and {f.check for f in failures} == {"kb_entity"}, failures
     contents_ = [("d", 0, 5, "قال"), ("d", 10, 20, "قالت"), ("d", 30, 40, "قالوا")]
     clusters = [Cluster("d", 0, 5, "qc-001"), Cluster("d", 0, 5, "qc-002"), Cluster("d", 10, 20, "cluster 7"), Cluster("d", 50, 60, "qc-003")]
-    checks = sorted((f.check, f.start) for f in check_clusters(contents_, clusters, Path("c.csv")))
+    checks = sorted((f.check, f.start) for f in check_clusters(contents_, clusters, Path("c.csv"), "CONTENT"))
     assert checks == [("cluster_duplicate", 0), ("cluster_id", 10), ("cluster_missing", 30), ("cluster_stale", 50)]
 
 
@@ -191,7 +191,7 @@ def test_the_two_ambiguous_source_links_of_the_audit_are_flagged_and_checked(com
     from khabar.kb.check import check_ambiguous_sources
 
     with_source = {(d, s, e) for d, s, e, starts in frame.select("doc_id", "start", "end", "source_start").rows() if starts}
-    assert check_ambiguous_sources(frame.select("doc_id", "start", "end", "text").rows(), with_source, rows, Path("a.csv")) == []
+    assert check_ambiguous_sources(frame.select("doc_id", "start", "end", "text").rows(), with_source, rows, Path("a.csv"), roles.content) == []
 
     kb = repo_copy / "annotation" / "kb"
     path = kb / "ambiguous_sources.csv"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from khabar.annotation.preannotate import RULE_COUNTS, rule_score, scored_rule_results
+from khabar.annotation.preannotate import rule_counts, rule_score, scored_rule_results
 from khabar.model.corpus import gold_documents
 from khabar.model.evaluate import Labelled, gold_layers
 from tests.model.model_support import SOURCE
@@ -30,7 +30,7 @@ def test_rule_scores_are_the_rules_precision_measured_on_the_gold_again():
         for region in set(_regions(document.text)):
             predicted[region.label] += 1
             exact[region.label] += region in truth
-    assert {label: (exact[label], predicted[label]) for label in predicted} == RULE_COUNTS
+    assert {label: (exact[label], predicted[label]) for label in predicted} == rule_counts()
 
 
 def test_every_rule_region_carries_its_rule_score_and_no_entity_comes_from_rules():
@@ -39,7 +39,7 @@ def test_every_rule_region_carries_its_rule_score_and_no_entity_comes_from_rules
     regions = [r for r in results if r["type"] == "labels"]
     assert regions and not any(r["from_name"] == "entity" for r in regions)
     for region in regions:
-        assert region["score"] == rule_score(*RULE_COUNTS[region["value"]["labels"][0]])
+        assert region["score"] == rule_score(*rule_counts()[region["value"]["labels"][0]])
         assert 0.0 < region["score"] < 1.0
 
 

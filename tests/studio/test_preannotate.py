@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
-from khabar.annotation.preannotate import preannotate
+from khabar.annotation.preannotate import MODEL_VERSION, preannotate
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
 
@@ -187,3 +193,46 @@ def test_gazetteer_needs_a_word_boundary():
 def test_empty_gazetteer_gives_no_entities():
     for record in RECORDS:
         assert not [r for r in preannotate(record.text, Gazetteer()) if r.get("from_name") == "entity"]
+
+
+def test_the_rules_read_the_scheme_when_they_run_not_when_imported(tmp_path):
+    """Importing the pre-annotator (as ``khabar --help`` and the model do) needs no dataset repository."""
+    code = (
+        "import khabar.annotation.preannotate as p\n"
+        "from khabar.foundation.errors import KhabarError\n"
+        "from khabar.annotation.gazetteer import Gazetteer\n"
+        "print(p.MODEL_VERSION)\n"
+        "try:\n    p.preannotate('x', Gazetteer())\nexcept KhabarError as exc:\n    print('refused:', exc)\n"
+    )
+    env = {**os.environ, "KHABAR_ROOT": str(tmp_path)}  # a folder that is no dataset repository
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    version, refused = run.stdout.splitlines()
+    assert version == MODEL_VERSION
+    assert refused.startswith("refused: ") and "not a Khabar dataset repository" in refused  # the scheme is read on the first run
+
+
+def test_renamed_layers_and_labels_in_the_config_are_what_the_rules_emit(tmp_path):
+    """The rules find the attribution and zone layers, the content/source/cue labels and the relations
+    through the scheme's roles: renamed in the config, they come out renamed, each region still scored."""
+    renames = {"attribution": "speech", "zone": "region", "CONTENT": "SAID", "SOURCE": "WHO", "CUE": "VERB",
+               "source": "said_by", "cue": "said_with", "quote_type": "style"}
+    xml = repo().labeling_config.read_text(encoding="utf-8")
+    for old, new in renames.items():
+        xml = re.sub(f'(?<!role=)"{old}"', f'"{new}"', xml)
+    (tmp_path / "annotation").mkdir()
+    (tmp_path / "annotation" / "labeling_config.xml").write_text(xml, encoding="utf-8")
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "release.toml").write_bytes(repo().release_file.read_bytes())
+    line = corpus_line("قالت السفيرة الأميركية في بغداد ألينا رومانوفسكي إن «تنظيم (داعش)")
+    code = "import json, sys\nfrom khabar.annotation.preannotate import scored_rule_results\nprint(json.dumps(scored_rule_results(sys.argv[1])))\n"
+    env = {**os.environ, "KHABAR_ROOT": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code, line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout)
+    regions = {(r["from_name"], r["value"]["labels"][0]) for r in results if r["type"] == "labels"}
+    assert {("speech", "SAID"), ("speech", "WHO"), ("speech", "VERB")} <= regions
+    assert not {layer for layer, _ in regions} - {"speech", "region"}
+    assert all("score" in r for r in results if r["type"] == "labels")
+    assert {r["from_name"] for r in results if r["type"] == "choices"} == {"style"}
+    assert {r["labels"][0] for r in results if r["type"] == "relation"} == {"said_by", "said_with"}

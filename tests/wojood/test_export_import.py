@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -194,3 +195,19 @@ def test_the_importers_corpus_records_survive_any_line_splitter(tmp_path):
     record = replace(document.record, title="قال\u2028الوزير\u2029اليوم\u0085")  # Unicode line separators, which splitlines() cuts at
     write_documents(tmp_path / "documents.jsonl", [record])
     assert load_records(tmp_path / "documents.jsonl") == [record]
+
+
+def test_a_build_made_before_roles_were_marked_exports_the_same(committed, tmp_path, khabar):
+    """A published release carries the config it was built with; one without role attributes still exports."""
+    old = tmp_path / "old-build"
+    shutil.copytree(committed, old)
+    config = old / "labeling_config.xml"
+    config.write_text(re.sub(r' (?:role|from|to)="[^"]*"', "", config.read_text(encoding="utf-8")), encoding="utf-8")
+    assert "role=" not in config.read_text(encoding="utf-8")
+    for fmt in ("conll", "brat"):
+        assert khabar("export", committed, "--format", fmt, "--out", tmp_path / f"new-{fmt}")[0] == 0
+        assert khabar("export", old, "--format", fmt, "--out", tmp_path / f"old-{fmt}")[0] == 0
+        new_files = sorted(p.relative_to(tmp_path / f"new-{fmt}") for p in (tmp_path / f"new-{fmt}").rglob("*") if p.is_file())
+        old_files = sorted(p.relative_to(tmp_path / f"old-{fmt}") for p in (tmp_path / f"old-{fmt}").rglob("*") if p.is_file())
+        assert new_files == old_files and new_files
+        assert all((tmp_path / f"new-{fmt}" / p).read_bytes() == (tmp_path / f"old-{fmt}" / p).read_bytes() for p in new_files)
