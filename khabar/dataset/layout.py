@@ -8,7 +8,7 @@ gets the split back from a file's name with :func:`split_of_file`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, cast, get_args
+from typing import Literal, get_args
 
 from khabar.foundation.errors import KhabarError
 
@@ -29,4 +29,4 @@ def split_of_file(path: Path) -> Split:
     name = path.name.split("-")[0]
     if name not in SPLIT_NAMES:
         raise KhabarError(f"not a split's parquet file: {name!r} is not one of {', '.join(SPLIT_NAMES)}", file=str(path))
-    return cast(Split, name)
+    return name  # narrowed to a Split by the membership test

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from khabar.foundation.errors import KhabarError
 from khabar.studio.server import LOCAL_HOST, port_is_free, write_private_json
@@ -190,7 +190,6 @@ def import_model_predictions(client: LabelStudio, project_id: int, model_dir: Pa
         requests.append(PredictionRequest(task=task.id, **prediction(text, model)))
     if requests:
         progress(f"importing {model.version} predictions for {len(requests)} task(s)")
-        # the SDK serialises plain dicts with PredictionRequest's fields as it does the model objects
-        client.projects.import_predictions(id=project_id, request=cast("list[PredictionRequest]", requests))
+        client.projects.import_predictions(id=project_id, request=requests)
     client.projects.update(id=project_id, model_version=model.version, show_collab_predictions=True)
     return model.version, len(requests), present
