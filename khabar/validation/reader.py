@@ -27,16 +27,12 @@ are read as their own kinds, never as annotations; a task without
 
 from __future__ import annotations
 
-import codecs
-import hashlib
 import json
-import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import polars as pl
 
 from khabar.annotation import export_files
@@ -46,18 +42,18 @@ from khabar.annotation.memory import cycle_collector_paused
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.annotation.studio.export import PSEUDONYM_PATTERN
 from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
+from khabar.validation.export_json import ExportFile, NotStreamable
+from khabar.validation.export_json import region_id as _region_id
 
 ANNOTATION, DRAFT, PREDICTION = "annotation", "draft", "prediction"
 #: the range of the Int64 columns ids and offsets are read into; JSON allows any integer
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-#: a ``\\uD800``–``\\uDFFF`` escape that is not half of a pair: JSON accepts it, UTF-8 cannot hold it
-LONE_SURROGATE_ESCAPE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-)
-LONE_SURROGATE_ESCAPE_BYTES = re.compile(LONE_SURROGATE_ESCAPE.pattern.encode("ascii"))  # ASCII: the same matches in UTF-8 bytes
-SURROGATE = re.compile("[\ud800-\udfff]")
-#: Bytes of an export decoded at a time to check that it is UTF-8.
-UTF8_CHUNK = 1 << 24
+#: A batch of tasks is read, checked and accounted for at once: about 32 MB of export
+#: (500–1,000 tasks of a newsroom's export, 150 of a team's), at most 2,000 tasks (a file
+#: read whole has no sizes). Memory holds one batch's frames; each batch costs a few fixed
+#: joins and pandera runs, ~0.1 s, so much smaller batches cost time.
+BATCH_BYTES = 1 << 25
+BATCH_TASKS = 2000
 #: Where each kind of owner lives in a task.
 OWNER_LISTS = {ANNOTATION: "annotations", DRAFT: "drafts", PREDICTION: "predictions"}
 
@@ -190,125 +186,6 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
     return pl.DataFrame(columns, schema=schema)
 
 
-def _load_json(path: Path) -> tuple[Iterator[Any], str]:
-    """The tasks of an export, one at a time, and the sha256 of the bytes they are parsed from.
-
-    The top-level list is split into raw per-task slices of the file's bytes (msgspec checks the
-    whole file's syntax doing so) and each task is parsed only when the reader reaches it: the parsed
-    export, several times the file's size, is never in memory at once. msgspec rejects all that
-    ``json`` rejects, and a few things ``json`` accepts (NaN, 1e400, lone surrogate escapes): any
-    file it refuses is parsed whole by ``json``, as before, so every problem is reported as before.
-    """
-    try:
-        data = export_files.read_regular(path)
-    except FileNotFoundError:
-        raise KhabarError("export file not found", file=str(path)) from None
-    except OSError as exc:
-        raise KhabarError(f"cannot read export: {exc.strerror}", file=str(path)) from None
-    sha256 = hashlib.sha256(data).hexdigest()
-    _refuse_non_text(path, data)
-    if b"\\u" not in data or LONE_SURROGATE_ESCAPE_BYTES.search(data) is None:  # the search only where an escape is
-        try:
-            slices = msgspec.json.decode(data, type=list[msgspec.Raw])
-        except (msgspec.MsgspecError, RecursionError):
-            pass
-        else:
-            return _tasks_of(path, data, slices), sha256
-    return iter(_parsed(path, data)), sha256
-
-
-def _refuse_non_text(path: Path, data: bytes) -> None:
-    """Refuse bytes that are not UTF-8, or only white space, decoding them a chunk at a time
-    (the whole file as one str would take as much memory again as the file)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    view = memoryview(data)
-    blank = True
-    for offset in range(0, len(data), UTF8_CHUNK):
-        pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
-        try:
-            text = decoder.decode(view[offset : offset + UTF8_CHUNK], final=offset + UTF8_CHUNK >= len(data))
-        except UnicodeDecodeError as exc:
-            at = offset - pending + exc.start
-            raise KhabarError(f"not UTF-8 (byte 0x{data[at]:02x} at offset {at})", file=str(path)) from None
-        blank = blank and (not text or text.isspace())
-    if blank:
-        raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(path))
-
-
-def _tasks_of(path: Path, data: bytes, slices: list[msgspec.Raw]) -> Iterator[Any]:
-    for raw in slices:
-        try:
-            yield msgspec.json.decode(raw)
-        except (msgspec.MsgspecError, RecursionError):  # not seen: the split checked the syntax; json decides, as before
-            try:
-                yield json.loads(bytes(raw))
-            except (ValueError, RecursionError):
-                yield from _parsed(path, data)  # raises the whole file's error, as before
-                return
-
-
-def _parsed(path: Path, data: bytes) -> list[Any]:
-    """The whole export parsed by ``json``; its errors, a lone surrogate and a top level other than a list refused."""
-    text = data.decode("utf-8")
-    try:
-        tasks = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise KhabarError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=str(path)) from None
-    except RecursionError:
-        raise KhabarError("not a Label Studio export: JSON nested too deeply", file=str(path)) from None
-    except ValueError as exc:  # an integer of more than 4,300 digits
-        raise KhabarError(f"not a Label Studio export: {str(exc).split(';')[0]}", file=str(path)) from None
-    suspect = "\\u" in text and LONE_SURROGATE_ESCAPE.search(text) is not None  # the search only where an escape is
-    del text
-    if suspect and isinstance(tasks, list):
-        _refuse_surrogates(path, tasks)
-    if not isinstance(tasks, list):
-        raise KhabarError(
-            f"not a Label Studio JSON export: the top level is a JSON {type(tasks).__name__}, "
-            "a full export is a list of tasks",
-            file=str(path),
-        )
-    return tasks
-
-
-def _surrogate_field(value: Any) -> list[str | int] | None:
-    """The path (keys and list positions) to the first string holding a lone surrogate, if any."""
-    stack: list[tuple[list[str | int], Any]] = [([], value)]
-    while stack:
-        where, item = stack.pop()
-        if isinstance(item, str):
-            if SURROGATE.search(item):
-                return where
-        elif isinstance(item, dict):
-            for key, child in reversed(item.items()):
-                if SURROGATE.search(key):
-                    return [*where, "(a key)"]
-                stack.append(([*where, key], child))
-        elif isinstance(item, list):
-            stack.extend(([*where, pos], child) for pos, child in reversed(list(enumerate(item))))
-    return None
-
-
-def _refuse_surrogates(path: Path, tasks: list[Any]) -> None:
-    """Name the task, region and field of the first lone surrogate in an export."""
-    for task_pos, task in enumerate(tasks):
-        where = _surrogate_field(task)
-        if where is None:
-            continue
-        task_id = task.get("id") if isinstance(task, dict) else None
-        region = None
-        if len(where) > 3 and where[0] in OWNER_LISTS.values() and where[2] == "result":
-            result = task[where[0]][where[1]]["result"][where[3]]
-            region = _region_id(result.get("id")) if isinstance(result, dict) else None
-            if region is not None and SURROGATE.search(region):
-                region = None  # the id itself is the bad field: named in the message instead
-        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
-        raise KhabarError(
-            f"{field or 'the task'} holds a lone surrogate (a \\uD800-\\uDFFF escape without its pair): not Unicode text",
-            file=str(path), task=task_id if type(task_id) is int else f"#{task_pos}", region=region,
-        )
-
-
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)[:200]
 
@@ -322,12 +199,6 @@ def _not_int(value: Any) -> str:
     if type(value) is int:
         return f"{_json(value)[:30]}, out of the 64-bit integer range"
     return f"{_json(value)}, not an integer"
-
-
-def _region_id(value: Any) -> str | None:
-    if type(value) is int:
-        return str(value)
-    return value if isinstance(value, str) and value else None
 
 
 class _Pseudonyms:
@@ -376,11 +247,44 @@ class _Columns:
         for name, values in self.data.items():
             values.append(row.get(name))
 
-    def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.data, schema=self.schema)
+    def take(self) -> pl.DataFrame:
+        """The rows added since the last take, as a frame; the lists are emptied in place (bound appends stay valid)."""
+        frame = pl.DataFrame(self.data, schema=self.schema)
+        for values in self.data.values():
+            values.clear()
+        return frame
 
 
-class _Reader:
+@dataclass
+class _ForeignLabels:
+    """The span labels of one file until a Khabar label is met (then none need keeping)."""
+
+    known: bool = False
+    found: dict[str, None] = field(default_factory=dict)
+
+    def scan(self, layers: list[Any], labels: list[Any], known_labels: set[str]) -> None:
+        """The scan stops at the first known label, so a Khabar export costs one lookup."""
+        if self.known:
+            return
+        for layer, label in zip(layers, labels):
+            if label is None:
+                continue
+            if label in known_labels:
+                self.known, self.found = True, {}
+                return
+            if len(self.found) <= 6:  # six are shown, and "…" when there are more
+                self.found.setdefault(f"{layer}/{label}", None)
+
+
+class Reader:
+    """Reads exports a batch of whole tasks at a time (:meth:`batches`).
+
+    The state that spans tasks carries over from batch to batch: keys and task
+    positions run on, pseudonyms ``ls-user-N`` keep their order of first appearance,
+    and each file's foreign-label scan sees all its regions. Duplicate ids across
+    batches are the checks' to find (:mod:`khabar.validation.api`).
+    """
+
     def __init__(self, scheme: Scheme, documents: pl.DataFrame) -> None:
         self.scheme = scheme
         self.layers = set(scheme.layer_names)
@@ -396,34 +300,68 @@ class _Reader:
         self.region_appends = tuple(self.regions.data[name].append for name in REGIONS.names())
         self.choices = _Columns(CHOICES)
         self.relations = _Columns(RAW_RELATIONS)
+        self.documents = documents
+        self.foreign = _ForeignLabels()
         self.next_key = 0
+        self.files: list[Path] = []
         self.sha256s: list[str] = []
 
-    def read_file(self, path: Path) -> None:
-        file = str(path)
-        tasks, sha256 = _load_json(path)
-        self.sha256s.append(sha256)
-        first_region = len(self.regions.data["label"])
-        for task_pos, task in enumerate(tasks):
-            self.read_task(file, task_pos, task)
-        self.refuse_foreign_labels(file, first_region)
+    def batches(self, paths: list[Path], whole: Collection[Path] = ()) -> Iterator[RawExport]:
+        """The rows of every file, a batch of whole tasks at a time (files in ``whole`` read whole).
 
-    def refuse_foreign_labels(self, file: str, first_region: int) -> None:
+        Raises :class:`NotStreamable` when a file must be read whole: read again, from a new Reader.
+        """
+        for path in paths:
+            export = ExportFile(path, streamed=path not in whole, owner_lists=OWNER_LISTS.values())
+            try:
+                with cycle_collector_paused():
+                    yield from self._file_batches(export)
+            finally:
+                export.close()
+
+    def _file_batches(self, export: ExportFile) -> Iterator[RawExport]:
+        file = str(export.path)
+        self.files.append(export.path)
+        self.sha256s.append(export.sha256)
+        self.foreign = _ForeignLabels()
+        tasks = export.tasks()
+        size = count = 0
+        for task_pos, task in enumerate(tasks):
+            try:
+                self.read_task(file, task_pos, task.value)
+            except KhabarError:
+                for _ in tasks:  # a later piece the streamed read refuses comes first, as in a whole read
+                    pass
+                raise
+            size, count = size + task.size, count + 1
+            if size >= BATCH_BYTES or count >= BATCH_TASKS:
+                yield self.take(export.path)
+                size = count = 0
+        if count:
+            yield self.take(export.path)
+        self.refuse_foreign_labels(file)
+
+    def take(self, path: Path | None = None) -> RawExport:
+        """The rows read since the last take (of the file at ``path``; of no file: empty frames)."""
+        self.foreign.scan(self.regions.data["layer"], self.regions.data["label"], self.known_labels)
+        return RawExport(
+            files=[] if path is None else [path],
+            sha256s=[] if path is None else [self.sha256s[-1]],
+            documents=self.documents,
+            tasks=self.tasks.take(),
+            owners=self.owners.take(),
+            regions=self.regions.take(),
+            choices=self.choices.take(),
+            relations=self.relations.take(),
+        )
+
+    def refuse_foreign_labels(self, file: str) -> None:
         """Refuse a file none of whose span labels is a Khabar label: another project's export, not N broken rows.
 
         A Khabar label in the wrong layer (CONTENT on entity) is a mistake in a Khabar
-        export, reported per row by label_in_layer. The scan stops at the first known
-        label, so a Khabar export costs one lookup.
+        export, reported per row by label_in_layer.
         """
-        labels = self.regions.data["label"][first_region:]
-        layers = self.regions.data["layer"][first_region:]
-        found: dict[str, None] = {}
-        for layer, label in zip(layers, labels):
-            if label is None:
-                continue
-            if label in self.known_labels:
-                return
-            found.setdefault(f"{layer}/{label}", None)
+        found = self.foreign.found
         if found:
             shown = ", ".join(list(found)[:6]) + (", …" if len(found) > 6 else "")
             raise KhabarError(
@@ -626,22 +564,29 @@ class _Reader:
 
 
 def read_raw(paths: list[Path], documents: pl.DataFrame | Path, scheme: Scheme | None = None) -> RawExport:
-    """Read exports into frames that keep every row (see module docstring)."""
+    """Read exports into frames that keep every row (see module docstring), all batches at once."""
     if isinstance(documents, Path):
         documents = read_documents(documents)
-    reader = _Reader(scheme or load_scheme(), documents)
-    with cycle_collector_paused():
-        for path in paths:
-            reader.read_file(path)
+    scheme = scheme or load_scheme()
+    whole: set[Path] = set()
+    while True:
+        reader = Reader(scheme, documents)
+        try:
+            batches = list(reader.batches(paths, whole))
+        except NotStreamable as exc:
+            whole.add(exc.path)
+            continue
+        break
+    last = reader.take()  # empty: the columns' types when there is no batch
     return RawExport(
         files=list(paths),
         sha256s=reader.sha256s,
         documents=documents,
-        tasks=reader.tasks.frame(),
-        owners=reader.owners.frame(),
-        regions=reader.regions.frame(),
-        choices=reader.choices.frame(),
-        relations=reader.relations.frame(),
+        tasks=pl.concat([b.tasks for b in batches] + [last.tasks]),
+        owners=pl.concat([b.owners for b in batches] + [last.owners]),
+        regions=pl.concat([b.regions for b in batches] + [last.regions]),
+        choices=pl.concat([b.choices for b in batches] + [last.choices]),
+        relations=pl.concat([b.relations for b in batches] + [last.relations]),
     )
 
 

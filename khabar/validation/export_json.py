@@ -1,0 +1,265 @@
+"""An export's bytes → its tasks, one at a time, with the sha256 of the bytes read.
+
+Two ways, one result:
+
+- **streamed** (what ``khabar studio pull`` and ``json.dumps(..., indent=N)`` write: one task
+  per top-level item, each item starting on its own line): the file is read
+  :data:`READ_CHUNK` bytes at a time and cut at the separators between top-level items
+  (``"\\n  },\\n  {"`` for indent 2, which can only stand between two tasks: a string
+  holds no raw newline, and deeper objects are indented further). Each piece is
+  decoded by msgspec on its own. If every piece decodes, the file is the JSON list
+  of those pieces (JSON has one parse), so the tasks are exactly those of a whole-file
+  parse; memory holds one chunk and one task, whatever the file's size.
+- **whole** (anything else: a minified export, an empty list, and any file a piece of
+  which msgspec refuses): the file read whole, its list split by msgspec and each task
+  parsed when reached; a file msgspec refuses is parsed by ``json``, so every message
+  is what ``json`` says.
+
+A streamed read that meets a piece msgspec refuses raises :class:`NotStreamable`;
+the caller reads the file again the whole way. Before any task is yielded, both ways
+check the whole file is UTF-8 and not blank, so those problems come first, as before.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+
+from khabar.annotation import export_files
+from khabar.annotation.errors import KhabarError
+
+#: a ``\\uD800``–``\\uDFFF`` escape that is not half of a pair: JSON accepts it, UTF-8 cannot hold it
+LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+LONE_SURROGATE_ESCAPE_BYTES = re.compile(LONE_SURROGATE_ESCAPE.pattern.encode("ascii"))  # ASCII: the same matches in UTF-8 bytes
+SURROGATE = re.compile("[\ud800-\udfff]")
+#: Bytes read (and decoded to check UTF-8) at a time: 16 MB, a few ms of work each.
+READ_CHUNK = 1 << 24
+#: Where a top-level list's first item may start: ``[``, a newline and the indent of its items.
+STREAM_HEAD = re.compile(rb"\A\s*\[\n([ \t]*)\{")
+#: Bytes at each end of a file in which its start and end are looked for.
+HEAD_BYTES = 4096
+#: The end of a top-level list whose last item is an object.
+STREAM_TAIL = re.compile(rb"\}\s*\]\s*\Z")
+_DECODER = msgspec.json.Decoder()
+
+
+class NotStreamable(Exception):
+    """A piece of a streamed export that msgspec refuses: read the file the whole way instead."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task as parsed, and how many bytes of the export it took (0 when read whole)."""
+
+    value: Any
+    size: int
+
+
+class ExportFile:
+    """One export, opened once: the checks of the whole file, its sha256, then its tasks."""
+
+    def __init__(self, path: Path, *, streamed: bool, owner_lists: Collection[str]) -> None:
+        self.path = path
+        self.owner_lists = owner_lists
+        self.handle: BinaryIO = export_files.open_regular(path)
+        self.sha256 = self._checked_sha256()
+        self.streamed = streamed and self._stream_indent() is not None
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def tasks(self) -> Iterator[Task]:
+        """Every task, in order (streamed or whole, see the module docstring)."""
+        if self.streamed:
+            yield from self._streamed()
+        else:
+            yield from (Task(task, 0) for task in self._whole())
+
+    # -- the whole file -------------------------------------------------------------
+
+    def _read(self, size: int = -1) -> bytes:
+        try:
+            return self.handle.read(size)
+        except OSError as exc:
+            raise KhabarError(f"cannot read export: {exc.strerror}", file=str(self.path)) from None
+
+    def _checked_sha256(self) -> str:
+        """The sha256 of the file's bytes; refused when they are not UTF-8 or only white space,
+        decoded a chunk at a time (the whole file as one str would take as much memory again)."""
+        digest = hashlib.sha256()
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset, blank = 0, True
+        while True:
+            chunk = self._read(READ_CHUNK)
+            digest.update(chunk)
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                # the decoder reads its pending bytes and the chunk as one: exc.start counts from the first
+                raise KhabarError(
+                    f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {offset - pending + exc.start})", file=str(self.path)
+                ) from None
+            blank = blank and (not text or text.isspace())
+            if not chunk:
+                break
+            offset += len(chunk)
+        if blank:
+            raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(self.path))
+        self.size = offset
+        return digest.hexdigest()
+
+    def _stream_indent(self) -> bytes | None:
+        """The indent of the top-level items when the file has the streamed shape, else None."""
+        self.handle.seek(0)
+        head = STREAM_HEAD.match(self._read(HEAD_BYTES))
+        self.handle.seek(max(0, self.size - HEAD_BYTES))
+        tail = STREAM_TAIL.search(self._read())
+        self.handle.seek(0)
+        return head.group(1) if head and tail else None
+
+    def _whole(self) -> list[Any] | Iterator[Any]:
+        self.handle.seek(0)
+        data = self._read()
+        if b"\\u" not in data or LONE_SURROGATE_ESCAPE_BYTES.search(data) is None:  # the search only where an escape is
+            try:
+                slices = msgspec.json.decode(data, type=list[msgspec.Raw])
+            except (msgspec.MsgspecError, RecursionError):
+                pass
+            else:
+                return self._tasks_of(data, slices)
+        return _parsed(self.path, data, self.owner_lists)
+
+    def _tasks_of(self, data: bytes, slices: list[msgspec.Raw]) -> Iterator[Any]:
+        for raw in slices:
+            try:
+                yield msgspec.json.decode(raw)
+            except (msgspec.MsgspecError, RecursionError):  # not seen: the split checked the syntax; json decides, as before
+                try:
+                    yield json.loads(bytes(raw))
+                except (ValueError, RecursionError):
+                    yield from _parsed(self.path, data, self.owner_lists)  # raises the whole file's error, as before
+                    return
+
+    # -- streamed -------------------------------------------------------------------
+
+    def _streamed(self) -> Iterator[Task]:
+        indent = self._stream_indent()
+        assert indent is not None  # checked when opened
+        separator = b"\n" + indent + b"},\n" + indent + b"{"
+        cut = len(indent) + 2  # the piece ends after "\n" + indent + "}"
+        self.handle.seek(0)
+        buffer = self._read(max(READ_CHUNK, HEAD_BYTES))
+        head = STREAM_HEAD.match(buffer)
+        if head is None:
+            raise NotStreamable(self.path)
+        start = head.end() - 1  # the "{"
+        at_end = False
+        while True:
+            found = buffer.find(separator, start)
+            if found >= 0:
+                yield self._decoded(buffer[start : found + cut])
+                start = found + len(separator) - 1
+                continue
+            if at_end:
+                break
+            chunk = self._read(READ_CHUNK)
+            at_end = not chunk
+            # keep the bytes of a separator cut by the chunk's edge
+            buffer = buffer[start:] + chunk
+            start = 0
+        tail = STREAM_TAIL.search(buffer, start)
+        if tail is None:
+            raise NotStreamable(self.path)
+        yield self._decoded(buffer[start : tail.start() + 1])
+
+    def _decoded(self, piece: bytes) -> Task:
+        if b"\\u" in piece and LONE_SURROGATE_ESCAPE_BYTES.search(piece) is not None:
+            raise NotStreamable(self.path)
+        try:
+            return Task(_DECODER.decode(piece), len(piece))
+        except (msgspec.MsgspecError, RecursionError):
+            raise NotStreamable(self.path) from None
+
+
+def _parsed(path: Path, data: bytes, owner_lists: Collection[str]) -> list[Any]:
+    """The whole export parsed by ``json``; its errors, a lone surrogate and a top level other than a list refused."""
+    text = data.decode("utf-8")
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KhabarError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=str(path)) from None
+    except RecursionError:
+        raise KhabarError("not a Label Studio export: JSON nested too deeply", file=str(path)) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise KhabarError(f"not a Label Studio export: {str(exc).split(';')[0]}", file=str(path)) from None
+    suspect = "\\u" in text and LONE_SURROGATE_ESCAPE.search(text) is not None  # the search only where an escape is
+    del text
+    if suspect and isinstance(tasks, list):
+        _refuse_surrogates(path, tasks, owner_lists)
+    if not isinstance(tasks, list):
+        raise KhabarError(
+            f"not a Label Studio JSON export: the top level is a JSON {type(tasks).__name__}, "
+            "a full export is a list of tasks",
+            file=str(path),
+        )
+    return tasks
+
+
+def _surrogate_field(value: Any) -> list[str | int] | None:
+    """The path (keys and list positions) to the first string holding a lone surrogate, if any."""
+    stack: list[tuple[list[str | int], Any]] = [([], value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                if SURROGATE.search(key):
+                    return [*where, "(a key)"]
+                stack.append(([*where, key], child))
+        elif isinstance(item, list):
+            stack.extend(([*where, pos], child) for pos, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _refuse_surrogates(path: Path, tasks: list[Any], owner_lists: Collection[str]) -> None:
+    """Name the task, region and field of the first lone surrogate in an export."""
+    for task_pos, task in enumerate(tasks):
+        where = _surrogate_field(task)
+        if where is None:
+            continue
+        task_id = task.get("id") if isinstance(task, dict) else None
+        region = None
+        if len(where) > 3 and where[0] in owner_lists and where[2] == "result":
+            result = task[where[0]][where[1]]["result"][where[3]]
+            region = region_id(result.get("id")) if isinstance(result, dict) else None
+            if region is not None and SURROGATE.search(region):
+                region = None  # the id itself is the bad field: named in the message instead
+        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
+        raise KhabarError(
+            f"{field or 'the task'} holds a lone surrogate (a \\uD800-\\uDFFF escape without its pair): not Unicode text",
+            file=str(path), task=task_id if type(task_id) is int else f"#{task_pos}", region=region,
+        )
+
+
+def region_id(value: Any) -> str | None:
+    """A region id as the tables hold it: an int id as its digits, an empty or mistyped one as None."""
+    if type(value) is int:
+        return str(value)
+    return value if isinstance(value, str) and value else None
