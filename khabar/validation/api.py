@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frames, Kn
 from khabar.validation.export_json import NotStreamable
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, attach_quote_types, project_tables, read_documents
 from khabar.validation.schemas import FRAME_MODELS, AnnotationsTable, DocumentsTable, RelationsTable, SpansTable
+from khabar.validation.table_spool import TableSpool
 
 RULE_NAMES = {r.name for r in RULES}
 #: report order of the checks: a failure's place among the failures of the same row
@@ -67,12 +69,17 @@ class Failure:
 
 @dataclass
 class ValidationResult:
-    tables: Tables
+    spool: TableSpool  # the tables, on disk until asked for
     failures: list[Failure]
     accounting: acc.Accounting
     files: list[Path]
     sha256s: list[str]  # of each file's bytes, as validated
     strict: bool = False
+
+    @cached_property
+    def tables(self) -> Tables:
+        """The checked tables, loaded once from the spool."""
+        return self.spool.load()
 
     @property
     def errors(self) -> int:
@@ -105,7 +112,7 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
     result = check_exports(paths, documents, scheme, strict=strict)
     if knowledge_base and result.errors == 0:  # the knowledge base is checked against the gold, which only clean tables give
         from khabar.validation.links import check_knowledge_base
-        result.failures += check_knowledge_base(result.tables, paths, documents_file)
+        result.failures += check_knowledge_base(lambda: result.tables, paths, documents_file)
     return result
 
 
@@ -162,11 +169,11 @@ def _failure(frame: str, name: str, severity: str, row: dict[str, Any]) -> Failu
 
 @dataclass
 class _Checked:
-    """What one batch of tasks gives: its failures (each with its sort key), counts and tables."""
+    """What one batch of tasks gives: its failures (each with its sort key), counts and tables (None once spooled)."""
 
     failures: list[tuple[tuple[Any, ...], Failure]]
     counts: tuple[acc.Count, ...]
-    tables: Tables
+    tables: Tables | None
     tasks: int
 
 
@@ -197,22 +204,22 @@ def _check_batches(
     paths: list[Path], documents: pl.DataFrame, scheme: Scheme, strict: bool, whole: set[Path], duplicates: KnownDuplicates,
 ) -> tuple[ValidationResult, list[tuple[pl.DataFrame, pl.DataFrame]]]:
     reader = Reader(scheme, documents)
+    spool = TableSpool(documents)
     parts: list[_Checked] = []
     ids: list[tuple[pl.DataFrame, pl.DataFrame]] = []
     for number, raw in enumerate(_nonempty(reader.batches(paths, whole), reader)):
-        parts.append(check_raw(raw, scheme, strict=strict, duplicates=duplicates, batch=number))
+        part = check_raw(raw, scheme, strict=strict, duplicates=duplicates, batch=number)
+        spool.append(part.tables)
+        parts.append(_Checked(failures=part.failures, counts=part.counts, tables=None, tasks=part.tasks))
         ids.append((
             raw.tasks.select("file", "task_id", batch=pl.lit(number, pl.Int64)),
             raw.owners.filter(pl.col("owner_id").is_not_null()).select("kind", "owner_id", batch=pl.lit(number, pl.Int64)),
         ))
     failures = sorted((failure for part in parts for failure in part.failures), key=lambda keyed: keyed[0])
     accounting = acc.Accounting(files=len(paths), tasks=sum(part.tasks for part in parts), counts=acc.merge([part.counts for part in parts]))
-    tables = Tables(**{
-        name: pl.concat([getattr(part.tables, name) for part in parts]) if name != "documents" else documents
-        for name in vars(parts[0].tables)
-    })
+    spool.close()
     result = ValidationResult(
-        tables=tables, failures=[failure for _, failure in failures], accounting=accounting,
+        spool=spool, failures=[failure for _, failure in failures], accounting=accounting,
         files=list(paths), sha256s=list(reader.sha256s), strict=strict,
     )
     return result, ids

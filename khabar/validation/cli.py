@@ -99,7 +99,7 @@ def _keep_for_build(result: ValidationResult, documents: Path) -> None:
 
     key = store.tables_key(result.sha256s, store.sha256_file(documents))
     try:
-        folder = store.save(result.tables, key)
+        folder = store.save_files(result.spool.paths, key)
     except (OSError, KhabarError) as exc:  # a read-only home must not fail a clean validation
         reason = exc.message if isinstance(exc, KhabarError) else exc.strerror
         print(f"khabar validate: could not keep the tables for khabar build ({reason}); it will validate again", file=sys.stderr)

@@ -11,6 +11,7 @@ committed exports with the repository's corpus: the base describes that gold and
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -142,8 +143,9 @@ def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with
     return failures
 
 
-def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path) -> list[Failure]:
-    """The base's failures against the gold of ``tables``; none when the base does not describe these inputs."""
+def check_knowledge_base(tables: Callable[[], object], paths: list[Path], documents_file: Path) -> list[Failure]:
+    """The base's failures against the gold of ``tables()``; none when the base does not describe these inputs
+    (and then the tables, which may be on disk, are not loaded)."""
     folder = repo().kb_dir
     if not folder.is_dir() or not export_paths_are_committed(paths, documents_file):
         return []
@@ -151,7 +153,7 @@ def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path
     from khabar.dataset.adjudicate import adjudicate
     from khabar.dataset.inputs import from_tables
 
-    gold = adjudicate(from_tables(tables))
+    gold = adjudicate(from_tables(tables()))
     entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)
     roles = Roles.of(load_scheme())
     gold_frame = contents(gold, roles)
