@@ -111,8 +111,10 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
     scheme = load_scheme()
     result = check_exports(paths, documents, scheme, strict=strict)
     if knowledge_base and result.errors == 0:  # the knowledge base is checked against the gold, which only clean tables give
-        from khabar.validation.links import check_knowledge_base
-        result.failures += check_knowledge_base(lambda: result.tables, paths, documents_file)
+        from khabar.validation.links import check_knowledge_base, knowledge_base_applies
+
+        if knowledge_base_applies(paths, documents_file):  # else the tables stay on disk
+            result.failures += check_knowledge_base(result.tables, paths, documents_file)
     return result
 
 

@@ -11,7 +11,6 @@ committed exports with the repository's corpus: the base describes that gold and
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -143,17 +142,21 @@ def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with
     return failures
 
 
-def check_knowledge_base(tables: Callable[[], object], paths: list[Path], documents_file: Path) -> list[Failure]:
-    """The base's failures against the gold of ``tables()``; none when the base does not describe these inputs
-    (and then the tables, which may be on disk, are not loaded)."""
+def knowledge_base_applies(paths: list[Path], documents_file: Path) -> bool:
+    """Whether the repository's knowledge base describes these inputs (else it is not checked against them)."""
+    return repo().kb_dir.is_dir() and export_paths_are_committed(paths, documents_file)
+
+
+def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path) -> list[Failure]:
+    """The base's failures against the gold of ``tables``; none when the base does not describe these inputs."""
     folder = repo().kb_dir
-    if not folder.is_dir() or not export_paths_are_committed(paths, documents_file):
+    if not knowledge_base_applies(paths, documents_file):
         return []
     from khabar.annotation.scheme import load_scheme
     from khabar.dataset.adjudicate import adjudicate
     from khabar.dataset.inputs import from_tables
 
-    gold = adjudicate(from_tables(tables()))
+    gold = adjudicate(from_tables(tables))
     entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)
     roles = Roles.of(load_scheme())
     gold_frame = contents(gold, roles)
