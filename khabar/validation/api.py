@@ -171,11 +171,10 @@ def _failure(frame: str, name: str, severity: str, row: dict[str, Any]) -> Failu
 
 @dataclass
 class _Checked:
-    """What one batch of tasks gives: its failures (each with its sort key), counts and tables (None once spooled)."""
+    """What one batch of tasks gives besides its tables: its failures (each with its sort key) and counts."""
 
     failures: list[tuple[tuple[Any, ...], Failure]]
     counts: tuple[acc.Count, ...]
-    tables: Tables | None
     tasks: int
 
 
@@ -210,9 +209,9 @@ def _check_batches(
     parts: list[_Checked] = []
     ids: list[tuple[pl.DataFrame, pl.DataFrame]] = []
     for number, raw in enumerate(_nonempty(reader.batches(paths, whole), reader)):
-        part = check_raw(raw, scheme, strict=strict, duplicates=duplicates, batch=number)
-        spool.append(part.tables)
-        parts.append(_Checked(failures=part.failures, counts=part.counts, tables=None, tasks=part.tasks))
+        part, tables = check_raw(raw, scheme, strict=strict, duplicates=duplicates, batch=number)
+        spool.append(tables)
+        parts.append(part)
         ids.append((
             raw.tasks.select("file", "task_id", batch=pl.lit(number, pl.Int64)),
             raw.owners.filter(pl.col("owner_id").is_not_null()).select("kind", "owner_id", batch=pl.lit(number, pl.Int64)),
@@ -251,7 +250,7 @@ def _duplicates_across_batches(ids: list[tuple[pl.DataFrame, pl.DataFrame]]) -> 
     )
 
 
-def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicates: KnownDuplicates | None = None, batch: int = 0) -> _Checked:
+def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicates: KnownDuplicates | None = None, batch: int = 0) -> tuple[_Checked, Tables]:
     """Check one batch that :meth:`khabar.validation.reader.Reader.batches` read."""
     frames = prepare(raw, scheme, duplicates)
     failing = _failing_rows(frames)
@@ -277,7 +276,7 @@ def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicate
                 if name == "annotation_document_known":
                     unknown_document.add(row["key"])
     counts, tables = _account(raw, frames, excluded_rows, unknown_document)
-    return _Checked(failures=failures, counts=counts, tables=tables, tasks=raw.tasks.height)
+    return _Checked(failures=failures, counts=counts, tasks=raw.tasks.height), tables
 
 
 def _account(

@@ -26,12 +26,14 @@ import codecs
 import hashlib
 import json
 import re
+from array import array
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import msgspec
+import pyarrow as pa
 
 from khabar.annotation import export_files
 from khabar.annotation.errors import KhabarError
@@ -98,30 +100,57 @@ class ExportFile:
             raise KhabarError(f"cannot read export: {exc.strerror}", file=str(self.path)) from None
 
     def _checked_sha256(self) -> str:
-        """The sha256 of the file's bytes; refused when they are not UTF-8 or only white space,
-        decoded a chunk at a time (the whole file as one str would take as much memory again)."""
+        """The sha256 of the file's bytes; refused when they are not UTF-8 or only white space.
+
+        Read a chunk at a time (the whole file as one str would take as much memory again).
+        While all read is white space the chunks are decoded, to see; after that Arrow only
+        validates them (0.1 s instead of 1.1 s for 600 MB, no str made), and a chunk it
+        refuses sends the file through the decoder again, for the offset of the bad byte.
+        """
         digest = hashlib.sha256()
         decoder = codecs.getincrementaldecoder("utf-8")()
-        offset, blank = 0, True
+        blank, carry, size = True, b"", 0
+        while chunk := self._read(READ_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if blank:
+                try:
+                    text = decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    self._refuse_non_utf8()
+                blank = not text or text.isspace()
+                carry = b"" if blank else decoder.getstate()[0]
+                continue
+            data = carry + chunk
+            whole = _complete(data)
+            if not _is_utf8(data[:whole]):
+                self._refuse_non_utf8()
+            carry = data[whole:]
+        if carry or (blank and decoder.getstate()[0]):  # a character cut by the end of the file
+            self._refuse_non_utf8()
+        if blank:
+            raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(self.path))
+        self.size = size
+        return digest.hexdigest()
+
+    def _refuse_non_utf8(self) -> NoReturn:
+        """Name the first byte that is not UTF-8 (the file decoded again from its start)."""
+        self.handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
         while True:
             chunk = self._read(READ_CHUNK)
-            digest.update(chunk)
             pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
             try:
-                text = decoder.decode(chunk, final=not chunk)
+                decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:
                 # the decoder reads its pending bytes and the chunk as one: exc.start counts from the first
                 raise KhabarError(
                     f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {offset - pending + exc.start})", file=str(self.path)
                 ) from None
-            blank = blank and (not text or text.isspace())
             if not chunk:
-                break
+                raise KhabarError("not UTF-8", file=str(self.path))  # Arrow refused what Python decodes: not seen
             offset += len(chunk)
-        if blank:
-            raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(self.path))
-        self.size = offset
-        return digest.hexdigest()
 
     def _stream_indent(self) -> bytes | None:
         """The indent of the top-level items when the file has the streamed shape, else None."""
@@ -169,12 +198,11 @@ class ExportFile:
             raise NotStreamable(self.path)
         start = head.end() - 1  # the "{"
         at_end = False
+        cuts = re.compile(re.escape(separator))  # finditer: 0.24 s for 600 MB, bytes.find 0.68 s
         while True:
-            found = buffer.find(separator, start)
-            if found >= 0:
-                yield self._decoded(buffer[start : found + cut])
-                start = found + len(separator) - 1
-                continue
+            for found in cuts.finditer(buffer, start):
+                yield self._decoded(buffer[start : found.start() + cut])
+                start = found.end() - 1
             if at_end:
                 break
             chunk = self._read(READ_CHUNK)
@@ -194,6 +222,27 @@ class ExportFile:
             return Task(_DECODER.decode(piece), len(piece))
         except (msgspec.MsgspecError, RecursionError):
             raise NotStreamable(self.path) from None
+
+
+def _complete(data: bytes) -> int:
+    """The length of ``data`` without a UTF-8 character cut at its end (Arrow judges the rest)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: look further back for its lead
+            continue
+        need = 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+        return len(data) - back if need > back else len(data)
+    return len(data)
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8, checked by Arrow on the bytes in place (one string of them)."""
+    offsets = pa.py_buffer(array("i", [0, len(data)]))
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _parsed(path: Path, data: bytes, owner_lists: Collection[str]) -> list[Any]:

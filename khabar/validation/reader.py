@@ -181,7 +181,7 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
     if not documents_file.is_file():
         raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
     records = load_records(documents_file)
-    schema = pl.Schema({**DOCUMENTS, "superseded_by": pl.String})
+    schema = pl.Schema(list(DOCUMENTS.items()) + [("superseded_by", pl.String())])
     columns = {name: [getattr(record, name) for record in records] for name in schema.names()}
     return pl.DataFrame(columns, schema=schema)
 
@@ -371,20 +371,18 @@ class Reader:
             )
 
     def read_task(self, file: str, task_pos: int, task: Any) -> None:
-        where = {"file": file, "task": f"#{task_pos}"}
         if not isinstance(task, dict):
-            raise KhabarError(f"not a Label Studio task: a JSON {type(task).__name__}, expected an object", **where)
+            raise KhabarError(f"not a Label Studio task: a JSON {type(task).__name__}, expected an object", file=file, task=f"#{task_pos}")
         task_id = _int(task.get("id"))
         if task_id is None:
             if "id" not in task:
-                raise KhabarError("task has no id: a file of tasks to import, not an export of a project", **where)
-            raise KhabarError(f"task id is {_not_int(task.get('id'))}", **where)
-        where["task"] = task_id
+                raise KhabarError("task has no id: a file of tasks to import, not an export of a project", file=file, task=f"#{task_pos}")
+            raise KhabarError(f"task id is {_not_int(task.get('id'))}", file=file, task=f"#{task_pos}")
         data = task.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("text"), str):
             raise KhabarError(
                 "task has no data.text: not a text task of Khabar's labeling config (an image, HTML or other project?)",
-                **where,
+                file=file, task=task_id,
             )
         doc_id, doc_known, doc_problem = self.resolve_document(data)
         self.tasks.add(file=file, task_pos=task_pos, task_id=task_id, doc_id=doc_id, doc_known=doc_known, doc_problem=doc_problem)
@@ -393,7 +391,7 @@ class Reader:
             if owners is None:
                 continue
             if not isinstance(owners, list):
-                raise KhabarError(f"task {list_name!r} is a JSON {type(owners).__name__}, expected a list", **where)
+                raise KhabarError(f"task {list_name!r} is a JSON {type(owners).__name__}, expected a list", file=file, task=task_id)
             for owner_pos, owner in enumerate(owners):
                 self.read_owner(file, task_pos, task_id, kind, owner_pos, owner)
 
@@ -498,9 +496,10 @@ class Reader:
             if kind != "choices":
                 problems.append(f"type is {_json(kind)}, expected 'choices' for control {from_name!r}")
             choices = value.get("choices")
-            ok = isinstance(choices, list) and len(choices) == 1 and isinstance(choices[0], str)
+            choice = choices[0] if isinstance(choices, list) and len(choices) == 1 and isinstance(choices[0], str) else None
+            ok = choice is not None
             self.choices.add(
-                **base, region_id=region_id, control=from_name, choice=choices[0] if ok else None,
+                **base, region_id=region_id, control=from_name, choice=choice,
                 raw=None if ok else _json(choices), problem="; ".join(problems) or None,
             )
             return
@@ -508,12 +507,12 @@ class Reader:
             problems.append(f"type is {_json(kind)}, expected 'labels' for layer {from_name!r}")
         labels = value.get("labels")
         start, end, text = value.get("start"), value.get("end"), value.get("text")
-        label_ok = isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str)
-        fields_ok = label_ok and _int(start) is not None and _int(end) is not None and isinstance(text, str)
+        label = labels[0] if isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str) else None
+        fields_ok = label is not None and _int(start) is not None and _int(end) is not None and isinstance(text, str)
         raw = None if fields_ok else _json({"id": item.get("id"), "labels": labels, "start": start, "end": end, "text": text})
         self.regions.add(
             **base, region_id=region_id, layer=from_name,
-            label=labels[0] if label_ok else None, start=_int(start), end=_int(end),
+            label=label, start=_int(start), end=_int(end),
             text=text if isinstance(text, str) else None, raw=raw, problem="; ".join(problems) or None,
         )
 
@@ -554,11 +553,11 @@ class Reader:
         problems = []
         if direction not in ("left", "right"):
             problems.append(f"direction is {_json(direction)}; a relation needs 'right' (or 'left')")
-        label_ok = isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str)
+        label = labels[0] if isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str) else None
         ends_ok = from_region is not None and to_region is not None
-        raw = None if label_ok and ends_ok else _json({"from_id": item.get("from_id"), "to_id": item.get("to_id"), "labels": labels})
+        raw = None if label is not None and ends_ok else _json({"from_id": item.get("from_id"), "to_id": item.get("to_id"), "labels": labels})
         self.relations.add(
-            **base, from_region=from_region, to_region=to_region, label=labels[0] if label_ok else None,
+            **base, from_region=from_region, to_region=to_region, label=label,
             direction=direction if isinstance(direction, str) else None, raw=raw, problem="; ".join(problems) or None,
         )
 

@@ -62,7 +62,7 @@ def sha256_file(path: Path) -> str:
 def _code_sha256() -> str:
     digest = hashlib.sha256()
     for package in (annotation, validation):
-        root = Path(package.__file__).parent
+        root = Path(str(package.__file__)).parent
         for path in sorted(root.rglob("*.py")):
             digest.update(path.relative_to(root.parent).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
