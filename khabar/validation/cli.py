@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from khabar.validation.api import validate_exports
     from khabar.validation.checks import check_table
     from khabar.validation.repair import repair_exports
-    from khabar.validation.report import render
+    from khabar.validation.report import json_chunks, render
 
     if args.list_checks:
         from khabar.validation.links import check_lines
@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     result = validate_exports(paths, args.documents, strict=args.strict)
     if paths and not args.strict and result.errors == 0:
         _keep_for_build(result, args.documents)
-    sys.stdout.write(render(result, args.format))
+    chunks = json_chunks(result) if args.format == "json" else [render(result, args.format)]
+    sys.stdout.writelines(chunks)
     return result.exit_status
 
 
