@@ -25,6 +25,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import os
 import re
 from array import array
 from collections.abc import Collection, Iterator
@@ -78,6 +79,7 @@ class ExportFile:
         self.path = path
         self.owner_lists = owner_lists
         self.handle: BinaryIO = export_files.open_regular(path)
+        self.stamp = self._stamp()
         self.sha256 = self._checked_sha256()
         self.streamed = streamed and self._stream_indent() is not None
 
@@ -85,11 +87,21 @@ class ExportFile:
         self.handle.close()
 
     def tasks(self) -> Iterator[Task]:
-        """Every task, in order (streamed or whole, see the module docstring)."""
+        """Every task, in order (streamed or whole, see the module docstring).
+
+        The file is read twice (checked and hashed, then parsed): a file changed in
+        between is refused, so the sha256 kept is that of the bytes parsed.
+        """
         if self.streamed:
             yield from self._streamed()
         else:
             yield from (Task(task, 0) for task in self._whole())
+        if self._stamp() != self.stamp:
+            raise KhabarError("the export changed while it was read: run the command again", file=str(self.path))
+
+    def _stamp(self) -> tuple[int, int]:
+        status = os.fstat(self.handle.fileno())
+        return status.st_size, status.st_mtime_ns
 
     # -- the whole file -------------------------------------------------------------
 

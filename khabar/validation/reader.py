@@ -13,9 +13,10 @@ Two levels:
   checking anything; it refuses (KhabarError) an export with structural problems
   rather than leaving rows out.
 
-An export is read task by task: its top-level list is split into raw per-task
-slices of the file's bytes and each task is parsed only when it is read, so the
-parsed export is never in memory as a whole (see ``_load_json``).
+An export is read task by task (:mod:`khabar.validation.export_json`), and
+:meth:`Reader.batches` hands the rows over a batch of whole tasks at a time, so
+neither the file nor its parsed tasks are ever in memory as a whole; :func:`read_raw`
+gathers every batch (for ``--repair`` and :func:`read_exports`).
 
 Label Studio shapes handled: per-region choices reuse their region's id;
 relations have no id of their own (``from_id``/``to_id``; ``direction: left``

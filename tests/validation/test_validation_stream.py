@@ -115,3 +115,17 @@ def test_the_reader_keeps_the_sha256_of_the_bytes(tmp_path: Path) -> None:
     assert export.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert [task.value["id"] for task in export.tasks()] == [1, 2, 3]
     export.close()
+
+
+def test_an_export_changed_between_its_hash_and_its_parse_is_refused(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "export.json"
+    path.write_bytes(CASES["a pull's layout"])
+    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
+    with path.open("r+b") as handle:  # in place, the same bytes: the open file sees the new time
+        handle.write(b"[")
+    os.utime(path, ns=(0, 0))
+    with pytest.raises(KhabarError, match="changed while it was read"):
+        list(export.tasks())
+    export.close()
