@@ -75,9 +75,11 @@ class Task:
 class ExportFile:
     """One export, opened once: the checks of the whole file, its sha256, then its tasks."""
 
-    def __init__(self, path: Path, *, streamed: bool, owner_lists: Collection[str]) -> None:
+    def __init__(self, path: Path, *, streamed: bool, owner_lists: Collection[str], typed: msgspec.json.Decoder[Any] | None = None) -> None:
+        """``typed``: a decoder of typed structs tried first on each streamed piece; a piece it refuses is decoded as plain JSON."""
         self.path = path
         self.owner_lists = owner_lists
+        self.typed = typed
         self.handle: BinaryIO = export_files.open_regular(path)
         self.stamp = self._stamp()
         self.sha256 = self._checked_sha256()
@@ -230,6 +232,11 @@ class ExportFile:
     def _decoded(self, piece: bytes) -> Task:
         if b"\\u" in piece and LONE_SURROGATE_ESCAPE_BYTES.search(piece) is not None:
             raise NotStreamable(self.path)
+        if self.typed is not None:
+            try:
+                return Task(self.typed.decode(piece), len(piece))
+            except (msgspec.MsgspecError, RecursionError):
+                pass  # another shape, or not JSON: plain decoding says which
         try:
             return Task(_DECODER.decode(piece), len(piece))
         except (msgspec.MsgspecError, RecursionError):

@@ -43,6 +43,7 @@ from khabar.annotation.memory import cycle_collector_paused
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.annotation.studio.export import PSEUDONYM_PATTERN
 from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
+from khabar.validation import typed_tasks
 from khabar.validation.export_json import ExportFile, NotStreamable
 from khabar.validation.export_json import region_id as _region_id
 
@@ -313,7 +314,7 @@ class Reader:
         Raises :class:`NotStreamable` when a file must be read whole: read again, from a new Reader.
         """
         for path in paths:
-            export = ExportFile(path, streamed=path not in whole, owner_lists=OWNER_LISTS.values())
+            export = ExportFile(path, streamed=path not in whole, owner_lists=OWNER_LISTS.values(), typed=typed_tasks.DECODER)
             try:
                 with cycle_collector_paused():
                     yield from self._file_batches(export)
@@ -372,6 +373,8 @@ class Reader:
             )
 
     def read_task(self, file: str, task_pos: int, task: Any) -> None:
+        if type(task) is typed_tasks.Task:
+            task = task.as_dict()
         if not isinstance(task, dict):
             raise KhabarError(f"not a Label Studio task: a JSON {type(task).__name__}, expected an object", file=file, task=f"#{task_pos}")
         task_id = _int(task.get("id"))
@@ -418,6 +421,8 @@ class Reader:
         self.next_key += 1
         row: dict[str, Any] = {"key": key, "kind": kind, "file": file, "task_pos": task_pos, "owner_pos": owner_pos, "task_id": task_id}
         problems: list[str] = []
+        if type(owner) is typed_tasks.Owner:
+            owner = owner.as_dict()
         if not isinstance(owner, dict):
             what = "only an id (export with full predictions)" if kind == PREDICTION and type(owner) is int else f"a JSON {type(owner).__name__}"
             self.owners.add(**row, owner_id=_int(owner), problem=f"{kind} is {what}, not an object", was_cancelled=False, ground_truth=False)
@@ -459,7 +464,13 @@ class Reader:
             self.read_result(file, task_id, key, result_pos, item)
 
     def read_result(self, file: str, task_id: int, key: int, result_pos: int, item: Any) -> None:
-        if self._read_plain_span(key, result_pos, item):
+        if type(item) is typed_tasks.SpanResult:
+            if self._read_typed_span(key, result_pos, item):
+                return
+            item = item.as_dict()
+        elif isinstance(item, typed_tasks.ChoiceResult | typed_tasks.RelationResult):
+            item = item.as_dict()
+        elif self._read_plain_span(key, result_pos, item):
             return
         base = {"key": key, "result_pos": result_pos}
         if not isinstance(item, dict):
@@ -519,12 +530,27 @@ class Reader:
 
     def _read_plain_span(self, key: int, result_pos: int, item: Any) -> bool:
         """Fast path for the common, well-formed span result (most of a large export)."""
-        if type(item) is not dict or item.get("type") != "labels" or item.get("to_name") != self.scheme.text_name:
+        if type(item) is not dict or item.get("type") != "labels":
             return False
-        layer, value, region_id = item.get("from_name"), item.get("value"), item.get("id")
-        if type(layer) is not str or layer not in self.layers or type(value) is not dict or type(region_id) is not str or not region_id:
+        value = item.get("value")
+        if type(value) is not dict:
             return False
-        start, end, text, labels = value.get("start"), value.get("end"), value.get("text"), value.get("labels")
+        return self._add_plain_span(
+            key, result_pos, item.get("to_name"), item.get("from_name"), item.get("id"),
+            value.get("start"), value.get("end"), value.get("text"), value.get("labels"),
+        )
+
+    def _read_typed_span(self, key: int, result_pos: int, item: typed_tasks.SpanResult) -> bool:
+        """:meth:`_read_plain_span` for a typed span result (its ``type`` is "labels")."""
+        value = item.value
+        if type(value) is not typed_tasks.SpanValue:
+            return False
+        return self._add_plain_span(key, result_pos, item.to_name, item.from_name, item.id, value.start, value.end, value.text, value.labels)
+
+    def _add_plain_span(self, key: int, result_pos: int, to_name: Any, layer: Any, region_id: Any, start: Any, end: Any, text: Any, labels: Any) -> bool:
+        """Add the span when every field is what Label Studio writes (else the caller reads it the long way)."""
+        if to_name != self.scheme.text_name or type(layer) is not str or layer not in self.layers or type(region_id) is not str or not region_id:
+            return False
         if type(start) is not int or type(end) is not int or type(text) is not str or type(labels) is not list or len(labels) != 1:
             return False
         if not (0 <= start <= INT64_MAX and 0 <= end <= INT64_MAX):
