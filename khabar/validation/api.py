@@ -37,7 +37,8 @@ from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frames, KnownDuplicates, prepare, rule
 from khabar.validation.export_json import NotStreamable
-from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, attach_quote_types, project_tables, read_documents
+from khabar.validation.projection import attach_quote_types, project_tables
+from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, read_documents
 from khabar.validation.schemas import FRAME_MODELS, AnnotationsTable, DocumentsTable, RelationsTable, SpansTable
 from khabar.validation.table_spool import TableSpool
 

@@ -167,13 +167,13 @@ _REGION_ID = re.compile(r'^ {12}"id": ("(?:[^"\\]|\\.)*"|-?\d+),?$')
 _LISTS = {"annotation": "annotations", "prediction": "predictions"}
 
 
-def export_lines(path: str) -> dict[tuple[str, int, str | None], int]:
+def export_lines(path: str) -> dict[tuple[str, int | None, str | None], int]:
     """(list, owner id, region id or None) → line number, for files in the layout of ``studio pull``.
 
     Other layouts (one long line from the Label Studio UI) give no lines; the
     annotation then points at the file.
     """
-    found: dict[tuple[str, int, str | None], int] = {}
+    found: dict[tuple[str, int | None, str | None], int] = {}
     try:
         handle = open(path, encoding="utf-8")
     except OSError:

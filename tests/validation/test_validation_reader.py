@@ -10,7 +10,7 @@ from validation_exports import DOC, annotation, span, task, ui_style, valid_expo
 from khabar.annotation.errors import KhabarError
 from khabar.annotation.paths import repo
 from khabar.validation.api import validate_exports
-from khabar.validation.reader import read_exports
+from khabar.validation.projection import read_exports
 
 
 def test_ui_export_matches_documents_by_text_and_hides_user_ids(tmp_path, khabar):
