@@ -29,14 +29,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 VALIDATE_PHASES = (
     ("khabar.validation.reader", "read_documents"),
-    ("khabar.validation.reader", "read_raw"),
-    ("khabar.validation.reader", "_load_json"),
+    ("khabar.validation.api", "check_exports"),  # reading and checking, batch by batch: read = this - check_raw
     ("khabar.validation.api", "check_raw"),
     ("khabar.validation.checks", "prepare"),
     ("khabar.validation.api", "_failing_rows"),
     ("khabar.validation.api", "_account"),
     ("khabar.validation.report", "render"),
-    ("khabar.validation.store", "save"),
+    ("khabar.validation.store", "save_files"),
 )
 BUILD_PHASES = (
     ("khabar.dataset.inputs", "load_inputs"),

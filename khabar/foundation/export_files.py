@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from khabar.foundation.errors import KhabarError
 
@@ -53,8 +54,8 @@ def check_regular(path: Path) -> None:
         raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
 
 
-def read_regular(path: Path) -> bytes:
-    """The bytes of a regular file; anything else is refused without blocking.
+def open_regular(path: Path) -> BinaryIO:
+    """A regular file opened for reading in binary; anything else is refused without blocking.
 
     Opened non-blocking and checked on the open descriptor, so a file swapped
     for a FIFO after a check still cannot hang the read.
@@ -63,10 +64,17 @@ def read_regular(path: Path) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise _unreadable(path, exc) from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
+    handle = os.fdopen(fd, "rb")
+    mode = os.fstat(handle.fileno()).st_mode
+    if not stat.S_ISREG(mode):
+        handle.close()
+        raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
+    return handle
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file; anything else is refused without blocking (see :func:`open_regular`)."""
+    with open_regular(path) as handle:
         return handle.read()
 
 

@@ -149,15 +149,19 @@ def validate_with_knowledge_base(paths: list[Path], documents_file: Path | None 
     """:func:`~khabar.validation.api.validate_exports`, then the knowledge base against the gold of the
     exports when their tables are clean (only clean tables give a gold): what ``khabar validate`` reports."""
     result = validate_exports(paths, documents_file, strict=strict)
-    if result.errors == 0:
-        result.failures += check_knowledge_base(result.tables, paths, documents_file or repo().documents_file)
+    documents_file = documents_file or repo().documents_file
+    if result.errors == 0 and knowledge_base_applies(paths, documents_file):  # else the tables stay on disk
+        result.failures += check_knowledge_base(result.tables, paths, documents_file)
     return result
+def knowledge_base_applies(paths: list[Path], documents_file: Path) -> bool:
+    """Whether the repository's knowledge base describes these inputs (else it is not checked against them)."""
+    return repo().kb_dir.is_dir() and export_paths_are_committed(paths, documents_file)
 
 
 def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path) -> list[Failure]:
     """The base's failures against the gold of ``tables``; none when the base does not describe these inputs."""
     folder = repo().kb_dir
-    if not folder.is_dir() or not export_paths_are_committed(paths, documents_file):
+    if not knowledge_base_applies(paths, documents_file):
         return []
     gold = adjudicate(from_tables(tables))
     entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)

@@ -9,6 +9,8 @@ frames that are counted here, so the counts reconcile by construction, and
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -71,3 +73,17 @@ def count(unit: str, frame: pl.DataFrame) -> Count:
     reasons = frame.filter(pl.col("reason").is_not_null()).group_by("reason").len()
     excluded = dict(zip(reasons["reason"].to_list(), reasons["len"].to_list()))
     return Count(unit=unit, read=frame.height, used=frame.height - sum(excluded.values()), excluded=excluded)
+
+
+def merge(parts: Sequence[Sequence[Count]]) -> tuple[Count, ...]:
+    """The counts of several batches added unit by unit (each batch counts the same units, in the same order)."""
+    merged = []
+    for same_unit in zip(*parts):
+        excluded: Counter[str] = Counter()
+        for part in same_unit:
+            excluded.update(part.excluded)
+        merged.append(Count(
+            unit=same_unit[0].unit, read=sum(c.read for c in same_unit), used=sum(c.used for c in same_unit),
+            excluded={reason: n for reason, n in excluded.items() if n},
+        ))
+    return tuple(merged)

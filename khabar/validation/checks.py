@@ -393,9 +393,29 @@ class Frames:
         return getattr(self, name)
 
 
-def prepare(raw: RawExport, scheme: Scheme) -> Frames:
-    """Join and derive everything the rules read, for checked owners only."""
-    owners = _owners(raw)
+@dataclass(frozen=True)
+class KnownDuplicates:
+    """Ids known to occur more than once in the whole read, when the rows come a batch at a time:
+    task ids per file (``file``, ``task_id``) and owner ids per kind (``kind``, ``owner_id``)."""
+
+    tasks: pl.DataFrame
+    owners: pl.DataFrame
+
+    @staticmethod
+    def none() -> KnownDuplicates:
+        return KnownDuplicates(
+            tasks=pl.DataFrame(schema={"file": pl.String, "task_id": pl.Int64}),
+            owners=pl.DataFrame(schema={"kind": pl.String, "owner_id": pl.Int64}),
+        )
+
+
+def prepare(raw: RawExport, scheme: Scheme, duplicates: KnownDuplicates | None = None) -> Frames:
+    """Join and derive everything the rules read, for checked owners only.
+
+    ``duplicates``: ids that occur again outside ``raw`` (a batch of the read); ids
+    repeated inside ``raw`` are found here.
+    """
+    owners = _owners(raw, duplicates or KnownDuplicates.none())
     checked = _numbered(owners.filter(pl.col("checked")).drop("checked"))
     relations = raw.relations.join(checked.select("key"), on="key", how="semi", maintain_order="left")
     choices = raw.choices.join(checked.select("key"), on="key", how="semi", maintain_order="left")
@@ -417,14 +437,23 @@ def checked_owner() -> pl.Expr:
     return ((pl.col("kind") == ANNOTATION) & ~pl.col("was_cancelled")) | (pl.col("kind") == PREDICTION)
 
 
-def _owners(raw: RawExport) -> pl.DataFrame:
-    tasks = raw.tasks.with_columns(task_dup=pl.len().over("file", "task_id") > 1)
-    return raw.owners.join(
-        tasks.select("file", "task_pos", "doc_id", "doc_known", "doc_problem", "task_dup"),
-        on=["file", "task_pos"], how="left", maintain_order="left",
-    ).with_columns(
-        id_dup=pl.col("owner_id").is_not_null() & (pl.len().over("kind", "owner_id") > 1),
-        checked=checked_owner(),
+def _owners(raw: RawExport, duplicates: KnownDuplicates) -> pl.DataFrame:
+    known_task = duplicates.tasks.select("file", "task_id", known_task=pl.lit(True)).unique()
+    known_owner = duplicates.owners.select("kind", "owner_id", known_owner=pl.lit(True)).unique()
+    tasks = raw.tasks.join(known_task, on=["file", "task_id"], how="left", maintain_order="left").with_columns(
+        task_dup=(pl.len().over("file", "task_id") > 1) | pl.col("known_task").fill_null(False)
+    )
+    return (
+        raw.owners.join(
+            tasks.select("file", "task_pos", "doc_id", "doc_known", "doc_problem", "task_dup"),
+            on=["file", "task_pos"], how="left", maintain_order="left",
+        )
+        .join(known_owner, on=["kind", "owner_id"], how="left", maintain_order="left")
+        .with_columns(
+            id_dup=pl.col("owner_id").is_not_null() & ((pl.len().over("kind", "owner_id") > 1) | pl.col("known_owner").fill_null(False)),
+            checked=checked_owner(),
+        )
+        .drop("known_owner")
     )
 
 

@@ -69,7 +69,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from khabar.kb.check import validate_with_knowledge_base
     from khabar.validation.checks import check_table
     from khabar.validation.repair import repair_exports
-    from khabar.validation.report import render
+    from khabar.validation.report import json_chunks, render
 
     if args.list_checks:
         from khabar.kb.check import check_lines
@@ -90,7 +90,8 @@ def run_validate(args: argparse.Namespace) -> int:
     result = validate_with_knowledge_base(paths, args.documents, strict=args.strict)
     if paths and not args.strict and result.errors == 0:
         _keep_for_build(result, args.documents)
-    sys.stdout.write(render(result, args.format))
+    chunks = json_chunks(result) if args.format == "json" else [render(result, args.format)]
+    sys.stdout.writelines(chunks)
     return result.exit_status
 
 
@@ -99,7 +100,7 @@ def _keep_for_build(result: ValidationResult, documents: Path) -> None:
 
     key = store.tables_key(result.sha256s, store.sha256_file(documents))
     try:
-        folder = store.save(result.tables, key)
+        folder = store.save_files(result.spool.paths, key)
     except (OSError, KhabarError) as exc:  # a read-only home must not fail a clean validation
         reason = exc.message if isinstance(exc, KhabarError) else exc.strerror
         print(f"khabar validate: could not keep the tables for khabar build ({reason}); it will validate again", file=sys.stderr)

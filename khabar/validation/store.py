@@ -28,8 +28,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterable
-from dataclasses import fields
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -40,9 +39,9 @@ from khabar.annotation.scheme import load_scheme
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import replace_folder, sha256_bytes, staging_folder, sync_tree
 from khabar.validation.reader import Tables
+from khabar.validation.table_spool import TABLE_NAMES
 
 KEY_FILE = "key.json"
-TABLE_NAMES = tuple(f.name for f in fields(Tables))
 
 
 def store_dir() -> Path:
@@ -63,7 +62,7 @@ def sha256_file(path: Path) -> str:
 def _code_sha256() -> str:
     digest = hashlib.sha256()
     for package in (annotation, validation):
-        root = Path(package.__file__).parent
+        root = Path(str(package.__file__)).parent
         for path in sorted(root.rglob("*.py")):
             digest.update(path.relative_to(root.parent).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -82,13 +81,25 @@ def tables_key(export_sha256s: Iterable[str], documents_sha256: str) -> str:
 
 def save(tables: Tables, key: str) -> Path:
     """Keep ``tables`` under ``key``, replacing whatever the store held."""
+    files = {}
+    for name in TABLE_NAMES:
+        buffer = io.BytesIO()
+        getattr(tables, name).write_parquet(buffer, compression="lz4", statistics=False)
+        files[name] = buffer.getvalue()
+    return _save(files.items, key)
+
+
+def save_files(paths: Mapping[str, Path], key: str) -> Path:
+    """Keep the parquet file of each table (by name) under ``key``, replacing whatever the store held."""
+    return _save(lambda: ((name, paths[name].read_bytes()) for name in TABLE_NAMES), key)
+
+
+def _save(files: Callable[[], Iterable[tuple[str, bytes]]], key: str) -> Path:
+    """Write each table's bytes (one file in memory at a time) and key.json, and swap them in."""
     target = store_dir()
     with staging_folder(target) as staging:
         hashes = {}
-        for name in TABLE_NAMES:
-            buffer = io.BytesIO()
-            getattr(tables, name).write_parquet(buffer, compression="lz4", statistics=False)
-            data = buffer.getvalue()
+        for name, data in files():
             (staging / f"{name}.parquet").write_bytes(data)
             hashes[name] = sha256_bytes(data)
         (staging / KEY_FILE).write_text(json.dumps({"key": key, "sha256": hashes}, sort_keys=True) + "\n", encoding="utf-8")

@@ -12,10 +12,10 @@ def every_result_reconciles(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every validation run in these tests (API or CLI) must account for all it read."""
     from khabar.validation import api
 
-    check_raw = api.check_raw
+    check_exports = api.check_exports
 
     def reconciled(*args: Any, **kwargs: Any) -> api.ValidationResult:
-        result = check_raw(*args, **kwargs)
+        result = check_exports(*args, **kwargs)
         accounting, tables = result.accounting, result.tables
         assert accounting.reconciles, accounting.lines()
         assert accounting.count("annotations").used == tables.annotations.height
@@ -25,4 +25,4 @@ def every_result_reconciles(monkeypatch: pytest.MonkeyPatch) -> None:
         assert accounting.count("prediction relations").used == tables.predictions_relations.height
         return result
 
-    monkeypatch.setattr(api, "check_raw", reconciled)
+    monkeypatch.setattr(api, "check_exports", reconciled)

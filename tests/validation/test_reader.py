@@ -9,7 +9,7 @@ import pytest
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
 from khabar.validation.api import validate_exports
-from khabar.validation.reader import read_exports
+from khabar.validation.projection import read_exports
 from tests.validation.validation_exports import DOC, annotation, span, task, ui_style, valid_export, valid_result, write_export
 
 

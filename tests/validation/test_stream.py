@@ -1,4 +1,9 @@
-"""The export read task by task (msgspec slices) gives the tasks, and the errors, of one ``json`` parse of the whole file."""
+"""The export read task by task gives the tasks, and the errors, of one ``json`` parse of the whole file.
+
+Each case is read streamed (cut at the separators between top-level items, a chunk at
+a time) with chunks of every size, and, when the streamed read gives up on it, whole
+(msgspec slices, else ``json``): what the callers do.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,29 @@ from unittest.mock import patch
 import pytest
 
 from khabar.foundation.errors import KhabarError
-from khabar.validation import reader
+from khabar.validation import export_json
+from khabar.validation.export_json import ExportFile, NotStreamable
+from khabar.validation.reader import OWNER_LISTS
 
 TASK = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": []}]}
 
+PULLED = json.dumps([TASK, {**TASK, "id": 2}, {**TASK, "id": 3}], ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+#: the streamed read cuts these itself, without reading them whole
+STREAMED = {"a pull's layout", "indent 4", "a separator written inside a string", "no newline at the end"}
+
 CASES = {
-    "a pull's layout": json.dumps([TASK, {**TASK, "id": 2}], ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8"),
+    "a pull's layout": PULLED,
+    "indent 4": json.dumps([TASK, {**TASK, "id": 2}], ensure_ascii=False, indent=4).encode("utf-8"),
+    # escaped: a string holds no raw newline, so this is no separator
+    "a separator written inside a string": json.dumps([{"id": 1, "t": "\n  },\n  {"}, {"id": 2}], indent=2).encode("utf-8"),
+    "no newline at the end": PULLED.rstrip(),
+    # a file that is pretty-printed but not by json.dumps: the separator inside a task cuts it wrong, so it is read whole
+    "the separator inside a task": b'[\n  {"id": 1, "a": [\n  {"b": 1\n  },\n  {"c": 2}]\n  },\n  {"id": 2}\n]',
+    "a pull's layout with NaN in one task": PULLED.replace(b'"lead_time": 1.25', b'"lead_time": NaN', 1),
+    "a pull's layout with a lone surrogate in its last task": PULLED[: PULLED.rindex(b'"doc_id"')] + b'"x": "\\udc00", ' + PULLED[PULLED.rindex(b'"doc_id"') :],
+    "a pull's layout cut short": PULLED[:-40],
+    "a pull's layout with a trailing comma": PULLED.rstrip()[:-1] + b",\n]",
+    "a pull's layout followed by more": PULLED + b"[]",
     "escapes and large numbers": b'[{"id": 1, "a": "\\u00e9\\ud83d\\ude00\\n", "b": 123456789012345678901234567890, "c": -0.0, "d": 5e-324, "e": {"k": 1, "k": 2}}]',
     "empty list": b" [ ] \n",
     # json accepts these, msgspec does not: read as before
@@ -46,37 +68,64 @@ def _whole(path: Path) -> tuple[str, object]:
     if not text or text.isspace():
         return "error", "empty file, not a Label Studio export (an empty export is [])"
     try:
-        return "tasks", reader._parsed(path, data)
+        return "tasks", export_json._parsed(path, data, OWNER_LISTS.values())
     except KhabarError as exc:
         return "error", exc.message
 
 
-def _streamed(path: Path) -> tuple[str, object]:
+def _read(path: Path, *, streamed: bool) -> tuple[list[object], bool]:
+    export = ExportFile(path, streamed=streamed, owner_lists=OWNER_LISTS.values())
     try:
-        tasks, sha256 = reader._load_json(path)
-        return "tasks", list(tasks)
+        return [task.value for task in export.tasks()], export.streamed
+    finally:
+        export.close()
+
+
+def _streamed(path: Path) -> tuple[str, object, bool]:
+    """The tasks (or the error) as the reader gets them, and whether the streamed read gave them."""
+    try:
+        try:
+            return "tasks", *_read(path, streamed=True)
+        except NotStreamable:
+            return "tasks", *_read(path, streamed=False)
     except KhabarError as exc:
-        return "error", exc.message
+        return "error", exc.message, False
 
 
-@pytest.mark.parametrize("chunk", [reader.UTF8_CHUNK, 1, 3, 7], ids=lambda n: f"utf8 chunk {n}")
+@pytest.mark.parametrize("chunk", [export_json.READ_CHUNK, 1, 3, 7, 64], ids=lambda n: f"chunk {n}")
 @pytest.mark.parametrize("case", list(CASES))
 def test_streamed_reading_equals_one_whole_parse(tmp_path: Path, case: str, chunk: int) -> None:
     path = tmp_path / "export.json"
     path.write_bytes(CASES[case])
     expected = _whole(path)
-    with patch.object(reader, "UTF8_CHUNK", chunk):  # the UTF-8 check cut anywhere, even inside a character
-        got = _streamed(path)
-    assert repr(got) == repr(expected)  # repr: NaN equals itself there, and -0.0 differs from 0
+    with patch.object(export_json, "READ_CHUNK", chunk):  # the file cut anywhere, even inside a character or a separator
+        *got, streamed = _streamed(path)
+    assert repr(tuple(got)) == repr(expected)  # repr: NaN equals itself there, and -0.0 differs from 0
+    assert streamed == (case in STREAMED)
     if case == "a pull's layout":
-        assert got == ("tasks", [TASK, {**TASK, "id": 2}])
+        assert got == ["tasks", [TASK, {**TASK, "id": 2}, {**TASK, "id": 3}]]
 
 
-def test_the_streamed_reader_keeps_the_sha256_of_the_bytes(tmp_path: Path) -> None:
+def test_the_reader_keeps_the_sha256_of_the_bytes(tmp_path: Path) -> None:
     import hashlib
 
     path = tmp_path / "export.json"
     path.write_bytes(CASES["a pull's layout"])
-    tasks, sha256 = reader._load_json(path)
-    assert sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert [task["id"] for task in tasks] == [1, 2]
+    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
+    assert export.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert [task.value["id"] for task in export.tasks()] == [1, 2, 3]
+    export.close()
+
+
+def test_an_export_changed_between_its_hash_and_its_parse_is_refused(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "export.json"
+    path.write_bytes(CASES["a pull's layout"])
+    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
+    with path.open("r+b") as handle:  # in place, the same bytes: the open file sees the new time
+        handle.write(b"[")
+    os.utime(path, ns=(0, 0))
+    with pytest.raises(KhabarError, match="changed while it was read"):
+        list(export.tasks())
+    export.close()

@@ -1,0 +1,333 @@
+"""An export's bytes → its tasks, one at a time, with the sha256 of the bytes read.
+
+Two ways, one result:
+
+- **streamed** (what ``khabar studio pull`` and ``json.dumps(..., indent=N)`` write: one task
+  per top-level item, each item starting on its own line): the file is read
+  :data:`READ_CHUNK` bytes at a time and cut at the separators between top-level items
+  (``"\\n  },\\n  {"`` for indent 2, which can only stand between two tasks: a string
+  holds no raw newline, and deeper objects are indented further). Each piece is
+  decoded by msgspec on its own. If every piece decodes, the file is the JSON list
+  of those pieces (JSON has one parse), so the tasks are exactly those of a whole-file
+  parse; memory holds one chunk and one task, whatever the file's size.
+- **whole** (anything else: a minified export, an empty list, and any file a piece of
+  which msgspec refuses): the file read whole, its list split by msgspec and each task
+  parsed when reached; a file msgspec refuses is parsed by ``json``, so every message
+  is what ``json`` says.
+
+A streamed read that meets a piece msgspec refuses raises :class:`NotStreamable`;
+the caller reads the file again the whole way. Before any task is yielded, both ways
+check the whole file is UTF-8 and not blank, so those problems come first, as before.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+import re
+from array import array
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, NoReturn
+
+import msgspec
+import pyarrow as pa
+
+from khabar.foundation import export_files
+from khabar.foundation.errors import KhabarError
+
+#: a ``\\uD800``–``\\uDFFF`` escape that is not half of a pair: JSON accepts it, UTF-8 cannot hold it
+LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+LONE_SURROGATE_ESCAPE_BYTES = re.compile(LONE_SURROGATE_ESCAPE.pattern.encode("ascii"))  # ASCII: the same matches in UTF-8 bytes
+SURROGATE = re.compile("[\ud800-\udfff]")
+#: Bytes read (and decoded to check UTF-8) at a time: 16 MB, a few ms of work each.
+READ_CHUNK = 1 << 24
+#: Where a top-level list's first item may start: ``[``, a newline and the indent of its items.
+STREAM_HEAD = re.compile(rb"\A\s*\[\n([ \t]*)\{")
+#: Bytes at each end of a file in which its start and end are looked for.
+HEAD_BYTES = 4096
+#: The end of a top-level list whose last item is an object.
+STREAM_TAIL = re.compile(rb"\}\s*\]\s*\Z")
+_DECODER = msgspec.json.Decoder()
+
+
+class NotStreamable(Exception):
+    """A piece of a streamed export that msgspec refuses: read the file the whole way instead."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task as parsed, and how many bytes of the export it took (0 when read whole)."""
+
+    value: Any
+    size: int
+
+
+class ExportFile:
+    """One export, opened once: the checks of the whole file, its sha256, then its tasks."""
+
+    def __init__(self, path: Path, *, streamed: bool, owner_lists: Collection[str], typed: msgspec.json.Decoder[Any] | None = None) -> None:
+        """``typed``: a decoder of typed structs tried first on each streamed piece; a piece it refuses is decoded as plain JSON."""
+        self.path = path
+        self.owner_lists = owner_lists
+        self.typed = typed
+        self.handle: BinaryIO = export_files.open_regular(path)
+        self.stamp = self._stamp()
+        self.sha256 = self._checked_sha256()
+        self.streamed = streamed and self._stream_indent() is not None
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def tasks(self) -> Iterator[Task]:
+        """Every task, in order (streamed or whole, see the module docstring).
+
+        The file is read twice (checked and hashed, then parsed): a file changed in
+        between is refused, so the sha256 kept is that of the bytes parsed.
+        """
+        if self.streamed:
+            yield from self._streamed()
+        else:
+            yield from (Task(task, 0) for task in self._whole())
+        if self._stamp() != self.stamp:
+            raise KhabarError("the export changed while it was read: run the command again", file=str(self.path))
+
+    def _stamp(self) -> tuple[int, int]:
+        status = os.fstat(self.handle.fileno())
+        return status.st_size, status.st_mtime_ns
+
+    # -- the whole file -------------------------------------------------------------
+
+    def _read(self, size: int = -1) -> bytes:
+        try:
+            return self.handle.read(size)
+        except OSError as exc:
+            raise KhabarError(f"cannot read export: {exc.strerror}", file=str(self.path)) from None
+
+    def _checked_sha256(self) -> str:
+        """The sha256 of the file's bytes; refused when they are not UTF-8 or only white space.
+
+        Read a chunk at a time (the whole file as one str would take as much memory again).
+        While all read is white space the chunks are decoded, to see; after that Arrow only
+        validates them (0.1 s instead of 1.1 s for 600 MB, no str made), and a chunk it
+        refuses sends the file through the decoder again, for the offset of the bad byte.
+        """
+        digest = hashlib.sha256()
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        blank, carry, size = True, b"", 0
+        while chunk := self._read(READ_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if blank:
+                try:
+                    text = decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    self._refuse_non_utf8()
+                blank = not text or text.isspace()
+                carry = b"" if blank else decoder.getstate()[0]
+                continue
+            data = carry + chunk
+            whole = _complete(data)
+            if not _is_utf8(data[:whole]):
+                self._refuse_non_utf8()
+            carry = data[whole:]
+        if carry or (blank and decoder.getstate()[0]):  # a character cut by the end of the file
+            self._refuse_non_utf8()
+        if blank:
+            raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(self.path))
+        self.size = size
+        return digest.hexdigest()
+
+    def _refuse_non_utf8(self) -> NoReturn:
+        """Name the first byte that is not UTF-8 (the file decoded again from its start)."""
+        self.handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        while True:
+            chunk = self._read(READ_CHUNK)
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                # the decoder reads its pending bytes and the chunk as one: exc.start counts from the first
+                raise KhabarError(
+                    f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {offset - pending + exc.start})", file=str(self.path)
+                ) from None
+            if not chunk:
+                raise KhabarError("not UTF-8", file=str(self.path))  # Arrow refused what Python decodes: not seen
+            offset += len(chunk)
+
+    def _stream_indent(self) -> bytes | None:
+        """The indent of the top-level items when the file has the streamed shape, else None."""
+        self.handle.seek(0)
+        head = STREAM_HEAD.match(self._read(HEAD_BYTES))
+        self.handle.seek(max(0, self.size - HEAD_BYTES))
+        tail = STREAM_TAIL.search(self._read())
+        self.handle.seek(0)
+        return head.group(1) if head and tail else None
+
+    def _whole(self) -> list[Any] | Iterator[Any]:
+        self.handle.seek(0)
+        data = self._read()
+        if b"\\u" not in data or LONE_SURROGATE_ESCAPE_BYTES.search(data) is None:  # the search only where an escape is
+            try:
+                slices = msgspec.json.decode(data, type=list[msgspec.Raw])
+            except (msgspec.MsgspecError, RecursionError):
+                pass
+            else:
+                return self._tasks_of(data, slices)
+        return _parsed(self.path, data, self.owner_lists)
+
+    def _tasks_of(self, data: bytes, slices: list[msgspec.Raw]) -> Iterator[Any]:
+        for raw in slices:
+            try:
+                yield msgspec.json.decode(raw)
+            except (msgspec.MsgspecError, RecursionError):  # not seen: the split checked the syntax; json decides, as before
+                try:
+                    yield json.loads(bytes(raw))
+                except (ValueError, RecursionError):
+                    yield from _parsed(self.path, data, self.owner_lists)  # raises the whole file's error, as before
+                    return
+
+    # -- streamed -------------------------------------------------------------------
+
+    def _streamed(self) -> Iterator[Task]:
+        indent = self._stream_indent()
+        assert indent is not None  # checked when opened
+        separator = b"\n" + indent + b"},\n" + indent + b"{"
+        cut = len(indent) + 2  # the piece ends after "\n" + indent + "}"
+        self.handle.seek(0)
+        buffer = self._read(max(READ_CHUNK, HEAD_BYTES))
+        head = STREAM_HEAD.match(buffer)
+        if head is None:
+            raise NotStreamable(self.path)
+        start = head.end() - 1  # the "{"
+        at_end = False
+        cuts = re.compile(re.escape(separator))  # finditer: 0.24 s for 600 MB, bytes.find 0.68 s
+        while True:
+            for found in cuts.finditer(buffer, start):
+                yield self._decoded(buffer[start : found.start() + cut])
+                start = found.end() - 1
+            if at_end:
+                break
+            chunk = self._read(READ_CHUNK)
+            at_end = not chunk
+            # keep the bytes of a separator cut by the chunk's edge
+            buffer = buffer[start:] + chunk
+            start = 0
+        tail = STREAM_TAIL.search(buffer, start)
+        if tail is None:
+            raise NotStreamable(self.path)
+        yield self._decoded(buffer[start : tail.start() + 1])
+
+    def _decoded(self, piece: bytes) -> Task:
+        if b"\\u" in piece and LONE_SURROGATE_ESCAPE_BYTES.search(piece) is not None:
+            raise NotStreamable(self.path)
+        if self.typed is not None:
+            try:
+                return Task(self.typed.decode(piece), len(piece))
+            except (msgspec.MsgspecError, RecursionError):
+                pass  # another shape, or not JSON: plain decoding says which
+        try:
+            return Task(_DECODER.decode(piece), len(piece))
+        except (msgspec.MsgspecError, RecursionError):
+            raise NotStreamable(self.path) from None
+
+
+def _complete(data: bytes) -> int:
+    """The length of ``data`` without a UTF-8 character cut at its end (Arrow judges the rest)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: look further back for its lead
+            continue
+        need = 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+        return len(data) - back if need > back else len(data)
+    return len(data)
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8, checked by Arrow on the bytes in place (one string of them)."""
+    offsets = pa.py_buffer(array("i", [0, len(data)]))
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _parsed(path: Path, data: bytes, owner_lists: Collection[str]) -> list[Any]:
+    """The whole export parsed by ``json``; its errors, a lone surrogate and a top level other than a list refused."""
+    text = data.decode("utf-8")
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KhabarError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=str(path)) from None
+    except RecursionError:
+        raise KhabarError("not a Label Studio export: JSON nested too deeply", file=str(path)) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise KhabarError(f"not a Label Studio export: {str(exc).split(';')[0]}", file=str(path)) from None
+    suspect = "\\u" in text and LONE_SURROGATE_ESCAPE.search(text) is not None  # the search only where an escape is
+    del text
+    if suspect and isinstance(tasks, list):
+        _refuse_surrogates(path, tasks, owner_lists)
+    if not isinstance(tasks, list):
+        raise KhabarError(
+            f"not a Label Studio JSON export: the top level is a JSON {type(tasks).__name__}, "
+            "a full export is a list of tasks",
+            file=str(path),
+        )
+    return tasks
+
+
+def _surrogate_field(value: Any) -> list[str | int] | None:
+    """The path (keys and list positions) to the first string holding a lone surrogate, if any."""
+    stack: list[tuple[list[str | int], Any]] = [([], value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                if SURROGATE.search(key):
+                    return [*where, "(a key)"]
+                stack.append(([*where, key], child))
+        elif isinstance(item, list):
+            stack.extend(([*where, pos], child) for pos, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _refuse_surrogates(path: Path, tasks: list[Any], owner_lists: Collection[str]) -> None:
+    """Name the task, region and field of the first lone surrogate in an export."""
+    for task_pos, task in enumerate(tasks):
+        where = _surrogate_field(task)
+        if where is None:
+            continue
+        task_id = task.get("id") if isinstance(task, dict) else None
+        region = None
+        if len(where) > 3 and where[0] in owner_lists and where[2] == "result":
+            result = task[where[0]][where[1]]["result"][where[3]]
+            region = region_id(result.get("id")) if isinstance(result, dict) else None
+            if region is not None and SURROGATE.search(region):
+                region = None  # the id itself is the bad field: named in the message instead
+        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
+        raise KhabarError(
+            f"{field or 'the task'} holds a lone surrogate (a \\uD800-\\uDFFF escape without its pair): not Unicode text",
+            file=str(path), task=task_id if type(task_id) is int else f"#{task_pos}", region=region,
+        )
+
+
+def region_id(value: Any) -> str | None:
+    """A region id as the tables hold it: an int id as its digits, an empty or mistyped one as None."""
+    if type(value) is int:
+        return str(value)
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,54 @@
+"""The tables of one validation, appended a batch at a time to parquet files in a temporary folder.
+
+Validation checks an export a batch of tasks at a time; the rows each batch keeps go
+to disk at once (one row group per batch), so memory holds one batch whatever the
+export's size. ``khabar validate`` keeps the files for the build as they are
+(:func:`khabar.validation.store.save_files`); whoever needs the tables in memory
+(the build validating itself, ``khabar link``) loads them once. Written with lz4 and
+no statistics, like the store's files: the tables are read whole, never filtered.
+The folder is removed when the spool is garbage-collected or the process ends.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from khabar.validation.reader import Tables
+
+TABLE_NAMES = tuple(f.name for f in fields(Tables))
+
+
+class TableSpool:
+    def __init__(self, documents: pl.DataFrame) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="khabar-tables-")
+        self.paths = {name: Path(self._folder.name) / f"{name}.parquet" for name in TABLE_NAMES}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._documents = documents
+        documents.write_parquet(self.paths["documents"], compression="lz4", statistics=False)
+
+    def append(self, tables: Tables) -> None:
+        """Add one batch's rows (its ``documents`` are the corpus, written once)."""
+        for name in TABLE_NAMES:
+            if name == "documents":
+                continue
+            arrow = getattr(tables, name).to_arrow()
+            writer = self._writers.get(name)
+            if writer is None:
+                writer = self._writers[name] = pq.ParquetWriter(self.paths[name], arrow.schema, compression="lz4", write_statistics=False)
+            writer.write_table(arrow)
+
+    def close(self) -> None:
+        """Finish every file (a spool given no batch still needs one, possibly empty, from :meth:`append`)."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def load(self) -> Tables:
+        return Tables(**{
+            name: self._documents if name == "documents" else pl.read_parquet(self.paths[name]) for name in TABLE_NAMES
+        })
