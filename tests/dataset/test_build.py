@@ -273,7 +273,7 @@ def test_entities_that_cannot_be_tagged_are_counted_or_name_their_document():
     # the PERS, widened to the whole of بغداد, still crosses the GPE: the first in text order stays
     crossing = [Span(ali, baghdad + 2, "PERS"), Span(text.index("ذهب"), ali + 3, "GPE")]
     rows, aligned = sentence_rows("d1", text, [ahmad, *crossing], ["PERS", "GPE"])
-    assert [(r.index, r.nested_tags) for r in rows] == [(0, [["O"], ["B-PERS"], ["O"]]), (1, [["O"], ["B-GPE"], ["I-GPE"], ["O"], ["O"]])]
+    assert [(r.number, r.nested_tags) for r in rows] == [(0, [["O"], ["B-PERS"], ["O"]]), (1, [["O"], ["B-GPE"], ["I-GPE"], ["O"], ["O"]])]
     assert [a.how for a in aligned] == ["exact", "crossing", "exact"]
 
     on_white_space = Span(len(text), len(text) + 1, "GPE")  # past the last token
