@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "studio": ("khabar.annotation.studio.cli", "run Label Studio locally: up, down, status, sync, preannotate, pull, push"),
     "import-conll": ("khabar.annotation.conll_import", "CoNLL nested NER columns → corpus records + a Label Studio export"),
     "validate": ("khabar.validation.cli", "check exports (or a built dataset) against every rule"),
-    "build": ("khabar.dataset.build", "build the Hugging Face dataset folder under dist/"),
+    "build": ("khabar.dataset.cli", "build the Hugging Face dataset folder under dist/"),
     "publish": ("khabar.dataset.publish", "upload a build to the Hugging Face Hub and tag it"),
     "diff": ("khabar.dataset.diff", "compare two builds"),
     "export": ("khabar.dataset.export", "write a build as CoNLL (nested columns), a spaCy DocBin or BRAT standoff"),

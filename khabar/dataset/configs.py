@@ -103,12 +103,12 @@ def _documents(rows: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame,
         choices = [c for c in scheme.region_choices if c.layer == layer.name]
         of_layer = spans.filter(pl.col("layer") == layer.name)
         of_layer = of_layer.with_columns(label_ids(of_layer["label"], layer.labels), *(label_ids(of_layer[c.name], c.choices) for c in choices))
-        fields = [pl.col("region_id").alias("id"), "start", "end", "label", "text", *(c.name for c in choices)]
+        fields: list[str | pl.Expr] = [pl.col("region_id").alias("id"), "start", "end", "label", "text", *(c.name for c in choices)]
         fields += [] if layer.name == ZONE_LAYER else ["zone"]
         fields += ["normalized", "entity_id"] if layer.name == NER_LAYER else []
         table = _with_lists(table, of_layer, keys, column_of(layer.name), fields)
     relations = relations.with_columns(label_ids(relations["label"], scheme.relation_labels))
-    fields = [pl.col("from_region").alias("from_id"), pl.col("to_region").alias("to_id"), "label"]
+    fields = [pl.col("from_region").alias("from_id"), pl.col("to_region").alias("to_id"), pl.col("label")]
     return _arrow(_with_lists(table, relations, keys, "relations", fields).rename({"doc_id": "id"}), schema)
 
 
@@ -268,7 +268,7 @@ def quote_table(spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, li
     targets = relations.join(regions, left_on=["doc_id", "to_region"], right_on=["doc_id", "region_id"])
     targets = head_entities(targets, spans).sort("doc_id", "from_region", "start", "end", "to_region")
     targets = targets.with_columns(label_ids(targets["entity_label"], scheme.labels(NER_LAYER))).rename({"from_region": "region_id"})
-    fields = [pl.col("to_region").alias("id"), "start", "end", "text", "zone", "entity_label", "entity_id"]
+    fields: list[str | pl.Expr] = [pl.col("to_region").alias("id"), "start", "end", "text", "zone", "entity_label", "entity_id"]
     for rule in scheme.relations:
         table = _with_lists(table, targets.filter(pl.col("label") == rule.label), ["doc_id", "region_id"], column_of(rule.label), fields)
     return _arrow(table.rename({"region_id": "id"}), quotes_features(scheme).arrow_schema)

@@ -9,11 +9,12 @@ at all, the documents of the corpus are built with empty annotations.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
@@ -21,12 +22,27 @@ from khabar.annotation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.annotation.export_files import check_regular
 from khabar.annotation.ingest import load_records
 from khabar.annotation.normalize import refuse_unnormalised
+from khabar.annotation.paths import repo
 from khabar.annotation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
 from khabar.validation import reader, store
+from khabar.validation.cli import export_paths
 from khabar.validation.store import sha256_file
 
 if TYPE_CHECKING:
     from khabar.validation.api import Failure
+
+class Tables(Protocol):
+    """What :func:`from_tables` reads: validation's ``Tables``, or tables built in a test (``predictions_spans`` optional)."""
+
+    @property
+    def documents(self) -> pl.DataFrame: ...
+    @property
+    def annotations(self) -> pl.DataFrame: ...
+    @property
+    def spans(self) -> pl.DataFrame: ...
+    @property
+    def relations(self) -> pl.DataFrame: ...
+
 
 #: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
 PREDICTION_SPANS = pl.Schema(
@@ -61,7 +77,7 @@ def documents_table(documents_file: Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=DOCUMENTS)
 
 
-def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
+def from_tables(tables: Tables, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
     """Adopt a ``Tables``-shaped object (validation's, or one built in a test)."""
     predictions = getattr(tables, "predictions_spans", None)
     predictions = empty(PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(PREDICTION_SPANS.names())
@@ -126,7 +142,7 @@ def _where(f: Failure) -> str:
     return f"{f.file}: task {f.task_id}: region {f.region_id}: "
 
 
-def _refuse_knowledge_base_failures(tables: object, exports: list[Path], documents_file: Path) -> None:
+def _refuse_knowledge_base_failures(tables: Tables, exports: list[Path], documents_file: Path) -> None:
     from khabar.validation.links import check_knowledge_base
 
     failures = check_knowledge_base(tables, exports, documents_file)
@@ -137,3 +153,11 @@ def _refuse_knowledge_base_failures(tables: object, exports: list[Path], documen
             "run `khabar validate` for all of them and fix annotation/kb/ first",
             exit_status=EXIT_FAILED_CHECKS,
         )
+
+
+def inputs_from_args(args: argparse.Namespace) -> BuildInputs:
+    """The inputs the ``--exports`` and ``--documents`` arguments name (:func:`khabar.dataset.cli.add_input_arguments`)."""
+
+    # named exports are found as validate finds them: folders expanded, non-regular files refused
+    exports = export_paths(list(args.exports or [])) if args.exports != [] else []
+    return load_inputs(exports, args.documents or repo().documents_file)

@@ -237,7 +237,9 @@ def _sweep(ordered: Iterable[tuple[int, int, int, int, str]], how: list[Alignmen
     """The second half of :func:`align`, over widened spans in outermost order (row, text, start, end, label):
     marks those that repeat the last kept span ``merged`` and those that cross a kept one ``crossing``,
     and gives each kept span its depth (the kept spans that hold it). Python, but once per entity, not per token."""
-    current, last_kept, open_ends = -1, None, []
+    current = -1
+    last_kept: tuple[int, int, str] | None = None
+    open_ends: list[int] = []
     for row, text, start, end, label in ordered:
         if text != current:
             current, last_kept, open_ends = text, None, []

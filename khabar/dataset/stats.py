@@ -51,7 +51,7 @@ def surface_conflicts(spans: pl.DataFrame) -> tuple[SurfaceConflict, ...]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from khabar.dataset.build import add_input_arguments
+    from khabar.dataset.cli import add_input_arguments
 
     add_input_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -60,7 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from khabar.annotation.scheme import load_scheme
     from khabar.dataset.adjudicate import adjudicate
-    from khabar.dataset.build import inputs_from_args
+    from khabar.dataset.inputs import inputs_from_args
 
     scheme = load_scheme()
     gold = adjudicate(inputs_from_args(args))

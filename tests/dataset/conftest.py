@@ -17,10 +17,6 @@ from khabar.dataset.build import build  # noqa: E402
 from khabar.dataset.inputs import from_tables  # noqa: E402
 
 
-def quiet(message: str) -> None:
-    pass
-
-
 @pytest.fixture(scope="session")
 def datasheet_copy(tmp_path_factory) -> Path:
     """A copy of the committed DATASHEET.md, so builds of fixtures never touch the repository's."""
@@ -32,7 +28,7 @@ def datasheet_copy(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def built_v1(tmp_path_factory, datasheet_copy) -> Path:
     out = tmp_path_factory.mktemp("dist") / "khabar-v1"
-    build(from_tables(khabar_fixtures.tables("v1")), out, datasheet=datasheet_copy, log=quiet)
+    build(from_tables(khabar_fixtures.tables("v1")), out, datasheet=datasheet_copy)
     return out
 
 

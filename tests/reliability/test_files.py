@@ -120,7 +120,7 @@ def copy_of_repository(root: Path) -> Path:
 
 def test_a_build_refuses_the_repository_root_the_current_directory_and_their_parents(tmp_path, khabar, datasheet_template, monkeypatch):
     from khabar.annotation.errors import KhabarError
-    from khabar.dataset.build import check_out
+    from khabar.dataset.write import check_out
 
     datasheet = tmp_path / "DATASHEET.md"
     shutil.copyfile(datasheet_template, datasheet)
