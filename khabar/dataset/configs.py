@@ -189,7 +189,8 @@ def token_table(documents: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) ->
     """The ``tokens`` config: every sentence of every document, with the IOB2 tags of its gold entities.
 
     :func:`sentence_rows` of every document, computed over all of them at once (tokens by polars,
-    tags by numpy): at 1M span results this took 7.6 s of Python objects per token, now 1.5 s.
+    tags by numpy): at 1M span results (13k documents, 2.9M tokens) 2.9 s CPU, where calling
+    :func:`sentence_rows` document by document takes 6.6 s before its rows are even made into columns.
     """
     labels = scheme.labels(NER_LAYER)
     docs = documents.sort("doc_id").select("doc_id", "text")
