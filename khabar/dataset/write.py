@@ -35,15 +35,29 @@ PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 9, "write_statist
 ROW_GROUP_SIZE = 10_000
 
 def write_parquet(table: pa.Table, path: Path) -> tuple[int, int]:
-    """Write one shard; returns (arrow bytes, file bytes)."""
-    # each column concatenated afresh into one array, which leaves out the validity bitmaps that
-    # joins and filters add to arrays without nulls: the arrow bytes then depend on the rows alone
-    table = pa.table([column.combine_chunks() for column in table.columns], schema=table.schema)
+    """Write one shard, one row group of :data:`ROW_GROUP_SIZE` rows at a time; returns (arrow bytes, file bytes).
+
+    The same bytes as ``write_table(table, row_group_size=ROW_GROUP_SIZE)`` on the whole table (checked on
+    every shard of a 1M-span build), without a second copy of the whole table beside it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
-        if table.num_rows:  # an empty split gets no row group: datasets cannot read an empty one
-            writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
-    return table.nbytes, path.stat().st_size
+        # an empty split gets no row group: datasets cannot read an empty one
+        for offset in range(0, table.num_rows, ROW_GROUP_SIZE):
+            writer.write_table(_combined(table.slice(offset, ROW_GROUP_SIZE)))
+    return _arrow_bytes(table), path.stat().st_size
+
+
+def _combined(table: pa.Table) -> pa.Table:
+    """Each column concatenated afresh into one array, which leaves out the validity bitmaps that
+    joins and filters add to arrays without nulls."""
+    return pa.table([column.combine_chunks() for column in table.columns], schema=table.schema)
+
+
+def _arrow_bytes(table: pa.Table) -> int:
+    """The arrow bytes of ``table`` as one array per column (see :func:`_combined`): they then depend on the
+    rows alone. Column by column, so that only one column is ever copied."""
+    return sum(column.combine_chunks().nbytes for column in table.columns)
 
 
 def written_split_of(folder: Path) -> dict[str, str]:
