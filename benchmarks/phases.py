@@ -39,7 +39,7 @@ VALIDATE_PHASES = (
 )
 BUILD_PHASES = (
     ("khabar.dataset.inputs", "load_inputs"),
-    ("khabar.dataset.build", "compute"),
+    ("khabar.dataset.compute", "compute"),
     ("khabar.gold.adjudicate", "adjudicate"),
     ("khabar.dataset.splits", "plan_splits"),
     ("khabar.dataset.configs", "document_table"),
@@ -47,9 +47,9 @@ BUILD_PHASES = (
     ("khabar.dataset.configs", "quote_table"),
     ("khabar.dataset.agreement", "agreement"),
     ("khabar.dataset.agreement", "prediction_quality"),
-    ("khabar.dataset.build", "_figures"),
-    ("khabar.dataset.build", "write_build"),
-    ("khabar.dataset.build", "write_parquet"),
+    ("khabar.dataset.figures", "datasheet_figures"),
+    ("khabar.dataset.write", "write_build"),
+    ("khabar.dataset.write", "write_parquet"),
     ("khabar.dataset.charts", "labels_per_layer"),
     ("khabar.dataset.charts", "spans_per_source"),
 )

@@ -26,15 +26,16 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
+import numpy as np
 import polars as pl
 
 from khabar.annotation.scheme import load_scheme
-from khabar.dataset.segment import tokenize
+from khabar.dataset.segment import token_frame
 from khabar.foundation.tables import RELATIONS, empty
 from khabar.gold.adjudicate import Change, Gold, Policy, Reason, latest_per_annotator
 from khabar.gold.inputs import BuildInputs
@@ -107,11 +108,11 @@ class Agreement:
     documents: int  # documents with two or more annotators
     pairs: int
     f1: tuple[F1, ...]
-    alpha: tuple[tuple[str, float | None], ...]  # layer → alpha (None when undefined)
+    alpha: Mapping[str, float | None]  # layer → alpha (None when undefined), in the layers' order
     relations: tuple[F1, ...] = ()  # layer "relation", label the relation label or "*", match "exact"
     quote_types: QuoteTypes = QuoteTypes(0, 0, None)
     nesting: tuple[F1, ...] = ()  # layer "entity", label "level 0" / "level 1" / "level 2+", match "exact"
-    nesting_alpha: tuple[tuple[str, float | None], ...] = ()  # level → token alpha of the entity spans at that level
+    nesting_alpha: Mapping[str, float | None] = field(default_factory=dict)  # level → token alpha of the entity spans at that level
     passes: tuple[PassScore, ...] = ()
     log: tuple[Override, ...] = ()
 
@@ -150,17 +151,20 @@ class PredictionQuality:
         return self.correct / self.gold if self.gold else None
 
 
+#: A unit's values, one per coder (None: missing).
+Pattern = TypeVar("Pattern", bound=tuple)
+
 def krippendorff_alpha_nominal(units: Sequence[Sequence[object | None]]) -> float | None:
     """Nominal alpha; each unit lists one value per coder (None = missing). None when undefined."""
     return _alpha(Counter(map(tuple, units)))
 
 
-def _alpha(patterns: Mapping[tuple[object | None, ...], int]) -> float | None:
+def _alpha(patterns: Mapping[Pattern, int]) -> float | None:
     """Nominal alpha of units given as pattern (one value per coder) → how many units have it.
 
     The sums run in the mapping's order: floats summed in the same order give the same bits.
     """
-    coincidences: Counter = Counter()
+    coincidences: dict[tuple[object, object], float] = defaultdict(float)
     for unit, repeats in patterns.items():
         pattern = Counter(v for v in unit if v is not None).items()
         pairable = sum(n for _, n in pattern)
@@ -171,7 +175,7 @@ def _alpha(patterns: Mapping[tuple[object | None, ...], int]) -> float | None:
                 pairs = n_c * (n_c - 1) if c == k else n_c * n_k
                 if pairs:
                     coincidences[c, k] += repeats * pairs / (pairable - 1)
-    totals: Counter = Counter()
+    totals: dict[object, float] = defaultdict(float)
     for (c, _), count in coincidences.items():
         totals[c] += count
     n = sum(totals.values())
@@ -204,7 +208,7 @@ def agreement(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = No
         relations=_relation_f1(ranked, _relation_keys(inputs.spans, relations, versions)),
         quote_types=_quote_types(_pairs(versions), inputs.spans.join(versions, on="annotation_id")),
         nesting=_nesting_f1(ranked, leveled, nested) if nested in layers else (),
-        nesting_alpha=_nesting_alpha(versions, leveled, texts) if nested in layers else (),
+        nesting_alpha=_nesting_alpha(versions, leveled, texts) if nested in layers else {},
         passes=_passes(inputs, gold, layers) if gold is not None else (),
         log=_log(inputs, gold, layers, reasons) if gold is not None else (),
     )
@@ -326,7 +330,7 @@ def _nesting_f1(ranked: pl.DataFrame, leveled: pl.DataFrame, layer: str) -> tupl
     return _exact_f1(ranked, leveled.select("annotation_id", "label", "start", "end", group="level"), layer, ["label", "start", "end"])
 
 
-def _nesting_alpha(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame) -> tuple[tuple[str, float | None], ...]:
+def _nesting_alpha(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame) -> dict[str, float | None]:
     """Token alpha per nesting level: a token's value is the label of the coder's span at that level over it, or O
     (for the last level, the outermost of its spans)."""
     # each level is a track of its own, so that each document is tokenized once for all of them
@@ -463,7 +467,7 @@ def _one_to_one(overlapping: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([overlapping.filter(alone), contested.filter(pl.Series(made, dtype=pl.Boolean))])
 
 
-def _token_alpha(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataFrame, layers: Sequence[str]) -> tuple[tuple[str, float | None], ...]:
+def _token_alpha(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataFrame, layers: Sequence[str]) -> dict[str, float | None]:
     """Alpha per layer over the tokens of the documents, each version's value of a token being its outermost label.
 
     From one span boundary of a document's layer to the next, every version's label stays the same, and
@@ -499,34 +503,34 @@ def _token_alpha(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataFram
         for c, value in zip(coder or (), label or ()):
             pattern[c] = value
         patterns[layer][tuple(pattern)] += count
-    return tuple((layer, _alpha(patterns[layer])) for layer in layers)
+    return {layer: _alpha(patterns[layer]) for layer in layers}
 
 
 def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
-    """stretch, track, position, tokens: each track cut at 0 and at its span boundaries, and how many tokens each stretch has."""
+    """stretch, track, position, tokens: each track cut at 0 and at its span boundaries, and how many tokens each stretch has.
+
+    ``tokenize`` would cut a word (a token of the uncut text) at every boundary inside it, so a stretch has
+    one token for every word that overlaps it: the words that start before its end less those that end
+    by its start. The words of every text come at once (:func:`token_frame`), the counts by one search
+    over all texts (each text on its own stretch of the axis), not a Python call per stretch.
+    """
     boundaries = pl.concat(
         [tracks.select("track", position=pl.lit(0, pl.Int64)), spans.select("track", position="start"), spans.select("track", position="end")]
     )
     cut = tracks.join(boundaries.group_by("track").agg(pl.col("position").unique().sort()), on="track", maintain_order="left")
-    # the tracks of a document together, to tokenize its text once
-    documents = cut.group_by("doc_id", maintain_order=True).agg(pl.col("text").first(), "position")
-    tokens = [counts for text, cuts in documents.select("text", "position").iter_rows() for counts in _tokens_per_stretch(text, cuts)]
-    return cut.select("track", "position", tokens=pl.Series(tokens, dtype=pl.List(pl.Int64))).explode("position", "tokens").with_row_index("stretch")
-
-
-def _tokens_per_stretch(text: str, cuts: list[list[int]]) -> list[list[int]]:
-    """For each list of sorted positions, how many tokens of ``text`` cut at them start from each position to the next.
-
-    ``tokenize`` cuts a word (a token of the uncut text) at every boundary inside it, so each stretch
-    has one token for every word that overlaps it.
-    """
-    words = tokenize(text)
-    starts = [start for start, _ in words]
-    ends = [end for _, end in words]
-    return [
-        [bisect_left(starts, stop) - bisect_right(ends, start) for start, stop in zip(positions, [*positions[1:], len(text)])]
-        for positions in cuts
-    ]
+    documents = cut.select("doc_id", "text").unique("doc_id", keep="first", maintain_order=True).with_row_index("document")
+    words = token_frame(documents["text"])
+    stretches = (
+        cut.join(documents.select("doc_id", "document"), on="doc_id", maintain_order="left")
+        .select("track", "document", "position", length=pl.col("text").str.len_chars().cast(pl.Int64))
+        .explode("position")
+        .with_columns(stop=pl.col("position").shift(-1).over("track").fill_null(pl.col("length")))
+    )
+    document = stretches["document"].to_numpy().astype(np.int64) << 32
+    word_document = words["text"].to_numpy().astype(np.int64) << 32
+    started = np.searchsorted(word_document + words["start"].to_numpy(), document + stretches["stop"].to_numpy(), side="left")
+    ended = np.searchsorted(word_document + words["end"].to_numpy(), document + stretches["position"].to_numpy(), side="right")
+    return stretches.select("track", "position", tokens=pl.Series(started - ended, dtype=pl.Int64)).with_row_index("stretch")
 
 
 def _outermost_labels(spans: pl.DataFrame, stretches: pl.DataFrame) -> pl.DataFrame:

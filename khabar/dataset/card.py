@@ -8,6 +8,7 @@ nothing in it depends on the time of the build.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import yaml
 from datasets import Features
@@ -15,6 +16,15 @@ from datasets.info import DatasetInfo
 from datasets.splits import SplitDict, SplitInfo
 
 from khabar.dataset.release import Release
+
+
+class Shard(NamedTuple):
+    """One written parquet file of a config: its split, rows, arrow bytes and file bytes."""
+
+    split: str
+    rows: int
+    arrow_bytes: int
+    file_bytes: int
 
 CONFIG_ROWS = {
     "documents": "one document with its entities (with `normalized` form and `entity_id`), attributions, zones and relations (character offsets; every span with its `zone`)",
@@ -37,21 +47,21 @@ def size_category(n: int) -> str:
 def metadata(
     release: Release,
     features: Mapping[str, Features],
-    splits: Mapping[str, Sequence[tuple[str, int, int, int]]],
+    splits: Mapping[str, Sequence[Shard]],
     documents: int,
 ) -> dict:
-    """``splits``: config → [(split, rows, arrow bytes, file bytes)] in split order."""
+    """``splits``: config → its written shards, in split order."""
     infos = []
     for config, feats in features.items():
         split_dict = SplitDict()
-        for name, rows, nbytes, _ in splits[config]:
-            split_dict.add(SplitInfo(name=name, num_bytes=nbytes, num_examples=rows))
+        for shard in splits[config]:
+            split_dict.add(SplitInfo(name=shard.split, num_bytes=shard.arrow_bytes, num_examples=shard.rows))
         info = DatasetInfo(
             features=feats,
             splits=split_dict,
             config_name=config,
-            download_size=sum(size for *_, size in splits[config]),
-            dataset_size=sum(nbytes for _, _, nbytes, _ in splits[config]),
+            download_size=sum(shard.file_bytes for shard in splits[config]),
+            dataset_size=sum(shard.arrow_bytes for shard in splits[config]),
         )
         infos.append(info._to_yaml_dict())
     meta: dict = {
@@ -76,7 +86,7 @@ def metadata(
             {
                 "config_name": config,
                 **({"default": True} if i == 0 else {}),
-                "data_files": [{"split": name, "path": f"data/{config}/{name}-*.parquet"} for name, *_ in splits[config]],
+                "data_files": [{"split": shard.split, "path": f"data/{config}/{shard.split}-*.parquet"} for shard in splits[config]],
             }
             for i, config in enumerate(features)
         ],
@@ -85,9 +95,9 @@ def metadata(
     return meta
 
 
-def body(release: Release, splits: Mapping[str, Sequence[tuple[str, int, int, int]]], datasheet: str) -> str:
+def body(release: Release, splits: Mapping[str, Sequence[Shard]], datasheet: str) -> str:
     rows = [
-        f"| `{config}` | {', '.join(f'{name} {n}' for name, n, *_ in parts) or 'none yet: left out of this release'} | {CONFIG_ROWS.get(config, '')} |"
+        f"| `{config}` | {', '.join(f'{shard.split} {shard.rows}' for shard in parts) or 'none yet: left out of this release'} | {CONFIG_ROWS.get(config, '')} |"
         for config, parts in splits.items()
     ]
     return "\n".join(
@@ -110,7 +120,7 @@ def body(release: Release, splits: Mapping[str, Sequence[tuple[str, int, int, in
                 if parts
             ),
             *(
-                f'labels = documents["{parts[0][0]}"].features["entities"].feature["label"].names'
+                f'labels = documents["{parts[0].split}"].features["entities"].feature["label"].names'
                 for config, parts in splits.items()
                 if config == "documents" and parts
             ),

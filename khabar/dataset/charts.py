@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any, cast
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from khabar.dataset.stats import LabelCount  # noqa: E402
 
 LAYER_COLORS = ("#4363d8", "#d62728", "#7f7f7f", "#2ca02c", "#f58231")
-STYLE = {"font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+STYLE: dict[Any, Any] = {"font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
 
 
 def _png(figure) -> bytes:
@@ -76,7 +78,7 @@ def spans_per_source(per_source: Sequence[tuple[str, dict[str, int]]], layers: S
         axis.set_xlabel("spans")
         axis.set_title(title, fontsize=11)
         axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.6 / len(per_source)), frameon=False, ncols=len(layers))
-        axis.xaxis.get_major_locator().set_params(integer=True)
+        cast(MaxNLocator, axis.xaxis.get_major_locator()).set_params(integer=True)  # the default AutoLocator is one
         _empty_note(axis, sum(left), "no annotated spans yet")
         figure.tight_layout()
         return _png(figure)

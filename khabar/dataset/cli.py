@@ -5,23 +5,58 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
-from khabar.dataset import build
-from khabar.dataset.build import add_input_arguments, inputs_from_args
 from khabar.dataset.export import FORMATS
-from khabar.foundation.errors import KhabarError
+from khabar.dataset.release import load_release
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.foundation.paths import repo
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)  # stderr: stdout takes only the results
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--exports", nargs="*", type=Path, metavar="JSON", help="Label Studio exports (default: every *.json in annotation/exports/; the flag alone: none, the corpus only)")
+    parser.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
 
 
 def configure_build(parser: argparse.ArgumentParser) -> None:
-    build.configure(parser)
+    add_input_arguments(parser)
+    parser.add_argument("--out", type=Path, help="output folder (default: dist/<name>-<version>, or dist/<name>-<version>-annotators)")
+    parser.add_argument("--datasheet", type=Path, help="datasheet whose figures block the build refreshes (default: DATASHEET.md)")
+    parser.add_argument("--release", type=Path, help="release config: name, licence, splits (default: dataset/release.toml)")
+    parser.add_argument("--per-annotator", action="store_true", help="documents config with one row per document and annotator (`annotator` column) instead of gold")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the datasheet's figures are stale")
+
 
 
 def run_build(args: argparse.Namespace) -> int:
-    return build.run(args)
+    started = time.perf_counter()
+    from khabar.dataset.build import build, check_datasheet  # polars, pyarrow, datasketch: not for `khabar --help`
+    from khabar.dataset.inputs import inputs_from_args
+    from khabar.dataset.write import check_out
+
+    release = load_release(args.release)
+    args.datasheet = args.datasheet or repo().datasheet_file
+    out = args.out or repo().dist_dir / (release.dirname + ("-annotators" if args.per_annotator else ""))
+    if not args.check:
+        check_out(out)  # before the inputs are read: a refusal should not wait for validation
+    inputs = inputs_from_args(args)
+    if not inputs.annotated:
+        LOG.info("no annotations in the inputs: building the documents with empty annotation lists")
+    if args.check:
+        if check_datasheet(inputs, release, datasheet=args.datasheet):
+            LOG.info(f"{args.datasheet} is up to date")
+            return 0
+        print(f"khabar build: {args.datasheet} is stale: its figures differ from the build; run `khabar build` and commit it", file=sys.stderr)
+        return EXIT_FAILED_CHECKS
+    build(inputs, out, datasheet=args.datasheet, release=release, per_annotator=args.per_annotator)
+    LOG.info(f"built {out} in {time.perf_counter() - started:.1f} s")
+    print(out)
+    return 0
 
 
 def configure_publish(parser: argparse.ArgumentParser) -> None:
@@ -111,6 +146,7 @@ def configure_stats(parser: argparse.ArgumentParser) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     from khabar.annotation.scheme import load_scheme
+    from khabar.dataset.inputs import inputs_from_args
     from khabar.dataset.stats import label_counts, surface_conflicts
     from khabar.gold.adjudicate import adjudicate
 

@@ -72,7 +72,7 @@ def _beyond_spans(agreement: Agreement) -> list[str]:
     out.append(f"- quote type on the {quotes.shared} CONTENT span(s) both sides drew identically: {quotes.agreed} agree "
                f"({_number(quotes.agreement)}), α {_number(quotes.alpha)}")
     out.append("- entity F1 by nesting level (exact): " + (", ".join(f"{f.label} {_number(f.f1)} ({f.left}/{f.right})" for f in agreement.nesting if f.label != "*") or "no entities"))
-    out.append("- entity Krippendorff's α (tokens) by nesting level: " + (", ".join(f"{level} {_number(alpha)}" for level, alpha in agreement.nesting_alpha) or "n/a"))
+    out.append("- entity Krippendorff's α (tokens) by nesting level: " + (", ".join(f"{level} {_number(alpha)}" for level, alpha in agreement.nesting_alpha.items()) or "n/a"))
     if agreement.passes:
         out += ["", "Each annotator's independent passes against the gold (exact span F1, summed over the documents whose gold is "
                 "another annotation; per document in `build_report.json`):", ""]
@@ -160,7 +160,7 @@ def _agreement_lines(fig: Figures, layers: list[str]) -> list[str]:
     for layer in layers:
         exact = next((f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, "*", "exact")), None)
         overlap = next((f for f in agreement.f1 if (f.layer, f.label, f.match) == (layer, "*", "overlap")), None)
-        alpha = dict(agreement.alpha).get(layer)
+        alpha = agreement.alpha.get(layer)
         layer_rows.append((layer, _number(exact.f1 if exact else None), _number(overlap.f1 if overlap else None), _number(alpha)))
     out += _table(["layer", "span F1 (exact)", "span F1 (overlap)", "Krippendorff's α (tokens)"], layer_rows)
     out += ["", "Per label (exact / overlap F1):", ""]

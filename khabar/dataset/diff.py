@@ -134,7 +134,9 @@ def diff_builds(old: BuildContents, new: BuildContents) -> BuildDiff:
     result = BuildDiff(old.version, new.version)
     result.documents_added = sorted(set(new.split_of) - set(old.split_of))
     result.documents_removed = sorted(set(old.split_of) - set(new.split_of))
-    added, removed, relabeled = Counter(), Counter(), Counter()
+    added: Counter[str] = Counter()
+    removed: Counter[str] = Counter()
+    relabeled: Counter[str] = Counter()
     for key in sorted(set(old.spans) | set(new.spans)):
         before, after = Counter(old.spans.get(key, ())), Counter(new.spans.get(key, ()))
         gone, came = sorted((before - after).elements()), sorted((after - before).elements())

@@ -9,6 +9,7 @@ at all, the documents of the corpus are built with empty annotations.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import TYPE_CHECKING
 
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.export_files import check_regular
+from khabar.foundation.paths import repo
 from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
-from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, documents_table, from_tables
+from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, Tables, documents_table, from_tables
 from khabar.validation import store
+from khabar.validation.cli import export_paths
 from khabar.validation.store import sha256_file
 
 if TYPE_CHECKING:
@@ -74,7 +77,7 @@ def _where(f: Failure) -> str:
     return f"{f.file}: task {f.task_id}: region {f.region_id}: "
 
 
-def _refuse_knowledge_base_failures(tables: object, exports: list[Path], documents_file: Path) -> None:
+def _refuse_knowledge_base_failures(tables: Tables, exports: list[Path], documents_file: Path) -> None:
     from khabar.kb.check import check_knowledge_base
 
     failures = check_knowledge_base(tables, exports, documents_file)
@@ -85,3 +88,10 @@ def _refuse_knowledge_base_failures(tables: object, exports: list[Path], documen
             "run `khabar validate` for all of them and fix annotation/kb/ first",
             exit_status=EXIT_FAILED_CHECKS,
         )
+
+
+def inputs_from_args(args: argparse.Namespace) -> BuildInputs:
+    """The inputs the ``--exports`` and ``--documents`` arguments name (:func:`khabar.dataset.cli.add_input_arguments`)."""
+    # named exports are found as validate finds them: folders expanded, non-regular files refused
+    exports = export_paths(list(args.exports or [])) if args.exports != [] else []
+    return load_inputs(exports, args.documents or repo().documents_file)

@@ -10,9 +10,12 @@ or that crosses another, raises :class:`AlignmentError` instead of being tagged 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
+
+import numpy as np
+import polars as pl
 
 from khabar.foundation.errors import KhabarError
 
@@ -183,3 +186,93 @@ def decode_nested(tokens: Sequence[tuple[int, int]], nested: Sequence[Sequence[s
 def decode_flat(tokens: Sequence[tuple[int, int]], tags: Sequence[str]) -> list[Span]:
     """The spans of one IOB2 column."""
     return decode_nested(tokens, [[tag] for tag in tags])
+
+
+class AlignedEntities(NamedTuple):
+    """:func:`align` over many texts at once: per entity (in the order given) how it came onto the tokens,
+    and for the kept ones their first and last token (rows of the token frame) and nesting depth."""
+
+    how: list[Alignment]
+    kept: np.ndarray  # bool per entity; first, last and depth are those of the kept entities
+    first: np.ndarray
+    last: np.ndarray
+    depth: np.ndarray
+
+
+def _keys(text: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Offsets of all texts on one axis, each text on its own 2**32 stretch: a search never leaves its text."""
+    return (text.astype(np.int64) << 32) + offset
+
+
+def align_all(tokens: pl.DataFrame, entities: pl.DataFrame, names: Sequence[str], labels: Sequence[str] = ()) -> AlignedEntities:
+    """:func:`align` of every text at once. ``tokens``: text, start, end, sentence, in text order (a
+    :func:`~khabar.dataset.segment.token_frame`); ``entities``: text, start, end, label, in span order;
+    ``names``: each text's document, which an :class:`AlignmentError` names."""
+    token_text, sentence = tokens["text"].to_numpy(), tokens["sentence"].to_numpy()
+    token_start, token_end = tokens["start"].to_numpy(), tokens["end"].to_numpy()
+    text, start, end = entities["text"].to_numpy(), entities["start"].to_numpy(), entities["end"].to_numpy()
+    first = np.searchsorted(_keys(token_text, token_end), _keys(text, start), side="right")
+    last = np.searchsorted(_keys(token_text, token_start), _keys(text, end), side="left") - 1
+    bad = np.flatnonzero((end <= start) | (first > last))
+    if bad.size:
+        i = int(bad[0])
+        raise AlignmentError(f"span {Span(int(start[i]), int(end[i]), entities['label'][i])} covers no token", document=names[text[i]])
+    across = sentence[first] != sentence[last]
+    widened_start, widened_end = token_start[first], token_end[last]
+    exact = (widened_start == start) & (widened_end == end)
+    how: list[Alignment] = np.where(across, "across_sentences", np.where(exact, "exact", "widened")).tolist()
+    depth = np.full(len(how), -1, dtype=np.int64)
+    rank = {label: i for i, label in enumerate(labels)}
+    placed = entities.select("text", "label").with_columns(
+        row=pl.int_range(pl.len(), dtype=pl.Int64), start=pl.Series(widened_start), end=pl.Series(widened_end),
+        rank=pl.col("label").replace_strict(rank, default=len(rank), return_dtype=pl.Int64), widened=pl.Series(~exact),
+    ).filter(pl.Series(~across))
+    order = placed.sort("text", "start", pl.col("end").neg(), "rank", "label", "widened", maintain_order=True)
+    _sweep(order.select("row", "text", "start", "end", "label").iter_rows(), how, depth)
+    kept = depth >= 0
+    return AlignedEntities(how, kept, first[kept], last[kept], depth[kept])
+
+
+def _sweep(ordered: Iterable[tuple[int, int, int, int, str]], how: list[Alignment], depth: np.ndarray) -> None:
+    """The second half of :func:`align`, over widened spans in outermost order (row, text, start, end, label):
+    marks those that repeat the last kept span ``merged`` and those that cross a kept one ``crossing``,
+    and gives each kept span its depth (the kept spans that hold it). Python, but once per entity, not per token."""
+    current = -1
+    last_kept: tuple[int, int, str] | None = None
+    open_ends: list[int] = []
+    for row, text, start, end, label in ordered:
+        if text != current:
+            current, last_kept, open_ends = text, None, []
+        if last_kept == (start, end, label):
+            how[row] = "merged"
+            continue
+        while open_ends and open_ends[-1] <= start:
+            open_ends.pop()
+        if open_ends and end > open_ends[-1]:
+            how[row] = "crossing"
+            continue
+        depth[row] = len(open_ends)
+        open_ends.append(end)
+        last_kept = (start, end, label)
+
+
+class TagLists(NamedTuple):
+    """Per token (rows of the token frame), the ids of its nested tags, outermost first, as one flat array cut by ``offsets``."""
+
+    offsets: np.ndarray
+    ids: np.ndarray
+
+
+def nested_tag_ids(tokens: int, first: np.ndarray, last: np.ndarray, depth: np.ndarray, begin: np.ndarray) -> TagLists:
+    """:func:`nested_tags` as ClassLabel ids over all tokens at once, for kept spans (from :func:`align_all`) whose
+    ``B-`` tag has id ``begin`` (its ``I-`` tag is the next id, as :func:`tag_names` orders them); 0 (``O``) where none."""
+    covering = np.zeros(tokens + 1, dtype=np.int64)
+    np.add.at(covering, first, 1)
+    np.add.at(covering, last + 1, -1)
+    lengths = np.maximum(np.cumsum(covering[:-1]), 1)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    ids = np.zeros(int(offsets[-1]), dtype=np.int64)
+    size = last - first + 1
+    within = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+    ids[offsets[np.repeat(first, size) + within] + np.repeat(depth, size)] = np.repeat(begin, size) + (within > 0)
+    return TagLists(offsets, ids)

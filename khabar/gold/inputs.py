@@ -9,12 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
 from khabar.annotation.ingest import load_records
 from khabar.annotation.normalize import refuse_unnormalised
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, PREDICTION_SPANS, RELATIONS, SPANS, empty, pick
+
+
+class Tables(Protocol):
+    """What :func:`from_tables` reads: validation's ``Tables``, or tables built in a test (``predictions_spans`` optional)."""
+
+    @property
+    def documents(self) -> pl.DataFrame: ...
+    @property
+    def annotations(self) -> pl.DataFrame: ...
+    @property
+    def spans(self) -> pl.DataFrame: ...
+    @property
+    def relations(self) -> pl.DataFrame: ...
+
 
 #: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
 BUILDER_PREDICTION_SPANS = pl.Schema(pick(PREDICTION_SPANS, "doc_id", "model_version", "layer", "label", "start", "end"))
@@ -47,7 +62,7 @@ def documents_table(documents_file: Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=DOCUMENTS)
 
 
-def from_tables(tables: object, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
+def from_tables(tables: Tables, *, export_hashes: tuple[tuple[str, str], ...] = (), documents_sha256: str = "") -> BuildInputs:
     """Adopt a ``Tables``-shaped object (validation's, or one built in a test)."""
     predictions = getattr(tables, "predictions_spans", None)
     predictions = empty(BUILDER_PREDICTION_SPANS) if predictions is None or predictions.height == 0 else predictions.select(BUILDER_PREDICTION_SPANS.names())

@@ -13,10 +13,6 @@ from khabar.gold.inputs import from_tables
 from tests.dataset import khabar_fixtures
 
 
-def quiet(message: str) -> None:
-    pass
-
-
 @pytest.fixture(scope="session")
 def datasheet_copy(tmp_path_factory) -> Path:
     """A copy of the committed DATASHEET.md, so builds of fixtures never touch the repository's."""
@@ -28,7 +24,7 @@ def datasheet_copy(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def built_v1(tmp_path_factory, datasheet_copy) -> Path:
     out = tmp_path_factory.mktemp("dist") / "khabar-v1"
-    build(from_tables(khabar_fixtures.tables("v1")), out, datasheet=datasheet_copy, log=quiet)
+    build(from_tables(khabar_fixtures.tables("v1")), out, datasheet=datasheet_copy)
     return out
 
 

@@ -123,7 +123,7 @@ def plain_agreement(inputs: BuildInputs, layers: tuple[str, ...]) -> tuple:
 def test_agreement_equals_the_plain_computation(batch_rows, inputs):
     with patch.object(agreement_module, "OVERLAP_BATCH_ROWS", batch_rows):  # the overlap matching, batched by documents
         result = agreement(inputs, LAYERS)
-    assert (result.documents, result.pairs, [astuple(f) for f in result.f1], list(result.alpha)) == plain_agreement(inputs, LAYERS)
+    assert (result.documents, result.pairs, [astuple(f) for f in result.f1], list(result.alpha.items())) == plain_agreement(inputs, LAYERS)
 
 
 def test_prediction_quality_counts_exact_matches_on_documents_with_both():

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from khabar.annotation.scheme import load_scheme
-from khabar.dataset import build as build_module
+from khabar.dataset import write as write_module
 from khabar.dataset.build import build
 from khabar.dataset.datasheet import BEGIN, END
 from khabar.dataset.features import column_of
@@ -169,7 +169,7 @@ print("ok", docs.num_rows, tokens.num_rows)
 def test_interrupted_build_leaves_the_previous_build_intact(tmp_path, datasheet_copy, monkeypatch):
     out = tmp_path / "dist" / "khabar"
     inputs = from_tables(fx.tables("v1"))
-    build(inputs, out, datasheet=datasheet_copy, log=lambda m: None)
+    build(inputs, out, datasheet=datasheet_copy)
     before = hashes(out)
     calls = []
 
@@ -179,10 +179,10 @@ def test_interrupted_build_leaves_the_previous_build_intact(tmp_path, datasheet_
             raise KeyboardInterrupt
         return real(table, path)
 
-    real = build_module.write_parquet
-    monkeypatch.setattr(build_module, "write_parquet", interrupted)
+    real = write_module.write_parquet
+    monkeypatch.setattr(write_module, "write_parquet", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        build(inputs, out, datasheet=datasheet_copy, log=lambda m: None)
+        build(inputs, out, datasheet=datasheet_copy)
     assert len(calls) == 2
     assert hashes(out) == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["khabar"]  # no staging folder left behind
@@ -190,7 +190,7 @@ def test_interrupted_build_leaves_the_previous_build_intact(tmp_path, datasheet_
 
 def test_per_annotator_build_keeps_every_annotators_version(tmp_path, datasheet_copy):
     out = tmp_path / "khabar-annotators"
-    build(from_tables(fx.tables("v1")), out, datasheet=datasheet_copy, per_annotator=True, log=lambda m: None)
+    build(from_tables(fx.tables("v1")), out, datasheet=datasheet_copy, per_annotator=True)
     documents = load(out, "documents", tmp_path / "cache")["test"]
     pairs = sorted(zip(documents["id"], documents["annotator"]))
     # the latest annotation of each annotator on each document
@@ -225,12 +225,12 @@ def test_datasheet_without_markers_is_refused_with_one_line(tmp_path, khabar):
 
 
 def test_labels_are_written_as_the_ids_of_the_features_class_labels():
-    from khabar.dataset.build import compute
+    from khabar.dataset.compute import compute
     from khabar.dataset.features import documents_features
     from khabar.dataset.release import load_release
 
     scheme = load_scheme()
-    built = compute(from_tables(fx.tables("v1")), load_release(), scheme, log=lambda m: None)
+    built = compute(from_tables(fx.tables("v1")), load_release(), scheme)
     rows = pa.concat_tables(built.tables["documents"].values()).to_pylist()
     features = documents_features(scheme)
     for layer in scheme.layer_names:
@@ -272,7 +272,7 @@ def test_entities_that_cannot_be_tagged_are_counted_or_name_their_document():
     # the PERS, widened to the whole of بغداد, still crosses the GPE: the first in text order stays
     crossing = [Span(ali, baghdad + 2, "PERS"), Span(text.index("ذهب"), ali + 3, "GPE")]
     rows, aligned = sentence_rows("d1", text, [ahmad, *crossing], ["PERS", "GPE"])
-    assert [(r.index, r.nested_tags) for r in rows] == [(0, [["O"], ["B-PERS"], ["O"]]), (1, [["O"], ["B-GPE"], ["I-GPE"], ["O"], ["O"]])]
+    assert [(r.number, r.nested_tags) for r in rows] == [(0, [["O"], ["B-PERS"], ["O"]]), (1, [["O"], ["B-GPE"], ["I-GPE"], ["O"], ["O"]])]
     assert [a.how for a in aligned] == ["exact", "crossing", "exact"]
 
     on_white_space = Span(len(text), len(text) + 1, "GPE")  # past the last token
@@ -314,14 +314,14 @@ def test_a_killed_build_is_cleaned_up_by_the_next_one(tmp_path, datasheet_copy):
     only the previous build moved aside. The next build removes the first and restores the second."""
     out = tmp_path / "dist" / "khabar"
     inputs = from_tables(fx.tables("v1"))
-    build(inputs, out, datasheet=datasheet_copy, log=lambda m: None)
+    build(inputs, out, datasheet=datasheet_copy)
     before = hashes(out)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
     (out.parent / f".khabar.building-{dead}").mkdir()
     out.rename(out.parent / f".khabar.previous-{dead}")
-    from khabar.dataset.build import recover
+    from khabar.dataset.write import recover
 
-    recover(out, log=lambda m: None)
+    recover(out)
     assert hashes(out) == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["khabar"]
 

@@ -39,7 +39,7 @@ def test_the_card_loads_and_cites_the_configured_repository(built_v1, tmp_path, 
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
     out = tmp_path / "fork"
-    build(from_tables(fx.tables("v1")), out, datasheet=sheet, release=load_release(path), log=lambda m: None)
+    build(from_tables(fx.tables("v1")), out, datasheet=sheet, release=load_release(path))
     fork_card = (out / "README.md").read_text(encoding="utf-8")
     assert 'load_dataset("another-org/khabar-fork", "tokens"' in fork_card and f'load_dataset("{committed.repo_id}", "' not in fork_card
     assert "url          = {https://huggingface.co/datasets/another-org/khabar-fork/tree/v" in fork_card

@@ -26,7 +26,7 @@ def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
     v2 = tmp_path / "khabar-v2"
-    build(from_tables(tables), v2, datasheet=sheet, release=release, log=lambda m: None)
+    build(from_tables(tables), v2, datasheet=sheet, release=release)
 
     result = diff_builds(read_build(built_v1), read_build(v2))
     assert (result.old_version, result.new_version) == (v1, release.version)

@@ -90,7 +90,7 @@ def olah_server(tmp_path, built_v1, datasheet_copy):
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
     later = tmp_path / "later"
-    build(from_tables(fx.tables("v2")), later, datasheet=sheet, log=lambda m: None)
+    build(from_tables(fx.tables("v2")), later, datasheet=sheet)
     commit_build(mirror, later, "Later work")
     with olah(tmp_path / "mirrors", tmp_path) as endpoint:
         yield endpoint
@@ -165,7 +165,7 @@ def test_what_publish_sent_loads_by_tag_through_olah(built_v1, datasheet_copy, t
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
     later = tmp_path / "later"
-    build(from_tables(fx.tables("v2")), later, datasheet=sheet, log=lambda m: None)
+    build(from_tables(fx.tables("v2")), later, datasheet=sheet)
     version = load_release().version
     major, minor, _ = version.split(".")
     later_version = f"{major}.{int(minor) + 1}.0"

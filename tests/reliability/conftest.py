@@ -29,7 +29,7 @@ def good_build(tmp_path_factory: pytest.TempPathFactory, datasheet_template: Pat
     datasheet = root / "DATASHEET.md"
     shutil.copyfile(datasheet_template, datasheet)
     out = root / "dist" / "khabar-good"
-    build(load_inputs([SHARED / "good_export.json"], SHARED / "documents.jsonl"), out, datasheet=datasheet, log=lambda _m: None)
+    build(load_inputs([SHARED / "good_export.json"], SHARED / "documents.jsonl"), out, datasheet=datasheet)
     return out
 
 

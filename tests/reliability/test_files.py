@@ -119,7 +119,7 @@ def copy_of_repository(root: Path) -> Path:
 
 
 def test_a_build_refuses_the_repository_root_the_current_directory_and_their_parents(tmp_path, khabar, datasheet_template, monkeypatch):
-    from khabar.dataset.build import check_out
+    from khabar.dataset.write import check_out
     from khabar.foundation.errors import KhabarError
 
     datasheet = tmp_path / "DATASHEET.md"

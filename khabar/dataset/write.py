@@ -1,0 +1,200 @@
+"""Writing a build: parquet shards, charts, card, report and manifest in a staging folder, then swapped in.
+
+A build replaces only what a build made: the output folder must be absent,
+empty, or a Khabar build exactly as its ``MANIFEST.json`` describes it
+(:func:`khabar.foundation.manifest.not_a_build`), and never the repository root or
+the current directory or a folder holding them. A killed build is cleaned up by
+the next one (:func:`recover`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from khabar.dataset import card, charts
+from khabar.dataset.card import Shard
+from khabar.dataset.compute import Built
+from khabar.dataset.features import all_features
+from khabar.dataset.layout import data_file, split_of_file
+from khabar.dataset.splits import leakage
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.foundation.files import FolderSwap, StagedFile, remove_folder, stage_file, staging_folder, sync_tree
+from khabar.foundation.manifest import MANIFEST_NAME, not_a_build, write_manifest
+from khabar.foundation.paths import repo
+from khabar.kb.files import FILES, Entity
+
+LOG = logging.getLogger(__name__)
+REPORT_NAME = "build_report.json"
+PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 9, "write_statistics": True}
+ROW_GROUP_SIZE = 10_000
+
+def write_parquet(table: pa.Table, path: Path) -> tuple[int, int]:
+    """Write one shard, one row group of :data:`ROW_GROUP_SIZE` rows at a time; returns (arrow bytes, file bytes).
+
+    The same bytes as ``write_table(table, row_group_size=ROW_GROUP_SIZE)`` on the whole table (checked on
+    every shard of a 1M-span build), without a second copy of the whole table beside it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
+        # an empty split gets no row group: datasets cannot read an empty one
+        for offset in range(0, table.num_rows, ROW_GROUP_SIZE):
+            writer.write_table(_combined(table.slice(offset, ROW_GROUP_SIZE)))
+    return _arrow_bytes(table), path.stat().st_size
+
+
+def _combined(table: pa.Table) -> pa.Table:
+    """Each column concatenated afresh into one array, which leaves out the validity bitmaps that
+    joins and filters add to arrays without nulls."""
+    return pa.table([column.combine_chunks() for column in table.columns], schema=table.schema)
+
+
+def _arrow_bytes(table: pa.Table) -> int:
+    """The arrow bytes of ``table`` as one array per column (see :func:`_combined`): they then depend on the
+    rows alone. Column by column, so that only one column is ever copied."""
+    return sum(column.combine_chunks().nbytes for column in table.columns)
+
+
+def written_split_of(folder: Path) -> dict[str, str]:
+    """doc_id → split, read back from the written ``documents`` parquet files."""
+    split_of: dict[str, str] = {}
+    for path in sorted((folder / "data" / "documents").glob("*.parquet")):
+        for doc_id in pq.read_table(path, columns=["id"])["id"].to_pylist():
+            split_of[doc_id] = split_of_file(path)
+    return split_of
+
+
+def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotator: bool = False) -> None:
+    release, scheme = built.release, built.scheme
+    features = all_features(scheme, per_annotator=per_annotator)
+    split_info: dict[str, list[Shard]] = {}
+    for config, parts in built.tables.items():
+        split_info[config] = []
+        for split, table in parts.items():
+            if not table.num_rows:  # datasets cannot load an empty split: the card leaves it out and says so
+                LOG.info(f"no rows for {config}/{split}: left out")
+                continue
+            relative = data_file(config, split)
+            nbytes, size = write_parquet(table, folder / relative)
+            split_info[config].append(Shard(split, table.num_rows, nbytes, size))
+            LOG.info(f"wrote {relative.as_posix()} ({table.num_rows} rows)")
+
+    problems = leakage(written_split_of(folder), dict(built.inputs.documents.select("doc_id", "story").iter_rows()), built.plan.near_duplicates)
+    if problems:
+        raise KhabarError("split leakage: " + "; ".join(problems), exit_status=EXIT_FAILED_CHECKS)
+    LOG.info("leakage check: no story and no near-duplicate pair crosses splits")
+
+    images = folder / "images"
+    images.mkdir()
+    title = f"{release.pretty_name.split(':')[0]} {release.version}"
+    (folder / card.LABELS_CHART).write_bytes(charts.labels_per_layer(built.figures.labels, f"{title}: gold spans per label"))
+    (folder / card.SOURCES_CHART).write_bytes(
+        charts.spans_per_source([(s.source, dict(s.spans)) for s in built.figures.per_source], scheme.layer_names, f"{title}: gold spans per source")
+    )
+    present = {config: feats for config, feats in features.items() if split_info[config]}
+    meta = card.metadata(release, present, {c: split_info[c] for c in present}, built.figures.documents)
+    (folder / "README.md").write_text(card.render(meta, card.body(release, split_info, datasheet_text)), encoding="utf-8")
+    shutil.copyfile(repo().labeling_config, folder / "labeling_config.xml")
+    if release.license_text:
+        (folder / card.LICENSE_FILE).write_text(release.license_text, encoding="utf-8")
+    if repo().guidelines_file.exists():
+        shutil.copyfile(repo().guidelines_file, folder / "GUIDELINES.md")
+    if (kb := repo().kb_dir / FILES[Entity]).exists():  # the base the entity_ids name, released beside them
+        (folder / "kb").mkdir()
+        shutil.copyfile(kb, folder / "kb" / FILES[Entity])
+    (folder / REPORT_NAME).write_text(json.dumps(built.report, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    inputs = {
+        "exports": [{"file": name, "sha256": digest} for name, digest in built.inputs.export_hashes],
+        "documents_sha256": built.inputs.documents_sha256,
+        "scheme_sha256": scheme.sha256,
+        "release_config_sha256": release.config_sha256,
+    }
+    write_manifest(folder, name=release.name, version_=release.version, inputs=inputs)
+
+
+def _alive(pid_text: str) -> bool:
+    """Whether the process that named a folder still runs (signal 0 only asks)."""
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(out: Path) -> None:
+    """Clean up after a build that was killed: drop its staging folder, and put back a previous
+    build that was moved aside but not yet replaced (a folder that is not a build is left alone)."""
+    for staging in sorted(out.parent.glob(f".{out.name}.building-*")):
+        if not _alive(staging.name.rsplit("-", 1)[1]):
+            shutil.rmtree(staging, ignore_errors=True)
+            LOG.info(f"removed {staging.name}, left by an interrupted build")
+    for previous in sorted(out.parent.glob(f".{out.name}.previous-*")):
+        if _alive(previous.name.rsplit("-", 1)[1]):
+            continue
+        if not out.exists():
+            previous.rename(out)
+            LOG.info(f"restored {out.name} from {previous.name}, left by an interrupted build")
+        elif not_a_build(previous, partly_removed=True) is None:
+            remove_folder(previous, last=MANIFEST_NAME)
+        else:
+            LOG.info(f"left {previous.name} alone: it looks like an interrupted build's, but it is not a build")
+
+
+def check_out(out: Path) -> None:
+    """Refuse (exit 2) an output folder the build may not replace; see the module docstring."""
+    resolved = out.resolve()
+    for protected, what in ((repo().root, "the dataset repository"), (Path.cwd().resolve(), "the current directory")):
+        if resolved == protected or resolved in protected.parents:
+            held = "is" if resolved == protected else "holds"
+            raise KhabarError(f"refusing to build here: the output folder {held} {what} ({protected}); name a folder of its own, e.g. dist/NAME", file=str(out))
+    for parent in resolved.parents:
+        if (parent / MANIFEST_NAME).is_file() and not_a_build(parent) is None:
+            raise KhabarError(f"refusing to build inside another build ({parent}): it would no longer match its {MANIFEST_NAME}", file=str(out))
+    if not out.exists() and not out.is_symlink():
+        return
+    try:
+        if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+            return
+    except OSError as exc:
+        raise KhabarError(f"cannot look into the output folder: {exc.strerror}", file=str(out)) from None
+    problem = not_a_build(out)
+    if problem is not None:
+        raise KhabarError(
+            f"refusing to replace it: it {problem}, and a build only replaces an earlier build's folder; name another --out or move it away",
+            file=str(out),
+        )
+
+
+def write_and_swap(built: Built, datasheet_text: str, datasheet: Path | None, out: Path, *, per_annotator: bool) -> None:
+    """Write the build (and ``datasheet``, when it changes) aside, then put both in place; on any failure, neither."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    recover(out)
+    staged: StagedFile | None = None
+    with staging_folder(out) as staging:
+        try:
+            write_build(built, datasheet_text, staging, per_annotator=per_annotator)
+            sync_tree(staging)
+            if datasheet is not None:
+                staged = stage_file(datasheet, datasheet_text)
+            check_out(out)  # again: the folder may have been changed while the build ran
+            swap = FolderSwap(staging, out, last=MANIFEST_NAME)
+            swap.swap()
+            if staged is not None:
+                try:
+                    staged.commit()
+                except BaseException:
+                    swap.undo()
+                    raise
+            swap.finish()
+        finally:
+            if staged is not None:
+                staged.discard()
+

@@ -1,0 +1,89 @@
+"""The ``tokens`` config computed over all documents at once equals the per-document reference, row for row."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from khabar.annotation.scheme import load_scheme
+from khabar.dataset.configs import sentence_rows, token_table
+from khabar.dataset.iob import Span, tag_names
+from khabar.dataset.segment import sentences, token_frame, tokenize
+from khabar.foundation.errors import KhabarError
+
+#: Characters that exercise every rule: Arabic and Latin words, digits of three scripts with the number
+#: separators, sentence ends, marks, line breaks, white space that `str.split` and `\s` treat differently.
+ALPHABET = "ab zقال أحمد.,!?؟…۔\n\t 0123456789٠١٢٫٬،«»\u00a0\x1c\u2028ـ²Ⅻ-'\"ج"
+TEXTS = st.text(alphabet=ALPHABET, max_size=60)
+SCHEME = load_scheme()
+ENTITY = SCHEME.entity.name
+LABELS = SCHEME.entity.labels
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TEXTS, max_size=6))
+def test_token_frame_is_tokenize_and_sentences_of_each_text(texts):
+    frame = token_frame(pl.Series(texts, dtype=pl.String))
+    expected = []
+    for position, text in enumerate(texts):
+        offsets = tokenize(text)
+        for number, group in enumerate(sentences(text, offsets)):
+            expected += [(position, text[s:e], s, e, number) for s, e in offsets[group.start : group.stop]]
+    assert frame.rows() == expected
+
+
+def _reference(texts: dict[str, str], entities: dict[str, list[Span]]) -> tuple[list[dict], Counter]:
+    """The rows and alignment counts of :func:`sentence_rows`, one document after another."""
+    tags = tag_names(LABELS)
+    rows, alignment = [], Counter()
+    for doc_id in sorted(texts):
+        sentence_list, aligned = sentence_rows(doc_id, texts[doc_id], entities.get(doc_id, []), LABELS)
+        alignment.update((a.entity.label, a.how) for a in aligned)
+        for row in sentence_list:
+            nested = [[tags.index(tag) for tag in column] for column in row.nested_tags]
+            rows.append({
+                "doc_id": doc_id, "sentence": row.number, "start": row.offsets[0][0], "end": row.offsets[-1][1],
+                "tokens": row.tokens, "token_starts": [s for s, _ in row.offsets],
+                "ner_tags": [column[0] for column in nested], "nested_ner_tags": nested,
+            })
+    return rows, alignment
+
+
+@st.composite
+def documents_with_entities(draw):
+    texts = {f"d{i}": draw(TEXTS) for i in range(draw(st.integers(1, 5)))}
+    entities = {}
+    for doc_id, text in texts.items():
+        found = []
+        for _ in range(draw(st.integers(0, 8))):
+            start = draw(st.integers(0, max(len(text) - 1, 0)))
+            found.append(Span(start, draw(st.integers(start + 1, len(text) + 1)), draw(st.sampled_from(LABELS))))
+        entities[doc_id] = found
+    return texts, entities
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents_with_entities())
+def test_token_table_equals_sentence_rows_document_by_document(drawn):
+    texts, entities = drawn
+    documents = pl.DataFrame({"doc_id": list(texts), "text": list(texts.values())})
+    spans = pl.DataFrame(
+        [(doc_id, s.start, s.end, ENTITY, s.label, f"r{i}") for doc_id, found in entities.items() for i, s in enumerate(found)],
+        schema={"doc_id": pl.String, "start": pl.Int64, "end": pl.Int64, "layer": pl.String, "label": pl.String, "region_id": pl.String},
+        orient="row",
+    )
+    by_span_order = {d: sorted(found, key=lambda s: (s.start, s.end, s.label)) for d, found in entities.items()}
+    try:
+        expected = _reference(texts, by_span_order)
+    except KhabarError as exc:
+        with pytest.raises(KhabarError) as raised:
+            token_table(documents, spans, SCHEME)
+        assert str(raised.value) == str(exc)  # the same document and the same first entity named
+        return
+    table, alignment = token_table(documents, spans, SCHEME)
+    assert (table.to_pylist(), alignment) == expected
+    assert sum(alignment.values()) == spans.height  # every entity counted, none dropped silently
