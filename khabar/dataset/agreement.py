@@ -259,7 +259,7 @@ def _exact_f1(ranked: pl.DataFrame, items: pl.DataFrame, layer: str, key: Sequen
     counts = _pair_counts(ranked, items.unique(), ["group"], key)
     rows = {group: (matched, n_left, n_right) for group, n_left, n_right, matched in counts.select("group", "left", "right", "exact").iter_rows()}
     if rows:
-        rows["*"] = tuple(sum(values) for values in zip(*rows.values()))  # type: ignore[assignment]
+        rows["*"] = tuple(sum(values) for values in zip(*rows.values()))
     return tuple(F1(layer, group, "exact", *rows[group]) for group in sorted(rows))
 
 

@@ -18,7 +18,7 @@ import polars as pl
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
 from khabar.gold.adjudicate import adjudicate
-from khabar.gold.inputs import from_tables
+from khabar.gold.inputs import Tables, from_tables
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
@@ -158,7 +158,7 @@ def knowledge_base_applies(paths: list[Path], documents_file: Path) -> bool:
     return repo().kb_dir.is_dir() and export_paths_are_committed(paths, documents_file)
 
 
-def check_knowledge_base(tables: object, paths: list[Path], documents_file: Path) -> list[Failure]:
+def check_knowledge_base(tables: Tables, paths: list[Path], documents_file: Path) -> list[Failure]:
     """The base's failures against the gold of ``tables``; none when the base does not describe these inputs."""
     folder = repo().kb_dir
     if not knowledge_base_applies(paths, documents_file):

@@ -36,7 +36,7 @@ from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
 from khabar.foundation.tables import AnnotationsTable, CorpusTable, RelationsTable, SpansTable
 from khabar.validation import accounting as acc
-from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frames, KnownDuplicates, prepare, rule
+from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Frames, KnownDuplicates, prepare, rule
 from khabar.validation.export_json import NotStreamable
 from khabar.validation.projection import attach_quote_types, project_tables
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, read_documents
@@ -276,7 +276,7 @@ def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicate
             f = _failure(frame_name, name, severity, row)
             key = (
                 f.file or "", f.doc_id or "", f.task_id or 0, f.annotation_id or 0, f.start or 0, CHECK_ORDER[f.check], f.region_id or "",
-                FRAME_ORDER[frame_name], batch, row["row"],
+                FRAME_ORDER[Frame(frame_name)], batch, row["row"],
             )
             failures.append((key, f))
             if _excludes(name, row["kind"], strict):
