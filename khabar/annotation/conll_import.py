@@ -231,6 +231,42 @@ def region_id(doc_id: str, number: int) -> str:
     return hashlib.sha256(f"{doc_id}:{number}".encode()).hexdigest()[:10]
 
 
+#: an entity laid out in a document: start, end (characters), label, source column, source line
+_Span = tuple[int, int, str, int, int]
+
+
+@dataclass
+class _Layout:
+    """One document's text as it is laid out, sentence by sentence: its kept tokens and its entities."""
+
+    parts: list[str] = field(default_factory=list)
+    offsets: list[tuple[int, int]] = field(default_factory=list)
+    tags: list[tuple[str, ...]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    spans: list[_Span] = field(default_factory=list)
+    cursor: int = 0
+
+    def add_sentence(self, kept: list[ConllToken]) -> list[tuple[int, int]]:
+        """Lay out one sentence's kept tokens on a line of their own, joined by spaces; their offsets."""
+        if self.parts:
+            self.parts.append("\n")
+            self.cursor += 1
+        self.starts.append(len(self.offsets))
+        sentence_offsets = []
+        for n, token in enumerate(kept):
+            if n:
+                self.parts.append(" ")
+                self.cursor += 1
+            self.parts.append(token.text)
+            sentence_offsets.append((self.cursor, self.cursor + len(token.text)))
+            self.cursor += len(token.text)
+        self.offsets += sentence_offsets
+        self.tags += [t.tags for t in kept]
+        self.lines += [t.line for t in kept]
+        return sentence_offsets
+
+
 def import_conll(
     path: Path,
     *,
@@ -244,108 +280,113 @@ def import_conll(
     scheme = load_scheme()
     cleaning = Cleaning()
     sentences = read_conll(path, cleaning)
-    file = str(path)
-    scheme_type = _map_types(sentences, scheme.entity, tag_map or {}, file)
+    scheme_type = _map_types(sentences, scheme.entity, tag_map or {}, str(path))
     result = ConllImport(sentences_read=len(sentences), tokens_read=sum(len(s) for s in sentences), cleaning=cleaning)
     for first in range(0, len(sentences), sentences_per_document):
         chunk = sentences[first : first + sentences_per_document]
-        parts: list[str] = []
-        offsets: list[tuple[int, int]] = []
-        tags: list[tuple[str, ...]] = []
-        lines: list[int] = []
-        starts: list[int] = []
-        spans: list[tuple[int, int, str, int, int]] = []  # start, end, label, column, line
-        cursor = 0
-        for sentence in chunk:
-            kept = []
-            for token in sentence:
-                if token.text in ARTIFACT_TOKENS:
-                    if token.tags != (OUTSIDE,):
-                        raise KhabarError(f"line {token.line}: {token.text!r} is not text but is tagged {' '.join(token.tags)}", file=file)
-                    result.dropped[token.text] = result.dropped.get(token.text, 0) + 1
-                    continue
-                kept.append(token)
-            if not kept:
-                continue
-            if parts:
-                parts.append("\n")
-                cursor += 1
-            starts.append(len(offsets))
-            sentence_offsets = []
-            for n, token in enumerate(kept):
-                if n:
-                    parts.append(" ")
-                    cursor += 1
-                parts.append(token.text)
-                sentence_offsets.append((cursor, cursor + len(token.text)))
-                cursor += len(token.text)
-            # Entities are decoded over the whole sentence, so dropping a token never joins two entities;
-            # a dropped token is O at every level, so no entity holds one.
-            offset_of = {id(token): offset for token, offset in zip(kept, sentence_offsets)}
-            for a, b, written, column in sentence_entities(sentence, path.name, result.repairs):
-                label = scheme_type[written]
-                if label is None:
-                    result.dropped_entities[written] = result.dropped_entities.get(written, 0) + 1
-                    continue
-                if label != written:
-                    result.mapped_entities[written, label] = result.mapped_entities.get((written, label), 0) + 1
-                spans.append((offset_of[id(sentence[a])][0], offset_of[id(sentence[b - 1])][1], label, column, sentence[a].line))
-            offsets += sentence_offsets
-            tags += [t.tags for t in kept]
-            lines += [t.line for t in kept]
-        if not offsets:
+        layout = _layout(chunk, path, scheme_type, result)
+        if not layout.offsets:
             continue
-        text = "".join(parts)
+        text = "".join(layout.parts)
         if normalize_text(text) != text:  # tokens are normalised one by one: their join must be normal as well
-            raise KhabarError(f"line {chunk[0][0].line}: the document's text changes under the ingest normaliser once its tokens are joined", file=file)
-        doc_id = doc_id_for(text)
-        number = len(result.documents)
-        record = DocumentRecord(
-            doc_id=doc_id,
-            file=f"{path.name}:{chunk[0][0].line}",
-            text=text,
-            source=source,
-            title=f"{path.stem} {number + 1}",
-            published=None,
-            published_evidence=f"imported from {path.name}, which gives no dates",
-            url=None,
-            story=f"{source}-{path.stem}-{number + 1:04d}",
-        )
+            raise KhabarError(f"line {chunk[0][0].line}: the document's text changes under the ingest normaliser once its tokens are joined", file=str(path))
+        record = _record(path, text, chunk[0][0].line, len(result.documents), source)
         # Outermost first: by start, then the source's column (same-extent entities keep the source's order).
-        spans.sort(key=lambda s: (s[0], -s[1], s[3]))
-        by_extent: dict[tuple[int, int], list[tuple[int, str, int]]] = {}
-        for start, end, label, column, line in spans:
-            by_extent.setdefault((start, end), []).append((column, label, line))
-        tied = {extent: group for extent, group in by_extent.items() if len(group) > 1}
-        result.ties += [Tie(path.name, group[0][2], tuple(label for _, label, _ in group)) for group in tied.values()]
-        tie_tokens = frozenset(i for i, (a, b) in enumerate(offsets) for start, end in tied if start <= a and b <= end)
+        layout.spans.sort(key=lambda s: (s[0], -s[1], s[3]))
+        ties, tie_tokens = _ties(layout.spans, layout.offsets, path.name)
+        result.ties += ties
         results = [
-            labels_result(text, region_id=region_id(doc_id, n), from_name=scheme.entity.name, to_name=scheme.text_name, start=start, end=end, label=label)
-            for n, (start, end, label, _, _) in enumerate(spans)
+            labels_result(text, region_id=region_id(record.doc_id, n), from_name=scheme.entity.name, to_name=scheme.text_name, start=start, end=end, label=label)
+            for n, (start, end, label, _, _) in enumerate(layout.spans)
         ]
-        task_id = first_task_id + number
-        result.tasks.append(
-            {
-                "annotations": [
-                    {
-                        "completed_by": {"pseudonym": annotator},
-                        "created_at": IMPORTED_AT,
-                        "ground_truth": False,
-                        "id": task_id,
-                        "lead_time": 0.0,
-                        "result": results,
-                        "updated_at": IMPORTED_AT,
-                        "was_cancelled": False,
-                    }
-                ],
-                "data": record.task_data(),
-                "drafts": [],
-                "id": task_id,
-                "predictions": [],
-            }
+        result.tasks.append(_task(first_task_id + len(result.documents), annotator, results, record))
+        result.documents.append(
+            ImportedDocument(record, tuple(layout.offsets), tuple(layout.tags), tuple(layout.lines), tuple(layout.starts), len(layout.spans), tie_tokens)
         )
-        result.documents.append(ImportedDocument(record, tuple(offsets), tuple(tags), tuple(lines), tuple(starts), len(spans), tie_tokens))
     return result
+
+
+def _layout(chunk: list[list[ConllToken]], path: Path, scheme_type: Mapping[str, str | None], result: ConllImport) -> _Layout:
+    """One document's sentences laid out, their artifacts dropped and their entities decoded and mapped."""
+    layout = _Layout()
+    for sentence in chunk:
+        kept = _kept_tokens(sentence, str(path), result.dropped)
+        if not kept:
+            continue
+        sentence_offsets = layout.add_sentence(kept)
+        # Entities are decoded over the whole sentence, so dropping a token never joins two entities;
+        # a dropped token is O at every level, so no entity holds one.
+        offset_of = {id(token): offset for token, offset in zip(kept, sentence_offsets)}
+        for a, b, written, column in sentence_entities(sentence, path.name, result.repairs):
+            label = scheme_type[written]
+            if label is None:
+                result.dropped_entities[written] = result.dropped_entities.get(written, 0) + 1
+                continue
+            if label != written:
+                result.mapped_entities[written, label] = result.mapped_entities.get((written, label), 0) + 1
+            layout.spans.append((offset_of[id(sentence[a])][0], offset_of[id(sentence[b - 1])][1], label, column, sentence[a].line))
+    return layout
+
+
+def _kept_tokens(sentence: list[ConllToken], file: str, dropped: dict[str, int]) -> list[ConllToken]:
+    """The sentence's tokens but its artifacts, which must be tagged O and are counted in ``dropped``."""
+    kept = []
+    for token in sentence:
+        if token.text in ARTIFACT_TOKENS:
+            if token.tags != (OUTSIDE,):
+                raise KhabarError(f"line {token.line}: {token.text!r} is not text but is tagged {' '.join(token.tags)}", file=file)
+            dropped[token.text] = dropped.get(token.text, 0) + 1
+            continue
+        kept.append(token)
+    return kept
+
+
+def _record(path: Path, text: str, first_line: int, number: int, source: str) -> DocumentRecord:
+    """The corpus record of the file's document ``number`` (counted from 0), which begins on ``first_line``."""
+    return DocumentRecord(
+        doc_id=doc_id_for(text),
+        file=f"{path.name}:{first_line}",
+        text=text,
+        source=source,
+        title=f"{path.stem} {number + 1}",
+        published=None,
+        published_evidence=f"imported from {path.name}, which gives no dates",
+        url=None,
+        story=f"{source}-{path.stem}-{number + 1:04d}",
+    )
+
+
+def _ties(spans: list[_Span], offsets: list[tuple[int, int]], file: str) -> tuple[list[Tie], frozenset[int]]:
+    """Entities of the same extent (``spans`` sorted outermost first), and the indices of the tokens under them."""
+    by_extent: dict[tuple[int, int], list[tuple[int, str, int]]] = {}
+    for start, end, label, column, line in spans:
+        by_extent.setdefault((start, end), []).append((column, label, line))
+    tied = {extent: group for extent, group in by_extent.items() if len(group) > 1}
+    ties = [Tie(file, group[0][2], tuple(label for _, label, _ in group)) for group in tied.values()]
+    tie_tokens = frozenset(i for i, (a, b) in enumerate(offsets) for start, end in tied if start <= a and b <= end)
+    return ties, tie_tokens
+
+
+def _task(task_id: int, annotator: str, results: list[dict], record: DocumentRecord) -> dict:
+    """A task as ``khabar studio pull`` writes it, with one annotation carrying the entities."""
+    return {
+        "annotations": [
+            {
+                "completed_by": {"pseudonym": annotator},
+                "created_at": IMPORTED_AT,
+                "ground_truth": False,
+                "id": task_id,
+                "lead_time": 0.0,
+                "result": results,
+                "updated_at": IMPORTED_AT,
+                "was_cancelled": False,
+            }
+        ],
+        "data": record.task_data(),
+        "drafts": [],
+        "id": task_id,
+        "predictions": [],
+    }
 
 
 def write_documents(path: Path, records: Iterable[DocumentRecord]) -> None:

@@ -42,7 +42,7 @@ from functools import cache
 
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.results import choices_result, labels_result, relation_result
-from khabar.annotation.scheme import AttributionRole, Scheme, load_scheme
+from khabar.annotation.scheme import Attribution, AttributionRole, Scheme, load_scheme
 from khabar.foundation.errors import KhabarError
 
 RULES_VERSION = "1"
@@ -233,8 +233,16 @@ def _overlaps(span: Span, others: list[Span]) -> bool:
 
 
 def _attributions(text: str) -> tuple[list[Span], list[tuple[Span, Span, str]], dict[Span, str]]:
+    """Quotes and reported clauses with their cues and sources: spans, relations and each content's quote type."""
     roles = _scheme().attribution
     contents: list[tuple[Span, str, re.Match[str]]] = []
+    _direct_contents(text, roles, contents)
+    _indirect_contents(text, roles, contents)
+    return _linked(text, roles, contents)
+
+
+def _direct_contents(text: str, roles: Attribution, contents: list[tuple[Span, str, re.Match[str]]]) -> None:
+    """Quoted speech with a cue on its line, appended to ``contents`` unless it overlaps one already there."""
     for pattern in _QUOTES:
         for quote in pattern.finditer(text):
             start, end = _trim(text, quote.start(1), quote.end(1))
@@ -246,6 +254,10 @@ def _attributions(text: str) -> tuple[list[Span], list[tuple[Span, Span, str]], 
             span = Span(roles.layer.name, roles.content, start, end)
             if not _overlaps(span, [c for c, _, _ in contents]):
                 contents.append((span, "direct", cue))
+
+
+def _indirect_contents(text: str, roles: Attribution, contents: list[tuple[Span, str, re.Match[str]]]) -> None:
+    """Reported clauses (a cue, then a particle such as أن), appended to ``contents`` unless they overlap one."""
     for cue in _CUE.finditer(text):
         particle = _INDIRECT.search(text, cue.end(), cue.end() + INDIRECT_GAP)
         if particle is None or _SENTENCE_END.search(text, cue.end(), particle.start()):
@@ -266,6 +278,11 @@ def _attributions(text: str) -> tuple[list[Span], list[tuple[Span, Span, str]], 
         if not _overlaps(span, [c for c, _, _ in contents]):
             contents.append((span, "indirect", cue))
 
+
+def _linked(
+    text: str, roles: Attribution, contents: list[tuple[Span, str, re.Match[str]]]
+) -> tuple[list[Span], list[tuple[Span, Span, str]], dict[Span, str]]:
+    """Each content in text order with its cue and source (the one after the cue, or a recent earlier one)."""
     spans: list[Span] = []
     relations: list[tuple[Span, Span, str]] = []
     quote_types: dict[Span, str] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -145,15 +145,61 @@ def parse_scheme(xml_text: str, *, source: str = "labeling_config.xml") -> Schem
         root = ET.fromstring(xml_text)
     except ET.ParseError as exc:
         raise KhabarError(f"{source}: not well-formed XML: {exc}") from None
+    text_name = _text_name(root, source)
+    found = _layers(root, text_name, source)
+    found.require_every_role(source)
+    attribution_layer = found.layer_roles[LayerRole.ATTRIBUTION]
+    content = found.label_roles[AttributionRole.CONTENT]
+    region_choices = _region_choices(root, source)
+    quote_type = _quote_type(region_choices, attribution_layer, content, source)
+    relations = _relations(root, attribution_layer, source)
+    return Scheme(
+        text_name=text_name,
+        layers=tuple(found.layers),
+        relations=tuple(relations),
+        region_choices=tuple(region_choices),
+        sha256=hashlib.sha256(xml_text.encode("utf-8")).hexdigest(),
+        entity=found.layer_roles[LayerRole.ENTITY],
+        zone=found.layer_roles[LayerRole.ZONE],
+        attribution=Attribution(
+            layer=attribution_layer,
+            content=content,
+            source=found.label_roles[AttributionRole.SOURCE],
+            cue=found.label_roles[AttributionRole.CUE],
+            quote_type=quote_type,
+            source_relation=_relation(relations, content, found.label_roles[AttributionRole.SOURCE], source),
+            cue_relation=_relation(relations, content, found.label_roles[AttributionRole.CUE], source),
+        ),
+    )
 
+
+def _text_name(root: ET.Element, source: str) -> str:
+    """The name of the config's one ``<Text>``."""
     texts = root.findall(".//Text")
     if len(texts) != 1:
         raise KhabarError(f"{source}: expected exactly one <Text>, found {len(texts)}")
-    text_name = texts[0].get("name", "")
+    return texts[0].get("name", "")
 
-    layers: list[Layer] = []
-    layer_roles: dict[LayerRole, Layer] = {}
-    label_roles: dict[AttributionRole, str] = {}
+
+@dataclass
+class _FoundLayers:
+    """The ``<Labels>`` controls in the config's order, and the roles they and their labels play."""
+
+    layers: list[Layer] = field(default_factory=list)
+    layer_roles: dict[LayerRole, Layer] = field(default_factory=dict)
+    label_roles: dict[AttributionRole, str] = field(default_factory=dict)
+
+    def require_every_role(self, source: str) -> None:
+        """Every layer role and every attribution label role is played, or one error lists the missing ones."""
+        missing = [f"layer role={role.value!r}" for role in LayerRole if role not in self.layer_roles]
+        missing += [f"attribution label role={role.value!r}" for role in AttributionRole if role not in self.label_roles]
+        if missing:
+            raise KhabarError(f"{source}: no {', no '.join(missing)}")
+
+
+def _layers(root: ET.Element, text_name: str, source: str) -> _FoundLayers:
+    """Every ``<Labels>`` as a :class:`Layer`, with the roles marked on it and on its labels."""
+    found = _FoundLayers()
     for control in root.iter("Labels"):
         name = control.get("name", "")
         if control.get("toName") != text_name:
@@ -168,23 +214,26 @@ def parse_scheme(xml_text: str, *, source: str = "labeling_config.xml") -> Schem
             colors=tuple(label.get("background", "") for label in labels),
             hotkeys=tuple(label.get("hotkey") for label in labels),
         )
-        layers.append(layer)
+        found.layers.append(layer)
         role = _role(LayerRole, control.get("role"), f"<Labels name={name!r}>", source)
         if role is not None:
-            _assign(layer_roles, role, layer, source)
+            _assign(found.layer_roles, role, layer, source)
             if role is LayerRole.ATTRIBUTION:
-                for label in labels:
-                    what = f"<Label value={label.get('value')!r}> of layer {name!r}"
-                    label_role = _role(AttributionRole, label.get("role"), what, source)
-                    if label_role is not None:
-                        _assign(label_roles, label_role, label.get("value", ""), source)
-    missing = [f"layer role={role.value!r}" for role in LayerRole if role not in layer_roles]
-    missing += [f"attribution label role={role.value!r}" for role in AttributionRole if role not in label_roles]
-    if missing:
-        raise KhabarError(f"{source}: no {', no '.join(missing)}")
-    attribution_layer = layer_roles[LayerRole.ATTRIBUTION]
-    content = label_roles[AttributionRole.CONTENT]
+                _label_roles(labels, name, found.label_roles, source)
+    return found
 
+
+def _label_roles(labels: list[ET.Element], layer: str, label_roles: dict[AttributionRole, str], source: str) -> None:
+    """The attribution roles marked on the labels of the attribution layer, into ``label_roles``."""
+    for label in labels:
+        what = f"<Label value={label.get('value')!r}> of layer {layer!r}"
+        label_role = _role(AttributionRole, label.get("role"), what, source)
+        if label_role is not None:
+            _assign(label_roles, label_role, label.get("value", ""), source)
+
+
+def _region_choices(root: ET.Element, source: str) -> list[RegionChoices]:
+    """The one per-region ``<Choices>``, inside the ``<View>`` that says when it shows."""
     region_choices = []
     for view in root.iter("View"):
         choices = view.find("Choices")
@@ -200,13 +249,22 @@ def parse_scheme(xml_text: str, *, source: str = "labeling_config.xml") -> Schem
         )
     if len(region_choices) != 1:
         raise KhabarError(f"{source}: expected one per-region <Choices> inside a <View visibleWhen=...>")
+    return region_choices
+
+
+def _quote_type(region_choices: list[RegionChoices], attribution_layer: Layer, content: str, source: str) -> RegionChoices:
+    """The per-region choices, which must be shown for the attribution's content label."""
     quote_type = region_choices[0]
     if (quote_type.layer, quote_type.label) != (attribution_layer.name, content):
         raise KhabarError(
             f"{source}: per-region choices {quote_type.name!r} point at {quote_type.layer}/{quote_type.label}, "
             f"not at the content label {attribution_layer.name}/{content}"
         )
+    return quote_type
 
+
+def _relations(root: ET.Element, attribution_layer: Layer, source: str) -> list[RelationRule]:
+    """Every ``<Relation>``, whose two ends must be labels of the attribution layer."""
     relations = []
     for element in root.iter("Relation"):
         value = element.get("value", "")
@@ -218,25 +276,7 @@ def parse_scheme(xml_text: str, *, source: str = "labeling_config.xml") -> Schem
                 f"found {', '.join(repr(end) for end in unknown)}"
             )
         relations.append(RelationRule(label=value, layer=attribution_layer.name, from_label=ends[0], to_label=ends[1]))
-
-    return Scheme(
-        text_name=text_name,
-        layers=tuple(layers),
-        relations=tuple(relations),
-        region_choices=tuple(region_choices),
-        sha256=hashlib.sha256(xml_text.encode("utf-8")).hexdigest(),
-        entity=layer_roles[LayerRole.ENTITY],
-        zone=layer_roles[LayerRole.ZONE],
-        attribution=Attribution(
-            layer=attribution_layer,
-            content=content,
-            source=label_roles[AttributionRole.SOURCE],
-            cue=label_roles[AttributionRole.CUE],
-            quote_type=quote_type,
-            source_relation=_relation(relations, content, label_roles[AttributionRole.SOURCE], source),
-            cue_relation=_relation(relations, content, label_roles[AttributionRole.CUE], source),
-        ),
-    )
+    return relations
 
 
 def _role(kind: type[R], value: str | None, element: str, source: str) -> R | None:

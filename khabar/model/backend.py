@@ -26,6 +26,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,38 +141,49 @@ async def _json(request: Request) -> dict:
     return body
 
 
-def create_app(root: Path) -> Starlette:
-    service = Service(root)
+def _error(message: str, status: int) -> JSONResponse:
+    """A one-line error in the log and as the response's ``error``."""
+    print(f"khabar ml-backend: {request_name.get()}: {message}", file=sys.stderr, flush=True)
+    return JSONResponse({"error": message}, status_code=status)
 
-    def error(message: str, status: int) -> JSONResponse:
-        print(f"khabar ml-backend: {request_name.get()}: {message}", file=sys.stderr, flush=True)
-        return JSONResponse({"error": message}, status_code=status)
 
-    def handler(function):
-        async def endpoint(request: Request) -> JSONResponse:
-            request_name.set(f"{request.method} {request.url.path}")
-            try:
-                return await function(request)
-            except BadRequest as exc:
-                return error(str(exc), 400)
-            except KhabarError as exc:
-                return error(str(exc), 503)
+def _handler(function: Callable[[Request], Awaitable[JSONResponse]]) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """An endpoint that names its request and answers a bad request with 400, a missing model with 503."""
 
-        return endpoint
+    async def endpoint(request: Request) -> JSONResponse:
+        request_name.set(f"{request.method} {request.url.path}")
+        try:
+            return await function(request)
+        except BadRequest as exc:
+            return _error(str(exc), 400)
+        except KhabarError as exc:
+            return _error(str(exc), 503)
 
-    async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "UP", "model_class": "khabar-crf", "model_version": service.current().version})
+    return endpoint
 
-    async def setup(request: Request) -> JSONResponse:
+
+class Endpoints:
+    """The backend's endpoints over one :class:`Service`."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def health(self, _request: Request) -> JSONResponse:
+        """``GET /health``: up, and the served model's version."""
+        return JSONResponse({"status": "UP", "model_class": "khabar-crf", "model_version": self.service.current().version})
+
+    async def setup(self, request: Request) -> JSONResponse:
+        """``POST /setup``: the served model's version."""
         await _json(request)  # project, schema, hostname, access_token: nothing to keep
-        return JSONResponse({"model_version": service.current().version})
+        return JSONResponse({"model_version": self.service.current().version})
 
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(self, request: Request) -> JSONResponse:
+        """``POST /predict``: one prediction per task, in the tasks' order."""
         body = await _json(request)
         tasks = body.get("tasks")
         if not isinstance(tasks, list):
             raise BadRequest("'tasks' must be a list of tasks")
-        model = service.current()
+        model = self.service.current()
         results = []
         for task in tasks:
             text = task.get("data", {}).get("text") if isinstance(task, dict) and isinstance(task.get("data"), dict) else None
@@ -180,19 +192,21 @@ def create_app(root: Path) -> Starlette:
             results.append(prediction(text, model))
         return JSONResponse({"results": results, "model_version": model.version})
 
-    async def webhook(request: Request) -> JSONResponse:
+    async def webhook(self, request: Request) -> JSONResponse:
+        """``POST /webhook``: a submitted annotation joins the training data; a retraining starts."""
         body = await _json(request)
         action = body.get("action")
         if action in SUBMISSION_ACTIONS and isinstance(body.get("annotation"), dict) and body["annotation"].get("was_cancelled"):
             return JSONResponse({"status": "ignored", "action": action, "reason": "the annotation was skipped"})
         if action in SUBMISSION_ACTIONS:
-            service.add_submission(submitted_document(body.get("task"), body.get("annotation")))
-            return JSONResponse({"status": "ok", "added": 1, "training": service.start_training()})
+            self.service.add_submission(submitted_document(body.get("task"), body.get("annotation")))
+            return JSONResponse({"status": "ok", "added": 1, "training": self.service.start_training()})
         if action == "START_TRAINING":
-            return JSONResponse({"status": "ok", "added": 0, "training": service.start_training()})
+            return JSONResponse({"status": "ok", "added": 0, "training": self.service.start_training()})
         return JSONResponse({"status": "ignored", "action": action})
 
-    async def train(request: Request) -> JSONResponse:
+    async def train(self, request: Request) -> JSONResponse:
+        """``POST /train``: every annotation not skipped joins the training data; a retraining starts."""
         body = await _json(request)
         tasks = body.get("annotations")
         if not isinstance(tasks, list):
@@ -201,21 +215,27 @@ def create_app(root: Path) -> Starlette:
         for task in tasks:
             for annotation in (task.get("annotations") or []) if isinstance(task, dict) else []:
                 if not annotation.get("was_cancelled"):
-                    service.add_submission(submitted_document(task, annotation))
+                    self.service.add_submission(submitted_document(task, annotation))
                     added += 1
-        return JSONResponse({"status": "ok", "added": added, "training": service.start_training() if added else "not needed"})
+        return JSONResponse({"status": "ok", "added": added, "training": self.service.start_training() if added else "not needed"})
 
-    async def versions(_request: Request) -> JSONResponse:
-        return JSONResponse({"versions": [service.current().version]})
+    async def versions(self, _request: Request) -> JSONResponse:
+        """``GET|POST /versions``: the served model's version."""
+        return JSONResponse({"versions": [self.service.current().version]})
 
+
+def create_app(root: Path) -> Starlette:
+    """The backend's app over the dataset repository at ``root``."""
+    service = Service(root)
+    endpoints = Endpoints(service)
     routes = [
-        Route("/health", handler(health), methods=["GET"]),
-        Route("/", handler(health), methods=["GET"]),
-        Route("/setup", handler(setup), methods=["POST"]),
-        Route("/predict", handler(predict), methods=["POST"]),
-        Route("/webhook", handler(webhook), methods=["POST"]),
-        Route("/train", handler(train), methods=["POST"]),
-        Route("/versions", handler(versions), methods=["GET", "POST"]),
+        Route("/health", _handler(endpoints.health), methods=["GET"]),
+        Route("/", _handler(endpoints.health), methods=["GET"]),
+        Route("/setup", _handler(endpoints.setup), methods=["POST"]),
+        Route("/predict", _handler(endpoints.predict), methods=["POST"]),
+        Route("/webhook", _handler(endpoints.webhook), methods=["POST"]),
+        Route("/train", _handler(endpoints.train), methods=["POST"]),
+        Route("/versions", _handler(endpoints.versions), methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.service = service
