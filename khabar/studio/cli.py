@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,107 +132,153 @@ def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: 
     _api_call(push_file, client, project_id, committed, paths.pseudonyms_file, documents_file=documents)
 
 
+#: progress goes to stderr through this logger; what to do next, status and summaries go to stdout
+_log = logging.getLogger(__name__)
+
+
 def run_studio(args: argparse.Namespace) -> int:
+    """Run one ``khabar studio`` action: the local server's own, else one on a project of the target."""
     from khabar.studio import server
 
-    log = logging.getLogger(__name__).info  # progress on stderr; what to do next, status and summaries on stdout
     if args.studio_dir is None:
         args.studio_dir = repo().studio_dir
     paths = server.StudioPaths(args.studio_dir)
-    if args.action == "up":
-        running = server.start_server(paths, args.port, progress=log)
-        credentials = server.read_credentials(paths)
-        assert credentials is not None
-        print(f"open {running.url}/ and log in as {credentials.username}")
-        print(f"the password is the \"password\" field of {paths.credentials_file} (readable only by you)")
-        print(f"sign-up is closed: invite annotators from {running.url}/organization/ (Add People → invite link)")
-        from khabar.studio import ml_backend
-
-        print(ml_backend.up(repo().root, paths.root, args.ml_port))
-        print("next: khabar studio sync && khabar studio preannotate; when done: khabar studio pull; stop: khabar studio down")
-        return 0
-    if args.action == "down":
-        from khabar.studio.ml_backend import stop_backend
-
-        if stop_backend(paths.root) is not None:
-            print("ML backend stopped")
-        stopped = server.stop_server(paths, progress=log)
-        print("Label Studio stopped" if stopped else "Label Studio was not running")
-        return 0
-    if args.action == "status":
-        current = server.running_server(paths)
-        if current is None:
-            print("Label Studio is not running (start it with: khabar studio up)")
-            return 1
-        print(f"Label Studio is running at {current.url} (pid {current.pid}, data in {paths.data_dir})")
-        return 0
-
+    local = _SERVER_ACTIONS.get(args.action)
+    if local is not None:
+        return local(args, paths)
     client = _client(args)
     if args.action == "sync":
-        from khabar.annotation.ingest import load_records
-        from khabar.studio.project import sync_project
-
-        documents = args.documents or repo().documents_file
-        records = load_records(documents)
-        if not records:
-            raise KhabarError("no corpus records; run: khabar ingest", file=str(documents))
-        config = repo().labeling_config.read_text(encoding="utf-8")
-        report = _api_call(sync_project, client, args.project, config, records, progress=log)
-        print(
-            f"project {args.project!r} (id {report.project_id}): {len(report.imported)} document(s) imported, "
-            f"{report.already_present} already there"
-        )
-        _load_the_record(client, args, report.project_id, paths, documents)
-        from khabar.studio.ml_backend import connect_if_running
-
-        connected = None if args.url else _api_call(connect_if_running, client, report.project_id, paths.root)
-        if connected:
-            print(connected)
-        return 0
-
+        return _sync(client, args, paths)
     from khabar.studio.project import require_project
 
     project_id = _api_call(require_project, client, args.project)
-    if args.action == "preannotate":
-        from khabar.model.train import current_file, current_model_dir
+    on_project = _PROJECT_ACTIONS.get(args.action)
+    if on_project is None:
+        raise KhabarError(f"unknown action {args.action!r}")
+    return on_project(client, args, project_id, paths)
 
-        if current_file(repo().root).exists():  # the trained model replaces the gazetteer, which knows only the gold's pages
-            from khabar.studio.ml_backend import import_model_predictions
 
-            version, added, present = _api_call(import_model_predictions, client, project_id, current_model_dir(repo().root))
-            print(f"{version}: {added} task(s) pre-annotated, {present} already had them")
-            return 0
-        from khabar.annotation.gazetteer import load_gazetteer
-        from khabar.annotation.preannotate import MODEL_VERSION
-        from khabar.studio.project import import_preannotations
+def _up(args: argparse.Namespace, paths: StudioPaths) -> int:
+    """Start the local Label Studio and its ML backend, then say how to log in and what to do next."""
+    from khabar.studio import ml_backend, server
 
-        exports = args.exports or repo().exports_dir
-        gazetteer = load_gazetteer(exports)
-        log(f"gazetteer: {len(gazetteer)} surface form(s) from {exports}")
-        report = _api_call(import_preannotations, client, project_id, gazetteer, progress=log)
-        print(
-            f"{MODEL_VERSION}: {report.added} task(s) pre-annotated ({report.results} result(s)), "
-            f"{report.already_present} already had them"
-        )
+    running = server.start_server(paths, args.port, progress=_log.info)
+    credentials = server.read_credentials(paths)
+    assert credentials is not None
+    print(f"open {running.url}/ and log in as {credentials.username}")
+    print(f"the password is the \"password\" field of {paths.credentials_file} (readable only by you)")
+    print(f"sign-up is closed: invite annotators from {running.url}/organization/ (Add People → invite link)")
+    print(ml_backend.up(repo().root, paths.root, args.ml_port))
+    print("next: khabar studio sync && khabar studio preannotate; when done: khabar studio pull; stop: khabar studio down")
+    return 0
+
+
+def _down(args: argparse.Namespace, paths: StudioPaths) -> int:
+    """Stop the ML backend, then the local Label Studio."""
+    from khabar.studio import server
+    from khabar.studio.ml_backend import stop_backend
+
+    if stop_backend(paths.root) is not None:
+        print("ML backend stopped")
+    stopped = server.stop_server(paths, progress=_log.info)
+    print("Label Studio stopped" if stopped else "Label Studio was not running")
+    return 0
+
+
+def _status(args: argparse.Namespace, paths: StudioPaths) -> int:
+    """Say where the local Label Studio runs; exit 1 when it does not."""
+    from khabar.studio import server
+
+    current = server.running_server(paths)
+    if current is None:
+        print("Label Studio is not running (start it with: khabar studio up)")
+        return 1
+    print(f"Label Studio is running at {current.url} (pid {current.pid}, data in {paths.data_dir})")
+    return 0
+
+
+def _sync(client: LabelStudio, args: argparse.Namespace, paths: StudioPaths) -> int:
+    """Create or update the project, import the documents it lacks, load the committed export, connect the ML backend."""
+    from khabar.annotation.ingest import load_records
+    from khabar.studio.ml_backend import connect_if_running
+    from khabar.studio.project import sync_project
+
+    documents = args.documents or repo().documents_file
+    records = load_records(documents)
+    if not records:
+        raise KhabarError("no corpus records; run: khabar ingest", file=str(documents))
+    config = repo().labeling_config.read_text(encoding="utf-8")
+    report = _api_call(sync_project, client, args.project, config, records, progress=_log.info)
+    print(
+        f"project {args.project!r} (id {report.project_id}): {len(report.imported)} document(s) imported, "
+        f"{report.already_present} already there"
+    )
+    _load_the_record(client, args, report.project_id, paths, documents)
+    connected = None if args.url else _api_call(connect_if_running, client, report.project_id, paths.root)
+    if connected:
+        print(connected)
+    return 0
+
+
+def _preannotate(client: LabelStudio, args: argparse.Namespace, project_id: int, paths: StudioPaths) -> int:
+    """Pre-annotate with the trained entity model when there is one, else with the rules and the gazetteer."""
+    from khabar.model.train import current_file, current_model_dir
+
+    if current_file(repo().root).exists():  # the trained model replaces the gazetteer, which knows only the gold's pages
+        from khabar.studio.ml_backend import import_model_predictions
+
+        version, added, present = _api_call(import_model_predictions, client, project_id, current_model_dir(repo().root))
+        print(f"{version}: {added} task(s) pre-annotated, {present} already had them")
         return 0
-    if args.action == "pull":
-        from khabar.studio.export import pull
+    return _preannotate_by_rules(client, args, project_id)
 
-        out = args.out or repo().exports_dir / f"{args.project}.json"
-        if out.is_dir():
-            raise KhabarError("is a directory; --out takes the export file to write (e.g. annotation/exports/khabar.json)", file=str(out))
-        _check_config(client, project_id)
-        _api_call(pull, client, project_id, out, paths.pseudonyms_file, accept_deletions=args.accept_deletions, keep=args.keep, progress=log)
-        print(out)
-        return 0
-    if args.action == "push":
-        from khabar.studio.push import push_file
 
-        source = args.file or repo().exports_dir / f"{args.project}.json"
-        _check_config(client, project_id)
-        _api_call(
-            push_file, client, project_id, source, paths.pseudonyms_file,
-            documents_file=args.documents, accept_deletions=args.accept_deletions, keep=args.keep, progress=log,
-        )  # fmt: skip
-        return 0
-    raise KhabarError(f"unknown action {args.action!r}")
+def _preannotate_by_rules(client: LabelStudio, args: argparse.Namespace, project_id: int) -> int:
+    """Pre-annotate with the rules and the gazetteer learnt from the committed exports."""
+    from khabar.annotation.gazetteer import load_gazetteer
+    from khabar.annotation.preannotate import MODEL_VERSION
+    from khabar.studio.project import import_preannotations
+
+    exports = args.exports or repo().exports_dir
+    gazetteer = load_gazetteer(exports)
+    _log.info(f"gazetteer: {len(gazetteer)} surface form(s) from {exports}")
+    report = _api_call(import_preannotations, client, project_id, gazetteer, progress=_log.info)
+    print(
+        f"{MODEL_VERSION}: {report.added} task(s) pre-annotated ({report.results} result(s)), "
+        f"{report.already_present} already had them"
+    )
+    return 0
+
+
+def _pull(client: LabelStudio, args: argparse.Namespace, project_id: int, paths: StudioPaths) -> int:
+    """Merge the project's work into the export file, once its labeling config is the repository's."""
+    from khabar.studio.export import pull
+
+    out = args.out or repo().exports_dir / f"{args.project}.json"
+    if out.is_dir():
+        raise KhabarError("is a directory; --out takes the export file to write (e.g. annotation/exports/khabar.json)", file=str(out))
+    _check_config(client, project_id)
+    _api_call(pull, client, project_id, out, paths.pseudonyms_file, accept_deletions=args.accept_deletions, keep=args.keep, progress=_log.info)
+    print(out)
+    return 0
+
+
+def _push(client: LabelStudio, args: argparse.Namespace, project_id: int, paths: StudioPaths) -> int:
+    """Send the export's annotations to the project, once its labeling config is the repository's."""
+    from khabar.studio.push import push_file
+
+    source = args.file or repo().exports_dir / f"{args.project}.json"
+    _check_config(client, project_id)
+    _api_call(
+        push_file, client, project_id, source, paths.pseudonyms_file,
+        documents_file=args.documents, accept_deletions=args.accept_deletions, keep=args.keep, progress=_log.info,
+    )  # fmt: skip
+    return 0
+
+
+#: the actions on the local server alone, which need no client
+_SERVER_ACTIONS: dict[str, Callable[[argparse.Namespace, StudioPaths], int]] = {"up": _up, "down": _down, "status": _status}
+#: the actions on an existing project (sync creates its project, so it is not here)
+_PROJECT_ACTIONS: dict[str, Callable[[LabelStudio, argparse.Namespace, int, StudioPaths], int]] = {
+    "preannotate": _preannotate, "pull": _pull, "push": _push,
+}

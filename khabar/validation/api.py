@@ -287,73 +287,113 @@ def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicate
     return _Checked(failures=failures, counts=counts, tasks=raw.tasks.height), tables
 
 
+@dataclass(frozen=True)
+class _Reasoned:
+    """The batch's owners, regions, relations and choices, each with the ``reason`` it is excluded (null when used)."""
+
+    owners: pl.DataFrame
+    regions: pl.DataFrame
+    relations: pl.DataFrame
+    choices: pl.DataFrame
+
+
 def _account(
     raw: RawExport, frames: Frames, excluded_rows: dict[str, set[int]], unknown_document: set[int],
 ) -> tuple[tuple[acc.Count, ...], Tables]:
+    """Give every row of the batch its exclusion reason, count them, and keep the used rows as the tables."""
+    owners = _owner_reasons(raw, frames, excluded_rows, unknown_document)
+    owner_reason = _inherited_reasons(owners)
+    regions = _item_reasons(raw.regions, "spans", frames, excluded_rows, owner_reason)
+    used_regions = regions.filter(pl.col("reason").is_null()).select("key", "region_id").unique()
+    relations = _relation_reasons(_item_reasons(raw.relations, "relations", frames, excluded_rows, owner_reason), used_regions)
+    choices = _choice_reasons(_item_reasons(raw.choices, "choices", frames, excluded_rows, owner_reason), used_regions)
+    reasoned = _Reasoned(owners=owners, regions=regions, relations=relations, choices=choices)
+    return _counts(reasoned), _used_tables(raw, reasoned)
+
+
+def _owner_reasons(raw: RawExport, frames: Frames, excluded_rows: dict[str, set[int]], unknown_document: set[int]) -> pl.DataFrame:
+    """Each owner (annotation or prediction) with why it is excluded: draft, cancelled, unknown document or a failed check."""
     failed_keys = frames.owners.filter(pl.col("row").is_in(list(excluded_rows["owners"])))["key"].to_list()
-    owners = raw.owners.with_columns(
+    return raw.owners.with_columns(
         reason=pl.when(pl.col("kind") == DRAFT).then(pl.lit(acc.DRAFT))
         .when(pl.col("was_cancelled") & (pl.col("kind") != PREDICTION)).then(pl.lit(acc.CANCELLED))
         .when(pl.col("key").is_in(list(unknown_document))).then(pl.lit(acc.UNKNOWN_DOCUMENT))
         .when(pl.col("key").is_in(failed_keys)).then(pl.lit(acc.FAILED_CHECK))
     )
-    owner_reason = owners.select(
+
+
+def _inherited_reasons(owners: pl.DataFrame) -> pl.DataFrame:
+    """The reason an owner's results inherit: a failed owner check reads as the owner's (or prediction's) failure."""
+    return owners.select(
         "key", "kind",
         owner_reason=pl.when(pl.col("reason") == acc.FAILED_CHECK)
         .then(pl.when(pl.col("kind") == PREDICTION).then(pl.lit(acc.PREDICTION_FAILED)).otherwise(pl.lit(acc.OWNER_FAILED)))
         .otherwise(pl.col("reason")),
     )
 
-    def failed_positions(frame_name: str) -> pl.DataFrame:
-        rows = list(excluded_rows[frame_name])
-        return frames.get(frame_name).filter(pl.col("row").is_in(rows)).select("key", "result_pos", failed=pl.lit(True))
 
-    def reasons(frame: pl.DataFrame, frame_name: str) -> pl.DataFrame:
-        return (
-            frame.join(owner_reason, on="key", how="left", maintain_order="left")
-            .join(failed_positions(frame_name), on=["key", "result_pos"], how="left", maintain_order="left")
-            .with_columns(reason=pl.coalesce("owner_reason", pl.when(pl.col("failed")).then(pl.lit(acc.FAILED_CHECK))))
-            .drop("owner_reason", "failed")
-        )
+def _item_reasons(
+    frame: pl.DataFrame, frame_name: str, frames: Frames, excluded_rows: dict[str, set[int]], owner_reason: pl.DataFrame,
+) -> pl.DataFrame:
+    """Each result row with its owner's reason, else a failed check of its own."""
+    rows = list(excluded_rows[frame_name])
+    failed = frames.get(frame_name).filter(pl.col("row").is_in(rows)).select("key", "result_pos", failed=pl.lit(True))
+    return (
+        frame.join(owner_reason, on="key", how="left", maintain_order="left")
+        .join(failed, on=["key", "result_pos"], how="left", maintain_order="left")
+        .with_columns(reason=pl.coalesce("owner_reason", pl.when(pl.col("failed")).then(pl.lit(acc.FAILED_CHECK))))
+        .drop("owner_reason", "failed")
+    )
 
-    regions = reasons(raw.regions, "spans")
-    used_regions = regions.filter(pl.col("reason").is_null()).select("key", "region_id").unique()
-    relations = reasons(raw.relations, "relations")
+
+def _relation_reasons(relations: pl.DataFrame, used_regions: pl.DataFrame) -> pl.DataFrame:
+    """A relation not excluded yet is excluded when either end's region is."""
     for end in ("from", "to"):
         flag = f"{end}_used"
         ends = used_regions.select("key", pl.col("region_id").alias(f"{end}_region"), pl.lit(True).alias(flag))
         relations = relations.join(ends, on=["key", f"{end}_region"], how="left", maintain_order="left")
-    relations = relations.with_columns(
+    return relations.with_columns(
         reason=pl.coalesce(
             "reason", pl.when(pl.col("from_used").is_null() | pl.col("to_used").is_null()).then(pl.lit(acc.END_EXCLUDED))
         )
     ).drop("from_used", "to_used")
-    choices = reasons(raw.choices, "choices").join(
+
+
+def _choice_reasons(choices: pl.DataFrame, used_regions: pl.DataFrame) -> pl.DataFrame:
+    """A choice not excluded yet is excluded when its region is."""
+    return choices.join(
         used_regions.with_columns(region_used=pl.lit(True)), on=["key", "region_id"], how="left", maintain_order="left"
     ).with_columns(
         reason=pl.coalesce("reason", pl.when(pl.col("region_used").is_null()).then(pl.lit(acc.REGION_EXCLUDED)))
     ).drop("region_used")
 
+
+def _counts(reasoned: _Reasoned) -> tuple[acc.Count, ...]:
+    """The reconciliation's counts, annotations' items first, then predictions'."""
     is_prediction = pl.col("kind") == PREDICTION
-    counts = (
-        acc.count("annotations", owners.filter(~is_prediction)),
-        acc.count("regions", regions.filter(~is_prediction)),
-        acc.count("relations", relations.filter(~is_prediction)),
-        acc.count("quote_type choices", choices.filter(~is_prediction)),
-        acc.count("predictions", owners.filter(is_prediction)),
-        acc.count("prediction regions", regions.filter(is_prediction)),
-        acc.count("prediction relations", relations.filter(is_prediction)),
-        acc.count("prediction quote_types", choices.filter(is_prediction)),
+    return (
+        acc.count("annotations", reasoned.owners.filter(~is_prediction)),
+        acc.count("regions", reasoned.regions.filter(~is_prediction)),
+        acc.count("relations", reasoned.relations.filter(~is_prediction)),
+        acc.count("quote_type choices", reasoned.choices.filter(~is_prediction)),
+        acc.count("predictions", reasoned.owners.filter(is_prediction)),
+        acc.count("prediction regions", reasoned.regions.filter(is_prediction)),
+        acc.count("prediction relations", reasoned.relations.filter(is_prediction)),
+        acc.count("prediction quote_types", reasoned.choices.filter(is_prediction)),
     )
+
+
+def _used_tables(raw: RawExport, reasoned: _Reasoned) -> Tables:
+    """The rows with no exclusion reason, projected to the tables and checked against their declarations."""
     used = pl.col("reason").is_null()
-    used_choices = choices.filter(used)
+    used_choices = reasoned.choices.filter(used)
     tables = project_tables(
         raw,
-        owners.filter(used).drop("reason"),
-        attach_quote_types(regions.filter(used).drop("reason", "kind"), used_choices),
-        relations.filter(used).drop("reason", "kind"),
+        reasoned.owners.filter(used).drop("reason"),
+        attach_quote_types(reasoned.regions.filter(used).drop("reason", "kind"), used_choices),
+        reasoned.relations.filter(used).drop("reason", "kind"),
     )
     AnnotationsTable.validate(tables.annotations)
     SpansTable.validate(tables.spans)
     RelationsTable.validate(tables.relations)
-    return counts, tables
+    return tables

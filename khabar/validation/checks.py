@@ -464,20 +464,38 @@ def _owner_columns(frame: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
 
 
 def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choices: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
-    anchor = scheme.attribution.quote_type
-    source_rule, cue_rule = scheme.attribution.source_relation, scheme.attribution.cue_relation
-    layer_pairs = [f"{layer.name}\x1f{label}" for layer in scheme.layers for label in layer.labels]
-    layer_labels = pl.DataFrame(
-        {"layer": [layer.name for layer in scheme.layers], "layer_labels": [", ".join(layer.labels) for layer in scheme.layers]}
-    )
+    """Every region of the checked owners, with the flags the span rules read."""
+    attribution = scheme.attribution
+    spans = _span_rows(raw, owners, choices, scheme).pipe(_with_offsets).pipe(_with_field_checks, scheme).pipe(_with_placement)
+    spans = _with_duplicates(spans)
+    # entities nest but never cross; zones never overlap
+    spans = _with_pairs(spans, scheme.entity.name, "crosses", crossing=True)
+    spans = _with_pairs(spans, scheme.zone.name, "overlaps", crossing=False)
+    spans = _with_links(spans, relations, attribution.source_relation.label, attribution.cue_relation.label)
+    spans = _with_other_labels(spans)
+    return _with_proclitics(spans, raw.documents, scheme.entity.name)
+
+
+def _quotes(choices: pl.DataFrame) -> pl.DataFrame:
+    """Per region: how many well-formed quote_type choices it has, the value when there is one, and all of them."""
     # a malformed choice (reported by well_formed) gives its region no quote_type
-    quotes = choices.filter(pl.col("problem").is_null()).group_by("key", "region_id").agg(
+    return choices.filter(pl.col("problem").is_null()).group_by("key", "region_id").agg(
         quote_count=pl.len(),
         quote_single=pl.col("choice").first(),
         quote_values=pl.coalesce("choice", "raw").fill_null("?").str.join(", "),
     )
+
+
+def _span_rows(raw: RawExport, owners: pl.DataFrame, choices: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
+    """The regions of the checked owners, numbered, with their owner, document, quote_type and role in the scheme."""
+    anchor = scheme.attribution.quote_type
+    cue_rule = scheme.attribution.cue_relation
+    layer_labels = pl.DataFrame(
+        {"layer": [layer.name for layer in scheme.layers], "layer_labels": [", ".join(layer.labels) for layer in scheme.layers]}
+    )
+    quotes = _quotes(choices)
     documents = raw.documents.select("doc_id", doc_text="text", doc_len=pl.col("text").str.len_chars().cast(pl.Int64))
-    spans = (
+    return (
         raw.regions.join(owners.select("key"), on="key", how="semi", maintain_order="left")
         .pipe(_owner_columns, owners)
         .join(documents, on="doc_id", how="left", maintain_order="left")
@@ -494,7 +512,13 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
             region_count=pl.len().over("key", "region_id"),
         )
         .with_columns(doc_len=pl.when(pl.col("doc_known")).then(pl.col("doc_len")))
-        .with_columns(
+    )
+
+
+def _with_offsets(spans: pl.DataFrame) -> pl.DataFrame:
+    """``offsets_ok``; where they hold in a known document, the ``expected`` text there and the ``next_char`` after it."""
+    return (
+        spans.with_columns(
             offsets_ok=(
                 pl.col("start").is_not_null() & pl.col("end").is_not_null() & (pl.col("start") >= 0)
                 & (pl.col("start") < pl.col("end")) & (pl.col("doc_len").is_null() | (pl.col("end") <= pl.col("doc_len")))
@@ -511,30 +535,41 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
             next_char=pl.col("window").str.slice(pl.col("end") - pl.col("start")),
         )
         .drop("window")
-        .with_columns(
-            text_ok=(
-                pl.col("expected").is_null()
-                | (
-                    pl.col("text").is_not_null()
-                    & (
-                        (pl.col("text") == pl.col("expected"))
-                        # the editor writes each newline of value.text as the two characters \n
-                        | (pl.col("text") == pl.col("expected").str.replace_all("\n", "\\n", literal=True))
-                    )
+    )
+
+
+def _with_field_checks(spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
+    """``text_ok``, ``label_ok``, ``quote_ok`` and ``doc_found``; the document text is dropped after them."""
+    anchor = scheme.attribution.quote_type
+    layer_pairs = [f"{layer.name}\x1f{label}" for layer in scheme.layers for label in layer.labels]
+    return spans.with_columns(
+        text_ok=(
+            pl.col("expected").is_null()
+            | (
+                pl.col("text").is_not_null()
+                & (
+                    (pl.col("text") == pl.col("expected"))
+                    # the editor writes each newline of value.text as the two characters \n
+                    | (pl.col("text") == pl.col("expected").str.replace_all("\n", "\\n", literal=True))
                 )
-            ).fill_null(False),
-            label_ok=pl.concat_str("layer", "label", separator="\x1f").is_in(layer_pairs).fill_null(False),
-            quote_ok=(
-                pl.col("label").is_null()
-                | pl.when(pl.col("is_content"))
-                .then((pl.col("quote_count") == 1) & pl.col("quote_type").is_in(list(anchor.choices)).fill_null(False))
-                .otherwise(pl.col("quote_count") == 0)
-            ).fill_null(False),
-            doc_found=pl.col("doc_text").is_not_null(),
-        )
-        .drop("doc_text")  # one copy of the text per span would dominate memory
+            )
+        ).fill_null(False),
+        label_ok=pl.concat_str("layer", "label", separator="\x1f").is_in(layer_pairs).fill_null(False),
+        quote_ok=(
+            pl.col("label").is_null()
+            | pl.when(pl.col("is_content"))
+            .then((pl.col("quote_count") == 1) & pl.col("quote_type").is_in(list(anchor.choices)).fill_null(False))
+            .otherwise(pl.col("quote_count") == 0)
+        ).fill_null(False),
+        doc_found=pl.col("doc_text").is_not_null(),
+    ).drop("doc_text")  # one copy of the text per span would dominate memory
+
+
+def _with_placement(spans: pl.DataFrame) -> pl.DataFrame:
+    """``placed_text`` where the text checks out, whether either end cuts a letter from its marks, and ``edge_ok``."""
+    return (
         # where the span really is: the hygiene and overlap rules look only at spans whose text checks out
-        .with_columns(placed_text=pl.when(pl.col("text_ok")).then(pl.col("expected")))
+        spans.with_columns(placed_text=pl.when(pl.col("text_ok")).then(pl.col("expected")))
         .with_columns(
             # a text may itself begin with a mark: offset 0 is always a boundary
             cuts_start=(pl.col("placed_text").str.contains(f"^{CLUSTER_EXTEND}") & (pl.col("start") > 0)).fill_null(False),
@@ -542,13 +577,6 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
         )
         .pipe(_with_edges)
     )
-    spans = _with_duplicates(spans)
-    # entities nest but never cross; zones never overlap
-    spans = _with_pairs(spans, scheme.entity.name, "crosses", crossing=True)
-    spans = _with_pairs(spans, scheme.zone.name, "overlaps", crossing=False)
-    spans = _with_links(spans, relations, source_rule.label, cue_rule.label)
-    spans = _with_other_labels(spans)
-    return _with_proclitics(spans, raw.documents, scheme.entity.name)
 
 
 def _holds(text: pl.Expr, mark: str, times: int) -> pl.Expr:
@@ -677,6 +705,24 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer:
     there the first ل is the proclitic, already outside, and the second is the
     article's, whose alef is dropped (guidelines rule B4).
     """
+    candidates = _with_rest_settled(_proclitic_candidates(spans, documents, entity_layer), spans, entity_layer)
+    found = (
+        candidates.join(_separate_words(candidates, documents), on=["doc_id", "first_word"], how="left", maintain_order="left")
+        .with_columns(as_word=pl.col("as_word").fill_null(False))
+        .filter(pl.col("with_article") | pl.col("annotated") | pl.col("as_word"))
+        .select(
+            "row",
+            proclitic_rest=pl.col("rest"),
+            proclitic_reason=pl.when("with_article").then(pl.lit("it starts with the article ال"))
+            .when("annotated").then(pl.lit("it is annotated as an entity elsewhere"))
+            .otherwise(pl.format("«{}» is a separate word in the document", "first_word")),
+        )
+    )
+    return spans.join(found, on="row", how="left", maintain_order="left")
+
+
+def _proclitic_candidates(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
+    """Entities of two letters or more after a proclitic first letter, but not a ل right after a ل; with that ``rest``."""
     rest = pl.col("placed_text").str.slice(1)
     candidates = spans.filter(
         (pl.col("layer") == entity_layer)
@@ -689,22 +735,29 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer:
         .filter(pl.col("doc_text").str.slice(pl.col("start") - 1, 1) == LAM)
         .select("row")
     )
-    candidates = candidates.join(after_lam, on="row", how="anti", maintain_order="left").select(
+    return candidates.join(after_lam, on="row", how="anti", maintain_order="left").select(
         "row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1)
     )
+
+
+def _with_rest_settled(candidates: pl.DataFrame, spans: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
+    """The two tests that need no document words: ``with_article`` and ``annotated`` (the rest is an entity of the annotation)."""
     entity_texts = (
         spans.filter((pl.col("layer") == entity_layer) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
         .select("key", rest=pl.col("placed_text"), annotated=pl.lit(True))
         .unique()
     )
-    candidates = candidates.join(entity_texts, on=["key", "rest"], how="left", maintain_order="left").with_columns(
+    return candidates.join(entity_texts, on=["key", "rest"], how="left", maintain_order="left").with_columns(
         with_article=pl.col("rest").str.starts_with(ARTICLE) & (pl.col("rest").str.len_chars() >= len(ARTICLE) + 2),
         annotated=pl.col("annotated").fill_null(False),
     )
-    # words of the documents of candidates not settled yet, kept only when they are some candidate's first word
+
+
+def _separate_words(candidates: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:
+    """The words of the documents of candidates not settled yet, kept only when they are some candidate's first word."""
     open_ = candidates.filter(~pl.col("with_article") & ~pl.col("annotated") & (pl.col("first_word").str.len_chars() >= MIN_WORD))
     wanted = open_["first_word"].unique().implode()
-    words = (
+    return (
         documents.join(open_.select("doc_id").unique(), on="doc_id", how="semi")
         .select("doc_id", first_word=pl.col("text").str.extract_all(f"[{WORD_CHARS}]+"))
         .explode("first_word")
@@ -712,19 +765,6 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer:
         .unique()
         .with_columns(as_word=pl.lit(True))
     )
-    found = (
-        candidates.join(words, on=["doc_id", "first_word"], how="left", maintain_order="left")
-        .with_columns(as_word=pl.col("as_word").fill_null(False))
-        .filter(pl.col("with_article") | pl.col("annotated") | pl.col("as_word"))
-        .select(
-            "row",
-            proclitic_rest=pl.col("rest"),
-            proclitic_reason=pl.when("with_article").then(pl.lit("it starts with the article ال"))
-            .when("annotated").then(pl.lit("it is annotated as an entity elsewhere"))
-            .otherwise(pl.format("«{}» is a separate word in the document", "first_word")),
-        )
-    )
-    return spans.join(found, on="row", how="left", maintain_order="left")
 
 
 def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:

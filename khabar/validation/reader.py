@@ -450,6 +450,7 @@ class Reader:
             self.read_result(file, task_id, key, result_pos, item)
 
     def read_result(self, file: str, task_id: int, key: int, result_pos: int, item: Any) -> None:
+        """Add one result to its frame: a well-formed span by a fast path, else a relation, a region choice or a region."""
         if type(item) is typed_tasks.SpanResult:
             if self._read_typed_span(key, result_pos, item):
                 return
@@ -468,6 +469,24 @@ class Reader:
             self.read_relation(base, item)
             return
         from_name, to_name = item.get("from_name"), item.get("to_name")
+        self._refuse_another_config(file, task_id, region_id, kind, from_name, to_name)
+        value = item.get("value")
+        problems = []
+        if not isinstance(from_name, str):
+            problems.append(f"from_name is {_json(from_name)}")
+            from_name = None
+        if not isinstance(to_name, str):
+            problems.append(f"to_name is {_json(to_name)}")
+        if not isinstance(value, dict):
+            problems.append(f"value is {_json(value)}, not an object")
+            value = {}
+        if from_name in self.choice_controls:
+            self._add_choice(base, region_id, from_name, kind, value, problems)
+        else:
+            self._add_region(base, item, region_id, from_name, kind, value, problems)
+
+    def _refuse_another_config(self, file: str, task_id: int, region_id: str | None, kind: Any, from_name: Any, to_name: Any) -> None:
+        """Stop (exit 2) at a result whose control or object the repository's labeling config does not have."""
         if isinstance(from_name, str) and from_name not in self.layers and from_name not in self.choice_controls:
             raise KhabarError(
                 f"another project's labeling config: a result from control {from_name!r} (type {kind!r}), which "
@@ -480,36 +499,35 @@ class Reader:
                 f"has only {self.scheme.text_name!r}",
                 file=file, task=task_id, region=region_id,
             )
-        value = item.get("value")
-        problems = []
-        if not isinstance(from_name, str):
-            problems.append(f"from_name is {_json(from_name)}")
-            from_name = None
-        if not isinstance(to_name, str):
-            problems.append(f"to_name is {_json(to_name)}")
-        if not isinstance(value, dict):
-            problems.append(f"value is {_json(value)}, not an object")
-            value = {}
-        if from_name in self.choice_controls:
-            if kind != "choices":
-                problems.append(f"type is {_json(kind)}, expected 'choices' for control {from_name!r}")
-            choices = value.get("choices")
-            choice = choices[0] if isinstance(choices, list) and len(choices) == 1 and isinstance(choices[0], str) else None
-            ok = choice is not None
-            self.choices.add(
-                **base, region_id=region_id, control=from_name, choice=choice,
-                raw=None if ok else _json(choices), problem="; ".join(problems) or None,
-            )
-            return
-        if from_name is not None and kind != "labels":
-            problems.append(f"type is {_json(kind)}, expected 'labels' for layer {from_name!r}")
+
+    def _add_choice(
+        self, base: dict[str, Any], region_id: str | None, control: str, kind: Any, value: dict[str, Any], problems: list[str],
+    ) -> None:
+        """Add a region choice (the quote_type) with its problems; a choice not of exactly one string keeps its raw JSON."""
+        if kind != "choices":
+            problems.append(f"type is {_json(kind)}, expected 'choices' for control {control!r}")
+        choices = value.get("choices")
+        choice = choices[0] if isinstance(choices, list) and len(choices) == 1 and isinstance(choices[0], str) else None
+        ok = choice is not None
+        self.choices.add(
+            **base, region_id=region_id, control=control, choice=choice,
+            raw=None if ok else _json(choices), problem="; ".join(problems) or None,
+        )
+
+    def _add_region(
+        self, base: dict[str, Any], item: dict[str, Any], region_id: str | None, layer: str | None, kind: Any,
+        value: dict[str, Any], problems: list[str],
+    ) -> None:
+        """Add a labelled region with its problems; one with a missing or mistyped field keeps its raw JSON."""
+        if layer is not None and kind != "labels":
+            problems.append(f"type is {_json(kind)}, expected 'labels' for layer {layer!r}")
         labels = value.get("labels")
         start, end, text = value.get("start"), value.get("end"), value.get("text")
         label = labels[0] if isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str) else None
         fields_ok = label is not None and _int(start) is not None and _int(end) is not None and isinstance(text, str)
         raw = None if fields_ok else _json({"id": item.get("id"), "labels": labels, "start": start, "end": end, "text": text})
         self.regions.add(
-            **base, region_id=region_id, layer=from_name,
+            **base, region_id=region_id, layer=layer,
             label=label, start=_int(start), end=_int(end),
             text=text if isinstance(text, str) else None, raw=raw, problem="; ".join(problems) or None,
         )
