@@ -15,6 +15,7 @@ from datasets import Features
 from datasets.info import DatasetInfo
 from datasets.splits import SplitDict, SplitInfo
 
+from khabar.dataset.layout import ConfigName
 from khabar.dataset.release import Release
 
 
@@ -26,12 +27,12 @@ class Shard(NamedTuple):
     arrow_bytes: int
     file_bytes: int
 
-CONFIG_ROWS = {
+CONFIG_ROWS: dict[ConfigName, str] = {
     "documents": "one document with its entities (with `normalized` form and `entity_id`), attributions, zones and relations (character offsets; every span with its `zone`)",
     "tokens": "one sentence, cut from the text alone: tokens, IOB2 `ner_tags` (outermost entities) and `nested_ner_tags` (every level)",
     "quotes": "one quoted CONTENT with its quote type, `zone`, `cluster_id` and `source_ambiguous`, its sources (with the entity each names) and cues",
 }
-VARIABLE = {"tokens": "sentences"}  # the name a load in the card example is bound to
+VARIABLE: dict[ConfigName, str] = {"tokens": "sentences"}  # the name a load in the card example is bound to
 LICENSE_FILE = "LICENSE.md"
 LABELS_CHART = "images/labels_per_layer.png"
 SOURCES_CHART = "images/spans_per_source.png"
@@ -46,8 +47,8 @@ def size_category(n: int) -> str:
 
 def metadata(
     release: Release,
-    features: Mapping[str, Features],
-    splits: Mapping[str, Sequence[Shard]],
+    features: Mapping[ConfigName, Features],
+    splits: Mapping[ConfigName, Sequence[Shard]],
     documents: int,
 ) -> dict:
     """``splits``: config → its written shards, in split order."""
@@ -95,7 +96,7 @@ def metadata(
     return meta
 
 
-def body(release: Release, splits: Mapping[str, Sequence[Shard]], datasheet: str) -> str:
+def body(release: Release, splits: Mapping[ConfigName, Sequence[Shard]], datasheet: str) -> str:
     rows = [
         f"| `{config}` | {', '.join(f'{shard.split} {shard.rows}' for shard in parts) or 'none yet: left out of this release'} | {CONFIG_ROWS.get(config, '')} |"
         for config, parts in splits.items()

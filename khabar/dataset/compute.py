@@ -15,6 +15,7 @@ from khabar.dataset.configs import annotator_document_table, document_table, quo
 from khabar.dataset.datasheet import Figures
 from khabar.dataset.figures import alignment_report, alignment_totals, build_report, datasheet_figures, per_label
 from khabar.dataset.iob import Alignment
+from khabar.dataset.layout import ConfigName
 from khabar.dataset.links import read_ambiguous_sources, read_clusters, read_links
 from khabar.dataset.release import Release
 from khabar.dataset.splits import SplitPlan, plan_splits
@@ -34,7 +35,7 @@ class Built:
     inputs: BuildInputs
     gold: Gold
     plan: SplitPlan
-    tables: dict[str, dict[str, pa.Table]]  # config → split → rows, as written
+    tables: dict[ConfigName, dict[str, pa.Table]]  # config → split → rows, as written
     figures: Figures
     report: dict
 
@@ -82,14 +83,14 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
 
 
 def _split_configs(inputs: BuildInputs, gold: Gold, scheme: Scheme, split_of: dict[str, str], splits: list[str], *,
-                   per_annotator: bool) -> tuple[dict[str, dict[str, pa.Table]], pa.Table, Counter[tuple[str, Alignment]]]:
+                   per_annotator: bool) -> tuple[dict[ConfigName, dict[str, pa.Table]], pa.Table, Counter[tuple[str, Alignment]]]:
     """The three configs cut into their splits (config → split → rows), the whole ``tokens`` config (for the
     figures) and how the entities came onto its tokens; the whole ``documents`` and ``quotes`` are dropped once cut."""
     docs = inputs.documents.sort("doc_id")
     links, clusters = read_links(), read_clusters()
-    rows: dict[str, int] = {}
+    rows: dict[ConfigName, int] = {}
 
-    def cut(config: str, table: pa.Table, doc_key: str) -> dict[str, pa.Table]:
+    def cut(config: ConfigName, table: pa.Table, doc_key: str) -> dict[str, pa.Table]:
         rows[config] = table.num_rows
         return _by_split(table, doc_key, split_of, splits)
 
@@ -97,7 +98,7 @@ def _split_configs(inputs: BuildInputs, gold: Gold, scheme: Scheme, split_of: di
         documents = annotator_document_table(docs, inputs.annotations, inputs.spans, inputs.relations, scheme, links)
     else:
         documents = document_table(docs, gold.spans, gold.relations, scheme, links)
-    tables = {"documents": cut("documents", documents, "id")}
+    tables: dict[ConfigName, dict[str, pa.Table]] = {"documents": cut("documents", documents, "id")}
     del documents  # the whole table is not kept beside its splits
     tokens, alignment = token_table(docs, gold.spans, scheme)
     LOG.info("entities on tokens: " + (", ".join(f"{how} {n}{per_label(alignment, how)}" for how, n in alignment_totals(alignment)) or "none"))

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from khabar.dataset.layout import Split, split_of_file
+from khabar.dataset.layout import ConfigName, Split, split_of_file
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import staging_folder, write_error
 
@@ -56,7 +56,7 @@ def _scheme(build: Path) -> Scheme:
     return parse_unmarked_scheme(text, source=str(config))
 
 
-def _splits(build: Path, config: str) -> Iterator[tuple[Split, list[dict]]]:
+def _splits(build: Path, config: ConfigName) -> Iterator[tuple[Split, list[dict]]]:
     """(split, rows) of one config, splits in file-name order."""
     import pyarrow.parquet as pq
 

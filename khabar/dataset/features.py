@@ -15,6 +15,7 @@ from datasets import ClassLabel, Features, List, Value
 
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.iob import tag_names
+from khabar.dataset.layout import ConfigName
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.tables import DOCUMENTS, RELATIONS, SPANS
 
@@ -125,7 +126,7 @@ def quotes_features(scheme: Scheme) -> Features:
     return Features(columns)
 
 
-def all_features(scheme: Scheme, *, per_annotator: bool = False) -> dict[str, Features]:
+def all_features(scheme: Scheme, *, per_annotator: bool = False) -> dict[ConfigName, Features]:
     """Config name → Features, the default config first."""
     return {
         "documents": documents_features(scheme, per_annotator=per_annotator),

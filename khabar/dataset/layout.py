@@ -1,4 +1,4 @@
-"""The split names of a build folder, and the parquet file of each config's split.
+"""The configs and split names of a build folder, and the parquet file of each config's split.
 
 Declared once here; the builder writes ``data/<config>/<split>-00000-of-00001.parquet``
 (the Hub's layout, one shard) with :func:`data_file`, and every reader of a build
@@ -12,6 +12,9 @@ from typing import Literal, get_args
 
 from khabar.foundation.errors import KhabarError
 
+ConfigName = Literal["documents", "tokens", "quotes"]
+#: The configs of a release, the default (``documents``) first: the order of the card and the build.
+CONFIG_NAMES: tuple[ConfigName, ...] = get_args(ConfigName)
 Split = Literal["train", "validation", "test"]
 #: The split names loaders and the Hub know (datasets.Split).
 SPLIT_NAMES: tuple[Split, ...] = get_args(Split)
@@ -19,7 +22,7 @@ SPLIT_NAMES: tuple[Split, ...] = get_args(Split)
 SINGLE_SPLIT: Split = "test"
 
 
-def data_file(config: str, split: str) -> Path:
+def data_file(config: ConfigName, split: str) -> Path:
     """Where one split of one config lies, relative to the build folder."""
     return Path("data") / config / f"{split}-00000-of-00001.parquet"
 

@@ -22,7 +22,7 @@ from khabar.dataset import card, charts
 from khabar.dataset.card import Shard
 from khabar.dataset.compute import Built
 from khabar.dataset.features import all_features
-from khabar.dataset.layout import data_file, split_of_file
+from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.files import FolderSwap, StagedFile, remove_folder, stage_file, staging_folder, sync_tree
@@ -73,7 +73,7 @@ def written_split_of(folder: Path) -> dict[str, str]:
 def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotator: bool = False) -> None:
     release, scheme = built.release, built.scheme
     features = all_features(scheme, per_annotator=per_annotator)
-    split_info: dict[str, list[Shard]] = {}
+    split_info: dict[ConfigName, list[Shard]] = {}
     for config, parts in built.tables.items():
         split_info[config] = []
         for split, table in parts.items():
