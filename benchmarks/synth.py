@@ -318,6 +318,8 @@ class Generator:
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(EPOCH + seconds)) + f".{int(seconds * 1e6) % 1_000_000:06d}Z"
 
     def task(self, index: int, text: str, regions: list[Region], record: DocumentRecord) -> dict:
+        """One task as `khabar studio pull` writes it: annotations, drafts, predictions. Kept whole on purpose: every
+        random draw happens here in one fixed order, which is what makes the same seed give the same bytes."""
         rng = self.rng
         counts = self.counts
         fixed = self.shape.annotators

@@ -181,6 +181,8 @@ def ingest(name: str, description: str, pages: dict[str, bytes | str], pages_csv
 
 
 def main() -> None:
+    """Write every case. Long on purpose: it is the catalogue, one call per case grouped by command and read
+    top to bottom; cut into functions it would only scatter the list a reader checks for a missing case."""
     if ROOT.exists():
         shutil.rmtree(ROOT)
     SHARED.mkdir(parents=True)
@@ -386,7 +388,7 @@ def main() -> None:
          {"export.json": json.dumps(surrogate, indent=2) + "\n"}, argv=push, exit=2,
          expect=["export.json", "task 2", "not valid Unicode", "surrogates not allowed"], untouched=["export.json"], absent_path="export.sync", **team)
     # validation and ingest input (13b)
-    validation_and_ingest_13b()
+    unusable_text_and_records()
 
 
 def ascii_dumps(value: Any) -> str:
@@ -408,7 +410,9 @@ def own_documents(name: str, description: str, records: list[dict[str, Any]] | s
          untouched=["export.json", "documents.jsonl"], **spec)
 
 
-def validation_and_ingest_13b() -> None:
+def unusable_text_and_records() -> None:
+    """Cases of text JSON holds and UTF-8 cannot, integers past 64 bits and corpus records of the wrong type or
+    form. Long on purpose, like :func:`main`: a catalogue, one call per case."""
     # lone surrogates: JSON accepts "\ud800", UTF-8 cannot hold it
     surrogate = "\ud800"
     with_text = mutated("e1", text="بغد" + surrogate)

@@ -68,6 +68,8 @@ def generate_huge(path: Path, tasks: int) -> None:
 
 @pytest.mark.parametrize(("name", "spec"), list(params()))
 def test_bad_input(name: str, spec: dict, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, khabar, datasheet_template):
+    """One case through the real CLI: its exit status, its one-line message, its outputs, its inputs left
+    byte-identical and its reconciliation. One flow on purpose: each check reads what the run before it did."""
     work = tmp_path / "case"
     shutil.copytree(BAD_INPUTS / name, work)
     shared = tmp_path / "shared"

@@ -124,7 +124,8 @@ def entity_regions(annotation: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_fresh_server_flow_loads_the_record_and_keeps_it_byte_identical(khabar, root, team, studio_project_title, capsys):
     """sync → preannotate → pull on a project without the committed work: the export is intact;
-    one span drawn in the editor is ≤ 30 changed lines; pull → push → pull is byte-identical."""
+    one span drawn in the editor is ≤ 30 changed lines; pull → push → pull is byte-identical. One scenario on
+    purpose: each step starts from the server the step before left, and a second test would start it again."""
     client, title = team["client"], studio_project_title
     export = root / "annotation" / "exports" / f"{title}.json"
     shutil.copyfile(COMMITTED, export)
