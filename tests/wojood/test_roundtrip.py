@@ -25,6 +25,18 @@ EXPECTED = {
 }
 
 
+def _clean_and_unchanged(imported, export: Path, documents: Path, folder: Path):
+    """Validate ``export`` (no error, one span per imported entity), build it, and compare the build's tokens
+    and tags with the CoNLL file's: no mismatch and no sentence cut where the file has none."""
+    result = validate_exports([export], documents)
+    assert result.errors == 0, [f.message for f in result.failures if f.severity == "error"][:5]
+    assert result.tables.spans.height == imported.entities
+    comparison = build_and_compare(imported, export, documents, folder)
+    assert comparison.mismatches == []
+    assert comparison.sentence_cuts == []
+    return comparison
+
+
 @pytest.mark.parametrize("split", SPLITS)
 def test_import_accounts_for_every_token_and_entity(split: str) -> None:
     imported = import_conll(wojood_file(split))
@@ -51,12 +63,7 @@ def test_full_sample_round_trip(tmp_path: Path) -> None:
         folder = tmp_path / split
         imported = import_conll(wojood_file(split))
         documents, export = write_inputs(imported, folder)
-        result = validate_exports([export], documents)
-        assert result.errors == 0, [f.message for f in result.failures if f.severity == "error"][:5]
-        assert result.tables.spans.height == imported.entities
-        comparison = build_and_compare(imported, export, documents, folder)
-        assert comparison.mismatches == []
-        assert comparison.sentence_cuts == []
+        comparison = _clean_and_unchanged(imported, export, documents, folder)
         assert comparison.tokens_compared == imported.tokens_kept
         assert comparison.repaired == EXPECTED[split]["repairs"]
         # val.txt:61 «كيلو» is UNIT (outer column) and QUANTITY: the builder orders same-extent
@@ -86,12 +93,7 @@ def test_val_through_label_studio(tmp_path: Path, studio_server, studio_project_
     assert sorted(t["data"]["doc_id"] for t in tasks) == sorted(d.record.doc_id for d in imported.documents)
     assert sum(len(a["result"]) for t in tasks for a in t["annotations"]) == imported.entities
 
-    result = validate_exports([pulled], documents)
-    assert result.errors == 0, [f.message for f in result.failures if f.severity == "error"][:5]
-    assert result.tables.spans.height == imported.entities
-    comparison = build_and_compare(imported, pulled, documents, tmp_path)
-    assert comparison.mismatches == []
-    assert comparison.sentence_cuts == []
+    comparison = _clean_and_unchanged(imported, pulled, documents, tmp_path)
     assert comparison.tokens_compared == imported.tokens_kept == 2_687
     assert comparison.matched + comparison.reordered == comparison.tokens_compared
 
