@@ -9,7 +9,6 @@ the next one (:func:`recover`).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -24,6 +23,7 @@ from khabar.dataset.compute import Built
 from khabar.dataset.features import all_features
 from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
+from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.files import FolderSwap, StagedFile, remove_folder, stage_file, staging_folder, sync_tree
 from khabar.foundation.manifest import MANIFEST_NAME, not_a_build, write_manifest
@@ -108,7 +108,7 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     if (kb := repo().kb_dir / FILES[Entity]).exists():  # the base the entity_ids name, released beside them
         (folder / "kb").mkdir()
         shutil.copyfile(kb, folder / "kb" / FILES[Entity])
-    (folder / REPORT_NAME).write_text(json.dumps(built.report, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    (folder / REPORT_NAME).write_text(jsonl.dumps_document(built.report), encoding="utf-8")
     inputs = {
         "exports": [{"file": name, "sha256": digest} for name, digest in built.inputs.export_hashes],
         "documents_sha256": built.inputs.documents_sha256,

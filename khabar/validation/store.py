@@ -36,6 +36,7 @@ import polars as pl
 import khabar.annotation as annotation
 import khabar.validation as validation
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import replace_folder, sha256_bytes, staging_folder, sync_tree
 from khabar.validation.reader import Tables
@@ -102,7 +103,7 @@ def _save(files: Callable[[], Iterable[tuple[str, bytes]]], key: str) -> Path:
         for name, data in files():
             (staging / f"{name}.parquet").write_bytes(data)
             hashes[name] = sha256_bytes(data)
-        (staging / KEY_FILE).write_text(json.dumps({"key": key, "sha256": hashes}, sort_keys=True) + "\n", encoding="utf-8")
+        (staging / KEY_FILE).write_text(jsonl.dumps_line({"key": key, "sha256": hashes}), encoding="utf-8")
         sync_tree(staging)
         replace_folder(staging, target, last=KEY_FILE)
     return target
