@@ -139,5 +139,5 @@ def test_readme_commands_run_as_written_in_a_fresh_clone(tmp_path):
     assert {c.split()[1] for c in ran if c.startswith(".venv/bin/khabar ")} >= {"validate", "build", "diff", "stats", "publish", "ingest"}
     after = file_hashes(clone)
     assert {path: after.get(path) for path in committed} == committed  # no committed file changed or went
-    assert {path.split("/")[0] for path in set(after) - set(committed)} <= {".ruff_cache"}  # besides dist/, only ruff's own cache
+    assert {path.split("/")[0] for path in set(after) - set(committed)} <= {".ruff_cache", ".mypy_cache"}  # besides dist/, only the linters' own caches
     assert (clone / "dist" / f"khabar-{repo().version_file.read_text(encoding='utf-8').strip()}" / "MANIFEST.json").is_file() and os.listdir(clone / "dist")
