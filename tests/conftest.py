@@ -16,6 +16,9 @@ does not matter.
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ import pytest
 
 from khabar.foundation.paths import use_root
 from khabar.studio.server import Credentials, StudioPaths, free_port, read_credentials, start_server, stop_server
+from tests.browser_support import CHROMIUM
 from tests.cli_support import CliRun, run_khabar
 
 if TYPE_CHECKING:
@@ -73,6 +77,19 @@ def khabar_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     patch.setenv("KHABAR_CACHE_DIR", str(folder))
     yield folder
     patch.undo()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium for the browser tests, installed with apt-get when missing (about 30 s)."""
+    if not CHROMIUM.exists():
+        if shutil.which("apt-get") is None or os.geteuid() != 0:
+            pytest.fail(f"{CHROMIUM} is missing and cannot be installed here (needs root and apt-get)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, capture_output=True)
+    assert CHROMIUM.exists()
+    return CHROMIUM
 
 
 _project_numbers = itertools.count(1)

@@ -7,7 +7,6 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +16,7 @@ from khabar.model.train import current_model_dir
 from khabar.studio.ml_backend import connect_project, health, start_backend, stop_backend
 from khabar.studio.project import project_tasks, sync_project
 from khabar.studio.server import free_port
+from tests.browser_support import logged_in_page
 from tests.model.model_support import SOURCE
 
 pytestmark = pytest.mark.studio
@@ -127,38 +127,23 @@ def test_khabar_predict_output_imports_into_label_studio(studio_server, studio_p
 
 
 @pytest.mark.browser
-def test_an_annotator_opening_a_task_in_the_browser_sees_the_model_suggestions(studio_server, studio_project_title, backend, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    chromium = "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail(f"{chromium} is missing (tests/studio/test_browser.py installs it)")
+def test_an_annotator_opening_a_task_in_the_browser_sees_the_model_suggestions(studio_server, studio_project_title, backend, chromium, tmp_path):
     _root, running = backend
     client, project_id, version = _project(studio_server, studio_project_title, running.url)
     task_id = project_tasks(client, project_id)[0].id
     editor = ".lsf-main-view .lsf-htx-richtext"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"], headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(f"{studio_server.url}/user/login/")
-            page.fill("#email", studio_server.credentials.username)
-            page.fill("#password", studio_server.credentials.password)
-            page.click("button.login-button")
-            page.wait_for_url(lambda url: "/user/login" not in url, timeout=30_000)
-            started = time.monotonic()
-            page.goto(f"{studio_server.url}/projects/{project_id}/data?task={task_id}")
-            highlights = page.locator(f"{editor} span.htx-highlight")
-            highlights.first.wait_for(state="visible", timeout=60_000)
-            print(f"suggestions visible {time.monotonic() - started:.2f} s after opening the task (page load included)")
-            page.wait_for_timeout(3_000)  # the editor renders the task again once loaded; the regions must survive it
-            highlights.first.wait_for(state="visible", timeout=30_000)
-            shown = highlights.count()
-            print(f"{shown} highlighted region(s) on the page")
-            assert shown > 0
-            page.screenshot(path=str(tmp_path / "suggestions.png"))
-        finally:
-            browser.close()
+    with logged_in_page(chromium, studio_server) as page:
+        started = time.monotonic()
+        page.goto(f"{studio_server.url}/projects/{project_id}/data?task={task_id}")
+        highlights = page.locator(f"{editor} span.htx-highlight")
+        highlights.first.wait_for(state="visible", timeout=60_000)
+        print(f"suggestions visible {time.monotonic() - started:.2f} s after opening the task (page load included)")
+        page.wait_for_timeout(3_000)  # the editor renders the task again once loaded; the regions must survive it
+        highlights.first.wait_for(state="visible", timeout=30_000)
+        shown = highlights.count()
+        print(f"{shown} highlighted region(s) on the page")
+        assert shown > 0
+        page.screenshot(path=str(tmp_path / "suggestions.png"))
     [prediction] = client.tasks.get(id=task_id).predictions
     prediction = prediction if isinstance(prediction, dict) else prediction.dict()
     assert prediction["model_version"] == version
