@@ -154,6 +154,7 @@ class PredictionQuality:
 #: A unit's values, one per coder (None: missing).
 Pattern = TypeVar("Pattern", bound=tuple)
 
+
 def krippendorff_alpha_nominal(units: Sequence[Sequence[object | None]]) -> float | None:
     """Nominal alpha; each unit lists one value per coder (None = missing). None when undefined."""
     return _alpha(Counter(map(tuple, units)))

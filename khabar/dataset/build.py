@@ -24,6 +24,7 @@ from khabar.gold.inputs import BuildInputs
 
 LOG = logging.getLogger(__name__)
 
+
 def build(inputs: BuildInputs, out: Path, *, datasheet: Path | None = None, release: Release | None = None,
           per_annotator: bool = False) -> Built:
     """Build the dataset folder ``out`` and refresh the figures block of ``datasheet``.

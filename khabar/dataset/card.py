@@ -27,6 +27,7 @@ class Shard(NamedTuple):
     arrow_bytes: int
     file_bytes: int
 
+
 CONFIG_ROWS: dict[ConfigName, str] = {
     "documents": "one document with its entities (with `normalized` form and `entity_id`), attributions, zones and relations (character offsets; every span with its `zone`)",
     "tokens": "one sentence, cut from the text alone: tokens, IOB2 `ner_tags` (outermost entities) and `nested_ner_tags` (every level)",

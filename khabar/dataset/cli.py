@@ -32,7 +32,6 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the datasheet's figures are stale")
 
 
-
 def run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from khabar.dataset.build import build, check_datasheet  # polars, pyarrow, datasketch: not for `khabar --help`

@@ -27,6 +27,7 @@ from khabar.validation.store import sha256_file
 if TYPE_CHECKING:
     from khabar.validation.api import Failure
 
+
 def _log(message: str) -> None:
     logging.getLogger(__name__).info(message)  # the command's log: stderr, configured by khabar.cli
 

@@ -35,6 +35,7 @@ REPORT_NAME = "build_report.json"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 9, "write_statistics": True}
 ROW_GROUP_SIZE = 10_000
 
+
 def write_parquet(table: pa.Table, path: Path) -> tuple[int, int]:
     """Write one shard, one row group of :data:`ROW_GROUP_SIZE` rows at a time; returns (arrow bytes, file bytes).
 

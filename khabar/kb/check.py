@@ -150,9 +150,12 @@ def validate_with_knowledge_base(paths: list[Path], documents_file: Path | None 
     exports when their tables are clean (only clean tables give a gold): what ``khabar validate`` reports."""
     result = validate_exports(paths, documents_file, strict=strict)
     documents_file = documents_file or repo().documents_file
-    if result.errors == 0 and knowledge_base_applies(paths, documents_file):  # else the tables stay on disk
+    # asked before ``result.tables``, which loads the tables validate spooled to disk
+    if result.errors == 0 and knowledge_base_applies(paths, documents_file):
         result.failures += check_knowledge_base(result.tables, paths, documents_file)
     return result
+
+
 def knowledge_base_applies(paths: list[Path], documents_file: Path) -> bool:
     """Whether the repository's knowledge base describes these inputs (else it is not checked against them)."""
     return repo().kb_dir.is_dir() and export_paths_are_committed(paths, documents_file)

@@ -312,6 +312,7 @@ def _say_what_the_server_lacks(differences: list[Difference], kept_local: list[D
             f"{sum(d.change is Change.DELETED_IN_FILE for d in pending)} deleted): send them with khabar studio push"
         )
 
+
 def ensure_user(client: LabelStudio, email: str, *, username: str, known: dict[str, int] | None = None) -> int:
     """The id of the organisation member with ``email``, creating the user when missing.
 

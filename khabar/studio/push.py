@@ -234,6 +234,7 @@ def _placeholder_users(client: LabelStudio, differences: list[Difference]) -> di
         ensure_user(client, placeholder_email(pseudonym), username=pseudonym, known=users)
     return users
 
+
 def _import_missing_tasks(client: LabelStudio, project_id: int, tasks: list[dict[str, Any]], journal: Journal, progress: Callable[[str], None]) -> dict[str, int]:
     """Import the tasks of the file the project lacks (journaled); doc_id → task id of the project after."""
     present = doc_id_tasks(client, project_id)

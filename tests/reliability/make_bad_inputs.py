@@ -545,5 +545,7 @@ def unusable_text_and_records() -> None:
         result[0]["value"].update(start=start, end=end)
         own_documents(name, description, [doc], [task([annotation(result)], 1, doc)], exit=1,
                       expect=["export.json", "task 1", "region x1", "span_whole_graphemes", wanted])
+
+
 if __name__ == "__main__":
     main()

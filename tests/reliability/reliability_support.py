@@ -14,6 +14,7 @@ BAD_INPUTS = HERE / "bad_inputs"
 SHARED = BAD_INPUTS / "_shared"
 PULL_PROJECT = "reliability-pull"
 
+
 def rehash(folder: Path, relative: str) -> None:
     """Make MANIFEST.json agree with the current bytes of ``relative`` (a tamperer who covers their tracks)."""
     from khabar.foundation.manifest import file_entry

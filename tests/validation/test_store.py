@@ -118,7 +118,6 @@ def test_the_store_lives_where_the_environment_says(monkeypatch, tmp_path):
     assert pl.read_parquet(kept / "spans.parquet").height > 0
 
 
-
 def test_a_tampered_store_is_a_miss_and_the_build_validates_again(khabar, tmp_path, monkeypatch):
     """Valid parquet with other rows, put in the store by someone else, is never used: the store checks its own hashes."""
     export = write_export(tmp_path, valid_export())
