@@ -2,7 +2,7 @@
 
 Every parquet file of a build folder (``khabar build --out FOLDER``) is read
 once, then written again with the build's own writer options
-(``khabar.dataset.write.PARQUET_OPTIONS``, ``ROW_GROUP_SIZE``) at each zstd
+(``khabar.dataset.shards.PARQUET_OPTIONS``, ``ROW_GROUP_SIZE``) at each zstd
 level, and read back. CPU seconds are this process's (``time.process_time``),
 the best of ``--repeat`` runs, so other work on the machine moves them little.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from khabar.dataset.write import PARQUET_OPTIONS, ROW_GROUP_SIZE
+from khabar.dataset.shards import PARQUET_OPTIONS, ROW_GROUP_SIZE
 
 
 def measure(tables: dict[str, object], level: int, work: Path, repeat: int) -> tuple[int, float, float]:

@@ -49,7 +49,7 @@ BUILD_PHASES = (
     ("khabar.dataset.agreement", "prediction_quality"),
     ("khabar.dataset.figures", "datasheet_figures"),
     ("khabar.dataset.write", "write_build"),
-    ("khabar.dataset.write", "write_parquet"),
+    ("khabar.dataset.shards", "write_row_group"),
     ("khabar.dataset.charts", "labels_per_layer"),
     ("khabar.dataset.charts", "spans_per_source"),
 )

@@ -35,14 +35,18 @@ def build(inputs: BuildInputs, out: Path, *, datasheet: Path | None = None, rele
     datasheet = datasheet or repo().datasheet_file
     current = _read(datasheet)
     refresh(current, "", source=str(datasheet))  # refuse a datasheet without a figures block before any work
-    built = compute(inputs, release, load_scheme(), per_annotator=per_annotator)
-    datasheet_text = refresh(current, render(built.figures), source=str(datasheet))
+    scheme = load_scheme()
+
+    def make(folder: Path) -> tuple[Built, str]:
+        built = compute(inputs, release, scheme, per_annotator=per_annotator, folder=folder)
+        return built, refresh(current, render(built.figures), source=str(datasheet))
+
     try:
-        write_and_swap(built, datasheet_text, datasheet if current != datasheet_text else None, out, per_annotator=per_annotator)
+        built = write_and_swap(make, datasheet, current, out, per_annotator=per_annotator)
     except OSError as exc:
         reason = exc.strerror or (str(exc).splitlines() or [exc.__class__.__name__])[0]
         raise KhabarError(f"build failed: {reason}; the previous build and {datasheet.name} are unchanged", file=str(out)) from None
-    if current != datasheet_text:
+    if refresh(current, render(built.figures), source=str(datasheet)) != current:
         LOG.info(f"refreshed the figures of {datasheet}")
     return built
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
 import polars as pl
@@ -10,15 +11,31 @@ import pyarrow as pa
 
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.agreement import Agreement, PredictionQuality
+from khabar.dataset.card import Shard
 from khabar.dataset.configs import with_zones
 from khabar.dataset.datasheet import Figures, SourceFigures
 from khabar.dataset.features import zone_names
 from khabar.dataset.iob import ALIGNMENTS
+from khabar.dataset.layout import ConfigName
 from khabar.dataset.release import Release
 from khabar.dataset.splits import SplitPlan
 from khabar.dataset.stats import label_counts
 from khabar.gold.adjudicate import POLICY, Gold, Policy
 from khabar.gold.inputs import BuildInputs
+
+
+class TokenCounts:
+    """The sentences and, per document, the tokens of the ``tokens`` config, counted as its rows are made."""
+
+    def __init__(self) -> None:
+        self.sentences = 0
+        self.per_document: Counter[str] = Counter()
+
+    def add(self, rows: pa.Table) -> None:
+        """Count rows of the ``tokens`` config."""
+        self.sentences += rows.num_rows
+        for doc_id, length in zip(rows["doc_id"].to_pylist(), rows["tokens"].combine_chunks().value_lengths().to_pylist()):
+            self.per_document[doc_id] += length
 
 
 def alignment_totals(alignment: Counter) -> list[tuple[str, int]]:
@@ -40,15 +57,13 @@ def alignment_report(alignment: Counter, scheme: Scheme) -> dict:
 
 
 def datasheet_figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, plan: SplitPlan, splits: list[str],
-             tokens: pa.Table, agree: Agreement, quality: tuple[PredictionQuality, ...], alignment: Counter) -> Figures:
+             tokens: TokenCounts, agree: Agreement, quality: tuple[PredictionQuality, ...], alignment: Counter) -> Figures:
     """The numbers of the datasheet's generated block."""
     docs = inputs.documents
     split_of = plan.split_of
     policies = Counter(d.policy for d in gold.decisions)
     counts = label_counts(gold.spans, scheme)
-    tokens_per_doc: Counter[str] = Counter()
-    for doc_id, length in zip(tokens["doc_id"].to_pylist(), tokens["tokens"].combine_chunks().value_lengths().to_pylist()):
-        tokens_per_doc[doc_id] += length
+    tokens_per_doc = tokens.per_document
     spans_per = Counter(zip(gold.spans["doc_id"].to_list(), gold.spans["layer"].to_list()))
     per_source = []
     for source in sorted(set(docs["source"].to_list())):
@@ -71,7 +86,7 @@ def datasheet_figures(release: Release, scheme: Scheme, inputs: BuildInputs, gol
         annotated_documents=sum(1 for d in gold.decisions if d.policy is not Policy.NOT_ANNOTATED),
         annotations=inputs.annotations.height,
         annotators=inputs.annotations["annotator"].n_unique(),
-        sentences=tokens.num_rows,
+        sentences=tokens.sentences,
         tokens=sum(tokens_per_doc.values()),
         per_source=tuple(per_source),
         labels=counts,
@@ -105,7 +120,7 @@ def _zone_counts(spans: pl.DataFrame, scheme: Scheme) -> tuple[tuple[str, tuple[
 
 
 def build_report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitPlan, agree: Agreement,
-            quality: tuple[PredictionQuality, ...], tables: dict, *, per_annotator: bool) -> dict:
+            quality: tuple[PredictionQuality, ...], shards: Mapping[ConfigName, Sequence[Shard]], *, per_annotator: bool) -> dict:
     """``build_report.json``: what was read, decided and measured."""
     return {
         "name": release.name,
@@ -128,6 +143,6 @@ def build_report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitP
         },
         "agreement": agree.report(),
         "pre_annotator": [asdict(p) | {"precision": p.precision, "recall": p.recall} for p in quality],
-        "rows": {config: {split: table.num_rows for split, table in parts.items()} for config, parts in tables.items()},
+        "rows": {config: {shard.split: shard.rows for shard in parts} for config, parts in shards.items()},
     }
 

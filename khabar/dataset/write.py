@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from khabar.dataset import card, charts
@@ -32,36 +32,6 @@ from khabar.kb.files import FILES, Entity
 
 LOG = logging.getLogger(__name__)
 REPORT_NAME = "build_report.json"
-PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 9, "write_statistics": True}
-ROW_GROUP_SIZE = 10_000
-
-
-def write_parquet(table: pa.Table, path: Path) -> tuple[int, int]:
-    """Write one shard, one row group of :data:`ROW_GROUP_SIZE` rows at a time; returns (arrow bytes, file bytes).
-
-    The same bytes as ``write_table(table, row_group_size=ROW_GROUP_SIZE)`` on the whole table (checked on
-    every shard of a 1M-span build), without a second copy of the whole table beside it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
-        # an empty split gets no row group: datasets cannot read an empty one
-        for offset in range(0, table.num_rows, ROW_GROUP_SIZE):
-            writer.write_table(_combined(table.slice(offset, ROW_GROUP_SIZE)))
-    return _arrow_bytes(table), path.stat().st_size
-
-
-def _combined(table: pa.Table) -> pa.Table:
-    """Each column concatenated afresh into one array, which leaves out the validity bitmaps that
-    joins and filters add to arrays without nulls."""
-    return pa.table([column.combine_chunks() for column in table.columns], schema=table.schema)
-
-
-def _arrow_bytes(table: pa.Table) -> int:
-    """The arrow bytes of ``table`` as one array per column (see :func:`_combined`): they then depend on the
-    rows alone. Column by column, so that only one column is ever copied."""
-    return sum(column.combine_chunks().nbytes for column in table.columns)
-
-
 def written_split_of(folder: Path) -> dict[str, str]:
     """doc_id → split, read back from the written ``documents`` parquet files."""
     split_of: dict[str, str] = {}
@@ -72,19 +42,18 @@ def written_split_of(folder: Path) -> dict[str, str]:
 
 
 def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotator: bool = False) -> None:
+    """Everything of a build but its shards (which :func:`~khabar.dataset.compute.compute` wrote into ``folder``)."""
     release, scheme = built.release, built.scheme
     features = all_features(scheme, per_annotator=per_annotator)
     split_info: dict[ConfigName, list[Shard]] = {}
-    for config, parts in built.tables.items():
+    for config, parts in built.shards.items():
         split_info[config] = []
-        for split, table in parts.items():
-            if not table.num_rows:  # datasets cannot load an empty split: the card leaves it out and says so
-                LOG.info(f"no rows for {config}/{split}: left out")
+        for shard in parts:
+            if not shard.rows:  # datasets cannot load an empty split: the card leaves it out and says so
+                LOG.info(f"no rows for {config}/{shard.split}: left out")
                 continue
-            relative = data_file(config, split)
-            nbytes, size = write_parquet(table, folder / relative)
-            split_info[config].append(Shard(split, table.num_rows, nbytes, size))
-            LOG.info(f"wrote {relative.as_posix()} ({table.num_rows} rows)")
+            split_info[config].append(shard)
+            LOG.info(f"wrote {data_file(config, shard.split).as_posix()} ({shard.rows} rows)")
 
     problems = leakage(written_split_of(folder), dict(built.inputs.documents.select("doc_id", "story").iter_rows()), built.plan.near_duplicates)
     if problems:
@@ -174,16 +143,19 @@ def check_out(out: Path) -> None:
         )
 
 
-def write_and_swap(built: Built, datasheet_text: str, datasheet: Path | None, out: Path, *, per_annotator: bool) -> None:
-    """Write the build (and ``datasheet``, when it changes) aside, then put both in place; on any failure, neither."""
+def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, current: str, out: Path, *, per_annotator: bool) -> Built:
+    """Make the build in a staging folder (``make(folder)`` computes it, writing its shards there, and returns
+    it with the refreshed datasheet's text), write the rest beside them, then put the folder and the datasheet
+    (when its text is no longer ``current``) in place; on any failure, neither."""
     out.parent.mkdir(parents=True, exist_ok=True)
     recover(out)
     staged: StagedFile | None = None
     with staging_folder(out) as staging:
         try:
+            built, datasheet_text = make(staging)
             write_build(built, datasheet_text, staging, per_annotator=per_annotator)
             sync_tree(staging)
-            if datasheet is not None:
+            if datasheet_text != current:
                 staged = stage_file(datasheet, datasheet_text)
             check_out(out)  # again: the folder may have been changed while the build ran
             swap = FolderSwap(staging, out, last=MANIFEST_NAME)
@@ -198,4 +170,5 @@ def write_and_swap(built: Built, datasheet_text: str, datasheet: Path | None, ou
         finally:
             if staged is not None:
                 staged.discard()
+    return built
 

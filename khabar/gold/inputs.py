@@ -7,7 +7,7 @@ that validates exports into them is :func:`khabar.dataset.inputs.load_inputs`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -49,6 +49,18 @@ class BuildInputs:
     @property
     def annotated(self) -> bool:
         return self.annotations.height > 0
+
+    def between(self, first: str, last: str) -> BuildInputs:
+        """The rows of the documents whose doc_id is from ``first`` to ``last`` (both included): a range of whole documents."""
+        within = pl.col("doc_id").is_between(pl.lit(first), pl.lit(last))
+        return replace(
+            self,
+            documents=self.documents.filter(within),
+            annotations=self.annotations.filter(within),
+            spans=self.spans.filter(within),
+            relations=self.relations.filter(within),
+            predictions_spans=self.predictions_spans.filter(within),
+        )
 
 
 def documents_table(documents_file: Path) -> pl.DataFrame:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from khabar.annotation.scheme import load_scheme
-from khabar.dataset import write as write_module
+from khabar.dataset import shards as shards_module
 from khabar.dataset.build import build
 from khabar.dataset.datasheet import BEGIN, END
 from khabar.dataset.features import column_of
@@ -173,14 +173,14 @@ def test_interrupted_build_leaves_the_previous_build_intact(tmp_path, datasheet_
     before = hashes(out)
     calls = []
 
-    def interrupted(table, path):
-        calls.append(path)
-        if len(calls) == 2:
+    def interrupted(writer, group):
+        calls.append(group.num_rows)
+        if len(calls) == 2:  # the second row group the build writes: one shard done, the next begun
             raise KeyboardInterrupt
-        return real(table, path)
+        return real(writer, group)
 
-    real = write_module.write_parquet
-    monkeypatch.setattr(write_module, "write_parquet", interrupted)
+    real = shards_module.write_row_group
+    monkeypatch.setattr(shards_module, "write_row_group", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build(inputs, out, datasheet=datasheet_copy)
     assert len(calls) == 2
