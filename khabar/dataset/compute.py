@@ -55,7 +55,7 @@ def _ordered_splits(release: Release, plan: SplitPlan) -> list[str]:
     return [name for name, _ in release.splits if name in present]
 
 
-def document_ranges(doc_ids: Sequence[str], size: int = RANGE_DOCUMENTS) -> list[tuple[str, str]]:
+def document_ranges(doc_ids: Sequence[str], size: int) -> list[tuple[str, str]]:
     """(first, last) doc_id of each run of ``size`` documents, in doc_id order."""
     ordered = sorted(doc_ids)
     return [(ordered[i], ordered[min(i + size, len(ordered)) - 1]) for i in range(0, len(ordered), size)]
@@ -67,7 +67,7 @@ def compute(inputs: BuildInputs, release: Release, scheme: Scheme, *, per_annota
     counted when it is None) and measure agreement; progress goes to the log."""
     docs = inputs.documents.sort("doc_id")
     LOG.info(f"read {docs.height} documents, {inputs.annotations.height} annotations, {inputs.spans.height} spans, {inputs.relations.height} relations")
-    ranges = document_ranges(docs["doc_id"].to_list())
+    ranges = document_ranges(docs["doc_id"].to_list(), RANGE_DOCUMENTS)
     gold = adjudicate_ranges(inputs, ranges)
     policies = Counter(d.policy for d in gold.decisions)
     LOG.info("adjudicated: " + ", ".join(f"{policy} {n}" for policy, n in sorted(policies.items())) + f"; {len(gold.review)} for review")

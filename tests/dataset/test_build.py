@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -340,3 +341,24 @@ def test_an_export_with_errors_names_file_task_and_region(tmp_path, khabar, data
     run = khabar("build", "--exports", tables_export, "--out", tmp_path / "o", "--datasheet", datasheet_copy)
     assert run.status == 1
     assert "export.json" in run.err and "task 1" in run.err and "region e4" in run.err
+
+
+def test_a_build_made_range_by_range_is_the_build_made_at_once(tmp_path, datasheet_copy, monkeypatch):
+    """The configs, adjudication and shards are made one range of documents at a time: ranges of two
+    documents give the same bytes (every file, the datasheet) as one range holding every document."""
+    from khabar.dataset import compute as compute_module
+    from khabar.dataset.inputs import inputs_from_args
+
+    main = inputs_from_args(argparse.Namespace(exports=None, documents=None))
+    for name, inputs in (("main", main), ("fixture", from_tables(fx.tables("v1")))):
+        folders = {}
+        for size in (2, 10_000):
+            monkeypatch.setattr(compute_module, "RANGE_DOCUMENTS", size)
+            ranges = compute_module.document_ranges(inputs.documents["doc_id"].to_list(), size)
+            assert len(ranges) > 1 if size == 2 else len(ranges) == 1
+            sheet = tmp_path / f"sheet-{name}-{size}.md"
+            sheet.write_bytes(datasheet_copy.read_bytes())
+            folders[size] = tmp_path / name / str(size)
+            build(inputs, folders[size], datasheet=sheet)
+        assert hashes(folders[2]) == hashes(folders[10_000]), name
+        assert (tmp_path / f"sheet-{name}-2.md").read_bytes() == (tmp_path / f"sheet-{name}-10000.md").read_bytes()
