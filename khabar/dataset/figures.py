@@ -19,9 +19,9 @@ from khabar.dataset.iob import ALIGNMENTS
 from khabar.dataset.layout import ConfigName
 from khabar.dataset.release import Release
 from khabar.dataset.splits import SplitPlan
-from khabar.dataset.stats import label_counts
-from khabar.gold.adjudicate import POLICY, Gold, Policy
-from khabar.gold.inputs import BuildInputs
+from khabar.dataset.stats import counted_labels
+from khabar.gold.adjudicate import POLICY, Decision, Gold, Policy
+from khabar.gold.inputs import InputCounts, Inputs
 
 
 class TokenCounts:
@@ -56,15 +56,53 @@ def alignment_report(alignment: Counter, scheme: Scheme) -> dict:
     return {label: {how: alignment[label, how] for how in ALIGNMENTS} for label in scheme.entity.labels if any(alignment[label, h] for h in ALIGNMENTS)}
 
 
-def datasheet_figures(release: Release, scheme: Scheme, inputs: BuildInputs, gold: Gold, plan: SplitPlan, splits: list[str],
+class GoldCounts:
+    """What the figures and the report say of the gold, added up one range of documents at a time."""
+
+    def __init__(self, scheme: Scheme) -> None:
+        self.scheme = scheme
+        self.decisions: list[Decision] = []
+        self.spans = 0
+        self.relations = 0
+        self.labels: Counter[tuple[str, str]] = Counter()  # (layer, label)
+        self.per_document: Counter[tuple[str, str]] = Counter()  # (doc_id, layer)
+        self.quote_types: Counter[str] = Counter()
+        self.relation_labels: Counter[str] = Counter()
+        self.zones: Counter[tuple[str, str]] = Counter()  # (layer, or CONTENT alone; zone)
+
+    def add(self, gold: Gold) -> None:
+        """Count the gold of a range of documents."""
+        spans, choices = gold.spans, self.scheme.attribution.quote_type
+        self.decisions.extend(gold.decisions)
+        self.spans += spans.height
+        self.relations += gold.relations.height
+        self.labels.update(zip(spans["layer"].to_list(), spans["label"].to_list()))
+        self.per_document.update(zip(spans["doc_id"].to_list(), spans["layer"].to_list()))
+        is_content = (pl.col("layer") == choices.layer) & (pl.col("label") == choices.label)
+        self.quote_types.update(spans.filter(is_content)[choices.name].fill_null("unset").to_list())
+        self.relation_labels.update(gold.relations["label"].to_list())
+        zoned = with_zones(spans, self.scheme)
+        for name, where in [(layer, pl.col("layer") == layer) for layer in self.scheme.layer_names if layer != self.scheme.zone.name] + [(choices.label, is_content)]:
+            self.zones.update((name, zone) for zone in zoned.filter(where)["zone"].to_list())
+
+    @property
+    def review(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.review)
+
+    def zone_figures(self) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+        """Per layer but the zones, and for CONTENT alone, the gold spans in each zone (BODY first)."""
+        scheme = self.scheme
+        names = [layer for layer in scheme.layer_names if layer != scheme.zone.name] + [scheme.attribution.quote_type.label]
+        return tuple((name, tuple((zone, self.zones[name, zone]) for zone in zone_names(scheme) if self.zones[name, zone])) for name in names)
+
+
+def datasheet_figures(release: Release, scheme: Scheme, inputs: Inputs, counts: InputCounts, gold: GoldCounts, plan: SplitPlan, splits: list[str],
              tokens: TokenCounts, agree: Agreement, quality: tuple[PredictionQuality, ...], alignment: Counter) -> Figures:
     """The numbers of the datasheet's generated block."""
     docs = inputs.documents
     split_of = plan.split_of
     policies = Counter(d.policy for d in gold.decisions)
-    counts = label_counts(gold.spans, scheme)
     tokens_per_doc = tokens.per_document
-    spans_per = Counter(zip(gold.spans["doc_id"].to_list(), gold.spans["layer"].to_list()))
     per_source = []
     for source in sorted(set(docs["source"].to_list())):
         ids = docs.filter(pl.col("source") == source)["doc_id"].to_list()
@@ -73,13 +111,10 @@ def datasheet_figures(release: Release, scheme: Scheme, inputs: BuildInputs, gol
                 source,
                 len(ids),
                 sum(tokens_per_doc[i] for i in ids),
-                tuple((layer, sum(spans_per[i, layer] for i in ids)) for layer in scheme.layer_names),
+                tuple((layer, sum(gold.per_document[i, layer] for i in ids)) for layer in scheme.layer_names),
             )
         )
     choices = scheme.attribution.quote_type
-    contents = gold.spans.filter((pl.col("layer") == choices.layer) & (pl.col("label") == choices.label))
-    quote_counts = Counter(contents[choices.name].fill_null("unset").to_list())
-    relation_counts = Counter(gold.relations["label"].to_list())
     return Figures(
         version=release.version,
         documents=docs.height,
@@ -89,9 +124,9 @@ def datasheet_figures(release: Release, scheme: Scheme, inputs: BuildInputs, gol
         sentences=tokens.sentences,
         tokens=sum(tokens_per_doc.values()),
         per_source=tuple(per_source),
-        labels=counts,
-        relations=tuple((label, relation_counts[label]) for label in scheme.relation_labels),
-        quotes=tuple((c, quote_counts[c]) for c in (*choices.choices, "unset") if quote_counts[c]),
+        labels=counted_labels(gold.labels, scheme),
+        relations=tuple((label, gold.relation_labels[label]) for label in scheme.relation_labels),
+        quotes=tuple((c, gold.quote_types[c]) for c in (*choices.choices, "unset") if gold.quote_types[c]),
         splits=tuple((s, sum(1 for v in split_of.values() if v == s)) for s in splits),
         split_reason=plan.reason,
         groups=len(plan.groups),
@@ -100,26 +135,13 @@ def datasheet_figures(release: Release, scheme: Scheme, inputs: BuildInputs, gol
         review=tuple(d.doc_id for d in gold.review),
         agreement=agree,
         prediction=quality,
-        model_versions=tuple(sorted(set(inputs.predictions_spans["model_version"].drop_nulls().to_list()))),
+        model_versions=counts.model_versions,
         alignment=tuple((label, tuple(counts.items())) for label, counts in alignment_report(alignment, scheme).items()),
-        zones=_zone_counts(gold.spans, scheme),
+        zones=gold.zone_figures(),
     )
 
 
-def _zone_counts(spans: pl.DataFrame, scheme: Scheme) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
-    """Per layer but the zones, and for CONTENT alone, the gold spans in each zone (BODY first)."""
-    zoned = with_zones(spans, scheme)
-    choices = scheme.attribution.quote_type
-    groups = [(layer, pl.col("layer") == layer) for layer in scheme.layer_names if layer != scheme.zone.name]
-    groups.append((choices.label, (pl.col("layer") == choices.layer) & (pl.col("label") == choices.label)))
-    counted = []
-    for name, where in groups:
-        per_zone = Counter(zoned.filter(where)["zone"].to_list())
-        counted.append((name, tuple((zone, per_zone[zone]) for zone in zone_names(scheme) if per_zone[zone])))
-    return tuple(counted)
-
-
-def build_report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitPlan, agree: Agreement,
+def build_report(release: Release, inputs: Inputs, counts: InputCounts, gold: GoldCounts, plan: SplitPlan, agree: Agreement,
             quality: tuple[PredictionQuality, ...], shards: Mapping[ConfigName, Sequence[Shard]], *, per_annotator: bool) -> dict:
     """``build_report.json``: what was read, decided and measured."""
     return {
@@ -129,11 +151,11 @@ def build_report(release: Release, inputs: BuildInputs, gold: Gold, plan: SplitP
         "inputs": {
             "documents": inputs.documents.height,
             "annotations": inputs.annotations.height,
-            "spans": inputs.spans.height,
-            "relations": inputs.relations.height,
-            "predicted_spans": inputs.predictions_spans.height,
+            "spans": counts.spans,
+            "relations": counts.relations,
+            "predicted_spans": counts.predicted_spans,
         },
-        "gold": {"spans": gold.spans.height, "relations": gold.relations.height},
+        "gold": {"spans": gold.spans, "relations": gold.relations},
         "adjudication": {"policy": POLICY, "decisions": [asdict(d) for d in gold.decisions]},
         "splits": {
             "assignment": dict(plan.assignment),

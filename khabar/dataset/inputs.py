@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import polars as pl
 
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.export_files import check_regular
 from khabar.foundation.paths import repo
-from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
-from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, Tables, documents_table, from_tables
+from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
+from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, Inputs, Tables, documents_table, from_tables, within
 from khabar.validation import store
 from khabar.validation.cli import export_paths
 from khabar.validation.store import sha256_file
@@ -33,7 +37,19 @@ def _log(message: str) -> None:
 
 
 def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str], None] = _log) -> BuildInputs:
-    """Validated tables of ``exports`` (or only the corpus when there are none); progress goes to ``log``."""
+    """Validated tables of ``exports`` (or only the corpus when there are none), whole; progress goes to ``log``."""
+    inputs = _load(exports, documents_file, log, ranged=False)
+    assert isinstance(inputs, BuildInputs)
+    return inputs
+
+
+def load_ranged_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str], None] = _log) -> Inputs:
+    """As :func:`load_inputs`, but the tables validate kept are read a range of documents at a time
+    (:class:`StoredInputs`), never whole: what ``khabar build`` reads."""
+    return _load(exports, documents_file, log, ranged=True)
+
+
+def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None], *, ranged: bool) -> Inputs:
     if documents_file.exists():
         check_regular(documents_file)  # before hashing it: a FIFO would block the read
     documents_sha256 = sha256_file(documents_file)
@@ -51,10 +67,14 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
         )
     export_sha256s = [sha256_file(path) for path in exports]
     hashes = tuple(sorted((path.name, sha256) for path, sha256 in zip(exports, export_sha256s)))
-    kept = store.load(store.tables_key(export_sha256s, documents_sha256))
+    key = store.tables_key(export_sha256s, documents_sha256)
+    kept = StoredInputs.open(key, export_hashes=hashes, documents_sha256=documents_sha256) if ranged else store.load(key)
     if kept is not None:
         log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
-        _refuse_knowledge_base_failures(kept, exports, documents_file)  # the base may have changed since
+        if isinstance(kept, StoredInputs):
+            _refuse_knowledge_base_failures(None, key, exports, documents_file)  # the base may have changed since
+            return kept
+        _refuse_knowledge_base_failures(kept, key, exports, documents_file)
         return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
     log(f"validating {len(exports)} export(s)…")
     from khabar.kb.check import validate_with_knowledge_base  # pandera: imported only when there are exports
@@ -71,6 +91,63 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
     return from_tables(result.tables, export_hashes=hashes, documents_sha256=documents_sha256)
 
 
+@dataclass(frozen=True)
+class StoredInputs:
+    """The tables ``khabar validate`` kept, for a build: the documents and annotations read whole, the spans,
+    relations and pre-annotator's spans read one range of documents at a time from their parquet files
+    (linked into a private folder first: :func:`khabar.validation.store.link_files`)."""
+
+    documents: pl.DataFrame
+    annotations: pl.DataFrame
+    files: Mapping[str, Path]
+    folder: tempfile.TemporaryDirectory  # holds the linked files for as long as these inputs live
+    export_hashes: tuple[tuple[str, str], ...]
+    documents_sha256: str
+
+    @classmethod
+    def open(cls, key: str, *, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str) -> StoredInputs | None:
+        """The kept tables of ``key``, or None when the store does not hold them (as :func:`store.load`)."""
+        folder = tempfile.TemporaryDirectory(prefix=".khabar-build-", dir=store.store_dir().parent if store.store_dir().exists() else None)
+        files = store.link_files(key, Path(folder.name))
+        if files is None:
+            folder.cleanup()
+            return None
+        try:
+            documents = pl.read_parquet(files["documents"], columns=DOCUMENTS.names())
+            annotations = pl.read_parquet(files["annotations"], columns=ANNOTATIONS.names())
+        except (OSError, pl.exceptions.PolarsError):
+            folder.cleanup()
+            return None  # unreadable: validate again
+        return cls(documents, annotations, files, folder, export_hashes, documents_sha256)
+
+    @property
+    def annotated(self) -> bool:
+        return self.annotations.height > 0
+
+    def counts(self) -> InputCounts:
+        def rows(name: str) -> int:
+            return int(pl.scan_parquet(self.files[name]).select(pl.len()).collect().item())
+
+        versions = pl.scan_parquet(self.files["predictions_spans"]).select(pl.col("model_version").drop_nulls().unique()).collect()
+        return InputCounts(rows("spans"), rows("relations"), rows("predictions_spans"), tuple(sorted(versions["model_version"].to_list())))
+
+    def between(self, first: str, last: str) -> BuildInputs:
+        rows = within(first, last)
+
+        def read(name: str, columns: Sequence[str]) -> pl.DataFrame:
+            return pl.scan_parquet(self.files[name]).filter(rows).select(columns).collect()
+
+        return BuildInputs(
+            documents=self.documents.filter(rows),
+            annotations=self.annotations.filter(rows),
+            spans=read("spans", SPANS.names()),
+            relations=read("relations", RELATIONS.names()),
+            predictions_spans=read("predictions_spans", BUILDER_PREDICTION_SPANS.names()),
+            export_hashes=self.export_hashes,
+            documents_sha256=self.documents_sha256,
+        )
+
+
 def _where(f: Failure) -> str:
     """file: task: region: of a failure in an export, or file: document [start:end] label: of one in the knowledge base."""
     if f.task_id is None and f.doc_id is not None:
@@ -78,10 +155,15 @@ def _where(f: Failure) -> str:
     return f"{f.file}: task {f.task_id}: region {f.region_id}: "
 
 
-def _refuse_knowledge_base_failures(tables: Tables, exports: list[Path], documents_file: Path) -> None:
-    from khabar.kb.check import check_knowledge_base
+def _refuse_knowledge_base_failures(tables: Tables | None, key: str, exports: list[Path], documents_file: Path) -> None:
+    """Refuse the kept tables when the knowledge base has errors against their gold (read whole from the
+    store when not given, and only when the base describes these inputs)."""
+    from khabar.kb.check import check_knowledge_base, knowledge_base_applies
 
-    failures = check_knowledge_base(tables, exports, documents_file)
+    if not knowledge_base_applies(exports, documents_file):
+        return
+    tables = tables or store.load(key)
+    failures = check_knowledge_base(tables, exports, documents_file) if tables is not None else []
     if failures:
         first = "; ".join(_where(f) + f.message for f in failures[:3])
         raise KhabarError(
@@ -92,7 +174,15 @@ def _refuse_knowledge_base_failures(tables: Tables, exports: list[Path], documen
 
 
 def inputs_from_args(args: argparse.Namespace) -> BuildInputs:
-    """The inputs the ``--exports`` and ``--documents`` arguments name (:func:`khabar.dataset.cli.add_input_arguments`)."""
+    """The inputs the ``--exports`` and ``--documents`` arguments name (:func:`khabar.dataset.cli.add_input_arguments`), whole."""
+    return load_inputs(_exports(args), args.documents or repo().documents_file)
+
+
+def ranged_inputs_from_args(args: argparse.Namespace) -> Inputs:
+    """The same inputs, read a range of documents at a time where they were kept (:func:`load_ranged_inputs`)."""
+    return load_ranged_inputs(_exports(args), args.documents or repo().documents_file)
+
+
+def _exports(args: argparse.Namespace) -> list[Path]:
     # named exports are found as validate finds them: folders expanded, non-regular files refused
-    exports = export_paths(list(args.exports or [])) if args.exports != [] else []
-    return load_inputs(exports, args.documents or repo().documents_file)
+    return export_paths(list(args.exports or [])) if args.exports != [] else []

@@ -32,7 +32,11 @@ class SurfaceConflict:
 
 def label_counts(spans: pl.DataFrame, scheme: Scheme) -> tuple[LabelCount, ...]:
     """Every label of the scheme, in its order, with its number of spans (zeros included)."""
-    counts = Counter(zip(spans["layer"].to_list(), spans["label"].to_list()))
+    return counted_labels(Counter(zip(spans["layer"].to_list(), spans["label"].to_list())), scheme)
+
+
+def counted_labels(counts: Counter[tuple[str, str]], scheme: Scheme) -> tuple[LabelCount, ...]:
+    """Every label of the scheme, in its order, with its count in ``counts`` (by layer and label; zeros included)."""
     return tuple(LabelCount(layer.name, label, counts[layer.name, label]) for layer in scheme.layers for label in layer.labels)
 
 

@@ -14,7 +14,6 @@ Documents without annotations get no spans and are reported as not annotated.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
@@ -117,12 +116,6 @@ class Gold:
     @property
     def review(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.review)
-
-    def between(self, first: str, last: str) -> Gold:
-        """The gold of the documents whose doc_id is from ``first`` to ``last`` (both included)."""
-        within = pl.col("doc_id").is_between(pl.lit(first), pl.lit(last))
-        decisions = tuple(d for d in self.decisions if first <= d.doc_id <= last)
-        return Gold(self.spans.filter(within), self.relations.filter(within), decisions)
 
 
 def latest_per_annotator(annotations: pl.DataFrame) -> pl.DataFrame:
@@ -234,20 +227,5 @@ def adjudicate(inputs: BuildInputs) -> Gold:
         spans=gold_spans.select(GOLD_SPANS.names()).sort(["doc_id", "layer", "start", "end", "label", "region_id"]),
         relations=gold_relations.sort(["doc_id", "from_region", "to_region", "label"]),
         decisions=tuple(decisions),
-    )
-
-
-def adjudicate_ranges(inputs: BuildInputs, ranges: Sequence[tuple[str, str]]) -> Gold:
-    """:func:`adjudicate` one range of whole documents at a time (ranges in doc_id order), joined: the same
-    gold as one call over all of them, since every decision is a document's own, with only a range's
-    spans in memory beside the inputs (1M span results, ranges of 2,000 documents: the adjudication's
-    peak 440 → … MB)."""
-    parts = [adjudicate(inputs.between(first, last)) for first, last in ranges]
-    if not parts:
-        return adjudicate(inputs)
-    return Gold(
-        spans=pl.concat([part.spans for part in parts]),
-        relations=pl.concat([part.relations for part in parts]),
-        decisions=tuple(d for part in parts for d in part.decisions),
     )
 

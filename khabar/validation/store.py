@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -127,3 +128,31 @@ def load(key: str) -> Tables | None:
         return Tables(**frames)
     except (OSError, ValueError, pl.exceptions.PolarsError):
         return None  # missing, half-deleted or unreadable: validate again
+
+
+def link_files(key: str, into: Path) -> dict[str, Path] | None:
+    """The stored tables' files, if saved under ``key``, linked into the folder ``into`` and checked there
+    byte for byte; else None.
+
+    For a reader that reads them part by part (``khabar build``, a range of documents at a time): a
+    validate that saves meanwhile swaps in a new folder, and the links keep the files that were checked.
+    A copy where a hard link cannot be made (another file system).
+    """
+    folder = store_dir()
+    try:
+        stored = json.loads((folder / KEY_FILE).read_text(encoding="utf-8"))
+        if not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("sha256"), dict):
+            return None
+        files = {}
+        for name in TABLE_NAMES:
+            files[name] = into / f"{name}.parquet"
+            try:
+                os.link(folder / f"{name}.parquet", files[name])
+            except OSError:
+                shutil.copyfile(folder / f"{name}.parquet", files[name])
+            with files[name].open("rb") as handle:
+                if hashlib.file_digest(handle, "sha256").hexdigest() != stored["sha256"].get(name):
+                    return None  # changed since it was saved: validate again
+        return files
+    except (OSError, ValueError):
+        return None
