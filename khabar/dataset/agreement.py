@@ -26,8 +26,10 @@
 
 from __future__ import annotations
 
+import operator
+import sys
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
@@ -142,6 +144,10 @@ class PredictionQuality:
     gold: int
     correct: int
 
+    def __add__(self, other: PredictionQuality) -> PredictionQuality:
+        """The counts of one layer (``self``'s) over the documents of both."""
+        return PredictionQuality(self.layer, self.predicted + other.predicted, self.gold + other.gold, self.correct + other.correct)
+
     @property
     def precision(self) -> float | None:
         return self.correct / self.predicted if self.predicted else None
@@ -187,9 +193,117 @@ def _alpha(patterns: Mapping[Pattern, int]) -> float | None:
     return 1 - (n - 1) * observed / expected
 
 
+@dataclass(frozen=True)
+class PairCounts:
+    """Summed over the pairs of versions: items both sides hold, items of the left sides, of the right sides."""
+
+    matched: int
+    left: int
+    right: int
+
+    def __add__(self, other: PairCounts) -> PairCounts:
+        return PairCounts(self.matched + other.matched, self.left + other.left, self.right + other.right)
+
+
+@dataclass(frozen=True)
+class SpanCounts:
+    """One layer and label's spans summed over the pairs: of the left sides, of the right sides, matched exactly and by overlap."""
+
+    left: int
+    right: int
+    exact: int
+    overlap: int
+
+    def __add__(self, other: SpanCounts) -> SpanCounts:
+        return SpanCounts(self.left + other.left, self.right + other.right, self.exact + other.exact, self.overlap + other.overlap)
+
+
+#: pattern (one value per coder) → how many units have it, in the order the patterns first occur
+Patterns = Mapping[tuple[str, ...], int]
+Key = TypeVar("Key")
+Value = TypeVar("Value")
+
+
+def _merged(first: Mapping[Key, Value], second: Mapping[Key, Value], add: Callable[[Value, Value], Value]) -> dict[Key, Value]:
+    """``first`` and then the keys ``second`` adds, values of a key in both added: the order of first occurrence is kept."""
+    merged = dict(first)
+    for key, value in second.items():
+        merged[key] = add(merged[key], value) if key in merged else value
+    return merged
+
+
+def _merged_patterns(first: Mapping[str, Patterns], second: Mapping[str, Patterns]) -> dict[str, Patterns]:
+    return _merged(first, second, lambda a, b: _merged(a, b, operator.add))
+
+
+@dataclass(frozen=True)
+class AgreementSums:
+    """What :class:`Agreement` is computed from, as sums over documents: ``a + b`` is the sums of the documents of
+    both, and :meth:`result` the agreement over them, the same to the bit as over all of them at once.
+
+    Every measure is a whole count until :meth:`result`; alpha's are counts of patterns, whose floats add up
+    in the order the patterns first occur: add the sums of batches in the documents' order (doc_id), and
+    the passes and the log come out in that order too.
+    """
+
+    documents: int  # documents with two or more annotators
+    pairs: int
+    spans: Mapping[tuple[str, str], SpanCounts]  # (layer, label) → counts
+    alpha: Mapping[str, Patterns]  # layer → the token units' patterns, in the layers' order
+    relations: Mapping[tuple[str, str], PairCounts]  # ("relation", relation label) → counts
+    quote_types: Mapping[tuple[str, str], int]  # (left's, right's) quote type → CONTENT spans both sides drew identically
+    nesting: Mapping[tuple[str, str], PairCounts]  # (entity layer, level) → counts
+    nesting_alpha: Mapping[str, Patterns]  # level → the token units' patterns
+    passes: tuple[PassScore, ...]
+    log: tuple[Override, ...]
+
+    @classmethod
+    def empty(cls, layers: Sequence[str]) -> AgreementSums:
+        """The sums over no document: what the sums of batches start from."""
+        nested = load_scheme().entity.name in layers
+        return cls(0, 0, {}, {layer: {} for layer in layers}, {}, {}, {}, {level: {} for level in LEVELS} if nested else {}, (), ())
+
+    def __add__(self, other: AgreementSums) -> AgreementSums:
+        return AgreementSums(
+            documents=self.documents + other.documents,
+            pairs=self.pairs + other.pairs,
+            spans=_merged(self.spans, other.spans, operator.add),
+            alpha=_merged_patterns(self.alpha, other.alpha),
+            relations=_merged(self.relations, other.relations, operator.add),
+            quote_types=_merged(self.quote_types, other.quote_types, operator.add),
+            nesting=_merged(self.nesting, other.nesting, operator.add),
+            nesting_alpha=_merged_patterns(self.nesting_alpha, other.nesting_alpha),
+            passes=self.passes + other.passes,
+            log=self.log + other.log,
+        )
+
+    def result(self) -> Agreement:
+        shared = sum(self.quote_types.values())
+        agreed = sum(n for (left, right), n in self.quote_types.items() if left == right)
+        return Agreement(
+            documents=self.documents,
+            pairs=self.pairs,
+            f1=_span_f1(self.spans),
+            alpha={layer: _alpha(patterns) for layer, patterns in self.alpha.items()},
+            relations=_exact_f1(self.relations),
+            quote_types=QuoteTypes(shared, agreed, _alpha(self.quote_types) if shared else None),
+            nesting=_exact_f1(self.nesting),
+            nesting_alpha={level: _alpha(patterns) for level, patterns in self.nesting_alpha.items()},
+            passes=self.passes,
+            log=self.log,
+        )
+
+
 def agreement(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = None, reasons: Sequence[Reason] = ()) -> Agreement:
     """The measures of the module docstring over ``layers``; the passes against the gold and the
     adjudication log only when ``gold`` is given, the log's guidelines from ``reasons``."""
+    return agreement_sums(inputs, layers, gold=gold, reasons=reasons).result()
+
+
+def agreement_sums(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = None, reasons: Sequence[Reason] = ()) -> AgreementSums:
+    """The sums :func:`agreement` is computed from, over the documents of ``inputs`` (and ``gold``): its tables may
+    hold a batch of whole documents, the sums of the batches then add up to those of all of them. ``reasons``
+    may be all of them: each document looks up its own."""
     versions = _independent_versions(inputs.annotations)
     spans = (
         inputs.spans.filter(pl.col("layer").is_in(layers))
@@ -201,15 +315,15 @@ def agreement(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None = No
     relations = inputs.relations if inputs.relations.width else empty(RELATIONS)
     nested = load_scheme().entity.name  # its spans nest (rule B7) and get F1 per nesting level
     leveled = _leveled(spans.filter(pl.col("layer") == nested))
-    return Agreement(
+    return AgreementSums(
         documents=versions["doc_id"].n_unique(),
         pairs=int(ranked["later"].sum()),
-        f1=_span_f1(ranked, spans),
-        alpha=_token_alpha(versions, spans, texts, layers),
-        relations=_relation_f1(ranked, _relation_keys(inputs.spans, relations, versions)),
-        quote_types=_quote_types(_pairs(versions), inputs.spans.join(versions, on="annotation_id")),
-        nesting=_nesting_f1(ranked, leveled, nested) if nested in layers else (),
-        nesting_alpha=_nesting_alpha(versions, leveled, texts) if nested in layers else {},
+        spans=_span_counts(ranked, spans),
+        alpha=_token_patterns(versions, spans, texts, layers),
+        relations=_relation_counts(ranked, _relation_keys(inputs.spans, relations, versions)),
+        quote_types=_quote_type_patterns(_pairs(versions), inputs.spans.join(versions, on="annotation_id")),
+        nesting=_nesting_counts(ranked, leveled, nested) if nested in layers else {},
+        nesting_alpha=_nesting_patterns(versions, leveled, texts) if nested in layers else {},
         passes=_passes(inputs, gold, layers) if gold is not None else (),
         log=_log(inputs, gold, layers, reasons) if gold is not None else (),
     )
@@ -255,13 +369,24 @@ def _pair_counts(ranked: pl.DataFrame, items: pl.DataFrame, by: Sequence[str], k
     return sides.join(exact, on=by, how="left").fill_null(0)
 
 
-def _exact_f1(ranked: pl.DataFrame, items: pl.DataFrame, layer: str, key: Sequence[str]) -> tuple[F1, ...]:
-    """Exact F1 per ``group`` of ``items`` (annotation_id, group, *key), summed over the pairs, and "*" over all groups."""
+def _exact_counts(ranked: pl.DataFrame, items: pl.DataFrame, layer: str, key: Sequence[str]) -> dict[tuple[str, str], PairCounts]:
+    """(layer, group) → the exact matches of each ``group`` of ``items`` (annotation_id, group, *key), summed over the pairs."""
     counts = _pair_counts(ranked, items.unique(), ["group"], key)
-    rows = {group: (matched, n_left, n_right) for group, n_left, n_right, matched in counts.select("group", "left", "right", "exact").iter_rows()}
-    if rows:
-        rows["*"] = tuple(sum(values) for values in zip(*rows.values()))
-    return tuple(F1(layer, group, "exact", *rows[group]) for group in sorted(rows))
+    return {(layer, group): PairCounts(matched, n_left, n_right) for group, n_left, n_right, matched in counts.select("group", "left", "right", "exact").iter_rows()}
+
+
+def _layer_totals(counts: Mapping[tuple[str, str], Value], add: Callable[[Value, Value], Value]) -> dict[tuple[str, str], Value]:
+    """The counts and, for each layer, their sum over its labels as label "*"."""
+    totals: dict[tuple[str, str], Value] = {}
+    for (layer, _), value in counts.items():
+        totals[layer, "*"] = add(totals[layer, "*"], value) if (layer, "*") in totals else value
+    return {**counts, **totals}
+
+
+def _exact_f1(counts: Mapping[tuple[str, str], PairCounts]) -> tuple[F1, ...]:
+    """Exact F1 per layer and group, and "*" over all groups of a layer, in that order."""
+    rows = _layer_totals(counts, operator.add)
+    return tuple(F1(layer, group, "exact", rows[layer, group].matched, rows[layer, group].left, rows[layer, group].right) for layer, group in sorted(rows))
 
 
 def _relation_keys(spans: pl.DataFrame, relations: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
@@ -283,19 +408,18 @@ def _relation_keys(spans: pl.DataFrame, relations: pl.DataFrame, versions: pl.Da
     )
 
 
-def _relation_f1(ranked: pl.DataFrame, keyed: pl.DataFrame) -> tuple[F1, ...]:
-    return _exact_f1(ranked, keyed, "relation", [c for c in keyed.columns if c not in ("annotation_id", "group")])
+def _relation_counts(ranked: pl.DataFrame, keyed: pl.DataFrame) -> dict[tuple[str, str], PairCounts]:
+    return _exact_counts(ranked, keyed, "relation", [c for c in keyed.columns if c not in ("annotation_id", "group")])
 
 
-def _quote_types(pairs: pl.DataFrame, spans: pl.DataFrame) -> QuoteTypes:
-    """Quote types of the spans (with one) that both sides of a pair drew identically."""
+def _quote_type_patterns(pairs: pl.DataFrame, spans: pl.DataFrame) -> dict[tuple[str, str], int]:
+    """(left's, right's) → how many of the spans (with a quote type) that both sides of a pair drew identically have them."""
     typed = spans.filter(pl.col("quote_type").is_not_null()).select("annotation_id", *SPAN_KEY, "quote_type").unique(["annotation_id", *SPAN_KEY], keep="first", maintain_order=True)
     left = pairs.join(typed, left_on="left", right_on="annotation_id").select("pair", *SPAN_KEY, "quote_type")
     right = pairs.join(typed, left_on="right", right_on="annotation_id").select("pair", *SPAN_KEY, "quote_type")
     shared = left.join(right, on=["pair", *SPAN_KEY], suffix="_right")
-    units = shared.select("quote_type", "quote_type_right").rows()
-    agreed = sum(a == b for a, b in units)
-    return QuoteTypes(len(units), agreed, krippendorff_alpha_nominal(units) if units else None)
+    units = shared.group_by("quote_type", "quote_type_right", maintain_order=True).len()
+    return {(a, b): n for a, b, n in units.iter_rows()}
 
 
 def nesting_levels(extents: Sequence[tuple[int, int]]) -> list[int]:
@@ -326,16 +450,16 @@ def _leveled(spans: pl.DataFrame) -> pl.DataFrame:
     return spans.with_columns(level=pl.Series([LEVELS[min(level, len(LEVELS) - 1)] for level in levels], dtype=pl.String))
 
 
-def _nesting_f1(ranked: pl.DataFrame, leveled: pl.DataFrame, layer: str) -> tuple[F1, ...]:
-    """Exact F1 of the spans per nesting level (the same level on both sides)."""
-    return _exact_f1(ranked, leveled.select("annotation_id", "label", "start", "end", group="level"), layer, ["label", "start", "end"])
+def _nesting_counts(ranked: pl.DataFrame, leveled: pl.DataFrame, layer: str) -> dict[tuple[str, str], PairCounts]:
+    """Exact matches of the spans per nesting level (the same level on both sides)."""
+    return _exact_counts(ranked, leveled.select("annotation_id", "label", "start", "end", group="level"), layer, ["label", "start", "end"])
 
 
-def _nesting_alpha(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame) -> dict[str, float | None]:
-    """Token alpha per nesting level: a token's value is the label of the coder's span at that level over it, or O
+def _nesting_patterns(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame) -> dict[str, Patterns]:
+    """The units of token alpha per nesting level: a token's value is the label of the coder's span at that level over it, or O
     (for the last level, the outermost of its spans)."""
     # each level is a track of its own, so that each document is tokenized once for all of them
-    return _token_alpha(versions, leveled.with_columns(layer="level"), texts, LEVELS)
+    return _token_patterns(versions, leveled.with_columns(layer="level"), texts, LEVELS)
 
 
 def _compared_passes(inputs: BuildInputs, gold: Gold) -> pl.DataFrame:
@@ -407,19 +531,23 @@ def _independent_versions(annotations: pl.DataFrame) -> pl.DataFrame:
 OVERLAP_BATCH_ROWS = 1_000_000
 
 
-def _span_f1(ranked: pl.DataFrame, spans: pl.DataFrame) -> tuple[F1, ...]:
-    """Matched spans and the spans of either side per layer and label ("*": all labels), summed over the pairs."""
+def _span_counts(ranked: pl.DataFrame, spans: pl.DataFrame) -> dict[tuple[str, str], SpanCounts]:
+    """(layer, label) → matched spans and the spans of either side, summed over the pairs."""
     by_label = ["layer", "label"]
     counts = (
         _pair_counts(ranked, spans.select("annotation_id", *SPAN_KEY), by_label, ["start", "end"])
         .join(_overlap_matches(ranked, spans), on=by_label, how="left")
         .fill_null(0)
     )
-    counts = pl.concat([counts, counts.group_by("layer").agg(pl.lit("*").alias("label"), pl.exclude("label").sum())], how="diagonal")
+    return {(layer, label): SpanCounts(*row) for layer, label, *row in counts.select(*by_label, "left", "right", "exact", "overlap").iter_rows()}
+
+
+def _span_f1(counts: Mapping[tuple[str, str], SpanCounts]) -> tuple[F1, ...]:
+    """Span F1 per layer and label ("*": all labels of the layer), exact and overlap, in that order."""
     f1 = (
-        F1(layer, label, match, matched, n_left, n_right)
-        for layer, label, n_left, n_right, n_exact, n_overlap in counts.select(*by_label, "left", "right", "exact", "overlap").iter_rows()
-        for match, matched in (("exact", n_exact), ("overlap", n_overlap))
+        F1(layer, label, match, matched, c.left, c.right)
+        for (layer, label), c in _layer_totals(counts, operator.add).items()
+        for match, matched in (("exact", c.exact), ("overlap", c.overlap))
     )
     return tuple(sorted(f1, key=lambda f: (f.layer, f.label, f.match)))
 
@@ -468,8 +596,8 @@ def _one_to_one(overlapping: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([overlapping.filter(alone), contested.filter(pl.Series(made, dtype=pl.Boolean))])
 
 
-def _token_alpha(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataFrame, layers: Sequence[str]) -> dict[str, float | None]:
-    """Alpha per layer over the tokens of the documents, each version's value of a token being its outermost label.
+def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataFrame, layers: Sequence[str]) -> dict[str, Patterns]:
+    """The units of alpha per layer: the tokens of the documents, each version's value of a token being its outermost label.
 
     From one span boundary of a document's layer to the next, every version's label stays the same, and
     the tokens are cut at those boundaries: units are counted per such stretch, not token by token.
@@ -502,9 +630,9 @@ def _token_alpha(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataFram
     for layer, n_coders, coder, label, count in units.iter_rows():
         pattern = ["O"] * n_coders
         for c, value in zip(coder or (), label or ()):
-            pattern[c] = value
+            pattern[c] = sys.intern(value)  # one string per label, however many patterns are kept across batches
         patterns[layer][tuple(pattern)] += count
-    return {layer: _alpha(patterns[layer]) for layer in layers}
+    return {layer: dict(patterns[layer]) for layer in layers}
 
 
 def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
@@ -548,19 +676,42 @@ def _outermost_labels(spans: pl.DataFrame, stretches: pl.DataFrame) -> pl.DataFr
     )
 
 
+@dataclass(frozen=True)
+class PredictionSums:
+    """What :func:`prediction_quality` is computed from, per layer, as sums over documents: ``a + b`` over the documents of both."""
+
+    layers: Mapping[str, PredictionQuality]  # layer → its counts, in the layers' order
+
+    @classmethod
+    def empty(cls, layers: Sequence[str]) -> PredictionSums:
+        return cls({layer: PredictionQuality(layer, 0, 0, 0) for layer in layers})
+
+    def __add__(self, other: PredictionSums) -> PredictionSums:
+        return PredictionSums(_merged(self.layers, other.layers, operator.add))
+
+    def result(self) -> tuple[PredictionQuality, ...]:
+        return tuple(self.layers.values())
+
+
 def prediction_quality(predictions: pl.DataFrame, gold_spans: pl.DataFrame, annotated_docs: Sequence[str], layers: Sequence[str]) -> tuple[PredictionQuality, ...]:
     """Per layer, the stored pre-annotations against gold, exact match, over documents that have both."""
+    return prediction_sums(predictions, gold_spans, annotated_docs, layers).result()
+
+
+def prediction_sums(predictions: pl.DataFrame, gold_spans: pl.DataFrame, annotated_docs: Sequence[str], layers: Sequence[str]) -> PredictionSums:
+    """The sums :func:`prediction_quality` is computed from, over the documents of ``predictions`` and ``gold_spans``
+    (a batch of whole documents, or all of them); ``annotated_docs`` may list others too."""
     key = ["doc_id", *SPAN_KEY]
     docs = sorted(set(annotated_docs) & set(predictions["doc_id"].to_list()))
     predicted = predictions.filter(pl.col("doc_id").is_in(docs)).select(key).unique()
     gold = gold_spans.filter(pl.col("doc_id").is_in(docs)).select(key).unique()
     correct = predicted.join(gold, on=key, how="inner")
-    return tuple(
-        PredictionQuality(
+    return PredictionSums({
+        layer: PredictionQuality(
             layer,
             predicted.filter(pl.col("layer") == layer).height,
             gold.filter(pl.col("layer") == layer).height,
             correct.filter(pl.col("layer") == layer).height,
         )
         for layer in layers
-    )
+    })
