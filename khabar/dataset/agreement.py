@@ -30,7 +30,7 @@ import operator
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TypeVar
 
 import numpy as np
@@ -121,7 +121,7 @@ class Agreement:
     def report(self) -> dict:
         """The ``agreement`` object of ``build_report.json``."""
         def scores(rows: tuple[F1, ...] | tuple[PassScore, ...]) -> list[dict]:
-            return [asdict(row) | {"f1": row.f1} for row in rows]
+            return [_fields(row) | {"f1": row.f1} for row in rows]
 
         return {
             "documents": self.documents,
@@ -129,12 +129,18 @@ class Agreement:
             "span_f1": scores(self.f1),
             "krippendorff_alpha_tokens": dict(self.alpha),
             "relation_f1": scores(self.relations),
-            "quote_type": asdict(self.quote_types) | {"agreement": self.quote_types.agreement},
+            "quote_type": _fields(self.quote_types) | {"agreement": self.quote_types.agreement},
             "entity_f1_by_nesting_level": scores(self.nesting),
             "krippendorff_alpha_tokens_by_nesting_level": dict(self.nesting_alpha),
             "passes_against_gold": scores(self.passes),
-            "adjudication_log": [asdict(o) for o in self.log],
+            "adjudication_log": [_fields(o) for o in self.log],
         }
+
+
+def _fields(row: F1 | PassScore | QuoteTypes | Override) -> dict[str, object]:
+    """A row's fields by name: ``asdict`` without its deep copy, which these fields (numbers and strings) do not need
+    (1M span results: the report's 44,000 rows 0.28 → 0.07 s)."""
+    return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
 @dataclass(frozen=True)
@@ -311,7 +317,10 @@ def agreement_sums(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None
         .join(versions, on="annotation_id")
     )
     ranked = _ranked(versions)
-    texts = inputs.documents.join(versions, on="doc_id", how="semi").select("doc_id", "text")
+    texts = inputs.documents.join(versions, on="doc_id", how="semi").select("doc_id", "text").sort("doc_id").with_row_index("document")
+    # tokenized once for both alphas (1M span results in batches of 2,000 documents: with the report's rows made
+    # without a deep copy, agreement's CPU 6.0 → 5.1 s)
+    words = token_frame(texts["text"])
     relations = inputs.relations if inputs.relations.width else empty(RELATIONS)
     nested = load_scheme().entity.name  # its spans nest (rule B7) and get F1 per nesting level
     leveled = _leveled(spans.filter(pl.col("layer") == nested))
@@ -319,11 +328,11 @@ def agreement_sums(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None
         documents=versions["doc_id"].n_unique(),
         pairs=int(ranked["later"].sum()),
         spans=_span_counts(ranked, spans),
-        alpha=_token_patterns(versions, spans, texts, layers),
+        alpha=_token_patterns(versions, spans, texts, words, layers),
         relations=_relation_counts(ranked, _relation_keys(inputs.spans, relations, versions)),
         quote_types=_quote_type_patterns(inputs.spans.join(versions.select("annotation_id"), on="annotation_id")),
         nesting=_nesting_counts(ranked, leveled, nested) if nested in layers else {},
-        nesting_alpha=_nesting_patterns(versions, leveled, texts) if nested in layers else {},
+        nesting_alpha=_nesting_patterns(versions, leveled, texts, words) if nested in layers else {},
         passes=_passes(inputs, gold, layers) if gold is not None else (),
         log=_log(inputs, gold, layers, reasons) if gold is not None else (),
     )
@@ -465,11 +474,11 @@ def _nesting_counts(ranked: pl.DataFrame, leveled: pl.DataFrame, layer: str) -> 
     return _exact_counts(ranked, leveled.select("annotation_id", "label", "start", "end", group="level"), layer, ["label", "start", "end"])
 
 
-def _nesting_patterns(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame) -> dict[str, Patterns]:
+def _nesting_patterns(versions: pl.DataFrame, leveled: pl.DataFrame, texts: pl.DataFrame, words: pl.DataFrame) -> dict[str, Patterns]:
     """The units of token alpha per nesting level: a token's value is the label of the coder's span at that level over it, or O
     (for the last level, the outermost of its spans)."""
     # each level is a track of its own, so that each document is tokenized once for all of them
-    return _token_patterns(versions, leveled.with_columns(layer="level"), texts, LEVELS)
+    return _token_patterns(versions, leveled.with_columns(layer="level"), texts, words, LEVELS)
 
 
 def _compared_passes(inputs: BuildInputs, gold: Gold) -> pl.DataFrame:
@@ -614,8 +623,10 @@ def _one_to_one(overlapping: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([overlapping.filter(alone), contested.filter(pl.Series(made, dtype=pl.Boolean))])
 
 
-def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataFrame, layers: Sequence[str]) -> dict[str, Patterns]:
+def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataFrame, words: pl.DataFrame, layers: Sequence[str]) -> dict[str, Patterns]:
     """The units of alpha per layer: the tokens of the documents, each version's value of a token being its outermost label.
+
+    ``texts`` are the documents' (doc_id, document: its number, text) and ``words`` their :func:`token_frame`.
 
     From one span boundary of a document's layer to the next, every version's label stays the same, and
     the tokens are cut at those boundaries: units are counted per such stretch, not token by token.
@@ -633,7 +644,7 @@ def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataF
         .join(coders.select("annotation_id", "coder"), on="annotation_id")
         .select("track", "coder", "label", "start", "end")
     )
-    stretches = _stretches(tracks, spans)
+    stretches = _stretches(tracks, spans, words)
     labelled = _outermost_labels(spans, stretches).group_by("stretch").agg("coder", "label")
     # a stretch's pattern is told by how many coders its document has and which of them label it how
     units = (
@@ -653,23 +664,20 @@ def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataF
     return {layer: dict(patterns[layer]) for layer in layers}
 
 
-def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
+def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -> pl.DataFrame:
     """stretch, track, position, tokens: each track cut at 0 and at its span boundaries, and how many tokens each stretch has.
 
     ``tokenize`` would cut a word (a token of the uncut text) at every boundary inside it, so a stretch has
     one token for every word that overlaps it: the words that start before its end less those that end
-    by its start. The words of every text come at once (:func:`token_frame`), the counts by one search
+    by its start. The ``words`` of every text come at once (:func:`token_frame`), the counts by one search
     over all texts (each text on its own stretch of the axis), not a Python call per stretch.
     """
     boundaries = pl.concat(
         [tracks.select("track", position=pl.lit(0, pl.Int64)), spans.select("track", position="start"), spans.select("track", position="end")]
     )
     cut = tracks.join(boundaries.group_by("track").agg(pl.col("position").unique().sort()), on="track", maintain_order="left")
-    documents = cut.select("doc_id", "text").unique("doc_id", keep="first", maintain_order=True).with_row_index("document")
-    words = token_frame(documents["text"])
     stretches = (
-        cut.join(documents.select("doc_id", "document"), on="doc_id", maintain_order="left")
-        .select("track", "document", "position", length=pl.col("text").str.len_chars().cast(pl.Int64))
+        cut.select("track", "document", "position", length=pl.col("text").str.len_chars().cast(pl.Int64))
         .explode("position")
         .with_columns(stop=pl.col("position").shift(-1).over("track").fill_null(pl.col("length")))
     )
