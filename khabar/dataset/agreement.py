@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from khabar.annotation.scheme import load_scheme
-from khabar.dataset.segment import token_frame
+from khabar.dataset.segment import word_frame
 from khabar.foundation.tables import RELATIONS, empty
 from khabar.gold.adjudicate import Change, Gold, Policy, Reason, latest_per_annotator
 from khabar.gold.inputs import BuildInputs
@@ -320,7 +320,7 @@ def agreement_sums(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None
     texts = inputs.documents.join(versions, on="doc_id", how="semi").select("doc_id", "text").sort("doc_id").with_row_index("document")
     # tokenized once for both alphas (1M span results in batches of 2,000 documents: with the report's rows made
     # without a deep copy, agreement's CPU 6.0 → 5.1 s)
-    words = token_frame(texts["text"])
+    words = word_frame(texts["text"])
     relations = inputs.relations if inputs.relations.width else empty(RELATIONS)
     nested = load_scheme().entity.name  # its spans nest (rule B7) and get F1 per nesting level
     leveled = _leveled(spans.filter(pl.col("layer") == nested))
@@ -626,7 +626,7 @@ def _one_to_one(overlapping: pl.DataFrame) -> pl.DataFrame:
 def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataFrame, words: pl.DataFrame, layers: Sequence[str]) -> dict[str, Patterns]:
     """The units of alpha per layer: the tokens of the documents, each version's value of a token being its outermost label.
 
-    ``texts`` are the documents' (doc_id, document: its number, text) and ``words`` their :func:`token_frame`.
+    ``texts`` are the documents' (doc_id, document: its number, text) and ``words`` their :func:`word_frame`.
 
     From one span boundary of a document's layer to the next, every version's label stays the same, and
     the tokens are cut at those boundaries: units are counted per such stretch, not token by token.
@@ -669,7 +669,7 @@ def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -
 
     ``tokenize`` would cut a word (a token of the uncut text) at every boundary inside it, so a stretch has
     one token for every word that overlaps it: the words that start before its end less those that end
-    by its start. The ``words`` of every text come at once (:func:`token_frame`), the counts by one search
+    by its start. The ``words`` of every text come at once (:func:`word_frame`), the counts by one search
     over all texts (each text on its own stretch of the axis), not a Python call per stretch.
     """
     boundaries = pl.concat(
