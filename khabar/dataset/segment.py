@@ -145,6 +145,24 @@ def _piece_pattern() -> str:
 TOKEN_FRAME = {"text": pl.UInt32, "token": pl.String, "start": pl.Int64, "end": pl.Int64, "sentence": pl.Int32}
 
 
+def _pieces(texts: pl.Series) -> pl.DataFrame:
+    """text, piece, end, start, space: the tokens and the runs of space between them of every text, in text order."""
+    return (
+        pl.DataFrame({"piece": texts.cast(pl.String).fill_null("").str.extract_all(_piece_pattern())})
+        .with_row_index("text")
+        .explode("piece", empty_as_null=False)
+        .drop_nulls("piece")
+        .with_columns(end=pl.col("piece").str.len_chars().cast(pl.Int64).cum_sum().over("text"))
+        .with_columns(start=pl.col("end") - pl.col("piece").str.len_chars().cast(pl.Int64), space=pl.col("piece").str.contains(f"^{_classes()['space']}"))
+    )
+
+
+def word_frame(texts: pl.Series) -> pl.DataFrame:
+    """text, start, end: the tokens of :func:`token_frame` without their strings and sentences, for what
+    counts tokens only (2,000 news documents: 0.25 → 0.10 s)."""
+    return _pieces(texts).filter(~pl.col("space")).select(pl.col("text").cast(pl.UInt32), "start", "end")
+
+
 def token_frame(texts: pl.Series) -> pl.DataFrame:
     """The tokens and sentences of every text at once: :func:`tokenize` and :func:`sentences` of each,
     computed by polars over all texts instead of a Python object per token.
@@ -153,14 +171,7 @@ def token_frame(texts: pl.Series) -> pl.DataFrame:
     numbers the text's sentences from 0.
     """
     c = _classes()
-    pieces = (
-        pl.DataFrame({"piece": texts.cast(pl.String).fill_null("").str.extract_all(_piece_pattern())})
-        .with_row_index("text")
-        .explode("piece", empty_as_null=False)
-        .drop_nulls("piece")
-        .with_columns(end=pl.col("piece").str.len_chars().cast(pl.Int64).cum_sum().over("text"))
-        .with_columns(start=pl.col("end") - pl.col("piece").str.len_chars().cast(pl.Int64), space=pl.col("piece").str.contains(f"^{c['space']}"))
-    )
+    pieces = _pieces(texts)
     previous = pl.col("piece").shift(1).over("text")
     tokens = pieces.with_columns(line_break=pl.col("space").shift(1).over("text").fill_null(False) & previous.str.contains("\n").fill_null(False)).filter(~pl.col("space"))
     mark = pl.col("token").shift(1).over("text")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple
+import random
+import subprocess
+import sys
+from dataclasses import astuple, replace
+from functools import reduce
 from itertools import combinations
+from operator import add
 from unittest.mock import patch
 
 import polars as pl
@@ -12,11 +17,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from khabar.dataset import agreement as agreement_module
-from khabar.dataset.agreement import agreement, krippendorff_alpha_nominal, nesting_levels, prediction_quality
+from khabar.dataset.agreement import (
+    AgreementSums,
+    PredictionSums,
+    agreement,
+    agreement_sums,
+    krippendorff_alpha_nominal,
+    nesting_levels,
+    prediction_quality,
+    prediction_sums,
+)
 from khabar.dataset.segment import tokenize
-from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS
-from khabar.gold.adjudicate import Reason, adjudicate, committed_reasons, latest_per_annotator
-from khabar.gold.inputs import BuildInputs, from_tables
+from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
+from khabar.gold.adjudicate import Gold, Policy, Reason, adjudicate, committed_reasons, latest_per_annotator
+from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, from_tables
 from tests.dataset import khabar_fixtures as fx
 
 LAYERS = ("entity", "attribution", "zone")
@@ -357,3 +371,96 @@ def test_a_malformed_reasons_file_is_refused_by_file_and_line(tmp_path, row: str
         read_reasons(path)
     assert str(path) in str(raised.value) and "line 2" in str(raised.value)
     assert read_reasons(tmp_path / "absent.csv") == ()
+
+
+# --- the sums over batches of whole documents (what a build made a batch at a time adds up) against one batch
+
+def _restricted(inputs: BuildInputs, keep: pl.Expr) -> BuildInputs:
+    """The five tables' rows of the documents ``keep`` selects."""
+    return replace(inputs, documents=inputs.documents.filter(keep), annotations=inputs.annotations.filter(keep), spans=inputs.spans.filter(keep),
+                   relations=inputs.relations.filter(keep), predictions_spans=inputs.predictions_spans.filter(keep))
+
+
+def _batches(inputs: BuildInputs, gold: Gold, n: int, seed: int) -> list[tuple[BuildInputs, Gold]]:
+    """``inputs`` and ``gold`` cut into ``n`` batches of contiguous doc_id ranges, of uneven sizes, in doc_id order."""
+    doc_ids = sorted(inputs.documents["doc_id"])
+    cuts = sorted(random.Random(seed).sample(range(1, len(doc_ids)), n - 1))
+    batches = []
+    for lo, hi in zip([0, *cuts], [*cuts, len(doc_ids)]):
+        ids = set(doc_ids[lo:hi])
+        keep = pl.col("doc_id").is_in(ids)
+        batches.append((_restricted(inputs, keep), Gold(gold.spans.filter(keep), gold.relations.filter(keep), tuple(d for d in gold.decisions if d.doc_id in ids))))
+    return batches
+
+
+def _annotated(gold: Gold) -> list[str]:
+    return [d.doc_id for d in gold.decisions if d.policy is not Policy.NOT_ANNOTATED]
+
+
+def _assert_batches_add_up(inputs: BuildInputs, gold: Gold, layers: tuple[str, ...], reasons, partitions=(1, 3, 7), seed: int = 0) -> None:
+    whole = agreement(inputs, layers, gold=gold, reasons=reasons)
+    quality = prediction_quality(inputs.predictions_spans, gold.spans, _annotated(gold), layers)
+    for n in partitions:
+        batches = _batches(inputs, gold, n, seed=seed + n)
+        assert sum(b.documents.height for b, _ in batches) == inputs.documents.height and all(b.documents.height for b, _ in batches)
+        sums = reduce(add, (agreement_sums(b, layers, gold=g, reasons=reasons) for b, g in batches), AgreementSums.empty(layers))
+        assert sums.result() == whole, n
+        assert sums.result().report() == whole.report(), n
+        predicted = reduce(add, (prediction_sums(b.predictions_spans, g.spans, _annotated(g), layers) for b, g in batches), PredictionSums.empty(layers))
+        assert predicted.result() == quality, n
+
+
+def test_the_committed_export_in_batches_adds_up_to_the_whole():
+    from khabar.annotation.scheme import load_scheme
+    from khabar.kb.mentions import committed_gold
+
+    inputs, gold = committed_gold()
+    layers = tuple(load_scheme().layer_names)
+    whole = agreement(inputs, layers, gold=gold, reasons=committed_reasons())
+    # every measure has something to add up: passes, the log with its guidelines, quote types, each alpha
+    assert whole.passes and whole.log and whole.quote_types.shared and whole.relations and whole.nesting
+    assert all(alpha is not None for alpha in whole.alpha.values())
+    _assert_batches_add_up(inputs, gold, layers, committed_reasons(), partitions=(1, 2, 3, inputs.documents.height))
+
+
+@pytest.fixture(scope="module", params=[["--spans", "3000"], ["--spans", "2500", "--team", "6"]], ids=["news", "team of 6"])
+def synthetic(request, tmp_path_factory) -> BuildInputs:
+    """A synthetic export (``benchmarks/synth.py``), validated."""
+    from khabar.foundation.paths import repo
+    from khabar.validation.api import validate_exports
+
+    out = tmp_path_factory.mktemp("synth")
+    subprocess.run([sys.executable, str(repo().root / "benchmarks" / "synth.py"), *request.param, "--seed", "3", "--out", str(out)],
+                   capture_output=True, check=True)
+    result = validate_exports([out / "export.json"], out / "documents.jsonl")
+    assert result.errors == 0
+    return from_tables(result.tables)
+
+
+def test_a_synthetic_export_in_batches_adds_up_to_the_whole(synthetic: BuildInputs):
+    from khabar.annotation.scheme import load_scheme
+
+    layers = tuple(load_scheme().layer_names)
+    gold = adjudicate(synthetic)
+    whole = agreement(synthetic, layers, gold=gold)
+    assert whole.documents > 7 and whole.passes and whole.quote_types.shared and all(alpha is not None for alpha in whole.alpha.values())
+    # alpha's floats come from many patterns of many coders: their sums depend on the order they are added in
+    assert len(agreement_sums(synthetic, layers).alpha["entity"]) > 20
+    _assert_batches_add_up(synthetic, gold, layers, ())
+
+
+@settings(max_examples=60, deadline=None)
+@given(annotated_documents(), st.integers(1, 4), st.integers(0, 100))
+def test_random_documents_in_batches_add_up_to_the_whole(inputs, n, seed):
+    # the spans of the odd annotations stand for the pre-annotator's
+    predicted = inputs.spans.filter(pl.col("annotation_id") % 2 == 1).with_columns(model_version=pl.lit("m"))
+    inputs = replace(inputs, relations=empty(RELATIONS), predictions_spans=predicted.select(BUILDER_PREDICTION_SPANS.names()))
+    _assert_batches_add_up(inputs, adjudicate(inputs), LAYERS, (), partitions=(min(n, inputs.documents.height),), seed=seed)
+
+
+def test_the_sums_of_no_document_are_the_agreement_of_none():
+    inputs = from_tables(fx.tables("v1"))
+    none = _restricted(inputs, pl.col("doc_id").is_in([]))
+    gold = adjudicate(none)
+    assert AgreementSums.empty(LAYERS).result() == agreement(none, LAYERS, gold=gold)
+    assert PredictionSums.empty(LAYERS).result() == prediction_quality(none.predictions_spans, gold.spans, [], LAYERS)

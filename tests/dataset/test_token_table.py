@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.configs import sentence_rows, token_table
 from khabar.dataset.iob import Span, tag_names
-from khabar.dataset.segment import sentences, token_frame, tokenize
+from khabar.dataset.segment import sentences, token_frame, tokenize, word_frame
 from khabar.foundation.errors import KhabarError
 
 #: Characters that exercise every rule: Arabic and Latin words, digits of three scripts with the number
@@ -34,6 +34,7 @@ def test_token_frame_is_tokenize_and_sentences_of_each_text(texts):
         for number, group in enumerate(sentences(text, offsets)):
             expected += [(position, text[s:e], s, e, number) for s, e in offsets[group.start : group.stop]]
     assert frame.rows() == expected
+    assert word_frame(pl.Series(texts, dtype=pl.String)).rows() == [(position, s, e) for position, _, s, e, _ in expected]
 
 
 def _reference(texts: dict[str, str], entities: dict[str, list[Span]]) -> tuple[list[dict], Counter]:
