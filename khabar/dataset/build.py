@@ -20,12 +20,12 @@ from khabar.dataset.release import Release, load_release
 from khabar.dataset.write import write_and_swap
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
-from khabar.gold.inputs import BuildInputs
+from khabar.gold.inputs import Inputs
 
 LOG = logging.getLogger(__name__)
 
 
-def build(inputs: BuildInputs, out: Path, *, datasheet: Path | None = None, release: Release | None = None,
+def build(inputs: Inputs, out: Path, *, datasheet: Path | None = None, release: Release | None = None,
           per_annotator: bool = False) -> Built:
     """Build the dataset folder ``out`` and refresh the figures block of ``datasheet``.
 
@@ -51,7 +51,7 @@ def build(inputs: BuildInputs, out: Path, *, datasheet: Path | None = None, rele
     return built
 
 
-def check_datasheet(inputs: BuildInputs, release: Release, *, datasheet: Path) -> bool:
+def check_datasheet(inputs: Inputs, release: Release, *, datasheet: Path) -> bool:
     """True when the figures block of ``datasheet`` is what a build would write."""
     built = compute(inputs, release, load_scheme())
     current = _read(datasheet)

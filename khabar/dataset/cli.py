@@ -35,7 +35,7 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
 def run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from khabar.dataset.build import build, check_datasheet  # polars, pyarrow, datasketch: not for `khabar --help`
-    from khabar.dataset.inputs import inputs_from_args
+    from khabar.dataset.inputs import ranged_inputs_from_args
     from khabar.dataset.write import check_out
 
     release = load_release(args.release)
@@ -43,8 +43,8 @@ def run_build(args: argparse.Namespace) -> int:
     out = args.out or repo().dist_dir / (release.dirname + ("-annotators" if args.per_annotator else ""))
     if not args.check:
         check_out(out)  # before the inputs are read: a refusal should not wait for validation
-    inputs = inputs_from_args(args)
-    if not inputs.annotated:
+    inputs = ranged_inputs_from_args(args)
+    if inputs.annotations.height == 0:
         LOG.info("no annotations in the inputs: building the documents with empty annotation lists")
     if args.check:
         if check_datasheet(inputs, release, datasheet=args.datasheet):
