@@ -131,6 +131,10 @@ class StoredInputs:
         versions = pl.scan_parquet(self.files["predictions_spans"]).select(pl.col("model_version").drop_nulls().unique()).collect()
         return InputCounts(rows("spans"), rows("relations"), rows("predictions_spans"), tuple(sorted(versions["model_version"].to_list())))
 
+    def spans_per_document(self) -> dict[str, int]:
+        per_document = pl.scan_parquet(self.files["spans"]).group_by("doc_id").len().collect()
+        return dict.fromkeys(self.documents["doc_id"].to_list(), 0) | dict(per_document.iter_rows())
+
     def between(self, first: str, last: str) -> BuildInputs:
         rows = within(first, last)
 

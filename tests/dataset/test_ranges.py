@@ -1,0 +1,55 @@
+"""A build reads its inputs one range of whole documents at a time: the ranges cover every document once,
+in order, and stay within their bounds; the kept tables read by range are the tables read whole."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+
+import polars as pl
+
+from khabar.dataset.inputs import load_inputs, load_ranged_inputs
+from khabar.foundation.paths import repo
+from khabar.gold.inputs import document_ranges
+
+SYNTH = repo().root / "benchmarks" / "synth.py"
+
+
+def covered(ranges: list[tuple[str, str]], doc_ids: list[str]) -> list[list[str]]:
+    """The documents of each range."""
+    return [[d for d in sorted(doc_ids) if first <= d <= last] for first, last in ranges]
+
+
+def test_ranges_hold_every_document_once_within_their_bounds():
+    rng = random.Random(5)
+    weights = {f"doc-{i:04d}": rng.choice([0, 1, 5, 40, 400]) for i in range(500)}
+    for documents, spans in ((7, 10**9), (10**9, 300), (13, 150), (1, 1)):
+        ranges = document_ranges(weights, documents=documents, spans=spans)
+        parts = covered(ranges, list(weights))
+        assert [d for part in parts for d in part] == sorted(weights)  # each once, in doc_id order
+        for part in parts:
+            assert 0 < len(part) <= documents
+            assert len(part) == 1 or sum(weights[d] for d in part) <= spans  # only a lone document may pass the bound
+    assert document_ranges({}, documents=5, spans=5) == []
+    assert document_ranges({"a": 900, "b": 1, "c": 1}, documents=5, spans=100) == [("a", "a"), ("b", "c")]
+
+
+def test_kept_tables_read_by_range_are_the_tables_read_whole(tmp_path, monkeypatch, khabar):
+    subprocess.run([sys.executable, str(SYNTH), "--spans", "6000", "--seed", "3", "--out", str(tmp_path)], capture_output=True, check=True)
+    export, documents = tmp_path / "export.json", tmp_path / "documents.jsonl"
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
+    assert khabar("validate", export, "--documents", documents).status == 0  # keeps its tables
+    whole = load_inputs([export], documents)
+    ranged = load_ranged_inputs([export], documents)
+    assert type(ranged).__name__ == "StoredInputs"  # the kept tables, not a validation in memory
+    assert ranged.counts() == whole.counts() and ranged.spans_per_document() == whole.spans_per_document()
+    ranges = document_ranges(whole.spans_per_document(), documents=40, spans=2_000)
+    assert len(ranges) > 3
+    for first, last in ranges:
+        mine, theirs = ranged.between(first, last), whole.between(first, last)
+        for name in ("documents", "annotations", "spans", "relations", "predictions_spans"):
+            assert getattr(mine, name).equals(getattr(theirs, name)), (first, name)
+    parts = [ranged.between(first, last).spans for first, last in ranges]
+    assert sum(part.height for part in parts) == whole.spans.height > 0
+    assert pl.concat(parts).sort(pl.all()).equals(whole.spans.sort(pl.all()))
