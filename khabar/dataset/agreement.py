@@ -22,6 +22,10 @@
   dropped, every gold span no pass drew, and every quote type all passes agreed
   on that the gold changed; each with the guideline the adjudicator recorded.
 - Precision and recall of the stored predictions against gold, exact match.
+
+Each measure is first a sum of whole numbers over documents (:class:`AgreementSums`, :class:`PredictionSums`),
+turned into floats only at the end: a build can measure a batch of documents at a time and add the batches up,
+with the same figures, to the bit, as over all documents at once.
 """
 
 from __future__ import annotations
