@@ -53,3 +53,20 @@ def test_kept_tables_read_by_range_are_the_tables_read_whole(tmp_path, monkeypat
     parts = [ranged.between(first, last).spans for first, last in ranges]
     assert sum(part.height for part in parts) == whole.spans.height > 0
     assert pl.concat(parts).sort(pl.all()).equals(whole.spans.sort(pl.all()))
+
+
+def test_a_store_replaced_while_a_build_reads_it_changes_nothing_the_build_reads(tmp_path, monkeypatch, khabar):
+    """The build links the kept files before checking them: a validate that saves other tables meanwhile
+    (its folder swapped in) changes neither the rows it reads nor where they come from."""
+    for name, seed in (("first", "3"), ("second", "4")):
+        subprocess.run([sys.executable, str(SYNTH), "--spans", "1500", "--seed", seed, "--out", str(tmp_path / name)], capture_output=True, check=True)
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
+    first = (tmp_path / "first" / "export.json", tmp_path / "first" / "documents.jsonl")
+    assert khabar("validate", first[0], "--documents", first[1]).status == 0
+    ranged = load_ranged_inputs([first[0]], first[1])
+    whole = load_inputs([first[0]], first[1])
+    second = tmp_path / "second"
+    assert khabar("validate", second / "export.json", "--documents", second / "documents.jsonl").status == 0  # replaces the store
+    (first_doc, last_doc), *_ = document_ranges(whole.spans_per_document(), documents=10**9, spans=10**9)
+    assert ranged.between(first_doc, last_doc).spans.equals(whole.spans)
+    assert load_ranged_inputs([first[0]], first[1]).counts() == whole.counts()  # the first export again: validated afresh, same tables
