@@ -22,7 +22,6 @@ from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, Tables, documents_table, from_tables
 from khabar.validation import store
 from khabar.validation.cli import export_paths
-from khabar.validation.store import sha256_file
 
 if TYPE_CHECKING:
     from khabar.validation.api import Failure
@@ -36,7 +35,8 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
     """Validated tables of ``exports`` (or only the corpus when there are none); progress goes to ``log``."""
     if documents_file.exists():
         check_regular(documents_file)  # before hashing it: a FIFO would block the read
-    documents_sha256 = sha256_file(documents_file)
+    recorded = store.recorded_sha256s()  # what validate hashed, by file identity: not hashed again if unchanged since
+    documents_sha256 = store.file_sha256(documents_file, recorded)
     if not exports:
         documents = documents_table(documents_file)
         if documents.height == 0:
@@ -49,7 +49,7 @@ def load_inputs(exports: list[Path], documents_file: Path, *, log: Callable[[str
             predictions_spans=empty(BUILDER_PREDICTION_SPANS),
             documents_sha256=documents_sha256,
         )
-    export_sha256s = [sha256_file(path) for path in exports]
+    export_sha256s = [store.file_sha256(path, recorded) for path in exports]
     hashes = tuple(sorted((path.name, sha256) for path, sha256 in zip(exports, export_sha256s)))
     kept = store.load(store.tables_key(export_sha256s, documents_sha256))
     if kept is not None:
