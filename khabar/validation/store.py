@@ -19,7 +19,7 @@ bytes do not have it (or a key.json that is not the store's) is a miss, never
 used. The bytes hashed are the bytes parsed.
 
 Hashing the export again was the build's largest fixed cost once its tables are
-kept (0.4 s for 600 MB), so ``key.json`` also records, as git's index does, the
+kept (0.75 s CPU for 600 MB), so ``key.json`` also records, as git's index does, the
 identity of each file validate hashed (size, mtime, inode, device, ctime) with
 its sha256, and the build takes the sha256 from there when the file's identity
 now is exactly the one recorded (:func:`file_sha256`). This is safe because
