@@ -24,8 +24,8 @@ validate hashed (size, mtime, inode, device, ctime) with its sha256, and the
 build takes the sha256 from there when the file's identity now is exactly the
 one recorded (:func:`file_sha256`). This is safe because every write to a
 file's bytes (``write``, ``truncate``) sets its ctime to the current time, a
-file put in its place (``git checkout``, ``rsync``, most editors' save) is
-another inode with its own new ctime, and nothing but the kernel
+file put in its place (``git checkout``, ``rsync``, an editor that saves by
+renaming) is another inode with its own new ctime, and nothing but the kernel
 sets ctime: ``touch -d`` and ``cp -p`` set mtime only, so a file rewritten with
 its old size and old mtime still has a new ctime. The hole is a write in the
 same tick of the file system's clock as the ctime recorded (or while validate
