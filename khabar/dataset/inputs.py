@@ -26,7 +26,6 @@ from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, e
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, Inputs, Tables, documents_table, from_tables, within
 from khabar.validation import store
 from khabar.validation.cli import export_paths
-from khabar.validation.store import sha256_file
 
 if TYPE_CHECKING:
     from khabar.validation.api import Failure
@@ -52,7 +51,8 @@ def load_ranged_inputs(exports: list[Path], documents_file: Path, *, log: Callab
 def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None], *, ranged: bool) -> Inputs:
     if documents_file.exists():
         check_regular(documents_file)  # before hashing it: a FIFO would block the read
-    documents_sha256 = sha256_file(documents_file)
+    recorded = store.recorded_sha256s()  # what validate hashed, by file identity: not hashed again if unchanged since
+    documents_sha256 = store.file_sha256(documents_file, recorded)
     if not exports:
         documents = documents_table(documents_file)
         if documents.height == 0:
@@ -65,7 +65,7 @@ def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None],
             predictions_spans=empty(BUILDER_PREDICTION_SPANS),
             documents_sha256=documents_sha256,
         )
-    export_sha256s = [sha256_file(path) for path in exports]
+    export_sha256s = [store.file_sha256(path, recorded) for path in exports]
     hashes = tuple(sorted((path.name, sha256) for path, sha256 in zip(exports, export_sha256s)))
     key = store.tables_key(export_sha256s, documents_sha256)
     kept = StoredInputs.open(key, export_hashes=hashes, documents_sha256=documents_sha256) if ranged else store.load(key)

@@ -6,10 +6,14 @@ a hash of their members and dealt to the splits of the release config by
 document share. A corpus with fewer groups than splits (or one that leaves a
 split empty) goes whole to the single split ``test``, and the plan says why.
 
-The MinHash signatures are those of datasketch's ``MinHash`` updated with each
-shingle's UTF-8 bytes, computed for all documents at once (each distinct shingle
-hashed once), and the candidate pairs are those that a ``MinHashLSH`` of the same
-threshold would return.
+The MinHash signatures are those of datasketch's ``MinHash`` (its default
+"affine32" scheme) updated with each shingle's UTF-8 bytes, computed for all
+documents at once (each distinct shingle hashed once), and the candidate pairs
+are those that a ``MinHashLSH`` of the same threshold would return. The hash,
+the permutations and the choice of bands are written here with numpy, and the
+tests compare them with datasketch's own: importing datasketch pulls scipy
+(0.5 s CPU of every build, for one integral). The datasketch version the
+manifest records is the one the tests compare with.
 """
 
 from __future__ import annotations
@@ -21,13 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from datasketch import MinHash, MinHashLSH
-from datasketch.hashfunc import sha1_hash32
-from datasketch.minhash import _fmix
 from numpy.lib.stride_tricks import sliding_window_view
 
 from khabar.dataset.layout import SINGLE_SPLIT
 from khabar.dataset.release import NearDuplicates, Release
+from khabar.foundation.errors import KhabarError
 
 #: A word is a run of what ``str.split()`` does not split on: Unicode whitespace and the separators \x1c-\x1f.
 WORD = r"[^\s\x1C-\x1F]+"
@@ -75,6 +77,31 @@ def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct.reshape(-1, width), encoded.indices.to_numpy()
 
 
+def sha1_hash32(shingles: Sequence[bytes]) -> np.ndarray:
+    """Each shingle's hash: the first 4 bytes of its SHA-1, little-endian (datasketch's ``sha1_hash32``)."""
+    return np.frombuffer(b"".join(hashlib.sha1(shingle).digest()[:4] for shingle in shingles), dtype="<u4").astype(np.uint32)
+
+
+def fmix32(hashes: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, which affine32 applies to each hash once (uint32 arithmetic wraps, as meant)."""
+    hashes = hashes ^ (hashes >> np.uint32(16))
+    hashes = hashes * np.uint32(0x85EBCA6B)
+    hashes = hashes ^ (hashes >> np.uint32(13))
+    hashes = hashes * np.uint32(0xC2B2AE35)
+    return hashes ^ (hashes >> np.uint32(16))
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The affine permutations h → a·h + b mod 2³² of ``MinHash(num_perm, seed, scheme="affine32")``: odd ``a``, any ``b``.
+
+    Drawn from numpy's ``RandomState``, whose streams numpy keeps unchanged across versions.
+    """
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
 def minhash_signatures(texts: Sequence[str], config: NearDuplicates) -> np.ndarray:
     """Each text's MinHash hash values, one row per text.
 
@@ -90,14 +117,41 @@ def minhash_signatures(texts: Sequence[str], config: NearDuplicates) -> np.ndarr
     shingles = pl.DataFrame([vocabulary.gather(distinct[:, j]).alias(str(j)) for j in range(size)]).select(
         pl.concat_str(pl.all(), separator=" ", ignore_nulls=True).cast(pl.Binary)
     )
-    hashes = np.fromiter(map(sha1_hash32, shingles.to_series().to_list()), dtype=np.uint32, count=len(distinct))
-    a, b = MinHash(num_perm=config.num_perm, seed=config.seed, scheme="affine32").permutations
-    mixed = _fmix(hashes, 32)[index]  # affine32 mixes each hash once, then permutes it as a * h + b mod 2**32
+    hashes = sha1_hash32(shingles.to_series().to_list())
+    a, b = permutations(config.num_perm, config.seed)
+    mixed = fmix32(hashes)[index]  # affine32 mixes each hash once, then permutes it as a * h + b mod 2**32
     starts = np.cumsum(counts) - counts  # each text's first shingle (every text has one, as reduceat needs)
     signatures = np.empty((config.num_perm, len(texts)), dtype=np.uint32)
     for permutation, (a_k, b_k) in enumerate(zip(a, b)):
         signatures[permutation] = np.minimum.reduceat(a_k * mixed + b_k, starts)
     return signatures.T
+
+
+def lsh_bands(threshold: float, num_perm: int) -> list[tuple[int, int]]:
+    """The bands (first and last-plus-one value of each) of ``MinHashLSH(threshold, num_perm)``.
+
+    Like datasketch, the number of bands b and their size r (b·r ≤ num_perm) are those that minimise
+    the mean of the false positive and false negative probabilities, ∫₀ᵗ 1 − (1 − sʳ)ᵇ ds and
+    ∫ₜ¹ (1 − sʳ)ᵇ ds, the first (b, then r) on a tie. The integrands are polynomials of degree
+    b·r ≤ num_perm, which Gauss–Legendre quadrature of num_perm/2 + 1 nodes integrates exactly
+    (datasketch asks scipy's adaptive ``quad``: both choose the same b and r for every threshold from
+    0.01 to 1 in steps of 0.01 with num_perm 2, 3, 8, 16, 32, 64, 100, 128, 200 and 256; the tests
+    compare a part of that grid).
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+    candidates = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], dtype=np.float64)
+    b, r = candidates[:, :1], candidates[:, 1:]
+    below = threshold / 2 * (nodes + 1)  # the nodes mapped onto [0, threshold] and onto [threshold, 1]
+    above = threshold + (1 - threshold) / 2 * (nodes + 1)
+    false_positive = threshold / 2 * ((1 - (1 - below**r) ** b) @ weights)
+    false_negative = (1 - threshold) / 2 * (((1 - above**r) ** b) @ weights)
+    bands, rows = (int(n) for n in candidates[np.argmin(0.5 * false_positive + 0.5 * false_negative)])
+    if bands < 2:
+        raise KhabarError(
+            f"near_duplicates: a threshold of {threshold} with num_perm = {num_perm} gives LSH a single band of {rows} "
+            "hash values (MinHashLSH needs two or more); lower the threshold or raise num_perm in dataset/release.toml"
+        )
+    return [(i * rows, (i + 1) * rows) for i in range(bands)]
 
 
 def _candidate_pairs(signatures: np.ndarray, bands: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +171,7 @@ def near_duplicate_pairs(texts: Mapping[str, str], config: NearDuplicates) -> li
     """Document pairs (a < b) that LSH finds and whose estimated Jaccard similarity reaches the threshold."""
     doc_ids = sorted(texts)
     signatures = minhash_signatures([texts[doc_id] for doc_id in doc_ids], config)
-    lsh = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)  # for its choice of bands
-    a, b = _candidate_pairs(signatures, lsh.hashranges)
+    a, b = _candidate_pairs(signatures, lsh_bands(config.threshold, config.num_perm))
     similarities = np.count_nonzero(signatures[a] == signatures[b], axis=1) / config.num_perm  # MinHash.jaccard
     return sorted(
         (doc_ids[i], doc_ids[j], round(similarity, 4))

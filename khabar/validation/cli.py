@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,20 +88,23 @@ def run_validate(args: argparse.Namespace) -> int:
             print(change.line(), file=sys.stderr)
         applied = sum(change.applied for change in changes)
         print(f"khabar validate: {applied} repair(s) applied, {len(changes) - applied} left for a person", file=sys.stderr)
+    started_ns = time.time_ns()  # before the files are read: which of them had settled (khabar.validation.store)
     result = validate_with_knowledge_base(paths, args.documents, strict=args.strict)
     if paths and not args.strict and result.errors == 0:
-        _keep_for_build(result, args.documents)
+        _keep_for_build(result, args.documents, started_ns)
     chunks = json_chunks(result) if args.format == "json" else [render(result, args.format)]
     sys.stdout.writelines(chunks)
     return result.exit_status
 
 
-def _keep_for_build(result: ValidationResult, documents: Path) -> None:
+def _keep_for_build(result: ValidationResult, documents: Path, started_ns: int) -> None:
     from khabar.validation import store
 
-    key = store.tables_key(result.sha256s, store.sha256_file(documents))
+    documents_sha256 = store.sha256_file(documents)
+    key = store.tables_key(result.sha256s, documents_sha256)
+    known = store.known_sha256s([*zip(result.files, result.sha256s), (documents, documents_sha256)], started_ns=started_ns)
     try:
-        folder = store.save_files(result.spool.paths, key)
+        folder = store.save_files(result.spool.paths, key, known=known)
     except (OSError, KhabarError) as exc:  # a read-only home must not fail a clean validation
         reason = exc.message if isinstance(exc, KhabarError) else exc.strerror
         print(f"khabar validate: could not keep the tables for khabar build ({reason}); it will validate again", file=sys.stderr)

@@ -18,6 +18,26 @@ since: ``key.json`` also records the sha256 of each table file, and a file whose
 bytes do not have it (or a key.json that is not the store's) is a miss, never
 used. The bytes hashed are the bytes parsed.
 
+Hashing the export again cost the build 0.43 s CPU at 1M span results (600 MB),
+so ``key.json`` also records, as git's index does, the identity of each file
+validate hashed (size, mtime, inode, device, ctime) with its sha256, and the
+build takes the sha256 from there when the file's identity now is exactly the
+one recorded (:func:`file_sha256`). This is safe because every write to a
+file's bytes (``write``, ``truncate``) sets its ctime to the current time, a
+file put in its place (``git checkout``, ``rsync``, an editor that saves by
+renaming) is another inode with its own new ctime, and nothing but the kernel
+sets ctime: ``touch -d`` and ``cp -p`` set mtime only, so a file rewritten with
+its old size and old mtime still has a new ctime. The hole is a write in the
+same tick of the file system's clock as the ctime recorded (or while validate
+was hashing), which leaves ctime as it was; so an identity is recorded only
+when the file's ctime and mtime are at least :data:`SETTLED_NS` older than the
+moment validate began to read it (git calls the others "racily clean" and
+hashes them again). What could still defeat it is a wall clock set back by
+more than that, a network file system whose server clock lags ours by more
+than that, or a program writing through a shared ``mmap`` (the kernel updates
+the times at the first write after each flush, not at every write); git's index
+trusts the same.
+
 Where: ``$KHABAR_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/khabar`` (by
 default ``~/.cache/khabar``); the tables live in its ``validated/`` folder.
 """
@@ -30,6 +50,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import polars as pl
@@ -44,6 +65,32 @@ from khabar.validation.reader import Tables
 from khabar.validation.table_spool import TABLE_NAMES
 
 KEY_FILE = "key.json"
+#: How much older than the start of validate's read a file's ctime and mtime must be for its identity to be recorded:
+#: more than the coarsest clock of a common file system (1 s on ext3 and HFS+, 2 s for FAT's mtime; ext4, xfs, btrfs
+#: and tmpfs keep nanoseconds but take them from the kernel's clock tick, at most 10 ms).
+SETTLED_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What ``stat`` says of a file that changes whenever its bytes do (see the module docstring for why)."""
+
+    size: int
+    mtime_ns: int
+    ino: int
+    dev: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileIdentity | None:
+        try:
+            status = path.stat()
+        except OSError:
+            return None
+        return cls(status.st_size, status.st_mtime_ns, status.st_ino, status.st_dev, status.st_ctime_ns)
+
+    def settled_before(self, started_ns: int) -> bool:
+        return max(self.ctime_ns, self.mtime_ns) < started_ns - SETTLED_NS
 
 
 def store_dir() -> Path:
@@ -61,6 +108,32 @@ def sha256_file(path: Path) -> str:
             return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def known_sha256s(hashed: Iterable[tuple[Path, str]], *, started_ns: int) -> dict[FileIdentity, str]:
+    """The identity of each file validate hashed (path, sha256), for those that had settled when it began (``time.time_ns()``)."""
+    known = {}
+    for path, sha256 in hashed:
+        identity = FileIdentity.of(path)
+        if identity is not None and identity.settled_before(started_ns):
+            known[identity] = sha256
+    return known
+
+
+def recorded_sha256s() -> dict[FileIdentity, str]:
+    """The identities and sha256s that ``key.json`` records (none when it is missing or not the store's)."""
+    try:
+        stored = json.loads((store_dir() / KEY_FILE).read_text(encoding="utf-8"))
+        return {FileIdentity(*entry["identity"]): entry["sha256"] for entry in stored.get("files", [])}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def file_sha256(path: Path, recorded: Mapping[FileIdentity, str]) -> str:
+    """The sha256 of ``path``'s bytes: the recorded one when its identity is exactly one recorded, else hashed now."""
+    identity = FileIdentity.of(path)
+    known = recorded.get(identity) if identity is not None else None
+    return known if isinstance(known, str) else sha256_file(path)
 
 
 def _code_sha256() -> str:
@@ -83,22 +156,22 @@ def tables_key(export_sha256s: Iterable[str], documents_sha256: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def save(tables: Tables, key: str) -> Path:
-    """Keep ``tables`` under ``key``, replacing whatever the store held."""
+def save(tables: Tables, key: str, *, known: Mapping[FileIdentity, str] | None = None) -> Path:
+    """Keep ``tables`` under ``key`` (and the ``known`` sha256s of its inputs), replacing whatever the store held."""
     files = {}
     for name in TABLE_NAMES:
         buffer = io.BytesIO()
         getattr(tables, name).write_parquet(buffer, compression="lz4", statistics=False)
         files[name] = buffer.getvalue()
-    return _save(files.items, key)
+    return _save(files.items, key, known or {})
 
 
-def save_files(paths: Mapping[str, Path], key: str) -> Path:
-    """Keep the parquet file of each table (by name) under ``key``, replacing whatever the store held."""
-    return _save(lambda: ((name, paths[name].read_bytes()) for name in TABLE_NAMES), key)
+def save_files(paths: Mapping[str, Path], key: str, *, known: Mapping[FileIdentity, str] | None = None) -> Path:
+    """Keep the parquet file of each table (by name) under ``key`` (and the ``known`` sha256s of its inputs), replacing whatever the store held."""
+    return _save(lambda: ((name, paths[name].read_bytes()) for name in TABLE_NAMES), key, known or {})
 
 
-def _save(files: Callable[[], Iterable[tuple[str, bytes]]], key: str) -> Path:
+def _save(files: Callable[[], Iterable[tuple[str, bytes]]], key: str, known: Mapping[FileIdentity, str]) -> Path:
     """Write each table's bytes (one file in memory at a time) and key.json, and swap them in."""
     target = store_dir()
     with staging_folder(target) as staging:
@@ -106,7 +179,8 @@ def _save(files: Callable[[], Iterable[tuple[str, bytes]]], key: str) -> Path:
         for name, data in files():
             (staging / f"{name}.parquet").write_bytes(data)
             hashes[name] = sha256_bytes(data)
-        (staging / KEY_FILE).write_text(jsonl.dumps_line({"key": key, "sha256": hashes}), encoding="utf-8")
+        inputs = [{"identity": list(astuple(identity)), "sha256": sha256} for identity, sha256 in known.items()]
+        (staging / KEY_FILE).write_text(jsonl.dumps_line({"key": key, "sha256": hashes, "files": inputs}), encoding="utf-8")
         sync_tree(staging)
         replace_folder(staging, target, last=KEY_FILE)
     return target

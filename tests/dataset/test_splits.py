@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+import pytest
 from datasketch import MinHash, MinHashLSH
 
 from khabar.dataset.release import load_release
-from khabar.dataset.splits import group_documents, leakage, minhash_signatures, near_duplicate_pairs, plan_splits
+from khabar.dataset.splits import group_documents, leakage, lsh_bands, minhash_signatures, near_duplicate_pairs, permutations, plan_splits
+from khabar.foundation.errors import KhabarError
 
 WORDS = "قالت السفيرة الأميركية في بغداد إن التحالف ضد داعش لم ينته عمله في العراق وإن التنظيم لا يزال يمثل تهديدا".split()
 
@@ -69,8 +72,9 @@ def datasketch_minhash(text: str, config) -> MinHash:
     return minhash
 
 
-def test_signatures_are_datasketchs_for_any_whitespace_and_length():
-    config = load_release().near_duplicates
+@pytest.mark.parametrize("changes", [{}, {"seed": 7, "num_perm": 64, "shingle_words": 3}, {"seed": 12345, "num_perm": 200, "shingle_words": 1}])
+def test_signatures_are_datasketchs_for_any_whitespace_and_length(changes):
+    config = replace(load_release().near_duplicates, **changes)
     texts = [
         article(7),
         article(7) + " " + article(7),  # every shingle twice
@@ -107,3 +111,29 @@ def test_pairs_are_those_minhash_lsh_finds():
     candidates = {(a, b) for a in minhashes for b in lsh.query(minhashes[a]) if a < b}
     assert len(candidates) > len(expected) > 3  # LSH found pairs below the threshold too
     assert near_duplicate_pairs(texts, config) == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**32 - 1])
+def test_permutations_are_datasketchs(seed):
+    a, b = MinHash(num_perm=256, seed=seed, scheme="affine32").permutations
+    ours = permutations(256, seed)
+    assert ours[0].dtype == ours[1].dtype == np.uint32
+    assert ours[0].tolist() == a.tolist() and ours[1].tolist() == b.tolist()
+
+
+@pytest.mark.parametrize("num_perm", [2, 16, 128, 256])
+def test_bands_are_minhash_lshs(num_perm):
+    """MinHashLSH's bands for a threshold every 0.05 (and the configured one); where it refuses (one band), so do we."""
+    thresholds = sorted({load_release().near_duplicates.threshold, *np.round(np.arange(0.05, 1.0001, 0.05), 2).tolist()})
+    refused = 0
+    for threshold in thresholds:
+        try:
+            expected = MinHashLSH(threshold=threshold, num_perm=num_perm).hashranges
+        except ValueError as exc:
+            assert "b < 2" in str(exc)
+            with pytest.raises(KhabarError, match=f"threshold of {threshold} with num_perm = {num_perm} gives LSH a single band"):
+                lsh_bands(threshold, num_perm)
+            refused += 1
+            continue
+        assert lsh_bands(threshold, num_perm) == expected, threshold
+    assert refused < len(thresholds)

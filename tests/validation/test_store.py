@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import polars as pl
@@ -141,3 +143,78 @@ def _datasheet_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "DATASHEET.md"
     shutil.copyfile(repo().datasheet_file, copy)
     return copy
+
+
+def _hashing(monkeypatch) -> list[Path]:
+    """The files the store hashes from now on (through the real hash)."""
+    hashed: list[Path] = []
+    real = store.sha256_file
+    monkeypatch.setattr(store, "sha256_file", lambda path: hashed.append(Path(path)) or real(path))
+    return hashed
+
+
+def test_build_takes_validates_sha256s_and_hashes_a_changed_file_again(khabar, tmp_path, monkeypatch):
+    """An export rewritten with its old size and old mtime has a new ctime: hashed again, its stale tables not taken."""
+    monkeypatch.setattr(store, "SETTLED_NS", 0)  # a test's files are milliseconds old: count them as settled
+    export = write_export(tmp_path, valid_export())
+    assert khabar("validate", export).status == 0
+    recorded = store.recorded_sha256s()
+    assert recorded == {
+        store.FileIdentity.of(export): store.sha256_file(export),
+        store.FileIdentity.of(repo().documents_file): store.sha256_file(repo().documents_file),
+    }
+
+    hashed = _hashing(monkeypatch)
+    taken = khabar("build", "--exports", export, "--out", tmp_path / "taken", "--datasheet", _datasheet_copy(tmp_path))
+    assert taken.status == 0, taken.err
+    assert "not checked again" in taken.err
+    assert hashed == []  # neither the export nor the corpus read again
+    validated_sha256 = recorded[store.FileIdentity.of(export)]
+    manifest = json.loads((tmp_path / "taken" / "MANIFEST.json").read_text(encoding="utf-8"))
+    assert manifest["inputs"]["exports"] == [{"file": export.name, "sha256": validated_sha256}]
+
+    old = export.stat()
+    changed = export.read_text(encoding="utf-8").replace('"annotator-1"', '"annotator-2"')
+    export.write_text(changed, encoding="utf-8")
+    os.utime(export, ns=(old.st_atime_ns, old.st_mtime_ns))  # as cp -p or touch -d would leave it
+    assert (export.stat().st_size, export.stat().st_mtime_ns, export.stat().st_ino) == (old.st_size, old.st_mtime_ns, old.st_ino)
+    rebuilt = khabar("build", "--exports", export, "--out", tmp_path / "rebuilt", "--datasheet", _datasheet_copy(tmp_path))
+    assert rebuilt.status == 0, rebuilt.err
+    assert export in hashed
+    assert "not checked again" not in rebuilt.err and "validating 1 export(s)" in rebuilt.err
+    manifest = json.loads((tmp_path / "rebuilt" / "MANIFEST.json").read_text(encoding="utf-8"))
+    assert manifest["inputs"]["exports"] == [{"file": export.name, "sha256": store.sha256_file(export)}]
+    assert manifest["inputs"]["exports"][0]["sha256"] != validated_sha256
+
+
+def test_a_touched_export_is_hashed_again_and_its_tables_still_taken(khabar, tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "SETTLED_NS", 0)
+    export = write_export(tmp_path, valid_export())
+    assert khabar("validate", export).status == 0
+    hashed = _hashing(monkeypatch)
+    os.utime(export)  # touch: the same bytes, a new mtime and ctime
+    run = khabar("build", "--exports", export, "--out", tmp_path / "out", "--datasheet", _datasheet_copy(tmp_path))
+    assert run.status == 0, run.err
+    assert hashed == [export]  # the corpus is unchanged, so its recorded sha256 is taken
+    assert "not checked again" in run.err
+
+
+def test_only_settled_files_are_recorded(tmp_path):
+    """A file written less than SETTLED_NS before validate began could change again within its clock's tick."""
+    fresh = tmp_path / "fresh.json"
+    fresh.write_text("[]\n", encoding="utf-8")
+    sha256 = store.sha256_file(fresh)
+    assert store.known_sha256s([(fresh, sha256)], started_ns=time.time_ns()) == {}
+    later = time.time_ns() + store.SETTLED_NS + 1_000_000_000
+    assert store.known_sha256s([(fresh, sha256)], started_ns=later) == {store.FileIdentity.of(fresh): sha256}
+    assert store.known_sha256s([(tmp_path / "gone.json", sha256)], started_ns=later) == {}
+
+
+def test_a_store_without_recorded_files_hashes_everything(tmp_path):
+    export = write_export(tmp_path, valid_export())
+    assert store.recorded_sha256s() == {}
+    store.save(api.validate_exports([export]).tables, "k", known={store.FileIdentity(1, 2, 3, 4, 5): "0" * 64})
+    assert store.recorded_sha256s() == {store.FileIdentity(1, 2, 3, 4, 5): "0" * 64}
+    assert store.file_sha256(export, store.recorded_sha256s()) == store.sha256_file(export)
+    (store.store_dir() / store.KEY_FILE).write_text('{"key": "k", "files": [{"identity": [1]}]}', encoding="utf-8")
+    assert store.recorded_sha256s() == {}
