@@ -53,10 +53,9 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
     """Plan the splits, then one range of documents at a time adjudicate, measure agreement and make the
     three configs (their shards written into ``folder``, or only counted when it is None); progress goes
     to the log. Only the documents and annotations are ever whole in memory."""
-    docs = inputs.documents.sort("doc_id")
     counts = inputs.counts()
-    LOG.info(f"read {docs.height} documents, {inputs.annotations.height} annotations, {counts.spans} spans, {counts.relations} relations")
-    plan = plan_splits(dict(docs.select("doc_id", "text").iter_rows()), dict(docs.select("doc_id", "story").iter_rows()), release)
+    LOG.info(f"read {inputs.documents.height} documents, {inputs.annotations.height} annotations, {counts.spans} spans, {counts.relations} relations")
+    plan = plan_splits(dict(inputs.texts().sort("doc_id").iter_rows()), dict(inputs.documents.select("doc_id", "story").sort("doc_id").iter_rows()), release)
     splits = _ordered_splits(release, plan)
     LOG.info("splits: " + ", ".join(f"{s} {sum(1 for v in plan.split_of.values() if v == s)}" for s in splits) + (f" ({plan.reason})" if plan.reason else ""))
 

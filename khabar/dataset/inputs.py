@@ -93,9 +93,9 @@ def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None],
 
 @dataclass(frozen=True)
 class StoredInputs:
-    """The tables ``khabar validate`` kept, for a build: the documents and annotations read whole, the spans,
-    relations and pre-annotator's spans read one range of documents at a time from their parquet files
-    (linked into a private folder first: :func:`khabar.validation.store.link_files`)."""
+    """The tables ``khabar validate`` kept, for a build: the documents (without their texts) and annotations
+    read whole, everything else one range of documents at a time from the parquet files (linked into a
+    private folder first: :func:`khabar.validation.store.link_files`)."""
 
     documents: pl.DataFrame
     annotations: pl.DataFrame
@@ -113,7 +113,7 @@ class StoredInputs:
             folder.cleanup()
             return None
         try:
-            documents = pl.read_parquet(files["documents"], columns=DOCUMENTS.names())
+            documents = pl.read_parquet(files["documents"], columns=[name for name in DOCUMENTS.names() if name != "text"])
             annotations = pl.read_parquet(files["annotations"], columns=ANNOTATIONS.names())
         except (OSError, pl.exceptions.PolarsError):
             folder.cleanup()
@@ -123,6 +123,9 @@ class StoredInputs:
     @property
     def annotated(self) -> bool:
         return self.annotations.height > 0
+
+    def texts(self) -> pl.DataFrame:
+        return pl.read_parquet(self.files["documents"], columns=["doc_id", "text"])
 
     def counts(self) -> InputCounts:
         def rows(name: str) -> int:
@@ -142,7 +145,7 @@ class StoredInputs:
             return pl.scan_parquet(self.files[name]).filter(rows).select(columns).collect()
 
         return BuildInputs(
-            documents=self.documents.filter(rows),
+            documents=read("documents", DOCUMENTS.names()),
             annotations=self.annotations.filter(rows),
             spans=read("spans", SPANS.names()),
             relations=read("relations", RELATIONS.names()),

@@ -73,12 +73,13 @@ class InputCounts(NamedTuple):
 
 
 class Inputs(Protocol):
-    """What a build reads: the documents and annotations whole, the spans, relations and the pre-annotator's
-    spans one range of documents at a time (:class:`BuildInputs` in memory, or the tables validate kept,
+    """What a build reads: the documents (their texts only when asked) and annotations whole, everything
+    else one range of documents at a time (:class:`BuildInputs` in memory, or the tables validate kept,
     read a range at a time: :class:`khabar.dataset.inputs.StoredInputs`)."""
 
     @property
-    def documents(self) -> pl.DataFrame: ...
+    def documents(self) -> pl.DataFrame: ...  # the DOCUMENTS columns, ``text`` perhaps left out
+    def texts(self) -> pl.DataFrame: ...  # doc_id, text of every document
     @property
     def annotations(self) -> pl.DataFrame: ...
     @property
@@ -108,6 +109,9 @@ class BuildInputs:
     @property
     def annotated(self) -> bool:
         return self.annotations.height > 0
+
+    def texts(self) -> pl.DataFrame:
+        return self.documents.select("doc_id", "text")
 
     def counts(self) -> InputCounts:
         versions = tuple(sorted(set(self.predictions_spans["model_version"].drop_nulls().to_list())))
