@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -286,6 +287,7 @@ class Reader:
         self.owners = _Columns(OWNERS)
         self.regions = _Columns(REGIONS)
         self.region_appends = tuple(self.regions.data[name].append for name in REGIONS.names())
+        self.regions_extends = tuple(self.regions.data[name].extend for name in REGIONS.names())
         self.choices = _Columns(CHOICES)
         self.relations = _Columns(RAW_RELATIONS)
         self.documents = documents
@@ -446,8 +448,43 @@ class Reader:
             problems.append(f"result is {_json(result)}, not a list")
             result = []
         self.owners.add(**row, problem="; ".join(problems) or None)
-        for result_pos, item in enumerate(result):
-            self.read_result(file, task_id, key, result_pos, item)
+        if not self._read_typed_results(file, task_id, key, result):
+            for result_pos, item in enumerate(result):
+                self.read_result(file, task_id, key, result_pos, item)
+
+    def _read_typed_results(self, file: str, task_id: int, key: int, result: list[Any]) -> bool:
+        """Add a typed owner's span results to the columns at once, and its other results one by one.
+
+        Only when each of them goes where the one-by-one read puts it, in the same
+        order: every span is of this scheme's text and layers (a typed span's fields are
+        all well-formed), and every choice is a region choice (any other result adds a
+        row to the regions, among the spans). Else False, and nothing is added.
+        """
+        spans = [item for item in result if type(item) is typed_tasks.SpanResult]
+        if not spans:
+            return False  # a plain owner's results are plain too: a typed span makes the whole owner typed
+        text_name, layers, controls = self.scheme.text_name, self.layers, self.choice_controls
+        if not all(span.to_name == text_name and span.from_name in layers for span in spans):
+            return False
+        others = [(pos, item) for pos, item in enumerate(result) if type(item) is not typed_tasks.SpanResult]
+        if not all(type(item) is typed_tasks.RelationResult or (type(item.from_name) is str and item.from_name in controls) for _, item in others):
+            return False
+        values = [span.value for span in spans]
+        keys, positions, region_ids, layers_, labels, starts, ends, texts, raws, problems = self.regions_extends
+        count = len(spans)
+        keys(repeat(key, count))
+        positions(range(count) if not others else [pos for pos, item in enumerate(result) if type(item) is typed_tasks.SpanResult])
+        region_ids([span.id for span in spans])
+        layers_([span.from_name for span in spans])
+        labels([value.labels[0] for value in values])
+        starts([value.start for value in values])
+        ends([value.end for value in values])
+        texts([value.text for value in values])
+        raws(repeat(None, count))
+        problems(repeat(None, count))
+        for pos, item in others:
+            self.read_result(file, task_id, key, pos, item)
+        return True
 
     def read_result(self, file: str, task_id: int, key: int, result_pos: int, item: Any) -> None:
         """Add one result to its frame: a well-formed span by a fast path, else a relation, a region choice or a region."""
@@ -547,8 +584,6 @@ class Reader:
     def _read_typed_span(self, key: int, result_pos: int, item: typed_tasks.SpanResult) -> bool:
         """:meth:`_read_plain_span` for a typed span result (its ``type`` is "labels")."""
         value = item.value
-        if type(value) is not typed_tasks.SpanValue:
-            return False
         return self._add_plain_span(key, result_pos, item.to_name, item.from_name, item.id, value.start, value.end, value.text, value.labels)
 
     def _add_plain_span(self, key: int, result_pos: int, to_name: Any, layer: Any, region_id: Any, start: Any, end: Any, text: Any, labels: Any) -> bool:

@@ -1,10 +1,14 @@
 """The shape of a task as msgspec structs, for decoding the common task without a dict per object.
 
-Only the structure is typed (a task's lists of owners, an owner's list of results told
-apart by their ``type``, a span's ``value`` object); every field the reader judges is
-``Any``, left for it to judge as before. A task of another shape (a result of another
-type, a ``value`` that is not an object, an owner that is only an id…) fails to decode
-and is decoded as plain JSON instead, so the reader's messages are unchanged.
+The structure is typed (a task's lists of owners, an owner's list of results told
+apart by their ``type``), and so is a span result, exactly as Label Studio writes it: a
+non-empty string id, string ``from_name`` and ``to_name``, and a ``value`` with offsets
+that fit the Int64 columns, a string text and exactly one string label. Every other
+field the reader judges is ``Any``, left for it to judge as before. A task of another
+shape (a result of another type, a span with a field missing or mistyped, an owner that
+is only an id…) fails to decode and is decoded as plain JSON instead, so the reader's
+messages are unchanged; a typed span is one the reader keeps as it is, so it can take
+a whole owner's spans into its columns at once.
 :meth:`as_dict` gives the reader, wherever it leaves the fast path, the same dict that
 plain decoding gives, with the fields it reads (unset ones absent).
 
@@ -13,7 +17,7 @@ Decoding 600 MB of export this way instead of into dicts: see benchmarks/README.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -33,18 +37,22 @@ class _Fields(msgspec.Struct):
         return fields
 
 
+#: an offset as the Int64 columns hold it, and as a span needs it: never negative
+Offset = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
 class SpanValue(_Fields):
-    start: Any = UNSET
-    end: Any = UNSET
-    text: Any = UNSET
-    labels: Any = UNSET
+    start: Offset
+    end: Offset
+    text: str
+    labels: Annotated[list[str], msgspec.Meta(min_length=1, max_length=1)]
 
 
 class SpanResult(_Fields, tag_field="type", tag="labels"):
-    id: Any = UNSET
-    from_name: Any = UNSET
-    to_name: Any = UNSET
-    value: SpanValue | UnsetType = UNSET
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+    from_name: str
+    to_name: str
+    value: SpanValue
 
 
 class ChoiceResult(_Fields, tag_field="type", tag="choices"):
