@@ -14,7 +14,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from pandera.errors import SchemaErrors
 
 from khabar.annotation.scheme import load_scheme
