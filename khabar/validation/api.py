@@ -263,7 +263,7 @@ def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicate
     unknown_document: set[int] = set()
     for (frame_name, name), rows in failing.items():
         frame = frames.get(frame_name)
-        # pandera's index is the row's position in the validated frame
+        # the rows are positions in the checked frame, as pandera's failure cases give them
         for row in frame[rows].iter_rows(named=True):
             severity = _effective_severity(name, row["kind"], strict)
             if severity is None:
