@@ -40,10 +40,9 @@ from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Fra
 from khabar.validation.export_json import NotStreamable
 from khabar.validation.projection import attach_quote_types, project_tables
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, read_documents
-from khabar.validation.schemas import FRAME_MODELS
+from khabar.validation.schemas import FRAME_MODELS, failing_rows
 from khabar.validation.table_spool import TableSpool
 
-RULE_NAMES = {r.name for r in RULES}
 #: report order of the checks: a failure's place among the failures of the same row
 CHECK_ORDER = {r.name: i for i, r in enumerate(RULES)}
 #: the checked frames in the order their failures were listed before sorting: ties keep it
@@ -127,18 +126,14 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
 
 
 def _failing_rows(frames: Frames) -> dict[tuple[str, str], list[int]]:
-    """(frame, rule name) → rows of that frame that fail it, from pandera's failure cases."""
+    """(frame, rule name) → rows of that frame that fail it (:func:`khabar.validation.schemas.failing_rows`)."""
     failing: dict[tuple[str, str], list[int]] = {}
-    for name, model in FRAME_MODELS.items():
+    for name in FRAME_MODELS:
         try:
-            model.validate(frames.get(name), lazy=True)
+            found = failing_rows(name, frames.get(name))
         except SchemaErrors as exc:
-            cases = exc.failure_cases
-            unknown = cases.filter(~pl.col("check").is_in(list(RULE_NAMES)))
-            if unknown.height:
-                raise RuntimeError(f"{name} frame does not match its schema (a bug): {unknown.head(3)}") from None
-            for (check,), group in cases.group_by("check"):
-                failing[(name, str(check))] = sorted(group["index"].cast(pl.Int64).to_list())
+            raise RuntimeError(f"{name} frame does not match its schema (a bug): {exc.failure_cases.head(3)}") from None
+        failing.update({(name, check): rows for check, rows in found.items()})
     return failing
 
 
@@ -268,7 +263,7 @@ def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicate
     unknown_document: set[int] = set()
     for (frame_name, name), rows in failing.items():
         frame = frames.get(frame_name)
-        # pandera's index is the row's position in the validated frame
+        # the rows are positions in the checked frame, as pandera's failure cases give them
         for row in frame[rows].iter_rows(named=True):
             severity = _effective_severity(name, row["kind"], strict)
             if severity is None:

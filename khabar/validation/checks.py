@@ -4,10 +4,12 @@
 (owners, spans, relations, choices), each row carrying the helper columns its
 rules need, computed column-wise with polars (self-joins for overlaps, group
 counts for ids). A rule is then a boolean expression over its frame (true =
-passes); ``validation/schemas.py`` turns the rules into pandera checks and
-``validation/api.py`` maps pandera's failure cases back to rows. A rule lets
-pass what another rule already reports (a span with offsets out of range is not
-also reported for its text; a malformed result only by ``well_formed``).
+passes); ``validation/schemas.py`` turns the rules into pandera checks, and finds
+the rows that fail them (``failing_rows``: the same expressions in one polars select,
+held to pandera's failure cases by a test), which ``validation/api.py`` turns into
+failures. A rule lets pass what another rule already reports (a span with offsets
+out of range is not also reported for its text; a malformed result only by
+``well_formed``).
 
 Only annotations that are not cancelled, and predictions, are checked; drafts
 and cancelled annotations are counted as excluded, not checked.

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.memory import cycle_collector_paused
 from khabar.foundation.paths import repo
 
 if TYPE_CHECKING:
@@ -67,6 +68,13 @@ def run_validate(args: argparse.Namespace) -> int:
         if args.paths:
             raise KhabarError("give export PATHS or --dataset FOLDER, not both")
         return run_dataset_check(args.dataset)
+    # importing the checks, reading the corpus and writing the report make many objects and no garbage
+    # cycles, and the batches run with the collector paused already: 0.6 s of 14 s of CPU at 1M span results
+    with cycle_collector_paused():
+        return _validate_exports(args)
+
+
+def _validate_exports(args: argparse.Namespace) -> int:
     from khabar.kb.check import validate_with_knowledge_base
     from khabar.validation.checks import check_table
     from khabar.validation.repair import repair_exports

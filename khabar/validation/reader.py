@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -286,6 +287,7 @@ class Reader:
         self.owners = _Columns(OWNERS)
         self.regions = _Columns(REGIONS)
         self.region_appends = tuple(self.regions.data[name].append for name in REGIONS.names())
+        self.regions_extends = tuple(self.regions.data[name].extend for name in REGIONS.names())
         self.choices = _Columns(CHOICES)
         self.relations = _Columns(RAW_RELATIONS)
         self.documents = documents
@@ -446,8 +448,78 @@ class Reader:
             problems.append(f"result is {_json(result)}, not a list")
             result = []
         self.owners.add(**row, problem="; ".join(problems) or None)
-        for result_pos, item in enumerate(result):
-            self.read_result(file, task_id, key, result_pos, item)
+        if not self._read_typed_results(file, task_id, key, result):
+            for result_pos, item in enumerate(result):
+                self.read_result(file, task_id, key, result_pos, item)
+
+    def _read_typed_results(self, file: str, task_id: int, key: int, result: list[Any]) -> bool:
+        """Add a typed owner's results to the columns of their frames at once.
+
+        Only when each of them goes where the one-by-one read puts it, in the same order:
+        every span is of this scheme's text and layers, every choice is a region choice on
+        that text (a typed result's own fields are all well-formed; a choice of another
+        control would add a row to the regions, among the spans). Else False, and nothing
+        is added.
+        """
+        spans = [item for item in result if type(item) is typed_tasks.SpanResult]
+        if len(spans) == len(result):
+            choices: list[tuple[int, typed_tasks.ChoiceResult]] = []
+            relations: list[tuple[int, typed_tasks.RelationResult]] = []
+        else:
+            choices = [(pos, item) for pos, item in enumerate(result) if type(item) is typed_tasks.ChoiceResult]
+            relations = [(pos, item) for pos, item in enumerate(result) if type(item) is typed_tasks.RelationResult]
+            if len(spans) + len(choices) + len(relations) < len(result):
+                return False  # a plain owner: its results are plain too
+        text_name, layers, controls = self.scheme.text_name, self.layers, self.choice_controls
+        if not all(span.to_name == text_name and span.from_name in layers for span in spans):
+            return False
+        if not all(choice.to_name == text_name and choice.from_name in controls for _, choice in choices):
+            return False
+        if spans:
+            self._add_typed_spans(key, spans, range(len(spans)) if len(spans) == len(result) else None, result)
+        if choices:
+            self._add_typed_choices(key, choices)
+        if relations:
+            self._add_typed_relations(key, relations)
+        return True
+
+    def _add_typed_spans(self, key: int, spans: list[typed_tasks.SpanResult], positions: range | None, result: list[Any]) -> None:
+        values = [span.value for span in spans]
+        count = len(spans)
+        keys, positions_, region_ids, layers, labels, starts, ends, texts, raws, problems = self.regions_extends
+        keys(repeat(key, count))
+        positions_(positions if positions is not None else [pos for pos, item in enumerate(result) if type(item) is typed_tasks.SpanResult])
+        region_ids([span.id for span in spans])
+        layers([span.from_name for span in spans])
+        labels([value.labels[0] for value in values])
+        starts([value.start for value in values])
+        ends([value.end for value in values])
+        texts([value.text for value in values])
+        raws(repeat(None, count))
+        problems(repeat(None, count))
+
+    def _add_typed_choices(self, key: int, choices: list[tuple[int, typed_tasks.ChoiceResult]]) -> None:
+        data, count = self.choices.data, len(choices)
+        data["key"].extend(repeat(key, count))
+        data["result_pos"].extend([pos for pos, _ in choices])
+        data["region_id"].extend([choice.id for _, choice in choices])
+        data["control"].extend([choice.from_name for _, choice in choices])
+        data["choice"].extend([choice.value.choices[0] for _, choice in choices])
+        data["raw"].extend(repeat(None, count))
+        data["problem"].extend(repeat(None, count))
+
+    def _add_typed_relations(self, key: int, relations: list[tuple[int, typed_tasks.RelationResult]]) -> None:
+        data, count = self.relations.data, len(relations)
+        left = [relation.direction == "left" for _, relation in relations]
+        data["key"].extend(repeat(key, count))
+        data["result_pos"].extend([pos for pos, _ in relations])
+        # a left arrow is read as the reverse right one
+        data["from_region"].extend([r.to_id if flip else r.from_id for (_, r), flip in zip(relations, left)])
+        data["to_region"].extend([r.from_id if flip else r.to_id for (_, r), flip in zip(relations, left)])
+        data["label"].extend([relation.labels[0] for _, relation in relations])
+        data["direction"].extend(["left" if flip else "right" for flip in left])
+        data["raw"].extend(repeat(None, count))
+        data["problem"].extend(repeat(None, count))
 
     def read_result(self, file: str, task_id: int, key: int, result_pos: int, item: Any) -> None:
         """Add one result to its frame: a well-formed span by a fast path, else a relation, a region choice or a region."""
@@ -547,8 +619,6 @@ class Reader:
     def _read_typed_span(self, key: int, result_pos: int, item: typed_tasks.SpanResult) -> bool:
         """:meth:`_read_plain_span` for a typed span result (its ``type`` is "labels")."""
         value = item.value
-        if type(value) is not typed_tasks.SpanValue:
-            return False
         return self._add_plain_span(key, result_pos, item.to_name, item.from_name, item.id, value.start, value.end, value.text, value.labels)
 
     def _add_plain_span(self, key: int, result_pos: int, to_name: Any, layer: Any, region_id: Any, start: Any, end: Any, text: Any, labels: Any) -> bool:

@@ -1,11 +1,17 @@
 """The shape of a task as msgspec structs, for decoding the common task without a dict per object.
 
-Only the structure is typed (a task's lists of owners, an owner's list of results told
-apart by their ``type``, a span's ``value`` object); every field the reader judges is
-``Any``, left for it to judge as before. A task of another shape (a result of another
-type, a ``value`` that is not an object, an owner that is only an id…) fails to decode
-and is decoded as plain JSON instead, so the reader's messages are unchanged.
-:meth:`as_dict` gives the reader, wherever it leaves the fast path, the same dict that
+The structure is typed (a task's lists of owners, an owner's list of results told
+apart by their ``type``), and so is each result, exactly as Label Studio writes it: a
+span has a non-empty string id, string ``from_name`` and ``to_name``, and a ``value``
+with offsets that fit the Int64 columns, a string text and exactly one string label; a
+region choice has the same id and names and exactly one string choice; a relation has
+two non-empty string ends, exactly one string label and a ``direction`` of ``right`` or
+``left`` (or none). An owner's and a task's own fields are ``Any``, left for the reader
+to judge as before. A task of another shape (a result of another type, a result with a
+field missing or mistyped, an owner that is only an id…) fails to decode and is decoded
+as plain JSON instead, so the reader's messages are unchanged; a typed result is one
+the reader keeps as it is, so it can take a whole owner's results into its columns at
+once. :meth:`as_dict` gives the reader, wherever it leaves that way, the same dict that
 plain decoding gives, with the fields it reads (unset ones absent).
 
 Decoding 600 MB of export this way instead of into dicts: see benchmarks/README.md.
@@ -13,7 +19,7 @@ Decoding 600 MB of export this way instead of into dicts: see benchmarks/README.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -29,36 +35,53 @@ class _Fields(msgspec.Struct):
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if value is not UNSET:
-                fields[name] = value.as_dict() if isinstance(value, SpanValue) else value
+                fields[name] = value.as_dict() if isinstance(value, _Fields) else value
         return fields
 
 
+#: an offset as the Int64 columns hold it, and as a span needs it: never negative
+Offset = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+#: a region id as the tables hold it, and the only one that needs no conversion
+RegionId = Annotated[str, msgspec.Meta(min_length=1)]
+#: exactly one string: a region's label, a relation's label, a region's choice
+One = Annotated[list[str], msgspec.Meta(min_length=1, max_length=1)]
+
+
 class SpanValue(_Fields):
+    start: Offset
+    end: Offset
+    text: str
+    labels: One
+
+
+class SpanResult(_Fields, tag_field="type", tag="labels"):
+    id: RegionId
+    from_name: str
+    to_name: str
+    value: SpanValue
+
+
+class ChoiceValue(_Fields):
+    choices: One
+    # what the reader reads of a choice on a layer's control, a region then
     start: Any = UNSET
     end: Any = UNSET
     text: Any = UNSET
     labels: Any = UNSET
 
 
-class SpanResult(_Fields, tag_field="type", tag="labels"):
-    id: Any = UNSET
-    from_name: Any = UNSET
-    to_name: Any = UNSET
-    value: SpanValue | UnsetType = UNSET
-
-
 class ChoiceResult(_Fields, tag_field="type", tag="choices"):
-    id: Any = UNSET
-    from_name: Any = UNSET
-    to_name: Any = UNSET
-    value: Any = UNSET
+    id: RegionId
+    from_name: str
+    to_name: str
+    value: ChoiceValue
 
 
 class RelationResult(_Fields, tag_field="type", tag="relation"):
-    from_id: Any = UNSET
-    to_id: Any = UNSET
-    labels: Any = UNSET
-    direction: Any = UNSET
+    from_id: RegionId
+    to_id: RegionId
+    labels: One
+    direction: Literal["right", "left"] | UnsetType = UNSET
 
 
 class Owner(_Fields):

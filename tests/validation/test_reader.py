@@ -228,3 +228,60 @@ def test_offsets_are_code_points_past_emoji_and_combining_marks(tmp_path, khabar
     assert run.status == 1
     assert [" region g " in line for line in run.lines_of("span_text_matches")] == [True]
     assert [" region d " in line for line in run.lines_of("offsets_in_range")] == [True]  # "اليوم" ends the text
+
+
+def _owners_of_every_shape() -> list[dict]:
+    """Annotations the typed read takes whole, and ones it leaves (in part or all) to the one-by-one read."""
+    def edited(change) -> list[dict]:
+        results = valid_result()
+        for item in results:
+            change(item)
+        return results
+
+    def leftwards(item: dict) -> None:
+        if item["type"] == "relation":
+            item["from_id"], item["to_id"], item["direction"] = item["to_id"], item["from_id"], "left"
+
+    def layer_choice(item: dict) -> None:  # a choice of a layer's control: a region row among the spans
+        if item["type"] == "choices":
+            item["from_name"] = "entity"
+
+    def int_id(item: dict) -> None:  # not the typed shape: the task is decoded as plain JSON
+        if item.get("id") == "gpe1":
+            item["id"] = 77
+
+    results = [
+        valid_result(),
+        edited(leftwards),
+        edited(lambda item: item.pop("direction", None)),
+        edited(layer_choice),
+        edited(int_id),
+        [item for item in valid_result() if item["type"] == "labels"],
+        [item for item in valid_result() if item["type"] != "labels"],
+        [span("بغداد", "GPE", "attribution"), span("بغداد", "CONTENT", "entity")],  # a Khabar label in the wrong layer
+        [],
+    ]
+    return [task([annotation(result, annotation_id=100 + n)], task_id=n) for n, result in enumerate(results)]
+
+
+def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
+    from khabar.validation.reader import Reader, read_raw
+    from tests.validation.test_rules import BROKEN
+
+    tasks = _owners_of_every_shape() + [broken for build, _ in BROKEN.values() for broken in build()]
+    taken_whole = []
+    read_typed = Reader._read_typed_results
+
+    def spied(self, *args):
+        taken_whole.append(read_typed(self, *args))
+        return taken_whole[-1]
+
+    monkeypatch.setattr(Reader, "_read_typed_results", spied)
+    path = write_export(tmp_path, tasks)  # indented: streamed, each task decoded typed when it has the shape
+    typed = read_raw([path], repo().documents_file)
+    assert True in taken_whole and False in taken_whole  # both ways ran
+    path.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")  # one line: read whole, as plain JSON
+    plain = read_raw([path], repo().documents_file)
+    for frame in ("tasks", "owners", "regions", "choices", "relations"):
+        assert getattr(typed, frame).equals(getattr(plain, frame)), frame
+    assert plain.regions["problem"].is_not_null().any() and plain.relations["direction"].to_list().count("left") == 2

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from khabar.validation.api import Failure
+from khabar.validation.checks import Severity
+from khabar.validation.report import _failure_json
 from tests.validation.validation_exports import DOC, annotation, span, task, valid_result, write_export
 
 FIELDS = ("check", "severity", "message", "hint", "file", "task_id", "doc_id", "kind", "annotation_id", "annotator",
@@ -81,3 +84,15 @@ def test_github_without_the_stable_layout_points_at_the_file(tmp_path, khabar):
     path.write_text(json.dumps([task([annotation([moved])])], ensure_ascii=False), encoding="utf-8")
     error = next(line for line in khabar("validate", path, "--format", "github").out.splitlines() if line.startswith("::error"))
     assert ",line=" not in error and "region moved" in error
+
+
+def test_json_is_what_json_dumps_writes_with_an_indent_of_two(tmp_path, khabar):
+    run = khabar("validate", broken_export(tmp_path), "--format", "json")
+    assert run.out == json.dumps(json.loads(run.out), ensure_ascii=False, indent=2) + "\n"
+    # the values a failure can hold that JSON escapes or writes its own way
+    awkward = Failure(
+        check="span_text_matches", severity=Severity.ERROR, message='a "quote", a \\ and a\nnewline', hint="\u200fعربي\t\x01",
+        file=None, task_id=2**70, doc_id="d", kind="annotation", annotation_id=-3, annotator=None, region_id="r1",
+        label="GPE", start=0, end=5, found="«بغداد»", expected=None,
+    )
+    assert _failure_json(awkward) == json.dumps(awkward.to_dict(), ensure_ascii=False, indent=2).replace("\n", "\n    ")

@@ -14,10 +14,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from pandera.errors import SchemaErrors
 
+from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
-from khabar.validation.api import validate_exports
-from khabar.validation.checks import RULES, Frame, Severity, clean_edges, rule
+from khabar.validation.api import _failing_rows, validate_exports
+from khabar.validation.checks import RULES, Frame, Severity, clean_edges, prepare, rule
+from khabar.validation.reader import read_raw
+from khabar.validation.schemas import FRAME_MODELS, failing_rows
 from tests.validation.validation_exports import (
     DOCUMENTS,
     TEXT,
@@ -379,6 +383,28 @@ BROKEN: dict[tuple[Frame, str], tuple[Callable[[], list[dict]], str]] = {
 
 def test_every_declared_rule_has_an_input_that_breaks_it():
     assert sorted(BROKEN) == sorted((r.frame, r.name) for r in RULES)
+
+
+def test_the_rules_fast_path_and_pandera_find_the_same_rows_on_frames_that_break_every_rule(tmp_path):
+    # every broken input in one export: each frame then breaks each of its rules, on rows among valid ones
+    tasks = [broken for build, _ in BROKEN.values() for broken in build()]
+    frames = prepare(read_raw([write_export(tmp_path, tasks)], repo().documents_file), load_scheme())
+    for frame in Frame:
+        data = frames.get(frame)
+        with pytest.raises(SchemaErrors) as caught:
+            FRAME_MODELS[frame].validate(data, lazy=True)
+        cases = caught.value.failure_cases
+        by_pandera = {str(check): sorted(group["index"].to_list()) for (check,), group in cases.group_by("check")}
+        assert set(by_pandera) == {r.name for r in RULES if r.frame == frame}
+        assert failing_rows(frame, data) == by_pandera
+        assert all(len(rows) < data.height for rows in by_pandera.values())  # the valid rows pass on both sides
+
+
+def test_a_frame_that_breaks_its_columns_schema_is_a_bug_not_a_failure(tmp_path):
+    frames = prepare(read_raw([write_export(tmp_path, valid_export())], repo().documents_file), load_scheme())
+    frames.spans = frames.spans.with_columns(row=pl.lit(0, pl.Int64))  # row numbers must be unique
+    with pytest.raises(RuntimeError, match="spans frame does not match its schema"):
+        _failing_rows(frames)
 
 
 @pytest.mark.parametrize(("frame", "name"), list(BROKEN), ids=[f"{frame}-{name}" for frame, name in BROKEN])
