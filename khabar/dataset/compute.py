@@ -22,8 +22,8 @@ from khabar.dataset.layout import CONFIG_NAMES, ConfigName, data_file
 from khabar.dataset.links import read_ambiguous_sources, read_clusters, read_links
 from khabar.dataset.release import Release
 from khabar.dataset.shards import ShardWriter
-from khabar.dataset.splits import SplitPlan, plan_splits
-from khabar.foundation.memory import cycle_collector_paused
+from khabar.dataset.splits import FrameTexts, SplitPlan, plan_splits
+from khabar.foundation.memory import cycle_collector_paused, hand_back_freed_memory
 from khabar.gold.adjudicate import Gold, Policy, adjudicate, committed_reasons
 from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, Inputs, document_ranges
 
@@ -55,7 +55,7 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
     to the log. Only the documents and annotations are ever whole in memory."""
     counts = inputs.counts()
     LOG.info(f"read {inputs.documents.height} documents, {inputs.annotations.height} annotations, {counts.spans} spans, {counts.relations} relations")
-    plan = plan_splits(dict(inputs.texts().sort("doc_id").iter_rows()), dict(inputs.documents.select("doc_id", "story").sort("doc_id").iter_rows()), release)
+    plan = plan_splits(FrameTexts(inputs.texts()), dict(inputs.documents.select("doc_id", "story").sort("doc_id").iter_rows()), release)
     splits = _ordered_splits(release, plan)
     LOG.info("splits: " + ", ".join(f"{s} {sum(1 for v in plan.split_of.values() if v == s)}" for s in splits) + (f" ({plan.reason})" if plan.reason else ""))
 
@@ -71,6 +71,7 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
         annotated = [d.doc_id for d in gold_part.decisions if d.policy is not Policy.NOT_ANNOTATED]
         quality += prediction_sums(part.predictions_spans, gold_part.spans, annotated, scheme.layer_names)
         configs.add(part, gold_part)
+        hand_back_freed_memory()  # what this range freed, so that memory stays flat over the ranges
     policies = Counter(d.policy for d in gold.decisions)
     LOG.info("adjudicated: " + ", ".join(f"{policy} {n}" for policy, n in sorted(policies.items())) + f"; {len(gold.review)} for review")
     shards = configs.close()
