@@ -25,7 +25,7 @@ from khabar.dataset.shards import ShardWriter
 from khabar.dataset.splits import FrameTexts, SplitPlan, plan_splits
 from khabar.foundation.memory import cycle_collector_paused, hand_back_freed_memory
 from khabar.gold.adjudicate import Gold, Policy, adjudicate, committed_reasons
-from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, Inputs, document_ranges
+from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, Inputs
 
 LOG = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
     agree, quality = AgreementSums.empty(scheme.layer_names), PredictionSums.empty(scheme.layer_names)
     configs = _Configs(scheme, plan.split_of, splits, folder, per_annotator=per_annotator)
     reasons = committed_reasons()
-    for first, last in document_ranges(inputs.spans_per_document(), documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
+    for first, last in inputs.ranges(documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
         part = inputs.between(first, last)
         gold_part = adjudicate(part)
         gold.add(gold_part)

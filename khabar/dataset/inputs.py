@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import polars as pl
-
+from khabar.dataset.stored_inputs import StoredInputs
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.export_files import check_regular
 from khabar.foundation.paths import repo
-from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS, empty
-from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, Inputs, Tables, documents_table, from_tables, within
+from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
+from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, Inputs, Tables, documents_table, from_tables
 from khabar.validation import store
 from khabar.validation.cli import export_paths
 
@@ -89,70 +86,6 @@ def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None],
             exit_status=EXIT_FAILED_CHECKS,
         )
     return from_tables(result.tables, export_hashes=hashes, documents_sha256=documents_sha256)
-
-
-@dataclass(frozen=True)
-class StoredInputs:
-    """The tables ``khabar validate`` kept, for a build: the documents (without their texts) and annotations
-    read whole, everything else one range of documents at a time from the parquet files (linked into a
-    private folder first: :func:`khabar.validation.store.link_files`)."""
-
-    documents: pl.DataFrame
-    annotations: pl.DataFrame
-    files: Mapping[str, Path]
-    folder: tempfile.TemporaryDirectory  # holds the linked files for as long as these inputs live
-    export_hashes: tuple[tuple[str, str], ...]
-    documents_sha256: str
-
-    @classmethod
-    def open(cls, key: str, *, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str) -> StoredInputs | None:
-        """The kept tables of ``key``, or None when the store does not hold them (as :func:`store.load`)."""
-        folder = tempfile.TemporaryDirectory(prefix=".khabar-build-", dir=store.store_dir().parent if store.store_dir().exists() else None)
-        files = store.link_files(key, Path(folder.name))
-        if files is None:
-            folder.cleanup()
-            return None
-        try:
-            documents = pl.read_parquet(files["documents"], columns=[name for name in DOCUMENTS.names() if name != "text"])
-            annotations = pl.read_parquet(files["annotations"], columns=ANNOTATIONS.names())
-        except (OSError, pl.exceptions.PolarsError):
-            folder.cleanup()
-            return None  # unreadable: validate again
-        return cls(documents, annotations, files, folder, export_hashes, documents_sha256)
-
-    @property
-    def annotated(self) -> bool:
-        return self.annotations.height > 0
-
-    def texts(self) -> pl.DataFrame:
-        return pl.read_parquet(self.files["documents"], columns=["doc_id", "text"])
-
-    def counts(self) -> InputCounts:
-        def rows(name: str) -> int:
-            return int(pl.scan_parquet(self.files[name]).select(pl.len()).collect().item())
-
-        versions = pl.scan_parquet(self.files["predictions_spans"]).select(pl.col("model_version").drop_nulls().unique()).collect()
-        return InputCounts(rows("spans"), rows("relations"), rows("predictions_spans"), tuple(sorted(versions["model_version"].to_list())))
-
-    def spans_per_document(self) -> dict[str, int]:
-        per_document = pl.scan_parquet(self.files["spans"]).group_by("doc_id").len().collect()
-        return dict.fromkeys(self.documents["doc_id"].to_list(), 0) | dict(per_document.iter_rows())
-
-    def between(self, first: str, last: str) -> BuildInputs:
-        rows = within(first, last)
-
-        def read(name: str, columns: Sequence[str]) -> pl.DataFrame:
-            return pl.scan_parquet(self.files[name]).filter(rows).select(columns).collect()
-
-        return BuildInputs(
-            documents=read("documents", DOCUMENTS.names()),
-            annotations=self.annotations.filter(rows),
-            spans=read("spans", SPANS.names()),
-            relations=read("relations", RELATIONS.names()),
-            predictions_spans=read("predictions_spans", BUILDER_PREDICTION_SPANS.names()),
-            export_hashes=self.export_hashes,
-            documents_sha256=self.documents_sha256,
-        )
 
 
 def _where(f: Failure) -> str:

@@ -87,7 +87,7 @@ class Inputs(Protocol):
     @property
     def documents_sha256(self) -> str: ...
     def counts(self) -> InputCounts: ...
-    def spans_per_document(self) -> dict[str, int]: ...
+    def ranges(self, *, documents: int, spans: int) -> list[tuple[str, str]]: ...  # then read by between()
     def between(self, first: str, last: str) -> BuildInputs: ...
 
 
@@ -120,6 +120,10 @@ class BuildInputs:
     def spans_per_document(self) -> dict[str, int]:
         """Every document's number of span results (zero for none)."""
         return dict.fromkeys(self.documents["doc_id"].to_list(), 0) | dict(self.spans.group_by("doc_id").len().iter_rows())
+
+    def ranges(self, *, documents: int, spans: int) -> list[tuple[str, str]]:
+        """The ranges of at most ``documents`` documents and ``spans`` span results (:func:`document_ranges`)."""
+        return document_ranges(self.spans_per_document(), documents=documents, spans=spans)
 
     def between(self, first: str, last: str) -> BuildInputs:
         """The rows of the documents whose doc_id is from ``first`` to ``last`` (both included): a range of whole documents."""

@@ -353,7 +353,7 @@ def test_a_build_made_range_by_range_is_the_build_made_at_once(tmp_path, datashe
         folders = {}
         for size in (2, 10_000):
             monkeypatch.setattr(compute_module, "RANGE_DOCUMENTS", size)
-            ranges = compute_module.document_ranges(inputs.spans_per_document(), documents=size, spans=10**9)
+            ranges = inputs.ranges(documents=size, spans=10**9)
             assert len(ranges) > 1 if size == 2 else len(ranges) == 1
             sheet = tmp_path / f"sheet-{name}-{size}.md"
             sheet.write_bytes(datasheet_copy.read_bytes())

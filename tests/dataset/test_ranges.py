@@ -43,9 +43,9 @@ def test_kept_tables_read_by_range_are_the_tables_read_whole(tmp_path, monkeypat
     whole = load_inputs([export], documents)
     ranged = load_ranged_inputs([export], documents)
     assert type(ranged).__name__ == "StoredInputs"  # the kept tables, not a validation in memory
-    assert ranged.counts() == whole.counts() and ranged.spans_per_document() == whole.spans_per_document()
-    ranges = document_ranges(whole.spans_per_document(), documents=40, spans=2_000)
-    assert len(ranges) > 3
+    assert ranged.counts() == whole.counts()
+    ranges = ranged.ranges(documents=40, spans=2_000)
+    assert ranges == whole.ranges(documents=40, spans=2_000) and len(ranges) > 3
     for first, last in ranges:
         mine, theirs = ranged.between(first, last), whole.between(first, last)
         for name in ("documents", "annotations", "spans", "relations", "predictions_spans"):
@@ -67,6 +67,6 @@ def test_a_store_replaced_while_a_build_reads_it_changes_nothing_the_build_reads
     whole = load_inputs([first[0]], first[1])
     second = tmp_path / "second"
     assert khabar("validate", second / "export.json", "--documents", second / "documents.jsonl").status == 0  # replaces the store
-    (first_doc, last_doc), *_ = document_ranges(whole.spans_per_document(), documents=10**9, spans=10**9)
+    [(first_doc, last_doc)] = ranged.ranges(documents=10**9, spans=10**9)  # read after the store was replaced
     assert ranged.between(first_doc, last_doc).spans.equals(whole.spans)
     assert load_ranged_inputs([first[0]], first[1]).counts() == whole.counts()  # the first export again: validated afresh, same tables

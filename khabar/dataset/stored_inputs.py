@@ -1,0 +1,128 @@
+"""The tables ``khabar validate`` kept, read by a build one range of documents at a time.
+
+The store's parquet files hold their rows in the export's task order, so a range of documents is spread
+over every row group. Once the build knows its ranges (:meth:`StoredInputs.ranges`), each table is
+read once, a row group at a time, and its rows are written to one file per range; a range is then one
+read of its own files. Only the documents (without their texts) and the annotations are read whole.
+The files are linked into a private folder before they are checked
+(:func:`khabar.validation.store.link_files`), so a ``khabar validate`` that saves meanwhile changes
+nothing the build reads.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
+from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, within
+from khabar.validation import store
+
+#: The tables read a range at a time, with the columns a build reads of each.
+RANGED = {
+    "documents": DOCUMENTS.names(),
+    "spans": SPANS.names(),
+    "relations": RELATIONS.names(),
+    "predictions_spans": BUILDER_PREDICTION_SPANS.names(),
+}
+#: Rows of a kept table read at once while it is cut into ranges.
+READ_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class StoredInputs:
+    documents: pl.DataFrame  # every DOCUMENTS column but ``text``
+    annotations: pl.DataFrame
+    files: Mapping[str, Path]
+    folder: tempfile.TemporaryDirectory  # holds the linked files and the ranges' files for as long as these inputs live
+    export_hashes: tuple[tuple[str, str], ...]
+    documents_sha256: str
+    #: (first, last) → the range's file of each table in :data:`RANGED` (none for a table without its rows)
+    parts: dict[tuple[str, str], dict[str, Path]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, key: str, *, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str) -> StoredInputs | None:
+        """The kept tables of ``key``, or None when the store does not hold them (as :func:`store.load`)."""
+        # beside the store, so that its files can be linked rather than copied
+        folder = tempfile.TemporaryDirectory(prefix=".khabar-build-", dir=store.store_dir().parent if store.store_dir().exists() else None)
+        files = store.link_files(key, Path(folder.name))
+        if files is None:
+            folder.cleanup()
+            return None
+        try:
+            documents = pl.read_parquet(files["documents"], columns=[name for name in DOCUMENTS.names() if name != "text"])
+            annotations = pl.read_parquet(files["annotations"], columns=ANNOTATIONS.names())
+        except (OSError, pl.exceptions.PolarsError):
+            folder.cleanup()
+            return None  # unreadable: validate again
+        return cls(documents, annotations, files, folder, export_hashes, documents_sha256)
+
+    @property
+    def annotated(self) -> bool:
+        return self.annotations.height > 0
+
+    def texts(self) -> pl.DataFrame:
+        return pl.read_parquet(self.files["documents"], columns=["doc_id", "text"])
+
+    def counts(self) -> InputCounts:
+        def rows(name: str) -> int:
+            return int(pl.scan_parquet(self.files[name]).select(pl.len()).collect().item())
+
+        versions = pl.scan_parquet(self.files["predictions_spans"]).select(pl.col("model_version").drop_nulls().unique()).collect()
+        return InputCounts(rows("spans"), rows("relations"), rows("predictions_spans"), tuple(sorted(versions["model_version"].to_list())))
+
+    def ranges(self, *, documents: int, spans: int) -> list[tuple[str, str]]:
+        """The build's ranges (:func:`~khabar.gold.inputs.document_ranges`), each table cut into them."""
+        per_document = pl.scan_parquet(self.files["spans"]).group_by("doc_id").len().collect()
+        ranges = document_ranges(dict.fromkeys(self.documents["doc_id"].to_list(), 0) | dict(per_document.iter_rows()), documents=documents, spans=spans)
+        ordered, numbers, index = sorted(self.documents["doc_id"].to_list()), [], 0
+        for doc_id in ordered:  # every document lies in a range, and both are in doc_id order
+            while doc_id > ranges[index][1]:
+                index += 1
+            numbers.append(index)
+        number = pl.DataFrame({"doc_id": ordered, "range": numbers}, schema={"doc_id": pl.String, "range": pl.Int64})
+        folder = Path(self.folder.name)
+        self.parts.clear()
+        self.parts.update({r: {} for r in ranges})
+        for name, columns in RANGED.items():
+            writers: dict[int, pq.ParquetWriter] = {}
+            try:
+                for batch in pq.ParquetFile(self.files[name]).iter_batches(batch_size=READ_ROWS, columns=list(columns)):
+                    rows = pl.from_arrow(batch)
+                    assert isinstance(rows, pl.DataFrame)
+                    numbered = rows.join(number, on="doc_id", how="inner", maintain_order="left")
+                    for (index,), part in numbered.partition_by("range", as_dict=True, maintain_order=True).items():
+                        table = part.drop("range").to_arrow()
+                        if index not in writers:
+                            path = folder / f"{name}-{index}.parquet"
+                            writers[index] = pq.ParquetWriter(path, table.schema, compression="lz4", write_statistics=False)
+                            self.parts[ranges[index]][name] = path
+                        writers[index].write_table(table)
+            finally:
+                for writer in writers.values():
+                    writer.close()
+        return ranges
+
+    def between(self, first: str, last: str) -> BuildInputs:
+        """The range (first, last) of :meth:`ranges`."""
+        files = self.parts[first, last]
+
+        def read(name: str) -> pl.DataFrame:
+            if name in files:
+                return pl.read_parquet(files[name])
+            return pl.DataFrame(schema=pl.read_parquet_schema(self.files[name])).select(RANGED[name])  # no row in this range
+
+        return BuildInputs(
+            documents=read("documents"),
+            annotations=self.annotations.filter(within(first, last)),
+            spans=read("spans"),
+            relations=read("relations"),
+            predictions_spans=read("predictions_spans"),
+            export_hashes=self.export_hashes,
+            documents_sha256=self.documents_sha256,
+        )
