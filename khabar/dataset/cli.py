@@ -41,7 +41,7 @@ def run_build(args: argparse.Namespace) -> int:
     from khabar.dataset.write import check_out
 
     # arrow's default pool (mimalloc) keeps what a range of documents freed for the next: the system's
-    # allocator hands it back, for the same CPU (1M span results: peak 0.79 → 0.72 GB; 3M: … → … GB)
+    # allocator hands it back, for the same CPU (1M span results: the build's peak 0.79 → 0.72 GB)
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     release = load_release(args.release)
     args.datasheet = args.datasheet or repo().datasheet_file

@@ -34,10 +34,11 @@ class Tables(Protocol):
 
 #: The most documents and span results in one range: a build adjudicates, measures and makes its configs
 #: one range of whole documents at a time, so that no table of spans is ever whole in memory. A range of
-#: news holds about 2,000 documents, a team's range (20-40 annotators on every document) fewer. Peak RSS of
-#: ``khabar build``: 1M news 1.16 GB whole → 0.85 GB by ranges; team of 40 at 1M 2.09 → … GB.
+#: news holds about 1,300 documents, a team's range (20-40 annotators on every document) about a hundred.
+#: Peak RSS of ``khabar build`` at 3M span results: 0.97 GB with 150,000 spans a range, 0.91 GB with
+#: 100,000 (the CPU within noise); at 1M with 40 annotators per task, 2.09 GB in one range → 0.62 GB.
 RANGE_DOCUMENTS = 2_000
-RANGE_SPANS = 150_000
+RANGE_SPANS = 100_000
 
 
 def document_ranges(spans_per_document: Mapping[str, int], *, documents: int, spans: int) -> list[tuple[str, str]]:
