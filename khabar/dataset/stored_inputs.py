@@ -2,7 +2,7 @@
 
 The store's parquet files hold their rows in the export's task order, so a range of documents is spread
 over every row group. Once the build knows its ranges (:meth:`StoredInputs.ranges`), each table is
-read once, a row group at a time, and its rows are written to one file per range; a range is then one
+read once, a row group at a time, and its rows are written to one Arrow file per range; a range is then one
 read of its own files. Only the documents (without their texts) and the annotations are read whole.
 The files are linked into a private folder before they are checked
 (:func:`khabar.validation.store.link_files`), so a ``khabar validate`` that saves meanwhile changes
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
@@ -90,7 +91,7 @@ class StoredInputs:
         self.parts.clear()
         self.parts.update({r: {} for r in ranges})
         for name, columns in RANGED.items():
-            writers: dict[int, pq.ParquetWriter] = {}
+            writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
             try:
                 for batch in pq.ParquetFile(self.files[name]).iter_batches(batch_size=READ_ROWS, columns=list(columns)):
                     rows = pl.from_arrow(batch)
@@ -99,8 +100,9 @@ class StoredInputs:
                     for (index,), part in numbered.partition_by("range", as_dict=True, maintain_order=True).items():
                         table = part.drop("range").to_arrow()
                         if index not in writers:
-                            path = folder / f"{name}-{index}.parquet"
-                            writers[index] = pq.ParquetWriter(path, table.schema, compression="lz4", write_statistics=False)
+                            # Arrow IPC, read back by this process alone (1M span results, cut and read: 1.33 s CPU as parquet, 1.22 s)
+                            path = folder / f"{name}-{index}.arrow"
+                            writers[index] = pa.ipc.new_file(path, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
                             self.parts[ranges[index]][name] = path
                         writers[index].write_table(table)
             finally:
@@ -114,7 +116,7 @@ class StoredInputs:
 
         def read(name: str) -> pl.DataFrame:
             if name in files:
-                return pl.read_parquet(files[name])
+                return pl.read_ipc(files[name])
             return pl.DataFrame(schema=pl.read_parquet_schema(self.files[name])).select(RANGED[name])  # no row in this range
 
         return BuildInputs(
