@@ -11,6 +11,8 @@ nothing the build reads.
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from khabar.foundation.files import process_alive
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, within
 from khabar.validation import store
@@ -33,6 +36,17 @@ RANGED = {
 }
 #: Rows of a kept table read at once while it is cut into ranges.
 READ_ROWS = 65_536
+#: The name of a build's private folder of linked and cut tables starts so, then the build's pid.
+READING = ".khabar-build-"
+
+
+def _remove_left_behind(parent: Path) -> None:
+    """Remove the private folders of builds that were killed (their process is gone): a folder is removed
+    with its inputs when a build ends, but a killed build's stays, holding links to tables the store may
+    since have replaced."""
+    for folder in parent.glob(f"{READING}*"):
+        if folder.is_dir() and not folder.is_symlink() and not process_alive(folder.name.removeprefix(READING).split("-")[0]):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -49,8 +63,10 @@ class StoredInputs:
     @classmethod
     def open(cls, key: str, *, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str) -> StoredInputs | None:
         """The kept tables of ``key``, or None when the store does not hold them (as :func:`store.load`)."""
-        # beside the store, so that its files can be linked rather than copied
-        folder = tempfile.TemporaryDirectory(prefix=".khabar-build-", dir=store.store_dir().parent if store.store_dir().exists() else None)
+        # beside the store, so that its files can be linked rather than copied; named after this process
+        parent = store.store_dir().parent if store.store_dir().exists() else Path(tempfile.gettempdir())
+        _remove_left_behind(parent)
+        folder = tempfile.TemporaryDirectory(prefix=f"{READING}{os.getpid()}-", dir=parent)
         files = store.link_files(key, Path(folder.name))
         if files is None:
             folder.cleanup()

@@ -10,7 +10,6 @@ the next one (:func:`recover`).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
 from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.files import FolderSwap, StagedFile, remove_folder, stage_file, staging_folder, sync_tree
+from khabar.foundation.files import FolderSwap, StagedFile, process_alive, remove_folder, stage_file, staging_folder, sync_tree
 from khabar.foundation.manifest import MANIFEST_NAME, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
@@ -88,26 +87,15 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     write_manifest(folder, name=release.name, version_=release.version, inputs=inputs)
 
 
-def _alive(pid_text: str) -> bool:
-    """Whether the process that named a folder still runs (signal 0 only asks)."""
-    try:
-        os.kill(int(pid_text), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover(out: Path) -> None:
     """Clean up after a build that was killed: drop its staging folder, and put back a previous
     build that was moved aside but not yet replaced (a folder that is not a build is left alone)."""
     for staging in sorted(out.parent.glob(f".{out.name}.building-*")):
-        if not _alive(staging.name.rsplit("-", 1)[1]):
+        if not process_alive(staging.name.rsplit("-", 1)[1]):
             shutil.rmtree(staging, ignore_errors=True)
             LOG.info(f"removed {staging.name}, left by an interrupted build")
     for previous in sorted(out.parent.glob(f".{out.name}.previous-*")):
-        if _alive(previous.name.rsplit("-", 1)[1]):
+        if process_alive(previous.name.rsplit("-", 1)[1]):
             continue
         if not out.exists():
             previous.rename(out)

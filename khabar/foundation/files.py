@@ -139,6 +139,17 @@ def sync_tree(folder: Path) -> None:
     _sync_folder(folder)
 
 
+def process_alive(pid_text: str) -> bool:
+    """Whether the process whose pid names a folder still runs (signal 0 only asks)."""
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def aside_name(target: Path, role: str) -> Path:
     """The temporary sibling of ``target`` for ``role`` ("building", "previous"), named after this process.
 

@@ -3,13 +3,17 @@ in order, and stay within their bounds; the kept tables read by range are the ta
 
 from __future__ import annotations
 
+import gc
+import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import polars as pl
 
 from khabar.dataset.inputs import load_inputs, load_ranged_inputs
+from khabar.dataset.stored_inputs import READING
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import document_ranges
 
@@ -70,3 +74,23 @@ def test_a_store_replaced_while_a_build_reads_it_changes_nothing_the_build_reads
     [(first_doc, last_doc)] = ranged.ranges(documents=10**9, spans=10**9)  # read after the store was replaced
     assert ranged.between(first_doc, last_doc).spans.equals(whole.spans)
     assert load_ranged_inputs([first[0]], first[1]).counts() == whole.counts()  # the first export again: validated afresh, same tables
+
+
+def test_a_killed_builds_folder_is_removed_by_the_next_and_a_finished_builds_by_itself(tmp_path, monkeypatch, khabar):
+    subprocess.run([sys.executable, str(SYNTH), "--spans", "600", "--seed", "5", "--out", str(tmp_path)], capture_output=True, check=True)
+    export, documents = tmp_path / "export.json", tmp_path / "documents.jsonl"
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
+    assert khabar("validate", export, "--documents", documents).status == 0
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a process that is gone, as a killed build's is
+    killed = tmp_path / "cache" / f"{READING}{ended.pid}-abc"
+    running = tmp_path / "cache" / f"{READING}{os.getpid()}-def"  # this process runs: as another build still running
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / "spans.parquet").write_bytes(b"links of a build")
+    ranged = load_ranged_inputs([export], documents)
+    own = Path(ranged.folder.name)
+    assert not killed.exists() and running.exists() and own.is_dir() and own.parent == tmp_path / "cache"
+    del ranged
+    gc.collect()
+    assert not own.exists()  # a build's folder goes with its inputs
