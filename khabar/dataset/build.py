@@ -42,11 +42,11 @@ def build(inputs: Inputs, out: Path, *, datasheet: Path | None = None, release: 
         return built, refresh(current, render(built.figures), source=str(datasheet))
 
     try:
-        built = write_and_swap(make, datasheet, current, out, per_annotator=per_annotator)
+        built, datasheet_text = write_and_swap(make, datasheet, current, out, per_annotator=per_annotator)
     except OSError as exc:
         reason = exc.strerror or (str(exc).splitlines() or [exc.__class__.__name__])[0]
         raise KhabarError(f"build failed: {reason}; the previous build and {datasheet.name} are unchanged", file=str(out)) from None
-    if refresh(current, render(built.figures), source=str(datasheet)) != current:
+    if datasheet_text != current:
         LOG.info(f"refreshed the figures of {datasheet}")
     return built
 

@@ -69,9 +69,9 @@ def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None],
     if kept is not None:
         log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
         if isinstance(kept, StoredInputs):
-            _refuse_knowledge_base_failures(None, key, exports, documents_file)  # the base may have changed since
+            _refuse_knowledge_base_failures(kept.tables, exports, documents_file)  # the base may have changed since
             return kept
-        _refuse_knowledge_base_failures(kept, key, exports, documents_file)
+        _refuse_knowledge_base_failures(lambda: kept, exports, documents_file)
         return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
     log(f"validating {len(exports)} export(s)…")
     from khabar.kb.check import validate_with_knowledge_base  # pandera: imported only when there are exports
@@ -95,15 +95,14 @@ def _where(f: Failure) -> str:
     return f"{f.file}: task {f.task_id}: region {f.region_id}: "
 
 
-def _refuse_knowledge_base_failures(tables: Tables | None, key: str, exports: list[Path], documents_file: Path) -> None:
-    """Refuse the kept tables when the knowledge base has errors against their gold (read whole from the
-    store when not given, and only when the base describes these inputs)."""
+def _refuse_knowledge_base_failures(tables: Callable[[], Tables], exports: list[Path], documents_file: Path) -> None:
+    """Refuse the kept tables when the knowledge base has errors against their gold (``tables()`` is read
+    only when the base describes these inputs)."""
     from khabar.kb.check import check_knowledge_base, knowledge_base_applies
 
     if not knowledge_base_applies(exports, documents_file):
         return
-    tables = tables or store.load(key)
-    failures = check_knowledge_base(tables, exports, documents_file) if tables is not None else []
+    failures = check_knowledge_base(tables(), exports, documents_file)
     if failures:
         first = "; ".join(_where(f) + f.message for f in failures[:3])
         raise KhabarError(

@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 
 from khabar.foundation.files import process_alive
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
-from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, within
+from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, spans_per_document, within
 from khabar.validation import store
+from khabar.validation.reader import Tables
 
 #: The tables read a range at a time, with the columns a build reads of each.
 RANGED = {
@@ -79,9 +80,9 @@ class StoredInputs:
             return None  # unreadable: validate again
         return cls(documents, annotations, files, folder, export_hashes, documents_sha256)
 
-    @property
-    def annotated(self) -> bool:
-        return self.annotations.height > 0
+    def tables(self) -> Tables:
+        """Every kept table, whole (for the knowledge base's checks), from the files this build checked."""
+        return Tables(**{name: pl.read_parquet(path) for name, path in self.files.items()})
 
     def texts(self) -> pl.DataFrame:
         return pl.read_parquet(self.files["documents"], columns=["doc_id", "text"])
@@ -95,8 +96,8 @@ class StoredInputs:
 
     def ranges(self, *, documents: int, spans: int) -> list[tuple[str, str]]:
         """The build's ranges (:func:`~khabar.gold.inputs.document_ranges`), each table cut into them."""
-        per_document = pl.scan_parquet(self.files["spans"]).group_by("doc_id").len().collect()
-        ranges = document_ranges(dict.fromkeys(self.documents["doc_id"].to_list(), 0) | dict(per_document.iter_rows()), documents=documents, spans=spans)
+        counted = pl.scan_parquet(self.files["spans"]).group_by("doc_id").len().collect()
+        ranges = document_ranges(spans_per_document(self.documents, counted), documents=documents, spans=spans)
         ordered, numbers, index = sorted(self.documents["doc_id"].to_list()), [], 0
         for doc_id in ordered:  # every document lies in a range, and both are in doc_id order
             while doc_id > ranges[index][1]:

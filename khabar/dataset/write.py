@@ -131,10 +131,10 @@ def check_out(out: Path) -> None:
         )
 
 
-def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, current: str, out: Path, *, per_annotator: bool) -> Built:
+def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, current: str, out: Path, *, per_annotator: bool) -> tuple[Built, str]:
     """Make the build in a staging folder (``make(folder)`` computes it, writing its shards there, and returns
     it with the refreshed datasheet's text), write the rest beside them, then put the folder and the datasheet
-    (when its text is no longer ``current``) in place; on any failure, neither."""
+    (when its text is no longer ``current``) in place; on any failure, neither. Returns what ``make`` did."""
     out.parent.mkdir(parents=True, exist_ok=True)
     recover(out)
     staged: StagedFile | None = None
@@ -158,5 +158,5 @@ def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, c
         finally:
             if staged is not None:
                 staged.discard()
-    return built
+    return built, datasheet_text
 

@@ -59,6 +59,11 @@ def document_ranges(spans_per_document: Mapping[str, int], *, documents: int, sp
     return ranges
 
 
+def spans_per_document(documents: pl.DataFrame, counted: pl.DataFrame) -> dict[str, int]:
+    """Every document's number of span results, zero for none (``counted``: the spans' ``group_by("doc_id").len()``)."""
+    return dict.fromkeys(documents["doc_id"].to_list(), 0) | dict(counted.iter_rows())
+
+
 def within(first: str, last: str) -> pl.Expr:
     """The rows of the documents whose doc_id is from ``first`` to ``last``, both included."""
     return pl.col("doc_id").is_between(pl.lit(first), pl.lit(last))
@@ -76,7 +81,7 @@ class InputCounts(NamedTuple):
 class Inputs(Protocol):
     """What a build reads: the documents (their texts only when asked) and annotations whole, everything
     else one range of documents at a time (:class:`BuildInputs` in memory, or the tables validate kept,
-    read a range at a time: :class:`khabar.dataset.inputs.StoredInputs`)."""
+    read a range at a time: :class:`khabar.dataset.stored_inputs.StoredInputs`)."""
 
     @property
     def documents(self) -> pl.DataFrame: ...  # the DOCUMENTS columns, ``text`` perhaps left out
@@ -107,10 +112,6 @@ class BuildInputs:
     export_hashes: tuple[tuple[str, str], ...] = ()
     documents_sha256: str = ""
 
-    @property
-    def annotated(self) -> bool:
-        return self.annotations.height > 0
-
     def texts(self) -> pl.DataFrame:
         return self.documents.select("doc_id", "text")
 
@@ -118,13 +119,9 @@ class BuildInputs:
         versions = tuple(sorted(set(self.predictions_spans["model_version"].drop_nulls().to_list())))
         return InputCounts(self.spans.height, self.relations.height, self.predictions_spans.height, versions)
 
-    def spans_per_document(self) -> dict[str, int]:
-        """Every document's number of span results (zero for none)."""
-        return dict.fromkeys(self.documents["doc_id"].to_list(), 0) | dict(self.spans.group_by("doc_id").len().iter_rows())
-
     def ranges(self, *, documents: int, spans: int) -> list[tuple[str, str]]:
         """The ranges of at most ``documents`` documents and ``spans`` span results (:func:`document_ranges`)."""
-        return document_ranges(self.spans_per_document(), documents=documents, spans=spans)
+        return document_ranges(spans_per_document(self.documents, self.spans.group_by("doc_id").len()), documents=documents, spans=spans)
 
     def between(self, first: str, last: str) -> BuildInputs:
         """The rows of the documents whose doc_id is from ``first`` to ``last`` (both included): a range of whole documents."""

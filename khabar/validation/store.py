@@ -186,17 +186,24 @@ def _save(files: Callable[[], Iterable[tuple[str, bytes]]], key: str, known: Map
     return target
 
 
+def _saved_sha256s(key: str) -> dict | None:
+    """The sha256 of each table file, as key.json recorded them, if the store was saved under ``key``; else None."""
+    stored = json.loads((store_dir() / KEY_FILE).read_text(encoding="utf-8"))
+    if not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("sha256"), dict):
+        return None
+    return stored["sha256"]
+
+
 def load(key: str) -> Tables | None:
     """The stored tables if they were saved under ``key`` and are byte for byte what was saved, else None."""
-    folder = store_dir()
     try:
-        stored = json.loads((folder / KEY_FILE).read_text(encoding="utf-8"))
-        if not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("sha256"), dict):
+        saved = _saved_sha256s(key)
+        if saved is None:
             return None
         frames = {}
         for name in TABLE_NAMES:
-            data = (folder / f"{name}.parquet").read_bytes()
-            if sha256_bytes(data) != stored["sha256"].get(name):
+            data = (store_dir() / f"{name}.parquet").read_bytes()
+            if sha256_bytes(data) != saved.get(name):
                 return None  # changed since it was saved: validate again
             frames[name] = pl.read_parquet(io.BytesIO(data))
         return Tables(**frames)
@@ -212,20 +219,19 @@ def link_files(key: str, into: Path) -> dict[str, Path] | None:
     validate that saves meanwhile swaps in a new folder, and the links keep the files that were checked.
     A copy where a hard link cannot be made (another file system).
     """
-    folder = store_dir()
     try:
-        stored = json.loads((folder / KEY_FILE).read_text(encoding="utf-8"))
-        if not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("sha256"), dict):
+        saved = _saved_sha256s(key)
+        if saved is None:
             return None
         files = {}
         for name in TABLE_NAMES:
             files[name] = into / f"{name}.parquet"
             try:
-                os.link(folder / f"{name}.parquet", files[name])
+                os.link(store_dir() / f"{name}.parquet", files[name])
             except OSError:
-                shutil.copyfile(folder / f"{name}.parquet", files[name])
+                shutil.copyfile(store_dir() / f"{name}.parquet", files[name])
             with files[name].open("rb") as handle:
-                if hashlib.file_digest(handle, "sha256").hexdigest() != stored["sha256"].get(name):
+                if hashlib.file_digest(handle, "sha256").hexdigest() != saved.get(name):
                     return None  # changed since it was saved: validate again
         return files
     except (OSError, ValueError):
