@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import process_alive
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, spans_per_document, within
@@ -67,7 +68,10 @@ class StoredInputs:
         # beside the store, so that its files can be linked rather than copied; named after this process
         parent = store.store_dir().parent if store.store_dir().exists() else Path(tempfile.gettempdir())
         _remove_left_behind(parent)
-        folder = tempfile.TemporaryDirectory(prefix=f"{READING}{os.getpid()}-", dir=parent)
+        try:
+            folder = tempfile.TemporaryDirectory(prefix=f"{READING}{os.getpid()}-", dir=parent)
+        except OSError:
+            return None  # no room for the links (a full disk): validate again, as for any store it cannot use
         files = store.link_files(key, Path(folder.name))
         if files is None:
             folder.cleanup()
@@ -104,28 +108,35 @@ class StoredInputs:
                 index += 1
             numbers.append(index)
         number = pl.DataFrame({"doc_id": ordered, "range": numbers}, schema={"doc_id": pl.String, "range": pl.Int64})
-        folder = Path(self.folder.name)
         self.parts.clear()
         self.parts.update({r: {} for r in ranges})
-        for name, columns in RANGED.items():
-            writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
-            try:
-                for batch in pq.ParquetFile(self.files[name]).iter_batches(batch_size=READ_ROWS, columns=list(columns)):
-                    rows = pl.from_arrow(batch)
-                    assert isinstance(rows, pl.DataFrame)
-                    numbered = rows.join(number, on="doc_id", how="inner", maintain_order="left")
-                    for (index,), part in numbered.partition_by("range", as_dict=True, maintain_order=True).items():
-                        table = part.drop("range").to_arrow()
-                        if index not in writers:
-                            # Arrow IPC, read back by this process alone (1M span results, cut and read: 1.33 s CPU as parquet, 1.22 s)
-                            path = folder / f"{name}-{index}.arrow"
-                            writers[index] = pa.ipc.new_file(path, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
-                            self.parts[ranges[index]][name] = path
-                        writers[index].write_table(table)
-            finally:
-                for writer in writers.values():
-                    writer.close()
+        try:
+            for name, columns in RANGED.items():
+                self._cut(name, columns, number, ranges)
+        except OSError as exc:  # a full disk: one line, and the folder goes with these inputs
+            raise KhabarError(f"cannot cut the kept tables into ranges of documents: {exc.strerror or exc}", file=str(self.folder.name)) from None
         return ranges
+
+    def _cut(self, name: str, columns: list[str], number: pl.DataFrame, ranges: list[tuple[str, str]]) -> None:
+        """Write the rows of the kept table ``name`` to one file per range (``number``: each doc_id's range)."""
+        folder = Path(self.folder.name)
+        writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+        try:
+            for batch in pq.ParquetFile(self.files[name]).iter_batches(batch_size=READ_ROWS, columns=list(columns)):
+                rows = pl.from_arrow(batch)
+                assert isinstance(rows, pl.DataFrame)
+                numbered = rows.join(number, on="doc_id", how="inner", maintain_order="left")
+                for (index,), part in numbered.partition_by("range", as_dict=True, maintain_order=True).items():
+                    table = part.drop("range").to_arrow()
+                    if index not in writers:
+                        # Arrow IPC, read back by this process alone (1M span results, cut and read: 1.33 s CPU as parquet, 1.22 s)
+                        path = folder / f"{name}-{index}.arrow"
+                        writers[index] = pa.ipc.new_file(path, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
+                        self.parts[ranges[index]][name] = path
+                    writers[index].write_table(table)
+        finally:
+            for writer in writers.values():
+                writer.close()
 
     def between(self, first: str, last: str) -> BuildInputs:
         """The range (first, last) of :meth:`ranges`."""

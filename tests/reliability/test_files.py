@@ -8,6 +8,7 @@ parquet or while the datasheet is written.
 from __future__ import annotations
 
 import errno
+import gc
 import hashlib
 import json
 import os
@@ -428,3 +429,28 @@ def test_validate_dataset_refuses_manifest_entries_outside_the_folder(entry, bui
     run = khabar("validate", "--dataset", build_copy)
     one_line_error(run, "MANIFEST.json", repr(entry), "refusing the manifest")
     assert tree(build_copy) == before
+
+
+def test_a_full_disk_while_the_build_cuts_the_kept_tables_is_one_line_and_leaves_nothing(tmp_path, khabar, datasheet_template, monkeypatch):
+    """The build writes the kept tables' ranges into a folder of its own beside the store: no room there is a
+    one-line error (exit 2) for `build` and `build --check`, with no build, the datasheet unchanged and no folder left."""
+    import pyarrow
+
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    export = SHARED / "good_export.json"
+    assert khabar("validate", export, "--documents", SHARED / "documents.jsonl").status == 0  # keeps its tables
+
+    def no_room(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pyarrow.ipc, "new_file", no_room)
+    before = datasheet.read_bytes()
+    for extra in (["--check"], []):
+        run = khabar(*build_args(tmp_path / "out", datasheet, export), *extra)
+        one_line_error(run, "cannot cut the kept tables into ranges of documents", "No space left on device")
+        assert "tables: the ones khabar validate kept" in run.err  # the kept tables were found, and cutting them failed
+    assert not (tmp_path / "out").exists() and datasheet.read_bytes() == before
+    gc.collect()
+    assert not list((tmp_path / "cache").glob(".khabar-build-*"))
