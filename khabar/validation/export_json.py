@@ -73,7 +73,7 @@ class Task:
 
 
 class ExportFile:
-    """One export, opened once: the checks of the whole file, its sha256, then its tasks."""
+    """One export, opened once and read once: its tasks, the checks of the whole file, and its sha256."""
 
     def __init__(self, path: Path, *, streamed: bool, owner_lists: Collection[str], typed: msgspec.json.Decoder[Any] | None = None) -> None:
         """``typed``: a decoder of typed structs tried first on each streamed piece; a piece it refuses is decoded as plain JSON."""
@@ -82,7 +82,8 @@ class ExportFile:
         self.typed = typed
         self.handle: BinaryIO = export_files.open_regular(path)
         self.stamp = self._stamp()
-        self.sha256 = self._checked_sha256()
+        #: the sha256 of the bytes read, known once :meth:`tasks` has read them all
+        self.sha256: str | None = None
         self.streamed = streamed and self._stream_indent() is not None
 
     def close(self) -> None:
@@ -91,8 +92,11 @@ class ExportFile:
     def tasks(self) -> Iterator[Task]:
         """Every task, in order (streamed or whole, see the module docstring).
 
-        The file is read twice (checked and hashed, then parsed): a file changed in
-        between is refused, so the sha256 kept is that of the bytes parsed.
+        The bytes are read once: hashed, checked and parsed as they come (a streamed
+        read checks each chunk before it decodes a task of it, so a problem of the
+        file's bytes stops the read at the chunk that holds it, and a caller that
+        stops at a task's problem reads on to that file's first). A file changed
+        while it was read is refused, so the sha256 kept is that of the bytes parsed.
         """
         if self.streamed:
             yield from self._streamed()
@@ -113,39 +117,17 @@ class ExportFile:
         except OSError as exc:
             raise KhabarError(f"cannot read export: {exc.strerror}", file=str(self.path)) from None
 
-    def _checked_sha256(self) -> str:
-        """The sha256 of the file's bytes; refused when they are not UTF-8 or only white space.
+    def _check_utf8(self, buffer: bytes | memoryview, checked: int, *, at_end: bool) -> int:
+        """Check that ``buffer[checked:]`` is UTF-8, but for a character cut by its end (none at the file's end); the new ``checked``.
 
-        Read a chunk at a time (the whole file as one str would take as much memory again).
-        While all read is white space the chunks are decoded, to see; after that Arrow only
-        validates them (0.1 s instead of 1.1 s for 600 MB, no str made), and a chunk it
-        refuses sends the file through the decoder again, for the offset of the bad byte.
+        Arrow validates the bytes in place (0.1 s for 600 MB, no str made); a refusal
+        sends the file through Python's decoder again, for the offset of the bad byte.
         """
-        digest = hashlib.sha256()
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        blank, carry, size = True, b"", 0
-        while chunk := self._read(READ_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            if blank:
-                try:
-                    text = decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    self._refuse_non_utf8()
-                blank = not text or text.isspace()
-                carry = b"" if blank else decoder.getstate()[0]
-                continue
-            data = carry + chunk
-            whole = _complete(data)
-            if not _is_utf8(data[:whole]):
-                self._refuse_non_utf8()
-            carry = data[whole:]
-        if carry or (blank and decoder.getstate()[0]):  # a character cut by the end of the file
+        view = memoryview(buffer)[checked:]
+        whole = len(view) if at_end else _complete(view)
+        if not _is_utf8(view[:whole]):
             self._refuse_non_utf8()
-        if blank:
-            raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(self.path))
-        self.size = size
-        return digest.hexdigest()
+        return checked + whole
 
     def _refuse_non_utf8(self) -> NoReturn:
         """Name the first byte that is not UTF-8 (the file decoded again from its start)."""
@@ -170,14 +152,22 @@ class ExportFile:
         """The indent of the top-level items when the file has the streamed shape, else None."""
         self.handle.seek(0)
         head = STREAM_HEAD.match(self._read(HEAD_BYTES))
-        self.handle.seek(max(0, self.size - HEAD_BYTES))
+        self.handle.seek(max(0, self.stamp[0] - HEAD_BYTES))
         tail = STREAM_TAIL.search(self._read())
         self.handle.seek(0)
         return head.group(1) if head and tail else None
 
     def _whole(self) -> list[Any] | Iterator[Any]:
+        """The tasks of the file read whole, once it is hashed, UTF-8 and not blank."""
         self.handle.seek(0)
         data = self._read()
+        view, checked = memoryview(data), 0
+        while checked < len(data):  # a chunk at a time: Arrow's string offsets are 32-bit
+            end = min(checked + max(READ_CHUNK, 4), len(data))  # 4: a whole character, so each round checks some
+            checked = self._check_utf8(view[:end], checked, at_end=end == len(data))
+        if _blank(data):
+            raise KhabarError("empty file, not a Label Studio export (an empty export is [])", file=str(self.path))
+        self.sha256 = hashlib.sha256(data).hexdigest()
         if b"\\u" not in data or LONE_SURROGATE_ESCAPE_BYTES.search(data) is None:  # the search only where an escape is
             try:
                 slices = msgspec.json.decode(data, type=list[msgspec.Raw])
@@ -201,12 +191,16 @@ class ExportFile:
     # -- streamed -------------------------------------------------------------------
 
     def _streamed(self) -> Iterator[Task]:
+        """The pieces between the separators, decoded; each chunk hashed and checked as it is read, before its pieces."""
         indent = self._stream_indent()
         assert indent is not None  # checked when opened
         separator = b"\n" + indent + b"},\n" + indent + b"{"
         cut = len(indent) + 2  # the piece ends after "\n" + indent + "}"
+        digest = hashlib.sha256()
         self.handle.seek(0)
         buffer = self._read(max(READ_CHUNK, HEAD_BYTES))
+        digest.update(buffer)
+        checked = self._check_utf8(buffer, 0, at_end=False)  # the bytes of buffer known to be UTF-8
         head = STREAM_HEAD.match(buffer)
         if head is None:
             raise NotStreamable(self.path)
@@ -214,36 +208,54 @@ class ExportFile:
         at_end = False
         cuts = re.compile(re.escape(separator))  # finditer: 0.24 s for 600 MB, bytes.find 0.68 s
         while True:
+            # a separator is ASCII, so the piece before it is in the checked bytes
             for found in cuts.finditer(buffer, start):
-                yield self._decoded(buffer[start : found.start() + cut])
+                yield self._decoded(buffer, start, found.start() + cut)
                 start = found.end() - 1
             if at_end:
                 break
             chunk = self._read(READ_CHUNK)
+            digest.update(chunk)
             at_end = not chunk
             # keep the bytes of a separator cut by the chunk's edge
             buffer = buffer[start:] + chunk
+            checked = self._check_utf8(buffer, checked - start, at_end=at_end)
             start = 0
         tail = STREAM_TAIL.search(buffer, start)
         if tail is None:
             raise NotStreamable(self.path)
-        yield self._decoded(buffer[start : tail.start() + 1])
+        self.sha256 = digest.hexdigest()
+        yield self._decoded(buffer, start, tail.start() + 1)
 
-    def _decoded(self, piece: bytes) -> Task:
-        if b"\\u" in piece and LONE_SURROGATE_ESCAPE_BYTES.search(piece) is not None:
+    def _decoded(self, buffer: bytes, start: int, end: int) -> Task:
+        """The piece ``buffer[start:end]``, decoded in place."""
+        if buffer.find(b"\\u", start, end) >= 0 and LONE_SURROGATE_ESCAPE_BYTES.search(buffer, start, end) is not None:
             raise NotStreamable(self.path)
+        piece = memoryview(buffer)[start:end]
         if self.typed is not None:
             try:
-                return Task(self.typed.decode(piece), len(piece))
+                return Task(self.typed.decode(piece), end - start)
             except (msgspec.MsgspecError, RecursionError):
                 pass  # another shape, or not JSON: plain decoding says which
         try:
-            return Task(_DECODER.decode(piece), len(piece))
+            return Task(_DECODER.decode(piece), end - start)
         except (msgspec.MsgspecError, RecursionError):
             raise NotStreamable(self.path) from None
 
 
-def _complete(data: bytes) -> int:
+def _blank(data: bytes) -> bool:
+    """Whether the UTF-8 ``data`` is only white space, as ``str.isspace`` sees it (most files: one look at a byte)."""
+    rest = data.lstrip()
+    if not rest or 0x20 < rest[0] < 0x7F:  # printable ASCII is never white space
+        return not rest
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for pos in range(0, len(rest), HEAD_BYTES):
+        if decoder.decode(rest[pos : pos + HEAD_BYTES]).strip():
+            return False
+    return True
+
+
+def _complete(data: bytes | memoryview) -> int:
     """The length of ``data`` without a UTF-8 character cut at its end (Arrow judges the rest)."""
     for back in range(1, min(4, len(data)) + 1):
         byte = data[-back]
@@ -254,7 +266,7 @@ def _complete(data: bytes) -> int:
     return len(data)
 
 
-def _is_utf8(data: bytes) -> bool:
+def _is_utf8(data: bytes | memoryview) -> bool:
     """Whether ``data`` is UTF-8, checked by Arrow on the bytes in place (one string of them)."""
     offsets = pa.py_buffer(array("i", [0, len(data)]))
     try:

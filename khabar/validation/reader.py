@@ -151,7 +151,7 @@ class RawExport:
     """Everything read from some exports, nothing dropped, nothing checked."""
 
     files: list[Path]
-    sha256s: list[str]  # of each file's bytes, as read
+    sha256s: list[str]  # of each file's bytes, as read (none in a batch: a file's is known at its end, on the Reader)
     documents: pl.DataFrame
     tasks: pl.DataFrame
     owners: pl.DataFrame
@@ -278,6 +278,7 @@ class Reader:
         self.scheme = scheme
         self.layers = set(scheme.layer_names)
         self.choice_controls = {c.name for c in scheme.region_choices}
+        self.shapes = typed_tasks.shapes(scheme.text_name, scheme.layer_names, tuple(c.name for c in scheme.region_choices))
         self.relation_labels = set(scheme.relation_labels)
         self.known_labels = {label for layer in scheme.layers for label in layer.labels}
         self.doc_text = dict(zip(documents["doc_id"].to_list(), documents["text"].to_list()))
@@ -302,7 +303,7 @@ class Reader:
         Raises :class:`NotStreamable` when a file must be read whole: read again, from a new Reader.
         """
         for path in paths:
-            export = ExportFile(path, streamed=path not in whole, owner_lists=OWNER_LISTS.values(), typed=typed_tasks.DECODER)
+            export = ExportFile(path, streamed=path not in whole, owner_lists=OWNER_LISTS.values(), typed=self.shapes.decoder)
             try:
                 with cycle_collector_paused():
                     yield from self._file_batches(export)
@@ -312,7 +313,6 @@ class Reader:
     def _file_batches(self, export: ExportFile) -> Iterator[RawExport]:
         file = str(export.path)
         self.files.append(export.path)
-        self.sha256s.append(export.sha256)
         self.foreign = _ForeignLabels()
         tasks = export.tasks()
         size = count = 0
@@ -327,6 +327,8 @@ class Reader:
             if size >= BATCH_BYTES or count >= BATCH_TASKS:
                 yield self.take(export.path)
                 size = count = 0
+        assert export.sha256 is not None  # every task read
+        self.sha256s.append(export.sha256)
         if count:
             yield self.take(export.path)
         self.refuse_foreign_labels(file)
@@ -336,7 +338,7 @@ class Reader:
         self.foreign.scan(self.regions.data["layer"], self.regions.data["label"], self.known_labels)
         return RawExport(
             files=[] if path is None else [path],
-            sha256s=[] if path is None else [self.sha256s[-1]],
+            sha256s=[],  # a file's is known once it is read to its end: see sha256s
             documents=self.documents,
             tasks=self.tasks.take(),
             owners=self.owners.take(),
@@ -361,7 +363,7 @@ class Reader:
             )
 
     def read_task(self, file: str, task_pos: int, task: Any) -> None:
-        if type(task) is typed_tasks.Task:
+        if type(task) is self.shapes.task:
             task = task.as_dict()
         if not isinstance(task, dict):
             raise KhabarError(f"not a Label Studio task: a JSON {type(task).__name__}, expected an object", file=file, task=f"#{task_pos}")
@@ -409,7 +411,8 @@ class Reader:
         self.next_key += 1
         row: dict[str, Any] = {"key": key, "kind": kind, "file": file, "task_pos": task_pos, "owner_pos": owner_pos, "task_id": task_id}
         problems: list[str] = []
-        if type(owner) is typed_tasks.Owner:
+        typed = type(owner) is self.shapes.owner
+        if typed:
             owner = owner.as_dict()
         if not isinstance(owner, dict):
             what = "only an id (export with full predictions)" if kind == PREDICTION and type(owner) is int else f"a JSON {type(owner).__name__}"
@@ -448,47 +451,39 @@ class Reader:
             problems.append(f"result is {_json(result)}, not a list")
             result = []
         self.owners.add(**row, problem="; ".join(problems) or None)
-        if not self._read_typed_results(file, task_id, key, result):
+        if typed:
+            self._add_typed_results(key, result)
+        else:
             for result_pos, item in enumerate(result):
                 self.read_result(file, task_id, key, result_pos, item)
 
-    def _read_typed_results(self, file: str, task_id: int, key: int, result: list[Any]) -> bool:
+    def _add_typed_results(self, key: int, result: list[Any]) -> None:
         """Add a typed owner's results to the columns of their frames at once.
 
-        Only when each of them goes where the one-by-one read puts it, in the same order:
-        every span is of this scheme's text and layers, every choice is a region choice on
-        that text (a typed result's own fields are all well-formed; a choice of another
-        control would add a row to the regions, among the spans). Else False, and nothing
-        is added.
+        Each goes where the one-by-one read puts it, in the same order: its fields are
+        well-formed, a span is of this scheme's text and layers, a choice a region choice
+        on that text (:func:`typed_tasks.shapes`).
         """
-        spans = [item for item in result if type(item) is typed_tasks.SpanResult]
-        if len(spans) == len(result):
-            choices: list[tuple[int, typed_tasks.ChoiceResult]] = []
-            relations: list[tuple[int, typed_tasks.RelationResult]] = []
-        else:
-            choices = [(pos, item) for pos, item in enumerate(result) if type(item) is typed_tasks.ChoiceResult]
-            relations = [(pos, item) for pos, item in enumerate(result) if type(item) is typed_tasks.RelationResult]
-            if len(spans) + len(choices) + len(relations) < len(result):
-                return False  # a plain owner: its results are plain too
-        text_name, layers, controls = self.scheme.text_name, self.layers, self.choice_controls
-        if not all(span.to_name == text_name and span.from_name in layers for span in spans):
-            return False
-        if not all(choice.to_name == text_name and choice.from_name in controls for _, choice in choices):
-            return False
+        span, choice, relation = self.shapes.span, self.shapes.choice, self.shapes.relation
+        spans = [item for item in result if type(item) is span]
         if spans:
             self._add_typed_spans(key, spans, range(len(spans)) if len(spans) == len(result) else None, result)
+        if len(spans) == len(result):
+            return
+        choices = [(pos, item) for pos, item in enumerate(result) if type(item) is choice]
         if choices:
             self._add_typed_choices(key, choices)
+        relations = [(pos, item) for pos, item in enumerate(result) if type(item) is relation]
         if relations:
             self._add_typed_relations(key, relations)
-        return True
 
     def _add_typed_spans(self, key: int, spans: list[typed_tasks.SpanResult], positions: range | None, result: list[Any]) -> None:
         values = [span.value for span in spans]
         count = len(spans)
         keys, positions_, region_ids, layers, labels, starts, ends, texts, raws, problems = self.regions_extends
         keys(repeat(key, count))
-        positions_(positions if positions is not None else [pos for pos, item in enumerate(result) if type(item) is typed_tasks.SpanResult])
+        span = self.shapes.span
+        positions_(positions if positions is not None else [pos for pos, item in enumerate(result) if type(item) is span])
         region_ids([span.id for span in spans])
         layers([span.from_name for span in spans])
         labels([value.labels[0] for value in values])
@@ -523,13 +518,7 @@ class Reader:
 
     def read_result(self, file: str, task_id: int, key: int, result_pos: int, item: Any) -> None:
         """Add one result to its frame: a well-formed span by a fast path, else a relation, a region choice or a region."""
-        if type(item) is typed_tasks.SpanResult:
-            if self._read_typed_span(key, result_pos, item):
-                return
-            item = item.as_dict()
-        elif isinstance(item, typed_tasks.ChoiceResult | typed_tasks.RelationResult):
-            item = item.as_dict()
-        elif self._read_plain_span(key, result_pos, item):
+        if self._read_plain_span(key, result_pos, item):
             return
         base = {"key": key, "result_pos": result_pos}
         if not isinstance(item, dict):
@@ -615,11 +604,6 @@ class Reader:
             key, result_pos, item.get("to_name"), item.get("from_name"), item.get("id"),
             value.get("start"), value.get("end"), value.get("text"), value.get("labels"),
         )
-
-    def _read_typed_span(self, key: int, result_pos: int, item: typed_tasks.SpanResult) -> bool:
-        """:meth:`_read_plain_span` for a typed span result (its ``type`` is "labels")."""
-        value = item.value
-        return self._add_plain_span(key, result_pos, item.to_name, item.from_name, item.id, value.start, value.end, value.text, value.labels)
 
     def _add_plain_span(self, key: int, result_pos: int, to_name: Any, layer: Any, region_id: Any, start: Any, end: Any, text: Any, labels: Any) -> bool:
         """Add the span when every field is what Label Studio writes (else the caller reads it the long way)."""

@@ -1,25 +1,32 @@
 """The shape of a task as msgspec structs, for decoding the common task without a dict per object.
 
 The structure is typed (a task's lists of owners, an owner's list of results told
-apart by their ``type``), and so is each result, exactly as Label Studio writes it: a
-span has a non-empty string id, string ``from_name`` and ``to_name``, and a ``value``
-with offsets that fit the Int64 columns, a string text and exactly one string label; a
-region choice has the same id and names and exactly one string choice; a relation has
-two non-empty string ends, exactly one string label and a ``direction`` of ``right`` or
-``left`` (or none). An owner's and a task's own fields are ``Any``, left for the reader
-to judge as before. A task of another shape (a result of another type, a result with a
-field missing or mistyped, an owner that is only an id…) fails to decode and is decoded
-as plain JSON instead, so the reader's messages are unchanged; a typed result is one
-the reader keeps as it is, so it can take a whole owner's results into its columns at
-once. :meth:`as_dict` gives the reader, wherever it leaves that way, the same dict that
-plain decoding gives, with the fields it reads (unset ones absent).
+apart by their ``type``), and so is each result, exactly as Label Studio writes it
+for one labeling config (:func:`shapes`): a span has a non-empty string id, a
+``from_name`` that is one of the config's layers, a ``to_name`` that is its text, and
+a ``value`` with offsets that fit the Int64 columns, a string text and exactly one
+string label; a region choice has the same id, a ``from_name`` that is one of the
+config's region-choice controls, the same ``to_name``, and exactly one string choice;
+a relation has two non-empty string ends, exactly one string label and a
+``direction`` of ``right`` or ``left`` (or none). An owner's and a task's own fields
+are ``Any``, left for the reader to judge as before. A task of another shape (a
+result of another type or control, a result with a field missing or mistyped, an
+owner that is only an id…) fails to decode and is decoded as plain JSON instead, so
+the reader's messages are unchanged; a typed result is one the reader keeps where it
+stands, so it takes a whole owner's results into its columns at once, without
+looking at them again. :meth:`_Fields.as_dict` gives the reader a task's and an
+owner's own fields as plain decoding gives them (unset ones absent).
 
-Decoding 600 MB of export this way instead of into dicts: see benchmarks/README.md.
+Results are ``gc=False`` structs: decoded JSON holds no cycle, and the cycle
+collector then never tracks the million of them of a large export. Decoding 600 MB
+of export this way instead of into dicts: see benchmarks/README.md.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -27,16 +34,8 @@ from msgspec import UNSET, UnsetType
 
 class _Fields(msgspec.Struct):
     def as_dict(self) -> dict[str, Any]:
-        """The fields that were in the JSON, as plain decoding gives them (the tag, ``type``, included)."""
-        fields: dict[str, Any] = {}
-        tag = self.__struct_config__.tag
-        if isinstance(tag, str):
-            fields["type"] = tag
-        for name in self.__struct_fields__:
-            value = getattr(self, name)
-            if value is not UNSET:
-                fields[name] = value.as_dict() if isinstance(value, _Fields) else value
-        return fields
+        """The fields that were in the JSON, as plain decoding gives them."""
+        return {name: value for name in self.__struct_fields__ if (value := getattr(self, name)) is not UNSET}
 
 
 #: an offset as the Int64 columns hold it, and as a span needs it: never negative
@@ -47,37 +46,32 @@ RegionId = Annotated[str, msgspec.Meta(min_length=1)]
 One = Annotated[list[str], msgspec.Meta(min_length=1, max_length=1)]
 
 
-class SpanValue(_Fields):
+class SpanValue(msgspec.Struct, gc=False):
     start: Offset
     end: Offset
     text: str
     labels: One
 
 
-class SpanResult(_Fields, tag_field="type", tag="labels"):
+class SpanResult(msgspec.Struct, tag_field="type", tag="labels", gc=False):
     id: RegionId
-    from_name: str
-    to_name: str
+    from_name: str  # one of the config's layers (shapes)
+    to_name: str  # the config's text (shapes)
     value: SpanValue
 
 
-class ChoiceValue(_Fields):
+class ChoiceValue(msgspec.Struct, gc=False):
     choices: One
-    # what the reader reads of a choice on a layer's control, a region then
-    start: Any = UNSET
-    end: Any = UNSET
-    text: Any = UNSET
-    labels: Any = UNSET
 
 
-class ChoiceResult(_Fields, tag_field="type", tag="choices"):
+class ChoiceResult(msgspec.Struct, tag_field="type", tag="choices", gc=False):
     id: RegionId
-    from_name: str
-    to_name: str
+    from_name: str  # one of the config's region-choice controls (shapes)
+    to_name: str  # the config's text (shapes)
     value: ChoiceValue
 
 
-class RelationResult(_Fields, tag_field="type", tag="relation"):
+class RelationResult(msgspec.Struct, tag_field="type", tag="relation", gc=False):
     from_id: RegionId
     to_id: RegionId
     labels: One
@@ -105,4 +99,41 @@ class Task(_Fields):
     predictions: list[Owner] | None | UnsetType = UNSET
 
 
-DECODER = msgspec.json.Decoder(Task)
+@dataclass(frozen=True)
+class Shapes:
+    """The typed structs of one labeling config's tasks, and their decoder."""
+
+    task: type[Task]
+    owner: type[Owner]
+    span: type[SpanResult]
+    choice: type[ChoiceResult]
+    relation: type[RelationResult]
+    decoder: msgspec.json.Decoder[Task]
+
+
+def _one_of(values: tuple[str, ...]) -> Any:
+    """``Literal[values]``, built from values known at run time."""
+    return Literal.__getitem__(values)
+
+
+@cache
+def shapes(text_name: str, layers: tuple[str, ...], controls: tuple[str, ...]) -> Shapes:
+    """The structs of tasks whose spans are of ``layers``, whose region choices are of ``controls``, all on ``text_name``.
+
+    The names are checked while decoding (a literal's lookup, no string made), so the
+    reader never looks at them.
+    """
+    text = _one_of((text_name,))
+    span = cast(type[SpanResult], msgspec.defstruct(
+        "SpanResult", [("from_name", _one_of(layers)), ("to_name", text)], bases=(SpanResult,), gc=False,
+    ))
+    choice = cast(type[ChoiceResult], msgspec.defstruct(
+        "ChoiceResult", [("from_name", _one_of(controls)), ("to_name", text)], bases=(ChoiceResult,), gc=False,
+    )) if controls else ChoiceResult  # no control: never decoded, the union leaves it out
+    result: Any = span | choice | RelationResult if controls else span | RelationResult
+    owner = cast(type[Owner], msgspec.defstruct("Owner", [("result", list[result] | UnsetType, UNSET)], bases=(Owner,)))
+    owners: Any = list[owner] | None | UnsetType  # type: ignore[valid-type]
+    task = cast(type[Task], msgspec.defstruct(
+        "Task", [("annotations", owners, UNSET), ("drafts", owners, UNSET), ("predictions", owners, UNSET)], bases=(Task,),
+    ))
+    return Shapes(task=task, owner=owner, span=span, choice=choice, relation=RelationResult, decoder=msgspec.json.Decoder(task))

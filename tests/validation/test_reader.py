@@ -269,17 +269,22 @@ def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
     from tests.validation.test_rules import BROKEN
 
     tasks = _owners_of_every_shape() + [broken for build, _ in BROKEN.values() for broken in build()]
-    taken_whole = []
-    read_typed = Reader._read_typed_results
+    ways: list[str] = []
+    add_typed, read_result = Reader._add_typed_results, Reader.read_result
 
-    def spied(self, *args):
-        taken_whole.append(read_typed(self, *args))
-        return taken_whole[-1]
+    def typed_owner(self, *args):
+        ways.append("typed owner")
+        return add_typed(self, *args)
 
-    monkeypatch.setattr(Reader, "_read_typed_results", spied)
+    def plain_result(self, *args):
+        ways.append("plain result")
+        return read_result(self, *args)
+
+    monkeypatch.setattr(Reader, "_add_typed_results", typed_owner)
+    monkeypatch.setattr(Reader, "read_result", plain_result)
     path = write_export(tmp_path, tasks)  # indented: streamed, each task decoded typed when it has the shape
     typed = read_raw([path], repo().documents_file)
-    assert True in taken_whole and False in taken_whole  # both ways ran
+    assert "typed owner" in ways and "plain result" in ways  # both ways ran
     path.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")  # one line: read whole, as plain JSON
     plain = read_raw([path], repo().documents_file)
     for frame in ("tasks", "owners", "regions", "choices", "relations"):

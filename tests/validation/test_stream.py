@@ -111,10 +111,11 @@ def test_the_reader_keeps_the_sha256_of_the_bytes(tmp_path: Path) -> None:
 
     path = tmp_path / "export.json"
     path.write_bytes(CASES["a pull's layout"])
-    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
-    assert export.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert [task.value["id"] for task in export.tasks()] == [1, 2, 3]
-    export.close()
+    for streamed in (True, False):
+        export = ExportFile(path, streamed=streamed, owner_lists=OWNER_LISTS.values())
+        assert [task.value["id"] for task in export.tasks()] == [1, 2, 3]
+        assert export.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        export.close()
 
 
 def test_an_export_changed_between_its_hash_and_its_parse_is_refused(tmp_path: Path) -> None:
