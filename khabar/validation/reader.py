@@ -278,7 +278,10 @@ class Reader:
         self.scheme = scheme
         self.layers = set(scheme.layer_names)
         self.choice_controls = {c.name for c in scheme.region_choices}
-        self.shapes = typed_tasks.shapes(scheme.text_name, scheme.layer_names, tuple(c.name for c in scheme.region_choices))
+        self.shapes = typed_tasks.shapes(
+            scheme.text_name, scheme.layer_names, tuple(c.name for c in scheme.region_choices),
+            tuple(label for layer in scheme.layers for label in layer.labels),
+        )
         self.relation_labels = set(scheme.relation_labels)
         self.known_labels = {label for layer in scheme.layers for label in layer.labels}
         self.doc_text = dict(zip(documents["doc_id"].to_list(), documents["text"].to_list()))

@@ -117,15 +117,16 @@ def _one_of(values: tuple[str, ...]) -> Any:
 
 
 @cache
-def shapes(text_name: str, layers: tuple[str, ...], controls: tuple[str, ...]) -> Shapes:
+def shapes(text_name: str, layers: tuple[str, ...], controls: tuple[str, ...], labels: tuple[str, ...]) -> Shapes:
     """The structs of tasks whose spans are of ``layers``, whose region choices are of ``controls``, all on ``text_name``.
 
     The names are checked while decoding (a literal's lookup, no string made), so the
     reader never looks at them.
     """
     text = _one_of((text_name,))
+    value = msgspec.defstruct("SpanValue", [("labels", tuple[_one_of(labels)])], bases=(SpanValue,), gc=False)  # type: ignore[misc]
     span = cast(type[SpanResult], msgspec.defstruct(
-        "SpanResult", [("from_name", _one_of(layers)), ("to_name", text)], bases=(SpanResult,), gc=False,
+        "SpanResult", [("from_name", _one_of(layers)), ("to_name", text), ("value", value)], bases=(SpanResult,), gc=False,
     ))
     choice = cast(type[ChoiceResult], msgspec.defstruct(
         "ChoiceResult", [("from_name", _one_of(controls)), ("to_name", text)], bases=(ChoiceResult,), gc=False,
