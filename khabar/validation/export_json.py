@@ -16,8 +16,14 @@ Two ways, one result:
   is what ``json`` says.
 
 A streamed read that meets a piece msgspec refuses raises :class:`NotStreamable`;
-the caller reads the file again the whole way. Before any task is yielded, both ways
-check the whole file is UTF-8 and not blank, so those problems come first, as before.
+the caller reads the file again the whole way. The file's bytes are read once:
+hashed, checked to be UTF-8 (and not blank) and parsed as they come. A whole read
+checks them all before its first task; a streamed read checks each chunk before it
+decodes a task of it, so a bad byte stops it at the chunk that holds it. Its
+callers drain the tasks when one of them is refused (and a piece refused sends the
+file to a whole read, which checks first), so the file's own problem is still the
+one reported, as when the whole file was checked before its first task. Reading
+600 MB twice (checked and hashed, then parsed) cost 0.2 s CPU more.
 """
 
 from __future__ import annotations
