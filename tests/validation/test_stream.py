@@ -22,7 +22,7 @@ TASK = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d
 
 PULLED = json.dumps([TASK, {**TASK, "id": 2}, {**TASK, "id": 3}], ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
 #: the streamed read cuts these itself, without reading them whole
-STREAMED = {"a pull's layout", "indent 4", "a separator written inside a string", "no newline at the end"}
+STREAMED = {"a pull's layout", "indent 4", "a separator written inside a string", "no newline at the end", "a task longer than the buffer"}
 
 CASES = {
     "a pull's layout": PULLED,
@@ -30,6 +30,10 @@ CASES = {
     # escaped: a string holds no raw newline, so this is no separator
     "a separator written inside a string": json.dumps([{"id": 1, "t": "\n  },\n  {"}, {"id": 2}], indent=2).encode("utf-8"),
     "no newline at the end": PULLED.rstrip(),
+    # longer than the first read (HEAD_BYTES): the buffer grows to hold it when the chunks are small
+    "a task longer than the buffer": json.dumps(
+        [TASK, {**TASK, "id": 2, "data": {"text": "قال الوزير " * 600, "doc_id": "d2"}}, {**TASK, "id": 3}], ensure_ascii=False, indent=2,
+    ).encode("utf-8"),
     # a file that is pretty-printed but not by json.dumps: the separator inside a task cuts it wrong, so it is read whole
     "the separator inside a task": b'[\n  {"id": 1, "a": [\n  {"b": 1\n  },\n  {"c": 2}]\n  },\n  {"id": 2}\n]',
     "a pull's layout with NaN in one task": PULLED.replace(b'"lead_time": 1.25', b'"lead_time": NaN', 1),
