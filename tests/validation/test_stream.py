@@ -134,3 +134,22 @@ def test_an_export_changed_between_its_hash_and_its_parse_is_refused(tmp_path: P
     with pytest.raises(KhabarError, match="changed while it was read"):
         list(export.tasks())
     export.close()
+
+
+@pytest.mark.parametrize("chunk", [export_json.READ_CHUNK, 64], ids=lambda n: f"chunk {n}")
+def test_a_bad_byte_after_a_refused_task_is_still_the_problem_reported(tmp_path: Path, chunk: int) -> None:
+    """The file is checked as it is read, so a task's problem is met first: the reader reads on, and reports the file's."""
+    from khabar.foundation.paths import repo
+    from khabar.validation.reader import read_raw
+
+    tasks = [{"id": 1, "annotations": []}, *[{**TASK, "id": n} for n in range(2, 40)]]  # the first has no data.text
+    data = json.dumps(tasks, ensure_ascii=False, indent=2).encode("utf-8")
+    at = data.rindex("الوزير".encode())
+    path = tmp_path / "export.json"
+    path.write_bytes(data[:at] + b"\xff" + data[at + 1 :])
+    with patch.object(export_json, "READ_CHUNK", chunk), pytest.raises(KhabarError) as raised:
+        read_raw([path], repo().documents_file)
+    assert raised.value.message == f"not UTF-8 (byte 0xff at offset {at})"
+    path.write_bytes(data)  # the bytes are UTF-8: the task's problem is the one reported
+    with patch.object(export_json, "READ_CHUNK", chunk), pytest.raises(KhabarError, match="task has no data.text"):
+        read_raw([path], repo().documents_file)
