@@ -485,8 +485,8 @@ class Reader:
         count = len(spans)
         keys, positions_, region_ids, layers, labels, starts, ends, texts, raws, problems = self.regions_extends
         keys(repeat(key, count))
-        span = self.shapes.span
-        positions_(positions if positions is not None else [pos for pos, item in enumerate(result) if type(item) is span])
+        span_type = self.shapes.span
+        positions_(positions if positions is not None else [pos for pos, item in enumerate(result) if type(item) is span_type])
         region_ids([span.id for span in spans])
         layers([span.from_name for span in spans])
         labels([value.labels[0] for value in values])
