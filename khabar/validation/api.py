@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from pandera.errors import SchemaErrors
 
 from khabar.annotation.normalize import refuse_unnormalised
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
+from khabar.foundation.pandera_polars import SchemaErrors
 from khabar.foundation.tables import AnnotationsTable, CorpusTable, RelationsTable, SpansTable
 from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Frames, KnownDuplicates, prepare, rule
