@@ -43,6 +43,8 @@ def _import_pandera() -> None:
     hidden = _Hidden()
     sys.meta_path.insert(0, hidden)
     try:
+        # the backend is imported by the first validation otherwise, and brings pandera's data synthesis
+        import pandera.backends.polars.builtin_checks  # noqa: F401
         import pandera.polars  # noqa: F401
     finally:
         sys.meta_path.remove(hidden)
