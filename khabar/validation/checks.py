@@ -676,13 +676,18 @@ def _with_links(spans: pl.DataFrame, relations: pl.DataFrame, source: str, cue: 
 
 
 def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
+    """``other_labels``: the other labels the span's text has in its layer and annotation, on the few spans that have any."""
     group = ["key", "layer", "placed_text"]
-    labelled = spans.filter(pl.col("placed_text").is_not_null() & pl.col("label").is_not_null()).select(*group, "label")
+    placed = spans.filter(pl.col("placed_text").is_not_null()).select("row", *group, "label")
+    labelled = placed.filter(pl.col("label").is_not_null())
     mixed = labelled.group_by(group).agg(pl.col("label").n_unique().alias("labels")).filter(pl.col("labels") > 1).drop("labels")
     labels = labelled.join(mixed, on=group, how="semi").group_by(group).agg(all_labels=pl.col("label").unique().sort())
-    return spans.join(labels, on=group, how="left", maintain_order="left").with_columns(
-        other_labels=pl.col("all_labels").list.set_difference(pl.concat_list("label")).list.sort().list.join(", ")
-    ).drop("all_labels")
+    # the lists are made for the spans of those texts alone (a span without a label too: it has every label of its
+    # text): over every span they took half of this function's time
+    other = placed.join(labels, on=group, how="inner").select(
+        "row", other_labels=pl.col("all_labels").list.set_difference(pl.concat_list("label")).list.sort().list.join(", ")
+    )
+    return spans.join(other, on="row", how="left", maintain_order="left")
 
 
 def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
