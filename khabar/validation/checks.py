@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -75,7 +75,7 @@ class Rule:
     summary: str  # what the rule requires, for --list-checks
     hint: str  # how to fix a failure, for the report
     passes: pl.Expr
-    explain: Callable[[dict[str, Any]], str]
+    explain: Callable[[Mapping[str, Any]], str]
 
 
 def _quote(text: Any) -> str:
@@ -89,7 +89,7 @@ def _found_value(raw: str | None, name: str) -> str:
         return "unreadable"
 
 
-def _explain_offsets(row: dict[str, Any]) -> str:
+def _explain_offsets(row: Mapping[str, Any]) -> str:
     if row["start"] is None or row["end"] is None:
         found = {name: _found_value(row["raw"], name) for name in ("start", "end") if row[name] is None}
         return " and ".join(
@@ -107,7 +107,7 @@ def _character(char: str) -> str:
     return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
 
 
-def _explain_cluster(row: dict[str, Any]) -> str:
+def _explain_cluster(row: Mapping[str, Any]) -> str:
     cuts = []
     if row["cuts_start"]:
         cuts.append(f"starts on {_character(row['expected'][0])}, cut from the letter before it")
@@ -116,13 +116,13 @@ def _explain_cluster(row: dict[str, Any]) -> str:
     return "the span " + " and ".join(cuts)
 
 
-def _explain_label(row: dict[str, Any]) -> str:
+def _explain_label(row: Mapping[str, Any]) -> str:
     if row["label"] is None:
         return f"expected exactly one label, found {row['raw']}"
     return f"label {row['label']!r} is not in layer {row['layer']!r} ({row['layer_labels'] or 'no such layer'})"
 
 
-def _explain_quote(row: dict[str, Any]) -> str:
+def _explain_quote(row: Mapping[str, Any]) -> str:
     if not row["is_content"]:
         return f"{row['quote_name']} {row['quote_values']} on a {row['label']} region; only {row['content_label']} carries it"
     if row["quote_count"] == 0:
@@ -132,13 +132,13 @@ def _explain_quote(row: dict[str, Any]) -> str:
     return f"{row['quote_name']} {row['quote_values']} is not one of {row['quote_choices']}"
 
 
-def _explain_ids(row: dict[str, Any]) -> str:
+def _explain_ids(row: Mapping[str, Any]) -> str:
     if row["region_id"] is None:
         return "region has no id"
     return f"region id {row['region_id']} is used by {row['region_count']} span results in this annotation"
 
 
-def _explain_owner_ids(row: dict[str, Any]) -> str:
+def _explain_owner_ids(row: Mapping[str, Any]) -> str:
     if row["owner_id"] is None:
         return f"{row['kind']} has no integer id"
     if row["id_dup"]:
@@ -146,7 +146,7 @@ def _explain_owner_ids(row: dict[str, Any]) -> str:
     return f"task {row['task_id']} appears more than once in {row['file']}"
 
 
-def _explain_relation(row: dict[str, Any]) -> str:
+def _explain_relation(row: Mapping[str, Any]) -> str:
     if row["label"] is None or row["from_region"] is None or row["to_region"] is None:
         return f"a relation needs one label and both ends, found {row['raw']}"
     if row["rule_from"] is None:
@@ -163,15 +163,15 @@ def _explain_relation(row: dict[str, Any]) -> str:
     )
 
 
-def _explain_crossing(row: dict[str, Any]) -> str:
+def _explain_crossing(row: Mapping[str, Any]) -> str:
     return f"crosses entity {row['crosses_region']} ({row['crosses_span']}); entities may nest but not cross"
 
 
-def _explain_overlap(row: dict[str, Any]) -> str:
+def _explain_overlap(row: Mapping[str, Any]) -> str:
     return f"overlaps zone {row['overlaps_region']} ({row['overlaps_span']}); zones never overlap"
 
 
-def _explain_duplicate(row: dict[str, Any]) -> str:
+def _explain_duplicate(row: Mapping[str, Any]) -> str:
     return f"same {row['layer']}/{row['label']} at {row['start']}-{row['end']} as region {row['duplicate_of']}"
 
 
