@@ -342,7 +342,8 @@ def _account(
     owners = _owner_reasons(raw, frames, excluded_rows, unknown_document)
     owner_reason = _inherited_reasons(owners)
     regions = _item_reasons(raw.regions, "spans", frames, excluded_rows, owner_reason)
-    used_regions = regions.filter(pl.col("reason").is_null()).select("key", "region_id").unique()
+    # one row per (key, region_id) without .unique() (8 ms a batch): unique_ids, an error, excludes every region whose id repeats
+    used_regions = regions.filter(pl.col("reason").is_null()).select("key", "region_id")
     relations = _relation_reasons(_item_reasons(raw.relations, "relations", frames, excluded_rows, owner_reason), used_regions)
     choices = _choice_reasons(_item_reasons(raw.choices, "choices", frames, excluded_rows, owner_reason), used_regions)
     reasoned = _Reasoned(owners=owners, regions=regions, relations=relations, choices=choices)
