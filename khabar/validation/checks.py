@@ -430,6 +430,11 @@ def prepare(raw: RawExport, scheme: Scheme, duplicates: KnownDuplicates | None =
     )
 
 
+#: the rows the warnings' helper columns are computed for: guideline hygiene is for people, not for pre-annotations
+#: (a prediction's warning is never reported), so those columns are left empty on predictions' rows
+_BY_PEOPLE = pl.col("kind") == ANNOTATION
+
+
 def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
 
@@ -610,7 +615,7 @@ def _with_edges(spans: pl.DataFrame) -> pl.DataFrame:
     """
     text = pl.col("placed_text")
     edges = pl.concat_str(text.str.head(1), text.str.tail(1))
-    suspects = spans.filter(edges.str.contains(rf"\s|{EDGE_PUNCTUATION}").fill_null(False))
+    suspects = spans.filter(edges.str.contains(rf"\s|{EDGE_PUNCTUATION}").fill_null(False) & _BY_PEOPLE)
     checked = suspects.select("row", edge_ok=clean_edges(text))
     return spans.join(checked, on="row", how="left", maintain_order="left").with_columns(pl.col("edge_ok").fill_null(True))
 
@@ -681,7 +686,7 @@ def _with_links(spans: pl.DataFrame, relations: pl.DataFrame, source: str, cue: 
 def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
     """``other_labels``: the other labels the span's text has in its layer and annotation, on the few spans that have any."""
     group = ["key", "layer", "placed_text"]
-    placed = spans.filter(pl.col("placed_text").is_not_null()).select("row", *group, "label")
+    placed = spans.filter(pl.col("placed_text").is_not_null() & _BY_PEOPLE).select("row", *group, "label")
     labelled = placed.filter(pl.col("label").is_not_null())
     mixed = labelled.group_by(group).agg(pl.col("label").n_unique().alias("labels")).filter(pl.col("labels") > 1).drop("labels")
     labels = labelled.join(mixed, on=group, how="semi").group_by(group).agg(all_labels=pl.col("label").unique().sort())
@@ -735,7 +740,8 @@ def _proclitic_candidates(spans: pl.DataFrame, documents: pl.DataFrame, entity_l
     """Entities of two letters or more after a proclitic first letter, but not a ل right after a ل; with that ``rest``."""
     rest = pl.col("placed_text").str.slice(1)
     candidates = spans.filter(
-        (pl.col("layer") == entity_layer)
+        _BY_PEOPLE
+        & (pl.col("layer") == entity_layer)
         & pl.col("placed_text").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
         & (rest.str.len_chars() >= 2)
     )
