@@ -7,9 +7,8 @@ install: when ``import pandas`` fails with "No module named 'pandas'" it loads i
 polars parts alone. This module lets pandera's first import see exactly that, and
 nothing else: pandas stays importable by everyone afterwards (a module that imported
 pandas before this one simply gets pandera whole). It also hides hypothesis, which
-pandera imports for data synthesis Khabar never asks of it. Measured at 1M span
-results: ``khabar validate`` imported pandas, numpy's array API and hypothesis for
-0.6 s of its 15 s of CPU.
+pandera imports for data synthesis Khabar never asks of it. Importing the checks and
+running a first validation took 1.0 s of CPU with them and takes 0.6 s without.
 """
 
 from __future__ import annotations
