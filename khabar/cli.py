@@ -26,6 +26,7 @@ from pathlib import Path
 
 from khabar import __version__
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.memory import keep_freed_pages_for_polars
 from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
 
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_pages_for_polars()  # before the command's modules import polars
     args = build_parser().parse_args(argv)
     use_root(args.root)
     handler = configure_logging(args.command)

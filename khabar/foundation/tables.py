@@ -11,8 +11,9 @@ into ``documents.text``.
 
 from __future__ import annotations
 
-import pandera.polars as pa
 import polars as pl
+
+from khabar.foundation.pandera_polars import pa
 
 
 class DocumentsTable(pa.DataFrameModel):

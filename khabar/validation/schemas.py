@@ -27,9 +27,9 @@ are declared, with their pandera models, in :mod:`khabar.foundation.tables`.
 
 from __future__ import annotations
 
-import pandera.polars as pa
 import polars as pl
 
+from khabar.foundation.pandera_polars import pa
 from khabar.validation.checks import WELL_FORMED, Frame, Rule, rules_of
 from khabar.validation.reader import ANNOTATION, PREDICTION
 

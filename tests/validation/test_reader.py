@@ -88,6 +88,28 @@ def test_broken_prediction_is_a_warning_and_excluded(tmp_path):
     assert result.accounting.count("prediction regions").excluded == {"failed check": 1}
 
 
+def _hygiene_breaking_results() -> list[dict]:
+    """A white-space edge, an entity with its proclitic inside, and one text with two labels."""
+    return [
+        span("بغداد ", "GPE", region_id="edgy"),
+        span("وبغداد", "GPE", region_id="procl"),
+        span("بغداد", "GPE", region_id="as-gpe", context="لدى بغداد"),
+        span("بغداد", "ORG", region_id="as-org", context="لدى بغداد"),
+    ]
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_prediction_gets_no_hygiene_warning_an_annotation_gets_them(tmp_path, strict):
+    prediction = {"id": 3, "model_version": "rules-1", "result": _hygiene_breaking_results()}
+    tasks = [task([annotation(_hygiene_breaking_results())], predictions=[prediction])]
+    result = validate_exports([write_export(tmp_path, tasks)], strict=strict)
+    found = {(f.kind, f.check, f.region_id) for f in result.failures}
+    assert {("annotation", "span_boundary_clean", "edgy"), ("annotation", "entity_proclitic", "procl")} <= found
+    assert {("annotation", "consistent_label", "as-gpe"), ("annotation", "consistent_label", "as-org")} <= found
+    assert [f for f in result.failures if f.kind == "prediction"] == []
+    assert result.accounting.count("prediction regions").used == 4
+
+
 def test_relation_drawn_leftwards_is_read_as_its_arrow(tmp_path):
     results = valid_result()
     for item in results:

@@ -1,0 +1,47 @@
+"""What ``khabar validate`` imports: pandera's polars API without pandas, and pandas still usable after."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from khabar.foundation import pandera_polars
+
+
+def _run(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_checks_import_no_pandas_and_pandas_stays_importable() -> None:
+    code = (
+        "import sys\n"
+        "import khabar.kb.check, khabar.validation.api\n"
+        f"print(sorted(m for m in {pandera_polars.HIDDEN!r} if m in sys.modules))\n"
+        "import pandas\n"
+        "print(pandas.DataFrame({'a': [1, 2]})['a'].sum())\n"
+    )
+    assert _run(code).splitlines() == ["[]", "3"]
+
+
+def test_pandera_still_checks_polars_frames_without_pandas() -> None:
+    code = (
+        "import sys, polars as pl\n"
+        "from khabar.foundation.tables import AnnotationsTable\n"
+        "from khabar.foundation.pandera_polars import SchemaErrors\n"
+        "try:\n"
+        "    AnnotationsTable.validate(pl.DataFrame({'annotation_id': ['x']}), lazy=True)\n"
+        "except SchemaErrors as exc:\n"
+        "    print('refused', sorted(m for m in ('pandas', 'hypothesis') if m in sys.modules))\n"
+    )
+    assert _run(code) == "refused []"
+
+
+def test_pandas_imported_first_gives_pandera_whole() -> None:
+    code = (
+        "import sys, pandas\n"
+        "import khabar.foundation.pandera_polars as pp\n"
+        "print(hasattr(pp.pa, 'DataFrameModel'), 'pandera.engines.pandas_engine' in sys.modules)\n"
+    )
+    assert _run(code) == "True True"
