@@ -459,18 +459,46 @@ def nesting_levels(extents: Sequence[tuple[int, int]]) -> list[int]:
     return levels
 
 
+def capped_levels(owner: np.ndarray, end: np.ndarray, cap: int = len(LEVELS) - 1) -> np.ndarray:
+    """:func:`nesting_levels`, capped at ``cap`` (one or two), of distinct extents sorted by owner, start and end
+    descending: each extent's level is how many earlier extents of its owner end at or after its end.
+
+    Whether one does is the owner's running maximum of the earlier ends; whether two do, the running maximum of
+    the earlier ends less one occurrence of the largest, which is the running maximum of min(end, the ends'
+    maximum before it). Numbered ``owner`` · 2³² + end, an owner's values exceed all earlier owners', so one running
+    maximum over every owner restarts at each (1M span results: the levels 0.9 → 0.05 s CPU, a Python stack per
+    annotation before).
+    """
+    if not 1 <= cap <= 2:
+        raise ValueError(f"capped_levels counts up to one or two containing extents, not {cap}")
+    keyed = owner.astype(np.int64) << 32
+    ends = keyed + end.astype(np.int64)
+    first = np.ones(len(ends), dtype=bool)
+    first[1:] = owner[1:] != owner[:-1]
+    nothing = keyed - 1  # below every end of the owner: no earlier extent
+
+    def before(values: np.ndarray) -> np.ndarray:
+        """The running maximum of the owner's earlier values (``nothing`` for its first extent)."""
+        shifted = np.empty_like(values)
+        shifted[:1], shifted[1:] = nothing[:1], values[:-1]
+        return np.maximum.accumulate(np.where(first, nothing, shifted))
+
+    largest = before(ends)
+    levels = (largest >= ends).astype(np.int64)
+    if cap == 2:
+        levels += before(np.minimum(ends, largest)) >= ends
+    return levels
+
+
 def _leveled(spans: pl.DataFrame) -> pl.DataFrame:
     """The spans (of the nested layer), one per annotation, label and extent, with their ``level`` (one of LEVELS)."""
     spans = spans.unique(["annotation_id", "label", "start", "end"]).sort("annotation_id", "start", "end", "label")
-    ids = spans["annotation_id"].to_list()
-    extents = list(zip(spans["start"].to_list(), spans["end"].to_list()))
-    levels: list[int] = []
-    first = 0
-    for i in range(1, len(ids) + 1):  # one run of rows per annotation (they are sorted by it)
-        if i == len(ids) or ids[i] != ids[first]:
-            levels += nesting_levels(extents[first:i])
-            first = i
-    return spans.with_columns(level=pl.Series([LEVELS[min(level, len(LEVELS) - 1)] for level in levels], dtype=pl.String))
+    # identical extents (of different labels) count once as containers (nesting_levels' set of extents)
+    extents = spans.select("annotation_id", "start", "end").unique().sort(["annotation_id", "start", "end"], descending=[False, False, True])
+    owners = extents["annotation_id"].rank("dense").cast(pl.Int64).to_numpy()  # small numbers, so that owner · 2³² fits
+    levels = capped_levels(owners, extents["end"].to_numpy())
+    named = extents.with_columns(level=pl.Series(np.array(LEVELS)[levels], dtype=pl.String))
+    return spans.join(named, on=["annotation_id", "start", "end"], maintain_order="left")
 
 
 def _nesting_counts(ranked: pl.DataFrame, leveled: pl.DataFrame, layer: str) -> dict[tuple[str, str], PairCounts]:
