@@ -525,7 +525,7 @@ def _compared_passes(inputs: BuildInputs, gold: Gold) -> pl.DataFrame:
 
 def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str]) -> tuple[PassScore, ...]:
     passes = _compared_passes(inputs, gold)
-    # semi joins and no annotator carried along (1M span results: 0.65 → 0.45 s CPU)
+    # semi joins, and no annotator carried along (1M span results, one range: 0.054 → 0.051 s CPU)
     drawn = (
         inputs.spans.filter(pl.col("layer").is_in(layers)).join(passes, on=["doc_id", "annotation_id"], how="semi")
         .select("doc_id", "annotation_id", *SPAN_KEY).unique()
