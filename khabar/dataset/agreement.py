@@ -469,8 +469,8 @@ def capped_levels(owner: np.ndarray, end: np.ndarray, cap: int = len(LEVELS) - 1
     Whether one does is the owner's running maximum of the earlier ends; whether two do, the running maximum of
     the earlier ends less one occurrence of the largest, which is the running maximum of min(end, the ends'
     maximum before it). Numbered ``owner`` · 2³² + end, an owner's values exceed all earlier owners', so one running
-    maximum over every owner restarts at each (1M span results: the levels 0.9 → 0.05 s CPU, a Python stack per
-    annotation before).
+    maximum over every owner restarts at each (1M span results, a range of 2,000 documents: the levels
+    0.061 → 0.024 s CPU, with a Python stack per annotation before).
     """
     if not 1 <= cap <= 2:
         raise ValueError(f"capped_levels counts up to one or two containing extents, not {cap}")
@@ -495,13 +495,17 @@ def capped_levels(owner: np.ndarray, end: np.ndarray, cap: int = len(LEVELS) - 1
 
 def _leveled(spans: pl.DataFrame) -> pl.DataFrame:
     """The spans (of the nested layer), one per annotation, label and extent, with their ``level`` (one of LEVELS)."""
-    spans = spans.unique(["annotation_id", "label", "start", "end"]).sort("annotation_id", "start", "end", "label")
-    # identical extents (of different labels) count once as containers (nesting_levels' set of extents)
-    extents = spans.select("annotation_id", "start", "end").unique().sort(["annotation_id", "start", "end"], descending=[False, False, True])
-    owners = extents["annotation_id"].rank("dense").cast(pl.Int64).to_numpy()  # small numbers, so that owner · 2³² fits
-    levels = capped_levels(owners, extents["end"].to_numpy())
-    named = extents.with_columns(level=pl.Series(np.array(LEVELS)[levels], dtype=pl.String))
-    return spans.join(named, on=["annotation_id", "start", "end"], maintain_order="left")
+    spans = spans.unique(["annotation_id", "label", "start", "end"]).sort(
+        ["annotation_id", "start", "end", "label"], descending=[False, False, True, False]
+    )
+    ids, starts, ends = (spans[name].to_numpy() for name in ("annotation_id", "start", "end"))
+    owner = np.ones(len(ids), dtype=bool)
+    owner[1:] = ids[1:] != ids[:-1]
+    # identical extents (of different labels, adjacent in this order) count once as containers (nesting_levels' set)
+    extent = owner.copy()
+    extent[1:] |= (starts[1:] != starts[:-1]) | (ends[1:] != ends[:-1])
+    levels = capped_levels(np.cumsum(owner)[extent], ends[extent])[np.cumsum(extent) - 1]
+    return spans.with_columns(level=pl.Series(np.array(LEVELS)[levels], dtype=pl.String))
 
 
 def _nesting_counts(ranked: pl.DataFrame, leveled: pl.DataFrame, layer: str) -> dict[tuple[str, str], PairCounts]:
