@@ -188,7 +188,7 @@ def near_duplicate_pairs(texts: Mapping[str, str], config: NearDuplicates) -> li
     # slice's texts and shingles are ever in memory (3M span results, 38,776 texts, the texts given as
     # :class:`FrameTexts`: the plan's peak above its inputs 0.69 GB → 0.21 GB, the same CPU)
     slices = range(0, len(doc_ids), SIGNATURE_TEXTS) if doc_ids else range(1)
-    signatures = np.concatenate([minhash_signatures([texts[d] for d in doc_ids[i : i + SIGNATURE_TEXTS]], config) for i in slices])
+    signatures = np.concatenate([minhash_signatures(_texts_of(texts, doc_ids[i : i + SIGNATURE_TEXTS]), config) for i in slices])
     a, b = _candidate_pairs(signatures, lsh_bands(config.threshold, config.num_perm))
     # MinHash.jaccard, a slice of candidate pairs at a time: each pair copies its two signatures
     agreeing = [np.count_nonzero(signatures[a[i : i + PAIRS]] == signatures[b[i : i + PAIRS]], axis=1) for i in range(0, len(a), PAIRS)]
@@ -198,6 +198,11 @@ def near_duplicate_pairs(texts: Mapping[str, str], config: NearDuplicates) -> li
         for i, j, similarity in zip(a.tolist(), b.tolist(), similarities.tolist())
         if similarity >= config.threshold
     )
+
+
+def _texts_of(texts: Mapping[str, str], doc_ids: Sequence[str]) -> list[str]:
+    """The texts of ``doc_ids``, in that order: from a :class:`FrameTexts` by one gather, not a lookup each."""
+    return texts.gather(doc_ids) if isinstance(texts, FrameTexts) else [texts[d] for d in doc_ids]
 
 
 def group_documents(stories: Mapping[str, str], pairs: Sequence[tuple[str, str, float]]) -> list[tuple[str, ...]]:
@@ -236,6 +241,10 @@ class FrameTexts(Mapping[str, str]):
 
     def __getitem__(self, doc_id: str) -> str:
         return str(self._texts[self._rows[doc_id]])
+
+    def gather(self, doc_ids: Sequence[str]) -> list[str]:
+        """The texts of ``doc_ids``, in that order (1M span results, 12,966 texts: 0.086 → 0.054 s CPU)."""
+        return self._texts.gather([self._rows[d] for d in doc_ids]).to_list()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._rows)
