@@ -415,7 +415,7 @@ def _relation_keys(spans: pl.DataFrame, relations: pl.DataFrame, versions: pl.Da
     """
     regions = pl.concat(relations.select("annotation_id", region_id=end) for end in ("from_region", "to_region"))
     ends = (
-        # only the regions relations name are looked up: a fifth of the spans, sorted (1M span results: 0.43 → 0.2 s CPU)
+        # only the regions relations name are looked up and sorted (1M span results, a range of 2,000 documents: 0.030 → 0.017 s CPU)
         spans.join(versions.select("annotation_id"), on="annotation_id")
         .join(regions, on=["annotation_id", "region_id"], how="semi")
         .sort("annotation_id", "start", "end", "layer", "label")
@@ -469,8 +469,8 @@ def nesting_levels(extents: Sequence[tuple[int, int]]) -> list[int]:
 
 
 def capped_levels(owner: np.ndarray, end: np.ndarray, cap: int = len(LEVELS) - 1) -> np.ndarray:
-    """:func:`nesting_levels`, capped at ``cap`` (one or two), of distinct extents sorted by owner, start and end
-    descending: each extent's level is how many earlier extents of its owner end at or after its end.
+    """:func:`nesting_levels`, capped at ``cap`` (one or two), of distinct extents sorted by owner, then start, then
+    end descending: each extent's level is how many earlier extents of its owner end at or after its end.
 
     Whether one does is the owner's running maximum of the earlier ends; whether two do, the running maximum of
     the earlier ends less one occurrence of the largest, which is the running maximum of min(end, the ends'

@@ -49,8 +49,8 @@ def _word_ids(texts: Sequence[str]) -> tuple[np.ndarray, pl.Series, np.ndarray]:
     """Every word of the texts as an id (text after text), the words the ids stand for, and each text's word count.
 
     A word is what ``str.split()`` makes: Arrow's ``utf8_split_whitespace`` splits on the same characters (all
-    of Unicode compared), but keeps an empty word before leading and after trailing whitespace (1M span results:
-    0.25 s CPU, half that of a regular expression's matches).
+    of Unicode compared), but keeps an empty word before leading and after trailing whitespace (1M span results,
+    4,000 texts: 0.038 s CPU, 0.077 s by a regular expression's matches).
     """
     split = pc.utf8_split_whitespace(pa.array(texts, pa.string()))  # type: ignore[attr-defined]
     words, text = split.flatten(), pc.list_parent_indices(split).to_numpy()  # type: ignore[attr-defined]
