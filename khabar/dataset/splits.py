@@ -25,14 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
 
 from khabar.dataset.layout import SINGLE_SPLIT
 from khabar.dataset.release import NearDuplicates, Release
 from khabar.foundation.errors import KhabarError
-
-#: A word is a run of what ``str.split()`` does not split on: Unicode whitespace and the separators \x1c-\x1f.
-WORD = r"[^\s\x1C-\x1F]+"
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,18 @@ class SplitPlan:
 
 
 def _word_ids(texts: Sequence[str]) -> tuple[np.ndarray, pl.Series, np.ndarray]:
-    """Every word of the texts as an id (text after text), the words the ids stand for, and each text's word count."""
-    words = pl.Series(texts, dtype=pl.String).str.extract_all(WORD)
-    encoded = words.explode(empty_as_null=False).to_arrow().dictionary_encode()
-    return encoded.indices.to_numpy(), pl.Series(encoded.dictionary), words.list.len().to_numpy().astype(np.int64)
+    """Every word of the texts as an id (text after text), the words the ids stand for, and each text's word count.
+
+    A word is what ``str.split()`` makes: Arrow's ``utf8_split_whitespace`` splits on the same characters (all
+    of Unicode compared), but keeps an empty word before leading and after trailing whitespace (1M span results,
+    4,000 texts: 0.038 s CPU, 0.077 s by a regular expression's matches).
+    """
+    split = pc.utf8_split_whitespace(pa.array(texts, pa.string()))  # type: ignore[attr-defined]
+    words, text = split.flatten(), pc.list_parent_indices(split).to_numpy()  # type: ignore[attr-defined]
+    kept = pc.not_equal(pc.binary_length(words), 0)  # type: ignore[attr-defined]
+    encoded = words.filter(kept).dictionary_encode()
+    lengths = np.bincount(text[kept.to_numpy(zero_copy_only=False)], minlength=len(texts)).astype(np.int64)
+    return encoded.indices.to_numpy(), pl.Series(encoded.dictionary), lengths
 
 
 def _windows(word_ids: np.ndarray, lengths: np.ndarray, size: int, padding: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +85,9 @@ def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def sha1_hash32(shingles: Sequence[bytes]) -> np.ndarray:
     """Each shingle's hash: the first 4 bytes of its SHA-1, little-endian (datasketch's ``sha1_hash32``)."""
-    return np.frombuffer(b"".join(hashlib.sha1(shingle).digest()[:4] for shingle in shingles), dtype="<u4").astype(np.uint32)
+    # whole digests joined, their first 4 bytes taken by numpy (a slice per digest in Python cost a third more)
+    digests = np.frombuffer(b"".join([hashlib.sha1(shingle).digest() for shingle in shingles]), dtype=np.uint8).reshape(-1, 20)
+    return np.ascontiguousarray(digests[:, :4]).view("<u4").ravel().astype(np.uint32)
 
 
 def fmix32(hashes: np.ndarray) -> np.ndarray:
@@ -180,7 +188,7 @@ def near_duplicate_pairs(texts: Mapping[str, str], config: NearDuplicates) -> li
     # slice's texts and shingles are ever in memory (3M span results, 38,776 texts, the texts given as
     # :class:`FrameTexts`: the plan's peak above its inputs 0.69 GB → 0.21 GB, the same CPU)
     slices = range(0, len(doc_ids), SIGNATURE_TEXTS) if doc_ids else range(1)
-    signatures = np.concatenate([minhash_signatures([texts[d] for d in doc_ids[i : i + SIGNATURE_TEXTS]], config) for i in slices])
+    signatures = np.concatenate([minhash_signatures(_texts_of(texts, doc_ids[i : i + SIGNATURE_TEXTS]), config) for i in slices])
     a, b = _candidate_pairs(signatures, lsh_bands(config.threshold, config.num_perm))
     # MinHash.jaccard, a slice of candidate pairs at a time: each pair copies its two signatures
     agreeing = [np.count_nonzero(signatures[a[i : i + PAIRS]] == signatures[b[i : i + PAIRS]], axis=1) for i in range(0, len(a), PAIRS)]
@@ -190,6 +198,11 @@ def near_duplicate_pairs(texts: Mapping[str, str], config: NearDuplicates) -> li
         for i, j, similarity in zip(a.tolist(), b.tolist(), similarities.tolist())
         if similarity >= config.threshold
     )
+
+
+def _texts_of(texts: Mapping[str, str], doc_ids: Sequence[str]) -> list[str]:
+    """The texts of ``doc_ids``, in that order: from a :class:`FrameTexts` by one gather, not a lookup each."""
+    return texts.gather(doc_ids) if isinstance(texts, FrameTexts) else [texts[d] for d in doc_ids]
 
 
 def group_documents(stories: Mapping[str, str], pairs: Sequence[tuple[str, str, float]]) -> list[tuple[str, ...]]:
@@ -228,6 +241,10 @@ class FrameTexts(Mapping[str, str]):
 
     def __getitem__(self, doc_id: str) -> str:
         return str(self._texts[self._rows[doc_id]])
+
+    def gather(self, doc_ids: Sequence[str]) -> list[str]:
+        """The texts of ``doc_ids``, in that order (1M span results, 12,966 texts: 0.086 → 0.054 s CPU)."""
+        return self._texts.gather([self._rows[d] for d in doc_ids]).to_list()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._rows)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -123,15 +124,24 @@ class StoredInputs:
         writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
         try:
             for batch in pq.ParquetFile(self.files[name]).iter_batches(batch_size=READ_ROWS, columns=list(columns)):
-                rows = pl.from_arrow(batch)
-                assert isinstance(rows, pl.DataFrame)
-                numbered = rows.join(number, on="doc_id", how="inner", maintain_order="left")
-                for (index,), part in numbered.partition_by("range", as_dict=True, maintain_order=True).items():
-                    table = part.drop("range").to_arrow()
+                # each row's range, looked up by its doc_id alone; the rows are then taken in range order and
+                # sliced, in Arrow, never converted to a polars frame and back (1M span results: the cut 0.74 → 0.60 s CPU)
+                ids = pl.from_arrow(batch.column("doc_id"))
+                assert isinstance(ids, pl.Series)
+                looked_up = ids.to_frame("doc_id").join(number, on="doc_id", how="left", maintain_order="left")["range"]
+                numbers = looked_up.fill_null(-1).to_numpy()  # -1: a document the build does not hold
+                order = np.argsort(numbers, kind="stable")
+                order = order[numbers[order] >= 0]
+                taken = pa.Table.from_batches([batch]).take(pa.array(order))
+                present, firsts = np.unique(numbers[order], return_index=True)
+                for index, first, stop in zip(present.tolist(), firsts.tolist(), [*firsts[1:].tolist(), len(order)]):
+                    table = taken.slice(first, stop - first)
                     if index not in writers:
-                        # Arrow IPC, read back by this process alone (1M span results, cut and read: 1.33 s CPU as parquet, 1.22 s)
+                        # Arrow IPC, uncompressed, read back by this process alone (1M span results, cut and read:
+                        # 1.33 s CPU as parquet, 1.22 s as lz4 IPC, 1.0 s uncompressed,
+                        # for 207 MB of files instead of 63 MB, removed when the build ends)
                         path = folder / f"{name}-{index}.arrow"
-                        writers[index] = pa.ipc.new_file(path, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
+                        writers[index] = pa.ipc.new_file(path, table.schema)
                         self.parts[ranges[index]][name] = path
                     writers[index].write_table(table)
         finally:

@@ -11,6 +11,7 @@ from itertools import combinations
 from operator import add
 from unittest.mock import patch
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -22,6 +23,7 @@ from khabar.dataset.agreement import (
     PredictionSums,
     agreement,
     agreement_sums,
+    capped_levels,
     krippendorff_alpha_nominal,
     nesting_levels,
     prediction_quality,
@@ -464,3 +466,20 @@ def test_the_sums_of_no_document_are_the_agreement_of_none():
     gold = adjudicate(none)
     assert AgreementSums.empty(LAYERS).result() == agreement(none, LAYERS, gold=gold)
     assert PredictionSums.empty(LAYERS).result() == prediction_quality(none.predictions_spans, gold.spans, [], LAYERS)
+
+
+@pytest.mark.parametrize("cap", [1, 2])
+def test_capped_levels_are_nesting_levels_capped(cap: int):
+    """The vectorized levels of many annotations at once against nesting_levels, one annotation at a time."""
+    rng = np.random.default_rng(7)
+    extents = []
+    for owner in range(300):
+        starts = rng.integers(0, 40, rng.integers(1, 25))
+        extents += {(owner, int(s), int(s + rng.integers(1, 15))) for s in starts}
+    extents.sort(key=lambda e: (e[0], e[1], -e[2]))
+    owners, ends = np.array([e[0] for e in extents]), np.array([e[2] for e in extents])
+    expected = []
+    for owner in range(300):
+        expected += nesting_levels([(s, e) for o, s, e in extents if o == owner])
+    assert (capped_levels(owners, ends, cap) == np.minimum(expected, cap)).all()
+    assert max(expected) > cap  # the cap is met

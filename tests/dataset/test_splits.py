@@ -137,3 +137,18 @@ def test_bands_are_minhash_lshs(num_perm):
             continue
         assert lsh_bands(threshold, num_perm) == expected, threshold
     assert refused < len(thresholds)
+
+
+def test_words_are_those_of_str_split_for_every_whitespace_character():
+    """Arrow's whitespace split, its empty words dropped, against ``str.split()``: every character Python splits on,
+    leading, trailing, repeated, and texts with no word at all."""
+    import sys
+
+    from khabar.dataset.splits import _word_ids
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    texts = [f"{s}a{s}{s}b{s}" for s in spaces] + ["", " ", "كلمة", "\x1cأ\x1f ب\u2029"]
+    ids, vocabulary, lengths = _word_ids(texts)
+    words = vocabulary.to_list()
+    assert [words[i] for i in ids] == [w for text in texts for w in text.split()]
+    assert lengths.tolist() == [len(text.split()) for text in texts]
