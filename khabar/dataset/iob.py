@@ -17,6 +17,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import polars as pl
 
+from khabar.dataset.segment import Tokens
 from khabar.foundation.errors import KhabarError
 
 OUTSIDE = "O"
@@ -204,12 +205,11 @@ def _keys(text: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return (text.astype(np.int64) << 32) + offset
 
 
-def align_all(tokens: pl.DataFrame, entities: pl.DataFrame, names: Sequence[str], labels: Sequence[str] = ()) -> AlignedEntities:
-    """:func:`align` of every text at once. ``tokens``: text, start, end, sentence, in text order (a
-    :func:`~khabar.dataset.segment.token_frame`); ``entities``: text, start, end, label, in span order;
-    ``names``: each text's document, which an :class:`AlignmentError` names."""
-    token_text, sentence = tokens["text"].to_numpy(), tokens["sentence"].to_numpy()
-    token_start, token_end = tokens["start"].to_numpy(), tokens["end"].to_numpy()
+def align_all(tokens: Tokens, entities: pl.DataFrame, names: Sequence[str], labels: Sequence[str] = ()) -> AlignedEntities:
+    """:func:`align` of every text at once. ``tokens``: those of every text (:func:`~khabar.dataset.segment.tokens`);
+    ``entities``: text, start, end, label, in span order; ``names``: each text's document, which an
+    :class:`AlignmentError` names."""
+    token_text, sentence, token_start, token_end = tokens.text, tokens.sentence, tokens.start, tokens.end
     text, start, end = entities["text"].to_numpy(), entities["start"].to_numpy(), entities["end"].to_numpy()
     first = np.searchsorted(_keys(token_text, token_end), _keys(text, start), side="right")
     last = np.searchsorted(_keys(token_text, token_start), _keys(text, end), side="left") - 1
