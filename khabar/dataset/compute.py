@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.agreement import AgreementSums, PredictionSums, agreement_sums, prediction_sums
 from khabar.dataset.card import Shard
-from khabar.dataset.configs import annotator_document_table, document_table, quote_table, token_table
+from khabar.dataset.configs import Texts, annotator_document_table, document_table, quote_table, token_table
 from khabar.dataset.datasheet import Figures
 from khabar.dataset.figures import GoldCounts, TokenCounts, alignment_report, alignment_totals, build_report, datasheet_figures, per_label
 from khabar.dataset.iob import Alignment
@@ -100,12 +100,13 @@ class _Configs:
     def add(self, part: BuildInputs, gold: Gold) -> None:
         """The rows of a range of documents (``part``, and its ``gold``)."""
         scheme, docs = self.scheme, part.documents.sort("doc_id")
+        texts = Texts.of(docs)
         if self.per_annotator:
-            documents = annotator_document_table(docs, part.annotations, part.spans, part.relations, scheme, self.links)
+            documents = annotator_document_table(docs, part.annotations, part.spans, part.relations, scheme, self.links, texts)
         else:
-            documents = document_table(docs, gold.spans, gold.relations, scheme, self.links)
+            documents = document_table(docs, gold.spans, gold.relations, scheme, self.links, texts)
         self._append("documents", documents, "id")
-        tokens = token_table(docs, gold.spans, scheme)
+        tokens = token_table(docs, gold.spans, scheme, texts)
         self.tokens.add(tokens.table)
         self.alignment.update(tokens.alignment)
         self._append("tokens", tokens.table, "doc_id")

@@ -147,13 +147,15 @@ class CodePoints:
 
     codes: np.ndarray  # uint32
     bounds: np.ndarray  # int64: where each text begins in ``codes``, then where the last ends
+    utf8: pa.Buffer  # the same texts in UTF-8, one after another
 
     @classmethod
     def of(cls, texts: pl.Series) -> CodePoints:
         strings = texts.cast(pl.String).fill_null("").to_list()
         lengths = np.fromiter(map(len, strings), np.int64, len(strings))
-        codes = np.frombuffer("".join(strings).encode("utf-32-le"), np.uint32)
-        return cls(codes, np.concatenate([[0], np.cumsum(lengths)]))
+        joined = "".join(strings)
+        codes = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+        return cls(codes, np.concatenate([[0], np.cumsum(lengths)]), pa.py_buffer(joined.encode()))
 
     def char_before(self, text: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """The code point just before ``offset`` in text number ``text`` (int64); -1 at a text's start, past
@@ -229,18 +231,19 @@ def tokens(points: CodePoints) -> Tokens:
     sentence = np.cumsum(begins)
     sentence -= sentence[np.maximum.accumulate(np.where(same_text, 0, np.arange(count)))]
     first = points.bounds[text]
-    return Tokens(text, firsts - first, ends - first, sentence.astype(np.int32), _strings(codes, space, firsts, ends))
+    return Tokens(text, firsts - first, ends - first, sentence.astype(np.int32), _strings(points, firsts, ends))
 
 
-def _strings(codes: np.ndarray, space: np.ndarray, firsts: np.ndarray, ends: np.ndarray) -> pa.Array:
-    """The text of every token, as one arrow array: the UTF-8 bytes of every character but white space are
-    the tokens' bytes one after another, since tokens cover every other character."""
-    sizes = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
-    byte_at = np.concatenate([[0], np.cumsum(sizes)])
-    utf8 = np.frombuffer(str(codes.data, "utf-32-le").encode(), np.uint8)
-    data = utf8[np.repeat(~space, sizes)]
-    offsets = np.concatenate([[0], np.cumsum(byte_at[ends] - byte_at[firsts])])
-    return pa.LargeStringArray.from_buffers(len(firsts), pa.py_buffer(offsets), pa.py_buffer(data))
+def _strings(points: CodePoints, firsts: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """The text of every token (``firsts``, ``ends``: positions in ``points.codes``), as one arrow array: the UTF-8 of
+    all texts cut into tokens and the stretches between them, then every other piece taken."""
+    codes = points.codes
+    byte_at = np.zeros(len(codes) + 1, np.int64)
+    np.cumsum(1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000), out=byte_at[1:])
+    cuts = np.empty(2 * len(firsts) + 2, np.int64)
+    cuts[0], cuts[1:-1:2], cuts[2:-1:2], cuts[-1] = 0, byte_at[firsts], byte_at[ends], byte_at[-1]
+    pieces = pa.LargeStringArray.from_buffers(len(cuts) - 1, pa.py_buffer(cuts), points.utf8)
+    return pieces.take(pa.array(np.arange(1, len(cuts) - 1, 2)))
 
 
 def word_frame(texts: pl.Series) -> pl.DataFrame:
