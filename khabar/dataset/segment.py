@@ -177,17 +177,17 @@ class Tokens(NamedTuple):
     strings: pa.Array  # large_string: each token's text
 
 
-def _token_bounds(points: CodePoints) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per character its kind bits and whether it is white space; the first and past-the-last character
+def _token_bounds(points: CodePoints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per character its kind bits; the first and past-the-last character
     of every token (positions in ``points.codes``, in order). A token is a run of word characters (neither
     white space nor a mark) or a mark alone; a separator between two decimal digits of one text is a word character."""
     codes, bounds = points.codes, points.bounds
     kinds = _KINDS.of(codes)
     space = (kinds & SPACE) != 0
     mark = ((kinds & MARK) != 0) & ~space
-    begins, ends = np.zeros(len(codes) + 1, bool), np.zeros(len(codes) + 1, bool)
-    begins[bounds[:-1]], ends[bounds[1:]] = True, True
-    begins, ends = begins[:-1], ends[1:]  # per character: the first of its text; the last of its text (empty texts change neither)
+    starting, ending = np.zeros(len(codes) + 1, bool), np.zeros(len(codes) + 1, bool)
+    starting[bounds[:-1]], ending[bounds[1:]] = True, True
+    begins, ends = starting[:-1], ending[1:]  # per character: the first of its text; the last of its text (empty texts change neither)
     decimal = (kinds & DECIMAL) != 0
     inner = ((kinds & SEPARATOR) != 0) & ~begins & ~ends
     inner[1:-1] &= decimal[:-2] & decimal[2:]
@@ -197,12 +197,12 @@ def _token_bounds(points: CodePoints) -> tuple[np.ndarray, np.ndarray, np.ndarra
     after_word[1:], before_word[:-1] = word[:-1] & ~begins[1:], word[1:] & ~ends[:-1]
     firsts = np.flatnonzero(mark | (word & ~after_word))
     lasts = np.flatnonzero(mark | (word & ~before_word))
-    return kinds, space, firsts, lasts + 1
+    return kinds, firsts, lasts + 1
 
 
 def word_positions(points: CodePoints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """text, start, end of every token of :func:`tokens`, without their strings and sentences."""
-    _, _, firsts, ends = _token_bounds(points)
+    _, firsts, ends = _token_bounds(points)
     text = np.searchsorted(points.bounds, firsts, side="right") - 1
     first = points.bounds[text]
     return text, firsts - first, ends - first
@@ -211,7 +211,7 @@ def word_positions(points: CodePoints) -> tuple[np.ndarray, np.ndarray, np.ndarr
 def tokens(points: CodePoints) -> Tokens:
     """The tokens and sentences of every text of ``points``."""
     codes = points.codes
-    kinds, space, firsts, ends = _token_bounds(points)
+    kinds, firsts, ends = _token_bounds(points)
     text = np.searchsorted(points.bounds, firsts, side="right") - 1
     count = len(firsts)
     same_text = np.zeros(count, bool)  # as the token before
@@ -219,9 +219,9 @@ def tokens(points: CodePoints) -> Tokens:
     head = codes[firsts]
     single = ends - firsts == 1
     # a line break lies in the white space between two tokens of a text
-    breaks = np.concatenate([[0], np.cumsum(codes == ord("\n"))])
+    breaks = np.flatnonzero(codes == ord("\n"))
     line_break = np.zeros(count, bool)
-    line_break[1:] = breaks[firsts[1:]] > breaks[ends[:-1]]
+    line_break[1:] = np.searchsorted(breaks, firsts[1:]) > np.searchsorted(breaks, ends[:-1])
     ended = np.zeros(count, bool)  # the token before is a sentence-ending mark
     ended[1:] = single[:-1] & ((kinds[firsts[:-1]] & END) != 0)
     initial = np.zeros(count, bool)  # a full stop comes before, and a single letter before it
