@@ -75,6 +75,14 @@ def with_entity_ids(spans: pl.DataFrame, links: pl.DataFrame | None, scheme: Sch
     return spans.join(ids.with_columns(layer=pl.lit(scheme.entity.name)), on=["doc_id", "start", "end", "label", "layer"], how="left", maintain_order="left")
 
 
+def placed_spans(spans: pl.DataFrame, scheme: Scheme, links: pl.DataFrame | None = None, keys: Sequence[str] = ("doc_id",)) -> pl.DataFrame:
+    """``spans`` in span order (within ``keys``) with their ``zone`` (:func:`with_zones`, as its ClassLabel id) and
+    ``entity_id`` (:func:`with_entity_ids`): what the ``documents`` and ``quotes`` configs and the zone counts
+    all read, made once per range of documents."""
+    spans = with_entity_ids(with_zones(spans, scheme, keys), links, scheme).sort(*keys, *SPAN_ORDER, maintain_order=True)
+    return spans.with_columns(label_ids(spans["zone"], zone_names(scheme)))
+
+
 def with_standalone_forms(spans: pl.DataFrame, documents: pl.DataFrame, points: CodePoints | None = None) -> pl.DataFrame:
     """``spans`` with a ``normalized`` column: the word each span stands for written on its own
     (:func:`khabar.kb.normalise.standalone_form`: the B4 span ``لتحالف`` after a ل is ``التحالف``),
@@ -95,13 +103,13 @@ def _blank_as_null(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
     return frame.with_columns(pl.col(c).cast(pl.String).replace("", None) for c in columns)
 
 
-def _documents(rows: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, keys: list[str], schema: pa.Schema,
-               links: pl.DataFrame | None, texts: Texts) -> pa.Table:
+def _documents(rows: pl.DataFrame, placed: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, keys: list[str], schema: pa.Schema,
+               texts: Texts) -> pa.Table:
     """One row per row of ``rows`` (documents, with ``keys``): a list per layer of the spans with the same ``keys``
-    (in span order), and a list of their relations (in the order given). ``texts``: the documents' texts."""
+    (``placed``: :func:`placed_spans` over ``keys``), and a list of their relations (in the order given).
+    ``texts``: the documents' texts."""
     table = _blank_as_null(rows.sort(keys), ["source", "published", "title", "url", "story"])
-    spans = with_entity_ids(with_zones(spans, scheme, keys), links, scheme).sort(*keys, *SPAN_ORDER, maintain_order=True)
-    spans = with_standalone_forms(spans, texts.documents, texts.points).with_columns(label_ids(spans["zone"], zone_names(scheme)))
+    spans = with_standalone_forms(placed, texts.documents, texts.points)
     for layer in scheme.layers:
         choices = [c for c in scheme.region_choices if c.layer == layer.name]
         of_layer = spans.filter(pl.col("layer") == layer.name)
@@ -116,12 +124,13 @@ def _documents(rows: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame,
 
 
 def document_table(documents: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme,
-                   links: pl.DataFrame | None = None, texts: Texts | None = None) -> pa.Table:
+                   links: pl.DataFrame | None = None, texts: Texts | None = None, placed: pl.DataFrame | None = None) -> pa.Table:
     """The ``documents`` config: every document with its gold spans per layer and its gold relations
-    (``texts``: those of ``documents``, made when not given)."""
+    (``texts``: those of ``documents``; ``placed``: :func:`placed_spans` of ``spans``; each made when not given)."""
     relations = relations.sort("doc_id", "from_region", "to_region", "label", maintain_order=True)
     texts = texts if texts is not None else Texts.of(documents)
-    return _documents(documents, spans, relations, scheme, ["doc_id"], documents_features(scheme).arrow_schema, links, texts)
+    placed = placed if placed is not None else placed_spans(spans, scheme, links)
+    return _documents(documents, placed, relations, scheme, ["doc_id"], documents_features(scheme).arrow_schema, texts)
 
 
 def annotator_document_table(documents: pl.DataFrame, annotations: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame,
@@ -130,14 +139,14 @@ def annotator_document_table(documents: pl.DataFrame, annotations: pl.DataFrame,
     of it, its relations in the order they were drawn (``texts``: those of ``documents``, made when not given)."""
     latest = latest_per_annotator(annotations).select("annotation_id", "doc_id", "annotator")
     annotator_of = latest.select("annotation_id", "annotator")
+    keys = ["doc_id", "annotator"]
     return _documents(
         documents.join(latest.drop("annotation_id"), on="doc_id"),
-        spans.join(annotator_of, on="annotation_id"),
+        placed_spans(spans.join(annotator_of, on="annotation_id"), scheme, links, keys),
         relations.join(annotator_of, on="annotation_id", maintain_order="left"),
         scheme,
-        ["doc_id", "annotator"],
+        keys,
         documents_features(scheme, per_annotator=True).arrow_schema,
-        links,
         texts if texts is not None else Texts.of(documents),
     )
 
@@ -274,21 +283,23 @@ def head_entities(parts: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> p
 
 
 def quote_table(spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, links: pl.DataFrame | None = None,
-                clusters: pl.DataFrame | None = None, ambiguous: pl.DataFrame | None = None) -> pa.Table:
+                clusters: pl.DataFrame | None = None, ambiguous: pl.DataFrame | None = None, placed: pl.DataFrame | None = None) -> pa.Table:
     """The ``quotes`` config: every CONTENT with its choice, zone and cluster, whether its source link is
-    ambiguous (``ambiguous``: doc_id, start, end of the flagged CONTENTs) and, per relation rule, the spans it points at."""
+    ambiguous (``ambiguous``: doc_id, start, end of the flagged CONTENTs) and, per relation rule, the spans it points
+    at (``placed``: :func:`placed_spans` of ``spans``, made when not given)."""
     choices = scheme.attribution.quote_type
-    spans = with_entity_ids(with_zones(spans, scheme), links, scheme).sort("doc_id", *SPAN_ORDER, maintain_order=True)
-    spans = spans.with_columns(label_ids(spans["zone"], zone_names(scheme)))
+    spans = placed if placed is not None else placed_spans(spans, scheme, links)
     clusters = (clusters if clusters is not None else pl.DataFrame(schema=CLUSTERS_SCHEMA)).unique(["doc_id", "start", "end"], keep="first", maintain_order=True)
     contents = spans.filter((pl.col("layer") == choices.layer) & (pl.col("label") == choices.label))
     contents = contents.join(clusters, on=["doc_id", "start", "end"], how="left", maintain_order="left")
     flagged = (ambiguous if ambiguous is not None else pl.DataFrame(schema=AMBIGUOUS_SCHEMA)).unique().with_columns(source_ambiguous=pl.lit(True))
     contents = contents.join(flagged, on=["doc_id", "start", "end"], how="left", maintain_order="left").with_columns(pl.col("source_ambiguous").fill_null(False))
     table = contents.with_columns(label_ids(contents[choices.name], choices.choices))
-    # a majority vote can lend one region id to two spans of a document: the id then names the last
-    regions = spans.unique(["doc_id", "region_id"], keep="last", maintain_order=True).select("doc_id", "region_id", "start", "end", "text", "zone")
-    targets = relations.join(regions, left_on=["doc_id", "to_region"], right_on=["doc_id", "region_id"])
+    # a majority vote can lend one region id to two spans of a document: the id then names the last (kept per
+    # relation after the join, not by a unique over every span: 1M span results, 0.11 → 0.03 s)
+    regions = spans.select("doc_id", "region_id", "start", "end", "text", "zone").with_row_index("row")
+    targets = relations.with_row_index("relation").join(regions, left_on=["doc_id", "to_region"], right_on=["doc_id", "region_id"])
+    targets = targets.sort("row").unique("relation", keep="last").drop("relation", "row")
     targets = head_entities(targets, spans, scheme).sort("doc_id", "from_region", "start", "end", "to_region")
     targets = targets.with_columns(label_ids(targets["entity_label"], scheme.entity.labels)).rename({"from_region": "region_id"})
     fields: list[str | pl.Expr] = [pl.col("to_region").alias("id"), "start", "end", "text", "zone", "entity_label", "entity_id"]
