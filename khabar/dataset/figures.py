@@ -28,13 +28,18 @@ class TokenCounts:
 
     def __init__(self) -> None:
         self.sentences = 0
-        self.per_document: Counter[str] = Counter()
+        self.parts: list[pl.DataFrame] = []  # doc_id, tokens: one row per sentence, a frame per range
 
     def add(self, rows: pa.Table) -> None:
         """Count rows of the ``tokens`` config."""
         self.sentences += rows.num_rows
-        lengths = pl.DataFrame({"doc_id": pl.from_arrow(rows["doc_id"]), "tokens": pl.from_arrow(rows["tokens"].combine_chunks().value_lengths())})
-        self.per_document.update(dict(lengths.group_by("doc_id").agg(pl.col("tokens").sum()).iter_rows()))
+        lengths = pl.from_arrow(rows["tokens"].combine_chunks().value_lengths()).cast(pl.Int64)
+        self.parts.append(pl.DataFrame({"doc_id": pl.from_arrow(rows["doc_id"]), "tokens": lengths}))
+
+    @property
+    def per_document(self) -> pl.DataFrame:
+        """doc_id, tokens: one row per sentence counted."""
+        return pl.concat(self.parts) if self.parts else pl.DataFrame(schema={"doc_id": pl.String, "tokens": pl.Int64})
 
 
 #: The fields of a decision in the report (``asdict`` copies each value: 13k decisions, 0.15 s).
@@ -74,7 +79,7 @@ class GoldCounts:
         self.spans = 0
         self.relations = 0
         self.labels: Counter[tuple[str, str]] = Counter()  # (layer, label)
-        self.per_document: Counter[tuple[str, str]] = Counter()  # (doc_id, layer)
+        self.per_document: list[pl.DataFrame] = []  # doc_id, layer, spans: a frame per range
         self.quote_types: Counter[str] = Counter()
         self.relation_labels: Counter[str] = Counter()
         self.zones: Counter[tuple[str, str]] = Counter()  # (layer, or CONTENT alone; zone)
@@ -86,7 +91,7 @@ class GoldCounts:
         self.spans += spans.height
         self.relations += gold.relations.height
         self.labels.update(_counts(spans, "layer", "label"))
-        self.per_document.update(_counts(spans, "doc_id", "layer"))
+        self.per_document.append(spans.group_by("doc_id", "layer").agg(spans=pl.len().cast(pl.Int64)))
         is_content = (pl.col("layer") == choices.layer) & (pl.col("label") == choices.label)
         self.quote_types.update(_counts(spans.filter(is_content).select(pl.col(choices.name).fill_null("unset")), choices.name))
         self.relation_labels.update(_counts(gold.relations, "label"))
@@ -113,18 +118,15 @@ def datasheet_figures(release: Release, scheme: Scheme, inputs: Inputs, counts: 
     docs = inputs.documents
     split_of = plan.split_of
     policies = Counter(d.policy for d in gold.decisions)
-    tokens_per_doc = tokens.per_document
-    per_source = []
-    for source in sorted(set(docs["source"].to_list())):
-        ids = docs.filter(pl.col("source") == source)["doc_id"].to_list()
-        per_source.append(
-            SourceFigures(
-                source,
-                len(ids),
-                sum(tokens_per_doc[i] for i in ids),
-                tuple((layer, sum(gold.per_document[i, layer] for i in ids)) for layer in scheme.layer_names),
-            )
-        )
+    sources = docs.select("doc_id", "source")
+    documents = dict(sources.group_by("source").len().iter_rows())
+    token_sums = dict(sources.join(tokens.per_document, on="doc_id").group_by("source").agg(pl.col("tokens").sum()).iter_rows())
+    spans = pl.concat(gold.per_document) if gold.per_document else pl.DataFrame(schema={"doc_id": pl.String, "layer": pl.String, "spans": pl.Int64})
+    span_sums = {(source, layer): n for source, layer, n in sources.join(spans, on="doc_id").group_by("source", "layer").agg(pl.col("spans").sum()).iter_rows()}
+    per_source = [
+        SourceFigures(source, documents[source], token_sums.get(source, 0), tuple((layer, span_sums.get((source, layer), 0)) for layer in scheme.layer_names))
+        for source in sorted(documents)
+    ]
     choices = scheme.attribution.quote_type
     return Figures(
         version=release.version,
@@ -133,7 +135,7 @@ def datasheet_figures(release: Release, scheme: Scheme, inputs: Inputs, counts: 
         annotations=inputs.annotations.height,
         annotators=inputs.annotations["annotator"].n_unique(),
         sentences=tokens.sentences,
-        tokens=sum(tokens_per_doc.values()),
+        tokens=int(tokens.per_document["tokens"].sum()),
         per_source=tuple(per_source),
         labels=counted_labels(gold.labels, scheme),
         relations=tuple((label, gold.relation_labels[label]) for label in scheme.relation_labels),
