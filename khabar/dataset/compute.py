@@ -106,7 +106,7 @@ class _Configs:
         else:
             documents = document_table(docs, gold.spans, gold.relations, scheme, self.links, texts, placed)
         self._append("documents", documents, "id")
-        tokens = token_table(docs, gold.spans, scheme, texts)
+        tokens = token_table(docs, gold.spans, scheme, texts, placed)
         self.tokens.add(tokens.table)
         self.alignment.update(tokens.alignment)
         self._append("tokens", tokens.table, "doc_id")

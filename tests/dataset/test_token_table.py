@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from khabar.annotation.scheme import load_scheme
-from khabar.dataset.configs import sentence_rows, token_table
+from khabar.dataset.configs import placed_spans, sentence_rows, token_table
 from khabar.dataset.iob import Span, tag_names
 from khabar.dataset.segment import CodePoints, sentences, tokenize, tokens, word_frame
 from khabar.foundation.errors import KhabarError
@@ -87,4 +87,6 @@ def test_token_table_equals_sentence_rows_document_by_document(drawn):
         return
     table, alignment = token_table(documents, spans, SCHEME)
     assert (table.to_pylist(), alignment) == expected
+    # the spans as the build has them already placed (in span order) give the same rows
+    assert token_table(documents, spans, SCHEME, placed=placed_spans(spans, SCHEME)).table.equals(table)
     assert sum(alignment.values()) == spans.height  # every entity counted, none dropped silently
