@@ -42,7 +42,7 @@ class TokenCounts:
         return pl.concat(self.parts) if self.parts else pl.DataFrame(schema={"doc_id": pl.String, "tokens": pl.Int64})
 
 
-#: The fields of a decision in the report (``asdict`` copies each value: 13k decisions, 0.15 s).
+#: The fields of a decision in the report (``asdict`` copies each value: 13k decisions, 0.22 → 0.01 s).
 DECISION_FIELDS = tuple(f.name for f in fields(Decision))
 
 
