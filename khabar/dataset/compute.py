@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.agreement import AgreementSums, PredictionSums, agreement_sums, prediction_sums
 from khabar.dataset.card import Shard
-from khabar.dataset.configs import annotator_document_table, document_table, quote_table, token_table
+from khabar.dataset.configs import Texts, annotator_document_table, document_table, placed_spans, quote_table, token_table
 from khabar.dataset.datasheet import Figures
 from khabar.dataset.figures import GoldCounts, TokenCounts, alignment_report, alignment_totals, build_report, datasheet_figures, per_label
 from khabar.dataset.iob import Alignment
@@ -59,19 +59,18 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
     splits = _ordered_splits(release, plan)
     LOG.info("splits: " + ", ".join(f"{s} {sum(1 for v in plan.split_of.values() if v == s)}" for s in splits) + (f" ({plan.reason})" if plan.reason else ""))
 
-    gold = GoldCounts(scheme)
     agree, quality = AgreementSums.empty(scheme.layer_names), PredictionSums.empty(scheme.layer_names)
     configs = _Configs(scheme, plan.split_of, splits, folder, per_annotator=per_annotator)
     reasons = committed_reasons()
     for first, last in inputs.ranges(documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
         part = inputs.between(first, last)
         gold_part = adjudicate(part)
-        gold.add(gold_part)
         agree += agreement_sums(part, scheme.layer_names, gold=gold_part, reasons=reasons)
         annotated = [d.doc_id for d in gold_part.decisions if d.policy is not Policy.NOT_ANNOTATED]
         quality += prediction_sums(part.predictions_spans, gold_part.spans, annotated, scheme.layer_names)
         configs.add(part, gold_part)
         hand_back_freed_memory()  # what this range freed, so that memory stays flat over the ranges
+    gold = configs.gold
     policies = Counter(d.policy for d in gold.decisions)
     LOG.info("adjudicated: " + ", ".join(f"{policy} {n}" for policy, n in sorted(policies.items())) + f"; {len(gold.review)} for review")
     shards = configs.close()
@@ -84,7 +83,7 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
 
 class _Configs:
     """The three configs, made one range of documents at a time: each range's rows cut into their splits and
-    appended to that split's :class:`ShardWriter`; the ``tokens`` config counted for the figures."""
+    appended to that split's :class:`ShardWriter`; the gold and the ``tokens`` config counted for the figures."""
 
     def __init__(self, scheme: Scheme, split_of: dict[str, str], splits: list[str], folder: Path | None, *, per_annotator: bool) -> None:
         self.scheme, self.per_annotator = scheme, per_annotator
@@ -94,22 +93,24 @@ class _Configs:
             config: [ShardWriter(split, folder / data_file(config, split) if folder is not None else None) for split in splits]
             for config in CONFIG_NAMES
         }
-        self.tokens = TokenCounts()
+        self.tokens, self.gold = TokenCounts(), GoldCounts(scheme)
         self.alignment: Counter[tuple[str, Alignment]] = Counter()
 
     def add(self, part: BuildInputs, gold: Gold) -> None:
         """The rows of a range of documents (``part``, and its ``gold``)."""
         scheme, docs = self.scheme, part.documents.sort("doc_id")
+        texts, placed = Texts.of(docs), placed_spans(gold.spans, scheme, self.links)
+        self.gold.add(gold, placed)
         if self.per_annotator:
-            documents = annotator_document_table(docs, part.annotations, part.spans, part.relations, scheme, self.links)
+            documents = annotator_document_table(docs, part.annotations, part.spans, part.relations, scheme, self.links, texts)
         else:
-            documents = document_table(docs, gold.spans, gold.relations, scheme, self.links)
+            documents = document_table(docs, gold.spans, gold.relations, scheme, self.links, texts, placed)
         self._append("documents", documents, "id")
-        tokens = token_table(docs, gold.spans, scheme)
+        tokens = token_table(docs, gold.spans, scheme, texts, placed)
         self.tokens.add(tokens.table)
         self.alignment.update(tokens.alignment)
         self._append("tokens", tokens.table, "doc_id")
-        self._append("quotes", quote_table(gold.spans, gold.relations, scheme, self.links, self.clusters, self.ambiguous), "doc_id")
+        self._append("quotes", quote_table(gold.spans, gold.relations, scheme, self.links, self.clusters, self.ambiguous, placed), "doc_id")
 
     def _append(self, config: ConfigName, rows: pa.Table, doc_key: str) -> None:
         for writer in self.writers[config]:

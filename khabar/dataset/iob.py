@@ -17,6 +17,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import polars as pl
 
+from khabar.dataset.segment import Tokens
 from khabar.foundation.errors import KhabarError
 
 OUTSIDE = "O"
@@ -192,7 +193,7 @@ class AlignedEntities(NamedTuple):
     """:func:`align` over many texts at once: per entity (in the order given) how it came onto the tokens,
     and for the kept ones their first and last token (rows of the token frame) and nesting depth."""
 
-    how: list[Alignment]
+    how: np.ndarray  # per entity, its position in ALIGNMENTS
     kept: np.ndarray  # bool per entity; first, last and depth are those of the kept entities
     first: np.ndarray
     last: np.ndarray
@@ -204,12 +205,14 @@ def _keys(text: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return (text.astype(np.int64) << 32) + offset
 
 
-def align_all(tokens: pl.DataFrame, entities: pl.DataFrame, names: Sequence[str], labels: Sequence[str] = ()) -> AlignedEntities:
-    """:func:`align` of every text at once. ``tokens``: text, start, end, sentence, in text order (a
-    :func:`~khabar.dataset.segment.token_frame`); ``entities``: text, start, end, label, in span order;
-    ``names``: each text's document, which an :class:`AlignmentError` names."""
-    token_text, sentence = tokens["text"].to_numpy(), tokens["sentence"].to_numpy()
-    token_start, token_end = tokens["start"].to_numpy(), tokens["end"].to_numpy()
+_EXACT, _WIDENED, _ACROSS, _MERGED, _CROSSING = (ALIGNMENTS.index(how) for how in ("exact", "widened", "across_sentences", "merged", "crossing"))
+
+
+def align_all(tokens: Tokens, entities: pl.DataFrame, names: Sequence[str], labels: Sequence[str] = ()) -> AlignedEntities:
+    """:func:`align` of every text at once. ``tokens``: those of every text (:func:`~khabar.dataset.segment.tokens`);
+    ``entities``: text, start, end, label, in span order; ``names``: each text's document, which an
+    :class:`AlignmentError` names."""
+    token_text, sentence, token_start, token_end = tokens.text, tokens.sentence, tokens.start, tokens.end
     text, start, end = entities["text"].to_numpy(), entities["start"].to_numpy(), entities["end"].to_numpy()
     first = np.searchsorted(_keys(token_text, token_end), _keys(text, start), side="right")
     last = np.searchsorted(_keys(token_text, token_start), _keys(text, end), side="left") - 1
@@ -220,23 +223,49 @@ def align_all(tokens: pl.DataFrame, entities: pl.DataFrame, names: Sequence[str]
     across = sentence[first] != sentence[last]
     widened_start, widened_end = token_start[first], token_end[last]
     exact = (widened_start == start) & (widened_end == end)
-    how: list[Alignment] = np.where(across, "across_sentences", np.where(exact, "exact", "widened")).tolist()
+    how = np.where(across, _ACROSS, np.where(exact, _EXACT, _WIDENED)).astype(np.int8)
     depth = np.full(len(how), -1, dtype=np.int64)
     rank = {label: i for i, label in enumerate(labels)}
     placed = entities.select("text", "label").with_columns(
         row=pl.int_range(pl.len(), dtype=pl.Int64), start=pl.Series(widened_start), end=pl.Series(widened_end),
         rank=pl.col("label").replace_strict(rank, default=len(rank), return_dtype=pl.Int64), widened=pl.Series(~exact),
     ).filter(pl.Series(~across))
-    order = placed.sort("text", "start", pl.col("end").neg(), "rank", "label", "widened", maintain_order=True)
-    _sweep(order.select("row", "text", "start", "end", "label").iter_rows(), how, depth)
+    repeats = pl.all_horizontal(pl.col(c) == pl.col(c).shift(1) for c in ("text", "start", "end", "label")).fill_null(False)
+    order = placed.sort("text", "start", pl.col("end").neg(), "rank", "label", "widened", maintain_order=True).with_columns(repeats=repeats)
+    _sweep_all(order, how, depth)
     kept = depth >= 0
     return AlignedEntities(how, kept, first[kept], last[kept], depth[kept])
 
 
-def _sweep(ordered: Iterable[tuple[int, int, int, int, str]], how: list[Alignment], depth: np.ndarray) -> None:
+def _sweep_all(order: pl.DataFrame, how: np.ndarray, depth: np.ndarray) -> None:
+    """:func:`_sweep` of every text at once, by numpy, for the texts whose widened spans cross nowhere: there a
+    span that repeats the one before it is ``merged``, and the depth of the others is the number of earlier
+    ones that end after it starts. A text where that nesting does not hold (a parent that ends before its
+    child) is swept again by :func:`_sweep`, whose stack finds the first crossing the same way."""
+    rows = order.filter(~pl.col("repeats"))
+    row, text, start, end = (rows[c].to_numpy() for c in ("row", "text", "start", "end"))
+    how[order.filter(pl.col("repeats"))["row"].to_numpy()] = _MERGED
+    count = len(row)
+    found = np.arange(count) - np.searchsorted(np.sort(_keys(text, end)), _keys(text, start), side="right")
+    # each span's parent, if the spans nest: the last span before it one level up
+    levels = found * (count + 1) + np.arange(count)
+    by_level = np.argsort(levels, kind="stable")
+    parent = by_level[np.maximum(np.searchsorted(levels[by_level], levels - (count + 1)) - 1, 0)]
+    nested = (found == 0) | ((found[parent] == found - 1) & (text[parent] == text) & (parent < np.arange(count))
+                             & (end[parent] > start) & (end <= end[parent]))
+    depth[row] = found
+    crossed = np.unique(text[~nested])
+    if crossed.size:
+        again = order.filter(pl.col("text").is_in(crossed))
+        rows_again = again["row"].to_numpy()
+        how[rows_again], depth[rows_again] = np.where(again["widened"].to_numpy(), _WIDENED, _EXACT), -1
+        _sweep(again.select("row", "text", "start", "end", "label").iter_rows(), how, depth)
+
+
+def _sweep(ordered: Iterable[tuple[int, int, int, int, str]], how: np.ndarray, depth: np.ndarray) -> None:
     """The second half of :func:`align`, over widened spans in outermost order (row, text, start, end, label):
     marks those that repeat the last kept span ``merged`` and those that cross a kept one ``crossing``,
-    and gives each kept span its depth (the kept spans that hold it). Python, but once per entity, not per token."""
+    and gives each kept span its depth (the kept spans that hold it). Python, once per entity."""
     current = -1
     last_kept: tuple[int, int, str] | None = None
     open_ends: list[int] = []
@@ -244,12 +273,12 @@ def _sweep(ordered: Iterable[tuple[int, int, int, int, str]], how: list[Alignmen
         if text != current:
             current, last_kept, open_ends = text, None, []
         if last_kept == (start, end, label):
-            how[row] = "merged"
+            how[row] = _MERGED
             continue
         while open_ends and open_ends[-1] <= start:
             open_ends.pop()
         if open_ends and end > open_ends[-1]:
-            how[row] = "crossing"
+            how[row] = _CROSSING
             continue
         depth[row] = len(open_ends)
         open_ends.append(end)

@@ -21,6 +21,8 @@ _SEPARATORS = re.compile(r"[^\w]+|_")
 CONJUNCTIONS = "وف"
 PREPOSITIONS = "بكل"
 ARTICLE = "ال"
+#: Rule B4 (``للعراق`` → span ``لعراق``): after a ``LAM``, a span that starts with one ``LAM`` (not two) lost its article's ``ALEF``.
+LAM, ALEF = "ل", "ا"
 #: a stripped word keeps at least this many letters (``بكر`` must not become ``ر``)
 MIN_STEM = 2
 
@@ -67,6 +69,6 @@ def standalone_form(span_text: str, before: str) -> str:
     ``before`` is the document text just before the span (one character is enough). Any other span is
     its own standalone form.
     """
-    if before.endswith("ل") and span_text.startswith("ل") and not span_text.startswith("لل"):
-        return "ا" + span_text
+    if before.endswith(LAM) and span_text.startswith(LAM) and not span_text.startswith(LAM + LAM):
+        return ALEF + span_text
     return span_text

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from khabar.dataset.iob import ALIGNMENTS, AlignmentError, Span, align, decode_flat, decode_nested, nested_tags, outermost_first, outermost_tags
-from khabar.dataset.segment import sentences, tokenize
+from khabar.dataset.iob import ALIGNMENTS, AlignmentError, Span, align, align_all, decode_flat, decode_nested, nested_tags, outermost_first, outermost_tags
+from khabar.dataset.segment import CodePoints, sentences, tokenize, tokens
 
 LABELS = ["PERS", "ORG", "GPE", "OCC"]
 
@@ -189,3 +190,51 @@ def test_random_spans_map_onto_the_texts_own_tokens(case):
         inside = [s for s in kept if sent_tokens[0][0] <= s.start and s.end <= sent_tokens[-1][1]]
         decoded += decode_nested(sent_tokens, nested_tags(sent_tokens, inside, LABELS))
     assert sorted(decoded) == sorted(set(kept))
+
+
+@st.composite
+def nested_entities(draw):
+    """Texts of words and the entities over them: mostly spans that nest (each inside the one before, or after
+    it), starting or ending inside words now and then, repeated, and sometimes crossing."""
+    texts, entities = [], []
+    for _ in range(draw(st.integers(1, 4))):
+        words = draw(st.lists(st.sampled_from(["ال", "ب", "عراق", "قال", "في", "و", "."]), min_size=1, max_size=25))
+        text = " ".join(words)
+        found = []
+        for _ in range(draw(st.integers(0, 12))):
+            start = draw(st.integers(0, len(text) - 1))
+            if found and draw(st.booleans()):  # inside the last span
+                last = found[-1]
+                start = draw(st.integers(last.start, last.end - 1))
+                end = draw(st.integers(start + 1, last.end))
+            else:
+                end = draw(st.integers(start + 1, len(text)))
+            found.append(Span(start, end, draw(st.sampled_from(LABELS))))
+        texts.append(text)
+        entities.append(found)
+    return texts, entities
+
+
+@settings(max_examples=500, deadline=None)
+@given(nested_entities())
+def test_align_all_is_align_of_each_text(case):
+    """Aligning every text at once (numpy, and the stack only for the texts where spans cross) equals :func:`align` text by text."""
+    texts, entities = case
+    found = tokens(CodePoints.of(pl.Series(texts, dtype=pl.String)))
+    expected, spans = [], []
+    for number, (text, of_text) in enumerate(zip(texts, entities)):
+        offsets = tokenize(text)
+        of_text = [s for s in of_text if any(a < s.end and s.start < b for a, b in offsets)]
+        expected += align(offsets, sentence_of(sentences(text, offsets)), of_text, LABELS)
+        spans += [(number, *s) for s in of_text]
+    frame = pl.DataFrame(spans, schema={"text": pl.UInt32, "start": pl.Int64, "end": pl.Int64, "label": pl.String}, orient="row")
+    aligned = align_all(found, frame, [f"d{i}" for i in range(len(texts))], LABELS)
+    assert [ALIGNMENTS[how] for how in aligned.how] == [a.how for a in expected]
+    kept = [a.span for a in expected if a.span is not None]
+    assert [(int(found.start[f]), int(found.end[e])) for f, e in zip(aligned.first, aligned.last)] == [(s.start, s.end) for s in kept]
+    # the depth is the number of kept spans of the text that hold the span and come before it in outermost order
+    text_of = [t for t, a in zip(frame["text"].to_list(), expected) if a.span is not None]
+    for span, text, depth in zip(kept, text_of, aligned.depth.tolist()):
+        ordered = outermost_first([k for k, t in zip(kept, text_of) if t == text], LABELS)
+        holders = [k for k in ordered[: ordered.index(span)] if k.start <= span.start and span.end <= k.end]
+        assert depth == len(holders)

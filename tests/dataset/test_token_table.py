@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from khabar.annotation.scheme import load_scheme
-from khabar.dataset.configs import sentence_rows, token_table
+from khabar.dataset.configs import placed_spans, sentence_rows, token_table
 from khabar.dataset.iob import Span, tag_names
-from khabar.dataset.segment import sentences, token_frame, tokenize, word_frame
+from khabar.dataset.segment import CodePoints, sentences, tokenize, tokens, word_frame
 from khabar.foundation.errors import KhabarError
 
 #: Characters that exercise every rule: Arabic and Latin words, digits of three scripts with the number
@@ -26,14 +26,14 @@ LABELS = SCHEME.entity.labels
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(TEXTS, max_size=6))
-def test_token_frame_is_tokenize_and_sentences_of_each_text(texts):
-    frame = token_frame(pl.Series(texts, dtype=pl.String))
+def test_tokens_are_tokenize_and_sentences_of_each_text(texts):
+    found = tokens(CodePoints.of(pl.Series(texts, dtype=pl.String)))
     expected = []
     for position, text in enumerate(texts):
         offsets = tokenize(text)
         for number, group in enumerate(sentences(text, offsets)):
             expected += [(position, text[s:e], s, e, number) for s, e in offsets[group.start : group.stop]]
-    assert frame.rows() == expected
+    assert list(zip(found.text.tolist(), found.strings.to_pylist(), found.start.tolist(), found.end.tolist(), found.sentence.tolist())) == expected
     assert word_frame(pl.Series(texts, dtype=pl.String)).rows() == [(position, s, e) for position, _, s, e, _ in expected]
 
 
@@ -87,4 +87,6 @@ def test_token_table_equals_sentence_rows_document_by_document(drawn):
         return
     table, alignment = token_table(documents, spans, SCHEME)
     assert (table.to_pylist(), alignment) == expected
+    # the spans as the build has them already placed (in span order) give the same rows
+    assert token_table(documents, spans, SCHEME, placed=placed_spans(spans, SCHEME)).table.equals(table)
     assert sum(alignment.values()) == spans.height  # every entity counted, none dropped silently
