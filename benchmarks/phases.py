@@ -55,8 +55,8 @@ BUILD_PHASES = (
 )
 
 
-def timing(phases: tuple[tuple[str, str], ...], seconds: dict[str, float]) -> None:
-    """Wrap each ``module.function`` so that its calls add their wall seconds to ``seconds``.
+def timing(phases: tuple[tuple[str, str], ...], seconds: dict[str, float], calls: dict[str, int]) -> None:
+    """Wrap each ``module.function`` so that its calls add their wall seconds to ``seconds`` and count in ``calls``.
 
     Every loaded Khabar module that imported the function by name gets the wrapper too.
     """
@@ -72,6 +72,7 @@ def timing(phases: tuple[tuple[str, str], ...], seconds: dict[str, float]) -> No
                 return _function(*args, **kwargs)
             finally:
                 seconds[_key] += time.perf_counter() - started
+                calls[_key] += 1
 
         wrapper = functools.wraps(function)(timed)
         for module in khabar_modules:
@@ -106,17 +107,19 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     seconds: dict[str, float] = defaultdict(float)
-    timing(VALIDATE_PHASES + BUILD_PHASES, seconds)
+    calls: dict[str, int] = defaultdict(int)  # a phase of a few milliseconds prints 0.00 s: its calls say it ran
+    timing(VALIDATE_PHASES + BUILD_PHASES, seconds, calls)
     imports = time.perf_counter() - started
     validate = run_command(["validate", str(args.export), "--documents", str(args.documents), "--format", "json"])
     build = run_command(["build", "--exports", str(args.export), "--documents", str(args.documents), "--out", str(work / "build"), "--datasheet", str(datasheet)])
 
-    print(f"{'phase':<40} {'wall s':>7}")
-    print(f"{'imports of both commands (before they run)':<40} {imports:7.2f}")
+    print(f"{'phase':<40} {'wall s':>7} {'calls':>6}")
+    print(f"{'imports of both commands (before they run)':<40} {imports:7.2f} {1:6d}")
     for title, total, phases in (("khabar validate", validate, VALIDATE_PHASES), ("khabar build", build, BUILD_PHASES)):
-        print(f"{title:<40} {total:7.2f}")
+        print(f"{title:<40} {total:7.2f} {1:6d}")
         for module_name, name in phases:
-            print(f"  {module_name + '.' + name:<38} {seconds[f'{module_name}.{name}']:7.2f}")
+            key = f"{module_name}.{name}"
+            print(f"  {key:<38} {seconds[key]:7.2f} {calls[key]:6d}")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
