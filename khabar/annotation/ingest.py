@@ -136,12 +136,10 @@ RECORD_FIELDS = tuple(f.name for f in fields(DocumentRecord))
 REQUIRED_FIELDS = tuple(f.name for f in fields(DocumentRecord) if f.default is MISSING)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: A record as msgspec decodes it when it is well-formed: each field typed as the dataclass types it, no other field.
+_HINTS = get_type_hints(DocumentRecord)
 _WELL_FORMED = msgspec.json.Decoder(msgspec.defstruct(
     "WellFormedRecord",
-    [
-        (f.name, get_type_hints(DocumentRecord)[f.name]) if f.default is MISSING else (f.name, get_type_hints(DocumentRecord)[f.name], f.default)
-        for f in fields(DocumentRecord)
-    ],
+    [(f.name, _HINTS[f.name]) if f.default is MISSING else (f.name, _HINTS[f.name], f.default) for f in fields(DocumentRecord)],
     forbid_unknown_fields=True,
 ))
 
@@ -209,11 +207,8 @@ def _well_formed_records(documents_file: Path) -> list[DocumentRecord] | None:
     surrogate. No str of the whole file, no dict per line: 0.27 → 0.12 s CPU for the
     corpus of 1M spans (13,000 records, 34 MB).
     """
-    lines = export_files.read_regular(documents_file).split(b"\n")  # as jsonl.split: on "\n" only
-    if lines and lines[-1] == b"":
-        lines.pop()
     records = []
-    for line in lines:
+    for _, line in jsonl.split(export_files.read_regular(documents_file)):
         if b"\\u" in line:
             return None
         try:

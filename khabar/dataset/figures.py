@@ -79,7 +79,7 @@ class GoldCounts:
         self.spans = 0
         self.relations = 0
         self.labels: Counter[tuple[str, str]] = Counter()  # (layer, label)
-        self.per_document: list[pl.DataFrame] = []  # doc_id, layer, spans: a frame per range
+        self.parts: list[pl.DataFrame] = []  # doc_id, layer, spans: a frame per range
         self.quote_types: Counter[str] = Counter()
         self.relation_labels: Counter[str] = Counter()
         self.zones: Counter[tuple[str, str]] = Counter()  # (layer, or CONTENT alone; zone)
@@ -91,7 +91,7 @@ class GoldCounts:
         self.spans += spans.height
         self.relations += gold.relations.height
         self.labels.update(_counts(spans, "layer", "label"))
-        self.per_document.append(spans.group_by("doc_id", "layer").agg(spans=pl.len().cast(pl.Int64)))
+        self.parts.append(spans.group_by("doc_id", "layer").agg(spans=pl.len().cast(pl.Int64)))
         is_content = (pl.col("layer") == choices.layer) & (pl.col("label") == choices.label)
         self.quote_types.update(_counts(spans.filter(is_content).select(pl.col(choices.name).fill_null("unset")), choices.name))
         self.relation_labels.update(_counts(gold.relations, "label"))
@@ -100,6 +100,11 @@ class GoldCounts:
             self.zones[layer, zones[zone]] += n
         for zone, n in _counts(placed.filter(is_content), "zone").items():
             self.zones[choices.label, zones[zone]] += n
+
+    @property
+    def per_document(self) -> pl.DataFrame:
+        """doc_id, layer, spans: the gold spans counted per document and layer."""
+        return pl.concat(self.parts) if self.parts else pl.DataFrame(schema={"doc_id": pl.String, "layer": pl.String, "spans": pl.Int64})
 
     @property
     def review(self) -> tuple[Decision, ...]:
@@ -120,9 +125,9 @@ def datasheet_figures(release: Release, scheme: Scheme, inputs: Inputs, counts: 
     policies = Counter(d.policy for d in gold.decisions)
     sources = docs.select("doc_id", "source")
     documents = dict(sources.group_by("source").len().iter_rows())
-    token_sums = dict(sources.join(tokens.per_document, on="doc_id").group_by("source").agg(pl.col("tokens").sum()).iter_rows())
-    spans = pl.concat(gold.per_document) if gold.per_document else pl.DataFrame(schema={"doc_id": pl.String, "layer": pl.String, "spans": pl.Int64})
-    span_sums = {(source, layer): n for source, layer, n in sources.join(spans, on="doc_id").group_by("source", "layer").agg(pl.col("spans").sum()).iter_rows()}
+    tokens_per_document = tokens.per_document
+    token_sums = dict(sources.join(tokens_per_document, on="doc_id").group_by("source").agg(pl.col("tokens").sum()).iter_rows())
+    span_sums = {(source, layer): n for source, layer, n in sources.join(gold.per_document, on="doc_id").group_by("source", "layer").agg(pl.col("spans").sum()).iter_rows()}
     per_source = [
         SourceFigures(source, documents[source], token_sums.get(source, 0), tuple((layer, span_sums.get((source, layer), 0)) for layer in scheme.layer_names))
         for source in sorted(documents)
@@ -135,7 +140,7 @@ def datasheet_figures(release: Release, scheme: Scheme, inputs: Inputs, counts: 
         annotations=inputs.annotations.height,
         annotators=inputs.annotations["annotator"].n_unique(),
         sentences=tokens.sentences,
-        tokens=int(tokens.per_document["tokens"].sum()),
+        tokens=int(tokens_per_document["tokens"].sum()),
         per_source=tuple(per_source),
         labels=counted_labels(gold.labels, scheme),
         relations=tuple((label, gold.relation_labels[label]) for label in scheme.relation_labels),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 import msgspec
 
@@ -68,10 +68,10 @@ def write(path: Path, values: Iterable[Any]) -> None:
     write_atomic(path, dumps(values))
 
 
-def split(text: str) -> Iterator[tuple[int, str]]:
-    """(line number from 1, line) of a JSON Lines text, split on ``"\\n"`` only; the final newline ends the last line."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
+def split(text: AnyStr) -> Iterator[tuple[int, AnyStr]]:
+    """(line number from 1, line) of a JSON Lines text, or of its UTF-8 bytes, split on ``"\\n"`` only; the final newline ends the last line."""
+    lines = text.split("\n" if isinstance(text, str) else b"\n")
+    if lines and not lines[-1]:
         lines.pop()
     yield from enumerate(lines, start=1)
 

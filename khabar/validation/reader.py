@@ -276,14 +276,11 @@ class Reader:
 
     def __init__(self, scheme: Scheme, documents: pl.DataFrame) -> None:
         self.scheme = scheme
-        self.layers = set(scheme.layer_names)
-        self.choice_controls = {c.name for c in scheme.region_choices}
-        self.shapes = typed_tasks.shapes(
-            scheme.text_name, scheme.layer_names, tuple(c.name for c in scheme.region_choices),
-            tuple(label for layer in scheme.layers for label in layer.labels),
-        )
+        controls = tuple(c.name for c in scheme.region_choices)
+        labels = tuple(label for layer in scheme.layers for label in layer.labels)
+        self.layers, self.choice_controls, self.known_labels = set(scheme.layer_names), set(controls), set(labels)
+        self.shapes = typed_tasks.shapes(scheme.text_name, scheme.layer_names, controls, labels)
         self.relation_labels = set(scheme.relation_labels)
-        self.known_labels = {label for layer in scheme.layers for label in layer.labels}
         self.doc_text = dict(zip(documents["doc_id"].to_list(), documents["text"].to_list()))
         self.doc_by_text = {text: doc_id for doc_id, text in self.doc_text.items()}
         self.pseudonym = _Pseudonyms()
