@@ -253,9 +253,13 @@ class ExportFile:
             raise KhabarError(f"cannot read export: {exc.strerror}", file=str(self.path)) from None
 
     def _decoded(self, buffer: bytearray, start: int, end: int) -> Task:
-        """The piece ``buffer[start:end]``, decoded in place."""
-        if buffer.find(b"\\u", start, end) >= 0 and LONE_SURROGATE_ESCAPE_BYTES.search(buffer, start, end) is not None:
-            raise NotStreamable(self.path)
+        """The piece ``buffer[start:end]``, decoded in place.
+
+        A lone surrogate escape needs no search of its own (``bytes.find`` of ``\\u`` in
+        every piece: 0.5 s CPU of 600 MB): msgspec refuses one wherever it stands, in a
+        string it decodes, in a key and in a field it skips, so such a piece fails both
+        decodings and sends the file to a whole read, which names it.
+        """
         piece = memoryview(buffer)[start:end]
         if self.typed is not None:
             try:

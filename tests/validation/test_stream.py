@@ -22,7 +22,7 @@ TASK = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d
 
 PULLED = json.dumps([TASK, {**TASK, "id": 2}, {**TASK, "id": 3}], ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
 #: the streamed read cuts these itself, without reading them whole
-STREAMED = {"a pull's layout", "indent 4", "a separator written inside a string", "no newline at the end", "a task longer than the buffer"}
+STREAMED = {"a pull's layout", "a pull's layout with a backslash before ud800", "indent 4", "a separator written inside a string", "no newline at the end", "a task longer than the buffer"}
 
 CASES = {
     "a pull's layout": PULLED,
@@ -38,6 +38,11 @@ CASES = {
     "the separator inside a task": b'[\n  {"id": 1, "a": [\n  {"b": 1\n  },\n  {"c": 2}]\n  },\n  {"id": 2}\n]',
     "a pull's layout with NaN in one task": PULLED.replace(b'"lead_time": 1.25', b'"lead_time": NaN', 1),
     "a pull's layout with a lone surrogate in its last task": PULLED[: PULLED.rindex(b'"doc_id"')] + b'"x": "\\udc00", ' + PULLED[PULLED.rindex(b'"doc_id"') :],
+    # msgspec refuses a lone surrogate wherever it stands (the streamed read does not look for one): read whole
+    "a pull's layout with a lone surrogate in a key": PULLED.replace(b'"doc_id"', b'"\\ud800x": 1, "doc_id"', 1),
+    "a pull's layout with a high surrogate before another escape": PULLED.replace(b'"doc_id"', b'"x": "\\ud800\\n", "doc_id"', 1),
+    # an escaped backslash before "ud800" is no escape of a surrogate
+    "a pull's layout with a backslash before ud800": PULLED.replace(b'"doc_id"', b'"x": "\\\\ud800", "doc_id"', 1),
     "a pull's layout cut short": PULLED[:-40],
     "a pull's layout with a trailing comma": PULLED.rstrip()[:-1] + b",\n]",
     "a pull's layout followed by more": PULLED + b"[]",
@@ -153,3 +158,29 @@ def test_a_bad_byte_after_a_refused_task_is_still_the_problem_reported(tmp_path:
     path.write_bytes(data)  # the bytes are UTF-8: the task's problem is the one reported
     with patch.object(export_json, "READ_CHUNK", chunk), pytest.raises(KhabarError, match="task has no data.text"):
         read_raw([path], repo().documents_file)
+
+
+@pytest.mark.parametrize("escape", [b"\\ud800", b"\\udc00x", b"\\ud800\\u0041", b"\\ud800\\n"])
+@pytest.mark.parametrize("where", ["a task field the typed decoding skips", "a key of data"])
+def test_a_lone_surrogate_sends_a_streamed_file_to_a_whole_read(tmp_path: Path, escape: bytes, where: str) -> None:
+    """The streamed read does not search pieces for a lone surrogate escape: msgspec refuses one, typed or plain,
+    even in a field it skips, so the file is read whole, where the surrogate is named."""
+    import polars as pl
+
+    from khabar.annotation.scheme import load_scheme
+    from khabar.foundation.tables import CORPUS
+    from khabar.validation.reader import Reader
+
+    field = b'"meta": {"note": "' + escape + b'"}, ' if where.startswith("a task field") else b'"data": {"' + escape + b'": 1, '
+    path = tmp_path / "export.json"
+    path.write_bytes(PULLED.replace(b'"data": {', field + (b'"data": {' if where.startswith("a task field") else b""), 1))
+    typed = Reader(load_scheme(), pl.DataFrame(schema=CORPUS)).shapes.decoder
+    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values(), typed=typed)
+    try:
+        assert export.streamed
+        with pytest.raises(NotStreamable):
+            list(export.tasks())
+    finally:
+        export.close()
+    with pytest.raises(KhabarError, match="lone surrogate"):
+        _read(path, streamed=False)
