@@ -237,8 +237,12 @@ class _Columns:
             values.append(row.get(name))
 
     def take(self) -> pl.DataFrame:
-        """The rows added since the last take, as a frame; the lists are emptied in place (bound appends stay valid)."""
-        frame = pl.DataFrame(self.data, schema=self.schema)
+        """The rows added since the last take, as a frame; the lists are emptied in place (bound appends stay valid).
+
+        A Series a column, its type given: ``pl.DataFrame(lists, schema=...)`` goes through
+        polars' fallbacks for Python lists (1.36M spans: 0.80 → 0.24 s CPU).
+        """
+        frame = pl.DataFrame([pl.Series(name, values, dtype=self.schema[name]) for name, values in self.data.items()])
         for values in self.data.values():
             values.clear()
         return frame
