@@ -8,6 +8,7 @@ import pytest
 
 from khabar.annotation.ingest import doc_id_for, ingest, load_records
 from khabar.annotation.normalize import normalize_text
+from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
 from tests.cli_support import run_khabar
 
@@ -147,3 +148,26 @@ def test_metadata_for_a_missing_page_is_refused(corpus, capsys):
     (corpus / "pages" / "003_847c99fe3f1cdf92.txt").unlink()
     assert run_ingest(corpus) == 2
     assert "003_847c99fe3f1cdf92.txt" in capsys.readouterr().err
+
+
+RECORD = {"doc_id": "d1", "file": "a.txt", "text": "قال", "source": "s", "title": "t", "published": None,
+          "published_evidence": "e", "url": None, "story": "st", "language": "ar", "superseded_by": None}
+
+
+@pytest.mark.parametrize(("escaped", "field"), [("\\ud800", "text"), ("x\\udc00", "title"), ("\\ud800\\u0041", "story"), ("\\ud800\\n", "file")])
+def test_a_lone_surrogate_in_a_record_is_named_though_the_fast_read_does_not_look_for_one(tmp_path: Path, escaped: str, field: str) -> None:
+    """msgspec refuses it, so the line-by-line read names its line and field."""
+    path = tmp_path / "documents.jsonl"
+    line = json.dumps(RECORD | {field: "@"}, ensure_ascii=False).replace('"@"', f'"{escaped}"')
+    path.write_text(json.dumps(RECORD, ensure_ascii=False) + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(KhabarError, match=f"line 2: field '{field}' holds a lone surrogate"):
+        load_records(path)
+
+
+def test_escapes_in_records_read_as_json_reads_them(tmp_path: Path) -> None:
+    """A record with escapes (a pair of surrogates among them) takes the fast read and gives what ``json`` gives."""
+    path = tmp_path / "documents.jsonl"
+    path.write_text(json.dumps(RECORD | {"text": "قال \U0001f600\n\u200f«"}) + "\n", encoding="utf-8")
+    assert "\\ud83d\\ude00" in path.read_text(encoding="utf-8")
+    (record,) = load_records(path)
+    assert record.text == "قال \U0001f600\n\u200f«"
