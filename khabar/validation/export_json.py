@@ -185,9 +185,18 @@ class ExportFile:
         return _parsed(self.path, data, self.owner_lists)
 
     def _tasks_of(self, data: bytes, slices: list[msgspec.Raw]) -> Iterator[Any]:
+        """Each task of the list split by msgspec: as typed structs when ``typed`` decodes it (as a streamed piece is), else plain."""
         for raw in slices:
+            if self.typed is not None:
+                try:
+                    task = self.typed.decode(raw)
+                except (msgspec.MsgspecError, RecursionError):
+                    pass  # another shape: plain decoding, as below
+                else:
+                    yield task
+                    continue
             try:
-                yield msgspec.json.decode(raw)
+                yield _DECODER.decode(raw)
             except (msgspec.MsgspecError, RecursionError):  # not seen: the split checked the syntax; json decides, as before
                 try:
                     yield json.loads(bytes(raw))

@@ -287,6 +287,8 @@ def _owners_of_every_shape() -> list[dict]:
 
 
 def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
+    from khabar.validation import reader
+    from khabar.validation.export_json import ExportFile
     from khabar.validation.reader import Reader, read_raw
     from tests.validation.test_rules import BROKEN
 
@@ -307,8 +309,16 @@ def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
     path = write_export(tmp_path, tasks)  # indented: streamed, each task decoded typed when it has the shape
     typed = read_raw([path], repo().documents_file)
     assert "typed owner" in ways and "plain result" in ways  # both ways ran
-    path.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")  # one line: read whole, as plain JSON
+    path.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")  # one line: read whole, typed too
+    ways.clear()
+    typed_whole = read_raw([path], repo().documents_file)
+    assert "typed owner" in ways and "plain result" in ways
+    # the same file read whole with no typed decoder: every task as plain JSON
+    monkeypatch.setattr(reader, "ExportFile", lambda *args, typed=None, **kwargs: ExportFile(*args, **kwargs))
+    ways.clear()
     plain = read_raw([path], repo().documents_file)
+    assert "typed owner" not in ways
     for frame in ("tasks", "owners", "regions", "choices", "relations"):
         assert getattr(typed, frame).equals(getattr(plain, frame)), frame
+        assert getattr(typed_whole, frame).equals(getattr(plain, frame)), frame
     assert plain.regions["problem"].is_not_null().any() and plain.relations["direction"].to_list().count("left") == 2
