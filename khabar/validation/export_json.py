@@ -7,14 +7,14 @@ Two ways, one result:
   :data:`READ_CHUNK` bytes at a time and cut at the separators between top-level items
   (``"\\n  },\\n  {"`` for indent 2, which can only stand between two tasks: a string
   holds no raw newline, and deeper objects are indented further). Each piece is
-  decoded by msgspec on its own (a lone surrogate escape, which msgspec refuses
-  wherever it stands, makes it one that does not decode). If every piece decodes, the file is the JSON list
-  of those pieces (JSON has one parse), so the tasks are exactly those of a whole-file
-  parse; memory holds one chunk and one task, whatever the file's size.
+  decoded by msgspec on its own (one with a lone surrogate escape, which msgspec
+  refuses wherever it stands, does not decode). If every piece decodes, the file is
+  the JSON list of those pieces (JSON has one parse), so the tasks are exactly those
+  of a whole-file parse; memory holds one chunk and one task, whatever the file's size.
 - **whole** (anything else: a minified export, an empty list, and any file a piece of
   which msgspec refuses): the file read whole, its list split by msgspec and each task
-  parsed when reached (by the typed structs first, as a piece is); a file msgspec refuses is parsed by ``json``, so every message
-  is what ``json`` says.
+  parsed when reached (by the typed structs first, as a piece is); a file msgspec
+  refuses is parsed by ``json``, so every message is what ``json`` says.
 
 A streamed read that meets a piece msgspec refuses raises :class:`NotStreamable`;
 the caller reads the file again the whole way. The file's bytes are read once:
