@@ -34,12 +34,13 @@ import operator
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import TypeVar
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.segment import word_frame
@@ -323,6 +324,7 @@ def agreement_sums(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None
     """The sums :func:`agreement` is computed from, over the documents of ``inputs`` (and ``gold``): its tables may
     hold a batch of whole documents, the sums of the batches then add up to those of all of them. ``reasons``
     may be all of them: each document looks up its own."""
+    inputs, gold = _keyed(inputs, gold, layers)
     versions = _independent_versions(inputs.annotations)
     spans = (
         inputs.spans.filter(pl.col("layer").is_in(layers))
@@ -349,6 +351,36 @@ def agreement_sums(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None
         passes=_passes(inputs, gold, layers) if gold is not None else (),
         log=_log(inputs, gold, layers, reasons) if gold is not None else (),
     )
+
+
+#: The string columns every measure groups, joins or sorts on (the spans' layer, label and quote type; every table's doc_id).
+KEYED = ("doc_id", "layer", "label", "quote_type")
+
+
+def _keyed(inputs: BuildInputs, gold: Gold | None, layers: Sequence[str]) -> tuple[BuildInputs, Gold | None]:
+    """The inputs and gold with the columns of :data:`KEYED` as enums of their values sorted, so that every group_by,
+    join and sort on them hashes and compares small integers instead of strings, in the strings' order; their values
+    come out as the same strings (1M span results: agreement's CPU 3.1 → … s)."""
+    tables = [inputs.documents, inputs.annotations, inputs.spans, inputs.relations, *((gold.spans,) if gold is not None else ())]
+    values = {
+        name: pl.concat([table.get_column(name) for table in tables if name in table.columns]).unique().drop_nulls()
+        for name in KEYED
+    }
+    values["layer"] = pl.concat([values["layer"], pl.Series(list(layers), dtype=pl.String), pl.Series([load_scheme().entity.name])]).unique()
+    enums = {name: pl.Enum(column.sort()) for name, column in values.items()}
+
+    def keyed(table: pl.DataFrame) -> pl.DataFrame:
+        return table.with_columns(pl.col(name).cast(enums[name]) for name in KEYED if name in table.columns)
+
+    # relations' label is a relation label, not a span's: only their doc_id is keyed
+    coded = replace(
+        inputs,
+        documents=keyed(inputs.documents),
+        annotations=keyed(inputs.annotations),
+        spans=keyed(inputs.spans),
+        relations=inputs.relations.with_columns(pl.col("doc_id").cast(enums["doc_id"])) if "doc_id" in inputs.relations.columns else inputs.relations,
+    )
+    return coded, replace(gold, spans=keyed(gold.spans)) if gold is not None else None
 
 
 #: the levels reported: 0 inside no other span, 1 inside one, the last one and deeper
@@ -514,7 +546,7 @@ def _leveled(spans: pl.DataFrame) -> pl.DataFrame:
     extent = owner.copy()
     extent[1:] |= (starts[1:] != starts[:-1]) | (ends[1:] != ends[:-1])
     levels = capped_levels(np.cumsum(owner)[extent], ends[extent])[np.cumsum(extent) - 1]
-    return spans.with_columns(level=pl.Series(np.array(LEVELS)[levels], dtype=pl.String))
+    return spans.with_columns(level=pl.Series(np.array(LEVELS)[levels], dtype=pl.Enum(LEVELS)))
 
 
 def _nesting_counts(ranked: pl.DataFrame, leveled: pl.DataFrame, layer: str) -> dict[tuple[str, str], PairCounts]:
@@ -544,7 +576,7 @@ def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str]) -> tuple[Pas
         .select("doc_id", "annotation_id", *SPAN_KEY).unique()
     )
     gold_spans = gold.spans.filter(pl.col("layer").is_in(layers)).select("doc_id", *SPAN_KEY).unique()
-    grid = passes.join(pl.DataFrame({"layer": list(layers)}), how="cross")
+    grid = passes.join(pl.DataFrame({"layer": list(layers)}, schema={"layer": drawn.schema["layer"]}), how="cross")
     table = (
         grid.join(drawn.group_by("annotation_id", "layer").agg(drawn=pl.len()), on=["annotation_id", "layer"], how="left")
         .join(drawn.join(gold_spans, on=["doc_id", *SPAN_KEY], how="semi").group_by("annotation_id", "layer").agg(matched=pl.len()), on=["annotation_id", "layer"], how="left")
@@ -686,7 +718,7 @@ def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataF
     coders = versions.sort("doc_id", "annotation_id").with_columns(coder=pl.int_range(pl.len()).over("doc_id"))
     # a track is one layer of one document; tracks, and stretches across all tracks, are numbered in the order of the tokens
     tracks = (
-        texts.join(pl.DataFrame({"layer": layers}), how="cross")
+        texts.join(pl.DataFrame({"layer": layers}, schema={"layer": spans.schema["layer"]}), how="cross")
         .join(coders.group_by("doc_id").agg(coders=pl.len()), on="doc_id")
         .sort("doc_id", "layer")
         .with_row_index("track")
@@ -697,23 +729,48 @@ def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataF
         .select("track", "coder", "label", "start", "end")
     )
     stretches = _stretches(tracks, spans, words)
-    labelled = _outermost_labels(spans, stretches).group_by("stretch").agg("coder", "label")
-    # a stretch's pattern is told by how many coders its document has and which of them label it how
+    stretch, coder, label = _outermost_labels(spans, stretches)
+    # a stretch's pattern is told by how many coders its document has and each one's label code (0: O), written
+    # as one binary value per stretch, grouped by hashing it (1M span results: the units 0.23 → … s as lists of coders and labels)
+    names = ["O", *(sys.intern(name) for name in _categories(spans["label"]))]  # one string per label, however many patterns are kept across batches
+    width = int(tracks["coders"].max() or 1)
+    grid = np.zeros((stretches.height, width), dtype=np.min_scalar_type(len(names)))
+    grid[stretch, coder] = label + 1
+    counted = stretches["tokens"].to_numpy() > 0
+    track = stretches["track"].to_numpy()[counted]
     units = (
-        stretches.filter(pl.col("tokens") > 0)
-        .join(labelled, on="stretch", how="left", maintain_order="left")
-        .join(tracks.select("track", "layer", "coders"), on="track", maintain_order="left")
-        .group_by("layer", "coders", "coder", "label", maintain_order=True)
+        pl.DataFrame({
+            "layer": tracks["layer"].to_physical().to_numpy()[track],
+            "coders": tracks["coders"].to_numpy()[track],
+            "pattern": _rows_binary(grid[counted]),
+            "tokens": stretches["tokens"].to_numpy()[counted],
+        })
+        .group_by("layer", "coders", "pattern", maintain_order=True)
         .agg(pl.col("tokens").sum())
     )
-    # patterns in the order they first occur; one may come in several rows (its coders listed in another order)
-    patterns: dict[str, Counter[tuple[str, ...]]] = {layer: Counter() for layer in layers}
-    for layer, n_coders, coder, label, count in units.iter_rows():
-        pattern = ["O"] * n_coders
-        for c, value in zip(coder or (), label or ()):
-            pattern[c] = sys.intern(value)  # one string per label, however many patterns are kept across batches
-        patterns[layer][tuple(pattern)] += count
-    return {layer: dict(patterns[layer]) for layer in layers}
+    # patterns in the order they first occur
+    layer_names = _categories(tracks["layer"])
+    patterns: dict[str, dict[tuple[str, ...], int]] = {layer: {} for layer in layers}
+    for layer, n_coders, pattern, count in units.iter_rows():
+        codes = np.frombuffer(pattern, dtype=grid.dtype)[:n_coders].tolist()
+        patterns[layer_names[layer]][tuple(names[code] for code in codes)] = count
+    return patterns
+
+
+def _categories(column: pl.Series) -> list[str]:
+    """The values of an enum column, in the order of their codes."""
+    assert isinstance(column.dtype, pl.Enum), f"{column.name} is {column.dtype}, not one of the enums of _keyed"
+    return column.dtype.categories.to_list()
+
+
+def _rows_binary(rows: np.ndarray) -> pl.Series:
+    """Each row of a two-dimensional array as one binary value (its bytes)."""
+    rows = np.ascontiguousarray(rows)
+    width = rows.shape[1] * rows.itemsize
+    values = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(rows), [None, pa.py_buffer(rows)])
+    series = pl.from_arrow(values)
+    assert isinstance(series, pl.Series)
+    return series
 
 
 def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -> pl.DataFrame:
@@ -723,35 +780,48 @@ def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -
     one token for every word that overlaps it: the words that start before its end less those that end
     by its start. The ``words`` of every text come at once (:func:`word_frame`), the counts by one search
     over all texts (each text on its own stretch of the axis), not a Python call per stretch.
+
+    The cuts are numbered track · 2³² + position (tracks are numbered from 0, a text is shorter than 2³²), so that
+    one sort of numbers puts them in the order of the stretches.
     """
-    boundaries = pl.concat(
-        [tracks.select("track", position=pl.lit(0, pl.Int64)), spans.select("track", position="start"), spans.select("track", position="end")]
-    )
-    cut = tracks.join(boundaries.group_by("track").agg(pl.col("position").unique().sort()), on="track", maintain_order="left")
-    stretches = (
-        cut.select("track", "document", "position", length=pl.col("text").str.len_chars().cast(pl.Int64))
-        .explode("position")
-        .with_columns(stop=pl.col("position").shift(-1).over("track").fill_null(pl.col("length")))
-    )
-    document = stretches["document"].to_numpy().astype(np.int64) << 32
+    track_of = [np.arange(tracks.height, dtype=np.int64), *(spans["track"].to_numpy().astype(np.int64) for _ in range(2))]
+    at = [np.zeros(tracks.height, dtype=np.int64), spans["start"].to_numpy(), spans["end"].to_numpy()]
+    cuts = np.unique(np.concatenate([(track << 32) + position for track, position in zip(track_of, at)]))
+    track, position = cuts >> 32, cuts & 0xFFFFFFFF
+    # a stretch stops where the next of its track starts, the last one at the end of the text
+    last = np.ones(len(cuts), dtype=bool)
+    last[:-1] = track[1:] != track[:-1]
+    length = tracks["text"].str.len_chars().cast(pl.Int64).to_numpy()
+    stop = np.where(last, length[track], np.roll(position, -1))
+    document = tracks["document"].to_numpy().astype(np.int64)[track] << 32
     word_document = words["text"].to_numpy().astype(np.int64) << 32
-    started = np.searchsorted(word_document + words["start"].to_numpy(), document + stretches["stop"].to_numpy(), side="left")
-    ended = np.searchsorted(word_document + words["end"].to_numpy(), document + stretches["position"].to_numpy(), side="right")
-    return stretches.select("track", "position", tokens=pl.Series(started - ended, dtype=pl.Int64)).with_row_index("stretch")
+    started = np.searchsorted(word_document + words["start"].to_numpy(), document + stop, side="left")
+    ended = np.searchsorted(word_document + words["end"].to_numpy(), document + position, side="right")
+    return pl.DataFrame({"track": track, "position": position, "tokens": started - ended}).with_row_index("stretch")
 
 
-def _outermost_labels(spans: pl.DataFrame, stretches: pl.DataFrame) -> pl.DataFrame:
-    """coder, stretch, label: the outermost span of each version over each stretch it labels."""
-    index = stretches.select("track", "position", "stretch")
-    return (
-        spans.join(index.rename({"position": "start", "stretch": "first"}), on=["track", "start"])
-        .join(index.rename({"position": "end", "stretch": "stop"}), on=["track", "end"])
-        .with_columns(stretch=pl.int_ranges("first", "stop"))
-        .explode("stretch")
-        .group_by("coder", "stretch")
-        # outermost: the longest; between equally long ones, the later start, then the greater label
-        .agg(pl.col("label").sort_by(pl.col("end") - pl.col("start"), "start", "label").last())
-    )
+def _outermost_labels(spans: pl.DataFrame, stretches: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """stretch, coder, label (its enum code): the outermost span of each version over each stretch it labels, in the
+    order of the stretches then the coders.
+
+    A span covers the stretches from the one at its start to the one before its end, both found by one search
+    among the stretches' cuts (numbered as in :func:`_stretches`); its rows, one per stretch it covers, are made in
+    numpy, and the outermost one of a coder and stretch is the last in the order of the spans.
+    """
+    # outermost: the longest; between equally long ones, the later start, then the greater label (length and start
+    # as one number: 1M span results, the sort 0.19 → 0.10 s CPU)
+    spans = spans.sort((pl.col("end") - pl.col("start")) * 2**32 + pl.col("start"), pl.col("label").to_physical())
+    cuts = (stretches["track"].to_numpy().astype(np.int64) << 32) + stretches["position"].to_numpy()
+    track = spans["track"].to_numpy().astype(np.int64) << 32
+    first = np.searchsorted(cuts, track + spans["start"].to_numpy())
+    widths = np.searchsorted(cuts, track + spans["end"].to_numpy()) - first
+    row = np.repeat(np.arange(len(first)), widths)
+    stretch = np.arange(len(row)) - np.repeat(np.cumsum(widths) - widths - first, widths)
+    coder = spans["coder"].to_numpy()[row]
+    # the last row of each stretch and coder: the first of the reversed rows, np.unique's in the order of its numbers
+    _, reversed_first = np.unique((stretch * (int(coder.max(initial=0)) + 1) + coder)[::-1], return_index=True)
+    last = len(row) - 1 - reversed_first
+    return stretch[last], coder[last], spans["label"].to_physical().to_numpy()[row[last]]
 
 
 @dataclass(frozen=True)
