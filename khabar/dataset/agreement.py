@@ -360,7 +360,7 @@ KEYED = ("doc_id", "layer", "label", "quote_type")
 def _keyed(inputs: BuildInputs, gold: Gold | None, layers: Sequence[str]) -> tuple[BuildInputs, Gold | None]:
     """The inputs and gold with the columns of :data:`KEYED` as enums of their values sorted, so that every group_by,
     join and sort on them hashes and compares small integers instead of strings, in the strings' order; their values
-    come out as the same strings (1M span results: agreement's CPU 3.1 → … s)."""
+    come out as the same strings (1M span results: agreement's CPU 3.45 → 3.07 s, of which 0.16 s this coding)."""
     tables = [inputs.documents, inputs.annotations, inputs.spans, inputs.relations, *((gold.spans,) if gold is not None else ())]
     values = {
         name: pl.concat([table.get_column(name) for table in tables if name in table.columns]).unique().drop_nulls()
@@ -732,7 +732,8 @@ def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataF
     stretches = _stretches(tracks, spans, words)
     stretch, coder, label = _outermost_labels(spans, stretches)
     # a stretch's pattern is told by how many coders its document has and each one's label code (0: O), written
-    # as one binary value per stretch, grouped by hashing it (1M span results: the units 0.23 → … s as lists of coders and labels)
+    # as one binary value per stretch, grouped by hashing it (1M span results, with the cuts and
+    # outermost labels in numpy: both calls' units 1.08 → 0.82 s CPU, grouped before as lists of coders and labels)
     names = ["O", *(sys.intern(name) for name in _categories(spans["label"]))]  # one string per label, however many patterns are kept across batches
     width = int(tracks["coders"].to_numpy().max(initial=1))
     grid = np.zeros((stretches.height, width), dtype=np.min_scalar_type(len(names)))

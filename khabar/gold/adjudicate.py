@@ -148,31 +148,49 @@ def _decide(doc_id: str, annotations: list[dict], latest: list[dict]) -> Decisio
     return Decision(doc_id, Policy.MAJORITY, tuple(a["annotation_id"] for a in latest), tuple(a["annotator"] for a in latest), review=True)
 
 
-def _majority(chosen: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The spans and relations that at least ``needed`` of each document's chosen annotations drew identically.
+#: The spans' string columns adjudication groups, joins or sorts on, each also coded (:func:`_coded`).
+CODED = ["doc_id", "layer", "label", "quote_type"]
 
-    ``chosen`` holds annotation_id and needed; ``spans`` are numbered (``row``). Spans drawn identically are
+
+def _coded(spans: pl.DataFrame) -> pl.DataFrame:
+    """``spans`` numbered (``row``) and with each column of :data:`CODED` also as ``<name>_code``: the rank of its
+    value among the column's values, so that a group_by, join or sort on the codes hashes and compares integers
+    in the strings' order (1M span results: adjudication's CPU 0.79 → 0.65 s, the gold's sort 0.22 → 0.12 s)."""
+    return spans.with_row_index("row").with_columns(
+        pl.col(name).cast(pl.Enum(spans[name].unique().drop_nulls().sort())).to_physical().alias(f"{name}_code") for name in CODED
+    )
+
+
+#: What spans drawn identically by several annotators share, coded.
+SPAN_CODES = ["layer_code", "label_code", "start", "end", "quote_type_code"]
+
+
+def _majority(chosen: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame]:
+    """The rows of the spans and the relations that at least ``needed`` of each document's chosen annotations drew identically.
+
+    ``chosen`` holds annotation_id and needed; ``spans`` are :func:`_coded`. Spans drawn identically are
     known by the row of the lowest annotation id's one, which is the one kept and lends its region id.
     Relations are drawn identically when they have the same label between spans drawn identically.
     Validation lets no annotation draw two spans of the same layer, label and offsets, so a count of
     spans drawn identically is a count of annotators.
     """
-    drawn = spans.join(chosen, on="annotation_id").sort("annotation_id")
-    keys = drawn.group_by("doc_id", *SPAN_KEY).agg(
-        pl.len().alias("drawn_by"), pl.col("needed").first(), pl.col("row").first().alias("key_row")
+    drawn = spans.select("row", "annotation_id", "region_id", "doc_id_code", *SPAN_CODES).join(chosen, on="annotation_id", maintain_order="left")
+    keys = drawn.group_by("doc_id_code", *SPAN_CODES).agg(
+        pl.len().alias("drawn_by"), pl.col("needed").first(), pl.col("row").get(pl.col("annotation_id").arg_min()).alias("key_row")
     )
-    kept = spans.join(keys.filter(pl.col("drawn_by") >= pl.col("needed")).select(row="key_row"), on="row", how="semi")
+    # the rows kept, in the spans' order: taken by position rather than joined on
+    kept = keys.filter(pl.col("drawn_by") >= pl.col("needed"))["key_row"].sort()
 
     drawn_relations = relations.join(chosen, on="annotation_id")
     ends = pl.concat(drawn_relations.select("annotation_id", region_id=end) for end in ("from_region", "to_region"))
     key_of_region = (  # a region with several labels stands for its last span, as a lookup by region id would
         drawn.join(ends, on=["annotation_id", "region_id"], how="semi")
-        .sort("annotation_id", "start", "end", "layer", "label")
+        .sort("annotation_id", "start", "end", "layer_code", "label_code")
         .unique(["annotation_id", "region_id"], keep="last", maintain_order=True)
-        .join(keys, on=["doc_id", *SPAN_KEY], nulls_equal=True)
+        .join(keys, on=["doc_id_code", *SPAN_CODES], nulls_equal=True)
         .select("annotation_id", "region_id", "key_row")
     )
-    region_of_key = kept.select("region_id", key_row="row")
+    region_of_key = spans.select("region_id", key_row="row")[kept]
     kept_relations = (
         drawn_relations.join(key_of_region.rename({"region_id": "from_region", "key_row": "from"}), on=["annotation_id", "from_region"])
         .join(key_of_region.rename({"region_id": "to_region", "key_row": "to"}), on=["annotation_id", "to_region"])
@@ -211,9 +229,10 @@ def adjudicate(inputs: BuildInputs) -> Gold:
         schema={"annotation_id": pl.Int64, "needed": pl.Int64},
         orient="row",
     )
-    spans = inputs.spans.with_row_index("row")
-    majority_spans, majority_relations = _majority(chosen, spans, inputs.relations)
-    gold_spans = pl.concat([spans.filter(pl.col("annotation_id").is_in(whole)), majority_spans])
+    spans = _coded(inputs.spans)
+    kept, majority_relations = _majority(chosen, spans, inputs.relations)
+    majority_spans = spans[kept]
+    gold_spans = spans.filter(pl.col("annotation_id").is_in(whole) | pl.col("row").is_in(kept))
     whole_relations = inputs.relations.filter(pl.col("annotation_id").is_in(whole)).select(GOLD_RELATIONS.names())
     gold_relations = pl.concat([whole_relations, majority_relations])
 
@@ -224,7 +243,7 @@ def adjudicate(inputs: BuildInputs) -> Gold:
         for d in decisions
     ]
     return Gold(
-        spans=gold_spans.select(GOLD_SPANS.names()).sort(["doc_id", "layer", "start", "end", "label", "region_id"]),
+        spans=gold_spans.sort("doc_id_code", "layer_code", "start", "end", "label_code", "region_id").select(GOLD_SPANS.names()),
         relations=gold_relations.sort(["doc_id", "from_region", "to_region", "label"]),
         decisions=tuple(decisions),
     )
