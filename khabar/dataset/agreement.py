@@ -729,8 +729,8 @@ def _token_patterns(versions: pl.DataFrame, spans: pl.DataFrame, texts: pl.DataF
         .join(coders.select("annotation_id", "coder"), on="annotation_id")
         .select("track", "coder", "label", "start", "end")
     )
-    stretches = _stretches(tracks, spans, words)
-    stretch, coder, label = _outermost_labels(spans, stretches)
+    stretches, spans = _stretches(tracks, spans, words)
+    stretch, coder, label = _outermost_labels(spans)
     # a stretch's pattern is told by how many coders its document has and each one's label code (0: O), written
     # as one binary value per stretch, grouped by hashing it (1M span results, with the cuts and
     # outermost labels in numpy: both calls' units 1.08 → 0.82 s CPU, grouped before as lists of coders and labels)
@@ -775,8 +775,9 @@ def _rows_binary(rows: np.ndarray) -> pl.Series:
     return series
 
 
-def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -> pl.DataFrame:
-    """stretch, track, position, tokens: each track cut at 0 and at its span boundaries, and how many tokens each stretch has.
+def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """stretch, track, position, tokens: each track cut at 0 and at its span boundaries, and how many tokens each
+    stretch has; and the spans with the stretches each covers: from ``first`` to before ``stop``.
 
     ``tokenize`` would cut a word (a token of the uncut text) at every boundary inside it, so a stretch has
     one token for every word that overlaps it: the words that start before its end less those that end
@@ -784,11 +785,12 @@ def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -
     over all texts (each text on its own stretch of the axis), not a Python call per stretch.
 
     The cuts are numbered track · 2³² + position (tracks are numbered from 0, a text is shorter than 2³²), so that
-    one sort of numbers puts them in the order of the stretches.
+    one sort of numbers puts them in the order of the stretches and tells the stretch of each span's bounds
+    (1M span results, both alphas: the cuts and the outermost labels 0.60 → 0.51 s CPU, against a search per bound).
     """
-    track_of = [np.arange(tracks.height, dtype=np.int64), *(spans["track"].to_numpy().astype(np.int64) for _ in range(2))]
-    at = [np.zeros(tracks.height, dtype=np.int64), spans["start"].to_numpy(), spans["end"].to_numpy()]
-    cuts = np.unique(np.concatenate([(track << 32) + position for track, position in zip(track_of, at)]))
+    starts = (spans["track"].to_numpy().astype(np.int64) << 32) + spans["start"].to_numpy()
+    ends = (spans["track"].to_numpy().astype(np.int64) << 32) + spans["end"].to_numpy()
+    cuts, index = np.unique(np.concatenate([np.arange(tracks.height, dtype=np.int64) << 32, starts, ends]), return_inverse=True)
     track, position = cuts >> 32, cuts & 0xFFFFFFFF
     # a stretch stops where the next of its track starts, the last one at the end of the text
     last = np.ones(len(cuts), dtype=bool)
@@ -799,24 +801,22 @@ def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -
     word_document = words["text"].to_numpy().astype(np.int64) << 32
     started = np.searchsorted(word_document + words["start"].to_numpy(), document + stop, side="left")
     ended = np.searchsorted(word_document + words["end"].to_numpy(), document + position, side="right")
-    return pl.DataFrame({"track": track, "position": position, "tokens": started - ended}).with_row_index("stretch")
+    stretches = pl.DataFrame({"track": track, "position": position, "tokens": started - ended}).with_row_index("stretch")
+    return stretches, spans.with_columns(first=pl.Series(index[tracks.height : tracks.height + spans.height]), stop=pl.Series(index[tracks.height + spans.height :]))
 
 
-def _outermost_labels(spans: pl.DataFrame, stretches: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _outermost_labels(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """stretch, coder, label (its enum code): the outermost span of each version over each stretch it labels, in the
-    order of the stretches then the coders.
+    order of the stretches then the coders (``spans`` with the stretches they cover, :func:`_stretches`).
 
-    A span covers the stretches from the one at its start to the one before its end, both found by one search
-    among the stretches' cuts (numbered as in :func:`_stretches`); its rows, one per stretch it covers, are made in
-    numpy, and the outermost one of a coder and stretch is the last in the order of the spans.
+    A span's rows, one per stretch it covers, are made in numpy, and the outermost one of a coder and stretch
+    is the last in the order of the spans.
     """
     # outermost: the longest; between equally long ones, the later start, then the greater label (length and start
     # as one number: 1M span results, the sort 0.19 → 0.10 s CPU)
     spans = spans.sort((pl.col("end") - pl.col("start")) * 2**32 + pl.col("start"), pl.col("label").to_physical())
-    cuts = (stretches["track"].to_numpy().astype(np.int64) << 32) + stretches["position"].to_numpy()
-    track = spans["track"].to_numpy().astype(np.int64) << 32
-    first = np.searchsorted(cuts, track + spans["start"].to_numpy())
-    widths = np.searchsorted(cuts, track + spans["end"].to_numpy()) - first
+    first = spans["first"].to_numpy()
+    widths = spans["stop"].to_numpy() - first
     row = np.repeat(np.arange(len(first)), widths)
     stretch = np.arange(len(row)) - np.repeat(np.cumsum(widths) - widths - first, widths)
     coder = spans["coder"].to_numpy()[row]
