@@ -232,7 +232,7 @@ def adjudicate(inputs: BuildInputs) -> Gold:
     spans = _coded(inputs.spans)
     kept, majority_relations = _majority(chosen, spans, inputs.relations)
     majority_spans = spans[kept]
-    gold_spans = spans.filter(pl.col("annotation_id").is_in(whole) | pl.col("row").is_in(kept))
+    gold_spans = spans.filter(pl.col("annotation_id").is_in(whole) | pl.col("row").is_in(kept.implode()))
     whole_relations = inputs.relations.filter(pl.col("annotation_id").is_in(whole)).select(GOLD_RELATIONS.names())
     gold_relations = pl.concat([whole_relations, majority_relations])
 
