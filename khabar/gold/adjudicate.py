@@ -14,7 +14,7 @@ Documents without annotations get no spans and are reported as not annotated.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, cast, get_args
@@ -128,40 +128,80 @@ def latest_per_annotator(annotations: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _decide(doc_id: str, annotations: list[dict], latest: list[dict]) -> Decision:
-    """The policy for one document, given its annotations and each annotator's latest one (both by annotation id).
+def _per_document(documents: pl.DataFrame, annotations: pl.DataFrame) -> pl.DataFrame:
+    """What the policy looks at, one row per document in doc_id order: doc_id; annotations (null: none) with
+    ``only_id`` and ``only_annotator`` (its first by annotation id); truths (the annotations marked ground_truth)
+    with ``truth_id`` and ``truth_annotator`` (the most recently updated); and the annotators' latest annotations
+    (``latest_ids``, ``latest_annotators``, by annotation id).
 
-    A majority decision's note (what was kept) is left to :func:`adjudicate`.
+    Worked out per document in polars: no Python row per annotation (1M span results: the decisions
+    0.15 → 0.08 s CPU, from a list of dicts per document before).
     """
-    if not annotations:
+    annotations = annotations.select(DECIDED_ON).sort("doc_id", "annotation_id")
+    counted = annotations.group_by("doc_id").agg(
+        annotations=pl.len(), only_id=pl.col("annotation_id").first(), only_annotator=pl.col("annotator").first()
+    )
+    truths = (
+        annotations.filter(pl.col("ground_truth"))
+        .sort("doc_id", pl.col("updated_at").fill_null(""), "annotation_id")
+        .group_by("doc_id")
+        .agg(truths=pl.len(), truth_id=pl.col("annotation_id").last(), truth_annotator=pl.col("annotator").last())
+    )
+    latest = latest_per_annotator(annotations).group_by("doc_id", maintain_order=True).agg(
+        latest_ids=pl.col("annotation_id"), latest_annotators=pl.col("annotator")
+    )
+    return (
+        documents.select("doc_id")
+        .sort("doc_id")
+        .join(counted, on="doc_id", how="left", maintain_order="left")
+        .join(truths, on="doc_id", how="left", maintain_order="left")
+        .join(latest, on="doc_id", how="left", maintain_order="left")
+        .with_columns(pl.col("truths").fill_null(0))
+    )
+
+
+def _policy() -> pl.Expr:
+    """Each document's policy, of :func:`_per_document`'s columns."""
+    return (
+        pl.when(pl.col("annotations").is_null()).then(pl.lit(Policy.NOT_ANNOTATED.value))
+        .when(pl.col("truths") > 0).then(pl.lit(Policy.GROUND_TRUTH.value))
+        .when((pl.col("annotations") == 1) | (pl.col("latest_ids").list.len() == 1)).then(pl.lit(Policy.SINGLE.value))
+        .otherwise(pl.lit(Policy.MAJORITY.value))
+    )
+
+
+def _decide(row: tuple, kept_spans: dict[str, int], kept_relations: dict[str, int]) -> Decision:
+    """The decision on one document (a row of :func:`_per_document`, then its policy)."""
+    doc_id, annotations, only_id, only_annotator, truths, truth_id, truth_annotator, latest_ids, latest_annotators, policy = row
+    if policy == Policy.NOT_ANNOTATED:
         return Decision(doc_id, Policy.NOT_ANNOTATED, (), (), review=False)
-    truth = sorted((a for a in annotations if a["ground_truth"]), key=lambda a: (a["updated_at"] or "", a["annotation_id"]))
-    if truth or len(annotations) == 1:
-        winner = (truth or annotations)[-1]
-        note = f"{len(truth)} annotations are marked ground_truth; the latest wins" if len(truth) > 1 else ""
-        policy = Policy.GROUND_TRUTH if truth else Policy.SINGLE
-        return Decision(doc_id, policy, (winner["annotation_id"],), (winner["annotator"],), review=len(truth) > 1, note=note)
-    if len(latest) == 1:  # one annotator, several annotations: the latest is theirs
-        only = latest[0]
-        note = "latest of one annotator's annotations"
-        return Decision(doc_id, Policy.SINGLE, (only["annotation_id"],), (only["annotator"],), review=False, note=note)
-    return Decision(doc_id, Policy.MAJORITY, tuple(a["annotation_id"] for a in latest), tuple(a["annotator"] for a in latest), review=True)
+    if policy == Policy.GROUND_TRUTH:
+        note = f"{truths} annotations are marked ground_truth; the latest wins" if truths > 1 else ""
+        return Decision(doc_id, Policy.GROUND_TRUTH, (truth_id,), (truth_annotator,), review=truths > 1, note=note)
+    if annotations == 1:
+        return Decision(doc_id, Policy.SINGLE, (only_id,), (only_annotator,), review=False)
+    if policy == Policy.SINGLE:  # one annotator, several annotations: the latest is theirs
+        return Decision(doc_id, Policy.SINGLE, (latest_ids[0],), (latest_annotators[0],), review=False, note="latest of one annotator's annotations")
+    chosen = len(latest_ids)
+    note = f"kept {kept_spans.get(doc_id, 0)} spans and {kept_relations.get(doc_id, 0)} relations agreed by at least {chosen // 2 + 1} of {chosen} annotators"
+    return Decision(doc_id, Policy.MAJORITY, tuple(latest_ids), tuple(latest_annotators), review=True, note=note)
 
 
-def _majority(chosen: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The spans and relations that at least ``needed`` of each document's chosen annotations drew identically.
+def _majority(chosen: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame]:
+    """The rows of the spans and the relations that at least ``needed`` of each document's chosen annotations drew identically.
 
-    ``chosen`` holds annotation_id and needed; ``spans`` are numbered (``row``). Spans drawn identically are
+    ``chosen`` holds annotation_id and needed; ``spans`` are keyed (:meth:`BuildInputs.keyed`) and numbered (``row``). Spans drawn identically are
     known by the row of the lowest annotation id's one, which is the one kept and lends its region id.
     Relations are drawn identically when they have the same label between spans drawn identically.
     Validation lets no annotation draw two spans of the same layer, label and offsets, so a count of
     spans drawn identically is a count of annotators.
     """
-    drawn = spans.join(chosen, on="annotation_id").sort("annotation_id")
+    drawn = spans.select("row", "annotation_id", "region_id", "doc_id", *SPAN_KEY).join(chosen, on="annotation_id", maintain_order="left")
     keys = drawn.group_by("doc_id", *SPAN_KEY).agg(
-        pl.len().alias("drawn_by"), pl.col("needed").first(), pl.col("row").first().alias("key_row")
+        pl.len().alias("drawn_by"), pl.col("needed").first(), pl.col("row").get(pl.col("annotation_id").arg_min()).alias("key_row")
     )
-    kept = spans.join(keys.filter(pl.col("drawn_by") >= pl.col("needed")).select(row="key_row"), on="row", how="semi")
+    # the rows kept, in the spans' order: taken by position rather than joined on
+    kept = keys.filter(pl.col("drawn_by") >= pl.col("needed"))["key_row"].sort()
 
     drawn_relations = relations.join(chosen, on="annotation_id")
     ends = pl.concat(drawn_relations.select("annotation_id", region_id=end) for end in ("from_region", "to_region"))
@@ -172,7 +212,7 @@ def _majority(chosen: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame
         .join(keys, on=["doc_id", *SPAN_KEY], nulls_equal=True)
         .select("annotation_id", "region_id", "key_row")
     )
-    region_of_key = kept.select("region_id", key_row="row")
+    region_of_key = spans.select("region_id", key_row="row")[kept]
     kept_relations = (
         drawn_relations.join(key_of_region.rename({"region_id": "from_region", "key_row": "from"}), on=["annotation_id", "from_region"])
         .join(key_of_region.rename({"region_id": "to_region", "key_row": "to"}), on=["annotation_id", "to_region"])
@@ -186,45 +226,35 @@ def _majority(chosen: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame
     return kept, kept_relations.select(GOLD_RELATIONS.names())
 
 
-def _rows_by_doc(frame: pl.DataFrame) -> dict[str, list[dict]]:
-    """The rows of ``frame`` per doc_id, in order."""
-    by_doc: dict[str, list[dict]] = {}
-    for row in frame.to_dicts():
-        by_doc.setdefault(row["doc_id"], []).append(row)
-    return by_doc
-
-
-def _majority_note(decision: Decision, spans: int, relations: int) -> str:
-    chosen = len(decision.annotation_ids)
-    return f"kept {spans} spans and {relations} relations agreed by at least {chosen // 2 + 1} of {chosen} annotators"
-
-
 def adjudicate(inputs: BuildInputs) -> Gold:
-    annotations = _rows_by_doc(inputs.annotations.sort(["doc_id", "annotation_id"]).select(DECIDED_ON))
-    latest = _rows_by_doc(latest_per_annotator(inputs.annotations).select(DECIDED_ON))
-    doc_ids = sorted(inputs.documents["doc_id"].to_list())
-    decisions = [_decide(doc_id, annotations.get(doc_id, []), latest.get(doc_id, [])) for doc_id in doc_ids]
-
-    whole = [d.annotation_ids[0] for d in decisions if d.policy in (Policy.GROUND_TRUTH, Policy.SINGLE)]
-    chosen = pl.DataFrame(
-        [(aid, len(d.annotation_ids) // 2 + 1) for d in decisions if d.policy is Policy.MAJORITY for aid in d.annotation_ids],
-        schema={"annotation_id": pl.Int64, "needed": pl.Int64},
-        orient="row",
+    documents = _per_document(inputs.documents, inputs.annotations).with_columns(policy=_policy())
+    whole = documents.select(
+        pl.when(pl.col("policy") == Policy.GROUND_TRUTH.value).then("truth_id")
+        .when(pl.col("annotations") == 1).then("only_id")
+        .otherwise(pl.col("latest_ids").list.first())
+        .filter(pl.col("policy").is_in([Policy.GROUND_TRUTH.value, Policy.SINGLE.value]))
+    ).to_series()
+    chosen = (
+        documents.filter(pl.col("policy") == Policy.MAJORITY.value)
+        .select(annotation_id="latest_ids", needed=(pl.col("latest_ids").list.len() // 2 + 1).cast(pl.Int64))
+        .explode("annotation_id")
     )
-    spans = inputs.spans.with_row_index("row")
-    majority_spans, majority_relations = _majority(chosen, spans, inputs.relations)
-    gold_spans = pl.concat([spans.filter(pl.col("annotation_id").is_in(whole)), majority_spans])
-    whole_relations = inputs.relations.filter(pl.col("annotation_id").is_in(whole)).select(GOLD_RELATIONS.names())
+    # keyed, so that the majority's group_by and joins and the gold's sort work on integers (1M span results:
+    # adjudication's CPU 0.79 → 0.65 s, the gold's sort 0.22 → 0.12 s); the gold's rows are then taken as they are
+    spans = inputs.keyed_spans.with_row_index("row")
+    kept, majority_relations = _majority(chosen, spans, inputs.relations)
+    gold_rows = (
+        spans.filter(pl.col("annotation_id").is_in(whole.implode()) | pl.col("row").is_in(kept.implode()))
+        .sort("doc_id", "layer", "start", "end", "label", "region_id")["row"]
+    )
+    whole_relations = inputs.relations.filter(pl.col("annotation_id").is_in(whole.implode())).select(GOLD_RELATIONS.names())
     gold_relations = pl.concat([whole_relations, majority_relations])
 
-    kept_spans = dict(majority_spans.group_by("doc_id").len().iter_rows())
+    kept_spans = dict(spans[kept].group_by("doc_id").len().iter_rows())
     kept_relations = dict(majority_relations.group_by("doc_id").len().iter_rows())
-    decisions = [
-        replace(d, note=_majority_note(d, kept_spans.get(d.doc_id, 0), kept_relations.get(d.doc_id, 0))) if d.policy is Policy.MAJORITY else d
-        for d in decisions
-    ]
+    decisions = [_decide(row, kept_spans, kept_relations) for row in documents.iter_rows()]
     return Gold(
-        spans=gold_spans.select(GOLD_SPANS.names()).sort(["doc_id", "layer", "start", "end", "label", "region_id"]),
+        spans=inputs.spans[gold_rows].select(GOLD_SPANS.names()),
         relations=gold_relations.sort(["doc_id", "from_region", "to_region", "label"]),
         decisions=tuple(decisions),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -16,6 +17,7 @@ import polars as pl
 
 from khabar.annotation.ingest import load_records
 from khabar.annotation.normalize import refuse_unnormalised
+from khabar.annotation.scheme import load_scheme
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, PREDICTION_SPANS, RELATIONS, SPANS, empty, pick
 
 
@@ -97,6 +99,10 @@ class Inputs(Protocol):
     def between(self, first: str, last: str) -> BuildInputs: ...
 
 
+#: The string columns adjudication and agreement group, join and sort on: the spans' layer, label and quote type,
+#: every table's doc_id (:attr:`BuildInputs.enums`).
+KEYED = ("doc_id", "layer", "label", "quote_type")
+
 #: The columns of ``predictions_spans`` the builder uses (the pre-annotator's spans).
 BUILDER_PREDICTION_SPANS = pl.Schema(pick(PREDICTION_SPANS, "doc_id", "model_version", "layer", "label", "start", "end"))
 
@@ -114,6 +120,26 @@ class BuildInputs:
 
     def texts(self) -> pl.DataFrame:
         return self.documents.select("doc_id", "text")
+
+    @cached_property
+    def enums(self) -> dict[str, pl.Enum]:
+        """Each column of :data:`KEYED` → an enum of its values in these inputs (and the scheme's layers), sorted. A
+        group_by, join or sort on a column cast to it (:meth:`keyed`) hashes and compares small integers instead of
+        strings, in the strings' order, and its values come out as the same strings (1M span results: made once for
+        adjudication and agreement, their CPU 3.13 → 2.90 s, each coding the spans before)."""
+        doc_ids = pl.concat([table["doc_id"].unique() for table in (self.documents, self.annotations, self.spans, self.relations) if "doc_id" in table.columns])
+        values = {name: self.spans[name].unique() for name in KEYED if name != "doc_id"}
+        values["layer"] = pl.concat([values["layer"], pl.Series(load_scheme().layer_names, dtype=pl.String)])
+        return {name: pl.Enum(column.unique().drop_nulls().sort()) for name, column in {"doc_id": doc_ids, **values}.items()}
+
+    def keyed(self, table: pl.DataFrame, names: tuple[str, ...] = KEYED) -> pl.DataFrame:
+        """``table`` (these inputs', or rows taken from them) with its columns of ``names`` cast to :attr:`enums`."""
+        return table.with_columns(pl.col(name).cast(self.enums[name]) for name in names if name in table.columns)
+
+    @cached_property
+    def keyed_spans(self) -> pl.DataFrame:
+        """The spans, :meth:`keyed`."""
+        return self.keyed(self.spans)
 
     def counts(self) -> InputCounts:
         versions = tuple(sorted(set(self.predictions_spans["model_version"].drop_nulls().to_list())))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
 from khabar.gold.adjudicate import adjudicate
-from khabar.gold.inputs import from_tables
+from khabar.gold.inputs import KEYED, BuildInputs, from_tables
 from tests.dataset import khabar_fixtures as fx
 
 SOURCE = "وزارة الخارجية العراقية"
@@ -63,3 +66,23 @@ def test_latest_ground_truth_wins_and_one_annotators_latest_is_theirs():
     assert (alhurra.policy, alhurra.annotation_ids, alhurra.review, alhurra.note) == ("single", (14,), False, "latest of one annotator's annotations")
     assert decisions[fx.ASHARQ].policy == "not_annotated"
     assert sorted(gold.spans["region_id"]) == ["b11", "b14"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["d1", "d10", "d2", "ب", "أ"]), st.sampled_from(["entity", "attribution"]),
+                          st.sampled_from(["PERS", "ORG", "CONTENT", "cue"]), st.integers(0, 9), st.sampled_from([None, "direct", "indirect"])), max_size=30))
+def test_keyed_columns_group_and_sort_as_their_strings_and_come_back_unchanged(rows):
+    spans = pl.DataFrame(
+        [{"annotation_id": i, "doc_id": d, "region_id": f"r{i}", "layer": layer, "label": label, "start": start, "end": start + 1, "text": "x", "quote_type": qt}
+         for i, (d, layer, label, start, qt) in enumerate(rows)],
+        schema=SPANS,
+    )
+    documents = pl.DataFrame({"doc_id": sorted({d for d, *_ in rows})}, schema={"doc_id": pl.String})
+    inputs = BuildInputs(documents, empty(ANNOTATIONS), spans, empty(RELATIONS), pl.DataFrame())
+    keyed = inputs.keyed_spans
+    assert all(isinstance(keyed[name].dtype, pl.Enum) for name in KEYED)
+    assert keyed.with_columns(pl.col(name).cast(pl.String) for name in KEYED).equals(spans)
+    order = ["doc_id", "layer", "label", "quote_type", "start"]
+    assert keyed.sort(order, nulls_last=True)["annotation_id"].to_list() == spans.sort(order, nulls_last=True)["annotation_id"].to_list()
+    grouped = keyed.group_by("doc_id", "layer", "label", "quote_type").len().with_columns(pl.col(name).cast(pl.String) for name in KEYED)
+    assert grouped.sort(order[:4], nulls_last=True).equals(spans.group_by(order[:4]).len().sort(order[:4], nulls_last=True))
