@@ -45,14 +45,20 @@ class SplitPlan:
         return dict(self.assignment)
 
 
-def _word_ids(texts: Sequence[str]) -> tuple[np.ndarray, pl.Series, np.ndarray]:
+def _arrow_texts(texts: Sequence[str] | pl.Series) -> pa.Array:
+    """The texts as one arrow array: a polars column's own UTF-8, without a Python string per text (1M span
+    results, 12,966 texts: the plan's CPU 0.87 → 0.72 s)."""
+    return texts.to_arrow() if isinstance(texts, pl.Series) else pa.array(texts, pa.string())
+
+
+def _word_ids(texts: Sequence[str] | pl.Series) -> tuple[np.ndarray, pl.Series, np.ndarray]:
     """Every word of the texts as an id (text after text), the words the ids stand for, and each text's word count.
 
     A word is what ``str.split()`` makes: Arrow's ``utf8_split_whitespace`` splits on the same characters (all
     of Unicode compared), but keeps an empty word before leading and after trailing whitespace (1M span results,
     4,000 texts: 0.038 s CPU, 0.077 s by a regular expression's matches).
     """
-    split = pc.utf8_split_whitespace(pa.array(texts, pa.string()))  # type: ignore[attr-defined]
+    split = pc.utf8_split_whitespace(_arrow_texts(texts))  # type: ignore[attr-defined]
     words, text = split.flatten(), pc.list_parent_indices(split).to_numpy()  # type: ignore[attr-defined]
     kept = pc.not_equal(pc.binary_length(words), 0)  # type: ignore[attr-defined]
     encoded = words.filter(kept).dictionary_encode()
@@ -200,7 +206,7 @@ def near_duplicate_pairs(texts: Mapping[str, str], config: NearDuplicates) -> li
     )
 
 
-def _texts_of(texts: Mapping[str, str], doc_ids: Sequence[str]) -> list[str]:
+def _texts_of(texts: Mapping[str, str], doc_ids: Sequence[str]) -> Sequence[str] | pl.Series:
     """The texts of ``doc_ids``, in that order: from a :class:`FrameTexts` by one gather, not a lookup each."""
     return texts.gather(doc_ids) if isinstance(texts, FrameTexts) else [texts[d] for d in doc_ids]
 
@@ -242,9 +248,9 @@ class FrameTexts(Mapping[str, str]):
     def __getitem__(self, doc_id: str) -> str:
         return str(self._texts[self._rows[doc_id]])
 
-    def gather(self, doc_ids: Sequence[str]) -> list[str]:
+    def gather(self, doc_ids: Sequence[str]) -> pl.Series:
         """The texts of ``doc_ids``, in that order (1M span results, 12,966 texts: 0.086 → 0.054 s CPU)."""
-        return self._texts.gather([self._rows[d] for d in doc_ids]).to_list()
+        return self._texts.gather([self._rows[d] for d in doc_ids])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._rows)
