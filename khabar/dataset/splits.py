@@ -116,7 +116,7 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def minhash_signatures(texts: Sequence[str], config: NearDuplicates) -> np.ndarray:
+def minhash_signatures(texts: Sequence[str] | pl.Series, config: NearDuplicates) -> np.ndarray:
     """Each text's MinHash hash values, one row per text.
 
     A row equals the ``hashvalues`` of ``MinHash(num_perm, seed, scheme="affine32")`` updated with the
