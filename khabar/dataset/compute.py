@@ -137,8 +137,8 @@ class _Configs:
         bounds = np.searchsorted(numbers, np.arange(len(self.writers[config]) + 1)) if contiguous else None
         for number, writer in enumerate(self.writers[config]):
             # rows that come split after split are sliced, not copied by a filter (1M news, the configs without the
-            # parquet write: 1.67 → 1.54 s CPU, best of 4); a slice keeps
-            # the whole table alive while it waits in the writer, so only one that is at least half of it
+            # parquet write: 1.67 → 1.54 s CPU, best of 4); a slice keeps the whole table alive while it waits in
+            # the writer, so only one that is at least half of the table
             if bounds is not None and 2 * (bounds[number + 1] - bounds[number]) >= rows.num_rows:
                 writer.append(rows.slice(bounds[number], bounds[number + 1] - bounds[number]))
             else:
