@@ -129,10 +129,11 @@ class _Configs:
         self._append("quotes", quote_table(gold.spans, gold.relations, scheme, self.links, self.clusters, self.ambiguous, placed), "doc_id", split_of)
 
     def _append(self, config: ConfigName, rows: pa.Table, doc_key: str, split_of: _RangeSplits) -> None:
-        # each row's split, by its document's position in the range (pyarrow.compute makes its functions at import
-        # time: mypy cannot see index_in)
-        position = pc.index_in(rows[doc_key], value_set=split_of.doc_ids).to_numpy(zero_copy_only=False)  # type: ignore[attr-defined]
-        numbers = split_of.numbers[position]
+        # each row's split, by its document's position in the range; a document not in the range is in no split, as
+        # one in no split (pyarrow.compute makes its functions at import time: mypy cannot see index_in)
+        found = pc.index_in(rows[doc_key], value_set=split_of.doc_ids)  # type: ignore[attr-defined]
+        position = pc.fill_null(found, len(split_of.numbers)).to_numpy()
+        numbers = np.append(split_of.numbers, self.unsplit)[position]
         contiguous = bool((numbers[1:] >= numbers[:-1]).all())
         bounds = np.searchsorted(numbers, np.arange(len(self.writers[config]) + 1)) if contiguous else None
         for number, writer in enumerate(self.writers[config]):
