@@ -152,15 +152,16 @@ def annotator_document_table(documents: pl.DataFrame, annotations: pl.DataFrame,
 
 
 class Texts(NamedTuple):
-    """The texts of a range of documents, made once for the configs that read them: (doc_id, text) in id order
-    and their code points."""
+    """The texts of a range of documents, made once for the configs that read them: (doc_id, text) ordered by the
+    columns ``order`` of the documents (by id unless told), and their code points. The ``tokens`` config has its
+    rows in this order."""
 
     documents: pl.DataFrame
     points: CodePoints
 
     @classmethod
-    def of(cls, documents: pl.DataFrame) -> Texts:
-        ordered = documents.select("doc_id", "text").sort("doc_id")
+    def of(cls, documents: pl.DataFrame, order: Sequence[str] = ("doc_id",)) -> Texts:
+        ordered = documents.sort(order, maintain_order=True).select("doc_id", "text")
         return cls(ordered, CodePoints.of(ordered["text"]))
 
 

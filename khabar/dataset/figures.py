@@ -90,16 +90,18 @@ class GoldCounts:
         self.decisions.extend(gold.decisions)
         self.spans += spans.height
         self.relations += gold.relations.height
-        self.labels.update(_counts(spans, "layer", "label"))
         self.parts.append(spans.group_by("doc_id", "layer").agg(spans=pl.len().cast(pl.Int64)))
-        is_content = (pl.col("layer") == choices.layer) & (pl.col("label") == choices.label)
-        self.quote_types.update(_counts(spans.filter(is_content).select(pl.col(choices.name).fill_null("unset")), choices.name))
         self.relation_labels.update(_counts(gold.relations, "label"))
+        # labels, zones and quote types from one count of the spans (``placed`` holds each span once, with its
+        # zone), not four (1M news: GoldCounts.add 0.10 → 0.05 s CPU)
         zones = zone_names(scheme)
-        for (layer, zone), n in _counts(placed.filter(pl.col("layer") != scheme.zone.name), "layer", "zone").items():
-            self.zones[layer, zones[zone]] += n
-        for zone, n in _counts(placed.filter(is_content), "zone").items():
-            self.zones[choices.label, zones[zone]] += n
+        for layer, label, zone, choice, n in placed.group_by("layer", "label", "zone", choices.name).len().iter_rows():
+            self.labels[layer, label] += n
+            if layer != scheme.zone.name:
+                self.zones[layer, zones[zone]] += n
+            if (layer, label) == (choices.layer, choices.label):
+                self.zones[choices.label, zones[zone]] += n
+                self.quote_types[choice if choice is not None else "unset"] += n
 
     @property
     def per_document(self) -> pl.DataFrame:

@@ -127,12 +127,19 @@ class _Kinds:
         self.table = np.zeros(0x110000, np.uint8)
 
     def of(self, codes: np.ndarray) -> np.ndarray:
-        kinds = self.table[codes]
+        kinds = self._look_up(codes)
         if not kinds.all():  # a known code point has the KNOWN bit, an unknown one is 0
-            for code in np.unique(codes[kinds == 0]).tolist():
+            # marked in a table of every code point rather than sorted out by np.unique (1.3M code points: 29 → 5 ms)
+            unknown = np.zeros(len(self.table), bool)
+            unknown[codes[kinds == 0]] = True
+            for code in np.flatnonzero(unknown).tolist():
                 self.table[code] = _kind(chr(code))
-            kinds = self.table[codes]
+            kinds = self._look_up(codes)
         return kinds
+
+    def _look_up(self, codes: np.ndarray) -> np.ndarray:
+        # polars gathers by the uint32 code points themselves, where numpy first copies them into 64-bit indices
+        return pl.Series(self.table).gather(pl.Series(codes)).to_numpy()
 
 
 _KINDS = _Kinds()
@@ -250,8 +257,10 @@ def _strings(points: CodePoints, firsts: np.ndarray, ends: np.ndarray) -> pa.Arr
     sizes = (codes >= 0x80).view(np.uint8) + np.uint8(1)  # UTF-8 bytes per character, in bytes: 4× faster than in int64
     sizes += codes >= 0x800
     sizes += codes >= 0x10000
-    byte_at = np.zeros(len(codes) + 1, np.int64)
-    np.cumsum(sizes, out=byte_at[1:])
+    # summed straight into 32 bits when the bytes fit: half the memory, and no cast on the way (1M news, the
+    # tokens' strings 0.15 → 0.11 s CPU)
+    byte_at = np.zeros(len(codes) + 1, np.int32 if len(points.utf8) < 2**31 else np.int64)
+    np.cumsum(sizes, out=byte_at[1:], dtype=byte_at.dtype)
     cuts = np.empty(2 * len(firsts) + 2, np.int64)
     cuts[0], cuts[1:-1:2], cuts[2:-1:2], cuts[-1] = 0, byte_at[firsts], byte_at[ends], byte_at[-1]
     pieces = pa.LargeStringArray.from_buffers(len(cuts) - 1, pa.py_buffer(cuts), points.utf8)
