@@ -40,7 +40,7 @@ from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Fra
 from khabar.validation.export_json import NotStreamable
 from khabar.validation.projection import attach_quote_types, project_tables
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, read_documents
-from khabar.validation.schemas import FRAME_MODELS, failing_rows
+from khabar.validation.schemas import FRAME_MODELS, failing_rows, validate
 from khabar.validation.table_spool import TableSpool
 
 #: report order of the checks: a failure's place among the failures of the same row
@@ -432,7 +432,6 @@ def _used_tables(raw: RawExport, reasoned: _Reasoned) -> Tables:
         attach_quote_types(reasoned.regions.filter(used).drop("reason", "kind"), used_choices),
         reasoned.relations.filter(used).drop("reason", "kind"),
     )
-    AnnotationsTable.validate(tables.annotations)
-    SpansTable.validate(tables.spans)
-    RelationsTable.validate(tables.relations)
+    for model, table in ((AnnotationsTable, tables.annotations), (SpansTable, tables.spans), (RelationsTable, tables.relations)):
+        validate(model, table)
     return tables
