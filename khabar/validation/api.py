@@ -40,7 +40,7 @@ from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Fra
 from khabar.validation.export_json import NotStreamable
 from khabar.validation.projection import attach_quote_types, project_tables
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, read_documents
-from khabar.validation.schemas import FRAME_MODELS, failing_rows, validate
+from khabar.validation.schemas import FRAME_COLUMNS, FRAME_MODELS, failing_rows_of, validate
 from khabar.validation.table_spool import TableSpool
 
 #: report order of the checks: a failure's place among the failures of the same row
@@ -126,15 +126,13 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
 
 
 def _failing_rows(frames: Frames) -> dict[tuple[str, str], list[int]]:
-    """(frame, rule name) → rows of that frame that fail it (:func:`khabar.validation.schemas.failing_rows`)."""
-    failing: dict[tuple[str, str], list[int]] = {}
-    for name in FRAME_MODELS:
-        try:
-            found = failing_rows(name, frames.get(name))
-        except SchemaErrors as exc:
-            raise RuntimeError(f"{name} frame does not match its schema (a bug): {exc.failure_cases.head(3)}") from None
-        failing.update({(name, check): rows for check, rows in found.items()})
-    return failing
+    """(frame, rule name) → rows of that frame that fail it (:func:`khabar.validation.schemas.failing_rows_of`)."""
+    try:
+        found = failing_rows_of({name: frames.get(name) for name in FRAME_MODELS})
+    except SchemaErrors as exc:
+        name = next((frame for frame, schema in FRAME_COLUMNS.items() if schema.name == getattr(exc.schema, "name", None)), "a")
+        raise RuntimeError(f"{name} frame does not match its schema (a bug): {exc.failure_cases.head(3)}") from None
+    return {(name, check): rows for name, by_check in found.items() for check, rows in by_check.items()}
 
 
 def _effective_severity(name: str, kind: str, strict: bool) -> str | None:

@@ -33,6 +33,8 @@ are declared, with their pandera models, in :mod:`khabar.foundation.tables`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from khabar.foundation.pandera_polars import pa
@@ -217,19 +219,26 @@ def failing_rows(frame: Frame, data: pl.DataFrame) -> dict[str, list[int]]:
 
     What ``FRAME_MODELS[frame].validate(data, lazy=True)`` reports, as its failure cases'
     ``check`` and ``index``; a column that breaks the frame's schema raises pandera's
-    :class:`~pandera.errors.SchemaErrors`, as there. The columns' conformance and the rules
-    are one call into polars.
+    :class:`~pandera.errors.SchemaErrors`, as there.
     """
-    rules = rules_of(frame)
-    columns = FRAME_COLUMNS[frame]
-    query = conformance(columns, data)
-    rows = data.lazy().select(rule_passes(r).alias(r.name) for r in rules)
-    if query is None:
-        columns.validate(data, lazy=True)
-        passes = rows.collect()
-    else:
-        conformed, passes = pl.collect_all([query, rows])
+    return failing_rows_of({frame: data})[frame]
+
+
+def failing_rows_of(frames: Mapping[Frame, pl.DataFrame]) -> dict[Frame, dict[str, list[int]]]:
+    """:func:`failing_rows` of several frames, in one call into polars (the columns' conformance and the rules of
+    each): each call hands its work to polars' threads, and a call per rule and frame took 0.2 s at 1M span results."""
+    queries: list[pl.LazyFrame] = []
+    for frame, data in frames.items():
+        query = conformance(FRAME_COLUMNS[frame], data)
+        if query is None:
+            FRAME_COLUMNS[frame].validate(data, lazy=True)
+            query = pl.LazyFrame({"pandera passed": [True]})
+        queries += [query, data.lazy().select(rule_passes(r).not_().arg_true().implode().alias(r.name) for r in rules_of(frame))]
+    results = iter(pl.collect_all(queries))
+    found: dict[Frame, dict[str, list[int]]] = {}
+    for frame, data in frames.items():
+        conformed, failing = next(results), next(results)
         if not _conforms(conformed):
-            columns.validate(data, lazy=True)
-    failing = {r.name: passes[r.name].not_().arg_true().to_list() for r in rules}
-    return {name: rows for name, rows in failing.items() if rows}
+            FRAME_COLUMNS[frame].validate(data, lazy=True)
+        found[frame] = {name: rows for name, rows in failing.row(0, named=True).items() if rows}
+    return found
