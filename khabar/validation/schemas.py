@@ -210,7 +210,7 @@ def validate(schema: pa.DataFrameSchema | type[pa.DataFrameModel], data: pl.Data
     if isinstance(schema, type):
         schema = schema.to_schema()
     query = conformance(schema, data)
-    if query is None or not _conforms(query.collect()):
+    if query is None or not _conforms(query.collect(engine="in-memory")):
         schema.validate(data, lazy=True)
 
 
@@ -234,7 +234,7 @@ def failing_rows_of(frames: Mapping[Frame, pl.DataFrame]) -> dict[Frame, dict[st
             FRAME_COLUMNS[frame].validate(data, lazy=True)
             query = pl.LazyFrame({"pandera passed": [True]})
         queries += [query, data.lazy().select(rule_passes(r).not_().arg_true().implode().alias(r.name) for r in rules_of(frame))]
-    results = iter(pl.collect_all(queries))
+    results = iter(pl.collect_all(queries, engine="in-memory"))  # its default engine (streaming) took a third more
     found: dict[Frame, dict[str, list[int]]] = {}
     for frame, data in frames.items():
         conformed, failing = next(results), next(results)
