@@ -193,23 +193,36 @@ class _Row(Mapping[str, Any]):
         return self._rows.frame.width
 
 
-def _failure(frame: str, check: Rule, severity: str, row: Mapping[str, Any]) -> Failure:
-    name = check.name
-    if frame == "relations":
-        region, label, start, end, found, expected = row["from_region"], row["label"], None, None, None, None
-    elif frame == "choices":
-        region, label, start, end, found, expected = row["region_id"], row["choice"], None, None, None, None
-    elif frame == "spans":
-        region, label, start, end = row["region_id"], row["label"], row["start"], row["end"]
-        found, expected = row["text"], row["expected"]
-    else:
-        region = label = start = end = found = expected = None
-    return Failure(
-        check=name, severity=severity, message=check.explain(row), hint=check.hint,
-        file=row["file"], task_id=row["task_id"], doc_id=row["doc_id"], kind=row["kind"],
-        annotation_id=row["owner_id"], annotator=row["annotator"],
-        region_id=region, label=label, start=start, end=end, found=found, expected=expected,
-    )
+#: per frame, the columns a failure's region, label, start, end, found and expected text come from (None: not given)
+_PLACE: dict[Frame, tuple[str | None, str | None, str | None, str | None, str | None, str | None]] = {
+    Frame.OWNERS: (None, None, None, None, None, None),
+    Frame.SPANS: ("region_id", "label", "start", "end", "text", "expected"),
+    Frame.RELATIONS: ("from_region", "label", None, None, None, None),
+    Frame.CHOICES: ("region_id", "choice", None, None, None, None),
+}
+
+
+def _failures(frame: Frame, check: Rule, rows: _FailingRows, strict: bool) -> Iterator[tuple[Failure, _Row]]:
+    """Each failing row's failure, with the row (rows the rule does not apply to give none).
+
+    A column at a time: the fields read row by row through a mapping took a third of the failures' time."""
+    height = rows.frame.height
+    kinds = rows.column("kind")
+    severity = {kind: _effective_severity(check.name, kind, strict) for kind in set(kinds)}
+    region, label, start, end, found, expected = (rows.column(name) if name else [None] * height for name in _PLACE[frame])
+    file, task_id, doc_id, owner_id, annotator = (rows.column(name) for name in ("file", "task_id", "doc_id", "owner_id", "annotator"))
+    for position, row in enumerate(rows):
+        kind = kinds[position]
+        level = severity[kind]
+        if level is None:
+            continue
+        failure = Failure(
+            check=check.name, severity=level, message=check.explain(row), hint=check.hint,
+            file=file[position], task_id=task_id[position], doc_id=doc_id[position], kind=kind,
+            annotation_id=owner_id[position], annotator=annotator[position], region_id=region[position], label=label[position],
+            start=start[position], end=end[position], found=found[position], expected=expected[position],
+        )
+        yield failure, row
 
 
 @dataclass
@@ -305,18 +318,15 @@ def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicate
         frame = frames.get(frame_name)
         check, check_order, frame_order = rule(frame_name, name), CHECK_ORDER[name], FRAME_ORDER[Frame(frame_name)]
         # the rows are positions in the checked frame, as pandera's failure cases give them
-        for row in _FailingRows(frame[rows]):
-            severity = _effective_severity(name, row["kind"], strict)
-            if severity is None:
-                continue
-            f = _failure(frame_name, check, severity, row)
+        for f, row in _failures(Frame(frame_name), check, _FailingRows(frame[rows]), strict):
+            number = row["row"]
             key = (
                 f.file or "", f.doc_id or "", f.task_id or 0, f.annotation_id or 0, f.start or 0, check_order, f.region_id or "",
-                frame_order, batch, row["row"],
+                frame_order, batch, number,
             )
             failures.append((key, f))
-            if _excludes(name, row["kind"], strict):
-                excluded_rows[frame_name].add(row["row"])
+            if _excludes(name, f.kind, strict):
+                excluded_rows[frame_name].add(number)
                 if name == "annotation_document_known":
                     unknown_document.add(row["key"])
     counts, tables = _account(raw, frames, excluded_rows, unknown_document)
