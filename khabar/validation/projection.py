@@ -30,8 +30,12 @@ def attach_quote_types(regions: pl.DataFrame, choices: pl.DataFrame) -> pl.DataF
     return regions.join(single, on=["key", "region_id"], how="left", maintain_order="left")
 
 
-def project_tables(raw: RawExport, owners: pl.DataFrame, regions: pl.DataFrame, relations: pl.DataFrame) -> Tables:
-    """The public tables for the given (already selected) owners, regions and relations."""
+def project_tables(raw: RawExport, owners: pl.DataFrame, regions: pl.DataFrame, relations: pl.DataFrame, *, corpus_text: bool = False) -> Tables:
+    """The public tables for the given (already selected) owners, regions and relations.
+
+    A span's ``text`` is the corpus text at its offsets, not value.text (the editor writes newlines as the
+    two characters "\\n"): the regions' ``text`` is that already, or with ``corpus_text`` it is cut here.
+    """
     docs = raw.tasks.select("file", "task_pos", "doc_id")
     owners = owners.join(docs, on=["file", "task_pos"], how="left", maintain_order="left")
     annotations = owners.filter(pl.col("kind") == ANNOTATION).rename({"owner_id": "annotation_id"})
@@ -39,12 +43,11 @@ def project_tables(raw: RawExport, owners: pl.DataFrame, regions: pl.DataFrame, 
     doc_text = raw.documents.select("doc_id", pl.col("text").alias("doc_text"))
 
     def spans_of(owner_frame: pl.DataFrame, id_name: str, extra: list[str]) -> pl.DataFrame:
-        frame = (
-            regions.join(owner_frame.select("key", id_name, "doc_id", *extra), on="key", how="inner", maintain_order="left")
-            .join(doc_text, on="doc_id", how="left", maintain_order="left")
-            # the corpus text, not value.text: the editor writes newlines as the two characters "\n"
-            .with_columns(pl.col("doc_text").str.slice(pl.col("start"), pl.col("end") - pl.col("start")).alias("text"))
-        )
+        frame = regions.join(owner_frame.select("key", id_name, "doc_id", *extra), on="key", how="inner", maintain_order="left")
+        if corpus_text:
+            frame = frame.join(doc_text, on="doc_id", how="left", maintain_order="left").with_columns(
+                pl.col("doc_text").str.slice(pl.col("start"), pl.col("end") - pl.col("start")).alias("text")
+            )
         return frame
 
     def relations_of(owner_frame: pl.DataFrame, id_name: str, extra: list[str]) -> pl.DataFrame:
@@ -83,4 +86,4 @@ def read_exports(paths: list[Path], documents: pl.DataFrame | Path) -> Tables:
             )
     owners = raw.owners.filter(pl.col("kind") != DRAFT)
     regions = attach_quote_types(raw.regions, raw.choices)
-    return project_tables(raw, owners, regions, raw.relations)
+    return project_tables(raw, owners, regions, raw.relations, corpus_text=True)

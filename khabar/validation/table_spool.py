@@ -21,6 +21,9 @@ import pyarrow.parquet as pq
 from khabar.validation.reader import Tables
 
 TABLE_NAMES = tuple(f.name for f in fields(Tables))
+#: the columns written dictionary-encoded: few values, repeated (pyarrow's default encodes every column, and for the
+#: region ids, texts and times, unique or nearly, building each dictionary only to give it up took a fifth of the writes)
+DICTIONARY_COLUMNS = ("doc_id", "layer", "label", "quote_type", "model_version", "annotator")
 
 
 class TableSpool:
@@ -39,7 +42,10 @@ class TableSpool:
             arrow = getattr(tables, name).to_arrow()
             writer = self._writers.get(name)
             if writer is None:
-                writer = self._writers[name] = pq.ParquetWriter(self.paths[name], arrow.schema, compression="lz4", write_statistics=False)
+                writer = self._writers[name] = pq.ParquetWriter(
+                    self.paths[name], arrow.schema, compression="lz4", write_statistics=False,
+                    use_dictionary=[column for column in arrow.schema.names if column in DICTIONARY_COLUMNS],
+                )
             writer.write_table(arrow)
 
     def close(self) -> None:
