@@ -1,6 +1,7 @@
 """Pausing Python's cyclic garbage collector around bulk work that makes no reference cycles; handing the
-C heap's free pages back between the parts of work done a part at a time; how long polars' allocator keeps
-the pages it freed."""
+C heap's free pages back between the parts of work done a part at a time; the settings native libraries read
+once, when they are loaded (how long polars' allocator keeps the pages it freed, OpenBLAS's threads), made by
+the ``khabar`` command before anything loads them."""
 
 from __future__ import annotations
 
@@ -19,14 +20,24 @@ POLARS_ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"
 #: 350,000 page faults, 1.86 → 1.36–1.47 s of system CPU, peak 637 → 645–654 MB (never purging: 1.41 s, but 725 MB);
 #: ``khabar build`` 810,000 → 590,000–690,000 faults, 2.7–2.9 → 2.0–2.3 s, peak unchanged (0.74–0.77 GB)
 POLARS_ALLOCATOR = "dirty_decay_ms:2000"
+#: how many threads numpy's OpenBLAS starts when numpy is imported
+BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"
+#: one: Khabar's only matrix products are the split planner's, on a few hundred numbers, and the pool's other
+#: thread spun waiting for work (perf: 1.3% of ``khabar build``'s samples at 1M span results, 0.8% of validate's);
+#: its CPU time read from /proc at the end of the command on a busy machine: 0.02-0.07 s in the build, 0.05 s in validate
+BLAS_THREADS = "1"
+#: the variables :func:`set_native_defaults` sets, and their values
+NATIVE_DEFAULTS = {POLARS_ALLOCATOR_ENV: POLARS_ALLOCATOR, BLAS_THREADS_ENV: BLAS_THREADS}
 
 
-def keep_freed_pages_for_polars() -> None:
-    """Have polars' allocator keep freed pages 2 s (:data:`POLARS_ALLOCATOR`); a setting in the environment wins.
+def set_native_defaults() -> None:
+    """Have polars' allocator keep freed pages 2 s (:data:`POLARS_ALLOCATOR`) and OpenBLAS start one thread
+    (:data:`BLAS_THREADS`); a setting in the environment wins.
 
-    Called by the ``khabar`` command before anything imports polars: polars reads the variable then, once.
+    Called by the ``khabar`` command before anything imports polars or numpy: they read the variables then, once.
     """
-    os.environ.setdefault(POLARS_ALLOCATOR_ENV, POLARS_ALLOCATOR)
+    for name, value in NATIVE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 @contextmanager
