@@ -26,7 +26,7 @@ from pathlib import Path
 
 from khabar import __version__
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.memory import set_native_defaults
+from khabar.foundation.memory import set_native_defaults, spare_the_exit_its_collections
 from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
 
@@ -96,6 +96,7 @@ def named_command(argv: Sequence[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     set_native_defaults()  # before the command's modules import polars and numpy
+    spare_the_exit_its_collections()
     if argv is None:
         argv = sys.argv[1:]
     args = build_parser(only=named_command(argv)).parse_args(argv)

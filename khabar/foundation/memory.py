@@ -5,6 +5,7 @@ the ``khabar`` command before anything loads them."""
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import gc
 import os
@@ -57,6 +58,19 @@ def cycle_collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@cache
+def spare_the_exit_its_collections() -> None:
+    """Have the interpreter's exit leave the objects still alive to the system, not search them for cycles.
+
+    Python's exit clears the modules one by one and runs the cyclic collector as it goes, each time over every
+    object the imports made (polars, pyarrow, pandera; for a build datasets, pandas and matplotlib too): 0.22-0.24 s
+    of CPU after ``khabar validate``, 0.47-0.51 s after ``khabar build`` (1M news, the process's CPU time at the end
+    of the command against at its exit). :func:`gc.freeze`, run at exit before that teardown, puts them out of the
+    collector's reach; the system takes the process's memory back as always. Registered once per process.
+    """
+    atexit.register(gc.freeze)
 
 
 @cache

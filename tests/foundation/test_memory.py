@@ -55,3 +55,20 @@ def test_openblas_starts_no_thread_of_its_own_unless_the_environment_asks() -> N
     assert asked_setting == "2"
     # OpenBLAS runs its first thread on the caller's: a pool of n threads starts n - 1 of its own
     assert int(asked) == int(threads) + 1, (threads, asked)
+
+
+def test_the_exit_finds_what_the_command_left_frozen_out_of_the_collectors_reach() -> None:
+    script = (
+        "import atexit, contextlib, gc, io\n"
+        "atexit.register(lambda: print('at exit', gc.get_freeze_count() > 0))  # registered first, run last\n"
+        "from khabar.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['validate', '--list-checks'])\n"
+        "    handlers = atexit._ncallbacks()\n"
+        "    main(['validate', '--list-checks'])\n"
+        "print('during', gc.get_freeze_count() > 0, atexit._ncallbacks() == handlers)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    # nothing is frozen while commands run (a process may run several); once registered, at exit all is
+    assert done.stdout.splitlines() == ["during False True", "at exit True"]
