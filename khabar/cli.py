@@ -95,11 +95,12 @@ def named_command(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    set_native_defaults()  # before the command's modules import polars and numpy
-    spare_the_exit_its_collections()
     if argv is None:
         argv = sys.argv[1:]
-    args = build_parser(only=named_command(argv)).parse_args(argv)
+    command = named_command(argv)
+    set_native_defaults(command)  # before the command's modules import polars and numpy
+    spare_the_exit_its_collections()
+    args = build_parser(only=command).parse_args(argv)
     use_root(args.root)
     handler = configure_logging(args.command)
     try:

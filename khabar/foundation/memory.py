@@ -1,7 +1,7 @@
 """Pausing Python's cyclic garbage collector around bulk work that makes no reference cycles; handing the
 C heap's free pages back between the parts of work done a part at a time; the settings native libraries read
-once, when they are loaded (how long polars' allocator keeps the pages it freed, OpenBLAS's threads), made by
-the ``khabar`` command before anything loads them."""
+once, when they are loaded (how long polars' allocator keeps the pages it freed, OpenBLAS's threads, polars'
+engine), made by the ``khabar`` command before anything loads them."""
 
 from __future__ import annotations
 
@@ -27,17 +27,26 @@ BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"
 #: thread spun waiting for work (perf: 1.3% of ``khabar build``'s samples at 1M span results, 0.8% of validate's);
 #: its CPU time read from /proc at the end of the command on a busy machine: 0.02-0.07 s in the build, 0.05 s in validate
 BLAS_THREADS = "1"
-#: the variables :func:`set_native_defaults` sets, and their values
+#: the engine polars runs a query on when the query names none: its default is the streaming engine
+POLARS_ENGINE_ENV = "POLARS_ENGINE_AFFINITY"
+#: the variables :func:`set_native_defaults` sets for every command, and their values
 NATIVE_DEFAULTS = {POLARS_ALLOCATOR_ENV: POLARS_ALLOCATOR, BLAS_THREADS_ENV: BLAS_THREADS}
+#: and for one command. ``khabar validate`` runs a few queries on each batch of about 32 MB of tasks: the
+#: streaming engine's set-up and hand-offs cost more there than they save (1M news, ``perf stat`` task-clock,
+#: four interleaved pairs, streamed → in memory: 12.67 → 12.39, 12.84 → 12.11, 12.26 → 11.98, 12.09 → 12.08 s;
+#: report and kept tables identical); the build's queries, over whole ranges of documents, are faster streamed
+#: (12.16, 12.03 s against 12.38, 12.40 s in memory)
+COMMAND_DEFAULTS: dict[str, dict[str, str]] = {"validate": {POLARS_ENGINE_ENV: "in-memory"}}
 
 
-def set_native_defaults() -> None:
-    """Have polars' allocator keep freed pages 2 s (:data:`POLARS_ALLOCATOR`) and OpenBLAS start one thread
-    (:data:`BLAS_THREADS`); a setting in the environment wins.
+def set_native_defaults(command: str | None = None) -> None:
+    """Have polars' allocator keep freed pages 2 s (:data:`POLARS_ALLOCATOR`), OpenBLAS start one thread
+    (:data:`BLAS_THREADS`), and ``command``'s own settings (:data:`COMMAND_DEFAULTS`); a setting in the
+    environment wins.
 
     Called by the ``khabar`` command before anything imports polars or numpy: they read the variables then, once.
     """
-    for name, value in NATIVE_DEFAULTS.items():
+    for name, value in (NATIVE_DEFAULTS | COMMAND_DEFAULTS.get(command or "", {})).items():
         os.environ.setdefault(name, value)
 
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from khabar.foundation.memory import BLAS_THREADS, BLAS_THREADS_ENV, POLARS_ALLOCATOR, POLARS_ALLOCATOR_ENV
+from khabar.foundation.memory import BLAS_THREADS, BLAS_THREADS_ENV, POLARS_ALLOCATOR, POLARS_ALLOCATOR_ENV, POLARS_ENGINE_ENV
 
 # the command runs in its own process: polars and OpenBLAS read the variables once, when first loaded.
 # It prints the status, whether polars was imported, polars' allocator settings, then the process's threads
@@ -72,3 +72,24 @@ def test_the_exit_finds_what_the_command_left_frozen_out_of_the_collectors_reach
     assert done.returncode == 0, done.stderr
     # nothing is frozen while commands run (a process may run several); once registered, at exit all is
     assert done.stdout.splitlines() == ["during False True", "at exit True"]
+
+
+def _engine_after(argv: list[str], env: dict[str, str]) -> str:
+    script = (
+        "import contextlib, io, os\n"
+        "from khabar.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    main({argv!r})\n"
+        "import polars\n"
+        f"print(os.environ.get({POLARS_ENGINE_ENV!r}, 'unset'), polars.Config.state(if_set=True).get({POLARS_ENGINE_ENV!r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_validate_runs_polars_in_memory_and_other_commands_keep_its_default(tmp_path) -> None:
+    env = _without(POLARS_ENGINE_ENV)
+    assert _engine_after(["validate", "--list-checks"], env) == "in-memory in-memory"
+    assert _engine_after(["diff", str(tmp_path / "a"), str(tmp_path / "b")], env) == "unset None"
+    assert _engine_after(["validate", "--list-checks"], {**env, POLARS_ENGINE_ENV: "streaming"}) == "streaming streaming"
