@@ -1,9 +1,11 @@
 """Pausing Python's cyclic garbage collector around bulk work that makes no reference cycles; handing the
-C heap's free pages back between the parts of work done a part at a time; how long polars' allocator keeps
-the pages it freed."""
+C heap's free pages back between the parts of work done a part at a time; the settings native libraries read
+once, when they are loaded (how long polars' allocator keeps the pages it freed, OpenBLAS's threads, polars'
+engine), made by the ``khabar`` command before anything loads them."""
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import gc
 import os
@@ -19,14 +21,33 @@ POLARS_ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"
 #: 350,000 page faults, 1.86 → 1.36–1.47 s of system CPU, peak 637 → 645–654 MB (never purging: 1.41 s, but 725 MB);
 #: ``khabar build`` 810,000 → 590,000–690,000 faults, 2.7–2.9 → 2.0–2.3 s, peak unchanged (0.74–0.77 GB)
 POLARS_ALLOCATOR = "dirty_decay_ms:2000"
+#: how many threads numpy's OpenBLAS starts when numpy is imported
+BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"
+#: one: Khabar's only matrix products are the split planner's, on a few hundred numbers, and the pool's other
+#: thread spun waiting for work (perf: 1.3% of ``khabar build``'s samples at 1M span results, 0.8% of validate's);
+#: its CPU time read from /proc at the end of the command on a busy machine: 0.02-0.07 s in the build, 0.05 s in validate
+BLAS_THREADS = "1"
+#: the engine polars runs a query on when the query names none: its default is the streaming engine
+POLARS_ENGINE_ENV = "POLARS_ENGINE_AFFINITY"
+#: the variables :func:`set_native_defaults` sets for every command, and their values
+NATIVE_DEFAULTS = {POLARS_ALLOCATOR_ENV: POLARS_ALLOCATOR, BLAS_THREADS_ENV: BLAS_THREADS}
+#: and for one command. ``khabar validate`` runs a few queries on each batch of about 32 MB of tasks: the
+#: streaming engine's set-up and hand-offs cost more there than they save (1M news, ``perf stat`` task-clock,
+#: four interleaved pairs, streamed → in memory: 12.67 → 12.39, 12.84 → 12.11, 12.26 → 11.98, 12.09 → 12.08 s;
+#: report and kept tables identical); the build's queries, over whole ranges of documents, are faster streamed
+#: (12.16, 12.03 s against 12.38, 12.40 s in memory)
+COMMAND_DEFAULTS: dict[str, dict[str, str]] = {"validate": {POLARS_ENGINE_ENV: "in-memory"}}
 
 
-def keep_freed_pages_for_polars() -> None:
-    """Have polars' allocator keep freed pages 2 s (:data:`POLARS_ALLOCATOR`); a setting in the environment wins.
+def set_native_defaults(command: str | None = None) -> None:
+    """Have polars' allocator keep freed pages 2 s (:data:`POLARS_ALLOCATOR`), OpenBLAS start one thread
+    (:data:`BLAS_THREADS`), and ``command``'s own settings (:data:`COMMAND_DEFAULTS`); a setting in the
+    environment wins.
 
-    Called by the ``khabar`` command before anything imports polars: polars reads the variable then, once.
+    Called by the ``khabar`` command before anything imports polars or numpy: they read the variables then, once.
     """
-    os.environ.setdefault(POLARS_ALLOCATOR_ENV, POLARS_ALLOCATOR)
+    for name, value in (NATIVE_DEFAULTS | COMMAND_DEFAULTS.get(command or "", {})).items():
+        os.environ.setdefault(name, value)
 
 
 @contextmanager
@@ -46,6 +67,19 @@ def cycle_collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@cache
+def spare_the_exit_its_collections() -> None:
+    """Have the interpreter's exit leave the objects still alive to the system, not search them for cycles.
+
+    Python's exit clears the modules one by one and runs the cyclic collector as it goes, each time over every
+    object the imports made (polars, pyarrow, pandera; for a build datasets, pandas and matplotlib too): 0.22-0.24 s
+    of CPU after ``khabar validate``, 0.47-0.51 s after ``khabar build`` (1M news, the process's CPU time at the end
+    of the command against at its exit). :func:`gc.freeze`, run at exit before that teardown, puts them out of the
+    collector's reach; the system takes the process's memory back as always. Registered once per process.
+    """
+    atexit.register(gc.freeze)
 
 
 @cache

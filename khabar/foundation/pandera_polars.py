@@ -45,6 +45,12 @@ def _import_pandera() -> None:
         # the backend is imported by the first validation otherwise, and brings pandera's data synthesis
         import pandera.backends.polars.builtin_checks  # noqa: F401
         import pandera.polars  # noqa: F401
+        from pandera.backends.register_checks import _load_get_backend_types_from_mro
+
+        # a first column check asks, once (the answer is cached), for pandas' backend types, importing pandas:
+        # asked now, it is told pandas is missing, as in a polars-only install, and checks polars frames as
+        # such (khabar validate imported pandas in its first batch: 0.14-0.16 s of CPU)
+        _load_get_backend_types_from_mro()
     finally:
         sys.meta_path.remove(hidden)
 

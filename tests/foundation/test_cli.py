@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from khabar.cli import COMMANDS, handlers
+from khabar.cli import COMMANDS, handlers, named_command
 from khabar.foundation.paths import repo
 
 #: the release version, from the one place it is written
@@ -29,6 +29,35 @@ def test_every_command_is_configured_by_its_stage_cli_module_and_answers_help(na
     assert configure.__module__ == run.__module__ == COMMANDS[name].module and run.__module__.endswith(".cli")
     answer = khabar(name, "--help")
     assert answer.status == 0 and answer.out.startswith(f"usage: khabar {name} ")
+
+
+def test_a_command_imports_its_own_stage_cli_module_and_no_other():
+    script = (
+        "import contextlib, io, sys\n"
+        "from khabar.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    status = main(['validate', '--list-checks'])\n"
+        "print(status, *sorted(m for m in sys.modules if m.startswith('khabar.') and m.endswith('.cli')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "khabar.cli", "khabar.validation.cli"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["build", "--out", "x"], "build"),
+        (["--root", "diff", "import-conll", "a"], "import-conll"),  # --root's value is no command
+        (["--root=/r", "stats"], "stats"),
+        (["--version"], None),
+        (["--help", "build"], None),
+        (["frobnicate"], None),
+        ([], None),
+    ],
+)
+def test_the_command_named_is_found_after_the_root_option_only(argv, command):
+    assert named_command(argv) == command
 
 
 def test_a_command_error_is_one_line_named_after_the_command(khabar, tmp_path):

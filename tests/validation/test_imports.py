@@ -38,6 +38,22 @@ def test_pandera_still_checks_polars_frames_without_pandas() -> None:
     assert _run(code) == "refused []"
 
 
+def test_column_checks_on_polars_frames_import_no_pandas() -> None:
+    """A first column check registers pandera's check backends, which asked for pandas' own once."""
+    code = (
+        "import sys, polars as pl\n"
+        "from khabar.foundation.pandera_polars import SchemaErrors, pa\n"
+        "class Model(pa.DataFrameModel):\n"
+        "    x: int = pa.Field(ge=0)\n"
+        "print(Model.validate(pl.DataFrame({'x': [1, 2]})).height)\n"
+        "try:\n"
+        "    Model.validate(pl.DataFrame({'x': [1, -1]}), lazy=True)\n"
+        "except SchemaErrors as exc:\n"
+        "    print(exc.failure_cases['failure_case'].to_list(), 'pandas' in sys.modules)\n"
+    )
+    assert _run(code).splitlines() == ["2", "['-1'] False"]
+
+
 def test_pandas_imported_first_gives_pandera_whole() -> None:
     code = (
         "import sys, pandas\n"
