@@ -141,31 +141,6 @@ def minhash_signatures(texts: Sequence[str] | pl.Series, config: NearDuplicates)
     return signatures.T
 
 
-def _legendre(count: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The Legendre polynomials of degree ``count`` and ``count - 1`` at ``x``, by their three-term recurrence."""
-    before, current = np.ones_like(x), x
-    for k in range(2, count + 1):
-        before, current = current, ((2 * k - 1) * x * current - (k - 1) * before) / k
-    return current, before
-
-
-def gauss_legendre(count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The nodes (ascending) and weights of Gauss–Legendre quadrature on [-1, 1], as numpy's ``leggauss`` gives
-    them (within 1e-14), found by Newton's method on the Legendre polynomial: ``leggauss`` asks LAPACK for the
-    eigenvalues of a matrix, which wakes OpenBLAS's threads, and they spin on the other core after it
-    (0.06 s CPU of every build for a 65-node rule; this takes 0.005 s)."""
-    x = np.cos(np.pi * (np.arange(count) + 0.75) / (count + 0.5))  # first guesses, near the roots (descending)
-    for _ in range(100):
-        p, before = _legendre(count, x)
-        step = p / (count * (x * p - before) / (x * x - 1))
-        x = x - step
-        if np.abs(step).max() < 1e-15:
-            break
-    p, before = _legendre(count, x)
-    slope = count * (x * p - before) / (x * x - 1)
-    return x[::-1], (2 / ((1 - x * x) * slope * slope))[::-1]
-
-
 def lsh_bands(threshold: float, num_perm: int) -> list[tuple[int, int]]:
     """The bands (first and last-plus-one value of each) of ``MinHashLSH(threshold, num_perm)``.
 
@@ -177,7 +152,7 @@ def lsh_bands(threshold: float, num_perm: int) -> list[tuple[int, int]]:
     0.01 to 1 in steps of 0.01 with num_perm 2, 3, 8, 16, 32, 64, 100, 128, 200 and 256; the tests
     compare a part of that grid).
     """
-    nodes, weights = gauss_legendre(num_perm // 2 + 1)
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
     candidates = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], dtype=np.float64)
     b, r = candidates[:, :1], candidates[:, 1:]
     below = threshold / 2 * (nodes + 1)  # the nodes mapped onto [0, threshold] and onto [threshold, 1]

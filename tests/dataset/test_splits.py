@@ -9,7 +9,7 @@ import pytest
 from datasketch import MinHash, MinHashLSH
 
 from khabar.dataset.release import load_release
-from khabar.dataset.splits import gauss_legendre, group_documents, leakage, lsh_bands, minhash_signatures, near_duplicate_pairs, permutations, plan_splits
+from khabar.dataset.splits import group_documents, leakage, lsh_bands, minhash_signatures, near_duplicate_pairs, permutations, plan_splits
 from khabar.foundation.errors import KhabarError
 
 WORDS = "قالت السفيرة الأميركية في بغداد إن التحالف ضد داعش لم ينته عمله في العراق وإن التنظيم لا يزال يمثل تهديدا".split()
@@ -137,17 +137,6 @@ def test_bands_are_minhash_lshs(num_perm):
             continue
         assert lsh_bands(threshold, num_perm) == expected, threshold
     assert refused < len(thresholds)
-
-
-@pytest.mark.parametrize("count", [1, 2, 9, 65, 129])
-def test_gauss_legendre_is_numpys_and_exact_to_its_degree(count):
-    """The quadrature lsh_bands integrates with (found without LAPACK) is numpy's leggauss, and integrates every
-    power up to degree 2·count - 1 over [-1, 1] exactly."""
-    nodes, weights = gauss_legendre(count)
-    expected_nodes, expected_weights = np.polynomial.legendre.leggauss(count)
-    assert np.abs(nodes - expected_nodes).max() < 1e-14 and np.abs(weights - expected_weights).max() < 1e-14
-    for degree in range(2 * count):
-        assert weights @ nodes**degree == pytest.approx(2 / (degree + 1) if degree % 2 == 0 else 0, abs=1e-13)
 
 
 def test_words_are_those_of_str_split_for_every_whitespace_character():
