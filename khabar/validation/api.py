@@ -116,7 +116,7 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
         documents_file = repo().documents_file
     documents = read_documents(documents_file)
     try:
-        CorpusTable.validate(documents, lazy=True)
+        validate(CorpusTable, documents)
     except SchemaErrors as exc:
         first = exc.failure_cases.row(0, named=True)
         raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None

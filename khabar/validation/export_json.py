@@ -188,16 +188,8 @@ class ExportFile:
     def _tasks_of(self, data: bytes, slices: list[msgspec.Raw]) -> Iterator[Any]:
         """Each task of the list split by msgspec: as typed structs when ``typed`` decodes it (as a streamed piece is), else plain."""
         for raw in slices:
-            if self.typed is not None:
-                try:
-                    task = self.typed.decode(raw)
-                except (msgspec.MsgspecError, RecursionError):
-                    pass  # another shape: plain decoding, as below
-                else:
-                    yield task
-                    continue
             try:
-                yield _DECODER.decode(raw)
+                yield self._decode(raw)
             except (msgspec.MsgspecError, RecursionError):  # not seen: the split checked the syntax; json decides, as before
                 try:
                     yield json.loads(bytes(raw))
@@ -270,16 +262,19 @@ class ExportFile:
         string it decodes, in a key and in a field it skips, so such a piece fails both
         decodings and sends the file to a whole read, which names it.
         """
-        piece = memoryview(buffer)[start:end]
-        if self.typed is not None:
-            try:
-                return Task(self.typed.decode(piece), end - start)
-            except (msgspec.MsgspecError, RecursionError):
-                pass  # another shape, or not JSON: plain decoding says which
         try:
-            return Task(_DECODER.decode(piece), end - start)
+            return Task(self._decode(memoryview(buffer)[start:end]), end - start)
         except (msgspec.MsgspecError, RecursionError):
             raise NotStreamable(self.path) from None
+
+    def _decode(self, data: bytes | memoryview) -> Any:
+        """One task's JSON: as the typed structs when it has their shape, else plain; msgspec's error when not JSON."""
+        if self.typed is not None:
+            try:
+                return self.typed.decode(data)
+            except (msgspec.MsgspecError, RecursionError):
+                pass  # another shape, or not JSON: plain decoding says which
+        return _DECODER.decode(data)
 
 
 def _blank(data: bytes) -> bool:

@@ -13,9 +13,9 @@ default.
 A row with a structural problem (``problem`` set) is reported by
 ``well_formed`` only; the other rules let it pass, so each failure has one cause.
 
-:func:`failing_rows` is what the validation runs on each batch: the same columns
-checked by pandera (:data:`FRAME_COLUMNS`, the models without the rules' checks), and
-the same rules' expressions (:func:`rule_passes`) evaluated by polars in one select.
+:func:`failing_rows` (:func:`failing_rows_of`, the four frames at once) is what the
+validation runs on each batch: the same columns checked by pandera (:data:`FRAME_COLUMNS`,
+the models without the rules' checks), and the same rules' expressions (:func:`rule_passes`) evaluated by polars in one select.
 It finds the rows pandera's failure cases name (a test holds the two to agreement on
 a frame that breaks every rule) at a tenth of the cost: pandera runs each check on
 its own and gathers its failure cases into a frame, 1.9 s of CPU for the 20 batches
