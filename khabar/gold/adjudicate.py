@@ -170,18 +170,28 @@ def _policy() -> pl.Expr:
     )
 
 
+def _winner(field: str) -> pl.Expr:
+    """The annotation's ``id`` or ``annotator`` a ground-truth or single decision keeps (null for the others), of
+    :func:`_per_document`'s columns and the policy: the most recent ground truth, the only annotation, or the
+    one annotator's latest. The gold's spans and the decision's log both read it."""
+    return (
+        pl.when(pl.col("policy") == Policy.GROUND_TRUTH.value).then(pl.col(f"truth_{field}"))
+        .when(pl.col("policy") == Policy.SINGLE.value)
+        .then(pl.when(pl.col("annotations") == 1).then(pl.col(f"only_{field}")).otherwise(pl.col(f"latest_{field}s").list.first()))
+    )
+
+
 def _decide(row: tuple, kept_spans: dict[str, int], kept_relations: dict[str, int]) -> Decision:
-    """The decision on one document (a row of :func:`_per_document`, then its policy)."""
-    doc_id, annotations, only_id, only_annotator, truths, truth_id, truth_annotator, latest_ids, latest_annotators, policy = row
+    """The decision on one document (a row of :func:`_per_document`, then its policy and :func:`_winner`)."""
+    doc_id, annotations, _, _, truths, _, _, latest_ids, latest_annotators, policy, winner_id, winner_annotator = row
     if policy == Policy.NOT_ANNOTATED:
         return Decision(doc_id, Policy.NOT_ANNOTATED, (), (), review=False)
     if policy == Policy.GROUND_TRUTH:
         note = f"{truths} annotations are marked ground_truth; the latest wins" if truths > 1 else ""
-        return Decision(doc_id, Policy.GROUND_TRUTH, (truth_id,), (truth_annotator,), review=truths > 1, note=note)
-    if annotations == 1:
-        return Decision(doc_id, Policy.SINGLE, (only_id,), (only_annotator,), review=False)
-    if policy == Policy.SINGLE:  # one annotator, several annotations: the latest is theirs
-        return Decision(doc_id, Policy.SINGLE, (latest_ids[0],), (latest_annotators[0],), review=False, note="latest of one annotator's annotations")
+        return Decision(doc_id, Policy.GROUND_TRUTH, (winner_id,), (winner_annotator,), review=truths > 1, note=note)
+    if policy == Policy.SINGLE:  # the only annotation, or one annotator's several: the latest is theirs
+        note = "" if annotations == 1 else "latest of one annotator's annotations"
+        return Decision(doc_id, Policy.SINGLE, (winner_id,), (winner_annotator,), review=False, note=note)
     chosen = len(latest_ids)
     note = f"kept {kept_spans.get(doc_id, 0)} spans and {kept_relations.get(doc_id, 0)} relations agreed by at least {chosen // 2 + 1} of {chosen} annotators"
     return Decision(doc_id, Policy.MAJORITY, tuple(latest_ids), tuple(latest_annotators), review=True, note=note)
@@ -227,13 +237,12 @@ def _majority(chosen: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame
 
 
 def adjudicate(inputs: BuildInputs) -> Gold:
-    documents = _per_document(inputs.documents, inputs.annotations).with_columns(policy=_policy())
-    whole = documents.select(
-        pl.when(pl.col("policy") == Policy.GROUND_TRUTH.value).then("truth_id")
-        .when(pl.col("annotations") == 1).then("only_id")
-        .otherwise(pl.col("latest_ids").list.first())
-        .filter(pl.col("policy").is_in([Policy.GROUND_TRUTH.value, Policy.SINGLE.value]))
-    ).to_series()
+    documents = (
+        _per_document(inputs.documents, inputs.annotations)
+        .with_columns(policy=_policy())
+        .with_columns(winner_id=_winner("id"), winner_annotator=_winner("annotator"))
+    )
+    whole = documents["winner_id"].drop_nulls()
     chosen = (
         documents.filter(pl.col("policy") == Policy.MAJORITY.value)
         .select(annotation_id="latest_ids", needed=(pl.col("latest_ids").list.len() // 2 + 1).cast(pl.Int64))
