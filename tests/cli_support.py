@@ -1,4 +1,4 @@
-"""The one way tests run the real ``khabar`` command in this process.
+"""The one way tests run the real ``khabar`` command in this process, and Python code in a fresh one.
 
 :func:`run_khabar` is for session fixtures (no output captured); the ``khabar``
 fixture of ``tests/conftest.py`` wraps it and returns a :class:`CliRun`.
@@ -7,6 +7,9 @@ fixture of ``tests/conftest.py`` wraps it and returns a :class:`CliRun`.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -40,3 +43,11 @@ def run_khabar(*args: str | Path) -> int:
         return main([str(a) for a in args])
     except SystemExit as exc:  # argparse: usage errors exit 2, --help and --version 0
         return exc.code if isinstance(exc.code, int) else 2
+
+
+def run_python(code: str, env: Mapping[str, str] | None = None) -> str:
+    """``python -c CODE`` in a fresh interpreter (what a native library or an import reads once, at load, starts
+    clean there); its stdout, stripped, once it exited 0, else the test fails with its stderr."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()

@@ -8,6 +8,7 @@ import pytest
 
 from khabar.cli import COMMANDS, handlers, named_command
 from khabar.foundation.paths import repo
+from tests.cli_support import run_python
 
 #: the release version, from the one place it is written
 VERSION = repo().version_file.read_text(encoding="utf-8").strip()
@@ -39,9 +40,7 @@ def test_a_command_imports_its_own_stage_cli_module_and_no_other():
         "    status = main(['validate', '--list-checks'])\n"
         "print(status, *sorted(m for m in sys.modules if m.startswith('khabar.') and m.endswith('.cli')))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["0", "khabar.cli", "khabar.validation.cli"]
+    assert run_python(script).split() == ["0", "khabar.cli", "khabar.validation.cli"]
 
 
 @pytest.mark.parametrize(

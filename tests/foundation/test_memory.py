@@ -4,10 +4,9 @@ how long polars' allocator keeps freed pages, how many threads OpenBLAS starts."
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 from khabar.foundation.memory import BLAS_THREADS, BLAS_THREADS_ENV, POLARS_ALLOCATOR, POLARS_ALLOCATOR_ENV, POLARS_ENGINE_ENV
+from tests.cli_support import run_python
 
 # the command runs in its own process: polars and OpenBLAS read the variables once, when first loaded.
 # It prints the status, whether polars was imported, polars' allocator settings, then the process's threads
@@ -24,9 +23,7 @@ COMMAND = (
 
 
 def _command(env: dict[str, str]) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", COMMAND], capture_output=True, text=True, env=env, check=False, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()
+    return run_python(COMMAND, env).split()
 
 
 def _without(*names: str) -> dict[str, str]:
@@ -68,10 +65,8 @@ def test_the_exit_finds_what_the_command_left_frozen_out_of_the_collectors_reach
         "    main(['validate', '--list-checks'])\n"
         "print('during', gc.get_freeze_count() > 0, atexit._ncallbacks() == handlers)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
-    assert done.returncode == 0, done.stderr
     # nothing is frozen while commands run (a process may run several); once registered, at exit all is
-    assert done.stdout.splitlines() == ["during False True", "at exit True"]
+    assert run_python(script).splitlines() == ["during False True", "at exit True"]
 
 
 def _engine_after(argv: list[str], env: dict[str, str]) -> str:
@@ -83,9 +78,7 @@ def _engine_after(argv: list[str], env: dict[str, str]) -> str:
         "import polars\n"
         f"print(os.environ.get({POLARS_ENGINE_ENV!r}, 'unset'), polars.Config.state(if_set=True).get({POLARS_ENGINE_ENV!r}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return run_python(script, env)
 
 
 def test_validate_runs_polars_in_memory_and_other_commands_keep_its_default(tmp_path) -> None:

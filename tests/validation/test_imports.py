@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from khabar.foundation import pandera_polars
-
-
-def _run(code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+from tests.cli_support import run_python
 
 
 def test_the_checks_import_no_pandas_and_pandas_stays_importable() -> None:
@@ -22,7 +14,7 @@ def test_the_checks_import_no_pandas_and_pandas_stays_importable() -> None:
         "import pandas\n"
         "print(pandas.DataFrame({'a': [1, 2]})['a'].sum())\n"
     )
-    assert _run(code).splitlines() == ["[]", "3"]
+    assert run_python(code).splitlines() == ["[]", "3"]
 
 
 def test_pandera_still_checks_polars_frames_without_pandas() -> None:
@@ -35,7 +27,7 @@ def test_pandera_still_checks_polars_frames_without_pandas() -> None:
         "except SchemaErrors as exc:\n"
         "    print('refused', sorted(m for m in ('pandas', 'hypothesis') if m in sys.modules))\n"
     )
-    assert _run(code) == "refused []"
+    assert run_python(code) == "refused []"
 
 
 def test_column_checks_on_polars_frames_import_no_pandas() -> None:
@@ -51,7 +43,7 @@ def test_column_checks_on_polars_frames_import_no_pandas() -> None:
         "except SchemaErrors as exc:\n"
         "    print(exc.failure_cases['failure_case'].to_list(), 'pandas' in sys.modules)\n"
     )
-    assert _run(code).splitlines() == ["2", "['-1'] False"]
+    assert run_python(code).splitlines() == ["2", "['-1'] False"]
 
 
 def test_pandas_imported_first_gives_pandera_whole() -> None:
@@ -60,4 +52,4 @@ def test_pandas_imported_first_gives_pandera_whole() -> None:
         "import khabar.foundation.pandera_polars as pp\n"
         "print(hasattr(pp.pa, 'DataFrameModel'), 'pandera.engines.pandas_engine' in sys.modules)\n"
     )
-    assert _run(code) == "True True"
+    assert run_python(code) == "True True"
