@@ -16,8 +16,10 @@ the same N on every task, over shorter documents of about 25 span results)
 and disagree the way people do: they miss regions, pick another label, stop
 one word short, choose another quote type. Some annotations are cancelled (empty result), some tasks hold a
 draft, most carry a prediction. The export is written task by task, in the
-layout ``khabar studio pull`` writes (sorted keys, indent 2, UTF-8), so a
-million span results never sit in memory at once. The matching corpus
+layout ``khabar studio pull`` writes (sorted keys, indent 2, UTF-8), or with
+``--minified`` on one line as Label Studio's own JSON export writes it
+(``json.dumps(tasks, ensure_ascii=False)``: ``", "`` and ``": "`` between items, no
+newline), so a million span results never sit in memory at once. The matching corpus
 records go to a documents file with the fields of ``khabar.annotation.ingest.DocumentRecord``.
 
     python benchmarks/synth.py --spans 100000 --out /tmp/khabar-synth
@@ -428,6 +430,11 @@ def indented(task: dict) -> str:
     return "  " + json.dumps(task, ensure_ascii=False, indent=2, sort_keys=True).replace("\n", "\n  ")
 
 
+def minified(task: dict) -> str:
+    """One task as ``json.dumps(tasks, ensure_ascii=False)`` (Label Studio's JSON export) lays out a list item."""
+    return json.dumps(task, ensure_ascii=False, sort_keys=True)
+
+
 def generate(
     export_file: Path,
     documents_file: Path,
@@ -437,8 +444,9 @@ def generate(
     corpus_file: Path | None = None,
     progress: bool = True,
     shape: Shape = NEWS,
+    minify: bool = False,
 ) -> Counts:
-    """Write tasks until the export holds at least ``span_results`` span results in annotations."""
+    """Write tasks until the export holds at least ``span_results`` span results in annotations (on one line when ``minify``)."""
     corpus_file = corpus_file or repo().documents_file
     corpus = [r for r in load_records(corpus_file) if r.superseded_by is None]
     generator = Generator(load_scheme(), corpus_sentences(corpus_file), sorted({r.source for r in corpus}), seed, shape)
@@ -453,7 +461,10 @@ def generate(
             text, regions = generator.document()
             record = generator.record(index, text)
             task = generator.task(index, text, regions, record)
-            export.write(("\n" if index == 0 else ",\n") + indented(task))
+            if minify:
+                export.write(("" if index == 0 else ", ") + minified(task))
+            else:
+                export.write(("\n" if index == 0 else ",\n") + indented(task))
             documents.write(jsonl.dumps_line(asdict(record)))
             index += 1
             if progress and generator.counts.span_results >= next_report:
@@ -463,7 +474,7 @@ def generate(
                     flush=True,
                 )
                 next_report += span_results / 10
-        export.write("\n]\n" if index else "]\n")
+        export.write("]" if minify else "\n]\n" if index else "]\n")
     return generator.counts
 
 
@@ -473,9 +484,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="folder for export.json and documents.jsonl")
     parser.add_argument("--team", type=int, metavar="N", help="a team's shape: N annotators on every task, documents of about 25 span results")
+    parser.add_argument("--minified", action="store_true", help="the export on one line, as Label Studio's JSON export writes it")
     args = parser.parse_args(argv)
     shape = NEWS if args.team is None else team(args.team)
-    counts = generate(args.out / "export.json", args.out / "documents.jsonl", args.spans, seed=args.seed, shape=shape)
+    counts = generate(args.out / "export.json", args.out / "documents.jsonl", args.spans, seed=args.seed, shape=shape, minify=args.minified)
     print(json.dumps(asdict(counts), indent=2))
     return 0
 

@@ -22,7 +22,10 @@ TASK = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d
 
 PULLED = json.dumps([TASK, {**TASK, "id": 2}, {**TASK, "id": 3}], ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
 #: the streamed read cuts these itself, without reading them whole
-STREAMED = {"a pull's layout", "a pull's layout with a backslash before ud800", "indent 4", "a separator written inside a string", "no newline at the end", "a task longer than the buffer"}
+STREAMED = {
+    "a pull's layout", "a pull's layout with a backslash before ud800", "indent 4", "a separator written inside a string", "no newline at the end",
+    "a task longer than the buffer", "the separator inside a task", "escapes and large numbers",
+}
 
 CASES = {
     "a pull's layout": PULLED,
