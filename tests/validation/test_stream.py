@@ -1,16 +1,18 @@
 """The export read task by task gives the tasks, and the errors, of one ``json`` parse of the whole file.
 
-Each case is read streamed (cut at the separators between top-level items, a chunk at
-a time) with chunks of every size, and, when the streamed read gives up on it, whole
-(msgspec slices, else ``json``): what the callers do.
+Each case is read streamed (each task's end found by msgspec, or by the separator of an
+indented file, a chunk at a time) with chunks of every size, and, when the streamed read
+gives up on it, whole (msgspec slices, else ``json``): what the callers do.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
+import msgspec
 import pytest
 
 from khabar.foundation.errors import KhabarError
@@ -20,24 +22,43 @@ from khabar.validation.reader import OWNER_LISTS
 
 TASK = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": []}]}
 
-PULLED = json.dumps([TASK, {**TASK, "id": 2}, {**TASK, "id": 3}], ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+THREE = [TASK, {**TASK, "id": 2}, {**TASK, "id": 3}]
+PULLED = json.dumps(THREE, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+#: what Label Studio's own JSON export writes: the list on one line
+MINIFIED = json.dumps(THREE, ensure_ascii=False).encode("utf-8")
+LONG_TEXT = "قال الوزير " * 600
 #: the streamed read cuts these itself, without reading them whole
 STREAMED = {
     "a pull's layout", "a pull's layout with a backslash before ud800", "indent 4", "a separator written inside a string", "no newline at the end",
-    "a task longer than the buffer", "the separator inside a task", "escapes and large numbers",
+    "a task longer than the buffer", "the separator inside a task", "escapes and large numbers", "minified", "compact separators", "indent with tabs",
+    "CRLF line ends", "white space everywhere", "a minified task longer than the buffer", "brackets and separators inside tasks",
+    "numbers of every form", "white space after the list",
 }
 
 CASES = {
     "a pull's layout": PULLED,
+    "minified": MINIFIED,
+    "compact separators": json.dumps(THREE, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
     "indent 4": json.dumps([TASK, {**TASK, "id": 2}], ensure_ascii=False, indent=4).encode("utf-8"),
+    "indent with tabs": json.dumps(THREE, ensure_ascii=False, indent="\t").encode("utf-8"),
+    "CRLF line ends": PULLED.replace(b"\n", b"\r\n"),
+    "white space everywhere": b' \r\n\t[ \n{"id": 1, "a": [ ]}\t ,\r\n\n  {"id" :2}\n ,{"id":3}  ]',
+    "white space after the list": MINIFIED + b" \n\t\r\n",
+    "brackets and separators inside tasks": json.dumps(
+        [{"id": 1, "a": [[{"b": "},{"}, {"c": "]"}], [], {}], "s": '}, {"id": 2}]', "t": "\\"}, {"id": 2, "u": "[{\\\"}"}],
+    ).encode("utf-8"),
+    "numbers of every form": b'[{"a": [1, -0.5e+10, 2E-3, 0, -0, 123.456, 1e5, 10000000000000000000000, true, false, null]}, {"id": -12}]',
     # escaped: a string holds no raw newline, so this is no separator
     "a separator written inside a string": json.dumps([{"id": 1, "t": "\n  },\n  {"}, {"id": 2}], indent=2).encode("utf-8"),
     "no newline at the end": PULLED.rstrip(),
     # longer than the first read (HEAD_BYTES): the buffer grows to hold it when the chunks are small
     "a task longer than the buffer": json.dumps(
-        [TASK, {**TASK, "id": 2, "data": {"text": "قال الوزير " * 600, "doc_id": "d2"}}, {**TASK, "id": 3}], ensure_ascii=False, indent=2,
+        [TASK, {**TASK, "id": 2, "data": {"text": LONG_TEXT, "doc_id": "d2"}}, {**TASK, "id": 3}], ensure_ascii=False, indent=2,
     ).encode("utf-8"),
-    # a file that is pretty-printed but not by json.dumps: the separator inside a task cuts it wrong, so it is read whole
+    "a minified task longer than the buffer": json.dumps(
+        [TASK, {**TASK, "id": 2, "data": {"text": LONG_TEXT, "doc_id": "d2"}}, {**TASK, "id": 3}], ensure_ascii=False,
+    ).encode("utf-8"),
+    # a file pretty-printed but not by json.dumps: the separator inside a task guesses its end wrong, msgspec finds it
     "the separator inside a task": b'[\n  {"id": 1, "a": [\n  {"b": 1\n  },\n  {"c": 2}]\n  },\n  {"id": 2}\n]',
     "a pull's layout with NaN in one task": PULLED.replace(b'"lead_time": 1.25', b'"lead_time": NaN', 1),
     "a pull's layout with a lone surrogate in its last task": PULLED[: PULLED.rindex(b'"doc_id"')] + b'"x": "\\udc00", ' + PULLED[PULLED.rindex(b'"doc_id"') :],
@@ -49,6 +70,16 @@ CASES = {
     "a pull's layout cut short": PULLED[:-40],
     "a pull's layout with a trailing comma": PULLED.rstrip()[:-1] + b",\n]",
     "a pull's layout followed by more": PULLED + b"[]",
+    "minified with NaN in one task": MINIFIED.replace(b'"lead_time": 1.25', b'"lead_time": NaN', 1),
+    "minified with a lone surrogate in its last task": MINIFIED[: MINIFIED.rindex(b'"doc_id"')] + b'"x": "\\udc00", ' + MINIFIED[MINIFIED.rindex(b'"doc_id"') :],
+    # they end as a list of objects ends, so the streamed read starts, and stops where the list breaks
+    "garbage after the list": MINIFIED + b' {"id": 4}]',
+    "a second list after the list": MINIFIED + b"\n[{}]",
+    "a missing ] inside a task": MINIFIED.replace(b'"result": []', b'"result": [', 1),
+    "a missing ] at the end": MINIFIED[:-1],
+    "a missing comma between tasks": MINIFIED.replace(b"}, {", b"} {", 1),
+    "a top-level list holding a non-object": b'[{"id": 1}, 2, {"id": 3}]',
+    "a top-level list holding a list": b'[{"id": 1}, [{"id": 2}], {"id": 3}]',
     "escapes and large numbers": b'[{"id": 1, "a": "\\u00e9\\ud83d\\ude00\\n", "b": 123456789012345678901234567890, "c": -0.0, "d": 5e-324, "e": {"k": 1, "k": 2}}]',
     "empty list": b" [ ] \n",
     # json accepts these, msgspec does not: read as before
@@ -114,8 +145,79 @@ def test_streamed_reading_equals_one_whole_parse(tmp_path: Path, case: str, chun
         *got, streamed = _streamed(path)
     assert repr(tuple(got)) == repr(expected)  # repr: NaN equals itself there, and -0.0 differs from 0
     assert streamed == (case in STREAMED)
-    if case == "a pull's layout":
-        assert got == ["tasks", [TASK, {**TASK, "id": 2}, {**TASK, "id": 3}]]
+    if case in ("a pull's layout", "minified"):
+        assert got == ["tasks", THREE]
+
+
+@pytest.mark.parametrize(
+    ("data", "follows"),
+    [(b'{"a": [1, {}]}, {"b": 2}]', 14), (b'{"a": "}, {"} \r\n\t,', 17), (b'{}]', 2), (b'{"a": 1e5}x', 10)],
+)
+def test_msgspec_says_where_more_follows_a_value_as_the_streamed_read_reads_it(tmp_path: Path, data: bytes, follows: int) -> None:
+    """The message msgspec (pinned) gives for a value followed by more: the offset the streamed read parses out of it."""
+    with pytest.raises(msgspec.DecodeError) as raised:
+        msgspec.json.decode(data, type=msgspec.Raw)
+    assert export_json._follows_at(str(raised.value), len(data), tmp_path) == follows
+    assert data[follows] not in b" \t\r\n" and data[:follows].rstrip().endswith(b"}")
+
+
+def test_msgspec_says_the_bytes_end_inside_a_value_wherever_they_are_cut(tmp_path: Path) -> None:
+    """Bytes cut anywhere inside a task, even inside a number, an escape or a literal: read on, never refused."""
+    task = json.dumps({**TASK, "n": [1, -0.5e10, 2e-3, -0, 1.5, 10**30, True, False, None], "s": "\u00e9\\\"\n", "e": "\ud83d\ude00"}).encode("utf-8")
+    for end in range(1, len(task)):
+        with pytest.raises(msgspec.DecodeError) as raised:
+            msgspec.json.decode(task[:end], type=msgspec.Raw)
+        assert export_json._follows_at(str(raised.value), end, tmp_path) is None, task[:end]
+
+
+@pytest.mark.parametrize("data", [b'{"a": NaN}, {}', b'{"a": "\\ud800"}, {"b": 1}]', b'{"a": 1,}, {}', b'{"a": 1e}, {}'])
+def test_a_value_msgspec_refuses_stops_the_streamed_read(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(msgspec.DecodeError) as raised:
+        msgspec.json.decode(data, type=msgspec.Raw)
+    with pytest.raises(NotStreamable):
+        export_json._follows_at(str(raised.value), len(data), tmp_path)
+
+
+def test_a_minified_export_is_read_with_one_chunk_and_one_task_in_memory(tmp_path: Path) -> None:
+    """The buffer holds a chunk and at most the task that does not fit in it, however many tasks the file holds."""
+    tasks: list[Any] = [{**TASK, "id": n, "data": {"text": "قال الوزير " * (n % 7 * 20), "doc_id": f"d{n}"}} for n in range(1, 400)]
+    tasks[200]["data"]["text"] = LONG_TEXT  # one task larger than a chunk
+    path = tmp_path / "export.json"
+    path.write_bytes(json.dumps(tasks, ensure_ascii=False).encode("utf-8"))
+    largest = max(len(json.dumps(task, ensure_ascii=False).encode("utf-8")) for task in tasks)
+    chunk = 1024
+    buffers: list[int] = []
+    read_into = ExportFile._read_into
+
+    def recorded(export: ExportFile, buffer: bytearray, offset: int, size: int) -> int:
+        buffers.append(len(buffer))
+        assert size <= chunk or not buffers[:-1]  # the first read fills the first buffer, every later one reads a chunk at most
+        return read_into(export, buffer, offset, size)
+
+    with patch.object(export_json, "READ_CHUNK", chunk), patch.object(ExportFile, "_read_into", recorded):
+        got, streamed = _read(path, streamed=True)
+    assert streamed and got == tasks
+    assert len(buffers) > path.stat().st_size // export_json.HEAD_BYTES  # read a chunk at a time
+    assert max(buffers) <= max(chunk, export_json.HEAD_BYTES) + largest < path.stat().st_size // 10
+
+
+def test_validate_reports_the_same_on_a_minified_export_as_on_the_indented_one(tmp_path: Path, khabar: Any) -> None:
+    """Label Studio's own layout, streamed (nothing read whole) a chunk at a time, gives the report of the pull's layout."""
+    from tests.validation.validation_exports import annotation, span, task, valid_result
+
+    moved = span("بغداد", "GPE", region_id="moved")
+    moved["value"]["text"] = "بغدا|د"
+    tasks = [task([annotation([moved], pseudonym="annotator-3"), annotation(valid_result(), annotation_id=12)]), task([annotation(valid_result(), annotation_id=13)], task_id=2)]
+    path = tmp_path / "export.json"
+    reports = []
+    for text in (json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n", json.dumps(tasks, ensure_ascii=False)):
+        path.write_text(text, encoding="utf-8")
+        with patch.object(export_json, "READ_CHUNK", 4096), patch.object(ExportFile, "_whole", side_effect=AssertionError("read whole")):
+            run = khabar("validate", path, "--format", "json")
+        reports.append(run.out)
+    assert "\n" not in path.read_text(encoding="utf-8") and path.stat().st_size > 4 * 4096
+    assert reports[0] == reports[1]
+    assert json.loads(reports[1])["errors"] > 0  # a report with a failure in it: what it names is the same
 
 
 def test_the_reader_keeps_the_sha256_of_the_bytes(tmp_path: Path) -> None:
