@@ -1,8 +1,10 @@
 """Time and measure the pipeline against the floor and against Label Studio's converter.
 
 For each size (span results in the export's annotations), and for each team
-shape asked for (N annotators on every task, ``synth.team``), it generates a
-seeded synthetic export (``benchmarks/synth.py``), then runs, each in its own process:
+shape asked for (N annotators on every task, ``synth.team``), and for each size
+asked for on one line (``--minified``: the news shape as Label Studio's own JSON
+export lays it out), it generates a seeded synthetic export
+(``benchmarks/synth.py``), then runs, each in its own process:
 
 - stream floor: decode the export with msgspec 200 tasks at a time, append its spans to a
              parquet writer (``benchmarks/floor_stream.py``): the fastest floor;
@@ -22,6 +24,7 @@ validation, documents built), so a fast stage that dropped data fails the run.
 
     python benchmarks/bench_pipeline.py                      # 10k, 100k, 1M
     python benchmarks/bench_pipeline.py --sizes 1000000,3000000 --team 20,40   # and the team shape at 1M
+    python benchmarks/bench_pipeline.py --sizes 1000000 --minified 1000000     # and the news shape on one line
     python benchmarks/bench_pipeline.py --sizes 2000 --work /tmp/khabar-bench
 """
 
@@ -111,7 +114,7 @@ def last_json(stdout: str) -> dict:
 @dataclass(frozen=True)
 class SizeResult:
     target: int
-    shape: str  # "news" (one to three annotators per task) or "team-N"
+    shape: str  # "news" (one to three annotators per task), "news-minified" (the same on one line) or "team-N"
     counts: Counts
     export_mb: float
     stream_floor: Measure
@@ -170,8 +173,8 @@ def reconcile(result: SizeResult, build_dir: Path) -> list[str]:
     return problems
 
 
-def run_size(target: int, seed: int, work: Path, shape: Shape = NEWS) -> SizeResult:
-    shape_name = "news" if shape.annotators is None else f"team-{shape.annotators}"
+def run_size(target: int, seed: int, work: Path, shape: Shape = NEWS, *, minify: bool = False) -> SizeResult:
+    shape_name = ("news" if shape.annotators is None else f"team-{shape.annotators}") + ("-minified" if minify else "")
 
     def progress(message: str) -> None:  # stderr: plain lines, or a status line on a terminal (khabar.cli)
         logging.getLogger("khabar.bench").info(f"[{shape_name} {target:,}] {message}")
@@ -179,7 +182,7 @@ def run_size(target: int, seed: int, work: Path, shape: Shape = NEWS) -> SizeRes
     work.mkdir(parents=True, exist_ok=True)
     export, documents = work / "export.json", work / "documents.jsonl"
     progress("generating the export")
-    counts = generate(export, documents, target, seed=seed, shape=shape)
+    counts = generate(export, documents, target, seed=seed, shape=shape, minify=minify)
     export_mb = export.stat().st_size / 2**20
     progress(f"{counts.span_results:,} span results in {counts.tasks:,} tasks, {export_mb:,.0f} MB")
     datasheet = work / "DATASHEET.md"
@@ -304,18 +307,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES), help="comma-separated span-result counts (default: %(default)s)")
     parser.add_argument("--team", default="", help="comma-separated annotators per task: also run the team shape with each (e.g. 20,40)")
     parser.add_argument("--team-spans", type=int, default=DEFAULT_TEAM_SPANS, help="span results of the team-shaped exports (default: %(default)s)")
+    parser.add_argument("--minified", default="", help="comma-separated span-result counts: also run the news shape at each, its export on one line as Label Studio's JSON export writes it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, help="folder for the exports and outputs (default: a temporary folder, removed afterwards)")
     parser.add_argument("--json", type=Path, help="also write the measures as JSON to this file")
     args = parser.parse_args(argv)
     sizes = [int(size.replace("_", "")) for size in args.sizes.split(",") if size.strip()]
     teams = [int(n) for n in args.team.split(",") if n.strip()]
-    runs = [(size, NEWS, f"size-{size}") for size in sizes] + [(args.team_spans, team(n), f"team-{n}-{args.team_spans}") for n in teams]
+    minified = [int(size.replace("_", "")) for size in args.minified.split(",") if size.strip()]
+    runs = (
+        [(size, NEWS, f"size-{size}", False) for size in sizes]
+        + [(size, NEWS, f"size-{size}-minified", True) for size in minified]
+        + [(args.team_spans, team(n), f"team-{n}-{args.team_spans}", False) for n in teams]
+    )
     temporary = None if args.work else tempfile.TemporaryDirectory(prefix="khabar-bench-")
     work = args.work or Path(temporary.name)
     handler = configure_logging("bench")
     try:
-        results = [run_size(size, args.seed, work / folder, shape) for size, shape, folder in runs]
+        results = [run_size(size, args.seed, work / folder, shape, minify=minify) for size, shape, folder, minify in runs]
     except StageFailed as exc:
         handler.close()
         print(f"bench_pipeline: {exc}", file=sys.stderr)

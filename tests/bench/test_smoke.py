@@ -45,10 +45,18 @@ def test_generator_is_deterministic_and_shaped_like_a_pull(tmp_path: Path) -> No
                     assert text[value["start"] : value["end"]] == value["text"]
 
 
+def test_generator_writes_the_same_tasks_on_one_line_as_label_studio_does(tmp_path: Path) -> None:
+    for name, extra in (("indented", []), ("minified", ["--minified"])):
+        subprocess.run([sys.executable, str(SYNTH), "--spans", "600", "--out", str(tmp_path / name), *extra], capture_output=True, check=True)
+    tasks = json.loads((tmp_path / "indented" / "export.json").read_bytes())
+    assert (tmp_path / "minified" / "export.json").read_text(encoding="utf-8") == json.dumps(tasks, ensure_ascii=False, sort_keys=True)
+    assert (tmp_path / "minified" / "documents.jsonl").read_bytes() == (tmp_path / "indented" / "documents.jsonl").read_bytes()
+
+
 def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> None:
     datasheet = (repo().root / "DATASHEET.md").read_bytes()
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--sizes", "600,1200", "--team", "3", "--team-spans", "600", "--work", str(tmp_path), "--json", str(tmp_path / "bench.json")],
+        [sys.executable, str(BENCH), "--sizes", "600,1200", "--minified", "600", "--team", "3", "--team-spans", "600", "--work", str(tmp_path), "--json", str(tmp_path / "bench.json")],
         capture_output=True,
         text=True,
         cwd=repo().root,
@@ -61,9 +69,12 @@ def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> Non
     assert "khabar/fastest floor CPU (wall)" in done.stdout and "converter/khabar CPU (wall)" in done.stdout
     assert "targets at 1,2" in done.stdout and "(team-3):" in done.stdout and "news: CPU time growth" in done.stdout
     measures = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
-    assert [(m["shape"], m["counts"]["span_results"] >= m["target"]) for m in measures] == [("news", True), ("news", True), ("team-3", True)]
+    assert [(m["shape"], m["counts"]["span_results"] >= m["target"]) for m in measures] == [("news", True), ("news", True), ("news-minified", True), ("team-3", True)]
+    # the minified run: the 600 news export's tasks, on one line
+    assert measures[2]["counts"] == measures[0]["counts"] and "(news-minified):" in done.stdout
+    assert b"\n" not in (tmp_path / "size-600-minified" / "export.json").read_bytes()
     # the team shape: the same number of annotations on every task
-    assert measures[2]["counts"]["annotations"] == 3 * measures[2]["counts"]["tasks"]
+    assert measures[3]["counts"]["annotations"] == 3 * measures[3]["counts"]["tasks"]
     for measure in measures:
         for stage in ("stream_floor", "floor", "validate", "build", "converter"):
             assert measure[stage]["seconds"] > 0 and measure[stage]["cpu_seconds"] > 0 and measure[stage]["peak_mb"] > 0

@@ -97,3 +97,23 @@ def test_plain_ui_export_is_read_too(project, khabar):
     assert len(id_only) == project["tasks"] and all(f["severity"] == "warning" and f["annotation_id"] for f in id_only)
     predictions = next(c for c in report["accounting"]["counts"] if c["unit"] == "predictions")
     assert predictions["excluded"] == {"failed check": project["tasks"]}
+
+
+def test_the_ui_export_is_streamed_a_chunk_at_a_time(project):
+    """Label Studio's own JSON export, the list on one line, is read task by task as a pull is, never whole."""
+    from unittest.mock import patch
+
+    from khabar.validation import export_json
+    from khabar.validation.export_json import ExportFile
+    from khabar.validation.reader import OWNER_LISTS
+
+    data = project["direct"].read_bytes()
+    assert data.startswith(b'[{"id": ') and b"\n" not in data and len(data) > 4 * 4096  # json.dumps(tasks, ensure_ascii=False)
+    export = ExportFile(project["direct"], streamed=True, owner_lists=OWNER_LISTS.values())
+    try:
+        with patch.object(export_json, "READ_CHUNK", 4096):
+            tasks = list(export.tasks())  # NotStreamable would send it to a whole read
+    finally:
+        export.close()
+    assert [task.value for task in tasks] == json.loads(data) and len(tasks) == project["tasks"]
+    assert sum(task.size for task in tasks) == len(data) - 2 - 2 * (len(tasks) - 1)  # every byte but the brackets and the ", " between tasks
