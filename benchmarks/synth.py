@@ -17,9 +17,9 @@ and disagree the way people do: they miss regions, pick another label, stop
 one word short, choose another quote type. Some annotations are cancelled (empty result), some tasks hold a
 draft, most carry a prediction. The export is written task by task, in the
 layout ``khabar studio pull`` writes (sorted keys, indent 2, UTF-8), or with
-``--minified`` on one line as Label Studio's own JSON export writes it
-(``json.dumps(tasks, ensure_ascii=False)``: ``", "`` and ``": "`` between items, no
-newline), so a million span results never sit in memory at once. The matching corpus
+``--minified`` on one line as the JSON export of Label Studio's UI writes it
+(``ujson.dumps(tasks, ensure_ascii=False)``: no space between items, ``/`` escaped as
+``\\/``), so a million span results never sit in memory at once. The matching corpus
 records go to a documents file with the fields of ``khabar.annotation.ingest.DocumentRecord``.
 
     python benchmarks/synth.py --spans 100000 --out /tmp/khabar-synth
@@ -431,8 +431,11 @@ def indented(task: dict) -> str:
 
 
 def minified(task: dict) -> str:
-    """One task as ``json.dumps(tasks, ensure_ascii=False)`` (Label Studio's JSON export) lays out a list item."""
-    return json.dumps(task, ensure_ascii=False, sort_keys=True)
+    """One task as Label Studio's UI export (``ujson.dumps(tasks, ensure_ascii=False)``) lays out a list item.
+
+    A ``/`` stands only inside a string in JSON, so escaping every one is what ujson does.
+    """
+    return json.dumps(task, ensure_ascii=False, sort_keys=True, separators=(",", ":")).replace("/", "\\/")
 
 
 def generate(
@@ -462,7 +465,7 @@ def generate(
             record = generator.record(index, text)
             task = generator.task(index, text, regions, record)
             if minify:
-                export.write(("" if index == 0 else ", ") + minified(task))
+                export.write(("" if index == 0 else ",") + minified(task))
             else:
                 export.write(("\n" if index == 0 else ",\n") + indented(task))
             documents.write(jsonl.dumps_line(asdict(record)))
@@ -484,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="folder for export.json and documents.jsonl")
     parser.add_argument("--team", type=int, metavar="N", help="a team's shape: N annotators on every task, documents of about 25 span results")
-    parser.add_argument("--minified", action="store_true", help="the export on one line, as Label Studio's JSON export writes it")
+    parser.add_argument("--minified", action="store_true", help="the export on one line, as the JSON export of Label Studio's UI writes it")
     args = parser.parse_args(argv)
     shape = NEWS if args.team is None else team(args.team)
     counts = generate(args.out / "export.json", args.out / "documents.jsonl", args.spans, seed=args.seed, shape=shape, minify=args.minified)

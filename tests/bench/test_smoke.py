@@ -46,10 +46,13 @@ def test_generator_is_deterministic_and_shaped_like_a_pull(tmp_path: Path) -> No
 
 
 def test_generator_writes_the_same_tasks_on_one_line_as_label_studio_does(tmp_path: Path) -> None:
+    """--minified: the layout of Label Studio's UI export (ujson's: no spaces, ``/`` escaped), the same tasks."""
     for name, extra in (("indented", []), ("minified", ["--minified"])):
         subprocess.run([sys.executable, str(SYNTH), "--spans", "600", "--out", str(tmp_path / name), *extra], capture_output=True, check=True)
     tasks = json.loads((tmp_path / "indented" / "export.json").read_bytes())
-    assert (tmp_path / "minified" / "export.json").read_text(encoding="utf-8") == json.dumps(tasks, ensure_ascii=False, sort_keys=True)
+    minified = (tmp_path / "minified" / "export.json").read_text(encoding="utf-8")
+    assert json.loads(minified) == tasks
+    assert minified == json.dumps(tasks, ensure_ascii=False, sort_keys=True, separators=(",", ":")).replace("/", "\\/")
     assert (tmp_path / "minified" / "documents.jsonl").read_bytes() == (tmp_path / "indented" / "documents.jsonl").read_bytes()
 
 

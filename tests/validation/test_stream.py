@@ -24,13 +24,20 @@ TASK = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d
 
 THREE = [TASK, {**TASK, "id": 2}, {**TASK, "id": 3}]
 PULLED = json.dumps(THREE, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
-#: what Label Studio's own JSON export writes: the list on one line
+#: what Label Studio's snapshot export writes (json.dumps): the list on one line
 MINIFIED = json.dumps(THREE, ensure_ascii=False).encode("utf-8")
+
+
+def ui_layout(tasks: Any) -> str:
+    """What the JSON export of Label Studio's UI writes (ujson): no spaces, ``/`` escaped (in JSON only a string holds one)."""
+    return json.dumps(tasks, ensure_ascii=False, separators=(",", ":")).replace("/", "\\/")
+
+
 LONG_TEXT = "قال الوزير " * 600
 #: the streamed read cuts these itself, without reading them whole
 STREAMED = {
     "a pull's layout", "a pull's layout with a backslash before ud800", "indent 4", "a separator written inside a string", "no newline at the end",
-    "a task longer than the buffer", "the separator inside a task", "escapes and large numbers", "minified", "compact separators", "indent with tabs",
+    "a task longer than the buffer", "the separator inside a task", "escapes and large numbers", "minified", "Label Studio's UI layout", "indent with tabs",
     "CRLF line ends", "white space everywhere", "a minified task longer than the buffer", "brackets and separators inside tasks",
     "numbers of every form", "white space after the list",
 }
@@ -38,7 +45,7 @@ STREAMED = {
 CASES = {
     "a pull's layout": PULLED,
     "minified": MINIFIED,
-    "compact separators": json.dumps(THREE, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+    "Label Studio's UI layout": ui_layout([{"id": n, "data": {**TASK["data"], "url": "https://example.org/a/b"}, "annotations": TASK["annotations"]} for n in (1, 2)]).encode("utf-8"),
     "indent 4": json.dumps([TASK, {**TASK, "id": 2}], ensure_ascii=False, indent=4).encode("utf-8"),
     "indent with tabs": json.dumps(THREE, ensure_ascii=False, indent="\t").encode("utf-8"),
     "CRLF line ends": PULLED.replace(b"\n", b"\r\n"),
@@ -210,7 +217,7 @@ def test_validate_reports_the_same_on_a_minified_export_as_on_the_indented_one(t
     tasks = [task([annotation([moved], pseudonym="annotator-3"), annotation(valid_result(), annotation_id=12)]), task([annotation(valid_result(), annotation_id=13)], task_id=2)]
     path = tmp_path / "export.json"
     reports = []
-    for text in (json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n", json.dumps(tasks, ensure_ascii=False)):
+    for text in (json.dumps(tasks, ensure_ascii=False, indent=2, sort_keys=True) + "\n", ui_layout(tasks)):
         path.write_text(text, encoding="utf-8")
         with patch.object(export_json, "READ_CHUNK", 4096), patch.object(ExportFile, "_whole", side_effect=AssertionError("read whole")):
             run = khabar("validate", path, "--format", "json")
