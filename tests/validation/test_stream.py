@@ -99,6 +99,7 @@ CASES = {
     "top level object": b'{"id": 1}',
     "a 5,000-digit integer": b'[{"id": ' + b"9" * 5000 + b"}]",
     "nested too deeply": b"[" * 3000 + b"]" * 3000,
+    "nested too deeply inside a task": b'[{"id": 1}, {"a": ' + b"[" * 3000 + b"]" * 3000 + b"}]",
     "not UTF-8": '[{"id": 1, "data": {"text": "قال"}}]'.encode() + b"\xff]",
     "a lead byte before ASCII": '[{"id": 1, "data": {"text": "قال'.encode() + b'\xd8"}}]',
     "cut inside a character": '[{"id": 1, "data": {"text": "قال"}}'.encode()[:-5],
