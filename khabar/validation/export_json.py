@@ -120,6 +120,7 @@ class ExportFile:
 
     def close(self) -> None:
         self.handle.close()
+        self.buffer = bytearray()
 
     def tasks(self) -> Iterator[Task]:
         """Every task, in order (streamed or whole, see the module docstring).
@@ -255,6 +256,7 @@ class ExportFile:
         if self._skip_space(pos + 1) != self.filled or not self.at_end:  # more than white space after the list
             raise NotStreamable(self.path)
         self.sha256 = self.digest.hexdigest()
+        self.buffer = bytearray()  # its 16 MB freed before the caller checks the last batch
 
     def _task(self, pos: int) -> tuple[Task, int]:
         """The task starting at ``buffer[pos]``, decoded, and where it ends (a position in the buffer as it is then).
