@@ -51,7 +51,9 @@ def _arrow_without_pandas() -> None:
 
     The first ``to_numpy`` of an arrow array imports pandas, once, for its missing-value objects (NaT, NA), which
     only pandas' own objects hold; the build makes none, and nothing else in it imports pandas: 0.3 s CPU of every
-    build. That first import is made here while pandas is hidden; pandas stays importable afterwards.
+    build. That first import is made here while pandas is hidden; pandas stays importable afterwards, but pyarrow
+    does not look for it again in this process: a pandas NA given to ``pyarrow.array`` later is not taken for a null.
+    Nothing is hidden when pandas is imported already.
     """
     import pyarrow
 
