@@ -791,7 +791,7 @@ def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -
     """
     starts = (spans["track"].to_numpy().astype(np.int64) << 32) + spans["start"].to_numpy()
     ends = (spans["track"].to_numpy().astype(np.int64) << 32) + spans["end"].to_numpy()
-    cuts, index = np.unique(np.concatenate([np.arange(tracks.height, dtype=np.int64) << 32, starts, ends]), return_inverse=True)
+    cuts, index = _distinct(np.concatenate([np.arange(tracks.height, dtype=np.int64) << 32, starts, ends]))
     track, position = cuts >> 32, cuts & 0xFFFFFFFF
     # a stretch stops where the next of its track starts, the last one at the end of the text
     last = np.ones(len(cuts), dtype=bool)
@@ -804,6 +804,19 @@ def _stretches(tracks: pl.DataFrame, spans: pl.DataFrame, words: pl.DataFrame) -
     ended = np.searchsorted(word_document + words["end"].to_numpy(), document + position, side="right")
     stretches = pl.DataFrame({"track": track, "position": position, "tokens": started - ended}).with_row_index("stretch")
     return stretches, spans.with_columns(first=pl.Series(index[tracks.height : tracks.height + spans.height]), stop=pl.Series(index[tracks.height + spans.height :]))
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` by a stable sort (numpy's timsort), which merges the runs already in
+    order, as the cuts come in runs (the tracks' starts, then the spans' starts and ends): 1M news, both alphas'
+    cuts 0.16 → 0.09 s CPU, against np.unique's quicksort."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    new = np.ones(len(ordered), dtype=bool)
+    new[1:] = ordered[1:] != ordered[:-1]
+    index = np.empty(len(values), dtype=np.int64)
+    index[order] = np.cumsum(new) - 1
+    return ordered[new], index
 
 
 def _outermost_labels(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
