@@ -827,17 +827,20 @@ def _outermost_labels(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.n
     is the last in the order of the spans.
     """
     # outermost: the longest; between equally long ones, the later start, then the greater label (length and start
-    # as one number: 1M span results, the sort 0.19 → 0.10 s CPU)
-    spans = spans.sort((pl.col("end") - pl.col("start")) * 2**32 + pl.col("start"), pl.col("label").to_physical())
-    first = spans["first"].to_numpy()
-    widths = spans["stop"].to_numpy() - first
+    # as one number, the spans ordered by numpy's lexsort: 1M span results, the sort 0.19 → 0.10 s CPU as one number
+    # in a polars sort, → 0.07 s by lexsort)
+    start, end = spans["start"].to_numpy().astype(np.int64), spans["end"].to_numpy().astype(np.int64)
+    labels = spans["label"].to_physical().to_numpy()
+    order = np.lexsort((labels, ((end - start) << 32) + start))
+    first = spans["first"].to_numpy()[order]
+    widths = spans["stop"].to_numpy()[order] - first
     row = np.repeat(np.arange(len(first)), widths)
     stretch = np.arange(len(row)) - np.repeat(np.cumsum(widths) - widths - first, widths)
-    coder = spans["coder"].to_numpy()[row]
+    coder = spans["coder"].to_numpy()[order][row]
     # the last row of each stretch and coder: the first of the reversed rows, np.unique's in the order of its numbers
     _, reversed_first = np.unique((stretch * (int(coder.max(initial=0)) + 1) + coder)[::-1], return_index=True)
     last = len(row) - 1 - reversed_first
-    return stretch[last], coder[last], spans["label"].to_physical().to_numpy()[row[last]]
+    return stretch[last], coder[last], labels[order][row[last]]
 
 
 @dataclass(frozen=True)
