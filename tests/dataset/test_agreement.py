@@ -495,3 +495,17 @@ def test_distinct_values_and_their_index_are_numpys(values: list[int], repeats: 
     assert distinct.tolist() == expected.tolist()
     assert index.tolist() == expected_index.ravel().tolist()
     assert (distinct[index] == array).all()
+
+
+def test_the_tokens_the_build_made_already_give_the_same_sums():
+    """The build hands agreement the tokens its ``tokens`` config made of the range's texts: the sums are those
+    agreement makes from its own tokenizing."""
+    from khabar.annotation.scheme import load_scheme
+    from khabar.dataset.configs import token_table
+
+    inputs = from_tables(fx.tables("v1"))
+    gold = adjudicate(inputs)
+    words = token_table(inputs.documents, gold.spans, load_scheme()).words
+    shared = agreement_sums(inputs, LAYERS, gold=gold, words=words)
+    assert shared == agreement_sums(inputs, LAYERS, gold=gold)
+    assert shared.documents > 0 and any(shared.alpha.values()) and any(shared.nesting_alpha.values())
