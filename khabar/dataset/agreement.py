@@ -548,22 +548,24 @@ def _compared_passes(inputs: BuildInputs, gold: Gold) -> pl.DataFrame:
 
 
 def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str]) -> tuple[PassScore, ...]:
-    passes = _compared_passes(inputs, gold)
-    # semi joins, and no annotator carried along (1M span results, one range: 0.054 → 0.051 s CPU)
+    passes = _compared_passes(inputs, gold).lazy()
+    # semi joins, and no annotator carried along (1M span results, one range: 0.054 → 0.051 s CPU); one lazy query,
+    # whose drawn and gold spans are made once for the three counts that read them (two ranges: 0.078 → 0.068 s CPU)
     drawn = (
-        inputs.spans.filter(pl.col("layer").is_in(layers)).join(passes, on=["doc_id", "annotation_id"], how="semi")
+        inputs.spans.lazy().filter(pl.col("layer").is_in(layers)).join(passes, on=["doc_id", "annotation_id"], how="semi")
         .select("doc_id", "annotation_id", *SPAN_KEY).unique()
     )
-    gold_spans = gold.spans.filter(pl.col("layer").is_in(layers)).select("doc_id", *SPAN_KEY).unique()
-    grid = passes.join(pl.DataFrame({"layer": list(layers)}, schema={"layer": drawn.schema["layer"]}), how="cross")
+    gold_spans = gold.spans.lazy().filter(pl.col("layer").is_in(layers)).select("doc_id", *SPAN_KEY).unique()
+    grid = passes.join(pl.LazyFrame({"layer": list(layers)}, schema={"layer": inputs.spans.schema["layer"]}), how="cross")
     table = (
         grid.join(drawn.group_by("annotation_id", "layer").agg(drawn=pl.len()), on=["annotation_id", "layer"], how="left")
         .join(drawn.join(gold_spans, on=["doc_id", *SPAN_KEY], how="semi").group_by("annotation_id", "layer").agg(matched=pl.len()), on=["annotation_id", "layer"], how="left")
         .join(gold_spans.group_by("doc_id", "layer").agg(gold=pl.len()), on=["doc_id", "layer"], how="left")
         .fill_null(0)
         .sort("doc_id", "annotator", "layer")
+        .select("doc_id", "annotator", "layer", "matched", "drawn", "gold")
     )
-    return tuple(PassScore(*row) for row in table.select("doc_id", "annotator", "layer", "matched", "drawn", "gold").iter_rows())
+    return tuple(PassScore(*row) for row in table.collect().iter_rows())
 
 
 def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequence[Reason]) -> tuple[Override, ...]:
