@@ -873,16 +873,10 @@ def prediction_sums(predictions: pl.DataFrame, gold_spans: pl.DataFrame, annotat
     """The sums :func:`prediction_quality` is computed from, over the documents of ``predictions`` and ``gold_spans``
     (a batch of whole documents, or all of them); ``annotated_docs`` may list others too."""
     key = ["doc_id", *SPAN_KEY]
-    docs = sorted(set(annotated_docs) & set(predictions["doc_id"].to_list()))
-    predicted = predictions.filter(pl.col("doc_id").is_in(docs)).select(key).unique()
-    gold = gold_spans.filter(pl.col("doc_id").is_in(docs)).select(key).unique()
+    # the documents both annotated and predicted are those of the predictions kept; the counts per layer by one
+    # group_by of each table rather than a filter per layer (1M news, three ranges: 0.087 → 0.071 s CPU)
+    predicted = predictions.filter(pl.col("doc_id").is_in(pl.Series(list(annotated_docs), dtype=pl.String).implode())).select(key).unique()
+    gold = gold_spans.filter(pl.col("doc_id").is_in(predicted["doc_id"].unique().implode())).select(key).unique()
     correct = predicted.join(gold, on=key, how="inner")
-    return PredictionSums({
-        layer: PredictionQuality(
-            layer,
-            predicted.filter(pl.col("layer") == layer).height,
-            gold.filter(pl.col("layer") == layer).height,
-            correct.filter(pl.col("layer") == layer).height,
-        )
-        for layer in layers
-    })
+    predicted_n, gold_n, correct_n = (dict(frame.group_by("layer").len().iter_rows()) for frame in (predicted, gold, correct))
+    return PredictionSums({layer: PredictionQuality(layer, predicted_n.get(layer, 0), gold_n.get(layer, 0), correct_n.get(layer, 0)) for layer in layers})
