@@ -11,10 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import yaml
-from datasets import Features
-from datasets.info import DatasetInfo
-from datasets.splits import SplitDict, SplitInfo
 
+from khabar.dataset.features import Features
 from khabar.dataset.layout import ConfigName
 from khabar.dataset.release import Release
 
@@ -53,19 +51,17 @@ def metadata(
     documents: int,
 ) -> dict:
     """``splits``: config → its written shards, in split order."""
-    infos = []
-    for config, feats in features.items():
-        split_dict = SplitDict()
-        for shard in splits[config]:
-            split_dict.add(SplitInfo(name=shard.split, num_bytes=shard.arrow_bytes, num_examples=shard.rows))
-        info = DatasetInfo(
-            features=feats,
-            splits=split_dict,
-            config_name=config,
-            download_size=sum(shard.file_bytes for shard in splits[config]),
-            dataset_size=sum(shard.arrow_bytes for shard in splits[config]),
-        )
-        infos.append(info._to_yaml_dict())
+    # each config's ``datasets.DatasetInfo._to_yaml_dict()``: its fields in the order DatasetInfo declares them
+    infos = [
+        {
+            "features": feats.yaml_list(),
+            "config_name": config,
+            "splits": [{"name": shard.split, "num_bytes": shard.arrow_bytes, "num_examples": shard.rows} for shard in splits[config]],
+            "download_size": sum(shard.file_bytes for shard in splits[config]),
+            "dataset_size": sum(shard.arrow_bytes for shard in splits[config]),
+        }
+        for config, feats in features.items()
+    ]
     meta: dict = {
         "pretty_name": release.pretty_name,
         "license": release.license,

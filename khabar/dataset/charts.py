@@ -14,17 +14,28 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from khabar.dataset.stats import LabelCount  # noqa: E402
 
 LAYER_COLORS = ("#4363d8", "#d62728", "#7f7f7f", "#2ca02c", "#f58231")
 STYLE: dict[Any, Any] = {"font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+DPI = 110
+PAD_INCHES = 0.15
 
 
-def _png(figure) -> bytes:
+def _png(figure: Figure) -> bytes:
+    """The figure as ``savefig(bbox_inches="tight", pad_inches=PAD_INCHES)`` writes it, to the byte, with one draw
+    fewer: ``savefig`` draws the whole figure unseen before it measures the tight box, and again to render it; the
+    box is measured here without that first draw (1M news, both charts: 0.48 → 0.42 s CPU). The layout engine
+    ``tight_layout`` leaves behind would make ``savefig`` draw first all the same: it is taken off (the layout stays)."""
+    figure.set_layout_engine(None)
+    figure.set_dpi(DPI)  # as savefig sets it before it measures and draws
+    tight = figure.get_tightbbox(cast(FigureCanvasAgg, figure.canvas).get_renderer()).padded(PAD_INCHES)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.15)
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches=tight)
     plt.close(figure)
     return buffer.getvalue()
 
@@ -39,46 +50,54 @@ def _empty_note(axis, total: int, note: str) -> None:
 
 
 def labels_per_layer(counts: Sequence[LabelCount], title: str) -> bytes:
+    with plt.rc_context(STYLE):
+        return _png(_labels_figure(counts, title))
+
+
+def _labels_figure(counts: Sequence[LabelCount], title: str) -> Figure:
     layers = list(dict.fromkeys(c.layer for c in counts))
     sizes = [sum(1 for c in counts if c.layer == layer) for layer in layers]
-    with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(
-            1, len(layers), figsize=(10, 5.2), gridspec_kw={"width_ratios": [max(s, 5) for s in sizes]}, squeeze=False
-        )
-        for axis, layer, color in zip(axes[0], layers, LAYER_COLORS):
-            rows = [c for c in counts if c.layer == layer]
-            values = [c.spans for c in rows]
-            bars = axis.bar(range(len(rows)), values, color=color, width=0.7)
-            axis.bar_label(bars, labels=[str(v) if v else "" for v in values], fontsize=7, padding=2)
-            axis.set_xticks(range(len(rows)), [c.label for c in rows], rotation=90)
-            axis.set_title(f"{layer}\n{_spans(sum(values))}")
-            axis.set_ylim(0, max(values + [1]) * 1.15)
-            axis.yaxis.get_major_locator().set_params(integer=True)
-            _empty_note(axis, sum(values), "none yet")
-        axes[0][0].set_ylabel("spans")
-        figure.suptitle(title + ("" if any(c.spans for c in counts) else " (no annotations yet)"), fontsize=11)
-        figure.tight_layout()
-        return _png(figure)
+    figure, axes = plt.subplots(
+        1, len(layers), figsize=(10, 5.2), gridspec_kw={"width_ratios": [max(s, 5) for s in sizes]}, squeeze=False
+    )
+    for axis, layer, color in zip(axes[0], layers, LAYER_COLORS):
+        rows = [c for c in counts if c.layer == layer]
+        values = [c.spans for c in rows]
+        bars = axis.bar(range(len(rows)), values, color=color, width=0.7)
+        axis.bar_label(bars, labels=[str(v) if v else "" for v in values], fontsize=7, padding=2)
+        axis.set_xticks(range(len(rows)), [c.label for c in rows], rotation=90)
+        axis.set_title(f"{layer}\n{_spans(sum(values))}")
+        axis.set_ylim(0, max(values + [1]) * 1.15)
+        axis.yaxis.get_major_locator().set_params(integer=True)
+        _empty_note(axis, sum(values), "none yet")
+    axes[0][0].set_ylabel("spans")
+    figure.suptitle(title + ("" if any(c.spans for c in counts) else " (no annotations yet)"), fontsize=11)
+    figure.tight_layout()
+    return figure
 
 
 def spans_per_source(per_source: Sequence[tuple[str, dict[str, int]]], layers: Sequence[str], title: str) -> bytes:
     """``per_source``: (source, {layer: spans}) in display order."""
     with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(8, 0.5 * len(per_source) + 1.6))
-        names = [source for source, _ in per_source]
-        left = [0] * len(per_source)
-        for layer, color in zip(layers, LAYER_COLORS):
-            values = [counts.get(layer, 0) for _, counts in per_source]
-            axis.barh(names, values, left=left, color=color, label=layer, height=0.6)
-            left = [a + b for a, b in zip(left, values)]
-        for y, total in enumerate(left):
-            axis.text(total, y, f" {total}", va="center", fontsize=8)
-        axis.invert_yaxis()
-        axis.set_xlim(0, max(left + [1]) * 1.12)
-        axis.set_xlabel("spans")
-        axis.set_title(title, fontsize=11)
-        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.6 / len(per_source)), frameon=False, ncols=len(layers))
-        cast(MaxNLocator, axis.xaxis.get_major_locator()).set_params(integer=True)  # the default AutoLocator is one
-        _empty_note(axis, sum(left), "no annotated spans yet")
-        figure.tight_layout()
-        return _png(figure)
+        return _png(_sources_figure(per_source, layers, title))
+
+
+def _sources_figure(per_source: Sequence[tuple[str, dict[str, int]]], layers: Sequence[str], title: str) -> Figure:
+    figure, axis = plt.subplots(figsize=(8, 0.5 * len(per_source) + 1.6))
+    names = [source for source, _ in per_source]
+    left = [0] * len(per_source)
+    for layer, color in zip(layers, LAYER_COLORS):
+        values = [counts.get(layer, 0) for _, counts in per_source]
+        axis.barh(names, values, left=left, color=color, label=layer, height=0.6)
+        left = [a + b for a, b in zip(left, values)]
+    for y, total in enumerate(left):
+        axis.text(total, y, f" {total}", va="center", fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlim(0, max(left + [1]) * 1.12)
+    axis.set_xlabel("spans")
+    axis.set_title(title, fontsize=11)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.6 / len(per_source)), frameon=False, ncols=len(layers))
+    cast(MaxNLocator, axis.xaxis.get_major_locator()).set_params(integer=True)  # the default AutoLocator is one
+    _empty_note(axis, sum(left), "no annotated spans yet")
+    figure.tight_layout()
+    return figure

@@ -32,7 +32,7 @@ from khabar.dataset.features import (
 )
 from khabar.dataset.iob import ALIGNMENTS, Aligned, Alignment, AlignmentError, Span, TagLists, align, align_all, nested_tag_ids, nested_tags, tag_names
 from khabar.dataset.links import AMBIGUOUS_SCHEMA, CLUSTERS_SCHEMA, LINKS_SCHEMA, released_entity_ids
-from khabar.dataset.segment import CodePoints, Offsets, Tokens, sentences, tokenize, tokens
+from khabar.dataset.segment import CodePoints, Offsets, Tokens, Words, sentences, tokenize, tokens
 from khabar.foundation.errors import KhabarError
 from khabar.gold.adjudicate import latest_per_annotator
 from khabar.kb.normalise import ALEF, LAM
@@ -208,10 +208,11 @@ def _cut(offsets: np.ndarray, values: pa.Array) -> pa.ListArray:
 
 
 class TokenTable(NamedTuple):
-    """The ``tokens`` config and, per (label, how), the entities mapped onto its tokens that way."""
+    """The ``tokens`` config, per (label, how) the entities mapped onto its tokens that way, and the tokens' positions."""
 
     table: pa.Table
     alignment: Counter[tuple[str, Alignment]]
+    words: Words
 
 
 def token_table(documents: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme, texts: Texts | None = None,
@@ -243,7 +244,7 @@ def token_table(documents: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme, te
     alignment = Counter({(label, ALIGNMENTS[how]): n for label, how, n in counted.iter_rows()})
     begin = label_ids("B-" + entities["label"].filter(pl.Series(aligned.kept)), tag_names(labels)).to_numpy()
     tags = nested_tag_ids(len(found.text), aligned.first, aligned.last, aligned.depth, begin)
-    return TokenTable(_sentence_table(found, docs["doc_id"], tags, tokens_features(scheme).arrow_schema), alignment)
+    return TokenTable(_sentence_table(found, docs["doc_id"], tags, tokens_features(scheme).arrow_schema), alignment, Words.of(doc_ids, found))
 
 
 def _sentence_table(found: Tokens, doc_ids: pl.Series, tags: TagLists, schema: pa.Schema) -> pa.Table:

@@ -4,14 +4,22 @@ and :func:`label_ids`, which turns label names into the ids those ClassLabels st
 Lists of structs are ``List({...})``, never ``Sequence(dict)`` (which comes
 back as a dict of lists). A column that carries a column of the tables of
 :mod:`khabar.foundation.tables` takes its value type from there (:func:`value_of`).
+
+The few kinds of feature the configs use (:class:`Value`, :class:`ClassLabel`, :class:`List` and structs as
+dicts) are written here with what a build asks of them, the Arrow schema and the card's YAML, in the form
+``datasets`` gives them: importing ``datasets`` (and pandas, which it imports) took 0.6 s CPU of every build.
+The tests read the schemas back with ``datasets.Features`` and compare its own schema and YAML with these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 import polars as pl
-from datasets import ClassLabel, Features, List, Value
+import pyarrow as pa
 
 from khabar.annotation.scheme import Scheme
 from khabar.dataset.iob import tag_names
@@ -21,9 +29,87 @@ from khabar.foundation.tables import DOCUMENTS, RELATIONS, SPANS
 
 #: the columns of the documents table each released document carries, in the released order
 DOCUMENT_COLUMNS = ("text", "source", "published", "title", "url", "story")
+ValueType = Literal["string", "int64", "int32", "float64", "bool"]
+#: the Arrow type of each value type (``datasets.Value``'s ``dtype`` is the Arrow type's name)
+ARROW_TYPES: dict[ValueType, pa.DataType] = {"string": pa.string(), "int64": pa.int64(), "int32": pa.int32(), "float64": pa.float64(), "bool": pa.bool_()}
+
+
+@dataclass(frozen=True)
+class Value:
+    """``datasets.Value``: one value of an Arrow type."""
+
+    dtype: ValueType
+
+
+@dataclass(frozen=True)
+class ClassLabel:
+    """``datasets.ClassLabel``: a label stored as its position in ``names`` (an int64)."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class List:
+    """``datasets.List``: a list of any length of ``feature``."""
+
+    feature: Feature
+
+
+#: a column's feature; a dict is a struct of named features
+Feature: TypeAlias = "Value | ClassLabel | List | Mapping[str, Feature]"
+
+
+class Features(dict[str, Feature]):
+    """``datasets.Features``: the columns of a config, in order, with the Arrow schema and YAML ``datasets`` makes of them."""
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """``datasets.Features.arrow_schema``: the columns' Arrow types, the features as JSON in the ``huggingface`` metadata."""
+        metadata = {"info": {"features": {name: _as_dict(feature) for name, feature in self.items()}}}
+        return pa.schema([(name, _arrow_type(feature)) for name, feature in self.items()]).with_metadata({"huggingface": json.dumps(metadata)})
+
+    def yaml_list(self) -> list[dict]:
+        """``datasets.Features._to_yaml_list``: the features as the card's ``dataset_info`` lists them."""
+        return [{"name": name, **_yaml(feature)} for name, feature in self.items()]
+
+
+def _arrow_type(feature: Feature) -> pa.DataType:
+    if isinstance(feature, Value):
+        return ARROW_TYPES[feature.dtype]
+    if isinstance(feature, ClassLabel):
+        return pa.int64()
+    if isinstance(feature, List):
+        return pa.list_(_arrow_type(feature.feature))
+    return pa.struct([(name, _arrow_type(inner)) for name, inner in feature.items()])
+
+
+def _as_dict(feature: Feature) -> dict:
+    """``datasets``' ``to_dict`` of a feature: its fields that differ from their defaults, then its ``_type``."""
+    if isinstance(feature, Value):
+        return {"dtype": feature.dtype, "_type": "Value"}
+    if isinstance(feature, ClassLabel):
+        return {"names": list(feature.names), "_type": "ClassLabel"}
+    if isinstance(feature, List):
+        return {"feature": _as_dict(feature.feature), "_type": "List"}
+    return {name: _as_dict(inner) for name, inner in feature.items()}
+
+
+def _yaml(feature: Feature) -> dict:
+    """A feature as ``datasets`` writes it in YAML: ``dtype`` (a class label's names keyed by their ids as strings),
+    ``list`` or ``struct``; a list's ``dtype`` or ``struct`` is written as the list's own value."""
+    if isinstance(feature, Value):
+        return {"dtype": feature.dtype}
+    if isinstance(feature, ClassLabel):
+        return {"dtype": {"class_label": {"names": {str(i): name for i, name in enumerate(feature.names)}}}}
+    if isinstance(feature, List):
+        inner = _yaml(feature.feature)
+        return {"list": inner[next(iter(inner))] if list(inner) in (["dtype"], ["struct"]) else inner}
+    return {"struct": [{"name": name, **_yaml(inner)} for name, inner in feature.items()]}
+
+
 #: polars type of a table column → the Arrow type name of its ``datasets.Value``. Named here, not
 #: taken from polars' Arrow export, which gives large_string for String: the release holds string.
-VALUE_TYPES: dict[pl.DataType, str] = {pl.String(): "string", pl.Int64(): "int64", pl.Int32(): "int32", pl.Float64(): "float64", pl.Boolean(): "bool"}
+VALUE_TYPES: dict[pl.DataType, ValueType] = {pl.String(): "string", pl.Int64(): "int64", pl.Int32(): "int32", pl.Float64(): "float64", pl.Boolean(): "bool"}
 #: The zone of text that no zone span covers: the article's body (the scheme: "unmarked text is article body").
 BODY = "BODY"
 
@@ -51,12 +137,12 @@ def _of_span(column: str) -> Value:
     return value_of(SPANS[column])
 
 
-def _span(labels: tuple[str, ...], **extra) -> dict:
+def _span(labels: tuple[str, ...], **extra: Feature) -> dict[str, Feature]:
     return {
         "id": _of_span("region_id"),
         "start": _of_span("start"),
         "end": _of_span("end"),
-        "label": ClassLabel(names=list(labels)),
+        "label": ClassLabel(tuple(labels)),
         "text": _of_span("text"),
         **extra,
     }
@@ -67,25 +153,25 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
     ``normalized`` form (the word written on its own: ``لتحالف`` → ``التحالف`` under rule B4; the
     ``text`` itself otherwise, never null) and the knowledge base's ``entity_id`` (null when
     unlinked or linked to nothing in the base)."""
-    columns: dict = {"id": value_of(DOCUMENTS["doc_id"])}
+    columns: dict[str, Feature] = {"id": value_of(DOCUMENTS["doc_id"])}
     if per_annotator:
         columns["annotator"] = Value("string")
     columns |= {name: value_of(DOCUMENTS[name]) for name in DOCUMENT_COLUMNS}
-    zone = ClassLabel(names=zone_names(scheme))
+    zone = ClassLabel(tuple(zone_names(scheme)))
     for layer in scheme.layers:
-        extra = {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices if c.layer == layer.name}
+        extra: dict[str, Feature] = {c.name: ClassLabel(tuple(c.choices)) for c in scheme.region_choices if c.layer == layer.name}
         if layer != scheme.zone:
             extra["zone"] = zone
         if layer == scheme.entity:
             extra |= {"normalized": Value("string"), "entity_id": Value("string")}
         columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
-    ends = {"from_id": value_of(RELATIONS["from_region"]), "to_id": value_of(RELATIONS["to_region"])}
-    columns["relations"] = List(ends | {"label": ClassLabel(names=list(scheme.relation_labels))})
+    ends: dict[str, Feature] = {"from_id": value_of(RELATIONS["from_region"]), "to_id": value_of(RELATIONS["to_region"])}
+    columns["relations"] = List(ends | {"label": ClassLabel(tuple(scheme.relation_labels))})
     return Features(columns)
 
 
 def tokens_features(scheme: Scheme) -> Features:
-    tags = ClassLabel(names=tag_names(scheme.entity.labels))
+    tags = ClassLabel(tuple(tag_names(scheme.entity.labels)))
     return Features(
         {
             "doc_id": Value("string"),
@@ -107,20 +193,20 @@ def quotes_features(scheme: Scheme) -> Features:
     ``entity_label``/``entity_id`` are those of the entity with exactly the span's extent, else of
     the longest entity that starts where the span starts (an Arabic noun phrase puts its head
     first), else null (see :func:`khabar.dataset.configs.head_entities`)."""
-    zone = ClassLabel(names=zone_names(scheme))
-    part = {
+    zone = ClassLabel(tuple(zone_names(scheme)))
+    part: dict[str, Feature] = {
         "id": _of_span("region_id"),
         "start": _of_span("start"),
         "end": _of_span("end"),
         "text": _of_span("text"),
         "zone": zone,
-        "entity_label": ClassLabel(names=list(scheme.entity.labels)),
+        "entity_label": ClassLabel(tuple(scheme.entity.labels)),
         "entity_id": Value("string"),
     }
-    columns = {
+    columns: dict[str, Feature] = {
         "id": _of_span("region_id"), "doc_id": _of_span("doc_id"), "start": _of_span("start"), "end": _of_span("end"), "text": _of_span("text"),
     }
-    columns |= {c.name: ClassLabel(names=list(c.choices)) for c in scheme.region_choices}
+    columns |= {c.name: ClassLabel(tuple(c.choices)) for c in scheme.region_choices}
     columns |= {"zone": zone, "cluster_id": Value("string"), "source_ambiguous": Value("bool")}
     columns |= {column_of(rule.label): List(part) for rule in scheme.relations}
     return Features(columns)

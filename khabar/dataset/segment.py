@@ -271,4 +271,30 @@ def word_frame(texts: pl.Series) -> pl.DataFrame:
     """text, start, end: the tokens of every text of ``texts`` without their strings and sentences, for what
     counts tokens only."""
     text, start, end = word_positions(CodePoints.of(texts))
+    return _frame(text, start, end)
+
+
+def _frame(text: np.ndarray, start: np.ndarray, end: np.ndarray) -> pl.DataFrame:
     return pl.DataFrame({"text": text.astype(np.uint32), "start": start, "end": end})
+
+
+class Words(NamedTuple):
+    """The tokens of texts known by their doc_id, made once (:func:`tokens`) for whatever else counts them."""
+
+    numbers: dict[str, int]  # doc_id → its text's number
+    firsts: np.ndarray  # each text's first token, then the number of tokens
+    start: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def of(cls, doc_ids: Sequence[str], found: Tokens) -> Words:
+        """The tokens ``found`` of the texts of ``doc_ids`` (in the order of the texts)."""
+        firsts = np.searchsorted(found.text, np.arange(len(doc_ids) + 1))
+        return cls({doc_id: i for i, doc_id in enumerate(doc_ids)}, firsts, found.start, found.end)
+
+    def frame(self, doc_ids: Sequence[str]) -> pl.DataFrame:
+        """:func:`word_frame` of the texts of ``doc_ids``, in that order, from the tokens already made."""
+        number = np.array([self.numbers[doc_id] for doc_id in doc_ids], dtype=np.int64)
+        first, count = self.firsts[number], self.firsts[number + 1] - self.firsts[number]
+        token = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(count.sum())
+        return _frame(np.repeat(np.arange(len(number)), count), self.start[token], self.end[token])

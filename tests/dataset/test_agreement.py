@@ -483,3 +483,29 @@ def test_capped_levels_are_nesting_levels_capped(cap: int):
         expected += nesting_levels([(s, e) for o, s, e in extents if o == owner])
     assert (capped_levels(owners, ends, cap) == np.minimum(expected, cap)).all()
     assert max(expected) > cap  # the cap is met
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**62), 2**62), max_size=60), st.lists(st.integers(0, 5), max_size=60))
+def test_distinct_values_and_their_index_are_numpys(values: list[int], repeats: list[int]):
+    """The cuts' distinct values and each one's index, by a stable sort, as np.unique gives them, repeats and runs included."""
+    array = np.array(values + sorted(values) + repeats, dtype=np.int64)
+    distinct, index = agreement_module._distinct(array)
+    expected, expected_index = np.unique(array, return_inverse=True)
+    assert distinct.tolist() == expected.tolist()
+    assert index.tolist() == expected_index.ravel().tolist()
+    assert (distinct[index] == array).all()
+
+
+def test_the_tokens_the_build_made_already_give_the_same_sums():
+    """The build hands agreement the tokens its ``tokens`` config made of the range's texts: the sums are those
+    agreement makes from its own tokenizing."""
+    from khabar.annotation.scheme import load_scheme
+    from khabar.dataset.configs import token_table
+
+    inputs = from_tables(fx.tables("v1"))
+    gold = adjudicate(inputs)
+    words = token_table(inputs.documents, gold.spans, load_scheme()).words
+    shared = agreement_sums(inputs, LAYERS, gold=gold, words=words)
+    assert shared == agreement_sums(inputs, LAYERS, gold=gold)
+    assert shared.documents > 0 and any(shared.alpha.values()) and any(shared.nesting_alpha.values())

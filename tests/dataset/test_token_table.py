@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.configs import placed_spans, sentence_rows, token_table
 from khabar.dataset.iob import Span, tag_names
-from khabar.dataset.segment import CodePoints, sentences, tokenize, tokens, word_frame
+from khabar.dataset.segment import CodePoints, Words, sentences, tokenize, tokens, word_frame
 from khabar.foundation.errors import KhabarError
 
 #: Characters that exercise every rule: Arabic and Latin words, digits of three scripts with the number
@@ -35,6 +35,19 @@ def test_tokens_are_tokenize_and_sentences_of_each_text(texts):
             expected += [(position, text[s:e], s, e, number) for s, e in offsets[group.start : group.stop]]
     assert list(zip(found.text.tolist(), found.strings.to_pylist(), found.start.tolist(), found.end.tolist(), found.sentence.tolist())) == expected
     assert word_frame(pl.Series(texts, dtype=pl.String)).rows() == [(position, s, e) for position, _, s, e, _ in expected]
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TEXTS, max_size=6), st.data())
+def test_the_words_of_some_texts_are_their_word_frame(texts, data):
+    """The tokens of all texts, made once, give each subset of them (in any order) the words word_frame gives it."""
+    doc_ids = [f"d{i}" for i in range(len(texts))]
+    words = Words.of(doc_ids, tokens(CodePoints.of(pl.Series(texts, dtype=pl.String))))
+    order = data.draw(st.permutations(range(len(texts))))
+    picked = order[: data.draw(st.integers(0, len(order)))]
+    expected = word_frame(pl.Series([texts[i] for i in picked], dtype=pl.String))
+    assert words.frame([doc_ids[i] for i in picked]).equals(expected)
 
 
 def _reference(texts: dict[str, str], entities: dict[str, list[Span]]) -> tuple[list[dict], Counter]:
@@ -85,7 +98,7 @@ def test_token_table_equals_sentence_rows_document_by_document(drawn):
             token_table(documents, spans, SCHEME)
         assert str(raised.value) == str(exc)  # the same document and the same first entity named
         return
-    table, alignment = token_table(documents, spans, SCHEME)
+    table, alignment, _ = token_table(documents, spans, SCHEME)
     assert (table.to_pylist(), alignment) == expected
     # the spans as the build has them already placed (in span order) give the same rows
     assert token_table(documents, spans, SCHEME, placed=placed_spans(spans, SCHEME)).table.equals(table)
