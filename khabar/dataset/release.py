@@ -17,35 +17,15 @@ from khabar.foundation.errors import KhabarError
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
-#: ``huggingface_hub``'s pattern of a repository id (``REPO_ID_REGEX`` of its ``validate_repo_id``)
-REPO_ID = re.compile(r"(\b[\w\-.]{1,96}\b/)?\b[\w\-.]{1,96}\b", re.ASCII)
-
-
-def hub_repo_id_problem(repo_id: str) -> str | None:
-    """What ``huggingface_hub.utils.validate_repo_id`` says of ``repo_id`` (None: nothing), in its words.
-
-    Its rules, written here: importing ``huggingface_hub`` (and the HTTP client it brings) took 0.07–0.09 s CPU of
-    every build, which reads the release config; the tests compare the two on many ids.
-    """
-    if repo_id.count("/") > 1:
-        return f"Repo id must be in the form 'repo_name' or 'namespace/repo_name': '{repo_id}'. Use `repo_type` argument if needed."
-    if not REPO_ID.fullmatch(repo_id):
-        return (
-            "Repo id must use alphanumeric chars, '-', '_' or '.'. The name cannot start or end with '-' or '.' and the "
-            f"maximum length is 96: '{repo_id}'."
-        )
-    if "--" in repo_id or ".." in repo_id:
-        return f"Cannot have -- or .. in repo_id: '{repo_id}'."
-    if repo_id.endswith(".git"):
-        return f"Repo_id cannot end by '.git': '{repo_id}'."
-    return None
-
-
 def check_repo_id(repo_id: str) -> str:
     """``repo_id`` if it is a Hub repository id with its namespace (ORG/NAME), else a KhabarError naming it."""
-    problem = hub_repo_id_problem(repo_id)
-    if problem is not None:
-        raise KhabarError(f"repository id {repo_id!r} is not ORG/NAME: {problem}")
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise KhabarError(f"repository id {repo_id!r} is not ORG/NAME: {str(exc).splitlines()[0]}") from None
     if repo_id.count("/") != 1:
         raise KhabarError(f"repository id {repo_id!r} is not ORG/NAME: it needs its organisation or user")
     return repo_id

@@ -10,11 +10,9 @@ import re
 import jsonschema
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from khabar.dataset.build import build
-from khabar.dataset.release import hub_repo_id_problem, load_release
+from khabar.dataset.release import load_release
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import from_tables
@@ -77,22 +75,3 @@ def test_the_code_has_the_licence_pyproject_declares():
     declared = re.search(r'^license = "(.+)"$', (repo().root / "pyproject.toml").read_text(encoding="utf-8"), flags=re.MULTILINE)
     assert declared and declared.group(1) == "MIT" and licence.startswith("MIT License\n")
     assert "Permission is hereby granted, free of charge" in licence
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.one_of(
-    st.text(alphabet="aZ09-_./ é文", max_size=12),
-    st.sampled_from(["org/name", "org/na me", "khabar", "a/b/c", "-a/b", "a/b-", "org/x.git", "org/a--b", "org/a..b", "o/" + "n" * 96, "o/" + "n" * 97, "café/x", "", "/", "org/"]),
-))
-def test_repo_ids_are_judged_as_huggingface_hub_judges_them(repo_id: str):
-    """The release config's repository id is checked by huggingface_hub's rules, written in release.py: the same
-    ids are refused, with the same words."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-        expected = None
-    except HFValidationError as exc:
-        expected = str(exc).splitlines()[0]
-    assert hub_repo_id_problem(repo_id) == expected
