@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib.abc
 import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import asdict
-from importlib.machinery import ModuleSpec
 from pathlib import Path
-from types import ModuleType
 
 from khabar.dataset.export import FORMATS
 from khabar.dataset.release import load_release
@@ -37,36 +33,6 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the datasheet's figures are stale")
 
 
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """A finder that reports pandas missing, as an install without it would."""
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
-        if fullname.partition(".")[0] == "pandas":
-            raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
-        return None
-
-
-def _arrow_without_pandas() -> None:
-    """Let pyarrow's conversions to numpy go without pandas, as they do where it is not installed.
-
-    The first ``to_numpy`` of an arrow array imports pandas, once, for its missing-value objects (NaT, NA), which
-    only pandas' own objects hold; the build makes none, and nothing else in it imports pandas: 0.3 s CPU of every
-    build. That first import is made here while pandas is hidden; pandas stays importable afterwards, but pyarrow
-    does not look for it again in this process: a pandas NA given to ``pyarrow.array`` later is not taken for a null.
-    Nothing is hidden when pandas is imported already.
-    """
-    import pyarrow
-
-    if "pandas" in sys.modules:
-        return
-    hidden = _NoPandas()
-    sys.meta_path.insert(0, hidden)
-    try:
-        pyarrow.array([0]).to_numpy()
-    finally:
-        sys.meta_path.remove(hidden)
-
-
 # importing the build's modules (matplotlib, polars, pyarrow) makes some 170,000 objects and no garbage, and
 # the collections they triggered walked them again and again: 0.20 s of CPU (the computing is paused already)
 @cycle_collector_paused()
@@ -81,7 +47,6 @@ def run_build(args: argparse.Namespace) -> int:
     # arrow's default pool (mimalloc) keeps what a range of documents freed for the next: the system's
     # allocator hands it back, for the same CPU (1M span results: the build's peak 0.79 → 0.72 GB)
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    _arrow_without_pandas()
     release = load_release(args.release)
     args.datasheet = args.datasheet or repo().datasheet_file
     out = args.out or repo().dist_dir / (release.dirname + ("-annotators" if args.per_annotator else ""))

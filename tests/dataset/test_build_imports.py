@@ -1,4 +1,4 @@
-"""What ``khabar build`` imports: neither ``datasets`` nor pandas (0.6 s CPU of every build), and pandas still usable after."""
+"""What ``khabar build`` imports: not ``datasets`` (its import, with the pandas it pulls in, was 0.3–0.5 s CPU of every build)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from khabar.foundation.paths import repo
 from tests.cli_support import run_python
 
 
-def test_the_build_imports_neither_datasets_nor_pandas(tmp_path: Path) -> None:
+def test_the_build_does_not_import_datasets(tmp_path: Path) -> None:
     datasheet = tmp_path / "DATASHEET.md"
     shutil.copyfile(repo().datasheet_file, datasheet)
     out = tmp_path / "build"
@@ -17,9 +17,7 @@ def test_the_build_imports_neither_datasets_nor_pandas(tmp_path: Path) -> None:
         "import sys\n"
         "from khabar.cli import main\n"
         f"status = main(['build', '--out', {str(out)!r}, '--datasheet', {str(datasheet)!r}])\n"
-        "print(status, sorted(m for m in ('datasets', 'pandas') if m in sys.modules))\n"
-        "import pandas\n"
-        "print(pandas.DataFrame({'a': [1, 2]})['a'].sum())\n"
+        "print(status, 'datasets' in sys.modules)\n"
     )
-    assert run_python(code).splitlines()[-2:] == ["0 []", "3"]
+    assert run_python(code).splitlines()[-1] == "0 False"
     assert sorted(p.name for p in (out / "data").iterdir()) == ["documents", "quotes", "tokens"]
