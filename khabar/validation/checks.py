@@ -787,17 +787,37 @@ def _with_rest_settled(candidates: pl.DataFrame, spans: pl.DataFrame, entity_lay
 
 
 def _separate_words(candidates: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:
-    """The words of the documents of candidates not settled yet, kept only when they are some candidate's first word."""
+    """The (document, first word) of candidates not settled yet where the word stands alone somewhere in the document.
+
+    A candidate's own occurrence follows its proclitic, a letter: a text that holds the word once holds it
+    only there. Any other text is split at the word, and occurrence i stands alone when piece i ends, and
+    piece i+1 begins, with a character that is not a letter or mark (or is the text's start, or end). The
+    split finds occurrences left to right without overlap; one it skips starts inside another, after a
+    letter, so never stands alone. Splitting only the texts that hold the word twice, against every word of
+    every such document by a regular expression: 0.35 → 0.25 s of CPU at 1M span results.
+    """
     open_ = candidates.filter(~pl.col("with_article") & ~pl.col("annotated") & (pl.col("first_word").str.len_chars() >= MIN_WORD))
-    wanted = open_["first_word"].unique().implode()
-    return (
-        documents.join(open_.select("doc_id").unique(), on="doc_id", how="semi")
-        .select("doc_id", first_word=pl.col("text").str.extract_all(f"[{WORD_CHARS}]+"))
-        .explode("first_word")
-        .filter(pl.col("first_word").is_in(wanted))
-        .unique()
-        .with_columns(as_word=pl.lit(True))
+    word = pl.col("first_word")
+    pairs = (
+        open_.select("doc_id", "first_word").unique()
+        .join(documents.select("doc_id", "text"), on="doc_id", how="inner")
+        .filter(pl.col("text").str.count_matches(word, literal=True) > 1)
+        .with_row_index("pair")
     )
+    outside = f"^[^{WORD_CHARS}]$"
+    piece = pl.col("piece")
+    pieces = (
+        pairs.select("pair", piece=pl.col("text").str.split(word))
+        .with_columns(last=piece.list.len() - 1)
+        .explode("piece")
+        .with_columns(at=pl.int_range(pl.len()).over("pair"))
+        .with_columns(
+            ends_apart=pl.when(piece == "").then(pl.col("at") == 0).otherwise(piece.str.tail(1).str.contains(outside)),
+            begins_apart=pl.when(piece == "").then(pl.col("at") == pl.col("last")).otherwise(piece.str.head(1).str.contains(outside)),
+        )
+    )
+    alone = pieces.filter(pl.col("ends_apart") & pl.col("begins_apart").shift(-1).over("pair")).select("pair")
+    return pairs.join(alone, on="pair", how="semi").select("doc_id", "first_word", as_word=pl.lit(True))
 
 
 def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
