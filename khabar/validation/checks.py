@@ -439,6 +439,18 @@ def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
 
 
+def _beside(frame: pl.DataFrame, found: pl.DataFrame, on: str | list[str] = "row") -> pl.DataFrame:
+    """``frame`` with the other columns of ``found`` (at most one row per value of ``on``), null where it has none.
+
+    A left join of the frame's ``on`` columns alone, set beside the frame: a left join of the whole spans
+    frame gathered its sixty columns again for each helper column a rule adds (with each helper's rows
+    selected before they are filtered, the helper columns at 1M span results: 2.16–2.26 → 1.97–2.09 s of CPU).
+    """
+    keys = [on] if isinstance(on, str) else on
+    added = frame.select(keys).join(found, on=keys, how="left", maintain_order="left").drop(keys)
+    return frame.hstack(added)
+
+
 def checked_owner() -> pl.Expr:
     """Owners whose content is checked and can be used: live annotations and predictions."""
     return ((pl.col("kind") == ANNOTATION) & ~pl.col("was_cancelled")) | (pl.col("kind") == PREDICTION)
@@ -582,8 +594,8 @@ def _with_layer_labels(spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
     layers = pl.DataFrame(
         {"layer": [layer.name for layer in scheme.layers], "layer_labels": [", ".join(layer.labels) for layer in scheme.layers]}
     )
-    failing = spans.filter(~pl.col("label_ok")).select("row", "layer").join(layers, on="layer", how="inner").drop("layer")
-    return spans.join(failing, on="row", how="left", maintain_order="left")
+    failing = spans.select("row", "layer", "label_ok").filter(~pl.col("label_ok")).join(layers, on="layer", how="inner")
+    return _beside(spans, failing.select("row", "layer_labels"))
 
 
 def _with_placement(spans: pl.DataFrame) -> pl.DataFrame:
@@ -629,9 +641,9 @@ def _with_edges(spans: pl.DataFrame) -> pl.DataFrame:
     """
     text = pl.col("placed_text")
     edges = pl.concat_str(text.str.head(1), text.str.tail(1))
-    suspects = spans.filter(edges.str.contains(rf"\s|{EDGE_PUNCTUATION}").fill_null(False) & _BY_PEOPLE)
+    suspects = spans.select("row", "placed_text", "kind").filter(edges.str.contains(rf"\s|{EDGE_PUNCTUATION}").fill_null(False) & _BY_PEOPLE)
     checked = suspects.select("row", edge_ok=clean_edges(text))
-    return spans.join(checked, on="row", how="left", maintain_order="left").with_columns(pl.col("edge_ok").fill_null(True))
+    return _beside(spans, checked).with_columns(pl.col("edge_ok").fill_null(True))
 
 
 def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:
@@ -641,13 +653,14 @@ def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:
     spans = spans.with_columns(is_copy=complete & ~pl.struct(group).is_first_distinct())
     if not spans["is_copy"].any():
         return spans.with_columns(duplicate_of=pl.lit(None, pl.String)).drop("is_copy")
-    copies = spans.filter("is_copy").select(group)
-    firsts = spans.filter(~pl.col("is_copy")).join(copies.unique(), on=group, how="semi").select(*group, duplicate_of="region_id")
-    return (
-        spans.join(firsts, on=group, how="left", maintain_order="left", nulls_equal=False)
-        .with_columns(duplicate_of=pl.when("is_copy").then("duplicate_of"))
-        .drop("is_copy")
+    keyed = spans.select(*group, "region_id", "is_copy")
+    copies = keyed.filter("is_copy").select(group)
+    firsts = keyed.filter(~pl.col("is_copy")).join(copies.unique(), on=group, how="semi").select(*group, duplicate_of="region_id")
+    # a null in the group matches nothing (a row with one is never a copy)
+    duplicate_of = keyed.join(firsts, on=group, how="left", maintain_order="left", nulls_equal=False).select(
+        duplicate_of=pl.when("is_copy").then("duplicate_of")
     )
+    return spans.drop("is_copy").hstack(duplicate_of)
 
 
 #: width of the position buckets that keep the overlap self-join linear: two
@@ -687,23 +700,25 @@ def _with_pairs(spans: pl.DataFrame, layer: str, name: str, *, crossing: bool) -
         .agg(pl.col("partner").first().alias(f"{name}_region"), pl.col("partner_span").first().alias(f"{name}_span"))
         .collect()
     )
-    return spans.join(both, on="row", how="left", maintain_order="left")
+    return _beside(spans, both)
 
 
 def _with_links(spans: pl.DataFrame, relations: pl.DataFrame, source: str, cue: str) -> pl.DataFrame:
     sourced = relations.filter(pl.col("label") == source).select("key", region_id="from_region").unique().with_columns(has_source=pl.lit(True))
     cued = relations.filter(pl.col("label") == cue).select("key", region_id="to_region").unique().with_columns(has_cue_link=pl.lit(True))
-    return (
-        spans.join(sourced, on=["key", "region_id"], how="left", maintain_order="left")
+    links = (
+        spans.select("key", "region_id")
+        .join(sourced, on=["key", "region_id"], how="left", maintain_order="left")
         .join(cued, on=["key", "region_id"], how="left", maintain_order="left")
-        .with_columns(pl.col("has_source").fill_null(False), pl.col("has_cue_link").fill_null(False))
+        .select(pl.col("has_source").fill_null(False), pl.col("has_cue_link").fill_null(False))
     )
+    return spans.hstack(links)
 
 
 def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
     """``other_labels``: the other labels the span's text has in its layer and annotation, on the few spans that have any."""
     group = ["key", "layer", "placed_text"]
-    placed = spans.filter(pl.col("placed_text").is_not_null() & _BY_PEOPLE).select("row", *group, "label")
+    placed = spans.select("row", *group, "label", "kind").filter(pl.col("placed_text").is_not_null() & _BY_PEOPLE).drop("kind")
     labelled = placed.filter(pl.col("label").is_not_null())
     mixed = labelled.group_by(group).agg(pl.col("label").n_unique().alias("labels")).filter(pl.col("labels") > 1).drop("labels")
     labels = labelled.join(mixed, on=group, how="semi").group_by(group).agg(all_labels=pl.col("label").unique().sort())
@@ -712,7 +727,7 @@ def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
     other = placed.join(labels, on=group, how="inner").select(
         "row", other_labels=pl.col("all_labels").list.set_difference(pl.concat_list("label")).list.sort().list.join(", ")
     )
-    return spans.join(other, on="row", how="left", maintain_order="left")
+    return _beside(spans, other)
 
 
 def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
@@ -750,13 +765,13 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer:
             .otherwise(pl.format("«{}» is a separate word in the document", "first_word")),
         )
     )
-    return spans.join(found, on="row", how="left", maintain_order="left")
+    return _beside(spans, found)
 
 
 def _proclitic_candidates(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
     """Entities of two letters or more after a proclitic first letter, but not a ل right after a ل; with that ``rest``."""
     rest = pl.col("placed_text").str.slice(1)
-    candidates = spans.filter(
+    candidates = spans.select("row", "key", "doc_id", "kind", "layer", "placed_text", "start").filter(
         _BY_PEOPLE
         & (pl.col("layer") == entity_layer)
         & pl.col("placed_text").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
@@ -776,7 +791,8 @@ def _proclitic_candidates(spans: pl.DataFrame, documents: pl.DataFrame, entity_l
 def _with_rest_settled(candidates: pl.DataFrame, spans: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
     """The two tests that need no document words: ``with_article`` and ``annotated`` (the rest is an entity of the annotation)."""
     entity_texts = (
-        spans.filter((pl.col("layer") == entity_layer) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
+        spans.select("key", "layer", "placed_text")
+        .filter((pl.col("layer") == entity_layer) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
         .select("key", rest=pl.col("placed_text"), annotated=pl.lit(True))
         .unique()
     )
@@ -831,7 +847,8 @@ def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFram
     )
     named = pl.concat([relations.select("key", region_id="from_region"), relations.select("key", region_id="to_region")]).unique()
     ends = (
-        spans.join(named, on=["key", "region_id"], how="semi")
+        spans.select("key", "region_id", "layer", "label")
+        .join(named, on=["key", "region_id"], how="semi")
         .group_by("key", "region_id")
         .agg(count=pl.len(), layer=pl.col("layer").first(), label_of=pl.col("label").first())
     )
@@ -860,7 +877,8 @@ def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFram
 
 def _choices(owners: pl.DataFrame, choices: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
     regions = (
-        spans.join(choices.select("key", "region_id").unique(), on=["key", "region_id"], how="semi")
+        spans.select("key", "region_id")
+        .join(choices.select("key", "region_id").unique(), on=["key", "region_id"], how="semi")
         .select("key", "region_id", region_exists=pl.lit(True))
         .unique()
     )
