@@ -476,10 +476,13 @@ def _owners(raw: RawExport, duplicates: KnownDuplicates) -> pl.DataFrame:
     )
 
 
+#: an owner's columns each of its rows carries: where it comes from, for the report
+_OWNER_CONTEXT = ("kind", "file", "task_id", "owner_id", "annotator", "doc_id", "doc_known")
+
+
 def _owner_columns(frame: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
     """Where each row comes from, for the report."""
-    context = owners.select("key", "kind", "file", "task_id", "owner_id", "annotator", "doc_id", "doc_known")
-    return frame.join(context, on="key", how="left", maintain_order="left")
+    return frame.join(owners.select("key", *_OWNER_CONTEXT), on="key", how="left", maintain_order="left")
 
 
 def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choices: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
@@ -513,17 +516,15 @@ def _span_rows(raw: RawExport, owners: pl.DataFrame, choices: pl.DataFrame, sche
     texts = raw.documents.get_column("text")
     # each span's text by its owner's row in the corpus, not by a join on doc_id: hashing a string key per span,
     # and measuring every corpus text, took a third of this function's time
-    owner_documents = (
-        owners.select("key", "doc_id", "doc_known")
+    owner_context = (
+        owners.select("key", *_OWNER_CONTEXT)
         .join(raw.documents.select("doc_id").with_row_index("doc_row"), on="doc_id", how="left", maintain_order="left")
-        .select("key", doc_row=pl.when(pl.col("doc_known")).then(pl.col("doc_row")))
+        .with_columns(doc_row=pl.when(pl.col("doc_known")).then(pl.col("doc_row")))
         .with_columns(doc_len=pl.lit(texts).gather(pl.col("doc_row")).str.len_chars().cast(pl.Int64))
     )
+    regions = raw.regions.join(owners.select("key"), on="key", how="semi", maintain_order="left")
     return (
-        raw.regions.join(owners.select("key"), on="key", how="semi", maintain_order="left")
-        .pipe(_owner_columns, owners)
-        .join(owner_documents, on="key", how="left", maintain_order="left")
-        .join(quotes, on=["key", "region_id"], how="left", maintain_order="left")
+        _beside(_beside(regions, owner_context, on="key"), quotes, on=["key", "region_id"])
         .pipe(_numbered)
         .with_columns(
             doc_text=pl.lit(texts).gather(pl.col("doc_row")),
