@@ -641,8 +641,12 @@ def _with_edges(spans: pl.DataFrame) -> pl.DataFrame:
     checked: its bracket counting over every span took a fifth of the checks' time.
     """
     text = pl.col("placed_text")
-    edges = pl.concat_str(text.str.head(1), text.str.tail(1))
-    suspects = spans.select("row", "placed_text", "kind").filter(edges.str.contains(rf"\s|{EDGE_PUNCTUATION}").fill_null(False) & _BY_PEOPLE)
+    # two anchored searches (one reads the text's start, the other its end backwards), not a search of its first
+    # and last characters cut out and joined: 0.14 → 0.11 s of CPU at 1M span results
+    edge = rf"(?:\s|{EDGE_PUNCTUATION})"
+    suspects = spans.select("row", "placed_text", "kind").filter(
+        (text.str.contains(f"^{edge}") | text.str.contains(f"{edge}$")).fill_null(False) & _BY_PEOPLE
+    )
     checked = suspects.select("row", edge_ok=clean_edges(text))
     return _beside(spans, checked).with_columns(pl.col("edge_ok").fill_null(True))
 
