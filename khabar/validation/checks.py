@@ -788,8 +788,8 @@ def _proclitic_candidates(spans: pl.DataFrame, documents: pl.DataFrame, entity_l
     candidates = spans.select("row", "key", "doc_id", "kind", "layer", "placed_text", "start").filter(
         _BY_PEOPLE
         & (pl.col("layer") == entity_layer)
-        & pl.col("placed_text").str.slice(0, 1).is_in(list(PROCLITICS)).fill_null(False)
-        & (rest.str.len_chars() >= 2)
+        # a proclitic and two characters more, by one search anchored at the text's start
+        & pl.col("placed_text").str.contains(f"(?s)^[{PROCLITICS}]..").fill_null(False)
     )
     after_lam = (
         candidates.filter(pl.col("placed_text").str.starts_with(LAM) & (pl.col("start") > 0))
