@@ -675,24 +675,29 @@ PAIR_BUCKET = 64
 
 def _with_pairs(spans: pl.DataFrame, layer: str, name: str, *, crossing: bool) -> pl.DataFrame:
     """Flag both regions of every crossing (entity) or overlapping (zone) pair."""
-    ends = (
+    regions = (
         spans.lazy()
         .filter((pl.col("layer") == layer) & pl.col("placed_text").is_not_null())
         .select("row", "key", "start", "end", "region_id")
-        .with_columns(bucket=pl.int_ranges(pl.col("start") // PAIR_BUCKET, (pl.col("end") - 1) // PAIR_BUCKET + 1))
+    )
+    # the annotation and the bucket as one integer (a bucket is below 2**24: a text of 1G characters): a join on
+    # one integer key, not on two (polars encodes several keys into bytes to hash them): 0.35 → 0.27 s CPU at 1M
+    ends = (
+        regions.with_columns(bucket=pl.int_ranges(pl.col("start") // PAIR_BUCKET, (pl.col("end") - 1) // PAIR_BUCKET + 1))
         .explode("bucket")
-        # the annotation and the bucket as one integer (a bucket is below 2**24: a text of 1G characters): a join on
-        # one integer key, not on two (polars encodes several keys into bytes to hash them): 0.35 → 0.27 s CPU at 1M
         .select("row", "start", "end", "region_id", place=pl.col("key") * (1 << 24) + pl.col("bucket"))
     )
+    # a pair's second region starts inside the first (a.start <= b.start < a.end, in both conditions below), so it is
+    # found in the first's buckets by its start's bucket alone: each pair once, no unique (0.32 → 0.24 s CPU at 1M)
+    starts = regions.select("row", "start", "end", "region_id", place=pl.col("key") * (1 << 24) + pl.col("start") // PAIR_BUCKET)
     # lazily: the join's pairs are filtered as they are made, not first gathered whole (0.3 s of CPU at 1M span results)
-    pairs = ends.join(ends, on="place", suffix="_b")
+    pairs = ends.join(starts, on="place", suffix="_b")
     a_first = (pl.col("start") < pl.col("start_b")) | ((pl.col("start") == pl.col("start_b")) & (pl.col("row") < pl.col("row_b")))
     if crossing:
         condition = (pl.col("start") < pl.col("start_b")) & (pl.col("start_b") < pl.col("end")) & (pl.col("end") < pl.col("end_b"))
     else:
         condition = a_first & (pl.col("start_b") < pl.col("end"))
-    pairs = pairs.filter(condition).unique(["row", "row_b"])
+    pairs = pairs.filter(condition)
     both = (
         pl.concat(
             [
