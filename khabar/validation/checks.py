@@ -549,9 +549,14 @@ def _with_offsets(spans: pl.DataFrame) -> pl.DataFrame:
             ).fill_null(False),
         )
         .with_columns(
-            # the span and the character after it ("" at the end of the text), from one walk into the text
+            # the span and the character after it ("" at the end of the text), from one walk into the text: from its
+            # end when the span starts in the text's second half (a negative offset), so a walk is at most half the text
+            # (0.55 → 0.41 s of CPU for 1.36M random spans)
             window=pl.when(pl.col("offsets_ok") & pl.col("doc_text").is_not_null()).then(
-                pl.col("doc_text").str.slice(pl.col("start"), pl.col("end") - pl.col("start") + 1)
+                pl.col("doc_text").str.slice(
+                    pl.when(pl.col("start") * 2 > pl.col("doc_len")).then(pl.col("start") - pl.col("doc_len")).otherwise(pl.col("start")),
+                    pl.col("end") - pl.col("start") + 1,
+                )
             ),
         )
         .with_columns(
