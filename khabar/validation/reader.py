@@ -28,8 +28,9 @@ are read as their own kinds, never as annotations; a task without
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -175,6 +176,11 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
     return pl.DataFrame(columns, schema=CORPUS)
 
 
+def corpus_texts(documents: pl.DataFrame) -> dict[str, str]:
+    """Each corpus record's text by its doc_id, as Python strings (made once: 27 MB of text at 1M span results)."""
+    return dict(zip(documents["doc_id"].to_list(), documents["text"].to_list()))
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)[:200]
 
@@ -278,15 +284,15 @@ class Reader:
     batches are the checks' to find (:mod:`khabar.validation.api`).
     """
 
-    def __init__(self, scheme: Scheme, documents: pl.DataFrame) -> None:
+    def __init__(self, scheme: Scheme, documents: pl.DataFrame, texts: Mapping[str, str] | None = None) -> None:
+        """``texts``: :func:`corpus_texts` of ``documents``, when the caller has them already."""
         self.scheme = scheme
         controls = tuple(c.name for c in scheme.region_choices)
         labels = tuple(label for layer in scheme.layers for label in layer.labels)
         self.layers, self.choice_controls, self.known_labels = set(scheme.layer_names), set(controls), set(labels)
         self.shapes = typed_tasks.shapes(scheme.text_name, scheme.layer_names, controls, labels)
         self.relation_labels = set(scheme.relation_labels)
-        self.doc_text = dict(zip(documents["doc_id"].to_list(), documents["text"].to_list()))
-        self.doc_by_text = {text: doc_id for doc_id, text in self.doc_text.items()}
+        self.doc_text = corpus_texts(documents) if texts is None else texts
         self.pseudonym = _Pseudonyms()
         self.tasks = _Columns(TASKS)
         self.owners = _Columns(OWNERS)
@@ -392,6 +398,11 @@ class Reader:
                 raise KhabarError(f"task {list_name!r} is a JSON {type(owners).__name__}, expected a list", file=file, task=task_id)
             for owner_pos, owner in enumerate(owners):
                 self.read_owner(file, task_pos, task_id, kind, owner_pos, owner)
+
+    @cached_property
+    def doc_by_text(self) -> dict[str, str]:
+        """The corpus's doc_id of each text, for a task without one (made only then: it hashes every text)."""
+        return {text: doc_id for doc_id, text in self.doc_text.items()}
 
     def resolve_document(self, data: dict[str, Any]) -> tuple[str | None, bool, str | None]:
         text = data["text"]

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 
-from khabar.validation.api import Failure
+import polars as pl
+
+from khabar.foundation.tables import CORPUS
+from khabar.validation.accounting import Accounting
+from khabar.validation.api import Failure, ValidationResult
 from khabar.validation.checks import Severity
-from khabar.validation.report import _failure_json
+from khabar.validation.report import JSON_CHUNK, _failure_json, _failures_json, render_json
+from khabar.validation.table_spool import TableSpool
 from tests.validation.validation_exports import DOC, annotation, span, task, valid_result, write_export
 
 FIELDS = ("check", "severity", "message", "hint", "file", "task_id", "doc_id", "kind", "annotation_id", "annotator",
@@ -95,4 +100,30 @@ def test_json_is_what_json_dumps_writes_with_an_indent_of_two(tmp_path, khabar):
         file=None, task_id=2**70, doc_id="d", kind="annotation", annotation_id=-3, annotator=None, region_id="r1",
         label="GPE", start=0, end=5, found="«بغداد»", expected=None,
     )
-    assert _failure_json(awkward) == json.dumps(awkward.to_dict(), ensure_ascii=False, indent=2).replace("\n", "\n    ")
+    expected = json.dumps(awkward.to_dict(), ensure_ascii=False, indent=2).replace("\n", "\n    ")
+    assert _failure_json(awkward) == expected
+    # every character below U+0100 and some that JSON could escape, written by msgspec as by json
+    every = Failure(**{**awkward.to_dict(), "found": "".join(map(chr, range(0x100))) + "\u2028\u2029\ufeff\U0001f600"})
+    as_json = json.dumps(every.to_dict(), ensure_ascii=False, indent=2).replace("\n", "\n    ")
+    assert _failures_json([awkward, every]) == "\n    " + expected + ",\n    " + as_json
+    # a lone surrogate (json.loads reads one from a \\ud800 escape) cannot be UTF-8 for msgspec: the failures go one at a time
+    lone = Failure(**{**awkward.to_dict(), "found": "\ud800"})
+    assert _failures_json([awkward, lone]) == "\n    " + expected + ",\n    " + json.dumps(lone.to_dict(), ensure_ascii=False, indent=2).replace("\n", "\n    ")
+
+
+def test_json_of_many_failures_is_json_dumps_across_its_chunks(tmp_path):
+    failures = [
+        Failure(
+            check="consistent_label", severity=Severity.WARNING, message=f"«بغداد» {n}", hint="h", file="e.json", task_id=n,
+            doc_id="d", kind="annotation", annotation_id=n, annotator="annotator-1", region_id=f"r{n}", label="GPE",
+            start=n, end=n + 5, found="بغداد", expected="بغداد",
+        )
+        for n in range(2 * JSON_CHUNK + 1)
+    ]
+    result = ValidationResult(
+        spool=TableSpool(pl.DataFrame(schema=CORPUS)), failures=failures, accounting=Accounting(files=1, tasks=1, counts=()),
+        files=[tmp_path / "e.json"], sha256s=["0" * 64],
+    )
+    text = render_json(result)
+    assert text == json.dumps(json.loads(text), ensure_ascii=False, indent=2) + "\n"
+    assert [f["task_id"] for f in json.loads(text)["failures"]] == list(range(2 * JSON_CHUNK + 1))

@@ -1,0 +1,45 @@
+"""entity_proclitic's word test: the first word after a proclitic stands alone elsewhere in the document."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from khabar.validation.checks import MIN_WORD, _separate_words
+
+#: letters (one of them the proclitic و), a mark, white space, punctuation and a digit: each kind of edge a word has
+ALPHABET = "بغداو\u064e ،1-"
+LETTERS = "بغداو\u064e"
+
+
+def words(text: str) -> set[str]:
+    """The runs of letters and marks of ``text``: the words the rule means."""
+    runs = "".join(c if unicodedata.category(c)[0] in "LM" else " " for c in text)
+    return set(runs.split())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text(ALPHABET, max_size=14), st.text(LETTERS, min_size=1, max_size=5), st.text(ALPHABET, max_size=14)), min_size=1, max_size=6))
+def test_a_first_word_is_found_alone_exactly_when_it_is_a_word_of_the_document(cases):
+    # each candidate's own occurrence follows its proclitic و, as an entity's rest does
+    documents = pl.DataFrame({"doc_id": [f"d{n}" for n in range(len(cases))], "text": [before + "و" + word + after for before, word, after in cases]})
+    candidates = pl.DataFrame({
+        "doc_id": documents["doc_id"], "first_word": [word for _, word, _ in cases],
+        "with_article": [False] * len(cases), "annotated": [False] * len(cases),
+    })
+    found = set(_separate_words(candidates, documents).select("doc_id", "first_word").iter_rows())
+    expected = {
+        (doc_id, word) for doc_id, text, (_, word, _) in zip(documents["doc_id"], documents["text"], cases, strict=True)
+        if len(word) >= MIN_WORD and word in words(text)
+    }
+    assert found == expected
+
+
+def test_a_word_at_either_end_or_repeated_without_a_space():
+    texts = {"start": "بغد وبغد", "end": "وبغد بغد", "twice": "وبغد بغدبغد", "inside": "وبغد ابغدا", "mark": "وبغد بغد\u064e"}
+    documents = pl.DataFrame({"doc_id": list(texts), "text": list(texts.values())})
+    candidates = documents.select("doc_id", first_word=pl.lit("بغد"), with_article=pl.lit(False), annotated=pl.lit(False))
+    assert sorted(_separate_words(candidates, documents)["doc_id"]) == ["end", "start"]
