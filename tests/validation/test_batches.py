@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from unittest.mock import patch
 
+from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
 from khabar.validation import reader
 from khabar.validation.api import ValidationResult, validate_exports
@@ -75,3 +76,24 @@ def test_the_committed_export_and_a_second_file_in_batches(tmp_path: Path) -> No
     result = _same([committed, minified])
     assert result.accounting.tasks == len(tasks) + len(_broken_tasks())
     assert result.errors > 0 and result.accounting.reconciles
+
+
+def _batch_sizes(path: Path) -> list[tuple[int, int]]:
+    """(tasks, results) of each batch the reader cuts ``path`` into."""
+    documents = reader.read_documents(repo().documents_file)
+    read = reader.Reader(load_scheme(), documents, reader.corpus_texts(documents))
+    return [(raw.tasks.height, raw.regions.height + raw.choices.height + raw.relations.height) for raw in read.batches([path])]
+
+
+def test_a_batch_holds_as_many_results_whatever_the_exports_layout(tmp_path: Path) -> None:
+    """A one-line export (Label Studio's UI layout, half the bytes of the same tasks indented) is cut where the
+    indented one is: a batch's memory grows with its results, so the results bound it, not the bytes."""
+    tasks = [task([annotation(valid_result(), annotation_id=10 + n)], task_id=n) for n in range(1, 9)]
+    indented = write_export(tmp_path, tasks)
+    minified = tmp_path / "minified.json"
+    minified.write_text(json.dumps(tasks, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    per_task = _batch_sizes(indented)[0][1] // 8
+    with patch.object(reader, "BATCH_RESULTS", 3 * per_task), patch.object(reader, "BATCH_BYTES", 10**12):
+        sizes = _batch_sizes(indented)
+        assert _batch_sizes(minified) == sizes
+    assert sizes == [(3, 3 * per_task), (3, 3 * per_task), (2, 2 * per_task)]
