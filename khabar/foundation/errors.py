@@ -11,6 +11,26 @@ EXIT_OK = 0
 EXIT_FAILED_CHECKS = 1
 EXIT_UNUSABLE_INPUT = 2
 
+#: the characters of a text a message shows before it elides the middle
+QUOTED_CHARACTERS = 60
+#: line breaks and tabs as a one-line message writes them
+_ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def quoted(text: str | None, limit: int = QUOTED_CHARACTERS) -> str:
+    """A text as a one-line message shows it: «…», line breaks escaped, the middle elided past ``limit`` characters.
+
+    Both edges are kept: a span's problem is mostly at an edge (white space, a
+    proclitic, punctuation), and a zone span of 3,000 characters quoted whole made
+    one warning sixty lines long.
+    """
+    if text is None:
+        return "nothing"
+    if len(text) > limit:
+        head = (limit - 1) // 2
+        text = text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+    return "«" + text.translate(_ESCAPES) + "»"
+
 
 class KhabarError(Exception):
     """Bad input, described well enough for a person to fix it.

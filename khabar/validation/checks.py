@@ -28,6 +28,7 @@ from typing import Any
 import polars as pl
 
 from khabar.annotation.scheme import Scheme
+from khabar.foundation.errors import quoted
 from khabar.validation.clusters import CLUSTER_EXTEND
 from khabar.validation.reader import ANNOTATION, PREDICTION, RawExport
 
@@ -76,10 +77,6 @@ class Rule:
     hint: str  # how to fix a failure, for the report
     passes: pl.Expr
     explain: Callable[[Mapping[str, Any]], str]
-
-
-def _quote(text: Any) -> str:
-    return "«" + str(text) + "»" if text is not None else "nothing"
 
 
 def _found_value(raw: str | None, name: str) -> str:
@@ -302,7 +299,7 @@ RULES: tuple[Rule, ...] = (
         summary="no white space or punctuation at either edge of a span",
         hint="trim the span (khabar validate --repair trims white space; punctuation you move by hand)",
         passes=pl.col("edge_ok"),
-        explain=lambda row: f"the span starts or ends with white space or punctuation: {_quote(row['expected'])}",
+        explain=lambda row: "the span starts or ends with white space or punctuation",  # the report shows its text
     ),
     Rule(
         name="entity_proclitic", severity=Severity.WARNING, frame=Frame.SPANS,
@@ -310,8 +307,8 @@ RULES: tuple[Rule, ...] = (
         hint="leave the proclitic outside the entity (ببغداد → بغداد); if the letter belongs to the name, ignore this warning",
         passes=pl.col("proclitic_rest").is_null(),
         explain=lambda row: (
-            f"{_quote(row['expected'])} starts with the proclitic {row['expected'][0]} and "
-            f"{_quote(row['proclitic_rest'])} looks like the entity ({row['proclitic_reason']})"
+            f"{quoted(row['expected'])} starts with the proclitic {row['expected'][0]} and "
+            f"{quoted(row['proclitic_rest'])} looks like the entity ({row['proclitic_reason']})"
         ),
     ),
     Rule(
@@ -333,7 +330,7 @@ RULES: tuple[Rule, ...] = (
         summary="a text has one label per layer within an annotation",
         hint="the same text is labelled differently elsewhere in this annotation: check both places",
         passes=pl.col("other_labels").is_null(),
-        explain=lambda row: f"{_quote(row['expected'])} is also labelled {row['other_labels']} in this annotation",
+        explain=lambda row: f"{quoted(row['expected'])} is also labelled {row['other_labels']} in this annotation",
     ),
 )
 

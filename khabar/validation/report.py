@@ -15,18 +15,15 @@ from itertools import groupby
 
 import msgspec
 
+from khabar.foundation.errors import quoted
 from khabar.validation.api import Failure, ValidationResult
 
 #: a pull-request comment or job summary has a size limit; the JSON format is never cut
 MARKDOWN_MAX_ROWS = 500
-SNIPPET = 60
 
 
 def _snippet(text: str | None) -> str:
-    if text is None:
-        return "—"
-    shown = text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
-    return "«" + shown.replace("\n", "\\n") + "»"
+    return "—" if text is None else quoted(text)
 
 
 def _owner(f: Failure) -> str:

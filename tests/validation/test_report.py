@@ -12,7 +12,7 @@ from khabar.validation.api import Failure, ValidationResult
 from khabar.validation.checks import Severity
 from khabar.validation.report import JSON_CHUNK, _failure_json, _failures_json, render_json
 from khabar.validation.table_spool import TableSpool
-from tests.validation.validation_exports import DOC, annotation, span, task, valid_result, write_export
+from tests.validation.validation_exports import DOC, TEXT, annotation, span, task, valid_result, write_export
 
 FIELDS = ("check", "severity", "message", "hint", "file", "task_id", "doc_id", "kind", "annotation_id", "annotator",
           "region_id", "label", "start", "end", "found", "expected")
@@ -37,6 +37,18 @@ def test_text_is_grouped_by_document_with_one_line_per_failure(tmp_path, khabar)
         assert part in line
     assert run.lines_of("cue_linked")[0].lstrip().startswith("warning")
     assert "regions                read 2 = used 1 + excluded 1 (failed check 1)" in run.out
+
+
+def test_a_long_span_of_many_lines_is_one_line_of_the_report_showing_both_its_edges(tmp_path, khabar):
+    zone = span("بعد.\n\nإقرأ المزيد بغداد: نحتاج إلى تعاون لمواجهة الإرهاب\n", "RELATED", "zone", region_id="long")
+    end = zone["value"]["end"]
+    zone["value"] |= {"start": 0, "text": TEXT[:end]}  # the page's first 231 characters, 3 line breaks, one at its end
+    run = khabar("validate", write_export(tmp_path, [task([annotation([zone])])]))
+    [line] = run.lines_of("span_boundary_clean")  # a report line is a line: the span's line breaks are escaped
+    shown = TEXT[:end]
+    head, tail = shown[:29].replace("\n", "\\n"), shown[-30:].replace("\n", "\\n")
+    assert f"text «{head}…{tail}»" in line
+    assert len(line) < 500
 
 
 def test_json_has_every_field_and_the_reconciliation(tmp_path, khabar):
