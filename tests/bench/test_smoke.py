@@ -114,3 +114,21 @@ def test_compression_levels_rewrite_a_build_as_the_build_writes_it(tmp_path: Pat
     sizes = {int(row.split("|")[1]): int(row.split("|")[2].replace(",", "")) for row in done.stdout.splitlines() if row.startswith("| ") and row.split("|")[1].strip().isdigit()}
     # at the build's own level the rewrite is byte for byte the size the build wrote: it measures the build's writer
     assert sizes[9] == built and sizes[3] > 0
+
+
+def test_a_stages_peak_is_its_own_not_the_benchmarks(tmp_path: Path) -> None:
+    """Linux gives a child the memory of the process it was forked from as its starting peak; the benchmark,
+    holding 300 MB here (a team's generated export, in a run), must not lend it to the stage it measures."""
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(BENCH.parent)!r})\n"
+        "from pathlib import Path\n"
+        "import bench_pipeline\n"
+        "held = bytearray(300 * 2**20)\n"
+        "held[::4096] = b'x' * len(held[::4096])\n"
+        f"small = bench_pipeline.measure('small', [sys.executable, '-c', 'pass'], Path({str(tmp_path)!r}))\n"
+        f"large = bench_pipeline.measure('large', [sys.executable, '-c', 'b = bytearray(200 * 2**20); b[::4096] = b\"x\" * len(b[::4096])'], Path({str(tmp_path)!r}))\n"
+        "print(round(small.peak_mb), round(large.peak_mb), small.cpu_seconds > 0)\n"
+    )
+    small, large, timed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert int(small) < 100 and 200 <= int(large) < 300 and timed == "True"
