@@ -17,6 +17,7 @@ Results go to stdout; progress, logs and errors to stderr. Modules log through
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from khabar import __version__
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.foundation.memory import set_native_defaults, spare_the_exit_its_collections
 from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
@@ -94,6 +95,17 @@ def named_command(argv: Sequence[str]) -> str | None:
     return rest[0] if rest and rest[0] in COMMANDS else None
 
 
+#: Why a write to standard output fails (``khabar stats > /dev/full``, a full disk under a redirect, a
+#: quota): the commands' own files are written by ``foundation/files.py``, which names them, so an
+#: ``OSError`` with one of these and no file name is standard output's.
+OUTPUT_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -117,8 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # the reader went away (`khabar stats | head`): stop quietly, as a Unix filter does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _quiet_stdout()
         return 141
+    except OSError as exc:
+        if exc.filename is not None or exc.errno not in OUTPUT_FAILURES:
+            raise
+        handler.close()
+        _quiet_stdout()
+        print(f"khabar {args.command}: error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
+        return EXIT_UNUSABLE_INPUT
     finally:
         handler.close()
 

@@ -6,10 +6,21 @@ is a bug.
 
 from __future__ import annotations
 
+import re
+
 # Exit statuses shared by every command.
 EXIT_OK = 0
 EXIT_FAILED_CHECKS = 1
 EXIT_UNUSABLE_INPUT = 2
+
+#: What ``str.splitlines`` breaks a line at: a file name, doc_id, label or region id holding one
+#: (JSON and most file systems allow them) would otherwise split a one-line message.
+LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with each line break written as its Python escape (``\\n``, ``\\u2028``): one line, and the break still seen."""
+    return LINE_BREAK.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class KhabarError(Exception):
@@ -47,4 +58,4 @@ class KhabarError(Exception):
             where.append(f"document {self.document}")
         if self.region is not None:
             where.append(f"region {self.region}")
-        return f"{': '.join(where)}: {self.message}" if where else self.message
+        return one_line(f"{': '.join(where)}: {self.message}" if where else self.message)
