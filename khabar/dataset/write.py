@@ -24,7 +24,7 @@ from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
 from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.files import FolderSwap, StagedFile, process_alive, remove_folder, stage_file, staging_folder, sync_tree
+from khabar.foundation.files import FolderSwap, StagedFile, process_alive, remove_folder, sha256_bytes, stage_file, staging_folder, sync_tree
 from khabar.foundation.manifest import MANIFEST_NAME, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
@@ -134,7 +134,8 @@ def check_out(out: Path) -> None:
 def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, current: str, out: Path, *, per_annotator: bool) -> tuple[Built, str]:
     """Make the build in a staging folder (``make(folder)`` computes it, writing its shards there, and returns
     it with the refreshed datasheet's text), write the rest beside them, then put the folder and the datasheet
-    (when its text is no longer ``current``) in place; on any failure, neither. Returns what ``make`` did."""
+    (when its text is no longer ``current``, the text of its bytes as read) in place; on any failure, neither.
+    Returns what ``make`` did."""
     out.parent.mkdir(parents=True, exist_ok=True)
     recover(out)
     staged: StagedFile | None = None
@@ -144,7 +145,8 @@ def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, c
             write_build(built, datasheet_text, staging, per_annotator=per_annotator)
             sync_tree(staging)
             if datasheet_text != current:
-                staged = stage_file(datasheet, datasheet_text)
+                # refused at the commit if the datasheet was edited while the build ran: those edits are kept
+                staged = stage_file(datasheet, datasheet_text, expected_sha256=sha256_bytes(current.encode("utf-8")))
             check_out(out)  # again: the folder may have been changed while the build ran
             swap = FolderSwap(staging, out, last=MANIFEST_NAME)
             swap.swap()

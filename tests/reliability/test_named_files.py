@@ -1,0 +1,94 @@
+"""The other files a person names on the command line (a datasheet, a release config, a CoNLL file, a
+tag map): refused in one line when they are not regular UTF-8 files, never waited on, and a datasheet
+is written back byte for byte but for its figures block, never over edits made while the build ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from khabar.dataset import build as build_module
+from tests.reliability.reliability_support import SHARED
+from tests.reliability.test_files import build_args, one_line_error, tree
+
+KHABAR = Path(sys.executable).with_name("khabar")
+
+
+def conll_file(folder: Path) -> Path:
+    path = folder / "sample.conll"
+    path.write_text("بغداد B-GPE\nآمنة O\n\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("named", ["datasheet", "release", "conll", "tag-map"])
+def test_a_fifo_named_as_an_input_is_refused_without_waiting(named, tmp_path, datasheet_template):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    out = tmp_path / "out"
+    argv: list[str | Path] = {
+        "datasheet": build_args(out, fifo),
+        "release": [*build_args(out, datasheet), "--release", fifo],
+        "conll": ["import-conll", fifo, "--out", out],
+        "tag-map": ["import-conll", conll_file(tmp_path), "--tag-map", fifo, "--out", out],
+    }[named]
+    before = tree(tmp_path)
+    # a subprocess with a timeout: opening a FIFO for reading blocks until a writer comes, which none will
+    done = subprocess.run([KHABAR, *map(str, argv)], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and str(fifo) in errors[0] and "a FIFO (named pipe), not a regular file" in errors[0], done.stderr
+    assert tree(tmp_path) == before and not out.exists()
+
+
+def test_a_datasheet_that_is_not_utf8_is_one_line_exit_2(tmp_path, khabar, datasheet_template):
+    datasheet = tmp_path / "DATASHEET.md"
+    datasheet.write_bytes(datasheet_template.read_bytes().replace(b"#", b"#\xe9", 1))
+    before = tree(tmp_path)
+    run = khabar(*build_args(tmp_path / "out", datasheet))
+    one_line_error(run, str(datasheet), "the datasheet is not UTF-8 (byte 0xe9 at offset")
+    assert tree(tmp_path) == before
+
+
+def test_a_crlf_datasheet_keeps_its_line_ends_and_makes_the_same_build(tmp_path, khabar, good_build, datasheet_template):
+    datasheet = tmp_path / "DATASHEET.md"
+    lf = datasheet_template.read_bytes()
+    crlf = lf.replace(b"\n", b"\r\n")
+    datasheet.write_bytes(crlf)
+    assert khabar(*build_args(tmp_path / "out", datasheet)).status == 0
+    written = datasheet.read_bytes()
+    assert b"\r\n" in written and b"\n" not in written.replace(b"\r\n", b""), "a line end was changed"
+    assert written.replace(b"\r\n", b"\n") == (good_build.parent.parent / "DATASHEET.md").read_bytes(), "not the figures of an LF datasheet"
+    assert tree(tmp_path / "out") == tree(good_build), "the CRLF datasheet made another build"
+    check = khabar("build", "--check", *build_args(tmp_path / "out", datasheet)[1:5], "--datasheet", datasheet)
+    assert check.status == 0, check.output
+
+
+def test_a_datasheet_edited_while_the_build_runs_is_not_overwritten(tmp_path, khabar, good_build, datasheet_template, monkeypatch):
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    out = tmp_path / "dist" / "khabar"
+    shutil.copytree(good_build, out)
+    build_before = tree(out)
+    compute = build_module.compute
+
+    def compute_while_someone_edits(*args, **kwargs):
+        built = compute(*args, **kwargs)
+        with datasheet.open("a", encoding="utf-8") as handle:  # a person saves their prose while the build runs
+            handle.write("\nA paragraph written during the build.\n")
+        return built
+
+    monkeypatch.setattr(build_module, "compute", compute_while_someone_edits)
+    edited = datasheet_template.read_text(encoding="utf-8") + "\nA paragraph written during the build.\n"
+    run = khabar(*build_args(out, datasheet, SHARED / "good_export.json"))
+    one_line_error(run, str(datasheet), "changed on disk since it was read")
+    assert datasheet.read_text(encoding="utf-8") == edited, "the edit made during the build was lost"
+    assert tree(out) == build_before, "the build went in without its datasheet"
+    assert [p.name for p in tmp_path.iterdir()] == ["DATASHEET.md", "dist"] and [p.name for p in out.parent.iterdir()] == ["khabar"]
