@@ -34,6 +34,8 @@ def build(inputs: Inputs, out: Path, *, datasheet: Path | None = None, release: 
     """
     release = release or load_release()
     datasheet = datasheet or repo().datasheet_file
+    if out.resolve() in datasheet.resolve().parents:
+        raise KhabarError(f"the datasheet is inside the output folder ({out}), which the build replaces: name a datasheet outside it", file=str(datasheet))
     current = _read(datasheet)
     refresh(current, "", source=str(datasheet))  # refuse a datasheet without a figures block before any work
     scheme = load_scheme()

@@ -25,7 +25,7 @@ from khabar.dataset.splits import leakage
 from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.files import FolderSwap, StagedFile, process_alive, remove_folder, sha256_bytes, stage_file, staging_folder, sync_tree
-from khabar.foundation.manifest import MANIFEST_NAME, not_a_build, write_manifest
+from khabar.foundation.manifest import MANIFEST_NAME, build_holding, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
 
@@ -113,9 +113,9 @@ def check_out(out: Path) -> None:
         if resolved == protected or resolved in protected.parents:
             held = "is" if resolved == protected else "holds"
             raise KhabarError(f"refusing to build here: the output folder {held} {what} ({protected}); name a folder of its own, e.g. dist/NAME", file=str(out))
-    for parent in resolved.parents:
-        if (parent / MANIFEST_NAME).is_file() and not_a_build(parent) is None:
-            raise KhabarError(f"refusing to build inside another build ({parent}): it would no longer match its {MANIFEST_NAME}", file=str(out))
+    holder = build_holding(out)
+    if holder is not None:
+        raise KhabarError(f"refusing to build inside another build ({holder}): it would no longer match its {MANIFEST_NAME}", file=str(out))
     if not out.exists() and not out.is_symlink():
         return
     try:

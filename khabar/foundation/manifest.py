@@ -107,6 +107,14 @@ def _walk(root: Path) -> tuple[dict[str, Path], list[str]]:
     return files, others
 
 
+def build_holding(path: Path) -> Path | None:
+    """The build folder ``path`` is inside, if any: what is written there would no longer match its manifest."""
+    for parent in path.resolve().parents:
+        if (parent / MANIFEST_NAME).is_file() and not_a_build(parent) is None:
+            return parent
+    return None
+
+
 def not_a_build(folder: Path, *, partly_removed: bool = False) -> str | None:
     """Why ``folder`` is not, byte for byte, a folder a Khabar build wrote (None when it is).
 

@@ -92,3 +92,31 @@ def test_a_datasheet_edited_while_the_build_runs_is_not_overwritten(tmp_path, kh
     assert datasheet.read_text(encoding="utf-8") == edited, "the edit made during the build was lost"
     assert tree(out) == build_before, "the build went in without its datasheet"
     assert [p.name for p in tmp_path.iterdir()] == ["DATASHEET.md", "dist"] and [p.name for p in out.parent.iterdir()] == ["khabar"]
+
+
+def test_a_datasheet_inside_the_output_folder_is_refused_before_any_work(tmp_path, khabar, good_build):
+    out = tmp_path / "dist" / "khabar"
+    shutil.copytree(good_build, out)
+    before = tree(tmp_path)
+    run = khabar(*build_args(out, out / "README.md"))  # the card holds the datasheet, figures block and all
+    one_line_error(run, str(out / "README.md"), "the datasheet is inside the output folder")
+    assert "validating" not in run.err and tree(tmp_path) == before
+
+
+def test_an_export_of_a_build_is_never_written_inside_a_build(tmp_path, khabar, good_build):
+    build = tmp_path / "dist" / "khabar"
+    shutil.copytree(good_build, build)
+    before = tree(tmp_path)
+    for out in (build / "conll", build / "data" / "conll"):
+        run = khabar("export", build, "--format", "conll", "--out", out)
+        one_line_error(run, str(out), f"refusing to write inside a build ({build.resolve()})")
+    assert tree(tmp_path) == before
+    assert khabar("validate", "--dataset", build).status == 0
+    assert khabar("export", build, "--format", "conll", "--out", tmp_path / "conll").status == 0
+
+
+def test_repair_with_dataset_is_refused_not_ignored(tmp_path, khabar, good_build):
+    before = tree(good_build)
+    run = khabar("validate", "--repair", "--dataset", good_build)
+    one_line_error(run, "--repair fixes exports, --dataset checks a build")
+    assert tree(good_build) == before
