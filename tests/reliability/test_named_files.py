@@ -94,13 +94,13 @@ def test_a_datasheet_edited_while_the_build_runs_is_not_overwritten(tmp_path, kh
     assert [p.name for p in tmp_path.iterdir()] == ["DATASHEET.md", "dist"] and [p.name for p in out.parent.iterdir()] == ["khabar"]
 
 
-def test_a_datasheet_inside_the_output_folder_is_refused_before_any_work(tmp_path, khabar, good_build):
+def test_a_datasheet_inside_the_output_folder_is_refused_and_nothing_changes(tmp_path, khabar, good_build):
     out = tmp_path / "dist" / "khabar"
     shutil.copytree(good_build, out)
     before = tree(tmp_path)
     run = khabar(*build_args(out, out / "README.md"))  # the card holds the datasheet, figures block and all
     one_line_error(run, str(out / "README.md"), "the datasheet is inside the output folder")
-    assert "validating" not in run.err and tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 def test_an_export_of_a_build_is_never_written_inside_a_build(tmp_path, khabar, good_build):
