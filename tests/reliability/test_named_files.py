@@ -5,6 +5,7 @@ is written back byte for byte but for its figures block, never over edits made w
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from khabar.dataset import build as build_module
+from khabar.model.cli import is_evaluation, is_predicted_tasks, refuse_to_replace
 from tests.reliability.reliability_support import SHARED
 from tests.reliability.test_files import build_args, one_line_error, tree
 
@@ -26,26 +28,51 @@ def conll_file(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("named", ["datasheet", "release", "conll", "tag-map"])
-def test_a_fifo_named_as_an_input_is_refused_without_waiting(named, tmp_path, datasheet_template):
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.parametrize("named", ["datasheet", "release", "conll", "tag-map", "documents", "predict-documents"])
+def test_a_fifo_or_folder_named_as_an_input_is_refused_without_waiting(named, kind, tmp_path, datasheet_template):
+    odd = tmp_path / "odd"
+    os.mkfifo(odd) if kind == "fifo" else odd.mkdir()
     datasheet = tmp_path / "DATASHEET.md"
     shutil.copyfile(datasheet_template, datasheet)
     out = tmp_path / "out"
     argv: list[str | Path] = {
-        "datasheet": build_args(out, fifo),
-        "release": [*build_args(out, datasheet), "--release", fifo],
-        "conll": ["import-conll", fifo, "--out", out],
-        "tag-map": ["import-conll", conll_file(tmp_path), "--tag-map", fifo, "--out", out],
+        "datasheet": build_args(out, odd),
+        "release": [*build_args(out, datasheet), "--release", odd],
+        "conll": ["import-conll", odd, "--out", out],
+        "tag-map": ["import-conll", conll_file(tmp_path), "--tag-map", odd, "--out", out],
+        "documents": ["validate", SHARED / "good_export.json", "--documents", odd],
+        "predict-documents": ["predict", "--documents", odd, "--out", out],
     }[named]
     before = tree(tmp_path)
     # a subprocess with a timeout: opening a FIFO for reading blocks until a writer comes, which none will
     done = subprocess.run([KHABAR, *map(str, argv)], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if ": error: " in line]
-    assert len(errors) == 1 and str(fifo) in errors[0] and "a FIFO (named pipe), not a regular file" in errors[0], done.stderr
+    what = "a FIFO (named pipe)" if kind == "fifo" else "a folder"
+    assert len(errors) == 1 and str(odd) in errors[0] and f"{what}, not a regular file" in errors[0], done.stderr
     assert tree(tmp_path) == before and not out.exists()
+
+
+def test_predict_and_evaluate_never_replace_a_file_they_did_not_write(tmp_path, khabar):
+    export = tmp_path / "export.json"
+    shutil.copyfile(SHARED / "good_export.json", export)  # annotations: someone's work
+    notes = tmp_path / "notes.json"
+    notes.write_text("not JSON at all", encoding="utf-8")
+    before = tree(tmp_path)
+    for target in (export, notes):
+        run = khabar("predict", "--documents", SHARED / "documents.jsonl", "--out", target)
+        one_line_error(run, str(target), "refusing to replace it: it is not an import file of predictions")
+        run = khabar("evaluate", "--json", target)
+        one_line_error(run, str(target), "refusing to replace it: it is not a report of khabar evaluate")
+    assert tree(tmp_path) == before
+    # their own earlier output is what they replace
+    predicted = tmp_path / "predicted.json"
+    predicted.write_text(json.dumps([{"data": {"text": "x"}, "predictions": [{"result": []}]}]), encoding="utf-8")
+    refuse_to_replace(predicted, ours=is_predicted_tasks, what="predictions")
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"wojood": [{"label": "PERS", "f1": 0.5}]}), encoding="utf-8")
+    refuse_to_replace(report, ours=is_evaluation, what="a report")
 
 
 def test_a_datasheet_that_is_not_utf8_is_one_line_exit_2(tmp_path, khabar, datasheet_template):
