@@ -38,6 +38,8 @@ def json_problem(exc: json.JSONDecodeError, *, line: bool = True) -> str:
     Its message for a string cut short already ends in "at" ("Unterminated string starting at"),
     which would otherwise read "at at line".
     """
+    if exc.msg.startswith("Unexpected UTF-8 BOM"):  # json says "(decode using utf-8-sig)": advice for a programmer
+        return "it starts with a UTF-8 byte order mark (BOM), which JSON does not allow: save it without one"
     where = f"line {exc.lineno} column {exc.colno}" if line else f"column {exc.colno}"
     return f"{exc.msg.removesuffix(' at')} at {where}"
 

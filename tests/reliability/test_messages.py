@@ -105,3 +105,15 @@ def test_a_string_cut_short_is_named_once(tmp_path, khabar):
     records.write_text('{"doc_id": "ab\n', encoding="utf-8")
     run = khabar("validate", SHARED / "good_export.json", "--documents", records)
     assert "Unterminated string starting at column 12)" in only_one_error_line(run, "validate", str(records), "line 1")
+
+
+def test_a_byte_order_mark_is_named_as_such(tmp_path, khabar):
+    export = tmp_path / "bom.json"
+    export.write_bytes(b"\xef\xbb\xbf" + (SHARED / "good_export.json").read_bytes().replace(b"\n", b""))  # minified, as Label Studio writes
+    records = tmp_path / "documents.jsonl"
+    records.write_bytes(b"\xef\xbb\xbf" + (SHARED / "documents.jsonl").read_bytes())
+    for argv, named in (((export, "--documents", SHARED / "documents.jsonl"), export), ((SHARED / "good_export.json", "--documents", records), records)):
+        before = named.read_bytes()
+        line = only_one_error_line(khabar("validate", *argv), "validate", str(named), "starts with a UTF-8 byte order mark (BOM)")
+        assert "utf-8-sig" not in line
+        assert named.read_bytes() == before
