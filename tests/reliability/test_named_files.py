@@ -147,3 +147,25 @@ def test_repair_with_dataset_is_refused_not_ignored(tmp_path, khabar, good_build
     run = khabar("validate", "--repair", "--dataset", good_build)
     one_line_error(run, "--repair fixes exports, --dataset checks a build")
     assert tree(good_build) == before
+
+
+@pytest.mark.parametrize("swapped", ["MANIFEST.json", "README.md", "data/documents/test-00000-of-00001.parquet"])
+@pytest.mark.parametrize("command", ["validate", "diff", "export"])
+def test_a_fifo_inside_a_build_is_refused_by_every_command_that_reads_builds(command, swapped, tmp_path, good_build):
+    build = tmp_path / "build"
+    shutil.copytree(good_build, build)
+    assert (build / swapped).is_file()
+    (build / swapped).unlink()
+    os.mkfifo(build / swapped)
+    argv = {
+        "validate": ["validate", "--dataset", build],
+        "diff": ["diff", good_build, build],
+        "export": ["export", build, "--format", "conll", "--out", tmp_path / "conll"],
+    }[command]
+    before = tree(tmp_path)
+    done = subprocess.run([KHABAR, *map(str, argv)], capture_output=True, text=True, timeout=120)  # a FIFO opened would block
+    assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and str(build) in errors[0], done.stderr
+    assert f"{build / swapped}: a FIFO (named pipe), not a regular file" in errors[0] or "not a khabar build (no MANIFEST.json" in errors[0]
+    assert tree(tmp_path) == before
