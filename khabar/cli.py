@@ -20,6 +20,7 @@ import argparse
 import errno
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,20 @@ def named_command(argv: Sequence[str]) -> str | None:
 OUTPUT_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
+#: The shell's status for a process ended by SIGTERM (128 + 15).
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that its ``finally`` blocks remove its staging folders and
+    temporary files (the default action ended the process there and then: ``khabar export`` left its
+    ``.OUT.building-PID`` folder behind). A BaseException: no ``except Exception`` swallows it."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def _quiet_stdout() -> None:
     """Point standard output at /dev/null, so that the interpreter's last flush does not fail again."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -115,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(only=command).parse_args(argv)
     use_root(args.root)
     handler = configure_logging(args.command)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         status = int(args.run(args))
         sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit
@@ -127,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         handler.close()
         print(f"khabar {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        handler.close()
+        print(f"khabar {args.command}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:
         # the reader went away (`khabar stats | head`): stop quietly, as a Unix filter does
         _quiet_stdout()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,46 @@ def test_a_fifo_inside_a_build_is_refused_by_every_command_that_reads_builds(com
     assert len(errors) == 1 and str(build) in errors[0], done.stderr
     assert f"{build / swapped}: a FIFO (named pipe), not a regular file" in errors[0] or "not a khabar build (no MANIFEST.json" in errors[0]
     assert tree(tmp_path) == before
+
+
+@pytest.fixture
+def sigterm_restored():
+    """main() makes SIGTERM an exception; the test process gets its own handler back."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
+
+
+def test_sigterm_mid_export_or_build_leaves_no_staging_folder_and_the_previous_build(
+    tmp_path, khabar, good_build, datasheet_template, monkeypatch, sigterm_restored
+):
+    from khabar.dataset import export as export_module
+
+    write_conll = export_module.WRITERS["conll"]
+
+    def write_then_terminated(build, folder):
+        write_conll(build, folder)  # the files are in the staging folder when the signal comes
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setitem(export_module.WRITERS, "conll", write_then_terminated)
+    run = khabar("export", good_build, "--format", "conll", "--out", tmp_path / "conll")
+    assert run.status == 143 and run.err.splitlines()[-1] == "khabar export: terminated", run.output
+    assert list(tmp_path.iterdir()) == [], "the staging folder or the output was left behind"
+
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    out = tmp_path / "dist" / "khabar"
+    shutil.copytree(good_build, out)
+    before = tree(tmp_path)
+    compute = build_module.compute
+
+    def compute_then_terminated(*args, **kwargs):
+        compute(*args, **kwargs)  # the shards are in the staging folder
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(build_module, "compute", compute_then_terminated)
+    run = khabar(*build_args(out, datasheet, SHARED / "good_export.json"))
+    assert run.status == 143 and run.err.splitlines()[-1] == "khabar build: terminated", run.output
+    assert tree(tmp_path) == before, "a staging folder was left or the previous build changed"
