@@ -17,15 +17,18 @@ Results go to stdout; progress, logs and errors to stderr. Modules log through
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from khabar import __version__
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.foundation.memory import set_native_defaults, spare_the_exit_its_collections
 from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
@@ -94,6 +97,31 @@ def named_command(argv: Sequence[str]) -> str | None:
     return rest[0] if rest and rest[0] in COMMANDS else None
 
 
+#: Why a write to standard output fails (``khabar stats > /dev/full``, a full disk under a redirect, a
+#: quota): the commands' own files are written by ``foundation/files.py``, which names them, so an
+#: ``OSError`` with one of these and no file name is standard output's.
+OUTPUT_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+#: The shell's status for a process ended by SIGTERM (128 + 15).
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that its ``finally`` blocks remove its staging folders and
+    temporary files (the default action ended the process there and then: ``khabar export`` left its
+    ``.OUT.building-PID`` folder behind). A BaseException: no ``except Exception`` swallows it."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -103,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(only=command).parse_args(argv)
     use_root(args.root)
     handler = configure_logging(args.command)
+    # the handler is the command's only: a caller that runs main() (a test, in its own process) gets its own back
+    in_main_thread = threading.current_thread() is threading.main_thread()  # the only thread signals can be set from
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         status = int(args.run(args))
         sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit
@@ -115,12 +146,25 @@ def main(argv: list[str] | None = None) -> int:
         handler.close()
         print(f"khabar {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        handler.close()
+        print(f"khabar {args.command}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:
         # the reader went away (`khabar stats | head`): stop quietly, as a Unix filter does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _quiet_stdout()
         return 141
+    except OSError as exc:
+        if exc.filename is not None or exc.errno not in OUTPUT_FAILURES:
+            raise
+        handler.close()
+        _quiet_stdout()
+        print(f"khabar {args.command}: error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
+        return EXIT_UNUSABLE_INPUT
     finally:
         handler.close()
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

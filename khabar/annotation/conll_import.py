@@ -48,7 +48,7 @@ from khabar.annotation.ingest import DocumentRecord, doc_id_for
 from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 from khabar.annotation.results import labels_result
 from khabar.annotation.scheme import Layer, load_scheme
-from khabar.foundation import jsonl
+from khabar.foundation import export_files, jsonl
 from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
 
 ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
@@ -140,7 +140,7 @@ def read_conll(path: Path, cleaning: Cleaning | None = None) -> list[list[ConllT
     """
     cleaning = cleaning if cleaning is not None else Cleaning()
     try:
-        raw = path.read_bytes().decode("utf-8")
+        raw = export_files.read_regular(path).decode("utf-8")  # a FIFO refused, not waited on
     except (OSError, UnicodeDecodeError) as exc:
         raise KhabarError(f"cannot read CoNLL file: {exc}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
     cleaning.byte_order_mark = raw.startswith("\ufeff")
@@ -174,7 +174,7 @@ def read_conll(path: Path, cleaning: Cleaning | None = None) -> list[list[ConllT
 def read_tag_map(path: Path, scheme_labels: Iterable[str]) -> dict[str, str | None]:
     """A tag map file: a JSON object from the file's entity types to the scheme's, or to null (drop)."""
     try:
-        mapping = json.loads(path.read_text(encoding="utf-8"))
+        mapping = json.loads(export_files.read_regular(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise KhabarError(f"cannot read the tag map: {exc}", file=str(path)) from None
     if not isinstance(mapping, dict) or not all(isinstance(v, str | None) for v in mapping.values()):

@@ -157,7 +157,7 @@ def parse_record(line: str, line_no: int, documents_file: Path) -> DocumentRecor
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise refuse(f"{exc.msg} at column {exc.colno}") from None
+        raise refuse(jsonl.json_problem(exc, line=False)) from None
     except (ValueError, RecursionError) as exc:  # an integer of more than 4,300 digits; nesting too deep
         raise refuse(str(exc).split(";")[0] or "JSON nested too deeply") from None
     if not isinstance(data, dict):

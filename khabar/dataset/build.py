@@ -18,6 +18,7 @@ from khabar.dataset.compute import Built, compute
 from khabar.dataset.datasheet import refresh, render
 from khabar.dataset.release import Release, load_release
 from khabar.dataset.write import write_and_swap
+from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import Inputs
@@ -33,6 +34,8 @@ def build(inputs: Inputs, out: Path, *, datasheet: Path | None = None, release: 
     """
     release = release or load_release()
     datasheet = datasheet or repo().datasheet_file
+    if out.resolve() in datasheet.resolve().parents:
+        raise KhabarError(f"the datasheet is inside the output folder ({out}), which the build replaces: name a datasheet outside it", file=str(datasheet))
     current = _read(datasheet)
     refresh(current, "", source=str(datasheet))  # refuse a datasheet without a figures block before any work
     scheme = load_scheme()
@@ -59,8 +62,11 @@ def check_datasheet(inputs: Inputs, release: Release, *, datasheet: Path) -> boo
 
 
 def _read(path: Path) -> str:
+    """The datasheet's text as its bytes hold it: no line end translated (the build rewrites only its figures
+    block, and refuses to write over a datasheet changed since this read); a FIFO refused without blocking."""
+    data = export_files.read_regular(path)
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise KhabarError(f"cannot read the datasheet: {exc.strerror}", file=str(path)) from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise KhabarError(f"the datasheet is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
 

@@ -135,7 +135,7 @@ def body(release: Release, splits: Mapping[ConfigName, Sequence[Shard]], datashe
             "The labeling config (`labeling_config.xml`) and `MANIFEST.json` (every file's SHA-256 and rows, "
             "the inputs' hashes and the library versions) are part of this repository. The datasheet follows.",
             "",
-            demote_headings(datasheet.strip()),
+            demote_headings(datasheet.replace("\r\n", "\n").strip()),  # the same card from a datasheet checked out with CRLF
             "",
             "## Citation",
             "",

@@ -207,8 +207,11 @@ def _alignment_lines(alignment: Sequence[tuple[str, Sequence[tuple[str, int]]]])
 
 
 def refresh(text: str, block: str, *, source: str = "DATASHEET.md") -> str:
-    """``text`` with its figures block replaced by ``block``."""
+    """``text`` with its figures block replaced by ``block``, written with the line ends of the text's first line."""
     begin, end = text.find(BEGIN), text.find(END)
     if begin < 0 or end < begin:
         raise KhabarError(f"no figures block: the file must hold the line {BEGIN!r} and, after it, {END!r}", file=source)
+    first_end = text.find("\n")
+    if first_end > 0 and text[first_end - 1] == "\r":  # a datasheet checked out with CRLF keeps them (and `build --check` passes)
+        block = block.replace("\n", "\r\n")
     return text[:begin] + block + text[end + len(END) :]

@@ -81,13 +81,14 @@ def read_build(folder: Path) -> BuildContents:
     from khabar.annotation.scheme import load_scheme
     from khabar.dataset.features import column_of
     from khabar.dataset.layout import split_of_file
-    from khabar.foundation.manifest import read_manifest
+    from khabar.foundation.manifest import read_manifest, refuse_special_files
 
     layer_of = {column_of(layer): layer for layer in load_scheme().layer_names}
 
     files = sorted((folder / "data" / "documents").glob("*.parquet"))
     if not (folder / "MANIFEST.json").is_file() or not files:
         raise KhabarError("not a khabar build (no MANIFEST.json or no data/documents/*.parquet)", file=str(folder))
+    refuse_special_files(folder)
     split_of: dict[str, str] = {}
     spans: dict[SpanKey, list[str]] = {}
     for path in files:

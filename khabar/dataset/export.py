@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Literal
 from khabar.dataset.layout import ConfigName, Split, split_of_file
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import staging_folder, write_error
+from khabar.foundation.manifest import MANIFEST_NAME, build_holding, refuse_special_files
 
 if TYPE_CHECKING:
     from khabar.annotation.scheme import Scheme
@@ -267,6 +268,11 @@ def export(build: Path, out: Path, fmt: Format) -> list[str]:
     """Write ``build`` as ``fmt`` into the new folder ``out``; returns what was written."""
     if out.exists() or out.is_symlink():
         raise KhabarError("refusing to write into an existing path: choose a new --out folder", file=str(out))
+    holder = build_holding(out)
+    if holder is not None:
+        raise KhabarError(f"refusing to write inside a build ({holder}): it would no longer match its {MANIFEST_NAME}; choose an --out folder outside it", file=str(out))
+    if build.is_dir():
+        refuse_special_files(build)
     with staging_folder(out) as staging:
         try:
             written = WRITERS[fmt](build, staging)

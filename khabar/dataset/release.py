@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from khabar.dataset.layout import SINGLE_SPLIT, SPLIT_NAMES
+from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
 
 #: A release name becomes a folder name under dist/ and a Hub repository name: the Hub's
@@ -78,7 +79,7 @@ def load_release(path: Path | None = None, version_file: Path | None = None) -> 
     path = path or repo().release_file
     version_file = version_file or repo().version_file
     try:
-        data = path.read_bytes()
+        data = export_files.read_regular(path)  # a FIFO refused, not waited on
         raw = tomllib.loads(data.decode("utf-8"))
     except OSError as exc:
         raise KhabarError(f"cannot read the release config: {exc.strerror}", file=str(path)) from None

@@ -24,8 +24,8 @@ from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
 from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.files import FolderSwap, StagedFile, process_alive, remove_folder, stage_file, staging_folder, sync_tree
-from khabar.foundation.manifest import MANIFEST_NAME, not_a_build, write_manifest
+from khabar.foundation.files import FolderSwap, StagedFile, process_alive, remove_folder, sha256_bytes, stage_file, staging_folder, sync_tree
+from khabar.foundation.manifest import MANIFEST_NAME, build_holding, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
 
@@ -113,9 +113,9 @@ def check_out(out: Path) -> None:
         if resolved == protected or resolved in protected.parents:
             held = "is" if resolved == protected else "holds"
             raise KhabarError(f"refusing to build here: the output folder {held} {what} ({protected}); name a folder of its own, e.g. dist/NAME", file=str(out))
-    for parent in resolved.parents:
-        if (parent / MANIFEST_NAME).is_file() and not_a_build(parent) is None:
-            raise KhabarError(f"refusing to build inside another build ({parent}): it would no longer match its {MANIFEST_NAME}", file=str(out))
+    holder = build_holding(out)
+    if holder is not None:
+        raise KhabarError(f"refusing to build inside another build ({holder}): it would no longer match its {MANIFEST_NAME}", file=str(out))
     if not out.exists() and not out.is_symlink():
         return
     try:
@@ -134,7 +134,8 @@ def check_out(out: Path) -> None:
 def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, current: str, out: Path, *, per_annotator: bool) -> tuple[Built, str]:
     """Make the build in a staging folder (``make(folder)`` computes it, writing its shards there, and returns
     it with the refreshed datasheet's text), write the rest beside them, then put the folder and the datasheet
-    (when its text is no longer ``current``) in place; on any failure, neither. Returns what ``make`` did."""
+    (when its text is no longer ``current``, the text of its bytes as read) in place; on any failure, neither.
+    Returns what ``make`` did."""
     out.parent.mkdir(parents=True, exist_ok=True)
     recover(out)
     staged: StagedFile | None = None
@@ -144,7 +145,8 @@ def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, c
             write_build(built, datasheet_text, staging, per_annotator=per_annotator)
             sync_tree(staging)
             if datasheet_text != current:
-                staged = stage_file(datasheet, datasheet_text)
+                # refused at the commit if the datasheet was edited while the build ran: those edits are kept
+                staged = stage_file(datasheet, datasheet_text, expected_sha256=sha256_bytes(current.encode("utf-8")))
             check_out(out)  # again: the folder may have been changed while the build ran
             swap = FolderSwap(staging, out, last=MANIFEST_NAME)
             swap.swap()

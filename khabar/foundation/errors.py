@@ -6,19 +6,27 @@ is a bug.
 
 from __future__ import annotations
 
+import re
+
 # Exit statuses shared by every command.
 EXIT_OK = 0
 EXIT_FAILED_CHECKS = 1
 EXIT_UNUSABLE_INPUT = 2
 
+#: What ``str.splitlines`` breaks a line at: a file name, doc_id, label or region id holding one
+#: (JSON and most file systems allow them) would otherwise split a one-line message.
+LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 #: the characters of a text a message shows before it elides the middle
 QUOTED_CHARACTERS = 60
-#: line breaks and tabs as a one-line message writes them
-_ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with each line break written as its Python escape (``\\n``, ``\\u2028``): one line, and the break still seen."""
+    return LINE_BREAK.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def quoted(text: str | None, limit: int = QUOTED_CHARACTERS) -> str:
-    """A text as a one-line message shows it: «…», line breaks escaped, the middle elided past ``limit`` characters.
+    """A text as a one-line message shows it: «…», line breaks escaped (:func:`one_line`), the middle elided past ``limit`` characters.
 
     Both edges are kept: a span's problem is mostly at an edge (white space, a
     proclitic, punctuation), and a zone span of 3,000 characters quoted whole made
@@ -29,7 +37,7 @@ def quoted(text: str | None, limit: int = QUOTED_CHARACTERS) -> str:
     if len(text) > limit:
         head = (limit - 1) // 2
         text = text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
-    return "«" + text.translate(_ESCAPES) + "»"
+    return "«" + one_line(text) + "»"
 
 
 class KhabarError(Exception):
@@ -67,4 +75,4 @@ class KhabarError(Exception):
             where.append(f"document {self.document}")
         if self.region is not None:
             where.append(f"region {self.region}")
-        return f"{': '.join(where)}: {self.message}" if where else self.message
+        return one_line(f"{': '.join(where)}: {self.message}" if where else self.message)

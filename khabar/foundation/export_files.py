@@ -64,12 +64,11 @@ def open_regular(path: Path) -> BinaryIO:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise _unreadable(path, exc) from None
-    handle = os.fdopen(fd, "rb")
-    mode = os.fstat(handle.fileno()).st_mode
+    mode = os.fstat(fd).st_mode  # before fdopen, which refuses a folder with an IsADirectoryError of its own
     if not stat.S_ISREG(mode):
-        handle.close()
+        os.close(fd)
         raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
-    return handle
+    return os.fdopen(fd, "rb")
 
 
 def read_regular(path: Path) -> bytes:

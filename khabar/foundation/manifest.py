@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from khabar.foundation import jsonl
+from khabar.foundation import export_files, jsonl
 from khabar.foundation.errors import KhabarError
 
 #: Libraries whose versions shape the bytes of a build.
@@ -105,6 +105,22 @@ def _walk(root: Path) -> tuple[dict[str, Path], list[str]]:
             else:
                 files[relative] = path
     return files, others
+
+
+def refuse_special_files(folder: Path) -> None:
+    """Refuse (exit 2) a build folder holding a FIFO, socket, device or dangling link, before anything in it is
+    read: opening a FIFO blocks until a writer comes (``validate --dataset`` waited for ever)."""
+    for path in sorted(folder.rglob("*")):
+        if not path.is_dir():
+            export_files.check_regular(path)
+
+
+def build_holding(path: Path) -> Path | None:
+    """The build folder ``path`` is inside, if any: what is written there would no longer match its manifest."""
+    for parent in path.resolve().parents:
+        if (parent / MANIFEST_NAME).is_file() and not_a_build(parent) is None:
+            return parent
+    return None
 
 
 def not_a_build(folder: Path, *, partly_removed: bool = False) -> str | None:

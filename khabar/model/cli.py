@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,33 @@ from khabar.foundation.errors import KhabarError
 from khabar.model.evaluate import SETTINGS
 
 PROCLITIC_HELP = "keep و/ف/ب/ك/ل before ال in one token with the word"
+#: What a task of ``khabar predict``'s import file holds: a task with annotations is someone's work.
+PREDICTED_TASK_KEYS = frozenset({"data", "predictions"})
+
+
+def refuse_to_replace(path: Path, *, ours: Callable[[Any], bool], what: str) -> None:
+    """Refuse (exit 2) an existing ``path`` unless it holds what this command writes (its own earlier output):
+    an export of annotations or any other file named by mistake is never written over."""
+    import msgspec
+
+    from khabar.foundation import export_files
+
+    if not path.exists() and not path.is_symlink():
+        return
+    try:
+        ok = ours(msgspec.json.decode(export_files.read_regular(path)))
+    except (msgspec.MsgspecError, RecursionError):
+        ok = False
+    if not ok:
+        raise KhabarError(f"refusing to replace it: it is not {what}, the only file this command replaces; choose another file or move it away", file=str(path))
+
+
+def is_predicted_tasks(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(task, dict) and set(task) <= PREDICTED_TASK_KEYS for task in value)
+
+
+def is_evaluation(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) <= set(SETTINGS) and all(isinstance(rows, list) for rows in value.values())
 
 
 def configure_train(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +81,7 @@ def run_predict(args: argparse.Namespace) -> int:
         raise KhabarError("no current corpus records to predict", file=str(args.documents))
     if args.out.resolve() == args.documents.resolve():
         raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
+    refuse_to_replace(args.out, ours=is_predicted_tasks, what="an import file of predictions (khabar predict's)")
     model = EntityModel(args.model or current_model_dir(repo().root))
     tasks: list[dict[str, Any]] = [{"data": record.task_data(), "predictions": [prediction(record.text, model)]} for record in records]
     jsonl.write_document(args.out, tasks)
@@ -77,6 +106,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows, gold_layers
     from khabar.model.train import TrainConfig
 
+    if args.json:  # before the evaluation's minutes
+        refuse_to_replace(args.json, ours=is_evaluation, what="a report of khabar evaluate")
     root = repo().root
     config = TrainConfig(split_proclitics=not args.no_proclitic_split)
     report: dict[str, list[dict]] = {}

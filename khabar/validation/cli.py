@@ -67,6 +67,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
         if args.paths:
             raise KhabarError("give export PATHS or --dataset FOLDER, not both")
+        if args.repair:  # nothing of a build is repaired: saying so, not checking it and exiting 0 as if repaired
+            raise KhabarError("--repair fixes exports, --dataset checks a build: give one of them")
         return run_dataset_check(args.dataset)
     # importing the checks, reading the corpus and writing the report make many objects and no garbage
     # cycles, and the batches run with the collector paused already: 0.6 s of 14 s of CPU at 1M span results

@@ -29,7 +29,7 @@ from typing import Any
 
 from khabar.annotation.normalize import departure
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
-from khabar.foundation.manifest import MANIFEST_NAME, read_manifest, unsafe_entry
+from khabar.foundation.manifest import MANIFEST_NAME, read_manifest, refuse_special_files, unsafe_entry
 
 CARD_NAME = "README.md"
 DOCUMENTS_CONFIG = "documents"
@@ -309,6 +309,7 @@ def check_offsets(folder: Path, rows_by_config: dict[str, dict[Path, list[dict[s
 
 def check_dataset(folder: Path) -> DatasetCheck:
     """Every check of the module docstring; raises KhabarError (exit 2) for an unusable folder."""
+    refuse_special_files(folder)
     entries = read_manifest(folder)["files"]
     report = DatasetCheck(folder)
     check_files(folder, entries, report)

@@ -50,6 +50,7 @@ import pyarrow as pa
 
 from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.jsonl import json_problem
 
 #: a ``\\uD800``–``\\uDFFF`` escape that is not half of a pair: JSON accepts it, UTF-8 cannot hold it
 LONE_SURROGATE_ESCAPE = re.compile(
@@ -415,7 +416,7 @@ def _parsed(path: Path, data: bytes, owner_lists: Collection[str]) -> list[Any]:
     try:
         tasks = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise KhabarError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=str(path)) from None
+        raise KhabarError(f"not JSON: {json_problem(exc)}", file=str(path)) from None
     except RecursionError:
         raise KhabarError("not a Label Studio export: JSON nested too deeply", file=str(path)) from None
     except ValueError as exc:  # an integer of more than 4,300 digits

@@ -15,7 +15,7 @@ from itertools import groupby
 
 import msgspec
 
-from khabar.foundation.errors import quoted
+from khabar.foundation.errors import one_line, quoted
 from khabar.validation.api import Failure, ValidationResult
 
 #: a pull-request comment or job summary has a size limit; the JSON format is never cut
@@ -80,9 +80,9 @@ def render_text(result: ValidationResult) -> str:
     for doc_id, group in groupby(sorted(result.failures, key=lambda f: f.doc_id or ""), key=lambda f: f.doc_id):
         failures = list(group)
         errors = sum(f.severity == "error" for f in failures)
-        lines += ["", f"document {doc_id or '(unknown)'}: {errors} error(s), {len(failures) - errors} warning(s)"]
-        for f in failures:
-            lines.append(f"  {f.severity:<7} {f.check}: {_where(f)}{_texts(f)} · {f.message} (hint: {f.hint})")
+        lines += ["", one_line(f"document {doc_id or '(unknown)'}: {errors} error(s), {len(failures) - errors} warning(s)")]
+        for f in failures:  # one line a failure, whatever line breaks its doc_id, label or region id hold
+            lines.append(one_line(f"  {f.severity:<7} {f.check}: {_where(f)}{_texts(f)} · {f.message} (hint: {f.hint})"))
     lines += ["", "reconciliation:"] + [f"  {line}" for line in result.accounting.lines()]
     if result.files and not result.failures:
         lines += ["", "clean: every rule passed"]
@@ -90,7 +90,7 @@ def render_text(result: ValidationResult) -> str:
 
 
 def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ") if value is not None else ""
+    return one_line(str(value).replace("|", "\\|")) if value is not None else ""
 
 
 def render_markdown(result: ValidationResult) -> str:

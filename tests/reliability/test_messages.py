@@ -1,0 +1,119 @@
+"""Messages stay one line and failed writes stay errors, whatever the names and values in the input hold.
+
+A file name, a doc_id, a label or a region id may hold a line break (JSON and
+most file systems allow every one ``str.splitlines`` knows); a message or a
+finding that printed it raw would become two lines, which a person, ``grep`` or
+a CI log reads as two. Standard output may be a full disk or ``/dev/full``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.make_bad_inputs import DOCS, dumps, good_export
+from tests.reliability.reliability_support import SHARED
+
+KHABAR = Path(sys.executable).with_name("khabar")
+LINE_BREAKS = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
+
+
+def only_one_error_line(run, command: str, *expected: str) -> str:
+    """Every line of stderr is one of the command's own (its progress or its error), and one is the error."""
+    assert "Traceback" not in run.output
+    assert run.status == 2, run.output
+    lines = run.err.splitlines()
+    assert all(line.startswith(f"khabar {command}: ") for line in lines), run.err
+    errors = [line for line in lines if line.startswith(f"khabar {command}: error: ")]
+    assert len(errors) == 1, run.err
+    for text in expected:
+        assert text in errors[0], f"{text!r} not in {errors[0]!r}"
+    return errors[0]
+
+
+@pytest.mark.parametrize("brk", LINE_BREAKS, ids=[f"U+{ord(c):04X}" for c in LINE_BREAKS])
+def test_a_line_break_in_a_file_name_or_a_doc_id_keeps_the_error_on_one_line(brk, tmp_path, khabar):
+    escaped = brk.encode("unicode_escape").decode("ascii")
+    export = tmp_path / f"cut{brk}short.json"
+    export.write_text("[", encoding="utf-8")
+    run = khabar("validate", export, "--documents", SHARED / "documents.jsonl")
+    only_one_error_line(run, "validate", f"cut{escaped}short.json", "not JSON")
+
+    records = tmp_path / "documents.jsonl"
+    records.write_text(json.dumps({**DOCS[0], "doc_id": f"a{brk}b", "published": 5}) + "\n", encoding="utf-8")
+    run = khabar("validate", SHARED / "good_export.json", "--documents", records)
+    only_one_error_line(run, "validate", f"document a{escaped}b", "published")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_a_line_break_in_a_doc_id_or_a_label_keeps_each_finding_on_one_line(fmt, tmp_path, khabar):
+    tasks = good_export()
+    tasks[0]["data"]["doc_id"] = "nowhere\r\nto be found"
+    tasks[1]["annotations"][0]["result"][0]["value"]["labels"] = ["OCC\u2028GPE"]
+    export = tmp_path / "export.json"
+    export.write_text(dumps(tasks), encoding="utf-8")
+    run = khabar("validate", export, "--documents", SHARED / "documents.jsonl", "--format", fmt)
+    assert run.status == 1, run.output
+    lines = run.out.splitlines()
+    check = "{}:" if fmt == "text" else "`{}`"
+    unknown = [line for line in lines if check.format("annotation_document_known") in line]
+    assert len(unknown) == 1 and "nowhere\\r\\nto be found" in unknown[0], run.out
+    label = [line for line in lines if check.format("label_in_layer") in line]
+    assert len(label) == 1 and "OCC\\u2028GPE" in label[0], run.out
+    if fmt == "text":
+        assert "document nowhere\\r\\nto be found: " in run.out
+        assert all(not line.startswith(("to be found", "GPE")) for line in lines), run.out
+    else:  # every line of the table is a row: no row cut in two
+        table = [line for line in lines if line.startswith("|")]
+        assert all(line.endswith("|") for line in table), run.out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", SHARED / "good_export.json", "--documents", SHARED / "documents.jsonl"],
+        ["validate", SHARED / "good_export.json", "--documents", SHARED / "documents.jsonl", "--format", "json"],
+        ["validate", "--list-checks"],
+        ["stats", "--exports", SHARED / "good_export.json", "--documents", SHARED / "documents.jsonl", "--json"],
+    ],
+    ids=["validate", "validate-json", "list-checks", "stats"],
+)
+def test_standard_output_that_cannot_be_written_is_one_line_and_exit_2(argv, tmp_path):
+    export_before = (SHARED / "good_export.json").read_bytes()
+    with open("/dev/full", "w") as full:  # every write: ENOSPC from the kernel
+        done = subprocess.run([KHABAR, *map(str, argv)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    command = argv[0]
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert all(line.startswith(f"khabar {command}: ") for line in lines), done.stderr
+    assert lines[-1] == f"khabar {command}: error: cannot write to standard output: No space left on device"
+    assert (SHARED / "good_export.json").read_bytes() == export_before
+
+
+def test_a_string_cut_short_is_named_once(tmp_path, khabar):
+    export = tmp_path / "cut.json"
+    export.write_text('[{"data": {"text": "بغد', encoding="utf-8")
+    run = khabar("validate", export, "--documents", SHARED / "documents.jsonl")
+    line = only_one_error_line(run, "validate", str(export), "not JSON: Unterminated string starting at line 1 column 20")
+    assert "at at" not in line
+    records = tmp_path / "documents.jsonl"
+    records.write_text('{"doc_id": "ab\n', encoding="utf-8")
+    run = khabar("validate", SHARED / "good_export.json", "--documents", records)
+    assert "Unterminated string starting at column 12)" in only_one_error_line(run, "validate", str(records), "line 1")
+
+
+def test_a_byte_order_mark_is_named_as_such(tmp_path, khabar):
+    export = tmp_path / "bom.json"
+    export.write_bytes(b"\xef\xbb\xbf" + (SHARED / "good_export.json").read_bytes().replace(b"\n", b""))  # minified, as Label Studio writes
+    records = tmp_path / "documents.jsonl"
+    records.write_bytes(b"\xef\xbb\xbf" + (SHARED / "documents.jsonl").read_bytes())
+    for argv, named in (((export, "--documents", SHARED / "documents.jsonl"), export), ((SHARED / "good_export.json", "--documents", records), records)):
+        before = named.read_bytes()
+        line = only_one_error_line(khabar("validate", *argv), "validate", str(named), "starts with a UTF-8 byte order mark (BOM)")
+        assert "utf-8-sig" not in line
+        assert named.read_bytes() == before

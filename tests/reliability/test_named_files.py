@@ -1,0 +1,215 @@
+"""The other files a person names on the command line (a datasheet, a release config, a CoNLL file, a
+tag map): refused in one line when they are not regular UTF-8 files, never waited on, and a datasheet
+is written back byte for byte but for its figures block, never over edits made while the build ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from khabar.dataset import build as build_module
+from khabar.model.cli import is_evaluation, is_predicted_tasks, refuse_to_replace
+from tests.reliability.reliability_support import SHARED
+from tests.reliability.test_files import build_args, one_line_error, tree
+
+KHABAR = Path(sys.executable).with_name("khabar")
+
+
+def conll_file(folder: Path) -> Path:
+    path = folder / "sample.conll"
+    path.write_text("بغداد B-GPE\nآمنة O\n\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.parametrize("named", ["datasheet", "release", "conll", "tag-map", "documents", "predict-documents"])
+def test_a_fifo_or_folder_named_as_an_input_is_refused_without_waiting(named, kind, tmp_path, datasheet_template):
+    odd = tmp_path / "odd"
+    os.mkfifo(odd) if kind == "fifo" else odd.mkdir()
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    out = tmp_path / "out"
+    argv: list[str | Path] = {
+        "datasheet": build_args(out, odd),
+        "release": [*build_args(out, datasheet), "--release", odd],
+        "conll": ["import-conll", odd, "--out", out],
+        "tag-map": ["import-conll", conll_file(tmp_path), "--tag-map", odd, "--out", out],
+        "documents": ["validate", SHARED / "good_export.json", "--documents", odd],
+        "predict-documents": ["predict", "--documents", odd, "--out", out],
+    }[named]
+    before = tree(tmp_path)
+    # a subprocess with a timeout: opening a FIFO for reading blocks until a writer comes, which none will
+    done = subprocess.run([KHABAR, *map(str, argv)], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    what = "a FIFO (named pipe)" if kind == "fifo" else "a folder"
+    assert len(errors) == 1 and str(odd) in errors[0] and f"{what}, not a regular file" in errors[0], done.stderr
+    assert tree(tmp_path) == before and not out.exists()
+
+
+def test_predict_and_evaluate_never_replace_a_file_they_did_not_write(tmp_path, khabar):
+    export = tmp_path / "export.json"
+    shutil.copyfile(SHARED / "good_export.json", export)  # annotations: someone's work
+    notes = tmp_path / "notes.json"
+    notes.write_text("not JSON at all", encoding="utf-8")
+    before = tree(tmp_path)
+    for target in (export, notes):
+        run = khabar("predict", "--documents", SHARED / "documents.jsonl", "--out", target)
+        one_line_error(run, str(target), "refusing to replace it: it is not an import file of predictions")
+        run = khabar("evaluate", "--json", target)
+        one_line_error(run, str(target), "refusing to replace it: it is not a report of khabar evaluate")
+    assert tree(tmp_path) == before
+    # their own earlier output is what they replace
+    predicted = tmp_path / "predicted.json"
+    predicted.write_text(json.dumps([{"data": {"text": "x"}, "predictions": [{"result": []}]}]), encoding="utf-8")
+    refuse_to_replace(predicted, ours=is_predicted_tasks, what="predictions")
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"wojood": [{"label": "PERS", "f1": 0.5}]}), encoding="utf-8")
+    refuse_to_replace(report, ours=is_evaluation, what="a report")
+
+
+def test_a_datasheet_that_is_not_utf8_is_one_line_exit_2(tmp_path, khabar, datasheet_template):
+    datasheet = tmp_path / "DATASHEET.md"
+    datasheet.write_bytes(datasheet_template.read_bytes().replace(b"#", b"#\xe9", 1))
+    before = tree(tmp_path)
+    run = khabar(*build_args(tmp_path / "out", datasheet))
+    one_line_error(run, str(datasheet), "the datasheet is not UTF-8 (byte 0xe9 at offset")
+    assert tree(tmp_path) == before
+
+
+def test_a_crlf_datasheet_keeps_its_line_ends_and_makes_the_same_build(tmp_path, khabar, good_build, datasheet_template):
+    datasheet = tmp_path / "DATASHEET.md"
+    lf = datasheet_template.read_bytes()
+    crlf = lf.replace(b"\n", b"\r\n")
+    datasheet.write_bytes(crlf)
+    assert khabar(*build_args(tmp_path / "out", datasheet)).status == 0
+    written = datasheet.read_bytes()
+    assert b"\r\n" in written and b"\n" not in written.replace(b"\r\n", b""), "a line end was changed"
+    assert written.replace(b"\r\n", b"\n") == (good_build.parent.parent / "DATASHEET.md").read_bytes(), "not the figures of an LF datasheet"
+    assert tree(tmp_path / "out") == tree(good_build), "the CRLF datasheet made another build"
+    check = khabar("build", "--check", *build_args(tmp_path / "out", datasheet)[1:5], "--datasheet", datasheet)
+    assert check.status == 0, check.output
+
+
+def test_a_datasheet_edited_while_the_build_runs_is_not_overwritten(tmp_path, khabar, good_build, datasheet_template, monkeypatch):
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    out = tmp_path / "dist" / "khabar"
+    shutil.copytree(good_build, out)
+    build_before = tree(out)
+    compute = build_module.compute
+
+    def compute_while_someone_edits(*args, **kwargs):
+        built = compute(*args, **kwargs)
+        with datasheet.open("a", encoding="utf-8") as handle:  # a person saves their prose while the build runs
+            handle.write("\nA paragraph written during the build.\n")
+        return built
+
+    monkeypatch.setattr(build_module, "compute", compute_while_someone_edits)
+    edited = datasheet_template.read_text(encoding="utf-8") + "\nA paragraph written during the build.\n"
+    run = khabar(*build_args(out, datasheet, SHARED / "good_export.json"))
+    one_line_error(run, str(datasheet), "changed on disk since it was read")
+    assert datasheet.read_text(encoding="utf-8") == edited, "the edit made during the build was lost"
+    assert tree(out) == build_before, "the build went in without its datasheet"
+    assert [p.name for p in tmp_path.iterdir()] == ["DATASHEET.md", "dist"] and [p.name for p in out.parent.iterdir()] == ["khabar"]
+
+
+def test_a_datasheet_inside_the_output_folder_is_refused_and_nothing_changes(tmp_path, khabar, good_build):
+    out = tmp_path / "dist" / "khabar"
+    shutil.copytree(good_build, out)
+    before = tree(tmp_path)
+    run = khabar(*build_args(out, out / "README.md"))  # the card holds the datasheet, figures block and all
+    one_line_error(run, str(out / "README.md"), "the datasheet is inside the output folder")
+    assert tree(tmp_path) == before
+
+
+def test_an_export_of_a_build_is_never_written_inside_a_build(tmp_path, khabar, good_build):
+    build = tmp_path / "dist" / "khabar"
+    shutil.copytree(good_build, build)
+    before = tree(tmp_path)
+    for out in (build / "conll", build / "data" / "conll"):
+        run = khabar("export", build, "--format", "conll", "--out", out)
+        one_line_error(run, str(out), f"refusing to write inside a build ({build.resolve()})")
+    assert tree(tmp_path) == before
+    assert khabar("validate", "--dataset", build).status == 0
+    assert khabar("export", build, "--format", "conll", "--out", tmp_path / "conll").status == 0
+
+
+def test_repair_with_dataset_is_refused_not_ignored(tmp_path, khabar, good_build):
+    before = tree(good_build)
+    run = khabar("validate", "--repair", "--dataset", good_build)
+    one_line_error(run, "--repair fixes exports, --dataset checks a build")
+    assert tree(good_build) == before
+
+
+@pytest.mark.parametrize("swapped", ["MANIFEST.json", "README.md", "data/documents/test-00000-of-00001.parquet"])
+@pytest.mark.parametrize("command", ["validate", "diff", "export"])
+def test_a_fifo_inside_a_build_is_refused_by_every_command_that_reads_builds(command, swapped, tmp_path, good_build):
+    build = tmp_path / "build"
+    shutil.copytree(good_build, build)
+    assert (build / swapped).is_file()
+    (build / swapped).unlink()
+    os.mkfifo(build / swapped)
+    argv = {
+        "validate": ["validate", "--dataset", build],
+        "diff": ["diff", good_build, build],
+        "export": ["export", build, "--format", "conll", "--out", tmp_path / "conll"],
+    }[command]
+    before = tree(tmp_path)
+    done = subprocess.run([KHABAR, *map(str, argv)], capture_output=True, text=True, timeout=120)  # a FIFO opened would block
+    assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and str(build) in errors[0], done.stderr
+    assert f"{build / swapped}: a FIFO (named pipe), not a regular file" in errors[0] or "not a khabar build (no MANIFEST.json" in errors[0]
+    assert tree(tmp_path) == before
+
+
+@pytest.fixture
+def sigterm_restored():
+    """main() makes SIGTERM an exception; the test process gets its own handler back."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
+
+
+def test_sigterm_mid_export_or_build_leaves_no_staging_folder_and_the_previous_build(
+    tmp_path, khabar, good_build, datasheet_template, monkeypatch, sigterm_restored
+):
+    from khabar.dataset import export as export_module
+
+    write_conll = export_module.WRITERS["conll"]
+
+    def write_then_terminated(build, folder):
+        write_conll(build, folder)  # the files are in the staging folder when the signal comes
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setitem(export_module.WRITERS, "conll", write_then_terminated)
+    run = khabar("export", good_build, "--format", "conll", "--out", tmp_path / "conll")
+    assert run.status == 143 and run.err.splitlines()[-1] == "khabar export: terminated", run.output
+    assert list(tmp_path.iterdir()) == [], "the staging folder or the output was left behind"
+
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    out = tmp_path / "dist" / "khabar"
+    shutil.copytree(good_build, out)
+    before = tree(tmp_path)
+    compute = build_module.compute
+
+    def compute_then_terminated(*args, **kwargs):
+        compute(*args, **kwargs)  # the shards are in the staging folder
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(build_module, "compute", compute_then_terminated)
+    run = khabar(*build_args(out, datasheet, SHARED / "good_export.json"))
+    assert run.status == 143 and run.err.splitlines()[-1] == "khabar build: terminated", run.output
+    assert tree(tmp_path) == before, "a staging folder was left or the previous build changed"
