@@ -99,11 +99,17 @@ def test_a_crlf_datasheet_keeps_its_line_ends_and_makes_the_same_build(tmp_path,
     assert check.status == 0, check.output
 
 
-def test_a_datasheet_edited_while_the_build_runs_is_not_overwritten(tmp_path, khabar, good_build, datasheet_template, monkeypatch):
+def _previous_build(tmp_path: Path, good_build: Path, datasheet_template: Path) -> tuple[Path, Path]:
+    """A datasheet and a previous build in ``tmp_path`` (``dist/khabar``), as a repository holds them."""
     datasheet = tmp_path / "DATASHEET.md"
     shutil.copyfile(datasheet_template, datasheet)
     out = tmp_path / "dist" / "khabar"
     shutil.copytree(good_build, out)
+    return datasheet, out
+
+
+def test_a_datasheet_edited_while_the_build_runs_is_not_overwritten(tmp_path, khabar, good_build, datasheet_template, monkeypatch):
+    datasheet, out = _previous_build(tmp_path, good_build, datasheet_template)
     build_before = tree(out)
     compute = build_module.compute
 
@@ -197,10 +203,7 @@ def test_sigterm_mid_export_or_build_leaves_no_staging_folder_and_the_previous_b
     assert run.status == 143 and run.err.splitlines()[-1] == "khabar export: terminated", run.output
     assert list(tmp_path.iterdir()) == [], "the staging folder or the output was left behind"
 
-    datasheet = tmp_path / "DATASHEET.md"
-    shutil.copyfile(datasheet_template, datasheet)
-    out = tmp_path / "dist" / "khabar"
-    shutil.copytree(good_build, out)
+    datasheet, out = _previous_build(tmp_path, good_build, datasheet_template)
     before = tree(tmp_path)
     compute = build_module.compute
 
