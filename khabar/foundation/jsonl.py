@@ -31,7 +31,6 @@ RAW_LINE_SEPARATORS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2
 _ESCAPES = str.maketrans(RAW_LINE_SEPARATORS)
 
 
-
 def json_problem(exc: json.JSONDecodeError, *, line: bool = True) -> str:
     """``json``'s message and where it stopped, as one phrase: ``Expecting value at line 1 column 5``.
 
@@ -42,6 +41,7 @@ def json_problem(exc: json.JSONDecodeError, *, line: bool = True) -> str:
         return "it starts with a UTF-8 byte order mark (BOM), which JSON does not allow: save it without one"
     where = f"line {exc.lineno} column {exc.colno}" if line else f"column {exc.colno}"
     return f"{exc.msg.removesuffix(' at')} at {where}"
+
 
 def dumps_document(value: Any) -> str:
     """``value`` as a whole JSON file: sorted keys, indent 2, UTF-8 text, a final newline.
