@@ -84,6 +84,10 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
     return Built(release, scheme, inputs, plan, shards, figures, report)
 
 
+#: The order of a range's documents in the configs made from it: each document's split (as its number), then its id.
+_SPLIT_ORDER = ("split", "doc_id")
+
+
 class _RangeSplits(NamedTuple):
     """The documents of a range (doc_id, as the texts order them) and each one's split, as its number in the build's splits."""
 
@@ -113,16 +117,19 @@ class _Configs:
         counts too (1M news: agreement's tokenizing 0.15 s CPU, done again before)."""
         scheme, docs = self.scheme, part.documents.sort("doc_id")
         # each document's split as its number (past the last: in none), and the texts in split order, then by id: the
-        # ``tokens`` config then comes split after split (see _append)
+        # ``tokens`` and ``documents`` configs then come split after split (see _append)
         numbers = np.array([self.split_number.get(d, self.unsplit) for d in docs["doc_id"].to_list()], np.int64)
-        texts = Texts.of(docs.with_columns(split=numbers), order=("split", "doc_id"))
+        with_splits = docs.with_columns(split=numbers)
+        texts = Texts.of(with_splits, order=_SPLIT_ORDER)
         split_of = _RangeSplits(texts.documents["doc_id"].to_arrow(), np.sort(numbers))
         placed = placed_spans(gold.spans, scheme, self.links)
         self.gold.add(gold, placed)
         if self.per_annotator:
             documents = annotator_document_table(docs, part.annotations, part.spans, part.relations, scheme, self.links, texts)
         else:
-            documents = document_table(docs, gold.spans, gold.relations, scheme, self.links, texts, placed)
+            # in split order, a large split's rows are sliced, not copied by a filter (1M news, without the parquet
+            # write: appending the documents rows 0.105 → 0.056 s CPU, the shards' row groups made 0.107 → 0.073 s)
+            documents = document_table(with_splits, gold.spans, gold.relations, scheme, self.links, texts, placed, _SPLIT_ORDER)
         self._append("documents", documents, "id", split_of)
         tokens = token_table(docs, gold.spans, scheme, texts, placed)
         self.tokens.add(tokens.table)

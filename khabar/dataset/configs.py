@@ -104,11 +104,11 @@ def _blank_as_null(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
 
 
 def _documents(rows: pl.DataFrame, placed: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme, keys: list[str], schema: pa.Schema,
-               texts: Texts) -> pa.Table:
-    """One row per row of ``rows`` (documents, with ``keys``): a list per layer of the spans with the same ``keys``
-    (``placed``: :func:`placed_spans` over ``keys``), and a list of their relations (in the order given).
-    ``texts``: the documents' texts."""
-    table = _blank_as_null(rows.sort(keys), ["source", "published", "title", "url", "story"])
+               texts: Texts, order: Sequence[str]) -> pa.Table:
+    """One row per row of ``rows`` (documents, with ``keys``), ordered by their columns ``order``: a list per layer of
+    the spans with the same ``keys`` (``placed``: :func:`placed_spans` over ``keys``), and a list of their relations
+    (in the order given). ``texts``: the documents' texts."""
+    table = _blank_as_null(rows.sort(order), ["source", "published", "title", "url", "story"])
     spans = with_standalone_forms(placed, texts.documents, texts.points)
     for layer in scheme.layers:
         choices = [c for c in scheme.region_choices if c.layer == layer.name]
@@ -124,13 +124,15 @@ def _documents(rows: pl.DataFrame, placed: pl.DataFrame, relations: pl.DataFrame
 
 
 def document_table(documents: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame, scheme: Scheme,
-                   links: pl.DataFrame | None = None, texts: Texts | None = None, placed: pl.DataFrame | None = None) -> pa.Table:
+                   links: pl.DataFrame | None = None, texts: Texts | None = None, placed: pl.DataFrame | None = None,
+                   order: Sequence[str] = ("doc_id",)) -> pa.Table:
     """The ``documents`` config: every document with its gold spans per layer and its gold relations
-    (``texts``: those of ``documents``; ``placed``: :func:`placed_spans` of ``spans``; each made when not given)."""
+    (``texts``: those of ``documents``; ``placed``: :func:`placed_spans` of ``spans``; each made when not given),
+    in the order of the columns ``order`` of ``documents`` (by id unless told)."""
     relations = relations.sort("doc_id", "from_region", "to_region", "label", maintain_order=True)
     texts = texts if texts is not None else Texts.of(documents)
     placed = placed if placed is not None else placed_spans(spans, scheme, links)
-    return _documents(documents, placed, relations, scheme, ["doc_id"], documents_features(scheme).arrow_schema, texts)
+    return _documents(documents, placed, relations, scheme, ["doc_id"], documents_features(scheme).arrow_schema, texts, order)
 
 
 def annotator_document_table(documents: pl.DataFrame, annotations: pl.DataFrame, spans: pl.DataFrame, relations: pl.DataFrame,
@@ -148,6 +150,7 @@ def annotator_document_table(documents: pl.DataFrame, annotations: pl.DataFrame,
         keys,
         documents_features(scheme, per_annotator=True).arrow_schema,
         texts if texts is not None else Texts.of(documents),
+        keys,
     )
 
 
