@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from khabar.foundation.errors import KhabarError
@@ -50,6 +51,21 @@ def _remove_left_behind(parent: Path) -> None:
     for folder in parent.glob(f"{READING}*"):
         if folder.is_dir() and not folder.is_symlink() and not process_alive(folder.name.removeprefix(READING).split("-")[0]):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _RangeOf:
+    """Each document's range: ``range_numbers[i]`` is the range of ``doc_ids[i]``, the last of them (-1) that of
+    a document the build does not hold."""
+
+    doc_ids: pa.Array
+    range_numbers: np.ndarray
+
+    def numbers(self, doc_ids: pa.Array) -> np.ndarray:
+        """The range of each of ``doc_ids``: found by Arrow's hash lookup, not a polars join of the converted ids
+        (1M news, every kept table: 0.069 → 0.034 s CPU)."""
+        found = pc.index_in(doc_ids, value_set=self.doc_ids)  # type: ignore[attr-defined]
+        return self.range_numbers[pc.fill_null(found, len(self.doc_ids)).to_numpy()]
 
 
 @dataclass(frozen=True)
@@ -108,28 +124,25 @@ class StoredInputs:
             while doc_id > ranges[index][1]:
                 index += 1
             numbers.append(index)
-        number = pl.DataFrame({"doc_id": ordered, "range": numbers}, schema={"doc_id": pl.String, "range": pl.Int64})
+        range_of = _RangeOf(pa.array(ordered, pa.large_string()), np.array([*numbers, -1], np.int64))
         self.parts.clear()
         self.parts.update({r: {} for r in ranges})
         try:
             for name, columns in RANGED.items():
-                self._cut(name, columns, number, ranges)
+                self._cut(name, columns, range_of, ranges)
         except OSError as exc:  # a full disk: one line, and the folder goes with these inputs
             raise KhabarError(f"cannot cut the kept tables into ranges of documents: {exc.strerror or exc}", file=str(self.folder.name)) from None
         return ranges
 
-    def _cut(self, name: str, columns: list[str], number: pl.DataFrame, ranges: list[tuple[str, str]]) -> None:
-        """Write the rows of the kept table ``name`` to one file per range (``number``: each doc_id's range)."""
+    def _cut(self, name: str, columns: list[str], range_of: _RangeOf, ranges: list[tuple[str, str]]) -> None:
+        """Write the rows of the kept table ``name`` to one file per range."""
         folder = Path(self.folder.name)
         writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
         try:
             for batch in pq.ParquetFile(self.files[name]).iter_batches(batch_size=READ_ROWS, columns=list(columns)):
                 # each row's range, looked up by its doc_id alone; the rows are then taken in range order and
                 # sliced, in Arrow, never converted to a polars frame and back (1M span results: the cut 0.74 → 0.60 s CPU)
-                ids = pl.from_arrow(batch.column("doc_id"))
-                assert isinstance(ids, pl.Series)
-                looked_up = ids.to_frame("doc_id").join(number, on="doc_id", how="left", maintain_order="left")["range"]
-                numbers = looked_up.fill_null(-1).to_numpy()  # -1: a document the build does not hold
+                numbers = range_of.numbers(batch.column("doc_id"))
                 order = np.argsort(numbers, kind="stable")
                 order = order[numbers[order] >= 0]
                 taken = pa.Table.from_batches([batch]).take(pa.array(order))
