@@ -18,7 +18,10 @@ from khabar.dataset.iob import ALIGNMENTS, decode_nested
 from khabar.dataset.links import read_clusters, read_entities, read_links
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
+from khabar.gold.adjudicate import adjudicate
+from khabar.gold.inputs import from_tables
 from khabar.kb.files import NOT_IN_BASE
+from tests.dataset import khabar_fixtures
 
 TOKEN_COLUMNS = ("doc_id", "sentence", "start", "end", "tokens", "token_starts")
 
@@ -223,3 +226,19 @@ def test_quotes_flag_exactly_the_reviewed_ambiguous_source_links(committed, tmp_
     assert flagged == {(r.doc_id, r.start, r.end) for r in read(AmbiguousSource)} and len(flagged) == 2
     assert all(q["source_ambiguous"] is False for q in quotes if (q["doc_id"], q["start"], q["end"]) not in flagged)
     assert all(q["sources"] for q in quotes if q["source_ambiguous"])  # a flag always has a source it is about
+
+
+def test_documents_made_in_another_order_are_the_same_rows_in_that_order():
+    """A build makes a range's ``documents`` rows split by split (the rows of a split are then sliced, not filtered):
+    each row is the one made in id order, whatever the order."""
+    scheme, inputs = load_scheme(), from_tables(khabar_fixtures.tables("v1"))
+    gold = adjudicate(inputs)
+    by_id = document_table(inputs.documents, gold.spans, gold.relations, scheme).to_pylist()
+    assert len(by_id) >= 3 and any(row["entities"] for row in by_id)
+    ids = sorted(row["id"] for row in by_id)
+    split = {doc_id: (len(ids) - i) % 3 for i, doc_id in enumerate(ids)}  # ids spread over three splits, not in id order
+    numbered = inputs.documents.with_columns(split=pl.col("doc_id").replace_strict(split, return_dtype=pl.Int64))
+    by_split = document_table(numbered, gold.spans, gold.relations, scheme, order=("split", "doc_id")).to_pylist()
+    expected = sorted(by_id, key=lambda row: (split[row["id"]], row["id"]))
+    assert [row["id"] for row in by_split] == [row["id"] for row in expected] != ids
+    assert by_split == expected
