@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib.abc
 import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict
-from importlib.machinery import ModuleSpec
 from pathlib import Path
-from types import ModuleType
 
 from khabar.dataset.export import FORMATS
 from khabar.dataset.release import load_release
@@ -38,36 +33,9 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the datasheet's figures are stale")
 
 
-class _PandasMissing(importlib.abc.MetaPathFinder):
-    """A finder that reports pandas missing, as an install without it would."""
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
-        if fullname.partition(".")[0] == "pandas":
-            raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
-        return None
-
-
-@contextmanager
-def _pandas_hidden() -> Iterator[None]:
-    """pandas reported missing for the block (a module that imported it before is not affected).
-
-    pyarrow imports pandas the first time it converts anything to or from Python or numpy, to know pandas'
-    types, and goes on without it where pandas is not installed; the build hands pyarrow no pandas object
-    and asks it for none (1M news: importing pandas was 0.17-0.20 s of the build's CPU). pyarrow takes
-    pandas as absent afterwards only until something asks it for pandas (``to_pandas``), which imports it.
-    """
-    finder = _PandasMissing()
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
-
-
 # importing the build's modules (matplotlib, polars, pyarrow) makes some 170,000 objects and no garbage, and
 # the collections they triggered walked them again and again: 0.20 s of CPU (the computing is paused already)
 @cycle_collector_paused()
-@_pandas_hidden()
 def run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     import pyarrow
