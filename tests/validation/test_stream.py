@@ -8,19 +8,22 @@ gives up on it, whole (msgspec slices, else ``json``): what the callers do.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from khabar.foundation.errors import KhabarError
 from khabar.validation import export_json
-from khabar.validation.export_json import ExportFile, NotStreamable
+from khabar.validation.export_json import ExportFile
 from khabar.validation.reader import OWNER_LISTS
 
-TASK = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": []}]}
+TASK: dict[str, Any] = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": []}]}
 
 THREE = [TASK, {**TASK, "id": 2}, {**TASK, "id": 3}]
 PULLED = json.dumps(THREE, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
@@ -34,13 +37,8 @@ def ui_layout(tasks: Any) -> str:
 
 
 LONG_TEXT = "قال الوزير " * 600
-#: the streamed read cuts these itself, without reading them whole
-STREAMED = {
-    "a pull's layout", "a pull's layout with a backslash before ud800", "indent 4", "a separator written inside a string", "no newline at the end",
-    "a task longer than the buffer", "the separator inside a task", "escapes and large numbers", "minified", "Label Studio's UI layout", "indent with tabs",
-    "CRLF line ends", "white space everywhere", "a minified task longer than the buffer", "brackets and separators inside tasks",
-    "numbers of every form", "white space after the list",
-}
+#: the only cases read whole: their top level is no list from their first byte
+READ_WHOLE = {"top level object", "a byte order mark", "white space only", "empty"}
 
 CASES = {
     "a pull's layout": PULLED,
@@ -87,6 +85,9 @@ CASES = {
     "a missing comma between tasks": MINIFIED.replace(b"}, {", b"} {", 1),
     "a top-level list holding a non-object": b'[{"id": 1}, 2, {"id": 3}]',
     "a top-level list holding a list": b'[{"id": 1}, [{"id": 2}], {"id": 3}]',
+    # the buffer's bytes after the file's end are an earlier chunk's: never read as the file's
+    "a list holding a list that ends the file": b'[[\n{"a": 1}\n]',
+    "a list with no item and no end": b"[ \n",
     "escapes and large numbers": b'[{"id": 1, "a": "\\u00e9\\ud83d\\ude00\\n", "b": 123456789012345678901234567890, "c": -0.0, "d": 5e-324, "e": {"k": 1, "k": 2}}]',
     "empty list": b" [ ] \n",
     # json accepts these, msgspec does not: read as before
@@ -107,6 +108,82 @@ CASES = {
     "white space only": " \n\u3000\u00a0 ".encode(),
     "empty": b"",
 }
+
+#: a file broken by one edit (old bytes → new, at their first, or last, occurrence)
+BREAKS: dict[str, tuple[bytes, bytes, int]] = {
+    "a missing comma between tasks": (b"<SEP>", b"} {", 1),
+    "two commas between tasks": (b"<SEP>", b"},, {", 1),
+    "a comma before the end of the list": (b"<END>", b"},\n]", 1),
+    "a comma and the end of the file": (b"<END>", b"},", 1),
+    "an object's } missing": (b"<SEP>", b", {", 1),
+    "an object's } doubled": (b"<SEP>", b"}}, {", -1),
+    "a ] missing inside a task": (b"[]", b"[", -1),
+    "a bad literal": (b"1.25", b"tru", -1),
+    "a bad literal at the end of an object": (b"1.25", b"nul", 1),
+    "a number with no digit after its point": (b"1.25", b"1.", -1),
+    "a number with no digit in its exponent": (b"1.25", b"1e+", 1),
+    "a lone minus": (b"1.25", b"-", -1),
+    "a leading zero": (b"1.25", b"01", 1),
+    "Infinity": (b"1.25", b"Infinity", -1),
+    "-Infinity": (b"1.25", b"-Infinity", 1),
+    "Inf": (b"1.25", b"Inf", -1),
+    "1e400": (b"1.25", b"1e400", 1),
+    "a 5,000-digit integer in a task": (b"1.25", b"9" * 5000, -1),
+    "an integer beyond 64 bits": (b"1.25", b"-123456789012345678901234567890", 1),
+    "a string with no closing quote": (b'"d1"', b'"d1', -1),
+    "a key with no opening quote": (b'"doc_id"', b'doc_id"', 1),
+    "a missing colon": (b'"id":', b'"id"', -1),
+    "a raw tab in a string": ("الوزير".encode(), "الو\tزير".encode(), 1),
+    "a raw newline in a string": ("الوزير".encode(), "الو\nزير".encode(), -1),
+    "an invalid escape": ("الوزير".encode(), "الو\\xزير".encode(), -1),
+    "an invalid unicode escape": ("الوزير".encode(), "الو\\u12G4زير".encode(), 1),
+    "a unicode escape cut by the string's end": (b'"d1"', b'"d1\\u12"', -1),
+    "a backslash before the closing quote": (b'"d1"', b'"d1\\"', 1),
+    "a non-ASCII character between tasks": (b"<SEP>", "}، {".encode(), 1),
+    "a non-ASCII character after the list": (b"]", "]\n،".encode(), -1),
+    "a second list after the list": (b"]", b"] []", -1),
+    "the list's ] missing": (b"]", b"", -1),
+    "a number as an item": (b"<SEP>", b"}, 12, {", 1),
+    "NaN as an item": (b"<SEP>", b"}, NaN, {", -1),
+    "a string as an item": (b"<SEP>", b'}, "\\u00e9 x", {', 1),
+    "a list as the last item": (b"<END>", b'}, [1, {"a": null}]\n]', 1),
+    "a lone surrogate in a string item": (b"<SEP>", b'}, "\\udfff", {', -1),
+    "a lone surrogate in the first task and another in the last": (b'"d1"', b'"\\ud800"', 1),
+    "a lone surrogate, then a syntax error": (b'"d1"', b'"\\ud800"', 1),
+    "a lone surrogate, then a byte that is not UTF-8": (b'"d1"', b'"\\ud800"', 1),
+    "a syntax error, then a byte that is not UTF-8": (b"<SEP>", b"} {", 1),
+    "a syntax error, then a lone surrogate": (b"<SEP>", b"} {", 1),
+    "a task nested too deeply, then a syntax error": (b"1.25", b"[" * 3000 + b"]" * 3000, 1),
+    "a syntax error, then a 5,000-digit integer": (b"1.25", b"9" * 5000, -1),
+}
+#: a second edit, after (or before) the first
+SECOND: dict[str, tuple[bytes, bytes, int]] = {
+    "a lone surrogate in the first task and another in the last": (b'"d1"', b'"\\udc00"', -1),
+    "a lone surrogate, then a syntax error": (b"1.25", b"1.25 1", -1),
+    "a lone surrogate, then a byte that is not UTF-8": ("الوزير".encode(), b"\xff", -1),
+    "a syntax error, then a byte that is not UTF-8": ("الوزير".encode(), b"\xc0", -1),
+    "a syntax error, then a lone surrogate": (b'"d1"', b'"\\ud800"', -1),
+    "a task nested too deeply, then a syntax error": (b'"d1"', b'"d1"x', -1),
+    "a syntax error, then a 5,000-digit integer": (b'"d1"', b'"d1', 1),
+}
+
+
+def _edit(data: bytes, old: bytes, new: bytes, where: int) -> bytes:
+    """``data`` with ``old`` replaced by ``new`` at its first (``where`` 1) or last occurrence; ``<SEP>`` stands for what
+    separates two tasks (``}, {``, or ``},``, a newline and an indent, ``{``), ``<END>`` for the end of the last task."""
+    pattern = {b"<SEP>": rb"\},[ \r\n]*\{", b"<END>": rb"\}[ \r\n]*\][ \r\n]*\Z"}.get(old, re.escape(old))
+    found = list(re.finditer(pattern, data))[0 if where == 1 else -1]
+    return data[: found.start()] + new + data[found.end() :]
+
+
+def _broken(data: bytes, name: str) -> bytes:
+    data = _edit(data, *BREAKS[name])
+    return _edit(data, *SECOND[name]) if name in SECOND else data
+
+
+for _layout, _data in {"indented": PULLED, "minified": MINIFIED, "CRLF": PULLED.replace(b"\n", b"\r\n")}.items():
+    for _name in BREAKS:
+        CASES[f"{_layout}: {_name}"] = _broken(_data, _name)
 
 
 def _whole(path: Path) -> tuple[str, object]:
@@ -134,13 +211,13 @@ def _read(path: Path, *, streamed: bool) -> tuple[list[object], bool]:
 
 def _streamed(path: Path) -> tuple[str, object, bool]:
     """The tasks (or the error) as the reader gets them, and whether the streamed read gave them."""
+    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
     try:
-        try:
-            return "tasks", *_read(path, streamed=True)
-        except NotStreamable:
-            return "tasks", *_read(path, streamed=False)
+        return "tasks", [task.value for task in export.tasks()], export.streamed
     except KhabarError as exc:
-        return "error", exc.message, False
+        return "error", exc.message, export.streamed
+    finally:
+        export.close()
 
 
 @pytest.mark.parametrize("chunk", [export_json.READ_CHUNK, 1, 3, 7, 64], ids=lambda n: f"chunk {n}")
@@ -152,9 +229,49 @@ def test_streamed_reading_equals_one_whole_parse(tmp_path: Path, case: str, chun
     with patch.object(export_json, "READ_CHUNK", chunk):  # the file cut anywhere, even inside a character or a separator
         *got, streamed = _streamed(path)
     assert repr(tuple(got)) == repr(expected)  # repr: NaN equals itself there, and -0.0 differs from 0
-    assert streamed == (case in STREAMED)
+    assert streamed == (case not in READ_WHOLE)
     if case in ("a pull's layout", "minified"):
         assert got == ["tasks", THREE]
+
+
+#: bytes a random edit inserts: JSON's structure, what json accepts and msgspec does not, bytes that are not UTF-8
+INSERTS = [
+    b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b" ", b"\n", b"\t", b"0", b"-", b".", b"e", b"x", "،".encode(), b"\xd8", b"\xff",
+    b"NaN", b"-Infinity", b"1e400", b"tru", b"null", b"\\ud800", b"\\udc00", b"\\u12", b"9" * 4400, b"[" * 1200,
+]
+RICH = [
+    {"id": 1, "data": {"text": "قال «نعم»\n\t\"/\\", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": [{"a": [True, False, None, -0.5e3]}]}]},
+    {"id": 2, "data": {"text": "\u00e9\U0001f600", "doc_id": "d2"}, "annotations": []},
+    {"id": 3, "meta": {}, "n": [10**20, 0, 1e-5]},
+]
+
+
+@given(
+    layout=st.sampled_from(["indented", "minified", "ui"]),
+    edit=st.sampled_from(["delete", "insert", "replace"]),
+    at=st.floats(min_value=0, max_value=1, exclude_max=True),
+    length=st.integers(min_value=1, max_value=3),
+    insert=st.sampled_from(INSERTS),
+    chunk=st.sampled_from([1, 2, 3, 5, 16, 64, export_json.READ_CHUNK]),
+)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_an_export_broken_at_a_random_byte_reads_as_the_whole_read_reads_it(
+    tmp_path: Path, layout: str, edit: str, at: float, length: int, insert: bytes, chunk: int,
+) -> None:
+    """Whatever the edit, the streamed read gives the tasks, or the error, of one ``json`` parse of the whole file."""
+    if layout == "indented":
+        data = json.dumps(RICH, ensure_ascii=False, indent=2).encode("utf-8")
+    else:
+        data = (json.dumps(RICH, ensure_ascii=False) if layout == "minified" else ui_layout(RICH)).encode("utf-8")
+    pos = int(at * len(data))
+    data = data[:pos] + (insert if edit != "delete" else b"") + data[pos + (length if edit != "insert" else 0) :]
+    path = tmp_path / "export.json"
+    path.write_bytes(data)
+    expected = _whole(path)
+    with patch.object(export_json, "READ_CHUNK", chunk):
+        *got, streamed = _streamed(path)
+    assert repr(tuple(got)) == repr(expected)
+    assert streamed == data.lstrip(b" \t\r\n").startswith(b"[")
 
 
 @pytest.mark.parametrize(
@@ -165,7 +282,7 @@ def test_msgspec_says_where_more_follows_a_value_as_the_streamed_read_reads_it(t
     """The message msgspec (pinned) gives for a value followed by more: the offset the streamed read parses out of it."""
     with pytest.raises(msgspec.DecodeError) as raised:
         msgspec.json.decode(data, type=msgspec.Raw)
-    assert export_json._follows_at(str(raised.value), len(data), tmp_path) == follows
+    assert export_json._follows_at(str(raised.value), len(data), 0) == follows
     assert data[follows] not in b" \t\r\n" and data[:follows].rstrip().endswith(b"}")
 
 
@@ -175,15 +292,15 @@ def test_msgspec_says_the_bytes_end_inside_a_value_wherever_they_are_cut(tmp_pat
     for end in range(1, len(task)):
         with pytest.raises(msgspec.DecodeError) as raised:
             msgspec.json.decode(task[:end], type=msgspec.Raw)
-        assert export_json._follows_at(str(raised.value), end, tmp_path) is None, task[:end]
+        assert export_json._follows_at(str(raised.value), end, 0) is None, task[:end]
 
 
 @pytest.mark.parametrize("data", [b'{"a": NaN}, {}', b'{"a": "\\ud800"}, {"b": 1}]', b'{"a": 1,}, {}', b'{"a": 1e}, {}'])
-def test_a_value_msgspec_refuses_stops_the_streamed_read(tmp_path: Path, data: bytes) -> None:
+def test_a_value_msgspec_refuses_goes_to_json(data: bytes) -> None:
     with pytest.raises(msgspec.DecodeError) as raised:
         msgspec.json.decode(data, type=msgspec.Raw)
-    with pytest.raises(NotStreamable):
-        export_json._follows_at(str(raised.value), len(data), tmp_path)
+    with pytest.raises(export_json._Refused):
+        export_json._follows_at(str(raised.value), len(data), 0)
 
 
 def test_a_minified_export_is_read_with_one_chunk_and_one_task_in_memory(tmp_path: Path) -> None:
@@ -275,9 +392,9 @@ def test_a_bad_byte_after_a_refused_task_is_still_the_problem_reported(tmp_path:
 
 @pytest.mark.parametrize("escape", [b"\\ud800", b"\\udc00x", b"\\ud800\\u0041", b"\\ud800\\n"])
 @pytest.mark.parametrize("where", ["a task field the typed decoding skips", "a key of data"])
-def test_a_lone_surrogate_sends_a_streamed_file_to_a_whole_read(tmp_path: Path, escape: bytes, where: str) -> None:
-    """The streamed read does not search pieces for a lone surrogate escape: msgspec refuses one, typed or plain,
-    even in a field it skips, so the file is read whole, where the surrogate is named."""
+def test_a_lone_surrogate_is_named_by_the_streamed_read_as_by_the_whole_read(tmp_path: Path, escape: bytes, where: str) -> None:
+    """The streamed read does not search tasks for a lone surrogate escape: msgspec refuses one, typed or plain,
+    even in a field it skips, so json parses that task, and the surrogate is named as the whole read names it."""
     import polars as pl
 
     from khabar.annotation.scheme import load_scheme
@@ -291,9 +408,8 @@ def test_a_lone_surrogate_sends_a_streamed_file_to_a_whole_read(tmp_path: Path, 
     export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values(), typed=typed)
     try:
         assert export.streamed
-        with pytest.raises(NotStreamable):
+        with pytest.raises(KhabarError, match="lone surrogate") as raised:
             list(export.tasks())
     finally:
         export.close()
-    with pytest.raises(KhabarError, match="lone surrogate"):
-        _read(path, streamed=False)
+    assert ("error", raised.value.message) == _whole(path)
