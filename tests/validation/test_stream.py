@@ -326,6 +326,49 @@ def test_a_minified_export_is_read_with_one_chunk_and_one_task_in_memory(tmp_pat
     assert max(buffers) <= max(chunk, export_json.HEAD_BYTES) + largest < path.stat().st_size // 10
 
 
+@pytest.mark.parametrize("layout", ["indented", "minified"])
+@pytest.mark.parametrize(
+    "break_",
+    ["a missing comma before the last task", "a syntax error in the first task", "a lone surrogate in the last task", "NaN in every task",
+     "cut short", "an unterminated string in the last task"],
+)
+def test_a_broken_export_is_judged_with_one_chunk_and_one_task_in_memory(tmp_path: Path, layout: str, break_: str) -> None:
+    """Whatever breaks the file, and wherever, the buffer holds a chunk and at most the largest task (as when it parses),
+    and the error is the whole read's."""
+    tasks: list[Any] = [{**TASK, "id": n, "data": {"text": "قال الوزير " * (n % 7 * 20), "doc_id": f"d{n}"}} for n in range(1, 400)]
+    tasks[200]["data"]["text"] = LONG_TEXT  # one task larger than a chunk
+    data = json.dumps(tasks, ensure_ascii=False, indent=2 if layout == "indented" else None).encode("utf-8")
+    if break_ == "a missing comma before the last task":
+        data = _edit(data, b"<SEP>", b"} {", -1)
+    elif break_ == "a syntax error in the first task":
+        data = _edit(data, b'"d1"', b'"d1" 1', 1)
+    elif break_ == "a lone surrogate in the last task":
+        data = _edit(data, b'"d399"', b'"d\\ud800"', 1)
+    elif break_ == "NaN in every task":
+        data = data.replace(b"1.25", b"NaN")
+    elif break_ == "cut short":
+        data = data[: -len(LONG_TEXT)]
+    else:
+        data = _edit(data, b'"d399"', b'"d399', 1)
+    path = tmp_path / "export.json"
+    path.write_bytes(data)
+    largest = max(len(json.dumps(task, ensure_ascii=False, indent=2).encode("utf-8")) for task in tasks)
+    chunk = 1024
+    buffers: list[int] = []
+    read_into = ExportFile._read_into
+
+    def recorded(export: ExportFile, buffer: bytearray, offset: int, size: int) -> int:
+        buffers.append(len(buffer))
+        return read_into(export, buffer, offset, size)
+
+    with patch.object(export_json, "READ_CHUNK", chunk), patch.object(ExportFile, "_read_into", recorded):
+        got = _streamed(path)
+    assert repr(got) == repr((*_whole(path), True))
+    assert got[0] == ("tasks" if break_ == "NaN in every task" else "error")
+    assert len(buffers) > len(data) // export_json.HEAD_BYTES  # read a chunk at a time, to the end
+    assert max(buffers) <= max(chunk, export_json.HEAD_BYTES) + largest < len(data) // 10
+
+
 def test_validate_reports_the_same_on_a_minified_export_as_on_the_indented_one(tmp_path: Path, khabar: Any) -> None:
     """Label Studio's own layout, streamed (nothing read whole) a chunk at a time, gives the report of the pull's layout."""
     from tests.validation.validation_exports import annotation, span, task, valid_result
