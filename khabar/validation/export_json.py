@@ -208,7 +208,9 @@ class ExportFile:
         return head is not None
 
     def _whole(self) -> list[Any] | Iterator[Any]:
-        """The tasks of the file read whole, once it is hashed, UTF-8 and not blank."""
+        """The tasks of the file read whole, once it is hashed, UTF-8 and not blank (a file ``json`` refuses at its
+        first bytes is refused without being read whole)."""
+        self._refuse_by_head()
         self.handle.seek(0)
         data = self._read()
         view, checked = memoryview(data), 0
@@ -226,6 +228,22 @@ class ExportFile:
             else:
                 return self._tasks_of(data, slices)
         return _parsed(self.path, data, self.owner_lists)
+
+    def _refuse_by_head(self) -> None:
+        """Raise ``json``'s refusal of a file it refuses within its first :data:`HEAD_BYTES` (a byte order mark, a page
+        that is no JSON), once its bytes are checked to be UTF-8 a chunk at a time, as a streamed read does."""
+        self._fill()
+        window = memoryview(self.buffer)[: min(HEAD_BYTES, self.checked)]
+        text = str(window[: _complete(window)], "utf-8")
+        window.release()
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            if text.strip() and _decided(exc, text):  # not blank: that comes first
+                self._refuse_json(exc, len(text[: exc.pos].encode("utf-8")))
+        except (ValueError, RecursionError):
+            pass  # the whole read judges them: they may be the cut's
+        self.buffer = bytearray()
 
     def _tasks_of(self, data: bytes, slices: list[msgspec.Raw]) -> Iterator[Any]:
         """Each task of the list split by msgspec: as typed structs when ``typed`` decodes it (as a streamed one is), else plain."""
@@ -250,12 +268,7 @@ class ExportFile:
         the file parses), and ``json``'s refusal of the file is raised once the rest of
         the file is found to be UTF-8.
         """
-        self.handle.seek(0)
-        self.buffer = bytearray(max(READ_CHUNK, HEAD_BYTES))
-        self.filled = self._read_into(self.buffer, 0, len(self.buffer))
-        self.at_end = self.filled == 0
-        self.digest.update(memoryview(self.buffer)[: self.filled])
-        self.checked = self._check_utf8(memoryview(self.buffer)[: self.filled], 0, at_end=self.at_end)
+        self._fill()
         indented = INDENTED_HEAD.match(self.buffer, 0, self.filled)
         if indented is not None:  # "},\n" and the items' indent before "{": a deeper object is indented further
             self.separator = re.compile(re.escape(b"},\n" + indented.group(1) + b"{"))
@@ -285,6 +298,16 @@ class ExportFile:
             raise surrogate
         self.sha256 = self.digest.hexdigest()
         self.buffer = bytearray()  # its 16 MB freed before the caller checks the last batch
+
+    def _fill(self) -> None:
+        """Read the file's first chunk into a new buffer (hashed and checked)."""
+        self.handle.seek(0)
+        self.buffer = bytearray(max(READ_CHUNK, HEAD_BYTES))
+        self.filled = self._read_into(self.buffer, 0, len(self.buffer))
+        self.base = 0
+        self.at_end = self.filled == 0
+        self.digest.update(memoryview(self.buffer)[: self.filled])
+        self.checked = self._check_utf8(memoryview(self.buffer)[: self.filled], 0, at_end=self.at_end)
 
     def _task(self, pos: int) -> tuple[Task, int]:
         """The task starting at ``buffer[pos]``, decoded, and where it ends (a position in the buffer as it is then).
@@ -360,7 +383,7 @@ class ExportFile:
             try:
                 value, end = _JSON.raw_decode(text)
             except json.JSONDecodeError as exc:
-                if final or (exc.pos < len(text) - JSON_LOOKAHEAD and not exc.msg.startswith("Unterminated string")):
+                if final or _decided(exc, text):
                     self._refuse_json(exc, self.base + pos + len(text[: exc.pos].encode("utf-8")))
             except RecursionError as exc:  # nested too deeply, wherever the window ends
                 self._refuse_json(exc)
@@ -503,6 +526,12 @@ def _follows_at(message: str, size: int, pos: int) -> int | None:
     if message == TRUNCATED or (at_byte is not None and int(at_byte.group(1)) == size):
         return None
     raise _Refused(pos)
+
+
+def _decided(exc: json.JSONDecodeError, text: str) -> bool:
+    """Whether ``json``'s refusal of ``text``, a window cut from a file, is its refusal of the file: it stands more than
+    :data:`JSON_LOOKAHEAD` before the cut and is no string running to it."""
+    return exc.pos < len(text) - JSON_LOOKAHEAD and not exc.msg.startswith("Unterminated string")
 
 
 def _blank(data: bytes) -> bool:

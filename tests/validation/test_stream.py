@@ -37,8 +37,12 @@ def ui_layout(tasks: Any) -> str:
 
 
 LONG_TEXT = "قال الوزير " * 600
-#: the only cases read whole: their top level is no list from their first byte
-READ_WHOLE = {"top level object", "a byte order mark", "white space only", "empty"}
+#: the only cases not streamed: their top level is no list from their first byte
+READ_WHOLE = {
+    "top level object", "a byte order mark", "white space only", "empty", "a byte order mark before a pull", "a page that is no JSON",
+    "a page that is no JSON, then a byte that is not UTF-8", "an object broken in its first bytes", "an object broken after its first bytes",
+    "white space only, then a character", "an object with a lone surrogate",
+}
 
 CASES = {
     "a pull's layout": PULLED,
@@ -106,6 +110,15 @@ CASES = {
     "cut inside a character": '[{"id": 1, "data": {"text": "قال"}}'.encode()[:-5],
     "cut at the end of a character": '[{"id": 1, "data": {"text": "قال'.encode()[:-1],
     "white space only": " \n\u3000\u00a0 ".encode(),
+    # json refuses them within their first bytes: refused without a whole read
+    "a byte order mark before a pull": b"\xef\xbb\xbf" + PULLED,
+    "a page that is no JSON": b"<!DOCTYPE html>\n<html><body>" + b"<p>Gateway Timeout</p>" * 400 + b"</body></html>",
+    "a page that is no JSON, then a byte that is not UTF-8": b"<html>" + b" " * 5000 + b"\xff</html>",
+    "an object broken in its first bytes": b'{"id" 1, "data": {"text": "' + LONG_TEXT.encode() + b'"}}',
+    "white space only, then a character": "\u3000\n".encode() * 3000 + b"x",
+    # json refuses it far from its start, or parses it: read whole
+    "an object broken after its first bytes": b'{"data": {"text": "' + LONG_TEXT.encode() + b'"}, "id" 1}',
+    "an object with a lone surrogate": b'{"data": {"text": "\\ud800"}}',
     "empty": b"",
 }
 
@@ -237,7 +250,7 @@ def test_streamed_reading_equals_one_whole_parse(tmp_path: Path, case: str, chun
 #: bytes a random edit inserts: JSON's structure, what json accepts and msgspec does not, bytes that are not UTF-8
 INSERTS = [
     b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b" ", b"\n", b"\t", b"0", b"-", b".", b"e", b"x", "،".encode(), b"\xd8", b"\xff",
-    b"NaN", b"-Infinity", b"1e400", b"tru", b"null", b"\\ud800", b"\\udc00", b"\\u12", b"9" * 4400, b"[" * 1200,
+    b"\xef\xbb\xbf", b"NaN", b"-Infinity", b"1e400", b"tru", b"null", b"\\ud800", b"\\udc00", b"\\u12", b"9" * 4400, b"[" * 1200,
 ]
 RICH = [
     {"id": 1, "data": {"text": "قال «نعم»\n\t\"/\\", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": [{"a": [True, False, None, -0.5e3]}]}]},
@@ -367,6 +380,26 @@ def test_a_broken_export_is_judged_with_one_chunk_and_one_task_in_memory(tmp_pat
     assert got[0] == ("tasks" if break_ == "NaN in every task" else "error")
     assert len(buffers) > len(data) // export_json.HEAD_BYTES  # read a chunk at a time, to the end
     assert max(buffers) <= max(chunk, export_json.HEAD_BYTES) + largest < len(data) // 10
+
+
+@pytest.mark.parametrize("head", [b"\xef\xbb\xbf", b"<html>", b'{"tasks": [} '])
+def test_a_file_json_refuses_at_its_start_is_refused_without_a_whole_read(tmp_path: Path, head: bytes) -> None:
+    """A list after a byte order mark, a page, an object broken at once: the bytes are checked a chunk at a time,
+    never read at once, and the error is the whole read's."""
+    tasks = [{**TASK, "id": n} for n in range(1, 400)]
+    path = tmp_path / "export.json"
+    path.write_bytes(head + json.dumps(tasks, ensure_ascii=False, indent=2).encode("utf-8"))
+    sizes: list[int] = []
+    read = ExportFile._read
+
+    def recorded(export: ExportFile, size: int = -1) -> bytes:
+        sizes.append(size)
+        return read(export, size)
+
+    with patch.object(export_json, "READ_CHUNK", 1024), patch.object(ExportFile, "_read", recorded):
+        got = _streamed(path)
+    assert got == (*_whole(path), False)
+    assert got[0] == "error" and -1 not in sizes
 
 
 def test_validate_reports_the_same_on_a_minified_export_as_on_the_indented_one(tmp_path: Path, khabar: Any) -> None:
