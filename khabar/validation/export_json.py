@@ -20,11 +20,14 @@ Two ways, one result:
   ``json`` parse of the whole file, and memory holds one chunk and the largest task
   (or the text ``json`` needed to refuse one), whatever the file's size.
 - **whole** (a file whose top level is not a list from its first bytes: an object,
-  a byte order mark, anything else; a blank file): the file read whole, split by
-  msgspec when it can (for a list: its tasks parsed when reached, by the typed
-  structs first, as a streamed one is), else parsed by ``json``, so every message is
-  what ``json`` says. Its memory is the file's (``json``'s objects of it: 3.45 GB
-  for 600 MB): what such a file holds is refused anyway, and Label Studio writes none.
+  a byte order mark, anything else; a blank file): one that ``json`` refuses within
+  its first :data:`HEAD_BYTES` (a byte order mark, a page that is no JSON) is refused
+  as a streamed read refuses, its bytes checked a chunk at a time. Any other is read
+  whole, split by msgspec when it can, else parsed by ``json``, so every message is
+  what ``json`` says. Its memory is then the file's (``json``'s objects of it: 3.45 GB
+  for 600 MB): the message for a top level that is no list needs ``json``'s verdict
+  on the whole value, and such a file is refused whatever it holds (Label Studio
+  writes none).
 
 The order of the problems is the whole read's: bytes that are not UTF-8 anywhere,
 then ``json``'s refusal of the file (its first syntax error, a value nested too deeply,
@@ -334,7 +337,7 @@ class ExportFile:
             return self._parsed_by_json(refused.pos, HEAD_BYTES)
         if guess is not None and end != guess:
             self.separator = None
-        task = self._decoded(pos, end)
+        task = None if end == guess else self._decoded(pos, end)  # the guess was right: msgspec refused the task
         return (task, end) if task is not None else self._parsed_by_json(pos, end - pos + 1)
 
     def _task_at(self, pos: int) -> tuple[int, int]:
@@ -364,7 +367,7 @@ class ExportFile:
             pos = 0
 
     def _parsed_by_json(self, pos: int, size: int) -> tuple[Task, int]:
-        """The value starting at ``buffer[pos]`` as ``json`` parses it (a task of size 0), and where it ends; its refusal raised.
+        """The value starting at ``buffer[pos]`` as ``json`` parses it, and where it ends; ``json``'s refusal raised.
 
         ``json`` parses a window of the file from ``pos``, ``size`` bytes at first, as
         it parses that value inside the whole file (its scanner parses an item of a
