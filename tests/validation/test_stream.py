@@ -259,25 +259,30 @@ RICH = [
 ]
 
 
+EDITS = st.tuples(
+    st.sampled_from(["delete", "insert", "replace"]), st.floats(min_value=0, max_value=1, exclude_max=True), st.integers(min_value=1, max_value=3),
+    st.sampled_from(INSERTS),
+)
+
+
 @given(
     layout=st.sampled_from(["indented", "minified", "ui"]),
-    edit=st.sampled_from(["delete", "insert", "replace"]),
-    at=st.floats(min_value=0, max_value=1, exclude_max=True),
-    length=st.integers(min_value=1, max_value=3),
-    insert=st.sampled_from(INSERTS),
+    edits=st.lists(EDITS, min_size=1, max_size=3),
     chunk=st.sampled_from([1, 2, 3, 5, 16, 64, export_json.READ_CHUNK]),
 )
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_an_export_broken_at_a_random_byte_reads_as_the_whole_read_reads_it(
-    tmp_path: Path, layout: str, edit: str, at: float, length: int, insert: bytes, chunk: int,
+def test_an_export_broken_at_random_bytes_reads_as_the_whole_read_reads_it(
+    tmp_path: Path, layout: str, edits: list[tuple[str, float, int, bytes]], chunk: int,
 ) -> None:
-    """Whatever the edit, the streamed read gives the tasks, or the error, of one ``json`` parse of the whole file."""
+    """Whatever the edits (one to three: which problem comes first), the streamed read gives the tasks, or the error,
+    of one ``json`` parse of the whole file."""
     if layout == "indented":
         data = json.dumps(RICH, ensure_ascii=False, indent=2).encode("utf-8")
     else:
         data = (json.dumps(RICH, ensure_ascii=False) if layout == "minified" else ui_layout(RICH)).encode("utf-8")
-    pos = int(at * len(data))
-    data = data[:pos] + (insert if edit != "delete" else b"") + data[pos + (length if edit != "insert" else 0) :]
+    for edit, at, length, insert in edits:
+        pos = int(at * len(data))
+        data = data[:pos] + (insert if edit != "delete" else b"") + data[pos + (length if edit != "insert" else 0) :]
     path = tmp_path / "export.json"
     path.write_bytes(data)
     expected = _whole(path)
