@@ -471,6 +471,31 @@ def test_a_bad_byte_after_a_refused_task_is_still_the_problem_reported(tmp_path:
         read_raw([path], repo().documents_file)
 
 
+@pytest.mark.parametrize("break_", ["a missing comma before the last task", "a lone surrogate in the last task", "the file cut short"])
+@pytest.mark.parametrize("chunk", [export_json.READ_CHUNK, 64], ids=lambda n: f"chunk {n}")
+def test_a_broken_file_after_a_refused_task_is_still_the_problem_reported(tmp_path: Path, break_: str, chunk: int) -> None:
+    """The reader refuses the first task (no data.text) and reads on: the file's own problem, met later, is reported,
+    as the whole read, which parses the file before its first task, reported it."""
+    from khabar.foundation.paths import repo
+    from khabar.validation.reader import read_raw
+
+    tasks = [{"id": 1, "annotations": []}, *[{**TASK, "id": n} for n in range(2, 40)]]  # the first has no data.text
+    data = json.dumps(tasks, ensure_ascii=False, indent=2).encode("utf-8")
+    if break_ == "a missing comma before the last task":
+        data = _edit(data, b"<SEP>", b"} {", -1)
+    elif break_ == "a lone surrogate in the last task":
+        data = _edit(data, b'"d1"', b'"\\udfff"', -1)
+    else:
+        data = data[:-100]
+    path = tmp_path / "export.json"
+    path.write_bytes(data)
+    expected = _whole(path)
+    with patch.object(export_json, "READ_CHUNK", chunk), pytest.raises(KhabarError) as raised:
+        read_raw([path], repo().documents_file)
+    assert ("error", raised.value.message) == expected
+    assert "no data.text" not in raised.value.message
+
+
 @pytest.mark.parametrize("escape", [b"\\ud800", b"\\udc00x", b"\\ud800\\u0041", b"\\ud800\\n"])
 @pytest.mark.parametrize("where", ["a task field the typed decoding skips", "a key of data"])
 def test_a_lone_surrogate_is_named_by_the_streamed_read_as_by_the_whole_read(tmp_path: Path, escape: bytes, where: str) -> None:
