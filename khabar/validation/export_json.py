@@ -101,7 +101,8 @@ _JSON = json.JSONDecoder()
 
 
 class NotStreamable(Exception):
-    """A file to read the whole way instead (no streamed read raises it since every problem is judged streamed)."""
+    """A file to read the whole way instead: no read raises it since a list's every problem is judged streamed (the
+    retry of :func:`khabar.validation.reader.read_raw` and :func:`khabar.validation.api.check_exports` is left to go)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(str(path))
