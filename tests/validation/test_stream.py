@@ -267,19 +267,21 @@ EDITS = st.tuples(
 
 @given(
     layout=st.sampled_from(["indented", "minified", "ui"]),
+    long=st.booleans(),
     edits=st.lists(EDITS, min_size=1, max_size=3),
     chunk=st.sampled_from([1, 2, 3, 5, 16, 64, export_json.READ_CHUNK]),
 )
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_an_export_broken_at_random_bytes_reads_as_the_whole_read_reads_it(
-    tmp_path: Path, layout: str, edits: list[tuple[str, float, int, bytes]], chunk: int,
+    tmp_path: Path, layout: str, long: bool, edits: list[tuple[str, float, int, bytes]], chunk: int,
 ) -> None:
     """Whatever the edits (one to three: which problem comes first), the streamed read gives the tasks, or the error,
-    of one ``json`` parse of the whole file."""
+    of one ``json`` parse of the whole file (``long``: a task longer than json's first window, 4 KB, comes first)."""
+    tasks = [{"id": 0, "data": {"text": LONG_TEXT}}, *RICH] if long else RICH
     if layout == "indented":
-        data = json.dumps(RICH, ensure_ascii=False, indent=2).encode("utf-8")
+        data = json.dumps(tasks, ensure_ascii=False, indent=2).encode("utf-8")
     else:
-        data = (json.dumps(RICH, ensure_ascii=False) if layout == "minified" else ui_layout(RICH)).encode("utf-8")
+        data = (json.dumps(tasks, ensure_ascii=False) if layout == "minified" else ui_layout(tasks)).encode("utf-8")
     for edit, at, length, insert in edits:
         pos = int(at * len(data))
         data = data[:pos] + (insert if edit != "delete" else b"") + data[pos + (length if edit != "insert" else 0) :]
