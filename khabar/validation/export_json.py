@@ -326,21 +326,22 @@ class ExportFile:
         pretty-printed by another writer, whose separator stands inside a task, leaves
         the rest of the file to msgspec); a task msgspec refuses goes to ``json``.
         """
-        guess = None
+        guess = None  # the file's offset of the task's end, as the separator says
         if self.separator is not None:
             found = self.separator.search(self.buffer, pos, self.checked)  # ASCII: the bytes before it are checked
             if found is not None:
-                guess = found.start() + 1  # after the "}"
-                task = self._decoded(pos, guess)
+                end = found.start() + 1  # after the "}"
+                task = self._decoded(pos, end)
                 if task is not None:
-                    return task, guess
+                    return task, end
+                guess = self.base + end
         try:
-            pos, end = self._task_at(pos)
+            pos, end = self._task_at(pos)  # reading on moves the buffer: offsets in the file compare
         except _Refused as refused:  # json's window: to the separator and a byte, the task's end when it guessed right
-            return self._parsed_by_json(refused.pos, HEAD_BYTES if guess is None else guess - pos + 1)
-        if guess is not None and end != guess:
+            return self._parsed_by_json(refused.pos, HEAD_BYTES if guess is None else guess - self.base - refused.pos + 1)
+        if guess is not None and self.base + end != guess:
             self.separator = None
-        task = None if end == guess else self._decoded(pos, end)  # the guess was right: msgspec refused the task
+        task = None if self.base + end == guess else self._decoded(pos, end)  # the guess was right: msgspec refused the task
         return (task, end) if task is not None else self._parsed_by_json(pos, end - pos + 1)
 
     def _task_at(self, pos: int) -> tuple[int, int]:
