@@ -1,8 +1,9 @@
 """The export read task by task gives the tasks, and the errors, of one ``json`` parse of the whole file.
 
-Each case is read streamed (each task's end found by msgspec, or by the separator of an
-indented file, a chunk at a time) with chunks of every size, and, when the streamed read
-gives up on it, whole (msgspec slices, else ``json``): what the callers do.
+Each case is read as the reader reads it, with chunks of every size: streamed when its top
+level is a list (each task's end found by msgspec, or by the separator of an indented file,
+what msgspec refuses judged by ``json`` on a window of the file), else whole; and compared
+with ``json.loads`` of the whole text, broken anywhere, by hand and by hypothesis.
 """
 
 from __future__ import annotations
