@@ -2,33 +2,46 @@
 
 Two ways, one result:
 
-- **streamed** (any file whose top level is a list of objects, whatever its white
-  space: what ``khabar studio pull`` writes, indented, and what Label Studio's own
-  JSON export writes, on one line): the file is read :data:`READ_CHUNK` bytes at a
-  time and msgspec finds where each task ends (a decoding of the buffer from the
-  task's ``{`` stops after that value and says at which byte more follows, or that
-  the bytes end inside it: then the next chunk is read). Between two tasks only
-  white space and ``,`` may stand, after the last one ``]`` and white space. Each
-  task is decoded by msgspec on its own (one with a lone surrogate escape, which
-  msgspec refuses wherever it stands, does not decode). If every task decodes, the
-  file is the JSON list of those tasks (JSON has one parse), so the tasks are
-  exactly those of a whole-file parse; memory holds one chunk and one task,
-  whatever the file's size.
-- **whole** (anything else: an empty list, a list holding something other than an
-  object, and any file msgspec refuses): the file read whole, its list split by
-  msgspec and each task parsed when reached (by the typed structs first, as a
-  streamed one is); a file msgspec refuses is parsed by ``json``, so every message
-  is what ``json`` says.
+- **streamed** (any file whose top level is a list, whatever its white space and
+  whatever follows its ``[``: what ``khabar studio pull`` writes, indented, what Label
+  Studio's own JSON export writes, on one line, and any such file broken anywhere):
+  the file is read :data:`READ_CHUNK` bytes at a time and msgspec finds where each
+  task ends (a decoding of the buffer from the task's ``{`` stops after that value and
+  says at which byte more follows, or that the bytes end inside it: then the next
+  chunk is read), and decodes it. Between two tasks only white space and ``,`` may
+  stand, after the last one ``]`` and white space. What msgspec refuses there — a
+  task holding what ``json`` accepts and msgspec does not (``NaN``, ``1e400``, a
+  lone surrogate escape), an item that is not an object, a syntax error — is
+  handed to ``json``, a window of the file from that item's start (``json`` parses
+  an item of a list as it parses that value alone, and what stands between items is
+  judged by ``json`` on ``[0`` followed by it): a value it parses is the task, its
+  refusal is the file's, with the line and column of the whole file (the file read
+  again up to that byte, for them). So every task and every message is that of one
+  ``json`` parse of the whole file, and memory holds one chunk and the largest task
+  (or the text ``json`` needed to refuse one), whatever the file's size.
+- **whole** (a file whose top level is not a list from its first bytes: an object,
+  a byte order mark, anything else; a blank file): one that ``json`` refuses within
+  its first :data:`HEAD_BYTES` (a byte order mark, a page that is no JSON) is refused
+  as a streamed read refuses, its bytes checked a chunk at a time. Any other is read
+  whole, split by msgspec when it can, else parsed by ``json``, so every message is
+  what ``json`` says. Its memory is then the file's (``json``'s objects of it: 3.45 GB
+  for 600 MB): the message for a top level that is no list needs ``json``'s verdict
+  on the whole value, and such a file is refused whatever it holds (Label Studio
+  writes none).
 
-A streamed read that meets what it cannot cut or decode raises :class:`NotStreamable`;
-the caller reads the file again the whole way. The file's bytes are read once:
-hashed, checked to be UTF-8 (and not blank) and parsed as they come. A whole read
-checks them all before its first task; a streamed read checks each chunk before it
-decodes a task of it, so a bad byte stops it at the chunk that holds it. Its
-callers drain the tasks when one of them is refused (and a task refused sends the
-file to a whole read, which checks first), so the file's own problem is still the
-one reported, as when the whole file was checked before its first task (the
-second read of 600 MB cost 0.15 s CPU, its first chunk's decoding to str more).
+The order of the problems is the whole read's: bytes that are not UTF-8 anywhere,
+then ``json``'s refusal of the file (its first syntax error, a value nested too deeply,
+an integer too long: what it meets first), then the first task holding a lone
+surrogate. So a streamed read that meets a refusal reads on to the file's end, checking
+its bytes, before it raises it; one that meets a lone surrogate stops yielding tasks
+and reads on parsing, raising it at the end when nothing else is wrong.
+
+A file that parses is read once: hashed, checked to be UTF-8 (and not blank) and parsed
+as it comes. A whole read checks all its bytes before its first task; a streamed read
+checks each chunk before it decodes a task of it, so a bad byte stops it at the chunk
+that holds it. Its callers drain the tasks when the reader refuses one of them, so the
+file's own problem is still the one reported, as when the whole file was checked before
+its first task.
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -62,14 +76,18 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 READ_CHUNK = 1 << 24
 #: A byte that is not JSON's white space (``json`` and msgspec allow no other between values).
 NOT_WHITE_SPACE = re.compile(rb"[^ \t\n\r]")
-#: The start of a top-level list whose first item is an object.
-STREAM_HEAD = re.compile(rb"\A[ \t\n\r]*\[[ \t\n\r]*\{")
+#: The start of a top-level list (read streamed, whatever follows).
+STREAM_HEAD = re.compile(rb"\A[ \t\n\r]*\[")
 #: The start of a list laid out by ``json.dumps(..., indent=N)``: ``[``, a newline and the indent of its items.
 INDENTED_HEAD = re.compile(rb"\A[ \t\n\r]*\[\n([ \t]*)\{")
 #: Bytes at each end of a file in which its start and end are looked for.
 HEAD_BYTES = 4096
-#: The end of a top-level list whose last item is an object.
-STREAM_TAIL = re.compile(rb"\}[ \t\n\r]*\][ \t\n\r]*\Z")
+#: The bytes that continue a UTF-8 character: a line's other bytes are its characters (``json`` counts columns in characters).
+CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+#: How far past the position of a ``json`` error the text it saw may matter: its lookahead (``-Infinity``,
+#: a ``\\uXXXX`` escape, a number's ``e+``). An error closer to the end of a window cut from the file, or
+#: a string it saw unterminated, may be the cut's: the window is made longer and parsed again.
+JSON_LOOKAHEAD = 64
 #: msgspec's message when a decoded value is followed by more than white space: ``byte N`` counts
 #: the bytes up to and including the first byte that follows (msgspec 0.22, pinned by a test).
 TRAILING = re.compile(r"JSON is malformed: trailing characters \(byte (\d+)\)")
@@ -79,10 +97,12 @@ TRUNCATED = "Input data was truncated"
 #: end inside a number: ``1e``, ``-``, ``1.`` are refused as such, not as truncated).
 AT_BYTE = re.compile(r"JSON is malformed: .* \(byte (\d+)\)")
 _DECODER = msgspec.json.Decoder()
+_JSON = json.JSONDecoder()
 
 
 class NotStreamable(Exception):
-    """A streamed export that cannot be cut into tasks, or a task of it msgspec refuses: read the file the whole way instead."""
+    """A file to read the whole way instead: no read raises it since a list's every problem is judged streamed (the
+    retry of :func:`khabar.validation.reader.read_raw` and :func:`khabar.validation.api.check_exports` is left to go)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(str(path))
@@ -91,10 +111,13 @@ class NotStreamable(Exception):
 
 @dataclass(frozen=True)
 class Task:
-    """One task as parsed, and how many bytes of the export it took (0 when read whole)."""
+    """One task as parsed, how many bytes of the export it took (0 when read whole), and whether ``json`` parsed it
+    (msgspec refused it) and from text holding a lone surrogate escape (only json lets one through)."""
 
     value: Any
     size: int
+    by_json: bool = False
+    escapes_surrogate: bool = False
 
 
 class ExportFile:
@@ -113,6 +136,8 @@ class ExportFile:
         # the streamed read's window on the file: its bytes in use, how many of them are checked UTF-8, the file's end reached
         self.buffer = bytearray()
         self.filled = self.checked = 0
+        #: the file's offset of ``buffer[0]``
+        self.base = 0
         self.at_end = False
         self.digest = hashlib.sha256()
         #: in a file laid out by json.dumps(..., indent=N), the end of a task and the start of the next (from the file's head)
@@ -182,17 +207,16 @@ class ExportFile:
             offset += len(chunk)
 
     def _streamable(self) -> bool:
-        """Whether the file starts as a list whose first item is an object and ends as one whose last is (a file
-        cut short or followed by more is read whole at once, not streamed to its end first)."""
+        """Whether the file's top level is a list, from its first bytes (what follows the ``[`` is judged as it is read)."""
         self.handle.seek(0)
         head = STREAM_HEAD.match(self._read(HEAD_BYTES))
-        self.handle.seek(max(0, self.stamp[0] - HEAD_BYTES))
-        tail = STREAM_TAIL.search(self._read())
         self.handle.seek(0)
-        return head is not None and tail is not None
+        return head is not None
 
     def _whole(self) -> list[Any] | Iterator[Any]:
-        """The tasks of the file read whole, once it is hashed, UTF-8 and not blank."""
+        """The tasks of the file read whole, once it is hashed, UTF-8 and not blank (a file ``json`` refuses at its
+        first bytes is refused without being read whole)."""
+        self._refuse_by_head()
         self.handle.seek(0)
         data = self._read()
         view, checked = memoryview(data), 0
@@ -211,6 +235,22 @@ class ExportFile:
                 return self._tasks_of(data, slices)
         return _parsed(self.path, data, self.owner_lists)
 
+    def _refuse_by_head(self) -> None:
+        """Raise ``json``'s refusal of a file it refuses within its first :data:`HEAD_BYTES` (a byte order mark, a page
+        that is no JSON), once its bytes are checked to be UTF-8 a chunk at a time, as a streamed read does."""
+        self._fill()
+        window = memoryview(self.buffer)[: min(HEAD_BYTES, self.checked)]
+        text = str(window[: _complete(window)], "utf-8")
+        window.release()
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            if text.strip() and _decided(exc, text):  # not blank: that comes first
+                self._refuse_json(exc, len(text[: exc.pos].encode("utf-8")))
+        except (ValueError, RecursionError):
+            pass  # the whole read judges them: they may be the cut's
+        self.buffer = bytearray()
+
     def _tasks_of(self, data: bytes, slices: list[msgspec.Raw]) -> Iterator[Any]:
         """Each task of the list split by msgspec: as typed structs when ``typed`` decodes it (as a streamed one is), else plain."""
         for raw in slices:
@@ -226,36 +266,54 @@ class ExportFile:
     # -- streamed -------------------------------------------------------------------
 
     def _streamed(self) -> Iterator[Task]:
-        """The tasks of the list, decoded one by one as msgspec finds their ends; each chunk hashed and checked as it is read."""
-        self.handle.seek(0)
-        self.buffer = bytearray(max(READ_CHUNK, HEAD_BYTES))
-        self.filled = self._read_into(self.buffer, 0, len(self.buffer))
-        self.at_end = self.filled == 0
-        self.digest.update(memoryview(self.buffer)[: self.filled])
-        self.checked = self._check_utf8(memoryview(self.buffer)[: self.filled], 0, at_end=self.at_end)
+        """The items of the list, decoded one by one as msgspec finds their ends; each chunk hashed and checked as it is read.
+
+        What msgspec refuses, ``json`` judges (see the module docstring): an item it parses
+        is yielded, a lone surrogate is the file's problem once the rest of the file is
+        found to be JSON (the whole read names the first task holding one, and only when
+        the file parses), and ``json``'s refusal of the file is raised once the rest of
+        the file is found to be UTF-8.
+        """
+        self._fill()
         indented = INDENTED_HEAD.match(self.buffer, 0, self.filled)
         if indented is not None:  # "},\n" and the items' indent before "{": a deeper object is indented further
             self.separator = re.compile(re.escape(b"},\n" + indented.group(1) + b"{"))
-        pos = self._skip_space(0)
-        if self.buffer[pos : pos + 1] != b"[":
-            raise NotStreamable(self.path)
+        surrogate: KhabarError | None = None
+        pos = self._skip_space(self._skip_space(0) + 1)  # after the "[" the head matched
+        if self._byte(pos) != b"]":
+            for task_pos in itertools.count():
+                task, end = self._task(pos) if self._byte(pos) == b"{" else self._parsed_by_json(pos, HEAD_BYTES)
+                if surrogate is None and task.escapes_surrogate:
+                    surrogate = _surrogate_problem(self.path, task_pos, task.value, self.owner_lists)
+                if surrogate is None:
+                    yield task
+                pos = self._skip_space(end)
+                follows = self._byte(pos)
+                if follows == b"]":
+                    break
+                if follows != b",":
+                    self._refuse_gap("[0", pos)  # what json says of a list whose item is followed by this
+                comma = self.base + pos
+                pos = self._skip_space(pos + 1)
+                if self._byte(pos) in (b"]", b""):  # a comma before the end of the list, or of the file
+                    self._refuse_gap("[0,", pos, comma)
         pos = self._skip_space(pos + 1)
-        while True:
-            if self.buffer[pos : pos + 1] != b"{":  # a list holding something else: the whole read says what
-                raise NotStreamable(self.path)
-            task, end = self._task(pos)
-            yield task
-            pos = self._skip_space(end)
-            follows = self.buffer[pos : pos + 1]
-            if follows == b"]":
-                break
-            if follows != b",":
-                raise NotStreamable(self.path)
-            pos = self._skip_space(pos + 1)
-        if self._skip_space(pos + 1) != self.filled or not self.at_end:  # more than white space after the list
-            raise NotStreamable(self.path)
+        if pos != self.filled:  # more than white space after the list
+            self._refuse_gap("[0] ", pos)
+        if surrogate is not None:
+            raise surrogate
         self.sha256 = self.digest.hexdigest()
         self.buffer = bytearray()  # its 16 MB freed before the caller checks the last batch
+
+    def _fill(self) -> None:
+        """Read the file's first chunk into a new buffer (hashed and checked)."""
+        self.handle.seek(0)
+        self.buffer = bytearray(max(READ_CHUNK, HEAD_BYTES))
+        self.filled = self._read_into(self.buffer, 0, len(self.buffer))
+        self.base = 0
+        self.at_end = self.filled == 0
+        self.digest.update(memoryview(self.buffer)[: self.filled])
+        self.checked = self._check_utf8(memoryview(self.buffer)[: self.filled], 0, at_end=self.at_end)
 
     def _task(self, pos: int) -> tuple[Task, int]:
         """The task starting at ``buffer[pos]``, decoded, and where it ends (a position in the buffer as it is then).
@@ -264,44 +322,139 @@ class ExportFile:
         decoding checks (bytes that decode whole are the one JSON value that starts
         where they start): finding the separators costs 0.24 s CPU for 600 MB, msgspec's
         scan 0.47 s (cutting the 1M news export, read, hashed and checked: 0.83 s
-        against 1.08 s). A piece that does not decode (a file pretty-printed by another
-        writer, whose separator stands inside a task) leaves the rest of the file to msgspec.
+        against 1.08 s). A piece that does not decode is cut by msgspec (a file
+        pretty-printed by another writer, whose separator stands inside a task, leaves
+        the rest of the file to msgspec); a task msgspec refuses goes to ``json``.
         """
+        guess = None  # the file's offset of the task's end, as the separator says
         if self.separator is not None:
             found = self.separator.search(self.buffer, pos, self.checked)  # ASCII: the bytes before it are checked
             if found is not None:
                 end = found.start() + 1  # after the "}"
-                try:
-                    return self._decoded(pos, end), end
-                except NotStreamable:
-                    self.separator = None
-        start, end = self._task_at(pos)
-        return self._decoded(start, end), end
+                task = self._decoded(pos, end)
+                if task is not None:
+                    return task, end
+                guess = self.base + end
+        try:
+            pos, end = self._task_at(pos)  # reading on moves the buffer: offsets in the file compare
+        except _Refused as refused:  # json's window: to the separator and a byte, the task's end when it guessed right
+            return self._parsed_by_json(refused.pos, HEAD_BYTES if guess is None else guess - self.base - refused.pos + 1)
+        if guess is not None and self.base + end != guess:
+            self.separator = None
+        task = None if self.base + end == guess else self._decoded(pos, end)  # the guess was right: msgspec refused the task
+        return (task, end) if task is not None else self._parsed_by_json(pos, end - pos + 1)
 
     def _task_at(self, pos: int) -> tuple[int, int]:
         """Where the value starting at ``buffer[pos]`` starts and ends, reading on while the buffer ends inside it.
 
         msgspec decodes the checked bytes from ``pos`` to a raw slice: it stops after
         the first value and refuses what follows, saying where (0.47 s CPU for the
-        12,966 tasks of a 600 MB export, none of them parsed into objects).
+        12,966 tasks of a 600 MB export, none of them parsed into objects). Raises
+        :class:`_Refused` when msgspec refuses the value, or the file ends inside it.
         """
         while True:
             with memoryview(self.buffer)[pos : self.checked] as view:
                 try:
                     return pos, pos + len(msgspec.json.decode(view, type=msgspec.Raw))  # the bytes end with the value
                 except msgspec.DecodeError as exc:
-                    follows = _follows_at(str(exc), len(view), self.path)
+                    follows = _follows_at(str(exc), len(view), pos)
                 except RecursionError:
-                    raise NotStreamable(self.path) from None
+                    raise _Refused(pos) from None
             if follows is not None:
                 end = pos + follows
                 while self.buffer[end - 1] in b" \t\n\r":  # the white space before what follows is no part of the value
                     end -= 1
                 return pos, end
             if self.at_end:  # the file ends inside the value
-                raise NotStreamable(self.path)
+                raise _Refused(pos)
             self._read_on(pos)
             pos = 0
+
+    def _parsed_by_json(self, pos: int, size: int) -> tuple[Task, int]:
+        """The value starting at ``buffer[pos]`` as ``json`` parses it, and where it ends; ``json``'s refusal raised.
+
+        ``json`` parses a window of the file from ``pos``, ``size`` bytes at first, as
+        it parses that value inside the whole file (its scanner parses an item of a
+        list as it parses a value alone). While its verdict may be the window's end's
+        (the value ends there, or its error stands within :data:`JSON_LOOKAHEAD` of it,
+        or a string runs to it), the window is doubled: it grows to the value's length
+        at most, as msgspec's reading does, or to the text an error needs.
+        """
+        too_long = None
+        while True:
+            stop = min(pos + size, self.checked)
+            window = memoryview(self.buffer)[pos:stop]
+            text = str(window[: _complete(window)], "utf-8")
+            window.release()
+            final = self.at_end and stop == self.filled  # the window holds the rest of the file
+            try:
+                value, end = _JSON.raw_decode(text)
+            except json.JSONDecodeError as exc:
+                if final or _decided(exc, text):
+                    self._refuse_json(exc, self.base + pos + len(text[: exc.pos].encode("utf-8")))
+            except RecursionError as exc:  # nested too deeply, wherever the window ends
+                self._refuse_json(exc)
+            except ValueError as exc:  # an integer too long: its message counts its digits, those in the window when it cuts them
+                if final or str(exc) == too_long:  # the same count in a longer window: the integer ends in the shorter
+                    self._refuse_json(exc)
+                too_long = str(exc)
+            else:
+                if end < len(text) or final:  # a number at the window's end may go on after it
+                    size = len(text[:end].encode("utf-8"))
+                    # the value's strings walked for a lone surrogate only when its text holds such an escape (news, NaN in
+                    # every task: 0.35 → 0.15 s CPU for 17 MB)
+                    escapes = text.find("\\u", 0, end) >= 0 and LONE_SURROGATE_ESCAPE.search(text, 0, end) is not None
+                    return Task(value, size, by_json=True, escapes_surrogate=escapes), pos + size
+            size *= 2
+            if stop == self.checked:
+                self._read_on(pos)
+                pos = 0
+
+    def _refuse_gap(self, before: str, pos: int, comma: int | None = None) -> NoReturn:
+        """Raise what ``json`` says of the list's text from ``buffer[pos]`` when ``before`` stands before it
+        (``comma``: the file's offset of the comma that ends ``before``, which json may name)."""
+        if self.filled - pos < 4 and not self.at_end:  # a whole character for json to see
+            self._read_on(pos)
+            pos = 0
+        window = memoryview(self.buffer)[pos : min(pos + 4, self.checked)]
+        text = before + str(window[: _complete(window)], "utf-8")
+        window.release()
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            offset = comma if comma is not None and exc.pos < len(before) else self.base + pos + len(text[len(before) : exc.pos].encode("utf-8"))
+            self._refuse_json(exc, offset)
+        raise AssertionError(f"json parses {text!r}")  # not seen: each caller's text is no JSON
+
+    def _refuse_json(self, exc: ValueError | RecursionError, offset: int = 0) -> NoReturn:
+        """Raise ``json``'s refusal of the file, met at byte ``offset``, once the rest of the file is checked to be UTF-8
+        (a bad byte anywhere is the problem reported, as in a whole read, which checks every byte first)."""
+        while not self.at_end:
+            self._read_on(self.checked)
+        if isinstance(exc, json.JSONDecodeError):  # its line and column are those of the window it parsed: the file's instead
+            exc.lineno, exc.colno = self._line_column(offset)
+        raise _json_refusal(self.path, exc)
+
+    def _line_column(self, offset: int) -> tuple[int, int]:
+        """``json``'s line and column of the character at byte ``offset`` (1 + the newlines before it, 1 + the characters
+        after the last one), the file read again up to it: only a file refused pays for it."""
+        self.handle.seek(0)
+        line = column = 1
+        while offset > 0:
+            chunk = self._read(min(READ_CHUNK, offset))
+            if not chunk:
+                break
+            offset -= len(chunk)
+            newlines = chunk.count(b"\n")
+            if newlines:
+                line += newlines
+                chunk, column = chunk[chunk.rindex(b"\n") + 1 :], 1
+            column += len(chunk.translate(None, CONTINUATION_BYTES))
+        return line, column
+
+    def _byte(self, pos: int) -> bytes:
+        """The byte at ``buffer[pos]``, empty at the file's end (the buffer's bytes after ``filled`` are a previous chunk's)."""
+        return bytes(self.buffer[pos : min(pos + 1, self.filled)])
 
     def _skip_space(self, pos: int) -> int:
         """The position of the first byte from ``pos`` that is not white space (``filled`` at the file's end), reading on as needed."""
@@ -327,6 +480,7 @@ class ExportFile:
             self.buffer = grown
         else:
             self.buffer[:kept] = self.buffer[keep : self.filled]
+        self.base += keep
         self.filled = kept + self._read_into(self.buffer, kept, min(READ_CHUNK, len(self.buffer) - kept))
         self.at_end = self.filled == kept
         self.digest.update(memoryview(self.buffer)[kept : self.filled])
@@ -339,18 +493,17 @@ class ExportFile:
         except OSError as exc:
             raise KhabarError(f"cannot read export: {exc.strerror}", file=str(self.path)) from None
 
-    def _decoded(self, start: int, end: int) -> Task:
-        """The task ``buffer[start:end]``, decoded in place.
+    def _decoded(self, start: int, end: int) -> Task | None:
+        """The task ``buffer[start:end]``, decoded in place; None when msgspec refuses it.
 
         A lone surrogate escape needs no search of its own (``bytes.find`` of ``\\u`` in
         every task: 0.5 s CPU of 600 MB): msgspec refuses one wherever it stands, in a
-        string it decodes, in a key and in a field it skips, so such a task fails both
-        decodings and sends the file to a whole read, which names it.
+        string it decodes, in a key and in a field it skips, so such a task goes to ``json``.
         """
         try:
             return Task(self._decode(memoryview(self.buffer)[start:end]), end - start)
         except (msgspec.MsgspecError, RecursionError):
-            raise NotStreamable(self.path) from None
+            return None
 
     def _decode(self, data: bytes | memoryview) -> Any:
         """One task's JSON: as the typed structs when it has their shape, else plain; msgspec's error when not JSON."""
@@ -362,11 +515,19 @@ class ExportFile:
         return _DECODER.decode(data)
 
 
-def _follows_at(message: str, size: int, path: Path) -> int | None:
+class _Refused(Exception):
+    """msgspec refuses the value at ``buffer[pos]`` (or the file ends inside it): ``json`` judges it."""
+
+    def __init__(self, pos: int) -> None:
+        super().__init__(pos)
+        self.pos = pos
+
+
+def _follows_at(message: str, size: int, pos: int) -> int | None:
     """Where msgspec's ``message``, refusing ``size`` bytes that start with a value, says more follows that value:
     the offset of the first byte after it that is not white space; None when the bytes end inside the value.
 
-    Any other message (a value msgspec refuses) raises :class:`NotStreamable`: the whole read names the problem.
+    Any other message (a value msgspec refuses) raises :class:`_Refused` of ``pos``, where the value starts.
     """
     trailing = TRAILING.fullmatch(message)
     if trailing is not None and 0 < int(trailing.group(1)) <= size:
@@ -374,7 +535,13 @@ def _follows_at(message: str, size: int, path: Path) -> int | None:
     at_byte = AT_BYTE.fullmatch(message)
     if message == TRUNCATED or (at_byte is not None and int(at_byte.group(1)) == size):
         return None
-    raise NotStreamable(path)
+    raise _Refused(pos)
+
+
+def _decided(exc: json.JSONDecodeError, text: str) -> bool:
+    """Whether ``json``'s refusal of ``text``, a window cut from a file, is its refusal of the file: it stands more than
+    :data:`JSON_LOOKAHEAD` before the cut and is no string running to it."""
+    return exc.pos < len(text) - JSON_LOOKAHEAD and not exc.msg.startswith("Unterminated string")
 
 
 def _blank(data: bytes) -> bool:
@@ -415,12 +582,8 @@ def _parsed(path: Path, data: bytes, owner_lists: Collection[str]) -> list[Any]:
     text = data.decode("utf-8")
     try:
         tasks = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise KhabarError(f"not JSON: {json_problem(exc)}", file=str(path)) from None
-    except RecursionError:
-        raise KhabarError("not a Label Studio export: JSON nested too deeply", file=str(path)) from None
-    except ValueError as exc:  # an integer of more than 4,300 digits
-        raise KhabarError(f"not a Label Studio export: {str(exc).split(';')[0]}", file=str(path)) from None
+    except (ValueError, RecursionError) as exc:
+        raise _json_refusal(path, exc) from None
     suspect = "\\u" in text and LONE_SURROGATE_ESCAPE.search(text) is not None  # the search only where an escape is
     del text
     if suspect and isinstance(tasks, list):
@@ -432,6 +595,15 @@ def _parsed(path: Path, data: bytes, owner_lists: Collection[str]) -> list[Any]:
             file=str(path),
         )
     return tasks
+
+
+def _json_refusal(path: Path, exc: ValueError | RecursionError) -> KhabarError:
+    """The error for ``json``'s refusal of an export: not JSON, nested too deeply, or an integer too long."""
+    if isinstance(exc, json.JSONDecodeError):
+        return KhabarError(f"not JSON: {json_problem(exc)}", file=str(path))
+    if isinstance(exc, RecursionError):
+        return KhabarError("not a Label Studio export: JSON nested too deeply", file=str(path))
+    return KhabarError(f"not a Label Studio export: {str(exc).split(';')[0]}", file=str(path))  # an integer of more than 4,300 digits
 
 
 def _surrogate_field(value: Any) -> list[str | int] | None:
@@ -455,21 +627,28 @@ def _surrogate_field(value: Any) -> list[str | int] | None:
 def _refuse_surrogates(path: Path, tasks: list[Any], owner_lists: Collection[str]) -> None:
     """Name the task, region and field of the first lone surrogate in an export."""
     for task_pos, task in enumerate(tasks):
-        where = _surrogate_field(task)
-        if where is None:
-            continue
-        task_id = task.get("id") if isinstance(task, dict) else None
-        region = None
-        if len(where) > 3 and where[0] in owner_lists and where[2] == "result":
-            result = task[where[0]][where[1]]["result"][where[3]]
-            region = region_id(result.get("id")) if isinstance(result, dict) else None
-            if region is not None and SURROGATE.search(region):
-                region = None  # the id itself is the bad field: named in the message instead
-        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
-        raise KhabarError(
-            f"{field or 'the task'} holds a lone surrogate (a \\uD800-\\uDFFF escape without its pair): not Unicode text",
-            file=str(path), task=task_id if type(task_id) is int else f"#{task_pos}", region=region,
-        )
+        problem = _surrogate_problem(path, task_pos, task, owner_lists)
+        if problem is not None:
+            raise problem
+
+
+def _surrogate_problem(path: Path, task_pos: int, task: Any, owner_lists: Collection[str]) -> KhabarError | None:
+    """The error naming the task, region and field of the first lone surrogate in the export's task ``task_pos``, if any."""
+    where = _surrogate_field(task)
+    if where is None:
+        return None
+    task_id = task.get("id") if isinstance(task, dict) else None
+    region = None
+    if len(where) > 3 and where[0] in owner_lists and where[2] == "result":
+        result = task[where[0]][where[1]]["result"][where[3]]
+        region = region_id(result.get("id")) if isinstance(result, dict) else None
+        if region is not None and SURROGATE.search(region):
+            region = None  # the id itself is the bad field: named in the message instead
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
+    return KhabarError(
+        f"{field or 'the task'} holds a lone surrogate (a \\uD800-\\uDFFF escape without its pair): not Unicode text",
+        file=str(path), task=task_id if type(task_id) is int else f"#{task_pos}", region=region,
+    )
 
 
 def region_id(value: Any) -> str | None:

@@ -1,26 +1,30 @@
 """The export read task by task gives the tasks, and the errors, of one ``json`` parse of the whole file.
 
-Each case is read streamed (each task's end found by msgspec, or by the separator of an
-indented file, a chunk at a time) with chunks of every size, and, when the streamed read
-gives up on it, whole (msgspec slices, else ``json``): what the callers do.
+Each case is read as the reader reads it, with chunks of every size: streamed when its top
+level is a list (each task's end found by msgspec, or by the separator of an indented file,
+what msgspec refuses judged by ``json`` on a window of the file), else whole; and compared
+with ``json.loads`` of the whole text, broken anywhere, by hand and by hypothesis.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from khabar.foundation.errors import KhabarError
 from khabar.validation import export_json
-from khabar.validation.export_json import ExportFile, NotStreamable
+from khabar.validation.export_json import ExportFile
 from khabar.validation.reader import OWNER_LISTS
 
-TASK = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": []}]}
+TASK: dict[str, Any] = {"id": 1, "data": {"text": "قال الوزير «نعم»", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": []}]}
 
 THREE = [TASK, {**TASK, "id": 2}, {**TASK, "id": 3}]
 PULLED = json.dumps(THREE, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
@@ -34,12 +38,11 @@ def ui_layout(tasks: Any) -> str:
 
 
 LONG_TEXT = "قال الوزير " * 600
-#: the streamed read cuts these itself, without reading them whole
-STREAMED = {
-    "a pull's layout", "a pull's layout with a backslash before ud800", "indent 4", "a separator written inside a string", "no newline at the end",
-    "a task longer than the buffer", "the separator inside a task", "escapes and large numbers", "minified", "Label Studio's UI layout", "indent with tabs",
-    "CRLF line ends", "white space everywhere", "a minified task longer than the buffer", "brackets and separators inside tasks",
-    "numbers of every form", "white space after the list",
+#: the only cases not streamed: their top level is no list from their first byte
+READ_WHOLE = {
+    "top level object", "a byte order mark", "white space only", "empty", "a byte order mark before a pull", "a page that is no JSON",
+    "a page that is no JSON, then a byte that is not UTF-8", "an object broken in its first bytes", "an object broken after its first bytes",
+    "white space only, then a character", "an object with a lone surrogate",
 }
 
 CASES = {
@@ -87,6 +90,9 @@ CASES = {
     "a missing comma between tasks": MINIFIED.replace(b"}, {", b"} {", 1),
     "a top-level list holding a non-object": b'[{"id": 1}, 2, {"id": 3}]',
     "a top-level list holding a list": b'[{"id": 1}, [{"id": 2}], {"id": 3}]',
+    # the buffer's bytes after the file's end are an earlier chunk's: never read as the file's
+    "a list holding a list that ends the file": b'[[\n{"a": 1}\n]',
+    "a list with no item and no end": b"[ \n",
     "escapes and large numbers": b'[{"id": 1, "a": "\\u00e9\\ud83d\\ude00\\n", "b": 123456789012345678901234567890, "c": -0.0, "d": 5e-324, "e": {"k": 1, "k": 2}}]',
     "empty list": b" [ ] \n",
     # json accepts these, msgspec does not: read as before
@@ -105,8 +111,93 @@ CASES = {
     "cut inside a character": '[{"id": 1, "data": {"text": "قال"}}'.encode()[:-5],
     "cut at the end of a character": '[{"id": 1, "data": {"text": "قال'.encode()[:-1],
     "white space only": " \n\u3000\u00a0 ".encode(),
+    # json refuses them within their first bytes: refused without a whole read
+    "a byte order mark before a pull": b"\xef\xbb\xbf" + PULLED,
+    "a page that is no JSON": b"<!DOCTYPE html>\n<html><body>" + b"<p>Gateway Timeout</p>" * 400 + b"</body></html>",
+    "a page that is no JSON, then a byte that is not UTF-8": b"<html>" + b" " * 5000 + b"\xff</html>",
+    "an object broken in its first bytes": b'{"id" 1, "data": {"text": "' + LONG_TEXT.encode() + b'"}}',
+    "white space only, then a character": "\u3000\n".encode() * 3000 + b"x",
+    # json refuses it far from its start, or parses it: read whole
+    "an object broken after its first bytes": b'{"data": {"text": "' + LONG_TEXT.encode() + b'"}, "id" 1}',
+    "an object with a lone surrogate": b'{"data": {"text": "\\ud800"}}',
     "empty": b"",
 }
+
+#: a file broken by one edit (old bytes → new, at their first, or last, occurrence)
+BREAKS: dict[str, tuple[bytes, bytes, int]] = {
+    "a missing comma between tasks": (b"<SEP>", b"} {", 1),
+    "two commas between tasks": (b"<SEP>", b"},, {", 1),
+    "a comma before the end of the list": (b"<END>", b"},\n]", 1),
+    "a comma and the end of the file": (b"<END>", b"},", 1),
+    "an object's } missing": (b"<SEP>", b", {", 1),
+    "an object's } doubled": (b"<SEP>", b"}}, {", -1),
+    "a ] missing inside a task": (b"[]", b"[", -1),
+    "a bad literal": (b"1.25", b"tru", -1),
+    "a bad literal at the end of an object": (b"1.25", b"nul", 1),
+    "a number with no digit after its point": (b"1.25", b"1.", -1),
+    "a number with no digit in its exponent": (b"1.25", b"1e+", 1),
+    "a lone minus": (b"1.25", b"-", -1),
+    "a leading zero": (b"1.25", b"01", 1),
+    "Infinity": (b"1.25", b"Infinity", -1),
+    "-Infinity": (b"1.25", b"-Infinity", 1),
+    "Inf": (b"1.25", b"Inf", -1),
+    "1e400": (b"1.25", b"1e400", 1),
+    "a 5,000-digit integer in a task": (b"1.25", b"9" * 5000, -1),
+    "an integer beyond 64 bits": (b"1.25", b"-123456789012345678901234567890", 1),
+    "a string with no closing quote": (b'"d1"', b'"d1', -1),
+    "a key with no opening quote": (b'"doc_id"', b'doc_id"', 1),
+    "a missing colon": (b'"id":', b'"id"', -1),
+    "a raw tab in a string": ("الوزير".encode(), "الو\tزير".encode(), 1),
+    "a raw newline in a string": ("الوزير".encode(), "الو\nزير".encode(), -1),
+    "an invalid escape": ("الوزير".encode(), "الو\\xزير".encode(), -1),
+    "an invalid unicode escape": ("الوزير".encode(), "الو\\u12G4زير".encode(), 1),
+    "a unicode escape cut by the string's end": (b'"d1"', b'"d1\\u12"', -1),
+    "a backslash before the closing quote": (b'"d1"', b'"d1\\"', 1),
+    "a non-ASCII character between tasks": (b"<SEP>", "}، {".encode(), 1),
+    "a non-ASCII character after the list": (b"]", "]\n،".encode(), -1),
+    "a second list after the list": (b"]", b"] []", -1),
+    "the list's ] missing": (b"]", b"", -1),
+    "a number as an item": (b"<SEP>", b"}, 12, {", 1),
+    "NaN as an item": (b"<SEP>", b"}, NaN, {", -1),
+    "a string as an item": (b"<SEP>", b'}, "\\u00e9 x", {', 1),
+    "a list as the last item": (b"<END>", b'}, [1, {"a": null}]\n]', 1),
+    "a lone surrogate in a string item": (b"<SEP>", b'}, "\\udfff", {', -1),
+    "a lone surrogate in the first task and another in the last": (b'"d1"', b'"\\ud800"', 1),
+    "a lone surrogate, then a syntax error": (b'"d1"', b'"\\ud800"', 1),
+    "a lone surrogate, then a byte that is not UTF-8": (b'"d1"', b'"\\ud800"', 1),
+    "a syntax error, then a byte that is not UTF-8": (b"<SEP>", b"} {", 1),
+    "a syntax error, then a lone surrogate": (b"<SEP>", b"} {", 1),
+    "a task nested too deeply, then a syntax error": (b"1.25", b"[" * 3000 + b"]" * 3000, 1),
+    "a syntax error, then a 5,000-digit integer": (b"1.25", b"9" * 5000, -1),
+}
+#: a second edit, after (or before) the first
+SECOND: dict[str, tuple[bytes, bytes, int]] = {
+    "a lone surrogate in the first task and another in the last": (b'"d1"', b'"\\udc00"', -1),
+    "a lone surrogate, then a syntax error": (b"1.25", b"1.25 1", -1),
+    "a lone surrogate, then a byte that is not UTF-8": ("الوزير".encode(), b"\xff", -1),
+    "a syntax error, then a byte that is not UTF-8": ("الوزير".encode(), b"\xc0", -1),
+    "a syntax error, then a lone surrogate": (b'"d1"', b'"\\ud800"', -1),
+    "a task nested too deeply, then a syntax error": (b'"d1"', b'"d1"x', -1),
+    "a syntax error, then a 5,000-digit integer": (b'"d1"', b'"d1', 1),
+}
+
+
+def _edit(data: bytes, old: bytes, new: bytes, where: int) -> bytes:
+    """``data`` with ``old`` replaced by ``new`` at its first (``where`` 1) or last occurrence; ``<SEP>`` stands for what
+    separates two tasks (``}, {``, or ``},``, a newline and an indent, ``{``), ``<END>`` for the end of the last task."""
+    pattern = {b"<SEP>": rb"\},[ \r\n]*\{", b"<END>": rb"\}[ \r\n]*\][ \r\n]*\Z"}.get(old, re.escape(old))
+    found = list(re.finditer(pattern, data))[0 if where == 1 else -1]
+    return data[: found.start()] + new + data[found.end() :]
+
+
+def _broken(data: bytes, name: str) -> bytes:
+    data = _edit(data, *BREAKS[name])
+    return _edit(data, *SECOND[name]) if name in SECOND else data
+
+
+for _layout, _data in {"indented": PULLED, "minified": MINIFIED, "CRLF": PULLED.replace(b"\n", b"\r\n")}.items():
+    for _name in BREAKS:
+        CASES[f"{_layout}: {_name}"] = _broken(_data, _name)
 
 
 def _whole(path: Path) -> tuple[str, object]:
@@ -134,13 +225,13 @@ def _read(path: Path, *, streamed: bool) -> tuple[list[object], bool]:
 
 def _streamed(path: Path) -> tuple[str, object, bool]:
     """The tasks (or the error) as the reader gets them, and whether the streamed read gave them."""
+    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
     try:
-        try:
-            return "tasks", *_read(path, streamed=True)
-        except NotStreamable:
-            return "tasks", *_read(path, streamed=False)
+        return "tasks", [task.value for task in export.tasks()], export.streamed
     except KhabarError as exc:
-        return "error", exc.message, False
+        return "error", exc.message, export.streamed
+    finally:
+        export.close()
 
 
 @pytest.mark.parametrize("chunk", [export_json.READ_CHUNK, 1, 3, 7, 64], ids=lambda n: f"chunk {n}")
@@ -152,9 +243,56 @@ def test_streamed_reading_equals_one_whole_parse(tmp_path: Path, case: str, chun
     with patch.object(export_json, "READ_CHUNK", chunk):  # the file cut anywhere, even inside a character or a separator
         *got, streamed = _streamed(path)
     assert repr(tuple(got)) == repr(expected)  # repr: NaN equals itself there, and -0.0 differs from 0
-    assert streamed == (case in STREAMED)
+    assert streamed == (case not in READ_WHOLE)
     if case in ("a pull's layout", "minified"):
         assert got == ["tasks", THREE]
+
+
+#: bytes a random edit inserts: JSON's structure, what json accepts and msgspec does not, bytes that are not UTF-8
+INSERTS = [
+    b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b" ", b"\n", b"\t", b"0", b"-", b".", b"e", b"x", "،".encode(), b"\xd8", b"\xff",
+    b"\xef\xbb\xbf", b"NaN", b"-Infinity", b"1e400", b"tru", b"null", b"\\ud800", b"\\udc00", b"\\u12", b"9" * 4400, b"[" * 1200,
+]
+RICH = [
+    {"id": 1, "data": {"text": "قال «نعم»\n\t\"/\\", "doc_id": "d1"}, "annotations": [{"id": 7, "lead_time": 1.25, "result": [{"a": [True, False, None, -0.5e3]}]}]},
+    {"id": 2, "data": {"text": "\u00e9\U0001f600", "doc_id": "d2"}, "annotations": []},
+    {"id": 3, "meta": {}, "n": [10**20, 0, 1e-5]},
+]
+
+
+EDITS = st.tuples(
+    st.sampled_from(["delete", "insert", "replace"]), st.floats(min_value=0, max_value=1, exclude_max=True), st.integers(min_value=1, max_value=3),
+    st.sampled_from(INSERTS),
+)
+
+
+@given(
+    layout=st.sampled_from(["indented", "minified", "ui"]),
+    long=st.booleans(),
+    edits=st.lists(EDITS, min_size=1, max_size=3),
+    chunk=st.sampled_from([1, 2, 3, 5, 16, 64, export_json.READ_CHUNK]),
+)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_an_export_broken_at_random_bytes_reads_as_the_whole_read_reads_it(
+    tmp_path: Path, layout: str, long: bool, edits: list[tuple[str, float, int, bytes]], chunk: int,
+) -> None:
+    """Whatever the edits (one to three: which problem comes first), the streamed read gives the tasks, or the error,
+    of one ``json`` parse of the whole file (``long``: a task longer than json's first window, 4 KB, comes first)."""
+    tasks = [{"id": 0, "data": {"text": LONG_TEXT}}, *RICH] if long else RICH
+    if layout == "indented":
+        data = json.dumps(tasks, ensure_ascii=False, indent=2).encode("utf-8")
+    else:
+        data = (json.dumps(tasks, ensure_ascii=False) if layout == "minified" else ui_layout(tasks)).encode("utf-8")
+    for edit, at, length, insert in edits:
+        pos = int(at * len(data))
+        data = data[:pos] + (insert if edit != "delete" else b"") + data[pos + (length if edit != "insert" else 0) :]
+    path = tmp_path / "export.json"
+    path.write_bytes(data)
+    expected = _whole(path)
+    with patch.object(export_json, "READ_CHUNK", chunk):
+        *got, streamed = _streamed(path)
+    assert repr(tuple(got)) == repr(expected)
+    assert streamed == data.lstrip(b" \t\r\n").startswith(b"[")
 
 
 @pytest.mark.parametrize(
@@ -165,7 +303,7 @@ def test_msgspec_says_where_more_follows_a_value_as_the_streamed_read_reads_it(t
     """The message msgspec (pinned) gives for a value followed by more: the offset the streamed read parses out of it."""
     with pytest.raises(msgspec.DecodeError) as raised:
         msgspec.json.decode(data, type=msgspec.Raw)
-    assert export_json._follows_at(str(raised.value), len(data), tmp_path) == follows
+    assert export_json._follows_at(str(raised.value), len(data), 0) == follows
     assert data[follows] not in b" \t\r\n" and data[:follows].rstrip().endswith(b"}")
 
 
@@ -175,15 +313,15 @@ def test_msgspec_says_the_bytes_end_inside_a_value_wherever_they_are_cut(tmp_pat
     for end in range(1, len(task)):
         with pytest.raises(msgspec.DecodeError) as raised:
             msgspec.json.decode(task[:end], type=msgspec.Raw)
-        assert export_json._follows_at(str(raised.value), end, tmp_path) is None, task[:end]
+        assert export_json._follows_at(str(raised.value), end, 0) is None, task[:end]
 
 
 @pytest.mark.parametrize("data", [b'{"a": NaN}, {}', b'{"a": "\\ud800"}, {"b": 1}]', b'{"a": 1,}, {}', b'{"a": 1e}, {}'])
-def test_a_value_msgspec_refuses_stops_the_streamed_read(tmp_path: Path, data: bytes) -> None:
+def test_a_value_msgspec_refuses_goes_to_json(data: bytes) -> None:
     with pytest.raises(msgspec.DecodeError) as raised:
         msgspec.json.decode(data, type=msgspec.Raw)
-    with pytest.raises(NotStreamable):
-        export_json._follows_at(str(raised.value), len(data), tmp_path)
+    with pytest.raises(export_json._Refused):
+        export_json._follows_at(str(raised.value), len(data), 0)
 
 
 def test_a_minified_export_is_read_with_one_chunk_and_one_task_in_memory(tmp_path: Path) -> None:
@@ -207,6 +345,69 @@ def test_a_minified_export_is_read_with_one_chunk_and_one_task_in_memory(tmp_pat
     assert streamed and got == tasks
     assert len(buffers) > path.stat().st_size // export_json.HEAD_BYTES  # read a chunk at a time
     assert max(buffers) <= max(chunk, export_json.HEAD_BYTES) + largest < path.stat().st_size // 10
+
+
+@pytest.mark.parametrize("layout", ["indented", "minified"])
+@pytest.mark.parametrize(
+    "break_",
+    ["a missing comma before the last task", "a syntax error in the first task", "a lone surrogate in the last task", "NaN in every task",
+     "cut short", "an unterminated string in the last task"],
+)
+def test_a_broken_export_is_judged_with_one_chunk_and_one_task_in_memory(tmp_path: Path, layout: str, break_: str) -> None:
+    """Whatever breaks the file, and wherever, the buffer holds a chunk and at most the largest task (as when it parses),
+    and the error is the whole read's."""
+    tasks: list[Any] = [{**TASK, "id": n, "data": {"text": "قال الوزير " * (n % 7 * 20), "doc_id": f"d{n}"}} for n in range(1, 400)]
+    tasks[200]["data"]["text"] = LONG_TEXT  # one task larger than a chunk
+    data = json.dumps(tasks, ensure_ascii=False, indent=2 if layout == "indented" else None).encode("utf-8")
+    if break_ == "a missing comma before the last task":
+        data = _edit(data, b"<SEP>", b"} {", -1)
+    elif break_ == "a syntax error in the first task":
+        data = _edit(data, b'"d1"', b'"d1" 1', 1)
+    elif break_ == "a lone surrogate in the last task":
+        data = _edit(data, b'"d399"', b'"d\\ud800"', 1)
+    elif break_ == "NaN in every task":
+        data = data.replace(b"1.25", b"NaN")
+    elif break_ == "cut short":
+        data = data[: -len(LONG_TEXT)]
+    else:
+        data = _edit(data, b'"d399"', b'"d399', 1)
+    path = tmp_path / "export.json"
+    path.write_bytes(data)
+    largest = max(len(json.dumps(task, ensure_ascii=False, indent=2).encode("utf-8")) for task in tasks)
+    chunk = 1024
+    buffers: list[int] = []
+    read_into = ExportFile._read_into
+
+    def recorded(export: ExportFile, buffer: bytearray, offset: int, size: int) -> int:
+        buffers.append(len(buffer))
+        return read_into(export, buffer, offset, size)
+
+    with patch.object(export_json, "READ_CHUNK", chunk), patch.object(ExportFile, "_read_into", recorded):
+        got = _streamed(path)
+    assert repr(got) == repr((*_whole(path), True))
+    assert got[0] == ("tasks" if break_ == "NaN in every task" else "error")
+    assert len(buffers) > len(data) // export_json.HEAD_BYTES  # read a chunk at a time, to the end
+    assert max(buffers) <= max(chunk, export_json.HEAD_BYTES) + largest < len(data) // 10
+
+
+@pytest.mark.parametrize("head", [b"\xef\xbb\xbf", b"<html>", b'{"tasks": [} '])
+def test_a_file_json_refuses_at_its_start_is_refused_without_a_whole_read(tmp_path: Path, head: bytes) -> None:
+    """A list after a byte order mark, a page, an object broken at once: the bytes are checked a chunk at a time,
+    never read at once, and the error is the whole read's."""
+    tasks = [{**TASK, "id": n} for n in range(1, 400)]
+    path = tmp_path / "export.json"
+    path.write_bytes(head + json.dumps(tasks, ensure_ascii=False, indent=2).encode("utf-8"))
+    sizes: list[int] = []
+    read = ExportFile._read
+
+    def recorded(export: ExportFile, size: int = -1) -> bytes:
+        sizes.append(size)
+        return read(export, size)
+
+    with patch.object(export_json, "READ_CHUNK", 1024), patch.object(ExportFile, "_read", recorded):
+        got = _streamed(path)
+    assert got == (*_whole(path), False)
+    assert got[0] == "error" and -1 not in sizes
 
 
 def test_validate_reports_the_same_on_a_minified_export_as_on_the_indented_one(tmp_path: Path, khabar: Any) -> None:
@@ -273,11 +474,36 @@ def test_a_bad_byte_after_a_refused_task_is_still_the_problem_reported(tmp_path:
         read_raw([path], repo().documents_file)
 
 
+@pytest.mark.parametrize("break_", ["a missing comma before the last task", "a lone surrogate in the last task", "the file cut short"])
+@pytest.mark.parametrize("chunk", [export_json.READ_CHUNK, 64], ids=lambda n: f"chunk {n}")
+def test_a_broken_file_after_a_refused_task_is_still_the_problem_reported(tmp_path: Path, break_: str, chunk: int) -> None:
+    """The reader refuses the first task (no data.text) and reads on: the file's own problem, met later, is reported,
+    as the whole read, which parses the file before its first task, reported it."""
+    from khabar.foundation.paths import repo
+    from khabar.validation.reader import read_raw
+
+    tasks = [{"id": 1, "annotations": []}, *[{**TASK, "id": n} for n in range(2, 40)]]  # the first has no data.text
+    data = json.dumps(tasks, ensure_ascii=False, indent=2).encode("utf-8")
+    if break_ == "a missing comma before the last task":
+        data = _edit(data, b"<SEP>", b"} {", -1)
+    elif break_ == "a lone surrogate in the last task":
+        data = _edit(data, b'"d1"', b'"\\udfff"', -1)
+    else:
+        data = data[:-100]
+    path = tmp_path / "export.json"
+    path.write_bytes(data)
+    expected = _whole(path)
+    with patch.object(export_json, "READ_CHUNK", chunk), pytest.raises(KhabarError) as raised:
+        read_raw([path], repo().documents_file)
+    assert ("error", raised.value.message) == expected
+    assert "no data.text" not in raised.value.message
+
+
 @pytest.mark.parametrize("escape", [b"\\ud800", b"\\udc00x", b"\\ud800\\u0041", b"\\ud800\\n"])
 @pytest.mark.parametrize("where", ["a task field the typed decoding skips", "a key of data"])
-def test_a_lone_surrogate_sends_a_streamed_file_to_a_whole_read(tmp_path: Path, escape: bytes, where: str) -> None:
-    """The streamed read does not search pieces for a lone surrogate escape: msgspec refuses one, typed or plain,
-    even in a field it skips, so the file is read whole, where the surrogate is named."""
+def test_a_lone_surrogate_is_named_by_the_streamed_read_as_by_the_whole_read(tmp_path: Path, escape: bytes, where: str) -> None:
+    """The streamed read does not search tasks for a lone surrogate escape: msgspec refuses one, typed or plain,
+    even in a field it skips, so json parses that task, and the surrogate is named as the whole read names it."""
     import polars as pl
 
     from khabar.annotation.scheme import load_scheme
@@ -291,9 +517,8 @@ def test_a_lone_surrogate_sends_a_streamed_file_to_a_whole_read(tmp_path: Path, 
     export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values(), typed=typed)
     try:
         assert export.streamed
-        with pytest.raises(NotStreamable):
+        with pytest.raises(KhabarError, match="lone surrogate") as raised:
             list(export.tasks())
     finally:
         export.close()
-    with pytest.raises(KhabarError, match="lone surrogate"):
-        _read(path, streamed=False)
+    assert ("error", raised.value.message) == _whole(path)

@@ -112,8 +112,9 @@ def test_the_ui_export_is_streamed_a_chunk_at_a_time(project):
     export = ExportFile(project["direct"], streamed=True, owner_lists=OWNER_LISTS.values())
     try:
         with patch.object(export_json, "READ_CHUNK", 4096):
-            tasks = list(export.tasks())  # NotStreamable would send it to a whole read
+            tasks = list(export.tasks())
     finally:
         export.close()
     assert [task.value for task in tasks] == json.loads(data) and len(tasks) == project["tasks"]
+    assert not any(task.by_json for task in tasks)  # every task cut and decoded by msgspec
     assert sum(task.size for task in tasks) == len(data) - 2 - (len(tasks) - 1)  # every byte but the brackets and the commas between tasks
