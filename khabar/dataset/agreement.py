@@ -572,6 +572,8 @@ def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequen
     """Where a ground truth departs from what all independent passes (``versions``, :func:`_independent_versions`) of
     its document agreed on."""
     adjudicated = [d.doc_id for d in gold.decisions if d.policy is Policy.GROUND_TRUTH]
+    if not adjudicated:  # nothing to log, and no query over the gold's spans to find it (1M news: 0.045 → 0.00 s CPU)
+        return ()
     versions = versions.filter(pl.col("doc_id").is_in(adjudicated))
     n_passes = versions.group_by("doc_id").agg(n=pl.len())
     drawn = (
