@@ -759,14 +759,12 @@ def _token_patterns(spans: pl.DataFrame, texts: pl.DataFrame, words: pl.DataFram
     track = number[spans["doc_id"].to_physical().to_numpy()] * layer_rows.height + place[spans["layer"].to_physical().to_numpy()]
     spans = spans.select(pl.Series("track", track), coder="earlier", label="label", start="start", end="end")
     stretches, spans = _stretches(tracks, spans, words)
-    stretch, coder, label = _outermost_labels(spans)
     # a stretch's pattern is told by how many coders its document has and each one's label code (0: O), written
     # as one binary value per stretch, grouped by hashing it (1M span results, with the cuts and
     # outermost labels in numpy: both calls' units 1.08 → 0.82 s CPU, grouped before as lists of coders and labels)
     names = ["O", *(sys.intern(name) for name in _categories(spans["label"]))]  # one string per label, however many patterns are kept across batches
     width = int(tracks["coders"].to_numpy().max(initial=1))
-    grid = np.zeros((stretches.height, width), dtype=np.min_scalar_type(len(names)))
-    grid[stretch, coder] = label + 1
+    grid = _outermost_labels(spans, stretches.height, width, np.min_scalar_type(len(names)))
     counted = stretches["tokens"].to_numpy() > 0
     track = stretches["track"].to_numpy()[counted]
     units = (
@@ -847,28 +845,29 @@ def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[new], index
 
 
-def _outermost_labels(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """stretch, coder, label (its enum code): the outermost span of each version over each stretch it labels, in the
-    order of the stretches then the coders (``spans`` with the stretches they cover, :func:`_stretches`).
+def _outermost_labels(spans: pl.DataFrame, stretches: int, width: int, dtype: np.dtype) -> np.ndarray:
+    """stretches × width: each version's outermost label over each stretch, its enum code + 1 (0: none), in column
+    ``coder`` (``spans`` with the stretches they cover, :func:`_stretches`).
 
-    A span's rows, one per stretch it covers, are made in numpy, and the outermost one of a coder and stretch
-    is the last in the order of the spans.
+    Outermost: the longest span; between equally long ones, the later start, then the greater label. A span's rows,
+    one per stretch it covers, are made in numpy; each stretch and coder keeps the greatest length and start (as one
+    number), then the greatest label of the rows that have it, by ``np.maximum.at``, with no sort (1M news, both
+    calls: 0.19 → 0.08 s CPU, against a lexsort of the spans and an np.unique of the rows, whose last row of each
+    stretch and coder was the outermost).
     """
-    # outermost: the longest; between equally long ones, the later start, then the greater label (length and start
-    # as one number, the spans ordered by numpy's lexsort: 1M span results, the sort 0.19 → 0.10 s CPU as one number
-    # in a polars sort, → 0.07 s by lexsort)
-    start, end = spans["start"].to_numpy().astype(np.int64), spans["end"].to_numpy().astype(np.int64)
-    labels = spans["label"].to_physical().to_numpy()
-    order = np.lexsort((labels, ((end - start) << 32) + start))
-    first = spans["first"].to_numpy()[order]
-    widths = spans["stop"].to_numpy()[order] - first
+    start, end = spans["start"].to_numpy().astype(np.uint64), spans["end"].to_numpy().astype(np.uint64)
+    first = spans["first"].to_numpy()
+    widths = spans["stop"].to_numpy() - first
     row = np.repeat(np.arange(len(first)), widths)
     stretch = np.arange(len(row)) - np.repeat(np.cumsum(widths) - widths - first, widths)
-    coder = spans["coder"].to_numpy()[order][row]
-    # the last row of each stretch and coder: the first of the reversed rows, np.unique's in the order of its numbers
-    _, reversed_first = np.unique((stretch * (int(coder.max(initial=0)) + 1) + coder)[::-1], return_index=True)
-    last = len(row) - 1 - reversed_first
-    return stretch[last], coder[last], labels[order][row[last]]
+    cell = stretch * width + spans["coder"].to_numpy()[row]
+    extent = ((end - start) << np.uint64(32) | start)[row]  # above 0: a span that covers a stretch is not empty
+    longest = np.zeros(stretches * width, dtype=np.uint64)
+    np.maximum.at(longest, cell, extent)
+    outermost = extent == longest[cell]
+    grid = np.zeros(stretches * width, dtype=dtype)
+    np.maximum.at(grid, cell[outermost], (spans["label"].to_physical().to_numpy()[row[outermost]] + 1).astype(dtype))
+    return grid.reshape(stretches, width)
 
 
 @dataclass(frozen=True)
