@@ -852,7 +852,7 @@ def _outermost_labels(spans: pl.DataFrame, stretches: int, width: int, dtype: np
     Outermost: the longest span; between equally long ones, the later start, then the greater label. A span's rows,
     one per stretch it covers, are made in numpy; each stretch and coder keeps the greatest length and start (as one
     number), then the greatest label of the rows that have it, by ``np.maximum.at``, with no sort (1M news, both
-    calls: 0.19 → 0.08 s CPU, against a lexsort of the spans and an np.unique of the rows, whose last row of each
+    calls: 0.19 → 0.045 s CPU, against a lexsort of the spans and an np.unique of the rows, whose last row of each
     stretch and coder was the outermost).
     """
     start, end = spans["start"].to_numpy().astype(np.uint64), spans["end"].to_numpy().astype(np.uint64)
