@@ -327,10 +327,11 @@ def agreement_sums(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None
     may be all of them: each document looks up its own. ``words``: the tokens of the documents' texts when
     they are made already (else they are made here)."""
     inputs, gold = _keyed(inputs, gold)
-    versions = _independent_versions(inputs.annotations)
+    latest = _latest_passes(inputs.annotations)
+    versions = _independent_versions(latest)
     ranked = _ranked(versions)
     # every span with its version's document and ranks, joined once for every measure
-    spans = inputs.spans.filter(pl.col("layer").is_in(layers)).select("annotation_id", *SPAN_KEY).join(ranked, on="annotation_id")
+    spans = inputs.spans.select("annotation_id", *SPAN_KEY).filter(pl.col("layer").is_in(layers)).join(ranked, on="annotation_id")
     coders = ranked.group_by("doc_id").agg(coders=pl.len())
     texts = inputs.documents.join(coders, on="doc_id").select("doc_id", "text", "coders").sort("doc_id").with_row_index("document")
     # tokenized once for both alphas (1M span results in batches of 2,000 documents: with the report's rows made
@@ -345,11 +346,11 @@ def agreement_sums(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None
         spans=_span_counts(spans),
         alpha=_token_patterns(spans, texts, words_frame, layers),
         relations=_relation_counts(ranked, _relation_keys(inputs.spans, relations, versions)),
-        quote_types=_quote_type_patterns(inputs.spans.join(versions.select("annotation_id"), on="annotation_id")),
+        quote_types=_quote_type_patterns(inputs.spans.select("annotation_id", "doc_id", *SPAN_KEY, "quote_type").join(versions.select("annotation_id"), on="annotation_id")),
         nesting=_nesting_counts(leveled, nested) if nested in layers else {},
         nesting_alpha=_nesting_patterns(leveled, texts, words_frame) if nested in layers else {},
-        passes=_passes(inputs, gold, layers) if gold is not None else (),
-        log=_log(inputs, gold, layers, reasons) if gold is not None else (),
+        passes=_passes(inputs, gold, layers, latest) if gold is not None else (),
+        log=_log(inputs, gold, layers, reasons, versions) if gold is not None else (),
     )
 
 
@@ -429,10 +430,10 @@ def _relation_keys(spans: pl.DataFrame, relations: pl.DataFrame, versions: pl.Da
     ends = (
         # only the regions the versions' relations name are looked up and sorted (1M span results, a range of 2,000
         # documents: 0.030 → 0.017 s CPU; all ranges, without joining every span with the versions first: 0.14 → 0.10 s)
-        spans.join(regions, on=["annotation_id", "region_id"], how="semi")
+        spans.select("annotation_id", "region_id", *SPAN_KEY)
+        .join(regions, on=["annotation_id", "region_id"], how="semi")
         .sort("annotation_id", "start", "end", "layer", "label")
         .unique(["annotation_id", "region_id"], keep="last", maintain_order=True)
-        .select("annotation_id", "region_id", *SPAN_KEY)
     )
     return (
         relations.join(ends.rename({c: f"from_{c}" for c in SPAN_KEY}), left_on=["annotation_id", "from_region"], right_on=["annotation_id", "region_id"])
@@ -540,15 +541,14 @@ def _nesting_patterns(leveled: pl.DataFrame, texts: pl.DataFrame, words: pl.Data
     return _token_patterns(leveled.with_columns(layer="level"), texts, words, LEVELS)
 
 
-def _compared_passes(inputs: BuildInputs, gold: Gold) -> pl.DataFrame:
-    """doc_id, annotation_id, annotator: the independent passes that are not themselves the gold."""
+def _compared_passes(latest: pl.DataFrame, gold: Gold) -> pl.DataFrame:
+    """doc_id, annotation_id, annotator: the independent passes (``latest``, :func:`_latest_passes`) that are not themselves the gold."""
     whole = [aid for d in gold.decisions if d.policy in (Policy.GROUND_TRUTH, Policy.SINGLE) for aid in d.annotation_ids]
-    latest = latest_per_annotator(inputs.annotations.filter(~pl.col("ground_truth")))
-    return latest.filter(~pl.col("annotation_id").is_in(whole)).select("doc_id", "annotation_id", "annotator")
+    return latest.filter(~pl.col("annotation_id").is_in(whole))
 
 
-def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str]) -> tuple[PassScore, ...]:
-    passes = _compared_passes(inputs, gold).lazy()
+def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str], latest: pl.DataFrame) -> tuple[PassScore, ...]:
+    passes = _compared_passes(latest, gold).lazy()
     # semi joins, and no annotator carried along (1M span results, one range: 0.054 → 0.051 s CPU); one lazy query,
     # whose drawn and gold spans are made once for the three counts that read them (two ranges: 0.078 → 0.068 s CPU)
     drawn = (
@@ -568,13 +568,20 @@ def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str]) -> tuple[Pas
     return tuple(PassScore(*row) for row in table.collect().iter_rows())
 
 
-def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequence[Reason]) -> tuple[Override, ...]:
-    """Where a ground truth departs from what all independent passes of its document agreed on."""
+def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequence[Reason], versions: pl.DataFrame) -> tuple[Override, ...]:
+    """Where a ground truth departs from what all independent passes (``versions``, :func:`_independent_versions`) of
+    its document agreed on."""
     adjudicated = [d.doc_id for d in gold.decisions if d.policy is Policy.GROUND_TRUTH]
-    versions = _independent_versions(inputs.annotations).filter(pl.col("doc_id").is_in(adjudicated))
+    if not adjudicated:  # nothing to log, and no query over the gold's spans to find it (1M news: 0.045 → 0.00 s CPU)
+        return ()
+    versions = versions.filter(pl.col("doc_id").is_in(adjudicated))
     n_passes = versions.group_by("doc_id").agg(n=pl.len())
     drawn = (
-        inputs.spans.filter(pl.col("layer").is_in(layers)).join(versions, on=["doc_id", "annotation_id"])
+        # the passes' spans picked before they are joined, not every span filtered by layer first: most documents have
+        # no ground truth, so no spans here (with the other tables narrowed to their columns first, 1M news: agreement
+        # 1.93 → 1.81 s CPU)
+        inputs.spans.filter(pl.col("annotation_id").is_in(versions["annotation_id"].implode()), pl.col("layer").is_in(layers))
+        .join(versions, on=["doc_id", "annotation_id"])
         .unique(["annotation_id", *SPAN_KEY], keep="first", maintain_order=True)
         .group_by("doc_id", *SPAN_KEY)
         .agg(pl.len().alias("by"), pl.col("text").first(), pl.col("quote_type").unique().alias("types"))
@@ -604,9 +611,14 @@ def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequen
     return tuple(sorted(log, key=lambda o: (o.doc_id, o.start, o.end, o.layer, o.label, o.change)))
 
 
-def _independent_versions(annotations: pl.DataFrame) -> pl.DataFrame:
-    """doc_id, annotation_id: each annotator's latest independent annotation, of documents with two or more."""
-    latest = latest_per_annotator(annotations.filter(~pl.col("ground_truth")))
+def _latest_passes(annotations: pl.DataFrame) -> pl.DataFrame:
+    """doc_id, annotation_id, annotator: each annotator's latest independent annotation (none marked ground_truth) of
+    each document; made once for the versions, the passes and the log (1M news: 0.02 s CPU a time)."""
+    return latest_per_annotator(annotations.filter(~pl.col("ground_truth"))).select("doc_id", "annotation_id", "annotator")
+
+
+def _independent_versions(latest: pl.DataFrame) -> pl.DataFrame:
+    """doc_id, annotation_id: the independent passes (``latest``, :func:`_latest_passes`) of documents with two or more."""
     return latest.filter(pl.len().over("doc_id") >= 2).select("doc_id", "annotation_id")
 
 
@@ -637,36 +649,52 @@ def _span_f1(counts: Mapping[tuple[str, str], SpanCounts]) -> tuple[F1, ...]:
 
 
 def _overlap_matches(spans: pl.DataFrame) -> pl.DataFrame:
-    """layer, label, overlap: the one-to-one overlap matches of every pair, made per batch of whole documents."""
-    spans = spans.rename({"earlier": "coder"})
-    # a document's rows in the matching: each of its spans once per other version
-    cost = spans.group_by("doc_id").agg(rows=(pl.col("later") + pl.col("coder")).sum()).sort("doc_id")
-    batches = cost.select("doc_id", batch=pl.col("rows").cum_sum() // OVERLAP_BATCH_ROWS)
-    coders = int((spans["later"] + spans["coder"]).to_numpy().max(initial=0)) + 1
-    made = [_overlaps_made(batch, coders) for batch in spans.join(batches, on="doc_id").partition_by("batch", maintain_order=True)]
-    empty = spans.select("layer", "label").clear().with_columns(overlap=pl.lit(0, pl.UInt32))
-    return pl.concat(made).group_by("layer", "label").agg(pl.col("overlap").sum()) if made else empty
+    """layer, label, overlap: the one-to-one overlap matches of every pair, made per batch of whole documents.
 
-
-def _overlaps_made(spans: pl.DataFrame, coders: int) -> pl.DataFrame:
-    """layer, label, overlap: the overlap matches made between every two versions (``coder``: the rank of a version
-    among its document's, under ``coders``) of the documents of ``spans``.
-
-    Sorted by document, layer, label and start, the spans that overlap a span and start no earlier are the ones
-    after it that start before its end: one search each finds them (numbered track · 2³² + offset, as in
-    :func:`_stretches`). So only spans that overlap are ever paired (team of 40, 1M span results: the overlap
-    matching's CPU 4.0 → 1.4 s, with a join of every two spans of a label in a pair before; news: 0.24 → 0.25 s).
+    The spans are ordered by document, layer, label and start by one numpy sort of two numbers, a document's
+    being a run of rows, so a batch of documents is a slice of them (1M news: the overlap matching 0.24 → 0.18 s
+    CPU, against polars sorting each batch's frame on the four columns after a join that cut the batches).
     """
-    spans = spans.sort("doc_id", "layer", "label", "start")
-    doc, layer, label = (spans[name].to_physical().to_numpy() for name in ("doc_id", "layer", "label"))
-    start, end, coder = spans["start"].to_numpy(), spans["end"].to_numpy(), spans["coder"].to_numpy().astype(np.int64)
+    doc, layer, label = (spans[name].to_physical().to_numpy().astype(np.int64) for name in ("doc_id", "layer", "label"))
+    codes = layer * (int(label.max(initial=0)) + 1) + label  # each span's layer and label
+    order = np.lexsort((spans["start"].to_numpy(), doc * (int(codes.max(initial=0)) + 1) + codes))
+    doc, code = doc[order], codes[order]
+    start, end = spans["start"].to_numpy()[order], spans["end"].to_numpy()[order]
+    coder = spans["earlier"].to_numpy().astype(np.int64)[order]
+    # a document's rows in the matching: each of its spans once per other version
+    rows = coder + spans["later"].to_numpy()[order]
+    coders = int(rows.max(initial=0)) + 1
     # a track: one document's spans of one layer and label, numbered from 0 in this order
     new = np.ones(len(doc), dtype=bool)
-    new[1:] = (doc[1:] != doc[:-1]) | (layer[1:] != layer[:-1]) | (label[1:] != label[:-1])
-    track = (np.cumsum(new) - 1).astype(np.int64)
-    after = np.searchsorted((track << 32) + start, (track << 32) + end, side="left") - np.arange(len(doc)) - 1
+    new[1:] = (doc[1:] != doc[:-1]) | (code[1:] != code[:-1])
+    track = np.cumsum(new) - 1
+    # the batches: the documents in order, cut where their rows in the matching pass a multiple of OVERLAP_BATCH_ROWS
+    last = np.ones(len(doc), dtype=bool)
+    last[:-1] = doc[1:] != doc[:-1]
+    ends = np.flatnonzero(last) + 1
+    batch = np.cumsum(rows)[ends - 1] // OVERLAP_BATCH_ROWS
+    cuts = [0, *ends[np.flatnonzero(batch[1:] != batch[:-1])], len(doc)] if len(doc) else []
+    made = np.zeros(int(code.max(initial=0)) + 1, dtype=np.int64)
+    for low, high in zip(cuts, cuts[1:]):
+        made += _overlaps_made(track[low:high], start[low:high], end[low:high], coder[low:high], code[low:high], coders, len(made))
+    # each layer and label of the spans, with its matches
+    labels = spans.select("layer", "label", code=pl.Series(codes)).unique("code")
+    return labels.select("layer", "label", overlap=pl.Series(made, dtype=pl.UInt32).gather(labels["code"]))
+
+
+def _overlaps_made(track: np.ndarray, start: np.ndarray, end: np.ndarray, coder: np.ndarray, code: np.ndarray, coders: int, codes: int) -> np.ndarray:
+    """How many overlap matches are made between every two versions, per layer and label (``code``, under ``codes``),
+    of spans sorted by ``track`` (one document's layer and label) and start (``coder``: the rank of a span's version
+    among its document's, under ``coders``).
+
+    The spans that overlap a span and start no earlier are the ones after it in its track that start before its
+    end: one search each finds them (numbered track · 2³² + offset, as in :func:`_stretches`). So only spans that
+    overlap are ever paired (team of 40, 1M span results: the overlap matching's CPU 4.0 → 1.4 s, with a join of
+    every two spans of a label in a pair before; news: 0.24 → 0.25 s).
+    """
+    after = np.searchsorted((track << 32) + start, (track << 32) + end, side="left") - np.arange(len(track)) - 1
     count = np.maximum(after, 0)
-    one = np.repeat(np.arange(len(doc)), count)
+    one = np.repeat(np.arange(len(track)), count)
     other = np.arange(len(one)) - np.repeat(np.cumsum(count) - count, count) + one + 1
     keep = (coder[one] != coder[other]) & (start[one] < end[other]) & (start[other] < end[one])
     one, other = one[keep], other[keep]
@@ -677,11 +705,7 @@ def _overlaps_made(spans: pl.DataFrame, coders: int) -> pl.DataFrame:
     # the other side's coder
     group = (track[left] * coders + coder[left]) * coders + coder[right]
     made = left[_one_to_one(group, left * coders + coder[right], right * coders + coder[left], start, end, left, right)]
-    # the matches per layer and label, counted by their codes
-    code = layer.astype(np.int64) * (int(label.max(initial=0)) + 1) + label
-    codes, first = np.unique(code, return_index=True)
-    per_code = np.bincount(code[made], minlength=int(codes[-1]) + 1)  # a batch holds a span at least
-    return spans[first].select("layer", "label", overlap=pl.Series(per_code[codes], dtype=pl.UInt32))
+    return np.bincount(code[made], minlength=codes)
 
 
 def _one_to_one(group: np.ndarray, mention: np.ndarray, mention_right: np.ndarray, start: np.ndarray, end: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -735,14 +759,12 @@ def _token_patterns(spans: pl.DataFrame, texts: pl.DataFrame, words: pl.DataFram
     track = number[spans["doc_id"].to_physical().to_numpy()] * layer_rows.height + place[spans["layer"].to_physical().to_numpy()]
     spans = spans.select(pl.Series("track", track), coder="earlier", label="label", start="start", end="end")
     stretches, spans = _stretches(tracks, spans, words)
-    stretch, coder, label = _outermost_labels(spans)
     # a stretch's pattern is told by how many coders its document has and each one's label code (0: O), written
     # as one binary value per stretch, grouped by hashing it (1M span results, with the cuts and
     # outermost labels in numpy: both calls' units 1.08 → 0.82 s CPU, grouped before as lists of coders and labels)
     names = ["O", *(sys.intern(name) for name in _categories(spans["label"]))]  # one string per label, however many patterns are kept across batches
     width = int(tracks["coders"].to_numpy().max(initial=1))
-    grid = np.zeros((stretches.height, width), dtype=np.min_scalar_type(len(names)))
-    grid[stretch, coder] = label + 1
+    grid = _outermost_labels(spans, stretches.height, width, np.min_scalar_type(len(names)))
     counted = stretches["tokens"].to_numpy() > 0
     track = stretches["track"].to_numpy()[counted]
     units = (
@@ -823,28 +845,29 @@ def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[new], index
 
 
-def _outermost_labels(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """stretch, coder, label (its enum code): the outermost span of each version over each stretch it labels, in the
-    order of the stretches then the coders (``spans`` with the stretches they cover, :func:`_stretches`).
+def _outermost_labels(spans: pl.DataFrame, stretches: int, width: int, dtype: np.dtype) -> np.ndarray:
+    """stretches × width: each version's outermost label over each stretch, its enum code + 1 (0: none), in column
+    ``coder`` (``spans`` with the stretches they cover, :func:`_stretches`).
 
-    A span's rows, one per stretch it covers, are made in numpy, and the outermost one of a coder and stretch
-    is the last in the order of the spans.
+    Outermost: the longest span; between equally long ones, the later start, then the greater label. A span's rows,
+    one per stretch it covers, are made in numpy; each stretch and coder keeps the greatest length and start (as one
+    number), then the greatest label of the rows that have it, by ``np.maximum.at``, with no sort (1M news, both
+    calls: 0.19 → 0.045 s CPU, against a lexsort of the spans and an np.unique of the rows, whose last row of each
+    stretch and coder was the outermost).
     """
-    # outermost: the longest; between equally long ones, the later start, then the greater label (length and start
-    # as one number, the spans ordered by numpy's lexsort: 1M span results, the sort 0.19 → 0.10 s CPU as one number
-    # in a polars sort, → 0.07 s by lexsort)
-    start, end = spans["start"].to_numpy().astype(np.int64), spans["end"].to_numpy().astype(np.int64)
-    labels = spans["label"].to_physical().to_numpy()
-    order = np.lexsort((labels, ((end - start) << 32) + start))
-    first = spans["first"].to_numpy()[order]
-    widths = spans["stop"].to_numpy()[order] - first
+    start, end = spans["start"].to_numpy().astype(np.uint64), spans["end"].to_numpy().astype(np.uint64)
+    first = spans["first"].to_numpy()
+    widths = spans["stop"].to_numpy() - first
     row = np.repeat(np.arange(len(first)), widths)
     stretch = np.arange(len(row)) - np.repeat(np.cumsum(widths) - widths - first, widths)
-    coder = spans["coder"].to_numpy()[order][row]
-    # the last row of each stretch and coder: the first of the reversed rows, np.unique's in the order of its numbers
-    _, reversed_first = np.unique((stretch * (int(coder.max(initial=0)) + 1) + coder)[::-1], return_index=True)
-    last = len(row) - 1 - reversed_first
-    return stretch[last], coder[last], labels[order][row[last]]
+    cell = stretch * width + spans["coder"].to_numpy()[row]
+    extent = ((end - start) << np.uint64(32) | start)[row]  # above 0: a span that covers a stretch is not empty
+    longest = np.zeros(stretches * width, dtype=np.uint64)
+    np.maximum.at(longest, cell, extent)
+    outermost = extent == longest[cell]
+    grid = np.zeros(stretches * width, dtype=dtype)
+    np.maximum.at(grid, cell[outermost], (spans["label"].to_physical().to_numpy()[row[outermost]] + 1).astype(dtype))
+    return grid.reshape(stretches, width)
 
 
 @dataclass(frozen=True)

@@ -252,14 +252,18 @@ def adjudicate(inputs: BuildInputs) -> Gold:
     # adjudication's CPU 0.79 → 0.65 s, the gold's sort 0.22 → 0.12 s); the gold's rows are then taken as they are
     spans = inputs.keyed_spans.with_row_index("row")
     kept, majority_relations = _majority(chosen, spans, inputs.relations)
+    # only the columns the choice and the order read are filtered and sorted, not the texts with them (1M news:
+    # adjudication 0.74 → 0.70 s CPU, the kept spans counted on doc_id alone with it)
+    order = ["doc_id", "layer", "start", "end", "label", "region_id"]
     gold_rows = (
-        spans.filter(pl.col("annotation_id").is_in(whole.implode()) | pl.col("row").is_in(kept.implode()))
-        .sort("doc_id", "layer", "start", "end", "label", "region_id")["row"]
+        spans.select("row", "annotation_id", *order)
+        .filter(pl.col("annotation_id").is_in(whole.implode()) | pl.col("row").is_in(kept.implode()))
+        .sort(order)["row"]
     )
     whole_relations = inputs.relations.filter(pl.col("annotation_id").is_in(whole.implode())).select(GOLD_RELATIONS.names())
     gold_relations = pl.concat([whole_relations, majority_relations])
 
-    kept_spans = dict(spans[kept].group_by("doc_id").len().iter_rows())
+    kept_spans = dict(spans.select("doc_id")[kept].group_by("doc_id").len().iter_rows())
     kept_relations = dict(majority_relations.group_by("doc_id").len().iter_rows())
     decisions = [_decide(row, kept_spans, kept_relations) for row in documents.iter_rows()]
     return Gold(
