@@ -416,8 +416,8 @@ def prepare(raw: RawExport, scheme: Scheme, duplicates: KnownDuplicates | None =
     """
     owners = _owners(raw, duplicates or KnownDuplicates.none())
     checked = _numbered(owners.filter(pl.col("checked")).drop("checked"))
-    relations = raw.relations.join(checked.select("key"), on="key", how="semi", maintain_order="left")
-    choices = raw.choices.join(checked.select("key"), on="key", how="semi", maintain_order="left")
+    relations = _of_owners(raw.relations, checked)
+    choices = _of_owners(raw.choices, checked)
     spans = _spans(raw, checked, relations, choices, scheme)
     return Frames(
         owners=checked,
@@ -432,6 +432,12 @@ def prepare(raw: RawExport, scheme: Scheme, duplicates: KnownDuplicates | None =
 _BY_PEOPLE = pl.col("kind") == ANNOTATION
 
 
+def _of_owners(frame: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``frame`` whose ``key`` is one of ``owners``', in their order: a filter on one integer column,
+    not a semi join (which hashes both sides: 1.3 → 0.25 ms for the 60,000 regions of a batch)."""
+    return frame.filter(pl.col("key").is_in(owners.get_column("key").implode()))
+
+
 def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
 
@@ -444,6 +450,8 @@ def _beside(frame: pl.DataFrame, found: pl.DataFrame, on: str | list[str] = "row
     selected before they are filtered, the helper columns at 1M span results: 2.16–2.26 → 1.97–2.09 s of CPU).
     """
     keys = [on] if isinstance(on, str) else on
+    if found.is_empty():  # a clean batch has no crossing, overlap or label out of its layer: nothing to join (~1 ms)
+        return frame.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in found.schema.items() if name not in keys)
     added = frame.select(keys).join(found, on=keys, how="left", maintain_order="left").drop(keys)
     return frame.hstack(added)
 
@@ -519,7 +527,7 @@ def _span_rows(raw: RawExport, owners: pl.DataFrame, choices: pl.DataFrame, sche
         .with_columns(doc_row=pl.when(pl.col("doc_known")).then(pl.col("doc_row")))
         .with_columns(doc_len=pl.lit(texts).gather(pl.col("doc_row")).str.len_chars().cast(pl.Int64))
     )
-    regions = raw.regions.join(owners.select("key"), on="key", how="semi", maintain_order="left")
+    regions = _of_owners(raw.regions, owners)
     return (
         _beside(_beside(regions, owner_context, on="key"), quotes, on=["key", "region_id"])
         .pipe(_numbered)
@@ -649,6 +657,8 @@ def _with_edges(spans: pl.DataFrame) -> pl.DataFrame:
     suspects = spans.select("row", "placed_text", "kind").filter(
         (text.str.contains(f"^{edge}") | text.str.contains(f"{edge}$")).fill_null(False) & _BY_PEOPLE
     )
+    if suspects.is_empty():  # a clean batch: clean_edges' three dozen expressions cost 1.6 ms even on no row
+        return spans.with_columns(edge_ok=pl.lit(True))
     checked = suspects.select("row", edge_ok=clean_edges(text))
     return _beside(spans, checked).with_columns(pl.col("edge_ok").fill_null(True))
 
