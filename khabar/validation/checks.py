@@ -580,17 +580,7 @@ def _with_field_checks(spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
     anchor = scheme.attribution.quote_type
     layer_pairs = [f"{layer.name}\x1f{label}" for layer in scheme.layers for label in layer.labels]
     return spans.with_columns(
-        text_ok=(
-            pl.col("expected").is_null()
-            | (
-                pl.col("text").is_not_null()
-                & (
-                    (pl.col("text") == pl.col("expected"))
-                    # the editor writes each newline of value.text as the two characters \n
-                    | (pl.col("text") == pl.col("expected").str.replace_all("\n", "\\n", literal=True))
-                )
-            )
-        ).fill_null(False),
+        text_ok=(pl.col("expected").is_null() | (pl.col("text") == pl.col("expected"))).fill_null(False),
         label_ok=pl.concat_str("layer", "label", separator="\x1f").is_in(layer_pairs).fill_null(False),
         quote_ok=(
             pl.col("label").is_null()
@@ -599,7 +589,20 @@ def _with_field_checks(spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
             .otherwise(pl.col("quote_count") == 0)
         ).fill_null(False),
         doc_found=pl.col("doc_text").is_not_null(),
-    ).drop("doc_text").pipe(_with_layer_labels, scheme)  # one copy of the text per span would dominate memory
+    ).drop("doc_text").pipe(_with_editor_newlines).pipe(_with_layer_labels, scheme)  # one copy of the text per span would dominate memory
+
+
+def _with_editor_newlines(spans: pl.DataFrame) -> pl.DataFrame:
+    """``text_ok`` also where value.text is the expected text with each newline written as the two characters \\n,
+    as the editor writes it: looked for among the spans whose text is not the expected one, which hold those two
+    characters (the newlines replaced in every span's expected text took 2.5 ms a batch)."""
+    text, expected = pl.col("text"), pl.col("expected")
+    # two filters, the second on the few rows the first leaves (one predicate searched every span's text)
+    edited = spans.select("row", "text", "expected", "text_ok").filter(~pl.col("text_ok")).filter(text.str.contains("\\n", literal=True))
+    if edited.is_empty():
+        return spans
+    found = edited.select("row", edited=text == expected.str.replace_all("\n", "\\n", literal=True))
+    return _beside(spans, found).with_columns(text_ok=pl.col("text_ok") | pl.col("edited").fill_null(False)).drop("edited")
 
 
 def _with_layer_labels(spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
