@@ -541,10 +541,26 @@ def _span_rows(raw: RawExport, owners: pl.DataFrame, choices: pl.DataFrame, sche
             quote_choices=pl.lit(", ".join(anchor.choices)), quote_name=pl.lit(anchor.name), content_label=pl.lit(anchor.label),
             is_content=(pl.col("layer") == anchor.layer) & (pl.col("label") == anchor.label),
             is_cue=(pl.col("layer") == cue_rule.layer) & (pl.col("label") == cue_rule.to_label),
-            region_count=pl.len().over("key", "region_id"),
         )
         .drop("doc_row")
+        .pipe(_with_region_count)
     )
+
+
+def _all_distinct(frame: pl.DataFrame, columns: list[str]) -> bool:
+    """Whether no two rows of ``frame`` have the same values in ``columns``, when a hash of them says so at once.
+
+    Equal values hash alike, so distinct hashes prove distinct rows, from one integer column; a
+    repeated hash (equal rows, a null twice, or two rows that merely collide) is False, for the caller's
+    exact test. The count or the rank of a group by a window, on a string column among others, took
+    twice as long (4-5 against 2-2.6 ms for the 60,000 spans of a batch)."""
+    return bool(frame.select(pl.struct(columns).hash().n_unique()).item() == frame.height)
+
+
+def _with_region_count(spans: pl.DataFrame) -> pl.DataFrame:
+    """``region_count``: how many regions of the span's annotation have its id."""
+    ids = ["key", "region_id"]
+    return spans.with_columns(region_count=pl.lit(1, pl.UInt32) if _all_distinct(spans, ids) else pl.len().over(ids))
 
 
 def _with_offsets(spans: pl.DataFrame) -> pl.DataFrame:
@@ -673,6 +689,8 @@ def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:
     """Every copy after the first of a (layer, label, start, end) in one annotation names the first."""
     group = ["key", "layer", "label", "start", "end"]
     complete = pl.all_horizontal(pl.col(c).is_not_null() for c in group)
+    if _all_distinct(spans, group):
+        return spans.with_columns(duplicate_of=pl.lit(None, pl.String))
     spans = spans.with_columns(is_copy=complete & ~pl.struct(group).is_first_distinct())
     if not spans["is_copy"].any():
         return spans.with_columns(duplicate_of=pl.lit(None, pl.String)).drop("is_copy")
