@@ -892,16 +892,17 @@ def _separate_words(candidates: pl.DataFrame, documents: pl.DataFrame) -> pl.Dat
     piece = pl.col("piece")
     pieces = (
         pairs.select("pair", piece=pl.col("text").str.split(word))
-        .with_columns(last=piece.list.len() - 1)
-        .explode("piece")
-        .with_columns(at=pl.int_range(pl.len()).over("pair"))
+        .with_columns(at=pl.int_ranges(piece.list.len()), last=piece.list.len() - 1)
+        .explode("piece", "at")
         .with_columns(
             ends_apart=pl.when(piece == "").then(pl.col("at") == 0).otherwise(piece.str.tail(1).str.contains(outside)),
             begins_apart=pl.when(piece == "").then(pl.col("at") == pl.col("last")).otherwise(piece.str.head(1).str.contains(outside)),
         )
     )
-    alone = pieces.filter(pl.col("ends_apart") & pl.col("begins_apart").shift(-1).over("pair")).select("pair")
-    return pairs.join(alone, on="pair", how="semi").select("doc_id", "first_word", as_word=pl.lit(True))
+    # the next row is the next piece of the same text unless this piece is its last: windows over each pair (a rank and
+    # a shift) took 3 of this function's 11 ms a batch
+    alone = pieces.filter(pl.col("ends_apart") & pl.col("begins_apart").shift(-1) & (pl.col("at") < pl.col("last"))).get_column("pair")
+    return pairs.filter(pl.col("pair").is_in(alone.implode())).select("doc_id", "first_word", as_word=pl.lit(True))
 
 
 def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
