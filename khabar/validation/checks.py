@@ -754,24 +754,17 @@ def _with_pairs(spans: pl.DataFrame, layer: str, name: str, *, crossing: bool) -
 
 
 def _with_links(spans: pl.DataFrame, relations: pl.DataFrame, source: str, cue: str) -> pl.DataFrame:
-    """``has_source`` (a source relation starts at the region) and ``has_cue_link`` (a cue relation ends at it), from one
-    join of the regions with the relations that name them (two joins took 0.10 s of CPU at 1M span results, one 0.07)."""
+    """``has_source`` (a source relation starts at the region) and ``has_cue_link`` (a cue relation ends at it): the
+    region's (key, region_id) among the relations' ends, as structs (a join of the regions with the relations that
+    name them took 2.9 ms a batch, these 2.0); an end that is missing (a malformed relation) names no region."""
     label = pl.col("label")
-    named = (
-        relations.filter(label.is_in([source, cue]))
-        .select(
-            "key", region_id=pl.when(label == source).then("from_region").otherwise("to_region"),
-            has_source=label == source, has_cue_link=label == cue,
-        )
-        .group_by("key", "region_id")
-        .agg(pl.col("has_source").any(), pl.col("has_cue_link").any())
-    )
-    links = (
-        spans.select("key", "region_id")
-        .join(named, on=["key", "region_id"], how="left", maintain_order="left")
-        .select(pl.col("has_source").fill_null(False), pl.col("has_cue_link").fill_null(False))
-    )
-    return spans.hstack(links)
+
+    def ends(name: str, end: str) -> pl.Series:
+        named = relations.filter((label == name) & pl.col(end).is_not_null())
+        return named.select(pl.struct("key", region_id=end)).to_series().implode()
+
+    region = pl.struct("key", "region_id")
+    return spans.with_columns(has_source=region.is_in(ends(source, "from_region")), has_cue_link=region.is_in(ends(cue, "to_region")))
 
 
 def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
