@@ -19,7 +19,7 @@ from pandera.errors import SchemaErrors
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
 from khabar.validation.api import _failing_rows, validate_exports
-from khabar.validation.checks import RULES, Frame, Severity, clean_edges, prepare, rule
+from khabar.validation.checks import RULES, Frame, Severity, _all_distinct, clean_edges, prepare, rule
 from khabar.validation.reader import read_raw
 from khabar.validation.schemas import FRAME_MODELS, failing_rows
 from tests.validation.validation_exports import (
@@ -478,3 +478,11 @@ def test_a_clean_export_keeps_every_relation_and_choice(tmp_path, khabar):
     accounting = checked_result.accounting
     assert (accounting.count("relations").used, accounting.count("quote_type choices").used) == (2, 1)
     assert checked_result.tables.spans.filter(pl.col("region_id") == "cnt1")["quote_type"].to_list() == ["direct"]
+
+
+def test_all_distinct_is_true_only_when_no_two_rows_are_equal():
+    frame = pl.DataFrame({"key": [1, 1, 2, 2], "region_id": ["a", "b", "a", None]})
+    assert _all_distinct(frame, ["key", "region_id"])
+    assert not _all_distinct(frame, ["region_id"])  # "a" twice
+    assert not _all_distinct(pl.concat([frame, frame.tail(1)]), ["key", "region_id"])  # (2, null) twice
+    assert _all_distinct(frame.clear(), ["key", "region_id"])
