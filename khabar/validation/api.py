@@ -39,7 +39,7 @@ from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Frames, KnownDuplicates, Rule, prepare, rule
 from khabar.validation.export_json import NotStreamable
 from khabar.validation.projection import project_tables
-from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, corpus_texts, read_corpus
+from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, corpus_texts, read_documents
 from khabar.validation.schemas import FRAME_COLUMNS, FRAME_MODELS, failing_rows_of, validate
 from khabar.validation.table_spool import TableSpool
 
@@ -114,13 +114,14 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
         from khabar.foundation.paths import repo
 
         documents_file = repo().documents_file
-    documents, texts = read_corpus(documents_file)
+    documents = read_documents(documents_file)
     try:
         validate(CorpusTable, documents)
     except SchemaErrors as exc:
         first = exc.failure_cases.row(0, named=True)
         raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None
     # the texts as Python strings once, for this check and the readers (0.1 s of CPU at 1M span results)
+    texts = corpus_texts(documents)
     refuse_unnormalised(texts.items(), documents_file)
     scheme = load_scheme()
     return check_exports(paths, documents, scheme, strict=strict, texts=texts)

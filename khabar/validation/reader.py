@@ -171,19 +171,13 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
     Superseded records stay (annotations made on the old text keep valid
     offsets); ``superseded_by`` names the newer document, null for current ones.
     """
-    return read_corpus(documents_file)[0]
-
-
-def read_corpus(documents_file: Path) -> tuple[pl.DataFrame, dict[str, str]]:
-    """:func:`read_documents` and its :func:`corpus_texts`, the texts taken from the records read, as Python
-    strings already (made again from the frame, they took 0.05 s of CPU at 1M span results, against 0.005)."""
     if documents_file.exists():
         export_files.check_regular(documents_file)  # a FIFO would block the read
     if not documents_file.is_file():
         raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
     records = load_records(documents_file)
     columns = {name: [getattr(record, name) for record in records] for name in CORPUS.names()}
-    return pl.DataFrame(columns, schema=CORPUS), dict(zip(columns["doc_id"], columns["text"]))
+    return pl.DataFrame(columns, schema=CORPUS)
 
 
 def corpus_texts(documents: pl.DataFrame) -> dict[str, str]:

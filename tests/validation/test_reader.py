@@ -10,7 +10,6 @@ from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
 from khabar.validation.api import validate_exports
 from khabar.validation.projection import read_exports
-from khabar.validation.reader import corpus_texts, read_corpus, read_documents
 from tests.validation.validation_exports import DOC, annotation, span, task, ui_style, valid_export, valid_result, write_export
 
 
@@ -336,8 +335,3 @@ def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
         assert getattr(typed_whole, frame).equals(getattr(plain, frame)), frame
     assert plain.regions["problem"].is_not_null().any() and plain.relations["direction"].to_list().count("left") == 2
 
-
-def test_read_corpus_gives_the_documents_and_their_texts():
-    documents, texts = read_corpus(repo().documents_file)
-    assert documents.equals(read_documents(repo().documents_file))
-    assert texts == corpus_texts(documents) and len(texts) == documents.height > 0
