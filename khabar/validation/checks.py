@@ -284,7 +284,7 @@ RULES: tuple[Rule, ...] = (
         name="no_duplicate_region", severity=Severity.ERROR, frame=Frame.RELATIONS,
         summary="no relation given twice",
         hint="delete the second copy of the relation",
-        passes=pl.col("duplicate_rank") == 0,
+        passes=~pl.col("repeated"),
         explain=lambda row: f"relation {row['from_region']} → {row['to_region']} ({row['label']}) is given twice",
     ),
     Rule(
@@ -416,8 +416,8 @@ def prepare(raw: RawExport, scheme: Scheme, duplicates: KnownDuplicates | None =
     """
     owners = _owners(raw, duplicates or KnownDuplicates.none())
     checked = _numbered(owners.filter(pl.col("checked")).drop("checked"))
-    relations = raw.relations.join(checked.select("key"), on="key", how="semi", maintain_order="left")
-    choices = raw.choices.join(checked.select("key"), on="key", how="semi", maintain_order="left")
+    relations = _of_owners(raw.relations, checked)
+    choices = _of_owners(raw.choices, checked)
     spans = _spans(raw, checked, relations, choices, scheme)
     return Frames(
         owners=checked,
@@ -432,6 +432,12 @@ def prepare(raw: RawExport, scheme: Scheme, duplicates: KnownDuplicates | None =
 _BY_PEOPLE = pl.col("kind") == ANNOTATION
 
 
+def _of_owners(frame: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``frame`` whose ``key`` is one of ``owners``', in their order: a filter on one integer column,
+    not a semi join (which hashes both sides: 1.3 → 0.25 ms for the 60,000 regions of a batch)."""
+    return frame.filter(pl.col("key").is_in(owners.get_column("key").implode()))
+
+
 def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
 
@@ -444,6 +450,8 @@ def _beside(frame: pl.DataFrame, found: pl.DataFrame, on: str | list[str] = "row
     selected before they are filtered, the helper columns at 1M span results: 2.16–2.26 → 1.97–2.09 s of CPU).
     """
     keys = [on] if isinstance(on, str) else on
+    if found.is_empty():  # a clean batch has no crossing, overlap or label out of its layer: nothing to join (~1 ms)
+        return frame.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in found.schema.items() if name not in keys)
     added = frame.select(keys).join(found, on=keys, how="left", maintain_order="left").drop(keys)
     return frame.hstack(added)
 
@@ -454,22 +462,25 @@ def checked_owner() -> pl.Expr:
 
 
 def _owners(raw: RawExport, duplicates: KnownDuplicates) -> pl.DataFrame:
-    known_task = duplicates.tasks.select("file", "task_id", known_task=pl.lit(True)).unique()
-    known_owner = duplicates.owners.select("kind", "owner_id", known_owner=pl.lit(True)).unique()
-    tasks = raw.tasks.join(known_task, on=["file", "task_id"], how="left", maintain_order="left").with_columns(
-        task_dup=(pl.len().over("file", "task_id") > 1) | pl.col("known_task").fill_null(False)
-    )
+    tasks = _or_known(raw.tasks.with_columns(task_dup=pl.len().over("file", "task_id") > 1), "task_dup", duplicates.tasks)
+    owners = raw.owners.join(
+        tasks.select("file", "task_pos", "doc_id", "doc_known", "doc_problem", "task_dup"),
+        on=["file", "task_pos"], how="left", maintain_order="left",
+    ).with_columns(id_dup=pl.col("owner_id").is_not_null() & (pl.len().over("kind", "owner_id") > 1), checked=checked_owner())
+    return _or_known(owners, "id_dup", duplicates.owners)
+
+
+def _or_known(frame: pl.DataFrame, flag: str, known: pl.DataFrame) -> pl.DataFrame:
+    """``flag`` set also on the rows whose ids (``known``'s columns) repeat in another batch; a null id matches none.
+
+    Most reads know of no such id: then nothing is joined (two joins a batch, 1 ms)."""
+    if known.is_empty():
+        return frame
+    found = known.unique().with_columns(known=pl.lit(True))
     return (
-        raw.owners.join(
-            tasks.select("file", "task_pos", "doc_id", "doc_known", "doc_problem", "task_dup"),
-            on=["file", "task_pos"], how="left", maintain_order="left",
-        )
-        .join(known_owner, on=["kind", "owner_id"], how="left", maintain_order="left")
-        .with_columns(
-            id_dup=pl.col("owner_id").is_not_null() & ((pl.len().over("kind", "owner_id") > 1) | pl.col("known_owner").fill_null(False)),
-            checked=checked_owner(),
-        )
-        .drop("known_owner")
+        frame.join(found, on=known.columns, how="left", maintain_order="left")
+        .with_columns(pl.col(flag) | pl.col("known").fill_null(False))
+        .drop("known")
     )
 
 
@@ -519,7 +530,7 @@ def _span_rows(raw: RawExport, owners: pl.DataFrame, choices: pl.DataFrame, sche
         .with_columns(doc_row=pl.when(pl.col("doc_known")).then(pl.col("doc_row")))
         .with_columns(doc_len=pl.lit(texts).gather(pl.col("doc_row")).str.len_chars().cast(pl.Int64))
     )
-    regions = raw.regions.join(owners.select("key"), on="key", how="semi", maintain_order="left")
+    regions = _of_owners(raw.regions, owners)
     return (
         _beside(_beside(regions, owner_context, on="key"), quotes, on=["key", "region_id"])
         .pipe(_numbered)
@@ -530,10 +541,26 @@ def _span_rows(raw: RawExport, owners: pl.DataFrame, choices: pl.DataFrame, sche
             quote_choices=pl.lit(", ".join(anchor.choices)), quote_name=pl.lit(anchor.name), content_label=pl.lit(anchor.label),
             is_content=(pl.col("layer") == anchor.layer) & (pl.col("label") == anchor.label),
             is_cue=(pl.col("layer") == cue_rule.layer) & (pl.col("label") == cue_rule.to_label),
-            region_count=pl.len().over("key", "region_id"),
         )
         .drop("doc_row")
+        .pipe(_with_region_count)
     )
+
+
+def _all_distinct(frame: pl.DataFrame, columns: list[str]) -> bool:
+    """Whether no two rows of ``frame`` have the same values in ``columns``, when a hash of them says so at once.
+
+    Equal values hash alike, so distinct hashes prove distinct rows, from one integer column; a
+    repeated hash (equal rows, a null twice, or two rows that merely collide) is False, for the caller's
+    exact test. The count or the rank of a group by a window, on a string column among others, took
+    twice as long (4-5 against 2-2.6 ms for the 60,000 spans of a batch)."""
+    return bool(frame.select(pl.struct(columns).hash().n_unique()).item() == frame.height)
+
+
+def _with_region_count(spans: pl.DataFrame) -> pl.DataFrame:
+    """``region_count``: how many regions of the span's annotation have its id."""
+    ids = ["key", "region_id"]
+    return spans.with_columns(region_count=pl.lit(1, pl.UInt32) if _all_distinct(spans, ids) else pl.len().over(ids))
 
 
 def _with_offsets(spans: pl.DataFrame) -> pl.DataFrame:
@@ -557,8 +584,12 @@ def _with_offsets(spans: pl.DataFrame) -> pl.DataFrame:
             ),
         )
         .with_columns(
-            expected=pl.col("window").str.head(pl.col("end") - pl.col("start")),
-            next_char=pl.col("window").str.slice(pl.col("end") - pl.col("start")),
+            # the window ends a character past the span unless the span ends the text: cut by one character, not by
+            # each span's length (3.9 → 2.2 ms a batch)
+            expected=pl.when(pl.col("end") == pl.col("doc_len")).then("window").otherwise(pl.col("window").str.head(-1)),
+            next_char=pl.when(pl.col("window").is_null()).then(None)
+            .when(pl.col("end") == pl.col("doc_len")).then(pl.lit(""))
+            .otherwise(pl.col("window").str.tail(1)),
         )
         .drop("window")
     )
@@ -569,17 +600,7 @@ def _with_field_checks(spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
     anchor = scheme.attribution.quote_type
     layer_pairs = [f"{layer.name}\x1f{label}" for layer in scheme.layers for label in layer.labels]
     return spans.with_columns(
-        text_ok=(
-            pl.col("expected").is_null()
-            | (
-                pl.col("text").is_not_null()
-                & (
-                    (pl.col("text") == pl.col("expected"))
-                    # the editor writes each newline of value.text as the two characters \n
-                    | (pl.col("text") == pl.col("expected").str.replace_all("\n", "\\n", literal=True))
-                )
-            )
-        ).fill_null(False),
+        text_ok=(pl.col("expected").is_null() | (pl.col("text") == pl.col("expected"))).fill_null(False),
         label_ok=pl.concat_str("layer", "label", separator="\x1f").is_in(layer_pairs).fill_null(False),
         quote_ok=(
             pl.col("label").is_null()
@@ -588,7 +609,20 @@ def _with_field_checks(spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
             .otherwise(pl.col("quote_count") == 0)
         ).fill_null(False),
         doc_found=pl.col("doc_text").is_not_null(),
-    ).drop("doc_text").pipe(_with_layer_labels, scheme)  # one copy of the text per span would dominate memory
+    ).drop("doc_text").pipe(_with_editor_newlines).pipe(_with_layer_labels, scheme)  # one copy of the text per span would dominate memory
+
+
+def _with_editor_newlines(spans: pl.DataFrame) -> pl.DataFrame:
+    """``text_ok`` also where value.text is the expected text with each newline written as the two characters \\n,
+    as the editor writes it: looked for among the spans whose text is not the expected one, which hold those two
+    characters (the newlines replaced in every span's expected text took 2.5 ms a batch)."""
+    text, expected = pl.col("text"), pl.col("expected")
+    # two filters, the second on the few rows the first leaves (one predicate searched every span's text)
+    edited = spans.select("row", "text", "expected", "text_ok").filter(~pl.col("text_ok")).filter(text.str.contains("\\n", literal=True))
+    if edited.is_empty():
+        return spans
+    found = edited.select("row", edited=text == expected.str.replace_all("\n", "\\n", literal=True))
+    return _beside(spans, found).with_columns(text_ok=pl.col("text_ok") | pl.col("edited").fill_null(False)).drop("edited")
 
 
 def _with_layer_labels(spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
@@ -649,6 +683,8 @@ def _with_edges(spans: pl.DataFrame) -> pl.DataFrame:
     suspects = spans.select("row", "placed_text", "kind").filter(
         (text.str.contains(f"^{edge}") | text.str.contains(f"{edge}$")).fill_null(False) & _BY_PEOPLE
     )
+    if suspects.is_empty():  # a clean batch: clean_edges' three dozen expressions cost 1.6 ms even on no row
+        return spans.with_columns(edge_ok=pl.lit(True))
     checked = suspects.select("row", edge_ok=clean_edges(text))
     return _beside(spans, checked).with_columns(pl.col("edge_ok").fill_null(True))
 
@@ -657,6 +693,8 @@ def _with_duplicates(spans: pl.DataFrame) -> pl.DataFrame:
     """Every copy after the first of a (layer, label, start, end) in one annotation names the first."""
     group = ["key", "layer", "label", "start", "end"]
     complete = pl.all_horizontal(pl.col(c).is_not_null() for c in group)
+    if _all_distinct(spans, group):
+        return spans.with_columns(duplicate_of=pl.lit(None, pl.String))
     spans = spans.with_columns(is_copy=complete & ~pl.struct(group).is_first_distinct())
     if not spans["is_copy"].any():
         return spans.with_columns(duplicate_of=pl.lit(None, pl.String)).drop("is_copy")
@@ -680,75 +718,70 @@ def _with_pairs(spans: pl.DataFrame, layer: str, name: str, *, crossing: bool) -
     regions = (
         spans.lazy()
         .filter((pl.col("layer") == layer) & pl.col("placed_text").is_not_null())
-        .select("row", "key", "start", "end", "region_id")
+        .select("row", "key", "start", "end")
     )
     # the annotation and the bucket as one integer (a bucket is below 2**24: a text of 1G characters): a join on
     # one integer key, not on two (polars encodes several keys into bytes to hash them): 0.35 → 0.27 s CPU at 1M
     ends = (
         regions.with_columns(bucket=pl.int_ranges(pl.col("start") // PAIR_BUCKET, (pl.col("end") - 1) // PAIR_BUCKET + 1))
         .explode("bucket")
-        .select("row", "start", "end", "region_id", place=pl.col("key") * (1 << 24) + pl.col("bucket"))
+        .select("row", "start", "end", place=pl.col("key") * (1 << 24) + pl.col("bucket"))
     )
     # a pair's second region starts inside the first (a.start <= b.start < a.end, in both conditions below), so it is
     # found in the first's buckets by its start's bucket alone: each pair once, no unique (0.32 → 0.24 s CPU at 1M)
-    starts = regions.select("row", "start", "end", "region_id", place=pl.col("key") * (1 << 24) + pl.col("start") // PAIR_BUCKET)
-    # lazily: the join's pairs are filtered as they are made, not first gathered whole (0.3 s of CPU at 1M span results)
-    pairs = ends.join(starts, on="place", suffix="_b")
+    starts = regions.select("row", "start", "end", place=pl.col("key") * (1 << 24) + pl.col("start") // PAIR_BUCKET)
     a_first = (pl.col("start") < pl.col("start_b")) | ((pl.col("start") == pl.col("start_b")) & (pl.col("row") < pl.col("row_b")))
     if crossing:
         condition = (pl.col("start") < pl.col("start_b")) & (pl.col("start_b") < pl.col("end")) & (pl.col("end") < pl.col("end_b"))
     else:
         condition = a_first & (pl.col("start_b") < pl.col("end"))
-    pairs = pairs.filter(condition)
+    # lazily: the join's pairs are filtered as they are made, not first gathered whole (0.3 s of CPU at 1M span results);
+    # rows and offsets alone, the region ids of the pairs found taken after (most batches have none: the ids of the
+    # 150,000 candidate pairs of a batch, and sorting nothing, took 3 ms of the entities' 8)
+    pairs = ends.join(starts, on="place", suffix="_b").filter(condition).select("row", "row_b").collect()
+    columns = {f"{name}_region": pl.String, f"{name}_span": pl.String}
+    if pairs.is_empty():
+        return _beside(spans, pl.DataFrame(schema={"row": pl.Int64, **columns}))
+    first, second = (spans[rows].select("region_id", span=pl.format("{}-{}", "start", "end")) for rows in (pairs["row"], pairs["row_b"]))
     both = (
-        pl.concat(
-            [
-                pairs.select("row", partner=pl.col("region_id_b"), partner_span=pl.format("{}-{}", "start_b", "end_b")),
-                pairs.select(row=pl.col("row_b"), partner=pl.col("region_id"), partner_span=pl.format("{}-{}", "start", "end")),
-            ]
-        )
+        pl.concat([
+            pl.DataFrame({"row": pairs["row"], "partner": second["region_id"], "partner_span": second["span"]}),
+            pl.DataFrame({"row": pairs["row_b"], "partner": first["region_id"], "partner_span": first["span"]}),
+        ])
         .sort("row", "partner_span")
         .group_by("row", maintain_order=True)
         .agg(pl.col("partner").first().alias(f"{name}_region"), pl.col("partner_span").first().alias(f"{name}_span"))
-        .collect()
     )
     return _beside(spans, both)
 
 
 def _with_links(spans: pl.DataFrame, relations: pl.DataFrame, source: str, cue: str) -> pl.DataFrame:
-    """``has_source`` (a source relation starts at the region) and ``has_cue_link`` (a cue relation ends at it), from one
-    join of the regions with the relations that name them (two joins took 0.10 s of CPU at 1M span results, one 0.07)."""
+    """``has_source`` (a source relation starts at the region) and ``has_cue_link`` (a cue relation ends at it): the
+    region's (key, region_id) among the relations' ends, as structs (a join of the regions with the relations that
+    name them took 2.9 ms a batch, these 2.0); an end that is missing (a malformed relation) names no region."""
     label = pl.col("label")
-    named = (
-        relations.filter(label.is_in([source, cue]))
-        .select(
-            "key", region_id=pl.when(label == source).then("from_region").otherwise("to_region"),
-            has_source=label == source, has_cue_link=label == cue,
-        )
-        .group_by("key", "region_id")
-        .agg(pl.col("has_source").any(), pl.col("has_cue_link").any())
-    )
-    links = (
-        spans.select("key", "region_id")
-        .join(named, on=["key", "region_id"], how="left", maintain_order="left")
-        .select(pl.col("has_source").fill_null(False), pl.col("has_cue_link").fill_null(False))
-    )
-    return spans.hstack(links)
+
+    def ends(name: str, end: str) -> pl.Series:
+        named = relations.filter((label == name) & pl.col(end).is_not_null())
+        return named.select(pl.struct("key", region_id=end)).to_series().implode()
+
+    region = pl.struct("key", "region_id")
+    return spans.with_columns(has_source=region.is_in(ends(source, "from_region")), has_cue_link=region.is_in(ends(cue, "to_region")))
 
 
 def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
     """``other_labels``: the other labels the span's text has in its layer and annotation, on the few spans that have any."""
     group = ["key", "layer", "placed_text"]
     placed = spans.select("row", *group, "label", "kind").filter(pl.col("placed_text").is_not_null() & _BY_PEOPLE).drop("kind")
-    # first by a hash of the layer and text, on integers: equal texts hash alike, so a group of one label by its
-    # hash has one label by its text, and only the rows of the other groups are grouped again by their text
-    # (0.25 → 0.20 s of CPU at 1M span results)
-    hashed = placed.with_columns(text_hash=pl.struct("layer", "placed_text").hash())
+    # first by a hash of the annotation, layer and text, one integer: equal texts hash alike, so a group of one label
+    # by its hash has one label by its text, and only the rows of the other groups are grouped again by their text
+    # (0.25 → 0.20 s of CPU at 1M span results; the key in the hash and a filter for the semi join: 4.2 → 3.2 ms a batch)
+    hashed = placed.with_columns(text_hash=pl.struct(group).hash())
     maybe = (
-        hashed.filter(pl.col("label").is_not_null()).group_by("key", "text_hash").agg(labels=pl.col("label").n_unique())
-        .filter(pl.col("labels") > 1).select("key", "text_hash")
+        hashed.filter(pl.col("label").is_not_null()).group_by("text_hash").agg(labels=pl.col("label").n_unique())
+        .filter(pl.col("labels") > 1).get_column("text_hash")
     )
-    placed = hashed.join(maybe, on=["key", "text_hash"], how="semi", maintain_order="left").drop("text_hash")
+    placed = hashed.filter(pl.col("text_hash").is_in(maybe.implode())).drop("text_hash")
     labelled = placed.filter(pl.col("label").is_not_null())
     mixed = labelled.group_by(group).agg(pl.col("label").n_unique().alias("labels")).filter(pl.col("labels") > 1).drop("labels")
     labels = labelled.join(mixed, on=group, how="semi").group_by(group).agg(all_labels=pl.col("label").unique().sort())
@@ -783,9 +816,10 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer:
     article's, whose alef is dropped (guidelines rule B4).
     """
     candidates = _with_rest_settled(_proclitic_candidates(spans, documents, entity_layer), spans, entity_layer)
+    words = _separate_words(candidates, documents).select(pl.struct("doc_id", "first_word")).to_series()
     found = (
-        candidates.join(_separate_words(candidates, documents), on=["doc_id", "first_word"], how="left", maintain_order="left")
-        .with_columns(as_word=pl.col("as_word").fill_null(False))
+        # a struct among a few hundred, not a left join on two string keys (1.8 → 0.9 ms a batch)
+        candidates.with_columns(as_word=pl.struct("doc_id", "first_word").is_in(words.implode()))
         .filter(pl.col("with_article") | pl.col("annotated") | pl.col("as_word"))
         .select(
             "row",
@@ -823,12 +857,13 @@ def _with_rest_settled(candidates: pl.DataFrame, spans: pl.DataFrame, entity_lay
     entity_texts = (
         spans.select("key", "layer", "placed_text")
         .filter((pl.col("layer") == entity_layer) & pl.col("placed_text").is_in(candidates["rest"].unique().implode()))
-        .select("key", rest=pl.col("placed_text"), annotated=pl.lit(True))
-        .unique()
+        .select(pl.struct("key", rest="placed_text"))
+        .to_series()
     )
-    return candidates.join(entity_texts, on=["key", "rest"], how="left", maintain_order="left").with_columns(
+    return candidates.with_columns(
         with_article=pl.col("rest").str.starts_with(ARTICLE) & (pl.col("rest").str.len_chars() >= len(ARTICLE) + 2),
-        annotated=pl.col("annotated").fill_null(False),
+        # a struct among the entities' texts, not a left join on two keys (1.05 → 0.45 ms a batch)
+        annotated=pl.struct("key", "rest").is_in(entity_texts.implode()),
     )
 
 
@@ -854,16 +889,17 @@ def _separate_words(candidates: pl.DataFrame, documents: pl.DataFrame) -> pl.Dat
     piece = pl.col("piece")
     pieces = (
         pairs.select("pair", piece=pl.col("text").str.split(word))
-        .with_columns(last=piece.list.len() - 1)
-        .explode("piece")
-        .with_columns(at=pl.int_range(pl.len()).over("pair"))
+        .with_columns(at=pl.int_ranges(piece.list.len()), last=piece.list.len() - 1)
+        .explode("piece", "at")
         .with_columns(
             ends_apart=pl.when(piece == "").then(pl.col("at") == 0).otherwise(piece.str.tail(1).str.contains(outside)),
             begins_apart=pl.when(piece == "").then(pl.col("at") == pl.col("last")).otherwise(piece.str.head(1).str.contains(outside)),
         )
     )
-    alone = pieces.filter(pl.col("ends_apart") & pl.col("begins_apart").shift(-1).over("pair")).select("pair")
-    return pairs.join(alone, on="pair", how="semi").select("doc_id", "first_word", as_word=pl.lit(True))
+    # the next row is the next piece of the same text unless this piece is its last: windows over each pair (a rank and
+    # a shift) took 3 of this function's 11 ms a batch
+    alone = pieces.filter(pl.col("ends_apart") & pl.col("begins_apart").shift(-1) & (pl.col("at") < pl.col("last"))).get_column("pair")
+    return pairs.filter(pl.col("pair").is_in(alone.implode())).select("doc_id", "first_word", as_word=pl.lit(True))
 
 
 def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
@@ -893,7 +929,8 @@ def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFram
             pl.col("from_count").fill_null(0).cast(pl.Int64),
             pl.col("to_count").fill_null(0).cast(pl.Int64),
             relation_labels=pl.lit(", ".join(scheme.relation_labels)),
-            duplicate_rank=pl.int_range(pl.len()).over(dup_group),
+            # a rank in each group by a window (int_range over the group) took 3 ms a batch, against 0.35
+            repeated=~pl.struct(dup_group).is_first_distinct(),
         )
         .with_columns(
             ends_ok=(
@@ -906,15 +943,7 @@ def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFram
 
 
 def _choices(owners: pl.DataFrame, choices: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
-    regions = (
-        spans.select("key", "region_id")
-        .join(choices.select("key", "region_id").unique(), on=["key", "region_id"], how="semi")
-        .select("key", "region_id", region_exists=pl.lit(True))
-        .unique()
-    )
-    return (
-        _owner_columns(choices, owners)
-        .join(regions, on=["key", "region_id"], how="left", maintain_order="left")
-        .with_columns(pl.col("region_exists").fill_null(False))
-        .pipe(_numbered)
-    )
+    # the choice's (key, region_id) among the regions' that choices name, as structs: two joins took 2.7 ms a batch, this 2.1
+    region = pl.struct("key", "region_id")
+    named = spans.filter(pl.col("region_id").is_in(choices.get_column("region_id").implode())).select(region).to_series()
+    return _owner_columns(choices, owners).with_columns(region_exists=region.is_in(named.implode())).pipe(_numbered)

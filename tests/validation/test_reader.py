@@ -58,6 +58,16 @@ def test_editor_newlines_are_accepted_and_the_table_holds_the_real_text(tmp_path
     assert result.tables.spans["text"].to_list() == [surface]
 
 
+def test_an_escaped_newline_where_the_text_has_none_is_not_the_editor_s(tmp_path):
+    surface = "بشكل كامل لم ينته بعد.\n\nإقرأ المزيد"
+    editor = span(surface, "META", "zone", region_id="nl")
+    editor["value"]["text"] = surface.replace("\n", "\\n")
+    spaced = span("لم ينته بعد", "GPE", region_id="spaced")
+    spaced["value"]["text"] = "لم\\nينته بعد"  # the two characters \n where the document has a space
+    result = validate_exports([write_export(tmp_path, [task([annotation([editor, spaced])])])])
+    assert [(f.check, f.region_id) for f in result.failures if f.check == "span_text_matches"] == [("span_text_matches", "spaced")]
+
+
 def test_cancelled_drafts_and_predictions_are_counted_apart(tmp_path, khabar):
     prediction = {"id": 3, "model_version": "rules-1", "result": valid_result(), "score": 0.5}
     draft = {"id": 8, "completed_by": {"pseudonym": "annotator-2"}, "lead_time": 3.0, "result": [span("بغداد", "GPE")]}
@@ -324,3 +334,4 @@ def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
         assert getattr(typed, frame).equals(getattr(plain, frame)), frame
         assert getattr(typed_whole, frame).equals(getattr(plain, frame)), frame
     assert plain.regions["problem"].is_not_null().any() and plain.relations["direction"].to_list().count("left") == 2
+

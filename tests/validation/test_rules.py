@@ -19,7 +19,7 @@ from pandera.errors import SchemaErrors
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
 from khabar.validation.api import _failing_rows, validate_exports
-from khabar.validation.checks import RULES, Frame, Severity, clean_edges, prepare, rule
+from khabar.validation.checks import RULES, Frame, Severity, _all_distinct, clean_edges, prepare, rule
 from khabar.validation.reader import read_raw
 from khabar.validation.schemas import FRAME_MODELS, failing_rows
 from tests.validation.validation_exports import (
@@ -459,3 +459,30 @@ def test_a_rule_declared_twice_or_with_two_severities_is_refused():
     elsewhere = replace(first, frame=next(f for f in Frame if f != first.frame), severity=Severity.WARNING)
     with pytest.raises(ValueError, match=f"rule '{first.name}' is declared both error and warning"):
         _by_frame_and_name((first, elsewhere))
+
+
+def test_a_relation_or_choice_on_an_excluded_region_is_excluded_with_it(tmp_path, khabar):
+    result = valid_result()
+    content = next(item for item in result if item.get("id") == "cnt1" and item["type"] == "labels")
+    content["value"]["text"] = "نص آخر"  # span_text_matches, an error: the CONTENT is excluded
+    _, checked_result = checked(tmp_path, khabar, [task([annotation(result)])])
+    accounting = checked_result.accounting
+    assert accounting.count("regions").excluded == {"failed check": 1}
+    assert accounting.count("relations").excluded == {"an end region was excluded": 2}
+    assert accounting.count("quote_type choices").excluded == {"its region was excluded": 1}
+    assert checked_result.tables.relations.height == 0
+
+
+def test_a_clean_export_keeps_every_relation_and_choice(tmp_path, khabar):
+    _, checked_result = checked(tmp_path, khabar, valid_export(), status=0)
+    accounting = checked_result.accounting
+    assert (accounting.count("relations").used, accounting.count("quote_type choices").used) == (2, 1)
+    assert checked_result.tables.spans.filter(pl.col("region_id") == "cnt1")["quote_type"].to_list() == ["direct"]
+
+
+def test_all_distinct_is_true_only_when_no_two_rows_are_equal():
+    frame = pl.DataFrame({"key": [1, 1, 2, 2], "region_id": ["a", "b", "a", None]})
+    assert _all_distinct(frame, ["key", "region_id"])
+    assert not _all_distinct(frame, ["region_id"])  # "a" twice
+    assert not _all_distinct(pl.concat([frame, frame.tail(1)]), ["key", "region_id"])  # (2, null) twice
+    assert _all_distinct(frame.clear(), ["key", "region_id"])
