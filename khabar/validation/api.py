@@ -37,7 +37,6 @@ from khabar.foundation.pandera_polars import SchemaErrors
 from khabar.foundation.tables import AnnotationsTable, CorpusTable, RelationsTable, SpansTable
 from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Frames, KnownDuplicates, Rule, prepare, rule
-from khabar.validation.export_json import NotStreamable
 from khabar.validation.projection import project_tables
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, corpus_texts, read_documents
 from khabar.validation.schemas import FRAME_COLUMNS, FRAME_MODELS, failing_rows_of, validate
@@ -244,19 +243,13 @@ def check_exports(
     Every rule looks inside one task, except the duplicate ids (task ids in a file,
     annotation and prediction ids): a copy in another batch is found from the ids
     of every batch, and then the read is checked again knowing them, so each rule's
-    result is what it is on the whole read. A file the streamed read cannot cut is
-    read again whole (:class:`~khabar.validation.export_json.NotStreamable`). ``texts``: the corpus's
+    result is what it is on the whole read. ``texts``: the corpus's
     :func:`~khabar.validation.reader.corpus_texts`, when the caller has them already.
     """
-    whole: set[Path] = set()
     duplicates = KnownDuplicates.none()
     texts = corpus_texts(documents) if texts is None else texts
     while True:
-        try:
-            checked, ids = _check_batches(paths, documents, scheme, strict, whole, duplicates, texts)
-        except NotStreamable as exc:
-            whole.add(exc.path)
-            continue
+        checked, ids = _check_batches(paths, documents, scheme, strict, duplicates, texts)
         found = _duplicates_across_batches(ids)
         if found is None or (found.tasks.equals(duplicates.tasks) and found.owners.equals(duplicates.owners)):
             return checked
@@ -264,14 +257,14 @@ def check_exports(
 
 
 def _check_batches(
-    paths: list[Path], documents: pl.DataFrame, scheme: Scheme, strict: bool, whole: set[Path], duplicates: KnownDuplicates,
+    paths: list[Path], documents: pl.DataFrame, scheme: Scheme, strict: bool, duplicates: KnownDuplicates,
     texts: Mapping[str, str],
 ) -> tuple[ValidationResult, list[tuple[pl.DataFrame, pl.DataFrame]]]:
     reader = Reader(scheme, documents, texts)
     spool = TableSpool(documents)
     parts: list[_Checked] = []
     ids: list[tuple[pl.DataFrame, pl.DataFrame]] = []
-    for number, raw in enumerate(_nonempty(reader.batches(paths, whole), reader)):
+    for number, raw in enumerate(_nonempty(reader.batches(paths), reader)):
         part, tables = check_raw(raw, scheme, strict=strict, duplicates=duplicates, batch=number)
         spool.append(tables)
         parts.append(part)

@@ -100,15 +100,6 @@ _DECODER = msgspec.json.Decoder()
 _JSON = json.JSONDecoder()
 
 
-class NotStreamable(Exception):
-    """A file to read the whole way instead: no read raises it since a list's every problem is judged streamed (the
-    retry of :func:`khabar.validation.reader.read_raw` and :func:`khabar.validation.api.check_exports` is left to go)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(str(path))
-        self.path = path
-
-
 @dataclass(frozen=True)
 class Task:
     """One task as parsed, how many bytes of the export it took (0 when read whole), and whether ``json`` parsed it

@@ -28,7 +28,7 @@ are read as their own kinds, never as annotations; a task without
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
@@ -45,7 +45,7 @@ from khabar.foundation.errors import KhabarError
 from khabar.foundation.memory import cycle_collector_paused
 from khabar.foundation.tables import CORPUS, SPANS, pick
 from khabar.validation import typed_tasks
-from khabar.validation.export_json import ExportFile, NotStreamable
+from khabar.validation.export_json import ExportFile
 from khabar.validation.export_json import region_id as _region_id
 
 #: what owns a list of results in a task
@@ -311,13 +311,10 @@ class Reader:
         self.files: list[Path] = []
         self.sha256s: list[str] = []
 
-    def batches(self, paths: list[Path], whole: Collection[Path] = ()) -> Iterator[RawExport]:
-        """The rows of every file, a batch of whole tasks at a time (files in ``whole`` read whole).
-
-        Raises :class:`NotStreamable` when a file must be read whole: read again, from a new Reader.
-        """
+    def batches(self, paths: list[Path]) -> Iterator[RawExport]:
+        """The rows of every file, a batch of whole tasks at a time."""
         for path in paths:
-            export = ExportFile(path, streamed=path not in whole, owner_lists=OWNER_LISTS.values(), typed=self.shapes.decoder)
+            export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values(), typed=self.shapes.decoder)
             try:
                 with cycle_collector_paused():
                     yield from self._file_batches(export)
@@ -672,15 +669,8 @@ def read_raw(paths: list[Path], documents: pl.DataFrame | Path, scheme: Scheme |
     if isinstance(documents, Path):
         documents = read_documents(documents)
     scheme = scheme or load_scheme()
-    whole: set[Path] = set()
-    while True:
-        reader = Reader(scheme, documents)
-        try:
-            batches = list(reader.batches(paths, whole))
-        except NotStreamable as exc:
-            whole.add(exc.path)
-            continue
-        break
+    reader = Reader(scheme, documents)
+    batches = list(reader.batches(paths))
     last = reader.take()  # empty: the columns' types when there is no batch
     return RawExport(
         files=list(paths),
