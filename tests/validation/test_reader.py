@@ -319,7 +319,7 @@ def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
     path = write_export(tmp_path, tasks)  # indented: streamed, each task decoded typed when it has the shape
     typed = read_raw([path], repo().documents_file)
     assert "typed owner" in ways and "plain result" in ways  # both ways ran
-    path.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")  # one line, read whole (as a file the streamed read gives up on is): typed too
+    path.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")  # one line, read whole (as a file whose top level is not a list is): typed too
     ways.clear()
     with monkeypatch.context() as whole:
         whole.setattr(reader, "ExportFile", lambda *args, streamed, **kwargs: ExportFile(*args, streamed=False, **kwargs))
