@@ -1,7 +1,8 @@
-"""Pausing Python's cyclic garbage collector around bulk work that makes no reference cycles; handing the
-C heap's free pages back between the parts of work done a part at a time; the settings native libraries read
-once, when they are loaded (how long polars' allocator keeps the pages it freed, OpenBLAS's threads, polars'
-engine), made by the ``khabar`` command before anything loads them."""
+"""Pausing Python's cyclic garbage collector around bulk work that makes no reference cycles (what the work
+kept counted as old afterwards); handing the C heap's free pages back between the parts of work done a part at
+a time; the settings native libraries read once, when they are loaded (how long polars' allocator keeps the
+pages it freed and in how many arenas, OpenBLAS's threads, polars' engine), made by the ``khabar`` command
+before anything loads them."""
 
 from __future__ import annotations
 
@@ -19,8 +20,14 @@ POLARS_ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"
 #: validate and build free and make again a batch's frames every second or so: kept 2 s, a freed page serves the
 #: next batch instead of being faulted in again. At 1M span results, back to back: ``khabar validate`` 440,000 →
 #: 350,000 page faults, 1.86 → 1.36–1.47 s of system CPU, peak 637 → 645–654 MB (never purging: 1.41 s, but 725 MB);
-#: ``khabar build`` 810,000 → 590,000–690,000 faults, 2.7–2.9 → 2.0–2.3 s, peak unchanged (0.74–0.77 GB)
-POLARS_ALLOCATOR = "dirty_decay_ms:2000"
+#: ``khabar build`` 810,000 → 590,000–690,000 faults, 2.7–2.9 → 2.0–2.3 s, peak unchanged (0.74–0.77 GB).
+#: One arena for all threads: jemalloc gives each thread an arena of its own, and a page freed in polars' workers'
+#: arenas could not serve the Python thread's next frame, nor theirs its own. Shared, at 1M news (interleaved runs):
+#: validate 162,000–190,000 → 135,000–155,000 page faults, system CPU 0.82–0.96 → 0.75–0.85 s, peak 477–484 →
+#: 450–459 MB; build 379,000–400,000 → 320,000–342,000 faults, CPU 9.1–10.0 → 9.0–9.7 s, peak unchanged (0.69–0.74 GB);
+#: at 3M: validate 415,000 → 315,000–327,000 faults, peak 814–824 → 798–812 MB; build 1.12–1.20M → 0.99–1.01M faults,
+#: peak unchanged (0.92–0.94 → 0.90–0.94 GB); the arena's lock costs no CPU that these runs show
+POLARS_ALLOCATOR = "dirty_decay_ms:2000,narenas:1"
 #: how many threads numpy's OpenBLAS starts when numpy is imported
 BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"
 #: one: Khabar's only matrix products are the split planner's, on a few hundred numbers, and the pool's other
@@ -40,9 +47,9 @@ COMMAND_DEFAULTS: dict[str, dict[str, str]] = {"validate": {POLARS_ENGINE_ENV: "
 
 
 def set_native_defaults(command: str | None = None) -> None:
-    """Have polars' allocator keep freed pages 2 s (:data:`POLARS_ALLOCATOR`), OpenBLAS start one thread
-    (:data:`BLAS_THREADS`), and ``command``'s own settings (:data:`COMMAND_DEFAULTS`); a setting in the
-    environment wins.
+    """Have polars' allocator keep freed pages 2 s, in one arena for all threads (:data:`POLARS_ALLOCATOR`),
+    OpenBLAS start one thread (:data:`BLAS_THREADS`), and ``command``'s own settings (:data:`COMMAND_DEFAULTS`);
+    a setting in the environment wins.
 
     Called by the ``khabar`` command before anything imports polars or numpy: they read the variables then, once.
     """
