@@ -88,6 +88,7 @@ def _age_survivors() -> None:
     0.29-0.64 s of CPU, 17,700 freed). :func:`gc.freeze` moves every tracked object aside and zeroes that count;
     :func:`gc.unfreeze` puts them back in the oldest generation, which full collections still search, so a cycle
     the block left is freed by the next one, as an object that survived its young collections would have been.
+    What was frozen before is unfrozen with them: Khabar freezes only at exit (:func:`spare_the_exit_its_collections`).
     """
     gc.freeze()
     gc.unfreeze()
