@@ -21,8 +21,8 @@ POLARS_ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"
 #: next batch instead of being faulted in again. At 1M span results, back to back: ``khabar validate`` 440,000 →
 #: 350,000 page faults, 1.86 → 1.36–1.47 s of system CPU, peak 637 → 645–654 MB (never purging: 1.41 s, but 725 MB);
 #: ``khabar build`` 810,000 → 590,000–690,000 faults, 2.7–2.9 → 2.0–2.3 s, peak unchanged (0.74–0.77 GB).
-#: One arena for all threads: jemalloc gives each thread an arena of its own, and a page freed in polars' workers'
-#: arenas could not serve the Python thread's next frame, nor theirs its own. Shared, at 1M news (interleaved runs):
+#: One arena for all threads: jemalloc gave each thread (the Python thread, polars' workers) an arena of its own, and
+#: a page freed in one thread's arena served no other thread's allocations. Shared, at 1M news (interleaved runs):
 #: validate 162,000–190,000 → 135,000–155,000 page faults, system CPU 0.82–0.96 → 0.75–0.85 s, peak 477–484 →
 #: 450–459 MB; build 379,000–400,000 → 320,000–342,000 faults, CPU 9.1–10.0 → 9.0–9.7 s, peak unchanged (0.69–0.74 GB);
 #: at 3M: validate 415,000 → 315,000–327,000 faults, peak 814–824 → 798–812 MB; build 1.12–1.20M → 0.99–1.01M faults,
