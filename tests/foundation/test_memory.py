@@ -3,9 +3,11 @@ how long polars' allocator keeps freed pages, how many threads OpenBLAS starts."
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
 
-from khabar.foundation.memory import BLAS_THREADS, BLAS_THREADS_ENV, POLARS_ALLOCATOR, POLARS_ALLOCATOR_ENV, POLARS_ENGINE_ENV
+from khabar.foundation.memory import BLAS_THREADS, BLAS_THREADS_ENV, POLARS_ALLOCATOR, POLARS_ALLOCATOR_ENV, POLARS_ENGINE_ENV, cycle_collector_paused
 from tests.cli_support import run_python
 
 # the command runs in its own process: polars and OpenBLAS read the variables once, when first loaded.
@@ -34,7 +36,7 @@ def test_the_command_gives_polars_the_longer_decay_after_its_own() -> None:
     status, imported, conf, _, _ = _command(_without(POLARS_ALLOCATOR_ENV))
     assert (status, imported) == ("0", "True")
     # polars puts its defaults first and ours after them: jemalloc takes the last value of an option
-    assert conf.split(",")[-1] == POLARS_ALLOCATOR, conf
+    assert conf.endswith("," + POLARS_ALLOCATOR), conf
     assert "dirty_decay_ms:500" in conf
 
 
@@ -86,3 +88,32 @@ def test_validate_runs_polars_in_memory_and_other_commands_keep_its_default(tmp_
     assert _engine_after(["validate", "--list-checks"], env) == "in-memory in-memory"
     assert _engine_after(["diff", str(tmp_path / "a"), str(tmp_path / "b")], env) == "unset None"
     assert _engine_after(["validate", "--list-checks"], {**env, POLARS_ENGINE_ENV: "streaming"}) == "streaming streaming"
+
+
+class _Node:
+    """A container the collector tracks, that a weak reference can watch."""
+
+    def __init__(self) -> None:
+        self.peer: _Node | None = None
+
+
+def test_what_a_paused_block_kept_is_old_after_it_and_its_cycles_still_collected() -> None:
+    assert gc.isenabled()
+    with cycle_collector_paused():
+        assert not gc.isenabled()
+        kept = [_Node() for _ in range(1_000)]
+        cycle = _Node()
+        cycle.peer = _Node()
+        cycle.peer.peer = cycle
+        freed = weakref.ref(cycle)
+        del cycle
+    assert gc.isenabled()
+    # no young collection is left to walk what the block kept: it is in the oldest generation already
+    young = {id(o) for o in gc.get_objects(generation=0)} | {id(o) for o in gc.get_objects(generation=1)}
+    assert not any(id(node) in young for node in kept)
+    assert {id(node) for node in kept} <= {id(o) for o in gc.get_objects(generation=2)}
+    assert gc.get_freeze_count() == 0
+    # and a full collection still searches it: the cycle the block dropped is freed
+    assert freed() is not None
+    gc.collect()
+    assert freed() is None
