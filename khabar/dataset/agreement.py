@@ -34,8 +34,7 @@ import operator
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
-from functools import cache
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
@@ -127,7 +126,7 @@ class Agreement:
     def report(self) -> dict:
         """The ``agreement`` object of ``build_report.json``."""
         def scores(rows: tuple[F1, ...] | tuple[PassScore, ...]) -> list[dict]:
-            return [_fields(row) | {"f1": row.f1} for row in rows]
+            return [_fields(row, f1=row.f1) for row in rows]
 
         return {
             "documents": self.documents,
@@ -135,7 +134,7 @@ class Agreement:
             "span_f1": scores(self.f1),
             "krippendorff_alpha_tokens": dict(self.alpha),
             "relation_f1": scores(self.relations),
-            "quote_type": _fields(self.quote_types) | {"agreement": self.quote_types.agreement},
+            "quote_type": _fields(self.quote_types, agreement=self.quote_types.agreement),
             "entity_f1_by_nesting_level": scores(self.nesting),
             "krippendorff_alpha_tokens_by_nesting_level": dict(self.nesting_alpha),
             "passes_against_gold": scores(self.passes),
@@ -143,18 +142,12 @@ class Agreement:
         }
 
 
-def _fields(row: F1 | PassScore | QuoteTypes | Override) -> dict[str, object]:
-    """A row's fields by name: ``asdict`` without its deep copy, which these fields (numbers and strings) do not need
-    (1M span results: the report's 44,000 rows 0.28 → 0.07 s), the names looked up once per class (118,000 passes:
-    0.21 → 0.16 s)."""
-    row_class: type = type(row)
-    return {name: getattr(row, name) for name in _field_names(row_class)}
-
-
-@cache
-def _field_names(row_class: type) -> tuple[str, ...]:
-    """A row class's fields' names, in order."""
-    return tuple(f.name for f in fields(row_class))
+def _fields(row: F1 | PassScore | QuoteTypes | Override, **more: object) -> dict[str, object]:
+    """A row's fields by name, in order, then ``more``: ``asdict`` without its deep copy, which these fields (numbers and strings) do
+    not need (1M span results: the report's 44,000 rows 0.28 → 0.07 s). A dataclass's ``__init__`` sets its fields
+    in order, and these rows hold nothing else, so their ``__dict__`` is that (50,000 passes: 0.059 → 0.020 s CPU,
+    against a ``getattr`` per field)."""
+    return vars(row) | more
 
 
 @dataclass(frozen=True)
@@ -712,28 +705,40 @@ def _one_to_one(group: np.ndarray, mention: np.ndarray, mention_right: np.ndarra
     """Which candidates (spans ``left`` and ``right`` that overlap, each named in its pair by ``mention`` and
     ``mention_right``, in a ``group``: a pair's spans of one label) make the overlap matches, one to one: each left
     span in order of start and end takes the first right span, in the same order, that it overlaps and no earlier
-    left span took (``start`` and ``end``: every span's)."""
+    left span took (``start`` and ``end``: every span's).
+
+    Groups share no span, so the greedy pass runs on all of them at once, one round per place of a left span in its
+    group: round k gives the k-th left span of every group the first of its right spans not taken in an earlier
+    round, which is the one the greedy pass over that group alone gives it (team of 40, 1M span results, three
+    ranges: 0.24 → 0.10 s CPU, against a Python loop over the candidates; 4 to 9 rounds).
+    """
     # a candidate that is the only one of both its spans is made in any order; only the others need the greedy pass
     alone = (np.bincount(mention)[mention] == 1) & (np.bincount(mention_right)[mention_right] == 1)
-    others = np.flatnonzero(~alone)
-    contested = pl.DataFrame({
-        "group": group[others],
-        "start": start[left[others]],
-        "end": end[left[others]],
-        "mention": mention[others],
-        "start_right": start[right[others]],
-        "end_right": end[right[others]],
-        "mention_right": mention_right[others],
-        "candidate": others,
-    }).sort("group", "start", "end", "mention", "start_right", "end_right", "mention_right")
-    taken_left: set[int] = set()
-    taken_right: set[int] = set()
     made = alone.copy()
-    for candidate, a, b in zip(contested["candidate"].to_list(), contested["mention"].to_list(), contested["mention_right"].to_list()):
-        if a not in taken_left and b not in taken_right:
-            made[candidate] = True
-            taken_left.add(a)
-            taken_right.add(b)
+    others = np.flatnonzero(~alone)
+    if not len(others):
+        return made
+    # the contested candidates in the greedy pass's order: group, left span (start, end, mention), right span (the same)
+    extent = (start.astype(np.int64) << 32) | end  # start, then end, as one number (offsets are below 2³²)
+    a, b = mention[others], mention_right[others]
+    contested = others[np.lexsort((b, extent[right[others]], a, extent[left[others]], group[others]))]
+    group, a, b = group[contested], mention[contested], mention_right[contested]
+    new_group = np.ones(len(contested), dtype=bool)
+    new_group[1:] = group[1:] != group[:-1]
+    new_left = new_group.copy()
+    new_left[1:] |= a[1:] != a[:-1]
+    left_number = np.cumsum(new_left) - 1
+    place = left_number - left_number[new_group][np.cumsum(new_group) - 1]  # of the left span in its group, from 0
+    # the rounds: each one's candidates together, each left span's still in order
+    by_place = np.argsort(place, kind="stable")
+    rounds = np.searchsorted(place[by_place], np.arange(int(place.max()) + 2))
+    taken = np.zeros(int(b.max()) + 1, dtype=bool)
+    for low, high in zip(rounds[:-1], rounds[1:]):
+        free = by_place[low:high][~taken[b[by_place[low:high]]]]
+        first = np.ones(len(free), dtype=bool)  # each left span's first free right span
+        first[1:] = left_number[free[1:]] != left_number[free[:-1]]
+        taken[b[free[first]]] = True
+        made[contested[free[first]]] = True
     return made
 
 

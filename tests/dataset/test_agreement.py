@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-from dataclasses import astuple, replace
+from dataclasses import asdict, astuple, replace
 from functools import reduce
 from itertools import combinations
 from operator import add
@@ -331,6 +331,24 @@ def test_passes_against_gold_and_the_adjudication_log():
     # the ORG both passes drew was dropped, the GPE no pass drew was added, the agreed quote type was changed;
     # the PERS only one pass drew is no departure from an agreement
     assert log == {("removed", "ORG"): ("", "", "D27"), ("added", "GPE"): ("", "", "GPE rule"), ("quote_type", "CONTENT"): ("indirect", "direct", "")}
+
+
+def test_the_reports_rows_are_their_fields_in_order():
+    """The report's rows are read from each row's ``__dict__``: they must be ``asdict``'s, key for key and in order."""
+    inputs = _inputs({1: [(*CONTENT, "indirect"), (*PERS, None)], 2: [(*CONTENT, "indirect"), (*OCC, None)], 3: [(*CONTENT, "direct")]}, [], ground_truth=3)
+    gold = adjudicate(inputs)
+    result = agreement(inputs, LAYERS, gold=gold, reasons=[Reason("d", "attribution", "CONTENT", CONTENT[3], CONTENT[4], "quote_type", "D1")])
+    report = result.report()
+    assert result.passes and result.log and result.f1  # every kind of row is there to compare
+    expected = {
+        "span_f1": [asdict(f) | {"f1": f.f1} for f in result.f1],
+        "passes_against_gold": [asdict(p) | {"f1": p.f1} for p in result.passes],
+        "adjudication_log": [asdict(o) for o in result.log],
+        "quote_type": asdict(result.quote_types) | {"agreement": result.quote_types.agreement},
+    }
+    for key, rows in expected.items():
+        got = report[key]
+        assert [list(row.items()) for row in got] == [list(row.items()) for row in rows] if isinstance(rows, list) else list(got.items()) == list(rows.items())
 
 
 def test_the_committed_adjudication_log_has_a_guideline_for_every_departure():
