@@ -503,7 +503,7 @@ def _spans(raw: RawExport, owners: pl.DataFrame, relations: pl.DataFrame, choice
     spans = _with_pairs(spans, scheme.zone.name, "overlaps", crossing=False)
     spans = _with_links(spans, relations, attribution.source_relation.label, attribution.cue_relation.label)
     spans = _with_other_labels(spans)
-    return _with_proclitics(spans, raw.documents, scheme.entity.name)
+    return _with_proclitics(spans, raw.documents.get_column("text"), scheme.entity.name)
 
 
 def _quotes(choices: pl.DataFrame) -> pl.DataFrame:
@@ -522,8 +522,8 @@ def _span_rows(raw: RawExport, owners: pl.DataFrame, choices: pl.DataFrame, sche
     cue_rule = scheme.attribution.cue_relation
     quotes = _quotes(choices)
     texts = raw.documents.get_column("text")
-    # each span's text by its owner's row in the corpus, not by a join on doc_id: hashing a string key per span,
-    # and measuring every corpus text, took a third of this function's time
+    # each span's text by its owner's row in the corpus (``doc_row``, kept for the proclitic test), not by a join on
+    # doc_id: hashing a string key per span, and measuring every corpus text, took a third of this function's time
     owner_context = (
         owners.select("key", *_OWNER_CONTEXT)
         .join(raw.documents.select("doc_id").with_row_index("doc_row"), on="doc_id", how="left", maintain_order="left")
@@ -542,7 +542,6 @@ def _span_rows(raw: RawExport, owners: pl.DataFrame, choices: pl.DataFrame, sche
             is_content=(pl.col("layer") == anchor.layer) & (pl.col("label") == anchor.label),
             is_cue=(pl.col("layer") == cue_rule.layer) & (pl.col("label") == cue_rule.to_label),
         )
-        .drop("doc_row")
         .pipe(_with_region_count)
     )
 
@@ -793,7 +792,7 @@ def _with_other_labels(spans: pl.DataFrame) -> pl.DataFrame:
     return _beside(spans, other)
 
 
-def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
+def _with_proclitics(spans: pl.DataFrame, texts: pl.Series, entity_layer: str) -> pl.DataFrame:
     """Flag entities that start with a one-letter proclitic (و ف ب ل ك) kept inside by mistake.
 
     Many names begin with these letters (واشنطن، بغداد، لبنان، كردستان), so the
@@ -814,12 +813,15 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer:
     A span that starts with ل right after a ل (للعراق → لعراق) is never flagged:
     there the first ل is the proclitic, already outside, and the second is the
     article's, whose alef is dropped (guidelines rule B4).
+
+    ``texts`` are the corpus's, a span's document at its ``doc_row``: taken there, not joined by doc_id (a join
+    hashed every corpus document's id twice a batch, 0.7 ms each at 13,000 documents, and more with the corpus).
     """
-    candidates = _with_rest_settled(_proclitic_candidates(spans, documents, entity_layer), spans, entity_layer)
-    words = _separate_words(candidates, documents).select(pl.struct("doc_id", "first_word")).to_series()
+    candidates = _with_rest_settled(_proclitic_candidates(spans, texts, entity_layer), spans, entity_layer)
+    words = _separate_words(candidates, texts).select(pl.struct("doc_row", "first_word")).to_series()
     found = (
-        # a struct among a few hundred, not a left join on two string keys (1.8 → 0.9 ms a batch)
-        candidates.with_columns(as_word=pl.struct("doc_id", "first_word").is_in(words.implode()))
+        # a struct among a few hundred, not a left join on two keys (1.8 → 0.9 ms a batch)
+        candidates.with_columns(as_word=pl.struct("doc_row", "first_word").is_in(words.implode()))
         .filter(pl.col("with_article") | pl.col("annotated") | pl.col("as_word"))
         .select(
             "row",
@@ -832,10 +834,10 @@ def _with_proclitics(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer:
     return _beside(spans, found)
 
 
-def _proclitic_candidates(spans: pl.DataFrame, documents: pl.DataFrame, entity_layer: str) -> pl.DataFrame:
+def _proclitic_candidates(spans: pl.DataFrame, texts: pl.Series, entity_layer: str) -> pl.DataFrame:
     """Entities of two letters or more after a proclitic first letter, but not a ل right after a ل; with that ``rest``."""
     rest = pl.col("placed_text").str.slice(1)
-    candidates = spans.select("row", "key", "doc_id", "kind", "layer", "placed_text", "start").filter(
+    candidates = spans.select("row", "key", "doc_row", "kind", "layer", "placed_text", "start").filter(
         _BY_PEOPLE
         & (pl.col("layer") == entity_layer)
         # a proclitic and two characters more, by one search anchored at the text's start
@@ -843,12 +845,11 @@ def _proclitic_candidates(spans: pl.DataFrame, documents: pl.DataFrame, entity_l
     )
     after_lam = (
         candidates.filter(pl.col("placed_text").str.starts_with(LAM) & (pl.col("start") > 0))
-        .join(documents.select("doc_id", doc_text="text"), on="doc_id", how="inner", maintain_order="left")
-        .filter(pl.col("doc_text").str.slice(pl.col("start") - 1, 1) == LAM)
+        .filter(pl.lit(texts).gather(pl.col("doc_row")).str.slice(pl.col("start") - 1, 1) == LAM)
         .select("row")
     )
     return candidates.join(after_lam, on="row", how="anti", maintain_order="left").select(
-        "row", "key", "doc_id", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1)
+        "row", "key", "doc_row", rest=rest, first_word=rest.str.extract(f"^([{WORD_CHARS}]+)", 1)
     )
 
 
@@ -867,8 +868,8 @@ def _with_rest_settled(candidates: pl.DataFrame, spans: pl.DataFrame, entity_lay
     )
 
 
-def _separate_words(candidates: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:
-    """The (document, first word) of candidates not settled yet where the word stands alone somewhere in the document.
+def _separate_words(candidates: pl.DataFrame, texts: pl.Series) -> pl.DataFrame:
+    """The (``doc_row``, first word) of candidates not settled yet where the word stands alone somewhere in the document.
 
     A candidate's own occurrence follows its proclitic, a letter: a text that holds the word once holds it
     only there. Any other text is split at the word, and occurrence i stands alone when piece i ends, and
@@ -880,8 +881,8 @@ def _separate_words(candidates: pl.DataFrame, documents: pl.DataFrame) -> pl.Dat
     open_ = candidates.filter(~pl.col("with_article") & ~pl.col("annotated") & (pl.col("first_word").str.len_chars() >= MIN_WORD))
     word = pl.col("first_word")
     pairs = (
-        open_.select("doc_id", "first_word").unique()
-        .join(documents.select("doc_id", "text"), on="doc_id", how="inner")
+        open_.select("doc_row", "first_word").unique()
+        .with_columns(text=pl.lit(texts).gather(pl.col("doc_row")))
         .filter(pl.col("text").str.count_matches(word, literal=True) > 1)
         .with_row_index("pair")
     )
@@ -899,7 +900,7 @@ def _separate_words(candidates: pl.DataFrame, documents: pl.DataFrame) -> pl.Dat
     # the next row is the next piece of the same text unless this piece is its last: windows over each pair (a rank and
     # a shift) took 3 of this function's 11 ms a batch
     alone = pieces.filter(pl.col("ends_apart") & pl.col("begins_apart").shift(-1) & (pl.col("at") < pl.col("last"))).get_column("pair")
-    return pairs.filter(pl.col("pair").is_in(alone.implode())).select("doc_id", "first_word", as_word=pl.lit(True))
+    return pairs.filter(pl.col("pair").is_in(alone.implode())).select("doc_row", "first_word", as_word=pl.lit(True))
 
 
 def _relations(owners: pl.DataFrame, relations: pl.DataFrame, spans: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:

@@ -25,14 +25,15 @@ def words(text: str) -> set[str]:
 @given(st.lists(st.tuples(st.text(ALPHABET, max_size=14), st.text(LETTERS, min_size=1, max_size=5), st.text(ALPHABET, max_size=14)), min_size=1, max_size=6))
 def test_a_first_word_is_found_alone_exactly_when_it_is_a_word_of_the_document(cases):
     # each candidate's own occurrence follows its proclitic و, as an entity's rest does
-    documents = pl.DataFrame({"doc_id": [f"d{n}" for n in range(len(cases))], "text": [before + "و" + word + after for before, word, after in cases]})
+    # the corpus's texts, a candidate naming its document by its row there
+    texts = pl.Series("text", [before + "و" + word + after for before, word, after in cases])
     candidates = pl.DataFrame({
-        "doc_id": documents["doc_id"], "first_word": [word for _, word, _ in cases],
+        "doc_row": range(len(cases)), "first_word": [word for _, word, _ in cases],
         "with_article": [False] * len(cases), "annotated": [False] * len(cases),
-    })
-    found = set(_separate_words(candidates, documents).select("doc_id", "first_word").iter_rows())
+    }, schema_overrides={"doc_row": pl.UInt32})
+    found = set(_separate_words(candidates, texts).select("doc_row", "first_word").iter_rows())
     expected = {
-        (doc_id, word) for doc_id, text, (_, word, _) in zip(documents["doc_id"], documents["text"], cases, strict=True)
+        (row, word) for row, (text, (_, word, _)) in enumerate(zip(texts, cases, strict=True))
         if len(word) >= MIN_WORD and word in words(text)
     }
     assert found == expected
@@ -40,6 +41,9 @@ def test_a_first_word_is_found_alone_exactly_when_it_is_a_word_of_the_document(c
 
 def test_a_word_at_either_end_or_repeated_without_a_space():
     texts = {"start": "بغد وبغد", "end": "وبغد بغد", "twice": "وبغد بغدبغد", "inside": "وبغد ابغدا", "mark": "وبغد بغد\u064e"}
-    documents = pl.DataFrame({"doc_id": list(texts), "text": list(texts.values())})
-    candidates = documents.select("doc_id", first_word=pl.lit("بغد"), with_article=pl.lit(False), annotated=pl.lit(False))
-    assert sorted(_separate_words(candidates, documents)["doc_id"]) == ["end", "start"]
+    corpus = pl.Series("text", list(texts.values()))
+    candidates = pl.DataFrame({"doc_row": range(len(texts))}, schema={"doc_row": pl.UInt32}).with_columns(
+        first_word=pl.lit("بغد"), with_article=pl.lit(False), annotated=pl.lit(False)
+    )
+    found = _separate_words(candidates, corpus)["doc_row"]
+    assert sorted(list(texts)[row] for row in found) == ["end", "start"]
