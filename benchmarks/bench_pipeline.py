@@ -15,6 +15,10 @@ export lays it out), it generates a seeded synthetic export
              fails if it does not);
 - converter: ``label_studio_sdk.converter`` to CoNLL 2003 (``benchmarks/peer.py``).
 
+With ``--repeat N`` the five stages run N times in turn (floors, validate, build, converter,
+then again), each round from a clean slate (no kept tables, no build) and reconciled on its own;
+a stage's figure is its run of median CPU time, with the highest peak of its runs.
+
 Wall time is measured around each process; CPU seconds (user + system) and
 peak memory (maximum resident set size) come from the process's own rusage
 (``os.wait4``), started from a small launcher so that its peak is its own (see ``LAUNCHER``). Khabar is validate + build: times add up and its peak is the
@@ -25,6 +29,7 @@ validation, documents built), so a fast stage that dropped data fails the run.
     python benchmarks/bench_pipeline.py                      # 10k, 100k, 1M
     python benchmarks/bench_pipeline.py --sizes 1000000,3000000 --team 20,40   # and the team shape at 1M
     python benchmarks/bench_pipeline.py --sizes 1000000 --minified 1000000     # and the news shape on one line
+    python benchmarks/bench_pipeline.py --sizes 1000000 --repeat 3                # each stage's median of three runs
     python benchmarks/bench_pipeline.py --sizes 2000 --work /tmp/khabar-bench
 """
 
@@ -40,7 +45,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -74,6 +79,7 @@ class Measure:
     peak_mb: float
     stdout: str
     stderr: str
+    cpu_runs: tuple[float, ...] = ()  # with --repeat: every run's CPU seconds, in the order they ran
 
 
 class StageFailed(RuntimeError):
@@ -119,6 +125,13 @@ def measure(stage: str, command: list[str], work: Path) -> Measure:
         raise StageFailed(f"{stage} exited with {usage['status']}: {' '.join(command)}\n{tail}")
     # ru_maxrss is in KiB on Linux.
     return Measure(stage, usage["seconds"], usage["cpu"], usage["peak_kib"] / 1024, out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8"))
+
+
+def typical(runs: list[Measure]) -> Measure:
+    """One figure for a stage run several times: the run of median CPU time (the lower of the middle two
+    for an even count), with the highest peak of all runs, since a memory target must hold every time."""
+    median = sorted(runs, key=lambda m: m.cpu_seconds)[(len(runs) - 1) // 2]
+    return replace(median, peak_mb=max(m.peak_mb for m in runs), cpu_runs=tuple(m.cpu_seconds for m in runs))
 
 
 def last_json(stdout: str) -> dict:
@@ -190,7 +203,7 @@ def reconcile(result: SizeResult, build_dir: Path) -> list[str]:
     return problems
 
 
-def run_size(target: int, seed: int, work: Path, shape: Shape = NEWS, *, minify: bool = False) -> SizeResult:
+def run_size(target: int, seed: int, work: Path, shape: Shape = NEWS, *, minify: bool = False, repeat: int = 1) -> SizeResult:
     shape_name = ("news" if shape.annotators is None else f"team-{shape.annotators}") + ("-minified" if minify else "")
 
     def progress(message: str) -> None:  # stderr: plain lines, or a status line on a terminal (khabar.cli)
@@ -202,12 +215,7 @@ def run_size(target: int, seed: int, work: Path, shape: Shape = NEWS, *, minify:
     counts = generate(export, documents, target, seed=seed, shape=shape, minify=minify)
     export_mb = export.stat().st_size / 2**20
     progress(f"{counts.span_results:,} span results in {counts.tasks:,} tasks, {export_mb:,.0f} MB")
-    datasheet = work / "DATASHEET.md"
-    shutil.copyfile(DATASHEET, datasheet)
-    build_dir = work / "build"
-    shutil.rmtree(build_dir, ignore_errors=True)
-    shutil.rmtree(work / "conll", ignore_errors=True)
-    shutil.rmtree(work / "cache", ignore_errors=True)
+    datasheet, build_dir = work / "DATASHEET.md", work / "build"
     python, khabar = sys.executable, khabar_command()
     stages = {
         "stream_floor": [python, str(BENCH_DIR / "floor_stream.py"), str(export), str(work / "floor_stream.parquet")],
@@ -216,17 +224,24 @@ def run_size(target: int, seed: int, work: Path, shape: Shape = NEWS, *, minify:
         "build": [*khabar, "build", "--exports", str(export), "--documents", str(documents), "--out", str(build_dir), "--datasheet", str(datasheet)],
         "converter": [python, str(BENCH_DIR / "peer.py"), str(export), str(LABELING_CONFIG), str(work / "conll")],
     }
-    measured = {}
-    for stage, command in stages.items():
-        progress(f"{stage} ...")
-        measured[stage] = measure(stage, command, work)
-        progress(f"{stage}: {measured[stage].seconds:.1f} s, {measured[stage].peak_mb:,.0f} MB")
-    result = SizeResult(target, shape_name, counts, export_mb, **measured)
-    problems = reconcile(result, build_dir)
-    if problems:
-        raise StageFailed("outputs do not reconcile:\n  " + "\n  ".join(problems))
-    progress("outputs reconcile")
-    return result
+    rounds: dict[str, list[Measure]] = {stage: [] for stage in stages}
+    for round_number in range(1, repeat + 1):
+        # every round from the same clean slate: validate keeps its tables anew, build writes a new folder
+        shutil.copyfile(DATASHEET, datasheet)
+        for made in (build_dir, work / "conll", work / "cache"):
+            shutil.rmtree(made, ignore_errors=True)
+        label = f" (round {round_number} of {repeat})" if repeat > 1 else ""
+        measured = {}
+        for stage, command in stages.items():
+            progress(f"{stage}{label} ...")
+            measured[stage] = measure(stage, command, work)
+            rounds[stage].append(measured[stage])
+            progress(f"{stage}: {measured[stage].seconds:.1f} s, {measured[stage].peak_mb:,.0f} MB")
+        problems = reconcile(SizeResult(target, shape_name, counts, export_mb, **measured), build_dir)
+        if problems:
+            raise StageFailed("outputs do not reconcile:\n  " + "\n  ".join(problems))
+        progress(f"outputs reconcile{label}")
+    return SizeResult(target, shape_name, counts, export_mb, **{stage: typical(runs) for stage, runs in rounds.items()})
 
 
 def table(results: list[SizeResult]) -> str:
@@ -308,15 +323,23 @@ def _target(name: str, met: bool, detail: str) -> str:
     return f"  {'met   ' if met else 'MISSED'}  {name}: {detail}"
 
 
-def environment() -> str:
-    """What the figures depend on: code version, machine, and how busy it was."""
+def environment(repeat: int) -> str:
+    """What the figures depend on: code version, machine, how busy it was, and how many runs each figure summarises."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip() or "unknown"
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "khabar", "annotation", "dataset"], capture_output=True, text=True, cwd=REPO_ROOT).stdout
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"commit {commit}{' (with uncommitted changes)' if dirty.strip() else ''}; Python {sys.version.split()[0]}; "
         f"{os.cpu_count()} CPUs; load average {load} when the run ended"
+        + (f"; each stage run {repeat} times in turn: its run of median CPU time, the highest peak of its runs" if repeat > 1 else "")
     )
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--team", default="", help="comma-separated annotators per task: also run the team shape with each (e.g. 20,40)")
     parser.add_argument("--team-spans", type=int, default=DEFAULT_TEAM_SPANS, help="span results of the team-shaped exports (default: %(default)s)")
     parser.add_argument("--minified", default="", help="comma-separated span-result counts: also run the news shape at each, its export on one line as Label Studio's JSON export writes it")
+    parser.add_argument("--repeat", type=_positive, default=1, help="run every stage this many times in turn and report each stage's run of median CPU time (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, help="folder for the exports and outputs (default: a temporary folder, removed afterwards)")
     parser.add_argument("--json", type=Path, help="also write the measures as JSON to this file")
@@ -341,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(temporary.name)
     handler = configure_logging("bench")
     try:
-        results = [run_size(size, args.seed, work / folder, shape, minify=minify) for size, shape, folder, minify in runs]
+        results = [run_size(size, args.seed, work / folder, shape, minify=minify, repeat=args.repeat) for size, shape, folder, minify in runs]
     except StageFailed as exc:
         handler.close()
         print(f"bench_pipeline: {exc}", file=sys.stderr)
@@ -350,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.close()
         if temporary is not None:
             temporary.cleanup()
-    print(environment())
+    print(environment(args.repeat))
     print()
     print(table(results))
     print()

@@ -85,6 +85,24 @@ def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> Non
     assert (repo().root / "DATASHEET.md").read_bytes() == datasheet
 
 
+def test_repeat_runs_every_stage_in_turn_and_reports_the_median_run(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--sizes", "600", "--repeat", "3", "--work", str(tmp_path), "--json", str(tmp_path / "bench.json")],
+        capture_output=True, text=True, cwd=repo().root,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # each round starts clean and is reconciled on its own
+    assert [f"outputs reconcile (round {n} of 3)" in done.stderr for n in (1, 2, 3)] == [True, True, True]
+    assert done.stderr.count("build (round") == 3 and "each stage run 3 times in turn" in done.stdout
+    [measure] = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    for stage in ("stream_floor", "floor", "validate", "build", "converter"):
+        runs = measure[stage]["cpu_runs"]
+        assert len(runs) == 3 and min(runs) > 0
+        assert measure[stage]["cpu_seconds"] == sorted(runs)[1], stage
+    refused = subprocess.run([sys.executable, str(BENCH), "--repeat", "0"], capture_output=True, text=True, cwd=repo().root)
+    assert refused.returncode == 2 and "must be 1 or more, not 0" in refused.stderr
+
+
 def test_phases_times_every_phase_it_names(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(SYNTH), "--spans", "800", "--out", str(tmp_path)], capture_output=True, check=True)
     done = subprocess.run(
