@@ -81,6 +81,7 @@ def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> Non
     for measure in measures:
         for stage in ("stream_floor", "floor", "validate", "build", "converter"):
             assert measure[stage]["seconds"] > 0 and measure[stage]["cpu_seconds"] > 0 and measure[stage]["peak_mb"] > 0
+            assert "stdout" not in measure[stage]  # the outputs stay in the work folder, as <stage>.stdout
     # the build ran on a copy of the datasheet: the repository's is untouched
     assert (repo().root / "DATASHEET.md").read_bytes() == datasheet
 
