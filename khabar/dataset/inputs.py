@@ -3,13 +3,15 @@
 With committed exports, the builder takes the tables that the last clean
 ``khabar validate`` kept for exactly these inputs (:mod:`khabar.validation.store`);
 failing that, the validation stage (``khabar.validation.api``) reads and checks them
-here, and the builder refuses to go on when it finds errors. With no exports
+here, and the builder refuses to go on when it finds errors, or reads the tables it
+spooled a range of documents at a time, as it reads the kept ones. With no exports
 at all, the documents of the corpus are built with empty annotations.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 from khabar.dataset.stored_inputs import StoredInputs
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.export_files import check_regular
+from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.paths import repo
 from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, Inputs, Tables, documents_table, from_tables
@@ -26,6 +29,7 @@ from khabar.validation.cli import export_paths
 
 if TYPE_CHECKING:
     from khabar.validation.api import Failure
+    from khabar.validation.table_spool import TableSpool
 
 
 def _log(message: str) -> None:
@@ -62,20 +66,38 @@ def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None],
             predictions_spans=empty(BUILDER_PREDICTION_SPANS),
             documents_sha256=documents_sha256,
         )
-    export_sha256s = [store.file_sha256(path, recorded) for path in exports]
-    hashes = tuple(sorted((path.name, sha256) for path, sha256 in zip(exports, export_sha256s)))
-    key = store.tables_key(export_sha256s, documents_sha256)
-    kept = StoredInputs.open(key, export_hashes=hashes, documents_sha256=documents_sha256) if ranged else store.load(key)
-    if kept is not None:
-        log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
-        if isinstance(kept, StoredInputs):
-            _refuse_knowledge_base_failures(kept.tables, exports, documents_file)  # the base may have changed since
-            return kept
-        _refuse_knowledge_base_failures(lambda: kept, exports, documents_file)
-        return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
+    # an empty store (a fresh clone) cannot hold these exports' tables: they are not hashed to find out,
+    # validation hashes them as it reads them (1M news: 0.34 s of CPU)
+    if store.holds_tables():
+        export_sha256s = [store.file_sha256(path, recorded) for path in exports]
+        hashes = _hashes(exports, export_sha256s)
+        key = store.tables_key(export_sha256s, documents_sha256)
+        kept = StoredInputs.open(key, export_hashes=hashes, documents_sha256=documents_sha256) if ranged else store.load(key)
+        if kept is not None:
+            log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
+            if isinstance(kept, StoredInputs):
+                _refuse_knowledge_base_failures(kept.tables, exports, documents_file)  # the base may have changed since
+                return kept
+            _refuse_knowledge_base_failures(lambda: kept, exports, documents_file)
+            return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
     log(f"validating {len(exports)} export(s)…")
+    spool, sha256s = _validated(exports, documents_file)
+    hashes = _hashes(exports, sha256s)  # the digests of the bytes validated
+    if not ranged:
+        return from_tables(spool.load(), export_hashes=hashes, documents_sha256=documents_sha256)
+    # what validation made and freed, handed back before the build's ranges start: its cycles and the C heap's free
+    # pages (3M news: resident memory after validation 0.74-0.76 → 0.42-0.45 GB; the command's peak 0.96-1.04 → 0.94 GB)
+    gc.collect()
+    hand_back_freed_memory()
+    return StoredInputs.of_spool(spool, export_hashes=hashes, documents_sha256=documents_sha256)
+
+
+def _validated(exports: list[Path], documents_file: Path) -> tuple[TableSpool, list[str]]:
+    """The tables validation spooled and the sha256 of each export's bytes, or the refusal of the errors it found
+    (the report's failures, 108,647 warnings at 3M news, are not kept)."""
     from khabar.kb.check import validate_with_knowledge_base  # pandera: imported only when there are exports
     from khabar.validation.checks import ERROR
+
     result = validate_with_knowledge_base(list(exports), documents_file)
     if result.errors > 0:
         errors = [f for f in result.failures if f.severity == ERROR]
@@ -85,7 +107,12 @@ def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None],
             "run `khabar validate` for all of them and fix them first",
             exit_status=EXIT_FAILED_CHECKS,
         )
-    return from_tables(result.tables, export_hashes=hashes, documents_sha256=documents_sha256)
+    return result.spool, result.sha256s
+
+
+def _hashes(exports: list[Path], sha256s: list[str]) -> tuple[tuple[str, str], ...]:
+    """(file name, sha256) of each export, as the datasheet lists them."""
+    return tuple(sorted((path.name, sha256) for path, sha256 in zip(exports, sha256s, strict=True)))
 
 
 def _where(f: Failure) -> str:

@@ -6,7 +6,8 @@ read once, a row group at a time, and its rows are written to one Arrow file per
 read of its own files. Only the documents (without their texts) and the annotations are read whole.
 The files are linked into a private folder before they are checked
 (:func:`khabar.validation.store.link_files`), so a ``khabar validate`` that saves meanwhile changes
-nothing the build reads.
+nothing the build reads. A build that validates its exports itself reads the files its validation
+spooled the same way, in place (:meth:`StoredInputs.of_spool`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, spans_per_document, within
 from khabar.validation import store
 from khabar.validation.reader import Tables
+from khabar.validation.table_spool import TableSpool
 
 #: The tables read a range at a time, with the columns a build reads of each.
 RANGED = {
@@ -94,11 +96,29 @@ class StoredInputs:
             folder.cleanup()
             return None
         try:
-            documents = pl.read_parquet(files["documents"], columns=[name for name in DOCUMENTS.names() if name != "text"])
-            annotations = pl.read_parquet(files["annotations"], columns=ANNOTATIONS.names())
+            return cls._reading(files, folder, export_hashes, documents_sha256)
         except (OSError, pl.exceptions.PolarsError):
             folder.cleanup()
             return None  # unreadable: validate again
+
+    @classmethod
+    def of_spool(cls, spool: TableSpool, *, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str) -> StoredInputs:
+        """The tables a validation in this process spooled (a build validating its exports itself), read in
+        place as the kept ones are: its ranges are cut into the spool's folder, which lives as long as these inputs.
+        The files are the ones ``khabar validate`` would keep, so the build is the same, byte for byte; read
+        whole instead, the tables took the 1M news build's peak to 0.94 GB (3M: 2.2 GB)."""
+        try:
+            return cls._reading(spool.paths, spool.folder, export_hashes, documents_sha256)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise KhabarError(f"cannot read back the tables validation wrote: {exc}", file=spool.folder.name) from None
+
+    @classmethod
+    def _reading(
+        cls, files: Mapping[str, Path], folder: tempfile.TemporaryDirectory, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str,
+    ) -> StoredInputs:
+        """Inputs on ``files`` (a kept table's file by name), with the documents (but their texts) and the annotations read."""
+        documents = pl.read_parquet(files["documents"], columns=[name for name in DOCUMENTS.names() if name != "text"])
+        annotations = pl.read_parquet(files["annotations"], columns=ANNOTATIONS.names())
         return cls(documents, annotations, files, folder, export_hashes, documents_sha256)
 
     def tables(self) -> Tables:

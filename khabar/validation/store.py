@@ -101,6 +101,11 @@ def store_dir() -> Path:
     return Path(cache_home) / "khabar" / "validated"
 
 
+def holds_tables() -> bool:
+    """Whether the store holds any inputs' tables (``key.json`` is written last, when a save is whole)."""
+    return (store_dir() / KEY_FILE).is_file()
+
+
 def sha256_file(path: Path) -> str:
     """The file's sha256, read a block at a time (never the whole file in memory: a 3M-span export is 1.7 GB)."""
     try:

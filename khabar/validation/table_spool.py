@@ -3,8 +3,9 @@
 Validation checks an export a batch of tasks at a time; the rows each batch keeps go
 to disk at once (one row group per batch), so memory holds one batch whatever the
 export's size. ``khabar validate`` keeps the files for the build as they are
-(:func:`khabar.validation.store.save_files`); whoever needs the tables in memory
-(the build validating itself, ``khabar link``) loads them once. Written with lz4 and
+(:func:`khabar.validation.store.save_files`); a build that validates its exports itself
+reads them in place, a range of documents at a time; whoever needs the tables in memory
+(``khabar link``, the knowledge base's checks) loads them once. Written with lz4 and
 no statistics, like the store's files: the tables are read whole, never filtered.
 The folder is removed when the spool is garbage-collected or the process ends.
 """
@@ -28,8 +29,9 @@ DICTIONARY_COLUMNS = ("doc_id", "layer", "label", "quote_type", "model_version",
 
 class TableSpool:
     def __init__(self, documents: pl.DataFrame) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="khabar-tables-")
-        self.paths = {name: Path(self._folder.name) / f"{name}.parquet" for name in TABLE_NAMES}
+        #: removed when the last holder lets go of it: the spool, or the build that reads the files in place
+        self.folder = tempfile.TemporaryDirectory(prefix="khabar-tables-")
+        self.paths = {name: Path(self.folder.name) / f"{name}.parquet" for name in TABLE_NAMES}
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._documents = documents
         documents.write_parquet(self.paths["documents"], compression="lz4", statistics=False)

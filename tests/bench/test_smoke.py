@@ -67,9 +67,13 @@ def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr[-3000:]
     assert "outputs reconcile" in done.stderr
     assert "| shape | span results | tasks | export MB | stage | wall s | CPU s | peak MB |" in done.stdout
-    for stage in ("floor (msgspec, streamed)", "floor (json)", "khabar validate", "khabar build", "**khabar validate + build**", "converter (CoNLL 2003)"):
+    for stage in (
+        "floor (msgspec, streamed)", "floor (json)", "khabar validate", "khabar build", "**khabar validate + build**", "**khabar build alone** (validating)",
+        "converter (CoNLL 2003)",
+    ):
         assert f"| {stage} |" in done.stdout
-    assert "khabar/fastest floor CPU (wall)" in done.stdout and "converter/khabar CPU (wall)" in done.stdout
+    assert "khabar/fastest floor CPU (wall)" in done.stdout and "converter/khabar CPU (wall)" in done.stdout and "build alone/fastest floor CPU" in done.stdout
+    assert "validate + build in one command (build alone) within 3×" in done.stdout and "build_alone peak memory within" in done.stdout
     assert "targets at 1,2" in done.stdout and "(team-3):" in done.stdout and "news: CPU time growth" in done.stdout
     measures = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert [(m["shape"], m["counts"]["span_results"] >= m["target"]) for m in measures] == [("news", True), ("news", True), ("news-minified", True), ("team-3", True)]
@@ -79,7 +83,7 @@ def test_benchmark_prints_the_table_and_outputs_reconcile(tmp_path: Path) -> Non
     # the team shape: the same number of annotations on every task
     assert measures[3]["counts"]["annotations"] == 3 * measures[3]["counts"]["tasks"]
     for measure in measures:
-        for stage in ("stream_floor", "floor", "validate", "build", "converter"):
+        for stage in ("stream_floor", "floor", "build_alone", "validate", "build", "converter"):
             assert measure[stage]["seconds"] > 0 and measure[stage]["cpu_seconds"] > 0 and measure[stage]["peak_mb"] > 0
             assert "stdout" not in measure[stage]  # the outputs stay in the work folder, as <stage>.stdout
     # the build ran on a copy of the datasheet: the repository's is untouched
@@ -96,12 +100,26 @@ def test_repeat_runs_every_stage_in_turn_and_reports_the_median_run(tmp_path: Pa
     assert [f"outputs reconcile (round {n} of 3)" in done.stderr for n in (1, 2, 3)] == [True, True, True]
     assert done.stderr.count("build (round") == 3 and "each stage run 3 times in turn" in done.stdout
     [measure] = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
-    for stage in ("stream_floor", "floor", "validate", "build", "converter"):
+    for stage in ("stream_floor", "floor", "build_alone", "validate", "build", "converter"):
         runs = measure[stage]["cpu_runs"]
         assert len(runs) == 3 and min(runs) > 0
         assert measure[stage]["cpu_seconds"] == sorted(runs)[1], stage
     refused = subprocess.run([sys.executable, str(BENCH), "--repeat", "0"], capture_output=True, text=True, cwd=repo().root)
     assert refused.returncode == 2 and "must be 1 or more, not 0" in refused.stderr
+
+
+def test_the_build_alone_is_reconciled_byte_for_byte_with_the_two_commands(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    from bench_pipeline import _differing_files
+
+    for name in ("two", "one"):
+        (tmp_path / name / "data").mkdir(parents=True)
+        (tmp_path / name / "data" / "a.parquet").write_bytes(b"rows")
+        (tmp_path / name / "README.md").write_text("card", encoding="utf-8")
+    assert _differing_files(tmp_path / "two", tmp_path / "one") == []
+    (tmp_path / "one" / "data" / "a.parquet").write_bytes(b"rowz")
+    (tmp_path / "one" / "extra.json").write_text("{}", encoding="utf-8")
+    assert _differing_files(tmp_path / "two", tmp_path / "one") == ["data/a.parquet", "extra.json"]
 
 
 def test_phases_times_every_phase_it_names(tmp_path: Path) -> None:

@@ -8,14 +8,16 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import polars as pl
 
 from khabar.dataset.inputs import load_inputs, load_ranged_inputs
-from khabar.dataset.stored_inputs import READING
+from khabar.dataset.stored_inputs import READING, StoredInputs
 from khabar.foundation.paths import repo
-from khabar.gold.inputs import document_ranges
+from khabar.gold.inputs import BuildInputs, Inputs, document_ranges
+from khabar.validation import store
 
 SYNTH = repo().root / "benchmarks" / "synth.py"
 
@@ -46,7 +48,31 @@ def test_kept_tables_read_by_range_are_the_tables_read_whole(tmp_path, monkeypat
     assert khabar("validate", export, "--documents", documents).status == 0  # keeps its tables
     whole = load_inputs([export], documents)
     ranged = load_ranged_inputs([export], documents)
-    assert type(ranged).__name__ == "StoredInputs"  # the kept tables, not a validation in memory
+    assert isinstance(ranged, StoredInputs) and READING in ranged.folder.name  # the kept tables, linked: no validation
+    assert_read_by_range_as_whole(ranged, whole)
+
+
+def test_a_build_validating_itself_reads_its_spooled_tables_by_range_and_removes_them(tmp_path, monkeypatch):
+    """With nothing kept, the build validates, and reads the tables its validation spooled as it reads the
+    kept ones (never whole in memory); it keeps nothing, and its folder goes with its inputs."""
+    subprocess.run([sys.executable, str(SYNTH), "--spans", "6000", "--seed", "3", "--out", str(tmp_path)], capture_output=True, check=True)
+    export, documents = tmp_path / "export.json", tmp_path / "documents.jsonl"
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    whole = load_inputs([export], documents)
+    ranged = load_ranged_inputs([export], documents)
+    assert isinstance(ranged, StoredInputs) and not store.holds_tables()
+    assert ranged.export_hashes == whole.export_hashes == (("export.json", store.sha256_file(export)),)
+    assert_read_by_range_as_whole(ranged, whole)
+    spool = Path(ranged.folder.name)
+    assert spool.parent == tmp_path / "tmp" and spool.name.startswith("khabar-tables-")
+    del ranged
+    gc.collect()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def assert_read_by_range_as_whole(ranged: Inputs, whole: BuildInputs) -> None:
     assert ranged.counts() == whole.counts()
     ranges = ranged.ranges(documents=40, spans=2_000)
     assert ranges == whole.ranges(documents=40, spans=2_000) and len(ranges) > 3
