@@ -175,9 +175,10 @@ class SizeResult:
         return min(self.stream_floor, self.floor, key=lambda m: m.cpu_seconds)
 
 
-def reconcile(result: SizeResult, build_dir: Path, alone_dir: Path) -> list[str]:
-    """What each stage wrote, checked against what the generator put in the export; the build alone's folder
-    against the build's."""
+def reconcile(result: SizeResult, build: tuple[Path, Path], alone: tuple[Path, Path]) -> list[str]:
+    """What each stage wrote, checked against what the generator put in the export; the build alone's folder and
+    datasheet (``alone``) against the build's (``build``: its folder and datasheet)."""
+    build_dir, datasheet = build
     import pyarrow.parquet as pq
 
     counts = result.counts
@@ -202,7 +203,9 @@ def reconcile(result: SizeResult, build_dir: Path, alone_dir: Path) -> list[str]
         problems.append("build validated the export again instead of taking the tables khabar validate kept")
     if KEPT_TABLES_USED in result.build_alone.stdout + result.build_alone.stderr:
         problems.append("build alone took kept tables instead of validating the export")
-    differing = _differing_files(build_dir, alone_dir)
+    differing = _differing_files(build_dir, alone[0])
+    if datasheet.read_bytes() != alone[1].read_bytes():
+        differing.append("the datasheet")
     if differing:
         problems.append(f"build alone wrote other bytes than validate, then build: {', '.join(differing[:5])}")
     documents_rows = sum(pq.read_metadata(path).num_rows for path in (build_dir / "data" / "documents").glob("*.parquet"))
@@ -260,7 +263,7 @@ def run_size(target: int, seed: int, work: Path, shape: Shape = NEWS, *, minify:
             measured[stage] = measure(stage, command, work, cache="cache-alone" if stage == "build_alone" else "cache")
             rounds[stage].append(measured[stage])
             progress(f"{stage}: {measured[stage].seconds:.1f} s, {measured[stage].peak_mb:,.0f} MB")
-        problems = reconcile(SizeResult(target, shape_name, counts, export_mb, **measured), build_dir, alone_dir)
+        problems = reconcile(SizeResult(target, shape_name, counts, export_mb, **measured), (build_dir, datasheet), (alone_dir, alone_datasheet))
         if problems:
             raise StageFailed("outputs do not reconcile:\n  " + "\n  ".join(problems))
         progress(f"outputs reconcile{label}")
