@@ -72,6 +72,9 @@ MEMORY_TARGET_MB = 1024  # peak RSS of each command
 GROWTH_TARGET = 1.05  # exponent of the CPU time from one size to the next
 #: What ``khabar build`` logs when it takes the tables ``khabar validate`` kept (khabar.validation.store).
 KEPT_TABLES_USED = "not checked again"
+#: Khabar's store (``KHABAR_CACHE_DIR``) in a run's folder: validate keeps its tables there for build; the build alone
+#: has one of its own, always empty, so that it validates
+CACHE, ALONE_CACHE = "cache", "cache-alone"
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,9 @@ with open(report, "w") as out:
 """
 
 
-def measure(stage: str, command: list[str], work: Path, *, cache: str = "cache") -> Measure:
+def measure(stage: str, command: list[str], work: Path, *, cache: str = CACHE) -> Measure:
     """Run ``command`` in its own process (started by :data:`LAUNCHER`); wall seconds, CPU seconds and its peak RSS.
-    ``cache``: the folder (in ``work``) of Khabar's store, where validate keeps its tables for build."""
+    ``cache``: the folder (in ``work``) of Khabar's store (:data:`CACHE`)."""
     out_path, err_path, usage_path = work / f"{stage}.stdout", work / f"{stage}.stderr", work / f"{stage}.usage.json"
     env = {**os.environ, "KHABAR_CACHE_DIR": str(work / cache)}
     with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -178,9 +181,9 @@ class SizeResult:
 def reconcile(result: SizeResult, build: tuple[Path, Path], alone: tuple[Path, Path]) -> list[str]:
     """What each stage wrote, checked against what the generator put in the export; the build alone's folder and
     datasheet (``alone``) against the build's (``build``: its folder and datasheet)."""
-    build_dir, datasheet = build
     import pyarrow.parquet as pq
 
+    build_dir, datasheet = build
     counts = result.counts
     usable_annotations = counts.annotations - counts.cancelled
     problems = []
@@ -254,13 +257,13 @@ def run_size(target: int, seed: int, work: Path, shape: Shape = NEWS, *, minify:
         # every round from the same clean slate: validate keeps its tables anew, build writes a new folder
         for sheet in (datasheet, alone_datasheet):
             shutil.copyfile(DATASHEET, sheet)
-        for made in (build_dir, alone_dir, work / "conll", work / "cache", work / "cache-alone"):
+        for made in (build_dir, alone_dir, work / "conll", work / CACHE, work / ALONE_CACHE):
             shutil.rmtree(made, ignore_errors=True)
         label = f" (round {round_number} of {repeat})" if repeat > 1 else ""
         measured = {}
         for stage, command in stages.items():
             progress(f"{stage}{label} ...")
-            measured[stage] = measure(stage, command, work, cache="cache-alone" if stage == "build_alone" else "cache")
+            measured[stage] = measure(stage, command, work, cache=ALONE_CACHE if stage == "build_alone" else CACHE)
             rounds[stage].append(measured[stage])
             progress(f"{stage}: {measured[stage].seconds:.1f} s, {measured[stage].peak_mb:,.0f} MB")
         problems = reconcile(SizeResult(target, shape_name, counts, export_mb, **measured), (build_dir, datasheet), (alone_dir, alone_datasheet))
@@ -331,14 +334,20 @@ def verdict(results: list[SizeResult]) -> list[str]:
         fastest = r.fastest_floor
         lines += [
             f"targets at {r.counts.span_results:,} span results ({r.shape}):",
-            _target(f"validate + build within {TIME_TARGET:g}× the fastest floor's CPU time", r.khabar_cpu_seconds <= TIME_TARGET * fastest.cpu_seconds,
-                    f"{r.khabar_cpu_seconds:.1f} s vs {TIME_TARGET * fastest.cpu_seconds:.1f} s ({fastest.stage})"),
-            _target(f"the converter at least {CONVERTER_TARGET:g}× slower than validate + build (CPU)", r.converter.cpu_seconds >= CONVERTER_TARGET * r.khabar_cpu_seconds,
-                    f"{r.converter.cpu_seconds / r.khabar_cpu_seconds:.2f}×"),
-            _target(f"validate + build in one command (build alone) within {TIME_TARGET:g}× the fastest floor's CPU time",
-                    r.build_alone.cpu_seconds <= TIME_TARGET * fastest.cpu_seconds, f"{r.build_alone.cpu_seconds:.1f} s vs {TIME_TARGET * fastest.cpu_seconds:.1f} s"),
-            _target(f"the converter at least {CONVERTER_TARGET:g}× slower than the build alone (CPU)", r.converter.cpu_seconds >= CONVERTER_TARGET * r.build_alone.cpu_seconds,
-                    f"{r.converter.cpu_seconds / r.build_alone.cpu_seconds:.2f}×"),
+            # the time targets for Khabar as two commands, then as one
+            *(
+                line
+                for name, than, cpu in (
+                    ("validate + build", "validate + build", r.khabar_cpu_seconds),
+                    ("validate + build in one command (build alone)", "the build alone", r.build_alone.cpu_seconds),
+                )
+                for line in (
+                    _target(f"{name} within {TIME_TARGET:g}× the fastest floor's CPU time", cpu <= TIME_TARGET * fastest.cpu_seconds,
+                            f"{cpu:.1f} s vs {TIME_TARGET * fastest.cpu_seconds:.1f} s ({fastest.stage})"),
+                    _target(f"the converter at least {CONVERTER_TARGET:g}× slower than {than} (CPU)", r.converter.cpu_seconds >= CONVERTER_TARGET * cpu,
+                            f"{r.converter.cpu_seconds / cpu:.2f}×"),
+                )
+            ),
             *(
                 _target(f"{m.stage} peak memory within {MEMORY_TARGET_MB:,} MB", m.peak_mb <= MEMORY_TARGET_MB, f"{m.peak_mb:,.0f} MB")
                 for m in (r.build_alone, r.validate, r.build)

@@ -108,8 +108,8 @@ def test_repeat_runs_every_stage_in_turn_and_reports_the_median_run(tmp_path: Pa
     assert refused.returncode == 2 and "must be 1 or more, not 0" in refused.stderr
 
 
-def test_the_build_alone_is_reconciled_byte_for_byte_with_the_two_commands(tmp_path: Path) -> None:
-    sys.path.insert(0, str(BENCH.parent))
+def test_the_build_alone_is_reconciled_byte_for_byte_with_the_two_commands(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH.parent))
     from bench_pipeline import _differing_files
 
     for name in ("two", "one"):
