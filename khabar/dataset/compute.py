@@ -4,6 +4,7 @@ and the three configs (their shards written as they are made), then the figures 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,8 +106,13 @@ class _Configs:
         number = {split: i for i, split in enumerate(splits)}
         self.split_number = {doc_id: number[split] for doc_id, split in split_of.items()}
         self.unsplit = len(splits)  # the number of a document in no split
+        #: the rows waiting for their row group, removed when the configs are closed (or the process ends)
+        self.waiting = tempfile.TemporaryDirectory(prefix="khabar-shards-")
         self.writers = {
-            config: [ShardWriter(split, folder / data_file(config, split) if folder is not None else None) for split in splits]
+            config: [
+                ShardWriter(split, folder / data_file(config, split) if folder is not None else None, Path(self.waiting.name) / f"{config}-{split}.arrow")
+                for split in splits
+            ]
             for config in CONFIG_NAMES
         }
         self.tokens, self.gold = TokenCounts(), GoldCounts(scheme)
@@ -160,6 +166,7 @@ class _Configs:
         alignment = self.alignment
         LOG.info("entities on tokens: " + (", ".join(f"{how} {n}{per_label(alignment, how)}" for how, n in alignment_totals(alignment)) or "none"))
         shards = {config: [writer.close() for writer in writers] for config, writers in self.writers.items()}
+        self.waiting.cleanup()
         rows = {config: sum(shard.rows for shard in parts) for config, parts in shards.items()}
         LOG.info(f"configs: documents {rows['documents']}, tokens {rows['tokens']} sentences, quotes {rows['quotes']}")
         return shards

@@ -56,7 +56,7 @@ def test_a_shard_fed_in_parts_has_the_bytes_of_one_write_of_the_whole(tmp_path):
     table = whole_table(2 * ROW_GROUP_SIZE + 1_234)
     expected = tmp_path / "whole.parquet"
     pq.write_table(combined(table), expected, row_group_size=ROW_GROUP_SIZE, **PARQUET_OPTIONS)
-    writer = ShardWriter("train", tmp_path / "data" / "fed.parquet")
+    writer = ShardWriter("train", tmp_path / "data" / "fed.parquet", tmp_path / "waiting.arrow")
     for part in parts(table, seed=3):
         writer.append(part)
     shard = writer.close()
@@ -67,10 +67,30 @@ def test_a_shard_fed_in_parts_has_the_bytes_of_one_write_of_the_whole(tmp_path):
 
 
 def test_a_split_without_rows_gets_no_file_and_a_counted_shard_none(tmp_path):
-    empty = ShardWriter("test", tmp_path / "empty.parquet")
+    empty = ShardWriter("test", tmp_path / "empty.parquet", tmp_path / "waiting.arrow")
     empty.append(whole_table(0))
     assert empty.close() == ("test", 0, 0, 0) and not (tmp_path / "empty.parquet").exists()
-    counted = ShardWriter("validation", None)
+    counted = ShardWriter("validation", None, tmp_path / "waiting.arrow")
     counted.append(whole_table(10))
     assert counted.close() == ("validation", 10, arrow_bytes(whole_table(10)), 0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rows_waiting_for_their_row_group_wait_on_disk_and_come_back_in_order(tmp_path):
+    table = whole_table(ROW_GROUP_SIZE + 2_500)
+    expected = tmp_path / "whole.parquet"
+    pq.write_table(combined(table), expected, row_group_size=ROW_GROUP_SIZE, **PARQUET_OPTIONS)
+    waiting = tmp_path / "waiting"
+    writer = ShardWriter("train", tmp_path / "fed.parquet", waiting)
+    first = combined(table.slice(0, ROW_GROUP_SIZE - 1))
+    before = pa.total_allocated_bytes()
+    writer.append(first)
+    del first  # the writer holds no buffer of the rows it set aside: they are in its folder, a file per column
+    assert pa.total_allocated_bytes() < before - 1_000_000
+    assert sorted(p.name for p in waiting.iterdir()) == [f"{i}.arrow" for i in range(table.num_columns)]
+    writer.append(table.slice(ROW_GROUP_SIZE - 1))  # fills the first group: the rest waits again
+    assert writer.rows == ROW_GROUP_SIZE and waiting.is_dir()
+    shard = writer.close()
+    assert not waiting.exists(), "the folder of the waiting rows is removed once they are written"
+    assert (tmp_path / "fed.parquet").read_bytes() == expected.read_bytes()
+    assert shard == ("train", table.num_rows, arrow_bytes(table), (tmp_path / "fed.parquet").stat().st_size)
