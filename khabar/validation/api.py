@@ -168,11 +168,20 @@ class _FailingRows:
         if values is None:
             if name not in self.frame.columns:
                 raise KeyError(name)
-            values = self._columns[name] = self.frame.get_column(name).to_list()
+            column = self.frame.get_column(name)
+            values = self._columns[name] = _shared(column.to_list()) if column.dtype == pl.String else column.to_list()
         return values
 
     def __iter__(self) -> Iterator[_Row]:
         return (_Row(self, position) for position in range(self.frame.height))
+
+
+def _shared(values: list[Any]) -> list[Any]:
+    """``values`` with each repeated string one object: the failures keep them to the report's end, and most
+    repeat (the file, the document, the annotator, the label). ``khabar validate`` on 3M news span results,
+    108,647 failures (warnings), ``/usr/bin/time``: peak 795 → 754 MB."""
+    first: dict[Any, Any] = {}
+    return [first.setdefault(value, value) for value in values]
 
 
 class _Row(Mapping[str, Any]):
