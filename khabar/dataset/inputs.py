@@ -28,7 +28,7 @@ from khabar.validation import store
 from khabar.validation.cli import export_paths
 
 if TYPE_CHECKING:
-    from khabar.validation.api import Failure
+    from khabar.validation.failures import Failure
     from khabar.validation.table_spool import TableSpool
 
 

@@ -22,8 +22,9 @@ from khabar.gold.inputs import Tables, from_tables
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
-from khabar.validation.api import Failure, FailureKind, ValidationResult, validate_exports
+from khabar.validation.api import ValidationResult, validate_exports
 from khabar.validation.checks import ERROR, list_line
+from khabar.validation.failures import Failure, FailureKind
 
 #: check name → what it requires, for ``khabar validate --list-checks`` (all are errors)
 CHECKS: dict[str, str] = {

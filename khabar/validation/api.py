@@ -15,9 +15,10 @@ everything in it.
 
 The exports are read and checked a batch of whole tasks at a time
 (:func:`check_exports`): each batch's failures and counts are kept, its tables
-appended to parquet files on disk (:mod:`khabar.validation.table_spool`), so memory
-holds one batch, the failures and the corpus, whatever the exports' size
-(at 1M span results 0.64 GB, at 3M 0.90 GB, against 1.96 and 5.27 GB read whole).
+appended to parquet files on disk (:mod:`khabar.validation.table_spool`), its failures kept as a
+frame (:mod:`khabar.validation.failures`), so memory holds one batch, the failures and the corpus,
+whatever the exports' size (at 1M span results 0.40 GB, at 3M 0.69 GB, against 1.96 and 5.27 GB
+read whole).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 
@@ -37,6 +38,7 @@ from khabar.foundation.pandera_polars import SchemaErrors
 from khabar.foundation.tables import AnnotationsTable, CorpusTable, RelationsTable, SpansTable
 from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Frames, KnownDuplicates, Rule, prepare, rule
+from khabar.validation.failures import Failure, Failures, batch_frame, in_report_order
 from khabar.validation.projection import project_tables
 from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, corpus_texts, read_documents
 from khabar.validation.schemas import FRAME_COLUMNS, FRAME_MODELS, failing_rows_of, validate
@@ -48,39 +50,10 @@ CHECK_ORDER = {r.name: i for i, r in enumerate(RULES)}
 FRAME_ORDER = {name: i for i, name in enumerate(FRAME_MODELS)}
 
 
-#: what a failure is about: an export's annotation or prediction (drafts are not checked), or a knowledge-base file
-FailureKind = Literal["annotation", "prediction", "knowledge_base"]
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One rule failing on one row, with everything a person needs to find and fix it."""
-
-    check: str
-    severity: str
-    message: str
-    hint: str
-    file: str | None
-    task_id: int | None
-    doc_id: str | None
-    kind: FailureKind
-    annotation_id: int | None  # the prediction's id for predictions
-    annotator: str | None  # pseudonym; model_version for predictions
-    region_id: str | None
-    label: str | None
-    start: int | None
-    end: int | None
-    found: str | None
-    expected: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))  # its fields are all flat values: no need for asdict's deep copy
-
-
 @dataclass
 class ValidationResult:
     spool: TableSpool  # the tables, on disk until asked for
-    failures: list[Failure]
+    failures: Failures
     accounting: acc.Accounting
     files: list[Path]
     sha256s: list[str]  # of each file's bytes, as validated
@@ -93,11 +66,11 @@ class ValidationResult:
 
     @property
     def errors(self) -> int:
-        return sum(1 for f in self.failures if f.severity == ERROR)
+        return self.failures.of_severity(ERROR)
 
     @property
     def warnings(self) -> int:
-        return sum(1 for f in self.failures if f.severity == WARNING)
+        return self.failures.of_severity(WARNING)
 
     @property
     def exit_status(self) -> int:
@@ -168,20 +141,11 @@ class _FailingRows:
         if values is None:
             if name not in self.frame.columns:
                 raise KeyError(name)
-            column = self.frame.get_column(name)
-            values = self._columns[name] = _shared(column.to_list()) if column.dtype == pl.String else column.to_list()
+            values = self._columns[name] = self.frame.get_column(name).to_list()
         return values
 
     def __iter__(self) -> Iterator[_Row]:
         return (_Row(self, position) for position in range(self.frame.height))
-
-
-def _shared(values: list[Any]) -> list[Any]:
-    """``values`` with each repeated string one object: the failures keep them to the report's end, and most
-    repeat (the file, the document, the annotator, the label). ``khabar validate`` on 3M news span results,
-    108,647 failures (warnings), ``/usr/bin/time``: peak 795 → 754 MB."""
-    first: dict[Any, Any] = {}
-    return [first.setdefault(value, value) for value in values]
 
 
 class _Row(Mapping[str, Any]):
@@ -237,9 +201,9 @@ def _failures(frame: Frame, check: Rule, rows: _FailingRows, strict: bool) -> It
 
 @dataclass
 class _Checked:
-    """What one batch of tasks gives besides its tables: its failures (each with its sort key) and counts."""
+    """What one batch of tasks gives besides its tables: its failures (:func:`~khabar.validation.failures.batch_frame`) and counts."""
 
-    failures: list[tuple[tuple[Any, ...], Failure]]
+    failures: pl.DataFrame
     counts: tuple[acc.Count, ...]
     tasks: int
 
@@ -281,11 +245,11 @@ def _check_batches(
             raw.tasks.select("file", "task_id", batch=pl.lit(number, pl.Int64)),
             raw.owners.filter(pl.col("owner_id").is_not_null()).select("kind", "owner_id", batch=pl.lit(number, pl.Int64)),
         ))
-    failures = sorted((failure for part in parts for failure in part.failures), key=lambda keyed: keyed[0])
+    failures = in_report_order([part.failures for part in parts])
     accounting = acc.Accounting(files=len(paths), tasks=sum(part.tasks for part in parts), counts=acc.merge([part.counts for part in parts]))
     spool.close()
     result = ValidationResult(
-        spool=spool, failures=[failure for _, failure in failures], accounting=accounting,
+        spool=spool, failures=failures, accounting=accounting,
         files=list(paths), sha256s=list(reader.sha256s), strict=strict,
     )
     return result, ids
@@ -320,7 +284,8 @@ def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicate
     frames = prepare(raw, scheme, duplicates)
     failing = _failing_rows(frames)
 
-    failures: list[tuple[tuple[Any, ...], Failure]] = []
+    failures: list[Failure] = []
+    origins: list[tuple[int, int, int]] = []
     excluded_rows: dict[str, set[int]] = {name: set() for name in FRAME_MODELS}
     unknown_document: set[int] = set()
     for (frame_name, name), rows in failing.items():
@@ -329,17 +294,14 @@ def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicate
         # the rows are positions in the checked frame, as pandera's failure cases give them
         for f, row in _failures(Frame(frame_name), check, _FailingRows(frame[rows]), strict):
             number = row["row"]
-            key = (
-                f.file or "", f.doc_id or "", f.task_id or 0, f.annotation_id or 0, f.start or 0, check_order, f.region_id or "",
-                frame_order, batch, number,
-            )
-            failures.append((key, f))
+            failures.append(f)
+            origins.append((check_order, frame_order, number))
             if _excludes(name, f.kind, strict):
                 excluded_rows[frame_name].add(number)
                 if name == "annotation_document_known":
                     unknown_document.add(row["key"])
     counts, tables = _account(raw, frames, excluded_rows, unknown_document)
-    return _Checked(failures=failures, counts=counts, tasks=raw.tasks.height), tables
+    return _Checked(failures=batch_frame(failures, origins, batch), counts=counts, tasks=raw.tasks.height), tables
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from itertools import groupby
 import msgspec
 
 from khabar.foundation.errors import one_line, quoted
-from khabar.validation.api import Failure, ValidationResult
+from khabar.validation.api import ValidationResult
+from khabar.validation.failures import Failure
 
 #: a pull-request comment or job summary has a size limit; the JSON format is never cut
 MARKDOWN_MAX_ROWS = 500
