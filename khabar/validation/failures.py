@@ -108,7 +108,7 @@ class Failures(Sequence[Failure]):
             yield from self._between(start, start + CHUNK)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
+        return isinstance(other, (Failures, list, tuple)) and list(self) == list(other)
 
     __hash__ = None  # type: ignore[assignment]  # equal to a list of the same failures, so unhashable as a list is
 

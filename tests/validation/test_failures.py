@@ -54,4 +54,4 @@ def test_failures_read_back_as_a_list_of_them_reads():
     assert failures.of_severity("error") == sum(1 for f in whole if f.severity == "error")
     more = failures + [framed[0]]
     assert list(more) == [*whole, framed[0]] and list(failures) == whole, "adding makes a new sequence"
-    assert Failures() == [] and failures != whole[:-1]
+    assert Failures() == [] and Failures() != "" and failures != whole[:-1] and failures == Failures(failures.frame, added)
