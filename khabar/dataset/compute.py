@@ -110,7 +110,7 @@ class _Configs:
         self.waiting = tempfile.TemporaryDirectory(prefix="khabar-shards-")
         self.writers = {
             config: [
-                ShardWriter(split, folder / data_file(config, split) if folder is not None else None, Path(self.waiting.name) / f"{config}-{split}.arrow")
+                ShardWriter(split, folder / data_file(config, split) if folder is not None else None, Path(self.waiting.name) / f"{config}-{split}")
                 for split in splits
             ]
             for config in CONFIG_NAMES
