@@ -165,9 +165,9 @@ class ShardWriter:
     Held in memory, every split's waiting rows of every config stayed there until their group was full (a
     validation or test split of fewer than :data:`ROW_GROUP_SIZE` documents until the build's end), 26 to
     177 MB over the ranges of 3M news span results, and the build's memory grew with the corpus: ``khabar
-    build`` validating the export itself (``/usr/bin/time``) 1M 761 → 637 MB, 3M 1,014 → 847 MB (its peak
-    now validation's), the same bytes, for 0.27 s more CPU at 1M (setting aside and taking back, less the
-    concatenation the writes needed anyway).
+    build`` validating the export itself (``/usr/bin/time``) 1M 761 → 637 MB, 3M 1,014 → 847 MB, the same
+    bytes, for 0.27 s more CPU at 1M (setting aside and taking back, less the concatenation the writes
+    needed anyway).
     """
 
     def __init__(self, split: str, path: Path | None, waiting: Path) -> None:

@@ -56,7 +56,7 @@ ORIGIN = pl.Schema({"check_order": pl.Int64, "frame_order": pl.Int64, "batch": p
 #: then the origin
 REPORT_ORDER = [
     pl.col("file").fill_null(""), pl.col("doc_id").fill_null(""), pl.col("task_id").fill_null(0), pl.col("annotation_id").fill_null(0),
-    pl.col("start").fill_null(0), pl.col("check_order"), pl.col("region_id").fill_null(""), *(pl.col(name) for name in ORIGIN if name != "check_order"),
+    pl.col("start").fill_null(0), pl.col("check_order"), pl.col("region_id").fill_null(""), pl.col("frame_order"), pl.col("batch"), pl.col("row"),
 ]
 #: failures made Python objects at a time (the JSON report writes them a thousand at a time too)
 CHUNK = 1_000
