@@ -34,7 +34,7 @@ import operator
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TypeVar
 
 import numpy as np
@@ -92,6 +92,10 @@ class PassScore:
     def f1(self) -> float | None:
         total = self.drawn + self.gold
         return 2 * self.matched / total if total else None
+
+
+#: The columns of a frame of passes (:attr:`AgreementSums.passes`), in the order :class:`PassScore` takes them.
+PASS_FIELDS = tuple(f.name for f in fields(PassScore))
 
 
 @dataclass(frozen=True)
@@ -249,7 +253,7 @@ def _merged_patterns(first: Mapping[str, Patterns], second: Mapping[str, Pattern
     return _merged(first, second, lambda a, b: _merged(a, b, operator.add))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AgreementSums:
     """What :class:`Agreement` is computed from, as sums over documents: ``a + b`` is the sums of the documents of
     both, and :meth:`result` the agreement over them, the same to the bit as over all of them at once.
@@ -267,7 +271,10 @@ class AgreementSums:
     quote_types: Mapping[tuple[str, str], int]  # the two sides' quote types → CONTENT spans both sides of a pair drew identically
     nesting: Mapping[tuple[str, str], PairCounts]  # (entity layer, level) → counts
     nesting_alpha: Mapping[str, Patterns]  # level → the token units' patterns
-    passes: tuple[PassScore, ...]
+    # each batch's passes, as a frame of :class:`PassScore`'s fields: made objects by :meth:`result` alone, so that the
+    # sums of a build's ranges do not grow by four Python objects a pass and layer (with the decisions kept as frames
+    # too, 3M news: the Python objects each range leaves, ``sys.getallocatedblocks``, about 34,000 → 500)
+    passes: tuple[pl.DataFrame, ...]
     log: tuple[Override, ...]
 
     @classmethod
@@ -290,6 +297,13 @@ class AgreementSums:
             log=self.log + other.log,
         )
 
+    def __eq__(self, other: object) -> bool:
+        """The same sums: every field equal, the passes as the rows of their frames (a frame has no truth value)."""
+        if not isinstance(other, AgreementSums):
+            return NotImplemented
+        same = all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.name != "passes")
+        return same and [row for part in self.passes for row in part.iter_rows()] == [row for part in other.passes for row in part.iter_rows()]
+
     def result(self) -> Agreement:
         shared = sum(self.quote_types.values())
         agreed = sum(n for (left, right), n in self.quote_types.items() if left == right)
@@ -302,7 +316,7 @@ class AgreementSums:
             quote_types=QuoteTypes(shared, agreed, _alpha(self.quote_types) if shared else None),
             nesting=_exact_f1(self.nesting),
             nesting_alpha={level: _alpha(patterns) for level, patterns in self.nesting_alpha.items()},
-            passes=self.passes,
+            passes=tuple(PassScore(*row) for part in self.passes for row in part.iter_rows()),
             log=self.log,
         )
 
@@ -342,7 +356,7 @@ def agreement_sums(inputs: BuildInputs, layers: Sequence[str], gold: Gold | None
         quote_types=_quote_type_patterns(inputs.spans.select("annotation_id", "doc_id", *SPAN_KEY, "quote_type").join(versions.select("annotation_id"), on="annotation_id")),
         nesting=_nesting_counts(leveled, nested) if nested in layers else {},
         nesting_alpha=_nesting_patterns(leveled, texts, words_frame) if nested in layers else {},
-        passes=_passes(inputs, gold, layers, latest) if gold is not None else (),
+        passes=(_passes(inputs, gold, layers, latest),) if gold is not None else (),
         log=_log(inputs, gold, layers, reasons, versions) if gold is not None else (),
     )
 
@@ -540,7 +554,8 @@ def _compared_passes(latest: pl.DataFrame, gold: Gold) -> pl.DataFrame:
     return latest.filter(~pl.col("annotation_id").is_in(whole))
 
 
-def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str], latest: pl.DataFrame) -> tuple[PassScore, ...]:
+def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str], latest: pl.DataFrame) -> pl.DataFrame:
+    """doc_id, annotator, layer, matched, drawn, gold: :class:`PassScore`'s fields, a row each."""
     passes = _compared_passes(latest, gold).lazy()
     # semi joins, and no annotator carried along (1M span results, one range: 0.054 → 0.051 s CPU); one lazy query,
     # whose drawn and gold spans are made once for the three counts that read them (two ranges: 0.078 → 0.068 s CPU)
@@ -556,9 +571,9 @@ def _passes(inputs: BuildInputs, gold: Gold, layers: Sequence[str], latest: pl.D
         .join(gold_spans.group_by("doc_id", "layer").agg(gold=pl.len()), on=["doc_id", "layer"], how="left")
         .fill_null(0)
         .sort("doc_id", "annotator", "layer")
-        .select("doc_id", "annotator", "layer", "matched", "drawn", "gold")
+        .select(*PASS_FIELDS)
     )
-    return tuple(PassScore(*row) for row in table.collect().iter_rows())
+    return table.collect()
 
 
 def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequence[Reason], versions: pl.DataFrame) -> tuple[Override, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
+from functools import cached_property
 
 import polars as pl
 import pyarrow as pa
@@ -42,8 +43,6 @@ class TokenCounts:
         return pl.concat(self.parts) if self.parts else pl.DataFrame(schema={"doc_id": pl.String, "tokens": pl.Int64})
 
 
-#: The fields of a decision in the report (``asdict`` copies each value: 13k decisions, 0.22 → 0.01 s).
-DECISION_FIELDS = tuple(f.name for f in fields(Decision))
 
 
 def _counts(frame: pl.DataFrame, *columns: str) -> dict:
@@ -70,12 +69,18 @@ def alignment_report(alignment: Counter, scheme: Scheme) -> dict:
     return {label: {how: alignment[label, how] for how in ALIGNMENTS} for label in scheme.entity.labels if any(alignment[label, h] for h in ALIGNMENTS)}
 
 
+#: The fields of a decision in the report (``asdict`` copies each value: 13k decisions, 0.22 → 0.01 s).
+DECISION_FIELDS = tuple(f.name for f in fields(Decision))
+#: A frame of decisions: their fields (the policy its value, the tuples lists).
+DECISION_SCHEMA = pl.Schema(zip(DECISION_FIELDS, (pl.String, pl.String, pl.List(pl.Int64), pl.List(pl.String), pl.Boolean, pl.String), strict=True))
+
+
 class GoldCounts:
     """What the figures and the report say of the gold, added up one range of documents at a time."""
 
     def __init__(self, scheme: Scheme) -> None:
         self.scheme = scheme
-        self.decisions: list[Decision] = []
+        self.decided: list[pl.DataFrame] = []  # a range's decisions as a frame of their fields (see decisions)
         self.spans = 0
         self.relations = 0
         self.labels: Counter[tuple[str, str]] = Counter()  # (layer, label)
@@ -87,7 +92,8 @@ class GoldCounts:
     def add(self, gold: Gold, placed: pl.DataFrame) -> None:
         """Count the gold of a range of documents (``placed``: its spans as :func:`~khabar.dataset.configs.placed_spans` gives them)."""
         spans, scheme, choices = gold.spans, self.scheme, self.scheme.attribution.quote_type
-        self.decisions.extend(gold.decisions)
+        self.__dict__.pop("decisions", None)  # made again, with this range's, when next read
+        self.decided.append(pl.DataFrame([[getattr(d, name) for d in gold.decisions] for name in DECISION_FIELDS], schema=DECISION_SCHEMA, orient="col"))
         self.spans += spans.height
         self.relations += gold.relations.height
         self.parts.append(spans.group_by("doc_id", "layer").agg(spans=pl.len().cast(pl.Int64)))
@@ -107,6 +113,15 @@ class GoldCounts:
     def per_document(self) -> pl.DataFrame:
         """doc_id, layer, spans: the gold spans counted per document and layer."""
         return pl.concat(self.parts) if self.parts else pl.DataFrame(schema={"doc_id": pl.String, "layer": pl.String, "spans": pl.Int64})
+
+    @cached_property
+    def decisions(self) -> tuple[Decision, ...]:
+        """Every range's decisions, made objects once the last range is added: kept as frames until then, so the
+        ranges' memory does not grow by their objects (see :attr:`~khabar.dataset.agreement.AgreementSums.passes`)."""
+        return tuple(
+            Decision(doc_id, Policy(policy), tuple(ids), tuple(annotators), review, note)
+            for part in self.decided for doc_id, policy, ids, annotators, review, note in part.iter_rows()
+        )
 
     @property
     def review(self) -> tuple[Decision, ...]:

@@ -120,12 +120,16 @@ class _Waiting:
     def add(self, table: pa.Table) -> None:
         if not table.num_rows:
             return
-        if not self._files:
-            self.folder.mkdir()
-            self.schema = table.schema
-            self._files = [pa.ipc.new_stream(self._path(i), pa.schema([f])) for i, f in enumerate(table.schema)]
-        for file, one, column in zip(self._files, table.schema, table.columns):
-            file.write_table(pa.table([column], schema=pa.schema([one])))
+        try:
+            if not self._files:
+                self.folder.mkdir()
+                self.schema = table.schema
+                self._files = [pa.ipc.new_stream(self._path(i), pa.schema([f])) for i, f in enumerate(table.schema)]
+            for file, one, column in zip(self._files, table.schema, table.columns):
+                file.write_table(pa.table([column], schema=pa.schema([one])))
+        except OSError as exc:  # a full temporary folder is not the output's: the error says which folder filled
+            reason = exc.strerror or (str(exc).splitlines() or [exc.__class__.__name__])[0]
+            raise OSError(exc.errno, f"{reason} (setting rows aside in {self.folder})") from None
         self.rows += table.num_rows
 
     def taken_back(self, sizes: Sequence[int], then: pa.Table | None = None) -> list[pa.Table]:

@@ -40,7 +40,7 @@ from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Frames, KnownDuplicates, Rule, prepare, rule
 from khabar.validation.failures import Failure, Failures, batch_frame, in_report_order
 from khabar.validation.projection import project_tables
-from khabar.validation.reader import DRAFT, PREDICTION, RawExport, Reader, Tables, corpus_texts, read_documents
+from khabar.validation.reader import DRAFT, PREDICTION, CorpusTexts, RawExport, Reader, Tables, read_documents
 from khabar.validation.schemas import FRAME_COLUMNS, FRAME_MODELS, failing_rows_of, validate
 from khabar.validation.table_spool import TableSpool
 
@@ -92,9 +92,8 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
     except SchemaErrors as exc:
         first = exc.failure_cases.row(0, named=True)
         raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None
-    # the texts as Python strings once, for this check and the readers (0.1 s of CPU at 1M span results)
-    texts = corpus_texts(documents)
-    refuse_unnormalised(texts.items(), documents_file)
+    texts = CorpusTexts(documents)
+    refuse_unnormalised(texts.pairs(), documents_file)
     scheme = load_scheme()
     return check_exports(paths, documents, scheme, strict=strict, texts=texts)
 
@@ -209,7 +208,7 @@ class _Checked:
 
 
 def check_exports(
-    paths: list[Path], documents: pl.DataFrame, scheme: Scheme, *, strict: bool = False, texts: Mapping[str, str] | None = None,
+    paths: list[Path], documents: pl.DataFrame, scheme: Scheme, *, strict: bool = False, texts: CorpusTexts | None = None,
 ) -> ValidationResult:
     """Read and check the exports a batch of whole tasks at a time; see the module docstring.
 
@@ -217,10 +216,10 @@ def check_exports(
     annotation and prediction ids): a copy in another batch is found from the ids
     of every batch, and then the read is checked again knowing them, so each rule's
     result is what it is on the whole read. ``texts``: the corpus's
-    :func:`~khabar.validation.reader.corpus_texts`, when the caller has them already.
+    :class:`~khabar.validation.reader.CorpusTexts`, when the caller has them already.
     """
     duplicates = KnownDuplicates.none()
-    texts = corpus_texts(documents) if texts is None else texts
+    texts = CorpusTexts(documents) if texts is None else texts
     while True:
         checked, ids = _check_batches(paths, documents, scheme, strict, duplicates, texts)
         found = _duplicates_across_batches(ids)
@@ -231,7 +230,7 @@ def check_exports(
 
 def _check_batches(
     paths: list[Path], documents: pl.DataFrame, scheme: Scheme, strict: bool, duplicates: KnownDuplicates,
-    texts: Mapping[str, str],
+    texts: CorpusTexts,
 ) -> tuple[ValidationResult, list[tuple[pl.DataFrame, pl.DataFrame]]]:
     reader = Reader(scheme, documents, texts)
     spool = TableSpool(documents)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import random
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from khabar.dataset.shards import PARQUET_OPTIONS, ROW_GROUP_SIZE, ArrowBytes, ShardWriter, arrow_bytes, combined
 
@@ -94,3 +96,15 @@ def test_rows_waiting_for_their_row_group_wait_on_disk_and_come_back_in_order(tm
     assert not waiting.exists(), "the folder of the waiting rows is removed once they are written"
     assert (tmp_path / "fed.parquet").read_bytes() == expected.read_bytes()
     assert shard == ("train", table.num_rows, arrow_bytes(table), (tmp_path / "fed.parquet").stat().st_size)
+
+
+def test_rows_that_cannot_be_set_aside_name_the_folder_they_were_to_wait_in(tmp_path):
+    """The waiting rows live in a temporary folder, not the output's: when it cannot take them (here its parent is a
+    file; a full disk alike), the error names that folder, so the build's one line says which place failed."""
+    parent = tmp_path / "not-a-folder"
+    parent.write_text("")
+    writer = ShardWriter("train", tmp_path / "fed.parquet", parent / "waiting")
+    with pytest.raises(OSError) as raised:
+        writer.append(combined(whole_table(10)))
+    assert str(parent / "waiting") in str(raised.value.strerror) and raised.value.errno == errno.ENOTDIR
+    assert writer.rows == 0 and not (tmp_path / "fed.parquet").exists()

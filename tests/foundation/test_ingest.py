@@ -2,14 +2,17 @@
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from khabar.annotation import ingest as ingest_module
 from khabar.annotation.ingest import doc_id_for, ingest, load_records
 from khabar.annotation.normalize import normalize_text
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
+from khabar.validation.reader import read_documents
 from tests.cli_support import run_khabar
 
 
@@ -171,3 +174,41 @@ def test_escapes_in_records_read_as_json_reads_them(tmp_path: Path) -> None:
     assert "\\ud83d\\ude00" in path.read_text(encoding="utf-8")
     (record,) = load_records(path)
     assert record.text == "قال \U0001f600\n\u200f«"
+
+
+def _records_file(path: Path, count: int, *, last_newline: bool) -> list[dict]:
+    records = [RECORD | {"doc_id": f"d{n:03}", "text": "قال " * (n % 7 + 1), "url": None if n % 2 else f"https://x/{n}"} for n in range(count)]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + ("\n" if last_newline else ""), encoding="utf-8")
+    return records
+
+
+@pytest.mark.parametrize("last_newline", [True, False])
+def test_records_read_a_block_at_a_time_are_those_read_line_by_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, last_newline: bool) -> None:
+    """Blocks far smaller than the file (lines cut across blocks, a line longer than a block, the last line with or
+    without its newline) give every record once, in order, as the checked line-by-line read gives them; the
+    corpus frame is one chunk whatever the blocks (the checks gather texts from it by row)."""
+    path = tmp_path / "documents.jsonl"
+    records = _records_file(path, 40, last_newline=last_newline)
+    monkeypatch.setattr(ingest_module, "BLOCK_BYTES", 97)  # a record is 250-300 bytes
+    blocks = list(ingest_module.well_formed_blocks(path))
+    assert len(blocks) > 20
+    assert [r for block in blocks for r in block] == ingest_module.checked_records(path) == load_records(path)
+    assert [asdict(r) for block in blocks for r in block] == records
+    documents = read_documents(path)
+    assert documents["doc_id"].to_list() == [r["doc_id"] for r in records] and documents.n_chunks("all") == [1] * documents.width
+
+
+def test_a_bad_line_after_good_blocks_is_named_as_the_line_by_line_read_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "documents.jsonl"
+    _records_file(path, 30, last_newline=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(RECORD | {"doc_id": 7}) + "\n")
+    monkeypatch.setattr(ingest_module, "BLOCK_BYTES", 500)
+    with pytest.raises(ingest_module.NotWellFormed):
+        list(ingest_module.well_formed_blocks(path))
+    with pytest.raises(KhabarError) as line_by_line:
+        ingest_module.checked_records(path)
+    assert "line 31" in str(line_by_line.value)
+    with pytest.raises(KhabarError) as read:
+        read_documents(path)
+    assert str(read.value) == str(line_by_line.value)

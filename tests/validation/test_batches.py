@@ -81,7 +81,7 @@ def test_the_committed_export_and_a_second_file_in_batches(tmp_path: Path) -> No
 def _batch_sizes(path: Path) -> list[tuple[int, int]]:
     """(tasks, results) of each batch the reader cuts ``path`` into."""
     documents = reader.read_documents(repo().documents_file)
-    read = reader.Reader(load_scheme(), documents, reader.corpus_texts(documents))
+    read = reader.Reader(load_scheme(), documents, reader.CorpusTexts(documents))
     return [(raw.tasks.height, raw.regions.height + raw.choices.height + raw.relations.height) for raw in read.batches([path])]
 
 

@@ -335,3 +335,17 @@ def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
         assert getattr(typed_whole, frame).equals(getattr(plain, frame)), frame
     assert plain.regions["problem"].is_not_null().any() and plain.relations["direction"].to_list().count("left") == 2
 
+
+
+def test_corpus_texts_read_from_the_frame_are_the_dict_of_its_rows(monkeypatch):
+    """The readers look texts up by doc_id from the documents frame, not from a dict of every text made up front:
+    the lookups, the order and the pairs (a slice of rows at a time) are those of that dict."""
+    from khabar.validation import reader
+
+    documents = reader.read_documents(repo().documents_file)
+    expected = dict(zip(documents["doc_id"].to_list(), documents["text"].to_list()))
+    monkeypatch.setattr(reader, "PAIRS_SLICE", 2)
+    texts = reader.CorpusTexts(documents)
+    assert len(expected) > 3 and texts == expected and list(texts) == list(expected)
+    assert list(texts.pairs()) == list(expected.items())
+    assert texts.get("no-such-document") is None and "no-such-document" not in texts
