@@ -43,8 +43,6 @@ class TokenCounts:
         return pl.concat(self.parts) if self.parts else pl.DataFrame(schema={"doc_id": pl.String, "tokens": pl.Int64})
 
 
-
-
 def _counts(frame: pl.DataFrame, *columns: str) -> dict:
     """The rows of ``frame`` per value of ``columns`` (a tuple of values when there are several), counted by polars."""
     counted = frame.group_by(*columns).len().iter_rows()
