@@ -20,6 +20,7 @@ from khabar.dataset.release import Release, load_release
 from khabar.dataset.write import write_and_swap
 from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import os_reason
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import Inputs
 
@@ -47,8 +48,7 @@ def build(inputs: Inputs, out: Path, *, datasheet: Path | None = None, release: 
     try:
         built, datasheet_text = write_and_swap(make, datasheet, current, out, per_annotator=per_annotator)
     except OSError as exc:
-        reason = exc.strerror or (str(exc).splitlines() or [exc.__class__.__name__])[0]
-        raise KhabarError(f"build failed: {reason}; the previous build and {datasheet.name} are unchanged", file=str(out)) from None
+        raise KhabarError(f"build failed: {os_reason(exc)}; the previous build and {datasheet.name} are unchanged", file=str(out)) from None
     if datasheet_text != current:
         LOG.info(f"refreshed the figures of {datasheet}")
     return built

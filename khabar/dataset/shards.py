@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pyarrow.types as types
 
 from khabar.dataset.card import Shard
+from khabar.foundation.files import os_reason
 
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 9, "write_statistics": True}
 ROW_GROUP_SIZE = 10_000
@@ -128,8 +129,7 @@ class _Waiting:
             for file, one, column in zip(self._files, table.schema, table.columns):
                 file.write_table(pa.table([column], schema=pa.schema([one])))
         except OSError as exc:  # a full temporary folder is not the output's: the error says which folder filled
-            reason = exc.strerror or (str(exc).splitlines() or [exc.__class__.__name__])[0]
-            raise OSError(exc.errno, f"{reason} (setting rows aside in {self.folder})") from None
+            raise OSError(exc.errno, f"{os_reason(exc)} (setting rows aside in {self.folder})") from None
         self.rows += table.num_rows
 
     def taken_back(self, sizes: Sequence[int], then: pa.Table | None = None) -> list[pa.Table]:

@@ -29,10 +29,15 @@ from khabar.foundation.errors import KhabarError
 NEW_FILE_MODE = 0o644
 
 
+def os_reason(exc: OSError) -> str:
+    """What went wrong, in one line: the system's words for it, else the first line of the error (pyarrow's I/O
+    errors carry no ``strerror``), else its class's name."""
+    return exc.strerror or (str(exc).splitlines() or [exc.__class__.__name__])[0]
+
+
 def write_error(exc: OSError, path: Path) -> KhabarError:
     """A one-line error for an ``OSError`` met while writing ``path`` (a full disk, a read-only folder)."""
-    reason = exc.strerror or (str(exc).splitlines() or [exc.__class__.__name__])[0]
-    return KhabarError(f"cannot write: {reason}; nothing was changed", file=str(exc.filename or path))
+    return KhabarError(f"cannot write: {os_reason(exc)}; nothing was changed", file=str(exc.filename or path))
 
 
 def destination(path: Path) -> Path:

@@ -17,7 +17,7 @@ The exports are read and checked a batch of whole tasks at a time
 (:func:`check_exports`): each batch's failures and counts are kept, its tables
 appended to parquet files on disk (:mod:`khabar.validation.table_spool`), its failures kept as a
 frame (:mod:`khabar.validation.failures`), so memory holds one batch, the failures and the corpus,
-whatever the exports' size (at 1M span results 0.40 GB, at 3M 0.69 GB, against 1.96 and 5.27 GB
+whatever the exports' size (at 1M span results 0.36 GB, at 3M 0.51 GB, against 1.96 and 5.27 GB
 read whole).
 """
 

@@ -37,7 +37,7 @@ from typing import Any, Final, Literal
 
 import polars as pl
 
-from khabar.annotation.ingest import DocumentRecord, NotWellFormed, checked_records, well_formed_blocks
+from khabar.annotation.ingest import DocumentRecord, converted_blocks
 from khabar.annotation.pseudonyms import PSEUDONYM_PATTERN
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation import export_files
@@ -180,10 +180,7 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
         export_files.check_regular(documents_file)  # a FIFO would block the read
     if not documents_file.is_file():
         raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
-    try:
-        frames = [_corpus_frame(block) for block in well_formed_blocks(documents_file)]
-    except NotWellFormed:
-        frames = [_corpus_frame(checked_records(documents_file))]  # raises with the file's first problem
+    frames = converted_blocks(documents_file, _corpus_frame)
     return pl.concat(frames, rechunk=True) if frames else _corpus_frame([])
 
 
