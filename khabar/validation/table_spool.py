@@ -13,12 +13,16 @@ The folder is removed when the spool is garbage-collected or the process ends.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
+from khabar.foundation.errors import KhabarError, one_line
+from khabar.foundation.files import os_reason
 from khabar.validation.reader import Tables
 
 TABLE_NAMES = tuple(f.name for f in fields(Tables))
@@ -27,33 +31,50 @@ TABLE_NAMES = tuple(f.name for f in fields(Tables))
 DICTIONARY_COLUMNS = ("doc_id", "layer", "label", "quote_type", "model_version", "annotator")
 
 
+@contextmanager
+def _room(folder: str | None = None) -> Iterator[None]:
+    """A write of the spool that fails (a full or unwritable temporary folder) as a one-line error naming the
+    folder: polars' parquet writer reports the system's error as a ``ComputeError``, pyarrow's as an
+    ``OSError`` with no file name, and either went up as a traceback."""
+    try:
+        yield
+    except (OSError, pl.exceptions.ComputeError) as exc:
+        reason = os_reason(exc) if isinstance(exc, OSError) else one_line(str(exc))
+        place = folder or tempfile.gettempdir()
+        raise KhabarError(f"cannot set the checked tables aside: {reason}; make room there or point TMPDIR at another folder", file=place) from None
+
+
 class TableSpool:
     def __init__(self, documents: pl.DataFrame) -> None:
-        #: removed when the last holder lets go of it: the spool, or the build that reads the files in place
-        self.folder = tempfile.TemporaryDirectory(prefix="khabar-tables-")
+        with _room():
+            #: removed when the last holder lets go of it: the spool, or the build that reads the files in place
+            self.folder = tempfile.TemporaryDirectory(prefix="khabar-tables-")
         self.paths = {name: Path(self.folder.name) / f"{name}.parquet" for name in TABLE_NAMES}
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._documents = documents
-        documents.write_parquet(self.paths["documents"], compression="lz4", statistics=False)
+        with _room(self.folder.name):
+            documents.write_parquet(self.paths["documents"], compression="lz4", statistics=False)
 
     def append(self, tables: Tables) -> None:
         """Add one batch's rows (its ``documents`` are the corpus, written once)."""
-        for name in TABLE_NAMES:
-            if name == "documents":
-                continue
-            arrow = getattr(tables, name).to_arrow()
-            writer = self._writers.get(name)
-            if writer is None:
-                writer = self._writers[name] = pq.ParquetWriter(
-                    self.paths[name], arrow.schema, compression="lz4", write_statistics=False,
-                    use_dictionary=[column for column in arrow.schema.names if column in DICTIONARY_COLUMNS],
-                )
-            writer.write_table(arrow)
+        with _room(self.folder.name):
+            for name in TABLE_NAMES:
+                if name == "documents":
+                    continue
+                arrow = getattr(tables, name).to_arrow()
+                writer = self._writers.get(name)
+                if writer is None:
+                    writer = self._writers[name] = pq.ParquetWriter(
+                        self.paths[name], arrow.schema, compression="lz4", write_statistics=False,
+                        use_dictionary=[column for column in arrow.schema.names if column in DICTIONARY_COLUMNS],
+                    )
+                writer.write_table(arrow)
 
     def close(self) -> None:
         """Finish every file (a spool given no batch still needs one, possibly empty, from :meth:`append`)."""
-        for writer in self._writers.values():
-            writer.close()
+        with _room(self.folder.name):
+            for writer in self._writers.values():
+                writer.close()
         self._writers.clear()
 
     def load(self) -> Tables:

@@ -206,3 +206,29 @@ def test_build_killed_half_way_leaves_the_last_good_build_intact(good_build, dat
     assert "left by an interrupted build" in output
     assert [p.name for p in dist.iterdir()] == [out.name], "the next build cleans up after the killed one"
     assert tree_digest(out) != before and check_dataset(out).problems == []
+
+
+@pytest.mark.parametrize("full_at", ["corpus", "batches"])
+def test_a_full_temporary_folder_during_validation_is_one_line_naming_it_and_leaves_nothing(tmp_path, full_at):
+    """The checked tables are set aside in the system's temporary folder (``TMPDIR``). When it fills, whether at the
+    corpus (written by polars, which reports the system's error as a ``ComputeError``) or at a batch (pyarrow, an
+    ``OSError`` with no file name), ``khabar validate`` says so in one line naming that folder and exits 2, and its
+    folder there is gone. A file size limit stands in for a full disk: writing past it fails as a full disk does."""
+    import resource
+
+    from khabar.validation.reader import read_documents
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    corpus = tmp_path / "corpus.parquet"  # what the spool writes first, to set the limit past it or not
+    read_documents(repo().documents_file).write_parquet(corpus, compression="lz4", statistics=False)
+    limit = 1024 if full_at == "corpus" else corpus.stat().st_size + 1024
+    result = subprocess.run(
+        [str(KHABAR), "validate"], cwd=repo().root, capture_output=True, text=True, timeout=300,
+        env=os.environ | {"TMPDIR": str(temp), "KHABAR_CACHE_DIR": str(tmp_path / "cache")},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+    )
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert last.startswith(f"khabar validate: error: {temp}/khabar-tables-") and "cannot set the checked tables aside: " in last, last
+    assert list(temp.iterdir()) == [] and not (tmp_path / "cache").exists()
