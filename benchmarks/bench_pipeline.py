@@ -119,19 +119,22 @@ with open(report, "w") as out:
 """
 
 
-def measure(stage: str, command: list[str], work: Path, *, cache: str = CACHE) -> Measure:
+def measure(stage: str, command: list[str], work: Path, *, cache: str = CACHE, expect: int = 0, output: bool = True) -> Measure:
     """Run ``command`` in its own process (started by :data:`LAUNCHER`); wall seconds, CPU seconds and its peak RSS.
-    ``cache``: the folder (in ``work``) of Khabar's store (:data:`CACHE`)."""
+    ``cache``: the folder (in ``work``) of Khabar's store (:data:`CACHE`); ``expect``: its exit status (any other
+    fails the stage); ``output``: whether its stdout and stderr are read back into the measure (else they stay in
+    ``work``, as ``<stage>.stdout`` and ``<stage>.stderr``)."""
     out_path, err_path, usage_path = work / f"{stage}.stdout", work / f"{stage}.stderr", work / f"{stage}.usage.json"
     env = {**os.environ, "KHABAR_CACHE_DIR": str(work / cache)}
     with out_path.open("wb") as out, err_path.open("wb") as err:
         subprocess.run([sys.executable, "-S", "-c", LAUNCHER, str(usage_path), *command], stdout=out, stderr=err, cwd=REPO_ROOT, env=env, check=True)
     usage = json.loads(usage_path.read_text(encoding="utf-8"))
-    if usage["status"] != 0:
+    if usage["status"] != expect:
         tail = err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
         raise StageFailed(f"{stage} exited with {usage['status']}: {' '.join(command)}\n{tail}")
+    stdout, stderr = (out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8")) if output else ("", "")
     # ru_maxrss is in KiB on Linux.
-    return Measure(stage, usage["seconds"], usage["cpu"], usage["peak_kib"] / 1024, out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8"))
+    return Measure(stage, usage["seconds"], usage["cpu"], usage["peak_kib"] / 1024, stdout, stderr)
 
 
 def typical(runs: list[Measure]) -> Measure:

@@ -101,8 +101,7 @@ def _validated(exports: list[Path], documents_file: Path) -> tuple[TableSpool, l
 
     result = validate_with_knowledge_base(list(exports), documents_file)
     if result.errors > 0:
-        errors = [f for f in result.failures if f.severity == ERROR]
-        first = "; ".join(_where(f) + f.message for f in errors[:3])
+        first = "; ".join(_where(f) + f.message for f in result.failures.first(ERROR, 3))
         raise KhabarError(
             f"validation found {result.errors} error(s) in {len(exports)} export(s), first: {first}; "
             "run `khabar validate` for all of them and fix them first",

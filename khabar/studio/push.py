@@ -124,13 +124,13 @@ def precheck(tasks: list[dict[str, Any]], *, file: str) -> None:
 def validate_file(path: Path, documents_file: Path | None) -> None:
     """``khabar validate``'s checks on the whole file; any error refuses the push (exit 2)."""
     from khabar.kb.check import validate_with_knowledge_base
+    from khabar.validation.checks import ERROR
 
     result = validate_with_knowledge_base([path], documents_file)
-    errors = [f for f in result.failures if f.severity == "error"]
-    if errors:
-        first = errors[0]
+    if result.errors:
+        first = result.failures.first(ERROR, 1)[0]
         raise KhabarError(
-            f"{len(errors)} error(s) against the scheme, nothing pushed; the first: {first.message}"
+            f"{result.errors} error(s) against the scheme, nothing pushed; the first: {first.message}"
             f"{f' (region {first.region_id})' if first.region_id else ''}; see all with: khabar validate {path}",
             file=str(path), task=first.task_id,
         )  # fmt: skip

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import os_reason
 from khabar.foundation.memory import cycle_collector_paused
 from khabar.foundation.paths import repo
 
@@ -80,7 +81,7 @@ def _validate_exports(args: argparse.Namespace) -> int:
     from khabar.kb.check import validate_with_knowledge_base
     from khabar.validation.checks import check_table
     from khabar.validation.repair import repair_exports
-    from khabar.validation.report import json_chunks, render
+    from khabar.validation.report import REPORTS
 
     if args.list_checks:
         from khabar.kb.check import check_lines
@@ -102,8 +103,7 @@ def _validate_exports(args: argparse.Namespace) -> int:
     result = validate_with_knowledge_base(paths, args.documents, strict=args.strict)
     if paths and not args.strict and result.errors == 0:
         _keep_for_build(result, args.documents, started_ns)
-    chunks = json_chunks(result) if args.format == "json" else [render(result, args.format)]
-    sys.stdout.writelines(chunks)
+    sys.stdout.writelines(REPORTS[args.format](result))
     return result.exit_status
 
 
@@ -116,7 +116,7 @@ def _keep_for_build(result: ValidationResult, documents: Path, started_ns: int) 
     try:
         folder = store.save_files(result.spool.paths, key, known=known)
     except (OSError, KhabarError) as exc:  # a read-only home must not fail a clean validation
-        reason = exc.message if isinstance(exc, KhabarError) else exc.strerror
+        reason = exc.message if isinstance(exc, KhabarError) else os_reason(exc)
         print(f"khabar validate: could not keep the tables for khabar build ({reason}); it will validate again", file=sys.stderr)
         return
     print(f"khabar validate: tables kept for khabar build in {folder}", file=sys.stderr)

@@ -17,7 +17,7 @@ import msgspec
 
 from khabar.foundation.errors import one_line, quoted
 from khabar.validation.api import ValidationResult
-from khabar.validation.failures import Failure
+from khabar.validation.failures import CHUNK, Failure
 
 #: a pull-request comment or job summary has a size limit; the JSON format is never cut
 MARKDOWN_MAX_ROWS = 500
@@ -75,27 +75,28 @@ def _heading(result: ValidationResult) -> str:
     return f"{len(result.files)} export file(s): {_totals(result)}"
 
 
-def render_text(result: ValidationResult) -> str:
-    """Human text, grouped by document."""
-    lines = [f"khabar validate: {_heading(result)}"]
-    for doc_id, group in groupby(sorted(result.failures, key=lambda f: f.doc_id or ""), key=lambda f: f.doc_id):
+def text_chunks(result: ValidationResult) -> Iterator[str]:
+    """Human text, grouped by document, a document at a time."""
+    yield f"khabar validate: {_heading(result)}\n"
+    for doc_id, group in groupby(result.failures.by_document(), key=lambda f: f.doc_id):
         failures = list(group)
         errors = sum(f.severity == "error" for f in failures)
-        lines += ["", one_line(f"document {doc_id or '(unknown)'}: {errors} error(s), {len(failures) - errors} warning(s)")]
+        lines = ["", one_line(f"document {doc_id or '(unknown)'}: {errors} error(s), {len(failures) - errors} warning(s)")]
         for f in failures:  # one line a failure, whatever line breaks its doc_id, label or region id hold
             lines.append(one_line(f"  {f.severity:<7} {f.check}: {_where(f)}{_texts(f)} · {f.message} (hint: {f.hint})"))
-    lines += ["", "reconciliation:"] + [f"  {line}" for line in result.accounting.lines()]
+        yield "".join(line + "\n" for line in lines)
+    lines = ["", "reconciliation:"] + [f"  {line}" for line in result.accounting.lines()]
     if result.files and not result.failures:
         lines += ["", "clean: every rule passed"]
-    return "\n".join(lines) + "\n"
+    yield "".join(line + "\n" for line in lines)
 
 
 def _cell(value: object) -> str:
     return one_line(str(value).replace("|", "\\|")) if value is not None else ""
 
 
-def render_markdown(result: ValidationResult) -> str:
-    """A pull-request comment or job summary."""
+def markdown_chunks(result: ValidationResult) -> Iterator[str]:
+    """A pull-request comment or job summary (its first :data:`MARKDOWN_MAX_ROWS` failures: one chunk)."""
     mark = "❌" if result.errors else ("⚠️" if result.warnings else "✅")
     lines = ["## Khabar validation", "", f"{mark} {_heading(result)}", ""]
     if result.failures:
@@ -121,11 +122,7 @@ def render_markdown(result: ValidationResult) -> str:
         lines.append(f"| {count.unit} | {count.read} | {count.used} | {sum(count.excluded.values())} | {_cell(reasons)} |")
     lines.append("")
     lines.append(f"{result.accounting.files} export file(s), {result.accounting.tasks} task(s).")
-    return "\n".join(lines) + "\n"
-
-
-def render_json(result: ValidationResult) -> str:
-    return "".join(json_chunks(result))
+    yield "\n".join(lines) + "\n"
 
 
 def json_chunks(result: ValidationResult) -> Iterator[str]:
@@ -237,32 +234,41 @@ def export_lines(path: str) -> dict[tuple[str, int | None, str | None], int]:
     return found
 
 
-def render_github(result: ValidationResult) -> str:
-    """GitHub Actions workflow commands: one annotation per failure, on the line of its region."""
+def github_chunks(result: ValidationResult) -> Iterator[str]:
+    """GitHub Actions workflow commands: one annotation per failure, on the line of its region, :data:`CHUNK` at a time.
+
+    The report holds a file's failures together, so only the lines of the file at hand are known at a time.
+    """
+    file, places = None, {}
     lines = []
-    located = {file: export_lines(file) for file in {f.file for f in result.failures if f.file}}
     for f in result.failures:
+        if f.file != file:
+            file, places = f.file, export_lines(f.file) if f.file else {}
         command = "error" if f.severity == "error" else "warning"
         properties = f"file={_escape_property(f.file or '')}"
-        places = located.get(f.file or "", {})
         owner = (_LISTS.get(f.kind, ""), f.annotation_id)
         line = places.get((*owner, f.region_id)) or places.get((*owner, None))
         if line:
             properties += f",line={line}"
         properties += f",title={_escape_property('khabar ' + f.check)}"
         message = f"{_where(f)}{_texts(f)} · {f.message} (hint: {f.hint})"
-        lines.append(f"::{command} {properties}::{_escape_data(message)}")
-    lines.append(f"::notice title=khabar validate::{_escape_data(_heading(result))}")
-    return "\n".join(lines) + "\n"
+        lines.append(f"::{command} {properties}::{_escape_data(message)}\n")
+        if len(lines) == CHUNK:
+            yield "".join(lines)
+            lines = []
+    lines.append(f"::notice title=khabar validate::{_escape_data(_heading(result))}\n")
+    yield "".join(lines)
 
 
-RENDERERS: dict[str, Callable[[ValidationResult], str]] = {
-    "text": render_text,
-    "markdown": render_markdown,
-    "json": render_json,
-    "github": render_github,
+#: each format's report, a chunk at a time (``khabar validate`` writes them as they come)
+REPORTS: dict[str, Callable[[ValidationResult], Iterator[str]]] = {
+    "text": text_chunks,
+    "markdown": markdown_chunks,
+    "json": json_chunks,
+    "github": github_chunks,
 }
 
 
 def render(result: ValidationResult, fmt: str) -> str:
-    return RENDERERS[fmt](result)
+    """The whole report in format ``fmt``."""
+    return "".join(REPORTS[fmt](result))

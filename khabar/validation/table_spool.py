@@ -7,7 +7,8 @@ export's size. ``khabar validate`` keeps the files for the build as they are
 reads them in place, a range of documents at a time; whoever needs the tables in memory
 (``khabar link``, the knowledge base's checks) loads them once. Written with lz4 and
 no statistics, like the store's files: the tables are read whole, never filtered.
-The folder is removed when the spool is garbage-collected or the process ends.
+The validation's failures are set aside in the same folder (:mod:`khabar.validation.failures`),
+which is removed when the last holder of it (the spool, the failures) is garbage-collected or the process ends.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ DICTIONARY_COLUMNS = ("doc_id", "layer", "label", "quote_type", "model_version",
 
 
 @contextmanager
-def _room(folder: str | None = None) -> Iterator[None]:
+def room(folder: str | None = None) -> Iterator[None]:
     """A write of the spool that fails (a full or unwritable temporary folder) as a one-line error naming the
     folder: polars' parquet writer reports the system's error as a ``ComputeError``, pyarrow's as an
     ``OSError`` with no file name, and either went up as a traceback."""
@@ -46,18 +47,18 @@ def _room(folder: str | None = None) -> Iterator[None]:
 
 class TableSpool:
     def __init__(self, documents: pl.DataFrame) -> None:
-        with _room():
+        with room():
             #: removed when the last holder lets go of it: the spool, or the build that reads the files in place
             self.folder = tempfile.TemporaryDirectory(prefix="khabar-tables-")
         self.paths = {name: Path(self.folder.name) / f"{name}.parquet" for name in TABLE_NAMES}
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._documents = documents
-        with _room(self.folder.name):
+        with room(self.folder.name):
             documents.write_parquet(self.paths["documents"], compression="lz4", statistics=False)
 
     def append(self, tables: Tables) -> None:
         """Add one batch's rows (its ``documents`` are the corpus, written once)."""
-        with _room(self.folder.name):
+        with room(self.folder.name):
             for name in TABLE_NAMES:
                 if name == "documents":
                     continue
@@ -72,7 +73,7 @@ class TableSpool:
 
     def close(self) -> None:
         """Finish every file (a spool given no batch still needs one, possibly empty, from :meth:`append`)."""
-        with _room(self.folder.name):
+        with room(self.folder.name):
             for writer in self._writers.values():
                 writer.close()
         self._writers.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -169,3 +170,18 @@ def test_a_stages_peak_is_its_own_not_the_benchmarks(tmp_path: Path) -> None:
     )
     small, large, timed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert int(small) < 100 and 200 <= int(large) < 300 and timed == "True"
+
+
+def test_the_failing_benchmark_reconciles_every_report_format(tmp_path: Path) -> None:
+    """benchmarks/failing.py at a tiny size: every format's report lists every failure the JSON report counts."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH.with_name("failing.py")), "--spans", "1500", "--work", str(tmp_path)], capture_output=True, text=True, cwd=repo().root,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| corpus | format | wall s | CPU s | peak MB | peak / clean peak |" in done.stdout
+    for fmt in ("json", "text", "markdown", "github"):
+        assert f"| shifted (failing) | {fmt} |" in done.stdout
+    failures = int(re.search(r"every span failing against the shifted corpus: ([\d,]+) failures", done.stdout).group(1).replace(",", ""))
+    report = json.loads((tmp_path / "failing-json.stdout").read_text(encoding="utf-8"))
+    assert failures == len(report["failures"]) == report["errors"] + report["warnings"] and report["errors"] > 0
+    assert "target: each command's peak within 1,024 MB however many failures:" in done.stdout

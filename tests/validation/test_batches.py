@@ -1,5 +1,8 @@
 """Checking a batch of tasks at a time gives what checking the whole read at once gives.
 
+Every report is the same too when each batch's failures are set aside as a run of their own
+and merged at the end, as an export with more failures than a run holds has them.
+
 The only rules that look across tasks are the duplicate ids: a task id repeated in
 a file and an annotation id repeated anywhere, here with the copies in different
 batches (one task per batch), next to every other kind of failure the committed
@@ -15,23 +18,23 @@ from unittest.mock import patch
 
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
-from khabar.validation import reader
+from khabar.validation import failures, reader
 from khabar.validation.api import ValidationResult, validate_exports
-from khabar.validation.report import render
+from khabar.validation.report import REPORTS, render
 from tests.validation.validation_exports import annotation, span, task, valid_result, write_export
 
 
-def _validated(paths: list[Path], batch_tasks: int) -> ValidationResult:
-    with patch.object(reader, "BATCH_TASKS", batch_tasks):
+def _validated(paths: list[Path], batch_tasks: int, run_failures: int = failures.RUN_FAILURES) -> ValidationResult:
+    with patch.object(reader, "BATCH_TASKS", batch_tasks), patch.object(failures, "RUN_FAILURES", run_failures):
         return validate_exports(paths)
 
 
 def _same(paths: list[Path]) -> ValidationResult:
     whole = _validated(paths, 10**9)
-    for batch_tasks in (1, 2):
-        batched = _validated(paths, batch_tasks)
-        assert render(batched, "json") == render(whole, "json")
-        assert render(batched, "text") == render(whole, "text")
+    for batch_tasks, run_failures in ((1, failures.RUN_FAILURES), (2, failures.RUN_FAILURES), (1, 1)):
+        batched = _validated(paths, batch_tasks, run_failures)
+        for fmt in REPORTS:
+            assert render(batched, fmt) == render(whole, fmt), (fmt, batch_tasks, run_failures)
         for name in vars(whole.tables):
             assert getattr(batched.tables, name).equals(getattr(whole.tables, name)), name
     return whole

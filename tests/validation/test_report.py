@@ -10,8 +10,8 @@ from khabar.foundation.tables import CORPUS
 from khabar.validation.accounting import Accounting
 from khabar.validation.api import ValidationResult
 from khabar.validation.checks import Severity
-from khabar.validation.failures import Failure, batch_frame, in_report_order
-from khabar.validation.report import JSON_CHUNK, _failure_json, _failures_json, render_json
+from khabar.validation.failures import Failure, FailureRuns, batch_frame
+from khabar.validation.report import JSON_CHUNK, _failure_json, _failures_json, render
 from khabar.validation.table_spool import TableSpool
 from tests.validation.validation_exports import DOC, TEXT, annotation, span, task, valid_result, write_export
 
@@ -133,11 +133,13 @@ def test_json_of_many_failures_is_json_dumps_across_its_chunks(tmp_path):
         )
         for n in range(2 * JSON_CHUNK + 1)
     ]
+    runs = FailureRuns(tmp_path)
+    runs.add(batch_frame(failures, [(0, 0, n) for n in range(len(failures))], 0))
     result = ValidationResult(
-        spool=TableSpool(pl.DataFrame(schema=CORPUS)), failures=in_report_order([batch_frame(failures, [(0, 0, n) for n in range(len(failures))], 0)]),
+        spool=TableSpool(pl.DataFrame(schema=CORPUS)), failures=runs.merged(),
         accounting=Accounting(files=1, tasks=1, counts=()),
         files=[tmp_path / "e.json"], sha256s=["0" * 64],
     )
-    text = render_json(result)
+    text = render(result, "json")
     assert text == json.dumps(json.loads(text), ensure_ascii=False, indent=2) + "\n"
     assert [f["task_id"] for f in json.loads(text)["failures"]] == list(range(2 * JSON_CHUNK + 1))

@@ -99,6 +99,23 @@ def test_only_a_clean_run_that_is_not_strict_is_kept(khabar, tmp_path):
     assert store.load(_key(clean)) is None
 
 
+def test_a_store_that_cannot_keep_the_tables_is_one_line_with_its_reason_and_the_run_still_passes(khabar, tmp_path, monkeypatch):
+    export = write_export(tmp_path, valid_export())
+    (tmp_path / "cache").write_text("a file where the store's folder would be", encoding="utf-8")
+    result = khabar("validate", export)
+    line = next(line for line in result.err.splitlines() if "could not keep" in line)
+    assert result.status == 0 and line.startswith("khabar validate: could not keep the tables for khabar build (")
+    assert line.endswith("); it will validate again") and "None" not in line, line
+
+    def pyarrow_like(*args, **kwargs):  # pyarrow's I/O errors carry no errno, so no strerror
+        raise OSError("IOError: the disk went away")
+
+    (tmp_path / "cache").unlink()
+    monkeypatch.setattr(store, "save_files", pyarrow_like)
+    result = khabar("validate", export)
+    assert result.status == 0 and "could not keep the tables for khabar build (IOError: the disk went away); it will validate again" in result.err
+
+
 def test_a_damaged_store_means_validating_again(khabar, tmp_path):
     export = write_export(tmp_path, valid_export())
     assert khabar("validate", export).status == 0
