@@ -19,7 +19,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read a block at a time (never the whole file in memory: a 3M-span export is 1.7 GB)."""
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as exc:
+        raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
+
+
 def _sync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -74,10 +83,7 @@ class StagedFile:
         """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read."""
         try:
             if self.expected_sha256 is not None:
-                try:
-                    current = sha256_bytes(self.target.read_bytes())
-                except FileNotFoundError:
-                    current = None
+                current = sha256_file(self.target) if self.target.exists() else None
                 if current != self.expected_sha256:
                     self.discard()
                     raise KhabarError("changed on disk since it was read; not written (run the command again)", file=str(self.target))
@@ -94,14 +100,17 @@ class StagedFile:
         self.temporary.unlink(missing_ok=True)
 
 
-def stage_file(path: Path, data: bytes | str, *, expected_sha256: str | None = None, mode: int | None = None) -> StagedFile:
+def stage_file(
+    path: Path, data: bytes | str | Iterable[str], *, expected_sha256: str | None = None, mode: int | None = None,
+) -> StagedFile:
     """Write ``data`` beside ``path`` (the target of a link) and sync it; :meth:`StagedFile.commit` puts it in place.
 
-    ``expected_sha256``: the hash of the bytes the caller read; the commit is refused if the file no longer has it.
-    ``mode``: for a file that must have it whatever it replaces (0600 for a secret).
+    ``data``: bytes, text (UTF-8), or text a piece at a time (a file written as it is made: whatever the pieces
+    raise, nothing is left). ``expected_sha256``: the hash of the bytes the caller read; the commit is refused if
+    the file no longer has it. ``mode``: for a file that must have it whatever it replaces (0600 for a secret).
     """
     target = destination(path)
-    body = data.encode("utf-8") if isinstance(data, str) else data
+    pieces = [data] if isinstance(data, (bytes, str)) else data
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode is None:
@@ -112,7 +121,8 @@ def stage_file(path: Path, data: bytes | str, *, expected_sha256: str | None = N
     staged = StagedFile(target, Path(name), expected_sha256)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
+            for piece in pieces:
+                handle.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
@@ -125,7 +135,7 @@ def stage_file(path: Path, data: bytes | str, *, expected_sha256: str | None = N
     return staged
 
 
-def write_atomic(path: Path, data: bytes | str, *, expected_sha256: str | None = None, mode: int | None = None) -> None:
+def write_atomic(path: Path, data: bytes | str | Iterable[str], *, expected_sha256: str | None = None, mode: int | None = None) -> None:
     """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename."""
     stage_file(path, data, expected_sha256=expected_sha256, mode=mode).commit()
 

@@ -59,6 +59,16 @@ def dumps_document(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
+def dumps_document_items(values: Iterable[Any]) -> Iterator[str]:
+    """:func:`dumps_document` of the list of ``values``, a value at a time, for a file too big to hold: the same
+    text (an item of an indented list is its own document indented two more: no JSON string holds a raw newline)."""
+    empty = True
+    for value in values:
+        yield ("[\n  " if empty else ",\n  ") + dumps_document(value)[:-1].replace("\n", "\n  ")
+        empty = False
+    yield "[]\n" if empty else "\n]\n"
+
+
 def write_document(path: Path, value: Any, *, expected_sha256: str | None = None, mode: int | None = None) -> None:
     """Write ``value`` as :func:`dumps_document` renders it, atomically (``expected_sha256``, ``mode``: as
     :func:`khabar.foundation.files.write_atomic` takes them)."""

@@ -94,11 +94,11 @@ def _validate_exports(args: argparse.Namespace) -> int:
     if paths:
         print(f"khabar validate: checking {len(paths)} export file(s)…", file=sys.stderr)
     if args.repair and paths:
-        changes = repair_exports(paths, args.documents)
-        for change in changes:
+        applied = left = 0
+        for change in repair_exports(paths, args.documents):
             print(change.line(), file=sys.stderr)
-        applied = sum(change.applied for change in changes)
-        print(f"khabar validate: {applied} repair(s) applied, {len(changes) - applied} left for a person", file=sys.stderr)
+            applied, left = applied + change.applied, left + (not change.applied)
+        print(f"khabar validate: {applied} repair(s) applied, {left} left for a person", file=sys.stderr)
     started_ns = time.time_ns()  # before the files are read: which of them had settled (khabar.validation.store)
     result = validate_with_knowledge_base(paths, args.documents, strict=args.strict)
     if paths and not args.strict and result.errors == 0:

@@ -22,20 +22,21 @@ else the file is left as it is and the command stops.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from khabar.annotation.scheme import load_scheme
-from khabar.foundation import jsonl
+from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import sha256_bytes
+from khabar.foundation.files import write_atomic
+from khabar.foundation.jsonl import dumps_document_items
 from khabar.validation.checks import prepare
 from khabar.validation.clusters import widen_to_clusters
-from khabar.validation.reader import OWNER_LISTS, read_documents, read_raw
+from khabar.validation.export_json import ExportFile
+from khabar.validation.reader import OWNER_LISTS, CorpusTexts, RawExport, Reader, read_documents
 
 DRIFT_WINDOW = 200
 
@@ -62,9 +63,9 @@ def _occurrences(haystack: str, needle: str) -> list[int]:
     return found
 
 
-def _plan(row: dict[str, Any]) -> tuple[int, int, str, list[str], str | None]:
-    """New (start, end, text), what changed, and why it was not repaired (if so)."""
-    start, end, text, doc = row["start"], row["end"], row["text"], row["doc_text"]
+def _plan(row: dict[str, Any], doc: str) -> tuple[int, int, str, list[str], str | None]:
+    """New (start, end, text) of a span of the document text ``doc``, what changed, and why it was not repaired (if so)."""
+    start, end, text = row["start"], row["end"], row["text"]
     notes: list[str] = []
     if row["offsets_ok"] and row["expected"] is not None and row["text_ok"]:
         if text != row["expected"]:
@@ -97,14 +98,9 @@ def _plan(row: dict[str, Any]) -> tuple[int, int, str, list[str], str | None]:
     return start, end, text, notes, None
 
 
-def _candidates(paths: list[Path], documents_file: Path) -> tuple[pl.DataFrame, dict[str, str]]:
-    """The spans to look at, and the sha256 of each file as it was checked."""
-    scheme = load_scheme()
-    raw = read_raw(paths, read_documents(documents_file), scheme)
-    checked = {str(path): sha256 for path, sha256 in zip(raw.files, raw.sha256s)}
-    spans = prepare(raw, scheme).spans.join(
-        raw.documents.select("doc_id", doc_text="text"), on="doc_id", how="left", maintain_order="left"
-    )
+def _candidates(raw: RawExport, scheme: Scheme) -> pl.DataFrame:
+    """The spans of one batch that a repair may fix, where they are in their file."""
+    spans = prepare(raw, scheme).spans
     positions = raw.owners.select("key", "task_pos", "owner_pos")
     fixable = pl.col("start").is_not_null() & pl.col("end").is_not_null() & pl.col("text").is_not_null() & pl.col("doc_found")
     needs = (
@@ -113,59 +109,83 @@ def _candidates(paths: list[Path], documents_file: Path) -> tuple[pl.DataFrame, 
         | pl.col("expected").str.contains(r"^\s|\s$")
         | pl.col("cuts_start") | pl.col("cuts_end")
     ).fill_null(False)
-    frame = (
+    return (
         spans.filter(fixable & needs & pl.col("problem").is_null())
         .join(positions, on="key", how="left", maintain_order="left")
-        .select("file", "task_id", "task_pos", "kind", "owner_pos", "owner_id", "result_pos", "region_id",
-                "start", "end", "text", "doc_text", "expected", "offsets_ok", "text_ok")
+        .select("file", "task_id", "task_pos", "kind", "owner_pos", "owner_id", "result_pos", "region_id", "doc_id",
+                "start", "end", "text", "expected", "offsets_ok", "text_ok")
     )
-    return frame, checked
 
 
-def _read_checked(path: Path, checked_sha256: str) -> Any:
-    """The tasks of ``path``, from bytes that are the ones that were checked."""
+#: a repair to apply: where its region is in its file, and the region's new offsets and text (its per-region
+#: choices' too); kept as a frame until the files are rewritten
+EDITS = pl.Schema({
+    "task_pos": pl.Int64, "kind": pl.String, "owner_pos": pl.Int64, "result_pos": pl.Int64,
+    "region_id": pl.String, "start": pl.Int64, "end": pl.Int64, "text": pl.String,
+})
+
+
+def _apply(task: dict[str, Any], edit: dict[str, Any]) -> None:
+    owner = task[OWNER_LISTS[edit["kind"]]][edit["owner_pos"]]
+    region = owner["result"][edit["result_pos"]]
+    old_start, old_end = region["value"]["start"], region["value"]["end"]
+    for result in owner["result"]:
+        # the region itself and its per-region choices (same id, same old offsets)
+        value = result.get("value") if isinstance(result, dict) else None
+        if isinstance(value, dict) and (result is region or (
+            result.get("id") == edit["region_id"] and result.get("type") == "choices"
+            and value.get("start") == old_start and value.get("end") == old_end
+        )):
+            value.update(start=edit["start"], end=edit["end"], text=edit["text"])
+
+
+def _repaired_tasks(path: Path, edits: pl.DataFrame, checked_sha256: str) -> Iterator[Any]:
+    """The tasks of ``path`` read again a task at a time, each with its ``edits`` applied; refused if the bytes
+    read are not the ones that were checked (fixes are applied by position)."""
+    changed = KhabarError("changed on disk while it was being checked; not repaired (run the command again)", file=str(path))
+    waiting = edits.sort("task_pos", maintain_order=True).iter_rows(named=True)
+    edit = next(waiting, None)
+    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KhabarError(f"cannot read for repair: {exc.strerror}", file=str(path)) from None
-    if sha256_bytes(data) != checked_sha256:
-        raise KhabarError("changed on disk while it was being checked; not repaired (run the command again)", file=str(path))
-    return json.loads(data)
+        for task_pos, task in enumerate(export.tasks()):
+            while edit is not None and edit["task_pos"] == task_pos:
+                try:
+                    _apply(task.value, edit)
+                except (LookupError, TypeError, AttributeError):  # not the task that was checked
+                    raise changed from None
+                edit = next(waiting, None)
+            yield task.value
+    finally:
+        export.close()
+    if edit is not None or export.sha256 != checked_sha256:
+        raise changed
 
 
-def _write_stable(path: Path, tasks: Any, read_sha256: str) -> None:
-    jsonl.write_document(path, tasks, expected_sha256=read_sha256)
+def repair_exports(paths: list[Path], documents_file: Path) -> Iterator[Change]:
+    """Repair the exports in place; every change (and every refusal) is given as it is decided.
 
-
-def repair_exports(paths: list[Path], documents_file: Path) -> list[Change]:
-    """Repair the exports in place; every change (and every refusal) is returned."""
-    changes: list[Change] = []
-    candidates, checked = _candidates(paths, documents_file)
-    for (file,), rows in candidates.group_by("file", maintain_order=True):
-        path = Path(str(file))
-        tasks = _read_checked(path, checked[str(file)])
-        changed = False
-        for row in rows.iter_rows(named=True):
-            owner = tasks[row["task_pos"]][OWNER_LISTS[row["kind"]]][row["owner_pos"]]
+    The exports are read and checked a batch of tasks at a time, as validation reads them, and the repairs of a
+    batch planned at once; then each file with repairs is read again and rewritten a task at a time, in the
+    stable layout, so memory holds a batch and the repairs, never a file.
+    """
+    scheme = load_scheme()
+    documents = read_documents(documents_file)
+    texts = CorpusTexts(documents)
+    reader = Reader(scheme, documents, texts)
+    planned: dict[str, list[pl.DataFrame]] = {}  # each file's repairs, a frame per batch (a batch is of one file)
+    for raw in reader.batches(paths):
+        edits: list[tuple[Any, ...]] = []
+        for row in _candidates(raw, scheme).iter_rows(named=True):
             who = f"{row['kind']} {row['owner_id']}"
-            start, end, text, notes, refusal = _plan(row)
+            start, end, text, notes, refusal = _plan(row, texts[row["doc_id"]])
             if refusal is not None:
-                changes.append(Change(str(file), row["task_id"], who, row["region_id"], refusal, applied=False))
-                continue
-            if not notes:
-                continue
-            region = owner["result"][row["result_pos"]]
-            old_start, old_end = region["value"]["start"], region["value"]["end"]
-            for result in owner["result"]:
-                # the region itself and its per-region choices (same id, same old offsets)
-                value = result.get("value") if isinstance(result, dict) else None
-                if isinstance(value, dict) and (result is region or (
-                    result.get("id") == row["region_id"] and result.get("type") == "choices"
-                    and value.get("start") == old_start and value.get("end") == old_end
-                )):
-                    value.update(start=start, end=end, text=text)
-            changed = True
-            changes.append(Change(str(file), row["task_id"], who, row["region_id"], "; ".join(notes), applied=True))
-        if changed:
-            _write_stable(path, tasks, checked[str(file)])
-    return changes
+                yield Change(row["file"], row["task_id"], who, row["region_id"], refusal, applied=False)
+            elif notes:
+                edits.append((row["task_pos"], row["kind"], row["owner_pos"], row["result_pos"], row["region_id"], start, end, text))
+                yield Change(row["file"], row["task_id"], who, row["region_id"], "; ".join(notes), applied=True)
+        if edits:
+            planned.setdefault(str(raw.files[0]), []).append(pl.DataFrame(edits, schema=EDITS, orient="row"))
+    checked = {str(path): sha256 for path, sha256 in zip(reader.files, reader.sha256s)}
+    for file in list(planned):
+        path, edits_of_file = Path(file), pl.concat(planned.pop(file))
+        write_atomic(path, dumps_document_items(_repaired_tasks(path, edits_of_file, checked[file])), expected_sha256=checked[file])

@@ -59,8 +59,7 @@ import khabar.annotation as annotation
 import khabar.validation as validation
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation import jsonl
-from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import replace_folder, sha256_bytes, staging_folder, sync_tree
+from khabar.foundation.files import replace_folder, sha256_bytes, sha256_file, staging_folder, sync_tree
 from khabar.validation.reader import Tables
 from khabar.validation.table_spool import TABLE_NAMES
 
@@ -106,15 +105,6 @@ def store_dir() -> Path:
 def holds_tables() -> bool:
     """Whether the store holds any inputs' tables (``key.json`` is written last, when a save is whole)."""
     return (store_dir() / KEY_FILE).is_file()
-
-
-def sha256_file(path: Path) -> str:
-    """The file's sha256, read a block at a time (never the whole file in memory: a 3M-span export is 1.7 GB)."""
-    try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError as exc:
-        raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
 
 
 def known_sha256s(hashed: Iterable[tuple[Path, str]], *, started_ns: int) -> dict[FileIdentity, str]:

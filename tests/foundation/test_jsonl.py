@@ -25,6 +25,13 @@ def test_a_document_is_json_dumps_indented(value):
     assert jsonl.dumps_document(value) == _reference(value)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(VALUES, max_size=5))
+def test_a_list_written_an_item_at_a_time_is_the_whole_documents_text(values):
+    """What ``khabar validate --repair`` writes a task at a time is what ``json.dumps`` writes for the whole list."""
+    assert "".join(jsonl.dumps_document_items(iter(values))) == _reference(values)
+
+
 def test_the_values_json_and_msgspec_write_differently_are_jsons():
     value = {
         "floats": [1e16, 1e-07, 1e-05, 1.5e300, 5e-324, -0.0, 0.1, 1e22],

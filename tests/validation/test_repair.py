@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from unittest.mock import patch
 
+from khabar.validation import reader, repair
 from khabar.validation.api import validate_exports
 from tests.validation.validation_exports import TEXT, annotation, span, task, valid_result, write_export
 
@@ -83,3 +85,47 @@ def test_unrelated_results_are_untouched(tmp_path, khabar):
     after = json.loads(path.read_text(encoding="utf-8"))[0]["annotations"][0]["result"]
     original = valid_result()
     assert [r for r in after if r.get("id") != "gpe1"] == [r for r in original if r.get("id") != "gpe1"]
+
+
+def test_a_repair_across_batches_rewrites_the_file_a_task_at_a_time_as_a_whole_read_would(tmp_path, khabar):
+    """Many tasks, read one per batch: each drifted region is moved in its own task, the rest left, the file in
+    the stable layout of the tasks it holds."""
+    tasks, expected = [], []
+    for number in range(1, 8):
+        results = valid_result()
+        if number % 2:  # every other task's content drifts by its number of characters
+            for item in results:
+                if item.get("id") == "cnt1":
+                    item["value"]["start"] += number
+                    item["value"]["end"] += number
+        tasks.append(task([annotation(results, annotation_id=10 + number)], task_id=number))
+        expected.append(task([annotation(valid_result(), annotation_id=10 + number)], task_id=number))
+    path = write_export(tmp_path, tasks)
+    with patch.object(reader, "BATCH_TASKS", 1):
+        run = khabar("validate", "--repair", path)
+    assert run.status == 0 and "4 repair(s) applied, 0 left for a person" in run.err
+    assert json.loads(path.read_text(encoding="utf-8")) == expected
+    assert path.read_text(encoding="utf-8") == stable(expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project.json"]
+
+
+def test_a_file_that_became_another_while_it_was_checked_is_refused_and_left(tmp_path, khabar, monkeypatch):
+    """Fixes go by position: a file whose task lost the annotation a fix was for is not the file that was checked."""
+    results = valid_result()
+    for item in results:
+        if item.get("id") == "cnt1":
+            item["value"]["start"] += 3
+            item["value"]["end"] += 3
+    path = write_export(tmp_path, [task([annotation(results)])])
+    shorter = json.dumps([task([])], ensure_ascii=False)
+    real_candidates = repair._candidates
+
+    def emptied_meanwhile(*args):
+        found = real_candidates(*args)
+        path.write_text(shorter, encoding="utf-8")
+        return found
+
+    monkeypatch.setattr(repair, "_candidates", emptied_meanwhile)
+    run = khabar("validate", "--repair", path)
+    assert run.status == 2 and "changed on disk while it was being checked; not repaired" in run.err
+    assert path.read_text(encoding="utf-8") == shorter and sorted(p.name for p in tmp_path.iterdir()) == ["project.json"]
