@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.validation import dataset_check
 from khabar.validation.dataset_check import check_dataset
 from tests.reliability.reliability_support import rehash, relabel_card
 
@@ -180,3 +181,48 @@ def test_cli_validate_dataset(good_build, build_copy, khabar):
     (build_copy / "MANIFEST.json").unlink()
     unusable = khabar("validate", "--dataset", build_copy)
     assert unusable.status == EXIT_UNUSABLE_INPUT and "no MANIFEST.json" in unusable.err
+
+
+def _report(folder: Path) -> tuple[list[str], int, int, int]:
+    report = check_dataset(folder)
+    return [problem.line(folder) for problem in report.problems], report.rows, report.spans, report.tokens
+
+
+def test_a_batch_checked_whole_finds_what_its_rows_checked_one_by_one_find(build_copy, monkeypatch):
+    """Polars checks a batch of rows whole and Arrow its label values; only a batch with a problem is read row by
+    row, for the messages. Whatever the batch size, the report is the one of every row read one by one."""
+    def documents(rows):
+        last = rows[-1]
+        last["entities"][0]["text"] += "!"  # a span's text that is not the document's
+        last["entities"][-1]["start"] = -1  # a negative offset: Python's slice and polars' differ, Python judges it
+        last["entities"][-1]["label"] = 99  # a label out of range
+        if last["zones"]:
+            last["zones"][0]["start"] = None  # offsets that are not numbers are not judged
+
+    def tokens(rows):
+        rows[-1]["token_starts"][-1] = -2  # a token where a negative start puts it
+        rows[0]["doc_id"] = "no-such-document"
+        if len(rows) > 1:
+            rows[1]["token_starts"] = rows[1]["token_starts"][:-1]  # one start fewer than tokens
+
+    clean = _report(build_copy)
+    monkeypatch.setattr(dataset_check, "_clean_offsets", lambda *args: None)
+    monkeypatch.setattr(dataset_check, "_labels_in_range", lambda *args: False)
+    assert _report(build_copy) == clean and clean[0] == [], "the clean build counts the same rows, spans and tokens either way"
+    monkeypatch.undo()
+
+    rewrite_rows(build_copy, DOCUMENTS, documents)
+    rewrite_rows(build_copy, TOKENS, tokens)
+    rehash(build_copy, DOCUMENTS)
+    rehash(build_copy, TOKENS)
+    reports = []
+    for rows_at_once in (dataset_check.ROWS_AT_ONCE, 1):
+        monkeypatch.setattr(dataset_check, "ROWS_AT_ONCE", rows_at_once)
+        reports.append(_report(build_copy))
+    monkeypatch.setattr(dataset_check, "_clean_offsets", lambda *args: None)
+    monkeypatch.setattr(dataset_check, "_labels_in_range", lambda *args: False)
+    row_by_row = _report(build_copy)
+    assert reports == [row_by_row, row_by_row]
+    found = "\n".join(row_by_row[0])
+    assert "is not the document's text" in found and "outside the text" in found and "is 99, outside 0..20" in found
+    assert "document no-such-document is not in the documents config" in found and "token" in found
