@@ -11,13 +11,17 @@ changes no span, but it changes what a user loads.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
+
 from khabar.foundation.errors import KhabarError
 
-SpanKey = tuple[str, str, int, int]  # doc_id, layer, start, end
+#: a span's place: a span is its document, layer, start and end
+SPAN_KEY = ["doc_id", "layer", "start", "end"]
+#: a build's tokens: each document's, in the order of its rows
+TOKENS = pl.Schema({"doc_id": pl.String(), "tokens": pl.List(pl.String())})
 
 
 @dataclass(frozen=True)
@@ -28,11 +32,14 @@ class ConfigContents:
 
 @dataclass(frozen=True)
 class BuildContents:
+    """What a build holds, as frames: a million spans are a frame of them, not a dict of Python tuples (a diff of
+    two 1M span results builds held both: 1.62 GB and 25 s of CPU)."""
+
     version: str
     split_of: dict[str, str]
-    spans: dict[SpanKey, tuple[str, ...]]  # labels at that place (one unless two labels share a span)
+    spans: pl.DataFrame  # doc_id, layer, start, end, label: one row per span
     configs: dict[str, ConfigContents] = field(default_factory=dict)
-    tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)  # doc_id → its tokens, in order
+    tokens: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=TOKENS))  # doc_id, its tokens in order
 
 
 @dataclass
@@ -90,31 +97,29 @@ def read_build(folder: Path) -> BuildContents:
         raise KhabarError("not a khabar build (no MANIFEST.json or no data/documents/*.parquet)", file=str(folder))
     refuse_special_files(folder)
     split_of: dict[str, str] = {}
-    spans: dict[SpanKey, list[str]] = {}
+    spans = [pl.DataFrame(schema={"doc_id": pl.String, "layer": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String})]
     for path in files:
-        table = pq.read_table(path)
-        features = Features.from_arrow_schema(table.schema)
+        features = Features.from_arrow_schema(pq.read_schema(path))
         layers = [column for column in features if column in layer_of]
-        for row in table.to_pylist():
-            split_of[row["id"]] = split_of_file(path)
-            for column in layers:
-                names = features[column].feature["label"].names
-                for span in row[column]:
-                    spans.setdefault((row["id"], layer_of[column], span["start"], span["end"]), []).append(names[span["label"]])
+        frame = pl.read_parquet(path, columns=["id", *layers])
+        split_of.update(dict.fromkeys(frame["id"].to_list(), split_of_file(path)))
+        for column in layers:
+            names = pl.Series(features[column].feature["label"].names, dtype=pl.String)
+            spans.append(
+                frame.select(doc_id="id", span=column).explode("span").filter(pl.col("span").is_not_null()).unnest("span")
+                .select("doc_id", pl.lit(layer_of[column]).alias("layer"), "start", "end", label=pl.lit(names).gather(pl.col("label")))
+            )
     configs: dict[str, ConfigContents] = {}
-    tokens: dict[str, list[str]] = {}
+    tokens = pl.DataFrame(schema=TOKENS)
     for config in sorted(p.name for p in (folder / "data").iterdir() if p.is_dir()):
-        tables = [pq.read_table(path) for path in sorted((folder / "data" / config).glob("*.parquet"))]
-        if not tables:
+        paths = sorted((folder / "data" / config).glob("*.parquet"))
+        if not paths:
             continue
-        configs[config] = ConfigContents(sum(t.num_rows for t in tables), tuple(field_paths(tables[0].schema)))
+        configs[config] = ConfigContents(sum(pq.ParquetFile(path).metadata.num_rows for path in paths), tuple(field_paths(pq.read_schema(paths[0]))))
         if config == "tokens":
-            for table in tables:
-                for doc_id, words in zip(table["doc_id"].to_pylist(), table["tokens"].to_pylist()):
-                    tokens.setdefault(doc_id, []).extend(words)
-    return BuildContents(
-        read_manifest(folder)["version"], split_of, {k: tuple(sorted(v)) for k, v in spans.items()}, configs, {k: tuple(v) for k, v in tokens.items()}
-    )
+            rows = pl.concat([pl.read_parquet(path, columns=["doc_id", "tokens"]) for path in paths])
+            tokens = rows.group_by("doc_id", maintain_order=True).agg(pl.col("tokens").list.explode(keep_nulls=False, empty_as_null=False))
+    return BuildContents(read_manifest(folder)["version"], split_of, pl.concat(spans), configs, tokens)
 
 
 def field_paths(schema) -> list[str]:
@@ -131,24 +136,48 @@ def field_paths(schema) -> list[str]:
     return [path for item in schema for path in walk(item.name, item.type)]
 
 
+def _label_changes(old: pl.DataFrame, new: pl.DataFrame) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Spans added, removed and relabeled, by "layer/label" (relabeled: "layer/OLD→NEW").
+
+    At each place, the labels only the old build has and those only the new one has, each sorted, are paired
+    in turn: a pair is a relabeling, what is left over removed or added.
+    """
+    counts = (
+        old.group_by(*SPAN_KEY, "label").len("before")
+        .join(new.group_by(*SPAN_KEY, "label").len("after"), on=[*SPAN_KEY, "label"], how="full", coalesce=True)
+        .fill_null(0)
+        .with_columns(change=pl.col("after").cast(pl.Int64) - pl.col("before").cast(pl.Int64))  # counts are unsigned: a fall would wrap
+    )
+
+    def labels(sign: int) -> pl.DataFrame:
+        """The labels gone (-1) or come (+1) at each place, as many times as they went or came, numbered there in order."""
+        return (
+            counts.filter(sign * pl.col("change") > 0)
+            .select(*SPAN_KEY, pl.col("label").repeat_by(sign * pl.col("change")))
+            .explode("label")
+            .sort([*SPAN_KEY, "label"])
+            .with_columns(rank=pl.int_range(pl.len()).over(SPAN_KEY))
+        )
+
+    paired = labels(-1).join(labels(1), on=[*SPAN_KEY, "rank"], how="full", coalesce=True, suffix="_new")
+    gone, came = pl.col("label"), pl.col("label_new")
+    kinds = paired.select(
+        relabeled=pl.when(gone.is_not_null() & came.is_not_null()).then(pl.concat_str("layer", pl.lit("/"), gone, pl.lit("→"), came)),
+        removed=pl.when(came.is_null()).then(pl.concat_str("layer", pl.lit("/"), gone)),
+        added=pl.when(gone.is_null()).then(pl.concat_str("layer", pl.lit("/"), came)),
+    )
+
+    def counted(kind: str) -> dict[str, int]:
+        return dict(sorted(kinds[kind].drop_nulls().value_counts().iter_rows()))
+
+    return counted("added"), counted("removed"), counted("relabeled")
+
+
 def diff_builds(old: BuildContents, new: BuildContents) -> BuildDiff:
     result = BuildDiff(old.version, new.version)
     result.documents_added = sorted(set(new.split_of) - set(old.split_of))
     result.documents_removed = sorted(set(old.split_of) - set(new.split_of))
-    added: Counter[str] = Counter()
-    removed: Counter[str] = Counter()
-    relabeled: Counter[str] = Counter()
-    for key in sorted(set(old.spans) | set(new.spans)):
-        before, after = Counter(old.spans.get(key, ())), Counter(new.spans.get(key, ()))
-        gone, came = sorted((before - after).elements()), sorted((after - before).elements())
-        layer = key[1]
-        for old_label, new_label in zip(gone, came):
-            relabeled[f"{layer}/{old_label}→{new_label}"] += 1
-        for label in gone[len(came):]:
-            removed[f"{layer}/{label}"] += 1
-        for label in came[len(gone):]:
-            added[f"{layer}/{label}"] += 1
-    result.spans_added, result.spans_removed, result.spans_relabeled = dict(sorted(added.items())), dict(sorted(removed.items())), dict(sorted(relabeled.items()))
+    result.spans_added, result.spans_removed, result.spans_relabeled = _label_changes(old.spans, new.spans)
     result.splits_changed = [
         (doc, old.split_of[doc], new.split_of[doc]) for doc in sorted(set(old.split_of) & set(new.split_of)) if old.split_of[doc] != new.split_of[doc]
     ]
@@ -160,6 +189,7 @@ def diff_builds(old: BuildContents, new: BuildContents) -> BuildDiff:
             result.fields_added[config] = new_fields
         if old_fields := [p for p in was.fields if p not in now.fields]:
             result.fields_removed[config] = old_fields
-    result.tokens = (sum(map(len, old.tokens.values())), sum(map(len, new.tokens.values())))
-    result.tokens_changed = sorted(doc for doc in set(old.tokens) & set(new.tokens) if old.tokens[doc] != new.tokens[doc])
+    result.tokens = (int(old.tokens["tokens"].list.len().sum()), int(new.tokens["tokens"].list.len().sum()))
+    both = old.tokens.join(new.tokens, on="doc_id", suffix="_new")
+    result.tokens_changed = sorted(both.filter(pl.col("tokens") != pl.col("tokens_new"))["doc_id"].to_list())
     return result

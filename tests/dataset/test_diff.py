@@ -87,3 +87,46 @@ def test_diff_shows_new_fields_and_changed_tokens_though_no_span_changed(built_v
     lines = khabar("diff", built_v1, changed).out.splitlines()
     assert "fields added      tokens: script" in lines and "no differences" not in lines
     assert any(line.startswith("tokens changed    1 document(s)") for line in lines)
+
+
+def _relabels_by_counter(old: list[tuple], new: list[tuple]) -> tuple[dict, dict, dict]:
+    """The multiset reading of a diff, place by place, as Python's Counter gives it."""
+    from collections import Counter
+
+    def at(spans):
+        places: dict = {}
+        for doc_id, layer, start, end, label in spans:
+            places.setdefault((doc_id, layer, start, end), []).append(label)
+        return places
+
+    before, after = at(old), at(new)
+    added, removed, relabeled = Counter(), Counter(), Counter()
+    for key in set(before) | set(after):
+        was, now = Counter(before.get(key, ())), Counter(after.get(key, ()))
+        gone, came = sorted((was - now).elements()), sorted((now - was).elements())
+        for a, b in zip(gone, came):
+            relabeled[f"{key[1]}/{a}→{b}"] += 1
+        for label in gone[len(came):]:
+            removed[f"{key[1]}/{label}"] += 1
+        for label in came[len(gone):]:
+            added[f"{key[1]}/{label}"] += 1
+    return dict(sorted(added.items())), dict(sorted(removed.items())), dict(sorted(relabeled.items()))
+
+
+def _spans(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"doc_id": pl.String, "layer": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String}, orient="row")
+
+
+def test_spans_added_removed_and_relabeled_are_the_multisets_difference_place_by_place():
+    import random
+
+    from khabar.dataset.diff import _label_changes
+
+    rng = random.Random(3)
+    for _ in range(40):
+        def spans():
+            return [(rng.choice("ab"), rng.choice(["entity", "zone"]), rng.randrange(3), rng.randrange(3, 5), rng.choice(["GPE", "ORG", "PERS", "TITLE"]))
+                    for _ in range(rng.randrange(0, 25))]
+
+        old, new = spans(), spans() if rng.random() < 0.7 else []
+        assert _label_changes(_spans(old), _spans(new)) == _relabels_by_counter(old, new)
