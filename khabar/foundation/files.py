@@ -54,13 +54,18 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
+def _file_sha256(path: Path) -> str:
     """The file's sha256, read a block at a time (never the whole file in memory: a 3M-span export is 1.7 GB)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """:func:`_file_sha256`, a file that cannot be read one line naming it."""
     try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        return _file_sha256(path)
     except OSError as exc:
-        raise KhabarError(f"cannot read: {exc.strerror}", file=str(path)) from None
+        raise KhabarError(f"cannot read: {os_reason(exc)}", file=str(path)) from None
 
 
 def _sync_folder(folder: Path) -> None:
@@ -83,7 +88,10 @@ class StagedFile:
         """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read."""
         try:
             if self.expected_sha256 is not None:
-                current = sha256_file(self.target) if self.target.exists() else None
+                try:  # any error but a missing file is the commit's (below): the new bytes are discarded
+                    current: str | None = _file_sha256(self.target)
+                except FileNotFoundError:
+                    current = None
                 if current != self.expected_sha256:
                     self.discard()
                     raise KhabarError("changed on disk since it was read; not written (run the command again)", file=str(self.target))

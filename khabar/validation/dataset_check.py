@@ -20,7 +20,6 @@ cannot be read although MANIFEST.json vouches for it).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any, cast
 
 from khabar.annotation.normalize import departure
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
+from khabar.foundation.files import sha256_file
 from khabar.foundation.manifest import MANIFEST_NAME, read_manifest, refuse_special_files, unsafe_entry
 
 CARD_NAME = "README.md"
@@ -63,14 +63,6 @@ class DatasetCheck:
             f"{self.folder}: {self.files} file(s) checked against {MANIFEST_NAME}, {self.rows} row(s), "
             f"{self.spans} span(s) and {self.tokens} token(s) checked against the document text: {verdict}"
         )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_card(folder: Path) -> dict[str, Any]:
@@ -112,7 +104,7 @@ def check_files(folder: Path, entries: list[dict[str, Any]], report: DatasetChec
         size = path.stat().st_size
         if "bytes" in entry and size != entry["bytes"]:
             report.problems.append(Problem(entry["path"], f"{size} bytes, {MANIFEST_NAME} says {entry['bytes']}"))
-        digest = _sha256(path)
+        digest = sha256_file(path)
         if digest != entry["sha256"]:
             report.problems.append(Problem(entry["path"], f"sha256 {digest[:12]}…, {MANIFEST_NAME} says {entry['sha256'][:12]}…"))
         if path.suffix == ".parquet":

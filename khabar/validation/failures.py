@@ -69,8 +69,8 @@ ORDER: tuple[tuple[str, str | int], ...] = (
     ("check_order", 0), ("region_id", ""), ("frame_order", 0), ("batch", 0), ("row", 0),
 )
 REPORT_ORDER = [pl.col(name).fill_null(absent) for name, absent in ORDER]
-#: failures in a record batch of a run and of the merged file, and made Python objects at a time (the JSON
-#: report writes them a thousand at a time too)
+#: failures in a record batch of a run and of the merged file, made Python objects and written to a report at a
+#: time: enough that the fixed cost of a chunk is nothing, few enough that the text of one is small
 CHUNK = 1_000
 #: failures gathered from the batches before they are sorted and set aside as one run (about 32 MB: 315 bytes a
 #: failure): 1M span results of news give one run (36,296 failures), 3M two, an export whose every span fails

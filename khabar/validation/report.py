@@ -143,14 +143,9 @@ def json_chunks(result: ValidationResult) -> Iterator[str]:
         yield head + '"failures": []' + tail + "\n"
         return
     yield head + '"failures": ['
-    for start in range(0, len(result.failures), JSON_CHUNK):
-        yield ("," if start else "") + _failures_json(result.failures[start : start + JSON_CHUNK])
+    for start in range(0, len(result.failures), CHUNK):  # a record batch of the failures' file each
+        yield ("," if start else "") + _failures_json(result.failures[start : start + CHUNK])
     yield "\n  ]" + tail + "\n"
-
-
-#: failures rendered at once in the JSON report: enough that the fixed cost of a chunk is nothing, few enough
-#: that the text of one is small
-JSON_CHUNK = 1000
 
 
 def _failures_json(failures: list[Failure]) -> str:

@@ -10,8 +10,8 @@ from khabar.foundation.tables import CORPUS
 from khabar.validation.accounting import Accounting
 from khabar.validation.api import ValidationResult
 from khabar.validation.checks import Severity
-from khabar.validation.failures import Failure, FailureRuns, batch_frame
-from khabar.validation.report import JSON_CHUNK, _failure_json, _failures_json, render
+from khabar.validation.failures import CHUNK, Failure, FailureRuns, batch_frame
+from khabar.validation.report import _failure_json, _failures_json, render
 from khabar.validation.table_spool import TableSpool
 from tests.validation.validation_exports import DOC, TEXT, annotation, span, task, valid_result, write_export
 
@@ -131,7 +131,7 @@ def test_json_of_many_failures_is_json_dumps_across_its_chunks(tmp_path):
             doc_id="d", kind="annotation", annotation_id=n, annotator="annotator-1", region_id=f"r{n}", label="GPE",
             start=n, end=n + 5, found="بغداد", expected="بغداد",
         )
-        for n in range(2 * JSON_CHUNK + 1)
+        for n in range(2 * CHUNK + 1)
     ]
     runs = FailureRuns(tmp_path)
     runs.add(batch_frame(failures, [(0, 0, n) for n in range(len(failures))], 0))
@@ -142,4 +142,4 @@ def test_json_of_many_failures_is_json_dumps_across_its_chunks(tmp_path):
     )
     text = render(result, "json")
     assert text == json.dumps(json.loads(text), ensure_ascii=False, indent=2) + "\n"
-    assert [f["task_id"] for f in json.loads(text)["failures"]] == list(range(2 * JSON_CHUNK + 1))
+    assert [f["task_id"] for f in json.loads(text)["failures"]] == list(range(2 * CHUNK + 1))
