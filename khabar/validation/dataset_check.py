@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from khabar.annotation.normalize import departure
+from khabar.foundation import parquet
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
 from khabar.foundation.files import sha256_file
 from khabar.foundation.manifest import MANIFEST_NAME, read_manifest, refuse_special_files, unsafe_entry
@@ -195,14 +196,6 @@ def _out_of_range_labels(features: Any, value: Any, prefix: str = "") -> Iterato
     elif isinstance(features, ClassLabel) and not 0 <= value < features.num_classes:
         yield prefix, value, features.num_classes
 
-
-#: rows of a parquet file checked at a time, and read as Python values when a check fails in them: memory holds a
-#: batch, never a file (the checks read every row of every config as Python values, all at once: at 1M span
-#: results 2.0 GB and 46 s of CPU, at 3M 5.2 GB and 138 s; a batch at a time, checked whole: 0.46 GB and 4.7 s,
-#: 0.55 GB and 12.8 s)
-ROWS_AT_ONCE = 1_000
-
-
 def check_features(folder: Path, config: ConfigFiles, report: DatasetCheck) -> list[Path]:
     """Schema, label names and row counts of one config; returns the files whose rows can be checked."""
     import pyarrow.parquet as pq
@@ -254,7 +247,7 @@ def _check_label_values(relative: str, path: Path, config: ConfigFiles, report: 
     """Every ClassLabel value of the file in range (a batch whose values Arrow finds in range is not read row by
     row: at 1M span results, row by row took 46 s of CPU); returns its rows."""
     first = 0
-    for batch in _batches(path):
+    for batch in parquet.batches(path):
         if not _labels_in_range(config.features, batch):
             for index, row in enumerate(batch.to_pylist(), start=first):
                 for column, value, count in _out_of_range_labels(config.features, row):
@@ -319,7 +312,7 @@ def check_offsets(folder: Path, files_by_config: dict[str, list[Path]], report: 
     parts = []
     for path in files_by_config.get(DOCUMENTS_CONFIG, []):
         first = 0
-        for batch in _batches(path, columns=["id", "text"]):
+        for batch in parquet.batches(path, columns=["id", "text"]):
             for index, (doc_id, text) in enumerate(zip(batch.column("id").to_pylist(), batch.column("text").to_pylist()), start=first):
                 if isinstance(doc_id, str) and isinstance(text, str) and (problem := departure(text)):
                     report.problems.append(Problem(path.relative_to(folder).as_posix(),
@@ -332,7 +325,7 @@ def check_offsets(folder: Path, files_by_config: dict[str, list[Path]], report: 
     for config, files in files_by_config.items():
         for path in files:
             relative, first = path.relative_to(folder).as_posix(), 0
-            for batch in _batches(path):
+            for batch in parquet.batches(path):
                 counted = _clean_offsets(config, _frame(batch), known)
                 if counted is not None:
                     report.rows, report.spans, report.tokens = report.rows + counted[0], report.spans + counted[1], report.tokens + counted[2]
@@ -347,13 +340,6 @@ def _frame(batch: Any) -> Any:
     import polars as pl
 
     return cast(pl.DataFrame, pl.from_arrow(batch))
-
-
-def _batches(path: Path, columns: list[str] | None = None) -> Iterator[Any]:
-    """The record batches of a parquet file, :data:`ROWS_AT_ONCE` rows each."""
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).iter_batches(batch_size=ROWS_AT_ONCE, columns=columns)
 
 
 def _clean_offsets(config: str, frame: Any, known: Any) -> tuple[int, int, int] | None:

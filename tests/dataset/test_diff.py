@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import polars as pl
+import pytest
 
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.build import build
@@ -29,6 +30,8 @@ def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy
     build(from_tables(tables), v2, datasheet=sheet, release=release)
 
     result = diff_builds(read_build(built_v1), read_build(v2))
+    # compared a range of documents at a time: one document at a time, the same
+    assert diff_builds(read_build(built_v1), read_build(v2), documents_at_once=1) == result
     assert (result.old_version, result.new_version) == (v1, release.version)
     assert result.documents_added == [fx.SHAFAQ] and result.documents_removed == []
     assert result.spans_relabeled == {"entity/ORG→NORP": 1}
@@ -48,6 +51,19 @@ def test_diff_of_two_builds_shows_the_changes(built_v1, tmp_path, datasheet_copy
 def test_diff_of_a_folder_that_is_not_a_build_is_one_line(tmp_path, khabar):
     result = khabar("diff", tmp_path, tmp_path)
     assert result.status == 2 and "not a khabar build" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("config", ["documents", "tokens"])
+def test_diff_of_a_build_with_a_damaged_file_is_one_line_naming_it(built_v1, tmp_path, khabar, config):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(built_v1, damaged)
+    path = sorted((damaged / "data" / config).glob("*.parquet"))[-1]
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    result = khabar("diff", built_v1, damaged)
+    assert result.status == 2 and result.out == ""
+    assert result.err.count("\n") == 1 and str(path) in result.err and "cannot read parquet" in result.err and "Traceback" not in result.err
 
 
 def test_stats_counts_and_surface_forms_with_two_labels():
@@ -81,6 +97,7 @@ def test_diff_shows_new_fields_and_changed_tokens_though_no_span_changed(built_v
     pq.write_table(table.append_column("script", pa.array(["arab"] * table.num_rows)), path)
 
     result = diff_builds(read_build(built_v1), read_build(changed))
+    assert diff_builds(read_build(built_v1), read_build(changed), documents_at_once=1) == result
     assert not (result.spans_added or result.spans_removed or result.spans_relabeled or result.config_rows)
     assert result.fields_added == {"tokens": ["script"]} and result.fields_removed == {}
     assert result.tokens_changed == [first["doc_id"]] and result.tokens[0] - result.tokens[1] == 1

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from khabar.foundation import parquet
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.validation import dataset_check
 from khabar.validation.dataset_check import check_dataset
@@ -216,8 +217,8 @@ def test_a_batch_checked_whole_finds_what_its_rows_checked_one_by_one_find(build
     rehash(build_copy, DOCUMENTS)
     rehash(build_copy, TOKENS)
     reports = []
-    for rows_at_once in (dataset_check.ROWS_AT_ONCE, 1):
-        monkeypatch.setattr(dataset_check, "ROWS_AT_ONCE", rows_at_once)
+    for rows_at_once in (parquet.ROWS_AT_ONCE, 1):
+        monkeypatch.setattr(parquet, "ROWS_AT_ONCE", rows_at_once)
         reports.append(_report(build_copy))
     monkeypatch.setattr(dataset_check, "_clean_offsets", lambda *args: None)
     monkeypatch.setattr(dataset_check, "_labels_in_range", lambda *args: False)
