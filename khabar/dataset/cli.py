@@ -13,7 +13,7 @@ from pathlib import Path
 from khabar.dataset.export import FORMATS
 from khabar.dataset.release import load_release
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.memory import arrow_on_the_system_allocator, cycle_collector_paused
+from khabar.foundation.memory import arrow_on_the_system_allocator, cycle_collector_paused, hand_back_freed_memory
 from khabar.foundation.paths import repo
 
 LOG = logging.getLogger(__name__)  # stderr: stdout takes only the results
@@ -151,17 +151,22 @@ def configure_stats(parser: argparse.ArgumentParser) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     from khabar.annotation.scheme import load_scheme
-    from khabar.dataset.inputs import inputs_from_args
-    from khabar.dataset.stats import label_counts, surface_conflicts
+    from khabar.dataset.inputs import ranged_inputs_from_args
+    from khabar.dataset.stats import SpanTally
     from khabar.gold.adjudicate import adjudicate
+    from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS
 
     scheme = load_scheme()
-    gold = adjudicate(inputs_from_args(args))
-    counts, conflicts = label_counts(gold.spans, scheme), surface_conflicts(gold.spans)
+    inputs = ranged_inputs_from_args(args)
+    tally = SpanTally()
+    for first, last in inputs.ranges(documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):  # adjudicated as the build does it
+        tally.add(adjudicate(inputs.between(first, last)).spans)
+        hand_back_freed_memory()
+    counts, conflicts = tally.label_counts(scheme), tally.surface_conflicts()
     if args.json:
         print(json.dumps({"labels": [asdict(c) for c in counts], "surface_conflicts": [asdict(c) for c in conflicts]}, ensure_ascii=False, indent=2))
         return 0
-    print(f"gold spans: {gold.spans.height} in {gold.spans['doc_id'].n_unique()} document(s)")
+    print(f"gold spans: {tally.spans} in {tally.documents} document(s)")
     for layer in scheme.layers:
         row = [f"{c.label} {c.spans}" for c in counts if c.layer == layer.name and c.spans]
         print(f"{layer.name:<12} {sum(c.spans for c in counts if c.layer == layer.name):>6}  {', '.join(row) or '-'}")

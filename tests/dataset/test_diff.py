@@ -12,7 +12,7 @@ from khabar.annotation.scheme import load_scheme
 from khabar.dataset.build import build
 from khabar.dataset.diff import diff_builds, read_build
 from khabar.dataset.release import load_release
-from khabar.dataset.stats import label_counts, surface_conflicts
+from khabar.dataset.stats import SpanTally
 from khabar.gold.inputs import from_tables
 from tests.dataset import khabar_fixtures as fx
 
@@ -68,16 +68,23 @@ def test_diff_of_a_build_with_a_damaged_file_is_one_line_naming_it(built_v1, tmp
 
 def test_stats_counts_and_surface_forms_with_two_labels():
     tables = fx.tables("v1")
-    counts = label_counts(tables.spans, load_scheme())
+    tally = SpanTally()
+    tally.add(tables.spans)
+    counts = tally.label_counts(load_scheme())
     assert len(counts) == sum(len(layer.labels) for layer in load_scheme().layers)
     by = {(c.layer, c.label): c.spans for c in counts}
     assert by["entity", "GPE"] == tables.spans.filter((pl.col("layer") == "entity") & (pl.col("label") == "GPE")).height
     assert by["entity", "CURR"] == 0
-    conflicts = {(c.layer, c.text): dict(c.labels) for c in surface_conflicts(tables.spans)}
+    conflicts = {(c.layer, c.text): dict(c.labels) for c in tally.surface_conflicts()}
     # بغداد is GPE for most annotations and LOC in one; العراق is GPE and LOC
     assert conflicts["entity", "بغداد"]["LOC"] == 1 and conflicts["entity", "بغداد"]["GPE"] >= 3
     assert set(conflicts["entity", "العراق"]) == {"GPE", "LOC"}
     assert all(len(labels) > 1 for labels in conflicts.values())
+
+    by_document = SpanTally()  # a document at a time, as ``khabar stats`` counts a range at a time: the same
+    for _, spans in sorted(tables.spans.group_by("doc_id"), key=lambda group: str(group[0])):
+        by_document.add(spans)
+    assert by_document == tally and tally.documents == tables.spans["doc_id"].n_unique() > 1
 
 
 def test_diff_shows_new_fields_and_changed_tokens_though_no_span_changed(built_v1, tmp_path, khabar):
