@@ -191,9 +191,22 @@ def parse_record(line: str, line_no: int, documents_file: Path) -> DocumentRecor
 
 
 def load_records(documents_file: Path) -> list[DocumentRecord]:
+    return list(iter_records(documents_file))
+
+
+def iter_records(documents_file: Path) -> Iterator[DocumentRecord]:
+    """The records in the file's order (none when there is no file), a block of them read at a time
+    (:func:`well_formed_blocks`); from a line msgspec cannot decode on, those :func:`checked_records` reads, which
+    names the file's first problem."""
     if not documents_file.exists():
-        return []
-    return [record for block in converted_blocks(documents_file, list) for record in block]
+        return
+    given = 0
+    try:
+        for block in well_formed_blocks(documents_file):
+            yield from block
+            given += len(block)
+    except NotWellFormed:
+        yield from checked_records(documents_file)[given:]  # every line given so far was a record: the same ones
 
 
 T = TypeVar("T")

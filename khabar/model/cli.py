@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,23 +71,32 @@ def configure_predict(parser: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from khabar.annotation.ingest import load_records
+    from khabar.annotation.ingest import iter_records
     from khabar.foundation import jsonl
+    from khabar.foundation.files import write_atomic
     from khabar.foundation.paths import repo
     from khabar.model.predict import EntityModel, prediction
     from khabar.model.train import current_model_dir
 
-    records = [record for record in load_records(args.documents) if record.superseded_by is None]
-    if not records:
-        raise KhabarError("no current corpus records to predict", file=str(args.documents))
     if args.out.resolve() == args.documents.resolve():
         raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
     refuse_to_replace(args.out, ours=is_predicted_tasks, what="an import file of predictions (khabar predict's)")
     model = EntityModel(args.model or current_model_dir(repo().root))
-    tasks: list[dict[str, Any]] = [{"data": record.task_data(), "predictions": [prediction(record.text, model)]} for record in records]
-    jsonl.write_document(args.out, tasks)
-    results = sum(len(task["predictions"][0]["result"]) for task in tasks)
-    print(f"{model.version}: {len(tasks)} task(s), {results} result(s) → {args.out}")
+    written = Counter[str]()
+
+    def tasks() -> Iterator[dict[str, Any]]:
+        """A task a record, predicted and written one at a time (all held, then written: 2.33 GB for the 12,966
+        records of the 1M span results corpus)."""
+        for record in iter_records(args.documents):
+            if record.superseded_by is None:
+                task: dict[str, Any] = {"data": record.task_data(), "predictions": [prediction(record.text, model)]}
+                written.update(tasks=1, results=len(task["predictions"][0]["result"]))
+                yield task
+        if not written["tasks"]:  # raised before the file is committed: nothing is written
+            raise KhabarError("no current corpus records to predict", file=str(args.documents))
+
+    write_atomic(args.out, jsonl.dumps_document_items(tasks()))
+    print(f"{model.version}: {written['tasks']} task(s), {written['results']} result(s) → {args.out}")
     return 0
 
 

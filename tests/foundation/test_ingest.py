@@ -1,5 +1,6 @@
 """khabar ingest: the seed pages, id stability, the no-overwrite rule and bad input."""
 
+import itertools
 import json
 import shutil
 from dataclasses import asdict
@@ -212,3 +213,34 @@ def test_a_bad_line_after_good_blocks_is_named_as_the_line_by_line_read_names_it
     with pytest.raises(KhabarError) as read:
         read_documents(path)
     assert str(read.value) == str(line_by_line.value)
+
+
+def test_records_one_at_a_time_go_on_line_by_line_from_the_first_block_msgspec_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``iter_records`` gives the blocks msgspec decodes, then what the checked read gives from where they stop:
+    every record once, in order, whichever block is refused; a bad line is raised as the checked read names it."""
+    path = tmp_path / "documents.jsonl"
+    records = _records_file(path, 40, last_newline=True)
+    monkeypatch.setattr(ingest_module, "BLOCK_BYTES", 997)
+    decode = ingest_module._decoded
+
+    def refusing(block: int):
+        blocks = itertools.count()
+
+        def decoded(lines: list[bytes]) -> list:
+            if next(blocks) == block:
+                raise ingest_module.NotWellFormed
+            return decode(lines)
+
+        return decoded
+
+    for block in range(4):
+        monkeypatch.setattr(ingest_module, "_decoded", refusing(block))
+        assert [asdict(r) for r in ingest_module.iter_records(path)] == records
+    monkeypatch.setattr(ingest_module, "_decoded", decode)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(RECORD | {"doc_id": 7}) + "\n")
+    taken = []
+    with pytest.raises(KhabarError, match="line 41"):
+        taken.extend(ingest_module.iter_records(path))
+    assert len(taken) > 1  # records were given before the bad line was met
+    assert list(ingest_module.iter_records(tmp_path / "none.jsonl")) == []

@@ -78,6 +78,28 @@ def test_khabar_predict_on_a_missing_file_is_a_one_line_error(trained_repo, tmp_
     assert not (tmp_path / "o.json").exists()
 
 
+def test_khabar_predict_stopped_by_a_bad_record_after_good_ones_leaves_the_previous_file(trained_repo, tmp_path, khabar, monkeypatch):
+    """Tasks are predicted and written one at a time: a record that cannot be read after some were predicted is a
+    one-line error, and the import file of an earlier run stays byte for byte."""
+    from khabar.annotation import ingest
+    from khabar.model import predict
+
+    documents = trained_repo / "annotation" / "corpus" / "documents.jsonl"
+    out = tmp_path / "predictions.json"
+    assert khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out)).status == 0
+    before = out.read_bytes()
+    broken = tmp_path / "documents.jsonl"
+    lines = documents.read_bytes().splitlines(keepends=True)
+    broken.write_bytes(b"".join(lines[:-1]) + b'{"doc_id": "cut short\n')
+    predicted = []
+    monkeypatch.setattr(ingest, "BLOCK_BYTES", 256)  # a block a record: the good ones are predicted before the bad one is read
+    monkeypatch.setattr(predict, "prediction", lambda text, model, made=predict.prediction: predicted.append(text) or made(text, model))
+    status, _, err = khabar("--root", str(trained_repo), "predict", "--documents", str(broken), "--out", str(out))
+    assert len(predicted) > 1
+    assert status == 2 and str(broken) in err and f"line {len(lines)}" in err and len(err.strip().splitlines()) == 1
+    assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_khabar_predict_without_a_trained_model_says_how_to_train(tmp_path, khabar):
     root = small_repo(tmp_path / "untrained")
     status, _, err = khabar("--root", str(root), "predict", "--documents", str(root / "annotation/corpus/documents.jsonl"), "--out", str(tmp_path / "o.json"))
