@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
 from khabar.foundation.errors import KhabarError
@@ -41,7 +42,8 @@ def configure_import_conll(parser: argparse.ArgumentParser) -> None:
 
 
 def run_import_conll(args: argparse.Namespace) -> int:
-    from khabar.annotation.conll_import import import_conll, read_tag_map, write_documents, write_export
+    from khabar.annotation.conll_import import ConllImport, imported_documents, read_tag_map, write_documents, write_export
+    from khabar.annotation.ingest import DocumentRecord
     from khabar.annotation.scheme import load_scheme
 
     if args.sentences_per_document < 1:
@@ -53,25 +55,34 @@ def run_import_conll(args: argparse.Namespace) -> int:
     if present:
         raise KhabarError(f"refusing to overwrite {', '.join(present)}: choose a new --out folder", file=str(args.out))
     tag_map = read_tag_map(args.tag_map, load_scheme().entity.labels) if args.tag_map else None
-    imported = import_conll(args.file, source=args.source, sentences_per_document=args.sentences_per_document, tag_map=tag_map)
-    if not imported.documents:
-        raise KhabarError("no tokens: nothing to import", file=str(args.file))
-    written: list[Path] = []
+    imported = ConllImport()
+    records: list[DocumentRecord] = []  # the texts, for the corpus file written after the export
+
+    def tasks() -> Iterator[dict]:
+        """Each document's task as it is made: the export is written as the file is read (a 31 MB CoNLL file's
+        import held whole took 2.16 GB)."""
+        for document, task in imported_documents(args.file, into=imported, source=args.source, sentences_per_document=args.sentences_per_document, tag_map=tag_map):
+            records.append(document.record)
+            yield task
+        if not records:  # raised before the export is committed: nothing is written
+            raise KhabarError("no tokens: nothing to import", file=str(args.file))
+
+    new_folder = not args.out.exists()
+    write_export(export, tasks())  # a bad line met on the way leaves nothing: no file, no folder (StagedFile.made)
     try:
-        write_export(export, imported.tasks)
-        written.append(export)
-        write_documents(documents, (d.record for d in imported.documents))
-    except OSError as exc:
-        for path in written:  # ours: made a moment ago, after checking nothing was there
-            path.unlink(missing_ok=True)
-        raise KhabarError(f"cannot write: {exc.strerror}", file=str(exc.filename or args.out)) from None
+        write_documents(documents, records)
+    except KhabarError:
+        export.unlink(missing_ok=True)  # ours: made a moment ago, after checking nothing was there
+        if new_folder:
+            args.out.rmdir()
+        raise
 
     def say(message: str) -> None:
         print(f"khabar import-conll: {message}")
 
     cleaning = imported.cleaning
     say(f"read {imported.tokens_read} tokens in {imported.sentences_read} sentences; kept {imported.tokens_kept} tokens, "
-        f"{imported.entities} entities in {len(imported.documents)} documents")
+        f"{imported.entities} entities in {imported.documents_made} documents")
     say(f"cleaned: byte-order mark {'1' if cleaning.byte_order_mark else '0'}, CRLF line ends {cleaning.crlf_lines}, bidi marks {cleaning.bidi_marks}")
     if imported.dropped:
         say("dropped tokens (not text): " + ", ".join(f"{t} {n}" for t, n in sorted(imported.dropped.items())))

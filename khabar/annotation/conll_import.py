@@ -40,16 +40,18 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from khabar.annotation.ingest import DocumentRecord, doc_id_for
 from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 from khabar.annotation.results import labels_result
-from khabar.annotation.scheme import Layer, load_scheme
+from khabar.annotation.scheme import Layer, Scheme, load_scheme
 from khabar.foundation import export_files, jsonl
-from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError, not_utf8
+from khabar.foundation.files import write_atomic
 
 ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
 COLUMNS = re.compile(r"[ \t]+")
@@ -111,6 +113,9 @@ class Cleaning:
 
 @dataclass
 class ConllImport:
+    """What an import read, kept and reported. :func:`imported_documents` gives the documents one at a time and
+    counts them here; :func:`import_conll` also keeps them (``documents``, ``tasks``), for a file small enough."""
+
     documents: list[ImportedDocument] = field(default_factory=list)
     tasks: list[dict] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
@@ -118,41 +123,29 @@ class ConllImport:
     ties: list[Tie] = field(default_factory=list)
     tokens_read: int = 0
     sentences_read: int = 0
+    documents_made: int = 0
+    tokens_kept: int = 0
+    entities: int = 0
     cleaning: Cleaning = field(default_factory=Cleaning)
     #: entities of a type the tag map sends to null, per source type
     dropped_entities: dict[str, int] = field(default_factory=dict)
     #: entities renamed by the tag map, per (source type, scheme type)
     mapped_entities: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    @property
-    def tokens_kept(self) -> int:
-        return sum(len(d.offsets) for d in self.documents)
 
-    @property
-    def entities(self) -> int:
-        return sum(d.entities for d in self.documents)
-
-
-def read_conll(path: Path, cleaning: Cleaning | None = None) -> list[list[ConllToken]]:
-    """Sentences of tokens with their tag columns; bad lines raise :class:`KhabarError`.
+def read_conll(path: Path, cleaning: Cleaning | None = None) -> Iterator[list[ConllToken]]:
+    """Sentences of tokens with their tag columns, read a line at a time (the file is never whole in memory: read
+    whole, ``khabar import-conll`` of a 31 MB file took 2.16 GB); bad lines raise :class:`KhabarError`.
 
     ``cleaning``, when given, counts the byte-order mark, CRLF line ends and bidi marks taken out.
     """
     cleaning = cleaning if cleaning is not None else Cleaning()
-    try:
-        raw = export_files.read_regular(path).decode("utf-8")  # a FIFO refused, not waited on
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KhabarError(f"cannot read CoNLL file: {exc}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
-    cleaning.byte_order_mark = raw.startswith("\ufeff")
-    cleaning.crlf_lines = raw.count("\r\n")
-    lines = raw.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
     invisible = set(INVISIBLE_CONTROLS)
-    sentences: list[list[ConllToken]] = []
     current: list[ConllToken] = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in _lines(path, cleaning):
         if not line.strip():
             if current:
-                sentences.append(current)
+                yield current
                 current = []
             continue
         token, *tags = COLUMNS.split(line.strip(" \t"))
@@ -167,8 +160,32 @@ def read_conll(path: Path, cleaning: Cleaning | None = None) -> list[list[ConllT
             raise KhabarError(f"line {number}: token {token!r} is no text once normalised (white space or invisible controls only)", file=str(path))
         current.append(ConllToken(text, tuple(tags), number))
     if current:
-        sentences.append(current)
-    return sentences
+        yield current
+
+
+def _lines(path: Path, cleaning: Cleaning) -> Iterator[tuple[int, str]]:
+    """The file's lines (numbered from 1) without their ends, a byte-order mark and CRLF line ends taken out and
+    counted; a FIFO is refused, not waited on."""
+    try:
+        with export_files.open_regular(path) as handle:
+            offset = 0
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise KhabarError(f"cannot read CoNLL file: line {number}: {not_utf8(exc, offset)}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
+                offset += len(raw)
+                if number == 1 and line.startswith("\ufeff"):
+                    cleaning.byte_order_mark = True
+                    line = line[1:]
+                if line.endswith("\n"):
+                    line = line[:-1]
+                    if line.endswith("\r"):
+                        cleaning.crlf_lines += 1
+                        line = line[:-1]
+                yield number, line
+    except OSError as exc:
+        raise KhabarError(f"cannot read CoNLL file: {exc}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
 
 
 def read_tag_map(path: Path, scheme_labels: Iterable[str]) -> dict[str, str | None]:
@@ -186,21 +203,30 @@ def read_tag_map(path: Path, scheme_labels: Iterable[str]) -> dict[str, str | No
     return mapping
 
 
-def _map_types(sentences: list[list[ConllToken]], entity: Layer, tag_map: Mapping[str, str | None], file: str) -> dict[str, str | None]:
-    """The scheme type (or None: drop) of every entity type of the file; every unmapped one is reported at once."""
-    types: Counter[str] = Counter()
-    first_line: dict[str, int] = {}
-    for sentence in sentences:
+@dataclass
+class _Types:
+    """The scheme type of each of the file's entity types (None: the tag map drops it), and the types neither the
+    scheme nor the map knows, counted as the file is read to be reported at once when it has been read."""
+
+    entity: Layer
+    tag_map: Mapping[str, str | None]
+    unknown: Counter[str] = field(default_factory=Counter)  # tags of each such type
+    first_line: dict[str, int] = field(default_factory=dict)
+
+    def count(self, sentence: list[ConllToken]) -> None:
         for token in sentence:
             for tag in token.tags:
-                if tag != OUTSIDE:
-                    types[tag[2:]] += 1
-                    first_line.setdefault(tag[2:], token.line)
-    unmapped = sorted(t for t in types if t not in tag_map and t not in entity.labels)
-    if unmapped:
-        listing = ", ".join(f"{t!r} ({types[t]} tag(s), first on line {first_line[t]})" for t in unmapped)
-        raise KhabarError(f"entity type(s) not in the scheme's {entity.name} layer and not in the tag map: {listing}", file=file)
-    return {t: tag_map[t] if t in tag_map else t for t in types}
+                if tag != OUTSIDE and (kind := tag[2:]) not in self.tag_map and kind not in self.entity.labels:
+                    self.unknown[kind] += 1
+                    self.first_line.setdefault(kind, token.line)
+
+    def of(self, written: str) -> str | None:
+        return self.tag_map[written] if written in self.tag_map else written
+
+    def refuse_unknown(self, file: str) -> None:
+        if self.unknown:
+            listing = ", ".join(f"{t!r} ({self.unknown[t]} tag(s), first on line {self.first_line[t]})" for t in sorted(self.unknown))
+            raise KhabarError(f"entity type(s) not in the scheme's {self.entity.name} layer and not in the tag map: {listing}", file=file)
 
 
 def sentence_entities(
@@ -276,37 +302,75 @@ def import_conll(
     first_task_id: int = 1,
     tag_map: Mapping[str, str | None] | None = None,
 ) -> ConllImport:
-    """Read one CoNLL file into documents and one task per document."""
-    scheme = load_scheme()
-    cleaning = Cleaning()
-    sentences = read_conll(path, cleaning)
-    scheme_type = _map_types(sentences, scheme.entity, tag_map or {}, str(path))
-    result = ConllImport(sentences_read=len(sentences), tokens_read=sum(len(s) for s in sentences), cleaning=cleaning)
-    for first in range(0, len(sentences), sentences_per_document):
-        chunk = sentences[first : first + sentences_per_document]
-        layout = _layout(chunk, path, scheme_type, result)
-        if not layout.offsets:
-            continue
-        text = "".join(layout.parts)
-        if normalize_text(text) != text:  # tokens are normalised one by one: their join must be normal as well
-            raise KhabarError(f"line {chunk[0][0].line}: the document's text changes under the ingest normaliser once its tokens are joined", file=str(path))
-        record = _record(path, text, chunk[0][0].line, len(result.documents), source)
-        # Outermost first: by start, then the source's column (same-extent entities keep the source's order).
-        layout.spans.sort(key=lambda s: (s[0], -s[1], s[3]))
-        ties, tie_tokens = _ties(layout.spans, layout.offsets, path.name)
-        result.ties += ties
-        results = [
-            labels_result(text, region_id=region_id(record.doc_id, n), from_name=scheme.entity.name, to_name=scheme.text_name, start=start, end=end, label=label)
-            for n, (start, end, label, _, _) in enumerate(layout.spans)
-        ]
-        result.tasks.append(_task(first_task_id + len(result.documents), annotator, results, record))
-        result.documents.append(
-            ImportedDocument(record, tuple(layout.offsets), tuple(layout.tags), tuple(layout.lines), tuple(layout.starts), len(layout.spans), tie_tokens)
-        )
+    """Read one CoNLL file into documents and one task per document, all kept (:func:`imported_documents`)."""
+    result = ConllImport()
+    for document, task in imported_documents(
+        path, into=result, source=source, sentences_per_document=sentences_per_document, annotator=annotator, first_task_id=first_task_id, tag_map=tag_map,
+    ):
+        result.documents.append(document)
+        result.tasks.append(task)
     return result
 
 
-def _layout(chunk: list[list[ConllToken]], path: Path, scheme_type: Mapping[str, str | None], result: ConllImport) -> _Layout:
+def imported_documents(
+    path: Path,
+    *,
+    into: ConllImport,
+    source: str = "wojood",
+    sentences_per_document: int = 10,
+    annotator: str = "annotator-1",
+    first_task_id: int = 1,
+    tag_map: Mapping[str, str | None] | None = None,
+) -> Iterator[tuple[ImportedDocument, dict]]:
+    """Each document of one CoNLL file with its task, one at a time, counted and reported in ``into``; the file is
+    read once, a line at a time. Entity types that neither the scheme nor ``tag_map`` knows are reported together
+    once the file is read (the caller discards what it was given: written as it came, the export is not committed)."""
+    scheme = load_scheme()
+    types = _Types(scheme.entity, tag_map or {})
+    chunk: list[list[ConllToken]] = []
+    for sentence in chain(read_conll(path, into.cleaning), [None]):
+        if sentence is not None:
+            into.sentences_read += 1
+            into.tokens_read += len(sentence)
+            types.count(sentence)
+            chunk.append(sentence)
+        if chunk and (sentence is None or len(chunk) == sentences_per_document):
+            made = _document(chunk, path, scheme, types, into, source=source, annotator=annotator, first_task_id=first_task_id)
+            chunk = []
+            if made is not None:
+                yield made
+    types.refuse_unknown(str(path))
+
+
+def _document(
+    chunk: list[list[ConllToken]], path: Path, scheme: Scheme, types: _Types, into: ConllImport, *,
+    source: str, annotator: str, first_task_id: int,
+) -> tuple[ImportedDocument, dict] | None:
+    """The document of ``chunk``'s sentences and its task (None when no token is kept), counted in ``into``."""
+    layout = _layout(chunk, path, types, into)
+    if not layout.offsets:
+        return None
+    text = "".join(layout.parts)
+    if normalize_text(text) != text:  # tokens are normalised one by one: their join must be normal as well
+        raise KhabarError(f"line {chunk[0][0].line}: the document's text changes under the ingest normaliser once its tokens are joined", file=str(path))
+    record = _record(path, text, chunk[0][0].line, into.documents_made, source)
+    # Outermost first: by start, then the source's column (same-extent entities keep the source's order).
+    layout.spans.sort(key=lambda s: (s[0], -s[1], s[3]))
+    ties, tie_tokens = _ties(layout.spans, layout.offsets, path.name)
+    into.ties += ties
+    results = [
+        labels_result(text, region_id=region_id(record.doc_id, n), from_name=scheme.entity.name, to_name=scheme.text_name, start=start, end=end, label=label)
+        for n, (start, end, label, _, _) in enumerate(layout.spans)
+    ]
+    task = _task(first_task_id + into.documents_made, annotator, results, record)
+    into.documents_made += 1
+    into.tokens_kept += len(layout.offsets)
+    into.entities += len(layout.spans)
+    document = ImportedDocument(record, tuple(layout.offsets), tuple(layout.tags), tuple(layout.lines), tuple(layout.starts), len(layout.spans), tie_tokens)
+    return document, task
+
+
+def _layout(chunk: list[list[ConllToken]], path: Path, types: _Types, result: ConllImport) -> _Layout:
     """One document's sentences laid out, their artifacts dropped and their entities decoded and mapped."""
     layout = _Layout()
     for sentence in chunk:
@@ -318,7 +382,9 @@ def _layout(chunk: list[list[ConllToken]], path: Path, scheme_type: Mapping[str,
         # a dropped token is O at every level, so no entity holds one.
         offset_of = {id(token): offset for token, offset in zip(kept, sentence_offsets)}
         for a, b, written, column in sentence_entities(sentence, path.name, result.repairs):
-            label = scheme_type[written]
+            if written in types.unknown:
+                continue  # the import fails once the file is read (_Types.refuse_unknown)
+            label = types.of(written)
             if label is None:
                 result.dropped_entities[written] = result.dropped_entities.get(written, 0) + 1
                 continue
@@ -394,9 +460,9 @@ def write_documents(path: Path, records: Iterable[DocumentRecord]) -> None:
     jsonl.write(path, (asdict(record) for record in records))
 
 
-def write_export(path: Path, tasks: list[dict]) -> None:
-    """A Label Studio export in the pull's layout."""
-    jsonl.write_document(path, tasks)
+def write_export(path: Path, tasks: Iterable[dict]) -> None:
+    """A Label Studio export in the pull's layout, written a task at a time."""
+    write_atomic(path, jsonl.dumps_document_items(tasks))
 
 
 @dataclass

@@ -19,7 +19,7 @@ from khabar.dataset.datasheet import refresh, render
 from khabar.dataset.release import Release, load_release
 from khabar.dataset.write import write_and_swap
 from khabar.foundation import export_files
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import KhabarError, not_utf8
 from khabar.foundation.files import os_reason
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import Inputs
@@ -68,5 +68,5 @@ def _read(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise KhabarError(f"the datasheet is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
+        raise KhabarError(f"the datasheet is {not_utf8(exc)}", file=str(path)) from None
 

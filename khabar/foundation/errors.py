@@ -25,6 +25,12 @@ def one_line(text: str) -> str:
     return LINE_BREAK.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def not_utf8(exc: UnicodeDecodeError, offset: int = 0) -> str:
+    """What a UTF-8 decoding error found, in one phrase: the byte and where it is (``offset``: of the decoded bytes'
+    first byte in the file)."""
+    return f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {offset + exc.start})"
+
+
 def quoted(text: str | None, limit: int = QUOTED_CHARACTERS) -> str:
     """A text as a one-line message shows it: «…», line breaks escaped (:func:`one_line`), the middle elided past ``limit`` characters.
 

@@ -83,6 +83,7 @@ class StagedFile:
     target: Path
     temporary: Path
     expected_sha256: str | None = None
+    made: tuple[Path, ...] = ()  # the folders made to hold it, innermost first: a discarded file leaves none of them
 
     def commit(self) -> None:
         """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read."""
@@ -106,6 +107,11 @@ class StagedFile:
 
     def discard(self) -> None:
         self.temporary.unlink(missing_ok=True)
+        for folder in self.made:
+            try:
+                folder.rmdir()
+            except OSError:  # something else has since been put there: it is not ours alone
+                break
 
 
 def stage_file(
@@ -119,6 +125,7 @@ def stage_file(
     """
     target = destination(path)
     pieces = [data] if isinstance(data, (bytes, str)) else data
+    made = tuple(folder for folder in [target.parent, *target.parent.parents] if not folder.exists())
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode is None:
@@ -126,7 +133,7 @@ def stage_file(
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
         raise write_error(exc, target) from None
-    staged = StagedFile(target, Path(name), expected_sha256)
+    staged = StagedFile(target, Path(name), expected_sha256, made)
     try:
         with os.fdopen(fd, "wb") as handle:
             for piece in pieces:

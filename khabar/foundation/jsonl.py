@@ -22,7 +22,7 @@ from typing import Any, AnyStr
 
 import msgspec
 
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import KhabarError, not_utf8
 from khabar.foundation.export_files import read_regular
 from khabar.foundation.files import write_atomic
 
@@ -103,5 +103,5 @@ def lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
         text = read_regular(path).decode("utf-8")  # a FIFO named *.jsonl is refused, never read
     except UnicodeDecodeError as exc:
-        raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
+        raise KhabarError(not_utf8(exc), file=str(path)) from None
     return split(text)

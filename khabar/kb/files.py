@@ -20,7 +20,7 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
-from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError, not_utf8
 from khabar.foundation.export_files import read_regular
 from khabar.foundation.files import write_atomic
 from khabar.foundation.paths import repo
@@ -92,7 +92,7 @@ def read(kind: type[Row], folder: Path | None = None) -> list[Row]:
     try:
         text = read_regular(path).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise KhabarError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
+        raise KhabarError(not_utf8(exc), file=str(path)) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     head = next(reader, None)
     if head != header(kind):

@@ -63,7 +63,7 @@ import msgspec
 import pyarrow as pa
 
 from khabar.foundation import export_files
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import KhabarError, not_utf8
 from khabar.foundation.jsonl import json_problem
 
 #: a ``\\uD800``–``\\uDFFF`` escape that is not half of a pair: JSON accepts it, UTF-8 cannot hold it
@@ -191,7 +191,7 @@ class ExportFile:
             except UnicodeDecodeError as exc:
                 # the decoder reads its pending bytes and the chunk as one: exc.start counts from the first
                 raise KhabarError(
-                    f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {offset - pending + exc.start})", file=str(self.path)
+                    not_utf8(exc, offset - pending), file=str(self.path)
                 ) from None
             if not chunk:
                 raise KhabarError("not UTF-8", file=str(self.path))  # Arrow refused what Python decodes: not seen

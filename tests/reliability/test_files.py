@@ -413,6 +413,29 @@ def test_an_atomic_write_refuses_a_file_changed_since_it_was_read(tmp_path):
         write_atomic(tmp_path / "loop-a", "x\n")
 
 
+def test_a_file_written_as_it_is_made_that_fails_leaves_no_file_and_no_folder_it_made(tmp_path):
+    """Pieces that raise half-way (a bad line met while the output is written): the staged file goes, and so do
+    the folders made to hold it; a folder that was there already stays, and so does one something else was put in."""
+
+    def pieces():
+        yield "half of it\n"
+        raise ValueError("the input's line 9 is bad")
+
+    (tmp_path / "there").mkdir()
+    with pytest.raises(ValueError, match="line 9"):
+        write_atomic(tmp_path / "there" / "new" / "deeper" / "out.json", pieces())
+    assert os.listdir(tmp_path) == ["there"] and os.listdir(tmp_path / "there") == []
+
+    def meanwhile():
+        yield "half of it\n"
+        (tmp_path / "there" / "new" / "someone's.txt").write_text("theirs\n", encoding="utf-8")
+        raise ValueError("bad")
+
+    with pytest.raises(ValueError):
+        write_atomic(tmp_path / "there" / "new" / "deeper" / "out.json", meanwhile())
+    assert sorted(os.listdir(tmp_path / "there" / "new")) == ["someone's.txt"]
+
+
 # ---- validate --dataset: MANIFEST.json names only files inside the folder ----
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -86,6 +87,16 @@ def test_import_conll_never_overwrites(tmp_path, khabar):
     assert status == 2 and "refusing to overwrite" in err and digest(tmp_path / "in") == before
     status, _, err = khabar("import-conll", source, "--out", tmp_path / "in" / "export.json")
     assert status == 2 and "not a folder" in err and "Traceback" not in err and digest(tmp_path / "in") == before
+
+
+def test_import_conll_stopped_by_a_bad_line_after_many_documents_leaves_nothing(tmp_path, khabar):
+    """Tasks are made and written as the file is read: a bad line near the end is one line naming it, and neither
+    file nor the --out folder is left."""
+    source = tmp_path / "news.conll"
+    source.write_text("بغداد B-GPE\nقال O\n\n" * 300 + "$#$ B-ORG\n", encoding="utf-8")  # read well, refused once laid out
+    status, _, err = khabar("import-conll", source, "--out", tmp_path / "in" / "new", "--sentences-per-document", "1")
+    assert status == 2 and "line 901: '$#$' is not text but is tagged B-ORG" in err and len(err.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == ["news.conll"]
 
 
 @pytest.fixture(scope="module")

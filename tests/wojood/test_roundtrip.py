@@ -108,10 +108,13 @@ def test_tags_the_source_cannot_carry_are_refused(tmp_path: Path) -> None:
         import_conll(bad)
     bad.write_text("بغداد\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"line 1: expected 'TOKEN TAG"):
-        read_conll(bad)
+        list(read_conll(bad))
     bad.write_text("\u200e B-GPE\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"line 1: token '\\u200e' is no text once normalised"):
-        read_conll(bad)
+        list(read_conll(bad))
+    bad.write_bytes("بغداد B-GPE\n".encode() + b"\xe9 O\n")  # read a line at a time: the byte is found in its file
+    with pytest.raises(Exception, match=r"line 2: not UTF-8 \(byte 0xe9 at offset 17\)"):
+        list(read_conll(bad))
 
 
 def test_a_dropped_token_never_joins_two_entities(tmp_path: Path) -> None:
