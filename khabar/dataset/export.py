@@ -211,8 +211,9 @@ def write_docbin(docbin: DocBin, path: Path) -> None:
 
     ``to_bytes`` stacks every document's token array, copies the stack to bytes, packs that into one msgpack
     message and compresses the message: four copies of the split's tokens at once (the spaCy export of a 3M span
-    results build took 1.68 GB, 0.66 GB written so). Here the message is packed field by field, in ``to_bytes``' order, each document's
-    array copied alone, and compressed as it goes (zlib's output does not depend on how its input is cut).
+    results build took 1.68 GB; 0.66 GB written so). Here the message is packed field by field, in ``to_bytes``'
+    order, each document's array copied alone, and compressed as it goes (zlib's output does not depend on how
+    its input is cut).
     """
     import zlib
 
