@@ -48,6 +48,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -142,6 +143,29 @@ def typical(runs: list[Measure]) -> Measure:
     for an even count), with the highest peak of all runs, since a memory target must hold every time."""
     median = sorted(runs, key=lambda m: m.cpu_seconds)[(len(runs) - 1) // 2]
     return replace(median, peak_mb=max(m.peak_mb for m in runs), cpu_runs=tuple(m.cpu_seconds for m in runs))
+
+
+def one_size_main(argv: list[str] | None, doc: str, name: str, run: Callable[[int, int, Path], tuple], table: Callable[..., str]) -> int:
+    """The command line of a benchmark at one size (``failing.py``, ``commands.py``): ``--spans``, ``--seed`` and
+    ``--work`` (a temporary folder, removed afterwards, when none is named); ``table`` prints what ``run(spans,
+    seed, work)`` measured; a stage that fails or does not reconcile is a line on stderr, exit 1."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--spans", type=int, default=1_000_000, help="span results of the export (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, help="folder for the export and everything made of it (default: a temporary folder, removed afterwards)")
+    args = parser.parse_args(argv)
+    temporary = None if args.work else tempfile.TemporaryDirectory(prefix=f"khabar-{name}-")
+    work = args.work or Path(temporary.name)
+    try:
+        measured = run(args.spans, args.seed, work)
+    except StageFailed as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if temporary is not None:
+            temporary.cleanup()
+    print(table(*measured))
+    return 0
 
 
 def last_json(stdout: str) -> dict:

@@ -18,19 +18,17 @@ annotations a command each, the markdown table its first rows).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from bench_pipeline import CACHE, MEMORY_TARGET_MB, Measure, StageFailed, khabar_command, measure  # noqa: E402
+from bench_pipeline import CACHE, MEMORY_TARGET_MB, Measure, StageFailed, khabar_command, measure, one_size_main  # noqa: E402
 from synth import generate  # noqa: E402
 
 from khabar.validation.report import MARKDOWN_MAX_ROWS  # noqa: E402
@@ -113,23 +111,7 @@ def table(spans: int, failures: int, clean: Measure, failing: dict[str, Measure]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--spans", type=int, default=1_000_000, help="span results of the export (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work", type=Path, help="folder for the export, the corpora and the reports (default: a temporary folder, removed afterwards)")
-    args = parser.parse_args(argv)
-    temporary = None if args.work else tempfile.TemporaryDirectory(prefix="khabar-failing-")
-    work = args.work or Path(temporary.name)
-    try:
-        spans, failures, clean, failing = run(args.spans, args.seed, work)
-    except StageFailed as exc:
-        print(f"failing: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if temporary is not None:
-            temporary.cleanup()
-    print(table(spans, failures, clean, failing))
-    return 0
+    return one_size_main(argv, __doc__ or "", "failing", run, table)
 
 
 if __name__ == "__main__":

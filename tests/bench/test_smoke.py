@@ -185,3 +185,21 @@ def test_the_failing_benchmark_reconciles_every_report_format(tmp_path: Path) ->
     report = json.loads((tmp_path / "failing-json.stdout").read_text(encoding="utf-8"))
     assert failures == len(report["failures"]) == report["errors"] + report["warnings"] and report["errors"] > 0
     assert "target: each command's peak within 1,024 MB however many failures:" in done.stdout
+
+
+def test_the_commands_benchmark_runs_every_command_and_its_outputs_reconcile(tmp_path: Path) -> None:
+    """benchmarks/commands.py at a tiny size: every command that reads a build, an export or a CoNLL file runs and
+    is measured, and what they write reconciles (the build against itself, stats against the build, import-conll
+    against the CoNLL file)."""
+    from khabar.dataset.export import FORMATS
+
+    done = subprocess.run(
+        [sys.executable, str(BENCH.with_name("commands.py")), "--spans", "1500", "--work", str(tmp_path)], capture_output=True, text=True, cwd=repo().root,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| command | wall s | CPU s | peak MB |" in done.stdout
+    for command in ("build", "validate --dataset", "diff", *(f"export {fmt}" for fmt in FORMATS), "stats", "import-conll"):
+        assert f"| {command} |" in done.stdout
+    assert json.loads((tmp_path / "diff.stdout").read_text(encoding="utf-8"))["spans_added"] == {}
+    assert sum(label["spans"] for label in json.loads((tmp_path / "stats.stdout").read_text(encoding="utf-8"))["labels"]) > 0
+    assert "target: each command's peak within 1,024 MB:" in done.stdout
