@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from itertools import chain
 from pathlib import Path
 from typing import TypeVar, get_type_hints
 
@@ -195,31 +196,32 @@ def load_records(documents_file: Path) -> list[DocumentRecord]:
 
 
 def iter_records(documents_file: Path) -> Iterator[DocumentRecord]:
-    """The records in the file's order (none when there is no file), a block of them read at a time
-    (:func:`well_formed_blocks`); from a line msgspec cannot decode on, those :func:`checked_records` reads, which
-    names the file's first problem."""
-    if not documents_file.exists():
-        return
-    given = 0
-    try:
-        for block in well_formed_blocks(documents_file):
-            yield from block
-            given += len(block)
-    except NotWellFormed:
-        yield from checked_records(documents_file)[given:]  # every line given so far was a record: the same ones
+    """The records in the file's order, a block of them read at a time (:func:`record_blocks`); none when there is
+    no file."""
+    if documents_file.exists():
+        yield from chain.from_iterable(record_blocks(documents_file))
 
 
 T = TypeVar("T")
 
 
 def converted_blocks(documents_file: Path, convert: Callable[[list[DocumentRecord]], T]) -> list[T]:
-    """The records, a block at a time, each block made what ``convert`` makes of it (a frame, say), so the file's
-    records are never all Python objects at once: from :func:`well_formed_blocks`, or when a line is not well-formed,
-    from :func:`checked_records` in one block (which raises with the message of the file's first problem)."""
+    """The records, a block at a time (:func:`record_blocks`), each block made what ``convert`` makes of it (a frame,
+    say), so the file's records are never all Python objects at once."""
+    return [convert(block) for block in record_blocks(documents_file)]
+
+
+def record_blocks(documents_file: Path) -> Iterator[list[DocumentRecord]]:
+    """The records in blocks, in the file's order: from :func:`well_formed_blocks`, and from the first line that is
+    not well-formed on, what :func:`checked_records` reads, in one block (it raises with the message of the file's
+    first problem)."""
+    given = 0
     try:
-        return [convert(block) for block in well_formed_blocks(documents_file)]
+        for block in well_formed_blocks(documents_file):
+            yield block
+            given += len(block)
     except NotWellFormed:
-        return [convert(checked_records(documents_file))]
+        yield checked_records(documents_file)[given:]  # every line given so far was a record: the same ones
 
 
 #: The bytes read at a time by :func:`well_formed_blocks`: about 1,600 records of news, 25 blocks for the

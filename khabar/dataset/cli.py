@@ -13,7 +13,7 @@ from pathlib import Path
 from khabar.dataset.export import FORMATS
 from khabar.dataset.release import load_release
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.memory import arrow_on_the_system_allocator, cycle_collector_paused, hand_back_freed_memory
+from khabar.foundation.memory import arrow_on_the_system_allocator, cycle_collector_paused
 from khabar.foundation.paths import repo
 
 LOG = logging.getLogger(__name__)  # stderr: stdout takes only the results
@@ -153,15 +153,13 @@ def run_stats(args: argparse.Namespace) -> int:
     from khabar.annotation.scheme import load_scheme
     from khabar.dataset.inputs import ranged_inputs_from_args
     from khabar.dataset.stats import SpanTally
-    from khabar.gold.adjudicate import adjudicate
+    from khabar.gold.adjudicate import adjudicated_ranges
     from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS
 
     scheme = load_scheme()
-    inputs = ranged_inputs_from_args(args)
     tally = SpanTally()
-    for first, last in inputs.ranges(documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):  # adjudicated as the build does it
-        tally.add(adjudicate(inputs.between(first, last)).spans)
-        hand_back_freed_memory()
+    for _, gold in adjudicated_ranges(ranged_inputs_from_args(args), documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):  # as the build does
+        tally.add(gold.spans)
     counts, conflicts = tally.label_counts(scheme), tally.surface_conflicts()
     if args.json:
         print(json.dumps({"labels": [asdict(c) for c in counts], "surface_conflicts": [asdict(c) for c in conflicts]}, ensure_ascii=False, indent=2))

@@ -27,8 +27,8 @@ from khabar.dataset.release import Release
 from khabar.dataset.segment import Words
 from khabar.dataset.shards import ShardWriter
 from khabar.dataset.splits import FrameTexts, SplitPlan, plan_splits
-from khabar.foundation.memory import cycle_collector_paused, hand_back_freed_memory
-from khabar.gold.adjudicate import Gold, Policy, adjudicate, committed_reasons
+from khabar.foundation.memory import cycle_collector_paused
+from khabar.gold.adjudicate import Gold, Policy, adjudicated_ranges, committed_reasons
 from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, Inputs
 
 LOG = logging.getLogger(__name__)
@@ -66,14 +66,11 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
     agree, quality = AgreementSums.empty(scheme.layer_names), PredictionSums.empty(scheme.layer_names)
     configs = _Configs(scheme, plan.split_of, splits, folder, per_annotator=per_annotator)
     reasons = committed_reasons()
-    for first, last in inputs.ranges(documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
-        part = inputs.between(first, last)
-        gold_part = adjudicate(part)
+    for part, gold_part in adjudicated_ranges(inputs, documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
         words = configs.add(part, gold_part)
         agree += agreement_sums(part, scheme.layer_names, gold=gold_part, reasons=reasons, words=words)
         annotated = [d.doc_id for d in gold_part.decisions if d.policy is not Policy.NOT_ANNOTATED]
         quality += prediction_sums(part.predictions_spans, gold_part.spans, annotated, scheme.layer_names)
-        hand_back_freed_memory()  # what this range freed, so that memory stays flat over the ranges
     gold = configs.gold
     policies = Counter(d.policy for d in gold.decisions)
     LOG.info("adjudicated: " + ", ".join(f"{policy} {n}" for policy, n in sorted(policies.items())) + f"; {len(gold.review)} for review")

@@ -14,6 +14,7 @@ Documents without annotations get no spans and are reported as not annotated.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
@@ -22,8 +23,9 @@ from typing import Literal, cast, get_args
 import polars as pl
 
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.tables import RELATIONS, SPANS
-from khabar.gold.inputs import BuildInputs
+from khabar.gold.inputs import BuildInputs, Inputs
 
 POLICY = (
     "an annotation marked ground_truth wins; otherwise a single annotation is gold; otherwise the spans and "
@@ -272,3 +274,12 @@ def adjudicate(inputs: BuildInputs) -> Gold:
         decisions=tuple(decisions),
     )
 
+
+def adjudicated_ranges(inputs: Inputs, *, documents: int, spans: int) -> Iterator[tuple[BuildInputs, Gold]]:
+    """Each range of whole documents (:meth:`Inputs.ranges`) with its gold, one at a time; once the caller is done
+    with a range, the C heap's free pages go back to the system, so that memory stays flat over the ranges (the
+    build and ``khabar stats`` adjudicate so; a document's gold depends on its own annotations alone)."""
+    for first, last in inputs.ranges(documents=documents, spans=spans):
+        part = inputs.between(first, last)
+        yield part, adjudicate(part)
+        hand_back_freed_memory()
