@@ -168,6 +168,21 @@ def one_size_main(argv: list[str] | None, doc: str, name: str, run: Callable[[in
     return 0
 
 
+def commands_table(title: str, measures: dict[str, Measure]) -> str:
+    """Each command's wall and CPU seconds and peak, and whether the highest peak is within the memory target
+    (``commands.py``, ``studio_pull.py``)."""
+    rows = [
+        title,
+        "",
+        "| command | wall s | CPU s | peak MB |",
+        "|---|---:|---:|---:|",
+        *(f"| {name} | {m.seconds:.2f} | {m.cpu_seconds:.2f} | {m.peak_mb:,.0f} |" for name, m in measures.items()),
+    ]
+    name, highest = max(measures.items(), key=lambda item: item[1].peak_mb)
+    rows += ["", f"target: each command's peak within {MEMORY_TARGET_MB:,} MB: {'met' if highest.peak_mb <= MEMORY_TARGET_MB else 'missed'} (highest: {name}, {highest.peak_mb:,.0f} MB)"]
+    return "\n".join(rows)
+
+
 def last_json(stdout: str) -> dict:
     for line in reversed(stdout.splitlines()):
         if line.startswith("{"):

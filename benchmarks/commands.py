@@ -25,7 +25,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from bench_pipeline import DATASHEET, MEMORY_TARGET_MB, Measure, StageFailed, khabar_command, measure, one_size_main  # noqa: E402
+from bench_pipeline import DATASHEET, Measure, StageFailed, commands_table, khabar_command, measure, one_size_main  # noqa: E402
 from synth import generate  # noqa: E402
 
 from khabar.annotation.scheme import load_scheme  # noqa: E402
@@ -98,16 +98,7 @@ def reconcile(build: Path, conll: Path, measured: dict[str, Measure]) -> list[st
 
 
 def table(spans: int, measures: dict[str, Measure]) -> str:
-    rows = [
-        f"every command that reads a build, an export or a CoNLL file, on {spans:,} span results (news)",
-        "",
-        "| command | wall s | CPU s | peak MB |",
-        "|---|---:|---:|---:|",
-        *(f"| {name} | {m.seconds:.2f} | {m.cpu_seconds:.2f} | {m.peak_mb:,.0f} |" for name, m in measures.items()),
-    ]
-    name, highest = max(measures.items(), key=lambda item: item[1].peak_mb)
-    rows += ["", f"target: each command's peak within {MEMORY_TARGET_MB:,} MB: {'met' if highest.peak_mb <= MEMORY_TARGET_MB else 'missed'} (highest: {name}, {highest.peak_mb:,.0f} MB)"]
-    return "\n".join(rows)
+    return commands_table(f"every command that reads a build, an export or a CoNLL file, on {spans:,} span results (news)", measures)
 
 
 def main(argv: list[str] | None = None) -> int:

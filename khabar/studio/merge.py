@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.studio.spool import TaskSpool
 from khabar.studio.sync import (
     SERVER_FIELDS,
     Change,
@@ -30,12 +31,26 @@ from khabar.studio.sync import (
 
 @dataclass
 class PullMerge:
-    tasks: list[dict[str, Any]]
+    """What a pull's merge did, and what the merged file holds (counted as its tasks are written)."""
+
     taken: list[Difference] = field(default_factory=list)
     added: list[Difference] = field(default_factory=list)
     kept_local: list[Difference] = field(default_factory=list)
     dropped: list[Difference] = field(default_factory=list)
     tasks_added: int = 0
+    tasks: int = 0
+    annotations: int = 0
+    predictions: int = 0
+    annotators: set[str] = field(default_factory=set)
+    #: whether a task differs from the file's (or is new to it)
+    changed: bool = False
+
+    def count(self, task: dict[str, Any], *, changed: bool) -> None:
+        self.tasks += 1
+        self.annotations += len(task["annotations"])
+        self.predictions += len(task["predictions"])
+        self.annotators.update(a["completed_by"]["pseudonym"] for a in task["annotations"])
+        self.changed = self.changed or changed
 
     def summary(self) -> str:
         parts = [
@@ -87,52 +102,62 @@ def refuse(refused: list[Difference], *, command: str, file: str, progress: Call
 
 
 def _free_ids(used: set[object]) -> Iterator[int]:
+    """Ids above every integer id in ``used``, each one not in ``used`` when it is given (``used`` grows as they are)."""
     next_id = max((i for i in used if isinstance(i, int)), default=0) + 1
     while True:
-        yield next_id
+        if next_id not in used:
+            yield next_id
         next_id += 1
 
 
-def merge_pull(
-    file_tasks: list[dict[str, Any]],
-    server_tasks: list[dict[str, Any]],
-    differences: list[Difference],
-    state: SyncState,
-    *,
-    accept_deletions: bool,
-) -> PullMerge:
-    """The merged tasks; ``state`` is updated to what the merged file and the server now agree on.
+class ServerTasks(Protocol):
+    """The server's tasks in the order a pull appends them, and by doc_id."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+    def of_doc_id(self, doc_id: str) -> dict[str, Any] | None: ...
+
+
+def merge_pull(file_tasks: TaskSpool, server_tasks: ServerTasks, differences: list[Difference], state: SyncState, report: PullMerge) -> Iterator[dict[str, Any]]:
+    """The merged tasks, a task at a time: the file's, then the server's new ones; ``report`` counts them as they go.
+    ``state`` is updated to what the merged file and the server now agree on.
 
     ``differences`` comes from :func:`khabar.studio.sync.compare` (after
     :func:`~khabar.studio.sync.resolve`) and must hold no refusal.
     """
-    merge = _Merge(file_tasks, differences, state)
-    server_by_doc = {t["data"]["doc_id"]: t for t in server_tasks}
-    for task in merge.report.tasks:
+    merge = _Merge(file_tasks, differences, state, report)
+    known = set()
+    for task in file_tasks:
         before = json.dumps(task, sort_keys=True)
-        server_task = server_by_doc.get(task["data"]["doc_id"])
+        doc_id = task["data"]["doc_id"]
+        known.add(doc_id)
+        server_task = server_tasks.of_doc_id(doc_id)
         task["annotations"] = merge.file_annotations(task) + ([] if server_task is None else merge.server_additions(task, server_task))
         if server_task is not None:
             _take_server_extras(task, server_task)
-        if json.dumps(task, sort_keys=True) != before:
+        changed = json.dumps(task, sort_keys=True) != before
+        if changed:
             _recount(task)
-    known = {t["data"]["doc_id"] for t in merge.report.tasks}
+        report.count(task, changed=changed)
+        yield task
     for server_task in server_tasks:
         if server_task["data"]["doc_id"] not in known:
-            merge.add_server_task(server_task)
-    return merge.report
+            task = merge.add_server_task(server_task)
+            report.count(task, changed=True)
+            yield task
 
 
 class _Merge:
-    """One pull's merge: the merged tasks and report, the sync state, and the ids already used in the file."""
+    """One pull's merge: the sync state, the report, and the task and annotation ids already used in the file."""
 
-    def __init__(self, file_tasks: list[dict[str, Any]], differences: list[Difference], state: SyncState) -> None:
+    def __init__(self, file_tasks: TaskSpool, differences: list[Difference], state: SyncState, report: PullMerge) -> None:
         self.by_uid = {d.unique_id: d for d in differences}
         self.state = state
-        self.report = PullMerge(json.loads(json.dumps(file_tasks)))  # the file's records, copied so the caller's stay as read
-        self.used_annotation_ids: set[object] = {a.get("id") for t in file_tasks for a in t.get("annotations") or []}
+        self.report = report
+        self.used_annotation_ids = set(file_tasks.annotation_ids)
         self.annotation_ids = _free_ids(self.used_annotation_ids)
-        self.task_ids = _free_ids({t.get("id") for t in file_tasks})
+        self.used_task_ids = set(file_tasks.ids)
+        self.task_ids = _free_ids(self.used_task_ids)
 
     def difference(self, doc_id: str, annotation: dict[str, Any]) -> Difference:
         return self.by_uid[unique_id(doc_id, annotation)]  # type: ignore[index]
@@ -143,8 +168,9 @@ class _Merge:
         for annotation in task.get("annotations") or []:
             difference = self.difference(task["data"]["doc_id"], annotation)
             if difference.change is Change.SERVER:
-                assert difference.server is not None
-                annotation.update({key: difference.server.get(key) for key in SERVER_FIELDS if key in difference.server})
+                server = difference.server
+                assert server is not None
+                annotation.update({key: server.get(key) for key in SERVER_FIELDS if key in server})
                 self.report.taken.append(difference)
             elif difference.change is Change.DELETED_ON_SERVER:
                 self.report.dropped.append(difference)
@@ -182,16 +208,17 @@ class _Merge:
         self.used_annotation_ids.add(record.get("id"))
         return record
 
-    def add_server_task(self, server_task: dict[str, Any]) -> None:
-        """A task only the server has, appended with its new annotations and predictions."""
+    def add_server_task(self, server_task: dict[str, Any]) -> dict[str, Any]:
+        """A task only the server has, with its new annotations and predictions, to append."""
         task = json.loads(json.dumps(server_task))
-        if task.get("id") in {t.get("id") for t in self.report.tasks}:
+        if task.get("id") in self.used_task_ids:
             task["id"] = next(self.task_ids)
+        self.used_task_ids.add(task.get("id"))
         task["annotations"] = self.server_additions(task, server_task)
         task["predictions"] = [_file_prediction(p, task) for p in task.get("predictions") or []]
         _recount(task)
-        self.report.tasks.append(task)
         self.report.tasks_added += 1
+        return task
 
 
 def _take_server_extras(task: dict[str, Any], server_task: dict[str, Any]) -> None:

@@ -45,12 +45,12 @@ from khabar.studio.merge import refuse
 from khabar.studio.project import doc_id_tasks, import_task_data
 from khabar.studio.sync import (
     CONTENT_FIELDS,
+    Annotations,
     Change,
     Difference,
     Side,
     SyncState,
     compare,
-    content_hash,
     pseudonym_of,
     resolve,
     unique_id,
@@ -182,7 +182,8 @@ def push_export(
     state = state if state is not None else SyncState(Path(file).with_suffix(".sync"))
     precheck(tasks, file=file)
     raw, server_tasks, _pseudonyms = server_view(client, project_id, tasks, book or {}, progress)
-    differences = resolve(compare(tasks, server_tasks, state, file=file), state, keep)
+    mine, theirs = Annotations.of(tasks, side="file", source=file), Annotations.of(server_tasks, side="server", source="the server")
+    differences = resolve(compare(mine, theirs, state), state, keep)
     refused = [d for d in differences if d.change is Change.CONFLICT or (d.change is Change.DELETED_IN_FILE and not accept_deletions)]
     if refused:
         refuse(refused, command="push", file=file, progress=progress)
@@ -272,8 +273,8 @@ def _record_pushed(differences: list[Difference], state: SyncState) -> None:
     for difference in differences:
         if difference.change is Change.DELETED_IN_FILE:
             state.annotations.pop(difference.unique_id, None)
-        elif difference.file is not None:
-            state.annotations[difference.unique_id] = content_hash(difference.file)
+        elif difference.file_hash is not None:
+            state.annotations[difference.unique_id] = difference.file_hash
 
 
 def _apply(

@@ -37,12 +37,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
 from khabar.foundation.errors import KhabarError
+from khabar.studio.spool import doc_id_of
 
 STATE_FORMAT = 1
 #: What an annotator's work is; ids, timestamps and bookkeeping are not.
@@ -130,15 +132,14 @@ class SyncState:
         return json.dumps({"format": STATE_FORMAT, "annotations": dict(sorted(self.annotations.items()))}, indent=1) + "\n"
 
 
-def classify(file: dict[str, Any] | None, server: dict[str, Any] | None, base: str | None) -> Change:
-    """Where one annotation changed since the last sync (see the module's table)."""
+def classify(file: str | None, server: str | None, base: str | None) -> Change:
+    """Where one annotation changed since the last sync, from the content hashes of its two versions (see the module's table)."""
     if file is not None and server is not None:
-        f, v = content_hash(file), content_hash(server)
-        if f == v:
+        if file == server:
             return Change.UNCHANGED
-        if base == v:
+        if base == server:
             return Change.FILE
-        if base == f:
+        if base == file:
             return Change.SERVER
         return Change.CONFLICT
     if file is not None:
@@ -147,64 +148,102 @@ def classify(file: dict[str, Any] | None, server: dict[str, Any] | None, base: s
 
 
 @dataclass(frozen=True)
-class Located:
-    """An annotation with the task it belongs to (by doc_id)."""
+class Entry:
+    """Where an annotation is (its task by doc_id and by position among its side's tasks, its place in the task's
+    annotations) and the hash of its content."""
 
     doc_id: str
-    annotation: dict[str, Any]
+    task: int
+    position: int
+    hash: str
 
 
-def annotations_by_unique_id(tasks: list[dict[str, Any]], *, side: Side, source: str) -> dict[str, Located]:
-    found: dict[str, Located] = {}
-    for task in tasks:
-        doc_id = (task.get("data") or {}).get("doc_id")
-        if not isinstance(doc_id, str):
-            raise KhabarError(f"task has no data.doc_id ({side}); khabar tasks are keyed by doc_id", file=source, task=task.get("id"))
-        for annotation in task.get("annotations") or []:
+class Annotations:
+    """One side's annotations by ``unique_id``: where each is and its content hash, the annotation itself read when
+    asked (``task_at``: the side's task at a position, from a list or from a :class:`khabar.studio.spool.TaskSpool`)."""
+
+    def __init__(self, side: Side, source: str, task_at: Callable[[int], dict[str, Any]]) -> None:
+        self.side = side
+        self.source = source
+        self.task_at = task_at
+        self.entries: dict[str, Entry] = {}
+        self._last: tuple[int, dict[str, Any]] | None = None  # the task read last: a task's annotations are asked for together
+
+    @classmethod
+    def of(cls, tasks: list[dict[str, Any]], *, side: Side, source: str) -> Annotations:
+        index = cls(side, source, tasks.__getitem__)
+        for position, task in enumerate(tasks):
+            index.add(position, task)
+        return index
+
+    def add(self, position: int, task: dict[str, Any]) -> None:
+        """Index the annotations of ``task``, the side's task at ``position``."""
+        doc_id = doc_id_of(task)
+        annotations = task.get("annotations") or []
+        if doc_id is None:
+            raise KhabarError(f"task has no data.doc_id ({self.side}); khabar tasks are keyed by doc_id", file=self.source, task=task.get("id"))
+        if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+            raise KhabarError(f"annotations is not a list of objects ({self.side})", file=self.source, task=task.get("id"))
+        for place, annotation in enumerate(annotations):
             uid = unique_id(doc_id, annotation)
             if uid is None:
                 raise KhabarError(
-                    f"annotation has neither a unique_id nor an id ({side}); pull and push match annotations by them",
-                    file=source, task=task.get("id"),
+                    f"annotation has neither a unique_id nor an id ({self.side}); pull and push match annotations by them",
+                    file=self.source, task=task.get("id"),
                 )  # fmt: skip
-            if uid in found:
-                raise KhabarError(f"unique_id {uid} appears twice ({side})", file=source, task=task.get("id"))
-            found[uid] = Located(doc_id, annotation)
-    return found
+            if uid in self.entries:
+                raise KhabarError(f"unique_id {uid} appears twice ({self.side})", file=self.source, task=task.get("id"))
+            self.entries[uid] = Entry(doc_id, position, place, content_hash(annotation))
+
+    def annotation(self, uid: str) -> dict[str, Any] | None:
+        entry = self.entries.get(uid)
+        if entry is None:
+            return None
+        if self._last is None or self._last[0] != entry.task:
+            self._last = (entry.task, self.task_at(entry.task))
+        annotation: dict[str, Any] = self._last[1]["annotations"][entry.position]
+        return annotation
 
 
 @dataclass(frozen=True)
 class Difference:
-    """One annotation that is not the same in the file and on the server."""
+    """One annotation that is not the same in the file and on the server; each version read from its side when asked."""
 
     unique_id: str
     doc_id: str
     change: Change
-    file: dict[str, Any] | None
-    server: dict[str, Any] | None
+    file_hash: str | None
+    server_hash: str | None
+    sides: tuple[Annotations, Annotations] = field(repr=False, compare=False)
+
+    @property
+    def file(self) -> dict[str, Any] | None:
+        return self.sides[0].annotation(self.unique_id)
+
+    @property
+    def server(self) -> dict[str, Any] | None:
+        return self.sides[1].annotation(self.unique_id)
 
     def describe(self) -> str:
-        either = self.file if self.file is not None else self.server
+        file, server = self.file, self.server
+        either = file if file is not None else server
         who = pseudonym_of(either or {}) or "?"
         line = f"task {self.doc_id} annotation {self.unique_id} by {who}: {self.change.value}"
-        if self.file is not None and self.server is not None:
-            line += "\n" + describe_versions(self.file, self.server)
+        if file is not None and server is not None:
+            line += "\n" + describe_versions(file, server)
         elif either is not None:
             line += f" ({len(either.get('result') or [])} result(s))"
         return line
 
 
-def compare(file_tasks: list[dict[str, Any]], server_tasks: list[dict[str, Any]], state: SyncState, *, file: str) -> list[Difference]:
+def compare(mine: Annotations, theirs: Annotations, state: SyncState) -> list[Difference]:
     """Every annotation of either side with its :class:`Change` (unchanged ones too), file order first."""
-    mine = annotations_by_unique_id(file_tasks, side="file", source=file)
-    theirs = annotations_by_unique_id(server_tasks, side="server", source="the server")
     out = []
-    for uid in [*mine, *(u for u in theirs if u not in mine)]:
-        here, there = mine.get(uid), theirs.get(uid)
-        in_file = here.annotation if here is not None else None
-        on_server = there.annotation if there is not None else None
+    for uid in [*mine.entries, *(u for u in theirs.entries if u not in mine.entries)]:
+        here, there = mine.entries.get(uid), theirs.entries.get(uid)
         doc_id = here.doc_id if here is not None else there.doc_id  # type: ignore[union-attr]
-        out.append(Difference(uid, doc_id, classify(in_file, on_server, state.annotations.get(uid)), in_file, on_server))
+        file_hash, server_hash = (None if here is None else here.hash), (None if there is None else there.hash)
+        out.append(Difference(uid, doc_id, classify(file_hash, server_hash, state.annotations.get(uid)), file_hash, server_hash, (mine, theirs)))
     return out
 
 
@@ -219,13 +258,10 @@ def resolve(differences: list[Difference], state: SyncState, keep: Side | None) 
     settled = []
     for difference in differences:
         if difference.change is Change.CONFLICT:
-            assert difference.file is not None and difference.server is not None
-            other = difference.server if keep == "file" else difference.file
-            state.annotations[difference.unique_id] = content_hash(other)
-            difference = Difference(
-                difference.unique_id, difference.doc_id, Change.FILE if keep == "file" else Change.SERVER,
-                difference.file, difference.server,
-            )  # fmt: skip
+            other = difference.server_hash if keep == "file" else difference.file_hash
+            assert other is not None
+            state.annotations[difference.unique_id] = other
+            difference = replace(difference, change=Change.FILE if keep == "file" else Change.SERVER)
         settled.append(difference)
     return settled
 

@@ -203,3 +203,18 @@ def test_the_commands_benchmark_runs_every_command_and_its_outputs_reconcile(tmp
     assert json.loads((tmp_path / "diff.stdout").read_text(encoding="utf-8"))["spans_added"] == {}
     assert sum(label["spans"] for label in json.loads((tmp_path / "stats.stdout").read_text(encoding="utf-8"))["labels"]) > 0
     assert "target: each command's peak within 1,024 MB:" in done.stdout
+
+
+def test_the_pull_benchmark_pulls_every_imported_annotation_twice(tmp_path: Path) -> None:
+    """benchmarks/studio_pull.py at a tiny size, against its own Label Studio: both pulls run and are measured, the
+    pulled file holds every task, annotation and span result imported, and the second pull leaves it as it was."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH.with_name("studio_pull.py")), "--spans", "600", "--work", str(tmp_path)], capture_output=True, text=True, cwd=repo().root,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for stage in ("studio pull (new file)", "studio pull (into it)"):
+        assert f"| {stage} |" in done.stdout
+    pulled = json.loads((tmp_path / "pulled.json").read_text(encoding="utf-8"))
+    imported = json.loads((tmp_path / "export.json").read_text(encoding="utf-8"))
+    assert [t["data"]["doc_id"] for t in pulled] == [t["data"]["doc_id"] for t in imported]
+    assert "target: each command's peak within 1,024 MB:" in done.stdout

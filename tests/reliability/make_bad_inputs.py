@@ -337,6 +337,9 @@ def main() -> None:
     case("pull-previous-not-json", "the previous export on disk is broken", {"out.json": good[:200]},
          argv=[*pull, "--url", "{studio_url}", "--project", "{project}"], exit=2, expect=["out.json", "not a JSON export"],
          env={"LABEL_STUDIO_API_KEY": "{studio_token}"}, studio=True, untouched=["out.json"])
+    case("pull-previous-not-a-task-list", "the previous export on disk is a JSON list, but of numbers", {"out.json": "[\n  1\n]\n"},
+         argv=[*pull, "--url", "{studio_url}", "--project", "{project}"], exit=2, expect=["out.json", "list of task objects", "item 0 is a JSON int"],
+         env={"LABEL_STUDIO_API_KEY": "{studio_token}"}, studio=True, untouched=["out.json"])
     case("pull-broken-pseudonym-book", "the local pseudonym book is broken", {"studio/pseudonyms.json": "{not json"},
          argv=[*pull, "--url", "{studio_url}", "--project", "{project}"], exit=2, expect=["pseudonyms.json", "unreadable pseudonym book"],
          env={"LABEL_STUDIO_API_KEY": "{studio_token}"}, studio=True, absent_path="out.json")

@@ -11,6 +11,7 @@ import pytest
 
 from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import load_records
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
 from khabar.progress import configure_logging
@@ -142,6 +143,31 @@ def test_pseudonyms_survive_a_lost_book(annotated, tmp_path):
     copy.write_bytes(before)
     pull(annotated["client"], annotated["project_id"], copy, tmp_path / "fresh" / "pseudonyms.json", progress=quiet)
     assert copy.read_bytes() == before
+
+
+def test_a_file_edited_while_the_pull_waits_on_the_server_is_kept(annotated, tmp_path):
+    """A pull reads the file, then waits on Label Studio's snapshot (minutes for a big project): an edit saved
+    meanwhile is kept and the pull refused, rather than replaced by a merge of the bytes read before it."""
+    tasks = read_export(annotated["out"])
+    annotated_task = next(t for t in tasks if t["annotations"])
+    annotated_task["annotations"].pop()  # without its sync state, the file lacks a server annotation: the pull adds it
+    copy = tmp_path / "copy.json"
+    copy.write_text(jsonl.dumps_document(tasks), encoding="utf-8")
+    annotated_task["annotations"][0]["updated_at"] = "2026-12-07T01:02:03.000000Z"  # not content: no conflict with the server
+    edited = jsonl.dumps_document(tasks)
+
+    def edit_during_the_snapshot(line: str) -> None:
+        if line.startswith("asking Label Studio for an export snapshot"):
+            copy.write_text(edited, encoding="utf-8")
+
+    with pytest.raises(KhabarError, match="changed on disk since it was read"):
+        pull(annotated["client"], annotated["project_id"], copy, tmp_path / "book.json", progress=edit_during_the_snapshot)
+    assert copy.read_text(encoding="utf-8") == edited
+    assert not copy.with_suffix(".sync").exists(), "nothing recorded as synced"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["copy.json"], "no staged file left beside it"
+    report = pull(annotated["client"], annotated["project_id"], copy, tmp_path / "book.json", progress=quiet)
+    assert report.changed and report.annotations == 3, "run again, the pull adds the server's annotation to the edited file"
+    assert "2026-12-07T01:02:03.000000Z" in [a["updated_at"] for t in read_export(copy) for a in t["annotations"]]
 
 
 def test_no_email_name_or_user_id_in_any_written_file(annotated, studio_server):
