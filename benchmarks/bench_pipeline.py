@@ -170,7 +170,7 @@ def one_size_main(argv: list[str] | None, doc: str, name: str, run: Callable[[in
 
 def commands_table(title: str, measures: dict[str, Measure]) -> str:
     """Each command's wall and CPU seconds and peak, and whether the highest peak is within the memory target
-    (``commands.py``, ``studio_pull.py``)."""
+    (``commands.py``, ``studio_sync.py``)."""
     rows = [
         title,
         "",

@@ -13,7 +13,13 @@ What a pull writes and refuses is :mod:`khabar.studio.merge`'s; pushing is
 - a first pull sorts tasks, annotations, drafts and predictions by id; later pulls
   keep the file's order and records and append what is new;
 - keys sorted, indent 2, UTF-8, trailing newline, written atomically (temp file +
-  ``os.replace``), and only when the content changed.
+  ``os.replace``), only when the content changed, and only over the bytes the pull read
+  (a file saved meanwhile is kept and the pull refused).
+
+A project can be as big as the export it makes: the snapshot is written to a temporary
+folder as it downloads, and each side's tasks are set aside there as they are read
+(:mod:`khabar.studio.spool`), so a pull (and a push, which reads both sides the same way)
+holds their annotations' hashes and a task of each at a time.
 
 Pseudonyms are stable across pulls and machines without a mapping in the repo.
 A user keeps, in order of preference: the pseudonym the local book gives them
@@ -34,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from khabar.annotation.pseudonyms import pseudonym_number
 from khabar.foundation import jsonl
@@ -103,35 +109,37 @@ def load_pseudonym_book(path: Path) -> dict[str, str]:
     return {key: value for key, value in book.items() if pseudonym_number(value) is not None}
 
 
-def previous_pseudonyms(previous: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """unique_id → pseudonym of every annotation in a previously pulled file."""
+def annotation_pseudonyms(task: dict[str, Any]) -> dict[str, str]:
+    """unique_id → pseudonym of each annotation of a task of a previously pulled file."""
     found: dict[str, str] = {}
-    for task in previous:
-        for annotation in task.get("annotations") or []:
-            user = annotation.get("completed_by")
-            if isinstance(user, dict) and annotation.get("unique_id") and pseudonym_number(user.get("pseudonym")):
-                found[str(annotation["unique_id"])] = user["pseudonym"]
+    for annotation in task.get("annotations") or []:
+        user = annotation.get("completed_by")
+        if isinstance(user, dict) and annotation.get("unique_id") and pseudonym_number(user.get("pseudonym")):
+            found[str(annotation["unique_id"])] = user["pseudonym"]
     return found
 
 
-def user_appearances(task: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """Who worked on a raw task, in order: each annotation's user with its unique_id (by annotation id), then each draft's user."""
-    annotations = sorted(task.get("annotations") or [], key=lambda a: a["id"])
-    drafts = sorted(task.get("drafts") or [], key=lambda d: d["id"])
-    return [(_annotation_user(a), str(a.get("unique_id"))) for a in annotations] + [(_draft_user(d), None) for d in drafts]
+class Annotators:
+    """Who worked on a snapshot's tasks, added a raw task at a time, and the pseudonym each gets (see the module doc)."""
+
+    def __init__(self) -> None:
+        #: each task's id and its users in order: each annotation's user with its unique_id (by annotation id), then each draft's user
+        self.by_task: list[tuple[Any, list[tuple[str, str | None]]]] = []
+
+    def add(self, task: dict[str, Any]) -> None:
+        annotations = sorted(task.get("annotations") or [], key=lambda a: a["id"])
+        drafts = sorted(task.get("drafts") or [], key=lambda d: d["id"])
+        self.by_task.append((task["id"], [(_annotation_user(a), str(a.get("unique_id"))) for a in annotations] + [(_draft_user(d), None) for d in drafts]))
+
+    def pseudonyms(self, by_unique_id: dict[str, str], book: dict[str, str]) -> dict[str, str]:
+        """user identity → pseudonym, users taken in the order of their first work (tasks by id); ``by_unique_id``: the
+        pseudonyms of the previous file's annotations (:func:`annotation_pseudonyms`); ``book``: the local book."""
+        return _pseudonyms(
+            (who for _, people in sorted(self.by_task, key=lambda item: item[0]) for who in people), by_unique_id, book
+        )
 
 
-def assign_pseudonyms(
-    tasks: list[dict[str, Any]], previous: list[dict[str, Any]], book: dict[str, str]
-) -> dict[str, str]:
-    """user identity → pseudonym for every user in a raw export (see the module doc)."""
-    appearances = (who for task in sorted(tasks, key=lambda t: t["id"]) for who in user_appearances(task))
-    return pseudonyms_for(appearances, previous_pseudonyms(previous), book)
-
-
-def pseudonyms_for(appearances: Iterable[tuple[str, str | None]], by_unique_id: dict[str, str], book: dict[str, str]) -> dict[str, str]:
-    """user identity → pseudonym, from :func:`user_appearances` of every task in id order and the pseudonyms of the
-    previous file's annotations (see the module doc)."""
+def _pseudonyms(appearances: Iterable[tuple[str, str | None]], by_unique_id: dict[str, str], book: dict[str, str]) -> dict[str, str]:
     users: list[str] = []
     earlier: dict[str, Counter[str]] = {}
     for user, uid in appearances:
@@ -195,23 +203,6 @@ def stable_task(task: dict[str, Any], pseudonyms: dict[str, str]) -> dict[str, A
     return out
 
 
-def stable_export(tasks: list[dict[str, Any]], pseudonyms: dict[str, str]) -> list[dict[str, Any]]:
-    """The reviewable form of a raw full export (:func:`stable_task` of each task, sorted by id)."""
-    return [stable_task(task, pseudonyms) for task in sorted(tasks, key=lambda t: t["id"])]
-
-
-def read_export(path: Path) -> list[dict[str, Any]]:
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KhabarError("export not found", file=str(path)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise KhabarError(f"not a JSON export ({exc})", file=str(path)) from None
-    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
-        raise KhabarError(TASK_LIST, file=str(path))
-    return tasks
-
-
 def download_snapshot(client: LabelStudio, project_id: int, into: Path, *, timeout: float = SNAPSHOT_TIMEOUT) -> None:
     """Every task of the project, through a snapshot export with full serialisation, written to ``into`` as it comes."""
     from label_studio_sdk.types import SerializationOptionRequest, SerializationOptionsRequest
@@ -238,40 +229,6 @@ def download_snapshot(client: LabelStudio, project_id: int, into: Path, *, timeo
         client.projects.exports.delete(project_id, snapshot.id)
 
 
-def snapshot_export(client: LabelStudio, project_id: int, *, timeout: float = SNAPSHOT_TIMEOUT) -> list[dict[str, Any]]:
-    """Every task of the project, read whole (:func:`download_snapshot`)."""
-    with tempfile.TemporaryDirectory(prefix="khabar-snapshot-") as folder:
-        path = Path(folder) / "snapshot.json"
-        download_snapshot(client, project_id, path, timeout=timeout)
-        tasks = json.loads(path.read_bytes())
-    if not isinstance(tasks, list):
-        raise KhabarError(f"the export of project {project_id} is not a list of tasks")
-    return tasks
-
-
-def khabar_tasks(tasks: list[dict[str, Any]], progress: Callable[[str], None]) -> list[dict[str, Any]]:
-    """The tasks keyed by a doc_id; others (imported by hand in Label Studio) are not khabar's and are left out."""
-    ours = [t for t in tasks if doc_id_of(t) is not None]
-    _say_not_khabars(len(tasks) - len(ours), progress)
-    return ours
-
-
-def _say_not_khabars(count: int, progress: Callable[[str], None]) -> None:
-    if count:
-        progress(f"{count} task(s) without data.doc_id on the server are not khabar's: left out")
-
-
-def server_view(
-    client: LabelStudio, project_id: int, previous: list[dict[str, Any]], book: dict[str, str], progress: Callable[[str], None]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
-    """The raw snapshot, its stable pseudonymised form (khabar tasks only) and the pseudonyms used."""
-    progress(f"asking Label Studio for an export snapshot of project {project_id} (the long step)")
-    raw = khabar_tasks(snapshot_export(client, project_id), progress)
-    progress(f"pseudonymising and merging {len(raw)} task(s)")
-    pseudonyms = assign_pseudonyms(raw, previous, book)
-    return raw, stable_export(raw, pseudonyms), pseudonyms
-
-
 def _tasks_of(export: ExportFile, *, source: str, unreadable: str) -> Iterator[dict[str, Any]]:
     """The tasks of an export a task at a time (one task and one chunk of the file in memory). What the reader
     refuses becomes ``unreadable`` with its reason; an item that is not an object is named."""
@@ -282,38 +239,58 @@ def _tasks_of(export: ExportFile, *, source: str, unreadable: str) -> Iterator[d
         except StopIteration:
             return
         except KhabarError as exc:
-            raise KhabarError(f"{unreadable} ({exc.message})", file=source) from None
+            raise KhabarError(f"{unreadable} ({exc.message})", file=source, task=exc.task, region=exc.region) from None
         if not isinstance(task.value, dict):
             raise KhabarError(f"{TASK_LIST}: item {position} is a JSON {type(task.value).__name__}", file=source)
         yield task.value
 
 
+#: what a command checks of each task of the file as it is read (push: what it needs before the server is touched)
+TaskCheck = Callable[[dict[str, Any]], None]
+
+
 @dataclass
 class FileSide:
-    """The export file as a pull read it: its tasks set aside, its annotations indexed, its annotators' pseudonyms, its sha256."""
+    """The export file as pull and push read it: its tasks set aside, its annotations indexed, its annotators'
+    pseudonyms, the sha256 of the bytes read."""
 
     spool: TaskSpool
     annotations: Annotations
     pseudonyms: dict[str, str]
-    sha256: str | None
+    sha256: str | None = None
 
     @classmethod
-    def read(cls, path: Path, folder: Path) -> FileSide:
-        side = cls.empty(path, folder)
-        export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
+    def read(cls, path: Path, folder: Path, check: TaskCheck | None = None, *, surrogates: Literal["refuse", "keep"] = "refuse") -> FileSide:
+        """The file read a task at a time, each checked by ``check`` before it is kept; ``surrogates``: a string holding
+        a lone surrogate (no UTF-8 file can hold it) refused by the reader, or kept for ``check`` to name."""
+        side = cls.empty(str(path), folder)
+        export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values(), surrogates=surrogates)
         try:
             for task in _tasks_of(export, source=str(path), unreadable="not a JSON export"):
-                side.annotations.add(side.spool.add(task), task)
-                side.pseudonyms.update(previous_pseudonyms([task]))
+                side.add(task, check)
         finally:
             export.close()
-        side.sha256 = export.sha256  # of the bytes read: the merge is put in place only over them
+        side.sha256 = export.sha256  # of the bytes read: a merge is put in place only over them
         return side
 
     @classmethod
-    def empty(cls, path: Path, folder: Path) -> FileSide:
+    def of(cls, tasks: Iterable[dict[str, Any]], source: str, folder: Path, check: TaskCheck | None = None) -> FileSide:
+        """Tasks held by the caller (an import not yet written), kept as :meth:`read` keeps a file's."""
+        side = cls.empty(source, folder)
+        for task in tasks:
+            side.add(task, check)
+        return side
+
+    @classmethod
+    def empty(cls, source: str, folder: Path) -> FileSide:
         spool = TaskSpool(folder / "file.spool")
-        return cls(spool, Annotations("file", str(path), spool.task), {}, None)
+        return cls(spool, Annotations("file", source, spool.task), {})
+
+    def add(self, task: dict[str, Any], check: TaskCheck | None) -> None:
+        if check is not None:
+            check(task)
+        self.annotations.add(self.spool.add(task), task)
+        self.pseudonyms.update(annotation_pseudonyms(task))
 
 
 class SnapshotTasks:
@@ -326,8 +303,16 @@ class SnapshotTasks:
         self.order = sorted(range(len(spool)), key=lambda position: spool.ids[position])  # type: ignore[arg-type,return-value]
         self.by_doc_id = {spool.doc_ids[position]: rank for rank, position in enumerate(self.order)}
 
+    def raw(self, rank: int) -> dict[str, Any]:
+        """The task as Label Studio gave it (its annotators as users, with their server ids)."""
+        return self.spool.task(self.order[rank])
+
     def task(self, rank: int) -> dict[str, Any]:
-        return stable_task(self.spool.task(self.order[rank]), self.pseudonyms)
+        return stable_task(self.raw(rank), self.pseudonyms)
+
+    def raws(self) -> Iterator[dict[str, Any]]:
+        for rank in range(len(self.order)):
+            yield self.raw(rank)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for rank in range(len(self.order)):
@@ -343,13 +328,13 @@ def read_snapshot(client: LabelStudio, project_id: int, folder: Path, file: File
 
     The snapshot is written to ``folder`` as it downloads, read a task at a time into a
     spool, and read back from it: once to pseudonymise every annotator in the order of
-    their first work (:func:`pseudonyms_for`), once to index the annotations.
+    their first work (:class:`Annotators`), once to index the annotations.
     """
     progress(f"asking Label Studio for an export snapshot of project {project_id} (the long step)")
     snapshot = folder / "snapshot.json"
     download_snapshot(client, project_id, snapshot)
     spool = TaskSpool(folder / "server.spool")
-    appearances: list[tuple[object, list[tuple[str, str | None]]]] = []
+    annotators = Annotators()
     others = 0
     export = ExportFile(snapshot, streamed=True, owner_lists=OWNER_LISTS.values())
     try:
@@ -358,14 +343,14 @@ def read_snapshot(client: LabelStudio, project_id: int, folder: Path, file: File
                 others += 1
                 continue
             spool.add(task)
-            appearances.append((task["id"], user_appearances(task)))
+            annotators.add(task)
     finally:
         export.close()
     snapshot.unlink()
-    _say_not_khabars(others, progress)
-    progress(f"pseudonymising and merging {len(spool)} task(s)")
-    appearances.sort(key=lambda item: item[0])  # type: ignore[arg-type,return-value]
-    pseudonyms = pseudonyms_for((who for _, people in appearances for who in people), file.pseudonyms, book)
+    if others:
+        progress(f"{others} task(s) without data.doc_id on the server are not khabar's: left out")
+    progress(f"pseudonymising and comparing {len(spool)} task(s)")
+    pseudonyms = annotators.pseudonyms(file.pseudonyms, book)
     tasks = SnapshotTasks(spool, pseudonyms)
     annotations = Annotations("server", "the server", tasks.task)
     for rank, task in enumerate(tasks):
@@ -399,7 +384,7 @@ def pull(
     with tempfile.TemporaryDirectory(prefix="khabar-pull-") as temporary:
         folder = Path(temporary)
         existed = path.exists()
-        file = FileSide.read(path, folder) if existed else FileSide.empty(path, folder)
+        file = FileSide.read(path, folder) if existed else FileSide.empty(str(path), folder)
         # Without the file its old sync state means nothing: everything on the server is new to it.
         state = SyncState.load(path) if existed else SyncState(SyncState.path_for(path))
         state_text = state.render() if state.path.exists() else None

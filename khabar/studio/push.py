@@ -24,8 +24,10 @@ back. Drafts are not pushed.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,17 +37,18 @@ from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic
 from khabar.studio.export import (
+    FileSide,
+    SnapshotTasks,
     ensure_user,
     load_pseudonym_book,
     placeholder_email,
-    read_export,
-    server_view,
+    read_snapshot,
 )
 from khabar.studio.merge import refuse
 from khabar.studio.project import doc_id_tasks, import_task_data
+from khabar.studio.spool import TaskSpool
 from khabar.studio.sync import (
     CONTENT_FIELDS,
-    Annotations,
     Change,
     Difference,
     Side,
@@ -53,7 +56,6 @@ from khabar.studio.sync import (
     compare,
     pseudonym_of,
     resolve,
-    unique_id,
 )
 
 if TYPE_CHECKING:
@@ -96,29 +98,28 @@ class Journal:
             client.tasks.delete(id=str(task_id))
 
 
-def precheck(tasks: list[dict[str, Any]], *, file: str) -> None:
-    """What a push needs of each task and annotation, checked before anything is sent."""
-    for task in tasks:
-        data = task.get("data")
-        doc_id = data.get("doc_id") if isinstance(data, dict) else None
-        if not isinstance(doc_id, str):
-            raise KhabarError("task has no data.doc_id; push reads exports of khabar tasks", file=file, task=task.get("id"))
-        for annotation in task.get("annotations") or []:
-            if not isinstance(annotation, dict) or pseudonym_number(pseudonym_of(annotation)) is None:
-                who = annotation.get("completed_by") if isinstance(annotation, dict) else annotation
-                raise KhabarError(
-                    f"annotation {annotation.get('id') if isinstance(annotation, dict) else '?'} has completed_by {who!r}, "
-                    "not a pseudonym {\"pseudonym\": \"annotator-N\"}; push reads exports made by khabar studio pull",
-                    file=file, task=task.get("id"),
-                )  # fmt: skip
-        try:
-            jsonl.dumps_document([task]).encode("utf-8")
-        except UnicodeEncodeError as exc:
+def precheck(task: dict[str, Any], *, file: str) -> None:
+    """What a push needs of a task and its annotations, checked before anything is sent."""
+    data = task.get("data")
+    doc_id = data.get("doc_id") if isinstance(data, dict) else None
+    if not isinstance(doc_id, str):
+        raise KhabarError("task has no data.doc_id; push reads exports of khabar tasks", file=file, task=task.get("id"))
+    for annotation in task.get("annotations") or []:
+        if not isinstance(annotation, dict) or pseudonym_number(pseudonym_of(annotation)) is None:
+            who = annotation.get("completed_by") if isinstance(annotation, dict) else annotation
             raise KhabarError(
-                f"holds a string that is not valid Unicode ({exc.reason} at character {exc.start}: "
-                f"{exc.object[max(0, exc.start - 20):exc.end + 20]!r}); Label Studio cannot store it",
+                f"annotation {annotation.get('id') if isinstance(annotation, dict) else '?'} has completed_by {who!r}, "
+                "not a pseudonym {\"pseudonym\": \"annotator-N\"}; push reads exports made by khabar studio pull",
                 file=file, task=task.get("id"),
-            ) from None  # fmt: skip
+            )  # fmt: skip
+    try:
+        jsonl.dumps_document([task]).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise KhabarError(
+            f"holds a string that is not valid Unicode ({exc.reason} at character {exc.start}: "
+            f"{exc.object[max(0, exc.start - 20):exc.end + 20]!r}); Label Studio cannot store it",
+            file=file, task=task.get("id"),
+        ) from None  # fmt: skip
 
 
 def validate_file(path: Path, documents_file: Path | None) -> None:
@@ -151,16 +152,19 @@ def push_file(
     keep: Side | None = None,
     progress: Callable[[str], None] = print,
 ) -> PushReport:
-    """Check ``path`` whole, push it with :func:`push_export` and record the new sync state beside it."""
-    tasks = read_export(path)
-    precheck(tasks, file=str(path))
-    validate_file(path, documents_file)
-    state = SyncState.load(path)
-    before = state.render() if state.path.exists() else None
-    report = push_export(
-        client, project_id, tasks, state=state, book=load_pseudonym_book(book_file), accept_deletions=accept_deletions,
-        keep=keep, file=str(path), progress=progress,
-    )  # fmt: skip
+    """Check ``path`` (each task as it is read, then ``khabar validate``'s checks), push it and record the new sync
+    state beside it. The file and the server's snapshot are set aside on disk as they are read
+    (:mod:`khabar.studio.spool`): memory holds their annotations' hashes and a task at a time."""
+    with tempfile.TemporaryDirectory(prefix="khabar-push-") as folder:
+        side = FileSide.read(path, Path(folder), partial(precheck, file=str(path)), surrogates="keep")  # precheck names them
+        validate_file(path, documents_file)
+        state = SyncState.load(path)
+        before = state.render() if state.path.exists() else None
+        report = _push(
+            client, project_id, side, Path(folder), state=state, book=load_pseudonym_book(book_file), accept_deletions=accept_deletions,
+            keep=keep, file=str(path), progress=progress,
+        )  # fmt: skip
+        side.spool.close()
     if state.render() != before:
         write_atomic(state.path, state.render())
     return report
@@ -178,36 +182,58 @@ def push_export(
     file: str = "the export",
     progress: Callable[[str], None] = print,
 ) -> PushReport:
-    """Make the project hold the file's work (see the module doc); ``state`` is updated in place."""
+    """Make the project hold the work of ``tasks`` (see the module doc); ``state`` is updated in place."""
     state = state if state is not None else SyncState(Path(file).with_suffix(".sync"))
-    precheck(tasks, file=file)
-    raw, server_tasks, _pseudonyms = server_view(client, project_id, tasks, book or {}, progress)
-    mine, theirs = Annotations.of(tasks, side="file", source=file), Annotations.of(server_tasks, side="server", source="the server")
-    differences = resolve(compare(mine, theirs, state), state, keep)
+    with tempfile.TemporaryDirectory(prefix="khabar-push-") as folder:
+        side = FileSide.of(tasks, file, Path(folder), partial(precheck, file=file))
+        report = _push(client, project_id, side, Path(folder), state=state, book=book or {}, accept_deletions=accept_deletions, keep=keep, file=file, progress=progress)
+        side.spool.close()
+    return report
+
+
+def _push(
+    client: LabelStudio,
+    project_id: int,
+    side: FileSide,
+    folder: Path,
+    *,
+    state: SyncState,
+    book: dict[str, str],
+    accept_deletions: bool,
+    keep: Side | None,
+    file: str,
+    progress: Callable[[str], None],
+) -> PushReport:
+    server, theirs, _pseudonyms = read_snapshot(client, project_id, folder, side, book, progress)
+    differences = resolve(compare(side.annotations, theirs, state), state, keep)
     refused = [d for d in differences if d.change is Change.CONFLICT or (d.change is Change.DELETED_IN_FILE and not accept_deletions)]
     if refused:
         refuse(refused, command="push", file=file, progress=progress)
-
-    server_ids = {
-        unique_id(t["data"]["doc_id"], a): (t["id"], a) for t in raw for a in t.get("annotations") or []
-    }
     users = _placeholder_users(client, differences)
 
     def user_id(annotation: dict[str, Any]) -> int:
         return users[placeholder_email(str(pseudonym_of(annotation))).lower()]
 
+    def on_server(uid: str) -> tuple[int, dict[str, Any]]:
+        """The server's task id and its annotation ``uid`` as Label Studio holds it (its annotator a user with an id)."""
+        stable = theirs.annotation(uid)
+        assert stable is not None
+        raw = server.raw(theirs.entries[uid].task)
+        return raw["id"], next(a for a in raw["annotations"] if a.get("id") == stable.get("id"))
+
     journal = Journal()
     counts = dict.fromkeys(("created", "updated", "deleted", "present", "newer"), 0)
     try:
-        present = _import_missing_tasks(client, project_id, tasks, journal, progress)
-        _create_predictions(client, raw, tasks, present, journal)
+        present = _import_missing_tasks(client, project_id, side.spool, journal, progress)
+        _create_predictions(client, server, side.spool, present, journal)
         for difference in differences:
-            _apply(client, difference, present, server_ids, user_id, journal, counts)
+            _apply(client, difference, present, on_server, user_id, journal, counts)
             if (counts["created"] + counts["updated"]) and (counts["created"] + counts["updated"]) % PROGRESS_EVERY == 0:
                 progress(f"  {counts['created'] + counts['updated']} annotation(s) sent")
     except BaseException as exc:
         _roll_back(client, journal, exc, progress)
         raise
+    server.spool.close()
     _record_pushed(differences, state)
     newer = [d for d in differences if d.change in (Change.SERVER, Change.SERVER_ONLY_NEW)]
     if newer:
@@ -236,26 +262,26 @@ def _placeholder_users(client: LabelStudio, differences: list[Difference]) -> di
     return users
 
 
-def _import_missing_tasks(client: LabelStudio, project_id: int, tasks: list[dict[str, Any]], journal: Journal, progress: Callable[[str], None]) -> dict[str, int]:
+def _import_missing_tasks(client: LabelStudio, project_id: int, tasks: TaskSpool, journal: Journal, progress: Callable[[str], None]) -> dict[str, int]:
     """Import the tasks of the file the project lacks (journaled); doc_id → task id of the project after."""
     present = doc_id_tasks(client, project_id)
-    missing = {}
-    for task in tasks:
-        data = task["data"]
-        if data["doc_id"] not in present and data["doc_id"] not in missing:
-            missing[data["doc_id"]] = {key: data[key] for key in TASK_DATA_KEYS if key in data}
+    missing: dict[str, int] = {}  # doc_id → the position of its first task, in file order
+    for position, doc_id in enumerate(tasks.doc_ids):
+        if doc_id is not None and doc_id not in present and doc_id not in missing:
+            missing[doc_id] = position
     if not missing:
         return present
     progress(f"importing {len(missing)} task(s) the project lacks")
-    import_task_data(client, project_id, missing.values())
+    data = (tasks.task(position)["data"] for position in missing.values())  # read back one at a time: texts are the bulk of a file
+    import_task_data(client, project_id, ({key: item[key] for key in TASK_DATA_KEYS if key in item} for item in data))
     after = doc_id_tasks(client, project_id)
     journal.tasks.extend(after[doc_id] for doc_id in missing)
     return after
 
 
-def _create_predictions(client: LabelStudio, raw: list[dict[str, Any]], tasks: list[dict[str, Any]], present: dict[str, int], journal: Journal) -> None:
+def _create_predictions(client: LabelStudio, server: SnapshotTasks, tasks: TaskSpool, present: dict[str, int], journal: Journal) -> None:
     """Create the file's predictions whose (document, model version) the server does not hold (journaled)."""
-    versions = {(t["data"]["doc_id"], p.get("model_version")) for t in raw for p in t.get("predictions") or [] if isinstance(p, dict)}
+    versions = {(t["data"]["doc_id"], p.get("model_version")) for t in server.raws() for p in t.get("predictions") or [] if isinstance(p, dict)}
     for task in tasks:
         for prediction in task.get("predictions") or []:
             if (task["data"]["doc_id"], prediction.get("model_version")) in versions:
@@ -281,7 +307,7 @@ def _apply(
     client: LabelStudio,
     difference: Difference,
     tasks: dict[str, int],
-    server_ids: dict[str | None, tuple[int, dict[str, Any]]],
+    on_server: Callable[[str], tuple[int, dict[str, Any]]],
     user_id: Callable[[dict[str, Any]], int],
     journal: Journal,
     counts: dict[str, int],
@@ -309,7 +335,8 @@ def _apply(
         counts["created"] += 1
     elif change is Change.FILE:
         assert mine is not None
-        server_id, theirs = server_ids[difference.unique_id][1]["id"], server_ids[difference.unique_id][1]
+        theirs = on_server(difference.unique_id)[1]
+        server_id = theirs["id"]
         previous = {key: theirs.get(key) for key in CONTENT_FIELDS}
         fields = _annotation_fields(mine)
         if pseudonym_of(mine) != pseudonym_of(difference.server or {}):
@@ -319,7 +346,7 @@ def _apply(
         journal.updated.append((server_id, {k: v for k, v in previous.items() if v is not None}))
         counts["updated"] += 1
     elif change is Change.DELETED_IN_FILE:
-        task_id, theirs = server_ids[difference.unique_id]
+        task_id, theirs = on_server(difference.unique_id)
         client.annotations.delete(id=theirs["id"])
         recreate = {key: theirs[key] for key in CONTENT_FIELDS if theirs.get(key) is not None}
         journal.deleted.append((task_id, {**recreate, "unique_id": difference.unique_id, "completed_by": (theirs.get("completed_by") or {}).get("id")}))

@@ -160,7 +160,7 @@ class Entry:
 
 class Annotations:
     """One side's annotations by ``unique_id``: where each is and its content hash, the annotation itself read when
-    asked (``task_at``: the side's task at a position, from a list or from a :class:`khabar.studio.spool.TaskSpool`)."""
+    asked (``task_at``: the side's task at a position, read back from where it was set aside)."""
 
     def __init__(self, side: Side, source: str, task_at: Callable[[int], dict[str, Any]]) -> None:
         self.side = side
@@ -168,13 +168,6 @@ class Annotations:
         self.task_at = task_at
         self.entries: dict[str, Entry] = {}
         self._last: tuple[int, dict[str, Any]] | None = None  # the task read last: a task's annotations are asked for together
-
-    @classmethod
-    def of(cls, tasks: list[dict[str, Any]], *, side: Side, source: str) -> Annotations:
-        index = cls(side, source, tasks.__getitem__)
-        for position, task in enumerate(tasks):
-            index.add(position, task)
-        return index
 
     def add(self, position: int, task: dict[str, Any]) -> None:
         """Index the annotations of ``task``, the side's task at ``position``."""

@@ -57,7 +57,7 @@ from array import array
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn, cast
+from typing import Any, BinaryIO, Literal, NoReturn, cast
 
 import msgspec
 import pyarrow as pa
@@ -114,10 +114,17 @@ class Task:
 class ExportFile:
     """One export, opened once and read once: its tasks, the checks of the whole file, and its sha256."""
 
-    def __init__(self, path: Path, *, streamed: bool, owner_lists: Collection[str], typed: msgspec.json.Decoder[Any] | None = None) -> None:
-        """``typed``: a decoder of typed structs tried first on each task; a task it refuses is decoded as plain JSON."""
+    def __init__(
+        self, path: Path, *, streamed: bool, owner_lists: Collection[str], typed: msgspec.json.Decoder[Any] | None = None,
+        surrogates: Literal["refuse", "keep"] = "refuse",
+    ) -> None:
+        """``typed``: a decoder of typed structs tried first on each task; a task it refuses is decoded as plain JSON.
+        ``surrogates``: a lone surrogate escape refused as the file's problem (naming the task, and the region of an
+        owner list among ``owner_lists``), or kept in the task's strings for the caller to judge (``khabar studio push``
+        names it as it names every string Label Studio cannot store)."""
         self.path = path
         self.owner_lists = owner_lists
+        self.surrogates = surrogates
         self.typed = typed
         self.handle: BinaryIO = export_files.open_regular(path)
         self.stamp = self._stamp()
@@ -224,7 +231,7 @@ class ExportFile:
                 pass
             else:
                 return self._tasks_of(data, slices)
-        return _parsed(self.path, data, self.owner_lists)
+        return _parsed(self.path, data, self.owner_lists if self.surrogates == "refuse" else None)
 
     def _refuse_by_head(self) -> None:
         """Raise ``json``'s refusal of a file it refuses within its first :data:`HEAD_BYTES` (a byte order mark, a page
@@ -251,7 +258,7 @@ class ExportFile:
                 try:
                     yield json.loads(bytes(raw))
                 except (ValueError, RecursionError):
-                    yield from _parsed(self.path, data, self.owner_lists)  # raises the whole file's error, as before
+                    yield from _parsed(self.path, data, self.owner_lists if self.surrogates == "refuse" else None)  # raises the whole file's error, as before
                     return
 
     # -- streamed -------------------------------------------------------------------
@@ -274,7 +281,7 @@ class ExportFile:
         if self._byte(pos) != b"]":
             for task_pos in itertools.count():
                 task, end = self._task(pos) if self._byte(pos) == b"{" else self._parsed_by_json(pos, HEAD_BYTES)
-                if surrogate is None and task.escapes_surrogate:
+                if surrogate is None and task.escapes_surrogate and self.surrogates == "refuse":
                     surrogate = _surrogate_problem(self.path, task_pos, task.value, self.owner_lists)
                 if surrogate is None:
                     yield task
@@ -568,8 +575,9 @@ def _is_utf8(data: bytes | memoryview) -> bool:
     return True
 
 
-def _parsed(path: Path, data: bytes, owner_lists: Collection[str]) -> list[Any]:
-    """The whole export parsed by ``json``; its errors, a lone surrogate and a top level other than a list refused."""
+def _parsed(path: Path, data: bytes, owner_lists: Collection[str] | None) -> list[Any]:
+    """The whole export parsed by ``json``; its errors, a lone surrogate (unless ``owner_lists`` is None: kept) and a
+    top level other than a list refused."""
     text = data.decode("utf-8")
     try:
         tasks = json.loads(text)
@@ -577,7 +585,7 @@ def _parsed(path: Path, data: bytes, owner_lists: Collection[str]) -> list[Any]:
         raise _json_refusal(path, exc) from None
     suspect = "\\u" in text and LONE_SURROGATE_ESCAPE.search(text) is not None  # the search only where an escape is
     del text
-    if suspect and isinstance(tasks, list):
+    if suspect and isinstance(tasks, list) and owner_lists is not None:
         _refuse_surrogates(path, tasks, owner_lists)
     if not isinstance(tasks, list):
         raise KhabarError(

@@ -205,14 +205,15 @@ def test_the_commands_benchmark_runs_every_command_and_its_outputs_reconcile(tmp
     assert "target: each command's peak within 1,024 MB:" in done.stdout
 
 
-def test_the_pull_benchmark_pulls_every_imported_annotation_twice(tmp_path: Path) -> None:
-    """benchmarks/studio_pull.py at a tiny size, against its own Label Studio: both pulls run and are measured, the
-    pulled file holds every task, annotation and span result imported, and the second pull leaves it as it was."""
+def test_the_studio_benchmark_pulls_every_imported_annotation_and_pushes_them_back(tmp_path: Path) -> None:
+    """benchmarks/studio_sync.py at a tiny size, against its own Label Studio: both pulls and the push run and are
+    measured, the pulled file holds every task, annotation and span result imported, the second pull leaves it as it
+    was, and the push finds every annotation present."""
     done = subprocess.run(
-        [sys.executable, str(BENCH.with_name("studio_pull.py")), "--spans", "600", "--work", str(tmp_path)], capture_output=True, text=True, cwd=repo().root,
+        [sys.executable, str(BENCH.with_name("studio_sync.py")), "--spans", "600", "--work", str(tmp_path)], capture_output=True, text=True, cwd=repo().root,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    for stage in ("studio pull (new file)", "studio pull (into it)"):
+    for stage in ("studio pull (new file)", "studio pull (into it)", "studio push (nothing to send)"):
         assert f"| {stage} |" in done.stdout
     pulled = json.loads((tmp_path / "pulled.json").read_text(encoding="utf-8"))
     imported = json.loads((tmp_path / "export.json").read_text(encoding="utf-8"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -12,12 +13,8 @@ from khabar.annotation.gazetteer import gazetteer_from_tasks, load_gazetteer
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic
-from khabar.studio.export import (
-    assign_pseudonyms,
-    load_pseudonym_book,
-    read_export,
-    stable_export,
-)
+from khabar.studio.export import Annotators, FileSide, SnapshotTasks, annotation_pseudonyms, load_pseudonym_book
+from khabar.studio.spool import TaskSpool
 
 
 def user(uid: int, email: str) -> dict:
@@ -56,6 +53,22 @@ SALMA = user(3, "salma@example.org")
 OMAR = user(4, "omar@example.org")
 
 
+def assign_pseudonyms(tasks: list[dict], previous: list[dict], book: dict[str, str]) -> dict[str, str]:
+    """The pseudonyms a pull gives the users of a snapshot's raw ``tasks``, against a previous file's tasks."""
+    annotators = Annotators()
+    for task in tasks:
+        annotators.add(task)
+    return annotators.pseudonyms({k: v for t in previous for k, v in annotation_pseudonyms(t).items()}, book)
+
+
+def stable_export(tasks: list[dict], pseudonyms: dict[str, str], folder) -> list[dict]:
+    """The snapshot's tasks as a pull reads them back: set aside raw, then stable, in id order."""
+    spool = TaskSpool(folder / "server.spool")
+    for task in tasks:
+        spool.add(task)
+    return list(SnapshotTasks(spool, pseudonyms))
+
+
 def test_new_users_get_annotator_numbers_in_order_of_first_annotation():
     tasks = [raw_task(2, [raw_annotation(7, OMAR, "u7")]), raw_task(1, [raw_annotation(5, SALMA, "u5")])]
     assert assign_pseudonyms(tasks, [], {}) == {"salma@example.org": "annotator-1", "omar@example.org": "annotator-2"}
@@ -75,11 +88,11 @@ def test_local_book_and_placeholder_users_win():
     assert assign_pseudonyms(tasks, [], book) == {"salma@example.org": "annotator-2", "annotator-4@khabar.invalid": "annotator-4"}
 
 
-def test_stable_export_drops_identities_and_volatile_fields_and_sorts():
+def test_stable_export_drops_identities_and_volatile_fields_and_sorts(tmp_path):
     draft = {"id": 2, "user": "omar@example.org", "created_username": "Omar omar@example.org, 4", "created_ago": "now", "result": []}
     tasks = [raw_task(2, []), raw_task(1, [raw_annotation(6, OMAR, "u6"), raw_annotation(5, SALMA, "u5")], [draft])]
     pseudonyms = assign_pseudonyms(tasks, [], {})
-    stable = stable_export(tasks, pseudonyms)
+    stable = stable_export(tasks, pseudonyms, tmp_path)
     text = jsonl.dumps_document(stable)
     assert [t["id"] for t in stable] == [1, 2]
     assert [a["id"] for a in stable[0]["annotations"]] == [5, 6]
@@ -92,11 +105,11 @@ def test_stable_export_drops_identities_and_volatile_fields_and_sorts():
     assert "قال" in text, "UTF-8, not \\u escapes"
 
 
-def test_embedded_prediction_becomes_its_id():
+def test_embedded_prediction_becomes_its_id(tmp_path):
     """Label Studio embeds the prediction an annotation started from, with its own created_ago."""
     annotation = raw_annotation(5, SALMA, "u5")
     annotation["prediction"] = {"id": 9, "created_ago": "3 minutes", "model_version": "m", "result": []}
-    stable = stable_export([raw_task(1, [annotation])], assign_pseudonyms([raw_task(1, [annotation])], [], {}))
+    stable = stable_export([raw_task(1, [annotation])], assign_pseudonyms([raw_task(1, [annotation])], [], {}), tmp_path)
     assert stable[0]["annotations"][0]["prediction"] == 9
     assert "created_ago" not in jsonl.dumps_document(stable)
 
@@ -123,11 +136,15 @@ def test_pseudonym_book_is_read_and_bad_input_is_named(tmp_path):
         load_pseudonym_book(book)
 
 
-def test_read_export_refuses_what_is_not_a_task_list(tmp_path):
+def test_the_file_a_pull_reads_must_be_a_list_of_task_objects(tmp_path):
+    """Whatever else the file is, one line naming it and what is wrong (pull and push read it a task at a time)."""
     path = tmp_path / "x.json"
-    path.write_text('{"id": 1}', encoding="utf-8")
-    with pytest.raises(KhabarError, match="list of task objects"):
-        read_export(path)
+    for text, problem in (('{"id": 1}', "the top level is a JSON dict"), ("[\n  1\n]\n", "list of task objects): item 0 is a JSON int"),
+                          ('[{"id": 1, "data": {"doc_id": "d1"}}', "not a JSON export (not JSON"), ("", "empty file")):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(KhabarError, match=re.escape(problem)) as refused:
+            FileSide.read(path, tmp_path)
+        assert str(path) in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_gazetteer_learns_submitted_entities_with_majority_label(tmp_path):

@@ -16,9 +16,10 @@ from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
 from khabar.progress import configure_logging
 from khabar.studio import cli
-from khabar.studio.export import ensure_user, pull, read_export, snapshot_export
+from khabar.studio.export import ensure_user, pull
 from khabar.studio.project import doc_id_tasks, find_project, import_preannotations, sync_project
 from khabar.studio.push import push_export
+from tests.studio.studio_support import read_export, snapshot_export
 
 pytestmark = pytest.mark.studio
 

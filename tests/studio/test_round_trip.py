@@ -23,9 +23,9 @@ import pytest
 
 from khabar.annotation.ingest import load_records
 from khabar.foundation.paths import repo
-from khabar.studio.export import snapshot_export
 from khabar.studio.project import doc_id_tasks, find_project, sync_project
 from khabar.studio.push import push_file
+from tests.studio.studio_support import snapshot_export
 
 pytestmark = pytest.mark.studio
 

@@ -15,6 +15,7 @@ import pytest
 from khabar.annotation.conll_import import import_conll, read_conll
 from khabar.foundation.paths import repo
 from khabar.validation.api import validate_exports
+from tests.studio.studio_support import read_export
 from tests.wojood.wojood_support import SPLITS, build_and_compare, wojood_file, write_inputs
 
 #: Facts of the sample (SOURCE.md): tokens, entities (B- tags), `$#$` sentinels, `#ERROR!` values.
@@ -75,7 +76,7 @@ def test_full_sample_round_trip(tmp_path: Path) -> None:
 @pytest.mark.studio
 def test_val_through_label_studio(tmp_path: Path, studio_server, studio_project_title: str) -> None:
     """val.txt pushed into a real Label Studio and pulled back comes out of the build unchanged."""
-    from khabar.studio.export import pull, read_export
+    from khabar.studio.export import pull
     from khabar.studio.project import sync_project
     from khabar.studio.push import push_export
 

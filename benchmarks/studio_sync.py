@@ -1,17 +1,20 @@
-"""`khabar studio pull`'s memory against a real Label Studio, at one size.
+"""`khabar studio pull` and `push` against a real Label Studio, at one size.
 
 Generates the news export of ``benchmarks/synth.py``, starts a throw-away Label Studio (the pinned
 one, on 127.0.0.1, in the work folder), makes a project with the repository's labeling config and
 imports the export's tasks with their annotations into it (Label Studio's own import, 200 tasks a
 request; each pseudonym becomes a placeholder user, as ``khabar studio push`` makes them). Then it
 runs, each in its own process (``bench_pipeline.measure``: CPU seconds and peak resident memory from
-the process's own rusage): a first ``khabar studio pull`` into a new file, and a second one into the
-file the first wrote (the server unchanged: the whole three-way comparison, nothing to write).
+the process's own rusage): a first ``khabar studio pull`` into a new file, a second one into the
+file the first wrote (the server unchanged: the whole three-way comparison, nothing to write), and
+a ``khabar studio push`` of that file back into the project (its checks, ``khabar validate``'s
+among them, and the comparison: every annotation is already there, nothing is sent).
 
 Every run reconciles: the pulled file holds every task, annotation and span result imported, each
-annotation under its annotator's pseudonym, and the second pull leaves the file byte-identical.
+annotation under its annotator's pseudonym, the second pull leaves the file byte-identical, and the
+push finds every annotation present.
 
-    python benchmarks/studio_pull.py --spans 300000 --work /tmp/khabar-pull
+    python benchmarks/studio_sync.py --spans 300000 --work /tmp/khabar-studio
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from khabar.studio.connection import API_KEY_VARIABLE, Target, connect  # noqa: 
 from khabar.studio.export import ensure_user, placeholder_email  # noqa: E402
 from khabar.studio.server import StudioPaths, free_port, read_credentials, start_server, stop_server  # noqa: E402
 
-PROJECT = "bench-pull"
+PROJECT = "bench-studio"
 #: tasks per import request (a request of every task at 300k span results took Label Studio minutes to refuse)
 IMPORT_BATCH = 200
 _ANNOTATION_FIELDS = ("result", "lead_time", "was_cancelled", "ground_truth")
@@ -95,6 +98,11 @@ def run(spans: int, seed: int, work: Path) -> tuple[int, dict[str, Measure]]:
         problems = reconcile(tasks, tasks_of(pulled))
         if hashlib.sha256(pulled.read_bytes()).hexdigest() != first:
             problems.append("the second pull, with nothing new on the server, changed the file")
+        push = [*khabar_command(), "studio", "push", "--url", server.url, "--project", PROJECT, "--file", str(pulled), "--documents", str(documents), "--studio-dir", str(work / "local")]
+        measures["studio push (nothing to send)"] = measure("push", push, work)
+        annotations = sum(len(t["annotations"]) for t in tasks)
+        if f"0 annotation(s) created, 0 updated, 0 deleted, {annotations} already the same" not in measures["studio push (nothing to send)"].stderr:
+            problems.append(f"the push of the pulled file did not find its {annotations} annotation(s) present")
     finally:
         stop_server(paths, progress=lambda _line: None)
     if problems:
@@ -115,11 +123,11 @@ def reconcile(imported: list[dict], pulled: list[dict]) -> list[str]:
 
 
 def table(spans: int, measures: dict[str, Measure]) -> str:
-    return commands_table(f"khabar studio pull of a Label Studio project of {spans:,} span results (news)", measures)
+    return commands_table(f"khabar studio pull and push with a Label Studio project of {spans:,} span results (news)", measures)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return one_size_main(argv, __doc__ or "", "studio-pull", run, table)
+    return one_size_main(argv, __doc__ or "", "studio-sync", run, table)
 
 
 if __name__ == "__main__":
