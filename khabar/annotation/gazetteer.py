@@ -4,20 +4,17 @@ Every entity span of a submitted (not cancelled) annotation in
 ``annotation/exports/*.json`` adds its text → label. A surface form seen with
 several labels keeps the most frequent one (ties: alphabetical), so the
 gazetteer is a pure function of the committed files. With no committed gold it
-is empty and the pre-annotator proposes no entities.
+is empty and the pre-annotator proposes no entities. The files are read by
+:func:`khabar.studio.export.load_gazetteer`, a task at a time.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from khabar.annotation.scheme import load_scheme
-from khabar.foundation import export_files
-from khabar.foundation.errors import KhabarError
 
 MIN_SURFACE_LENGTH = 2
 
@@ -52,15 +49,3 @@ def gazetteer_from_tasks(tasks: Iterable[dict]) -> Gazetteer:
         surface: sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0] for surface, counts in seen.items()
     }
     return Gazetteer(entries=dict(sorted(entries.items())))
-
-
-def load_gazetteer(exports_dir: Path) -> Gazetteer:
-    tasks: list[dict] = []
-    for path in export_files.in_folder(exports_dir) if exports_dir.is_dir() else []:
-        try:
-            content = json.loads(export_files.read_regular(path).decode("utf-8"))
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise KhabarError(f"cannot build the gazetteer: not JSON ({str(exc).split(';')[0] or 'nested too deeply'})", file=str(path)) from None
-        if isinstance(content, list):
-            tasks.extend(task for task in content if isinstance(task, dict))
-    return gazetteer_from_tasks(tasks)

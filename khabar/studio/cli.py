@@ -235,8 +235,8 @@ def _preannotate(client: LabelStudio, args: argparse.Namespace, project_id: int,
 
 def _preannotate_by_rules(client: LabelStudio, args: argparse.Namespace, project_id: int) -> int:
     """Pre-annotate with the rules and the gazetteer learnt from the committed exports."""
-    from khabar.annotation.gazetteer import load_gazetteer
     from khabar.annotation.preannotate import MODEL_VERSION
+    from khabar.studio.export import load_gazetteer
     from khabar.studio.project import import_preannotations
 
     exports = args.exports or repo().exports_dir

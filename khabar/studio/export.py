@@ -42,8 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from khabar.annotation.gazetteer import Gazetteer, gazetteer_from_tasks
 from khabar.annotation.pseudonyms import pseudonym_number
-from khabar.foundation import jsonl
+from khabar.foundation import export_files, jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import stage_file, write_atomic
 from khabar.studio.merge import PullMerge, merge_pull, refusals, refuse
@@ -249,6 +250,24 @@ def _tasks_of(export: ExportFile, *, source: str, unreadable: str) -> Iterator[d
 TaskCheck = Callable[[dict[str, Any]], None]
 
 
+def _export_tasks(path: Path, *, source: str, unreadable: str) -> Iterator[dict[str, Any]]:
+    """The tasks of the export at ``path`` a task at a time (:func:`_tasks_of`), the file closed after."""
+    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
+    try:
+        yield from _tasks_of(export, source=source, unreadable=unreadable)
+    finally:
+        export.close()
+
+
+def load_gazetteer(exports_dir: Path) -> Gazetteer:
+    """What ``khabar studio preannotate`` proposes entities from: the surface forms of the exports in
+    ``exports_dir`` (:func:`khabar.annotation.gazetteer.gazetteer_from_tasks`), each file read a task at a time."""
+    paths = export_files.in_folder(exports_dir) if exports_dir.is_dir() else []
+    return gazetteer_from_tasks(
+        task for path in paths for task in _export_tasks(path, source=str(path), unreadable="cannot build the gazetteer: not a JSON export")
+    )
+
+
 @dataclass
 class FileSide:
     """The export file as pull and push read it: its tasks set aside, its annotations indexed, its annotators'
@@ -336,16 +355,12 @@ def read_snapshot(client: LabelStudio, project_id: int, folder: Path, file: File
     spool = TaskSpool(folder / "server.spool")
     annotators = Annotators()
     others = 0
-    export = ExportFile(snapshot, streamed=True, owner_lists=OWNER_LISTS.values())
-    try:
-        for task in _tasks_of(export, source=f"the export of project {project_id}", unreadable="Label Studio's export cannot be read"):
-            if doc_id_of(task) is None:
-                others += 1
-                continue
-            spool.add(task)
-            annotators.add(task)
-    finally:
-        export.close()
+    for task in _export_tasks(snapshot, source=f"the export of project {project_id}", unreadable="Label Studio's export cannot be read"):
+        if doc_id_of(task) is None:
+            others += 1
+            continue
+        spool.add(task)
+        annotators.add(task)
     snapshot.unlink()
     if others:
         progress(f"{others} task(s) without data.doc_id on the server are not khabar's: left out")
