@@ -24,6 +24,7 @@ from khabar.studio.sync import (
     Difference,
     SyncState,
     content_hash,
+    pseudonym_of,
     region_ids,
     unique_id,
 )
@@ -48,8 +49,8 @@ class PullMerge:
     def count(self, task: dict[str, Any], *, changed: bool) -> None:
         self.tasks += 1
         self.annotations += len(task["annotations"])
-        self.predictions += len(task["predictions"])
-        self.annotators.update(a["completed_by"]["pseudonym"] for a in task["annotations"])
+        self.predictions += len(task.get("predictions") or [])
+        self.annotators.update(pseudonym for a in task["annotations"] if (pseudonym := pseudonym_of(a)) is not None)
         self.changed = self.changed or changed
 
     def summary(self) -> str:
