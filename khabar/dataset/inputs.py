@@ -17,13 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from khabar.dataset.stored_inputs import StoredInputs
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.export_files import check_regular
 from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.paths import repo
 from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
-from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, Inputs, Tables, documents_table, from_tables
+from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, Inputs, documents_table, from_tables
+from khabar.gold.stored_inputs import StoredInputs
 from khabar.validation import store
 from khabar.validation.cli import export_paths
 
@@ -75,11 +75,9 @@ def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None],
         kept = StoredInputs.open(key, export_hashes=hashes, documents_sha256=documents_sha256) if ranged else store.load(key)
         if kept is not None:
             log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
-            if isinstance(kept, StoredInputs):
-                _refuse_knowledge_base_failures(kept.tables, exports, documents_file)  # the base may have changed since
-                return kept
-            _refuse_knowledge_base_failures(lambda: kept, exports, documents_file)
-            return from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
+            inputs = kept if isinstance(kept, StoredInputs) else from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
+            _refuse_knowledge_base_failures(inputs, exports, documents_file)  # the base may have changed since
+            return inputs
     log(f"validating {len(exports)} export(s)…")
     spool, sha256s = _validated(exports, documents_file)
     hashes = _hashes(exports, sha256s)  # the digests of the bytes validated
@@ -122,14 +120,14 @@ def _where(f: Failure) -> str:
     return f"{f.file}: task {f.task_id}: region {f.region_id}: "
 
 
-def _refuse_knowledge_base_failures(tables: Callable[[], Tables], exports: list[Path], documents_file: Path) -> None:
-    """Refuse the kept tables when the knowledge base has errors against their gold (``tables()`` is read
-    only when the base describes these inputs)."""
+def _refuse_knowledge_base_failures(inputs: Inputs, exports: list[Path], documents_file: Path) -> None:
+    """Refuse the kept tables when the knowledge base has errors against their gold (read only when the base
+    describes these inputs)."""
     from khabar.kb.check import check_knowledge_base, knowledge_base_applies
 
     if not knowledge_base_applies(exports, documents_file):
         return
-    failures = check_knowledge_base(tables(), exports, documents_file)
+    failures = check_knowledge_base(inputs, exports, documents_file)
     if failures:
         first = "; ".join(_where(f) + f.message for f in failures[:3])
         raise KhabarError(

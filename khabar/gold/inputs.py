@@ -83,7 +83,7 @@ class InputCounts(NamedTuple):
 class Inputs(Protocol):
     """What a build reads: the documents (their texts only when asked) and annotations whole, everything
     else one range of documents at a time (:class:`BuildInputs` in memory, or the tables validate kept,
-    read a range at a time: :class:`khabar.dataset.stored_inputs.StoredInputs`)."""
+    read a range at a time: :class:`khabar.gold.stored_inputs.StoredInputs`)."""
 
     @property
     def documents(self) -> pl.DataFrame: ...  # the DOCUMENTS columns, ``text`` perhaps left out

@@ -11,17 +11,18 @@ committed exports with the repository's corpus: the base describes that gold and
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
 
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
-from khabar.gold.adjudicate import adjudicate
-from khabar.gold.inputs import Tables, from_tables
+from khabar.gold.inputs import Inputs
+from khabar.gold.stored_inputs import StoredInputs
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
-from khabar.kb.mentions import LINKABLE, Roles, contents, export_paths_are_committed, linkable_mentions
+from khabar.kb.mentions import LINKABLE, Roles, export_paths_are_committed, gold_frames
 from khabar.validation.api import ValidationResult, validate_exports
 from khabar.validation.checks import ERROR, list_line
 from khabar.validation.failures import Failure, FailureKind
@@ -78,7 +79,8 @@ def check_entities(entities: list[Entity], path: Path) -> list[Failure]:
     return failures
 
 
-def check_links(mentions: list[tuple[str, int, int, str, str]], links: list[Link], entities: list[Entity], path: Path) -> list[Failure]:
+def check_links(mentions: Iterable[tuple[str, int, int, str, str]], links: list[Link], entities: list[Entity], path: Path) -> list[Failure]:
+    """``mentions``: doc_id, start, end, label, text of each linkable gold mention, read once (a frame's rows as they come)."""
     types = {e.entity_id: e.type for e in entities}
     rows = Counter((k.doc_id, k.start, k.end, k.label) for k in links)
     failures = []
@@ -151,9 +153,9 @@ def validate_with_knowledge_base(paths: list[Path], documents_file: Path | None 
     exports when their tables are clean (only clean tables give a gold): what ``khabar validate`` reports."""
     result = validate_exports(paths, documents_file, strict=strict)
     documents_file = documents_file or repo().documents_file
-    # asked before ``result.tables``, which loads the tables validate spooled to disk
     if result.errors == 0 and knowledge_base_applies(paths, documents_file):
-        result.failures += check_knowledge_base(result.tables, paths, documents_file)
+        inputs = StoredInputs.of_spool(result.spool, export_hashes=(), documents_sha256="")  # read in place, a range at a time
+        result.failures += check_knowledge_base(inputs, paths, documents_file)
     return result
 
 
@@ -162,20 +164,19 @@ def knowledge_base_applies(paths: list[Path], documents_file: Path) -> bool:
     return repo().kb_dir.is_dir() and export_paths_are_committed(paths, documents_file)
 
 
-def check_knowledge_base(tables: Tables, paths: list[Path], documents_file: Path) -> list[Failure]:
-    """The base's failures against the gold of ``tables``; none when the base does not describe these inputs."""
+def check_knowledge_base(inputs: Inputs, paths: list[Path], documents_file: Path) -> list[Failure]:
+    """The base's failures against the gold of ``inputs``; none when the base does not describe these inputs."""
     folder = repo().kb_dir
     if not knowledge_base_applies(paths, documents_file):
         return []
-    gold = adjudicate(from_tables(tables))
     entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)
     roles = Roles.of(load_scheme())
-    gold_frame = contents(gold, roles)
+    mentions, gold_frame = gold_frames(inputs, roles)
     gold_contents = gold_frame.select("doc_id", "start", "end", "text").rows()
     with_source = set(gold_frame.filter(pl.col("source_start").list.len() > 0).select("doc_id", "start", "end").rows())
     return [
         *check_entities(entities, folder / files.FILES[Entity]),
-        *check_links(linkable_mentions(gold).rows(), links, entities, folder / files.FILES[Link]),
+        *check_links(mentions.iter_rows(), links, entities, folder / files.FILES[Link]),
         *check_clusters(gold_contents, clusters, folder / files.FILES[Cluster], roles.content),
         *check_ambiguous_sources(gold_contents, with_source, files.read(AmbiguousSource), folder / files.FILES[AmbiguousSource], roles.content),
     ]

@@ -31,17 +31,15 @@ def _context(text: str, start: int, end: int) -> str:
 
 
 def run_link(args: argparse.Namespace) -> int:
-    from khabar.annotation.scheme import load_scheme
     from khabar.kb import files
     from khabar.kb.files import Cluster, Entity, Link
-    from khabar.kb.mentions import Roles, committed_gold, contents, linkable_mentions
+    from khabar.kb.mentions import committed_gold
     from khabar.kb.propose import Status, propose_clusters, propose_links, statements
 
-    inputs, gold = committed_gold()
-    texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
+    text_frame, mentions, gold_contents = committed_gold()
+    texts = dict(text_frame.iter_rows())
     entities, links = files.read(Entity), files.read(Link)
     if args.what == "propose":
-        mentions = linkable_mentions(gold)
         proposals = propose_links(mentions, texts, entities, links)
         counts = {status: sum(p.status is status for p in proposals) for status in Status}
         print(f"khabar link: {len(proposals)} linkable mention(s): " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
@@ -59,7 +57,7 @@ def run_link(args: argparse.Namespace) -> int:
         left = counts[Status.AMBIGUOUS] + counts[Status.UNLINKED] + (0 if args.write else counts[Status.PROPOSED])
         return EXIT_FAILED_CHECKS if left else EXIT_OK
     existing = files.read(Cluster)
-    items = statements(contents(gold, Roles.of(load_scheme())), links)
+    items = statements(gold_contents, links)
     proposed = propose_clusters(items, existing)
     reviewed = set(existing)
     new = [row for row in proposed if row not in reviewed]

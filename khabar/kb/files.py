@@ -33,7 +33,7 @@ CLUSTER_ID = re.compile(r"qc-\d{3,}")
 WIKIDATA_ID = re.compile(r"Q[1-9]\d*")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Entity:
     entity_id: str
     type: str
@@ -47,7 +47,7 @@ class Entity:
         return (self.canonical_name, *(a for a in self.aliases.split(ALIAS_SEPARATOR) if a))
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Link:
     doc_id: str
     start: int
@@ -56,7 +56,7 @@ class Link:
     entity_id: str
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Cluster:
     doc_id: str
     start: int
@@ -64,7 +64,7 @@ class Cluster:
     cluster_id: str
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class AmbiguousSource:
     doc_id: str
     start: int

@@ -38,6 +38,15 @@ from tests.dataset import khabar_fixtures as fx
 LAYERS = ("entity", "attribution", "zone")
 
 
+def committed_inputs_and_gold() -> tuple[BuildInputs, Gold]:
+    """The committed exports' inputs, whole, and their gold."""
+    from khabar.dataset.inputs import load_inputs
+    from khabar.foundation.paths import repo
+
+    inputs = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
+    return inputs, adjudicate(inputs)
+
+
 def test_alpha_matches_krippendorffs_textbook_example():
     """Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", nominal data with missing values: α = 0.743."""
     coders = [
@@ -240,9 +249,7 @@ def test_token_alpha_of_the_committed_export_equals_the_krippendorff_package():
     per layer and, for entities, per nesting level."""
     from khabar.annotation.scheme import load_scheme
     from khabar.dataset.agreement import LEVELS
-    from khabar.kb.mentions import committed_gold
-
-    inputs, _ = committed_gold()
+    inputs, _ = committed_inputs_and_gold()
     layers = load_scheme().layer_names
     result = agreement(inputs, layers)
     latest = latest_per_annotator(inputs.annotations.filter(~pl.col("ground_truth")))
@@ -353,9 +360,7 @@ def test_the_reports_rows_are_their_fields_in_order():
 
 def test_the_committed_adjudication_log_has_a_guideline_for_every_departure():
     from khabar.annotation.scheme import load_scheme
-    from khabar.kb.mentions import committed_gold
-
-    inputs, gold = committed_gold()
+    inputs, gold = committed_inputs_and_gold()
     log = agreement(inputs, load_scheme().layer_names, gold=gold, reasons=committed_reasons()).log
     # the six spans both passes agreed on that the adjudicator overrode, and the NORP the audit correction removed (D44)
     assert sum(o.change == "removed" for o in log) == 7
@@ -432,9 +437,7 @@ def _assert_batches_add_up(inputs: BuildInputs, gold: Gold, layers: tuple[str, .
 
 def test_the_committed_export_in_batches_adds_up_to_the_whole():
     from khabar.annotation.scheme import load_scheme
-    from khabar.kb.mentions import committed_gold
-
-    inputs, gold = committed_gold()
+    inputs, gold = committed_inputs_and_gold()
     layers = tuple(load_scheme().layer_names)
     whole = agreement(inputs, layers, gold=gold, reasons=committed_reasons())
     # every measure has something to add up: passes, the log with its guidelines, quote types, each alpha

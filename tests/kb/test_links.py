@@ -22,13 +22,32 @@ ASHARQ, RT, ALHURRA, ALARAB = "81ec20757aeac4d6", "c59ea302dcd9b174", "bdd1f7aa2
 
 @pytest.fixture(scope="module")
 def committed():
-    inputs, gold = committed_gold()
-    return inputs, gold, files.read(Entity), files.read(Link), files.read(Cluster)
+    """The committed gold's texts (by doc_id), linkable mentions and CONTENT spans, and the base's three files."""
+    texts, mentions, gold_contents = committed_gold()
+    return dict(texts.iter_rows()), mentions, gold_contents, files.read(Entity), files.read(Link), files.read(Cluster)
+
+
+def test_the_gold_read_a_range_at_a_time_gives_the_frames_of_the_whole(committed, monkeypatch):
+    """The base is checked against the gold made a range of documents at a time (as the build makes it): the same
+    mentions and CONTENT spans, in the same order, as the gold of all documents at once."""
+    from khabar.dataset.inputs import load_inputs
+    from khabar.foundation.paths import repo
+    from khabar.gold.adjudicate import adjudicate
+    from khabar.kb import mentions as mentions_module
+
+    whole = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
+    gold, roles = adjudicate(whole), Roles.of(load_scheme())
+    monkeypatch.setattr(mentions_module, "RANGE_DOCUMENTS", 2)
+    assert len(whole.ranges(documents=2, spans=mentions_module.RANGE_SPANS)) > 2
+    mentions, gold_contents = mentions_module.gold_frames(whole, roles)
+    assert mentions.equals(linkable_mentions(gold))
+    assert gold_contents.equals(contents(gold, roles).select(gold_contents.columns))
+    _, committed_mentions, committed_contents, *_ = committed
+    assert committed_mentions.equals(mentions) and committed_contents.equals(gold_contents), "khabar link reads the same"
 
 
 def test_every_linkable_gold_mention_outside_related_zones_has_one_valid_link(committed):
-    _, gold, entities, links, _ = committed
-    mentions = linkable_mentions(gold)
+    _, mentions, _, entities, links, _ = committed
     assert mentions.height == len(links) > 400
     assert check_entities(entities, Path("entities.csv")) == []
     assert check_links(mentions.rows(), links, entities, Path("links.csv")) == []
@@ -36,9 +55,9 @@ def test_every_linkable_gold_mention_outside_related_zones_has_one_valid_link(co
 
 
 def test_the_audits_people_are_one_entity_each(committed):
-    _, gold, _, links, _ = committed
+    _, mentions, _, _, links, _ = committed
     by_text = {}
-    texts = {(m[0], m[1], m[2]): m[4] for m in linkable_mentions(gold).rows()}
+    texts = {(m[0], m[1], m[2]): m[4] for m in mentions.rows()}
     for link in links:
         by_text.setdefault(link.entity_id, set()).add(texts[link.doc_id, link.start, link.end])
     assert {"ألينا رومانوفسكي", "آلينا رومانسكي", "رومانوفسكي"} <= by_text["alina-romanowski"]
@@ -47,8 +66,7 @@ def test_the_audits_people_are_one_entity_each(committed):
 
 
 def test_every_gold_content_has_one_cluster_and_the_audits_reprint_shares_it(committed):
-    _, gold, _, _, clusters = committed
-    gold_contents = contents(gold, Roles.of(load_scheme()))
+    _, _, gold_contents, _, _, clusters = committed
     assert check_clusters(gold_contents.select("doc_id", "start", "end", "text").rows(), clusters, Path("c.csv"), load_scheme().attribution.content) == []
     cluster_of = {(c.doc_id, c.start, c.end): c.cluster_id for c in clusters}
     assert cluster_of[ASHARQ, 1544, 1706] == cluster_of[RT, 250, 418]
@@ -57,19 +75,17 @@ def test_every_gold_content_has_one_cluster_and_the_audits_reprint_shares_it(com
 
 
 def test_proposals_reproduce_the_reviewed_links_from_aliases_alone(committed):
-    inputs, gold, entities, links, _ = committed
-    texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
-    proposals = propose_links(linkable_mentions(gold), texts, entities, [])
+    texts, mentions, _, entities, links, _ = committed
+    proposals = propose_links(mentions, texts, entities, [])
     proposed = {p.link() for p in proposals if p.status is Status.PROPOSED}
     assert proposed == set(links)  # the review confirmed every proposal and found no mention the aliases miss
 
 
 def test_an_alias_of_two_entries_is_ambiguous_and_an_unknown_name_unlinked(committed):
-    inputs, gold, entities, _, _ = committed
-    texts = dict(inputs.documents.select("doc_id", "text").iter_rows())
+    texts, mentions, _, entities, _, _ = committed
     other = Entity("another-coalition", "ORG", "التحالف الداعم للشرعية", "التحالف", "")
     without_iraq = [e for e in entities if e.entity_id != "iraq"] + [other]
-    proposals = propose_links(linkable_mentions(gold), texts, without_iraq, [])
+    proposals = propose_links(mentions, texts, without_iraq, [])
     status = {(p.text, p.status) for p in proposals}
     assert ("التحالف", Status.AMBIGUOUS) in status and ("العراق", Status.UNLINKED) in status
     ambiguous = next(p for p in proposals if p.text == "التحالف")
@@ -77,8 +93,8 @@ def test_an_alias_of_two_entries_is_ambiguous_and_an_unknown_name_unlinked(commi
 
 
 def test_link_checks_name_each_problem(committed):
-    _, gold, entities, links, _ = committed
-    mentions = linkable_mentions(gold).rows()
+    _, frame, _, entities, links, _ = committed
+    mentions = frame.rows()
     first, second, third, fourth = links[:4]
     broken = [
         Link(second.doc_id, second.start, second.end, second.label, "no-such-entity"),
@@ -104,8 +120,8 @@ def test_entity_and_cluster_checks_name_each_problem():
 
 
 def test_cluster_proposals_keep_reviewed_rows_and_join_new_reprints(committed):
-    _, gold, _, links, clusters = committed
-    items = statements(contents(gold, Roles.of(load_scheme())), links)
+    _, _, gold_contents, _, links, clusters = committed
+    items = statements(gold_contents, links)
     fresh = propose_clusters(items, [])
     cluster_of = {(c.doc_id, c.start, c.end): c.cluster_id for c in fresh}
     assert cluster_of[ASHARQ, 1544, 1706] == cluster_of[RT, 250, 418]
@@ -182,12 +198,11 @@ def test_a_malformed_links_file_is_unusable_input_named_by_file_and_line(repo_co
 
 
 def test_the_two_ambiguous_source_links_of_the_audit_are_flagged_and_checked(committed, repo_copy: Path, khabar):
-    _, gold, _, _, _ = committed
+    _, _, frame, _, _, _ = committed
     rows = files.read(files.AmbiguousSource)
     assert {(r.doc_id, r.start, r.end) for r in rows} == {(ALHURRA, 3782, 3930), (ALHURRA, 1624, 1711)}  # GUIDELINES D50
     assert all(len(r.reading_list) == 2 for r in rows)
     roles = Roles.of(load_scheme())
-    frame = contents(gold, roles)
     from khabar.kb.check import check_ambiguous_sources
 
     with_source = {(d, s, e) for d, s, e, starts in frame.select("doc_id", "start", "end", "source_start").rows() if starts}

@@ -28,7 +28,6 @@ from khabar.foundation.files import process_alive
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, spans_per_document, within
 from khabar.validation import store
-from khabar.validation.reader import Tables
 from khabar.validation.table_spool import TableSpool
 
 #: The tables read a range at a time, with the columns a build reads of each.
@@ -63,6 +62,8 @@ class StoredInputs:
     documents_sha256: str
     #: (first, last) → the range's file of each table in :data:`RANGED` (none for a table without its rows)
     parts: dict[tuple[str, str], dict[str, Path]] = field(default_factory=dict)
+    #: the sizes the ranges in ``parts`` were cut for (none, or one)
+    cut_for: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
     def open(cls, key: str, *, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str) -> StoredInputs | None:
@@ -104,10 +105,6 @@ class StoredInputs:
         annotations = pl.read_parquet(files["annotations"], columns=ANNOTATIONS.names())
         return cls(documents, annotations, files, folder, export_hashes, documents_sha256)
 
-    def tables(self) -> Tables:
-        """Every kept table, whole (for the knowledge base's checks), from the files this build checked."""
-        return Tables(**{name: pl.read_parquet(path) for name, path in self.files.items()})
-
     def texts(self) -> pl.DataFrame:
         return pl.read_parquet(self.files["documents"], columns=["doc_id", "text"])
 
@@ -119,7 +116,10 @@ class StoredInputs:
         return InputCounts(rows("spans"), rows("relations"), rows("predictions_spans"), tuple(sorted(versions["model_version"].to_list())))
 
     def ranges(self, *, documents: int, spans: int) -> list[tuple[str, str]]:
-        """The build's ranges (:func:`~khabar.gold.inputs.document_ranges`), each table cut into them."""
+        """The build's ranges (:func:`~khabar.gold.inputs.document_ranges`), each table cut into them; cut once for
+        the same sizes (the knowledge base's checks and the build read the same ranges)."""
+        if self.cut_for == [(documents, spans)]:
+            return list(self.parts)
         counted = pl.scan_parquet(self.files["spans"]).group_by("doc_id").len().collect()
         ranges = document_ranges(spans_per_document(self.documents, counted), documents=documents, spans=spans)
         ordered, numbers, index = sorted(self.documents["doc_id"].to_list()), [], 0
@@ -128,6 +128,7 @@ class StoredInputs:
                 index += 1
             numbers.append(index)
         range_of = range_files.RangeOf.of(ordered, numbers)
+        self.cut_for.clear()
         self.parts.clear()
         self.parts.update({r: {} for r in ranges})
         try:
@@ -135,6 +136,7 @@ class StoredInputs:
                 self._cut(name, columns, range_of, ranges)
         except OSError as exc:  # a full disk: one line, and the folder goes with these inputs
             raise KhabarError(f"cannot cut the kept tables into ranges of documents: {exc.strerror or exc}", file=str(self.folder.name)) from None
+        self.cut_for.append((documents, spans))
         return ranges
 
     def _cut(self, name: str, columns: list[str], range_of: range_files.RangeOf, ranges: list[tuple[str, str]]) -> None:
