@@ -230,31 +230,30 @@ def download_snapshot(client: LabelStudio, project_id: int, into: Path, *, timeo
         client.projects.exports.delete(project_id, snapshot.id)
 
 
-def _tasks_of(export: ExportFile, *, source: str, unreadable: str) -> Iterator[dict[str, Any]]:
-    """The tasks of an export a task at a time (one task and one chunk of the file in memory). What the reader
-    refuses becomes ``unreadable`` with its reason; an item that is not an object is named."""
-    tasks = export.tasks()
-    for position in itertools.count():
-        try:
-            task = next(tasks)
-        except StopIteration:
-            return
-        except KhabarError as exc:
-            raise KhabarError(f"{unreadable} ({exc.message})", file=source, task=exc.task, region=exc.region) from None
-        if not isinstance(task.value, dict):
-            raise KhabarError(f"{TASK_LIST}: item {position} is a JSON {type(task.value).__name__}", file=source)
-        yield task.value
-
-
 #: what a command checks of each task of the file as it is read (push: what it needs before the server is touched)
 TaskCheck = Callable[[dict[str, Any]], None]
 
 
-def _export_tasks(path: Path, *, source: str, unreadable: str) -> Iterator[dict[str, Any]]:
-    """The tasks of the export at ``path`` a task at a time (:func:`_tasks_of`), the file closed after."""
-    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
+def _opened(path: Path, surrogates: Literal["refuse", "keep"] = "refuse") -> ExportFile:
+    return ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values(), surrogates=surrogates)
+
+
+def _export_tasks(export: ExportFile, *, source: str, unreadable: str) -> Iterator[dict[str, Any]]:
+    """The tasks of an export a task at a time (one task and one chunk of the file in memory), the file closed
+    after (its ``sha256`` known once the last is read). What the reader refuses becomes ``unreadable`` with its
+    reason; an item that is not an object is named."""
+    tasks = export.tasks()
     try:
-        yield from _tasks_of(export, source=source, unreadable=unreadable)
+        for position in itertools.count():
+            try:
+                task = next(tasks)
+            except StopIteration:
+                return
+            except KhabarError as exc:
+                raise KhabarError(f"{unreadable} ({exc.message})", file=source, task=exc.task, region=exc.region) from None
+            if not isinstance(task.value, dict):
+                raise KhabarError(f"{TASK_LIST}: item {position} is a JSON {type(task.value).__name__}", file=source)
+            yield task.value
     finally:
         export.close()
 
@@ -264,7 +263,7 @@ def load_gazetteer(exports_dir: Path) -> Gazetteer:
     ``exports_dir`` (:func:`khabar.annotation.gazetteer.gazetteer_from_tasks`), each file read a task at a time."""
     paths = export_files.in_folder(exports_dir) if exports_dir.is_dir() else []
     return gazetteer_from_tasks(
-        task for path in paths for task in _export_tasks(path, source=str(path), unreadable="cannot build the gazetteer: not a JSON export")
+        task for path in paths for task in _export_tasks(_opened(path), source=str(path), unreadable="cannot build the gazetteer: not a JSON export")
     )
 
 
@@ -283,12 +282,9 @@ class FileSide:
         """The file read a task at a time, each checked by ``check`` before it is kept; ``surrogates``: a string holding
         a lone surrogate (no UTF-8 file can hold it) refused by the reader, or kept for ``check`` to name."""
         side = cls.empty(str(path), folder)
-        export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values(), surrogates=surrogates)
-        try:
-            for task in _tasks_of(export, source=str(path), unreadable="not a JSON export"):
-                side.add(task, check)
-        finally:
-            export.close()
+        export = _opened(path, surrogates)
+        for task in _export_tasks(export, source=str(path), unreadable="not a JSON export"):
+            side.add(task, check)
         side.sha256 = export.sha256  # of the bytes read: a merge is put in place only over them
         return side
 
@@ -334,8 +330,7 @@ class SnapshotTasks:
             yield self.raw(rank)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for rank in range(len(self.order)):
-            yield self.task(rank)
+        return (stable_task(task, self.pseudonyms) for task in self.raws())
 
     def of_doc_id(self, doc_id: str) -> dict[str, Any] | None:
         rank = self.by_doc_id.get(doc_id)
@@ -355,7 +350,7 @@ def read_snapshot(client: LabelStudio, project_id: int, folder: Path, file: File
     spool = TaskSpool(folder / "server.spool")
     annotators = Annotators()
     others = 0
-    for task in _export_tasks(snapshot, source=f"the export of project {project_id}", unreadable="Label Studio's export cannot be read"):
+    for task in _export_tasks(_opened(snapshot), source=f"the export of project {project_id}", unreadable="Label Studio's export cannot be read"):
         if doc_id_of(task) is None:
             others += 1
             continue

@@ -29,7 +29,7 @@ def doc_id_of(task: dict[str, Any]) -> str | None:
 
 
 class TaskSpool:
-    """Tasks in the order they were added: each by its position, or by its ``data.doc_id`` (the last one added)."""
+    """Tasks in the order they were added, each found again by its position."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -40,7 +40,6 @@ class TaskSpool:
         self.ids: list[object] = []
         self.doc_ids: list[str | None] = []
         self.annotation_ids: set[object] = set()
-        self.by_doc_id: dict[str, int] = {}
         self.end = 0
 
     def close(self) -> None:
@@ -55,10 +54,7 @@ class TaskSpool:
         self.end += len(data)
         self.ids.append(task.get("id"))
         self.annotation_ids.update(a.get("id") for a in task.get("annotations") or [] if isinstance(a, dict))
-        doc_id = doc_id_of(task)
-        self.doc_ids.append(doc_id)
-        if doc_id is not None:
-            self.by_doc_id[doc_id] = len(self.places) - 1
+        self.doc_ids.append(doc_id_of(task))
         return len(self.places) - 1
 
     def __len__(self) -> int:
@@ -70,10 +66,6 @@ class TaskSpool:
         self.handle.seek(offset)
         task: dict[str, Any] = pickle.loads(self.handle.read(length))
         return task
-
-    def of_doc_id(self, doc_id: str) -> dict[str, Any] | None:
-        position = self.by_doc_id.get(doc_id)
-        return None if position is None else self.task(position)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for position in range(len(self.places)):
