@@ -8,18 +8,11 @@ yet); an empty cell is null, never ``''``.
 
 from __future__ import annotations
 
-from dataclasses import astuple, fields
 from pathlib import Path
 
 import polars as pl
 
-from khabar.kb.files import NOT_IN_BASE, AmbiguousSource, Cluster, Entity, Link, Row, read
-
-
-def schema(kind: type[Row]) -> dict[str, type[pl.DataType]]:
-    """The frame's columns, from the row type's fields (``int`` → Int64, else String)."""
-    return {f.name: pl.Int64 if f.type == "int" else pl.String for f in fields(kind)}
-
+from khabar.kb.files import NOT_IN_BASE, AmbiguousSource, Cluster, Entity, Link, Row, read_frame, schema
 
 LINKS_SCHEMA = schema(Link)
 CLUSTERS_SCHEMA = schema(Cluster)
@@ -28,9 +21,8 @@ AMBIGUOUS_SCHEMA = {name: dtype for name, dtype in schema(AmbiguousSource).items
 
 
 def frame(kind: type[Row], folder: Path | None = None) -> pl.DataFrame:
-    columns = schema(kind)
-    rows = pl.DataFrame([astuple(row) for row in read(kind, folder)], schema=columns, orient="row")
-    return rows.with_columns(pl.col(name).replace("", None) for name, dtype in columns.items() if dtype == pl.String)
+    rows = read_frame(kind, folder)
+    return rows.with_columns(pl.col(name).replace("", None) for name, dtype in rows.schema.items() if dtype == pl.String)
 
 
 def read_entities(folder: Path | None = None) -> pl.DataFrame:

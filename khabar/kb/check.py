@@ -10,19 +10,20 @@ committed exports with the repository's corpus: the base describes that gold and
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
 
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import Inputs
 from khabar.gold.stored_inputs import StoredInputs
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
-from khabar.kb.mentions import LINKABLE, Roles, export_paths_are_committed, gold_frames
+from khabar.kb.mentions import LINKABLE, MENTIONS, Roles, export_paths_are_committed, gold_frames
 from khabar.validation.api import ValidationResult, validate_exports
 from khabar.validation.checks import ERROR, list_line
 from khabar.validation.failures import Failure, FailureKind
@@ -79,58 +80,59 @@ def check_entities(entities: list[Entity], path: Path) -> list[Failure]:
     return failures
 
 
-def check_links(mentions: Iterable[tuple[str, int, int, str, str]], links: list[Link], entities: list[Entity], path: Path) -> list[Failure]:
-    """``mentions``: doc_id, start, end, label, text of each linkable gold mention, read once (a frame's rows as they come)."""
-    types = {e.entity_id: e.type for e in entities}
-    rows = Counter((k.doc_id, k.start, k.end, k.label) for k in links)
-    failures = []
-    gold = set()
-    for doc_id, start, end, label, text in mentions:
-        gold.add((doc_id, start, end, label))
-        n = rows[doc_id, start, end, label]
-        if n != 1:
-            check, message = ("link_missing", "this gold mention has no link (an entry id, or '-' for not in the base)") if n == 0 else (
-                "link_duplicate", f"this gold mention has {n} link rows")
-            failures.append(_failure(check, path, message, doc_id=doc_id, label=label, start=start, end=end, found=text))
-    for link in links:
-        def failure(check: str, message: str, found: str, expected: str | None = None, link: Link = link) -> Failure:
-            return _failure(check, path, message, doc_id=link.doc_id, label=link.label, start=link.start, end=link.end, found=found, expected=expected)
-
-        if (link.doc_id, link.start, link.end, link.label) not in gold:
-            failures.append(failure("link_stale", "no linkable gold mention has these offsets and label", link.entity_id))
-        elif link.entity_id == NOT_IN_BASE:
-            continue
-        elif link.entity_id not in types:
-            failures.append(failure("link_unknown_entity", f"links to {link.entity_id!r}, which is not in entities.csv", link.entity_id))
-        elif types[link.entity_id] != link.label:
-            failures.append(failure("link_type", f"a {link.label} mention links to {link.entity_id!r}, a {types[link.entity_id]}",
-                                    types[link.entity_id], link.label))
+def check_links(mentions: pl.DataFrame, links: pl.DataFrame, entities: list[Entity], path: Path) -> list[Failure]:
+    """``mentions``: doc_id, start, end, label, text of each linkable gold mention (:data:`~khabar.kb.mentions.MENTIONS`);
+    ``links``: the rows of links.csv (:func:`~khabar.kb.files.read_frame`). Checked as joins of the two frames,
+    only the failing rows made Python objects: a mention's failure in the mentions' order, then a row's in the file's."""
+    types = {e.entity_id: e.type for e in entities}  # a repeated id (a kb_entity failure) names its last entry's type
+    type_of = pl.col("entity_id").replace_strict(list(types), list(types.values()), default=None, return_dtype=pl.String)
+    wrong = (pl.col("entity_id") != NOT_IN_BASE) & (type_of.is_null() | (type_of != pl.col("label")))
+    counted, failing = _compared(mentions, links, LINK_KEY, keep=~pl.col("gold") | wrong)
+    failures = [
+        _failure(_count_check(n, "link"), path, "this gold mention has no link (an entry id, or '-' for not in the base)" if n == 0
+                 else f"this gold mention has {n} link rows", doc_id=doc_id, label=label, start=start, end=end, found=text)
+        for doc_id, start, end, label, text, n in counted.select(*MENTIONS.names(), "rows").iter_rows()
+    ]
+    rows = failing.with_columns(type=type_of)
+    for doc_id, start, end, label, entity_id, gold, entity_type in rows.select(*LINK_KEY, "entity_id", "gold", "type").iter_rows():
+        check, message, expected = (
+            ("link_stale", "no linkable gold mention has these offsets and label", None) if not gold
+            else ("link_unknown_entity", f"links to {entity_id!r}, which is not in entities.csv", None) if entity_type is None
+            else ("link_type", f"a {label} mention links to {entity_id!r}, a {entity_type}", label)
+        )
+        failures.append(_failure(check, path, message, doc_id=doc_id, label=label, start=start, end=end,
+                                 found=entity_type if check == "link_type" else entity_id, expected=expected))
     return failures
 
 
-def check_clusters(gold_contents: list[tuple[str, int, int, str]], clusters: list[Cluster], path: Path, label: str) -> list[Failure]:
-    """``label`` is the scheme's content label (its attribution role): it names the spans in the failures (with their offsets)."""
-    rows = Counter((c.doc_id, c.start, c.end) for c in clusters)
-    failures = []
-    for doc_id, start, end, text in gold_contents:
-        n = rows[doc_id, start, end]
-        if n != 1:
-            message = "this gold CONTENT has no quote cluster" if n == 0 else f"this gold CONTENT has {n} quote clusters"
-            failures.append(_failure("cluster_missing" if n == 0 else "cluster_duplicate", path, message, doc_id=doc_id, label=label, start=start, end=end, found=text))
-    spans = {(doc_id, start, end) for doc_id, start, end, _ in gold_contents}
-    for c in clusters:
-        if (c.doc_id, c.start, c.end) not in spans:
-            failures.append(_failure("cluster_stale", path, "no gold CONTENT has these offsets", doc_id=c.doc_id, label=label, start=c.start, end=c.end, found=c.cluster_id))
-        if not CLUSTER_ID.fullmatch(c.cluster_id):
-            failures.append(_failure("cluster_id", path, f"cluster id {c.cluster_id!r} is not qc- and three or more digits", doc_id=c.doc_id,
-                                     label=label, start=c.start, end=c.end, found=c.cluster_id, expected="qc-001"))
+def check_clusters(gold_contents: pl.DataFrame, clusters: pl.DataFrame, path: Path, label: str) -> list[Failure]:
+    """``gold_contents``: doc_id, start, end, text of each gold CONTENT; ``clusters``: the rows of quote_clusters.csv.
+    ``label`` is the scheme's content label (its attribution role): it names the spans in the failures (with their
+    offsets). Joins, as :func:`check_links`: a CONTENT's failure in the gold's order, then a row's in the file's."""
+    malformed = [cluster_id for cluster_id in clusters["cluster_id"].unique().to_list() if not CLUSTER_ID.fullmatch(cluster_id)]
+    is_well_formed = ~pl.col("cluster_id").is_in(malformed)
+    counted, failing = _compared(gold_contents, clusters, SPAN_KEY, keep=~pl.col("gold") | ~is_well_formed)
+    failures = [
+        _failure(_count_check(n, "cluster"), path, "this gold CONTENT has no quote cluster" if n == 0 else f"this gold CONTENT has {n} quote clusters",
+                 doc_id=doc_id, label=label, start=start, end=end, found=text)
+        for doc_id, start, end, text, n in counted.select(*SPAN_KEY, "text", "rows").iter_rows()
+    ]
+    for doc_id, start, end, cluster_id, gold, well_formed in failing.with_columns(well_formed=is_well_formed).iter_rows():
+        if not gold:
+            failures.append(_failure("cluster_stale", path, "no gold CONTENT has these offsets", doc_id=doc_id, label=label, start=start, end=end, found=cluster_id))
+        if not well_formed:
+            failures.append(_failure("cluster_id", path, f"cluster id {cluster_id!r} is not qc- and three or more digits", doc_id=doc_id,
+                                     label=label, start=start, end=end, found=cluster_id, expected="qc-001"))
     return failures
 
 
-def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with_source: set[tuple[str, int, int]],
-                            rows: list[AmbiguousSource], path: Path, label: str) -> list[Failure]:
-    """Each row flags a gold CONTENT that has a source, once, and lists at least two readings."""
-    spans = {(doc_id, start, end) for doc_id, start, end, _ in gold_contents}
+def check_ambiguous_sources(gold_contents: pl.DataFrame, rows: list[AmbiguousSource], path: Path, label: str) -> list[Failure]:
+    """Each row flags a gold CONTENT that has a source, once, and lists at least two readings. ``gold_contents``:
+    :data:`~khabar.kb.mentions.CONTENTS` (the file is written by hand and small: only its spans are looked up)."""
+    flagged = pl.DataFrame([(r.doc_id, r.start, r.end) for r in rows], schema=gold_contents.select(SPAN_KEY).schema, orient="row")
+    found = gold_contents.join(flagged.unique(), on=SPAN_KEY, how="semi")
+    spans = set(found.select(SPAN_KEY).iter_rows())
+    with_source = set(found.filter(pl.col("source_start").list.len() > 0).select(SPAN_KEY).iter_rows())
     seen = Counter((r.doc_id, r.start, r.end) for r in rows)
     failures = []
     for r in rows:
@@ -148,12 +150,56 @@ def check_ambiguous_sources(gold_contents: list[tuple[str, int, int, str]], with
     return failures
 
 
+#: what a row of links.csv and of quote_clusters.csv names: a gold mention by offsets and label, a CONTENT by offsets
+LINK_KEY = ["doc_id", "start", "end", "label"]
+SPAN_KEY = ["doc_id", "start", "end"]
+
+
+#: gold rows compared with the file's rows at once (with the rows of the same documents). Compared whole, the
+#: 778,544 linkable mentions of a 3M-span export and the rows of links.csv took 350 MB more (polars' joins on the
+#: four key columns), past 1 GB for ``khabar build``; a slice at a time, 33 MB. Sorting both frames by document
+#: to slice them, instead of finding each row's slice, took 170 MB (the sorted copies)
+SLICE_ROWS = 50_000
+
+
+def _compared(gold: pl.DataFrame, rows: pl.DataFrame, key: list[str], *, keep: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The gold spans that have no row of the file or more than one, with their number of rows (``rows``), in the
+    gold's order; and the file's rows that ``keep`` selects, in its order, each with whether the gold has its span
+    (``gold``, which ``keep`` may use).
+
+    Compared a slice of documents at a time: a span's rows and its gold are those of its document, so the
+    documents are cut into slices of about :data:`SLICE_ROWS` gold rows, and each slice of the gold is joined
+    with the file's rows of the same documents (every row of either lies in one slice)."""
+    # the document every SLICE_ROWS gold rows in, by document: a slice's first (a sort of the ids alone, 27 MB at
+    # 3M; counted by a group_by on the documents, 80 MB)
+    cuts = gold["doc_id"].sort().gather_every(SLICE_ROWS, offset=SLICE_ROWS).unique(maintain_order=True)
+    gold, rows = (frame.with_row_index("place").with_columns(slice=cuts.search_sorted(frame["doc_id"], side="right")) for frame in (gold, rows))
+    missing, marked = [gold.clear().with_columns(rows=pl.lit(0, pl.UInt32))], [rows.clear().with_columns(gold=pl.lit(False))]
+    for number in range(cuts.len() + 1):
+        these, their_rows = gold.filter(pl.col("slice") == number), rows.filter(pl.col("slice") == number)
+        counts = their_rows.group_by(key).len("rows")
+        missing.append(these.join(counts, on=key, how="left").with_columns(pl.col("rows").fill_null(0)).filter(pl.col("rows") != 1))
+        spans = these.select(key).unique().with_columns(gold=pl.lit(True))
+        marked.append(their_rows.join(spans, on=key, how="left").with_columns(pl.col("gold").fill_null(False)).filter(keep))
+    return _in_their_order(missing), _in_their_order(marked)
+
+
+def _in_their_order(slices: list[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(slices).sort("place").drop("place", "slice")
+
+
+def _count_check(rows: int, name: str) -> str:
+    return f"{name}_missing" if rows == 0 else f"{name}_duplicate"
+
+
 def validate_with_knowledge_base(paths: list[Path], documents_file: Path | None = None, *, strict: bool = False) -> ValidationResult:
     """:func:`~khabar.validation.api.validate_exports`, then the knowledge base against the gold of the
     exports when their tables are clean (only clean tables give a gold): what ``khabar validate`` reports."""
     result = validate_exports(paths, documents_file, strict=strict)
     documents_file = documents_file or repo().documents_file
     if result.errors == 0 and knowledge_base_applies(paths, documents_file):
+        gc.collect()  # what validation freed handed back before the gold is made, as the build does
+        hand_back_freed_memory()
         inputs = StoredInputs.of_spool(result.spool, export_hashes=(), documents_sha256="")  # read in place, a range at a time
         result.failures += check_knowledge_base(inputs, paths, documents_file)
     return result
@@ -169,14 +215,12 @@ def check_knowledge_base(inputs: Inputs, paths: list[Path], documents_file: Path
     folder = repo().kb_dir
     if not knowledge_base_applies(paths, documents_file):
         return []
-    entities, links, clusters = files.read(Entity), files.read(Link), files.read(Cluster)
+    entities = files.read(Entity)
     roles = Roles.of(load_scheme())
-    mentions, gold_frame = gold_frames(inputs, roles)
-    gold_contents = gold_frame.select("doc_id", "start", "end", "text").rows()
-    with_source = set(gold_frame.filter(pl.col("source_start").list.len() > 0).select("doc_id", "start", "end").rows())
+    mentions, gold_contents = gold_frames(inputs, roles)
     return [
         *check_entities(entities, folder / files.FILES[Entity]),
-        *check_links(mentions.iter_rows(), links, entities, folder / files.FILES[Link]),
-        *check_clusters(gold_contents, clusters, folder / files.FILES[Cluster], roles.content),
-        *check_ambiguous_sources(gold_contents, with_source, files.read(AmbiguousSource), folder / files.FILES[AmbiguousSource], roles.content),
+        *check_links(mentions, files.read_frame(Link), entities, folder / files.FILES[Link]),
+        *check_clusters(gold_contents, files.read_frame(Cluster), folder / files.FILES[Cluster], roles.content),
+        *check_ambiguous_sources(gold_contents, files.read(AmbiguousSource), folder / files.FILES[AmbiguousSource], roles.content),
     ]

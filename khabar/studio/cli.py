@@ -138,6 +138,7 @@ _log = logging.getLogger(__name__)
 
 def run_studio(args: argparse.Namespace) -> int:
     """Run one ``khabar studio`` action: the local server's own, else one on a project of the target."""
+    from khabar.foundation.memory import arrow_on_the_system_allocator
     from khabar.studio import server
 
     if args.studio_dir is None:
@@ -146,6 +147,7 @@ def run_studio(args: argparse.Namespace) -> int:
     local = _SERVER_ACTIONS.get(args.action)
     if local is not None:
         return local(args, paths)
+    arrow_on_the_system_allocator()  # every action on a project reads or validates an export
     client = _client(args)
     if args.action == "sync":
         return _sync(client, args, paths)

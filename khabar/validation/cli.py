@@ -78,6 +78,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _validate_exports(args: argparse.Namespace) -> int:
+    from khabar.foundation.memory import arrow_on_the_system_allocator
     from khabar.kb.check import validate_with_knowledge_base
     from khabar.validation.checks import check_table
     from khabar.validation.repair import repair_exports
@@ -88,6 +89,7 @@ def _validate_exports(args: argparse.Namespace) -> int:
 
         print("\n".join([*check_table(), *check_lines()]))
         return 0
+    arrow_on_the_system_allocator()
     paths = export_paths(args.paths)
     if args.documents is None:
         args.documents = repo().documents_file

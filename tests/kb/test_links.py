@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import os
+import re
+from dataclasses import astuple
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from khabar.annotation.scheme import load_scheme
@@ -18,6 +21,11 @@ from khabar.kb.propose import Status, propose_clusters, propose_links, statement
 
 #: the audit's pages (file prefix → doc_id)
 ASHARQ, RT, ALHURRA, ALARAB = "81ec20757aeac4d6", "c59ea302dcd9b174", "bdd1f7aa27f45812", "e652f16ef741cb5b"
+
+
+def _frame(kind: type[files.Row], rows: list) -> pl.DataFrame:
+    """Rows of a base's file as the checks read them (:func:`khabar.kb.files.read_frame`)."""
+    return pl.DataFrame([astuple(row) for row in rows], schema=files.schema(kind), orient="row")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +58,7 @@ def test_every_linkable_gold_mention_outside_related_zones_has_one_valid_link(co
     _, mentions, _, entities, links, _ = committed
     assert mentions.height == len(links) > 400
     assert check_entities(entities, Path("entities.csv")) == []
-    assert check_links(mentions.rows(), links, entities, Path("links.csv")) == []
+    assert check_links(mentions, _frame(Link, links), entities, Path("links.csv")) == []
     assert set(mentions["label"]) == set(LINKABLE)
 
 
@@ -67,7 +75,7 @@ def test_the_audits_people_are_one_entity_each(committed):
 
 def test_every_gold_content_has_one_cluster_and_the_audits_reprint_shares_it(committed):
     _, _, gold_contents, _, _, clusters = committed
-    assert check_clusters(gold_contents.select("doc_id", "start", "end", "text").rows(), clusters, Path("c.csv"), load_scheme().attribution.content) == []
+    assert check_clusters(gold_contents, _frame(Cluster, clusters), Path("c.csv"), load_scheme().attribution.content) == []
     cluster_of = {(c.doc_id, c.start, c.end): c.cluster_id for c in clusters}
     assert cluster_of[ASHARQ, 1544, 1706] == cluster_of[RT, 250, 418]
     # "still a threat" and "no longer a threat" share many words but are not one statement
@@ -93,8 +101,7 @@ def test_an_alias_of_two_entries_is_ambiguous_and_an_unknown_name_unlinked(commi
 
 
 def test_link_checks_name_each_problem(committed):
-    _, frame, _, entities, links, _ = committed
-    mentions = frame.rows()
+    _, mentions, _, entities, links, _ = committed
     first, second, third, fourth = links[:4]
     broken = [
         Link(second.doc_id, second.start, second.end, second.label, "no-such-entity"),
@@ -103,19 +110,19 @@ def test_link_checks_name_each_problem(committed):
         Link(first.doc_id, 999_999, 1_000_000, "GPE", "iraq"),
         *links[4:],
     ]  # the first mention lost its row
-    failures = {(f.check, f.start) for f in check_links(mentions, broken, entities, Path("links.csv"))}
+    failures = {(f.check, f.start) for f in check_links(mentions, _frame(Link, broken), entities, Path("links.csv"))}
     assert failures == {("link_missing", first.start), ("link_unknown_entity", second.start), ("link_type", third.start), ("link_stale", 999_999)}
     doubled = [*links, Link(fourth.doc_id, fourth.start, fourth.end, fourth.label, files.NOT_IN_BASE)]
-    assert [(f.check, f.start) for f in check_links(mentions, doubled, entities, Path("links.csv"))] == [("link_duplicate", fourth.start)]
+    assert [(f.check, f.start) for f in check_links(mentions, _frame(Link, doubled), entities, Path("links.csv"))] == [("link_duplicate", fourth.start)]
 
 
 def test_entity_and_cluster_checks_name_each_problem():
     entities = [Entity("Bad Id", "GPE", "x", "", ""), Entity("ok", "DATE", "x", "", "Q0"), Entity("dup", "GPE", "x", "", ""), Entity("dup", "ORG", "", "", "")]
     failures = check_entities(entities, Path("entities.csv"))
     assert len(failures) == 6 and {f.check for f in failures} == {"kb_entity"}, failures
-    contents_ = [("d", 0, 5, "قال"), ("d", 10, 20, "قالت"), ("d", 30, 40, "قالوا")]
+    contents_ = pl.DataFrame([("d", 0, 5, "قال"), ("d", 10, 20, "قالت"), ("d", 30, 40, "قالوا")], schema=["doc_id", "start", "end", "text"], orient="row")
     clusters = [Cluster("d", 0, 5, "qc-001"), Cluster("d", 0, 5, "qc-002"), Cluster("d", 10, 20, "cluster 7"), Cluster("d", 50, 60, "qc-003")]
-    checks = sorted((f.check, f.start) for f in check_clusters(contents_, clusters, Path("c.csv"), "CONTENT"))
+    checks = sorted((f.check, f.start) for f in check_clusters(contents_, _frame(Cluster, clusters), Path("c.csv"), "CONTENT"))
     assert checks == [("cluster_duplicate", 0), ("cluster_id", 10), ("cluster_missing", 30), ("cluster_stale", 50)]
 
 
@@ -170,16 +177,21 @@ def test_link_clusters_lists_a_content_without_cluster(repo_copy: Path, khabar):
     assert (kb / "quote_clusters.csv").read_text(encoding="utf-8").splitlines(keepends=True) == lines
 
 
-def test_build_refuses_a_base_broken_after_validation_kept_the_tables(repo_copy: Path, khabar, tmp_path: Path):
-    assert khabar("--root", repo_copy, "validate").status == 0  # keeps the tables for the build
+@pytest.mark.parametrize("validated_first", [True, False], ids=["tables-kept-by-validate", "validating-the-exports-itself"])
+def test_build_refuses_a_broken_base(validated_first: bool, repo_copy: Path, khabar, tmp_path: Path, monkeypatch):
+    """With the tables validate kept, or validating the exports itself (an empty cache), the build checks the base
+    against the gold of the ranges it builds from, and refuses a broken one with the same line."""
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
+    if validated_first:
+        assert khabar("--root", repo_copy, "validate").status == 0  # keeps the tables for the build
     links = repo_copy / "annotation" / "kb" / "links.csv"
     lines = links.read_text(encoding="utf-8").splitlines(keepends=True)
     links.write_text("".join(lines[:3] + lines[4:]), encoding="utf-8")
     out = tmp_path / "build"
     run = khabar("--root", repo_copy, "build", "--out", out)
     assert run.status == 1, run.out + run.err
-    assert "not checked again" in run.out + run.err and "knowledge base has 1 error(s)" in run.err
-    assert lines[3].split(",")[0] in run.err and "has no link" in run.err
+    assert ("not checked again" in run.out + run.err) is validated_first and ("validating 1 export(s)" in run.err) is not validated_first
+    assert "knowledge base has 1 error(s)" in run.err and lines[3].split(",")[0] in run.err and "has no link" in run.err
     assert not out.exists()
 
 
@@ -205,8 +217,7 @@ def test_the_two_ambiguous_source_links_of_the_audit_are_flagged_and_checked(com
     roles = Roles.of(load_scheme())
     from khabar.kb.check import check_ambiguous_sources
 
-    with_source = {(d, s, e) for d, s, e, starts in frame.select("doc_id", "start", "end", "source_start").rows() if starts}
-    assert check_ambiguous_sources(frame.select("doc_id", "start", "end", "text").rows(), with_source, rows, Path("a.csv"), roles.content) == []
+    assert check_ambiguous_sources(frame, rows, Path("a.csv"), roles.content) == []
 
     kb = repo_copy / "annotation" / "kb"
     path = kb / "ambiguous_sources.csv"
@@ -249,3 +260,21 @@ def test_a_base_file_not_utf8_or_not_a_regular_file_is_a_one_line_error(tmp_path
     os.mkfifo(tmp_path / files.FILES[Cluster])
     with pytest.raises(KhabarError, match=r"quote_clusters\.csv: a FIFO \(named pipe\), not a regular file"):
         files.read(Cluster, tmp_path)
+
+
+def test_a_base_file_is_read_a_chunk_of_rows_at_a_time_as_one_frame_in_its_order(tmp_path, monkeypatch):
+    """read_frame holds a chunk of rows as Python values, never the file's: across the chunks' seams the rows keep
+    the file's order and values, and a malformed row is still named by its line."""
+    monkeypatch.setattr(files, "CHUNK_ROWS", 2)
+    rows = [Link(f"d{i % 3}", i, i + 4, "GPE", "-" if i % 2 else "baghdad") for i in range(7)]
+    path = tmp_path / files.FILES[Link]
+    path.write_text(files.render(Link, rows[::-1]), encoding="utf-8")  # render sorts them
+    assert files.read(Link, tmp_path) == sorted(rows)
+    assert files.read_frame(Link, tmp_path).schema == files.schema(Link) and files.read_frame(Link, tmp_path).height == 7
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for bad, problem in (("d1,5,6,GPE\n", "line 7 has 4 fields, expected 5"),
+                         ("d1,5,99999999999999999999,GPE,x\n", "line 7: 99999999999999999999 is out of range for an offset")):
+        path.write_text("".join([*lines[:6], bad, *lines[6:]]), encoding="utf-8")
+        with pytest.raises(KhabarError, match=re.escape(f"links.csv: {problem}")) as raised:
+            files.read_frame(Link, tmp_path)
+        assert raised.value.exit_status == 2

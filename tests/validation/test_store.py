@@ -13,7 +13,6 @@ import pytest
 
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation.paths import repo
-from khabar.kb import check as kb_check
 from khabar.validation import api, store
 from tests.validation.validation_exports import region, valid_export, write_export
 
@@ -39,8 +38,8 @@ def test_build_takes_the_kept_tables_and_writes_the_same_bytes(khabar, tmp_path,
     assert validated.status == 0 and "tables kept for khabar build" in validated.err
 
     validations = []
-    real_validate = kb_check.validate_exports  # the one call the build's loader makes, through the knowledge base's checks
-    monkeypatch.setattr(kb_check, "validate_exports", lambda *a, **k: validations.append(a) or real_validate(*a, **k))
+    real_validate = api.validate_exports  # the one call the build's loader makes (the base is checked after it)
+    monkeypatch.setattr(api, "validate_exports", lambda *a, **k: validations.append(a) or real_validate(*a, **k))
     datasheet = tmp_path / "DATASHEET.md"
     shutil.copy(repo().root / "DATASHEET.md", datasheet)
 
@@ -148,8 +147,8 @@ def test_a_tampered_store_is_a_miss_and_the_build_validates_again(khabar, tmp_pa
     assert store.load(key) is None
 
     validations = []
-    real_validate = kb_check.validate_exports  # the one call the build's loader makes, through the knowledge base's checks
-    monkeypatch.setattr(kb_check, "validate_exports", lambda *a, **k: validations.append(a) or real_validate(*a, **k))
+    real_validate = api.validate_exports  # the one call the build's loader makes (the base is checked after it)
+    monkeypatch.setattr(api, "validate_exports", lambda *a, **k: validations.append(a) or real_validate(*a, **k))
     run = khabar("build", "--exports", export, "--out", tmp_path / "out", "--datasheet", _datasheet_copy(tmp_path))
     assert run.status == 0, run.err
     assert validations, "the build trusted a tampered store"
