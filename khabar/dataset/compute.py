@@ -27,10 +27,10 @@ from khabar.dataset.links import read_ambiguous_sources, read_clusters, read_lin
 from khabar.dataset.release import Release
 from khabar.dataset.segment import Words
 from khabar.dataset.shards import ShardWriter
-from khabar.dataset.splits import FrameTexts, SplitPlan, plan_splits
+from khabar.dataset.splits import SplitPlan, plan_splits
 from khabar.foundation.memory import cycle_collector_paused
 from khabar.gold.adjudicate import Gold, Policy, adjudicated_ranges, committed_reasons
-from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, Inputs
+from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, FrameTexts, Inputs
 
 LOG = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ that validates exports into them is :func:`khabar.dataset.inputs.load_inputs`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -78,6 +78,28 @@ class InputCounts(NamedTuple):
     relations: int
     predicted_spans: int
     model_versions: tuple[str, ...]  # of the pre-annotator's spans, sorted
+
+
+class FrameTexts(Mapping[str, str]):
+    """The ``text`` of each ``doc_id`` of a frame, as a mapping that makes a Python string of a text only
+    when it is asked for (the plan asks for a slice at a time: :func:`near_duplicate_pairs`)."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._texts = frame["text"]
+        self._rows = {doc_id: row for row, doc_id in enumerate(frame["doc_id"].to_list())}
+
+    def __getitem__(self, doc_id: str) -> str:
+        return str(self._texts[self._rows[doc_id]])
+
+    def gather(self, doc_ids: Sequence[str]) -> pl.Series:
+        """The texts of ``doc_ids``, in that order (1M span results, 12,966 texts: 0.086 → 0.054 s CPU)."""
+        return self._texts.gather([self._rows[d] for d in doc_ids])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 class Inputs(Protocol):

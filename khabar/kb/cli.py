@@ -36,8 +36,7 @@ def run_link(args: argparse.Namespace) -> int:
     from khabar.kb.mentions import committed_gold
     from khabar.kb.propose import Status, propose_clusters, propose_links, statements
 
-    text_frame, mentions, gold_contents = committed_gold()
-    texts = dict(text_frame.iter_rows())
+    texts, mentions, gold_contents = committed_gold()
     entities, links = files.read(Entity), files.read(Link)
     if args.what == "propose":
         proposals = propose_links(mentions, texts, entities, links)

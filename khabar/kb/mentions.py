@@ -16,7 +16,7 @@ import polars as pl
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import KhabarError
 from khabar.gold.adjudicate import Gold, adjudicated_ranges
-from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, Inputs
+from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, FrameTexts, Inputs
 
 #: the entity types that name one real-world thing (people, groups, organisations, places, buildings)
 LINKABLE = ("PERS", "NORP", "ORG", "GPE", "FAC")
@@ -107,10 +107,13 @@ def gold_frames(inputs: Inputs, roles: Roles) -> tuple[pl.DataFrame, pl.DataFram
     return pl.concat(mentions), pl.concat(found)
 
 
-def committed_gold() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The texts, the linkable mentions and the CONTENT spans (:func:`gold_frames`) of the repository's committed
-    exports (validated first)."""
+def committed_gold() -> tuple[FrameTexts, pl.DataFrame, pl.DataFrame]:
+    """The texts (a Python string only when asked for), the linkable mentions and the CONTENT spans
+    (:func:`gold_frames`) of the repository's committed exports (validated first)."""
+    import gc
+
     from khabar.foundation.errors import EXIT_FAILED_CHECKS
+    from khabar.foundation.memory import hand_back_freed_memory
     from khabar.foundation.paths import repo
     from khabar.gold.stored_inputs import StoredInputs
     from khabar.validation.api import validate_exports
@@ -122,8 +125,10 @@ def committed_gold() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     if result.errors:
         raise KhabarError(f"the exports have {result.errors} validation error(s); run `khabar validate` and fix them first",
                           file=str(repo().exports_dir), exit_status=EXIT_FAILED_CHECKS)
+    gc.collect()  # what validation freed handed back before the gold is made, as validate and build do
+    hand_back_freed_memory()
     inputs = StoredInputs.of_spool(result.spool, export_hashes=(), documents_sha256="")
-    return (inputs.texts(), *gold_frames(inputs, Roles.of(load_scheme())))
+    return (FrameTexts(inputs.texts()), *gold_frames(inputs, Roles.of(load_scheme())))
 
 
 def export_paths_are_committed(paths: list[Path], documents_file: Path) -> bool:
