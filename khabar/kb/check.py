@@ -23,7 +23,7 @@ from khabar.gold.inputs import Inputs
 from khabar.gold.stored_inputs import StoredInputs
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
-from khabar.kb.mentions import LINKABLE, MENTIONS, Roles, export_paths_are_committed, gold_frames
+from khabar.kb.mentions import LINK_KEY, LINKABLE, MENTIONS, SPAN_KEY, Roles, document_slices, export_paths_are_committed, gold_frames
 from khabar.validation.api import ValidationResult, validate_exports
 from khabar.validation.checks import ERROR, list_line
 from khabar.validation.failures import Failure, FailureKind
@@ -150,33 +150,12 @@ def check_ambiguous_sources(gold_contents: pl.DataFrame, rows: list[AmbiguousSou
     return failures
 
 
-#: what a row of links.csv and of quote_clusters.csv names: a gold mention by offsets and label, a CONTENT by offsets
-LINK_KEY = ["doc_id", "start", "end", "label"]
-SPAN_KEY = ["doc_id", "start", "end"]
-
-
-#: gold rows compared with the file's rows at once (with the rows of the same documents). Compared whole, the
-#: 778,544 linkable mentions of a 3M-span export and the rows of links.csv took 350 MB more (polars' joins on the
-#: four key columns), past 1 GB for ``khabar build``; a slice at a time, 33 MB. Sorting both frames by document
-#: to slice them, instead of finding each row's slice, took 170 MB (the sorted copies)
-SLICE_ROWS = 50_000
-
-
 def _compared(gold: pl.DataFrame, rows: pl.DataFrame, key: list[str], *, keep: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The gold spans that have no row of the file or more than one, with their number of rows (``rows``), in the
     gold's order; and the file's rows that ``keep`` selects, in its order, each with whether the gold has its span
-    (``gold``, which ``keep`` may use).
-
-    Compared a slice of documents at a time: a span's rows and its gold are those of its document, so the
-    documents are cut into slices of about :data:`SLICE_ROWS` gold rows, and each slice of the gold is joined
-    with the file's rows of the same documents (every row of either lies in one slice)."""
-    # the document every SLICE_ROWS gold rows in, by document: a slice's first (a sort of the ids alone, 27 MB at
-    # 3M; counted by a group_by on the documents, 80 MB)
-    cuts = gold["doc_id"].sort().gather_every(SLICE_ROWS, offset=SLICE_ROWS).unique(maintain_order=True)
-    gold, rows = (frame.with_row_index("place").with_columns(slice=cuts.search_sorted(frame["doc_id"], side="right")) for frame in (gold, rows))
-    missing, marked = [gold.clear().with_columns(rows=pl.lit(0, pl.UInt32))], [rows.clear().with_columns(gold=pl.lit(False))]
-    for number in range(cuts.len() + 1):
-        these, their_rows = gold.filter(pl.col("slice") == number), rows.filter(pl.col("slice") == number)
+    (``gold``, which ``keep`` may use). Joined a slice of documents at a time (:func:`document_slices`)."""
+    missing, marked = [gold.clear().with_row_index("place").with_columns(rows=pl.lit(0, pl.UInt32))], [rows.clear().with_row_index("place").with_columns(gold=pl.lit(False))]
+    for these, their_rows in document_slices(gold, rows):
         counts = their_rows.group_by(key).len("rows")
         missing.append(these.join(counts, on=key, how="left").with_columns(pl.col("rows").fill_null(0)).filter(pl.col("rows") != 1))
         spans = these.select(key).unique().with_columns(gold=pl.lit(True))
@@ -185,7 +164,7 @@ def _compared(gold: pl.DataFrame, rows: pl.DataFrame, key: list[str], *, keep: p
 
 
 def _in_their_order(slices: list[pl.DataFrame]) -> pl.DataFrame:
-    return pl.concat(slices).sort("place").drop("place", "slice")
+    return pl.concat(slices).sort("place").drop("place")
 
 
 def _count_check(rows: int, name: str) -> str:

@@ -31,28 +31,38 @@ def _context(text: str, start: int, end: int) -> str:
 
 
 def run_link(args: argparse.Namespace) -> int:
+    from dataclasses import astuple
+
+    import polars as pl
+
+    from khabar.foundation.memory import arrow_on_the_system_allocator
     from khabar.kb import files
     from khabar.kb.files import Cluster, Entity, Link
-    from khabar.kb.mentions import committed_gold
-    from khabar.kb.propose import Status, propose_clusters, propose_links, statements
+    from khabar.kb.mentions import LINK_KEY, committed_gold
+    from khabar.kb.propose import LinkProposal, Status, propose_clusters, propose_links, statements, unmatched
 
+    arrow_on_the_system_allocator()  # the committed exports validated and adjudicated, as khabar validate does
     texts, mentions, gold_contents = committed_gold()
-    entities, links = files.read(Entity), files.read(Link)
+    entities, links = files.read(Entity), files.read_frame(Link)
     if args.what == "propose":
-        proposals = propose_links(mentions, texts, entities, links)
-        counts = {status: sum(p.status is status for p in proposals) for status in Status}
-        print(f"khabar link: {len(proposals)} linkable mention(s): " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
-        for p in proposals:
-            if p.status in (Status.AMBIGUOUS, Status.UNLINKED):
-                candidates = " or ".join(p.candidates) if p.candidates else "no entry"
-                print(f"  {p.status.value:<9} {p.doc_id} [{p.start}:{p.end}] {p.label} {candidates}: {_context(texts[p.doc_id], p.start, p.end)}")
-        keys = {(p.doc_id, p.start, p.end, p.label) for p in proposals}
-        for link in links:
-            if (link.doc_id, link.start, link.end, link.label) not in keys:
-                print(f"  stale     {link.doc_id} [{link.start}:{link.end}] {link.label} → {link.entity_id}: no such gold mention (left in the file)")
-        if args.write and counts[Status.PROPOSED]:
-            path = files.write(Link, [*links, *(p.link() for p in proposals if p.status is Status.PROPOSED)])
-            print(f"khabar link: {counts[Status.PROPOSED]} proposal(s) added to {path}")
+        counts = dict.fromkeys(Status, 0)
+        listed: list[LinkProposal] = []  # for a person, after the counts
+        additions: list[tuple[object, ...]] = []  # the rows a --write adds
+        for p in propose_links(mentions, texts, entities, links):
+            counts[p.status] += 1
+            if p.status is Status.PROPOSED:
+                additions.append(astuple(p.link()))
+            elif p.status in (Status.AMBIGUOUS, Status.UNLINKED):
+                listed.append(p)
+        print(f"khabar link: {sum(counts.values())} linkable mention(s): " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
+        for p in listed:
+            candidates = " or ".join(p.candidates) if p.candidates else "no entry"
+            print(f"  {p.status.value:<9} {p.doc_id} [{p.start}:{p.end}] {p.label} {candidates}: {_context(texts[p.doc_id], p.start, p.end)}")
+        for doc_id, start, end, label, entity_id in unmatched(mentions, links, LINK_KEY).iter_rows():
+            print(f"  stale     {doc_id} [{start}:{end}] {label} → {entity_id}: no such gold mention (left in the file)")
+        if args.write and additions:
+            path = files.write(Link, pl.concat([links, pl.DataFrame(additions, schema=files.schema(Link), orient="row")]))
+            print(f"khabar link: {len(additions)} proposal(s) added to {path}")
         left = counts[Status.AMBIGUOUS] + counts[Status.UNLINKED] + (0 if args.write else counts[Status.PROPOSED])
         return EXIT_FAILED_CHECKS if left else EXIT_OK
     existing = files.read(Cluster)

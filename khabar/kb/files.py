@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import TypeVar
@@ -163,16 +163,23 @@ def read(kind: type[Row], folder: Path | None = None) -> list[Row]:
     return [kind(*row) for row in read_frame(kind, folder).iter_rows()]
 
 
-def render(kind: type[Row], rows: Iterable[Row]) -> str:
+def render(kind: type[Row], rows: Iterable[Row] | pl.DataFrame) -> Iterator[str]:
+    """A file's text, a chunk of rows at a time: the header, then the rows sorted (field by field, as the row
+    type orders them)."""
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame([astuple(row) for row in rows], schema=schema(kind), orient="row")
+    yield _csv_text([header(kind)])
+    for chunk in frame.sort(header(kind)).iter_slices(CHUNK_ROWS):
+        yield _csv_text(chunk.iter_rows())
+
+
+def _csv_text(rows: Iterable[Sequence[object]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header(kind))
-    writer.writerows(astuple(row) for row in sorted(rows))
+    csv.writer(out, lineterminator="\n").writerows(rows)
     return out.getvalue()
 
 
-def write(kind: type[Row], rows: Sequence[Row], folder: Path | None = None) -> Path:
-    """Write one file, sorted, atomically; the folder is made if needed."""
+def write(kind: type[Row], rows: Iterable[Row] | pl.DataFrame, folder: Path | None = None) -> Path:
+    """Write one file, sorted, atomically, a chunk of rows at a time; the folder is made if needed."""
     folder = folder or repo().kb_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILES[kind]

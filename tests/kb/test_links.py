@@ -84,7 +84,7 @@ def test_every_gold_content_has_one_cluster_and_the_audits_reprint_shares_it(com
 
 def test_proposals_reproduce_the_reviewed_links_from_aliases_alone(committed):
     texts, mentions, _, entities, links, _ = committed
-    proposals = propose_links(mentions, texts, entities, [])
+    proposals = list(propose_links(mentions, texts, entities, _frame(Link, [])))
     proposed = {p.link() for p in proposals if p.status is Status.PROPOSED}
     assert proposed == set(links)  # the review confirmed every proposal and found no mention the aliases miss
 
@@ -93,7 +93,7 @@ def test_an_alias_of_two_entries_is_ambiguous_and_an_unknown_name_unlinked(commi
     texts, mentions, _, entities, _, _ = committed
     other = Entity("another-coalition", "ORG", "التحالف الداعم للشرعية", "التحالف", "")
     without_iraq = [e for e in entities if e.entity_id != "iraq"] + [other]
-    proposals = propose_links(mentions, texts, without_iraq, [])
+    proposals = list(propose_links(mentions, texts, without_iraq, _frame(Link, [])))
     status = {(p.text, p.status) for p in proposals}
     assert ("التحالف", Status.AMBIGUOUS) in status and ("العراق", Status.UNLINKED) in status
     ambiguous = next(p for p in proposals if p.text == "التحالف")
@@ -128,7 +128,7 @@ def test_entity_and_cluster_checks_name_each_problem():
 
 def test_cluster_proposals_keep_reviewed_rows_and_join_new_reprints(committed):
     _, _, gold_contents, _, links, clusters = committed
-    items = statements(gold_contents, links)
+    items = statements(gold_contents, _frame(Link, links))
     fresh = propose_clusters(items, [])
     cluster_of = {(c.doc_id, c.start, c.end): c.cluster_id for c in fresh}
     assert cluster_of[ASHARQ, 1544, 1706] == cluster_of[RT, 250, 418]
@@ -268,7 +268,7 @@ def test_a_base_file_is_read_a_chunk_of_rows_at_a_time_as_one_frame_in_its_order
     monkeypatch.setattr(files, "CHUNK_ROWS", 2)
     rows = [Link(f"d{i % 3}", i, i + 4, "GPE", "-" if i % 2 else "baghdad") for i in range(7)]
     path = tmp_path / files.FILES[Link]
-    path.write_text(files.render(Link, rows[::-1]), encoding="utf-8")  # render sorts them
+    path.write_text("".join(files.render(Link, rows[::-1])), encoding="utf-8")  # render sorts them
     assert files.read(Link, tmp_path) == sorted(rows)
     assert files.read_frame(Link, tmp_path).schema == files.schema(Link) and files.read_frame(Link, tmp_path).height == 7
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
