@@ -205,6 +205,23 @@ def test_the_commands_benchmark_runs_every_command_and_its_outputs_reconcile(tmp
     assert "target: each command's peak within 1,024 MB:" in done.stdout
 
 
+def test_the_knowledge_base_benchmark_checks_a_repository_of_its_own_and_reconciles(tmp_path: Path) -> None:
+    """benchmarks/knowledge_base.py at a tiny size: a dataset repository whose committed export is synthetic, with a
+    base written to cover its gold; build, validate, the build from the kept tables and both link commands run and
+    are measured, and reconcile (the two builds the same files, every link reviewed, every CONTENT clustered)."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH.with_name("knowledge_base.py")), "--spans", "1500", "--work", str(tmp_path)], capture_output=True, text=True, cwd=repo().root,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for command in ("build", "validate", "build after validate", "link propose", "link clusters"):
+        assert f"| {command} |" in done.stdout
+    links = (tmp_path / "repo" / "annotation" / "kb" / "links.csv").read_text(encoding="utf-8").splitlines()
+    assert len(links) > 1 and all(line.endswith(",-") for line in links[1:]), "every linkable mention linked to '-'"
+    assert (tmp_path / "build" / "MANIFEST.json").read_bytes() == (tmp_path / "build-kept" / "MANIFEST.json").read_bytes()
+    assert not (tmp_path / "repo" / "annotation" / "exports" / "khabar.sync").exists(), "the copy's own export files removed"
+    assert "target: each command's peak within 1,024 MB:" in done.stdout
+
+
 def test_the_studio_benchmark_pulls_every_imported_annotation_and_pushes_them_back(tmp_path: Path) -> None:
     """benchmarks/studio_sync.py at a tiny size, against its own Label Studio: both pulls and the push run and are
     measured, the pulled file holds every task, annotation and span result imported, the second pull leaves it as it
