@@ -11,7 +11,6 @@ at all, the documents of the corpus are built with empty annotations.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.export_files import check_regular
-from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.paths import repo
 from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, Inputs, documents_table, from_tables
@@ -84,11 +82,6 @@ def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None],
     if not ranged:
         inputs = from_tables(spool.load(), export_hashes=hashes, documents_sha256=documents_sha256)
     else:
-        # what validation made and freed, handed back before the build's ranges start: its cycles and the C heap's free
-        # pages (3M news: resident once validation is done 719-744 → 414-435 MB; the command's peak 941-1,017 → 901-981 MB,
-        # where the build after a validate peaks at 882-940 MB)
-        gc.collect()
-        hand_back_freed_memory()
         inputs = StoredInputs.of_spool(spool, export_hashes=hashes, documents_sha256=documents_sha256)
     # the base checked against the gold of the inputs the build reads: their ranges are cut once, for both
     _refuse_knowledge_base_failures(inputs, exports, documents_file)

@@ -10,20 +10,18 @@ committed exports with the repository's corpus: the base describes that gold and
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from pathlib import Path
 
 import polars as pl
 
 from khabar.annotation.scheme import load_scheme
-from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import Inputs
 from khabar.gold.stored_inputs import StoredInputs
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
-from khabar.kb.mentions import LINK_KEY, LINKABLE, MENTIONS, SPAN_KEY, Roles, document_slices, export_paths_are_committed, gold_frames
+from khabar.kb.mentions import LINK_KEY, LINKABLE, MENTIONS, SPAN_KEY, Roles, document_slices, export_paths_are_committed, gold_frames, in_frame_order
 from khabar.validation.api import ValidationResult, validate_exports
 from khabar.validation.checks import ERROR, list_line
 from khabar.validation.failures import Failure, FailureKind
@@ -129,8 +127,7 @@ def check_clusters(gold_contents: pl.DataFrame, clusters: pl.DataFrame, path: Pa
 def check_ambiguous_sources(gold_contents: pl.DataFrame, rows: list[AmbiguousSource], path: Path, label: str) -> list[Failure]:
     """Each row flags a gold CONTENT that has a source, once, and lists at least two readings. ``gold_contents``:
     :data:`~khabar.kb.mentions.CONTENTS` (the file is written by hand and small: only its spans are looked up)."""
-    flagged = pl.DataFrame([(r.doc_id, r.start, r.end) for r in rows], schema=gold_contents.select(SPAN_KEY).schema, orient="row")
-    found = gold_contents.join(flagged.unique(), on=SPAN_KEY, how="semi")
+    found = gold_contents.join(files.frame_of(AmbiguousSource, rows).select(SPAN_KEY).unique(), on=SPAN_KEY, how="semi")
     spans = set(found.select(SPAN_KEY).iter_rows())
     with_source = set(found.filter(pl.col("source_start").list.len() > 0).select(SPAN_KEY).iter_rows())
     seen = Counter((r.doc_id, r.start, r.end) for r in rows)
@@ -160,11 +157,7 @@ def _compared(gold: pl.DataFrame, rows: pl.DataFrame, key: list[str], *, keep: p
         missing.append(these.join(counts, on=key, how="left").with_columns(pl.col("rows").fill_null(0)).filter(pl.col("rows") != 1))
         spans = these.select(key).unique().with_columns(gold=pl.lit(True))
         marked.append(their_rows.join(spans, on=key, how="left").with_columns(pl.col("gold").fill_null(False)).filter(keep))
-    return _in_their_order(missing), _in_their_order(marked)
-
-
-def _in_their_order(slices: list[pl.DataFrame]) -> pl.DataFrame:
-    return pl.concat(slices).sort("place").drop("place")
+    return in_frame_order(missing), in_frame_order(marked)
 
 
 def _count_check(rows: int, name: str) -> str:
@@ -177,8 +170,6 @@ def validate_with_knowledge_base(paths: list[Path], documents_file: Path | None 
     result = validate_exports(paths, documents_file, strict=strict)
     documents_file = documents_file or repo().documents_file
     if result.errors == 0 and knowledge_base_applies(paths, documents_file):
-        gc.collect()  # what validation freed handed back before the gold is made, as the build does
-        hand_back_freed_memory()
         inputs = StoredInputs.of_spool(result.spool, export_hashes=(), documents_sha256="")  # read in place, a range at a time
         result.failures += check_knowledge_base(inputs, paths, documents_file)
     return result

@@ -31,8 +31,6 @@ def _context(text: str, start: int, end: int) -> str:
 
 
 def run_link(args: argparse.Namespace) -> int:
-    from dataclasses import astuple
-
     import polars as pl
 
     from khabar.foundation.memory import arrow_on_the_system_allocator
@@ -47,11 +45,11 @@ def run_link(args: argparse.Namespace) -> int:
     if args.what == "propose":
         counts = dict.fromkeys(Status, 0)
         listed: list[LinkProposal] = []  # for a person, after the counts
-        additions: list[tuple[object, ...]] = []  # the rows a --write adds
+        additions: list[Link] = []  # the rows a --write adds
         for p in propose_links(mentions, texts, entities, links):
             counts[p.status] += 1
             if p.status is Status.PROPOSED:
-                additions.append(astuple(p.link()))
+                additions.append(p.link())
             elif p.status in (Status.AMBIGUOUS, Status.UNLINKED):
                 listed.append(p)
         print(f"khabar link: {sum(counts.values())} linkable mention(s): " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
@@ -61,7 +59,7 @@ def run_link(args: argparse.Namespace) -> int:
         for doc_id, start, end, label, entity_id in unmatched(mentions, links, LINK_KEY).iter_rows():
             print(f"  stale     {doc_id} [{start}:{end}] {label} → {entity_id}: no such gold mention (left in the file)")
         if args.write and additions:
-            path = files.write(Link, pl.concat([links, pl.DataFrame(additions, schema=files.schema(Link), orient="row")]))
+            path = files.write(Link, pl.concat([links, files.frame_of(Link, additions)]))
             print(f"khabar link: {len(additions)} proposal(s) added to {path}")
         left = counts[Status.AMBIGUOUS] + counts[Status.UNLINKED] + (0 if args.write else counts[Status.PROPOSED])
         return EXIT_FAILED_CHECKS if left else EXIT_OK

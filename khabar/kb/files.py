@@ -163,10 +163,15 @@ def read(kind: type[Row], folder: Path | None = None) -> list[Row]:
     return [kind(*row) for row in read_frame(kind, folder).iter_rows()]
 
 
+def frame_of(kind: type[Row], rows: Iterable[Row]) -> pl.DataFrame:
+    """Row objects as the frame :func:`read_frame` gives for a file of them."""
+    return pl.DataFrame([astuple(row) for row in rows], schema=schema(kind), orient="row")
+
+
 def render(kind: type[Row], rows: Iterable[Row] | pl.DataFrame) -> Iterator[str]:
     """A file's text, a chunk of rows at a time: the header, then the rows sorted (field by field, as the row
     type orders them)."""
-    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame([astuple(row) for row in rows], schema=schema(kind), orient="row")
+    frame = rows if isinstance(rows, pl.DataFrame) else frame_of(kind, rows)
     yield _csv_text([header(kind)])
     for chunk in frame.sort(header(kind)).iter_slices(CHUNK_ROWS):
         yield _csv_text(chunk.iter_rows())

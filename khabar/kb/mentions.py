@@ -49,6 +49,11 @@ def document_slices(gold: pl.DataFrame, rows: pl.DataFrame) -> Iterator[tuple[pl
         yield gold.filter(pl.col("slice") == number).drop("slice"), rows.filter(pl.col("slice") == number).drop("slice")
 
 
+def in_frame_order(slices: list[pl.DataFrame]) -> pl.DataFrame:
+    """Rows taken from :func:`document_slices`' slices of one frame, back in that frame's order (``place`` dropped)."""
+    return pl.concat(slices).sort("place").drop("place")
+
+
 @dataclass(frozen=True)
 class Roles:
     """The scheme's names this module relies on, checked against the scheme once."""
@@ -134,10 +139,7 @@ def gold_frames(inputs: Inputs, roles: Roles) -> tuple[pl.DataFrame, pl.DataFram
 def committed_gold() -> tuple[FrameTexts, pl.DataFrame, pl.DataFrame]:
     """The texts (a Python string only when asked for), the linkable mentions and the CONTENT spans
     (:func:`gold_frames`) of the repository's committed exports (validated first)."""
-    import gc
-
     from khabar.foundation.errors import EXIT_FAILED_CHECKS
-    from khabar.foundation.memory import hand_back_freed_memory
     from khabar.foundation.paths import repo
     from khabar.gold.stored_inputs import StoredInputs
     from khabar.validation.api import validate_exports
@@ -149,8 +151,6 @@ def committed_gold() -> tuple[FrameTexts, pl.DataFrame, pl.DataFrame]:
     if result.errors:
         raise KhabarError(f"the exports have {result.errors} validation error(s); run `khabar validate` and fix them first",
                           file=str(repo().exports_dir), exit_status=EXIT_FAILED_CHECKS)
-    gc.collect()  # what validation freed handed back before the gold is made, as validate and build do
-    hand_back_freed_memory()
     inputs = StoredInputs.of_spool(result.spool, export_hashes=(), documents_sha256="")
     return (FrameTexts(inputs.texts()), *gold_frames(inputs, Roles.of(load_scheme())))
 

@@ -22,7 +22,7 @@ from enum import Enum
 import polars as pl
 
 from khabar.kb.files import CLUSTER_ID, NOT_IN_BASE, Cluster, Entity, Link
-from khabar.kb.mentions import LINK_KEY, MENTIONS, document_slices
+from khabar.kb.mentions import LINK_KEY, MENTIONS, document_slices, in_frame_order
 from khabar.kb.normalise import alias_key, standalone_form
 
 #: share of the smaller CONTENT's word pairs found in the other: the same statement whatever its source.
@@ -89,7 +89,7 @@ def unmatched(gold: pl.DataFrame, rows: pl.DataFrame, key: list[str]) -> pl.Data
     """The file's ``rows`` whose ``key`` no row of ``gold`` has, in the file's order (a slice of documents at a time)."""
     found = [rows.clear().with_row_index("place")]
     found += [their_rows.join(these.select(key), on=key, how="anti") for these, their_rows in document_slices(gold, rows)]
-    return pl.concat(found).sort("place").drop("place")
+    return in_frame_order(found)
 
 
 def content_words(text: str) -> frozenset[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-from dataclasses import astuple
 from pathlib import Path
 
 import polars as pl
@@ -21,11 +20,6 @@ from khabar.kb.propose import Status, propose_clusters, propose_links, statement
 
 #: the audit's pages (file prefix → doc_id)
 ASHARQ, RT, ALHURRA, ALARAB = "81ec20757aeac4d6", "c59ea302dcd9b174", "bdd1f7aa27f45812", "e652f16ef741cb5b"
-
-
-def _frame(kind: type[files.Row], rows: list) -> pl.DataFrame:
-    """Rows of a base's file as the checks read them (:func:`khabar.kb.files.read_frame`)."""
-    return pl.DataFrame([astuple(row) for row in rows], schema=files.schema(kind), orient="row")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +52,7 @@ def test_every_linkable_gold_mention_outside_related_zones_has_one_valid_link(co
     _, mentions, _, entities, links, _ = committed
     assert mentions.height == len(links) > 400
     assert check_entities(entities, Path("entities.csv")) == []
-    assert check_links(mentions, _frame(Link, links), entities, Path("links.csv")) == []
+    assert check_links(mentions, files.frame_of(Link, links), entities, Path("links.csv")) == []
     assert set(mentions["label"]) == set(LINKABLE)
 
 
@@ -75,7 +69,7 @@ def test_the_audits_people_are_one_entity_each(committed):
 
 def test_every_gold_content_has_one_cluster_and_the_audits_reprint_shares_it(committed):
     _, _, gold_contents, _, _, clusters = committed
-    assert check_clusters(gold_contents, _frame(Cluster, clusters), Path("c.csv"), load_scheme().attribution.content) == []
+    assert check_clusters(gold_contents, files.frame_of(Cluster, clusters), Path("c.csv"), load_scheme().attribution.content) == []
     cluster_of = {(c.doc_id, c.start, c.end): c.cluster_id for c in clusters}
     assert cluster_of[ASHARQ, 1544, 1706] == cluster_of[RT, 250, 418]
     # "still a threat" and "no longer a threat" share many words but are not one statement
@@ -84,7 +78,7 @@ def test_every_gold_content_has_one_cluster_and_the_audits_reprint_shares_it(com
 
 def test_proposals_reproduce_the_reviewed_links_from_aliases_alone(committed):
     texts, mentions, _, entities, links, _ = committed
-    proposals = list(propose_links(mentions, texts, entities, _frame(Link, [])))
+    proposals = list(propose_links(mentions, texts, entities, files.frame_of(Link, [])))
     proposed = {p.link() for p in proposals if p.status is Status.PROPOSED}
     assert proposed == set(links)  # the review confirmed every proposal and found no mention the aliases miss
 
@@ -93,7 +87,7 @@ def test_an_alias_of_two_entries_is_ambiguous_and_an_unknown_name_unlinked(commi
     texts, mentions, _, entities, _, _ = committed
     other = Entity("another-coalition", "ORG", "التحالف الداعم للشرعية", "التحالف", "")
     without_iraq = [e for e in entities if e.entity_id != "iraq"] + [other]
-    proposals = list(propose_links(mentions, texts, without_iraq, _frame(Link, [])))
+    proposals = list(propose_links(mentions, texts, without_iraq, files.frame_of(Link, [])))
     status = {(p.text, p.status) for p in proposals}
     assert ("التحالف", Status.AMBIGUOUS) in status and ("العراق", Status.UNLINKED) in status
     ambiguous = next(p for p in proposals if p.text == "التحالف")
@@ -110,10 +104,10 @@ def test_link_checks_name_each_problem(committed):
         Link(first.doc_id, 999_999, 1_000_000, "GPE", "iraq"),
         *links[4:],
     ]  # the first mention lost its row
-    failures = {(f.check, f.start) for f in check_links(mentions, _frame(Link, broken), entities, Path("links.csv"))}
+    failures = {(f.check, f.start) for f in check_links(mentions, files.frame_of(Link, broken), entities, Path("links.csv"))}
     assert failures == {("link_missing", first.start), ("link_unknown_entity", second.start), ("link_type", third.start), ("link_stale", 999_999)}
     doubled = [*links, Link(fourth.doc_id, fourth.start, fourth.end, fourth.label, files.NOT_IN_BASE)]
-    assert [(f.check, f.start) for f in check_links(mentions, _frame(Link, doubled), entities, Path("links.csv"))] == [("link_duplicate", fourth.start)]
+    assert [(f.check, f.start) for f in check_links(mentions, files.frame_of(Link, doubled), entities, Path("links.csv"))] == [("link_duplicate", fourth.start)]
 
 
 def test_entity_and_cluster_checks_name_each_problem():
@@ -122,13 +116,13 @@ def test_entity_and_cluster_checks_name_each_problem():
     assert len(failures) == 6 and {f.check for f in failures} == {"kb_entity"}, failures
     contents_ = pl.DataFrame([("d", 0, 5, "قال"), ("d", 10, 20, "قالت"), ("d", 30, 40, "قالوا")], schema=["doc_id", "start", "end", "text"], orient="row")
     clusters = [Cluster("d", 0, 5, "qc-001"), Cluster("d", 0, 5, "qc-002"), Cluster("d", 10, 20, "cluster 7"), Cluster("d", 50, 60, "qc-003")]
-    checks = sorted((f.check, f.start) for f in check_clusters(contents_, _frame(Cluster, clusters), Path("c.csv"), "CONTENT"))
+    checks = sorted((f.check, f.start) for f in check_clusters(contents_, files.frame_of(Cluster, clusters), Path("c.csv"), "CONTENT"))
     assert checks == [("cluster_duplicate", 0), ("cluster_id", 10), ("cluster_missing", 30), ("cluster_stale", 50)]
 
 
 def test_cluster_proposals_keep_reviewed_rows_and_join_new_reprints(committed):
     _, _, gold_contents, _, links, clusters = committed
-    items = statements(gold_contents, _frame(Link, links))
+    items = statements(gold_contents, files.frame_of(Link, links))
     fresh = propose_clusters(items, [])
     cluster_of = {(c.doc_id, c.start, c.end): c.cluster_id for c in fresh}
     assert cluster_of[ASHARQ, 1544, 1706] == cluster_of[RT, 250, 418]
