@@ -134,13 +134,9 @@ def _refuse_knowledge_base_failures(inputs: Inputs, exports: list[Path], documen
         )
 
 
-def inputs_from_args(args: argparse.Namespace) -> BuildInputs:
-    """The inputs the ``--exports`` and ``--documents`` arguments name (:func:`khabar.dataset.cli.add_input_arguments`), whole."""
-    return load_inputs(_exports(args), args.documents or repo().documents_file)
-
-
 def ranged_inputs_from_args(args: argparse.Namespace) -> Inputs:
-    """The same inputs, read a range of documents at a time where they were kept (:func:`load_ranged_inputs`)."""
+    """The inputs the ``--exports`` and ``--documents`` arguments name (:func:`khabar.dataset.cli.add_input_arguments`),
+    read a range of documents at a time where they were kept (:func:`load_ranged_inputs`)."""
     return load_ranged_inputs(_exports(args), args.documents or repo().documents_file)
 
 

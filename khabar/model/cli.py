@@ -114,8 +114,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from khabar.foundation import jsonl
     from khabar.foundation.paths import repo
-    from khabar.model.corpus import gold_documents
-    from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows, gold_layers
+    from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows, gold_pages
     from khabar.model.train import TrainConfig
 
     if args.json:  # before the evaluation's minutes
@@ -130,8 +129,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 scores = evaluate_wojood(root, config, Path(work), print)
             else:
                 exports = sorted(repo().exports_dir.glob("*.json"))
-                gold = gold_documents(exports, repo().documents_file)
-                scores = evaluate_loo(root, gold, gold_layers(exports, repo().documents_file), config, Path(work), print)
+                gold, gold_spans = gold_pages(exports, repo().documents_file)
+                scores = evaluate_loo(root, gold, gold_spans, config, Path(work), print)
             report[setting] = scores.rows()
             print(format_rows(setting, report[setting]))
             print(f"({setting}: {time.monotonic() - started:.0f} s)\n")

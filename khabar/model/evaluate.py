@@ -14,20 +14,21 @@ predicted spans that overlap a gold one, recall the gold spans that overlap a pr
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from khabar.annotation.scheme import load_scheme
-from khabar.model.corpus import Document, wojood_documents
+from khabar.model.corpus import Document, gold_ranges, range_documents, wojood_documents
 from khabar.model.train import TrainConfig, train_model, training_data, wojood_files
 
 SETTINGS = ("wojood", "loo")
 ALL = "(all)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # every gold span of the pages evaluated
 class Labelled:
     layer: str
     label: str
@@ -141,16 +142,16 @@ def evaluate_loo(root: Path, gold: list[Document], gold_spans: dict[str, list[La
     return scores
 
 
-def gold_layers(exports: list[Path], documents_file: Path) -> dict[str, list[Labelled]]:
-    """Every gold span of the annotated pages, all layers."""
-    from khabar.dataset.inputs import load_inputs
-    from khabar.gold.adjudicate import adjudicate
-
-    gold = adjudicate(load_inputs(exports, documents_file, log=lambda _line: None))
+def gold_pages(exports: list[Path], documents_file: Path) -> tuple[list[Document], dict[str, list[Labelled]]]:
+    """The annotated documents with their gold entities (:func:`gold_documents`), and every gold span of them,
+    all layers: one reading of the exports, a range of documents at a time."""
+    documents: list[Document] = []
     found: dict[str, list[Labelled]] = defaultdict(list)
-    for row in gold.spans.iter_rows(named=True):
-        found[row["doc_id"]].append(Labelled(row["layer"], row["label"], row["start"], row["end"]))
-    return found
+    for part, gold in gold_ranges(exports, documents_file):
+        documents += range_documents(part, gold)
+        for row in gold.spans.iter_rows(named=True):
+            found[row["doc_id"]].append(Labelled(sys.intern(row["layer"]), sys.intern(row["label"]), row["start"], row["end"]))
+    return sorted(documents, key=lambda document: document.doc_id), found
 
 
 def format_rows(setting: str, rows: list[dict]) -> str:

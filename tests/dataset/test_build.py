@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -346,9 +345,9 @@ def test_a_build_made_range_by_range_is_the_build_made_at_once(tmp_path, datashe
     """The configs, adjudication and shards are made one range of documents at a time: ranges of two
     documents give the same bytes (every file, the datasheet) as one range holding every document."""
     from khabar.dataset import compute as compute_module
-    from khabar.dataset.inputs import inputs_from_args
+    from khabar.dataset.inputs import load_inputs
 
-    main = inputs_from_args(argparse.Namespace(exports=None, documents=None))
+    main = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
     for name, inputs in (("main", main), ("fixture", from_tables(fx.tables("v1")))):
         folders = {}
         for size in (2, 10_000):

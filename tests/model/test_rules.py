@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from khabar.annotation.preannotate import rule_counts, rule_score, scored_rule_results
-from khabar.model.corpus import gold_documents
-from khabar.model.evaluate import Labelled, gold_layers
+from khabar.annotation.scheme import load_scheme
+from khabar.model.evaluate import Labelled, gold_pages
 from tests.model.model_support import SOURCE
 
 EXPORTS = sorted((SOURCE / "annotation" / "exports").glob("*.json"))
@@ -22,10 +22,10 @@ def _regions(text: str) -> list[Labelled]:
 
 
 def test_rule_scores_are_the_rules_precision_measured_on_the_gold_again():
-    gold = gold_layers(EXPORTS, DOCUMENTS)
+    documents, gold = gold_pages(EXPORTS, DOCUMENTS)
     exact: Counter[str] = Counter()
     predicted: Counter[str] = Counter()
-    for document in gold_documents(EXPORTS, DOCUMENTS):
+    for document in documents:
         truth = set(gold[document.doc_id])
         for region in set(_regions(document.text)):
             predicted[region.label] += 1
@@ -80,3 +80,30 @@ def test_caption_copies_lose_the_final_parenthesis_and_a_dateline_place_is_meta(
 def test_a_crosshead_between_paragraphs_is_a_title():
     text = f"عنوان الخبر\n{BODY}\nالعراق يرد على تغريدة السفارة\n{BODY}"
     assert ("TITLE", "العراق يرد على تغريدة السفارة") in _zones(text)
+
+
+def test_the_gold_read_a_range_at_a_time_is_the_gold_adjudicated_whole(monkeypatch):
+    """train and evaluate read the committed gold a range of documents at a time, as the build does: in ranges of
+    two documents it is the gold of the tables adjudicated whole, every annotated page with its text, its entities
+    in order, and every span of every layer."""
+    from khabar.dataset.inputs import load_inputs
+    from khabar.gold import inputs as gold_inputs
+    from khabar.gold.adjudicate import Policy, adjudicate
+
+    whole = load_inputs(EXPORTS, DOCUMENTS)
+    gold = adjudicate(whole)
+    texts = dict(whole.documents.select("doc_id", "text").iter_rows())
+    annotated = sorted(d.doc_id for d in gold.decisions if d.policy is not Policy.NOT_ANNOTATED)
+    spans = sorted(gold.spans.select("doc_id", "layer", "label", "start", "end").iter_rows())
+    entity = load_scheme().entity.name
+
+    monkeypatch.setattr(gold_inputs, "RANGE_DOCUMENTS", 2)
+    assert len(whole.ranges(documents=2, spans=10**9)) > 2
+    documents, layers = gold_pages(EXPORTS, DOCUMENTS)
+
+    assert [d.doc_id for d in documents] == annotated and len(annotated) > 2
+    assert all(d.text == texts[d.doc_id] for d in documents)
+    assert [(d.doc_id, e.start, e.end, e.label) for d in documents for e in d.entities] == [
+        (doc_id, start, end, label) for doc_id, layer, label, start, end in gold.spans.select("doc_id", "layer", "label", "start", "end").iter_rows() if layer == entity
+    ]
+    assert sorted((doc_id, s.layer, s.label, s.start, s.end) for doc_id, found in layers.items() for s in found) == spans
