@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from khabar.annotation.scheme import load_scheme
 from khabar.dataset.compute import Built, compute
@@ -24,12 +25,16 @@ from khabar.foundation.files import os_reason
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import Inputs
 
+if TYPE_CHECKING:
+    from khabar.kb.check import BaseCheck
+
 LOG = logging.getLogger(__name__)
 
 
 def build(inputs: Inputs, out: Path, *, datasheet: Path | None = None, release: Release | None = None,
-          per_annotator: bool = False) -> Built:
-    """Build the dataset folder ``out`` and refresh the figures block of ``datasheet``.
+          per_annotator: bool = False, base: BaseCheck | None = None) -> Built:
+    """Build the dataset folder ``out`` and refresh the figures block of ``datasheet``; refused, with nothing
+    written, when the knowledge base has errors against the gold (``base``: :func:`~khabar.dataset.compute.compute`).
 
     Any ``OSError`` (a full disk, a read-only folder) is a :class:`KhabarError` (exit 2), with nothing changed.
     """
@@ -42,7 +47,7 @@ def build(inputs: Inputs, out: Path, *, datasheet: Path | None = None, release: 
     scheme = load_scheme()
 
     def make(folder: Path) -> tuple[Built, str]:
-        built = compute(inputs, release, scheme, per_annotator=per_annotator, folder=folder)
+        built = compute(inputs, release, scheme, per_annotator=per_annotator, folder=folder, base=base)
         return built, refresh(current, render(built.figures), source=str(datasheet))
 
     try:
@@ -54,9 +59,9 @@ def build(inputs: Inputs, out: Path, *, datasheet: Path | None = None, release: 
     return built
 
 
-def check_datasheet(inputs: Inputs, release: Release, *, datasheet: Path) -> bool:
-    """True when the figures block of ``datasheet`` is what a build would write."""
-    built = compute(inputs, release, load_scheme())
+def check_datasheet(inputs: Inputs, release: Release, *, datasheet: Path, base: BaseCheck | None = None) -> bool:
+    """True when the figures block of ``datasheet`` is what a build would write (refused as the build is)."""
+    built = compute(inputs, release, load_scheme(), base=base)
     current = _read(datasheet)
     return refresh(current, render(built.figures), source=str(datasheet)) == current
 

@@ -39,7 +39,7 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
 def run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from khabar.dataset.build import build, check_datasheet  # polars, pyarrow: not for `khabar --help`
-    from khabar.dataset.inputs import ranged_inputs_from_args
+    from khabar.dataset.inputs import knowledge_base_check_from_args, ranged_inputs_from_args
     from khabar.dataset.write import check_out
 
     arrow_on_the_system_allocator()
@@ -49,15 +49,16 @@ def run_build(args: argparse.Namespace) -> int:
     if not args.check:
         check_out(out)  # before the inputs are read: a refusal should not wait for validation
     inputs = ranged_inputs_from_args(args)
+    base = knowledge_base_check_from_args(args)  # checked on the gold the build makes, range by range
     if inputs.annotations.height == 0:
         LOG.info("no annotations in the inputs: building the documents with empty annotation lists")
     if args.check:
-        if check_datasheet(inputs, release, datasheet=args.datasheet):
+        if check_datasheet(inputs, release, datasheet=args.datasheet, base=base):
             LOG.info(f"{args.datasheet} is up to date")
             return 0
         print(f"khabar build: {args.datasheet} is stale: its figures differ from the build; run `khabar build` and commit it", file=sys.stderr)
         return EXIT_FAILED_CHECKS
-    build(inputs, out, datasheet=args.datasheet, release=release, per_annotator=args.per_annotator)
+    build(inputs, out, datasheet=args.datasheet, release=release, per_annotator=args.per_annotator, base=base)
     LOG.info(f"built {out} in {time.perf_counter() - started:.1f} s")
     print(out)
     return 0

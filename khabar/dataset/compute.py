@@ -8,7 +8,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -31,6 +31,10 @@ from khabar.dataset.splits import SplitPlan, plan_splits
 from khabar.foundation.memory import cycle_collector_paused
 from khabar.gold.adjudicate import Gold, Policy, adjudicated_ranges, committed_reasons
 from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, FrameTexts, Inputs
+from khabar.kb.files import AmbiguousSource, Cluster, Link
+
+if TYPE_CHECKING:
+    from khabar.kb.check import BaseCheck
 
 LOG = logging.getLogger(__name__)
 
@@ -54,10 +58,13 @@ def _ordered_splits(release: Release, plan: SplitPlan) -> list[str]:
 
 
 @cycle_collector_paused()
-def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: bool = False, folder: Path | None = None) -> Built:
+def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: bool = False, folder: Path | None = None,
+            base: BaseCheck | None = None) -> Built:
     """Plan the splits, then one range of documents at a time adjudicate, measure agreement and make the
     three configs (their shards written into ``folder``, or only counted when it is None); progress goes
-    to the log. Only the documents and annotations are ever whole in memory."""
+    to the log. Only the documents and annotations are ever whole in memory. Each range's gold is checked first
+    against the knowledge base (``base``): once a range fails, the rest are only checked, not built, and the build
+    is refused when every range is done (every failure counted, as ``khabar validate`` counts them)."""
     counts = inputs.counts()
     LOG.info(f"read {inputs.documents.height} documents, {inputs.annotations.height} annotations, {counts.spans} spans, {counts.relations} relations")
     plan = plan_splits(FrameTexts(inputs.texts()), dict(inputs.documents.select("doc_id", "story").sort("doc_id").iter_rows()), release)
@@ -65,13 +72,19 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
     LOG.info("splits: " + ", ".join(f"{s} {sum(1 for v in plan.split_of.values() if v == s)}" for s in splits) + (f" ({plan.reason})" if plan.reason else ""))
 
     agree, quality = AgreementSums.empty(scheme.layer_names), PredictionSums.empty(scheme.layer_names)
-    configs = _Configs(scheme, plan.split_of, splits, folder, per_annotator=per_annotator)
+    configs = _Configs(scheme, plan.split_of, splits, folder, per_annotator=per_annotator, base=base)
     reasons = committed_reasons()
     for part, gold_part in adjudicated_ranges(inputs, documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
+        if base is not None:
+            base.add(gold_part)
+            if base.failing():
+                continue  # refused once every range is checked (to count every failure), so not built
         words = configs.add(part, gold_part)
         agree += agreement_sums(part, scheme.layer_names, gold=gold_part, reasons=reasons, words=words)
         annotated = [d.doc_id for d in gold_part.decisions if d.policy is not Policy.NOT_ANNOTATED]
         quality += prediction_sums(part.predictions_spans, gold_part.spans, annotated, scheme.layer_names)
+    if base is not None:
+        base.refuse()
     gold = configs.gold
     policies = Counter(d.policy for d in gold.decisions)
     LOG.info("adjudicated: " + ", ".join(f"{policy} {n}" for policy, n in sorted(policies.items())) + f"; {len(gold.review)} for review")
@@ -98,9 +111,14 @@ class _Configs:
     """The three configs, made one range of documents at a time: each range's rows cut into their splits and
     appended to that split's :class:`ShardWriter`; the gold and the ``tokens`` config counted for the figures."""
 
-    def __init__(self, scheme: Scheme, split_of: dict[str, str], splits: list[str], folder: Path | None, *, per_annotator: bool) -> None:
+    def __init__(self, scheme: Scheme, split_of: dict[str, str], splits: list[str], folder: Path | None, *, per_annotator: bool,
+                 base: BaseCheck | None) -> None:
         self.scheme, self.per_annotator = scheme, per_annotator
-        self.links, self.clusters, self.ambiguous = read_links(), read_clusters(), read_ambiguous_sources()
+        if base is None:
+            self.links, self.clusters, self.ambiguous = read_links(), read_clusters(), read_ambiguous_sources()
+        else:  # the rows the check read, not read and held again (3M span results' 778,544 links: +60 MB at the peak)
+            self.links, self.clusters = read_links(rows=base.rows(Link)), read_clusters(rows=base.rows(Cluster))
+            self.ambiguous = read_ambiguous_sources(rows=base.rows(AmbiguousSource))
         number = {split: i for i, split in enumerate(splits)}
         self.split_number = {doc_id: number[split] for doc_id, split in split_of.items()}
         self.unsplit = len(splits)  # the number of a document in no split

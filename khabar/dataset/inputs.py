@@ -26,6 +26,7 @@ from khabar.validation import store
 from khabar.validation.cli import export_paths
 
 if TYPE_CHECKING:
+    from khabar.kb.check import BaseCheck
     from khabar.validation.failures import Failure
     from khabar.validation.table_spool import TableSpool
 
@@ -73,19 +74,13 @@ def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None],
         kept = StoredInputs.open(key, export_hashes=hashes, documents_sha256=documents_sha256) if ranged else store.load(key)
         if kept is not None:
             log(f"tables: the ones khabar validate kept for these exports ({store.store_dir()}), not checked again")
-            inputs = kept if isinstance(kept, StoredInputs) else from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
-            _refuse_knowledge_base_failures(inputs, exports, documents_file)  # the base may have changed since
-            return inputs
+            return kept if isinstance(kept, StoredInputs) else from_tables(kept, export_hashes=hashes, documents_sha256=documents_sha256)
     log(f"validating {len(exports)} export(s)…")
     spool, sha256s = _validated(exports, documents_file)
     hashes = _hashes(exports, sha256s)  # the digests of the bytes validated
     if not ranged:
-        inputs = from_tables(spool.load(), export_hashes=hashes, documents_sha256=documents_sha256)
-    else:
-        inputs = StoredInputs.of_spool(spool, export_hashes=hashes, documents_sha256=documents_sha256)
-    # the base checked against the gold of the inputs the build reads: their ranges are cut once, for both
-    _refuse_knowledge_base_failures(inputs, exports, documents_file)
-    return inputs
+        return from_tables(spool.load(), export_hashes=hashes, documents_sha256=documents_sha256)
+    return StoredInputs.of_spool(spool, export_hashes=hashes, documents_sha256=documents_sha256)
 
 
 def _validated(exports: list[Path], documents_file: Path) -> tuple[TableSpool, list[str]]:
@@ -111,33 +106,28 @@ def _hashes(exports: list[Path], sha256s: list[str]) -> tuple[tuple[str, str], .
 
 
 def _where(f: Failure) -> str:
-    """file: task: region: of a failure in an export, or file: document [start:end] label: of one in the knowledge base."""
-    if f.task_id is None and f.doc_id is not None:
-        return f"{f.file}: document {f.doc_id} [{f.start}:{f.end}] {f.label or ''}: "
+    """file: task: region: of a failure in an export."""
     return f"{f.file}: task {f.task_id}: region {f.region_id}: "
 
 
-def _refuse_knowledge_base_failures(inputs: Inputs, exports: list[Path], documents_file: Path) -> None:
-    """Refuse the kept tables when the knowledge base has errors against their gold (read only when the base
-    describes these inputs)."""
-    from khabar.kb.check import check_knowledge_base, knowledge_base_applies
+def knowledge_base_check(exports: list[Path], documents_file: Path) -> BaseCheck | None:
+    """The check of the knowledge base against the gold a build of these inputs makes, range by range (it refuses a
+    base with errors before anything is written); none when the base does not describe these inputs. The base may
+    have changed since a ``khabar validate`` kept the tables, so a build checks it every time."""
+    from khabar.kb.check import BaseCheck, knowledge_base_applies
 
-    if not knowledge_base_applies(exports, documents_file):
-        return
-    failures = check_knowledge_base(inputs, exports, documents_file)
-    if failures:
-        first = "; ".join(_where(f) + f.message for f in failures[:3])
-        raise KhabarError(
-            f"the knowledge base has {len(failures)} error(s) against the gold, first: {first}; "
-            "run `khabar validate` for all of them and fix annotation/kb/ first",
-            exit_status=EXIT_FAILED_CHECKS,
-        )
+    return BaseCheck() if knowledge_base_applies(exports, documents_file) else None
 
 
 def ranged_inputs_from_args(args: argparse.Namespace) -> Inputs:
     """The inputs the ``--exports`` and ``--documents`` arguments name (:func:`khabar.dataset.cli.add_input_arguments`),
     read a range of documents at a time where they were kept (:func:`load_ranged_inputs`)."""
     return load_ranged_inputs(_exports(args), args.documents or repo().documents_file)
+
+
+def knowledge_base_check_from_args(args: argparse.Namespace) -> BaseCheck | None:
+    """:func:`knowledge_base_check` of the inputs the arguments name."""
+    return knowledge_base_check(_exports(args), args.documents or repo().documents_file)
 
 
 def _exports(args: argparse.Namespace) -> list[Path]:

@@ -20,9 +20,13 @@ CLUSTERS_SCHEMA = schema(Cluster)
 AMBIGUOUS_SCHEMA = {name: dtype for name, dtype in schema(AmbiguousSource).items() if name != "readings"}
 
 
-def frame(kind: type[Row], folder: Path | None = None) -> pl.DataFrame:
-    rows = read_frame(kind, folder)
-    return rows.with_columns(pl.col(name).replace("", None) for name, dtype in rows.schema.items() if dtype == pl.String)
+def frame(kind: type[Row], folder: Path | None = None, *, rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The rows of a file of the base (read from ``folder``, or ``rows`` as :func:`read_frame` gave them), an empty
+    cell null. A column without an empty cell is kept as it is, not copied: a base that passes its checks, the only
+    one a build writes, has none."""
+    rows = read_frame(kind, folder) if rows is None else rows
+    empty = [name for name, dtype in rows.schema.items() if dtype == pl.String and (rows[name] == "").any()]
+    return rows.with_columns(pl.col(name).replace("", None) for name in empty)
 
 
 def read_entities(folder: Path | None = None) -> pl.DataFrame:
@@ -30,19 +34,19 @@ def read_entities(folder: Path | None = None) -> pl.DataFrame:
     return frame(Entity, folder)
 
 
-def read_links(folder: Path | None = None) -> pl.DataFrame:
+def read_links(folder: Path | None = None, *, rows: pl.DataFrame | None = None) -> pl.DataFrame:
     """Entity span → entity_id (or :data:`NOT_IN_BASE`)."""
-    return frame(Link, folder)
+    return frame(Link, folder, rows=rows)
 
 
-def read_clusters(folder: Path | None = None) -> pl.DataFrame:
+def read_clusters(folder: Path | None = None, *, rows: pl.DataFrame | None = None) -> pl.DataFrame:
     """CONTENT span → cluster_id."""
-    return frame(Cluster, folder)
+    return frame(Cluster, folder, rows=rows)
 
 
-def read_ambiguous_sources(folder: Path | None = None) -> pl.DataFrame:
+def read_ambiguous_sources(folder: Path | None = None, *, rows: pl.DataFrame | None = None) -> pl.DataFrame:
     """The CONTENT spans (doc_id, start, end) whose source link has two plausible readings; no file, no flag."""
-    return frame(AmbiguousSource, folder).select(list(AMBIGUOUS_SCHEMA))
+    return frame(AmbiguousSource, folder, rows=rows).select(list(AMBIGUOUS_SCHEMA))
 
 
 def released_entity_ids(links: pl.DataFrame) -> pl.DataFrame:

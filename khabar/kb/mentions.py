@@ -123,16 +123,22 @@ CONTENTS = pl.Schema({
 })
 
 
+def range_frames(gold: Gold, roles: Roles) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The linkable mentions (:func:`linkable_mentions`) and the CONTENT spans (:func:`contents`) of a gold, in the
+    schemas :data:`MENTIONS` and :data:`CONTENTS`."""
+    return linkable_mentions(gold).cast(MENTIONS), contents(gold, roles).select(CONTENTS.names()).cast(CONTENTS)
+
+
 def gold_frames(inputs: Inputs, roles: Roles) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The linkable mentions (:func:`linkable_mentions`) and the CONTENT spans (:func:`contents`) of the gold of
-    ``inputs``, adjudicated a range of documents at a time as the build does (a document's mentions and contents
-    depend on its own gold alone; the ranges come in doc_id order, so the frames are in the same order as if made
-    whole). Made whole, the gold of 1M span results with a base covering it took ``khabar validate``'s peak to
-    0.96 GB (0.71 GB so)."""
+    """The linkable mentions and the CONTENT spans (:func:`range_frames`) of the gold of ``inputs``, adjudicated a
+    range of documents at a time as the build does (a document's mentions and contents depend on its own gold
+    alone; the ranges come in doc_id order, so the frames are in the same order as if made whole). Made whole, the
+    gold of 1M span results with a base covering it took ``khabar validate``'s peak to 0.96 GB (0.71 GB so)."""
     mentions, found = [pl.DataFrame(schema=MENTIONS)], [pl.DataFrame(schema=CONTENTS)]
     for _, gold in adjudicated_ranges(inputs, documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
-        mentions.append(linkable_mentions(gold).cast(MENTIONS))
-        found.append(contents(gold, roles).select(CONTENTS.names()).cast(CONTENTS))
+        these, their_contents = range_frames(gold, roles)
+        mentions.append(these)
+        found.append(their_contents)
     return pl.concat(mentions), pl.concat(found)
 
 

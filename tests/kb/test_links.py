@@ -293,3 +293,45 @@ def test_cluster_candidates_hold_every_pair_whose_overlap_reaches_the_threshold(
             found = [(min(pair), max(pair)) for pair in candidate_pairs(sets, threshold, fresh)]
             assert every <= set(found), (seed, threshold, every - set(found))
             assert len(found) == len(set(found)) and all(fresh[i] or fresh[j] for i, j in found), "each pair once, a fresh member in each"
+
+
+def test_the_base_checked_range_by_range_fails_as_on_the_whole_gold(repo_copy: Path, monkeypatch):
+    """A build checks the base on the gold it makes a range of documents at a time (``BaseCheck.add``): on a broken
+    base (rows lost, repeated and moved; rows of no document, before every document and between two; a malformed
+    cluster id; a stale ambiguous source) the failures of ranges of two documents, joined three gold rows at a
+    time, are those of the whole gold at once, in the same order."""
+    from khabar.dataset.inputs import load_inputs
+    from khabar.foundation.paths import repo, use_root
+    from khabar.gold.adjudicate import adjudicate
+    from khabar.kb import check as check_module
+    from khabar.kb import mentions as mentions_module
+
+    use_root(repo_copy)
+    kb = repo().kb_dir
+    links = (kb / "links.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    moved = links[5].replace(",", ",1", 1)  # its start gains a leading 1: a span of no mention
+    doc_ids = sorted({line.split(",")[0] for line in links[1:]})
+    nowhere = [f"{doc_ids[0][:-1]},1,2,GPE,iraq\n", f"{doc_ids[0]}0,1,2,GPE,iraq\n"]  # before every document; between two
+    # out of the documents' order: rows of no document first, a row of the first document last
+    links = [links[0], nowhere[0], *links[2:4], links[4], moved, nowhere[1], *links[6:], links[4], links[1].replace(",", ",1", 1)]
+    (kb / "links.csv").write_text("".join(links), encoding="utf-8")
+    clusters = (kb / "quote_clusters.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    clusters[2] = clusters[2].rsplit(",", 1)[0] + ",cluster 7\n"
+    (kb / "quote_clusters.csv").write_text("".join(clusters[:5] + clusters[6:]), encoding="utf-8")
+    with (kb / "ambiguous_sources.csv").open("a", encoding="utf-8") as file:
+        file.write(f"{doc_ids[-1]}9,1,2,a|b\n")
+
+    whole = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
+    at_once = check_module.BaseCheck()
+    at_once.add(adjudicate(whole))
+    expected = [(f.check, f.doc_id, f.start, f.end, f.label, f.found, f.message) for f in at_once.failures()]
+    assert {check for check, *_ in expected} >= {"link_missing", "link_duplicate", "link_stale", "cluster_missing", "cluster_id", "ambiguous_source"}
+
+    monkeypatch.setattr(check_module, "RANGE_DOCUMENTS", 2)
+    monkeypatch.setattr(mentions_module, "SLICE_ROWS", 3)
+    assert len(whole.ranges(documents=2, spans=check_module.RANGE_SPANS)) > 2
+    failures = check_module.check_knowledge_base(whole, sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
+    assert [(f.check, f.doc_id, f.start, f.end, f.label, f.found, f.message) for f in failures] == expected
+    stale = [(f.doc_id, f.start) for f in failures if f.check == "link_stale"]
+    assert stale == [(nowhere[0].split(",")[0], 1), (moved.split(",")[0], int(moved.split(",")[1])), (nowhere[1].split(",")[0], 1),
+                     (links[-1].split(",")[0], int(links[-1].split(",")[1]))]  # in the file's order
