@@ -38,7 +38,7 @@ VALIDATE_PHASES = (
     ("khabar.validation.store", "save_files"),
 )
 BUILD_PHASES = (
-    ("khabar.dataset.inputs", "load_inputs"),
+    ("khabar.gold.load", "_load"),  # validating, or taking the kept tables
     ("khabar.dataset.compute", "compute"),
     ("khabar.gold.adjudicate", "adjudicate"),
     ("khabar.dataset.splits", "plan_splits"),

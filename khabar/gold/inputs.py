@@ -2,7 +2,7 @@
 and the pre-annotator's spans, with the hashes of what they were read from.
 
 Both the knowledge base (its checks and proposals) and the builder adjudicate from these; the loader
-that validates exports into them is :func:`khabar.dataset.inputs.load_inputs`.
+that validates exports into them is :mod:`khabar.gold.load`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each source becomes :class:`Sentence` rows: the tokens of :mod:`khabar.model.tokens`
 and the entities as token ranges, one nesting level each. The gold is what the
-build calls gold: the committed exports, validated (``khabar.dataset.inputs``) and
+build calls gold: the committed exports, validated (``khabar.gold.load``) and
 adjudicated (``khabar.gold.adjudicate``).
 """
 
@@ -174,9 +174,9 @@ def gold_ranges(exports: list[Path], documents_file: Path) -> Iterator[tuple[Bui
     """The committed exports validated and adjudicated a range of documents at a time, as the build reads them
     (``khabar stats`` too): their tables are never whole. Read whole and adjudicated at once, they took the gold
     of the 1M span results news export to 739 MB (``gold_documents``, 14.5 s CPU)."""
-    from khabar.dataset.inputs import load_ranged_inputs
     from khabar.gold.adjudicate import adjudicated_ranges
     from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS
+    from khabar.gold.load import load_ranged_inputs
 
     inputs = load_ranged_inputs(exports, documents_file, log=lambda _line: None)
     yield from adjudicated_ranges(inputs, documents=RANGE_DOCUMENTS, spans=RANGE_SPANS)

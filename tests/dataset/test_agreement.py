@@ -40,8 +40,8 @@ LAYERS = ("entity", "attribution", "zone")
 
 def committed_inputs_and_gold() -> tuple[BuildInputs, Gold]:
     """The committed exports' inputs, whole, and their gold."""
-    from khabar.dataset.inputs import load_inputs
     from khabar.foundation.paths import repo
+    from khabar.gold.load import load_inputs
 
     inputs = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
     return inputs, adjudicate(inputs)

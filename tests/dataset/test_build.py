@@ -345,7 +345,7 @@ def test_a_build_made_range_by_range_is_the_build_made_at_once(tmp_path, datashe
     """The configs, adjudication and shards are made one range of documents at a time: ranges of two
     documents give the same bytes (every file, the datasheet) as one range holding every document."""
     from khabar.dataset import compute as compute_module
-    from khabar.dataset.inputs import load_inputs
+    from khabar.gold.load import load_inputs
 
     main = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
     for name, inputs in (("main", main), ("fixture", from_tables(fx.tables("v1")))):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import polars as pl
 
-from khabar.dataset.inputs import load_inputs, load_ranged_inputs
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import BuildInputs, Inputs, document_ranges
+from khabar.gold.load import load_inputs, load_ranged_inputs
 from khabar.gold.stored_inputs import READING, StoredInputs
 from khabar.validation import store
 

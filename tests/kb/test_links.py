@@ -32,9 +32,9 @@ def committed():
 def test_the_gold_read_a_range_at_a_time_gives_the_frames_of_the_whole(committed, monkeypatch):
     """The base is checked against the gold made a range of documents at a time (as the build makes it): the same
     mentions and CONTENT spans, in the same order, as the gold of all documents at once."""
-    from khabar.dataset.inputs import load_inputs
     from khabar.foundation.paths import repo
     from khabar.gold.adjudicate import adjudicate
+    from khabar.gold.load import load_inputs
     from khabar.kb import mentions as mentions_module
 
     whole = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
@@ -300,9 +300,9 @@ def test_the_base_checked_range_by_range_fails_as_on_the_whole_gold(repo_copy: P
     base (rows lost, repeated and moved; rows of no document, before every document and between two; a malformed
     cluster id; a stale ambiguous source) the failures of ranges of two documents, joined three gold rows at a
     time, are those of the whole gold at once, in the same order."""
-    from khabar.dataset.inputs import load_inputs
     from khabar.foundation.paths import repo, use_root
     from khabar.gold.adjudicate import adjudicate
+    from khabar.gold.load import load_inputs
     from khabar.kb import check as check_module
     from khabar.kb import mentions as mentions_module
 

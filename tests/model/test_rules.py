@@ -86,9 +86,9 @@ def test_the_gold_read_a_range_at_a_time_is_the_gold_adjudicated_whole(monkeypat
     """train and evaluate read the committed gold a range of documents at a time, as the build does: in ranges of
     two documents it is the gold of the tables adjudicated whole, every annotated page with its text, its entities
     in order, and every span of every layer."""
-    from khabar.dataset.inputs import load_inputs
     from khabar.gold import inputs as gold_inputs
     from khabar.gold.adjudicate import Policy, adjudicate
+    from khabar.gold.load import load_inputs
 
     whole = load_inputs(EXPORTS, DOCUMENTS)
     gold = adjudicate(whole)

@@ -23,7 +23,7 @@ def datasheet_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def good_build(tmp_path_factory: pytest.TempPathFactory, datasheet_template: Path) -> Path:
     """A build of the shared bad-input corpus's good export (entities, attributions, relations)."""
     from khabar.dataset.build import build
-    from khabar.dataset.inputs import load_inputs
+    from khabar.gold.load import load_inputs
 
     root = tmp_path_factory.mktemp("good-build")
     datasheet = root / "DATASHEET.md"
