@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -335,3 +336,17 @@ def test_the_base_checked_range_by_range_fails_as_on_the_whole_gold(repo_copy: P
     stale = [(f.doc_id, f.start) for f in failures if f.check == "link_stale"]
     assert stale == [(nowhere[0].split(",")[0], 1), (moved.split(",")[0], int(moved.split(",")[1])), (nowhere[1].split(",")[0], 1),
                      (links[-1].split(",")[0], int(links[-1].split(",")[1]))]  # in the file's order
+
+
+def test_link_takes_the_tables_validate_kept(repo_copy: Path, khabar, tmp_path: Path, monkeypatch):
+    """``khabar link`` reads the committed exports as the build does: the tables ``khabar validate`` kept for them,
+    not validated again, with the same proposals as from its own validation."""
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
+    for command in ("propose", "clusters"):
+        first = khabar("--root", repo_copy, "link", command)
+        assert "validating 1 export(s)" in first.err and "not checked again" not in first.err, first.err
+        assert khabar("--root", repo_copy, "validate").status == 0  # keeps its tables
+        again = khabar("--root", repo_copy, "link", command)
+        assert "not checked again" in again.err and "validating" not in again.err, again.err
+        assert (again.status, again.out) == (first.status, first.out)
+        shutil.rmtree(tmp_path / "cache")
