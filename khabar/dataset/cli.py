@@ -39,7 +39,7 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
 def run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from khabar.dataset.build import build, check_datasheet  # polars, pyarrow: not for `khabar --help`
-    from khabar.dataset.inputs import knowledge_base_check_from_args, ranged_inputs_from_args
+    from khabar.dataset.inputs import build_inputs_from_args
     from khabar.dataset.write import check_out
 
     arrow_on_the_system_allocator()
@@ -48,8 +48,7 @@ def run_build(args: argparse.Namespace) -> int:
     out = args.out or repo().dist_dir / (release.dirname + ("-annotators" if args.per_annotator else ""))
     if not args.check:
         check_out(out)  # before the inputs are read: a refusal should not wait for validation
-    inputs = ranged_inputs_from_args(args)
-    base = knowledge_base_check_from_args(args)  # checked on the gold the build makes, range by range
+    inputs, base = build_inputs_from_args(args)  # the base checked on the gold the build makes, range by range
     if inputs.annotations.height == 0:
         LOG.info("no annotations in the inputs: building the documents with empty annotation lists")
     if args.check:

@@ -16,24 +16,22 @@ if TYPE_CHECKING:
     from khabar.kb.check import BaseCheck
 
 
-def knowledge_base_check(exports: list[Path], documents_file: Path) -> BaseCheck | None:
-    """The check of the knowledge base against the gold a build of these inputs makes, range by range (it refuses a
-    base with errors before anything is written); none when the base does not describe these inputs. The base may
-    have changed since a ``khabar validate`` kept the tables, so a build checks it every time."""
-    from khabar.kb.check import BaseCheck, knowledge_base_applies
-
-    return BaseCheck() if knowledge_base_applies(exports, documents_file) else None
-
-
 def ranged_inputs_from_args(args: argparse.Namespace) -> Inputs:
     """The inputs the ``--exports`` and ``--documents`` arguments name (:func:`khabar.dataset.cli.add_input_arguments`),
-    read a range of documents at a time where they were kept (:func:`load_ranged_inputs`)."""
+    read a range of documents at a time where they were kept (:func:`load_ranged_inputs`): what ``khabar stats`` reads."""
     return load_ranged_inputs(_exports(args), args.documents or repo().documents_file)
 
 
-def knowledge_base_check_from_args(args: argparse.Namespace) -> BaseCheck | None:
-    """:func:`knowledge_base_check` of the inputs the arguments name."""
-    return knowledge_base_check(_exports(args), args.documents or repo().documents_file)
+def build_inputs_from_args(args: argparse.Namespace) -> tuple[Inputs, BaseCheck | None]:
+    """What ``khabar build`` reads: the inputs the arguments name (as :func:`ranged_inputs_from_args`), and the check
+    of the knowledge base against the gold the build makes of them, range by range (none when the base does not
+    describe these inputs). The base may have changed since a ``khabar validate`` kept the tables, so a build checks
+    it every time."""
+    from khabar.kb.check import BaseCheck, knowledge_base_applies
+
+    exports, documents_file = _exports(args), args.documents or repo().documents_file
+    inputs = load_ranged_inputs(exports, documents_file)
+    return inputs, BaseCheck() if knowledge_base_applies(exports, documents_file) else None
 
 
 def _exports(args: argparse.Namespace) -> list[Path]:
