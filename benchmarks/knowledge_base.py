@@ -6,11 +6,14 @@ one's ``annotation/``, ``dataset/`` and DATASHEET.md) whose committed export and
 of ``benchmarks/synth.py``, writes it a base covering its gold (every linkable mention linked to ``-``, every
 CONTENT its own quote cluster; the copy's entries kept), and runs, each in its own process with ``--root``
 (``bench_pipeline.measure``): ``build`` on an empty cache (validating the exports itself), ``validate``,
-``build`` again (from the tables validate kept), ``link propose`` and ``link clusters``.
+``build`` again (from the tables validate kept), ``link propose``, ``link clusters`` and ``train`` (the entity
+model, on the Wojood sample and the gold: past its budget of tokens, a sample of them).
 
 Every run reconciles: each command exits 0 (the base is complete, so a check that lost a row fails the
 run); the two builds are the same files; ``link propose`` finds every linkable mention reviewed and
-``link clusters`` every CONTENT clustered, as many as the base holds.
+``link clusters`` every CONTENT clustered, as many as the base holds; ``train``'s model says it read every
+sentence it names, learnt from as many as it says and no more tokens than its budget, and counts every entity
+as usable or lost.
 
     python benchmarks/knowledge_base.py --spans 1000000 --work /tmp/khabar-kb
 """
@@ -83,9 +86,10 @@ def run(spans: int, seed: int, work: Path) -> tuple[int, dict[str, Measure]]:
         "build after validate": ["build", "--out", str(work / "build-kept")],
         "link propose": ["link", "propose"],
         "link clusters": ["link", "clusters"],
+        "train": ["train"],
     }
     measures = {name: measure(re.sub(r"\W+", "-", name).strip("-"), [*khabar, *arguments], work) for name, arguments in commands.items()}
-    problems = reconcile(work, measures, links, clusters)
+    problems = reconcile(work, measures, links, clusters) + reconcile_model(root, measures["train"].stdout)
     if problems:
         raise StageFailed("outputs do not reconcile:\n  " + "\n  ".join(problems))
     return spans, measures
@@ -101,6 +105,22 @@ def reconcile(work: Path, measured: dict[str, Measure], links: int, clusters: in
         problems.append(f"link propose does not find the base's {links} links reviewed: {measured['link propose'].stdout.splitlines()[:1]}")
     if f"{clusters} CONTENT span(s), {clusters} clustered, 0 new row(s)" not in measured["link clusters"].stdout:
         problems.append(f"link clusters does not find the base's {clusters} clusters: {measured['link clusters'].stdout.splitlines()[:1]}")
+    return problems
+
+
+def reconcile_model(root: Path, stdout: str) -> list[str]:
+    """What ``khabar train``'s model and its output disagree on."""
+    from khabar.model.train import current_model_dir, read_info
+
+    info = read_info(current_model_dir(root))
+    said = re.search(r"training on (\d+) of (\d+) sentences, (\d+) tokens", stdout)
+    problems = []
+    if said is None or tuple(map(int, said.groups())) != (sum(info.learnt.values()), sum(info.sources.values()), info.tokens):
+        problems.append(f"train's model ({sum(info.learnt.values())} of {sum(info.sources.values())} sentences, {info.tokens} tokens) is not what it said: {stdout.splitlines()[:1]}")
+    if info.tokens > info.config.max_tokens:
+        problems.append(f"train learnt from {info.tokens} tokens, more than its budget of {info.config.max_tokens}")
+    if info.entities != info.kept + sum(info.lost.values()):
+        problems.append(f"train's entities do not add up: {info.entities} read, {info.kept} usable, {info.lost} lost")
     return problems
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from khabar.foundation.errors import KhabarError
 from khabar.model.evaluate import SETTINGS
+from khabar.model.train import MAX_TOKENS
 
 PROCLITIC_HELP = "keep و/ف/ب/ك/ل before ال in one token with the word"
 #: What a task of ``khabar predict``'s import file holds: a task with annotations is someone's work.
@@ -46,6 +47,10 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exports", nargs="*", type=Path, metavar="JSON", help="gold exports (default: every *.json in annotation/exports/)")
     parser.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
     parser.add_argument("--no-proclitic-split", action="store_true", help=PROCLITIC_HELP)
+    parser.add_argument(
+        "--max-tokens", type=int, default=MAX_TOKENS, metavar="N",
+        help=f"the most tokens the model learns from; past it, a fixed sample of the sentences, pages annotators submitted first (default {MAX_TOKENS:,})",
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -54,13 +59,19 @@ def run_train(args: argparse.Namespace) -> int:
 
     root = repo().root
     exports = args.exports if args.exports is not None else sorted(repo().exports_dir.glob("*.json"))
-    config = TrainConfig(split_proclitics=not args.no_proclitic_split)
+    if args.max_tokens < 1:
+        raise KhabarError(f"--max-tokens must be at least 1, not {args.max_tokens}")
+    config = TrainConfig(split_proclitics=not args.no_proclitic_split, max_tokens=args.max_tokens)
     data = repository_data(root, config, exports, args.documents or repo().documents_file)
-    print(f"training on {len(data.sentences)} sentences: " + ", ".join(f"{name} {count}" for name, count in data.sources.items()))
-    info = train_model(data, config, models_dir(root))
+    learnt = data.learnt()
+    read = ", ".join(f"{name} {learnt[name]}" + (f" of {count}" if learnt[name] != count else "") for name, count in data.sources.items())
+    pages = ", ".join(f"{count} {name} page(s)" for name, count in data.pages.items())
+    sample = f" (a sample: the sources hold more than --max-tokens {config.max_tokens:,} tokens)" if data.read > sum(learnt.values()) else ""
+    print(f"training on {sum(learnt.values())} of {data.read} sentences, {data.tokens} tokens{sample}: {read}; {pages}")
+    info = train_model(data, models_dir(root))
     set_current(root, info.version)
     lost = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in info.lost.items() if count)
-    print(f"{info.version}: {info.levels} level(s), {info.kept} of {info.entities} entities learnt from" + (f" (not usable: {lost})" if lost else ""))
+    print(f"{info.version}: {info.levels} level(s), {info.kept} of {info.entities} entities usable" + (f" (not usable: {lost})" if lost else ""))
     print(f"model in {models_dir(root) / info.version}; served from now on (.khabar/models/current.json)")
     return 0
 

@@ -173,7 +173,7 @@ def wojood_sentences(path: Path, alignment: Alignment, *, split_proclitics: bool
 def gold_ranges(exports: list[Path], documents_file: Path) -> Iterator[tuple[BuildInputs, Gold]]:
     """The committed exports validated and adjudicated a range of documents at a time, as the build reads them
     (``khabar stats`` too): their tables are never whole. Read whole and adjudicated at once, they took the gold
-    of the 1M span results news export to 739 MB (``gold_documents``, 14.5 s CPU)."""
+    of the 1M span results news export to 739 MB (14.5 s CPU)."""
     from khabar.gold.adjudicate import adjudicated_ranges
     from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS
     from khabar.gold.load import load_ranged_inputs
@@ -194,10 +194,11 @@ def range_documents(part: BuildInputs, gold: Gold) -> list[Document]:
     return [Document(doc_id, texts[doc_id], tuple(entities[doc_id])) for doc_id in sorted(annotated)]
 
 
-def gold_documents(exports: list[Path], documents_file: Path) -> list[Document]:
+def gold_documents(exports: list[Path], documents_file: Path) -> Iterator[Document]:
     """The adjudicated gold entities of the committed exports, one document per annotated doc_id, by doc_id (the
-    ranges come in doc_id order)."""
-    return [document for part, gold in gold_ranges(exports, documents_file) for document in range_documents(part, gold)]
+    ranges come in doc_id order), a range at a time."""
+    for part, gold in gold_ranges(exports, documents_file):
+        yield from range_documents(part, gold)
 
 
 def read_documents(path: Path) -> list[Document]:

@@ -107,7 +107,7 @@ def evaluate_wojood(root: Path, config: TrainConfig, work: Path, progress: Calla
     from khabar.model.predict import EntityModel
 
     data = training_data(config, wojood=wojood_files(root, ("train",)))
-    info = train_model(data, config, work, progress=progress)
+    info = train_model(data, work, progress=progress)
     model = EntityModel(work / info.version)
     scores, levels = Scores(), Scores()
     for document in wojood_documents(wojood_files(root, ("test",))[0]):
@@ -127,7 +127,7 @@ def evaluate_loo(root: Path, gold: list[Document], gold_spans: dict[str, list[La
         others = [d for d in gold if d.doc_id != held_out.doc_id]
         data = training_data(config, wojood=wojood_files(root), documents=[("gold", others)])
         progress(f"leaving out {held_out.doc_id}: training on the Wojood sample and {len(others)} gold page(s)")
-        info = train_model(data, config, work, progress=progress)
+        info = train_model(data, work, progress=progress)
         model = EntityModel(work / info.version)
         rules = [
             Labelled(r["from_name"], r["value"]["labels"][0], r["value"]["start"], r["value"]["end"])

@@ -21,7 +21,7 @@ PROCLITIC_TOKEN = re.compile(r"[وف]?[بكل]?")
 SENTENCE_END = frozenset(".!؟?")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # every token of the sentences a model learns from
 class Token:
     text: str
     start: int

@@ -14,9 +14,11 @@ after it) names the version that is served, so a reader never sees half a model.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,13 @@ MODEL_PREFIX = "khabar-crf"
 #: about 750 at level 1, 40 at level 2 in train).
 MAX_LEVELS = 3
 MIN_LEVEL_ENTITIES = 20
+#: The most tokens one model learns from. CRFsuite holds every token's features for as long as it fits, and each
+#: L-BFGS iteration passes over all of them: on the 2.88M tokens of the gold of 1M span results (the benchmark's news
+#: export) ``khabar train`` passed 2.46 GB, and its first level had not finished after 25 minutes. Measured on those
+#: sentences: 0.3 KB and 8 ms of CPU per L-BFGS iteration for each 1,000 tokens; with this budget that train took
+#: 0.57 GB and 328 s of CPU. The repository's own sources (the Wojood sample and the gold: 31,224 tokens) are far
+#: below it.
+MAX_TOKENS = 250_000
 
 
 @dataclass(frozen=True)
@@ -40,32 +49,101 @@ class TrainConfig:
     c2: float = 0.05
     max_iterations: int = 120
     split_proclitics: bool = True
+    max_tokens: int = MAX_TOKENS
 
 
 @dataclass
 class TrainingData:
-    sentences: list[Sentence] = field(default_factory=list)
+    """The sentences a model learns from: every sentence of its sources while they hold at most
+    ``config.max_tokens`` tokens, and past that a fixed sample of them.
+
+    The sample ranks each sentence by the pages annotators submitted first, then a sha256 of its tokens and
+    tags, then the order it was read in, and keeps the longest run of the ranking that fits the budget. A
+    sentence's rank depends on nothing else, so the sample is the same in whatever order the sources come,
+    and more data only displaces sentences ranked below what it brings. It is kept in one pass, a heap
+    holding at most the budget: the gold is never held whole. The sentences kept are learnt in the order
+    they were read.
+    """
+
+    config: TrainConfig
     alignment: Alignment = field(default_factory=Alignment)
     #: source → sentences read from it, for model.json
     sources: dict[str, int] = field(default_factory=dict)
-    digest: Any = field(default_factory=hashlib.sha256)
+    #: "gold", "submitted" → pages read (repository_data)
+    pages: dict[str, int] = field(default_factory=dict)
+    read: int = 0
+    tokens: int = 0  # in the sentences kept
+    #: the sentences kept, as a heap: the lowest-ranked on top, the first to go
+    _kept: list[_Kept] = field(default_factory=list)
+    #: the highest rank let go so far: nothing ranked at or below it fits any more
+    _cut: tuple[int, int, int] | None = None
 
-    def add(self, name: str, sentences: list[Sentence]) -> None:
-        self.sentences += sentences
-        self.sources[name] = self.sources.get(name, 0) + len(sentences)
+    def add(self, name: str, sentences: Iterable[Sentence], *, submitted: bool = False) -> None:
+        self.sources.setdefault(name, 0)
         for sentence in sentences:
-            self.digest.update(json.dumps([[t.text for t in sentence.tokens], sentence.tags], ensure_ascii=False).encode())
+            self.read += 1
+            self.sources[name] += 1
+            rank = (0 if submitted else 1, sentence_hash(sentence), self.read)
+            if self._cut is not None and rank >= self._cut:
+                continue
+            heapq.heappush(self._kept, _Kept(rank, name, sentence))
+            self.tokens += len(sentence.tokens)
+            while self.tokens > self.config.max_tokens:
+                gone = heapq.heappop(self._kept)
+                self.tokens -= len(gone.sentence.tokens)
+                self._cut = gone.rank
+
+    def add_document(self, name: str, document: Document, *, submitted: bool = False) -> None:
+        self.add(name, document_sentences(document, self.alignment, split_proclitics=self.config.split_proclitics), submitted=submitted)
+
+    def add_wojood(self, path: Path) -> None:
+        self.add(f"wojood/{path.name}", wojood_sentences(path, self.alignment, split_proclitics=self.config.split_proclitics))
+
+    def _in_order(self) -> list[_Kept]:
+        return sorted(self._kept, key=lambda kept: kept.rank[2])
+
+    @property
+    def sentences(self) -> list[Sentence]:
+        """The sentences kept, in the order they were read."""
+        return [kept.sentence for kept in self._in_order()]
+
+    def learnt(self) -> dict[str, int]:
+        """Source → sentences kept from it."""
+        counts = Counter(kept.source for kept in self._kept)
+        return {name: counts[name] for name in self.sources}
+
+    def digest(self) -> Any:
+        """A sha256 of the sentences kept, in the order they are learnt."""
+        digest = hashlib.sha256()
+        for kept in self._in_order():
+            digest.update(kept.rank[1].to_bytes(32, "big"))
+        return digest
 
 
-def training_data(
-    config: TrainConfig, *, wojood: Sequence[Path] = (), documents: Sequence[tuple[str, list[Document]]] = ()
-) -> TrainingData:
-    data = TrainingData()
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    #: (0 for a page annotators submitted, else 1; the sha256 of its tokens and tags; the order it was read in)
+    rank: tuple[int, int, int]
+    source: str
+    sentence: Sentence
+
+    def __lt__(self, other: _Kept) -> bool:
+        return self.rank > other.rank  # heapq keeps its least on top: here the lowest-ranked
+
+
+def sentence_hash(sentence: Sentence) -> int:
+    """The sha256 of a sentence's tokens and tags, as a number: its place in the sample's ranking."""
+    text = json.dumps([[t.text for t in sentence.tokens], sentence.tags], ensure_ascii=False)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+
+
+def training_data(config: TrainConfig, *, wojood: Sequence[Path] = (), documents: Sequence[tuple[str, Iterable[Document]]] = ()) -> TrainingData:
+    data = TrainingData(config)
     for path in wojood:
-        data.add(f"wojood/{path.name}", wojood_sentences(path, data.alignment, split_proclitics=config.split_proclitics))
+        data.add_wojood(path)
     for name, group in documents:
         for document in group:
-            data.add(name, document_sentences(document, data.alignment, split_proclitics=config.split_proclitics))
+            data.add_document(name, document)
     return data
 
 
@@ -111,35 +189,43 @@ class ModelInfo:
     version: str
     levels: int
     config: TrainConfig
+    #: source → sentences read (and, in models before the sample, "gold pages" and "submitted pages")
     sources: dict[str, int]
+    #: entities read, those that fit the tokens, and why the others did not
     entities: int
     kept: int
     lost: dict[str, int]
     seconds: float
+    #: source → sentences learnt from (fewer than read when the sources exceed ``config.max_tokens``), their tokens
+    learnt: dict[str, int] = field(default_factory=dict)
+    tokens: int = 0
+    pages: dict[str, int] = field(default_factory=dict)
 
 
-def model_version(data: TrainingData, config: TrainConfig) -> str:
-    digest = data.digest.copy()
-    digest.update(json.dumps(asdict(config), sort_keys=True).encode())
+def model_version(data: TrainingData) -> str:
+    digest = data.digest()
+    digest.update(json.dumps(asdict(data.config), sort_keys=True).encode())
     return f"{MODEL_PREFIX}-{digest.hexdigest()[:10]}"
 
 
-def train_model(data: TrainingData, config: TrainConfig, models_dir: Path, *, progress: Callable[[str], None] = print) -> ModelInfo:
+def train_model(data: TrainingData, models_dir: Path, *, progress: Callable[[str], None] = print) -> ModelInfo:
     """Fit every level with enough entities and move the model into ``models_dir/<version>``."""
     started = time.monotonic()
-    version = model_version(data, config)
+    config = data.config
+    version = model_version(data)
     final = models_dir / version
     if (final / "model.json").exists():
         progress(f"{version} is already trained (same data, same settings)")
         return read_info(final)
+    sentences = data.sentences
     with staging_folder(final) as work:
         levels = 0
         for level in range(MAX_LEVELS):
-            entities = sum(1 for s in data.sentences if level < len(s.tags) for tag in s.tags[level] if tag.startswith("B-"))
+            entities = sum(1 for s in sentences if level < len(s.tags) for tag in s.tags[level] if tag.startswith("B-"))
             if entities < MIN_LEVEL_ENTITIES:
                 break
             level_started = time.monotonic()
-            used = fit_level(data.sentences, level, config, work / f"level-{level}.crfsuite")
+            used = fit_level(sentences, level, config, work / f"level-{level}.crfsuite")
             progress(f"  level {level}: {entities} entities in {used} sentences, {time.monotonic() - level_started:.1f} s")
             levels += 1
         if levels == 0:
@@ -154,6 +240,9 @@ def train_model(data: TrainingData, config: TrainConfig, models_dir: Path, *, pr
             kept=alignment.kept,
             lost={"off_token_edges": alignment.off_token_edges, "across_sentences": alignment.across_sentences, "crossing": alignment.crossing},
             seconds=round(time.monotonic() - started, 1),
+            learnt=data.learnt(),
+            tokens=data.tokens,
+            pages=dict(data.pages),
         )
         (work / "model.json").write_text(jsonl.dumps_document(asdict(info)), encoding="utf-8")
         sync_tree(work)
@@ -194,16 +283,20 @@ def current_model_dir(root: Path) -> Path:
 
 
 def repository_data(root: Path, config: TrainConfig, exports: list[Path], documents_file: Path) -> TrainingData:
-    """Everything the repository offers: the whole Wojood sample, the gold, and what annotators submitted since."""
+    """Everything the repository offers: the whole Wojood sample, the gold, and what annotators submitted since.
+
+    The gold comes a range of documents at a time and only the sentences kept stay (:class:`TrainingData`).
+    """
     from khabar.model.corpus import gold_documents, read_submitted, submitted_file
 
-    gold = gold_documents(exports, documents_file) if exports else []
-    gold_ids = {document.doc_id for document in gold}
-    # a page both committed and submitted later: the annotator's newer work wins
     submitted = read_submitted(submitted_file(root))
     newer = {document.doc_id for document in submitted}
-    groups = [("gold", [d for d in gold if d.doc_id not in newer]), ("submitted", submitted)]
-    data = training_data(config, wojood=wojood_files(root), documents=groups)
-    data.sources["gold pages"] = len(gold_ids - newer)
-    data.sources["submitted pages"] = len(submitted)
+    data = training_data(config, wojood=wojood_files(root))
+    data.pages = {"gold": 0, "submitted": len(submitted)}
+    for document in gold_documents(exports, documents_file) if exports else ():
+        if document.doc_id not in newer:  # a page both committed and submitted later: the annotator's newer work wins
+            data.add_document("gold", document)
+            data.pages["gold"] += 1
+    for document in submitted:
+        data.add_document("submitted", document, submitted=True)
     return data

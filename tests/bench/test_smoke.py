@@ -207,13 +207,14 @@ def test_the_commands_benchmark_runs_every_command_and_its_outputs_reconcile(tmp
 
 def test_the_knowledge_base_benchmark_checks_a_repository_of_its_own_and_reconciles(tmp_path: Path) -> None:
     """benchmarks/knowledge_base.py at a tiny size: a dataset repository whose committed export is synthetic, with a
-    base written to cover its gold; build, validate, the build from the kept tables and both link commands run and
-    are measured, and reconcile (the two builds the same files, every link reviewed, every CONTENT clustered)."""
+    base written to cover its gold; build, validate, the build from the kept tables, both link commands and train run
+    and are measured, and reconcile (the two builds the same files, every link reviewed, every CONTENT clustered, the
+    model's sentences, tokens and entities what train said)."""
     done = subprocess.run(
         [sys.executable, str(BENCH.with_name("knowledge_base.py")), "--spans", "1500", "--work", str(tmp_path)], capture_output=True, text=True, cwd=repo().root,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    for command in ("build", "validate", "build after validate", "link propose", "link clusters"):
+    for command in ("build", "validate", "build after validate", "link propose", "link clusters", "train"):
         assert f"| {command} |" in done.stdout
     links = (tmp_path / "repo" / "annotation" / "kb" / "links.csv").read_text(encoding="utf-8").splitlines()
     assert len(links) > 1 and all(line.endswith(",-") for line in links[1:]), "every linkable mention linked to '-'"
