@@ -154,11 +154,10 @@ def run_stats(args: argparse.Namespace) -> int:
     from khabar.dataset.inputs import ranged_inputs_from_args
     from khabar.dataset.stats import SpanTally
     from khabar.gold.adjudicate import adjudicated_ranges
-    from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS
 
     scheme = load_scheme()
     tally = SpanTally()
-    for _, gold in adjudicated_ranges(ranged_inputs_from_args(args), documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):  # as the build does
+    for _, gold in adjudicated_ranges(ranged_inputs_from_args(args)):  # as the build does
         tally.add(gold.spans)
     counts, conflicts = tally.label_counts(scheme), tally.surface_conflicts()
     if args.json:

@@ -30,7 +30,7 @@ from khabar.dataset.shards import ShardWriter
 from khabar.dataset.splits import SplitPlan, plan_splits
 from khabar.foundation.memory import cycle_collector_paused
 from khabar.gold.adjudicate import Gold, Policy, adjudicated_ranges, committed_reasons
-from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, FrameTexts, Inputs
+from khabar.gold.inputs import BuildInputs, FrameTexts, Inputs
 from khabar.kb.files import AmbiguousSource, Cluster, Link
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
     agree, quality = AgreementSums.empty(scheme.layer_names), PredictionSums.empty(scheme.layer_names)
     configs = _Configs(scheme, plan.split_of, splits, folder, per_annotator=per_annotator, base=base)
     reasons = committed_reasons()
-    for part, gold_part in adjudicated_ranges(inputs, documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
+    for part, gold_part in adjudicated_ranges(inputs):
         if base is not None:
             base.add(gold_part)
             if base.failing():

@@ -25,7 +25,7 @@ import polars as pl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.tables import RELATIONS, SPANS
-from khabar.gold.inputs import BuildInputs, Inputs
+from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, Inputs
 
 POLICY = (
     "an annotation marked ground_truth wins; otherwise a single annotation is gold; otherwise the spans and "
@@ -275,11 +275,13 @@ def adjudicate(inputs: BuildInputs) -> Gold:
     )
 
 
-def adjudicated_ranges(inputs: Inputs, *, documents: int, spans: int) -> Iterator[tuple[BuildInputs, Gold]]:
-    """Each range of whole documents (:meth:`Inputs.ranges`) with its gold, one at a time; once the caller is done
-    with a range, the C heap's free pages go back to the system, so that memory stays flat over the ranges (the
-    build and ``khabar stats`` adjudicate so; a document's gold depends on its own annotations alone)."""
-    for first, last in inputs.ranges(documents=documents, spans=spans):
+def adjudicated_ranges(inputs: Inputs) -> Iterator[tuple[BuildInputs, Gold]]:
+    """Each range of whole documents (:meth:`Inputs.ranges`, of at most ``RANGE_DOCUMENTS`` documents and
+    ``RANGE_SPANS`` span results) with its gold, one at a time; once the caller is done with a range, the C heap's
+    free pages go back to the system, so that memory stays flat over the ranges. Every reader of the gold
+    adjudicates so (the build, ``khabar stats``, the knowledge base's checks, ``khabar train`` and ``evaluate``): a
+    document's gold depends on its own annotations alone."""
+    for first, last in inputs.ranges(documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
         part = inputs.between(first, last)
         yield part, adjudicate(part)
         hand_back_freed_memory()

@@ -20,7 +20,7 @@ from khabar.annotation.scheme import load_scheme
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.paths import repo
 from khabar.gold.adjudicate import Gold, adjudicated_ranges
-from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, Inputs
+from khabar.gold.inputs import Inputs
 from khabar.gold.stored_inputs import StoredInputs
 from khabar.kb import files
 from khabar.kb.files import CLUSTER_ID, ENTITY_ID, NOT_IN_BASE, WIKIDATA_ID, AmbiguousSource, Cluster, Entity, Link
@@ -295,7 +295,7 @@ def check_knowledge_base(inputs: Inputs, paths: list[Path], documents_file: Path
     if not knowledge_base_applies(paths, documents_file):
         return []
     check: BaseCheck | None = None
-    for _, gold in adjudicated_ranges(inputs, documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
+    for _, gold in adjudicated_ranges(inputs):
         # the base read once the ranges are cut: read before, its reading's leftovers sat under the cut (khabar
         # validate at 3M span results with a base covering them: 0.85 GB; 0.68-0.76 GB so, as before BaseCheck)
         check = check or BaseCheck()

@@ -17,7 +17,7 @@ import polars as pl
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import KhabarError
 from khabar.gold.adjudicate import Gold, adjudicated_ranges
-from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, FrameTexts, Inputs
+from khabar.gold.inputs import FrameTexts, Inputs
 
 #: the entity types that name one real-world thing (people, groups, organisations, places, buildings)
 LINKABLE = ("PERS", "NORP", "ORG", "GPE", "FAC")
@@ -135,7 +135,7 @@ def gold_frames(inputs: Inputs, roles: Roles) -> tuple[pl.DataFrame, pl.DataFram
     alone; the ranges come in doc_id order, so the frames are in the same order as if made whole). Made whole, the
     gold of 1M span results with a base covering it took ``khabar validate``'s peak to 0.96 GB (0.71 GB so)."""
     mentions, found = [pl.DataFrame(schema=MENTIONS)], [pl.DataFrame(schema=CONTENTS)]
-    for _, gold in adjudicated_ranges(inputs, documents=RANGE_DOCUMENTS, spans=RANGE_SPANS):
+    for _, gold in adjudicated_ranges(inputs):
         these, their_contents = range_frames(gold, roles)
         mentions.append(these)
         found.append(their_contents)

@@ -175,11 +175,10 @@ def gold_ranges(exports: list[Path], documents_file: Path) -> Iterator[tuple[Bui
     (``khabar stats`` too): their tables are never whole. Read whole and adjudicated at once, they took the gold
     of the 1M span results news export to 739 MB (14.5 s CPU)."""
     from khabar.gold.adjudicate import adjudicated_ranges
-    from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS
     from khabar.gold.load import load_ranged_inputs
 
     inputs = load_ranged_inputs(exports, documents_file, log=lambda _line: None)
-    yield from adjudicated_ranges(inputs, documents=RANGE_DOCUMENTS, spans=RANGE_SPANS)
+    yield from adjudicated_ranges(inputs)
 
 
 def range_documents(part: BuildInputs, gold: Gold) -> list[Document]:

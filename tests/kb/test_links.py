@@ -34,14 +34,15 @@ def test_the_gold_read_a_range_at_a_time_gives_the_frames_of_the_whole(committed
     """The base is checked against the gold made a range of documents at a time (as the build makes it): the same
     mentions and CONTENT spans, in the same order, as the gold of all documents at once."""
     from khabar.foundation.paths import repo
+    from khabar.gold import adjudicate as adjudicate_module
     from khabar.gold.adjudicate import adjudicate
     from khabar.gold.load import load_inputs
     from khabar.kb import mentions as mentions_module
 
     whole = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
     gold, roles = adjudicate(whole), Roles.of(load_scheme())
-    monkeypatch.setattr(mentions_module, "RANGE_DOCUMENTS", 2)
-    assert len(whole.ranges(documents=2, spans=mentions_module.RANGE_SPANS)) > 2
+    monkeypatch.setattr(adjudicate_module, "RANGE_DOCUMENTS", 2)
+    assert len(whole.ranges(documents=2, spans=adjudicate_module.RANGE_SPANS)) > 2
     mentions, gold_contents = mentions_module.gold_frames(whole, roles)
     assert mentions.equals(linkable_mentions(gold))
     assert gold_contents.equals(contents(gold, roles).select(gold_contents.columns))
@@ -302,6 +303,7 @@ def test_the_base_checked_range_by_range_fails_as_on_the_whole_gold(repo_copy: P
     cluster id; a stale ambiguous source) the failures of ranges of two documents, joined three gold rows at a
     time, are those of the whole gold at once, in the same order."""
     from khabar.foundation.paths import repo, use_root
+    from khabar.gold import adjudicate as adjudicate_module
     from khabar.gold.adjudicate import adjudicate
     from khabar.gold.load import load_inputs
     from khabar.kb import check as check_module
@@ -328,9 +330,9 @@ def test_the_base_checked_range_by_range_fails_as_on_the_whole_gold(repo_copy: P
     expected = [(f.check, f.doc_id, f.start, f.end, f.label, f.found, f.message) for f in at_once.failures()]
     assert {check for check, *_ in expected} >= {"link_missing", "link_duplicate", "link_stale", "cluster_missing", "cluster_id", "ambiguous_source"}
 
-    monkeypatch.setattr(check_module, "RANGE_DOCUMENTS", 2)
+    monkeypatch.setattr(adjudicate_module, "RANGE_DOCUMENTS", 2)
     monkeypatch.setattr(mentions_module, "SLICE_ROWS", 3)
-    assert len(whole.ranges(documents=2, spans=check_module.RANGE_SPANS)) > 2
+    assert len(whole.ranges(documents=2, spans=adjudicate_module.RANGE_SPANS)) > 2
     failures = check_module.check_knowledge_base(whole, sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
     assert [(f.check, f.doc_id, f.start, f.end, f.label, f.found, f.message) for f in failures] == expected
     stale = [(f.doc_id, f.start) for f in failures if f.check == "link_stale"]

@@ -86,7 +86,7 @@ def test_the_gold_read_a_range_at_a_time_is_the_gold_adjudicated_whole(monkeypat
     """train and evaluate read the committed gold a range of documents at a time, as the build does: in ranges of
     two documents it is the gold of the tables adjudicated whole, every annotated page with its text, its entities
     in order, and every span of every layer."""
-    from khabar.gold import inputs as gold_inputs
+    from khabar.gold import adjudicate as adjudicate_module
     from khabar.gold.adjudicate import Policy, adjudicate
     from khabar.gold.load import load_inputs
 
@@ -97,7 +97,7 @@ def test_the_gold_read_a_range_at_a_time_is_the_gold_adjudicated_whole(monkeypat
     spans = sorted(gold.spans.select("doc_id", "layer", "label", "start", "end").iter_rows())
     entity = load_scheme().entity.name
 
-    monkeypatch.setattr(gold_inputs, "RANGE_DOCUMENTS", 2)
+    monkeypatch.setattr(adjudicate_module, "RANGE_DOCUMENTS", 2)
     assert len(whole.ranges(documents=2, spans=10**9)) > 2
     documents, layers = gold_pages(EXPORTS, DOCUMENTS)
 
