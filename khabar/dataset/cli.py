@@ -130,14 +130,13 @@ def configure_export(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    import tempfile
-
     from khabar.dataset.export import download, export
+    from khabar.foundation.files import temporary_folder
 
     if args.revision is None:
         written = export(Path(args.build), args.out, args.format)
     else:
-        with tempfile.TemporaryDirectory(prefix="khabar-export-") as folder:
+        with temporary_folder("export") as folder:
             written = export(download(args.build, args.revision, Path(folder)), args.out, args.format)
     source = f"{args.build}@{args.revision}" if args.revision else args.build
     print(f"khabar export: wrote {args.format} of {source} to {args.out}: {', '.join(written)}")

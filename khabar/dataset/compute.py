@@ -4,7 +4,6 @@ and the three configs (their shards written as they are made), then the figures 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from khabar.dataset.release import Release
 from khabar.dataset.segment import Words
 from khabar.dataset.shards import ShardWriter
 from khabar.dataset.splits import SplitPlan, plan_splits
+from khabar.foundation.files import temporary_folder
 from khabar.foundation.memory import cycle_collector_paused
 from khabar.gold.adjudicate import Gold, Policy, adjudicated_ranges, committed_reasons
 from khabar.gold.inputs import BuildInputs, FrameTexts, Inputs
@@ -123,7 +123,7 @@ class _Configs:
         self.split_number = {doc_id: number[split] for doc_id, split in split_of.items()}
         self.unsplit = len(splits)  # the number of a document in no split
         #: the rows waiting for their row group, removed when the configs are closed (or the process ends)
-        self.waiting = tempfile.TemporaryDirectory(prefix="khabar-shards-")
+        self.waiting = temporary_folder("shards")
         self.writers = {
             config: [
                 ShardWriter(split, folder / data_file(config, split) if folder is not None else None, Path(self.waiting.name) / f"{config}-{split}")

@@ -11,7 +11,6 @@ changes no span, but it changes what a user loads.
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,7 +20,7 @@ import polars as pl
 
 from khabar.foundation import parquet, range_files
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import os_reason
+from khabar.foundation.files import os_reason, temporary_folder
 
 #: a span's place: a span is its document, layer, start and end
 SPAN_KEY = ["doc_id", "layer", "start", "end"]
@@ -266,7 +265,7 @@ def diff_builds(old: BuildContents, new: BuildContents, documents_at_once: int =
     tokens = [0, 0]
     ordered = sorted(old.split_of.keys() | new.split_of.keys() | old.token_doc_ids() | new.token_doc_ids())
     range_of = range_files.RangeOf.of(ordered, [n // documents_at_once for n in range(len(ordered))])
-    with tempfile.TemporaryDirectory(prefix="khabar-diff-") as folder:
+    with temporary_folder("diff") as folder:
         try:
             (Path(folder) / "old").mkdir()
             (Path(folder) / "new").mkdir()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from khabar.foundation import range_files
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import process_alive
+from khabar.foundation.files import remove_left_behind
 from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, spans_per_document, within
@@ -45,13 +45,9 @@ READ_ROWS = 65_536
 READING = ".khabar-build-"
 
 
-def _remove_left_behind(parent: Path) -> None:
-    """Remove the private folders of builds that were killed (their process is gone): a folder is removed
-    with its inputs when a build ends, but a killed build's stays, holding links to tables the store may
-    since have replaced."""
-    for folder in parent.glob(f"{READING}*"):
-        if folder.is_dir() and not folder.is_symlink() and not process_alive(folder.name.removeprefix(READING).split("-")[0]):
-            shutil.rmtree(folder, ignore_errors=True)
+#: A folder of :data:`READING` is removed with its inputs when a build ends, but a killed build's stays, holding
+#: links to tables the store may since have replaced: the next build removes it.
+_READING_NAME = re.compile(rf"{re.escape(READING)}(\d+)-.+")
 
 
 @dataclass(frozen=True)
@@ -72,7 +68,7 @@ class StoredInputs:
         """The kept tables of ``key``, or None when the store does not hold them (as :func:`store.load`)."""
         # beside the store, so that its files can be linked rather than copied; named after this process
         parent = store.store_dir().parent if store.store_dir().exists() else Path(tempfile.gettempdir())
-        _remove_left_behind(parent)
+        remove_left_behind(parent, _READING_NAME)
         try:
             folder = tempfile.TemporaryDirectory(prefix=f"{READING}{os.getpid()}-", dir=parent)
         except OSError:

@@ -120,10 +120,10 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import tempfile
     import time
 
     from khabar.foundation import jsonl
+    from khabar.foundation.files import temporary_folder
     from khabar.foundation.paths import repo
     from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows, gold_pages
     from khabar.model.train import TrainConfig
@@ -133,7 +133,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     root = repo().root
     config = TrainConfig(split_proclitics=not args.no_proclitic_split)
     report: dict[str, list[dict]] = {}
-    with tempfile.TemporaryDirectory(prefix="khabar-evaluate-") as work:
+    with temporary_folder("evaluate") as work:
         for setting in args.setting or SETTINGS:
             started = time.monotonic()
             if setting == "wojood":

@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -46,7 +45,7 @@ from khabar.annotation.gazetteer import Gazetteer, gazetteer_from_tasks
 from khabar.annotation.pseudonyms import pseudonym_number
 from khabar.foundation import export_files, jsonl
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import stage_file, write_atomic
+from khabar.foundation.files import stage_file, temporary_folder, write_atomic
 from khabar.studio.merge import PullMerge, merge_pull, refusals, refuse
 from khabar.studio.server import write_private_json
 from khabar.studio.spool import TaskSpool, doc_id_of
@@ -391,7 +390,7 @@ def pull(
     started = time.monotonic()
     if path.is_dir():
         raise KhabarError("is a directory; --out takes the export file to write (e.g. annotation/exports/khabar.json)", file=str(path))
-    with tempfile.TemporaryDirectory(prefix="khabar-pull-") as temporary:
+    with temporary_folder("pull") as temporary:
         folder = Path(temporary)
         existed = path.exists()
         file = FileSide.read(path, folder) if existed else FileSide.empty(str(path), folder)

@@ -24,7 +24,6 @@ back. Drafts are not pushed.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -35,7 +34,7 @@ from khabar.annotation.ingest import TASK_DATA_KEYS
 from khabar.annotation.pseudonyms import pseudonym_number
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import write_atomic
+from khabar.foundation.files import temporary_folder, write_atomic
 from khabar.studio.export import (
     FileSide,
     SnapshotTasks,
@@ -155,7 +154,7 @@ def push_file(
     """Check ``path`` (each task as it is read, then ``khabar validate``'s checks), push it and record the new sync
     state beside it. The file and the server's snapshot are set aside on disk as they are read
     (:mod:`khabar.studio.spool`): memory holds their annotations' hashes and a task at a time."""
-    with tempfile.TemporaryDirectory(prefix="khabar-push-") as folder:
+    with temporary_folder("push") as folder:
         side = FileSide.read(path, Path(folder), partial(precheck, file=str(path)), surrogates="keep")  # precheck names them
         validate_file(path, documents_file)
         state = SyncState.load(path)
@@ -184,7 +183,7 @@ def push_export(
 ) -> PushReport:
     """Make the project hold the work of ``tasks`` (see the module doc); ``state`` is updated in place."""
     state = state if state is not None else SyncState(Path(file).with_suffix(".sync"))
-    with tempfile.TemporaryDirectory(prefix="khabar-push-") as folder:
+    with temporary_folder("push") as folder:
         side = FileSide.of(tasks, file, Path(folder), partial(precheck, file=file))
         report = _push(client, project_id, side, Path(folder), state=state, book=book or {}, accept_deletions=accept_deletions, keep=keep, file=file, progress=progress)
         side.spool.close()

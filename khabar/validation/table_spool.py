@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from khabar.foundation.errors import KhabarError, one_line
-from khabar.foundation.files import os_reason
+from khabar.foundation.files import os_reason, temporary_folder
 from khabar.validation.reader import Tables
 
 TABLE_NAMES = tuple(f.name for f in fields(Tables))
@@ -49,7 +49,7 @@ class TableSpool:
     def __init__(self, documents: pl.DataFrame) -> None:
         with room():
             #: removed when the last holder lets go of it: the spool, or the build that reads the files in place
-            self.folder = tempfile.TemporaryDirectory(prefix="khabar-tables-")
+            self.folder = temporary_folder("tables")
         self.paths = {name: Path(self.folder.name) / f"{name}.parquet" for name in TABLE_NAMES}
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._documents = documents

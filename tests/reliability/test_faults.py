@@ -166,10 +166,10 @@ def test_up_after_a_crash_recovers_from_a_stale_pid_and_a_taken_port_and_never_d
     assert sorted(t.id for t in project_tasks(client, require_project(client, PROJECT))) == tasks_before
 
 
-def run_build(out: Path, export: Path, datasheet: Path) -> subprocess.Popen:
+def run_build(out: Path, export: Path, datasheet: Path, temp: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [KHABAR, "build", "--documents", SHARED / "documents.jsonl", "--exports", export, "--out", out, "--datasheet", datasheet],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=repo().root,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=repo().root, env=os.environ | {"TMPDIR": str(temp)},
     )
 
 
@@ -187,7 +187,9 @@ def test_build_killed_half_way_leaves_the_last_good_build_intact(good_build, dat
     changed = tmp_path / "export.json"
     changed.write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
 
-    build = run_build(out, changed, datasheet)
+    temp = tmp_path / "tmp"  # the system's temporary folder, as the build sees it
+    temp.mkdir()
+    build = run_build(out, changed, datasheet, temp)
     for line in build.stdout:  # killed right after its first data file is written, with the rest still to write
         if line.startswith("khabar build: wrote data/"):
             build.send_signal(signal.SIGKILL)
@@ -199,12 +201,15 @@ def test_build_killed_half_way_leaves_the_last_good_build_intact(good_build, dat
     assert tree_digest(out) == before, "the last good build changed"
     assert check_dataset(out).problems == []
     assert datasheet.read_bytes() == datasheet_before
+    left = [p.name for p in temp.iterdir()]
+    assert any(name.startswith(f"khabar-tables-{build.pid}-") for name in left), f"the killed build's tables stay in the temporary folder: {left}"
 
-    rebuild = run_build(out, changed, datasheet)
+    rebuild = run_build(out, changed, datasheet, temp)
     output = rebuild.communicate(timeout=300)[0]
     assert rebuild.returncode == 0, output
     assert "left by an interrupted build" in output
     assert [p.name for p in dist.iterdir()] == [out.name], "the next build cleans up after the killed one"
+    assert list(temp.iterdir()) == [], "in the temporary folder too"
     assert tree_digest(out) != before and check_dataset(out).problems == []
 
 

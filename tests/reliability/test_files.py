@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 
 from khabar.annotation.ingest import DocumentRecord, load_records
 from khabar.foundation import jsonl
-from khabar.foundation.files import write_atomic
+from khabar.foundation.files import temporary_folder, write_atomic
 from khabar.foundation.paths import repo
 from tests.reliability.make_bad_inputs import DOCS, PAGES_HEADER, SOURCES, dumps, good_export, mutated
 from tests.reliability.reliability_support import SHARED
@@ -477,3 +478,30 @@ def test_a_full_disk_while_the_build_cuts_the_kept_tables_is_one_line_and_leaves
     assert not (tmp_path / "out").exists() and datasheet.read_bytes() == before
     gc.collect()
     assert not list((tmp_path / "cache").glob(".khabar-build-*"))
+
+
+def test_a_temporary_folder_removes_what_killed_commands_left_there_and_nothing_else(tmp_path, monkeypatch):
+    """Every command's temporary folder is named ``khabar-<kind>-<pid>-<8 random>``; making one removes the folders so
+    named whose process is gone. A folder of a process still running, a name the user chose like it, a file, a link
+    and another kind's look-alike stay."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a process that is gone, as a killed command's is
+    dead, alive = ended.pid, os.getpid()
+    left = [tmp_path / f"khabar-{kind}-{dead}-a1b2c3d_" for kind in ("tables", "shards", "pull", "push", "diff", "export", "evaluate")]
+    kept_folders = [tmp_path / name for name in (f"khabar-pull-{alive}-abcdefgh", f"khabar-notes-{dead}-abcdefgh", f"khabar-tables-{dead}-abc", f"khabar-tables-{dead}-abcdefgh-mine")]
+    for folder in left + kept_folders:
+        folder.mkdir()
+        (folder / "spans.parquet").write_bytes(b"rows")
+    (tmp_path / f"khabar-diff-{dead}-abcdefgh").write_text("a file", encoding="utf-8")
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / f"khabar-push-{dead}-abcdefgh").symlink_to(target, target_is_directory=True)
+    with temporary_folder("diff") as made:
+        assert Path(made).parent == tmp_path and Path(made).name.startswith(f"khabar-diff-{alive}-")
+        assert not any(folder.exists() for folder in left)
+        assert all((folder / "spans.parquet").read_bytes() == b"rows" for folder in kept_folders)
+        assert (tmp_path / f"khabar-diff-{dead}-abcdefgh").is_file() and (tmp_path / f"khabar-push-{dead}-abcdefgh").is_symlink() and target.is_dir()
+    assert not Path(made).exists()
