@@ -125,7 +125,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from khabar.foundation import jsonl
     from khabar.foundation.files import temporary_folder
     from khabar.foundation.paths import repo
-    from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows, gold_pages
+    from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows
     from khabar.model.train import TrainConfig
 
     if args.json:  # before the evaluation's minutes
@@ -139,9 +139,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             if setting == "wojood":
                 scores = evaluate_wojood(root, config, Path(work), print)
             else:
-                exports = sorted(repo().exports_dir.glob("*.json"))
-                gold, gold_spans = gold_pages(exports, repo().documents_file)
-                scores = evaluate_loo(root, gold, gold_spans, config, Path(work), print)
+                scores = evaluate_loo(root, sorted(repo().exports_dir.glob("*.json")), repo().documents_file, config, Path(work), print)
             report[setting] = scores.rows()
             print(format_rows(setting, report[setting]))
             print(f"({setting}: {time.monotonic() - started:.0f} s)\n")

@@ -13,7 +13,7 @@ from khabar.model.corpus import wojood_dir, wojood_documents
 from khabar.model.evaluate import Labelled, Scores
 from khabar.model.predict import EntityModel
 from khabar.model.train import current_model_dir, read_info
-from tests.model.model_support import small_repo
+from tests.model.model_support import SOURCE, small_repo
 
 
 def test_training_twice_gives_the_same_model_and_predictions(trained_repo, tmp_path, khabar):
@@ -131,6 +131,27 @@ def test_scores_count_exact_and_overlapping_spans():
 def test_evaluate_rejects_an_unknown_setting(bad, khabar):
     run = khabar("evaluate", "--setting", bad)
     assert run.status == 2 and "--setting" in run.err
+
+
+def test_evaluate_held_out_scores_every_gold_page_once_in_its_folds(tmp_path, khabar, monkeypatch):
+    """``khabar evaluate --setting loo`` on a repository with gold pages, in two folds: a model for each fold, and
+    every gold span of every page counted once, whatever its layer."""
+    from khabar.gold.adjudicate import adjudicate
+    from khabar.gold.load import load_inputs
+    from khabar.model import evaluate as evaluate_module
+
+    root = small_repo(tmp_path / "repo")
+    exports = sorted((SOURCE / "annotation" / "exports").glob("*.json"))
+    for export in exports:
+        shutil.copyfile(export, root / "annotation" / "exports" / export.name)
+    gold = adjudicate(load_inputs(exports, SOURCE / "annotation" / "corpus" / "documents.jsonl")).spans
+    monkeypatch.setattr(evaluate_module, "FOLDS", 2)
+    figures = tmp_path / "figures.json"
+    run = khabar("--root", str(root), "evaluate", "--setting", "loo", "--json", str(figures))
+    assert run.status == 0, run.err
+    assert "fold 1 of 2: leaving out 3 gold page(s), training on the Wojood sample and the other 2" in run.out and "fold 2 of 2" in run.out
+    counted = {row["layer"]: row["gold"] for row in json.loads(figures.read_text(encoding="utf-8"))["loo"] if row["label"] == "(all)"}
+    assert {layer: counted[layer] for layer in gold["layer"].unique()} == dict(gold.group_by("layer").len().iter_rows())
 
 
 def test_levels_are_scored_apart():

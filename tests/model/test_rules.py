@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from khabar.annotation.preannotate import rule_counts, rule_score, scored_rule_results
 from khabar.annotation.scheme import load_scheme
-from khabar.model.evaluate import Labelled, gold_pages
+from khabar.model.corpus import Alignment, Document, document_sentences
+from khabar.model.evaluate import Labelled, gold_folds
+from khabar.model.train import TrainConfig
 from tests.model.model_support import SOURCE
 
 EXPORTS = sorted((SOURCE / "annotation" / "exports").glob("*.json"))
@@ -21,12 +24,16 @@ def _regions(text: str) -> list[Labelled]:
     ]
 
 
-def test_rule_scores_are_the_rules_precision_measured_on_the_gold_again():
-    documents, gold = gold_pages(EXPORTS, DOCUMENTS)
+def _gold_pages(folder: Path) -> list[tuple[Document, list[Labelled]]]:
+    """The gold pages as ``khabar evaluate`` reads them (every fold's, without the Wojood sample), by doc_id."""
+    return sorted((page for fold in gold_folds(EXPORTS, DOCUMENTS, TrainConfig(), (), folder) for page in fold.held_out()), key=lambda page: page[0].doc_id)
+
+
+def test_rule_scores_are_the_rules_precision_measured_on_the_gold_again(tmp_path):
     exact: Counter[str] = Counter()
     predicted: Counter[str] = Counter()
-    for document in documents:
-        truth = set(gold[document.doc_id])
+    for document, gold in _gold_pages(tmp_path):
+        truth = set(gold)
         for region in set(_regions(document.text)):
             predicted[region.label] += 1
             exact[region.label] += region in truth
@@ -82,13 +89,15 @@ def test_a_crosshead_between_paragraphs_is_a_title():
     assert ("TITLE", "العراق يرد على تغريدة السفارة") in _zones(text)
 
 
-def test_the_gold_read_a_range_at_a_time_is_the_gold_adjudicated_whole(monkeypatch):
-    """train and evaluate read the committed gold a range of documents at a time, as the build does: in ranges of
-    two documents it is the gold of the tables adjudicated whole, every annotated page with its text, its entities
-    in order, and every span of every layer."""
+def test_evaluate_holds_out_the_gold_read_a_range_at_a_time_in_folds_that_each_model_never_learnt_from(tmp_path, monkeypatch):
+    """``khabar evaluate`` reads the committed gold a range of documents at a time, as the build does, into folds: in
+    ranges of two documents and two folds, the pages are the gold of the tables adjudicated whole (every annotated
+    page with its text, its entities in order, every span of every layer), each in the fold of its place in doc_id
+    order, and each fold's model learns from exactly the other fold's sentences."""
     from khabar.gold import adjudicate as adjudicate_module
     from khabar.gold.adjudicate import Policy, adjudicate
     from khabar.gold.load import load_inputs
+    from khabar.model import evaluate as evaluate_module
 
     whole = load_inputs(EXPORTS, DOCUMENTS)
     gold = adjudicate(whole)
@@ -98,12 +107,22 @@ def test_the_gold_read_a_range_at_a_time_is_the_gold_adjudicated_whole(monkeypat
     entity = load_scheme().entity.name
 
     monkeypatch.setattr(adjudicate_module, "RANGE_DOCUMENTS", 2)
+    monkeypatch.setattr(evaluate_module, "FOLDS", 2)
     assert len(whole.ranges(documents=2, spans=10**9)) > 2
-    documents, layers = gold_pages(EXPORTS, DOCUMENTS)
+    folds = gold_folds(EXPORTS, DOCUMENTS, TrainConfig(), (), tmp_path)
+    held_out = [list(fold.held_out()) for fold in folds]
+    assert [[d.doc_id for d, _ in pages] for pages in held_out] == [annotated[0::2], annotated[1::2]] and len(annotated) > 2
+    assert [fold.count for fold in folds] == [len(pages) for pages in held_out]
 
-    assert [d.doc_id for d in documents] == annotated and len(annotated) > 2
-    assert all(d.text == texts[d.doc_id] for d in documents)
-    assert [(d.doc_id, e.start, e.end, e.label) for d in documents for e in d.entities] == [
+    pages = sorted((page for pages in held_out for page in pages), key=lambda page: page[0].doc_id)
+    assert all(d.text == texts[d.doc_id] for d, _ in pages)
+    assert [(d.doc_id, e.start, e.end, e.label) for d, _ in pages for e in d.entities] == [
         (doc_id, start, end, label) for doc_id, layer, label, start, end in gold.spans.select("doc_id", "layer", "label", "start", "end").iter_rows() if layer == entity
     ]
-    assert sorted((doc_id, s.layer, s.label, s.start, s.end) for doc_id, found in layers.items() for s in found) == spans
+    assert sorted((d.doc_id, s.layer, s.label, s.start, s.end) for d, found in pages for s in found) == spans
+
+    def sentences(pages):
+        return [s for d, _ in pages for s in document_sentences(d, Alignment(), split_proclitics=True)]
+
+    for fold, other in zip(folds, reversed(held_out)):
+        assert fold.data.sentences == sentences(other) and fold.data.sources == {"gold": len(sentences(other))}
