@@ -137,13 +137,11 @@ def sentence_hash(sentence: Sentence) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
 
 
-def training_data(config: TrainConfig, *, wojood: Sequence[Path] = (), documents: Sequence[tuple[str, Iterable[Document]]] = ()) -> TrainingData:
+def training_data(config: TrainConfig, *, wojood: Sequence[Path]) -> TrainingData:
+    """Training data holding the Wojood sample's files ``wojood``, to which the gold and the submitted pages are added."""
     data = TrainingData(config)
     for path in wojood:
         data.add_wojood(path)
-    for name, group in documents:
-        for document in group:
-            data.add_document(name, document)
     return data
 
 
