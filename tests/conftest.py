@@ -119,3 +119,27 @@ def khabar(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., CliRun]
 
     yield run
     use_root(None)
+
+
+@pytest.fixture
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], list[int]]:
+    """``small_ranges(n)``: from then on the gold is adjudicated a range of at most ``n`` documents at a time
+    (``khabar.gold.adjudicate.adjudicated_ranges``, which every reader of the gold goes through). The list it returns
+    fills with the number of documents of each range adjudicated, so that a test also sees the ranges were used."""
+    from khabar.gold import adjudicate as adjudicate_module
+
+    adjudicated: list[int] = []
+    at_once = adjudicate_module.adjudicate
+
+    def counted(part):
+        adjudicated.append(part.documents.height)
+        return at_once(part)
+
+    monkeypatch.setattr(adjudicate_module, "adjudicate", counted)
+
+    def use(documents: int) -> list[int]:
+        monkeypatch.setattr(adjudicate_module, "RANGE_DOCUMENTS", documents)
+        adjudicated.clear()
+        return adjudicated
+
+    return use

@@ -341,22 +341,22 @@ def test_an_export_with_errors_names_file_task_and_region(tmp_path, khabar, data
     assert "export.json" in run.err and "task 1" in run.err and "region e4" in run.err
 
 
-def test_a_build_made_range_by_range_is_the_build_made_at_once(tmp_path, datasheet_copy, monkeypatch):
+def test_a_build_made_range_by_range_is_the_build_made_at_once(tmp_path, datasheet_copy, small_ranges):
     """The configs, adjudication and shards are made one range of documents at a time: ranges of two
     documents give the same bytes (every file, the datasheet) as one range holding every document."""
-    from khabar.gold import adjudicate as adjudicate_module
     from khabar.gold.load import load_inputs
 
     main = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
     for name, inputs in (("main", main), ("fixture", from_tables(fx.tables("v1")))):
         folders = {}
         for size in (2, 10_000):
-            monkeypatch.setattr(adjudicate_module, "RANGE_DOCUMENTS", size)
+            adjudicated = small_ranges(size)
             ranges = inputs.ranges(documents=size, spans=10**9)
             assert len(ranges) > 1 if size == 2 else len(ranges) == 1
             sheet = tmp_path / f"sheet-{name}-{size}.md"
             sheet.write_bytes(datasheet_copy.read_bytes())
             folders[size] = tmp_path / name / str(size)
             build(inputs, folders[size], datasheet=sheet)
+            assert len(adjudicated) == len(ranges) and max(adjudicated) <= size, "the build went range by range"
         assert hashes(folders[2]) == hashes(folders[10_000]), name
         assert (tmp_path / f"sheet-{name}-2.md").read_bytes() == (tmp_path / f"sheet-{name}-10000.md").read_bytes()

@@ -30,20 +30,19 @@ def committed():
     return dict(texts), mentions, gold_contents, files.read(Entity), files.read(Link), files.read(Cluster)
 
 
-def test_the_gold_read_a_range_at_a_time_gives_the_frames_of_the_whole(committed, monkeypatch):
+def test_the_gold_read_a_range_at_a_time_gives_the_frames_of_the_whole(committed, small_ranges):
     """The base is checked against the gold made a range of documents at a time (as the build makes it): the same
     mentions and CONTENT spans, in the same order, as the gold of all documents at once."""
     from khabar.foundation.paths import repo
-    from khabar.gold import adjudicate as adjudicate_module
     from khabar.gold.adjudicate import adjudicate
     from khabar.gold.load import load_inputs
     from khabar.kb import mentions as mentions_module
 
     whole = load_inputs(sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
     gold, roles = adjudicate(whole), Roles.of(load_scheme())
-    monkeypatch.setattr(adjudicate_module, "RANGE_DOCUMENTS", 2)
-    assert len(whole.ranges(documents=2, spans=adjudicate_module.RANGE_SPANS)) > 2
+    adjudicated = small_ranges(2)
     mentions, gold_contents = mentions_module.gold_frames(whole, roles)
+    assert len(adjudicated) == len(whole.ranges(documents=2, spans=10**9)) > 2 and max(adjudicated) <= 2
     assert mentions.equals(linkable_mentions(gold))
     assert gold_contents.equals(contents(gold, roles).select(gold_contents.columns))
     _, committed_mentions, committed_contents, *_ = committed
@@ -297,13 +296,12 @@ def test_cluster_candidates_hold_every_pair_whose_overlap_reaches_the_threshold(
             assert len(found) == len(set(found)) and all(fresh[i] or fresh[j] for i, j in found), "each pair once, a fresh member in each"
 
 
-def test_the_base_checked_range_by_range_fails_as_on_the_whole_gold(repo_copy: Path, monkeypatch):
+def test_the_base_checked_range_by_range_fails_as_on_the_whole_gold(repo_copy: Path, monkeypatch, small_ranges):
     """A build checks the base on the gold it makes a range of documents at a time (``BaseCheck.add``): on a broken
     base (rows lost, repeated and moved; rows of no document, before every document and between two; a malformed
     cluster id; a stale ambiguous source) the failures of ranges of two documents, joined three gold rows at a
     time, are those of the whole gold at once, in the same order."""
     from khabar.foundation.paths import repo, use_root
-    from khabar.gold import adjudicate as adjudicate_module
     from khabar.gold.adjudicate import adjudicate
     from khabar.gold.load import load_inputs
     from khabar.kb import check as check_module
@@ -330,10 +328,10 @@ def test_the_base_checked_range_by_range_fails_as_on_the_whole_gold(repo_copy: P
     expected = [(f.check, f.doc_id, f.start, f.end, f.label, f.found, f.message) for f in at_once.failures()]
     assert {check for check, *_ in expected} >= {"link_missing", "link_duplicate", "link_stale", "cluster_missing", "cluster_id", "ambiguous_source"}
 
-    monkeypatch.setattr(adjudicate_module, "RANGE_DOCUMENTS", 2)
+    adjudicated = small_ranges(2)
     monkeypatch.setattr(mentions_module, "SLICE_ROWS", 3)
-    assert len(whole.ranges(documents=2, spans=adjudicate_module.RANGE_SPANS)) > 2
     failures = check_module.check_knowledge_base(whole, sorted(repo().exports_dir.glob("*.json")), repo().documents_file)
+    assert len(adjudicated) == len(whole.ranges(documents=2, spans=10**9)) > 2 and max(adjudicated) <= 2
     assert [(f.check, f.doc_id, f.start, f.end, f.label, f.found, f.message) for f in failures] == expected
     stale = [(f.doc_id, f.start) for f in failures if f.check == "link_stale"]
     assert stale == [(nowhere[0].split(",")[0], 1), (moved.split(",")[0], int(moved.split(",")[1])), (nowhere[1].split(",")[0], 1),

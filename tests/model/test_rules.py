@@ -89,12 +89,11 @@ def test_a_crosshead_between_paragraphs_is_a_title():
     assert ("TITLE", "العراق يرد على تغريدة السفارة") in _zones(text)
 
 
-def test_evaluate_holds_out_the_gold_read_a_range_at_a_time_in_folds_that_each_model_never_learnt_from(tmp_path, monkeypatch):
+def test_evaluate_holds_out_the_gold_read_a_range_at_a_time_in_folds_that_each_model_never_learnt_from(tmp_path, monkeypatch, small_ranges):
     """``khabar evaluate`` reads the committed gold a range of documents at a time, as the build does, into folds: in
     ranges of two documents and two folds, the pages are the gold of the tables adjudicated whole (every annotated
     page with its text, its entities in order, every span of every layer), each in the fold of its place in doc_id
     order, and each fold's model learns from exactly the other fold's sentences."""
-    from khabar.gold import adjudicate as adjudicate_module
     from khabar.gold.adjudicate import Policy, adjudicate
     from khabar.gold.load import load_inputs
     from khabar.model import evaluate as evaluate_module
@@ -106,10 +105,10 @@ def test_evaluate_holds_out_the_gold_read_a_range_at_a_time_in_folds_that_each_m
     spans = sorted(gold.spans.select("doc_id", "layer", "label", "start", "end").iter_rows())
     entity = load_scheme().entity.name
 
-    monkeypatch.setattr(adjudicate_module, "RANGE_DOCUMENTS", 2)
+    adjudicated = small_ranges(2)
     monkeypatch.setattr(evaluate_module, "FOLDS", 2)
-    assert len(whole.ranges(documents=2, spans=10**9)) > 2
     folds = gold_folds(EXPORTS, DOCUMENTS, TrainConfig(), (), tmp_path)
+    assert len(adjudicated) == len(whole.ranges(documents=2, spans=10**9)) > 2 and max(adjudicated) <= 2
     held_out = [list(fold.held_out()) for fold in folds]
     assert [[d.doc_id for d, _ in pages] for pages in held_out] == [annotated[0::2], annotated[1::2]] and len(annotated) > 2
     assert [fold.count for fold in folds] == [len(pages) for pages in held_out]
