@@ -8,10 +8,12 @@ adjudicated (``khabar.gold.adjudicate``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +56,14 @@ class Sentence:
     tokens: tuple[Token, ...]
     #: per nesting level (0 = outermost), the IOB2 tag of every token
     tags: tuple[tuple[str, ...], ...]
+
+    @cached_property
+    def digest(self) -> int:
+        """The sha256 of the tokens' texts and the tags, as a number: a training sample ranks sentences by it
+        (``khabar.model.train.TrainingData``). Made once, however many samples the sentence is offered to
+        (``khabar evaluate``'s folds: four; about 10 µs a sentence, 9 s of CPU for the gold of 3M span results)."""
+        text = json.dumps([[t.text for t in self.tokens], self.tags], ensure_ascii=False)
+        return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
 
 
 @dataclass

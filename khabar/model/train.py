@@ -83,7 +83,7 @@ class TrainingData:
         for sentence in sentences:
             self.read += 1
             self.sources[name] += 1
-            rank = (0 if submitted else 1, sentence_hash(sentence), self.read)
+            rank = (0 if submitted else 1, sentence.digest, self.read)
             if self._cut is not None and rank >= self._cut:
                 continue
             heapq.heappush(self._kept, _Kept(rank, name, sentence))
@@ -122,19 +122,13 @@ class TrainingData:
 
 @dataclass(frozen=True, slots=True)
 class _Kept:
-    #: (0 for a page annotators submitted, else 1; the sha256 of its tokens and tags; the order it was read in)
+    #: (0 for a page annotators submitted, else 1; :attr:`Sentence.digest`; the order it was read in)
     rank: tuple[int, int, int]
     source: str
     sentence: Sentence
 
     def __lt__(self, other: _Kept) -> bool:
         return self.rank > other.rank  # heapq keeps its least on top: here the lowest-ranked
-
-
-def sentence_hash(sentence: Sentence) -> int:
-    """The sha256 of a sentence's tokens and tags, as a number: its place in the sample's ranking."""
-    text = json.dumps([[t.text for t in sentence.tokens], sentence.tags], ensure_ascii=False)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
 
 
 def training_data(config: TrainConfig, *, wojood: Sequence[Path]) -> TrainingData:

@@ -8,7 +8,7 @@ from itertools import accumulate
 import pytest
 
 from khabar.model.corpus import Alignment, wojood_dir, wojood_sentences
-from khabar.model.train import TrainConfig, TrainingData, current_model_dir, read_info, sentence_hash
+from khabar.model.train import TrainConfig, TrainingData, current_model_dir, read_info
 from tests.model.model_support import SOURCE, small_repo
 
 
@@ -32,7 +32,7 @@ def test_past_the_budget_the_sample_is_the_longest_run_of_the_ranking_that_fits_
     any_order = TrainingData(TrainConfig(max_tokens=budget))
     any_order.add("val", shuffled)
 
-    ranked = sorted(range(len(sentences)), key=lambda i: (sentence_hash(sentences[i]), i))
+    ranked = sorted(range(len(sentences)), key=lambda i: (sentences[i].digest, i))
     used = list(accumulate(len(sentences[i].tokens) for i in ranked))  # rising: every sentence has a token
     fits = ranked[: sum(1 for tokens in used if tokens <= budget)]
     assert forward.sentences == [sentences[i] for i in sorted(fits)]  # the run of the ranking, learnt in reading order
