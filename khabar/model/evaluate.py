@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from khabar.annotation.scheme import load_scheme
@@ -148,10 +148,14 @@ def gold_folds(exports: list[Path], documents_file: Path, config: TrainConfig, w
     at a time: each page written to its own fold's file and its sentences added to every other fold's training
     data, so that neither the gold nor its spans are ever held whole (held whole, the gold of 3M span results took
     ``khabar evaluate`` to 1.17 GB)."""
+    from khabar.validation.table_spool import room
+
     folds = [Fold(training_data(config, wojood=wojood), work / f"fold-{number}.jsonl") for number in range(FOLDS)]
     alignment = Alignment()
-    with ExitStack() as stack:
-        files = [stack.enter_context(fold.pages.open("w", encoding="utf-8")) for fold in folds]
+    aside = partial(room, str(work), "the gold pages")  # a full temporary folder: one line naming it, not a traceback
+    with aside():
+        files = [fold.pages.open("w", encoding="utf-8") for fold in folds]
+    try:
         read = 0
         for part, gold in gold_ranges(exports, documents_file):
             spans: dict[str, list[list]] = defaultdict(list)
@@ -164,8 +168,14 @@ def gold_folds(exports: list[Path], documents_file: Path, config: TrainConfig, w
                     if number != own:
                         fold.data.add("gold", sentences)
                 entities = [[e.start, e.end, e.label] for e in document.entities]
-                files[own].write(jsonl.dumps_line({"doc_id": document.doc_id, "text": document.text, "entities": entities, "spans": spans[document.doc_id]}))
+                with aside():  # flushed page by page, so that closing the files has nothing left to write
+                    files[own].write(jsonl.dumps_line({"doc_id": document.doc_id, "text": document.text, "entities": entities, "spans": spans[document.doc_id]}))
+                    files[own].flush()
                 folds[own].count += 1
+    finally:
+        with aside():  # a page whose flush failed is still in its file's buffer: closing writes it again
+            for file in files:
+                file.close()
     return [fold for fold in folds if fold.count]
 
 

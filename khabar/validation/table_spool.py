@@ -33,16 +33,17 @@ DICTIONARY_COLUMNS = ("doc_id", "layer", "label", "quote_type", "model_version",
 
 
 @contextmanager
-def room(folder: str | None = None) -> Iterator[None]:
-    """A write of the spool that fails (a full or unwritable temporary folder) as a one-line error naming the
-    folder: polars' parquet writer reports the system's error as a ``ComputeError``, pyarrow's as an
-    ``OSError`` with no file name, and either went up as a traceback."""
+def room(folder: str | None = None, what: str = "the checked tables") -> Iterator[None]:
+    """A write of the spool (or of ``what`` else a command sets aside there) that fails (a full or unwritable
+    temporary folder) as a one-line error naming the folder: polars' parquet writer reports the system's error as a
+    ``ComputeError``, pyarrow's and a file's write as an ``OSError`` with no file name, and either went up as a
+    traceback."""
     try:
         yield
     except (OSError, pl.exceptions.ComputeError) as exc:
         reason = os_reason(exc) if isinstance(exc, OSError) else one_line(str(exc))
         place = folder or tempfile.gettempdir()
-        raise KhabarError(f"cannot set the checked tables aside: {reason}; make room there or point TMPDIR at another folder", file=place) from None
+        raise KhabarError(f"cannot set {what} aside: {reason}; make room there or point TMPDIR at another folder", file=place) from None
 
 
 class TableSpool:

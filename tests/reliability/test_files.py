@@ -505,3 +505,22 @@ def test_a_temporary_folder_removes_what_killed_commands_left_there_and_nothing_
         assert all((folder / "spans.parquet").read_bytes() == b"rows" for folder in kept_folders)
         assert (tmp_path / f"khabar-diff-{dead}-abcdefgh").is_file() and (tmp_path / f"khabar-push-{dead}-abcdefgh").is_symlink() and target.is_dir()
     assert not Path(made).exists()
+
+
+def test_a_full_temporary_folder_while_evaluate_sets_the_gold_pages_aside_is_one_line_naming_it(tmp_path):
+    """``khabar evaluate --setting loo`` sets each gold page aside in its fold's file, in the command's temporary
+    folder. When that folder's disk is full, it stops with one line naming the folder, as validation's tables do."""
+    from khabar.foundation.errors import KhabarError
+    from khabar.model.evaluate import gold_folds
+    from khabar.model.train import TrainConfig
+
+    exports = sorted(repo().exports_dir.glob("*.json"))
+    with small_filesystem(tmp_path / "disk", size="1m") as disk:
+        work = disk / "khabar-evaluate"
+        work.mkdir()
+        fill(disk)
+        with pytest.raises(KhabarError) as raised:
+            gold_folds(exports, repo().documents_file, TrainConfig(), (), work)
+    message = str(raised.value)
+    assert "\n" not in message and str(work) in message, message
+    assert "cannot set the gold pages aside: No space left on device; make room there or point TMPDIR at another folder" in message, message
