@@ -17,7 +17,7 @@ from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import KhabarError
 from khabar.model.features import sentence_features
 from khabar.model.tokens import Token, sentences
-from khabar.model.train import ModelInfo, read_info
+from khabar.model.train import ModelInfo, model_file_problem, read_info
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,15 @@ class EntityModel:
         self.info: ModelInfo = read_info(model_dir)
         self.taggers = []
         for level in range(self.info.levels):
+            path = model_dir / f"level-{level}.crfsuite"
+            problem = model_file_problem(path)  # CRFsuite may crash on a file cut short: checked before it opens one
+            if problem is not None:
+                raise KhabarError(f"cannot open the model ({problem})", file=str(path))
             tagger = pycrfsuite.Tagger()
             try:
-                tagger.open(str(model_dir / f"level-{level}.crfsuite"))
+                tagger.open(str(path))
             except (OSError, ValueError) as exc:
-                raise KhabarError(f"cannot open the model ({exc})", file=str(model_dir / f"level-{level}.crfsuite")) from None
+                raise KhabarError(f"cannot open the model ({exc})", file=str(path)) from None
             self.taggers.append(tagger)
 
     @property

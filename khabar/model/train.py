@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import staging_folder, sync_tree
+from khabar.foundation.files import os_reason, staging_folder, sync_tree, write_error
 from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, document_sentences, wojood_dir, wojood_sentences
 from khabar.model.features import sentence_features
 
@@ -41,6 +42,9 @@ MIN_LEVEL_ENTITIES = 20
 #: 0.57 GB and 328 s of CPU. The repository's own sources (the Wojood sample and the gold: 31,224 tokens) are far
 #: below it.
 MAX_TOKENS = 250_000
+#: A CRFsuite model file starts with these four bytes, then the file's size as a little-endian uint32, which its writer
+#: puts there last (see :func:`model_file_problem`).
+CRF_MAGIC = b"lCRF"
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,28 @@ def fit_level(sentences: list[Sentence], level: int, config: TrainConfig, model_
         {"c1": config.c1, "c2": config.c2, "max_iterations": config.max_iterations, "feature.possible_transitions": True}
     )
     trainer.train(str(model_file))
+    problem = model_file_problem(model_file)
+    if problem is not None:
+        raise KhabarError(f"CRFsuite could not write the model: {problem} (is the disk full?)", file=str(model_file))
     return used
+
+
+def model_file_problem(path: Path) -> str | None:
+    """Why the CRFsuite model file ``path`` is not whole (None when it is): no header, or fewer bytes than it says.
+
+    CRFsuite's trainer reports no failed write: on a full disk it returned as usual, leaving a file with no header
+    (a real full tmpfs, a 489,084-byte model). And its tagger does not check a file's length: cut at 100, 1,000 or
+    200,000 bytes it crashed the process (a segmentation fault), cut by one byte it opened it. So a model file is
+    checked against its header's size before it is served or opened."""
+    try:
+        with path.open("rb") as handle:
+            head, size = handle.read(len(CRF_MAGIC) + 4), os.fstat(handle.fileno()).st_size
+    except OSError as exc:
+        return os_reason(exc)
+    if len(head) < len(CRF_MAGIC) + 4 or not head.startswith(CRF_MAGIC):
+        return f"no CRFsuite header in its {size:,} bytes"
+    said = int.from_bytes(head[len(CRF_MAGIC) :], "little")
+    return f"{size:,} bytes where its header says {said:,}" if said != size else None
 
 
 @dataclass(frozen=True)
@@ -236,8 +261,11 @@ def train_model(data: TrainingData, models_dir: Path, *, progress: Callable[[str
             tokens=data.tokens,
             pages=dict(data.pages),
         )
-        (work / "model.json").write_text(jsonl.dumps_document(asdict(info)), encoding="utf-8")
-        sync_tree(work)
+        try:  # a write's OSError names no file: without this, a full disk here read as standard output's failure
+            (work / "model.json").write_text(jsonl.dumps_document(asdict(info)), encoding="utf-8")
+            sync_tree(work)
+        except OSError as exc:
+            raise write_error(exc, work / "model.json") from None
         work.rename(final)  # a reader sees no model or a whole one; the staging folder goes if anything fails
     return info
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -14,6 +17,7 @@ from khabar.model.evaluate import Labelled, Scores
 from khabar.model.predict import EntityModel
 from khabar.model.train import current_model_dir, read_info
 from tests.model.model_support import SOURCE, small_repo
+from tests.reliability.reliability_support import fill, small_filesystem, tree
 
 
 def test_training_twice_gives_the_same_model_and_predictions(trained_repo, tmp_path, khabar):
@@ -113,6 +117,55 @@ def test_a_broken_model_file_is_a_one_line_error(trained_repo, tmp_path, khabar)
     documents = trained_repo / "annotation" / "corpus" / "documents.jsonl"
     status, _, err = khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(tmp_path / "o.json"), "--model", str(broken))
     assert status == 2 and "level-0.crfsuite" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("cut", ["one byte short", "1,000 bytes", "half", "no header"])
+def test_a_model_file_cut_short_is_a_one_line_error_not_a_crash(cut, trained_repo, tmp_path):
+    """CRFsuite opened a model file one byte short, and crashed the process (SIGSEGV) on one cut at 1,000 bytes or
+    half its length: the command runs in a process of its own, so a crash fails the test instead of the session."""
+    broken = tmp_path / "broken"
+    shutil.copytree(current_model_dir(trained_repo), broken)
+    level = broken / "level-0.crfsuite"
+    whole = level.read_bytes()
+    cuts = {"one byte short": whole[:-1], "1,000 bytes": whole[:1000], "half": whole[: len(whole) // 2], "no header": bytes(8) + whole[8:]}
+    level.write_bytes(cuts[cut])
+    documents = trained_repo / "annotation" / "corpus" / "documents.jsonl"
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys; from khabar.cli import main; sys.exit(main())", "--root", str(trained_repo), "predict",
+         "--documents", str(documents), "--out", str(tmp_path / "o.json"), "--model", str(broken)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 2, (run.returncode, run.stderr[-2000:])
+    assert "cannot open the model" in run.stderr and "level-0.crfsuite" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.parametrize("full_at", ["level-0.crfsuite", "model.json"])
+def test_a_full_disk_while_training_is_one_line_naming_the_file_and_leaves_the_served_model(full_at, trained_repo, tmp_path, khabar):
+    """On a real full tmpfs holding the models, with room for none of the model, or for its levels and not for
+    model.json. CRFsuite's trainer returns as usual when it could not write its file: the file is checked against
+    its header. model.json's failed write named no file, and was reported as a failure of standard output."""
+    root = tmp_path / "repo"
+    shutil.copytree(trained_repo, root, ignore=shutil.ignore_patterns(".khabar"))
+    train = wojood_dir(root) / "train.txt"
+    train.write_text(train.read_text(encoding="utf-8").split("\n\n", 1)[1], encoding="utf-8")  # one sentence less: a new version
+    room = 64 * 1024  # less than a level's file (the first is about 520 KB)
+    if full_at == "model.json":  # the pages of the level files, as the same training writes them elsewhere
+        probe = tmp_path / "probe"
+        shutil.copytree(root, probe)
+        assert khabar("--root", str(probe), "train").status == 0
+        room = sum(-(-level.stat().st_size // 4096) * 4096 for level in current_model_dir(probe).glob("level-*.crfsuite"))
+    with small_filesystem(root / ".khabar" / "models", size="2m") as models:
+        shutil.copytree(trained_repo / ".khabar" / "models", models, dirs_exist_ok=True)
+        filler = fill(models)
+        os.truncate(filler, filler.stat().st_size - room)
+        before = tree(models)
+        run = khabar("--root", str(root), "train")
+        error = run.err.strip().splitlines()[-1]
+        assert run.status == 2 and error.startswith("khabar train: error:") and full_at in error, run.err
+        assert ("CRFsuite could not write the model" if full_at.endswith(".crfsuite") else "No space left on device") in error
+        assert "Traceback" not in run.err and "standard output" not in run.err
+        assert tree(models) == before, "the served model changed or a half-written one was left"
 
 
 def test_scores_count_exact_and_overlapping_spans():

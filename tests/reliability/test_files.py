@@ -15,8 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,23 +26,9 @@ from khabar.foundation import jsonl
 from khabar.foundation.files import temporary_folder, write_atomic
 from khabar.foundation.paths import repo
 from tests.reliability.make_bad_inputs import DOCS, PAGES_HEADER, SOURCES, dumps, good_export, mutated
-from tests.reliability.reliability_support import SHARED
+from tests.reliability.reliability_support import SHARED, fill, small_filesystem, tree
 
 LINE_SEPARATORS = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
-
-
-def tree(folder: Path) -> dict[str, str]:
-    """Every entry under ``folder`` (files by sha256 and mode, links by target, folders by name)."""
-    found = {}
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder).as_posix()
-        if path.is_symlink():
-            found[relative] = f"-> {os.readlink(path)}"
-        elif path.is_file():
-            found[relative] = f"{hashlib.sha256(path.read_bytes()).hexdigest()} {oct(path.stat().st_mode)}"
-        else:
-            found[relative] = "folder"
-    return found
 
 
 def one_line_error(run, *expected: str) -> None:
@@ -202,35 +186,6 @@ def test_after_a_kill_only_a_previous_build_is_removed(tmp_path, khabar, good_bu
 
 
 # ---- a full disk ----
-
-
-@contextmanager
-def small_filesystem(folder: Path, size: str = "3m") -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted at ``folder`` for the block (root only)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs the tests as root)")
-    folder.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
-    try:
-        yield folder
-    finally:  # lazily if a file on it is still open (a failing build's), so no mount outlives the test
-        if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "--lazy", str(folder)], check=True)
-
-
-def fill(folder: Path) -> Path:
-    """Fill the file system of ``folder`` to the last byte with one file; returns it."""
-    filler = folder / "filler.bin"
-    with filler.open("wb", buffering=0) as handle:
-        for block in (1 << 16, 4096, 1):
-            while True:
-                try:
-                    handle.write(b"\0" * block)
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC
-                    break
-    assert os.statvfs(folder).f_bavail == 0
-    return filler
 
 
 def test_a_full_disk_while_writing_parquet_changes_nothing(tmp_path, khabar, good_build, datasheet_template):

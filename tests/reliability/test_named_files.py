@@ -17,8 +17,8 @@ import pytest
 
 from khabar.dataset import build as build_module
 from khabar.model.cli import is_evaluation, is_predicted_tasks, refuse_to_replace
-from tests.reliability.reliability_support import SHARED
-from tests.reliability.test_files import build_args, one_line_error, tree
+from tests.reliability.reliability_support import SHARED, tree
+from tests.reliability.test_files import build_args, one_line_error
 
 KHABAR = Path(sys.executable).with_name("khabar")
 
