@@ -18,7 +18,8 @@ The exports are read and checked a batch of whole tasks at a time
 files on disk (:mod:`khabar.validation.table_spool`) and its failures set aside beside
 them (:mod:`khabar.validation.failures`), so memory holds one batch and the corpus,
 whatever the exports' size and however many failures they hold (at 1M span results
-0.36 GB, at 3M 0.51 GB, against 1.96 and 5.27 GB read whole).
+0.36 GB, at 3M 0.51 GB, against 1.96 and 5.27 GB read whole). The corpus is mapped from a
+temporary file (:mod:`khabar.validation.mapped`): a batch's texts are resident while it is checked.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from khabar.foundation.tables import AnnotationsTable, CorpusTable, RelationsTab
 from khabar.validation import accounting as acc
 from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Frames, KnownDuplicates, Rule, prepare, rule
 from khabar.validation.failures import Failure, FailureRuns, Failures, batch_frame
+from khabar.validation.mapped import MappedFrame
 from khabar.validation.projection import project_tables
 from khabar.validation.reader import DRAFT, PREDICTION, CorpusTexts, RawExport, Reader, Tables, read_documents
 from khabar.validation.schemas import FRAME_COLUMNS, FRAME_MODELS, failing_rows_of, validate
@@ -86,7 +88,8 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
         from khabar.foundation.paths import repo
 
         documents_file = repo().documents_file
-    documents = read_documents(documents_file)
+    corpus = MappedFrame(read_documents(documents_file), "the corpus records")
+    documents = corpus.frame
     try:
         validate(CorpusTable, documents)
     except SchemaErrors as exc:
@@ -95,7 +98,7 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
     texts = CorpusTexts(documents)
     refuse_unnormalised(texts.pairs(), documents_file)
     scheme = load_scheme()
-    return check_exports(paths, documents, scheme, strict=strict, texts=texts)
+    return check_exports(paths, documents, scheme, strict=strict, texts=texts, mapped=corpus)
 
 
 def _failing_rows(frames: Frames) -> dict[tuple[str, str], list[int]]:
@@ -209,6 +212,7 @@ class _Checked:
 
 def check_exports(
     paths: list[Path], documents: pl.DataFrame, scheme: Scheme, *, strict: bool = False, texts: CorpusTexts | None = None,
+    mapped: MappedFrame | None = None,
 ) -> ValidationResult:
     """Read and check the exports a batch of whole tasks at a time; see the module docstring.
 
@@ -216,12 +220,13 @@ def check_exports(
     annotation and prediction ids): a copy in another batch is found from the ids
     of every batch, and then the read is checked again knowing them, so each rule's
     result is what it is on the whole read. ``texts``: the corpus's
-    :class:`~khabar.validation.reader.CorpusTexts`, when the caller has them already.
+    :class:`~khabar.validation.reader.CorpusTexts`, when the caller has them already; ``mapped``: the mapping
+    ``documents`` were read from (:class:`~khabar.validation.mapped.MappedFrame`), handed back after each batch.
     """
     duplicates = KnownDuplicates.none()
     texts = CorpusTexts(documents) if texts is None else texts
     while True:
-        checked, ids = _check_batches(paths, documents, scheme, strict, duplicates, texts)
+        checked, ids = _check_batches(paths, documents, scheme, strict, duplicates, texts, mapped)
         found = _duplicates_across_batches(ids)
         if found is None or (found.tasks.equals(duplicates.tasks) and found.owners.equals(duplicates.owners)):
             return checked
@@ -230,16 +235,19 @@ def check_exports(
 
 def _check_batches(
     paths: list[Path], documents: pl.DataFrame, scheme: Scheme, strict: bool, duplicates: KnownDuplicates,
-    texts: CorpusTexts,
+    texts: CorpusTexts, mapped: MappedFrame | None,
 ) -> tuple[ValidationResult, list[tuple[pl.DataFrame, pl.DataFrame]]]:
     reader = Reader(scheme, documents, texts)
     spool = TableSpool(documents)
+    release = mapped.release if mapped is not None else lambda: None
+    release()  # the spool wrote every text
     runs = FailureRuns(Path(spool.folder.name), holder=spool.folder)
     counts: list[tuple[acc.Count, ...]] = []
     tasks = 0
     ids: list[tuple[pl.DataFrame, pl.DataFrame]] = []
     for number, raw in enumerate(_nonempty(reader.batches(paths), reader)):
         part, tables = check_raw(raw, scheme, strict=strict, duplicates=duplicates, batch=number)
+        release()  # the batch's texts: the next batch reads its own
         spool.append(tables)
         runs.add(part.failures)
         counts.append(part.counts)

@@ -215,19 +215,19 @@ def test_build_killed_half_way_leaves_the_last_good_build_intact(good_build, dat
 
 @pytest.mark.parametrize("full_at", ["corpus", "batches"])
 def test_a_full_temporary_folder_during_validation_is_one_line_naming_it_and_leaves_nothing(tmp_path, full_at):
-    """The checked tables are set aside in the system's temporary folder (``TMPDIR``). When it fills, whether at the
-    corpus (written by polars, which reports the system's error as a ``ComputeError``) or at a batch (pyarrow, an
-    ``OSError`` with no file name), ``khabar validate`` says so in one line naming that folder and exits 2, and its
-    folder there is gone. A file size limit stands in for a full disk: writing past it fails as a full disk does."""
+    """The corpus is mapped from a file in the system's temporary folder (``TMPDIR``), and the checked tables are set
+    aside there. When it fills, whether at the corpus or at a batch (pyarrow, an ``OSError`` with no file name),
+    ``khabar validate`` says so in one line naming that folder and exits 2, and nothing of it is left there. A file
+    size limit stands in for a full disk: writing past it fails as a full disk does."""
     import resource
 
+    from khabar.validation.mapped import MappedFrame
     from khabar.validation.reader import read_documents
 
     temp = tmp_path / "tmp"
     temp.mkdir()
-    corpus = tmp_path / "corpus.parquet"  # what the spool writes first, to set the limit past it or not
-    read_documents(repo().documents_file).write_parquet(corpus, compression="lz4", statistics=False)
-    limit = 1024 if full_at == "corpus" else corpus.stat().st_size + 1024
+    mapped = MappedFrame(read_documents(repo().documents_file), "the corpus records").size  # the first file it writes
+    limit = 1024 if full_at == "corpus" else mapped + 1024  # the batches' spans table is larger (51 KB against 44 KB)
     result = subprocess.run(
         [str(KHABAR), "validate"], cwd=repo().root, capture_output=True, text=True, timeout=300,
         env=os.environ | {"TMPDIR": str(temp), "KHABAR_CACHE_DIR": str(tmp_path / "cache")},
@@ -235,5 +235,34 @@ def test_a_full_temporary_folder_during_validation_is_one_line_naming_it_and_lea
     )
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert last.startswith(f"khabar validate: error: {temp}/khabar-tables-") and "cannot set the checked tables aside: " in last, last
+    if full_at == "corpus":
+        assert last == f"khabar validate: error: {temp}: cannot set the corpus records aside: File too large; make room there or point TMPDIR at another folder", last
+    else:
+        assert last.startswith(f"khabar validate: error: {temp}/khabar-tables-") and "cannot set the checked tables aside: " in last, last
     assert list(temp.iterdir()) == [] and not (tmp_path / "cache").exists()
+
+
+def test_a_full_temporary_folder_while_the_spool_writes_the_corpus_is_one_line_naming_it(tmp_path):
+    """The spool's first file, the corpus, is written by polars, which reports the system's error as a
+    ``ComputeError``: one line naming the spool's folder too (the corpus mapped before it is larger, so the command
+    meets a full folder there first; the spool is run on its own here)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    code = (
+        "import resource\n"
+        "from khabar.foundation.errors import KhabarError\n"
+        "from khabar.foundation.paths import repo\n"
+        "from khabar.validation.reader import read_documents\n"
+        "from khabar.validation.table_spool import TableSpool\n"
+        "documents = read_documents(repo().documents_file)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))\n"
+        "try:\n"
+        "    TableSpool(documents)\n"
+        "except KhabarError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo().root, capture_output=True, text=True, timeout=300, env=os.environ | {"TMPDIR": str(temp)})
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    message = result.stdout.strip()
+    assert message.startswith(f"{temp}/khabar-tables-") and "cannot set the checked tables aside: " in message and "\n" not in message, message
+    assert list(temp.iterdir()) == []
