@@ -16,10 +16,10 @@ everything in it.
 The exports are read and checked a batch of whole tasks at a time
 (:func:`check_exports`): each batch's counts are kept, its tables appended to parquet
 files on disk (:mod:`khabar.validation.table_spool`) and its failures set aside beside
-them (:mod:`khabar.validation.failures`), so memory holds one batch and the corpus,
-whatever the exports' size and however many failures they hold (at 1M span results
-0.36 GB, at 3M 0.51 GB, against 1.96 and 5.27 GB read whole). The corpus is mapped from a
-temporary file (:mod:`khabar.validation.mapped`): a batch's texts are resident while it is checked.
+them (:mod:`khabar.validation.failures`), and the corpus is mapped from a temporary file
+(:mod:`khabar.validation.mapped`), a batch's texts resident while it is checked: memory holds one batch
+whatever the exports' size and however many failures they hold (at 1M span results 0.33 GB, at 3M
+0.35 GB, against 1.96 and 5.27 GB read whole).
 """
 
 from __future__ import annotations
@@ -95,10 +95,10 @@ def validate_exports(paths: list[Path], documents_file: Path | None = None, *, s
     except SchemaErrors as exc:
         first = exc.failure_cases.row(0, named=True)
         raise KhabarError(f"corpus records are broken: {first['check']} on {first['column']} ({first['failure_case']})", file=str(documents_file)) from None
-    texts = CorpusTexts(documents)
+    texts = CorpusTexts(documents, release=corpus.release)
     refuse_unnormalised(texts.pairs(), documents_file)
     scheme = load_scheme()
-    return check_exports(paths, documents, scheme, strict=strict, texts=texts, mapped=corpus)
+    return check_exports(paths, documents, scheme, strict=strict, texts=texts)
 
 
 def _failing_rows(frames: Frames) -> dict[tuple[str, str], list[int]]:
@@ -212,7 +212,6 @@ class _Checked:
 
 def check_exports(
     paths: list[Path], documents: pl.DataFrame, scheme: Scheme, *, strict: bool = False, texts: CorpusTexts | None = None,
-    mapped: MappedFrame | None = None,
 ) -> ValidationResult:
     """Read and check the exports a batch of whole tasks at a time; see the module docstring.
 
@@ -220,13 +219,13 @@ def check_exports(
     annotation and prediction ids): a copy in another batch is found from the ids
     of every batch, and then the read is checked again knowing them, so each rule's
     result is what it is on the whole read. ``texts``: the corpus's
-    :class:`~khabar.validation.reader.CorpusTexts`, when the caller has them already; ``mapped``: the mapping
-    ``documents`` were read from (:class:`~khabar.validation.mapped.MappedFrame`), handed back after each batch.
+    :class:`~khabar.validation.reader.CorpusTexts`, when the caller has them already (mapped, they hand their
+    pages back after each batch).
     """
     duplicates = KnownDuplicates.none()
     texts = CorpusTexts(documents) if texts is None else texts
     while True:
-        checked, ids = _check_batches(paths, documents, scheme, strict, duplicates, texts, mapped)
+        checked, ids = _check_batches(paths, documents, scheme, strict, duplicates, texts)
         found = _duplicates_across_batches(ids)
         if found is None or (found.tasks.equals(duplicates.tasks) and found.owners.equals(duplicates.owners)):
             return checked
@@ -235,19 +234,17 @@ def check_exports(
 
 def _check_batches(
     paths: list[Path], documents: pl.DataFrame, scheme: Scheme, strict: bool, duplicates: KnownDuplicates,
-    texts: CorpusTexts, mapped: MappedFrame | None,
+    texts: CorpusTexts,
 ) -> tuple[ValidationResult, list[tuple[pl.DataFrame, pl.DataFrame]]]:
     reader = Reader(scheme, documents, texts)
-    spool = TableSpool(documents)
-    release = mapped.release if mapped is not None else lambda: None
-    release()  # the spool wrote every text
+    spool = TableSpool(documents, release=texts.release)
     runs = FailureRuns(Path(spool.folder.name), holder=spool.folder)
     counts: list[tuple[acc.Count, ...]] = []
     tasks = 0
     ids: list[tuple[pl.DataFrame, pl.DataFrame]] = []
     for number, raw in enumerate(_nonempty(reader.batches(paths), reader)):
         part, tables = check_raw(raw, scheme, strict=strict, duplicates=duplicates, batch=number)
-        release()  # the batch's texts: the next batch reads its own
+        texts.release()  # the batch's texts: the next batch reads its own
         spool.append(tables)
         runs.add(part.failures)
         counts.append(part.counts)

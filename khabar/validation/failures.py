@@ -72,10 +72,12 @@ REPORT_ORDER = [pl.col(name).fill_null(absent) for name, absent in ORDER]
 #: failures in a record batch of a run and of the merged file, made Python objects and written to a report at a
 #: time: enough that the fixed cost of a chunk is nothing, few enough that the text of one is small
 CHUNK = 1_000
-#: failures gathered from the batches before they are sorted and set aside as one run (about 32 MB: 315 bytes a
-#: failure): 1M span results of news give one run (36,296 failures), 3M two, an export whose every span fails
-#: 14 a million failures
-RUN_FAILURES = 100_000
+#: failures gathered from the batches before they are sorted and set aside as one run. Held as the batches'
+#: frames they take about 1 KB each in memory (315 bytes as polars counts them), and a run of 100,000 was the peak
+#: of validating 3M span results of news (108,647 failures, all in the first run): 458 → 347 MB with runs of
+#: 25,000, 341 → 334 MB at 1M (36,296 failures, now two runs to merge); an export whose every span fails: 55 runs
+#: a million failures
+RUN_FAILURES = 25_000
 
 
 def batch_frame(failures: Sequence[Failure], origins: Sequence[tuple[int, int, int]], batch: int) -> pl.DataFrame:

@@ -28,7 +28,7 @@ are read as their own kinds, never as annotations; a task without
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
@@ -190,12 +190,17 @@ def _corpus_frame(records: list[DocumentRecord]) -> pl.DataFrame:
 
 class CorpusTexts(Mapping[str, str]):
     """Each corpus record's text by its doc_id, read from the ``documents`` frame when asked for: the texts are
-    not made Python strings all at once (3M span results: 102 MB of corpus, and as many again as strings)."""
+    not made Python strings all at once (3M span results: 102 MB of corpus, and as many again as strings).
 
-    def __init__(self, documents: pl.DataFrame) -> None:
+    ``release``: hands back the pages of the texts read so far, when the frame is mapped from a file
+    (:meth:`khabar.validation.mapped.MappedFrame.release`): called by :meth:`pairs` after each slice, and by a
+    validation after each batch."""
+
+    def __init__(self, documents: pl.DataFrame, release: Callable[[], None] = lambda: None) -> None:
         self.doc_ids: list[str] = documents["doc_id"].to_list()
         self.texts = documents["text"]
         self.row = {doc_id: row for row, doc_id in enumerate(self.doc_ids)}
+        self.release = release
 
     def __getitem__(self, doc_id: str) -> str:
         return self.texts[self.row[doc_id]]
@@ -210,6 +215,7 @@ class CorpusTexts(Mapping[str, str]):
         """(doc_id, text) of every record, in the frame's order: the texts a slice of rows at a time."""
         for start in range(0, len(self.doc_ids), PAIRS_SLICE):
             yield from zip(self.doc_ids[start : start + PAIRS_SLICE], self.texts.slice(start, PAIRS_SLICE).to_list())
+            self.release()
 
 
 #: The corpus records whose texts :meth:`CorpusTexts.pairs` makes Python strings at a time.

@@ -14,7 +14,7 @@ which is removed when the last holder of it (the spool, the failures) is garbage
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -30,6 +30,8 @@ TABLE_NAMES = tuple(f.name for f in fields(Tables))
 #: the columns written dictionary-encoded: few values, repeated (pyarrow's default encodes every column, and for the
 #: region ids, texts and times, unique or nearly, building each dictionary only to give it up took a fifth of the writes)
 DICTIONARY_COLUMNS = ("doc_id", "layer", "label", "quote_type", "model_version", "annotator")
+#: corpus records written to the spool at a time (a row group each)
+CORPUS_SLICE = 1_000
 
 
 @contextmanager
@@ -47,15 +49,19 @@ def room(folder: str | None = None, what: str = "the checked tables") -> Iterato
 
 
 class TableSpool:
-    def __init__(self, documents: pl.DataFrame) -> None:
+    def __init__(self, documents: pl.DataFrame, release: Callable[[], None] = lambda: None) -> None:
+        """``documents``: the corpus, written first, :data:`CORPUS_SLICE` records at a time; ``release`` is called
+        after each (a corpus mapped from a file hands back the pages of the texts written)."""
         with room():
             #: removed when the last holder lets go of it: the spool, or the build that reads the files in place
             self.folder = temporary_folder("tables")
         self.paths = {name: Path(self.folder.name) / f"{name}.parquet" for name in TABLE_NAMES}
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._documents = documents
-        with room(self.folder.name):
-            documents.write_parquet(self.paths["documents"], compression="lz4", statistics=False)
+        with room(self.folder.name), pq.ParquetWriter(self.paths["documents"], documents.head(0).to_arrow().schema, compression="lz4", write_statistics=False) as corpus:
+            for start in range(0, documents.height, CORPUS_SLICE):
+                corpus.write_table(documents.slice(start, CORPUS_SLICE).to_arrow())
+                release()
 
     def append(self, tables: Tables) -> None:
         """Add one batch's rows (its ``documents`` are the corpus, written once)."""

@@ -30,3 +30,21 @@ def test_a_mapped_frame_keeps_empty_frames_nulls_and_any_text():
     for rows in (frame, frame.clear()):
         mapped = MappedFrame(rows, "rows")
         assert mapped.frame.schema == rows.schema and mapped.frame.equals(rows)
+
+
+def test_the_corpus_is_handed_back_after_each_slice_read_or_written_and_the_spool_keeps_every_record(monkeypatch):
+    """The normal-form check reads the texts a slice at a time, the spool writes them so, and each hands the slice's
+    pages back (a mapped corpus' ``release``): a corpus of 5 records in slices of 2 is released 3 times by each."""
+    import khabar.validation.reader as reader
+    import khabar.validation.table_spool as table_spool
+
+    monkeypatch.setattr(reader, "PAIRS_SLICE", 2)
+    monkeypatch.setattr(table_spool, "CORPUS_SLICE", 2)
+    documents = read_documents(repo().documents_file)
+    assert documents.height == 5
+    released: list[str] = []
+    texts = reader.CorpusTexts(documents, release=lambda: released.append("read"))
+    assert dict(texts.pairs()) == dict(zip(documents["doc_id"], documents["text"]))
+    spool = table_spool.TableSpool(documents, release=lambda: released.append("written"))
+    assert released == ["read"] * 3 + ["written"] * 3
+    assert pl.read_parquet(spool.paths["documents"]).equals(documents)
