@@ -27,6 +27,7 @@ are read as their own kinds, never as annotations; a task without
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -220,6 +221,11 @@ class CorpusTexts(Mapping[str, str]):
 
 #: The corpus records whose texts :meth:`CorpusTexts.pairs` makes Python strings at a time.
 PAIRS_SLICE = 1_000
+
+
+def _text_digest(text: str) -> bytes:
+    """A text's sha256, by which a task without a doc_id finds its document (:attr:`Reader.doc_by_text`)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def _json(value: Any) -> str:
@@ -439,15 +445,17 @@ class Reader:
                 self.read_owner(file, task_pos, task_id, kind, owner_pos, owner)
 
     @cached_property
-    def doc_by_text(self) -> dict[str, str]:
-        """The corpus's doc_id of each text, for a task without one (made only then: it hashes every text)."""
-        return {text: doc_id for doc_id, text in self.doc_text.pairs()}
+    def doc_by_text(self) -> dict[bytes, str]:
+        """The corpus's doc_id of each text by the text's sha256, for a task without one (made only then: it hashes
+        every text). Digests, not the texts: keyed by text it held every corpus text again as a Python string
+        (3M span results: 102 MB of records), where the corpus itself is mapped from a file."""
+        return {_text_digest(text): doc_id for doc_id, text in self.doc_text.pairs()}
 
     def resolve_document(self, data: dict[str, Any]) -> tuple[str | None, bool, str | None]:
         text = data["text"]
         doc_id = data.get("doc_id")
         if doc_id is None:
-            matched = self.doc_by_text.get(text)
+            matched = self.doc_by_text.get(_text_digest(text))
             if matched is None:
                 return None, False, "the task has no data.doc_id and its text matches no corpus document"
             return matched, True, None

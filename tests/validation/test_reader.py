@@ -28,6 +28,14 @@ def test_ui_export_matches_documents_by_text_and_hides_user_ids(tmp_path, khabar
         assert "rana@example.org" not in run.out and "4242" not in run.out and "Rana" not in run.out
 
 
+def test_a_task_without_doc_id_whose_text_no_corpus_record_has_is_named(tmp_path, khabar):
+    """A task without a doc_id finds its document by its text's digest: one character more and it finds none."""
+    tasks = ui_style(valid_export())
+    tasks[0]["data"]["text"] += " "
+    run = khabar("validate", write_export(tmp_path, tasks))
+    assert run.status == 1 and "the task has no data.doc_id and its text matches no corpus document" in run.out, run.output
+
+
 @pytest.mark.parametrize("given", ["rana@example.org", "Rana Haddad, 3 Karrada St", "annotator-01", "annotator-7 "])
 def test_a_pseudonym_not_of_the_form_annotator_n_is_an_error_and_never_shown(tmp_path, khabar, given):
     tasks = valid_export()
