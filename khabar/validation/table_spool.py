@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from khabar.foundation.errors import KhabarError, one_line
+from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import os_reason, temporary_folder
 from khabar.validation.reader import Tables
 
@@ -37,13 +37,12 @@ CORPUS_SLICE = 1_000
 @contextmanager
 def room(folder: str | None = None, what: str = "the checked tables") -> Iterator[None]:
     """A write of the spool (or of ``what`` else a command sets aside there) that fails (a full or unwritable
-    temporary folder) as a one-line error naming the folder: polars' parquet writer reports the system's error as a
-    ``ComputeError``, pyarrow's and a file's write as an ``OSError`` with no file name, and either went up as a
-    traceback."""
+    temporary folder) as a one-line error naming the folder: pyarrow's writers and a file's write report the
+    system's error as an ``OSError`` with no file name, which went up as a traceback."""
     try:
         yield
-    except (OSError, pl.exceptions.ComputeError) as exc:
-        reason = os_reason(exc) if isinstance(exc, OSError) else one_line(str(exc))
+    except OSError as exc:
+        reason = os_reason(exc)
         place = folder or tempfile.gettempdir()
         raise KhabarError(f"cannot set {what} aside: {reason}; make room there or point TMPDIR at another folder", file=place) from None
 

@@ -243,9 +243,9 @@ def test_a_full_temporary_folder_during_validation_is_one_line_naming_it_and_lea
 
 
 def test_a_full_temporary_folder_while_the_spool_writes_the_corpus_is_one_line_naming_it(tmp_path):
-    """The spool's first file, the corpus, is written by polars, which reports the system's error as a
-    ``ComputeError``: one line naming the spool's folder too (the corpus mapped before it is larger, so the command
-    meets a full folder there first; the spool is run on its own here)."""
+    """The spool's first file, the corpus, a slice at a time: a full folder there is one line naming the spool's
+    folder too (the corpus mapped before it is larger, so the command meets a full folder there first; the spool
+    is run on its own here)."""
     temp = tmp_path / "tmp"
     temp.mkdir()
     code = (
