@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
+import pytest
 
+from khabar.annotation.scheme import load_scheme
+from khabar.foundation.errors import KhabarError
 from khabar.foundation.paths import repo
+from khabar.validation.api import ValidationResult, check_exports, validate_exports
 from khabar.validation.mapped import MappedFrame
-from khabar.validation.reader import read_documents
+from khabar.validation.reader import Tables, read_documents
+from khabar.validation.report import render
+from khabar.validation.table_spool import TABLE_NAMES
+from tests.reliability.reliability_support import SHARED
 
 
 def test_a_mapped_frame_is_the_frame_it_was_made_from_before_and_after_its_pages_are_handed_back(tmp_path, monkeypatch):
@@ -48,3 +57,30 @@ def test_the_corpus_is_handed_back_after_each_slice_read_or_written_and_the_spoo
     spool = table_spool.TableSpool(documents, release=lambda: released.append("written"))
     assert released == ["read"] * 3 + ["written"] * 3
     assert pl.read_parquet(spool.paths["documents"]).equals(documents)
+
+
+CASES = sorted(path.parent for path in (Path(__file__).parents[1] / "reliability" / "bad_inputs").glob("*/export.json"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_a_validation_with_the_corpus_mapped_is_the_one_with_the_corpus_held(case):
+    """Every export of the reliability cases, validated with the corpus mapped (``validate_exports``) and held as
+    read (``check_exports`` on ``read_documents``' frame): the same JSON report and kept tables, or the same refusal."""
+    documents_file = case / "documents.jsonl" if (case / "documents.jsonl").exists() else SHARED / "documents.jsonl"
+    export = case / "export.json"
+
+    def validated(run: Callable[[], ValidationResult]) -> tuple[str, Tables | None]:
+        try:
+            result = run()
+        except KhabarError as exc:
+            return str(exc), None
+        return render(result, "json"), result.spool.load()
+
+    mapped = validated(lambda: validate_exports([export], documents_file))
+    held = validated(lambda: check_exports([export], read_documents(documents_file), load_scheme()))
+    assert mapped[0] == held[0]
+    if mapped[1] is not None and held[1] is not None:
+        for name in TABLE_NAMES:
+            assert getattr(mapped[1], name).equals(getattr(held[1], name)), name
+    else:
+        assert mapped[1] is held[1] is None
