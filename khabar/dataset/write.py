@@ -24,7 +24,7 @@ from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
 from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.files import FolderSwap, StagedFile, process_alive, remove_folder, sha256_bytes, stage_file, staging_folder, sync_tree
+from khabar.foundation.files import FolderSwap, StagedFile, left_behind, remove_folder, sha256_bytes, stage_file, staging_folder, sync_tree
 from khabar.foundation.manifest import MANIFEST_NAME, build_holding, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
@@ -89,21 +89,24 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
 
 def recover(out: Path) -> None:
     """Clean up after a build that was killed: drop its staging folder, and put back a previous
-    build that was moved aside but not yet replaced (a folder that is not a build is left alone)."""
+    build that was moved aside but not yet replaced (a folder that is not a build is left alone). A folder a
+    running build holds is not touched (:func:`khabar.foundation.files.left_behind`)."""
     for staging in sorted(out.parent.glob(f".{out.name}.building-*")):
-        if not process_alive(staging.name.rsplit("-", 1)[1]):
-            shutil.rmtree(staging, ignore_errors=True)
-            LOG.info(f"removed {staging.name}, left by an interrupted build")
+        with left_behind(staging, staging.name.rsplit("-", 1)[1]) as left:
+            if left:
+                shutil.rmtree(staging, ignore_errors=True)
+                LOG.info(f"removed {staging.name}, left by an interrupted build")
     for previous in sorted(out.parent.glob(f".{out.name}.previous-*")):
-        if process_alive(previous.name.rsplit("-", 1)[1]):
-            continue
-        if not out.exists():
-            previous.rename(out)
-            LOG.info(f"restored {out.name} from {previous.name}, left by an interrupted build")
-        elif not_a_build(previous, partly_removed=True) is None:
-            remove_folder(previous, last=MANIFEST_NAME)
-        else:
-            LOG.info(f"left {previous.name} alone: it looks like an interrupted build's, but it is not a build")
+        with left_behind(previous, previous.name.rsplit("-", 1)[1]) as left:
+            if not left:
+                continue
+            if not out.exists():
+                previous.rename(out)
+                LOG.info(f"restored {out.name} from {previous.name}, left by an interrupted build")
+            elif not_a_build(previous, partly_removed=True) is None:
+                remove_folder(previous, last=MANIFEST_NAME)
+            else:
+                LOG.info(f"left {previous.name} alone: it looks like an interrupted build's, but it is not a build")
 
 
 def check_out(out: Path) -> None:

@@ -15,11 +15,14 @@ Every ``OSError`` becomes a :class:`KhabarError` naming the file (exit 2).
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -171,15 +174,96 @@ def sync_tree(folder: Path) -> None:
     _sync_folder(folder)
 
 
-def process_alive(pid_text: str) -> bool:
-    """Whether the process whose pid names a folder still runs (signal 0 only asks)."""
+# -- which folders a running command holds -------------------------------------------
+#
+# A command holds an exclusive flock(2) on each folder it works in (a temporary folder, a staging folder, a folder it
+# moved aside) from the moment it makes it until it is done with it, and names it after its pid. The kernel lets the
+# lock go when the process ends, however it ends. A folder is a killed command's when its lock can be taken and its
+# pid is this process's or no running process's here. The lock alone tells a command in another pid namespace (a
+# container sharing the folder, whose pid this process cannot see: its folder was removed under it). The pid alone
+# did not tell a pid taken again: in a container every run is pid 1, and a killed build's folder aside named after
+# it was never put back. The pid still keeps a folder whose pid another process has: a command of an earlier Khabar
+# holds no lock. Such a folder waits for that process to end.
+
+
+def _process_runs(pid: str) -> bool:
+    """Whether a process with this pid runs here (signal 0 only asks)."""
     try:
-        os.kill(int(pid_text), 0)
+        os.kill(int(pid), 0)
     except (ValueError, ProcessLookupError):
         return False
     except PermissionError:
         return True
     return True
+
+
+def _take(folder: Path | str, *, own: bool) -> int | None:
+    """A descriptor of ``folder`` holding its lock; None when a running process holds it, or ``folder`` is gone, is a
+    symbolic link, or is no longer the folder the lock was taken on (removed or replaced meanwhile).
+
+    ``own``: a folder this command makes or moves aside. On a filesystem without locks it goes on without the lock
+    (the descriptor is returned), while a folder judged for a killed command's gets None there: it is kept.
+    """
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        if own:
+            raise  # its own folder: a descriptor too many, say
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held, there = os.fstat(descriptor), os.stat(folder, follow_symlinks=False)
+        if (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino):
+            return descriptor
+    except BlockingIOError:
+        pass  # a running process holds it
+    except OSError as exc:
+        if own and exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF):
+            return descriptor  # no locks here
+    os.close(descriptor)
+    return None
+
+
+@contextmanager
+def left_behind(folder: Path, pid: str) -> Iterator[bool]:
+    """Whether ``folder``, named after the process ``pid``, was left by a command that ended (see above), its lock
+    held meanwhile, so that two commands cleaning up at once do not both act on it."""
+    descriptor = _take(folder, own=False)
+    try:
+        yield descriptor is not None and (pid == str(os.getpid()) or not _process_runs(pid))
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+
+
+def _remove_held(name: str, descriptor: int) -> None:
+    shutil.rmtree(name, ignore_errors=True)
+    os.close(descriptor)
+
+
+class HeldFolder:
+    """A new private folder in ``parent`` whose name starts with ``prefix``, held (see above) until it is removed:
+    by :meth:`cleanup`, at the end of a ``with`` block, or when it is collected, as ``tempfile.TemporaryDirectory``
+    removes its own."""
+
+    def __init__(self, prefix: str, parent: Path) -> None:
+        while True:
+            self.name = tempfile.mkdtemp(prefix=prefix, dir=parent)
+            descriptor = _take(self.name, own=True)
+            if descriptor is not None:
+                break  # else another command took it for a killed one's in the instant before the lock, and removes it
+        self._finalizer = weakref.finalize(self, _remove_held, self.name, descriptor)
+
+    def cleanup(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> str:
+        return self.name
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cleanup()
 
 
 #: What each command sets aside in the system's temporary folder (``TMPDIR``), as ``khabar-<kind>-<pid>-<8 random>``.
@@ -188,30 +272,34 @@ TemporaryKind = Literal["tables", "shards", "pull", "push", "diff", "export", "e
 _TEMPORARY_NAME = re.compile(rf"khabar-(?:{'|'.join(get_args(TemporaryKind))})-(\d+)-[a-z0-9_]{{8}}")
 
 
-def temporary_folder(kind: TemporaryKind) -> tempfile.TemporaryDirectory[str]:
-    """A private folder in the system's temporary folder, removed when it is let go, and named after this process,
-    so that the next command removes it if this one is killed: ``TemporaryDirectory`` removes its folder on the way
-    out, which SIGKILL skips (a validation's tables of 3M span results: 132 MB)."""
+def temporary_folder(kind: TemporaryKind) -> HeldFolder:
+    """A private folder in the system's temporary folder, removed when it is let go; the next command removes it if
+    this one is killed (a validation's tables of 3M span results: 132 MB), which ``TemporaryDirectory``'s removal on
+    the way out does not survive."""
     parent = Path(tempfile.gettempdir())
     remove_left_behind(parent, _TEMPORARY_NAME)
-    return tempfile.TemporaryDirectory(prefix=f"khabar-{kind}-{os.getpid()}-", dir=parent)
+    return HeldFolder(f"khabar-{kind}-{os.getpid()}-", parent)
 
 
 def remove_left_behind(parent: Path, name: re.Pattern[str]) -> None:
     """Remove the folders in ``parent`` whose whole name matches ``name`` (its first group the pid of the process
-    that made it) when that process is gone and the folder is this user's."""
+    that made it), when they are this user's and were left by a command that ended (see :func:`left_behind`)."""
     try:
         entries = list(os.scandir(parent))
     except OSError:
         return  # a folder that cannot be listed holds nothing to remove
     for entry in entries:
         made = name.fullmatch(entry.name)
+        if made is None:
+            continue
         try:
             ours = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
         except OSError:
             continue  # gone meanwhile
-        if made is not None and ours and not process_alive(made[1]):
-            shutil.rmtree(entry.path, ignore_errors=True)
+        if ours:
+            with left_behind(Path(entry.path), made[1]) as left:
+                if left:
+                    shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def aside_name(target: Path, role: str) -> Path:
@@ -248,9 +336,16 @@ class FolderSwap:
     last: str | None = None
     previous: Path | None = None
     swapped: bool = False
+    #: a descriptor holding the previous folder from before it is moved aside until it is put back or removed, so
+    #: that no other command takes it for a killed command's and puts it back meanwhile
+    held: int | None = None
 
     def swap(self) -> None:
         try:
+            if self.target.is_dir() and not self.target.is_symlink():
+                self.held = _take(self.target, own=True)
+                if self.held is None:
+                    raise KhabarError("another command is replacing this folder now: try again once it is done", file=str(self.target))
             if self.target.exists():
                 previous = aside_name(self.target, "previous")
                 self.target.rename(previous)
@@ -270,12 +365,19 @@ class FolderSwap:
         if self.previous is not None:
             self.previous.rename(self.target)
             self.previous = None
+        self._let_go()
 
     def finish(self) -> None:
         """Remove the previous folder: the new one is in place for good."""
         if self.previous is not None:
             remove_folder(self.previous, last=self.last)
             self.previous = None
+        self._let_go()
+
+    def _let_go(self) -> None:
+        if self.held is not None:
+            os.close(self.held)
+            self.held = None
 
 
 @contextmanager
@@ -284,15 +386,22 @@ def staging_folder(target: Path) -> Iterator[Path]:
     staging = aside_name(target, "building")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if staging.exists():  # a folder of a dead process that had this pid
-            shutil.rmtree(staging)
+        if staging.exists() or staging.is_symlink():  # left by a killed process that had this pid, or in use
+            with left_behind(staging, str(os.getpid())) as left:
+                if not left:
+                    raise KhabarError("another command is writing this folder now (a process in another container?): try again once it is done", file=str(staging))
+                shutil.rmtree(staging)
         staging.mkdir()
+        held = _take(staging, own=True)
     except OSError as exc:
         raise write_error(exc, staging) from None
+    if held is None:  # another command took it for a killed one's in the instant before the lock
+        raise KhabarError("another command removed this folder as it was made: try again", file=str(staging))
     try:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(held)
 
 
 def replace_folder(staging: Path, target: Path, *, last: str | None = None) -> None:

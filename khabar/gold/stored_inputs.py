@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from khabar.foundation import range_files
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import remove_left_behind
+from khabar.foundation.files import HeldFolder, remove_left_behind
 from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, spans_per_document, within
@@ -55,7 +55,7 @@ class StoredInputs:
     documents: pl.DataFrame  # every DOCUMENTS column but ``text``
     annotations: pl.DataFrame
     files: Mapping[str, Path]
-    folder: tempfile.TemporaryDirectory  # holds the linked files and the ranges' files for as long as these inputs live
+    folder: HeldFolder  # holds the linked files and the ranges' files for as long as these inputs live
     export_hashes: tuple[tuple[str, str], ...]
     documents_sha256: str
     #: (first, last) → the range's file of each table in :data:`RANGED` (none for a table without its rows)
@@ -70,7 +70,7 @@ class StoredInputs:
         parent = store.store_dir().parent if store.store_dir().exists() else Path(tempfile.gettempdir())
         remove_left_behind(parent, _READING_NAME)
         try:
-            folder = tempfile.TemporaryDirectory(prefix=f"{READING}{os.getpid()}-", dir=parent)
+            folder = HeldFolder(f"{READING}{os.getpid()}-", parent)
         except OSError:
             return None  # no room for the links (a full disk): validate again, as for any store it cannot use
         files = store.link_files(key, Path(folder.name))
@@ -103,7 +103,7 @@ class StoredInputs:
 
     @classmethod
     def _reading(
-        cls, files: Mapping[str, Path], folder: tempfile.TemporaryDirectory, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str,
+        cls, files: Mapping[str, Path], folder: HeldFolder, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str,
     ) -> StoredInputs:
         """Inputs on ``files`` (a kept table's file by name), with the documents (but their texts) and the annotations read."""
         documents = pl.read_parquet(files["documents"], columns=[name for name in DOCUMENTS.names() if name != "text"])

@@ -139,7 +139,7 @@ class FailureRuns:
     """A validation's failures, set aside in ``folder``: the batches' failures gathered until they are
     :data:`RUN_FAILURES`, then sorted in the report's order and written as one run.
 
-    ``holder`` is what keeps the folder (its ``TemporaryDirectory``): the failures :meth:`merged` gives keep it
+    ``holder`` is what keeps the folder (its :class:`~khabar.foundation.files.HeldFolder`): the failures :meth:`merged` gives keep it
     while they are read. Writes that fail (a full temporary folder) are the spool's one-line error.
     """
 

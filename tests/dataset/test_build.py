@@ -25,6 +25,7 @@ from khabar.dataset.iob import Span, decode_nested
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import from_tables
 from tests.dataset import khabar_fixtures as fx
+from tests.reliability.reliability_support import held_by_another_process
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
 ROOT = repo().root
@@ -322,6 +323,47 @@ def test_a_killed_build_is_cleaned_up_by_the_next_one(tmp_path, datasheet_copy):
 
     recover(out)
     assert hashes(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["khabar"]
+
+
+def test_a_folder_is_a_killed_builds_when_no_running_process_holds_it_and_its_pid_is_no_other_process(tmp_path, datasheet_copy):
+    """A build holds (a lock) its staging folder and the previous build it moves aside. The next build judges a
+    leftover by that lock as well as by the pid in its name: a killed build's previous build is put back though its
+    pid is the one this build runs as (in a container every run is pid 1: it was never put back), and a running
+    build's folders are left alone though their pid is none this process can see (a build in another container
+    sharing the folder); so are the output folder a running build is replacing and the staging folder it writes
+    in, refused in one line with nothing changed."""
+    from khabar.dataset.write import recover
+    from khabar.foundation.errors import KhabarError
+
+    out = tmp_path / "dist" / "khabar"
+    inputs = from_tables(fx.tables("v1"))
+    build(inputs, out, datasheet=datasheet_copy)
+    before = hashes(out)
+    out.rename(out.parent / f".khabar.previous-{os.getpid()}")  # killed between the renames; its pid taken again
+    (out.parent / f".khabar.building-{os.getpid()}").mkdir()
+    recover(out)
+    assert hashes(out) == before and sorted(p.name for p in out.parent.iterdir()) == ["khabar"]
+
+    unseen = 4_194_305  # above Linux's largest pid: a pid of another namespace, none here
+    aside, staging = out.parent / f".khabar.previous-{unseen}", out.parent / f".khabar.building-{unseen}"
+    out.rename(aside)
+    staging.mkdir()
+    with held_by_another_process(aside, staging):
+        recover(out)
+        assert not out.exists() and hashes(aside) == before and staging.is_dir()
+    aside.rename(out)
+    staging.rmdir()
+
+    own_staging = out.parent / f".khabar.building-{os.getpid()}"
+    own_staging.mkdir()
+    datasheet_before = datasheet_copy.read_bytes()
+    for held, says in ((own_staging, "another command is writing this folder now"), (out, "another command is replacing this folder now")):
+        with held_by_another_process(held):
+            with pytest.raises(KhabarError, match=says) as refused:
+                build(from_tables(fx.tables("v2")), out, datasheet=datasheet_copy)
+            assert refused.value.file == str(held)
+            assert hashes(out) == before and datasheet_copy.read_bytes() == datasheet_before
     assert sorted(p.name for p in out.parent.iterdir()) == ["khabar"]
 
 

@@ -18,6 +18,7 @@ from khabar.gold.inputs import BuildInputs, Inputs, document_ranges
 from khabar.gold.load import load_inputs, load_ranged_inputs
 from khabar.gold.stored_inputs import READING, StoredInputs
 from khabar.validation import store
+from tests.reliability.reliability_support import held_by_another_process
 
 SYNTH = repo().root / "benchmarks" / "synth.py"
 
@@ -110,13 +111,15 @@ def test_a_killed_builds_folder_is_removed_by_the_next_and_a_finished_builds_by_
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()  # a process that is gone, as a killed build's is
     killed = tmp_path / "cache" / f"{READING}{ended.pid}-abc"
-    running = tmp_path / "cache" / f"{READING}{os.getpid()}-def"  # this process runs: as another build still running
-    for folder in (killed, running):
+    reused = tmp_path / "cache" / f"{READING}{os.getpid()}-ghi"  # a killed build's pid, since taken by this process
+    running = tmp_path / "cache" / f"{READING}{ended.pid}-def"  # held by a running build (its pid unseen from here)
+    for folder in (killed, reused, running):
         folder.mkdir()
         (folder / "spans.parquet").write_bytes(b"links of a build")
-    ranged = load_ranged_inputs([export], documents)
+    with held_by_another_process(running):
+        ranged = load_ranged_inputs([export], documents)
     own = Path(ranged.folder.name)
-    assert not killed.exists() and running.exists() and own.is_dir() and own.parent == tmp_path / "cache"
+    assert not killed.exists() and not reused.exists() and running.exists() and own.is_dir() and own.parent == tmp_path / "cache"
     del ranged
     gc.collect()
     assert not own.exists()  # a build's folder goes with its inputs

@@ -26,7 +26,7 @@ from khabar.foundation import jsonl
 from khabar.foundation.files import temporary_folder, write_atomic
 from khabar.foundation.paths import repo
 from tests.reliability.make_bad_inputs import DOCS, PAGES_HEADER, SOURCES, dumps, good_export, mutated
-from tests.reliability.reliability_support import SHARED, fill, small_filesystem, tree
+from tests.reliability.reliability_support import SHARED, fill, held_by_another_process, small_filesystem, tree
 
 LINE_SEPARATORS = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
 
@@ -436,9 +436,13 @@ def test_a_full_disk_while_the_build_cuts_the_kept_tables_is_one_line_and_leaves
 
 
 def test_a_temporary_folder_removes_what_killed_commands_left_there_and_nothing_else(tmp_path, monkeypatch):
-    """Every command's temporary folder is named ``khabar-<kind>-<pid>-<8 random>``; making one removes the folders so
-    named whose process is gone. A folder of a process still running, a name the user chose like it, a file, a link
-    and another kind's look-alike stay."""
+    """Every command's temporary folder is named ``khabar-<kind>-<pid>-<8 random>`` and held (a lock) while the
+    command works in it; making one removes the folders so named that no running process holds and whose pid is
+    this process's or no running process's: a killed command's, and one named after this process (a pid taken
+    again: in a container every run is pid 1). A folder a running process holds stays, whatever pid its name
+    carries (a process in another pid namespace, a container sharing the folder, has a pid this one cannot see);
+    so does one whose pid another process runs as (a command of an earlier Khabar holds no lock), until that process
+    ends; and so do a name the user chose like it, a file, a link and another kind's look-alike."""
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -446,7 +450,9 @@ def test_a_temporary_folder_removes_what_killed_commands_left_there_and_nothing_
     ended.wait()  # a process that is gone, as a killed command's is
     dead, alive = ended.pid, os.getpid()
     left = [tmp_path / f"khabar-{kind}-{dead}-a1b2c3d_" for kind in ("tables", "shards", "pull", "push", "diff", "export", "evaluate")]
-    kept_folders = [tmp_path / name for name in (f"khabar-pull-{alive}-abcdefgh", f"khabar-notes-{dead}-abcdefgh", f"khabar-tables-{dead}-abc", f"khabar-tables-{dead}-abcdefgh-mine")]
+    left.append(tmp_path / f"khabar-tables-{alive}-reusedpi")
+    running = [tmp_path / f"khabar-pull-{dead}-abcdefgh", tmp_path / f"khabar-tables-{alive}-abcdefgh"]
+    kept_folders = [*running, *(tmp_path / name for name in (f"khabar-notes-{dead}-abcdefgh", f"khabar-tables-{dead}-abc", f"khabar-tables-{dead}-abcdefgh-mine"))]
     for folder in left + kept_folders:
         folder.mkdir()
         (folder / "spans.parquet").write_bytes(b"rows")
@@ -454,12 +460,19 @@ def test_a_temporary_folder_removes_what_killed_commands_left_there_and_nothing_
     target = tmp_path / "elsewhere"
     target.mkdir()
     (tmp_path / f"khabar-push-{dead}-abcdefgh").symlink_to(target, target_is_directory=True)
-    with temporary_folder("diff") as made:
-        assert Path(made).parent == tmp_path and Path(made).name.startswith(f"khabar-diff-{alive}-")
-        assert not any(folder.exists() for folder in left)
-        assert all((folder / "spans.parquet").read_bytes() == b"rows" for folder in kept_folders)
-        assert (tmp_path / f"khabar-diff-{dead}-abcdefgh").is_file() and (tmp_path / f"khabar-push-{dead}-abcdefgh").is_symlink() and target.is_dir()
+    with held_by_another_process(*running) as other:
+        earlier = tmp_path / f"khabar-tables-{other}-earlier_"
+        earlier.mkdir()
+        with temporary_folder("diff") as made:
+            assert Path(made).parent == tmp_path and Path(made).name.startswith(f"khabar-diff-{alive}-")
+            assert not any(folder.exists() for folder in left)
+            assert all((folder / "spans.parquet").read_bytes() == b"rows" for folder in kept_folders) and earlier.is_dir()
+            assert (tmp_path / f"khabar-diff-{dead}-abcdefgh").is_file() and (tmp_path / f"khabar-push-{dead}-abcdefgh").is_symlink() and target.is_dir()
+            with temporary_folder("tables") as other_made:  # this command's own folder is held too: the next one leaves it
+                assert Path(made).is_dir() and Path(other_made).is_dir()
     assert not Path(made).exists()
+    with temporary_folder("diff"):  # once that process has ended, what it held and what carried its pid are left behind
+        assert not any(folder.exists() for folder in [*running, earlier])
 
 
 def test_a_full_temporary_folder_while_evaluate_sets_the_gold_pages_aside_is_one_line_naming_it(tmp_path):
