@@ -17,21 +17,27 @@ Results go to stdout; progress, logs and errors to stderr. Modules log through
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
+import io
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from khabar import __version__
 from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
+from khabar.foundation.files import os_reason
 from khabar.foundation.memory import set_native_defaults, spare_the_exit_its_collections
 from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 @dataclass(frozen=True)
@@ -97,10 +103,50 @@ def named_command(argv: Sequence[str]) -> str | None:
     return rest[0] if rest and rest[0] in COMMANDS else None
 
 
-#: Why a write to standard output fails (``khabar stats > /dev/full``, a full disk under a redirect, a
-#: quota): the commands' own files are written by ``foundation/files.py``, which names them, so an
-#: ``OSError`` with one of these and no file name is standard output's.
-OUTPUT_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+class StandardOutputError(OSError):
+    """A write to standard output that failed (``khabar stats > /dev/full``, a full disk under a redirect, a quota):
+    an ``OSError`` of a write names no file, so standard output says that the failure is its own."""
+
+
+class _StandardOutput(io.FileIO):
+    """Standard output's descriptor, whose failed writes raise :class:`StandardOutputError` (a closed pipe stays a
+    ``BrokenPipeError``: the reader went away)."""
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StandardOutputError(exc.errno, exc.strerror) from None
+
+
+@contextmanager
+def _named_standard_output() -> Iterator[None]:
+    """``sys.stdout`` writing through :class:`_StandardOutput` while a command runs, so that a failed write to it is
+    told from a failed write to a file no command named (both are an ``OSError`` without a file name). A standard
+    output that is no file (a test capturing it) is left as it is."""
+    original = sys.stdout
+    try:
+        descriptor = original.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    original.flush()
+    named = io.TextIOWrapper(
+        io.BufferedWriter(_StandardOutput(descriptor, "w", closefd=False)),
+        encoding=original.encoding, errors=original.errors, line_buffering=bool(original.line_buffering),
+    )
+    sys.stdout = named
+    try:
+        yield
+    finally:
+        sys.stdout = original
+        try:
+            named.flush()  # what a failed command had printed goes out before its error
+        except OSError:  # the error being reported, or one lost with the command that failed
+            _quiet_stdout()
+            named.flush()
 
 
 #: The shell's status for a process ended by SIGTERM (128 + 15).
@@ -135,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()  # the only thread signals can be set from
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
-        status = int(args.run(args))
-        sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit
+        with _named_standard_output():
+            status = int(args.run(args))
+            sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit
         return status
     except KhabarError as exc:
         handler.close()  # the status line goes before the error is printed
@@ -154,13 +201,16 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away (`khabar stats | head`): stop quietly, as a Unix filter does
         _quiet_stdout()
         return 141
-    except OSError as exc:
-        if exc.filename is not None or exc.errno not in OUTPUT_FAILURES:
-            raise
+    except StandardOutputError as exc:
         handler.close()
         _quiet_stdout()
         print(f"khabar {args.command}: error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
         return EXIT_UNUSABLE_INPUT
+    except OSError as exc:  # a read or write no command turned into its own message: still one line, naming what it can
+        handler.close()
+        problem = KhabarError(os_reason(exc), file=None if exc.filename is None else str(exc.filename))
+        print(f"khabar {args.command}: error: {problem}", file=sys.stderr)
+        return problem.exit_status
     finally:
         handler.close()
         if in_main_thread:

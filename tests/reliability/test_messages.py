@@ -95,6 +95,45 @@ def test_standard_output_that_cannot_be_written_is_one_line_and_exit_2(argv, tmp
     assert (SHARED / "good_export.json").read_bytes() == export_before
 
 
+#: ``khabar stats`` whose work prints a line, then meets an ``OSError`` no command turned into its own message.
+_FAILING_STATS = """
+import errno, sys
+import khabar.dataset.cli as stats_cli
+from khabar.cli import main
+
+def failing(args):
+    print("a line printed before the failure")
+    raise OSError(*FAILURE)
+
+FAILURE = {failure}
+stats_cli.run_stats = failing
+sys.exit(main(["stats"]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        ((28, "No space left on device"), "khabar stats: error: No space left on device"),
+        ((5, "Input/output error"), "khabar stats: error: Input/output error"),
+        ((13, "Permission denied", "/data/x.parquet"), "khabar stats: error: /data/x.parquet: Permission denied"),
+    ],
+    ids=["no-space", "io-error", "named-file"],
+)
+def test_a_failed_write_naming_no_file_is_not_called_standard_outputs(failure, expected, tmp_path):
+    """Only a failed write to standard output is reported as one (``khabar stats > /dev/full``: the test above). An
+    ``OSError`` from anywhere else that reaches the command's end, with standard output a file that takes every
+    write, is one line with the system's words and the file when it names one, exit 2, and what was printed before
+    it is in the file. Before, a full disk or an I/O error naming no file was called standard output's (it was a
+    write elsewhere), and any other ``OSError`` was a traceback."""
+    out = tmp_path / "out.txt"
+    with out.open("w") as handle:
+        done = subprocess.run([sys.executable, "-c", _FAILING_STATS.format(failure=failure)], stdout=handle, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [expected], done.stderr
+    assert out.read_text(encoding="utf-8") == "a line printed before the failure\n"
+
+
 def test_a_string_cut_short_is_named_once(tmp_path, khabar):
     export = tmp_path / "cut.json"
     export.write_text('[{"data": {"text": "بغد', encoding="utf-8")
