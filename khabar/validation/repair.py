@@ -36,6 +36,7 @@ from khabar.foundation.jsonl import dumps_document_items
 from khabar.validation.checks import prepare
 from khabar.validation.clusters import widen_to_clusters
 from khabar.validation.export_json import ExportFile
+from khabar.validation.mapped import MappedFrame
 from khabar.validation.reader import OWNER_LISTS, CorpusTexts, RawExport, Reader, read_documents
 
 DRIFT_WINDOW = 200
@@ -169,8 +170,9 @@ def repair_exports(paths: list[Path], documents_file: Path) -> Iterator[Change]:
     stable layout, so memory holds a batch and the repairs, never a file.
     """
     scheme = load_scheme()
-    documents = read_documents(documents_file)
-    texts = CorpusTexts(documents)
+    corpus = MappedFrame(read_documents(documents_file), "the corpus records")  # as validation maps it
+    documents = corpus.frame
+    texts = CorpusTexts(documents, release=corpus.release)
     reader = Reader(scheme, documents, texts)
     planned: dict[str, list[pl.DataFrame]] = {}  # each file's repairs, a frame per batch (a batch is of one file)
     for raw in reader.batches(paths):
@@ -183,6 +185,7 @@ def repair_exports(paths: list[Path], documents_file: Path) -> Iterator[Change]:
             elif notes:
                 edits.append((row["task_pos"], row["kind"], row["owner_pos"], row["result_pos"], row["region_id"], start, end, text))
                 yield Change(row["file"], row["task_id"], who, row["region_id"], "; ".join(notes), applied=True)
+        texts.release()  # the batch's texts: the next batch reads its own
         if edits:
             planned.setdefault(str(raw.files[0]), []).append(pl.DataFrame(edits, schema=EDITS, orient="row"))
     checked = {str(path): sha256 for path, sha256 in zip(reader.files, reader.sha256s)}
