@@ -89,6 +89,8 @@ class StagedFile:
     temporary: Path
     expected_sha256: str | None = None
     made: tuple[Path, ...] = ()  # the folders made to hold it, innermost first: a discarded file leaves none of them
+    #: a descriptor holding the temporary file's lock until it is renamed or discarded (see :func:`left_behind`)
+    held: int | None = None
 
     def commit(self) -> None:
         """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read."""
@@ -105,6 +107,7 @@ class StagedFile:
         except OSError as exc:
             self.discard()
             raise write_error(exc, self.target) from None
+        self._let_go()
         try:
             _sync_folder(self.target.parent)
         except OSError as exc:
@@ -112,17 +115,34 @@ class StagedFile:
 
     def discard(self) -> None:
         self.temporary.unlink(missing_ok=True)
+        self._let_go()
         for folder in self.made:
             try:
                 folder.rmdir()
             except OSError:  # something else has since been put there: it is not ours alone
                 break
 
+    def _let_go(self) -> None:
+        if self.held is not None:
+            os.close(self.held)
+            self.held = None
+
+
+#: The end of a file's name while it is written beside its target: ``.<target's name>.<pid>-<8 random>.tmp``.
+STAGED_SUFFIX = ".tmp"
+
+
+def _staged_name(target: Path) -> re.Pattern[str]:
+    """The names :func:`stage_file` gives ``target``'s new bytes (a killed command's are removed by the next write)."""
+    return re.compile(rf"\.{re.escape(target.name)}\.(\d+)-[a-z0-9_]{{8}}{re.escape(STAGED_SUFFIX)}")
+
 
 def stage_file(
     path: Path, data: bytes | str | Iterable[str], *, expected_sha256: str | None = None, mode: int | None = None,
 ) -> StagedFile:
     """Write ``data`` beside ``path`` (the target of a link) and sync it; :meth:`StagedFile.commit` puts it in place.
+    The new bytes are held (see :func:`left_behind`) until then; what a killed command left beside ``path`` (an
+    export's whole size, for ``khabar studio pull``) the next write of ``path`` removes.
 
     ``data``: bytes, text (UTF-8), or text a piece at a time (a file written as it is made: whatever the pieces
     raise, nothing is left). ``expected_sha256``: the hash of the bytes the caller read; the commit is refused if
@@ -135,12 +155,17 @@ def stage_file(
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode is None:
             mode = target.stat().st_mode & 0o7777 if target.exists() else NEW_FILE_MODE
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        remove_left_behind(target.parent, _staged_name(target), files=True)
+        while True:
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}-", suffix=STAGED_SUFFIX)
+            if _holds(fd, name):
+                break
+            os.close(fd)  # another command took it for a killed one's in the instant before the lock, and removes it
     except OSError as exc:
         raise write_error(exc, target) from None
-    staged = StagedFile(target, Path(name), expected_sha256, made)
+    staged = StagedFile(target, Path(name), expected_sha256, made, held=fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(os.dup(fd), "wb") as handle:
             for piece in pieces:
                 handle.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
             handle.flush()
@@ -174,10 +199,11 @@ def sync_tree(folder: Path) -> None:
     _sync_folder(folder)
 
 
-# -- which folders a running command holds -------------------------------------------
+# -- which folders and files a running command holds -------------------------------------
 #
 # A command holds an exclusive flock(2) on each folder it works in (a temporary folder, a staging folder, a folder it
-# moved aside) from the moment it makes it until it is done with it, and names it after its pid. The kernel lets the
+# moved aside) and each file it writes beside its target, from the moment it makes it until it is done with it, and
+# names it after its pid. The kernel lets the
 # lock go when the process ends, however it ends. A folder is a killed command's when its lock can be taken and its
 # pid is this process's or no running process's here. The lock alone tells a command in another pid namespace (a
 # container sharing the folder, whose pid this process cannot see: its folder was removed under it). The pid alone
@@ -198,38 +224,43 @@ def _process_runs(pid: str) -> bool:
 
 
 def _take(folder: Path | str, *, own: bool) -> int | None:
-    """A descriptor of ``folder`` holding its lock; None when a running process holds it, or ``folder`` is gone, is a
-    symbolic link, or is no longer the folder the lock was taken on (removed or replaced meanwhile).
+    """A descriptor of ``folder`` (or file) holding its lock; None when a running process holds it, or ``folder`` is
+    gone, is a symbolic link, or is no longer the one the lock was taken on (removed or replaced meanwhile).
 
     ``own``: a folder this command makes or moves aside. On a filesystem without locks it goes on without the lock
     (the descriptor is returned), while a folder judged for a killed command's gets None there: it is kept.
     """
     try:
-        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        descriptor = os.open(folder, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO put there does not stop it
     except FileNotFoundError:
         return None
     except OSError:
         if own:
             raise  # its own folder: a descriptor too many, say
         return None
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        held, there = os.fstat(descriptor), os.stat(folder, follow_symlinks=False)
-        if (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino):
-            return descriptor
-    except BlockingIOError:
-        pass  # a running process holds it
-    except OSError as exc:
-        if own and exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF):
-            return descriptor  # no locks here
+    if _holds(descriptor, folder, own=own):
+        return descriptor
     os.close(descriptor)
     return None
 
 
+def _holds(descriptor: int, path: Path | str, *, own: bool = True) -> bool:
+    """Take the lock of the open ``descriptor`` of ``path``: whether it holds it now, and ``path`` is still that file
+    or folder (``own``: see :func:`_take`)."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held, there = os.fstat(descriptor), os.stat(path, follow_symlinks=False)
+        return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+    except BlockingIOError:
+        return False  # a running process holds it
+    except OSError as exc:
+        return own and exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF)  # no locks here
+
+
 @contextmanager
 def left_behind(folder: Path, pid: str) -> Iterator[bool]:
-    """Whether ``folder``, named after the process ``pid``, was left by a command that ended (see above), its lock
-    held meanwhile, so that two commands cleaning up at once do not both act on it."""
+    """Whether ``folder`` (or file), named after the process ``pid``, was left by a command that ended (see above), its
+    lock held meanwhile, so that two commands cleaning up at once do not both act on it."""
     descriptor = _take(folder, own=False)
     try:
         yield descriptor is not None and (pid == str(os.getpid()) or not _process_runs(pid))
@@ -281,9 +312,10 @@ def temporary_folder(kind: TemporaryKind) -> HeldFolder:
     return HeldFolder(f"khabar-{kind}-{os.getpid()}-", parent)
 
 
-def remove_left_behind(parent: Path, name: re.Pattern[str]) -> None:
-    """Remove the folders in ``parent`` whose whole name matches ``name`` (its first group the pid of the process
-    that made it), when they are this user's and were left by a command that ended (see :func:`left_behind`)."""
+def remove_left_behind(parent: Path, name: re.Pattern[str], *, files: bool = False) -> None:
+    """Remove the folders (``files``: the regular files) in ``parent`` whose whole name matches ``name`` (its first
+    group the pid of the process that made it), when they are this user's and were left by a command that ended
+    (see :func:`left_behind`)."""
     try:
         entries = list(os.scandir(parent))
     except OSError:
@@ -293,12 +325,15 @@ def remove_left_behind(parent: Path, name: re.Pattern[str]) -> None:
         if made is None:
             continue
         try:
-            ours = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+            kind = entry.is_file(follow_symlinks=False) if files else entry.is_dir(follow_symlinks=False)
+            ours = kind and entry.stat(follow_symlinks=False).st_uid == os.getuid()
         except OSError:
             continue  # gone meanwhile
         if ours:
             with left_behind(Path(entry.path), made[1]) as left:
-                if left:
+                if left and files:
+                    Path(entry.path).unlink(missing_ok=True)
+                elif left:
                     shutil.rmtree(entry.path, ignore_errors=True)
 
 

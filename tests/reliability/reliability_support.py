@@ -98,10 +98,10 @@ def tree(folder: Path) -> dict[str, str]:
     return found
 
 
-#: A process that holds the lock of each folder named on its command line, says so, and waits for its standard input to close.
+#: A process that holds the lock of each folder or file named on its command line, says so, and waits for its standard input to close.
 _HOLDER = """
 import fcntl, os, sys
-held = [os.open(folder, os.O_RDONLY | os.O_DIRECTORY) for folder in sys.argv[1:]]
+held = [os.open(path, os.O_RDONLY) for path in sys.argv[1:]]
 for descriptor in held:
     fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
 print("held", flush=True)
@@ -110,10 +110,10 @@ sys.stdin.read()
 
 
 @contextmanager
-def held_by_another_process(*folders: Path) -> Iterator[int]:
-    """Another running process holds these folders, as a command working in them does (its pid is given: the
-    folders' names need not carry it, as for a process in another pid namespace, whose pid this one cannot see)."""
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, *map(str, folders)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def held_by_another_process(*paths: Path) -> Iterator[int]:
+    """Another running process holds these folders or files, as a command working in them does (its pid is given:
+    their names need not carry it, as for a process in another pid namespace, whose pid this one cannot see)."""
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, *map(str, paths)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         yield holder.pid

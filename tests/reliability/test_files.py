@@ -475,6 +475,46 @@ def test_a_temporary_folder_removes_what_killed_commands_left_there_and_nothing_
         assert not any(folder.exists() for folder in [*running, earlier])
 
 
+def test_a_write_removes_what_a_killed_command_staged_beside_its_target_and_nothing_else(tmp_path):
+    """Every file is written beside its target as ``.<name>.<pid>-<8 random>.tmp`` and held until it is renamed into
+    place. A command killed before the rename left it there for good (an export's whole size, for a pull): the next
+    write of that target removes it, and what a running command holds, what another target's write left, a name the
+    user chose like it, a folder and a link stay."""
+    import signal
+
+    from khabar.foundation.files import write_atomic
+
+    target = tmp_path / "DATASHEET.md"
+    target.write_text("old\n", encoding="utf-8")
+    killed = subprocess.Popen(
+        [sys.executable, "-c", "import os, signal, sys; from pathlib import Path; from khabar.foundation.files import stage_file; "
+         "stage_file(Path(sys.argv[1]), b'x' * 100_000); os.kill(os.getpid(), signal.SIGKILL)", str(target)],
+    )
+    assert killed.wait() == -signal.SIGKILL
+    [staged_by_killed] = tmp_path.glob(f".DATASHEET.md.{killed.pid}-*.tmp")
+    assert staged_by_killed.stat().st_size == 100_000
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead = ended.pid
+    left = [staged_by_killed, tmp_path / f".DATASHEET.md.{dead}-a1b2c3d_.tmp", tmp_path / f".DATASHEET.md.{os.getpid()}-reusedpi.tmp"]
+    running = tmp_path / f".DATASHEET.md.{dead}-abcdefgh.tmp"
+    kept = [running, *(tmp_path / name for name in (f".OTHER.md.{dead}-abcdefgh.tmp", ".DATASHEET.md.notes.tmp", f".DATASHEET.md.{dead}-abc.tmp"))]
+    for path in left[1:] + kept:
+        path.write_bytes(b"staged")
+    (tmp_path / f".DATASHEET.md.{dead}-folder__.tmp").mkdir()
+    (tmp_path / f".DATASHEET.md.{dead}-linkedto.tmp").symlink_to(tmp_path / "elsewhere.txt")
+    (tmp_path / "elsewhere.txt").write_text("not staged\n", encoding="utf-8")
+    with held_by_another_process(running):
+        write_atomic(target, "new\n")
+    assert target.read_text(encoding="utf-8") == "new\n"
+    assert not any(path.exists() for path in left)
+    assert all(path.read_bytes() == b"staged" for path in kept)
+    assert (tmp_path / f".DATASHEET.md.{dead}-folder__.tmp").is_dir() and (tmp_path / f".DATASHEET.md.{dead}-linkedto.tmp").is_symlink()
+    assert (tmp_path / "elsewhere.txt").read_text(encoding="utf-8") == "not staged\n"
+    others = [target.name, "elsewhere.txt", f".DATASHEET.md.{dead}-folder__.tmp", f".DATASHEET.md.{dead}-linkedto.tmp"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([*others, *(path.name for path in kept)])
+
+
 def test_a_full_temporary_folder_while_evaluate_sets_the_gold_pages_aside_is_one_line_naming_it(tmp_path):
     """``khabar evaluate --setting loo`` sets each gold page aside in its fold's file, in the command's temporary
     folder. When that folder's disk is full, it stops with one line naming the folder, as validation's tables do."""
