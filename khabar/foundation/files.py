@@ -203,13 +203,12 @@ def sync_tree(folder: Path) -> None:
 #
 # A command holds an exclusive flock(2) on each folder it works in (a temporary folder, a staging folder, a folder it
 # moved aside) and each file it writes beside its target, from the moment it makes it until it is done with it, and
-# names it after its pid. The kernel lets the
-# lock go when the process ends, however it ends. A folder is a killed command's when its lock can be taken and its
-# pid is this process's or no running process's here. The lock alone tells a command in another pid namespace (a
-# container sharing the folder, whose pid this process cannot see: its folder was removed under it). The pid alone
-# did not tell a pid taken again: in a container every run is pid 1, and a killed build's folder aside named after
-# it was never put back. The pid still keeps a folder whose pid another process has: a command of an earlier Khabar
-# holds no lock. Such a folder waits for that process to end.
+# names it after its pid. The kernel lets the lock go when the process ends, however it ends. A folder or file is a
+# killed command's when its lock can be taken and its pid is this process's or no running process's here. The lock
+# alone tells a command in another pid namespace (a container sharing the folder, whose pid this process cannot
+# see: its folder was removed under it). The pid alone did not tell a pid taken again: in a container every run is
+# pid 1, and a killed build's folder aside named after it was never put back. The pid still keeps a folder whose pid
+# another process has: a command of an earlier Khabar holds no lock. Such a folder waits for that process to end.
 
 
 def _process_runs(pid: str) -> bool:
@@ -223,22 +222,22 @@ def _process_runs(pid: str) -> bool:
     return True
 
 
-def _take(folder: Path | str, *, own: bool) -> int | None:
-    """A descriptor of ``folder`` (or file) holding its lock; None when a running process holds it, or ``folder`` is
-    gone, is a symbolic link, or is no longer the one the lock was taken on (removed or replaced meanwhile).
+def _take(path: Path | str, *, own: bool) -> int | None:
+    """A descriptor of the folder or file ``path`` holding its lock; None when a running process holds it, or ``path``
+    is gone, is a symbolic link, or is no longer the one the lock was taken on (removed or replaced meanwhile).
 
     ``own``: a folder this command makes or moves aside. On a filesystem without locks it goes on without the lock
     (the descriptor is returned), while a folder judged for a killed command's gets None there: it is kept.
     """
     try:
-        descriptor = os.open(folder, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO put there does not stop it
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO put there does not stop it
     except FileNotFoundError:
         return None
     except OSError:
         if own:
             raise  # its own folder: a descriptor too many, say
         return None
-    if _holds(descriptor, folder, own=own):
+    if _holds(descriptor, path, own=own):
         return descriptor
     os.close(descriptor)
     return None
@@ -258,10 +257,10 @@ def _holds(descriptor: int, path: Path | str, *, own: bool = True) -> bool:
 
 
 @contextmanager
-def left_behind(folder: Path, pid: str) -> Iterator[bool]:
-    """Whether ``folder`` (or file), named after the process ``pid``, was left by a command that ended (see above), its
-    lock held meanwhile, so that two commands cleaning up at once do not both act on it."""
-    descriptor = _take(folder, own=False)
+def left_behind(path: Path, pid: str) -> Iterator[bool]:
+    """Whether the folder or file ``path``, named after the process ``pid``, was left by a command that ended (see
+    above), its lock held meanwhile, so that two commands cleaning up at once do not both act on it."""
+    descriptor = _take(path, own=False)
     try:
         yield descriptor is not None and (pid == str(os.getpid()) or not _process_runs(pid))
     finally:
@@ -338,10 +337,9 @@ def remove_left_behind(parent: Path, name: re.Pattern[str], *, files: bool = Fal
 
 
 def aside_name(target: Path, role: str) -> Path:
-    """The temporary sibling of ``target`` for ``role`` ("building", "previous"), named after this process.
-
-    The pid in the name lets a later run tell a folder left by a killed process from one still being written.
-    """
+    """The temporary sibling of ``target`` for ``role`` ("building", "previous"), named after this process: with the
+    lock its maker holds, the pid lets a later run tell a folder left by a killed process from one still being
+    written (see :func:`left_behind`)."""
     return target.with_name(f".{target.name}.{role}-{os.getpid()}")
 
 
