@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -331,7 +331,8 @@ def remove_left_behind(parent: Path, name: re.Pattern[str], *, files: bool = Fal
         if ours:
             with left_behind(Path(entry.path), made[1]) as left:
                 if left and files:
-                    Path(entry.path).unlink(missing_ok=True)
+                    with suppress(OSError):  # as rmtree's ignore_errors: what cannot be removed waits for the next command
+                        os.unlink(entry.path)
                 elif left:
                     shutil.rmtree(entry.path, ignore_errors=True)
 
