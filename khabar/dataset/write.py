@@ -24,7 +24,7 @@ from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
 from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.files import FolderSwap, StagedFile, left_behind, remove_folder, sha256_bytes, stage_file, staging_folder, sync_tree
+from khabar.foundation.files import FolderSwap, StagedFile, left_behind, remove_folder, remove_left_staging, sha256_bytes, stage_file, staging_folder, sync_tree
 from khabar.foundation.manifest import MANIFEST_NAME, build_holding, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
@@ -91,11 +91,8 @@ def recover(out: Path) -> None:
     """Clean up after a build that was killed: drop its staging folder, and put back a previous
     build that was moved aside but not yet replaced (a folder that is not a build is left alone). A folder a
     running build holds is not touched (:func:`khabar.foundation.files.left_behind`)."""
-    for staging in sorted(out.parent.glob(f".{out.name}.building-*")):
-        with left_behind(staging, staging.name.rsplit("-", 1)[1]) as left:
-            if left:
-                shutil.rmtree(staging, ignore_errors=True)
-                LOG.info(f"removed {staging.name}, left by an interrupted build")
+    for name in sorted(remove_left_staging(out)):
+        LOG.info(f"removed {name}, left by an interrupted build")
     for previous in sorted(out.parent.glob(f".{out.name}.previous-*")):
         with left_behind(previous, previous.name.rsplit("-", 1)[1]) as left:
             if not left:
