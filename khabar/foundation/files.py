@@ -452,7 +452,9 @@ def staging_folder(target: Path) -> Iterator[Path]:
 
 
 def replace_folder(staging: Path, target: Path, *, last: str | None = None) -> None:
-    """Swap ``staging`` in as ``target`` and remove the previous ``target`` (``last``: see :func:`remove_folder`)."""
+    """Swap ``staging`` in as ``target`` and remove the previous ``target`` (``last``: see :func:`remove_folder`),
+    and any earlier one a killed command had moved aside (:func:`left_behind`): the new one supersedes it too."""
     swap = FolderSwap(staging, target, last)
     swap.swap()
     swap.finish()
+    remove_left_behind(target.parent, re.compile(rf"\.{re.escape(target.name)}\.previous-(\d+)"))

@@ -518,8 +518,9 @@ def test_a_write_removes_what_a_killed_command_staged_beside_its_target_and_noth
 def test_a_killed_commands_staging_folder_is_removed_by_the_next_that_writes_there(tmp_path, monkeypatch, khabar):
     """Every command that replaces a folder (the store of kept tables, a model, an export, a build) makes it as
     ``.<name>.building-<pid>`` beside it. A validation killed while it saved the store left its tables there for
-    good (only the build swept its own): the next validation removes them, but not the staging folder of a
-    command still running (held, whatever its pid), nor a look-alike of another folder."""
+    good (only the build swept its own), and one killed between its two renames left the previous store moved
+    aside: once the next validation has saved its own, it removes both, but not the folders of a command still
+    running (held, whatever their pid), nor a look-alike of another folder."""
     from khabar.validation import store
 
     monkeypatch.setenv("KHABAR_CACHE_DIR", str(tmp_path / "cache"))
@@ -527,14 +528,17 @@ def test_a_killed_commands_staging_folder_is_removed_by_the_next_that_writes_the
     parent.mkdir(parents=True)
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
-    killed, running, other = (parent / f".{name}.building-{ended.pid}", parent / f".{name}.building-4194305", parent / f".models.building-{ended.pid}")
-    for folder in (killed, running, other):
+    killed = [parent / f".{name}.building-{ended.pid}", parent / f".{name}.previous-{ended.pid}"]
+    running = [parent / f".{name}.building-4194305", parent / f".{name}.previous-4194305"]
+    other = parent / f".models.building-{ended.pid}"
+    for folder in (*killed, *running, other):
         folder.mkdir()
         (folder / "spans.parquet").write_bytes(b"rows")
-    with held_by_another_process(running):
+    with held_by_another_process(*running):
         assert khabar("validate", SHARED / "good_export.json", "--documents", SHARED / "documents.jsonl").status == 0
         assert store.holds_tables()
-        assert not killed.exists() and (running / "spans.parquet").read_bytes() == b"rows" and (other / "spans.parquet").read_bytes() == b"rows"
+        assert not any(folder.exists() for folder in killed)
+        assert all((folder / "spans.parquet").read_bytes() == b"rows" for folder in (*running, other))
 
 
 def test_a_full_temporary_folder_while_evaluate_sets_the_gold_pages_aside_is_one_line_naming_it(tmp_path):
