@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 
 from khabar import __version__
 from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
-from khabar.foundation.files import os_reason
 from khabar.foundation.memory import set_native_defaults, spare_the_exit_its_collections
 from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
@@ -207,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"khabar {args.command}: error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
         return EXIT_UNUSABLE_INPUT
     except OSError as exc:  # a read or write no command turned into its own message: still one line, naming what it can
+        from khabar.foundation.files import os_reason  # here: every command's start-up (and --help) spares its import
+
         handler.close()
         problem = KhabarError(os_reason(exc), file=None if exc.filename is None else str(exc.filename))
         print(f"khabar {args.command}: error: {problem}", file=sys.stderr)

@@ -329,15 +329,17 @@ def remove_left_behind(parent: Path, name: re.Pattern[str], *, files: bool = Fal
             ours = kind and entry.stat(follow_symlinks=False).st_uid == os.getuid()
         except OSError:
             continue  # gone meanwhile
-        if ours:
-            with left_behind(Path(entry.path), made[1]) as left:
-                if left and files:
-                    with suppress(OSError):  # as rmtree's ignore_errors: what cannot be removed waits for the next command
-                        os.unlink(entry.path)
-                elif left:
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                if left:
-                    removed.append(entry.name)
+        if not ours:
+            continue
+        with left_behind(Path(entry.path), made[1]) as left:
+            if not left:
+                continue
+            if files:
+                with suppress(OSError):  # as rmtree's ignore_errors: what cannot be removed waits for the next command
+                    os.unlink(entry.path)
+            else:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.name)
     return removed
 
 
@@ -345,7 +347,7 @@ def remove_left_staging(target: Path) -> list[str]:
     """Remove the staging folders of ``target`` (:func:`staging_folder`) that killed commands left beside it: a
     build's, the store's, a model's or an export's alike (only the build swept its own: a validation killed while it
     saved left the kept tables, 132 MB at 3M span results, in the cache for good); the names of those removed."""
-    return remove_left_behind(target.parent, re.compile(rf"\.{re.escape(target.name)}\.building-(\d+)"))
+    return remove_left_behind(target.parent, _aside_names(target, "building"))
 
 
 def aside_name(target: Path, role: str) -> Path:
@@ -353,6 +355,12 @@ def aside_name(target: Path, role: str) -> Path:
     lock its maker holds, the pid lets a later run tell a folder left by a killed process from one still being
     written (see :func:`left_behind`)."""
     return target.with_name(f".{target.name}.{role}-{os.getpid()}")
+
+
+def _aside_names(target: Path, role: str) -> re.Pattern[str]:
+    """The names :func:`aside_name` gives ``target``'s siblings for ``role``, whatever process made them (the pid the
+    first group)."""
+    return re.compile(rf"\.{re.escape(target.name)}\.{re.escape(role)}-(\d+)")
 
 
 def remove_folder(folder: Path, *, last: str | None = None) -> None:
@@ -432,13 +440,10 @@ def staging_folder(target: Path) -> Iterator[Path]:
     staging = aside_name(target, "building")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_left_staging(target)
-        if staging.exists() or staging.is_symlink():  # left by a killed process that had this pid, or in use
-            with left_behind(staging, str(os.getpid())) as left:
-                if not left:
-                    raise KhabarError("another command is writing this folder now (a process in another container?): try again once it is done", file=str(staging))
-                shutil.rmtree(staging)
-        staging.mkdir()
+        remove_left_staging(target)  # this pid's too: a killed process had it before
+        if staging.is_dir() and not staging.is_symlink():  # what the sweep kept: a running command holds it
+            raise KhabarError("another command is writing this folder now (a process in another container?): try again once it is done", file=str(staging))
+        staging.mkdir()  # anything else standing there: refused as it was
         held = _take(staging, own=True)
     except OSError as exc:
         raise write_error(exc, staging) from None
@@ -457,4 +462,4 @@ def replace_folder(staging: Path, target: Path, *, last: str | None = None) -> N
     swap = FolderSwap(staging, target, last)
     swap.swap()
     swap.finish()
-    remove_left_behind(target.parent, re.compile(rf"\.{re.escape(target.name)}\.previous-(\d+)"))
+    remove_left_behind(target.parent, _aside_names(target, "previous"))
