@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -84,3 +85,40 @@ def test_a_validation_with_the_corpus_mapped_is_the_one_with_the_corpus_held(cas
             assert getattr(mapped[1], name).equals(getattr(held[1], name)), name
     else:
         assert mapped[1] is held[1] is None
+
+
+class _Held:
+    """A corpus held as read, with :class:`MappedFrame`'s face (``repair_exports`` before it mapped the corpus)."""
+
+    def __init__(self, frame: pl.DataFrame, what: str) -> None:
+        self.frame = frame
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_a_repair_with_the_corpus_mapped_is_the_one_with_the_corpus_held(case, tmp_path, monkeypatch):
+    """Every export of the reliability cases, repaired with the corpus mapped and held as read: the same changes in
+    the same order and the same rewritten bytes, or the same refusal."""
+    import shutil
+
+    import khabar.validation.repair as repair
+
+    documents_file = case / "documents.jsonl" if (case / "documents.jsonl").exists() else SHARED / "documents.jsonl"
+
+    def repaired(name: str) -> tuple[list[repair.Change] | str, bytes]:
+        export = tmp_path / name / "export.json"
+        export.parent.mkdir()
+        shutil.copyfile(case / "export.json", export)
+        try:
+            changes: list[repair.Change] | str = list(repair.repair_exports([export], documents_file))
+        except KhabarError as exc:
+            changes = str(exc).replace(str(export), "EXPORT")
+        return changes, export.read_bytes()
+
+    mapped = repaired("mapped")
+    monkeypatch.setattr(repair, "MappedFrame", _Held)
+    held = repaired("held")
+    named = [change if isinstance(change, str) else [replace(c, file="EXPORT") for c in change] for change, _ in (mapped, held)]
+    assert named[0] == named[1] and mapped[1] == held[1]
