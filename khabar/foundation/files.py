@@ -8,7 +8,11 @@ a link. Until the rename, the destination is untouched, so a failure (a full
 disk, a kill) leaves the old bytes and no temporary file.
 
 A folder is replaced the same way: built under a temporary name beside it, then
-two renames (the old one aside, the new one in) and the old one removed.
+two renames (the old one aside, the new one in) and the old one removed. A folder
+that cannot be removed whole (one of its folders read-only) is refused before
+anything moves, and SIGINT and SIGTERM wait while things are put in place
+(:func:`signals_deferred`): a command stopped then stops with all of them in
+place, never some.
 
 Every ``OSError`` becomes a :class:`KhabarError` naming the file (exit 2).
 """
@@ -21,7 +25,9 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -55,6 +61,22 @@ def destination(path: Path) -> Path:
         raise KhabarError("cannot write: a loop of symbolic links", file=str(path)) from None
 
 
+def _to_make(folder: Path) -> tuple[Path, ...]:
+    """The folders that making ``folder`` makes, innermost first (see :func:`_remove_made`)."""
+    return tuple(path for path in [folder, *folder.parents] if not path.exists())
+
+
+def _remove_made(made: tuple[Path, ...]) -> None:
+    """Remove the folders a write made to hold what it wrote (:func:`_to_make`), innermost first, once it failed: it
+    leaves none of them (a failed build left an empty ``dist/``); a folder that now holds anything is kept, with those
+    around it."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # something else has since been put there (or the write succeeded): it is not ours alone
+            break
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -79,6 +101,33 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: the signals that stop a command (Ctrl-C, and the one a supervisor sends)
+_STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait while the block runs, then go to the handlers they would have reached (the command
+    stops there as it would have): what the block puts in place is then all in place. A build stopped between its
+    renames had its output folder moved aside and the new one not yet in, or its datasheet refreshed and its folder
+    put back. Python runs signal handlers in the main thread only: elsewhere the block just runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    handlers = {signum: signal.getsignal(signum) for signum in _STOPPING}
+    deferring = [signum for signum, handler in handlers.items() if handler is not None]  # None: a handler set outside Python, left as it is
+    for signum in deferring:
+        signal.signal(signum, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for signum in deferring:
+            signal.signal(signum, handlers[signum])
+        if received:
+            signal.raise_signal(received[0])  # the handler restored runs now (a second signal adds nothing)
 
 
 @dataclass
@@ -116,11 +165,7 @@ class StagedFile:
     def discard(self) -> None:
         self.temporary.unlink(missing_ok=True)
         self._let_go()
-        for folder in self.made:
-            try:
-                folder.rmdir()
-            except OSError:  # something else has since been put there: it is not ours alone
-                break
+        _remove_made(self.made)
 
     def _let_go(self) -> None:
         if self.held is not None:
@@ -150,7 +195,7 @@ def stage_file(
     """
     target = destination(path)
     pieces = [data] if isinstance(data, (bytes, str)) else data
-    made = tuple(folder for folder in [target.parent, *target.parent.parents] if not folder.exists())
+    made = _to_make(target.parent)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode is None:
@@ -396,6 +441,9 @@ class FolderSwap:
     def swap(self) -> None:
         try:
             if self.target.is_dir() and not self.target.is_symlink():
+                if read_only := _read_only_folder(self.target):
+                    raise KhabarError(f"cannot replace it: {read_only} is read-only, so the previous folder could not be removed; nothing was changed",
+                                      file=str(self.target))
                 self.held = _take(self.target, own=True)
                 if self.held is None:
                     raise KhabarError("another command is replacing this folder now: try again once it is done", file=str(self.target))
@@ -421,11 +469,17 @@ class FolderSwap:
         self._let_go()
 
     def finish(self) -> None:
-        """Remove the previous folder: the new one is in place for good."""
-        if self.previous is not None:
-            remove_folder(self.previous, last=self.last)
-            self.previous = None
-        self._let_go()
+        """Remove the previous folder: the new one is in place for good (what could not be removed is said, in one line
+        that says the new one is in place: :meth:`swap` refused a read-only one, so only a change since can fail it)."""
+        previous, self.previous = self.previous, None
+        try:
+            if previous is not None:
+                remove_folder(previous, last=self.last)
+        except OSError as exc:
+            raise KhabarError(f"the new folder is in place, but the previous one could not be removed ({os_reason(exc)}): it is left in {previous}",
+                              file=str(self.target)) from None
+        finally:
+            self._let_go()
 
     def _let_go(self) -> None:
         if self.held is not None:
@@ -433,11 +487,22 @@ class FolderSwap:
             self.held = None
 
 
+def _read_only_folder(folder: Path) -> str | None:
+    """The first folder in ``folder`` (itself included, as a path relative to its parent) whose entries this process
+    may not remove (a folder made read-only, or immutable): a swap that removed the previous folder a file at a time
+    stopped there, with the new folder in place and the previous one half removed."""
+    for parent, _, _ in os.walk(folder):
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return Path(parent).relative_to(folder.parent).as_posix()
+    return None
+
+
 @contextmanager
 def staging_folder(target: Path) -> Iterator[Path]:
     """A fresh empty folder beside ``target``, removed on the way out whatever happens (unless renamed away); the
     ones a killed command left beside ``target`` are removed first (:func:`remove_left_staging`)."""
     staging = aside_name(target, "building")
+    made = _to_make(target.parent)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_left_staging(target)  # this pid's too: a killed process had it before
@@ -446,20 +511,24 @@ def staging_folder(target: Path) -> Iterator[Path]:
         staging.mkdir()  # anything else standing there: refused as it was
         held = _take(staging, own=True)
     except OSError as exc:
+        _remove_made(made)
         raise write_error(exc, staging) from None
     if held is None:  # another command took it for a killed one's in the instant before the lock
+        _remove_made(made)
         raise KhabarError("another command removed this folder as it was made: try again", file=str(staging))
     try:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         os.close(held)
+        _remove_made(made)  # once renamed into place, the staging folder's parent holds it: kept
 
 
 def replace_folder(staging: Path, target: Path, *, last: str | None = None) -> None:
     """Swap ``staging`` in as ``target`` and remove the previous ``target`` (``last``: see :func:`remove_folder`),
     and any earlier one a killed command had moved aside (:func:`left_behind`): the new one supersedes it too."""
-    swap = FolderSwap(staging, target, last)
-    swap.swap()
-    swap.finish()
-    remove_left_behind(target.parent, _aside_names(target, "previous"))
+    with signals_deferred():
+        swap = FolderSwap(staging, target, last)
+        swap.swap()
+        swap.finish()
+        remove_left_behind(target.parent, _aside_names(target, "previous"))

@@ -90,13 +90,16 @@ def unsafe_entry(root: Path, relative: str) -> str | None:
     return None
 
 
-def _walk(root: Path) -> tuple[dict[str, Path], list[str]]:
-    """Regular files under ``root`` by relative path, and what else is there (links, devices), without following links."""
-    files, others = {}, []
+def _walk(root: Path) -> tuple[dict[str, Path], list[str], list[str]]:
+    """Regular files under ``root`` by relative path, what else is there (links, devices), and the folders, without
+    following links."""
+    files: dict[str, Path] = {}
+    others: list[str] = []
+    folders: list[str] = []
     for folder, dirs, names in os.walk(root):
         for name in dirs:
-            if (Path(folder) / name).is_symlink():
-                others.append((Path(folder) / name).relative_to(root).as_posix())
+            relative = (Path(folder) / name).relative_to(root).as_posix()
+            (others if (Path(folder) / name).is_symlink() else folders).append(relative)
         for name in names:
             path = Path(folder) / name
             relative = path.relative_to(root).as_posix()
@@ -104,7 +107,7 @@ def _walk(root: Path) -> tuple[dict[str, Path], list[str]]:
                 others.append(relative)
             else:
                 files[relative] = path
-    return files, others
+    return files, others, folders
 
 
 def refuse_special_files(folder: Path) -> None:
@@ -153,13 +156,17 @@ def not_a_build(folder: Path, *, partly_removed: bool = False) -> str | None:
     for entry in entries:
         if problem := unsafe_entry(folder, entry["path"]):
             return f"has a {MANIFEST_NAME} whose entry {entry['path']!r} {problem}"
-    files, others = _walk(folder)
+    files, others, folders = _walk(folder)
     if others:
         return f"holds {others[0]!r}, which is not a regular file"
     listed = {entry["path"]: entry for entry in entries}
     for relative in sorted(files):
         if relative != MANIFEST_NAME and relative not in listed:
             return f"holds {relative!r}, which the build did not write"
+    made = {parent.as_posix() for path in listed for parent in PurePosixPath(path).parents}
+    for relative in sorted(folders):
+        if relative not in made:  # an empty folder of someone's (a `.git`, a folder made for later) is theirs too
+            return f"holds the folder {relative!r}, which the build did not make"
     for relative, entry in listed.items():
         path = files.get(relative)
         if path is None:

@@ -59,7 +59,8 @@ import khabar.annotation as annotation
 import khabar.validation as validation
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation import jsonl
-from khabar.foundation.files import replace_folder, sha256_bytes, sha256_file, staging_folder, sync_tree
+from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import os_reason, replace_folder, sha256_bytes, sha256_file, staging_folder, sync_tree
 from khabar.validation.reader import Tables
 from khabar.validation.table_spool import TABLE_NAMES
 
@@ -184,8 +185,10 @@ def _copied(source: Path, target: Path) -> str:
 
 def _save(write: Callable[[str, Path], str], key: str, known: Mapping[FileIdentity, str]) -> Path:
     """Write each table's file into a staging folder (``write(name, path)`` writes it and gives its sha256),
-    then key.json, and swap them in."""
+    then key.json, and swap them in; refused (nothing written) when the store's folder holds anything else."""
     target = store_dir()
+    if foreign := _not_the_stores(target):
+        raise KhabarError(f"the folder holds {foreign!r}, which khabar validate did not write: it replaces only its own", file=str(target))
     with staging_folder(target) as staging:
         hashes = {name: write(name, staging / f"{name}.parquet") for name in TABLE_NAMES}
         inputs = [{"identity": list(astuple(identity)), "sha256": sha256} for identity, sha256 in known.items()]
@@ -193,6 +196,18 @@ def _save(write: Callable[[str, Path], str], key: str, known: Mapping[FileIdenti
         sync_tree(staging)
         replace_folder(staging, target, last=KEY_FILE)
     return target
+
+
+def _not_the_stores(folder: Path) -> str | None:
+    """The first entry of ``folder`` that a save did not write (a user's file in a cache folder they named), if any."""
+    own = {KEY_FILE, *(f"{name}.parquet" for name in TABLE_NAMES)}
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise KhabarError(f"cannot look into the folder: {os_reason(exc)}", file=str(folder)) from None
+    return next((entry.name for entry in entries if entry.name not in own or not entry.is_file(follow_symlinks=False)), None)
 
 
 def _saved_sha256s(key: str) -> dict | None:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from khabar.foundation.paths import repo
 from tests.reliability.make_bad_inputs import DOCS, PAGES_HEADER, SOURCES, dumps, good_export, mutated
 from tests.reliability.reliability_support import SHARED, fill, held_by_another_process, small_filesystem, tree
 
+KHABAR = Path(sys.executable).with_name("khabar")
 LINE_SEPARATORS = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
 
 
@@ -74,6 +76,9 @@ def test_a_build_never_deletes_what_it_did_not_make(tmp_path, khabar, good_build
     forged.mkdir()
     (forged / "MANIFEST.json").write_text('{"version": "1.0.0", "files": []}\n', encoding="utf-8")
     (forged / "thesis.tex").write_text("\\chapter{}\n", encoding="utf-8")
+    folders = victims / "build-with-folders"  # a build someone made empty folders in (a `.git` to come, a place for later)
+    shutil.copytree(good_build, folders)
+    (folders / "later" / "drafts").mkdir(parents=True)
     linked = victims / "link-to-build"
     linked.symlink_to(good_build, target_is_directory=True)
     a_file = victims / "a-file"
@@ -84,6 +89,7 @@ def test_a_build_never_deletes_what_it_did_not_make(tmp_path, khabar, good_build
         (repository, ["repository", "no MANIFEST.json", "only replaces an earlier build"]),
         (added, ["build-with-notes", "'notes.txt'", "did not write"]),
         (edited, ["build-edited", "'README.md'", "changed since the build"]),
+        (folders, ["build-with-folders", "the folder 'later'", "did not make"]),
         (forged, ["forged-manifest", "not a Khabar build manifest"]),
         (linked, ["link-to-build", "symbolic link"]),
         (a_file, ["a-file", "not a folder"]),
@@ -183,6 +189,127 @@ def test_after_a_kill_only_a_previous_build_is_removed(tmp_path, khabar, good_bu
     assert not partly.exists()
     assert tree(impostor) == impostor_before and f"left {impostor.name} alone" in run.err
     assert sorted(os.listdir(dist)) == sorted([out.name, impostor.name])
+
+
+#: where a signal comes while a build puts its folder and datasheet in place: after the rename that moves the previous
+#: build aside, after the one that moves the new build in, after the one that puts the refreshed datasheet in place
+SWAP_MOMENTS = {
+    "previous aside": lambda source, target, out, datasheet: Path(target).name.startswith(f".{out.name}.previous-"),
+    "new in": lambda source, target, out, datasheet: Path(target) == out,
+    "datasheet in": lambda source, target, out, datasheet: Path(target) == datasheet,
+}
+
+
+@pytest.mark.parametrize("moment", SWAP_MOMENTS)
+@pytest.mark.parametrize(("signum", "status", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_while_the_build_is_put_in_place_leaves_the_new_folder_and_datasheet_together(
+    moment, signum, status, said, tmp_path, khabar, good_build, datasheet_template, monkeypatch, sigterm_restored
+):
+    """A real signal right after one of the renames that put a build in place: the command stops as the signal says,
+    with the new build and the new datasheet both in place and nothing beside them. It stopped there and then: with
+    no output folder (the previous build hidden beside it), or the datasheet refreshed and the previous build put back."""
+    export = changed_export(tmp_path)
+    reference_datasheet = tmp_path / "reference" / "DATASHEET.md"
+    reference_datasheet.parent.mkdir()
+    shutil.copyfile(datasheet_template, reference_datasheet)
+    assert khabar(*build_args(tmp_path / "reference" / "out", reference_datasheet, export)).status == 0
+    work = tmp_path / "work"
+    datasheet, out = work / "DATASHEET.md", work / "dist" / "khabar"
+    datasheet.parent.mkdir()
+    shutil.copyfile(datasheet_template, datasheet)
+    shutil.copytree(good_build, out)
+    assert tree(out) != tree(tmp_path / "reference" / "out") and datasheet.read_bytes() != reference_datasheet.read_bytes()
+
+    signalled = []
+    rename, replace = Path.rename, os.replace
+
+    def then_signal(source, target):
+        if not signalled and SWAP_MOMENTS[moment](source, target, out, datasheet):
+            signalled.append(target)
+            os.kill(os.getpid(), signum)  # handled at the next instruction, as when it comes from outside just then
+
+    monkeypatch.setattr(Path, "rename", lambda self, target: (rename(self, target), then_signal(self, target))[0])
+    monkeypatch.setattr(os, "replace", lambda source, target, **kwargs: (replace(source, target, **kwargs), then_signal(source, target))[0])
+    run = khabar(*build_args(out, datasheet, export))
+    assert signalled, f"no rename matched {moment!r}"
+    assert run.status == status and run.err.splitlines()[-1] == f"khabar build: {said}", run.output
+    assert tree(out) == tree(tmp_path / "reference" / "out")
+    assert datasheet.read_bytes() == reference_datasheet.read_bytes()
+    assert sorted(os.listdir(out.parent)) == [out.name] and sorted(os.listdir(work)) == ["DATASHEET.md", "dist"]
+
+
+@pytest.mark.studio
+def test_a_signal_as_a_pull_writes_its_export_waits_for_its_sync_state(
+    studio_server, pull_project, tmp_path, khabar, monkeypatch, sigterm_restored
+):
+    """SIGTERM right after ``studio pull`` has put the export in place: its sync state (and pseudonym book) is written
+    too before it stops (the state stayed missing or older than the export, which the next pull compares against)."""
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", studio_server.credentials.token)
+    out = tmp_path / "exports" / "project.json"
+    replace, signalled = os.replace, []
+
+    def then_terminated(source, target, **kwargs):
+        replace(source, target, **kwargs)
+        if Path(target) == out and not signalled:
+            signalled.append(target)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(os, "replace", then_terminated)
+    run = khabar("studio", "pull", "--studio-dir", tmp_path / "studio", "--url", studio_server.url, "--project", pull_project, "--out", out)
+    assert signalled and run.status == 143 and run.err.splitlines()[-1] == "khabar studio: terminated", run.output
+    assert out.is_file() and out.with_suffix(".sync").is_file()
+    assert sorted(os.listdir(out.parent)) == sorted([out.name, out.with_suffix(".sync").name]), "a staged file was left beside them"
+
+
+def test_a_read_only_previous_build_is_refused_before_anything_moves(tmp_path, good_build, datasheet_template):
+    """A previous build (or an empty folder) someone made read-only: the build put itself in place, then could not
+    remove the previous one, left it half removed beside the new one and said that nothing had changed. It is refused
+    now, before any rename, in one line; the user's folder, modes included, and the datasheet stay as they were."""
+    drop_root_powers = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"] if os.geteuid() == 0 else []  # root writes anywhere
+    assert not drop_root_powers or shutil.which("setpriv"), "root ignores a folder's mode without setpriv (util-linux) to drop that power"
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    previous, empty = tmp_path / "dist" / "khabar", tmp_path / "dist" / "empty"
+    shutil.copytree(good_build, previous)
+    empty.mkdir()
+    previous.chmod(0o555)
+    empty.chmod(0o555)
+    try:
+        before = tree(tmp_path)
+        for out in (previous, empty):
+            args = ["--root", repo().root, *build_args(out, datasheet, changed_export(tmp_path / "dist"))]
+            done = subprocess.run([*drop_root_powers, KHABAR, *map(str, args)], capture_output=True, text=True, timeout=300)
+            (tmp_path / "dist" / "export.json").unlink()
+            errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+            assert done.returncode == 2 and "Traceback" not in done.stderr and len(errors) == 1, done.stderr
+            assert f"{out}: cannot replace it: {out.name} is read-only" in errors[0] and "nothing was changed" in errors[0], errors[0]
+            assert tree(tmp_path) == before and oct(out.stat().st_mode & 0o777) == "0o555"
+    finally:
+        previous.chmod(0o755)
+        empty.chmod(0o755)
+
+
+def test_a_build_that_fails_leaves_no_folder_it_made_for_its_output(tmp_path, khabar, datasheet_template, monkeypatch, sigterm_restored):
+    """``--out`` in folders that do not exist yet (``dist/`` on a fresh clone): a build that fails, or is stopped, after
+    making them leaves none of them (an empty ``dist/`` stayed), and one that succeeds keeps them."""
+    from khabar.dataset import build as build_module
+
+    datasheet = tmp_path / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    out = tmp_path / "new" / "dist" / "khabar"
+    compute = build_module.compute
+
+    def compute_then_terminated(*args, **kwargs):
+        compute(*args, **kwargs)  # the folders are made and the shards written in the staging folder
+        assert out.parent.is_dir()
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(build_module, "compute", compute_then_terminated)
+    assert khabar(*build_args(out, datasheet)).status == 143
+    assert sorted(os.listdir(tmp_path)) == ["DATASHEET.md"]
+    monkeypatch.setattr(build_module, "compute", compute)
+    assert khabar(*build_args(out, datasheet)).status == 0 and (out / "MANIFEST.json").is_file()
 
 
 # ---- a full disk ----

@@ -178,14 +178,6 @@ def test_a_fifo_inside_a_build_is_refused_by_every_command_that_reads_builds(com
     assert tree(tmp_path) == before
 
 
-@pytest.fixture
-def sigterm_restored():
-    """main() makes SIGTERM an exception; the test process gets its own handler back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
-
-
 def test_sigterm_mid_export_or_build_leaves_no_staging_folder_and_the_previous_build(
     tmp_path, khabar, good_build, datasheet_template, monkeypatch, sigterm_restored
 ):

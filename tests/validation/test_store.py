@@ -115,6 +115,24 @@ def test_a_store_that_cannot_keep_the_tables_is_one_line_with_its_reason_and_the
     assert result.status == 0 and "could not keep the tables for khabar build (IOError: the disk went away); it will validate again" in result.err
 
 
+def test_the_store_never_replaces_a_folder_holding_what_it_did_not_write(khabar, tmp_path):
+    """``KHABAR_CACHE_DIR`` names a folder of the user's: a ``validated/`` folder there holding their files is not
+    replaced (it was, and their files went with it); the run still passes, and says why the tables were not kept."""
+    export = write_export(tmp_path, valid_export())
+    theirs = store.store_dir()
+    (theirs / "notes").mkdir(parents=True)
+    (theirs / "notes.txt").write_text("precious\n", encoding="utf-8")
+    result = khabar("validate", export)
+    assert result.status == 0, result.output
+    assert "could not keep the tables for khabar build (" in result.err and "'notes'" in result.err, result.err
+    assert sorted(os.listdir(theirs)) == ["notes", "notes.txt"] and (theirs / "notes.txt").read_text(encoding="utf-8") == "precious\n"
+    assert sorted(os.listdir(theirs.parent)) == [theirs.name], "a staging folder was left beside it"
+    shutil.rmtree(theirs / "notes")
+    (theirs / "notes.txt").unlink()
+    assert khabar("validate", export).status == 0 and store.load(_key(export)) is not None  # its own folder it replaces
+    assert khabar("validate", export).status == 0 and store.load(_key(export)) is not None
+
+
 def test_a_damaged_store_means_validating_again(khabar, tmp_path):
     export = write_export(tmp_path, valid_export())
     assert khabar("validate", export).status == 0
