@@ -1,7 +1,8 @@
 """The two PNG charts of the card: labels per layer, spans per source.
 
 Rendered on matplotlib's Agg canvas at a fixed size, font and DPI, with the
-PNG's ``Software`` text chunk dropped, so the same counts give the same bytes.
+PNG's ``Software`` text chunk dropped, so the same counts give the same bytes, whatever matplotlibrc the user
+has: every rc setting is matplotlib's own default but for the project's few (:data:`STYLE`).
 A figure is made on its own canvas, without ``matplotlib.pyplot``: no backend is
 chosen for the whole process on import, and no figure is kept in pyplot's registry
 (a figure whose ``savefig`` raised was left open there); the PNG bytes are those of
@@ -15,7 +16,7 @@ import io
 from collections.abc import Sequence
 from typing import Any, cast
 
-from matplotlib import rc_context
+from matplotlib import rc_context, rcParamsDefault
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -23,7 +24,17 @@ from matplotlib.ticker import MaxNLocator
 from khabar.dataset.stats import LabelCount
 
 LAYER_COLORS = ("#4363d8", "#d62728", "#7f7f7f", "#2ca02c", "#f58231")
-STYLE: dict[Any, Any] = {"font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+#: every rc setting a chart is drawn with: the settings matplotlib loaded on import are a user's matplotlibrc (in the
+#: current folder, named by MATPLOTLIBRC, in MPLCONFIGDIR or ~/.config/matplotlib) over the defaults, and one with a
+#: red background and a larger font changed both PNGs' bytes. The defaults' ``backend`` is the "choose one when
+#: needed" marker, which ``rc_context`` leaves as it was: the charts draw on their own Agg canvas whatever it is.
+STYLE: dict[Any, Any] = {
+    **rcParamsDefault,
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 DPI = 110
 PAD_INCHES = 0.15
 

@@ -147,6 +147,56 @@ def test_builds_in_separate_processes_are_byte_identical(tmp_path, datasheet_cop
         assert any(p.endswith(".parquet") for p in first) and "images/labels_per_layer.png" in first
 
 
+#: settings a user's matplotlibrc may hold, each of which changed the charts drawn over it
+HOSTILE_MATPLOTLIBRC = """\
+backend: pdf
+axes.facecolor: red
+figure.facecolor: yellow
+savefig.facecolor: blue
+savefig.transparent: True
+font.size: 20
+font.family: serif
+figure.dpi: 300
+savefig.dpi: 50
+axes.prop_cycle: cycler('color', ['k'])
+axes.grid: True
+axes.formatter.use_locale: True
+patch.force_edgecolor: True
+text.antialiased: False
+text.hinting: none
+xtick.labelsize: 30
+figure.constrained_layout.use: True
+"""
+
+
+def test_a_users_matplotlibrc_changes_no_byte_of_the_build(tmp_path, datasheet_copy):
+    """The README's command with a matplotlibrc in the current folder, one named by MATPLOTLIBRC and one in
+    MPLCONFIGDIR writes the bytes (build and datasheet) of the command without one."""
+    rc_folder = tmp_path / "rc"
+    rc_folder.mkdir()
+    (rc_folder / "matplotlibrc").write_text(HOSTILE_MATPLOTLIBRC, encoding="utf-8")
+    ways = {"none": ({}, tmp_path), "cwd": ({}, rc_folder), "MATPLOTLIBRC": ({"MATPLOTLIBRC": str(rc_folder / "matplotlibrc")}, tmp_path),
+            "MPLCONFIGDIR": ({"MPLCONFIGDIR": str(rc_folder)}, tmp_path)}
+    plain = {**os.environ, "PYTHONPATH": str(ROOT), "MPLCONFIGDIR": str(tmp_path / "no-rc")}
+    plain.pop("MATPLOTLIBRC", None)
+    names = list(ways)
+    for pair in (names[:2], names[2:]):  # two processes at a time
+        running = []
+        for name in pair:
+            env, cwd = ways[name]
+            sheet = tmp_path / f"sheet-{name}.md"
+            sheet.write_bytes(datasheet_copy.read_bytes())
+            command = [KHABAR, "--root", str(ROOT), "build", "--out", str(tmp_path / name), "--datasheet", str(sheet)]
+            running.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd, env=plain | env))
+        for process in running:
+            assert process.wait() == 0, process.stderr.read().decode()
+    expected = hashes(tmp_path / "none")
+    assert "images/labels_per_layer.png" in expected and "images/spans_per_source.png" in expected
+    for name in names[1:]:
+        assert hashes(tmp_path / name) == expected, f"a matplotlibrc ({name}) changed the build"
+        assert (tmp_path / f"sheet-{name}.md").read_bytes() == (tmp_path / "sheet-none.md").read_bytes()
+
+
 def test_main_command_without_exports_builds_every_document_and_loads_offline(tmp_path, datasheet_copy, hf_offline):
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())
