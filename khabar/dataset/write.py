@@ -10,7 +10,6 @@ the next one (:func:`recover`).
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,14 +68,14 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     present = {config: feats for config, feats in features.items() if split_info[config]}
     meta = card.metadata(release, present, {c: split_info[c] for c in present}, built.figures.documents)
     (folder / "README.md").write_text(card.render(meta, card.body(release, split_info, datasheet_text)), encoding="utf-8")
-    shutil.copyfile(repo().labeling_config, folder / "labeling_config.xml")
+    _copy_text(repo().labeling_config, folder / "labeling_config.xml")
     if release.license_text:
         (folder / card.LICENSE_FILE).write_text(release.license_text, encoding="utf-8")
     if repo().guidelines_file.exists():
-        shutil.copyfile(repo().guidelines_file, folder / "GUIDELINES.md")
+        _copy_text(repo().guidelines_file, folder / "GUIDELINES.md")
     if (kb := repo().kb_dir / FILES[Entity]).exists():  # the base the entity_ids name, released beside them
         (folder / "kb").mkdir()
-        shutil.copyfile(kb, folder / "kb" / FILES[Entity])
+        _copy_text(kb, folder / "kb" / FILES[Entity])
     (folder / REPORT_NAME).write_text(jsonl.dumps_document(built.report), encoding="utf-8")
     inputs = {
         "exports": [{"file": name, "sha256": digest} for name, digest in built.inputs.export_hashes],
@@ -85,6 +84,13 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
         "release_config_sha256": release.config_sha256,
     }
     write_manifest(folder, name=release.name, version_=release.version, inputs=inputs)
+
+
+def _copy_text(source: Path, target: Path) -> None:
+    """A text file of the repository released with LF line ends, as the card takes the datasheet's text: one saved
+    or checked out with CRLF makes the same build (the manifest's scheme sha256 is already that of the labeling
+    config's text read with its line ends translated)."""
+    target.write_bytes(source.read_bytes().replace(b"\r\n", b"\n"))
 
 
 def recover(out: Path) -> None:

@@ -6,8 +6,8 @@
 - ``ambiguous_sources.csv``: doc_id, start, end (a CONTENT whose source link has two plausible
   readings), readings (``|``-separated: the source that is linked first, then the other reading(s)).
 
-Rows are sorted by their key, the files are UTF-8 with LF line ends, and every write
-replaces the file atomically, so a reviewed file only changes by whole rows.
+Rows are sorted by their key, the files are UTF-8 with LF line ends (a file saved with CRLF keeps
+them), and every write replaces the file atomically, so a reviewed file only changes by whole rows.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TypeVar
 import polars as pl
 
 from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError, not_utf8
-from khabar.foundation.export_files import read_regular
+from khabar.foundation.export_files import open_regular, read_regular
 from khabar.foundation.files import write_atomic
 from khabar.foundation.paths import repo
 
@@ -168,25 +168,35 @@ def frame_of(kind: type[Row], rows: Iterable[Row]) -> pl.DataFrame:
     return pl.DataFrame([astuple(row) for row in rows], schema=schema(kind), orient="row")
 
 
-def render(kind: type[Row], rows: Iterable[Row] | pl.DataFrame) -> Iterator[str]:
+def render(kind: type[Row], rows: Iterable[Row] | pl.DataFrame, line_end: str = "\n") -> Iterator[str]:
     """A file's text, a chunk of rows at a time: the header, then the rows sorted (field by field, as the row
     type orders them)."""
     frame = rows if isinstance(rows, pl.DataFrame) else frame_of(kind, rows)
-    yield _csv_text([header(kind)])
+    yield _csv_text([header(kind)], line_end)
     for chunk in frame.sort(header(kind)).iter_slices(CHUNK_ROWS):
-        yield _csv_text(chunk.iter_rows())
+        yield _csv_text(chunk.iter_rows(), line_end)
 
 
-def _csv_text(rows: Iterable[Sequence[object]]) -> str:
+def _csv_text(rows: Iterable[Sequence[object]], line_end: str) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
+    csv.writer(out, lineterminator=line_end).writerows(rows)
     return out.getvalue()
 
 
 def write(kind: type[Row], rows: Iterable[Row] | pl.DataFrame, folder: Path | None = None) -> Path:
-    """Write one file, sorted, atomically, a chunk of rows at a time; the folder is made if needed."""
+    """Write one file, sorted, atomically, a chunk of rows at a time, with the line ends of the file it replaces;
+    the folder is made if needed."""
     folder = folder or repo().kb_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILES[kind]
-    write_atomic(path, render(kind, rows))
+    write_atomic(path, render(kind, rows, _line_end(path)))
     return path
+
+
+def _line_end(path: Path) -> str:
+    """CRLF when the file's header line ends so (saved by an editor that writes them), else LF: rows added to such
+    a file leave the rows already there byte for byte, as a datasheet keeps its line ends (a new file: LF)."""
+    if not path.exists():
+        return "\n"
+    with open_regular(path) as handle:
+        return "\r\n" if handle.readline().endswith(b"\r\n") else "\n"

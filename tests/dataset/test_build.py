@@ -197,6 +197,35 @@ def test_a_users_matplotlibrc_changes_no_byte_of_the_build(tmp_path, datasheet_c
         assert (tmp_path / f"sheet-{name}.md").read_bytes() == (tmp_path / "sheet-none.md").read_bytes()
 
 
+GIT = ["git", "-c", "user.name=khabar", "-c", "user.email=khabar@example.invalid", "-c", "commit.gpgsign=false"]
+
+
+def test_a_clone_made_with_core_autocrlf_holds_the_committed_bytes_and_builds_the_same(tmp_path):
+    """This repository committed as it is (its .gitattributes too), cloned with core.autocrlf=true (Git for
+    Windows' default) and with it false: every file the same bytes, and the README's command the same build and
+    datasheet (without .gitattributes the CRLF clone's GUIDELINES.md, labeling config, base and manifest differed)."""
+    from tests.foundation.test_install import clone_of_the_working_tree
+
+    committed = clone_of_the_working_tree(tmp_path / "committed")
+    subprocess.run([*GIT, "init", "-q"], cwd=committed, check=True)
+    subprocess.run([*GIT, "add", "-A"], cwd=committed, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "the repository"], cwd=committed, check=True)
+    clones = {autocrlf: tmp_path / f"autocrlf-{autocrlf}" for autocrlf in ("false", "true")}
+    for autocrlf, clone in clones.items():
+        subprocess.run(["git", "clone", "-q", "-c", f"core.autocrlf={autocrlf}", str(committed), str(clone)], check=True)
+    files = {autocrlf: {name: digest for name, digest in hashes(clone).items() if not name.startswith(".git/")} for autocrlf, clone in clones.items()}
+    assert "annotation/exports/khabar.json" in files["false"] and files["true"] == files["false"]
+    running = [
+        subprocess.Popen([KHABAR, "--root", str(clone), "build", "--out", str(clone / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+        for clone in clones.values()
+    ]
+    for process in running:
+        assert process.wait() == 0, process.stderr.read().decode()
+    lf, crlf = clones["false"], clones["true"]
+    assert hashes(crlf / "out") == hashes(lf / "out") and "GUIDELINES.md" in hashes(lf / "out")
+    assert (crlf / "DATASHEET.md").read_bytes() == (lf / "DATASHEET.md").read_bytes()
+
+
 def test_main_command_without_exports_builds_every_document_and_loads_offline(tmp_path, datasheet_copy, hf_offline):
     sheet = tmp_path / "DATASHEET.md"
     sheet.write_bytes(datasheet_copy.read_bytes())

@@ -172,6 +172,17 @@ def test_link_clusters_lists_a_content_without_cluster(repo_copy: Path, khabar):
     assert (kb / "quote_clusters.csv").read_text(encoding="utf-8").splitlines(keepends=True) == lines
 
 
+@pytest.mark.parametrize("command, name", [("propose", "links.csv"), ("clusters", "quote_clusters.csv")])
+def test_a_base_file_saved_with_crlf_keeps_them_when_rows_are_added(repo_copy: Path, khabar, command: str, name: str):
+    """The rows already there stay byte for byte: the added row ends as they do (a rewrite in LF changed them all)."""
+    path = repo_copy / "annotation" / "kb" / name
+    crlf = path.read_bytes().replace(b"\n", b"\r\n")
+    lines = crlf.splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:7] + lines[8:]))
+    assert khabar("--root", repo_copy, "link", command, "--write").status == 0
+    assert path.read_bytes() == crlf
+
+
 @pytest.mark.parametrize("validated_first", [True, False], ids=["tables-kept-by-validate", "validating-the-exports-itself"])
 def test_build_refuses_a_broken_base(validated_first: bool, repo_copy: Path, khabar, tmp_path: Path, monkeypatch):
     """With the tables validate kept, or validating the exports itself (an empty cache), the build checks the base

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from khabar.dataset import build as build_module
+from khabar.foundation.paths import repo
 from khabar.model.cli import is_evaluation, is_predicted_tasks, refuse_to_replace
 from tests.reliability.reliability_support import SHARED, tree
-from tests.reliability.test_files import build_args, one_line_error
+from tests.reliability.test_files import build_args, copy_of_repository, one_line_error
 
 KHABAR = Path(sys.executable).with_name("khabar")
 
@@ -97,6 +98,26 @@ def test_a_crlf_datasheet_keeps_its_line_ends_and_makes_the_same_build(tmp_path,
     assert tree(tmp_path / "out") == tree(good_build), "the CRLF datasheet made another build"
     check = khabar("build", "--check", *build_args(tmp_path / "out", datasheet)[1:5], "--datasheet", datasheet)
     assert check.status == 0, check.output
+
+
+def test_guidelines_labeling_config_and_base_saved_with_crlf_make_the_same_build(tmp_path, khabar, datasheet_template):
+    """The text files a build releases as they are (an editor that writes CRLF saved them): released with LF, the
+    build of an LF repository to the byte, manifest included."""
+    base = repo().kb_dir / "entities.csv"  # before --root names a copy
+    builds = {}
+    for ends in ("lf", "crlf"):
+        root = copy_of_repository(tmp_path / ends)
+        (root / "annotation" / "kb").mkdir()
+        shutil.copyfile(base, root / "annotation" / "kb" / "entities.csv")
+        if ends == "crlf":
+            for relative in ("annotation/GUIDELINES.md", "annotation/labeling_config.xml", "annotation/kb/entities.csv"):
+                (root / relative).write_bytes((root / relative).read_bytes().replace(b"\n", b"\r\n"))
+        datasheet = tmp_path / f"DATASHEET-{ends}.md"
+        shutil.copyfile(datasheet_template, datasheet)
+        builds[ends] = tmp_path / f"out-{ends}"
+        assert khabar("--root", root, *build_args(builds[ends], datasheet)).status == 0
+    assert {"GUIDELINES.md", "labeling_config.xml", "kb/entities.csv"} <= set(tree(builds["lf"]))
+    assert tree(builds["crlf"]) == tree(builds["lf"])
 
 
 def _previous_build(tmp_path: Path, good_build: Path, datasheet_template: Path) -> tuple[Path, Path]:
