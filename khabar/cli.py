@@ -17,6 +17,7 @@ Results go to stdout; progress, logs and errors to stderr. Modules log through
 from __future__ import annotations
 
 import argparse
+import codecs
 import importlib
 import io
 import os
@@ -36,7 +37,7 @@ from khabar.foundation.paths import ROOT_ENV, use_root
 from khabar.progress import configure_logging
 
 if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer
+    from _typeshed import ReadableBuffer, SupportsWrite
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The ``khabar`` parser; with ``only``, that command alone is configured (the others are listed, for
     ``khabar --help``), so a command imports its own stage's CLI module and no other's: importing all six
     took 0.07 s of CPU, a cost every command paid."""
-    parser = argparse.ArgumentParser(prog="khabar", description="Arabic news span annotations → a Hugging Face dataset.")
+    parser = _Parser(prog="khabar", description="Arabic news span annotations → a Hugging Face dataset.")
     parser.add_argument("--version", action="version", version=f"khabar {__version__}")
     parser.add_argument(
         "--root", type=Path, metavar="DIR",
@@ -120,11 +121,33 @@ class _StandardOutput(io.FileIO):
             raise StandardOutputError(exc.errno, exc.strerror) from None
 
 
+def _else_escaped(errors: str) -> str:
+    """The name of an error handler that does what ``errors`` does and writes a backslash escape where it would raise,
+    as Python writes standard error: Arabic text or a folder's name on a standard output whose encoding cannot hold
+    it (``PYTHONIOENCODING=ascii``, a Latin-1 terminal) was a traceback once the command's work was done, and the
+    rest of the report lost. ``surrogateescape`` still writes back the bytes of a name that is not UTF-8."""
+    own = codecs.lookup_error(errors)
+
+    def handle(error: UnicodeError) -> tuple[str | bytes, int]:
+        if not isinstance(error, UnicodeEncodeError):
+            raise error
+        first = UnicodeEncodeError(error.encoding, error.object, error.start, error.start + 1, error.reason)  # each character its own way
+        try:
+            return own(first)
+        except UnicodeEncodeError:
+            return codecs.backslashreplace_errors(first)
+
+    name = f"khabar-{errors}-else-backslashreplace"
+    codecs.register_error(name, handle)
+    return name
+
+
 @contextmanager
 def _named_standard_output() -> Iterator[None]:
     """``sys.stdout`` writing through :class:`_StandardOutput` while a command runs, so that a failed write to it is
-    told from a failed write to a file no command named (both are an ``OSError`` without a file name). A standard
-    output that is no file (a test capturing it) is left as it is."""
+    told from a failed write to a file no command named (both are an ``OSError`` without a file name), and writing
+    what its encoding cannot hold as escapes (:func:`_else_escaped`). A standard output that is no file (a test
+    capturing it) is left as it is."""
     original = sys.stdout
     try:
         descriptor = original.fileno()
@@ -134,7 +157,7 @@ def _named_standard_output() -> Iterator[None]:
     original.flush()
     named = io.TextIOWrapper(
         io.BufferedWriter(_StandardOutput(descriptor, "w", closefd=False)),
-        encoding=original.encoding, errors=original.errors, line_buffering=bool(original.line_buffering),
+        encoding=original.encoding, errors=_else_escaped(original.errors or "strict"), line_buffering=bool(original.line_buffering),
     )
     sys.stdout = named
     try:
@@ -146,6 +169,15 @@ def _named_standard_output() -> Iterator[None]:
         except OSError:  # the error being reported, or one lost with the command that failed
             _quiet_stdout()
             named.flush()
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser of ``khabar`` and its commands (each command's is made of the same class): its help goes to
+    standard output as a command's results do (``→`` on an ASCII standard output was a traceback)."""
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        with _named_standard_output():
+            super().print_help(file)
 
 
 #: The shell's status for a process ended by SIGTERM (128 + 15).

@@ -9,14 +9,18 @@ a CI log reads as two. Standard output may be a full disk or ``/dev/full``.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from khabar.foundation.paths import repo
 from tests.reliability.make_bad_inputs import DOCS, dumps, good_export
-from tests.reliability.reliability_support import SHARED
+from tests.reliability.reliability_support import BAD_INPUTS, SHARED
+from tests.reliability.test_files import build_args
 
 KHABAR = Path(sys.executable).with_name("khabar")
 LINE_BREAKS = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
@@ -93,6 +97,44 @@ def test_standard_output_that_cannot_be_written_is_one_line_and_exit_2(argv, tmp
     assert all(line.startswith(f"khabar {command}: ") for line in lines), done.stderr
     assert lines[-1] == f"khabar {command}: error: cannot write to standard output: No space left on device"
     assert (SHARED / "good_export.json").read_bytes() == export_before
+
+
+@pytest.mark.parametrize(
+    ("command", "encoding"), [("build", "ascii"), ("validate", "ascii"), ("validate", "latin-1"), ("validate", "ascii:surrogateescape"), ("help", "ascii")]
+)
+def test_what_standard_outputs_encoding_cannot_hold_is_escaped_not_a_traceback(command, encoding, tmp_path, datasheet_template):
+    """With ``PYTHONIOENCODING`` an encoding without Arabic letters, standard output is the whole of what the command
+    prints, each character it cannot hold as a backslash escape (as standard error writes them), with the command's
+    status. Before, the folder a build wrote, a report quoting Arabic text and ``--help``'s arrow were a
+    UnicodeEncodeError traceback, the build's after its work was done."""
+    folder = tmp_path / "مجلد"  # the build prints the folder it wrote, here under a name in Arabic
+    folder.mkdir()
+    datasheet = folder / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    argv = {
+        "build": ["--root", repo().root, *build_args(folder / "out", datasheet)],
+        "validate": ["--root", repo().root, "validate", BAD_INPUTS / "validate-bidi-in-span" / "export.json", "--documents", SHARED / "documents.jsonl"],
+        "help": ["--help"],
+    }[command]
+
+    def run(io_encoding: str) -> subprocess.CompletedProcess:
+        return subprocess.run([KHABAR, *map(str, argv)], capture_output=True, cwd=folder, env=os.environ | {"PYTHONIOENCODING": io_encoding}, timeout=300)
+
+    done = run(encoding)
+    assert b"Traceback" not in done.stderr and done.returncode == (1 if command == "validate" else 0), done.stderr.decode("ascii", "replace")
+    whole = f"{folder / 'out'}\n" if command == "build" else run("utf-8").stdout.decode("utf-8")
+    assert any(ord(c) > 0xFF for c in whole)
+    assert done.stdout == whole.encode(encoding.split(":")[0], "backslashreplace")
+
+
+def test_a_standard_output_that_writes_back_undecoded_bytes_still_does_and_escapes_the_rest():
+    """``surrogateescape`` (Python's own in a C locale without UTF-8 mode) writes a file name's bytes that were not
+    UTF-8 back as they were; an Arabic letter it cannot write, in the same run of characters too, is escaped."""
+    code = "from khabar.cli import _named_standard_output\nwith _named_standard_output():\n    print('caf\\udce9 \\u0639\\udce9')\n"
+    env = os.environ | {"PYTHONIOENCODING": "ascii:surrogateescape"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr.decode("ascii", "replace")
+    assert done.stdout == b"caf\xe9 \\u0639\xe9\n"
 
 
 #: ``khabar stats`` whose work prints a line, then meets an ``OSError`` no command turned into its own message.
