@@ -19,14 +19,18 @@ CONLL_EXPORT_NAME = "export.json"
 
 def configure_ingest(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", type=Path, help="corpus folder (pages/, pages.csv, sources.csv; default: annotation/corpus)")
-    parser.add_argument("--exports", type=Path, help="exports that protect annotated documents (default: annotation/exports)")
+    parser.add_argument(
+        "--exports", nargs="*", type=Path, metavar="JSON",
+        help="exports whose annotations keep the documents they refer to, files or folders as build reads them (default: every *.json in annotation/exports/; the flag alone: none)",
+    )
 
 
 def run_ingest(args: argparse.Namespace) -> int:
     from khabar.annotation.ingest import ingest
+    from khabar.foundation.export_files import export_paths
 
     corpus = args.corpus or repo().corpus_dir
-    report = ingest(corpus, args.exports or repo().exports_dir)
+    report = ingest(corpus, export_paths(args.exports))  # found before any page is read: a wrong path is refused
     for line in report.lines():
         print(line)
     print(f"{len(report.added) + len(report.unchanged) + len(report.replaced) + len(report.superseded)} page(s) ingested into {corpus / 'documents.jsonl'}")

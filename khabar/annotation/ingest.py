@@ -7,7 +7,8 @@ Each page in ``corpus/pages/`` is read as UTF-8, normalised once
 
 Re-ingesting an unchanged page is a no-op. A page whose text changed becomes a
 new document; the old record is kept (marked ``superseded_by``) when an export
-in ``annotation/exports/`` holds annotations for it, so its offsets stay valid.
+(``annotation/exports/``, or those ``--exports`` names, found as build finds them)
+holds annotations for it, so its offsets stay valid.
 """
 
 from __future__ import annotations
@@ -270,24 +271,47 @@ def checked_records(documents_file: Path) -> list[DocumentRecord]:
     return [parse_record(line, line_no, documents_file) for line_no, line in jsonl.lines(documents_file)]
 
 
-def annotated_doc_ids(exports_dir: Path) -> set[str]:
-    """doc_ids that have at least one annotation in a committed export."""
+def annotated_doc_ids(exports: list[Path]) -> set[str]:
+    """doc_ids that have at least one annotation in the exports, each task's document found as validate finds it.
+
+    A task's document is its ``data.doc_id``, or the one whose text its ``data.text`` is (a doc_id is the hash of
+    its text). An export that is not a list of tasks, a task that is not an object or whose annotations are not a
+    list, and annotations whose document cannot be told are refused: an export that cannot be read is never taken
+    for one without annotations, whose documents a changed page would replace.
+    """
     found: set[str] = set()
-    if not exports_dir.is_dir():
-        return found
-    for path in export_files.in_folder(exports_dir):
+    for path in exports:
         try:
             tasks = json.loads(export_files.read_regular(path).decode("utf-8"))
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             problem = str(exc).split(";")[0] if not isinstance(exc, RecursionError) else "nested too deeply"
             raise KhabarError(f"cannot tell which documents are annotated: not JSON ({problem})", file=str(path)) from None
-        for task in tasks if isinstance(tasks, list) else []:
-            if isinstance(task, dict) and task.get("annotations"):
-                data = task.get("data")
-                doc_id = data.get("doc_id") if isinstance(data, dict) else None
-                if isinstance(doc_id, str):
-                    found.add(doc_id)
+        if not isinstance(tasks, list):
+            raise KhabarError(f"not a Label Studio JSON export: the top level is a JSON {_json_type(tasks)}, a full export is a list of tasks", file=str(path))
+        found.update(filter(None, (_annotated_document(task, f"#{position}", path) for position, task in enumerate(tasks))))
     return found
+
+
+def _annotated_document(task: object, position: str, path: Path) -> str | None:
+    """The doc_id of the task's document when the task has annotations."""
+    if not isinstance(task, dict):
+        raise KhabarError(f"not a Label Studio task: a JSON {_json_type(task)}, expected an object", file=str(path), task=position)
+    where = task["id"] if isinstance(task.get("id"), int | str) else position
+    annotations = task.get("annotations")
+    if annotations is not None and not isinstance(annotations, list):
+        raise KhabarError(f"task 'annotations' is a JSON {_json_type(annotations)}, expected a list", file=str(path), task=where)
+    if not annotations:
+        return None
+    data = task["data"] if isinstance(task.get("data"), dict) else {}
+    doc_id, text = data.get("doc_id"), data.get("text")
+    if isinstance(doc_id, str):
+        return doc_id
+    if doc_id is None and isinstance(text, str):
+        return doc_id_for(text)
+    raise KhabarError(
+        "cannot tell which document the task's annotations refer to: no data.doc_id string and no data.text",
+        file=str(path), task=where,
+    )
 
 
 def write_records(documents_file: Path, records: list[DocumentRecord]) -> None:
@@ -296,8 +320,9 @@ def write_records(documents_file: Path, records: list[DocumentRecord]) -> None:
     jsonl.write(documents_file, (asdict(r) for r in ordered))
 
 
-def ingest(corpus_dir: Path, exports_dir: Path) -> IngestReport:
-    """Bring ``corpus_dir/documents.jsonl`` up to date with its pages."""
+def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
+    """Bring ``corpus_dir/documents.jsonl`` up to date with its pages; the annotations of ``exports`` (found by
+    :func:`khabar.foundation.export_files.export_paths`) keep the documents they refer to."""
     pages_dir = corpus_dir / "pages"
     documents_file = corpus_dir / "documents.jsonl"
     metadata = read_metadata(corpus_dir)
@@ -337,7 +362,7 @@ def ingest(corpus_dir: Path, exports_dir: Path) -> IngestReport:
             report.unchanged.append(record.doc_id)
         else:
             if annotated is None:
-                annotated = annotated_doc_ids(exports_dir)
+                annotated = annotated_doc_ids(exports)
             if old.doc_id in annotated:
                 kept.append(replace(old, superseded_by=record.doc_id))
                 report.superseded.append((old.doc_id, record.doc_id))

@@ -7,10 +7,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from khabar.foundation.export_files import export_paths
 from khabar.foundation.paths import repo
 from khabar.gold.inputs import Inputs
 from khabar.gold.load import load_ranged_inputs
-from khabar.validation.cli import export_paths
 
 if TYPE_CHECKING:
     from khabar.kb.check import BaseCheck
@@ -35,5 +35,4 @@ def build_inputs_from_args(args: argparse.Namespace) -> tuple[Inputs, BaseCheck 
 
 
 def _exports(args: argparse.Namespace) -> list[Path]:
-    # named exports are found as validate finds them: folders expanded, non-regular files refused
-    return export_paths(list(args.exports or [])) if args.exports != [] else []
+    return export_paths(args.exports)  # no --exports: the committed ones; the flag alone: none

@@ -1,7 +1,8 @@
 """Which files are Label Studio exports, and reading one without hanging on it.
 
 Every command that reads exports (validate, build, ingest's check of annotated
-documents) finds them here: a folder gives its ``*.json`` files, the suffix in
+documents, train, evaluate, link propose, preannotate's gazetteer) finds them
+here (:func:`export_paths`): a folder gives its ``*.json`` files, the suffix in
 any case (``X.JSON`` too); a named folder that holds none is refused, with what
 it does hold. Anything that is not a regular file (a FIFO, a socket, a device,
 a folder named ``x.json``, a dangling symlink or a symlink loop) is refused
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import repo
 
 SUFFIX = ".json"
 
@@ -124,3 +126,16 @@ def named(given: list[Path]) -> list[Path]:
     for path in paths:  # the same file named twice is read once
         unique.setdefault(path.resolve(), path)
     return list(unique.values())
+
+
+def export_paths(given: list[Path] | None) -> list[Path]:
+    """The exports a command reads, found one way for every command that reads them.
+
+    ``None`` (nothing named) gives the committed ones, every export in ``annotation/exports/``
+    (none before the first pull: no such folder); ``[]`` (``--exports`` alone) gives none;
+    anything else is what :func:`named` makes of the paths, refusing what it refuses.
+    """
+    if given is None:
+        folder = repo().exports_dir
+        return in_folder(folder) if folder.is_dir() else []
+    return named(given)

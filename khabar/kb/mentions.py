@@ -147,10 +147,11 @@ def committed_gold() -> tuple[FrameTexts, pl.DataFrame, pl.DataFrame]:
     (:func:`gold_frames`) of the repository's committed exports: the tables ``khabar validate`` kept for them, or
     validated here (without the base: it is what is being made). Validating them each time, ``khabar link
     propose`` after ``khabar validate`` took 11.9 s CPU for a committed export of 1M span results."""
+    from khabar.foundation.export_files import export_paths
     from khabar.foundation.paths import repo
     from khabar.gold.load import load_ranged_inputs
 
-    exports = sorted(repo().exports_dir.glob("*.json"))
+    exports = export_paths(None)
     if not exports:
         raise KhabarError("no committed export to link", file=str(repo().exports_dir))
     inputs = load_ranged_inputs(exports, repo().documents_file)

@@ -44,7 +44,7 @@ def is_evaluation(value: Any) -> bool:
 
 
 def configure_train(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exports", nargs="*", type=Path, metavar="JSON", help="gold exports (default: every *.json in annotation/exports/)")
+    parser.add_argument("--exports", nargs="*", type=Path, metavar="JSON", help="gold exports, files or folders (default: every *.json in annotation/exports/; the flag alone: none)")
     parser.add_argument("--documents", type=Path, help="corpus records (default: annotation/corpus/documents.jsonl)")
     parser.add_argument("--no-proclitic-split", action="store_true", help=PROCLITIC_HELP)
     parser.add_argument(
@@ -54,11 +54,12 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from khabar.foundation.export_files import export_paths
     from khabar.foundation.paths import repo
     from khabar.model.train import TrainConfig, models_dir, repository_data, set_current, train_model
 
     root = repo().root
-    exports = args.exports if args.exports is not None else sorted(repo().exports_dir.glob("*.json"))
+    exports = export_paths(args.exports)
     if args.max_tokens < 1:
         raise KhabarError(f"--max-tokens must be at least 1, not {args.max_tokens}")
     config = TrainConfig(split_proclitics=not args.no_proclitic_split, max_tokens=args.max_tokens)
@@ -123,6 +124,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import time
 
     from khabar.foundation import jsonl
+    from khabar.foundation.export_files import export_paths
     from khabar.foundation.files import temporary_folder
     from khabar.foundation.paths import repo
     from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows
@@ -139,7 +141,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             if setting == "wojood":
                 scores = evaluate_wojood(root, config, Path(work), print)
             else:
-                scores = evaluate_loo(root, sorted(repo().exports_dir.glob("*.json")), repo().documents_file, config, Path(work), print)
+                scores = evaluate_loo(root, export_paths(None), repo().documents_file, config, Path(work), print)
             report[setting] = scores.rows()
             print(format_rows(setting, report[setting]))
             print(f"({setting}: {time.monotonic() - started:.0f} s)\n")

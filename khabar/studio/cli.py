@@ -59,7 +59,7 @@ def configure_studio(parser: argparse.ArgumentParser) -> None:
         "preannotate", help="add predictions to every task: the trained entity model's (khabar train), else the rules' with the gazetteer"
     )
     _add_target(pre)
-    pre.add_argument("--exports", type=Path, help="committed exports the gazetteer learns from (default: annotation/exports)")
+    pre.add_argument("--exports", type=Path, help="an export or folder of them the gazetteer learns from (default: annotation/exports)")
 
     pull = actions.add_parser("pull", help="merge the project's work into annotation/exports/<project>.json")
     _add_target(pull)
@@ -238,12 +238,13 @@ def _preannotate(client: LabelStudio, args: argparse.Namespace, project_id: int,
 def _preannotate_by_rules(client: LabelStudio, args: argparse.Namespace, project_id: int) -> int:
     """Pre-annotate with the rules and the gazetteer learnt from the committed exports."""
     from khabar.annotation.preannotate import MODEL_VERSION
+    from khabar.foundation.export_files import export_paths
     from khabar.studio.export import load_gazetteer
     from khabar.studio.project import import_preannotations
 
-    exports = args.exports or repo().exports_dir
+    exports = export_paths(None if args.exports is None else [args.exports])
     gazetteer = load_gazetteer(exports)
-    _log.info(f"gazetteer: {len(gazetteer)} surface form(s) from {exports}")
+    _log.info(f"gazetteer: {len(gazetteer)} surface form(s) from {len(exports)} export file(s)")
     report = _api_call(import_preannotations, client, project_id, gazetteer, progress=_log.info)
     print(
         f"{MODEL_VERSION}: {report.added} task(s) pre-annotated ({report.results} result(s)), "

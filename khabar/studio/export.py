@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from khabar.annotation.gazetteer import Gazetteer, gazetteer_from_tasks
 from khabar.annotation.pseudonyms import pseudonym_number
-from khabar.foundation import export_files, jsonl
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import signals_deferred, stage_file, temporary_folder, write_atomic
 from khabar.studio.merge import PullMerge, merge_pull, refusals, refuse
@@ -257,10 +257,9 @@ def _export_tasks(export: ExportFile, *, source: str, unreadable: str) -> Iterat
         export.close()
 
 
-def load_gazetteer(exports_dir: Path) -> Gazetteer:
-    """What ``khabar studio preannotate`` proposes entities from: the surface forms of the exports in
-    ``exports_dir`` (:func:`khabar.annotation.gazetteer.gazetteer_from_tasks`), each file read a task at a time."""
-    paths = export_files.in_folder(exports_dir) if exports_dir.is_dir() else []
+def load_gazetteer(paths: list[Path]) -> Gazetteer:
+    """What ``khabar studio preannotate`` proposes entities from: the surface forms of the exports
+    (:func:`khabar.annotation.gazetteer.gazetteer_from_tasks`), each file read a task at a time."""
     return gazetteer_from_tasks(
         task for path in paths for task in _export_tasks(_opened(path), source=str(path), unreadable="cannot build the gazetteer: not a JSON export")
     )

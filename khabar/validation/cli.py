@@ -50,18 +50,6 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--documents", type=Path, metavar="FILE", help="corpus records (default: annotation/corpus/documents.jsonl)")
 
 
-def export_paths(given: list[Path]) -> list[Path]:
-    """The export files named (folders give their *.json, any case), or the committed ones.
-
-    See :mod:`khabar.foundation.export_files`: anything that is not a regular
-    file is refused, and so is a named folder without an export.
-    """
-    if not given:
-        folder = repo().exports_dir
-        return export_files.in_folder(folder) if folder.is_dir() else []
-    return export_files.named(given)
-
-
 def run_validate(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         from khabar.validation.dataset_check import run_dataset_check
@@ -90,7 +78,7 @@ def _validate_exports(args: argparse.Namespace) -> int:
         print("\n".join([*check_table(), *check_lines()]))
         return 0
     arrow_on_the_system_allocator()
-    paths = export_paths(args.paths)
+    paths = export_files.export_paths(args.paths or None)  # no PATHS: the committed exports
     if args.documents is None:
         args.documents = repo().documents_file
     if paths:

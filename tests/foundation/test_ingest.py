@@ -12,6 +12,7 @@ from khabar.annotation import ingest as ingest_module
 from khabar.annotation.ingest import doc_id_for, ingest, load_records
 from khabar.annotation.normalize import normalize_text
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.export_files import export_paths
 from khabar.foundation.paths import repo
 from khabar.validation.reader import read_documents
 from tests.cli_support import run_khabar
@@ -19,15 +20,14 @@ from tests.cli_support import run_khabar
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    """A copy of the committed corpus without its records, and an empty exports folder."""
+    """A copy of the committed corpus without its records."""
     corpus = tmp_path / "corpus"
     shutil.copytree(repo().corpus_dir, corpus, ignore=shutil.ignore_patterns("documents.jsonl"))
-    (tmp_path / "exports").mkdir()
     return corpus
 
 
 def run_ingest(corpus: Path) -> int:
-    return run_khabar("ingest", "--corpus", str(corpus), "--exports", str(corpus.parent / "exports"))
+    return run_khabar("ingest", "--corpus", str(corpus), "--exports")  # the flag alone: no export protects a document
 
 
 def test_five_seed_pages_become_five_documents(corpus):
@@ -57,7 +57,7 @@ def test_metadata_comes_from_the_evidence(corpus):
 def test_committed_records_are_up_to_date():
     """The committed documents.jsonl is what ingest makes of the committed pages."""
     committed = (repo().corpus_dir / "documents.jsonl").read_bytes()
-    report = ingest(repo().corpus_dir, repo().exports_dir)
+    report = ingest(repo().corpus_dir, export_paths(None))
     assert (repo().corpus_dir / "documents.jsonl").read_bytes() == committed
     assert len(report.unchanged) == 5 and not report.added
 
@@ -65,7 +65,7 @@ def test_committed_records_are_up_to_date():
 def test_reingest_is_a_no_op(corpus):
     run_ingest(corpus)
     first = (corpus / "documents.jsonl").read_bytes()
-    report = ingest(corpus, corpus.parent / "exports")
+    report = ingest(corpus, [])
     assert len(report.unchanged) == 5 and not (report.added or report.replaced or report.superseded)
     assert (corpus / "documents.jsonl").read_bytes() == first
 
@@ -87,7 +87,7 @@ def test_changed_text_of_an_unannotated_document_replaces_it(corpus):
     run_ingest(corpus)
     old = {r.file: r.doc_id for r in load_records(corpus / "documents.jsonl")}
     _change_page(corpus, "004_7ffaebf57031e60d.txt")
-    report = ingest(corpus, corpus.parent / "exports")
+    report = ingest(corpus, [])
     records = load_records(corpus / "documents.jsonl")
     assert len(records) == 5
     assert report.replaced and report.replaced[0][0] == old["004_7ffaebf57031e60d.txt"]
@@ -97,9 +97,9 @@ def test_changed_text_never_overwrites_an_annotated_document(corpus):
     run_ingest(corpus)
     old = next(r for r in load_records(corpus / "documents.jsonl") if r.file.startswith("004"))
     export = [{"id": 1, "data": {"text": old.text, "doc_id": old.doc_id}, "annotations": [{"id": 7, "result": []}]}]
-    (corpus.parent / "exports" / "project.json").write_text(json.dumps(export), encoding="utf-8")
+    (corpus.parent / "project.json").write_text(json.dumps(export), encoding="utf-8")
     _change_page(corpus, old.file)
-    report = ingest(corpus, corpus.parent / "exports")
+    report = ingest(corpus, [corpus.parent / "project.json"])
     records = load_records(corpus / "documents.jsonl")
     assert len(records) == 6
     kept = next(r for r in records if r.doc_id == old.doc_id)

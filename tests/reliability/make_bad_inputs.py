@@ -171,12 +171,15 @@ PAGE = "بغداد: قالت السفيرة إن عمل التحالف لم ين
 
 
 def ingest(name: str, description: str, pages: dict[str, bytes | str], pages_csv: str | bytes | None = None, *,
-           exit: int, expect: list[str], sources: str = SOURCES, extra_files: dict[str, str] | None = None, **extra: Any) -> None:
+           exit: int, expect: list[str], sources: str = SOURCES, extra_files: dict[str, str] | None = None, exports: str | None = None,
+           **extra: Any) -> None:
+    """``exports``: what ``--exports`` names in the case folder (the exports that protect annotated documents); by
+    default the flag alone, none."""
     if pages_csv is None:
         pages_csv = PAGES_HEADER + "".join(f"{p},asharq-al-awsat,عنوان,2024-03-24,,,story-1\n" for p in pages)
     files: dict[str, str | bytes] = {f"corpus/pages/{p}": c for p, c in pages.items()}
     files |= {"corpus/pages.csv": pages_csv, "corpus/sources.csv": sources, **(extra_files or {})}
-    case(f"ingest-{name}", description, files, argv=["ingest", "--corpus", "{case}/corpus", "--exports", "{case}/exports"],
+    case(f"ingest-{name}", description, files, argv=["ingest", "--corpus", "{case}/corpus", "--exports", *([f"{{case}}/{exports}"] if exports else [])],
          exit=exit, expect=expect, **extra)
 
 
@@ -493,8 +496,26 @@ def unusable_text_and_records() -> None:
     case("validate-upper-case-suffix", "an export named X.JSON in a folder: found and checked", {"exports/X.JSON": dumps(mutated("e4", end=len(TEXT_1) + 5))},
          argv=named_folder, exit=1, expect=["X.JSON", "task 1", "region e4"], untouched=["exports/X.JSON"])
     ingest("exports-fifo", "the exports folder that protects annotated documents holds a FIFO", {"a.txt": PAGE}, exit=2,
-           expect=["x.json", "FIFO"], fifos=["exports/x.json"],
+           expect=["x.json", "FIFO"], fifos=["exports/x.json"], exports="exports",
            extra_files={"corpus/documents.jsonl": json.dumps(dict(DOCS[1], file="a.txt"), ensure_ascii=False) + "\n"}, untouched=["corpus/documents.jsonl"])
+    # exports that cannot be read are refused, never taken for exports without annotations: the record of a.txt,
+    # whose page changed, would be dropped
+    changed = {"corpus/documents.jsonl": json.dumps(dict(DOCS[1], file="a.txt"), ensure_ascii=False) + "\n"}
+    annotated = [{"id": 1, "data": {"text": DOCS[1]["text"]}, "annotations": [{"id": 1, "result": []}]}]
+    for name, description, exports, files, expect in [
+        ("exports-missing", "--exports naming nothing", "nope.json", {}, ["nope.json", "no such export file or folder"]),
+        ("exports-folder-without-json", "--exports naming a folder without an export", "exports", {"exports/notes.txt": "x\n"},
+         ["exports", "holds no *.json", "'notes.txt'"]),
+        ("exports-not-json", "--exports naming a file that is not JSON", "notes.txt", {"notes.txt": "x\n"}, ["notes.txt", "not JSON"]),
+        ("exports-top-level-object", "an export that is one JSON object, not a list of tasks", "x.json", {"x.json": "{}\n"},
+         ["x.json", "top level is a JSON object"]),
+        ("exports-task-without-document", "annotations of a task with neither data.doc_id nor data.text", "x.json",
+         {"x.json": dumps([{"id": 1, "data": {}, "annotations": [{"id": 1, "result": []}]}])}, ["x.json", "task 1", "cannot tell which document"]),
+    ]:
+        ingest(name, description, {"a.txt": PAGE}, exit=2, expect=expect, exports=exports, extra_files=changed | files, untouched=["corpus/documents.jsonl"])
+    ingest("exports-task-matched-by-text", "annotations of a task without data.doc_id keep the record of the document whose text it holds",
+           {"a.txt": PAGE}, exit=0, expect=["is kept because annotations refer to it"], exports="x.json",
+           extra_files=changed | {"x.json": dumps(annotated)})
 
     case("build-exports-fifo", "build --exports naming a FIFO (it must not hang while hashing it)", {},
          argv=["build", "--documents", "{shared}/documents.jsonl", "--out", "{case}/dist/khabar", "--datasheet", "{datasheet}", "--exports", "{case}/x.json"],
@@ -512,7 +533,7 @@ def unusable_text_and_records() -> None:
          argv=["validate", "{case}/export.json", "--documents", "{case}/documents.jsonl"], exit=2, expect=["documents.jsonl", "FIFO"],
          fifos=["documents.jsonl"], untouched=["export.json"])
     case("ingest-pages-csv-fifo", "pages.csv is a FIFO", {"corpus/pages/a.txt": PAGE, "corpus/sources.csv": SOURCES},
-         argv=["ingest", "--corpus", "{case}/corpus", "--exports", "{case}/exports"], exit=2, expect=["pages.csv", "FIFO"], fifos=["corpus/pages.csv"])
+         argv=["ingest", "--corpus", "{case}/corpus", "--exports"], exit=2, expect=["pages.csv", "FIFO"], fifos=["corpus/pages.csv"])
 
     # another project's export: one refusal, not a failure per row
     other = json.loads((LS_FIXTURES / "lsf-examples/named_entity/annotations/1.json").read_text(encoding="utf-8"))

@@ -359,13 +359,13 @@ def test_a_full_disk_while_ingesting_changes_nothing(tmp_path, khabar):
         (corpus / "pages" / "a.txt").write_text("قال الوزير إن بغداد آمنة.\n", encoding="utf-8")
         (corpus / "pages.csv").write_text(PAGES_HEADER + "a.txt,asharq-al-awsat,عنوان,2024-03-24,,,story-1\n", encoding="utf-8")
         (corpus / "sources.csv").write_text(SOURCES, encoding="utf-8")
-        assert khabar("ingest", "--corpus", corpus, "--exports", tmp_path / "exports").status == 0
+        assert khabar("ingest", "--corpus", corpus, "--exports").status == 0
         (corpus / "pages" / "b.txt").write_text("أكد رئيس الوزراء أن الحكومة قادرة.\n", encoding="utf-8")
         with (corpus / "pages.csv").open("a", encoding="utf-8") as pages:
             pages.write("b.txt,asharq-al-awsat,عنوان,2024-03-24,,,story-2\n")
         fill(disk)
         before = tree(disk)
-        run = khabar("ingest", "--corpus", corpus, "--exports", tmp_path / "exports")
+        run = khabar("ingest", "--corpus", corpus, "--exports")
         one_line_error(run, "documents.jsonl", "No space left on device")
         assert tree(disk) == before
 
@@ -399,11 +399,11 @@ def test_a_page_with_line_separators_is_ingested_read_back_validated_and_built(t
     (corpus / "pages" / "a.txt").write_text(page, encoding="utf-8")
     (corpus / "pages.csv").write_text("file,source,title,published,published_evidence,url,story\na.txt,asharq-al-awsat,عنوان,2024-03-24,,,story-1\n", encoding="utf-8")
     (corpus / "sources.csv").write_text("id,name_ar,name_en,site,country\nasharq-al-awsat,الشرق الأوسط,Asharq Al-Awsat,aawsat.com,GB\n", encoding="utf-8")
-    first = khabar("ingest", "--corpus", corpus, "--exports", tmp_path / "exports")
+    first = khabar("ingest", "--corpus", corpus, "--exports")
     assert first.status == 0, first.output
     documents = corpus / "documents.jsonl"
     written = documents.read_bytes()
-    again = khabar("ingest", "--corpus", corpus, "--exports", tmp_path / "exports")
+    again = khabar("ingest", "--corpus", corpus, "--exports")
     assert again.status == 0 and "unchanged" in again.out, again.output
     assert documents.read_bytes() == written
     [record] = load_records(documents)

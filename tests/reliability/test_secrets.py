@@ -57,6 +57,7 @@ def test_every_command_with_fake_secrets_in_the_environment_leaks_none(own_studi
     studio = own_studio.root
     exports = tmp_path / "exports"
     exports.mkdir()
+    shutil.copyfile(SHARED / "good_export.json", exports / "good.json")  # a folder named as exports holds one
     corpus = tmp_path / "corpus"
     shutil.copytree(repo().corpus_dir, corpus)
     datasheet = tmp_path / "DATASHEET.md"

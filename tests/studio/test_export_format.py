@@ -12,6 +12,7 @@ import pytest
 from khabar.annotation.gazetteer import gazetteer_from_tasks
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.export_files import export_paths
 from khabar.foundation.files import write_atomic
 from khabar.studio.export import Annotators, FileSide, SnapshotTasks, annotation_pseudonyms, load_gazetteer, load_pseudonym_book
 from khabar.studio.spool import TaskSpool
@@ -158,12 +159,13 @@ def test_gazetteer_learns_submitted_entities_with_majority_label(tmp_path):
     ]
     assert dict(gazetteer_from_tasks(tasks).entries) == {"بغداد": "GPE"}
     (tmp_path / "gold.json").write_text(json.dumps(tasks), encoding="utf-8")
-    assert dict(load_gazetteer(tmp_path).entries) == {"بغداد": "GPE"}
-    assert len(load_gazetteer(tmp_path / "none")) == 0
+    assert dict(load_gazetteer(export_paths([tmp_path])).entries) == {"بغداد": "GPE"}
+    with pytest.raises(KhabarError, match="no such export file or folder"):  # not an empty gazetteer: a wrong --exports
+        export_paths([tmp_path / "none"])
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "x.json").write_text('{"id": 1}', encoding="utf-8")
     with pytest.raises(KhabarError, match="cannot build the gazetteer: not a JSON export .*the top level is a JSON dict") as refused:
-        load_gazetteer(tmp_path / "broken")
+        load_gazetteer(export_paths([tmp_path / "broken"]))
     assert str(tmp_path / "broken" / "x.json") in str(refused.value)
 
 

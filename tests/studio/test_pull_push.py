@@ -191,7 +191,7 @@ def test_cli_never_prints_the_token(studio_server, annotated, tmp_path, capsys):
     for argv in (
         ["status", "--studio-dir", root],
         ["sync", "--studio-dir", root, "--project", "cli-project"],
-        ["preannotate", "--studio-dir", root, "--project", "cli-project", "--exports", str(tmp_path)],
+        ["preannotate", "--studio-dir", root, "--project", "cli-project", "--exports", str(annotated["out"])],
         ["pull", "--studio-dir", root, "--project", "cli-project", "--out", str(tmp_path / "cli.json")],
         ["push", "--studio-dir", root, "--project", "cli-project", "--file", str(tmp_path / "cli.json")],
     ):

@@ -262,7 +262,7 @@ def test_a_pull_that_would_shrink_an_annotation_is_refused_until_accepted(khabar
 def test_preannotate_before_push_never_duplicates_predictions(khabar, root, team, studio_project_title):
     client, title = team["client"], studio_project_title
     project_id = sync_project(client, title, CONFIG, RECORDS, progress=quiet).project_id  # a project made before: no push yet
-    assert cli(khabar, root, team, "preannotate", title, "--exports", root / "annotation" / "exports").status == 0
+    assert cli(khabar, root, team, "preannotate", title).status == 0  # the committed exports: none yet
     export = root / "annotation" / "exports" / f"{title}.json"
     write_export(export, with_new_unique_ids(json.loads(COMMITTED.read_text(encoding="utf-8"))))
     pushed = cli(khabar, root, team, "push", title)
