@@ -46,7 +46,7 @@ def configure_import_conll(parser: argparse.ArgumentParser) -> None:
 
 
 def run_import_conll(args: argparse.Namespace) -> int:
-    from khabar.annotation.conll_import import ConllImport, imported_documents, read_tag_map, write_documents, write_export
+    from khabar.annotation.conll_import import ConllImport, imported_documents, read_tag_map, write_import
     from khabar.annotation.ingest import DocumentRecord
     from khabar.annotation.scheme import load_scheme
 
@@ -71,15 +71,7 @@ def run_import_conll(args: argparse.Namespace) -> int:
         if not records:  # raised before the export is committed: nothing is written
             raise KhabarError("no tokens: nothing to import", file=str(args.file))
 
-    new_folder = not args.out.exists()
-    write_export(export, tasks())  # a bad line met on the way leaves nothing: no file, no folder (StagedFile.made)
-    try:
-        write_documents(documents, records)
-    except KhabarError:
-        export.unlink(missing_ok=True)  # ours: made a moment ago, after checking nothing was there
-        if new_folder:
-            args.out.rmdir()
-        raise
+    write_import(documents, export, tasks(), records)  # a bad line, a full disk, an interrupt: no file, no new folder
 
     def say(message: str) -> None:
         print(f"khabar import-conll: {message}")

@@ -51,7 +51,7 @@ from khabar.annotation.results import labels_result
 from khabar.annotation.scheme import Layer, Scheme, load_scheme
 from khabar.foundation import export_files, jsonl
 from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError, not_utf8
-from khabar.foundation.files import write_atomic
+from khabar.foundation.files import write_atomic, write_new_files
 
 ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
 COLUMNS = re.compile(r"[ \t]+")
@@ -455,14 +455,28 @@ def _task(task_id: int, annotator: str, results: list[dict], record: DocumentRec
     }
 
 
-def write_documents(path: Path, records: Iterable[DocumentRecord]) -> None:
+def documents_text(records: Iterable[DocumentRecord]) -> str:
     """Corpus records, one JSON per line, as ``khabar ingest`` writes them."""
-    jsonl.write(path, (asdict(record) for record in records))
+    return jsonl.dumps(asdict(record) for record in records)
+
+
+def export_text(tasks: Iterable[dict]) -> Iterator[str]:
+    """A Label Studio export in the pull's layout, a task at a time."""
+    return jsonl.dumps_document_items(tasks)
+
+
+def write_documents(path: Path, records: Iterable[DocumentRecord]) -> None:
+    write_atomic(path, documents_text(records))
 
 
 def write_export(path: Path, tasks: Iterable[dict]) -> None:
-    """A Label Studio export in the pull's layout, written a task at a time."""
-    write_atomic(path, jsonl.dumps_document_items(tasks))
+    write_atomic(path, export_text(tasks))
+
+
+def write_import(documents: Path, export: Path, tasks: Iterable[dict], records: list[DocumentRecord]) -> None:
+    """The export, written as its tasks are made (each adds its document's record to ``records``), and then the
+    corpus records: both or neither (:func:`khabar.foundation.files.write_new_files`)."""
+    write_new_files([(export, lambda: export_text(tasks)), (documents, lambda: documents_text(records))])
 
 
 @dataclass

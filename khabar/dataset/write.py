@@ -23,7 +23,7 @@ from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
 from khabar.foundation import jsonl
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.files import FolderSwap, StagedFile, left_behind, remove_folder, remove_left_staging, sha256_bytes, signals_deferred, stage_file, staging_folder, sync_tree
+from khabar.foundation.files import FolderSwap, StagedFile, left_behind, remove_folder, remove_left_staging, sha256_bytes, signals_held, stage_file, staging_folder, sync_tree
 from khabar.foundation.manifest import MANIFEST_NAME, build_holding, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
@@ -152,7 +152,7 @@ def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, c
             if datasheet_text != current:
                 # refused at the commit if the datasheet was edited while the build ran: those edits are kept
                 staged = stage_file(datasheet, datasheet_text, expected_sha256=sha256_bytes(current.encode("utf-8")))
-            with signals_deferred():  # the folder and the datasheet in place together, or neither: Ctrl-C waits for them
+            with signals_held():  # the folder and the datasheet in place together, or neither: Ctrl-C waits for them
                 check_out(out)  # again: the folder may have been changed while the build ran
                 swap = FolderSwap(staging, out, last=MANIFEST_NAME)
                 swap.swap()

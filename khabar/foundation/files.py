@@ -11,7 +11,7 @@ A folder is replaced the same way: built under a temporary name beside it, then
 two renames (the old one aside, the new one in) and the old one removed. A folder
 that cannot be removed whole (one of its folders read-only) is refused before
 anything moves, and SIGINT and SIGTERM wait while things are put in place
-(:func:`signals_deferred`): a command stopped then stops with all of them in
+(:func:`signals_held`): a command stopped then stops with all of them in
 place, never some.
 
 Every ``OSError`` becomes a :class:`KhabarError` naming the file (exit 2).
@@ -29,7 +29,7 @@ import signal
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,22 +61,6 @@ def destination(path: Path) -> Path:
         raise KhabarError("cannot write: a loop of symbolic links", file=str(path)) from None
 
 
-def _to_make(folder: Path) -> tuple[Path, ...]:
-    """The folders that making ``folder`` makes, innermost first (see :func:`_remove_made`)."""
-    return tuple(path for path in [folder, *folder.parents] if not path.exists())
-
-
-def _remove_made(made: tuple[Path, ...]) -> None:
-    """Remove the folders a write made to hold what it wrote (:func:`_to_make`), innermost first, once it failed: it
-    leaves none of them (a failed build left an empty ``dist/``); a folder that now holds anything is kept, with those
-    around it."""
-    for folder in made:
-        try:
-            folder.rmdir()
-        except OSError:  # something else has since been put there (or the write succeeded): it is not ours alone
-            break
-
-
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -103,33 +87,6 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-#: the signals that stop a command (Ctrl-C, and the one a supervisor sends)
-_STOPPING = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait while the block runs, then go to the handlers they would have reached (the command
-    stops there as it would have): what the block puts in place is then all in place. A build stopped between its
-    renames had its output folder moved aside and the new one not yet in, or its datasheet refreshed and its folder
-    put back. Python runs signal handlers in the main thread only: elsewhere the block just runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    handlers = {signum: signal.getsignal(signum) for signum in _STOPPING}
-    deferring = [signum for signum, handler in handlers.items() if handler is not None]  # None: a handler set outside Python, left as it is
-    for signum in deferring:
-        signal.signal(signum, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        for signum in deferring:
-            signal.signal(signum, handlers[signum])
-        if received:
-            signal.raise_signal(received[0])  # the handler restored runs now (a second signal adds nothing)
-
-
 @dataclass
 class StagedFile:
     """New bytes for ``target``, written and synced under ``temporary`` beside it, not yet in place."""
@@ -140,6 +97,8 @@ class StagedFile:
     made: tuple[Path, ...] = ()  # the folders made to hold it, innermost first: a discarded file leaves none of them
     #: a descriptor holding the temporary file's lock until it is renamed or discarded (see :func:`left_behind`)
     held: int | None = None
+    #: renamed over the target: there is nothing left to discard
+    placed: bool = False
 
     def commit(self) -> None:
         """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read."""
@@ -153,6 +112,7 @@ class StagedFile:
                     self.discard()
                     raise KhabarError("changed on disk since it was read; not written (run the command again)", file=str(self.target))
             os.replace(self.temporary, self.target)
+            self.placed = True
         except OSError as exc:
             self.discard()
             raise write_error(exc, self.target) from None
@@ -163,9 +123,12 @@ class StagedFile:
             raise KhabarError(f"written, but the folder could not be flushed to disk: {exc.strerror}", file=str(self.target)) from None
 
     def discard(self) -> None:
+        """Remove the new bytes, and the folders made for them, unless they are in place."""
+        if self.placed:
+            return
         self.temporary.unlink(missing_ok=True)
         self._let_go()
-        _remove_made(self.made)
+        remove_made(self.made)
 
     def _let_go(self) -> None:
         if self.held is not None:
@@ -195,7 +158,7 @@ def stage_file(
     """
     target = destination(path)
     pieces = [data] if isinstance(data, (bytes, str)) else data
-    made = _to_make(target.parent)
+    made = folders_to_make(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode is None:
@@ -228,6 +191,84 @@ def stage_file(
 def write_atomic(path: Path, data: bytes | str | Iterable[str], *, expected_sha256: str | None = None, mode: int | None = None) -> None:
     """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename."""
     stage_file(path, data, expected_sha256=expected_sha256, mode=mode).commit()
+
+
+def write_new_files(files: Sequence[tuple[Path, Callable[[], bytes | str | Iterable[str]]]]) -> None:
+    """Write files that do not exist yet (the caller checked), all of them or none, whatever stops the command.
+
+    Each is staged in turn (:func:`stage_file`; its data made only then, so that one can be made from what the one
+    before it read), then all are renamed into place with SIGINT and SIGTERM held: a rename that fails, or one of
+    those signals come meanwhile, removes those in place before the signal is let through. Whatever was not put in
+    place is then discarded, with the folders made for it. One rename after another, with no signal held, left an
+    interrupted ``khabar import-conll`` with its export and without its corpus records.
+    """
+    staged: list[StagedFile] = []
+    try:
+        for path, data in files:
+            staged.append(stage_file(path, data()))
+        with signals_held() as arrived:
+            try:
+                for file in staged:
+                    file.commit()
+            finally:
+                if arrived() or not all(file.placed for file in staged):
+                    for file in staged:
+                        if file.placed:  # new: nothing else stood there
+                            file.target.unlink(missing_ok=True)
+                            file.placed = False
+    finally:
+        for file in reversed(staged):  # the folders a file was the first to need go with the last of them
+            file.discard()
+
+
+#: The signals that stop a command by an exception (KeyboardInterrupt; khabar.cli's Terminated).
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def signals_held() -> Iterator[Callable[[], bool]]:
+    """:data:`STOPPING_SIGNALS` wait until the block ends, then stop the command as they would have; the block is
+    given a function telling whether one has come meanwhile. What a block puts in place is so all in place or (taken
+    back) none of it: a build stopped between its renames had its output folder moved aside and the new one not yet
+    in, or its datasheet refreshed and the previous build put back.
+
+    Their handlers are swapped, not the signals blocked: a mask holds a signal in the threads that set it only, and
+    one that a native library's thread (polars', arrow's) takes runs Python's handler all the same. Handlers are
+    only the main thread's to set; in another thread, no handler stops the block anyway.
+    """
+    arrived: list[int] = []
+
+    def hold(number: int, frame: object) -> None:
+        arrived.append(number)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = {number: signal.getsignal(number) for number in STOPPING_SIGNALS}
+    holding = [number for number, handler in previous.items() if handler is not None]  # None: a handler set outside Python, left alone
+    for number in holding:
+        signal.signal(number, hold)
+    try:
+        yield lambda: bool(arrived)
+    finally:
+        for number in holding:
+            signal.signal(number, previous[number])
+        if arrived:  # as it came: its handler now runs (or, with none, its default action ends the process)
+            signal.raise_signal(arrived[0])
+
+
+def folders_to_make(path: Path) -> tuple[Path, ...]:
+    """The folders that do not exist yet above ``path``, innermost first: those a write of ``path`` makes."""
+    return tuple(folder for folder in [path.parent, *path.parent.parents] if not folder.exists())
+
+
+def remove_made(folders: tuple[Path, ...]) -> None:
+    """Remove the folders a write made (innermost first: :func:`folders_to_make`) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # something else has since been put there: it is not ours alone
+            break
 
 
 def sync_tree(folder: Path) -> None:
@@ -499,10 +540,11 @@ def _read_only_folder(folder: Path) -> str | None:
 
 @contextmanager
 def staging_folder(target: Path) -> Iterator[Path]:
-    """A fresh empty folder beside ``target``, removed on the way out whatever happens (unless renamed away); the
-    ones a killed command left beside ``target`` are removed first (:func:`remove_left_staging`)."""
+    """A fresh empty folder beside ``target``, removed on the way out whatever happens (unless renamed away), with
+    the folders made to hold it when ``target`` is not in place then; the ones a killed command left beside
+    ``target`` are removed first (:func:`remove_left_staging`)."""
     staging = aside_name(target, "building")
-    made = _to_make(target.parent)
+    made = folders_to_make(staging)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_left_staging(target)  # this pid's too: a killed process had it before
@@ -511,23 +553,24 @@ def staging_folder(target: Path) -> Iterator[Path]:
         staging.mkdir()  # anything else standing there: refused as it was
         held = _take(staging, own=True)
     except OSError as exc:
-        _remove_made(made)
+        remove_made(made)
         raise write_error(exc, staging) from None
     if held is None:  # another command took it for a killed one's in the instant before the lock
-        _remove_made(made)
+        remove_made(made)
         raise KhabarError("another command removed this folder as it was made: try again", file=str(staging))
     try:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         os.close(held)
-        _remove_made(made)  # once renamed into place, the staging folder's parent holds it: kept
+        if not target.exists():  # an interrupted `khabar export --out a/b/out` left a/b
+            remove_made(made)
 
 
 def replace_folder(staging: Path, target: Path, *, last: str | None = None) -> None:
     """Swap ``staging`` in as ``target`` and remove the previous ``target`` (``last``: see :func:`remove_folder`),
     and any earlier one a killed command had moved aside (:func:`left_behind`): the new one supersedes it too."""
-    with signals_deferred():
+    with signals_held():
         swap = FolderSwap(staging, target, last)
         swap.swap()
         swap.finish()

@@ -5,6 +5,7 @@ is written back byte for byte but for its figures block, never over edits made w
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -199,6 +200,36 @@ def test_a_fifo_inside_a_build_is_refused_by_every_command_that_reads_builds(com
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("out", ["new/out", "existing"])
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "a failed rename"])
+def test_import_conll_stopped_between_its_two_renames_leaves_neither_file_nor_a_new_out(
+    stop, out, tmp_path, khabar, monkeypatch, sigterm_restored
+):
+    """export.json is renamed into place before documents.jsonl: a signal or a failure between the two once left
+    export.json alone in --out, and every later run was refused ("refusing to overwrite")."""
+    source = conll_file(tmp_path)
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "notes.txt").write_text("mine\n", encoding="utf-8")
+    before = tree(tmp_path)
+    replace = os.replace
+
+    def replace_then_stopped(source: str, target: str) -> None:
+        if stop == "a failed rename" and Path(target).name == "documents.jsonl":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        replace(source, target)
+        if stop != "a failed rename" and Path(target).name == "export.json":
+            os.kill(os.getpid(), getattr(signal, stop))  # export.json is in place now
+
+    monkeypatch.setattr(os, "replace", replace_then_stopped)
+    run = khabar("import-conll", source, "--out", tmp_path / out)
+    assert run.status == {"SIGINT": 130, "SIGTERM": 143, "a failed rename": 2}[stop], run.output
+    assert tree(tmp_path) == before, "a file or a new --out was left behind"
+    monkeypatch.setattr(os, "replace", replace)
+    again = khabar("import-conll", source, "--out", tmp_path / out)
+    assert again.status == 0, again.output
+    assert {p.name for p in (tmp_path / out).iterdir()} >= {"export.json", "documents.jsonl"}
+
+
 def test_sigterm_mid_export_or_build_leaves_no_staging_folder_and_the_previous_build(
     tmp_path, khabar, good_build, datasheet_template, monkeypatch, sigterm_restored
 ):
@@ -212,9 +243,9 @@ def test_sigterm_mid_export_or_build_leaves_no_staging_folder_and_the_previous_b
         raise AssertionError("SIGTERM did not stop the command")
 
     monkeypatch.setitem(export_module.WRITERS, "conll", write_then_terminated)
-    run = khabar("export", good_build, "--format", "conll", "--out", tmp_path / "conll")
+    run = khabar("export", good_build, "--format", "conll", "--out", tmp_path / "new" / "conll")
     assert run.status == 143 and run.err.splitlines()[-1] == "khabar export: terminated", run.output
-    assert list(tmp_path.iterdir()) == [], "the staging folder or the output was left behind"
+    assert list(tmp_path.iterdir()) == [], "the staging folder, the output or the folder made for it was left behind"
 
     datasheet, out = _previous_build(tmp_path, good_build, datasheet_template)
     before = tree(tmp_path)
