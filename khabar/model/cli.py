@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from khabar.foundation.errors import KhabarError
-from khabar.model.evaluate import SETTINGS
-from khabar.model.train import MAX_TOKENS
+from khabar.model.evaluate import ROW_KEYS, SETTINGS
+from khabar.model.train import MAX_TOKENS, MODEL_VERSION
 
 PROCLITIC_HELP = "keep و/ف/ب/ك/ل before ال in one token with the word"
 #: What a task of ``khabar predict``'s import file holds: a task with annotations is someone's work.
@@ -36,11 +36,30 @@ def refuse_to_replace(path: Path, *, ours: Callable[[Any], bool], what: str) -> 
 
 
 def is_predicted_tasks(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(task, dict) and set(task) <= PREDICTED_TASK_KEYS for task in value)
+    """Whether ``value`` is what ``khabar predict`` writes, told by the stamp it puts on each task: the one
+    prediction of a Khabar model (its ``model_version``), beside the task's data and nothing else. It never writes
+    an empty list (no records is refused); a list of tasks of the right keys alone was any import file."""
+    return isinstance(value, list) and bool(value) and all(_is_predicted_task(task) for task in value)
+
+
+def _is_predicted_task(task: Any) -> bool:
+    predictions = task["predictions"] if isinstance(task, dict) and set(task) == PREDICTED_TASK_KEYS else None
+    return (
+        isinstance(predictions, list) and len(predictions) == 1 and isinstance(predictions[0], dict)
+        and MODEL_VERSION.fullmatch(str(predictions[0].get("model_version"))) is not None
+    )
 
 
 def is_evaluation(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) <= set(SETTINGS) and all(isinstance(rows, list) for rows in value.values())
+    """Whether ``value`` is what ``khabar evaluate --json`` writes, told by its rows: each holds the keys of its
+    figures (``p_overlap``, ``r_overlap``, ``f1_overlap`` among them, which no other tool writes) and no other,
+    and there is at least one. An empty object, which it never writes, was taken for one."""
+    return (
+        isinstance(value, dict)
+        and set(value) <= set(SETTINGS)
+        and all(isinstance(rows, list) and all(isinstance(row, dict) and set(row) == ROW_KEYS for row in rows) for rows in value.values())
+        and any(value.values())
+    )
 
 
 def configure_train(parser: argparse.ArgumentParser) -> None:

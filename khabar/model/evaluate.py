@@ -29,6 +29,10 @@ from khabar.model.train import TrainConfig, TrainingData, train_model, training_
 
 SETTINGS = ("wojood", "loo")
 ALL = "(all)"
+#: A tally's figures, in a row's order: the overlap ones are keys no other tool writes.
+FIGURES = ("predicted", "gold", "p", "r", "f1", "p_overlap", "r_overlap", "f1_overlap")
+#: The keys of a row of the report (:meth:`Scores.rows`), each of them in every row.
+ROW_KEYS = frozenset({"layer", "label", *FIGURES})
 #: The gold pages are held out in this many folds, a page's fold its place in doc_id order modulo it. One model per
 #: page would train 12,768 models on the gold of 1M span results (each about five minutes, ``khabar/model/train.py``);
 #: with five pages or fewer, as the 2.0.0 gold has, each page is held out alone, as it always was.
@@ -64,7 +68,7 @@ class Tally:
 
         p, r = ratio(self.exact, self.predicted), ratio(self.exact, self.gold)
         po, ro = ratio(self.overlap_predicted, self.predicted), ratio(self.overlap_gold, self.gold)
-        return {"predicted": self.predicted, "gold": self.gold, "p": p, "r": r, "f1": f1(p, r), "p_overlap": po, "r_overlap": ro, "f1_overlap": f1(po, ro)}
+        return dict(zip(FIGURES, (self.predicted, self.gold, p, r, f1(p, r), po, ro, f1(po, ro)), strict=True))
 
 
 @dataclass

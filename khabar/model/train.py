@@ -17,6 +17,7 @@ import hashlib
 import heapq
 import json
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -31,6 +32,8 @@ from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, do
 from khabar.model.features import sentence_features
 
 MODEL_PREFIX = "khabar-crf"
+#: A model's version (:func:`model_version`): the stamp of every prediction ``khabar predict`` writes.
+MODEL_VERSION = re.compile(rf"{MODEL_PREFIX}-[0-9a-f]{{10}}")
 #: Deeper levels than this hold too few entities to learn from (Wojood's sample: 2,882 at level 0,
 #: about 750 at level 1, 40 at level 2 in train).
 MAX_LEVELS = 3

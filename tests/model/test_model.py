@@ -74,6 +74,7 @@ def test_khabar_predict_writes_tasks_as_sync_makes_them_with_scored_predictions(
             value = region["value"]
             assert record.text[value["start"] : value["end"]] == value["text"]
             assert 0.0 < region["score"] <= 1.0
+    assert khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out)).status == 0, "its own output"
 
 
 def test_khabar_predict_on_a_missing_file_is_a_one_line_error(trained_repo, tmp_path, khabar):

@@ -19,6 +19,7 @@ import pytest
 from khabar.dataset import build as build_module
 from khabar.foundation.paths import repo
 from khabar.model.cli import is_evaluation, is_predicted_tasks, refuse_to_replace
+from khabar.model.evaluate import Labelled, Scores
 from tests.reliability.reliability_support import SHARED, tree
 from tests.reliability.test_files import build_args, copy_of_repository, one_line_error
 
@@ -58,12 +59,23 @@ def test_a_fifo_or_folder_named_as_an_input_is_refused_without_waiting(named, ki
 
 
 def test_predict_and_evaluate_never_replace_a_file_they_did_not_write(tmp_path, khabar):
-    export = tmp_path / "export.json"
-    shutil.copyfile(SHARED / "good_export.json", export)  # annotations: someone's work
-    notes = tmp_path / "notes.json"
-    notes.write_text("not JSON at all", encoding="utf-8")
+    """Each tells its own earlier output by what it writes (predict: a Khabar model's version on each task's one
+    prediction; evaluate: the keys of its figures in each row), not by a shape others share: an empty list or
+    object, import tasks and another tool's predictions were all replaced."""
+    shutil.copyfile(SHARED / "good_export.json", tmp_path / "export.json")  # annotations: someone's work
+    theirs = {
+        "notes.json": "not JSON at all",
+        "empty-list.json": "[]",
+        "tasks.json": json.dumps([{"data": {"text": "mine"}}]),
+        "other-model.json": json.dumps([{"data": {"text": "x"}, "predictions": [{"model_version": "other-1", "result": []}]}]),
+        "empty-object.json": "{}",
+        "no-rows.json": json.dumps({"wojood": []}),
+        "other-figures.json": json.dumps({"wojood": [{"label": "PERS", "f1": 0.5}]}),
+    }
+    for name, text in theirs.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
     before = tree(tmp_path)
-    for target in (export, notes):
+    for target in sorted(tmp_path.iterdir()):
         run = khabar("predict", "--documents", SHARED / "documents.jsonl", "--out", target)
         one_line_error(run, str(target), "refusing to replace it: it is not an import file of predictions")
         run = khabar("evaluate", "--json", target)
@@ -71,10 +83,13 @@ def test_predict_and_evaluate_never_replace_a_file_they_did_not_write(tmp_path, 
     assert tree(tmp_path) == before
     # their own earlier output is what they replace
     predicted = tmp_path / "predicted.json"
-    predicted.write_text(json.dumps([{"data": {"text": "x"}, "predictions": [{"result": []}]}]), encoding="utf-8")
+    stamped = {"model_version": "khabar-crf-0123456789", "score": 0.5, "result": []}
+    predicted.write_text(json.dumps([{"data": {"text": "x"}, "predictions": [stamped]}]), encoding="utf-8")
     refuse_to_replace(predicted, ours=is_predicted_tasks, what="predictions")
+    scores = Scores()
+    scores.add_document([Labelled("entity", "PERS", 0, 4)], [Labelled("entity", "PERS", 0, 4), Labelled("entity", "GPE", 5, 9)])
     report = tmp_path / "report.json"
-    report.write_text(json.dumps({"wojood": [{"label": "PERS", "f1": 0.5}]}), encoding="utf-8")
+    report.write_text(json.dumps({"wojood": scores.rows(), "loo": []}), encoding="utf-8")
     refuse_to_replace(report, ours=is_evaluation, what="a report")
 
 
