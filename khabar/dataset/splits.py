@@ -9,10 +9,10 @@ split empty) goes whole to the single split ``test``, and the plan says why.
 The MinHash signatures are those of datasketch's ``MinHash`` (its default
 "affine32" scheme) updated with each shingle's UTF-8 bytes, computed for all
 documents at once (each distinct shingle hashed once), and the candidate pairs
-are those that a ``MinHashLSH`` of the same threshold would return. The hash,
-the permutations and the choice of bands are written here with numpy, and the
-tests compare them with datasketch's own: importing datasketch pulls scipy
-(0.5 s CPU of every build, for one integral). The datasketch version the
+are those that a ``MinHashLSH`` of the same threshold would return. The hash
+and the permutations are written here with numpy, the choice of bands in
+:mod:`khabar.dataset.lsh`, and the tests compare them with datasketch's own:
+importing datasketch pulls scipy (0.5 s CPU of every build, for one integral). The datasketch version the
 manifest records is the one the tests compare with.
 """
 
@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
 
 from khabar.dataset.layout import SINGLE_SPLIT
+from khabar.dataset.lsh import lsh_bands
 from khabar.dataset.release import NearDuplicates, Release
-from khabar.foundation.errors import KhabarError
 from khabar.gold.inputs import FrameTexts
 
 
@@ -140,33 +140,6 @@ def minhash_signatures(texts: Sequence[str] | pl.Series, config: NearDuplicates)
     for permutation, (a_k, b_k) in enumerate(zip(a, b)):
         signatures[permutation] = np.minimum.reduceat(a_k * mixed + b_k, starts)
     return signatures.T
-
-
-def lsh_bands(threshold: float, num_perm: int) -> list[tuple[int, int]]:
-    """The bands (first and last-plus-one value of each) of ``MinHashLSH(threshold, num_perm)``.
-
-    Like datasketch, the number of bands b and their size r (b·r ≤ num_perm) are those that minimise
-    the mean of the false positive and false negative probabilities, ∫₀ᵗ 1 − (1 − sʳ)ᵇ ds and
-    ∫ₜ¹ (1 − sʳ)ᵇ ds, the first (b, then r) on a tie. The integrands are polynomials of degree
-    b·r ≤ num_perm, which Gauss–Legendre quadrature of num_perm/2 + 1 nodes integrates exactly
-    (datasketch asks scipy's adaptive ``quad``: both choose the same b and r for every threshold from
-    0.01 to 1 in steps of 0.01 with num_perm 2, 3, 8, 16, 32, 64, 100, 128, 200 and 256; the tests
-    compare a part of that grid).
-    """
-    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
-    candidates = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], dtype=np.float64)
-    b, r = candidates[:, :1], candidates[:, 1:]
-    below = threshold / 2 * (nodes + 1)  # the nodes mapped onto [0, threshold] and onto [threshold, 1]
-    above = threshold + (1 - threshold) / 2 * (nodes + 1)
-    false_positive = threshold / 2 * ((1 - (1 - below**r) ** b) @ weights)
-    false_negative = (1 - threshold) / 2 * (((1 - above**r) ** b) @ weights)
-    bands, rows = (int(n) for n in candidates[np.argmin(0.5 * false_positive + 0.5 * false_negative)])
-    if bands < 2:
-        raise KhabarError(
-            f"near_duplicates: a threshold of {threshold} with num_perm = {num_perm} gives LSH a single band of {rows} "
-            "hash values (MinHashLSH needs two or more); lower the threshold or raise num_perm in dataset/release.toml"
-        )
-    return [(i * rows, (i + 1) * rows) for i in range(bands)]
 
 
 def _candidate_pairs(signatures: np.ndarray, bands: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:

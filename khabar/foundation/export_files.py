@@ -7,6 +7,9 @@ any case (``X.JSON`` too); a named folder that holds none is refused, with what
 it does hold. Anything that is not a regular file (a FIFO, a socket, a device,
 a folder named ``x.json``, a dangling symlink or a symlink loop) is refused
 rather than skipped or opened: opening a FIFO would block until a writer came.
+Every other file a command reads (the repository's own: the release config, the
+labeling config, the adjudication reasons, ...) is read the same way, by
+:func:`read_regular` or, for a text, :func:`read_regular_text`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import KhabarError, not_utf8
 from khabar.foundation.paths import repo
 
 SUFFIX = ".json"
@@ -77,6 +80,16 @@ def read_regular(path: Path) -> bytes:
     """The bytes of a regular file; anything else is refused without blocking (see :func:`open_regular`)."""
     with open_regular(path) as handle:
         return handle.read()
+
+
+def read_regular_text(path: Path) -> str:
+    """The text of a regular UTF-8 file as its bytes hold it (no line end translated); a file that is not
+    regular (see :func:`open_regular`) or not UTF-8 is refused in one line naming it (exit 2)."""
+    data = read_regular(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise KhabarError(not_utf8(exc), file=str(path)) from None
 
 
 def is_export_name(path: Path) -> bool:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
+from khabar.dataset.lsh import lsh_bands
 from khabar.dataset.release import load_release
-from khabar.dataset.splits import group_documents, leakage, lsh_bands, minhash_signatures, near_duplicate_pairs, permutations, plan_splits
+from khabar.dataset.splits import group_documents, leakage, minhash_signatures, near_duplicate_pairs, permutations, plan_splits
 from khabar.foundation.errors import KhabarError
 
 WORDS = "قالت السفيرة الأميركية في بغداد إن التحالف ضد داعش لم ينته عمله في العراق وإن التنظيم لا يزال يمثل تهديدا".split()
