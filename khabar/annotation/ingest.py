@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ import msgspec
 
 from khabar.annotation.normalize import normalize_text
 from khabar.foundation import export_files, jsonl
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import KhabarError, not_utf8
 
 LANGUAGE = "ar"
 PAGE_FIELDS = ("file", "source", "title", "published", "published_evidence", "url", "story")
@@ -80,16 +81,13 @@ def doc_id_for(text: str) -> str:
 
 def read_page(path: Path) -> str:
     """Read and normalise one raw page, refusing what is not a text page."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise KhabarError(f"cannot read page: {exc.strerror}", file=str(path)) from None
+    raw = export_files.read_regular(path)  # a FIFO refused, not waited on
     if b"\x00" in raw:
         raise KhabarError("binary file (NUL bytes), not a text page", file=str(path))
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise KhabarError(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", file=str(path)) from None
+        raise KhabarError(not_utf8(exc), file=str(path)) from None
     text = normalize_text(decoded)
     if not text.strip():
         raise KhabarError("empty page", file=str(path))
@@ -97,19 +95,13 @@ def read_page(path: Path) -> str:
 
 
 def _read_csv(path: Path, fields: tuple[str, ...]) -> list[dict[str, str]]:
-    if path.exists() or path.is_symlink():
-        export_files.check_regular(path)  # a FIFO would block the read
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [name for name in fields if name not in (reader.fieldnames or [])]
-            if missing:
-                raise KhabarError(f"missing column(s) {', '.join(missing)}", file=str(path))
-            return list(reader)
-    except FileNotFoundError:
-        raise KhabarError("metadata file not found", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise KhabarError("not UTF-8", file=str(path)) from None
+    if not path.exists() and not path.is_symlink():
+        raise KhabarError("metadata file not found", file=str(path))
+    reader = csv.DictReader(io.StringIO(export_files.read_regular_text(path), newline=""))
+    missing = [name for name in fields if name not in (reader.fieldnames or [])]
+    if missing:
+        raise KhabarError(f"missing column(s) {', '.join(missing)}", file=str(path))
+    return list(reader)
 
 
 def read_metadata(corpus_dir: Path) -> dict[str, dict[str, str]]:

@@ -12,6 +12,10 @@ Roles are attributes Label Studio ignores: ``role`` on a ``<Labels>`` names its
 ends in ``from`` and ``to``. The attribution's quote type is the one per-region
 ``<Choices>``, shown for the content label. A missing or repeated role is an
 error at parse time, naming the config.
+
+A label, a relation label or a choice is one word: the exports write it as one
+(the IOB tag ``B-LABEL`` is a CoNLL column, a BRAT type or attribute value is a
+word of its line), so one holding white space is refused at parse time too.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
+from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
 
 R = TypeVar("R", bound=StrEnum)
@@ -208,6 +213,8 @@ def _layers(root: ET.Element, text_name: str, source: str) -> _FoundLayers:
         values = tuple(label.get("value", "") for label in labels)
         if len(set(values)) != len(values) or "" in values:
             raise KhabarError(f"{source}: layer {name!r} has empty or repeated labels")
+        for value in values:
+            _one_word(value, f"<Label value={value!r}> of layer {name!r}", source)
         layer = Layer(
             name=name,
             labels=values,
@@ -239,10 +246,13 @@ def _region_choices(root: ET.Element, source: str) -> list[RegionChoices]:
         choices = view.find("Choices")
         if choices is None or choices.get("perRegion") != "true":
             continue
+        values = tuple(c.get("value", "") for c in choices.findall("Choice"))
+        for value in values:
+            _one_word(value, f"<Choice value={value!r}>", source)
         region_choices.append(
             RegionChoices(
                 name=choices.get("name", ""),
-                choices=tuple(c.get("value", "") for c in choices.findall("Choice")),
+                choices=values,
                 layer=view.get("whenTagName", ""),
                 label=view.get("whenLabelValue", ""),
             )
@@ -268,6 +278,7 @@ def _relations(root: ET.Element, attribution_layer: Layer, source: str) -> list[
     relations = []
     for element in root.iter("Relation"):
         value = element.get("value", "")
+        _one_word(value, f"<Relation value={value!r}>", source)
         ends = element.get("from", ""), element.get("to", "")
         unknown = [end for end in ends if end not in attribution_layer.labels]
         if unknown:
@@ -277,6 +288,15 @@ def _relations(root: ET.Element, attribution_layer: Layer, source: str) -> list[
             )
         relations.append(RelationRule(label=value, layer=attribution_layer.name, from_label=ends[0], to_label=ends[1]))
     return relations
+
+
+def _one_word(value: str, element: str, source: str) -> None:
+    """Refuse a label, relation label or choice holding white space (see the module's docstring)."""
+    if any(character.isspace() for character in value):
+        raise KhabarError(
+            f"{source}: {element} holds white space: a label, relation or choice is one word, as the IOB tags "
+            "(B-LABEL), CoNLL columns and BRAT lines write it"
+        )
 
 
 def _role(kind: type[R], value: str | None, element: str, source: str) -> R | None:
@@ -345,10 +365,13 @@ def load_scheme(path: Path | None = None) -> Scheme:
     return _load_scheme(path or repo().labeling_config)
 
 
+def read_config(path: Path) -> str:
+    """The text of a labeling config, read as every input is (a regular UTF-8 file, else one line naming it,
+    never waited on); its line ends read as ``read_text`` reads them, so that a config checked out with CRLF
+    has the scheme, and the sha256, of the same config with LF."""
+    return export_files.read_regular_text(path).replace("\r\n", "\n").replace("\r", "\n")
+
+
 @cache
 def _load_scheme(path: Path) -> Scheme:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KhabarError(f"cannot read the labeling config: {exc}", file=str(path)) from None
-    return parse_scheme(text, source=str(path))
+    return parse_scheme(read_config(path), source=str(path))

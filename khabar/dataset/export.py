@@ -50,16 +50,12 @@ FORMATS: tuple[Format, ...] = ("conll", "conll-wojood", "spacy", "brat")
 
 def _scheme(build: Path) -> Scheme:
     """The scheme the build was made with; a build made before roles were marked in the config is read too."""
-    from khabar.annotation.scheme import parse_unmarked_scheme
+    from khabar.annotation.scheme import parse_unmarked_scheme, read_config
 
     config = build / "labeling_config.xml"
     if not config.is_file() or not (build / "data").is_dir():
         raise KhabarError("not a khabar build folder (no labeling_config.xml or data/)", file=str(build))
-    try:
-        text = config.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KhabarError(f"cannot read the labeling config: {exc}", file=str(config)) from None
-    return parse_unmarked_scheme(text, source=str(config))
+    return parse_unmarked_scheme(read_config(config), source=str(config))
 
 
 def _splits(build: Path, config: ConfigName) -> Iterator[tuple[Split, Iterator[dict]]]:

@@ -21,7 +21,7 @@ from khabar.dataset.compute import Built
 from khabar.dataset.features import all_features
 from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
-from khabar.foundation import jsonl
+from khabar.foundation import export_files, jsonl
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.files import FolderSwap, StagedFile, left_behind, remove_folder, remove_left_staging, sha256_bytes, signals_held, stage_file, staging_folder, sync_tree
 from khabar.foundation.manifest import MANIFEST_NAME, build_holding, not_a_build, write_manifest
@@ -68,14 +68,15 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     present = {config: feats for config, feats in features.items() if split_info[config]}
     meta = card.metadata(release, present, {c: split_info[c] for c in present}, built.figures.documents)
     (folder / "README.md").write_text(card.render(meta, card.body(release, split_info, datasheet_text)), encoding="utf-8")
-    _copy_text(repo().labeling_config, folder / "labeling_config.xml")
+    _copy_in(repo().labeling_config, folder / "labeling_config.xml")
     if release.license_text:
         (folder / card.LICENSE_FILE).write_text(release.license_text, encoding="utf-8")
-    if repo().guidelines_file.exists():
-        _copy_text(repo().guidelines_file, folder / "GUIDELINES.md")
-    if (kb := repo().kb_dir / FILES[Entity]).exists():  # the base the entity_ids name, released beside them
+    if repo().guidelines_file.exists() or repo().guidelines_file.is_symlink():
+        _copy_in(repo().guidelines_file, folder / "GUIDELINES.md")
+    kb = repo().kb_dir / FILES[Entity]
+    if kb.exists() or kb.is_symlink():  # the base the entity_ids name, released beside them
         (folder / "kb").mkdir()
-        _copy_text(kb, folder / "kb" / FILES[Entity])
+        _copy_in(kb, folder / "kb" / FILES[Entity])
     (folder / REPORT_NAME).write_text(jsonl.dumps_document(built.report), encoding="utf-8")
     inputs = {
         "exports": [{"file": name, "sha256": digest} for name, digest in built.inputs.export_hashes],
@@ -86,11 +87,12 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     write_manifest(folder, name=release.name, version_=release.version, inputs=inputs)
 
 
-def _copy_text(source: Path, target: Path) -> None:
-    """A text file of the repository released with LF line ends, as the card takes the datasheet's text: one saved
-    or checked out with CRLF makes the same build (the manifest's scheme sha256 is already that of the labeling
-    config's text read with its line ends translated)."""
-    target.write_bytes(source.read_bytes().replace(b"\r\n", b"\n"))
+def _copy_in(source: Path, target: Path) -> None:
+    """A text file of the repository into the build, read as every input is (a regular UTF-8 file, else one line
+    naming it: a folder named GUIDELINES.md was reported as the output folder's "Is a directory"), and released with
+    LF line ends, as the card takes the datasheet's text: one saved or checked out with CRLF makes the same build (the
+    manifest's scheme sha256 is already that of the labeling config's text read with its line ends translated)."""
+    target.write_bytes(export_files.read_regular_text(source).replace("\r\n", "\n").encode("utf-8"))
 
 
 def recover(out: Path) -> None:
@@ -115,8 +117,8 @@ def recover(out: Path) -> None:
 def check_out(out: Path) -> None:
     """Refuse (exit 2) an output folder the build may not replace; see the module docstring."""
     resolved = out.resolve()
-    for protected, what in ((repo().root, "the dataset repository"), (Path.cwd().resolve(), "the current directory")):
-        if resolved == protected or resolved in protected.parents:
+    for protected, what in ((repo().root, "the dataset repository"), (_current_directory(), "the current directory")):
+        if protected is not None and (resolved == protected or resolved in protected.parents):
             held = "is" if resolved == protected else "holds"
             raise KhabarError(f"refusing to build here: the output folder {held} {what} ({protected}); name a folder of its own, e.g. dist/NAME", file=str(out))
     holder = build_holding(out)
@@ -135,6 +137,14 @@ def check_out(out: Path) -> None:
             f"refusing to replace it: it {problem}, and a build only replaces an earlier build's folder; name another --out or move it away",
             file=str(out),
         )
+
+
+def _current_directory() -> Path | None:
+    """The current directory, resolved; None when it was deleted (it holds no output folder then)."""
+    try:
+        return Path.cwd().resolve()
+    except FileNotFoundError:
+        return None
 
 
 def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, current: str, out: Path, *, per_annotator: bool) -> tuple[Built, str]:

@@ -99,7 +99,10 @@ def repo() -> Repo:
             missing = ", ".join(str(m) for m in MARKERS if not (named / m).is_file())
             raise KhabarError(f"not a Khabar dataset repository (missing {missing})", file=str(named))
         return Repo(named.resolve())
-    here = Path.cwd().resolve()
+    try:
+        here = Path.cwd().resolve()
+    except FileNotFoundError:
+        raise KhabarError(f"the current directory was deleted: run from a clone, or pass --root DIR or set {ROOT_ENV}") from None
     for folder in (here, *here.parents):
         if is_root(folder):
             return Repo(folder)

@@ -14,6 +14,7 @@ Documents without annotations get no spans and are reported as not annotated.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from enum import StrEnum
@@ -22,6 +23,7 @@ from typing import Literal, cast, get_args
 
 import polars as pl
 
+from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.tables import RELATIONS, SPANS
@@ -79,22 +81,23 @@ class Reason:
 
 
 def read_reasons(path: Path) -> tuple[Reason, ...]:
-    """The adjudicator's recorded reasons; none when the file does not exist."""
-    if not path.exists():
+    """The adjudicator's recorded reasons; none when the file does not exist. The file is read as every input is
+    (a regular UTF-8 file, else one line naming it, never waited on); a row that is not one reason is refused,
+    with its line."""
+    if not path.exists() and not path.is_symlink():  # a dangling symlink is refused, not taken for no file
         return ()
     names = [f.name for f in fields(Reason)]
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = list(csv.DictReader(io.StringIO(export_files.read_regular_text(path), newline="")))
     reasons = []
     for number, row in enumerate(rows, start=2):
-        if list(row) != names or not row["guideline"].strip():
+        if list(row) != names or None in row.values() or not row["guideline"].strip():
             raise KhabarError(f"line {number}: expected the columns {', '.join(names)} and a guideline", file=str(path))
         if row["change"] not in CHANGES:
             raise KhabarError(f"line {number}: change {row['change']!r} is not one of {', '.join(CHANGES)}", file=str(path))
-        try:
-            reasons.append(Reason(row["doc_id"], row["layer"], row["label"], int(row["start"]), int(row["end"]), cast(Change, row["change"]), row["guideline"]))
-        except ValueError:
-            raise KhabarError(f"line {number}: start and end must be whole numbers", file=str(path)) from None
+        offsets = row["start"], row["end"]
+        if not all(offset.isascii() and offset.isdigit() for offset in offsets):  # int() also takes "٣", " 3" and "3_0"
+            raise KhabarError(f"line {number}: start {offsets[0]!r} and end {offsets[1]!r} must be whole numbers (ASCII digits)", file=str(path))
+        reasons.append(Reason(row["doc_id"], row["layer"], row["label"], int(offsets[0]), int(offsets[1]), cast(Change, row["change"]), row["guideline"]))
     return tuple(reasons)
 
 

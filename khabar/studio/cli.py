@@ -114,10 +114,11 @@ def _api_call(action, *args, **kwargs):
 
 def _check_config(client: LabelStudio, project_id: int) -> None:
     """Pull and push stop (exit 2) when the project's labeling config is not the repository's."""
+    from khabar.annotation.scheme import read_config
     from khabar.studio.drift import check_config
 
     config = repo().labeling_config
-    _api_call(check_config, client, project_id, config.read_text(encoding="utf-8"), source=str(config))
+    _api_call(check_config, client, project_id, read_config(config), source=str(config))
 
 
 def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: int, paths: StudioPaths, documents: Path) -> None:
@@ -202,6 +203,7 @@ def _status(args: argparse.Namespace, paths: StudioPaths) -> int:
 def _sync(client: LabelStudio, args: argparse.Namespace, paths: StudioPaths) -> int:
     """Create or update the project, import the documents it lacks, load the committed export, connect the ML backend."""
     from khabar.annotation.ingest import load_records
+    from khabar.annotation.scheme import read_config
     from khabar.studio.ml_backend import connect_if_running
     from khabar.studio.project import sync_project
 
@@ -209,7 +211,7 @@ def _sync(client: LabelStudio, args: argparse.Namespace, paths: StudioPaths) -> 
     records = load_records(documents)
     if not records:
         raise KhabarError("no corpus records; run: khabar ingest", file=str(documents))
-    config = repo().labeling_config.read_text(encoding="utf-8")
+    config = read_config(repo().labeling_config)
     report = _api_call(sync_project, client, args.project, config, records, progress=_log.info)
     print(
         f"project {args.project!r} (id {report.project_id}): {len(report.imported)} document(s) imported, "

@@ -43,6 +43,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
+from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
 from khabar.studio.spool import doc_id_of
 
@@ -115,14 +116,14 @@ class SyncState:
     @classmethod
     def load(cls, export: Path) -> SyncState:
         path = cls.path_for(export)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not path.exists() and not path.is_symlink():
             return cls(path)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        try:
+            raw = json.loads(export_files.read_regular_text(path))  # a FIFO refused, not waited on
+        except json.JSONDecodeError as exc:
             raise KhabarError(f"unreadable sync state ({exc}); restore it from git", file=str(path)) from None
         annotations = raw.get("annotations") if isinstance(raw, dict) else None
-        if raw.get("format") != STATE_FORMAT or not isinstance(annotations, dict) or not all(
+        if not isinstance(raw, dict) or raw.get("format") != STATE_FORMAT or not isinstance(annotations, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
         ):
             raise KhabarError(f"not a khabar sync state of format {STATE_FORMAT}; restore it from git", file=str(path))
