@@ -152,20 +152,20 @@ class BuildDiff:
 
 
 def read_build(folder: Path) -> BuildContents:
+    """What the build in ``folder`` holds, once it passes every check of ``khabar validate --dataset`` (refused in one
+    line otherwise: a build missing its tokens file read as one without tokens, a null id was a traceback)."""
     import pyarrow.parquet as pq
     from datasets import Features
 
     from khabar.annotation.scheme import load_scheme
     from khabar.dataset.features import column_of
     from khabar.dataset.layout import split_of_file
-    from khabar.foundation.manifest import read_manifest, refuse_special_files
+    from khabar.foundation.manifest import read_manifest
+    from khabar.validation.dataset_check import refuse_failing_build
 
+    refuse_failing_build(folder)
     layer_of = {column_of(layer): layer for layer in load_scheme().layer_names}
-
     files = sorted((folder / "data" / "documents").glob("*.parquet"))
-    if not (folder / "MANIFEST.json").is_file() or not files:
-        raise KhabarError("not a khabar build (no MANIFEST.json or no data/documents/*.parquet)", file=str(folder))
-    refuse_special_files(folder)
     split_of: dict[str, str] = {}
     documents_files: list[tuple[Path, tuple[SpanColumn, ...]]] = []
     for path in files:

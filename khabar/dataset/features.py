@@ -3,7 +3,7 @@ and :func:`label_ids`, which turns label names into the ids those ClassLabels st
 
 Lists of structs are ``List({...})``, never ``Sequence(dict)`` (which comes
 back as a dict of lists). A column that carries a column of the tables of
-:mod:`khabar.foundation.tables` takes its value type from there (:func:`value_of`).
+:mod:`khabar.foundation.tables` takes its name and value type from there (:func:`carried`).
 
 The few kinds of feature the configs use (:class:`Value`, :class:`ClassLabel`, :class:`List` and structs as
 dicts) are written here with what a build asks of them, the Arrow schema and the card's YAML, in the form
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import polars as pl
 import pyarrow as pa
@@ -25,7 +25,10 @@ from khabar.annotation.scheme import Scheme
 from khabar.dataset.iob import tag_names
 from khabar.dataset.layout import ConfigName
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.tables import DOCUMENTS, RELATIONS, SPANS
+from khabar.foundation.tables import AnnotationsTable, DocumentsTable, RelationsTable, SpansTable, polars_schema, released_name
+
+if TYPE_CHECKING:
+    from khabar.foundation.pandera_polars import pa as pandera
 
 #: the columns of the documents table each released document carries, in the released order
 DOCUMENT_COLUMNS = ("text", "source", "published", "title", "url", "story")
@@ -132,20 +135,14 @@ def value_of(dtype: pl.DataType) -> Value:
         raise KhabarError(f"no released value type for the polars type {dtype}") from None
 
 
-def _of_span(column: str) -> Value:
-    """The value type of a column of the spans table (a span's ``id`` is its ``region_id``)."""
-    return value_of(SPANS[column])
+def carried(model: type[pandera.DataFrameModel], *columns: str) -> dict[str, Feature]:
+    """Columns of a table as a release carries them: under their released names, with their value types."""
+    schema = polars_schema(model)
+    return {released_name(model, column): value_of(schema[column]) for column in columns}
 
 
 def _span(labels: tuple[str, ...], **extra: Feature) -> dict[str, Feature]:
-    return {
-        "id": _of_span("region_id"),
-        "start": _of_span("start"),
-        "end": _of_span("end"),
-        "label": ClassLabel(tuple(labels)),
-        "text": _of_span("text"),
-        **extra,
-    }
+    return {**carried(SpansTable, "region_id", "start", "end"), "label": ClassLabel(tuple(labels)), **carried(SpansTable, "text"), **extra}
 
 
 def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Features:
@@ -153,10 +150,10 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
     ``normalized`` form (the word written on its own: ``لتحالف`` → ``التحالف`` under rule B4; the
     ``text`` itself otherwise, never null) and the knowledge base's ``entity_id`` (null when
     unlinked or linked to nothing in the base)."""
-    columns: dict[str, Feature] = {"id": value_of(DOCUMENTS["doc_id"])}
+    columns = carried(DocumentsTable, "doc_id")
     if per_annotator:
-        columns["annotator"] = Value("string")
-    columns |= {name: value_of(DOCUMENTS[name]) for name in DOCUMENT_COLUMNS}
+        columns |= carried(AnnotationsTable, "annotator")
+    columns |= carried(DocumentsTable, *DOCUMENT_COLUMNS)
     zone = ClassLabel(tuple(zone_names(scheme)))
     for layer in scheme.layers:
         extra: dict[str, Feature] = {c.name: ClassLabel(tuple(c.choices)) for c in scheme.region_choices if c.layer == layer.name}
@@ -165,8 +162,7 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
         if layer == scheme.entity:
             extra |= {"normalized": Value("string"), "entity_id": Value("string")}
         columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
-    ends: dict[str, Feature] = {"from_id": value_of(RELATIONS["from_region"]), "to_id": value_of(RELATIONS["to_region"])}
-    columns["relations"] = List(ends | {"label": ClassLabel(tuple(scheme.relation_labels))})
+    columns["relations"] = List(carried(RelationsTable, "from_region", "to_region") | {"label": ClassLabel(tuple(scheme.relation_labels))})
     return Features(columns)
 
 
@@ -195,17 +191,12 @@ def quotes_features(scheme: Scheme) -> Features:
     first), else null (see :func:`khabar.dataset.configs.head_entities`)."""
     zone = ClassLabel(tuple(zone_names(scheme)))
     part: dict[str, Feature] = {
-        "id": _of_span("region_id"),
-        "start": _of_span("start"),
-        "end": _of_span("end"),
-        "text": _of_span("text"),
+        **carried(SpansTable, "region_id", "start", "end", "text"),
         "zone": zone,
         "entity_label": ClassLabel(tuple(scheme.entity.labels)),
         "entity_id": Value("string"),
     }
-    columns: dict[str, Feature] = {
-        "id": _of_span("region_id"), "doc_id": _of_span("doc_id"), "start": _of_span("start"), "end": _of_span("end"), "text": _of_span("text"),
-    }
+    columns = carried(SpansTable, "region_id", "doc_id", "start", "end", "text")
     columns |= {c.name: ClassLabel(tuple(c.choices)) for c in scheme.region_choices}
     columns |= {"zone": zone, "cluster_id": Value("string"), "source_ambiguous": Value("bool")}
     columns |= {column_of(rule.label): List(part) for rule in scheme.relations}

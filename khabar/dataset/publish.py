@@ -53,14 +53,10 @@ class BuiltRelease:
 def read_release(folder: Path) -> BuiltRelease:
     """The build in ``folder``, refused unless it passes every check of ``khabar validate --dataset``."""
     from khabar.foundation.manifest import read_manifest
-    from khabar.validation.dataset_check import check_dataset
+    from khabar.validation.dataset_check import refuse_failing_build
 
     manifest = read_manifest(folder)
-    report = check_dataset(folder)  # files against the manifest, features against the card, offsets against the text
-    if report.problems:
-        shown = "; ".join(f"{p.path}: {p.message}" for p in report.problems[:5])
-        more = f" (and {len(report.problems) - 5} more)" if len(report.problems) > 5 else ""
-        raise KhabarError(f"the build fails its checks, not publishing: {shown}{more}", file=str(folder), exit_status=EXIT_FAILED_CHECKS)
+    refuse_failing_build(folder, exit_status=EXIT_FAILED_CHECKS)  # files against the manifest, features against the card, offsets against the text
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     return BuiltRelease(folder, manifest["version"], tuple(sorted(files)))
 

@@ -96,6 +96,33 @@ def pick(schema: pl.Schema, *names: str) -> dict[str, pl.DataType]:
     return {name: schema[name] for name in names}
 
 
+#: The tables whose columns a release carries (:mod:`khabar.dataset.features`), and the name a release gives a
+#: column where it is not the table's own: a document's ``doc_id`` and a span's ``region_id`` are its ``id``, a
+#: relation's regions ``from_id`` and ``to_id``.
+RELEASED_NAMES: dict[type[pa.DataFrameModel], dict[str, str]] = {
+    DocumentsTable: {"doc_id": "id"},
+    AnnotationsTable: {},
+    SpansTable: {"region_id": "id"},
+    RelationsTable: {"from_region": "from_id", "to_region": "to_id"},
+}
+
+
+def released_name(model: type[pa.DataFrameModel], column: str) -> str:
+    """The name a release gives a column of a table."""
+    return RELEASED_NAMES[model].get(column, column)
+
+
+def released_nullable() -> dict[str, bool]:
+    """Each name of a released column that carries a table's column, and whether a null may be there: a name that
+    several tables' columns carry (``id``, ``doc_id``, ``label``) may hold a null when one of those columns may."""
+    nullable: dict[str, bool] = {}
+    for model in RELEASED_NAMES:
+        for name, column in model.to_schema().columns.items():
+            released = released_name(model, name)
+            nullable[released] = nullable.get(released, False) or column.nullable
+    return nullable
+
+
 DOCUMENTS = polars_schema(DocumentsTable)
 CORPUS = polars_schema(CorpusTable)
 ANNOTATIONS = polars_schema(AnnotationsTable)

@@ -8,6 +8,9 @@ What a consumer can verify without the exports or the corpus:
   arrow schema) are the card's ``dataset_info`` features, ClassLabel names in
   the same order, and every ClassLabel value is in range; each split has the
   card's ``num_examples``;
+- nulls: none where a build writes none: a list, an item of a list, or a column
+  carrying a column of :mod:`khabar.foundation.tables` that is not nullable
+  there (a document's or span's ``id``, ``text``, ``start``, ``label``…);
 - offsets: every span's ``text`` is ``document.text[start:end]`` and every
   token is where ``token_starts`` says, against the ``documents`` config's text;
 - text: every document's text is in the normal form of ingest (no byte-order
@@ -16,11 +19,15 @@ What a consumer can verify without the exports or the corpus:
 Exit status: 0 clean, 1 failed checks, 2 unusable (no folder, no or unreadable
 MANIFEST.json, a MANIFEST.json naming a file outside the folder, or a card that
 cannot be read although MANIFEST.json vouches for it).
+
+Every command that reads a build (``diff``, ``publish``) checks it so first
+(:func:`refuse_failing_build`), and refuses one that fails in one line.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +35,10 @@ from typing import Any, cast
 
 from khabar.annotation.normalize import departure
 from khabar.foundation import parquet
-from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, KhabarError
+from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.foundation.files import sha256_file
 from khabar.foundation.manifest import MANIFEST_NAME, read_manifest, refuse_special_files, unsafe_entry
+from khabar.foundation.tables import released_nullable
 
 CARD_NAME = "README.md"
 DOCUMENTS_CONFIG = "documents"
@@ -196,8 +204,9 @@ def _out_of_range_labels(features: Any, value: Any, prefix: str = "") -> Iterato
     elif isinstance(features, ClassLabel) and not 0 <= value < features.num_classes:
         yield prefix, value, features.num_classes
 
-def check_features(folder: Path, config: ConfigFiles, report: DatasetCheck) -> list[Path]:
-    """Schema, label names and row counts of one config; returns the files whose rows can be checked."""
+def check_features(folder: Path, config: ConfigFiles, report: DatasetCheck, nullable: Mapping[str, bool]) -> list[Path]:
+    """Schema, label names, nulls (``nullable``: :func:`released_nullable`) and row counts of one config; returns the
+    files whose rows can be checked."""
     import pyarrow.parquet as pq
     from datasets import Features
 
@@ -233,7 +242,7 @@ def check_features(folder: Path, config: ConfigFiles, report: DatasetCheck) -> l
                 report.problems.append(Problem(relative, "arrow schema differs from the card's features"))
                 continue
             try:
-                total += _check_label_values(relative, path, config, report)
+                total += _check_values(relative, path, config, report, nullable)
             except Exception as exc:  # a damaged page: reported by check_files already when listed
                 report.problems.append(Problem(relative, f"cannot read ({exc.__class__.__name__})"))
                 continue
@@ -243,17 +252,43 @@ def check_features(folder: Path, config: ConfigFiles, report: DatasetCheck) -> l
     return readable
 
 
-def _check_label_values(relative: str, path: Path, config: ConfigFiles, report: DatasetCheck) -> int:
+def _check_values(relative: str, path: Path, config: ConfigFiles, report: DatasetCheck, nullable: Mapping[str, bool]) -> int:
     """Every ClassLabel value of the file in range (a batch whose values Arrow finds in range is not read row by
-    row: at 1M span results, row by row took 46 s of CPU); returns its rows."""
+    row: at 1M span results, row by row took 46 s of CPU) and no null where a build writes none (:func:`_nulls`),
+    in one read; returns its rows."""
     first = 0
+    nulls: Counter[str] = Counter()
     for batch in parquet.batches(path):
         if not _labels_in_range(config.features, batch):
             for index, row in enumerate(batch.to_pylist(), start=first):
                 for column, value, count in _out_of_range_labels(config.features, row):
                     report.problems.append(Problem(relative, f"row {index}: {column} is {value}, outside 0..{count - 1}"))
+        nulls.update(dict(_nulls(config.features, batch.to_struct_array(), nullable)))
         first += batch.num_rows
+    for column, count in nulls.items():
+        report.problems.append(Problem(relative, f"{count} null(s) in {column}, where a build writes none"))
     return first
+
+
+def _nulls(features: Any, array: Any, nullable: Mapping[str, bool], prefix: str = "") -> Iterator[tuple[str, int]]:
+    """(column path, count) of the nulls where a build writes none, as :func:`_class_labels` walks the features: a
+    list (a build writes an empty one) or an item of a list, and a field whose name carries a column a table of
+    :mod:`khabar.foundation.tables` declares not nullable (``nullable``: :func:`released_nullable`; a name no
+    table carries is not judged). A null item's own fields are not looked into."""
+    import pyarrow.compute as pc
+
+    if isinstance(features, dict):
+        for key, feature in features.items():
+            path, values = f"{prefix}.{key}" if prefix else key, pc.struct_field(array, key)  # type: ignore[attr-defined]
+            never_null = _list_feature(feature) is not None or nullable.get(key) is False
+            if never_null and values.null_count:
+                yield path, values.null_count
+            yield from _nulls(feature, values, nullable, path)
+    elif (item := _list_feature(features)) is not None:
+        items = pc.list_flatten(array)  # type: ignore[attr-defined]
+        if items.null_count:
+            yield f"{prefix}[]", items.null_count
+        yield from _nulls(item, items.drop_null(), nullable, f"{prefix}[]")
 
 
 def _labels_in_range(features: Any, batch: Any) -> bool:
@@ -416,6 +451,8 @@ def _check_row(relative: str, config: str, index: int, row: dict[str, Any], text
             report.problems.append(Problem(relative, f"{where}: {len(tokens)} tokens but {len(starts)} token_starts"))
             return
         for position, (token, start) in enumerate(zip(tokens, starts)):
+            if not (isinstance(token, str) and isinstance(start, int)):
+                continue  # a null, named by the check of nulls
             report.tokens += 1
             if text[start : start + len(token)] != token:
                 report.problems.append(
@@ -436,7 +473,8 @@ def check_dataset(folder: Path) -> DatasetCheck:
             raise  # the card was built like that: nothing here can be checked
         report.problems.append(Problem(CARD_NAME, exc.message))  # a file changed after the build, the card among them
         return report
-    files_by_config = {config.name: check_features(folder, config, report) for config in card_configs(folder, meta)}
+    nullable = released_nullable()
+    files_by_config = {config.name: check_features(folder, config, report, nullable) for config in card_configs(folder, meta)}
     if DOCUMENTS_CONFIG not in files_by_config:
         report.problems.append(Problem(CARD_NAME, f"the card has no {DOCUMENTS_CONFIG!r} config, so offsets cannot be checked"))
     else:
@@ -451,3 +489,19 @@ def run_dataset_check(folder: Path, print_line=print) -> int:
         print_line(problem.line(folder))
     print_line(report.summary())
     return report.exit_status
+
+
+def refuse_failing_build(folder: Path, *, exit_status: int = EXIT_UNUSABLE_INPUT) -> None:
+    """What a command that reads a build does before it reads anything: every check of :func:`check_dataset`, and a
+    build that fails one refused (KhabarError, ``exit_status``) in one line naming the file of its first problem,
+    with that file's problems (up to three) and how many more there are. A build that is not what its
+    MANIFEST.json and card say was read as if it were: a missing config read as empty, a column of the wrong type
+    or a null id a traceback."""
+    report = check_dataset(folder)
+    if not report.problems:
+        return
+    path = report.problems[0].path
+    shown = [problem.message for problem in report.problems if problem.path == path][:3]
+    more = len(report.problems) - len(shown)
+    rest = f" (and {more} more: `khabar validate --dataset {folder}` lists them)" if more else ""
+    raise KhabarError(f"the build fails its checks: {'; '.join(shown)}{rest}", file=str(folder / path), exit_status=exit_status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -63,7 +64,8 @@ def test_diff_of_a_build_with_a_damaged_file_is_one_line_naming_it(built_v1, tmp
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     result = khabar("diff", built_v1, damaged)
     assert result.status == 2 and result.out == ""
-    assert result.err.count("\n") == 1 and str(path) in result.err and "cannot read parquet" in result.err and "Traceback" not in result.err
+    assert result.err.count("\n") == 1 and str(path) in result.err and "Traceback" not in result.err
+    assert "the build fails its checks" in result.err and "MANIFEST.json says" in result.err and "not a readable parquet file" in result.err
 
 
 def test_stats_counts_and_surface_forms_with_two_labels():
@@ -87,10 +89,35 @@ def test_stats_counts_and_surface_forms_with_two_labels():
     assert by_document == tally and tally.documents == tables.spans["doc_id"].n_unique() > 1
 
 
+def with_new_field(build: Path, config: str, rows: list[dict], name: str, value: str) -> None:
+    """Rewrite ``config``'s one parquet file of ``build`` with ``rows`` and a string field ``name`` added, as a later
+    release that adds a field writes it: in the file's features, the card's and MANIFEST.json."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import yaml
+
+    from khabar.foundation.manifest import file_entry
+
+    [path] = (build / "data" / config).glob("*.parquet")
+    schema = pq.read_schema(path)
+    metadata = json.loads(schema.metadata[b"huggingface"])
+    metadata["info"]["features"][name] = {"dtype": "string", "_type": "Value"}
+    table = pa.Table.from_pylist(rows, schema=schema).append_column(name, pa.array([value] * len(rows)))
+    pq.write_table(table.replace_schema_metadata({b"huggingface": json.dumps(metadata)}), path)
+    card = build / "README.md"
+    _, front, body = card.read_text(encoding="utf-8").split("---\n", 2)
+    meta = yaml.safe_load(front)
+    [info] = [info for info in meta["dataset_info"] if info["config_name"] == config]
+    info["features"].append({"name": name, "dtype": "string"})
+    card.write_text(f"---\n{yaml.safe_dump(meta, allow_unicode=True, sort_keys=False)}---\n{body}", encoding="utf-8")
+    manifest = json.loads((build / "MANIFEST.json").read_text(encoding="utf-8"))
+    manifest["files"] = [file_entry(build, build / entry["path"]) for entry in manifest["files"]]
+    (build / "MANIFEST.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
 def test_diff_shows_new_fields_and_changed_tokens_though_no_span_changed(built_v1, tmp_path, khabar):
     import shutil
 
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     changed = tmp_path / "retokenised"
@@ -100,8 +127,7 @@ def test_diff_shows_new_fields_and_changed_tokens_though_no_span_changed(built_v
     first = rows[0]
     rows[0] = first | {"tokens": first["tokens"][1:], "token_starts": first["token_starts"][1:], "ner_tags": first["ner_tags"][1:],
                        "nested_ner_tags": first["nested_ner_tags"][1:]}
-    table = pa.Table.from_pylist(rows, schema=pq.read_schema(path))
-    pq.write_table(table.append_column("script", pa.array(["arab"] * table.num_rows)), path)
+    with_new_field(changed, "tokens", rows, "script", "arab")
 
     result = diff_builds(read_build(built_v1), read_build(changed))
     assert diff_builds(read_build(built_v1), read_build(changed), documents_at_once=1) == result

@@ -108,7 +108,7 @@ def test_publish_refuses_a_build_that_differs_from_its_manifest(built_v1, tmp_pa
     broken = tmp_path / "build"
     shutil.copytree(built_v1, broken)
     (broken / "images" / "labels_per_layer.png").write_bytes(b"changed")
-    with pytest.raises(KhabarError, match="fails its checks.*labels_per_layer.png: .*MANIFEST.json says") as refused:
+    with pytest.raises(KhabarError, match="labels_per_layer.png: the build fails its checks: .*MANIFEST.json says") as refused:
         read_release(broken)
     assert refused.value.exit_status == 1
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +19,7 @@ from tests.reliability.reliability_support import rehash, relabel_card
 
 DOCUMENTS = "data/documents/test-00000-of-00001.parquet"
 TOKENS = "data/tokens/test-00000-of-00001.parquet"
+QUOTES = "data/quotes/test-00000-of-00001.parquet"
 
 
 def rewrite_rows(folder: Path, relative: str, change) -> None:
@@ -117,6 +120,89 @@ def test_a_class_label_value_out_of_range(build_copy):
     rehash(build_copy, DOCUMENTS)
     [line] = messages(build_copy)
     assert "entities[].label is 99, outside 0..20" in line
+
+
+def test_a_null_where_a_build_writes_none_is_a_failed_check_naming_its_column(build_copy, khabar):
+    """No null where the tables of ``khabar.foundation.tables`` never hold one (an offset, a relation's label), in a
+    list or among its items; the columns they declare nullable (a document's url, a span's quote_type) may hold one.
+    A null token was a traceback of ``validate --dataset``."""
+    def documents(rows):
+        rows[0]["url"] = None
+        rows[0]["entities"][0]["start"] = None
+        [document] = [row for row in rows if row["relations"]][:1]
+        document["relations"][0]["label"] = None
+        for row in rows:
+            for span in row["attributions"]:
+                span["quote_type"] = None
+
+    def tokens(rows):
+        rows[0]["tokens"][0] = None
+        rows[1]["nested_ner_tags"] = None
+
+    rewrite_rows(build_copy, DOCUMENTS, documents)
+    rewrite_rows(build_copy, TOKENS, tokens)
+    rehash(build_copy, DOCUMENTS)
+    rehash(build_copy, TOKENS)
+    run = khabar("validate", "--dataset", build_copy)
+    assert run.status == EXIT_FAILED_CHECKS and "Traceback" not in run.output
+    assert run.out.splitlines()[:-1] == [
+        f"{build_copy}: {DOCUMENTS}: 1 null(s) in entities[].start, where a build writes none",
+        f"{build_copy}: {DOCUMENTS}: 1 null(s) in relations[].label, where a build writes none",
+        f"{build_copy}: {TOKENS}: 1 null(s) in tokens[], where a build writes none",
+        f"{build_copy}: {TOKENS}: 1 null(s) in nested_ner_tags, where a build writes none",
+    ]
+
+
+def _cut_in_half(folder: Path, relative: str) -> None:
+    path = folder / relative
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _text_of_integers(folder: Path) -> None:
+    path = folder / DOCUMENTS
+    table = pq.read_table(path)
+    pq.write_table(table.set_column(table.schema.get_field_index("text"), "text", pa.array(range(table.num_rows))), path)
+    rehash(folder, DOCUMENTS)
+
+
+def _null(relative: str, change: Callable[[list[dict]], object]) -> Callable[[Path], None]:
+    """Rewrite a file with ``change`` made to its rows, and MANIFEST.json with it."""
+    def damage(folder: Path) -> None:
+        rewrite_rows(folder, relative, change)
+        rehash(folder, relative)
+
+    return damage
+
+
+#: builds a reader was given (a file removed, cut or replaced; a column of another type, null ids or a null token with
+#: MANIFEST.json re-hashed to match): the damage, the file the refusal names and what it says
+DAMAGED_BUILDS = {
+    "tokens-file-removed": (lambda f: (f / TOKENS).unlink(), TOKENS, "listed in MANIFEST.json but missing"),
+    "documents-cut-in-half": (lambda f: _cut_in_half(f, DOCUMENTS), DOCUMENTS, "not a readable parquet file"),
+    "tokens-file-holding-the-quotes": (lambda f: shutil.copyfile(f / QUOTES, f / TOKENS), TOKENS, "MANIFEST.json says"),
+    "text-of-integers-rehashed": (_text_of_integers, DOCUMENTS, "arrow schema differs from the card's features"),
+    "null-ids-rehashed": (_null(DOCUMENTS, lambda rows: [row.update(id=None) for row in rows]), DOCUMENTS, "null(s) in id"),
+    "null-token-rehashed": (_null(TOKENS, lambda rows: rows[0]["tokens"].__setitem__(0, None)), TOKENS, "null(s) in tokens[]"),
+}
+#: every command that reads a build: its arguments (the build, a good build, a new folder) and its exit status on one that fails its checks
+READERS = {
+    "diff": (lambda build, good, out: ["diff", good, build], EXIT_UNUSABLE_INPUT),
+    "publish": (lambda build, good, out: ["publish", "--repo-id", "khabar-test/khabar", "--build", build, "--dry-run"], EXIT_FAILED_CHECKS),
+}
+
+
+@pytest.mark.parametrize("damaged", DAMAGED_BUILDS)
+@pytest.mark.parametrize("reader", READERS)
+def test_every_command_that_reads_a_build_refuses_one_that_fails_its_checks_in_one_line(good_build, build_copy, tmp_path, khabar, reader, damaged):
+    damage, relative, message = DAMAGED_BUILDS[damaged]
+    argv, status = READERS[reader]
+    damage(build_copy)
+    out = tmp_path / "out"
+    run = khabar(*argv(build_copy, good_build, out))
+    assert run.status == status and run.out == "" and "Traceback" not in run.err, run.output
+    [line] = run.err.splitlines()
+    assert f"{build_copy / relative}: the build fails its checks: " in line and message in line
+    assert not out.exists()
 
 
 def test_split_size_against_the_card(build_copy):
