@@ -18,6 +18,8 @@
   attribute, the knowledge base's id as a normalisation), and one
   ``annotation.conf``.
 
+The build is checked first, as ``khabar validate --dataset`` checks it, and refused
+in one line when it fails (:func:`khabar.validation.dataset_check.refuse_failing_build`).
 The label names come from the build's own ``labeling_config.xml``. The output
 folder must not exist; it is written aside and renamed into place. With
 ``--revision``, BUILD is a Hub dataset repository (``ORG/khabar``) and that
@@ -37,7 +39,7 @@ from khabar.dataset.layout import ConfigName, Split, split_of_file
 from khabar.foundation import parquet
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import staging_folder, write_error
-from khabar.foundation.manifest import MANIFEST_NAME, build_holding, refuse_special_files
+from khabar.foundation.manifest import MANIFEST_NAME, build_holding
 
 if TYPE_CHECKING:
     from spacy.tokens import DocBin
@@ -329,25 +331,34 @@ def _without_userinfo(message: str) -> str:
 
 
 def download(repo_id: str, revision: str, into: Path) -> Path:
-    """The files of one revision of a Hub dataset repository, in ``into``."""
+    """The files of one revision of a Hub dataset repository, in the new folder ``into``: the build as published,
+    without the files the Hub adds itself nor huggingface_hub's record of the download (``.cache/huggingface``),
+    which its MANIFEST.json does not list."""
+    import shutil
+
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
+    from khabar.dataset.publish import HUB_MANAGED
+
     try:
-        return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=into))
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=into, ignore_patterns=sorted(HUB_MANAGED)))
     except (RepositoryNotFoundError, RevisionNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
         raise KhabarError(f"cannot download revision {revision!r}: {_without_userinfo(str(exc).splitlines()[0])}", file=repo_id) from None
+    shutil.rmtree(folder / ".cache")
+    return folder
 
 
 def export(build: Path, out: Path, fmt: Format) -> list[str]:
     """Write ``build`` as ``fmt`` into the new folder ``out``; returns what was written."""
+    from khabar.validation.dataset_check import refuse_failing_build
+
     if out.exists() or out.is_symlink():
         raise KhabarError("refusing to write into an existing path: choose a new --out folder", file=str(out))
     holder = build_holding(out)
     if holder is not None:
         raise KhabarError(f"refusing to write inside a build ({holder}): it would no longer match its {MANIFEST_NAME}; choose an --out folder outside it", file=str(out))
-    if build.is_dir():
-        refuse_special_files(build)
+    refuse_failing_build(build)  # a missing tokens file exported as no sentences, a column of the wrong type was a traceback
     with staging_folder(out) as staging:
         try:
             written = WRITERS[fmt](build, staging)

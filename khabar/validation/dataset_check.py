@@ -20,7 +20,7 @@ Exit status: 0 clean, 1 failed checks, 2 unusable (no folder, no or unreadable
 MANIFEST.json, a MANIFEST.json naming a file outside the folder, or a card that
 cannot be read although MANIFEST.json vouches for it).
 
-Every command that reads a build (``diff``, ``publish``) checks it so first
+Every command that reads a build (``diff``, ``export``, ``publish``) checks it so first
 (:func:`refuse_failing_build`), and refuses one that fails in one line.
 """
 

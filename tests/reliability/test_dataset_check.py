@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from khabar.dataset.export import FORMATS
 from khabar.foundation import parquet
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.validation import dataset_check
@@ -188,6 +189,7 @@ DAMAGED_BUILDS = {
 READERS = {
     "diff": (lambda build, good, out: ["diff", good, build], EXIT_UNUSABLE_INPUT),
     "publish": (lambda build, good, out: ["publish", "--repo-id", "khabar-test/khabar", "--build", build, "--dry-run"], EXIT_FAILED_CHECKS),
+    **{f"export-{fmt}": (lambda build, good, out, fmt=fmt: ["export", build, "--format", fmt, "--out", out], EXIT_UNUSABLE_INPUT) for fmt in FORMATS},
 }
 
 
