@@ -16,7 +16,13 @@
 - ``brat``: per split and document, ``<doc_id>.txt`` and ``<doc_id>.ann``
   (standoff: every span of every layer, the relations, the quote type as an
   attribute, the knowledge base's id as a normalisation), and one
-  ``annotation.conf``.
+  ``annotation.conf``. A per-annotator build (``khabar build --per-annotator``:
+  a row per document and annotator) gives each annotator's version its own
+  pair, ``<doc_id>.<annotator>.txt`` and ``.ann``.
+
+The other formats refuse a per-annotator build (:data:`NO_VERSIONS`). A file is
+never written twice: two versions that would have one name (or names a
+case-insensitive file system cannot tell apart) are refused, not overwritten.
 
 The build is checked first, as ``khabar validate --dataset`` checks it, and refused
 in one line when it fails (:func:`khabar.validation.dataset_check.refuse_failing_build`).
@@ -48,6 +54,15 @@ if TYPE_CHECKING:
 
 Format = Literal["conll", "conll-wojood", "spacy", "brat"]
 FORMATS: tuple[Format, ...] = ("conll", "conll-wojood", "spacy", "brat")
+#: The formats that refuse a per-annotator build, and why: they would not keep each annotator's version (brat
+#: writes each its own pair of files).
+NO_VERSIONS: dict[Format, str] = {
+    "conll": "its tags are the tokens config's, which holds the gold's",
+    "conll-wojood": "a CoNLL file cannot say whose version a sentence is",
+    "spacy": "its entities on tokens are the tokens config's, which holds the gold's",
+}
+#: The name of the version of an annotation no one signed (its ``annotator`` is null): no pseudonym has it.
+NO_ANNOTATOR = "no-annotator"
 
 
 def _scheme(build: Path) -> Scheme:
@@ -305,19 +320,46 @@ def brat_conf(scheme) -> str:
     return "\n".join(lines) + "\n"
 
 
+def brat_name(document: dict) -> str:
+    """The name of a document's pair of files: its id, and in a per-annotator build the annotator whose version it
+    is (``<doc_id>.<annotator>``, :data:`NO_ANNOTATOR` for a version no one signed)."""
+    from khabar.dataset.features import ANNOTATOR
+
+    name = document["id"] if ANNOTATOR not in document else f"{document['id']}.{document[ANNOTATOR] or NO_ANNOTATOR}"
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise KhabarError(f"document {document['id']!r}: {name!r} cannot name a file")
+    return name
+
+
 def write_brat(build: Path, out: Path) -> list[str]:
     scheme = _scheme(build)
     (out / "annotation.conf").write_text(brat_conf(scheme), encoding="utf-8")
     written = ["annotation.conf"]
     for split, documents in _splits(build, "documents"):
         (out / split).mkdir()
-        count = 0
+        versions, doc_ids = 0, set[str]()
         for document in documents:
-            (out / split / f"{document['id']}.txt").write_text(document["text"], encoding="utf-8")
-            (out / split / f"{document['id']}.ann").write_text("".join(line + "\n" for line in brat_annotations(document, scheme)), encoding="utf-8")
-            count += 1
-        written.append(f"{split}/ ({count} documents)")
+            name = brat_name(document)
+            try:  # each file new ("x"): a second version of one name, or of one the file system cannot tell from it, is refused
+                for suffix, text in ((".txt", document["text"]), (".ann", "".join(line + "\n" for line in brat_annotations(document, scheme)))):
+                    with (out / split / f"{name}{suffix}").open("x", encoding="utf-8") as file:
+                        file.write(text)
+            except FileExistsError:
+                raise KhabarError(f"two versions of document {document['id']!r} would both be written to {split}/{name}.txt, the second over the first",
+                                  file=str(build)) from None
+            versions += 1
+            doc_ids.add(document["id"])
+        written.append(f"{split}/ ({len(doc_ids)} documents)" if versions == len(doc_ids) else f"{split}/ ({versions} versions of {len(doc_ids)} documents)")
     return written
+
+
+def _per_annotator(build: Path) -> bool:
+    """Whether ``build`` has a row per document and annotator (``khabar build --per-annotator``)."""
+    import pyarrow.parquet as pq
+
+    from khabar.dataset.features import ANNOTATOR
+
+    return any(ANNOTATOR in pq.read_schema(path).names for path in (build / "data" / "documents").glob("*.parquet"))
 
 
 WRITERS = {"conll": write_conll, "conll-wojood": write_conll_wojood, "spacy": write_spacy, "brat": write_brat}
@@ -359,6 +401,9 @@ def export(build: Path, out: Path, fmt: Format) -> list[str]:
     if holder is not None:
         raise KhabarError(f"refusing to write inside a build ({holder}): it would no longer match its {MANIFEST_NAME}; choose an --out folder outside it", file=str(out))
     refuse_failing_build(build)  # a missing tokens file exported as no sentences, a column of the wrong type was a traceback
+    if fmt in NO_VERSIONS and _per_annotator(build):
+        raise KhabarError(f"a per-annotator build: --format {fmt} would not keep each annotator's version ({NO_VERSIONS[fmt]}); "
+                          "--format brat writes a pair of files per version", file=str(build))
     with staging_folder(out) as staging:
         try:
             written = WRITERS[fmt](build, staging)

@@ -113,6 +113,8 @@ def _yaml(feature: Feature) -> dict:
 #: polars type of a table column → the Arrow type name of its ``datasets.Value``. Named here, not
 #: taken from polars' Arrow export, which gives large_string for String: the release holds string.
 VALUE_TYPES: dict[pl.DataType, ValueType] = {pl.String(): "string", pl.Int64(): "int64", pl.Int32(): "int32", pl.Float64(): "float64", pl.Boolean(): "bool"}
+#: The column of a per-annotator build's documents config: whose version of the document a row is.
+ANNOTATOR = released_name(AnnotationsTable, "annotator")
 #: The zone of text that no zone span covers: the article's body (the scheme: "unmarked text is article body").
 BODY = "BODY"
 

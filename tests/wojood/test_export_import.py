@@ -186,6 +186,84 @@ def test_brat_standoff_holds_every_span_and_relation(committed, tmp_path, khabar
         assert sum(x.startswith("A") for x in lines) == sum(1 for s in document["attributions"] if s["quote_type"] is not None)
 
 
+@pytest.fixture(scope="module")
+def per_annotator(tmp_path_factory) -> Path:
+    """The committed annotations built with a row per document and annotator, through the real command."""
+    folder = tmp_path_factory.mktemp("per-annotator")
+    shutil.copyfile(repo().root / "DATASHEET.md", folder / "DATASHEET.md")
+    assert run_khabar("build", "--per-annotator", "--out", folder / "khabar", "--datasheet", folder / "DATASHEET.md") == 0
+    return folder / "khabar"
+
+
+def test_brat_of_a_per_annotator_build_writes_every_annotators_version_to_its_own_pair_of_files(per_annotator, tmp_path, khabar):
+    """Each version was written to ``<doc_id>.txt``/``.ann`` over the one before: 13 versions, 5 pairs, the last annotator's."""
+    run = khabar("export", per_annotator, "--format", "brat", "--out", tmp_path / "brat")
+    versions = built_rows(per_annotator, "documents")
+    doc_ids = {version["id"] for version in versions}
+    assert run.status == 0 and f"test/ ({len(versions)} versions of {len(doc_ids)} documents)" in run.out
+    assert len(versions) > len(doc_ids) and len({version["annotator"] for version in versions}) > 1
+    for version in versions:
+        name = f"{version['id']}.{version['annotator']}"
+        assert (tmp_path / "brat" / "test" / f"{name}.txt").read_text(encoding="utf-8") == version["text"]
+        spans = [line for line in (tmp_path / "brat" / "test" / f"{name}.ann").read_text(encoding="utf-8").splitlines() if line.startswith("T")]
+        assert len(spans) == sum(len(version[column]) for column in ("entities", "attributions", "zones"))
+    assert len(list((tmp_path / "brat" / "test").iterdir())) == 2 * len(versions)
+
+
+def test_brat_names_a_version_no_one_signed_no_annotator(per_annotator, tmp_path, khabar):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    build = tmp_path / "build"
+    shutil.copytree(per_annotator, build)
+    [path] = (build / "data" / "documents").glob("*.parquet")
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    rows[0]["annotator"] = None
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    rehash(build, path.relative_to(build).as_posix())
+    assert khabar("export", build, "--format", "brat", "--out", tmp_path / "brat").status == 0
+    assert (tmp_path / "brat" / "test" / f"{rows[0]['id']}.no-annotator.txt").read_text(encoding="utf-8") == rows[0]["text"]
+    assert len(list((tmp_path / "brat" / "test").iterdir())) == 2 * len(rows)
+
+
+@pytest.mark.parametrize("fmt", ["conll", "conll-wojood", "spacy"])
+def test_the_formats_that_cannot_keep_each_annotators_version_refuse_a_per_annotator_build(per_annotator, tmp_path, khabar, fmt):
+    """CoNLL and spaCy took their tags from the tokens config (the gold's) or wrote every version unnamed: spaCy
+    gave each version after a document's first one token and no entity on tokens."""
+    run = khabar("export", per_annotator, "--format", fmt, "--out", tmp_path / "out")
+    assert run.status == 2 and run.out == "" and "Traceback" not in run.err
+    [line] = run.err.splitlines()
+    assert f"{per_annotator}: a per-annotator build: --format {fmt} would not keep each annotator's version" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("annotator", "message"),
+    [("the next row's", "would both be written to test/"), ("../../elsewhere", "cannot name a file")],
+    ids=["two-versions-of-one-name", "a-name-that-is-a-path"],
+)
+def test_brat_never_writes_a_file_twice_nor_outside_its_folder(per_annotator, tmp_path, khabar, annotator, message):
+    """A version whose annotator repeats its document's next one, or names a path, with MANIFEST.json re-hashed to
+    match (the build passes its checks): refused, nothing written, where the second version overwrote the first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    build = tmp_path / "build"
+    shutil.copytree(per_annotator, build)
+    [path] = (build / "data" / "documents").glob("*.parquet")
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    first = next(n for n, row in enumerate(rows) if rows[n + 1]["id"] == row["id"])
+    rows[first]["annotator"] = rows[first + 1]["annotator"] if annotator == "the next row's" else annotator
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    rehash(build, path.relative_to(build).as_posix())
+    run = khabar("export", build, "--format", "brat", "--out", tmp_path / "brat")
+    assert run.status == 2 and run.out == "" and "Traceback" not in run.err
+    [line] = run.err.splitlines()
+    assert message in line and not (tmp_path / "brat").exists() and not (tmp_path / "elsewhere.txt").exists()
+
+
 def test_export_refuses_an_existing_folder_and_a_folder_that_is_no_build(committed, tmp_path, khabar):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine\n", encoding="utf-8")
