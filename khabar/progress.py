@@ -5,6 +5,9 @@ terminal, a tqdm status line sits below them with the steps done, the time
 spent and the last step, so that a long step (a Label Studio export snapshot,
 validating a large export, a benchmark stage) visibly moves; elsewhere (a pipe,
 a file, CI) there are only the plain lines.
+
+No record shows a secret the command holds, whoever logs it
+(:class:`RedactedRecord`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,17 @@ import sys
 import threading
 
 from tqdm import tqdm
+
+from khabar.foundation.errors import redact
+
+
+class RedactedRecord(logging.LogRecord):
+    """A log record whose message is shown through :func:`khabar.foundation.errors.redact`: the process's record
+    factory once a command has set its logging up, so Khabar's records and a library's alike (huggingface_hub logs
+    the ``X-HF-Warning`` header of a Hub's answer as it came)."""
+
+    def getMessage(self) -> str:
+        return redact(super().getMessage())
 
 
 class TerminalProgress(logging.Handler):
@@ -66,4 +80,5 @@ def configure_logging(command: str) -> logging.Handler:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False  # a host application's root handlers do not print these twice
+    logging.setLogRecordFactory(RedactedRecord)
     return handler

@@ -72,8 +72,9 @@ def configure_publish(parser: argparse.ArgumentParser) -> None:
 def run_publish(args: argparse.Namespace) -> int:
     import os
 
-    from khabar.dataset.publish import publish, read_release, redact
+    from khabar.dataset.publish import publish, read_release
     from khabar.dataset.release import check_repo_id, load_release
+    from khabar.foundation.errors import mark_secret, redact
     from khabar.foundation.paths import repo
 
     if args.repo_id is None:
@@ -93,7 +94,7 @@ def run_publish(args: argparse.Namespace) -> int:
             print(f"  {path}")
         print(f"would tag the commit {release.tag}")
         return 0
-    token = os.environ.get("HF_TOKEN")
+    token = mark_secret(os.environ.get("HF_TOKEN") or "")
     if not token:
         raise KhabarError("HF_TOKEN is not set; the token is read from the environment only")
     from huggingface_hub import HfApi

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Literal
 
 from khabar.dataset.layout import ConfigName, Split, split_of_file
 from khabar.foundation import parquet
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import KhabarError, mark_secret
 from khabar.foundation.files import staging_folder, write_error
 from khabar.foundation.manifest import MANIFEST_NAME, build_holding
 
@@ -365,28 +365,25 @@ def _per_annotator(build: Path) -> bool:
 WRITERS = {"conll": write_conll, "conll-wojood": write_conll_wojood, "spacy": write_spacy, "brat": write_brat}
 
 
-def _without_userinfo(message: str) -> str:
-    """A message with the user:password of any URL in it (an ``HF_ENDPOINT`` may carry one) taken out."""
-    import re
-
-    return re.sub(r"(?<=://)[^/@\s]+@", "", message)
-
-
 def download(repo_id: str, revision: str, into: Path) -> Path:
     """The files of one revision of a Hub dataset repository, in the new folder ``into``: the build as published,
     without the files the Hub adds itself nor huggingface_hub's record of the download (``.cache/huggingface``),
-    which its MANIFEST.json does not list."""
+    which its MANIFEST.json does not list; what the Hub answers that the client cannot read (a field missing or of
+    another type: KeyError, TypeError, AttributeError, ValueError) is one line too."""
     import shutil
 
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import get_token, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     from khabar.dataset.publish import HUB_MANAGED
 
     try:
+        mark_secret(get_token() or "")  # the token the client sends (HF_TOKEN, else a stored login's): the Hub may echo it
         folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=into, ignore_patterns=sorted(HUB_MANAGED)))
     except (RepositoryNotFoundError, RevisionNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
-        raise KhabarError(f"cannot download revision {revision!r}: {_without_userinfo(str(exc).splitlines()[0])}", file=repo_id) from None
+        raise KhabarError(f"cannot download revision {revision!r}: {str(exc).splitlines()[0]}", file=repo_id) from None
+    except (LookupError, TypeError, AttributeError) as exc:
+        raise KhabarError(f"cannot download revision {revision!r}: the Hub gave an answer huggingface_hub cannot read ({exc.__class__.__name__}: {exc})".splitlines()[0], file=repo_id) from None
     shutil.rmtree(folder / ".cache")
     return folder
 

@@ -7,14 +7,14 @@ needed → refuse when the tag already exists (a published tag is never moved) �
 one commit that uploads every file of the build and deletes the files of the
 repository the build no longer has → tag that commit. The token comes from
 ``HF_TOKEN`` only; ``--dry-run`` prints the plan and contacts nobody. The Hub's address
-(``HF_ENDPOINT``) is printed without any user or password it carries.
+(``HF_ENDPOINT``) is printed without any user or password it carries, and what the Hub answers without
+the token (``khabar.foundation.errors.redact``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +27,9 @@ if TYPE_CHECKING:
 
 #: Files the Hub manages itself; never deleted as stale.
 HUB_MANAGED = frozenset({".gitattributes"})
-#: The userinfo of a URL (``scheme://user:password@``), wherever it appears in a text.
-USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
 
 LOG = logging.getLogger(__name__)
-
-
-def redact(text: str) -> str:
-    """``text`` with every URL's user and password replaced by ``***``."""
-    return USERINFO.sub(r"\g<scheme>***@", text)
 
 
 @dataclass(frozen=True)
@@ -82,41 +75,52 @@ def lfs_uploads() -> Iterator[None]:
         constants.HF_HUB_DISABLE_XET = before
 
 
-def publish(release: BuiltRelease, repo_id: str, api: HfApi) -> str:
-    """Publish ``release`` to ``repo_id`` through ``api`` (an ``HfApi``); returns the tagged commit."""
+@contextlib.contextmanager
+def hub_answers(repo_id: str, api: HfApi, request: str) -> Iterator[None]:
+    """huggingface_hub's failures while ``request`` (what it asks the Hub for), as one line: the Hub's refusal, a Hub that cannot be
+    reached, and an answer the client cannot read (a 409 without the repository's ``url`` was a KeyError inside
+    ``create_repo``; a field missing or of another type, a body that is no JSON: KeyError, TypeError, ValueError,
+    AttributeError). Only around the client's calls: the same errors in Khabar's own code are bugs."""
     import httpx2  # huggingface_hub's HTTP client: its transport errors are not HfHubHTTPError
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
+        yield
+    except HfHubHTTPError as exc:
+        raise KhabarError(f"dataset repository {repo_id}: the Hub refused: {exc}".splitlines()[0]) from None
+    except httpx2.HTTPError as exc:
+        raise KhabarError(f"dataset repository {repo_id}: cannot reach the Hub at {api.endpoint}: {exc.__class__.__name__}: {exc}".splitlines()[0]) from None
+    except (LookupError, TypeError, ValueError, AttributeError) as exc:
+        problem = f"the Hub at {api.endpoint} gave an answer huggingface_hub cannot read when {request} ({exc.__class__.__name__}: {exc})"
+        raise KhabarError(f"dataset repository {repo_id}: {problem}".splitlines()[0]) from None
+
+
+def publish(release: BuiltRelease, repo_id: str, api: HfApi) -> str:
+    """Publish ``release`` to ``repo_id`` through ``api`` (an ``HfApi``); returns the tagged commit."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    with hub_answers(repo_id, api, "creating the repository"):
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
-        LOG.info(f"repository {repo_id} is ready")
+    LOG.info(f"repository {repo_id} is ready")
+    with hub_answers(repo_id, api, "listing its tags and branches"):
         refs = api.list_repo_refs(repo_id, repo_type="dataset")
         existing = {ref.name: ref.target_commit for ref in refs.tags}
-        if release.tag in existing:
-            raise KhabarError(
-                f"tag {release.tag} already exists on {repo_id} (commit {existing[release.tag]}); a published tag is never "
-                "moved: bump dataset/VERSION and build again",
-                exit_status=EXIT_FAILED_CHECKS,
-            )
         main = next((ref.target_commit for ref in refs.branches if ref.name == "main"), None)
+    if release.tag in existing:
+        raise KhabarError(
+            f"tag {release.tag} already exists on {repo_id} (commit {existing[release.tag]}); a published tag is never "
+            "moved: bump dataset/VERSION and build again",
+            exit_status=EXIT_FAILED_CHECKS,
+        )
+    with hub_answers(repo_id, api, "listing its files"):
         remote = set(api.list_repo_files(repo_id, repo_type="dataset")) if main else set()
-        stale = sorted(remote - set(release.files) - HUB_MANAGED)
-        operations: list[CommitOperationAdd | CommitOperationDelete] = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(release.folder / path)) for path in release.files]
-        operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
-        LOG.info(f"committing {len(release.files)} file(s), deleting {len(stale)} stale file(s)")
-        with lfs_uploads():
-            commit = api.create_commit(
-                repo_id,
-                operations,
-                commit_message=f"Release {release.version}",
-                repo_type="dataset",
-                parent_commit=main,
-            )
+    stale = sorted(remote - set(release.files) - HUB_MANAGED)
+    operations: list[CommitOperationAdd | CommitOperationDelete] = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(release.folder / path)) for path in release.files]
+    operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
+    LOG.info(f"committing {len(release.files)} file(s), deleting {len(stale)} stale file(s)")
+    with hub_answers(repo_id, api, "committing"), lfs_uploads():
+        commit = api.create_commit(repo_id, operations, commit_message=f"Release {release.version}", repo_type="dataset", parent_commit=main)
+    with hub_answers(repo_id, api, "tagging"):
         api.create_tag(repo_id, tag=release.tag, revision=commit.oid, repo_type="dataset", tag_message=f"Khabar {release.version}")
-    except HfHubHTTPError as exc:
-        raise KhabarError(redact(f"dataset repository {repo_id}: the Hub refused: {exc}".splitlines()[0])) from None
-    except httpx2.HTTPError as exc:
-        raise KhabarError(redact(f"dataset repository {repo_id}: cannot reach the Hub at {api.endpoint}: {exc.__class__.__name__}: {exc}".splitlines()[0])) from None
     LOG.info(f"tagged {release.tag} at {commit.oid}")
     return commit.oid

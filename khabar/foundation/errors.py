@@ -1,11 +1,13 @@
 """The one error type every stage raises for bad input.
 
 The CLI turns it into a one-line message and an exit status; a traceback
-is a bug.
+is a bug. A message never shows a secret the command holds (:func:`redact`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 
 # Exit statuses shared by every command.
@@ -18,11 +20,47 @@ EXIT_UNUSABLE_INPUT = 2
 LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 #: the characters of a text a message shows before it elides the middle
 QUOTED_CHARACTERS = 60
+#: The user and password of a URL (``scheme://user:password@``), wherever it appears in a text.
+USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+#: HTTP Basic credentials as a request carries them (``Authorization: Basic base64(user:password)``): what an HTTP
+#: client makes of a URL's user and password, and a server can echo back
+BASIC_CREDENTIALS = re.compile(r"\bBasic\s+(?P<encoded>[A-Za-z0-9+/]{4,}={0,2})")
+#: what a message shows in place of a secret
+MASK = "***"
+#: the secrets this process was given (:func:`mark_secret`)
+_secrets: set[str] = set()
 
 
 def one_line(text: str) -> str:
     """``text`` with each line break written as its Python escape (``\\n``, ``\\u2028``): one line, and the break still seen."""
     return LINE_BREAK.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def mark_secret(value: str) -> str:
+    """``value`` (a token, a password), counted from now on among the secrets :func:`redact` masks; called where a
+    secret is read (the environment, the local Label Studio's credentials)."""
+    if value and isinstance(value, str):  # a malformed credentials file can hold a number there
+        _secrets.add(value)
+    return value
+
+
+def _masked_basic(found: re.Match[str]) -> str:
+    """Basic credentials masked, when they are some (the base64 of ``user:password``), not a word after "Basic"."""
+    try:
+        decoded = base64.b64decode(found["encoded"], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return found.group()
+    return f"Basic {MASK}" if ":" in decoded else found.group()
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret this process holds (:func:`mark_secret`), every URL's user and password and every
+    Basic credentials made of them shown as ``***``. A server's answer can echo what it was sent (a Hub put the
+    request's ``Authorization`` header in the error huggingface_hub raises), so what a server says is only ever
+    shown through this: :class:`KhabarError`'s message, and every log record (khabar.progress)."""
+    for secret in sorted(_secrets, key=len, reverse=True):  # the longer first: a secret may hold another
+        text = text.replace(secret, MASK)
+    return BASIC_CREDENTIALS.sub(_masked_basic, USERINFO.sub(rf"\g<scheme>{MASK}@", text))
 
 
 def not_utf8(exc: UnicodeDecodeError, offset: int = 0) -> str:
@@ -81,4 +119,4 @@ class KhabarError(Exception):
             where.append(f"document {self.document}")
         if self.region is not None:
             where.append(f"region {self.region}")
-        return one_line(f"{': '.join(where)}: {self.message}" if where else self.message)
+        return one_line(redact(f"{': '.join(where)}: {self.message}" if where else self.message))

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import KhabarError, mark_secret
 from khabar.studio.server import StudioPaths, read_credentials, running_server
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def local_target(paths: StudioPaths) -> Target:
 
 
 def remote_target(url: str) -> Target:
-    api_key = os.environ.get(API_KEY_VARIABLE, "").strip()
+    api_key = mark_secret(os.environ.get(API_KEY_VARIABLE, "").strip())
     if not api_key:
         raise KhabarError(f"--url {url} needs the API key of that server in the environment variable {API_KEY_VARIABLE}")
     return Target(url=url.rstrip("/"), api_key=api_key)

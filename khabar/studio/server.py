@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from khabar.foundation import jsonl
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import KhabarError, mark_secret
 
 ADMIN_USERNAME = "admin@khabar.local"
 LOCAL_HOST = "127.0.0.1"
@@ -109,7 +109,7 @@ def write_private_json(path: Path, payload: object) -> None:
 def read_credentials(paths: StudioPaths) -> Credentials | None:
     try:
         raw = json.loads(paths.credentials_file.read_text(encoding="utf-8"))
-        return Credentials(username=raw["username"], password=raw["password"], token=raw["token"], port=int(raw["port"]))
+        return Credentials(username=raw["username"], password=mark_secret(raw["password"]), token=mark_secret(raw["token"]), port=int(raw["port"]))
     except FileNotFoundError:
         return None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -117,7 +117,7 @@ def read_credentials(paths: StudioPaths) -> Credentials | None:
 
 
 def new_credentials(port: int) -> Credentials:
-    return Credentials(username=ADMIN_USERNAME, password=secrets.token_urlsafe(18), token=secrets.token_hex(20), port=port)
+    return Credentials(username=ADMIN_USERNAME, password=mark_secret(secrets.token_urlsafe(18)), token=mark_secret(secrets.token_hex(20)), port=port)
 
 
 def label_studio_executable() -> Path:

@@ -25,6 +25,11 @@ publish that strayed onto Xet fails here instead of passing untested.
 Every repository is a real git repository under ``storage/datasets/ORG/NAME`` (files as plain
 blobs, each Hub commit a git commit, each tag a git tag), so a Hub mirror such as olah can serve
 exactly what was published.
+
+``FakeHub(answer_all=STATUS)`` is a Hub gone wrong instead (or a proxy in front of it): every request
+gets STATUS and an answer that echoes the request's ``Authorization`` header where huggingface_hub
+shows a server's words (``X-Error-Message``, ``X-HF-Warning``, the JSON ``error``) and holds nothing
+else: a 409 to the creation of a repository without its ``url``, a 200 without a repository's ``id``.
 """
 
 from __future__ import annotations
@@ -116,8 +121,9 @@ class FakeRepo:
 
 
 class FakeHub:
-    def __init__(self, storage: Path | None = None) -> None:
-        """``storage``: where the repositories' git folders go (default: a temporary folder removed on exit)."""
+    def __init__(self, storage: Path | None = None, *, answer_all: int | None = None) -> None:
+        """``storage``: where the repositories' git folders go (default: a temporary folder removed on exit);
+        ``answer_all``: the status of the echoing answer every request gets instead (see above)."""
         self.temporary = tempfile.TemporaryDirectory(prefix="fake-hub-") if storage is None else None
         self.storage = Path(self.temporary.name) if self.temporary else storage
         self.repos: dict[str, FakeRepo] = {}
@@ -125,6 +131,7 @@ class FakeHub:
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self.commit_payloads: list[list[dict]] = []
         self.tokens: list[str | None] = []  # the Authorization header of each request
+        self.answer_all = answer_all
         self.lock = threading.Lock()
         hub = self
 
@@ -132,9 +139,11 @@ class FakeHub:
             def log_message(self, *args) -> None:
                 pass
 
-            def send(self, status: int, body: object) -> None:
+            def send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("ETag", '"fake"')
@@ -157,6 +166,10 @@ class FakeHub:
                 with hub.lock:
                     hub.requests.append((method, path))
                     hub.tokens.append(self.headers.get("Authorization"))
+                    if hub.answer_all is not None:
+                        echo = f"denied for {self.headers.get('Authorization')}"
+                        self.send(hub.answer_all, {"error": echo}, {"X-Error-Message": echo, "X-HF-Warning": f"access; {echo}"})
+                        return
                     try:
                         status, answer = hub.route(method, path, body, self.headers)
                     except Refused as refused:

@@ -5,6 +5,7 @@ huggingface_hub would otherwise take, has no stand-in here; see fake_hub.py)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -192,3 +193,54 @@ def test_the_repo_id_defaults_to_the_release_config_and_is_checked(built_v1, kha
     assert dry.status == 0 and f"would create the dataset repository {load_release().repo_id} at " in dry.out
     bad = khabar("publish", "--repo-id", "org/na me", "--build", built_v1, "--dry-run")
     assert bad.status == 2 and "repository id 'org/na me' is not ORG/NAME" in bad.err
+
+
+#: HF_TOKEN in the tests below: never to be printed, whatever the Hub answers
+SECRET_TOKEN = "hf_FAKEsecretDoNotPrint0123456789"
+
+
+def against_the_hub(hub: FakeHub, command: str, build: Path, out: Path, *, endpoint_user: str = "") -> subprocess.CompletedProcess[str]:
+    """``khabar publish`` or ``khabar export --revision`` of ``build`` with ``hub`` as the Hub (at HF_ENDPOINT, with
+    ``endpoint_user`` as its ``user:password``), the token in HF_TOKEN (a subprocess: huggingface_hub reads
+    HF_ENDPOINT when it is imported)."""
+    endpoint = hub.endpoint.replace("http://", f"http://{endpoint_user}@") if endpoint_user else hub.endpoint
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")} | {"HF_HOME": str(out.parent / "hf"), "HF_TOKEN": SECRET_TOKEN, "HF_ENDPOINT": endpoint}
+    argv = {
+        "publish": ["publish", "--repo-id", "khabar-org/khabar", "--build", str(build)],
+        "export": ["export", "khabar-org/khabar", "--revision", f"v{V1}", "--format", "conll", "--out", str(out)],
+    }[command]
+    return subprocess.run([KHABAR, *argv], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("command", ["publish", "export"])
+@pytest.mark.parametrize("sent", ["HF_TOKEN", "the password in HF_ENDPOINT"])
+def test_credentials_the_hub_echoes_back_are_never_printed(sent, command, built_v1, tmp_path):
+    """A Hub (or a proxy before it) whose refusal echoes the request's ``Authorization`` header where huggingface_hub
+    shows a server's words (its error message, its logged warning): ``Bearer`` and the token, or ``Basic`` and the
+    base64 of HF_ENDPOINT's ``user:password`` (which the client sends instead); both show ``***``."""
+    user = "hub-user:s3cret-pw" if sent != "HF_TOKEN" else ""
+    with FakeHub(tmp_path / "hub", answer_all=403) as hub:
+        done = against_the_hub(hub, command, built_v1, tmp_path / "out", endpoint_user=user)
+    basic = base64.b64encode(user.encode()).decode()
+    sent_header = f"Basic {basic}" if user else f"Bearer {SECRET_TOKEN}"
+    assert sent_header in hub.tokens, f"not what was sent, so not what is echoed: {hub.tokens}"
+    output = done.stdout + done.stderr
+    for secret in (SECRET_TOKEN, sent_header.split()[1], "s3cret-pw"):
+        assert secret not in output, output
+    assert "Traceback" not in output and f"denied for {sent_header.split()[0]} ***" in output.splitlines()[-1], output
+    assert done.returncode == 2 and output.count(": error: ") == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("command", "status", "problem"), [
+    ("publish", 409, "when creating the repository (KeyError: 'url')"),  # exist_ok: a 409 is read as "it exists", at its url
+    ("publish", 200, "when creating the repository (KeyError: 'url')"),
+    ("export", 200, "(KeyError: 'id')"),  # the revision's repository information
+])
+def test_an_answer_the_hub_client_cannot_read_is_one_line_and_exit_2(command, status, problem, built_v1, tmp_path):
+    with FakeHub(tmp_path / "hub", answer_all=status) as hub:
+        done = against_the_hub(hub, command, built_v1, tmp_path / "out")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in output and SECRET_TOKEN not in output, output
+    [error] = [line for line in output.splitlines() if ": error: " in line]
+    assert error.startswith(f"khabar {command}: error: ") and "an answer huggingface_hub cannot read" in error and error.endswith(problem), error
+    assert not (tmp_path / "out").exists()

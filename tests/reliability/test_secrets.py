@@ -8,12 +8,18 @@ the CLI never printing the local token (tests/studio/test_pull_push.py::test_cli
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -39,6 +45,49 @@ def fake_hub_class():
         spec.loader.exec_module(sys.modules[name])
     module = sys.modules[name]
     return module.FakeHub
+
+
+@contextmanager
+def echoing_label_studio() -> Iterator[tuple[str, list[str]]]:
+    """A server on 127.0.0.1 that refuses every request (403) with a ``detail`` echoing its ``Authorization`` header, as
+    a misconfigured Label Studio or a proxy before one might; yields its URL and the headers it was sent."""
+    sent: list[str] = []
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            sent.append(self.headers.get("Authorization", ""))
+            body = json.dumps({"detail": f"denied for {sent[-1]}"}).encode()
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", sent
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("sent", ["LABEL_STUDIO_API_KEY", "the password in --url"])
+def test_credentials_a_label_studio_echoes_back_are_never_printed(sent, khabar, monkeypatch, tmp_path):
+    """``khabar studio pull --url``: the server's refusal holds the request's ``Token <key>``, or ``Basic`` and the base64
+    of the URL's ``user:password`` (which the client sends instead); the one-line error shows ``***`` for either."""
+    key = f"{FAKE_LS_KEY}-{sent.split()[0]}"  # this test's own: no other command marked it as a secret
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", key)
+    user = "annotator:s3cret-pw" if sent != "LABEL_STUDIO_API_KEY" else ""
+    with echoing_label_studio() as (url, headers):
+        run = khabar("studio", "pull", "--url", url.replace("http://", f"http://{user}@") if user else url, "--project", "x", "--studio-dir", tmp_path, "--out", tmp_path / "x.json")
+    header = f"Basic {base64.b64encode(user.encode()).decode()}" if user else f"Token {key}"
+    assert headers and set(headers) == {header}, headers
+    assert run.status == 2 and run.err == f"khabar studio: error: Label Studio answered 403: denied for {header.split()[0]} ***\n", run.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def files_holding(root: Path, needles: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -141,3 +190,11 @@ def test_local_label_studio_is_private_to_this_machine_and_this_user(own_studio,
     from khabar.studio.connection import connect, local_target
 
     assert email not in [u.email for u in connect(local_target(own_studio)).users.list()]
+
+
+def test_a_message_masks_secrets_and_credentials_and_keeps_the_words_around_them():
+    from khabar.foundation.errors import KhabarError, mark_secret
+
+    mark_secret("tok-masked-0123456789")
+    message = "denied for Token tok-masked-0123456789 at https://me:pw@hub.example/x; Basic authentication; Basic bWU6cHc="
+    assert str(KhabarError(message)) == "denied for Token *** at https://***@hub.example/x; Basic authentication; Basic ***"
