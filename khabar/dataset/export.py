@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Literal
 from khabar.dataset.layout import ConfigName, Split, split_of_file
 from khabar.foundation import parquet
 from khabar.foundation.errors import KhabarError, mark_secret
-from khabar.foundation.files import staging_folder, write_error
+from khabar.foundation.files import put_in_place, staging_folder, write_error
 from khabar.foundation.manifest import MANIFEST_NAME, build_holding
 
 if TYPE_CHECKING:
@@ -404,7 +404,7 @@ def export(build: Path, out: Path, fmt: Format) -> list[str]:
     with staging_folder(out) as staging:
         try:
             written = WRITERS[fmt](build, staging)
-            staging.rename(out)  # not replace_folder: a folder that appeared meanwhile is not ours to move aside
+            put_in_place(staging, out)
         except OSError as exc:
             raise write_error(exc, out) from None
     return written

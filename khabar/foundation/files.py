@@ -14,7 +14,9 @@ anything moves, and SIGINT and SIGTERM wait while things are put in place
 (:func:`signals_held`): a command stopped then stops with all of them in
 place, never some.
 
-Every ``OSError`` becomes a :class:`KhabarError` naming the file (exit 2).
+Every ``OSError`` becomes a :class:`KhabarError` naming the file (exit 2). Nothing is put in
+place once the command got SIGINT or SIGTERM, even if a library swallowed its exception
+(:func:`khabar.foundation.signals.check`, before each rename that commits).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from khabar.foundation import signals
 from khabar.foundation.errors import KhabarError
 
 NEW_FILE_MODE = 0o644
@@ -101,7 +104,13 @@ class StagedFile:
     placed: bool = False
 
     def commit(self) -> None:
-        """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read."""
+        """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read, or
+        the command got a signal."""
+        try:
+            signals.check()
+        except BaseException:
+            self.discard()
+            raise
         try:
             if self.expected_sha256 is not None:
                 try:  # any error but a missing file is the commit's (below): the new bytes are discarded
@@ -480,6 +489,7 @@ class FolderSwap:
     held: int | None = None
 
     def swap(self) -> None:
+        signals.check()  # nothing moved yet: the staging folder goes with the command's clean-up
         try:
             if self.target.is_dir() and not self.target.is_symlink():
                 if read_only := _read_only_folder(self.target):
@@ -565,6 +575,14 @@ def staging_folder(target: Path) -> Iterator[Path]:
         os.close(held)
         if not target.exists():  # an interrupted `khabar export --out a/b/out` left a/b
             remove_made(made)
+
+
+def put_in_place(staging: Path, target: Path) -> None:
+    """Rename the finished folder ``staging`` to ``target``, which the command found absent: unlike
+    :func:`replace_folder`, a folder that appeared there meanwhile is not this command's to move aside (the rename
+    fails, as it does over any folder that is not empty)."""
+    signals.check()
+    staging.rename(target)
 
 
 def replace_folder(staging: Path, target: Path, *, last: str | None = None) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import os_reason, staging_folder, sync_tree, write_error
+from khabar.foundation.files import os_reason, put_in_place, staging_folder, sync_tree, write_error
 from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, document_sentences, wojood_dir, wojood_sentences
 from khabar.model.features import sentence_features
 
@@ -269,7 +269,7 @@ def train_model(data: TrainingData, models_dir: Path, *, progress: Callable[[str
             sync_tree(work)
         except OSError as exc:
             raise write_error(exc, work / "model.json") from None
-        work.rename(final)  # a reader sees no model or a whole one; the staging folder goes if anything fails
+        put_in_place(work, final)  # a reader sees no model or a whole one; the staging folder goes if anything fails
     return info
 
 
