@@ -21,9 +21,9 @@ from khabar.dataset.compute import Built
 from khabar.dataset.features import all_features
 from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
-from khabar.foundation import export_files, jsonl
+from khabar.foundation import export_files, jsonl, signals
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.files import FolderSwap, StagedFile, left_behind, remove_folder, remove_left_staging, sha256_bytes, signals_held, stage_file, staging_folder, sync_tree
+from khabar.foundation.files import FolderSwap, StagedFile, left_behind, remove_folder, remove_left_staging, sha256_bytes, stage_file, staging_folder, sync_tree
 from khabar.foundation.manifest import MANIFEST_NAME, build_holding, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
@@ -162,7 +162,7 @@ def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, c
             if datasheet_text != current:
                 # refused at the commit if the datasheet was edited while the build ran: those edits are kept
                 staged = stage_file(datasheet, datasheet_text, expected_sha256=sha256_bytes(current.encode("utf-8")))
-            with signals_held():  # the folder and the datasheet in place together, or neither: Ctrl-C waits for them
+            with signals.held():  # the folder and the datasheet in place together, or neither: Ctrl-C waits for them
                 check_out(out)  # again: the folder may have been changed while the build ran
                 swap = FolderSwap(staging, out, last=MANIFEST_NAME)
                 swap.swap()

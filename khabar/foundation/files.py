@@ -11,7 +11,7 @@ A folder is replaced the same way: built under a temporary name beside it, then
 two renames (the old one aside, the new one in) and the old one removed. A folder
 that cannot be removed whole (one of its folders read-only) is refused before
 anything moves, and SIGINT and SIGTERM wait while things are put in place
-(:func:`signals_held`): a command stopped then stops with all of them in
+(:func:`khabar.foundation.signals.held`): a command stopped then stops with all of them in
 place, never some.
 
 Every ``OSError`` becomes a :class:`KhabarError` naming the file (exit 2). Nothing is put in
@@ -27,9 +27,7 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import tempfile
-import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -215,7 +213,7 @@ def write_new_files(files: Sequence[tuple[Path, Callable[[], bytes | str | Itera
     try:
         for path, data in files:
             staged.append(stage_file(path, data()))
-        with signals_held() as arrived:
+        with signals.held() as arrived:
             try:
                 for file in staged:
                     file.commit()
@@ -228,42 +226,6 @@ def write_new_files(files: Sequence[tuple[Path, Callable[[], bytes | str | Itera
     finally:
         for file in reversed(staged):  # the folders a file was the first to need go with the last of them
             file.discard()
-
-
-#: The signals that stop a command by an exception (KeyboardInterrupt; khabar.cli's Terminated).
-STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def signals_held() -> Iterator[Callable[[], bool]]:
-    """:data:`STOPPING_SIGNALS` wait until the block ends, then stop the command as they would have; the block is
-    given a function telling whether one has come meanwhile. What a block puts in place is so all in place or (taken
-    back) none of it: a build stopped between its renames had its output folder moved aside and the new one not yet
-    in, or its datasheet refreshed and the previous build put back.
-
-    Their handlers are swapped, not the signals blocked: a mask holds a signal in the threads that set it only, and
-    one that a native library's thread (polars', arrow's) takes runs Python's handler all the same. Handlers are
-    only the main thread's to set; in another thread, no handler stops the block anyway.
-    """
-    arrived: list[int] = []
-
-    def hold(number: int, frame: object) -> None:
-        arrived.append(number)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    previous = {number: signal.getsignal(number) for number in STOPPING_SIGNALS}
-    holding = [number for number, handler in previous.items() if handler is not None]  # None: a handler set outside Python, left alone
-    for number in holding:
-        signal.signal(number, hold)
-    try:
-        yield lambda: bool(arrived)
-    finally:
-        for number in holding:
-            signal.signal(number, previous[number])
-        if arrived:  # as it came: its handler now runs (or, with none, its default action ends the process)
-            signal.raise_signal(arrived[0])
 
 
 def folders_to_make(path: Path) -> tuple[Path, ...]:
@@ -588,7 +550,7 @@ def put_in_place(staging: Path, target: Path) -> None:
 def replace_folder(staging: Path, target: Path, *, last: str | None = None) -> None:
     """Swap ``staging`` in as ``target`` and remove the previous ``target`` (``last``: see :func:`remove_folder`),
     and any earlier one a killed command had moved aside (:func:`left_behind`): the new one supersedes it too."""
-    with signals_held():
+    with signals.held():
         swap = FolderSwap(staging, target, last)
         swap.swap()
         swap.finish()

@@ -6,7 +6,8 @@ turn it into one of its own, since it is raised wherever Python is when the sign
 prints ``Exception ignored in …`` and goes on), in a callback pyarrow's C code runs (pyarrow raised a ``TypeError``
 in its place), under an ``except BaseException``. The record is what decides: nothing is put in place once a signal
 came (:func:`check`, before each commit of :mod:`khabar.foundation.files`), and the command ends interrupted or
-terminated whatever became of the exception (:func:`checked`, :func:`ending`). A later signal is recorded only:
+terminated whatever became of the exception (:func:`checked`, :func:`ending`). While several things are put in
+place together, a signal waits until they all are (:func:`held`). A later signal is recorded only:
 raised, it would cut short the clean-up the first one started, or the line that reports it.
 """
 
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -93,3 +95,35 @@ def handled() -> Iterator[None]:
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         _received = None
+
+
+@contextmanager
+def held() -> Iterator[Callable[[], bool]]:
+    """SIGINT and SIGTERM wait until the block ends, then stop the command as they would have; the block is given a
+    function telling whether one has come meanwhile. What a block puts in place is so all in place or (taken back)
+    none of it: a build stopped between its renames had its output folder moved aside and the new one not yet in, or
+    its datasheet refreshed and the previous build put back.
+
+    Their handlers are swapped, not the signals blocked: a mask holds a signal in the threads that set it only, and
+    one that a native library's thread (polars', arrow's) takes runs Python's handler all the same. Handlers are
+    only the main thread's to set; in another thread, no handler stops the block anyway.
+    """
+    arrived: list[int] = []
+
+    def hold(number: int, frame: object) -> None:
+        arrived.append(number)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = {number: signal.getsignal(number) for number in EXCEPTIONS}
+    holding = [number for number, handler in previous.items() if handler is not None]  # None: a handler set outside Python, left alone
+    for number in holding:
+        signal.signal(number, hold)
+    try:
+        yield lambda: bool(arrived)
+    finally:
+        for number in holding:
+            signal.signal(number, previous[number])
+        if arrived:  # as it came: its handler now runs (or, with none, its default action ends the process)
+            signal.raise_signal(arrived[0])

@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from khabar.annotation.gazetteer import Gazetteer, gazetteer_from_tasks
 from khabar.annotation.pseudonyms import pseudonym_number
-from khabar.foundation import jsonl
+from khabar.foundation import jsonl, signals
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import signals_held, stage_file, temporary_folder, write_atomic
+from khabar.foundation.files import stage_file, temporary_folder, write_atomic
 from khabar.studio.merge import PullMerge, merge_pull, refusals, refuse
 from khabar.studio.server import write_private_json
 from khabar.studio.spool import TaskSpool, doc_id_of
@@ -406,7 +406,7 @@ def pull(
         staged = stage_file(path, jsonl.dumps_document_items(merge_pull(file.spool, server_tasks, differences, state, merged)), expected_sha256=file.sha256)
         changed = not existed or merged.changed
         updated_book = {**book, **{_user_key(user): pseudonym for user, pseudonym in pseudonyms.items()}}
-        with signals_held():  # the export, its sync state and the pseudonyms together: a pull stopped between them left a state older than its file
+        with signals.held():  # the export, its sync state and the pseudonyms together: a pull stopped between them left a state older than its file
             if changed:
                 staged.commit()
             else:
