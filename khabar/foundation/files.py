@@ -11,8 +11,8 @@ A folder is replaced the same way: built under a temporary name beside it, then
 two renames (the old one aside, the new one in) and the old one removed. A folder
 that cannot be removed whole (one of its folders read-only) is refused before
 anything moves, and SIGINT and SIGTERM wait while things are put in place
-(:func:`khabar.foundation.signals.held`): a command stopped then stops with all of them in
-place, never some.
+(:func:`khabar.foundation.signals.held`): a command stopped then stops with all
+of them in place, never some.
 
 Every ``OSError`` becomes a :class:`KhabarError` naming the file (exit 2). Nothing is put in
 place once the command got SIGINT or SIGTERM, even if a library swallowed its exception
