@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -113,13 +112,13 @@ def held() -> Iterator[Callable[[], bool]]:
     def hold(number: int, frame: object) -> None:
         arrived.append(number)
 
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
     previous = {number: signal.getsignal(number) for number in EXCEPTIONS}
     holding = [number for number, handler in previous.items() if handler is not None]  # None: a handler set outside Python, left alone
-    for number in holding:
-        signal.signal(number, hold)
+    try:
+        for number in holding:
+            signal.signal(number, hold)
+    except ValueError:  # not the main thread
+        holding = []
     try:
         yield lambda: bool(arrived)
     finally:
