@@ -48,8 +48,13 @@ def os_reason(exc: OSError) -> str:
 
 
 def write_error(exc: OSError, path: Path) -> KhabarError:
-    """A one-line error for an ``OSError`` met while writing ``path`` (a full disk, a read-only folder)."""
-    return KhabarError(f"cannot write: {os_reason(exc)}; nothing was changed", file=str(exc.filename or path))
+    """A one-line error for an ``OSError`` met while writing ``path`` (a full disk, a read-only folder), naming the
+    file the system names, but ``path`` for the hidden file :func:`stage_file` writes beside it (``--repair`` in a
+    read-only folder named ``.x.json.1792-90ck1abf.tmp``, a file the user never saw)."""
+    named = Path(exc.filename) if exc.filename else path
+    if named.parent == path.parent and _staged_name(path).fullmatch(named.name):
+        named = path
+    return KhabarError(f"cannot write: {os_reason(exc)}; nothing was changed", file=str(named))
 
 
 def destination(path: Path) -> Path:

@@ -289,6 +289,25 @@ def test_a_read_only_previous_build_is_refused_before_anything_moves(tmp_path, g
         empty.chmod(0o755)
 
 
+def test_a_write_refused_by_its_folder_names_the_file_not_its_hidden_copy(tmp_path):
+    """The new bytes are written to a hidden file beside the target first: when the folder refuses it, the error
+    names the target (it named ``.x.json.<pid>-<random>.tmp``, a file the user never saw), and the target is as it was."""
+    drop_root_powers = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"] if os.geteuid() == 0 else []  # root writes anywhere
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    target = folder / "x.json"
+    target.write_text("[]\n", encoding="utf-8")
+    folder.chmod(0o555)
+    try:
+        script = "import sys\nfrom pathlib import Path\nfrom khabar.foundation.errors import KhabarError\nfrom khabar.foundation.files import write_atomic\n" \
+                 "try:\n    write_atomic(Path(sys.argv[1]), '[1]\\n')\nexcept KhabarError as exc:\n    print(exc)\n"
+        done = subprocess.run([*drop_root_powers, sys.executable, "-c", script, str(target)], capture_output=True, text=True, timeout=120)
+        assert done.stdout.strip() == f"{target}: cannot write: Permission denied; nothing was changed", done.stdout + done.stderr
+        assert target.read_text(encoding="utf-8") == "[]\n" and os.listdir(folder) == ["x.json"]
+    finally:
+        folder.chmod(0o755)
+
+
 def test_a_build_that_fails_leaves_no_folder_it_made_for_its_output(tmp_path, khabar, datasheet_template, monkeypatch, sigterm_restored):
     """``--out`` in folders that do not exist yet (``dist/`` on a fresh clone): a build that fails, or is stopped, after
     making them leaves none of them (an empty ``dist/`` stayed), and one that succeeds keeps them."""
