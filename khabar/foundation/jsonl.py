@@ -22,8 +22,7 @@ from typing import Any, AnyStr
 
 import msgspec
 
-from khabar.foundation.errors import KhabarError, not_utf8
-from khabar.foundation.export_files import read_regular
+from khabar.foundation.export_files import read_regular_text
 from khabar.foundation.files import write_atomic
 
 #: The characters ``str.splitlines()`` splits on that ``json.dumps`` leaves raw (the others are control characters it escapes).
@@ -100,8 +99,4 @@ def split(text: AnyStr) -> Iterator[tuple[int, AnyStr]]:
 
 def lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, line) of a JSON Lines file; a file that cannot be read, is not a regular file or is not UTF-8 is a :class:`KhabarError`."""
-    try:
-        text = read_regular(path).decode("utf-8")  # a FIFO named *.jsonl is refused, never read
-    except UnicodeDecodeError as exc:
-        raise KhabarError(not_utf8(exc), file=str(path)) from None
-    return split(text)
+    return split(read_regular_text(path))  # a FIFO named *.jsonl is refused, never read
