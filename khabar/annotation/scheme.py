@@ -369,7 +369,7 @@ def read_config(path: Path) -> str:
     """The text of a labeling config, read as every input is (a regular UTF-8 file, else one line naming it,
     never waited on); its line ends read as ``read_text`` reads them, so that a config checked out with CRLF
     has the scheme, and the sha256, of the same config with LF."""
-    return export_files.read_regular_text(path).replace("\r\n", "\n").replace("\r", "\n")
+    return export_files.read_regular_text(path, translate_line_ends=True)
 
 
 @cache

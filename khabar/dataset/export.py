@@ -368,23 +368,21 @@ WRITERS = {"conll": write_conll, "conll-wojood": write_conll_wojood, "spacy": wr
 def download(repo_id: str, revision: str, into: Path) -> Path:
     """The files of one revision of a Hub dataset repository, in the new folder ``into``: the build as published,
     without the files the Hub adds itself nor huggingface_hub's record of the download (``.cache/huggingface``),
-    which its MANIFEST.json does not list; what the Hub answers that the client cannot read (a field missing or of
-    another type: KeyError, TypeError, AttributeError, ValueError) is one line too."""
+    which its MANIFEST.json does not list; what goes wrong is one line (``publish.hub_answers``)."""
     import shutil
 
-    from huggingface_hub import get_token, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub import constants, get_token, snapshot_download
 
-    from khabar.dataset.publish import HUB_MANAGED
+    from khabar.dataset.publish import HUB_MANAGED, hub_answers
 
-    try:
+    with hub_answers(repo_id, constants.ENDPOINT, f"download revision {revision!r}"):
         mark_secret(get_token() or "")  # the token the client sends (HF_TOKEN, else a stored login's): the Hub may echo it
         folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=into, ignore_patterns=sorted(HUB_MANAGED)))
-    except (RepositoryNotFoundError, RevisionNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
-        raise KhabarError(f"cannot download revision {revision!r}: {str(exc).splitlines()[0]}", file=repo_id) from None
-    except (LookupError, TypeError, AttributeError) as exc:
-        raise KhabarError(f"cannot download revision {revision!r}: the Hub gave an answer huggingface_hub cannot read ({exc.__class__.__name__}: {exc})".splitlines()[0], file=repo_id) from None
-    shutil.rmtree(folder / ".cache")
+    record = folder / ".cache" / "huggingface"
+    if record.is_dir():  # the client's record of the download: the pinned client keeps one, another may not
+        shutil.rmtree(record)
+        if not any(record.parent.iterdir()):
+            record.parent.rmdir()
     return folder
 
 

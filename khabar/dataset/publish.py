@@ -76,33 +76,39 @@ def lfs_uploads() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def hub_answers(repo_id: str, api: HfApi, request: str) -> Iterator[None]:
-    """huggingface_hub's failures while ``request`` (what it asks the Hub for), as one line: the Hub's refusal, a Hub that cannot be
-    reached, and an answer the client cannot read (a 409 without the repository's ``url`` was a KeyError inside
-    ``create_repo``; a field missing or of another type, a body that is no JSON: KeyError, TypeError, ValueError,
-    AttributeError). Only around the client's calls: the same errors in Khabar's own code are bugs."""
+def hub_answers(repo_id: str, endpoint: str, request: str) -> Iterator[None]:
+    """huggingface_hub's failures while it does ``request`` (what Khabar asked for: "create the repository",
+    "download revision 'v1.0.0'") with the Hub at ``endpoint``, as one line: the Hub's refusal, a Hub that cannot be
+    reached, a local file the client cannot read or write, and an answer the client cannot read (a 409 without the
+    repository's ``url`` was a KeyError inside ``create_repo``; a field missing or of another type, a body that is no
+    JSON: KeyError, TypeError, ValueError, AttributeError). Only around the client's calls: the same errors in Khabar's
+    own code are bugs."""
     import httpx2  # huggingface_hub's HTTP client: its transport errors are not HfHubHTTPError
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
         yield
     except HfHubHTTPError as exc:
-        raise KhabarError(f"dataset repository {repo_id}: the Hub refused: {exc}".splitlines()[0]) from None
+        why = f"the Hub refused: {exc}"
     except httpx2.HTTPError as exc:
-        raise KhabarError(f"dataset repository {repo_id}: cannot reach the Hub at {api.endpoint}: {exc.__class__.__name__}: {exc}".splitlines()[0]) from None
+        why = f"cannot reach the Hub at {endpoint}: {exc.__class__.__name__}: {exc}"
+    except OSError as exc:  # a file of the build or of the download folder, or no connection (LocalEntryNotFoundError)
+        why = str(exc)
     except (LookupError, TypeError, ValueError, AttributeError) as exc:
-        problem = f"the Hub at {api.endpoint} gave an answer huggingface_hub cannot read when {request} ({exc.__class__.__name__}: {exc})"
-        raise KhabarError(f"dataset repository {repo_id}: {problem}".splitlines()[0]) from None
+        why = f"the Hub at {endpoint} gave an answer huggingface_hub cannot read ({exc.__class__.__name__}: {exc})"
+    else:
+        return
+    raise KhabarError(f"dataset repository {repo_id}: cannot {request}: {why}".splitlines()[0]) from None
 
 
 def publish(release: BuiltRelease, repo_id: str, api: HfApi) -> str:
     """Publish ``release`` to ``repo_id`` through ``api`` (an ``HfApi``); returns the tagged commit."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    with hub_answers(repo_id, api, "creating the repository"):
+    with hub_answers(repo_id, api.endpoint, "create the repository"):
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
     LOG.info(f"repository {repo_id} is ready")
-    with hub_answers(repo_id, api, "listing its tags and branches"):
+    with hub_answers(repo_id, api.endpoint, "list its tags and branches"):
         refs = api.list_repo_refs(repo_id, repo_type="dataset")
         existing = {ref.name: ref.target_commit for ref in refs.tags}
         main = next((ref.target_commit for ref in refs.branches if ref.name == "main"), None)
@@ -112,15 +118,15 @@ def publish(release: BuiltRelease, repo_id: str, api: HfApi) -> str:
             "moved: bump dataset/VERSION and build again",
             exit_status=EXIT_FAILED_CHECKS,
         )
-    with hub_answers(repo_id, api, "listing its files"):
+    with hub_answers(repo_id, api.endpoint, "list its files"):
         remote = set(api.list_repo_files(repo_id, repo_type="dataset")) if main else set()
     stale = sorted(remote - set(release.files) - HUB_MANAGED)
     operations: list[CommitOperationAdd | CommitOperationDelete] = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(release.folder / path)) for path in release.files]
     operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
     LOG.info(f"committing {len(release.files)} file(s), deleting {len(stale)} stale file(s)")
-    with hub_answers(repo_id, api, "committing"), lfs_uploads():
+    with hub_answers(repo_id, api.endpoint, "commit"), lfs_uploads():
         commit = api.create_commit(repo_id, operations, commit_message=f"Release {release.version}", repo_type="dataset", parent_commit=main)
-    with hub_answers(repo_id, api, "tagging"):
+    with hub_answers(repo_id, api.endpoint, "tag the commit"):
         api.create_tag(repo_id, tag=release.tag, revision=commit.oid, repo_type="dataset", tag_message=f"Khabar {release.version}")
     LOG.info(f"tagged {release.tag} at {commit.oid}")
     return commit.oid

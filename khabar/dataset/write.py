@@ -92,7 +92,7 @@ def _copy_in(source: Path, target: Path) -> None:
     naming it: a folder named GUIDELINES.md was reported as the output folder's "Is a directory"), and released with
     LF line ends, as the card takes the datasheet's text: one saved or checked out with CRLF makes the same build (the
     manifest's scheme sha256 is already that of the labeling config's text read with its line ends translated)."""
-    target.write_bytes(export_files.read_regular_text(source).replace("\r\n", "\n").encode("utf-8"))
+    target.write_bytes(export_files.read_regular_text(source, translate_line_ends=True).encode("utf-8"))
 
 
 def recover(out: Path) -> None:

@@ -82,14 +82,16 @@ def read_regular(path: Path) -> bytes:
         return handle.read()
 
 
-def read_regular_text(path: Path) -> str:
-    """The text of a regular UTF-8 file as its bytes hold it (no line end translated); a file that is not
-    regular (see :func:`open_regular`) or not UTF-8 is refused in one line naming it (exit 2)."""
+def read_regular_text(path: Path, *, translate_line_ends: bool = False) -> str:
+    """The text of a regular UTF-8 file as its bytes hold it; a file that is not regular (see :func:`open_regular`)
+    or not UTF-8 is refused in one line naming it (exit 2). With ``translate_line_ends``, CRLF and CR read as LF, as
+    ``read_text`` reads them: a repository file checked out with CRLF (``core.autocrlf``) reads as the same text."""
     data = read_regular(path)
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise KhabarError(not_utf8(exc), file=str(path)) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n") if translate_line_ends else text
 
 
 def is_export_name(path: Path) -> bool:

@@ -183,7 +183,7 @@ def test_a_password_in_hf_endpoint_is_never_printed(built_v1, tmp_path):
     assert plan.returncode == 0 and f"at http://***@127.0.0.1:{port} " in plan.stdout
     failed = subprocess.run(args, capture_output=True, text=True, env=env | {"HF_TOKEN": "hf_fake"})
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
-    assert f"error: dataset repository khabar-org/khabar: cannot reach the Hub at http://***@127.0.0.1:{port}" in failed.stderr
+    assert f"error: dataset repository khabar-org/khabar: cannot create the repository: cannot reach the Hub at http://***@127.0.0.1:{port}" in failed.stderr
     for output in (plan.stdout + plan.stderr, failed.stdout + failed.stderr):
         assert "s3cret-pw" not in output and "hub-user" not in output and "task" not in output
 
@@ -232,9 +232,9 @@ def test_credentials_the_hub_echoes_back_are_never_printed(sent, command, built_
 
 
 @pytest.mark.parametrize(("command", "status", "problem"), [
-    ("publish", 409, "when creating the repository (KeyError: 'url')"),  # exist_ok: a 409 is read as "it exists", at its url
-    ("publish", 200, "when creating the repository (KeyError: 'url')"),
-    ("export", 200, "(KeyError: 'id')"),  # the revision's repository information
+    ("publish", 409, "cannot create the repository: the Hub at {endpoint} gave an answer huggingface_hub cannot read (KeyError: 'url')"),  # exist_ok: a 409 is read as "it exists", at its url
+    ("publish", 200, "cannot create the repository: the Hub at {endpoint} gave an answer huggingface_hub cannot read (KeyError: 'url')"),
+    ("export", 200, f"cannot download revision 'v{V1}': the Hub at {{endpoint}} gave an answer huggingface_hub cannot read (KeyError: 'id')"),  # the revision's repository information
 ])
 def test_an_answer_the_hub_client_cannot_read_is_one_line_and_exit_2(command, status, problem, built_v1, tmp_path):
     with FakeHub(tmp_path / "hub", answer_all=status) as hub:
@@ -242,5 +242,5 @@ def test_an_answer_the_hub_client_cannot_read_is_one_line_and_exit_2(command, st
     output = done.stdout + done.stderr
     assert done.returncode == 2 and "Traceback" not in output and SECRET_TOKEN not in output, output
     [error] = [line for line in output.splitlines() if ": error: " in line]
-    assert error.startswith(f"khabar {command}: error: ") and "an answer huggingface_hub cannot read" in error and error.endswith(problem), error
+    assert error == f"khabar {command}: error: dataset repository khabar-org/khabar: " + problem.format(endpoint=hub.endpoint), error
     assert not (tmp_path / "out").exists()

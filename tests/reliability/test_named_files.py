@@ -116,24 +116,25 @@ def test_a_crlf_datasheet_keeps_its_line_ends_and_makes_the_same_build(tmp_path,
     assert check.status == 0, check.output
 
 
-def test_guidelines_labeling_config_and_base_saved_with_crlf_make_the_same_build(tmp_path, khabar, datasheet_template):
-    """The text files a build releases as they are (an editor that writes CRLF saved them): released with LF, the
-    build of an LF repository to the byte, manifest included."""
+@pytest.mark.parametrize("ends", ["crlf", "cr"])
+def test_guidelines_labeling_config_and_base_saved_with_crlf_make_the_same_build(ends, tmp_path, khabar, datasheet_template):
+    """The text files a build releases as they are (an editor that writes CRLF, or CR as classic Mac OS did, saved
+    them): released with LF, the build of an LF repository to the byte, manifest included."""
     base = repo().kb_dir / "entities.csv"  # before --root names a copy
     builds = {}
-    for ends in ("lf", "crlf"):
-        root = copy_of_repository(tmp_path / ends)
+    for saved in ("lf", ends):
+        root = copy_of_repository(tmp_path / saved)
         (root / "annotation" / "kb").mkdir()
         shutil.copyfile(base, root / "annotation" / "kb" / "entities.csv")
-        if ends == "crlf":
+        if saved != "lf":
             for relative in ("annotation/GUIDELINES.md", "annotation/labeling_config.xml", "annotation/kb/entities.csv"):
-                (root / relative).write_bytes((root / relative).read_bytes().replace(b"\n", b"\r\n"))
-        datasheet = tmp_path / f"DATASHEET-{ends}.md"
+                (root / relative).write_bytes((root / relative).read_bytes().replace(b"\n", {"crlf": b"\r\n", "cr": b"\r"}[saved]))
+        datasheet = tmp_path / f"DATASHEET-{saved}.md"
         shutil.copyfile(datasheet_template, datasheet)
-        builds[ends] = tmp_path / f"out-{ends}"
-        assert khabar("--root", root, *build_args(builds[ends], datasheet)).status == 0
+        builds[saved] = tmp_path / f"out-{saved}"
+        assert khabar("--root", root, *build_args(builds[saved], datasheet)).status == 0
     assert {"GUIDELINES.md", "labeling_config.xml", "kb/entities.csv"} <= set(tree(builds["lf"]))
-    assert tree(builds["crlf"]) == tree(builds["lf"])
+    assert tree(builds[ends]) == tree(builds["lf"])
 
 
 def _previous_build(tmp_path: Path, good_build: Path, datasheet_template: Path) -> tuple[Path, Path]:
