@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from itertools import groupby
+from typing import Any
 
 import msgspec
 
@@ -221,12 +222,21 @@ def export_lines(path: str) -> dict[tuple[str, int | None, str | None], int]:
             if match := _LIST.match(line):
                 current_list, owner = match.group(1), None
             elif match := _OWNER_ID.match(line):
-                owner = int(match.group(1))
-                found.setdefault((current_list, owner, None), number)
-            elif owner is not None and (match := _REGION_ID.match(line)):
-                region = json.loads(match.group(1))
+                owner = _written_id(match.group(1))
+                if owner is not None:
+                    found.setdefault((current_list, owner, None), number)
+            elif owner is not None and (match := _REGION_ID.match(line)) and (region := _written_id(match.group(1))) is not None:
                 found.setdefault((current_list, owner, str(region)), number)
     return found
+
+
+def _written_id(text: str) -> Any:
+    """The id a line writes (a JSON string or integer); None for one ``json`` refuses (an integer of more than 4,300
+    digits): the file is read again here, and may have changed since it was checked."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def github_chunks(result: ValidationResult) -> Iterator[str]:

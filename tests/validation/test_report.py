@@ -143,3 +143,20 @@ def test_json_of_many_failures_is_json_dumps_across_its_chunks(tmp_path):
     text = render(result, "json")
     assert text == json.dumps(json.loads(text), ensure_ascii=False, indent=2) + "\n"
     assert [f["task_id"] for f in json.loads(text)["failures"]] == list(range(2 * CHUNK + 1))
+
+
+def test_github_lines_skip_an_id_json_refuses_in_a_file_changed_since_it_was_checked(tmp_path):
+    """The github report reads the export again for its lines: an id there that json refuses (the file changed since
+    it was checked) is no line to point at, never a traceback."""
+    from khabar.validation.report import export_lines
+
+    path = tmp_path / "export.json"
+    long = "9" * 5000
+    path.write_text(
+        f'[\n  {{\n    "annotations": [\n      {{\n        "id": {long},\n        "result": [\n          {{\n            "id": {long}\n'
+        '          },\n          {\n            "id": "\\q"\n          }\n        ]\n      },\n      {\n        "id": 12,\n'
+        '        "result": [\n          {\n            "id": "moved"\n          }\n        ]\n      }\n    ]\n  }\n]\n',
+        encoding="utf-8",
+    )
+    json.loads(path.read_text(encoding="utf-8").replace(long, "1").replace("\\q", "q"))  # the layout of a pull, but for those ids
+    assert export_lines(str(path)) == {("annotations", 12, None): 16, ("annotations", 12, "moved"): 19}

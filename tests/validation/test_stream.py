@@ -104,6 +104,9 @@ CASES = {
     "a byte order mark": b'\xef\xbb\xbf[{"id": 1}]',
     "top level object": b'{"id": 1}',
     "a 5,000-digit integer": b'[{"id": ' + b"9" * 5000 + b"}]",
+    # json takes the digits of a string or a float, and an integer of up to 4,300 digits: typed decoding too
+    "5,000 digits in a string, a float and an exponent": b'[{"id": 1, "s": "' + b"9" * 5000 + b'", "f": ' + b"9" * 5000 + b".5, \"e\": " + b"9" * 5000 + b"e1}]",
+    "a 4,300-digit integer": b'[{"id": 1, "meta": ' + b"9" * 4300 + b"}]",
     "nested too deeply": b"[" * 3000 + b"]" * 3000,
     "nested too deeply inside a task": b'[{"id": 1}, {"a": ' + b"[" * 3000 + b"]" * 3000 + b"}]",
     "not UTF-8": '[{"id": 1, "data": {"text": "قال"}}]'.encode() + b"\xff]",
@@ -143,6 +146,8 @@ BREAKS: dict[str, tuple[bytes, bytes, int]] = {
     "Inf": (b"1.25", b"Inf", -1),
     "1e400": (b"1.25", b"1e400", 1),
     "a 5,000-digit integer in a task": (b"1.25", b"9" * 5000, -1),
+    # a task field the typed structs do not declare: typed decoding skips it without reading its number
+    "a 5,000-digit integer in a field the typed decoding skips": (b'"annotations"', b'"meta": -' + b"9" * 5000 + b', "annotations"', -1),
     "an integer beyond 64 bits": (b"1.25", b"-123456789012345678901234567890", 1),
     "a string with no closing quote": (b'"d1"', b'"d1', -1),
     "a key with no opening quote": (b'"doc_id"', b'doc_id"', 1),
@@ -223,9 +228,20 @@ def _read(path: Path, *, streamed: bool) -> tuple[list[object], bool]:
         export.close()
 
 
-def _streamed(path: Path) -> tuple[str, object, bool]:
+def _typed_decoder() -> msgspec.json.Decoder[Any]:
+    """The typed structs' decoder the reader gives an export (:mod:`khabar.validation.typed_tasks`)."""
+    import polars as pl
+
+    from khabar.annotation.scheme import load_scheme
+    from khabar.foundation.tables import CORPUS
+    from khabar.validation.reader import Reader
+
+    return Reader(load_scheme(), pl.DataFrame(schema=CORPUS)).shapes.decoder
+
+
+def _streamed(path: Path, typed: msgspec.json.Decoder[Any] | None = None) -> tuple[str, object, bool]:
     """The tasks (or the error) as the reader gets them, and whether the streamed read gave them."""
-    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values())
+    export = ExportFile(path, streamed=True, owner_lists=OWNER_LISTS.values(), typed=typed)
     try:
         return "tasks", [task.value for task in export.tasks()], export.streamed
     except KhabarError as exc:
@@ -246,6 +262,18 @@ def test_streamed_reading_equals_one_whole_parse(tmp_path: Path, case: str, chun
     assert streamed == (case not in READ_WHOLE)
     if case in ("a pull's layout", "minified"):
         assert got == ["tasks", THREE]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_typed_read_refuses_what_one_whole_parse_refuses_and_takes_what_it_takes(tmp_path: Path, case: str) -> None:
+    """The reader's typed decoding skips the fields its structs do not declare: it still refuses a file ``json``
+    refuses (an integer of 5,000 digits there), with the same message, and reads every task of one it parses."""
+    path = tmp_path / "export.json"
+    path.write_bytes(CASES[case])
+    expected = _whole(path)
+    with patch.object(export_json, "READ_CHUNK", 64):
+        got, value, _ = _streamed(path, _typed_decoder())
+    assert (got, value if got == "error" else len(value)) == (expected[0], expected[1] if expected[0] == "error" else len(expected[1]))
 
 
 #: bytes a random edit inserts: JSON's structure, what json accepts and msgspec does not, bytes that are not UTF-8
@@ -293,6 +321,9 @@ def test_an_export_broken_at_random_bytes_reads_as_the_whole_read_reads_it(
         *got, streamed = _streamed(path)
     assert repr(tuple(got)) == repr(expected)
     assert streamed == data.lstrip(b" \t\r\n").startswith(b"[")
+    with patch.object(export_json, "READ_CHUNK", chunk):  # the reader's typed decoding refuses what json refuses
+        typed, value, _ = _streamed(path, _typed_decoder())
+    assert (typed, value if typed == "error" else len(value)) == (got[0], got[1] if got[0] == "error" else len(got[1]))
 
 
 @pytest.mark.parametrize(
@@ -522,3 +553,29 @@ def test_a_lone_surrogate_is_named_by_the_streamed_read_as_by_the_whole_read(tmp
     finally:
         export.close()
     assert ("error", raised.value.message) == _whole(path)
+
+
+@pytest.mark.parametrize("where", ["the task's meta", "a list of objects beside the annotations, laid out as they are"])
+def test_an_integer_json_refuses_in_a_field_the_typed_read_skips_is_refused_in_every_format(tmp_path: Path, khabar: Any, where: str) -> None:
+    """The committed export with an integer of 5,000 digits where typed decoding skips it (json refuses the file):
+    refused in every report format and by --repair, one line naming the file, never a traceback (github's report
+    read the ``"id"`` lines of the second case again), the file left as it was."""
+    from khabar.foundation.paths import repo
+    from khabar.validation.cli import FORMATS
+
+    committed = (repo().exports_dir / "khabar.json").read_bytes()
+    big = b"9" * 5000
+    if where == "the task's meta":
+        data = committed.replace(b'"meta": {}', b'"meta": ' + big, 1)
+    else:  # its "id" lines stand where the github report looks for an annotation's (8 spaces)
+        data = committed.replace(b'    "meta": {},\n', b'    "meta": {},\n    "zzz": [\n      {\n        "id": ' + big + b"\n      }\n    ],\n", 1)
+    assert data != committed
+    path = tmp_path / "export.json"
+    path.write_bytes(data)
+    for args in [["--format", name] for name in FORMATS] + [["--repair"]]:
+        run = khabar("validate", path, *args)
+        assert (run.status, run.out) == (2, ""), args
+        assert [line for line in run.err.splitlines() if "error" in line] == [
+            f"khabar validate: error: {path}: not a Label Studio export: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits"
+        ], args
+    assert path.read_bytes() == data
