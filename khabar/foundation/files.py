@@ -158,13 +158,13 @@ def _staged_name(target: Path) -> re.Pattern[str]:
 
 
 def stage_file(
-    path: Path, data: bytes | str | Iterable[str], *, expected_sha256: str | None = None, mode: int | None = None,
+    path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, expected_sha256: str | None = None, mode: int | None = None,
 ) -> StagedFile:
     """Write ``data`` beside ``path`` (the target of a link) and sync it; :meth:`StagedFile.commit` puts it in place.
     The new bytes are held (see :func:`left_behind`) until then; what a killed command left beside ``path`` (an
     export's whole size, for ``khabar studio pull``) the next write of ``path`` removes.
 
-    ``data``: bytes, text (UTF-8), or text a piece at a time (a file written as it is made: whatever the pieces
+    ``data``: bytes, text (UTF-8), or either a piece at a time (a file written as it is made: whatever the pieces
     raise, nothing is left). ``expected_sha256``: the hash of the bytes the caller read; the commit is refused if
     the file no longer has it. ``mode``: for a file that must have it whatever it replaces (0600 for a secret).
     """
@@ -200,7 +200,7 @@ def stage_file(
     return staged
 
 
-def write_atomic(path: Path, data: bytes | str | Iterable[str], *, expected_sha256: str | None = None, mode: int | None = None) -> None:
+def write_atomic(path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, expected_sha256: str | None = None, mode: int | None = None) -> None:
     """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename."""
     stage_file(path, data, expected_sha256=expected_sha256, mode=mode).commit()
 

@@ -42,7 +42,7 @@ from khabar.validation.checks import ERROR, RULES, SEVERITY, WARNING, Frame, Fra
 from khabar.validation.failures import Failure, FailureRuns, Failures, batch_frame
 from khabar.validation.mapped import MappedFrame
 from khabar.validation.projection import project_tables
-from khabar.validation.reader import DRAFT, PREDICTION, CorpusTexts, RawExport, Reader, Tables, read_documents
+from khabar.validation.reader import ANNOTATION, DRAFT, PREDICTION, CorpusTexts, RawExport, Reader, Tables, read_documents
 from khabar.validation.schemas import FRAME_COLUMNS, FRAME_MODELS, failing_rows_of, validate
 from khabar.validation.table_spool import TableSpool
 
@@ -310,6 +310,28 @@ def check_raw(raw: RawExport, scheme: Scheme, *, strict: bool = False, duplicate
                     unknown_document.add(row["key"])
     counts, tables = _account(raw, frames, excluded_rows, unknown_document)
     return _Checked(failures=batch_frame(failures, origins, batch), counts=counts, tasks=raw.tasks.height), tables
+
+
+def failing_places(frames: Frames) -> pl.DataFrame:
+    """Each rule a row of ``frames`` fails, as validation reports it (not ``--strict``): the row's ``frame``, the
+    ``check``, the row's owner (``key``) and place among the owner's results (``result_pos``, null for an owner's own
+    row), and its ``row`` in the frame. A place is the row's whatever its ids say: ``--repair`` compares the places
+    of a batch with those of the batch repaired (:func:`failure_at` words one)."""
+    places = [pl.DataFrame(schema={"frame": pl.String, "check": pl.String, "key": pl.Int64, "result_pos": pl.Int64, "row": pl.Int64})]
+    for (frame_name, name), rows in _failing_rows(frames).items():
+        failing = frames.get(frame_name)[rows]
+        applies = [kind for kind in (ANNOTATION, PREDICTION) if _effective_severity(name, kind, strict=False) is not None]
+        places.append(failing.filter(pl.col("kind").is_in(applies)).select(
+            frame=pl.lit(frame_name), check=pl.lit(name), key="key",
+            result_pos=pl.col("result_pos") if "result_pos" in failing.columns else pl.lit(None, pl.Int64), row="row",
+        ))
+    return pl.concat(places)
+
+
+def failure_at(frames: Frames, frame_name: str, check: str, row: int) -> Failure:
+    """The failure of rule ``check`` on row ``row`` of the frame ``frame_name`` (one :func:`failing_places` gives)."""
+    rows = _FailingRows(frames.get(frame_name).filter(pl.col("row") == row))
+    return next(failure for failure, _ in _failures(Frame(frame_name), rule(frame_name, check), rows, strict=False))
 
 
 @dataclass(frozen=True)

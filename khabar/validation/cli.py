@@ -8,7 +8,8 @@ PATHS are export files or folders of them (default: ``annotation/exports/*.json`
 With no export at all the command says "no exports to validate", prints zero
 counts and exits 0: an empty repository is valid, and CI runs before the first
 pull. Exit status: 0 clean (warnings allowed unless --strict), 1 failed checks,
-2 unusable input (not JSON, another project's export, missing corpus…).
+2 unusable input (not JSON, another project's export, missing corpus…) or a
+repair refused (a rule it would make fail; nothing written).
 With ``--dataset`` it re-checks a built (or downloaded) dataset folder instead
 (:mod:`khabar.validation.dataset_check`: hashes and row counts against MANIFEST.json,
 features against the card, span and token offsets against the text).

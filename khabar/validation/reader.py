@@ -77,6 +77,9 @@ TASKS = pl.Schema(
         "doc_id": pl.String,
         "doc_known": pl.Boolean,
         "doc_problem": pl.String,
+        # where the task's JSON is in its file: its first byte and the byte after its last (both 0 when read whole)
+        "byte_start": pl.Int64,
+        "byte_end": pl.Int64,
     }
 )
 
@@ -373,7 +376,7 @@ class Reader:
         results = (self.regions.data["key"], self.choices.data["key"], self.relations.data["key"])  # emptied by take, in place
         for task_pos, task in enumerate(tasks):
             try:
-                self.read_task(file, task_pos, task.value)
+                self.read_task(file, task_pos, task.value, bytes_at=(task.offset, task.offset + task.size))
             except KhabarError:
                 for _ in tasks:  # a later piece the streamed read refuses comes first, as in a whole read
                     pass
@@ -417,7 +420,8 @@ class Reader:
                 file=file,
             )
 
-    def read_task(self, file: str, task_pos: int, task: Any) -> None:
+    def read_task(self, file: str, task_pos: int, task: Any, bytes_at: tuple[int, int]) -> None:
+        """Add the task and its owners' rows; ``bytes_at``: where its JSON is in the file (first byte, byte after)."""
         if type(task) is self.shapes.task:
             task = task.as_dict()
         if not isinstance(task, dict):
@@ -434,7 +438,10 @@ class Reader:
                 file=file, task=task_id,
             )
         doc_id, doc_known, doc_problem = self.resolve_document(data)
-        self.tasks.add(file=file, task_pos=task_pos, task_id=task_id, doc_id=doc_id, doc_known=doc_known, doc_problem=doc_problem)
+        self.tasks.add(
+            file=file, task_pos=task_pos, task_id=task_id, doc_id=doc_id, doc_known=doc_known, doc_problem=doc_problem,
+            byte_start=bytes_at[0], byte_end=bytes_at[1],
+        )
         for kind, list_name in OWNER_LISTS.items():
             owners = task.get(list_name)
             if owners is None:

@@ -339,10 +339,27 @@ def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
     plain = read_raw([path], repo().documents_file)
     assert "typed owner" not in ways
     for frame in ("tasks", "owners", "regions", "choices", "relations"):
-        assert getattr(typed, frame).equals(getattr(plain, frame)), frame
-        assert getattr(typed_whole, frame).equals(getattr(plain, frame)), frame
+        rows = {name: getattr(read, frame).drop("byte_start", "byte_end", strict=False) for name, read in (("typed", typed), ("typed_whole", typed_whole), ("plain", plain))}
+        assert rows["typed"].equals(rows["plain"]), frame  # where a task's bytes are is the file's layout's
+        assert rows["typed_whole"].equals(rows["plain"]), frame
     assert plain.regions["problem"].is_not_null().any() and plain.relations["direction"].to_list().count("left") == 2
 
+
+
+@pytest.mark.parametrize("indent", [2, None], ids=["indented", "one line"])
+def test_the_tasks_frame_says_where_each_tasks_json_is_in_its_file(tmp_path, indent):
+    """``byte_start`` and ``byte_end`` hold the task's JSON (``--repair`` rewrites a task there, and only there)."""
+    from khabar.validation.reader import read_raw
+
+    tasks = _owners_of_every_shape()
+    tasks[1]["lead_time"] = float("nan")  # a task json parses, msgspec does not: found by json's reading
+    path = tmp_path / "export.json"
+    path.write_bytes(json.dumps(tasks, ensure_ascii=False, indent=indent).encode("utf-8"))
+    data = path.read_bytes()
+    read = read_raw([path], repo().documents_file).tasks
+    assert read["task_pos"].to_list() == list(range(len(tasks)))
+    found = [json.dumps(json.loads(data[start:end])) for start, end in read.select("byte_start", "byte_end").iter_rows()]
+    assert found == [json.dumps(task) for task in tasks]  # NaN equals itself there
 
 
 def test_corpus_texts_read_from_the_frame_are_the_dict_of_its_rows(monkeypatch):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from unittest.mock import patch
+
+import pytest
 
 from khabar.validation import reader, repair
 from khabar.validation.api import validate_exports
-from tests.validation.validation_exports import TEXT, annotation, span, task, valid_result, write_export
+from tests.validation.validation_exports import TEXT, annotation, locate, span, task, valid_result, write_export
 
 
 def stable(tasks) -> str:
@@ -129,3 +132,115 @@ def test_a_file_that_became_another_while_it_was_checked_is_refused_and_left(tmp
     run = khabar("validate", "--repair", path)
     assert run.status == 2 and "changed on disk while it was being checked; not repaired" in run.err
     assert path.read_text(encoding="utf-8") == shorter and sorted(p.name for p in tmp_path.iterdir()) == ["project.json"]
+
+
+def _drifted(region_id: str, by: int) -> list[dict]:
+    """The clean annotation with region ``region_id`` (and its quote_type) moved ``by`` characters, as after a text edit."""
+    results = valid_result()
+    for item in results:
+        if item.get("id") == region_id:
+            item["value"]["start"] += by
+            item["value"]["end"] += by
+    return results
+
+
+def _trailing_space_region(label: str, region_id: str) -> dict:
+    """«بغداد» drawn with the white space after it (gpe1 is «بغداد» there, labelled GPE)."""
+    padded = span("بغداد ", label, region_id=region_id)
+    assert padded["value"]["start"] == next(r for r in valid_result() if r["id"] == "gpe1")["value"]["start"]
+    return padded
+
+
+def _crossing_when_moved() -> dict:
+    """«بغداد ألينا», 100 characters off: moved back, it crosses per1 «ألينا رومانوفسكي»."""
+    moved = span("بغداد ألينا", "ORG", region_id="moved")
+    moved["value"]["start"] += 100
+    moved["value"]["end"] += 100
+    return moved
+
+
+#: a repair each, and the rule the repaired annotation fails where the annotation as read passed it
+BREAKING_REPAIRS = {
+    "trimmed into a copy of another region": (lambda: _trailing_space_region("GPE", "pad"), "pad", "no_duplicate_region"),
+    "moved across another entity": (_crossing_when_moved, "moved", "entity_no_crossing"),
+    "trimmed into a text another label has (a warning)": (lambda: _trailing_space_region("LOC", "loc"), "loc", "consistent_label"),
+}
+
+
+@pytest.mark.parametrize("case", list(BREAKING_REPAIRS))
+def test_a_repair_that_makes_a_rule_fail_is_refused_and_no_file_is_written(tmp_path, khabar, case):
+    """Whatever the rule, a repair whose result fails a rule its input passed is refused: one line naming file,
+    task, region, repair and rule, exit 2, and no file written, not even another export's ordinary repair."""
+    make, region_id, rule = BREAKING_REPAIRS[case]
+    broken = write_export(tmp_path, [task([annotation([*valid_result(), make()])])], "broken.json")
+    ordinary = write_export(tmp_path, [task([annotation(_drifted("cnt1", 3))])], "ordinary.json")
+    before = {path: path.read_bytes() for path in (broken, ordinary)}
+    assert rule not in {f.check for f in validate_exports([broken]).failures}
+
+    run = khabar("validate", "--repair", ordinary, broken)
+    assert run.status == 2 and run.out == ""
+    error = [line for line in run.err.splitlines() if "error" in line]
+    assert len(error) == 1 and error[0].startswith(f"khabar validate: error: {broken}: task 1: region {region_id}: not repaired: ")
+    assert f" fail {rule} (" in error[0] and "no file written" in error[0]
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "ordinary.json"]
+
+
+#: values json reads its own way, beside the repaired region: kept as written
+ODD_VALUES = b'"meta": {"big": 1e400, "e": 1E2, "esc": "\\u0041/", "k": 1, "k": 2, "nan": NaN, "neg": -0.0, "f": 1.50},'
+
+
+def _layouts(tasks) -> dict[str, bytes]:
+    """The export laid out as each writer lays it out, with :data:`ODD_VALUES` in its task."""
+    plain = json.dumps(tasks, ensure_ascii=False, separators=(",", ":"))
+    return {
+        "khabar studio pull": stable(tasks).encode(),
+        "one line, as Label Studio's snapshot": json.dumps(tasks, ensure_ascii=False).encode(),
+        "one line, as Label Studio's UI (ujson)": plain.replace("/", "\\/").encode(),
+        "indent 4, CRLF": json.dumps(tasks, ensure_ascii=False, indent=4).replace("\n", "\r\n").encode(),
+        "ASCII only": json.dumps(tasks, indent=1).encode(),
+    }
+
+
+@pytest.mark.parametrize("layout", list(_layouts([])))
+def test_a_repair_changes_only_the_bytes_of_the_values_it_repairs(tmp_path, khabar, layout):
+    """A drifted CONTENT and its quote_type move back: their four offsets are the only bytes that change, whatever
+    the layout (one line stays one line) and whatever json reads its own way elsewhere (1e400, 1E2, an escape, a
+    key given twice, NaN, -0.0, 1.50), and json reads the file as the export with those offsets."""
+    data = _layouts([task([annotation(_drifted("cnt1", 3))])])[layout]
+    data = re.sub(rb'("data" ?: ?\{)', lambda found: ODD_VALUES.replace(b": ", b":" if b'":{' in data else b": ") + found.group(1), data, count=1)
+    assert b"1e400" in data
+    path = tmp_path / "export.json"
+    path.write_bytes(data)
+    start, end = locate("يقدر كلانا أن تنظيم داعش لا يزال يمثل تهديدا هنا")
+    expected = data
+    for old, new in ((start + 3, start), (end + 3, end)):  # each in the region and its quote_type, and nowhere else
+        token = re.compile(rb"(?<=[:\s])%d(?=[,\s}])" % old)
+        assert len(token.findall(data)) == 2
+        expected = token.sub(b"%d" % new, expected)
+
+    run = khabar("validate", "--repair", path)
+    assert run.status == 0 and "1 repair(s) applied" in run.err, run.err
+    assert path.read_bytes() == expected
+    wanted = json.loads(data)
+    wanted[0]["annotations"][0]["result"] = [*valid_result()]  # the offsets as they were before the drift
+    assert json.dumps(json.loads(path.read_bytes()), sort_keys=True) == json.dumps(wanted, sort_keys=True)  # NaN equals itself there
+
+
+def test_a_text_repair_writes_the_new_text_over_the_old_and_nothing_else(tmp_path, khabar):
+    """Editor newlines and a trimmed span on Label Studio's one line: the old text and end give way to the new ones."""
+    surface = "بشكل كامل لم ينته بعد.\n\nإقرأ المزيد"
+    zone = span(surface, "META", "zone", region_id="nl")
+    zone["value"]["text"] = surface.replace("\n", "\\n")
+    padded = span("واشنطن ", "GPE", region_id="pad")
+    data = json.dumps([task([annotation([zone, padded])])], ensure_ascii=False).encode()
+    path = tmp_path / "export.json"
+    path.write_bytes(data)
+    expected = data.replace(json.dumps(zone["value"]["text"], ensure_ascii=False).encode(), json.dumps(surface, ensure_ascii=False).encode(), 1)
+    end = padded["value"]["end"]
+    assert expected.count(b'"end": %d' % end) == 1
+    expected = expected.replace(b'"text": "\xd9\x88\xd8\xa7\xd8\xb4\xd9\x86\xd8\xb7\xd9\x86 "', '"text": "واشنطن"'.encode()).replace(b'"end": %d' % end, b'"end": %d' % (end - 1))
+
+    run = khabar("validate", "--repair", path)
+    assert "editor newlines" in run.err and "white space trimmed" in run.err
+    assert path.read_bytes() == expected and b"\n" not in expected
