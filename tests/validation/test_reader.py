@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 
 from khabar.foundation.errors import KhabarError
@@ -345,6 +346,58 @@ def test_the_typed_read_gives_the_rows_of_the_plain_read(tmp_path, monkeypatch):
     assert plain.regions["problem"].is_not_null().any() and plain.relations["direction"].to_list().count("left") == 2
 
 
+
+#: JSON json reads its own way, written into one span result (or its task) of the clean annotation: the old bytes
+#: of the result's JSON (one line, sorted keys) and the new
+JSON_OF_ITS_OWN = {
+    "a key given twice (json keeps the last)": ('"id": "gpe1"', '"id": "gpe0", "id": "gpe1"'),
+    "a label given twice": ('"labels": ["GPE"]', '"labels": ["PERS"], "labels": ["GPE"]'),
+    "a value given twice": ('"value": {', '"value": {"start": 0}, "value": {'),
+    "an escaped key": ('"start": ', '"\\u0073tart": '),
+    "an escaped type": ('"type": "labels"', '"\\u0074ype": "l\\u0061bels"'),
+    "the type last": ('"type": "labels", ', ""),
+    "NaN as a lead_time": ('"lead_time": 42.5', '"lead_time": NaN'),
+    "1e400 as a start": ('"start": ', '"start": 1e400, "x": '),
+    "-0 as a start, 1E1 as an end": ('"start": ', '"start": -0, "end": 1E1, "x": '),
+    "1e400 and -Infinity where typed decoding skips them": ('"origin": "manual"', '"origin": [1e400, -Infinity]'),
+    "a list of owners given twice, the first of another shape": ('"annotations": [', '"annotations": 7, "annotations": ['),
+}
+
+
+@pytest.mark.parametrize("case", list(JSON_OF_ITS_OWN))
+def test_the_typed_read_gives_the_rows_of_the_plain_read_whatever_json_reads_its_own_way(tmp_path, monkeypatch, case):
+    """What msgspec's typed decoding and json could read apart (a key given twice, an escaped key, NaN, 1e400,
+    Infinity, -0, 1E1): the typed read gives the rows the plain read gives, which are json's."""
+    from khabar.validation import reader
+    from khabar.validation.export_json import ExportFile
+    from khabar.validation.reader import read_raw
+
+    old, new = JSON_OF_ITS_OWN[case]
+    results = valid_result()
+    gpe = next(item for item in results if item.get("id") == "gpe1")
+    text = json.dumps([task([annotation(results)])], ensure_ascii=False, sort_keys=True)
+    gpe_json = json.dumps(gpe, ensure_ascii=False, sort_keys=True)
+    if case == "the type last":
+        edited = gpe_json.replace(old, new, 1)[:-1] + ', "type": "labels"}'
+    else:
+        edited = gpe_json.replace(old, new, 1)
+    text = text.replace(gpe_json, edited, 1) if old in gpe_json else text.replace(old, new, 1)
+    assert text.count(new or '"type": "labels"}') >= 1
+    path = tmp_path / "export.json"
+    path.write_text(text, encoding="utf-8")
+    typed = read_raw([path], repo().documents_file)
+    monkeypatch.setattr(reader, "ExportFile", lambda *args, typed=None, **kwargs: ExportFile(*args, **kwargs))
+    plain = read_raw([path], repo().documents_file)
+    for frame in ("tasks", "owners", "regions", "choices", "relations"):
+        assert getattr(typed, frame).equals(getattr(plain, frame)), frame
+    parsed = json.loads(text)[0]["annotations"][0]
+    read = typed.regions.filter(pl.col("result_pos") == results.index(gpe)).row(0, named=True)
+    found = next(item for item in parsed["result"] if item.get("value", {}).get("text") == "بغداد")
+    assert (read["region_id"], read["label"], read["text"]) == (found["id"], found["value"]["labels"][0], found["value"]["text"])
+    assert (read["start"], read["end"]) == tuple(
+        value if type(value) is int else None for value in (found["value"]["start"], found["value"]["end"])
+    )
+    assert json.dumps(typed.owners["lead_time"][0]) == json.dumps(parsed["lead_time"])
 
 @pytest.mark.parametrize("indent", [2, None], ids=["indented", "one line"])
 def test_the_tasks_frame_says_where_each_tasks_json_is_in_its_file(tmp_path, indent):
