@@ -14,9 +14,10 @@ Four repairs, applied to span results of live annotations and predictions:
 The per-region ``quote_type`` of a moved region moves with it.
 
 A repair is made only when it breaks nothing: each batch of tasks with repairs is checked again as repaired,
-against every rule, and a rule a repaired row fails that the row passed as read (white space trimmed off a span
+against every rule, and a rule a row fails as repaired that it passed as read (white space trimmed off a span
 that makes it a copy of another region: ``no_duplicate_region``) refuses the command before any file is written:
-one line naming file, task and region, the repair and the rule, exit status 2.
+one line naming file, task and region, the repair and the rule, exit status 2. Only a warning that the span's own
+error hid as read is let through (:func:`_refuse_what_breaks_a_rule`).
 
 A file is changed only where it is repaired: the offsets and text of each repaired region, and of its choices, are
 written over their own bytes, and every other byte stays the file's (its layout, one line or indented, numbers
@@ -46,13 +47,15 @@ from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import write_atomic
 from khabar.validation.api import failing_places, failure_at
-from khabar.validation.checks import Frames, prepare
+from khabar.validation.checks import ERROR, SEVERITY, Frames, prepare
 from khabar.validation.clusters import widen_to_clusters
 from khabar.validation.export_json import READ_CHUNK
 from khabar.validation.mapped import MappedFrame
 from khabar.validation.reader import OWNER_LISTS, CorpusTexts, RawExport, Reader, read_documents
 
 DRIFT_WINDOW = 200
+#: the rules whose failure excludes a row: a repair never makes one fail
+ERROR_RULES = [name for name, severity in SEVERITY.items() if severity == ERROR]
 
 
 @dataclass(frozen=True)
@@ -151,11 +154,22 @@ def _repaired(raw: RawExport, edits: pl.DataFrame) -> RawExport:
 def _refuse_what_breaks_a_rule(
     raw: RawExport, frames: Frames, scheme: Scheme, edits: pl.DataFrame, changes: dict[tuple[int, int], Change],
 ) -> None:
-    """Refuse the repairs of a batch when a row fails a rule as repaired that it passed as read (``frames``): one
-    line naming the repair (``changes``, by the region's ``key`` and ``result_pos``), the row and the rule."""
+    """Refuse the repairs of a batch when they make a row fail a rule it passed as read (``frames``): one line naming
+    the repair (``changes``, by the region's ``key`` and ``result_pos``), the row and the rule.
+
+    A rule lets pass what another reports, so a span's error as read (its text is not at its offsets) hides its
+    warnings: once the error is repaired, such a warning (the span starts with a proclitic) is found, not made, and
+    validation reports it. Any other failure is made by the repairs: an error, or a warning of a row with no error.
+    """
     repaired = prepare(_repaired(raw, edits), scheme)
-    places = ["frame", "check", "key", "result_pos"]
-    new_failures = failing_places(repaired).join(failing_places(frames), on=places, how="anti", nulls_equal=True)
+    before = failing_places(frames)
+    row = ["frame", "key", "result_pos"]
+    had_error = before.filter(pl.col("check").is_in(ERROR_RULES)).select(row).unique()
+    new_failures = (
+        failing_places(repaired).join(before, on=[*row, "check"], how="anti", nulls_equal=True)
+        .join(had_error.with_columns(had_error=pl.lit(True)), on=row, how="left", nulls_equal=True)
+        .filter(pl.col("check").is_in(ERROR_RULES) | pl.col("had_error").is_null())
+    )
     if new_failures.is_empty():
         return
     # a failure on a repaired region is that repair's; another row's (a region a moved one now crosses) is a repair

@@ -244,3 +244,21 @@ def test_a_text_repair_writes_the_new_text_over_the_old_and_nothing_else(tmp_pat
     run = khabar("validate", "--repair", path)
     assert "editor newlines" in run.err and "white space trimmed" in run.err
     assert path.read_bytes() == expected and b"\n" not in expected
+
+
+def test_a_warning_the_repaired_error_hid_is_reported_not_refused(tmp_path, khabar):
+    """A drifted «وقالت» fails span_text_matches, which hides its proclitic: moved back onto its text, it is repaired
+    and its entity_proclitic warning reported, as it is for the span drawn there (found by the repair, not made)."""
+    drawn = span("وقالت", "PERS", region_id="x")
+    clean = write_export(tmp_path, [task([annotation([*valid_result(), drawn])])], "drawn.json")
+    assert [(f.check, f.region_id) for f in validate_exports([clean]).failures] == [("entity_proclitic", "x")]
+    drifted = json.loads(json.dumps(drawn))
+    drifted["value"]["start"] += 7
+    drifted["value"]["end"] += 7
+    path = write_export(tmp_path, [task([annotation([*valid_result(), drifted])])])
+    assert [(f.check, f.region_id) for f in validate_exports([path]).failures] == [("span_text_matches", "x")]
+
+    run = khabar("validate", "--repair", path)
+    assert run.status == 0 and "1 repair(s) applied" in run.err, run.err
+    assert path.read_bytes() == clean.read_bytes()
+    assert len(run.lines_of("entity_proclitic")) == 1 and " region x " in run.lines_of("entity_proclitic")[0]
