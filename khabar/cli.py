@@ -214,7 +214,7 @@ def run_command(argv: list[str], command: str | None) -> int:
     comes before it."""
     from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError
     from khabar.foundation.memory import set_native_defaults, spare_the_exit_its_collections
-    from khabar.foundation.paths import use_root
+    from khabar.foundation.paths import check_name, use_root
     from khabar.progress import configure_logging
 
     set_native_defaults(command)  # before the command's modules import polars and numpy
@@ -224,6 +224,10 @@ def run_command(argv: list[str], command: str | None) -> int:
     use_root(args.root)
     handler = configure_logging(args.command)
     try:
+        for value in vars(args).values():  # every path (and name) given: text, or refused before the command starts
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str | os.PathLike):
+                    check_name(item)
         with signals.checked(), _named_standard_output():
             status = int(args.run(args))
             sys.stdout.flush()  # a closed pipe shows here, not as an unraisable error at exit

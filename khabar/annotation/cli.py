@@ -49,10 +49,12 @@ def run_import_conll(args: argparse.Namespace) -> int:
     from khabar.annotation.conll_import import ConllImport, imported_documents, read_tag_map, write_import
     from khabar.annotation.ingest import DocumentRecord
     from khabar.annotation.scheme import load_scheme
+    from khabar.foundation.files import check_output
 
     if args.sentences_per_document < 1:
         raise KhabarError(f"--sentences-per-document must be at least 1, got {args.sentences_per_document}")
     documents, export = args.out / CONLL_DOCUMENTS_NAME, args.out / CONLL_EXPORT_NAME
+    check_output(args.out, "--out")
     if (args.out.exists() or args.out.is_symlink()) and not args.out.is_dir():
         raise KhabarError("--out names something that is not a folder", file=str(args.out))
     present = [str(p) for p in (documents, export) if p.exists() or p.is_symlink()]

@@ -190,8 +190,8 @@ def load_records(documents_file: Path) -> list[DocumentRecord]:
 
 def iter_records(documents_file: Path) -> Iterator[DocumentRecord]:
     """The records in the file's order, a block of them read at a time (:func:`record_blocks`); none when there is
-    no file."""
-    if documents_file.exists():
+    no file (a loop of links or a dangling one is refused as one that cannot be read)."""
+    if documents_file.exists() or documents_file.is_symlink():
         yield from chain.from_iterable(record_blocks(documents_file))
 
 

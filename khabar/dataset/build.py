@@ -40,9 +40,9 @@ def build(inputs: Inputs, out: Path, *, datasheet: Path | None = None, release: 
     """
     release = release or load_release()
     datasheet = datasheet or repo().datasheet_file
+    current = _read(datasheet)  # first: what is not a regular file (a loop of links) is refused before it is resolved
     if out.resolve() in datasheet.resolve().parents:
         raise KhabarError(f"the datasheet is inside the output folder ({out}), which the build replaces: name a datasheet outside it", file=str(datasheet))
-    current = _read(datasheet)
     refresh(current, "", source=str(datasheet))  # refuse a datasheet without a figures block before any work
     scheme = load_scheme()
 

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Literal
 from khabar.dataset.layout import ConfigName, Split, split_of_file
 from khabar.foundation import parquet
 from khabar.foundation.errors import KhabarError, mark_secret
-from khabar.foundation.files import put_in_place, staging_folder, write_error
+from khabar.foundation.files import check_output, put_in_place, staging_folder, write_error
 from khabar.foundation.manifest import MANIFEST_NAME, build_holding
 
 if TYPE_CHECKING:
@@ -390,6 +390,7 @@ def export(build: Path, out: Path, fmt: Format) -> list[str]:
     """Write ``build`` as ``fmt`` into the new folder ``out``; returns what was written."""
     from khabar.validation.dataset_check import refuse_failing_build
 
+    check_output(out, "--out")
     if out.exists() or out.is_symlink():
         raise KhabarError("refusing to write into an existing path: choose a new --out folder", file=str(out))
     holder = build_holding(out)

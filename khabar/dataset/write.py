@@ -23,7 +23,7 @@ from khabar.dataset.layout import ConfigName, data_file, split_of_file
 from khabar.dataset.splits import leakage
 from khabar.foundation import export_files, jsonl, signals
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.files import FolderSwap, StagedFile, left_behind, remove_folder, remove_left_staging, sha256_bytes, stage_file, staging_folder, sync_tree
+from khabar.foundation.files import FolderSwap, StagedFile, check_output, left_behind, remove_folder, remove_left_staging, sha256_bytes, stage_file, staging_folder, sync_tree
 from khabar.foundation.manifest import MANIFEST_NAME, build_holding, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
@@ -116,6 +116,7 @@ def recover(out: Path) -> None:
 
 def check_out(out: Path) -> None:
     """Refuse (exit 2) an output folder the build may not replace; see the module docstring."""
+    check_output(out, "--out")
     resolved = out.resolve()
     for protected, what in ((repo().root, "the dataset repository"), (_current_directory(), "the current directory")):
         if protected is not None and (resolved == protected or resolved in protected.parents):

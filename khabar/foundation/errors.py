@@ -18,6 +18,9 @@ EXIT_UNUSABLE_INPUT = 2
 #: What ``str.splitlines`` breaks a line at: a file name, doc_id, label or region id holding one
 #: (JSON and most file systems allow them) would otherwise split a one-line message.
 LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+#: How Python holds a byte of a file's name that is not UTF-8 (or not ASCII in a C locale): the lone surrogate
+#: U+DC00 + the byte (``surrogateescape``).
+ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 #: the characters of a text a message shows before it elides the middle
 QUOTED_CHARACTERS = 60
 #: The user and password of a URL (``scheme://user:password@``), wherever it appears in a text.
@@ -34,6 +37,13 @@ _secrets: set[str] = set()
 def one_line(text: str) -> str:
     """``text`` with each line break written as its Python escape (``\\n``, ``\\u2028``): one line, and the break still seen."""
     return LINE_BREAK.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def shown_name(name: str) -> str:
+    """A file's name as a message shows it: each byte Python could not decode (:data:`ESCAPED_BYTE`) as ``\\xe9``,
+    the byte it is, where standard error wrote the surrogate's code point (``\\udce9``) and standard output the raw
+    byte or a traceback."""
+    return ESCAPED_BYTE.sub(lambda found: f"\\x{ord(found.group()) - 0xDC00:02x}", name)
 
 
 def mark_secret(value: str) -> str:
@@ -112,7 +122,7 @@ class KhabarError(Exception):
     def __str__(self) -> str:
         where = []
         if self.file is not None:
-            where.append(str(self.file))
+            where.append(shown_name(str(self.file)))
         if self.task is not None:
             where.append(f"task {self.task}")
         if self.document is not None:

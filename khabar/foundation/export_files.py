@@ -5,8 +5,10 @@ documents, train, evaluate, link propose, preannotate's gazetteer) finds them
 here (:func:`export_paths`): a folder gives its ``*.json`` files, the suffix in
 any case (``X.JSON`` too); a named folder that holds none is refused, with what
 it does hold. Anything that is not a regular file (a FIFO, a socket, a device,
-a folder named ``x.json``, a dangling symlink or a symlink loop) is refused
-rather than skipped or opened: opening a FIFO would block until a writer came.
+a folder named ``x.json``, a dangling symlink or a symlink loop), or whose name
+is not text, is refused rather than skipped or opened
+(:func:`khabar.foundation.paths.check_regular`): opening a FIFO would block until
+a writer came.
 Every other file a command reads (the repository's own: the release config, the
 labeling config, the adjudication reasons, ...) is read the same way, by
 :func:`read_regular` or, for a text, :func:`read_regular_text`.
@@ -14,65 +16,33 @@ labeling config, the adjudication reasons, ...) is read the same way, by
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from pathlib import Path
 from typing import BinaryIO
 
 from khabar.foundation.errors import KhabarError, not_utf8
-from khabar.foundation.paths import repo
+from khabar.foundation.paths import check_name, check_regular, kind, repo, unreadable
 
 SUFFIX = ".json"
-
-_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-)
-
-
-def _kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "a special file")
-
-
-def _unreadable(path: Path, exc: OSError) -> KhabarError:
-    if exc.errno == errno.ELOOP:
-        return KhabarError("a symlink loop, not a regular file", file=str(path))
-    if exc.errno == errno.ENOENT and path.is_symlink():
-        return KhabarError("a dangling symlink, not a regular file", file=str(path))
-    return KhabarError(f"cannot read: {exc.strerror}", file=str(path))
-
-
-def check_regular(path: Path) -> None:
-    """Refuse (exit 2) anything at ``path`` that is not a regular file, following symlinks.
-
-    For corpus records too: a FIFO named documents.jsonl would hang ingest and build.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise _unreadable(path, exc) from None
-    if not stat.S_ISREG(mode):
-        raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
 
 
 def open_regular(path: Path) -> BinaryIO:
     """A regular file opened for reading in binary; anything else is refused without blocking.
 
     Opened non-blocking and checked on the open descriptor, so a file swapped
-    for a FIFO after a check still cannot hang the read.
+    for a FIFO after a check still cannot hang the read. A name that is not text
+    is refused too (:func:`khabar.foundation.paths.check_name`).
     """
+    check_name(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise _unreadable(path, exc) from None
+        raise unreadable(path, exc) from None
     mode = os.fstat(fd).st_mode  # before fdopen, which refuses a folder with an IsADirectoryError of its own
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise KhabarError(f"{_kind(mode)}, not a regular file", file=str(path))
+        raise KhabarError(f"{kind(mode)}, not a regular file", file=str(path))
     return os.fdopen(fd, "rb")
 
 

@@ -37,6 +37,7 @@ from typing import Literal, get_args
 
 from khabar.foundation import signals
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import check_name, repo, what_is
 
 NEW_FILE_MODE = 0o644
 
@@ -55,6 +56,36 @@ def write_error(exc: OSError, path: Path) -> KhabarError:
     if named.parent == path.parent and _staged_name(path).fullmatch(named.name):
         named = path
     return KhabarError(f"cannot write: {os_reason(exc)}; nothing was changed", file=str(named))
+
+
+def check_folders_above(path: Path) -> None:
+    """Refuse (exit 2) a ``path`` that cannot be made because what stands above it is not a folder: a write below
+    ``/dev/null`` failed with "File exists" (``mkdir``'s word for a file where a folder was wanted) or "Not a
+    directory", naming neither the file nor why."""
+    for above in path.parents:
+        if above.is_dir():
+            return
+        if os.path.lexists(above):  # else not there yet: a folder the write makes, unless what stands further up is no folder
+            raise KhabarError(f"cannot write it: {above} is {what_is(above)}, not a folder", file=str(path))
+
+
+def check_output(path: Path, option: str) -> None:
+    """Refuse (exit 2), before any work, a command's output ``path`` (named by ``option``) that no write can make
+    (:func:`check_folders_above`), or that lies in the repository's inputs when the command runs in one
+    (:attr:`khabar.foundation.paths.Repo.inputs`), where later commands would read it as one of them: ``build --out
+    annotation/exports/evil.json`` made a folder that every ``khabar validate`` then refused as an export."""
+    check_folders_above(path)
+    target = destination(path)  # a loop of links refused, which resolving it later was a RuntimeError traceback
+    try:
+        repository = repo()
+    except KhabarError:  # outside a repository (an export of a downloaded build): no inputs to keep apart
+        return
+    if (inputs := repository.inputs_holding(target)) is not None:
+        raise KhabarError(
+            f"refusing to write {option} inside the repository's inputs ({inputs.relative_to(repository.root)}/), where later commands "
+            f"would read it as one; name a path outside {' and '.join(f'{folder.name}/' for folder in repository.inputs)}, e.g. under dist/",
+            file=str(path),
+        )
 
 
 def destination(path: Path) -> Path:
@@ -170,6 +201,7 @@ def stage_file(
     """
     target = destination(path)
     pieces = [data] if isinstance(data, (bytes, str)) else data
+    check_folders_above(target)
     made = folders_to_make(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -364,11 +396,18 @@ TemporaryKind = Literal["tables", "shards", "pull", "push", "diff", "export", "e
 _TEMPORARY_NAME = re.compile(rf"khabar-(?:{'|'.join(get_args(TemporaryKind))})-(\d+)-[a-z0-9_]{{8}}")
 
 
+def temporary_parent() -> Path:
+    """The system's temporary folder (``TMPDIR``), its name checked: pyarrow writes there."""
+    parent = Path(tempfile.gettempdir())
+    check_name(parent, given_by="TMPDIR")
+    return parent
+
+
 def temporary_folder(kind: TemporaryKind) -> HeldFolder:
     """A private folder in the system's temporary folder, removed when it is let go; the next command removes it if
     this one is killed (a validation's tables of 3M span results: 132 MB), which ``TemporaryDirectory``'s removal on
     the way out does not survive."""
-    parent = Path(tempfile.gettempdir())
+    parent = temporary_parent()
     remove_left_behind(parent, _TEMPORARY_NAME)
     return HeldFolder(f"khabar-{kind}-{os.getpid()}-", parent)
 
@@ -521,6 +560,7 @@ def staging_folder(target: Path) -> Iterator[Path]:
     the folders made to hold it when ``target`` is not in place then; the ones a killed command left beside
     ``target`` are removed first (:func:`remove_left_staging`)."""
     staging = aside_name(target, "building")
+    check_folders_above(target)
     made = folders_to_make(staging)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from khabar.foundation import export_files, jsonl
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.paths import check_regular, what_is
 
 #: Libraries whose versions shape the bytes of a build.
 LIBRARIES = ("datasets", "datasketch", "huggingface-hub", "matplotlib", "polars", "pyarrow", "PyYAML")
@@ -47,7 +48,8 @@ def read_manifest(root: Path) -> dict[str, Any]:
     file entries ``{path, sha256, bytes[, rows]}``, each naming a file inside ``root``. KhabarError (exit 2) when
     there is no usable one."""
     if not root.is_dir():
-        raise KhabarError("no such dataset folder", file=str(root))
+        what = what_is(root)
+        raise KhabarError("no such dataset folder" if what is None else f"{what}, not a dataset folder", file=str(root))
     path = root / MANIFEST_NAME
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -115,7 +117,7 @@ def refuse_special_files(folder: Path) -> None:
     read: opening a FIFO blocks until a writer comes (``validate --dataset`` waited for ever)."""
     for path in sorted(folder.rglob("*")):
         if not path.is_dir():
-            export_files.check_regular(path)
+            check_regular(path)
 
 
 def build_holding(path: Path) -> Path | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
-from khabar.foundation.export_files import check_regular
+from khabar.foundation.paths import check_regular
 from khabar.foundation.tables import ANNOTATIONS, RELATIONS, SPANS, empty
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, Inputs, documents_table, from_tables
 from khabar.gold.stored_inputs import StoredInputs
@@ -47,8 +47,8 @@ def load_ranged_inputs(exports: list[Path], documents_file: Path, *, log: Callab
 
 
 def _load(exports: list[Path], documents_file: Path, log: Callable[[str], None], *, ranged: bool) -> Inputs:
-    if documents_file.exists():
-        check_regular(documents_file)  # before hashing it: a FIFO would block the read
+    if documents_file.exists() or documents_file.is_symlink():
+        check_regular(documents_file)  # before hashing it: a FIFO would block the read; a loop of links is named so
     recorded = store.recorded_sha256s()  # what validate hashed, by file identity: not hashed again if unchanged since
     documents_sha256 = store.file_sha256(documents_file, recorded)
     if not exports:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ import pyarrow.parquet as pq
 
 from khabar.foundation import range_files
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import HeldFolder, remove_left_behind
+from khabar.foundation.files import HeldFolder, remove_left_behind, temporary_parent
 from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.tables import ANNOTATIONS, DOCUMENTS, RELATIONS, SPANS
 from khabar.gold.inputs import BUILDER_PREDICTION_SPANS, BuildInputs, InputCounts, document_ranges, spans_per_document, within
@@ -67,7 +66,7 @@ class StoredInputs:
     def open(cls, key: str, *, export_hashes: tuple[tuple[str, str], ...], documents_sha256: str) -> StoredInputs | None:
         """The kept tables of ``key``, or None when the store does not hold them (as :func:`store.load`)."""
         # beside the store, so that its files can be linked rather than copied; named after this process
-        parent = store.store_dir().parent if store.store_dir().exists() else Path(tempfile.gettempdir())
+        parent = store.store_dir().parent if store.store_dir().exists() else temporary_parent()
         remove_left_behind(parent, _READING_NAME)
         try:
             folder = HeldFolder(f"{READING}{os.getpid()}-", parent)

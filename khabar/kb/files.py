@@ -103,7 +103,7 @@ def read_frame(kind: type[Row], folder: Path | None = None) -> pl.DataFrame:
     malformed row stops with its file and line. The one reader of the base's files."""
     path = (folder or repo().kb_dir) / FILES[kind]
     columns = schema(kind)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():  # a dangling link or a loop is refused, not read as no rows
         return pl.DataFrame(schema=columns)
     data = read_regular(path)
     try:
@@ -196,7 +196,7 @@ def write(kind: type[Row], rows: Iterable[Row] | pl.DataFrame, folder: Path | No
 def _line_end(path: Path) -> str:
     """CRLF when the file's header line ends so (saved by an editor that writes them), else LF: rows added to such
     a file leave the rows already there byte for byte, as a datasheet keeps its line ends (a new file: LF)."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return "\n"
     with open_regular(path) as handle:
         return "\r\n" if handle.readline().endswith(b"\r\n") else "\n"

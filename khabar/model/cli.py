@@ -105,7 +105,7 @@ def configure_predict(parser: argparse.ArgumentParser) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     from khabar.annotation.ingest import iter_records
     from khabar.foundation import jsonl
-    from khabar.foundation.files import write_atomic
+    from khabar.foundation.files import check_output, write_atomic
     from khabar.foundation.paths import repo
     from khabar.model.predict import EntityModel, prediction
     from khabar.model.train import current_model_dir
@@ -114,6 +114,7 @@ def run_predict(args: argparse.Namespace) -> int:
     first = next(records, None)  # the input's problems before the model's, as when the records were read whole
     if first is None:
         raise KhabarError("no current corpus records to predict", file=str(args.documents))
+    check_output(args.out, "--out")
     if args.out.resolve() == args.documents.resolve():
         raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
     refuse_to_replace(args.out, ours=is_predicted_tasks, what="an import file of predictions (khabar predict's)")
@@ -144,12 +145,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from khabar.foundation import jsonl
     from khabar.foundation.export_files import export_paths
-    from khabar.foundation.files import temporary_folder
+    from khabar.foundation.files import check_output, temporary_folder
     from khabar.foundation.paths import repo
     from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows
     from khabar.model.train import TrainConfig
 
     if args.json:  # before the evaluation's minutes
+        check_output(args.json, "--json")
         refuse_to_replace(args.json, ours=is_evaluation, what="a report of khabar evaluate")
     root = repo().root
     config = TrainConfig(split_proclitics=not args.no_proclitic_split)

@@ -61,6 +61,7 @@ from khabar.annotation.scheme import load_scheme
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import os_reason, replace_folder, sha256_bytes, sha256_file, staging_folder, sync_tree
+from khabar.foundation.paths import check_name
 from khabar.validation.reader import Tables
 from khabar.validation.table_spool import TABLE_NAMES
 
@@ -96,11 +97,16 @@ class FileIdentity:
 
 
 def store_dir() -> Path:
-    explicit = os.environ.get("KHABAR_CACHE_DIR")
-    if explicit:
-        return Path(explicit) / "validated"
-    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache_home) / "khabar" / "validated"
+    """``$KHABAR_CACHE_DIR/validated``, else ``$XDG_CACHE_HOME/khabar/validated``, else ``~/.cache/khabar/validated``;
+    its name checked, as polars reads the kept tables from there (:func:`khabar.foundation.paths.check_name`)."""
+    if explicit := os.environ.get("KHABAR_CACHE_DIR"):
+        folder, given_by = Path(explicit) / "validated", "KHABAR_CACHE_DIR"
+    elif cache_home := os.environ.get("XDG_CACHE_HOME"):
+        folder, given_by = Path(cache_home) / "khabar" / "validated", "XDG_CACHE_HOME"
+    else:
+        folder, given_by = Path.home() / ".cache" / "khabar" / "validated", "HOME"
+    check_name(folder, given_by=given_by)
+    return folder
 
 
 def holds_tables() -> bool:

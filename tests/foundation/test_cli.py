@@ -1,5 +1,6 @@
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,68 @@ def test_unknown_subcommand_is_a_usage_error(khabar):
     run = khabar("frobnicate")
     assert run.status == 2
     assert "invalid choice" in run.err
+
+
+# ---- names that are not text -----------------------------------------------------------------
+
+#: a name whose last byte, 0xE9 (é in Latin-1), is not UTF-8: Python holds it as U+DCE9, which pyarrow, polars and
+#: JSON cannot encode
+NOT_UTF8 = os.fsdecode(b"caf\xe9")
+#: every argument that names a path, or a name a command writes into its files, given NOT_UTF8 (the other paths
+#: name nothing: each command refuses before it reads any)
+NAMED = [
+    ["validate", NOT_UTF8], ["validate", "--documents", NOT_UTF8], ["validate", "--dataset", NOT_UTF8],
+    ["build", "--exports", NOT_UTF8], ["build", "--documents", NOT_UTF8], ["build", "--out", NOT_UTF8], ["build", "--datasheet", NOT_UTF8],
+    ["build", "--release", NOT_UTF8], ["publish", "--build", NOT_UTF8, "--dry-run"], ["diff", NOT_UTF8, "new"], ["diff", "old", NOT_UTF8],
+    ["export", NOT_UTF8, "--format", "conll", "--out", "out"], ["export", "build", "--format", "brat", "--out", NOT_UTF8],
+    ["stats", "--exports", NOT_UTF8], ["stats", "--documents", NOT_UTF8], ["ingest", "--corpus", NOT_UTF8], ["ingest", "--exports", NOT_UTF8],
+    ["import-conll", NOT_UTF8, "--out", "out"], ["import-conll", "in.conll", "--out", NOT_UTF8],
+    ["import-conll", "in.conll", "--out", "out", "--tag-map", NOT_UTF8], ["import-conll", "in.conll", "--out", "out", "--source", NOT_UTF8],
+    ["train", "--exports", NOT_UTF8], ["train", "--documents", NOT_UTF8], ["predict", "--documents", NOT_UTF8, "--out", "p.json"],
+    ["predict", "--documents", "d.jsonl", "--out", NOT_UTF8], ["predict", "--documents", "d.jsonl", "--out", "p.json", "--model", NOT_UTF8],
+    ["evaluate", "--json", NOT_UTF8], ["studio", "sync", "--documents", NOT_UTF8], ["studio", "preannotate", "--exports", NOT_UTF8],
+    ["studio", "pull", "--out", NOT_UTF8], ["studio", "push", "--file", NOT_UTF8], ["--root", NOT_UTF8, "stats"],
+]
+
+
+@pytest.mark.parametrize("argv", NAMED, ids=[" ".join(argv).replace(NOT_UTF8, "caf\\xe9") for argv in NAMED])
+def test_a_name_that_is_not_utf8_is_refused_in_one_line_by_every_command(argv, khabar, tmp_path, monkeypatch):
+    """pyarrow and polars refused it deep in the work (build --out, validate, stats: a UnicodeEncodeError traceback),
+    and where nothing did, a command went on with a name it could not write into its records."""
+    monkeypatch.chdir(tmp_path)
+    run = khabar(*argv)
+    command = next(word for word in argv if word in COMMANDS)
+    assert run.status == 2 and run.out == "", run.output
+    assert run.err.splitlines() == [
+        f"khabar {command}: error: caf\\xe9: the name is not UTF-8 (byte 0xe9 at offset 3): Khabar takes names that are UTF-8 text; rename it"
+    ]
+    assert os.listdir(tmp_path) == []
+
+
+def test_in_a_c_locale_a_name_that_is_not_ascii_is_refused_in_one_line(tmp_path):
+    """With ``LC_ALL=C PYTHONUTF8=0`` Python decodes names as ASCII: ``café``, UTF-8 on disk, is held as surrogates too,
+    and ``build --out café`` or an export named so was a UnicodeEncodeError traceback from pyarrow."""
+    from tests.reliability.reliability_support import SHARED, tree
+
+    for folder, name in (("exports", "café.json"), ("latin", os.fsdecode(b"caf\xe9.json"))):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(SHARED / "good_export.json", tmp_path / folder / name)
+    env = ENV | {"LC_ALL": "C", "PYTHONUTF8": "0"}
+    locale = ("the name is not ASCII and the file system encoding is ascii (a C or POSIX locale with PYTHONUTF8=0): "
+              "run Khabar in a UTF-8 locale (LC_ALL=C.UTF-8) or with PYTHONUTF8=1")
+    cases = [
+        (["build", "--out", "café"], f"khabar build: error: caf\\xc3\\xa9: {locale}"),
+        (["validate", "exports", "--documents", SHARED / "documents.jsonl"], f"khabar validate: error: exports/caf\\xc3\\xa9.json: {locale}"),
+        (["validate", "latin", "--documents", SHARED / "documents.jsonl"],
+         "khabar validate: error: latin/caf\\xe9.json: the name is not UTF-8 (byte 0xe9 at offset 9): Khabar takes names that are UTF-8 text; rename it"),
+    ]
+    before = tree(tmp_path)
+    for argv, line in cases:
+        done = subprocess.run([str(Path(sys.executable).with_name("khabar")), "--root", str(repo().root), *map(str, argv)],
+                              capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        assert [error for error in done.stderr.splitlines() if ": error: " in error] == [line], done.stderr
+    assert tree(tmp_path) == before
 
 
 def test_a_closed_pipe_is_no_traceback():

@@ -15,7 +15,7 @@ from khabar.annotation.scheme import load_scheme
 from khabar.foundation.errors import KhabarError
 from khabar.kb import files
 from khabar.kb.check import check_clusters, check_entities, check_links
-from khabar.kb.files import Cluster, Entity, Link
+from khabar.kb.files import AmbiguousSource, Cluster, Entity, Link
 from khabar.kb.mentions import LINKABLE, Roles, committed_gold, contents, linkable_mentions
 from khabar.kb.propose import Status, propose_clusters, propose_links, statements
 
@@ -266,6 +266,13 @@ def test_a_base_file_not_utf8_or_not_a_regular_file_is_a_one_line_error(tmp_path
     os.mkfifo(tmp_path / files.FILES[Cluster])
     with pytest.raises(KhabarError, match=r"quote_clusters\.csv: a FIFO \(named pipe\), not a regular file"):
         files.read(Cluster, tmp_path)
+    # a link to nothing, or a loop of links, is no missing file: it was read as a base without rows
+    (tmp_path / files.FILES[Entity]).symlink_to(tmp_path / "nowhere")
+    with pytest.raises(KhabarError, match=r"entities\.csv: a dangling symlink, not a regular file"):
+        files.read(Entity, tmp_path)
+    (tmp_path / files.FILES[AmbiguousSource]).symlink_to(tmp_path / files.FILES[AmbiguousSource])
+    with pytest.raises(KhabarError, match=r"ambiguous_sources\.csv: a symlink loop, not a regular file"):
+        files.read(AmbiguousSource, tmp_path)
 
 
 def test_a_base_file_is_read_a_chunk_of_rows_at_a_time_as_one_frame_in_its_order(tmp_path, monkeypatch):

@@ -308,6 +308,92 @@ def test_a_write_refused_by_its_folder_names_the_file_not_its_hidden_copy(tmp_pa
         folder.chmod(0o755)
 
 
+#: every command's output option, and its arguments around the output path ``out`` (``read``: a datasheet, a good
+#: build and a CoNLL file the commands may read)
+OUTPUTS = {
+    "build --out": lambda out, read: build_args(out, read["datasheet"]),
+    "export --out": lambda out, read: ["export", read["build"], "--format", "conll", "--out", out],
+    "import-conll --out": lambda out, read: ["import-conll", read["conll"], "--out", out],
+    "predict --out": lambda out, read: ["predict", "--documents", SHARED / "documents.jsonl", "--out", out],
+    "evaluate --json": lambda out, read: ["evaluate", "--json", out],
+}
+
+
+@pytest.fixture
+def read(tmp_path, good_build, datasheet_template) -> dict[str, Path]:
+    """What the commands of :data:`OUTPUTS` read, outside the folder a test looks at (``tmp_path / "work"``)."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    shutil.copyfile(datasheet_template, inputs / "DATASHEET.md")
+    (inputs / "sample.conll").write_text("بغداد B-GPE\n\n", encoding="utf-8")
+    (tmp_path / "work").mkdir()
+    return {"datasheet": inputs / "DATASHEET.md", "build": good_build, "conll": inputs / "sample.conll"}
+
+
+@pytest.mark.parametrize("above", ["/dev/null", "a regular file", "a dangling symlink", "a symlink loop"])
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_an_output_below_something_that_is_not_a_folder_is_refused_naming_what_stands_there(tmp_path, khabar, read, output, above):
+    """``--out /dev/null/x`` said "File exists" (mkdir's word for a file where a folder was wanted), or "Not a
+    directory" naming /dev/null/x; ``evaluate --json`` said it only after the evaluation's minutes."""
+    work = tmp_path / "work"
+    if above == "/dev/null":
+        standing, what = Path("/dev/null"), "a character device"
+    elif above == "a regular file":
+        standing, what = work / "notes.txt", "a regular file"
+        standing.write_text("mine\n", encoding="utf-8")
+    elif above == "a dangling symlink":
+        standing, what = work / "link", "a dangling symlink"
+        standing.symlink_to(work / "nowhere")
+    else:
+        standing, what = work / "loop", "a symlink loop"
+        standing.symlink_to(standing)
+    out = standing / "out" / "x"
+    before = tree(work)
+    run = khabar(*OUTPUTS[output](out, read))
+    assert run.status == 2 and run.out == "", run.output
+    assert run.err.splitlines() == [f"khabar {output.split()[0]}: error: {out}: cannot write it: {standing} is {what}, not a folder"]
+    assert tree(work) == before
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_an_output_that_is_a_loop_of_links_is_refused_in_one_line(tmp_path, khabar, read, output):
+    """Resolving it, to compare it with the repository or the corpus records, was a RuntimeError traceback."""
+    out = tmp_path / "work" / "loop"
+    out.symlink_to(out)
+    before = tree(tmp_path / "work")
+    run = khabar(*OUTPUTS[output](out, read))
+    assert run.status == 2 and run.out == "", run.output
+    assert run.err.splitlines() == [f"khabar {output.split()[0]}: error: {out}: cannot write: a loop of symbolic links"]
+    assert tree(tmp_path / "work") == before
+
+
+def test_a_file_written_below_something_that_is_not_a_folder_is_refused_naming_what_stands_there(tmp_path):
+    """The one writer says it for every file (``studio pull --out``, a model, the kept tables), not the commands alone."""
+    from khabar.foundation.errors import KhabarError
+
+    with pytest.raises(KhabarError) as refused:
+        write_atomic(Path("/dev/null/x.json"), "[]\n")
+    assert str(refused.value) == "/dev/null/x.json: cannot write it: /dev/null is a character device, not a folder"
+
+
+@pytest.mark.parametrize("inside", ["annotation/exports/evil.json", "annotation", "annotation/corpus/pages/out", "dataset/out"])
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_an_output_inside_the_repositorys_inputs_is_refused_before_any_work(tmp_path, khabar, read, output, inside):
+    """``build --out annotation/exports/evil.json`` wrote a build there, a folder named like an export that every
+    later ``khabar validate`` refused; a page or an export written among the inputs would be read as one."""
+    root = copy_of_repository(tmp_path / "work" / "repository")
+    out = root / inside
+    before = tree(tmp_path / "work")
+    run = khabar("--root", root, *OUTPUTS[output](out, read))
+    assert run.status == 2 and run.out == "", run.output
+    option, folder = output.split()[1], inside.split("/")[0]
+    assert run.err.splitlines() == [
+        f"khabar {output.split()[0]}: error: {out}: refusing to write {option} inside the repository's inputs ({folder}/), where later commands "
+        "would read it as one; name a path outside annotation/ and dataset/, e.g. under dist/"
+    ]
+    assert tree(tmp_path / "work") == before
+
+
 def test_a_build_that_fails_leaves_no_folder_it_made_for_its_output(tmp_path, khabar, datasheet_template, monkeypatch, sigterm_restored):
     """``--out`` in folders that do not exist yet (``dist/`` on a fresh clone): a build that fails, or is stopped, after
     making them leaves none of them (an empty ``dist/`` stayed), and one that succeeds keeps them."""

@@ -32,11 +32,21 @@ def conll_file(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["fifo", "folder"])
+#: what stands where a file is named, and how to make it there
+ODD_FILES = {
+    "a FIFO (named pipe)": os.mkfifo,
+    "a folder": os.mkdir,
+    # a loop of links was a RuntimeError traceback as a datasheet, and "not found" or "no records" as corpus records
+    "a symlink loop": lambda path: path.symlink_to(path),
+    "a dangling symlink": lambda path: path.symlink_to(path.with_name("nowhere")),
+}
+
+
+@pytest.mark.parametrize("kind", ODD_FILES)
 @pytest.mark.parametrize("named", ["datasheet", "release", "conll", "tag-map", "documents", "predict-documents"])
 def test_a_fifo_or_folder_named_as_an_input_is_refused_without_waiting(named, kind, tmp_path, datasheet_template):
     odd = tmp_path / "odd"
-    os.mkfifo(odd) if kind == "fifo" else odd.mkdir()
+    ODD_FILES[kind](odd)
     datasheet = tmp_path / "DATASHEET.md"
     shutil.copyfile(datasheet_template, datasheet)
     out = tmp_path / "out"
@@ -53,9 +63,35 @@ def test_a_fifo_or_folder_named_as_an_input_is_refused_without_waiting(named, ki
     done = subprocess.run([KHABAR, *map(str, argv)], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if ": error: " in line]
-    what = "a FIFO (named pipe)" if kind == "fifo" else "a folder"
-    assert len(errors) == 1 and str(odd) in errors[0] and f"{what}, not a regular file" in errors[0], done.stderr
+    assert len(errors) == 1 and str(odd) in errors[0] and f"{kind}, not a regular file" in errors[0], done.stderr
     assert tree(tmp_path) == before and not out.exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "build", "stats", "ingest", "train"])
+def test_an_export_whose_name_is_not_utf8_is_refused_by_every_command_that_finds_exports(command, tmp_path, khabar, datasheet_template):
+    """A folder's ``caf\\xe9.json`` (a Latin-1 é) went into the tables' file column, which polars could not encode: a
+    UnicodeEncodeError traceback of validate, build and stats."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    shutil.copyfile(SHARED / "good_export.json", exports / os.fsdecode(b"caf\xe9.json"))
+    shutil.copyfile(datasheet_template, tmp_path / "DATASHEET.md")
+    root = copy_of_repository(tmp_path / "repository")
+    documents = ["--documents", SHARED / "documents.jsonl"]
+    argv: list[str | Path] = {
+        "validate": ["validate", exports, *documents],
+        "build": build_args(tmp_path / "out", tmp_path / "DATASHEET.md", exports),
+        "stats": ["stats", "--exports", exports, *documents],
+        "ingest": ["ingest", "--corpus", root / "annotation" / "corpus", "--exports", exports],
+        "train": ["train", "--exports", exports, *documents],
+    }[command]
+    before = tree(tmp_path)
+    run = khabar("--root", root, *argv)
+    assert run.status == 2 and run.out == "", run.output
+    assert [line for line in run.err.splitlines() if ": error: " in line] == [
+        f"khabar {command}: error: {exports}/caf\\xe9.json: the name is not UTF-8 (byte 0xe9 at offset {len(str(exports)) + 4}): "
+        "Khabar takes names that are UTF-8 text; rename it"
+    ]
+    assert tree(tmp_path) == before
 
 
 def test_predict_and_evaluate_never_replace_a_file_they_did_not_write(tmp_path, khabar):
