@@ -39,4 +39,10 @@ def reading(path: Path) -> Iterator[None]:
     try:
         yield
     except (OSError, ValueError) as exc:
-        raise KhabarError(f"cannot read parquet: {exc}", file=str(path)) from None
+        raise KhabarError(cannot_read(exc), file=str(path)) from None
+
+
+def cannot_read(exc: Exception) -> str:
+    """pyarrow's error reading a parquet file as one line: its message runs over several ("Couldn't deserialize
+    thrift: …" then "Deserializing page header failed."), which a report line printed as they came."""
+    return f"cannot read parquet: {' '.join(str(exc).split()) or exc.__class__.__name__}"

@@ -97,6 +97,13 @@ def read_card(folder: Path) -> dict[str, Any]:
     return meta
 
 
+def failure(exc: Exception) -> str:
+    """Why a parquet file could not be read, in one line: a :class:`KhabarError`'s own message (a page that a batch
+    of :func:`khabar.foundation.parquet.batches` could not decode), else pyarrow's. The class's name alone ("cannot
+    read (KhabarError)") said nothing."""
+    return exc.message if isinstance(exc, KhabarError) else parquet.cannot_read(exc)
+
+
 def check_files(folder: Path, entries: list[dict[str, Any]], report: DatasetCheck) -> None:
     import pyarrow.parquet as pq
 
@@ -132,6 +139,10 @@ class ConfigFiles:
     features: Any  # datasets.Features
     splits: dict[str, int]  # split → num_examples from the card
     files: dict[str, list[Path]]  # split → parquet files
+
+    def listed(self) -> list[Path]:
+        """The files of the splits the card lists, those :func:`check_features` reads."""
+        return [path for split in self.splits for path in self.files.get(split, [])]
 
 
 def card_configs(folder: Path, meta: dict[str, Any]) -> list[ConfigFiles]:
@@ -224,7 +235,7 @@ def check_features(folder: Path, config: ConfigFiles, report: DatasetCheck, null
                 parquet = pq.ParquetFile(path)
                 schema = parquet.schema_arrow
             except Exception as exc:  # reported by check_files already when listed
-                report.problems.append(Problem(relative, f"cannot read ({exc.__class__.__name__})"))
+                report.problems.append(Problem(relative, failure(exc)))
                 continue
             metadata = schema.metadata or {}
             if b"huggingface" in metadata:
@@ -243,8 +254,8 @@ def check_features(folder: Path, config: ConfigFiles, report: DatasetCheck, null
                 continue
             try:
                 total += _check_values(relative, path, config, report, nullable)
-            except Exception as exc:  # a damaged page: reported by check_files already when listed
-                report.problems.append(Problem(relative, f"cannot read ({exc.__class__.__name__})"))
+            except Exception as exc:  # a damaged page, which check_files does not read
+                report.problems.append(Problem(relative, failure(exc)))
                 continue
             readable.append(path)
         if total != expected:
@@ -474,9 +485,13 @@ def check_dataset(folder: Path) -> DatasetCheck:
         report.problems.append(Problem(CARD_NAME, exc.message))  # a file changed after the build, the card among them
         return report
     nullable = released_nullable()
-    files_by_config = {config.name: check_features(folder, config, report, nullable) for config in card_configs(folder, meta)}
+    configs = {config.name: config for config in card_configs(folder, meta)}
+    files_by_config = {name: check_features(folder, config, report, nullable) for name, config in configs.items()}
     if DOCUMENTS_CONFIG not in files_by_config:
         report.problems.append(Problem(CARD_NAME, f"the card has no {DOCUMENTS_CONFIG!r} config, so offsets cannot be checked"))
+    elif len(files_by_config[DOCUMENTS_CONFIG]) < len(configs[DOCUMENTS_CONFIG].listed()):
+        # without every text, every row of every config was "document … is not in the documents config"
+        report.problems.append(Problem(f"data/{DOCUMENTS_CONFIG}", "offsets not checked: a file of the config holding the texts cannot be read as the card says"))
     else:
         check_offsets(folder, files_by_config, report)
     return report

@@ -159,6 +159,18 @@ def _cut_in_half(folder: Path, relative: str) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
+def _damaged_pages(folder: Path) -> None:
+    """Every byte of the documents file's pages flipped, its footer (the schema, the row counts) kept, and MANIFEST.json
+    re-hashed: the file opens, and its rows cannot be read."""
+    path = folder / DOCUMENTS
+    data = bytearray(path.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little") + 8  # the footer's length, then "PAR1"
+    for at in range(4, len(data) - footer):
+        data[at] ^= 0x5A
+    path.write_bytes(bytes(data))
+    rehash(folder, DOCUMENTS)
+
+
 def _text_of_integers(folder: Path) -> None:
     path = folder / DOCUMENTS
     table = pq.read_table(path)
@@ -180,6 +192,7 @@ def _null(relative: str, change: Callable[[list[dict]], object]) -> Callable[[Pa
 DAMAGED_BUILDS = {
     "tokens-file-removed": (lambda f: (f / TOKENS).unlink(), TOKENS, "listed in MANIFEST.json but missing"),
     "documents-cut-in-half": (lambda f: _cut_in_half(f, DOCUMENTS), DOCUMENTS, "not a readable parquet file"),
+    "documents-pages-damaged-rehashed": (_damaged_pages, DOCUMENTS, "cannot read parquet: "),
     "tokens-file-holding-the-quotes": (lambda f: shutil.copyfile(f / QUOTES, f / TOKENS), TOKENS, "MANIFEST.json says"),
     "text-of-integers-rehashed": (_text_of_integers, DOCUMENTS, "arrow schema differs from the card's features"),
     "null-ids-rehashed": (_null(DOCUMENTS, lambda rows: [row.update(id=None) for row in rows]), DOCUMENTS, "null(s) in id"),
@@ -205,6 +218,19 @@ def test_every_command_that_reads_a_build_refuses_one_that_fails_its_checks_in_o
     [line] = run.err.splitlines()
     assert f"{build_copy / relative}: the build fails its checks: " in line and message in line
     assert not out.exists()
+
+
+def test_a_file_whose_rows_cannot_be_read_is_named_with_why_and_no_row_is_blamed_on_it(build_copy, khabar):
+    """It said "cannot read (KhabarError)", then that every row of the other configs named a document not in the
+    documents config (1 + 290 lines for the committed build)."""
+    _damaged_pages(build_copy)
+    run = khabar("validate", "--dataset", build_copy)
+    assert run.status == EXIT_FAILED_CHECKS, run.output
+    damaged, rows, offsets, summary = run.out.splitlines()
+    assert damaged.startswith(f"{build_copy}: {DOCUMENTS}: cannot read parquet: ") and "KhabarError" not in damaged
+    assert rows == f"{build_copy}: data/documents: split 'test' has 0 rows, the card says 2"
+    assert offsets == f"{build_copy}: data/documents: offsets not checked: a file of the config holding the texts cannot be read as the card says"
+    assert summary.endswith(": 3 problem(s)")
 
 
 def test_split_size_against_the_card(build_copy):
@@ -252,6 +278,17 @@ def test_a_card_damaged_after_the_build_is_a_failed_check(build_copy, damage, me
     assert report.exit_status == EXIT_FAILED_CHECKS
     assert any(message in line for line in lines), lines
     assert lines[-1].endswith("README.md: no dataset card") or "no dataset_info" in lines[-1], lines
+
+
+@pytest.mark.parametrize("kind", ["a regular file", "a symlink loop", "a dangling symlink"])
+def test_a_build_that_is_not_a_folder_is_named_for_what_it_is(tmp_path, kind):
+    """Each was "no such dataset folder": it is there, and it is no folder."""
+    path = tmp_path / "build"
+    {"a regular file": lambda: path.write_text("notes\n", encoding="utf-8"), "a symlink loop": lambda: path.symlink_to(path),
+     "a dangling symlink": lambda: path.symlink_to(tmp_path / "nowhere")}[kind]()
+    with pytest.raises(KhabarError) as raised:
+        check_dataset(path)
+    assert str(raised.value) == f"{path}: {kind}, not a dataset folder" and raised.value.exit_status == EXIT_UNUSABLE_INPUT
 
 
 def test_no_such_folder(tmp_path):
