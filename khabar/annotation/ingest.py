@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from datetime import date
 from itertools import chain
 from pathlib import Path
 from typing import TypeVar, get_type_hints
@@ -28,10 +29,12 @@ import msgspec
 
 from khabar.annotation.normalize import normalize_text
 from khabar.foundation import export_files, jsonl
-from khabar.foundation.errors import KhabarError, not_utf8
+from khabar.foundation.errors import KhabarError, not_utf8, quoted
 
 LANGUAGE = "ar"
 PAGE_FIELDS = ("file", "source", "title", "published", "published_evidence", "url", "story")
+#: how pages.csv writes a page's ``published`` day
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 SOURCE_FIELDS = ("id", "name_ar", "name_en", "site", "country")
 #: The ``data`` of a document's Label Studio task; ``text`` is what the labeling config's <Text> shows.
 TASK_DATA_KEYS = ("text", "doc_id", "source", "title")
@@ -94,31 +97,62 @@ def read_page(path: Path) -> str:
     return text
 
 
-def _read_csv(path: Path, fields: tuple[str, ...]) -> list[dict[str, str]]:
+def _read_csv(path: Path, fields: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
+    """The rows of a metadata file, each with where it is (``file:line``, the line it starts on) and a value for
+    each column of the header. A column of ``fields`` missing, a row of more or fewer values than the header has
+    (an extra value was dropped unread, a missing one a traceback or a null in the records) and what is not CSV
+    (a quote left open, a character after a closing quote) are one line naming the file and line (exit 2)."""
     if not path.exists() and not path.is_symlink():
         raise KhabarError("metadata file not found", file=str(path))
-    reader = csv.DictReader(io.StringIO(export_files.read_regular_text(path), newline=""))
-    missing = [name for name in fields if name not in (reader.fieldnames or [])]
-    if missing:
-        raise KhabarError(f"missing column(s) {', '.join(missing)}", file=str(path))
-    return list(reader)
+    reader = csv.reader(io.StringIO(export_files.read_regular_text(path), newline=""), strict=True)
+    rows: list[tuple[str, dict[str, str]]] = []
+    try:
+        header = next(reader, [])
+        missing = [name for name in fields if name not in header]
+        if missing:
+            raise KhabarError(f"missing column(s) {', '.join(missing)}", file=str(path))
+        start = reader.line_num + 1
+        for values in reader:
+            if values:  # a blank line holds no row
+                where = f"{path}:{start}"
+                if len(values) > len(header):
+                    raise KhabarError(f"{len(values)} values where the header has {len(header)} columns: {quoted(values[len(header)])} has no column", file=where)
+                if len(values) < len(header):
+                    raise KhabarError(f"{len(values)} values where the header has {len(header)} columns: no value for {', '.join(map(repr, header[len(values):]))}", file=where)
+                rows.append((where, dict(zip(header, values))))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise KhabarError(f"not CSV: {exc}", file=f"{path}:{reader.line_num}") from None
+    return rows
+
+
+def _is_date(text: str) -> bool:
+    """Whether ``text`` is a day of the calendar written YYYY-MM-DD."""
+    if DATE.fullmatch(text) is None:
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:  # 2024-13-45
+        return False
+    return True
 
 
 def read_metadata(corpus_dir: Path) -> dict[str, dict[str, str]]:
     """Per-page metadata from ``pages.csv``, checked against ``sources.csv``."""
     sources_file = corpus_dir / "sources.csv"
     pages_file = corpus_dir / "pages.csv"
-    source_ids = {row["id"] for row in _read_csv(sources_file, SOURCE_FIELDS)}
+    source_ids = {row["id"] for _, row in _read_csv(sources_file, SOURCE_FIELDS)}
     metadata: dict[str, dict[str, str]] = {}
-    for line, row in enumerate(_read_csv(pages_file, PAGE_FIELDS), start=2):
-        where = f"{pages_file}:{line}"
+    for where, row in _read_csv(pages_file, PAGE_FIELDS):
         if row["file"] in metadata:
             raise KhabarError(f"page {row['file']!r} is listed twice", file=where)
         for required in ("file", "source", "story"):
-            if not (row.get(required) or "").strip():
+            if not row[required].strip():
                 raise KhabarError(f"missing metadata: {required!r} is empty", file=where)
         if row["source"] not in source_ids:
             raise KhabarError(f"unknown source {row['source']!r}; sources.csv has {', '.join(sorted(source_ids))}", file=where)
+        if row["published"] and not _is_date(row["published"]):
+            raise KhabarError(f"'published' is {quoted(row['published'])}, not a date written YYYY-MM-DD (or empty, with its evidence)", file=where)
         if not row["published"] and not row["published_evidence"].strip():
             raise KhabarError("an empty 'published' needs its evidence in 'published_evidence'", file=where)
         metadata[row["file"]] = row

@@ -1,5 +1,7 @@
 """khabar ingest: the seed pages, id stability, the no-overwrite rule and bad input."""
 
+import csv
+import io
 import itertools
 import json
 import shutil
@@ -146,6 +148,57 @@ def test_bad_metadata_is_refused(corpus, capsys, edit, problem):
     assert run_ingest(corpus) == 2
     err = capsys.readouterr().err
     assert problem in err and "pages.csv" in err
+
+
+def _edit_rows(change):
+    """An edit of pages.csv as CSV: ``change(rows)`` on its rows (the header first), written back as the csv module writes."""
+    def edit(text: str) -> str:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        change(rows)
+        written = io.StringIO()
+        csv.writer(written, lineterminator="\n").writerows(rows)
+        return written.getvalue()
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, line, problem",
+    [
+        (_edit_rows(lambda rows: rows[1].append("surplus")), 2, "8 values where the header has 7 columns: «surplus» has no column"),
+        (_edit_rows(lambda rows: rows[1].pop()), 2, "6 values where the header has 7 columns: no value for 'story'"),
+        (_edit_rows(lambda rows: rows[2].__delitem__(slice(2, None))), 3,
+         "2 values where the header has 7 columns: no value for 'title', 'published', 'published_evidence', 'url', 'story'"),
+        (_edit_rows(lambda rows: rows[3].__setitem__(3, "2024-13-45")), 4, "'published' is «2024-13-45», not a date written YYYY-MM-DD"),
+        (_edit_rows(lambda rows: rows[3].__setitem__(3, "24/09/2024")), 4, "'published' is «24/09/2024», not a date written YYYY-MM-DD"),
+        (_edit_rows(lambda rows: rows[3].__setitem__(3, "2024-9-24")), 4, "'published' is «2024-9-24», not a date written YYYY-MM-DD"),
+        # a title over two lines: the row after it starts a line further down
+        (_edit_rows(lambda rows: (rows[1].__setitem__(2, "عنوان\nعلى سطرين"), rows[3].__setitem__(3, "2024-02-30"))), 5,
+         "'published' is «2024-02-30», not a date written YYYY-MM-DD"),
+        (lambda text: text + '005.txt,al-arab,"a title never closed,2024-01-01,e,,s\n', 7, "not CSV: unexpected end of data"),
+        (lambda text: text.replace(",2024-09-24,", ',"2024-09-24"x,', 1), 4, "not CSV: ',' expected after '\"'"),
+    ],
+    ids=["extra-value", "missing-value", "two-values", "month-13", "day-first", "one-digit-month", "after-a-two-line-title", "open-quote",
+         "text-after-a-quote"],
+)
+def test_a_pages_csv_row_that_is_not_one_value_per_column_or_a_bad_date_is_one_line_naming_file_line_and_value(corpus, capsys, edit, line, problem):
+    """An extra value was dropped unread, a missing one a null title in the records or a traceback, a date of month 13
+    written as it was, and a quote left open took the rows after it for one title: "'story' is empty"."""
+    pages = corpus / "pages.csv"
+    pages.write_text(edit(pages.read_text(encoding="utf-8")), encoding="utf-8")
+    assert run_ingest(corpus) == 2
+    [message] = capsys.readouterr().err.splitlines()
+    assert message.startswith(f"khabar ingest: error: {pages}:{line}: {problem}"), message
+    assert not (corpus / "documents.jsonl").exists()
+
+
+def test_a_sources_csv_row_that_is_not_one_value_per_column_is_one_line_naming_file_and_line(corpus, capsys):
+    sources = corpus / "sources.csv"
+    sources.write_text(sources.read_text(encoding="utf-8") + "bbc,بي بي سي,BBC,bbc.com\n", encoding="utf-8")
+    assert run_ingest(corpus) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"khabar ingest: error: {sources}:7: 4 values where the header has 5 columns: no value for 'country'"
+    ]
 
 
 def test_metadata_for_a_missing_page_is_refused(corpus, capsys):
