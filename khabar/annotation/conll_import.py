@@ -50,7 +50,7 @@ from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 from khabar.annotation.results import labels_result
 from khabar.annotation.scheme import Layer, Scheme, load_scheme
 from khabar.foundation import export_files, jsonl
-from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError, not_utf8
+from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError, character, not_utf8
 from khabar.foundation.files import write_atomic, write_new_files
 
 ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
@@ -151,13 +151,19 @@ def read_conll(path: Path, cleaning: Cleaning | None = None) -> Iterator[list[Co
         token, *tags = COLUMNS.split(line.strip(" \t"))
         if not token or not tags:
             raise KhabarError(f"line {number}: expected 'TOKEN TAG [TAG ...]' separated by spaces or tabs, got {line!r}", file=str(path))
+        for column in (token, *tags):
+            # a line or paragraph separator, NEL, VT, FF or a lone CR: white space the normaliser leaves, which split
+            # the token in the built text (U+2028 was said to be "no text once normalised")
+            if (space := next((c for c in column if c.isspace()), None)) is not None:
+                raise KhabarError(f"line {number}: {column!r} holds {character(space)}, white space inside a column (columns are separated by spaces or tabs)",
+                                  file=str(path))
         for tag in tags:
             if tag != OUTSIDE and (tag[:2] not in ("B-", "I-") or len(tag) < 3):
                 raise KhabarError(f"line {number}: {tag!r} is not an IOB2 tag", file=str(path))
         cleaning.bidi_marks += sum(1 for c in token if c in invisible)
         text = normalize_text(token)
-        if not text or any(c.isspace() for c in text):
-            raise KhabarError(f"line {number}: token {token!r} is no text once normalised (white space or invisible controls only)", file=str(path))
+        if not text:
+            raise KhabarError(f"line {number}: token {token!r} is no text once normalised (invisible controls only)", file=str(path))
         current.append(ConllToken(text, tuple(tags), number))
     if current:
         yield current

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 
 # Exit statuses shared by every command.
 EXIT_OK = 0
@@ -21,6 +22,13 @@ LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 #: How Python holds a byte of a file's name that is not UTF-8 (or not ASCII in a C locale): the lone surrogate
 #: U+DC00 + the byte (``surrogateescape``).
 ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+#: The Unicode names (aliases: ``unicodedata.name`` has none for a control character) of the controls Python takes
+#: for white space or a line break.
+CONTROL_NAMES = {
+    "\t": "CHARACTER TABULATION", "\n": "LINE FEED", "\v": "LINE TABULATION", "\f": "FORM FEED", "\r": "CARRIAGE RETURN",
+    "\x1c": "INFORMATION SEPARATOR FOUR", "\x1d": "INFORMATION SEPARATOR THREE", "\x1e": "INFORMATION SEPARATOR TWO",
+    "\x1f": "INFORMATION SEPARATOR ONE", "\x85": "NEXT LINE (NEL)",
+}
 #: the characters of a text a message shows before it elides the middle
 QUOTED_CHARACTERS = 60
 #: The user and password of a URL (``scheme://user:password@``), wherever it appears in a text.
@@ -37,6 +45,11 @@ _secrets: set[str] = set()
 def one_line(text: str) -> str:
     """``text`` with each line break written as its Python escape (``\\n``, ``\\u2028``): one line, and the break still seen."""
     return LINE_BREAK.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def character(char: str) -> str:
+    """A character as a message names it: its code point and name (``U+2028 LINE SEPARATOR``)."""
+    return f"U+{ord(char):04X} {CONTROL_NAMES.get(char) or unicodedata.name(char, 'unnamed character')}"
 
 
 def shown_name(name: str) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,7 +27,7 @@ from typing import Any
 import polars as pl
 
 from khabar.annotation.scheme import Scheme
-from khabar.foundation.errors import quoted
+from khabar.foundation.errors import character, quoted
 from khabar.validation.clusters import CLUSTER_EXTEND
 from khabar.validation.reader import ANNOTATION, PREDICTION, RawExport
 
@@ -100,16 +99,12 @@ def _explain_offsets(row: Mapping[str, Any]) -> str:
     return f"end {row['end']} is past the end of the text ({row['doc_len']} characters)"
 
 
-def _character(char: str) -> str:
-    return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
-
-
 def _explain_cluster(row: Mapping[str, Any]) -> str:
     cuts = []
     if row["cuts_start"]:
-        cuts.append(f"starts on {_character(row['expected'][0])}, cut from the letter before it")
+        cuts.append(f"starts on {character(row['expected'][0])}, cut from the letter before it")
     if row["cuts_end"]:
-        cuts.append(f"ends before {_character(row['next_char'][0])}, which belongs to its last letter")
+        cuts.append(f"ends before {character(row['next_char'][0])}, which belongs to its last letter")
     return "the span " + " and ".join(cuts)
 
 

@@ -100,6 +100,34 @@ def test_import_conll_stopped_by_a_bad_line_after_many_documents_leaves_nothing(
     assert sorted(os.listdir(tmp_path)) == ["news.conll"]
 
 
+@pytest.mark.parametrize(
+    ("character", "name"),
+    [("\u2028", "U+2028 LINE SEPARATOR"), ("\u2029", "U+2029 PARAGRAPH SEPARATOR"), ("\x85", "U+0085 NEXT LINE (NEL)"),
+     ("\v", "U+000B LINE TABULATION"), ("\f", "U+000C FORM FEED"), ("\r", "U+000D CARRIAGE RETURN"), ("\xa0", "U+00A0 NO-BREAK SPACE"),
+     ("\u3000", "U+3000 IDEOGRAPHIC SPACE")],
+)
+@pytest.mark.parametrize("column", ["token", "tag"])
+def test_white_space_inside_a_column_is_refused_naming_the_character(tmp_path, khabar, character, name, column):
+    """Columns are separated by spaces or tabs; other white space, which the ingest normaliser leaves as it is, would
+    split the token in the built text, and U+2028 in a token was said to be "no text once normalised"."""
+    token, tag = ("بغ" + character + "داد", "B-GPE") if column == "token" else ("بغداد", "B-G" + character + "PE")
+    source = tmp_path / "news.conll"
+    source.write_bytes(f"قال O\n{token} {tag}\n\n".encode())
+    status, out, err = khabar("import-conll", source, "--out", tmp_path / "in")
+    written = repr(token if column == "token" else tag)
+    assert status == 2 and out == "" and err.splitlines() == [
+        f"khabar import-conll: error: {source}: line 2: {written} holds {name}, white space inside a column (columns are separated by spaces or tabs)"
+    ]
+    assert sorted(os.listdir(tmp_path)) == ["news.conll"]
+
+
+def test_a_token_of_invisible_controls_only_is_refused_as_no_text(tmp_path, khabar):
+    source = tmp_path / "news.conll"
+    source.write_text(f"قال O\n{LRM} O\n\n", encoding="utf-8")
+    status, _, err = khabar("import-conll", source, "--out", tmp_path / "in")
+    assert status == 2 and err.splitlines() == [f"khabar import-conll: error: {source}: line 2: token {LRM!r} is no text once normalised (invisible controls only)"]
+
+
 @pytest.fixture(scope="module")
 def committed(tmp_path_factory) -> Path:
     """The committed release, built through the real command."""
