@@ -2,7 +2,11 @@
 
 Documents added and removed, spans added, removed and relabeled per layer and
 label (a span is its document, layer, start and end), and documents whose split
-changed. Both builds are read from their ``documents`` parquet files; the label
+changed. Two per-annotator builds (``khabar build --per-annotator``: a row per
+document and annotator) are compared version by version: a span is also its
+annotator, so that one annotator's span added and another's removed are both
+counted, not summed away; a per-annotator build and a gold one are refused.
+Both builds are read from their ``documents`` parquet files; the label
 names come from the files' own feature metadata. Per config, also the rows and
 the fields (``entities[].zone``) added or removed, and for ``tokens`` the token
 count and the documents whose tokens changed: a new field or a new tokenisation
@@ -18,12 +22,14 @@ from pathlib import Path
 
 import polars as pl
 
+from khabar.dataset.features import ANNOTATOR
 from khabar.foundation import parquet, range_files
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import os_reason, temporary_folder
 
-#: a span's place: a span is its document, layer, start and end
-SPAN_KEY = ["doc_id", "layer", "start", "end"]
+#: a span's place: a span is its document's version (the document, and the annotator in a per-annotator build: null
+#: in a gold one, and for a version no one signed), its layer, start and end
+SPAN_KEY = ["doc_id", ANNOTATOR, "layer", "start", "end"]
 #: a build's tokens: each document's, in the order of its rows
 TOKENS = pl.Schema({"doc_id": pl.String(), "tokens": pl.List(pl.String())})
 #: documents compared at once: each build's spans and tokens are cut into ranges of documents (one read of each
@@ -51,20 +57,22 @@ class SpanColumn:
 
 @dataclass(frozen=True)
 class RangeFiles:
-    """A build's spans and tokens of one range of documents: each ``documents`` file's rows (``id`` and its layers'
-    columns) and each ``tokens`` file's (``doc_id``, ``tokens``), in the build's file order."""
+    """A build's spans and tokens of one range of documents: each ``documents`` file's rows (``id``, the annotator in
+    a per-annotator build, and its layers' columns) and each ``tokens`` file's (``doc_id``, ``tokens``), in the
+    build's file order."""
 
     documents: list[tuple[tuple[SpanColumn, ...], Path]] = field(default_factory=list)
     tokens: list[Path] = field(default_factory=list)
 
     def spans(self) -> pl.DataFrame:
-        """doc_id, layer, start, end, label: one row per span."""
-        frames = [pl.DataFrame(schema={"doc_id": pl.String, "layer": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String})]
+        """doc_id, annotator, layer, start, end, label: one row per span."""
+        frames = [pl.DataFrame(schema={"doc_id": pl.String, ANNOTATOR: pl.String, "layer": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String})]
         for columns, path in self.documents:
             frame = range_files.read(path)
+            annotator = pl.col(ANNOTATOR) if ANNOTATOR in frame.columns else pl.lit(None, pl.String).alias(ANNOTATOR)
             frames += [
-                frame.select(doc_id="id", span=span.column).explode("span").filter(pl.col("span").is_not_null()).unnest("span")
-                .select("doc_id", pl.lit(span.layer).alias("layer"), "start", "end", label=pl.lit(span.names).gather(pl.col("label")))
+                frame.select(annotator, doc_id="id", span=span.column).explode("span").filter(pl.col("span").is_not_null()).unnest("span")
+                .select("doc_id", ANNOTATOR, pl.lit(span.layer).alias("layer"), "start", "end", label=pl.lit(span.names).gather(pl.col("label")))
                 for span in columns
             ]
         return pl.concat(frames)
@@ -83,11 +91,13 @@ class BuildContents:
     and fields; spans and tokens are read a range of documents at a time (:meth:`cut`): two 3M span results builds
     read whole took a diff to 1.66 GB."""
 
+    folder: Path
     version: str
     split_of: dict[str, str]
     configs: dict[str, ConfigContents] = field(default_factory=dict)
     documents_files: tuple[tuple[Path, tuple[SpanColumn, ...]], ...] = ()
     token_files: tuple[Path, ...] = ()
+    per_annotator: bool = False  # a row per document and annotator (``khabar build --per-annotator``)
 
     def token_doc_ids(self) -> set[str]:
         """The documents the ``tokens`` config names (in a build, every one of them is in ``documents`` too)."""
@@ -97,7 +107,7 @@ class BuildContents:
         """Each range's files of this build's spans and tokens, written into ``folder``, by range number."""
         parts: dict[int, RangeFiles] = defaultdict(RangeFiles)
         for n, (path, columns) in enumerate(self.documents_files):
-            batches = parquet.batches(path, columns=["id", *(span.column for span in columns)])
+            batches = parquet.batches(path, columns=["id", *([ANNOTATOR] if self.per_annotator else []), *(span.column for span in columns)])
             for index, part in range_files.cut(batches, "id", range_of, partial(_part, folder / f"documents-{n}")).items():
                 parts[index].documents.append((columns, part))
         for n, path in enumerate(self.token_files):
@@ -168,10 +178,12 @@ def read_build(folder: Path) -> BuildContents:
     files = sorted((folder / "data" / "documents").glob("*.parquet"))
     split_of: dict[str, str] = {}
     documents_files: list[tuple[Path, tuple[SpanColumn, ...]]] = []
+    per_annotator = False
     for path in files:
         with parquet.reading(path):
             features = Features.from_arrow_schema(pq.read_schema(path))
             split_of.update(dict.fromkeys(pq.read_table(path, columns=["id"]).column("id").to_pylist(), split_of_file(path)))
+        per_annotator = per_annotator or ANNOTATOR in features
         columns = tuple(SpanColumn(column, layer_of[column], pl.Series(features[column].feature["label"].names, dtype=pl.String))
                         for column in features if column in layer_of)
         documents_files.append((path, columns))
@@ -182,7 +194,7 @@ def read_build(folder: Path) -> BuildContents:
                 fields = tuple(field_paths(pq.read_schema(paths[0])))
             configs[config] = ConfigContents(sum(_rows(path) for path in paths), fields)
     token_files = tuple(sorted((folder / "data" / "tokens").glob("*.parquet"))) if "tokens" in configs else ()
-    return BuildContents(read_manifest(folder)["version"], split_of, configs, tuple(documents_files), token_files)
+    return BuildContents(folder, read_manifest(folder)["version"], split_of, configs, tuple(documents_files), token_files, per_annotator)
 
 
 def _rows(path: Path) -> int:
@@ -214,8 +226,8 @@ def _label_changes(old: pl.DataFrame, new: pl.DataFrame) -> tuple[dict[str, int]
     """
     counts = (
         old.group_by(*SPAN_KEY, "label").len("before")
-        .join(new.group_by(*SPAN_KEY, "label").len("after"), on=[*SPAN_KEY, "label"], how="full", coalesce=True)
-        .fill_null(0)
+        .join(new.group_by(*SPAN_KEY, "label").len("after"), on=[*SPAN_KEY, "label"], how="full", coalesce=True, nulls_equal=True)
+        .with_columns(pl.col("before", "after").fill_null(0))  # the annotator of a gold build's spans stays null
         .with_columns(change=pl.col("after").cast(pl.Int64) - pl.col("before").cast(pl.Int64))  # counts are unsigned: a fall would wrap
     )
 
@@ -229,7 +241,7 @@ def _label_changes(old: pl.DataFrame, new: pl.DataFrame) -> tuple[dict[str, int]
             .with_columns(rank=pl.int_range(pl.len()).over(SPAN_KEY))
         )
 
-    paired = labels(-1).join(labels(1), on=[*SPAN_KEY, "rank"], how="full", coalesce=True, suffix="_new")
+    paired = labels(-1).join(labels(1), on=[*SPAN_KEY, "rank"], how="full", coalesce=True, suffix="_new", nulls_equal=True)
     gone, came = pl.col("label"), pl.col("label_new")
     kinds = paired.select(
         relabeled=pl.when(gone.is_not_null() & came.is_not_null()).then(pl.concat_str("layer", pl.lit("/"), gone, pl.lit("→"), came)),
@@ -244,6 +256,10 @@ def _label_changes(old: pl.DataFrame, new: pl.DataFrame) -> tuple[dict[str, int]
 
 
 def diff_builds(old: BuildContents, new: BuildContents, documents_at_once: int = DOCUMENTS_AT_ONCE) -> BuildDiff:
+    if old.per_annotator != new.per_annotator:  # each annotator's spans against the gold's: their counts added up were read as changes
+        versions = old if old.per_annotator else new
+        raise KhabarError("a per-annotator build (a version of each document per annotator) cannot be compared with a gold build: "
+                          "compare two builds of one kind", file=str(versions.folder))
     result = BuildDiff(old.version, new.version)
     result.documents_added = sorted(set(new.split_of) - set(old.split_of))
     result.documents_removed = sorted(set(old.split_of) - set(new.split_of))

@@ -140,13 +140,14 @@ def test_diff_shows_new_fields_and_changed_tokens_though_no_span_changed(built_v
 
 
 def _relabels_by_counter(old: list[tuple], new: list[tuple]) -> tuple[dict, dict, dict]:
-    """The multiset reading of a diff, place by place, as Python's Counter gives it."""
+    """The multiset reading of a diff, place by place (a place of each version: document and annotator), as Python's
+    Counter gives it."""
     from collections import Counter
 
     def at(spans):
         places: dict = {}
-        for doc_id, layer, start, end, label in spans:
-            places.setdefault((doc_id, layer, start, end), []).append(label)
+        for doc_id, annotator, layer, start, end, label in spans:
+            places.setdefault((doc_id, annotator, layer, start, end), []).append(label)
         return places
 
     before, after = at(old), at(new)
@@ -155,19 +156,22 @@ def _relabels_by_counter(old: list[tuple], new: list[tuple]) -> tuple[dict, dict
         was, now = Counter(before.get(key, ())), Counter(after.get(key, ()))
         gone, came = sorted((was - now).elements()), sorted((now - was).elements())
         for a, b in zip(gone, came):
-            relabeled[f"{key[1]}/{a}→{b}"] += 1
+            relabeled[f"{key[2]}/{a}→{b}"] += 1
         for label in gone[len(came):]:
-            removed[f"{key[1]}/{label}"] += 1
+            removed[f"{key[2]}/{label}"] += 1
         for label in came[len(gone):]:
-            added[f"{key[1]}/{label}"] += 1
+            added[f"{key[2]}/{label}"] += 1
     return dict(sorted(added.items())), dict(sorted(removed.items())), dict(sorted(relabeled.items()))
 
 
 def _spans(rows: list[tuple]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={"doc_id": pl.String, "layer": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String}, orient="row")
+    schema = {"doc_id": pl.String, "annotator": pl.String, "layer": pl.String, "start": pl.Int64, "end": pl.Int64, "label": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def test_spans_added_removed_and_relabeled_are_the_multisets_difference_place_by_place():
+    """Each version of a document apart: one annotator's span at a place and another's gone from it are two changes
+    (summed over the versions, they cancelled out); a gold build's spans, and a version no one signed, have no annotator."""
     import random
 
     from khabar.dataset.diff import _label_changes
@@ -175,8 +179,60 @@ def test_spans_added_removed_and_relabeled_are_the_multisets_difference_place_by
     rng = random.Random(3)
     for _ in range(40):
         def spans():
-            return [(rng.choice("ab"), rng.choice(["entity", "zone"]), rng.randrange(3), rng.randrange(3, 5), rng.choice(["GPE", "ORG", "PERS", "TITLE"]))
+            return [(rng.choice("ab"), rng.choice([None, "annotator-1", "annotator-2"]), rng.choice(["entity", "zone"]), rng.randrange(3),
+                     rng.randrange(3, 5), rng.choice(["GPE", "ORG", "PERS", "TITLE"]))
                     for _ in range(rng.randrange(0, 25))]
 
         old, new = spans(), spans() if rng.random() < 0.7 else []
         assert _label_changes(_spans(old), _spans(new)) == _relabels_by_counter(old, new)
+
+
+@pytest.fixture(scope="module")
+def per_annotator(tmp_path_factory, datasheet_copy) -> Path:
+    """A per-annotator build of the repository's own export (13 annotations of 5 documents), through the real command."""
+    from tests.cli_support import run_khabar
+
+    out = tmp_path_factory.mktemp("per-annotator") / "khabar"
+    assert run_khabar("build", "--per-annotator", "--out", str(out), "--datasheet", str(datasheet_copy)) == 0
+    return out
+
+
+def test_two_per_annotator_builds_are_compared_version_by_version(per_annotator, tmp_path, khabar):
+    """An entity that one annotator's version of a document lost and another's gained is a span removed and a span
+    added: the versions' spans were added together, and the diff said there was no difference."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.reliability.reliability_support import rehash
+
+    moved = tmp_path / "moved"
+    shutil.copytree(per_annotator, moved)
+    [path] = (moved / "data" / "documents").glob("*.parquet")
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    giver, taker, entity = next(
+        (giver, taker, entity)
+        for giver in rows for taker in rows if giver["id"] == taker["id"] and giver["annotator"] != taker["annotator"]
+        for entity in giver["entities"] if all((e["start"], e["end"]) != (entity["start"], entity["end"]) for e in taker["entities"])
+    )
+    giver["entities"].remove(entity)
+    taker["entities"] = sorted([*taker["entities"], entity], key=lambda e: (e["start"], e["end"]))
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    rehash(moved, path.relative_to(moved).as_posix())
+    names = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]["entities"]["feature"]["label"]["names"]
+
+    run = khabar("diff", per_annotator, moved, "--json")
+    assert run.status == 0, run.err
+    result = run.json()
+    assert result["spans_added"] == result["spans_removed"] == {f"entity/{names[entity['label']]}": 1}
+    assert result["spans_relabeled"] == {} and result["documents_added"] == result["documents_removed"] == []
+
+
+def test_a_per_annotator_build_and_a_gold_build_are_refused_in_one_line(per_annotator, built_v1, khabar):
+    """Each annotator's spans against the gold's: their counts were read as changes."""
+    for old, new in ((built_v1, per_annotator), (per_annotator, built_v1)):
+        run = khabar("diff", old, new)
+        assert run.status == 2 and run.out == "" and run.err.count("\n") == 1, run.output
+        assert f"{per_annotator}: a per-annotator build (a version of each document per annotator) cannot be compared with a gold build" in run.err
