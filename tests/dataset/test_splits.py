@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import msgspec
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
 from khabar.dataset.lsh import lsh_bands
-from khabar.dataset.release import load_release
+from khabar.dataset.release import NearDuplicates, load_release
 from khabar.dataset.splits import group_documents, leakage, minhash_signatures, near_duplicate_pairs, permutations, plan_splits
 from khabar.foundation.errors import KhabarError
 
@@ -138,6 +139,14 @@ def test_bands_are_minhash_lshs(num_perm):
             continue
         assert lsh_bands(threshold, num_perm) == expected, threshold
     assert refused < len(thresholds)
+
+
+def test_the_largest_num_perm_the_release_config_takes_gives_minhash_lshs_bands():
+    """The bound of ``num_perm`` (its cost: :class:`khabar.dataset.release.NearDuplicates`) is still a value whose bands
+    are datasketch's, at the configured threshold."""
+    [largest] = [field.type.le for field in msgspec.inspect.type_info(NearDuplicates).fields if field.name == "num_perm"]
+    threshold = load_release().near_duplicates.threshold
+    assert lsh_bands(threshold, largest) == MinHashLSH(threshold=threshold, num_perm=largest).hashranges
 
 
 def test_words_are_those_of_str_split_for_every_whitespace_character():
