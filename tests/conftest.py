@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -119,6 +120,14 @@ def khabar(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., CliRun]
 
     yield run
     use_root(None)
+
+
+@pytest.fixture
+def sigterm_restored() -> Iterator[None]:
+    """main() makes SIGTERM an exception; the test process gets its own handler back."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from khabar.foundation.export_files import export_paths
     from khabar.foundation.paths import repo
-    from khabar.model.train import TrainConfig, models_dir, repository_data, set_current, train_model
+    from khabar.model.train import TrainConfig, models_dir, repository_data, train_model
 
     root = repo().root
     exports = export_paths(args.exports)
@@ -88,8 +88,7 @@ def run_train(args: argparse.Namespace) -> int:
     pages = ", ".join(f"{count} {name} page(s)" for name, count in data.pages.items())
     sample = f" (a sample: the sources hold more than --max-tokens {config.max_tokens:,} tokens)" if data.read > sum(learnt.values()) else ""
     print(f"training on {sum(learnt.values())} of {data.read} sentences, {data.tokens} tokens{sample}: {read}; {pages}")
-    info = train_model(data, models_dir(root))
-    set_current(root, info.version)
+    info = train_model(data, models_dir(root), serve=True)
     lost = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in info.lost.items() if count)
     print(f"{info.version}: {info.levels} level(s), {info.kept} of {info.entities} entities usable" + (f" (not usable: {lost})" if lost else ""))
     print(f"model in {models_dir(root) / info.version}; served from now on (.khabar/models/current.json)")

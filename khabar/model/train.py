@@ -7,8 +7,9 @@ inputs: training twice on the same data makes the same version once.
 
 A model lives in ``.khabar/models/<version>/`` of the repository (git-ignored):
 ``level-<n>.crfsuite`` and ``model.json``. It is written in a temporary folder
-renamed into place, and ``.khabar/models/current.json`` (written atomically
-after it) names the version that is served, so a reader never sees half a model.
+renamed into place, together with ``.khabar/models/current.json``, which names
+the version that is served (:func:`train_model`): a reader never sees half a
+model, and a training stopped leaves no model that is not served.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from khabar.foundation import jsonl
+from khabar.foundation import jsonl, signals
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import os_reason, put_in_place, staging_folder, sync_tree, write_error
+from khabar.foundation.files import os_reason, put_in_place, stage_file, staging_folder, sync_tree, write_atomic, write_error
 from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, document_sentences, wojood_dir, wojood_sentences
 from khabar.model.features import sentence_features
 
@@ -228,14 +229,18 @@ def model_version(data: TrainingData) -> str:
     return f"{MODEL_PREFIX}-{digest.hexdigest()[:10]}"
 
 
-def train_model(data: TrainingData, models_dir: Path, *, progress: Callable[[str], None] = print) -> ModelInfo:
-    """Fit every level with enough entities and move the model into ``models_dir/<version>``."""
+def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, progress: Callable[[str], None] = print) -> ModelInfo:
+    """Fit every level with enough entities and move the model into ``models_dir/<version>``; ``serve``: with
+    ``current.json`` there naming it, the two put in place together or neither (a training stopped between them left a
+    whole model that was not served, which the next made current as "already trained")."""
     started = time.monotonic()
     config = data.config
     version = model_version(data)
     final = models_dir / version
     if (final / "model.json").exists():
         progress(f"{version} is already trained (same data, same settings)")
+        if serve:
+            write_atomic(models_dir / CURRENT_NAME, current_text(version))
         return read_info(final)
     sentences = data.sentences
     with staging_folder(final) as work:
@@ -269,7 +274,22 @@ def train_model(data: TrainingData, models_dir: Path, *, progress: Callable[[str
             sync_tree(work)
         except OSError as exc:
             raise write_error(exc, work / "model.json") from None
-        put_in_place(work, final)  # a reader sees no model or a whole one; the staging folder goes if anything fails
+        current = stage_file(models_dir / CURRENT_NAME, current_text(version)) if serve else None
+        try:
+            with signals.held():  # the model and current.json in place together, or neither: Ctrl-C waits for them
+                try:
+                    put_in_place(work, final)  # a reader sees no model or a whole one; the staging folder goes if anything fails
+                except OSError as exc:
+                    raise write_error(exc, final) from None
+                if current is not None:
+                    try:
+                        current.commit()
+                    except BaseException:
+                        final.rename(work)  # not served, so not kept: the staging folder goes with it
+                        raise
+        finally:
+            if current is not None:
+                current.discard()
     return info
 
 
@@ -286,13 +306,17 @@ def models_dir(root: Path) -> Path:
     return root / ".khabar" / "models"
 
 
+#: the file of the models' folder that names the version served
+CURRENT_NAME = "current.json"
+
+
 def current_file(root: Path) -> Path:
-    return models_dir(root) / "current.json"
+    return models_dir(root) / CURRENT_NAME
 
 
-def set_current(root: Path, version: str) -> None:
-    """Name ``version`` as the served model, atomically."""
-    jsonl.write_document(current_file(root), {"version": version})
+def current_text(version: str) -> str:
+    """What ``current.json`` holds when ``version`` is the served model."""
+    return jsonl.dumps_document({"version": version})
 
 
 def current_model_dir(root: Path) -> Path:

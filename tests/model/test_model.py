@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,7 @@ from khabar.annotation.scheme import load_scheme
 from khabar.model.corpus import wojood_dir, wojood_documents
 from khabar.model.evaluate import Labelled, Scores
 from khabar.model.predict import EntityModel
-from khabar.model.train import current_model_dir, read_info
+from khabar.model.train import MODEL_PREFIX, current_model_dir, read_info
 from tests.model.model_support import SOURCE, small_repo
 from tests.reliability.reliability_support import fill, small_filesystem, tree
 
@@ -233,3 +235,63 @@ def test_a_failed_training_leaves_the_served_model_and_no_half_written_one(train
     assert failed.status == 2 and "no entities to learn from" in failed.err
     assert (root / ".khabar" / "models" / "current.json").read_bytes() == served
     assert sorted(p.name for p in (root / ".khabar" / "models").iterdir()) == before
+
+
+def _with_changed_training_data(trained_repo, folder):
+    """A copy of the trained repository whose training data lost a sentence: the next ``train`` makes a new version."""
+    root = folder / "repo"
+    shutil.copytree(trained_repo, root)
+    sample = wojood_dir(root) / "train.txt"
+    text = sample.read_text(encoding="utf-8")
+    sample.write_text(text[text.index("\n\n") + 2 :], encoding="utf-8")
+    return root
+
+
+#: where a signal comes while a training puts its model in place: after the rename of its folder, after current.json's
+TRAIN_MOMENTS = {
+    "model folder in": lambda target, models: target.parent == models and target.name.startswith(MODEL_PREFIX),
+    "current.json in": lambda target, models: target == models / "current.json",
+}
+
+
+@pytest.mark.parametrize("moment", TRAIN_MOMENTS)
+@pytest.mark.parametrize(("signum", "status", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_as_a_training_puts_its_model_in_place_leaves_the_model_served(
+    moment, signum, status, said, trained_repo, tmp_path, khabar, monkeypatch, sigterm_restored
+):
+    """A real signal right after one of the renames that put a model in place: the command stops as the signal says,
+    with the new model's folder and current.json naming it both in place, and nothing beside them. It stopped between
+    them: a whole model that was not served, which the next ``train`` made current as "already trained"."""
+    root = _with_changed_training_data(trained_repo, tmp_path)
+    models = root / ".khabar" / "models"
+    before = set(os.listdir(models))
+    signalled = []
+    rename, replace = Path.rename, os.replace
+
+    def then_signal(target):
+        if not signalled and TRAIN_MOMENTS[moment](Path(target), models):
+            signalled.append(target)
+            os.kill(os.getpid(), signum)  # handled at the next instruction, as when it comes from outside just then
+
+    monkeypatch.setattr(Path, "rename", lambda self, target: (rename(self, target), then_signal(target))[0])
+    monkeypatch.setattr(os, "replace", lambda source, target, **kwargs: (replace(source, target, **kwargs), then_signal(target))[0])
+    run = khabar("--root", str(root), "train")
+    assert signalled, f"no rename matched {moment!r}"
+    assert run.status == status and run.err.splitlines()[-1] == f"khabar train: {said}", run.output
+    [new] = set(os.listdir(models)) - before
+    assert current_model_dir(root) == models / new and read_info(models / new).version == new
+    assert set(os.listdir(models)) == before | {new}
+
+
+def test_a_training_whose_current_json_cannot_be_replaced_leaves_no_model_it_does_not_serve(trained_repo, tmp_path, khabar):
+    """current.json refused (a folder of someone's stands there): the new model is taken back with it, and nothing of
+    theirs is touched. The model stayed, whole and not served."""
+    root = _with_changed_training_data(trained_repo, tmp_path)
+    models = root / ".khabar" / "models"
+    (models / "current.json").unlink()
+    (models / "current.json").mkdir()
+    (models / "current.json" / "notes.txt").write_text("mine", encoding="utf-8")
+    before = tree(models)
+    run = khabar("--root", str(root), "train")
+    assert run.status == 2 and run.err.splitlines()[-1].startswith(f"khabar train: error: {models / 'current.json'}: "), run.output
+    assert tree(models) == before

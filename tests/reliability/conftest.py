@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
@@ -61,11 +60,3 @@ def own_studio(studio_server, tmp_path_factory: pytest.TempPathFactory) -> Studi
     paths = copy_studio(studio_server.paths, tmp_path_factory.mktemp("own-studio") / "studio")
     yield paths
     stop_server(paths, progress=lambda _line: None)
-
-
-@pytest.fixture
-def sigterm_restored():
-    """main() makes SIGTERM an exception; the test process gets its own handler back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
