@@ -49,13 +49,13 @@ from khabar.annotation.ingest import DocumentRecord, doc_id_for
 from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 from khabar.annotation.results import labels_result
 from khabar.annotation.scheme import Layer, Scheme, load_scheme
+from khabar.annotation.tags import OUTSIDE
 from khabar.foundation import export_files, jsonl
 from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError, character, not_utf8
 from khabar.foundation.files import write_atomic, write_new_files
 
 ARTIFACT_TOKENS = frozenset({"$#$", "#ERROR!"})
 COLUMNS = re.compile(r"[ \t]+")
-OUTSIDE = "O"
 IMPORTED_AT = "2022-06-03T00:00:00.000000Z"  # the Wojood sample's commit date: a stable timestamp
 
 

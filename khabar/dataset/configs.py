@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from khabar.annotation.scheme import Scheme
+from khabar.annotation.tags import tag_names
 from khabar.dataset.features import (
     BODY,
     column_of,
@@ -30,7 +31,7 @@ from khabar.dataset.features import (
     tokens_features,
     zone_names,
 )
-from khabar.dataset.iob import ALIGNMENTS, Aligned, Alignment, AlignmentError, Span, TagLists, align, align_all, nested_tag_ids, nested_tags, tag_names
+from khabar.dataset.iob import ALIGNMENTS, Aligned, Alignment, AlignmentError, Span, TagLists, align, align_all, nested_tag_ids, nested_tags
 from khabar.dataset.links import AMBIGUOUS_SCHEMA, CLUSTERS_SCHEMA, LINKS_SCHEMA, released_entity_ids
 from khabar.dataset.segment import CodePoints, Offsets, Tokens, Words, sentences, tokenize, tokens
 from khabar.foundation.errors import KhabarError

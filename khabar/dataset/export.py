@@ -96,7 +96,7 @@ def conll_lines(sentences: Iterable[dict], tags: Sequence[str]) -> Iterator[str]
 
 
 def write_conll(build: Path, out: Path) -> list[str]:
-    from khabar.dataset.iob import tag_names
+    from khabar.annotation.tags import tag_names
 
     tags = tag_names(_scheme(build).entity.labels)
     written = []
@@ -185,8 +185,9 @@ def write_spacy(build: Path, out: Path) -> list[str]:
         from spacy.tokens import Doc, DocBin
     except ImportError:
         raise KhabarError("--format spacy needs spaCy: pip install 'khabar[export]'") from None
+    from khabar.annotation.tags import tag_names
     from khabar.dataset.features import column_of
-    from khabar.dataset.iob import decode_flat, tag_names
+    from khabar.dataset.iob import decode_flat
 
     scheme = _scheme(build)
     tags = tag_names(scheme.entity.labels)

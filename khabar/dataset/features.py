@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from khabar.annotation.scheme import Scheme
-from khabar.dataset.iob import tag_names
+from khabar.annotation.tags import tag_names
 from khabar.dataset.layout import ConfigName
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.tables import AnnotationsTable, DocumentsTable, RelationsTable, SpansTable, polars_schema, released_name

@@ -17,10 +17,9 @@ from typing import Literal, NamedTuple
 import numpy as np
 import polars as pl
 
+from khabar.annotation.tags import OUTSIDE
 from khabar.dataset.segment import Tokens
 from khabar.foundation.errors import KhabarError
-
-OUTSIDE = "O"
 
 
 class Span(NamedTuple):
@@ -31,11 +30,6 @@ class Span(NamedTuple):
 
 class AlignmentError(KhabarError):
     """Spans and tokens (or tags) that do not fit together."""
-
-
-def tag_names(labels: Sequence[str]) -> list[str]:
-    """The IOB2 tag vocabulary, in a fixed order: O, then B-/I- per label."""
-    return [OUTSIDE] + [f"{prefix}-{label}" for label in labels for prefix in ("B", "I")]
 
 
 def outermost_first(spans: Sequence[Span], labels: Sequence[str] = ()) -> list[Span]:
@@ -294,7 +288,7 @@ class TagLists(NamedTuple):
 
 def nested_tag_ids(tokens: int, first: np.ndarray, last: np.ndarray, depth: np.ndarray, begin: np.ndarray) -> TagLists:
     """:func:`nested_tags` as ClassLabel ids over all tokens at once, for kept spans (from :func:`align_all`) whose
-    ``B-`` tag has id ``begin`` (its ``I-`` tag is the next id, as :func:`tag_names` orders them); 0 (``O``) where none."""
+    ``B-`` tag has id ``begin`` (its ``I-`` tag is the next id, as :func:`khabar.annotation.tags.tag_names` orders them); 0 (``O``) where none."""
     covering = np.zeros(tokens + 1, dtype=np.int64)
     np.add.at(covering, first, 1)
     np.add.at(covering, last + 1, -1)

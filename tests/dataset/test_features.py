@@ -12,10 +12,10 @@ from datasets.info import DatasetInfo
 from datasets.splits import SplitDict, SplitInfo
 
 from khabar.annotation.scheme import load_scheme
+from khabar.annotation.tags import tag_names
 from khabar.dataset import card
 from khabar.dataset.card import Shard
 from khabar.dataset.features import all_features, column_of, zone_names
-from khabar.dataset.iob import tag_names
 from khabar.dataset.release import load_release
 
 SHARDS = [Shard("train", 120, 4_096, 1_024), Shard("test", 7, 512, 300)]

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from khabar.annotation.scheme import load_scheme
+from khabar.annotation.tags import tag_names
 from khabar.dataset.configs import placed_spans, sentence_rows, token_table
-from khabar.dataset.iob import Span, tag_names
+from khabar.dataset.iob import Span
 from khabar.dataset.segment import CodePoints, Words, sentences, tokenize, tokens, word_frame
 from khabar.foundation.errors import KhabarError
 

@@ -15,7 +15,8 @@ import pytest
 
 from khabar.annotation.conll_import import import_conll
 from khabar.annotation.scheme import load_scheme
-from khabar.dataset.iob import decode_nested, tag_names
+from khabar.annotation.tags import tag_names
+from khabar.dataset.iob import decode_nested
 from khabar.foundation.paths import repo
 from tests.cli_support import run_khabar
 from tests.reliability.reliability_support import rehash
