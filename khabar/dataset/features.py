@@ -3,7 +3,8 @@ and :func:`label_ids`, which turns label names into the ids those ClassLabels st
 
 Lists of structs are ``List({...})``, never ``Sequence(dict)`` (which comes
 back as a dict of lists). A column that carries a column of the tables of
-:mod:`khabar.foundation.tables` takes its name and value type from there (:func:`carried`).
+:mod:`khabar.foundation.tables`, or one of the columns a release adds there (``ReleasedColumns``), takes its
+name and value type from there (:func:`carried`).
 
 The few kinds of feature the configs use (:class:`Value`, :class:`ClassLabel`, :class:`List` and structs as
 dicts) are written here with what a build asks of them, the Arrow schema and the card's YAML, in the form
@@ -25,7 +26,7 @@ from khabar.annotation.scheme import Scheme
 from khabar.annotation.tags import tag_names
 from khabar.dataset.layout import ConfigName
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.tables import AnnotationsTable, DocumentsTable, RelationsTable, SpansTable, polars_schema, released_name
+from khabar.foundation.tables import AnnotationsTable, DocumentsTable, RelationsTable, ReleasedColumns, SpansTable, polars_schema, released_name
 
 if TYPE_CHECKING:
     from khabar.foundation.pandera_polars import pa as pandera
@@ -162,7 +163,7 @@ def documents_features(scheme: Scheme, *, per_annotator: bool = False) -> Featur
         if layer != scheme.zone:
             extra["zone"] = zone
         if layer == scheme.entity:
-            extra |= {"normalized": Value("string"), "entity_id": Value("string")}
+            extra |= carried(ReleasedColumns, "normalized", "entity_id")
         columns[column_of(layer.name)] = List(_span(layer.labels, **extra))
     columns["relations"] = List(carried(RelationsTable, "from_region", "to_region") | {"label": ClassLabel(tuple(scheme.relation_labels))})
     return Features(columns)
@@ -172,10 +173,9 @@ def tokens_features(scheme: Scheme) -> Features:
     tags = ClassLabel(tuple(tag_names(scheme.entity.labels)))
     return Features(
         {
-            "doc_id": Value("string"),
-            "sentence": Value("int32"),
-            "start": Value("int64"),
-            "end": Value("int64"),
+            **carried(SpansTable, "doc_id"),
+            **carried(ReleasedColumns, "sentence"),
+            **carried(SpansTable, "start", "end"),
             "tokens": List(Value("string")),
             "token_starts": List(Value("int64")),
             "ner_tags": List(tags),
@@ -196,11 +196,11 @@ def quotes_features(scheme: Scheme) -> Features:
         **carried(SpansTable, "region_id", "start", "end", "text"),
         "zone": zone,
         "entity_label": ClassLabel(tuple(scheme.entity.labels)),
-        "entity_id": Value("string"),
+        **carried(ReleasedColumns, "entity_id"),
     }
     columns = carried(SpansTable, "region_id", "doc_id", "start", "end", "text")
     columns |= {c.name: ClassLabel(tuple(c.choices)) for c in scheme.region_choices}
-    columns |= {"zone": zone, "cluster_id": Value("string"), "source_ambiguous": Value("bool")}
+    columns |= {"zone": zone, **carried(ReleasedColumns, "cluster_id", "source_ambiguous")}
     columns |= {column_of(rule.label): List(part) for rule in scheme.relations}
     return Features(columns)
 

@@ -86,6 +86,25 @@ class RelationsTable(pa.DataFrameModel):
         unique = ["annotation_id", "from_region", "to_region", "label"]
 
 
+class ReleasedColumns(pa.DataFrameModel):
+    """The columns a release adds to those of the tables above, made by the build (:mod:`khabar.dataset.configs`):
+    declared here with the tables' so that every released column has one declaration of its value type
+    (:mod:`khabar.dataset.features`) and of whether it may hold a null (``khabar validate --dataset``). ``zone`` and
+    ``entity_label`` hold a label's name, which a release stores as its ClassLabel id. A list (a document's spans, a
+    sentence's tokens and tags) is no column of a table: a release never writes a null list, nor a null in one."""
+
+    zone: str  # the zone a span lies in: BODY where no zone span covers its first character
+    normalized: str  # an entity's word written on its own: its text when nothing is missing from it
+    entity_id: str | None = pa.Field(nullable=True)  # the knowledge base's entry; null when unlinked or linked to nothing there
+    entity_label: str | None = pa.Field(nullable=True)  # the label of the entity a source or cue names; null when it names none
+    cluster_id: str | None = pa.Field(nullable=True)  # a quote's statement; null where no knowledge base describes the inputs
+    source_ambiguous: bool
+    sentence: pl.Int32  # a sentence's position in its document
+
+    class Config:
+        strict = True
+
+
 def polars_schema(model: type[pa.DataFrameModel]) -> pl.Schema:
     """The columns of a model, in declaration order, with the polars type pandera checks them against."""
     return pl.Schema({name: column.dtype.type for name, column in model.to_schema().columns.items()})
@@ -96,14 +115,15 @@ def pick(schema: pl.Schema, *names: str) -> dict[str, pl.DataType]:
     return {name: schema[name] for name in names}
 
 
-#: The tables whose columns a release carries (:mod:`khabar.dataset.features`), and the name a release gives a
-#: column where it is not the table's own: a document's ``doc_id`` and a span's ``region_id`` are its ``id``, a
-#: relation's regions ``from_id`` and ``to_id``.
+#: The tables whose columns a release carries (:mod:`khabar.dataset.features`), with the columns it adds, and the
+#: name a release gives a column where it is not the table's own: a document's ``doc_id`` and a span's ``region_id``
+#: are its ``id``, a relation's regions ``from_id`` and ``to_id``.
 RELEASED_NAMES: dict[type[pa.DataFrameModel], dict[str, str]] = {
     DocumentsTable: {"doc_id": "id"},
     AnnotationsTable: {},
     SpansTable: {"region_id": "id"},
     RelationsTable: {"from_region": "from_id", "to_region": "to_id"},
+    ReleasedColumns: {},
 }
 
 
@@ -113,8 +133,8 @@ def released_name(model: type[pa.DataFrameModel], column: str) -> str:
 
 
 def released_nullable() -> dict[str, bool]:
-    """Each name of a released column that carries a table's column, and whether a null may be there: a name that
-    several tables' columns carry (``id``, ``doc_id``, ``label``) may hold a null when one of those columns may."""
+    """Each name of a released column but a list (:data:`RELEASED_NAMES`), and whether a null may be there: a name
+    that several tables' columns carry (``id``, ``doc_id``, ``label``) may hold a null when one of those columns may."""
     nullable: dict[str, bool] = {}
     for model in RELEASED_NAMES:
         for name, column in model.to_schema().columns.items():

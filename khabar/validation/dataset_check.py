@@ -9,8 +9,9 @@ What a consumer can verify without the exports or the corpus:
   the same order, and every ClassLabel value is in range; each split has the
   card's ``num_examples``;
 - nulls: none where a build writes none: a list, an item of a list, or a column
-  carrying a column of :mod:`khabar.foundation.tables` that is not nullable
-  there (a document's or span's ``id``, ``text``, ``start``, ``label``…);
+  that :mod:`khabar.foundation.tables` does not declare nullable (a document's or
+  span's ``id``, ``text``, ``start``, ``label``, a span's ``zone``…; a column it
+  does not declare at all is held to no null either);
 - offsets: every span's ``text`` is ``document.text[start:end]`` and every
   token is where ``token_starts`` says, against the ``documents`` config's text;
 - text: every document's text is in the normal form of ingest (no byte-order
@@ -283,15 +284,15 @@ def _check_values(relative: str, path: Path, config: ConfigFiles, report: Datase
 
 def _nulls(features: Any, array: Any, nullable: Mapping[str, bool], prefix: str = "") -> Iterator[tuple[str, int]]:
     """(column path, count) of the nulls where a build writes none, as :func:`_class_labels` walks the features: a
-    list (a build writes an empty one) or an item of a list, and a field whose name carries a column a table of
-    :mod:`khabar.foundation.tables` declares not nullable (``nullable``: :func:`released_nullable`; a name no
-    table carries is not judged). A null item's own fields are not looked into."""
+    list (a build writes an empty one) or an item of a list, and a field whose name :mod:`khabar.foundation.tables`
+    does not declare nullable (``nullable``: :func:`released_nullable`; a name it does not declare at all, which a
+    build never writes, holds no null either: it went unchecked). A null item's own fields are not looked into."""
     import pyarrow.compute as pc
 
     if isinstance(features, dict):
         for key, feature in features.items():
             path, values = f"{prefix}.{key}" if prefix else key, pc.struct_field(array, key)  # type: ignore[attr-defined]
-            never_null = _list_feature(feature) is not None or nullable.get(key) is False
+            never_null = _list_feature(feature) is not None or not nullable.get(key, False)
             if never_null and values.null_count:
                 yield path, values.null_count
             yield from _nulls(feature, values, nullable, path)

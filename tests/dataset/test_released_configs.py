@@ -50,6 +50,38 @@ def test_tokens_of_the_committed_release_are_those_of_the_corpus_with_no_annotat
         assert annotated[column] == unannotated[column], column
 
 
+def _undeclared(features: dict, declared: dict[str, bool], path: str = "") -> list[str]:
+    """The paths of the fields of ``features`` (``datasets`` Features) whose names ``declared`` lacks: a list's items are
+    no column of a table (a release never writes a null list, nor a null in one), the fields of a struct in it are."""
+    found = []
+    for name, feature in features.items():
+        field, items = f"{path}.{name}" if path else name, ""
+        while isinstance(feature, (datasets.List, datasets.LargeList, datasets.Sequence)):
+            feature, items = feature.feature, items + "[]"
+        if isinstance(feature, dict):
+            found += _undeclared(feature, declared, field + items)
+        elif not items and name not in declared:
+            found.append(field)
+    return found
+
+
+def test_every_column_of_every_config_is_declared_with_whether_it_may_hold_a_null(committed):
+    """One declaration per released column (``khabar.foundation.tables``), which ``validate --dataset`` holds the nulls
+    to: a span's zone, an entity's normalized form, a sentence's number, a quote's cluster were declared nowhere, and no
+    null in them was ever refused. The committed build's configs, and the per-annotator build's annotator column."""
+    from khabar.dataset.features import all_features
+    from khabar.foundation.tables import released_nullable
+    from khabar.validation.dataset_check import card_configs, read_card
+
+    declared = released_nullable()
+    configs = card_configs(committed, read_card(committed))
+    assert {config.name for config in configs} == {"documents", "tokens", "quotes"}
+    for config in configs:
+        assert _undeclared(config.features, declared) == [], config.name
+    per_annotator = all_features(load_scheme(), per_annotator=True)["documents"]
+    assert _undeclared(datasets.Features.from_arrow_schema(per_annotator.arrow_schema), declared) == []
+
+
 def test_every_gold_entity_is_on_whole_tokens_or_counted_as_left_out(committed, tmp_path):
     documents, tokens = load(committed, "documents", tmp_path), load(committed, "tokens", tmp_path)
     names = documents.features["entities"].feature["label"]

@@ -41,6 +41,26 @@ def build_copy(good_build: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def committed_build(tmp_path_factory: pytest.TempPathFactory, datasheet_template: Path) -> Path:
+    """The release built from the repository's own inputs through the real command: nested entities, quotes whose
+    sources name entities, every layer."""
+    from tests.cli_support import run_khabar
+
+    root = tmp_path_factory.mktemp("committed-build")
+    datasheet = root / "DATASHEET.md"
+    shutil.copyfile(datasheet_template, datasheet)
+    assert run_khabar("build", "--out", root / "khabar", "--datasheet", datasheet) == 0
+    return root / "khabar"
+
+
+@pytest.fixture
+def committed_copy(committed_build: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "build" / committed_build.name
+    shutil.copytree(committed_build, copy)
+    return copy
+
+
+@pytest.fixture(scope="session")
 def pull_project(studio_server) -> str:
     """A project on the session Label Studio with the shared corpus's two documents."""
     from khabar.annotation.ingest import load_records

@@ -154,6 +154,44 @@ def test_a_null_where_a_build_writes_none_is_a_failed_check_naming_its_column(bu
     ]
 
 
+def test_a_null_in_a_column_a_build_adds_is_a_failed_check_unless_its_declaration_allows_one(committed_copy, khabar):
+    """Every released column is declared once (:mod:`khabar.foundation.tables`; the columns a build adds in
+    ``ReleasedColumns``): a span's zone, an entity's normalized form, a sentence's number, a quote's
+    source_ambiguous hold no null; an entity_id, an entity_label or a cluster_id may. Nulls in any of them passed."""
+    def documents(rows):
+        row = next(row for row in rows if len(row["entities"]) > 1 and row["attributions"])
+        row["entities"][0]["zone"] = None
+        row["entities"][1]["normalized"] = None
+        row["attributions"][0]["zone"] = None
+        for row in rows:
+            for entity in row["entities"]:
+                entity["entity_id"] = None
+
+    def tokens(rows):
+        rows[0]["sentence"] = None
+
+    def quotes(rows):
+        row = next(row for row in rows if row["sources"])
+        row["zone"] = None
+        row["source_ambiguous"] = None
+        row["sources"][0]["zone"] = None
+        for row in rows:
+            row["cluster_id"] = None
+            for source in row["sources"]:
+                source["entity_label"] = source["entity_id"] = None
+
+    for relative, change in ((DOCUMENTS, documents), (TOKENS, tokens), (QUOTES, quotes)):
+        rewrite_rows(committed_copy, relative, change)
+        rehash(committed_copy, relative)
+    run = khabar("validate", "--dataset", committed_copy)
+    assert run.status == EXIT_FAILED_CHECKS
+    assert run.out.splitlines()[:-1] == [
+        f"{committed_copy}: {relative}: 1 null(s) in {column}, where a build writes none"
+        for relative, column in ((DOCUMENTS, "entities[].zone"), (DOCUMENTS, "entities[].normalized"), (DOCUMENTS, "attributions[].zone"),
+                                 (TOKENS, "sentence"), (QUOTES, "zone"), (QUOTES, "source_ambiguous"), (QUOTES, "sources[].zone"))
+    ]
+
+
 def _cut_in_half(folder: Path, relative: str) -> None:
     path = folder / relative
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
