@@ -45,7 +45,7 @@ from khabar.dataset.layout import ConfigName, Split, split_of_file
 from khabar.foundation import parquet
 from khabar.foundation.errors import KhabarError, mark_secret
 from khabar.foundation.files import check_output, put_in_place, staging_folder, write_error
-from khabar.foundation.manifest import MANIFEST_NAME, build_holding
+from khabar.foundation.manifest import MANIFEST_NAME, SCHEME_NAME, build_holding
 
 if TYPE_CHECKING:
     from spacy.tokens import DocBin
@@ -69,9 +69,9 @@ def _scheme(build: Path) -> Scheme:
     """The scheme the build was made with; a build made before roles were marked in the config is read too."""
     from khabar.annotation.scheme import parse_unmarked_scheme, read_config
 
-    config = build / "labeling_config.xml"
+    config = build / SCHEME_NAME
     if not config.is_file() or not (build / "data").is_dir():
-        raise KhabarError("not a khabar build folder (no labeling_config.xml or data/)", file=str(build))
+        raise KhabarError(f"not a khabar build folder (no {SCHEME_NAME} or data/)", file=str(build))
     return parse_unmarked_scheme(read_config(config), source=str(config))
 
 

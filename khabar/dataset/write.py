@@ -24,7 +24,7 @@ from khabar.dataset.splits import leakage
 from khabar.foundation import export_files, jsonl, signals
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.files import FolderSwap, StagedFile, check_output, left_behind, remove_folder, remove_left_staging, sha256_bytes, stage_file, staging_folder, sync_tree
-from khabar.foundation.manifest import MANIFEST_NAME, build_holding, not_a_build, write_manifest
+from khabar.foundation.manifest import CARD_NAME, MANIFEST_NAME, SCHEME_NAME, build_holding, not_a_build, write_manifest
 from khabar.foundation.paths import repo
 from khabar.kb.files import FILES, Entity
 
@@ -67,8 +67,8 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
     )
     present = {config: feats for config, feats in features.items() if split_info[config]}
     meta = card.metadata(release, present, {c: split_info[c] for c in present}, built.figures.documents)
-    (folder / "README.md").write_text(card.render(meta, card.body(release, split_info, datasheet_text)), encoding="utf-8")
-    _copy_in(repo().labeling_config, folder / "labeling_config.xml")
+    (folder / CARD_NAME).write_text(card.render(meta, card.body(release, split_info, datasheet_text)), encoding="utf-8")
+    _copy_in(repo().labeling_config, folder / SCHEME_NAME)
     if release.license_text:
         (folder / card.LICENSE_FILE).write_text(release.license_text, encoding="utf-8")
     if repo().guidelines_file.exists() or repo().guidelines_file.is_symlink():

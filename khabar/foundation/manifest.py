@@ -18,6 +18,10 @@ from khabar.foundation.paths import check_regular, what_is
 #: Libraries whose versions shape the bytes of a build.
 LIBRARIES = ("datasets", "datasketch", "huggingface-hub", "matplotlib", "polars", "pyarrow", "PyYAML")
 MANIFEST_NAME = "MANIFEST.json"
+#: A build's dataset card (its YAML holds the configs' features), and the labeling config it ships: the scheme its
+#: label ids are read with.
+CARD_NAME = "README.md"
+SCHEME_NAME = "labeling_config.xml"
 #: The keys of the manifest :func:`write_manifest` writes, and only those.
 MANIFEST_KEYS = frozenset({"name", "version", "files", "inputs", "libraries"})
 

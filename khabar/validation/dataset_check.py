@@ -14,6 +14,9 @@ What a consumer can verify without the exports or the corpus:
   does not declare at all is held to no null either);
 - offsets: every span's ``text`` is ``document.text[start:end]`` and every
   token is where ``token_starts`` says, against the ``documents`` config's text;
+- tags: every IOB2 tag column (``ner_tags``, ``nested_ner_tags``) names the tags of
+  the scheme the build ships, has a tag per token, and is well formed
+  (:mod:`khabar.validation.tag_check`);
 - text: every document's text is in the normal form of ingest (no byte-order
   mark or bidi control, no CR, NFC), the form every offset refers to.
 
@@ -35,13 +38,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from khabar.annotation.normalize import departure
+from khabar.annotation.scheme import parse_unmarked_scheme, read_config
 from khabar.foundation import parquet
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.foundation.files import sha256_file
-from khabar.foundation.manifest import MANIFEST_NAME, read_manifest, refuse_special_files, unsafe_entry
+from khabar.foundation.manifest import CARD_NAME, MANIFEST_NAME, SCHEME_NAME, read_manifest, refuse_special_files, unsafe_entry
 from khabar.foundation.tables import released_nullable
+from khabar.validation.tag_check import TOKENS, TagColumn, batch_problems, names_problem
 
-CARD_NAME = "README.md"
 DOCUMENTS_CONFIG = "documents"
 
 
@@ -186,6 +190,21 @@ def _list_feature(features: Any) -> Any | None:
     if isinstance(features, list) and features:
         return features[0]
     return None
+
+
+def tag_columns(features: Any) -> list[TagColumn]:
+    """The IOB2 tag columns of a config's features: a ClassLabel per token, or a list of them per token, in a config
+    with ``tokens`` (none in another)."""
+    from datasets import ClassLabel
+
+    columns = []
+    for name, feature in features.items() if TOKENS in features else ():
+        item = _list_feature(feature)
+        if isinstance(item, ClassLabel):
+            columns.append(TagColumn(name, False, tuple(item.names)))
+        elif isinstance(inner := _list_feature(item), ClassLabel):
+            columns.append(TagColumn(name, True, tuple(inner.names)))
+    return columns
 
 
 def _class_labels(features: Any, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
@@ -472,6 +491,40 @@ def _check_row(relative: str, config: str, index: int, row: dict[str, Any], text
                 )
 
 
+def check_tags(folder: Path, configs: list[ConfigFiles], files_by_config: dict[str, list[Path]], report: DatasetCheck) -> None:
+    """Every tag column of every config: its names against the entity labels of the scheme the build ships, and its
+    rows (:func:`khabar.validation.tag_check.batch_problems`), each file read again a batch of rows at a time."""
+    columns_of = {config.name: tag_columns(config.features) for config in configs}
+    if not any(columns_of.values()):
+        return
+    labels = _entity_labels(folder, report)
+    for config in configs:
+        columns = columns_of[config.name]
+        for column in columns:
+            if labels is not None and (problem := names_problem(column, labels)):
+                report.problems.append(Problem(CARD_NAME, problem))
+        for path in files_by_config[config.name] if columns else ():
+            relative, first = path.relative_to(folder).as_posix(), 0
+            document = "id" if config.name == DOCUMENTS_CONFIG else "doc_id"
+            for batch in parquet.batches(path, columns=[name for name in (document, TOKENS) if name in config.features] + [c.name for c in columns]):
+                for row, problem in batch_problems(batch, columns):
+                    doc_id = batch.column(document)[row].as_py() if document in batch.schema.names else None
+                    report.problems.append(Problem(relative, f"row {first + row} (document {doc_id}): {problem}"))
+                first += batch.num_rows
+
+
+def _entity_labels(folder: Path, report: DatasetCheck) -> tuple[str, ...] | None:
+    """The entity labels of the scheme the build ships (a build made before roles were marked in it is read too);
+    None when it cannot be read, a problem (unless the check of files named the file already)."""
+    path = folder / SCHEME_NAME
+    try:
+        return parse_unmarked_scheme(read_config(path), source=str(path)).entity.labels
+    except KhabarError as exc:
+        if not any(problem.path == SCHEME_NAME for problem in report.problems):
+            report.problems.append(Problem(SCHEME_NAME, f"the scheme cannot be read, so the tags' names cannot be checked: {exc.message}"))
+        return None
+
+
 def check_dataset(folder: Path) -> DatasetCheck:
     """Every check of the module docstring; raises KhabarError (exit 2) for an unusable folder."""
     refuse_special_files(folder)
@@ -488,6 +541,7 @@ def check_dataset(folder: Path) -> DatasetCheck:
     nullable = released_nullable()
     configs = {config.name: config for config in card_configs(folder, meta)}
     files_by_config = {name: check_features(folder, config, report, nullable) for name, config in configs.items()}
+    check_tags(folder, list(configs.values()), files_by_config, report)
     if DOCUMENTS_CONFIG not in files_by_config:
         report.problems.append(Problem(CARD_NAME, f"the card has no {DOCUMENTS_CONFIG!r} config, so offsets cannot be checked"))
     elif len(files_by_config[DOCUMENTS_CONFIG]) < len(configs[DOCUMENTS_CONFIG].listed()):

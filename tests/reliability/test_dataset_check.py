@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from khabar.annotation.scheme import load_scheme
+from khabar.annotation.tags import OUTSIDE, tag_names
 from khabar.dataset.export import FORMATS
 from khabar.foundation import parquet
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_UNUSABLE_INPUT, KhabarError
@@ -189,6 +191,92 @@ def test_a_null_in_a_column_a_build_adds_is_a_failed_check_unless_its_declaratio
         f"{committed_copy}: {relative}: 1 null(s) in {column}, where a build writes none"
         for relative, column in ((DOCUMENTS, "entities[].zone"), (DOCUMENTS, "entities[].normalized"), (DOCUMENTS, "attributions[].zone"),
                                  (TOKENS, "sentence"), (QUOTES, "zone"), (QUOTES, "source_ambiguous"), (QUOTES, "sources[].zone"))
+    ]
+
+
+def _tag_ids(tags: list[str]) -> list[int]:
+    names = tag_names(load_scheme().entity.labels)  # the build's scheme: the repository's
+    return [names.index(tag) for tag in tags]
+
+
+def _tag_sentence(row: dict, nested: list[list[str]], flat: list[str] | None = None) -> None:
+    """Give a ``tokens`` row the nested tags ``nested`` on its first tokens, O on the rest, and as its ner_tags ``flat``
+    (the outermost of ``nested`` unless given, O on the rest)."""
+    rest = len(row["tokens"]) - len(nested)
+    row["nested_ner_tags"] = [_tag_ids(tags) for tags in nested] + [_tag_ids([OUTSIDE])] * rest
+    row["ner_tags"] = _tag_ids(flat if flat is not None else [tags[0] if tags else OUTSIDE for tags in nested]) + _tag_ids([OUTSIDE]) * rest
+
+
+#: a sentence's tags that a build never writes, (its nested tags on its first tokens, its ner_tags if not their
+#: outermost), and what the check says of its row, column by column
+ILL_FORMED_TAGS = {
+    "I-first-in-the-sentence": ([["I-GPE"], ["O"], ["O"]], None,
+                                ["ner_tags: token 0: I-GPE begins its sentence", "nested_ner_tags: token 0: I-GPE begins its sentence"]),
+    "I-after-B-of-another-label": ([["B-ORG"], ["I-GPE"], ["O"]], None,
+                                   ["ner_tags: token 1: I-GPE follows B-ORG", "nested_ner_tags: token 1: I-GPE follows B-ORG"]),
+    "I-after-O": ([["O"], ["I-GPE"], ["I-GPE"]], None, ["ner_tags: token 1: I-GPE follows O", "nested_ner_tags: token 1: I-GPE follows O"]),
+    "inner-entity-beginning-before-its-outer-one": (
+        [["B-PERS", "B-GPE"], ["B-ORG", "I-GPE"], ["O"]], None,
+        ["nested_ner_tags: token 1: I-GPE at level 1 continues an entity inside B-ORG, which begins at this token"]),
+    "inner-entity-continuing-what-was-not-there": (
+        [["B-ORG"], ["I-ORG", "I-GPE"], ["O"]], None, ["nested_ner_tags: token 1: I-GPE at level 1 follows a token with no tag at level 1"]),
+    "O-beside-an-entity": ([["B-ORG", "O"], ["O"], ["O"]], None, ["nested_ner_tags: token 0: O beside other tags (B-ORG O)"]),
+    "a-token-without-tags": ([["O"], [], ["O"]], ["O", "O", "O"],
+                             ["nested_ner_tags: token 1 has no tag", "ner_tags: token 1's tag is not the outermost of its nested_ner_tags"]),
+    "ner_tags-that-are-not-the-outermost": ([["B-ORG", "B-GPE"], ["I-ORG"], ["O"]], ["B-GPE", "O", "O"],
+                                            ["ner_tags: token 0's tag is not the outermost of its nested_ner_tags"]),
+}
+
+
+@pytest.mark.parametrize("case", ILL_FORMED_TAGS)
+def test_ill_formed_iob_tags_are_a_failed_check_naming_the_row_token_and_tags(case, committed_copy):
+    """Every tag column, at every level: a build's tags are IOB2 (as spaCy reads them, tests/validation/test_tag_check.py),
+    its nested tags nest, its ner_tags are their outermost. Each of these passed ``validate --dataset``."""
+    nested, flat, expected = ILL_FORMED_TAGS[case]
+    changed = []
+
+    def change(rows):
+        index = next(i for i, row in enumerate(rows) if len(row["tokens"]) > len(nested))
+        _tag_sentence(rows[index], nested, flat)
+        changed.append((index, rows[index]["doc_id"]))
+
+    rewrite_rows(committed_copy, TOKENS, change)
+    rehash(committed_copy, TOKENS)
+    [(index, doc_id)] = changed
+    assert messages(committed_copy) == [f"{committed_copy}: {TOKENS}: row {index} (document {doc_id}): {line}" for line in expected]
+
+
+def test_a_row_with_fewer_tags_than_tokens_is_a_failed_check(committed_copy):
+    def change(rows):
+        rows[0]["ner_tags"] = rows[0]["ner_tags"][:-1]
+        rows[1]["nested_ner_tags"] = rows[1]["nested_ner_tags"][1:]
+
+    rewrite_rows(committed_copy, TOKENS, change)
+    rehash(committed_copy, TOKENS)
+    rows = pq.read_table(committed_copy / TOKENS, columns=["doc_id", "tokens"]).to_pylist()
+    found = messages(committed_copy)
+    prefix = f"{committed_copy}: {TOKENS}"
+    assert f"{prefix}: row 0 (document {rows[0]['doc_id']}): {len(rows[0]['tokens'])} tokens but {len(rows[0]['tokens']) - 1} tags in ner_tags" in found
+    assert f"{prefix}: row 1 (document {rows[1]['doc_id']}): {len(rows[1]['tokens'])} tokens but {len(rows[1]['tokens']) - 1} tag lists in nested_ner_tags" in found
+
+
+def test_tag_names_that_are_not_the_schemes_are_a_failed_check_though_card_and_files_agree(committed_copy):
+    """The tags' names, renamed in the card and in the file's features alike (a hand edit that covers its tracks): the
+    ids are read with the names of the scheme the build ships (``khabar export`` does), so the names must be its."""
+    card = committed_copy / "README.md"
+    text = card.read_text(encoding="utf-8")
+    assert text.count("'1': B-PERS\n") == 2  # ner_tags and nested_ner_tags
+    card.write_text(text.replace("'1': B-PERS\n", "'1': B-PERSON\n").replace("'2': I-PERS\n", "'2': I-PERSON\n"), encoding="utf-8")
+    rehash(committed_copy, "README.md")
+    path = committed_copy / TOKENS
+    table = pq.read_table(path)
+    features = table.schema.metadata[b"huggingface"].replace(b'"B-PERS"', b'"B-PERSON"').replace(b'"I-PERS"', b'"I-PERSON"')
+    pq.write_table(table.replace_schema_metadata({b"huggingface": features}), path)
+    rehash(committed_copy, TOKENS)
+    assert messages(committed_copy) == [
+        f"{committed_copy}: README.md: the ClassLabel names of {column} are not the IOB2 tags of the scheme's entity labels: "
+        "'B-PERSON' at 1, where the scheme has 'B-PERS'"
+        for column in ("ner_tags", "nested_ner_tags")
     ]
 
 
