@@ -368,10 +368,9 @@ WRITERS = {"conll": write_conll, "conll-wojood": write_conll_wojood, "spacy": wr
 
 def download(repo_id: str, revision: str, into: Path) -> Path:
     """The files of one revision of a Hub dataset repository, in the new folder ``into``: the build as published,
-    without the files the Hub adds itself nor huggingface_hub's record of the download (``.cache/huggingface``),
-    which its MANIFEST.json does not list; what goes wrong is one line (``publish.hub_answers``)."""
-    import shutil
-
+    without the files the Hub adds itself, beside huggingface_hub's record of the download (which the check of a
+    build passes over: :data:`khabar.foundation.manifest.HUB_DOWNLOAD_RECORD`); what goes wrong is one line
+    (``publish.hub_answers``)."""
     from huggingface_hub import constants, get_token, snapshot_download
 
     from khabar.dataset.publish import HUB_MANAGED, hub_answers
@@ -379,11 +378,6 @@ def download(repo_id: str, revision: str, into: Path) -> Path:
     with hub_answers(repo_id, constants.ENDPOINT, f"download revision {revision!r}"):
         mark_secret(get_token() or "")  # the token the client sends (HF_TOKEN, else a stored login's): the Hub may echo it
         folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=into, ignore_patterns=sorted(HUB_MANAGED)))
-    record = folder / ".cache" / "huggingface"
-    if record.is_dir():  # the client's record of the download: the pinned client keeps one, another may not
-        shutil.rmtree(record)
-        if not any(record.parent.iterdir()):
-            record.parent.rmdir()
     return folder
 
 

@@ -24,6 +24,10 @@ CARD_NAME = "README.md"
 SCHEME_NAME = "labeling_config.xml"
 #: The keys of the manifest :func:`write_manifest` writes, and only those.
 MANIFEST_KEYS = frozenset({"name", "version", "files", "inputs", "libraries"})
+#: The folder huggingface_hub writes into a folder it downloads a repository into (``hf download --local-dir``,
+#: ``snapshot_download(local_dir=...)``): its record of each file's commit and etag. A build never holds it, nor
+#: lists it; a published build downloaded so has it beside the build's own files.
+HUB_DOWNLOAD_RECORD = PurePosixPath(".cache/huggingface")
 
 
 def file_entry(root: Path, path: Path) -> dict:

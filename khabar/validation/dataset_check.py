@@ -3,7 +3,8 @@
 What a consumer can verify without the exports or the corpus:
 
 - files: every file listed in ``MANIFEST.json`` is there with its size, sha256
-  and (parquet) row count, and nothing unlisted was added;
+  and (parquet) row count, and nothing unlisted was added (but for the record of
+  the download that huggingface_hub writes into a folder it downloads into);
 - features: each parquet file's features (the ``huggingface`` metadata and the
   arrow schema) are the card's ``dataset_info`` features, ClassLabel names in
   the same order, and every ClassLabel value is in range; each split has the
@@ -34,7 +35,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 from khabar.annotation.normalize import departure
@@ -42,7 +43,7 @@ from khabar.annotation.scheme import parse_unmarked_scheme, read_config
 from khabar.foundation import parquet
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.foundation.files import sha256_file
-from khabar.foundation.manifest import CARD_NAME, MANIFEST_NAME, SCHEME_NAME, read_manifest, refuse_special_files, unsafe_entry
+from khabar.foundation.manifest import CARD_NAME, HUB_DOWNLOAD_RECORD, MANIFEST_NAME, SCHEME_NAME, read_manifest, refuse_special_files, unsafe_entry
 from khabar.foundation.tables import released_nullable
 from khabar.validation.tag_check import TOKENS, TagColumn, batch_problems, names_problem
 
@@ -114,6 +115,7 @@ def check_files(folder: Path, entries: list[dict[str, Any]], report: DatasetChec
 
     listed = {entry["path"] for entry in entries}
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST_NAME}
+    present = {path for path in present if not PurePosixPath(path).is_relative_to(HUB_DOWNLOAD_RECORD)}  # `hf download --local-dir`'s
     for extra in sorted(present - listed):
         report.problems.append(Problem(extra, f"not listed in {MANIFEST_NAME} (added after the build)"))
     for entry in entries:

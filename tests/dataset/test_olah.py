@@ -136,6 +136,20 @@ def test_export_takes_a_tagged_revision_from_the_hub(olah_server, tmp_path, buil
     assert not (tmp_path / "none").exists()
 
 
+def test_a_folder_hf_download_made_passes_the_dataset_check(olah_server, tmp_path, khabar):
+    """``hf download --local-dir`` writes the build's files and its own record of the download (``.cache/huggingface``),
+    which ``validate --dataset`` passes over: it reported each file of it as added after the build (exit 1)."""
+    hf = str(Path(sys.executable).with_name("hf"))
+    folder = tmp_path / "downloaded"
+    env = os.environ | {"HF_ENDPOINT": olah_server, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    done = subprocess.run([hf, "download", REPO, "--repo-type", "dataset", "--revision", "v1.0.0", "--local-dir", str(folder)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert any(path.is_file() for path in (folder / ".cache" / "huggingface").rglob("*"))
+    run = khabar("validate", "--dataset", folder)
+    assert run.status == 0 and run.out.rstrip().endswith(": clean"), run.output
+
+
 SAME_ROWS = """
 import datasets, json, sys
 published, local = {{}}, {{}}

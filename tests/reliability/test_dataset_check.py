@@ -280,6 +280,23 @@ def test_tag_names_that_are_not_the_schemes_are_a_failed_check_though_card_and_f
     ]
 
 
+def test_a_folder_made_by_hf_download_is_checked_without_huggingface_hubs_record_and_nothing_else(committed_copy):
+    """``hf download --local-dir`` writes its record of the download (``.cache/huggingface``) beside the files: the
+    check passes over exactly that folder (it reported each of its files as added after the build); anything else in
+    ``.cache`` is still reported. The real download from a Hub: tests/dataset/test_olah.py."""
+    record = committed_copy / ".cache" / "huggingface"
+    (record / "download" / "data" / "documents").mkdir(parents=True)
+    (record / ".gitignore").write_text("*")
+    (record / "download" / "data" / "documents" / "test-00000-of-00001.parquet.metadata").write_text("0" * 40 + "\n")
+    assert messages(committed_copy) == []
+    (committed_copy / ".cache" / "notes.txt").write_text("mine")
+    (committed_copy / ".cache" / "huggingface-old").mkdir()
+    (committed_copy / ".cache" / "huggingface-old" / "x").write_text("mine")
+    assert messages(committed_copy) == [
+        f"{committed_copy}: {path}: not listed in MANIFEST.json (added after the build)" for path in (".cache/huggingface-old/x", ".cache/notes.txt")
+    ]
+
+
 def _cut_in_half(folder: Path, relative: str) -> None:
     path = folder / relative
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
