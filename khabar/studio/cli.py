@@ -92,33 +92,13 @@ def _client(args: argparse.Namespace):
     return connect(target)
 
 
-def _api_call(action, *args, **kwargs):
-    """Run an SDK action, turning server and connection failures into one-line errors."""
-    import httpx
-    from label_studio_sdk.core.api_error import ApiError
-
-    try:
-        return action(*args, **kwargs)
-    except ApiError as exc:
-        detail = exc.body.get("detail") if isinstance(exc.body, dict) else exc.body
-        if exc.status_code == 401:
-            raise KhabarError("Label Studio refused the API key (401); check $LABEL_STUDIO_API_KEY or .studio/credentials.json") from None
-        raise KhabarError(f"Label Studio answered {exc.status_code}: {detail}") from None
-    except httpx.HTTPError as exc:
-        try:
-            where = f" at {exc.request.url.scheme}://{exc.request.url.host}:{exc.request.url.port}"
-        except RuntimeError:  # httpx raises when the error carries no request
-            where = ""
-        raise KhabarError(f"cannot reach Label Studio{where}: {exc}") from None
-
-
 def _check_config(client: LabelStudio, project_id: int) -> None:
     """Pull and push stop (exit 2) when the project's labeling config is not the repository's."""
     from khabar.annotation.scheme import read_config
     from khabar.studio.drift import check_config
 
     config = repo().labeling_config
-    _api_call(check_config, client, project_id, read_config(config), source=str(config))
+    check_config(client, project_id, read_config(config), source=str(config))
 
 
 def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: int, paths: StudioPaths, documents: Path) -> None:
@@ -130,7 +110,7 @@ def _load_the_record(client: LabelStudio, args: argparse.Namespace, project_id: 
         print(f"no committed export {committed}: the project starts from the corpus alone")
         return
     print(f"loading the committed export {committed} into the project")
-    _api_call(push_file, client, project_id, committed, paths.pseudonyms_file, documents_file=documents)
+    push_file(client, project_id, committed, paths.pseudonyms_file, documents_file=documents)
 
 
 #: progress goes to stderr through this logger; what to do next, status and summaries go to stdout
@@ -154,7 +134,7 @@ def run_studio(args: argparse.Namespace) -> int:
         return _sync(client, args, paths)
     from khabar.studio.project import require_project
 
-    project_id = _api_call(require_project, client, args.project)
+    project_id = require_project(client, args.project)
     on_project = _PROJECT_ACTIONS.get(args.action)
     if on_project is None:
         raise KhabarError(f"unknown action {args.action!r}")
@@ -212,13 +192,13 @@ def _sync(client: LabelStudio, args: argparse.Namespace, paths: StudioPaths) -> 
     if not records:
         raise KhabarError("no corpus records; run: khabar ingest", file=str(documents))
     config = read_config(repo().labeling_config)
-    report = _api_call(sync_project, client, args.project, config, records, progress=_log.info)
+    report = sync_project(client, args.project, config, records, progress=_log.info)
     print(
         f"project {args.project!r} (id {report.project_id}): {len(report.imported)} document(s) imported, "
         f"{report.already_present} already there"
     )
     _load_the_record(client, args, report.project_id, paths, documents)
-    connected = None if args.url else _api_call(connect_if_running, client, report.project_id, paths.root)
+    connected = None if args.url else connect_if_running(client, report.project_id, paths.root)
     if connected:
         print(connected)
     return 0
@@ -231,7 +211,7 @@ def _preannotate(client: LabelStudio, args: argparse.Namespace, project_id: int,
     if current_file(repo().root).exists():  # the trained model replaces the gazetteer, which knows only the gold's pages
         from khabar.studio.ml_backend import import_model_predictions
 
-        version, added, present = _api_call(import_model_predictions, client, project_id, current_model_dir(repo().root))
+        version, added, present = import_model_predictions(client, project_id, current_model_dir(repo().root))
         print(f"{version}: {added} task(s) pre-annotated, {present} already had them")
         return 0
     return _preannotate_by_rules(client, args, project_id)
@@ -247,7 +227,7 @@ def _preannotate_by_rules(client: LabelStudio, args: argparse.Namespace, project
     exports = export_paths(None if args.exports is None else [args.exports])
     gazetteer = load_gazetteer(exports)
     _log.info(f"gazetteer: {len(gazetteer)} surface form(s) from {len(exports)} export file(s)")
-    report = _api_call(import_preannotations, client, project_id, gazetteer, progress=_log.info)
+    report = import_preannotations(client, project_id, gazetteer, progress=_log.info)
     print(
         f"{MODEL_VERSION}: {report.added} task(s) pre-annotated ({report.results} result(s)), "
         f"{report.already_present} already had them"
@@ -263,7 +243,7 @@ def _pull(client: LabelStudio, args: argparse.Namespace, project_id: int, paths:
     if out.is_dir():
         raise KhabarError("is a directory; --out takes the export file to write (e.g. annotation/exports/khabar.json)", file=str(out))
     _check_config(client, project_id)
-    _api_call(pull, client, project_id, out, paths.pseudonyms_file, accept_deletions=args.accept_deletions, keep=args.keep, progress=_log.info)
+    pull(client, project_id, out, paths.pseudonyms_file, accept_deletions=args.accept_deletions, keep=args.keep, progress=_log.info)
     print(out)
     return 0
 
@@ -274,8 +254,8 @@ def _push(client: LabelStudio, args: argparse.Namespace, project_id: int, paths:
 
     source = args.file or repo().exports_dir / f"{args.project}.json"
     _check_config(client, project_id)
-    _api_call(
-        push_file, client, project_id, source, paths.pseudonyms_file,
+    push_file(
+        client, project_id, source, paths.pseudonyms_file,
         documents_file=args.documents, accept_deletions=args.accept_deletions, keep=args.keep, progress=_log.info,
     )  # fmt: skip
     return 0

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from khabar.foundation.errors import KhabarError
+from khabar.studio.project import labeling_config
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -61,7 +62,7 @@ def describe_drift(local_xml: str, server_xml: str, *, source: str) -> list[str]
 
 def check_config(client: LabelStudio, project_id: int, local_xml: str, *, source: str) -> None:
     """Stop with exit 2 when the project's labeling config does not hold the local file's labels."""
-    server_xml = client.projects.get(id=project_id).label_config or ""
+    server_xml = labeling_config(client, project_id)
     if server_xml.strip() == local_xml.strip():
         return
     lines = describe_drift(local_xml, server_xml, source=source)

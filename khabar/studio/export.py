@@ -46,6 +46,7 @@ from khabar.annotation.pseudonyms import pseudonym_number
 from khabar.foundation import jsonl, signals
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import stage_file, temporary_folder, write_atomic
+from khabar.studio.connection import UnusableAnswer, address, is_whole_number, shown, studio_answers, whole_number
 from khabar.studio.merge import PullMerge, merge_pull, refusals, refuse
 from khabar.studio.server import write_private_json
 from khabar.studio.spool import TaskSpool, doc_id_of
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
 PLACEHOLDER_DOMAIN = "khabar.invalid"
 TASK_LIST = "not a Label Studio JSON export (expected a list of task objects)"
 SNAPSHOT_TIMEOUT = 3600.0
+#: what Label Studio says of an export snapshot as it builds it
+SNAPSHOT_STATUSES = ("created", "in_progress", "failed", "completed")
 
 # Who did it (replaced by a pseudonym or dropped) and what changes on its own.
 _DROP_TASK = {"updated_at", "updated_by", "comment_authors", "comment_count", "unresolved_comment_count", "last_comment_updated_at"}
@@ -209,24 +212,33 @@ def download_snapshot(client: LabelStudio, project_id: int, into: Path, *, timeo
 
     full = SerializationOptionRequest(only_id=False)  # whole objects, not their ids
     options = SerializationOptionsRequest(annotations_completed_by=full, predictions=full, drafts=full)
-    snapshot = client.projects.exports.create(project_id, title="khabar studio pull", serialization_options=options)
-    if snapshot.id is None:
-        raise KhabarError(f"Label Studio answered the export of project {project_id} without a snapshot id")
+    with studio_answers(client, f"making an export snapshot of project {project_id}"):
+        snapshot = client.projects.exports.create(project_id, title="khabar studio pull", serialization_options=options)
+        snapshot_id = whole_number(snapshot.id, "the snapshot's id")
+        status = _snapshot_status(snapshot.status)
     try:
         deadline = time.monotonic() + timeout
-        status = snapshot.status
         while status != "completed":
             if status == "failed":
-                raise KhabarError(f"Label Studio failed to build the export snapshot {snapshot.id} of project {project_id}")
+                raise KhabarError(f"Label Studio failed to build the export snapshot {snapshot_id} of project {project_id}")
             if time.monotonic() > deadline:
                 raise KhabarError(f"the export snapshot of project {project_id} was not ready after {timeout:.0f} s")
             time.sleep(1)
-            status = client.projects.exports.get(project_id, snapshot.id).status
-        with into.open("wb") as out:
-            for chunk in client.projects.exports.download(project_id, snapshot.id, export_type="JSON"):
+            with studio_answers(client, f"waiting for export snapshot {snapshot_id} of project {project_id}"):
+                status = _snapshot_status(client.projects.exports.get(project_id, snapshot_id).status)
+        with into.open("wb") as out, studio_answers(client, f"downloading export snapshot {snapshot_id} of project {project_id}"):
+            for chunk in client.projects.exports.download(project_id, snapshot_id, export_type="JSON"):
                 out.write(chunk)
     finally:
-        client.projects.exports.delete(project_id, snapshot.id)
+        with studio_answers(client, f"deleting export snapshot {snapshot_id} of project {project_id}"):
+            client.projects.exports.delete(project_id, snapshot_id)
+
+
+def _snapshot_status(status: object) -> str:
+    """A snapshot's status, when it is one Label Studio gives (one it never gives would be waited for until the timeout)."""
+    if status not in SNAPSHOT_STATUSES:
+        raise UnusableAnswer(f"its status is {shown(status)}, not one of {', '.join(SNAPSHOT_STATUSES)}")
+    return str(status)
 
 
 #: what a command checks of each task of the file as it is read (push: what it needs before the server is touched)
@@ -335,6 +347,26 @@ class SnapshotTasks:
         return None if rank is None else self.task(rank)
 
 
+def _server_task_problem(task: dict[str, Any]) -> str | None:
+    """What a task of the snapshot lacks of what a pull and a push read of it (its id, its data, its lists of
+    annotations, drafts and predictions, each item's id, an annotation's result, a prediction's model version), or None."""
+    if not is_whole_number(task.get("id")):
+        return f"has no id (its id is {shown(task.get('id'))})"
+    if not isinstance(task.get("data"), dict):
+        return f"has no data object (its data is {shown(task.get('data'))})"
+    for field in ("annotations", "drafts", "predictions"):
+        items = task.get(field) or []
+        if not isinstance(items, list) or not all(isinstance(item, dict) and is_whole_number(item.get("id")) for item in items):
+            return f"its {field} are not a list of objects with an id"
+    for annotation in task.get("annotations") or []:
+        if not isinstance(annotation.get("result"), list):
+            return f"its annotation {annotation['id']} has no result list (its result is {shown(annotation.get('result'))})"
+    for prediction in task.get("predictions") or []:
+        if not isinstance(prediction.get("model_version"), (str, type(None))):
+            return f"its prediction {prediction['id']} has a model_version that is no text ({shown(prediction.get('model_version'))})"
+    return None
+
+
 def read_snapshot(client: LabelStudio, project_id: int, folder: Path, file: FileSide, book: dict[str, str], progress: Callable[[str], None]) -> tuple[SnapshotTasks, Annotations, dict[str, str]]:
     """The project's khabar tasks (pseudonymised), their annotations indexed, and the pseudonyms used.
 
@@ -348,7 +380,11 @@ def read_snapshot(client: LabelStudio, project_id: int, folder: Path, file: File
     spool = TaskSpool(folder / "server.spool")
     annotators = Annotators()
     others = 0
-    for task in _export_tasks(_opened(snapshot), source=f"the export of project {project_id}", unreadable="Label Studio's export cannot be read"):
+    source = f"the export snapshot of project {project_id} from Label Studio at {address(client)}"
+    for position, task in enumerate(_export_tasks(_opened(snapshot), source=source, unreadable="Label Studio's export cannot be read")):
+        problem = _server_task_problem(task)
+        if problem is not None:
+            raise KhabarError(problem, file=source, task=task["id"] if is_whole_number(task.get("id")) else f"#{position}")
         if doc_id_of(task) is None:
             others += 1
             continue
@@ -441,6 +477,12 @@ def _say_what_the_server_lacks(differences: list[Difference], kept_local: list[D
         )
 
 
+def organisation_users(client: LabelStudio) -> dict[str, int]:
+    """email (lower-cased) → user id of the organisation's members."""
+    with studio_answers(client, "listing the users"):
+        return {user.email.lower(): whole_number(user.id, f"the id of user {user.email}") for user in client.users.list() if user.email}
+
+
 def ensure_user(client: LabelStudio, email: str, *, username: str, known: dict[str, int] | None = None) -> int:
     """The id of the organisation member with ``email``, creating the user when missing.
 
@@ -448,7 +490,8 @@ def ensure_user(client: LabelStudio, email: str, *, username: str, known: dict[s
     the caller's organisation; it needs no password because nobody logs in as
     it: it only carries ``completed_by``.
     """
-    users = known if known is not None else {u.email.lower(): u.id for u in client.users.list() if u.email}
+    users = known if known is not None else organisation_users(client)
     if email.lower() not in users:
-        users[email.lower()] = client.users.create(username=username, email=email).id
+        with studio_answers(client, f"creating the user {username}"):
+            users[email.lower()] = whole_number(client.users.create(username=username, email=email).id, "the new user's id")
     return users[email.lower()]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from khabar.foundation.errors import KhabarError
+from khabar.studio.connection import UnusableAnswer, shown, studio_answers, whole_number
 from khabar.studio.server import LOCAL_HOST, port_is_free, write_private_json
 
 if TYPE_CHECKING:
@@ -135,16 +136,20 @@ def connect_project(client: LabelStudio, project_id: int, url: str) -> str:
 
     Returns the model version Label Studio got from the backend's /setup.
     """
-    existing = [ml for ml in client.ml.list(project=project_id) if ml.url.rstrip("/") == url.rstrip("/")]
-    if existing:
-        ml = client.ml.update(id=existing[0].id, url=url, project=project_id, is_interactive=True, auto_update=True)
-    else:
-        ml = client.ml.create(url=url, project=project_id, title=BACKEND_TITLE, is_interactive=True, auto_update=True)
-    ml = client.ml.get(id=ml.id)
-    if ml.state not in ("CO", "CONNECTED") or not ml.model_version:
-        raise KhabarError(f"Label Studio cannot reach the ML backend at {url} (state {ml.state}: {ml.error_message})")
+    with studio_answers(client, f"connecting the ML backend at {url} to project {project_id}"):
+        existing = [ml for ml in client.ml.list(project=project_id) if ml.url.rstrip("/") == url.rstrip("/")]
+        if existing:
+            ml = client.ml.update(id=whole_number(existing[0].id, "the ML backend's id"), url=url, project=project_id, is_interactive=True, auto_update=True)
+        else:
+            ml = client.ml.create(url=url, project=project_id, title=BACKEND_TITLE, is_interactive=True, auto_update=True)
+        ml = client.ml.get(id=whole_number(ml.id, "the ML backend's id"))
+        if ml.state not in ("CO", "CONNECTED") or not ml.model_version:
+            raise KhabarError(f"Label Studio cannot reach the ML backend at {url} (state {ml.state}: {ml.error_message})")
+        if not isinstance(ml.title, str) or not isinstance(ml.model_version, str):
+            raise UnusableAnswer(f"the ML backend's title is {shown(ml.title)} and its model version {shown(ml.model_version)}, not texts")
     # A project's model_version names a live backend by its title (Label Studio refuses a version it has no predictions of).
-    client.projects.update(id=project_id, model_version=ml.title, show_collab_predictions=True, evaluate_predictions_automatically=True)
+    with studio_answers(client, f"setting the model version of project {project_id}"):
+        client.projects.update(id=project_id, model_version=ml.title, show_collab_predictions=True, evaluate_predictions_automatically=True)
     return ml.model_version
 
 
@@ -177,19 +182,19 @@ def import_model_predictions(client: LabelStudio, project_id: int, model_dir: Pa
     from label_studio_sdk.types import PredictionRequest
 
     from khabar.model.predict import EntityModel, prediction
-    from khabar.studio.project import project_tasks
+    from khabar.studio.project import import_predictions, model_versions, project_tasks, show_predictions
 
     model = EntityModel(model_dir)
     requests: list[PredictionRequest] = []
     present = 0
     for task in project_tasks(client, project_id, fields="all"):
-        text = (task.data or {}).get("text")
-        if model.version in {p.model_version for p in task.predictions or []} or not isinstance(text, str):
+        text = task.data.get("text")
+        if model.version in model_versions(task) or not isinstance(text, str):
             present += 1
             continue
         requests.append(PredictionRequest(task=task.id, **prediction(text, model)))
     if requests:
         progress(f"importing {model.version} predictions for {len(requests)} task(s)")
-        client.projects.import_predictions(id=project_id, request=requests)
-    client.projects.update(id=project_id, model_version=model.version, show_collab_predictions=True)
+        import_predictions(client, project_id, requests)
+    show_predictions(client, project_id, model.version)
     return model.version, len(requests), present

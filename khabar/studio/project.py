@@ -16,10 +16,10 @@ from khabar.annotation.gazetteer import Gazetteer
 from khabar.annotation.ingest import DocumentRecord
 from khabar.annotation.preannotate import MODEL_VERSION, preannotate
 from khabar.foundation.errors import KhabarError
+from khabar.studio.connection import UnusableAnswer, listed, shown, studio_answers, whole_number
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
-    from label_studio_sdk.types import AllRolesProjectList
 
 DEFAULT_PROJECT = "khabar"
 IMPORT_BATCH = 200
@@ -54,8 +54,8 @@ def _api_error_text(exc: Exception) -> str:
 
 
 def find_project(client: LabelStudio, title: str) -> int | None:
-    projects: Iterable[AllRolesProjectList] = client.projects.list()  # the SDK's pager type loses its item type
-    matches = [project.id for project in projects if project.title == title]
+    with studio_answers(client, "listing the projects"):
+        matches = [project.id for project in listed(client.projects.list(), things="projects", total="count") if project.title == title]
     if len(matches) > 1:
         raise KhabarError(f"{len(matches)} projects are titled {title!r} (ids {matches}); rename all but one")
     return matches[0] if matches else None
@@ -69,14 +69,33 @@ def require_project(client: LabelStudio, title: str) -> int:
 
 
 def project_tasks(client: LabelStudio, project_id: int, *, fields: str = "task_only") -> list[Any]:
-    return list(client.tasks.list(project=project_id, fields=fields))
+    """The project's tasks as the SDK gives them, each with its ``data`` (and with ``fields="all"`` its predictions)."""
+    with studio_answers(client, f"listing the tasks of project {project_id}"):
+        return [_checked_task(task) for task in listed(client.tasks.list(project=project_id, fields=fields), things="tasks", total="total")]
+
+
+def _checked_task(task: Any) -> Any:
+    """A task of a listing, when it has what Khabar reads of it: its data, and predictions each with a model version."""
+    if not isinstance(task.data, dict):
+        raise UnusableAnswer(f"task {task.id} has no data object (its data is {shown(task.data)})")
+    predictions = task.predictions
+    if predictions is not None and not (
+        isinstance(predictions, list) and all(isinstance(getattr(p, "model_version", None), (str, type(None))) for p in predictions)
+    ):
+        raise UnusableAnswer(f"task {task.id}'s predictions are {shown(predictions)}, not a list of predictions with a model_version")
+    return task
+
+
+def model_versions(task: Any) -> set[str | None]:
+    """The model versions of a listed task's predictions (:func:`project_tasks` with ``fields="all"``)."""
+    return {prediction.model_version for prediction in task.predictions or []}
 
 
 def doc_id_tasks(client: LabelStudio, project_id: int) -> dict[str, int]:
     """doc_id → task id of the project's tasks (tasks without a doc_id are not ours and are ignored)."""
     found: dict[str, int] = {}
     for task in project_tasks(client, project_id):
-        doc_id = (task.data or {}).get("doc_id")
+        doc_id = task.data.get("doc_id")
         if isinstance(doc_id, str):
             found.setdefault(doc_id, task.id)
     return found
@@ -90,31 +109,44 @@ def import_task_data(client: LabelStudio, project_id: int, data: Iterable[dict[s
     for item in data:
         batch.append(ImportApiRequest(data=item))
         if len(batch) == IMPORT_BATCH:
-            client.projects.import_tasks(id=project_id, request=batch)
-            count += len(batch)
+            count += _import_batch(client, project_id, batch)
             batch = []
     if batch:
-        client.projects.import_tasks(id=project_id, request=batch)
-        count += len(batch)
+        count += _import_batch(client, project_id, batch)
     return count
+
+
+def _import_batch(client: LabelStudio, project_id: int, batch: list[Any]) -> int:
+    with studio_answers(client, f"importing {len(batch)} task(s) into project {project_id}"):
+        client.projects.import_tasks(id=project_id, request=batch)
+    return len(batch)
+
+
+def labeling_config(client: LabelStudio, project_id: int) -> str:
+    """The project's labeling config on the server (empty when it has none)."""
+    with studio_answers(client, f"reading project {project_id}"):
+        config = client.projects.get(id=project_id).label_config
+        if not isinstance(config, (str, type(None))):
+            raise UnusableAnswer(f"its label_config is {shown(config)}, not a text")
+    return config or ""
 
 
 def update_config(client: LabelStudio, project_id: int, config_xml: str) -> bool:
     """Give the project ``config_xml``; False when it already had it."""
     from label_studio_sdk.core.api_error import ApiError
 
-    current = client.projects.get(id=project_id).label_config or ""
-    if current.strip() == config_xml.strip():
+    if labeling_config(client, project_id).strip() == config_xml.strip():
         return False
-    try:
-        client.projects.validate_label_config(id=project_id, label_config=config_xml)
-    except ApiError as exc:
-        raise KhabarError(
-            f"the changed labeling config would orphan existing annotations, so the project keeps its old config: "
-            f"{_api_error_text(exc)}",
-            file="annotation/labeling_config.xml",
-        ) from None
-    client.projects.update(id=project_id, label_config=config_xml)
+    with studio_answers(client, f"updating the labeling config of project {project_id}"):
+        try:
+            client.projects.validate_label_config(id=project_id, label_config=config_xml)
+        except ApiError as exc:
+            raise KhabarError(
+                f"the changed labeling config would orphan existing annotations, so the project keeps its old config: "
+                f"{_api_error_text(exc)}",
+                file="annotation/labeling_config.xml",
+            ) from None
+        client.projects.update(id=project_id, label_config=config_xml)
     return True
 
 
@@ -134,12 +166,12 @@ def sync_project(
     created = project_id is None
     config_updated = False
     if project_id is None:
-        try:
-            project_id = client.projects.create(title=title, label_config=config_xml).id
-        except ApiError as exc:
-            raise KhabarError(f"Label Studio refused the labeling config: {_api_error_text(exc)}") from None
-        if project_id is None:
-            raise KhabarError(f"Label Studio answered the creation of project {title!r} without an id")
+        with studio_answers(client, f"creating project {title!r}"):
+            try:
+                made = client.projects.create(title=title, label_config=config_xml)
+            except ApiError as exc:
+                raise KhabarError(f"Label Studio refused the labeling config: {_api_error_text(exc)}") from None
+            project_id = whole_number(made.id, "the new project's id")
         progress(f"created project {title!r} (id {project_id})")
     else:
         config_updated = update_config(client, project_id, config_xml)
@@ -169,9 +201,8 @@ def import_preannotations(
     present = 0
     results = 0
     for task in project_tasks(client, project_id, fields="all"):
-        versions = {prediction.model_version for prediction in task.predictions or []}
-        text = (task.data or {}).get("text")
-        if MODEL_VERSION in versions or not isinstance(text, str):
+        text = task.data.get("text")
+        if MODEL_VERSION in model_versions(task) or not isinstance(text, str):
             present += 1
             continue
         result = preannotate(text, gazetteer)
@@ -179,7 +210,18 @@ def import_preannotations(
         requests.append(PredictionRequest(task=task.id, result=result, model_version=MODEL_VERSION, score=0.0))
     if requests:
         progress(f"importing {MODEL_VERSION} predictions for {len(requests)} task(s)")
-        client.projects.import_predictions(id=project_id, request=requests)
+        import_predictions(client, project_id, requests)
     # Label Studio pre-fills the editor with the predictions of the project's model version.
-    client.projects.update(id=project_id, model_version=MODEL_VERSION, show_collab_predictions=True)
+    show_predictions(client, project_id, MODEL_VERSION)
     return PreannotationReport(added=len(requests), already_present=present, results=results)
+
+
+def import_predictions(client: LabelStudio, project_id: int, requests: list[Any]) -> None:
+    with studio_answers(client, f"importing predictions into project {project_id}"):
+        client.projects.import_predictions(id=project_id, request=requests)
+
+
+def show_predictions(client: LabelStudio, project_id: int, model_version: str) -> None:
+    """Have the editor pre-fill each task with its predictions of ``model_version``."""
+    with studio_answers(client, f"setting the model version of project {project_id}"):
+        client.projects.update(id=project_id, model_version=model_version, show_collab_predictions=True)

@@ -35,11 +35,13 @@ from khabar.annotation.pseudonyms import pseudonym_number
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import temporary_folder, write_atomic
+from khabar.studio.connection import studio_answers, whole_number
 from khabar.studio.export import (
     FileSide,
     SnapshotTasks,
     ensure_user,
     load_pseudonym_book,
+    organisation_users,
     placeholder_email,
     read_snapshot,
 )
@@ -85,16 +87,17 @@ class Journal:
     deleted: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # task id, fields to recreate
 
     def undo(self, client: LabelStudio) -> None:
-        for task_id, fields in reversed(self.deleted):
-            client.annotations.create(id=task_id, **fields)
-        for annotation_id, fields in reversed(self.updated):
-            client.annotations.update(id=annotation_id, **fields)
-        for annotation_id in reversed(self.created):
-            client.annotations.delete(id=annotation_id)
-        for prediction_id in reversed(self.predictions):
-            client.predictions.delete(id=prediction_id)
-        for task_id in reversed(self.tasks):
-            client.tasks.delete(id=str(task_id))
+        with studio_answers(client, "undoing the push's writes"):
+            for task_id, fields in reversed(self.deleted):
+                client.annotations.create(id=task_id, **fields)
+            for annotation_id, fields in reversed(self.updated):
+                client.annotations.update(id=annotation_id, **fields)
+            for annotation_id in reversed(self.created):
+                client.annotations.delete(id=annotation_id)
+            for prediction_id in reversed(self.predictions):
+                client.predictions.delete(id=prediction_id)
+            for task_id in reversed(self.tasks):
+                client.tasks.delete(id=str(task_id))
 
 
 def precheck(task: dict[str, Any], *, file: str) -> None:
@@ -254,7 +257,7 @@ def _push(
 
 def _placeholder_users(client: LabelStudio, differences: list[Difference]) -> dict[str, int]:
     """email → user id on the server, after creating the placeholder user of every pseudonym the push writes as."""
-    users = {u.email.lower(): u.id for u in client.users.list() if u.email}
+    users = organisation_users(client)
     writes = (Change.FILE_ONLY_NEW, Change.DELETED_ON_SERVER, Change.FILE)
     for pseudonym in sorted({str(pseudonym_of(d.file)) for d in differences if d.change in writes and d.file is not None}):
         ensure_user(client, placeholder_email(pseudonym), username=pseudonym, known=users)
@@ -285,11 +288,13 @@ def _create_predictions(client: LabelStudio, server: SnapshotTasks, tasks: TaskS
         for prediction in task.get("predictions") or []:
             if (task["data"]["doc_id"], prediction.get("model_version")) in versions:
                 continue
-            made = client.predictions.create(
-                task=present[task["data"]["doc_id"]], result=prediction.get("result") or [],
-                model_version=prediction.get("model_version") or "", score=prediction.get("score") or 0.0,
-            )  # fmt: skip
-            journal.predictions.append(made.id)
+            task_id = present[task["data"]["doc_id"]]
+            with studio_answers(client, f"creating a prediction of task {task_id}"):
+                made = client.predictions.create(
+                    task=task_id, result=prediction.get("result") or [],
+                    model_version=prediction.get("model_version") or "", score=prediction.get("score") or 0.0,
+                )  # fmt: skip
+                journal.predictions.append(whole_number(made.id, "the new prediction's id"))
         versions |= {(task["data"]["doc_id"], p.get("model_version")) for p in task.get("predictions") or []}
 
 
@@ -319,18 +324,18 @@ def _apply(
         counts["present"] += 1
     elif change is Change.FILE_ONLY_NEW or change is Change.DELETED_ON_SERVER:
         assert mine is not None
-        try:
-            made = client.annotations.create(
-                id=tasks[difference.doc_id], completed_by=user_id(mine), unique_id=difference.unique_id, **_annotation_fields(mine)
-            )
-        except ApiError as exc:
-            if exc.status_code == 409:
-                raise KhabarError(
-                    f"annotation {difference.unique_id} of task {difference.doc_id} is already held by another project of "
-                    "this server (unique_id is unique per server); push into that project, or into a project of another server",
-                ) from None
-            raise
-        journal.created.append(made.id)
+        task_id, user = tasks[difference.doc_id], user_id(mine)
+        with studio_answers(client, f"creating annotation {difference.unique_id} of task {difference.doc_id}"):
+            try:
+                made = client.annotations.create(id=task_id, completed_by=user, unique_id=difference.unique_id, **_annotation_fields(mine))
+            except ApiError as exc:
+                if exc.status_code == 409:
+                    raise KhabarError(
+                        f"annotation {difference.unique_id} of task {difference.doc_id} is already held by another project of "
+                        "this server (unique_id is unique per server); push into that project, or into a project of another server",
+                    ) from None
+                raise
+            journal.created.append(whole_number(made.id, "the new annotation's id"))
         counts["created"] += 1
     elif change is Change.FILE:
         assert mine is not None
@@ -339,17 +344,25 @@ def _apply(
         previous = {key: theirs.get(key) for key in CONTENT_FIELDS}
         fields = _annotation_fields(mine)
         if pseudonym_of(mine) != pseudonym_of(difference.server or {}):
-            previous["completed_by"] = (theirs.get("completed_by") or {}).get("id")
+            previous["completed_by"] = _user_id(theirs)
             fields["completed_by"] = user_id(mine)
-        client.annotations.update(id=server_id, **fields)
+        with studio_answers(client, f"updating annotation {difference.unique_id} of task {difference.doc_id}"):
+            client.annotations.update(id=server_id, **fields)
         journal.updated.append((server_id, {k: v for k, v in previous.items() if v is not None}))
         counts["updated"] += 1
     elif change is Change.DELETED_IN_FILE:
         task_id, theirs = on_server(difference.unique_id)
-        client.annotations.delete(id=theirs["id"])
+        with studio_answers(client, f"deleting annotation {difference.unique_id} of task {difference.doc_id}"):
+            client.annotations.delete(id=theirs["id"])
         recreate = {key: theirs[key] for key in CONTENT_FIELDS if theirs.get(key) is not None}
-        journal.deleted.append((task_id, {**recreate, "unique_id": difference.unique_id, "completed_by": (theirs.get("completed_by") or {}).get("id")}))
+        journal.deleted.append((task_id, {**recreate, "unique_id": difference.unique_id, "completed_by": _user_id(theirs)}))
         counts["deleted"] += 1
+
+
+def _user_id(annotation: dict[str, Any]) -> object:
+    """The server's id of an annotation's user: its ``completed_by`` is the user, or the user's id."""
+    user = annotation.get("completed_by")
+    return user.get("id") if isinstance(user, dict) else user
 
 
 def _roll_back(client: LabelStudio, journal: Journal, cause: BaseException, progress: Callable[[str], None]) -> None:

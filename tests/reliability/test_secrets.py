@@ -86,7 +86,8 @@ def test_credentials_a_label_studio_echoes_back_are_never_printed(sent, khabar, 
         run = khabar("studio", "pull", "--url", url.replace("http://", f"http://{user}@") if user else url, "--project", "x", "--studio-dir", tmp_path, "--out", tmp_path / "x.json")
     header = f"Basic {base64.b64encode(user.encode()).decode()}" if user else f"Token {key}"
     assert headers and set(headers) == {header}, headers
-    assert run.status == 2 and run.err == f"khabar studio: error: Label Studio answered 403: denied for {header.split()[0]} ***\n", run.output
+    server = url.replace("http://", "http://***@") if user else url
+    assert run.status == 2 and run.err == f"khabar studio: error: Label Studio at {server} answered 403 when listing the projects: denied for {header.split()[0]} ***\n", run.output
     assert list(tmp_path.iterdir()) == []
 
 
