@@ -33,6 +33,8 @@ GOOD_EXPORT = json.loads((SHARED / "good_export.json").read_text(encoding="utf-8
 PROJECTS, TASKS, PROJECT = ("GET", "/api/projects/"), ("GET", "/api/tasks/"), ("GET", f"/api/projects/{PROJECT_ID}/")
 SNAPSHOT = f"/api/projects/{PROJECT_ID}/exports/"
 DOWNLOAD = ("GET", f"{SNAPSHOT}{SNAPSHOT_ID}/download")
+
+
 def always(answer: Answer) -> Route:
     return lambda query: answer
 
@@ -71,6 +73,7 @@ TASK = {"id": 1, "data": GOOD_EXPORT[0]["data"]}
 LISTING_PROJECTS = "when listing the projects"
 LISTING_TASKS = f"when listing the tasks of project {PROJECT_ID}"
 MAKING_SNAPSHOT = f"when making an export snapshot of project {PROJECT_ID}"
+READING_SNAPSHOT = f"the export snapshot of project {PROJECT_ID} from Label Studio at"  # then the server's URL
 
 # command, the route answered badly, its answer, the call the error names, what it says of the answer
 CASES = {
@@ -99,15 +102,15 @@ CASES = {
     "snapshot: its download cut short of its Content-Length": (
         "pull", DOWNLOAD, always(cut_short(server_tasks(GOOD_EXPORT))), f"when downloading export snapshot {SNAPSHOT_ID} of project {PROJECT_ID}", "an answer cut short",
     ),
-    "snapshot: its download an HTML page": ("pull", DOWNLOAD, always(Answer(200, b"<html></html>", "text/html")), "", "Label Studio's export cannot be read (not JSON"),
-    "snapshot: a task without data": ("pull", DOWNLOAD, snapshot_with(lambda task: task.pop("data")), "", "task 1: has no data object (its data is missing)"),
-    "snapshot: a task without an id": ("pull", DOWNLOAD, snapshot_with(lambda task: task.pop("id")), "", "task #0: has no id (its id is missing)"),
+    "snapshot: its download an HTML page": ("pull", DOWNLOAD, always(Answer(200, b"<html></html>", "text/html")), READING_SNAPSHOT, "Label Studio's export cannot be read (not JSON"),
+    "snapshot: a task without data": ("pull", DOWNLOAD, snapshot_with(lambda task: task.pop("data")), READING_SNAPSHOT, "task 1: has no data object (its data is missing)"),
+    "snapshot: a task without an id": ("pull", DOWNLOAD, snapshot_with(lambda task: task.pop("id")), READING_SNAPSHOT, "task #0: has no id (its id is missing)"),
     "snapshot: an annotation without result": (
-        "pull", DOWNLOAD, snapshot_with(lambda task: task["annotations"][0].pop("result")), "", "task 1: its annotation 11 has no result list",
+        "pull", DOWNLOAD, snapshot_with(lambda task: task["annotations"][0].pop("result")), READING_SNAPSHOT, "task 1: its annotation 11 has no result list",
     ),
-    "snapshot: an annotation a number": ("pull", DOWNLOAD, snapshot_with(lambda task: task.update(annotations=[11])), "", "task 1: its annotations are not a list of objects"),
+    "snapshot: an annotation a number": ("pull", DOWNLOAD, snapshot_with(lambda task: task.update(annotations=[11])), READING_SNAPSHOT, "task 1: its annotations are not a list of objects"),
     "snapshot: a prediction without an id": (
-        "pull", DOWNLOAD, snapshot_with(lambda task: task.update(predictions=[{"result": []}])), "", "task 1: its predictions are not a list of objects with an id",
+        "pull", DOWNLOAD, snapshot_with(lambda task: task.update(predictions=[{"result": []}])), READING_SNAPSHOT, "task 1: its predictions are not a list of objects with an id",
     ),
     "tasks: a JSON list": ("preannotate", TASKS, always(Answer.json([1, 2])), LISTING_TASKS, "an answer khabar cannot use"),
     "tasks: the same page again and again": ("preannotate", TASKS, always(Answer.json({"total": 1, "tasks": [TASK]})), LISTING_TASKS, "page 2 repeats"),
