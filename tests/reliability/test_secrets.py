@@ -16,10 +16,8 @@ import shutil
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -28,6 +26,7 @@ import pytest
 
 from khabar.foundation.paths import repo
 from khabar.studio.server import free_port, new_credentials, read_credentials, running_server
+from tests.http_support import QuietHandler, serving
 from tests.reliability.reliability_support import SHARED
 
 FAKE_LS_KEY = "lsk-FAKE-SECRET-7f3a9c2e51d04b8e"
@@ -53,7 +52,7 @@ def echoing_label_studio() -> Iterator[tuple[str, list[str]]]:
     a misconfigured Label Studio or a proxy before one might; yields its URL and the headers it was sent."""
     sent: list[str] = []
 
-    class Echo(BaseHTTPRequestHandler):
+    class Echo(QuietHandler):
         def do_GET(self) -> None:
             sent.append(self.headers.get("Authorization", ""))
             body = json.dumps({"detail": f"denied for {sent[-1]}"}).encode()
@@ -63,16 +62,8 @@ def echoing_label_studio() -> Iterator[tuple[str, list[str]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", sent
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Echo) as url:
+        yield url, sent
 
 
 @pytest.mark.parametrize("sent", ["LABEL_STUDIO_API_KEY", "the password in --url"])

@@ -19,15 +19,14 @@ What it answers, path by path, as Label Studio does:
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from khabar.foundation.paths import repo
+from tests.http_support import QuietHandler, serving
 
 PROJECT_ID = 3
 SNAPSHOT_ID = 7
@@ -104,7 +103,7 @@ def stand_in_studio(routes: dict[tuple[str, str], Route]) -> Iterator[tuple[str,
     (``METHOD path?query``), in order."""
     requests: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def answer(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             requests.append(f"{self.command} {self.path}")
@@ -124,13 +123,5 @@ def stand_in_studio(routes: dict[tuple[str, str], Route]) -> Iterator[tuple[str,
 
         do_GET = do_POST = do_PATCH = do_DELETE = answer
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, requests
