@@ -6,9 +6,13 @@ from dataclasses import replace
 
 import msgspec
 import numpy as np
+import polars as pl
 import pytest
 from datasketch import MinHash, MinHashLSH
+from hypothesis import given
+from hypothesis import strategies as st
 
+from khabar.dataset import splits
 from khabar.dataset.lsh import lsh_bands
 from khabar.dataset.release import NearDuplicates, load_release
 from khabar.dataset.splits import group_documents, leakage, minhash_signatures, near_duplicate_pairs, permutations, plan_splits
@@ -93,7 +97,10 @@ def test_signatures_are_datasketchs_for_any_whitespace_and_length(changes):
         assert signature.tolist() == datasketch_minhash(text, config).hashvalues.tolist()
 
 
-def test_pairs_are_those_minhash_lsh_finds():
+@pytest.mark.parametrize("signature_bytes", [splits.SIGNATURE_BYTES, 1, 5_000])
+def test_pairs_are_those_minhash_lsh_finds(signature_bytes, monkeypatch):
+    """Whatever the bytes of text whose signatures are made at once (one text at a time, a few, all)."""
+    monkeypatch.setattr(splits, "SIGNATURE_BYTES", signature_bytes)
     config = load_release().near_duplicates
     texts = {f"a{seed:02}": article(seed) for seed in range(3, 23)}
     for seed, step in zip(range(3, 23, 2), (6, 8, 10, 12, 14, 16, 20, 30, 60, 120)):  # reprints, every step-th word changed
@@ -162,3 +169,14 @@ def test_words_are_those_of_str_split_for_every_whitespace_character():
     words = vocabulary.to_list()
     assert [words[i] for i in ids] == [w for text in texts for w in text.split()]
     assert lengths.tolist() == [len(text.split()) for text in texts]
+
+
+@given(st.lists(st.text(alphabet="اب ت\u0663", max_size=12), max_size=30), st.integers(1, 40))
+def test_texts_cut_within_a_budget_of_bytes_are_all_there_in_order(texts, budget):
+    series = pl.Series(texts, dtype=pl.String)
+    parts = splits._within_bytes(series, budget)
+    assert [text for part in parts for text in part.to_list()] == texts and len(parts) >= 1
+    for part in parts:
+        assert len(part) == 1 or sum(len(t.encode()) for t in part) <= budget
+    for part, after in zip(parts, parts[1:]):  # a part ends only where the next text would go over the budget
+        assert sum(len(t.encode()) for t in part) + len(after[0].encode()) > budget
