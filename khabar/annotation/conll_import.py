@@ -49,7 +49,7 @@ from khabar.annotation.ingest import DocumentRecord, doc_id_for
 from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 from khabar.annotation.results import labels_result
 from khabar.annotation.scheme import Layer, Scheme, load_scheme
-from khabar.annotation.tags import OUTSIDE
+from khabar.annotation.tags import BEGIN, INSIDE, OUTSIDE
 from khabar.foundation import export_files, jsonl
 from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError, character, not_utf8
 from khabar.foundation.files import write_atomic, write_new_files
@@ -158,7 +158,7 @@ def read_conll(path: Path, cleaning: Cleaning | None = None) -> Iterator[list[Co
                 raise KhabarError(f"line {number}: {column!r} holds {character(space)}, white space inside a column (columns are separated by spaces or tabs)",
                                   file=str(path))
         for tag in tags:
-            if tag != OUTSIDE and (tag[:2] not in ("B-", "I-") or len(tag) < 3):
+            if tag != OUTSIDE and (tag[:2] not in (BEGIN, INSIDE) or len(tag) < 3):
                 raise KhabarError(f"line {number}: {tag!r} is not an IOB2 tag", file=str(path))
         cleaning.bidi_marks += sum(1 for c in token if c in invisible)
         text = normalize_text(token)
@@ -246,13 +246,13 @@ def sentence_entities(
         for i, token in enumerate(tokens):
             tag = token.tags[column] if column < len(token.tags) else OUTSIDE
             prefix, label = tag[:2], tag[2:]
-            if prefix == "I-" and (open_at is None or open_at[1] != label):
-                repairs.append(Repair(file, token.line, token.text, column, tag, f"B-{label}", f"I-{label} continues no open {label} at this level"))
-                prefix = "B-"
-            if open_at is not None and (prefix != "I-"):
+            if prefix == INSIDE and (open_at is None or open_at[1] != label):
+                repairs.append(Repair(file, token.line, token.text, column, tag, f"{BEGIN}{label}", f"{INSIDE}{label} continues no open {label} at this level"))
+                prefix = BEGIN
+            if open_at is not None and (prefix != INSIDE):
                 found.append((open_at[0], i, open_at[1], column))
                 open_at = None
-            if prefix == "B-":
+            if prefix == BEGIN:
                 open_at = (i, label)
         if open_at is not None:
             found.append((open_at[0], len(tokens), open_at[1], column))

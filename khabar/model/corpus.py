@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from khabar.annotation.conll_import import ARTIFACT_TOKENS, read_conll, sentence_entities
 from khabar.annotation.scheme import load_scheme
+from khabar.annotation.tags import BEGIN, INSIDE, OUTSIDE
 from khabar.foundation import jsonl
 from khabar.foundation.paths import Repo
 from khabar.model.tokens import PROCLITIC_TOKEN, Token, sentences, tokenize
@@ -106,11 +107,11 @@ def nesting_levels(entities: Iterable[tuple[int, int, str]]) -> tuple[list[list[
 
 
 def level_tags(length: int, entities: Sequence[tuple[int, int, str]]) -> tuple[str, ...]:
-    tags = ["O"] * length
+    tags = [OUTSIDE] * length
     for start, end, label in entities:
-        tags[start] = f"B-{label}"
+        tags[start] = f"{BEGIN}{label}"
         for i in range(start + 1, end):
-            tags[i] = f"I-{label}"
+            tags[i] = f"{INSIDE}{label}"
     return tuple(tags)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from khabar.annotation.tags import BEGIN, OUTSIDE
 from khabar.model.tokens import Token
 
 _MARKS = re.compile(r"[\u064b-\u065f\u0670\u0640]")
@@ -69,7 +70,7 @@ def sentence_features(tokens: Sequence[Token], outer: Sequence[str] | None = Non
             row["bigram+1"] = f"{norm}|{normalise(words[i + 1])}"
         if outer is not None:
             row["outer"] = outer[i]
-            row["outer-label"] = outer[i][2:] or "O"
-            row["outer-first"] = "yes" if outer[i].startswith("B-") else "no"
+            row["outer-label"] = outer[i][2:] or OUTSIDE
+            row["outer-first"] = "yes" if outer[i].startswith(BEGIN) else "no"
         rows.append(row)
     return rows

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from khabar.annotation.results import labels_result
 from khabar.annotation.scheme import Scheme, load_scheme
+from khabar.annotation.tags import BEGIN, INSIDE, OUTSIDE
 from khabar.foundation.errors import KhabarError
 from khabar.model.features import sentence_features
 from khabar.model.tokens import Token, sentences
@@ -32,11 +33,11 @@ class Predicted:
 def _spans(tags: list[str]) -> list[tuple[int, int, str]]:
     found = []
     open_at: tuple[int, str] | None = None
-    for i, tag in enumerate([*tags, "O"]):
-        if open_at is not None and not (tag.startswith("I-") and tag[2:] == open_at[1]):
+    for i, tag in enumerate([*tags, OUTSIDE]):
+        if open_at is not None and not (tag.startswith(INSIDE) and tag[2:] == open_at[1]):
             found.append((open_at[0], i, open_at[1]))
             open_at = None
-        if tag.startswith("B-") or (tag.startswith("I-") and open_at is None):
+        if tag.startswith(BEGIN) or (tag.startswith(INSIDE) and open_at is None):
             open_at = (i, tag[2:])
     return found
 
@@ -69,7 +70,7 @@ class EntityModel:
         found: list[Predicted] = []
         outer: list[str] | None = None
         for level, tagger in enumerate(self.taggers):
-            if outer is not None and all(tag == "O" for tag in outer):
+            if outer is not None and all(tag == OUTSIDE for tag in outer):
                 break
             tagger.set(sentence_features(tokens, outer))
             tags = tagger.tag()

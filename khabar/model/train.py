@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from khabar.annotation.tags import BEGIN, OUTSIDE
 from khabar.foundation import jsonl, signals
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import os_reason, put_in_place, stage_file, staging_folder, sync_tree, write_atomic, write_error
@@ -159,11 +160,11 @@ def wojood_files(root: Path, splits: tuple[str, ...] = WOJOOD_SPLITS) -> list[Pa
 def _outer_tags(sentence: Sentence, level: int) -> list[str] | None:
     if level == 0:
         return None
-    return list(sentence.tags[level - 1]) if level - 1 < len(sentence.tags) else ["O"] * len(sentence.tokens)
+    return list(sentence.tags[level - 1]) if level - 1 < len(sentence.tags) else [OUTSIDE] * len(sentence.tokens)
 
 
 def _level_tags(sentence: Sentence, level: int) -> list[str]:
-    return list(sentence.tags[level]) if level < len(sentence.tags) else ["O"] * len(sentence.tokens)
+    return list(sentence.tags[level]) if level < len(sentence.tags) else [OUTSIDE] * len(sentence.tokens)
 
 
 def fit_level(sentences: list[Sentence], level: int, config: TrainConfig, model_file: Path) -> int:
@@ -173,7 +174,7 @@ def fit_level(sentences: list[Sentence], level: int, config: TrainConfig, model_
     trainer = pycrfsuite.Trainer(verbose=False)
     used = 0
     for sentence in sentences:
-        if level > 0 and not any(tag != "O" for tag in _outer_tags(sentence, level) or []):
+        if level > 0 and not any(tag != OUTSIDE for tag in _outer_tags(sentence, level) or []):
             continue  # an inner entity lies inside an outer one: elsewhere there is nothing to learn
         trainer.append(sentence_features(sentence.tokens, _outer_tags(sentence, level)), _level_tags(sentence, level))
         used += 1
@@ -246,7 +247,7 @@ def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, pr
     with staging_folder(final) as work:
         levels = 0
         for level in range(MAX_LEVELS):
-            entities = sum(1 for s in sentences if level < len(s.tags) for tag in s.tags[level] if tag.startswith("B-"))
+            entities = sum(1 for s in sentences if level < len(s.tags) for tag in s.tags[level] if tag.startswith(BEGIN))
             if entities < MIN_LEVEL_ENTITIES:
                 break
             level_started = time.monotonic()
