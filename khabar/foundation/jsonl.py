@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, AnyStr
+from typing import Any, AnyStr, TypeVar
 
 import msgspec
 
@@ -28,6 +28,8 @@ from khabar.foundation.files import write_atomic
 #: The characters ``str.splitlines()`` splits on that ``json.dumps`` leaves raw (the others are control characters it escapes).
 RAW_LINE_SEPARATORS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _ESCAPES = str.maketrans(RAW_LINE_SEPARATORS)
+
+T = TypeVar("T")
 
 
 def json_problem(exc: json.JSONDecodeError, *, line: bool = True) -> str:
@@ -40,6 +42,19 @@ def json_problem(exc: json.JSONDecodeError, *, line: bool = True) -> str:
         return "it starts with a UTF-8 byte order mark (BOM), which JSON does not allow: save it without one"
     where = f"line {exc.lineno} column {exc.colno}" if line else f"column {exc.colno}"
     return f"{exc.msg.removesuffix(' at')} at {where}"
+
+
+def decode_as(data: bytes | str, kind: type[T]) -> T:
+    """One JSON value of the type ``kind`` (a dataclass, a typing form), its every field's type checked; a
+    :class:`ValueError` saying in one line what is wrong and where (msgspec's ``Expected `str`, got `int` - at
+    `$.version```) for one that is not UTF-8 JSON, nests too deeply, or is not of that type: read as ``json`` reads,
+    a file of the project's own cut short or edited was a ``TypeError`` or ``UnicodeDecodeError`` traceback."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.MsgspecError as exc:
+        raise ValueError(str(exc)) from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def dumps_document(value: Any) -> str:

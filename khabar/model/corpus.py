@@ -12,7 +12,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from khabar.annotation.conll_import import ARTIFACT_TOKENS, read_conll, sentence
 from khabar.annotation.scheme import load_scheme
 from khabar.annotation.tags import BEGIN, INSIDE, OUTSIDE
 from khabar.foundation import jsonl
+from khabar.foundation.errors import KhabarError, quoted
 from khabar.foundation.paths import Repo
 from khabar.model.tokens import PROCLITIC_TOKEN, Token, sentences, tokenize
 
@@ -211,26 +212,53 @@ def gold_documents(exports: list[Path], documents_file: Path) -> Iterator[Docume
         yield from range_documents(part, gold)
 
 
-def read_documents(path: Path) -> list[Document]:
-    """Documents in a JSON-lines file of ``{"doc_id", "text", "entities": [[start, end, label], ...]}``."""
-    found = []
-    for _, line in jsonl.lines(path):  # split on "\n" only: a text may hold U+2028
-        if line.strip():
-            raw = json.loads(line)
-            found.append(Document(raw["doc_id"], raw["text"], tuple(CharEntity(*e) for e in raw.get("entities", []))))
-    return found
-
-
 def submitted_file(root: Path) -> Path:
-    """Entities annotators submitted through the ML backend, latest per page (git-ignored, no identities)."""
+    """Entities annotators submitted through the ML backend, a line a submission (git-ignored, no identities)."""
     return root / ".khabar" / "training" / "submitted.jsonl"
 
 
+@dataclass(frozen=True)
+class SubmittedLine:
+    """A line of :func:`submitted_file`: a page's text and its entities as ``[start, end, label]``, nothing else."""
+
+    doc_id: str
+    text: str
+    entities: tuple[tuple[int, int, str], ...] = ()
+
+
+def submitted_line(document: Document) -> str:
+    """The line of :func:`submitted_file` that records ``document`` (its text and entities only: no annotator)."""
+    return jsonl.dumps_line(asdict(SubmittedLine(document.doc_id, document.text, tuple((e.start, e.end, e.label) for e in document.entities))))
+
+
+def span_problem(start: int, end: int, text: str) -> str | None:
+    """Why ``start``-``end`` is no span of ``text`` (None when it is one): outside it, empty or reversed."""
+    return None if 0 <= start < end <= len(text) else f"offsets {start}-{end} are not inside the text"
+
+
+def label_problem(label: str) -> str | None:
+    """Why ``label`` is no entity label to learn (None when it is one): the scheme's entity layer lacks it, so the
+    model would learn it and suggest what Label Studio refuses."""
+    return None if label in load_scheme().entity.labels else f"label {quoted(label)} is not one of the scheme's entity labels"
+
+
 def read_submitted(path: Path) -> list[Document]:
-    """The latest submission of each page in ``path`` (JSON lines: doc_id, text, entities); none when it is missing."""
+    """The latest submission of each page in ``path`` (:class:`SubmittedLine`); none when it is missing. A line that is
+    not one (cut short, edited) is one line naming the file and the line: read trusting its shape, it stopped
+    ``khabar train``, and every retraining of the ML backend, with a traceback."""
     if not path.exists():
         return []
     latest: dict[str, Document] = {}
-    for document in read_documents(path):
-        latest[document.doc_id] = document
+    for line_no, line in jsonl.lines(path):  # split on "\n" only: a text may hold U+2028
+        if not line.strip():
+            continue
+        try:
+            page = jsonl.decode_as(line, SubmittedLine)
+        except ValueError as exc:
+            raise KhabarError(f"line {line_no}: not a submitted page ({exc})", file=str(path)) from None
+        document = Document(page.doc_id, page.text, tuple(CharEntity(*entity) for entity in page.entities))
+        for entity in document.entities:
+            if (problem := span_problem(entity.start, entity.end, document.text) or label_problem(entity.label)) is not None:
+                raise KhabarError(f"line {line_no}: {problem}", file=str(path), document=page.doc_id)
+        latest[page.doc_id] = document
     return [latest[doc_id] for doc_id in sorted(latest)]

@@ -18,7 +18,7 @@ from khabar.annotation.tags import BEGIN, INSIDE, OUTSIDE
 from khabar.foundation.errors import KhabarError
 from khabar.model.features import sentence_features
 from khabar.model.tokens import Token, sentences
-from khabar.model.train import ModelInfo, model_file_problem, read_info
+from khabar.model.train import ModelInfo, level_file, model_file_problem, read_info
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class EntityModel:
         self.info: ModelInfo = read_info(model_dir)
         self.taggers = []
         for level in range(self.info.levels):
-            path = model_dir / f"level-{level}.crfsuite"
+            path = level_file(model_dir, level)
             problem = model_file_problem(path)  # CRFsuite may crash on a file cut short: checked before it opens one
             if problem is not None:
                 raise KhabarError(f"cannot open the model ({problem})", file=str(path))

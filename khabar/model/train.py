@@ -24,12 +24,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from khabar.annotation.tags import BEGIN, OUTSIDE
 from khabar.foundation import jsonl, signals
-from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import os_reason, put_in_place, stage_file, staging_folder, sync_tree, write_atomic, write_error
+from khabar.foundation.errors import KhabarError, quoted
+from khabar.foundation.export_files import read_regular
+from khabar.foundation.files import FolderSwap, os_reason, stage_file, staging_folder, sync_tree, write_atomic, write_error
 from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, document_sentences, wojood_dir, wojood_sentences
 from khabar.model.features import sentence_features
 
@@ -50,6 +51,8 @@ MAX_TOKENS = 250_000
 #: A CRFsuite model file starts with these four bytes, then the file's size as a little-endian uint32, which its writer
 #: puts there last (see :func:`model_file_problem`).
 CRF_MAGIC = b"lCRF"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,11 @@ def fit_level(sentences: list[Sentence], level: int, config: TrainConfig, model_
     return used
 
 
+def level_file(model_dir: Path, level: int) -> Path:
+    """The CRF of one nesting level in a model's folder."""
+    return model_dir / f"level-{level}.crfsuite"
+
+
 def model_file_problem(path: Path) -> str | None:
     """Why the CRFsuite model file ``path`` is not whole (None when it is): no header, or fewer bytes than it says.
 
@@ -238,7 +246,7 @@ def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, pr
     config = data.config
     version = model_version(data)
     final = models_dir / version
-    if (final / "model.json").exists():
+    if whole_model(final):
         progress(f"{version} is already trained (same data, same settings)")
         if serve:
             write_atomic(models_dir / CURRENT_NAME, current_text(version))
@@ -251,7 +259,7 @@ def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, pr
             if entities < MIN_LEVEL_ENTITIES:
                 break
             level_started = time.monotonic()
-            used = fit_level(sentences, level, config, work / f"level-{level}.crfsuite")
+            used = fit_level(sentences, level, config, level_file(work, level))
             progress(f"  level {level}: {entities} entities in {used} sentences, {time.monotonic() - level_started:.1f} s")
             levels += 1
         if levels == 0:
@@ -276,18 +284,19 @@ def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, pr
         except OSError as exc:
             raise write_error(exc, work / "model.json") from None
         current = stage_file(models_dir / CURRENT_NAME, current_text(version)) if serve else None
+        # A reader sees no model or a whole one. One of this version there is not whole (whole_model): the new one
+        # replaces it, where "already trained" kept serving a model whose level file was cut short.
+        swap = FolderSwap(work, final)
         try:
             with signals.held():  # the model and current.json in place together, or neither: Ctrl-C waits for them
-                try:
-                    put_in_place(work, final)  # a reader sees no model or a whole one; the staging folder goes if anything fails
-                except OSError as exc:
-                    raise write_error(exc, final) from None
+                swap.swap()
                 if current is not None:
                     try:
                         current.commit()
                     except BaseException:
-                        final.rename(work)  # not served, so not kept: the staging folder goes with it
+                        swap.undo()  # not served, so not kept: the staging folder goes with it
                         raise
+                swap.finish()
         finally:
             if current is not None:
                 current.discard()
@@ -295,12 +304,30 @@ def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, pr
 
 
 def read_info(model_dir: Path) -> ModelInfo:
+    """The description of the model in ``model_dir``, each field of the type it has (a model.json edited or cut short
+    is one line naming it; a number of levels given as text was a traceback)."""
+    path = model_dir / "model.json"
+    info = _read_json(path, ModelInfo, "not a trained model")
+    if MODEL_VERSION.fullmatch(info.version) is None or not 1 <= info.levels <= MAX_LEVELS:
+        raise KhabarError(f"not a trained model: version {quoted(info.version)}, {info.levels} level(s) (at most {MAX_LEVELS})", file=str(path))
+    return info
+
+
+def whole_model(model_dir: Path) -> bool:
+    """Whether ``model_dir`` holds a model that can be served: its model.json, and each level's file whole."""
     try:
-        raw = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
-        raw["config"] = TrainConfig(**raw["config"])
-        return ModelInfo(**raw)
-    except (OSError, json.JSONDecodeError, TypeError, KeyError) as exc:
-        raise KhabarError(f"not a trained model ({exc.__class__.__name__}: {exc})", file=str(model_dir / "model.json")) from None
+        info = read_info(model_dir)
+    except KhabarError:
+        return False
+    return all(model_file_problem(level_file(model_dir, level)) is None for level in range(info.levels))
+
+
+def _read_json(path: Path, kind: type[T], what: str) -> T:
+    """The JSON file ``path`` as ``kind``; else a one-line error naming it, saying it is not ``what``."""
+    try:
+        return jsonl.decode_as(read_regular(path), kind)
+    except ValueError as exc:
+        raise KhabarError(f"{what} ({exc})", file=str(path)) from None
 
 
 def models_dir(root: Path) -> Path:
@@ -315,18 +342,29 @@ def current_file(root: Path) -> Path:
     return models_dir(root) / CURRENT_NAME
 
 
+@dataclass(frozen=True)
+class Current:
+    """What ``current.json`` holds: the version of the served model."""
+
+    version: str
+
+
 def current_text(version: str) -> str:
     """What ``current.json`` holds when ``version`` is the served model."""
-    return jsonl.dumps_document({"version": version})
+    return jsonl.dumps_document(asdict(Current(version)))
 
 
 def current_model_dir(root: Path) -> Path:
-    try:
-        version = json.loads(current_file(root).read_text(encoding="utf-8"))["version"]
-    except FileNotFoundError:
-        raise KhabarError("no trained model; train one with: khabar train") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise KhabarError(f"unreadable ({exc.__class__.__name__}: {exc})", file=str(current_file(root))) from None
+    """The folder of the model served, which ``current.json`` names by its version (a version of another shape, a
+    path such as ``../../etc`` among them, is refused: it names no model of the models' folder)."""
+    path = current_file(root)
+    if not os.path.lexists(path):
+        raise KhabarError("no trained model; train one with: khabar train")
+    version = _read_json(path, Current, "unreadable").version
+    if MODEL_VERSION.fullmatch(version) is None:
+        raise KhabarError(f"names no model version: {quoted(version)}; train one with: khabar train", file=str(path))
+    if not (models_dir(root) / version).is_dir():
+        raise KhabarError(f"names {version}, which is not in the models' folder; train one with: khabar train", file=str(path))
     return models_dir(root) / version
 
 

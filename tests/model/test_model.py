@@ -14,7 +14,7 @@ import pytest
 
 from khabar.annotation.ingest import TASK_DATA_KEYS, load_records
 from khabar.annotation.scheme import load_scheme
-from khabar.model.corpus import wojood_dir, wojood_documents
+from khabar.model.corpus import submitted_file, wojood_dir, wojood_documents
 from khabar.model.evaluate import Labelled, Scores
 from khabar.model.predict import EntityModel
 from khabar.model.train import MODEL_PREFIX, current_model_dir, read_info
@@ -295,3 +295,84 @@ def test_a_training_whose_current_json_cannot_be_replaced_leaves_no_model_it_doe
     run = khabar("--root", str(root), "train")
     assert run.status == 2 and run.err.splitlines()[-1].startswith(f"khabar train: error: {models / 'current.json'}: "), run.output
     assert tree(models) == before
+
+
+#: name → a line of submitted.jsonl after a good one, and the words of the one-line error
+BROKEN_SUBMISSIONS = {
+    "a line cut short": ('{"doc_id": "d", "text": "abc", "entities": [[0, 2, "PERS"]]', "line 2: not a submitted page"),
+    "not an object": ("[1]", "line 2: not a submitted page (Expected `object`, got `array`)"),
+    "a doc_id that is a number": ('{"doc_id": 5, "text": "abc"}', "line 2: not a submitted page (Expected `str`, got `int` - at `$.doc_id`)"),
+    "no text": ('{"doc_id": "d"}', "line 2: not a submitted page (Object missing required field `text`)"),
+    "an entity without its label": ('{"doc_id": "d", "text": "abc", "entities": [[0, 2]]}', "line 2: not a submitted page (Expected `array` of length 3"),
+    "an offset that is a boolean": ('{"doc_id": "d", "text": "abc", "entities": [[true, 2, "PERS"]]}', "at `$.entities[0][0]`"),
+    "offsets outside the text": ('{"doc_id": "d", "text": "abc", "entities": [[0, 99, "PERS"]]}', "document d: line 2: offsets 0-99 are not inside the text"),
+    "a label the scheme lacks": ('{"doc_id": "d", "text": "abc", "entities": [[0, 2, "NOPE"]]}', "document d: line 2: label «NOPE» is not one of the scheme's entity labels"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_SUBMISSIONS)
+def test_khabar_train_refuses_a_submitted_file_it_cannot_learn_from_in_one_line(case, trained_repo, tmp_path, khabar):
+    """``.khabar/training/submitted.jsonl`` read trusting its shape: a line cut short or of another shape stopped
+    ``khabar train`` (and every retraining of the ML backend) with a traceback; offsets outside the text and labels
+    the scheme lacks were learnt from, or silently dropped."""
+    root = tmp_path / "repo"
+    shutil.copytree(trained_repo, root)
+    line, words = BROKEN_SUBMISSIONS[case]
+    submitted = submitted_file(root)
+    submitted.parent.mkdir(parents=True)
+    submitted.write_text('{"doc_id": "fine", "entities": [[0, 3, "PERS"]], "text": "قال وزير"}\n' + line + "\n", encoding="utf-8")
+    before = tree(root / ".khabar" / "models")
+    run = khabar("--root", str(root), "train")
+    assert run.status == 2 and words in run.err and str(submitted) in run.err and len(run.err.strip().splitlines()) == 1, run.err
+    assert tree(root / ".khabar" / "models") == before
+
+
+#: name → a change to a model's model.json, and the words of the one-line error
+BROKEN_DESCRIPTIONS = {
+    "levels as a text": (lambda info: {**info, "levels": "2"}, "not a trained model (Expected `int`, got `str` - at `$.levels`)"),
+    "no level": (lambda info: {**info, "levels": 0}, "0 level(s) (at most 3)"),
+    "a version that is a number": (lambda info: {**info, "version": 5}, "not a trained model (Expected `str`, got `int` - at `$.version`)"),
+    "a version of another shape": (lambda info: {**info, "version": "mine"}, "not a trained model: version «mine»"),
+    "settings of another type": (lambda info: {**info, "config": {**info["config"], "split_proclitics": "no"}}, "at `$.config.split_proclitics`"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_DESCRIPTIONS)
+def test_a_model_description_of_another_shape_is_a_one_line_error(case, trained_repo, tmp_path, khabar):
+    """model.json read trusting its fields: levels as a text was a traceback, a version that is a number stamped
+    every prediction, a model of no level predicted no entity at all, without a word."""
+    broken = tmp_path / "broken"
+    shutil.copytree(current_model_dir(trained_repo), broken)
+    change, words = BROKEN_DESCRIPTIONS[case]
+    (broken / "model.json").write_text(json.dumps(change(json.loads((broken / "model.json").read_text(encoding="utf-8")))), encoding="utf-8")
+    documents = trained_repo / "annotation" / "corpus" / "documents.jsonl"
+    run = khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(tmp_path / "o.json"), "--model", str(broken))
+    assert run.status == 2 and words in run.err and str(broken / "model.json") in run.err and len(run.err.strip().splitlines()) == 1, run.err
+    assert not (tmp_path / "o.json").exists()
+
+
+#: name → how the served model's folder is broken
+CUT_MODELS = {
+    "a level file cut short": lambda model: (model / "level-0.crfsuite").write_bytes((model / "level-0.crfsuite").read_bytes()[:1000]),
+    "model.json cut short": lambda model: (model / "model.json").write_bytes((model / "model.json").read_bytes()[:100]),
+    "model.json not UTF-8": lambda model: (model / "model.json").write_bytes(b"\xff\xfe"),
+}
+
+
+@pytest.mark.parametrize("case", CUT_MODELS)
+def test_train_after_the_served_model_was_cut_short_trains_it_again_and_serves_it_whole(case, trained_repo, tmp_path, khabar):
+    """The same data again, and the model of that version broken on disk: ``khabar train`` said "already trained" and
+    went on serving the broken model (or stopped on a traceback), so nothing but deleting it by hand recovered."""
+    root = tmp_path / "repo"
+    shutil.copytree(trained_repo, root)
+    served = current_model_dir(root)
+    levels = {path.name: path.read_bytes() for path in served.glob("*.crfsuite")}
+    CUT_MODELS[case](served)
+    documents = root / "annotation" / "corpus" / "documents.jsonl"
+    assert khabar("--root", str(root), "predict", "--documents", str(documents), "--out", str(tmp_path / "o.json")).status == 2
+    run = khabar("--root", str(root), "train")
+    assert run.status == 0 and "already trained" not in run.out, run.output
+    assert current_model_dir(root) == served and {path.name: path.read_bytes() for path in served.glob("*.crfsuite")} == levels
+    assert EntityModel(served).version == served.name
+    assert sorted(os.listdir(served.parent)) == sorted(["current.json", served.name])
+    assert khabar("--root", str(root), "predict", "--documents", str(documents), "--out", str(tmp_path / "o.json")).status == 0
