@@ -5,8 +5,12 @@ Training the real model takes minutes; these slices train in seconds and still h
 
 from __future__ import annotations
 
+import json
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from khabar.foundation.paths import repo
 from khabar.model.corpus import wojood_dir
@@ -43,3 +47,13 @@ def small_repo(folder: Path) -> Path:
     for split, (first, last) in SLICES.items():
         (target / f"{split}.txt").write_text("\n\n".join(sentences[first:last]) + "\n", encoding="utf-8")
     return folder
+
+
+def post(url: str, body: bytes, content_type: str | None = "application/json") -> tuple[int, Any]:
+    """POST ``body`` to the backend at ``url``; its status and its answer, as JSON."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if content_type else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -17,7 +15,7 @@ from khabar.studio.ml_backend import connect_project, health, start_backend, sto
 from khabar.studio.project import project_tasks, sync_project
 from khabar.studio.server import free_port
 from tests.browser_support import logged_in_page
-from tests.model.model_support import SOURCE
+from tests.model.model_support import SOURCE, post
 
 pytestmark = pytest.mark.studio
 
@@ -83,26 +81,17 @@ def test_a_submitted_annotation_reaches_the_training_data_and_a_new_model_is_ser
     assert health(running.url)["model_version"] == new_version
 
 
-def _post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 def test_a_malformed_request_gets_a_clear_error_and_the_backend_goes_on(backend):
     _root, running = backend
-    assert _post(f"{running.url}/predict", b"{not json") == (400, {"error": "the body is not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"})
-    status, answer = _post(f"{running.url}/predict", json.dumps({"tasks": [{"id": 7, "data": {}}]}).encode())
+    assert post(f"{running.url}/predict", b"{not json") == (400, {"error": "the body is not JSON (Expecting property name enclosed in double quotes at line 1 column 2)"})
+    status, answer = post(f"{running.url}/predict", json.dumps({"tasks": [{"id": 7, "data": {}}]}).encode())
     assert status == 400 and answer["error"] == "task 7: no data.text string"
     region = {"id": "r", "from_name": "entity", "value": {"start": 1, "end": 9, "labels": ["ORG"]}}
     body = {"action": "ANNOTATION_CREATED", "task": {"id": 3, "data": {"text": "abc", "doc_id": "d"}}, "annotation": {"result": [region]}}
-    status, answer = _post(f"{running.url}/webhook", json.dumps(body).encode())
+    status, answer = post(f"{running.url}/webhook", json.dumps(body).encode())
     assert status == 400 and answer["error"] == "task 3: region r: offsets 1-9 are not inside the text"
     assert health(running.url)["status"] == "UP"
-    status, answer = _post(f"{running.url}/predict", json.dumps({"tasks": [{"id": 1, "data": {"text": "قال وزير الخارجية العراقي في بغداد"}}]}).encode())
+    status, answer = post(f"{running.url}/predict", json.dumps({"tasks": [{"id": 1, "data": {"text": "قال وزير الخارجية العراقي في بغداد"}}]}).encode())
     assert status == 200 and answer["results"][0]["result"]
 
 
