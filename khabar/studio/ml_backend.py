@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.export_files import read_regular
 from khabar.studio.connection import UnusableAnswer, shown, studio_answers, whole_number
 from khabar.studio.server import LOCAL_HOST, port_is_free, write_private_json
 
@@ -60,17 +62,19 @@ def _alive(pid: int) -> bool:
 
 
 def running_backend(studio_dir: Path) -> Backend | None:
+    """The backend the state file names, while it runs; the state file of one that is gone, or one that is not a
+    :class:`Backend` (cut short, edited), is removed. Read trusting its shape, one nested too deeply was a traceback
+    of ``khabar studio up`` and ``down``; anything but a regular file there is refused in one line."""
+    path = state_file(studio_dir)
+    if not os.path.lexists(path):
+        return None
     try:
-        raw = json.loads(state_file(studio_dir).read_text(encoding="utf-8"))
-        backend = Backend(pid=int(raw["pid"]), port=int(raw["port"]))
-    except FileNotFoundError:
-        return None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        state_file(studio_dir).unlink(missing_ok=True)
-        return None
-    if _alive(backend.pid):
+        backend = jsonl.decode_as(read_regular(path), Backend)
+    except ValueError:
+        backend = None
+    if backend is not None and _alive(backend.pid):
         return backend
-    state_file(studio_dir).unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
     return None
 
 

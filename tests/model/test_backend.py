@@ -229,3 +229,20 @@ def test_a_backend_started_outside_its_repository_serves_that_repository(trained
     assert "Traceback" not in log_file(tmp_path / "studio").read_text(encoding="utf-8")
 
 
+
+@pytest.mark.parametrize("state", ["nested too deeply", "a pid that is a boolean", "a folder"])
+def test_a_backend_state_file_of_another_shape_is_let_go_and_anything_but_a_file_refused(state, tmp_path, khabar):
+    """``.studio/ml-backend.json`` (the backend's pid and port) read trusting its shape: nested too deeply, or a
+    folder there, ``khabar studio down`` stopped on a traceback."""
+    studio_dir = tmp_path / "studio"
+    studio_dir.mkdir()
+    path = studio_dir / "ml-backend.json"
+    if state == "a folder":
+        path.mkdir()
+    else:
+        path.write_text(_deep(100_000) if state == "nested too deeply" else '{"pid": true, "port": 9090}', encoding="utf-8")
+    run = khabar("studio", "down", "--studio-dir", str(studio_dir))
+    if state == "a folder":
+        assert run.status == 2 and run.err.strip() == f"khabar studio: error: {path}: a folder, not a regular file" and path.is_dir()
+    else:
+        assert run.status == 0 and "Label Studio was not running" in run.out and not path.exists()
