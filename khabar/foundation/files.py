@@ -131,6 +131,8 @@ class StagedFile:
     target: Path
     temporary: Path
     expected_sha256: str | None = None
+    #: the caller found no file there: one made since is not replaced
+    new: bool = False
     made: tuple[Path, ...] = ()  # the folders made to hold it, innermost first: a discarded file leaves none of them
     #: a descriptor holding the temporary file's lock until it is renamed or discarded (see :func:`left_behind`)
     held: int | None = None
@@ -138,22 +140,23 @@ class StagedFile:
     placed: bool = False
 
     def commit(self) -> None:
-        """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read, or
-        the command got a signal."""
+        """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read (or
+        was made, when the caller found none), or the command got a signal."""
         try:
             signals.check()
         except BaseException:
             self.discard()
             raise
         try:
-            if self.expected_sha256 is not None:
+            if self.expected_sha256 is not None or self.new:
                 try:  # any error but a missing file is the commit's (below): the new bytes are discarded
                     current: str | None = _file_sha256(self.target)
                 except FileNotFoundError:
                     current = None
                 if current != self.expected_sha256:
                     self.discard()
-                    raise KhabarError("changed on disk since it was read; not written (run the command again)", file=str(self.target))
+                    happened = "made on disk since the command found none there" if self.new else "changed on disk since it was read"
+                    raise KhabarError(f"{happened}; not written (run the command again)", file=str(self.target))
             os.replace(self.temporary, self.target)
             self.placed = True
         except OSError as exc:
@@ -189,7 +192,8 @@ def _staged_name(target: Path) -> re.Pattern[str]:
 
 
 def stage_file(
-    path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, expected_sha256: str | None = None, mode: int | None = None,
+    path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, expected_sha256: str | None = None, new: bool = False,
+    mode: int | None = None,
 ) -> StagedFile:
     """Write ``data`` beside ``path`` (the target of a link) and sync it; :meth:`StagedFile.commit` puts it in place.
     The new bytes are held (see :func:`left_behind`) until then; what a killed command left beside ``path`` (an
@@ -197,7 +201,8 @@ def stage_file(
 
     ``data``: bytes, text (UTF-8), or either a piece at a time (a file written as it is made: whatever the pieces
     raise, nothing is left). ``expected_sha256``: the hash of the bytes the caller read; the commit is refused if
-    the file no longer has it. ``mode``: for a file that must have it whatever it replaces (0600 for a secret).
+    the file no longer has it. ``new``: the caller found no file there; the commit is refused if one is now (a file
+    made meanwhile is someone's). ``mode``: for a file that must have it whatever it replaces (0600 for a secret).
     """
     target = destination(path)
     pieces = [data] if isinstance(data, (bytes, str)) else data
@@ -215,7 +220,7 @@ def stage_file(
             os.close(fd)  # another command took it for a killed one's in the instant before the lock, and removes it
     except OSError as exc:
         raise write_error(exc, target) from None
-    staged = StagedFile(target, Path(name), expected_sha256, made, held=fd)
+    staged = StagedFile(target, Path(name), expected_sha256, new, made, held=fd)
     try:
         with os.fdopen(os.dup(fd), "wb") as handle:
             for piece in pieces:
@@ -232,13 +237,17 @@ def stage_file(
     return staged
 
 
-def write_atomic(path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, expected_sha256: str | None = None, mode: int | None = None) -> None:
-    """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename."""
-    stage_file(path, data, expected_sha256=expected_sha256, mode=mode).commit()
+def write_atomic(
+    path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, expected_sha256: str | None = None, new: bool = False, mode: int | None = None,
+) -> None:
+    """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename (``expected_sha256``,
+    ``new``, ``mode``: as :func:`stage_file` takes them)."""
+    stage_file(path, data, expected_sha256=expected_sha256, new=new, mode=mode).commit()
 
 
 def write_new_files(files: Sequence[tuple[Path, Callable[[], bytes | str | Iterable[str]]]]) -> None:
-    """Write files that do not exist yet (the caller checked), all of them or none, whatever stops the command.
+    """Write files that do not exist yet (the caller checked; one made since is not replaced: ``stage_file``'s
+    ``new``), all of them or none, whatever stops the command.
 
     Each is staged in turn (:func:`stage_file`; its data made only then, so that one can be made from what the one
     before it read), then all are renamed into place with SIGINT and SIGTERM held: a rename that fails, or one of
@@ -249,7 +258,7 @@ def write_new_files(files: Sequence[tuple[Path, Callable[[], bytes | str | Itera
     staged: list[StagedFile] = []
     try:
         for path, data in files:
-            staged.append(stage_file(path, data()))
+            staged.append(stage_file(path, data(), new=True))
         with signals.held() as arrived:
             try:
                 for file in staged:

@@ -439,7 +439,7 @@ def pull(
         if refused:
             refuse(refused, command="pull", file=str(path), progress=progress)
         merged = PullMerge()
-        staged = stage_file(path, jsonl.dumps_document_items(merge_pull(file.spool, server_tasks, differences, state, merged)), expected_sha256=file.sha256)
+        staged = stage_file(path, jsonl.dumps_document_items(merge_pull(file.spool, server_tasks, differences, state, merged)), expected_sha256=file.sha256, new=not existed)
         changed = not existed or merged.changed
         updated_book = {**book, **{_user_key(user): pseudonym for user, pseudonym in pseudonyms.items()}}
         with signals.held():  # the export, its sync state and the pseudonyms together: a pull stopped between them left a state older than its file

@@ -601,6 +601,32 @@ def test_an_atomic_write_refuses_a_file_changed_since_it_was_read(tmp_path):
         write_atomic(tmp_path / "loop-a", "x\n")
 
 
+def test_a_write_of_a_file_the_command_found_absent_refuses_one_made_meanwhile(tmp_path):
+    """A command that found no file writes a new one: a file someone saved there meanwhile was replaced by it.
+    ``write_atomic(new=True)`` (``link … --write`` of a base without the file, ``studio pull`` to a new export) and
+    ``write_new_files`` (``khabar import-conll``) refuse it and keep it, leaving nothing of their own."""
+    from khabar.foundation.errors import KhabarError
+    from khabar.foundation.files import write_new_files
+
+    path = tmp_path / "x.json"
+    path.write_bytes(b"someone else's\n")
+    with pytest.raises(KhabarError, match=f"^{path}: made on disk since the command found none there; not written"):
+        write_atomic(path, "mine\n", new=True)
+    assert path.read_bytes() == b"someone else's\n" and os.listdir(tmp_path) == ["x.json"]
+
+    out = tmp_path / "out"
+    out.mkdir()
+    export, documents = out / "export.json", out / "documents.jsonl"
+
+    def export_while_someone_saves_the_records() -> str:
+        documents.write_text("someone else's\n", encoding="utf-8")
+        return "[]\n"
+
+    with pytest.raises(KhabarError, match=f"^{documents}: made on disk since the command found none there"):
+        write_new_files([(export, export_while_someone_saves_the_records), (documents, lambda: "{}\n")])
+    assert documents.read_text(encoding="utf-8") == "someone else's\n" and os.listdir(out) == ["documents.jsonl"], "the export was put back out"
+
+
 def test_a_file_written_as_it_is_made_that_fails_leaves_no_file_and_no_folder_it_made(tmp_path):
     """Pieces that raise half-way (a bad line met while the output is written): the staged file goes, and so do
     the folders made to hold it; a folder that was there already stays, and so does one something else was put in."""

@@ -171,6 +171,22 @@ def test_a_file_edited_while_the_pull_waits_on_the_server_is_kept(annotated, tmp
     assert "2026-12-07T01:02:03.000000Z" in [a["updated_at"] for t in read_export(copy) for a in t["annotations"]]
 
 
+def test_a_file_saved_where_a_pull_found_none_is_kept(annotated, tmp_path):
+    """A pull to a path with no file writes a new one: a file saved there while it waited on Label Studio's snapshot
+    was replaced by the pull's."""
+    path = tmp_path / "new.json"
+    theirs = "[]\n"
+
+    def save_during_the_snapshot(line: str) -> None:
+        if line.startswith("asking Label Studio for an export snapshot"):
+            path.write_text(theirs, encoding="utf-8")
+
+    with pytest.raises(KhabarError, match="made on disk since the command found none there"):
+        pull(annotated["client"], annotated["project_id"], path, tmp_path / "book.json", progress=save_during_the_snapshot)
+    assert path.read_text(encoding="utf-8") == theirs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json"], "no sync state, pseudonyms or staged file written"
+
+
 def test_no_email_name_or_user_id_in_any_written_file(annotated, studio_server):
     for path in (annotated["out"], annotated["book"]):
         text = path.read_text(encoding="utf-8")
