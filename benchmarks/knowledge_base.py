@@ -31,7 +31,7 @@ sys.path.insert(0, str(BENCH_DIR))
 from bench_pipeline import REPO_ROOT, Measure, StageFailed, commands_table, khabar_command, measure, one_size_main  # noqa: E402
 from synth import generate  # noqa: E402
 
-#: what a dataset repository holds for validate, build and link (as the knowledge-base tests copy it)
+#: what a dataset repository holds for validate, build and link (as the tests' `repo_copy` copies it)
 REPOSITORY_PARTS = ("annotation", "dataset", "DATASHEET.md")
 
 
@@ -65,10 +65,10 @@ def write_covering_base(root: Path) -> tuple[int, int]:
     use_root(root)
     try:
         _, mentions, contents = committed_gold()
-        files.write(Link, mentions.select(*LINK_KEY, entity_id=pl.lit(NOT_IN_BASE)))
+        files.write(Link, mentions.select(*LINK_KEY, entity_id=pl.lit(NOT_IN_BASE)), files.read_to_replace(Link)[1])  # the copy's, replaced
         numbers = pl.int_range(1, contents.height + 1, eager=True).cast(pl.String).str.zfill(6)
-        files.write(Cluster, contents.select(*SPAN_KEY).with_columns(cluster_id="qc-" + numbers))
-        files.write(AmbiguousSource, [])
+        files.write(Cluster, contents.select(*SPAN_KEY).with_columns(cluster_id="qc-" + numbers), files.read_to_replace(Cluster)[1])
+        files.write(AmbiguousSource, [], files.read_to_replace(AmbiguousSource)[1])
     finally:
         use_root(None)
     return mentions.height, contents.height

@@ -13,9 +13,7 @@ holds annotations for it, so its offsets stay valid.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ import msgspec
 
 from khabar.annotation.normalize import normalize_text
 from khabar.foundation import export_files, jsonl
+from khabar.foundation.csv_files import read_csv
 from khabar.foundation.errors import KhabarError, not_utf8, quoted
 
 LANGUAGE = "ar"
@@ -99,31 +98,12 @@ def read_page(path: Path) -> str:
 
 def _read_csv(path: Path, fields: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
     """The rows of a metadata file, each with where it is (``file:line``, the line it starts on) and a value for
-    each column of the header. A column of ``fields`` missing, a row of more or fewer values than the header has
-    (an extra value was dropped unread, a missing one a traceback or a null in the records) and what is not CSV
-    (a quote left open, a character after a closing quote) are one line naming the file and line (exit 2)."""
+    each column of the header, which has ``fields`` among others; what is not such a file is one line naming the
+    file, the line and the value (:func:`khabar.foundation.csv_files.read_csv`)."""
     if not path.exists() and not path.is_symlink():
         raise KhabarError("metadata file not found", file=str(path))
-    reader = csv.reader(io.StringIO(export_files.read_regular_text(path), newline=""), strict=True)
-    rows: list[tuple[str, dict[str, str]]] = []
-    try:
-        header = next(reader, [])
-        missing = [name for name in fields if name not in header]
-        if missing:
-            raise KhabarError(f"missing column(s) {', '.join(missing)}", file=str(path))
-        start = reader.line_num + 1
-        for values in reader:
-            if values:  # a blank line holds no row
-                where = f"{path}:{start}"
-                if len(values) > len(header):
-                    raise KhabarError(f"{len(values)} values where the header has {len(header)} columns: {quoted(values[len(header)])} has no column", file=where)
-                if len(values) < len(header):
-                    raise KhabarError(f"{len(values)} values where the header has {len(header)} columns: no value for {', '.join(map(repr, header[len(values):]))}", file=where)
-                rows.append((where, dict(zip(header, values))))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise KhabarError(f"not CSV: {exc}", file=f"{path}:{reader.line_num}") from None
-    return rows
+    read = read_csv(path, fields, other_columns=True)
+    return [(read.at(line), dict(zip(read.header, values))) for line, values in read.rows()]
 
 
 def _is_date(text: str) -> bool:

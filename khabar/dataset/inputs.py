@@ -4,6 +4,7 @@ the knowledge base that describes them."""
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from khabar.gold.load import load_ranged_inputs
 
 if TYPE_CHECKING:
     from khabar.kb.check import BaseCheck
+
+LOG = logging.getLogger(__name__)
 
 
 def ranged_inputs_from_args(args: argparse.Namespace) -> Inputs:
@@ -28,10 +31,16 @@ def build_inputs_from_args(args: argparse.Namespace) -> tuple[Inputs, BaseCheck 
     describe these inputs). The base may have changed since a ``khabar validate`` kept the tables, so a build checks
     it every time."""
     from khabar.kb.check import BaseCheck, knowledge_base_applies
+    from khabar.kb.files import folder_of_base
 
     exports, documents_file = _exports(args), args.documents or repo().documents_file
     inputs = load_ranged_inputs(exports, documents_file)
-    return inputs, BaseCheck() if knowledge_base_applies(exports, documents_file) else None
+    if knowledge_base_applies(exports, documents_file):
+        return inputs, BaseCheck()
+    if (base := folder_of_base()) is not None:  # its rows are still joined to the spans they name: said, not done silently
+        LOG.info(f"{base} not checked: the knowledge base describes the committed exports and corpus, not these; "
+                 "its links and clusters are joined to the spans of these that they name")
+    return inputs, None
 
 
 def _exports(args: argparse.Namespace) -> list[Path]:

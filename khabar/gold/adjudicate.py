@@ -13,18 +13,16 @@ Documents without annotations get no spans and are reported as not annotated.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, cast, get_args
+from typing import Literal, get_args
 
 import polars as pl
 
-from khabar.foundation import export_files
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.csv_files import read_csv, whole_number
+from khabar.foundation.errors import KhabarError, quoted
 from khabar.foundation.memory import hand_back_freed_memory
 from khabar.foundation.tables import RELATIONS, SPANS
 from khabar.gold.inputs import RANGE_DOCUMENTS, RANGE_SPANS, BuildInputs, Inputs
@@ -78,26 +76,39 @@ class Reason:
     end: int
     change: Change
     guideline: str
+    #: the file and line it is on, as a message names them (``path:line``)
+    where: str = field(default="", compare=False)
+
+    @property
+    def departure(self) -> tuple[str, str, str, int, int, Change]:
+        """What it is the reason for: a span (document, layer, label, offsets) and what the gold did to it."""
+        return self.doc_id, self.layer, self.label, self.start, self.end, self.change
 
 
 def read_reasons(path: Path) -> tuple[Reason, ...]:
-    """The adjudicator's recorded reasons; none when the file does not exist. The file is read as every input is
-    (a regular UTF-8 file, else one line naming it, never waited on); a row that is not one reason is refused,
-    with its line."""
+    """The adjudicator's recorded reasons; none when the file does not exist. The file is read as every CSV file
+    people edit is (:func:`khabar.foundation.csv_files.read_csv`); a row that is not one reason (no guideline, a
+    change that is none, an offset that is not a whole number) or is the reason for the same departure as another
+    is refused, with its file, line and value."""
     if not path.exists() and not path.is_symlink():  # a dangling symlink is refused, not taken for no file
         return ()
-    names = [f.name for f in fields(Reason)]
-    rows = list(csv.DictReader(io.StringIO(export_files.read_regular_text(path), newline="")))
+    read = read_csv(path, [f.name for f in fields(Reason) if f.name != "where"])
+    lines: dict[tuple[str, str, str, int, int, Change], int] = {}  # each departure's reason's line
     reasons = []
-    for number, row in enumerate(rows, start=2):
-        if list(row) != names or None in row.values() or not row["guideline"].strip():
-            raise KhabarError(f"line {number}: expected the columns {', '.join(names)} and a guideline", file=str(path))
-        if row["change"] not in CHANGES:
-            raise KhabarError(f"line {number}: change {row['change']!r} is not one of {', '.join(CHANGES)}", file=str(path))
-        offsets = row["start"], row["end"]
-        if not all(offset.isascii() and offset.isdigit() for offset in offsets):  # int() also takes "٣", " 3" and "3_0"
-            raise KhabarError(f"line {number}: start {offsets[0]!r} and end {offsets[1]!r} must be whole numbers (ASCII digits)", file=str(path))
-        reasons.append(Reason(row["doc_id"], row["layer"], row["label"], int(offsets[0]), int(offsets[1]), cast(Change, row["change"]), row["guideline"]))
+    for line, (doc_id, layer, label, start, end, change, guideline) in read.rows():
+        if change not in CHANGES:
+            raise KhabarError(f"change {quoted(change)} is not one of {', '.join(CHANGES)}", file=read.at(line))
+        if not guideline.strip():
+            raise KhabarError("no guideline: a row is the guideline of one departure", file=read.at(line))
+        try:
+            offsets = whole_number("start", start), whole_number("end", end)
+        except ValueError as exc:
+            raise KhabarError(str(exc), file=read.at(line)) from None
+        reason = Reason(doc_id, layer, label, *offsets, change, guideline, where=read.at(line))
+        if reason.departure in lines:
+            raise KhabarError(f"the reason for the same departure as line {lines[reason.departure]}: one guideline each (which is it?)", file=read.at(line))
+        lines[reason.departure] = line
+        reasons.append(reason)
     return tuple(reasons)
 
 

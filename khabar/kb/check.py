@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from khabar.annotation.scheme import load_scheme
+from khabar.foundation.csv_files import runs_as_formula
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
 from khabar.foundation.paths import repo
 from khabar.gold.adjudicate import Gold, adjudicated_ranges
@@ -31,7 +32,7 @@ from khabar.validation.failures import Failure, FailureKind
 
 #: check name → what it requires, for ``khabar validate --list-checks`` (all are errors)
 CHECKS: dict[str, str] = {
-    "kb_entity": "an entry of entities.csv has a unique lowercase id, a linkable type, a name and at most a Wikidata Q-id",
+    "kb_entity": "an entry of entities.csv has a unique lowercase id, a linkable type, a name, at most a Wikidata Q-id, and no name a spreadsheet runs as a formula",
     "link_missing": "every linkable gold mention outside RELATED zones has a row in links.csv",
     "link_duplicate": "a gold mention has at most one row in links.csv",
     "link_stale": "a row of links.csv names a linkable gold mention (offsets and label)",
@@ -77,6 +78,8 @@ def check_entities(entities: list[Entity], path: Path) -> list[Failure]:
             problems.append("it has no canonical name")
         if e.wikidata and not WIKIDATA_ID.fullmatch(e.wikidata):
             problems.append(f"its wikidata {e.wikidata!r} is not a Q-id")
+        # the build releases entities.csv, a file its readers open in a spreadsheet; its ids are checked above
+        problems += [f"its name {name!r} starts as a spreadsheet formula does, and would run as one" for name in e.names if runs_as_formula(name)]
         failures += [_failure("kb_entity", path, f"entry {e.entity_id!r}: {problem}", found=e.entity_id) for problem in problems]
     return failures
 
@@ -232,7 +235,7 @@ def validate_with_knowledge_base(paths: list[Path], documents_file: Path | None 
 
 def knowledge_base_applies(paths: list[Path], documents_file: Path) -> bool:
     """Whether the repository's knowledge base describes these inputs (else it is not checked against them)."""
-    return repo().kb_dir.is_dir() and export_paths_are_committed(paths, documents_file)
+    return files.folder_of_base() is not None and export_paths_are_committed(paths, documents_file)
 
 
 class BaseCheck:

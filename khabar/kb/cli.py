@@ -41,7 +41,7 @@ def run_link(args: argparse.Namespace) -> int:
 
     arrow_on_the_system_allocator()  # the committed exports validated and adjudicated, as khabar validate does
     texts, mentions, gold_contents = committed_gold()
-    entities, links = files.read(Entity), files.read_frame(Link)
+    entities, (links, links_read) = files.read(Entity), files.read_to_replace(Link)
     if args.what == "propose":
         counts = dict.fromkeys(Status, 0)
         listed: list[LinkProposal] = []  # for a person, after the counts
@@ -59,11 +59,12 @@ def run_link(args: argparse.Namespace) -> int:
         for doc_id, start, end, label, entity_id in unmatched(mentions, links, LINK_KEY).iter_rows():
             print(f"  stale     {doc_id} [{start}:{end}] {label} → {entity_id}: no such gold mention (left in the file)")
         if args.write and additions:
-            path = files.write(Link, pl.concat([links, files.frame_of(Link, additions)]))
+            path = files.write(Link, pl.concat([links, files.frame_of(Link, additions)]), links_read)
             print(f"khabar link: {len(additions)} proposal(s) added to {path}")
         left = counts[Status.AMBIGUOUS] + counts[Status.UNLINKED] + (0 if args.write else counts[Status.PROPOSED])
         return EXIT_FAILED_CHECKS if left else EXIT_OK
-    existing = files.read(Cluster)
+    existing_rows, clusters_read = files.read_to_replace(Cluster)
+    existing = files.rows_of(Cluster, existing_rows)
     items = statements(gold_contents, links)
     proposed = propose_clusters(items, existing)
     reviewed = set(existing)
@@ -78,6 +79,6 @@ def run_link(args: argparse.Namespace) -> int:
         joined = f" with {', '.join(f'{m.doc_id} [{m.start}:{m.end}]' for m in others)}" if others else " alone"
         print(f"  {row.cluster_id} {row.doc_id} [{row.start}:{row.end}]{joined}: {_context(texts[row.doc_id], row.start, row.end)}")
     if args.write and new:
-        path = files.write(Cluster, proposed)
+        path = files.write(Cluster, proposed, clusters_read)
         print(f"khabar link: {len(new)} row(s) added to {path}")
     return EXIT_FAILED_CHECKS if new and not args.write else EXIT_OK

@@ -6,8 +6,11 @@
 - ``ambiguous_sources.csv``: doc_id, start, end (a CONTENT whose source link has two plausible
   readings), readings (``|``-separated: the source that is linked first, then the other reading(s)).
 
-Rows are sorted by their key, the files are UTF-8 with LF line ends (a file saved with CRLF keeps
-them), and every write replaces the file atomically, so a reviewed file only changes by whole rows.
+Rows are sorted by their key, the files are UTF-8 with LF line ends (a file saved with CRLF or CR, or with a byte
+order mark, keeps them), and every write replaces the file atomically, so a reviewed file only changes by whole
+rows: only over the bytes the command read (a reviewer's edit saved meanwhile is kept and the write refused), and
+never with a cell a spreadsheet would run as a formula (``=cmd|…``: every value of the files a command writes is an
+id, an offset or a label, none of which starts so).
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from typing import TypeVar
 
 import polars as pl
 
-from khabar.foundation.errors import EXIT_UNUSABLE_INPUT, KhabarError, not_utf8
-from khabar.foundation.export_files import open_regular, read_regular
+from khabar.foundation.csv_files import FORMULA, read_csv, runs_as_formula, whole_number
+from khabar.foundation.errors import KhabarError, quoted
 from khabar.foundation.files import write_atomic
-from khabar.foundation.paths import repo
+from khabar.foundation.paths import repo, what_is
 
 #: the entry a mention is linked to when it names something that is deliberately not in the base
 NOT_IN_BASE = "-"
@@ -95,40 +98,57 @@ def schema(kind: type[Row]) -> pl.Schema:
 #: file's size. Read whole as row objects, the 778,544 links of a 3M-span export's base took 330 MB at their
 #: peak (2.9 s CPU); read so, 100 MB (1.5 s)
 CHUNK_ROWS = 50_000
-INT64 = range(-(2**63), 2**63)
+
+
+@dataclass(frozen=True)
+class Original:
+    """What a file of the base held when a command read it, for the write that replaces it (:func:`write`): its
+    sha256 (None: there was no file), whether it starts with a byte order mark, how its lines end."""
+
+    path: Path
+    sha256: str | None
+    bom: bool = False
+    line_end: str = "\n"
+
+
+def folder_of_base(folder: Path | None = None) -> Path | None:
+    """The base's folder (``folder``, else the repository's ``annotation/kb/``); None when there is none. What stands
+    there and is not a folder (a file, a dangling symlink) is refused: read as no base, it was neither checked nor
+    built from, and validate and build said nothing."""
+    folder = folder or repo().kb_dir
+    if folder.is_dir():
+        return folder
+    if (found := what_is(folder)) is not None:
+        raise KhabarError(f"{found}, not a folder: the knowledge base is a folder of CSV files", file=str(folder))
+    return None
 
 
 def read_frame(kind: type[Row], folder: Path | None = None) -> pl.DataFrame:
     """The rows of one file as a frame (:func:`schema`), in the file's order; a missing file has none. A
     malformed row stops with its file and line. The one reader of the base's files."""
-    path = (folder or repo().kb_dir) / FILES[kind]
+    return read_to_replace(kind, folder)[0]
+
+
+def read_to_replace(kind: type[Row], folder: Path | None = None) -> tuple[pl.DataFrame, Original]:
+    """:func:`read_frame`, and what the file held (:class:`Original`), for a command that writes it again."""
+    folder = folder or repo().kb_dir
+    path = folder / FILES[kind]
     columns = schema(kind)
-    if not path.exists() and not path.is_symlink():  # a dangling link or a loop is refused, not read as no rows
-        return pl.DataFrame(schema=columns)
-    data = read_regular(path)
-    try:
-        data.decode("utf-8")  # checked whole, so that an error names its byte's offset in the file
-    except UnicodeDecodeError as exc:
-        raise KhabarError(not_utf8(exc), file=str(path)) from None
-    # decoded as the rows are read: a StringIO of the decoded text held four bytes a character (96 MB for the
-    # links of a 3M-span export)
-    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""))
-    head = next(reader, None)
-    if head != header(kind):
-        raise KhabarError(f"header is {head}, expected {header(kind)}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT)
+    if folder_of_base(folder) is None or (not path.exists() and not path.is_symlink()):  # a dangling link or a loop is refused, not read as no rows
+        return pl.DataFrame(schema=columns), Original(path, None)
+    read = read_csv(path, header(kind))
     frames: list[pl.DataFrame] = [pl.DataFrame(schema=columns)]
     chunk = _Chunk(columns)
-    for number, values in enumerate(reader, start=2):
-        if len(values) != len(head):
-            raise KhabarError(f"line {number} has {len(values)} fields, expected {len(head)}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT)
+    for line, values in read.rows():
         try:
             chunk.add(values)
         except ValueError as exc:
-            raise KhabarError(f"line {number}: {exc}", file=str(path), exit_status=EXIT_UNUSABLE_INPUT) from None
+            raise KhabarError(str(exc), file=read.at(line)) from None
         if chunk.rows == CHUNK_ROWS:
             frames.append(chunk.frame())
             chunk = _Chunk(columns)
-    return pl.concat([*frames, chunk.frame()], rechunk=False)  # the chunks as they are: a copy would double the frame
+    # the chunks as they are: a copy would double the frame
+    return pl.concat([*frames, chunk.frame()], rechunk=False), Original(path, read.sha256, read.bom, read.line_end)
 
 
 class _Chunk:
@@ -141,8 +161,8 @@ class _Chunk:
         self.rows = 0
 
     def add(self, row: list[str]) -> None:
-        """One row's fields (as many as the columns); a whole-number field that is not one raises ValueError."""
-        typed = [_whole_number(value) if whole else value for whole, value in zip(self.whole, row)]
+        """One row's fields (as many as the columns); a whole-number field that is not one raises ValueError naming it."""
+        typed = [whole_number(name, value) if whole else value for name, whole, value in zip(self.schema.names(), self.whole, row)]
         for column, value in zip(self.values, typed):
             column.append(value)
         self.rows += 1
@@ -151,16 +171,14 @@ class _Chunk:
         return pl.DataFrame(dict(zip(self.schema.names(), self.values)), schema=self.schema)
 
 
-def _whole_number(value: str) -> int:
-    number = int(value)
-    if number not in INT64:
-        raise ValueError(f"{value} is out of range for an offset")
-    return number
-
-
 def read(kind: type[Row], folder: Path | None = None) -> list[Row]:
     """The rows of one file as row objects (:func:`read_frame`): for the commands that review the base."""
-    return [kind(*row) for row in read_frame(kind, folder).iter_rows()]
+    return rows_of(kind, read_frame(kind, folder))
+
+
+def rows_of(kind: type[Row], frame: pl.DataFrame) -> list[Row]:
+    """The rows of a frame :func:`read_frame` gave as row objects."""
+    return [kind(*row) for row in frame.iter_rows()]
 
 
 def frame_of(kind: type[Row], rows: Iterable[Row]) -> pl.DataFrame:
@@ -168,35 +186,51 @@ def frame_of(kind: type[Row], rows: Iterable[Row]) -> pl.DataFrame:
     return pl.DataFrame([astuple(row) for row in rows], schema=schema(kind), orient="row")
 
 
-def render(kind: type[Row], rows: Iterable[Row] | pl.DataFrame, line_end: str = "\n") -> Iterator[str]:
-    """A file's text, a chunk of rows at a time: the header, then the rows sorted (field by field, as the row
-    type orders them)."""
+def render(kind: type[Row], rows: Iterable[Row] | pl.DataFrame, line_end: str = "\n", *, bom: bool = False, path: Path | None = None) -> Iterator[str]:
+    """A file's text, a chunk of rows at a time: the header, then the rows sorted (field by field, as the row type
+    orders them). A cell a spreadsheet would run as a formula (:data:`~khabar.foundation.csv_files.FORMULA`) is
+    refused before its chunk is given, naming the file (``path``) and the row: no id, offset or label starts so, and
+    a reviewer opens these files in one."""
     frame = rows if isinstance(rows, pl.DataFrame) else frame_of(kind, rows)
-    yield _csv_text([header(kind)], line_end)
+    yield ("\ufeff" if bom else "") + _csv_text([header(kind)], line_end)
+    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     for chunk in frame.sort(header(kind)).iter_slices(CHUNK_ROWS):
-        yield _csv_text(chunk.iter_rows(), line_end)
+        for row in chunk.filter(pl.any_horizontal([pl.col(name).str.contains(FORMULA) for name in texts])).head(1).iter_rows():
+            cell = next(value for value in row if isinstance(value, str) and runs_as_formula(value))
+            raise KhabarError(
+                f"not written: the row {quoted(','.join(map(str, row)))} holds {quoted(cell)}, which a spreadsheet opening the file "
+                "runs as a formula; correct it where it comes from (`khabar validate` names a malformed id)", file=str(path or FILES[kind]),
+            )
+        yield _csv_text(chunk, line_end)
 
 
-def _csv_text(rows: Iterable[Sequence[object]], line_end: str) -> str:
+def _csv_text(rows: pl.DataFrame | list[list[str]], line_end: str) -> str:
+    """Rows (a chunk of a frame, or the header) as csv writes them, each ended by ``line_end``. csv quotes a value
+    that holds a character of its line terminator, and no other line break: written ending "\n", a value's "\r" was
+    left bare, and read back as the end of a line (ending "\r", a "\n"). So rows are written ending "\r\n", which
+    quotes both, and their ends made ``line_end``: all at once when each "\r\n" is a row's end, else a row at a time."""
+
+    def each() -> Iterable[Sequence[object]]:  # a frame's rows made as they are written, not held as Python values
+        return rows.iter_rows() if isinstance(rows, pl.DataFrame) else rows
+
+    text = _crlf_text(each())
+    if line_end == "\r\n":
+        return text
+    if text.count("\r\n") == len(rows):
+        return text.replace("\r\n", line_end)
+    return "".join(_crlf_text([row]).removesuffix("\r\n") + line_end for row in each())
+
+
+def _crlf_text(rows: Iterable[Sequence[object]]) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator=line_end).writerows(rows)
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
     return out.getvalue()
 
 
-def write(kind: type[Row], rows: Iterable[Row] | pl.DataFrame, folder: Path | None = None) -> Path:
-    """Write one file, sorted, atomically, a chunk of rows at a time, with the line ends of the file it replaces;
-    the folder is made if needed."""
-    folder = folder or repo().kb_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / FILES[kind]
-    write_atomic(path, render(kind, rows, _line_end(path)))
-    return path
-
-
-def _line_end(path: Path) -> str:
-    """CRLF when the file's header line ends so (saved by an editor that writes them), else LF: rows added to such
-    a file leave the rows already there byte for byte, as a datasheet keeps its line ends (a new file: LF)."""
-    if not path.exists() and not path.is_symlink():
-        return "\n"
-    with open_regular(path) as handle:
-        return "\r\n" if handle.readline().endswith(b"\r\n") else "\n"
+def write(kind: type[Row], rows: Iterable[Row] | pl.DataFrame, original: Original) -> Path:
+    """Replace the file ``original`` tells of (:func:`read_to_replace`) by ``rows``, sorted, atomically, a chunk of
+    rows at a time, with its byte order mark and line ends, so that the rows already there stay byte for byte (a new
+    file: LF); refused, and nothing written, when the file is no longer what was read (a reviewer's edit saved
+    meanwhile, or a file made where there was none) or a cell would run as a formula (:func:`render`)."""
+    write_atomic(original.path, render(kind, rows, original.line_end, bom=original.bom, path=original.path), expected_sha256=original.sha256, new=original.sha256 is None)
+    return original.path

@@ -383,8 +383,8 @@ def test_the_datasheet_lists_a_short_log_and_counts_a_long_one():
 
 @pytest.mark.parametrize(
     ("row", "problem"),
-    [("d,entity,ORG,1,4,dropped,D27", "change 'dropped' is not one of"), ("d,entity,ORG,1,4,removed,", "and a guideline"),
-     ("d,entity,ORG,one,4,removed,D27", "whole numbers")],
+    [("d,entity,ORG,1,4,dropped,D27", "change «dropped» is not one of"), ("d,entity,ORG,1,4,removed,", "no guideline"),
+     ("d,entity,ORG,one,4,removed,D27", "start «one» is not a whole number")],
 )
 def test_a_malformed_reasons_file_is_refused_by_file_and_line(tmp_path, row: str, problem: str):
     from khabar.foundation.errors import KhabarError
@@ -394,7 +394,7 @@ def test_a_malformed_reasons_file_is_refused_by_file_and_line(tmp_path, row: str
     path.write_text("doc_id,layer,label,start,end,change,guideline\n" + row + "\n", encoding="utf-8")
     with pytest.raises(KhabarError, match=problem) as raised:
         read_reasons(path)
-    assert str(path) in str(raised.value) and "line 2" in str(raised.value)
+    assert f"{path}:2: " in str(raised.value)
     assert read_reasons(tmp_path / "absent.csv") == ()
 
 

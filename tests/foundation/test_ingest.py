@@ -139,7 +139,7 @@ def test_page_without_metadata_is_refused(corpus, capsys):
     [
         (lambda rows: rows.replace(",asharq-al-awsat,", ",nowhere,", 1), "unknown source 'nowhere'"),
         (lambda rows: rows.replace(",us-coalition-iraq-2024", ",", 1), "'story' is empty"),
-        (lambda rows: rows.replace("file,source,", "file,outlet,", 1), "missing column(s) source"),
+        (lambda rows: rows.replace("file,source,", "file,outlet,", 1), "lacks 'source'"),
     ],
 )
 def test_bad_metadata_is_refused(corpus, capsys, edit, problem):

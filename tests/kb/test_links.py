@@ -183,6 +183,105 @@ def test_a_base_file_saved_with_crlf_keeps_them_when_rows_are_added(repo_copy: P
     assert path.read_bytes() == crlf
 
 
+@pytest.mark.parametrize("layout", ["a byte order mark", "CR line ends", "a value holding a CR"])
+@pytest.mark.parametrize("command, name", [("propose", "links.csv"), ("clusters", "quote_clusters.csv")])
+def test_a_base_file_keeps_its_byte_order_mark_line_ends_and_values_when_rows_are_added(repo_copy: Path, khabar, command: str, name: str,
+                                                                                        layout: str):
+    """As a file saved with CRLF keeps them: Excel's byte order mark (the file was refused), CR line ends (rewritten
+    with LF, every line changed) and a reviewer's value holding a CR (csv left it bare in a file ending its lines with
+    LF: the row was cut in two, and the file no longer read)."""
+    path = repo_copy / "annotation" / "kb" / name
+    saved = path.read_bytes()
+    if layout == "a byte order mark":
+        saved = b"\xef\xbb\xbf" + saved
+    elif layout == "CR line ends":
+        saved = saved.replace(b"\n", b"\r")
+    else:  # a row of no gold mention or CONTENT, reported and kept
+        saved += b'ffffffffffffffff,1,2,GPE,"a\rb"\n' if command == "propose" else b'ffffffffffffffff,1,2,"qc-\r1"\n'
+    lines = saved.splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:7] + lines[8:]))
+    assert khabar("--root", repo_copy, "link", command, "--write").status == 0
+    assert path.read_bytes() == saved
+
+
+@pytest.mark.parametrize("there", [True, False], ids=["edited", "made"])
+@pytest.mark.parametrize("command, name, step", [("propose", "links.csv", "propose_links"), ("clusters", "quote_clusters.csv", "propose_clusters")])
+def test_a_reviewers_edit_saved_while_link_writes_is_kept_and_the_write_refused(repo_copy: Path, khabar, monkeypatch, command: str, name: str,
+                                                                               step: str, there: bool):
+    """``link … --write`` read the file, proposed, and wrote the rows it read and its own over the file: a reviewer's
+    edit saved meanwhile (or a file made where it found none) was lost. The write is put in place only over the bytes
+    read, as ``validate --repair`` does."""
+    from khabar.kb import propose as propose_module
+
+    path = repo_copy / "annotation" / "kb" / name
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if there:
+        path.write_text("".join(lines[:7] + lines[8:]), encoding="utf-8")  # a row to propose again
+    else:
+        path.unlink()
+    reviewed = "".join(lines[:3]) + lines[3].replace(lines[3].rsplit(",", 1)[1], "reviewer-s-choice\n")
+    proposing = getattr(propose_module, step)
+
+    def reviewer_saves_meanwhile(*args):
+        proposed = proposing(*args)
+        path.write_text(reviewed, encoding="utf-8")
+        return proposed
+
+    monkeypatch.setattr(propose_module, step, reviewer_saves_meanwhile)
+    run = khabar("--root", repo_copy, "link", command, "--write")
+    happened = "changed on disk since it was read" if there else "made on disk since the command found none there"
+    assert run.status == 2 and f"khabar link: error: {path}: {happened}; not written" in run.err, run.output
+    assert path.read_text(encoding="utf-8") == reviewed
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(["README.md", *files.FILES.values()]), "something staged was left"
+
+
+def test_link_never_writes_a_cell_a_spreadsheet_runs_as_a_formula(repo_copy: Path, khabar):
+    """A reviewer opens the files ``link --write`` writes in a spreadsheet, which runs a cell such as
+    ``=cmd|' /C calc'!A0`` as a formula (CSV injection). No id, offset or label starts so: an entry whose id does (from
+    a pull request, say) is refused before links.csv is written, and validation names it; so is a name of entities.csv,
+    a file the build releases."""
+    kb = repo_copy / "annotation" / "kb"
+    formula = "=cmd|' /C calc'!A0"
+    entities = (kb / "entities.csv").read_text(encoding="utf-8")
+    (kb / "entities.csv").write_text(entities.replace("\niraq,GPE,العراق,", f"\n\"{formula}\",GPE,العراق,", 1).replace(
+        "\nisis,ORG,داعش,", "\nisis,ORG,داعش,@SUM(1)|", 1), encoding="utf-8")
+    links = kb / "links.csv"
+    links.write_text("".join(line for line in links.read_text(encoding="utf-8").splitlines(keepends=True) if not line.endswith(",iraq\n")),
+                     encoding="utf-8")
+    before = links.read_bytes()
+    run = khabar("--root", repo_copy, "link", "propose", "--write")
+    assert run.status == 2 and f"khabar link: error: {links}: not written: the row «" in run.err and f"holds «{formula}», which a spreadsheet" in run.err, run.output
+    assert links.read_bytes() == before and sorted(p.name for p in kb.iterdir()) == sorted(["README.md", *files.FILES.values()])
+    entries = [line for line in khabar("--root", repo_copy, "validate").out.splitlines() if " kb_entity: " in line]
+    assert any("not lowercase words" in line and "=cmd" in line for line in entries), entries
+    assert any("its name '@SUM(1)' starts as a spreadsheet formula does" in line for line in entries), entries
+
+
+@pytest.mark.parametrize("standing", ["a regular file", "a dangling symlink"])
+def test_a_knowledge_base_that_is_not_a_folder_is_refused_not_read_as_none(repo_copy: Path, khabar, tmp_path: Path, standing: str):
+    """Read as no base, it was not checked (validate: clean) and the build released every entity without its id."""
+    kb = repo_copy / "annotation" / "kb"
+    shutil.rmtree(kb)
+    if standing == "a regular file":
+        kb.write_text("entity_id,type\n", encoding="utf-8")
+    else:
+        kb.symlink_to(tmp_path / "nowhere")
+    for command in (("validate",), ("link", "propose"), ("build", "--out", tmp_path / "build")):
+        run = khabar("--root", repo_copy, *command)
+        assert run.status == 2 and f"{kb}: {standing}, not a folder" in run.err, (command, run.output)
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_build_of_other_exports_says_the_base_is_not_checked_against_them(repo_copy: Path, khabar, tmp_path: Path):
+    """The base describes the committed exports: a build of others joins its rows to the spans they name, unchecked, as
+    before, but no longer without a word."""
+    other = tmp_path / "other.json"
+    shutil.copyfile(repo_copy / "annotation" / "exports" / "khabar.json", other)
+    run = khabar("--root", repo_copy, "build", "--exports", other, "--out", tmp_path / "out")
+    assert run.status == 0, run.output
+    assert f"{repo_copy / 'annotation' / 'kb'} not checked: the knowledge base describes the committed exports and corpus, not these" in run.err
+
+
 @pytest.mark.parametrize("validated_first", [True, False], ids=["tables-kept-by-validate", "validating-the-exports-itself"])
 def test_build_refuses_a_broken_base(validated_first: bool, repo_copy: Path, khabar, tmp_path: Path, monkeypatch):
     """With the tables validate kept, or validating the exports itself (an empty cache), the build checks the base
@@ -203,8 +302,11 @@ def test_build_refuses_a_broken_base(validated_first: bool, repo_copy: Path, kha
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [("doc,start,end,label,entity\n", "header is"), ("doc_id,start,end,label,entity_id\nx,1,2,GPE\n", "line 2 has 4 fields"),
-     ("doc_id,start,end,label,entity_id\nx,one,2,GPE,iraq\n", "line 2: invalid literal")],
+    [("doc,start,end,label,entity\n", "links.csv:1: the header «doc,start,end,label,entity» lacks 'doc_id', 'entity_id' and has 'doc', 'entity' besides"),
+     ("doc_id,start,end,label,entity_id\nx,1,2,GPE\n", "links.csv:2: 4 values where the header has 5 columns: no value for 'entity_id'"),
+     ("doc_id,start,end,label,entity_id\nx,one,2,GPE,iraq\n", "links.csv:2: start «one» is not a whole number"),
+     ("doc_id,start,end,label,entity_id\nx,1,2,GPE," + "a" * 200_000 + "\n", "links.csv:2: not CSV: field larger than field limit (131072)")],
+    ids=["header", "values", "offset", "past-csv-s-limit"],
 )
 def test_a_malformed_links_file_is_unusable_input_named_by_file_and_line(repo_copy: Path, khabar, content: str, problem: str):
     links = repo_copy / "annotation" / "kb" / "links.csv"
@@ -260,7 +362,7 @@ def test_a_base_file_not_utf8_or_not_a_regular_file_is_a_one_line_error(tmp_path
     """The one reader of annotation/kb/ refuses what it cannot read as a table, naming the file; a FIFO never blocks it."""
 
     (tmp_path / files.FILES[Link]).write_bytes("doc_id,start,end,label,entity_id\nd1,0,5,GPE,بغداد\n".encode("cp1256"))
-    with pytest.raises(KhabarError, match=r"links\.csv: not UTF-8 \(byte 0x") as not_utf8:
+    with pytest.raises(KhabarError, match=r"links\.csv:2: not UTF-8 \(byte 0x") as not_utf8:
         files.read(Link, tmp_path)
     assert not_utf8.value.exit_status == 2
     os.mkfifo(tmp_path / files.FILES[Cluster])
@@ -285,10 +387,10 @@ def test_a_base_file_is_read_a_chunk_of_rows_at_a_time_as_one_frame_in_its_order
     assert files.read(Link, tmp_path) == sorted(rows)
     assert files.read_frame(Link, tmp_path).schema == files.schema(Link) and files.read_frame(Link, tmp_path).height == 7
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    for bad, problem in (("d1,5,6,GPE\n", "line 7 has 4 fields, expected 5"),
-                         ("d1,5,99999999999999999999,GPE,x\n", "line 7: 99999999999999999999 is out of range for an offset")):
+    for bad, problem in (("d1,5,6,GPE\n", ":7: 4 values where the header has 5 columns"),
+                         ("d1,5,99999999999999999999,GPE,x\n", ":7: end 99999999999999999999 is out of range")):
         path.write_text("".join([*lines[:6], bad, *lines[6:]]), encoding="utf-8")
-        with pytest.raises(KhabarError, match=re.escape(f"links.csv: {problem}")) as raised:
+        with pytest.raises(KhabarError, match=re.escape(f"links.csv{problem}")) as raised:
             files.read_frame(Link, tmp_path)
         assert raised.value.exit_status == 2
 

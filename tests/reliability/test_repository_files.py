@@ -88,7 +88,7 @@ def test_a_repository_file_that_is_not_utf8_is_one_line_naming_that_file(relativ
     path.write_bytes((repo().root / relative).read_bytes().rstrip(b"\n") + b"\xe9\n")
     argv = build_in(root, datasheet_template)
     before = tree(tmp_path)
-    one_line_error(khabar(*argv), f"{path}: not UTF-8 (byte 0xe9 at offset ")
+    one_line_error(khabar(*argv), str(path), ": not UTF-8 (byte 0xe9 at offset ")  # the CSV file's with its line, path:11
     assert tree(tmp_path) == before
 
 
@@ -135,8 +135,8 @@ def test_reasons_that_are_not_one_reason_a_row_are_refused_with_their_line(tmp_p
     reasons = root / "annotation" / "exports" / "khabar.adjudication.csv"
     reasons.parent.mkdir(parents=True)
     header = (repo().exports_dir / "khabar.adjudication.csv").read_text(encoding="utf-8").splitlines()[0]
-    for row, expected in [("a,entity,ORG,٣,5,removed,D1", "line 2: start '٣' and end '5' must be whole numbers (ASCII digits)"),
-                          ("a,entity,ORG", "line 2: expected the columns doc_id, layer, label, start, end, change, guideline")]:
+    for row, expected in [("a,entity,ORG,٣,5,removed,D1", ":2: start «٣» is not a whole number written in ASCII digits"),
+                          ("a,entity,ORG", ":2: 3 values where the header has 7 columns: no value for 'start', 'end', 'change', 'guideline'")]:
         reasons.write_text(f"{header}\n{row}\n", encoding="utf-8")
         one_line_error(khabar(*build_in(root, datasheet_template)), str(reasons), expected)
 
