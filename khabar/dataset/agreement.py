@@ -606,7 +606,7 @@ def _log(inputs: BuildInputs, gold: Gold, layers: Sequence[str], reasons: Sequen
         .join(gold_keys.drop("text"), on=["doc_id", *SPAN_KEY])
         .filter(pl.col("passes").is_not_null(), pl.col("passes") != pl.col("gold_type"))
     )
-    why = {(r.doc_id, r.layer, r.label, r.start, r.end, r.change): r.guideline for r in reasons}
+    why = {r.departure: r.guideline for r in reasons}
     entries: list[tuple[Change, tuple, str, str]] = [
         *(("removed", row, "", "") for row in removed.rows()),
         *(("added", row, "", "") for row in added.rows()),

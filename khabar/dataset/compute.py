@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from khabar.annotation.scheme import Scheme
-from khabar.dataset.agreement import AgreementSums, PredictionSums, agreement_sums, prediction_sums
+from khabar.dataset.agreement import AgreementSums, Override, PredictionSums, agreement_sums, prediction_sums
 from khabar.dataset.card import Shard
 from khabar.dataset.configs import Texts, annotator_document_table, document_table, placed_spans, quote_table, token_table
 from khabar.dataset.datasheet import Figures
@@ -29,7 +30,7 @@ from khabar.dataset.shards import ShardWriter
 from khabar.dataset.splits import SplitPlan, plan_splits
 from khabar.foundation.files import temporary_folder
 from khabar.foundation.memory import cycle_collector_paused
-from khabar.gold.adjudicate import Gold, Policy, adjudicated_ranges, committed_reasons
+from khabar.gold.adjudicate import Gold, Policy, Reason, adjudicated_ranges, committed_reasons
 from khabar.gold.inputs import BuildInputs, FrameTexts, Inputs
 from khabar.kb.files import AmbiguousSource, Cluster, Link
 
@@ -90,10 +91,22 @@ def compute(inputs: Inputs, release: Release, scheme: Scheme, *, per_annotator: 
     LOG.info("adjudicated: " + ", ".join(f"{policy} {n}" for policy, n in sorted(policies.items())) + f"; {len(gold.review)} for review")
     shards = configs.close()
     agreed, predicted = agree.result(), quality.result()
+    _say_unused(reasons, agreed.log)
     figures = datasheet_figures(release, scheme, inputs, counts, gold, plan, splits, configs.tokens, agreed, predicted, configs.alignment)
     report = build_report(release, inputs, counts, gold, plan, agreed, predicted, shards, per_annotator=per_annotator)
     report["tokens_alignment"] = alignment_report(configs.alignment, scheme)
     return Built(release, scheme, inputs, plan, shards, figures, report)
+
+
+def _say_unused(reasons: Sequence[Reason], log: Sequence[Override]) -> None:
+    """Name the adjudicator's reasons that are the guideline of no entry of the log (a typo in an offset, a departure
+    gone since): left out without a word, the entry they were meant for read "(none recorded)"."""
+    logged = {(o.doc_id, o.layer, o.label, o.start, o.end, o.change) for o in log}
+    unused = [reason for reason in reasons if reason.departure not in logged]
+    if unused:
+        named = "; ".join(f"{r.where} ({r.doc_id} {r.layer} {r.label} [{r.start}:{r.end}] {r.change})" for r in unused[:3])
+        more = f" and {len(unused) - 3} more" if len(unused) > 3 else ""
+        LOG.info(f"adjudication log: {len(unused)} reason(s) name no departure of the gold from its passes, so are not used: {named}{more}")
 
 
 #: The order of a range's documents in the configs made from it: each document's split (as its number), then its id.

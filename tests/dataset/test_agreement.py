@@ -367,6 +367,23 @@ def test_the_committed_adjudication_log_has_a_guideline_for_every_departure():
     assert log and all(o.guideline for o in log)
 
 
+def test_a_reason_that_names_no_departure_is_named_by_the_build(repo_copy, khabar, tmp_path):
+    """A reason whose offsets are mistyped explained nothing: the build left it out without a word, and its departure
+    read "(none recorded)". The build names it, file and line, and what it names."""
+    reasons = repo_copy / "annotation" / "exports" / "khabar.adjudication.csv"
+    lines = reasons.read_text(encoding="utf-8").splitlines(keepends=True)
+    doc_id, layer, label, start, *rest = lines[3].split(",")
+    lines[3] = ",".join([doc_id, layer, label, str(int(start) + 1), *rest])
+    reasons.write_text("".join(lines), encoding="utf-8")
+    datasheet = tmp_path / "DATASHEET.md"
+    datasheet.write_bytes((repo_copy / "DATASHEET.md").read_bytes())
+    run = khabar("--root", repo_copy, "build", "--out", tmp_path / "out", "--datasheet", datasheet)
+    assert run.status == 0, run.output
+    named = f"adjudication log: 1 reason(s) name no departure of the gold from its passes, so are not used: {reasons}:4 ({doc_id} {layer} {label} [{int(start) + 1}:"
+    assert named in run.err, run.err
+    assert "(none recorded)" in datasheet.read_text(encoding="utf-8")
+
+
 def test_the_datasheet_lists_a_short_log_and_counts_a_long_one():
     from khabar.dataset.agreement import Agreement, Override
     from khabar.dataset.datasheet import LOG_ROWS, _beyond_spans
