@@ -126,7 +126,10 @@ def _sync_folder(folder: Path) -> None:
 
 @dataclass
 class StagedFile:
-    """New bytes for ``target``, written and synced under ``temporary`` beside it, not yet in place."""
+    """New bytes for ``target``, written and synced under ``temporary`` beside it, not yet in place. One neither
+    committed nor discarded (a signal's exception raised between the staging and the commit, before any ``finally`` of
+    the caller's holds it) is discarded when it is collected, or at the latest when the process exits: ``link --write``
+    stopped there left the whole new file beside its target."""
 
     target: Path
     temporary: Path
@@ -139,34 +142,39 @@ class StagedFile:
     #: renamed over the target: there is nothing left to discard
     placed: bool = False
 
+    def __post_init__(self) -> None:
+        self._dropped = weakref.finalize(self, _drop_staged, self.temporary, self.held, self.made)
+
     def commit(self) -> None:
         """Rename the new bytes over the target; refused (and discarded) if the target changed since it was read (or
-        was made, when the caller found none), or the command got a signal."""
+        was made, when the caller found none), or the command got a signal, before or while it compares them."""
         try:
             signals.check()
-        except BaseException:
-            self.discard()
-            raise
-        try:
-            if self.expected_sha256 is not None or self.new:
-                try:  # any error but a missing file is the commit's (below): the new bytes are discarded
-                    current: str | None = _file_sha256(self.target)
-                except FileNotFoundError:
-                    current = None
-                if current != self.expected_sha256:
-                    self.discard()
-                    happened = "made on disk since the command found none there" if self.new else "changed on disk since it was read"
-                    raise KhabarError(f"{happened}; not written (run the command again)", file=str(self.target))
+            self._compare()
             os.replace(self.temporary, self.target)
             self.placed = True
         except OSError as exc:
             self.discard()
             raise write_error(exc, self.target) from None
+        except BaseException:
+            self.discard()
+            raise
         self._let_go()
         try:
             _sync_folder(self.target.parent)
         except OSError as exc:
             raise KhabarError(f"written, but the folder could not be flushed to disk: {exc.strerror}", file=str(self.target)) from None
+
+    def _compare(self) -> None:
+        """Refuse a target that is no longer what the caller read (``expected_sha256``, ``new``)."""
+        if self.expected_sha256 is not None or self.new:
+            try:  # any error but a missing file is the commit's: the new bytes are discarded
+                current: str | None = _file_sha256(self.target)
+            except FileNotFoundError:
+                current = None
+            if current != self.expected_sha256:
+                happened = "made on disk since the command found none there" if self.new else "changed on disk since it was read"
+                raise KhabarError(f"{happened}; not written (run the command again)", file=str(self.target))
 
     def discard(self) -> None:
         """Remove the new bytes, and the folders made for them, unless they are in place."""
@@ -177,9 +185,18 @@ class StagedFile:
         remove_made(self.made)
 
     def _let_go(self) -> None:
+        self._dropped.detach()
         if self.held is not None:
             os.close(self.held)
             self.held = None
+
+
+def _drop_staged(temporary: Path, held: int | None, made: tuple[Path, ...]) -> None:
+    """Discard a staged file no one committed or discarded (see :class:`StagedFile`)."""
+    temporary.unlink(missing_ok=True)
+    if held is not None:
+        os.close(held)
+    remove_made(made)
 
 
 #: The end of a file's name while it is written beside its target: ``.<target's name>.<pid>-<8 random>.tmp``.

@@ -627,6 +627,41 @@ def test_a_write_of_a_file_the_command_found_absent_refuses_one_made_meanwhile(t
     assert documents.read_text(encoding="utf-8") == "someone else's\n" and os.listdir(out) == ["documents.jsonl"], "the export was put back out"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("moment", ["after the staging, before the commit", "as the commit compares the file with what was read"])
+def test_a_signal_as_a_file_is_written_leaves_the_file_and_nothing_staged(moment, signum, repo_copy, khabar, monkeypatch, sigterm_restored):
+    """``khabar link propose --write``, stopped by a real signal once its new bytes are staged beside links.csv: it left
+    them there (``.links.csv.<pid>-….tmp``, the file's whole size) until the next write of the file, where a stopped
+    command removes what it began to write."""
+    from khabar.foundation import files as files_module
+
+    links = repo_copy / "annotation" / "kb" / "links.csv"
+    lines = links.read_bytes().splitlines(keepends=True)
+    links.write_bytes(b"".join(lines[:7] + lines[8:]))  # a row to propose again: the command writes
+    before = tree(links.parent)
+    if moment.startswith("after the staging"):
+        commit = files_module.StagedFile.commit
+
+        def signal_then_commit(staged):
+            os.kill(os.getpid(), signum)
+            commit(staged)
+
+        monkeypatch.setattr(files_module.StagedFile, "commit", signal_then_commit)
+    else:
+        file_sha256 = files_module._file_sha256
+
+        def signal_then_hash(path):
+            if path == links:  # not the inputs the command hashes first
+                os.kill(os.getpid(), signum)
+            return file_sha256(path)
+
+        monkeypatch.setattr(files_module, "_file_sha256", signal_then_hash)
+    run = khabar("--root", repo_copy, "link", "propose", "--write")
+    ending, status = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}[signum]
+    assert run.status == status and run.err.splitlines()[-1] == f"khabar link: {ending}", run.output
+    assert tree(links.parent) == before, "links.csv changed, or the staged file was left beside it"
+
+
 def test_a_file_written_as_it_is_made_that_fails_leaves_no_file_and_no_folder_it_made(tmp_path):
     """Pieces that raise half-way (a bad line met while the output is written): the staged file goes, and so do
     the folders made to hold it; a folder that was there already stays, and so does one something else was put in."""
@@ -746,7 +781,7 @@ def test_a_write_removes_what_a_killed_command_staged_beside_its_target_and_noth
     target.write_text("old\n", encoding="utf-8")
     killed = subprocess.Popen(
         [sys.executable, "-c", "import os, signal, sys; from pathlib import Path; from khabar.foundation.files import stage_file; "
-         "stage_file(Path(sys.argv[1]), b'x' * 100_000); os.kill(os.getpid(), signal.SIGKILL)", str(target)],
+         "staged = stage_file(Path(sys.argv[1]), b'x' * 100_000); os.kill(os.getpid(), signal.SIGKILL)", str(target)],  # killed holding it
     )
     assert killed.wait() == -signal.SIGKILL
     [staged_by_killed] = tmp_path.glob(f".DATASHEET.md.{killed.pid}-*.tmp")
