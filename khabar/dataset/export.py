@@ -45,7 +45,7 @@ from khabar.dataset.layout import ConfigName, Split, split_of_file
 from khabar.foundation import parquet
 from khabar.foundation.errors import KhabarError, mark_secret
 from khabar.foundation.files import check_output, put_in_place, staging_folder, write_error
-from khabar.foundation.manifest import MANIFEST_NAME, SCHEME_NAME, build_holding
+from khabar.foundation.manifest import HUB_MANAGED, MANIFEST_NAME, SCHEME_NAME, build_holding
 
 if TYPE_CHECKING:
     from spacy.tokens import DocBin
@@ -373,7 +373,7 @@ def download(repo_id: str, revision: str, into: Path) -> Path:
     (``publish.hub_answers``)."""
     from huggingface_hub import constants, get_token, snapshot_download
 
-    from khabar.dataset.publish import HUB_MANAGED, hub_answers
+    from khabar.dataset.publish import hub_answers
 
     with hub_answers(repo_id, constants.ENDPOINT, f"download revision {revision!r}"):
         mark_secret(get_token() or "")  # the token the client sends (HF_TOKEN, else a stored login's): the Hub may echo it

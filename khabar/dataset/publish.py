@@ -21,13 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, KhabarError
+from khabar.foundation.manifest import HUB_MANAGED
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
-
-#: Files the Hub manages itself; never deleted as stale.
-HUB_MANAGED = frozenset({".gitattributes"})
-
 
 LOG = logging.getLogger(__name__)
 

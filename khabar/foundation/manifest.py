@@ -28,6 +28,9 @@ MANIFEST_KEYS = frozenset({"name", "version", "files", "inputs", "libraries"})
 #: ``snapshot_download(local_dir=...)``): its record of each file's commit and etag. A build never holds it, nor
 #: lists it; a published build downloaded so has it beside the build's own files.
 HUB_DOWNLOAD_RECORD = PurePosixPath(".cache/huggingface")
+#: Files the Hub makes in a repository itself (a new dataset repository's ``.gitattributes``): never a build's, never
+#: deleted as stale by ``publish``, and beside the build's own files in a folder ``hf download`` made.
+HUB_MANAGED = frozenset({".gitattributes"})
 
 
 def file_entry(root: Path, path: Path) -> dict:
@@ -129,11 +132,34 @@ def refuse_special_files(folder: Path) -> None:
 
 
 def build_holding(path: Path) -> Path | None:
-    """The build folder ``path`` is inside, if any: what is written there would no longer match its manifest."""
+    """The build folder ``path`` is inside, if any: a folder with a Khabar build's manifest, whatever else it holds (a
+    build downloaded with ``hf download`` holds the Hub's ``.gitattributes`` and the client's record too); what is
+    written there would no longer match that manifest."""
     for parent in path.resolve().parents:
-        if (parent / MANIFEST_NAME).is_file() and not_a_build(parent) is None:
+        if (parent / MANIFEST_NAME).is_file() and _build_entries(parent)[1] is None:
             return parent
     return None
+
+
+def _build_entries(folder: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """The entries of ``folder``'s ``MANIFEST.json``, or why it is not a Khabar build's with safe entries."""
+    manifest_path = folder / MANIFEST_NAME
+    if manifest_path.is_symlink() or not manifest_path.is_file():
+        return [], f"has no {MANIFEST_NAME}"
+    try:
+        manifest = json.loads(manifest_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        return [], f"has a {MANIFEST_NAME} that cannot be read ({exc.__class__.__name__})"
+    entries = manifest.get("files") if isinstance(manifest, dict) else None
+    if set(manifest if isinstance(manifest, dict) else ()) != MANIFEST_KEYS or not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("sha256"), str) and isinstance(e.get("bytes"), int)
+        for e in entries
+    ):
+        return [], f"has a {MANIFEST_NAME} that is not a Khabar build manifest"
+    for entry in entries:
+        if problem := unsafe_entry(folder, entry["path"]):
+            return [], f"has a {MANIFEST_NAME} whose entry {entry['path']!r} {problem}"
+    return entries, None
 
 
 def not_a_build(folder: Path, *, partly_removed: bool = False) -> str | None:
@@ -150,22 +176,9 @@ def not_a_build(folder: Path, *, partly_removed: bool = False) -> str | None:
         return "is a symbolic link"
     if not folder.is_dir():
         return "is not a folder"
-    manifest_path = folder / MANIFEST_NAME
-    if manifest_path.is_symlink() or not manifest_path.is_file():
-        return f"has no {MANIFEST_NAME}"
-    try:
-        manifest = json.loads(manifest_path.read_bytes())
-    except (OSError, ValueError) as exc:
-        return f"has a {MANIFEST_NAME} that cannot be read ({exc.__class__.__name__})"
-    entries = manifest.get("files") if isinstance(manifest, dict) else None
-    if set(manifest if isinstance(manifest, dict) else ()) != MANIFEST_KEYS or not isinstance(entries, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("sha256"), str) and isinstance(e.get("bytes"), int)
-        for e in entries
-    ):
-        return f"has a {MANIFEST_NAME} that is not a Khabar build manifest"
-    for entry in entries:
-        if problem := unsafe_entry(folder, entry["path"]):
-            return f"has a {MANIFEST_NAME} whose entry {entry['path']!r} {problem}"
+    entries, problem = _build_entries(folder)
+    if problem:
+        return problem
     files, others, folders = _walk(folder)
     if others:
         return f"holds {others[0]!r}, which is not a regular file"

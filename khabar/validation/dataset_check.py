@@ -43,7 +43,7 @@ from khabar.annotation.scheme import parse_unmarked_scheme, read_config
 from khabar.foundation import parquet
 from khabar.foundation.errors import EXIT_FAILED_CHECKS, EXIT_OK, EXIT_UNUSABLE_INPUT, KhabarError
 from khabar.foundation.files import sha256_file
-from khabar.foundation.manifest import CARD_NAME, HUB_DOWNLOAD_RECORD, MANIFEST_NAME, SCHEME_NAME, read_manifest, refuse_special_files, unsafe_entry
+from khabar.foundation.manifest import CARD_NAME, HUB_DOWNLOAD_RECORD, HUB_MANAGED, MANIFEST_NAME, SCHEME_NAME, read_manifest, refuse_special_files, unsafe_entry
 from khabar.foundation.tables import released_nullable
 from khabar.validation.tag_check import TOKENS, TagColumn, batch_problems, names_problem
 
@@ -115,7 +115,8 @@ def check_files(folder: Path, entries: list[dict[str, Any]], report: DatasetChec
 
     listed = {entry["path"] for entry in entries}
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST_NAME}
-    present = {path for path in present if not PurePosixPath(path).is_relative_to(HUB_DOWNLOAD_RECORD)}  # `hf download --local-dir`'s
+    # what the Hub and huggingface_hub put beside a build downloaded with `hf download --local-dir`
+    present = {path for path in present - HUB_MANAGED if not PurePosixPath(path).is_relative_to(HUB_DOWNLOAD_RECORD)}
     for extra in sorted(present - listed):
         report.problems.append(Problem(extra, f"not listed in {MANIFEST_NAME} (added after the build)"))
     for entry in entries:

@@ -281,9 +281,11 @@ def test_tag_names_that_are_not_the_schemes_are_a_failed_check_though_card_and_f
 
 
 def test_a_folder_made_by_hf_download_is_checked_without_huggingface_hubs_record_and_nothing_else(committed_copy):
-    """``hf download --local-dir`` writes its record of the download (``.cache/huggingface``) beside the files: the
-    check passes over exactly that folder (it reported each of its files as added after the build); anything else in
-    ``.cache`` is still reported. The real download from a Hub: tests/dataset/test_olah.py."""
+    """``hf download --local-dir`` writes its record of the download (``.cache/huggingface``) beside the files, and
+    downloads the ``.gitattributes`` the Hub makes in every new repository: the check passes over exactly those (it
+    reported each as added after the build); anything else in ``.cache``, or a ``.gitattributes`` lower down, is
+    still reported. The real download from a Hub: tests/dataset/test_olah.py."""
+    (committed_copy / ".gitattributes").write_text("*.parquet filter=lfs diff=lfs merge=lfs -text\n")
     record = committed_copy / ".cache" / "huggingface"
     (record / "download" / "data" / "documents").mkdir(parents=True)
     (record / ".gitignore").write_text("*")
@@ -292,8 +294,10 @@ def test_a_folder_made_by_hf_download_is_checked_without_huggingface_hubs_record
     (committed_copy / ".cache" / "notes.txt").write_text("mine")
     (committed_copy / ".cache" / "huggingface-old").mkdir()
     (committed_copy / ".cache" / "huggingface-old" / "x").write_text("mine")
+    (committed_copy / "data" / ".gitattributes").write_text("mine")
     assert messages(committed_copy) == [
-        f"{committed_copy}: {path}: not listed in MANIFEST.json (added after the build)" for path in (".cache/huggingface-old/x", ".cache/notes.txt")
+        f"{committed_copy}: {path}: not listed in MANIFEST.json (added after the build)"
+        for path in (".cache/huggingface-old/x", ".cache/notes.txt", "data/.gitattributes")
     ]
 
 

@@ -211,9 +211,16 @@ def test_a_datasheet_inside_the_output_folder_is_refused_and_nothing_changes(tmp
     assert tree(tmp_path) == before
 
 
-def test_an_export_of_a_build_is_never_written_inside_a_build(tmp_path, khabar, good_build):
+@pytest.mark.parametrize("holding", ["as built", "as hf download leaves it"])
+def test_an_export_of_a_build_is_never_written_inside_a_build(holding, tmp_path, khabar, good_build):
+    """Also a build downloaded from the Hub, beside the Hub's ``.gitattributes`` and the client's record of the
+    download, which its manifest does not list: it was not known as a build, and an export went in."""
     build = tmp_path / "dist" / "khabar"
     shutil.copytree(good_build, build)
+    if holding != "as built":
+        (build / ".gitattributes").write_text("*.parquet filter=lfs diff=lfs merge=lfs -text\n", encoding="utf-8")
+        (build / ".cache" / "huggingface" / "download").mkdir(parents=True)
+        (build / ".cache" / "huggingface" / "download" / "README.md.metadata").write_text("0\n", encoding="utf-8")
     before = tree(tmp_path)
     for out in (build / "conll", build / "data" / "conll"):
         run = khabar("export", build, "--format", "conll", "--out", out)
