@@ -6,6 +6,8 @@ import argparse
 import json
 import re
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -146,6 +148,17 @@ def test_pseudonyms_survive_a_lost_book(annotated, tmp_path):
     assert copy.read_bytes() == before
 
 
+def during_the_snapshot(path: Path, text: str) -> Callable[[str], None]:
+    """A pull's progress that saves ``text`` at ``path`` while the pull waits on Label Studio's export snapshot (a
+    person's editor saving between the pull's read and its write)."""
+
+    def progress(line: str) -> None:
+        if line.startswith("asking Label Studio for an export snapshot"):
+            path.write_text(text, encoding="utf-8")
+
+    return progress
+
+
 def test_a_file_edited_while_the_pull_waits_on_the_server_is_kept(annotated, tmp_path):
     """A pull reads the file, then waits on Label Studio's snapshot (minutes for a big project): an edit saved
     meanwhile is kept and the pull refused, rather than replaced by a merge of the bytes read before it."""
@@ -157,12 +170,8 @@ def test_a_file_edited_while_the_pull_waits_on_the_server_is_kept(annotated, tmp
     annotated_task["annotations"][0]["updated_at"] = "2026-12-07T01:02:03.000000Z"  # not content: no conflict with the server
     edited = jsonl.dumps_document(tasks)
 
-    def edit_during_the_snapshot(line: str) -> None:
-        if line.startswith("asking Label Studio for an export snapshot"):
-            copy.write_text(edited, encoding="utf-8")
-
     with pytest.raises(KhabarError, match="changed on disk since it was read"):
-        pull(annotated["client"], annotated["project_id"], copy, tmp_path / "book.json", progress=edit_during_the_snapshot)
+        pull(annotated["client"], annotated["project_id"], copy, tmp_path / "book.json", progress=during_the_snapshot(copy, edited))
     assert copy.read_text(encoding="utf-8") == edited
     assert not copy.with_suffix(".sync").exists(), "nothing recorded as synced"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["copy.json"], "no staged file left beside it"
@@ -177,12 +186,8 @@ def test_a_file_saved_where_a_pull_found_none_is_kept(annotated, tmp_path):
     path = tmp_path / "new.json"
     theirs = "[]\n"
 
-    def save_during_the_snapshot(line: str) -> None:
-        if line.startswith("asking Label Studio for an export snapshot"):
-            path.write_text(theirs, encoding="utf-8")
-
     with pytest.raises(KhabarError, match="made on disk since the command found none there"):
-        pull(annotated["client"], annotated["project_id"], path, tmp_path / "book.json", progress=save_during_the_snapshot)
+        pull(annotated["client"], annotated["project_id"], path, tmp_path / "book.json", progress=during_the_snapshot(path, theirs))
     assert path.read_text(encoding="utf-8") == theirs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json"], "no sync state, pseudonyms or staged file written"
 
