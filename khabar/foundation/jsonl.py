@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, AnyStr, TypeVar
+from typing import Any, AnyStr, TypeGuard, TypeVar
 
 import msgspec
 
@@ -42,6 +42,11 @@ def json_problem(exc: json.JSONDecodeError, *, line: bool = True) -> str:
         return "it starts with a UTF-8 byte order mark (BOM), which JSON does not allow: save it without one"
     where = f"line {exc.lineno} column {exc.colno}" if line else f"column {exc.colno}"
     return f"{exc.msg.removesuffix(' at')} at {where}"
+
+
+def is_whole_number(value: object) -> TypeGuard[int]:
+    """Whether a parsed JSON value is an integer (an id, an offset, a count): JSON's true and false are Python ints too."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def decode_as(data: bytes | str, kind: type[T]) -> T:

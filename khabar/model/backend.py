@@ -32,7 +32,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -43,7 +43,7 @@ from khabar.annotation.scheme import load_scheme
 from khabar.foundation.errors import KhabarError, not_utf8, quoted
 from khabar.foundation.export_files import read_regular_text
 from khabar.foundation.files import os_reason, write_atomic
-from khabar.foundation.jsonl import json_problem
+from khabar.foundation.jsonl import is_whole_number, json_problem
 from khabar.model.corpus import CharEntity, Document, label_problem, span_problem, submitted_file, submitted_line
 from khabar.model.predict import EntityModel, prediction
 from khabar.model.train import current_file, current_model_dir
@@ -172,7 +172,7 @@ class Service:
 
 def _task_id(task: Any) -> int | None:
     task_id = task.get("id") if isinstance(task, dict) else None
-    return task_id if isinstance(task_id, int) and not isinstance(task_id, bool) else None
+    return task_id if is_whole_number(task_id) else None
 
 
 def _task_name(task: Any, place: int | None = None) -> str:
@@ -208,10 +208,6 @@ def _task_text(task: Any, name: str) -> str:
         raise BadRequest(f"{name}: {exc}") from None
 
 
-def _whole_number(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def submitted_document(task: Any, annotation: Any, place: int | None = None) -> Document:
     """A task and one of its annotations as a training document: its text and the entity layer's regions, each with
     offsets inside the text and labels of the scheme, and nothing else (no identity, whatever the annotation holds)."""
@@ -234,7 +230,7 @@ def submitted_document(task: Any, annotation: Any, place: int | None = None) -> 
             continue  # another layer's region, a relation, a choice: not the entity model's to learn
         value = result["value"] if isinstance(result.get("value"), dict) else {}
         start, end, labels = value.get("start"), value.get("end"), value.get("labels")
-        if not (_whole_number(start) and _whole_number(end)):
+        if not (is_whole_number(start) and is_whole_number(end)):
             raise BadRequest(f"{where}: its value has no whole-number start and end")
         if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
             raise BadRequest(f"{where}: its value's labels are not a list of texts")

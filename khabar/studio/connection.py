@@ -22,9 +22,10 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from khabar.foundation.errors import KhabarError, mark_secret, quoted
+from khabar.foundation.jsonl import is_whole_number
 from khabar.studio.server import StudioPaths, read_credentials, running_server
 
 if TYPE_CHECKING:
@@ -118,11 +119,6 @@ def _refusal(exc: ApiError, url: str, call: str) -> str:
         return f"Label Studio at {url} gave an answer that is not JSON when {call} ({kind}: {quoted(str(exc.body))})"
     detail = exc.body.get("detail") if isinstance(exc.body, dict) and "detail" in exc.body else quoted(str(exc.body))
     return f"Label Studio at {url} answered {exc.status_code} when {call}: {detail}"
-
-
-def is_whole_number(value: object) -> TypeGuard[int]:
-    """Whether an answer's value is an id (or a count): JSON's true and false are Python ints too."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def whole_number(value: object, what: str) -> int:

@@ -46,7 +46,7 @@ from khabar.annotation.pseudonyms import pseudonym_number
 from khabar.foundation import jsonl, signals
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.files import stage_file, temporary_folder, write_atomic
-from khabar.studio.connection import UnusableAnswer, address, is_whole_number, shown, studio_answers, whole_number
+from khabar.studio.connection import UnusableAnswer, address, shown, studio_answers, whole_number
 from khabar.studio.merge import PullMerge, merge_pull, refusals, refuse
 from khabar.studio.server import write_private_json
 from khabar.studio.spool import TaskSpool, doc_id_of
@@ -350,13 +350,13 @@ class SnapshotTasks:
 def _server_task_problem(task: dict[str, Any]) -> str | None:
     """What a task of the snapshot lacks of what a pull and a push read of it (its id, its data, its lists of
     annotations, drafts and predictions, each item's id, an annotation's result, a prediction's model version), or None."""
-    if not is_whole_number(task.get("id")):
+    if not jsonl.is_whole_number(task.get("id")):
         return f"has no id (its id is {shown(task.get('id'))})"
     if not isinstance(task.get("data"), dict):
         return f"has no data object (its data is {shown(task.get('data'))})"
     for field in ("annotations", "drafts", "predictions"):
         items = task.get(field) or []
-        if not isinstance(items, list) or not all(isinstance(item, dict) and is_whole_number(item.get("id")) for item in items):
+        if not isinstance(items, list) or not all(isinstance(item, dict) and jsonl.is_whole_number(item.get("id")) for item in items):
             return f"its {field} are not a list of objects with an id"
     for annotation in task.get("annotations") or []:
         if not isinstance(annotation.get("result"), list):
@@ -384,7 +384,7 @@ def read_snapshot(client: LabelStudio, project_id: int, folder: Path, file: File
     for position, task in enumerate(_export_tasks(_opened(snapshot), source=source, unreadable="Label Studio's export cannot be read")):
         problem = _server_task_problem(task)
         if problem is not None:
-            raise KhabarError(problem, file=source, task=task["id"] if is_whole_number(task.get("id")) else f"#{position}")
+            raise KhabarError(problem, file=source, task=task["id"] if jsonl.is_whole_number(task.get("id")) else f"#{position}")
         if doc_id_of(task) is None:
             others += 1
             continue
