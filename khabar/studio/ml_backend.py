@@ -6,23 +6,20 @@ and ``ml-backend.log``. The server listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
 from khabar.foundation.export_files import read_regular
 from khabar.studio.connection import UnusableAnswer, shown, studio_answers, whole_number
-from khabar.studio.server import LOCAL_HOST, port_is_free, write_private_json
+from khabar.studio.server import LOCAL_HOST, NotTheServer, ProbeRefused, port_is_free, probe, write_private_json
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio, PredictionRequest
@@ -78,11 +75,11 @@ def running_backend(studio_dir: Path) -> Backend | None:
     return None
 
 
-def health(url: str, timeout: float = 5.0) -> dict | None:
+def health(url: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The backend's /health answer; None while no backend answers at ``url`` (nothing does, or something else)."""
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError, json.JSONDecodeError):
+        return probe(f"{url}/health", timeout=timeout)
+    except (ProbeRefused, NotTheServer):
         return None
 
 

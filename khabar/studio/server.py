@@ -16,10 +16,15 @@ child's environment so that a shell's own ``USERNAME`` or ``HOST`` cannot leak i
 
 User, token and the legacy-token switch only apply when the database is created,
 so they are fixed by the first start; later starts reuse ``credentials.json``.
+
+Khabar's own requests to the local servers, Label Studio's and the ML backend's (is it up? is the token
+accepted?), are made without the SDK, each through :func:`probe`: what answers that is not the server's
+answer (another program on the port) is said in one line, never taken for a verdict.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -34,9 +39,10 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from khabar.foundation import jsonl
-from khabar.foundation.errors import KhabarError, mark_secret
+from khabar.foundation.errors import KhabarError, mark_secret, quoted
 
 ADMIN_USERNAME = "admin@khabar.local"
 LOCAL_HOST = "127.0.0.1"
@@ -243,21 +249,103 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def token_accepted(url: str, token: str, *, timeout: float = 10.0) -> bool:
-    request = urllib.request.Request(f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {token}"})
+#: The most of an answer a probe reads: Label Studio 1.23.2 answers /api/version in 1,022 bytes and whoami in 1,210
+#: (measured), the ML backend /health in under 100; an answer fifty times longer is no answer of theirs.
+PROBE_ANSWER_AT_MOST = 64 * 1024
+
+
+class ProbeRefused(Exception):
+    """A local server answered a probe with an error status (4xx, 5xx; the message: "answered 401")."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"answered {status}")
+        self.status = status
+
+
+class NotTheServer(Exception):
+    """What answered a probe is not an answer of the server probed: the message says what it is."""
+
+
+def probe(url: str, *, timeout: float, token: str | None = None) -> dict[str, Any] | None:
+    """The JSON object a local server answers to ``GET url`` (with Label Studio's token header when ``token`` is given);
+    None while nothing answers there (no connection, no answer within ``timeout``).
+
+    What answers but is not the server's answer is :class:`NotTheServer`: another program on the port (no HTTP: a
+    ``BadStatusLine``, a ``LineTooLong``, which urllib does not take for a URLError), a body cut short, of more than
+    :data:`PROBE_ANSWER_AT_MOST` bytes or still coming after ``timeout`` (read whole, one without end was a wait without
+    end), or not a JSON object (read with ``json``, an integer of 4,300 digits, nesting too deep and a body not UTF-8
+    were tracebacks). Another status is :class:`ProbeRefused`.
+    """
+    request = urllib.request.Request(url, headers={"Authorization": f"Token {token}"} if token else {})
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+            body = _bounded_body(response, deadline, timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise ProbeRefused(exc.code) from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, OSError):  # no connection (refused, reset, closed unanswered): nothing answers there yet
+            return None
+        raise NotTheServer(f"not an HTTP answer ({exc.reason})") from None
+    except http.client.IncompleteRead:
+        raise NotTheServer("its answer was cut short") from None
+    except http.client.HTTPException as exc:
+        raise NotTheServer(f"not an HTTP answer ({exc.__class__.__name__}: {quoted(str(exc))})") from None
+    except OSError:  # no answer within the timeout, a connection reset: nothing answers there yet
+        return None
+    try:
+        return jsonl.decode_as(body, dict[str, Any])
+    except ValueError as exc:
+        raise NotTheServer(f"its answer is not a JSON object ({str(exc).splitlines()[0]})") from None
+
+
+def _bounded_body(response: http.client.HTTPResponse, deadline: float, timeout: float) -> bytes:
+    """The body of ``response``, read as it comes (``read1``), so that the deadline is checked between arrivals however
+    slowly they come; :class:`NotTheServer` when it is longer than :data:`PROBE_ANSWER_AT_MOST`, still coming at the
+    deadline, or shorter than its Content-Length (``read1`` ends there without a word)."""
+    body = b""
+    while chunk := response.read1(PROBE_ANSWER_AT_MOST + 1 - len(body)):
+        body += chunk
+        if time.monotonic() > deadline:
+            raise NotTheServer(f"its answer was still coming after {timeout:.0f} s")
+    if len(body) > PROBE_ANSWER_AT_MOST:
+        raise NotTheServer(f"its answer holds more than {PROBE_ANSWER_AT_MOST} bytes")
+    if response.length:
+        raise NotTheServer(f"its answer was cut short ({len(body)} bytes of the {len(body) + response.length} it announced)")
+    return body
+
+
+def not_label_studio(url: str, problem: object) -> KhabarError:
+    return KhabarError(f"the server at {url} is not Label Studio: {problem}")
+
+
+def token_accepted(url: str, token: str, *, timeout: float = 10.0) -> bool:
+    """Whether the Label Studio at ``url`` accepts ``token``: it answers whose token it is, or refuses it (401, 403).
+    An answer that is neither, or none, is a :class:`KhabarError` saying so: a token is not judged refused by a server
+    that is not Label Studio or does not answer."""
+    whoami = f"{url}/api/current-user/whoami"
+    try:
+        answer = probe(whoami, timeout=timeout, token=token)
+    except ProbeRefused as exc:
+        if exc.status in (401, 403):
+            return False
+        raise not_label_studio(whoami, exc) from None
+    except NotTheServer as exc:
+        raise not_label_studio(whoami, exc) from None
+    if answer is None:
+        raise KhabarError(f"Label Studio at {url} did not answer whose API token it was given within {timeout:.0f} s")
+    return True
 
 
 def _api_answers(url: str) -> bool:
+    """Whether Label Studio answers at ``url`` yet: its version, which it gives without a login as soon as it listens.
+    A :class:`KhabarError` when what answers there is not Label Studio (another program took the port)."""
+    version = f"{url}/api/version"
     try:
-        with urllib.request.urlopen(f"{url}/api/version", timeout=5) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+        return probe(version, timeout=5) is not None
+    except (ProbeRefused, NotTheServer) as exc:
+        raise not_label_studio(version, exc) from None
 
 
 def _log_tail(paths: StudioPaths, lines: int = 12) -> str:
@@ -308,13 +396,16 @@ def start_server(
         )
     server = RunningServer(pid=process.pid, port=port)
     write_private_json(paths.server_file, asdict(server))
-    _wait_until_answering(process, paths, port, log_offset, started, timeout=timeout, progress=progress)
-    if not token_accepted(url, credentials.token):
+    try:
+        _wait_until_answering(process, paths, port, log_offset, started, timeout=timeout, progress=progress)
+        if not token_accepted(url, credentials.token):
+            raise KhabarError(
+                f"Label Studio at {url} refuses the API token of {paths.credentials_file}; the data dir was probably "
+                f"created with other credentials; remove {paths.data_dir} to start afresh (pull your work first)"
+            )
+    except KhabarError:
         stop_server(paths, progress=lambda _line: None)
-        raise KhabarError(
-            f"Label Studio at {url} refuses the API token of {paths.credentials_file}; the data dir was probably "
-            f"created with other credentials; remove {paths.data_dir} to start afresh (pull your work first)"
-        )
+        raise
     progress(f"Label Studio is up at {url} ({time.monotonic() - started:.0f} s)")
     return server
 
@@ -340,7 +431,8 @@ def _credentials_for_start(paths: StudioPaths, port: int, *, first_start: bool) 
 def _wait_until_answering(
     process: subprocess.Popen, paths: StudioPaths, port: int, log_offset: int, started: float, *, timeout: float, progress: Callable[[str], None]
 ) -> None:
-    """Poll until the API answers at ``port``; stop the server and raise when it dies, moves port or times out."""
+    """Poll until the API answers at ``port``; raise when the server dies, moves port, does not answer in time, or
+    something else answers there."""
     url = f"http://{LOCAL_HOST}:{port}"
     next_report = started + 10
     while True:
@@ -352,7 +444,6 @@ def _wait_until_answering(
             )
         announced = _announced_port_after(paths, log_offset)
         if announced is not None and announced != port:
-            stop_server(paths, progress=lambda _line: None)
             raise KhabarError(
                 f"port {port} became busy while Label Studio started and it moved to port {announced}; "
                 f"run again with a free port (--port)"
@@ -361,7 +452,6 @@ def _wait_until_answering(
             return
         now = time.monotonic()
         if now - started > timeout:
-            stop_server(paths, progress=lambda _line: None)
             raise KhabarError(f"Label Studio did not answer at {url} within {timeout:.0f} s; see {paths.log_file}")
         if now >= next_report:
             progress(f"  still waiting for Label Studio ({now - started:.0f} s)")
