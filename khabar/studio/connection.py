@@ -140,13 +140,16 @@ def listed(pager: SyncPager[Any, Any], *, things: str, total: str) -> Iterator[A
     The SDK asks for the next page as long as the last one held items (Label Studio ends a listing with a 404),
     so a server that always has a next page would be listed for ever. The listing stops with
     :class:`UnusableAnswer` at a page that holds only items listed already (the same page again), or once it
-    holds more items than its first page says there are. Each page's items are given before the next is asked for.
+    holds more items than that page says there are. Things added while the listing runs (a task imported during a
+    pull) may come on its later pages, with a total counting them, so a total may grow: up to twice the first page's,
+    past which the listing is taken for one without end (a project doubling while it is listed, or a total growing
+    at every page). Each page's items are given before the next is asked for.
     """
     from label_studio_sdk.core.api_error import ApiError
 
     pages = pager.iter_pages()
     seen: set[int] = set()
-    most: int | None = None
+    first: int | None = None
     for number in itertools.count(1):
         try:
             page = next(pages)
@@ -156,13 +159,15 @@ def listed(pager: SyncPager[Any, Any], *, things: str, total: str) -> Iterator[A
             if exc.status_code == 404 and number > 1:  # the page past the last, as the SDK's own pager takes it
                 return
             raise
-        if most is None:
-            most = whole_number(getattr(page.response, total, None), f"the {total} of {things} on the first page")
+        says = whole_number(getattr(page.response, total, None), f"the {total} of {things} on page {number}")
+        first = says if first is None else first
         items = list(page.items or [])
         ids = [whole_number(getattr(item, "id", None), f"the id of one of the {things}") for item in items]
         if ids and seen.issuperset(ids):
             raise UnusableAnswer(f"page {number} repeats {things} of earlier pages (ids {quoted(str(ids))}): the listing would never end")
         yield from (item for item, item_id in zip(items, ids, strict=True) if item_id not in seen)
         seen.update(ids)
-        if len(seen) > most:
-            raise UnusableAnswer(f"it lists more {things} than the {most} it says there are: the listing would never end")
+        if len(seen) > says:
+            raise UnusableAnswer(f"it lists more {things} than the {says} it says there are: the listing would never end")
+        if len(seen) > 2 * first:
+            raise UnusableAnswer(f"its {things} keep coming past twice the {first} its first page said there were: the listing would never end")

@@ -44,6 +44,13 @@ def new_projects_forever(query: dict[str, str]) -> Answer:
     return Answer.json({"count": 1, "results": [{"id": PROJECT_ID + int(query.get("page", "1")) - 1, "title": PROJECT_TITLE}]})
 
 
+def projects_growing_forever(query: dict[str, str]) -> Answer:
+    """A listing that always has a next page, of one project not seen before, and counts it: its count grows at every
+    page, as if a project were made between each two requests."""
+    page = int(query.get("page", "1"))
+    return Answer.json({"count": page, "results": [{"id": PROJECT_ID + page - 1, "title": PROJECT_TITLE}]})
+
+
 def cut_short(value: object) -> Answer:
     """The JSON of ``value`` with its Content-Length, of which the server sends half and closes the connection."""
     body = json.dumps(value).encode("utf-8")
@@ -86,10 +93,11 @@ CASES = {
     ),
     "projects: JSON cut short, its length as sent": ("pull", PROJECTS, always(Answer(200, b'{"count": 1, "resu')), LISTING_PROJECTS, "an answer that is not JSON"),
     "projects: cut short of its Content-Length": ("pull", PROJECTS, always(cut_short(project_page(STAND_IN))), LISTING_PROJECTS, "an answer cut short"),
-    "projects: no count": ("pull", PROJECTS, always(Answer.json({"results": [STAND_IN]})), LISTING_PROJECTS, "the count of projects on the first page is missing, not a whole number"),
+    "projects: no count": ("pull", PROJECTS, always(Answer.json({"results": [STAND_IN]})), LISTING_PROJECTS, "the count of projects on page 1 is missing, not a whole number"),
     "projects: an id not a number": ("pull", PROJECTS, projects({**STAND_IN, "id": "three"}), LISTING_PROJECTS, "the id of one of the projects is «'three'»"),
     "projects: the same page again and again": ("pull", PROJECTS, always(Answer.json(project_page(STAND_IN))), LISTING_PROJECTS, "page 2 repeats"),
     "projects: a new page forever": ("pull", PROJECTS, new_projects_forever, LISTING_PROJECTS, "more projects than the 1 it says there are"),
+    "projects: a count growing at every page": ("pull", PROJECTS, projects_growing_forever, LISTING_PROJECTS, "keep coming past twice the 1 its first page said"),
     "project: a JSON list": ("pull", PROJECT, always(Answer.json([1])), f"when reading project {PROJECT_ID}", "an answer khabar cannot use"),
     "project: a labeling config that is a number": (
         "pull", PROJECT, always(Answer.json({**STAND_IN, "label_config": 5})), f"when reading project {PROJECT_ID}", "its label_config is «5»",
@@ -173,3 +181,18 @@ def test_an_answer_khabar_cannot_use_is_one_line_naming_the_server_and_the_call(
     assert API_KEY not in run.output
     assert len(requests) < 20, f"{len(requests)} requests: a listing that never ends was followed"
     assert contents(work) == before
+
+
+def test_a_project_made_while_the_projects_are_listed_is_listed_too(work, khabar):
+    """Label Studio's count on each page counts what was made since the listing began; what came on a later page is
+    no listing without end."""
+    made_meanwhile = {"id": PROJECT_ID + 1, "title": "made meanwhile"}
+    pages = {"1": {"count": 1, "results": [STAND_IN]}, "2": {"count": 2, "results": [made_meanwhile]}}
+
+    def route(query: dict[str, str]) -> Answer:
+        return Answer.json(pages[query["page"]]) if query["page"] in pages else NOT_FOUND
+
+    with stand_in_studio({**good_routes(GOOD_EXPORT), PROJECTS: route}) as (url, requests):
+        run = khabar(*studio_command("pull", url, work))
+    assert run.status == 0 and ": error: " not in run.err, run.output
+    assert [request for request in requests if request.startswith("GET /api/projects/?")] == [f"GET /api/projects/?page={n}" for n in (1, 2, 3)]
