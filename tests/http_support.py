@@ -16,11 +16,16 @@ class QuietHandler(BaseHTTPRequestHandler):
         pass
 
 
+#: How often a stand-in's ``serve_forever`` looks whether it is shut down: ``shutdown()`` waits for it, and the default
+#: 0.5 s was most of every stand-in test's time (the 42 tests of tests/studio/test_local_probes.py: 18.6 → 2.8 s)
+POLL_INTERVAL = 0.01
+
+
 @contextmanager
 def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """``handler`` answering on a free port of 127.0.0.1, in a thread; yields the server's URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:

@@ -340,11 +340,17 @@ def token_accepted(url: str, token: str, *, timeout: float = 10.0) -> bool:
 
 def _api_answers(url: str) -> bool:
     """Whether Label Studio answers at ``url`` yet: its version, which it gives without a login as soon as it listens.
-    A :class:`KhabarError` when what answers there is not Label Studio (another program took the port)."""
+    A server error (5xx) is not yet: a server still starting may give one, and one that keeps giving it runs into
+    the start's timeout, which names the log. A :class:`KhabarError` when what answers there is not Label Studio
+    (another program took the port)."""
     version = f"{url}/api/version"
     try:
         return probe(version, timeout=5) is not None
-    except (ProbeRefused, NotTheServer) as exc:
+    except ProbeRefused as exc:
+        if exc.status >= 500:
+            return False
+        raise not_label_studio(version, exc) from None
+    except NotTheServer as exc:
         raise not_label_studio(version, exc) from None
 
 

@@ -67,7 +67,10 @@ def test_the_ml_backends_health_is_its_json_object():
         assert health(url) == {"status": "UP", "model_version": "m1"}
 
 
-@pytest.mark.parametrize(("answer", "problem"), list(UNUSABLE.values()), ids=list(UNUSABLE))
+NOT_LABEL_STUDIO_WHILE_IT_STARTS = {case: unusable for case, unusable in UNUSABLE.items() if case != "a server error"}
+
+
+@pytest.mark.parametrize(("answer", "problem"), list(NOT_LABEL_STUDIO_WHILE_IT_STARTS.values()), ids=list(NOT_LABEL_STUDIO_WHILE_IT_STARTS))
 def test_a_port_answering_what_is_not_label_studio_while_it_starts_is_one_line_naming_the_url(answer, problem):
     with answering(VERSION, answer) as url:
         with pytest.raises(KhabarError) as raised:
@@ -81,6 +84,14 @@ def test_label_studio_answering_its_version_is_up_and_a_port_nothing_listens_on_
     with stand_in_studio({VERSION: lambda query: Answer.json({"release": "1.23.2"})}) as (url, _):
         assert _api_answers(url)
     assert not _api_answers(url)
+
+
+def test_a_server_error_while_label_studio_starts_is_not_yet_and_a_refusal_is_not_label_studio():
+    with stand_in_studio({VERSION: lambda query: Answer.json({"detail": "database is locked"}, 503)}) as (url, _):
+        assert not _api_answers(url)
+    with stand_in_studio({VERSION: lambda query: Answer.json({"detail": "Not found."}, 404)}) as (url, _):
+        with pytest.raises(KhabarError, match="is not Label Studio: answered 404"):
+            _api_answers(url)
 
 
 @pytest.mark.parametrize(("answer", "problem"), list(UNUSABLE.values()), ids=list(UNUSABLE))
