@@ -16,24 +16,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
-from datetime import date
 from itertools import chain
 from pathlib import Path
-from typing import TypeVar, get_type_hints
+from typing import get_type_hints
 
 import msgspec
+import polars as pl
 
 from khabar.annotation.normalize import normalize_text
 from khabar.foundation import export_files, jsonl
 from khabar.foundation.csv_files import read_csv
 from khabar.foundation.errors import KhabarError, not_utf8, quoted
+from khabar.foundation.records import FIELD_RULES, FILE_RULES, LANGUAGE, RecordRule, first_broken
 
-LANGUAGE = "ar"
 PAGE_FIELDS = ("file", "source", "title", "published", "published_evidence", "url", "story")
-#: how pages.csv writes a page's ``published`` day
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 SOURCE_FIELDS = ("id", "name_ar", "name_en", "site", "country")
 #: The ``data`` of a document's Label Studio task; ``text`` is what the labeling config's <Text> shows.
 TASK_DATA_KEYS = ("text", "doc_id", "source", "title")
@@ -106,37 +104,34 @@ def _read_csv(path: Path, fields: tuple[str, ...]) -> list[tuple[str, dict[str, 
     return [(read.at(line), dict(zip(read.header, values))) for line, values in read.rows()]
 
 
-def _is_date(text: str) -> bool:
-    """Whether ``text`` is a day of the calendar written YYYY-MM-DD."""
-    if DATE.fullmatch(text) is None:
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:  # 2024-13-45
-        return False
-    return True
-
-
 def read_metadata(corpus_dir: Path) -> dict[str, dict[str, str]]:
-    """Per-page metadata from ``pages.csv``, checked against ``sources.csv``."""
+    """Per-page metadata from ``pages.csv``, checked against ``sources.csv`` and by the rules of the record each row
+    becomes (:data:`khabar.foundation.records.FIELD_RULES`: an empty value is a null one, as in the record)."""
     sources_file = corpus_dir / "sources.csv"
     pages_file = corpus_dir / "pages.csv"
     source_ids = {row["id"] for _, row in _read_csv(sources_file, SOURCE_FIELDS)}
+    rows = _read_csv(pages_file, PAGE_FIELDS)
+    as_records = pl.DataFrame(
+        {name: [row[name] or (None if name in NULLABLE_FIELDS else "") for _, row in rows] for name in PAGE_FIELDS},
+        schema=dict.fromkeys(PAGE_FIELDS, pl.String),
+    )
+    broken = first_broken(as_records, FIELD_RULES)
     metadata: dict[str, dict[str, str]] = {}
-    for where, row in _read_csv(pages_file, PAGE_FIELDS):
+    for number, (where, row) in enumerate(rows):
         if row["file"] in metadata:
             raise KhabarError(f"page {row['file']!r} is listed twice", file=where)
-        for required in ("file", "source", "story"):
-            if not row[required].strip():
-                raise KhabarError(f"missing metadata: {required!r} is empty", file=where)
+        if broken is not None and broken[0] == number:
+            rule = broken[1]
+            raise KhabarError(f"{'missing metadata: ' if rule.problem == 'is empty' else ''}{_told(rule, row[rule.field])}", file=where)
         if row["source"] not in source_ids:
             raise KhabarError(f"unknown source {row['source']!r}; sources.csv has {', '.join(sorted(source_ids))}", file=where)
-        if row["published"] and not _is_date(row["published"]):
-            raise KhabarError(f"'published' is {quoted(row['published'])}, not a date written YYYY-MM-DD (or empty, with its evidence)", file=where)
-        if not row["published"] and not row["published_evidence"].strip():
-            raise KhabarError("an empty 'published' needs its evidence in 'published_evidence'", file=where)
         metadata[row["file"]] = row
     return metadata
+
+
+def _told(rule: RecordRule, value: str | None) -> str:
+    """What a field that breaks ``rule`` is told: its name and the rule's problem, with its value."""
+    return f"{rule.field!r} {rule.problem.format(value=quoted(value))}"
 
 
 #: the record fields that may be null; every field is a string otherwise
@@ -203,32 +198,79 @@ def load_records(documents_file: Path) -> list[DocumentRecord]:
 
 
 def iter_records(documents_file: Path) -> Iterator[DocumentRecord]:
-    """The records in the file's order, a block of them read at a time (:func:`record_blocks`); none when there is
+    """The records in the file's order, a block of them read at a time (:func:`framed_blocks`); none when there is
     no file (a loop of links or a dangling one is refused as one that cannot be read)."""
     if documents_file.exists() or documents_file.is_symlink():
-        yield from chain.from_iterable(record_blocks(documents_file))
+        yield from chain.from_iterable(records for records, _ in framed_blocks(documents_file))
 
 
-T = TypeVar("T")
+#: A frame of records: a column per field, in the dataclass's order.
+RECORD_SCHEMA = pl.Schema(dict.fromkeys(RECORD_FIELDS, pl.String()))
 
 
-def converted_blocks(documents_file: Path, convert: Callable[[list[DocumentRecord]], T]) -> list[T]:
-    """The records, a block at a time (:func:`record_blocks`), each block made what ``convert`` makes of it (a frame,
-    say), so the file's records are never all Python objects at once."""
-    return [convert(block) for block in record_blocks(documents_file)]
+def record_frame(records: list[DocumentRecord]) -> pl.DataFrame:
+    return pl.DataFrame({name: [getattr(record, name) for record in records] for name in RECORD_FIELDS}, schema=RECORD_SCHEMA)
 
 
-def record_blocks(documents_file: Path) -> Iterator[list[DocumentRecord]]:
-    """The records in blocks, in the file's order: from :func:`well_formed_blocks`, and from the first line that is
-    not well-formed on, what :func:`checked_records` reads, in one block (it raises with the message of the file's
-    first problem)."""
+def framed_blocks(documents_file: Path) -> Iterator[tuple[list[DocumentRecord], pl.DataFrame]]:
+    """The records in blocks, in the file's order, each block with its :func:`record_frame`: from
+    :func:`well_formed_blocks`, and from the first line that is not well-formed on, what :func:`checked_records`
+    reads, in one block (it raises with the message of the file's first problem).
+
+    Every reader of records goes through here, so every one is refused a record that breaks the rules of
+    :mod:`khabar.foundation.records`: a block's records are checked (:data:`~khabar.foundation.records.FIELD_RULES`)
+    before it is given, and the rules between records (:data:`~khabar.foundation.records.FILE_RULES`) once the
+    last block is read; a reader that acts on records as they come (``khabar predict``) writes atomically, so a
+    refusal at the end leaves nothing. The checks are polars queries of the blocks' frames: 0.0X s of CPU for the
+    corpus of 3M span results.
+    """
     given = 0
+    links: list[pl.DataFrame] = []  # the columns the rules between records read, of every block
     try:
         for block in well_formed_blocks(documents_file):
-            yield block
+            frame = record_frame(block)
+            _refuse_broken(frame, FIELD_RULES, given, documents_file)
+            links.append(frame.select("doc_id", "file", "superseded_by"))
+            yield block, frame
             given += len(block)
     except NotWellFormed:
-        yield checked_records(documents_file)[given:]  # every line given so far was a record: the same ones
+        rest = checked_records(documents_file)[given:]  # every line given so far was a record: the same ones
+        frame = record_frame(rest)
+        _refuse_broken(frame, FIELD_RULES, given, documents_file)
+        links.append(frame.select("doc_id", "file", "superseded_by"))
+        yield rest, frame
+    every = pl.concat(links) if links else record_frame([]).select("doc_id", "file", "superseded_by")
+    _refuse_broken(every, FILE_RULES, 0, documents_file)
+    _refuse_endless_chains(every, documents_file)
+
+
+def _refuse_broken(frame: pl.DataFrame, rules: tuple[RecordRule, ...], first_row: int, documents_file: Path) -> None:
+    """Raise on the first record of ``frame`` (the file's records from row ``first_row`` on) that breaks one of
+    ``rules``, naming its line, doc_id, field and value as :func:`parse_record` names a field of the wrong type."""
+    broken = first_broken(frame, rules)
+    if broken is None:
+        return
+    row, rule = broken
+    line = first_row + row + 1  # a record a line: a blank line is no record
+    raise KhabarError(f"line {line}: field {_told(rule, frame[rule.field][row])}", file=str(documents_file), document=frame["doc_id"][row])
+
+
+def _refuse_endless_chains(links: pl.DataFrame, documents_file: Path) -> None:
+    """Raise on the first superseded record from which ``superseded_by`` leads back to itself, never to a current
+    record: its page would have no current text. Only the superseded records are followed, each once."""
+    superseded = links.with_row_index("row").filter(pl.col("superseded_by").is_not_null())
+    newer = dict(zip(superseded["doc_id"], superseded["superseded_by"]))
+    reach_current: set[str] = set()
+    for row, doc_id, by in superseded.select("row", "doc_id", "superseded_by").iter_rows():
+        path = [doc_id]
+        while (after := newer.get(path[-1])) is not None and after not in reach_current:
+            if after in path:
+                raise KhabarError(
+                    f"line {row + 1}: field 'superseded_by' is {quoted(by)}, which leads back to this record: no record of the chain is current",
+                    file=str(documents_file), document=doc_id,
+                )
+            path.append(after)
+        reach_current.update(path)
 
 
 #: The bytes read at a time by :func:`well_formed_blocks`: about 1,600 records of news, 25 blocks for the
@@ -242,7 +284,7 @@ class NotWellFormed(Exception):
 
 def well_formed_blocks(documents_file: Path) -> Iterator[list[DocumentRecord]]:
     """The records, a block of lines at a time, while msgspec decodes every line from its bytes; raises
-    :class:`NotWellFormed` at the first line it cannot (:func:`converted_blocks` then reads the file with
+    :class:`NotWellFormed` at the first line it cannot (:func:`framed_blocks` then reads the file with
     :func:`checked_records`, for the message of the file's first problem).
 
     What :func:`parse_record` checks, msgspec checks while decoding: UTF-8 (a byte

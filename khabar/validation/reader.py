@@ -38,7 +38,7 @@ from typing import Any, Final, Literal
 
 import polars as pl
 
-from khabar.annotation.ingest import DocumentRecord, converted_blocks
+from khabar.annotation.ingest import framed_blocks
 from khabar.annotation.pseudonyms import PSEUDONYM_PATTERN
 from khabar.annotation.scheme import Scheme, load_scheme
 from khabar.foundation.errors import KhabarError
@@ -184,12 +184,8 @@ def read_documents(documents_file: Path) -> pl.DataFrame:
         check_regular(documents_file)  # a FIFO would block the read; a loop of links or a dangling one is no missing file
     if not documents_file.is_file():
         raise KhabarError("corpus records not found (run khabar ingest)", file=str(documents_file))
-    frames = converted_blocks(documents_file, _corpus_frame)
-    return pl.concat(frames, rechunk=True) if frames else _corpus_frame([])
-
-
-def _corpus_frame(records: list[DocumentRecord]) -> pl.DataFrame:
-    return pl.DataFrame({name: [getattr(record, name) for record in records] for name in CORPUS.names()}, schema=CORPUS)
+    frames = [frame.select(CORPUS.names()) for _, frame in framed_blocks(documents_file)]  # the rules of records checked
+    return pl.concat(frames, rechunk=True) if frames else pl.DataFrame(schema=CORPUS)
 
 
 class CorpusTexts(Mapping[str, str]):

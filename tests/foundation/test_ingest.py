@@ -231,7 +231,7 @@ def test_escapes_in_records_read_as_json_reads_them(tmp_path: Path) -> None:
 
 
 def _records_file(path: Path, count: int, *, last_newline: bool) -> list[dict]:
-    records = [RECORD | {"doc_id": f"d{n:03}", "text": "قال " * (n % 7 + 1), "url": None if n % 2 else f"https://x/{n}"} for n in range(count)]
+    records = [RECORD | {"doc_id": f"d{n:03}", "file": f"{n:03}.txt", "text": "قال " * (n % 7 + 1), "url": None if n % 2 else f"https://x/{n}"} for n in range(count)]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + ("\n" if last_newline else ""), encoding="utf-8")
     return records
 
