@@ -64,11 +64,11 @@ FIELD_RULES = (
 #: The rules between the records of one file, in the order they are reported: each needs every record. A chain of
 #: ``superseded_by`` that never reaches a current record is refused by the reader, which follows it.
 FILE_RULES = (
-    RecordRule("doc_id", pl.col("doc_id").is_duplicated(), "is {value}, which another record has too: a doc_id names one record"),
+    RecordRule("doc_id", ~pl.col("doc_id").is_first_distinct(), "is {value}, which an earlier record has too: a doc_id names one record"),
     RecordRule("superseded_by", _CURRENT.not_() & ~pl.col("superseded_by").is_in(pl.col("doc_id").implode()), "is {value}, which is no record's doc_id"),
     RecordRule(
-        "file", _CURRENT & pl.col("file").is_duplicated().over(_CURRENT),
-        "is {value}, which another current record (superseded_by null) has too: a page has one current record",
+        "file", _CURRENT & ~pl.col("file").is_first_distinct().over(_CURRENT),
+        "is {value}, which an earlier current record (superseded_by null) has too: a page has one current record",
     ),
 )
 

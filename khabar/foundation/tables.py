@@ -14,6 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from khabar.foundation.pandera_polars import pa
+from khabar.foundation.records import FIELD_RULES, FILE_RULES
 
 
 class DocumentsTable(pa.DataFrameModel):
@@ -28,6 +29,14 @@ class DocumentsTable(pa.DataFrameModel):
     title: str | None = pa.Field(nullable=True)
     story: str
     language: str
+
+    @pa.dataframe_check(name="keeps_the_record_rules", ignore_na=False)
+    def keeps_the_record_rules(cls, data: pa.PolarsData) -> pl.LazyFrame:  # noqa: ANN001
+        """The rules of a corpus record (:mod:`khabar.foundation.records`) on the fields the table has: every reader
+        of the records refuses a record that breaks one, naming its line (:func:`khabar.annotation.ingest.framed_blocks`)."""
+        columns = data.lazyframe.collect_schema().names()
+        broken = [rule.breaks.fill_null(False) for rule in FIELD_RULES + FILE_RULES if rule.field in columns]
+        return data.lazyframe.select(~pl.any_horizontal(broken))
 
     class Config:
         strict = True

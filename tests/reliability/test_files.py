@@ -530,8 +530,9 @@ def test_the_conll_importer_writes_corpus_records_that_read_back(tmp_path):
 
     text = "بغداد\u2028قال\u2029الوزير\u0085أمس\x1c\x1d\x1e\x0b\x0c"
     record = DocumentRecord(**{**DOCS[1], "text": text, "doc_id": "0123456789abcdef"})
-    write_documents(tmp_path / "documents.jsonl", [record, record])
-    assert load_records(tmp_path / "documents.jsonl") == [record, record]
+    other = DocumentRecord(**{**DOCS[1], "text": text + "أمس", "doc_id": "fedcba9876543210", "file": "002_other.txt"})
+    write_documents(tmp_path / "documents.jsonl", [record, other])
+    assert load_records(tmp_path / "documents.jsonl") == [record, other]
 
 
 # ---- validate --repair: the file it checked, its mode, its link ----

@@ -250,7 +250,9 @@ def test_broken_corpus_records_are_unusable_input(tmp_path, khabar):
     twice = tmp_path / "documents.jsonl"
     twice.write_text(line + "\n" + line + "\n", encoding="utf-8")
     run = khabar("validate", write_export(tmp_path, valid_export()), "--documents", twice)
-    assert run.status == 2 and "corpus records are broken" in run.err and "doc_id" in run.err
+    doc_id = json.loads(line)["doc_id"]
+    assert run.status == 2
+    assert f"{twice}: document {doc_id}: line 2: field 'doc_id' is «{doc_id}», which an earlier record has too" in run.err
 
 
 def test_offsets_are_code_points_past_emoji_and_combining_marks(tmp_path, khabar):
