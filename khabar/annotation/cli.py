@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
-from khabar.foundation.errors import KhabarError
+from khabar.foundation.errors import KhabarError, quoted
 from khabar.foundation.paths import repo
 
 #: the two files ``khabar import-conll`` writes into its --out folder
@@ -53,6 +53,8 @@ def run_import_conll(args: argparse.Namespace) -> int:
 
     if args.sentences_per_document < 1:
         raise KhabarError(f"--sentences-per-document must be at least 1, got {args.sentences_per_document}")
+    if not args.source.strip():  # every record's source and the start of its story: records of either empty are refused by every reader
+        raise KhabarError(f"--source is {quoted(args.source)}: it names the records' source, which a corpus record needs")
     documents, export = args.out / CONLL_DOCUMENTS_NAME, args.out / CONLL_EXPORT_NAME
     check_output(args.out, "--out")
     if (args.out.exists() or args.out.is_symlink()) and not args.out.is_dir():

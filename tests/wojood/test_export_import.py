@@ -67,6 +67,15 @@ def test_import_conll_cleans_and_counts_and_every_token_comes_out_in_order(tmp_p
     ]
 
 
+@pytest.mark.parametrize("source", ["", " \t"])
+def test_a_blank_source_is_refused_before_records_every_reader_would_refuse_are_written(tmp_path, khabar, source):
+    conll = tmp_path / "news.conll"
+    conll.write_text("قال O\nالسفير B-OCC\n", encoding="utf-8")
+    status, _, err = khabar("import-conll", conll, "--out", tmp_path / "in", "--source", source)
+    assert status == 2 and err.count("\n") == 1 and "--source is" in err and "a corpus record needs" in err, err
+    assert not (tmp_path / "in").exists()
+
+
 def test_every_unmapped_type_is_reported_at_once_and_nothing_is_written(tmp_path, khabar):
     source = tmp_path / "news.conll"
     source.write_bytes(SOURCE.encode("utf-8"))
