@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from itertools import chain
 from pathlib import Path
@@ -29,6 +29,7 @@ from khabar.annotation.normalize import normalize_text
 from khabar.foundation import export_files, jsonl
 from khabar.foundation.csv_files import read_csv
 from khabar.foundation.errors import KhabarError, not_utf8, quoted
+from khabar.foundation.files import write_atomic
 from khabar.foundation.records import FIELD_RULES, FILE_RULES, LANGUAGE, RecordRule, first_broken
 
 PAGE_FIELDS = ("file", "source", "title", "published", "published_evidence", "url", "story")
@@ -212,7 +213,7 @@ def record_frame(records: list[DocumentRecord]) -> pl.DataFrame:
     return pl.DataFrame({name: [getattr(record, name) for record in records] for name in RECORD_FIELDS}, schema=RECORD_SCHEMA)
 
 
-def framed_blocks(documents_file: Path) -> Iterator[tuple[list[DocumentRecord], pl.DataFrame]]:
+def framed_blocks(documents_file: Path, seen: Callable[[bytes], object] | None = None) -> Iterator[tuple[list[DocumentRecord], pl.DataFrame]]:
     """The records in blocks, in the file's order, each block with its :func:`record_frame`: from
     :func:`well_formed_blocks`, and from the first line that is not well-formed on, what :func:`checked_records`
     reads, in one block (it raises with the message of the file's first problem).
@@ -224,18 +225,31 @@ def framed_blocks(documents_file: Path) -> Iterator[tuple[list[DocumentRecord], 
     refusal at the end leaves nothing. The checks are polars queries of the blocks' frames, 0.04 s of CPU for 38,776
     records (the size of the corpus of 3M span results); the frames, which validation's reading makes anyway
     (:func:`khabar.validation.reader.read_documents`), cost the readers of records 0.1 s of CPU per 100 MB of text.
+
+    ``seen`` is given the file's bytes as they are read, each once (to hash them).
     """
     given = 0
+    read = 0  # the bytes given to ``seen``
+
+    def counted(chunk: bytes) -> None:
+        nonlocal read
+        read += len(chunk)
+        if seen is not None:
+            seen(chunk)
+
     links: list[pl.DataFrame] = []  # the columns the rules between records read, of every block
     try:
-        for block in well_formed_blocks(documents_file):
+        for block in well_formed_blocks(documents_file, counted):
             frame = record_frame(block)
             _refuse_broken(frame, FIELD_RULES, given, documents_file)
             links.append(frame.select("doc_id", "file", "superseded_by"))
             yield block, frame
             given += len(block)
     except NotWellFormed:
-        rest = checked_records(documents_file)[given:]  # every line given so far was a record: the same ones
+        data = export_files.read_regular(documents_file)
+        if seen is not None:  # the rest of what was read: a file changed between the two reads matches no hash of it
+            seen(data[read:])
+        rest = checked_records(documents_file, data)[given:]  # every line given so far was a record: the same ones
         frame = record_frame(rest)
         _refuse_broken(frame, FIELD_RULES, given, documents_file)
         links.append(frame.select("doc_id", "file", "superseded_by"))
@@ -283,7 +297,7 @@ class NotWellFormed(Exception):
     """A line of a corpus file that msgspec cannot decode as a record: :func:`checked_records` says why."""
 
 
-def well_formed_blocks(documents_file: Path) -> Iterator[list[DocumentRecord]]:
+def well_formed_blocks(documents_file: Path, seen: Callable[[bytes], object] | None = None) -> Iterator[list[DocumentRecord]]:
     """The records, a block of lines at a time, while msgspec decodes every line from its bytes; raises
     :class:`NotWellFormed` at the first line it cannot (:func:`framed_blocks` then reads the file with
     :func:`checked_records`, for the message of the file's first problem).
@@ -296,11 +310,14 @@ def well_formed_blocks(documents_file: Path) -> Iterator[list[DocumentRecord]]:
     0.27 → 0.12 s CPU for the corpus of 1M spans (13,000 records, 34 MB). Lines are split as
     :func:`khabar.foundation.jsonl.split` splits them, and only a block's bytes and records are
     in memory at once (:func:`khabar.validation.reader.read_documents` of the 102 MB corpus of 3M
-    span results: peak 428 → 225 MB, resident once read 344 → 170 MB).
+    span results: peak 428 → 225 MB, resident once read 344 → 170 MB). ``seen`` is given each piece of the file's
+    bytes as it is read (to hash them).
     """
     with export_files.open_regular(documents_file) as handle:
         rest = b""
         while chunk := handle.read(BLOCK_BYTES):
+            if seen is not None:
+                seen(chunk)
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()  # the end of the chunk: a line that goes on in the next one, or b"" after a newline
             yield _decoded(lines)
@@ -315,9 +332,22 @@ def _decoded(lines: list[bytes]) -> list[DocumentRecord]:
         raise NotWellFormed from None
 
 
-def checked_records(documents_file: Path) -> list[DocumentRecord]:
-    """The records read line by line, each checked by :func:`parse_record`: the message of the file's first problem."""
-    return [parse_record(line, line_no, documents_file) for line_no, line in jsonl.lines(documents_file)]
+def checked_records(documents_file: Path, data: bytes | None = None) -> list[DocumentRecord]:
+    """The records read line by line (from ``data``, the file's bytes, when the caller read them), each checked by
+    :func:`parse_record`: the message of the file's first problem."""
+    text = export_files.read_regular_text(documents_file) if data is None else export_files.utf8_text(data, documents_file)
+    return [parse_record(line, line_no, documents_file) for line_no, line in jsonl.split(text)]
+
+
+def read_records(documents_file: Path) -> tuple[list[DocumentRecord], str | None]:
+    """The records, and the sha256 of the bytes they were read from (None when there is no file), in one read:
+    ``khabar ingest`` rewrites the file only over those bytes (records written over a corpus file saved meanwhile
+    lost what it was saved with)."""
+    if not (documents_file.exists() or documents_file.is_symlink()):
+        return [], None
+    digest = hashlib.sha256()
+    records = list(chain.from_iterable(block for block, _ in framed_blocks(documents_file, digest.update)))
+    return records, digest.hexdigest()
 
 
 def annotated_doc_ids(exports: list[Path]) -> set[str]:
@@ -363,10 +393,11 @@ def _annotated_document(task: object, position: str, path: Path) -> str | None:
     )
 
 
-def write_records(documents_file: Path, records: list[DocumentRecord]) -> None:
-    """Write the records atomically, in a stable order and format."""
+def write_records(documents_file: Path, records: list[DocumentRecord], *, expected_sha256: str | None) -> None:
+    """Write the records atomically, in a stable order and format, over the file as read (``expected_sha256``: the
+    sha256 of its bytes, None when there was none: a file made meanwhile is not replaced)."""
     ordered = sorted(records, key=lambda r: (r.file, r.superseded_by is None, r.doc_id))
-    jsonl.write(documents_file, (asdict(r) for r in ordered))
+    write_atomic(documents_file, jsonl.dumps(asdict(r) for r in ordered), expected_sha256=expected_sha256, new=expected_sha256 is None)
 
 
 def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
@@ -383,7 +414,7 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
         if name not in page_files:
             raise KhabarError(f"pages.csv lists {name!r} but {pages_dir} has no such file", file=str(corpus_dir / "pages.csv"))
 
-    previous = load_records(documents_file)
+    previous, read_sha256 = read_records(documents_file)
     current = {r.file: r for r in previous if r.superseded_by is None}
     kept = [r for r in previous if r.superseded_by is not None]
     annotated: set[str] | None = None
@@ -421,5 +452,5 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
 
     all_records = records + kept
     if all_records != previous:
-        write_records(documents_file, all_records)
+        write_records(documents_file, all_records, expected_sha256=read_sha256)
     return report

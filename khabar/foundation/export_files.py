@@ -56,12 +56,17 @@ def read_regular_text(path: Path, *, translate_line_ends: bool = False) -> str:
     """The text of a regular UTF-8 file as its bytes hold it; a file that is not regular (see :func:`open_regular`)
     or not UTF-8 is refused in one line naming it (exit 2). With ``translate_line_ends``, CRLF and CR read as LF, as
     ``read_text`` reads them: a repository file checked out with CRLF (``core.autocrlf``) reads as the same text."""
-    data = read_regular(path)
+    text = utf8_text(read_regular(path), path)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if translate_line_ends else text
+
+
+def utf8_text(data: bytes, path: Path) -> str:
+    """``data``, read from ``path``, as UTF-8 text; else one line naming the file (exit 2). For a reader that keeps
+    the bytes too (their hash, for a rewrite refused once the file is no longer them)."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise KhabarError(not_utf8(exc), file=str(path)) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n") if translate_line_ends else text
 
 
 def is_export_name(path: Path) -> bool:

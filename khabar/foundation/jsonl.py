@@ -88,10 +88,10 @@ def dumps_document_items(values: Iterable[Any]) -> Iterator[str]:
     yield "[]\n" if empty else "\n]\n"
 
 
-def write_document(path: Path, value: Any, *, expected_sha256: str | None = None, mode: int | None = None) -> None:
-    """Write ``value`` as :func:`dumps_document` renders it, atomically (``expected_sha256``, ``mode``: as
+def write_document(path: Path, value: Any, *, expected_sha256: str | None = None, new: bool = False, mode: int | None = None) -> None:
+    """Write ``value`` as :func:`dumps_document` renders it, atomically (``expected_sha256``, ``new``, ``mode``: as
     :func:`khabar.foundation.files.write_atomic` takes them)."""
-    write_atomic(path, dumps_document(value), expected_sha256=expected_sha256, mode=mode)
+    write_atomic(path, dumps_document(value), expected_sha256=expected_sha256, new=new, mode=mode)
 
 
 def dumps_line(value: Any) -> str:
@@ -102,11 +102,6 @@ def dumps_line(value: Any) -> str:
 
 def dumps(values: Iterable[Any]) -> str:
     return "".join(dumps_line(value) for value in values)
-
-
-def write(path: Path, values: Iterable[Any]) -> None:
-    """Write ``values`` as JSON Lines, atomically (see :mod:`khabar.foundation.files`)."""
-    write_atomic(path, dumps(values))
 
 
 def split(text: AnyStr) -> Iterator[tuple[int, AnyStr]]:

@@ -110,6 +110,32 @@ def test_changed_text_never_overwrites_an_annotated_document(corpus):
     assert new.text.endswith("سطر مضاف") and new.superseded_by is None
 
 
+@pytest.mark.parametrize("there", [True, False], ids=["edited", "made"])
+def test_records_saved_while_ingest_reads_the_pages_are_kept_and_the_write_refused(corpus, khabar, monkeypatch, there: bool):
+    """``khabar ingest`` read documents.jsonl, then the pages, and wrote its records over the file: records saved
+    meanwhile (another ingest's, an editor's) were lost, and so was a file made where it found none. The records are
+    put in place only over the bytes read; run again, ingest brings the saved file up to date."""
+    documents = corpus / "documents.jsonl"
+    if there:
+        assert run_ingest(corpus) == 0
+        _change_page(corpus, "004_7ffaebf57031e60d.txt")
+    saved = "".join(documents.read_text(encoding="utf-8").splitlines(keepends=True)[:2]) if there else ""
+    reading = ingest_module.read_page
+
+    def saved_meanwhile(path: Path) -> str:
+        documents.write_text(saved, encoding="utf-8")
+        return reading(path)
+
+    monkeypatch.setattr(ingest_module, "read_page", saved_meanwhile)
+    happened = "changed on disk since it was read" if there else "made on disk since the command found none there"
+    run = khabar("ingest", "--corpus", corpus, "--exports")
+    assert run.status == 2 and f"{documents}: {happened}; not written (run the command again)" in run.err, run.err
+    assert documents.read_text(encoding="utf-8") == saved
+    assert sorted(p.name for p in corpus.iterdir()) == ["documents.jsonl", "pages", "pages.csv", "sources.csv"], "no staged file left beside it"
+    monkeypatch.undo()
+    assert run_ingest(corpus) == 0 and len(load_records(documents)) == 5
+
+
 @pytest.mark.parametrize(
     "content, problem",
     [

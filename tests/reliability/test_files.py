@@ -482,7 +482,7 @@ def test_a_full_disk_while_ingesting_changes_nothing(tmp_path, khabar):
 def test_every_line_separator_round_trips_through_json_lines(separator, tmp_path):
     values = [{"text": f"قال{separator}الوزير", "n": 1}, {"text": separator * 3}]
     path = tmp_path / "x.jsonl"
-    jsonl.write(path, values)
+    write_atomic(path, jsonl.dumps(values))
     written = path.read_text(encoding="utf-8")
     assert written.count("\n") == 2 and len(written.splitlines()) == 2
     assert [json.loads(line) for _, line in jsonl.lines(path)] == values
