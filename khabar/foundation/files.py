@@ -150,7 +150,7 @@ class StagedFile:
         was made, when the caller found none), or the command got a signal, before or while it compares them."""
         try:
             signals.check()
-            self._compare()
+            self.check()
             os.replace(self.temporary, self.target)
             self.placed = True
         except OSError as exc:
@@ -165,7 +165,7 @@ class StagedFile:
         except OSError as exc:
             raise KhabarError(f"written, but the folder could not be flushed to disk: {exc.strerror}", file=str(self.target)) from None
 
-    def _compare(self) -> None:
+    def check(self) -> None:
         """Refuse a target that is no longer what the caller read (``expected_sha256``, ``new``)."""
         if self.expected_sha256 is not None or self.new:
             try:  # any error but a missing file is the commit's: the new bytes are discarded
@@ -210,7 +210,7 @@ def _staged_name(target: Path) -> re.Pattern[str]:
 
 def stage_file(
     path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, expected_sha256: str | None = None, new: bool = False,
-    mode: int | None = None,
+    mode: int | None = None, folder_mode: int = 0o777,
 ) -> StagedFile:
     """Write ``data`` beside ``path`` (the target of a link) and sync it; :meth:`StagedFile.commit` puts it in place.
     The new bytes are held (see :func:`left_behind`) until then; what a killed command left beside ``path`` (an
@@ -219,14 +219,15 @@ def stage_file(
     ``data``: bytes, text (UTF-8), or either a piece at a time (a file written as it is made: whatever the pieces
     raise, nothing is left). ``expected_sha256``: the hash of the bytes the caller read; the commit is refused if
     the file no longer has it. ``new``: the caller found no file there; the commit is refused if one is now (a file
-    made meanwhile is someone's). ``mode``: for a file that must have it whatever it replaces (0600 for a secret).
+    made meanwhile is someone's). ``mode``: for a file that must have it whatever it replaces (0600 for a secret);
+    ``folder_mode``: for the folder made to hold it, if one is (0700 for a secret's).
     """
     target = destination(path)
     pieces = [data] if isinstance(data, (bytes, str)) else data
     check_folders_above(target)
     made = folders_to_make(target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=folder_mode, parents=True, exist_ok=True)
         if mode is None:
             mode = target.stat().st_mode & 0o7777 if target.exists() else NEW_FILE_MODE
         remove_left_behind(target.parent, _staged_name(target), files=True)
@@ -260,6 +261,24 @@ def write_atomic(
     """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename (``expected_sha256``,
     ``new``, ``mode``: as :func:`stage_file` takes them)."""
     stage_file(path, data, expected_sha256=expected_sha256, new=new, mode=mode).commit()
+
+
+def commit_together(files: Sequence[StagedFile]) -> None:
+    """Put ``files`` in place with SIGINT and SIGTERM held, each checked (:meth:`StagedFile.check`) before any is: one
+    refused refuses them all, rather than leave those before it in place (a pull's sync state refused once its export
+    was, the file and its state out of step). Those not in place are discarded whatever happens."""
+    try:
+        with signals.held():
+            for file in files:
+                try:
+                    file.check()
+                except OSError as exc:
+                    raise write_error(exc, file.target) from None
+            for file in files:
+                file.commit()
+    finally:
+        for file in files:
+            file.discard()
 
 
 def write_new_files(files: Sequence[tuple[Path, Callable[[], bytes | str | Iterable[str]]]]) -> None:

@@ -43,12 +43,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from khabar.annotation.gazetteer import Gazetteer, gazetteer_from_tasks
 from khabar.annotation.pseudonyms import pseudonym_number
-from khabar.foundation import jsonl, signals
+from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import stage_file, temporary_folder, write_atomic
+from khabar.foundation.files import commit_together, sha256_bytes, stage_file, temporary_folder
 from khabar.studio.connection import UnusableAnswer, address, shown, studio_answers, whole_number
 from khabar.studio.merge import PullMerge, merge_pull, refusals, refuse
-from khabar.studio.server import write_private_json
+from khabar.studio.server import stage_private_json
 from khabar.studio.spool import TaskSpool, doc_id_of
 from khabar.studio.sync import Annotations, Change, Difference, Side, SyncState, compare, resolve
 from khabar.validation.export_json import ExportFile
@@ -103,13 +103,20 @@ def _draft_user(draft: dict[str, Any]) -> str:
 
 
 def load_pseudonym_book(path: Path) -> dict[str, str]:
+    return read_pseudonym_book(path)[0]
+
+
+def read_pseudonym_book(path: Path) -> tuple[dict[str, str], str | None]:
+    """The book's pseudonyms, and the sha256 of the bytes they were read from (None: no book), over which alone a
+    pull writes the book anew."""
     try:
-        book = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        book = json.loads(data)
     except FileNotFoundError:
-        return {}
+        return {}, None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise KhabarError(f"unreadable pseudonym book ({exc}); delete it to rebuild it from the export", file=str(path)) from None
-    return {key: value for key, value in book.items() if pseudonym_number(value) is not None}
+    return {key: value for key, value in book.items() if pseudonym_number(value) is not None}, sha256_bytes(data)
 
 
 def annotation_pseudonyms(task: dict[str, Any]) -> dict[str, str]:
@@ -430,9 +437,9 @@ def pull(
         existed = path.exists()
         file = FileSide.read(path, folder) if existed else FileSide.empty(str(path), folder)
         # Without the file its old sync state means nothing: everything on the server is new to it.
-        state = SyncState.load(path) if existed else SyncState(SyncState.path_for(path))
-        state_text = state.render() if state.path.exists() else None
-        book = load_pseudonym_book(book_file)
+        state = SyncState.load(path) if existed else SyncState.replacing(path)
+        state_text = state.render() if state.sha256 is not None else None
+        book, book_sha256 = read_pseudonym_book(book_file)
         server_tasks, server_annotations, pseudonyms = read_snapshot(client, project_id, folder, file, book, progress)
         differences = resolve(compare(file.annotations, server_annotations, state), state, keep)
         refused = refusals(differences, accept_deletions=accept_deletions)
@@ -442,15 +449,24 @@ def pull(
         staged = stage_file(path, jsonl.dumps_document_items(merge_pull(file.spool, server_tasks, differences, state, merged)), expected_sha256=file.sha256, new=not existed)
         changed = not existed or merged.changed
         updated_book = {**book, **{_user_key(user): pseudonym for user, pseudonym in pseudonyms.items()}}
-        with signals.held():  # the export, its sync state and the pseudonyms together: a pull stopped between them left a state older than its file
-            if changed:
-                staged.commit()
-            else:
+        if not changed:
+            try:  # the file as read: a state recorded for it would not be the edited one's
+                staged.check()
+            finally:
                 staged.discard()
+        # the export, its sync state and the pseudonyms together, each only over what the pull read (a state or book
+        # another pull saved meanwhile is kept): a pull stopped between them left a state older than its file
+        written = [staged] if changed else []
+        try:
             if state.render() != state_text:
-                write_atomic(state.path, state.render())
+                written.append(state.stage())
             if updated_book != book:
-                write_private_json(book_file, updated_book)
+                written.append(stage_private_json(book_file, updated_book, expected_sha256=book_sha256, new=book_sha256 is None))
+        except BaseException:
+            for unwritten in written:
+                unwritten.discard()
+            raise
+        commit_together(written)
         file.spool.close()
         server_tasks.spool.close()
     _say_what_the_server_lacks(differences, merged.kept_local, progress)

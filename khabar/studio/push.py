@@ -34,7 +34,7 @@ from khabar.annotation.ingest import TASK_DATA_KEYS
 from khabar.annotation.pseudonyms import pseudonym_number
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError
-from khabar.foundation.files import temporary_folder, write_atomic
+from khabar.foundation.files import temporary_folder
 from khabar.studio.connection import studio_answers, whole_number
 from khabar.studio.export import (
     FileSide,
@@ -161,14 +161,14 @@ def push_file(
         side = FileSide.read(path, Path(folder), partial(precheck, file=str(path)), surrogates="keep")  # precheck names them
         validate_file(path, documents_file)
         state = SyncState.load(path)
-        before = state.render() if state.path.exists() else None
+        before = state.render() if state.sha256 is not None else None
         report = _push(
             client, project_id, side, Path(folder), state=state, book=load_pseudonym_book(book_file), accept_deletions=accept_deletions,
             keep=keep, file=str(path), progress=progress,
         )  # fmt: skip
         side.spool.close()
     if state.render() != before:
-        write_atomic(state.path, state.render())
+        state.stage().commit()  # over the state as read: one another pull or push recorded meanwhile is kept
     return report
 
 

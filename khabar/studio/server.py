@@ -43,6 +43,7 @@ from typing import Any
 
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError, mark_secret, quoted
+from khabar.foundation.files import StagedFile, stage_file
 
 ADMIN_USERNAME = "admin@khabar.local"
 LOCAL_HOST = "127.0.0.1"
@@ -108,8 +109,13 @@ class RunningServer:
 
 def write_private_json(path: Path, payload: object) -> None:
     """Write JSON readable by the owner only (0600), atomically."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    jsonl.write_document(path, payload, mode=0o600)
+    stage_private_json(path, payload).commit()
+
+
+def stage_private_json(path: Path, payload: object, *, expected_sha256: str | None = None, new: bool = False) -> StagedFile:
+    """JSON readable by the owner only (0600), staged beside ``path`` (``expected_sha256``, ``new``: as
+    :func:`khabar.foundation.files.stage_file` takes them)."""
+    return stage_file(path, jsonl.dumps_document(payload), expected_sha256=expected_sha256, new=new, mode=0o600, folder_mode=0o700)
 
 
 def read_credentials(paths: StudioPaths) -> Credentials | None:

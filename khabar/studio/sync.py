@@ -45,6 +45,7 @@ from typing import Any, Literal
 
 from khabar.foundation import export_files
 from khabar.foundation.errors import KhabarError
+from khabar.foundation.files import StagedFile, sha256_bytes, stage_file
 from khabar.studio.spool import doc_id_of
 
 STATE_FORMAT = 1
@@ -108,6 +109,9 @@ class SyncState:
 
     path: Path
     annotations: dict[str, str] = field(default_factory=dict)
+    #: the sha256 of the file's bytes as read, None when there was none: the new state is put in place only over
+    #: them (a pull's or push's state written over one another command recorded meanwhile lost what it recorded)
+    sha256: str | None = None
 
     @staticmethod
     def path_for(export: Path) -> Path:
@@ -118,8 +122,9 @@ class SyncState:
         path = cls.path_for(export)
         if not path.exists() and not path.is_symlink():
             return cls(path)
+        data = export_files.read_regular(path)  # a FIFO refused, not waited on
         try:
-            raw = json.loads(export_files.read_regular_text(path))  # a FIFO refused, not waited on
+            raw = json.loads(export_files.utf8_text(data, path))
         except json.JSONDecodeError as exc:
             raise KhabarError(f"unreadable sync state ({exc}); restore it from git", file=str(path)) from None
         annotations = raw.get("annotations") if isinstance(raw, dict) else None
@@ -127,10 +132,22 @@ class SyncState:
             isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
         ):
             raise KhabarError(f"not a khabar sync state of format {STATE_FORMAT}; restore it from git", file=str(path))
-        return cls(path, dict(annotations))
+        return cls(path, dict(annotations), sha256_bytes(data))
+
+    @classmethod
+    def replacing(cls, export: Path) -> SyncState:
+        """An empty state for ``export``, to replace whatever state stands beside it (the state of a file that is
+        gone means nothing), read only for its hash."""
+        path = cls.path_for(export)
+        return cls(path, sha256=sha256_bytes(export_files.read_regular(path)) if path.exists() else None)
 
     def render(self) -> str:
         return json.dumps({"format": STATE_FORMAT, "annotations": dict(sorted(self.annotations.items()))}, indent=1) + "\n"
+
+    def stage(self) -> StagedFile:
+        """The state written beside its file, to be put in place (:meth:`StagedFile.commit`) only over the bytes it was
+        read from, or where there was none."""
+        return stage_file(self.path, self.render(), expected_sha256=self.sha256, new=self.sha256 is None)
 
 
 def classify(file: str | None, server: str | None, base: str | None) -> Change:

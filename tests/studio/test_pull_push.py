@@ -20,7 +20,7 @@ from khabar.progress import configure_logging
 from khabar.studio import cli
 from khabar.studio.export import ensure_user, pull
 from khabar.studio.project import doc_id_tasks, find_project, import_preannotations, sync_project
-from khabar.studio.push import push_export
+from khabar.studio.push import push_export, push_file
 from tests.studio.studio_support import read_export, snapshot_export
 
 pytestmark = pytest.mark.studio
@@ -190,6 +190,45 @@ def test_a_file_saved_where_a_pull_found_none_is_kept(annotated, tmp_path):
         pull(annotated["client"], annotated["project_id"], path, tmp_path / "book.json", progress=during_the_snapshot(path, theirs))
     assert path.read_text(encoding="utf-8") == theirs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json"], "no sync state, pseudonyms or staged file written"
+
+
+@pytest.mark.parametrize("saved", ["sync state", "pseudonym book"])
+def test_a_sync_state_or_book_saved_while_the_pull_waits_on_the_server_is_kept(annotated, tmp_path, saved):
+    """A pull reads the file's sync state and the pseudonym book, then waits on Label Studio's snapshot: a state or
+    book another pull saved meanwhile was replaced by what this one made of those it read. Nothing is written, the
+    file, its state and the book together; run again, the pull writes them over the ones saved."""
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(annotated["out"].read_bytes())
+    book = tmp_path / "studio" / "pseudonyms.json"
+    book.parent.mkdir()
+    path = copy.with_suffix(".sync") if saved == "sync state" else book
+    theirs = '{"format": 1, "annotations": {}}\n' if saved == "sync state" else "{}\n"
+
+    with pytest.raises(KhabarError, match=f"^{re.escape(str(path))}: made on disk since the command found none there; not written \\(run the command again\\)$"):
+        pull(annotated["client"], annotated["project_id"], copy, book, progress=during_the_snapshot(path, theirs))
+    assert path.read_text(encoding="utf-8") == theirs
+    assert copy.read_bytes() == annotated["out"].read_bytes()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == sorted(
+        ["copy.json", "studio", path.relative_to(tmp_path).as_posix()]
+    ), "neither the other file written nor anything staged left"
+    pull(annotated["client"], annotated["project_id"], copy, book, progress=quiet)
+    assert copy.with_suffix(".sync").read_text(encoding="utf-8") != theirs != book.read_text(encoding="utf-8")
+
+
+def test_a_sync_state_saved_while_the_push_waits_on_the_server_is_kept(annotated, tmp_path):
+    """A push reads the file's sync state, then waits on Label Studio's snapshot and sends its changes: a state
+    another pull or push saved meanwhile was replaced by the one this push made of the state it read."""
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(annotated["out"].read_bytes())
+    state = copy.with_suffix(".sync")
+    theirs = '{"format": 1, "annotations": {}}\n'
+
+    with pytest.raises(KhabarError, match="made on disk since the command found none there; not written \\(run the command again\\)"):
+        push_file(annotated["client"], annotated["project_id"], copy, tmp_path / "book.json", progress=during_the_snapshot(state, theirs))
+    assert state.read_text(encoding="utf-8") == theirs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.json", "copy.sync"], "nothing staged left beside it"
+    push_file(annotated["client"], annotated["project_id"], copy, tmp_path / "book.json", progress=quiet)
+    assert json.loads(state.read_text(encoding="utf-8"))["annotations"], "run again, the push records the annotations it found in sync"
 
 
 def test_no_email_name_or_user_id_in_any_written_file(annotated, studio_server):
