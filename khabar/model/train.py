@@ -30,7 +30,7 @@ from khabar.annotation.tags import BEGIN, OUTSIDE
 from khabar.foundation import jsonl, signals
 from khabar.foundation.errors import KhabarError, quoted
 from khabar.foundation.export_files import read_regular
-from khabar.foundation.files import FolderSwap, os_reason, stage_file, staging_folder, sync_tree, write_atomic, write_error
+from khabar.foundation.files import FolderSwap, os_reason, sha256_bytes, stage_file, staging_folder, sync_tree, write_atomic, write_error
 from khabar.model.corpus import WOJOOD_SPLITS, Alignment, Document, Sentence, document_sentences, wojood_dir, wojood_sentences
 from khabar.model.features import sentence_features
 
@@ -246,10 +246,14 @@ def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, pr
     config = data.config
     version = model_version(data)
     final = models_dir / version
+    current_path = models_dir / CURRENT_NAME
+    # current.json as the training found it, which alone it replaces: another training that finished meanwhile
+    # serves its model, which this one's (from the data read before it) replaced
+    served = sha256_bytes(read_regular(current_path)) if serve and current_path.exists() else None
     if whole_model(final):
         progress(f"{version} is already trained (same data, same settings)")
         if serve:
-            write_atomic(models_dir / CURRENT_NAME, current_text(version))
+            write_atomic(current_path, current_text(version), expected_sha256=served, new=served is None)
         return read_info(final)
     sentences = data.sentences
     with staging_folder(final) as work:
@@ -283,7 +287,7 @@ def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, pr
             sync_tree(work)
         except OSError as exc:
             raise write_error(exc, work / "model.json") from None
-        current = stage_file(models_dir / CURRENT_NAME, current_text(version)) if serve else None
+        current = stage_file(current_path, current_text(version), expected_sha256=served, new=served is None) if serve else None
         # A reader sees no model or a whole one. One of this version there is not whole (whole_model): the new one
         # replaces it, where "already trained" kept serving a model whose level file was cut short.
         swap = FolderSwap(work, final)

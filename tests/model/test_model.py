@@ -297,6 +297,34 @@ def test_a_training_whose_current_json_cannot_be_replaced_leaves_no_model_it_doe
     assert tree(models) == before
 
 
+def test_a_model_another_training_served_meanwhile_stays_served(trained_repo, tmp_path, khabar, monkeypatch):
+    """``khabar train`` read its data, learnt, then wrote current.json: a model another training (the backend's, from
+    newer submissions) made current while it learnt stopped being served. That current.json is kept, this training
+    refused and its model not kept; run again, it trains and serves its model."""
+    from khabar.model import train as train_module
+
+    root = _with_changed_training_data(trained_repo, tmp_path)
+    models = root / ".khabar" / "models"
+    before = set(os.listdir(models))
+    theirs = train_module.current_text(f"{MODEL_PREFIX}-0123456789")
+    fitting = train_module.fit_level
+
+    def another_training_serves_meanwhile(*args):
+        (models / "current.json").write_text(theirs, encoding="utf-8")
+        return fitting(*args)
+
+    monkeypatch.setattr(train_module, "fit_level", another_training_serves_meanwhile)
+    run = khabar("--root", str(root), "train")
+    assert run.status == 2 and run.err.splitlines()[-1] == (
+        f"khabar train: error: {models / 'current.json'}: changed on disk since it was read; not written (run the command again)"), run.output
+    assert (models / "current.json").read_text(encoding="utf-8") == theirs
+    assert set(os.listdir(models)) == before, "the model it did not serve is not kept, nothing staged is left"
+    monkeypatch.undo()
+    assert khabar("--root", str(root), "train").status == 0
+    [new] = set(os.listdir(models)) - before
+    assert current_model_dir(root) == models / new
+
+
 #: name → a line of submitted.jsonl after a good one, and the words of the one-line error
 BROKEN_SUBMISSIONS = {
     "a line cut short": ('{"doc_id": "d", "text": "abc", "entities": [[0, 2, "PERS"]]', "line 2: not a submitted page"),
