@@ -41,8 +41,8 @@ from starlette.routing import Route
 
 from khabar.annotation.scheme import load_scheme
 from khabar.foundation.errors import KhabarError, not_utf8, quoted
-from khabar.foundation.export_files import read_regular_text
-from khabar.foundation.files import os_reason, write_atomic
+from khabar.foundation.export_files import read_regular, utf8_text
+from khabar.foundation.files import os_reason, sha256_bytes, write_atomic
 from khabar.foundation.jsonl import is_whole_number, json_problem
 from khabar.model.corpus import CharEntity, Document, label_problem, span_problem, submitted_file, submitted_line
 from khabar.model.predict import EntityModel, prediction
@@ -113,11 +113,14 @@ class Service:
             return self.model
 
     def add_submissions(self, documents: list[Document]) -> None:
-        """Append the pages' entities to the training data (the file is rewritten atomically)."""
+        """Append the pages' entities to the training data (the file is rewritten atomically, over the bytes read
+        alone: lines another process saved meanwhile are kept, and the request refused)."""
         path = submitted_file(self.root)
         with self.lock:
-            previous = read_regular_text(path) if path.exists() else ""
-            write_atomic(path, previous + "".join(submitted_line(document) for document in documents))
+            previous = read_regular(path) if path.exists() else None
+            text = "" if previous is None else utf8_text(previous, path)
+            write_atomic(path, text + "".join(submitted_line(document) for document in documents),
+                         expected_sha256=None if previous is None else sha256_bytes(previous), new=previous is None)
 
     def start_training(self) -> str:
         """Start ``khabar train`` unless one runs (then one more run follows it); returns what happened."""

@@ -160,6 +160,36 @@ def _wait_for(condition, what: str, seconds: float = 120.0) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.parametrize("there", [True, False], ids=["edited", "made"])
+def test_lines_saved_while_a_submission_is_added_are_kept_and_the_submission_refused(tmp_path, monkeypatch, there):
+    """A submission read submitted.jsonl and wrote it back with its line added: a line saved meanwhile (a reviewer's,
+    another backend's) was lost, and so was a file made where there was none. The submission is refused (its endpoint
+    answers 503 with the message naming the file) and the file left as saved."""
+    from khabar.foundation.errors import KhabarError
+    from khabar.model import backend
+
+    service = backend.Service(tmp_path)
+    path = submitted_file(tmp_path)
+    task = {"id": 1, "data": {"text": TEXT, "doc_id": "page-1"}}
+    document = backend.submitted_document(task, {"result": [_region({"start": 0, "end": 3, "labels": ["PERS"]})]})
+    if there:
+        service.add_submissions([document])
+    saved = path.read_text(encoding="utf-8") * 2 if there else ""  # a line saved beside the one read
+    writing = backend.submitted_line
+
+    def saved_meanwhile(added):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(saved, encoding="utf-8")
+        return writing(added)
+
+    monkeypatch.setattr(backend, "submitted_line", saved_meanwhile)
+    happened = "changed on disk since it was read" if there else "made on disk since the command found none there"
+    with pytest.raises(KhabarError, match=f"^{path}: {happened}; not written"):
+        service.add_submissions([document])
+    assert path.read_text(encoding="utf-8") == saved
+    assert sorted(p.name for p in path.parent.iterdir()) == ["submitted.jsonl"], "nothing staged left beside it"
+
+
 def test_many_submissions_at_once_each_make_one_whole_line_and_a_model_learns_them_all(trained_repo, tmp_path):
     """30 webhooks at once, each with its annotator's email: 30 whole lines, no email, and then — with no other
     request, as when the annotators stop for the day — a model learnt from all 30. The retraining asked for during
