@@ -18,21 +18,26 @@ PROCLITIC_HELP = "keep و/ف/ب/ك/ل before ال in one token with the word"
 PREDICTED_TASK_KEYS = frozenset({"data", "predictions"})
 
 
-def refuse_to_replace(path: Path, *, ours: Callable[[Any], bool], what: str) -> None:
+def refuse_to_replace(path: Path, *, ours: Callable[[Any], bool], what: str) -> str | None:
     """Refuse (exit 2) an existing ``path`` unless it holds what this command writes (its own earlier output):
-    an export of annotations or any other file named by mistake is never written over."""
+    an export of annotations or any other file named by mistake is never written over. The sha256 of the bytes
+    checked, None when there is no file: the output is put in place only over them (a file saved there during the
+    command's minutes of work was replaced unchecked)."""
     import msgspec
 
     from khabar.foundation import export_files
+    from khabar.foundation.files import sha256_bytes
 
     if not path.exists() and not path.is_symlink():
-        return
+        return None
+    data = export_files.read_regular(path)
     try:
-        ok = ours(msgspec.json.decode(export_files.read_regular(path)))
+        ok = ours(msgspec.json.decode(data))
     except (msgspec.MsgspecError, RecursionError):
         ok = False
     if not ok:
         raise KhabarError(f"refusing to replace it: it is not {what}, the only file this command replaces; choose another file or move it away", file=str(path))
+    return sha256_bytes(data)
 
 
 def is_predicted_tasks(value: Any) -> bool:
@@ -116,7 +121,7 @@ def run_predict(args: argparse.Namespace) -> int:
     check_output(args.out, "--out")
     if args.out.resolve() == args.documents.resolve():
         raise KhabarError("--out is the documents file; choose another file", file=str(args.out))
-    refuse_to_replace(args.out, ours=is_predicted_tasks, what="an import file of predictions (khabar predict's)")
+    replaced = refuse_to_replace(args.out, ours=is_predicted_tasks, what="an import file of predictions (khabar predict's)")
     model = EntityModel(args.model or current_model_dir(repo().root))
     written = Counter[str]()
 
@@ -128,7 +133,7 @@ def run_predict(args: argparse.Namespace) -> int:
             written.update(tasks=1, results=len(task["predictions"][0]["result"]))
             yield task
 
-    write_atomic(args.out, jsonl.dumps_document_items(tasks()))
+    write_atomic(args.out, jsonl.dumps_document_items(tasks()), expected_sha256=replaced, new=replaced is None)
     print(f"{model.version}: {written['tasks']} task(s), {written['results']} result(s) → {args.out}")
     return 0
 
@@ -149,9 +154,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from khabar.model.evaluate import evaluate_loo, evaluate_wojood, format_rows
     from khabar.model.train import TrainConfig
 
+    replaced = None
     if args.json:  # before the evaluation's minutes
         check_output(args.json, "--json")
-        refuse_to_replace(args.json, ours=is_evaluation, what="a report of khabar evaluate")
+        replaced = refuse_to_replace(args.json, ours=is_evaluation, what="a report of khabar evaluate")
     root = repo().root
     config = TrainConfig(split_proclitics=not args.no_proclitic_split)
     report: dict[str, list[dict]] = {}
@@ -166,5 +172,5 @@ def run_evaluate(args: argparse.Namespace) -> int:
             print(format_rows(setting, report[setting]))
             print(f"({setting}: {time.monotonic() - started:.0f} s)\n")
     if args.json:
-        jsonl.write_document(args.json, report)
+        jsonl.write_document(args.json, report, expected_sha256=replaced, new=replaced is None)
     return 0

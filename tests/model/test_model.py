@@ -79,6 +79,30 @@ def test_khabar_predict_writes_tasks_as_sync_makes_them_with_scored_predictions(
     assert khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out)).status == 0, "its own output"
 
 
+@pytest.mark.parametrize("there", [True, False], ids=["its own", "none"])
+def test_a_file_saved_where_predict_writes_while_it_predicts_is_kept(trained_repo, tmp_path, khabar, monkeypatch, there):
+    """``khabar predict`` checked ``--out`` (none, or its own earlier output), predicted for minutes, then wrote: a
+    file saved there meanwhile (an export, say) was replaced unchecked. It is kept and the write refused."""
+    from khabar.model import predict
+
+    documents = trained_repo / "annotation" / "corpus" / "documents.jsonl"
+    out = tmp_path / "predictions.json"
+    if there:
+        assert khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out)).status == 0
+    theirs = '[{"data": {"text": "mine"}, "annotations": []}]\n'
+    predicting = predict.prediction
+
+    def saved_meanwhile(*args):
+        out.write_text(theirs, encoding="utf-8")
+        return predicting(*args)
+
+    monkeypatch.setattr(predict, "prediction", saved_meanwhile)
+    run = khabar("--root", str(trained_repo), "predict", "--documents", str(documents), "--out", str(out))
+    happened = "changed on disk since it was read" if there else "made on disk since the command found none there"
+    assert run.status == 2 and run.err.splitlines()[-1] == f"khabar predict: error: {out}: {happened}; not written (run the command again)", run.output
+    assert out.read_text(encoding="utf-8") == theirs and sorted(p.name for p in tmp_path.iterdir()) == ["predictions.json"]
+
+
 def test_khabar_predict_on_a_missing_file_is_a_one_line_error(trained_repo, tmp_path, khabar):
     status, _, err = khabar("--root", str(trained_repo), "predict", "--documents", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o.json"))
     assert status == 2 and "none.jsonl" in err and len(err.strip().splitlines()) == 1
