@@ -33,7 +33,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     report = ingest(corpus, export_paths(args.exports))  # found before any page is read: a wrong path is refused
     for line in report.lines():
         print(line)
-    print(f"{len(report.added) + len(report.unchanged) + len(report.replaced) + len(report.superseded)} page(s) ingested into {corpus / 'documents.jsonl'}")
+    print(f"{report.pages} page(s) ingested into {corpus / 'documents.jsonl'}")
     return 0
 
 

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
 
-from khabar.annotation.ingest import DocumentRecord, doc_id_for
+from khabar.annotation.ingest import DocumentRecord, doc_id_for, refuse_broken_records
 from khabar.annotation.normalize import INVISIBLE_CONTROLS, normalize_text
 from khabar.annotation.results import labels_result
 from khabar.annotation.scheme import Layer, Scheme, load_scheme
@@ -334,6 +334,7 @@ def imported_documents(
     scheme = load_scheme()
     types = _Types(scheme.entity, tag_map or {})
     chunk: list[list[ConllToken]] = []
+    first_line: dict[str, int] = {}  # the line each document's text was first made at, by its doc_id
     for sentence in chain(read_conll(path, into.cleaning), [None]):
         if sentence is not None:
             into.sentences_read += 1
@@ -344,6 +345,7 @@ def imported_documents(
             made = _document(chunk, path, scheme, types, into, source=source, annotator=annotator, first_task_id=first_task_id)
             chunk = []
             if made is not None:
+                _refuse_repeated(made[0], first_line, path)
                 yield made
     types.refuse_unknown(str(path))
 
@@ -374,6 +376,19 @@ def _document(
     into.entities += len(layout.spans)
     document = ImportedDocument(record, tuple(layout.offsets), tuple(layout.tags), tuple(layout.lines), tuple(layout.starts), len(layout.spans), tie_tokens)
     return document, task
+
+
+def _refuse_repeated(document: ImportedDocument, first_line: dict[str, int], path: Path) -> None:
+    """Refuse a document whose text an earlier one of the file has: a doc_id is its text's and names one record."""
+    line = document.lines[0]
+    earlier = first_line.setdefault(document.record.doc_id, line)
+    if earlier != line:
+        raise KhabarError(
+            f"line {line}: the document holding this line has the text of the one holding line {earlier} "
+            f"(doc_id {document.record.doc_id}), and a text is one corpus record: the file cannot be imported as "
+            "documents of these sentences (--sentences-per-document groups them)",
+            file=str(path),
+        )
 
 
 def _layout(chunk: list[list[ConllToken]], path: Path, types: _Types, result: ConllImport) -> _Layout:
@@ -472,7 +487,10 @@ def export_text(tasks: Iterable[dict]) -> Iterator[str]:
 
 
 def write_documents(path: Path, records: Iterable[DocumentRecord]) -> None:
-    write_atomic(path, documents_text(records))
+    """Corpus records, written atomically unless their readers would refuse them."""
+    listed = list(records)
+    refuse_broken_records(listed, path)
+    write_atomic(path, documents_text(listed))
 
 
 def write_export(path: Path, tasks: Iterable[dict]) -> None:
@@ -481,8 +499,14 @@ def write_export(path: Path, tasks: Iterable[dict]) -> None:
 
 def write_import(documents: Path, export: Path, tasks: Iterable[dict], records: list[DocumentRecord]) -> None:
     """The export, written as its tasks are made (each adds its document's record to ``records``), and then the
-    corpus records: both or neither (:func:`khabar.foundation.files.write_new_files`)."""
-    write_new_files([(export, lambda: export_text(tasks)), (documents, lambda: documents_text(records))])
+    corpus records, refused where their readers would refuse them: both or neither
+    (:func:`khabar.foundation.files.write_new_files`)."""
+
+    def checked_records() -> str:
+        refuse_broken_records(records, documents)
+        return documents_text(records)
+
+    write_new_files([(export, lambda: export_text(tasks)), (documents, checked_records)])
 
 
 @dataclass

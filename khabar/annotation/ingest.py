@@ -63,6 +63,14 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     replaced: list[tuple[str, str]] = field(default_factory=list)
     superseded: list[tuple[str, str]] = field(default_factory=list)
+    moved: list[tuple[str, str, str]] = field(default_factory=list)  # old doc_id, new doc_id, the page that now has the old text
+    restored: list[str] = field(default_factory=list)
+    removed: list[tuple[str, str]] = field(default_factory=list)  # doc_id, its page, no longer there
+
+    @property
+    def pages(self) -> int:
+        """The pages ingested: each is added, unchanged or has a new text."""
+        return len(self.added) + len(self.unchanged) + len(self.replaced) + len(self.superseded) + len(self.moved)
 
     def lines(self) -> list[str]:
         out = [f"added      {doc}" for doc in self.added]
@@ -72,6 +80,9 @@ class IngestReport:
             f"new text   {new}; {old} is kept because annotations refer to it (superseded_by={new})"
             for old, new in self.superseded
         ]
+        out += [f"new text   {new}; {old} stays, as the text of {page}" for old, new, page in self.moved]
+        out += [f"restored   {doc}: a page has this kept text again, so it is current again" for doc in self.restored]
+        out += [f"removed    {doc}: its page {page} is no longer in pages.csv" for doc, page in self.removed]
         return out
 
 
@@ -393,16 +404,43 @@ def _annotated_document(task: object, position: str, path: Path) -> str | None:
     )
 
 
+def refuse_broken_records(records: list[DocumentRecord], documents_file: Path) -> None:
+    """Raise, before ``records`` are written to ``documents_file`` in their order, on the first one its readers
+    would refuse (the rules :func:`framed_blocks` applies, named as it names them): a writer never leaves a
+    corpus file that every command then refuses until a person edits it."""
+    frame = record_frame(records)
+    try:
+        _refuse_broken(frame, FIELD_RULES, 0, documents_file)
+        _refuse_broken(frame, FILE_RULES, 0, documents_file)
+        _refuse_endless_chains(frame, documents_file)
+    except KhabarError as exc:
+        raise KhabarError(f"not written: its readers would refuse it: {exc.message}", file=exc.file, document=exc.document) from None
+
+
+def in_file_order(records: list[DocumentRecord]) -> list[DocumentRecord]:
+    """The records in the order :func:`write_records` writes them: by page, a page's current record last."""
+    return sorted(records, key=lambda r: (r.file, r.superseded_by is None, r.doc_id))
+
+
 def write_records(documents_file: Path, records: list[DocumentRecord], *, expected_sha256: str | None) -> None:
     """Write the records atomically, in a stable order and format, over the file as read (``expected_sha256``: the
-    sha256 of its bytes, None when there was none: a file made meanwhile is not replaced)."""
-    ordered = sorted(records, key=lambda r: (r.file, r.superseded_by is None, r.doc_id))
+    sha256 of its bytes, None when there was none: a file made meanwhile is not replaced); records its readers
+    would refuse are not written (:func:`refuse_broken_records`)."""
+    ordered = in_file_order(records)
+    refuse_broken_records(ordered, documents_file)
     write_atomic(documents_file, jsonl.dumps(asdict(r) for r in ordered), expected_sha256=expected_sha256, new=expected_sha256 is None)
 
 
 def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
     """Bring ``corpus_dir/documents.jsonl`` up to date with its pages; the annotations of ``exports`` (found by
-    :func:`khabar.foundation.export_files.export_paths`) keep the documents they refer to."""
+    :func:`khabar.foundation.export_files.export_paths`) keep the documents they refer to.
+
+    Each page's text is its current record. An earlier record of a page is kept, superseded by the page's current
+    record, while it is annotated (an earlier text, once kept, stays); one whose text is a page's text again is that
+    page's current record (a doc_id names one record); those of a page no longer there go, unless the page's text
+    went to another page (a page renamed), whose current record then supersedes them. Two pages of one text are
+    refused: their records would share a doc_id.
+    """
     pages_dir = corpus_dir / "pages"
     documents_file = corpus_dir / "documents.jsonl"
     metadata = read_metadata(corpus_dir)
@@ -415,12 +453,8 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
             raise KhabarError(f"pages.csv lists {name!r} but {pages_dir} has no such file", file=str(corpus_dir / "pages.csv"))
 
     previous, read_sha256 = read_records(documents_file)
-    current = {r.file: r for r in previous if r.superseded_by is None}
-    kept = [r for r in previous if r.superseded_by is not None]
-    annotated: set[str] | None = None
-    report = IngestReport()
     records: list[DocumentRecord] = []
-
+    page_of: dict[str, str] = {}  # the page of each current record's doc_id
     for name in page_files:
         row = metadata[name]
         text = read_page(pages_dir / name)
@@ -435,22 +469,57 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
             url=row["url"] or None,
             story=row["story"],
         )
-        old = current.get(name)
-        if old is None:
-            report.added.append(record.doc_id)
-        elif old.doc_id == record.doc_id:
-            report.unchanged.append(record.doc_id)
+        if record.doc_id in page_of:
+            raise KhabarError(
+                f"the page's text is that of {page_of[record.doc_id]!r} (doc_id {record.doc_id}): a doc_id names one record, so one of the two pages must go",
+                file=str(pages_dir / name),
+            )
+        page_of[record.doc_id] = name
+        records.append(record)
+
+    old_current = {r.file: r for r in previous if r.superseded_by is None}
+    # What a page's earlier records are superseded by: its current record, or that of the page its text went to.
+    newest = {r.file: r.doc_id for r in records} | {
+        file: r.doc_id for file, r in old_current.items() if file not in metadata and r.doc_id in page_of
+    }
+    annotated: set[str] | None = None
+    report = IngestReport()
+    kept: dict[str, DocumentRecord] = {}
+    for old in previous:
+        after = newest.get(old.file)
+        if old.doc_id in page_of:
+            continue  # a page's text: its current record
+        if after is None:
+            report.removed.append((old.doc_id, old.file))
+        elif old.superseded_by is not None:
+            kept[old.doc_id] = old
         else:
             if annotated is None:
                 annotated = annotated_doc_ids(exports)
             if old.doc_id in annotated:
-                kept.append(replace(old, superseded_by=record.doc_id))
-                report.superseded.append((old.doc_id, record.doc_id))
+                kept[old.doc_id] = replace(old, superseded_by=after)
+                report.superseded.append((old.doc_id, after))
             else:
-                report.replaced.append((old.doc_id, record.doc_id))
-        records.append(record)
+                report.replaced.append((old.doc_id, after))
+    # A kept record's newer record may be gone (replaced, or current again): the page's current record supersedes it.
+    kept = {
+        doc_id: old if old.superseded_by in kept or old.superseded_by == newest[old.file] else replace(old, superseded_by=newest[old.file])
+        for doc_id, old in kept.items()
+    }
 
-    all_records = records + kept
-    if all_records != previous:
+    was_kept = {r.doc_id for r in previous if r.superseded_by is not None}
+    for record in records:
+        old = old_current.get(record.file)
+        if old is None:
+            report.added.append(record.doc_id)
+        elif old.doc_id == record.doc_id:
+            report.unchanged.append(record.doc_id)
+        elif old.doc_id in page_of:
+            report.moved.append((old.doc_id, record.doc_id, page_of[old.doc_id]))
+        if record.doc_id in was_kept:
+            report.restored.append(record.doc_id)
+
+    all_records = records + list(kept.values())
+    if in_file_order(all_records) != previous:  # a file ingest wrote, with nothing new, is left as it is
         write_records(documents_file, all_records, expected_sha256=read_sha256)
     return report

@@ -5,7 +5,7 @@ import io
 import itertools
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -108,6 +108,125 @@ def test_changed_text_never_overwrites_an_annotated_document(corpus):
     assert kept.text == old.text and kept.superseded_by == report.superseded[0][1]
     new = next(r for r in records if r.doc_id == kept.superseded_by)
     assert new.text.endswith("سطر مضاف") and new.superseded_by is None
+
+
+PAGE = "004_7ffaebf57031e60d.txt"
+
+
+def _annotate(corpus: Path, *records) -> Path:
+    """An export with an annotated task for each of ``records``."""
+    export = corpus.parent / f"export-{len(list(corpus.parent.glob('export-*.json')))}.json"
+    tasks = [{"id": n, "data": r.task_data(), "annotations": [{"id": n, "result": []}]} for n, r in enumerate(records, start=1)]
+    export.write_text(json.dumps(tasks), encoding="utf-8")
+    return export
+
+
+def _records_of(corpus: Path, page: str) -> dict[str, str | None]:
+    """The page's records, each doc_id with its superseded_by, read as every command reads them."""
+    return {r.doc_id: r.superseded_by for r in load_records(corpus / "documents.jsonl") if r.file == page}
+
+
+@pytest.mark.parametrize("newer_annotated", [True, False], ids=["newer-annotated", "newer-not-annotated"])
+def test_a_page_changed_back_to_an_annotated_earlier_text_makes_that_record_current_again(corpus, khabar, newer_annotated: bool):
+    """Text A annotated, changed to B (A kept), changed back to A: ingest wrote a current record of A beside the
+    kept one (a doc_id twice, A → B → A), and every command then refused the corpus. A's record is current again;
+    B is kept, superseded by A, while annotated, else replaced; ingest once more changes nothing."""
+    assert run_ingest(corpus) == 0
+    page = corpus / "pages" / PAGE
+    a_text = page.read_bytes()
+    a = next(r for r in load_records(corpus / "documents.jsonl") if r.file == PAGE)
+    exports = [_annotate(corpus, a)]
+    _change_page(corpus, PAGE)
+    assert khabar("ingest", "--corpus", corpus, "--exports", *exports).status == 0
+    b = next(r for r in load_records(corpus / "documents.jsonl") if r.file == PAGE and r.superseded_by is None)
+    if newer_annotated:
+        exports.append(_annotate(corpus, b))
+    page.write_bytes(a_text)
+    run = khabar("ingest", "--corpus", corpus, "--exports", *exports)
+    assert run.status == 0, run.err
+    assert f"restored   {a.doc_id}: a page has this kept text again, so it is current again" in run.out
+    assert _records_of(corpus, PAGE) == ({a.doc_id: None, b.doc_id: a.doc_id} if newer_annotated else {a.doc_id: None})
+    assert khabar("validate", *exports, "--documents", corpus / "documents.jsonl").status in (0, 1)  # read, not refused
+    written = (corpus / "documents.jsonl").read_bytes()
+    assert khabar("ingest", "--corpus", corpus, "--exports", *exports).status == 0
+    assert (corpus / "documents.jsonl").read_bytes() == written
+
+
+def test_a_kept_record_whose_newer_text_is_replaced_is_superseded_by_the_pages_text(corpus, khabar):
+    """A annotated, changed to B (A kept, superseded by B), B not annotated and changed to C: B was replaced and A
+    left superseded by a doc_id no record has, which every command then refused. A is superseded by C."""
+    assert run_ingest(corpus) == 0
+    a = next(r for r in load_records(corpus / "documents.jsonl") if r.file == PAGE)
+    export = _annotate(corpus, a)
+    _change_page(corpus, PAGE)
+    assert khabar("ingest", "--corpus", corpus, "--exports", export).status == 0
+    _change_page(corpus, PAGE)
+    run = khabar("ingest", "--corpus", corpus, "--exports", export)
+    assert run.status == 0 and "replaced" in run.out, run.err
+    [c] = [doc_id for doc_id, by in _records_of(corpus, PAGE).items() if by is None]
+    assert _records_of(corpus, PAGE) == {a.doc_id: c, c: None}
+
+
+def test_the_records_of_a_page_no_longer_there_go_with_it(corpus, khabar):
+    """A page whose earlier text is kept for its annotations, taken out of pages/ and pages.csv: its current record
+    went and its kept one stayed, superseded by a doc_id no record has. Both go, each said."""
+    assert run_ingest(corpus) == 0
+    a = next(r for r in load_records(corpus / "documents.jsonl") if r.file == PAGE)
+    export = _annotate(corpus, a)
+    _change_page(corpus, PAGE)
+    assert khabar("ingest", "--corpus", corpus, "--exports", export).status == 0
+    gone = _records_of(corpus, PAGE)
+    (corpus / "pages" / PAGE).unlink()
+    pages_csv = corpus / "pages.csv"
+    pages_csv.write_text("".join(line for line in pages_csv.read_text(encoding="utf-8").splitlines(keepends=True) if not line.startswith(PAGE)), encoding="utf-8")
+    run = khabar("ingest", "--corpus", corpus, "--exports", export)
+    assert run.status == 0, run.err
+    assert sorted(line for line in run.out.splitlines() if line.startswith("removed")) == sorted(
+        f"removed    {doc_id}: its page {PAGE} is no longer in pages.csv" for doc_id in gone
+    )
+    assert _records_of(corpus, PAGE) == {} and len(load_records(corpus / "documents.jsonl")) == 4
+
+
+def test_pages_that_swap_texts_keep_one_record_of_each_text(corpus, khabar):
+    """Two pages' texts swapped, one of them annotated: its record was kept superseded while the other page's new
+    record had its doc_id (a doc_id twice). The record of each text is the current record of the page that has it."""
+    assert run_ingest(corpus) == 0
+    other = "003_847c99fe3f1cdf92.txt"
+    before = {r.file: r.doc_id for r in load_records(corpus / "documents.jsonl")}
+    export = _annotate(corpus, *(r for r in load_records(corpus / "documents.jsonl") if r.file == PAGE))
+    texts = {name: (corpus / "pages" / name).read_bytes() for name in (PAGE, other)}
+    (corpus / "pages" / PAGE).write_bytes(texts[other])
+    (corpus / "pages" / other).write_bytes(texts[PAGE])
+    run = khabar("ingest", "--corpus", corpus, "--exports", export)
+    assert run.status == 0, run.err
+    assert f"new text   {before[other]}; {before[PAGE]} stays, as the text of {other}" in run.out
+    assert _records_of(corpus, PAGE) == {before[other]: None} and _records_of(corpus, other) == {before[PAGE]: None}
+
+
+def test_two_pages_of_one_text_are_refused_naming_both_and_nothing_is_written(corpus, khabar):
+    """Their records would have one doc_id, which every command refuses."""
+    assert run_ingest(corpus) == 0
+    written = (corpus / "documents.jsonl").read_bytes()
+    shutil.copyfile(corpus / "pages" / "003_847c99fe3f1cdf92.txt", corpus / "pages" / PAGE)
+    run = khabar("ingest", "--corpus", corpus, "--exports")
+    doc_id = doc_id_for(normalize_text((corpus / "pages" / PAGE).read_text(encoding="utf-8")))
+    assert run.status == 2 and run.err.splitlines() == [
+        f"khabar ingest: error: {corpus / 'pages' / PAGE}: the page's text is that of '003_847c99fe3f1cdf92.txt' "
+        f"(doc_id {doc_id}): a doc_id names one record, so one of the two pages must go"
+    ]
+    assert (corpus / "documents.jsonl").read_bytes() == written
+
+
+def test_records_their_readers_would_refuse_are_not_written(tmp_path: Path) -> None:
+    """The check every writer of records makes: the readers' rules, named as the readers name them, nothing written."""
+    path = tmp_path / "documents.jsonl"
+    record = ingest_module.DocumentRecord(**RECORD)
+    with pytest.raises(KhabarError) as refused:
+        ingest_module.write_records(path, [record, replace(record, file="b.txt")], expected_sha256=None)
+    assert str(refused.value) == (
+        f"{path}: document d1: not written: its readers would refuse it: line 2: field 'doc_id' is «d1», which an earlier record has too: a doc_id names one record"
+    )
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("there", [True, False], ids=["edited", "made"])
