@@ -509,13 +509,13 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
 
     was_kept = {r.doc_id for r in previous if r.superseded_by is not None}
     for record in records:
-        old = old_current.get(record.file)
-        if old is None:
+        before = old_current.get(record.file)
+        if before is None:
             report.added.append(record.doc_id)
-        elif old.doc_id == record.doc_id:
+        elif before.doc_id == record.doc_id:
             report.unchanged.append(record.doc_id)
-        elif old.doc_id in page_of:
-            report.moved.append((old.doc_id, record.doc_id, page_of[old.doc_id]))
+        elif before.doc_id in page_of:
+            report.moved.append((before.doc_id, record.doc_id, page_of[before.doc_id]))
         if record.doc_id in was_kept:
             report.restored.append(record.doc_id)
 

@@ -144,8 +144,8 @@ def test_a_page_changed_back_to_an_annotated_earlier_text_makes_that_record_curr
     page.write_bytes(a_text)
     run = khabar("ingest", "--corpus", corpus, "--exports", *exports)
     assert run.status == 0, run.err
-    assert f"restored   {a.doc_id}: a page has this kept text again, so it is current again" in run.out
     assert _records_of(corpus, PAGE) == ({a.doc_id: None, b.doc_id: a.doc_id} if newer_annotated else {a.doc_id: None})
+    assert f"restored   {a.doc_id}: a page has this kept text again, so it is current again" in run.out
     assert khabar("validate", *exports, "--documents", corpus / "documents.jsonl").status in (0, 1)  # read, not refused
     written = (corpus / "documents.jsonl").read_bytes()
     assert khabar("ingest", "--corpus", corpus, "--exports", *exports).status == 0
@@ -181,10 +181,10 @@ def test_the_records_of_a_page_no_longer_there_go_with_it(corpus, khabar):
     pages_csv.write_text("".join(line for line in pages_csv.read_text(encoding="utf-8").splitlines(keepends=True) if not line.startswith(PAGE)), encoding="utf-8")
     run = khabar("ingest", "--corpus", corpus, "--exports", export)
     assert run.status == 0, run.err
+    assert _records_of(corpus, PAGE) == {} and len(load_records(corpus / "documents.jsonl")) == 4
     assert sorted(line for line in run.out.splitlines() if line.startswith("removed")) == sorted(
         f"removed    {doc_id}: its page {PAGE} is no longer in pages.csv" for doc_id in gone
     )
-    assert _records_of(corpus, PAGE) == {} and len(load_records(corpus / "documents.jsonl")) == 4
 
 
 def test_pages_that_swap_texts_keep_one_record_of_each_text(corpus, khabar):
@@ -199,8 +199,8 @@ def test_pages_that_swap_texts_keep_one_record_of_each_text(corpus, khabar):
     (corpus / "pages" / other).write_bytes(texts[PAGE])
     run = khabar("ingest", "--corpus", corpus, "--exports", export)
     assert run.status == 0, run.err
-    assert f"new text   {before[other]}; {before[PAGE]} stays, as the text of {other}" in run.out
     assert _records_of(corpus, PAGE) == {before[other]: None} and _records_of(corpus, other) == {before[PAGE]: None}
+    assert f"new text   {before[other]}; {before[PAGE]} stays, as the text of {other}" in run.out
 
 
 def test_two_pages_of_one_text_are_refused_naming_both_and_nothing_is_written(corpus, khabar):
