@@ -65,12 +65,19 @@ def run_import_conll(args: argparse.Namespace) -> int:
     tag_map = read_tag_map(args.tag_map, load_scheme().entity.labels) if args.tag_map else None
     imported = ConllImport()
     records: list[DocumentRecord] = []  # the texts, for the corpus file written after the export
+    recorded: set[str] = set()
+    repeated = 0  # documents whose text an earlier one has: its record is theirs (a doc_id names one record)
 
     def tasks() -> Iterator[dict]:
         """Each document's task as it is made: the export is written as the file is read (a 31 MB CoNLL file's
         import held whole took 2.16 GB)."""
+        nonlocal repeated
         for document, task in imported_documents(args.file, into=imported, source=args.source, sentences_per_document=args.sentences_per_document, tag_map=tag_map):
-            records.append(document.record)
+            if document.record.doc_id in recorded:
+                repeated += 1
+            else:
+                recorded.add(document.record.doc_id)
+                records.append(document.record)
             yield task
         if not records:  # raised before the export is committed: nothing is written
             raise KhabarError("no tokens: nothing to import", file=str(args.file))
@@ -90,6 +97,8 @@ def run_import_conll(args: argparse.Namespace) -> int:
         say("entity types mapped: " + ", ".join(f"{a} → {b} {n}" for (a, b), n in sorted(imported.mapped_entities.items())))
     if imported.dropped_entities:
         say("entities dropped by the tag map: " + ", ".join(f"{t} {n}" for t, n in sorted(imported.dropped_entities.items())))
+    if repeated:
+        say(f"{repeated} document(s) repeat an earlier one's text: their tasks share its corpus record")
     for repair in imported.repairs:
         say(f"{repair.file}:{repair.line}: {repair.written} read as {repair.read_as} ({repair.reason})")
     for tie in imported.ties:

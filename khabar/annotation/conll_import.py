@@ -334,7 +334,6 @@ def imported_documents(
     scheme = load_scheme()
     types = _Types(scheme.entity, tag_map or {})
     chunk: list[list[ConllToken]] = []
-    first_line: dict[str, int] = {}  # the line each document's text was first made at, by its doc_id
     for sentence in chain(read_conll(path, into.cleaning), [None]):
         if sentence is not None:
             into.sentences_read += 1
@@ -345,7 +344,6 @@ def imported_documents(
             made = _document(chunk, path, scheme, types, into, source=source, annotator=annotator, first_task_id=first_task_id)
             chunk = []
             if made is not None:
-                _refuse_repeated(made[0], first_line, path)
                 yield made
     types.refuse_unknown(str(path))
 
@@ -376,19 +374,6 @@ def _document(
     into.entities += len(layout.spans)
     document = ImportedDocument(record, tuple(layout.offsets), tuple(layout.tags), tuple(layout.lines), tuple(layout.starts), len(layout.spans), tie_tokens)
     return document, task
-
-
-def _refuse_repeated(document: ImportedDocument, first_line: dict[str, int], path: Path) -> None:
-    """Refuse a document whose text an earlier one of the file has: a doc_id is its text's and names one record."""
-    line = document.lines[0]
-    earlier = first_line.setdefault(document.record.doc_id, line)
-    if earlier != line:
-        raise KhabarError(
-            f"line {line}: the document holding this line has the text of the one holding line {earlier} "
-            f"(doc_id {document.record.doc_id}), and a text is one corpus record: the file cannot be imported as "
-            "documents of these sentences (--sentences-per-document groups them)",
-            file=str(path),
-        )
 
 
 def _layout(chunk: list[list[ConllToken]], path: Path, types: _Types, result: ConllImport) -> _Layout:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from khabar.annotation.conll_import import import_conll
-from khabar.annotation.ingest import doc_id_for
+from khabar.annotation.ingest import load_records
 from khabar.annotation.scheme import load_scheme
 from khabar.annotation.tags import tag_names
 from khabar.dataset.iob import decode_nested
@@ -105,26 +105,28 @@ def test_import_conll_stopped_by_a_bad_line_after_many_documents_leaves_nothing(
     """Tasks are made and written as the file is read: a bad line near the end is one line naming it, and neither
     file nor the --out folder is left."""
     source = tmp_path / "news.conll"
-    source.write_text("".join(f"بغداد B-GPE\n{n} O\n\n" for n in range(300)) + "$#$ B-ORG\n", encoding="utf-8")  # read well, refused once laid out
+    source.write_text("بغداد B-GPE\nقال O\n\n" * 300 + "$#$ B-ORG\n", encoding="utf-8")  # read well, refused once laid out
     status, _, err = khabar("import-conll", source, "--out", tmp_path / "in" / "new", "--sentences-per-document", "1")
     assert status == 2 and "line 901: '$#$' is not text but is tagged B-ORG" in err and len(err.strip().splitlines()) == 1
     assert sorted(os.listdir(tmp_path)) == ["news.conll"]
 
 
-@pytest.mark.parametrize(("per_document", "text"), [(1, "بغداد قال"), (2, "بغداد قال\nزيد")])
-def test_a_document_repeating_an_earlier_ones_text_is_refused_naming_both_and_nothing_is_written(tmp_path, khabar, per_document, text):
-    """A doc_id is its text's: two documents of one text were written as two records of one doc_id, and every
-    command then refused the corpus file (a doc_id names one record). The import is refused in one line naming the
-    lines of both; neither file nor the --out folder is made."""
+@pytest.mark.parametrize(("per_document", "texts", "repeated"), [(1, 2, 2), (2, 1, 1)])
+def test_documents_of_one_text_share_one_corpus_record(tmp_path, khabar, per_document, texts, repeated):
+    """A doc_id is its text's: two documents of one text (a sentence a file repeats, read a sentence a document)
+    were written as two records of one doc_id, and every command then refused the corpus file (a doc_id names one
+    record). A text is one record, which each of its documents' tasks refers to; the import says how many repeat."""
     source = tmp_path / "news.conll"
     source.write_text("بغداد B-GPE\nقال O\n\nزيد B-PERS\n\n" * 2, encoding="utf-8")
-    status, out, err = khabar("import-conll", source, "--out", tmp_path / "in", "--sentences-per-document", str(per_document))
-    assert status == 2 and out == "" and err.splitlines() == [
-        f"khabar import-conll: error: {source}: line 6: the document holding this line has the text of the one holding line 1 "
-        f"(doc_id {doc_id_for(text)}), and a text is one corpus record: the file cannot be imported as documents of these sentences "
-        "(--sentences-per-document groups them)"
-    ]
-    assert sorted(os.listdir(tmp_path)) == ["news.conll"]
+    run = khabar("import-conll", source, "--out", tmp_path / "in", "--sentences-per-document", str(per_document))
+    assert run.status == 0, run.err
+    documents, export = tmp_path / "in" / "documents.jsonl", tmp_path / "in" / "export.json"
+    records = load_records(documents)  # read as every command reads them
+    tasks = json.loads(export.read_text(encoding="utf-8"))
+    assert len(records) == texts and len(tasks) == texts + repeated
+    assert {task["data"]["doc_id"] for task in tasks} == {record.doc_id for record in records}
+    assert f"{repeated} document(s) repeat an earlier one's text: their tasks share its corpus record" in run.out
+    assert khabar("validate", export, "--documents", documents).status in (0, 1)  # checked, not refused
 
 
 @pytest.mark.parametrize(
