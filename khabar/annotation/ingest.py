@@ -438,8 +438,8 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
     Each page's text is its current record. An earlier record of a page is kept, superseded by the page's current
     record, while it is annotated (an earlier text, once kept, stays); one whose text is a page's text again is that
     page's current record (a doc_id names one record); those of a page no longer there go, unless the page's text
-    went to another page (a page renamed), whose current record then supersedes them. Two pages of one text are
-    refused: their records would share a doc_id.
+    went to another page (a page renamed), whose current record then supersedes them, and are refused while
+    annotations refer to them. Two pages of one text are refused: their records would share a doc_id.
     """
     pages_dir = corpus_dir / "pages"
     documents_file = corpus_dir / "documents.jsonl"
@@ -490,6 +490,14 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
         if old.doc_id in page_of:
             continue  # a page's text: its current record
         if after is None:
+            if annotated is None:
+                annotated = annotated_doc_ids(exports)
+            if old.doc_id in annotated:  # the annotations would refer to no text: put the page back, or their tasks away, first
+                raise KhabarError(
+                    f"page {old.file!r} is no longer in pages.csv, but annotations refer to its record {old.doc_id}: "
+                    "put the page back, or take its tasks out of the exports first",
+                    file=str(corpus_dir / "pages.csv"),
+                )
             report.removed.append((old.doc_id, old.file))
         elif old.superseded_by is not None:
             kept[old.doc_id] = old

@@ -167,9 +167,10 @@ def test_a_kept_record_whose_newer_text_is_replaced_is_superseded_by_the_pages_t
     assert _records_of(corpus, PAGE) == {a.doc_id: c, c: None}
 
 
-def test_the_records_of_a_page_no_longer_there_go_with_it(corpus, khabar):
+def test_the_records_of_a_page_no_longer_there_go_with_it_unless_annotations_refer_to_them(corpus, khabar):
     """A page whose earlier text is kept for its annotations, taken out of pages/ and pages.csv: its current record
-    went and its kept one stayed, superseded by a doc_id no record has. Both go, each said."""
+    went and its kept one stayed, superseded by a doc_id no record has. While the annotations refer to it, the removal
+    is refused and nothing written; once they are taken away, both go, each said."""
     assert run_ingest(corpus) == 0
     a = next(r for r in load_records(corpus / "documents.jsonl") if r.file == PAGE)
     export = _annotate(corpus, a)
@@ -179,7 +180,11 @@ def test_the_records_of_a_page_no_longer_there_go_with_it(corpus, khabar):
     (corpus / "pages" / PAGE).unlink()
     pages_csv = corpus / "pages.csv"
     pages_csv.write_text("".join(line for line in pages_csv.read_text(encoding="utf-8").splitlines(keepends=True) if not line.startswith(PAGE)), encoding="utf-8")
+    written = (corpus / "documents.jsonl").read_bytes()
     run = khabar("ingest", "--corpus", corpus, "--exports", export)
+    assert run.status == 2 and run.err.count("\n") == 1 and f"page {PAGE!r} is no longer in pages.csv, but annotations refer to its record {a.doc_id}" in run.err, run.err
+    assert (corpus / "documents.jsonl").read_bytes() == written
+    run = khabar("ingest", "--corpus", corpus, "--exports")
     assert run.status == 0, run.err
     assert _records_of(corpus, PAGE) == {} and len(load_records(corpus / "documents.jsonl")) == 4
     assert sorted(line for line in run.out.splitlines() if line.startswith("removed")) == sorted(
