@@ -145,19 +145,26 @@ def typical(runs: list[Measure]) -> Measure:
     return replace(median, peak_mb=max(m.peak_mb for m in runs), cpu_runs=tuple(m.cpu_seconds for m in runs))
 
 
-def one_size_main(argv: list[str] | None, doc: str, name: str, run: Callable[[int, int, Path], tuple], table: Callable[..., str]) -> int:
+def one_size_main(
+    argv: list[str] | None, doc: str, name: str, run: Callable[..., tuple], table: Callable[..., str],
+    options: Callable[[argparse.ArgumentParser], object] | None = None,
+) -> int:
     """The command line of a benchmark at one size (``failing.py``, ``commands.py``): ``--spans``, ``--seed`` and
-    ``--work`` (a temporary folder, removed afterwards, when none is named); ``table`` prints what ``run(spans,
-    seed, work)`` measured; a stage that fails or does not reconcile is a line on stderr, exit 1."""
+    ``--work`` (a temporary folder, removed afterwards, when none is named), and what ``options`` adds to the parser;
+    ``table`` prints what ``run(spans, seed, work, **options)`` measured; a stage that fails or does not reconcile is
+    a line on stderr, exit 1."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=1_000_000, help="span results of the export (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, help="folder for the export and everything made of it (default: a temporary folder, removed afterwards)")
-    args = parser.parse_args(argv)
-    temporary = None if args.work else tempfile.TemporaryDirectory(prefix=f"khabar-{name}-")
-    work = args.work or Path(temporary.name)
+    if options is not None:
+        options(parser)
+    args = vars(parser.parse_args(argv))
+    spans, seed, given_work = args.pop("spans"), args.pop("seed"), args.pop("work")
+    temporary = None if given_work else tempfile.TemporaryDirectory(prefix=f"khabar-{name}-")
+    work = given_work or Path(temporary.name)
     try:
-        measured = run(args.spans, args.seed, work)
+        measured = run(spans, seed, work, **args)
     except StageFailed as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return 1
