@@ -30,7 +30,7 @@ from khabar.foundation import export_files, jsonl
 from khabar.foundation.csv_files import read_csv
 from khabar.foundation.errors import KhabarError, not_utf8, quoted
 from khabar.foundation.files import write_atomic
-from khabar.foundation.records import FIELD_RULES, FILE_RULES, LANGUAGE, RecordRule, first_broken
+from khabar.foundation.records import FIELD_RULES, FILE_RULES, LANGUAGE, PAGE_RULES, RecordRule, first_broken
 
 PAGE_FIELDS = ("file", "source", "title", "published", "published_evidence", "url", "story")
 SOURCE_FIELDS = ("id", "name_ar", "name_en", "site", "country")
@@ -358,6 +358,7 @@ def read_records(documents_file: Path) -> tuple[list[DocumentRecord], str | None
         return [], None
     digest = hashlib.sha256()
     records = list(chain.from_iterable(block for block, _ in framed_blocks(documents_file, digest.update)))
+    _refuse_broken(record_frame(records), PAGE_RULES, 0, documents_file)  # ingest keeps a page's records by its file
     return records, digest.hexdigest()
 
 
@@ -411,7 +412,7 @@ def refuse_broken_records(records: list[DocumentRecord], documents_file: Path) -
     frame = record_frame(records)
     try:
         _refuse_broken(frame, FIELD_RULES, 0, documents_file)
-        _refuse_broken(frame, FILE_RULES, 0, documents_file)
+        _refuse_broken(frame, FILE_RULES + PAGE_RULES, 0, documents_file)
         _refuse_endless_chains(frame, documents_file)
     except KhabarError as exc:
         raise KhabarError(f"not written: its readers would refuse it: {exc.message}", file=exc.file, document=exc.document) from None

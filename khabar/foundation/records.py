@@ -6,7 +6,8 @@ them. They are checked wherever records are read (:func:`khabar.annotation.inges
 which every reader of ``documents.jsonl`` goes through), on a page's metadata before it
 becomes a record (``pages.csv``, :func:`khabar.annotation.ingest.read_metadata`: the rules
 of the fields it gives), and by the model of the corpus table
-(:class:`khabar.foundation.tables.CorpusTable`). A title may be empty (a page without
+(:class:`khabar.foundation.tables.CorpusTable`); :data:`PAGE_RULES` only by ``khabar ingest``, the one
+reader of ``file``. A title may be empty (a page without
 one) and the doc_id is not checked against its text's digest: every writer of records
 gives that one, and a task without a doc_id that finds no record by its text's digest
 is reported by the validation.
@@ -66,6 +67,12 @@ FIELD_RULES = (
 FILE_RULES = (
     RecordRule("doc_id", ~pl.col("doc_id").is_first_distinct(), "is {value}, which an earlier record has too: a doc_id names one record"),
     RecordRule("superseded_by", _CURRENT.not_() & ~pl.col("superseded_by").is_in(pl.col("doc_id").implode()), "is {value}, which is no record's doc_id"),
+)
+
+#: The rule of ``khabar ingest``, which keeps a page's records by the page's ``file``: it reads and writes no file
+#: with two current records of one page. The other readers do not read ``file`` (it is not released), so a corpus
+#: made elsewhere may give its records any names.
+PAGE_RULES = (
     RecordRule(
         "file", _CURRENT & ~pl.col("file").is_first_distinct().over(_CURRENT),
         "is {value}, which an earlier current record (superseded_by null) has too: a page has one current record",
