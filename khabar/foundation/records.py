@@ -7,10 +7,10 @@ which every reader of ``documents.jsonl`` goes through), on a page's metadata be
 becomes a record (``pages.csv``, :func:`khabar.annotation.ingest.read_metadata`: the rules
 of the fields it gives), and by the model of the corpus table
 (:class:`khabar.foundation.tables.CorpusTable`); :data:`PAGE_RULES` only by ``khabar ingest``, the one
-reader of ``file``. A title may be empty (a page without
-one) and the doc_id is not checked against its text's digest: every writer of records
-gives that one, and a task without a doc_id that finds no record by its text's digest
-is reported by the validation.
+reader of ``file``. A title may be empty (a page without one), an empty ``url`` is released
+as a null one, and the doc_id is not checked against its text's digest: every writer of
+records gives that one, and a task without a doc_id that finds no record by its text's
+digest is reported by the validation.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ FIELD_RULES = (
         "published_evidence", pl.col("published").is_null() & _blank("published_evidence"),
         "is empty while 'published' is not given: a page without its date needs the evidence of when it was published",
     ),
-    RecordRule("url", pl.col("url") == "", "is empty (null when the page's address is not known)"),
     RecordRule("language", pl.col("language") != LANGUAGE, f"is {{value}}, not the corpus's language, {LANGUAGE!r}"),
     RecordRule("superseded_by", pl.col("superseded_by") == pl.col("doc_id"), "is {value}, the record's own doc_id"),
 )

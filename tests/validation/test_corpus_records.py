@@ -31,7 +31,6 @@ BROKEN = {
     "no-story": ({FIRST: {"story": ""}}, 1, "field 'story' is empty"),
     "no-file": ({FIRST: {"file": ""}}, 1, "field 'file' is empty"),
     "no-text": ({FIRST: {"text": ""}}, 1, "field 'text' is empty"),
-    "an-empty-url": ({FIRST: {"url": ""}}, 1, "field 'url' is empty (null when the page's address is not known)"),
     "a-doc-id-twice": ({SECOND: {"doc_id": FIRST}}, 2, f"field 'doc_id' is «{FIRST}», which an earlier record has too: a doc_id names one record"),
     "superseded-by-nothing": ({FIRST: {"superseded_by": "nonexistent"}}, 1, "field 'superseded_by' is «nonexistent», which is no record's doc_id"),
     "superseded-by-itself": ({FIRST: {"superseded_by": FIRST}}, 1, f"field 'superseded_by' is «{FIRST}», the record's own doc_id"),
