@@ -367,9 +367,9 @@ def load_scheme(path: Path | None = None) -> Scheme:
 
 def read_config(path: Path) -> str:
     """The text of a labeling config, read as every input is (a regular UTF-8 file, else one line naming it,
-    never waited on); its line ends read as ``read_text`` reads them, so that a config checked out with CRLF
-    has the scheme, and the sha256, of the same config with LF."""
-    return export_files.read_regular_text(path, translate_line_ends=True)
+    never waited on); as a repository's text (line ends read as ``read_text`` reads them, no byte order mark), so that
+    a config checked out with CRLF, or saved with a BOM, has the scheme, and the sha256, of the same config with LF."""
+    return export_files.read_regular_text(path, repository_text=True)
 
 
 @cache

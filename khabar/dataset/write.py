@@ -90,9 +90,10 @@ def write_build(built: Built, datasheet_text: str, folder: Path, *, per_annotato
 def _copy_in(source: Path, target: Path) -> None:
     """A text file of the repository into the build, read as every input is (a regular UTF-8 file, else one line
     naming it: a folder named GUIDELINES.md was reported as the output folder's "Is a directory"), and released with
-    LF line ends, as the card takes the datasheet's text: one saved or checked out with CRLF makes the same build (the
-    manifest's scheme sha256 is already that of the labeling config's text read with its line ends translated)."""
-    target.write_bytes(export_files.read_regular_text(source, translate_line_ends=True).encode("utf-8"))
+    LF line ends and no byte order mark, as the card takes the datasheet's text: one saved or checked out with CRLF,
+    or saved with a BOM, makes the same build (the manifest's scheme sha256 is that of the labeling config's text read
+    the same way)."""
+    target.write_bytes(export_files.read_regular_text(source, repository_text=True).encode("utf-8"))
 
 
 def recover(out: Path) -> None:

@@ -52,12 +52,14 @@ def read_regular(path: Path) -> bytes:
         return handle.read()
 
 
-def read_regular_text(path: Path, *, translate_line_ends: bool = False) -> str:
+def read_regular_text(path: Path, *, repository_text: bool = False) -> str:
     """The text of a regular UTF-8 file as its bytes hold it; a file that is not regular (see :func:`open_regular`)
-    or not UTF-8 is refused in one line naming it (exit 2). With ``translate_line_ends``, CRLF and CR read as LF, as
-    ``read_text`` reads them: a repository file checked out with CRLF (``core.autocrlf``) reads as the same text."""
+    or not UTF-8 is refused in one line naming it (exit 2). With ``repository_text``, the text whatever editor or
+    checkout saved it: CRLF and CR read as LF, as ``read_text`` reads them (a file checked out with ``core.autocrlf``),
+    and a byte order mark at its start (Windows Notepad's "UTF-8 with BOM") is no part of it (a build released it at
+    the start of ``kb/entities.csv``, whose first column a reader then took for ``\ufeffentity_id``)."""
     text = utf8_text(read_regular(path), path)
-    return text.replace("\r\n", "\n").replace("\r", "\n") if translate_line_ends else text
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n") if repository_text else text
 
 
 def utf8_text(data: bytes, path: Path) -> str:

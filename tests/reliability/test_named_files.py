@@ -152,10 +152,19 @@ def test_a_crlf_datasheet_keeps_its_line_ends_and_makes_the_same_build(tmp_path,
     assert check.status == 0, check.output
 
 
-@pytest.mark.parametrize("ends", ["crlf", "cr"])
+SAVED_AS = {  # how an editor saved a text file: its LF bytes made these
+    "crlf": lambda data: data.replace(b"\n", b"\r\n"),
+    "cr": lambda data: data.replace(b"\n", b"\r"),  # classic Mac OS
+    "bom": lambda data: b"\xef\xbb\xbf" + data,  # Windows Notepad's "UTF-8 with BOM"
+    "bom and crlf": lambda data: b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n"),
+}
+
+
+@pytest.mark.parametrize("ends", list(SAVED_AS))
 def test_guidelines_labeling_config_and_base_saved_with_crlf_make_the_same_build(ends, tmp_path, khabar, datasheet_template):
-    """The text files a build releases as they are (an editor that writes CRLF, or CR as classic Mac OS did, saved
-    them): released with LF, the build of an LF repository to the byte, manifest included."""
+    """The text files a build releases as they are (an editor that writes CRLF, or CR as classic Mac OS did, or a
+    byte order mark, saved them): released with LF and no BOM, the build of an LF repository to the byte, manifest
+    included (a BOM went into the release: a reader of kb/entities.csv found no column entity_id)."""
     base = repo().kb_dir / "entities.csv"  # before --root names a copy
     builds = {}
     for saved in ("lf", ends):
@@ -164,7 +173,7 @@ def test_guidelines_labeling_config_and_base_saved_with_crlf_make_the_same_build
         shutil.copyfile(base, root / "annotation" / "kb" / "entities.csv")
         if saved != "lf":
             for relative in ("annotation/GUIDELINES.md", "annotation/labeling_config.xml", "annotation/kb/entities.csv"):
-                (root / relative).write_bytes((root / relative).read_bytes().replace(b"\n", {"crlf": b"\r\n", "cr": b"\r"}[saved]))
+                (root / relative).write_bytes(SAVED_AS[saved]((root / relative).read_bytes()))
         datasheet = tmp_path / f"DATASHEET-{saved}.md"
         shutil.copyfile(datasheet_template, datasheet)
         builds[saved] = tmp_path / f"out-{saved}"
