@@ -28,6 +28,7 @@ LEFT_OUT = {
     "python3 -m venv .venv": "the set-up: the clone's .venv is this venv, made by these commands (.ci/run and test_install.py install for real)",
     ".venv/bin/pip install": "the set-up, as above",
     ".venv/bin/python -m pytest": "the test suite this test is part of",
+    ".venv/bin/mypy": "the test command's type check: .ci/run runs that very line before this suite (17 s a run from a fresh clone)",
     "HF_TOKEN=": "uploads to the Hub; `publish --dry-run` runs, and tests/dataset/test_olah.py publishes to a stand-in Hub",
 }
 #: Exit statuses other than 0 that a README line documents.
