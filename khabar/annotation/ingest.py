@@ -423,13 +423,13 @@ def in_file_order(records: list[DocumentRecord]) -> list[DocumentRecord]:
     return sorted(records, key=lambda r: (r.file, r.superseded_by is None, r.doc_id))
 
 
-def write_records(documents_file: Path, records: list[DocumentRecord], *, expected_sha256: str | None) -> None:
-    """Write the records atomically, in a stable order and format, over the file as read (``expected_sha256``: the
-    sha256 of its bytes, None when there was none: a file made meanwhile is not replaced); records its readers
+def write_records(documents_file: Path, records: list[DocumentRecord], *, over: str | None) -> None:
+    """Write the records atomically, in a stable order and format, over the file as read (``over``: the sha256 of its
+    bytes, None when there was none: a file made meanwhile is not replaced); records its readers
     would refuse are not written (:func:`refuse_broken_records`)."""
     ordered = in_file_order(records)
     refuse_broken_records(ordered, documents_file)
-    write_atomic(documents_file, jsonl.dumps(asdict(r) for r in ordered), expected_sha256=expected_sha256, new=expected_sha256 is None)
+    write_atomic(documents_file, jsonl.dumps(asdict(r) for r in ordered), over=over)
 
 
 def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
@@ -530,5 +530,5 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
 
     all_records = records + list(kept.values())
     if in_file_order(all_records) != previous:  # a file ingest wrote, with nothing new, is left as it is
-        write_records(documents_file, all_records, expected_sha256=read_sha256)
+        write_records(documents_file, all_records, over=read_sha256)
     return report

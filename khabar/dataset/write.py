@@ -163,7 +163,7 @@ def write_and_swap(make: Callable[[Path], tuple[Built, str]], datasheet: Path, c
             sync_tree(staging)
             if datasheet_text != current:
                 # refused at the commit if the datasheet was edited while the build ran: those edits are kept
-                staged = stage_file(datasheet, datasheet_text, expected_sha256=sha256_bytes(current.encode("utf-8")))
+                staged = stage_file(datasheet, datasheet_text, over=sha256_bytes(current.encode("utf-8")))
             with signals.held():  # the folder and the datasheet in place together, or neither: Ctrl-C waits for them
                 check_out(out)  # again: the folder may have been changed while the build ran
                 swap = FolderSwap(staging, out, last=MANIFEST_NAME)

@@ -32,8 +32,9 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 from khabar.foundation import signals
 from khabar.foundation.errors import KhabarError
@@ -124,6 +125,17 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+class _Anything(Enum):
+    ANYTHING = "anything"
+
+
+#: What a staged file may be put in place over by default: whatever stands at its target (an output the command
+#: made, a file of its own); else ``over`` is what the command found there, the sha256 of the bytes it read, or None
+#: where it found no file, and nothing else is replaced.
+ANYTHING: Final = _Anything.ANYTHING
+Found = str | None | _Anything
+
+
 @dataclass
 class StagedFile:
     """New bytes for ``target``, written and synced under ``temporary`` beside it, not yet in place. One neither
@@ -133,9 +145,8 @@ class StagedFile:
 
     target: Path
     temporary: Path
-    expected_sha256: str | None = None
-    #: the caller found no file there: one made since is not replaced
-    new: bool = False
+    #: what the caller found at the target (:data:`ANYTHING`): the commit is refused once the target is something else
+    over: Found = ANYTHING
     made: tuple[Path, ...] = ()  # the folders made to hold it, innermost first: a discarded file leaves none of them
     #: a descriptor holding the temporary file's lock until it is renamed or discarded (see :func:`left_behind`)
     held: int | None = None
@@ -166,15 +177,16 @@ class StagedFile:
             raise KhabarError(f"written, but the folder could not be flushed to disk: {exc.strerror}", file=str(self.target)) from None
 
     def check(self) -> None:
-        """Refuse a target that is no longer what the caller read (``expected_sha256``, ``new``)."""
-        if self.expected_sha256 is not None or self.new:
-            try:  # any error but a missing file is the commit's: the new bytes are discarded
-                current: str | None = _file_sha256(self.target)
-            except FileNotFoundError:
-                current = None
-            if current != self.expected_sha256:
-                happened = "made on disk since the command found none there" if self.new else "changed on disk since it was read"
-                raise KhabarError(f"{happened}; not written (run the command again)", file=str(self.target))
+        """Refuse a target that is no longer what the caller found there (``over``)."""
+        if self.over is ANYTHING:
+            return
+        try:  # any error but a missing file is the commit's: the new bytes are discarded
+            current: str | None = _file_sha256(self.target)
+        except FileNotFoundError:
+            current = None
+        if current != self.over:
+            happened = "made on disk since the command found none there" if self.over is None else "changed on disk since it was read"
+            raise KhabarError(f"{happened}; not written (run the command again)", file=str(self.target))
 
     def discard(self) -> None:
         """Remove the new bytes, and the folders made for them, unless they are in place."""
@@ -209,17 +221,17 @@ def _staged_name(target: Path) -> re.Pattern[str]:
 
 
 def stage_file(
-    path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, expected_sha256: str | None = None, new: bool = False,
-    mode: int | None = None, folder_mode: int = 0o777,
+    path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, over: Found = ANYTHING, mode: int | None = None,
+    folder_mode: int = 0o777,
 ) -> StagedFile:
     """Write ``data`` beside ``path`` (the target of a link) and sync it; :meth:`StagedFile.commit` puts it in place.
     The new bytes are held (see :func:`left_behind`) until then; what a killed command left beside ``path`` (an
     export's whole size, for ``khabar studio pull``) the next write of ``path`` removes.
 
     ``data``: bytes, text (UTF-8), or either a piece at a time (a file written as it is made: whatever the pieces
-    raise, nothing is left). ``expected_sha256``: the hash of the bytes the caller read; the commit is refused if
-    the file no longer has it. ``new``: the caller found no file there; the commit is refused if one is now (a file
-    made meanwhile is someone's). ``mode``: for a file that must have it whatever it replaces (0600 for a secret);
+    raise, nothing is left). ``over``: what the caller found at ``path``, the sha256 of the bytes it read, or None
+    where it found no file; the commit is refused once the file is no longer that (an edit saved meanwhile, or a file
+    made meanwhile, is someone's). ``mode``: for a file that must have it whatever it replaces (0600 for a secret);
     ``folder_mode``: for the folder made to hold it, if one is (0700 for a secret's).
     """
     target = destination(path)
@@ -238,7 +250,7 @@ def stage_file(
             os.close(fd)  # another command took it for a killed one's in the instant before the lock, and removes it
     except OSError as exc:
         raise write_error(exc, target) from None
-    staged = StagedFile(target, Path(name), expected_sha256, new, made, held=fd)
+    staged = StagedFile(target, Path(name), over, made, held=fd)
     try:
         with os.fdopen(os.dup(fd), "wb") as handle:
             for piece in pieces:
@@ -256,11 +268,11 @@ def stage_file(
 
 
 def write_atomic(
-    path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, expected_sha256: str | None = None, new: bool = False, mode: int | None = None,
+    path: Path, data: bytes | str | Iterable[str] | Iterable[bytes], *, over: Found = ANYTHING, mode: int | None = None,
 ) -> None:
-    """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename (``expected_sha256``,
-    ``new``, ``mode``: as :func:`stage_file` takes them)."""
-    stage_file(path, data, expected_sha256=expected_sha256, new=new, mode=mode).commit()
+    """Replace ``path`` (or the target of the link ``path``) by ``data`` (str: UTF-8) in one rename (``over``, ``mode``:
+    as :func:`stage_file` takes them)."""
+    stage_file(path, data, over=over, mode=mode).commit()
 
 
 def commit_together(files: Sequence[StagedFile]) -> None:
@@ -283,7 +295,7 @@ def commit_together(files: Sequence[StagedFile]) -> None:
 
 def write_new_files(files: Sequence[tuple[Path, Callable[[], bytes | str | Iterable[str]]]]) -> None:
     """Write files that do not exist yet (the caller checked; one made since is not replaced: ``stage_file``'s
-    ``new``), all of them or none, whatever stops the command.
+    ``over=None``), all of them or none, whatever stops the command.
 
     Each is staged in turn (:func:`stage_file`; its data made only then, so that one can be made from what the one
     before it read), then all are renamed into place with SIGINT and SIGTERM held: a rename that fails, or one of
@@ -294,7 +306,7 @@ def write_new_files(files: Sequence[tuple[Path, Callable[[], bytes | str | Itera
     staged: list[StagedFile] = []
     try:
         for path, data in files:
-            staged.append(stage_file(path, data(), new=True))
+            staged.append(stage_file(path, data(), over=None))
         with signals.held() as arrived:
             try:
                 for file in staged:

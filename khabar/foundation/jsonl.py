@@ -23,7 +23,7 @@ from typing import Any, AnyStr, TypeGuard, TypeVar
 import msgspec
 
 from khabar.foundation.export_files import read_regular_text
-from khabar.foundation.files import write_atomic
+from khabar.foundation.files import ANYTHING, Found, write_atomic
 
 #: The characters ``str.splitlines()`` splits on that ``json.dumps`` leaves raw (the others are control characters it escapes).
 RAW_LINE_SEPARATORS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -88,10 +88,10 @@ def dumps_document_items(values: Iterable[Any]) -> Iterator[str]:
     yield "[]\n" if empty else "\n]\n"
 
 
-def write_document(path: Path, value: Any, *, expected_sha256: str | None = None, new: bool = False, mode: int | None = None) -> None:
-    """Write ``value`` as :func:`dumps_document` renders it, atomically (``expected_sha256``, ``new``, ``mode``: as
+def write_document(path: Path, value: Any, *, over: Found = ANYTHING, mode: int | None = None) -> None:
+    """Write ``value`` as :func:`dumps_document` renders it, atomically (``over``, ``mode``: as
     :func:`khabar.foundation.files.write_atomic` takes them)."""
-    write_atomic(path, dumps_document(value), expected_sha256=expected_sha256, new=new, mode=mode)
+    write_atomic(path, dumps_document(value), over=over, mode=mode)
 
 
 def dumps_line(value: Any) -> str:

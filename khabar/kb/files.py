@@ -232,5 +232,5 @@ def write(kind: type[Row], rows: Iterable[Row] | pl.DataFrame, original: Origina
     rows at a time, with its byte order mark and line ends, so that the rows already there stay byte for byte (a new
     file: LF); refused, and nothing written, when the file is no longer what was read (a reviewer's edit saved
     meanwhile, or a file made where there was none) or a cell would run as a formula (:func:`render`)."""
-    write_atomic(original.path, render(kind, rows, original.line_end, bom=original.bom, path=original.path), expected_sha256=original.sha256, new=original.sha256 is None)
+    write_atomic(original.path, render(kind, rows, original.line_end, bom=original.bom, path=original.path), over=original.sha256)
     return original.path

@@ -119,8 +119,7 @@ class Service:
         with self.lock:
             previous = read_regular(path) if path.exists() else None
             text = "" if previous is None else utf8_text(previous, path)
-            write_atomic(path, text + "".join(submitted_line(document) for document in documents),
-                         expected_sha256=None if previous is None else sha256_bytes(previous), new=previous is None)
+            write_atomic(path, text + "".join(submitted_line(document) for document in documents), over=None if previous is None else sha256_bytes(previous))
 
     def start_training(self) -> str:
         """Start ``khabar train`` unless one runs (then one more run follows it); returns what happened."""

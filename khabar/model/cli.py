@@ -133,7 +133,7 @@ def run_predict(args: argparse.Namespace) -> int:
             written.update(tasks=1, results=len(task["predictions"][0]["result"]))
             yield task
 
-    write_atomic(args.out, jsonl.dumps_document_items(tasks()), expected_sha256=replaced, new=replaced is None)
+    write_atomic(args.out, jsonl.dumps_document_items(tasks()), over=replaced)
     print(f"{model.version}: {written['tasks']} task(s), {written['results']} result(s) → {args.out}")
     return 0
 
@@ -172,5 +172,5 @@ def run_evaluate(args: argparse.Namespace) -> int:
             print(format_rows(setting, report[setting]))
             print(f"({setting}: {time.monotonic() - started:.0f} s)\n")
     if args.json:
-        jsonl.write_document(args.json, report, expected_sha256=replaced, new=replaced is None)
+        jsonl.write_document(args.json, report, over=replaced)
     return 0

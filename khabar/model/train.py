@@ -253,7 +253,7 @@ def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, pr
     if whole_model(final):
         progress(f"{version} is already trained (same data, same settings)")
         if serve:
-            write_atomic(current_path, current_text(version), expected_sha256=served, new=served is None)
+            write_atomic(current_path, current_text(version), over=served)
         return read_info(final)
     sentences = data.sentences
     with staging_folder(final) as work:
@@ -287,7 +287,7 @@ def train_model(data: TrainingData, models_dir: Path, *, serve: bool = False, pr
             sync_tree(work)
         except OSError as exc:
             raise write_error(exc, work / "model.json") from None
-        current = stage_file(current_path, current_text(version), expected_sha256=served, new=served is None) if serve else None
+        current = stage_file(current_path, current_text(version), over=served) if serve else None
         # A reader sees no model or a whole one. One of this version there is not whole (whole_model): the new one
         # replaces it, where "already trained" kept serving a model whose level file was cut short.
         swap = FolderSwap(work, final)

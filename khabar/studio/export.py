@@ -446,7 +446,7 @@ def pull(
         if refused:
             refuse(refused, command="pull", file=str(path), progress=progress)
         merged = PullMerge()
-        staged = stage_file(path, jsonl.dumps_document_items(merge_pull(file.spool, server_tasks, differences, state, merged)), expected_sha256=file.sha256, new=not existed)
+        staged = stage_file(path, jsonl.dumps_document_items(merge_pull(file.spool, server_tasks, differences, state, merged)), over=file.sha256)
         changed = not existed or merged.changed
         updated_book = {**book, **{_user_key(user): pseudonym for user, pseudonym in pseudonyms.items()}}
         if not changed:
@@ -461,7 +461,7 @@ def pull(
             if state.render() != state_text:
                 written.append(state.stage())
             if updated_book != book:
-                written.append(stage_private_json(book_file, updated_book, expected_sha256=book_sha256, new=book_sha256 is None))
+                written.append(stage_private_json(book_file, updated_book, over=book_sha256))
         except BaseException:
             for unwritten in written:
                 unwritten.discard()

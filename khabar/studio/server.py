@@ -43,7 +43,7 @@ from typing import Any
 
 from khabar.foundation import jsonl
 from khabar.foundation.errors import KhabarError, mark_secret, quoted
-from khabar.foundation.files import StagedFile, stage_file
+from khabar.foundation.files import ANYTHING, Found, StagedFile, stage_file
 
 ADMIN_USERNAME = "admin@khabar.local"
 LOCAL_HOST = "127.0.0.1"
@@ -112,10 +112,10 @@ def write_private_json(path: Path, payload: object) -> None:
     stage_private_json(path, payload).commit()
 
 
-def stage_private_json(path: Path, payload: object, *, expected_sha256: str | None = None, new: bool = False) -> StagedFile:
-    """JSON readable by the owner only (0600), staged beside ``path`` (``expected_sha256``, ``new``: as
-    :func:`khabar.foundation.files.stage_file` takes them)."""
-    return stage_file(path, jsonl.dumps_document(payload), expected_sha256=expected_sha256, new=new, mode=0o600, folder_mode=0o700)
+def stage_private_json(path: Path, payload: object, *, over: Found = ANYTHING) -> StagedFile:
+    """JSON readable by the owner only (0600), staged beside ``path`` (``over``: as
+    :func:`khabar.foundation.files.stage_file` takes it)."""
+    return stage_file(path, jsonl.dumps_document(payload), over=over, mode=0o600, folder_mode=0o700)
 
 
 def read_credentials(paths: StudioPaths) -> Credentials | None:

@@ -147,7 +147,7 @@ class SyncState:
     def stage(self) -> StagedFile:
         """The state written beside its file, to be put in place (:meth:`StagedFile.commit`) only over the bytes it was
         read from, or where there was none."""
-        return stage_file(self.path, self.render(), expected_sha256=self.sha256, new=self.sha256 is None)
+        return stage_file(self.path, self.render(), over=self.sha256)
 
 
 def classify(file: str | None, server: str | None, base: str | None) -> Change:

@@ -331,4 +331,4 @@ def repair_exports(paths: list[Path], documents_file: Path) -> Iterator[Change]:
     checked = {str(path): sha256 for path, sha256 in zip(reader.files, reader.sha256s)}
     for file in list(planned):
         path, edits_of_file = Path(file), pl.concat(planned.pop(file))
-        write_atomic(path, _spliced(path, edits_of_file, checked[file]), expected_sha256=checked[file])
+        write_atomic(path, _spliced(path, edits_of_file, checked[file]), over=checked[file])

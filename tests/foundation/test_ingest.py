@@ -227,7 +227,7 @@ def test_records_their_readers_would_refuse_are_not_written(tmp_path: Path) -> N
     path = tmp_path / "documents.jsonl"
     record = ingest_module.DocumentRecord(**RECORD)
     with pytest.raises(KhabarError) as refused:
-        ingest_module.write_records(path, [record, replace(record, file="b.txt")], expected_sha256=None)
+        ingest_module.write_records(path, [record, replace(record, file="b.txt")], over=None)
     assert str(refused.value) == (
         f"{path}: document d1: not written: its readers would refuse it: line 2: field 'doc_id' is «d1», which an earlier record has too: a doc_id names one record"
     )

@@ -591,7 +591,7 @@ def test_an_atomic_write_refuses_a_file_changed_since_it_was_read(tmp_path):
     read = hashlib.sha256(b"old\n").hexdigest()
     path.write_bytes(b"someone else's\n")
     with pytest.raises(KhabarError, match="changed on disk since it was read"):
-        write_atomic(path, "mine\n", expected_sha256=read)
+        write_atomic(path, "mine\n", over=read)
     assert path.read_bytes() == b"someone else's\n" and os.listdir(tmp_path) == ["x.json"]
     new = tmp_path / "new.json"
     write_atomic(new, "new\n")
@@ -604,7 +604,7 @@ def test_an_atomic_write_refuses_a_file_changed_since_it_was_read(tmp_path):
 
 def test_a_write_of_a_file_the_command_found_absent_refuses_one_made_meanwhile(tmp_path):
     """A command that found no file writes a new one: a file someone saved there meanwhile was replaced by it.
-    ``write_atomic(new=True)`` (``link … --write`` of a base without the file, ``studio pull`` to a new export) and
+    ``write_atomic(over=None)`` (``link … --write`` of a base without the file, ``studio pull`` to a new export) and
     ``write_new_files`` (``khabar import-conll``) refuse it and keep it, leaving nothing of their own."""
     from khabar.foundation.errors import KhabarError
     from khabar.foundation.files import write_new_files
@@ -612,7 +612,7 @@ def test_a_write_of_a_file_the_command_found_absent_refuses_one_made_meanwhile(t
     path = tmp_path / "x.json"
     path.write_bytes(b"someone else's\n")
     with pytest.raises(KhabarError, match=f"^{path}: made on disk since the command found none there; not written"):
-        write_atomic(path, "mine\n", new=True)
+        write_atomic(path, "mine\n", over=None)
     assert path.read_bytes() == b"someone else's\n" and os.listdir(tmp_path) == ["x.json"]
 
     out = tmp_path / "out"
