@@ -487,11 +487,11 @@ def write_import(documents: Path, export: Path, tasks: Iterable[dict], records: 
     corpus records, refused where their readers would refuse them: both or neither
     (:func:`khabar.foundation.files.write_new_files`)."""
 
-    def checked_records() -> str:
+    def records_text() -> str:
         refuse_broken_records(records, documents)
         return documents_text(records)
 
-    write_new_files([(export, lambda: export_text(tasks)), (documents, checked_records)])
+    write_new_files([(export, lambda: export_text(tasks)), (documents, records_text)])
 
 
 @dataclass

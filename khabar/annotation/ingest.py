@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from functools import cache
 from itertools import chain
 from pathlib import Path
 from typing import get_type_hints
@@ -224,15 +225,21 @@ def record_frame(records: list[DocumentRecord]) -> pl.DataFrame:
     return pl.DataFrame({name: [getattr(record, name) for record in records] for name in RECORD_FIELDS}, schema=RECORD_SCHEMA)
 
 
-def framed_blocks(documents_file: Path, seen: Callable[[bytes], object] | None = None) -> Iterator[tuple[list[DocumentRecord], pl.DataFrame]]:
+#: The columns the rules between records read (:data:`~khabar.foundation.records.FILE_RULES`, ``PAGE_RULES``).
+LINK_COLUMNS = ("doc_id", "file", "superseded_by")
+
+
+def framed_blocks(
+    documents_file: Path, seen: Callable[[bytes], object] | None = None, between: tuple[RecordRule, ...] = FILE_RULES,
+) -> Iterator[tuple[list[DocumentRecord], pl.DataFrame]]:
     """The records in blocks, in the file's order, each block with its :func:`record_frame`: from
     :func:`well_formed_blocks`, and from the first line that is not well-formed on, what :func:`checked_records`
     reads, in one block (it raises with the message of the file's first problem).
 
     Every reader of records goes through here, so every one is refused a record that breaks the rules of
     :mod:`khabar.foundation.records`: a block's records are checked (:data:`~khabar.foundation.records.FIELD_RULES`)
-    before it is given, and the rules between records (:data:`~khabar.foundation.records.FILE_RULES`) once the
-    last block is read; a reader that acts on records as they come (``khabar predict``) writes atomically, so a
+    before it is given, and the rules between records (``between``: :data:`~khabar.foundation.records.FILE_RULES`,
+    and ingest's ``PAGE_RULES`` too) once the last block is read; a reader that acts on records as they come (``khabar predict``) writes atomically, so a
     refusal at the end leaves nothing. The checks are polars queries of the blocks' frames, 0.04 s of CPU for 38,776
     records (the size of the corpus of 3M span results); the frames, which validation's reading makes anyway
     (:func:`khabar.validation.reader.read_documents`), cost the readers of records 0.1 s of CPU per 100 MB of text.
@@ -248,25 +255,25 @@ def framed_blocks(documents_file: Path, seen: Callable[[bytes], object] | None =
         if seen is not None:
             seen(chunk)
 
-    links: list[pl.DataFrame] = []  # the columns the rules between records read, of every block
+    links = [record_frame([]).select(LINK_COLUMNS)]  # of every block
+
+    def checked(block: list[DocumentRecord]) -> tuple[list[DocumentRecord], pl.DataFrame]:
+        frame = record_frame(block)
+        _refuse_broken(frame, FIELD_RULES, given, documents_file)
+        links.append(frame.select(LINK_COLUMNS))
+        return block, frame
+
     try:
         for block in well_formed_blocks(documents_file, counted):
-            frame = record_frame(block)
-            _refuse_broken(frame, FIELD_RULES, given, documents_file)
-            links.append(frame.select("doc_id", "file", "superseded_by"))
-            yield block, frame
+            yield checked(block)
             given += len(block)
     except NotWellFormed:
         data = export_files.read_regular(documents_file)
         if seen is not None:  # the rest of what was read: a file changed between the two reads matches no hash of it
             seen(data[read:])
-        rest = checked_records(documents_file, data)[given:]  # every line given so far was a record: the same ones
-        frame = record_frame(rest)
-        _refuse_broken(frame, FIELD_RULES, given, documents_file)
-        links.append(frame.select("doc_id", "file", "superseded_by"))
-        yield rest, frame
-    every = pl.concat(links) if links else record_frame([]).select("doc_id", "file", "superseded_by")
-    _refuse_broken(every, FILE_RULES, 0, documents_file)
+        yield checked(checked_records(documents_file, data)[given:])  # every line given so far was a record: the same ones
+    every = pl.concat(links)
+    _refuse_broken(every, between, 0, documents_file)
     _refuse_endless_chains(every, documents_file)
 
 
@@ -357,8 +364,8 @@ def read_records(documents_file: Path) -> tuple[list[DocumentRecord], str | None
     if not (documents_file.exists() or documents_file.is_symlink()):
         return [], None
     digest = hashlib.sha256()
-    records = list(chain.from_iterable(block for block, _ in framed_blocks(documents_file, digest.update)))
-    _refuse_broken(record_frame(records), PAGE_RULES, 0, documents_file)  # ingest keeps a page's records by its file
+    # ingest keeps a page's records by its file: PAGE_RULES too
+    records = list(chain.from_iterable(block for block, _ in framed_blocks(documents_file, digest.update, FILE_RULES + PAGE_RULES)))
     return records, digest.hexdigest()
 
 
@@ -483,7 +490,7 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
     newest = {r.file: r.doc_id for r in records} | {
         file: r.doc_id for file, r in old_current.items() if file not in metadata and r.doc_id in page_of
     }
-    annotated: set[str] | None = None
+    annotated = cache(lambda: annotated_doc_ids(exports))  # the exports read only when a record may go
     report = IngestReport()
     kept: dict[str, DocumentRecord] = {}
     for old in previous:
@@ -491,9 +498,7 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
         if old.doc_id in page_of:
             continue  # a page's text: its current record
         if after is None:
-            if annotated is None:
-                annotated = annotated_doc_ids(exports)
-            if old.doc_id in annotated:  # the annotations would refer to no text: put the page back, or their tasks away, first
+            if old.doc_id in annotated():  # the annotations would refer to no text: put the page back, or their tasks away, first
                 raise KhabarError(
                     f"page {old.file!r} is no longer in pages.csv, but annotations refer to its record {old.doc_id}: "
                     "put the page back, or take its tasks out of the exports first",
@@ -503,9 +508,7 @@ def ingest(corpus_dir: Path, exports: list[Path]) -> IngestReport:
         elif old.superseded_by is not None:
             kept[old.doc_id] = old
         else:
-            if annotated is None:
-                annotated = annotated_doc_ids(exports)
-            if old.doc_id in annotated:
+            if old.doc_id in annotated():
                 kept[old.doc_id] = replace(old, superseded_by=after)
                 report.superseded.append((old.doc_id, after))
             else:
